@@ -1,0 +1,75 @@
+"""A description of the machine a measurement was taken on (the "device fingerprint")."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace").replace("\x00", "").strip() or None
+    except OSError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+    info = _read("/proc/cpuinfo") or ""
+    for line in info.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    info = _read("/proc/meminfo") or ""
+    for line in info.splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024**2, 1)
+    return None
+
+
+def _jetson() -> dict[str, Any] | None:
+    model = _read("/proc/device-tree/model")
+    release = _read("/etc/nv_tegra_release")
+    if not (release or (model and "jetson" in model.lower())):
+        return None
+    power_mode = None
+    try:
+        proc = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=5, check=False)
+        power_mode = proc.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {"model": model, "l4t_release": release, "power_mode": power_mode}
+
+
+def device_fingerprint(providers_used: list[str] | None = None) -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python, ONNX Runtime version/providers, and Jetson facts if any."""
+    try:
+        import onnxruntime as ort
+
+        ort_info: dict[str, Any] = {
+            "version": ort.__version__,
+            "available_providers": ort.get_available_providers(),
+            "device": ort.get_device(),
+        }
+    except ImportError:
+        ort_info = {"version": None, "available_providers": []}
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": affinity,
+        "memory_gib": _memory_gib(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+        "onnxruntime": ort_info,
+        "providers_used": providers_used or [],
+        "jetson": _jetson(),
+    }

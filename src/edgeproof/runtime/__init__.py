@@ -1,0 +1,3 @@
+"""The edge runtime: preprocess -> ONNX Runtime -> decode/NMS. Imports no torch and no ultralytics."""
+
+from __future__ import annotations

@@ -1,0 +1,95 @@
+"""ONNX export of a trained ultralytics checkpoint, checked and fingerprinted."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgeproof.io import atomic_path, sha256_file
+from edgeproof.training.ultralytics_env import configure
+
+log = logging.getLogger(__name__)
+
+
+def _dims(value_info: Any) -> list[int | str]:
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def _fix_spatial_dims(model: Any, imgsz: int) -> None:
+    """ultralytics' ``dynamic=True`` makes batch, height and width dynamic; keep only batch dynamic.
+
+    A fixed input size is what the model was trained for, lets TensorRT build one optimisation
+    profile, and lets shape inference fold the head's shape arithmetic.
+    """
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim in (dims[2], dims[3]):
+        dim.Clear()
+        dim.dim_value = imgsz
+
+
+def _fix_output_dims(model: Any) -> None:
+    """Replace the symbolic channel/anchor output dims with their values (from one real run), so
+    consumers can read the class count from the graph and TensorRT sees static shapes."""
+    import numpy as np
+
+    from edgeproof.runtime.session import create_session
+
+    session = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "disable")
+    inp = session.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    outputs = session.run(None, {inp.name: np.zeros(shape, np.float32)})
+    for value_info, array in zip(model.graph.output, outputs, strict=True):
+        for dim, size in list(zip(value_info.type.tensor_type.shape.dim, array.shape, strict=True))[1:]:
+            dim.Clear()
+            dim.dim_value = size
+
+
+def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch: bool, state: Path) -> dict[str, Any]:
+    """Export ``weights`` to ONNX at ``out`` (atomically) and return facts about the file."""
+    import onnx
+
+    yolo_cls = configure(state)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
+        local = Path(tmp) / "model.pt"  # ultralytics writes the .onnx next to the .pt
+        shutil.copyfile(weights, local)
+        produced = yolo_cls(str(local)).export(
+            format="onnx",
+            imgsz=imgsz,
+            opset=opset,
+            dynamic=dynamic_batch,
+            simplify=False,
+            half=False,
+            nms=False,
+            device="cpu",
+            batch=1,
+        )
+        model = onnx.load(str(produced))
+        if dynamic_batch:
+            _fix_spatial_dims(model, imgsz)
+        _fix_output_dims(model)
+        model = onnx.shape_inference.infer_shapes(model)
+        meta = {p.key: p.value for p in model.metadata_props}
+        meta["edgeproof_source_sha256"] = sha256_file(weights)
+        onnx.helper.set_model_props(model, meta)
+        onnx.checker.check_model(model, full_check=True)
+        with atomic_path(out, suffix=".onnx") as tmp_out:
+            onnx.save(model, str(tmp_out))
+    return describe_onnx(out)
+
+
+def describe_onnx(path: Path) -> dict[str, Any]:
+    """sha256, size, opset, I/O shapes and node count of an ONNX file."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {
+        "sha256": sha256_file(path),
+        "size_bytes": path.stat().st_size,
+        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "inputs": {i.name: _dims(i) for i in model.graph.input},
+        "outputs": {o.name: _dims(o) for o in model.graph.output},
+        "nodes": len(model.graph.node),
+    }

@@ -1,0 +1,54 @@
+"""Keep ultralytics offline, quiet about integrations, and writing only where we say.
+
+ultralytics reads its environment switches when it is first imported, so :func:`configure` must
+run before ``import ultralytics``; it is idempotent and returns the ``YOLO`` class.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from edgeproof.paths import state_dir
+
+log = logging.getLogger(__name__)
+
+# Integrations ultralytics enables by default. MLflow in particular would open its own run in
+# ./mlflow.db for every training; edgeproof logs one record per pipeline run itself.
+_SETTINGS_OFF = {
+    "sync": False,
+    "hub": False,
+    "clearml": False,
+    "comet": False,
+    "dvc": False,
+    "mlflow": False,
+    "neptune": False,
+    "raytune": False,
+    "tensorboard": False,
+    "wandb": False,
+    "vscode_msg": False,
+    "openvino_msg": False,
+}
+
+
+def configure(root: Path | None = None) -> Any:
+    """Set ultralytics' environment for offline use under ``root`` and return ``ultralytics.YOLO``."""
+    root = (root or state_dir()) / "ultralytics"
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(root))
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    from ultralytics import YOLO
+    from ultralytics.utils import SETTINGS
+
+    wanted: dict[str, Any] = {k: v for k, v in _SETTINGS_OFF.items() if k in SETTINGS}
+    wanted.update(
+        datasets_dir=str(root / "datasets"),
+        weights_dir=str(root / "weights"),
+        runs_dir=str(root / "runs"),
+    )
+    if any(SETTINGS.get(k) != v for k, v in wanted.items()):
+        SETTINGS.update(wanted)
+    return YOLO

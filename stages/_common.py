@@ -1,0 +1,40 @@
+"""What every stage shares: argument parsing, logging, and turning known errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from edgeproof.config import ParamsError
+
+log = logging.getLogger("edgeproof.stage")
+
+# Errors that mean "bad input or environment": reported as one clear line, exit code 2.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ParamsError, FileNotFoundError, ValueError, RuntimeError)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the common ``--params`` option."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    return p
+
+
+def run(
+    stage: str,
+    body: Callable[[argparse.Namespace], int | None],
+    p: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse ``argv``, set up logging, run ``body`` and map expected failures to exit code 2."""
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {stage} %(levelname)s %(message)s", stream=sys.stderr, force=True
+    )
+    try:
+        return int(body(args) or 0)
+    except EXPECTED_ERRORS as exc:
+        log.error("%s stage failed: %s", stage, exc)
+        return 2

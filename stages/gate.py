@@ -1,0 +1,77 @@
+"""DVC stage ``gate``: the release verdict for exactly the measured artifact, then its MLflow record.
+
+Exits 1 when a rule fails (naming the rules), after writing the reports and recording the run, so
+failed candidates are as visible in MLflow as released ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from edgeproof.config import load_params
+from edgeproof.gate import check_gate, render_markdown
+from edgeproof.io import read_json, sha256_file, write_json, write_text
+from edgeproof.paths import state_dir
+from edgeproof.tracking.pipeline import record_pipeline_run
+from edgeproof.tracking.record import RecordSources
+from stages._common import parser, run
+
+log = logging.getLogger("edgeproof.stage")
+
+
+def _record(args: argparse.Namespace, params_path: Path) -> RecordSources:
+    metrics = {p.stem: p for p in args.track_metrics}
+    metrics["eval"], metrics["bench"], metrics["gate"] = args.eval, args.bench, args.report_json
+    return RecordSources(
+        params=params_path,
+        metrics=metrics,
+        reports=[args.report_md],
+        curves=args.track_curve,
+        plots=list(args.track_plots),
+        model=args.model,
+        dvc_lock=Path("dvc.lock"),
+    )
+
+
+def _body(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    report = check_gate(params.gate, read_json(args.eval), read_json(args.bench), sha256_file(args.model))
+    report["model_path"] = args.model.as_posix()
+    write_json(args.report_json, report)
+    write_text(args.report_md, render_markdown(report))
+    if params.track.enabled:
+        record_pipeline_run(_record(args, Path(args.params)), Path.cwd(), state_dir(), params.track)
+    if not report["passed"]:
+        failing = [r for r in report["rules"] if not r["passed"]]
+        for r in failing:
+            log.error(
+                "gate rule %s failed: %s = %s, required %s %s",
+                r["name"],
+                r["metric"],
+                r["measured"],
+                r["op"],
+                r["threshold"],
+            )
+        log.error("release gate FAILED (%s); see %s", ", ".join(report["failed"]), args.report_md)
+        return 1
+    log.info("release gate PASSED for model %s", report["model_sha256"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--model", type=Path, required=True, help="the release candidate ONNX model")
+    p.add_argument("--eval", type=Path, required=True, help="metrics/eval.json")
+    p.add_argument("--bench", type=Path, required=True, help="metrics/bench.json")
+    p.add_argument("--report-json", type=Path, required=True, help="output: machine-readable verdict")
+    p.add_argument("--report-md", type=Path, required=True, help="output: human-readable verdict")
+    p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
+    p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")
+    p.add_argument("--track-plots", type=Path, nargs="*", default=[], help="plot files to attach to the record")
+    return run("gate", _body, p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

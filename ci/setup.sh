@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the project's environment in ./.venv (first run: ~2-3 minutes).
+# Installs torch first with an explicit pin (a bare `torch` would pull a multi-GB build of a newer
+# release), then edgeproof with the cpu, train and dev extras. Reruns only when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+TORCH_SPEC="${EDGEPROOF_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
+EXTRAS="${EDGEPROOF_EXTRAS:-cpu,train,dev}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.edgeproof-installed"
+want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1) $TORCH_SPEC $EXTRAS"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "ci/setup: installing into .venv ($TORCH_SPEC; extras $EXTRAS)" >&2
+  # shellcheck disable=SC2086
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check $TORCH_SPEC
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+  echo "$want" > "$stamp"
+fi
+
+# DVC needs the project to be a git repository (a tarball or `git archive` export is not).
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git init -q
+fi

@@ -1,0 +1,116 @@
+"""The real `dvc repro` on tiny params: every declared output, the contracts, caching and the gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.io import sha256_file
+from tests.pipeline.repo_copy import dvc, make_repo, set_params
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = make_repo(tmp_path_factory.mktemp("e2e") / "repo")
+    proc = dvc(root, "repro")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+def _declared_outputs(root: Path) -> list[str]:
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    out = []
+    for stage in stages.values():
+        for key in ("outs", "metrics", "plots"):
+            out += [next(iter(i)) if isinstance(i, dict) else i for i in stage.get(key, [])]
+    return out
+
+
+def test_every_declared_output_exists(repo):
+    for out in _declared_outputs(repo):
+        path = repo / out
+        assert path.exists(), out
+        assert path.is_dir() or path.stat().st_size > 0, out
+
+
+def test_machine_contracts(repo):
+    ev = json.loads((repo / "metrics/eval.json").read_text())
+    bench = json.loads((repo / "metrics/bench.json").read_text())
+    gate = json.loads((repo / "reports/gate.json").read_text())
+    assert {"map50_95", "map50", "map75", "per_class"} <= set(ev)
+    assert {"fps_e2e", "fps_model", "latency_ms", "model_sha256", "device"} <= set(bench)
+    assert {"p50", "p95", "p99"} <= set(bench["latency_ms"])
+    assert {"cpu_model", "cpu_cores", "onnxruntime", "os", "providers_used"} <= set(bench["device"])
+    assert bench["device"]["providers_used"] == ["CPUExecutionProvider"]
+    assert {"passed", "rules", "model_sha256"} <= set(gate)
+    assert gate["passed"] is True
+    # the sha256 chain: released file = evaluated = benchmarked = gated
+    sha = sha256_file(repo / "models/optimized/fp32.onnx")
+    assert ev["model_sha256"] == bench["model_sha256"] == gate["model_sha256"] == sha
+    export = json.loads((repo / "metrics/export.json").read_text())
+    assert export["inputs"]["images"] == ["batch", 3, 64, 64]
+    assert export["outputs"]["output0"][1] == 4 + 3
+
+
+def test_gate_report_is_a_readable_table(repo):
+    md = (repo / "reports/gate.md").read_text()
+    assert "PASSED" in md and "| rule | metric | threshold | measured | result |" in md
+
+
+def test_mlflow_record_and_registration(repo):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("edgeproof")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["gate_passed"] == "true"
+    assert run.data.tags["model_sha256"] == sha256_file(repo / "models/optimized/fp32.onnx")
+    assert run.data.tags["git_commit"] != "unknown"
+    assert "eval.map50" in run.data.metrics and "bench.fps_e2e" in run.data.metrics
+    assert client.get_metric_history(run.info.run_id, "train_curve.map50")
+    assert client.search_model_versions("name='edgeproof-detector'")
+
+
+def test_no_files_written_outside_the_repo_but_relocatable_caches(repo):
+    home = repo / ".home"
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()) if home.exists() else []
+    assert all(p.startswith((".cache/", ".config/matplotlib")) for p in written), written
+
+
+def test_second_repro_runs_nothing_and_threshold_change_reruns_only_gate(repo):
+    proc = dvc(repo, "repro")
+    assert proc.returncode == 0
+    assert "Running stage" not in proc.stdout
+    set_params(repo, {"gate": {"max_latency_p95_ms": 99.0}})
+    proc = dvc(repo, "repro")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = [line for line in proc.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'gate':"]
+
+
+def test_failing_gate_fails_the_pipeline_and_names_the_rule(repo):
+    set_params(repo, {"gate": {"min_fps": 1.0e9}})
+    proc = dvc(repo, "repro")
+    assert proc.returncode != 0
+    assert "gate rule fps failed" in proc.stderr + proc.stdout
+    gate = json.loads((repo / "reports/gate.json").read_text())
+    assert gate["passed"] is False and gate["failed"] == ["fps"]
+    assert "**FAIL**" in (repo / "reports/gate.md").read_text()
+    set_params(repo, {"gate": {"min_fps": 1.0}})
+
+
+def test_bad_params_fail_with_the_key_named(repo):
+    set_params(repo, {"train": {"epochs": 0}})
+    try:
+        proc = dvc(repo, "repro")
+        assert proc.returncode != 0
+        assert "train.epochs" in proc.stderr + proc.stdout
+    finally:
+        set_params(repo, {"train": {"epochs": 1}})

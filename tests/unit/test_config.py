@@ -1,0 +1,69 @@
+"""params.yaml validation: unknown keys, wrong types and out-of-range values name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.config import Params, ParamsError, load_params, parse_params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repo_params_file_is_valid_and_complete():
+    params = load_params(REPO / "params.yaml")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    # every section of the schema is spelled out in the shipped file, so users see every knob
+    assert set(raw) == set(Params.model_fields)
+    assert params.data.source == "synthetic"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "fragment"),
+    [
+        ({"train": {"epochs": 0}}, "train.epochs", "greater than or equal to 1"),
+        ({"train": {"epoch": 3}}, "train.epoch", "did you mean 'epochs'"),
+        ({"trian": {}}, "trian", "did you mean 'train'"),
+        ({"gate": {"min_fps": "fast"}}, "gate.min_fps", "valid number"),
+        ({"train": {"imgsz": 100}}, "train.imgsz", "multiple of 32"),
+        ({"train": {"epochs": True}}, "train.epochs", "valid integer"),
+        ({"train": {"device": "gpu"}}, "train.device", "'cpu'"),
+        ({"gate": {"min_map50": 1.5}}, "gate.min_map50", "less than or equal to 1"),
+        ({"optimize": {"graph_optimization": "max"}}, "optimize.graph_optimization", "'basic'"),
+        ({"benchmark": {"providers": []}}, "benchmark.providers", "at least 1"),
+    ],
+)
+def test_bad_values_name_the_key(raw, key, fragment):
+    with pytest.raises(ParamsError) as exc:
+        parse_params(raw, source="params.yaml")
+    message = str(exc.value)
+    assert f"params.yaml: {key}:" in message
+    assert fragment in message
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(ParamsError) as exc:
+        parse_params({"train": {"epochs": -1, "batch": 0}})
+    assert "train.epochs" in str(exc.value) and "train.batch" in str(exc.value)
+
+
+def test_missing_and_malformed_files_name_the_file(tmp_path):
+    with pytest.raises(ParamsError, match=r"nope\.yaml: file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"bad\.yaml: not valid YAML"):
+        load_params(bad)
+    top = tmp_path / "list.yaml"
+    top.write_text("- a\n- b\n")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(top)
+
+
+def test_defaults_fill_missing_sections():
+    params = parse_params({"gate": {"min_fps": 25}})
+    assert params.gate.min_fps == 25.0
+    assert params.train.imgsz == 256
+    assert params.benchmark.providers == ["CPUExecutionProvider"]

@@ -1,0 +1,48 @@
+"""The ONNX Runtime detector end to end on a model with a known output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeproof.runtime.detector import Detector, DetectorConfig
+from edgeproof.runtime.session import ProviderError, create_session
+
+
+def _raw_one_box():
+    # one anchor at model-input (32, 32) size 16x16 with class 1 score 0.9; a second weak anchor
+    raw = np.zeros((6, 3), np.float32)
+    raw[:, 0] = [32, 32, 16, 16, 0.05, 0.9]
+    raw[:, 1] = [10, 10, 4, 4, 0.1, 0.0]
+    raw[:, 2] = [33, 32, 16, 16, 0.0, 0.85]  # near-duplicate of anchor 0: NMS removes it
+    return raw
+
+
+def test_detector_reads_metadata_and_maps_boxes_back(fixed_detector_factory):
+    model = fixed_detector_factory(_raw_one_box(), imgsz=64, names={0: "cat", 1: "dog"})
+    det = Detector(model, DetectorConfig(conf=0.25, iou=0.5))
+    assert det.input_size == (64, 64) and det.fixed_batch is None
+    assert det.names == {0: "cat", 1: "dog"}
+    img = np.zeros((100, 200, 3), np.uint8)  # letterbox: scale 0.32, pad_y 16
+    (out,) = det([img])
+    assert out.classes.tolist() == [1]
+    assert out.scores == pytest.approx([0.9])
+    # model-input box (24, 24, 40, 40) -> original ((24-0)/0.32, (24-16)/0.32, ...)
+    assert out.boxes[0] == pytest.approx([75.0, 25.0, 125.0, 75.0], abs=1e-3)
+
+
+def test_detector_batches_images_of_different_sizes(fixed_detector_factory):
+    det = Detector(fixed_detector_factory(_raw_one_box()), DetectorConfig(conf=0.25))
+    images = [np.zeros((64, 64, 3), np.uint8), np.zeros((128, 64, 3), np.uint8), np.zeros((30, 90, 3), np.uint8)]
+    outs = det(images)
+    assert [len(o) for o in outs] == [1, 1, 1]
+    assert outs[0].boxes[0] == pytest.approx([24, 24, 40, 40])
+    assert outs[1].boxes[0] == pytest.approx([16, 48, 48, 80])  # scale 0.5, pad_x 16
+
+
+def test_unavailable_provider_is_an_error_not_a_fallback(fixed_detector_factory):
+    model = fixed_detector_factory(_raw_one_box())
+    with pytest.raises(ProviderError, match="TensorrtExecutionProvider"):
+        create_session(model, ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    session = create_session(model, ["CPUExecutionProvider"])
+    assert session.get_providers() == ["CPUExecutionProvider"]

@@ -1,0 +1,63 @@
+"""dvc.yaml and the stages agree: every stage module exists, reads its own params section, and the
+paths it is given are declared as deps or outs (so DVC knows exactly what each stage touches)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from edgeproof.config import Params
+
+REPO = Path(__file__).resolve().parents[2]
+DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
+STAGES = DVC["stages"]
+# params a stage reads besides its own section
+CROSS_READS = {"export": {"train.imgsz"}, "gate": {"track"}}
+
+
+def _declared(stage: dict, key: str) -> set[str]:
+    out = set()
+    for item in stage.get(key, []):
+        out.add(next(iter(item)) if isinstance(item, dict) else item)
+    return out
+
+
+def test_every_params_section_has_a_stage_module():
+    for section in Params.model_fields:
+        if section == "track":  # recorded by the gate stage (see stages/gate.py)
+            continue
+        assert section in STAGES, section
+        assert (REPO / "stages" / f"{section}.py").exists()
+
+
+def test_each_stage_lists_exactly_the_params_it_reads():
+    for name, stage in STAGES.items():
+        params = set(stage.get("params", []))
+        assert params == {name} | CROSS_READS.get(name, set()), name
+
+
+def test_each_stage_command_runs_its_own_module():
+    for name, stage in STAGES.items():
+        assert stage["cmd"].startswith(f"python -m stages.{name} "), name
+        assert f"stages/{name}.py" in _declared(stage, "deps")
+
+
+def test_every_path_argument_is_a_dep_or_an_out():
+    for name, stage in STAGES.items():
+        deps = _declared(stage, "deps")
+        outs = _declared(stage, "outs") | _declared(stage, "metrics") | _declared(stage, "plots")
+        paths = re.findall(r"(?:^|\s)((?:data|models|metrics|reports|plots)/\S+)", stage["cmd"])
+        for path in paths:
+            assert path in deps or path in outs, f"{name}: {path} is neither a dep nor an out"
+        for out in outs:
+            assert out in stage["cmd"], f"{name}: declared out {out} is not passed to the stage"
+
+
+def test_outputs_are_produced_by_one_stage_only():
+    seen: dict[str, str] = {}
+    for name, stage in STAGES.items():
+        for out in _declared(stage, "outs") | _declared(stage, "metrics") | _declared(stage, "plots"):
+            assert out not in seen, f"{out} is written by {seen.get(out)} and {name}"
+            seen[out] = name

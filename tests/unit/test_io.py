@@ -1,0 +1,62 @@
+"""Atomic outputs: a failed write never replaces or tears the previous file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeproof.io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+
+
+def test_write_json_is_sorted_and_replaces(tmp_path):
+    target = tmp_path / "sub" / "m.json"
+    write_json(target, {"b": 1, "a": 2})
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    write_json(target, {"c": 3})
+    assert read_json(target) == {"c": 3}
+    assert [p.name for p in target.parent.iterdir()] == ["m.json"]  # no temp files left behind
+
+
+def test_failed_write_keeps_old_file(tmp_path):
+    target = tmp_path / "m.json"
+    write_json(target, {"ok": True})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed mid-write")
+    assert json.loads(target.read_text()) == {"ok": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_nan_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        write_json(tmp_path / "x.json", {"v": float("nan")})
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_atomic_dir_swaps_only_on_success(tmp_path):
+    target = tmp_path / "prepared"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("2")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"none\.json"):
+        read_json(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match=r"bad\.json: not valid JSON"):
+        read_json(bad)
+
+
+def test_sha256_matches_hashlib(tmp_path):
+    import hashlib
+
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 3_000_000)
+    assert sha256_file(f) == hashlib.sha256(b"x" * 3_000_000).hexdigest()

@@ -1,0 +1,66 @@
+"""Decoding and NMS against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeproof.runtime.postprocess import box_iou_one_to_many, nms, postprocess, xywh_to_xyxy
+
+
+def _raw(rows):
+    """Build a (4 + nc, n) raw output from rows of (cx, cy, w, h, *class_scores)."""
+    return np.asarray(rows, np.float32).T
+
+
+def test_xywh_to_xyxy():
+    assert xywh_to_xyxy(np.array([[10.0, 20.0, 4.0, 6.0]])) == pytest.approx(np.array([[8.0, 17.0, 12.0, 23.0]]))
+
+
+def test_iou_hand_values():
+    box = np.array([0.0, 0.0, 10.0, 10.0])
+    others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]], np.float32)
+    assert box_iou_one_to_many(box, others) == pytest.approx([1.0, 50 / 150, 0.0, 0.25])
+
+
+def test_nms_suppresses_above_threshold_only():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [1, 0, 11, 10]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    # IoU(0,1) = 1/3, IoU(0,2) = 9/11
+    assert nms(boxes, scores, 0.5).tolist() == [0, 1]
+    assert nms(boxes, scores, 0.9).tolist() == [0, 1, 2]
+    assert nms(boxes, scores, 0.3).tolist() == [0]
+    assert nms(boxes, scores, 0.9, max_keep=2).tolist() == [0, 1]
+
+
+def test_postprocess_filters_decodes_and_is_class_aware():
+    raw = _raw(
+        [
+            (50, 50, 20, 20, 0.9, 0.1),  # class 0
+            (51, 50, 20, 20, 0.1, 0.8),  # same place, class 1: survives class-aware NMS
+            (52, 50, 20, 20, 0.85, 0.0),  # duplicate of the first, class 0: suppressed
+            (10, 10, 4, 4, 0.2, 0.05),  # below conf 0.25
+        ]
+    )
+    det = postprocess(raw, conf=0.25, iou=0.5)
+    assert len(det) == 2
+    assert det.classes.tolist() == [0, 1]
+    assert det.scores == pytest.approx([0.9, 0.8])
+    assert det.boxes[0] == pytest.approx([40, 40, 60, 60])
+    agnostic = postprocess(raw, conf=0.25, iou=0.5, agnostic=True)
+    assert len(agnostic) == 1 and agnostic.classes.tolist() == [0]
+
+
+def test_multi_label_keeps_every_class_above_conf():
+    raw = _raw([(50, 50, 20, 20, 0.6, 0.5)])
+    assert len(postprocess(raw, conf=0.25, iou=0.5, multi_label=False)) == 1
+    det = postprocess(raw, conf=0.25, iou=0.5, multi_label=True)
+    assert sorted(det.classes.tolist()) == [0, 1]
+
+
+def test_empty_and_max_det():
+    assert len(postprocess(_raw([(5, 5, 2, 2, 0.01)]), conf=0.25, iou=0.5)) == 0
+    rows = [(i * 30 + 10, 10, 8, 8, 0.5 + i / 100) for i in range(10)]  # ten disjoint boxes
+    det = postprocess(_raw(rows), conf=0.25, iou=0.5, max_det=3)
+    assert len(det) == 3
+    assert det.scores == pytest.approx([0.59, 0.58, 0.57])

@@ -1,0 +1,114 @@
+"""MLflow is a replayable projection of the files: nothing is lost when tracking is down."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from edgeproof.config import TrackParams
+from edgeproof.tracking.pipeline import outbox_dir, record_pipeline_run, replay
+from edgeproof.tracking.record import RecordSources, build_record, flatten
+
+SHA = "c" * 64
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    """A minimal set of pipeline files, as the gate stage sees them."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs": 3}, "gate": {"min_fps": 10.0}}))
+    files = {
+        "eval": {
+            "map50": 0.91,
+            "map50_95": 0.7,
+            "model_sha256": SHA,
+            "per_class": [{"name": "circle", "category_id": 1, "ap": 0.8, "ap50": 0.95}],
+        },
+        "bench": {
+            "fps_e2e": 50.0,
+            "latency_ms": {"p95": 20.0},
+            "model_sha256": SHA,
+            "device": {"cpu_model": "Test CPU", "providers_used": ["CPUExecutionProvider"]},
+        },
+        "gate": {"passed": True, "model_sha256": SHA, "rules": []},
+    }
+    metrics = {}
+    for name, data in files.items():
+        metrics[name] = tmp_path / f"{name}.json"
+        metrics[name].write_text(json.dumps(data))
+    curve = tmp_path / "curve.csv"
+    curve.write_text("epoch,map50,train_box_loss\n1,0.1,3.0\n2,0.5,2.0\n")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx-bytes")
+    report = tmp_path / "gate.md"
+    report.write_text("# Release gate\n")
+    return RecordSources(params=tmp_path / "params.yaml", metrics=metrics, reports=[report], curves=curve, model=model)
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": 1, "a.c": "[1, 2]", "d": None}
+
+
+def test_record_content_and_stable_id(run_files, tmp_path):
+    record = build_record(run_files, tmp_path)
+    assert record["params"]["train.epochs"] == 3
+    assert record["metrics"]["eval.map50"] == 0.91
+    assert record["metrics"]["bench.latency_ms.p95"] == 20.0
+    assert record["metrics"]["gate.passed"] == 1.0
+    assert record["metrics"]["eval.class.circle.ap50"] == 0.95
+    assert [row["epoch"] for row in record["curves"]] == [1.0, 2.0]
+    assert record["tags"]["model_sha256"] == SHA and record["tags"]["gate_passed"] == "true"
+    assert build_record(run_files, tmp_path)["record_id"] == record["record_id"]
+    run_files.metrics["eval"].write_text(json.dumps({"map50": 0.5, "model_sha256": SHA}))
+    assert build_record(run_files, tmp_path)["record_id"] != record["record_id"]
+
+
+def test_tracking_down_keeps_the_record_then_replay_sends_it_once(run_files, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    state, repo = tmp_path / "state", tmp_path
+    params = TrackParams(experiment="unit")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    result = record_pipeline_run(run_files, repo, state, params)
+    assert result["pending"] is True
+    waiting = list(outbox_dir(state).iterdir())
+    assert len(waiting) == 1 and (waiting[0] / "artifacts" / "model" / "model.onnx").exists()
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    sent = replay(state, repo, params)
+    assert len(sent) == 1 and sent[0]["new"] and sent[0]["model_version"] == "1"
+    assert list(outbox_dir(state).iterdir()) == []
+
+    client = MlflowClient(uri)
+    run = client.get_run(sent[0]["run_id"])
+    assert run.data.metrics["eval.map50"] == 0.91
+    assert run.data.params["train.epochs"] == "3"
+    assert run.data.tags["model_sha256"] == SHA
+    history = client.get_metric_history(run.info.run_id, "train_curve.map50")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.1), (2, 0.5)]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"model", "reports"} <= artifacts
+    version = client.get_model_version("edgeproof-detector", "1")
+    assert version.tags["model_sha256"] == SHA
+
+    # the same files recorded again (e.g. a replay after a crash) do not create a second run
+    again = record_pipeline_run(run_files, repo, state, params)
+    assert again["sent"][0]["new"] is False
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_failed_gate_is_recorded_but_not_registered(run_files, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    run_files.metrics["gate"].write_text(json.dumps({"passed": False, "model_sha256": SHA}))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    result = record_pipeline_run(run_files, tmp_path, tmp_path / "state", TrackParams(experiment="unit"))
+    assert result["sent"][0]["model_version"] is None
+    run = MlflowClient(uri).get_run(result["sent"][0]["run_id"])
+    assert run.data.tags["gate_passed"] == "false"
+    assert MlflowClient(uri).search_registered_models() == []

@@ -63,7 +63,7 @@ class TrainParams(_Section):
     patience: int = Field(100, ge=0)
     close_mosaic: int = Field(10, ge=0)
     mosaic: float = Field(1.0, ge=0.0, le=1.0)
-    cache: bool = True
+    cache: bool = False
     amp: bool = True
 
     @field_validator("imgsz")

@@ -91,7 +91,9 @@ def test_tracking_down_keeps_the_record_then_replay_sends_it_once(run_files, tmp
     history = client.get_metric_history(run.info.run_id, "train_curve.map50")
     assert sorted((m.step, m.value) for m in history) == [(1, 0.1), (2, 0.5)]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"model", "reports"} <= artifacts
+    assert {"model", "reports", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/training_curves.png" in plots
     version = client.get_model_version("edgeproof-detector", "1")
     assert version.tags["model_sha256"] == SHA
 
@@ -112,3 +114,23 @@ def test_failed_gate_is_recorded_but_not_registered(run_files, tmp_path, monkeyp
     run = MlflowClient(uri).get_run(result["sent"][0]["run_id"])
     assert run.data.tags["gate_passed"] == "false"
     assert MlflowClient(uri).search_registered_models() == []
+
+
+def test_git_dirty_ignores_pipeline_outputs(tmp_path):
+    import subprocess
+
+    from edgeproof.tracking.record import git_info
+
+    assert git_info(tmp_path) == {"git_commit": "unknown", "git_dirty": "unknown"}
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "eval.json").write_text("{}")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    (tmp_path / "metrics" / "eval.json").write_text('{"map50": 1}')
+    info = git_info(tmp_path)
+    assert len(info["git_commit"]) == 40 and info["git_dirty"] == "false"
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    assert git_info(tmp_path)["git_dirty"] == "true"

@@ -18,6 +18,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
+PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")
 
 
 @dataclass
@@ -85,7 +86,8 @@ def git_info(cwd: Path) -> dict[str, str]:
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     commit = run("rev-parse", "HEAD")
-    status = run("status", "--porcelain", "--untracked-files=no")
+    # the pipeline's own outputs change on every run; "dirty" means the code or params differ
+    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in PIPELINE_OUTPUTS))
     return {"git_commit": commit or "unknown", "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
 
 
@@ -127,6 +129,31 @@ def build_record(sources: RecordSources, repo: Path) -> dict[str, Any]:
     return record
 
 
+def plot_curves(rows: list[dict[str, float]], out: Path) -> None:
+    """Render the per-epoch curves (validation mAP and losses) to a PNG for the MLflow run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_map, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("map50", "map50_95"):
+        if key in rows[0]:
+            ax_map.plot(epochs, [r[key] for r in rows], label=key)
+    for key in ("train_box_loss", "train_cls_loss", "val_box_loss", "val_cls_loss"):
+        if key in rows[0]:
+            ax_loss.plot(epochs, [r[key] for r in rows], label=key)
+    for ax, title in ((ax_map, "validation mAP (ultralytics, PyTorch model)"), (ax_loss, "losses")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 def snapshot(sources: RecordSources, repo: Path, outbox: Path, log_model: bool) -> Path:
     """Write the record and copies of its artifacts to ``outbox/<record_id>/``; return that folder."""
     record = build_record(sources, repo)
@@ -145,6 +172,9 @@ def snapshot(sources: RecordSources, repo: Path, outbox: Path, log_model: bool) 
     if log_model and sources.model is not None and sources.model.exists():
         (tmp / "artifacts" / "model").mkdir()
         shutil.copy2(sources.model, tmp / "artifacts" / "model" / sources.model.name)
+    if record["curves"]:
+        (tmp / "artifacts" / "plots").mkdir(exist_ok=True)
+        plot_curves(record["curves"], tmp / "artifacts" / "plots" / "training_curves.png")
     (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)

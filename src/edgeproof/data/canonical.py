@@ -7,6 +7,10 @@ Whatever the source (embedded synthetic, COCO, VOC, YOLO), the ``data`` stage wr
     <root>/annotations/<split>.json   COCO ground truth with the ORIGINAL image and category ids
     <root>/meta.json                  class names, class index -> category id, split counts
 
+Image file names are flat and their stems unique within a split (ultralytics finds a label by the
+image's stem); the pixels are what every reader sees (no EXIF rotation left to apply), and a
+ground-truth image's ``source_file`` says where a user-provided image came from.
+
 ultralytics trains on ``images/`` + ``labels/``; pycocotools scores against ``annotations/``.
 ``meta.json`` is the single mapping between the model's class indices and the source's category
 ids, so detections are reported in the ids the user's own tools know.
@@ -34,22 +38,31 @@ class Category:
 
 @dataclass(frozen=True)
 class Annotation:
-    """One ground-truth box in original pixel coordinates (COCO ``[x, y, w, h]``)."""
+    """One ground-truth box in original pixel coordinates (COCO ``[x, y, w, h]``).
+
+    ``area`` is the source's own area (COCO: the segment area, which COCO tools use for the
+    small/medium/large ranges); ``None`` means the box area.
+    """
 
     category_id: int
     bbox: tuple[float, float, float, float]
     iscrowd: int = 0
+    area: float | None = None
 
 
 @dataclass
 class ImageRecord:
-    """One image of a split: original id, file name under ``images/<split>/``, original size."""
+    """One image of a split: original id, file name under ``images/<split>/``, original size.
+
+    ``source_file`` is where the image came from in the user's dataset (``None`` for synthetic).
+    """
 
     id: int
     file_name: str
     width: int
     height: int
     annotations: list[Annotation] = field(default_factory=list)
+    source_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,16 +96,20 @@ def coco_dict(records: Sequence[ImageRecord], categories: Sequence[Category]) ->
     images, annotations = [], []
     ann_id = 1
     for rec in records:
-        images.append({"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height})
+        image: dict[str, Any] = {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height}
+        if rec.source_file is not None:
+            image["source_file"] = rec.source_file
+        images.append(image)
         for ann in rec.annotations:
             x, y, w, h = (round(float(v), 3) for v in ann.bbox)
+            area = round(w * h, 3) if ann.area is None else round(float(ann.area), 3)
             annotations.append(
                 {
                     "id": ann_id,
                     "image_id": rec.id,
                     "category_id": ann.category_id,
                     "bbox": [x, y, w, h],
-                    "area": round(w * h, 3),
+                    "area": area,
                     "iscrowd": int(ann.iscrowd),
                 }
             )

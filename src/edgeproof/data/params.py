@@ -1,14 +1,34 @@
-"""The ``data`` section of params.yaml (owned by the data package)."""
+"""The ``data`` section of params.yaml (owned by the data package).
+
+``source`` picks where the dataset comes from: the embedded ``synthetic`` default, or the user's own
+``coco``, ``voc`` or ``yolo`` data under ``data/sources/``. Each source has its own sub-section; the
+one ``source`` names must be filled in. Paths are relative to the repo root and must stay inside it
+(DVC can only track what is in the repo).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import PurePosixPath
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from edgeproof.schema import Section as _Section
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+SOURCES = ("synthetic", "coco", "voc", "yolo")
+
+
+def _repo_relative(value: str) -> str:
+    path = PurePosixPath(value.replace("\\", "/"))
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"must be a path inside the repo, relative to its root (e.g. data/sources/...), got {value!r}")
+    return value
+
+
+RepoPath = Annotated[str, AfterValidator(_repo_relative)]
 
 
 class SyntheticParams(_Section):
@@ -41,9 +61,74 @@ class SyntheticParams(_Section):
         return self
 
 
-class DataParams(_Section):
-    """Where the dataset comes from and how it is split."""
+class SubsetParams(_Section):
+    """What to keep from a user's dataset (shared by every user source)."""
 
-    source: Literal["synthetic"] = "synthetic"
+    classes: list[str] | None = Field(None, min_length=1)  # class names to keep; default: all
+    keep_negatives: bool = True  # keep images without any box of a kept class (background images)
+    max_train_images: int | None = Field(None, ge=1)  # seeded cap per split; default: no cap
+    max_val_images: int | None = Field(None, ge=1)
+
+    required: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"duplicate class names in {value}")
+        return value
+
+
+class CocoParams(SubsetParams):
+    """A COCO dataset: an images folder and an ``instances_*.json`` (plus an optional val pair)."""
+
+    images: RepoPath | None = None  # folder the train JSON's file_name entries are relative to
+    annotations: RepoPath | None = None  # train instances JSON
+    val_annotations: RepoPath | None = None  # optional; without it val is a seeded split of `annotations`
+    val_images: RepoPath | None = None  # folder for the val JSON (default: `images`)
+
+    required: ClassVar[tuple[str, ...]] = ("images", "annotations")
+
+
+class VocParams(SubsetParams):
+    """A Pascal VOC dataset: ``<root>/Annotations/*.xml``, ``JPEGImages/``, optional ``ImageSets/Main``."""
+
+    root: RepoPath | None = None
+    train_set: str = Field("train", min_length=1)  # ImageSets/Main/<train_set>.txt
+    val_set: str = Field("val", min_length=1)  # ImageSets/Main/<val_set>.txt
+    difficult: Literal["ignore", "train", "drop"] = "ignore"  # ignore: not trained on, ignored by the mAP
+
+    required: ClassVar[tuple[str, ...]] = ("root",)
+
+
+class YoloParams(SubsetParams):
+    """An ultralytics YOLO dataset described by its ``data.yaml``."""
+
+    data_yaml: RepoPath | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("data_yaml",)
+
+
+class DataParams(_Section):
+    """Where the dataset comes from, how it is split and checked, and how images are placed."""
+
+    source: Literal["synthetic", "coco", "voc", "yolo"] = "synthetic"
     seed: int = Field(0, ge=0)
+    strict: bool = False  # true: any problem found in the data fails the stage
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # used when the source has no val split of its own
+    link: Literal["auto", "hardlink", "copy"] = "auto"  # how unchanged images enter the prepared dataset
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+    coco: CocoParams = Field(default_factory=CocoParams)
+    voc: VocParams = Field(default_factory=VocParams)
+    yolo: YoloParams = Field(default_factory=YoloParams)
+
+    @model_validator(mode="after")
+    def _source_section(self) -> DataParams:
+        if self.source == "synthetic":
+            return self
+        section: SubsetParams = getattr(self, self.source)
+        missing = [k for k in section.required if getattr(section, k) is None]
+        if missing:
+            keys = ", ".join(f"{self.source}.{k}" for k in missing)
+            raise ValueError(f"source is {self.source!r}, so {keys} must be set")
+        return self

@@ -1,0 +1,140 @@
+"""Check one user image and place it in the prepared dataset without ever writing to the original.
+
+An image that every reader sees the same way (a complete RGB JPEG or PNG without EXIF rotation) is
+hard-linked (or copied). Anything else gets a normalised copy, saved as PNG so no pixel changes:
+EXIF orientation applied (the frame the evaluation and ultralytics' cv2 reads see), converted to
+RGB (grayscale, palette, 16-bit, CMYK, alpha), or a JPEG with bytes after its data re-encoded —
+ultralytics would otherwise "restore" that one by rewriting the file, i.e. the DVC output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgeproof.io import atomic_path
+
+MIN_SIDE = 10  # ultralytics rejects smaller images
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSED = {5, 6, 7, 8}  # orientations that swap width and height
+_LINKABLE = {"JPEG", "PNG"}
+
+Box = tuple[float, float, float, float]
+
+
+class UnreadableImage(Exception):
+    """The file is not a decodable image."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`inspect` found: the displayed size and why (if at all) the file needs a normalised copy."""
+
+    width: int  # in the displayed (EXIF-applied) frame
+    height: int
+    stored_width: int  # as the pixels are stored in the file
+    stored_height: int
+    orientation: int
+    format: str
+    reason: str | None  # None: the file can be used as is
+    repaired: bool = False  # a damaged JPEG that decodes: counts as a problem
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+        return int(value) if int(value) in range(1, 9) else 1
+    except Exception:  # malformed EXIF block: readers ignore it too
+        return 1
+
+
+def _jpeg_ends_cleanly(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-2, os.SEEK_END)
+        return fh.read() == b"\xff\xd9"
+
+
+def inspect(path: Path) -> ImageInfo:
+    """Decode ``path`` fully (JPEG at 1/8 scale: the whole stream is still read) and describe it.
+
+    Raises :class:`UnreadableImage` for a corrupt, truncated or non-image file.
+    """
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            fmt, mode, (w, h) = im.format, im.mode, im.size
+            if fmt == "JPEG":
+                im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+            im.load()
+            orientation = _orientation(im)  # after load: a PNG may carry its EXIF after the pixels
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImage(str(exc) or type(exc).__name__) from None
+    except ImportError as exc:  # an importer that patched Image.open (ultralytics) looking for a HEIF plugin
+        raise UnreadableImage(f"not a recognised image ({exc})") from None
+    repaired = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
+    reasons = [
+        f"{fmt} format" if fmt not in _LINKABLE else "",
+        f"{mode} pixels" if mode != "RGB" else "",
+        f"EXIF orientation {orientation}" if orientation != 1 else "",
+        "JPEG without end marker" if repaired else "",
+    ]
+    reason = ", ".join(r for r in reasons if r) or None
+    dw, dh = (h, w) if orientation in _TRANSPOSED else (w, h)
+    return ImageInfo(dw, dh, w, h, orientation, str(fmt), reason, repaired)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit gray: scale down the way cv2 does
+        arr = np.asarray(im, dtype=np.uint32)
+        shift = 8 if im.mode.startswith("I;16") else 24
+        im = Image.fromarray((arr >> shift).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA").convert("RGB")  # drop alpha without compositing, like cv2
+    return im.convert("RGB")
+
+
+def write_normalized(src: Path, dst: Path) -> None:
+    """Save ``src`` as an RGB PNG at ``dst`` with EXIF orientation applied (atomic)."""
+    with Image.open(src) as im:
+        im.load()
+        out = _to_rgb(ImageOps.exif_transpose(im))
+    with atomic_path(dst, suffix=".png") as tmp:
+        out.save(tmp, "PNG", compress_level=1)
+
+
+def link_or_copy(src: Path, dst: Path, hardlink: bool) -> str:
+    """Hard-link ``src`` to ``dst`` (copy where links are not possible or not wanted); returns which."""
+    if hardlink:
+        try:
+            os.link(src, dst)
+            return "linked"
+        except OSError:  # another filesystem, or links not allowed
+            pass
+    with atomic_path(dst, suffix=dst.suffix) as tmp:
+        shutil.copyfile(src, tmp)
+    return "copied"
+
+
+def to_displayed(box: Box, orientation: int, stored_w: int, stored_h: int) -> Box:
+    """Map an ``[x, y, w, h]`` box from the stored pixel frame to the EXIF-displayed frame."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = x, y, x + w, y + h
+    W, H = stored_w, stored_h
+    corners = {
+        1: (x0, y0, x1, y1),
+        2: (W - x1, y0, W - x0, y1),  # mirror horizontal
+        3: (W - x1, H - y1, W - x0, H - y0),  # rotate 180
+        4: (x0, H - y1, x1, H - y0),  # mirror vertical
+        5: (y0, x0, y1, x1),  # transpose
+        6: (H - y1, x0, H - y0, x1),  # rotate 90 clockwise
+        7: (H - y1, W - x1, H - y0, W - x0),  # transverse
+        8: (y0, W - x1, y1, W - x0),  # rotate 90 counter-clockwise
+    }[orientation]
+    a0, b0, a1, b1 = corners
+    return (a0, b0, a1 - a0, b1 - b0)

@@ -1,0 +1,158 @@
+"""Build the canonical prepared dataset for ``params.yaml: data`` and the report on it (``metrics/data.json``).
+
+The user's source is only ever read: images enter the prepared folder as hard links (copies where
+links are impossible, or where DVC's own hard-link cache would adopt the user's files) or as
+normalised copies, and every write goes to the prepared folder.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels_and_annotations
+from edgeproof.data.coco import load_coco
+from edgeproof.data.params import DataParams, SubsetParams
+from edgeproof.data.place import place_split
+from edgeproof.data.report import Problems, enforce
+from edgeproof.data.source import SourceDataset, SourceImage, display, select
+from edgeproof.data.synthetic import generate
+from edgeproof.data.voc import load_voc
+from edgeproof.data.yolo import load_yolo
+from edgeproof.io import read_json
+
+log = logging.getLogger(__name__)
+
+
+def dvc_cache_types(repo: Path) -> list[str]:
+    """DVC's ``cache.type`` for ``repo`` (local > repo > global > system config), e.g. ``["reflink", "copy"]``."""
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    for path in (repo / ".dvc/config.local", repo / ".dvc/config", xdg / "dvc/config", Path("/etc/xdg/dvc/config")):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        value = parser.get("cache", "type", fallback=None)
+        if value is not None:
+            return [t.strip(" '\"[]") for t in value.strip("'\"").split(",") if t.strip(" '\"[]")]
+    return ["reflink", "copy"]
+
+
+def use_hardlinks(link: str, repo: Path) -> bool:
+    """Whether unchanged images may be hard-linked to the user's files.
+
+    DVC with a ``hardlink`` cache moves an output's files into its cache as they are and makes them
+    read-only: with hard links that would be the user's own files, so ``auto`` copies then.
+    """
+    dvc_links = "hardlink" in dvc_cache_types(repo)
+    if link == "hardlink" and dvc_links:
+        raise ValueError(
+            "params.yaml: data.link: 'hardlink' with DVC's cache.type including hardlink would let DVC take "
+            "over (and make read-only) the source images; use 'auto' or 'copy'"
+        )
+    if link == "auto" and dvc_links:
+        log.info("DVC cache.type includes hardlink: copying images instead of linking them")
+    return link == "hardlink" or (link == "auto" and not dvc_links)
+
+
+def _load(params: DataParams, repo: Path, problems: Problems) -> tuple[SourceDataset, SubsetParams]:
+    if params.source == "coco":
+        return load_coco(params.coco, repo, problems), params.coco
+    if params.source == "voc":
+        return load_voc(params.voc, repo, problems), params.voc
+    return load_yolo(params.yolo, repo, problems), params.yolo
+
+
+def mark_split_overlap(images: Sequence[SourceImage], problems: Problems, repo: Path) -> None:
+    """Take an image listed in both splits out of train (it would leak into the evaluation)."""
+    val = {im.path for im in images if im.split == "val"}
+    for im in images:
+        if im.split == "train" and im.path in val:
+            im.split = "excluded"
+            problems.add("split_overlap", display(im.path, repo))
+
+
+def metric_key(name: str) -> str:
+    """``name`` usable in an MLflow metric name (letters, digits, ``_ - . /`` and spaces)."""
+    return re.sub(r"[^\w\-. /]", "_", name, flags=re.ASCII) or "_"
+
+
+def split_stats(per_image: Iterable[Sequence[tuple[int, int]]], categories: Sequence[Category]) -> dict[str, Any]:
+    """Counts for one split from each image's ``(category_id, iscrowd)`` pairs; per class by (safe) name."""
+    names = {c.id: metric_key(c.name) for c in categories}
+    per_class: Counter[str] = Counter(dict.fromkeys(names.values(), 0))
+    n_images = empty = boxes = crowd = 0
+    for anns in per_image:
+        n_images += 1
+        empty += not anns
+        boxes += len(anns)
+        crowd += sum(1 for _, c in anns if c)
+        per_class.update(names[cat] for cat, _ in anns)
+    return {"images": n_images, "boxes": boxes, "crowd_boxes": crowd, "empty_images": empty, "classes": per_class}
+
+
+def _report(
+    source: str, categories: Sequence[Category], stats: dict[str, Any], problems: Problems, extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "classes": [c.name for c in categories],
+        "category_ids": [c.id for c in categories],
+        "splits": stats,
+        **problems.as_report(),
+        **extra,
+    }
+
+
+def _prepare_synthetic(params: DataParams, out: Path) -> dict[str, Any]:
+    meta = generate(params.synthetic, params.seed, out)
+    categories = [Category(i, n) for i, n in zip(meta.category_ids, meta.names, strict=True)]
+    stats = {}
+    for split in SPLITS:
+        gt = read_json(out / "annotations" / f"{split}.json")
+        by_image: dict[int, list[tuple[int, int]]] = {im["id"]: [] for im in gt["images"]}
+        for ann in gt["annotations"]:
+            by_image[ann["image_id"]].append((ann["category_id"], ann["iscrowd"]))
+        stats[split] = split_stats(by_image.values(), categories)
+    return _report("synthetic", categories, stats, Problems(), {"strict": params.strict})
+
+
+def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
+    """Write the canonical dataset for ``params`` into ``out`` (empty); return the data report.
+
+    Raises :class:`edgeproof.data.report.DatasetError` (with the report) when the data is unusable
+    or ``params.strict`` and a problem was found; nothing is written to the source.
+    """
+    if params.source == "synthetic":
+        return _prepare_synthetic(params, out)
+    hardlink = use_hardlinks(params.link, repo)
+    problems = Problems()
+    ds, subset = _load(params, repo, problems)
+    mark_split_overlap(ds.images, problems, repo)
+    chosen = select(ds, subset, params.seed, params.val_fraction)
+    records: dict[str, list[ImageRecord]] = {}
+    placed: Counter[str] = Counter()
+    for split in SPLITS:
+        images = [ds.images[i] for i in chosen[split]]
+        records[split], how = place_split(images, out / "images" / split, hardlink, repo, problems, split)
+        placed.update(how)
+        if not records[split]:
+            hint = "none usable" if images else f"check data.{params.source}'s classes, keep_negatives and caps"
+            problems.add("empty_split", f"{split}: {len(images)} image(s) selected, {hint}")
+    stats = {
+        s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)
+        for s in SPLITS
+    }
+    extra = {"strict": params.strict, "images_placed": dict(placed), "selection": dict(ds.info)}
+    report = _report(ds.source, ds.categories, stats, problems, extra)
+    problems.log()
+    enforce(problems, params.strict, report)
+    write_labels_and_annotations(out, records, ds.categories, ds.source)
+    return report

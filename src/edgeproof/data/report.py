@@ -1,0 +1,124 @@
+"""Problems found in a user's dataset: counted by kind, with examples that name the files.
+
+Every kind is always present in the report (zero when clean) so ``dvc metrics diff`` and MLflow
+show the same keys run after run. A problem either loses something (an image or a box is dropped)
+or repairs it (a box clipped, a damaged JPEG re-encoded); ``data.strict: true`` turns any problem
+into a failure. ``FATAL`` kinds make the data unusable and always fail the stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 20  # per kind, in the report and the error message
+
+PROBLEM_KINDS: dict[str, str] = {
+    "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
+    "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
+    "missing_file": "image file not found; dropped",
+    "path_escape": "file name points outside the images folder (absolute or ../); dropped",
+    "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
+    "duplicate_image_id": "image id listed twice; later entries dropped",
+    "duplicate_file": "image file listed twice; later entries dropped",
+    "split_overlap": "image in both train and val; removed from train",
+    "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
+    "unknown_category": "box of a category the dataset does not define; dropped",
+    "unknown_image": "box of an image id the annotation file does not list; dropped",
+    "box_invalid": "box that is not four finite numbers; dropped",
+    "box_degenerate": "box with zero or negative width or height; dropped",
+    "box_outside": "box entirely outside its image; dropped",
+    "box_clipped": "box reaching more than 1 px outside its image; clipped to it",
+    "size_mismatch": "width/height in the annotations differ from the image file's",
+    "empty_split": "a split without images: the dataset cannot be trained or evaluated",
+}
+FATAL = frozenset({"empty_split"})
+
+
+class DatasetError(ValueError):
+    """The data cannot be used (or ``strict`` found problems); carries the report written so far."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Problems:
+    """A thread-confined collector: counts per kind plus the first examples of each."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, kind: str, where: str, count: int = 1) -> None:
+        """Record ``count`` problems of ``kind``; ``where`` names the file (and entry) concerned."""
+        self.add_many(kind, count, [where])
+
+    def add_many(self, kind: str, count: int, examples: Iterable[str]) -> None:
+        """Record ``count`` problems of ``kind`` with (some of) their examples."""
+        if kind not in PROBLEM_KINDS:
+            raise KeyError(f"unknown problem kind {kind!r}")
+        if count <= 0:
+            return
+        self.counts[kind] += count
+        kept = self.examples.setdefault(kind, [])
+        for example in examples:
+            if len(kept) >= MAX_EXAMPLES:
+                break
+            kept.append(example)
+
+    def merge(self, other: Problems) -> None:
+        """Add ``other``'s counts and examples to these."""
+        for kind, count in other.counts.items():
+            self.add_many(kind, count, other.examples.get(kind, []))
+
+    @property
+    def total(self) -> int:
+        """Number of problems of every kind."""
+        return sum(self.counts.values())
+
+    def fatal(self) -> list[str]:
+        """Kinds present that make the dataset unusable."""
+        return sorted(k for k in self.counts if k in FATAL)
+
+    def as_report(self) -> dict[str, Any]:
+        """The ``problems`` part of ``metrics/data.json``."""
+        return {
+            "problems": {kind: self.counts.get(kind, 0) for kind in PROBLEM_KINDS},
+            "problems_total": self.total,
+            "problem_examples": {k: list(v) for k, v in sorted(self.examples.items())},
+        }
+
+    def summary(self, kinds: Iterable[str] | None = None, per_kind: int = 5) -> str:
+        """One line per kind: count, meaning and the first files concerned."""
+        lines = []
+        for kind in kinds if kinds is not None else sorted(self.counts):
+            shown = self.examples.get(kind, [])[:per_kind]
+            more = self.counts[kind] - len(shown)
+            files = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+            lines.append(f"  {kind} x{self.counts[kind]} ({PROBLEM_KINDS[kind]}): {files}")
+        return "\n".join(lines)
+
+    def log(self) -> None:
+        """Log each kind found, with examples."""
+        for kind in sorted(self.counts):
+            log.warning("data problem %s", self.summary([kind]).strip())
+
+
+def enforce(problems: Problems, strict: bool, report: dict[str, Any]) -> None:
+    """Raise :class:`DatasetError` when the data is unusable, or when ``strict`` and anything was found."""
+    fatal = problems.fatal()
+    if fatal:
+        others = sorted(k for k in problems.counts if k not in FATAL)
+        text = "the dataset is unusable:\n" + problems.summary(fatal)
+        if others:
+            text += "\nproblems found on the way:\n" + problems.summary(others)
+        raise DatasetError(text, report)
+    if strict and problems.total:
+        raise DatasetError(
+            f"data.strict is true and {problems.total} problem(s) were found:\n" + problems.summary(), report
+        )

@@ -1,0 +1,159 @@
+"""What a user-data loader hands over, and the source-independent subset selection.
+
+A loader (COCO, VOC, YOLO) reads annotations only — no image I/O — into :class:`SourceDataset`:
+the kept categories, the candidate images and how many kept boxes each has. :func:`select` then
+splits, drops negatives and caps, all seeded and order-independent: an image's split depends only
+on ``(seed, file)``, and growing a cap keeps the images a smaller cap chose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeproof.data.canonical import SPLITS, Category
+from edgeproof.data.params import SubsetParams
+
+
+@dataclass(frozen=True)
+class SourceBox:
+    """A box as the source gives it: ``[x, y, w, h]`` in pixels, or fractions when ``normalized``."""
+
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    iscrowd: int = 0
+    area: float | None = None
+    normalized: bool = False
+
+
+@dataclass
+class SourceImage:
+    """One image entry: where its file is, what the annotations say about it, and its boxes."""
+
+    id: int
+    file: str  # posix path relative to ``root``, lexically normalised
+    root: Path
+    width: int | None = None  # declared by the annotations; None when the format has no size
+    height: int | None = None
+    split: str | None = None  # the source's own split, or None (seeded split)
+    boxes: list[SourceBox] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        """The image file."""
+        return self.root / self.file
+
+
+@dataclass
+class SourceDataset:
+    """A loaded source before image I/O. ``fill`` materialises boxes of the chosen images (lazy loaders)."""
+
+    source: str
+    categories: list[Category]
+    images: list[SourceImage]
+    n_boxes: np.ndarray  # kept boxes per image, crowd/difficult included
+    fill: Callable[[Sequence[int]], None] | None = None
+    info: dict[str, int] = field(default_factory=dict)
+
+
+def existing(repo: Path, rel: str | None, key: str, want_dir: bool) -> Path:
+    """``repo / rel``, which must exist as a folder (``want_dir``) or a file; errors name the params key."""
+    if rel is None:
+        raise ValueError(f"params.yaml: {key}: not set")
+    path = repo / rel
+    if not (path.is_dir() if want_dir else path.is_file()):
+        kind = "folder" if want_dir else "file"
+        raise FileNotFoundError(f"params.yaml: {key}: {rel} is not an existing {kind} (paths are relative to {repo})")
+    return path
+
+
+def display(path: Path, repo: Path) -> str:
+    """``path`` relative to the repo when it is inside it (for messages and the report)."""
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def safe_relative(name: str) -> str | None:
+    """``name`` normalised to a posix path under its root, or None if it escapes (absolute, ``..``)."""
+    text = name.replace("\\", "/")
+    if not text or text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        return None
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../") or norm == ".":
+        return None
+    return norm
+
+
+def keep_categories(available: Sequence[Category], wanted: Sequence[str] | None, key: str) -> list[Category]:
+    """The categories to keep, in ``available`` order; unknown names in ``wanted`` fail naming ``key``."""
+    if wanted is None:
+        return list(available)
+    names = [c.name for c in available]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, names, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"params.yaml: {key}: not a class of this dataset: {', '.join(hints)}; it has {names}")
+    wanted_set = set(wanted)
+    return [c for c in available if c.name in wanted_set]
+
+
+def hash_order(keys: Sequence[str], seed: int, salt: str) -> np.ndarray:
+    """Indices of ``keys`` in a seeded pseudo-random order that does not depend on the other keys."""
+    prefix = f"{seed}\x00{salt}\x00".encode()
+    values = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(prefix + k.encode(), digest_size=8).digest(), "big") for k in keys),
+        dtype=np.uint64,
+        count=len(keys),
+    )
+    return np.argsort(values, kind="stable")
+
+
+def _assign_splits(images: Sequence[SourceImage], seed: int, val_fraction: float) -> list[str]:
+    splits = [im.split or "" for im in images]
+    unsplit = [i for i, s in enumerate(splits) if not s]
+    if unsplit:
+        order = hash_order([images[i].file for i in unsplit], seed, "split")
+        n_val = round(len(unsplit) * val_fraction) if len(unsplit) > 1 else 0
+        n_val = min(max(n_val, 1 if len(unsplit) > 1 else 0), len(unsplit) - 1)
+        for rank, j in enumerate(order):
+            splits[unsplit[j]] = "val" if rank < n_val else "train"
+    return splits
+
+
+def select(ds: SourceDataset, subset: SubsetParams, seed: int, val_fraction: float) -> dict[str, list[int]]:
+    """Indices of ``ds.images`` per split after the seeded split, the negatives rule and the caps.
+
+    Splitting comes first, over every candidate, so changing ``classes`` or a cap never moves an
+    image from train to val. Records what was left out in ``ds.info``.
+    """
+    splits = _assign_splits(ds.images, seed, val_fraction)
+    caps = {"train": subset.max_train_images, "val": subset.max_val_images}
+    chosen: dict[str, list[int]] = {}
+    negatives = 0
+    for split in SPLITS:
+        idx = [i for i, s in enumerate(splits) if s == split]
+        if not subset.keep_negatives:
+            kept = [i for i in idx if ds.n_boxes[i] > 0]
+            negatives += len(idx) - len(kept)
+            idx = kept
+        cap = caps[split]
+        if cap is not None and len(idx) > cap:
+            order = hash_order([ds.images[i].file for i in idx], seed, f"cap-{split}")
+            idx = sorted(idx[j] for j in order[:cap])
+            ds.info[f"{split}_capped_out"] = ds.info.get(f"{split}_capped_out", 0) + len(order) - cap
+        chosen[split] = idx
+    ds.info["negatives_dropped"] = ds.info.get("negatives_dropped", 0) + negatives
+    if ds.fill is not None:
+        ds.fill([i for split in SPLITS for i in chosen[split]])
+    return chosen

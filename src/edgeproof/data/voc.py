@@ -1,0 +1,153 @@
+"""Pascal VOC -> :class:`SourceDataset`.
+
+Layout: ``<root>/Annotations/<id>.xml``, ``<root>/JPEGImages/<id>.jpg`` (or another image suffix)
+and optionally ``<root>/ImageSets/Main/{train,val}.txt``. VOC boxes are 1-based inclusive pixel
+corners; COCO boxes are 0-based ``[x, y, w, h]``, so ``x = xmin - 1`` and ``w = xmax - xmin + 1``.
+``difficult`` objects follow VOC practice by default (``ignore``): not trained on, and neither a
+hit nor a miss in the mAP (they become ``iscrowd`` regions, which pycocotools ignores).
+Classes are the VOC names; category ids are ``1..n`` in class order (VOC's own: alphabetical).
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from edgeproof.data.canonical import Category
+from edgeproof.data.params import VocParams
+from edgeproof.data.report import Problems
+from edgeproof.data.source import (
+    SourceBox,
+    SourceDataset,
+    SourceImage,
+    display,
+    existing,
+    keep_categories,
+    safe_relative,
+)
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+_Object = tuple[str, int, tuple[float, float, float, float]]  # name, difficult, (x, y, w, h)
+
+
+def _text(node: ET.Element | None, tag: str) -> str | None:
+    found = node.find(tag) if node is not None else None
+    return found.text.strip() if found is not None and found.text else None
+
+
+def _size(root: ET.Element) -> tuple[int | None, int | None]:
+    size = root.find("size")
+    try:
+        w, h = int(float(_text(size, "width") or 0)), int(float(_text(size, "height") or 0))
+    except ValueError:
+        return None, None
+    return (w, h) if w > 0 and h > 0 else (None, None)
+
+
+def _objects(root: ET.Element, where: str, problems: Problems) -> list[_Object]:
+    """``(name, difficult, (x, y, w, h))`` per object with a usable box."""
+    out = []
+    for n, obj in enumerate(root.iter("object")):
+        name, box = _text(obj, "name"), obj.find("bndbox")
+        try:
+            xmin, ymin, xmax, ymax = (float(_text(box, k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax"))
+        except ValueError:
+            xmin = ymin = xmax = ymax = float("nan")
+        if name is None or not np.isfinite([xmin, ymin, xmax, ymax]).all():
+            problems.add("box_invalid", f"{where}: object #{n} ({name}): missing name or bndbox")
+            continue
+        bbox = (xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1)
+        if bbox[2] <= 0 or bbox[3] <= 0:
+            problems.add("box_degenerate", f"{where}: object #{n} ({name}): {[xmin, ymin, xmax, ymax]}")
+            continue
+        difficult = _text(obj, "difficult") in ("1", "true")
+        out.append((name, int(difficult), (bbox[0], bbox[1], bbox[2], bbox[3])))
+    return out
+
+
+def _split_ids(root: Path, params: VocParams) -> dict[str, str] | None:
+    """Image id -> ``train``/``val``/``both`` from ImageSets/Main, or None when there are no split files."""
+    main = root / "ImageSets" / "Main"
+    files = {"train": main / f"{params.train_set}.txt", "val": main / f"{params.val_set}.txt"}
+    missing = [f for f in files.values() if not f.is_file()]
+    if len(missing) == len(files):
+        log.info("%s has no split files: seeded split", main)
+        return None
+    if missing:
+        names = ", ".join(str(f) for f in missing)
+        raise FileNotFoundError(f"VOC split file(s) missing: {names} (see data.voc.train_set / data.voc.val_set)")
+    ids: dict[str, str] = {}
+    for split, path in files.items():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.split():  # "<id>" or, in per-class files, "<id> <1|0|-1>": every id is in the split
+                stem = line.split()[0]
+                ids[stem] = "both" if ids.get(stem, split) != split else split
+    return ids
+
+
+def _image_file(stem: str, filename: str | None, images: dict[str, str], where: str, problems: Problems) -> str | None:
+    """The image of annotation ``stem``: ``JPEGImages/<stem>.*``, else the XML's ``<filename>``."""
+    if stem in images:
+        return images[stem]
+    if filename is None:
+        return f"{stem}.jpg"  # reported as a missing file when the image is placed
+    rel = safe_relative(filename)
+    if rel is None:
+        problems.add("path_escape", f"{where}: filename {filename!r}")
+    return rel
+
+
+def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset:
+    """Read the VOC source ``params`` names (relative to ``repo``); no image is opened."""
+    root = existing(repo, params.root, "data.voc.root", want_dir=True)
+    ann_dir = existing(repo, f"{params.root}/Annotations", "data.voc.root (Annotations/)", want_dir=True)
+    img_dir = existing(repo, f"{params.root}/JPEGImages", "data.voc.root (JPEGImages/)", want_dir=True)
+    images: dict[str, str] = {}
+    for p in sorted(img_dir.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            images.setdefault(p.stem, p.name)
+    splits = _split_ids(root, params)
+    entries: list[tuple[SourceImage, list[_Object]]] = []
+    for xml in sorted(ann_dir.glob("*.xml")):
+        if splits is not None and xml.stem not in splits:
+            continue
+        where = display(xml, repo)
+        try:
+            tree = ET.parse(xml).getroot()
+        except (ET.ParseError, OSError) as exc:
+            problems.add("annotation_unreadable", f"{where}: {exc}")
+            continue
+        file = _image_file(xml.stem, _text(tree, "filename"), images, where, problems)
+        if file is None:
+            continue
+        split = None if splits is None else splits[xml.stem]
+        if split == "both":
+            problems.add("split_overlap", f"{where}: listed in both {params.train_set} and {params.val_set}")
+            split = "val"
+        w, h = _size(tree)
+        entries.append((SourceImage(len(entries) + 1, file, img_dir, w, h, split), _objects(tree, where, problems)))
+    return _dataset(entries, params)
+
+
+def _dataset(entries: list[tuple[SourceImage, list[_Object]]], params: VocParams) -> SourceDataset:
+    found = sorted({name for _, objs in entries for name, _, _ in objs})
+    keep_categories([Category(0, n) for n in found], params.classes, "data.voc.classes")  # names must exist
+    categories = [Category(i + 1, n) for i, n in enumerate(params.classes or found)]
+    ids = {c.name: c.id for c in categories}
+    n_boxes, other = [], 0
+    for image, objs in entries:
+        for name, difficult, (x, y, w, h) in objs:
+            if name not in ids:
+                other += 1
+            elif not (difficult and params.difficult == "drop"):
+                crowd = int(difficult and params.difficult == "ignore")
+                image.boxes.append(SourceBox(ids[name], (x, y, w, h), crowd))
+        n_boxes.append(len(image.boxes))
+    images = [im for im, _ in entries]
+    info = {"boxes_other_classes": other}
+    return SourceDataset("voc", categories, images, np.asarray(n_boxes, dtype=np.int64), None, info)

@@ -1,0 +1,175 @@
+"""An ultralytics YOLO dataset (``data.yaml`` + images/labels folders) -> :class:`SourceDataset`.
+
+Resolved the way ultralytics does: ``path`` (default: the yaml's folder; relative to it, else to
+the repo), ``train``/``val`` each a folder (searched recursively), a ``.txt`` list of images or a
+list of those; an image's label is the same path with the last ``images/`` replaced by ``labels/``
+and a ``.txt`` suffix. A label row is ``class cx cy w h`` (fractions) or ``class x1 y1 x2 y2 ...``
+(a polygon, boxed). Category ids are ``class index + 1``, as ultralytics writes COCO JSON for
+non-COCO datasets; without a ``val`` entry val is a seeded split of train.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from edgeproof.data.canonical import Category
+from edgeproof.data.params import YoloParams
+from edgeproof.data.report import Problems
+from edgeproof.data.source import SourceBox, SourceDataset, SourceImage, display, existing, keep_categories
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo", ".dng"}
+
+
+def _names(data: dict[str, Any], where: str) -> list[str]:
+    names = data.get("names")
+    if isinstance(names, dict):
+        try:
+            by_index = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            by_index = {}
+        if sorted(by_index) != list(range(len(by_index))):
+            raise ValueError(f"{where}: names must be indexed 0..n-1, got keys {sorted(names)}")
+        names = [by_index[i] for i in range(len(by_index))]
+    if not isinstance(names, list) or not names:
+        raise ValueError(f"{where}: 'names' must be a non-empty list or {{index: name}} mapping")
+    if "nc" in data and data["nc"] != len(names):
+        raise ValueError(f"{where}: nc is {data['nc']} but {len(names)} names are given")
+    return [str(n) for n in names]
+
+
+def _root(data: dict[str, Any], yaml_path: Path, repo: Path) -> Path:
+    given = data.get("path")
+    if not given:
+        return yaml_path.parent
+    for base in (yaml_path.parent, repo):
+        if (base / str(given)).is_dir():
+            root = (base / str(given)).resolve()
+            if not root.is_relative_to(repo.resolve()):
+                log.warning("%s: dataset path %s is outside the repo: DVC will not see it change", yaml_path, root)
+            return root
+    raise FileNotFoundError(
+        f"{display(yaml_path, repo)}: dataset path {given!r} not found (relative to the yaml or the repo)"
+    )
+
+
+def _list_images(entry: str, root: Path, where: str) -> list[Path]:
+    path = root / entry
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if path.is_file() and path.suffix == ".txt":
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line:
+                out.append(path.parent / line[2:] if line.startswith("./") else root / line)
+        return out
+    raise FileNotFoundError(f"{where}: {entry!r} is neither an image folder nor a .txt image list under {root}")
+
+
+def label_path(image: Path) -> Path:
+    """ultralytics' label file for ``image``: last ``/images/`` -> ``/labels/``, suffix ``.txt``."""
+    text = str(image)
+    a, b = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return Path(b.join(text.rsplit(a, 1)).rsplit(".", 1)[0] + ".txt")
+
+
+def _row_box(values: list[float]) -> tuple[float, float, float, float] | None:
+    if len(values) == 5:
+        cx, cy, w, h = values[1:]
+        return (cx - w / 2, cy - h / 2, w, h)
+    if len(values) >= 7 and len(values) % 2 == 1:  # a polygon: class x1 y1 x2 y2 ...
+        xs, ys = values[1::2], values[2::2]
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+    return None
+
+
+def read_labels(path: Path, n_classes: int, where: str, problems: Problems) -> list[SourceBox]:
+    """The boxes of one label file (fractions of the image size); bad rows are reported and skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add("annotation_unreadable", f"{where}: {exc}")
+        return []
+    boxes: list[SourceBox] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            values = [float(v) for v in line.split()]
+        except ValueError:
+            values = []
+        box = _row_box(values) if values else None
+        if box is None or not np.isfinite(values).all():
+            problems.add("box_invalid", f"{where}:{n}: {line.strip()[:80]!r}")
+        elif not (values[0].is_integer() and 0 <= values[0] < n_classes):
+            problems.add("unknown_category", f"{where}:{n}: class {values[0]:g} (dataset has {n_classes})")
+        elif box[2] <= 0 or box[3] <= 0:
+            problems.add("box_degenerate", f"{where}:{n}: {line.strip()[:80]!r}")
+        elif (sb := SourceBox(int(values[0]) + 1, box, normalized=True)) not in boxes:
+            boxes.append(sb)
+    return boxes
+
+
+def _read_yaml(path: Path, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping with 'train', 'val' and 'names'")
+    return data
+
+
+def _split_images(data: dict[str, Any], split: str, root: Path, where: str) -> list[Path] | None:
+    entry = data.get(split)
+    if not entry:
+        return None
+    entries = entry if isinstance(entry, list) else [entry]
+    return [p for e in entries for p in _list_images(str(e), root, f"{where}: {split}")]
+
+
+def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDataset:
+    """Read the YOLO dataset ``params.data_yaml`` describes (relative to ``repo``); no image is opened."""
+    yaml_path = existing(repo, params.data_yaml, "data.yolo.data_yaml", want_dir=False)
+    where = display(yaml_path, repo)
+    data = _read_yaml(yaml_path, where)
+    names = _names(data, where)
+    root = _root(data, yaml_path, repo)
+    train = _split_images(data, "train", root, where)
+    if train is None:
+        raise ValueError(f"{where}: no 'train' entry")
+    val = _split_images(data, "val", root, where)
+    listed = [(p, "train" if val is not None else None) for p in train] + [(p, "val") for p in val or []]
+    kept = keep_categories([Category(i + 1, n) for i, n in enumerate(names)], params.classes, "data.yolo.classes")
+    kept_ids = {c.id for c in kept}
+    images: list[SourceImage] = []
+    seen: set[tuple[str, str | None]] = set()
+    info = {"boxes_other_classes": 0, "images_without_label_file": 0}
+    for path, split in listed:
+        rel = os.path.relpath(os.path.normpath(path), root)
+        if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
+            problems.add("path_escape", f"{where}: {path} is outside the dataset root {display(root, repo)}")
+            continue
+        rel = Path(rel).as_posix()
+        if (rel, split) in seen:
+            problems.add("duplicate_file", f"{where}: {split}: {rel}")
+            continue
+        seen.add((rel, split))
+        labels = label_path(root / rel)
+        if labels.is_file():
+            boxes = read_labels(labels, len(names), display(labels, repo), problems)
+        else:
+            boxes, info["images_without_label_file"] = [], info["images_without_label_file"] + 1
+        kept_boxes = [b for b in boxes if b.category_id in kept_ids]
+        info["boxes_other_classes"] += len(boxes) - len(kept_boxes)
+        images.append(SourceImage(len(images) + 1, rel, root, None, None, split, kept_boxes))
+    n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)
+    return SourceDataset("yolo", kept, images, n_boxes, None, info)

@@ -1,0 +1,320 @@
+"""COCO source: the prepared output, the id mapping, every problem kind, and the source left untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeproof.config import parse_params
+from edgeproof.data.canonical import load_meta
+from edgeproof.data.prepare import prepare
+from edgeproof.data.report import DatasetError
+from tests.data.builders import (
+    append_garbage,
+    clean_coco,
+    coco_ann,
+    coco_image,
+    draw,
+    save,
+    stored_for_orientation_6,
+    tree_state,
+    truncate,
+    write_coco,
+)
+
+SRC = "data/sources/coco"
+
+
+def bright_box(path: Path) -> tuple[int, int, int, int]:
+    """``[x, y, w, h]`` of the bright pixels of a prepared image."""
+    arr = np.asarray(Image.open(path).convert("L"))
+    ys, xs = np.nonzero(arr > 150)
+    return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+def _readable_images(img: Path, images: list, anns: list) -> None:
+    """Good, PNG, grayscale and EXIF-rotated images (annotated in either frame)."""
+    save(img / "good.jpg", draw(96, 72, [(10, 10, 30, 20), (40, 30, 20, 20)]))
+    coco_image(images, 11, "good.jpg", 96, 72)
+    coco_ann(anns, 11, 1, (10, 10, 30, 20))
+    coco_ann(anns, 11, 3, (40, 30, 20, 20), iscrowd=1, area=123.0)
+    save(img / "photo.png", draw(80, 60, [(5, 5, 20, 20)]), "PNG")
+    coco_image(images, 12, "photo.png", 80, 60)
+    coco_ann(anns, 12, 90, (5, 5, 20, 20))
+    save(img / "gray.jpg", draw(64, 64, [(10, 10, 20, 20)]), mode="L")
+    coco_image(images, 13, "gray.jpg", 64, 64)
+    coco_ann(anns, 13, 1, (10, 10, 20, 20))
+    # shown 60x90 after EXIF orientation 6; annotated in the displayed frame, as COCO tools expect
+    shown = draw(60, 90, [(10, 50, 30, 20)])
+    save(img / "rotated.jpg", stored_for_orientation_6(shown), orientation=6)
+    coco_image(images, 14, "rotated.jpg", 60, 90)
+    coco_ann(anns, 14, 3, (10, 50, 30, 20))
+    # the same kind of file, but annotated on the stored 90x60 pixels: boxes must rotate with the image
+    stored = draw(90, 60, [(50, 10, 30, 20)])
+    save(img / "rotated_stored.jpg", stored, orientation=6)
+    coco_image(images, 15, "rotated_stored.jpg", 90, 60)
+    coco_ann(anns, 15, 3, (50, 10, 30, 20))
+
+
+def _problem_images(repo: Path, img: Path, images: list, anns: list) -> None:
+    """One image or annotation per problem kind, plus an image without boxes and a nested path."""
+    truncate(save(img / "truncated.jpg", draw(96, 72, [(10, 10, 30, 20)])))
+    coco_image(images, 16, "truncated.jpg", 96, 72)
+    coco_ann(anns, 16, 1, (10, 10, 30, 20))
+    append_garbage(save(img / "restorable.jpg", draw(96, 72, [(20, 20, 30, 20)])))
+    coco_image(images, 17, "restorable.jpg", 96, 72)
+    coco_ann(anns, 17, 1, (20, 20, 30, 20))
+    save(repo / SRC / "outside.jpg", draw(96, 72))  # exists, but outside the images folder
+    coco_image(images, 18, "../outside.jpg", 96, 72)
+    coco_ann(anns, 18, 1, (10, 10, 30, 20))
+    save(img / "empty.jpg", draw(96, 72))
+    coco_image(images, 19, "empty.jpg", 96, 72)
+    coco_image(images, 20, "missing.jpg", 96, 72)
+    coco_ann(anns, 20, 1, (10, 10, 30, 20))
+    coco_image(images, 11, "dup_id.jpg", 96, 72)  # duplicate image id
+    coco_image(images, 21, "good.jpg", 96, 72)  # duplicate file
+    save(img / "sub" / "dir" / "nested.jpg", draw(96, 72, [(30, 30, 20, 20)]))
+    coco_image(images, 22, "sub/dir/nested.jpg", 96, 72)
+    coco_ann(anns, 22, 90, (30, 30, 20, 20))
+    save(img / "clip.jpg", draw(96, 72, [(80, 50, 16, 22)]))
+    coco_image(images, 23, "clip.jpg", 96, 72)
+    coco_ann(anns, 23, 3, (80, 50, 40, 40))  # clipped to 16x22
+    coco_ann(anns, 23, 3, (200, 200, 10, 10))  # entirely outside
+    coco_ann(anns, 23, 3, (10, 10, 0, 5))  # zero width
+    coco_ann(anns, 23, 7, (10, 10, 5, 5))  # unknown category
+    coco_ann(anns, 999, 1, (10, 10, 5, 5))  # unknown image id
+    coco_ann(anns, 23, 1, (1, 2, 3))  # not a box
+
+
+def build_messy(repo: Path) -> None:
+    """Train: clean and problem images; val: two clean images."""
+    img = repo / SRC / "images"
+    images: list = []
+    anns: list = []
+    _readable_images(img, images, anns)
+    _problem_images(repo, img, images, anns)
+    write_coco(repo / SRC / "annotations/instances_train.json", images, anns)
+    val_images: list = []
+    val_anns: list = []
+    for image_id in (501, 502):
+        save(img / f"val{image_id}.jpg", draw(96, 72, [(20, 20, 40, 30)], seed=image_id))
+        coco_image(val_images, image_id, f"val{image_id}.jpg", 96, 72)
+        coco_ann(val_anns, image_id, 90, (20, 20, 40, 30))
+    write_coco(repo / SRC / "annotations/instances_val.json", val_images, val_anns)
+
+
+def coco_params(**extra):
+    section = {
+        "images": f"{SRC}/images",
+        "annotations": f"{SRC}/annotations/instances_train.json",
+        "val_annotations": f"{SRC}/annotations/instances_val.json",
+        **extra.pop("coco", {}),
+    }
+    return parse_params({"data": {"source": "coco", "coco": section, **extra}}).data
+
+
+@pytest.fixture
+def messy(tmp_path):
+    repo = tmp_path / "repo"
+    build_messy(repo)
+    before = tree_state(repo / SRC)
+    out = tmp_path / "prepared"
+    out.mkdir()
+    report = prepare(coco_params(), repo, out)
+    assert tree_state(repo / SRC) == before, "the source dataset was modified"
+    return repo, out, report
+
+
+def test_every_problem_is_counted_once(messy):
+    _, _, report = messy
+    expected = {
+        "unreadable_image": 1,
+        "corrupt_image_restored": 1,
+        "missing_file": 1,
+        "path_escape": 1,
+        "duplicate_image_id": 1,
+        "duplicate_file": 1,
+        "unknown_category": 1,
+        "unknown_image": 1,
+        "box_invalid": 1,
+        "box_degenerate": 1,
+        "box_outside": 1,
+        "box_clipped": 1,
+        "size_mismatch": 1,
+    }
+    assert {k: v for k, v in report["problems"].items() if v} == expected
+    assert report["problems_total"] == sum(expected.values())
+    examples = report["problem_examples"]
+    assert "data/sources/coco/images/truncated.jpg" in examples["unreadable_image"][0]
+    assert "data/sources/coco/images/missing.jpg" in examples["missing_file"][0]
+    assert "../outside.jpg" in examples["path_escape"][0]
+    assert "rotated_stored.jpg" in examples["size_mismatch"][0]
+
+
+def test_split_counts_and_id_mapping(messy):
+    _, out, report = messy
+    # 14 train entries - truncated, escape, missing, duplicate id, duplicate file
+    assert report["splits"]["train"]["images"] == 9
+    assert report["splits"]["train"]["empty_images"] == 1
+    assert report["splits"]["train"]["crowd_boxes"] == 1
+    assert report["splits"]["val"] == {
+        "images": 2,
+        "boxes": 2,
+        "crowd_boxes": 0,
+        "empty_images": 0,
+        "classes": {"person": 0, "car": 0, "toothbrush": 2},
+    }
+    meta = load_meta(out)
+    assert meta.names == ["person", "car", "toothbrush"] and meta.category_ids == [1, 3, 90]
+    gt = json.loads((out / "annotations/train.json").read_text())
+    assert sorted(im["id"] for im in gt["images"]) == [11, 12, 13, 14, 15, 17, 19, 22, 23]
+    assert {a["category_id"] for a in gt["annotations"]} == {1, 3, 90}
+    assert [c["id"] for c in gt["categories"]] == [1, 3, 90]
+    val = json.loads((out / "annotations/val.json").read_text())
+    assert [im["id"] for im in val["images"]] == [501, 502]
+
+
+def test_prepared_files_and_labels(messy):
+    repo, out, _ = messy
+    files = sorted(p.name for p in (out / "images/train").iterdir())
+    assert files == [
+        "clip.jpg",
+        "empty.jpg",
+        "good.jpg",
+        "gray.png",
+        "photo.png",
+        "restorable.png",
+        "rotated.png",
+        "rotated_stored.png",
+        "sub__dir__nested.jpg",
+    ]
+    # plain good images are hard links to the source; the others are RGB copies
+    assert (out / "images/train/good.jpg").samefile(repo / SRC / "images/good.jpg")
+    assert (out / "images/train/photo.png").samefile(repo / SRC / "images/photo.png")
+    for name in ("gray.png", "restorable.png", "rotated.png"):
+        with Image.open(out / "images/train" / name) as im:
+            assert im.mode == "RGB" and im.getexif().get(0x0112) in (None, 1)
+    labels = sorted(p.name for p in (out / "labels/train").iterdir())
+    assert labels == sorted(f"{Path(f).stem}.txt" for f in files)
+    good = (out / "labels/train/good.txt").read_text().split("\n")
+    assert good == ["0 0.260417 0.277778 0.312500 0.277778", ""]  # the crowd box is not a training target
+    assert (out / "labels/train/empty.txt").read_text() == ""
+    nested = (out / "labels/train/sub__dir__nested.txt").read_text().split()
+    assert nested[0] == "2"  # category 90 is class index 2
+
+
+def test_crowd_area_and_source_file_survive_into_gt(messy):
+    _, out, _ = messy
+    gt = json.loads((out / "annotations/train.json").read_text())
+    by_image = {im["id"]: im for im in gt["images"]}
+    crowd = [a for a in gt["annotations"] if a["iscrowd"]]
+    assert len(crowd) == 1 and crowd[0]["area"] == 123.0 and crowd[0]["category_id"] == 3
+    assert by_image[22]["file_name"] == "sub__dir__nested.jpg"
+    assert by_image[22]["source_file"] == "data/sources/coco/images/sub/dir/nested.jpg"
+    clip = [a["bbox"] for a in gt["annotations"] if a["image_id"] == 23]
+    assert clip == [[80.0, 50.0, 16.0, 22.0]]
+
+
+@pytest.mark.parametrize("image_id, name", [(14, "rotated.png"), (15, "rotated_stored.png")])
+def test_exif_rotated_boxes_cover_their_object(messy, image_id, name):
+    _, out, _ = messy
+    gt = json.loads((out / "annotations/train.json").read_text())
+    im = next(i for i in gt["images"] if i["id"] == image_id)
+    assert (im["width"], im["height"]) == (60, 90)  # the displayed frame
+    (box,) = [a["bbox"] for a in gt["annotations"] if a["image_id"] == image_id]
+    assert np.allclose(box, bright_box(out / "images/train" / name), atol=1)
+    with Image.open(out / "images/train" / name) as pil:
+        assert pil.size == (60, 90)
+
+
+def test_grayscale_and_png_keep_their_boxes(messy):
+    _, out, _ = messy
+    gt = json.loads((out / "annotations/train.json").read_text())
+    for image_id, name in ((13, "gray.png"), (12, "photo.png")):
+        (box,) = [a["bbox"] for a in gt["annotations"] if a["image_id"] == image_id]
+        assert np.allclose(box, bright_box(out / "images/train" / name), atol=1)
+
+
+def test_strict_fails_naming_the_files(tmp_path):
+    repo = tmp_path / "repo"
+    build_messy(repo)
+    out = tmp_path / "prepared"
+    out.mkdir()
+    with pytest.raises(DatasetError) as err:
+        prepare(coco_params(strict=True), repo, out)
+    message = str(err.value)
+    assert "data.strict" in message and "truncated.jpg" in message and "missing.jpg" in message
+    assert err.value.report is not None and err.value.report["problems"]["unreadable_image"] == 1
+    assert not (out / "meta.json").exists()
+
+
+def test_unusable_val_fails_even_when_not_strict(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    for image in (repo / SRC / "val").iterdir():
+        image.unlink()
+    params = parse_params(
+        {
+            "data": {
+                "source": "coco",
+                "coco": {
+                    "images": f"{SRC}/train",
+                    "annotations": paths["train"].relative_to(repo).as_posix(),
+                    "val_images": f"{SRC}/val",
+                    "val_annotations": paths["val"].relative_to(repo).as_posix(),
+                },
+            }
+        }
+    ).data
+    with pytest.raises(DatasetError, match="empty_split") as err:
+        prepare(params, repo, tmp_path)
+    assert "data/sources/coco/val/000000005000.jpg" in str(err.value)
+
+
+def test_clean_dataset_passes_strict(tmp_path):
+    repo = tmp_path / "repo"
+    clean_coco(repo / SRC)
+    params = coco_params(
+        strict=True,
+        coco={
+            "images": f"{SRC}/train",
+            "val_images": f"{SRC}/val",
+        },
+    )
+    report = prepare(params, repo, tmp_path)
+    assert report["problems_total"] == 0 and report["splits"]["train"]["images"] == 6
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    repo = tmp_path / "repo"
+    build_messy(repo)
+    (repo / SRC / "annotations/instances_train.json").write_text('{"images": [{"id": 1,')
+    with pytest.raises(ValueError, match=r"instances_train\.json: not valid JSON"):
+        prepare(coco_params(), repo, tmp_path)
+
+
+def test_missing_annotation_file_names_the_key(tmp_path):
+    (tmp_path / SRC / "images").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"data\.coco\.annotations"):
+        prepare(coco_params(), tmp_path, tmp_path / "out")
+
+
+def test_malformed_entries_are_reported_not_fatal(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["images"].append({"id": "seven", "file_name": "x.jpg"})
+    data["images"].append(["not", "a", "dict"])
+    data["annotations"] += [{"id": 2**70, "image_id": 1000, "category_id": 1, "bbox": [1, 2, "x", 4]}, "junk"]
+    data["annotations"].append({"image_id": 2**70, "category_id": 1, "bbox": [1, 2, 3, 4]})
+    data["annotations"].append({"image_id": 1000, "category_id": 1, "bbox": [1, 2, float("nan"), 4]})
+    paths["train"].write_text(json.dumps(data))
+    params = coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"})
+    report = prepare(params, repo, tmp_path / "out")
+    assert report["problems"]["annotation_unreadable"] == 2
+    assert report["problems"]["box_invalid"] == 4
+    assert report["splits"]["train"]["images"] == 6

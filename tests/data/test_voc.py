@@ -1,0 +1,100 @@
+"""Pascal VOC source: 1-based corners, difficult objects, split files, class order and problems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeproof.config import parse_params
+from edgeproof.data.canonical import load_meta
+from edgeproof.data.prepare import prepare
+from tests.data.builders import draw, tree_state, write_split_files, write_voc
+
+SRC = "data/sources/VOC2012"
+
+
+def voc_params(**voc):
+    return parse_params({"data": {"source": "voc", "voc": {"root": SRC, **voc}}}).data
+
+
+@pytest.fixture
+def voc_repo(tmp_path):
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    # a: dog at 1-based corners (11, 21)-(40, 50) -> COCO [10, 20, 30, 30]
+    write_voc(root, "a", draw(80, 60, [(10, 20, 30, 30)]), [("dog", (11, 21, 40, 50), 0)])
+    write_voc(root, "b", draw(80, 60, [(5, 5, 20, 20)]), [("cat", (6, 6, 25, 25), 0), ("dog", (40, 30, 60, 50), 0)])
+    write_voc(root, "c", draw(64, 48, [(8, 8, 16, 16)]), [("cat", (9, 9, 24, 24), 0)], suffix=".png", mode="L")
+    write_voc(root, "d", draw(80, 60, [(10, 10, 30, 30)]), [("dog", (11, 11, 40, 40), 0), ("cat", (50, 20, 70, 40), 1)])
+    write_voc(root, "e", draw(80, 60), [])
+    write_voc(root, "f", None, [("dog", (1, 1, 10, 10), 0)])  # image missing
+    (root / "Annotations" / "g.xml").write_text("<annotation><object>")  # unparseable
+    write_split_files(root, ["a", "b", "c", "f", "g"], ["d", "e"])
+    return repo
+
+
+def test_voc_boxes_difficult_and_class_ids(voc_repo, tmp_path):
+    before = tree_state(voc_repo / SRC)
+    report = prepare(voc_params(), voc_repo, tmp_path / "out")
+    assert tree_state(voc_repo / SRC) == before
+    out = tmp_path / "out"
+    meta = load_meta(out)
+    assert meta.names == ["cat", "dog"] and meta.category_ids == [1, 2]  # VOC order: alphabetical
+    train = json.loads((out / "annotations/train.json").read_text())
+    a = next(im for im in train["images"] if im["source_file"].endswith("/a.jpg"))
+    assert [x["bbox"] for x in train["annotations"] if x["image_id"] == a["id"]] == [[10.0, 20.0, 30.0, 30.0]]
+    val = json.loads((out / "annotations/val.json").read_text())
+    d = next(im for im in val["images"] if im["file_name"] == "d.jpg")
+    d_anns = [(x["category_id"], x["iscrowd"]) for x in val["annotations"] if x["image_id"] == d["id"]]
+    assert d_anns == [(2, 0), (1, 1)]  # the difficult cat is an ignore region for the mAP
+    assert (out / "labels/val/d.txt").read_text().count("\n") == 1  # ... and not a training target
+    assert (
+        report["problems"]["missing_file"] == 1 and "JPEGImages/f.jpg" in report["problem_examples"]["missing_file"][0]
+    )
+    assert report["problems"]["annotation_unreadable"] == 1
+    assert report["splits"]["train"]["images"] == 3 and report["splits"]["val"]["images"] == 2
+    assert report["splits"]["val"]["crowd_boxes"] == 1 and report["splits"]["val"]["empty_images"] == 1
+    assert sorted(p.name for p in (out / "images/train").iterdir()) == ["a.jpg", "b.jpg", "c.png"]
+
+
+@pytest.mark.parametrize("mode, expected", [("train", [(2, 0), (1, 0)]), ("drop", [(2, 0)])])
+def test_difficult_modes(voc_repo, tmp_path, mode, expected):
+    prepare(voc_params(difficult=mode), voc_repo, tmp_path / "out")
+    val = json.loads((tmp_path / "out/annotations/val.json").read_text())
+    d = next(im for im in val["images"] if im["file_name"] == "d.jpg")
+    assert [(x["category_id"], x["iscrowd"]) for x in val["annotations"] if x["image_id"] == d["id"]] == expected
+    assert (tmp_path / "out/labels/val/d.txt").read_text().count("\n") == len(expected)
+
+
+def test_classes_subset_in_the_given_order(voc_repo, tmp_path):
+    report = prepare(voc_params(classes=["dog"], keep_negatives=False), voc_repo, tmp_path / "out")
+    meta = load_meta(tmp_path / "out")
+    assert meta.names == ["dog"] and meta.category_ids == [1]
+    assert report["splits"]["train"]["images"] == 2  # c has only a cat: a negative, dropped
+    assert report["selection"]["negatives_dropped"] == 2  # c (train) and e (val)
+
+
+def test_unknown_class_name_is_a_params_error(voc_repo, tmp_path):
+    with pytest.raises(ValueError, match=r"data\.voc\.classes.*'dgo' \(did you mean 'dog'\?\)"):
+        prepare(voc_params(classes=["dgo"]), voc_repo, tmp_path / "out")
+
+
+def test_without_split_files_val_is_a_seeded_split(voc_repo, tmp_path):
+    for f in (voc_repo / SRC / "ImageSets/Main").iterdir():
+        f.unlink()
+    for stem in ("f", "g"):  # leave five usable images
+        (voc_repo / SRC / "Annotations" / f"{stem}.xml").unlink()
+    params = parse_params({"data": {"source": "voc", "val_fraction": 0.4, "voc": {"root": SRC}}}).data
+    first = prepare(params, voc_repo, tmp_path / "one")
+    again = prepare(params, voc_repo, tmp_path / "two")
+    assert first["splits"]["val"]["images"] == 2 and first["splits"]["train"]["images"] == 3
+    val_one = sorted(p.name for p in (tmp_path / "one/images/val").iterdir())
+    assert val_one == sorted(p.name for p in (tmp_path / "two/images/val").iterdir())
+    assert first == again
+
+
+def test_a_single_split_file_is_an_error(voc_repo, tmp_path):
+    (voc_repo / SRC / "ImageSets/Main/val.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"val\.txt"):
+        prepare(voc_params(), voc_repo, tmp_path / "out")

@@ -1,0 +1,106 @@
+"""YOLO source: data.yaml resolution, label rows (boxes and polygons), EXIF frames and problems."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from edgeproof.config import parse_params
+from edgeproof.data.canonical import load_meta
+from edgeproof.data.prepare import prepare
+from edgeproof.data.yolo import label_path
+from tests.data.builders import draw, save, stored_for_orientation_6, tree_state, write_yolo_image, yolo_line
+from tests.data.test_coco import bright_box
+
+SRC = "data/sources/shapes"
+
+
+def yolo_params(**extra):
+    return parse_params({"data": {"source": "yolo", "yolo": {"data_yaml": f"{SRC}/data.yaml"}, **extra}}).data
+
+
+@pytest.fixture
+def yolo_repo(tmp_path):
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    (root).mkdir(parents=True)
+    (root / "data.yaml").write_text(
+        yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val", "names": {0: "ring", 1: "box"}})
+    )
+    write_yolo_image(root, "train", "a", draw(80, 60, [(10, 10, 20, 20)]), [yolo_line(1, (10, 10, 20, 20), 80, 60)])
+    polygon = "0 0.5 0.5 0.75 0.5 0.75 0.9 0.5 0.9"  # a box from (40, 30) to (60, 54) in 80x60
+    write_yolo_image(root, "train", "b", draw(80, 60, [(40, 30, 20, 24)]), [polygon], fmt="PNG")
+    write_yolo_image(root, "train", "c", draw(80, 60), None)  # no label file: a background image
+    bad_rows = [
+        "5 0.5 0.5 0.1 0.1",
+        "0 0.5 nope 0.1 0.1",
+        "0 0.5 0.5 0.0 0.1",
+        "1 0.5 0.5 0.2 0.2",
+        "1 0.5 0.5 0.2 0.2",
+    ]
+    write_yolo_image(root, "train", "d", draw(80, 60, [(32, 24, 16, 12)]), bad_rows)
+    shown = draw(60, 90, [(10, 50, 30, 20)])
+    write_yolo_image(
+        root, "val", "r", stored_for_orientation_6(shown), [yolo_line(0, (10, 50, 30, 20), 60, 90)], orientation=6
+    )
+    write_yolo_image(root, "val", "v", draw(80, 60, [(0, 0, 30, 30)]), [yolo_line(0, (-5, -5, 35, 35), 80, 60)])
+    return repo
+
+
+def test_yolo_dataset(yolo_repo, tmp_path):
+    before = tree_state(yolo_repo / SRC)
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert tree_state(yolo_repo / SRC) == before
+    assert not list((yolo_repo / SRC).rglob("*.cache"))
+    out = tmp_path / "out"
+    meta = load_meta(out)
+    assert meta.names == ["ring", "box"] and meta.category_ids == [1, 2]  # class index + 1
+    train = json.loads((out / "annotations/train.json").read_text())
+    by_file = {im["file_name"]: im["id"] for im in train["images"]}
+    boxes = {
+        f: [(a["category_id"], a["bbox"]) for a in train["annotations"] if a["image_id"] == i]
+        for f, i in by_file.items()
+    }
+    assert boxes["a.jpg"] == [(2, [10.0, 10.0, 20.0, 20.0])]
+    assert boxes["b.png"] == [(1, [40.0, 30.0, 20.0, 24.0])]  # polygon -> its box
+    assert boxes["c.jpg"] == []
+    assert boxes["d.jpg"] == [(2, [32.0, 24.0, 16.0, 12.0])]  # duplicate row dropped
+    assert (
+        report["problems"]["unknown_category"] == 1
+        and "labels/train/d.txt:1" in report["problem_examples"]["unknown_category"][0]
+    )
+    assert report["problems"]["box_invalid"] == 1 and report["problems"]["box_degenerate"] == 1
+    assert report["problems"]["box_clipped"] == 1  # v's box starts 5 px outside
+    assert report["selection"]["images_without_label_file"] == 1
+    val = json.loads((out / "annotations/val.json").read_text())
+    r = next(im for im in val["images"] if im["file_name"] == "r.png")
+    assert (r["width"], r["height"]) == (60, 90)
+    (r_box,) = [a["bbox"] for a in val["annotations"] if a["image_id"] == r["id"]]
+    assert np.allclose(r_box, [10, 50, 30, 20], atol=0.01)
+    assert np.allclose(r_box, bright_box(out / "images/val/r.png"), atol=1)
+
+
+def test_txt_lists_without_val_and_path_escape(yolo_repo, tmp_path):
+    root = yolo_repo / SRC
+    save(yolo_repo / "data/sources/secret.jpg", draw(40, 40))
+    lines = ["./images/train/a.jpg", "images/train/b.png", "./images/train/a.jpg", "../secret.jpg", "images/val/v.jpg"]
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    (root / "data.yaml").write_text(yaml.safe_dump({"train": "train.txt", "names": ["ring", "box"]}))
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problems"]["duplicate_file"] == 1 and report["problems"]["path_escape"] == 1
+    assert report["splits"]["train"]["images"] + report["splits"]["val"]["images"] == 3
+    assert report["splits"]["val"]["images"] == 1  # round(3 x 0.2) = 1
+
+
+def test_names_must_be_contiguous(yolo_repo, tmp_path):
+    (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump({"train": "images/train", "names": {0: "a", 2: "b"}}))
+    with pytest.raises(ValueError, match=r"data.yaml: names must be indexed 0..n-1"):
+        prepare(yolo_params(), yolo_repo, tmp_path / "out")
+
+
+def test_label_path_follows_ultralytics(tmp_path):
+    assert label_path(tmp_path / "ds/images/train/x.y.jpg") == tmp_path / "ds/labels/train/x.y.txt"
+    assert label_path(tmp_path / "images/a/images/b.png") == tmp_path / "images/a/labels/b.txt"

@@ -1,7 +1,7 @@
 """pycocotools scoring, guarded against its sharp edges.
 
 pycocotools crashes on an empty detection list and prints to stdout; both are handled here, and
-``-1`` (no ground truth in an area range) becomes ``None`` rather than a fake score.
+``-1`` (no ground truth in an area range or class) becomes ``None`` rather than a fake score.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import contextlib
 import copy
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,77 +33,132 @@ STAT_NAMES = (
     "ar_large",
 )
 
+NO_DETECTIONS_WARNING = "the model made no detections on {n} images: every AP with ground truth is 0"
 
-def _quiet() -> contextlib.AbstractContextManager[Any]:
+
+@dataclass(frozen=True)
+class CocoScore:
+    """What pycocotools measured: the summary metrics and the per-class PR curves behind AP50.
+
+    ``pr_curves`` maps a class name to precision at each of ``recall_points`` (IoU 0.5, all areas,
+    100 detections per image: the interpolated curve that AP50 averages); classes without ground
+    truth are left out.
+    """
+
+    metrics: dict[str, Any]
+    recall_points: np.ndarray
+    pr_curves: dict[str, np.ndarray]
+
+
+def quiet() -> contextlib.AbstractContextManager[Any]:
+    """Swallow the progress prints of COCO tools."""
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def _coco_gt(gt: Mapping[str, Any]) -> Any:
-    from pycocotools.coco import COCO
-
-    coco = COCO()
-    coco.dataset = copy.deepcopy(dict(gt))
-    with _quiet():
-        coco.createIndex()
-    return coco
-
-
-def _none_if_negative(value: float) -> float | None:
+def none_if_negative(value: float) -> float | None:
+    """A COCO statistic as JSON: ``-1`` (not applicable) is ``None``; others rounded to 6 digits."""
     return None if value < 0 else round(float(value), 6)
 
 
-def _per_class(coco_eval: Any, categories: list[dict[str, Any]], gt: Mapping[str, Any]) -> list[dict[str, Any]]:
-    precision = coco_eval.eval["precision"]  # [iou thresholds, recall points, classes, areas, max dets]
-    n_gt: dict[int, int] = {}
+def _mean_valid(values: np.ndarray) -> float | None:
+    valid = values[values > -1]
+    return round(float(valid.mean()), 6) if valid.size else None
+
+
+def gt_counts(gt: Mapping[str, Any]) -> dict[int, int]:
+    """Non-crowd ground-truth boxes per category id."""
+    counts = {int(c["id"]): 0 for c in gt["categories"]}
     for ann in gt["annotations"]:
         if not ann.get("iscrowd", 0):
-            n_gt[ann["category_id"]] = n_gt.get(ann["category_id"], 0) + 1
+            counts[int(ann["category_id"])] = counts.get(int(ann["category_id"]), 0) + 1
+    return counts
+
+
+def _per_class(coco_eval: Any, gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    precision = coco_eval.eval["precision"]  # [iou thresholds, recall points, classes, areas, max dets]
+    n_gt = gt_counts(gt)
+    n_dt: dict[int, int] = {}
+    for r in results:
+        n_dt[int(r["category_id"])] = n_dt.get(int(r["category_id"]), 0) + 1
+    names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
     rows = []
     for k, cat_id in enumerate(coco_eval.params.catIds):
-        p_all = precision[:, :, k, 0, -1]
-        p_50 = precision[0, :, k, 0, -1]
-        name = next((c["name"] for c in categories if c["id"] == cat_id), str(cat_id))
         rows.append(
             {
                 "category_id": int(cat_id),
-                "name": name,
-                "ap": _none_if_negative(p_all[p_all > -1].mean()) if (p_all > -1).any() else None,
-                "ap50": _none_if_negative(p_50[p_50 > -1].mean()) if (p_50 > -1).any() else None,
-                "n_gt": n_gt.get(cat_id, 0),
+                "name": names.get(int(cat_id), str(cat_id)),
+                "ap": _mean_valid(precision[:, :, k, 0, -1]),
+                "ap50": _mean_valid(precision[0, :, k, 0, -1]),
+                "ap75": _mean_valid(precision[5, :, k, 0, -1]),
+                "n_gt": n_gt.get(int(cat_id), 0),
+                "n_detections": n_dt.get(int(cat_id), 0),
             }
         )
     return rows
 
 
-def _zero_metrics(gt: Mapping[str, Any]) -> dict[str, Any]:
-    stats: dict[str, Any] = dict.fromkeys(STAT_NAMES, 0.0)
-    per_class = [
-        {
-            "category_id": c["id"],
-            "name": c["name"],
-            "ap": 0.0,
-            "ap50": 0.0,
-            "n_gt": sum(1 for a in gt["annotations"] if a["category_id"] == c["id"] and not a.get("iscrowd", 0)),
-        }
-        for c in gt["categories"]
-    ]
-    return {**stats, "per_class": per_class}
+def _pr_curves(coco_eval: Any, gt: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    precision = coco_eval.eval["precision"]
+    names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
+    curves = {}
+    for k, cat_id in enumerate(coco_eval.params.catIds):
+        curve = precision[0, :, k, 0, -1]
+        if (curve > -1).all():
+            curves[names.get(int(cat_id), str(cat_id))] = curve.astype(float)
+    return curves
 
 
-def coco_evaluate(gt: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
-    """COCO bbox metrics of ``results`` against ``gt``: the 12 summary stats and per-class AP."""
+def _coco(dataset: Mapping[str, Any], coco_cls: Any) -> Any:
+    coco = coco_cls()
+    coco.dataset = copy.deepcopy(dict(dataset))  # COCOeval writes "ignore" flags into the annotations
+    with quiet():
+        coco.createIndex()
+    return coco
+
+
+def detections_coco(coco_gt: Any, gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], coco_cls: Any) -> Any:
+    """The detections as a COCO object; an empty list is built by hand (``loadRes`` crashes on it)."""
+    if results:
+        with quiet():
+            return coco_gt.loadRes([dict(r) for r in results])
+    empty = {"images": list(gt["images"]), "categories": list(gt["categories"]), "annotations": []}
+    return _coco(empty, coco_cls)
+
+
+def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> Any:
+    """An evaluated, accumulated and summarized pycocotools ``COCOeval`` (bbox)."""
+    from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    if not results:
-        log.warning("the model made no detections on %d images: every AP is 0", len(gt["images"]))
-        return _zero_metrics(gt)
-    coco_gt = _coco_gt(gt)
-    with _quiet():
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+    coco_gt = _coco(gt, COCO)
+    coco_dt = detections_coco(coco_gt, gt, results, COCO)
+    with quiet():
         coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
         coco_eval.params.imgIds = [im["id"] for im in gt["images"]]
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
-    stats = {name: _none_if_negative(v) for name, v in zip(STAT_NAMES, np.asarray(coco_eval.stats), strict=True)}
-    return {**stats, "per_class": _per_class(coco_eval, list(gt["categories"]), gt)}
+    return coco_eval
+
+
+def score_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> CocoScore:
+    """COCO bbox metrics of ``results`` against ``gt``: 12 summary stats, per-class AP, PR curves.
+
+    With no detections at all every AP and AR with ground truth is 0 (a warning is logged), and
+    those without ground truth (an empty area range) are ``None``, as with detections.
+    """
+    if not results:
+        log.warning(NO_DETECTIONS_WARNING.format(n=len(gt["images"])))
+    coco_eval = run_cocoeval(gt, results)
+    stats = {name: none_if_negative(v) for name, v in zip(STAT_NAMES, np.asarray(coco_eval.stats), strict=True)}
+    metrics = {**stats, "per_class": _per_class(coco_eval, gt, results)}
+    return CocoScore(
+        metrics=metrics,
+        recall_points=np.asarray(coco_eval.params.recThrs, dtype=float),
+        pr_curves=_pr_curves(coco_eval, gt),
+    )
+
+
+def coco_evaluate(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """COCO bbox metrics of ``results`` against ``gt``: the 12 summary stats and per-class AP."""
+    return score_coco(gt, results).metrics

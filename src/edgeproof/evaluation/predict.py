@@ -1,58 +1,132 @@
-"""Run the ONNX detector over a COCO-described image set and emit COCO results."""
+"""Run the ONNX detector over a COCO-described image set: COCO results plus deployment detections.
+
+Every batch is inferred once and post-processed twice from the same raw output:
+
+* the **mAP set** — low confidence, multi-label NMS (what COCO tools expect);
+* the **deployment set** — best class per box and NMS at the deployment IoU, exactly what
+  :class:`edgeproof.runtime.detector.Detector` returns on the device, kept down to the mAP
+  confidence so the operating point and F1-vs-confidence can be read off at any threshold
+  (greedy NMS and score-ordered matching give the same result whether a confidence threshold is
+  applied before or after them).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
+from edgeproof.evaluation.fastnms import postprocess_fast
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Detections
-from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.preprocess import Letterbox, boxes_to_original, load_image
 
 log = logging.getLogger(__name__)
+
+_LOADERS = 2  # decode/letterbox threads (Pillow and numpy release the GIL)
+_PREFETCH = 3  # batches prepared ahead of inference: bounded, so memory does not grow with the dataset
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """One way of turning raw output into detections."""
+
+    conf: float
+    iou: float
+    max_det: int
+    multi_label: bool
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """COCO-format detections plus how fast they were produced."""
+    """COCO-format mAP detections, per-image deployment detections, and how fast they were produced."""
 
     results: list[dict[str, Any]]
+    deploy: dict[int, Detections]
     n_images: int
     seconds: float
+    batch: int
 
     @property
     def images_per_s(self) -> float:
+        """Images per second of the whole loop (decode, letterbox, inference, both post-processings)."""
         return self.n_images / self.seconds if self.seconds > 0 else 0.0
 
 
 def to_coco_results(image_id: int, det: Detections, class_to_category: Mapping[int, int]) -> list[dict[str, Any]]:
     """COCO result dicts (``bbox`` = x, y, w, h in original pixels) with original category ids."""
-    out = []
-    for box, score, cls in zip(det.boxes, det.scores, det.classes, strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        try:
-            category_id = class_to_category[int(cls)]
-        except KeyError:
-            raise ValueError(
-                f"model predicted class index {int(cls)} but the dataset maps only {sorted(class_to_category)}: "
-                "the model and the prepared dataset disagree on the classes"
-            ) from None
-        out.append(
-            {
-                "image_id": int(image_id),
-                "category_id": int(category_id),
-                "bbox": [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)],
-                "score": round(float(score), 5),
-            }
+    if len(det) == 0:
+        return []
+    unknown = sorted({int(c) for c in det.classes} - set(class_to_category))
+    if unknown:
+        raise ValueError(
+            f"model predicted class index {unknown[0]} but the dataset maps only {sorted(class_to_category)}: "
+            "the model and the prepared dataset disagree on the classes"
         )
-    return out
+    b = np.asarray(det.boxes, dtype=np.float64)
+    xywh = np.round(np.column_stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]]), 3).tolist()
+    scores = np.round(np.asarray(det.scores, dtype=np.float64), 5).tolist()
+    categories = [int(class_to_category[int(c)]) for c in det.classes]
+    image_id = int(image_id)
+    return [
+        {"image_id": image_id, "category_id": c, "bbox": box, "score": s}
+        for box, s, c in zip(xywh, scores, categories, strict=True)
+    ]
+
+
+def _decode(raw: np.ndarray, lb: Letterbox, cfg: PostprocessConfig) -> Detections:
+    det = postprocess_fast(raw, cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
+    return Detections(boxes_to_original(det.boxes, lb), det.scores, det.classes)
+
+
+def _batches(
+    detector: Detector, images: Sequence[Mapping[str, Any]], images_dir: Path, step: int
+) -> Iterator[tuple[list[Mapping[str, Any]], np.ndarray, list[Letterbox]]]:
+    """Decoded, letterboxed input batches, prepared by a thread pool ahead of inference."""
+
+    def load(chunk: list[Mapping[str, Any]]) -> tuple[np.ndarray, list[Letterbox]]:
+        batch, lbs = detector.preprocess([load_image(images_dir / im["file_name"]) for im in chunk])
+        if detector.fixed_batch and len(chunk) < detector.fixed_batch:  # pad a static-batch model's last batch
+            pad = np.zeros((detector.fixed_batch - len(chunk), *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, pad])
+        return batch, lbs
+
+    chunks = [list(images[i : i + step]) for i in range(0, len(images), step)]
+    with ThreadPoolExecutor(max_workers=_LOADERS) as pool:
+        pending: deque[Future[tuple[np.ndarray, list[Letterbox]]]] = deque()
+        for i, chunk in enumerate(chunks):
+            while len(pending) <= _PREFETCH and i + len(pending) < len(chunks):  # bounded read-ahead
+                pending.append(pool.submit(load, chunks[i + len(pending)]))
+            batch, lbs = pending.popleft().result()
+            yield chunk, batch, lbs
+
+
+_ChunkOut = tuple[int, list[dict[str, Any]], dict[int, Detections]]
+
+
+def _postprocess_chunk(
+    chunk: Sequence[Mapping[str, Any]],
+    raw: np.ndarray,
+    lbs: Sequence[Letterbox],
+    mapset: PostprocessConfig,
+    deploy: PostprocessConfig | None,
+    class_to_category: Mapping[int, int],
+) -> _ChunkOut:
+    results: list[dict[str, Any]] = []
+    deployed: dict[int, Detections] = {}
+    for im, pred, lb in zip(chunk, raw, lbs, strict=True):
+        results.extend(to_coco_results(im["id"], _decode(pred, lb, mapset), class_to_category))
+        if deploy is not None:
+            deployed[int(im["id"])] = _decode(pred, lb, deploy)
+    return len(chunk), results, deployed
 
 
 def predict_coco(
@@ -61,23 +135,44 @@ def predict_coco(
     images_dir: Path,
     class_to_category: Mapping[int, int],
     batch: int = 8,
+    deploy: PostprocessConfig | None = None,
 ) -> Predictions:
     """Detect on every image listed in ``gt['images']`` (files under ``images_dir``).
 
-    Image decoding runs in a thread pool ahead of inference (Pillow releases the GIL), and a
-    dynamic-batch model is fed ``batch`` images per call.
+    A dynamic-batch model is fed ``batch`` images per call (a static one its own batch size); a
+    progress bar shows images/s. ``deploy`` (optional) adds the deployment detections per image.
+    Three stages overlap: decoding/letterboxing (thread pool), inference (ONNX Runtime releases the
+    GIL) and post-processing of the previous batch (one thread), each with bounded read-ahead.
     """
+    cfg = detector.config
+    mapset = PostprocessConfig(cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
     images = list(gt["images"])
     step = detector.fixed_batch or batch
     results: list[dict[str, Any]] = []
+    deployed: dict[int, Detections] = {}
+
+    def collect(done: Future[_ChunkOut]) -> None:
+        n, chunk_results, chunk_deployed = done.result()
+        results.extend(chunk_results)
+        deployed.update(chunk_deployed)
+        bar.update(n)
+
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool, tqdm(total=len(images), desc="evaluate", unit="img") as bar:
-        chunks = [images[i : i + step] for i in range(0, len(images), step)]
-        loaded = pool.map(lambda chunk: [load_image(images_dir / im["file_name"]) for im in chunk], chunks)
-        for chunk, arrays in zip(chunks, loaded, strict=True):
-            for im, det in zip(chunk, detector(arrays), strict=True):
-                results.extend(to_coco_results(im["id"], det, class_to_category))
-            bar.update(len(chunk))
+    with tqdm(total=len(images), desc="evaluate", unit="img") as bar, ThreadPoolExecutor(max_workers=1) as post:
+        pending: deque[Future[_ChunkOut]] = deque()
+        for chunk, inputs, lbs in _batches(detector, images, images_dir, step):
+            raw = detector.infer(inputs)[: len(chunk)]
+            pending.append(post.submit(_postprocess_chunk, chunk, raw, lbs, mapset, deploy, class_to_category))
+            while len(pending) > _PREFETCH:
+                collect(pending.popleft())
+        while pending:
+            collect(pending.popleft())
     seconds = time.perf_counter() - start
-    log.info("predicted %d images in %.2f s (%.1f img/s)", len(images), seconds, len(images) / max(seconds, 1e-9))
-    return Predictions(results=results, n_images=len(images), seconds=seconds)
+    log.info(
+        "predicted %d images in %.2f s (%.1f img/s, batch %d)",
+        len(images),
+        seconds,
+        len(images) / max(seconds, 1e-9),
+        step,
+    )
+    return Predictions(results=results, deploy=deployed, n_images=len(images), seconds=seconds, batch=step)

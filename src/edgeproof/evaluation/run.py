@@ -1,4 +1,4 @@
-"""Evaluate an ONNX artifact on a prepared dataset's val split."""
+"""Evaluate an ONNX artifact on a prepared dataset's val split: metrics, cross-check and plots."""
 
 from __future__ import annotations
 
@@ -8,22 +8,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeproof.data.canonical import load_meta
-from edgeproof.evaluation.coco import coco_evaluate
+from edgeproof.evaluation import figures, operating, plots
+from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
+from edgeproof.evaluation.crosscheck import ExternalScorer, cross_check, ultralytics_scorer
+from edgeproof.evaluation.matching import ImageTruth, truth_by_image
+from edgeproof.evaluation.mosaic import mosaic_figure
 from edgeproof.evaluation.params import EvaluateParams
-from edgeproof.evaluation.predict import predict_coco
+from edgeproof.evaluation.predict import PostprocessConfig, Predictions, predict_coco
 from edgeproof.io import read_json, sha256_file
 from edgeproof.runtime.detector import Detector, DetectorConfig
 
 log = logging.getLogger(__name__)
 
+MAP_NOTE = "mAP/AR: pycocotools at a low confidence (conf), multi-label NMS at iou, as COCO tools expect"
+OP_NOTE = (
+    "deployment postprocessing (best class per box, NMS at iou); a detection counts when score > conf and "
+    "it overlaps a same-class box with IoU >= match_iou (COCO matching; crowd regions ignored)"
+)
+
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics (``metrics/eval.json``) and the COCO detections they were computed from."""
+    """Metrics (``metrics/eval.json``), the COCO detections they were computed from, and plot inputs."""
 
     metrics: dict[str, Any]
     detections: list[dict[str, Any]]
+    plot_data: PlotData | None = None
+
+
+@dataclass(frozen=True)
+class PlotData:
+    """Everything the plots are drawn from."""
+
+    names: list[str]
+    coco: CocoScore
+    f1_rows: list[dict[str, Any]]
+    confusion: np.ndarray
+    image_scores: list[operating.ImageScore]
+    truths: dict[int, ImageTruth]
+    predictions: Predictions
+    image_paths: dict[int, Path]
 
 
 def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: Path) -> None:
@@ -36,10 +63,7 @@ def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: P
         )
 
 
-def evaluate_onnx(model: Path, data_root: Path, params: EvaluateParams, split: str = "val") -> Evaluation:
-    """Score ``model`` with pycocotools on ``data_root``'s ``split`` using the project's own runtime."""
-    meta = load_meta(data_root)
-    gt = read_json(data_root / "annotations" / f"{split}.json")
+def _detector(model: Path, params: EvaluateParams) -> Detector:
     config = DetectorConfig(
         providers=tuple(params.providers),
         conf=params.conf,
@@ -47,34 +71,152 @@ def evaluate_onnx(model: Path, data_root: Path, params: EvaluateParams, split: s
         max_det=params.max_det,
         multi_label=params.multi_label,
     )
-    detector = Detector(model, config)
-    _check_classes(detector, len(meta.names), model, data_root)
-    preds = predict_coco(detector, gt, data_root / "images" / split, meta.class_to_category(), params.batch)
-    metrics = coco_evaluate(gt, preds.results)
-    metrics.update(
-        model_sha256=sha256_file(model),
-        model_path=model.as_posix(),
-        split=split,
-        n_images=len(gt["images"]),
-        n_gt=sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0)),
-        n_detections=len(preds.results),
-        images_per_s=round(preds.images_per_s, 2),
-        providers=detector.providers,
-        thresholds={
-            "conf": params.conf,
-            "iou": params.iou,
-            "max_det": params.max_det,
-            "multi_label": params.multi_label,
-            "note": "mAP is computed at a low confidence threshold, as COCO tools expect",
-        },
-    )
+    return Detector(model, config)
+
+
+def _thresholds(params: EvaluateParams) -> dict[str, Any]:
+    op = params.operating_point
+    return {
+        "conf": params.conf,
+        "iou": params.iou,
+        "max_det": params.max_det,
+        "multi_label": params.multi_label,
+        "note": MAP_NOTE,
+        "operating_point": {"conf": op.conf, "iou": op.iou, "match_iou": op.match_iou, "note": OP_NOTE},
+    }
+
+
+def _operating(
+    preds: Predictions, truths: dict[int, ImageTruth], names: list[str], cat_ids: list[int], params: EvaluateParams
+) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray, list[operating.ImageScore]]:
+    op = params.operating_point
+    matched = operating.match_all(truths, preds.deploy, len(names), op.match_iou)
+    point = operating.operating_point(matched, names, cat_ids, op.conf)
+    matrix = operating.confusion_matrix(truths, preds.deploy, len(names), op.conf, op.match_iou)
+    point = {"conf": op.conf, "iou": op.iou, "match_iou": op.match_iou, **point}
+    point["confusion_matrix"] = {
+        "labels": [*names, plots.BACKGROUND],
+        "index": "counts[predicted][actual]",
+        "counts": matrix.tolist(),
+    }
+    rows = operating.f1_curve(matched, names, params.plots.curve_points)
+    return point, rows, matrix, operating.image_scores(matched, op.conf)
+
+
+def _metrics(
+    model: Path,
+    gt: dict[str, Any],
+    coco: CocoScore,
+    preds: Predictions,
+    detector: Detector,
+    params: EvaluateParams,
+    point: dict[str, Any],
+    cross: dict[str, Any],
+) -> dict[str, Any]:
+    warnings = [NO_DETECTIONS_WARNING.format(n=len(gt["images"]))] if not preds.results else []
+    warnings += [f"cross-check {k} skipped: {v}" for k, v in cross["skipped"].items()]
+    speed = {"images_per_s": round(preds.images_per_s, 2), "seconds": round(preds.seconds, 3), "batch": preds.batch}
+    return {
+        **coco.metrics,
+        "model_sha256": sha256_file(model),
+        "model_path": model.as_posix(),
+        "n_images": len(gt["images"]),
+        "n_gt": int(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
+        "n_gt_crowd": int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0))),
+        "n_detections": len(preds.results),
+        "images_per_s": speed["images_per_s"],
+        "speed": speed,
+        "providers": detector.providers,
+        "thresholds": _thresholds(params),
+        "operating_point": point,
+        "cross_check": cross,
+        "warnings": warnings,
+    }
+
+
+def _log_summary(metrics: dict[str, Any]) -> None:
+    overall, cross = metrics["operating_point"]["overall"], metrics["cross_check"]
     log.info(
-        "mAP50-95 %.4f  mAP50 %.4f  (%d detections)",
+        "mAP50-95 %.4f  mAP50 %.4f  (%d detections); at conf %g: P %s R %s F1 %s",
         metrics["map50_95"] or 0,
         metrics["map50"] or 0,
-        len(preds.results),
+        metrics["n_detections"],
+        metrics["operating_point"]["conf"],
+        overall["precision"],
+        overall["recall"],
+        overall["f1"],
     )
-    return Evaluation(metrics=metrics, detections=preds.results)
+    log.info(
+        "cross-check mAP50-95: pycocotools %s  independent %s  ultralytics %s",
+        cross["pycocotools"],
+        cross["independent"],
+        cross["ultralytics"],
+    )
+
+
+def evaluate_onnx(
+    model: Path,
+    data_root: Path,
+    params: EvaluateParams,
+    split: str = "val",
+    ultralytics: ExternalScorer | str | None = None,
+) -> Evaluation:
+    """Score ``model`` on ``data_root``'s ``split`` with the project's own runtime, and cross-check it.
+
+    ``ultralytics``: a scorer to run, or the reason not to; ``None`` decides from
+    ``params.cross_check.ultralytics`` (``auto`` runs it when ultralytics is installed).
+    """
+    meta = load_meta(data_root)
+    gt = read_json(data_root / "annotations" / f"{split}.json")
+    detector = _detector(model, params)
+    _check_classes(detector, len(meta.names), model, data_root)
+    deploy = PostprocessConfig(params.conf, params.operating_point.iou, params.max_det, multi_label=False)
+    images_dir = data_root / "images" / split
+    preds = predict_coco(detector, gt, images_dir, meta.class_to_category(), params.batch, deploy)
+    coco = score_coco(gt, preds.results)
+    if ultralytics is None:
+        h, w = detector.input_size
+        ultralytics = ultralytics_scorer(model, data_root, params, h if h == w else [h, w])
+    cross = cross_check(coco.metrics["map50_95"], gt, preds.results, params, ultralytics)
+    truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
+    point, f1_rows, matrix, img_scores = _operating(preds, truths, meta.names, meta.category_ids, params)
+    metrics = {**_metrics(model, gt, coco, preds, detector, params, point, cross), "split": split}
+    _log_summary(metrics)
+    image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
+    data = PlotData(list(meta.names), coco, f1_rows, matrix, img_scores, truths, preds, image_paths)
+    return Evaluation(metrics=metrics, detections=preds.results, plot_data=data)
+
+
+def write_plots(evaluation: Evaluation, paths: plots.PlotPaths, params: EvaluateParams) -> list[Path]:
+    """Write the DVC plot data, the charts and the worst-first mosaic to ``paths``; return them."""
+    d = evaluation.plot_data
+    if d is None:
+        raise ValueError("this evaluation carries no plot data")
+    op, pp = params.operating_point, params.plots
+    ap50 = {row["name"]: row["ap50"] for row in evaluation.metrics["per_class"]}
+    ap50["all"] = evaluation.metrics["map50"]
+    recall, curves = d.coco.recall_points, d.coco.pr_curves
+    files = plots.write_plot_data(paths, recall, curves, d.f1_rows, d.confusion, d.names)
+    files += [
+        figures.pr_figure(paths.pr_png, recall, curves, ap50, pp.dpi),
+        figures.f1_figure(paths.f1_png, d.f1_rows, op.conf, pp.dpi),
+        figures.confusion_figure(paths.confusion_png, d.confusion, d.names, op.conf, op.match_iou, pp.dpi),
+        mosaic_figure(
+            paths.mosaic,
+            d.image_scores,
+            d.image_paths,
+            d.truths,
+            d.predictions.deploy,
+            d.names,
+            op.conf,
+            op.match_iou,
+            pp.mosaic_images,
+            pp.mosaic_columns,
+            pp.dpi,
+        ),
+    ]
+    log.info("wrote %d plot files", len(files))
+    return files
 
 
 def results_json(detections: list[dict[str, Any]]) -> str:

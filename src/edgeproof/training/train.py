@@ -13,18 +13,16 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edgeproof.config import TrainParams
-from edgeproof.data.canonical import SPLITS, load_meta, ultralytics_data_yaml
-from edgeproof.io import sha256_file
+from edgeproof.io import read_json, sha256_file, write_json
+from edgeproof.training.dataview import private_view
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)
@@ -42,47 +40,32 @@ class TrainResult:
 
 
 def dataset_fingerprint(data_root: Path) -> str:
-    """Hash of what training reads from the prepared dataset: labels, metadata and image bytes' sizes."""
+    """Hash of what training reads from the prepared dataset: labels, metadata and image sizes."""
     digest = hashlib.sha256()
     for path in sorted(data_root.rglob("*")):
-        if path.is_file() and path.parts[-3:-2] != ("annotations",):
-            rel = path.relative_to(data_root).as_posix()
-            digest.update(rel.encode())
-            digest.update(path.read_bytes() if path.suffix in {".txt", ".json"} else str(path.stat().st_size).encode())
+        rel = path.relative_to(data_root)
+        if path.is_file() and rel.parts[0] != "annotations":  # evaluation ground truth: not read here
+            digest.update(rel.as_posix().encode())
+            small = path.suffix in {".txt", ".json"}
+            digest.update(path.read_bytes() if small else str(path.stat().st_size).encode())
     return digest.hexdigest()
 
 
+def _code_identity() -> dict[str, str]:
+    """The training code and library versions: a finished run is reused only if these are unchanged."""
+    here = Path(__file__)
+    sources = (here, here.with_name("ultralytics_env.py"), here.with_name("dataview.py"))
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    return {"code": code, "ultralytics": metadata.version("ultralytics"), "torch": metadata.version("torch")}
+
+
 def run_fingerprint(params: TrainParams, data_root: Path) -> str:
-    """Identity of a training run: params, dataset and (for fine-tuning) the starting weights."""
-    parts = {"params": params.model_dump(), "data": dataset_fingerprint(data_root)}
+    """Identity of a training run: params, dataset, code/library versions and (fine-tuning) the weights."""
+    parts: dict[str, Any] = {"params": params.model_dump(), "data": dataset_fingerprint(data_root)}
+    parts.update(_code_identity())
     if params.model.endswith(".pt"):
         parts["weights"] = sha256_file(params.model)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _private_view(data_root: Path, view: Path) -> Path:
-    """Hard-link the images and copy the labels into ``view``.
-
-    ultralytics writes ``labels/<split>.cache`` next to the labels and resolves symlinks first, so
-    training on the DVC output itself would modify it (and make DVC rerun the data stage).
-    """
-    shutil.rmtree(view, ignore_errors=True)
-    for split in SPLITS:
-        for kind in ("images", "labels"):
-            src, dst = data_root / kind / split, view / kind / split
-            dst.mkdir(parents=True, exist_ok=True)
-            for file in src.iterdir():
-                if kind == "images":
-                    try:
-                        os.link(file, dst / file.name)
-                    except OSError:  # other filesystem, or links not allowed
-                        shutil.copyfile(file, dst / file.name)
-                else:
-                    shutil.copyfile(file, dst / file.name)
-    meta = load_meta(data_root)
-    data_yaml = view / "data.yaml"
-    data_yaml.write_text(yaml.safe_dump(ultralytics_data_yaml(view, meta), sort_keys=False))
-    return data_yaml
 
 
 def _train_kwargs(params: TrainParams, data_yaml: Path, run_dir: Path) -> dict[str, Any]:
@@ -111,15 +94,36 @@ def _train_kwargs(params: TrainParams, data_yaml: Path, run_dir: Path) -> dict[s
     }
 
 
-def _resumable(yolo_cls: Any, last: Path) -> Any | None:
-    """A YOLO model loaded from ``last`` if it is a usable mid-training checkpoint, else None."""
-    if not last.exists():
+def _loads(yolo_cls: Any, weights: Path) -> Any | None:
+    """The YOLO model in ``weights``, or None if it is missing or unreadable (torn by a kill)."""
+    if not weights.exists():
         return None
     try:
-        return yolo_cls(str(last))
-    except Exception as exc:  # a checkpoint torn by the interruption: start over
-        log.warning("checkpoint %s is unreadable (%s); restarting training from scratch", last, exc)
+        return yolo_cls(str(weights))
+    except Exception as exc:
+        log.warning("checkpoint %s is unreadable (%s)", weights, exc)
         return None
+
+
+def checkpoint_state(yolo_cls: Any, run_dir: Path, epochs: int) -> tuple[str, Any | None]:
+    """What an earlier, unfinished session left: ``fresh``, ``resume`` (with the model) or ``finished``.
+
+    ultralytics rewrites ``last.pt`` with ``epoch = -1`` once the loop ends and refuses to resume
+    such a checkpoint, so a kill during the final validation must count as finished, not resumable.
+    """
+    last, best = run_dir / "weights" / "last.pt", run_dir / "weights" / "best.pt"
+    model = _loads(yolo_cls, last)
+    if model is None:
+        if last.exists():
+            log.warning("restarting training from scratch: %s cannot be resumed", last)
+        return "fresh", None
+    epoch = (getattr(model, "ckpt", None) or {}).get("epoch", -1)
+    if epoch is None or epoch < 0 or epoch + 1 >= epochs:
+        if _loads(yolo_cls, best) is not None and (run_dir / "results.csv").exists():
+            return "finished", None
+        log.warning("restarting training from scratch: the finished run in %s has no usable best.pt", run_dir)
+        return "fresh", None
+    return "resume", model
 
 
 def read_results_csv(path: Path) -> list[dict[str, float]]:
@@ -130,7 +134,7 @@ def read_results_csv(path: Path) -> list[dict[str, float]]:
         "metrics/mAP50(B)": "map50",
         "metrics/mAP50-95(B)": "map50_95",
     }
-    rows = []
+    rows: dict[int, dict[str, float]] = {}
     with path.open(newline="") as fh:
         for raw in csv.DictReader(fh):
             row = {}
@@ -139,8 +143,9 @@ def read_results_csv(path: Path) -> list[dict[str, float]]:
                 clean = rename.get(key, key.replace("/", "_"))
                 row[clean] = float(value)
             row["epoch"] = int(row["epoch"])
-            rows.append(row)
-    return rows
+            # an epoch interrupted after its row was written is trained and written again on resume
+            rows[row["epoch"]] = row
+    return [rows[e] for e in sorted(rows)]
 
 
 def _check_model_source(params: TrainParams) -> None:
@@ -160,25 +165,22 @@ def train(params: TrainParams, data_root: Path, state: Path) -> TrainResult:
     done = run_dir / DONE_FILE
     if done.exists():
         log.info("training run %s already finished; reusing it", fingerprint)
-        summary = json.loads(done.read_text())
+        summary = read_json(done)
     else:
         summary = _run(yolo_cls, params, data_root, run_dir, fingerprint)
-        done.write_text(json.dumps(summary, indent=2))
+        write_json(done, summary)
     _prune_other_runs(run_dir)
     curve = read_results_csv(run_dir / "results.csv")
     return TrainResult(best_pt=run_dir / "weights" / "best.pt", curve=curve, summary=summary)
 
 
 def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fingerprint: str) -> dict[str, Any]:
-    last = run_dir / "weights" / "last.pt"
-    model = _resumable(yolo_cls, last)
-    resumed = model is not None
+    state, model = checkpoint_state(yolo_cls, run_dir, params.epochs)
     view = run_dir.parent / f"{fingerprint}-data"
-    data_yaml = _private_view(data_root, view)
-    kwargs = _train_kwargs(params, data_yaml, run_dir)
+    data_yaml = private_view(data_root, view)
     start = time.perf_counter()
-    if resumed:
-        log.info("resuming interrupted training from %s", last)
+    if state == "resume":
+        log.info("resuming interrupted training from %s", run_dir / "weights" / "last.pt")
         model.train(
             resume=True,
             data=str(data_yaml),
@@ -187,16 +189,17 @@ def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fin
             save_dir=str(run_dir),
             plots=False,
         )
+    elif state == "finished":
+        log.info("training in %s had finished before the interruption; using its best.pt", run_dir)
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
-        model = yolo_cls(params.model)
-        model.train(**kwargs)
+        yolo_cls(params.model).train(**_train_kwargs(params, data_yaml, run_dir))
     best = run_dir / "weights" / "best.pt"
     if not best.exists():
         raise RuntimeError(f"ultralytics finished without writing {best}")
     return {
         "fingerprint": fingerprint,
-        "resumed": resumed,
+        "resumed": state != "fresh",
         "train_seconds_last_session": round(time.perf_counter() - start, 2),
     }
 

@@ -1,0 +1,48 @@
+"""The ``evaluate`` params section: defaults, compatibility and strictness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.config import ParamsError, load_params, parse_params
+
+
+def test_defaults_keep_the_old_keys_and_the_issue_tolerances() -> None:
+    ev = parse_params(
+        {"evaluate": {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True, "batch": 8}}
+    ).evaluate
+    assert (ev.conf, ev.iou, ev.max_det, ev.batch) == (0.001, 0.7, 300, 8)
+    assert ev.cross_check.independent_tolerance == 0.001
+    assert ev.cross_check.ultralytics_tolerance == 0.02
+    assert ev.cross_check.independent == "auto" and ev.cross_check.ultralytics == "auto"
+    assert (ev.operating_point.conf, ev.operating_point.iou, ev.operating_point.match_iou) == (0.25, 0.7, 0.5)
+
+
+@pytest.mark.parametrize("text, expected", [("true", True), ("false", False), ("auto", "auto")])
+def test_check_modes_from_yaml(text: str, expected: object) -> None:
+    raw = yaml.safe_load(f"evaluate:\n  cross_check:\n    ultralytics: {text}\n")
+    assert parse_params(raw).evaluate.cross_check.ultralytics == expected
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"cross_check": {"ultralytics": "maybe"}}, "evaluate.cross_check.ultralytics"),
+        ({"cross_check": {"independent_tolerence": 0.01}}, "did you mean 'independent_tolerance'"),
+        ({"operating_point": {"conf": 1.5}}, "evaluate.operating_point.conf"),
+        ({"plots": {"mosaic_images": -1}}, "evaluate.plots.mosaic_images"),
+    ],
+)
+def test_bad_values_name_the_key(section: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        parse_params({"evaluate": section})
+
+
+def test_operating_point_is_the_benchmarked_deployment() -> None:
+    """The operating point scores the thresholds the benchmark times: the two must not drift apart."""
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    op, bench = params.evaluate.operating_point, params.benchmark
+    assert (op.conf, op.iou) == (bench.conf, bench.iou), "set evaluate.operating_point = benchmark conf/iou"

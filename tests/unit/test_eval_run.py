@@ -1,0 +1,197 @@
+"""The whole evaluation on a tiny hand-made ONNX "model" whose detections are known exactly.
+
+The model ignores its input and outputs the same raw predictions for every image: a cat box that
+is right on every image and a dog box that is wrong on every image. Three 64x64 images each hold
+that cat; the third also holds a dog nobody finds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from stages import evaluate as stage
+
+from edgeproof.config import parse_params
+from edgeproof.data.canonical import Annotation, Category, ImageRecord, write_labels_and_annotations
+from edgeproof.evaluation import run as run_module
+from edgeproof.evaluation.plots import PlotPaths
+from edgeproof.evaluation.run import evaluate_onnx, write_plots
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+SIZE = 64
+CAT_XYXY, DOG_XYXY, DOG_FALSE_XYXY = (8, 8, 40, 40), (44, 44, 60, 60), (0, 44, 12, 60)
+
+
+def _cxcywh(b: tuple[int, int, int, int]) -> list[float]:
+    return [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]]
+
+
+def write_model(path: Path, cat_score: float = 0.9, dog_score: float = 0.6) -> Path:
+    """An ONNX graph (dynamic batch) that broadcasts one constant (1, 4 + 2, 8) prediction per image."""
+    pred = np.zeros((1, 6, 8), np.float32)
+    pred[0, :4, 0], pred[0, 4, 0] = _cxcywh(CAT_XYXY), cat_score
+    pred[0, :4, 1], pred[0, 5, 1] = _cxcywh(DOG_FALSE_XYXY), dog_score
+    nodes = [
+        helper.make_node("Shape", ["images"], ["shape"]),
+        helper.make_node("Slice", ["shape", "zero", "one"], ["batch"]),
+        helper.make_node("Concat", ["batch", "tail"], ["out_shape"], axis=0),
+        helper.make_node("Expand", ["pred", "out_shape"], ["output0"]),
+    ]
+    inits = [
+        helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("tail", TensorProto.INT64, [2], [6, 8]),
+        helper.make_tensor("pred", TensorProto.FLOAT, pred.shape, pred.ravel().tolist()),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "constant-detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 6, 8])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"names": "{0: 'cat', 1: 'dog'}", "imgsz": f"[{SIZE}, {SIZE}]"})
+    onnx.save(model, str(path))
+    return path
+
+
+def _xywh(b: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    return (float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1]))
+
+
+def write_dataset(root: Path) -> Path:
+    records = []
+    for i in (1, 2, 3):
+        name = f"img{i}.png"
+        (root / "images" / "val").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((SIZE, SIZE, 3), 40 * i, np.uint8)).save(root / "images" / "val" / name)
+        anns = [Annotation(7, _xywh(CAT_XYXY))] + ([Annotation(9, _xywh(DOG_XYXY))] if i == 3 else [])
+        records.append(ImageRecord(id=100 + i, file_name=name, width=SIZE, height=SIZE, annotations=anns))
+    write_labels_and_annotations(root, {"val": records}, [Category(7, "cat"), Category(9, "dog")], "test")
+    return root
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "prepared")
+
+
+def params(**evaluate: object):
+    return parse_params({"evaluate": {"cross_check": {"ultralytics": False}, **evaluate}}).evaluate
+
+
+def test_known_model_scores_exactly(tmp_path: Path, data: Path) -> None:
+    result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params(batch=2))
+    m = result.metrics
+    rows = {r["name"]: r for r in m["per_class"]}
+    assert rows["cat"]["ap"] == 1.0 and rows["dog"]["ap"] == 0.0 and m["map50_95"] == 0.5
+    assert (m["n_images"], m["n_gt"], m["n_detections"]) == (3, 4, 6)
+    assert {d["category_id"] for d in result.detections} == {7, 9}  # original ids, not class indices
+    op = m["operating_point"]
+    assert [(r["tp"], r["fp"], r["fn"]) for r in op["per_class"]] == [(3, 0, 0), (0, 3, 1)]
+    assert op["overall"]["precision"] == 0.5 and op["overall"]["recall"] == 0.75
+    assert op["confusion_matrix"]["counts"] == [[3, 0, 0], [0, 0, 3], [0, 1, 0]]
+    cc = m["cross_check"]
+    assert cc["pycocotools"] == 0.5 and cc["independent"] == 0.5 and cc["ultralytics"] is None
+    assert cc["passed"] and "ultralytics" in cc["skipped"]
+    assert m["thresholds"]["conf"] == 0.001 and m["thresholds"]["operating_point"]["conf"] == 0.25
+    assert m["speed"]["images_per_s"] > 0 and m["speed"]["batch"] == 2
+    assert result.plot_data.image_scores[0].image_id == 103  # the image with the missed dog
+
+
+def test_plots_are_written(tmp_path: Path, data: Path) -> None:
+    p = params(plots={"mosaic_images": 2, "mosaic_columns": 2, "dpi": 50, "curve_points": 11})
+    result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, p)
+    files = write_plots(result, PlotPaths.under(tmp_path / "plots"), p)
+    names = {f.name for f in files}
+    assert names == {
+        "pr_curve.csv",
+        "f1_confidence.csv",
+        "confusion.json",
+        "pr_curve.png",
+        "f1_confidence.png",
+        "confusion_matrix.png",
+        "val_mosaic.jpg",
+    }
+    for f in files:
+        if f.suffix in {".png", ".jpg"}:
+            with Image.open(f) as im:
+                im.verify()
+    confusion = json.loads((tmp_path / "plots" / "confusion.json").read_text())
+    assert len(confusion) == 7 and {"actual": "dog", "predicted": "background"} in confusion
+    pr = (tmp_path / "plots" / "pr_curve.csv").read_text().splitlines()
+    assert pr[0] == "class,recall,precision" and len(pr) == 1 + 3 * 101  # cat, dog, all
+    f1 = (tmp_path / "plots" / "f1_confidence.csv").read_text().splitlines()
+    assert f1[0] == "class,confidence,precision,recall,f1" and len(f1) == 1 + 3 * 11
+
+
+def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = params(conf=0.95)
+    with caplog.at_level(logging.WARNING):
+        result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, p)
+    m = result.metrics
+    assert m["map50_95"] == 0.0 and m["n_detections"] == 0
+    assert any("no detections" in w for w in m["warnings"]) and "no detections" in caplog.text
+    assert m["cross_check"]["independent"] == 0.0
+    write_plots(result, PlotPaths.under(tmp_path / "plots"), p)
+    assert (tmp_path / "plots" / "val_mosaic.jpg").stat().st_size > 0
+
+
+def _stage_args(tmp_path: Path, data: Path, params_file: Path) -> list[str]:
+    out = tmp_path / "out"
+    return [
+        *("--params", str(params_file), "--model", str(write_model(tmp_path / "m.onnx")), "--data", str(data)),
+        *("--metrics", str(out / "eval.json"), "--detections", str(out / "det.json")),
+        *("--pr-curve", str(out / "pr.csv"), "--f1-curve", str(out / "f1.csv"), "--confusion", str(out / "cm.json")),
+        *("--pr-png", str(out / "pr.png"), "--f1-png", str(out / "f1.png"), "--confusion-png", str(out / "cm.png")),
+        *("--mosaic", str(out / "mosaic.jpg")),
+    ]
+
+
+def test_stage_fails_on_disagreement_naming_both_numbers(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("evaluate:\n  cross_check:\n    ultralytics: auto\n")
+    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.44, "map50": 0.5})
+    assert stage.main(_stage_args(tmp_path, data, params_file)) == 2
+    assert "pycocotools 0.5000 vs ultralytics 0.4400" in capsys.readouterr().err  # the stage logs to stderr
+    written = json.loads((tmp_path / "out" / "eval.json").read_text())  # kept for inspection
+    assert written["cross_check"]["passed"] is False and written["cross_check"]["ultralytics"] == 0.44
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        *("cm.json", "cm.png", "det.json", "eval.json", "f1.csv", "f1.png", "mosaic.jpg", "pr.csv", "pr.png")
+    ]
+
+    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.49, "map50": 0.5})
+    assert stage.main(_stage_args(tmp_path, data, params_file)) == 0
+
+
+def test_ultralytics_validator_agrees_and_leaves_the_dataset_alone(
+    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("ultralytics") is None:  # not importorskip: importing it patches PIL
+        pytest.skip("ultralytics is not installed (train extra)")
+    from edgeproof.training.crosscheck import ultralytics_val
+
+    pil_open = Image.open
+    before = sorted((p.relative_to(data).as_posix(), p.stat().st_mtime_ns) for p in data.rglob("*"))
+    state = tmp_path / "state"
+    out = ultralytics_val(
+        write_model(tmp_path / "m.onnx"), data, imgsz=SIZE, batch=2, conf=0.001, iou=0.7, max_det=300, state=state
+    )
+    assert out["map50_95"] == pytest.approx(0.5, abs=0.02)  # cat found everywhere, dog never
+    assert out["n_images"] == 3 and out["images_per_s"] > 0
+    assert sorted((p.relative_to(data).as_posix(), p.stat().st_mtime_ns) for p in data.rglob("*")) == before
+    assert not any((state / "evaluate").iterdir())  # the private view is gone
+    assert capsys.readouterr().out == ""  # ultralytics' console output goes to stderr, stdout stays ours
+    assert Image.open is pil_open  # ultralytics' import-time patch of PIL is undone

@@ -7,17 +7,14 @@ from pathlib import Path
 
 from edgeproof.benchmark import run_benchmark
 from edgeproof.config import load_params
-from edgeproof.io import read_json, write_json
+from edgeproof.data.canonical import split_image_paths
+from edgeproof.io import write_json
 from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
     params = load_params(args.params).benchmark
-    gt = read_json(args.data / "annotations" / "val.json")
-    images = [args.data / "images" / "val" / im["file_name"] for im in gt["images"]]
-    if not images:
-        raise ValueError(f"{args.data}: the val split has no images to benchmark on")
-    write_json(args.metrics, run_benchmark(args.model, images, params))
+    write_json(args.metrics, run_benchmark(args.model, split_image_paths(args.data, "val"), params))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,10 @@ def _body(args: argparse.Namespace) -> None:
     params = load_params(args.params).train
     result = train(params, args.data, state_dir())
     curve = result.curve
-    best = max(curve, key=lambda r: (r.get("map50_95", 0.0), r["epoch"]))
+    if not curve:
+        raise RuntimeError(f"training finished but {result.best_pt.parent.parent}/results.csv has no epochs")
+    # ties go to the earliest epoch, as ultralytics keeps the first best.pt it saw
+    best = max(curve, key=lambda r: (r.get("map50_95", 0.0), -r["epoch"]))
     final = curve[-1]
     metrics = {
         "epochs": len(curve),

@@ -60,11 +60,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from edgeproof.benchmark import run_benchmark
-    from edgeproof.io import read_json
+    from edgeproof.data.canonical import split_image_paths
 
-    gt = read_json(args.data / "annotations" / "val.json")
-    images = [args.data / "images" / "val" / im["file_name"] for im in gt["images"]]
-    _emit(run_benchmark(args.model, images, load_params(args.params).benchmark))
+    _emit(run_benchmark(args.model, split_image_paths(args.data, "val"), load_params(args.params).benchmark))
     return 0
 
 

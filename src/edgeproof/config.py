@@ -40,6 +40,25 @@ __all__ = [
 ORT_LEVELS = ("disable", "basic", "extended", "all")
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where ``1e-3`` is a string; DVC (YAML 1.2) reads it as a float.
+    Read params.yaml the way DVC does, so ``lr0: 1e-3`` means the same to both."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+
+
 class ParamsError(ValueError):
     """A params file that cannot be used; the message names the file and key."""
 
@@ -72,6 +91,12 @@ class TrainParams(_Section):
         if value % 32:
             raise ValueError(f"must be a multiple of 32 (the model stride), got {value}")
         return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_from_int(cls, value: Any) -> Any:
+        # YAML and `dvc exp run -S train.device=0` give an int for a single GPU index
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("device")
     @classmethod
@@ -193,7 +218,7 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and validate ``params.yaml``."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # a SafeLoader subclass
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

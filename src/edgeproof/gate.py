@@ -26,7 +26,12 @@ class RuleResult:
 
 
 def _rule(name: str, metric: str, op: str, threshold: Any, measured: Any, source: str) -> RuleResult:
-    ok = measured is not None and bool(_OPS[op](measured, threshold))
+    # a missing or non-numeric measurement fails the rule: a release is never granted by default
+    if op == "==":
+        ok = measured == threshold
+    else:
+        numeric = isinstance(measured, int | float) and not isinstance(measured, bool)
+        ok = numeric and measured == measured and bool(_OPS[op](measured, threshold))
     return RuleResult(name, metric, op, threshold, measured, ok, source)
 
 
@@ -40,44 +45,32 @@ def _get(data: Mapping[str, Any], dotted: str) -> Any:
 
 
 def check_gate(
-    params: GateParams, eval_metrics: Mapping[str, Any], bench_metrics: Mapping[str, Any], model_sha256: str
+    params: GateParams,
+    eval_metrics: Mapping[str, Any],
+    bench_metrics: Mapping[str, Any],
+    model_sha256: str,
+    sources: tuple[str, str] = ("metrics/eval.json", "metrics/bench.json"),
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass.
 
-    The identity rule ties the verdict to one file: the model being released must have the sha256
-    that was evaluated and the one that was benchmarked.
+    The identity rules tie the verdict to one file: the model being released must have the sha256
+    that was evaluated and the one that was benchmarked. ``sources`` names the two files in the
+    report.
     """
+    ev, bench = sources
+    for data, source in ((eval_metrics, ev), (bench_metrics, bench)):
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{source}: expected a JSON object of metrics, got {type(data).__name__}")
     rules = [
-        _rule("fps", "fps_e2e", ">=", params.min_fps, _get(bench_metrics, "fps_e2e"), "metrics/bench.json"),
-        _rule("map50", "map50", ">=", params.min_map50, _get(eval_metrics, "map50"), "metrics/eval.json"),
+        _rule("fps", "fps_e2e", ">=", params.min_fps, _get(bench_metrics, "fps_e2e"), bench),
+        _rule("map50", "map50", ">=", params.min_map50, _get(eval_metrics, "map50"), ev),
     ]
     if params.min_map50_95 is not None:
-        rules.append(
-            _rule(
-                "map50_95", "map50_95", ">=", params.min_map50_95, _get(eval_metrics, "map50_95"), "metrics/eval.json"
-            )
-        )
-    rules.append(
-        _rule(
-            "latency_p95",
-            "latency_ms.p95",
-            "<=",
-            params.max_latency_p95_ms,
-            _get(bench_metrics, "latency_ms.p95"),
-            "metrics/bench.json",
-        )
-    )
-    for what, data in (("evaluated", eval_metrics), ("benchmarked", bench_metrics)):
-        rules.append(
-            _rule(
-                f"same_model_{what}",
-                "model_sha256",
-                "==",
-                model_sha256,
-                data.get("model_sha256"),
-                f"metrics/{'eval' if what == 'evaluated' else 'bench'}.json",
-            )
-        )
+        rules.append(_rule("map50_95", "map50_95", ">=", params.min_map50_95, _get(eval_metrics, "map50_95"), ev))
+    p95 = _get(bench_metrics, "latency_ms.p95")
+    rules.append(_rule("latency_p95", "latency_ms.p95", "<=", params.max_latency_p95_ms, p95, bench))
+    for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
+        rules.append(_rule(f"same_model_{what}", "model_sha256", "==", model_sha256, data.get("model_sha256"), source))
     failed = [r.name for r in rules if not r.passed]
     return {
         "passed": not failed,

@@ -80,6 +80,7 @@ def env_for(root: Path) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     env["HOME"] = str(root / ".home")
     env.pop("PYTHONPATH", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caches must not make DVC rerun stages
     return env
 
 

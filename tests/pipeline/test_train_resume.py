@@ -78,6 +78,19 @@ def test_torn_checkpoint_restarts_from_scratch(repo):
     assert metrics["resumed"] is False and metrics["epochs"] == 4
 
 
+def test_kill_after_the_last_epoch_counts_as_finished(repo):
+    """ultralytics rewrites last.pt with epoch -1 when the loop ends and refuses to resume it: a
+    kill during the final validation must not leave a run that can never complete."""
+    run_dir = next(p for p in (repo / ".edgeproof" / "train").iterdir() if (p / "weights").exists())
+    (run_dir / "edgeproof_done.json").unlink()
+    (repo / "models/best.pt").unlink()
+    done = run(TRAIN, repo)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "had finished before the interruption" in done.stderr
+    assert json.loads((repo / "metrics/train.json").read_text())["epochs"] == 4
+    assert (repo / "models/best.pt").exists()
+
+
 def test_finished_run_is_reused_not_retrained(repo):
     before = (repo / "models/best.pt").read_bytes()
     (repo / "models/best.pt").unlink()

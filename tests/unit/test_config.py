@@ -67,3 +67,15 @@ def test_defaults_fill_missing_sections():
     assert params.gate.min_fps == 25.0
     assert params.train.imgsz == 256
     assert params.benchmark.providers == ["CPUExecutionProvider"]
+
+
+def test_gpu_index_may_be_an_int_and_floats_may_use_exponents(tmp_path):
+    assert parse_params({"train": {"device": 0}}).train.device == "0"
+    assert parse_params({"train": {"device": "0,1"}}).train.device == "0,1"
+    with pytest.raises(ParamsError, match=r"train\.device"):
+        parse_params({"train": {"device": True}})
+    path = tmp_path / "p.yaml"
+    path.write_text("train:\n  lr0: 1e-3\n  device: 0\ngate:\n  min_fps: 2E1\n")
+    params = load_params(path)
+    assert params.train.lr0 == pytest.approx(0.001)
+    assert params.gate.min_fps == 20.0

@@ -46,3 +46,34 @@ def test_unavailable_provider_is_an_error_not_a_fallback(fixed_detector_factory)
         create_session(model, ["TensorrtExecutionProvider", "CPUExecutionProvider"])
     session = create_session(model, ["CPUExecutionProvider"])
     assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_silent_fallback_at_session_creation_is_an_error(fixed_detector_factory, monkeypatch):
+    """The Jetson case: the CUDA provider is listed as available but fails to load (missing
+    libraries), and ONNX Runtime quietly runs the session on the CPU instead."""
+    import onnxruntime as ort
+
+    real_session = ort.InferenceSession
+
+    class FallingBack(real_session):
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        ort,
+        "InferenceSession",
+        lambda src, sess_options, providers: FallingBack(src, sess_options, ["CPUExecutionProvider"]),
+    )
+    model = fixed_detector_factory(_raw_one_box())
+    with pytest.raises(ProviderError, match=r"\['CUDAExecutionProvider'\] were requested but the session runs on"):
+        create_session(model, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+
+def test_unloadable_model_names_the_file(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a protobuf")
+    with pytest.raises(ValueError, match=r"broken\.onnx: onnxruntime cannot load this model"):
+        create_session(bad, ["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match=r"missing\.onnx"):
+        create_session(tmp_path / "missing.onnx", ["CPUExecutionProvider"])

@@ -62,3 +62,15 @@ def test_markdown_table_names_failures():
     assert "| fps | `fps_e2e` (metrics/bench.json) | >= 100 | 30 | **FAIL** |" in md
     assert "Failing rules: fps" in md
     assert "PASSED" in render_markdown(check_gate(GateParams(), _eval(), _bench(), SHA))
+
+
+def test_non_numeric_or_malformed_measurements_fail_clearly():
+    import pytest
+
+    report = check_gate(GateParams(), _eval(map50="0.9"), _bench(fps=float("nan")), SHA)
+    assert set(report["failed"]) == {"fps", "map50"}
+    assert check_gate(GateParams(), _eval(map50=True), _bench(), SHA)["failed"] == ["map50"]
+    with pytest.raises(ValueError, match=r"eval\.json: expected a JSON object"):
+        check_gate(GateParams(), [1, 2], _bench(), SHA, sources=("m/eval.json", "m/bench.json"))
+    report = check_gate(GateParams(), _eval(), _bench(), SHA, sources=("a/e.json", "b/b.json"))
+    assert {r["source"] for r in report["rules"]} == {"a/e.json", "b/b.json"}

@@ -60,3 +60,18 @@ def test_sha256_matches_hashlib(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(b"x" * 3_000_000)
     assert sha256_file(f) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {})
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -172,3 +172,19 @@ def ultralytics_data_yaml(root: Path | str, meta: DatasetMeta) -> dict[str, Any]
         "val": "images/val",
         "names": dict(enumerate(meta.names)),
     }
+
+
+def split_image_paths(root: Path | str, split: str = "val") -> list[Path]:
+    """The image files of ``split`` in ground-truth order (what the benchmark and tools iterate)."""
+    root = Path(root)
+    gt_path = root / "annotations" / f"{split}.json"
+    try:
+        gt = json.loads(gt_path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{gt_path}: not found (run the data stage first)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{gt_path}: not valid JSON ({exc})") from None
+    paths = [root / "images" / split / im["file_name"] for im in gt.get("images", [])]
+    if not paths:
+        raise ValueError(f"{gt_path}: the {split} split has no images")
+    return paths

@@ -69,7 +69,11 @@ def create_session(
     if optimized_model_path is not None:
         options.optimized_model_filepath = str(optimized_model_path)
     source = model if isinstance(model, bytes) else str(model)
-    session = ort.InferenceSession(source, sess_options=options, providers=providers)
+    try:
+        session = ort.InferenceSession(source, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime's own errors (NoSuchFile, InvalidProtobuf, Fail) are bare Exceptions
+        name = "<in-memory model>" if isinstance(model, bytes) else str(model)
+        raise ValueError(f"{name}: onnxruntime cannot load this model ({type(exc).__name__}: {exc})") from None
     running = session.get_providers()
     fell_back = [p for p in providers if p not in running]
     if fell_back:

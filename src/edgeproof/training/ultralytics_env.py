@@ -51,4 +51,23 @@ def configure(root: Path | None = None) -> Any:
     )
     if any(SETTINGS.get(k) != v for k, v in wanted.items()):
         SETTINGS.update(wanted)
+    _no_download_amp_check()
     return YOLO
+
+
+def _no_download_amp_check() -> None:
+    """Replace ultralytics' AMP self-test, which downloads a reference model on CUDA devices.
+
+    ``YOLO_OFFLINE`` only makes a *failed* download harmless; with a network it still downloads.
+    AMP stays as ``train.amp`` says on CUDA and off elsewhere (what the self-test returns on CPU).
+    Multi-GPU DDP workers are separate processes that re-import ultralytics without this patch;
+    there, ``YOLO_OFFLINE=1`` makes the check skip when no network is reachable.
+    """
+    from ultralytics.engine import trainer
+
+    def check_amp(model: Any) -> bool:
+        device = next(model.parameters()).device
+        log.info("AMP self-test skipped (edgeproof never downloads); AMP %s on %s", device.type == "cuda", device)
+        return device.type == "cuda"
+
+    trainer.check_amp = check_amp

@@ -32,16 +32,25 @@ def _record(args: argparse.Namespace, params_path: Path) -> RecordSources:
         plots=list(args.track_plots),
         model=args.model,
         dvc_lock=Path("dvc.lock"),
+        stage="gate",  # this stage's dvc.lock entry is still the previous run's
     )
 
 
 def _body(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    report = check_gate(params.gate, read_json(args.eval), read_json(args.bench), sha256_file(args.model))
+    report = check_gate(
+        params.gate,
+        read_json(args.eval),
+        read_json(args.bench),
+        sha256_file(args.model),
+        sources=(args.eval.as_posix(), args.bench.as_posix()),
+    )
     report["model_path"] = args.model.as_posix()
     write_json(args.report_json, report)
     write_text(args.report_md, render_markdown(report))
     if params.track.enabled:
+        # git info from the cwd: under `dvc exp run --temp/--queue` that is the experiment's own checkout
+        # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
         record_pipeline_run(_record(args, Path(args.params)), Path.cwd(), state_dir(), params.track)
     if not report["passed"]:
         failing = [r for r in report["rules"] if not r["passed"]]

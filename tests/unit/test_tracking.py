@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,16 +15,15 @@ from edgeproof.tracking.record import RecordSources, build_record, flatten
 SHA = "c" * 64
 
 
-@pytest.fixture
-def run_files(tmp_path):
-    """A minimal set of pipeline files, as the gate stage sees them."""
+def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
+    """A minimal set of pipeline files in ``tmp_path``, as the gate stage sees them."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs": 3}, "gate": {"min_fps": 10.0}}))
     files = {
         "eval": {
             "map50": 0.91,
             "map50_95": 0.7,
             "model_sha256": SHA,
-            "per_class": [{"name": "circle", "category_id": 1, "ap": 0.8, "ap50": 0.95}],
+            "per_class": [{"name": class_name, "category_id": 1, "ap": 0.8, "ap50": 0.95}],
         },
         "bench": {
             "fps_e2e": 50.0,
@@ -44,6 +44,12 @@ def run_files(tmp_path):
     report = tmp_path / "gate.md"
     report.write_text("# Release gate\n")
     return RecordSources(params=tmp_path / "params.yaml", metrics=metrics, reports=[report], curves=curve, model=model)
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    """A minimal set of pipeline files, as the gate stage sees them."""
+    return make_run_files(tmp_path)
 
 
 def test_flatten():

@@ -1,31 +1,41 @@
-"""Sending outbox records to MLflow (embedded SQLite by default, a team server when configured)."""
+"""Sending one outbox record to MLflow (embedded SQLite by default, a team server when configured).
+
+A record is logged at most once as a FINISHED run, found again by its ``edgeproof.record_id`` tag.
+A run is set FINISHED only after its params, metrics, artifacts and model registration are all in;
+an attempt that failed part-way (a FAILED run, or one left RUNNING by a crash) is deleted, with any
+model version it registered, when the record is sent again, so a replay always logs it in full.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgeproof.tracking.record import RECORD_FILE
+from edgeproof.paths import repo_root
+from edgeproof.tracking.keys import clean_keys, unique_names
+from edgeproof.tracking.record import RECORD_FILE, Destination
 
 log = logging.getLogger(__name__)
 
 RECORD_TAG = "edgeproof.record_id"
+MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch call
 
 
 def default_tracking_uri(repo: Path) -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else an SQLite file ``mlflow.db`` in the repo."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(repo / 'mlflow.db').resolve()}"
+    """``$MLFLOW_TRACKING_URI`` if set, else an SQLite file ``mlflow.db`` in :func:`repo_root` of
+    ``repo`` (the main repo, also when a DVC experiment runs in a temporary copy)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root(repo) / 'mlflow.db'}"
 
 
-def _client(uri: str) -> Any:
-    # Fail fast when a team server is down instead of MLflow's default minutes of retries;
-    # the record stays in the outbox and is replayed later.
+def connect(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down."""
+    # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     from mlflow.tracking import MlflowClient
@@ -33,37 +43,83 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
-def _experiment_id(client: Any, name: str, uri: str, repo: Path) -> str:
+def unreachable(client: Any) -> str | None:
+    """Why the tracking server cannot be used right now, or ``None`` when it answers."""
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _experiment_id(client: Any, name: str, uri: str, root: Path) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
+            client.restore_experiment(exp.experiment_id)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
-        location = (repo / "mlartifacts").resolve().as_uri()
+        location = (root / "mlartifacts").resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
 
 
-def _already_logged(client: Any, exp_id: str, record_id: str) -> str | None:
-    runs = client.search_runs([exp_id], filter_string=f"tags.`{RECORD_TAG}` = '{record_id}'", max_results=1)
-    return runs[0].info.run_id if runs else None
+def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str | None) -> str | None:
+    """The FINISHED run holding ``record_id``, if any; unfinished attempts are deleted (with the
+    model versions they registered, when ``model_name`` says registration was intended)."""
+    runs = client.search_runs(
+        [exp_id], filter_string=f"tags.`{RECORD_TAG}` = '{record_id}'", order_by=["attributes.start_time ASC"]
+    )
+    finished = [run.info.run_id for run in runs if run.info.status == "FINISHED"]
+    for run in runs:
+        if run.info.status == "FINISHED":
+            continue
+        if model_name:
+            for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+                client.delete_model_version(version.name, version.version)
+        log.warning("deleting incomplete MLflow run %s (%s) of record %s", run.info.run_id, run.info.status, record_id)
+        client.delete_run(run.info.run_id)
+    return finished[0] if finished else None
 
 
-def _log_values(client: Any, run_id: str, record: dict[str, Any]) -> None:
-    from mlflow.entities import Metric, Param
+def _params(values: Mapping[str, Any]) -> list[Any]:
+    from mlflow.entities import Param
+
+    out = []
+    for key, value in sorted(clean_keys(values).items()):
+        text = str(value)
+        if len(text) > MAX_PARAM_VALUE:
+            log.warning(
+                "param %r is %d characters long; MLflow keeps only its first %d", key, len(text), MAX_PARAM_VALUE
+            )
+            text = text[:MAX_PARAM_VALUE]
+        out.append(Param(key, text))
+    return out
+
+
+def _metrics(record: Mapping[str, Any]) -> list[Any]:
+    from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    params = [Param(k, str(v)[:6000]) for k, v in sorted(record["params"].items())]
-    metrics = [Metric(k, float(v), now, 0) for k, v in sorted(record["metrics"].items())]
+    out = [Metric(k, float(v), now, 0) for k, v in sorted(clean_keys(record["metrics"]).items())]
+    columns = sorted({k for row in record["curves"] for k in row if k != "epoch"})
+    names = unique_names(f"train_curve.{k}" for k in columns)
     for row in record["curves"]:
         step = int(row.get("epoch", 0))
-        metrics += [Metric(f"train_curve.{k}", float(v), now, step) for k, v in row.items() if k != "epoch"]
+        out += [Metric(names[f"train_curve.{k}"], float(v), now, step) for k, v in row.items() if k != "epoch"]
+    return out
+
+
+def _log_values(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
+    params, metrics = _params(record["params"]), _metrics(record)
     for i in range(0, len(params), _BATCH):
         client.log_batch(run_id, params=params[i : i + _BATCH])
     for i in range(0, len(metrics), 10 * _BATCH):
         client.log_batch(run_id, metrics=metrics[i : i + 10 * _BATCH])
 
 
-def _register(client: Any, run_id: str, name: str, record: dict[str, Any]) -> str:
+def _register(client: Any, run_id: str, name: str, record: Mapping[str, Any]) -> str:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -72,46 +128,42 @@ def _register(client: Any, run_id: str, name: str, record: dict[str, Any]) -> st
         if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
             raise
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
-    version = client.create_model_version(
-        name, source=source, run_id=run_id, tags={"model_sha256": record["tags"]["model_sha256"]}
-    )
-    return str(version.version)
+    tags = {"model_sha256": record["tags"].get("model_sha256", ""), RECORD_TAG: record["record_id"]}
+    version = str(client.create_model_version(name, source=source, run_id=run_id, tags=tags).version)
+    client.set_tag(run_id, "registered_model_version", f"{name}/{version}")
+    return version
 
 
-def send(folder: Path, uri: str, experiment: str, repo: Path, register_as: str | None) -> dict[str, Any]:
-    """Log one outbox record to MLflow (idempotent by record id); register its model if it passed."""
+def _mark_failed(client: Any, run_id: str) -> None:
+    try:
+        client.set_terminated(run_id, "FAILED")
+    except Exception as exc:  # the server may be gone; the run stays RUNNING and is deleted on replay
+        log.warning("could not mark MLflow run %s as FAILED: %s", run_id, exc)
+
+
+def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination) -> dict[str, Any]:
+    """Log the outbox record in ``folder`` as one FINISHED MLflow run; register its model if it
+    passed. Idempotent by record id. Raises on any failure (the caller keeps the record)."""
     record = json.loads((folder / RECORD_FILE).read_text())
-    client = _client(uri)
-    exp_id = _experiment_id(client, experiment, uri, repo)
-    existing = _already_logged(client, exp_id, record["record_id"])
+    dest = Destination.of(record, fallback)
+    has_model = (folder / "artifacts" / "model").exists()
+    register_as = dest.model_name if record.get("passed") and has_model else None
+    exp_id = _experiment_id(client, dest.experiment, uri, root)
+    existing = _settle_previous(client, exp_id, record["record_id"], register_as)
     if existing:
         log.info("record %s is already MLflow run %s", record["record_id"], existing)
-        return {"run_id": existing, "new": False}
-    tags = {**record["tags"], RECORD_TAG: record["record_id"]}
+        return {"run_id": existing, "new": False, "experiment": dest.experiment}
+    tags = {**clean_keys(record["tags"]), RECORD_TAG: record["record_id"]}
     name = f"{tags.get('git_commit', 'unknown')[:8]}-{tags.get('model_sha256', '')[:8]}"
-    run = client.create_run(exp_id, run_name=name, tags=tags)
-    run_id = run.info.run_id
+    run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
     try:
         _log_values(client, run_id, record)
-        for sub in sorted((folder / "artifacts").iterdir()):
+        artifacts = folder / "artifacts"
+        for sub in sorted(artifacts.iterdir()) if artifacts.is_dir() else []:
             client.log_artifacts(run_id, str(sub), artifact_path=sub.name)
-        version = None
-        if register_as and record["passed"] and (folder / "artifacts" / "model").exists():
-            version = _register(client, run_id, register_as, record)
-            client.set_tag(run_id, "registered_model_version", f"{register_as}/{version}")
+        version = _register(client, run_id, register_as, record) if register_as else None
+        client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        _mark_failed(client, run_id)
         raise
-    client.set_terminated(run_id, "FINISHED")
-    return {"run_id": run_id, "new": True, "model_version": version}
-
-
-def flush(outbox: Path, uri: str, experiment: str, repo: Path, register_as: str | None) -> list[dict[str, Any]]:
-    """Send every record waiting in ``outbox``, oldest first; a sent record leaves the outbox."""
-    sent = []
-    folders = sorted((p for p in outbox.glob("*") if (p / RECORD_FILE).exists()), key=lambda p: p.stat().st_mtime)
-    for folder in folders:
-        result = send(folder, uri, experiment, repo, register_as)
-        shutil.rmtree(folder)
-        sent.append({"record_id": folder.name, **result})
-    return sent
+    return {"run_id": run_id, "new": True, "model_version": version, "experiment": dest.experiment}

@@ -7,10 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.config import TrackParams
-from edgeproof.tracking.mlflow_sink import default_tracking_uri, flush
-from edgeproof.tracking.record import RecordSources, snapshot
+from edgeproof.paths import repo_root
+from edgeproof.tracking.mlflow_sink import default_tracking_uri
+from edgeproof.tracking.outbox import FlushResult, flush
+from edgeproof.tracking.record import Destination, RecordSources, snapshot
 
 log = logging.getLogger(__name__)
+
+
+class ReplayError(RuntimeError):
+    """Some records could not be sent; they stay in the outbox. ``result`` says which were sent."""
+
+    def __init__(self, result: FlushResult, outbox: Path) -> None:
+        self.result = result
+        details = "; ".join(f"{p['record_id']}: {p['error']}" for p in result.pending)
+        super().__init__(f"{len(result.pending)} record(s) still waiting in {outbox} ({details})")
 
 
 def outbox_dir(state: Path) -> Path:
@@ -18,40 +29,63 @@ def outbox_dir(state: Path) -> Path:
     return state / "tracking" / "outbox"
 
 
-def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None) -> list[dict[str, Any]]:
-    """Send every waiting record to MLflow; raises if the tracking server is still unreachable."""
-    uri = uri or default_tracking_uri(repo)
-    register = params.model_name if params.register_model else None
-    return flush(outbox_dir(state), uri, params.experiment, repo, register)
+def destination(params: TrackParams) -> Destination:
+    """Where the current params send a new record (stored in the record at snapshot time)."""
+    return Destination(params.experiment, params.model_name if params.register_model else None)
 
 
-def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params: TrackParams) -> dict[str, Any]:
-    """Snapshot this run's files and try to send them; never raises for an unreachable tracker.
-
-    Returns ``{"record": <outbox folder>, "sent": [...]}``, or with ``"pending"`` and ``"error"``
-    when MLflow could not be reached (the record stays in the outbox for ``edgeproof track replay``).
-    """
-    outbox = outbox_dir(state)
-    outbox.mkdir(parents=True, exist_ok=True)
-    folder = snapshot(sources, repo, outbox, params.log_model)
-    uri = default_tracking_uri(repo)
-    try:
-        sent = replay(state, repo, params, uri)
-    except Exception as exc:  # any tracking failure must not change the release verdict
-        log.warning(
-            "MLflow at %s unavailable (%s: %s); record %s kept in %s — send it later with `edgeproof track replay`",
-            uri,
-            type(exc).__name__,
-            exc,
-            folder.name,
-            outbox,
-        )
-        return {"record": str(folder), "pending": True, "error": str(exc)}
+def _log_sent(sent: list[dict[str, Any]]) -> None:
     for item in sent:
         log.info(
-            "MLflow run %s (record %s%s)",
+            "MLflow run %s in experiment %r (record %s%s)",
             item["run_id"],
+            item.get("experiment"),
             item["record_id"],
             f", registered version {item['model_version']}" if item.get("model_version") else "",
         )
-    return {"record": str(folder), "sent": sent, "tracking_uri": uri}
+
+
+def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None) -> list[dict[str, Any]]:
+    """Send every waiting record to MLflow, each to the experiment and registered model stored in it
+    (``params`` only for records made before those were stored). Returns the records sent; raises
+    :class:`ReplayError` when some are still waiting (e.g. the tracking server is unreachable)."""
+    root = repo_root(repo)
+    outbox = outbox_dir(state)
+    result = flush(outbox, uri or default_tracking_uri(root), root, destination(params))
+    _log_sent(result.sent)
+    if result.pending:
+        raise ReplayError(result, outbox)
+    return result.sent
+
+
+def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params: TrackParams) -> dict[str, Any]:
+    """Snapshot this run's files and try to send them; never raises for a tracking failure.
+
+    Git info is taken from ``repo`` (the checkout whose code ran); the default MLflow database and
+    artifacts live in :func:`~edgeproof.paths.repo_root` of it. Returns ``{"record": <outbox
+    folder>, "pending": False, "sent": [...]}``, or ``"pending": True`` with ``"error"`` when this
+    run's record could not be sent (it stays in the outbox for ``edgeproof track replay``).
+    """
+    outbox = outbox_dir(state)
+    outbox.mkdir(parents=True, exist_ok=True)
+    folder = snapshot(sources, repo, outbox, params.log_model, destination(params))
+    root = repo_root(repo)
+    uri = default_tracking_uri(root)
+    try:
+        result = flush(outbox, uri, root, destination(params))
+    except Exception as exc:  # any tracking failure must not change the release verdict
+        result = FlushResult(pending=[{"record_id": folder.name, "error": f"{type(exc).__name__}: {exc}"}])
+    _log_sent(result.sent)
+    mine = [p for p in result.pending if p["record_id"] == folder.name]
+    if mine:
+        log.warning(
+            "MLflow at %s did not take record %s (%s); it stays in %s — send it later with `edgeproof track replay`",
+            uri,
+            folder.name,
+            mine[0]["error"],
+            outbox,
+        )
+        return {"record": str(folder), "pending": True, "error": mine[0]["error"], "tracking_uri": uri}
+    if result.pending:
+        log.warning("%d older record(s) still waiting in %s for `edgeproof track replay`", len(result.pending), outbox)
+    return {"record": str(folder), "pending": False, "sent": result.sent, "tracking_uri": uri}

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from edgeproof.tracking.keys import clean_keys, clean_part, unique_names
+
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
@@ -32,6 +34,23 @@ class RecordSources:
     plots: list[Path] = field(default_factory=list)
     model: Path | None = None
     dvc_lock: Path | None = None
+    stage: str = "gate"
+    """The DVC stage making the record: its own ``dvc.lock`` entry is the previous run's, so skipped."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a record goes in MLflow, fixed when the record is made (``None``: do not register)."""
+
+    experiment: str
+    model_name: str | None = None
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], fallback: Destination) -> Destination:
+        """The destination stored in ``record``; ``fallback`` for records made before it was stored."""
+        if "experiment" not in record:
+            return fallback
+        return cls(str(record["experiment"]), record.get("model_name"))
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,12 +77,19 @@ def scalar_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]
 
 
 def per_class_metrics(eval_metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Per-class AP as ``eval.class.<name>.ap`` metrics (MLflow cannot chart a list)."""
+    """Per-class AP as ``eval.class.<name>.ap`` metrics (MLflow cannot chart a list).
+
+    ``<name>`` is the class name with characters MLflow rejects replaced (``traffic light (red)``
+    -> ``traffic light _red_``), and a short hash appended where two names would otherwise clash.
+    """
+    rows = [row for row in eval_metrics.get("per_class") or [] if isinstance(row, Mapping)]
+    labels = [str(row.get("name", row.get("category_id"))) for row in rows]
+    safe = unique_names(labels, clean_part)
     out = {}
-    for row in eval_metrics.get("per_class", []):
+    for row, label in zip(rows, labels, strict=True):
         for key in ("ap", "ap50"):
             if row.get(key) is not None:
-                out[f"eval.class.{row['name']}.{key}"] = float(row[key])
+                out[f"eval.class.{safe[label]}.{key}"] = float(row[key])
     return out
 
 
@@ -91,40 +117,52 @@ def git_info(cwd: Path) -> dict[str, str]:
     return {"git_commit": commit or "unknown", "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
 
 
-def dvc_lock_hashes(path: Path | None) -> dict[str, str]:
-    """md5 of each stage's outputs from ``dvc.lock`` (the data and model versions DVC knows)."""
+def dvc_lock_hashes(path: Path | None, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """md5 of each stage's outputs from ``dvc.lock`` (the data and model versions DVC knows).
+
+    Stages in ``exclude`` are skipped: while a stage runs, its ``dvc.lock`` entry still describes
+    its previous run.
+    """
     if path is None or not path.exists():
         return {}
     lock = yaml.safe_load(path.read_text()) or {}
     out = {}
     for stage, body in (lock.get("stages") or {}).items():
+        if stage in exclude or not isinstance(body, Mapping):
+            continue
         for item in body.get("outs") or []:
             if "md5" in item:
                 out[f"dvc.{stage}.{item['path']}"] = item["md5"]
     return out
 
 
-def build_record(sources: RecordSources, repo: Path) -> dict[str, Any]:
-    """The JSON-able record of one pipeline run, with a content id over everything in it."""
+def build_record(sources: RecordSources, repo: Path, destination: Destination | None = None) -> dict[str, Any]:
+    """The JSON-able record of one pipeline run, with a content id over everything in it.
+
+    Git info comes from ``repo`` (the checkout whose code ran). Keys are already MLflow-safe;
+    ``destination`` (experiment, registered model) is stored so a replay sends it where it was meant.
+    """
     params = yaml.safe_load(sources.params.read_text()) or {}
     metrics = {name: json.loads(p.read_text()) for name, p in sources.metrics.items() if p.exists()}
     gate = metrics.get("gate", {})
     bench = metrics.get("bench", {})
     tags = {
         **git_info(repo),
-        **dvc_lock_hashes(sources.dvc_lock),
+        **dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,)),
         "model_sha256": str(gate.get("model_sha256") or bench.get("model_sha256") or ""),
         "device": str((bench.get("device") or {}).get("cpu_model") or ""),
         "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
         "gate_passed": str(bool(gate.get("passed"))).lower(),
     }
     record: dict[str, Any] = {
-        "params": {k: v for k, v in flatten(params).items()},
-        "metrics": {**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}))},
+        "params": clean_keys(flatten(params)),
+        "metrics": clean_keys({**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}))}),
         "curves": read_curves(sources.curves),
-        "tags": tags,
+        "tags": clean_keys(tags),
         "passed": bool(gate.get("passed")),
     }
+    if destination is not None:
+        record["experiment"], record["model_name"] = destination.experiment, destination.model_name
     record["record_id"] = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
     return record
 
@@ -154,9 +192,11 @@ def plot_curves(rows: list[dict[str, float]], out: Path) -> None:
     plt.close(fig)
 
 
-def snapshot(sources: RecordSources, repo: Path, outbox: Path, log_model: bool) -> Path:
+def snapshot(
+    sources: RecordSources, repo: Path, outbox: Path, log_model: bool, destination: Destination | None = None
+) -> Path:
     """Write the record and copies of its artifacts to ``outbox/<record_id>/``; return that folder."""
-    record = build_record(sources, repo)
+    record = build_record(sources, repo, destination)
     folder = outbox / record["record_id"]
     tmp = outbox / f".{record['record_id']}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -204,8 +204,16 @@ def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fin
     }
 
 
-def _prune_other_runs(keep: Path) -> None:
-    """Drop other runs' directories: stale checkpoints are large and never resumable again."""
+def _prune_other_runs(keep: Path, min_age_s: float = 3600.0) -> None:
+    """Drop other, stale runs: their checkpoints are large and, once params moved on, rarely resumed.
+
+    The state folder is shared by parallel ``dvc exp`` queue workers, so only runs untouched for
+    ``min_age_s`` go: another worker's live (or just finished) run is never deleted under it.
+    """
+    now = time.time()
     for other in keep.parent.iterdir():
-        if other.name not in {keep.name, f"{keep.name}-data"}:
+        if other.name in {keep.name, f"{keep.name}-data"}:
+            continue
+        newest = max((p.stat().st_mtime for p in [other, *other.rglob("*")]), default=0.0)
+        if now - newest > min_age_s:
             shutil.rmtree(other, ignore_errors=True)

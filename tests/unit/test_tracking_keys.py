@@ -1,0 +1,61 @@
+"""Metric, param and tag keys are made MLflow-safe without merging distinct names."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeproof.tracking.keys import MAX_KEY_LENGTH, clean_key, clean_keys, clean_part, unique_names
+from edgeproof.tracking.record import per_class_metrics
+
+NASTY = [
+    "traffic light (red)",
+    "a:b",
+    "ünïcode",
+    "",
+    ".",
+    "..",
+    "../up",
+    "/abs",
+    "a//b",
+    "a/./b",
+    "trail/",
+    "x" * 400,
+    "tab\there",
+    "semi;colon,comma",
+]
+
+
+@pytest.mark.parametrize("name", NASTY)
+def test_cleaned_keys_pass_mlflow_validation(name):
+    from mlflow.utils.validation import _validate_metric_name, _validate_param_name, _validate_tag_name
+
+    key = clean_key(name)
+    _validate_metric_name(key)
+    _validate_param_name(key)
+    _validate_tag_name(key)
+    assert len(key) <= MAX_KEY_LENGTH
+    assert clean_key(key) == key  # cleaning is idempotent
+
+
+@pytest.mark.parametrize("name", ["eval.map50", "bench.latency_ms.p95", "dvc.train.models/best.pt", "a b-c_d"])
+def test_valid_keys_are_unchanged(name):
+    assert clean_key(name) == name
+
+
+def test_distinct_names_stay_distinct():
+    names = ["a(b)", "a[b]", "a_b_", "x" * 300 + "1", "x" * 300 + "2"]
+    cleaned = unique_names(names)
+    assert len(set(cleaned.values())) == len(names)
+    assert cleaned["a_b_"] == "a_b_"  # an already valid name keeps its name
+    assert all(len(v) <= MAX_KEY_LENGTH for v in cleaned.values())
+    again = clean_keys(dict.fromkeys(cleaned.values(), 1.0))
+    assert sorted(again) == sorted(cleaned.values())
+
+
+def test_class_names_are_one_key_segment():
+    assert clean_part("person/rider") == "person_rider"
+    metrics = per_class_metrics(
+        {"per_class": [{"name": "a(b)", "ap": 0.1}, {"name": "a)b(", "ap": 0.2}, {"name": "car", "ap": None}]}
+    )
+    assert len(metrics) == 2 and sorted(metrics.values()) == [0.1, 0.2]
+    assert all(k.startswith("eval.class.a_b_") and k.endswith(".ap") and "/" not in k for k in metrics)

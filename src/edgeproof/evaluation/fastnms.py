@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeproof.runtime.postprocess import _MAX_CANDIDATES, _MAX_WH, Detections, xywh_to_xyxy
+from edgeproof.runtime.postprocess import Detections, postprocess
 
 BLOCK = 64
 
@@ -61,22 +61,4 @@ def postprocess_fast(
     pred: np.ndarray, conf: float, iou: float, max_det: int = 300, multi_label: bool = False
 ) -> Detections:
     """:func:`edgeproof.runtime.postprocess.postprocess` (class-aware) with :func:`blocked_nms`."""
-    pred = np.asarray(pred, dtype=np.float32).T
-    boxes_xywh, cls_scores = pred[:, :4], pred[:, 4:]
-    if multi_label:
-        rows, cols = np.nonzero(cls_scores > conf)
-        scores, classes = cls_scores[rows, cols], cols
-    else:
-        classes = cls_scores.argmax(axis=1)
-        scores = cls_scores[np.arange(cls_scores.shape[0]), classes]
-        rows = np.nonzero(scores > conf)[0]
-        scores, classes = scores[rows], classes[rows]
-    if rows.size == 0:
-        return Detections.empty()
-    if rows.size > _MAX_CANDIDATES:
-        top = np.argsort(-scores, kind="stable")[:_MAX_CANDIDATES]
-        rows, scores, classes = rows[top], scores[top], classes[top]
-    boxes = xywh_to_xyxy(boxes_xywh[rows])
-    offset = classes[:, None].astype(np.float32) * _MAX_WH
-    keep = blocked_nms(boxes + offset, scores, iou, max_keep=max_det)
-    return Detections(boxes=boxes[keep], scores=scores[keep], classes=classes[keep].astype(np.int64))
+    return postprocess(pred, conf, iou, max_det, multi_label, nms_fn=blocked_nms)

@@ -6,6 +6,7 @@ model-input pixels, then per-class scores already passed through a sigmoid (no o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,11 +76,13 @@ def postprocess(
     max_det: int = 300,
     multi_label: bool = False,
     agnostic: bool = False,
+    nms_fn: Callable[..., np.ndarray] = nms,
 ) -> Detections:
     """Turn one image's raw output ``(4 + nc, n_anchors)`` into NMS-filtered detections.
 
     ``multi_label`` keeps every (box, class) pair above ``conf`` (what COCO mAP evaluation
-    wants); otherwise each box keeps its best class only (what a deployment wants).
+    wants); otherwise each box keeps its best class only (what a deployment wants). ``nms_fn``
+    is any NMS with :func:`nms`'s signature and results (e.g. a faster blocked variant).
     """
     pred = np.asarray(pred, dtype=np.float32).T  # (n_anchors, 4 + nc)
     boxes_xywh, cls_scores = pred[:, :4], pred[:, 4:]
@@ -98,5 +101,5 @@ def postprocess(
         rows, scores, classes = rows[top], scores[top], classes[top]
     boxes = xywh_to_xyxy(boxes_xywh[rows])
     offset = 0.0 if agnostic else classes[:, None].astype(np.float32) * _MAX_WH
-    keep = nms(boxes + offset, scores, iou, max_keep=max_det)
+    keep = nms_fn(boxes + offset, scores, iou, max_keep=max_det)
     return Detections(boxes=boxes[keep], scores=scores[keep], classes=classes[keep].astype(np.int64))

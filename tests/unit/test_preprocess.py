@@ -288,3 +288,15 @@ def test_letterbox_runs_without_opencv() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_fast_path_resize_equals_the_numpy_port() -> None:
+    """With OpenCV installed the runtime resizes with it; without, with the numpy port: same bytes."""
+    from edgeproof.runtime import preprocess
+
+    if preprocess._opencv() is None:
+        pytest.skip("OpenCV not installed: only the numpy path exists")
+    rng = np.random.default_rng(3)
+    for h, w, out_w, out_h in [(220, 190, 256, 222), (480, 640, 256, 192), (37, 301, 256, 32), (2, 2000, 256, 1)]:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        assert np.array_equal(preprocess._resize(img, out_w, out_h), preprocess.resize_bilinear(img, out_w, out_h))

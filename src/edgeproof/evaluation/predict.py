@@ -157,6 +157,7 @@ def predict_coco(
         deployed.update(chunk_deployed)
         bar.update(n)
 
+    detector.warmup(step)  # as ultralytics' validator does before timing: the first run allocates buffers
     start = time.perf_counter()
     with tqdm(total=len(images), desc="evaluate", unit="img") as bar, ThreadPoolExecutor(max_workers=1) as post:
         pending: deque[Future[_ChunkOut]] = deque()

@@ -79,6 +79,11 @@ class Detector:
         boxed = [letterbox(img, self.input_size) for img in images]
         return to_input([b[0] for b in boxed]), [b[1] for b in boxed]
 
+    def warmup(self, batch: int = 1) -> None:
+        """One untimed inference at ``batch`` (ONNX Runtime allocates its buffers on the first run)."""
+        h, w = self.input_size
+        self.infer(np.zeros((self.fixed_batch or batch, 3, h, w), np.float32))
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output."""
         return self.session.run(None, {self.input_name: batch})[0]

@@ -16,9 +16,11 @@ orientation, the way ultralytics and COCO annotators see the image.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -108,7 +110,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = PAD_VAL
     lb = letterbox_geometry(h, w, size)
     resized = image
     for step_h, step_w in resize_steps(h, w, size):
-        resized = resize_bilinear(resized, step_w, step_h)
+        resized = _resize(resized, step_w, step_h)
     out_h, out_w = size
     canvas = np.full((out_h, out_w, 3), pad_value, dtype=np.uint8)
     canvas[lb.pad_y : lb.pad_y + lb.new_h, lb.pad_x : lb.pad_x + lb.new_w] = resized
@@ -132,6 +134,25 @@ def _taps(n_out: int, n_in: int, clamp_weights: bool) -> tuple[np.ndarray, np.nd
     w0 = np.rint((np.float32(1) - t) * _COEF_SCALE).astype(np.int32)
     w1 = np.rint(t * _COEF_SCALE).astype(np.int32)
     return i0, i1, w0, w1
+
+
+@functools.cache
+def _opencv() -> Any | None:
+    """OpenCV if this machine has it (optional: the light install is numpy + Pillow)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """INTER_LINEAR resize: OpenCV when installed (several times faster), else the bit-identical
+    numpy implementation :func:`resize_bilinear`."""
+    cv2 = _opencv()
+    if cv2 is not None:
+        return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_LINEAR)
+    return resize_bilinear(image, width, height)
 
 
 def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:

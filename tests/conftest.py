@@ -11,7 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_fixed_detector(path: Path, raw: np.ndarray, imgsz: int, names: dict[int, str]) -> Path:
+def make_fixed_detector(
+    path: Path, raw: np.ndarray, imgsz: int, names: dict[int, str], batch: int | str = "batch"
+) -> Path:
     """Write an ONNX model whose output is ``raw`` (shape ``(4 + nc, anchors)``) for every image.
 
     The graph still consumes its ``(batch, 3, imgsz, imgsz)`` input (mean * 0 + constant), so batch
@@ -35,8 +37,8 @@ def make_fixed_detector(path: Path, raw: np.ndarray, imgsz: int, names: dict[int
     graph = helper.make_graph(
         nodes,
         "fixed_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, imgsz, imgsz])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", raw.shape[0], raw.shape[1]])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, raw.shape[0], raw.shape[1]])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -49,11 +51,13 @@ def make_fixed_detector(path: Path, raw: np.ndarray, imgsz: int, names: dict[int
 
 @pytest.fixture
 def fixed_detector_factory(tmp_path):
-    """``factory(raw, imgsz=64, names={0: 'a'})`` -> path of a fixed-output ONNX model."""
+    """``factory(raw, imgsz=64, names={0: 'a'}, batch="batch")`` -> path of a fixed-output ONNX model."""
     counter = iter(range(1000))
 
-    def factory(raw: np.ndarray, imgsz: int = 64, names: dict[int, str] | None = None) -> Path:
+    def factory(
+        raw: np.ndarray, imgsz: int = 64, names: dict[int, str] | None = None, batch: int | str = "batch"
+    ) -> Path:
         names = names or {i: f"class{i}" for i in range(raw.shape[0] - 4)}
-        return make_fixed_detector(tmp_path / f"fixed{next(counter)}.onnx", raw, imgsz, names)
+        return make_fixed_detector(tmp_path / f"fixed{next(counter)}.onnx", raw, imgsz, names, batch)
 
     return factory

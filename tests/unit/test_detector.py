@@ -40,6 +40,16 @@ def test_detector_batches_images_of_different_sizes(fixed_detector_factory):
     assert outs[1].boxes[0] == pytest.approx([16, 48, 48, 80])  # scale 0.5, pad_x 16
 
 
+def test_static_batch_model_gets_padded_batches(fixed_detector_factory):
+    det = Detector(fixed_detector_factory(_raw_one_box(), batch=4), DetectorConfig(conf=0.25))
+    assert det.fixed_batch == 4
+    batch, lbs = det.preprocess([np.zeros((64, 64, 3), np.uint8)] * 3)
+    assert batch.shape == (4, 3, 64, 64) and len(lbs) == 3
+    assert not batch[3].any()  # the padding row is zeros
+    outs = det([np.zeros((64, 64, 3), np.uint8)] * 5)  # two calls: 4 images, then 1 padded to 4
+    assert [len(o) for o in outs] == [1] * 5
+
+
 def test_unavailable_provider_is_an_error_not_a_fallback(fixed_detector_factory):
     model = fixed_detector_factory(_raw_one_box())
     with pytest.raises(ProviderError, match="TensorrtExecutionProvider"):

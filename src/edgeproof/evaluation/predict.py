@@ -93,11 +93,7 @@ def _batches(
     """Decoded, letterboxed input batches, prepared by a thread pool ahead of inference."""
 
     def load(chunk: list[Mapping[str, Any]]) -> tuple[np.ndarray, list[Letterbox]]:
-        batch, lbs = detector.preprocess([load_image(images_dir / im["file_name"]) for im in chunk])
-        if detector.fixed_batch and len(chunk) < detector.fixed_batch:  # pad a static-batch model's last batch
-            pad = np.zeros((detector.fixed_batch - len(chunk), *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, pad])
-        return batch, lbs
+        return detector.preprocess([load_image(images_dir / im["file_name"]) for im in chunk])
 
     chunks = [list(images[i : i + step]) for i in range(0, len(images), step)]
     with ThreadPoolExecutor(max_workers=_LOADERS) as pool:

@@ -75,9 +75,14 @@ class Detector:
         return list(self.session.get_providers())
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
-        """Letterbox RGB arrays into one input batch."""
+        """Letterbox RGB arrays into one input batch, zero-padded up to a static-batch model's size
+        (the caller keeps the first ``len(images)`` outputs)."""
         boxed = [letterbox(img, self.input_size) for img in images]
-        return to_input([b[0] for b in boxed]), [b[1] for b in boxed]
+        batch = to_input([b[0] for b in boxed])
+        if self.fixed_batch and len(images) < self.fixed_batch:
+            pad = np.zeros((self.fixed_batch - len(images), *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, pad])
+        return batch, [b[1] for b in boxed]
 
     def warmup(self, batch: int = 1) -> None:
         """One untimed inference at ``batch`` (ONNX Runtime allocates its buffers on the first run)."""
@@ -104,9 +109,6 @@ class Detector:
         for start in range(0, len(images), step):
             chunk = list(images[start : start + step])
             batch, lbs = self.preprocess(chunk)
-            if self.fixed_batch and len(chunk) < self.fixed_batch:  # pad a static-batch model's last batch
-                pad = np.zeros((self.fixed_batch - len(chunk), *batch.shape[1:]), batch.dtype)
-                batch = np.concatenate([batch, pad])
             raw = self.infer(batch)[: len(chunk)]
             results.extend(self.postprocess(raw, lbs))
         return results

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from edgeproof.config import ParamsError, load_params, parse_params
+from edgeproof.evaluation.params import resolve_parallelism
 
 
 def test_defaults_keep_the_old_keys_and_the_issue_tolerances() -> None:
@@ -34,6 +35,10 @@ def test_check_modes_from_yaml(text: str, expected: object) -> None:
         ({"cross_check": {"independent_tolerence": 0.01}}, "did you mean 'independent_tolerance'"),
         ({"operating_point": {"conf": 1.5}}, "evaluate.operating_point.conf"),
         ({"plots": {"mosaic_images": -1}}, "evaluate.plots.mosaic_images"),
+        ({"streams": 0}, "evaluate.streams"),
+        ({"streams": "many"}, "evaluate.streams"),
+        ({"score_workers": -1}, "evaluate.score_workers"),
+        ({"intra_op_threads": -2}, "evaluate.intra_op_threads"),
     ],
 )
 def test_bad_values_name_the_key(section: dict, message: str) -> None:
@@ -46,3 +51,20 @@ def test_operating_point_is_the_benchmarked_deployment() -> None:
     params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
     op, bench = params.evaluate.operating_point, params.benchmark
     assert (op.conf, op.iou) == (bench.conf, bench.iou), "set evaluate.operating_point = benchmark conf/iou"
+
+
+@pytest.mark.parametrize(
+    "section, cpus, images, expected",
+    [
+        ({}, 2, 5000, (2, 1, 0)),  # this 2-core machine: two batches at once, one thread each, no core to spare
+        ({}, 1, 5000, (1, 1, 0)),
+        ({}, 16, 5000, (4, 4, 4)),
+        ({}, 16, 50, (4, 4, 0)),  # too few images to pay for starting a process
+        ({}, 6, 5000, (4, 1, 1)),
+        ({"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}, 16, 5000, (1, 0, 4)),
+        ({"streams": 3, "intra_op_threads": 2, "score_workers": 0}, 16, 5000, (3, 2, 0)),
+        ({"streams": 1, "score_workers": 2}, 8, 10, (1, 8, 2)),
+    ],
+)
+def test_auto_parallelism(section: dict, cpus: int, images: int, expected: tuple[int, int, int]) -> None:
+    assert resolve_parallelism(parse_params({"evaluate": section}).evaluate, images, cpus) == expected

@@ -109,6 +109,21 @@ def test_known_model_scores_exactly(tmp_path: Path, data: Path) -> None:
     assert result.plot_data.image_scores[0].image_id == 103  # the image with the missed dog
 
 
+@pytest.mark.parametrize("streams, workers", [(1, 0), (3, 1)])
+def test_parallel_streams_and_scoring_change_nothing(tmp_path: Path, data: Path, streams: int, workers: int) -> None:
+    """Batches in flight at once and pycocotools in a worker process: same detections, order, metrics."""
+    model = write_model(tmp_path / "m.onnx")
+    one = evaluate_onnx(model, data, params(batch=1, streams=1, score_workers=0, intra_op_threads=1))
+    many = evaluate_onnx(model, data, params(batch=1, streams=streams, score_workers=workers))
+    assert many.detections == one.detections
+    assert [d["image_id"] for d in many.detections] == [101, 101, 102, 102, 103, 103]
+    assert many.plot_data.predictions.deploy.keys() == one.plot_data.predictions.deploy.keys()
+    drop = ("speed", "images_per_s")
+    assert {k: v for k, v in many.metrics.items() if k not in drop} == {
+        k: v for k, v in one.metrics.items() if k not in drop
+    }
+
+
 def test_plots_are_written(tmp_path: Path, data: Path) -> None:
     p = params(plots={"mosaic_images": 2, "mosaic_columns": 2, "dpi": 50, "curve_points": 11})
     result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, p)

@@ -108,7 +108,8 @@ def _pr_curves(coco_eval: Any, gt: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return curves
 
 
-def _coco(dataset: Mapping[str, Any], coco_cls: Any) -> Any:
+def coco_object(dataset: Mapping[str, Any], coco_cls: Any) -> Any:
+    """A ``coco_cls`` (pycocotools or faster-coco-eval ``COCO``) over a deep copy of ``dataset``."""
     coco = coco_cls()
     coco.dataset = copy.deepcopy(dict(dataset))  # COCOeval writes "ignore" flags into the annotations
     with quiet():
@@ -122,7 +123,7 @@ def detections_coco(coco_gt: Any, gt: Mapping[str, Any], results: Sequence[Mappi
         with quiet():
             return coco_gt.loadRes([dict(r) for r in results])
     empty = {"images": list(gt["images"]), "categories": list(gt["categories"]), "annotations": []}
-    return _coco(empty, coco_cls)
+    return coco_object(empty, coco_cls)
 
 
 def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> Any:
@@ -130,7 +131,7 @@ def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) ->
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    coco_gt = _coco(gt, COCO)
+    coco_gt = coco_object(gt, COCO)
     coco_dt = detections_coco(coco_gt, gt, results, COCO)
     with quiet():
         coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
@@ -141,15 +142,18 @@ def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) ->
     return coco_eval
 
 
-def score_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> CocoScore:
+def score_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], coco_eval: Any = None) -> CocoScore:
     """COCO bbox metrics of ``results`` against ``gt``: 12 summary stats, per-class AP, PR curves.
 
+    ``coco_eval``: an already accumulated and summarized ``COCOeval`` of exactly these results
+    (e.g. from :class:`edgeproof.evaluation.shards.ShardedCocoEval`); by default one is run here.
     With no detections at all every AP and AR with ground truth is 0 (a warning is logged), and
     those without ground truth (an empty area range) are ``None``, as with detections.
     """
     if not results:
         log.warning(NO_DETECTIONS_WARNING.format(n=len(gt["images"])))
-    coco_eval = run_cocoeval(gt, results)
+    if coco_eval is None:
+        coco_eval = run_cocoeval(gt, results)
     stats = {name: none_if_negative(v) for name, v in zip(STAT_NAMES, np.asarray(coco_eval.stats), strict=True)}
     metrics = {**stats, "per_class": _per_class(coco_eval, gt, results)}
     return CocoScore(

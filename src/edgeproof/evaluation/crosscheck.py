@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Runs ultralytics' validator and returns at least ``{"map50_95": float}``.
 ExternalScorer = Callable[[], Mapping[str, Any]]
+#: Scores COCO results against ground truth independently of pycocotools: the 12 summary stats.
+IndependentScorer = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], Mapping[str, Any]]
 
 
 class CrossCheckError(RuntimeError):
@@ -70,11 +72,18 @@ def ultralytics_scorer(
     return run
 
 
-def _independent(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], mode: CheckMode) -> tuple[Any, str]:
+def independent_runs(params: EvaluateParams) -> bool:
+    """Whether the independent re-scoring will run (raises when it is required but not installed)."""
+    return _skip_reason(params.cross_check.independent, independent_available(), "independent", INSTALL_HINT) is None
+
+
+def _independent(
+    gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], mode: CheckMode, scorer: IndependentScorer
+) -> tuple[Any, str]:
     reason = _skip_reason(mode, independent_available(), "independent", INSTALL_HINT)
     if reason is not None:
         return None, reason
-    return independent_stats(gt, results)["map50_95"], ""
+    return scorer(gt, results)["map50_95"], ""
 
 
 def _ultralytics(scorer: ExternalScorer | str | None, mode: CheckMode) -> tuple[Mapping[str, Any], str]:
@@ -95,14 +104,16 @@ def cross_check(
     results: Sequence[Mapping[str, Any]],
     params: EvaluateParams,
     ultralytics: ExternalScorer | str | None,
+    independent_scorer: IndependentScorer = independent_stats,
 ) -> dict[str, Any]:
     """The three mAP50-95 numbers side by side, their differences, tolerances and any skip reasons.
 
-    ``ultralytics`` is a scorer to run, or the reason it is skipped (``None``: not requested here).
+    ``ultralytics`` is a scorer to run, or the reason it is skipped (``None``: not requested here);
+    ``independent_scorer`` re-scores the detections (faster-coco-eval unless a caller ran it already).
     """
     cc = params.cross_check
     skipped: dict[str, str] = {}
-    independent, reason = _independent(gt, results, cc.independent)
+    independent, reason = _independent(gt, results, cc.independent, independent_scorer)
     if reason:
         skipped["independent"] = reason
     ultra, reason = _ultralytics(ultralytics, cc.ultralytics)

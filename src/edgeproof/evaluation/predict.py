@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +88,7 @@ def _decode(raw: np.ndarray, lb: Letterbox, cfg: PostprocessConfig) -> Detection
 
 
 def _batches(
-    detector: Detector, images: Sequence[Mapping[str, Any]], images_dir: Path, step: int
+    detector: Detector, images: Sequence[Mapping[str, Any]], images_dir: Path, step: int, ahead: int
 ) -> Iterator[tuple[list[Mapping[str, Any]], np.ndarray, list[Letterbox]]]:
     """Decoded, letterboxed input batches, prepared by a thread pool ahead of inference."""
 
@@ -99,13 +99,16 @@ def _batches(
     with ThreadPoolExecutor(max_workers=_LOADERS) as pool:
         pending: deque[Future[tuple[np.ndarray, list[Letterbox]]]] = deque()
         for i, chunk in enumerate(chunks):
-            while len(pending) <= _PREFETCH and i + len(pending) < len(chunks):  # bounded read-ahead
+            while len(pending) <= ahead and i + len(pending) < len(chunks):  # bounded read-ahead
                 pending.append(pool.submit(load, chunks[i + len(pending)]))
             batch, lbs = pending.popleft().result()
             yield chunk, batch, lbs
 
 
-_ChunkOut = tuple[int, list[dict[str, Any]], dict[int, Detections]]
+_ChunkOut = tuple[list[int], list[dict[str, Any]], dict[int, Detections]]
+
+#: Receives each batch's image ids and their COCO results as soon as they are post-processed.
+ResultSink = Callable[[list[int], list[dict[str, Any]]], None]
 
 
 def _postprocess_chunk(
@@ -122,7 +125,7 @@ def _postprocess_chunk(
         results.extend(to_coco_results(im["id"], _decode(pred, lb, mapset), class_to_category))
         if deploy is not None:
             deployed[int(im["id"])] = _decode(pred, lb, deploy)
-    return len(chunk), results, deployed
+    return [int(im["id"]) for im in chunk], results, deployed
 
 
 def predict_coco(
@@ -132,14 +135,20 @@ def predict_coco(
     class_to_category: Mapping[int, int],
     batch: int = 8,
     deploy: PostprocessConfig | None = None,
+    streams: int = 1,
+    sink: ResultSink | None = None,
 ) -> Predictions:
     """Detect on every image listed in ``gt['images']`` (files under ``images_dir``).
 
     A dynamic-batch model is fed ``batch`` images per call (a static one its own batch size); a
     progress bar shows images/s. ``deploy`` (optional) adds the deployment detections per image.
-    Three stages overlap: decoding/letterboxing (thread pool), inference (ONNX Runtime releases the
-    GIL) and post-processing of the previous batch (one thread), each with bounded read-ahead.
+    Four stages overlap, each with bounded read-ahead: decoding/letterboxing (thread pool),
+    inference (``streams`` batches in flight at once on the one session: ONNX Runtime runs are
+    thread-safe and release the GIL) and post-processing (one thread). Results keep image order;
+    ``sink`` (optional) gets them batch by batch, e.g. to score while inference goes on.
     """
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
     cfg = detector.config
     mapset = PostprocessConfig(cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
     images = list(gt["images"])
@@ -148,28 +157,45 @@ def predict_coco(
     deployed: dict[int, Detections] = {}
 
     def collect(done: Future[_ChunkOut]) -> None:
-        n, chunk_results, chunk_deployed = done.result()
+        ids, chunk_results, chunk_deployed = done.result()
         results.extend(chunk_results)
         deployed.update(chunk_deployed)
-        bar.update(n)
+        if sink is not None:
+            sink(ids, chunk_results)
+        bar.update(len(ids))
 
     detector.warmup(step)  # as ultralytics' validator does before timing: the first run allocates buffers
     start = time.perf_counter()
-    with tqdm(total=len(images), desc="evaluate", unit="img") as bar, ThreadPoolExecutor(max_workers=1) as post:
+    with (
+        tqdm(total=len(images), desc="evaluate", unit="img") as bar,
+        ThreadPoolExecutor(max_workers=streams) as infer,
+        ThreadPoolExecutor(max_workers=1) as post,
+    ):
+        running: deque[tuple[list[Mapping[str, Any]], Future[np.ndarray], list[Letterbox]]] = deque()
         pending: deque[Future[_ChunkOut]] = deque()
-        for chunk, inputs, lbs in _batches(detector, images, images_dir, step):
-            raw = detector.infer(inputs)[: len(chunk)]
-            pending.append(post.submit(_postprocess_chunk, chunk, raw, lbs, mapset, deploy, class_to_category))
+
+        def finish_oldest() -> None:
+            chunk, raw, lbs = running.popleft()
+            out = raw.result()[: len(chunk)]
+            pending.append(post.submit(_postprocess_chunk, chunk, out, lbs, mapset, deploy, class_to_category))
             while len(pending) > _PREFETCH:
                 collect(pending.popleft())
+
+        for chunk, inputs, lbs in _batches(detector, images, images_dir, step, _PREFETCH + streams):
+            running.append((chunk, infer.submit(detector.infer, inputs), lbs))
+            if len(running) >= streams:
+                finish_oldest()
+        while running:
+            finish_oldest()
         while pending:
             collect(pending.popleft())
     seconds = time.perf_counter() - start
     log.info(
-        "predicted %d images in %.2f s (%.1f img/s, batch %d)",
+        "predicted %d images in %.2f s (%.1f img/s, batch %d, %d stream(s))",
         len(images),
         seconds,
         len(images) / max(seconds, 1e-9),
         step,
+        streams,
     )
     return Predictions(results=results, deploy=deployed, n_images=len(images), seconds=seconds, batch=step)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,18 @@ import numpy as np
 from edgeproof.data.canonical import load_meta
 from edgeproof.evaluation import figures, operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
-from edgeproof.evaluation.crosscheck import ExternalScorer, cross_check, ultralytics_scorer
+from edgeproof.evaluation.crosscheck import (
+    ExternalScorer,
+    cross_check,
+    independent_runs,
+    ultralytics_scorer,
+)
+from edgeproof.evaluation.independent import independent_stats
 from edgeproof.evaluation.matching import ImageTruth, truth_by_image
 from edgeproof.evaluation.mosaic import mosaic_figure
-from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.evaluation.params import EvaluateParams, resolve_parallelism
 from edgeproof.evaluation.predict import PostprocessConfig, Predictions, predict_coco
+from edgeproof.evaluation.shards import ShardedCocoEval
 from edgeproof.io import read_json, sha256_file
 from edgeproof.runtime.detector import Detector, DetectorConfig
 
@@ -63,9 +72,10 @@ def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: P
         )
 
 
-def _detector(model: Path, params: EvaluateParams) -> Detector:
+def _detector(model: Path, params: EvaluateParams, intra_op_threads: int) -> Detector:
     config = DetectorConfig(
         providers=tuple(params.providers),
+        intra_op_threads=intra_op_threads,
         conf=params.conf,
         iou=params.iou,
         max_det=params.max_det,
@@ -106,21 +116,29 @@ def _operating(
 def _metrics(
     model: Path,
     gt: dict[str, Any],
-    coco: CocoScore,
-    preds: Predictions,
+    scored: _Scored,
     detector: Detector,
     params: EvaluateParams,
     point: dict[str, Any],
     cross: dict[str, Any],
 ) -> dict[str, Any]:
-    warnings = [NO_DETECTIONS_WARNING.format(n=len(gt["images"]))] if not preds.results else []
+    preds, n_images = scored.preds, len(gt["images"])
+    warnings = [NO_DETECTIONS_WARNING.format(n=n_images)] if not preds.results else []
     warnings += [f"cross-check {k} skipped: {v}" for k, v in cross["skipped"].items()]
-    speed = {"images_per_s": round(preds.images_per_s, 2), "seconds": round(preds.seconds, 3), "batch": preds.batch}
+    speed = {
+        "images_per_s": round(preds.images_per_s, 2),
+        "seconds": round(preds.seconds, 3),
+        "batch": preds.batch,
+        # session to scores: inference, pycocotools and faster-coco-eval (not ultralytics, not plots)
+        "scored_seconds": round(scored.seconds, 3),
+        "scored_images_per_s": round(n_images / scored.seconds, 2) if scored.seconds > 0 else 0.0,
+        **scored.parallelism,
+    }
     return {
-        **coco.metrics,
+        **scored.coco.metrics,
         "model_sha256": sha256_file(model),
         "model_path": model.as_posix(),
-        "n_images": len(gt["images"]),
+        "n_images": n_images,
         "n_gt": int(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
         "n_gt_crowd": int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0))),
         "n_detections": len(preds.results),
@@ -154,6 +172,46 @@ def _log_summary(metrics: dict[str, Any]) -> None:
     )
 
 
+@dataclass(frozen=True)
+class _Scored:
+    preds: Predictions
+    coco: CocoScore
+    independent: Mapping[str, Any] | None
+    seconds: float
+    parallelism: dict[str, int]
+
+
+def _predict_and_score(
+    model: Path, data_root: Path, split: str, params: EvaluateParams, meta: Any, gt: dict[str, Any]
+) -> tuple[Detector, _Scored]:
+    """Inference, pycocotools and (when it runs) faster-coco-eval: overlapped where cores allow."""
+    start = time.perf_counter()
+    streams, threads, workers = resolve_parallelism(params, len(gt["images"]))
+    detector = _detector(model, params, threads)
+    _check_classes(detector, len(meta.names), model, data_root)
+    deploy = PostprocessConfig(params.conf, params.operating_point.iou, params.max_det, multi_label=False)
+    with ShardedCocoEval(gt, workers) as scorer:  # pycocotools scores finished shards during inference
+        preds = predict_coco(
+            detector,
+            gt,
+            data_root / "images" / split,
+            meta.class_to_category(),
+            params.batch,
+            deploy,
+            streams,
+            scorer.add,
+        )
+        runs = independent_runs(params)
+        # faster-coco-eval runs in the worker pool while pycocotools accumulates here
+        pending = scorer.submit(independent_stats, gt, preds.results) if runs else None
+        coco = score_coco(gt, preds.results, scorer.finish())
+        independent = pending.result() if pending is not None else None
+    if runs and independent is None:
+        independent = independent_stats(gt, preds.results)
+    parallelism = {"streams": streams, "intra_op_threads": threads, "score_workers": workers}
+    return detector, _Scored(preds, coco, independent, time.perf_counter() - start, parallelism)
+
+
 def evaluate_onnx(
     model: Path,
     data_root: Path,
@@ -168,20 +226,25 @@ def evaluate_onnx(
     """
     meta = load_meta(data_root)
     gt = read_json(data_root / "annotations" / f"{split}.json")
-    detector = _detector(model, params)
-    _check_classes(detector, len(meta.names), model, data_root)
-    deploy = PostprocessConfig(params.conf, params.operating_point.iou, params.max_det, multi_label=False)
-    images_dir = data_root / "images" / split
-    preds = predict_coco(detector, gt, images_dir, meta.class_to_category(), params.batch, deploy)
-    coco = score_coco(gt, preds.results)
+    detector, scored = _predict_and_score(model, data_root, split, params, meta, gt)
+    preds, coco = scored.preds, scored.coco
+    truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
+    point, f1_rows, matrix, img_scores = _operating(preds, truths, meta.names, meta.category_ids, params)
     if ultralytics is None:
         h, w = detector.input_size
         ultralytics = ultralytics_scorer(model, data_root, params, h if h == w else [h, w])
-    cross = cross_check(coco.metrics["map50_95"], gt, preds.results, params, ultralytics)
-    truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
-    point, f1_rows, matrix, img_scores = _operating(preds, truths, meta.names, meta.category_ids, params)
-    metrics = {**_metrics(model, gt, coco, preds, detector, params, point, cross), "split": split}
+    done = scored.independent
+    cross = cross_check(
+        coco.metrics["map50_95"],
+        gt,
+        preds.results,
+        params,
+        ultralytics,
+        lambda g, r: done if done is not None else independent_stats(g, r),
+    )
+    metrics = {**_metrics(model, gt, scored, detector, params, point, cross), "split": split}
     _log_summary(metrics)
+    images_dir = data_root / "images" / split
     image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
     data = PlotData(list(meta.names), coco, f1_rows, matrix, img_scores, truths, preds, image_paths)
     return Evaluation(metrics=metrics, detections=preds.results, plot_data=data)

@@ -80,7 +80,10 @@ def test_full_metric_set(repo: Path) -> None:
     counts = op["confusion_matrix"]["counts"]
     assert len(counts) == len(meta["names"]) + 1 and op["confusion_matrix"]["labels"][-1] == "background"
     assert sum(row[a] for row in counts for a in range(len(meta["names"]))) == ev["n_gt"]  # every box once
-    assert ev["speed"]["images_per_s"] > 0
+    speed = ev["speed"]
+    assert speed["images_per_s"] > 0 and speed["scored_seconds"] >= speed["seconds"] > 0
+    assert speed["ratio_vs_ultralytics"] == round(speed["images_per_s"] / speed["ultralytics_images_per_s"], 3)
+    assert speed["streams"] >= 1 and speed["score_workers"] >= 0
 
 
 def test_three_way_cross_check_ran_and_agrees(repo: Path) -> None:

@@ -106,6 +106,7 @@ def test_known_model_scores_exactly(tmp_path: Path, data: Path) -> None:
     assert cc["passed"] and "ultralytics" in cc["skipped"]
     assert m["thresholds"]["conf"] == 0.001 and m["thresholds"]["operating_point"]["conf"] == 0.25
     assert m["speed"]["images_per_s"] > 0 and m["speed"]["batch"] == 2
+    assert m["speed"]["ultralytics_images_per_s"] is None and m["speed"]["ratio_vs_ultralytics"] is None
     assert result.plot_data.image_scores[0].image_id == 103  # the image with the missed dog
 
 

@@ -134,6 +134,9 @@ def _metrics(
         "scored_images_per_s": round(n_images / scored.seconds, 2) if scored.seconds > 0 else 0.0,
         **scored.parallelism,
     }
+    theirs = cross.get("ultralytics_images_per_s")  # its validation loop, same model, images and batch
+    speed["ultralytics_images_per_s"] = theirs
+    speed["ratio_vs_ultralytics"] = round(preds.images_per_s / theirs, 3) if theirs else None
     return {
         **scored.coco.metrics,
         "model_sha256": sha256_file(model),

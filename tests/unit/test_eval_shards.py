@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 from typing import Any
 
@@ -118,17 +119,28 @@ def test_images_missing_or_scored_twice_are_errors() -> None:
 
 
 def test_a_dead_worker_falls_back_to_scoring_here(caplog: pytest.LogCaptureFixture) -> None:
-    gt, dets = _dataset(6, n_images=8)
+    gt, dets = _dataset(6, n_images=12)
+    first, second = [im["id"] for im in gt["images"][:4]], [im["id"] for im in gt["images"][4:]]
     with ShardedCocoEval(gt, workers=1, shard_images=4) as scorer:
-        scorer.add([im["id"] for im in gt["images"]], dets)  # one shard is in the worker now
+        scorer.add(first, [d for d in dets if d["image_id"] in first])  # one shard is in the worker now
         pool = scorer._pool
         assert pool is not None
         for process in list(pool._processes.values()):  # the pool breaks as when a worker dies
             process.kill()
         with caplog.at_level(logging.WARNING, logger="edgeproof.evaluation.shards"):
+            scorer.add(second, [d for d in dets if d["image_id"] in second])  # submitting to a dead pool
+            other = scorer.call(len, dets)
             result = scorer.finish()
+            assert other() == len(dets)
     _assert_same(run_cocoeval(gt, dets), result)
     assert "scoring in this process instead" in caplog.text
+
+
+def test_other_scorers_run_in_the_pool_or_here() -> None:
+    gt, _ = _dataset(9, n_images=3)
+    for workers, here in ((0, True), (1, False)):
+        with ShardedCocoEval(gt, workers=workers) as scorer:
+            assert (scorer.call(os.getpid)() == os.getpid()) is here
 
 
 def test_bad_settings_are_rejected() -> None:

@@ -204,13 +204,10 @@ def _predict_and_score(
             streams,
             scorer.add,
         )
-        runs = independent_runs(params)
         # faster-coco-eval runs in the worker pool while pycocotools accumulates here
-        pending = scorer.submit(independent_stats, gt, preds.results) if runs else None
+        wait = scorer.call(independent_stats, gt, preds.results) if independent_runs(params) else None
         coco = score_coco(gt, preds.results, scorer.finish())
-        independent = pending.result() if pending is not None else None
-    if runs and independent is None:
-        independent = independent_stats(gt, preds.results)
+        independent = wait() if wait is not None else None
     parallelism = {"streams": streams, "intra_op_threads": threads, "score_workers": workers}
     return detector, _Scored(preds, coco, independent, time.perf_counter() - start, parallelism)
 
@@ -243,7 +240,7 @@ def evaluate_onnx(
         preds.results,
         params,
         ultralytics,
-        lambda g, r: done if done is not None else independent_stats(g, r),
+        lambda g, r: done if done is not None else independent_stats(g, r),  # only called when it runs
     )
     metrics = {**_metrics(model, gt, scored, detector, params, point, cross), "split": split}
     _log_summary(metrics)

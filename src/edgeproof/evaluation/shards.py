@@ -20,16 +20,17 @@ import copy
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from edgeproof.evaluation.coco import coco_object, detections_coco, quiet, run_cocoeval
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: What one shard returns: its sorted image ids, category ids and ``evalImgs`` in pycocotools' order.
 ShardResult = tuple[list[int], list[int], list[dict[str, Any] | None]]
@@ -104,10 +105,12 @@ class ShardedCocoEval:
 
     ``workers`` processes score full shards while the caller keeps producing detections
     (``0``: plain one-shot pycocotools in this process when :meth:`finish` is called). Images may
-    arrive in any order; each must arrive once.
+    arrive in any order; each must arrive once. Workers are started with ``spawn``, which imports
+    the main script again: call this from under ``if __name__ == "__main__":`` (the stages, the CLI
+    and the benchmarks do). Should the workers die, the shards are scored here, with a warning.
     """
 
-    def __init__(self, gt: Mapping[str, Any], workers: int = 1, shard_images: int = 64) -> None:
+    def __init__(self, gt: Mapping[str, Any], workers: int = 1, shard_images: int = 32) -> None:
         if workers < 0 or shard_images < 1:
             raise ValueError(f"workers must be >= 0 and shard_images >= 1, got {workers} and {shard_images}")
         self.gt = gt
@@ -138,19 +141,33 @@ class ShardedCocoEval:
             "annotations": [a for i in self._ids for a in self._anns[i]],
             "categories": list(self.gt["categories"]),
         }
-        future = self._pool.submit(evaluate_shard, shard, self._results) if self._pool is not None else None
-        self._shards.append((shard, self._results, future))
+        self._shards.append((shard, self._results, self._submit(evaluate_shard, shard, self._results)))
         self._ids, self._results = [], []
 
-    def _result(self, gt: dict[str, Any], results: list[Mapping[str, Any]], future: Future[ShardResult] | None) -> Any:
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
+        if self._pool is None or self._broken:
+            return None
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool as exc:
+            self._mark_broken(exc)
+            return None
+
+    def _mark_broken(self, exc: BaseException) -> None:
+        if not self._broken:  # e.g. a worker was killed, or a script lacks the `if __name__ == "__main__"` guard
+            log.warning("pycocotools worker process failed (%s); scoring in this process instead", exc)
+        self._broken = True
+
+    def _wait(self, future: Future[T] | None, fn: Callable[..., T], *args: Any) -> T:
         if future is not None:
             try:
                 return future.result()
-            except BrokenProcessPool as exc:  # e.g. a script without the `if __name__ == "__main__"` guard
-                if not self._broken:
-                    log.warning("pycocotools worker process failed (%s); scoring in this process instead", exc)
-                self._broken = True
-        return evaluate_shard(gt, results)
+            except BrokenProcessPool as exc:
+                self._mark_broken(exc)
+        return fn(*args)
+
+    def _result(self, gt: dict[str, Any], results: list[Mapping[str, Any]], future: Future[ShardResult] | None) -> Any:
+        return self._wait(future, evaluate_shard, gt, results)
 
     def finish(self) -> Any:
         """Score what is left, wait for the workers; the accumulated, summarized ``COCOeval``."""
@@ -162,9 +179,11 @@ class ShardedCocoEval:
         shards = [self._result(*shard) for shard in self._shards]
         return accumulate_shards(self.gt, shards)
 
-    def submit(self, fn: Any, *args: Any) -> Future[Any] | None:
-        """Run ``fn(*args)`` in the worker pool (``None`` without workers): for other scorers."""
-        return self._pool.submit(fn, *args) if self._pool is not None else None
+    def call(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """Start ``fn(*args)`` in the worker pool (other scorers); the returned function waits for
+        its result, computing it here instead when there are no workers or they died."""
+        future = self._submit(fn, *args)
+        return lambda: self._wait(future, fn, *args)
 
     def close(self) -> None:
         """Stop the workers (pending shards are cancelled)."""

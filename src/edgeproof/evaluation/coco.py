@@ -126,8 +126,8 @@ def detections_coco(coco_gt: Any, gt: Mapping[str, Any], results: Sequence[Mappi
     return coco_object(empty, coco_cls)
 
 
-def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> Any:
-    """An evaluated, accumulated and summarized pycocotools ``COCOeval`` (bbox)."""
+def evaluated_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> Any:
+    """A pycocotools ``COCOeval`` (bbox) over ``gt``'s images after ``evaluate()``: per-image records only."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -137,6 +137,13 @@ def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) ->
         coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
         coco_eval.params.imgIds = [im["id"] for im in gt["images"]]
         coco_eval.evaluate()
+    return coco_eval
+
+
+def run_cocoeval(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> Any:
+    """An evaluated, accumulated and summarized pycocotools ``COCOeval`` (bbox)."""
+    coco_eval = evaluated_cocoeval(gt, results)
+    with quiet():
         coco_eval.accumulate()
         coco_eval.summarize()
     return coco_eval

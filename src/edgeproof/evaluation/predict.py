@@ -142,7 +142,7 @@ def predict_coco(
 
     A dynamic-batch model is fed ``batch`` images per call (a static one its own batch size); a
     progress bar shows images/s. ``deploy`` (optional) adds the deployment detections per image.
-    Four stages overlap, each with bounded read-ahead: decoding/letterboxing (thread pool),
+    Three stages overlap, each with bounded read-ahead: decoding/letterboxing (thread pool),
     inference (``streams`` batches in flight at once on the one session: ONNX Runtime runs are
     thread-safe and release the GIL) and post-processing (one thread). Results keep image order;
     ``sink`` (optional) gets them batch by batch, e.g. to score while inference goes on.

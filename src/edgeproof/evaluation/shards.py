@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from edgeproof.evaluation.coco import coco_object, detections_coco, quiet, run_cocoeval
+from edgeproof.evaluation.coco import coco_object, evaluated_cocoeval, quiet, run_cocoeval
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,15 +38,7 @@ ShardResult = tuple[list[int], list[int], list[dict[str, Any] | None]]
 
 def evaluate_shard(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> ShardResult:
     """pycocotools ``evaluate()`` on the images of ``gt`` (which lists every category) only."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    coco_gt = coco_object(gt, COCO)
-    coco_dt = detections_coco(coco_gt, gt, results, COCO)
-    with quiet():
-        coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
-        coco_eval.params.imgIds = [im["id"] for im in gt["images"]]
-        coco_eval.evaluate()
+    coco_eval = evaluated_cocoeval(gt, results)
     p = coco_eval.params
     return [int(i) for i in p.imgIds], [int(c) for c in p.catIds], coco_eval.evalImgs
 

@@ -240,7 +240,7 @@ def evaluate_onnx(
         preds.results,
         params,
         ultralytics,
-        lambda g, r: done if done is not None else independent_stats(g, r),  # only called when it runs
+        lambda _gt, _res: done,  # called only when the check runs, and then it ran above
     )
     metrics = {**_metrics(model, gt, scored, detector, params, point, cross), "split": split}
     _log_summary(metrics)

@@ -158,9 +158,6 @@ class ShardedCocoEval:
                 self._mark_broken(exc)
         return fn(*args)
 
-    def _result(self, gt: dict[str, Any], results: list[Mapping[str, Any]], future: Future[ShardResult] | None) -> Any:
-        return self._wait(future, evaluate_shard, gt, results)
-
     def finish(self) -> Any:
         """Score what is left, wait for the workers; the accumulated, summarized ``COCOeval``."""
         if self._pool is None:
@@ -168,7 +165,7 @@ class ShardedCocoEval:
                 raise ValueError(f"{len(self._ids)} images were added but the ground truth lists {len(self._images)}")
             return run_cocoeval(self.gt, self._results)
         self._flush()
-        shards = [self._result(*shard) for shard in self._shards]
+        shards = [self._wait(future, evaluate_shard, gt, results) for gt, results, future in self._shards]
         return accumulate_shards(self.gt, shards)
 
     def call(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:

@@ -11,25 +11,29 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError, field_validator
 
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
+from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
 
 __all__ = [
     "SHAPES",
     "BenchmarkParams",
     "DataParams",
+    "DeploySettings",
     "EvaluateParams",
     "ExportParams",
     "GateParams",
     "OptimizeParams",
     "Params",
     "ParamsError",
+    "Profile",
     "SyntheticParams",
     "TrackParams",
     "TrainParams",
@@ -162,10 +166,18 @@ class TrackParams(_Section):
     model_name: str = Field("edgeproof-detector", min_length=1)
 
 
+# The device side's sections are plain dataclasses with their own strict parser (no pydantic on a
+# Jetson); here they are embedded as they are, so each has exactly one definition.
+DeploySection = Annotated[InstanceOf[DeploySettings], BeforeValidator(DeploySettings.parse)]
+ProfilesSection = Annotated[dict[str, InstanceOf[Profile]], BeforeValidator(parse_profiles)]
+
+
 class Params(_Section):
     """All of params.yaml."""
 
     data: DataParams = Field(default_factory=DataParams)
+    deploy: DeploySection = Field(default_factory=DeploySettings)
+    profiles: ProfilesSection = Field(default_factory=dict)
     train: TrainParams = Field(default_factory=TrainParams)
     export: ExportParams = Field(default_factory=ExportParams)
     optimize: OptimizeParams = Field(default_factory=OptimizeParams)
@@ -192,6 +204,8 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "<root>"
         msg = err["msg"].removeprefix("Value error, ")
+        if msg.startswith(f"{key}.") or msg.startswith(f"{key}:"):  # a settings dataclass named the key itself
+            key, msg = msg.split(": ", 1)
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,90 @@
+"""Device profiles (``params.yaml`` section ``profiles``): a target machine and how to judge it.
+
+A profile says how to recognise the machine, which execution providers (in order) and which model
+variant run there, how to measure, and the release rules on that device. Parsed strictly without
+pydantic (:mod:`edgeproof.settings`), because the device side reads it on the board itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+from edgeproof.settings import SettingsError, bounded, parse_dataclass
+
+VARIANTS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class MachineMatch:
+    """How to recognise the machine; every given criterion must hold."""
+
+    arch: Tuple[str, ...] = ()  # platform.machine() values, e.g. [x86_64, AMD64] or [aarch64]; empty: any
+    jetson_model: Optional[str] = None  # substring of /proc/device-tree/model; null: no Jetson required
+    l4t_min: Optional[str] = None  # lowest L4T release, e.g. "32.6" (from /etc/nv_tegra_release)
+    l4t_max: Optional[str] = None  # highest L4T release, e.g. "32.7.99"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One ONNX Runtime execution provider and its options (passed to ORT as given)."""
+
+    name: str = bounded(min_items=1)
+    options: Dict[str, Any] = bounded({})
+
+
+@dataclass(frozen=True)
+class DeviceGate:
+    """Release rules on the device (defaults from the field: FPS >= 10, mAP50 >= 0.8, p95 <= 100 ms)."""
+
+    min_fps: float = bounded(10.0, ge=0.0)
+    min_map50: float = bounded(0.8, ge=0.0, le=1.0)
+    min_map50_95: Optional[float] = bounded(None, ge=0.0, le=1.0)
+    max_latency_p95_ms: float = bounded(100.0, gt=0.0)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Optional rules against main's last device verdict for the same profile (null: off)."""
+
+    max_fps_drop_pct: Optional[float] = bounded(None, ge=0.0, le=100.0)
+    max_map_drop: Optional[float] = bounded(None, ge=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A target device and how to judge a model on it."""
+
+    description: str = ""
+    match: MachineMatch = field(default_factory=MachineMatch)
+    providers: Tuple[Provider, ...] = bounded((Provider("CPUExecutionProvider"),), min_items=1)
+    variant: str = bounded("auto", choices=("auto", *VARIANTS))  # auto: reports/release.json's choice
+    batch: int = bounded(1, ge=1, le=256)
+    batch_sweep: Tuple[int, ...] = bounded((1, 2, 4, 8), ge=1, le=256)
+    warmup: int = bounded(10, ge=0, le=100_000)
+    runs: int = bounded(100, ge=1, le=1_000_000)
+    e2e_images: int = bounded(50, ge=1, le=100_000)
+    evaluate_on_device: bool = True
+    max_map_drop: float = bounded(0.015, ge=0.0, le=1.0)  # accuracy budget vs the build machine's fp32 mAP50-95
+    max_temp_c: float = bounded(85.0, gt=0.0, le=150.0)  # hotter during the run: inconclusive
+    gate: DeviceGate = field(default_factory=DeviceGate)
+    regression: Regression = field(default_factory=Regression)
+
+    @property
+    def provider_names(self) -> Tuple[str, ...]:
+        """The execution providers in priority order."""
+        return tuple(p.name for p in self.providers)
+
+
+def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
+    """Strictly parse the ``profiles`` mapping (name -> profile); errors name ``profiles.<name>.<key>``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where}: expected a mapping of profile names, got {type(raw).__name__}")
+    out = {}
+    for name, body in raw.items():
+        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+            raise SettingsError(f"{where}: profile names are letters, digits, '-' and '_', got {name!r}")
+        out[name] = parse_dataclass(Profile, body, f"{where}.{name}")
+    return out

@@ -12,16 +12,32 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 from tqdm import tqdm
 
-from edgeproof.config import BenchmarkParams
 from edgeproof.fingerprint import device_fingerprint
 from edgeproof.io import sha256_file
 from edgeproof.runtime.detector import Detector, DetectorConfig
 from edgeproof.runtime.preprocess import load_image
+from edgeproof.schema import Section as _Section
+
+
+class BenchmarkParams(_Section):
+    """Latency/FPS measurement with ONNX Runtime on the machine the stage runs on."""
+
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    intra_op_threads: int = Field(0, ge=0, le=1024)
+    batch: int = Field(1, ge=1, le=256)
+    warmup: int = Field(10, ge=0, le=10_000)
+    runs: int = Field(100, ge=1, le=1_000_000)
+    e2e_images: int = Field(50, ge=1, le=100_000)
+    conf: float = Field(0.25, ge=0.0, lt=1.0)
+    iou: float = Field(0.7, gt=0.0, le=1.0)
+
 
 log = logging.getLogger(__name__)
 

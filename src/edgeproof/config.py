@@ -1,7 +1,11 @@
 """The params.yaml schema and its strict loader.
 
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
-the same name. Loading fails on an unknown key, a wrong type or an out-of-range value, and the
+the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
+package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
+``evaluation/params.py``, ``benchmark.py``, ``gate.py``, ``device/profiles.py``,
+``tracking/params.py``) and this module only assembles them and loads the file. Library code
+imports its own section's type, never this module; only stages and the CLI import it. Loading fails on an unknown key, a wrong type or an out-of-range value, and the
 message names the file and the dotted key (``params.yaml: train.epochs: ...``), in the spirit of
 ultralytics' ``cfg`` checks.
 """
@@ -11,16 +15,20 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError
 
+from edgeproof.benchmark import BenchmarkParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.gate import GateParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
+from edgeproof.tracking.params import TrackParams
+from edgeproof.training.params import ExportParams, OptimizeParams, TrainParams
 
 __all__ = [
     "SHAPES",
@@ -40,8 +48,6 @@ __all__ = [
     "load_params",
     "parse_params",
 ]
-
-ORT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -65,105 +71,6 @@ _YamlLoader.add_implicit_resolver(
 
 class ParamsError(ValueError):
     """A params file that cannot be used; the message names the file and key."""
-
-
-_DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
-
-
-class TrainParams(_Section):
-    """ultralytics YOLO training. ``model`` is a model yaml (from scratch) or a local ``.pt`` file."""
-
-    model: str = "yolov5n.yaml"
-    epochs: int = Field(35, ge=1, le=10_000)
-    imgsz: int = Field(256, ge=32, le=2048)
-    batch: int = Field(16, ge=1, le=4096)
-    seed: int = Field(0, ge=0)
-    deterministic: bool = True
-    device: str = "cpu"
-    workers: int = Field(2, ge=0, le=64)
-    optimizer: Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"] = "auto"
-    lr0: float = Field(0.01, gt=0.0, le=1.0)
-    patience: int = Field(100, ge=0)
-    close_mosaic: int = Field(10, ge=0)
-    mosaic: float = Field(1.0, ge=0.0, le=1.0)
-    cache: bool = False
-    amp: bool = True
-
-    @field_validator("imgsz")
-    @classmethod
-    def _stride_multiple(cls, value: int) -> int:
-        if value % 32:
-            raise ValueError(f"must be a multiple of 32 (the model stride), got {value}")
-        return value
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device_from_int(cls, value: Any) -> Any:
-        # YAML and `dvc exp run -S train.device=0` give an int for a single GPU index
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        if not _DEVICE_RE.match(value):
-            raise ValueError(f"expected 'cpu', 'mps', a GPU index '0' or a list '0,1', got {value!r}")
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        if not value.endswith((".yaml", ".yml", ".pt")):
-            raise ValueError(f"expected a model .yaml (train from scratch) or a local .pt file, got {value!r}")
-        return value
-
-
-class ExportParams(_Section):
-    """ONNX export of the trained model (input size comes from ``train.imgsz``)."""
-
-    opset: int = Field(17, ge=11, le=22)
-    dynamic_batch: bool = True
-
-
-class OptimizeParams(_Section):
-    """onnxsim + ONNX Runtime offline graph optimization of the exported model."""
-
-    simplify: bool = True
-    # "basic" only applies provider-independent rewrites, so the artifact stays valid for the
-    # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"
-
-
-class BenchmarkParams(_Section):
-    """Latency/FPS measurement with ONNX Runtime on the machine the stage runs on."""
-
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
-    intra_op_threads: int = Field(0, ge=0, le=1024)
-    batch: int = Field(1, ge=1, le=256)
-    warmup: int = Field(10, ge=0, le=10_000)
-    runs: int = Field(100, ge=1, le=1_000_000)
-    e2e_images: int = Field(50, ge=1, le=100_000)
-    conf: float = Field(0.25, ge=0.0, lt=1.0)
-    iou: float = Field(0.7, gt=0.0, le=1.0)
-
-
-class GateParams(_Section):
-    """Release rules. A model ships only if every rule holds for the exact artifact measured."""
-
-    min_fps: float = Field(10.0, ge=0.0)
-    min_map50: float = Field(0.8, ge=0.0, le=1.0)
-    min_map50_95: float | None = Field(None, ge=0.0, le=1.0)
-    max_latency_p95_ms: float = Field(100.0, gt=0.0)
-
-
-class TrackParams(_Section):
-    """MLflow projection of the pipeline's files. The URI comes from ``MLFLOW_TRACKING_URI``."""
-
-    enabled: bool = True
-    experiment: str = Field("edgeproof", min_length=1)
-    log_model: bool = True
-    register_model: bool = True
-    model_name: str = Field("edgeproof-detector", min_length=1)
 
 
 # The device side's sections are plain dataclasses with their own strict parser (no pydantic on a

@@ -7,7 +7,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgeproof.config import GateParams
+from pydantic import Field
+
+from edgeproof.schema import Section as _Section
+
+
+class GateParams(_Section):
+    """Release rules. A model ships only if every rule holds for the exact artifact measured."""
+
+    min_fps: float = Field(10.0, ge=0.0)
+    min_map50: float = Field(0.8, ge=0.0, le=1.0)
+    min_map50_95: float | None = Field(None, ge=0.0, le=1.0)
+    max_latency_p95_ms: float = Field(100.0, gt=0.0)
+
 
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgeproof.config import TrackParams
 from edgeproof.paths import repo_root
 from edgeproof.tracking.mlflow_sink import default_tracking_uri
 from edgeproof.tracking.outbox import FlushResult, flush
+from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import Destination, RecordSources, snapshot
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeproof.config import TrainParams
 from edgeproof.io import read_json, sha256_file, write_json
 from edgeproof.training.dataview import private_view
+from edgeproof.training.params import TrainParams
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,75 @@
+"""The ``train``, ``export`` and ``optimize`` sections of params.yaml (owned by the training package)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from edgeproof.schema import Section as _Section
+
+_DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
+
+
+class TrainParams(_Section):
+    """ultralytics YOLO training. ``model`` is a model yaml (from scratch) or a local ``.pt`` file."""
+
+    model: str = "yolov5n.yaml"
+    epochs: int = Field(35, ge=1, le=10_000)
+    imgsz: int = Field(256, ge=32, le=2048)
+    batch: int = Field(16, ge=1, le=4096)
+    seed: int = Field(0, ge=0)
+    deterministic: bool = True
+    device: str = "cpu"
+    workers: int = Field(2, ge=0, le=64)
+    optimizer: Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"] = "auto"
+    lr0: float = Field(0.01, gt=0.0, le=1.0)
+    patience: int = Field(100, ge=0)
+    close_mosaic: int = Field(10, ge=0)
+    mosaic: float = Field(1.0, ge=0.0, le=1.0)
+    cache: bool = False
+    amp: bool = True
+
+    @field_validator("imgsz")
+    @classmethod
+    def _stride_multiple(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError(f"must be a multiple of 32 (the model stride), got {value}")
+        return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_from_int(cls, value: Any) -> Any:
+        # YAML and `dvc exp run -S train.device=0` give an int for a single GPU index
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE_RE.match(value):
+            raise ValueError(f"expected 'cpu', 'mps', a GPU index '0' or a list '0,1', got {value!r}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.endswith((".yaml", ".yml", ".pt")):
+            raise ValueError(f"expected a model .yaml (train from scratch) or a local .pt file, got {value!r}")
+        return value
+
+
+class ExportParams(_Section):
+    """ONNX export of the trained model (input size comes from ``train.imgsz``)."""
+
+    opset: int = Field(17, ge=11, le=22)
+    dynamic_batch: bool = True
+
+
+class OptimizeParams(_Section):
+    """onnxsim + ONNX Runtime offline graph optimization of the exported model."""
+
+    simplify: bool = True
+    # "basic" only applies provider-independent rewrites, so the artifact stays valid for the
+    # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"

@@ -5,9 +5,11 @@ the same name (``deploy``, ``profiles`` and ``track`` are read by several). The 
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
 ``evaluation/params.py``, ``benchmark.py``, ``gate.py``, ``device/profiles.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
-imports its own section's type, never this module; only stages and the CLI import it. Loading fails on an unknown key, a wrong type or an out-of-range value, and the
-message names the file and the dotted key (``params.yaml: train.epochs: ...``), in the spirit of
-ultralytics' ``cfg`` checks.
+imports its own section's type, never this module; only stages and the CLI import it.
+
+Loading fails on an unknown key, a wrong type or an out-of-range value, and the message names the
+file and the dotted key (``params.yaml: train.epochs: ...``), in the spirit of ultralytics' ``cfg``
+checks.
 """
 
 from __future__ import annotations

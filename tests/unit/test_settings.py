@@ -53,9 +53,7 @@ def test_profiles_parse_nested_lists_and_refuse_bad_names():
         parse_profiles({"orin": {"providers": [{"name": 3}]}})
     with pytest.raises(SettingsError, match="profile names"):
         parse_profiles({"bad name!": {}})
-    with pytest.raises(
-        SettingsError, match=r"profiles\.x\.variant: must be one of"
-    ):
+    with pytest.raises(SettingsError, match=r"profiles\.x\.variant: must be one of"):
         parse_profiles({"x": {"variant": "fp8"}})
 
 

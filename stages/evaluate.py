@@ -30,8 +30,9 @@ PLOT_ARGS = {
 
 
 def _body(args: argparse.Namespace) -> None:
-    params = load_params(args.params).evaluate
-    result = evaluate_onnx(args.model, args.data, params)
+    all_params = load_params(args.params)
+    params = all_params.evaluate
+    result = evaluate_onnx(args.model, args.data, params, all_params.deploy)
     write_text(args.detections, results_json(result.detections))
     write_plots(result, PlotPaths(**{key: getattr(args, key) for key in PLOT_ARGS}), params)
     write_json(args.metrics, result.metrics)

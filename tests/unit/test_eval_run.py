@@ -20,8 +20,11 @@ from stages import evaluate as stage
 from edgeproof.config import parse_params
 from edgeproof.data.canonical import Annotation, Category, ImageRecord, write_labels_and_annotations
 from edgeproof.evaluation import run as run_module
+from edgeproof.evaluation.crosscheck import Finished
 from edgeproof.evaluation.plots import PlotPaths
-from edgeproof.evaluation.run import evaluate_onnx, write_plots
+from edgeproof.evaluation.run import evaluate_onnx as _evaluate_onnx
+from edgeproof.evaluation.run import write_plots
+from edgeproof.runtime.deploy import DeploySettings
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -84,6 +87,10 @@ def write_dataset(root: Path) -> Path:
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "prepared")
+
+
+def evaluate_onnx(model: Path, data: Path, params, deploy: DeploySettings | None = None, **kw: object):
+    return _evaluate_onnx(model, data, params, deploy or DeploySettings(), **kw)
 
 
 def params(**evaluate: object):
@@ -179,16 +186,19 @@ def test_stage_fails_on_disagreement_naming_both_numbers(
 ) -> None:
     params_file = tmp_path / "params.yaml"
     params_file.write_text("evaluate:\n  cross_check:\n    ultralytics: auto\n")
-    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.44, "map50": 0.5})
+    ours = evaluate_onnx(write_model(tmp_path / "m0.onnx"), data, params()).detections
+    dropped = [d for d in ours if d["category_id"] == 7][1:]  # ultralytics "misses" the first cat, finds no dog
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": dropped}))
     assert stage.main(_stage_args(tmp_path, data, params_file)) == 2
-    assert "pycocotools 0.5000 vs ultralytics 0.4400" in capsys.readouterr().err  # the stage logs to stderr
+    err = capsys.readouterr().err  # the stage logs to stderr
+    assert "0.5000 vs ultralytics 0.3317" in err and "img1.png (id 101: 2 vs 0, 0 matched)" in err
     written = json.loads((tmp_path / "out" / "eval.json").read_text())  # kept for inspection
-    assert written["cross_check"]["passed"] is False and written["cross_check"]["ultralytics"] == 0.44
+    assert written["cross_check"]["passed"] is False and written["cross_check"]["ultralytics"] == 0.331683
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         *("cm.json", "cm.png", "det.json", "eval.json", "f1.csv", "f1.png", "mosaic.jpg", "pr.csv", "pr.png")
     ]
 
-    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.49, "map50": 0.5})
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": ours, "own_map50_95": 0.4}))
     assert stage.main(_stage_args(tmp_path, data, params_file)) == 0
 
 
@@ -205,8 +215,11 @@ def test_ultralytics_validator_agrees_and_leaves_the_dataset_alone(
     out = ultralytics_val(
         write_model(tmp_path / "m.onnx"), data, imgsz=SIZE, batch=2, conf=0.001, iou=0.7, max_det=300, state=state
     )
-    assert out["map50_95"] == pytest.approx(0.5, abs=0.02)  # cat found everywhere, dog never
+    assert out["own_map50_95"] == pytest.approx(0.5, abs=0.02)  # cat found everywhere, dog never
     assert out["n_images"] == 3 and out["images_per_s"] > 0
+    ours = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params()).detections
+    key = lambda d: (d["image_id"], d["category_id"], d["score"])  # noqa: E731
+    assert sorted(out["detections"], key=key) == sorted(ours, key=key)  # like with like: same ids, boxes, scores
     assert sorted((p.relative_to(data).as_posix(), p.stat().st_mtime_ns) for p in data.rglob("*")) == before
     assert not any((state / "evaluate").iterdir())  # the private view is gone
     assert capsys.readouterr().out == ""  # ultralytics' console output goes to stderr, stdout stays ours

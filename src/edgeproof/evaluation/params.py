@@ -16,20 +16,23 @@ Auto = Literal["auto"]
 
 
 class OperatingPointParams(_Section):
-    """The deployment thresholds: what the device ships with (keep equal to ``benchmark.conf/iou``)."""
+    """How the operating point is judged. Its thresholds (conf, NMS IoU, max_det, agnostic) are the
+    ``deploy`` section's (:class:`edgeproof.runtime.deploy.DeploySettings`), not evaluation settings."""
 
-    conf: float = Field(0.25, ge=0.0, lt=1.0)
-    iou: float = Field(0.7, gt=0.0, le=1.0)
     match_iou: float = Field(0.5, gt=0.0, le=1.0)
 
 
 class CrossCheckParams(_Section):
-    """Independent re-scoring of the same model; a larger disagreement than the tolerance fails the stage."""
+    """Independent re-scoring of the same model; a larger disagreement than the tolerance fails the stage.
+
+    ``ultralytics_tolerance`` bounds |edgeproof's mAP50-95 - pycocotools' mAP50-95 of ultralytics' own
+    detections| (same scorer, two pipelines); ultralytics' own AP formula is reported, never checked.
+    """
 
     independent: CheckMode = "auto"
     independent_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     ultralytics: CheckMode = "auto"
-    ultralytics_tolerance: float = Field(0.02, ge=0.0, le=1.0)
+    ultralytics_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     ultralytics_device: str = "cpu"
 
 

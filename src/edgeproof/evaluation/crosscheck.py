@@ -65,7 +65,11 @@ def skip_reason(mode: CheckMode, available: bool, key: str, missing: str) -> str
 
 
 def _ultralytics_part(
-    gt: Mapping[str, Any], ours: Sequence[Mapping[str, Any]], ours_map: float | None, done: Finished
+    gt: Mapping[str, Any],
+    ours: Sequence[Mapping[str, Any]],
+    ours_map: float | None,
+    done: Finished,
+    params: CrossCheckParams,
 ) -> dict[str, Any]:
     if done.value is None:
         return {"ultralytics": None, "ultralytics_map50": None, "detection_agreement": None, "ultralytics_own_ap": None}
@@ -85,8 +89,9 @@ def _ultralytics_part(
         },
         "ultralytics_images_per_s": done.value.get("images_per_s"),
     }
+    tolerance = params.ultralytics_tolerance
     differing = [i for i in images if i.share < 1.0]
-    if differing:
+    if differing and (_diff(ours_map, part["ultralytics"]) or 0.0) > tolerance + 1e-9:  # explain a failure
         part["differing_images"] = _describe(gt, ours, theirs, differing[:_SHOWN_IMAGES])
     return part
 
@@ -139,7 +144,7 @@ def cross_check(
         "independent_implementation": "faster-coco-eval (same detections)",
         "ultralytics_implementation": "pycocotools on ultralytics' own detections (val save_json, same ONNX file)",
         "ultralytics_images_per_s": None,
-        **_ultralytics_part(gt, results, pycocotools_map, ultralytics),
+        **_ultralytics_part(gt, results, pycocotools_map, ultralytics, params),
         "tolerance": {"independent": params.independent_tolerance, "ultralytics": params.ultralytics_tolerance},
         "skipped": skipped,
     }

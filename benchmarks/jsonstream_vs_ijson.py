@@ -82,9 +82,8 @@ def main() -> int:
         _child(args.child[0], Path(args.child[1]))
         return 0
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from coco_subset_scale import generate
-
     import ijson
+    from coco_subset_scale import generate
 
     results: dict = {"backend": {"ijson": f"{ijson.__version__} {ijson.backend}"}, "python": platform.python_version()}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,7 +24,8 @@ def test_dvc_repro_on_real_photos_reaches_a_gate_verdict(tmp_path):
     overrides = {
         "data": {"source": "coco", "strict": True, "coco": photo_params()},
         "train": {"epochs": 1, "imgsz": 64, "batch": 4, "workers": 0},
-        "evaluate": {"cross_check": {"ultralytics": True, "independent": True}, "plots": {"mosaic_images": 2}},
+        "evaluate": {"cross_check": {"ultralytics": True, "independent": True}},
+        "plots": {"mosaic_images": 2},
         "benchmark": {"warmup": 1, "runs": 3, "e2e_images": 2},
         "gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6},
     }

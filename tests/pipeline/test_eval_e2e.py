@@ -57,7 +57,7 @@ def _integrate(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    overrides = {"evaluate": {"plots": {"mosaic_images": 4, "mosaic_columns": 2, "dpi": 50}}}
+    overrides = {"plots": {"mosaic_images": 4, "mosaic_columns": 2, "dpi": 50}}
     root = make_repo(tmp_path_factory.mktemp("eval") / "repo", overrides)
     _integrate(root)
     proc = dvc(root, "repro")
@@ -126,6 +126,22 @@ def test_plots_render(repo: Path, tmp_path: Path) -> None:
     assert page.count("vegaEmbed(") >= 3  # PR, F1 and confusion (plus training curves)
     static = {p.name for p in (tmp_path / "html" / "static").iterdir()}
     assert {f"workspace_{p.replace('/', '_')}" for p in IMAGES} <= static
+
+
+def test_a_plot_setting_reruns_the_plots_stage_only(repo: Path) -> None:
+    """Params granularity matches cost: a chart setting must not rerun inference."""
+    path = repo / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    params["plots"]["dpi"] = 60
+    try:
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        status = dvc(repo, "status", "--json")
+        assert status.returncode == 0, status.stderr[-2000:]
+        changed = set(json.loads(status.stdout))
+        assert "plots" in changed and "evaluate" not in changed and "benchmark" not in changed, changed
+    finally:
+        path.write_text(original)
 
 
 def test_plot_images_are_mlflow_artifacts(repo: Path) -> None:

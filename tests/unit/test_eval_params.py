@@ -35,7 +35,7 @@ def test_check_modes_from_yaml(text: str, expected: object) -> None:
         ({"cross_check": {"independent_tolerence": 0.01}}, "did you mean 'independent_tolerance'"),
         ({"operating_point": {"match_iou": 1.5}}, "evaluate.operating_point.match_iou"),
         ({"operating_point": {"conf": 0.25}}, "evaluate.operating_point.conf: unknown key"),
-        ({"plots": {"mosaic_images": -1}}, "evaluate.plots.mosaic_images"),
+        ({"plots": {"dpi": 100}}, "evaluate.plots: unknown key"),
         ({"streams": 0}, "evaluate.streams"),
         ({"streams": "many"}, "evaluate.streams"),
         ({"score_workers": -1}, "evaluate.score_workers"),
@@ -77,3 +77,10 @@ def test_the_deployment_thresholds_live_only_in_deploy(raw: dict, key: str) -> N
 )
 def test_auto_parallelism(section: dict, cpus: int, images: int, expected: tuple[int, int, int]) -> None:
     assert resolve_parallelism(parse_params({"evaluate": section}).evaluate, images, cpus) == expected
+
+
+def test_plot_settings_are_their_own_section() -> None:
+    """Changing a plot setting must not rerun inference: the plots stage owns them, not evaluate."""
+    assert parse_params({"plots": {"dpi": 72, "curve_points": 21}}).plots.dpi == 72
+    with pytest.raises(ParamsError, match="plots.mosaic_images"):
+        parse_params({"plots": {"mosaic_images": -1}})

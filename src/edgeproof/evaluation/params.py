@@ -1,4 +1,4 @@
-"""The ``evaluate`` section of params.yaml (owned by the evaluation package)."""
+"""The ``evaluate`` and ``plots`` sections of params.yaml (owned by the evaluation package)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class CrossCheckParams(_Section):
     ultralytics_device: str = "cpu"
 
 
-class PlotParams(_Section):
-    """The evaluation plots under ``plots/eval``."""
+class PlotsParams(_Section):
+    """The ``plots`` stage: charts and mosaic under ``plots/eval``, drawn from what evaluate wrote."""
 
     mosaic_images: int = Field(16, ge=0, le=256)
     mosaic_columns: int = Field(4, ge=1, le=16)
@@ -59,7 +59,6 @@ class EvaluateParams(_Section):
     score_workers: Annotated[int, Field(ge=0, le=64)] | Auto = "auto"
     operating_point: OperatingPointParams = Field(default_factory=OperatingPointParams)
     cross_check: CrossCheckParams = Field(default_factory=CrossCheckParams)
-    plots: PlotParams = Field(default_factory=PlotParams)
 
 
 def _cpu_only(providers: list[str]) -> bool:

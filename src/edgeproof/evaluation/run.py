@@ -1,4 +1,4 @@
-"""Evaluate an ONNX artifact on a prepared dataset's val split: metrics, cross-check and plots."""
+"""Evaluate an ONNX artifact on a prepared dataset's val split: metrics, cross-check and the plots' inputs."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 
 from edgeproof.data.canonical import load_meta
-from edgeproof.evaluation import figures, operating, plots
+from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
 from edgeproof.evaluation.crosscheck import Finished, cross_check
 from edgeproof.evaluation.external import independent_skip, run_ultralytics
 from edgeproof.evaluation.independent import independent_stats
 from edgeproof.evaluation.matching import ImageTruth, truth_by_image
-from edgeproof.evaluation.mosaic import mosaic_figure
 from edgeproof.evaluation.params import EvaluateParams, resolve_parallelism
 from edgeproof.evaluation.predict import Decoding, Predictions, predict_coco
 from edgeproof.evaluation.shards import ShardedCocoEval
@@ -43,21 +42,7 @@ class Evaluation:
 
     metrics: dict[str, Any]
     detections: list[dict[str, Any]]
-    plot_data: PlotData
-
-
-@dataclass(frozen=True)
-class PlotData:
-    """Everything the plots are drawn from."""
-
-    names: list[str]
-    coco: CocoScore
-    f1_rows: list[dict[str, Any]]
-    confusion: np.ndarray
-    image_scores: list[operating.ImageScore]
-    truths: dict[int, ImageTruth]
-    predictions: Predictions
-    image_paths: dict[int, Path]
+    plot_inputs: plots.PlotInputs
 
 
 def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: Path) -> None:
@@ -99,7 +84,7 @@ def _operating(
     cat_ids: list[int],
     params: EvaluateParams,
     deploy: DeploySettings,
-) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray, list[operating.ImageScore]]:
+) -> tuple[dict[str, Any], np.ndarray]:
     op, conf = params.operating_point, deploy.conf
     matched = operating.match_all(truths, preds.deploy, len(names), op.match_iou)
     point = operating.operating_point(matched, names, cat_ids, conf)
@@ -110,8 +95,7 @@ def _operating(
         "index": "counts[predicted][actual]",
         "counts": matrix.tolist(),
     }
-    rows = operating.f1_curve(matched, names, params.plots.curve_points)
-    return point, rows, matrix, operating.image_scores(matched, conf)
+    return point, matrix
 
 
 def _metrics(
@@ -229,7 +213,7 @@ def evaluate_onnx(
     detector, scored = _predict_and_score(model, data_root, split, params, deploy, gt)
     preds, coco = scored.preds, scored.coco
     truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
-    point, f1_rows, matrix, img_scores = _operating(preds, truths, meta.names, meta.category_ids, params, deploy)
+    point, matrix = _operating(preds, truths, meta.names, meta.category_ids, params, deploy)
     if ultralytics is None:
         h, w = detector.input_size
         ultralytics = run_ultralytics(model, data_root, params, h if h == w else [h, w])
@@ -238,40 +222,8 @@ def evaluate_onnx(
     )
     metrics = {**_metrics(model, gt, scored, detector, params, deploy, point, cross), "split": split}
     _log_summary(metrics)
-    images_dir = data_root / "images" / split
-    image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
-    data = PlotData(list(meta.names), coco, f1_rows, matrix, img_scores, truths, preds, image_paths)
-    return Evaluation(metrics=metrics, detections=preds.results, plot_data=data)
-
-
-def write_plots(evaluation: Evaluation, paths: plots.PlotPaths, params: EvaluateParams) -> list[Path]:
-    """Write the DVC plot data, the charts and the worst-first mosaic to ``paths``; return them."""
-    d, pp = evaluation.plot_data, params.plots
-    op = evaluation.metrics["operating_point"]
-    ap50 = {row["name"]: row["ap50"] for row in evaluation.metrics["per_class"]}
-    ap50["all"] = evaluation.metrics["map50"]
-    recall, curves = d.coco.recall_points, d.coco.pr_curves
-    files = plots.write_plot_data(paths, recall, curves, d.f1_rows, d.confusion, d.names)
-    files += [
-        figures.pr_figure(paths.pr_png, recall, curves, ap50, pp.dpi),
-        figures.f1_figure(paths.f1_png, d.f1_rows, op["conf"], pp.dpi),
-        figures.confusion_figure(paths.confusion_png, d.confusion, d.names, op["conf"], op["match_iou"], pp.dpi),
-        mosaic_figure(
-            paths.mosaic,
-            d.image_scores,
-            d.image_paths,
-            d.truths,
-            d.predictions.deploy,
-            d.names,
-            op["conf"],
-            op["match_iou"],
-            pp.mosaic_images,
-            pp.mosaic_columns,
-            pp.dpi,
-        ),
-    ]
-    log.info("wrote %d plot files", len(files))
-    return files
+    inputs = plots.PlotInputs(list(meta.names), coco.recall_points, coco.pr_curves, matrix, preds.deploy)
+    return Evaluation(metrics=metrics, detections=preds.results, plot_inputs=inputs)
 
 
 def results_json(detections: list[dict[str, Any]]) -> str:

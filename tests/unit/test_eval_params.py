@@ -82,5 +82,5 @@ def test_auto_parallelism(section: dict, cpus: int, images: int, expected: tuple
 def test_plot_settings_are_their_own_section() -> None:
     """Changing a plot setting must not rerun inference: the plots stage owns them, not evaluate."""
     assert parse_params({"plots": {"dpi": 72, "curve_points": 21}}).plots.dpi == 72
-    with pytest.raises(ParamsError, match="plots.mosaic_images"):
+    with pytest.raises(ParamsError, match=r"plots\.mosaic_images"):
         parse_params({"plots": {"mosaic_images": -1}})

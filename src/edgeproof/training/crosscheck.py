@@ -52,13 +52,22 @@ def stdout_to_stderr() -> Iterator[None]:
         if type(h) is logging.StreamHandler and h.stream is not sys.stderr
     ]
     for handler, _ in handlers:
-        handler.setStream(sys.stderr)
+        _set_stream(handler, sys.stderr)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
         for handler, stream in handlers:
-            handler.setStream(stream)
+            _set_stream(handler, stream)
+
+
+def _set_stream(handler: logging.StreamHandler, stream: Any) -> None:
+    """``setStream`` flushes the old stream first, which fails when it is already closed (a handler
+    created while an earlier caller had replaced ``sys.stdout``, e.g. a test's captured output)."""
+    try:
+        handler.setStream(stream)
+    except ValueError:
+        handler.stream = stream
 
 
 @contextlib.contextmanager

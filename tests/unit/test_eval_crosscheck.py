@@ -133,3 +133,11 @@ def test_skip_decisions(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="faster-coco-eval"):
         external.independent_skip(params(independent=True))
     assert external.independent_skip(params(independent=False)).startswith("disabled")
+
+
+def test_single_label_map_detections_are_not_compared_with_ultralytics_multi_label(tmp_path: Any) -> None:
+    single = parse_params({"evaluate": {"multi_label": False}}).evaluate
+    assert "multi_label is false" in external.run_ultralytics(tmp_path, tmp_path, single, 64).skipped
+    required = parse_params({"evaluate": {"multi_label": False, "cross_check": {"ultralytics": True}}}).evaluate
+    with pytest.raises(RuntimeError, match="multi_label is false"):
+        external.ultralytics_skip(required)

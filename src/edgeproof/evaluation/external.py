@@ -17,6 +17,10 @@ from edgeproof.evaluation.independent import INSTALL_HINT, independent_available
 from edgeproof.evaluation.params import EvaluateParams
 
 ULTRALYTICS_MISSING = "ultralytics is not installed (it comes with the `train` extra)"
+SINGLE_LABEL = (
+    "evaluate.multi_label is false, but ultralytics' validator always keeps every class above conf per box: "
+    "its detections would not be comparable"
+)
 
 
 def independent_skip(params: EvaluateParams) -> str | None:
@@ -25,9 +29,12 @@ def independent_skip(params: EvaluateParams) -> str | None:
 
 
 def ultralytics_skip(params: EvaluateParams) -> str | None:
-    """Why ultralytics' validator will not run (``None``: it runs); raises when required but not installed."""
+    """Why ultralytics' validator will not run (``None``: it runs); raises when required but not possible."""
+    mode = params.cross_check.ultralytics
+    if mode is not False and not params.multi_label:
+        return skip_reason(mode, False, "ultralytics", SINGLE_LABEL)
     available = importlib.util.find_spec("ultralytics") is not None
-    return skip_reason(params.cross_check.ultralytics, available, "ultralytics", ULTRALYTICS_MISSING)
+    return skip_reason(mode, available, "ultralytics", ULTRALYTICS_MISSING)
 
 
 def run_ultralytics(model: Path, data_root: Path, params: EvaluateParams, imgsz: int | list[int]) -> Finished:

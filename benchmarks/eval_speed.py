@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.config import load_params
+from edgeproof.evaluation.crosscheck import Finished
+from edgeproof.evaluation.draw import draw_plots
 from edgeproof.evaluation.plots import PlotPaths
-from edgeproof.evaluation.run import evaluate_onnx, write_plots
+from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import read_json, write_json, write_text
 from edgeproof.training.crosscheck import ultralytics_val
 
@@ -43,10 +45,11 @@ OUT = Path(__file__).parent / "out"
 
 def _ours(model: Path, data: Path, params: Any, with_plots: bool) -> dict[str, Any]:
     start = time.perf_counter()
-    result = evaluate_onnx(model, data, params, ultralytics="not run by the speed benchmark")
+    skip = Finished.skip("not run by the speed benchmark")
+    result = evaluate_onnx(model, data, params.evaluate, params.deploy, ultralytics=skip)
     if with_plots:
         with tempfile.TemporaryDirectory() as tmp:
-            write_plots(result, PlotPaths.under(Path(tmp)), params)
+            draw_plots(result.metrics, result.plot_inputs, data, PlotPaths.under(Path(tmp)), params.plots)
     seconds = time.perf_counter() - start
     m = result.metrics
     speed = m["speed"]
@@ -62,7 +65,7 @@ def _theirs(model: Path, data: Path, params: Any, imgsz: int) -> dict[str, Any]:
     out = ultralytics_val(
         model, data, imgsz=imgsz, batch=params.batch, conf=params.conf, iou=params.iou, max_det=params.max_det
     )
-    return {"loop_images_per_s": out["images_per_s"], "seconds": out["seconds"], "map50_95": out["map50_95"]}
+    return {"loop_images_per_s": out["images_per_s"], "seconds": out["seconds"], "map50_95": out["own_map50_95"]}
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -71,11 +74,12 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run both evaluations ``args.repeat`` times, alternating; return the report dict."""
-    params = load_params(args.params).evaluate
+    all_params = load_params(args.params)
+    params = all_params.evaluate
     n_images = len(read_json(args.data / "annotations" / f"{args.split}.json")["images"])
     ours, theirs = [], []
     for i in range(args.repeat):
-        ours.append(_ours(args.model, args.data, params, args.with_plots))
+        ours.append(_ours(args.model, args.data, all_params, args.with_plots))
         theirs.append(_theirs(args.model, args.data, params, args.imgsz))
         print(f"run {i + 1}/{args.repeat}: edgeproof {ours[-1]}  ultralytics {theirs[-1]}", flush=True)
     report: dict[str, Any] = {"model": str(args.model), "data": str(args.data), "n_images": n_images}

@@ -1,4 +1,5 @@
-"""DVC stage ``benchmark``: latency/FPS of the release candidate with ONNX Runtime on this machine."""
+"""DVC stage ``benchmark``: latency/FPS of the release candidate with ONNX Runtime on this machine
+(end-to-end at the ``deploy`` operating point)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
-    params = load_params(args.params).benchmark
-    write_json(args.metrics, run_benchmark(args.model, split_image_paths(args.data, "val"), params))
+    params = load_params(args.params)
+    images = split_image_paths(args.data, "val")
+    write_json(args.metrics, run_benchmark(args.model, images, params.benchmark, params.deploy))
 
 
 def main(argv: list[str] | None = None) -> int:

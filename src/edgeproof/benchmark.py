@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +20,11 @@ from pydantic import Field
 from tqdm import tqdm
 
 from edgeproof.fingerprint import device_fingerprint
-from edgeproof.io import sha256_file
-from edgeproof.runtime.detector import Detector, DetectorConfig
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.session import SessionSettings
 from edgeproof.schema import Section as _Section
 
 
@@ -35,8 +38,6 @@ class BenchmarkParams(_Section):
     warmup: int = Field(10, ge=0, le=10_000)
     runs: int = Field(100, ge=1, le=1_000_000)
     e2e_images: int = Field(50, ge=1, le=100_000)
-    conf: float = Field(0.25, ge=0.0, lt=1.0)
-    iou: float = Field(0.7, gt=0.0, le=1.0)
 
 
 log = logging.getLogger(__name__)
@@ -96,20 +97,18 @@ def benchmark_e2e(detector: Detector, image_paths: Sequence[Path], warmup: int, 
     return summarize_ms(time_calls(one, warmup, runs, "end-to-end"))
 
 
-def run_benchmark(model: Path, images: Sequence[Path], params: BenchmarkParams) -> dict[str, Any]:
+def run_benchmark(
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+) -> dict[str, Any]:
     """The ``metrics/bench.json`` document: model-only and end-to-end figures plus the device fingerprint.
 
-    ``latency_ms`` and ``fps_e2e`` (what the gate reads) are end-to-end, per frame at batch 1;
-    ``latency_model_ms`` and ``fps_model`` are ``session.run`` alone at ``params.batch``.
+    ``latency_ms`` and ``fps_e2e`` (what the gate reads) are end-to-end, per frame at batch 1, with the
+    deployment's post-processing (``deploy``); ``latency_model_ms`` and ``fps_model`` are
+    ``session.run`` alone at ``params.batch``. ``model_sha256`` is the digest of the bytes the session
+    was built from.
     """
-    config = DetectorConfig(
-        providers=tuple(params.providers),
-        graph_optimization=params.graph_optimization,
-        intra_op_threads=params.intra_op_threads,
-        conf=params.conf,
-        iou=params.iou,
-    )
-    detector = Detector(model, config)
+    session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
+    detector = Detector(model, Postprocess.deployed(deploy), session)
     paths = list(images)[: params.e2e_images]
     model_stats = benchmark_model(detector, load_image(paths[0]), params.batch, params.warmup, params.runs)
     e2e_stats = benchmark_e2e(detector, paths, params.warmup, params.runs)
@@ -129,9 +128,10 @@ def run_benchmark(model: Path, images: Sequence[Path], params: BenchmarkParams) 
         "latency_model_ms": {k: model_stats[k] for k in pick},
         "e2e": e2e_stats,
         "model": model_stats,
-        "model_sha256": sha256_file(model),
+        "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
         "input_size": list(detector.input_size),
         "settings": {**params.model_dump(), "e2e_images_used": len(paths)},
+        "deploy": asdict(deploy),
         "device": device_fingerprint(detector.providers),
     }

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,21 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_detect(args: argparse.Namespace) -> int:
-    from edgeproof.runtime.detector import Detector, DetectorConfig
+def detect_postprocess(args: argparse.Namespace) -> Any:
+    """The deploy section of ``--params`` (defaults when the file is absent), with the flags given on top."""
+    from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.postprocess import Postprocess
 
-    config = DetectorConfig(providers=tuple(args.providers), conf=args.conf, iou=args.iou)
-    detector = Detector(args.model, config)
+    deploy = load_params(args.params).deploy if args.params.exists() else DeploySettings()
+    flags = {k: getattr(args, k) for k in ("conf", "iou", "max_det", "agnostic") if getattr(args, k) is not None}
+    return Postprocess.deployed(DeploySettings.parse({**asdict(deploy), **flags}, "edgeproof detect"))
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from edgeproof.runtime.detector import Detector
+    from edgeproof.runtime.session import SessionSettings
+
+    detector = Detector(args.model, detect_postprocess(args), SessionSettings(tuple(args.providers)))
     for path in args.images:
         det = detector.detect_files([path])[0]
         _emit(
@@ -54,7 +65,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from edgeproof.evaluation.run import evaluate_onnx
 
-    _emit(evaluate_onnx(args.model, args.data, load_params(args.params).evaluate).metrics)
+    params = load_params(args.params)
+    _emit(evaluate_onnx(args.model, args.data, params.evaluate, params.deploy).metrics)
     return 0
 
 
@@ -62,7 +74,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from edgeproof.benchmark import run_benchmark
     from edgeproof.data.canonical import split_image_paths
 
-    _emit(run_benchmark(args.model, split_image_paths(args.data, "val"), load_params(args.params).benchmark))
+    params = load_params(args.params)
+    _emit(run_benchmark(args.model, split_image_paths(args.data, "val"), params.benchmark, params.deploy))
     return 0
 
 
@@ -90,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
-    s = sub.add_parser("detect", help="run an ONNX model on image files")
+    s = sub.add_parser("detect", help="run an ONNX model on image files at the deploy operating point")
     s.add_argument("model", type=Path)
     s.add_argument("images", type=Path, nargs="+")
-    s.add_argument("--conf", type=float, default=0.25)
-    s.add_argument("--iou", type=float, default=0.7)
+    s.add_argument("--conf", type=float, help="override deploy.conf of --params")
+    s.add_argument("--iou", type=float, help="override deploy.iou of --params")
+    s.add_argument("--max-det", type=int, help="override deploy.max_det of --params")
+    s.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=None, help="override deploy.agnostic")
     s.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
     s.set_defaults(func=_cmd_detect)
     for name, func, what in (

@@ -3,7 +3,7 @@
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
-``evaluation/params.py``, ``benchmark.py``, ``gate.py``, ``device/profiles.py``,
+``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``device/profiles.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
 
@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationEr
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
-from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.gate import GateParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -43,6 +43,7 @@ __all__ = [
     "OptimizeParams",
     "Params",
     "ParamsError",
+    "PlotsParams",
     "Profile",
     "SyntheticParams",
     "TrackParams",
@@ -91,6 +92,7 @@ class Params(_Section):
     export: ExportParams = Field(default_factory=ExportParams)
     optimize: OptimizeParams = Field(default_factory=OptimizeParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    plots: PlotsParams = Field(default_factory=PlotsParams)
     benchmark: BenchmarkParams = Field(default_factory=BenchmarkParams)
     gate: GateParams = Field(default_factory=GateParams)
     track: TrackParams = Field(default_factory=TrackParams)

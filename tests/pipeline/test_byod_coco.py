@@ -26,8 +26,6 @@ def _evaluate_overrides() -> dict:
     out: dict = {"conf": 0.0}
     if "cross_check" in fields:
         out["cross_check"] = {"independent": False, "ultralytics": False}
-    if "plots" in fields:
-        out["plots"] = {"mosaic_images": 0}
     return out
 
 
@@ -54,6 +52,7 @@ def test_dvc_repro_on_a_coco_subset_keeps_the_original_ids(tmp_path):
         "data": {"source": "coco", "strict": True, "coco": coco},
         "train": {"epochs": 1, "imgsz": 64, "batch": 4, "workers": 0, "cache": False},
         "evaluate": _evaluate_overrides(),
+        "plots": {"mosaic_images": 0},
         "benchmark": {"warmup": 1, "runs": 3, "e2e_images": 2},
         "gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6},
     }

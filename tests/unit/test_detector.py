@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeproof.runtime.detector import Detector, DetectorConfig
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.session import ProviderError, create_session
 
 
@@ -20,7 +21,7 @@ def _raw_one_box():
 
 def test_detector_reads_metadata_and_maps_boxes_back(fixed_detector_factory):
     model = fixed_detector_factory(_raw_one_box(), imgsz=64, names={0: "cat", 1: "dog"})
-    det = Detector(model, DetectorConfig(conf=0.25, iou=0.5))
+    det = Detector(model, Postprocess(conf=0.25, iou=0.5))
     assert det.input_size == (64, 64) and det.fixed_batch is None
     assert det.names == {0: "cat", 1: "dog"}
     img = np.zeros((100, 200, 3), np.uint8)  # letterbox: scale 0.32, pad_y 16
@@ -32,7 +33,7 @@ def test_detector_reads_metadata_and_maps_boxes_back(fixed_detector_factory):
 
 
 def test_detector_batches_images_of_different_sizes(fixed_detector_factory):
-    det = Detector(fixed_detector_factory(_raw_one_box()), DetectorConfig(conf=0.25))
+    det = Detector(fixed_detector_factory(_raw_one_box()), Postprocess(conf=0.25))
     images = [np.zeros((64, 64, 3), np.uint8), np.zeros((128, 64, 3), np.uint8), np.zeros((30, 90, 3), np.uint8)]
     outs = det(images)
     assert [len(o) for o in outs] == [1, 1, 1]
@@ -41,7 +42,7 @@ def test_detector_batches_images_of_different_sizes(fixed_detector_factory):
 
 
 def test_static_batch_model_gets_padded_batches(fixed_detector_factory):
-    det = Detector(fixed_detector_factory(_raw_one_box(), batch=4), DetectorConfig(conf=0.25))
+    det = Detector(fixed_detector_factory(_raw_one_box(), batch=4), Postprocess(conf=0.25))
     assert det.fixed_batch == 4
     batch, lbs = det.preprocess([np.zeros((64, 64, 3), np.uint8)] * 3)
     assert batch.shape == (4, 3, 64, 64) and len(lbs) == 3
@@ -87,3 +88,15 @@ def test_unloadable_model_names_the_file(tmp_path):
         create_session(bad, ["CPUExecutionProvider"])
     with pytest.raises(ValueError, match=r"missing\.onnx"):
         create_session(tmp_path / "missing.onnx", ["CPUExecutionProvider"])
+
+
+def test_the_hash_is_of_the_bytes_the_session_runs(fixed_detector_factory, tmp_path):
+    """Issue 12, defect 9: replacing the file after the session is built must not change the reported digest."""
+    import hashlib
+
+    model = fixed_detector_factory(_raw_one_box())
+    loaded = hashlib.sha256(model.read_bytes()).hexdigest()
+    det = Detector(model, Postprocess(conf=0.25))
+    model.write_bytes(b"replaced while the detector was running")
+    assert det.sha256 == loaded
+    assert len(det([np.zeros((64, 64, 3), np.uint8)])[0]) == 1  # the session still runs the loaded model

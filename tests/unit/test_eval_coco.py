@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 
-from edgeproof.evaluation.coco import STAT_NAMES, coco_evaluate, score_coco
+from edgeproof.evaluation.coco import STAT_NAMES, score_coco
 from edgeproof.evaluation.independent import independent_stats
 
 CATS = [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}]
+
+
+def _metrics(gt, dets):
+    return score_coco(gt, dets).metrics
 
 
 def gt_set(boxes: list[tuple[int, int, list[float]]], crowd: set[int] = frozenset()) -> dict[str, Any]:
@@ -50,7 +54,7 @@ def by_name(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_perfect_detections_score_one_and_na_areas_are_null() -> None:
     gt = gt_set([(1, 7, A), (2, 9, B), (2, 7, [120.0, 10.0, 40.0, 60.0])])
     dets = [det(a["image_id"], a["category_id"], a["bbox"], 0.9) for a in gt["annotations"]]
-    m = coco_evaluate(gt, dets)
+    m = _metrics(gt, dets)
     assert m["map50_95"] == m["map50"] == m["map75"] == m["map_medium"] == 1.0
     assert m["ar1"] == m["ar10"] == m["ar100"] == 1.0
     assert m["map_small"] is None and m["map_large"] is None  # no ground truth in those area ranges
@@ -70,7 +74,7 @@ def test_perfect_detections_score_one_and_na_areas_are_null() -> None:
 
 def test_one_missed_box_halves_recall() -> None:
     gt = gt_set([(1, 7, A), (2, 7, B)])
-    m = coco_evaluate(gt, [det(1, 7, A, 0.9)])
+    m = _metrics(gt, [det(1, 7, A, 0.9)])
     assert m["map50_95"] == pytest.approx(51 / 101, abs=1e-6)
     assert m["ar100"] == pytest.approx(0.5, abs=1e-6)
     assert by_name(m)["dog"]["ap"] is None  # no dog in the ground truth: not applicable, not 0
@@ -79,7 +83,7 @@ def test_one_missed_box_halves_recall() -> None:
 def test_wrong_class_is_a_miss_and_a_false_positive() -> None:
     gt = gt_set([(1, 7, A), (2, 9, B)])
     # the cat is boxed perfectly but called a dog, with a higher score than the real dog
-    m = coco_evaluate(gt, [det(1, 9, A, 0.9), det(2, 9, B, 0.8)])
+    m = _metrics(gt, [det(1, 9, A, 0.9), det(2, 9, B, 0.8)])
     rows = by_name(m)
     assert rows["cat"]["ap"] == 0.0
     assert rows["dog"]["ap"] == pytest.approx(0.5, abs=1e-6)  # precision 1/2 at every recall
@@ -90,19 +94,19 @@ def test_duplicate_detection() -> None:
     gt = gt_set([(1, 7, A), (2, 7, B)])
     # TP, duplicate (FP), TP: precision 1 up to recall 0.5, then 2/3 up to recall 1
     dets = [det(1, 7, A, 0.9), det(1, 7, [11.0, 10.0, 50.0, 50.0], 0.8), det(2, 7, B, 0.7)]
-    assert coco_evaluate(gt, dets)["map50_95"] == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-6)
+    assert _metrics(gt, dets)["map50_95"] == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-6)
     # a duplicate ranked below every true positive costs nothing in AP
-    assert coco_evaluate(gt, [det(1, 7, A, 0.9), det(2, 7, B, 0.8), det(1, 7, A, 0.1)])["map50_95"] == 1.0
+    assert _metrics(gt, [det(1, 7, A, 0.9), det(2, 7, B, 0.8), det(1, 7, A, 0.1)])["map50_95"] == 1.0
 
 
 def test_crowd_region_absorbs_detections() -> None:
     region = [100.0, 100.0, 90.0, 90.0]
     inside = [110.0, 110.0, 30.0, 30.0]  # IoU with the region ~0.11, but it lies entirely inside it
     dets = [det(1, 7, inside, 0.95), det(1, 7, A, 0.9)]
-    crowd = coco_evaluate(gt_set([(1, 7, A), (1, 7, region)], crowd={1}), dets)
+    crowd = _metrics(gt_set([(1, 7, A), (1, 7, region)], crowd={1}), dets)
     assert crowd["map50_95"] == 1.0  # the detection on the crowd region is ignored
     assert by_name(crowd)["cat"]["n_gt"] == 1  # crowd regions are not objects to find
-    plain = coco_evaluate(gt_set([(1, 7, A), (1, 7, region)]), dets)
+    plain = _metrics(gt_set([(1, 7, A), (1, 7, region)]), dets)
     # the same region as an ordinary box: an FP ranked first, then a TP; half the boxes found
     assert plain["map50_95"] == pytest.approx(0.5 * 51 / 101, abs=1e-6)
 
@@ -131,7 +135,7 @@ def test_pr_curve_is_the_curve_behind_ap50() -> None:
 def test_ground_truth_is_not_modified() -> None:
     gt = gt_set([(1, 7, A)], crowd=set())
     before = repr(gt)
-    coco_evaluate(gt, [det(1, 7, A, 0.9)])
+    _metrics(gt, [det(1, 7, A, 0.9)])
     independent_stats(gt, [det(1, 7, A, 0.9)])
     assert repr(gt) == before
 
@@ -150,7 +154,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_independent_implementation_agrees_on_every_stat(case: str) -> None:
     gt, dets = CASES[case]
-    ours = coco_evaluate(gt, dets)
+    ours = _metrics(gt, dets)
     theirs = independent_stats(gt, dets)
     for name in STAT_NAMES:
         if ours[name] is None:

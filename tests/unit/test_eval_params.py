@@ -17,9 +17,9 @@ def test_defaults_keep_the_old_keys_and_the_issue_tolerances() -> None:
     ).evaluate
     assert (ev.conf, ev.iou, ev.max_det, ev.batch) == (0.001, 0.7, 300, 8)
     assert ev.cross_check.independent_tolerance == 0.001
-    assert ev.cross_check.ultralytics_tolerance == 0.02
+    assert ev.cross_check.ultralytics_tolerance == 0.001
     assert ev.cross_check.independent == "auto" and ev.cross_check.ultralytics == "auto"
-    assert (ev.operating_point.conf, ev.operating_point.iou, ev.operating_point.match_iou) == (0.25, 0.7, 0.5)
+    assert ev.operating_point.match_iou == 0.5
 
 
 @pytest.mark.parametrize("text, expected", [("true", True), ("false", False), ("auto", "auto")])
@@ -33,8 +33,9 @@ def test_check_modes_from_yaml(text: str, expected: object) -> None:
     [
         ({"cross_check": {"ultralytics": "maybe"}}, "evaluate.cross_check.ultralytics"),
         ({"cross_check": {"independent_tolerence": 0.01}}, "did you mean 'independent_tolerance'"),
-        ({"operating_point": {"conf": 1.5}}, "evaluate.operating_point.conf"),
-        ({"plots": {"mosaic_images": -1}}, "evaluate.plots.mosaic_images"),
+        ({"operating_point": {"match_iou": 1.5}}, "evaluate.operating_point.match_iou"),
+        ({"operating_point": {"conf": 0.25}}, "evaluate.operating_point.conf: unknown key"),
+        ({"plots": {"dpi": 100}}, "evaluate.plots: unknown key"),
         ({"streams": 0}, "evaluate.streams"),
         ({"streams": "many"}, "evaluate.streams"),
         ({"score_workers": -1}, "evaluate.score_workers"),
@@ -46,11 +47,19 @@ def test_bad_values_name_the_key(section: dict, message: str) -> None:
         parse_params({"evaluate": section})
 
 
-def test_operating_point_is_the_benchmarked_deployment() -> None:
-    """The operating point scores the thresholds the benchmark times: the two must not drift apart."""
-    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
-    op, bench = params.evaluate.operating_point, params.benchmark
-    assert (op.conf, op.iou) == (bench.conf, bench.iou), "set evaluate.operating_point = benchmark conf/iou"
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"benchmark": {"conf": 0.3}}, "benchmark.conf"),
+        ({"benchmark": {"iou": 0.5}}, "benchmark.iou"),
+        ({"evaluate": {"operating_point": {"iou": 0.5}}}, "evaluate.operating_point.iou"),
+    ],
+)
+def test_the_deployment_thresholds_live_only_in_deploy(raw: dict, key: str) -> None:
+    """One home: `dvc exp run -S benchmark.conf=0.3` cannot drift from the evaluated operating point."""
+    with pytest.raises(ParamsError, match=rf"{key}: unknown key"):
+        parse_params(raw)
+    assert load_params(Path(__file__).resolve().parents[2] / "params.yaml").deploy.conf == 0.25
 
 
 @pytest.mark.parametrize(
@@ -68,3 +77,10 @@ def test_operating_point_is_the_benchmarked_deployment() -> None:
 )
 def test_auto_parallelism(section: dict, cpus: int, images: int, expected: tuple[int, int, int]) -> None:
     assert resolve_parallelism(parse_params({"evaluate": section}).evaluate, images, cpus) == expected
+
+
+def test_plot_settings_are_their_own_section() -> None:
+    """Changing a plot setting must not rerun inference: the plots stage owns them, not evaluate."""
+    assert parse_params({"plots": {"dpi": 72, "curve_points": 21}}).plots.dpi == 72
+    with pytest.raises(ParamsError, match=r"plots\.mosaic_images"):
+        parse_params({"plots": {"mosaic_images": -1}})

@@ -20,8 +20,11 @@ from stages import evaluate as stage
 from edgeproof.config import parse_params
 from edgeproof.data.canonical import Annotation, Category, ImageRecord, write_labels_and_annotations
 from edgeproof.evaluation import run as run_module
-from edgeproof.evaluation.plots import PlotPaths
-from edgeproof.evaluation.run import evaluate_onnx, write_plots
+from edgeproof.evaluation.crosscheck import Finished
+from edgeproof.evaluation.draw import draw_plots
+from edgeproof.evaluation.plots import PlotInputs, PlotPaths, write_eval_plot_data
+from edgeproof.evaluation.run import evaluate_onnx as _evaluate_onnx
+from edgeproof.runtime.deploy import DeploySettings
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -86,6 +89,10 @@ def data(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "prepared")
 
 
+def evaluate_onnx(model: Path, data: Path, params, deploy: DeploySettings | None = None, **kw: object):
+    return _evaluate_onnx(model, data, params, deploy or DeploySettings(), **kw)
+
+
 def params(**evaluate: object):
     return parse_params({"evaluate": {"cross_check": {"ultralytics": False}, **evaluate}}).evaluate
 
@@ -107,7 +114,6 @@ def test_known_model_scores_exactly(tmp_path: Path, data: Path) -> None:
     assert m["thresholds"]["conf"] == 0.001 and m["thresholds"]["operating_point"]["conf"] == 0.25
     assert m["speed"]["images_per_s"] > 0 and m["speed"]["batch"] == 2
     assert m["speed"]["ultralytics_images_per_s"] is None and m["speed"]["ratio_vs_ultralytics"] is None
-    assert result.plot_data.image_scores[0].image_id == 103  # the image with the missed dog
 
 
 @pytest.mark.parametrize("streams, workers", [(1, 0), (3, 1)])
@@ -118,17 +124,24 @@ def test_parallel_streams_and_scoring_change_nothing(tmp_path: Path, data: Path,
     many = evaluate_onnx(model, data, params(batch=1, streams=streams, score_workers=workers))
     assert many.detections == one.detections
     assert [d["image_id"] for d in many.detections] == [101, 101, 102, 102, 103, 103]
-    assert many.plot_data.predictions.deploy.keys() == one.plot_data.predictions.deploy.keys()
+    assert many.plot_inputs.deploy.keys() == one.plot_inputs.deploy.keys()
     drop = ("speed", "images_per_s")
     assert {k: v for k, v in many.metrics.items() if k not in drop} == {
         k: v for k, v in one.metrics.items() if k not in drop
     }
 
 
+def _plots(result, data: Path, folder: Path, **settings: object) -> list[Path]:
+    """What the evaluate stage writes for the plots stage, read back from disk, then the plots stage."""
+    saved = result.plot_inputs.save(folder / "inputs.npz")
+    written = write_eval_plot_data(result.plot_inputs, folder / "pr_curve.csv", folder / "confusion.json")
+    plots_params = parse_params({"plots": settings}).plots
+    return written + draw_plots(result.metrics, PlotInputs.load(saved), data, PlotPaths.under(folder), plots_params)
+
+
 def test_plots_are_written(tmp_path: Path, data: Path) -> None:
-    p = params(plots={"mosaic_images": 2, "mosaic_columns": 2, "dpi": 50, "curve_points": 11})
-    result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, p)
-    files = write_plots(result, PlotPaths.under(tmp_path / "plots"), p)
+    result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params())
+    files = _plots(result, data, tmp_path / "plots", mosaic_images=2, mosaic_columns=2, dpi=50, curve_points=11)
     names = {f.name for f in files}
     assert names == {
         "pr_curve.csv",
@@ -151,6 +164,18 @@ def test_plots_are_written(tmp_path: Path, data: Path) -> None:
     assert f1[0] == "class,confidence,precision,recall,f1" and len(f1) == 1 + 3 * 11
 
 
+def test_plot_inputs_round_trip_exactly(tmp_path: Path, data: Path) -> None:
+    inputs = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params()).plot_inputs
+    back = PlotInputs.load(inputs.save(tmp_path / "inputs.npz"))
+    assert back.names == inputs.names and back.deploy.keys() == inputs.deploy.keys()
+    for image_id, det in inputs.deploy.items():
+        for field in ("boxes", "scores", "classes"):
+            a, b = getattr(det, field), getattr(back.deploy[image_id], field)
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(back.confusion, inputs.confusion) and np.array_equal(back.recall_points, inputs.recall_points)
+    assert all(np.array_equal(back.pr_curves[k], v) for k, v in inputs.pr_curves.items())
+
+
 def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest.LogCaptureFixture) -> None:
     p = params(conf=0.95)
     with caplog.at_level(logging.WARNING):
@@ -159,7 +184,7 @@ def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest
     assert m["map50_95"] == 0.0 and m["n_detections"] == 0
     assert any("no detections" in w for w in m["warnings"]) and "no detections" in caplog.text
     assert m["cross_check"]["independent"] == 0.0
-    write_plots(result, PlotPaths.under(tmp_path / "plots"), p)
+    _plots(result, data, tmp_path / "plots")
     assert (tmp_path / "plots" / "val_mosaic.jpg").stat().st_size > 0
 
 
@@ -168,10 +193,23 @@ def _stage_args(tmp_path: Path, data: Path, params_file: Path) -> list[str]:
     return [
         *("--params", str(params_file), "--model", str(write_model(tmp_path / "m.onnx")), "--data", str(data)),
         *("--metrics", str(out / "eval.json"), "--detections", str(out / "det.json")),
-        *("--pr-curve", str(out / "pr.csv"), "--f1-curve", str(out / "f1.csv"), "--confusion", str(out / "cm.json")),
-        *("--pr-png", str(out / "pr.png"), "--f1-png", str(out / "f1.png"), "--confusion-png", str(out / "cm.png")),
-        *("--mosaic", str(out / "mosaic.jpg")),
+        *("--pr-curve", str(out / "pr.csv"), "--confusion", str(out / "cm.json")),
+        *("--plot-inputs", str(out / "inputs.npz")),
     ]
+
+
+def test_the_plots_stage_draws_from_evaluate_outputs(tmp_path: Path, data: Path) -> None:
+    from stages import plots as plots_stage
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("evaluate:\n  cross_check:\n    ultralytics: false\nplots:\n  dpi: 50\n  mosaic_images: 2\n")
+    assert stage.main(_stage_args(tmp_path, data, params_file)) == 0
+    out = tmp_path / "out"
+    args = ["--params", str(params_file), "--eval", str(out / "eval.json"), "--plot-inputs", str(out / "inputs.npz")]
+    args += ["--data", str(data), "--f1-curve", str(out / "f1.csv"), "--pr-png", str(out / "pr.png")]
+    args += ["--f1-png", str(out / "f1.png"), "--confusion-png", str(out / "cm.png"), "--mosaic", str(out / "m.jpg")]
+    assert plots_stage.main(args) == 0
+    assert {"f1.csv", "pr.png", "f1.png", "cm.png", "m.jpg"} <= {p.name for p in out.iterdir()}
 
 
 def test_stage_fails_on_disagreement_naming_both_numbers(
@@ -179,16 +217,23 @@ def test_stage_fails_on_disagreement_naming_both_numbers(
 ) -> None:
     params_file = tmp_path / "params.yaml"
     params_file.write_text("evaluate:\n  cross_check:\n    ultralytics: auto\n")
-    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.44, "map50": 0.5})
+    ours = evaluate_onnx(write_model(tmp_path / "m0.onnx"), data, params()).detections
+    dropped = [d for d in ours if d["category_id"] == 7][1:]  # ultralytics "misses" the first cat, finds no dog
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": dropped}))
     assert stage.main(_stage_args(tmp_path, data, params_file)) == 2
-    assert "pycocotools 0.5000 vs ultralytics 0.4400" in capsys.readouterr().err  # the stage logs to stderr
+    err = capsys.readouterr().err  # the stage logs to stderr
+    assert "0.5000 vs ultralytics 0.3317" in err and "img1.png (id 101: 2 vs 0, 0 matched)" in err
     written = json.loads((tmp_path / "out" / "eval.json").read_text())  # kept for inspection
-    assert written["cross_check"]["passed"] is False and written["cross_check"]["ultralytics"] == 0.44
+    assert written["cross_check"]["passed"] is False and written["cross_check"]["ultralytics"] == 0.331683
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        *("cm.json", "cm.png", "det.json", "eval.json", "f1.csv", "f1.png", "mosaic.jpg", "pr.csv", "pr.png")
+        "cm.json",
+        "det.json",
+        "eval.json",
+        "inputs.npz",
+        "pr.csv",
     ]
 
-    monkeypatch.setattr(run_module, "ultralytics_scorer", lambda *a: lambda: {"map50_95": 0.49, "map50": 0.5})
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": ours, "own_map50_95": 0.4}))
     assert stage.main(_stage_args(tmp_path, data, params_file)) == 0
 
 
@@ -205,8 +250,11 @@ def test_ultralytics_validator_agrees_and_leaves_the_dataset_alone(
     out = ultralytics_val(
         write_model(tmp_path / "m.onnx"), data, imgsz=SIZE, batch=2, conf=0.001, iou=0.7, max_det=300, state=state
     )
-    assert out["map50_95"] == pytest.approx(0.5, abs=0.02)  # cat found everywhere, dog never
+    assert out["own_map50_95"] == pytest.approx(0.5, abs=0.02)  # cat found everywhere, dog never
     assert out["n_images"] == 3 and out["images_per_s"] > 0
+    ours = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params()).detections
+    key = lambda d: (d["image_id"], d["category_id"], d["score"])  # noqa: E731
+    assert sorted(out["detections"], key=key) == sorted(ours, key=key)  # like with like: same ids, boxes, scores
     assert sorted((p.relative_to(data).as_posix(), p.stat().st_mtime_ns) for p in data.rglob("*")) == before
     assert not any((state / "evaluate").iterdir())  # the private view is gone
     assert capsys.readouterr().out == ""  # ultralytics' console output goes to stderr, stdout stays ours

@@ -1,11 +1,17 @@
-"""Decoding and NMS against hand-computed cases."""
+"""Decoding and NMS against hand-computed cases (the runtime's one decode/NMS path)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgeproof.runtime.postprocess import box_iou_one_to_many, nms, postprocess, xywh_to_xyxy
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.postprocess import Postprocess, box_iou, nms, xywh_to_xyxy
+from edgeproof.runtime.preprocess import Letterbox
+
+
+def postprocess(raw, conf, iou, max_det=300, multi_label=False, agnostic=False):
+    return Postprocess(conf, iou, max_det, multi_label, agnostic)(raw)
 
 
 def _raw(rows):
@@ -20,7 +26,14 @@ def test_xywh_to_xyxy():
 def test_iou_hand_values():
     box = np.array([0.0, 0.0, 10.0, 10.0])
     others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]], np.float32)
-    assert box_iou_one_to_many(box, others) == pytest.approx([1.0, 50 / 150, 0.0, 0.25])
+    assert box_iou(box[None], others)[0] == pytest.approx([1.0, 50 / 150, 0.0, 0.25])
+
+
+def test_crowd_iou_is_intersection_over_the_first_box():
+    det = np.array([[0.0, 0.0, 10.0, 10.0]])
+    region = np.array([[5.0, 0.0, 105.0, 10.0]])
+    assert box_iou(det, region)[0, 0] == pytest.approx(50 / 1050)
+    assert box_iou(det, region, crowd=np.array([True]))[0, 0] == pytest.approx(0.5)
 
 
 def test_nms_suppresses_above_threshold_only():
@@ -64,3 +77,14 @@ def test_empty_and_max_det():
     det = postprocess(_raw(rows), conf=0.25, iou=0.5, max_det=3)
     assert len(det) == 3
     assert det.scores == pytest.approx([0.59, 0.58, 0.57])
+
+
+def test_deployed_reads_the_deploy_section_and_maps_boxes_back():
+    deploy = DeploySettings(conf=0.5, iou=0.4, max_det=7, agnostic=True)
+    post = Postprocess.deployed(deploy)
+    assert (post.conf, post.iou, post.max_det, post.multi_label, post.agnostic) == (0.5, 0.4, 7, False, True)
+    assert Postprocess.deployed(deploy, conf=0.001).conf == 0.001
+    raw = _raw([(50, 50, 20, 20, 0.9, 0.1), (51, 50, 20, 20, 0.1, 0.8)])
+    assert len(post(raw)) == 1  # agnostic: the class-1 duplicate goes
+    lb = Letterbox(new_w=100, new_h=50, pad_x=0, pad_y=25, orig_w=200, orig_h=100)  # scale 0.5, pad_y 25
+    assert post(raw, lb).boxes[0] == pytest.approx([80, 30, 120, 70])

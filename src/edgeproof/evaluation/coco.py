@@ -168,8 +168,3 @@ def score_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], coco
         recall_points=np.asarray(coco_eval.params.recThrs, dtype=float),
         pr_curves=_pr_curves(coco_eval, gt),
     )
-
-
-def coco_evaluate(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """COCO bbox metrics of ``results`` against ``gt``: the 12 summary stats and per-class AP."""
-    return score_coco(gt, results).metrics

@@ -1,40 +1,59 @@
-"""Cross-checking pycocotools' mAP50-95 against two other scorers.
+"""Cross-checking edgeproof's mAP50-95 against finished results of two other tools.
 
 * **independent** — the very same detections scored by faster-coco-eval (a separate C++
   implementation of the COCO protocol): must agree within ``independent_tolerance`` (0.001).
-* **ultralytics** — ultralytics' own validator running the same ONNX file on the same images
-  (its own letterbox, NMS and AP interpolation): must agree within ``ultralytics_tolerance`` (0.02).
+* **ultralytics** — ultralytics' validator runs the same ONNX file on the same images with its own
+  loading, letterbox and NMS; its detections (``save_json``, in the dataset's ids) are scored by
+  pycocotools, the same scorer as edgeproof's, so two *pipelines* are compared, not two AP formulas.
+  The two mAP50-95 must agree within ``ultralytics_tolerance`` (0.001); detection-level agreement
+  (:mod:`edgeproof.evaluation.agreement`) is reported next to it and names the likely cause when
+  they do not. ultralytics' own AP is recorded as information only (:data:`OWN_AP_NOTE`).
 
-Both are optional at run time (``true`` = required, ``false`` = off, ``auto`` = when installed); a
-skipped check is recorded as ``null`` with the reason. The ultralytics validator lives behind the
-train extra (:mod:`edgeproof.training.crosscheck`) and is imported only when it is going to run, so
-this module, like the whole evaluation package, imports neither torch nor ultralytics.
+The checks run elsewhere (:mod:`edgeproof.evaluation.run`); here they arrive finished, as a
+:class:`Finished` value or a skip with its reason, and are only compared. Both are optional at run
+time (``true`` = required, ``false`` = off, ``auto`` = when installed); a skipped check is ``null``
+with the reason.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from edgeproof.evaluation.independent import INSTALL_HINT, independent_available, independent_stats
-from edgeproof.evaluation.params import CheckMode, EvaluateParams
+from edgeproof.evaluation import agreement
+from edgeproof.evaluation.coco import score_coco
+from edgeproof.evaluation.params import CheckMode, CrossCheckParams
 
 log = logging.getLogger(__name__)
 
-#: Runs ultralytics' validator and returns at least ``{"map50_95": float}``.
-ExternalScorer = Callable[[], Mapping[str, Any]]
-#: Scores COCO results against ground truth independently of pycocotools: the 12 summary stats.
-IndependentScorer = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], Mapping[str, Any]]
+OWN_AP_NOTE = (
+    "ultralytics' own AP interpolates the PR curve differently (continuous envelope integrated at 101 "
+    "points after its own matching) from COCO's 101-point precision sampling, so on a weak model or a "
+    "small val set the two formulas differ even on identical detections; informational, never a failure"
+)
+_SHOWN_IMAGES = 5
 
 
 class CrossCheckError(RuntimeError):
-    """Two scorers disagree by more than the tolerance."""
+    """Two scorers or pipelines disagree by more than the tolerance."""
 
 
-def _skip_reason(mode: CheckMode, available: bool, key: str, missing: str) -> str | None:
+@dataclass(frozen=True)
+class Finished:
+    """A cross-check's finished result (``value``), or why it did not run (``skipped``)."""
+
+    value: Mapping[str, Any] | None = None
+    skipped: str | None = None
+
+    @classmethod
+    def skip(cls, reason: str) -> Finished:
+        """A check that did not run, and why."""
+        return cls(None, reason)
+
+
+def skip_reason(mode: CheckMode, available: bool, key: str, missing: str) -> str | None:
     """``None`` when the check runs; otherwise why not. A required but missing package is an error."""
     if mode is False:
         return f"disabled (evaluate.cross_check.{key}: false)"
@@ -45,91 +64,88 @@ def _skip_reason(mode: CheckMode, available: bool, key: str, missing: str) -> st
     return missing
 
 
-def ultralytics_scorer(
-    model: Path, data_root: Path, params: EvaluateParams, imgsz: int | list[int]
-) -> ExternalScorer | str:
-    """A callable running ultralytics ``val`` on ``model`` and ``data_root``, or why it will not run."""
-    available = importlib.util.find_spec("ultralytics") is not None
-    missing = "ultralytics is not installed (it comes with the `train` extra)"
-    reason = _skip_reason(params.cross_check.ultralytics, available, "ultralytics", missing)
-    if reason is not None:
-        return reason
-
-    def run() -> Mapping[str, Any]:
-        from edgeproof.training.crosscheck import ultralytics_val  # torch + ultralytics: only from here on
-
-        return ultralytics_val(
-            model,
-            data_root,
-            imgsz=imgsz,
-            batch=params.batch,
-            conf=params.conf,
-            iou=params.iou,
-            max_det=params.max_det,
-            device=params.cross_check.ultralytics_device,
-        )
-
-    return run
-
-
-def independent_runs(params: EvaluateParams) -> bool:
-    """Whether the independent re-scoring will run (raises when it is required but not installed)."""
-    return _skip_reason(params.cross_check.independent, independent_available(), "independent", INSTALL_HINT) is None
-
-
-def _independent(
-    gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], mode: CheckMode, scorer: IndependentScorer
-) -> tuple[Any, str]:
-    reason = _skip_reason(mode, independent_available(), "independent", INSTALL_HINT)
-    if reason is not None:
-        return None, reason
-    return scorer(gt, results)["map50_95"], ""
+def _ultralytics_part(
+    gt: Mapping[str, Any],
+    ours: Sequence[Mapping[str, Any]],
+    ours_map: float | None,
+    done: Finished,
+    params: CrossCheckParams,
+) -> dict[str, Any]:
+    if done.value is None:
+        return {"ultralytics": None, "ultralytics_map50": None, "detection_agreement": None, "ultralytics_own_ap": None}
+    theirs = list(done.value["detections"])
+    scored = score_coco(gt, theirs).metrics
+    images = agreement.per_image(ours, theirs, [int(im["id"]) for im in gt["images"]])
+    own = _rounded(done.value.get("own_map50_95"))
+    part = {
+        "ultralytics": _rounded(scored["map50_95"]),
+        "ultralytics_map50": _rounded(scored["map50"]),
+        "detection_agreement": agreement.summary(images),
+        "ultralytics_own_ap": {
+            "map50_95": own,
+            "map50": _rounded(done.value.get("own_map50")),
+            "difference_vs_pycocotools": _diff(ours_map, own),
+            "note": OWN_AP_NOTE,
+        },
+        "ultralytics_images_per_s": done.value.get("images_per_s"),
+    }
+    tolerance = params.ultralytics_tolerance
+    differing = [i for i in images if i.share < 1.0]
+    if differing and (_diff(ours_map, part["ultralytics"]) or 0.0) > tolerance + 1e-9:  # explain a failure
+        part["differing_images"] = _describe(gt, ours, theirs, differing[:_SHOWN_IMAGES])
+    return part
 
 
-def _ultralytics(scorer: ExternalScorer | str | None, mode: CheckMode) -> tuple[Mapping[str, Any], str]:
-    if not callable(scorer):
-        return {}, scorer or "not requested by this caller"
-    try:
-        return scorer(), ""
-    except ImportError as exc:  # installed but broken (e.g. torch missing): like not installed
-        missing = f"ultralytics cannot be imported ({exc})"
-        if mode is True:
-            raise RuntimeError(f"evaluate.cross_check.ultralytics is true but {missing}") from exc
-        return {}, missing
+def _describe(
+    gt: Mapping[str, Any],
+    ours: Sequence[Mapping[str, Any]],
+    theirs: Sequence[Mapping[str, Any]],
+    shown: Sequence[agreement.ImageAgreement],
+) -> dict[str, Any]:
+    names = {int(im["id"]): im["file_name"] for im in gt["images"]}
+    ids = {i.image_id for i in shown}
+    return {
+        "first": [
+            {
+                "image_id": i.image_id,
+                "file_name": names.get(i.image_id),
+                "edgeproof": i.ours,
+                "ultralytics": i.theirs,
+                "matched": i.matched,
+            }
+            for i in shown
+        ],
+        "likely_cause": agreement.likely_cause(
+            [r for r in ours if int(r["image_id"]) in ids], [r for r in theirs if int(r["image_id"]) in ids]
+        ),
+    }
 
 
 def cross_check(
     pycocotools_map: float | None,
     gt: Mapping[str, Any],
     results: Sequence[Mapping[str, Any]],
-    params: EvaluateParams,
-    ultralytics: ExternalScorer | str | None,
-    independent_scorer: IndependentScorer = independent_stats,
+    params: CrossCheckParams,
+    independent: Finished,
+    ultralytics: Finished,
 ) -> dict[str, Any]:
-    """The three mAP50-95 numbers side by side, their differences, tolerances and any skip reasons.
+    """edgeproof's mAP50-95 next to the finished checks: values, differences, tolerances, skip reasons.
 
-    ``ultralytics`` is a scorer to run, or the reason it is skipped (``None``: not requested here);
-    ``independent_scorer`` re-scores the detections (faster-coco-eval unless a caller ran it already).
+    ``independent.value``: faster-coco-eval's stats of ``results``; ``ultralytics.value``: its
+    ``detections`` (COCO results in the dataset's ids) and ``own_map50_95``/``own_map50``.
     """
-    cc = params.cross_check
-    skipped: dict[str, str] = {}
-    independent, reason = _independent(gt, results, cc.independent, independent_scorer)
-    if reason:
-        skipped["independent"] = reason
-    ultra, reason = _ultralytics(ultralytics, cc.ultralytics)
-    if reason:
-        skipped["ultralytics"] = reason
+    skipped = {k: f.skipped for k, f in (("independent", independent), ("ultralytics", ultralytics)) if f.skipped}
     for name, why in skipped.items():
         log.warning("cross-check %s skipped: %s", name, why)
     report: dict[str, Any] = {
         "metric": "map50_95",
         "pycocotools": pycocotools_map,
-        "independent": independent,
+        "independent": _rounded(independent.value["map50_95"]) if independent.value is not None else None,
         "independent_implementation": "faster-coco-eval (same detections)",
-        "ultralytics": _rounded(ultra.get("map50_95")),
-        "ultralytics_map50": _rounded(ultra.get("map50")),
-        "ultralytics_images_per_s": ultra.get("images_per_s"),
-        "tolerance": {"independent": cc.independent_tolerance, "ultralytics": cc.ultralytics_tolerance},
+        "ultralytics_implementation": "pycocotools on ultralytics' own detections (val save_json, same ONNX file)",
+        "ultralytics_images_per_s": None,
+        **_ultralytics_part(gt, results, pycocotools_map, ultralytics, params),
+        "tolerance": {"independent": params.independent_tolerance, "ultralytics": params.ultralytics_tolerance},
         "skipped": skipped,
     }
     report["difference"] = {k: _diff(pycocotools_map, report[k]) for k in ("independent", "ultralytics")}
@@ -146,16 +162,39 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 
 def disagreements(report: Mapping[str, Any]) -> list[str]:
-    """One message per scorer whose mAP50-95 differs from pycocotools' by more than its tolerance."""
+    """One message per check whose mAP50-95 differs from edgeproof's by more than its tolerance."""
     problems = []
     for name in ("independent", "ultralytics"):
         diff = report["difference"].get(name)
-        if diff is not None and diff > report["tolerance"][name] + 1e-9:
-            problems.append(
-                f"mAP50-95 cross-check failed: pycocotools {report['pycocotools']:.4f} vs {name} "
-                f"{report[name]:.4f} (|difference| {diff:.4f} > tolerance {report['tolerance'][name]})"
-            )
+        if diff is None or diff <= report["tolerance"][name] + 1e-9:
+            continue
+        what = (
+            "pycocotools vs faster-coco-eval on the same detections"
+            if name == "independent"
+            else ("edgeproof's detections vs ultralytics' detections, both scored by pycocotools")
+        )
+        msg = (
+            f"mAP50-95 cross-check failed ({what}): {report['pycocotools']:.4f} vs {name} "
+            f"{report[name]:.4f} (|difference| {diff:.4f} > tolerance {report['tolerance'][name]})"
+        )
+        if name == "ultralytics":
+            msg += _pipeline_details(report)
+        problems.append(msg)
     return problems
+
+
+def _pipeline_details(report: Mapping[str, Any]) -> str:
+    agree = report.get("detection_agreement") or {}
+    out = f"; detections matched one to one: {100 * agree.get('share', 0):.1f} %"
+    out += f" ({agree.get('matched')} of {agree.get('edgeproof')} edgeproof / {agree.get('ultralytics')} ultralytics)"
+    differing = report.get("differing_images")
+    if differing:
+        first = ", ".join(
+            f"{d['file_name']} (id {d['image_id']}: {d['edgeproof']} vs {d['ultralytics']}, {d['matched']} matched)"
+            for d in differing["first"]
+        )
+        out += f"; first differing images: {first}; likely cause: {differing['likely_cause']}"
+    return out
 
 
 def raise_on_disagreement(report: Mapping[str, Any]) -> None:

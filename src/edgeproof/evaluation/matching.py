@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.runtime.postprocess import box_iou
+
 TP, FP, IGNORED = 1, 0, -1
 
 
@@ -64,20 +66,10 @@ def truth_by_image(gt: Mapping[str, Any], category_to_class: Mapping[int, int]) 
 
 
 def iou_matrix(dets: np.ndarray, gts: np.ndarray, crowd: np.ndarray | None = None) -> np.ndarray:
-    """IoU of ``(n, 4)`` xyxy detections against ``(m, 4)`` xyxy boxes; for crowd boxes
-    intersection over the detection's area (COCO's rule)."""
+    """IoU (float64) of ``(n, 4)`` xyxy detections against ``(m, 4)`` xyxy boxes; for crowd boxes
+    intersection over the detection's area (COCO's rule). The runtime's one IoU function."""
     dets, gts = np.asarray(dets, float).reshape(-1, 4), np.asarray(gts, float).reshape(-1, 4)
-    ix0 = np.maximum(dets[:, None, 0], gts[None, :, 0])
-    iy0 = np.maximum(dets[:, None, 1], gts[None, :, 1])
-    ix1 = np.minimum(dets[:, None, 2], gts[None, :, 2])
-    iy1 = np.minimum(dets[:, None, 3], gts[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area_d = ((dets[:, 2] - dets[:, 0]) * (dets[:, 3] - dets[:, 1]))[:, None]
-    area_g = ((gts[:, 2] - gts[:, 0]) * (gts[:, 3] - gts[:, 1]))[None, :]
-    union = area_d + area_g - inter
-    if crowd is not None and crowd.any():
-        union = np.where(np.asarray(crowd, bool)[None, :], area_d, union)
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    return box_iou(dets, gts, crowd)
 
 
 def _best_gt(ious: np.ndarray, free: np.ndarray, crowd: np.ndarray, thr: float) -> int:

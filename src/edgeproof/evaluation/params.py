@@ -1,4 +1,4 @@
-"""The ``evaluate`` section of params.yaml (owned by the evaluation package)."""
+"""The ``evaluate`` and ``plots`` sections of params.yaml (owned by the evaluation package)."""
 
 from __future__ import annotations
 
@@ -16,25 +16,28 @@ Auto = Literal["auto"]
 
 
 class OperatingPointParams(_Section):
-    """The deployment thresholds: what the device ships with (keep equal to ``benchmark.conf/iou``)."""
+    """How the operating point is judged. Its thresholds (conf, NMS IoU, max_det, agnostic) are the
+    ``deploy`` section's (:class:`edgeproof.runtime.deploy.DeploySettings`), not evaluation settings."""
 
-    conf: float = Field(0.25, ge=0.0, lt=1.0)
-    iou: float = Field(0.7, gt=0.0, le=1.0)
     match_iou: float = Field(0.5, gt=0.0, le=1.0)
 
 
 class CrossCheckParams(_Section):
-    """Independent re-scoring of the same model; a larger disagreement than the tolerance fails the stage."""
+    """Independent re-scoring of the same model; a larger disagreement than the tolerance fails the stage.
+
+    ``ultralytics_tolerance`` bounds |edgeproof's mAP50-95 - pycocotools' mAP50-95 of ultralytics' own
+    detections| (same scorer, two pipelines); ultralytics' own AP formula is reported, never checked.
+    """
 
     independent: CheckMode = "auto"
     independent_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     ultralytics: CheckMode = "auto"
-    ultralytics_tolerance: float = Field(0.02, ge=0.0, le=1.0)
+    ultralytics_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     ultralytics_device: str = "cpu"
 
 
-class PlotParams(_Section):
-    """The evaluation plots under ``plots/eval``."""
+class PlotsParams(_Section):
+    """The ``plots`` stage: charts and mosaic under ``plots/eval``, drawn from what evaluate wrote."""
 
     mosaic_images: int = Field(16, ge=0, le=256)
     mosaic_columns: int = Field(4, ge=1, le=16)
@@ -56,7 +59,6 @@ class EvaluateParams(_Section):
     score_workers: Annotated[int, Field(ge=0, le=64)] | Auto = "auto"
     operating_point: OperatingPointParams = Field(default_factory=OperatingPointParams)
     cross_check: CrossCheckParams = Field(default_factory=CrossCheckParams)
-    plots: PlotParams = Field(default_factory=PlotParams)
 
 
 def _cpu_only(providers: list[str]) -> bool:

@@ -1,10 +1,18 @@
-"""Plot data files for ``dvc plots`` (CSV/JSON, committed to git: text diffs across branches).
+"""Plot data: the files for ``dvc plots`` and what the ``plots`` stage draws from.
+
+Text files (committed to git: text diffs across branches):
 
 * ``pr_curve.csv``      — ``class, recall, precision``: pycocotools' interpolated precision at IoU 0.5
-  (the curve AP50 averages; ``all`` = mean over classes, whose mean is mAP50);
-* ``f1_confidence.csv`` — ``class, confidence, precision, recall, f1`` of the deployment detections;
+  (the curve AP50 averages; ``all`` = mean over classes, whose mean is mAP50); written by ``evaluate``;
 * ``confusion.json``    — one ``{"actual", "predicted"}`` row per matched pair, missed box
-  (``predicted: background``) and false alarm (``actual: background``): DVC's ``confusion`` template.
+  (``predicted: background``) and false alarm (``actual: background``): DVC's ``confusion`` template;
+  written by ``evaluate`` (it depends on the deploy thresholds only);
+* ``f1_confidence.csv`` — ``class, confidence, precision, recall, f1`` of the deployment detections;
+  written by ``plots`` (``plots.curve_points`` sets its grid).
+
+:class:`PlotInputs` (``reports/plot_inputs_val.npz``, written by ``evaluate``) carries the exact arrays
+the charts need: the PR curves and the deployment detections, so changing a plot setting redraws
+the charts without running inference again.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeproof.io import write_json, write_text
+from edgeproof.io import atomic_path, write_json, write_text
+from edgeproof.runtime.postprocess import Detections
 
 BACKGROUND = "background"
 CLASS_TEMPLATE = Path(__file__).parent / "dvc_templates" / "lines_by_class.json"
@@ -26,11 +35,9 @@ CLASS_TEMPLATE = Path(__file__).parent / "dvc_templates" / "lines_by_class.json"
 
 @dataclass(frozen=True)
 class PlotPaths:
-    """Where each plot goes (dvc.yaml passes every path explicitly)."""
+    """Where the ``plots`` stage writes each file (dvc.yaml passes every path explicitly)."""
 
-    pr_curve: Path
     f1_curve: Path
-    confusion: Path
     pr_png: Path
     f1_png: Path
     confusion_png: Path
@@ -40,9 +47,7 @@ class PlotPaths:
     def under(cls, folder: Path) -> PlotPaths:
         """The standard file names inside ``folder`` (what dvc.yaml uses under ``plots/eval``)."""
         names = (
-            "pr_curve.csv",
             "f1_confidence.csv",
-            "confusion.json",
             "pr_curve.png",
             "f1_confidence.png",
             "confusion_matrix.png",
@@ -53,6 +58,51 @@ class PlotPaths:
     def files(self) -> list[Path]:
         """Every path, data files first."""
         return list(astuple(self))
+
+
+@dataclass(frozen=True)
+class PlotInputs:
+    """What evaluate hands the plots stage: class names, PR curves, the confusion matrix and the
+    deployment detections per image (boxes in original pixels, kept down to the mAP confidence)."""
+
+    names: list[str]
+    recall_points: np.ndarray
+    pr_curves: dict[str, np.ndarray]
+    confusion: np.ndarray
+    deploy: dict[int, Detections]
+
+    def save(self, path: Path) -> Path:
+        """Write the arrays losslessly (``.npz``), atomically."""
+        ids = sorted(self.deploy)
+        dets = [self.deploy[i] for i in ids]
+        arrays = {
+            "names": np.asarray(self.names, dtype=str),
+            "recall_points": self.recall_points,
+            "pr_names": np.asarray(list(self.pr_curves), dtype=str),
+            "pr_curves": np.stack(list(self.pr_curves.values())) if self.pr_curves else np.zeros((0, 0)),
+            "confusion": self.confusion,
+            "image_ids": np.asarray(ids, dtype=np.int64),
+            "counts": np.asarray([len(d) for d in dets], dtype=np.int64),
+            "boxes": np.concatenate([d.boxes for d in dets]) if dets else np.zeros((0, 4), np.float32),
+            "scores": np.concatenate([d.scores for d in dets]) if dets else np.zeros(0, np.float32),
+            "classes": np.concatenate([d.classes for d in dets]) if dets else np.zeros(0, np.int64),
+        }
+        with atomic_path(path, suffix=".npz") as tmp, tmp.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> PlotInputs:
+        """Read what :meth:`save` wrote."""
+        with np.load(path, allow_pickle=False) as z:
+            ends = np.cumsum(z["counts"])
+            starts = ends - z["counts"]
+            deploy = {
+                int(i): Detections(z["boxes"][a:b], z["scores"][a:b], z["classes"][a:b])
+                for i, a, b in zip(z["image_ids"], starts, ends, strict=True)
+            }
+            curves = {str(n): z["pr_curves"][k] for k, n in enumerate(z["pr_names"])}
+            return cls([str(n) for n in z["names"]], z["recall_points"], curves, z["confusion"], deploy)
 
 
 def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
@@ -87,18 +137,16 @@ def confusion_rows(matrix: np.ndarray, names: Sequence[str]) -> list[dict[str, s
     return rows
 
 
-def write_plot_data(
-    paths: PlotPaths,
-    recall_points: np.ndarray,
-    pr_curves: Mapping[str, np.ndarray],
-    f1_rows: Sequence[Mapping[str, Any]],
-    matrix: np.ndarray,
-    names: Sequence[str],
-) -> list[Path]:
-    """Write the three plot data files atomically; return their paths."""
-    rounded = [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()} for row in f1_rows]
+def write_eval_plot_data(inputs: PlotInputs, pr_curve: Path, confusion: Path) -> list[Path]:
+    """The evaluate stage's plot data files (PR curve CSV, confusion rows), atomically."""
+    rows = pr_rows(inputs.recall_points, inputs.pr_curves)
     return [
-        write_text(paths.pr_curve, _csv(pr_rows(recall_points, pr_curves), ("class", "recall", "precision"))),
-        write_text(paths.f1_curve, _csv(rounded, ("class", "confidence", "precision", "recall", "f1"))),
-        write_json(paths.confusion, confusion_rows(matrix, names)),
+        write_text(pr_curve, _csv(rows, ("class", "recall", "precision"))),
+        write_json(confusion, confusion_rows(inputs.confusion, inputs.names)),
     ]
+
+
+def write_f1_curve(path: Path, f1_rows: Sequence[Mapping[str, Any]]) -> Path:
+    """``f1_confidence.csv`` (values rounded to 6 decimals), atomically."""
+    rounded = [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()} for row in f1_rows]
+    return write_text(path, _csv(rounded, ("class", "confidence", "precision", "recall", "f1")))

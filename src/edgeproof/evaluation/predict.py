@@ -1,13 +1,18 @@
 """Run the ONNX detector over a COCO-described image set: COCO results plus deployment detections.
 
-Every batch is inferred once and post-processed twice from the same raw output:
+Every batch is inferred once and post-processed twice from the same raw output, both with the
+runtime's one :class:`edgeproof.runtime.postprocess.Postprocess`:
 
 * the **mAP set** — low confidence, multi-label NMS (what COCO tools expect);
-* the **deployment set** — best class per box and NMS at the deployment IoU, exactly what
-  :class:`edgeproof.runtime.detector.Detector` returns on the device, kept down to the mAP
-  confidence so the operating point and F1-vs-confidence can be read off at any threshold
+* the **deployment set** — the ``deploy`` operating point (best class per box, NMS at the deployment
+  IoU), exactly what :class:`edgeproof.runtime.detector.Detector` returns on the device, kept down
+  to the mAP confidence so the operating point and F1-vs-confidence can be read off at any threshold
   (greedy NMS and score-ordered matching give the same result whether a confidence threshold is
   applied before or after them).
+
+:class:`_Loop` runs the three overlapping steps, each with bounded read-ahead: **load** (decode and
+letterbox in a thread pool), **infer** (``streams`` batches in flight on the one session: ONNX Runtime
+runs are thread-safe and release the GIL) and **decode** (one thread), then **collect** in image order.
 """
 
 from __future__ import annotations
@@ -17,32 +22,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from edgeproof.evaluation.fastnms import postprocess_fast
 from edgeproof.runtime.detector import Detector
-from edgeproof.runtime.postprocess import Detections
-from edgeproof.runtime.preprocess import Letterbox, boxes_to_original, load_image
+from edgeproof.runtime.postprocess import Detections, Postprocess
+from edgeproof.runtime.preprocess import Letterbox, load_image
 
 log = logging.getLogger(__name__)
 
 _LOADERS = 2  # decode/letterbox threads (Pillow and numpy release the GIL)
 _PREFETCH = 3  # batches prepared ahead of inference: bounded, so memory does not grow with the dataset
 
-
-@dataclass(frozen=True)
-class PostprocessConfig:
-    """One way of turning raw output into detections."""
-
-    conf: float
-    iou: float
-    max_det: int
-    multi_label: bool
+#: Receives each batch's image ids and their COCO results as soon as they are post-processed.
+ResultSink = Callable[[list[int], list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -82,127 +79,127 @@ def to_coco_results(image_id: int, det: Detections, class_to_category: Mapping[i
     ]
 
 
-def _decode(raw: np.ndarray, lb: Letterbox, cfg: PostprocessConfig) -> Detections:
-    det = postprocess_fast(raw, cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
-    return Detections(boxes_to_original(det.boxes, lb), det.scores, det.classes)
+@dataclass(frozen=True)
+class Decoding:
+    """The two post-processings of every raw output, and the category ids of the COCO results."""
+
+    mapset: Postprocess
+    deploy: Postprocess | None
+    class_to_category: Mapping[int, int]
+
+    def chunk(
+        self, chunk: Sequence[Mapping[str, Any]], raw: np.ndarray, lbs: Sequence[Letterbox]
+    ) -> tuple[list[int], list[dict[str, Any]], dict[int, Detections]]:
+        """One batch: its image ids, COCO results (mAP set) and deployment detections."""
+        results: list[dict[str, Any]] = []
+        deployed: dict[int, Detections] = {}
+        for im, pred, lb in zip(chunk, raw, lbs, strict=True):
+            results.extend(to_coco_results(im["id"], self.mapset(pred, lb), self.class_to_category))
+            if self.deploy is not None:
+                deployed[int(im["id"])] = self.deploy(pred, lb)
+        return [int(im["id"]) for im in chunk], results, deployed
 
 
-def _batches(
-    detector: Detector, images: Sequence[Mapping[str, Any]], images_dir: Path, step: int, ahead: int
-) -> Iterator[tuple[list[Mapping[str, Any]], np.ndarray, list[Letterbox]]]:
-    """Decoded, letterboxed input batches, prepared by a thread pool ahead of inference."""
-
-    def load(chunk: list[Mapping[str, Any]]) -> tuple[np.ndarray, list[Letterbox]]:
-        return detector.preprocess([load_image(images_dir / im["file_name"]) for im in chunk])
-
-    chunks = [list(images[i : i + step]) for i in range(0, len(images), step)]
-    with ThreadPoolExecutor(max_workers=_LOADERS) as pool:
-        pending: deque[Future[tuple[np.ndarray, list[Letterbox]]]] = deque()
-        for i, chunk in enumerate(chunks):
-            while len(pending) <= ahead and i + len(pending) < len(chunks):  # bounded read-ahead
-                pending.append(pool.submit(load, chunks[i + len(pending)]))
-            batch, lbs = pending.popleft().result()
-            yield chunk, batch, lbs
+_Chunk = list[Mapping[str, Any]]
+_Decoded = tuple[list[int], list[dict[str, Any]], dict[int, Detections]]
 
 
-_ChunkOut = tuple[list[int], list[dict[str, Any]], dict[int, Detections]]
+@dataclass
+class _Loop:
+    """One pass over the images: load -> infer -> decode -> collect (see the module docstring)."""
 
-#: Receives each batch's image ids and their COCO results as soon as they are post-processed.
-ResultSink = Callable[[list[int], list[dict[str, Any]]], None]
+    detector: Detector
+    decoding: Decoding
+    images_dir: Path
+    streams: int
+    sink: ResultSink | None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    deployed: dict[int, Detections] = field(default_factory=dict)
+    running: deque[tuple[_Chunk, Future[np.ndarray], list[Letterbox]]] = field(default_factory=deque)
+    decoding_q: deque[Future[_Decoded]] = field(default_factory=deque)
 
+    def load(self, chunks: list[_Chunk]) -> Iterator[tuple[_Chunk, np.ndarray, list[Letterbox]]]:
+        """Decoded, letterboxed input batches, prepared by a thread pool ahead of inference."""
 
-def _postprocess_chunk(
-    chunk: Sequence[Mapping[str, Any]],
-    raw: np.ndarray,
-    lbs: Sequence[Letterbox],
-    mapset: PostprocessConfig,
-    deploy: PostprocessConfig | None,
-    class_to_category: Mapping[int, int],
-) -> _ChunkOut:
-    results: list[dict[str, Any]] = []
-    deployed: dict[int, Detections] = {}
-    for im, pred, lb in zip(chunk, raw, lbs, strict=True):
-        results.extend(to_coco_results(im["id"], _decode(pred, lb, mapset), class_to_category))
-        if deploy is not None:
-            deployed[int(im["id"])] = _decode(pred, lb, deploy)
-    return [int(im["id"]) for im in chunk], results, deployed
+        def one(chunk: _Chunk) -> tuple[np.ndarray, list[Letterbox]]:
+            return self.detector.preprocess([load_image(self.images_dir / im["file_name"]) for im in chunk])
 
+        ahead = _PREFETCH + self.streams
+        with ThreadPoolExecutor(max_workers=_LOADERS) as pool:
+            pending: deque[Future[tuple[np.ndarray, list[Letterbox]]]] = deque()
+            for i, chunk in enumerate(chunks):
+                while len(pending) <= ahead and i + len(pending) < len(chunks):  # bounded read-ahead
+                    pending.append(pool.submit(one, chunks[i + len(pending)]))
+                batch, lbs = pending.popleft().result()
+                yield chunk, batch, lbs
 
-def _warm_up(detector: Detector, pool: ThreadPoolExecutor, streams: int, step: int, first: Path | None) -> None:
-    """Untimed work before the clock starts, as ultralytics' validator does (its dataset scan has
-    opened every image by then). A first run allocates buffers, some per thread, so every inference
-    thread runs once, all at the same time; the first image load initialises the decoders (~25 ms)."""
-    if first is not None:
-        detector.preprocess([load_image(first)])
-    for warm in [pool.submit(detector.warmup, step) for _ in range(streams)]:
-        warm.result()
+    def warm_up(self, infer: ThreadPoolExecutor, step: int, first: Path | None) -> None:
+        """Untimed work before the clock starts, as ultralytics' validator does (its dataset scan has
+        opened every image by then). A first run allocates buffers, some per thread, so every inference
+        thread runs once, all at the same time; the first image load initialises the decoders (~25 ms)."""
+        if first is not None:
+            self.detector.preprocess([load_image(first)])
+        for warm in [infer.submit(self.detector.warmup, step) for _ in range(self.streams)]:
+            warm.result()
+
+    def decode_oldest(self, post: ThreadPoolExecutor, bar: tqdm) -> None:
+        """Hand the oldest finished inference to the decoding thread; collect what is due."""
+        chunk, raw, lbs = self.running.popleft()
+        out = raw.result()[: len(chunk)]
+        self.decoding_q.append(post.submit(self.decoding.chunk, chunk, out, lbs))
+        while len(self.decoding_q) > _PREFETCH:
+            self.collect(self.decoding_q.popleft(), bar)
+
+    def collect(self, done: Future[_Decoded], bar: tqdm) -> None:
+        """Append one decoded batch in image order and pass it to the sink."""
+        ids, chunk_results, chunk_deployed = done.result()
+        self.results.extend(chunk_results)
+        self.deployed.update(chunk_deployed)
+        if self.sink is not None:
+            self.sink(ids, chunk_results)
+        bar.update(len(ids))
+
+    def run(self, chunks: list[_Chunk], infer: ThreadPoolExecutor, post: ThreadPoolExecutor, bar: tqdm) -> None:
+        """Keep ``streams`` inferences in flight; drain everything at the end."""
+        for chunk, inputs, lbs in self.load(chunks):
+            self.running.append((chunk, infer.submit(self.detector.infer, inputs), lbs))
+            if len(self.running) >= self.streams:
+                self.decode_oldest(post, bar)
+        while self.running:
+            self.decode_oldest(post, bar)
+        while self.decoding_q:
+            self.collect(self.decoding_q.popleft(), bar)
 
 
 def predict_coco(
     detector: Detector,
     gt: Mapping[str, Any],
     images_dir: Path,
-    class_to_category: Mapping[int, int],
+    decoding: Decoding,
     batch: int = 8,
-    deploy: PostprocessConfig | None = None,
     streams: int = 1,
     sink: ResultSink | None = None,
 ) -> Predictions:
     """Detect on every image listed in ``gt['images']`` (files under ``images_dir``).
 
     A dynamic-batch model is fed ``batch`` images per call (a static one its own batch size); a
-    progress bar shows images/s. ``deploy`` (optional) adds the deployment detections per image.
-    Three stages overlap, each with bounded read-ahead: decoding/letterboxing (thread pool),
-    inference (``streams`` batches in flight at once on the one session: ONNX Runtime runs are
-    thread-safe and release the GIL) and post-processing (one thread). Results keep image order;
-    ``sink`` (optional) gets them batch by batch, e.g. to score while inference goes on.
+    progress bar shows images/s. Results keep image order; ``sink`` (optional) gets them batch by
+    batch, e.g. to score while inference goes on.
     """
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
-    cfg = detector.config
-    mapset = PostprocessConfig(cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
     images = list(gt["images"])
     step = detector.fixed_batch or batch
-    results: list[dict[str, Any]] = []
-    deployed: dict[int, Detections] = {}
-
-    def collect(done: Future[_ChunkOut]) -> None:
-        ids, chunk_results, chunk_deployed = done.result()
-        results.extend(chunk_results)
-        deployed.update(chunk_deployed)
-        if sink is not None:
-            sink(ids, chunk_results)
-        bar.update(len(ids))
-
+    chunks = [images[i : i + step] for i in range(0, len(images), step)]
+    loop = _Loop(detector, decoding, images_dir, streams, sink)
     with ThreadPoolExecutor(max_workers=streams) as infer, ThreadPoolExecutor(max_workers=1) as post:
-        _warm_up(detector, infer, streams, step, images_dir / images[0]["file_name"] if images else None)
+        loop.warm_up(infer, step, images_dir / images[0]["file_name"] if images else None)
         start = time.perf_counter()
         with tqdm(total=len(images), desc="evaluate", unit="img") as bar:
-            running: deque[tuple[list[Mapping[str, Any]], Future[np.ndarray], list[Letterbox]]] = deque()
-            pending: deque[Future[_ChunkOut]] = deque()
-
-            def finish_oldest() -> None:
-                chunk, raw, lbs = running.popleft()
-                out = raw.result()[: len(chunk)]
-                pending.append(post.submit(_postprocess_chunk, chunk, out, lbs, mapset, deploy, class_to_category))
-                while len(pending) > _PREFETCH:
-                    collect(pending.popleft())
-
-            for chunk, inputs, lbs in _batches(detector, images, images_dir, step, _PREFETCH + streams):
-                running.append((chunk, infer.submit(detector.infer, inputs), lbs))
-                if len(running) >= streams:
-                    finish_oldest()
-            while running:
-                finish_oldest()
-            while pending:
-                collect(pending.popleft())
-            seconds = time.perf_counter() - start
+            loop.run(chunks, infer, post, bar)
+        seconds = time.perf_counter() - start
     log.info(
         "predicted %d images in %.2f s (%.1f img/s, batch %d, %d stream(s))",
-        len(images),
-        seconds,
-        len(images) / max(seconds, 1e-9),
-        step,
-        streams,
+        *(len(images), seconds, len(images) / max(seconds, 1e-9), step, streams),
     )
-    return Predictions(results=results, deploy=deployed, n_images=len(images), seconds=seconds, batch=step)
+    return Predictions(results=loop.results, deploy=loop.deployed, n_images=len(images), seconds=seconds, batch=step)

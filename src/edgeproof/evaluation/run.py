@@ -1,11 +1,10 @@
-"""Evaluate an ONNX artifact on a prepared dataset's val split: metrics, cross-check and plots."""
+"""Evaluate an ONNX artifact on a prepared dataset's val split: metrics, cross-check and the plots' inputs."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,29 +12,27 @@ from typing import Any
 import numpy as np
 
 from edgeproof.data.canonical import load_meta
-from edgeproof.evaluation import figures, operating, plots
+from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
-from edgeproof.evaluation.crosscheck import (
-    ExternalScorer,
-    cross_check,
-    independent_runs,
-    ultralytics_scorer,
-)
+from edgeproof.evaluation.crosscheck import Finished, cross_check
+from edgeproof.evaluation.external import independent_skip, run_ultralytics
 from edgeproof.evaluation.independent import independent_stats
 from edgeproof.evaluation.matching import ImageTruth, truth_by_image
-from edgeproof.evaluation.mosaic import mosaic_figure
 from edgeproof.evaluation.params import EvaluateParams, resolve_parallelism
-from edgeproof.evaluation.predict import PostprocessConfig, Predictions, predict_coco
+from edgeproof.evaluation.predict import Decoding, Predictions, predict_coco
 from edgeproof.evaluation.shards import ShardedCocoEval
-from edgeproof.io import read_json, sha256_file
-from edgeproof.runtime.detector import Detector, DetectorConfig
+from edgeproof.io import read_json
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Postprocess
+from edgeproof.runtime.session import SessionSettings
 
 log = logging.getLogger(__name__)
 
 MAP_NOTE = "mAP/AR: pycocotools at a low confidence (conf), multi-label NMS at iou, as COCO tools expect"
 OP_NOTE = (
-    "deployment postprocessing (best class per box, NMS at iou); a detection counts when score > conf and "
-    "it overlaps a same-class box with IoU >= match_iou (COCO matching; crowd regions ignored)"
+    "deployment postprocessing (params section deploy: best class per box, NMS at iou); a detection counts "
+    "when score > conf and it overlaps a same-class box with IoU >= match_iou (COCO matching; crowd regions ignored)"
 )
 
 
@@ -45,21 +42,7 @@ class Evaluation:
 
     metrics: dict[str, Any]
     detections: list[dict[str, Any]]
-    plot_data: PlotData | None = None
-
-
-@dataclass(frozen=True)
-class PlotData:
-    """Everything the plots are drawn from."""
-
-    names: list[str]
-    coco: CocoScore
-    f1_rows: list[dict[str, Any]]
-    confusion: np.ndarray
-    image_scores: list[operating.ImageScore]
-    truths: dict[int, ImageTruth]
-    predictions: Predictions
-    image_paths: dict[int, Path]
+    plot_inputs: plots.PlotInputs
 
 
 def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: Path) -> None:
@@ -72,45 +55,47 @@ def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: P
         )
 
 
+def map_postprocess(params: EvaluateParams) -> Postprocess:
+    """The mAP set's post-processing (low confidence, multi-label: what COCO tools expect)."""
+    return Postprocess(params.conf, params.iou, params.max_det, params.multi_label)
+
+
 def _detector(model: Path, params: EvaluateParams, intra_op_threads: int) -> Detector:
-    config = DetectorConfig(
-        providers=tuple(params.providers),
-        intra_op_threads=intra_op_threads,
-        conf=params.conf,
-        iou=params.iou,
-        max_det=params.max_det,
-        multi_label=params.multi_label,
-    )
-    return Detector(model, config)
+    session = SessionSettings(providers=tuple(params.providers), intra_op_threads=intra_op_threads)
+    return Detector(model, map_postprocess(params), session)
 
 
-def _thresholds(params: EvaluateParams) -> dict[str, Any]:
-    op = params.operating_point
+def _thresholds(params: EvaluateParams, deploy: DeploySettings) -> dict[str, Any]:
+    match_iou = params.operating_point.match_iou
     return {
         "conf": params.conf,
         "iou": params.iou,
         "max_det": params.max_det,
         "multi_label": params.multi_label,
         "note": MAP_NOTE,
-        "operating_point": {"conf": op.conf, "iou": op.iou, "match_iou": op.match_iou, "note": OP_NOTE},
+        "operating_point": {"conf": deploy.conf, "iou": deploy.iou, "match_iou": match_iou, "note": OP_NOTE},
     }
 
 
 def _operating(
-    preds: Predictions, truths: dict[int, ImageTruth], names: list[str], cat_ids: list[int], params: EvaluateParams
-) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray, list[operating.ImageScore]]:
-    op = params.operating_point
+    preds: Predictions,
+    truths: dict[int, ImageTruth],
+    names: list[str],
+    cat_ids: list[int],
+    params: EvaluateParams,
+    deploy: DeploySettings,
+) -> tuple[dict[str, Any], np.ndarray]:
+    op, conf = params.operating_point, deploy.conf
     matched = operating.match_all(truths, preds.deploy, len(names), op.match_iou)
-    point = operating.operating_point(matched, names, cat_ids, op.conf)
-    matrix = operating.confusion_matrix(truths, preds.deploy, len(names), op.conf, op.match_iou)
-    point = {"conf": op.conf, "iou": op.iou, "match_iou": op.match_iou, **point}
+    point = operating.operating_point(matched, names, cat_ids, conf)
+    matrix = operating.confusion_matrix(truths, preds.deploy, len(names), conf, op.match_iou)
+    point = {"conf": conf, "iou": deploy.iou, "match_iou": op.match_iou, **point}
     point["confusion_matrix"] = {
         "labels": [*names, plots.BACKGROUND],
         "index": "counts[predicted][actual]",
         "counts": matrix.tolist(),
     }
-    rows = operating.f1_curve(matched, names, params.plots.curve_points)
-    return point, rows, matrix, operating.image_scores(matched, op.conf)
+    return point, matrix
 
 
 def _metrics(
@@ -119,6 +104,7 @@ def _metrics(
     scored: _Scored,
     detector: Detector,
     params: EvaluateParams,
+    deploy: DeploySettings,
     point: dict[str, Any],
     cross: dict[str, Any],
 ) -> dict[str, Any]:
@@ -139,7 +125,7 @@ def _metrics(
     speed["ratio_vs_ultralytics"] = round(preds.images_per_s / theirs, 3) if theirs else None
     return {
         **scored.coco.metrics,
-        "model_sha256": sha256_file(model),
+        "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
         "n_images": n_images,
         "n_gt": int(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
@@ -148,7 +134,7 @@ def _metrics(
         "images_per_s": speed["images_per_s"],
         "speed": speed,
         "providers": detector.providers,
-        "thresholds": _thresholds(params),
+        "thresholds": _thresholds(params, deploy),
         "operating_point": point,
         "cross_check": cross,
         "warnings": warnings,
@@ -179,35 +165,31 @@ def _log_summary(metrics: dict[str, Any]) -> None:
 class _Scored:
     preds: Predictions
     coco: CocoScore
-    independent: Mapping[str, Any] | None
+    independent: Finished
     seconds: float
     parallelism: dict[str, int]
 
 
 def _predict_and_score(
-    model: Path, data_root: Path, split: str, params: EvaluateParams, meta: Any, gt: dict[str, Any]
+    model: Path, data_root: Path, split: str, params: EvaluateParams, deploy: DeploySettings, gt: dict[str, Any]
 ) -> tuple[Detector, _Scored]:
     """Inference, pycocotools and (when it runs) faster-coco-eval: overlapped where cores allow."""
     start = time.perf_counter()
+    meta = load_meta(data_root)
     streams, threads, workers = resolve_parallelism(params, len(gt["images"]))
     detector = _detector(model, params, threads)
     _check_classes(detector, len(meta.names), model, data_root)
-    deploy = PostprocessConfig(params.conf, params.operating_point.iou, params.max_det, multi_label=False)
+    # the deployment set, kept down to the mAP confidence (curves); counted at deploy.conf
+    decoding = Decoding(
+        detector.postprocess_settings, Postprocess.deployed(deploy, conf=params.conf), meta.class_to_category()
+    )
+    skip = independent_skip(params)
     with ShardedCocoEval(gt, workers) as scorer:  # pycocotools scores finished shards during inference
-        preds = predict_coco(
-            detector,
-            gt,
-            data_root / "images" / split,
-            meta.class_to_category(),
-            params.batch,
-            deploy,
-            streams,
-            scorer.add,
-        )
+        preds = predict_coco(detector, gt, data_root / "images" / split, decoding, params.batch, streams, scorer.add)
         # faster-coco-eval runs in the worker pool while pycocotools accumulates here
-        wait = scorer.call(independent_stats, gt, preds.results) if independent_runs(params) else None
+        wait = scorer.call(independent_stats, gt, preds.results) if skip is None else None
         coco = score_coco(gt, preds.results, scorer.finish())
-        independent = wait() if wait is not None else None
+        independent = Finished(wait()) if wait is not None else Finished.skip(skip or "")
     parallelism = {"streams": streams, "intra_op_threads": threads, "score_workers": workers}
     return detector, _Scored(preds, coco, independent, time.perf_counter() - start, parallelism)
 
@@ -216,70 +198,32 @@ def evaluate_onnx(
     model: Path,
     data_root: Path,
     params: EvaluateParams,
+    deploy: DeploySettings,
     split: str = "val",
-    ultralytics: ExternalScorer | str | None = None,
+    ultralytics: Finished | None = None,
 ) -> Evaluation:
     """Score ``model`` on ``data_root``'s ``split`` with the project's own runtime, and cross-check it.
 
-    ``ultralytics``: a scorer to run, or the reason not to; ``None`` decides from
-    ``params.cross_check.ultralytics`` (``auto`` runs it when ultralytics is installed).
+    The operating point is judged at ``deploy`` (what the device ships). ``ultralytics``: an already
+    finished ultralytics check; ``None`` runs it as ``params.cross_check.ultralytics`` says (``auto``:
+    when ultralytics is installed).
     """
     meta = load_meta(data_root)
     gt = read_json(data_root / "annotations" / f"{split}.json")
-    detector, scored = _predict_and_score(model, data_root, split, params, meta, gt)
+    detector, scored = _predict_and_score(model, data_root, split, params, deploy, gt)
     preds, coco = scored.preds, scored.coco
     truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
-    point, f1_rows, matrix, img_scores = _operating(preds, truths, meta.names, meta.category_ids, params)
+    point, matrix = _operating(preds, truths, meta.names, meta.category_ids, params, deploy)
     if ultralytics is None:
         h, w = detector.input_size
-        ultralytics = ultralytics_scorer(model, data_root, params, h if h == w else [h, w])
-    done = scored.independent
+        ultralytics = run_ultralytics(model, data_root, params, h if h == w else [h, w])
     cross = cross_check(
-        coco.metrics["map50_95"],
-        gt,
-        preds.results,
-        params,
-        ultralytics,
-        lambda _gt, _res: done,  # called only when the check runs, and then it ran above
+        coco.metrics["map50_95"], gt, preds.results, params.cross_check, scored.independent, ultralytics
     )
-    metrics = {**_metrics(model, gt, scored, detector, params, point, cross), "split": split}
+    metrics = {**_metrics(model, gt, scored, detector, params, deploy, point, cross), "split": split}
     _log_summary(metrics)
-    images_dir = data_root / "images" / split
-    image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
-    data = PlotData(list(meta.names), coco, f1_rows, matrix, img_scores, truths, preds, image_paths)
-    return Evaluation(metrics=metrics, detections=preds.results, plot_data=data)
-
-
-def write_plots(evaluation: Evaluation, paths: plots.PlotPaths, params: EvaluateParams) -> list[Path]:
-    """Write the DVC plot data, the charts and the worst-first mosaic to ``paths``; return them."""
-    d = evaluation.plot_data
-    if d is None:
-        raise ValueError("this evaluation carries no plot data")
-    op, pp = params.operating_point, params.plots
-    ap50 = {row["name"]: row["ap50"] for row in evaluation.metrics["per_class"]}
-    ap50["all"] = evaluation.metrics["map50"]
-    recall, curves = d.coco.recall_points, d.coco.pr_curves
-    files = plots.write_plot_data(paths, recall, curves, d.f1_rows, d.confusion, d.names)
-    files += [
-        figures.pr_figure(paths.pr_png, recall, curves, ap50, pp.dpi),
-        figures.f1_figure(paths.f1_png, d.f1_rows, op.conf, pp.dpi),
-        figures.confusion_figure(paths.confusion_png, d.confusion, d.names, op.conf, op.match_iou, pp.dpi),
-        mosaic_figure(
-            paths.mosaic,
-            d.image_scores,
-            d.image_paths,
-            d.truths,
-            d.predictions.deploy,
-            d.names,
-            op.conf,
-            op.match_iou,
-            pp.mosaic_images,
-            pp.mosaic_columns,
-            pp.dpi,
-        ),
-    ]
-    log.info("wrote %d plot files", len(files))
-    return files
+    inputs = plots.PlotInputs(list(meta.names), coco.recall_points, coco.pr_curves, matrix, preds.deploy)
+    return Evaluation(metrics=metrics, detections=preds.results, plot_inputs=inputs)
 
 
 def results_json(detections: list[dict[str, Any]]) -> str:

@@ -1,36 +1,27 @@
-"""The project's own ONNX Runtime detector: files or arrays in, boxes in original pixels out."""
+"""The project's own ONNX Runtime detector: files or arrays in, boxes in original pixels out.
+
+The model file is read once: its bytes are hashed (:attr:`Detector.sha256`) and the session is built
+from those same bytes, so the digest reported next to a measurement is the digest of the model that
+was measured, even if the file is replaced while the measurement runs.
+"""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgeproof.runtime.postprocess import Detections, postprocess
-from edgeproof.runtime.preprocess import Letterbox, boxes_to_original, letterbox, load_image, to_input
-from edgeproof.runtime.session import create_session
+from edgeproof.runtime.postprocess import Detections, Postprocess
+from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
+from edgeproof.runtime.session import SessionSettings, create_session
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Runtime settings: providers, thresholds and NMS mode."""
-
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    graph_optimization: str = "all"
-    intra_op_threads: int = 0
-    conf: float = 0.25
-    iou: float = 0.7
-    max_det: int = 300
-    multi_label: bool = False
-
-
-def _model_metadata(session: Any) -> dict[str, Any]:
+def _model_metadata(session: Any) -> Dict[str, Any]:
     props = dict(session.get_modelmeta().custom_metadata_map)
-    meta: dict[str, Any] = {}
+    meta: Dict[str, Any] = {}
     for key in ("names", "imgsz", "stride"):
         if key in props:
             try:
@@ -40,41 +31,59 @@ def _model_metadata(session: Any) -> dict[str, Any]:
     return meta
 
 
-class Detector:
-    """A YOLO detector over an ONNX file. Batch size and input size come from the model itself."""
+def read_model(path: Union[Path, str]) -> bytes:
+    """The model file's bytes (one read: hash and session both come from them)."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: model file not found") from None
 
-    def __init__(self, model_path: Path | str, config: DetectorConfig | None = None) -> None:
+
+class Detector:
+    """A YOLO detector over an ONNX file. Batch size and input size come from the model itself.
+
+    ``postprocess`` defaults to the default deployment operating point; ``session`` to the CPU provider.
+    """
+
+    def __init__(
+        self,
+        model_path: Union[Path, str],
+        postprocess: Optional[Postprocess] = None,
+        session: Optional[SessionSettings] = None,
+    ) -> None:
         self.model_path = Path(model_path)
-        self.config = config or DetectorConfig()
+        self.postprocess_settings = postprocess or Postprocess()
+        self.session_settings = session or SessionSettings()
+        model = read_model(self.model_path)
+        self.sha256: str = hashlib.sha256(model).hexdigest()
+        s = self.session_settings
         self.session = create_session(
-            self.model_path,
-            list(self.config.providers),
-            self.config.graph_optimization,
-            self.config.intra_op_threads,
+            model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
         )
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.metadata = _model_metadata(self.session)
         self.input_size = self._input_size(inp.shape)
-        self.fixed_batch: int | None = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
         names = self.metadata.get("names", {})
-        self.names: dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+        self.names: Dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
-    def _input_size(self, shape: Sequence[Any]) -> tuple[int, int]:
+    def _input_size(self, shape: Sequence[Any]) -> Tuple[int, int]:
         h, w = shape[2], shape[3]
         if isinstance(h, int) and isinstance(w, int):
             return h, w
         imgsz = self.metadata.get("imgsz")
-        if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
+        if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
             return int(imgsz[0]), int(imgsz[1])
         raise ValueError(f"{self.model_path}: input has dynamic height/width and no 'imgsz' metadata")
 
     @property
-    def providers(self) -> list[str]:
+    def providers(self) -> List[str]:
         """The providers the session actually runs on."""
         return list(self.session.get_providers())
 
-    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+    def preprocess(self, images: Sequence[np.ndarray]) -> Tuple[np.ndarray, List[Letterbox]]:
         """Letterbox RGB arrays into one input batch, zero-padded up to a static-batch model's size
         (the caller keeps the first ``len(images)`` outputs)."""
         boxed = [letterbox(img, self.input_size) for img in images]
@@ -93,18 +102,15 @@ class Detector:
         """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output."""
         return self.session.run(None, {self.input_name: batch})[0]
 
-    def postprocess(self, raw: np.ndarray, letterboxes: Sequence[Letterbox]) -> list[Detections]:
+    def postprocess(self, raw: np.ndarray, letterboxes: Sequence[Letterbox]) -> List[Detections]:
         """Decode + NMS each image and map the boxes back to its original pixels."""
-        out = []
-        cfg = self.config
-        for pred, lb in zip(raw, letterboxes, strict=True):
-            det = postprocess(pred, cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
-            out.append(Detections(boxes_to_original(det.boxes, lb), det.scores, det.classes))
-        return out
+        if len(raw) != len(letterboxes):
+            raise ValueError(f"{len(raw)} outputs for {len(letterboxes)} images")
+        return [self.postprocess_settings(pred, lb) for pred, lb in zip(raw, letterboxes)]  # noqa: B905 (3.8)
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def __call__(self, images: Sequence[np.ndarray]) -> List[Detections]:
         """Detect objects in RGB ``(H, W, 3)`` uint8 arrays (any sizes)."""
-        results: list[Detections] = []
+        results: List[Detections] = []
         step = self.fixed_batch or len(images) or 1
         for start in range(0, len(images), step):
             chunk = list(images[start : start + step])
@@ -113,6 +119,6 @@ class Detector:
             results.extend(self.postprocess(raw, lbs))
         return results
 
-    def detect_files(self, paths: Sequence[Path | str]) -> list[Detections]:
+    def detect_files(self, paths: Sequence[Union[Path, str]]) -> List[Detections]:
         """Load image files (EXIF-aware) and detect."""
         return self([load_image(p) for p in paths])

@@ -1,18 +1,34 @@
-"""Decoding YOLO (anchor-free, ultralytics 'u' head) ONNX output and NMS in numpy.
+"""Decoding YOLO (anchor-free, ultralytics 'u' head) ONNX output and NMS in numpy: the one decode/NMS path.
 
 The exported model outputs ``(batch, 4 + num_classes, num_anchors)``: box centre/size in
 model-input pixels, then per-class scores already passed through a sigmoid (no objectness).
+
+:class:`Postprocess` is the one type for "raw output -> detections". The deployment's settings come
+from :class:`edgeproof.runtime.deploy.DeploySettings` (:meth:`Postprocess.deployed`); the mAP
+evaluation builds its own (low confidence, multi-label). Evaluation and device run this same code.
+
+The NMS is greedy NMS decided a block of candidates at a time (one IoU matrix settles the block among
+itself, one more removes what the block's kept boxes suppress from the rest): the same kept indices
+as the one-box-per-round loop (``tests/unit/test_postprocess.py`` keeps that loop as the reference),
+without one round of numpy calls per kept box, which at the mAP confidence (hundreds of candidates
+per image) would make NMS, not the model, the slow part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
+from edgeproof.runtime.preprocess import Letterbox, boxes_to_original
+
+if TYPE_CHECKING:
+    from edgeproof.runtime.deploy import DeploySettings
+
 _MAX_WH = 7680.0  # class offset for batched NMS: larger than any input side
 _MAX_CANDIDATES = 30_000
+BLOCK = 64  # candidates decided per NMS round
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,7 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
+        """No detections."""
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64))
 
     def __len__(self) -> int:
@@ -40,66 +57,107 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return out
 
 
-def box_iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box against ``(n, 4)`` boxes."""
-    ix0, iy0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    ix1, iy1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+def box_iou(a: np.ndarray, b: np.ndarray, crowd: Optional[np.ndarray] = None) -> np.ndarray:
+    """IoU matrix ``(len(a), len(b))`` of xyxy boxes, computed in the inputs' dtype.
+
+    ``crowd`` (optional, one flag per box of ``b``): for those boxes the denominator is the area of
+    the ``a`` box instead of the union (COCO's rule for crowd regions). Zero-area pairs give 0.
+    """
+    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
     inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+    areas = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
     union = area + areas - inter
+    if crowd is not None and crowd.any():
+        union = np.where(np.asarray(crowd, bool)[None, :], area, union)
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
-    """Greedy NMS: indices of kept boxes, highest score first.
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: Optional[int] = None) -> np.ndarray:
+    """Greedy NMS: indices of kept boxes, highest score first (ties: lower index first).
 
     A box is suppressed when its IoU with an already kept box is strictly greater than
-    ``iou_threshold`` (the torchvision convention).
+    ``iou_threshold`` (the torchvision convention); a NaN IoU suppresses nothing.
     """
     order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size and (max_keep is None or len(keep) < max_keep):
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        if not rest.size:
-            break
-        order = rest[box_iou_one_to_many(boxes[best], boxes[rest]) <= iou_threshold]
+    limit = len(order) if max_keep is None else max_keep
+    keep: List[int] = []
+    alive = order
+    while alive.size and len(keep) < limit:
+        block, rest = alive[:BLOCK], alive[BLOCK:]
+        over = ~(box_iou(boxes[block], boxes[block]) <= iou_threshold)
+        removed = np.zeros(len(block), dtype=bool)
+        kept_local: List[int] = []
+        for j in range(len(block)):
+            if removed[j]:
+                continue
+            kept_local.append(j)
+            if len(keep) + len(kept_local) >= limit:
+                break
+            removed |= over[j]
+        kept = block[kept_local]
+        keep.extend(kept.tolist())
+        if rest.size and len(keep) < limit:
+            rest = rest[(box_iou(boxes[kept], boxes[rest]) <= iou_threshold).all(axis=0)]
+        alive = rest
     return np.asarray(keep, dtype=np.int64)
 
 
-def postprocess(
-    pred: np.ndarray,
-    conf: float,
-    iou: float,
-    max_det: int = 300,
-    multi_label: bool = False,
-    agnostic: bool = False,
-    nms_fn: Callable[..., np.ndarray] = nms,
-) -> Detections:
-    """Turn one image's raw output ``(4 + nc, n_anchors)`` into NMS-filtered detections.
+@dataclass(frozen=True)
+class Postprocess:
+    """How raw output becomes detections: confidence, NMS IoU, cap, label mode and NMS mode.
 
-    ``multi_label`` keeps every (box, class) pair above ``conf`` (what COCO mAP evaluation
-    wants); otherwise each box keeps its best class only (what a deployment wants). ``nms_fn``
-    is any NMS with :func:`nms`'s signature and results (e.g. a faster blocked variant).
+    ``multi_label`` keeps every (box, class) pair above ``conf`` (what COCO mAP evaluation wants);
+    otherwise each box keeps its best class only (what a deployment does). ``agnostic`` runs NMS
+    across classes instead of within each class.
     """
-    pred = np.asarray(pred, dtype=np.float32).T  # (n_anchors, 4 + nc)
-    boxes_xywh, cls_scores = pred[:, :4], pred[:, 4:]
-    if multi_label:
-        rows, cols = np.nonzero(cls_scores > conf)
-        scores, classes = cls_scores[rows, cols], cols
-    else:
-        classes = cls_scores.argmax(axis=1)
-        scores = cls_scores[np.arange(cls_scores.shape[0]), classes]
-        rows = np.nonzero(scores > conf)[0]
-        scores, classes = scores[rows], classes[rows]
-    if rows.size == 0:
-        return Detections.empty()
-    if rows.size > _MAX_CANDIDATES:
-        top = np.argsort(-scores, kind="stable")[:_MAX_CANDIDATES]
-        rows, scores, classes = rows[top], scores[top], classes[top]
-    boxes = xywh_to_xyxy(boxes_xywh[rows])
-    offset = 0.0 if agnostic else classes[:, None].astype(np.float32) * _MAX_WH
-    keep = nms_fn(boxes + offset, scores, iou, max_keep=max_det)
-    return Detections(boxes=boxes[keep], scores=scores[keep], classes=classes[keep].astype(np.int64))
+
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    multi_label: bool = False
+    agnostic: bool = False
+
+    @classmethod
+    def deployed(cls, deploy: DeploySettings, conf: Optional[float] = None) -> Postprocess:
+        """The deployed detector's post-processing; ``conf`` overrides the confidence only (the
+        evaluation keeps deployment detections down to its mAP confidence to draw curves)."""
+        return cls(
+            conf=deploy.conf if conf is None else conf,
+            iou=deploy.iou,
+            max_det=deploy.max_det,
+            multi_label=False,
+            agnostic=deploy.agnostic,
+        )
+
+    def __call__(self, pred: np.ndarray, letterbox: Optional[Letterbox] = None) -> Detections:
+        """Decode + NMS one image's raw output ``(4 + nc, n_anchors)``; with ``letterbox`` the boxes
+        are mapped back to the original image's pixels, else they stay in model-input pixels."""
+        det = self._decode(pred)
+        if letterbox is None or len(det) == 0:
+            return det
+        return Detections(boxes_to_original(det.boxes, letterbox), det.scores, det.classes)
+
+    def _decode(self, pred: np.ndarray) -> Detections:
+        pred = np.asarray(pred, dtype=np.float32).T  # (n_anchors, 4 + nc)
+        boxes_xywh, cls_scores = pred[:, :4], pred[:, 4:]
+        if self.multi_label:
+            rows, cols = np.nonzero(cls_scores > self.conf)
+            scores, classes = cls_scores[rows, cols], cols
+        else:
+            classes = cls_scores.argmax(axis=1)
+            scores = cls_scores[np.arange(cls_scores.shape[0]), classes]
+            rows = np.nonzero(scores > self.conf)[0]
+            scores, classes = scores[rows], classes[rows]
+        if rows.size == 0:
+            return Detections.empty()
+        if rows.size > _MAX_CANDIDATES:
+            top = np.argsort(-scores, kind="stable")[:_MAX_CANDIDATES]
+            rows, scores, classes = rows[top], scores[top], classes[top]
+        boxes = xywh_to_xyxy(boxes_xywh[rows])
+        offset = 0.0 if self.agnostic else classes[:, None].astype(np.float32) * _MAX_WH
+        keep = nms(boxes + offset, scores, self.iou, max_keep=self.max_det)
+        return Detections(boxes=boxes[keep], scores=scores[keep], classes=classes[keep].astype(np.int64))

@@ -20,7 +20,7 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -70,7 +70,7 @@ def load_image(path: Path | str) -> np.ndarray:
         raise ValueError(f"{path}: unreadable image ({exc})") from None
 
 
-def resize_steps(h: int, w: int, size: tuple[int, int]) -> list[tuple[int, int]]:
+def resize_steps(h: int, w: int, size: Tuple[int, int]) -> List[Tuple[int, int]]:
     """The ``(height, width)`` after each resize ultralytics' validation loader applies.
 
     Empty when the image is used as is; the last entry is the size pasted into the input.
@@ -80,7 +80,7 @@ def resize_steps(h: int, w: int, size: tuple[int, int]) -> list[tuple[int, int]]
     out_h, out_w = size
     if out_h < 1 or out_w < 1:
         raise ValueError(f"model input size must be positive, got {out_w}x{out_h} (width x height)")
-    steps: list[tuple[int, int]] = []
+    steps: List[Tuple[int, int]] = []
     long_side = max(out_h, out_w)
     r = long_side / max(h, w)  # BaseDataset.load_image: long side to imgsz, sides ceil-ed, clamped
     if r != 1:
@@ -93,7 +93,7 @@ def resize_steps(h: int, w: int, size: tuple[int, int]) -> list[tuple[int, int]]
     return steps
 
 
-def letterbox_geometry(h: int, w: int, size: tuple[int, int]) -> Letterbox:
+def letterbox_geometry(h: int, w: int, size: Tuple[int, int]) -> Letterbox:
     """Where an ``h`` x ``w`` image lands in a ``size`` = (height, width) input, without pixels."""
     steps = resize_steps(h, w, size)
     new_h, new_w = steps[-1] if steps else (h, w)
@@ -102,7 +102,7 @@ def letterbox_geometry(h: int, w: int, size: tuple[int, int]) -> Letterbox:
     return Letterbox(new_w=new_w, new_h=new_h, pad_x=pad_x, pad_y=pad_y, orig_w=w, orig_h=h)
 
 
-def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
+def letterbox(image: np.ndarray, size: Tuple[int, int], pad_value: int = PAD_VALUE) -> Tuple[np.ndarray, Letterbox]:
     """Resize ``image`` (H, W, 3) uint8 to fit ``size`` = (height, width) keeping aspect, pad the rest."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"letterbox expects an (H, W, 3) uint8 image, got shape {image.shape} {image.dtype}")
@@ -117,7 +117,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = PAD_VAL
     return canvas, lb
 
 
-def _taps(n_out: int, n_in: int, clamp_weights: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _taps(n_out: int, n_in: int, clamp_weights: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """OpenCV's linear taps along one axis: source indices ``i0, i1`` and fixed-point weights.
 
     Pixel centres align (``src = (dst + 0.5) * n_in / n_out - 0.5``, in float32 as OpenCV). Past the
@@ -136,7 +136,7 @@ def _taps(n_out: int, n_in: int, clamp_weights: bool) -> tuple[np.ndarray, np.nd
     return i0, i1, w0, w1
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is Python 3.9+)
 def _opencv() -> Any | None:
     """OpenCV if this machine has it (optional: the light install is numpy + Pillow)."""
     try:
@@ -190,7 +190,7 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return s0.astype(np.uint8).reshape(height, width, c)
 
 
-def to_input(images: list[np.ndarray]) -> np.ndarray:
+def to_input(images: List[np.ndarray]) -> np.ndarray:
     """Stack letterboxed HWC uint8 images into the model's NCHW float32 input in [0, 1]."""
     batch = np.stack(images).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(255.0)

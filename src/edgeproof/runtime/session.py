@@ -8,8 +8,9 @@ fallback would gate a Jetson release on CPU numbers, so here it is an error.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,15 @@ _LEVELS = {
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How a session runs: execution providers (priority order), online graph optimization, threads."""
+
+    providers: Tuple[str, ...] = ("CPUExecutionProvider",)
+    graph_optimization: str = "all"  # disable | basic | extended | all
+    intra_op_threads: int = 0  # 0: ONNX Runtime's default
 
 
 class ProviderError(RuntimeError):
@@ -48,12 +58,16 @@ def graph_level(name: str) -> Any:
 
 def create_session(
     model: Path | str | bytes,
-    providers: list[str],
+    providers: List[str],
     graph_optimization: str = "all",
     intra_op_threads: int = 0,
     optimized_model_path: Path | None = None,
+    name: str | None = None,
 ) -> Any:
-    """An ``InferenceSession`` on ``providers`` (in priority order); raise if any is not running."""
+    """An ``InferenceSession`` on ``providers`` (in priority order); raise if any is not running.
+
+    ``model`` is a file or its bytes; ``name`` is how errors call it (default: the path).
+    """
     ort = import_ort()
     available = ort.get_available_providers()
     missing = [p for p in providers if p not in available]
@@ -72,7 +86,7 @@ def create_session(
     try:
         session = ort.InferenceSession(source, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime's own errors (NoSuchFile, InvalidProtobuf, Fail) are bare Exceptions
-        name = "<in-memory model>" if isinstance(model, bytes) else str(model)
+        name = name or ("<in-memory model>" if isinstance(model, bytes) else str(model))
         raise ValueError(f"{name}: onnxruntime cannot load this model ({type(exc).__name__}: {exc})") from None
     running = session.get_providers()
     fell_back = [p for p in providers if p not in running]

@@ -1,0 +1,63 @@
+"""The ``plots`` stage's library: charts and the worst-first mosaic from what ``evaluate`` wrote.
+
+Inputs are ``metrics/eval.json`` (per-class AP50, the operating point's conf and match IoU),
+:class:`edgeproof.evaluation.plots.PlotInputs` (PR curves, confusion matrix, deployment detections)
+and the prepared dataset (ground truth and images for the mosaic). Nothing here runs the model, so
+changing a ``plots`` setting (dpi, mosaic size, F1 curve points) costs seconds, not an inference pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgeproof.data.canonical import load_meta
+from edgeproof.evaluation import figures, operating
+from edgeproof.evaluation.matching import truth_by_image
+from edgeproof.evaluation.mosaic import mosaic_figure
+from edgeproof.evaluation.params import PlotsParams
+from edgeproof.evaluation.plots import PlotInputs, PlotPaths, write_f1_curve
+from edgeproof.io import read_json
+
+log = logging.getLogger(__name__)
+
+
+def draw_plots(
+    metrics: Mapping[str, Any], inputs: PlotInputs, data_root: Path, paths: PlotPaths, params: PlotsParams
+) -> list[Path]:
+    """Write the F1 curve data, the PR / F1 / confusion charts and the mosaic to ``paths``; return them."""
+    split = str(metrics.get("split", "val"))
+    op = metrics["operating_point"]
+    conf, match_iou = float(op["conf"]), float(op["match_iou"])
+    meta = load_meta(data_root)
+    gt = read_json(data_root / "annotations" / f"{split}.json")
+    truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
+    matched = operating.match_all(truths, inputs.deploy, len(inputs.names), match_iou)
+    f1_rows = operating.f1_curve(matched, inputs.names, params.curve_points)
+    ap50 = {row["name"]: row["ap50"] for row in metrics["per_class"]}
+    ap50["all"] = metrics["map50"]
+    images_dir = data_root / "images" / split
+    image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
+    files = [
+        write_f1_curve(paths.f1_curve, f1_rows),
+        figures.pr_figure(paths.pr_png, inputs.recall_points, inputs.pr_curves, ap50, params.dpi),
+        figures.f1_figure(paths.f1_png, f1_rows, conf, params.dpi),
+        figures.confusion_figure(paths.confusion_png, inputs.confusion, inputs.names, conf, match_iou, params.dpi),
+        mosaic_figure(
+            paths.mosaic,
+            operating.image_scores(matched, conf),
+            image_paths,
+            truths,
+            inputs.deploy,
+            inputs.names,
+            conf,
+            match_iou,
+            params.mosaic_images,
+            params.mosaic_columns,
+            params.dpi,
+        ),
+    ]
+    log.info("wrote %d plot files", len(files))
+    return files

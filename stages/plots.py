@@ -1,0 +1,48 @@
+"""DVC stage ``plots``: the evaluation charts, F1-vs-confidence data and the worst-first mosaic.
+
+Drawn from evaluate's outputs (metrics, plot inputs) and the prepared dataset, without running the
+model: a ``plots`` setting (dpi, mosaic size, curve points) reruns only this stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeproof.config import load_params
+from edgeproof.evaluation.draw import draw_plots
+from edgeproof.evaluation.plots import PlotInputs, PlotPaths
+from edgeproof.io import read_json
+from stages._common import parser, run
+
+DEFAULTS = PlotPaths.under(Path("plots/eval"))
+OUTPUTS = {
+    "f1_curve": "precision/recall/F1 against confidence (CSV, dvc plots)",
+    "pr_png": "PR curve chart",
+    "f1_png": "F1-vs-confidence chart",
+    "confusion_png": "confusion matrix chart",
+    "mosaic": "worst-first mosaic of val images, predictions vs ground truth",
+}
+
+
+def _body(args: argparse.Namespace) -> None:
+    params = load_params(args.params).plots
+    paths = PlotPaths(**{key: getattr(args, key) for key in OUTPUTS})
+    draw_plots(read_json(args.eval), PlotInputs.load(args.plot_inputs), args.data, paths, params)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--eval", type=Path, required=True, help="evaluate's metrics JSON")
+    p.add_argument("--plot-inputs", type=Path, required=True, help="evaluate's plot inputs (.npz)")
+    p.add_argument("--data", type=Path, required=True, help="prepared dataset folder (ground truth, images)")
+    for key, help_text in OUTPUTS.items():
+        default = getattr(DEFAULTS, key)
+        p.add_argument(
+            f"--{key.replace('_', '-')}", type=Path, default=default, help=f"output: {help_text} [{default}]"
+        )
+    return run("plots", _body, p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

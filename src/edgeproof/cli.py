@@ -73,6 +73,16 @@ def _cmd_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_device_gate(args: argparse.Namespace) -> int:
+    from edgeproof.device.gate import run_device_gate
+
+    results = args.results or Path("reports/device") / args.profile
+    release = args.release if args.release is not None else Path("reports/release.json")
+    if args.release is None and not release.exists():
+        release = None  # no release report in this checkout: the chain ends at the bundle
+    return run_device_gate(args.bundle, args.profile, results, release, args.baseline)
+
+
 def _cmd_track_replay(args: argparse.Namespace) -> int:
     from edgeproof.paths import state_dir
     from edgeproof.tracking.pipeline import replay
@@ -106,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--data", type=Path, default=Path("data/prepared"))
         s.set_defaults(func=func)
     sub.add_parser("device", help="print this machine's device fingerprint").set_defaults(func=_cmd_device)
+    s = sub.add_parser("device-gate", help="judge device results: exit 0 pass, 1 fail, 3 inconclusive")
+    s.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    s.add_argument("--profile", required=True)
+    s.add_argument("--results", type=Path, default=None, help="device results (default reports/device/PROFILE)")
+    s.add_argument("--release", type=Path, default=None, help="release report (default reports/release.json)")
+    s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
+    s.set_defaults(func=_cmd_device_gate)
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)

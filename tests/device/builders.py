@@ -35,11 +35,18 @@ def write_val(root: Path, n_val: int = 6) -> None:
     images, annotations = [], []
     for i in range(n_val):
         name = f"val_{i:06d}.jpg"
-        Image.fromarray(rng.integers(0, 255, (IMGSZ, IMGSZ, 3), dtype=np.uint8)).save(prepared / "images" / "val" / name)
+        pixels = rng.integers(0, 255, (IMGSZ, IMGSZ, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(prepared / "images" / "val" / name)
         images.append({"id": i + 1, "file_name": name, "width": IMGSZ, "height": IMGSZ})
         annotations.append(
-            {"id": i + 1, "image_id": i + 1, "category_id": CATEGORY_ID, "bbox": [24.0, 24.0, 16.0, 16.0],
-             "area": 256.0, "iscrowd": 0}
+            {
+                "id": i + 1,
+                "image_id": i + 1,
+                "category_id": CATEGORY_ID,
+                "bbox": [24.0, 24.0, 16.0, 16.0],
+                "area": 256.0,
+                "iscrowd": 0,
+            }
         )
     gt = {"images": images, "annotations": annotations, "categories": [{"id": CATEGORY_ID, "name": "thing"}]}
     (prepared / "annotations" / "val.json").write_text(json.dumps(gt))
@@ -49,16 +56,41 @@ def write_val(root: Path, n_val: int = 6) -> None:
 
 def release_report(model_rel: str, sha: str, profiles: list[str]) -> dict[str, Any]:
     """A ``reports/release.json`` in the shared contract's shape: fp32 is the release for every profile."""
-    fp32 = {"path": model_rel, "sha256": sha, "evaluated": True, "map50_95": 1.0, "map50": 1.0, "map_drop": 0.0,
-            "fps_e2e": 500.0, "latency_ms_p95": 2.0, "latency_model_ms_p50": 1.0}
+    fp32 = {
+        "path": model_rel,
+        "sha256": sha,
+        "evaluated": True,
+        "map50_95": 1.0,
+        "map50": 1.0,
+        "map_drop": 0.0,
+        "fps_e2e": 500.0,
+        "latency_ms_p95": 2.0,
+        "latency_model_ms_p50": 1.0,
+    }
     return {
         "build_profile": "cpu-ci",
         "release_variant": "fp32",
         "reference": {"variant": "fp32", "path": model_rel, "sha256": sha, "map50_95": 1.0, "map50": 1.0},
-        "variants": {"fp32": fp32, "fp16": {"path": "models/optimized/fp16.onnx", "sha256": "0" * 64,
-                                            "evaluated": False, "reason": "fp16 numerics need a GPU provider"}},
-        "profiles": {p: {"variant": "fp32", "path": model_rel, "sha256": sha, "measured_here": p == "cpu-ci",
-                         "reason": "test fixture", "rejected": []} for p in profiles},
+        "variants": {
+            "fp32": fp32,
+            "fp16": {
+                "path": "models/optimized/fp16.onnx",
+                "sha256": "0" * 64,
+                "evaluated": False,
+                "reason": "fp16 numerics need a GPU provider",
+            },
+        },
+        "profiles": {
+            p: {
+                "variant": "fp32",
+                "path": model_rel,
+                "sha256": sha,
+                "measured_here": p == "cpu-ci",
+                "reason": "test fixture",
+                "rejected": [],
+            }
+            for p in profiles
+        },
     }
 
 
@@ -82,11 +114,19 @@ def write_build_side(root: Path, profiles: list[str], n_val: int = 6) -> str:
 TEST_PROFILES: dict[str, Any] = {
     "cpu-ci": {"warmup": 1, "runs": 5, "e2e_images": 4, "batch_sweep": [1, 2], "gate": {"min_fps": 1.0}},
     "cpu-ci-strict": {  # the same machine and model, a speed threshold no machine meets
-        "match": {"arch": ["x86_64", "AMD64"]}, "warmup": 1, "runs": 3, "e2e_images": 2, "batch_sweep": [1],
+        "match": {"arch": ["x86_64", "AMD64"]},
+        "warmup": 1,
+        "runs": 3,
+        "e2e_images": 2,
+        "batch_sweep": [1],
         "gate": {"min_fps": 1.0e6},
     },
     "cpu-cuda": {  # matches this machine but needs a provider this onnxruntime build does not have
-        "match": {"arch": ["x86_64", "AMD64"]}, "providers": [{"name": "CUDAExecutionProvider"}],
-        "warmup": 1, "runs": 3, "e2e_images": 2, "batch_sweep": [1],
+        "match": {"arch": ["x86_64", "AMD64"]},
+        "providers": [{"name": "CUDAExecutionProvider"}],
+        "warmup": 1,
+        "runs": 3,
+        "e2e_images": 2,
+        "batch_sweep": [1],
     },
 }

@@ -136,7 +136,7 @@ def _taps(n_out: int, n_in: int, clamp_weights: bool) -> tuple[np.ndarray, np.nd
     return i0, i1, w0, w1
 
 
-@functools.lru_cache(maxsize=None)  # functools.cache is 3.9+; the device side runs on 3.8
+@functools.lru_cache(maxsize=None)  # noqa: UP033 -- functools.cache is 3.9+, the device side runs on 3.8
 def _opencv() -> Any | None:
     """OpenCV if this machine has it (optional: the light install is numpy + Pillow)."""
     try:

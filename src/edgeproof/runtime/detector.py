@@ -65,7 +65,7 @@ class Detector:
         if isinstance(h, int) and isinstance(w, int):
             return h, w
         imgsz = self.metadata.get("imgsz")
-        if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
+        if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
             return int(imgsz[0]), int(imgsz[1])
         raise ValueError(f"{self.model_path}: input has dynamic height/width and no 'imgsz' metadata")
 
@@ -97,7 +97,9 @@ class Detector:
         """Decode + NMS each image and map the boxes back to its original pixels."""
         out = []
         cfg = self.config
-        for pred, lb in zip(raw, letterboxes, strict=True):
+        if len(raw) != len(letterboxes):
+            raise ValueError(f"{len(raw)} model outputs for {len(letterboxes)} images")
+        for pred, lb in zip(raw, letterboxes):  # noqa: B905 -- zip(strict=) is 3.10+, the device side runs on 3.8
             det = postprocess(pred, cfg.conf, cfg.iou, cfg.max_det, cfg.multi_label)
             out.append(Detections(boxes_to_original(det.boxes, lb), det.scores, det.classes))
         return out

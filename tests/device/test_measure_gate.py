@@ -180,3 +180,22 @@ def test_creation_time_fallback_is_refused_and_cpu_fallback_disabled(bundle, mon
     with pytest.raises(ProviderError, match=r"\['CUDAExecutionProvider'\] were requested but the session runs on"):
         create_profiled_session(bundle / "models/fp32.onnx", profile, None)
     assert seen == {"cpu_fallback_disabled": "1", "providers": ["CUDAExecutionProvider"]}
+
+
+def test_preflight_on_recorded_boards(bundle, tmp_path):
+    from edgeproof.device.preflight import preflight
+    from edgeproof.device.sysinfo import SysRoot
+
+    def checks(board: str, profile: str) -> dict[str, bool]:
+        report = preflight(bundle, profile, SysRoot(FIXTURES / board), tmp_path / "engines")
+        assert report["ready"] == all(c["ok"] for c in report["checks"])
+        return {c["name"]: c["ok"] for c in report["checks"]}
+
+    nano = checks("jetson-nano", "jetson-nano")
+    assert nano["machine_match"] and nano["power_mode"] and nano["clocks_at_max"] and nano["temperature"]
+    assert not nano["providers_built_in"]  # this onnxruntime has no TensorRT/CUDA
+    orin = checks("jetson-orin-nano", "jetson-orin-nano")
+    assert orin["machine_match"] and not orin["clocks_at_max"]
+    assert not checks("jetson-nano", "jetson-orin-nano")["machine_match"]
+    hot = checks("x86-hot", "cpu-ci")
+    assert hot["providers_load"] and not hot["temperature"]

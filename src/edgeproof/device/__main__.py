@@ -4,6 +4,7 @@
   Exit 0 measured; 2 the bundle failed verification or is unusable; 4 the machine does not match the
   profile; 5 the profile's execution providers are not the ones that ran.
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
+- ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
 """
 
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     v = sub.add_parser("verify", help="verify a bundle against its manifest")
     v.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    r = sub.add_parser("preflight", help="check this board is ready to measure a profile")
+    r.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    r.add_argument("--profile", required=True)
+    r.add_argument("--engine-cache", type=Path, default=None)
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
     return p
@@ -74,6 +79,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         sys.stdout.write(json.dumps({"ok": True, "files": len(manifest["files"])}) + "\n")
         return 0
+    if args.command == "preflight":
+        from edgeproof.device.preflight import preflight
+
+        cache = args.engine_cache or default_cache_root()
+        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return 0 if report["ready"] else 1
     return _facts(args)
 
 

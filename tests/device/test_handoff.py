@@ -200,3 +200,31 @@ def test_every_device_module_imports_on_the_runner(sides):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_hosted_gate_job_locally(sides, tmp_path):
+    """ci/device_gate.py as the gate job runs it, minus GitHub and MLflow: the comment the PR gets."""
+    assert measure(sides, "cpu-ci")[0] == 0
+    results = sides["build"] / "reports/device/cpu-ci"
+    shutil.rmtree(results, ignore_errors=True)
+    shutil.copytree(sides["runner"] / "reports/device/cpu-ci", results)
+    diff = tmp_path / "metrics-diff.md"
+    diff.write_text(
+        "| Path | Metric | HEAD | main | Change |\n|---|---|---|---|---|\n"
+        "| metrics/eval.json | map50 | 1 | 0.9 | 0.1 |\n"
+    )
+    comment = tmp_path / "comment.md"
+    cmd = [
+        sys.executable,
+        "ci/device_gate.py",
+        "--profile",
+        "cpu-ci",
+        "--metrics-diff",
+        str(diff),
+        "--comment-out",
+        str(comment),
+    ]
+    proc = subprocess.run(cmd, cwd=sides["build"], env=_build_env(sides["build"]), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    body = comment.read_text()
+    assert body.startswith("<!-- edgeproof-device-gate -->") and "PASSED" in body and "| metrics/eval.json |" in body

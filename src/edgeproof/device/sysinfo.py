@@ -165,6 +165,14 @@ def oc_counters(root: SysRoot) -> Dict[str, int]:
     return out
 
 
+def _jetson_clocks(root: SysRoot) -> Optional[str]:
+    """``jetson_clocks --show`` (root only: on a runner through the sudoers rule ``ci/jetson`` installs)."""
+    shown = root.command(["jetson_clocks", "--show"])
+    if shown is None and not root.recorded:
+        shown = root.command(["sudo", "-n", "jetson_clocks", "--show"])
+    return shown
+
+
 def jetson_facts(root: SysRoot) -> Optional[Dict[str, Any]]:
     """Device-tree model, L4T release, power mode and ``jetson_clocks --show``; ``None`` off a Jetson."""
     model = root.read("/proc/device-tree/model")
@@ -176,7 +184,7 @@ def jetson_facts(root: SysRoot) -> Optional[Dict[str, Any]]:
         "nv_tegra_release": release.splitlines()[0] if release else None,
         "l4t": parse_l4t(release),
         "power_mode": parse_nvpmodel(root.command(["nvpmodel", "-q"])),
-        "jetson_clocks": root.command(["jetson_clocks", "--show"]),
+        "jetson_clocks": _jetson_clocks(root),
     }
 
 

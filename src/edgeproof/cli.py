@@ -32,6 +32,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     config = DetectorConfig(providers=tuple(args.providers), conf=args.conf, iou=args.iou)
     detector = Detector(args.model, config)
+    if args.video is not None:
+        from edgeproof.device.video import run_video
+
+        summary = run_video(
+            lambda rgb: detector([rgb])[0], args.video, detector.names, args.out, args.show, args.max_frames
+        )
+        _emit(summary)
+        return 0
+    if not args.images:
+        raise ValueError("detect: give image files or --video SOURCE")
     for path in args.images:
         det = detector.detect_files([path])[0]
         _emit(
@@ -100,9 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
-    s = sub.add_parser("detect", help="run an ONNX model on image files")
+    s = sub.add_parser("detect", help="run an ONNX model on image files or a video feed")
     s.add_argument("model", type=Path)
-    s.add_argument("images", type=Path, nargs="+")
+    s.add_argument("images", type=Path, nargs="*")
+    s.add_argument("--video", default=None, help="video file, camera index (0) or RTSP URL (needs OpenCV)")
+    s.add_argument("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
+    s.add_argument("--show", action="store_true", help="show the annotated video in a window (q quits)")
+    s.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     s.add_argument("--conf", type=float, default=0.25)
     s.add_argument("--iou", type=float, default=0.7)
     s.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])

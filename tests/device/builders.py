@@ -121,6 +121,14 @@ TEST_PROFILES: dict[str, Any] = {
         "batch_sweep": [1],
         "gate": {"min_fps": 1.0e6},
     },
+    "cpu-ci-build-map": {  # mAP not re-measured on the device: the build side's evaluation of the file stands
+        "match": {"arch": ["x86_64", "AMD64"]},
+        "evaluate_on_device": False,
+        "warmup": 1,
+        "runs": 3,
+        "e2e_images": 2,
+        "batch_sweep": [1],
+    },
     "cpu-cuda": {  # matches this machine but needs a provider this onnxruntime build does not have
         "match": {"arch": ["x86_64", "AMD64"]},
         "providers": [{"name": "CUDAExecutionProvider"}],

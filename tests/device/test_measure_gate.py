@@ -80,12 +80,12 @@ def test_refusals_name_the_rule(bundle):
     assert code == EXIT_MACHINE and status["rule"] == "machine_match" and "arch" in status["reason"]
     assert not (out / "bench.json").exists()
     report = device_gate(bundle, "jetson-nano", out)
-    assert report["verdict"] == "fail" and "machine_match" in report["failed"]
+    assert report["verdict"] == "fail" and report["failed"] == ["machine_match"]  # the refusal, no follow-on noise
     code, out = _measure(bundle, "cpu-cuda")
     assert (
         code == EXIT_PROVIDERS and "CUDAExecutionProvider" in json.loads((out / "measure.json").read_text())["reason"]
     )
-    assert "providers" in device_gate(bundle, "cpu-cuda", out)["failed"]
+    assert device_gate(bundle, "cpu-cuda", out)["failed"] == ["providers"]
 
 
 def test_gate_checks_the_chain_against_the_release_report(bundle, tmp_path):
@@ -201,3 +201,12 @@ def test_preflight_on_recorded_boards(bundle, tmp_path):
     assert not checks("jetson-nano", "jetson-orin-nano")["machine_match"]
     hot = checks("x86-hot", "cpu-ci")
     assert hot["providers_load"] and not hot["temperature"]
+
+
+def test_without_on_device_map_the_build_sides_evaluation_of_the_same_file_counts(bundle, tmp_path):
+    out = _measured(bundle, "cpu-ci-build-map")
+    assert not (out / "eval.json").exists()
+    report = device_gate(bundle, "cpu-ci-build-map", out)
+    rules = {r["name"]: r for r in report["rules"]}
+    assert report["verdict"] == "pass" and rules["same_model_evaluated"]["source"] == "build/release.json"
+    assert rules["map50"]["measured"] == 1.0 and rules["map50"]["source"] == "build side"

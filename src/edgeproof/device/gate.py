@@ -75,12 +75,18 @@ def score_device_map(bundle: Path, results: Path, ev: Optional[Dict[str, Any]]) 
     return scores
 
 
-def _identity_rules(name: str, entry: Dict[str, Any], release: Optional[Dict[str, Any]], bench, ev, profile):
+def _identity_rules(
+    name: str, entry: Dict[str, Any], release: Optional[Dict[str, Any]], bench, ev, profile, build_release
+):
     sha = entry.get("sha256")
     rules = [_rule("same_profile", "profile", "==", name, _get(bench, "profile"), "bench.json")]
     rules += [_rule("same_model_benchmarked", "model_sha256", "==", sha, _get(bench, "model_sha256"), "bench.json")]
     if profile.evaluate_on_device:
         rules.append(_rule("same_model_evaluated", "model_sha256", "==", sha, _get(ev, "model_sha256"), "eval.json"))
+    else:  # the build machine's evaluation of this very file stands in (it must have been evaluated there)
+        build = _get(build_release, f"variants.{entry.get('variant')}") or {}
+        evaluated = build.get("sha256") if build.get("evaluated") else None
+        rules.append(_rule("same_model_evaluated", "model_sha256", "==", sha, evaluated, "build/release.json"))
     if release is not None:
         released = _get(release, f"profiles.{name}.sha256")
         rules.append(_rule("same_model_released", "model_sha256", "==", sha, released, "reports/release.json"))
@@ -136,6 +142,7 @@ def _inputs(bundle: Path, name: str, results: Path) -> Dict[str, Any]:
         raise BundleError(f"{bundle / 'profiles.json'}: no profile {name!r} (has {sorted(profiles)})")
     got["profile"] = profiles[name]
     got["entry"] = (got["manifest"].get("profiles") or {}).get(name, {})
+    got["build_release"] = _load(bundle / "build" / "release.json")
     for key in ("measure", "bench", "eval", "conditions"):
         got[key] = _load(results / f"{key}.json")
     status = got["measure"] or {"status": "missing", "rule": "measured", "reason": f"{results}/measure.json missing"}
@@ -145,37 +152,63 @@ def _inputs(bundle: Path, name: str, results: Path) -> Dict[str, Any]:
     return got
 
 
+def _scores(bundle: Path, name: str, results: Path, got: Dict[str, Any]) -> Any:
+    """mAP the accuracy rules judge: the device's detections scored here, or the build side's figures."""
+    if got["profile"].evaluate_on_device:
+        try:
+            scores = score_device_map(bundle, results, got["eval"]) if got["eval"] else {}
+        except BundleError as exc:  # detections missing or unreadable: the accuracy rules fail
+            log.error("%s", exc)
+            scores = {}
+        return scores, "device detections (pycocotools)"
+    return _get(got["build_release"], f"variants.{got['entry'].get('variant')}") or {}, "build side"
+
+
+def _measured_rules(name: str, got: Dict[str, Any], rel: Any, scores: Dict[str, Any], source: str, baseline: Any):
+    profile, bench, cond = got["profile"], got["bench"], got["conditions"] or {}
+    rules = [_rule("machine_match", "conditions.json match", "==", True, _get(cond, "match.matched"), "device")]
+    providers = _get(bench, "providers")
+    ok_providers = None
+    if providers is not None:
+        ok_providers = providers.get("session") == list(profile.provider_names) and not providers.get("problems")
+    rules.append(_rule("providers", "session + node placement", "==", True, ok_providers, "bench.json"))
+    rules += _identity_rules(name, got["entry"], rel, bench, got["eval"], profile, got["build_release"])
+    rules += _accuracy_rules(profile, scores, got["manifest"], source)
+    g = profile.gate
+    rules.append(_rule("fps", "fps_e2e", ">=", g.min_fps, _get(bench, "fps_e2e"), "bench.json"))
+    p95 = _get(bench, "latency_ms.p95")
+    rules.append(_rule("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"))
+    return rules + _regression_rules(profile, _load(baseline) if baseline else None, bench, scores)
+
+
 def device_gate(
     bundle: Path, name: str, results: Path, release: Optional[Path] = None, baseline: Optional[Path] = None
 ) -> Dict[str, Any]:
-    """Judge the device results of profile ``name``; the report (``reports/gate.json`` shape + verdict)."""
+    """Judge the device results of profile ``name``; the report (``reports/gate.json`` shape + verdict).
+
+    A refused measurement (``measure.json``) is judged by its refusal and the release chain only.
+    """
     got = _inputs(bundle, name, results)
-    profile, bench, ev, cond = got["profile"], got["bench"], got["eval"], got["conditions"] or {}
-    if profile.evaluate_on_device:
-        scores, source = (score_device_map(bundle, results, ev) if ev else {}), "device detections (pycocotools)"
-    else:
-        variant = _get(got["manifest"], f"profiles.{name}.variant")
-        scores, source = _get(_load(bundle / "build" / "release.json"), f"variants.{variant}") or {}, "build side"
+    bench, cond = got["bench"], got["conditions"] or {}
+    scores, source = _scores(bundle, name, results, got)
     rel = _load(release) if release is not None else None
     if release is not None and rel is None:
         got["problems"].append(_rule("same_model_released", "model_sha256", "==", "readable", None, str(release)))
-    g = profile.gate
     rules = list(got["problems"])
-    rules.append(_rule("machine_match", "conditions.json match", "==", True, _get(cond, "match.matched"), "device"))
-    providers = _get(bench, "providers")
-    ok_providers = (
-        None
-        if providers is None
-        else (providers.get("session") == list(profile.provider_names) and not providers.get("problems"))
-    )
-    rules.append(_rule("providers", "session + node placement", "==", True, ok_providers, "bench.json"))
-    rules += _identity_rules(name, got["entry"], rel, bench, ev, profile)
-    rules += _accuracy_rules(profile, scores, got["manifest"], source)
-    rules.append(_rule("fps", "fps_e2e", ">=", g.min_fps, _get(bench, "fps_e2e"), "bench.json"))
-    rules.append(
-        _rule("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, _get(bench, "latency_ms.p95"), "bench.json")
-    )
-    rules += _regression_rules(profile, _load(baseline) if baseline else None, bench, scores)
+    if _get(got["measure"], "status") == "measured":
+        rules += _measured_rules(name, got, rel, scores, source, baseline)
+    elif rel is not None:
+        sha = got["entry"].get("sha256")
+        rules.append(
+            _rule(
+                "same_model_released",
+                "model_sha256",
+                "==",
+                sha,
+                _get(rel, f"profiles.{name}.sha256"),
+                "reports/release.json",
+            )
+        )
     throttled = bool(cond.get("throttled"))
     verdict = _verdict(rules, throttled)
     return {

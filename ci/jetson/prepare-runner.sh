@@ -46,6 +46,8 @@ printf 'onnxruntime-gpu @ %s --hash=sha256:%s\n' "$wheel_url" "$wheel_sha" > "$r
 /opt/edgeproof/venv/bin/python -m pip install --quiet --upgrade pip
 /opt/edgeproof/venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$req"
 /opt/edgeproof/venv/bin/python -m pip install --quiet "numpy<2" pillow pyyaml "protobuf" flatbuffers packaging coloredlogs sympy
+# optional: OpenCV letterboxes ~20x faster than the numpy port (bit-identical), and reads video for `edgeproof detect`
+/opt/edgeproof/venv/bin/python -m pip install --quiet opencv-python-headless || echo "no OpenCV wheel: the numpy letterbox is used"
 /opt/edgeproof/venv/bin/python -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())"
 
 # --- 3. the runner user: no general sudo; clocks and power mode readable

@@ -197,7 +197,8 @@ def test_preflight_on_recorded_boards(bundle, tmp_path):
     assert nano["machine_match"] and nano["power_mode"] and nano["clocks_at_max"] and nano["temperature"]
     assert not nano["providers_built_in"]  # this onnxruntime has no TensorRT/CUDA
     orin = checks("jetson-orin-nano", "jetson-orin-nano")
-    assert orin["machine_match"] and not orin["clocks_at_max"]
+    assert orin["machine_match"] and not orin["clocks_at_max"] and not orin["idle"]
+    assert nano["idle"]
     assert not checks("jetson-nano", "jetson-orin-nano")["machine_match"]
     hot = checks("x86-hot", "cpu-ci")
     assert hot["providers_load"] and not hot["temperature"]

@@ -32,6 +32,7 @@ def test_nano_readings():
     assert facts["clocks"]["cpu0"] == {"cur": 1479000, "max": 1479000, "hw_max": 1479000}
     assert facts["clocks"]["gpu:57000000.gpu"]["max"] == 921600000
     assert facts["oc_counters"] == {}
+    assert facts["cpus_online"] == 4 and facts["load_avg_1m"] == 0.12
 
 
 def test_orin_readings():
@@ -92,10 +93,12 @@ def test_nano_at_full_clocks_is_not_throttled_despite_the_pmic_placeholder():
     assert throttle_reasons(PROFILES["jetson-nano"], facts, during) == []
 
 
-def test_orin_with_a_slow_gpu_clock_is_throttled():
+def test_orin_with_a_slow_gpu_clock_and_a_busy_cpu_is_throttled():
     facts, during = _during("jetson-orin-nano")
+    assert facts["cpus_online"] == 6 and facts["load_avg_1m"] == 3.9
     reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
-    assert len(reasons) == 1 and "gpu:17000000.gpu at 612000000 of max 1020000000" in reasons[0]
+    assert len(reasons) == 2 and "gpu:17000000.gpu at 612000000 of max 1020000000" in reasons[0]
+    assert reasons[1] == "machine busy before the run: load 3.9 on 6 CPUs > 0.5/CPU"
 
 
 def test_over_current_counters_that_moved_make_a_run_inconclusive():

@@ -123,6 +123,10 @@ def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, 
         for name, r in sorted(ratios.items()):
             if r["ratio"] < CLOCK_TOLERANCE:
                 reasons.append(f"clock {name} at {r['cur']} of max {r['max']} ({r['ratio']:.0%}) under load")
+    load, cpus = facts.get("load_avg_1m"), facts.get("cpus_online")
+    limit = profile.max_load_per_cpu
+    if limit is not None and load is not None and cpus and load / cpus > limit:
+        reasons.append(f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU")
     if profile.power_mode is not None:
         mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
         if mode != profile.power_mode:

@@ -72,6 +72,12 @@ def _board(profile: Profile, facts: Dict[str, Any]) -> List[Dict[str, Any]]:
         else:
             detail = ("below max: " + ", ".join(low) + " (run `sudo jetson_clocks`)") if low else "all at maximum"
         checks.append(_check("clocks_at_max", bool(facts["clocks"]) and not low, detail))
+    load, cpus = facts.get("load_avg_1m"), facts.get("cpus_online")
+    if profile.max_load_per_cpu is not None and load is not None and cpus:
+        ok = load / cpus <= profile.max_load_per_cpu
+        checks.append(
+            _check("idle", ok, f"load {load:g} on {cpus} CPUs (profile: <= {profile.max_load_per_cpu:g}/CPU)")
+        )
     temps = {z: t for z, t in facts["thermal_c"].items() if z not in IGNORED_ZONES}
     hottest = max(temps.values()) if temps else None
     limit = profile.max_temp_c - TEMP_MARGIN_C

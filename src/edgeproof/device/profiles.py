@@ -71,6 +71,8 @@ class Profile:
     # false where the OS scales clocks by design, e.g. a laptop or a cloud VM)
     require_max_clocks: bool = False
     power_mode: Optional[str] = None  # `nvpmodel -q` mode the board must be in (e.g. MAXN); null: any
+    # 1-minute load average per online CPU before the run above this: other work competed -> inconclusive
+    max_load_per_cpu: Optional[float] = bounded(None, gt=0.0)
     gate: DeviceGate = field(default_factory=DeviceGate)
     regression: Regression = field(default_factory=Regression)
 

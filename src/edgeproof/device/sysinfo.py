@@ -188,6 +188,27 @@ def jetson_facts(root: SysRoot) -> Optional[Dict[str, Any]]:
     }
 
 
+def cpu_online(root: SysRoot) -> Optional[int]:
+    """Online CPUs from ``/sys/devices/system/cpu/online`` (``0-3,5``); the OS's count on a live machine."""
+    text = root.read("/sys/devices/system/cpu/online")
+    if text is None:
+        return None if root.recorded else os.cpu_count()
+    count = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi) - int(lo) + 1 if hi else 1
+    return count
+
+
+def load_average(root: SysRoot) -> Optional[float]:
+    """The 1-minute load average (``/proc/loadavg``): other work competing for the CPUs."""
+    text = root.read("/proc/loadavg")
+    try:
+        return float(text.split()[0]) if text else None
+    except ValueError:
+        return None
+
+
 def machine_arch(root: SysRoot) -> str:
     """``uname -m`` of the machine (a recorded root may carry ``commands/uname-m.txt``)."""
     return (root.command(["uname", "-m"]) if root.recorded else None) or platform.machine()
@@ -202,4 +223,6 @@ def machine_facts(root: SysRoot) -> Dict[str, Any]:
         "thermal_c": thermal_zones(root),
         "clocks": clocks(root),
         "oc_counters": oc_counters(root),
+        "cpus_online": cpu_online(root),
+        "load_avg_1m": load_average(root),
     }

@@ -35,18 +35,25 @@ class BundleParams(_Section):
 def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The variant, path and sha256 a profile runs: its own choice in release.json, or a fixed variant."""
     if profile.variant != "auto":
-        variant = release.get("variants", {}).get(profile.variant)
-        if not variant or not variant.get("path"):
-            raise ValueError(f"{where}: profiles.{name}.variant is {profile.variant!r} but no such variant was built")
-        return {"variant": profile.variant, "path": variant["path"], "sha256": variant["sha256"], "reason": "fixed"}
+        return {**_built(release, profile.variant, where, f"profiles.{name}.variant"), "reason": "fixed in params"}
     entry = release.get("profiles", {}).get(name)
     if entry:
-        return {k: entry.get(k) for k in ("variant", "path", "sha256", "reason")}
+        out = {k: entry.get(k) for k in ("variant", "path", "sha256", "reason")}
+        missing = [k for k in ("variant", "path", "sha256") if not out[k]]
+        if missing:
+            raise ValueError(f"{where}: profiles.{name} lacks {missing}")
+        return out
     log.warning("%s has no choice for profile %s: it gets the build profile's release variant", where, name)
-    variant = release["release_variant"]
-    chosen = release["variants"][variant]
     why = f"no per-profile choice in {where}: the release variant of {release.get('build_profile')}"
-    return {"variant": variant, "path": chosen["path"], "sha256": chosen["sha256"], "reason": why}
+    return {**_built(release, release.get("release_variant"), where, "release_variant"), "reason": why}
+
+
+def _built(release: Mapping[str, Any], variant: Any, where: str, key: str) -> dict[str, Any]:
+    """A built variant's path and sha256 from release.json, or an error naming what is missing."""
+    entry = release.get("variants", {}).get(variant) if isinstance(variant, str) else None
+    if not entry or not entry.get("path") or not entry.get("sha256"):
+        raise ValueError(f"{where}: {key} is {variant!r} but release.json has no built variant with path and sha256")
+    return {"variant": variant, "path": entry["path"], "sha256": entry["sha256"]}
 
 
 def _val_subset(gt: Mapping[str, Any], params: BundleParams) -> dict[str, Any]:

@@ -70,3 +70,18 @@ def test_a_stale_release_report_is_a_build_error(tmp_path):
     release.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"fp32\.onnx: sha256 [0-9a-f]{64} is not f{64} recorded in"):
         make_bundle(tmp_path)
+
+
+def test_release_report_without_a_usable_choice_is_a_clear_error(tmp_path):
+    make_bundle(tmp_path)
+    release = tmp_path / "reports/release.json"
+    data = json.loads(release.read_text())
+    del data["profiles"]["cpu-ci"]["sha256"]
+    release.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"profiles\.cpu-ci lacks \['sha256'\]"):
+        make_bundle(tmp_path)
+    del data["profiles"]["cpu-ci"]  # no choice for the profile: the build profile's release variant
+    data["release_variant"] = "int8"  # ... which was never built
+    release.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"release_variant is 'int8' but release.json has no built variant"):
+        make_bundle(tmp_path)

@@ -30,6 +30,8 @@ class BundleParams(_Section):
 
     max_val_images: int | None = Field(200, ge=1)  # seeded val subset for on-device mAP (null: all of val)
     seed: int = 0  # seeds the val subset
+    # a recorded video (under data/sources/, a dep of the stage) that profiles with e2e_input: clip time
+    clip: str | None = Field(None, pattern=r"^data/sources/[^\s]+$")
 
 
 def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -120,6 +122,11 @@ def build_bundle(
         for im in gt["images"]:
             shutil.copyfile(data_dir / "images" / "val" / im["file_name"], tmp / "val" / "images" / im["file_name"])
         write_json(tmp / "val" / "annotations.json", gt)
+        clip = None
+        if params.clip is not None:
+            clip = f"clip/{Path(params.clip).name}"
+            (tmp / "clip").mkdir()
+            shutil.copyfile(root / params.clip, tmp / clip)
         first_model = tmp / next(iter(models.values()))
         write_json(
             tmp / "deploy.json",
@@ -129,6 +136,7 @@ def build_bundle(
                 "names": list(meta["names"]),
                 "category_ids": list(meta["category_ids"]),
                 "map": dict(map_settings),
+                "clip": clip,
             },
         )
         write_json(tmp / "profiles.json", {name: as_dict(p) for name, p in profiles.items()})

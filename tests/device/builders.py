@@ -129,6 +129,15 @@ TEST_PROFILES: dict[str, Any] = {
         "e2e_images": 2,
         "batch_sweep": [1],
     },
+    "cpu-ci-clip": {  # end to end on the bundle's recorded clip instead of image files
+        "match": {"arch": ["x86_64", "AMD64"]},
+        "e2e_input": "clip",
+        "e2e_images": 15,
+        "warmup": 1,
+        "runs": 3,
+        "batch_sweep": [1],
+        "evaluate_on_device": False,
+    },
     "cpu-cuda": {  # matches this machine but needs a provider this onnxruntime build does not have
         "match": {"arch": ["x86_64", "AMD64"]},
         "providers": [{"name": "CUDAExecutionProvider"}],

@@ -23,11 +23,26 @@ def profiles_raw() -> dict:
     return deep_update(raw, yaml.safe_load(yaml.safe_dump(TEST_PROFILES)))
 
 
-def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0) -> Path:
+def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (96, 64)) -> Path:
+    """A small MJPG clip (needs OpenCV)."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 20 * i % 255, np.uint8))
+    writer.release()
+    return path
+
+
+def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0, clip: str | None = None) -> Path:
     """Write the build side under ``root`` and build ``root/release/bundle`` from it."""
     profiles = parse_profiles(profiles_raw())
     if not (root / "reports" / "release.json").exists():
         write_build_side(root, list(profiles))
+    if clip is not None:
+        make_clip(root / clip)
     build_bundle(
         out=root / "release" / "bundle",
         release_path=root / "reports" / "release.json",
@@ -36,7 +51,7 @@ def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0) ->
         deploy=DeploySettings(),
         profiles=profiles,
         map_settings=MAP_SETTINGS,
-        params=BundleParams(max_val_images=max_val_images, seed=seed),
+        params=BundleParams(max_val_images=max_val_images, seed=seed, clip=clip),
         root=root,
     )
     return root / "release" / "bundle"

@@ -211,3 +211,17 @@ def test_without_on_device_map_the_build_sides_evaluation_of_the_same_file_count
     rules = {r["name"]: r for r in report["rules"]}
     assert report["verdict"] == "pass" and rules["same_model_evaluated"]["source"] == "build/release.json"
     assert rules["map50"]["measured"] == 1.0 and rules["map50"]["source"] == "build side"
+
+
+def test_end_to_end_on_the_bundled_clip(tmp_path, bundle):
+    pytest.importorskip("cv2")
+    from tests.device.conftest import make_bundle
+
+    code, out = _measure(bundle, "cpu-ci-clip")  # the default bundle has no clip: a named refusal
+    assert code == 2 and json.loads((out / "measure.json").read_text())["rule"] == "e2e_input"
+    clip_bundle = make_bundle(tmp_path / "with-clip", clip="data/sources/clip.avi")
+    assert json.loads((clip_bundle / "deploy.json").read_text())["clip"] == "clip/clip.avi"
+    out = _measured(clip_bundle, "cpu-ci-clip")
+    e2e = json.loads((out / "bench.json").read_text())["e2e"]
+    assert e2e["source"] == "clip:clip.avi" and e2e["images"] == 15 and e2e["samples"] == 15  # 10 frames, looped
+    assert device_gate(clip_bundle, "cpu-ci-clip", out)["verdict"] == "pass"

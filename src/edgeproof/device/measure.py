@@ -33,7 +33,7 @@ from edgeproof.device.providers import (
     tensorrt_version,
 )
 from edgeproof.device.sysinfo import SysRoot, machine_facts
-from edgeproof.device.timing import Model, batch_sweep, coco_detections, end_to_end, model_only
+from edgeproof.device.timing import Model, batch_sweep, coco_detections, end_to_end, end_to_end_clip, model_only
 from edgeproof.io import write_json
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.preprocess import load_image
@@ -122,8 +122,27 @@ def _timed(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings,
     first = load_image(images[0])
     single = model_only(model, first, profile.batch, profile.warmup, profile.runs)
     sweep = batch_sweep(model, first, profile.batch_sweep, max(3, profile.runs // 5))
-    e2e = end_to_end(model, images, deploy, profile.e2e_images)
+    if profile.e2e_input == "clip":
+        clip = _bundle_clip(bundle)
+        e2e = end_to_end_clip(model, clip, deploy, profile.e2e_images)
+    else:
+        e2e = end_to_end(model, images, deploy, profile.e2e_images)
+        e2e["source"] = "images"
     return {"model": single, "batch_sweep": sweep, "e2e": e2e}
+
+
+def _bundle_clip(bundle: Path) -> Path:
+    """The bundle's recorded clip, and OpenCV to read it; a refusal naming what is missing."""
+    rel = read_json_file(bundle / "deploy.json").get("clip")
+    if not rel:
+        raise Refused("e2e_input", f"{bundle}: the profile measures a clip but the bundle has none (bundle.clip)", 2)
+    try:
+        from edgeproof.device.video import import_cv2
+
+        import_cv2()
+    except ImportError as exc:
+        raise Refused("e2e_input", str(exc), EXIT_BAD_INPUT) from None
+    return bundle / rel
 
 
 def _evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
@@ -236,6 +255,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
             "warmup": profile.warmup,
             "runs": profile.runs,
             "e2e_images": profile.e2e_images,
+            "e2e_input": profile.e2e_input,
             "deploy": setup["deploy"],
         },
         "fingerprint": device_fingerprint(list(session.get_providers())),

@@ -63,7 +63,8 @@ class Profile:
     batch_sweep: Tuple[int, ...] = bounded((1, 2, 4, 8), ge=1, le=256)
     warmup: int = bounded(10, ge=0, le=100_000)
     runs: int = bounded(100, ge=1, le=1_000_000)
-    e2e_images: int = bounded(50, ge=1, le=100_000)
+    e2e_images: int = bounded(50, ge=1, le=100_000)  # end-to-end runs: image files, or frames of the clip
+    e2e_input: str = bounded("images", choices=("images", "clip"))  # clip: the bundle's recorded video (OpenCV)
     evaluate_on_device: bool = True
     max_map_drop: float = bounded(0.015, ge=0.0, le=1.0)  # accuracy budget vs the build machine's fp32 mAP50-95
     max_temp_c: float = bounded(85.0, gt=0.0, le=150.0)  # hotter during the run: inconclusive

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${EDGEPROOF_GATE_SKIP_INSTALL:-}" != "1" ]; then
-  python -m pip install --quiet --disable-pip-version-check -e ".[cpu]" dvc  # light: no torch, no ultralytics
+  python -m pip install --quiet --disable-pip-version-check -e ".[cpu]"  # light: no torch, no ultralytics, no DVC
 fi
 mkdir -p reports/device ci-out/baseline
 for p in "$@"; do

@@ -222,6 +222,7 @@ def device_gate(
         "variant": got["entry"].get("variant"),
         "device": _get(bench, "device.cpu_model") or _get(cond, "machine.jetson.model"),
         "providers": _get(bench, "providers.session"),
+        "node_placement": _get(bench, "providers.nodes"),
         "measured": {
             "fps_e2e": _get(bench, "fps_e2e"),
             "latency_ms_p95": _get(bench, "latency_ms.p95"),

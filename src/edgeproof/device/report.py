@@ -25,6 +25,10 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value).replace("|", "/").replace("\n", " ")
 
 
+def _placement(nodes: Any) -> str:
+    return ", ".join(f"{p} {n}" for p, n in sorted(nodes.items())) if nodes else "—"
+
+
 def _sweep(report: Dict[str, Any]) -> List[str]:
     rows = report["measured"].get("batch_sweep") or []
     if not rows:
@@ -47,6 +51,7 @@ def render_markdown(report: Dict[str, Any]) -> str:
         f"Device: {report.get('device') or 'unknown'} ({_fmt(report.get('providers')) or 'n/a'})  ",
         f"Jetson: {jetson.get('model') or '—'}, L4T {jetson.get('l4t') or '—'}, "
         f"power mode {(jetson.get('power_mode') or {}).get('mode') or '—'}  ",
+        f"Nodes run per provider (ORT profiler): {_placement(report.get('node_placement'))}  ",
         f"Session + engine build, first inference (not in the timings): {_fmt(m.get('engine_build_s'))} s",
         "",
         "| rule | metric | threshold | measured | result |",

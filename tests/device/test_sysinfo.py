@@ -118,3 +118,14 @@ def test_hot_machine_and_wrong_power_mode():
     assert throttle_reasons(PROFILES["jetson-nano"], facts, during) == [
         "power mode '5W', profile requires 'MAXN' (sudo nvpmodel)"
     ]
+
+
+def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monkeypatch):
+    from edgeproof.fingerprint import device_fingerprint
+
+    monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-orin-nano"))
+    jetson = device_fingerprint()["jetson"]
+    assert jetson["l4t"] == "36.4.3" and jetson["power_mode"]["mode"] == "MAXN_SUPER"
+    assert jetson["l4t_release"].startswith("# R36 (release), REVISION: 4.3")
+    monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "x86-hot"))
+    assert device_fingerprint()["jetson"] is None

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 
 def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(errors="replace").replace("\x00", "").strip() or None
-    except OSError:
-        return None
+    """A system file through the device side's system root (``$EDGEPROOF_SYSROOT``, default ``/``)."""
+    from edgeproof.device.sysinfo import SysRoot
+
+    return SysRoot().read(path)
 
 
 def cpu_model() -> str:

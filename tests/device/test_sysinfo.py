@@ -129,3 +129,12 @@ def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monke
     assert jetson["l4t_release"].startswith("# R36 (release), REVISION: 4.3")
     monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "x86-hot"))
     assert device_fingerprint()["jetson"] is None
+
+
+def test_fingerprint_cpu_and_memory_through_the_system_root(monkeypatch):
+    from edgeproof.fingerprint import device_fingerprint
+
+    monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-nano"))
+    fp = device_fingerprint()
+    assert fp["cpu_model"] == "ARMv8 Processor rev 1 (v8l)" and fp["memory_gib"] == 3.9
+    assert fp["jetson"]["model"] == "NVIDIA Jetson Nano Developer Kit"

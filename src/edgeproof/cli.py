@@ -43,6 +43,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from edgeproof.runtime.session import SessionSettings
 
     detector = Detector(args.model, detect_postprocess(args), SessionSettings(tuple(args.providers)))
+    if args.video is not None:
+        from edgeproof.device.video import run_video
+
+        summary = run_video(
+            lambda rgb: detector([rgb])[0], args.video, detector.names, args.out, args.show, args.max_frames
+        )
+        _emit(summary)
+        return 0
+    if not args.images:
+        raise ValueError("detect: give image files or --video SOURCE")
     for path in args.images:
         det = detector.detect_files([path])[0]
         _emit(
@@ -86,6 +96,16 @@ def _cmd_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_device_gate(args: argparse.Namespace) -> int:
+    from edgeproof.device.gate import run_device_gate
+
+    results = args.results or Path("reports/device") / args.profile
+    release = args.release if args.release is not None else Path("reports/release.json")
+    if args.release is None and not release.exists():
+        release = None  # no release report in this checkout: the chain ends at the bundle
+    return run_device_gate(args.bundle, args.profile, results, release, args.baseline)
+
+
 def _cmd_track_replay(args: argparse.Namespace) -> int:
     from edgeproof.paths import state_dir
     from edgeproof.tracking.pipeline import replay
@@ -103,9 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
-    s = sub.add_parser("detect", help="run an ONNX model on image files at the deploy operating point")
+    s = sub.add_parser("detect", help="run an ONNX model on image files or a video feed at the deploy operating point")
     s.add_argument("model", type=Path)
-    s.add_argument("images", type=Path, nargs="+")
+    s.add_argument("images", type=Path, nargs="*")
+    s.add_argument("--video", default=None, help="video file, camera index (0) or RTSP URL (needs OpenCV)")
+    s.add_argument("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
+    s.add_argument("--show", action="store_true", help="show the annotated video in a window (q quits)")
+    s.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     s.add_argument("--conf", type=float, help="override deploy.conf of --params")
     s.add_argument("--iou", type=float, help="override deploy.iou of --params")
     s.add_argument("--max-det", type=int, help="override deploy.max_det of --params")
@@ -121,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--data", type=Path, default=Path("data/prepared"))
         s.set_defaults(func=func)
     sub.add_parser("device", help="print this machine's device fingerprint").set_defaults(func=_cmd_device)
+    s = sub.add_parser("device-gate", help="judge device results: exit 0 pass, 1 fail, 3 inconclusive")
+    s.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    s.add_argument("--profile", required=True)
+    s.add_argument("--results", type=Path, default=None, help="device results (default reports/device/PROFILE)")
+    s.add_argument("--release", type=Path, default=None, help="release report (default reports/release.json)")
+    s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
+    s.set_defaults(func=_cmd_device_gate)
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)

@@ -3,7 +3,7 @@
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
-``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``device/profiles.py``,
+``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``device/profiles.py``, ``bundle.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
 
@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError
 
 from edgeproof.benchmark import BenchmarkParams
+from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
@@ -35,6 +36,7 @@ from edgeproof.training.params import ExportParams, OptimizeParams, TrainParams
 __all__ = [
     "SHAPES",
     "BenchmarkParams",
+    "BundleParams",
     "DataParams",
     "DeploySettings",
     "EvaluateParams",
@@ -96,6 +98,7 @@ class Params(_Section):
     benchmark: BenchmarkParams = Field(default_factory=BenchmarkParams)
     gate: GateParams = Field(default_factory=GateParams)
     track: TrackParams = Field(default_factory=TrackParams)
+    bundle: BundleParams = Field(default_factory=BundleParams)
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
-from pathlib import Path
 from typing import Any
 
 
 def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(errors="replace").replace("\x00", "").strip() or None
-    except OSError:
-        return None
+    """A system file through the device side's system root (``$EDGEPROOF_SYSROOT``, default ``/``)."""
+    from edgeproof.device.sysinfo import SysRoot
+
+    return SysRoot().read(path)
 
 
 def cpu_model() -> str:
@@ -34,17 +32,13 @@ def _memory_gib() -> float | None:
 
 
 def _jetson() -> dict[str, Any] | None:
-    model = _read("/proc/device-tree/model")
-    release = _read("/etc/nv_tegra_release")
-    if not (release or (model and "jetson" in model.lower())):
-        return None
-    power_mode = None
-    try:
-        proc = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=5, check=False)
-        power_mode = proc.stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return {"model": model, "l4t_release": release, "power_mode": power_mode}
+    """Jetson facts, read once in :mod:`edgeproof.device.sysinfo` (through ``$EDGEPROOF_SYSROOT``)."""
+    from edgeproof.device.sysinfo import SysRoot, jetson_facts
+
+    facts = jetson_facts(SysRoot())
+    if facts is not None:
+        facts["l4t_release"] = facts["nv_tegra_release"]  # the key this report had before
+    return facts
 
 
 def device_fingerprint(providers_used: list[str] | None = None) -> dict[str, Any]:

@@ -14,7 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
 STAGES = DVC["stages"]
 # params a stage reads besides its own section
-CROSS_READS = {"export": {"train.imgsz"}, "gate": {"track"}, "evaluate": {"deploy"}, "benchmark": {"deploy"}}
+CROSS_READS = {
+    "export": {"train.imgsz"},
+    "gate": {"track"},
+    "evaluate": {"deploy"},
+    "benchmark": {"deploy"},
+    "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},
+}
 
 
 def _declared(stage: dict, key: str) -> set[str]:

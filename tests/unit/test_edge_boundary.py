@@ -29,6 +29,13 @@ EDGE_MODULES = [
     "stages.benchmark",
     "stages.gate",
     "stages.evaluate",
+    "edgeproof.device.measure",
+    "edgeproof.device.gate",
+    "edgeproof.device.preflight",
+    "edgeproof.device.video",
+    "edgeproof.bundle",
+    "edgeproof.tracking.device_verdict",
+    "stages.bundle",
 ]
 
 

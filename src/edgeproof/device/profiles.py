@@ -63,10 +63,17 @@ class Profile:
     batch_sweep: Tuple[int, ...] = bounded((1, 2, 4, 8), ge=1, le=256)
     warmup: int = bounded(10, ge=0, le=100_000)
     runs: int = bounded(100, ge=1, le=1_000_000)
-    e2e_images: int = bounded(50, ge=1, le=100_000)
+    e2e_images: int = bounded(50, ge=1, le=100_000)  # end-to-end runs: image files, or frames of the clip
+    e2e_input: str = bounded("images", choices=("images", "clip"))  # clip: the bundle's recorded video (OpenCV)
     evaluate_on_device: bool = True
     max_map_drop: float = bounded(0.015, ge=0.0, le=1.0)  # accuracy budget vs the build machine's fp32 mAP50-95
     max_temp_c: float = bounded(85.0, gt=0.0, le=150.0)  # hotter during the run: inconclusive
+    # clocks below their maximum under load -> inconclusive (true on a Jetson after `jetson_clocks`;
+    # false where the OS scales clocks by design, e.g. a laptop or a cloud VM)
+    require_max_clocks: bool = False
+    power_mode: Optional[str] = None  # `nvpmodel -q` mode the board must be in (e.g. MAXN); null: any
+    # 1-minute load average per online CPU before the run above this: other work competed -> inconclusive
+    max_load_per_cpu: Optional[float] = bounded(None, gt=0.0)
     gate: DeviceGate = field(default_factory=DeviceGate)
     regression: Regression = field(default_factory=Regression)
 
@@ -74,6 +81,32 @@ class Profile:
     def provider_names(self) -> Tuple[str, ...]:
         """The execution providers in priority order."""
         return tuple(p.name for p in self.providers)
+
+
+def match_machine(match: MachineMatch, facts: Dict[str, Any]) -> Dict[str, Any]:
+    """Check ``facts`` (from :func:`edgeproof.device.sysinfo.machine_facts`) against a profile's ``match``.
+
+    Returns ``{"matched": bool, "checks": [{"name", "expected", "found", "ok"}]}``.
+    """
+    from edgeproof.device.sysinfo import version_tuple
+
+    jetson = facts.get("jetson") or {}
+    checks = []
+    if match.arch:
+        checks.append(("arch", list(match.arch), facts.get("arch"), facts.get("arch") in match.arch))
+    if match.jetson_model is not None:
+        model = jetson.get("model")
+        checks.append(("jetson_model", match.jetson_model, model, bool(model) and match.jetson_model in model))
+    l4t = jetson.get("l4t")
+    for name, bound, ok_fn in (
+        ("l4t_min", match.l4t_min, lambda have, want: have >= want),
+        ("l4t_max", match.l4t_max, lambda have, want: have <= want),
+    ):
+        if bound is not None:
+            ok = l4t is not None and ok_fn(version_tuple(l4t), version_tuple(bound))
+            checks.append((name, bound, l4t, ok))
+    rows = [{"name": n, "expected": e, "found": f, "ok": bool(ok)} for n, e, f, ok in checks]
+    return {"matched": all(r["ok"] for r in rows), "checks": rows}
 
 
 def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:

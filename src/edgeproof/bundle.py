@@ -1,0 +1,154 @@
+"""The build side of the Jetson hand-off: one folder with everything a device needs to judge a release.
+
+``bundle`` params section (:class:`BundleParams`) sizes the val subset; the layout and its
+verification live in :mod:`edgeproof.device.manifest` (the device side reads it without this module).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
+from edgeproof.device.profiles import Profile
+from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.schema import Section as _Section
+from edgeproof.settings import as_dict
+
+log = logging.getLogger(__name__)
+
+
+class BundleParams(_Section):
+    """What goes into the hand-off bundle besides the model."""
+
+    max_val_images: int | None = Field(200, ge=1)  # seeded val subset for on-device mAP (null: all of val)
+    seed: int = 0  # seeds the val subset
+    # a recorded video (under data/sources/, a dep of the stage) that profiles with e2e_input: clip time
+    clip: str | None = Field(None, pattern=r"^data/sources/[^\s]+$")
+
+
+def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The variant, path and sha256 a profile runs: its own choice in release.json, or a fixed variant."""
+    if profile.variant != "auto":
+        return {**_built(release, profile.variant, where, f"profiles.{name}.variant"), "reason": "fixed in params"}
+    entry = release.get("profiles", {}).get(name)
+    if entry:
+        out = {k: entry.get(k) for k in ("variant", "path", "sha256", "reason")}
+        missing = [k for k in ("variant", "path", "sha256") if not out[k]]
+        if missing:
+            raise ValueError(f"{where}: profiles.{name} lacks {missing}")
+        return out
+    log.warning("%s has no choice for profile %s: it gets the build profile's release variant", where, name)
+    why = f"no per-profile choice in {where}: the release variant of {release.get('build_profile')}"
+    return {**_built(release, release.get("release_variant"), where, "release_variant"), "reason": why}
+
+
+def _built(release: Mapping[str, Any], variant: Any, where: str, key: str) -> dict[str, Any]:
+    """A built variant's path and sha256 from release.json, or an error naming what is missing."""
+    entry = release.get("variants", {}).get(variant) if isinstance(variant, str) else None
+    if not entry or not entry.get("path") or not entry.get("sha256"):
+        raise ValueError(f"{where}: {key} is {variant!r} but release.json has no built variant with path and sha256")
+    return {"variant": variant, "path": entry["path"], "sha256": entry["sha256"]}
+
+
+def _val_subset(gt: Mapping[str, Any], params: BundleParams) -> dict[str, Any]:
+    images = sorted(gt["images"], key=lambda im: im["id"])
+    if params.max_val_images is not None and len(images) > params.max_val_images:
+        images = sorted(random.Random(params.seed).sample(images, params.max_val_images), key=lambda im: im["id"])
+    ids = {im["id"] for im in images}
+    return {
+        "images": images,
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+        "categories": gt["categories"],
+    }
+
+
+def _input_size(model: Path) -> list[int]:
+    import onnx
+
+    dims = onnx.load(str(model), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    size = [d.dim_value for d in dims[2:4]]
+    if len(size) != 2 or not all(size):
+        raise ValueError(f"{model}: the model input has no fixed height and width")
+    return size
+
+
+def build_bundle(
+    out: Path,
+    release_path: Path,
+    build_metrics: Mapping[str, Path],
+    data_dir: Path,
+    deploy: DeploySettings,
+    profiles: Mapping[str, Profile],
+    map_settings: Mapping[str, Any],
+    params: BundleParams,
+    root: Path = Path(),
+) -> dict[str, Any]:
+    """Write the bundle folder ``out`` atomically and return its manifest.
+
+    ``build_metrics`` maps a bundle name (``eval``, ``bench``) to a build-side JSON file; model paths
+    in ``release_path`` are relative to ``root``. A model whose bytes do not match the sha256 in
+    ``release_path`` is an error (the release report is stale).
+    """
+    release = read_json(release_path)
+    meta = read_json(data_dir / "meta.json")
+    gt = _val_subset(read_json(data_dir / "annotations" / "val.json"), params)
+    chosen = {name: _model_for(name, p, release, str(release_path)) for name, p in profiles.items()}
+    with atomic_dir(out) as tmp:
+        models: dict[str, str] = {}
+        for entry in chosen.values():
+            src = root / entry["path"]
+            if entry["sha256"] not in models:
+                actual = sha256_file(src)
+                if actual != entry["sha256"]:
+                    raise ValueError(f"{src}: sha256 {actual} is not {entry['sha256']} recorded in {release_path}")
+                dest = f"models/{entry['variant']}.onnx"
+                (tmp / "models").mkdir(exist_ok=True)
+                shutil.copyfile(src, tmp / dest)
+                models[entry["sha256"]] = dest
+            entry["model"] = models[entry["sha256"]]
+        (tmp / "build").mkdir()
+        shutil.copyfile(release_path, tmp / "build" / "release.json")
+        for name, path in build_metrics.items():
+            shutil.copyfile(path, tmp / "build" / f"{name}.json")
+        (tmp / "val" / "images").mkdir(parents=True)
+        for im in gt["images"]:
+            shutil.copyfile(data_dir / "images" / "val" / im["file_name"], tmp / "val" / "images" / im["file_name"])
+        write_json(tmp / "val" / "annotations.json", gt)
+        clip = None
+        if params.clip is not None:
+            clip = f"clip/{Path(params.clip).name}"
+            (tmp / "clip").mkdir()
+            shutil.copyfile(root / params.clip, tmp / clip)
+        first_model = tmp / next(iter(models.values()))
+        write_json(
+            tmp / "deploy.json",
+            {
+                "deploy": as_dict(deploy),
+                "input_size": _input_size(first_model),
+                "names": list(meta["names"]),
+                "category_ids": list(meta["category_ids"]),
+                "map": dict(map_settings),
+                "clip": clip,
+            },
+        )
+        write_json(tmp / "profiles.json", {name: as_dict(p) for name, p in profiles.items()})
+        manifest = {
+            "format": FORMAT,
+            "build_profile": release.get("build_profile"),
+            "release_variant": release.get("release_variant"),
+            "reference": release.get("reference"),
+            "profiles": {n: {k: e[k] for k in ("variant", "model", "sha256", "reason")} for n, e in chosen.items()},
+            "val": {"images": len(gt["images"]), "seed": params.seed, "max_val_images": params.max_val_images},
+            "files": file_entries(tmp),
+        }
+        write_json(tmp / MANIFEST, manifest)
+    log.info("bundle %s: %d files, models %s", out, len(manifest["files"]), sorted(models.values()))
+    return manifest

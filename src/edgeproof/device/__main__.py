@@ -1,0 +1,93 @@
+"""``python -m edgeproof.device``: the device side's command line (Python 3.8+, device dependencies only).
+
+- ``measure --bundle release/bundle --profile NAME --out reports/device/NAME``: verify, match, measure.
+  Exit 0 measured; 2 the bundle failed verification or is unusable; 4 the machine does not match the
+  profile; 5 the profile's execution providers are not the ones that ran.
+- ``verify --bundle DIR``: check every file of a bundle against its manifest.
+- ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
+- ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
+from edgeproof.device.measure import default_cache_root, run_measure
+from edgeproof.device.profiles import match_machine, parse_profiles
+from edgeproof.device.sysinfo import SysRoot, machine_facts
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m edgeproof.device", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--sysroot",
+        type=Path,
+        default=None,
+        help="read the machine under this folder (recorded board; default $EDGEPROOF_SYSROOT or /)",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure", help="measure the bundle's model for a profile on this machine")
+    m.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    m.add_argument("--profile", required=True)
+    m.add_argument("--out", type=Path, default=None, help="results folder (default reports/device/PROFILE)")
+    m.add_argument(
+        "--engine-cache",
+        type=Path,
+        default=None,
+        help="TensorRT engine cache root (default $EDGEPROOF_ENGINE_CACHE or ~/.cache/edgeproof/engines)",
+    )
+    v = sub.add_parser("verify", help="verify a bundle against its manifest")
+    v.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    r = sub.add_parser("preflight", help="check this board is ready to measure a profile")
+    r.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    r.add_argument("--profile", required=True)
+    r.add_argument("--engine-cache", type=Path, default=None)
+    f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
+    f.add_argument("--bundle", type=Path, default=None)
+    return p
+
+
+def _facts(args: argparse.Namespace) -> int:
+    facts = machine_facts(SysRoot(args.sysroot))
+    if args.bundle is not None:
+        profiles = parse_profiles(read_json_file(args.bundle / "profiles.json"))
+        facts["profiles"] = {n: match_machine(p.match, facts) for n, p in profiles.items()}
+    sys.stdout.write(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    args = _parser().parse_args(argv)
+    if args.command == "measure":
+        out = args.out or Path("reports/device") / args.profile
+        return run_measure(args.bundle, args.profile, out, args.sysroot, args.engine_cache or default_cache_root())
+    if args.command == "verify":
+        try:
+            manifest = verify_bundle(args.bundle)
+        except BundleError as exc:
+            logging.getLogger("edgeproof.device").error("%s", exc)
+            return 2
+        sys.stdout.write(json.dumps({"ok": True, "files": len(manifest["files"])}) + "\n")
+        return 0
+    if args.command == "preflight":
+        from edgeproof.device.preflight import preflight
+
+        cache = args.engine_cache or default_cache_root()
+        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return 0 if report["ready"] else 1
+    return _facts(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

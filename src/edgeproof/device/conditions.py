@@ -1,0 +1,134 @@
+"""The conditions of a measurement: temperatures, clocks and over-current events during the run.
+
+A sampler thread reads the thermal zones and clocks while the timed runs go on (and ``tegrastats``
+on a board). A run that throttled -- a temperature over the profile's limit, clocks below their
+maximum under load (profiles with ``require_max_clocks``), over-current counters that moved, or the
+board in another power mode than the profile's -- is *inconclusive*: its numbers say nothing about
+the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+from typing import Any, Dict, List, Optional
+
+from edgeproof.device.profiles import Profile
+from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, clocks, oc_counters, parse_tegrastats, thermal_zones
+
+log = logging.getLogger(__name__)
+
+CLOCK_TOLERANCE = 0.99  # a clock under 99 % of its maximum while loaded counts as throttled
+_IGNORED_TEGRA = ("pmic",)  # tegrastats' PMIC@100C on a Nano is a fixed placeholder
+
+
+class Sampler:
+    """Samples thermal zones, clocks and tegrastats in the background between ``start`` and ``stop``."""
+
+    def __init__(self, root: SysRoot, interval_s: float = 0.5) -> None:
+        self.root = root
+        self.interval_s = interval_s
+        self.samples: List[Dict[str, Any]] = []
+        self.tegrastats: List[Dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self.oc_before: Dict[str, int] = {}
+
+    def _loop(self) -> None:
+        while True:
+            self.samples.append({"thermal_c": thermal_zones(self.root), "clocks": clocks(self.root)})
+            if self._stop.wait(self.interval_s):
+                return
+
+    def start(self) -> Sampler:
+        """Read the over-current counters and start sampling (and ``tegrastats`` where it exists)."""
+        self.oc_before = oc_counters(self.root)
+        if not self.root.recorded and shutil.which("tegrastats"):
+            ms = str(int(self.interval_s * 1000))
+            self._proc = subprocess.Popen(
+                ["tegrastats", "--interval", ms], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+        self._thread = threading.Thread(target=self._loop, name="edgeproof-conditions", daemon=True)
+        self._thread.start()
+        return self
+
+    def _tegrastats_lines(self) -> List[str]:
+        if self.root.recorded:
+            return (self.root.command(["tegrastats"]) or "").splitlines()
+        if self._proc is None:
+            return []
+        self._proc.terminate()
+        try:
+            out, _ = self._proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, _ = self._proc.communicate()
+        return (out or "").splitlines()
+
+    def stop(self) -> Dict[str, Any]:
+        """Stop sampling; the samples, tegrastats readings and over-current counters before/after."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.tegrastats = [parse_tegrastats(line) for line in self._tegrastats_lines() if line.strip()]
+        return {
+            "samples": len(self.samples),
+            "interval_s": self.interval_s,
+            "max_temp_c": _max_temps(self.samples, self.tegrastats),
+            "min_clock_ratio": _min_clock_ratios(self.samples),
+            "oc_counters_before": self.oc_before,
+            "oc_counters_after": oc_counters(self.root),
+            "tegrastats": self.tegrastats[:50],
+        }
+
+
+def _max_temps(samples: List[Dict[str, Any]], tegra: List[Dict[str, Any]]) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    readings = [(z, t) for s in samples for z, t in s["thermal_c"].items() if z not in IGNORED_ZONES]
+    readings += [(f"tegrastats:{z}", t) for r in tegra for z, t in r["temps_c"].items() if z not in _IGNORED_TEGRA]
+    for zone, temp in readings:
+        out[zone] = max(temp, out.get(zone, temp))
+    return out
+
+
+def _min_clock_ratios(samples: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    out: Dict[str, Dict[str, Any]] = {}
+    for s in samples:
+        for name, c in s["clocks"].items():
+            if not c.get("cur") or not c.get("max"):
+                continue
+            ratio = c["cur"] / c["max"]
+            if name not in out or ratio < out[name]["ratio"]:
+                out[name] = {"ratio": round(ratio, 4), "cur": c["cur"], "max": c["max"]}
+    return out
+
+
+def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, Any]) -> List[str]:
+    """Why the run's numbers cannot be trusted (empty: conditions were as the profile requires)."""
+    reasons = []
+    for zone, temp in sorted(during.get("max_temp_c", {}).items()):
+        if temp > profile.max_temp_c:
+            reasons.append(f"temperature {zone} reached {temp:.1f} C > max_temp_c {profile.max_temp_c:g}")
+    before, after = during.get("oc_counters_before", {}), during.get("oc_counters_after", {})
+    for name, count in sorted(after.items()):
+        if count > before.get(name, count):
+            reasons.append(f"over-current counter {name} moved {before[name]} -> {count} (soctherm throttled)")
+    if profile.require_max_clocks:
+        ratios = during.get("min_clock_ratio", {})
+        if not ratios:
+            reasons.append("no clock readings: cannot show the clocks stayed at their maximum")
+        for name, r in sorted(ratios.items()):
+            if r["ratio"] < CLOCK_TOLERANCE:
+                reasons.append(f"clock {name} at {r['cur']} of max {r['max']} ({r['ratio']:.0%}) under load")
+    load, cpus = facts.get("load_avg_1m"), facts.get("cpus_online")
+    limit = profile.max_load_per_cpu
+    if limit is not None and load is not None and cpus and load / cpus > limit:
+        reasons.append(f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU")
+    if profile.power_mode is not None:
+        mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
+        if mode != profile.power_mode:
+            reasons.append(f"power mode {mode!r}, profile requires {profile.power_mode!r} (sudo nvpmodel)")
+    return reasons

@@ -1,0 +1,101 @@
+"""``python -m edgeproof.device preflight``: is this board ready to gate a release?
+
+Checks, each ``ok`` / ``fail`` with a reason: the machine matches the profile (Jetson model, L4T
+release); the Python and device packages; the profile's execution providers are in this
+onnxruntime build and a session on them really loads (the bundle's model, CUDA only so no TensorRT
+engine is built here); the power mode; clocks at their maximum (after ``sudo jetson_clocks``) where
+the profile requires it; the temperature well below the profile's limit; free disk for engine caches.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from edgeproof.device.conditions import CLOCK_TOLERANCE
+from edgeproof.device.manifest import profile_model, read_json_file
+from edgeproof.device.profiles import Profile, match_machine, parse_profiles
+from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts
+
+MIN_FREE_GIB = 2.0
+TEMP_MARGIN_C = 10.0
+
+
+def _check(name: str, ok: bool, detail: str) -> Dict[str, Any]:
+    return {"name": name, "ok": bool(ok), "detail": detail}
+
+
+def _packages() -> Dict[str, Any]:
+    missing = []
+    for module in ("numpy", "PIL", "yaml", "onnxruntime"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    version = ".".join(str(v) for v in sys.version_info[:3])
+    ok = not missing and sys.version_info >= (3, 8)
+    return _check("python_packages", ok, f"Python {version}" + (f"; missing {missing}" if missing else ""))
+
+
+def _providers(profile: Profile, model: str) -> List[Dict[str, Any]]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    wanted = list(profile.provider_names)
+    missing = [p for p in wanted if p not in available]
+    checks = [_check("providers_built_in", not missing, f"onnxruntime {ort.__version__}: {available}")]
+    probe = [p for p in wanted if p != "TensorrtExecutionProvider"] or wanted
+    if not missing:
+        try:
+            running = ort.InferenceSession(model, providers=probe).get_providers()
+            checks.append(_check("providers_load", all(p in running for p in probe), f"{probe} -> {running}"))
+        except Exception as exc:  # ORT raises bare Exceptions when a provider's libraries fail to load
+            checks.append(_check("providers_load", False, f"{probe}: {type(exc).__name__}: {exc}"))
+    return checks
+
+
+def _board(profile: Profile, facts: Dict[str, Any]) -> List[Dict[str, Any]]:
+    checks = []
+    if profile.power_mode is not None:
+        mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
+        checks.append(_check("power_mode", mode == profile.power_mode, f"{mode!r} (profile: {profile.power_mode!r})"))
+    if profile.require_max_clocks:
+        low = [
+            f"{n} {c['cur']}/{c['max']}"
+            for n, c in facts["clocks"].items()
+            if c.get("cur") and c.get("max") and c["cur"] / c["max"] < CLOCK_TOLERANCE
+        ]
+        if not facts["clocks"]:
+            detail = "no clock readings"
+        else:
+            detail = ("below max: " + ", ".join(low) + " (run `sudo jetson_clocks`)") if low else "all at maximum"
+        checks.append(_check("clocks_at_max", bool(facts["clocks"]) and not low, detail))
+    load, cpus = facts.get("load_avg_1m"), facts.get("cpus_online")
+    if profile.max_load_per_cpu is not None and load is not None and cpus:
+        ok = load / cpus <= profile.max_load_per_cpu
+        checks.append(
+            _check("idle", ok, f"load {load:g} on {cpus} CPUs (profile: <= {profile.max_load_per_cpu:g}/CPU)")
+        )
+    temps = {z: t for z, t in facts["thermal_c"].items() if z not in IGNORED_ZONES}
+    hottest = max(temps.values()) if temps else None
+    limit = profile.max_temp_c - TEMP_MARGIN_C
+    checks.append(_check("temperature", hottest is None or hottest <= limit, f"hottest {hottest} C, limit {limit} C"))
+    return checks
+
+
+def preflight(bundle: Path, name: str, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
+    """Every readiness check for profile ``name``; ``{"ready": bool, "checks": [...]}``."""
+    profile = parse_profiles(read_json_file(bundle / "profiles.json"))[name]
+    facts = machine_facts(root)
+    match = match_machine(profile.match, facts)
+    detail = "; ".join(f"{c['name']}={c['found']!r}" for c in match["checks"]) or "any machine"
+    checks = [_check("machine_match", match["matched"], detail), _packages()]
+    if checks[-1]["ok"]:
+        checks += _providers(profile, profile_model(bundle, read_json_file(bundle / "manifest.json"), name)["path"])
+    checks += _board(profile, facts)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(str(cache_root)).free / 1024**3
+    checks.append(_check("engine_cache_disk", free >= MIN_FREE_GIB, f"{free:.1f} GiB free at {cache_root}"))
+    return {"profile": name, "ready": all(c["ok"] for c in checks), "checks": checks}

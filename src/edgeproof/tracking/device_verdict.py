@@ -1,0 +1,77 @@
+"""Device gate verdicts in MLflow: on the run of the same model, and the registry alias of a release.
+
+The pipeline's run carries the tag ``model_sha256``; a device verdict for that file is logged there
+(tags ``device.<profile>.verdict``, metrics ``device.<profile>.<figure>``, the gate report as
+artifacts under ``device/<profile>/``). On ``main``, a passing verdict moves the registry alias named
+after the profile (e.g. ``jetson-orin-nano``) to the model version with that sha256. A model that was
+never logged by the pipeline (no run with that sha256) is a warning, not an error: the gate stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
+
+log = logging.getLogger(__name__)
+
+FIGURES = ("fps_e2e", "latency_ms_p95", "latency_model_ms_p50", "map50", "map50_95", "engine_build_s")
+
+
+def _runs_of(client: Any, experiment: str, sha: str) -> list[Any]:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return list(client.search_runs([exp.experiment_id], f"tags.model_sha256 = '{sha}'", max_results=5))
+
+
+def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], results: Path) -> None:
+    client.set_tag(run_id, f"device.{profile}.verdict", report["verdict"])
+    client.set_tag(run_id, f"device.{profile}.failed", ",".join(report["failed"]) or "none")
+    for name in FIGURES:
+        value = (report.get("measured") or {}).get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            client.log_metric(run_id, f"device.{profile}.{name}", float(value))
+    for name in ("gate.json", "gate.md", "bench.json", "conditions.json"):
+        if (results / name).exists():
+            client.log_artifact(run_id, str(results / name), f"device/{profile}")
+
+
+def move_alias(client: Any, model_name: str, alias: str, sha: str) -> str | None:
+    """Point ``alias`` of ``model_name`` at the version tagged with ``sha``; the version, or None if none is."""
+    versions = client.search_model_versions(f"name = '{model_name}' and tags.model_sha256 = '{sha}'")
+    if not versions:
+        log.warning("no version of %s has model_sha256 %s: alias %s not moved", model_name, sha[:12], alias)
+        return None
+    version = str(max(int(v.version) for v in versions))
+    client.set_registered_model_alias(model_name, alias, version)
+    log.info("registry alias %s/%s -> version %s", model_name, alias, version)
+    return version
+
+
+def log_device_verdicts(
+    reports: Mapping[str, Mapping[str, Any]],
+    results_root: Path,
+    move_alias_on_pass: bool = False,
+    experiment: str = "edgeproof",
+    model_name: str = "edgeproof-detector",
+    uri: str | None = None,
+) -> dict[str, Any]:
+    """Log each profile's verdict on its model's run(s); on a pass, optionally move the profile's alias."""
+    client = connect(uri or default_tracking_uri(Path.cwd()))
+    done: dict[str, Any] = {}
+    for profile, report in reports.items():
+        sha = report.get("model_sha256") or ""
+        runs = _runs_of(client, experiment, sha) if sha else []
+        for run in runs:
+            _log(client, run.info.run_id, profile, report, results_root / profile)
+        if not runs:
+            log.warning("no MLflow run has model_sha256 %s: device verdict for %s not logged", sha[:12], profile)
+        version = (
+            move_alias(client, model_name, profile, sha) if move_alias_on_pass and report["verdict"] == "pass" else None
+        )
+        done[profile] = {"runs": [r.info.run_id for r in runs], "alias_version": version}
+    return done

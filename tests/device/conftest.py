@@ -1,0 +1,62 @@
+"""A built bundle (build side with a known answer) shared by the device tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.bundle import BundleParams, build_bundle
+from edgeproof.device.profiles import parse_profiles
+from edgeproof.runtime.deploy import DeploySettings
+from tests.device.builders import TEST_PROFILES, write_build_side
+from tests.pipeline.repo_copy import deep_update
+
+REPO = Path(__file__).resolve().parents[2]
+MAP_SETTINGS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True}
+
+
+def profiles_raw() -> dict:
+    """params.yaml's profiles with the tests' small run counts and extra profiles."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())["profiles"]
+    return deep_update(raw, yaml.safe_load(yaml.safe_dump(TEST_PROFILES)))
+
+
+def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (96, 64)) -> Path:
+    """A small MJPG clip (needs OpenCV)."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 20 * i % 255, np.uint8))
+    writer.release()
+    return path
+
+
+def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0, clip: str | None = None) -> Path:
+    """Write the build side under ``root`` and build ``root/release/bundle`` from it."""
+    profiles = parse_profiles(profiles_raw())
+    if not (root / "reports" / "release.json").exists():
+        write_build_side(root, list(profiles))
+    if clip is not None:
+        make_clip(root / clip)
+    build_bundle(
+        out=root / "release" / "bundle",
+        release_path=root / "reports" / "release.json",
+        build_metrics={"eval": root / "metrics" / "eval.json", "bench": root / "metrics" / "bench.json"},
+        data_dir=root / "data" / "prepared",
+        deploy=DeploySettings(),
+        profiles=profiles,
+        map_settings=MAP_SETTINGS,
+        params=BundleParams(max_val_images=max_val_images, seed=seed, clip=clip),
+        root=root,
+    )
+    return root / "release" / "bundle"
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    return make_bundle(tmp_path)

@@ -1,0 +1,227 @@
+"""Device measurement and the device gate, in process (the fresh-clone hand-off is test_handoff.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeproof.device.gate import device_gate, run_device_gate
+from edgeproof.device.measure import EXIT_MACHINE, EXIT_PROVIDERS, run_measure
+from edgeproof.device.profiles import parse_profiles
+from edgeproof.device.providers import CPU, engine_cache_key, placement_problems, provider_list
+from tests.device.builders import CATEGORY_ID
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sysroot"
+
+
+def _measure(bundle: Path, profile: str, sysroot: Path | None = None) -> tuple[int, Path]:
+    out = bundle.parent.parent / "reports" / "device" / profile
+    return run_measure(bundle, profile, out, sysroot, bundle.parent / "engines"), out
+
+
+def _measured(bundle: Path, profile: str, sysroot: Path | None = None) -> Path:
+    code, out = _measure(bundle, profile, sysroot)
+    assert code == 0, (out / "measure.json").read_text()
+    return out
+
+
+def _edit(path: Path, fn) -> None:
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def test_measure_then_gate_passes_with_the_whole_chain(bundle, tmp_path):
+    code, out = _measure(bundle, "cpu-ci")
+    assert code == 0
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["providers"]["session"] == [CPU] and bench["providers"]["nodes"][CPU] >= 3
+    assert bench["model"]["samples"] == 5 and bench["e2e"]["images"] == 4
+    assert [r["batch"] for r in bench["batch_sweep"]] == [1, 2]
+    assert set(bench["latency_ms"]) >= {"p50", "p95", "p99"} and bench["engine"]["cache_dir"] is None
+    detections = json.loads((out / "detections.json").read_text())
+    assert len(detections) == 6 and {d["category_id"] for d in detections} == {CATEGORY_ID}
+    assert detections[0]["bbox"] == pytest.approx([24, 24, 16, 16], abs=1e-3)
+    ev = json.loads((out / "eval.json").read_text())
+    assert ev["scored"] and ev["map50"] == 1.0  # pycocotools is installed here: scored on the device too
+    code = run_device_gate(bundle, "cpu-ci", out, tmp_path / "reports/release.json")
+    report = json.loads((out / "gate.json").read_text())
+    assert code == 0 and report["verdict"] == "pass" and report["failed"] == []
+    assert report["measured"]["map50"] == 1.0
+    assert {r["name"] for r in report["rules"]} >= {"same_model_released", "same_model_benchmarked", "providers"}
+    assert "PASSED" in (out / "gate.md").read_text()
+
+
+def test_speed_threshold_fail_and_throttled_run_inconclusive(bundle, tmp_path):
+    code, out = _measure(bundle, "cpu-ci-strict")
+    assert code == 0
+    assert run_device_gate(bundle, "cpu-ci-strict", out) == 1
+    assert json.loads((out / "gate.json").read_text())["failed"] == ["fps"]
+    code, out = _measure(bundle, "cpu-ci", FIXTURES / "x86-hot")  # the same numbers, from a hot machine
+    assert code == 0
+    assert run_device_gate(bundle, "cpu-ci", out) == 3
+    report = json.loads((out / "gate.json").read_text())
+    assert report["verdict"] == "inconclusive" and "x86_pkg_temp reached 97.0 C" in report["conditions"]["reasons"][0]
+    assert "INCONCLUSIVE" in (out / "gate.md").read_text()
+
+
+def test_throttling_never_hides_an_accuracy_or_identity_failure(bundle):
+    out = _measured(bundle, "cpu-ci", FIXTURES / "x86-hot")
+    _edit(out / "detections.json", lambda d: [r.update(category_id=CATEGORY_ID + 1) for r in d])
+    report = device_gate(bundle, "cpu-ci", out)
+    assert report["verdict"] == "fail" and "map50" in report["failed"]
+
+
+def test_refusals_name_the_rule(bundle):
+    code, out = _measure(bundle, "jetson-nano")  # this x86-64 machine is no Jetson Nano
+    status = json.loads((out / "measure.json").read_text())
+    assert code == EXIT_MACHINE and status["rule"] == "machine_match" and "arch" in status["reason"]
+    assert not (out / "bench.json").exists()
+    report = device_gate(bundle, "jetson-nano", out)
+    assert report["verdict"] == "fail" and report["failed"] == ["machine_match"]  # the refusal, no follow-on noise
+    code, out = _measure(bundle, "cpu-cuda")
+    assert (
+        code == EXIT_PROVIDERS and "CUDAExecutionProvider" in json.loads((out / "measure.json").read_text())["reason"]
+    )
+    assert device_gate(bundle, "cpu-cuda", out)["failed"] == ["providers"]
+
+
+def test_gate_checks_the_chain_against_the_release_report(bundle, tmp_path):
+    out = _measured(bundle, "cpu-ci")
+    release = tmp_path / "reports/release.json"
+    _edit(release, lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
+    assert device_gate(bundle, "cpu-ci", out, release)["failed"] == ["same_model_released"]
+    _edit(out / "bench.json", lambda d: d.update(model_sha256="d" * 64, profile="cpu-ci-strict"))
+    assert device_gate(bundle, "cpu-ci", out)["failed"] == ["same_profile", "same_model_benchmarked"]
+
+
+def test_gate_on_a_tampered_bundle_fails_naming_the_file(bundle):
+    out = _measured(bundle, "cpu-ci")
+    model = bundle / "models/fp32.onnx"
+    model.write_bytes(model.read_bytes() + b"\0")
+    report = device_gate(bundle, "cpu-ci", out)
+    assert report["verdict"] == "fail" and report["failed"][0] == "bundle_verified"
+    assert "models/fp32.onnx: size" in report["rules"][0]["measured"]
+
+
+def test_regression_rules_against_mains_last_verdict(bundle, tmp_path):
+    out = _measured(bundle, "cpu-ci")
+    _edit(
+        bundle / "profiles.json",
+        lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0, "max_map_drop": 0.01}),
+    )
+    fps = json.loads((out / "bench.json").read_text())["fps_e2e"]
+    baseline = tmp_path / "main-gate.json"
+    baseline.write_text(json.dumps({"measured": {"fps_e2e": fps * 2, "map50_95": 1.0}}))
+    report = device_gate(bundle, "cpu-ci", out, baseline=baseline)
+    rules = {r["name"]: r for r in report["rules"]}
+    assert (
+        rules["regression_fps"]["measured"] == pytest.approx(50.0, abs=0.01) and not rules["regression_fps"]["passed"]
+    )
+    assert rules["regression_map"]["passed"]
+    assert "bundle_verified" in report["failed"]  # profiles.json was changed after the bundle was built
+
+
+def test_provider_checks_and_engine_cache_key():
+    profiles = parse_profiles(
+        {
+            "trt": {
+                "providers": [
+                    {
+                        "name": "TensorrtExecutionProvider",
+                        "options": {"trt_fp16_enable": True, "trt_engine_cache_enable": True},
+                    },
+                    {"name": "CUDAExecutionProvider"},
+                ]
+            }
+        }
+    )
+    (_name, opts), _ = provider_list(profiles["trt"], Path("/cache/k"))
+    assert opts["trt_engine_cache_path"] == "/cache/k" and opts["trt_fp16_enable"] is True
+    wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert placement_problems(wanted, {"TensorrtExecutionProvider": ["a"], "CUDAExecutionProvider": ["b"]}) == []
+    cpu_nodes = placement_problems(wanted, {"TensorrtExecutionProvider": ["a"], CPU: ["NonMaxSuppression_1"]})
+    assert cpu_nodes == ["1 node(s) ran on CPUExecutionProvider, not a profile provider (e.g. ['NonMaxSuppression_1'])"]
+    assert placement_problems(wanted, {"CUDAExecutionProvider": ["a"]}) == [
+        "no node ran on TensorrtExecutionProvider, the profile's first provider"
+    ]
+    base = {
+        "model_sha256": "a",
+        "onnxruntime": "1.19",
+        "tensorrt": "10.3",
+        "l4t": "36.4.3",
+        "precision": "fp16",
+        "input_shape": [1, 3, 256, 256],
+    }
+    keys = {engine_cache_key({**base, k: "other"}) for k in base} | {engine_cache_key(base)}
+    assert len(keys) == len(base) + 1  # every fact changes the key
+
+
+def test_creation_time_fallback_is_refused_and_cpu_fallback_disabled(bundle, monkeypatch):
+    """The Jetson case: CUDA is listed as available but fails to load, and ORT retries on the CPU."""
+    import onnxruntime as ort
+
+    from edgeproof.device.providers import create_profiled_session
+    from edgeproof.runtime.session import ProviderError
+
+    seen = {}
+
+    class FallingBack:
+        def __init__(self, src, sess_options, providers, provider_options):
+            seen["cpu_fallback_disabled"] = sess_options.get_session_config_entry("session.disable_cpu_ep_fallback")
+            seen["providers"] = providers
+
+        def get_providers(self):
+            return [CPU]
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", CPU])
+    monkeypatch.setattr(ort, "InferenceSession", FallingBack)
+    profile = parse_profiles({"cuda": {"providers": [{"name": "CUDAExecutionProvider"}]}})["cuda"]
+    with pytest.raises(ProviderError, match=r"\['CUDAExecutionProvider'\] were requested but the session runs on"):
+        create_profiled_session(bundle / "models/fp32.onnx", profile, None)
+    assert seen == {"cpu_fallback_disabled": "1", "providers": ["CUDAExecutionProvider"]}
+
+
+def test_preflight_on_recorded_boards(bundle, tmp_path):
+    from edgeproof.device.preflight import preflight
+    from edgeproof.device.sysinfo import SysRoot
+
+    def checks(board: str, profile: str) -> dict[str, bool]:
+        report = preflight(bundle, profile, SysRoot(FIXTURES / board), tmp_path / "engines")
+        assert report["ready"] == all(c["ok"] for c in report["checks"])
+        return {c["name"]: c["ok"] for c in report["checks"]}
+
+    nano = checks("jetson-nano", "jetson-nano")
+    assert nano["machine_match"] and nano["power_mode"] and nano["clocks_at_max"] and nano["temperature"]
+    assert not nano["providers_built_in"]  # this onnxruntime has no TensorRT/CUDA
+    orin = checks("jetson-orin-nano", "jetson-orin-nano")
+    assert orin["machine_match"] and not orin["clocks_at_max"] and not orin["idle"]
+    assert nano["idle"]
+    assert not checks("jetson-nano", "jetson-orin-nano")["machine_match"]
+    hot = checks("x86-hot", "cpu-ci")
+    assert hot["providers_load"] and not hot["temperature"]
+
+
+def test_without_on_device_map_the_build_sides_evaluation_of_the_same_file_counts(bundle, tmp_path):
+    out = _measured(bundle, "cpu-ci-build-map")
+    assert not (out / "eval.json").exists()
+    report = device_gate(bundle, "cpu-ci-build-map", out)
+    rules = {r["name"]: r for r in report["rules"]}
+    assert report["verdict"] == "pass" and rules["same_model_evaluated"]["source"] == "build/release.json"
+    assert rules["map50"]["measured"] == 1.0 and rules["map50"]["source"] == "build side"
+
+
+def test_end_to_end_on_the_bundled_clip(tmp_path, bundle):
+    pytest.importorskip("cv2")
+    from tests.device.conftest import make_bundle
+
+    code, out = _measure(bundle, "cpu-ci-clip")  # the default bundle has no clip: a named refusal
+    assert code == 2 and json.loads((out / "measure.json").read_text())["rule"] == "e2e_input"
+    clip_bundle = make_bundle(tmp_path / "with-clip", clip="data/sources/clip.avi")
+    assert json.loads((clip_bundle / "deploy.json").read_text())["clip"] == "clip/clip.avi"
+    out = _measured(clip_bundle, "cpu-ci-clip")
+    e2e = json.loads((out / "bench.json").read_text())["e2e"]
+    assert e2e["source"] == "clip:clip.avi" and e2e["images"] == 15 and e2e["samples"] == 15  # 10 frames, looped
+    assert device_gate(clip_bundle, "cpu-ci-clip", out)["verdict"] == "pass"

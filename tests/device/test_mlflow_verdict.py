@@ -1,0 +1,53 @@
+"""Device verdicts land on the MLflow run of the same model; a pass on main moves the profile's alias."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from edgeproof.tracking.device_verdict import log_device_verdicts  # noqa: E402
+
+
+def _report(sha: str, verdict: str) -> dict:
+    return {
+        "verdict": verdict,
+        "failed": [] if verdict == "pass" else ["fps"],
+        "model_sha256": sha,
+        "measured": {"fps_e2e": 31.5, "latency_ms_p95": 40.0, "map50": 0.95, "engine_build_s": 312.0},
+    }
+
+
+def test_verdict_on_the_models_run_and_alias_moved_on_pass(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("edgeproof", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp, tags={"model_sha256": "a" * 64})
+    other = client.create_run(exp, tags={"model_sha256": "b" * 64})
+    client.create_registered_model("edgeproof-detector")
+    v1 = client.create_model_version(
+        "edgeproof-detector", "file:///m", run.info.run_id, tags={"model_sha256": "b" * 64}
+    )
+    v2 = client.create_model_version(
+        "edgeproof-detector", "file:///m", run.info.run_id, tags={"model_sha256": "a" * 64}
+    )
+    results = tmp_path / "reports" / "device"
+    (results / "jetson-orin-nano").mkdir(parents=True)
+    (results / "jetson-orin-nano" / "gate.md").write_text("# Device gate\n")
+    reports = {"jetson-orin-nano": _report("a" * 64, "pass"), "jetson-nano": _report("b" * 64, "fail")}
+    done = log_device_verdicts(reports, results, move_alias_on_pass=True, uri=uri)
+    assert done["jetson-orin-nano"] == {"runs": [run.info.run_id], "alias_version": str(v2.version)}
+    assert done["jetson-nano"]["alias_version"] is None  # a failed verdict moves nothing
+    logged = client.get_run(run.info.run_id).data
+    assert logged.tags["device.jetson-orin-nano.verdict"] == "pass"
+    assert logged.metrics["device.jetson-orin-nano.fps_e2e"] == 31.5
+    assert client.get_run(other.info.run_id).data.tags["device.jetson-nano.failed"] == "fps"
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "jetson-orin-nano").version) == str(v2.version)
+    assert v1.version != v2.version
+    arts = [a.path for a in client.list_artifacts(run.info.run_id, "device/jetson-orin-nano")]
+    assert arts == ["device/jetson-orin-nano/gate.md"]
+    assert json.dumps(done)  # JSON-able summary for the job log

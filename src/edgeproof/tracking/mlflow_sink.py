@@ -42,6 +42,8 @@ def connect(uri: str) -> Any:
     # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    # MLflow prints run links with the URI's user:password; edgeproof logs its own, without them
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -177,7 +179,7 @@ def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination)
     existing = _settle_previous(client, exp_id, record["record_id"], register_as)
     if existing:
         log.info("record %s is already MLflow run %s", record["record_id"], existing)
-        return {"run_id": existing, "new": False, "experiment": dest.experiment}
+        return {"run_id": existing, "new": False, "experiment": dest.experiment, "experiment_id": exp_id}
     tags, times = _run_tags(record), record.get("times") or {}
     name = record.get("run_name") or f"{tags.get('git_commit', 'unknown')[:8]}-{tags.get('model_sha256', '')[:8]}"
     run_id = client.create_run(exp_id, start_time=times.get("start_ms"), run_name=name, tags=tags).info.run_id
@@ -196,4 +198,10 @@ def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination)
     except BaseException:
         _mark_failed(client, run_id)
         raise
-    return {"run_id": run_id, "new": True, "model_version": version, "experiment": dest.experiment}
+    return {
+        "run_id": run_id,
+        "new": True,
+        "model_version": version,
+        "experiment": dest.experiment,
+        "experiment_id": exp_id,
+    }

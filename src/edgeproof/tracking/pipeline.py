@@ -11,7 +11,7 @@ from edgeproof.tracking.mlflow_sink import default_tracking_uri
 from edgeproof.tracking.outbox import FlushResult, flush
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import Destination, RecordSources, snapshot
-from edgeproof.tracking.redact import describe, install_log_filter, redact
+from edgeproof.tracking.redact import describe, install_log_filter, redact, without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,17 @@ def destination(params: TrackParams) -> Destination:
     return Destination(params.experiment, params.model_name if params.register_model else None)
 
 
-def _log_sent(sent: list[dict[str, Any]]) -> None:
+def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
+    web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
+        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}" if web else ""
         log.info(
-            "MLflow run %s in experiment %r (record %s%s)",
+            "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],
             item.get("experiment"),
             item["record_id"],
             f", registered version {item['model_version']}" if item.get("model_version") else "",
+            link,
         )
 
 
@@ -53,8 +56,9 @@ def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None)
     install_log_filter()
     root = repo_root(repo)
     outbox = outbox_dir(state)
-    result = flush(outbox, uri or default_tracking_uri(root), root, destination(params))
-    _log_sent(result.sent)
+    uri = uri or default_tracking_uri(root)
+    result = flush(outbox, uri, root, destination(params))
+    _log_sent(result.sent, uri)
     if result.pending:
         raise ReplayError(result, outbox)
     return result.sent
@@ -78,7 +82,7 @@ def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params:
         result = flush(outbox, uri, root, destination(params))
     except Exception as exc:  # any tracking failure must not change the release verdict
         result = FlushResult(pending=[{"record_id": folder.name, "error": describe(exc)}])
-    _log_sent(result.sent)
+    _log_sent(result.sent, uri)
     mine = [p for p in result.pending if p["record_id"] == folder.name]
     if mine:
         log.warning(

@@ -31,6 +31,11 @@ def redact(text: object) -> str:
     return out
 
 
+def without_userinfo(uri: str) -> str:
+    """``uri`` with any ``user:password@`` removed (a link that is safe to print)."""
+    return _USERINFO.sub(lambda m: m.group("scheme"), uri)
+
+
 def describe(exc: BaseException) -> str:
     """``"<ExceptionType>: <message>"`` with credentials removed."""
     return redact(f"{type(exc).__name__}: {exc}")

@@ -8,6 +8,7 @@ import json
 import pytest
 import yaml
 
+from edgeproof.tracking.record import HEADLINE, flatten
 from tests.services.recorded import recorded_repo
 from tests.services.servers import mlflow_server, postgres
 
@@ -44,6 +45,11 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         assert run.data.params["gate.min_fps"] == str(params["gate"]["min_fps"])
         evaluation = json.loads((repo / "metrics" / "eval.json").read_text())
         assert run.data.metrics["eval.map50_95"] == evaluation["map50_95"]
+        for path in sorted((repo / "metrics").glob("*.json")):  # every number dvc metrics diff shows, exactly
+            prefix = "" if path.stem == HEADLINE else f"{path.stem}."
+            for key, value in flatten(json.loads(path.read_text())).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    assert run.data.metrics[prefix + key] == value, (path.name, key)
         assert run.data.tags["model_sha256"] == recorded.sha and run.info.run_name.startswith("main@")
         assert run.info.end_time - run.info.start_time >= 400_000  # data stage 8 min before the gate
         reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}

@@ -62,10 +62,10 @@ def _key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
-def _version_tags(version: Any, record: dict[str, Any], run_id: str, exp_id: str) -> dict[str, str]:
+def _version_tags(version: Any, record: dict[str, Any], run_id: str) -> dict[str, str]:
     sha = record["tags"].get(SHA_TAG, "")
     runs = [r for r in (version.tags.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
-    tags = {RUNS_TAG: ",".join(runs[-_MAX_RUNS:]), "latest_run_id": run_id, "experiment_id": exp_id}
+    tags = {RUNS_TAG: ",".join(runs[-_MAX_RUNS:])}
     for profile, verdict in (record.get("verdicts") or {}).items():
         if verdict.get("model_sha256") not in (None, sha):
             continue  # a device verdict about another file belongs to that file's version
@@ -76,9 +76,9 @@ def _version_tags(version: Any, record: dict[str, Any], run_id: str, exp_id: str
     return tags
 
 
-def describe_version(tags: dict[str, str]) -> str:
-    """The version's Markdown description, rebuilt from its tags (verdicts, metrics, runs)."""
-    exp = tags.get("experiment_id", "0")
+def describe_version(tags: dict[str, str], exp: str) -> str:
+    """The version's Markdown description, rebuilt from its tags (verdicts, metrics, runs); run
+    links point into experiment ``exp``."""
 
     def link(run_id: str) -> str:
         return f"[{run_id[:8]}](#/experiments/{exp}/runs/{run_id})"
@@ -105,15 +105,14 @@ def record_verdict(
         if not record.get("passed"):
             return None
         _ensure_model(client, name)
-        tags = {SHA_TAG: sha, "edgeproof.record_id": record["record_id"]}
         version = client.create_model_version(
-            name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
+            name, source=f"models:/{model_id}", run_id=run_id, tags={SHA_TAG: sha}, model_id=model_id
         )
     number = str(version.version)
-    tags = _version_tags(version, record, run_id, exp_id)
+    tags = _version_tags(version, record, run_id)
     for key, value in tags.items():
         client.set_model_version_tag(name, number, key, value)
-    client.update_model_version(name, number, description=describe_version({**version.tags, **tags}))
+    client.update_model_version(name, number, description=describe_version({**version.tags, **tags}, exp_id))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     if record.get("alias"):
         move_alias(client, name, record["alias"], number)
@@ -190,7 +189,8 @@ def show(client: Any, name: str, alias: str) -> dict[str, Any]:
     version = alias_holder(client, name, alias)
     if version is None:
         raise ValueError(f"{name}@{alias}: no version holds this alias")
-    run_id = version.tags.get("latest_run_id") or version.run_id
+    runs = [r for r in (version.tags.get(RUNS_TAG) or "").split(",") if r]
+    run_id = runs[-1] if runs else version.run_id  # the latest verdict on this file
     return {
         "name": name,
         "alias": alias,

@@ -185,3 +185,16 @@ def test_device_verdicts_and_headline_metrics(tmp_path, client):
     assert version.tags["gate.jetson-nano"] == "failed: fps" and version.tags["gate.build"] == "passed"
     assert "gate.jetson-orin-nano" not in version.tags  # that verdict is about another file
     assert version.tags["metric.map50_95"] == "0.791235"
+
+
+def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
+    import onnx
+
+    from edgeproof.tracking.mlflow_model import signature_and_example
+
+    model = onnx.load(make_fixed_detector(tmp_path / "m.onnx", np.zeros((7, 4), np.float32), 96, {0: "a"}))
+    for dim, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w"), strict=True):
+        dim.dim_param = name  # as an export with dynamic=True writes it
+    signature, example = signature_and_example(model)
+    assert signature.inputs.inputs[0].shape == (-1, 3, -1, -1)
+    assert example["images"].shape == (1, 3, 96, 96)  # the size it was exported at (metadata imgsz)

@@ -7,6 +7,7 @@ the execution providers the benchmark ran on, so ``mlflow.pyfunc.load_model`` ru
 
 from __future__ import annotations
 
+import ast
 import logging
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from edgeproof.io import sha256_file
 
 log = logging.getLogger(__name__)
 
+MAX_EXAMPLE_VALUES = 1_000_000
+"""An input example is JSON (~22 bytes a value with its serving copy): kept up to ~576x576 inputs."""
 _ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 3: "int8", 2: "uint8", 6: "int32", 7: "int64"}
 
 
@@ -41,7 +44,15 @@ def signature_and_example(onnx_model: Any) -> tuple[Any, Any]:
     inputs = [v for v in onnx_model.graph.input if v.name not in initializers]
     signature = ModelSignature(inputs=_specs(inputs), outputs=_specs(onnx_model.graph.output))
     spec = signature.inputs.inputs[0]
-    shape = [1 if i == 0 and d < 0 else max(d, 1) for i, d in enumerate(spec.shape)]
+    shape = [1 if d < 0 else d for d in spec.shape]
+    if len(shape) == 4 and min(spec.shape[2:]) < 0:  # dynamic H/W: the size it was exported at (ultralytics)
+        props = {p.key: p.value for p in onnx_model.metadata_props}
+        try:
+            imgsz = [int(v) for v in ast.literal_eval(props.get("imgsz", "[640, 640]"))]
+        except (ValueError, SyntaxError, TypeError):
+            imgsz = [640, 640]
+        imgsz = (imgsz * 2)[:2] if imgsz else [640, 640]
+        shape[2:] = [v if d < 0 else d for v, d in zip(imgsz, spec.shape[2:], strict=True)]
     return signature, {spec.name: np.zeros(shape, dtype=spec.type)}
 
 
@@ -51,6 +62,10 @@ def _save(path: Path, model_file: Path, providers: list[str], mlflow_model: Any)
 
     proto = onnx.load_model_from_string(model_file.read_bytes())
     signature, example = signature_and_example(proto)
+    size = sum(int(v.size) for v in example.values())
+    if size > MAX_EXAMPLE_VALUES:
+        log.warning("no input example for %s: %d values would be ~%d MB of JSON", model_file, size, size * 22 // 10**6)
+        example = None
     mlflow.onnx.save_model(
         proto,
         str(path),

@@ -184,7 +184,7 @@ def test_device_verdicts_and_headline_metrics(tmp_path, client):
     version = client.get_model_version("edgeproof-detector", sent["model_version"])
     assert version.tags["gate.jetson-nano"] == "failed: fps" and version.tags["gate.build"] == "passed"
     assert "gate.jetson-orin-nano" not in version.tags  # that verdict is about another file
-    assert version.tags["metric.map50_95"] == "0.791235"
+    assert version.tags["metric.map50_95"] == "0.7912345678901234" and version.tags["metric.fps_e2e"] == "113.515"
 
 
 def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):

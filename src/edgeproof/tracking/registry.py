@@ -62,6 +62,10 @@ def _key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _version_tags(version: Any, record: dict[str, Any], run_id: str) -> dict[str, str]:
     sha = record["tags"].get(SHA_TAG, "")
     runs = [r for r in (version.tags.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
@@ -72,7 +76,8 @@ def _version_tags(version: Any, record: dict[str, Any], run_id: str) -> dict[str
         failed = verdict.get("failed") or []
         tags[f"gate.{profile}"] = "passed" if verdict.get("passed") else f"failed: {', '.join(failed)}".rstrip(": ")
         tags[f"gate.{profile}.run_id"] = run_id
-    tags.update({f"metric.{k}": f"{v:g}" for k, v in _key_metrics(record["metrics"]).items()})
+    # the number as the metrics file writes it (shortest repr), so it reads the same as `dvc metrics diff`
+    tags.update({f"metric.{k}": _number(v) for k, v in _key_metrics(record["metrics"]).items()})
     return tags
 
 

@@ -1,7 +1,7 @@
 """Keeping tracking credentials out of everything edgeproof writes or says (no MLflow import here).
 
-A tracking URI may carry ``user:password@``; MLflow also reads ``MLFLOW_TRACKING_TOKEN``,
-``MLFLOW_TRACKING_PASSWORD`` and ``MLFLOW_TRACKING_USERNAME`` from the environment. Every URI or
+A tracking URI may carry ``user:password@``; MLflow also reads ``MLFLOW_TRACKING_TOKEN`` and
+``MLFLOW_TRACKING_PASSWORD`` from the environment. Every URI or
 error text that edgeproof logs, returns, raises or stores (outbox, tags, reports) goes through
 :func:`redact` first.
 """
@@ -13,7 +13,7 @@ import os
 import re
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
-SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME")
+SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")  # a user name is not a secret
 MASK = "***"
 
 

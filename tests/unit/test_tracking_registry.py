@@ -198,3 +198,36 @@ def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
     signature, example = signature_and_example(model)
     assert signature.inputs.inputs[0].shape == (-1, 3, -1, -1)
     assert example["images"].shape == (1, 3, 96, 96)  # the size it was exported at (metadata imgsz)
+
+
+@pytest.mark.parametrize(
+    ("origin", "alias"),
+    [
+        ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "champion"),
+        ({"branch": "main", "git_dirty": "true", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        (
+            {"branch": "main", "git_dirty": "false", "dvc_experiment": "lucid-yawl", "pull_request": "false"},
+            "candidate",
+        ),
+        ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "true"}, "candidate"),
+        ({"branch": "feature", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        ({"branch": "", "git_dirty": "unknown", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+    ],
+)
+def test_which_alias_a_passing_run_earns(origin, alias):
+    from edgeproof.tracking.context import alias_for
+
+    assert alias_for(origin, True, "candidate", "champion", ["main"]) == alias
+    assert alias_for(origin, False, "candidate", "champion", ["main"]) == ""
+
+
+def test_a_pull_request_is_recognised_from_the_ci_environment(tmp_path, monkeypatch):
+    from edgeproof.tracking.context import run_name, run_origin
+
+    monkeypatch.setenv("GITHUB_HEAD_REF", "fix-nms")
+    monkeypatch.setenv("GITHUB_REF_NAME", "42/merge")
+    origin = run_origin(tmp_path)
+    assert origin == {"branch": "fix-nms", "pull_request": "true", "dvc_experiment": ""}
+    tags = {**origin, "git_commit": "0123456789abcdef", "git_dirty": "false"}
+    assert run_name(tags, "int8", "f" * 32) == "fix-nms@0123456-int8"
+    assert run_name({**tags, "git_dirty": "true"}, "int8", "abcdef" + "0" * 26) == "fix-nms@0123456+dirty-int8-abcdef"

@@ -33,6 +33,9 @@ def _record(args: argparse.Namespace, params_path: Path) -> RecordSources:
         model=args.model,
         dvc_lock=Path("dvc.lock"),
         stage="gate",  # this stage's dvc.lock entry is still the previous run's
+        summary=args.report_md,
+        release=args.track_release,
+        device_reports=args.track_device_reports,
     )
 
 
@@ -79,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")
     p.add_argument("--track-plots", type=Path, nargs="*", default=[], help="plot files to attach to the record")
+    p.add_argument("--track-release", type=Path, default=Path("reports/release.json"), help="release choice, if any")
+    p.add_argument(
+        "--track-device-reports", type=Path, default=Path("reports/device"), help="<profile>/gate.json device verdicts"
+    )
     return run("gate", _body, p, argv)
 
 

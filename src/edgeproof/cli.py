@@ -115,6 +115,28 @@ def _cmd_track_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model(args: argparse.Namespace) -> int:
+    from edgeproof.paths import repo_root
+    from edgeproof.tracking import registry
+    from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
+    from edgeproof.tracking.redact import describe, install_log_filter
+
+    install_log_filter()
+    track = load_params(args.params).track
+    alias = args.alias or track.champion_alias
+    try:
+        client = connect(default_tracking_uri(repo_root(Path.cwd())))
+        if args.action == "show":
+            _emit(registry.show(client, track.model_name, alias))
+        else:
+            _emit(registry.rollback(client, track.model_name, alias, args.to))
+    except ValueError:
+        raise
+    except Exception as exc:  # MlflowException, connection errors: one line, credentials removed
+        raise RuntimeError(f"{track.model_name}@{alias}: {describe(exc)}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
@@ -155,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)
+    s = sub.add_parser("model", help="the MLflow registry: who holds an alias, and moving it back")
+    s.add_argument("action", choices=["show", "rollback"], help="show: the alias holder and its gate record")
+    s.add_argument("--alias", default=None, help="registry alias (default: track.champion_alias)")
+    s.add_argument("--to", default=None, help="rollback: this version (default: the alias' previous holder)")
+    s.set_defaults(func=_cmd_model)
     return p
 
 

@@ -41,8 +41,15 @@ def _jetson() -> dict[str, Any] | None:
     return facts
 
 
+HOSTNAME_ENV = "EDGEPROOF_RECORD_HOSTNAME"
+
+
 def device_fingerprint(providers_used: list[str] | None = None) -> dict[str, Any]:
-    """CPU model, cores, memory, OS, Python, ONNX Runtime version/providers, and Jetson facts if any."""
+    """CPU model, cores, memory, OS, Python, ONNX Runtime version/providers, and Jetson facts if any.
+
+    The machine's hostname identifies a person's or an organisation's machine and ends up in git and
+    MLflow, so it is left out unless ``$EDGEPROOF_RECORD_HOSTNAME`` is ``1`` (e.g. on a device farm).
+    """
     try:
         import onnxruntime as ort
 
@@ -54,7 +61,7 @@ def device_fingerprint(providers_used: list[str] | None = None) -> dict[str, Any
     except ImportError:
         ort_info = {"version": None, "available_providers": []}
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
+    info: dict[str, Any] = {  # a local annotation is never evaluated: fine on Python 3.8
         "cpu_model": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": affinity,
@@ -62,8 +69,10 @@ def device_fingerprint(providers_used: list[str] | None = None) -> dict[str, Any
         "machine": platform.machine(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "hostname": platform.node(),
         "onnxruntime": ort_info,
         "providers_used": providers_used or [],
         "jetson": _jetson(),
     }
+    if os.environ.get(HOSTNAME_ENV) == "1":
+        info["hostname"] = platform.node()
+    return info

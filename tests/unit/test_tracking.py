@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from edgeproof.config import TrackParams
+from edgeproof.io import sha256_file
 from edgeproof.tracking.pipeline import outbox_dir, record_pipeline_run, replay
 from edgeproof.tracking.record import RecordSources, build_record, flatten
+from tests.conftest import make_fixed_detector
 
-SHA = "c" * 64
+
+def tiny_onnx(path: Path) -> Path:
+    """A real (fixed-output) ONNX detector: the tracking logs it as an MLflow ``onnx`` model."""
+    return make_fixed_detector(path, np.zeros((7, 4), np.float32), 32, {0: "circle", 1: "square", 2: "triangle"})
+
+
+SHA = sha256_file(tiny_onnx(Path(tempfile.mkdtemp(prefix="edgeproof-sha-")) / "model.onnx"))
 
 
 def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
@@ -31,7 +41,7 @@ def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
             "model_sha256": SHA,
             "device": {"cpu_model": "Test CPU", "providers_used": ["CPUExecutionProvider"]},
         },
-        "gate": {"passed": True, "model_sha256": SHA, "rules": []},
+        "gate": {"passed": True, "model_sha256": SHA, "rules": [], "failed": []},
     }
     metrics = {}
     for name, data in files.items():
@@ -39,11 +49,13 @@ def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
         metrics[name].write_text(json.dumps(data))
     curve = tmp_path / "curve.csv"
     curve.write_text("epoch,map50,train_box_loss\n1,0.1,3.0\n2,0.5,2.0\n")
-    model = tmp_path / "model.onnx"
-    model.write_bytes(b"onnx-bytes")
+    model = tiny_onnx(tmp_path / "fp32.onnx")
+    assert sha256_file(model) == SHA  # the fixture is deterministic: every copy is the same file
     report = tmp_path / "gate.md"
-    report.write_text("# Release gate\n")
-    return RecordSources(params=tmp_path / "params.yaml", metrics=metrics, reports=[report], curves=curve, model=model)
+    report.write_text("# Release gate\n\n| rule | result |\n|---|---|\n| fps | pass |\n")
+    return RecordSources(
+        params=tmp_path / "params.yaml", metrics=metrics, reports=[report], curves=curve, model=model, summary=report
+    )
 
 
 @pytest.fixture
@@ -81,7 +93,7 @@ def test_tracking_down_keeps_the_record_then_replay_sends_it_once(run_files, tmp
     result = record_pipeline_run(run_files, repo, state, params)
     assert result["pending"] is True
     waiting = list(outbox_dir(state).iterdir())
-    assert len(waiting) == 1 and (waiting[0] / "artifacts" / "model" / "model.onnx").exists()
+    assert len(waiting) == 1 and (waiting[0] / "artifacts" / "model" / "fp32.onnx").exists()
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -97,9 +109,7 @@ def test_tracking_down_keeps_the_record_then_replay_sends_it_once(run_files, tmp
     history = client.get_metric_history(run.info.run_id, "train_curve.map50")
     assert sorted((m.step, m.value) for m in history) == [(1, 0.1), (2, 0.5)]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"model", "reports", "plots"} <= artifacts
-    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert "plots/training_curves.png" in plots
+    assert artifacts == {"reports"}  # the model is an MLflow model (below), not loose files
     version = client.get_model_version("edgeproof-detector", "1")
     assert version.tags["model_sha256"] == SHA
 
@@ -125,7 +135,7 @@ def test_failed_gate_is_recorded_but_not_registered(run_files, tmp_path, monkeyp
 def test_git_dirty_ignores_pipeline_outputs(tmp_path):
     import subprocess
 
-    from edgeproof.tracking.record import git_info
+    from edgeproof.tracking.context import git_info
 
     assert git_info(tmp_path) == {"git_commit": "unknown", "git_dirty": "unknown"}
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]

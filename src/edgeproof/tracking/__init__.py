@@ -7,6 +7,16 @@ then flushed to MLflow; if the tracking server is down the snapshot stays and
 creates duplicates; a record counts as sent only once its MLflow run is FINISHED (params, metrics,
 artifacts and registration all in), and leaves the outbox only then. The record also stores the
 experiment and registered model it was made for, so a later replay sends it there.
+
+What a user sees (MLflow 3): the experiment is of the model-training kind; a run is named after
+the DVC experiment or branch, commit and variant, spans the pipeline's stage outputs in time, and
+carries the gate table as its description, the evaluation dataset as an input and the released
+ONNX file as its logged model (``mlflow_model``). The registry is the release record
+(``registry``): one version per model file (sha256), verdicts per device profile, aliases.
+
+Modules: ``context`` (git, branch, run name, times), ``record`` (files -> record), ``outbox``,
+``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``redact`` (credentials never
+leave in logs, errors or records), ``keys`` (MLflow-safe names), ``pipeline`` (the entry points).
 """
 
 from __future__ import annotations

@@ -18,11 +18,15 @@ from typing import Any
 
 from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
+from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.record import RECORD_FILE, Destination
+from edgeproof.tracking.redact import describe
+from edgeproof.tracking.registry import record_verdict
 
 log = logging.getLogger(__name__)
 
 RECORD_TAG = "edgeproof.record_id"
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3 UI: the model-training view
 MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch call
 
@@ -38,6 +42,8 @@ def connect(uri: str) -> Any:
     # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    # MLflow prints run links with the URI's user:password; edgeproof logs its own, without them
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -48,21 +54,24 @@ def unreachable(client: Any) -> str | None:
     try:
         client.search_experiments(max_results=1)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return describe(exc)
     return None
 
 
 def _experiment_id(client: Any, name: str, uri: str, root: Path) -> str:
+    """The experiment's id, created (or restored) as needed, always of the model-training kind."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
             client.restore_experiment(exp.experiment_id)
+        if exp.tags.get(KIND_TAG) != KIND:
+            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
         location = (root / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
 
 
 def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str | None) -> str | None:
@@ -99,9 +108,11 @@ def _params(values: Mapping[str, Any]) -> list[Any]:
 
 
 def _metrics(record: Mapping[str, Any]) -> list[Any]:
+    """Every metric at step 0 and every curve row at its epoch, all stamped with the run's end time,
+    so the same keys and steps line up across runs in MLflow's compare view."""
     from mlflow.entities import Metric
 
-    now = int(time.time() * 1000)
+    now = (record.get("times") or {}).get("end_ms") or int(time.time() * 1000)
     out = [Metric(k, float(v), now, 0) for k, v in sorted(clean_keys(record["metrics"]).items())]
     columns = sorted({k for row in record["curves"] for k in row if k != "epoch"})
     names = unique_names(f"train_curve.{k}" for k in columns)
@@ -119,51 +130,78 @@ def _log_values(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
         client.log_batch(run_id, metrics=metrics[i : i + 10 * _BATCH])
 
 
-def _register(client: Any, run_id: str, name: str, record: Mapping[str, Any]) -> str:
-    from mlflow.exceptions import MlflowException
+def _log_dataset(client: Any, run_id: str, dataset: Mapping[str, Any] | None) -> None:
+    if not dataset:
+        return
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    try:
-        client.create_registered_model(name, description="Models that passed the edgeproof release gate")
-    except MlflowException as exc:
-        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
-            raise
-    source = f"{client.get_run(run_id).info.artifact_uri}/model"
-    tags = {"model_sha256": record["tags"].get("model_sha256", ""), RECORD_TAG: record["record_id"]}
-    version = str(client.create_model_version(name, source=source, run_id=run_id, tags=tags).version)
-    client.set_tag(run_id, "registered_model_version", f"{name}/{version}")
-    return version
+    entity = Dataset(
+        name=dataset["name"],
+        digest=dataset["digest"],
+        source_type="dvc",
+        source=json.dumps({"path": dataset["source"]}),
+        profile=json.dumps(dataset.get("profile") or {}),
+    )
+    client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", "eval")])])
+
+
+def _run_tags(record: Mapping[str, Any]) -> dict[str, str]:
+    tags = {**clean_keys(record["tags"]), RECORD_TAG: record["record_id"]}
+    tags.update(
+        {
+            "mlflow.source.type": "LOCAL",
+            "mlflow.source.name": "dvc.yaml",
+            "mlflow.source.git.commit": tags.get("git_commit", "unknown"),
+            "mlflow.note.content": (record.get("description") or "")[:8000],
+        }
+    )
+    if tags.get("branch"):
+        tags["mlflow.source.git.branch"] = tags["branch"]
+    return tags
 
 
 def _mark_failed(client: Any, run_id: str) -> None:
     try:
         client.set_terminated(run_id, "FAILED")
     except Exception as exc:  # the server may be gone; the run stays RUNNING and is deleted on replay
-        log.warning("could not mark MLflow run %s as FAILED: %s", run_id, exc)
+        log.warning("could not mark MLflow run %s as FAILED: %s", run_id, describe(exc))
 
 
 def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination) -> dict[str, Any]:
-    """Log the outbox record in ``folder`` as one FINISHED MLflow run; register its model if it
-    passed. Idempotent by record id. Raises on any failure (the caller keeps the record)."""
+    """Log the outbox record in ``folder`` as one FINISHED MLflow run spanning the pipeline; log its
+    ONNX model and record the verdict in the registry. Idempotent by record id. Raises on any
+    failure (the caller keeps the record)."""
     record = json.loads((folder / RECORD_FILE).read_text())
     dest = Destination.of(record, fallback)
-    has_model = (folder / "artifacts" / "model").exists()
-    register_as = dest.model_name if record.get("passed") and has_model else None
+    models = sorted((folder / "artifacts" / "model").glob("*.onnx"))
+    register_as = dest.model_name if models else None
     exp_id = _experiment_id(client, dest.experiment, uri, root)
     existing = _settle_previous(client, exp_id, record["record_id"], register_as)
     if existing:
         log.info("record %s is already MLflow run %s", record["record_id"], existing)
-        return {"run_id": existing, "new": False, "experiment": dest.experiment}
-    tags = {**clean_keys(record["tags"]), RECORD_TAG: record["record_id"]}
-    name = f"{tags.get('git_commit', 'unknown')[:8]}-{tags.get('model_sha256', '')[:8]}"
-    run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        return {"run_id": existing, "new": False, "experiment": dest.experiment, "experiment_id": exp_id}
+    tags, times = _run_tags(record), record.get("times") or {}
+    name = record.get("run_name") or f"{tags.get('git_commit', 'unknown')[:8]}-{tags.get('model_sha256', '')[:8]}"
+    run_id = client.create_run(exp_id, start_time=times.get("start_ms"), run_name=name, tags=tags).info.run_id
+    version = None
     try:
         _log_values(client, run_id, record)
+        _log_dataset(client, run_id, record.get("dataset"))
         artifacts = folder / "artifacts"
         for sub in sorted(artifacts.iterdir()) if artifacts.is_dir() else []:
-            client.log_artifacts(run_id, str(sub), artifact_path=sub.name)
-        version = _register(client, run_id, register_as, record) if register_as else None
-        client.set_terminated(run_id, "FINISHED")
+            if sub.name != "model":  # the model is logged as an MLflow model, not as loose files
+                client.log_artifacts(run_id, str(sub), artifact_path=sub.name)
+        model_id = log_onnx_model(client, exp_id, run_id, models[0], record) if models else None
+        if register_as and model_id:
+            version = record_verdict(client, register_as, record, run_id, exp_id, model_id)
+        client.set_terminated(run_id, "FINISHED", end_time=times.get("end_ms"))
     except BaseException:
         _mark_failed(client, run_id)
         raise
-    return {"run_id": run_id, "new": True, "model_version": version, "experiment": dest.experiment}
+    return {
+        "run_id": run_id,
+        "new": True,
+        "model_version": version,
+        "experiment": dest.experiment,
+        "experiment_id": exp_id,
+    }

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeproof.tracking.mlflow_sink import connect, send, unreachable
 from edgeproof.tracking.record import RECORD_FILE, Destination
+from edgeproof.tracking.redact import describe
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def flush(outbox: Path, uri: str, root: Path, fallback: Destination) -> FlushRes
         try:
             client = connect(uri)
         except Exception as exc:  # e.g. a malformed URI or an MLflow too old for the database
-            client, down = None, f"{type(exc).__name__}: {exc}"
+            client, down = None, describe(exc)
         else:
             down = unreachable(client)
         for i, folder in enumerate(folders):
@@ -73,7 +74,7 @@ def flush(outbox: Path, uri: str, root: Path, fallback: Destination) -> FlushRes
             try:
                 sent = send(client, folder, uri, root, fallback)
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = describe(exc)
                 log.warning("MLflow did not take record %s (%s); it stays in %s", folder.name, error, outbox)
                 result.pending.append({"record_id": folder.name, "error": error})
                 down = unreachable(client)

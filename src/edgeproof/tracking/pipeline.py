@@ -11,6 +11,7 @@ from edgeproof.tracking.mlflow_sink import default_tracking_uri
 from edgeproof.tracking.outbox import FlushResult, flush
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import Destination, RecordSources, snapshot
+from edgeproof.tracking.redact import describe, install_log_filter, redact, without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,17 @@ def destination(params: TrackParams) -> Destination:
     return Destination(params.experiment, params.model_name if params.register_model else None)
 
 
-def _log_sent(sent: list[dict[str, Any]]) -> None:
+def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
+    web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
+        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}" if web else ""
         log.info(
-            "MLflow run %s in experiment %r (record %s%s)",
+            "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],
             item.get("experiment"),
             item["record_id"],
             f", registered version {item['model_version']}" if item.get("model_version") else "",
+            link,
         )
 
 
@@ -49,10 +53,12 @@ def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None)
     """Send every waiting record to MLflow, each to the experiment and registered model stored in it
     (``params`` only for records made before those were stored). Returns the records sent; raises
     :class:`ReplayError` when some are still waiting (e.g. the tracking server is unreachable)."""
+    install_log_filter()
     root = repo_root(repo)
     outbox = outbox_dir(state)
-    result = flush(outbox, uri or default_tracking_uri(root), root, destination(params))
-    _log_sent(result.sent)
+    uri = uri or default_tracking_uri(root)
+    result = flush(outbox, uri, root, destination(params))
+    _log_sent(result.sent, uri)
     if result.pending:
         raise ReplayError(result, outbox)
     return result.sent
@@ -66,26 +72,27 @@ def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params:
     folder>, "pending": False, "sent": [...]}``, or ``"pending": True`` with ``"error"`` when this
     run's record could not be sent (it stays in the outbox for ``edgeproof track replay``).
     """
+    install_log_filter()
     outbox = outbox_dir(state)
     outbox.mkdir(parents=True, exist_ok=True)
-    folder = snapshot(sources, repo, outbox, params.log_model, destination(params))
+    folder = snapshot(sources, repo, outbox, params.log_model, destination(params), params)
     root = repo_root(repo)
     uri = default_tracking_uri(root)
     try:
         result = flush(outbox, uri, root, destination(params))
     except Exception as exc:  # any tracking failure must not change the release verdict
-        result = FlushResult(pending=[{"record_id": folder.name, "error": f"{type(exc).__name__}: {exc}"}])
-    _log_sent(result.sent)
+        result = FlushResult(pending=[{"record_id": folder.name, "error": describe(exc)}])
+    _log_sent(result.sent, uri)
     mine = [p for p in result.pending if p["record_id"] == folder.name]
     if mine:
         log.warning(
             "MLflow at %s did not take record %s (%s); it stays in %s — send it later with `edgeproof track replay`",
-            uri,
+            redact(uri),
             folder.name,
             mine[0]["error"],
             outbox,
         )
-        return {"record": str(folder), "pending": True, "error": mine[0]["error"], "tracking_uri": uri}
+        return {"record": str(folder), "pending": True, "error": mine[0]["error"], "tracking_uri": redact(uri)}
     if result.pending:
         log.warning("%d older record(s) still waiting in %s for `edgeproof track replay`", len(result.pending), outbox)
-    return {"record": str(folder), "pending": False, "sent": result.sent, "tracking_uri": uri}
+    return {"record": str(folder), "pending": False, "sent": result.sent, "tracking_uri": redact(uri)}

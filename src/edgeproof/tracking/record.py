@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +14,18 @@ from typing import Any
 
 import yaml
 
+from edgeproof.io import atomic_dir
+from edgeproof.tracking.context import alias_for, git_info, run_name, run_origin, span_ms
 from edgeproof.tracking.keys import clean_keys, clean_part, unique_names
+from edgeproof.tracking.params import TrackParams
 
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")
+HEADLINE = "headline"
+"""The metrics file (stem) whose keys are logged under their own names, as ``dvc metrics diff`` shows them."""
+BUILD_PROFILE = "build"
+"""The verdict's profile name when neither the gate report nor ``reports/release.json`` names one."""
 
 
 @dataclass
@@ -36,6 +41,12 @@ class RecordSources:
     dvc_lock: Path | None = None
     stage: str = "gate"
     """The DVC stage making the record: its own ``dvc.lock`` entry is the previous run's, so skipped."""
+    summary: Path | None = None
+    """The gate verdict as Markdown: the run's description."""
+    release: Path | None = None
+    """``reports/release.json`` (build profile, release variant), when the pipeline writes one."""
+    device_reports: Path | None = None
+    """A folder of ``<profile>/gate.json`` verdicts from devices (``reports/device``), when present."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,13 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def scalar_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-    """Numeric leaves of each metrics file as ``<file>.<dotted key>`` (bools as 0/1, nulls dropped)."""
+    """Numeric leaves of each metrics file as ``<file>.<dotted key>`` (bools as 0/1, nulls dropped);
+    the headline file's keys under their own names (the names ``dvc metrics diff`` shows)."""
     out: dict[str, float] = {}
     for name, data in metrics.items():
         for key, value in flatten(data).items():
             if isinstance(value, (bool, int | float)):
-                out[f"{name}.{key}"] = float(value)
+                out[key if name == HEADLINE else f"{name}.{key}"] = float(value)
     return out
 
 
@@ -101,22 +113,6 @@ def read_curves(path: Path | None) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
 
 
-def git_info(cwd: Path) -> dict[str, str]:
-    """Commit and dirty flag of the repo at ``cwd`` ("unknown" outside git)."""
-
-    def run(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = run("rev-parse", "HEAD")
-    # the pipeline's own outputs change on every run; "dirty" means the code or params differ
-    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in PIPELINE_OUTPUTS))
-    return {"git_commit": commit or "unknown", "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
-
-
 def dvc_lock_hashes(path: Path | None, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     """md5 of each stage's outputs from ``dvc.lock`` (the data and model versions DVC knows).
 
@@ -136,86 +132,111 @@ def dvc_lock_hashes(path: Path | None, exclude: tuple[str, ...] = ()) -> dict[st
     return out
 
 
-def build_record(sources: RecordSources, repo: Path, destination: Destination | None = None) -> dict[str, Any]:
-    """The JSON-able record of one pipeline run, with a content id over everything in it.
+def _read(path: Path | None) -> Any:
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
+def dataset_info(data_metrics: Mapping[str, Any], lock_hashes: Mapping[str, str]) -> dict[str, Any] | None:
+    """The evaluation dataset as an MLflow dataset input: the val split of the prepared data, with
+    DVC's digest of ``data/prepared`` (else a digest of ``metrics/data.json``)."""
+    if not data_metrics:
+        return None
+    prepared = sorted((k, v) for k, v in lock_hashes.items() if k.startswith("dvc.data."))
+    if prepared:
+        source, digest = prepared[0][0].removeprefix("dvc.data."), prepared[0][1].removesuffix(".dir")
+    else:
+        source = "metrics/data.json"
+        digest = hashlib.sha256(json.dumps(data_metrics, sort_keys=True).encode()).hexdigest()[:32]
+    val = (data_metrics.get("splits") or {}).get("val") or {}
+    profile = {"images": val.get("images"), "boxes": val.get("boxes"), "classes": data_metrics.get("classes")}
+    return {
+        "name": f"{data_metrics.get('source', 'dataset')}-val",
+        "digest": digest[:36],
+        "source": source,
+        "profile": profile,
+    }
+
+
+def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None) -> dict[str, Any]:
+    """``{profile: {passed, model_sha256, failed}}``: this gate's verdict under the build profile,
+    plus each device's ``<device_reports>/<profile>/gate.json`` present on disk."""
+    build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
+    out = {
+        build: {
+            "passed": bool(gate.get("passed")),
+            "model_sha256": gate.get("model_sha256"),
+            "failed": gate.get("failed", []),
+        }
+    }
+    for path in sorted(device_reports.glob("*/gate.json")) if device_reports and device_reports.is_dir() else []:
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the device verdict %s: %s", path, exc)
+            continue
+        out[path.parent.name] = {k: report.get(k) for k in ("passed", "model_sha256", "failed")}
+    return out
+
+
+def build_record(
+    sources: RecordSources, repo: Path, destination: Destination | None = None, track: TrackParams | None = None
+) -> dict[str, Any]:
+    """The JSON-able record of one pipeline run, with a content id over everything in it but its times.
 
     Git info comes from ``repo`` (the checkout whose code ran). Keys are already MLflow-safe;
-    ``destination`` (experiment, registered model) is stored so a replay sends it where it was meant.
+    ``destination`` (experiment, registered model) and the alias a passing model earns (from
+    ``track``) are stored so a replay sends it where it was meant.
     """
+    track = track or TrackParams()
     params = yaml.safe_load(sources.params.read_text()) or {}
     metrics = {name: json.loads(p.read_text()) for name, p in sources.metrics.items() if p.exists()}
-    gate = metrics.get("gate", {})
-    bench = metrics.get("bench", {})
-    tags = {
-        **git_info(repo),
-        **dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,)),
-        "model_sha256": str(gate.get("model_sha256") or bench.get("model_sha256") or ""),
-        "device": str((bench.get("device") or {}).get("cpu_model") or ""),
-        "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
-        "gate_passed": str(bool(gate.get("passed"))).lower(),
-    }
+    gate, bench, release = metrics.get("gate", {}), metrics.get("bench", {}), _read(sources.release)
+    lock = dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,))
+    sha = str(gate.get("model_sha256") or bench.get("model_sha256") or "")
+    variant = str((release or {}).get("release_variant") or (sources.model.stem if sources.model else "model"))
+    tags = {**git_info(repo), **run_origin(repo), **lock, "model_sha256": sha, "variant": variant,
+            "device": str((bench.get("device") or {}).get("cpu_model") or ""),
+            "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
+            "gate_passed": str(bool(gate.get("passed"))).lower()}  # fmt: skip
+    passed = bool(gate.get("passed"))
     record: dict[str, Any] = {
         "params": clean_keys(flatten(params)),
         "metrics": clean_keys({**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}))}),
         "curves": read_curves(sources.curves),
         "tags": clean_keys(tags),
-        "passed": bool(gate.get("passed")),
+        "passed": passed,
+        "description": sources.summary.read_text() if sources.summary and sources.summary.exists() else "",
+        "dataset": dataset_info(metrics.get("data", {}), lock),
+        "verdicts": verdicts(gate, release, sources.device_reports),
+        "alias": alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches),
     }
     if destination is not None:
         record["experiment"], record["model_name"] = destination.experiment, destination.model_name
     record["record_id"] = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    record["run_name"] = run_name(record["tags"], variant, record["record_id"])
+    record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model])
     return record
 
 
-def plot_curves(rows: list[dict[str, float]], out: Path) -> None:
-    """Render the per-epoch curves (validation mAP and losses) to a PNG for the MLflow run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (ax_map, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("map50", "map50_95"):
-        if key in rows[0]:
-            ax_map.plot(epochs, [r[key] for r in rows], label=key)
-    for key in ("train_box_loss", "train_cls_loss", "val_box_loss", "val_cls_loss"):
-        if key in rows[0]:
-            ax_loss.plot(epochs, [r[key] for r in rows], label=key)
-    for ax, title in ((ax_map, "validation mAP (ultralytics, PyTorch model)"), (ax_loss, "losses")):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-
-
 def snapshot(
-    sources: RecordSources, repo: Path, outbox: Path, log_model: bool, destination: Destination | None = None
+    sources: RecordSources,
+    repo: Path,
+    outbox: Path,
+    log_model: bool,
+    destination: Destination | None = None,
+    track: TrackParams | None = None,
 ) -> Path:
-    """Write the record and copies of its artifacts to ``outbox/<record_id>/``; return that folder."""
-    record = build_record(sources, repo, destination)
+    """Write the record and copies of its artifacts to ``outbox/<record_id>/`` (atomically); return it."""
+    record = build_record(sources, repo, destination, track)
     folder = outbox / record["record_id"]
-    tmp = outbox / f".{record['record_id']}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "artifacts" / "reports").mkdir(parents=True)
-    files = [sources.params, *sources.metrics.values(), *sources.reports]
-    for path in files:
-        if path.exists():
-            shutil.copy2(path, tmp / "artifacts" / "reports" / path.name)
-    for path in sources.plots:
-        if path.exists():
-            (tmp / "artifacts" / "plots").mkdir(exist_ok=True)
-            shutil.copy2(path, tmp / "artifacts" / "plots" / path.name)
-    if log_model and sources.model is not None and sources.model.exists():
-        (tmp / "artifacts" / "model").mkdir()
-        shutil.copy2(sources.model, tmp / "artifacts" / "model" / sources.model.name)
-    if record["curves"]:
-        (tmp / "artifacts" / "plots").mkdir(exist_ok=True)
-        plot_curves(record["curves"], tmp / "artifacts" / "plots" / "training_curves.png")
-    (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with atomic_dir(folder) as tmp:  # a ".<id>.*" temp folder: never taken for a waiting record
+        groups = {"reports": [sources.params, *sources.metrics.values(), *sources.reports], "plots": sources.plots}
+        if log_model and sources.model is not None:
+            groups["model"] = [sources.model]
+        for group, paths in groups.items():
+            for path in paths:
+                if path.exists():
+                    (tmp / "artifacts" / group).mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, tmp / "artifacts" / group / path.name)
+        (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     return folder

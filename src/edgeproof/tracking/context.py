@@ -1,0 +1,82 @@
+"""Where and when a pipeline run happened: git state, branch or DVC experiment, run name, times,
+and which registry alias a passing model earns (no MLflow import here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")
+# set by CI for a pull request (GitHub: head branch) / for any job (GitHub: branch or tag)
+_PR_BRANCH_ENV = ("GITHUB_HEAD_REF",)
+_BRANCH_ENV = ("GITHUB_REF_NAME", "CI_COMMIT_REF_NAME")
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def git_info(cwd: Path) -> dict[str, str]:
+    """Commit and dirty flag of the repo at ``cwd`` ("unknown" outside git)."""
+    commit = _git(cwd, "rev-parse", "HEAD")
+    # the pipeline's own outputs change on every run; "dirty" means the code or params differ
+    status = _git(
+        cwd, "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in PIPELINE_OUTPUTS)
+    )
+    return {"git_commit": commit or "unknown", "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
+
+
+def run_origin(cwd: Path) -> dict[str, str]:
+    """``branch`` (CI's branch, else git's; "" when detached), ``pull_request`` ("true"/"false")
+    and ``dvc_experiment`` (``$DVC_EXP_NAME``, set by ``dvc exp run``; "" otherwise)."""
+    pr_branch = next((os.environ[k] for k in _PR_BRANCH_ENV if os.environ.get(k)), "")
+    branch = pr_branch or next((os.environ[k] for k in _BRANCH_ENV if os.environ.get(k)), "")
+    if not branch:
+        head = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+        branch = "" if head in (None, "HEAD") else head
+    return {
+        "branch": branch,
+        "pull_request": str(bool(pr_branch)).lower(),
+        "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+    }
+
+
+def run_name(tags: dict[str, str], variant: str, record_id: str) -> str:
+    """What the run is: ``<DVC experiment or branch>@<short commit>[+dirty]-<variant>``; a dirty
+    workspace (code or params not committed) also gets the record's short content id."""
+    label = tags.get("dvc_experiment") or tags.get("branch") or "detached"
+    commit = tags.get("git_commit", "unknown")[:7]
+    dirty = tags.get("git_dirty") == "true"
+    name = f"{label}@{commit}{'+dirty' if dirty else ''}-{variant}"
+    return f"{name}-{record_id[:6]}" if dirty else name
+
+
+def alias_for(
+    tags: dict[str, str], passed: bool, candidate: str, champion: str, release_branches: Iterable[str]
+) -> str:
+    """The alias a model earns: none when it failed; ``champion`` for a clean, non-experiment,
+    non-pull-request run on a release branch; ``candidate`` otherwise."""
+    if not passed:
+        return ""
+    released = (
+        tags.get("branch") in set(release_branches)
+        and tags.get("git_dirty") == "false"
+        and not tags.get("dvc_experiment")
+        and tags.get("pull_request") != "true"
+    )
+    return champion if released else candidate
+
+
+def span_ms(paths: Iterable[Path | None]) -> dict[str, int]:
+    """``start_ms``/``end_ms``: modification times of the oldest and newest stage output the run is
+    made of (the first stage's output to the gate verdict). The first stage's own run time is not
+    in it, and a stage DVC skipped (unchanged) keeps the time it last ran, so after a partial rerun
+    the span also covers the time between the two runs."""
+    times = [int(p.stat().st_mtime * 1000) for p in paths if p is not None and p.exists()]
+    return {"start_ms": min(times), "end_ms": max(times)} if times else {}

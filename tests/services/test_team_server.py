@@ -1,0 +1,80 @@
+"""A team server for real: ``mlflow server`` on PostgreSQL with a proxied artifact store, fed over
+HTTP by the pipeline's gate stage, read back with ``MlflowClient``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from edgeproof.tracking.record import HEADLINE, flatten
+from tests.services.recorded import recorded_repo
+from tests.services.servers import mlflow_server, postgres
+
+pytestmark = pytest.mark.services
+
+DB_PASSWORD, USER_PASSWORD, TOKEN = "db-s3cret-4e1", "user-s3cret-8b2", "tok-s3cret-0c9"
+
+
+def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    recorded = recorded_repo(repo)
+    store = tmp_path / "artifact-store"
+    with (
+        postgres(DB_PASSWORD) as db_uri,
+        mlflow_server(
+            ["--backend-store-uri", db_uri, "--artifacts-destination", store.as_uri()], tmp_path / "server.log"
+        ) as url,
+    ):
+        # credentials in the URI and a token, as a team member would set them
+        secret_uri = url.replace("http://", f"http://edgeproof:{USER_PASSWORD}@")
+        proc = recorded.run_gate({"MLFLOW_TRACKING_URI": secret_uri, "MLFLOW_TRACKING_TOKEN": TOKEN})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "registered version 1" in proc.stderr
+
+        client = MlflowClient(url)
+        exp = client.get_experiment_by_name("edgeproof")
+        assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+        (run,) = client.search_runs([exp.experiment_id])
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        assert run.data.params["train.epochs"] == str(params["train"]["epochs"])
+        assert run.data.params["gate.min_fps"] == str(params["gate"]["min_fps"])
+        evaluation = json.loads((repo / "metrics" / "eval.json").read_text())
+        assert run.data.metrics["eval.map50_95"] == evaluation["map50_95"]
+        for path in sorted((repo / "metrics").glob("*.json")):  # every number dvc metrics diff shows, exactly
+            prefix = "" if path.stem == HEADLINE else f"{path.stem}."
+            for key, value in flatten(json.loads(path.read_text())).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    assert run.data.metrics[prefix + key] == value, (path.name, key)
+        assert run.data.tags["model_sha256"] == recorded.sha and run.info.run_name.startswith("main@")
+        assert run.info.end_time - run.info.start_time >= 400_000  # data stage 8 min before the gate
+        reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+        assert "reports/gate.json" in reports
+        assert any(store.rglob("gate.json"))  # the server stored the artifacts in its artifact store
+
+        (output,) = run.outputs.model_outputs
+        model = client.get_logged_model(output.model_id)
+        assert model.tags["model_sha256"] == recorded.sha
+        assert {f.path for f in client.list_logged_model_artifacts(output.model_id)} >= {"MLmodel", "model.onnx"}
+        version = client.get_model_version_by_alias("edgeproof-detector", "champion")
+        assert str(version.version) == "1" and version.source == f"models:/{output.model_id}"
+        assert version.tags["model_sha256"] == recorded.sha and version.tags["gate.build"] == "passed"
+
+        # the record really is in PostgreSQL
+        import psycopg2
+
+        with psycopg2.connect(db_uri.replace("+psycopg2", "")) as conn, conn.cursor() as cur:
+            cur.execute("select count(*) from runs where run_uuid = %s", (run.info.run_id,))
+            assert cur.fetchone() == (1,)
+
+        # no credential in what the server stored or what the stage printed
+        stored = [proc.stdout, proc.stderr, json.dumps(run.to_dictionary()), version.description or ""]
+        stored += [json.dumps(dict(version.tags)), json.dumps(dict(model.tags))]
+        stored += [p.read_text(errors="replace") for p in store.rglob("*") if p.is_file() and p.suffix != ".onnx"]
+        for text in stored:
+            assert USER_PASSWORD not in text and TOKEN not in text and DB_PASSWORD not in text
+        assert not list((repo / ".edgeproof" / "tracking" / "outbox").iterdir())  # sent, nothing waiting

@@ -1,0 +1,63 @@
+"""A tracking URI with user:password, or a token, never shows up in logs, errors, results or the outbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from edgeproof.cli import main as cli
+from edgeproof.config import TrackParams
+from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
+from edgeproof.tracking.redact import redact
+from tests.unit.test_tracking import make_run_files
+
+PASSWORD, TOKEN = "pw-s3cr3t-9f2a", "tok-s3cr3t-77c1"
+
+
+@pytest.fixture
+def secret_env(monkeypatch):
+    """A tracking server that is down, addressed with a password in the URI and a token."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://edgeproof:{PASSWORD}@127.0.0.1:9")  # discard port
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+
+
+def _assert_clean(text: str) -> None:
+    assert PASSWORD not in text and TOKEN not in text
+
+
+def test_redact():
+    assert (
+        redact(f"API request to http://u:{PASSWORD}@h:5000/api failed") == "API request to http://***@h:5000/api failed"
+    )
+    assert redact("https://user@host/x and postgresql://a:b@db/x") == "https://***@host/x and postgresql://***@db/x"
+    assert redact("http://host:5000/api") == "http://host:5000/api"
+
+
+def test_credentials_stay_out_of_logs_errors_results_and_the_outbox(tmp_path, secret_env, caplog, capsys, monkeypatch):
+    files, state = make_run_files(tmp_path), tmp_path / "state"
+    monkeypatch.setenv("EDGEPROOF_STATE_DIR", str(state))  # where `edgeproof track replay` looks
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        result = record_pipeline_run(files, tmp_path, state, TrackParams(experiment="unit"))
+        assert result["pending"] is True
+        with pytest.raises(ReplayError) as raised:
+            replay(state, tmp_path, TrackParams(experiment="unit"))
+        assert cli(["--params", str(files.params), "track", "replay"]) == 2
+        assert cli(["--params", str(files.params), "model", "show"]) == 2
+
+    assert "http://***@127.0.0.1:9" in result["tracking_uri"]  # the URI is reported, without its secret
+    assert any("***@127.0.0.1:9" in r.getMessage() for r in caplog.records)
+    _assert_clean(json.dumps(result))
+    _assert_clean(str(raised.value))
+    _assert_clean("\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records))
+    _assert_clean(caplog.text)
+    out = capsys.readouterr()
+    _assert_clean(out.out + out.err)
+    stored = [p.read_bytes().decode("utf-8", "replace") for p in state.rglob("*") if p.is_file()]
+    assert stored and outbox_dir(state).is_dir()
+    for text in stored:
+        _assert_clean(text)

@@ -1,0 +1,233 @@
+"""What a user sees in MLflow: the model-training view, named and timed runs, the ONNX model and the
+dataset as MLflow objects, and the registry as the release record (one version per sha256, aliases,
+rollback)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edgeproof.cli import main as cli
+from edgeproof.config import TrackParams
+from edgeproof.io import sha256_file
+from edgeproof.tracking.pipeline import record_pipeline_run
+from tests.conftest import make_fixed_detector
+from tests.unit.test_tracking import SHA, make_run_files
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+@pytest.fixture(autouse=True)
+def no_ci_env(monkeypatch):
+    """The branch and experiment come from the test's own git repo, not from the CI running it."""
+    for name in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+def git_repo(path: Path, branch: str = "main") -> str:
+    """Commit everything in ``path`` on ``branch`` (but MLflow's and edgeproof's state); return the commit."""
+    (path / ".gitignore").write_text("mlflow.db\nmlartifacts/\n.state/\ndl/\nm/\n")
+    subprocess.run([*GIT, "init", "-q", "-b", branch], cwd=path, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=path, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "x"], cwd=path, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
+
+
+def record(files, repo: Path, **track) -> dict:
+    result = record_pipeline_run(files, repo, repo / ".state", TrackParams(experiment="unit", **track))
+    assert result["pending"] is False, result
+    return result["sent"][-1]
+
+
+def set_gate(files, passed: bool, failed: tuple[str, ...] = ()) -> None:
+    files.metrics["gate"].write_text(json.dumps({"passed": passed, "model_sha256": SHA, "failed": list(failed)}))
+
+
+def test_the_run_as_a_user_sees_it(tmp_path, client):
+    files = make_run_files(tmp_path)
+    files.dvc_lock = tmp_path / "dvc.lock"
+    out = {"path": "data/prepared", "md5": "cb04c1079153a6c9cc16fce536671162.dir"}
+    files.dvc_lock.write_text(yaml.safe_dump({"stages": {"data": {"outs": [out]}}}))
+    files.metrics["data"] = tmp_path / "data.json"
+    files.metrics["data"].write_text(json.dumps({"source": "synthetic", "classes": ["circle"], "splits": {}}))
+    for i, path in enumerate([files.metrics["data"], files.curves, files.model, *files.metrics.values()]):
+        os.utime(path, (1_700_000_000 + 60 * i, 1_700_000_000 + 60 * i))
+    commit = git_repo(tmp_path)
+    old = client.create_experiment("unit")  # made by an older edgeproof: no kind, GenAI view
+    sent = record(files, tmp_path)
+
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    run = client.get_run(sent["run_id"])
+    assert run.info.run_name == f"main@{commit[:7]}-fp32"
+    starts = [p.stat().st_mtime for p in (files.metrics["data"], files.curves, files.model, *files.metrics.values())]
+    assert run.info.start_time == int(min(starts) * 1000) and run.info.end_time == int(max(starts) * 1000)
+    assert run.info.end_time - run.info.start_time >= 60_000  # the pipeline's span, not the logging's
+    assert "| fps | pass |" in run.data.tags["mlflow.note.content"]
+    assert run.data.tags["mlflow.source.git.commit"] == commit
+    (dataset,) = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("synthetic-val", "cb04c1079153a6c9cc16fce536671162")
+
+    (output,) = run.outputs.model_outputs
+    model = client.get_logged_model(output.model_id)
+    assert model.tags["model_sha256"] == SHA and model.source_run_id == run.info.run_id
+    assert str(model.status) in ("READY", "LoggedModelStatus.READY")
+    local = Path(client.download_artifacts(run.info.run_id, ".", str(tmp_path / "dl")))  # run artifacts
+    assert (local / "reports" / "gate.json").exists()
+    import mlflow.onnx
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    model_uri = f"models:/{output.model_id}"
+    meta = Model.load(model_uri)
+    assert meta.flavors["onnx"]["providers"] == ["CPUExecutionProvider"]
+    assert [s.name for s in meta.signature.inputs.inputs] == ["images"]
+    assert meta.signature.inputs.inputs[0].shape == (-1, 3, 32, 32)
+    model_dir = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "m")))
+    assert sha256_file(model_dir / "model.onnx") == SHA  # the gated bytes, not a re-serialization
+    prediction = mlflow.pyfunc.load_model(model_uri).predict({"images": np.zeros((1, 3, 32, 32), np.float32)})
+    assert prediction["output0"].shape == (1, 7, 4)
+
+    version = client.get_model_version_by_alias("edgeproof-detector", "champion")  # clean main: released
+    assert str(version.version) == "1" and version.source == model_uri and version.tags["model_sha256"] == SHA
+    assert version.tags["gate.build"] == "passed" and run.info.run_id in version.description
+
+
+def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsys, caplog):
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path, branch="feature")
+    first = record(files, tmp_path)
+    assert first["model_version"] == "1"
+
+    # a later verdict on the same file (only a threshold changed, and it now fails) adds to version 1
+    files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 500.0}}))
+    set_gate(files, passed=False, failed=("fps",))
+    second = record(files, tmp_path)
+    assert second["model_version"] == "1" and second["run_id"] != first["run_id"]
+    (version,) = client.search_model_versions("name = 'edgeproof-detector'")
+    assert version.tags["runs"] == f"{first['run_id']},{second['run_id']}"
+    assert version.tags["gate.build"] == "failed: fps" and version.tags["gate.build.run_id"] == second["run_id"]
+    assert "failed: fps" in version.description and second["run_id"] in version.description
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+
+    # a new model file that passes is version 2 and takes the alias; rollback moves it back
+    make_fixed_detector(files.model, np.ones((7, 4), np.float32), 32, {0: "circle"})
+    new_sha = sha256_file(files.model)
+    for name in ("eval", "bench"):
+        files.metrics[name].write_text(
+            json.dumps({**json.loads(files.metrics[name].read_text()), "model_sha256": new_sha})
+        )
+    files.metrics["gate"].write_text(json.dumps({"passed": True, "model_sha256": new_sha, "failed": []}))
+    assert record(files, tmp_path)["model_version"] == "2"
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "2"
+
+    params = tmp_path / "params.yaml"
+    assert cli(["--params", str(params), "model", "show", "--alias", "candidate"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["version"], shown["model_sha256"], shown["gate"]["passed"]) == ("2", new_sha, True)
+    assert shown["alias_history"] == ["1"]
+    assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1"}
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    with caplog.at_level(logging.ERROR):
+        assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 2
+        assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate", "--to", "9"]) == 2
+    assert "alias history is empty" in caplog.text and "edgeproof-detector@candidate" in caplog.text
+    assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate", "--to", "2"]) == 0
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "2"
+
+
+def test_champion_only_from_a_clean_release_branch_run(tmp_path, client, monkeypatch):
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)  # main
+    monkeypatch.setenv("DVC_EXP_NAME", "lucid-yawl")  # a `dvc exp run` on main is an experiment
+    sent = record(files, tmp_path)
+    run = client.get_run(sent["run_id"])
+    assert run.info.run_name.startswith("lucid-yawl@") and run.data.tags["dvc_experiment"] == "lucid-yawl"
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    assert not client.get_registered_model("edgeproof-detector").aliases.get("champion")
+    monkeypatch.delenv("DVC_EXP_NAME")  # the same file from a clean main run: released, under the configured name
+    assert record(files, tmp_path, champion_alias="prod")["model_version"] == "1"
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "prod").version) == "1"
+
+
+def test_device_verdicts_and_headline_metrics(tmp_path, client):
+    files = make_run_files(tmp_path)
+    device = tmp_path / "reports" / "device"
+    for profile, passed, sha in (("jetson-nano", False, SHA), ("jetson-orin-nano", True, "f" * 64)):
+        (device / profile).mkdir(parents=True)
+        report = {"passed": passed, "model_sha256": sha, "failed": [] if passed else ["fps"]}
+        (device / profile / "gate.json").write_text(json.dumps(report))
+    files.device_reports = device
+    headline = {"map50_95": 0.7912345678901234, "fps_e2e": 113.515, "latency_ms_p95": 9.2707}
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps(headline))
+    sent = record(files, tmp_path)
+    run = client.get_run(sent["run_id"])
+    assert {k: run.data.metrics[k] for k in headline} == headline  # the very numbers dvc metrics diff shows
+    version = client.get_model_version("edgeproof-detector", sent["model_version"])
+    assert version.tags["gate.jetson-nano"] == "failed: fps" and version.tags["gate.build"] == "passed"
+    assert "gate.jetson-orin-nano" not in version.tags  # that verdict is about another file
+    assert version.tags["metric.map50_95"] == "0.7912345678901234" and version.tags["metric.fps_e2e"] == "113.515"
+
+
+def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
+    import onnx
+
+    from edgeproof.tracking.mlflow_model import signature_and_example
+
+    model = onnx.load(make_fixed_detector(tmp_path / "m.onnx", np.zeros((7, 4), np.float32), 96, {0: "a"}))
+    for dim, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w"), strict=True):
+        dim.dim_param = name  # as an export with dynamic=True writes it
+    signature, example = signature_and_example(model)
+    assert signature.inputs.inputs[0].shape == (-1, 3, -1, -1)
+    assert example["images"].shape == (1, 3, 96, 96)  # the size it was exported at (metadata imgsz)
+
+
+@pytest.mark.parametrize(
+    ("origin", "alias"),
+    [
+        ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "champion"),
+        ({"branch": "main", "git_dirty": "true", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        (
+            {"branch": "main", "git_dirty": "false", "dvc_experiment": "lucid-yawl", "pull_request": "false"},
+            "candidate",
+        ),
+        ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "true"}, "candidate"),
+        ({"branch": "feature", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        ({"branch": "", "git_dirty": "unknown", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+    ],
+)
+def test_which_alias_a_passing_run_earns(origin, alias):
+    from edgeproof.tracking.context import alias_for
+
+    assert alias_for(origin, True, "candidate", "champion", ["main"]) == alias
+    assert alias_for(origin, False, "candidate", "champion", ["main"]) == ""
+
+
+def test_a_pull_request_is_recognised_from_the_ci_environment(tmp_path, monkeypatch):
+    from edgeproof.tracking.context import run_name, run_origin
+
+    monkeypatch.setenv("GITHUB_HEAD_REF", "fix-nms")
+    monkeypatch.setenv("GITHUB_REF_NAME", "42/merge")
+    origin = run_origin(tmp_path)
+    assert origin == {"branch": "fix-nms", "pull_request": "true", "dvc_experiment": ""}
+    tags = {**origin, "git_commit": "0123456789abcdef", "git_dirty": "false"}
+    assert run_name(tags, "int8", "f" * 32) == "fix-nms@0123456-int8"
+    assert run_name({**tags, "git_dirty": "true"}, "int8", "abcdef" + "0" * 26) == "fix-nms@0123456+dirty-int8-abcdef"

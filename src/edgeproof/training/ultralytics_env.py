@@ -1,7 +1,14 @@
-"""Keep ultralytics offline, quiet about integrations, and writing only where we say.
+"""Keep ultralytics offline, quiet about integrations, writing only where we say, and never unpickling code.
 
 ultralytics reads its environment switches when it is first imported, so :func:`configure` must
 run before ``import ultralytics``; it is idempotent and returns the ``YOLO`` class.
+
+Checkpoints: ultralytics unpickles ``.pt`` files with ``torch.load(weights_only=False)`` unless
+``ULTRALYTICS_SAFE_LOAD`` is set, so a crafted file (a user's ``train.model``, a planted ``last.pt``,
+a ``best.pt`` pulled from a shared DVC remote) would run arbitrary code when loaded. :func:`configure`
+turns ultralytics' restricted loader on (``weights_only=True`` against its allow-list of model
+classes) for every load, including the ones ultralytics makes through its unrestricted ``torch_load``
+helper (``strip_optimizer`` at the end of training), and refuses to run when that loader is missing.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ def configure(root: Path | None = None) -> Any:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(root))
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "false"
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     from ultralytics import YOLO
     from ultralytics.utils import SETTINGS
 
@@ -52,7 +60,46 @@ def configure(root: Path | None = None) -> Any:
     if any(SETTINGS.get(k) != v for k, v in wanted.items()):
         SETTINGS.update(wanted)
     _no_download_amp_check()
+    _restricted_checkpoint_loading()
     return YOLO
+
+
+def _restricted_checkpoint_loading() -> None:
+    """Make every checkpoint load in ultralytics a ``weights_only=True`` load against its allow-list.
+
+    ``ULTRALYTICS_SAFE_LOAD`` is read once, when ultralytics is first imported; the module constants
+    are set as well in case something imported it earlier. ultralytics' ``torch_load`` helper (used
+    directly by ``strip_optimizer``, which rewrites ``best.pt``/``last.pt`` when training ends)
+    defaults to ``weights_only=False`` even then, so it is replaced in every module that imported it.
+    Raises RuntimeError if this ultralytics/torch cannot load restricted (fail closed).
+    """
+    import ultralytics.utils as ul_utils
+    from ultralytics.nn import tasks
+    from ultralytics.utils import patches, torch_utils
+
+    safe = getattr(tasks, "_SafeLoad", None)
+    if safe is None or not safe.SUPPORTED or not hasattr(ul_utils, "SAFE_LOAD"):
+        raise RuntimeError(
+            "this ultralytics/torch cannot load checkpoints with weights_only=True (ultralytics' restricted "
+            "loader needs torch>=2.6 and an ultralytics release with ULTRALYTICS_SAFE_LOAD); edgeproof refuses "
+            "to unpickle .pt files unrestricted"
+        )
+    ul_utils.SAFE_LOAD = tasks.SAFE_LOAD = True
+    original = getattr(patches.torch_load, "__wrapped__", patches.torch_load)
+
+    def restricted_torch_load(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("weights_only") is True:  # already ultralytics' restricted path (allow-list registered)
+            return original(file, *args, **kwargs)
+        kwargs["weights_only"] = True
+        if isinstance(file, (str, os.PathLike)):
+            with safe.loading(file):  # registers the model classes this checkpoint names, if allowed
+                return original(file, *args, **kwargs)
+        return original(file, *args, **kwargs)
+
+    restricted_torch_load.__wrapped__ = original  # type: ignore[attr-defined]
+    for module in (patches, torch_utils, tasks):
+        if hasattr(module, "torch_load"):
+            module.torch_load = restricted_torch_load
 
 
 def _no_download_amp_check() -> None:

@@ -9,7 +9,6 @@ after training finished, atomically, so an interrupted run never leaves a corrup
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 from edgeproof.io import read_json, sha256_file, write_json
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
+from edgeproof.training.results import read_results_csv
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)
@@ -124,28 +124,6 @@ def checkpoint_state(yolo_cls: Any, run_dir: Path, epochs: int) -> tuple[str, An
         log.warning("restarting training from scratch: the finished run in %s has no usable best.pt", run_dir)
         return "fresh", None
     return "resume", model
-
-
-def read_results_csv(path: Path) -> list[dict[str, float]]:
-    """Per-epoch rows of ultralytics' ``results.csv`` with clean keys (``metrics/mAP50(B)`` -> ``map50``)."""
-    rename = {
-        "metrics/precision(B)": "precision",
-        "metrics/recall(B)": "recall",
-        "metrics/mAP50(B)": "map50",
-        "metrics/mAP50-95(B)": "map50_95",
-    }
-    rows: dict[int, dict[str, float]] = {}
-    with path.open(newline="") as fh:
-        for raw in csv.DictReader(fh):
-            row = {}
-            for key, value in raw.items():
-                key = key.strip()
-                clean = rename.get(key, key.replace("/", "_"))
-                row[clean] = float(value)
-            row["epoch"] = int(row["epoch"])
-            # an epoch interrupted after its row was written is trained and written again on resume
-            rows[row["epoch"]] = row
-    return [rows[e] for e in sorted(rows)]
 
 
 def _check_model_source(params: TrainParams) -> None:

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import read_json, sha256_file, write_json
+from edgeproof.io import read_json, write_json
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
 from edgeproof.training.results import read_results_csv
@@ -59,12 +59,12 @@ def _code_identity() -> dict[str, str]:
     return {"code": code, "ultralytics": metadata.version("ultralytics"), "torch": metadata.version("torch")}
 
 
-def run_fingerprint(params: TrainParams, data_root: Path) -> str:
-    """Identity of a training run: params, dataset, code/library versions and (fine-tuning) the weights."""
+def run_fingerprint(params: TrainParams, data_root: Path, weights: bytes | None = None) -> str:
+    """Identity of a training run: params, dataset, code/library versions and (fine-tuning) the weights' bytes."""
     parts: dict[str, Any] = {"params": params.model_dump(), "data": dataset_fingerprint(data_root)}
     parts.update(_code_identity())
-    if params.model.endswith(".pt"):
-        parts["weights"] = sha256_file(params.model)
+    if weights is not None:
+        parts["weights"] = hashlib.sha256(weights).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -138,21 +138,25 @@ def train(params: TrainParams, data_root: Path, state: Path) -> TrainResult:
     """Train (or resume, or reuse a finished run) and return the best weights and the curves."""
     _check_model_source(params)
     yolo_cls = configure(state)
-    fingerprint = run_fingerprint(params, data_root)
+    # fine-tuning: the bytes are read once, hashed into the fingerprint and trained from (init.pt)
+    weights = Path(params.model).read_bytes() if params.model.endswith(".pt") else None
+    fingerprint = run_fingerprint(params, data_root, weights)
     run_dir = state / "train" / fingerprint
     done = run_dir / DONE_FILE
     if done.exists():
         log.info("training run %s already finished; reusing it", fingerprint)
         summary = read_json(done)
     else:
-        summary = _run(yolo_cls, params, data_root, run_dir, fingerprint)
+        summary = _run(yolo_cls, params, data_root, run_dir, fingerprint, weights)
         write_json(done, summary)
     _prune_other_runs(run_dir)
     curve = read_results_csv(run_dir / "results.csv")
     return TrainResult(best_pt=run_dir / "weights" / "best.pt", curve=curve, summary=summary)
 
 
-def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fingerprint: str) -> dict[str, Any]:
+def _run(
+    yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fingerprint: str, weights: bytes | None
+) -> dict[str, Any]:
     state, model = checkpoint_state(yolo_cls, run_dir, params.epochs)
     view = run_dir.parent / f"{fingerprint}-data"
     data_yaml = private_view(data_root, view)
@@ -171,7 +175,7 @@ def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fin
         log.info("training in %s had finished before the interruption; using its best.pt", run_dir)
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
-        yolo_cls(params.model).train(**_train_kwargs(params, data_yaml, run_dir))
+        yolo_cls(_start_point(params, run_dir, weights)).train(**_train_kwargs(params, data_yaml, run_dir))
     best = run_dir / "weights" / "best.pt"
     if not best.exists():
         raise RuntimeError(f"ultralytics finished without writing {best}")
@@ -180,6 +184,19 @@ def _run(yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fin
         "resumed": state != "fresh",
         "train_seconds_last_session": round(time.perf_counter() - start, 2),
     }
+
+
+def _start_point(params: TrainParams, run_dir: Path, weights: bytes | None) -> str:
+    """What training starts from: the model yaml, or ``<run>/init.pt`` holding exactly the hashed bytes.
+
+    The copy also has a name ultralytics never rewrites (it swaps ``yolov5n.pt`` for ``yolov5nu.pt``).
+    """
+    if weights is None:
+        return params.model
+    init = run_dir / "init.pt"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_bytes(weights)
+    return str(init)
 
 
 def _prune_other_runs(keep: Path, min_age_s: float = 3600.0) -> None:

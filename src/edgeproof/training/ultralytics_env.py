@@ -60,8 +60,32 @@ def configure(root: Path | None = None) -> Any:
     if any(SETTINGS.get(k) != v for k, v in wanted.items()):
         SETTINGS.update(wanted)
     _no_download_amp_check()
+    _local_weights_only()
     _restricted_checkpoint_loading()
     return YOLO
+
+
+def _local_weights_only() -> None:
+    """Load exactly the weights file named, never a renamed one, never a download.
+
+    ultralytics resolves every ``.pt`` through ``attempt_download_asset``, which first rewrites
+    ``yolov5n.pt`` to ``yolov5nu.pt`` (``check_yolov5u_filename``), then loads that file if it exists
+    or downloads it (from GitHub, even for a name of your own). Both are replaced: the name is kept
+    as given, and a file that is not on disk is a FileNotFoundError.
+    """
+    from ultralytics.utils import checks, downloads
+
+    def keep_name(file: str, verbose: bool = True) -> str:
+        return file
+
+    def local_file(file: str | Path, *args: Any, **kwargs: Any) -> str:
+        path = Path(str(file).strip())
+        if not path.is_file():
+            raise FileNotFoundError(f"{file}: no such local weights file (edgeproof never downloads weights)")
+        return str(path)
+
+    checks.check_yolov5u_filename = keep_name
+    downloads.attempt_download_asset = local_file
 
 
 def _restricted_checkpoint_loading() -> None:

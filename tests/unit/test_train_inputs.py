@@ -84,3 +84,38 @@ def test_training_loads_the_bytes_it_hashed(yolo, tmp_path, monkeypatch):
         train_mod._run(Recorder, params, tmp_path, tmp_path / "run", "fp", named.read_bytes())
     assert loaded == [tmp_path / "run" / "init.pt"]
     assert loaded[0].read_bytes() == named.read_bytes()
+
+
+def _dataset(root: Path) -> Path:
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        (root / "images" / split / "a.jpg").write_bytes(bytes(range(200)) * 10)
+        (root / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "annotations").mkdir()
+    (root / "annotations" / "val.json").write_text("{}")
+    (root / "meta.json").write_text('{"names": ["a"]}')
+    return root
+
+
+def test_dataset_fingerprint_sees_changed_pixels_of_the_same_size(tmp_path):
+    from edgeproof.training.train import dataset_fingerprint
+
+    root = _dataset(tmp_path / "prepared")
+    before = dataset_fingerprint(root)
+    image = root / "images" / "train" / "a.jpg"
+    data = bytearray(image.read_bytes())
+    data[100] ^= 0xFF  # one changed byte, same size, same name
+    image.write_bytes(bytes(data))
+    assert dataset_fingerprint(root) != before
+
+
+def test_dataset_fingerprint_ignores_evaluation_ground_truth_only(tmp_path):
+    from edgeproof.training.train import dataset_fingerprint
+
+    root = _dataset(tmp_path / "prepared")
+    before = dataset_fingerprint(root)
+    (root / "annotations" / "val.json").write_text('{"changed": 1}')  # not read by training
+    assert dataset_fingerprint(root) == before
+    (root / "labels" / "val" / "a.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    assert dataset_fingerprint(root) != before

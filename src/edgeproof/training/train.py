@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import read_json, write_json
+from edgeproof.io import read_json, sha256_file, write_json
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
 from edgeproof.training.results import read_results_csv
@@ -40,14 +40,17 @@ class TrainResult:
 
 
 def dataset_fingerprint(data_root: Path) -> str:
-    """Hash of what training reads from the prepared dataset: labels, metadata and image sizes."""
+    """Hash of everything training reads from the prepared dataset: the contents of every image, label
+    and metadata file (and their paths). Evaluation ground truth (``annotations/``) is not read here.
+
+    Contents, not sizes: an image whose pixels changed at the same file size is a different dataset.
+    Cost: one read of the dataset per ``train`` stage run (about 2 s per GB on the 2-core reference machine).
+    """
     digest = hashlib.sha256()
     for path in sorted(data_root.rglob("*")):
         rel = path.relative_to(data_root)
-        if path.is_file() and rel.parts[0] != "annotations":  # evaluation ground truth: not read here
-            digest.update(rel.as_posix().encode())
-            small = path.suffix in {".txt", ".json"}
-            digest.update(path.read_bytes() if small else str(path.stat().st_size).encode())
+        if path.is_file() and rel.parts[0] != "annotations":
+            digest.update(f"{rel.as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -48,6 +48,10 @@ def configure(root: Path | None = None) -> Any:
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
+    # torch itself then refuses weights_only=False in this process and its children (ultralytics' DDP
+    # workers re-import ultralytics without the patches below, but inherit the environment)
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     from ultralytics import YOLO
     from ultralytics.utils import SETTINGS
 

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from edgeproof.config import load_params
-from edgeproof.io import copy_file, write_json, write_text
+from edgeproof.io import atomic_path, write_json, write_text
 from edgeproof.paths import state_dir
+from edgeproof.training.checkpoint import reproducible_checkpoint
 from edgeproof.training.results import curve_csv, training_metrics
 from edgeproof.training.train import train
 from stages._common import parser, run
@@ -15,11 +16,14 @@ from stages._common import parser, run
 
 def _body(args: argparse.Namespace) -> None:
     params = load_params(args.params).train
-    result = train(params, args.data, state_dir())
+    state = state_dir()
+    result = train(params, args.data, state)
     metrics = training_metrics(result.best_pt, result.curve, result.summary)
+    best = reproducible_checkpoint(result.best_pt, state)
     write_text(args.curve, curve_csv(result.curve))
     write_json(args.metrics, metrics)
-    copy_file(result.best_pt, args.model)
+    with atomic_path(args.model, suffix=".pt") as tmp:
+        tmp.write_bytes(best)
 
 
 def main(argv: list[str] | None = None) -> int:

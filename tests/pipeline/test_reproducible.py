@@ -1,9 +1,9 @@
 """Two clean clones of the same commit give the same digests (issue 12, bit-reproducible artifacts).
 
 Two copies of the project in different folders run data -> train -> export -> optimize on tiny
-params: the dataset, the trained weights, model.onnx and the fp32 release candidate must be
-byte-identical. best.pt itself is not (ultralytics stores its save time, local paths and epoch
-wall-clock times in it): its tensors are compared instead.
+params: the dataset, best.pt (published without ultralytics' save time, epoch wall-clock times and
+absolute paths), the weights' digest, model.onnx and the fp32 release candidate must be byte-identical,
+and no shipped file may carry the local folder.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def _digests(root) -> dict[str, str]:
     meta = {p.key: p.value for p in onnx.load(str(root / "models/model.onnx")).metadata_props}
     return {
         "dataset": dataset_fingerprint(root / "data/prepared"),
+        "best.pt": sha256_file(root / "models/best.pt"),
         "weights": meta["edgeproof_weights_sha256"],
         "model.onnx": sha256_file(root / "models/model.onnx"),
         "fp32.onnx": sha256_file(root / "models/optimized/fp32.onnx"),
@@ -47,5 +48,5 @@ def test_two_clones_give_the_same_digests(tmp_path):
     a = _digests(make_repo(tmp_path / "a" / "repo", {"train": {"epochs": 2}}))
     b = _digests(make_repo(tmp_path / "b" / "somewhere" / "else" / "repo", {"train": {"epochs": 2}}))
     assert a == b
-    onnx_bytes = (tmp_path / "a" / "repo" / "models/model.onnx").read_bytes()
-    assert str(tmp_path).encode() not in onnx_bytes  # no local path in the shipped file
+    for shipped in ("models/best.pt", "models/model.onnx", "models/optimized/fp32.onnx"):
+        assert str(tmp_path).encode() not in (tmp_path / "a" / "repo" / shipped).read_bytes(), shipped

@@ -46,3 +46,20 @@ def test_two_folders_export_the_same_bytes(tmp_path):
     assert not [k for k, v in meta.items() if str(tmp_path) in v or "/home/" in v], meta
     assert len(meta["edgeproof_weights_sha256"]) == 64
     assert {"stride", "names", "imgsz", "task"} <= set(meta)  # what ultralytics and the runtime read
+
+
+def test_published_checkpoint_drops_save_time_and_local_paths(tmp_path):
+    """best.pt as the train stage publishes it: two saves of the same weights, in two state folders,
+    at two times, give the same bytes, carry no local path, and still load."""
+    from edgeproof.training.checkpoint import reproducible_checkpoint
+
+    blobs = []
+    for name in ("a", "b/c"):
+        state = tmp_path / name / ".edgeproof"
+        pt = _checkpoint(state / "train" / "run" / "weights", state)  # train_args.data under the state folder
+        blobs.append(reproducible_checkpoint(pt, state))
+    assert blobs[0] == blobs[1]
+    assert str(tmp_path).encode() not in blobs[0]
+    (tmp_path / "best.pt").write_bytes(blobs[0])
+    model = configure(tmp_path / "state")(str(tmp_path / "best.pt"))
+    assert model.model.args["data"] == "<state>/train/run/weights/data/data.yaml"

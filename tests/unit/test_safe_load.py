@@ -84,3 +84,14 @@ def test_edgeproofs_own_checkpoint_reader_refuses_a_crafted_checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"best\.pt: not a loadable ultralytics checkpoint"):
         load_checkpoint_dict(path, tmp_path / "state")
     assert not marker.exists()
+
+
+def test_a_crafted_train_model_is_refused_with_the_key_named(yolo, tmp_path, monkeypatch):
+    from edgeproof.training import train as train_mod
+    from edgeproof.training.params import TrainParams
+
+    path, marker = _crafted(tmp_path, "weights.pt")
+    monkeypatch.setattr(train_mod, "private_view", lambda data, view: view / "data.yaml")
+    with pytest.raises(ValueError, match=r"train\.model: .*weights\.pt is refused: .*not a loadable"):
+        train_mod._run(yolo, TrainParams(model=str(path)), tmp_path, tmp_path / "run", "fp", path.read_bytes())
+    assert not marker.exists()

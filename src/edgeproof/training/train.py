@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import read_json, sha256_file, write_json
+from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
 from edgeproof.training.results import read_results_csv
@@ -199,6 +200,10 @@ def _start_point(params: TrainParams, run_dir: Path, weights: bytes | None) -> s
     init = run_dir / "init.pt"
     init.parent.mkdir(parents=True, exist_ok=True)
     init.write_bytes(weights)
+    try:
+        load_checkpoint_dict(init)  # restricted: a checkpoint that names anything else is refused, not run
+    except ValueError as exc:
+        raise ValueError(f"params.yaml: train.model: {params.model} is refused: {exc}") from None
     return str(init)
 
 

@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
     p.add_argument("--release", type=Path, default=None, help="reports/release.json (the release variant), if built")
     p.add_argument(
-        "--device-reports", type=Path, default=None, help="folder of on-device <profile>/bench.json reports, if any"
+        "--device-reports",
+        type=Path,
+        default=Path("reports/device"),
+        help="on-device <profile>/bench.json reports for the headline, where present (CI artifacts, not DVC deps)",
     )
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")

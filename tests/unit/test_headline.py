@@ -117,6 +117,7 @@ def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
     argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
     argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
     argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
+    argv += ["--device-reports", str(t / "no-device-reports")]
     assert gate_stage.main(argv) == 1
     headline = json.loads((t / "headline.json").read_text())
     assert list(headline) == list(HEADLINE_KEYS)  # file order = column order in `dvc exp show`

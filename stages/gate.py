@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgeproof.config import load_params
 from edgeproof.gate import check_gate, render_markdown
+from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.paths import state_dir
 from edgeproof.tracking.pipeline import record_pipeline_run
@@ -24,6 +25,7 @@ log = logging.getLogger("edgeproof.stage")
 def _record(args: argparse.Namespace, params_path: Path) -> RecordSources:
     metrics = {p.stem: p for p in args.track_metrics}
     metrics["eval"], metrics["bench"], metrics["gate"] = args.eval, args.bench, args.report_json
+    metrics["headline"] = args.headline
     return RecordSources(
         params=params_path,
         metrics=metrics,
@@ -51,6 +53,11 @@ def _body(args: argparse.Namespace) -> int:
     report["model_path"] = args.model.as_posix()
     write_json(args.report_json, report)
     write_text(args.report_md, render_markdown(report))
+    # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`
+    headline = headline_from_files(
+        args.eval, args.bench, report, args.train_metrics, args.model, args.release, args.device_reports
+    )
+    write_headline(args.headline, headline)
     if params.track.enabled:
         # git info from the cwd: under `dvc exp run --temp/--queue` that is the experiment's own checkout
         # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
@@ -79,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bench", type=Path, required=True, help="metrics/bench.json")
     p.add_argument("--report-json", type=Path, required=True, help="output: machine-readable verdict")
     p.add_argument("--report-md", type=Path, required=True, help="output: human-readable verdict")
+    p.add_argument("--headline", type=Path, required=True, help="output: metrics/headline.json (dvc exp show)")
+    p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
+    p.add_argument("--release", type=Path, default=None, help="reports/release.json (the release variant), if built")
+    p.add_argument(
+        "--device-reports",
+        type=Path,
+        default=Path("reports/device"),
+        help="on-device <profile>/bench.json reports for the headline, where present (CI artifacts, not DVC deps)",
+    )
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")
     p.add_argument("--track-plots", type=Path, nargs="*", default=[], help="plot files to attach to the record")

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from edgeproof.training.checkpoint import load_checkpoint_dict
 from tests.pipeline.repo_copy import env_for, make_repo, run
 
 pytestmark = pytest.mark.pipeline
@@ -56,6 +57,10 @@ def test_kill_mid_training_then_resume(repo):
     proc.wait()
     assert not (repo / "models/best.pt").exists()  # no output from an unfinished run
     assert not (repo / "metrics/train.json").exists()
+    # what is resumed is a full trainer checkpoint (optimizer state, epoch >= 0), and it loads restricted
+    # (weights_only, ultralytics' allow-list): the stage resumes it with exactly that loader (issue 12.1)
+    ckpt = load_checkpoint_dict(next((state / "train").glob("*/weights/last.pt")), state)
+    assert ckpt["optimizer"] is not None and ckpt["epoch"] >= 0
 
     done = run(TRAIN, repo)
     assert done.returncode == 0, done.stderr[-3000:]

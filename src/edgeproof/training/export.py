@@ -1,7 +1,15 @@
-"""ONNX export of a trained ultralytics checkpoint, checked and fingerprinted."""
+"""ONNX export of a trained ultralytics checkpoint, checked, fingerprinted and bit-reproducible.
+
+The same weights give the same ``model.onnx`` bytes wherever and whenever they are exported:
+ultralytics' metadata is kept except its export time (``date``, dropped) and the absolute path of
+the training data in ``description`` (dropped), and the file is tied to its weights by a digest of
+the tensors (``edgeproof_weights_sha256``), not of the checkpoint file, whose bytes carry
+ultralytics' save time and local paths. Variants built from ``model.onnx`` copy these properties.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -47,6 +55,25 @@ def _fix_output_dims(model: Any) -> None:
             dim.dim_value = size
 
 
+def weights_sha256(torch_model: Any) -> str:
+    """sha256 of a torch module's tensors (name, dtype, shape, bytes, in state-dict order)."""
+    digest = hashlib.sha256()
+    for name, tensor in torch_model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def reproducible_metadata(props: dict[str, str], weights_digest: str) -> dict[str, str]:
+    """ultralytics' ONNX metadata without its timestamp and local paths, plus the weights digest."""
+    meta = {k: v for k, v in props.items() if k != "date"}
+    if "description" in meta:  # "Ultralytics YOLOv5n model trained on /home/<user>/.../data.yaml"
+        meta["description"] = meta["description"].split(" trained on ")[0].strip()
+    meta["edgeproof_weights_sha256"] = weights_digest
+    return meta
+
+
 def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch: bool, state: Path) -> dict[str, Any]:
     """Export ``weights`` to ONNX at ``out`` (atomically) and return facts about the file."""
     import onnx
@@ -55,7 +82,9 @@ def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
         local = Path(tmp) / "model.pt"  # ultralytics writes the .onnx next to the .pt
         shutil.copyfile(weights, local)
-        produced = yolo_cls(str(local)).export(
+        yolo = yolo_cls(str(local))
+        digest = weights_sha256(yolo.model)  # the weights as loaded, before the exporter touches the model
+        produced = yolo.export(
             format="onnx",
             imgsz=imgsz,
             opset=opset,
@@ -71,8 +100,8 @@ def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch:
             _fix_spatial_dims(model, imgsz)
         _fix_output_dims(model)
         model = onnx.shape_inference.infer_shapes(model)
-        meta = {p.key: p.value for p in model.metadata_props}
-        meta["edgeproof_source_sha256"] = sha256_file(weights)
+        meta = reproducible_metadata({p.key: p.value for p in model.metadata_props}, digest)
+        del model.metadata_props[:]
         onnx.helper.set_model_props(model, meta)
         onnx.checker.check_model(model, full_check=True)
         with atomic_path(out, suffix=".onnx") as tmp_out:

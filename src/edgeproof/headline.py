@@ -1,0 +1,133 @@
+"""The headline metrics: the one small file ``dvc exp show`` and ``dvc metrics diff`` compare.
+
+``metrics/headline.json`` is the only file ``dvc.yaml`` declares as ``metrics``; every detailed
+report (data, training, export, optimize, evaluation, benchmark, gate) is a plain ``cache: false``
+output, still in git and readable with ``dvc metrics show <file>``. It holds only what decides a
+release, under names that are stable (the PR comment and MLflow use the same ones):
+
+==================  ==========================================================================
+``mAP50-95``        pycocotools AP@[.5:.95] of the release candidate (``metrics/eval.json``)
+``mAP50``           AP at IoU 0.5
+``mAP75``           AP at IoU 0.75
+``fps``             end-to-end frames per second, batch 1 (``metrics/bench.json`` ``fps_e2e``)
+``latency_p95_ms``  end-to-end p95 latency in milliseconds
+``gate_passed``     the release verdict (``reports/gate.json`` ``passed``)
+``release_variant`` fp32 | fp16 | int8: what ships (``reports/release.json``; fp32 without it)
+``model_mb``        size of the release candidate file, MB (10^6 bytes, two decimals)
+``epochs``          training epochs run (``metrics/train.json``)
+``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
+                    with an on-device ``<device-reports>/<profile>/bench.json``
+==================  ==========================================================================
+
+Identities (sha256, byte sizes, host names) and timing details never go here: two runs of the
+same commit differ only in the measured ``fps``/``latency_p95_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgeproof.io import read_json, write_text
+
+log = logging.getLogger(__name__)
+
+HEADLINE_KEYS = (
+    "mAP50-95",
+    "mAP50",
+    "mAP75",
+    "fps",
+    "latency_p95_ms",
+    "gate_passed",
+    "release_variant",
+    "model_mb",
+    "epochs",
+)
+DEFAULT_VARIANT = "fp32"
+
+
+def _number(value: Any, digits: int) -> float | None:
+    """``value`` rounded, or None when it is missing or not a finite number (DVC shows ``-``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+        return None
+    return round(float(value), digits)
+
+
+def _speed(bench: Mapping[str, Any]) -> dict[str, float | None]:
+    latency = bench.get("latency_ms")
+    p95 = latency.get("p95") if isinstance(latency, Mapping) else None
+    return {"fps": _number(bench.get("fps_e2e"), 1), "latency_p95_ms": _number(p95, 2)}
+
+
+def release_variant(release: Mapping[str, Any] | None) -> str:
+    """The variant ``reports/release.json`` releases at its build profile, else fp32 (no variants built)."""
+    variant = (release or {}).get("release_variant")
+    return variant if isinstance(variant, str) and variant else DEFAULT_VARIANT
+
+
+def headline_metrics(
+    evaluation: Mapping[str, Any],
+    bench: Mapping[str, Any],
+    gate_report: Mapping[str, Any],
+    train: Mapping[str, Any],
+    model_path: Path,
+    release: Mapping[str, Any] | None = None,
+    devices: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The headline dict, in :data:`HEADLINE_KEYS` order, from the files the gate judged.
+
+    ``devices`` maps a profile name to its on-device bench report (same fields as ``bench``); the
+    key ``devices`` is present only when at least one profile has one.
+    """
+    epochs = train.get("epochs")
+    headline: dict[str, Any] = {
+        "mAP50-95": _number(evaluation.get("map50_95"), 6),
+        "mAP50": _number(evaluation.get("map50"), 6),
+        "mAP75": _number(evaluation.get("map75"), 6),
+        **_speed(bench),
+        "gate_passed": bool(gate_report.get("passed")),
+        "release_variant": release_variant(release),
+        "model_mb": round(Path(model_path).stat().st_size / 1e6, 2),
+        "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
+    }
+    if devices:
+        headline["devices"] = {name: _speed(report) for name, report in sorted(devices.items())}
+    return headline
+
+
+def device_benches(folder: Path | None) -> dict[str, dict[str, Any]]:
+    """On-device bench reports ``<folder>/<profile>/bench.json``, by profile (none without ``folder``)."""
+    if folder is None or not Path(folder).is_dir():
+        return {}
+    return {path.parent.name: read_json(path) for path in sorted(Path(folder).glob("*/bench.json"))}
+
+
+def headline_from_files(
+    evaluation: Path,
+    bench: Path,
+    gate_report: Mapping[str, Any],
+    train: Path,
+    model: Path,
+    release: Path | None = None,
+    device_reports: Path | None = None,
+) -> dict[str, Any]:
+    """:func:`headline_metrics` from the files the gate stage is given (``release`` only if it exists)."""
+    release_data = read_json(release) if release is not None and Path(release).is_file() else None
+    return headline_metrics(
+        read_json(evaluation),
+        read_json(bench),
+        gate_report,
+        read_json(train),
+        model,
+        release=release_data,
+        devices=device_benches(device_reports),
+    )
+
+
+def write_headline(path: Path, headline: Mapping[str, Any]) -> Path:
+    """Atomically write ``headline`` keeping its key order (the column order of ``dvc exp show``)."""
+    log.info("headline metrics: %s", ", ".join(f"{k}={v}" for k, v in headline.items() if k != "devices"))
+    return write_text(path, json.dumps(headline, indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,76 @@
+"""Reading an ultralytics checkpoint without running code from it.
+
+A ``.pt`` file is a pickle: unpickled unrestricted it can run anything. Every checkpoint edgeproof
+reads itself (``best.pt``'s own metrics, the resume check's ``last.pt``) goes through
+:func:`load_checkpoint_dict`, which uses ultralytics' restricted loader (``torch.load(weights_only=True)``
+against its allow-list of model classes), switched on for the whole process by
+:func:`edgeproof.training.ultralytics_env.configure`. :func:`reproducible_checkpoint` is what the
+``train`` stage publishes as ``models/best.pt``: the same training gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from edgeproof.training.ultralytics_env import configure
+
+log = logging.getLogger(__name__)
+
+
+def load_checkpoint_dict(path: Path, state: Path | None = None) -> dict[str, Any]:
+    """The checkpoint dict in ``path`` (``epoch``, ``ema``, ``optimizer``, ``train_metrics``, ...), loaded restricted.
+
+    Raises ValueError naming the file if it is not a loadable ultralytics checkpoint, including one
+    that references anything outside the allow-list (which is refused, never executed).
+    """
+    configure(state)
+    from ultralytics.nn.tasks import torch_safe_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt, _ = torch_safe_load(str(path), safe_only=True)
+    except Exception as exc:  # ultralytics raises TypeError/UnpicklingError/RuntimeError for refused or torn files
+        raise ValueError(f"{path}: not a loadable ultralytics checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: not an ultralytics checkpoint (a {type(ckpt).__name__}, not a dict)")
+    return ckpt
+
+
+def _relocatable(value: Any, state: str) -> Any:
+    """``value`` with the absolute state-folder prefix of a path string replaced by ``<state>``."""
+    if isinstance(value, str) and (value == state or value.startswith(state + "/")):
+        return "<state>" + value[len(state) :]
+    return value
+
+
+def reproducible_checkpoint(path: Path, state: Path) -> bytes:
+    """The bytes of ``path`` re-saved without what makes two identical trainings differ.
+
+    ultralytics stores its save time (``date``), per-epoch wall-clock times (``train_results.time``)
+    and the run's absolute paths (``train_args``, the model's ``args``: data yaml, project, save dir)
+    in every checkpoint. Those are dropped, or made relative to the state folder (``<state>/...``);
+    weights, metrics and every other field are kept. ``torch.save`` of equal objects is byte-equal.
+    """
+    import io
+
+    import torch
+
+    ckpt = load_checkpoint_dict(path, state)
+    root = str(Path(state).resolve())
+    ckpt.pop("date", None)
+    ckpt.pop("git", None)  # the repo's absolute root, branch and commit, when ultralytics finds one
+    if isinstance(ckpt.get("train_results"), dict):
+        ckpt["train_results"] = {k: v for k, v in ckpt["train_results"].items() if k != "time"}
+    if isinstance(ckpt.get("train_args"), dict):
+        ckpt["train_args"] = {k: _relocatable(v, root) for k, v in ckpt["train_args"].items()}
+    for key in ("model", "ema"):
+        module = ckpt.get(key)
+        if isinstance(getattr(module, "args", None), dict):
+            module.args = {k: _relocatable(v, root) for k, v in module.args.items()}
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,65 @@
+"""Bit-reproducible export (issue 12): the same weights give the same model.onnx, wherever they were trained.
+
+ultralytics writes the export time (``date``) and ``description: ... trained on /abs/path/data.yaml``
+into the ONNX ``metadata_props``, and edgeproof recorded the sha256 of the checkpoint file, whose
+bytes carry ultralytics' save time; so two clean clones produced different model.onnx digests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("ultralytics")
+
+from edgeproof.io import sha256_file  # noqa: E402
+from edgeproof.training.export import export_onnx  # noqa: E402
+from edgeproof.training.ultralytics_env import configure  # noqa: E402
+
+
+def _checkpoint(folder: Path, state: Path) -> Path:
+    """A yolov5n checkpoint with seeded weights, saved (with ultralytics' save time) in ``folder``,
+    trained "on" a data yaml in that folder, as a real best.pt is."""
+    yolo = configure(state)
+    torch.manual_seed(0)
+    model = yolo("yolov5n.yaml")
+    model.ckpt = {"train_args": {"data": str(folder / "data" / "data.yaml")}}
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "best.pt")
+    return folder / "best.pt"
+
+
+def test_two_folders_export_the_same_bytes(tmp_path):
+    a, b = tmp_path / "clone-a" / "home" / "alice", tmp_path / "clone-b"
+    pa, pb = _checkpoint(a, a / ".edgeproof"), _checkpoint(b, b / ".edgeproof")
+    assert sha256_file(pa) != sha256_file(pb)  # same weights, different checkpoint bytes (save time)
+    for folder, pt in ((a, pa), (b, pb)):
+        export_onnx(pt, folder / "model.onnx", 64, 17, True, folder / ".edgeproof")
+    assert sha256_file(a / "model.onnx") == sha256_file(b / "model.onnx")
+
+    meta = {p.key: p.value for p in onnx.load(str(a / "model.onnx")).metadata_props}
+    assert "date" not in meta
+    assert "trained on" not in meta["description"]
+    assert not [k for k, v in meta.items() if str(tmp_path) in v or "/home/" in v], meta
+    assert len(meta["edgeproof_weights_sha256"]) == 64
+    assert {"stride", "names", "imgsz", "task"} <= set(meta)  # what ultralytics and the runtime read
+
+
+def test_published_checkpoint_drops_save_time_and_local_paths(tmp_path):
+    """best.pt as the train stage publishes it: two saves of the same weights, in two state folders,
+    at two times, give the same bytes, carry no local path, and still load."""
+    from edgeproof.training.checkpoint import reproducible_checkpoint
+
+    blobs = []
+    for name in ("a", "b/c"):
+        state = tmp_path / name / ".edgeproof"
+        pt = _checkpoint(state / "train" / "run" / "weights", state)  # train_args.data under the state folder
+        blobs.append(reproducible_checkpoint(pt, state))
+    assert blobs[0] == blobs[1]
+    assert str(tmp_path).encode() not in blobs[0]
+    (tmp_path / "best.pt").write_bytes(blobs[0])
+    model = configure(tmp_path / "state")(str(tmp_path / "best.pt"))
+    assert model.model.args["data"] == "<state>/train/run/weights/data/data.yaml"

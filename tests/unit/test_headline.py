@@ -1,0 +1,124 @@
+"""The headline metrics (issue 14): one small file, stable names, no identities, written even when the gate fails."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from stages import gate as gate_stage
+
+from edgeproof.headline import HEADLINE_KEYS, headline_from_files, headline_metrics
+from edgeproof.io import sha256_file, write_json
+
+REPO = Path(__file__).resolve().parents[2]
+EVAL = {"map50_95": 0.780117, "map50": 0.970563, "map75": 0.949338, "model_sha256": "x", "per_class": []}
+BENCH = {"fps_e2e": 143.2414, "latency_ms": {"p50": 6.1, "p95": 6.9371, "p99": 8.0}, "model_sha256": "x"}
+TRAIN = {"epochs": 35, "best_epoch": 33, "run_fingerprint": "dee40ec13e31eb7d"}
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    path = tmp_path / "fp32.onnx"
+    path.write_bytes(b"\0" * 10_116_532)
+    return path
+
+
+def test_headline_names_values_and_order(model):
+    h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model)
+    assert tuple(h) == HEADLINE_KEYS
+    assert h == {
+        "mAP50-95": 0.780117,
+        "mAP50": 0.970563,
+        "mAP75": 0.949338,
+        "fps": 143.2,
+        "latency_p95_ms": 6.94,
+        "gate_passed": True,
+        "release_variant": "fp32",
+        "model_mb": 10.12,
+        "epochs": 35,
+    }
+
+
+def test_release_variant_comes_from_release_json(model):
+    release = {"build_profile": "cpu-ci", "release_variant": "int8", "variants": {}}
+    assert headline_metrics(EVAL, BENCH, {"passed": False}, TRAIN, model, release=release)["release_variant"] == "int8"
+    assert headline_metrics(EVAL, BENCH, {"passed": False}, TRAIN, model, release={})["release_variant"] == "fp32"
+
+
+def test_missing_or_impossible_values_show_as_null_not_as_numbers(model):
+    h = headline_metrics({"map50": float("nan")}, {"fps_e2e": "fast"}, {}, {"epochs": True}, model)
+    assert h["mAP50"] is None and h["mAP50-95"] is None and h["fps"] is None and h["latency_p95_ms"] is None
+    assert h["epochs"] is None and h["gate_passed"] is False
+
+
+def test_device_profiles_from_on_device_reports(tmp_path, model):
+    for name, fps in (("jetson-nano", 19.5), ("jetson-orin-nano", 210.0)):
+        write_json(tmp_path / "device" / name / "bench.json", {**BENCH, "fps_e2e": fps, "device": {"host": "h"}})
+    write_json(tmp_path / "eval.json", EVAL)
+    write_json(tmp_path / "bench.json", BENCH)
+    write_json(tmp_path / "train.json", TRAIN)
+    h = headline_from_files(
+        tmp_path / "eval.json",
+        tmp_path / "bench.json",
+        {"passed": True},
+        tmp_path / "train.json",
+        model,
+        release=tmp_path / "absent-release.json",
+        device_reports=tmp_path / "device",
+    )
+    assert h["devices"] == {
+        "jetson-nano": {"fps": 19.5, "latency_p95_ms": 6.94},
+        "jetson-orin-nano": {"fps": 210.0, "latency_p95_ms": 6.94},
+    }
+    assert h["release_variant"] == "fp32"
+
+
+def _leaves(data, prefix=""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_no_identity_or_byte_size_in_the_headline_and_at_most_15_columns(model):
+    devices = {p: BENCH for p in ("cpu-ci", "jetson-nano", "jetson-orin-nano")}  # every profile of params.yaml
+    leaves = dict(_leaves(headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)))
+    assert len(leaves) <= 15
+    for key, value in leaves.items():
+        assert not re.search(r"sha|bytes|host|fingerprint|path|seconds", key), key
+        assert not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{16,}", value)), key
+
+
+def test_dvc_yaml_declares_only_the_headline_as_metrics_and_keeps_every_report_in_git():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    declared = [next(iter(m)) for s in stages.values() for m in s.get("metrics", [])]
+    assert declared == ["metrics/headline.json"]
+    for name, stage in stages.items():
+        for out in stage.get("outs", []):
+            path = next(iter(out)) if isinstance(out, dict) else out
+            if path.endswith(".json") and path.startswith(("metrics/", "reports/gate", "reports/release")):
+                assert isinstance(out, dict) and out[path].get("cache") is False, f"{name}: {path} must be cache: false"
+
+
+def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["track"]["enabled"] = False
+    params["gate"]["min_fps"] = 1.0e9
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    sha = sha256_file(model)
+    write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})
+    write_json(tmp_path / "bench.json", {**BENCH, "model_sha256": sha})
+    write_json(tmp_path / "train.json", TRAIN)
+    t = tmp_path
+    argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
+    argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
+    argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
+    argv += ["--device-reports", str(t / "no-device-reports")]
+    assert gate_stage.main(argv) == 1
+    headline = json.loads((t / "headline.json").read_text())
+    assert list(headline) == list(HEADLINE_KEYS)  # file order = column order in `dvc exp show`
+    assert headline["gate_passed"] is False and headline["fps"] == 143.2 and headline["epochs"] == 35

@@ -7,12 +7,13 @@ Jetson job) either sees the previous complete file or the new complete file, nev
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,43 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class LockBusy(RuntimeError):
+    """Another process (or another open file in this one) holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path | str, wait: bool = True, on_wait: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
+
+    ``wait=False`` raises :class:`LockBusy` instead of waiting; otherwise ``on_wait`` is called once
+    if the lock is taken, before blocking. The holder may delete ``path`` (to clean up): a waiter
+    that then gets the lock on the deleted file notices that the name now points elsewhere and
+    takes the lock again, so two holders can never coexist. The lock dies with its process.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise LockBusy(f"{path}: held by another process") from None
+                if on_wait is not None:
+                    on_wait()
+                    on_wait = None
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                st = path.stat()
+                current = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(fd)
+            if current == (held.st_dev, held.st_ino):
+                yield path
+                return
+        finally:
+            os.close(fd)  # closing the last descriptor releases the lock

@@ -24,6 +24,7 @@ from edgeproof.data.source import (
     SourceDataset,
     SourceImage,
     display,
+    escapes,
     existing,
     keep_categories,
     safe_relative,
@@ -117,6 +118,9 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
         if splits is not None and xml.stem not in splits:
             continue
         where = display(xml, repo)
+        if escapes(xml, root) is not None:
+            problems.add("path_escape", f"{where}: a symlink leads outside {display(root, repo)}")
+            continue
         try:
             tree = ET.parse(xml).getroot()
         except (ET.ParseError, OSError) as exc:

@@ -104,7 +104,7 @@ def write_normalized(src: Path, dst: Path) -> None:
     with Image.open(src) as im:
         im.load()
         out = _to_rgb(ImageOps.exif_transpose(im))
-    with atomic_path(dst, suffix=".png") as tmp:
+    with atomic_path(dst, suffix=".png", durable=False) as tmp:  # the data stage syncs the whole tree
         out.save(tmp, "PNG", compress_level=1)
 
 
@@ -116,7 +116,7 @@ def link_or_copy(src: Path, dst: Path, hardlink: bool) -> str:
             return "linked"
         except OSError:  # another filesystem, or links not allowed
             pass
-    with atomic_path(dst, suffix=dst.suffix) as tmp:
+    with atomic_path(dst, suffix=dst.suffix, durable=False) as tmp:
         shutil.copyfile(src, tmp)
     return "copied"
 

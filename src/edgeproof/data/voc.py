@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import parse as safe_parse
 
 from edgeproof.data.canonical import Category
 from edgeproof.data.params import VocParams
@@ -121,8 +123,11 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
         if escapes(xml, root) is not None:
             problems.add("path_escape", f"{where}: a symlink leads outside {display(root, repo)}")
             continue
-        try:
-            tree = ET.parse(xml).getroot()
+        try:  # a VOC file has no DTD: one (entity bombs, external entities) is refused, never expanded
+            tree = safe_parse(xml, forbid_dtd=True).getroot()
+        except DefusedXmlException as exc:
+            problems.add("annotation_unreadable", f"{where}: XML with a DTD or entities is not allowed ({exc})")
+            continue
         except (ET.ParseError, OSError) as exc:
             problems.add("annotation_unreadable", f"{where}: {exc}")
             continue

@@ -95,25 +95,31 @@ def iter_members(path: Path | str, arrays: Collection[str], chunk: int = _CHUNK)
     """
     path = Path(path)
     with path.open(encoding="utf-8-sig") as fh:
-        reader = _Reader(fh, path, chunk)
-        reader.expect("{")
-        if reader.peek() == "}":
-            return
-        while True:
-            key = reader.value()
-            if not isinstance(key, str):
-                raise reader.error("expected a string key")
-            reader.expect(":")
-            if key in arrays and reader.peek() == "[":
-                for element in reader.elements():
-                    yield key, element
-            else:
-                yield key, reader.value()
-            char = reader.peek()
-            reader.pos += 1
-            if char == "}":
-                break
-            if char != ",":
-                raise reader.error("expected ',' or '}' after a member")
-        if reader.peek() != "":
-            raise reader.error("data after the top-level object")
+        try:
+            yield from _members(_Reader(fh, path, chunk), arrays)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _members(reader: _Reader, arrays: Collection[str]) -> Iterator[tuple[str, Any]]:
+    reader.expect("{")
+    if reader.peek() == "}":
+        return
+    while True:
+        key = reader.value()
+        if not isinstance(key, str):
+            raise reader.error("expected a string key")
+        reader.expect(":")
+        if key in arrays and reader.peek() == "[":
+            for element in reader.elements():
+                yield key, element
+        else:
+            yield key, reader.value()
+        char = reader.peek()
+        reader.pos += 1
+        if char == "}":
+            break
+        if char != ",":
+            raise reader.error("expected ',' or '}' after a member")
+    if reader.peek() != "":
+        raise reader.error("data after the top-level object")

@@ -1,0 +1,93 @@
+"""Faults injected into a running stage: the data stage killed (SIGKILL, SIGTERM) while it writes
+``data/prepared``. Survived means: the previous complete dataset is still there, whole, right after
+the kill, and the next run finishes with exactly what an uninterrupted run gives.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeproof.reliability.runner import PROJECT
+from edgeproof.reliability.sandbox import tree_state, write_params
+
+_SYNTHETIC = {"n_train": 600, "n_val": 10, "image_size": 96}
+_ARGV = ["--out", "data/prepared", "--metrics", "metrics/data.json"]
+
+
+def _start(repo: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "stages.data", *_ARGV],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(repo: Path, seed: int) -> tuple[int, dict[str, Any]]:
+    write_params(repo, {"seed": seed, "synthetic": _SYNTHETIC})
+    proc = _start(repo)
+    proc.communicate(timeout=600)
+    return proc.returncode, tree_state(repo / "data" / "prepared")
+
+
+def _kill_mid_write(repo: Path, sig: int, timeout: float = 120.0) -> bool:
+    """Start the data stage and send ``sig`` once its temp folder holds some images; True if it was mid-write."""
+    proc = _start(repo)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        temps = [p for p in (repo / "data").glob(".prepared.*") if p.is_dir()]
+        if any(sum(1 for _ in (t / "images" / "train").glob("*")) >= 60 for t in temps if (t / "images").is_dir()):
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+            return True
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    return False
+
+
+def data_stage_interrupted(workdir: Path, sig: int, reference: dict[str, Any]) -> dict[str, Any]:
+    """One fault case: complete run (seed 0), interrupted run (seed 1), then the rerun (seed 1)."""
+    name = f"{signal.Signals(sig).name.lower()}-data-stage"
+    repo = workdir / name / "repo"
+    repo.mkdir(parents=True)
+    code, before = _finish(repo, seed=0)
+    if code != 0:
+        return _result(name, "failed", f"the first, uninterrupted run exited {code}")
+    write_params(repo, {"seed": 1, "synthetic": _SYNTHETIC})
+    if not _kill_mid_write(repo, sig):
+        return _result(name, "not_injected", "the stage finished before it could be interrupted")
+    if tree_state(repo / "data" / "prepared") != before:
+        return _result(name, "failed", "after the kill, data/prepared is not the previous complete dataset")
+    code, after = _finish(repo, seed=1)
+    if code != 0 or after != reference:
+        return _result(
+            name, "failed", f"the rerun exited {code}; identical to an uninterrupted run: {after == reference}"
+        )
+    detail = (
+        f"{signal.Signals(sig).name} while writing data/prepared: the previous dataset stayed whole "
+        f"({len(before)} files); the rerun equals an uninterrupted run ({len(after)} files, byte for byte)"
+    )
+    return _result(name, "survived", detail)
+
+
+def _result(name: str, outcome: str, detail: str) -> dict[str, Any]:
+    return {"kind": "fault", "name": name, "outcome": outcome, "detail": detail, "data_lost": 0}
+
+
+def run_faults(workdir: Path) -> list[dict[str, Any]]:
+    """Every fault case; the uninterrupted reference run is made once."""
+    reference_repo = workdir / "reference" / "repo"
+    reference_repo.mkdir(parents=True)
+    code, reference = _finish(reference_repo, seed=1)
+    if code != 0:
+        raise RuntimeError(f"the reference data stage run failed (exit {code})")
+    return [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]

@@ -38,7 +38,7 @@ def _as_int(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("boolean id")
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
     if not isinstance(value, int):
         raise TypeError(f"not an integer: {value!r}")
     if not -(2**63) <= value < 2**63:

@@ -18,6 +18,8 @@ _CHUNK = 1 << 22  # characters read per refill
 _MAX_PENDING = 1 << 26  # one value larger than this is treated as malformed input
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+# what may follow the end of a buffer inside a number: the value may go on in the next chunk
+_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
 
 
 class _Reader:
@@ -66,7 +68,7 @@ class _Reader:
                 if len(self.buf) - self.pos <= _MAX_PENDING and self._fill():
                     continue
                 raise self.error(exc.msg) from None
-            if end == len(self.buf) and self._fill():  # a number or literal may go on in the next chunk
+            if _NUMBER_TAIL.match(self.buf, end) and self._fill():  # "12" may be "12.5" once the next chunk is in
                 continue
             self.pos = end
             return obj

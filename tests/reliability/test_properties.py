@@ -253,3 +253,15 @@ def test_decode_of_non_finite_scores_never_emits_them(bad):
     pred = np.array([[10, 20], [10, 20], [5, 5], [5, 5], [0.9, bad]], np.float32)
     det = postprocess(pred, 0.25, 0.7)
     assert np.isfinite(det.scores).all()
+
+
+def test_a_huge_float_id_is_reported_not_an_overflow(tmp_path):
+    """Found by the COCO property: ``category_id: 1e300`` is an integer-valued float beyond 64 bits."""
+    (tmp_path / "imgs").mkdir()
+    images = [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}]
+    anns = [{"id": 1, "image_id": 1, "category_id": 1e300, "bbox": [1, 1, 2, 2]}]
+    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "a"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    problems = Problems()
+    load_coco(CocoParams(images="imgs", annotations="gt.json"), tmp_path, problems)
+    assert problems.counts["box_invalid"] == 1

@@ -1,11 +1,13 @@
 """Faults injected into a running stage: killed while writing ``data/prepared``, the data stage leaves the
-previous dataset whole, and the rerun gives exactly what an uninterrupted run gives."""
+previous dataset whole; killed while writing its outputs, evaluate leaves no torn file. Each rerun gives
+what an uninterrupted run gives."""
 
 from __future__ import annotations
 
 import signal
 
 from edgeproof.reliability.faults import _finish, data_stage_interrupted
+from edgeproof.reliability.faults_eval import evaluate_interrupted
 
 
 def test_sigkill_while_writing_the_dataset(tmp_path):
@@ -14,4 +16,9 @@ def test_sigkill_while_writing_the_dataset(tmp_path):
     code, reference = _finish(reference_repo, seed=1)
     assert code == 0
     result = data_stage_interrupted(tmp_path, signal.SIGKILL, reference)
+    assert result["outcome"] == "survived", result["detail"]
+
+
+def test_sigkill_while_evaluate_writes_its_outputs(tmp_path):
+    result = evaluate_interrupted(tmp_path)
     assert result["outcome"] == "survived", result["detail"]

@@ -1,6 +1,7 @@
 """Faults injected into a running stage: the data stage killed (SIGKILL, SIGTERM) while it writes
-``data/prepared``. Survived means: the previous complete dataset is still there, whole, right after
-the kill, and the next run finishes with exactly what an uninterrupted run gives.
+``data/prepared`` (``evaluate`` killed while writing its outputs is in :mod:`.faults_eval`).
+Survived means: the previous complete dataset is still there, whole, right after the kill, and the
+next run finishes with exactly what an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -90,4 +91,7 @@ def run_faults(workdir: Path) -> list[dict[str, Any]]:
     code, reference = _finish(reference_repo, seed=1)
     if code != 0:
         raise RuntimeError(f"the reference data stage run failed (exit {code})")
-    return [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]
+    from edgeproof.reliability.faults_eval import evaluate_interrupted
+
+    results = [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]
+    return [*results, evaluate_interrupted(workdir)]

@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 BAD_INPUTS: list[Case] = [*DATA_CASES, *MODEL_CASES]
 NOT_COVERED = [
-    "SIGTERM/SIGKILL during train (mid-epoch), export, optimize and evaluate: the pipeline tests cover resume "
-    "after an interrupted training, not this report",
+    "SIGTERM/SIGKILL during train (mid-epoch), export and optimize: tests/pipeline/test_train_resume.py covers "
+    "resuming an interrupted training, this report does not",
     "two queued experiments run with `dvc queue start -j 2` (the locking is unit-tested in "
     "tests/reliability/test_train_runs.py)",
     "a tampered hand-off bundle",

@@ -105,21 +105,43 @@ def yolo(repo: Path, n_train: int = 4, n_val: int = 2) -> Path:
 
 
 def onnx_model(
-    path: Path, in_shape: tuple[Any, ...] = ("batch", 3, 64, 64), in_type: str = "float", out_rows: int = 6
+    path: Path,
+    in_shape: tuple[Any, ...] = ("batch", 3, 64, 64),
+    in_type: str = "float",
+    out_rows: int = 6,
+    boxes: bool = False,
 ) -> Path:
-    """An ONNX model with a constant ``(batch, out_rows, 84)`` output and the given input signature."""
+    """An ONNX model with a constant ``(batch, out_rows, 84)`` output and the given input signature.
+
+    ``boxes``: two confident detections (one per class) instead of none.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     dtype = {"float": TensorProto.FLOAT, "int8": TensorProto.INT8, "float16": TensorProto.FLOAT16}[in_type]
     raw = np.zeros((1, out_rows, 84), np.float32)
-    nodes = [helper.make_node("Identity", ["fixed"], ["output0"])]
+    if boxes:
+        raw[0, :6, 0] = (32, 32, 20, 20, 0.9, 0.0)
+        raw[0, :6, 1] = (16, 16, 10, 12, 0.0, 0.6)
+    nodes = [  # (batch, ...) input -> (batch, 1, 1) zeros + the constant: the output follows the batch
+        helper.make_node("Cast", ["images"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=list(range(1, len(in_shape))), keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "axes"], ["m3"]),
+        helper.make_node("Mul", ["m3", "zero"], ["z"]),
+        helper.make_node("Add", ["z", "fixed"], ["output0"]),
+    ]
+    batch = in_shape[0]
+    inits = [
+        numpy_helper.from_array(raw, "fixed"),
+        numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+    ]
     graph = helper.make_graph(
         nodes,
         "constant_detector",
         [helper.make_tensor_value_info("images", dtype, list(in_shape))],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, out_rows, 84])],
-        [numpy_helper.from_array(raw, "fixed")],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, out_rows, 84])],
+        inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

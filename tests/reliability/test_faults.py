@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from edgeproof.reliability.faults import _finish, data_stage_interrupted
+from edgeproof.reliability.faults import _finish, data_stage_interrupted, second_repro_refused
 from edgeproof.reliability.faults_eval import evaluate_interrupted
 
 
@@ -21,4 +21,9 @@ def test_sigkill_while_writing_the_dataset(tmp_path):
 
 def test_sigkill_while_evaluate_writes_its_outputs(tmp_path):
     result = evaluate_interrupted(tmp_path)
+    assert result["outcome"] == "survived", result["detail"]
+
+
+def test_a_second_dvc_repro_in_the_same_workspace_is_refused(tmp_path):
+    result = second_repro_refused(tmp_path)
     assert result["outcome"] == "survived", result["detail"]

@@ -3,6 +3,7 @@ link, no live run pruned."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -189,3 +190,45 @@ def test_hold_run_blocks_a_second_holder(tmp_path):
         pass
     with exclusive_lock(lock_path(run), wait=False):
         pass
+
+
+WORKER = """
+import json, sys, time
+from pathlib import Path
+import edgeproof.training.train as t
+from edgeproof.config import parse_params
+from edgeproof.training.dataview import private_view
+from edgeproof.training.runs import view_path
+
+prepared, state, log = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+
+def fake_run(yolo_cls, params, data_root, run_dir, fingerprint):
+    with log.open("a") as fh:
+        fh.write(f"start {time.time()}\\n")
+    private_view(data_root, view_path(run_dir))
+    time.sleep(1.0)
+    (run_dir / "weights").mkdir(parents=True, exist_ok=True)
+    (run_dir / "weights" / "best.pt").write_bytes(b"weights")
+    (run_dir / "results.csv").write_text("epoch,metrics/mAP50(B)\\n1,0.5\\n")
+    with log.open("a") as fh:
+        fh.write(f"end {time.time()}\\n")
+    return {"fingerprint": fingerprint, "resumed": False}
+
+t.configure = lambda state: object
+t._run = fake_run
+result = t.train(parse_params({}).train, prepared, state)
+print(json.dumps({"best": result.best_pt.read_text(), "fingerprint": result.summary["fingerprint"]}))
+"""
+
+
+def test_two_worker_processes_with_one_fingerprint_train_once(prepared, tmp_path):
+    """What `dvc queue start -j 2` does with two experiments of the same fingerprint, as two processes."""
+    log = tmp_path / "sessions.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    args = [sys.executable, "-c", WORKER, str(prepared), str(tmp_path / "state"), str(log)]
+    workers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+    outs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [o[1][-500:] for o in outs]
+    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert results[0] == results[1] and results[0]["best"] == "weights"
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["start", "end"]  # one session only

@@ -19,8 +19,8 @@ BAD_INPUTS: list[Case] = [*DATA_CASES, *MODEL_CASES]
 NOT_COVERED = [
     "SIGTERM/SIGKILL during train (mid-epoch), export and optimize: tests/pipeline/test_train_resume.py covers "
     "resuming an interrupted training, this report does not",
-    "two queued experiments run with `dvc queue start -j 2` (the locking is unit-tested in "
-    "tests/reliability/test_train_runs.py)",
+    "two queued experiments run with `dvc queue start -j 2`: tests/pipeline/test_queue.py runs them (both "
+    "finish, one trains, the other waits and reuses the run), this report does not",
     "a tampered hand-off bundle",
 ]
 

@@ -97,50 +97,36 @@ def run_faults(workdir: Path) -> list[dict[str, Any]]:
     return [*results, evaluate_interrupted(workdir), second_repro_refused(workdir)]
 
 
+def _dvc(repo: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True, **kw)
+
+
+def _dvc_repo(repo: Path) -> None:
+    """A git + DVC repo whose one stage is edgeproof's data stage (a few seconds of work)."""
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _dvc(repo, "init", "-q", check=True)
+    _dvc(repo, "config", "core.analytics", "false", check=True)
+    write_params(repo, {"seed": 0, "synthetic": _SYNTHETIC})
+    cmd = "python -m stages.data " + " ".join(_ARGV)
+    stage = ["-n", "data", "-p", "data", "-o", "data/prepared", "-M", "metrics/data.json", cmd]
+    _dvc(repo, "stage", "add", "-q", *stage, check=True)
+
+
 def second_repro_refused(workdir: Path) -> dict[str, Any]:
     """A second ``dvc repro`` in a workspace where one is running fails fast, and the first one finishes."""
     name = "second-dvc-repro"
     repo = workdir / name / "repo"
-    repo.mkdir(parents=True)
+    _dvc_repo(repo)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
-
-    def dvc(*args: str, **kw: Any) -> Any:
-        return subprocess.run(
-            [sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True, **kw
-        )
-
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    dvc("init", "-q", check=True)
-    dvc("config", "core.analytics", "false", check=True)
-    write_params(repo, {"seed": 0, "synthetic": _SYNTHETIC})
-    cmd = "python -m stages.data " + " ".join(_ARGV)
-    dvc(
-        "stage",
-        "add",
-        "-q",
-        "-n",
-        "data",
-        "-p",
-        "data",
-        "-o",
-        "data/prepared",
-        "-M",
-        "metrics/data.json",
-        cmd,
-        check=True,
-    )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "-q"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    cmd = [sys.executable, "-m", "dvc", "repro", "-q"]
+    first = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not list((repo / "data").glob(".prepared.*")) and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.02)
     start = time.monotonic()
-    second = dvc("repro", timeout=120)
+    second = _dvc(repo, "repro", timeout=120)
     waited = time.monotonic() - start
     first_out = first.communicate(timeout=600)[0].decode()
     message = (second.stdout + second.stderr).strip().splitlines()
@@ -150,5 +136,4 @@ def second_repro_refused(workdir: Path) -> dict[str, Any]:
     if first.returncode != 0:
         return _result(name, "failed", f"the first repro failed after the second was refused: {first_out[-300:]}")
     lock_line = lock_line.replace(f"{repo}{os.sep}", "").strip()[:140]
-    detail = f"refused in {waited:.1f} s ({lock_line}); the first repro finished normally"
-    return _result(name, "survived", detail)
+    return _result(name, "survived", f"refused in {waited:.1f} s ({lock_line}); the first repro finished normally")

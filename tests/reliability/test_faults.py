@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from edgeproof.reliability.faults import _finish, data_stage_interrupted, second_repro_refused
 from edgeproof.reliability.faults_eval import evaluate_interrupted
+
+pytestmark = pytest.mark.pipeline  # child processes and real stage runs: ~30 s
 
 
 def test_sigkill_while_writing_the_dataset(tmp_path):

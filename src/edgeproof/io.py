@@ -177,6 +177,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+_TMP_DIR = ".tmpdir"  # the suffix of atomic_dir's temp trees
+
+
 def _old(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
@@ -214,7 +217,10 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    _remove_abandoned(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_TMP_DIR, dir=target.parent))
+    owner = os.open(tmp, os.O_RDONLY)
+    fcntl.flock(owner, fcntl.LOCK_EX)  # "being written": a killed writer's tree is recognised by a free lock
     try:
         yield tmp
         _publish_mode(tmp, directory=True)
@@ -230,6 +236,25 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(owner)
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Delete the temp trees that killed writers left next to ``target`` (nobody holds their lock)."""
+    for stale in target.parent.glob(f".{target.name}.*{_TMP_DIR}"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a live writer
+            continue
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 class LockBusy(RuntimeError):

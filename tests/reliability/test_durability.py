@@ -7,6 +7,7 @@ them, the folder entry after it, and a folder swap is one step.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from pathlib import Path
@@ -147,3 +148,21 @@ def test_a_failed_second_rename_puts_the_old_tree_back(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         _make(target, "new")
     assert (target / "a.txt").read_text() == "old"
+
+
+def test_trees_left_by_killed_writers_are_removed_but_live_ones_kept(tmp_path):
+    target = tmp_path / "prepared"
+    _make(target, "v0")
+    dead = tmp_path / ".prepared.abc123.tmpdir"  # a writer was SIGKILLed: its lock died with it
+    (dead / "images").mkdir(parents=True)
+    (dead / "images" / "x.jpg").write_bytes(b"x" * 100)
+    live = tmp_path / ".prepared.def456.tmpdir"
+    live.mkdir()
+    holder = os.open(live, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another writer, still running
+    try:
+        _make(target, "v1")
+    finally:
+        os.close(holder)
+    assert not dead.exists() and live.exists()
+    assert (target / "a.txt").read_text() == "v1"

@@ -69,13 +69,17 @@ def data_stage_interrupted(workdir: Path, sig: int, reference: dict[str, Any]) -
     if tree_state(repo / "data" / "prepared") != before:
         return _result(name, "failed", "after the kill, data/prepared is not the previous complete dataset")
     code, after = _finish(repo, seed=1)
+    leftovers = [p.name for p in (repo / "data").glob(".prepared.*")]
+    if leftovers:
+        return _result(name, "failed", f"the killed run's temp trees are still there after the rerun: {leftovers}")
     if code != 0 or after != reference:
         return _result(
             name, "failed", f"the rerun exited {code}; identical to an uninterrupted run: {after == reference}"
         )
     detail = (
         f"{signal.Signals(sig).name} while writing data/prepared: the previous dataset stayed whole "
-        f"({len(before)} files); the rerun equals an uninterrupted run ({len(after)} files, byte for byte)"
+        f"({len(before)} files); the rerun removed the killed run's temp tree and equals an uninterrupted run "
+        f"({len(after)} files, byte for byte)"
     )
     return _result(name, "survived", detail)
 

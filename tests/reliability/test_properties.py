@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from edgeproof.data.coco import load_coco
 from edgeproof.data.jsonstream import iter_members
-from edgeproof.data.params import CocoParams
+from edgeproof.data.params import CocoParams, VocParams
 from edgeproof.data.report import Problems
+from edgeproof.data.voc import load_voc
 from edgeproof.data.yolo import read_labels
 from edgeproof.evaluation.fastnms import blocked_nms
 from edgeproof.runtime.postprocess import box_iou_one_to_many, nms, postprocess
@@ -126,6 +127,41 @@ def test_coco_loader_reports_bad_entries_and_keeps_sane_boxes(anns):
     for box in kept:
         assert box.category_id in (1, 2) and all(math.isfinite(v) for v in box.bbox)
     assert len(kept) + sum(problems.counts.values()) >= len(anns)  # every entry is kept or reported
+
+
+corner_text = st.one_of(
+    st.integers(-5, 120).map(str), st.floats(-5, 120).map(repr), st.sampled_from(["", "x", "nan", "inf"])
+)
+voc_object = st.tuples(st.sampled_from(["cat", "dog"]), st.lists(corner_text, min_size=4, max_size=4))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(objects=st.lists(voc_object, min_size=1, max_size=6))
+def test_voc_boxes_are_the_corners_converted_or_reported(objects):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "voc"
+        (root / "Annotations").mkdir(parents=True)
+        (root / "JPEGImages").mkdir()
+        body = "".join(
+            f"<object><name>{n}</name><difficult>0</difficult><bndbox><xmin>{c[0]}</xmin><ymin>{c[1]}</ymin>"
+            f"<xmax>{c[2]}</xmax><ymax>{c[3]}</ymax></bndbox></object>"
+            for n, c in objects
+        )
+        (root / "Annotations" / "a.xml").write_text(f"<annotation><filename>a.jpg</filename>{body}</annotation>")
+        problems = Problems()
+        ds = load_voc(VocParams(root="voc"), Path(tmp), problems)
+    got = [b.bbox for b in ds.images[0].boxes]
+    expected = []
+    for _, corners in objects:
+        try:
+            x0, y0, x1, y1 = (float(c) for c in corners)
+        except ValueError:
+            continue
+        w, h = x1 - x0 + 1, y1 - y0 + 1
+        if all(map(math.isfinite, (x0, y0, x1, y1))) and w > 0 and h > 0:
+            expected.append((x0 - 1, y0 - 1, w, h))
+    assert got == expected
+    assert len(got) + sum(problems.counts.values()) == len(objects)
 
 
 # --- letterbox and its inverse ----------------------------------------------------------------------

@@ -137,6 +137,14 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reliability(args: argparse.Namespace) -> int:
+    from edgeproof.reliability.report import passed, run_reliability
+
+    report = run_reliability(args.out, faults=not args.no_faults, only=args.cases)
+    _emit({k: v for k, v in report.items() if k not in ("cases", "not_covered")})
+    return 0 if passed(report) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
@@ -182,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alias", default=None, help="registry alias (default: track.champion_alias)")
     s.add_argument("--to", default=None, help="rollback: this version (default: the alias' previous holder)")
     s.set_defaults(func=_cmd_model)
+    s = sub.add_parser("reliability", help="feed bad inputs to every entry point, inject faults; write a report")
+    s.add_argument("--out", type=Path, default=Path("reports"), help="folder for reliability.{json,md}")
+    s.add_argument("--no-faults", action="store_true", help="bad inputs only (the fault cases take ~20 s)")
+    s.add_argument("--cases", nargs="+", default=None, help="only these bad-input cases (by name)")
+    s.set_defaults(func=_cmd_reliability)
     return p
 
 

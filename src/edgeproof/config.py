@@ -112,10 +112,14 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
+# pydantic names the branch of a union in the error location (``streams.constrained-int``): not a key
+_UNION_BRANCH = re.compile(r"^(?:constrained-\w+|int|float|str|bool|none|.*\[.*\])$")
+
+
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_BRANCH.match(p)))
         key = ".".join(str(p) for p in loc) or "<root>"
         msg = err["msg"].removeprefix("Value error, ")
         if msg.startswith(f"{key}.") or msg.startswith(f"{key}:"):  # a settings dataclass named the key itself

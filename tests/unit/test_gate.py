@@ -18,14 +18,22 @@ def _bench(fps=30.0, p95=40.0, sha=SHA):
 
 
 def _eval(map50=0.9, map50_95=0.6, sha=SHA):
-    return {"map50": map50, "map50_95": map50_95, "model_sha256": sha}
+    cross_check = {
+        "pycocotools": map50_95,
+        "independent": map50_95,
+        "ultralytics": None,
+        "tolerance": {"independent": 0.001, "ultralytics": 0.02},
+        "skipped": {"ultralytics": "not installed"},
+        "passed": True,
+    }
+    return {"map50": map50, "map50_95": map50_95, "model_sha256": sha, "cross_check": cross_check}
 
 
 def test_all_rules_pass():
     report = check_gate(GateParams(), _eval(), _bench(), SHA)
     assert report["passed"] and report["failed"] == []
     names = [r["name"] for r in report["rules"]]
-    assert names == ["fps", "map50", "latency_p95", "same_model_evaluated", "same_model_benchmarked"]
+    assert names == ["fps", "map50", "latency_p95", "cross_check", "same_model_evaluated", "same_model_benchmarked"]
     assert report["model_sha256"] == SHA
 
 
@@ -52,7 +60,7 @@ def test_a_different_artifact_fails_identity():
 
 def test_missing_measurement_fails_rather_than_passes():
     report = check_gate(GateParams(), {"model_sha256": SHA}, _bench(), SHA)
-    assert "map50" in report["failed"]
+    assert "map50" in report["failed"] and "cross_check" in report["failed"]
 
 
 def test_markdown_table_names_failures():

@@ -38,7 +38,7 @@ def _as_int(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("boolean id")
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
     if not isinstance(value, int):
         raise TypeError(f"not an integer: {value!r}")
     if not -(2**63) <= value < 2**63:
@@ -64,8 +64,10 @@ class _Raw:
     def add_annotation(self, ann: Any, problems: Problems) -> None:
         self.seen += 1
         try:
-            x, y, w, h = ann["bbox"]
-            box = (float(x), float(y), float(w), float(h))
+            bbox = ann["bbox"]
+            if not isinstance(bbox, list) or len(bbox) != 4 or any(isinstance(v, bool | str) for v in bbox):
+                raise ValueError(f"bbox must be a list of 4 numbers [x, y, w, h], got {bbox!r:.80}")
+            box = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
             image_id, cat = _as_int(ann["image_id"]), _as_int(ann["category_id"])
             area = ann.get("area")
             area = float(area) if isinstance(area, int | float) and not isinstance(area, bool) else float("nan")

@@ -62,21 +62,30 @@ def _jpeg_ends_cleanly(path: Path) -> bool:
 def inspect(path: Path) -> ImageInfo:
     """Decode ``path`` fully (JPEG at 1/8 scale: the whole stream is still read) and describe it.
 
-    Raises :class:`UnreadableImage` for a corrupt, truncated or non-image file.
+    Raises :class:`UnreadableImage` for a corrupt, truncated or non-image file, and for a
+    decompression bomb: more than Pillow's ``MAX_IMAGE_PIXELS`` (89 M pixels; a 12 KB PNG can
+    declare 10000x10000 and take 300 MB to decode). Pillow itself only warns up to twice that.
     """
     try:
-        with Image.open(path) as im:
-            im.verify()
-        with Image.open(path) as im:
-            fmt, mode, (w, h) = im.format, im.mode, im.size
-            if fmt == "JPEG":
-                im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
-            im.load()
-            orientation = _orientation(im)  # after load: a PNG may carry its EXIF after the pixels
+        return _inspect(path)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(str(exc) or type(exc).__name__) from None
     except ImportError as exc:  # an importer that patched Image.open (ultralytics) looking for a HEIF plugin
         raise UnreadableImage(f"not a recognised image ({exc})") from None
+
+
+def _inspect(path: Path) -> ImageInfo:
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        fmt, mode, (w, h) = im.format, im.mode, im.size
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and w * h > limit:
+            raise UnidentifiedImageError(f"{w}x{h} = {w * h} pixels exceeds {limit}: a decompression bomb?")
+        if fmt == "JPEG":
+            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+        im.load()
+        orientation = _orientation(im)  # after load: a PNG may carry its EXIF after the pixels
     repaired = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
     reasons = [
         f"{fmt} format" if fmt not in _LINKABLE else "",
@@ -104,7 +113,7 @@ def write_normalized(src: Path, dst: Path) -> None:
     with Image.open(src) as im:
         im.load()
         out = _to_rgb(ImageOps.exif_transpose(im))
-    with atomic_path(dst, suffix=".png") as tmp:
+    with atomic_path(dst, suffix=".png", durable=False) as tmp:  # the data stage syncs the whole tree
         out.save(tmp, "PNG", compress_level=1)
 
 
@@ -116,7 +125,7 @@ def link_or_copy(src: Path, dst: Path, hardlink: bool) -> str:
             return "linked"
         except OSError:  # another filesystem, or links not allowed
             pass
-    with atomic_path(dst, suffix=dst.suffix) as tmp:
+    with atomic_path(dst, suffix=dst.suffix, durable=False) as tmp:
         shutil.copyfile(src, tmp)
     return "copied"
 

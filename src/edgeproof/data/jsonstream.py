@@ -18,6 +18,8 @@ _CHUNK = 1 << 22  # characters read per refill
 _MAX_PENDING = 1 << 26  # one value larger than this is treated as malformed input
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+# what may follow the end of a buffer inside a number: the value may go on in the next chunk
+_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
 
 
 class _Reader:
@@ -66,7 +68,7 @@ class _Reader:
                 if len(self.buf) - self.pos <= _MAX_PENDING and self._fill():
                     continue
                 raise self.error(exc.msg) from None
-            if end == len(self.buf) and self._fill():  # a number or literal may go on in the next chunk
+            if _NUMBER_TAIL.match(self.buf, end) and self._fill():  # "12" may be "12.5" once the next chunk is in
                 continue
             self.pos = end
             return obj
@@ -95,25 +97,31 @@ def iter_members(path: Path | str, arrays: Collection[str], chunk: int = _CHUNK)
     """
     path = Path(path)
     with path.open(encoding="utf-8-sig") as fh:
-        reader = _Reader(fh, path, chunk)
-        reader.expect("{")
-        if reader.peek() == "}":
-            return
-        while True:
-            key = reader.value()
-            if not isinstance(key, str):
-                raise reader.error("expected a string key")
-            reader.expect(":")
-            if key in arrays and reader.peek() == "[":
-                for element in reader.elements():
-                    yield key, element
-            else:
-                yield key, reader.value()
-            char = reader.peek()
-            reader.pos += 1
-            if char == "}":
-                break
-            if char != ",":
-                raise reader.error("expected ',' or '}' after a member")
-        if reader.peek() != "":
-            raise reader.error("data after the top-level object")
+        try:
+            yield from _members(_Reader(fh, path, chunk), arrays)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _members(reader: _Reader, arrays: Collection[str]) -> Iterator[tuple[str, Any]]:
+    reader.expect("{")
+    if reader.peek() == "}":
+        return
+    while True:
+        key = reader.value()
+        if not isinstance(key, str):
+            raise reader.error("expected a string key")
+        reader.expect(":")
+        if key in arrays and reader.peek() == "[":
+            for element in reader.elements():
+                yield key, element
+        else:
+            yield key, reader.value()
+        char = reader.peek()
+        reader.pos += 1
+        if char == "}":
+            break
+        if char != ",":
+            raise reader.error("expected ',' or '}' after a member")
+    if reader.peek() != "":
+        raise reader.error("data after the top-level object")

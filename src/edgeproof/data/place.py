@@ -28,7 +28,7 @@ from edgeproof.data.images import (
     write_normalized,
 )
 from edgeproof.data.report import Problems
-from edgeproof.data.source import SourceBox, SourceImage, display
+from edgeproof.data.source import SourceBox, SourceImage, display, escapes
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,9 @@ def place_image(image: SourceImage, stem: str, out_dir: Path, hardlink: bool, re
     """Check ``image``, write it to ``out_dir`` as ``stem.<ext>`` and resolve its boxes."""
     problems = Problems()
     where = display(image.path, repo)
+    if escapes(image.path, image.root) is not None:
+        problems.add("path_escape", f"{where}: a symlink leads outside {display(image.root, repo)}")
+        return Placed(None, "dropped", problems)
     if not image.path.is_file():
         problems.add("missing_file", where)
         return Placed(None, "dropped", problems)

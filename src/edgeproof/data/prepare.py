@@ -7,9 +7,7 @@ normalised copies, and every write goes to the prepared folder.
 
 from __future__ import annotations
 
-import configparser
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -30,36 +28,53 @@ from edgeproof.io import read_json
 log = logging.getLogger(__name__)
 
 
-def dvc_cache_types(repo: Path) -> list[str]:
-    """DVC's ``cache.type`` for ``repo`` (local > repo > global > system config), e.g. ``["reflink", "copy"]``."""
-    xdg = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    for path in (repo / ".dvc/config.local", repo / ".dvc/config", xdg / "dvc/config", Path("/etc/xdg/dvc/config")):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, OSError, UnicodeDecodeError):
-            continue
-        value = parser.get("cache", "type", fallback=None)
-        if value is not None:
-            return [t.strip(" '\"[]") for t in value.strip("'\"").split(",") if t.strip(" '\"[]")]
-    return ["reflink", "copy"]
+def dvc_cache_types(repo: Path) -> list[str] | None:
+    """DVC's effective ``cache.type`` for ``repo``, read by DVC's own config loader; None without DVC.
+
+    DVC merges system < global < repo < local configs, and finds the first two through
+    ``DVC_SYSTEM_CONFIG_DIR`` / ``DVC_GLOBAL_CONFIG_DIR``, else the platform's locations
+    (``XDG_CONFIG_DIRS`` / ``XDG_CONFIG_HOME`` on Linux, ``~/Library/Application Support`` on macOS,
+    ``%APPDATA%`` on Windows): asking DVC itself is the only way to see what it will do.
+    """
+    try:
+        from dvc.config import Config, ConfigError
+    except ImportError:
+        return None
+    dvc_dir = repo / ".dvc"
+    try:
+        config = Config(dvc_dir=str(dvc_dir) if dvc_dir.is_dir() else None, validate=True)
+    except ConfigError as exc:
+        raise ValueError(f"DVC config (read for data.link: auto): {exc}") from None
+    types = config.get("cache", {}).get("type")
+    if isinstance(types, str):
+        types = [types]
+    return list(types) if types else ["reflink", "copy"]
 
 
 def use_hardlinks(link: str, repo: Path) -> bool:
     """Whether unchanged images may be hard-linked to the user's files.
 
     DVC with a ``hardlink`` cache moves an output's files into its cache as they are and makes them
-    read-only: with hard links that would be the user's own files, so ``auto`` copies then.
+    read-only: with hard links that would be the user's own files, so ``auto`` copies then (and
+    when DVC's config cannot be read because DVC is not installed here).
     """
-    dvc_links = "hardlink" in dvc_cache_types(repo)
-    if link == "hardlink" and dvc_links:
-        raise ValueError(
-            "params.yaml: data.link: 'hardlink' with DVC's cache.type including hardlink would let DVC take "
-            "over (and make read-only) the source images; use 'auto' or 'copy'"
-        )
-    if link == "auto" and dvc_links:
+    if link == "copy":
+        return False
+    types = dvc_cache_types(repo)
+    if link == "hardlink":
+        if types is not None and "hardlink" in types:
+            raise ValueError(
+                "params.yaml: data.link: 'hardlink' with DVC's cache.type including hardlink would let DVC take "
+                "over (and make read-only) the source images; use 'auto' or 'copy'"
+            )
+        return True
+    if types is None:
+        log.warning("DVC is not importable, so its cache.type is unknown: data.link: auto copies images")
+        return False
+    if "hardlink" in types:
         log.info("DVC cache.type includes hardlink: copying images instead of linking them")
-    return link == "hardlink" or (link == "auto" and not dvc_links)
+        return False
+    return True
 
 
 def _load(params: DataParams, repo: Path, problems: Problems) -> tuple[SourceDataset, SubsetParams]:

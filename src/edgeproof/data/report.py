@@ -21,7 +21,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
     "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
     "missing_file": "image file not found; dropped",
-    "path_escape": "file name points outside the images folder (absolute or ../); dropped",
+    "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed twice; later entries dropped",
     "duplicate_file": "image file listed twice; later entries dropped",

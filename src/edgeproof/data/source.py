@@ -81,6 +81,17 @@ def display(path: Path, repo: Path) -> str:
         return path.as_posix()
 
 
+def escapes(path: Path, root: Path) -> Path | None:
+    """Where ``path`` really is when symlinks take it outside ``root`` (both resolved), else None.
+
+    The lexical check (:func:`safe_relative`) cannot see ``images/sub -> /elsewhere``: only the
+    resolved path tells whether a file is inside the dataset. A symlinked ``root`` itself is the
+    user's choice and is fine; links inside it must stay inside it.
+    """
+    target = path.resolve()
+    return None if target.is_relative_to(root.resolve()) else target
+
+
 def safe_relative(name: str) -> str | None:
     """``name`` normalised to a posix path under its root, or None if it escapes (absolute, ``..``)."""
     text = name.replace("\\", "/")

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import parse as safe_parse
 
 from edgeproof.data.canonical import Category
 from edgeproof.data.params import VocParams
@@ -24,6 +26,7 @@ from edgeproof.data.source import (
     SourceDataset,
     SourceImage,
     display,
+    escapes,
     existing,
     keep_categories,
     safe_relative,
@@ -117,8 +120,14 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
         if splits is not None and xml.stem not in splits:
             continue
         where = display(xml, repo)
-        try:
-            tree = ET.parse(xml).getroot()
+        if escapes(xml, root) is not None:
+            problems.add("path_escape", f"{where}: a symlink leads outside {display(root, repo)}")
+            continue
+        try:  # a VOC file has no DTD: one (entity bombs, external entities) is refused, never expanded
+            tree = safe_parse(xml, forbid_dtd=True).getroot()
+        except DefusedXmlException as exc:
+            problems.add("annotation_unreadable", f"{where}: XML with a DTD or entities is not allowed ({exc})")
+            continue
         except (ET.ParseError, OSError) as exc:
             problems.add("annotation_unreadable", f"{where}: {exc}")
             continue

@@ -21,7 +21,7 @@ import yaml
 from edgeproof.data.canonical import Category
 from edgeproof.data.params import YoloParams
 from edgeproof.data.report import Problems
-from edgeproof.data.source import SourceBox, SourceDataset, SourceImage, display, existing, keep_categories
+from edgeproof.data.source import SourceBox, SourceDataset, SourceImage, display, escapes, existing, keep_categories
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,10 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
             continue
         seen.add((rel, split))
         labels = label_path(root / rel)
-        if labels.is_file():
+        if labels.is_file() and escapes(labels, root) is not None:
+            problems.add("path_escape", f"{display(labels, repo)}: a symlink leads outside the dataset")
+            boxes = []
+        elif labels.is_file():
             boxes = read_labels(labels, len(names), display(labels, repo), problems)
         else:
             boxes, info["images_without_label_file"] = [], info["images_without_label_file"] + 1

@@ -152,6 +152,9 @@ class Postprocess:
             scores = cls_scores[np.arange(cls_scores.shape[0]), classes]
             rows = np.nonzero(scores > self.conf)[0]
             scores, classes = scores[rows], classes[rows]
+        finite = np.isfinite(scores)  # a corrupt output's inf/nan score is no detection
+        if not finite.all():
+            rows, scores, classes = rows[finite], scores[finite], classes[finite]
         if rows.size == 0:
             return Detections.empty()
         if rows.size > _MAX_CANDIDATES:

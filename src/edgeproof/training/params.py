@@ -19,7 +19,7 @@ class TrainParams(_Section):
     epochs: int = Field(35, ge=1, le=10_000)
     imgsz: int = Field(256, ge=32, le=2048)
     batch: int = Field(16, ge=1, le=4096)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range (ultralytics seeds numpy)
     deterministic: bool = True
     device: str = "cpu"
     workers: int = Field(2, ge=0, le=64)

@@ -24,6 +24,7 @@ from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
 from edgeproof.training.results import read_results_csv
+from edgeproof.training.runs import hold_run, prune_other_runs, view_path
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,15 @@ def train(params: TrainParams, data_root: Path, state: Path) -> TrainResult:
     fingerprint = run_fingerprint(params, data_root, weights)
     run_dir = state / "train" / fingerprint
     done = run_dir / DONE_FILE
-    if done.exists():
-        log.info("training run %s already finished; reusing it", fingerprint)
-        summary = read_json(done)
-    else:
-        summary = _run(yolo_cls, params, data_root, run_dir, fingerprint, weights)
-        write_json(done, summary)
-    _prune_other_runs(run_dir)
+    with hold_run(run_dir):  # parallel queue workers: one trains, the other then reuses (runs.py)
+        if done.exists():
+            log.info("training run %s already finished; reusing it", fingerprint)
+            summary = read_json(done)
+            done.touch()  # in use now: not stale for prune_other_runs
+        else:
+            summary = _run(yolo_cls, params, data_root, run_dir, fingerprint, weights)
+            write_json(done, summary)
+    prune_other_runs(run_dir)
     curve = read_results_csv(run_dir / "results.csv")
     return TrainResult(best_pt=run_dir / "weights" / "best.pt", curve=curve, summary=summary)
 
@@ -162,7 +165,7 @@ def _run(
     yolo_cls: Any, params: TrainParams, data_root: Path, run_dir: Path, fingerprint: str, weights: bytes | None
 ) -> dict[str, Any]:
     state, model = checkpoint_state(yolo_cls, run_dir, params.epochs)
-    view = run_dir.parent / f"{fingerprint}-data"
+    view = view_path(run_dir)
     data_yaml = private_view(data_root, view)
     start = time.perf_counter()
     if state == "resume":
@@ -205,18 +208,3 @@ def _start_point(params: TrainParams, run_dir: Path, weights: bytes | None) -> s
     except ValueError as exc:
         raise ValueError(f"params.yaml: train.model: {params.model} is refused: {exc}") from None
     return str(init)
-
-
-def _prune_other_runs(keep: Path, min_age_s: float = 3600.0) -> None:
-    """Drop other, stale runs: their checkpoints are large and, once params moved on, rarely resumed.
-
-    The state folder is shared by parallel ``dvc exp`` queue workers, so only runs untouched for
-    ``min_age_s`` go: another worker's live (or just finished) run is never deleted under it.
-    """
-    now = time.time()
-    for other in keep.parent.iterdir():
-        if other.name in {keep.name, f"{keep.name}-data"}:
-            continue
-        newest = max((p.stat().st_mtime for p in [other, *other.rglob("*")]), default=0.0)
-        if now - newest > min_age_s:
-            shutil.rmtree(other, ignore_errors=True)

@@ -1,0 +1,152 @@
+"""Throw-away repos for the reliability cases: tiny user datasets, models and params, and a tree snapshot.
+
+Everything is generated (a few 96x72 JPEGs, a constant-output ONNX "detector"), so the suite needs no
+download and no training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+SRC = "data/sources/ds"
+NAMES = ("person", "car")
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mode of every file under ``root`` (what "byte-identical afterwards" compares)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[path.relative_to(root).as_posix()] = (
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                path.stat().st_mode,
+            )
+    return out
+
+
+def write_params(repo: Path, data: dict[str, Any], **sections: Any) -> Path:
+    """``params.yaml`` with a ``data`` section, tracking off, and any other sections given."""
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": data, "track": {"enabled": False}, **sections}, sort_keys=False))
+    return path
+
+
+def image(path: Path, seed: int = 0, size: tuple[int, int] = (96, 72)) -> Path:
+    """A small noisy JPEG with one bright box."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 40, size=(size[1], size[0], 3), dtype=np.uint8)
+    arr[10:40, 10:50] = 230
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, "JPEG", quality=90)
+    return path
+
+
+def coco(repo: Path, n_train: int = 4, n_val: int = 2) -> dict[str, Path]:
+    """A valid COCO source (separate train and val files) and params pointing at it."""
+    root = repo / SRC
+    out = {}
+    for split, n, first in (("train", n_train, 100), ("val", n_val, 500)):
+        images, anns = [], []
+        for i in range(n):
+            name = f"{split}/{first + i}.jpg"
+            image(root / "images" / name, seed=first + i)
+            images.append({"id": first + i, "file_name": name, "width": 96, "height": 72})
+            anns.append(
+                {"id": first + i, "image_id": first + i, "category_id": 1 + i % 2, "bbox": [10, 10, 40, 30],
+                 "area": 1200.0, "iscrowd": 0}
+            )  # fmt: skip
+        cats = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
+        out[split] = root / "annotations" / f"{split}.json"
+        out[split].parent.mkdir(parents=True, exist_ok=True)
+        out[split].write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    section = {
+        "images": f"{SRC}/images",
+        "annotations": f"{SRC}/annotations/train.json",
+        "val_annotations": f"{SRC}/annotations/val.json",
+    }
+    write_params(repo, {"source": "coco", "coco": section})
+    return out
+
+
+def voc(repo: Path, n: int = 6) -> Path:
+    """A valid VOC source (seeded split) and params pointing at it; returns its root."""
+    root = repo / SRC
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image(root / "JPEGImages" / f"im{i}.jpg", seed=i)
+        (root / "Annotations" / f"im{i}.xml").write_text(
+            f"<annotation><filename>im{i}.jpg</filename><size><width>96</width><height>72</height></size>"
+            "<object><name>dog</name><bndbox><xmin>11</xmin><ymin>11</ymin><xmax>50</xmax><ymax>40</ymax>"
+            "</bndbox></object></annotation>"
+        )
+    write_params(repo, {"source": "voc", "voc": {"root": SRC}})
+    return root
+
+
+def yolo(repo: Path, n_train: int = 4, n_val: int = 2) -> Path:
+    """A valid YOLO source and params pointing at it; returns its root."""
+    root = repo / SRC
+    for split, n in (("train", n_train), ("val", n_val)):
+        for i in range(n):
+            image(root / "images" / split / f"{split}{i}.jpg", seed=i)
+            label = root / "labels" / split / f"{split}{i}.txt"
+            label.parent.mkdir(parents=True, exist_ok=True)
+            label.write_text("0 0.3125 0.3472 0.4167 0.4167\n")
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: [person, car]\n")
+    write_params(repo, {"source": "yolo", "yolo": {"data_yaml": f"{SRC}/data.yaml"}})
+    return root
+
+
+def onnx_model(
+    path: Path,
+    in_shape: tuple[Any, ...] = ("batch", 3, 64, 64),
+    in_type: str = "float",
+    out_rows: int = 6,
+    boxes: bool = False,
+) -> Path:
+    """An ONNX model with a constant ``(batch, out_rows, 84)`` output and the given input signature.
+
+    ``boxes``: two confident detections (one per class) instead of none.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dtype = {"float": TensorProto.FLOAT, "int8": TensorProto.INT8, "float16": TensorProto.FLOAT16}[in_type]
+    raw = np.zeros((1, out_rows, 84), np.float32)
+    if boxes:
+        raw[0, :6, 0] = (32, 32, 20, 20, 0.9, 0.0)
+        raw[0, :6, 1] = (16, 16, 10, 12, 0.0, 0.6)
+    nodes = [  # (batch, ...) input -> (batch, 1, 1) zeros + the constant: the output follows the batch
+        helper.make_node("Cast", ["images"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=list(range(1, len(in_shape))), keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "axes"], ["m3"]),
+        helper.make_node("Mul", ["m3", "zero"], ["z"]),
+        helper.make_node("Add", ["z", "fixed"], ["output0"]),
+    ]
+    batch = in_shape[0]
+    inits = [
+        numpy_helper.from_array(raw, "fixed"),
+        numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "constant_detector",
+        [helper.make_tensor_value_info("images", dtype, list(in_shape))],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, out_rows, 84])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    names = {i: n for i, n in enumerate(NAMES)}
+    helper.set_model_props(model, {"names": repr(names), "imgsz": repr([64, 64]), "stride": "32"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path

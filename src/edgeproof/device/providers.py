@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.profiles import Profile
-from edgeproof.runtime.session import ProviderError, graph_level, import_ort
+from edgeproof.runtime.session import ProviderError, graph_level, import_ort, require_available
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,7 @@ def create_profiled_session(
     """
     ort = import_ort()
     wanted = list(profile.provider_names)
-    available = ort.get_available_providers()
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        raise ProviderError(
-            f"provider(s) {missing} required by the profile are not in this onnxruntime {ort.__version__} "
-            f"build (available: {available})"
-        )
+    require_available(ort, wanted)
     options = ort.SessionOptions()
     options.graph_optimization_level = graph_level("all")
     options.log_severity_level = 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Sequence, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,17 @@ def graph_level(name: str) -> Any:
         raise ValueError(f"unknown graph optimization level {name!r}; choose from {list(_LEVELS)}") from None
 
 
+def require_available(ort: Any, providers: Sequence[str]) -> None:
+    """Raise :class:`ProviderError` unless every provider is built into this onnxruntime."""
+    available = ort.get_available_providers()
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise ProviderError(
+            f"requested execution provider(s) {missing} not available in this onnxruntime "
+            f"{ort.__version__} build; available: {available}"
+        )
+
+
 def create_session(
     model: Path | str | bytes,
     providers: List[str],
@@ -69,13 +80,7 @@ def create_session(
     ``model`` is a file or its bytes; ``name`` is how errors call it (default: the path).
     """
     ort = import_ort()
-    available = ort.get_available_providers()
-    missing = [p for p in providers if p not in available]
-    if missing:
-        raise ProviderError(
-            f"requested execution provider(s) {missing} not available in this onnxruntime "
-            f"{ort.__version__} build; available: {available}"
-        )
+    require_available(ort, providers)
     options = ort.SessionOptions()
     options.graph_optimization_level = graph_level(graph_optimization)
     options.intra_op_num_threads = intra_op_threads

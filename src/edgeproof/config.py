@@ -27,6 +27,7 @@ from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.gate import GateParams
+from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
 from edgeproof.tracking.params import TrackParams
@@ -44,6 +45,7 @@ __all__ = [
     "Params",
     "ParamsError",
     "Profile",
+    "ReleaseParams",
     "SyntheticParams",
     "TrackParams",
     "TrainParams",
@@ -92,6 +94,7 @@ class Params(_Section):
     optimize: OptimizeParams = Field(default_factory=OptimizeParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     benchmark: BenchmarkParams = Field(default_factory=BenchmarkParams)
+    release: ReleaseParams = Field(default_factory=ReleaseParams)
     gate: GateParams = Field(default_factory=GateParams)
     track: TrackParams = Field(default_factory=TrackParams)
 

@@ -14,7 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
 STAGES = DVC["stages"]
 # params a stage reads besides its own section
-CROSS_READS = {"export": {"train.imgsz"}, "gate": {"track"}, "optimize": {"deploy"}}
+CROSS_READS = {
+    "export": {"train.imgsz"},
+    "gate": {"track"},
+    "optimize": {"deploy"},
+    "release": {"evaluate", "benchmark", "profiles"},
+}
 
 
 def _declared(stage: dict, key: str) -> set[str]:

@@ -29,6 +29,10 @@ EDGE_MODULES = [
     "stages.benchmark",
     "stages.gate",
     "stages.evaluate",
+    "edgeproof.release.choose",
+    "edgeproof.release.measure",
+    "edgeproof.release.plot",
+    "stages.release",
 ]
 
 

@@ -82,6 +82,23 @@ def _cmd_track_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from edgeproof.io import write_json, write_text
+    from edgeproof.paths import state_dir
+    from edgeproof.perf.report import render
+    from edgeproof.perf.run import PerfInputs, run_perf
+    from edgeproof.training.optimize import fp16_judgeable
+
+    params = load_params(args.params)
+    bench = params.benchmark.model_copy(update={"e2e_images": args.images})
+    inputs = PerfInputs(args.weights, args.optimized, args.data, args.release, args.rounds, fp16_judgeable())
+    doc = run_perf(inputs, params.evaluate, bench, params.deploy, state_dir())
+    write_json(args.out / "perf.json", doc)
+    write_text(args.out / "perf.md", render(doc))
+    _emit(doc["details"]["ratios"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
@@ -106,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--data", type=Path, default=Path("data/prepared"))
         s.set_defaults(func=func)
     sub.add_parser("device", help="print this machine's device fingerprint").set_defaults(func=_cmd_device)
+    s = sub.add_parser(
+        "perf", help="side-by-side speed: ultralytics predict vs edgeproof per variant (needs train extra)"
+    )
+    s.add_argument("--weights", type=Path, default=Path("models/best.pt"))
+    s.add_argument("--optimized", type=Path, default=Path("models/optimized"), help="folder of <variant>.onnx")
+    s.add_argument("--data", type=Path, default=Path("data/prepared"))
+    s.add_argument("--release", type=Path, default=Path("reports/release.json"))
+    s.add_argument("--out", type=Path, default=Path("reports"), help="writes perf.json and perf.md here")
+    s.add_argument("--images", type=int, default=50, help="val images cycled by every entry")
+    s.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each entry keeps its median")
+    s.set_defaults(func=_cmd_perf)
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)

@@ -21,6 +21,7 @@ from edgeproof.io import atomic_dir
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort
 from edgeproof.training.export import describe_onnx
+from edgeproof.training.graph import softmax_last_axis
 from edgeproof.training.params import OptimizeParams
 from edgeproof.training.parity import Reference, check_parity
 from edgeproof.training.variants import build_fp16, build_int8, calibration_sample
@@ -61,6 +62,7 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
             model, ok = onnxsim.simplify(model)
             if not ok:
                 raise RuntimeError(f"{src}: onnxsim could not validate the simplified model")
+        rewritten = softmax_last_axis(model)
         onnx.save(model, str(stage1))
         stage2 = Path(tmp) / "optimized.onnx"
         create_session(stage1, ["CPUExecutionProvider"], level, optimized_model_path=stage2)
@@ -74,6 +76,7 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
         "nodes_before": len(onnx.load(str(src), load_external_data=False).graph.node),
         "parity_max_abs_diff": diff,
         "simplified": simplify,
+        "softmax_rewritten_to_last_axis": rewritten,
         "graph_optimization": level,
     }
 

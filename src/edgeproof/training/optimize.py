@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.device.profiles import VARIANTS
 from edgeproof.io import atomic_dir
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort
@@ -128,7 +129,7 @@ def build_variants(
     """
     facts: dict[str, Any] = {}
     with atomic_dir(out_dir) as folder:
-        for name in sorted(params.variants, key=["fp32", "fp16", "int8"].index):  # fp16/int8 derive from fp32
+        for name in sorted(params.variants, key=VARIANTS.index):  # fp16/int8 derive from fp32
             built = _build(name, folder, inputs, params)
             facts[name] = {**check_variant(folder / f"{name}.onnx"), **built}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])

@@ -90,7 +90,8 @@ def _cmd_perf(args: argparse.Namespace) -> int:
     from edgeproof.training.optimize import fp16_judgeable
 
     params = load_params(args.params)
-    bench = params.benchmark.model_copy(update={"e2e_images": args.images})
+    update = {"e2e_images": args.images, **({"runs": args.frames} if args.frames else {})}
+    bench = params.benchmark.model_copy(update=update)
     inputs = PerfInputs(args.weights, args.optimized, args.data, args.release, args.rounds, fp16_judgeable())
     doc = run_perf(inputs, params.evaluate, bench, params.deploy, state_dir())
     write_json(args.out / "perf.json", doc)
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("reports"), help="writes perf.json and perf.md here")
     s.add_argument("--images", type=int, default=50, help="val images cycled by every entry")
     s.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each entry keeps its median")
+    s.add_argument("--frames", type=int, default=0, help="timed frames per entry per round (0: benchmark.runs)")
     s.set_defaults(func=_cmd_perf)
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")

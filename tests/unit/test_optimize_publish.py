@@ -51,6 +51,11 @@ def test_checked_variants_are_published_with_their_parity(fixed_detector_factory
     assert facts["fp32"]["checker"] == "passed" and len(facts["fp16"]["sha256"]) == 64
     assert parity["raw_outputs"]["max_abs_diff"] == 0.0
     assert parity["detections"]["variants"]["fp32"]["matched"] == len(images)
+    import onnx
+
+    for name in ("fp32", "fp16"):
+        props = {p.key: p.value for p in onnx.load(str(out / f"{name}.onnx")).metadata_props}
+        assert props["edgeproof_variant"] == name and props["names"]  # runtime metadata carried over
 
 
 def test_an_interrupted_check_publishes_nothing(fixed_detector_factory, images, tmp_path, monkeypatch):

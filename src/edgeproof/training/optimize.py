@@ -82,6 +82,16 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
     }
 
 
+def _tag(path: Path, variant: str) -> None:
+    """Record the variant in the file's metadata (what a device reports it runs)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    onnx.helper.set_model_props(model, {**props, "edgeproof_variant": variant})
+    onnx.save(model, str(path))
+
+
 def check_variant(path: Path) -> dict[str, Any]:
     """``onnx.checker``, a session on the CPU provider, and the file's facts (sha256, size, I/O)."""
     import onnx
@@ -131,6 +141,7 @@ def build_variants(
     with atomic_dir(out_dir) as folder:
         for name in sorted(params.variants, key=VARIANTS.index):  # fp16/int8 derive from fp32
             built = _build(name, folder, inputs, params)
+            _tag(folder / f"{name}.onnx", name)
             facts[name] = {**check_variant(folder / f"{name}.onnx"), **built}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
         files = {name: folder / f"{name}.onnx" for name in facts}

@@ -81,6 +81,14 @@ def test_a_variant_that_breaks_parity_is_rejected_even_when_fast_and_accurate():
     assert "breaks parity" in _reasons(out["profiles"]["cpu-ci"])["int8"]
 
 
+def test_a_variant_whose_evaluation_cross_check_disagrees_is_rejected():
+    variants = _variants()
+    variants["int8"]["cross_check_problems"] = ["mAP50-95 cross-check failed: pycocotools 0.78 vs ultralytics 0.70"]
+    out = choose(PROFILES, variants, ReleaseParams(), CPU)
+    assert out["release_variant"] == "fp32"
+    assert "cross-check failed" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
 def test_a_variant_failing_the_profile_gate_is_rejected():
     out = choose(PROFILES, _variants(p95=150.0), ReleaseParams(), CPU)  # cpu-ci gate: p95 <= 100 ms
     assert out["release_variant"] == "fp32"

@@ -25,6 +25,8 @@ def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: GatePara
     """Why variant ``v`` cannot be released on ``profile`` (``None``: it can)."""
     if not v.get("evaluated"):
         return v.get("reason") or "not evaluated here"
+    if v.get("cross_check_problems"):
+        return f"its evaluation is not trustworthy: {'; '.join(v['cross_check_problems'])}"
     if v.get("parity_passed") is False:
         return f"breaks parity: {v.get('parity_matched_share')} of PyTorch's detections matched"
     drop = v.get("map_drop")

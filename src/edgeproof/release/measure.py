@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.benchmark import BenchmarkParams, run_benchmark
+from edgeproof.evaluation.crosscheck import disagreements
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import sha256_file
@@ -106,6 +107,7 @@ def records(
                 fps_e2e=bench["fps_e2e"],
                 latency_ms_p95=bench["latency_ms"]["p95"],
                 latency_model_ms_p50=bench["latency_model_ms"]["p50"],
+                cross_check_problems=disagreements(ev["cross_check"]) if "cross_check" in ev else [],
                 eval_json=paths[name][0].as_posix(),
                 bench_json=paths[name][1].as_posix(),
                 eval=ev,

@@ -38,7 +38,7 @@ def write_png(path: Path, data: list[dict[str, Any]], title: str, dpi: int = 100
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=dpi)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=dpi)
     for row in data:
         marker = "*" if row["released"] else "o"
         ax.scatter(row["latency_model_ms_p50"], row["map50_95"], s=160 if row["released"] else 60, marker=marker)
@@ -48,7 +48,7 @@ def write_png(path: Path, data: list[dict[str, Any]], title: str, dpi: int = 100
     ax.set_ylabel("mAP50-95 (pycocotools)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.margins(0.25)
+    ax.margins(x=0.6, y=0.3)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")

@@ -70,7 +70,7 @@ def test_ratios_and_report_name_each_target():
         "entries": entries,
         "details": {
             "gflop": 1.13,
-            "matmul_gflop_per_s": {"best": 226.0, "median": 200.0, "n": 1024},
+            "matmul_gflop_per_s": {"best": 226.0, "measurements": [{"best": 226.0, "by_size": {"512": {}}}]},
             "rounds": 3,
             "images": 50,
             "frames_per_round": 100,
@@ -83,3 +83,11 @@ def test_ratios_and_report_name_each_target():
     assert "| release variant end-to-end FPS / ultralytics ONNX predict | >= 2.0 | 1.500 | **missed** | — |" in md
     assert "| edgeproof fp32 model-only p50 / compute floor | <= 1.3 | 1.200 | met | — |" in md
     assert "not measured here: no GPU provider" in md
+    assert "1.13 GFLOP / 226.0 GFLOP/s" in md and "sizes 512²" in md
+
+
+def test_the_floor_uses_the_best_matmul_measurement_of_the_run():
+    from edgeproof.perf.floor import compute_floor
+
+    floor = compute_floor(1.2, [{"best": 100.0}, {"best": 200.0}, {"best": 150.0}])
+    assert floor["compute_floor_ms"] == 6.0 and floor["matmul_gflop_per_s"]["best"] == 200.0

@@ -19,6 +19,11 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _sizes(rate: Mapping[str, Any]) -> list[str]:
+    first = (rate.get("measurements") or [{}])[0]
+    return [f"{n}²" for n in first.get("by_size", {})]
+
+
 def _met(op: str, target: float, value: float | None) -> str:
     if value is None:
         return "not measured"
@@ -36,8 +41,9 @@ def render(doc: Mapping[str, Any]) -> str:
         f"{d['frames_per_round']} frames per entry per round after {d['warmup']} warm-up frames, "
         f"{d['rounds']} interleaved rounds, median of the rounds.",
         "",
-        f"Compute floor: {d['gflop']} GFLOP / {rate['best']} GFLOP/s (best ONNX Runtime float32 MatMul "
-        f"{rate['n']}², median {rate['median']}) = **{doc['compute_floor_ms']} ms**.",
+        f"Compute floor: {d['gflop']} GFLOP / {rate['best']} GFLOP/s (the best ONNX Runtime float32 MatMul "
+        f"throughput measured before and after the rounds, sizes {', '.join(_sizes(rate))}) "
+        f"= **{doc['compute_floor_ms']} ms**.",
         f"Release variant: {doc['release_variant'] or 'unknown (no reports/release.json)'}.",
         "",
         "| entry | kind | variant | model-only p50 (ms) | p95 (ms) | p50 / floor | end-to-end FPS | mAP50-95 |",

@@ -36,13 +36,35 @@ def _record(args: argparse.Namespace, params_path: Path) -> RecordSources:
         dvc_lock=Path("dvc.lock"),
         stage="gate",  # this stage's dvc.lock entry is still the previous run's
         summary=args.report_md,
-        release=args.track_release,
-        device_reports=args.track_device_reports,
+        release=args.release,
+        device_reports=args.device_reports,
     )
+
+
+def _release_candidate(args: argparse.Namespace) -> None:
+    """Point ``args.model/eval/bench`` at the build profile's release variant in ``reports/release.json``."""
+    release = read_json(args.release)
+    try:
+        chosen = release["profiles"][release["build_profile"]]
+        measured = release["variants"][chosen["variant"]]
+        args.model, args.eval, args.bench = (
+            Path(chosen["path"]),
+            Path(measured["eval_json"]),
+            Path(measured["bench_json"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{args.release}: no measured release variant for the build profile ({exc!r})") from None
+    if sha256_file(args.model) != chosen["sha256"]:
+        raise ValueError(f"{args.model}: sha256 differs from the release choice in {args.release}")
+    log.info("gating the %s release variant %s", release["build_profile"], args.model)
 
 
 def _body(args: argparse.Namespace) -> int:
     params = load_params(args.params)
+    if args.release is not None:
+        _release_candidate(args)
+    elif None in (args.model, args.eval, args.bench):
+        raise ValueError("give --release, or all of --model, --eval and --bench")
     report = check_gate(
         params.gate,
         read_json(args.eval),
@@ -81,27 +103,24 @@ def _body(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--model", type=Path, required=True, help="the release candidate ONNX model")
-    p.add_argument("--eval", type=Path, required=True, help="metrics/eval.json")
-    p.add_argument("--bench", type=Path, required=True, help="metrics/bench.json")
+    p.add_argument("--release", type=Path, default=None, help="reports/release.json: gate its build-profile variant")
+    p.add_argument("--model", type=Path, default=None, help="the release candidate ONNX model (without --release)")
+    p.add_argument("--eval", type=Path, default=None, help="its evaluation JSON (without --release)")
+    p.add_argument("--bench", type=Path, default=None, help="its benchmark JSON (without --release)")
     p.add_argument("--report-json", type=Path, required=True, help="output: machine-readable verdict")
     p.add_argument("--report-md", type=Path, required=True, help="output: human-readable verdict")
     p.add_argument("--headline", type=Path, required=True, help="output: metrics/headline.json (dvc exp show)")
     p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
-    p.add_argument("--release", type=Path, default=None, help="reports/release.json (the release variant), if built")
     p.add_argument(
         "--device-reports",
         type=Path,
         default=Path("reports/device"),
-        help="on-device <profile>/bench.json reports for the headline, where present (CI artifacts, not DVC deps)",
+        help="device results <profile>/{bench,gate}.json for the headline and the MLflow record, where present "
+        "(CI artifacts, not DVC deps)",
     )
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")
     p.add_argument("--track-plots", type=Path, nargs="*", default=[], help="plot files to attach to the record")
-    p.add_argument("--track-release", type=Path, default=Path("reports/release.json"), help="release choice, if any")
-    p.add_argument(
-        "--track-device-reports", type=Path, default=Path("reports/device"), help="<profile>/gate.json device verdicts"
-    )
     return run("gate", _body, p, argv)
 
 

@@ -145,6 +145,24 @@ def _cmd_reliability(args: argparse.Namespace) -> int:
     return 0 if passed(report) else 1
 
 
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from edgeproof.io import write_json, write_text
+    from edgeproof.paths import state_dir
+    from edgeproof.perf.report import render
+    from edgeproof.perf.run import PerfInputs, run_perf
+    from edgeproof.training.optimize import fp16_judgeable
+
+    params = load_params(args.params)
+    update = {"e2e_images": args.images, **({"runs": args.frames} if args.frames else {})}
+    bench = params.benchmark.model_copy(update=update)
+    inputs = PerfInputs(args.weights, args.optimized, args.data, args.release, args.rounds, fp16_judgeable())
+    doc = run_perf(inputs, params.evaluate, bench, params.deploy, state_dir())
+    write_json(args.out / "perf.json", doc)
+    write_text(args.out / "perf.md", render(doc))
+    _emit(doc["details"]["ratios"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
@@ -182,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--release", type=Path, default=None, help="release report (default reports/release.json)")
     s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
     s.set_defaults(func=_cmd_device_gate)
+    s = sub.add_parser(
+        "perf", help="side-by-side speed: ultralytics predict vs edgeproof per variant (needs train extra)"
+    )
+    s.add_argument("--weights", type=Path, default=Path("models/best.pt"))
+    s.add_argument("--optimized", type=Path, default=Path("models/optimized"), help="folder of <variant>.onnx")
+    s.add_argument("--data", type=Path, default=Path("data/prepared"))
+    s.add_argument("--release", type=Path, default=Path("reports/release.json"))
+    s.add_argument("--out", type=Path, default=Path("reports"), help="writes perf.json and perf.md here")
+    s.add_argument("--images", type=int, default=50, help="val images cycled by every entry")
+    s.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each entry keeps its median")
+    s.add_argument("--frames", type=int, default=0, help="timed frames per entry per round (0: benchmark.runs)")
+    s.set_defaults(func=_cmd_perf)
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)

@@ -28,6 +28,7 @@ from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.gate import GateParams
+from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
 from edgeproof.tracking.params import TrackParams
@@ -47,6 +48,7 @@ __all__ = [
     "ParamsError",
     "PlotsParams",
     "Profile",
+    "ReleaseParams",
     "SyntheticParams",
     "TrackParams",
     "TrainParams",
@@ -96,6 +98,7 @@ class Params(_Section):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     plots: PlotsParams = Field(default_factory=PlotsParams)
     benchmark: BenchmarkParams = Field(default_factory=BenchmarkParams)
+    release: ReleaseParams = Field(default_factory=ReleaseParams)
     gate: GateParams = Field(default_factory=GateParams)
     track: TrackParams = Field(default_factory=TrackParams)
     bundle: BundleParams = Field(default_factory=BundleParams)

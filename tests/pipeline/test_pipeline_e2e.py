@@ -49,9 +49,16 @@ def test_machine_contracts(repo):
     assert bench["device"]["providers_used"] == ["CPUExecutionProvider"]
     assert {"passed", "rules", "model_sha256"} <= set(gate)
     assert gate["passed"] is True
-    # the sha256 chain: released file = evaluated = benchmarked = gated
+    # the sha256 chain: fp32 evaluated = benchmarked; the gated file is the build profile's release choice
     sha = sha256_file(repo / "models/optimized/fp32.onnx")
-    assert ev["model_sha256"] == bench["model_sha256"] == gate["model_sha256"] == sha
+    assert ev["model_sha256"] == bench["model_sha256"] == sha
+    release = json.loads((repo / "reports/release.json").read_text())
+    chosen = release["profiles"][release["build_profile"]]
+    assert chosen["variant"] == release["release_variant"]
+    assert gate["model_sha256"] == chosen["sha256"] == sha256_file(repo / chosen["path"])
+    assert release["variants"]["fp16"]["evaluated"] is False  # no GPU provider on the test machine
+    parity = json.loads((repo / "metrics/parity.json").read_text())
+    assert parity["raw_outputs"]["passed"] is True
     export = json.loads((repo / "metrics/export.json").read_text())
     assert export["inputs"]["images"] == ["batch", 3, 64, 64]
     assert export["outputs"]["output0"][1] == 4 + 3
@@ -71,7 +78,8 @@ def test_mlflow_record_and_registration(repo):
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["gate_passed"] == "true"
-    assert run.data.tags["model_sha256"] == sha256_file(repo / "models/optimized/fp32.onnx")
+    release = json.loads((repo / "reports/release.json").read_text())
+    assert run.data.tags["model_sha256"] == release["profiles"][release["build_profile"]]["sha256"]
     assert run.data.tags["git_commit"] != "unknown"
     assert "eval.map50" in run.data.metrics and "bench.fps_e2e" in run.data.metrics
     assert client.get_metric_history(run.info.run_id, "train_curve.map50")

@@ -20,6 +20,8 @@ CROSS_READS = {
     "evaluate": {"deploy"},
     "benchmark": {"deploy"},
     "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},
+    "optimize": {"deploy"},
+    "release": {"evaluate", "benchmark", "profiles", "deploy"},
 }
 
 

@@ -36,6 +36,10 @@ EDGE_MODULES = [
     "edgeproof.bundle",
     "edgeproof.tracking.device_verdict",
     "stages.bundle",
+    "edgeproof.release.choose",
+    "edgeproof.release.measure",
+    "edgeproof.release.plot",
+    "stages.release",
 ]
 
 

@@ -1,21 +1,40 @@
-"""onnxsim simplification + ONNX Runtime offline graph optimization, parity-checked."""
+"""The release candidates: FP32 (onnxsim + ONNX Runtime offline optimization), FP16 and INT8.
+
+Check first, then publish. Every variant is built in a temporary folder next to the output, checked
+(``onnx.checker``, loads in ONNX Runtime, sha256) and parity-checked against the PyTorch model;
+only then does the folder replace the output folder in one rename. An interrupt or a failed check
+at any point leaves the previous output (or none), never an unchecked model.
+"""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeproof.io import atomic_path
-from edgeproof.runtime.session import create_session
+from edgeproof.device.profiles import VARIANTS
+from edgeproof.io import atomic_dir
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.session import create_session, import_ort
 from edgeproof.training.export import describe_onnx
+from edgeproof.training.graph import softmax_last_axis
+from edgeproof.training.params import OptimizeParams
+from edgeproof.training.parity import Reference, check_parity
+from edgeproof.training.variants import build_fp16, build_int8, calibration_sample
 
 log = logging.getLogger(__name__)
 
 PARITY_ATOL = 1e-3  # model outputs are pixel coordinates and probabilities: fp32 reordering noise only
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+FP16_CPU_REASON = (
+    "fp16 numerics need a GPU provider (CUDA/TensorRT), and this onnxruntime has none: "
+    "CPU results would be CPU-cast numbers, not fp16"
+)
 
 
 def _max_abs_diff(reference: Path, candidate: Path, seed: int = 0) -> float:
@@ -31,7 +50,7 @@ def _max_abs_diff(reference: Path, candidate: Path, seed: int = 0) -> float:
 
 
 def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str, Any]:
-    """Write the optimized FP32 release candidate of ``src`` to ``out``; fail on output drift."""
+    """Write the optimized FP32 model of ``src`` to ``out`` (unpublished); fail on output drift."""
     import onnx
 
     model = onnx.load(str(src))
@@ -44,22 +63,97 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
             model, ok = onnxsim.simplify(model)
             if not ok:
                 raise RuntimeError(f"{src}: onnxsim could not validate the simplified model")
+        rewritten = softmax_last_axis(model)
         onnx.save(model, str(stage1))
         stage2 = Path(tmp) / "optimized.onnx"
         create_session(stage1, ["CPUExecutionProvider"], level, optimized_model_path=stage2)
         optimized = onnx.load(str(stage2))
         onnx.helper.set_model_props(optimized, {**props, "edgeproof_graph_optimization": level})
-        onnx.checker.check_model(optimized)
-        with atomic_path(out, suffix=".onnx") as tmp_out:
-            onnx.save(optimized, str(tmp_out))
+        onnx.save(optimized, str(out))
     diff = _max_abs_diff(src, out)
     if diff > PARITY_ATOL:
-        out.unlink()
-        raise RuntimeError(f"{out}: optimized model drifts from {src} by {diff:.3g} (> {PARITY_ATOL})")
+        raise RuntimeError(f"{out.name}: optimized model drifts from {src} by {diff:.3g} (> {PARITY_ATOL})")
     return {
-        **describe_onnx(out),
         "nodes_before": len(onnx.load(str(src), load_external_data=False).graph.node),
         "parity_max_abs_diff": diff,
         "simplified": simplify,
+        "softmax_rewritten_to_last_axis": rewritten,
         "graph_optimization": level,
     }
+
+
+def _tag(path: Path, variant: str) -> None:
+    """Record the variant in the file's metadata (what a device reports it runs)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    onnx.helper.set_model_props(model, {**props, "edgeproof_variant": variant})
+    onnx.save(model, str(path))
+
+
+def check_variant(path: Path) -> dict[str, Any]:
+    """``onnx.checker``, a session on the CPU provider, and the file's facts (sha256, size, I/O)."""
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+    create_session(path, ["CPUExecutionProvider"], "disable")
+    return {**describe_onnx(path), "checker": "passed", "loads_in_onnxruntime": True}
+
+
+def fp16_judgeable() -> str | None:
+    """``None`` when a GPU provider can run fp16 here, else the reason fp16 is not judged here."""
+    available = import_ort().get_available_providers()
+    return None if any(p in available for p in GPU_PROVIDERS) else FP16_CPU_REASON
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the variants are built and judged from."""
+
+    exported: Path  # models/model.onnx
+    reference: Reference  # the trained PyTorch model's raw outputs
+    train_images: Sequence[Path]  # INT8 calibration pool
+    val_images: Sequence[Path]  # parity sample pool (the first ``parity.images`` are used)
+
+
+def _build(name: str, folder: Path, inputs: Inputs, params: OptimizeParams) -> dict[str, Any]:
+    out = folder / f"{name}.onnx"
+    if name == "fp32":
+        return optimize_onnx(inputs.exported, out, params.simplify, params.graph_optimization)
+    if name == "fp16":
+        build_fp16(folder / "fp32.onnx", out, params.fp16)
+        return {"keep_io_types": params.fp16.keep_io_types}
+    sample = calibration_sample(inputs.train_images, params.int8.calibration_images, params.int8.seed)
+    return {**params.int8.model_dump(), **build_int8(folder / "fp32.onnx", out, sample, params.int8)}
+
+
+def build_variants(
+    inputs: Inputs, out_dir: Path, params: OptimizeParams, deploy: DeploySettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Build, check and parity-check ``params.variants`` into ``out_dir``; publish only if all checks pass.
+
+    Returns the optimize facts (per variant: sha256, size, I/O, how it was built) and the parity
+    document. Raises (publishing nothing) when a variant fails its checks or fp32's raw outputs
+    differ from PyTorch's.
+    """
+    facts: dict[str, Any] = {}
+    with atomic_dir(out_dir) as folder:
+        for name in sorted(params.variants, key=VARIANTS.index):  # fp16/int8 derive from fp32
+            built = _build(name, folder, inputs, params)
+            _tag(folder / f"{name}.onnx", name)
+            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built}
+            log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
+        files = {name: folder / f"{name}.onnx" for name in facts}
+        reason = fp16_judgeable()
+        parity = check_parity(
+            inputs.reference,
+            files,
+            list(inputs.val_images)[: params.parity.images],
+            params.parity,
+            deploy,
+            not_measured={"fp16": reason} if reason else None,
+        )
+    for name, entry in facts.items():
+        entry["path"] = (out_dir / f"{name}.onnx").as_posix()
+    return facts, parity

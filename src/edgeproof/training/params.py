@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from edgeproof.device.profiles import VARIANTS
 from edgeproof.schema import Section as _Section
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
@@ -66,10 +67,55 @@ class ExportParams(_Section):
     dynamic_batch: bool = True
 
 
+class ParityParams(_Section):
+    """Does each variant compute what the trained PyTorch model computes? (fixed sample of val images)"""
+
+    images: int = Field(16, ge=1, le=10_000)  # the first N val images (ground-truth order)
+    # raw outputs (box pixels and class probabilities), PyTorch vs ONNX fp32: a larger gap is a bug
+    max_abs_diff: float = Field(0.05, gt=0.0, le=1000.0)
+    mean_abs_diff: float = Field(0.001, gt=0.0, le=1000.0)
+    match_iou: float = Field(0.9, gt=0.0, le=1.0)  # a detection is kept when same class and IoU >= this
+    min_matched_share: float = Field(0.9, ge=0.0, le=1.0)  # below: the variant breaks parity (not released)
+
+
+class Int8Params(_Section):
+    """Static QDQ INT8 quantization with ONNX Runtime, calibrated on a seeded sample of train images."""
+
+    calibration_images: int = Field(32, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    per_channel: bool = True
+    activation_type: Literal["uint8", "int8"] = "uint8"
+    weight_type: Literal["int8", "uint8"] = "int8"
+    # head_decode: the detection head's decode (DFL, sigmoid, box arithmetic, concat) stays FP32 and its
+    # convolutions are quantized; head: the whole detection head stays FP32; none: quantize everything
+    exclude_head: Literal["head_decode", "head", "none"] = "head_decode"
+    exclude_nodes: list[str] = Field(default_factory=list)  # more node names kept in FP32
+
+
+class Fp16Params(_Section):
+    """FP16 weights/activations for the CUDA/TensorRT providers; inputs and outputs stay float32."""
+
+    keep_io_types: bool = True
+
+
 class OptimizeParams(_Section):
-    """onnxsim + ONNX Runtime offline graph optimization of the exported model."""
+    """The release candidates built from the exported model, each checked for parity."""
 
     simplify: bool = True
     # "basic" only applies provider-independent rewrites, so the artifact stays valid for the
     # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"
+    variants: list[Literal["fp32", "fp16", "int8"]] = Field(default_factory=lambda: list(VARIANTS))
+    parity: ParityParams = Field(default_factory=ParityParams)
+    int8: Int8Params = Field(default_factory=Int8Params)
+    fp16: Fp16Params = Field(default_factory=Fp16Params)
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: list[str]) -> list[str]:
+        if "fp32" not in value:
+            raise ValueError("must include fp32 (the reference every other variant is measured against)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a variant twice: {value}")
+        return value

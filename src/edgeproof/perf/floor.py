@@ -1,0 +1,105 @@
+"""The compute floor: the model's FLOPs divided by this machine's measured matrix-multiply throughput.
+
+No runtime can run the model faster than the floor on this machine (it would have to beat the
+matrix-multiply kernels it is built on), so a latency of 1.3x the floor leaves 30 % for memory
+traffic, layout changes and the small layers that never reach peak throughput.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeproof.runtime.session import import_ort
+
+
+def count_flops(path: Path) -> int:
+    """FLOPs (2 x multiply-accumulates) of one batch-1 inference over Conv, MatMul and Gemm nodes.
+
+    Output shapes come from one real run (every Conv/MatMul output exposed), so dynamic reshapes in
+    the head cannot hide a layer.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    weights = {init.name: list(init.dims) for init in model.graph.initializer}
+    nodes = [n for n in model.graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
+    known = {o.name for o in model.graph.output}
+    model.graph.output.extend(
+        helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None) for n in nodes if n.output[0] not in known
+    )
+    ort = import_ort()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [1, *(d if isinstance(d, int) else 1 for d in inp.shape[1:])]
+    names = [o.name for o in session.get_outputs()]
+    shapes = dict(
+        zip(names, (a.shape for a in session.run(names, {inp.name: np.zeros(shape, np.float32)})), strict=True)
+    )
+    flops = 0
+    for node in nodes:
+        out = shapes[node.output[0]]
+        if node.op_type == "Conv":
+            flops += 2 * int(np.prod(weights[node.input[1]])) * int(np.prod(out[2:]))
+        else:  # (..., M, N) = (..., M, K) @ (K, N): K from the weight
+            k = weights[node.input[1]][0] if node.input[1] in weights else 0
+            flops += 2 * int(np.prod(out)) * int(k)
+    return flops
+
+
+def _matmul_session(n: int) -> Any:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    ort = import_ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def matmul_gflops(n: int = 1024, runs: int = 10) -> dict[str, float]:
+    """ONNX Runtime's float32 ``n x n`` MatMul throughput here (its own kernels, default threads): best, median."""
+    session = _matmul_session(n)
+    rng = np.random.default_rng(0)
+    feed = {"a": rng.random((n, n), np.float32), "b": rng.random((n, n), np.float32)}
+    for _ in range(3):
+        session.run(None, feed)
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return {"best": round(max(rates), 2), "median": round(float(np.median(rates)), 2), "n": n}
+
+
+SIZES = (256, 512, 1024)  # YOLO's convolutions at 256 px are small GEMMs: the cache-resident sizes count
+
+
+def matmul_peak(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """The best MatMul throughput over ``sizes`` (GFLOP/s), and each size's figures."""
+    by_size = {str(n): matmul_gflops(n) for n in sizes}
+    return {"best": max(r["best"] for r in by_size.values()), "by_size": by_size}
+
+
+def compute_floor(gflop: float, peaks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The floor in ms from the model's GFLOP and the best of the MatMul measurements taken in the run."""
+    best = max(p["best"] for p in peaks)
+    return {
+        "gflop": round(gflop, 4),
+        "matmul_gflop_per_s": {"best": best, "measurements": peaks},
+        "compute_floor_ms": round(gflop / best * 1e3, 3),
+    }

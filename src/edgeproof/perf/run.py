@@ -1,0 +1,182 @@
+"""One side-by-side speed run: same machine, same val images, same image size, batch 1.
+
+Entries are timed in interleaved rounds (every entry once per round) and each keeps the median of
+its rounds, so a burst of load from elsewhere on the machine hits all entries alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeproof.benchmark import BenchmarkParams, run_benchmark
+from edgeproof.data.canonical import load_meta, split_image_paths
+from edgeproof.device.profiles import VARIANTS
+from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.evaluation.run import evaluate_onnx
+from edgeproof.fingerprint import device_fingerprint
+from edgeproof.io import read_json
+from edgeproof.perf import ultra
+from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.runtime.deploy import DeploySettings
+
+log = logging.getLogger(__name__)
+
+NAMES = {
+    "ultralytics-pt": "ultralytics YOLO(best.pt).predict",
+    "ultralytics-onnx": "ultralytics YOLO(best.onnx).predict, its own ONNX export",
+}
+KEYS = ("latency_ms_p50", "latency_ms_p95", "fps_e2e")
+
+
+@dataclass(frozen=True)
+class PerfInputs:
+    """What to compare and on what."""
+
+    weights: Path  # models/best.pt
+    optimized: Path  # models/optimized (<variant>.onnx)
+    data: Path  # data/prepared
+    release: Path | None  # reports/release.json, for the release variant's name
+    rounds: int = 3
+    fp16_reason: str | None = None  # why fp16 is not measured here (None: measure it)
+
+
+def _variants(inputs: PerfInputs) -> tuple[dict[str, Path], list[dict[str, str]]]:
+    found, skipped = {}, []
+    for name in VARIANTS:
+        path = inputs.optimized / f"{name}.onnx"
+        if not path.exists():
+            continue
+        if name == "fp16" and inputs.fp16_reason:
+            skipped.append({"variant": name, "reason": inputs.fp16_reason})
+        else:
+            found[name] = path
+    if "fp32" not in found:
+        raise FileNotFoundError(f"{inputs.optimized / 'fp32.onnx'}: not found (run `dvc repro optimize`)")
+    return found, skipped
+
+
+def _edgeproof(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
+    doc = run_benchmark(path, images, bench, deploy)
+    lat = doc["latency_model_ms"]
+    return {"latency_ms_p50": lat["p50"], "latency_ms_p95": lat["p95"], "fps_e2e": doc["fps_e2e"]}
+
+
+def _best(rounds: list[dict[str, float]], floor_ms: float) -> dict[str, float]:
+    p50 = min(r["latency_ms_p50"] for r in rounds)
+    return {
+        "fps_e2e": max(r["fps_e2e"] for r in rounds),
+        "latency_ms_p50": p50,
+        "latency_vs_floor": round(p50 / floor_ms, 3),
+    }
+
+
+def _median(rounds: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(statistics.median(r[k] for r in rounds), 3) for k in KEYS}
+
+
+def _maps(
+    inputs: PerfInputs,
+    models: Mapping[str, Any],
+    files: Mapping[str, Path],
+    imgsz: int,
+    evaluate: EvaluateParams,
+    deploy: DeploySettings,
+) -> dict[str, float | None]:
+    gt = read_json(inputs.data / "annotations" / "val.json")
+    cat = load_meta(inputs.data).class_to_category()
+    thresholds = {"conf": evaluate.conf, "iou": evaluate.iou, "max_det": evaluate.max_det}
+    images_dir = inputs.data / "images" / "val"
+    maps = {key: ultra.predict_map(m, gt, images_dir, cat, imgsz, thresholds) for key, m in models.items()}
+    off = evaluate.cross_check.model_copy(update={"ultralytics": False, "independent": False})
+    quick = evaluate.model_copy(update={"cross_check": off})
+    maps.update(
+        {name: evaluate_onnx(path, inputs.data, quick, deploy).metrics["map50_95"] for name, path in files.items()}
+    )
+    return maps
+
+
+def run_perf(
+    inputs: PerfInputs, evaluate: EvaluateParams, bench: BenchmarkParams, deploy: DeploySettings, state: Path
+) -> dict[str, Any]:
+    """The ``reports/perf.json`` document."""
+    files, skipped = _variants(inputs)
+    images = split_image_paths(inputs.data, "val")[: bench.e2e_images]
+    bench = bench.model_copy(update={"batch": 1})
+    gflop, peaks = count_flops(files["fp32"]) / 1e9, [matmul_peak()]
+    imgsz = int(load_imgsz(files["fp32"]))
+    timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det)
+    with ultra.temp_folder() as tmp:
+        models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
+        maps = _maps(inputs, models, files, imgsz, evaluate, deploy)
+        rounds: dict[str, list[dict[str, float]]] = {key: [] for key in [*models, *files]}
+        for r in range(inputs.rounds):
+            for key, model in models.items():
+                rounds[key].append(ultra.time_predict(model, images, imgsz, timing))
+            for name, path in files.items():
+                rounds[name].append(_edgeproof(path, images, bench, deploy))
+            log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in rounds.items()})
+    peaks.append(matmul_peak())  # again after the rounds: the floor takes the best (least disturbed) figure
+    floor = compute_floor(gflop, peaks)
+    entries = []
+    for key, runs in rounds.items():
+        kind = "ultralytics" if key in models else "edgeproof"
+        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key)
+        name = NAMES.get(key, f"edgeproof Detector, {key}")
+        entry = {"name": name, "kind": kind, "variant": variant, **_median(runs), "map50_95": maps[key]}
+        entry["latency_vs_floor"] = round(entry["latency_ms_p50"] / floor["compute_floor_ms"], 3)
+        entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
+        entry["best_round"] = _best(runs, floor["compute_floor_ms"])
+        entries.append(entry)
+    release = read_json(inputs.release).get("release_variant") if inputs.release and inputs.release.exists() else None
+    return {
+        "machine": _machine(),
+        "image_size": imgsz,
+        "compute_floor_ms": floor["compute_floor_ms"],
+        "release_variant": release,
+        "entries": entries,
+        "details": {
+            **floor,
+            "rounds": inputs.rounds,
+            "images": len(images),
+            "frames_per_round": bench.runs,
+            "warmup": bench.warmup,
+            "batch": 1,
+            "not_measured": skipped,
+            "ratios": ratios(entries, release),
+            # the least disturbed round of each entry: on a shared CPU, closest to the machine's own speed
+            "ratios_best_round": ratios([{**e, **e["best_round"]} for e in entries], release),
+        },
+    }
+
+
+def load_imgsz(model: Path) -> int:
+    """The square input size of an ONNX model (its fixed height)."""
+    from edgeproof.runtime.session import create_session
+
+    shape = create_session(model, ["CPUExecutionProvider"], "disable").get_inputs()[0].shape
+    return int(shape[2])
+
+
+def _machine() -> str:
+    fp = device_fingerprint()
+    return f"{fp.get('cpu_model')}, {fp.get('cpu_cores')} cores, onnxruntime {fp.get('onnxruntime', {}).get('version')}"
+
+
+def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, float | None]:
+    """The target ratios: fp32 and release e2e FPS against ultralytics ONNX; fp32 p50 against the floor."""
+    by = {(e["kind"], e["variant"]): e for e in entries}
+    theirs = by.get(("ultralytics", "fp32"), {}).get("fps_e2e")
+    fp32 = by.get(("edgeproof", "fp32"), {})
+    rel = by.get(("edgeproof", release or "fp32"), {})
+    ref_map = fp32.get("map50_95")
+    return {
+        "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
+        "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
+        "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
+        "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
+    }

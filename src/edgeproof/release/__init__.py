@@ -1,0 +1,1 @@
+"""The release choice: which variant each device profile runs, by evidence (``reports/release.json``)."""

@@ -1,0 +1,129 @@
+"""Pick the release variant per device profile from measured evidence.
+
+Measured here (the profile's providers run on this machine): the fastest variant by end-to-end FPS
+(its best benchmark round: other load on a shared machine only slows rounds down) among those that
+were evaluated with an agreeing cross-check, kept parity with the PyTorch model, stay within the
+profile's accuracy budget (mAP50-95 drop against fp32) and pass the profile's gate. Not measurable
+here (TensorRT/CUDA profiles on a CPU build machine): the profile's explicit ``variant``, else
+``release.unmeasured_variant`` (fp32: TensorRT builds FP16 itself from the fp32 file with
+``trt_fp16_enable``), unless that variant broke parity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from edgeproof.device.profiles import Profile
+from edgeproof.gate import GateParams, check_gate
+from edgeproof.release.params import ReleaseParams
+
+REFERENCE = "fp32"
+
+
+def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: GateParams) -> str | None:
+    """Why variant ``v`` cannot be released on ``profile`` (``None``: it can)."""
+    if not v.get("evaluated"):
+        return v.get("reason") or "not evaluated here"
+    if v.get("cross_check_problems"):
+        return f"its evaluation is not trustworthy: {'; '.join(v['cross_check_problems'])}"
+    if v.get("parity_passed") is False:
+        return f"breaks parity: {v.get('parity_matched_share')} of PyTorch's detections matched"
+    drop = v.get("map_drop")
+    if drop is None or drop > profile.max_map_drop:
+        return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
+    verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"])
+    if not verdict["passed"]:
+        return f"fails the profile gate: {', '.join(verdict['failed'])}"
+    return None
+
+
+def _speed(v: Mapping[str, Any]) -> float:
+    """End-to-end FPS of the variant's least disturbed benchmark round (its median round without rounds)."""
+    return float(v.get("fps_e2e_best_round") or v["fps_e2e"])
+
+
+def _entry(name: str, variants: Mapping[str, Any], measured: bool, reason: str, rejected: list[Any]) -> dict[str, Any]:
+    v = variants[name]
+    return {
+        "variant": name,
+        "path": v["path"],
+        "sha256": v["sha256"],
+        "measured_here": measured,
+        "reason": reason,
+        "rejected": rejected,
+    }
+
+
+def choose_measured(profile_name: str, profile: Profile, variants: Mapping[str, Any]) -> dict[str, Any]:
+    """The fastest acceptable variant for a profile measured on this machine."""
+    if profile.variant != "auto":
+        why = f"fixed by profiles.{profile_name}.variant"
+        return _entry(profile.variant, variants, True, why, [])
+    gate = GateParams(**asdict(profile.gate))
+    rejected, ok = [], []
+    for name, v in variants.items():
+        why = _rejection(name, v, profile, gate)
+        if why is None:
+            ok.append(name)
+        else:
+            rejected.append({"variant": name, "reason": why})
+    if not ok:
+        reason = f"no variant passes ({len(rejected)} rejected); the {REFERENCE} reference goes to the gate"
+        return _entry(REFERENCE, variants, True, reason, rejected)
+    best = max(ok, key=lambda n: _speed(variants[n]))
+    for name in ok:
+        if name != best:
+            slower = f"slower: {_speed(variants[name])} FPS end to end vs {_speed(variants[best])} ({best})"
+            rejected.append({"variant": name, "reason": slower})
+    reason = f"fastest within the {profile.max_map_drop} mAP50-95 budget that keeps parity and passes the gate"
+    return _entry(best, variants, True, reason, rejected)
+
+
+def choose_unmeasured(
+    profile_name: str, profile: Profile, variants: Mapping[str, Any], params: ReleaseParams, missing: list[str]
+) -> dict[str, Any]:
+    """The documented rule for a profile whose providers are not available on this machine."""
+    here = f"providers {missing} are not available here, so nothing is measured for this profile"
+    if profile.variant != "auto":
+        name, why = profile.variant, f"fixed by profiles.{profile_name}.variant"
+    else:
+        name = params.unmeasured_variant
+        trt = [p for p in profile.providers if p.name == "TensorrtExecutionProvider"]
+        if name == REFERENCE and trt and trt[0].options.get("trt_fp16_enable"):
+            why = "TensorRT builds its FP16 engine itself from the fp32 file (trt_fp16_enable)"
+        else:
+            why = f"release.unmeasured_variant is {name}"
+    rejected = []
+    if name not in variants or variants[name].get("parity_passed") is False:
+        rejected.append({"variant": name, "reason": "not built" if name not in variants else "breaks parity"})
+        name, why = REFERENCE, f"{why}; {name} unusable, falling back to {REFERENCE}"
+    return _entry(name, variants, False, f"{why}; {here}; the device evaluates it on arrival", rejected)
+
+
+def choose(
+    profiles: Mapping[str, Profile],
+    variants: Mapping[str, Any],
+    params: ReleaseParams,
+    available_providers: Collection[str],
+) -> dict[str, Any]:
+    """The ``profiles`` and ``release_variant`` parts of ``reports/release.json``."""
+    if params.build_profile not in profiles:
+        raise ValueError(f"release.build_profile: {params.build_profile!r} is not in profiles ({sorted(profiles)})")
+    if REFERENCE not in variants:
+        raise ValueError(f"the {REFERENCE} reference variant was not built")
+    chosen = {}
+    for name, profile in profiles.items():
+        missing = [p for p in profile.provider_names if p not in available_providers]
+        if missing:
+            chosen[name] = choose_unmeasured(name, profile, variants, params, missing)
+        else:
+            chosen[name] = choose_measured(name, profile, variants)
+    if not chosen[params.build_profile]["measured_here"]:
+        raise ValueError(f"release.build_profile {params.build_profile!r}: its providers are not available here")
+    return {
+        "build_profile": params.build_profile,
+        "release_variant": chosen[params.build_profile]["variant"],
+        "profiles": chosen,
+    }

@@ -1,0 +1,126 @@
+"""Evaluate and benchmark every variant that can be judged on this machine.
+
+Evaluation is the project's one evaluation (``evaluate_onnx``); fp32's result is reused from the
+``evaluate`` stage when it scored the same file (same sha256), so the reference is not evaluated
+twice. The benchmark is the project's one benchmark (``run_benchmark``), run for all measurable
+variants in interleaved rounds in one process, so they share the machine's state; each variant
+keeps its median round (by end-to-end FPS) as its figures of record, and its best round for the
+speed comparison (other load only ever slows a round down). A variant whose numerics cannot be judged here (fp16
+without a GPU provider) is recorded as not evaluated, with the reason, and never scored on a CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeproof.benchmark import BenchmarkParams, run_benchmark
+from edgeproof.evaluation.crosscheck import disagreements
+from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.evaluation.run import evaluate_onnx
+from edgeproof.io import sha256_file
+from edgeproof.runtime.deploy import DeploySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Measured:
+    """Per variant: the evaluation and benchmark documents, or why there are none."""
+
+    evals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    benches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_judged: dict[str, str] = field(default_factory=dict)
+
+
+def judged_here(parity: Mapping[str, Any]) -> dict[str, str]:
+    """Variants whose detections could not be judged here (from ``metrics/parity.json``), with the reason."""
+    per = parity.get("detections", {}).get("variants", {})
+    return {name: v.get("reason", "not measured here") for name, v in per.items() if not v.get("measured")}
+
+
+def _median_round(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(rounds, key=lambda b: b["fps_e2e"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["rounds_fps_e2e"] = [b["fps_e2e"] for b in rounds]
+    return chosen
+
+
+def measure(
+    files: Mapping[str, Path],
+    parity: Mapping[str, Any],
+    data: Path,
+    images: Sequence[Path],
+    evaluate: EvaluateParams,
+    bench: BenchmarkParams,
+    deploy: DeploySettings,
+    rounds: int,
+    reference_eval: Mapping[str, Any] | None = None,
+) -> Measured:
+    """Evaluate + benchmark ``files`` (variant -> ONNX path); ``reference_eval``: the evaluate stage's fp32 result."""
+    out = Measured(not_judged={k: v for k, v in judged_here(parity).items() if k in files})
+    todo = {name: path for name, path in files.items() if name not in out.not_judged}
+    for name, path in todo.items():
+        same = reference_eval is not None and name == "fp32" and reference_eval.get("model_sha256") == sha256_file(path)
+        if same and reference_eval is not None:
+            log.info("fp32: reusing the evaluate stage's result for the same file")
+            out.evals[name] = dict(reference_eval)
+        else:
+            out.evals[name] = evaluate_onnx(path, data, evaluate, deploy).metrics
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
+    for r in range(rounds):
+        for name, path in todo.items():
+            runs[name].append(run_benchmark(path, images, bench, deploy))
+            log.info("round %d/%d %s: %.1f FPS end to end", r + 1, rounds, name, runs[name][-1]["fps_e2e"])
+    out.benches = {name: _median_round(b) for name, b in runs.items()}
+    return out
+
+
+def records(
+    facts: Mapping[str, Any], parity: Mapping[str, Any], measured: Measured, paths: Mapping[str, tuple[Path, Path]]
+) -> dict[str, dict[str, Any]]:
+    """The ``variants`` part of ``reports/release.json`` (with the full documents under ``eval``/``bench``).
+
+    ``paths``: variant -> (eval JSON, bench JSON) where the stage writes the documents.
+    """
+    ref = measured.evals.get("fp32", {}).get("map50_95")
+    per_parity = parity.get("detections", {}).get("variants", {})
+    out: dict[str, dict[str, Any]] = {}
+    for name, fact in facts.items():
+        p = per_parity.get(name, {})
+        rec: dict[str, Any] = {
+            "path": fact["path"],
+            "sha256": fact["sha256"],
+            "parity_passed": p.get("passed"),
+            "parity_matched_share": p.get("matched_share"),
+        }
+        if name in measured.not_judged or name not in measured.evals:
+            rec.update(evaluated=False, reason=measured.not_judged.get(name, "not measured"))
+        else:
+            ev, bench = measured.evals[name], measured.benches[name]
+            m = ev.get("map50_95")
+            rec.update(
+                evaluated=True,
+                map50_95=m,
+                map50=ev.get("map50"),
+                map_drop=round(ref - m, 4) if ref is not None and m is not None else None,
+                fps_e2e=bench["fps_e2e"],
+                fps_e2e_best_round=max(bench.get("rounds_fps_e2e") or [bench["fps_e2e"]]),
+                latency_ms_p95=bench["latency_ms"]["p95"],
+                latency_model_ms_p50=bench["latency_model_ms"]["p50"],
+                cross_check_problems=disagreements(ev["cross_check"]) if "cross_check" in ev else [],
+                eval_json=paths[name][0].as_posix(),
+                bench_json=paths[name][1].as_posix(),
+                eval=ev,
+                bench=bench,
+            )
+        out[name] = rec
+    return out
+
+
+def public(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records without the full documents (they are in their own files)."""
+    return {name: {k: v for k, v in rec.items() if k not in ("eval", "bench")} for name, rec in variants.items()}

@@ -1,0 +1,160 @@
+"""Parity: does each variant compute what the trained PyTorch model computes?
+
+Two questions on the same fixed, letterboxed val images. Raw outputs, PyTorch against the ONNX
+FP32 file: a gap larger than reordering noise is a bug (export or graph optimization), so it fails
+the stage. Detections, every variant against PyTorch, both decoded by the runtime's own
+post-processing at the deployment thresholds: the share of PyTorch's boxes that a variant finds
+again (same class, IoU >= ``match_iou``), and the boxes it loses or adds. That one is a trade-off,
+recorded for the release choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Detections, Postprocess, box_iou
+from edgeproof.runtime.preprocess import Letterbox, load_image
+from edgeproof.training.params import ParityParams
+
+log = logging.getLogger(__name__)
+
+#: raw model output for a preprocessed ``(B, 3, H, W)`` batch -> ``(B, 4 + nc, anchors)``
+Reference = Callable[[np.ndarray], np.ndarray]
+
+
+class ParityError(RuntimeError):
+    """The FP32 ONNX model does not compute what the PyTorch model computes."""
+
+
+def torch_reference(weights: Path, state: Path) -> Reference:
+    """The trained PyTorch model as a raw-output function (CPU, eval mode, no gradients)."""
+    import torch
+
+    from edgeproof.training.ultralytics_env import configure
+
+    model = configure(state)(str(weights)).model.float().eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = model(torch.from_numpy(batch))
+        out = out[0] if isinstance(out, list | tuple) else out
+        return out.detach().cpu().numpy().astype(np.float32)
+
+    return run
+
+
+def deploy_detector(model: Path, deploy: DeploySettings) -> Detector:
+    """A runtime detector on the CPU provider at the deployment operating point."""
+    return Detector(model, Postprocess.deployed(deploy))
+
+
+def match(reference: Detections, candidate: Detections, iou: float) -> int:
+    """Greedy one-to-one matches (best reference score first): same class and IoU >= ``iou``."""
+    taken = np.zeros(len(candidate), bool)
+    matched = 0
+    for i in np.argsort(-reference.scores, kind="stable"):
+        same = (candidate.classes == reference.classes[i]) & ~taken
+        if not same.any():
+            continue
+        idx = np.flatnonzero(same)
+        ious = box_iou(reference.boxes[i][None], candidate.boxes[idx])[0]
+        best = int(np.argmax(ious))
+        if ious[best] >= iou:
+            taken[idx[best]] = True
+            matched += 1
+    return matched
+
+
+def compare_detections(reference: Sequence[Detections], candidate: Sequence[Detections], iou: float) -> dict[str, Any]:
+    """Share of reference detections matched, and the boxes lost and added, over all images."""
+    n_ref = sum(len(r) for r in reference)
+    n_cand = sum(len(c) for c in candidate)
+    matched = sum(match(r, c, iou) for r, c in zip(reference, candidate, strict=True))
+    return {
+        "reference_detections": n_ref,
+        "detections": n_cand,
+        "matched": matched,
+        "lost": n_ref - matched,
+        "added": n_cand - matched,
+        "matched_share": round(matched / n_ref, 4) if n_ref else 1.0,
+    }
+
+
+def raw_parity(reference: np.ndarray, fp32: np.ndarray, params: ParityParams) -> dict[str, Any]:
+    """Max/mean absolute difference of raw outputs; raise :class:`ParityError` above the thresholds."""
+    if reference.shape != fp32.shape:
+        raise ParityError(f"output shapes differ: PyTorch {reference.shape}, ONNX fp32 {fp32.shape}")
+    diff = np.abs(reference.astype(np.float64) - fp32.astype(np.float64))
+    result = {
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff_limit": params.max_abs_diff,
+        "mean_abs_diff_limit": params.mean_abs_diff,
+    }
+    if not (result["max_abs_diff"] <= params.max_abs_diff and result["mean_abs_diff"] <= params.mean_abs_diff):
+        raise ParityError(
+            f"ONNX fp32 differs from the PyTorch model: max |diff| {result['max_abs_diff']:.3g} "
+            f"(limit optimize.parity.max_abs_diff {params.max_abs_diff}), mean {result['mean_abs_diff']:.3g} "
+            f"(limit optimize.parity.mean_abs_diff {params.mean_abs_diff})"
+        )
+    return result
+
+
+def _batch(detector: Detector, images: Sequence[Path]) -> tuple[np.ndarray, list[Letterbox]]:
+    return detector.preprocess([load_image(p) for p in images])
+
+
+def check_parity(
+    reference: Reference,
+    variants: Mapping[str, Path],
+    images: Sequence[Path],
+    params: ParityParams,
+    deploy: DeploySettings,
+    not_measured: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``metrics/parity.json`` document; raises :class:`ParityError` when fp32's raw outputs drift.
+
+    ``not_measured`` names variants whose detections cannot be judged here, with the reason.
+    """
+    if not images:
+        raise ValueError("parity needs val images; the val split has none")
+    fp32 = deploy_detector(variants["fp32"], deploy)
+    batch, boxes = _batch(fp32, images)
+    ref_raw = np.concatenate([reference(batch[i : i + 1]) for i in range(len(images))])
+    raw = raw_parity(ref_raw, np.concatenate([fp32.infer(batch[i : i + 1]) for i in range(len(images))]), params)
+    ref_det = fp32.postprocess(ref_raw, boxes)
+    per_variant: dict[str, Any] = {}
+    for name, path in variants.items():
+        if not_measured and name in not_measured:
+            per_variant[name] = {"measured": False, "passed": None, "reason": not_measured[name]}
+            continue
+        det = deploy_detector(path, deploy)
+        raw_out = np.concatenate([det.infer(batch[i : i + 1]) for i in range(len(images))])
+        result = compare_detections(ref_det, det.postprocess(raw_out, boxes), params.match_iou)
+        result["passed"] = result["matched_share"] >= params.min_matched_share
+        per_variant[name] = {"measured": True, **result}
+        log.info(
+            "parity %s: %.1f%% of PyTorch's detections matched (%d lost, %d added)",
+            name,
+            100 * result["matched_share"],
+            result["lost"],
+            result["added"],
+        )
+    return {
+        "images": len(images),
+        "reference": "PyTorch (models/best.pt)",
+        "raw_outputs": {"variant": "fp32", **raw, "passed": True},
+        "detections": {
+            "thresholds": {"conf": deploy.conf, "iou": deploy.iou, "max_det": deploy.max_det},
+            "match_iou": params.match_iou,
+            "min_matched_share": params.min_matched_share,
+            "variants": per_variant,
+        },
+    }

@@ -1,0 +1,120 @@
+"""The FP16 and INT8 variants of the FP32 release candidate.
+
+FP16 converts weights and activations for the CUDA/TensorRT providers and keeps float32 inputs and
+outputs, so the runtime feeds and reads every variant the same way. INT8 is ONNX Runtime's static
+QDQ quantization, calibrated on a seeded sample of training images letterboxed exactly as the
+runtime does it. The detection head's decode (DFL softmax, sigmoid, box arithmetic, concat) stays
+in FP32 by default: quantizing it collapses YOLO's box and score outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeproof.runtime.preprocess import letterbox, load_image, to_input
+from edgeproof.training.params import Fp16Params, Int8Params
+
+log = logging.getLogger(__name__)
+
+_MODULE = re.compile(r"^/model\.(\d+)/")
+_HEAD_CONV_BRANCH = re.compile(r"/cv[23]\.\d+/")  # the head's box (cv2) and class (cv3) convolution branches
+
+
+def build_fp16(fp32: Path, out: Path, params: Fp16Params) -> None:
+    """Write the FP16 variant of ``fp32`` to ``out`` (inputs/outputs float32 when ``keep_io_types``)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=params.keep_io_types)
+    wrapped = OnnxModel(model)
+    wrapped.topological_sort()  # the converter appends its input casts at the end of the node list
+    del wrapped.model.graph.value_info[:]  # stale intermediate types (some ops stay fp32); re-inferred on load
+    onnx.save(wrapped.model, str(out))
+
+
+def head_nodes(node_names: Sequence[str], mode: str) -> list[str]:
+    """Node names of the detection head (the last ``/model.N/`` module) to keep in FP32.
+
+    ``head``: every node of the head; ``head_decode``: all but its convolution branches; ``none``: none.
+    """
+    if mode == "none":
+        return []
+    modules = [int(m.group(1)) for m in map(_MODULE.match, node_names) if m]
+    if not modules:
+        raise ValueError("no '/model.N/' node names: cannot locate the detection head (set exclude_head: none)")
+    prefix = f"/model.{max(modules)}/"
+    head = [n for n in node_names if n.startswith(prefix)]
+    if mode == "head":
+        return head
+    return [n for n in head if not _HEAD_CONV_BRANCH.search(n)]
+
+
+def calibration_sample(train_images: Sequence[Path], n: int, seed: int) -> list[Path]:
+    """A seeded, order-independent sample of ``n`` training images (all when there are fewer)."""
+    ordered = sorted(train_images)
+    if not ordered:
+        raise ValueError("INT8 calibration needs training images; the train split has none")
+    picks = np.random.default_rng(seed).choice(len(ordered), size=min(n, len(ordered)), replace=False)
+    return [ordered[i] for i in sorted(picks)]
+
+
+class _Reader:
+    """onnxruntime.quantization CalibrationDataReader over letterboxed images (one per batch)."""
+
+    def __init__(self, input_name: str, images: Sequence[Path], size: tuple[int, int]) -> None:
+        self._batches: Iterator[dict[str, np.ndarray]] = iter(
+            {input_name: to_input([letterbox(load_image(p), size)[0]])} for p in images
+        )
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def _input(model: Any) -> tuple[str, tuple[int, int]]:
+    inp = model.graph.input[0]
+    dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    if len(dims) != 4 or not dims[2] or not dims[3]:
+        raise ValueError(f"INT8 calibration needs a fixed input height/width, got input {inp.name} dims {dims}")
+    return inp.name, (dims[2], dims[3])
+
+
+def build_int8(fp32: Path, out: Path, calibration: Sequence[Path], params: Int8Params) -> dict[str, Any]:
+    """Write the static QDQ INT8 variant of ``fp32`` to ``out``; return what was quantized and how."""
+    import onnx
+    from onnxruntime import quantization as q
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    types = {"uint8": q.QuantType.QUInt8, "int8": q.QuantType.QInt8}
+    methods = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=out.parent) as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # symbolic shape inference cannot handle the dynamic batch axis (field notes)
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        model = onnx.load(str(prepared))
+        name, size = _input(model)
+        names = [n.name for n in model.graph.node]
+        excluded = sorted(set(head_nodes(names, params.exclude_head)) | set(params.exclude_nodes))
+        unknown = sorted(set(params.exclude_nodes) - set(names))
+        if unknown:
+            raise ValueError(f"optimize.int8.exclude_nodes: not in the model: {unknown[:5]}")
+        q.quantize_static(
+            str(prepared),
+            str(out),
+            _Reader(name, calibration, size),
+            quant_format=q.QuantFormat.QDQ,
+            per_channel=params.per_channel,
+            activation_type=types[params.activation_type],
+            weight_type=types[params.weight_type],
+            calibrate_method=getattr(q.CalibrationMethod, methods[params.method]),
+            nodes_to_exclude=excluded,
+        )
+    log.info("INT8: %d calibration images, %d of %d nodes kept in FP32", len(calibration), len(excluded), len(names))
+    return {"calibration_images": len(calibration), "nodes_excluded": len(excluded), "nodes": len(names)}

@@ -1,0 +1,93 @@
+"""`edgeproof perf` pieces that need no ultralytics: FLOP counting, the target ratios, the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeproof.perf.floor import count_flops
+from edgeproof.perf.report import render
+from edgeproof.perf.run import ratios
+
+
+def test_conv_and_matmul_flops_are_counted_from_real_output_shapes(tmp_path):
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w")
+    m = numpy_helper.from_array(np.zeros((16, 5), np.float32), "m")
+    shape = numpy_helper.from_array(np.array([1, -1, 16], np.int64), "shape")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),  # (1, 8, 16, 16)
+        helper.make_node("Reshape", ["c", "shape"], ["r"]),  # (1, 128, 16): dynamic to shape inference
+        helper.make_node("MatMul", ["r", "m"], ["y"]),  # (1, 128, 5)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, m, shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    conv = 2 * (8 * 3 * 3 * 3) * (16 * 16)
+    matmul = 2 * (128 * 5) * 16
+    assert count_flops(tmp_path / "m.onnx") == conv + matmul
+
+
+def _entry(kind, variant, fps, p50, map50_95):
+    return {
+        "name": f"{kind} {variant}",
+        "kind": kind,
+        "variant": variant,
+        "latency_ms_p50": p50,
+        "latency_ms_p95": p50 * 1.2,
+        "fps_e2e": fps,
+        "map50_95": map50_95,
+        "latency_vs_floor": round(p50 / 5.0, 3),
+    }
+
+
+def test_ratios_and_report_name_each_target():
+    entries = [
+        _entry("ultralytics", "pytorch", 70.0, 12.0, 0.79),
+        _entry("ultralytics", "fp32", 140.0, 7.0, 0.79),
+        _entry("edgeproof", "fp32", 180.0, 6.0, 0.78),
+        _entry("edgeproof", "int8", 210.0, 4.5, 0.775),
+    ]
+    r = ratios(entries, "int8")
+    assert r == {
+        "fp32_fps_vs_ultralytics_onnx": round(180 / 140, 3),
+        "release_fps_vs_ultralytics_onnx": 1.5,
+        "release_map_drop": 0.005,
+        "fp32_latency_vs_floor": 1.2,
+    }
+    doc = {
+        "machine": "cpu",
+        "image_size": 256,
+        "compute_floor_ms": 5.0,
+        "release_variant": "int8",
+        "entries": entries,
+        "details": {
+            "gflop": 1.13,
+            "matmul_gflop_per_s": {"best": 226.0, "measurements": [{"best": 226.0, "by_size": {"512": {}}}]},
+            "rounds": 3,
+            "images": 50,
+            "frames_per_round": 100,
+            "warmup": 10,
+            "not_measured": [{"variant": "fp16", "reason": "no GPU provider"}],
+            "ratios": r,
+        },
+    }
+    md = render(doc)
+    assert "| release variant end-to-end FPS / ultralytics ONNX predict | >= 2.0 | 1.500 | **missed** | — |" in md
+    assert "| edgeproof fp32 model-only p50 / compute floor | <= 1.3 | 1.200 | met | — |" in md
+    assert "not measured here: no GPU provider" in md
+    assert "1.13 GFLOP / 226.0 GFLOP/s" in md and "sizes 512²" in md
+
+
+def test_the_floor_uses_the_best_matmul_measurement_of_the_run():
+    from edgeproof.perf.floor import compute_floor
+
+    floor = compute_floor(1.2, [{"best": 100.0}, {"best": 200.0}, {"best": 150.0}])
+    assert floor["compute_floor_ms"] == 6.0 and floor["matmul_gflop_per_s"]["best"] == 200.0

@@ -1,0 +1,160 @@
+"""The release choice per device profile: fastest within the accuracy budget that keeps parity and
+passes the profile's gate; documented rule for profiles that cannot be measured here."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from edgeproof.device.profiles import parse_profiles
+from edgeproof.io import sha256_file, write_json
+from edgeproof.release.choose import choose
+from edgeproof.release.params import ReleaseParams
+
+CPU = ["CPUExecutionProvider"]
+PROFILES = parse_profiles(
+    {
+        "cpu-ci": {"providers": [{"name": "CPUExecutionProvider"}], "max_map_drop": 0.015},
+        "jetson": {
+            "providers": [
+                {"name": "TensorrtExecutionProvider", "options": {"trt_fp16_enable": True}},
+                {"name": "CUDAExecutionProvider"},
+            ]
+        },
+    }
+)
+
+
+def _agreeing(map50_95):
+    """An evaluation cross-check that agrees (the gate requires one)."""
+    return {
+        "pycocotools": map50_95,
+        "independent": map50_95,
+        "ultralytics": None,
+        "tolerance": {"independent": 0.001, "ultralytics": 0.001},
+        "skipped": {"ultralytics": "not installed"},
+        "passed": True,
+    }
+
+
+def _variant(name, map50_95, fps, parity=True, map50=0.95, p95=8.0):
+    sha = name * 16
+    return {
+        "path": f"models/optimized/{name}.onnx",
+        "sha256": sha,
+        "evaluated": True,
+        "parity_passed": parity,
+        "parity_matched_share": 0.97 if parity else 0.4,
+        "map50_95": map50_95,
+        "map50": map50,
+        "map_drop": round(0.79 - map50_95, 4),
+        "fps_e2e": fps,
+        "eval": {"map50": map50, "map50_95": map50_95, "model_sha256": sha, "cross_check": _agreeing(map50_95)},
+        "bench": {"fps_e2e": fps, "latency_ms": {"p95": p95}, "model_sha256": sha},
+    }
+
+
+def _variants(**int8):
+    return {
+        "fp32": _variant("fp32", 0.79, 150.0),
+        "fp16": {"path": "models/optimized/fp16.onnx", "sha256": "f" * 64, "evaluated": False, "reason": "no GPU"},
+        "int8": _variant("int8", **{"map50_95": 0.782, "fps": 260.0, **int8}),
+    }
+
+
+def _reasons(entry):
+    return {r["variant"]: r["reason"] for r in entry["rejected"]}
+
+
+def test_the_fastest_variant_within_budget_is_released():
+    out = choose(PROFILES, _variants(), ReleaseParams(), CPU)
+    assert out["release_variant"] == "int8"
+    cpu = out["profiles"]["cpu-ci"]
+    assert (cpu["variant"], cpu["path"], cpu["sha256"], cpu["measured_here"]) == (
+        "int8",
+        "models/optimized/int8.onnx",
+        "int8" * 16,
+        True,
+    )
+    reasons = _reasons(cpu)
+    assert "slower" in reasons["fp32"] and reasons["fp16"] == "no GPU"
+
+
+def test_speed_is_compared_on_each_variants_least_disturbed_round():
+    variants = _variants(fps=140.0)  # int8's median round was hit by other load
+    variants["int8"]["fps_e2e_best_round"] = 190.0
+    variants["fp32"]["fps_e2e_best_round"] = 155.0
+    out = choose(PROFILES, variants, ReleaseParams(), CPU)
+    assert out["release_variant"] == "int8"
+    assert _reasons(out["profiles"]["cpu-ci"])["fp32"] == "slower: 155.0 FPS end to end vs 190.0 (int8)"
+
+
+def test_a_variant_over_the_accuracy_budget_is_rejected():
+    out = choose(PROFILES, _variants(map50_95=0.77), ReleaseParams(), CPU)  # drop 0.02 > 0.015
+    assert out["release_variant"] == "fp32"
+    assert "exceeds the budget" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
+def test_a_variant_that_breaks_parity_is_rejected_even_when_fast_and_accurate():
+    out = choose(PROFILES, _variants(parity=False), ReleaseParams(), CPU)
+    assert out["release_variant"] == "fp32"
+    assert "breaks parity" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
+def test_a_variant_whose_evaluation_cross_check_disagrees_is_rejected():
+    variants = _variants()
+    variants["int8"]["cross_check_problems"] = ["mAP50-95 cross-check failed: pycocotools 0.78 vs ultralytics 0.70"]
+    out = choose(PROFILES, variants, ReleaseParams(), CPU)
+    assert out["release_variant"] == "fp32"
+    assert "cross-check failed" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
+def test_a_variant_failing_the_profile_gate_is_rejected():
+    out = choose(PROFILES, _variants(p95=150.0), ReleaseParams(), CPU)  # cpu-ci gate: p95 <= 100 ms
+    assert out["release_variant"] == "fp32"
+    assert "latency_p95" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
+def test_no_acceptable_variant_sends_the_reference_to_the_gate():
+    variants = _variants(parity=False)
+    variants["fp32"] = _variant("fp32", 0.79, 5.0)  # below the profile's min_fps 10
+    out = choose(PROFILES, variants, ReleaseParams(), CPU)
+    assert out["release_variant"] == "fp32" and "no variant passes" in out["profiles"]["cpu-ci"]["reason"]
+
+
+def test_profiles_not_measurable_here_follow_the_documented_rule():
+    jetson = choose(PROFILES, _variants(), ReleaseParams(), CPU)["profiles"]["jetson"]
+    assert (jetson["variant"], jetson["measured_here"]) == ("fp32", False)
+    assert "trt_fp16_enable" in jetson["reason"] and "TensorrtExecutionProvider" in jetson["reason"]
+    explicit = parse_profiles({"j": {"providers": [{"name": "CUDAExecutionProvider"}], "variant": "int8"}})
+    entry = choose({**PROFILES, **explicit}, _variants(), ReleaseParams(), CPU)["profiles"]["j"]
+    assert entry["variant"] == "int8" and "profiles.j.variant" in entry["reason"]
+    broken = choose({**PROFILES, **explicit}, _variants(parity=False), ReleaseParams(), CPU)["profiles"]["j"]
+    assert broken["variant"] == "fp32" and _reasons(broken) == {"int8": "breaks parity"}
+
+
+def test_the_build_profile_must_exist_and_be_measurable_here():
+    with pytest.raises(ValueError, match=r"release\.build_profile"):
+        choose(PROFILES, _variants(), ReleaseParams(build_profile="nope"), CPU)
+    with pytest.raises(ValueError, match="not available here"):
+        choose(PROFILES, _variants(), ReleaseParams(build_profile="jetson"), CPU)
+
+
+def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
+    from stages.gate import _release_candidate
+
+    model = tmp_path / "int8.onnx"
+    model.write_bytes(b"int8 model")
+    release = {
+        "build_profile": "cpu-ci",
+        "profiles": {"cpu-ci": {"variant": "int8", "path": str(model), "sha256": sha256_file(model)}},
+        "variants": {"int8": {"eval_json": "m/int8/eval.json", "bench_json": "m/int8/bench.json"}},
+    }
+    write_json(tmp_path / "release.json", release)
+    args = argparse.Namespace(release=tmp_path / "release.json", model=None, eval=None, bench=None)
+    _release_candidate(args)
+    assert (args.model, args.eval.as_posix(), args.bench.as_posix()) == (model, "m/int8/eval.json", "m/int8/bench.json")
+    model.write_bytes(b"swapped after the choice")
+    with pytest.raises(ValueError, match="sha256 differs"):
+        _release_candidate(args)

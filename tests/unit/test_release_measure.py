@@ -1,0 +1,66 @@
+"""release.json's variant records: mAP drop against fp32, not-judged variants, and reuse of fp32's evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeproof.benchmark import BenchmarkParams
+from edgeproof.evaluation.params import EvaluateParams
+from edgeproof.io import sha256_file
+from edgeproof.release import measure
+from edgeproof.runtime.deploy import DeploySettings
+
+PARITY = {
+    "detections": {
+        "variants": {
+            "fp32": {"measured": True, "passed": True, "matched_share": 1.0},
+            "int8": {"measured": True, "passed": False, "matched_share": 0.5},
+            "fp16": {"measured": False, "passed": None, "reason": "needs a GPU provider"},
+        }
+    }
+}
+
+
+def _bench(fps):
+    return {"fps_e2e": fps, "latency_ms": {"p95": 9.0}, "latency_model_ms": {"p50": 5.0}}
+
+
+def test_records_carry_the_drop_parity_and_reasons():
+    measured = measure.Measured(
+        evals={"fp32": {"map50_95": 0.79, "map50": 0.96}, "int8": {"map50_95": 0.77, "map50": 0.95}},
+        benches={"fp32": _bench(150.0), "int8": _bench(250.0)},
+        not_judged={"fp16": "needs a GPU provider"},
+    )
+    facts = {n: {"path": f"models/optimized/{n}.onnx", "sha256": n * 16} for n in ("fp32", "fp16", "int8")}
+    paths = {n: (Path(f"metrics/variants/{n}/eval.json"), Path(f"metrics/variants/{n}/bench.json")) for n in facts}
+    recs = measure.public(measure.records(facts, PARITY, measured, paths))
+    assert recs["int8"]["map_drop"] == 0.02 and recs["fp32"]["map_drop"] == 0.0
+    assert recs["int8"]["parity_passed"] is False and recs["int8"]["fps_e2e"] == 250.0
+    assert recs["fp16"] == {
+        "path": "models/optimized/fp16.onnx",
+        "sha256": "fp16" * 16,
+        "parity_passed": None,
+        "parity_matched_share": None,
+        "evaluated": False,
+        "reason": "needs a GPU provider",
+    }
+    assert "eval" not in recs["fp32"] and recs["fp32"]["eval_json"] == "metrics/variants/fp32/eval.json"
+
+
+def test_fp32_evaluation_is_reused_only_for_the_same_file(fixed_detector_factory, monkeypatch):
+    raw = np.zeros((5, 4), np.float32)
+    fp32 = fixed_detector_factory(raw)
+    calls = []
+    monkeypatch.setattr(measure, "evaluate_onnx", lambda path, *_a: calls.append(path) or _Eval())
+    monkeypatch.setattr(measure, "run_benchmark", lambda path, *_a: _bench(100.0))
+    args = (PARITY, Path("data"), [], EvaluateParams(), BenchmarkParams(), DeploySettings(), 1)
+    same = measure.measure({"fp32": fp32}, *args, reference_eval={"model_sha256": sha256_file(fp32), "map50_95": 0.7})
+    assert calls == [] and same.evals["fp32"]["map50_95"] == 0.7
+    measure.measure({"fp32": fp32}, *args, reference_eval={"model_sha256": "0" * 64})
+    assert calls == [fp32]
+
+
+class _Eval:
+    metrics = {"map50_95": 0.6}  # noqa: RUF012

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from edgeproof.device.report import rule_table
 from edgeproof.schema import Section as _Section
 
 
@@ -196,17 +197,6 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"Model sha256: `{report['model_sha256']}`  ",
         f"Device: {report.get('device') or 'unknown'} ({', '.join(report.get('providers') or []) or 'n/a'})",
         "",
-        "| rule | metric | threshold | measured | result |",
-        "|---|---|---|---|---|",
+        *rule_table(report, _fmt),
     ]
-    for r in report["rules"]:
-        mark = "pass" if r["passed"] else "**FAIL**"
-        if r.get("invalid") and r["name"] != "cross_check":
-            mark += f" ({r['invalid']})"
-        lines.append(
-            f"| {r['name']} | `{r['metric']}` ({r['source']}) | {r['op']} {_fmt(r['threshold'])} "
-            f"| {_fmt(r['measured'])} | {mark} |"
-        )
-    if report["failed"]:
-        lines += ["", f"Failing rules: {', '.join(report['failed'])}"]
     return "\n".join(lines) + "\n"

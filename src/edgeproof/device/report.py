@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Mapping
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -38,6 +38,22 @@ def _sweep(report: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def rule_table(report: Mapping[str, Any], fmt: Callable[[Any], str]) -> List[str]:
+    """The rule table of a gate report (build side and device alike) and the failing rules' line."""
+    lines = ["| rule | metric | threshold | measured | result |", "|---|---|---|---|---|"]
+    for r in report["rules"]:
+        mark = "pass" if r["passed"] else "**FAIL**"
+        if r.get("invalid") and r["name"] != "cross_check":
+            mark += f" ({r['invalid']})"
+        lines.append(
+            f"| {r['name']} | `{r['metric']}` ({r['source']}) | {r['op']} {fmt(r['threshold'])} "
+            f"| {fmt(r['measured'])} | {mark} |"
+        )
+    if report["failed"]:
+        lines += ["", f"Failing rules: {', '.join(report['failed'])}"]
+    return lines
+
+
 def render_markdown(report: Dict[str, Any]) -> str:
     """A verdict line, the identity of the model and device, the rule table, conditions and the sweep."""
     m, c = report["measured"], report["conditions"]
@@ -54,17 +70,8 @@ def render_markdown(report: Dict[str, Any]) -> str:
         f"Nodes run per provider (ORT profiler): {_placement(report.get('node_placement'))}  ",
         f"Session + engine build, first inference (not in the timings): {_fmt(m.get('engine_build_s'))} s",
         "",
-        "| rule | metric | threshold | measured | result |",
-        "|---|---|---|---|---|",
+        *rule_table(report, _fmt),
     ]
-    for r in report["rules"]:
-        mark = "pass" if r["passed"] else "**FAIL**"
-        lines.append(
-            f"| {r['name']} | `{r['metric']}` ({r['source']}) | {r['op']} {_fmt(r['threshold'])} "
-            f"| {_fmt(r['measured'])} | {mark} |"
-        )
-    if report["failed"]:
-        lines += ["", f"Failing rules: {', '.join(report['failed'])}"]
     if c.get("throttled"):
         lines += ["", "Throttling during the run:"] + [f"- {why}" for why in c.get("reasons", [])]
     temps = c.get("max_temp_c") or {}

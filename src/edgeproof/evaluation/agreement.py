@@ -63,12 +63,20 @@ def _group(results: Sequence[Mapping[str, Any]]) -> _Grouped:
     return out
 
 
-def _match_count(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> int:
-    """One-to-one matches between two score-sorted sets of one image and category."""
+def match_count(
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
+    iou: float = MATCH_IOU,
+    score_tolerance: float | None = SCORE_TOLERANCE,
+) -> int:
+    """One-to-one matches between two score-sorted ``(xyxy boxes, scores)`` sets of one image and class:
+    IoU >= ``iou`` and (unless ``score_tolerance`` is None) scores within ``score_tolerance``."""
     (boxes_a, scores_a), (boxes_b, scores_b) = a, b
     if not len(scores_a) or not len(scores_b):
         return 0
-    ok = (box_iou(boxes_a, boxes_b) >= MATCH_IOU) & (np.abs(scores_a[:, None] - scores_b[None, :]) <= SCORE_TOLERANCE)
+    ok = box_iou(boxes_a, boxes_b) >= iou
+    if score_tolerance is not None:
+        ok &= np.abs(scores_a[:, None] - scores_b[None, :]) <= score_tolerance
     free = np.ones(len(scores_b), dtype=bool)
     matched = 0
     for i in np.nonzero(ok.any(axis=1))[0]:
@@ -88,7 +96,7 @@ def per_image(
     out = []
     for image_id in image_ids:
         ga, gb = a.get(int(image_id), {}), b.get(int(image_id), {})
-        matched = sum(_match_count(ga[c], gb.get(c, empty)) for c in ga)
+        matched = sum(match_count(ga[c], gb.get(c, empty)) for c in ga)
         n_a, n_b = sum(len(s) for _, s in ga.values()), sum(len(s) for _, s in gb.values())
         out.append(ImageAgreement(int(image_id), n_a, n_b, matched))
     return out

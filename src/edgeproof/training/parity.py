@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.evaluation.agreement import match_count
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
-from edgeproof.runtime.postprocess import Detections, Postprocess, box_iou
+from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, load_image
 from edgeproof.training.params import ParityParams
 
@@ -56,19 +57,16 @@ def deploy_detector(model: Path, deploy: DeploySettings) -> Detector:
 
 
 def match(reference: Detections, candidate: Detections, iou: float) -> int:
-    """Greedy one-to-one matches (best reference score first): same class and IoU >= ``iou``."""
-    taken = np.zeros(len(candidate), bool)
+    """One-to-one matches (highest scores first): same class and IoU >= ``iou``, any score
+    (a variant's scores may move; :func:`edgeproof.evaluation.agreement.match_count`)."""
     matched = 0
-    for i in np.argsort(-reference.scores, kind="stable"):
-        same = (candidate.classes == reference.classes[i]) & ~taken
-        if not same.any():
-            continue
-        idx = np.flatnonzero(same)
-        ious = box_iou(reference.boxes[i][None], candidate.boxes[idx])[0]
-        best = int(np.argmax(ious))
-        if ious[best] >= iou:
-            taken[idx[best]] = True
-            matched += 1
+    for cls in np.unique(reference.classes):
+        sets = []
+        for det in (reference, candidate):
+            sel = np.flatnonzero(det.classes == cls)
+            sel = sel[np.argsort(-det.scores[sel], kind="stable")]
+            sets.append((det.boxes[sel], det.scores[sel]))
+        matched += match_count(sets[0], sets[1], iou, score_tolerance=None)
     return matched
 
 

@@ -22,7 +22,7 @@ STAGES = [
     ["stages.data", "--out", "data/prepared", "--metrics", "metrics/data.json"],
     ["stages.train", "--data", "data/prepared", "--model", "models/best.pt", "--metrics", "metrics/train.json"],
     ["stages.export", "--weights", "models/best.pt", "--out", "models/model.onnx", "--metrics", "metrics/export.json"],
-    ["stages.optimize", "--model", "models/model.onnx", "--out", "models/optimized/fp32.onnx"],
+    ["stages.optimize", "--model", "models/model.onnx", "--weights", "models/best.pt", "--data", "data/prepared"],
 ]
 
 
@@ -31,7 +31,8 @@ def _digests(root) -> dict[str, str]:
 
     for args in STAGES:
         extra = ["--curve", "plots/train/curve.csv"] if args[0] == "stages.train" else []
-        extra += ["--metrics", "metrics/optimize.json"] if args[0] == "stages.optimize" else []
+        if args[0] == "stages.optimize":
+            extra += ["--out", "models/optimized", "--metrics", "metrics/optimize.json", "--parity", "metrics/parity.json"]
         proc = run([sys.executable, "-m", *args, *extra], root)
         assert proc.returncode == 0, f"{args[0]}: {proc.stderr[-3000:]}"
     meta = {p.key: p.value for p in onnx.load(str(root / "models/model.onnx")).metadata_props}
@@ -40,7 +41,7 @@ def _digests(root) -> dict[str, str]:
         "best.pt": sha256_file(root / "models/best.pt"),
         "weights": meta["edgeproof_weights_sha256"],
         "model.onnx": sha256_file(root / "models/model.onnx"),
-        "fp32.onnx": sha256_file(root / "models/optimized/fp32.onnx"),
+        **{f"{v}.onnx": sha256_file(root / f"models/optimized/{v}.onnx") for v in ("fp32", "fp16", "int8")},
     }
 
 

@@ -32,7 +32,8 @@ def _digests(root) -> dict[str, str]:
     for args in STAGES:
         extra = ["--curve", "plots/train/curve.csv"] if args[0] == "stages.train" else []
         if args[0] == "stages.optimize":
-            extra += ["--out", "models/optimized", "--metrics", "metrics/optimize.json", "--parity", "metrics/parity.json"]
+            extra += ["--out", "models/optimized", "--metrics", "metrics/optimize.json"]
+            extra += ["--parity", "metrics/parity.json"]
         proc = run([sys.executable, "-m", *args, *extra], root)
         assert proc.returncode == 0, f"{args[0]}: {proc.stderr[-3000:]}"
     meta = {p.key: p.value for p in onnx.load(str(root / "models/model.onnx")).metadata_props}

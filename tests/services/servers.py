@@ -132,11 +132,11 @@ def chromium() -> str:
 
 
 def browse(url: str, *, screenshot: Path | None = None, budget_ms: int = 15000, width: int = 1600) -> str:
-    """Render ``url`` in headless Chromium; return the DOM (or write a PNG to ``screenshot``)."""
+    """Render ``url`` in headless Chromium; return the DOM (and write a PNG to ``screenshot``, same launch)."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-chromium-") as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
         cmd += [f"--user-data-dir={profile}", f"--window-size={width},1000", f"--virtual-time-budget={budget_ms}"]
-        cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+        cmd += [f"--screenshot={screenshot}", "--dump-dom"] if screenshot else ["--dump-dom"]
         proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         pytest.fail(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")

@@ -16,8 +16,10 @@ import yaml
 
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
+from edgeproof.headline import HEADLINE_KEYS
 from edgeproof.io import sha256_file
 from edgeproof.tracking.pipeline import record_pipeline_run
+from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import SHA, make_run_files
 
@@ -59,7 +61,7 @@ def set_gate(files, passed: bool, failed: tuple[str, ...] = ()) -> None:
     files.metrics["gate"].write_text(json.dumps({"passed": passed, "model_sha256": SHA, "failed": list(failed)}))
 
 
-def test_the_run_as_a_user_sees_it(tmp_path, client):
+def test_the_run_as_a_user_sees_it(tmp_path, client, caplog):
     files = make_run_files(tmp_path)
     files.dvc_lock = tmp_path / "dvc.lock"
     out = {"path": "data/prepared", "md5": "cb04c1079153a6c9cc16fce536671162.dir"}
@@ -70,9 +72,15 @@ def test_the_run_as_a_user_sees_it(tmp_path, client):
         os.utime(path, (1_700_000_000 + 60 * i, 1_700_000_000 + 60 * i))
     commit = git_repo(tmp_path)
     old = client.create_experiment("unit")  # made by an older edgeproof: no kind, GenAI view
-    sent = record(files, tmp_path)
+    with caplog.at_level(logging.INFO):
+        sent = record(files, tmp_path)
 
-    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    tags = client.get_experiment(old).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    view = json.loads(tags[VIEW_TAG])  # the runs table opens with the headline metrics as columns
+    assert [c for c in view["selectedColumns"] if c.startswith("metrics.")] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert view["columnOrder"][1 : 1 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}" in caplog.text  # the link edgeproof prints
     run = client.get_run(sent["run_id"])
     assert run.info.run_name == f"main@{commit[:7]}-fp32"
     starts = [p.stat().st_mtime for p in (files.metrics["data"], files.curves, files.model, *files.metrics.values())]
@@ -231,3 +239,15 @@ def test_a_pull_request_is_recognised_from_the_ci_environment(tmp_path, monkeypa
     tags = {**origin, "git_commit": "0123456789abcdef", "git_dirty": "false"}
     assert run_name(tags, "int8", "f" * 32) == "fix-nms@0123456-int8"
     assert run_name({**tags, "git_dirty": "true"}, "int8", "abcdef" + "0" * 26) == "fix-nms@0123456+dirty-int8-abcdef"
+
+
+def test_the_runs_view_columns_are_headline_metrics_mlflow_has_under_their_own_names(tmp_path, client):
+    """Each key metric column is a headline key, logged by the record under exactly that name."""
+    assert set(KEY_METRICS) <= set(HEADLINE_KEYS)
+    files = make_run_files(tmp_path)
+    headline = {"mAP50-95": 0.7, "mAP50": 0.91, "fps": 50.0, "latency_p95_ms": 20.0, "gate_passed": True}
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps({**headline, "release_variant": "fp32"}))
+    git_repo(tmp_path)
+    run = client.get_run(record(files, tmp_path)["run_id"])
+    assert {k: run.data.metrics[k] for k in KEY_METRICS} == {k: float(v) for k, v in headline.items()}

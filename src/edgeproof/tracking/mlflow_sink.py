@@ -22,6 +22,7 @@ from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.record import RECORD_FILE, Destination
 from edgeproof.tracking.redact import describe
 from edgeproof.tracking.registry import record_verdict
+from edgeproof.tracking.view import VIEW_TAG, view_state
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +60,22 @@ def unreachable(client: Any) -> str | None:
 
 
 def _experiment_id(client: Any, name: str, uri: str, root: Path) -> str:
-    """The experiment's id, created (or restored) as needed, always of the model-training kind."""
+    """The experiment's id, created (or restored) as needed, always of the model-training kind and
+    with edgeproof's runs view (:mod:`edgeproof.tracking.view`)."""
+    wanted = {KIND_TAG: KIND, VIEW_TAG: view_state()}
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
             client.restore_experiment(exp.experiment_id)
-        if exp.tags.get(KIND_TAG) != KIND:
-            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+        for key, value in wanted.items():
+            if exp.tags.get(key) != value:
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
         location = (root / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+    return client.create_experiment(name, artifact_location=location, tags=wanted)
 
 
 def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str | None) -> str | None:

@@ -48,8 +48,8 @@ def _crop(path, height: int) -> None:
 
 
 def _record_two_runs(tmp_path):
-    """The recorded pipeline gated on clean main (champion), then on a branch with a tighter latency
-    rule (candidate); the UI starts while the second run is recorded. Yields (repo, url)."""
+    """The recorded pipeline gated on clean main (champion: its completed process is returned), then
+    a branch with a tighter latency rule, committed, ready for the second gate run (candidate)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     recorded = recorded_repo(repo)

@@ -16,9 +16,10 @@ import yaml
 
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
-from edgeproof.headline import HEADLINE_KEYS
+from edgeproof.headline import HEADLINE_KEYS, headline_metrics, write_headline
 from edgeproof.io import sha256_file
 from edgeproof.tracking.pipeline import record_pipeline_run
+from edgeproof.tracking.record import flatten
 from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import SHA, make_run_files
@@ -241,13 +242,23 @@ def test_a_pull_request_is_recognised_from_the_ci_environment(tmp_path, monkeypa
     assert run_name({**tags, "git_dirty": "true"}, "int8", "abcdef" + "0" * 26) == "fix-nms@0123456+dirty-int8-abcdef"
 
 
-def test_the_runs_view_columns_are_headline_metrics_mlflow_has_under_their_own_names(tmp_path, client):
-    """Each key metric column is a headline key, logged by the record under exactly that name."""
+def test_mlflow_has_every_number_of_the_headline_as_dvc_metrics_diff_shows_it(tmp_path, client):
+    """``metrics/headline.json`` as the gate stage writes it (with a device profile): each number, and
+    the verdict as 1/0, is an MLflow metric of exactly that name and value; the runs view's columns are
+    headline keys."""
     assert set(KEY_METRICS) <= set(HEADLINE_KEYS)
     files = make_run_files(tmp_path)
-    headline = {"mAP50-95": 0.7, "mAP50": 0.91, "fps": 50.0, "latency_p95_ms": 20.0, "gate_passed": True}
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"epochs": 3}))
+    device = {"fps_e2e": 12.345, "latency_ms": {"p95": 81.234}}
+    headline = headline_metrics(*(json.loads(files.metrics[n].read_text()) for n in ("eval", "bench", "gate")),
+                                {"epochs": 3}, files.model, None, {"jetson-nano": device})  # fmt: skip
     files.metrics["headline"] = tmp_path / "headline.json"
-    files.metrics["headline"].write_text(json.dumps({**headline, "release_variant": "fp32"}))
+    write_headline(files.metrics["headline"], headline)
     git_repo(tmp_path)
     run = client.get_run(record(files, tmp_path)["run_id"])
-    assert {k: run.data.metrics[k] for k in KEY_METRICS} == {k: float(v) for k, v in headline.items()}
+    numbers = {k: v for k, v in flatten(json.loads(files.metrics["headline"].read_text())).items()
+               if isinstance(v, (bool, int, float))}  # fmt: skip
+    assert {"mAP50-95", "fps", "gate_passed", "devices.jetson-nano.latency_p95_ms"} <= set(numbers)
+    assert {k: run.data.metrics.get(k) for k in numbers} == {k: float(v) for k, v in numbers.items()}
+    assert not any(k.startswith("headline.") for k in run.data.metrics)

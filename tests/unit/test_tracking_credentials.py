@@ -11,7 +11,7 @@ import pytest
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
 from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
-from edgeproof.tracking.redact import redact
+from edgeproof.tracking.redact import RedactingFilter, redact
 from tests.unit.test_tracking import make_run_files
 
 PASSWORD, TOKEN = "pw-s3cr3t-9f2a", "tok-s3cr3t-77c1"
@@ -89,3 +89,5 @@ def test_device_gate_job_logging_verdicts_to_mlflow_leaks_nothing(tmp_path, secr
     _assert_clean(caplog.text + "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records))
     out = capsys.readouterr()
     _assert_clean(out.out + out.err)
+    mlflow_handlers = logging.getLogger("mlflow").handlers  # MLflow's logger does not propagate to the root
+    assert mlflow_handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in mlflow_handlers)

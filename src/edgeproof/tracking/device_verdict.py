@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
-from edgeproof.tracking.redact import describe, install_log_filter, redact
+from edgeproof.tracking.redact import describe, redact
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,8 @@ def log_device_verdicts(
     Raises :class:`DeviceTrackingError` (credentials removed, no chained MLflow error) when MLflow fails.
     """
     uri = uri or default_tracking_uri(Path.cwd())
-    install_log_filter()
     try:
-        client = connect(uri)
-        install_log_filter()  # MLflow's own logger has its handler once MLflow is imported
+        client = connect(uri)  # from here on every log handler redacts credentials
         return _log_all(client, reports, results_root, move_alias_on_pass, experiment, model_name)
     except Exception as exc:  # MlflowException quotes the URI with its user:password
         raise DeviceTrackingError(f"MLflow at {redact(uri)} did not take device verdicts: {describe(exc)}") from None

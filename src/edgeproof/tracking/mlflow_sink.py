@@ -20,7 +20,7 @@ from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.record import RECORD_FILE, Destination
-from edgeproof.tracking.redact import describe
+from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict
 from edgeproof.tracking.view import VIEW_TAG, view_state
 
@@ -39,7 +39,8 @@ def default_tracking_uri(repo: Path) -> str:
 
 
 def connect(uri: str) -> Any:
-    """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down."""
+    """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down; every log handler,
+    MLflow's own included (it exists once MLflow is imported), redacts credentials from here on."""
     # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -47,6 +48,7 @@ def connect(uri: str) -> Any:
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     from mlflow.tracking import MlflowClient
 
+    install_log_filter()
     return MlflowClient(tracking_uri=uri)
 
 

@@ -109,9 +109,8 @@ def postgres(password: str) -> Iterator[str]:
 def mlflow_server(args: list[str], log: Path, command: str = "server") -> Iterator[str]:
     """``mlflow <command> <args>`` on a free loopback port; yields its URL once ``/health`` answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", command, *args, "--host", "127.0.0.1", "--port", str(port)]
-    if command == "server":
-        cmd += ["--workers", "1"]
+    # one worker: the default 4 (also for `mlflow ui`) import MLflow 4 times, seconds of start-up on a small runner
+    cmd = [sys.executable, "-m", "mlflow", command, *args, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:

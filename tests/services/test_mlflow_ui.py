@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from edgeproof.tracking.view import KEY_METRICS, column, runs_view_path
+from edgeproof.tracking.view import KEY_METRICS, WORKFLOW, column, runs_view_path
 from tests.services.recorded import recorded_repo
 from tests.services.servers import ARTIFACTS, browse, chromium, mlflow_server
 
@@ -79,7 +79,7 @@ def test_runs_view_and_registered_model_page(tmp_path):
             out.mkdir(parents=True, exist_ok=True)
             pages = {
                 "runs": f"{url}/{runs_view_path(exp.experiment_id)}",  # the link edgeproof prints and the README gives
-                "registered-model": f"{url}/#/models/edgeproof-detector",
+                "registered-model": f"{url}/#/models/edgeproof-detector?{WORKFLOW}",
             }
             shots = {name: out / f"{name}.png" for name in pages}
             doms = dict(
@@ -93,7 +93,7 @@ def test_runs_view_and_registered_model_page(tmp_path):
     headline = json.loads((repo / "metrics" / "headline.json").read_text())  # what `dvc metrics diff` shows
 
     dom = doms["runs"]
-    assert "Model training" in dom and "Training runs" in dom
+    assert "Model training" in dom and "Model registry" in dom and "Evaluation runs" not in dom  # not GenAI's
     table = grid_cells(dom)
     for name, run in runs.items():  # each run's row: its name, the key metrics, dataset, source and model
         cells = table[run.info.run_id]

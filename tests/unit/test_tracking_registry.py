@@ -81,7 +81,7 @@ def test_the_run_as_a_user_sees_it(tmp_path, client, caplog):
     view = json.loads(tags[VIEW_TAG])  # the runs table opens with the headline metrics as columns
     assert [c for c in view["selectedColumns"] if c.startswith("metrics.")] == [f"metrics.`{k}`" for k in KEY_METRICS]
     assert view["columnOrder"][1 : 1 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]
-    assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}" in caplog.text  # the link edgeproof prints
+    assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}&" in caplog.text  # the link edgeproof prints
     run = client.get_run(sent["run_id"])
     assert run.info.run_name == f"main@{commit[:7]}-fp32"
     starts = [p.stat().st_mtime for p in (files.metrics["data"], files.curves, files.model, *files.metrics.values())]

@@ -38,6 +38,11 @@ def view_state() -> str:
     return json.dumps(state, separators=(",", ":"))
 
 
+WORKFLOW = "workflowType=machine_learning"
+"""MLflow 3's UI-wide GenAI / Model training switch, set to model training (its default is GenAI)."""
+
+
 def runs_view_path(experiment_id: str) -> str:
-    """The UI route (after the server's base URL) of the experiment's runs table with the key metrics."""
-    return f"#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+    """The UI route (after the server's base URL) of the experiment's runs table with the key metrics,
+    in the model-training UI."""
+    return f"#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}&{WORKFLOW}"

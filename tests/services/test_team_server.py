@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from edgeproof.tracking.record import HEADLINE, flatten
+from edgeproof.tracking.view import runs_view_path
 from tests.services.recorded import recorded_repo
 from tests.services.servers import mlflow_server, postgres
 
@@ -39,6 +40,7 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         client = MlflowClient(url)
         exp = client.get_experiment_by_name("edgeproof")
         assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+        assert f"{url}/{runs_view_path(exp.experiment_id)}" in proc.stderr  # the link, without the credentials
         (run,) = client.search_runs([exp.experiment_id])
         params = yaml.safe_load((repo / "params.yaml").read_text())
         assert run.data.params["train.epochs"] == str(params["train"]["epochs"])

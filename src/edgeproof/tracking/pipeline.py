@@ -12,7 +12,7 @@ from edgeproof.tracking.outbox import FlushResult, flush
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import Destination, RecordSources, snapshot
 from edgeproof.tracking.redact import describe, install_log_filter, redact, without_userinfo
-from edgeproof.tracking.view import runs_view_path
+from edgeproof.tracking.view import WORKFLOW, runs_view_path
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def destination(params: TrackParams) -> Destination:
 def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
     web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
-        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}" if web else ""
+        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}?{WORKFLOW}" if web else ""
         log.info(
             "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],

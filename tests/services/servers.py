@@ -109,9 +109,8 @@ def postgres(password: str) -> Iterator[str]:
 def mlflow_server(args: list[str], log: Path, command: str = "server") -> Iterator[str]:
     """``mlflow <command> <args>`` on a free loopback port; yields its URL once ``/health`` answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", command, *args, "--host", "127.0.0.1", "--port", str(port)]
-    if command == "server":
-        cmd += ["--workers", "1"]
+    # one worker: the default 4 (also for `mlflow ui`) import MLflow 4 times, seconds of start-up on a small runner
+    cmd = [sys.executable, "-m", "mlflow", command, *args, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -132,11 +131,11 @@ def chromium() -> str:
 
 
 def browse(url: str, *, screenshot: Path | None = None, budget_ms: int = 15000, width: int = 1600) -> str:
-    """Render ``url`` in headless Chromium; return the DOM (or write a PNG to ``screenshot``)."""
+    """Render ``url`` in headless Chromium; return the DOM (and write a PNG to ``screenshot``, same launch)."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-chromium-") as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
         cmd += [f"--user-data-dir={profile}", f"--window-size={width},1000", f"--virtual-time-budget={budget_ms}"]
-        cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+        cmd += [f"--screenshot={screenshot}", "--dump-dom"] if screenshot else ["--dump-dom"]
         proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         pytest.fail(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from edgeproof.tracking.record import HEADLINE, flatten
+from edgeproof.tracking.view import runs_view_path
 from tests.services.recorded import recorded_repo
 from tests.services.servers import mlflow_server, postgres
 
@@ -39,17 +40,21 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         client = MlflowClient(url)
         exp = client.get_experiment_by_name("edgeproof")
         assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+        assert f"{url}/{runs_view_path(exp.experiment_id)}" in proc.stderr  # the link, without the credentials
         (run,) = client.search_runs([exp.experiment_id])
         params = yaml.safe_load((repo / "params.yaml").read_text())
         assert run.data.params["train.epochs"] == str(params["train"]["epochs"])
         assert run.data.params["gate.min_fps"] == str(params["gate"]["min_fps"])
         evaluation = json.loads((repo / "metrics" / "eval.json").read_text())
         assert run.data.metrics["eval.map50_95"] == evaluation["map50_95"]
-        for path in sorted((repo / "metrics").glob("*.json")):  # every number dvc metrics diff shows, exactly
+        files = sorted((repo / "metrics").glob("*.json"))
+        assert repo / "metrics" / f"{HEADLINE}.json" in files  # the file `dvc metrics diff` shows, from the gate
+        for path in files:  # every number of every metrics file, exactly (a verdict as 1/0)
             prefix = "" if path.stem == HEADLINE else f"{path.stem}."
             for key, value in flatten(json.loads(path.read_text())).items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    assert run.data.metrics[prefix + key] == value, (path.name, key)
+                if isinstance(value, (bool, int, float)):
+                    assert run.data.metrics[prefix + key] == float(value), (path.name, key)
+        assert run.data.metrics["gate_passed"] == 1.0 and run.data.metrics["mAP50-95"] > 0
         assert run.data.tags["model_sha256"] == recorded.sha and run.info.run_name.startswith("main@")
         assert run.info.end_time - run.info.start_time >= 400_000  # data stage 8 min before the gate
         reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}

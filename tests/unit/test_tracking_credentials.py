@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
 from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
-from edgeproof.tracking.redact import redact
+from edgeproof.tracking.redact import RedactingFilter, redact
 from tests.unit.test_tracking import make_run_files
 
 PASSWORD, TOKEN = "pw-s3cr3t-9f2a", "tok-s3cr3t-77c1"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -61,3 +63,31 @@ def test_credentials_stay_out_of_logs_errors_results_and_the_outbox(tmp_path, se
     assert stored and outbox_dir(state).is_dir()
     for text in stored:
         _assert_clean(text)
+
+
+def test_device_gate_job_logging_verdicts_to_mlflow_leaks_nothing(tmp_path, secret_env, caplog, capsys, monkeypatch):
+    """``ci/device_gate.py --mlflow --move-alias`` against a server that is down: the error that ends the
+    job (and its traceback, as CI prints it) and every log line name the server without its secrets."""
+    import importlib.util
+    import traceback
+
+    from edgeproof.tracking.device_verdict import DeviceTrackingError
+
+    spec = importlib.util.spec_from_file_location("ci_device_gate", REPO / "ci" / "device_gate.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    report = {"verdict": "pass", "failed": [], "model_sha256": "a" * 64, "measured": {"fps_e2e": 30.0}}
+    monkeypatch.setattr(job, "_gate_all", lambda args: ({"jetson-nano": "pass"}, {"jetson-nano": report}, {}))
+    (tmp_path / "params.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.DEBUG), pytest.raises(DeviceTrackingError) as raised:
+        job.main(["--profile", "jetson-nano", "--mlflow", "--move-alias", "--params", str(tmp_path / "params.yaml")])
+
+    shown = "".join(traceback.format_exception(raised.value))
+    assert "http://***@127.0.0.1:9" in shown and "did not take device verdicts" in shown
+    _assert_clean(shown)
+    _assert_clean(caplog.text + "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records))
+    out = capsys.readouterr()
+    _assert_clean(out.out + out.err)
+    mlflow_handlers = logging.getLogger("mlflow").handlers  # MLflow's logger does not propagate to the root
+    assert mlflow_handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in mlflow_handlers)

@@ -16,8 +16,11 @@ import yaml
 
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
+from edgeproof.headline import HEADLINE_KEYS, headline_metrics, write_headline
 from edgeproof.io import sha256_file
 from edgeproof.tracking.pipeline import record_pipeline_run
+from edgeproof.tracking.record import flatten
+from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import SHA, make_run_files
 
@@ -59,7 +62,7 @@ def set_gate(files, passed: bool, failed: tuple[str, ...] = ()) -> None:
     files.metrics["gate"].write_text(json.dumps({"passed": passed, "model_sha256": SHA, "failed": list(failed)}))
 
 
-def test_the_run_as_a_user_sees_it(tmp_path, client):
+def test_the_run_as_a_user_sees_it(tmp_path, client, caplog):
     files = make_run_files(tmp_path)
     files.dvc_lock = tmp_path / "dvc.lock"
     out = {"path": "data/prepared", "md5": "cb04c1079153a6c9cc16fce536671162.dir"}
@@ -70,9 +73,15 @@ def test_the_run_as_a_user_sees_it(tmp_path, client):
         os.utime(path, (1_700_000_000 + 60 * i, 1_700_000_000 + 60 * i))
     commit = git_repo(tmp_path)
     old = client.create_experiment("unit")  # made by an older edgeproof: no kind, GenAI view
-    sent = record(files, tmp_path)
+    with caplog.at_level(logging.INFO):
+        sent = record(files, tmp_path)
 
-    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    tags = client.get_experiment(old).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    view = json.loads(tags[VIEW_TAG])  # the runs table opens with the headline metrics as columns
+    assert [c for c in view["selectedColumns"] if c.startswith("metrics.")] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert view["columnOrder"][1 : 1 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}&" in caplog.text  # the link edgeproof prints
     run = client.get_run(sent["run_id"])
     assert run.info.run_name == f"main@{commit[:7]}-fp32"
     starts = [p.stat().st_mtime for p in (files.metrics["data"], files.curves, files.model, *files.metrics.values())]
@@ -231,3 +240,25 @@ def test_a_pull_request_is_recognised_from_the_ci_environment(tmp_path, monkeypa
     tags = {**origin, "git_commit": "0123456789abcdef", "git_dirty": "false"}
     assert run_name(tags, "int8", "f" * 32) == "fix-nms@0123456-int8"
     assert run_name({**tags, "git_dirty": "true"}, "int8", "abcdef" + "0" * 26) == "fix-nms@0123456+dirty-int8-abcdef"
+
+
+def test_mlflow_has_every_number_of_the_headline_as_dvc_metrics_diff_shows_it(tmp_path, client):
+    """``metrics/headline.json`` as the gate stage writes it (with a device profile): each number, and
+    the verdict as 1/0, is an MLflow metric of exactly that name and value; the runs view's columns are
+    headline keys."""
+    assert set(KEY_METRICS) <= set(HEADLINE_KEYS)
+    files = make_run_files(tmp_path)
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"epochs": 3}))
+    device = {"fps_e2e": 12.345, "latency_ms": {"p95": 81.234}}
+    headline = headline_metrics(*(json.loads(files.metrics[n].read_text()) for n in ("eval", "bench", "gate")),
+                                {"epochs": 3}, files.model, None, {"jetson-nano": device})  # fmt: skip
+    files.metrics["headline"] = tmp_path / "headline.json"
+    write_headline(files.metrics["headline"], headline)
+    git_repo(tmp_path)
+    run = client.get_run(record(files, tmp_path)["run_id"])
+    numbers = {k: v for k, v in flatten(json.loads(files.metrics["headline"].read_text())).items()
+               if isinstance(v, (bool, int, float))}  # fmt: skip
+    assert {"mAP50-95", "fps", "gate_passed", "devices.jetson-nano.latency_p95_ms"} <= set(numbers)
+    assert {k: run.data.metrics.get(k) for k in numbers} == {k: float(v) for k, v in numbers.items()}
+    assert not any(k.startswith("headline.") for k in run.data.metrics)

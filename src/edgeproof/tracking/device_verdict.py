@@ -5,6 +5,8 @@ The pipeline's run carries the tag ``model_sha256``; a device verdict for that f
 artifacts under ``device/<profile>/``). On ``main``, a passing verdict moves the registry alias named
 after the profile (e.g. ``jetson-orin-nano``) to the model version with that sha256. A model that was
 never logged by the pipeline (no run with that sha256) is a warning, not an error: the gate stands.
+A tracking failure is a :class:`DeviceTrackingError` whose message, like every log line, carries no
+credentials of the tracking URI or token (:mod:`edgeproof.tracking.redact`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
+from edgeproof.tracking.redact import describe, redact
 
 log = logging.getLogger(__name__)
+
+
+class DeviceTrackingError(RuntimeError):
+    """MLflow did not take the device verdicts (server down, refused, ...); the message is redacted."""
+
 
 FIGURES = ("fps_e2e", "latency_ms_p95", "latency_model_ms_p50", "map50", "map50_95", "engine_build_s")
 
@@ -60,8 +68,26 @@ def log_device_verdicts(
     model_name: str = "edgeproof-detector",
     uri: str | None = None,
 ) -> dict[str, Any]:
-    """Log each profile's verdict on its model's run(s); on a pass, optionally move the profile's alias."""
-    client = connect(uri or default_tracking_uri(Path.cwd()))
+    """Log each profile's verdict on its model's run(s); on a pass, optionally move the profile's alias.
+
+    Raises :class:`DeviceTrackingError` (credentials removed, no chained MLflow error) when MLflow fails.
+    """
+    uri = uri or default_tracking_uri(Path.cwd())
+    try:
+        client = connect(uri)  # from here on every log handler redacts credentials
+        return _log_all(client, reports, results_root, move_alias_on_pass, experiment, model_name)
+    except Exception as exc:  # MlflowException quotes the URI with its user:password
+        raise DeviceTrackingError(f"MLflow at {redact(uri)} did not take device verdicts: {describe(exc)}") from None
+
+
+def _log_all(
+    client: Any,
+    reports: Mapping[str, Mapping[str, Any]],
+    results_root: Path,
+    move_alias_on_pass: bool,
+    experiment: str,
+    model_name: str,
+) -> dict[str, Any]:
     done: dict[str, Any] = {}
     for profile, report in reports.items():
         sha = report.get("model_sha256") or ""

@@ -20,8 +20,9 @@ from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.record import RECORD_FILE, Destination
-from edgeproof.tracking.redact import describe
+from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict
+from edgeproof.tracking.view import VIEW_TAG, view_state
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def default_tracking_uri(repo: Path) -> str:
 
 
 def connect(uri: str) -> Any:
-    """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down."""
+    """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down; every log handler,
+    MLflow's own included (it exists once MLflow is imported), redacts credentials from here on."""
     # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -46,6 +48,7 @@ def connect(uri: str) -> Any:
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     from mlflow.tracking import MlflowClient
 
+    install_log_filter()
     return MlflowClient(tracking_uri=uri)
 
 
@@ -59,19 +62,22 @@ def unreachable(client: Any) -> str | None:
 
 
 def _experiment_id(client: Any, name: str, uri: str, root: Path) -> str:
-    """The experiment's id, created (or restored) as needed, always of the model-training kind."""
+    """The experiment's id, created (or restored) as needed, always of the model-training kind and
+    with edgeproof's runs view (:mod:`edgeproof.tracking.view`)."""
+    wanted = {KIND_TAG: KIND, VIEW_TAG: view_state()}
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
             client.restore_experiment(exp.experiment_id)
-        if exp.tags.get(KIND_TAG) != KIND:
-            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+        for key, value in wanted.items():
+            if exp.tags.get(key) != value:
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
         location = (root / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+    return client.create_experiment(name, artifact_location=location, tags=wanted)
 
 
 def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str | None) -> str | None:

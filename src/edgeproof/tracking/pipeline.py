@@ -12,6 +12,7 @@ from edgeproof.tracking.outbox import FlushResult, flush
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import Destination, RecordSources, snapshot
 from edgeproof.tracking.redact import describe, install_log_filter, redact, without_userinfo
+from edgeproof.tracking.view import WORKFLOW, runs_view_path
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def destination(params: TrackParams) -> Destination:
 def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
     web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
-        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}" if web else ""
+        link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}?{WORKFLOW}" if web else ""
         log.info(
             "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],
@@ -47,6 +48,15 @@ def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
             f", registered version {item['model_version']}" if item.get("model_version") else "",
             link,
         )
+    for exp_id in sorted({str(item["experiment_id"]) for item in sent if item.get("experiment_id")}):
+        if web:
+            log.info("runs table with the key metrics: %s/%s", web, runs_view_path(exp_id))
+        elif uri.startswith("sqlite:"):
+            log.info(
+                "browse: `mlflow ui --backend-store-uri %s`, then http://127.0.0.1:5000/%s",
+                redact(uri),
+                runs_view_path(exp_id),
+            )
 
 
 def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None) -> list[dict[str, Any]]:

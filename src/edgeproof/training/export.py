@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import atomic_path, sha256_file
+from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch:
     import onnx
 
     yolo_cls = configure(state)
+    load_checkpoint_dict(weights, state)  # a torn or refused .pt: a ValueError naming it, not ultralytics' TypeError
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
         local = Path(tmp) / "model.pt"  # ultralytics writes the .onnx next to the .pt
         shutil.copyfile(weights, local)

@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 
 BAD_INPUTS: list[Case] = [*DATA_CASES, *MODEL_CASES, *BUNDLE_CASES]
 NOT_COVERED = [
-    "SIGTERM/SIGKILL during train (mid-epoch), export and optimize: tests/pipeline/test_train_resume.py covers "
-    "resuming an interrupted training, this report does not",
+    "SIGTERM during evaluate (SIGKILL is covered), and faults in benchmark, gate and bundle",
     "two queued experiments run with `dvc queue start -j 2`: tests/pipeline/test_queue.py runs them (both "
     "finish, one trains, the other waits and reuses the run), this report does not",
 ]

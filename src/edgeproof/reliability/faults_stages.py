@@ -57,6 +57,12 @@ def declared_outputs(name: str) -> list[str]:
     return paths
 
 
+def model_arg(name: str) -> str:
+    """The ``--model`` path in stage ``name``'s ``dvc.yaml`` command."""
+    argv = shlex.split(_stage(name)["cmd"])
+    return argv[argv.index("--model") + 1]
+
+
 def _env(repo: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE",)}
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])
@@ -181,9 +187,11 @@ def stage_interrupted(workdir: Path, reference: Path, name: str, sig: int) -> di
     repo = workdir / case
     _copy_before(reference, repo, name)
     expected = outputs_state(reference, name)
-    if name == "train":  # mid-epoch: a moment after the first epoch ended (an epoch takes ~1 s here)
+    if name == "train":  # mid-epoch: a moment after epoch 1's checkpoint (an epoch takes ~0.7 s here)
         when = "in epoch 2 of 4"
-        ready = _after(lambda: _epochs_done(repo) >= 1, 0.3)
+        ready = _after(
+            lambda: _epochs_done(repo) >= 1 and any((repo / ".edgeproof").glob("train/*/weights/last.pt")), 0.2
+        )
     else:
         when = "after it began writing files"
         ready = _new_file(repo, {p for p in repo.rglob("*") if p.is_file()})
@@ -204,8 +212,8 @@ def stage_interrupted(workdir: Path, reference: Path, name: str, sig: int) -> di
     same = (
         f"resumed from last.pt; outputs within tolerance of an uninterrupted run's ({TOLERANCE_NOTE})"
         if resumed
-        else f"{'restarted (no resumable checkpoint); ' if name == 'train' else ''}its {len(rerun)} output files "
-        "equal an uninterrupted run's byte for byte (JSON and the curve: wall-clock times aside)"
+        else f"{'restarted (no resumable checkpoint) and ' if name == 'train' else ''}gave {len(rerun)} output "
+        "files equal to an uninterrupted run's byte for byte (JSON and the curve: wall-clock times aside)"
     )
     detail = (
         f"{signal.Signals(sig).name} {when}: {len(after_kill)} of {len(expected)} declared output files present "

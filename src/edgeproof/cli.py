@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_model)
     s = sub.add_parser("reliability", help="feed bad inputs to every entry point, inject faults; write a report")
     s.add_argument("--out", type=Path, default=Path("reports"), help="folder for reliability.{json,md}")
-    s.add_argument("--no-faults", action="store_true", help="bad inputs only (the fault cases take ~20 s)")
+    s.add_argument("--no-faults", action="store_true", help="bad inputs only (the fault cases take ~2 min)")
     s.add_argument("--cases", nargs="+", default=None, help="only these bad-input cases (by name)")
     s.set_defaults(func=_cmd_reliability)
     return p

@@ -206,22 +206,38 @@ def _swap_in_two_renames(new: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
+def scratch_dir(target: Path | str) -> Iterator[Path]:
+    """Yield a private temporary folder ``.<name>.*.tmpdir`` next to ``target``; delete it on exit.
+
+    The folder is ``flock``ed while in use, so each call first deletes the ones that killed processes
+    left next to ``target`` (free lock) and spares those of live ones.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_TMP_DIR, dir=target.parent))
+    owner = os.open(tmp, os.O_RDONLY)
+    fcntl.flock(owner, fcntl.LOCK_EX)  # "being written": a killed writer's tree is recognised by a free lock
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone when published; the old tree after an exchange
+        os.close(owner)
+
+
+@contextlib.contextmanager
 def atomic_dir(target: Path | str) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; swap it in place of ``target`` on success.
 
     The new tree is fsynced, then exchanged with the old one in a single rename, so a reader (or a
     power cut) sees the complete old tree or the complete new one. Without ``renameat2`` (not
     Linux, or a filesystem without it) two renames are used, and an interruption between them is
-    undone by :func:`recover_dir` at the next call.
+    undone by :func:`recover_dir` at the next call. The temp tree is a :func:`scratch_dir`.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(target)
-    _remove_abandoned(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_TMP_DIR, dir=target.parent))
-    owner = os.open(tmp, os.O_RDONLY)
-    fcntl.flock(owner, fcntl.LOCK_EX)  # "being written": a killed writer's tree is recognised by a free lock
-    try:
+    with scratch_dir(target) as tmp:
         yield tmp
         _publish_mode(tmp, directory=True)
         fsync_tree(tmp)
@@ -229,15 +245,9 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
             os.replace(tmp, target)
             fsync_dir(target.parent)
         elif _exchange(tmp, target):
-            fsync_dir(target.parent)  # the swap is on disk before the old tree goes
-            shutil.rmtree(tmp, ignore_errors=True)  # now the old tree
+            fsync_dir(target.parent)  # the swap is on disk before the old tree (now at tmp) goes
         else:
             _swap_in_two_renames(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        os.close(owner)
 
 
 def _remove_abandoned(target: Path) -> None:

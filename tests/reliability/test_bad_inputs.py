@@ -14,25 +14,12 @@ from edgeproof.cli import main as cli_main
 from edgeproof.reliability.report import BAD_INPUTS, render_markdown, summarize
 from edgeproof.reliability.runner import run_case
 
-# Entry points owned by other work streams that do not yet refuse these inputs cleanly (see the report).
-KNOWN_GAPS = {
-    "onnx-wrong-input-shape": "runtime.Detector does not check the model's input signature before inference",
-    "onnx-wrong-input-dtype": "runtime.Detector does not check the model's input signature before inference",
-    "onnx-not-a-detector": "runtime decode does not check the output layout (4 + classes rows)",
-    "pt-truncated": "ultralytics' checkpoint loader raises TypeError, which the export stage does not catch",
-}
-
-
-def _param(case):
-    marks = [pytest.mark.xfail(reason=KNOWN_GAPS[case.name], strict=False)] if case.name in KNOWN_GAPS else []
-    return pytest.param(case, id=case.name, marks=marks)
-
 
 def test_the_table_has_at_least_twenty_kinds():
     assert len({c.name for c in BAD_INPUTS}) == len(BAD_INPUTS) >= 20
 
 
-@pytest.mark.parametrize("case", [_param(c) for c in BAD_INPUTS])
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.name)
 def test_bad_input_is_refused_cleanly(case, tmp_path):
     result = run_case(case, tmp_path)
     assert result["data_lost"] == 0, result["detail"]

@@ -166,3 +166,54 @@ def test_trees_left_by_killed_writers_are_removed_but_live_ones_kept(tmp_path):
         os.close(holder)
     assert not dead.exists() and live.exists()
     assert (target / "a.txt").read_text() == "v1"
+
+
+def test_scratch_folders_of_killed_processes_go_live_ones_stay_and_ours_is_removed(tmp_path):
+    from edgeproof.io import scratch_dir
+
+    target = tmp_path / "models" / "model.onnx"
+    dead = tmp_path / "models" / ".model.onnx.abc123.tmpdir"  # an export was SIGKILLed mid-way
+    dead.mkdir(parents=True)
+    (dead / "model.pt").write_bytes(b"x" * 100)
+    live = tmp_path / "models" / ".model.onnx.def456.tmpdir"
+    live.mkdir()
+    holder = os.open(live, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another export, still running
+    try:
+        with scratch_dir(target) as tmp:
+            assert tmp.parent == target.parent and tmp.name.startswith(".model.onnx.")
+            (tmp / "work").write_text("x")
+            assert not dead.exists() and live.exists()
+        assert not tmp.exists()
+        with pytest.raises(RuntimeError), scratch_dir(target) as tmp:
+            raise RuntimeError("export failed")
+        assert not tmp.exists()
+    finally:
+        os.close(holder)
+    assert sorted(p.name for p in target.parent.iterdir()) == [live.name]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name file descriptors")
+def test_a_tracking_record_is_flushed_before_the_outbox_shows_it(tmp_path, events, monkeypatch):
+    """Issue 12.4: the MLflow outbox record and its artifact copies reach the disk before the rename that
+    makes the record visible (a power cut cannot leave a torn record the replay would send)."""
+    from edgeproof.tracking.record import RECORD_FILE, snapshot
+    from tests.unit.test_tracking import make_run_files
+
+    real_tree = io.fsync_tree
+
+    def fsync_tree(root):  # what was in the tree when it was flushed
+        events.extend(("flush", str(p), "") for p in Path(root).rglob("*") if p.is_file())
+        return real_tree(root)
+
+    monkeypatch.setattr(io, "fsync_tree", fsync_tree)
+    (tmp_path / "run").mkdir()
+    folder = snapshot(make_run_files(tmp_path / "run"), tmp_path, tmp_path / "outbox", log_model=True)
+    publish = [i for i, e in enumerate(events) if e[0] == "replace" and e[2] == str(folder)]
+    assert len(publish) == 1, events
+    tmp = Path(events[publish[0]][1])
+    flushed = {e[1] for e in events[: publish[0]] if e[0] in ("flush", "fsync")}
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()]
+    assert Path(RECORD_FILE) in files and any(p.suffix == ".onnx" for p in files)
+    assert {str(tmp / p) for p in files} <= flushed
+    assert str(tmp_path / "outbox") in {e[1] for e in events[publish[0] :] if e[0] == "fsync"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,43 @@ def test_the_hash_is_of_the_bytes_the_session_runs(fixed_detector_factory, tmp_p
     model.write_bytes(b"replaced while the detector was running")
     assert det.sha256 == loaded
     assert len(det([np.zeros((64, 64, 3), np.uint8)])[0]) == 1  # the session still runs the loaded model
+
+
+@pytest.mark.parametrize(
+    ("signature", "message"),
+    [
+        ({"in_shape": (1, 1, 64, 64)}, "1 channels, expected 3"),
+        ({"in_shape": (1, 3, 64)}, "rank 3, expected 4"),
+        ({"in_type": "int8"}, "element type tensor(int8)"),
+        ({"out_rows": 3}, "3 rows, expected 4 box rows"),
+        ({"out_rows": 7}, "7 rows, expected 4 + 2 classes"),  # the model's names say 2 classes
+    ],
+)
+def test_a_model_that_is_not_an_image_detector_is_refused_at_load_naming_the_file(tmp_path, signature, message):
+    from edgeproof.reliability.sandbox import onnx_model
+
+    path = onnx_model(tmp_path / "odd.onnx", **signature)
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        Detector(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_float16_input_model_is_fed_float16(tmp_path):
+    from edgeproof.reliability.sandbox import onnx_model
+
+    det = Detector(onnx_model(tmp_path / "half.onnx", in_type="float16", boxes=True), Postprocess(conf=0.25))
+    assert det.input_dtype == np.float16 and det.output_rows == 6
+    (out,) = det([np.zeros((64, 64, 3), np.uint8)])
+    assert sorted(out.classes.tolist()) == [0, 1]
+
+
+def test_an_output_layout_not_stated_in_the_graph_is_checked_at_inference(tmp_path):
+    from edgeproof.reliability.sandbox import onnx_model
+
+    det = Detector(onnx_model(tmp_path / "ok.onnx"))
+    # as if the graph's output dims were symbolic (nothing to check at load): the layout is checked per run
+    det.session = create_session(onnx_model(tmp_path / "odd.onnx", out_rows=3), ["CPUExecutionProvider"])
+    det.output_rows = None
+    with pytest.raises(ValueError, match=r"not a detector: output shape \(1, 3, 84\)") as err:
+        det([np.zeros((64, 64, 3), np.uint8)])
+    assert str(det.model_path) in str(err.value)

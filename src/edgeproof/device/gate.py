@@ -254,4 +254,7 @@ def run_device_gate(
     write_json(results / "gate.json", report)
     write_text(results / "gate.md", render_markdown(report))
     log.info("device gate %s: %s (failed: %s)", name, report["verdict"], ", ".join(report["failed"]) or "none")
+    for rule in report["rules"]:
+        if rule["name"] == "bundle_verified" and not rule["passed"]:  # which file, and how, on the console too
+            log.error("bundle %s failed verification: %s", bundle, rule["measured"])
     return EXIT[report["verdict"]]

@@ -24,7 +24,7 @@ DATA = ("stage:data", ["--out", "data/prepared", "--metrics", "metrics/data.json
 class Call:
     """What to run in the sandbox, and what a clean refusal looks like."""
 
-    entry: str  # "stage:<name>" (python -m stages.<name>) or "cli" (the edgeproof command)
+    entry: str  # "stage:<name>" (python -m stages.<name>), "cli" (the edgeproof command) or "device" (its CLI)
     argv: list[str]
     needles: tuple[str, ...]  # every one must appear in the error output (or the data report)
     expect: str = "error"  # "error" | "problem"

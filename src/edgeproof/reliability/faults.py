@@ -1,5 +1,6 @@
 """Faults injected into a running stage: the data stage killed (SIGKILL, SIGTERM) while it writes
-``data/prepared`` (``evaluate`` killed while writing its outputs is in :mod:`.faults_eval`).
+``data/prepared`` (``train``, ``export`` and ``optimize`` interrupted are in :mod:`.faults_stages`,
+``evaluate`` killed while writing its outputs in :mod:`.faults_eval`).
 Survived means: the previous complete dataset is still there, whole, right after the kill, and the
 next run finishes with exactly what an uninterrupted run gives.
 """
@@ -96,8 +97,10 @@ def run_faults(workdir: Path) -> list[dict[str, Any]]:
     if code != 0:
         raise RuntimeError(f"the reference data stage run failed (exit {code})")
     from edgeproof.reliability.faults_eval import evaluate_interrupted
+    from edgeproof.reliability.faults_stages import run_stage_faults
 
     results = [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]
+    results += run_stage_faults(workdir / "stages")
     return [*results, evaluate_interrupted(workdir), second_repro_refused(workdir)]
 
 

@@ -1,37 +1,25 @@
 """A fault injected into the ``evaluate`` stage: SIGKILL while it writes its outputs.
 
 Survived means: every output file present right after the kill is complete (JSON parses, images
-decode), and the rerun gives the same scores as an uninterrupted run (timings excepted).
+decode, arrays load), and the rerun gives the same scores as an uninterrupted run (timings excepted).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.runner import PROJECT
+from edgeproof.reliability.faults_stages import declared_outputs, finish, model_arg, start
 
-MODEL = "models/candidate.onnx"
-OUTPUTS = {
-    "metrics": "metrics/eval.json",
-    "detections": "reports/detections_val.json",
-    "pr-curve": "plots/eval/pr_curve.csv",
-    "f1-curve": "plots/eval/f1_confidence.csv",
-    "confusion": "plots/eval/confusion.json",
-    "pr-png": "plots/eval/pr_curve.png",
-    "f1-png": "plots/eval/f1_confidence.png",
-    "confusion-png": "plots/eval/confusion_matrix.png",
-    "mosaic": "plots/eval/val_mosaic.jpg",
-}
+METRICS, DETECTIONS = "metrics/eval.json", "reports/detections_val.json"
 _TIMING = {"images_per_s", "speed", "ultralytics_images_per_s"}
 
 
@@ -41,33 +29,27 @@ def _repo(root: Path) -> Path:
 
     synthetic = {"n_train": 2, "n_val": 240, "image_size": 64, "classes": ["circle", "square"]}
     generate(parse_params({"data": {"synthetic": synthetic}}).data.synthetic, 0, root / "data" / "prepared")
-    sb.onnx_model(root / MODEL, boxes=True)
+    sb.onnx_model(root / model_arg("evaluate"), boxes=True)
     cross = {"ultralytics": False}
     sb.write_params(root, {}, evaluate={"cross_check": cross, "score_workers": 0, "streams": 1})
     return root
 
 
 def _start(repo: Path) -> subprocess.Popen[bytes]:
-    argv = ["--model", MODEL, "--data", "data/prepared"]
-    for key, path in OUTPUTS.items():
-        argv += [f"--{key}", path]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
-    return subprocess.Popen(
-        [sys.executable, "-m", "stages.evaluate", *argv], cwd=repo, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+    """The evaluate stage exactly as dvc.yaml runs it (its command, its outputs)."""
+    return start(repo, "evaluate")
 
 
 def _scores(repo: Path) -> Any:
     """eval.json without its timings, and the detections: what an interrupted run must reproduce."""
-    metrics = json.loads((repo / OUTPUTS["metrics"]).read_text())
-    return {k: v for k, v in metrics.items() if k not in _TIMING}, (repo / OUTPUTS["detections"]).read_text()
+    metrics = json.loads((repo / METRICS).read_text())
+    return {k: v for k, v in metrics.items() if k not in _TIMING}, (repo / DETECTIONS).read_text()
 
 
 def _torn(repo: Path) -> list[str]:
     """Outputs present but not complete files."""
     bad = []
-    for rel in OUTPUTS.values():
+    for rel in declared_outputs("evaluate"):
         path = repo / rel
         if not path.exists():
             continue
@@ -77,27 +59,30 @@ def _torn(repo: Path) -> list[str]:
             elif path.suffix in (".png", ".jpg"):
                 with Image.open(path) as im:
                     im.load()
+            elif path.suffix == ".npz":
+                with np.load(path) as arrays:
+                    [arrays[k] for k in arrays.files]
             elif not path.read_text().endswith("\n"):
                 bad.append(rel)
-        except (ValueError, OSError):
+        except Exception:
             bad.append(rel)
     return bad
 
 
 def _kill_while_writing(repo: Path, timeout: float = 300.0) -> bool:
     """Run evaluate and SIGKILL it as soon as its first output is (re)written; True if it was."""
-    first = repo / OUTPUTS["detections"]
+    first = repo / DETECTIONS
     before = first.stat().st_mtime_ns if first.exists() else None
     proc = _start(repo)
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         if first.exists() and first.stat().st_mtime_ns != before:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
+            proc.communicate(timeout=60)
             return True
         time.sleep(0.005)
     proc.kill()
-    proc.wait()
+    proc.communicate()
     return False
 
 
@@ -105,19 +90,21 @@ def evaluate_interrupted(workdir: Path) -> dict[str, Any]:
     """Reference run, then a run killed while writing its outputs, then the rerun."""
     name = "sigkill-evaluate-outputs"
     reference = _repo(workdir / name / "reference")
-    if _start(reference).wait(timeout=600) != 0:
-        return _result(name, "failed", "the uninterrupted evaluate run failed")
+    code, tail = finish(reference, "evaluate")
+    if code != 0:
+        return _result(name, "failed", f"the uninterrupted evaluate run failed (exit {code}): {tail[-300:]}")
     repo = _repo(workdir / name / "repo")
     if not _kill_while_writing(repo):
         return _result(name, "not_injected", "evaluate finished before it could be killed")
     torn = _torn(repo)
     if torn:
         return _result(name, "failed", f"half-written outputs after the kill: {torn}")
-    written = sum((repo / rel).exists() for rel in OUTPUTS.values())
-    if _start(repo).wait(timeout=600) != 0 or _scores(repo) != _scores(reference):
+    outputs = declared_outputs("evaluate")
+    written = sum((repo / rel).exists() for rel in outputs)
+    if finish(repo, "evaluate")[0] != 0 or _scores(repo) != _scores(reference):
         return _result(name, "failed", "the rerun failed or scored differently from an uninterrupted run")
     detail = (
-        f"SIGKILL right after evaluate began writing: {written} of {len(OUTPUTS)} outputs present, none torn; "
+        f"SIGKILL right after evaluate began writing: {written} of {len(outputs)} outputs present, none torn; "
         "the rerun's eval.json (timings aside) and detections equal an uninterrupted run's"
     )
     return _result(name, "survived", detail)

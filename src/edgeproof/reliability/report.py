@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import write_json, write_text
+from edgeproof.reliability.bundle_cases import BUNDLE_CASES
 from edgeproof.reliability.cases import DATA_CASES, Case
 from edgeproof.reliability.model_cases import MODEL_CASES
 from edgeproof.reliability.runner import run_case
 
 log = logging.getLogger(__name__)
 
-BAD_INPUTS: list[Case] = [*DATA_CASES, *MODEL_CASES]
+BAD_INPUTS: list[Case] = [*DATA_CASES, *MODEL_CASES, *BUNDLE_CASES]
 NOT_COVERED = [
-    "SIGTERM/SIGKILL during train (mid-epoch), export and optimize: tests/pipeline/test_train_resume.py covers "
-    "resuming an interrupted training, this report does not",
+    "SIGTERM during evaluate (SIGKILL is covered), and faults in benchmark, gate and bundle",
     "two queued experiments run with `dvc queue start -j 2`: tests/pipeline/test_queue.py runs them (both "
     "finish, one trains, the other waits and reuses the run), this report does not",
-    "a tampered hand-off bundle",
 ]
 
 

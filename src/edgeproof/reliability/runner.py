@@ -30,6 +30,10 @@ def _entry(call: Call) -> Any:
         from edgeproof.cli import main
 
         return main
+    if call.entry == "device":
+        from edgeproof.device.__main__ import main as device_main
+
+        return device_main
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
     return importlib.import_module(f"stages.{call.entry.split(':', 1)[1]}").main
@@ -55,7 +59,8 @@ def _in_process(call: Call, repo: Path) -> tuple[int | None, str]:
 
 
 def _child(call: Call, repo: Path) -> tuple[int | None, str]:
-    module = "edgeproof.cli" if call.entry == "cli" else f"stages.{call.entry.split(':', 1)[1]}"
+    modules = {"cli": "edgeproof.cli", "device": "edgeproof.device"}
+    module = modules.get(call.entry) or f"stages.{call.entry.split(':', 1)[1]}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
     proc = subprocess.run(
         [sys.executable, "-m", module, *call.argv], cwd=repo, env=env, capture_output=True, text=True, timeout=300

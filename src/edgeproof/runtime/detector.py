@@ -31,6 +31,42 @@ def _model_metadata(session: Any) -> Dict[str, Any]:
     return meta
 
 
+_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def check_input(path: Path, inp: Any) -> Any:
+    """The numpy dtype to feed ``inp`` (an ONNX Runtime ``NodeArg``); raise naming ``path`` unless it is an
+    NCHW image batch: rank 4, 3 channels, float32 (or float16, which the runtime casts to)."""
+    shape = list(inp.shape)
+    problems = []
+    if len(shape) != 4:
+        problems.append(f"rank {len(shape)}, expected 4 (batch, 3, height, width)")
+    elif shape[1] != 3:
+        problems.append(f"{shape[1]} channels, expected 3 (RGB)")
+    if inp.type not in _INPUT_TYPES:
+        problems.append(f"element type {inp.type}, expected tensor(float) (float32) or tensor(float16)")
+    if problems:
+        raise ValueError(f"{path}: input {inp.name!r} {shape} is not an image batch: " + "; ".join(problems))
+    return _INPUT_TYPES[inp.type]
+
+
+def check_output(path: Path, out: Any, num_classes: Optional[int]) -> Optional[int]:
+    """The number of output rows (``4 + nc``) when the graph states it; raise naming ``path`` unless the
+    first output is a detector's ``(batch, 4 + nc, anchors)``, with ``nc`` the class names' count if known."""
+    shape = list(out.shape)
+    rows = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
+    expected = 4 + num_classes if num_classes else None
+    if len(shape) != 3:
+        problem = f"rank {len(shape)}, expected 3"
+    elif rows is not None and rows < 5:
+        problem = f"{rows} rows, expected 4 box rows + at least 1 class row"
+    elif rows is not None and expected is not None and rows != expected:
+        problem = f"{rows} rows, expected 4 + {num_classes} classes (from the model's names) = {expected}"
+    else:
+        return rows or expected
+    raise ValueError(f"{path}: not a detector: output {out.name!r} {shape}: {problem} (batch, 4 + classes, anchors)")
+
+
 def read_model(path: Union[Path, str]) -> bytes:
     """The model file's bytes (one read: hash and session both come from them)."""
     path = Path(path)
@@ -63,11 +99,13 @@ class Detector:
         )
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
+        self.input_dtype = check_input(self.model_path, inp)
         self.metadata = _model_metadata(self.session)
         self.input_size = self._input_size(inp.shape)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
         names = self.metadata.get("names", {})
         self.names: Dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+        self.output_rows = check_output(self.model_path, self.session.get_outputs()[0], len(self.names) or None)
 
     def _input_size(self, shape: Sequence[Any]) -> Tuple[int, int]:
         h, w = shape[2], shape[3]
@@ -99,8 +137,16 @@ class Detector:
         self.infer(np.zeros((self.fixed_batch or batch, 3, h, w), np.float32))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output."""
-        return self.session.run(None, {self.input_name: batch})[0]
+        """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output
+        (checked: a model whose output has another layout is refused, naming the file)."""
+        raw = self.session.run(None, {self.input_name: batch.astype(self.input_dtype, copy=False)})[0]
+        rows = self.output_rows
+        if raw.ndim != 3 or raw.shape[0] != len(batch) or raw.shape[1] < 5 or (rows and raw.shape[1] != rows):
+            raise ValueError(
+                f"{self.model_path}: not a detector: output shape {raw.shape} for a batch of {len(batch)}, "
+                f"expected (batch, {rows or '4 + classes'}, anchors)"
+            )
+        return raw
 
     def postprocess(self, raw: np.ndarray, letterboxes: Sequence[Letterbox]) -> List[Detections]:
         """Decode + NMS each image and map the boxes back to its original pixels."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import atomic_path, sha256_file
+from edgeproof.io import atomic_path, scratch_dir, sha256_file
+from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.ultralytics_env import configure
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,9 @@ def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch:
     import onnx
 
     yolo_cls = configure(state)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
-        local = Path(tmp) / "model.pt"  # ultralytics writes the .onnx next to the .pt
+    load_checkpoint_dict(weights, state)  # a torn or refused .pt: a ValueError naming it, not ultralytics' TypeError
+    with scratch_dir(out) as tmp:  # a killed export's scratch folder is deleted by the next export
+        local = tmp / "model.pt"  # ultralytics writes the .onnx next to the .pt
         shutil.copyfile(weights, local)
         yolo = yolo_cls(str(local))
         digest = weights_sha256(yolo.model)  # the weights as loaded, before the exporter touches the model

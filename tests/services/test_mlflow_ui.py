@@ -104,7 +104,7 @@ def test_runs_view_and_registered_model_page(tmp_path):
             assert shown == run.data.metrics[key] == float(headline[key]), (name, key, shown)
         assert cells[column("attributes", "Dataset")].startswith("synthetic-val")
         assert "dvc.yaml" in cells[column("attributes", "Source")]
-        assert re.fullmatch(r"fp32-[0-9a-f]{8}", cells[column("attributes", "Models")])
+        assert re.fullmatch(rf"{headline['release_variant']}-[0-9a-f]{{8}}", cells[column("attributes", "Models")])
     model_dom = doms["registered-model"]
     assert "champion" in model_dom and "candidate" in model_dom and "Version 1" in model_dom
     for name, shot in shots.items():

@@ -80,6 +80,71 @@ def _input_size(model: Path) -> list[int]:
     return size
 
 
+def _copy_models(tmp: Path, chosen: Mapping[str, dict[str, Any]], root: Path, release_path: Path) -> dict[str, str]:
+    """Copy each distinct chosen model into ``tmp/models`` after checking its sha256; set each entry's ``model``.
+
+    Returns the bundle path of each model by sha256.
+    """
+    models: dict[str, str] = {}
+    for entry in chosen.values():
+        src = root / entry["path"]
+        if entry["sha256"] not in models:
+            actual = sha256_file(src)
+            if actual != entry["sha256"]:
+                raise ValueError(f"{src}: sha256 {actual} is not {entry['sha256']} recorded in {release_path}")
+            dest = f"models/{entry['variant']}.onnx"
+            (tmp / "models").mkdir(exist_ok=True)
+            shutil.copyfile(src, tmp / dest)
+            models[entry["sha256"]] = dest
+        entry["model"] = models[entry["sha256"]]
+    return models
+
+
+def _copy_build_reports(tmp: Path, release_path: Path, build_metrics: Mapping[str, Path]) -> None:
+    """Copy release.json and the build-side metrics into ``tmp/build``."""
+    (tmp / "build").mkdir()
+    shutil.copyfile(release_path, tmp / "build" / "release.json")
+    for name, path in build_metrics.items():
+        shutil.copyfile(path, tmp / "build" / f"{name}.json")
+
+
+def _copy_val(tmp: Path, data_dir: Path, gt: Mapping[str, Any]) -> None:
+    """Copy the val subset's images and write its ground truth into ``tmp/val``."""
+    (tmp / "val" / "images").mkdir(parents=True)
+    for im in gt["images"]:
+        shutil.copyfile(data_dir / "images" / "val" / im["file_name"], tmp / "val" / "images" / im["file_name"])
+    write_json(tmp / "val" / "annotations.json", gt)
+
+
+def _copy_clip(tmp: Path, params: BundleParams, root: Path) -> str | None:
+    """Copy the recorded clip (if any) into ``tmp/clip``; its bundle path, or None."""
+    if params.clip is None:
+        return None
+    clip = f"clip/{Path(params.clip).name}"
+    (tmp / "clip").mkdir()
+    shutil.copyfile(root / params.clip, tmp / clip)
+    return clip
+
+
+def _manifest(
+    tmp: Path,
+    release: Mapping[str, Any],
+    chosen: Mapping[str, dict[str, Any]],
+    gt: Mapping[str, Any],
+    params: BundleParams,
+) -> dict[str, Any]:
+    """The manifest of the bundle folder ``tmp`` (every file written before it is listed)."""
+    return {
+        "format": FORMAT,
+        "build_profile": release.get("build_profile"),
+        "release_variant": release.get("release_variant"),
+        "reference": release.get("reference"),
+        "profiles": {n: {k: e[k] for k in ("variant", "model", "sha256", "reason")} for n, e in chosen.items()},
+        "val": {"images": len(gt["images"]), "seed": params.seed, "max_val_images": params.max_val_images},
+        "files": file_entries(tmp),
+    }
+
+
 def build_bundle(
     out: Path,
     release_path: Path,
@@ -102,31 +167,10 @@ def build_bundle(
     gt = _val_subset(read_json(data_dir / "annotations" / "val.json"), params)
     chosen = {name: _model_for(name, p, release, str(release_path)) for name, p in profiles.items()}
     with atomic_dir(out) as tmp:
-        models: dict[str, str] = {}
-        for entry in chosen.values():
-            src = root / entry["path"]
-            if entry["sha256"] not in models:
-                actual = sha256_file(src)
-                if actual != entry["sha256"]:
-                    raise ValueError(f"{src}: sha256 {actual} is not {entry['sha256']} recorded in {release_path}")
-                dest = f"models/{entry['variant']}.onnx"
-                (tmp / "models").mkdir(exist_ok=True)
-                shutil.copyfile(src, tmp / dest)
-                models[entry["sha256"]] = dest
-            entry["model"] = models[entry["sha256"]]
-        (tmp / "build").mkdir()
-        shutil.copyfile(release_path, tmp / "build" / "release.json")
-        for name, path in build_metrics.items():
-            shutil.copyfile(path, tmp / "build" / f"{name}.json")
-        (tmp / "val" / "images").mkdir(parents=True)
-        for im in gt["images"]:
-            shutil.copyfile(data_dir / "images" / "val" / im["file_name"], tmp / "val" / "images" / im["file_name"])
-        write_json(tmp / "val" / "annotations.json", gt)
-        clip = None
-        if params.clip is not None:
-            clip = f"clip/{Path(params.clip).name}"
-            (tmp / "clip").mkdir()
-            shutil.copyfile(root / params.clip, tmp / clip)
+        models = _copy_models(tmp, chosen, root, release_path)
+        _copy_build_reports(tmp, release_path, build_metrics)
+        _copy_val(tmp, data_dir, gt)
+        clip = _copy_clip(tmp, params, root)
         first_model = tmp / next(iter(models.values()))
         write_json(
             tmp / "deploy.json",
@@ -140,15 +184,7 @@ def build_bundle(
             },
         )
         write_json(tmp / "profiles.json", {name: as_dict(p) for name, p in profiles.items()})
-        manifest = {
-            "format": FORMAT,
-            "build_profile": release.get("build_profile"),
-            "release_variant": release.get("release_variant"),
-            "reference": release.get("reference"),
-            "profiles": {n: {k: e[k] for k in ("variant", "model", "sha256", "reason")} for n, e in chosen.items()},
-            "val": {"images": len(gt["images"]), "seed": params.seed, "max_val_images": params.max_val_images},
-            "files": file_entries(tmp),
-        }
+        manifest = _manifest(tmp, release, chosen, gt, params)
         write_json(tmp / MANIFEST, manifest)
     log.info("bundle %s: %d files, models %s", out, len(manifest["files"]), sorted(models.values()))
     return manifest

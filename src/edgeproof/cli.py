@@ -163,14 +163,15 @@ def _cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
-    p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_params_command(sub: Any) -> None:
+    """``params``: validate params.yaml."""
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
+
+
+def _add_model_commands(sub: Any) -> None:
+    """``detect``, ``evaluate`` and ``benchmark``: an ONNX model on images, a video or a prepared dataset."""
     s = sub.add_parser("detect", help="run an ONNX model on image files or a video feed at the deploy operating point")
     s.add_argument("model", type=Path)
     s.add_argument("images", type=Path, nargs="*")
@@ -192,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--model", type=Path, required=True)
         s.add_argument("--data", type=Path, default=Path("data/prepared"))
         s.set_defaults(func=func)
+
+
+def _add_device_commands(sub: Any) -> None:
+    """``device`` and ``device-gate``: this machine's fingerprint, and the judgement of device results."""
     sub.add_parser("device", help="print this machine's device fingerprint").set_defaults(func=_cmd_device)
     s = sub.add_parser("device-gate", help="judge device results: exit 0 pass, 1 fail, 3 inconclusive")
     s.add_argument("--bundle", type=Path, default=Path("release/bundle"))
@@ -200,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--release", type=Path, default=None, help="release report (default reports/release.json)")
     s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
     s.set_defaults(func=_cmd_device_gate)
+
+
+def _add_perf_command(sub: Any) -> None:
+    """``perf``: the side-by-side speed comparison against ultralytics."""
     s = sub.add_parser(
         "perf", help="side-by-side speed: ultralytics predict vs edgeproof per variant (needs train extra)"
     )
@@ -212,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each entry keeps its median")
     s.add_argument("--frames", type=int, default=0, help="timed frames per entry per round (0: benchmark.runs)")
     s.set_defaults(func=_cmd_perf)
+
+
+def _add_tracking_commands(sub: Any) -> None:
+    """``track`` and ``model``: the MLflow outbox and the model registry."""
     s = sub.add_parser("track", help="MLflow tracking")
     s.add_argument("action", choices=["replay"], help="replay: send records waiting in the outbox")
     s.set_defaults(func=_cmd_track_replay)
@@ -220,11 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alias", default=None, help="registry alias (default: track.champion_alias)")
     s.add_argument("--to", default=None, help="rollback: this version (default: the alias' previous holder)")
     s.set_defaults(func=_cmd_model)
+
+
+def _add_reliability_command(sub: Any) -> None:
+    """``reliability``: bad inputs and injected faults against every entry point."""
     s = sub.add_parser("reliability", help="feed bad inputs to every entry point, inject faults; write a report")
     s.add_argument("--out", type=Path, default=Path("reports"), help="folder for reliability.{json,md}")
     s.add_argument("--no-faults", action="store_true", help="bad inputs only (the fault cases take ~2 min)")
     s.add_argument("--cases", nargs="+", default=None, help="only these bad-input cases (by name)")
     s.set_defaults(func=_cmd_reliability)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="edgeproof", description=__doc__)
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_params_command(sub)
+    _add_model_commands(sub)
+    _add_device_commands(sub)
+    _add_perf_command(sub)
+    _add_tracking_commands(sub)
+    _add_reliability_command(sub)
     return p
 
 

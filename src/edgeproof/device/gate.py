@@ -181,6 +181,56 @@ def _measured_rules(name: str, got: Dict[str, Any], rel: Any, scores: Dict[str, 
     return rules + _regression_rules(profile, _load(baseline) if baseline else None, bench, scores)
 
 
+def _released_rule(name: str, got: Dict[str, Any], rel: Dict[str, Any]) -> Dict[str, Any]:
+    """The release chain alone: the bundled model is the one release.json chose for profile ``name``."""
+    sha, released = got["entry"].get("sha256"), _get(rel, f"profiles.{name}.sha256")
+    return _rule("same_model_released", "model_sha256", "==", sha, released, "reports/release.json")
+
+
+def _all_rules(
+    name: str,
+    got: Dict[str, Any],
+    release: Optional[Path],
+    scores: Dict[str, Any],
+    source: str,
+    baseline: Optional[Path],
+) -> List[Dict[str, Any]]:
+    """Every rule judged: input problems, then the measured rules (or only the release chain after a refusal)."""
+    rel = _load(release) if release is not None else None
+    if release is not None and rel is None:
+        got["problems"].append(_rule("same_model_released", "model_sha256", "==", "readable", None, str(release)))
+    rules = list(got["problems"])
+    if _get(got["measure"], "status") == "measured":
+        rules += _measured_rules(name, got, rel, scores, source, baseline)
+    elif rel is not None:
+        rules.append(_released_rule(name, got, rel))
+    return rules
+
+
+def _measured_figures(bench: Optional[Dict[str, Any]], scores: Dict[str, Any]) -> Dict[str, Any]:
+    """The report's ``measured`` section: speed from bench.json, mAP from the scores the rules judged."""
+    return {
+        "fps_e2e": _get(bench, "fps_e2e"),
+        "latency_ms_p95": _get(bench, "latency_ms.p95"),
+        "latency_model_ms_p50": _get(bench, "latency_model_ms.p50"),
+        "map50": scores.get("map50"),
+        "map50_95": scores.get("map50_95"),
+        "engine_build_s": _get(bench, "engine.build_s"),
+        "batch_sweep": _get(bench, "batch_sweep"),
+    }
+
+
+def _conditions(cond: Dict[str, Any], throttled: bool) -> Dict[str, Any]:
+    """The report's ``conditions`` section from the device's conditions.json."""
+    return {
+        "throttled": throttled,
+        "reasons": cond.get("reasons", []),
+        "match": cond.get("match"),
+        "jetson": _get(cond, "machine.jetson"),
+        "max_temp_c": _get(cond, "during.max_temp_c"),
+    }
+
+
 def device_gate(
     bundle: Path, name: str, results: Path, release: Optional[Path] = None, baseline: Optional[Path] = None
 ) -> Dict[str, Any]:
@@ -191,24 +241,7 @@ def device_gate(
     got = _inputs(bundle, name, results)
     bench, cond = got["bench"], got["conditions"] or {}
     scores, source = _scores(bundle, name, results, got)
-    rel = _load(release) if release is not None else None
-    if release is not None and rel is None:
-        got["problems"].append(_rule("same_model_released", "model_sha256", "==", "readable", None, str(release)))
-    rules = list(got["problems"])
-    if _get(got["measure"], "status") == "measured":
-        rules += _measured_rules(name, got, rel, scores, source, baseline)
-    elif rel is not None:
-        sha = got["entry"].get("sha256")
-        rules.append(
-            _rule(
-                "same_model_released",
-                "model_sha256",
-                "==",
-                sha,
-                _get(rel, f"profiles.{name}.sha256"),
-                "reports/release.json",
-            )
-        )
+    rules = _all_rules(name, got, release, scores, source, baseline)
     throttled = bool(cond.get("throttled"))
     verdict = _verdict(rules, throttled)
     return {
@@ -223,22 +256,8 @@ def device_gate(
         "device": _get(bench, "device.cpu_model") or _get(cond, "machine.jetson.model"),
         "providers": _get(bench, "providers.session"),
         "node_placement": _get(bench, "providers.nodes"),
-        "measured": {
-            "fps_e2e": _get(bench, "fps_e2e"),
-            "latency_ms_p95": _get(bench, "latency_ms.p95"),
-            "latency_model_ms_p50": _get(bench, "latency_model_ms.p50"),
-            "map50": scores.get("map50"),
-            "map50_95": scores.get("map50_95"),
-            "engine_build_s": _get(bench, "engine.build_s"),
-            "batch_sweep": _get(bench, "batch_sweep"),
-        },
-        "conditions": {
-            "throttled": throttled,
-            "reasons": cond.get("reasons", []),
-            "match": cond.get("match"),
-            "jetson": _get(cond, "machine.jetson"),
-            "max_temp_c": _get(cond, "during.max_temp_c"),
-        },
+        "measured": _measured_figures(bench, scores),
+        "conditions": _conditions(cond, throttled),
     }
 
 

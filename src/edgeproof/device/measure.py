@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device.conditions import Sampler, throttle_reasons
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
@@ -203,15 +203,63 @@ def _results(out: Path, run: Dict[str, Any]) -> None:
     write_json(out / "conditions.json", run["conditions"])
 
 
-def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
-    """Verify, match, build the session, time, evaluate; write the results into ``out``."""
-    from edgeproof.fingerprint import device_fingerprint
-
+def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
+    """Verify the bundle; the profile, deploy.json, its deploy settings and the profile's model entry."""
     manifest = verify_bundle(bundle)
     profile = load_profile(bundle, name)
     setup = read_json_file(bundle / "deploy.json")
     deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
-    model_entry = profile_model(bundle, manifest, name)
+    return profile, setup, deploy, profile_model(bundle, manifest, name)
+
+
+def _placed_session(model_path: Path, profile: Profile, cache_dir: Optional[Path], size: Any) -> Dict[str, Any]:
+    """The profiled placement run; a refusal when the providers fail or a node ran off the profile's providers."""
+    try:
+        placed = _placement(model_path, profile, cache_dir, size)
+    except ProviderError as exc:
+        raise Refused("providers", str(exc), EXIT_PROVIDERS) from None
+    if placed["problems"]:
+        raise Refused("providers", "node placement: " + "; ".join(placed["problems"]), EXIT_PROVIDERS)
+    return placed
+
+
+def _sampled(
+    model: Model,
+    profile: Profile,
+    bundle: Path,
+    deploy: DeploySettings,
+    setup: Dict[str, Any],
+    out: Path,
+    root: SysRoot,
+) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], Dict[str, Any]]:
+    """Time (and evaluate, if the profile says so) while the sampler records conditions; and what it recorded."""
+    images = sorted((bundle / "val" / "images").iterdir())
+    sampler = Sampler(root).start()
+    try:
+        timed = _timed(model, profile, bundle, deploy, images)
+        evaluated = _evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
+    finally:
+        during = sampler.stop()
+    return timed, evaluated, during
+
+
+def _settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]:
+    """The measurement settings recorded in bench.json."""
+    return {
+        "batch": profile.batch,
+        "warmup": profile.warmup,
+        "runs": profile.runs,
+        "e2e_images": profile.e2e_images,
+        "e2e_input": profile.e2e_input,
+        "deploy": setup["deploy"],
+    }
+
+
+def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
+    """Verify, match, build the session, time, evaluate; write the results into ``out``."""
+    from edgeproof.fingerprint import device_fingerprint
+
+    profile, setup, deploy, model_entry = _read_bundle(bundle, name)
     facts = machine_facts(root)
     conditions: Dict[str, Any] = {"profile": name, "machine": facts, "sysroot": str(root.root)}
     write_json(out / "conditions.json", conditions)
@@ -221,21 +269,9 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     cache_hit = bool(cache_dir and cache_dir.is_dir() and any(cache_dir.iterdir()))
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        placed = _placement(Path(model_entry["path"]), profile, cache_dir, size)
-    except ProviderError as exc:
-        raise Refused("providers", str(exc), EXIT_PROVIDERS) from None
-    if placed["problems"]:
-        raise Refused("providers", "node placement: " + "; ".join(placed["problems"]), EXIT_PROVIDERS)
+    placed = _placed_session(Path(model_entry["path"]), profile, cache_dir, size)
     session, load_s = create_profiled_session(Path(model_entry["path"]), profile, cache_dir)
-    model = Model(session, size)
-    images = sorted((bundle / "val" / "images").iterdir())
-    sampler = Sampler(root).start()
-    try:
-        timed = _timed(model, profile, bundle, deploy, images)
-        evaluated = _evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
-    finally:
-        during = sampler.stop()
+    timed, evaluated, during = _sampled(Model(session, size), profile, bundle, deploy, setup, out, root)
     reasons = throttle_reasons(profile, facts, during)
     conditions.update(during=during, throttled=bool(reasons), reasons=reasons)
     run = {
@@ -254,14 +290,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
             "cache_hit": cache_hit,
             **(cache_info or {}),
         },
-        "settings": {
-            "batch": profile.batch,
-            "warmup": profile.warmup,
-            "runs": profile.runs,
-            "e2e_images": profile.e2e_images,
-            "e2e_input": profile.e2e_input,
-            "deploy": setup["deploy"],
-        },
+        "settings": _settings(profile, setup),
         "fingerprint": device_fingerprint(list(session.get_providers())),
         "conditions": conditions,
     }

@@ -100,6 +100,47 @@ def _maps(
     return maps
 
 
+def _time_rounds(
+    inputs: PerfInputs,
+    models: Mapping[str, Any],
+    files: Mapping[str, Path],
+    images: list[Path],
+    imgsz: int,
+    timing: ultra.Timing,
+    bench: BenchmarkParams,
+    deploy: DeploySettings,
+) -> dict[str, list[dict[str, float]]]:
+    """Time every entry once per round, ``inputs.rounds`` times (interleaved); each entry's figures per round."""
+    rounds: dict[str, list[dict[str, float]]] = {key: [] for key in [*models, *files]}
+    for r in range(inputs.rounds):
+        for key, model in models.items():
+            rounds[key].append(ultra.time_predict(model, images, imgsz, timing))
+        for name, path in files.items():
+            rounds[name].append(_edgeproof(path, images, bench, deploy))
+        log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in rounds.items()})
+    return rounds
+
+
+def _entries(
+    rounds: Mapping[str, list[dict[str, float]]],
+    models: Mapping[str, Any],
+    maps: Mapping[str, float | None],
+    floor_ms: float,
+) -> list[dict[str, Any]]:
+    """One report entry per timed model: its median round, mAP, ratio to the compute floor and best round."""
+    entries = []
+    for key, runs in rounds.items():
+        kind = "ultralytics" if key in models else "edgeproof"
+        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key)
+        name = NAMES.get(key, f"edgeproof Detector, {key}")
+        entry = {"name": name, "kind": kind, "variant": variant, **_median(runs), "map50_95": maps[key]}
+        entry["latency_vs_floor"] = round(entry["latency_ms_p50"] / floor_ms, 3)
+        entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
+        entry["best_round"] = _best(runs, floor_ms)
+        entries.append(entry)
+    return entries
+
+
 def run_perf(
     inputs: PerfInputs, evaluate: EvaluateParams, bench: BenchmarkParams, deploy: DeploySettings, state: Path
 ) -> dict[str, Any]:
@@ -113,25 +154,10 @@ def run_perf(
     with ultra.temp_folder() as tmp:
         models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
         maps = _maps(inputs, models, files, imgsz, evaluate, deploy)
-        rounds: dict[str, list[dict[str, float]]] = {key: [] for key in [*models, *files]}
-        for r in range(inputs.rounds):
-            for key, model in models.items():
-                rounds[key].append(ultra.time_predict(model, images, imgsz, timing))
-            for name, path in files.items():
-                rounds[name].append(_edgeproof(path, images, bench, deploy))
-            log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in rounds.items()})
+        rounds = _time_rounds(inputs, models, files, images, imgsz, timing, bench, deploy)
     peaks.append(matmul_peak())  # again after the rounds: the floor takes the best (least disturbed) figure
     floor = compute_floor(gflop, peaks)
-    entries = []
-    for key, runs in rounds.items():
-        kind = "ultralytics" if key in models else "edgeproof"
-        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key)
-        name = NAMES.get(key, f"edgeproof Detector, {key}")
-        entry = {"name": name, "kind": kind, "variant": variant, **_median(runs), "map50_95": maps[key]}
-        entry["latency_vs_floor"] = round(entry["latency_ms_p50"] / floor["compute_floor_ms"], 3)
-        entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
-        entry["best_round"] = _best(runs, floor["compute_floor_ms"])
-        entries.append(entry)
+    entries = _entries(rounds, models, maps, floor["compute_floor_ms"])
     release = read_json(inputs.release).get("release_variant") if inputs.release and inputs.release.exists() else None
     return {
         "machine": _machine(),

@@ -15,22 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeproof.reliability.faults_stages import signal_when, start
 from edgeproof.reliability.runner import PROJECT
 from edgeproof.reliability.sandbox import tree_state, write_params
 
 _SYNTHETIC = {"n_train": 600, "n_val": 10, "image_size": 96}
-_ARGV = ["--out", "data/prepared", "--metrics", "metrics/data.json"]
+_ARGV = ["--out", "data/prepared", "--metrics", "metrics/data.json"]  # the dvc.yaml command (concurrency case)
 
 
 def _start(repo: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)])}
-    return subprocess.Popen(
-        [sys.executable, "-m", "stages.data", *_ARGV],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """The data stage exactly as dvc.yaml runs it, in its own process group."""
+    return start(repo, "data")
 
 
 def _finish(repo: Path, seed: int) -> tuple[int, dict[str, Any]]:
@@ -42,18 +37,12 @@ def _finish(repo: Path, seed: int) -> tuple[int, dict[str, Any]]:
 
 def _kill_mid_write(repo: Path, sig: int, timeout: float = 120.0) -> bool:
     """Start the data stage and send ``sig`` once its temp folder holds some images; True if it was mid-write."""
-    proc = _start(repo)
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
+
+    def mid_write() -> bool:
         temps = [p for p in (repo / "data").glob(".prepared.*") if p.is_dir()]
-        if any(sum(1 for _ in (t / "images" / "train").glob("*")) >= 60 for t in temps if (t / "images").is_dir()):
-            proc.send_signal(sig)
-            proc.wait(timeout=60)
-            return True
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
-    return False
+        return any(sum(1 for _ in (t / "images" / "train").glob("*")) >= 60 for t in temps if (t / "images").is_dir())
+
+    return signal_when(_start(repo), sig, mid_write, timeout)
 
 
 def data_stage_interrupted(workdir: Path, sig: int, reference: dict[str, Any]) -> dict[str, Any]:

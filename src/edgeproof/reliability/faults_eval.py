@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.faults_stages import declared_outputs, finish, model_arg, start
+from edgeproof.reliability.faults_stages import declared_outputs, finish, model_arg, signal_when, start
 
 METRICS, DETECTIONS = "metrics/eval.json", "reports/detections_val.json"
 _TIMING = {"images_per_s", "speed", "ultralytics_images_per_s"}
@@ -73,17 +72,11 @@ def _kill_while_writing(repo: Path, timeout: float = 300.0) -> bool:
     """Run evaluate and SIGKILL it as soon as its first output is (re)written; True if it was."""
     first = repo / DETECTIONS
     before = first.stat().st_mtime_ns if first.exists() else None
-    proc = _start(repo)
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        if first.exists() and first.stat().st_mtime_ns != before:
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=60)
-            return True
-        time.sleep(0.005)
-    proc.kill()
-    proc.communicate()
-    return False
+
+    def written() -> bool:
+        return first.exists() and first.stat().st_mtime_ns != before
+
+    return signal_when(_start(repo), signal.SIGKILL, written, timeout)
 
 
 def evaluate_interrupted(workdir: Path) -> dict[str, Any]:

@@ -166,9 +166,9 @@ def _after(condition: Callable[[], bool], delay: float) -> Callable[[], bool]:
     return check
 
 
-def _interrupt(repo: Path, name: str, sig: int, ready: Callable[[], bool], timeout: float = 300) -> bool:
-    """Start ``name`` and send ``sig`` to its process group once ``ready()``; True if it was still running."""
-    proc = start(repo, name)
+def signal_when(proc: subprocess.Popen[bytes], sig: int, ready: Callable[[], bool], timeout: float = 300) -> bool:
+    """Send ``sig`` to ``proc``'s process group (see :func:`start`) once ``ready()``; True if it was still
+    running then. A process that finishes or times out first is reaped (killed on time-out): False."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         if ready():
@@ -179,6 +179,11 @@ def _interrupt(repo: Path, name: str, sig: int, ready: Callable[[], bool], timeo
     proc.kill()
     proc.communicate()
     return False
+
+
+def _interrupt(repo: Path, name: str, sig: int, ready: Callable[[], bool], timeout: float = 300) -> bool:
+    """Start ``name`` and send ``sig`` to its process group once ``ready()``; True if it was still running."""
+    return signal_when(start(repo, name), sig, ready, timeout)
 
 
 def stage_interrupted(workdir: Path, reference: Path, name: str, sig: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from edgeproof.device.profiles import parse_profiles
 from edgeproof.io import sha256_file, write_json
 from edgeproof.release.choose import choose
 from edgeproof.release.params import ReleaseParams
+from tests.unit.test_gate import _eval as gate_eval
 
 CPU = ["CPUExecutionProvider"]
 PROFILES = parse_profiles(
@@ -28,14 +29,7 @@ PROFILES = parse_profiles(
 
 def _agreeing(map50_95):
     """An evaluation cross-check that agrees (the gate requires one)."""
-    return {
-        "pycocotools": map50_95,
-        "independent": map50_95,
-        "ultralytics": None,
-        "tolerance": {"independent": 0.001, "ultralytics": 0.001},
-        "skipped": {"ultralytics": "not installed"},
-        "passed": True,
-    }
+    return gate_eval(map50_95=map50_95)["cross_check"]
 
 
 def _variant(name, map50_95, fps, parity=True, map50=0.95, p95=8.0):

@@ -86,7 +86,7 @@ def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], in
     """Build the session once with profiling: engine build time, and which provider ran each node."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
         session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort")
-        model = Model(session, input_size)
+        model = Model(session, input_size, model_path)
         inputs = model.batch_of(_gray(input_size), profile.batch)
         start = time.perf_counter()
         model.run(inputs)
@@ -269,9 +269,10 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     cache_hit = bool(cache_dir and cache_dir.is_dir() and any(cache_dir.iterdir()))
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    placed = _placed_session(Path(model_entry["path"]), profile, cache_dir, size)
-    session, load_s = create_profiled_session(Path(model_entry["path"]), profile, cache_dir)
-    timed, evaluated, during = _sampled(Model(session, size), profile, bundle, deploy, setup, out, root)
+    model_path = Path(model_entry["path"])
+    placed = _placed_session(model_path, profile, cache_dir, size)
+    session, load_s = create_profiled_session(model_path, profile, cache_dir)
+    timed, evaluated, during = _sampled(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
     reasons = throttle_reasons(profile, facts, during)
     conditions.update(during=during, throttled=bool(reasons), reasons=reasons)
     run = {

@@ -13,20 +13,26 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import check_input, check_output
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import boxes_to_original, letterbox, load_image, to_input
 
 
 class Model:
-    """A session with its input name, input size and (static or dynamic) batch."""
+    """A session with its input name, input size and (static or dynamic) batch.
 
-    def __init__(self, session: Any, input_size: Tuple[int, int]) -> None:
+    The model's signature is checked as the runtime's :class:`~edgeproof.runtime.detector.Detector`
+    checks it (an NCHW image batch in, a detector's ``(B, 4 + nc, anchors)`` out), naming ``path``.
+    """
+
+    def __init__(self, session: Any, input_size: Tuple[int, int], path: Path) -> None:
         self.session = session
         inp = session.get_inputs()[0]
         self.input_name = inp.name
         self.input_size = input_size
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
-        self.input_dtype = np.float16 if "float16" in str(inp.type) else np.float32
+        self.input_dtype = check_input(path, inp)
+        check_output(path, session.get_outputs()[0], None)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The raw ``(B, 4 + nc, anchors)`` output for an NCHW batch (cast to the model's input type)."""

@@ -7,7 +7,8 @@ a number, a digest or a missing value reads the same everywhere.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 def cell(value: Any, digits: int = 4) -> str:
@@ -33,7 +34,7 @@ def cell(value: Any, digits: int = 4) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4, align: Optional[str] = None) -> List[str]:
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4, align: str | None = None) -> list[str]:
     """A GitHub-flavoured markdown table as lines; cells that are not already ``str`` go through :func:`cell`.
 
     ``align`` is one character per column (``l``, ``r`` or ``c``); default left.

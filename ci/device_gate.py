@@ -1,11 +1,15 @@
-"""The hosted gate job of .github/workflows/release-gate.yml, runnable (and tested) locally.
+"""The hosted gate job of .github/workflows/device-gate.yml, runnable (and tested) locally.
 
-For each profile: run the device gate (``edgeproof device-gate``) on the Jetson job's results and
-the bundle; then compose ONE pull-request comment (each profile's gate table + ``dvc metrics diff``
-against main), and with ``--github`` create or update that comment (found by a hidden marker) and
-set a commit status per profile; with ``--mlflow`` log each verdict to the MLflow run of the same
-model; with ``--move-alias`` (main only) point the registry alias named after the profile at the
-passing model's version. Exit: 1 if any profile failed, else 3 if any was inconclusive, else 0.
+It runs from the BASE branch's checkout (a ``workflow_run`` workflow: main's code and rules); the pull
+request contributes data only: its bundle, its build's release record, its proposed params.yaml and
+the Jetson job's results. For each profile: results that never arrived are *inconclusive* (the
+comment says why, from the Jetson job's result, and what to do); otherwise ``edgeproof device-gate``
+judges them with the base's params, the PR's params shown as proposed, the build's release record
+(the sha chain) and main's last device verdict (regression; its absence is stated). Then ONE
+pull-request comment naming the PR's head commit, with ``--github`` that comment (found by a hidden
+marker) and a commit status per profile; with ``--mlflow`` (pushes to main only) the verdicts go to
+MLflow and ``--move-alias`` moves the registry alias of a passing profile. Exit: 1 if any profile
+failed, else 3 if any was inconclusive, else 0.
 
     python ci/device_gate.py --profile jetson-orin-nano --metrics-diff ci-out/metrics-diff.md \\
         --comment-out ci-out/comment.md            # local dry run: nothing leaves the machine
@@ -17,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable
@@ -26,7 +31,30 @@ from typing import Any
 log = logging.getLogger("ci.device_gate")
 MARKER = "<!-- edgeproof-device-gate -->"
 STATES = {"pass": "success", "fail": "failure", "inconclusive": "error"}
+NO_BASELINE = "no baseline on main: regression not judged"
 Api = Callable[[str, str, Any], Any]
+
+# needs.jetson.result -> why no results arrived, and what to do about it
+MISSING = {
+    "skipped": (
+        "the Jetson job was skipped: nothing was measured",
+        "check why the job did not run (build failed, or the workflow run was not approved) and re-run it",
+    ),
+    "cancelled": (
+        "the Jetson job was cancelled before its results came back (a newer push, a timeout, or a cancelled run)",
+        "re-run the Jetson job; if it timed out, look at the board (engine build time, a hung measurement)",
+    ),
+    "failure": (
+        "the Jetson job failed before its results were uploaded (runner offline or unregistered, deployment "
+        "rejected, a step that cannot run on the board, or an infrastructure crash)",
+        "read the Jetson job's log, fix the board or the runner (docs/jetson.md), and re-run the job",
+    ),
+    "success": (
+        "the Jetson job succeeded but returned no results for this profile",
+        "check the job's upload step and the profile name in the matrix",
+    ),
+}
+UNKNOWN = ("no device results arrived for this profile", "run the Jetson job for this profile")
 
 
 def overall_exit(verdicts: list[str]) -> int:
@@ -36,14 +64,84 @@ def overall_exit(verdicts: list[str]) -> int:
     return 3 if "inconclusive" in verdicts else 0
 
 
-def compose_comment(reports: dict[str, str], metrics_diff: str | None, run_url: str | None, sha: str | None) -> str:
-    """The PR comment: marker, each profile's gate.md, the metrics diff against main, the run link."""
+def baseline_file(root: Path | None, profile: str) -> Path | None:
+    """main's last device verdict for ``profile``: ``ROOT/<profile>/gate.json``, the device-gate artifact's layout.
+
+    The gate job uploads ONE folder (``ci-out/device-gate``), so upload-artifact roots the artifact at it
+    and a download into ROOT gives exactly ``ROOT/<profile>/gate.json``.
+    """
+    path = root / profile / "gate.json" if root else None
+    return path if path and path.is_file() else None
+
+
+def missing_results(profile: str, jetson_result: str | None) -> tuple[dict[str, Any], str]:
+    """The inconclusive report (gate.json shape) and its markdown for results that never arrived."""
+    why, todo = MISSING.get(jetson_result or "", UNKNOWN)
+    report = {
+        "profile": profile,
+        "verdict": "inconclusive",
+        "passed": False,
+        "failed": [],
+        "rules": [],
+        "reason": why,
+        "action": todo,
+        "jetson_job": jetson_result or None,
+    }
+    md = (
+        f"# Device gate: `{profile}`\n\n**Verdict: INCONCLUSIVE ⚠️**: no device results.\n\n"
+        f"Why: {why} (Jetson job: `{jetson_result or 'unknown'}`).  \nWhat to do: {todo}.\n"
+    )
+    return report, md
+
+
+def gate_command(args: argparse.Namespace, profile: str, results: Path, baseline: Path | None) -> list[str]:
+    """``edgeproof device-gate`` for one profile: judged with the base's params; the PR's shown as proposed."""
+    cmd = [sys.executable, "-m", "edgeproof.cli", "device-gate", "--bundle", str(args.bundle)]
+    cmd += ["--profile", profile, "--results", str(results)]
+    if args.release.exists():
+        cmd += ["--release", str(args.release)]
+    if baseline:
+        cmd += ["--baseline", str(baseline)]
+    if args.proposed_params:  # the verdict side's flags: base rules judge, proposed ones are only shown
+        cmd += ["--params", str(args.params), "--proposed-params", str(args.proposed_params)]
+    return cmd
+
+
+def judge(args: argparse.Namespace, profile: str) -> tuple[dict[str, Any], str]:
+    """One profile's report and markdown: inconclusive without results, else the device gate's own."""
+    results = args.results_root / profile
+    if not (results / "measure.json").is_file():
+        report, md = missing_results(profile, args.jetson_result)
+    elif args.judged:
+        return json.loads((results / "gate.json").read_text()), (results / "gate.md").read_text()
+    else:
+        (results / "gate.json").unlink(missing_ok=True)  # never report an older verdict
+        cmd = gate_command(args, profile, results, baseline_file(args.baseline_root, profile))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stderr.write(proc.stderr)
+        if proc.returncode in (0, 1, 3) and (results / "gate.json").is_file():
+            return json.loads((results / "gate.json").read_text()), (results / "gate.md").read_text()
+        report, md = missing_results(profile, None)
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        report.update(reason=f"the device gate itself failed (exit {proc.returncode}): {tail}", action="fix the gate")
+        md = f"# Device gate: `{profile}`\n\n**Verdict: INCONCLUSIVE ⚠️**: {report['reason']}\n"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "gate.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / "gate.md").write_text(md)
+    return report, md
+
+
+def compose_comment(
+    reports: dict[str, str], metrics_diff: str | None, run_url: str | None, sha: str | None, notes: list[str] = ()
+) -> str:
+    """The PR comment: marker, head commit, each profile's gate.md, notes, the metrics diff, the run link."""
     parts = [MARKER, "## edgeproof: release on the device", ""]
     if sha:
-        parts.append(f"Commit `{sha[:12]}`" + (f" · [workflow run]({run_url})" if run_url else ""))
+        parts.append(f"Head commit `{sha[:12]}`" + (f" · [workflow run]({run_url})" if run_url else ""))
         parts.append("")
     for md in reports.values():
         parts += [md.replace("# Device gate:", "### Device gate:", 1).rstrip(), ""]
+    parts += [f"- {n}" for n in notes] + ([""] if notes else [])
     parts += ["### `dvc metrics diff main`", ""]
     parts.append(metrics_diff.strip() if metrics_diff and metrics_diff.strip() else "_no metric changed_")
     return "\n".join(parts) + "\n"
@@ -97,29 +195,45 @@ def _event() -> dict[str, Any]:
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else {}
 
 
-def _gate_all(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, str]]:
-    from edgeproof.device.gate import run_device_gate
+def head_sha(event: dict[str, Any]) -> str | None:
+    """The commit the PR's author pushed (never GitHub's merge commit): HEAD_SHA, else the event's head."""
+    run = event.get("workflow_run") or {}
+    pr = event.get("pull_request") or {}
+    return os.environ.get("HEAD_SHA") or run.get("head_sha") or (pr.get("head") or {}).get("sha")
 
-    release = args.release if args.release.exists() else None
-    verdicts, reports, mds = {}, {}, {}
-    for profile in args.profile:
-        results = args.results_root / profile
-        baseline = args.baseline_root / profile / "gate.json" if args.baseline_root else None
-        run_device_gate(args.bundle, profile, results, release, baseline if baseline and baseline.exists() else None)
-        reports[profile] = json.loads((results / "gate.json").read_text())
-        mds[profile] = (results / "gate.md").read_text()
-        verdicts[profile] = reports[profile]["verdict"]
-    return verdicts, reports, mds
+
+def resolve_pr(api: Api, repo: str, event: dict[str, Any], claimed: int | None, sha: str) -> int | None:
+    """The PR to comment on. A fork's PR is missing from ``workflow_run.pull_requests``: the build's claim
+    (``pr.json``, written by PR code, so untrusted) counts only if GitHub says that PR's head is ``sha``."""
+    for pr in (event.get("workflow_run") or {}).get("pull_requests") or []:
+        if (pr.get("head") or {}).get("sha") == sha:
+            return int(pr["number"])
+    if (event.get("pull_request") or {}).get("number"):
+        return int(event["pull_request"]["number"])
+    if claimed is None:
+        return None
+    pr = api("GET", f"/repos/{repo}/pulls/{int(claimed)}", None) or {}
+    if (pr.get("head") or {}).get("sha") == sha:
+        return int(claimed)
+    log.warning("pr.json names PR #%s, whose head is not %s: no comment", claimed, sha)
+    return None
+
+
+def _claimed_pr(path: Path | None) -> int | None:
+    if not path or not path.is_file():
+        return None
+    number = json.loads(path.read_text()).get("number")
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def _publish(args: argparse.Namespace, verdicts: dict[str, str], body: str) -> None:
     event = _event()
     repo = os.environ["GITHUB_REPOSITORY"]
     api = github_api(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_API_URL", "https://api.github.com"))
-    pr = event.get("pull_request") or {}
-    sha = (pr.get("head") or {}).get("sha") or os.environ.get("GITHUB_SHA", "")
-    if pr.get("number"):
-        log.info("PR comment %s", upsert_comment(api, repo, int(pr["number"]), body))
+    sha = head_sha(event) or os.environ.get("GITHUB_SHA", "")
+    number = resolve_pr(api, repo, event, _claimed_pr(args.pr_json), sha)
+    if number:
+        log.info("PR comment %s", upsert_comment(api, repo, number, body))
     set_statuses(api, repo, sha, verdicts, _run_url())
 
 
@@ -128,25 +242,38 @@ def _run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Gate every profile, write/publish the comment, track, and return the overall exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", nargs="+", required=True)
     p.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     p.add_argument("--results-root", type=Path, default=Path("reports/device"))
-    p.add_argument("--release", type=Path, default=Path("reports/release.json"))
-    p.add_argument("--baseline-root", type=Path, default=None, help="main's device gate results (regression rules)")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="for the MLflow experiment/model name")
+    p.add_argument("--release", type=Path, default=Path("reports/release.json"), help="THIS build's release record")
+    p.add_argument("--baseline-root", type=Path, default=None, help="main's device-gate artifact: ROOT/<profile>/")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the base branch's params (the rules)")
+    p.add_argument("--proposed-params", type=Path, default=None, help="the PR's params.yaml, shown as proposed")
+    p.add_argument("--jetson-result", default=None, help="needs.jetson.result: why results may be missing")
+    p.add_argument("--pr-json", type=Path, default=None, help="the build's claim of its PR number (verified)")
+    p.add_argument("--judged", action="store_true", help="reuse the gate.json already in the results (track job)")
     p.add_argument("--metrics-diff", type=Path, default=None, help="`dvc metrics diff main --md` output")
     p.add_argument("--comment-out", type=Path, default=None, help="also write the comment here")
     p.add_argument("--github", action="store_true", help="update the PR comment and set commit statuses")
     p.add_argument("--mlflow", action="store_true", help="log each verdict to the MLflow run of the same model")
     p.add_argument("--move-alias", action="store_true", help="on a pass, point the profile's registry alias at it")
-    args = p.parse_args(argv)
-    verdicts, reports, mds = _gate_all(args)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Gate every profile, write/publish the comment, track, and return the overall exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    args = _parser().parse_args(argv)
+    reports, mds, notes = {}, {}, []
+    for profile in args.profile:
+        reports[profile], mds[profile] = judge(args, profile)
+        if not baseline_file(args.baseline_root, profile) and reports[profile].get("rules"):
+            notes.append(f"`{profile}`: {NO_BASELINE}")
+    verdicts = {p: r["verdict"] for p, r in reports.items()}
     diff = args.metrics_diff.read_text() if args.metrics_diff and args.metrics_diff.exists() else None
-    body = compose_comment(mds, diff, _run_url(), os.environ.get("GITHUB_SHA"))
+    body = compose_comment(mds, diff, _run_url(), head_sha(_event()) or os.environ.get("GITHUB_SHA"), notes)
     if args.comment_out:
         args.comment_out.parent.mkdir(parents=True, exist_ok=True)
         args.comment_out.write_text(body)
@@ -157,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         from edgeproof.tracking.device_verdict import log_device_verdicts
 
         track = load_params(args.params).track
-        log_device_verdicts(reports, args.results_root, args.move_alias, track.experiment, track.model_name)
+        measured = {p: r for p, r in reports.items() if r.get("rules")}  # nothing to log for missing results
+        log_device_verdicts(measured, args.results_root, args.move_alias, track.experiment, track.model_name)
     log.info("device gate: %s", verdicts)
     return overall_exit(list(verdicts.values()))
 

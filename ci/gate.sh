@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# The hosted gate job: `bash ci/gate.sh PROFILE...` after the build and Jetson artifacts were
-# downloaded (ci-out/, release/bundle, ci-out/device/device-results-PROFILE/). Runs the device gate
-# for every profile and, where the job provides them, updates the PR comment and commit statuses
-# (GITHUB_TOKEN), logs to MLflow (MLFLOW_TRACKING_URI) and on main moves the registry alias (ON_MAIN).
+# The hosted gate job: `bash ci/gate.sh PROFILE...`, from the BASE branch's checkout, after the
+# workflow downloaded the pull request's data (docs/jetson.md):
+#   release/bundle/                          the bundle (build artifact "release-bundle")
+#   ci-out/build/{metrics-diff.md,release.json,params.yaml,pr.json}   (build artifact "build-report")
+#   ci-out/device/device-results-PROFILE/    the Jetson job's results (artifact "device-results-PROFILE")
+# Judges every profile with the base's params.yaml (the PR's shown as proposed) and writes
+# ci-out/device-gate/{PROFILE/,comment.md}: the ONE folder the workflow uploads (its fixed layout is the
+# next PRs' regression baseline). Environment: JETSON_RESULT (needs.jetson.result), GITHUB_TOKEN (PR
+# comment, statuses, main's baseline), MLFLOW_TRACKING_URI + ON_MAIN (the track job only).
 # Exit: 0 pass, 1 fail, 3 inconclusive (the worst over the profiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${EDGEPROOF_GATE_SKIP_INSTALL:-}" != "1" ]; then
   python -m pip install --quiet --disable-pip-version-check -e ".[cpu]"  # light: no torch, no ultralytics, no DVC
 fi
-mkdir -p reports/device ci-out/baseline
-for p in "$@"; do
-  rm -rf "reports/device/$p"
-  if [ -d "ci-out/device/device-results-$p" ]; then cp -r "ci-out/device/device-results-$p" "reports/device/$p"; fi
-done
-# main's last passing device verdicts: the baseline of the profiles' regression rules
-if [ -n "${GITHUB_TOKEN:-}" ] && [ "${ON_MAIN:-false}" != "true" ] && command -v gh >/dev/null; then
-  run_id="$(GH_TOKEN="$GITHUB_TOKEN" gh run list --workflow release-gate.yml --branch main --event push \
-    --status success --limit 1 --json databaseId --jq '.[0].databaseId' 2>/dev/null || true)"
-  if [ -n "$run_id" ]; then
-    GH_TOKEN="$GITHUB_TOKEN" gh run download "$run_id" --name device-gate --dir ci-out/baseline || true
-  fi
+out=ci-out/device-gate
+build=ci-out/build
+mkdir -p "$out" ci-out/baseline
+if [ "${EDGEPROOF_GATE_JUDGED:-}" != "1" ]; then  # the track job reuses the gate job's folder as it is
+  for p in "$@"; do
+    rm -rf "${out:?}/$p"
+    if [ -d "ci-out/device/device-results-$p" ]; then cp -r "ci-out/device/device-results-$p" "$out/$p"; fi
+  done
 fi
-args=(--profile "$@" --baseline-root ci-out/baseline --metrics-diff ci-out/metrics-diff.md --comment-out ci-out/comment.md)
-if [ -n "${GITHUB_TOKEN:-}" ]; then args+=(--github); fi
+args=(--profile "$@" --results-root "$out" --baseline-root ci-out/baseline --comment-out "$out/comment.md")
+args+=(--metrics-diff "$build/metrics-diff.md" --release "$build/release.json" --pr-json "$build/pr.json")
+if [ -f "$build/params.yaml" ]; then args+=(--params params.yaml --proposed-params "$build/params.yaml"); fi
+if [ -n "${JETSON_RESULT:-}" ]; then args+=(--jetson-result "$JETSON_RESULT"); fi
+if [ "${EDGEPROOF_GATE_JUDGED:-}" = "1" ]; then args+=(--judged); fi
+# main's last passing device verdicts (artifact device-gate-main, uploaded only by passing pushes to main)
+if [ -n "${GITHUB_TOKEN:-}" ] && [ "${ON_MAIN:-false}" != "true" ]; then
+  python ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline || echo "ci/gate: no baseline on main" >&2
+  args+=(--github)
+fi
 if [ -n "${MLFLOW_TRACKING_URI:-}" ]; then
   args+=(--mlflow)
   if [ "${ON_MAIN:-false}" = "true" ]; then args+=(--move-alias); fi

@@ -86,35 +86,147 @@ def test_zizmor_no_high_severity_and_only_the_intended_self_hosted_finding():
     assert {f["ident"] for f in findings} <= {"self-hosted-runner"}  # the Jetson job, on purpose (README)
 
 
-def test_fork_safety_by_construction():
-    wf = _wf()
-    on = wf.get("on") or wf.get(True)  # PyYAML reads the key `on` as True
-    assert wf["permissions"] == {} and "pull_request_target" not in on and "workflow_run" not in on
-    jobs = wf["jobs"]
-    jetson = jobs["jetson"]
+def _jobs(name: str) -> dict:
+    return _wf(name)["jobs"]
+
+
+def _on(wf: dict) -> dict:
+    return wf.get("on") or wf.get(True)  # PyYAML reads the key `on` as True
+
+
+def _steps_text(job: dict) -> str:
+    """What the steps run and are given (their ``if:`` conditions may read anything)."""
+    return yaml.safe_dump([{k: v for k, v in s.items() if k != "if"} for s in job.get("steps", [])])
+
+
+PINS = {  # the current majors (Node 24: runner >= 2.327.1), by the commit sha of their release tag
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+}
+
+
+def test_the_pr_contributes_data_only_and_the_base_measures_and_judges():
+    """17.1: device-gate.yml is a workflow_run workflow (its file and scripts are the default branch's);
+    no job checks out or fetches the PR's head; the board fetches the base commit (github.sha)."""
+    wf = _wf("device-gate.yml")
+    assert set(_on(wf)) == {"workflow_run"} and _on(wf)["workflow_run"]["workflows"] == [_wf("build.yml")["name"]]
+    for name, job in wf["jobs"].items():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert set(step.get("with", {})) <= {"persist-credentials"}, (name, step)  # no ref:, no repository:
+        text = _steps_text(job)
+        assert "pull_request.head" not in text and "head_branch" not in text, name
+        assert text.count("workflow_run.head_sha") == (1 if name == "gate" else 0), name  # statuses/comment only
+    fetch = wf["jobs"]["jetson"]["steps"][0]
+    assert fetch["env"]["BASE_SHA"] == "${{ github.sha }}" and '"$BASE_SHA"' in fetch["run"]
+    gate_step = next(s for s in wf["jobs"]["gate"]["steps"] if "ci/gate.sh" in s.get("run", ""))
+    assert gate_step["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    for job in wf["jobs"].values():  # what runs is the base's ci/ scripts; the PR's files are only read
+        for step in job["steps"]:
+            if "run" in step and step is not fetch:
+                assert re.fullmatch(r'bash ci/[\w/.-]+\.sh( "\$\w+"| [\w-]+)*', step["run"].strip()), step["run"]
+
+
+def test_secrets_only_reach_the_push_to_main_job():
+    for wf_name in ("build.yml", "device-gate.yml"):
+        on = _on(_wf(wf_name))
+        assert "pull_request_target" not in on, wf_name
+        for name, job in _jobs(wf_name).items():
+            holds = "secrets." in yaml.safe_dump(job) or ("environment" in job and job["environment"] != "jetson")
+            if not holds:
+                continue
+            assert (wf_name, name) == ("device-gate.yml", "track"), f"{wf_name}:{name} holds secrets"
+            cond = " ".join(job["if"].split())
+            assert "github.event.workflow_run.event == 'push'" in cond, cond
+            assert "github.event.workflow_run.head_branch == 'main'" in cond, cond
+            assert "github.event.workflow_run.head_repository.full_name == github.repository" in cond, cond
+            assert job["environment"] == "mlflow" and job["runs-on"] == "ubuntu-24.04"
+            assert job["permissions"] == {"contents": "read"}
+    build = _jobs("build.yml")["build"]
+    assert build["permissions"] == {"contents": "read"} and "environment" not in build
+
+
+def test_the_board_job_holds_nothing_and_runs_no_javascript_to_fetch():
+    """17.1 + 17.7: no secrets, read-only token, maintainer approval; code by git, bundle by REST.
+    The results go back with upload-artifact (Node 24): the one JavaScript step, documented."""
+    jetson = _jobs("device-gate.yml")["jetson"]
     assert jetson["runs-on"][:4] == ["self-hosted", "linux", "ARM64", "jetson"]
-    assert jetson["environment"] == "jetson" and jetson["permissions"] == {"contents": "read"}
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in jetson["if"]
+    assert jetson["environment"] == "jetson" and jetson["permissions"] == {"contents": "read", "actions": "read"}
+    assert jetson["if"] == "github.event.workflow_run.conclusion == 'success'"
     assert jetson["concurrency"]["cancel-in-progress"] is False and "matrix.profile" in jetson["concurrency"]["group"]
     assert "secrets." not in yaml.safe_dump(jetson)
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in jobs["gate"]["if"]
-    for name, job in jobs.items():
-        assert isinstance(job.get("timeout-minutes"), int), name
-        assert "permissions" in job, name
-        for step in job["steps"]:
-            if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
-                if step["uses"].startswith("actions/checkout@"):
-                    assert step["with"]["persist-credentials"] is False
-            if "run" in step:
-                assert "${{" not in step["run"], f"{name}: expressions go through env:, not into run: (injection)"
+    uses = [s["uses"].split("@")[0] for s in jetson["steps"] if "uses" in s]
+    assert uses == ["actions/upload-artifact"]
+    assert "ci/jetson/fetch-bundle.sh" in _steps_text(jetson) and "git -c" in _steps_text(jetson)
+
+
+def test_results_that_never_arrived_are_judged_inconclusive():
+    """17.3: the gate runs whatever the Jetson job's fate, and is told that fate."""
+    gate = _jobs("device-gate.yml")["gate"]
+    assert gate["needs"] == "jetson" and gate["if"].startswith("always()")
+    step = next(s for s in gate["steps"] if "ci/gate.sh" in s.get("run", ""))
+    assert step["env"]["JETSON_RESULT"] == "${{ needs.jetson.result }}"
+    assert "secrets." not in yaml.safe_dump(gate) and "environment" not in gate
+
+
+def test_the_baseline_artifact_is_one_folder_with_a_fixed_layout():
+    """17.4: upload-artifact roots several paths at their common ancestor; one folder keeps <profile>/gate.json."""
+    gate = _jobs("device-gate.yml")["gate"]
+    uploads = {s["with"]["name"]: s["with"]["path"] for s in gate["steps"] if "upload-artifact" in s.get("uses", "")}
+    assert uploads == {"device-gate": "ci-out/device-gate", "device-gate-main": "ci-out/device-gate"}
+    baseline = next(s for s in gate["steps"] if s.get("with", {}).get("name") == "device-gate-main")
+    assert "success()" in baseline["if"] and "head_branch == 'main'" in baseline["if"]
+    gate_sh = (REPO / "ci" / "gate.sh").read_text()
+    assert "latest --name device-gate-main --dest ci-out/baseline" in gate_sh
+    assert '--results-root "$out"' in gate_sh and "out=ci-out/device-gate" in gate_sh
+    build = _jobs("build.yml")["build"]
+    assert {s["with"]["name"]: s["with"]["path"] for s in build["steps"] if "upload-artifact" in s.get("uses", "")} == {
+        "release-bundle": "release/bundle",
+        "build-report": "ci-out",
+    }
+
+
+def test_every_job_is_bounded_least_privileged_and_pinned_to_current_majors():
+    for wf_name in ("build.yml", "device-gate.yml"):
+        wf = _wf(wf_name)
+        assert wf["permissions"] == {}, wf_name
+        text = (REPO / ".github" / "workflows" / wf_name).read_text()
+        for name, job in wf["jobs"].items():
+            assert isinstance(job.get("timeout-minutes"), int), name
+            assert "permissions" in job, name
+            for step in job["steps"]:
+                if "uses" in step:
+                    action, sha = step["uses"].split("@")
+                    assert (sha, f"{action}@{sha}  # {PINS[action][1]}") == (
+                        PINS[action][0],
+                        f"{action}@{sha}  # {PINS[action][1]}",
+                    )
+                    assert f"{step['uses']}  # {PINS[action][1]}" in text
+                    if action == "actions/checkout":
+                        assert step["with"]["persist-credentials"] is False
+                if "run" in step:
+                    assert "${{" not in step["run"], f"{name}: expressions go through env:, not into run: (injection)"
 
 
 def test_workflow_logic_lives_in_tested_scripts():
-    runs = [s["run"] for job in _wf()["jobs"].values() for s in job["steps"] if "run" in s]
+    runs = [
+        s["run"]
+        for wf in ("build.yml", "device-gate.yml")
+        for job in _jobs(wf).values()
+        for s in job["steps"]
+        if "run" in s
+    ]
     scripts = {m for run in runs for m in re.findall(r"ci/[\w/.-]+\.(?:sh|py)", run)}
-    assert scripts == {"ci/build.sh", "ci/jetson/run-device.sh", "ci/gate.sh"}
-    for script in [*scripts, "ci/device_gate.py", "ci/jetson/preflight.sh", "ci/jetson/prepare-runner.sh"]:
+    assert scripts == {"ci/build.sh", "ci/jetson/fetch-bundle.sh", "ci/jetson/run-device.sh", "ci/gate.sh"}
+    for script in [
+        *scripts,
+        "ci/device_gate.py",
+        "ci/artifacts.py",
+        "ci/jetson/preflight.sh",
+        "ci/jetson/prepare-runner.sh",
+    ]:
         assert (REPO / script).exists(), script
     for script in REPO.glob("ci/**/*.sh"):
         subprocess.run(["bash", "-n", str(script)], check=True)

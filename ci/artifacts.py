@@ -1,0 +1,170 @@
+"""GitHub Actions artifacts over the REST API, with nothing but the Python standard library.
+
+The Jetson job runs no JavaScript action to *fetch* (docs/jetson.md): it gets the base branch's code
+with ``git`` and the pull request's bundle with this script, run by the board's device Python
+(3.8+). The hosted gate job uses it to find main's last device verdict (the regression baseline).
+
+    python3 ci/artifacts.py download --run-id ID --name release-bundle --dest release/bundle
+    python3 ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline   # exit 4: none
+
+Environment: ``GITHUB_TOKEN`` (``actions: read``), ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``.
+``GET .../artifacts/{id}/zip`` answers with a redirect to blob storage: it is followed WITHOUT the
+token (the storage URL is pre-signed and must never receive the repository token). Archives are
+extracted only when every member is a plain file that stays inside the destination.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import stat
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ci.artifacts")
+MAX_ARCHIVE = 2 * 1024**3  # refuse absurd downloads (a bundle is tens of MB)
+EXIT_NONE = 4
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that cannot be found, fetched or safely extracted; the message says which and why."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None  # handled by Api.download: the token must not follow a redirect
+
+
+class Api:
+    """A minimal GitHub REST client for one repository."""
+
+    def __init__(self, token: str, repo: str, base: str = "https://api.github.com") -> None:
+        self.token, self.repo, self.base = token, repo, base.rstrip("/")
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    def _request(self, url: str, auth: bool) -> urllib.request.Request:
+        req = urllib.request.Request(url)
+        req.add_header("Accept", "application/vnd.github+json")
+        req.add_header("X-GitHub-Api-Version", "2022-11-28")
+        if auth:
+            req.add_header("Authorization", "Bearer " + self.token)
+        return req
+
+    def get_json(self, path: str) -> Any:
+        """``GET`` a repository path (``/actions/...``) and parse the JSON answer."""
+        url = f"{self.base}/repos/{self.repo}{path}"
+        try:
+            with self._opener.open(self._request(url, True), timeout=60) as resp:
+                return json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            raise ArtifactError(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
+
+    def download(self, url: str) -> bytes:
+        """The bytes behind an ``archive_download_url``; a redirect is followed once, without the token."""
+        try:
+            with self._opener.open(self._request(url, True), timeout=60) as resp:
+                return _read_capped(resp)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location") if exc.code in (301, 302, 303, 307, 308) else None
+            if not location:
+                raise ArtifactError(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
+        target = urllib.parse.urljoin(url, location)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(target), timeout=300) as resp:
+                return _read_capped(resp)
+        except urllib.error.HTTPError as exc:
+            raise ArtifactError("GET (redirected) {}: HTTP {}".format(target.split("?")[0], exc.code)) from None
+
+
+def _read_capped(resp: Any) -> bytes:
+    data = resp.read(MAX_ARCHIVE + 1)
+    if len(data) > MAX_ARCHIVE:
+        raise ArtifactError(f"artifact archive larger than {MAX_ARCHIVE} bytes: refused")
+    return data
+
+
+def _usable(artifacts: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [a for a in artifacts if a.get("name") == name and not a.get("expired")]
+
+
+def run_artifact(api: Api, run_id: int, name: str) -> dict[str, Any]:
+    """The artifact ``name`` of workflow run ``run_id`` (``GET /actions/runs/{id}/artifacts?name=``)."""
+    query = urllib.parse.urlencode({"name": name, "per_page": 100})
+    found = _usable(api.get_json(f"/actions/runs/{run_id}/artifacts?{query}").get("artifacts") or [], name)
+    if not found:
+        raise ArtifactError(f"workflow run {run_id} has no (unexpired) artifact named {name!r}")
+    return found[0]
+
+
+def latest_artifact(api: Api, name: str) -> dict[str, Any] | None:
+    """The newest unexpired artifact named ``name`` in the repository, or None."""
+    query = urllib.parse.urlencode({"name": name, "per_page": 100})
+    found = _usable(api.get_json("/actions/artifacts?" + query).get("artifacts") or [], name)
+    return max(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0)) if found else None
+
+
+def safe_extract(data: bytes, dest: Path) -> list[str]:
+    """Extract a zip into ``dest``: plain files only, every path inside ``dest``; returns the names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        for member in members:
+            mode = member.external_attr >> 16
+            target = (root / member.filename).resolve()
+            if member.filename.startswith(("/", "\\")) or (root not in target.parents):
+                raise ArtifactError(f"archive member {member.filename!r} leaves {dest}: refused")
+            if mode and not stat.S_ISREG(mode):
+                raise ArtifactError(f"archive member {member.filename!r} is not a plain file: refused")
+        for member in members:
+            target = root / member.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, target.open("wb") as out:
+                out.write(src.read())
+    return sorted(m.filename for m in members)
+
+
+def _api_from_env() -> Api:
+    token, repo = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        raise ArtifactError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
+    return Api(token, repo, os.environ.get("GITHUB_API_URL", "https://api.github.com"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``download`` (one run's artifact) or ``latest`` (the newest by name); exit 0, 1 error, 4 none found."""
+    logging.basicConfig(level=logging.INFO, format="ci/artifacts: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("download", help="an artifact of one workflow run")
+    d.add_argument("--run-id", type=int, required=True)
+    latest = sub.add_parser("latest", help="the newest unexpired artifact of that name (exit 4: none)")
+    for s in (d, latest):
+        s.add_argument("--name", required=True)
+        s.add_argument("--dest", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        api = _api_from_env()
+        art = run_artifact(api, args.run_id, args.name) if args.cmd == "download" else latest_artifact(api, args.name)
+        if art is None:
+            log.info("no artifact named %r", args.name)
+            return EXIT_NONE
+        names = safe_extract(api.download(art["archive_download_url"]), args.dest)
+    except (ArtifactError, zipfile.BadZipFile, OSError) as exc:
+        log.error("%s", exc)
+        return 1
+    run = (art.get("workflow_run") or {}).get("id")
+    log.info("artifact %r (id %s, run %s): %d files -> %s", args.name, art.get("id"), run, len(names), args.dest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

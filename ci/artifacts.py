@@ -118,11 +118,11 @@ def safe_extract(data: bytes, dest: Path) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         for member in members:
-            mode = member.external_attr >> 16
+            kind = stat.S_IFMT(member.external_attr >> 16)  # 0: no Unix mode recorded (a plain file)
             target = (root / member.filename).resolve()
             if member.filename.startswith(("/", "\\")) or (root not in target.parents):
                 raise ArtifactError(f"archive member {member.filename!r} leaves {dest}: refused")
-            if mode and not stat.S_ISREG(mode):
+            if kind not in (0, stat.S_IFREG):
                 raise ArtifactError(f"archive member {member.filename!r} is not a plain file: refused")
         for member in members:
             target = root / member.filename

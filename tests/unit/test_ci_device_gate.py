@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,136 @@ def test_comment_has_marker_every_gate_table_and_the_metrics_diff():
     assert body.startswith(dg.MARKER) and body.count("### Device gate:") == 2
     assert "| Path | Metric |" in body and "`ffffffffffff`" in body
     assert "_no metric changed_" in dg.compose_comment({}, "  \n", None, None)
+
+
+# --- issue 17: results that never arrived, main's baseline, the head commit, the base's rules ---------------
+
+
+def _args(tmp_path, *extra):
+    return dg._parser().parse_args(["--profile", "jetson-orin-nano", "--results-root", str(tmp_path / "r"), *extra])
+
+
+@pytest.mark.parametrize(
+    ("result", "why"),
+    [
+        ("skipped", "was skipped"),
+        ("cancelled", "cancelled before its results came back"),
+        ("failure", "runner offline"),
+        ("success", "returned no results"),
+        (None, "no device results arrived"),
+    ],
+)
+def test_results_that_never_arrived_are_inconclusive_and_say_why(tmp_path, result, why):
+    extra = ["--comment-out", str(tmp_path / "c.md")] + (["--jetson-result", result] if result else [])
+    assert dg.main(["--profile", "jetson-orin-nano", "--results-root", str(tmp_path / "r"), *extra]) == 3
+    report = json.loads((tmp_path / "r/jetson-orin-nano/gate.json").read_text())
+    assert report["verdict"] == "inconclusive" and why in report["reason"] and report["action"]
+    body = (tmp_path / "c.md").read_text()
+    assert "INCONCLUSIVE" in body and why in body and "What to do:" in body
+    assert dg.NO_BASELINE not in body  # nothing was measured: there was nothing to compare either
+
+
+def test_a_valid_fail_outranks_a_missing_profile():
+    assert dg.overall_exit(["inconclusive", "fail"]) == 1
+
+
+def test_the_baseline_is_read_where_the_artifact_puts_it(tmp_path):
+    root = tmp_path / "baseline"
+    assert dg.baseline_file(root, "jetson-orin-nano") is None
+    (root / "reports/device/jetson-orin-nano").mkdir(parents=True)  # the old two-path upload's layout
+    (root / "reports/device/jetson-orin-nano/gate.json").write_text("{}")
+    assert dg.baseline_file(root, "jetson-orin-nano") is None
+    (root / "jetson-orin-nano").mkdir()
+    (root / "jetson-orin-nano/gate.json").write_text("{}")
+    assert dg.baseline_file(root, "jetson-orin-nano") == root / "jetson-orin-nano/gate.json"
+    cmd = dg.gate_command(_args(tmp_path), "jetson-orin-nano", tmp_path, dg.baseline_file(root, "jetson-orin-nano"))
+    assert cmd[cmd.index("--baseline") + 1] == str(root / "jetson-orin-nano/gate.json")
+
+
+def test_the_gate_judges_with_the_base_params_and_only_shows_the_prs(tmp_path):
+    (tmp_path / "release.json").write_text("{}")
+    args = _args(tmp_path, "--proposed-params", "ci-out/build/params.yaml", "--release", str(tmp_path / "release.json"))
+    cmd = dg.gate_command(args, "jetson-orin-nano", tmp_path / "r", None)
+    assert cmd[cmd.index("--params") + 1] == "params.yaml"
+    assert cmd[cmd.index("--proposed-params") + 1] == "ci-out/build/params.yaml"
+    assert cmd[cmd.index("--release") + 1] == str(tmp_path / "release.json")  # this build's record
+    assert "--baseline" not in cmd
+
+
+def test_the_comment_names_the_prs_head_commit_not_the_merge_commit(monkeypatch, tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"workflow_run": {"head_sha": "a" * 40, "pull_requests": []}}))
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_SHA", "b" * 40)  # main's commit (workflow_run) or the merge commit (pull_request)
+    monkeypatch.delenv("HEAD_SHA", raising=False)
+    dg.main(["--profile", "p", "--results-root", str(tmp_path / "r"), "--comment-out", str(tmp_path / "c.md")])
+    body = (tmp_path / "c.md").read_text()
+    assert "Head commit `aaaaaaaaaaaa`" in body and "bbbbbbbbbbbb" not in body
+    event.write_text(json.dumps({"pull_request": {"number": 3, "head": {"sha": "c" * 40}}}))
+    assert dg.head_sha(json.loads(event.read_text())) == "c" * 40
+
+
+class FakePulls(FakeGitHub):
+    def __init__(self, heads):
+        super().__init__([])
+        self.heads = heads
+
+    def __call__(self, method, path, payload):
+        self.calls.append((method, path, payload))
+        return {"head": {"sha": self.heads[int(path.rsplit("/", 1)[1])]}}
+
+
+def test_a_forks_pr_is_found_only_if_github_confirms_its_head():
+    sha = "d" * 40
+    api = FakePulls({5: sha, 6: "e" * 40})
+    assert dg.resolve_pr(api, "o/r", {"workflow_run": {"pull_requests": []}}, 5, sha) == 5
+    assert dg.resolve_pr(api, "o/r", {"workflow_run": {"pull_requests": []}}, 6, sha) is None  # a forged pr.json
+    same_repo = {"workflow_run": {"pull_requests": [{"number": 9, "head": {"sha": sha}}]}}
+    assert dg.resolve_pr(api, "o/r", same_repo, 6, sha) == 9
+
+
+# --- the real device gate behind ci/device_gate.py: main's baseline of 100000 FPS is a regression --------------
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    import tests.device.conftest as device_conftest
+    from edgeproof.device.measure import run_measure
+
+    root = tmp_path_factory.mktemp("gate")
+    raw = device_conftest.profiles_raw()
+    raw["cpu-ci"]["regression"] = {"max_fps_drop_pct": 10.0, "max_map_drop": 0.01}
+    mp = pytest.MonkeyPatch()
+    mp.setattr(device_conftest, "profiles_raw", lambda: raw)
+    try:
+        bundle = device_conftest.make_bundle(root)
+    finally:
+        mp.undo()
+    results = root / "ci-out/device-gate/cpu-ci"
+    assert run_measure(bundle, "cpu-ci", results, None, root / "engines") == 0
+    return root, bundle
+
+
+def _gate(root, bundle, *extra):
+    comment = root / "comment.md"
+    argv = ["--profile", "cpu-ci", "--bundle", str(bundle), "--results-root", str(root / "ci-out/device-gate")]
+    argv += ["--release", str(root / "reports/release.json"), "--comment-out", str(comment), *extra]
+    return dg.main(argv), json.loads((root / "ci-out/device-gate/cpu-ci/gate.json").read_text()), comment.read_text()
+
+
+def test_without_a_baseline_the_comment_says_regression_was_not_judged(measured):
+    root, bundle = measured
+    code, report, body = _gate(root, bundle, "--baseline-root", str(root / "no-baseline"))
+    assert code == 0 and report["verdict"] == "pass", body
+    assert "`cpu-ci`: no baseline on main: regression not judged" in body
+    assert not [r for r in report["rules"] if r["name"].startswith("regression")]
+
+
+def test_mains_baseline_in_the_artifact_layout_is_judged(measured):
+    root, bundle = measured
+    baseline = root / "baseline" / "cpu-ci"  # as `artifacts.py latest` extracts the device-gate-main artifact
+    baseline.mkdir(parents=True)
+    (baseline / "gate.json").write_text(json.dumps({"measured": {"fps_e2e": 100000.0, "map50_95": 1.0}}))
+    code, report, body = _gate(root, bundle, "--baseline-root", str(root / "baseline"))
+    assert code == 1 and "regression_fps" in report["failed"], body
+    assert "no baseline on main" not in body

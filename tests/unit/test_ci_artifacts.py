@@ -1,0 +1,198 @@
+"""ci/artifacts.py against a fake GitHub on 127.0.0.1: the board's bundle download and main's baseline.
+
+The fake answers like GitHub's REST API: ``GET /repos/o/r/actions/runs/{id}/artifacts?name=``,
+``GET /repos/o/r/actions/artifacts?name=`` and ``.../artifacts/{id}/zip``, which redirects to a
+pre-signed blob URL that refuses any request carrying an Authorization header (as Azure blob
+storage does). The archives are laid out as upload-artifact v4+ lays them out: one uploaded folder
+is the archive's root.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "ghs_faketoken"
+
+
+def zip_of(files: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = 0o120777 << 16  # a symlink entry
+            z.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+class FakeGitHub:
+    def __init__(self) -> None:
+        self.runs: dict[int, list[dict]] = {}
+        self.blobs: dict[int, bytes] = {}
+        self.seen: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                outer.seen.append((self.path, self.headers.get("Authorization")))
+                url = urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                query = parse_qs(url.query)
+                if parts[0] == "blob":
+                    if self.headers.get("Authorization"):
+                        return self._send(400, b"auth header on a pre-signed URL")
+                    return self._send(200, outer.blobs[int(parts[1])], "application/zip")
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._send(401, b'{"message": "Bad credentials"}')
+                if parts[-1] == "zip":
+                    self.send_response(302)
+                    self.send_header("Location", f"/blob/{parts[-2]}?sig=presigned")
+                    self.end_headers()
+                    return None
+                if parts[3:5] == ["actions", "runs"]:
+                    arts = outer.runs.get(int(parts[5]), [])
+                else:
+                    arts = [a for run in outer.runs.values() for a in run]
+                arts = [a for a in arts if a["name"] == query["name"][0]]
+                return self._send(200, json.dumps({"total_count": len(arts), "artifacts": arts}).encode())
+
+            def _send(self, code, body, ctype="application/json"):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, run_id: int, art_id: int, name: str, data: bytes, created: str, expired: bool = False) -> None:
+        self.blobs[art_id] = data
+        self.runs.setdefault(run_id, []).append(
+            {
+                "id": art_id,
+                "name": name,
+                "expired": expired,
+                "created_at": created,
+                "archive_download_url": f"{self.url}/repos/o/r/actions/artifacts/{art_id}/zip",
+                "workflow_run": {"id": run_id},
+            }
+        )
+
+
+@pytest.fixture
+def github():
+    gh = FakeGitHub()
+    yield gh
+    gh.server.shutdown()
+
+
+def artifacts(gh: FakeGitHub, *args: str, token: str = TOKEN, python: str = sys.executable):
+    env = {"PATH": os.environ["PATH"], "GITHUB_TOKEN": token, "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": gh.url}
+    cmd = [python, str(REPO / "ci" / "artifacts.py"), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_board_downloads_the_runs_bundle_without_leaking_the_token_to_storage(github, tmp_path):
+    github.add(41, 1, "release-bundle", zip_of({"manifest.json": b"{}"}), "2026-12-01T00:00:00Z")
+    bundle = zip_of({"manifest.json": b'{"ok": 1}', "models/fp16.onnx": b"onnx"})
+    github.add(42, 2, "release-bundle", bundle, "2026-12-02T00:00:00Z")
+    github.add(42, 3, "build-report", zip_of({"release.json": b"{}"}), "2026-12-02T00:00:00Z")
+    proc = artifacts(github, "download", "--run-id", "42", "--name", "release-bundle", "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "b/manifest.json").read_text() == '{"ok": 1}' and (tmp_path / "b/models/fp16.onnx").exists()
+    blob = [auth for path, auth in github.seen if path.startswith("/blob/")]
+    assert blob == [None]  # the redirect to storage was followed without the repository token
+    assert all(auth == f"Bearer {TOKEN}" for path, auth in github.seen if path.startswith("/repos/"))
+
+
+def test_a_missing_artifact_or_a_bad_token_is_a_clear_error(github, tmp_path):
+    proc = artifacts(github, "download", "--run-id", "7", "--name", "release-bundle", "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "workflow run 7 has no (unexpired) artifact named 'release-bundle'" in proc.stderr
+    github.add(8, 9, "release-bundle", zip_of({"a": b"1"}), "2026-12-01T00:00:00Z")
+    proc = artifacts(
+        github, "download", "--run-id", "8", "--name", "release-bundle", "--dest", str(tmp_path / "b"), token="x"
+    )
+    assert proc.returncode == 1 and "HTTP 401" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "symlink", "why"),
+    [
+        ({"../escape.txt": b"x"}, None, "leaves"),
+        ({"/abs.txt": b"x"}, None, "leaves"),
+        ({"ok": b"1"}, "link", "plain file"),
+    ],
+)
+def test_an_archive_that_would_write_outside_or_plant_a_link_is_refused(github, tmp_path, files, symlink, why):
+    github.add(5, 6, "release-bundle", zip_of(files, symlink), "2026-12-01T00:00:00Z")
+    proc = artifacts(
+        github, "download", "--run-id", "5", "--name", "release-bundle", "--dest", str(tmp_path / "d" / "b")
+    )
+    assert proc.returncode == 1 and why in proc.stderr, proc.stderr
+    assert not (tmp_path / "d" / "escape.txt").exists() and not (tmp_path / "d" / "b" / "link").exists()
+
+
+def test_mains_newest_unexpired_baseline_is_found_in_the_upload_artifact_layout(github, tmp_path):
+    """17.4: the gate job uploads ONE folder, ci-out/device-gate: the archive root is that folder."""
+    old = zip_of({"jetson-orin-nano/gate.json": b'{"measured": {"fps_e2e": 1}}', "comment.md": b"x"})
+    new = zip_of({"jetson-orin-nano/gate.json": b'{"measured": {"fps_e2e": 100000}}', "comment.md": b"x"})
+    github.add(100, 10, "device-gate-main", old, "2026-12-01T00:00:00Z")
+    github.add(101, 11, "device-gate-main", new, "2026-12-03T00:00:00Z")
+    github.add(102, 12, "device-gate-main", old, "2026-12-05T00:00:00Z", expired=True)
+    github.add(103, 13, "device-gate", old, "2026-12-06T00:00:00Z")  # a PR's verdict is never a baseline
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())
+    assert got["measured"]["fps_e2e"] == 100000
+
+
+def test_no_baseline_on_main_exits_4(github, tmp_path):
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 4 and "no artifact named 'device-gate-main'" in proc.stderr
+
+
+def test_fetch_bundle_sh_uses_the_device_python(github, tmp_path):
+    """ci/jetson/fetch-bundle.sh as the Jetson job runs it: from a checkout, with the device interpreter."""
+    checkout = tmp_path / "checkout"
+    for rel in ("ci/artifacts.py", "ci/jetson/fetch-bundle.sh"):
+        (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, checkout / rel)
+    (checkout / "release/bundle").mkdir(parents=True)
+    (checkout / "release/bundle/stale.onnx").write_text("left by an earlier run")
+    github.add(77, 70, "release-bundle", zip_of({"manifest.json": b"{}"}), "2026-12-01T00:00:00Z")
+    env = {"PATH": os.environ["PATH"], "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": github.url}
+    env["EDGEPROOF_DEVICE_PYTHON"] = sys.executable
+    proc = subprocess.run(
+        ["bash", "ci/jetson/fetch-bundle.sh", "77"], cwd=checkout, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (checkout / "release/bundle").iterdir()) == ["manifest.json"]
+
+
+def test_artifacts_py_is_python_38_clean():
+    vermin = shutil.which("vermin") or str(Path(sys.executable).parent / "vermin")
+    proc = subprocess.run(
+        [vermin, "-t=3.8-", "--no-tips", "--violations", str(REPO / "ci" / "artifacts.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

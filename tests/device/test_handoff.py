@@ -126,6 +126,29 @@ def test_runner_has_only_the_device_dependencies(sides):
         pytest.skip(f"no Python 3.8 on this machine: the runner venv uses {sides['version']}")
 
 
+def test_the_runner_downloads_the_bundle_artifact_with_its_own_python(sides, tmp_path):
+    """ci/jetson/fetch-bundle.sh as the Jetson job runs it (REST API, no JavaScript action), with the
+    device venv's Python, against a fake GitHub serving the bundle zipped as upload-artifact does."""
+    from tests.unit.test_ci_artifacts import TOKEN, FakeGitHub, zip_of
+
+    bundle = sides["build"] / "release" / "bundle"
+    files = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
+    github = FakeGitHub()
+    try:
+        github.add(42, 1, "release-bundle", zip_of(files), "2026-12-06T00:00:00Z")
+        env = {**_device_env(), "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": github.url}
+        env["EDGEPROOF_DEVICE_PYTHON"] = str(sides["python"])
+        proc = subprocess.run(
+            ["bash", "ci/jetson/fetch-bundle.sh", "42"], cwd=sides["runner"], env=env, capture_output=True, text=True
+        )
+    finally:
+        github.server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    verify = [str(sides["python"]), "-m", "edgeproof.device", "verify", "--bundle", "release/bundle"]
+    proc = subprocess.run(verify, cwd=sides["runner"], env=_device_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_handoff_passes_and_the_gate_writes_the_pr_report(sides):
     code, status = measure(sides, "cpu-ci")
     assert code == 0 and status["status"] == "measured" and not status["throttled"]
@@ -230,3 +253,14 @@ def test_the_hosted_gate_job_locally(sides, tmp_path):
     assert proc.returncode == 0, proc.stderr
     body = comment.read_text()
     assert body.startswith("<!-- edgeproof-device-gate -->") and "PASSED" in body and "| metrics/eval.json |" in body
+    assert "`cpu-ci`: no baseline on main: regression not judged" in body
+
+
+def test_the_hosted_gate_job_says_inconclusive_when_no_results_arrived(sides, tmp_path):
+    """The board never reported (runner offline): exit 3 and the reason, never a fail."""
+    comment = tmp_path / "comment.md"
+    cmd = [sys.executable, "ci/device_gate.py", "--profile", "jetson-nano", "--results-root", str(tmp_path / "r")]
+    cmd += ["--jetson-result", "failure", "--comment-out", str(comment)]
+    proc = subprocess.run(cmd, cwd=sides["build"], env=_build_env(sides["build"]), capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "INCONCLUSIVE" in comment.read_text() and "runner offline" in comment.read_text()

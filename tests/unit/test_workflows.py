@@ -54,7 +54,7 @@ def _label(msg: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _wf(name: str = "release-gate.yml") -> dict:
+def _wf(name: str) -> dict:
     return yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
 
 

@@ -19,7 +19,7 @@ API="${GITHUB_API_URL:-https://api.github.com}"
 case "${1:-}" in
   prepare)
     # shellcheck disable=SC1091
-    source /etc/edgeproof/runner.env  # GITHUB_REPO, GITHUB_PAT (Administration: read and write, this repo)
+    source "${EDGEPROOF_RUNNER_ENV:-/etc/edgeproof/runner.env}"  # GITHUB_REPO, GITHUB_PAT (Administration: read and write, this repo)
     if [ ! -e "$DIST/current" ] || [ -n "$(find "$DIST/.checked" -mtime +0 2>/dev/null)" ] || [ ! -e "$DIST/.checked" ]; then
       install_runner "$DIST" || [ -x "$DIST/current/run.sh" ]  # the API down: keep the verified one we have
       touch "$DIST/.checked"

@@ -198,3 +198,55 @@ def test_the_service_lets_a_job_write_only_its_instance_and_never_pins_the_runne
         text = (REPO / "ci" / "jetson" / script).read_text()
         assert "--disableupdate" not in text.replace("No --disableupdate", "") and "RUNNER_VERSION=" not in text, script
     assert "GITHUB_PAT" not in (REPO / "ci" / "jetson" / "ephemeral-runner.sh").read_text()
+
+
+class TokenAndReleases(Quiet):
+    """GET: the static release files; POST .../registration-token: a one-time token for the right PAT."""
+
+    def do_POST(self):
+        ok = self.headers.get("Authorization") == "Bearer github_pat_secret" and self.path.endswith(
+            "/repos/o/r/actions/runners/registration-token"
+        )
+        body = json.dumps({"token": "AREGTOKEN"} if ok else {"message": "Bad credentials"}).encode()
+        self.send_response(201 if ok else 401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_root_half_prepares_a_fresh_instance_and_a_one_time_token(tmp_path):
+    root = tmp_path / "web"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(TokenAndReleases, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        publish((root, url), "2.336.0")
+        secrets = tmp_path / "runner.env"
+        secrets.write_text("GITHUB_REPO=o/r\nGITHUB_PAT=github_pat_secret\n")
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+        env = {
+            "PATH": os.environ["PATH"],
+            "RUNNER_RELEASES_API": f"{url}/latest",
+            "GITHUB_API_URL": url,
+            "EDGEPROOF_RUNNER_ENV": str(secrets),
+            "EDGEPROOF_RUNNER_DIST": str(tmp_path / "dist"),
+            "EDGEPROOF_RUNNER_INSTANCE": str(tmp_path / "instance"),
+            "EDGEPROOF_RUNNER_USER": user,
+        }
+        script = str(REPO / "ci/jetson/runner-instance.sh")
+        (tmp_path / "instance").mkdir()
+        (tmp_path / "instance/planted.sh").write_text("left by the last job")
+        proc = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        inst = tmp_path / "instance"
+        assert not (inst / "planted.sh").exists() and (inst / "runner/run.sh").exists()
+        assert (inst / "registration-token").read_text().strip() == "AREGTOKEN"
+        assert (inst / "registration-token").stat().st_mode & 0o077 == 0
+        assert "github_pat" not in "".join(p.read_text() for p in inst.glob("*.env"))  # the PAT stays with root
+        assert subprocess.run(["bash", script, "remove"], env=env).returncode == 0 and not inst.exists()
+        secrets.write_text("GITHUB_REPO=o/r\nGITHUB_PAT=wrong\n")
+        proc = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True)
+        assert proc.returncode != 0 and not (tmp_path / "instance/registration-token").exists()
+    finally:
+        server.shutdown()

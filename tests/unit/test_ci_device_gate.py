@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,83 @@ def test_mains_baseline_in_the_artifact_layout_is_judged(measured):
     code, report, body = _gate(root, bundle, "--baseline-root", str(root / "baseline"))
     assert code == 1 and "regression_fps" in report["failed"], body
     assert "no baseline on main" not in body
+
+
+# --- the whole hosted gate job: ci/gate.sh on the downloads' layout, against a fake GitHub ---------------------
+
+
+def _job_tree(root, bundle, tmp_path):
+    """A checkout with the artifacts downloaded where device-gate.yml's steps put them."""
+    import shutil
+
+    job = tmp_path / "job"
+    shutil.copytree(REPO / "ci", job / "ci")
+    shutil.copy(REPO / "params.yaml", job / "params.yaml")
+    shutil.copytree(bundle, job / "release/bundle")
+    (job / "ci-out/build").mkdir(parents=True)
+    shutil.copy(root / "reports/release.json", job / "ci-out/build/release.json")
+    (job / "ci-out/build/metrics-diff.md").write_text("| Path | Metric |\n")
+    (job / "ci-out/build/pr.json").write_text(json.dumps({"number": 12, "head_sha": "a" * 40}))
+    shutil.copytree(root / "ci-out/device-gate/cpu-ci", job / "ci-out/device/device-results-cpu-ci")
+    for stale in ("gate.json", "gate.md"):
+        (job / "ci-out/device/device-results-cpu-ci" / stale).unlink(missing_ok=True)
+    return job
+
+
+def _gate_sh(job, **env):
+    import os
+    import subprocess
+
+    full = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "EDGEPROOF_GATE_SKIP_INSTALL": "1", **env}
+    return subprocess.run(["bash", "ci/gate.sh", "cpu-ci"], cwd=job, env=full, capture_output=True, text=True)
+
+
+def test_gate_sh_lays_out_the_one_folder_the_workflow_uploads(measured, tmp_path):
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    proc = _gate_sh(job, JETSON_RESULT="success")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())["verdict"] == "pass"
+    assert "no baseline on main: regression not judged" in (job / "ci-out/device-gate/comment.md").read_text()
+
+
+def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(measured, tmp_path):
+    from tests.unit.test_ci_artifacts import TOKEN, FakeGitHub, zip_of
+
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    github = FakeGitHub()
+    posts = []
+    handler = github.server.RequestHandlerClass
+
+    def do_post(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        posts.append((self.path, json.loads(self.rfile.read(length) or b"null")))
+        self._send(201, b"{}")
+
+    def do_get(self, _get=handler.do_GET):
+        if "/pulls/12" in self.path:
+            return self._send(200, json.dumps({"number": 12, "head": {"sha": "a" * 40}}).encode())
+        if "/issues/12/comments" in self.path:
+            return self._send(200, b"[]")
+        return _get(self)
+
+    handler.do_POST, handler.do_GET = do_post, do_get
+    baseline = zip_of({"cpu-ci/gate.json": json.dumps({"measured": {"fps_e2e": 100000.0, "map50_95": 1.0}}).encode()})
+    github.add(900, 90, "device-gate-main", baseline, "2026-12-06T00:00:00Z")
+    try:
+        proc = _gate_sh(
+            job,
+            JETSON_RESULT="success",
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_REPOSITORY="o/r",
+            GITHUB_API_URL=github.url,
+            HEAD_SHA="a" * 40,
+        )
+    finally:
+        github.server.shutdown()
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())
+    assert "regression_fps" in report["failed"]
+    assert [p for p, _ in posts] == ["/repos/o/r/issues/12/comments", f"/repos/o/r/statuses/{'a' * 40}"]
+    assert posts[1][1]["state"] == "failure" and "Head commit `aaaaaaaaaaaa`" in posts[0][1]["body"]

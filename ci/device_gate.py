@@ -98,7 +98,7 @@ def _event() -> dict[str, Any]:
 
 
 def _gate_all(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, str]]:
-    from edgeproof.device.gate import run_device_gate
+    from edgeproof.verdict.device import run_device_gate
 
     release = args.release if args.release.exists() else None
     verdicts, reports, mds = {}, {}, {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from edgeproof.device.report import rule_table
+from edgeproof.verdict.report import rule_table
 from edgeproof.schema import Section as _Section
 
 

@@ -107,7 +107,7 @@ def test_dvc_yaml_declares_only_the_headline_as_metrics_and_keeps_every_report_i
 def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["track"]["enabled"] = False
-    params["gate"]["min_fps"] = 1.0e9
+    params["profiles"]["cpu-ci"]["gate"]["min_fps"] = 1.0e9
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     sha = sha256_file(model)
     write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})

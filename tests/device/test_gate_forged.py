@@ -201,3 +201,21 @@ def test_energy_regression_against_mains_verdict(bundle, measured, tmp_path):
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     rule = _rule(report, "regression_energy")
     assert rule["measured"] == 25.0 and rule["status"] == "fail"
+
+
+def test_device_gate_cli_judges_with_the_base_and_shows_the_prs_params(bundle, measured, tmp_path):
+    """The hosted job's command: ``edgeproof device-gate --rules-params BASE --proposed-params PR``."""
+    from edgeproof.cli import main
+
+    base = _base(tmp_path, gate={"min_fps": 1.0e5})
+    pr = tmp_path / "pr.yaml"
+    raw = yaml.safe_load(base.read_text())
+    raw["profiles"]["cpu-ci"]["gate"]["min_fps"] = 5.0
+    pr.write_text(yaml.safe_dump(raw))
+    argv = ["device-gate", "--bundle", str(bundle), "--profile", "cpu-ci", "--results", str(measured)]
+    assert main([*argv, "--rules-params", str(base), "--proposed-params", str(pr)]) == 1
+    md = (measured / "gate.md").read_text()
+    assert "profiles.cpu-ci.gate.min_fps 100000.0 → 5.0: judged at 100000.0; takes effect after merge" in md
+    report = json.loads((measured / "gate.json").read_text())
+    assert report["proposed_changes"] == [{"key": "profiles.cpu-ci.gate.min_fps", "base": 100000.0, "proposed": 5.0}]
+    assert _rule(report, "same_model_released")["source"].endswith("build/release.json")  # the same build's record

@@ -218,4 +218,18 @@ def test_device_gate_cli_judges_with_the_base_and_shows_the_prs_params(bundle, m
     assert "profiles.cpu-ci.gate.min_fps 100000.0 → 5.0: judged at 100000.0; takes effect after merge" in md
     report = json.loads((measured / "gate.json").read_text())
     assert report["proposed_changes"] == [{"key": "profiles.cpu-ci.gate.min_fps", "base": 100000.0, "proposed": 5.0}]
-    assert _rule(report, "same_model_released")["source"].endswith("build/release.json")  # the same build's record
+    assert _rule(report, "same_model_released")["source"] == "bundle build/release.json (same build)"
+
+
+def test_same_model_released_is_judged_against_the_same_builds_record(bundle, measured, tmp_path, monkeypatch):
+    """Issue 17.5: a CI build that retrained (no DVC remote) has another sha256 than the committed
+    reports/release.json; the bundle carries its own build's record, and that is the one compared."""
+    from edgeproof.cli import main
+
+    _edit(tmp_path / "reports/release.json", lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
+    monkeypatch.chdir(tmp_path)  # the checkout the gate job runs in, with its committed release.json
+    argv = ["device-gate", "--bundle", str(bundle), "--profile", "cpu-ci", "--results", str(measured)]
+    main(argv)
+    report = json.loads((measured / "gate.json").read_text())
+    assert _rule(report, "same_model_released")["status"] == "pass"
+    assert main([*argv, "--release", "reports/release.json"]) == 1  # the committed one, asked for explicitly

@@ -229,8 +229,9 @@ def device_gate(
             scores, source, checked = _scores(bundle, results, got)
             rules += checked
             rel_path = release if release is not None else bundle / "build" / "release.json"
+            rel_src = str(release) if release is not None else "bundle build/release.json (same build)"
             base = _load_quiet(baseline) if baseline is not None else None
-            rules += measured_rules(name, got, _load_quiet(rel_path), str(rel_path), scores, source, base)
+            rules += measured_rules(name, got, _load_quiet(rel_path), rel_src, scores, source, base)
         return _report(name, rules, bench, scores, got)
     except Unreadable as exc:
         return _error_report(name, exc, "results file")

@@ -56,15 +56,17 @@ BOUNDS: Dict[str, Tuple[float, float, bool]] = {
 
 
 def is_number(value: Any) -> bool:
-    """A real, finite number (not a bool, not NaN or infinity)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A real, finite number (not a bool, not NaN or infinity; a JSON integer of any size is finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def invalid_reason(metric: str, measured: Any) -> Optional[str]:
     """Why ``measured`` cannot be a value of ``metric`` (None: it can; missing values are not judged here)."""
     if isinstance(measured, bool) or not isinstance(measured, (int, float)):
         return "not a number ({})".format(type(measured).__name__)
-    if not math.isfinite(measured):
+    if not is_number(measured):
         return "not finite ({!r})".format(measured)
     low, high, low_ok = BOUNDS.get(metric, (-_INF, _INF, True))
     if measured < low or (measured == low and not low_ok) or measured > high:

@@ -63,3 +63,16 @@ def test_verdict(rules, throttled, expected):
 
 def test_json_safe_at_any_depth():
     assert json_safe({"a": [math.inf, {"b": math.nan}], "c": 1.0}) == {"a": ["inf", {"b": "nan"}], "c": 1.0}
+
+
+def test_the_board_side_imports_nothing_of_the_verdict_side():
+    """Issue 19.4: device/ is what a board installs; the CI-side verdict package stays off it."""
+    import ast
+    from pathlib import Path
+
+    device = Path(__file__).resolve().parents[2] / "src" / "edgeproof" / "device"
+    for path in sorted(device.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.startswith("edgeproof.verdict")], f"{path.name} imports {names}"

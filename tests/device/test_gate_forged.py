@@ -119,6 +119,30 @@ def test_ground_truth_copied_in_as_detections_is_caught(tmp_path):
     assert rule["status"] == "invalid" and "does not produce these detections" in rule["reason"]  # ... refused
 
 
+def test_ground_truth_slipped_in_below_the_confident_scores_is_caught(tmp_path):
+    """The subtler forgery: keep the model's own detections (they agree) and add the ground truth at a low
+    score. Agreement holds; the mAP rises above what the model itself scores here, and that is refused."""
+    root = tmp_path / "build"
+    write_build_side(root, list(profiles_raw()))
+    val = root / "data/prepared/annotations/val.json"
+    _edit(val, lambda gt: [a.update(bbox=[2.0, 2.0, 12.0, 12.0], area=144.0) for a in gt["annotations"][::2]])
+    bundle = make_bundle(root)
+    out = _measured(bundle)
+    gt = json.loads((bundle / "val/annotations.json").read_text())
+    slipped = [{**{k: a[k] for k in ("image_id", "category_id", "bbox")}, "score": 0.3} for a in gt["annotations"]]
+    _edit(out / "detections.json", lambda d: d.extend(slipped))
+    code, report, _ = _gate(bundle, out)
+    assert code == 1 and _rule(report, "detections_reproduced")["status"] == "pass"
+    rule = _rule(report, "map_not_above_model")
+    assert rule["status"] == "invalid" and rule["measured"] > 0.3
+
+
+def test_no_detections_at_all_is_judged_not_crashed(bundle, measured):
+    (measured / "detections.json").write_text("[]")
+    code, report, _ = _gate(bundle, measured)
+    assert code == 1 and _rule(report, "detections_reproduced")["status"] == "invalid"
+
+
 def test_missing_results_are_inconclusive_with_what_to_do(bundle, tmp_path):
     out = tmp_path / "reports/device/cpu-ci"
     code, report, md = _gate(bundle, out)

@@ -257,3 +257,21 @@ def test_same_model_released_is_judged_against_the_same_builds_record(bundle, me
     report = json.loads((measured / "gate.json").read_text())
     assert _rule(report, "same_model_released")["status"] == "pass"
     assert main([*argv, "--release", "reports/release.json"]) == 1  # the committed one, asked for explicitly
+
+
+@pytest.mark.parametrize(
+    "status, verdict",
+    [
+        (
+            {"status": "refused", "rule": "power_mode", "reason": "nvpmodel says 5W, the profile wants MAXN"},
+            "inconclusive",
+        ),
+        ({"status": "crashed", "reason": "CUDA out of memory"}, "inconclusive"),
+        ({"status": "refused", "rule": "bundle_verified", "reason": "models/fp32.onnx: sha256 differs"}, "fail"),
+        ({"status": "refused", "rule": "providers", "reason": "node placement: 3 node(s) ran on CPU"}, "fail"),
+    ],
+)
+def test_a_refusal_is_the_boards_unless_the_bundle_or_the_model_caused_it(bundle, measured, status, verdict):
+    (measured / "measure.json").write_text(json.dumps({"profile": "cpu-ci", **status}))
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert report["verdict"] == verdict and status["reason"] in report["rules"][-1]["reason"]

@@ -48,7 +48,10 @@ from edgeproof.verdict.rules import (
 
 log = logging.getLogger(__name__)
 
-# Refusals of the board that say nothing about the model: the board or its set-up must change.
+# Refusals caused by what the pull request sent (a bundle that fails verification, a profile asking for a
+# clip the bundle lacks); a provider refusal for node placement is the model's too (its operators fell
+# off the profile's providers). Every other refusal or status is about the board: inconclusive.
+_BUNDLE_FAULTS = ("bundle_verified", "e2e_input")
 _NOT_READY = {
     "machine_match": "the job ran on a machine that is not this profile's board: check the runner's labels",
     "providers": "the board's ONNX Runtime lacks the profile's providers: install the JetPack-matched wheel",
@@ -94,10 +97,11 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
         return result("measured", "measure.json", "==", "measured", status, "device", PASS)
     reason = str(_get(measure, "reason"))
     placement = rule == "providers" and reason.startswith("node placement")  # the model's nodes: its own fault
-    if rule in _NOT_READY and not placement:
-        why = "{}; {}".format(reason, _NOT_READY[rule])
-        return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
-    return result(rule, "measure.json", "==", "measured", status, "device", FAIL, reason)
+    if status == "refused" and (rule in _BUNDLE_FAULTS or placement):
+        return result(rule, "measure.json", "==", "measured", status, "device", FAIL, reason)
+    todo = _NOT_READY.get(rule, "the measurement did not complete ({}): fix the board, then {}".format(status, _RERUN))
+    why = "{}; {}".format(reason, todo)
+    return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
 
 
 def _profiles(bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path]) -> Tuple[Dict, Dict]:

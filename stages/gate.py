@@ -99,7 +99,8 @@ def _body(args: argparse.Namespace) -> int:
                 f" ({r['reason']})" if r["reason"] else "",
             )
         failed = ", ".join(report["failed"])
-        log.error("release gate %s (%s); see %s", report["verdict"].upper(), failed, args.report_md)
+        word = "FAILED" if report["verdict"] == "fail" else "INCONCLUSIVE"
+        log.error("release gate %s (%s); see %s", word, failed, args.report_md)
         return EXIT[report["verdict"]]
     log.info("release gate PASSED for model %s", report["model_sha256"])
     return 0

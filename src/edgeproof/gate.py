@@ -16,7 +16,13 @@ from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, is_number, jso
 
 
 def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> DeviceGate:
-    """The build gate's thresholds: ``profiles.<build_profile>.gate`` (one home for the build machine's rules)."""
+    """The build gate's thresholds: ``profiles.<build_profile>.gate`` (one home for the build machine's rules).
+
+    A params file without any ``profiles`` gets the profile schema's defaults (:class:`DeviceGate`);
+    one that has profiles but not the build profile is an error naming ``release.build_profile``.
+    """
+    if not profiles:
+        return DeviceGate()
     if build_profile not in profiles:
         raise ValueError(f"release.build_profile: {build_profile!r} is not in profiles ({sorted(profiles)})")
     return profiles[build_profile].gate

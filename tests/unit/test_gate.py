@@ -117,3 +117,4 @@ def test_the_thresholds_have_one_home_the_build_profile(tmp_path):
         load_params(tmp_path / "params.yaml")
     with pytest.raises(ValueError, match=r"release.build_profile: 'nope' is not in profiles"):
         build_thresholds(params.profiles, "nope")
+    assert build_thresholds({}, "cpu-ci") == GateParams()  # no profiles at all: the schema's defaults

@@ -98,12 +98,13 @@ def gate_command(args: argparse.Namespace, profile: str, results: Path, baseline
     """``edgeproof device-gate`` for one profile: judged with the base's params; the PR's shown as proposed."""
     cmd = [sys.executable, "-m", "edgeproof.cli", "device-gate", "--bundle", str(args.bundle)]
     cmd += ["--profile", profile, "--results", str(results)]
-    if args.release.exists():
+    if args.release is not None and args.release.exists():  # else the bundle's own build/release.json
         cmd += ["--release", str(args.release)]
     if baseline:
         cmd += ["--baseline", str(baseline)]
-    if args.proposed_params:  # the verdict side's flags: base rules judge, proposed ones are only shown
-        cmd += ["--params", str(args.params), "--proposed-params", str(args.proposed_params)]
+    cmd += ["--rules-params", str(args.params)]  # the base's rules judge; the PR's are only shown
+    if args.proposed_params:
+        cmd += ["--proposed-params", str(args.proposed_params)]
     return cmd
 
 
@@ -247,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", nargs="+", required=True)
     p.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     p.add_argument("--results-root", type=Path, default=Path("reports/device"))
-    p.add_argument("--release", type=Path, default=Path("reports/release.json"), help="THIS build's release record")
+    p.add_argument("--release", type=Path, default=None, help="THIS build's release record (default: the bundle's)")
     p.add_argument("--baseline-root", type=Path, default=None, help="main's device-gate artifact: ROOT/<profile>/")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the base branch's params (the rules)")
     p.add_argument("--proposed-params", type=Path, default=None, help="the PR's params.yaml, shown as proposed")

@@ -1,7 +1,8 @@
 """DVC stage ``gate``: the release verdict for exactly the measured artifact, then its MLflow record.
 
-Exits 1 when a rule fails (naming the rules), after writing the reports and recording the run, so
-failed candidates are as visible in MLflow as released ones.
+Exits 1 when a rule fails and 3 when one could not be judged (a figure missing), naming the rules,
+after writing the reports and recording the run, so failed candidates are as visible in MLflow as
+released ones. The thresholds are ``profiles.<release.build_profile>.gate``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import logging
 from pathlib import Path
 
 from edgeproof.config import load_params
-from edgeproof.gate import check_gate, render_markdown
+from edgeproof.gate import build_thresholds, check_gate, render_markdown
 from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.paths import state_dir
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
+from edgeproof.verdict.rules import EXIT
 from stages._common import parser, run
 
 log = logging.getLogger("edgeproof.stage")
@@ -66,7 +68,7 @@ def _body(args: argparse.Namespace) -> int:
     elif None in (args.model, args.eval, args.bench):
         raise ValueError("give --release, or all of --model, --eval and --bench")
     report = check_gate(
-        params.gate,
+        build_thresholds(params.profiles, params.release.build_profile),
         read_json(args.eval),
         read_json(args.bench),
         sha256_file(args.model),
@@ -85,18 +87,21 @@ def _body(args: argparse.Namespace) -> int:
         # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
         record_pipeline_run(_record(args, Path(args.params)), Path.cwd(), state_dir(), params.track)
     if not report["passed"]:
-        failing = [r for r in report["rules"] if not r["passed"]]
-        for r in failing:
+        for r in (r for r in report["rules"] if not r["passed"]):
             log.error(
-                "gate rule %s failed: %s = %s, required %s %s",
+                "gate rule %s %s: %s = %s, required %s %s%s",
                 r["name"],
+                r["status"],
                 r["metric"],
                 r["measured"],
                 r["op"],
                 r["threshold"],
+                f" ({r['reason']})" if r["reason"] else "",
             )
-        log.error("release gate FAILED (%s); see %s", ", ".join(report["failed"]), args.report_md)
-        return 1
+        failed = ", ".join(report["failed"])
+        word = "FAILED" if report["verdict"] == "fail" else "INCONCLUSIVE"
+        log.error("release gate %s (%s); see %s", word, failed, args.report_md)
+        return EXIT[report["verdict"]]
     log.info("release gate PASSED for model %s", report["model_sha256"])
     return 0
 

@@ -97,13 +97,13 @@ def _cmd_device(args: argparse.Namespace) -> int:
 
 
 def _cmd_device_gate(args: argparse.Namespace) -> int:
-    from edgeproof.device.gate import run_device_gate
+    from edgeproof.verdict.device import run_device_gate
 
     results = args.results or Path("reports/device") / args.profile
-    release = args.release if args.release is not None else Path("reports/release.json")
-    if args.release is None and not release.exists():
-        release = None  # no release report in this checkout: the chain ends at the bundle
-    return run_device_gate(args.bundle, args.profile, results, release, args.baseline)
+    # release None: the bundle's own build/release.json, the release record of the same build
+    return run_device_gate(
+        args.bundle, args.profile, results, args.release, args.baseline, args.rules_params, args.proposed_params
+    )
 
 
 def _cmd_track_replay(args: argparse.Namespace) -> int:
@@ -202,8 +202,22 @@ def _add_device_commands(sub: Any) -> None:
     s.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     s.add_argument("--profile", required=True)
     s.add_argument("--results", type=Path, default=None, help="device results (default reports/device/PROFILE)")
-    s.add_argument("--release", type=Path, default=None, help="release report (default reports/release.json)")
+    s.add_argument(
+        "--release", type=Path, default=None, help="release report (default: the bundle's build/release.json)"
+    )
     s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
+    s.add_argument(
+        "--rules-params",
+        type=Path,
+        default=None,
+        help="the base branch's params.yaml: its profiles judge (default: the bundle's profiles.json)",
+    )
+    s.add_argument(
+        "--proposed-params",
+        type=Path,
+        default=None,
+        help="the pull request's params.yaml, shown beside the base's rules (default: the bundle's profiles.json)",
+    )
     s.set_defaults(func=_cmd_device_gate)
 
 

@@ -3,7 +3,8 @@
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
-``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``device/profiles.py``, ``bundle.py``,
+``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``device/profiles.py`` (profiles, with every
+release rule: the build gate judges ``profiles.<release.build_profile>.gate``), ``bundle.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
 
@@ -27,7 +28,6 @@ from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
-from edgeproof.gate import GateParams
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -42,7 +42,6 @@ __all__ = [
     "DeploySettings",
     "EvaluateParams",
     "ExportParams",
-    "GateParams",
     "OptimizeParams",
     "Params",
     "ParamsError",
@@ -99,7 +98,6 @@ class Params(_Section):
     plots: PlotsParams = Field(default_factory=PlotsParams)
     benchmark: BenchmarkParams = Field(default_factory=BenchmarkParams)
     release: ReleaseParams = Field(default_factory=ReleaseParams)
-    gate: GateParams = Field(default_factory=GateParams)
     track: TrackParams = Field(default_factory=TrackParams)
     bundle: BundleParams = Field(default_factory=BundleParams)
 

@@ -16,7 +16,8 @@ release, under names that are stable (the PR comment and MLflow use the same one
 ``model_mb``        size of the release candidate file, MB (10^6 bytes, two decimals)
 ``epochs``          training epochs run (``metrics/train.json``)
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
-                    with an on-device ``<device-reports>/<profile>/bench.json``
+                    with an on-device ``<device-reports>/<profile>/bench.json``; plus
+                    ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured them
 ==================  ==========================================================================
 
 Identities (sha256, byte sizes, host names) and timing details never go here: two runs of the
@@ -94,8 +95,18 @@ def headline_metrics(
         "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
     }
     if devices:
-        headline["devices"] = {name: _speed(report) for name, report in sorted(devices.items())}
+        headline["devices"] = {name: _device(report) for name, report in sorted(devices.items())}
     return headline
+
+
+def _device(bench: Mapping[str, Any]) -> dict[str, float | None]:
+    """A device's speed, and its energy and memory figures where it measured them (never estimated)."""
+    figures = _speed(bench)
+    for key, digits in (("energy_mj_per_frame", 3), ("peak_memory_mb", 1)):
+        value = _number(bench.get(key), digits)
+        if value is not None:
+            figures[key] = value
+    return figures
 
 
 def device_benches(folder: Path | None) -> dict[str, dict[str, Any]]:

@@ -186,15 +186,15 @@ def test_refusal_threshold_not_met(sides):
 def test_refusal_profile_not_matching_the_machine(sides):
     code, status = measure(sides, "jetson-orin-nano")
     assert code == 4 and status["rule"] == "machine_match" and "jetson_model" in status["reason"]
-    code, report, _ = gate(sides, "jetson-orin-nano")
-    assert code == 1 and "machine_match" in report["failed"]
+    code, report, _ = gate(sides, "jetson-orin-nano")  # the wrong board says nothing about the model
+    assert code == 3 and report["verdict"] == "inconclusive" and "machine_match" in report["failed"]
 
 
 def test_refusal_missing_provider(sides):
     code, status = measure(sides, "cpu-cuda")
     assert code == 5 and status["rule"] == "providers" and "CUDAExecutionProvider" in status["reason"]
-    code, report, _ = gate(sides, "cpu-cuda")
-    assert code == 1 and "providers" in report["failed"]
+    code, report, _ = gate(sides, "cpu-cuda")  # the board lacks the provider: its set-up, not the model
+    assert code == 3 and report["verdict"] == "inconclusive" and "providers" in report["failed"]
 
 
 def test_throttled_run_is_inconclusive(sides):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeproof.device.gate import device_gate, run_device_gate
 from edgeproof.device.measure import EXIT_MACHINE, EXIT_PROVIDERS, run_measure
 from edgeproof.device.profiles import parse_profiles
 from edgeproof.device.providers import CPU, engine_cache_key, placement_problems, provider_list
+from edgeproof.verdict.device import device_gate, run_device_gate
 from tests.device.builders import CATEGORY_ID
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sysroot"
@@ -80,12 +80,15 @@ def test_refusals_name_the_rule(bundle):
     assert code == EXIT_MACHINE and status["rule"] == "machine_match" and "arch" in status["reason"]
     assert not (out / "bench.json").exists()
     report = device_gate(bundle, "jetson-nano", out)
-    assert report["verdict"] == "fail" and report["failed"] == ["machine_match"]  # the refusal, no follow-on noise
+    # the wrong board says nothing about the model: inconclusive, with what to do (and no follow-on noise)
+    assert report["verdict"] == "inconclusive" and report["failed"] == ["machine_match"]
+    assert "runner's labels" in report["rules"][-1]["reason"]
     code, out = _measure(bundle, "cpu-cuda")
     assert (
         code == EXIT_PROVIDERS and "CUDAExecutionProvider" in json.loads((out / "measure.json").read_text())["reason"]
     )
-    assert device_gate(bundle, "cpu-cuda", out)["failed"] == ["providers"]
+    report = device_gate(bundle, "cpu-cuda", out)  # the board's ORT lacks the provider: set-up, not the model
+    assert report["failed"] == ["providers"] and report["verdict"] == "inconclusive"
 
 
 def test_gate_checks_the_chain_against_the_release_report(bundle, tmp_path):
@@ -103,7 +106,7 @@ def test_gate_on_a_tampered_bundle_fails_naming_the_file(bundle):
     model.write_bytes(model.read_bytes() + b"\0")
     report = device_gate(bundle, "cpu-ci", out)
     assert report["verdict"] == "fail" and report["failed"][0] == "bundle_verified"
-    assert "models/fp32.onnx: size" in report["rules"][0]["measured"]
+    assert "models/fp32.onnx: size" in report["rules"][0]["reason"]
 
 
 def test_regression_rules_against_mains_last_verdict(bundle, tmp_path):

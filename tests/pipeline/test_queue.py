@@ -35,7 +35,7 @@ def test_two_queued_experiments_with_one_fingerprint(tmp_path):
     root = make_repo(tmp_path / "repo")
     before = _user_files(root)
     for fps in ("1.5", "2.0"):
-        proc = dvc(root, "exp", "run", "--queue", "-S", f"gate.min_fps={fps}")
+        proc = dvc(root, "exp", "run", "--queue", "-S", f"profiles.cpu-ci.gate.min_fps={fps}")
         assert proc.returncode == 0, proc.stderr[-2000:]
     try:
         assert dvc(root, "queue", "start", "-j", "2").returncode == 0

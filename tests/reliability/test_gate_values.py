@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from edgeproof.config import GateParams
+from edgeproof.device.profiles import DeviceGate as GateParams
 from edgeproof.gate import check_gate, cross_check_problems, render_markdown
 from edgeproof.io import write_json
 from tests.unit.test_gate import SHA, _bench, _eval
@@ -35,9 +35,9 @@ def test_impossible_values_fail_their_rule(eval_kw, bench_kw, rule, tmp_path):
     report = check_gate(GateParams(), _eval(**eval_kw), _bench(**bench_kw), SHA)
     assert not report["passed"] and rule in report["failed"]
     failing = next(r for r in report["rules"] if r["name"] == rule)
-    assert failing["invalid"]
+    assert failing["status"] == "invalid" and failing["reason"]
     write_json(tmp_path / "gate.json", report)  # strict JSON: the report can always be written
-    assert "**FAIL**" in render_markdown(report)
+    assert "**INVALID**" in render_markdown(report)
 
 
 def test_infinity_read_from_json_is_reported_not_crashed(tmp_path):

@@ -44,7 +44,8 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         (run,) = client.search_runs([exp.experiment_id])
         params = yaml.safe_load((repo / "params.yaml").read_text())
         assert run.data.params["train.epochs"] == str(params["train"]["epochs"])
-        assert run.data.params["gate.min_fps"] == str(params["gate"]["min_fps"])
+        gate = params["profiles"]["cpu-ci"]["gate"]
+        assert run.data.params["profiles.cpu-ci.gate.min_fps"] == str(gate["min_fps"])
         # eval.* and bench.* are the gated model's: the release variant reports/release.json chose
         release = json.loads((repo / "reports" / "release.json").read_text())
         gated = release["variants"][release["release_variant"]]

@@ -26,11 +26,12 @@ def test_repo_params_file_is_valid_and_complete():
         ({"train": {"epochs": 0}}, "train.epochs", "greater than or equal to 1"),
         ({"train": {"epoch": 3}}, "train.epoch", "did you mean 'epochs'"),
         ({"trian": {}}, "trian", "did you mean 'train'"),
-        ({"gate": {"min_fps": "fast"}}, "gate.min_fps", "valid number"),
+        ({"profiles": {"p": {"gate": {"min_fps": "fast"}}}}, "profiles.p.gate.min_fps", "expected a number"),
         ({"train": {"imgsz": 100}}, "train.imgsz", "multiple of 32"),
         ({"train": {"epochs": True}}, "train.epochs", "valid integer"),
         ({"train": {"device": "gpu"}}, "train.device", "'cpu'"),
-        ({"gate": {"min_map50": 1.5}}, "gate.min_map50", "less than or equal to 1"),
+        ({"profiles": {"p": {"gate": {"min_map50": 1.5}}}}, "profiles.p.gate.min_map50", "must be <= 1.0"),
+        ({"gate": {"min_fps": 10.0}}, "gate", "unknown key"),  # the thresholds' one home is profiles.<name>.gate
         ({"optimize": {"graph_optimization": "max"}}, "optimize.graph_optimization", "'basic'"),
         ({"benchmark": {"providers": []}}, "benchmark.providers", "at least 1"),
     ],
@@ -63,8 +64,8 @@ def test_missing_and_malformed_files_name_the_file(tmp_path):
 
 
 def test_defaults_fill_missing_sections():
-    params = parse_params({"gate": {"min_fps": 25}})
-    assert params.gate.min_fps == 25.0
+    params = parse_params({"profiles": {"p": {"gate": {"min_fps": 25}}}})
+    assert params.profiles["p"].gate.min_fps == 25.0
     assert params.train.imgsz == 256
     assert params.benchmark.providers == ["CPUExecutionProvider"]
 
@@ -75,7 +76,7 @@ def test_gpu_index_may_be_an_int_and_floats_may_use_exponents(tmp_path):
     with pytest.raises(ParamsError, match=r"train\.device"):
         parse_params({"train": {"device": True}})
     path = tmp_path / "p.yaml"
-    path.write_text("train:\n  lr0: 1e-3\n  device: 0\ngate:\n  min_fps: 2E1\n")
+    path.write_text("train:\n  lr0: 1e-3\n  device: 0\nprofiles:\n  p:\n    gate:\n      min_fps: 2E1\n")
     params = load_params(path)
     assert params.train.lr0 == pytest.approx(0.001)
-    assert params.gate.min_fps == 20.0
+    assert params.profiles["p"].gate.min_fps == 20.0

@@ -16,7 +16,7 @@ STAGES = DVC["stages"]
 # params a stage reads besides its own section
 CROSS_READS = {
     "export": {"train.imgsz"},
-    "gate": {"track"},
+    "gate": {"track", "release.build_profile", "profiles.cpu-ci.gate"},  # the build profile's thresholds
     "evaluate": {"deploy"},
     "benchmark": {"deploy"},
     "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},
@@ -48,7 +48,13 @@ def test_every_params_section_has_a_stage_module():
 def test_each_stage_lists_exactly_the_params_it_reads():
     for name, stage in STAGES.items():
         params = set(stage.get("params", []))
-        assert params == {name} | CROSS_READS.get(name, set()), name
+        own = {name} if name in Params.model_fields else set()  # gate has no section: its rules are in profiles
+        assert params == own | CROSS_READS.get(name, set()), name
+
+
+def test_the_gate_stage_tracks_the_build_profiles_thresholds():
+    build_profile = yaml.safe_load((REPO / "params.yaml").read_text())["release"]["build_profile"]
+    assert f"profiles.{build_profile}.gate" in STAGES["gate"]["params"]
 
 
 def test_each_stage_command_runs_its_own_module():

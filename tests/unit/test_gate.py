@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from edgeproof.config import GateParams
+from pathlib import Path
+
+from edgeproof.device.profiles import DeviceGate as GateParams
 from edgeproof.gate import check_gate, render_markdown
 
 SHA = "a" * 64
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _bench(fps=30.0, p95=40.0, sha=SHA):
@@ -58,9 +61,13 @@ def test_a_different_artifact_fails_identity():
     assert report["failed"] == ["same_model_benchmarked"]
 
 
-def test_missing_measurement_fails_rather_than_passes():
+def test_missing_measurement_never_passes():
     report = check_gate(GateParams(), {"model_sha256": SHA}, _bench(), SHA)
-    assert "map50" in report["failed"] and "cross_check" in report["failed"]
+    assert "map50" in report["failed"] and "cross_check" in report["failed"] and not report["passed"]
+    statuses = {r["name"]: r["status"] for r in report["rules"]}
+    assert statuses["map50"] == "inconclusive" and statuses["cross_check"] == "invalid"
+    report = check_gate(GateParams(), _eval(), {"model_sha256": SHA, "latency_ms": {"p95": 1.0}}, SHA)
+    assert report["verdict"] == "inconclusive" and report["failed"] == ["fps"]  # missing: not judged, not passed
 
 
 def test_markdown_table_names_failures():
@@ -68,17 +75,46 @@ def test_markdown_table_names_failures():
     md = render_markdown(report)
     assert "FAILED" in md
     assert "| fps | `fps_e2e` (metrics/bench.json) | >= 100 | 30 | **FAIL** |" in md
-    assert "Failing rules: fps" in md
+    assert "Rules not passed: fps" in md
     assert "PASSED" in render_markdown(check_gate(GateParams(), _eval(), _bench(), SHA))
 
 
 def test_non_numeric_or_malformed_measurements_fail_clearly():
-    import pytest
-
     report = check_gate(GateParams(), _eval(map50="0.9"), _bench(fps=float("nan")), SHA)
     assert set(report["failed"]) == {"fps", "map50"}
     assert check_gate(GateParams(), _eval(map50=True), _bench(), SHA)["failed"] == ["map50"]
-    with pytest.raises(ValueError, match=r"eval\.json: expected a JSON object"):
-        check_gate(GateParams(), [1, 2], _bench(), SHA, sources=("m/eval.json", "m/bench.json"))
+    report = check_gate(GateParams(), [1, 2], _bench(), SHA, sources=("m/eval.json", "m/bench.json"))
+    assert report["verdict"] == "fail" and "expected a JSON object of metrics, got list" in report["rules"][0]["reason"]
+    assert report["rules"][0]["source"] == "m/eval.json"
     report = check_gate(GateParams(), _eval(), _bench(), SHA, sources=("a/e.json", "b/b.json"))
     assert {r["source"] for r in report["rules"]} == {"a/e.json", "b/b.json"}
+
+
+def test_the_thresholds_have_one_home_the_build_profile(tmp_path):
+    """Issue 17.2: ``gate:`` and ``profiles.cpu-ci.gate`` held the same numbers; a change to one moved the
+    build gate but not the release choice. Now there is one place, and both read it."""
+    import pytest
+    import yaml
+
+    from edgeproof.config import ParamsError, load_params
+    from edgeproof.gate import build_thresholds
+    from edgeproof.release.choose import choose_measured
+    from tests.unit.test_release_choice import _variants
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert "gate" not in raw
+    raw["profiles"]["cpu-ci"]["gate"]["min_fps"] = 1.0e4
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params(tmp_path / "params.yaml")
+    thresholds = build_thresholds(params.profiles, params.release.build_profile)
+    assert thresholds.min_fps == 1.0e4  # the build gate judges at it ...
+    chosen = choose_measured("cpu-ci", params.profiles["cpu-ci"], _variants())
+    reasons = {r["variant"]: r["reason"] for r in chosen["rejected"]}
+    assert reasons["fp32"] == reasons["int8"] == "fails the profile gate: fps"  # ... and so does the choice
+    raw["gate"] = {"min_fps": 30.0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"gate: unknown key"):
+        load_params(tmp_path / "params.yaml")
+    with pytest.raises(ValueError, match=r"release.build_profile: 'nope' is not in profiles"):
+        build_thresholds(params.profiles, "nope")
+    assert build_thresholds({}, "cpu-ci") == GateParams()  # no profiles at all: the schema's defaults

@@ -107,7 +107,7 @@ def test_dvc_yaml_declares_only_the_headline_as_metrics_and_keeps_every_report_i
 def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["track"]["enabled"] = False
-    params["gate"]["min_fps"] = 1.0e9
+    params["profiles"]["cpu-ci"]["gate"]["min_fps"] = 1.0e9
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     sha = sha256_file(model)
     write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})
@@ -122,3 +122,18 @@ def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
     headline = json.loads((t / "headline.json").read_text())
     assert list(headline) == list(HEADLINE_KEYS)  # file order = column order in `dvc exp show`
     assert headline["gate_passed"] is False and headline["fps"] == 143.2 and headline["epochs"] == 35
+
+
+def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
+    """Issue 20: devices.<profile>.energy_mj_per_frame / peak_memory_mb, never an estimate in their place."""
+    measured = {**BENCH, "energy_mj_per_frame": 412.34567, "peak_memory_mb": 1234.56, "energy": {"measurable": True}}
+    not_here = {**BENCH, "energy_mj_per_frame": None, "peak_memory_mb": 300.0, "energy": {"measurable": False}}
+    devices = {"jetson-nano": measured, "cpu-ci": not_here}
+    h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)
+    assert h["devices"]["jetson-nano"] == {
+        "fps": 143.2,
+        "latency_p95_ms": 6.94,
+        "energy_mj_per_frame": 412.346,
+        "peak_memory_mb": 1234.6,
+    }
+    assert "energy_mj_per_frame" not in h["devices"]["cpu-ci"] and h["devices"]["cpu-ci"]["peak_memory_mb"] == 300.0

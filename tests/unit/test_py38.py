@@ -21,6 +21,7 @@ SRC = REPO / "src" / "edgeproof"
 DEVICE_SIDE = [
     SRC / "runtime",
     SRC / "device",
+    SRC / "verdict",
     SRC / "settings.py",
     SRC / "fingerprint.py",
     SRC / "io.py",
@@ -37,7 +38,7 @@ def device_files() -> list[Path]:
 
 def test_the_device_side_is_what_we_think():
     names = {p.relative_to(SRC).as_posix() for p in device_files()}
-    assert {"device/measure.py", "device/gate.py", "runtime/preprocess.py", "settings.py"} <= names
+    assert {"device/measure.py", "verdict/rules.py", "verdict/device.py", "runtime/preprocess.py"} <= names
 
 
 @pytest.mark.parametrize("path", device_files(), ids=lambda p: p.relative_to(SRC).as_posix())

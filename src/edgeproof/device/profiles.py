@@ -41,6 +41,10 @@ class DeviceGate:
     min_map50: float = bounded(0.8, ge=0.0, le=1.0)
     min_map50_95: Optional[float] = bounded(None, ge=0.0, le=1.0)
     max_latency_p95_ms: float = bounded(100.0, gt=0.0)
+    # energy and memory on the device (null: not judged); an unmeasurable energy figure is inconclusive
+    max_energy_mj_per_frame: Optional[float] = bounded(None, gt=0.0)  # gross mJ per end-to-end frame
+    max_power_w: Optional[float] = bounded(None, gt=0.0)  # mean input-rail power over the timed window
+    max_peak_memory_mb: Optional[float] = bounded(None, gt=0.0)  # VmHWM of the measuring process (+ no leak)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Regression:
 
     max_fps_drop_pct: Optional[float] = bounded(None, ge=0.0, le=100.0)
     max_map_drop: Optional[float] = bounded(None, ge=0.0, le=1.0)
+    max_energy_increase_pct: Optional[float] = bounded(None, ge=0.0)  # mJ/frame rise vs main's last verdict
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,16 @@ here (TensorRT/CUDA profiles on a CPU build machine): the profile's explicit ``v
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import asdict
 from typing import Any
 
-from edgeproof.device.profiles import Profile
-from edgeproof.gate import GateParams, check_gate
+from edgeproof.device.profiles import DeviceGate, Profile
+from edgeproof.gate import check_gate
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"
 
 
-def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: GateParams) -> str | None:
+def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGate) -> str | None:
     """Why variant ``v`` cannot be released on ``profile`` (``None``: it can)."""
     if not v.get("evaluated"):
         return v.get("reason") or "not evaluated here"
@@ -61,10 +60,9 @@ def choose_measured(profile_name: str, profile: Profile, variants: Mapping[str, 
     if profile.variant != "auto":
         why = f"fixed by profiles.{profile_name}.variant"
         return _entry(profile.variant, variants, True, why, [])
-    gate = GateParams(**asdict(profile.gate))
     rejected, ok = [], []
     for name, v in variants.items():
-        why = _rejection(name, v, profile, gate)
+        why = _rejection(name, v, profile, profile.gate)
         if why is None:
             ok.append(name)
         else:

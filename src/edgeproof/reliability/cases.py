@@ -180,8 +180,12 @@ DATA_CASES = [
     Case("params-not-yaml", "params.yaml that is not YAML", _params("data: [unclosed\n", "params.yaml")),
     Case(
         "params-infinite-threshold",
-        "gate.max_latency_p95_ms: .inf (would switch the rule off)",
-        _params("gate:\n  max_latency_p95_ms: .inf\n", "gate.max_latency_p95_ms", entry="cli"),
+        "profiles.cpu-ci.gate.max_latency_p95_ms: .inf (would switch the rule off)",
+        _params(
+            "profiles:\n  cpu-ci:\n    gate:\n      max_latency_p95_ms: .inf\n",
+            "profiles.cpu-ci.gate.max_latency_p95_ms",
+            entry="cli",
+        ),
     ),
     Case(
         "params-huge-seed",

@@ -1,0 +1,290 @@
+"""The device gate: a profile's release rules over the device's results, for exactly the bundled file.
+
+Runs where the results land (the hosted CI job after the Jetson job), with the bundle. The sha256
+chain -- released (the bundle's own ``build/release.json``: the release record of the same build) =
+in the bundle = benchmarked on the device = evaluated on the device (or on the build machine) -- is
+a set of rules like the thresholds. On-device mAP is scored here with pycocotools from the device's
+raw detections, after checking that they refer to the bundle's images and categories and that the
+bundled model, run here, reproduces them (:mod:`edgeproof.verdict.detections`).
+
+The contract (statuses and verdict: :mod:`edgeproof.verdict.rules`):
+
+- **pass** (exit 0): every rule passed on a valid measurement.
+- **fail** (exit 1): a valid measurement misses a threshold, an identity differs, or a figure is
+  invalid (impossible, non-finite, wrong type, forged detections, a file outside the results).
+- **inconclusive** (exit 3): nothing can be said about the model: the results never arrived (no
+  folder, no ``measure.json``: runner offline, approval rejected, job cancelled, skipped or timed
+  out), the board was not ready (refused: wrong machine, providers not installed), the device
+  throttled, or a figure was not measurable. The report says why and what to do.
+
+Every call of :func:`run_device_gate` ends in a written ``gate.json`` + ``gate.md`` (an older pair
+is removed first), whatever the input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
+from edgeproof.device.profiles import parse_profiles
+from edgeproof.verdict import detections as dets
+from edgeproof.verdict import proposal
+from edgeproof.verdict.measured import measured_figures, measured_rules
+from edgeproof.verdict.rules import (
+    EXIT,
+    FAIL,
+    INCONCLUSIVE,
+    INVALID,
+    PASS,
+    compare,
+    is_number,
+    json_safe,
+    result,
+    verdict,
+)
+
+log = logging.getLogger(__name__)
+
+# Refusals caused by what the pull request sent (a bundle that fails verification, a profile asking for a
+# clip the bundle lacks); a provider refusal for node placement is the model's too (its operators fell
+# off the profile's providers). Every other refusal or status is about the board: inconclusive.
+_BUNDLE_FAULTS = ("bundle_verified", "e2e_input")
+_NOT_READY = {
+    "machine_match": "the job ran on a machine that is not this profile's board: check the runner's labels",
+    "providers": "the board's ONNX Runtime lacks the profile's providers: install the JetPack-matched wheel",
+    "preflight": "the board was not ready: see ci/jetson/preflight.sh's output, fix the board, rerun",
+}
+_RERUN = "rerun the jetson job once the runner is online (approve the run if it waits for approval)"
+
+
+class Unreadable(ValueError):
+    """A results file that exists but is not valid JSON (corrupt or forged)."""
+
+
+def _load(path: Path) -> Optional[Any]:
+    """A results JSON file: None if absent; :class:`Unreadable` if present but not strict JSON data."""
+    if not path.is_file():
+        return None
+    try:
+        return read_json_file(path)
+    except BundleError as exc:
+        raise Unreadable(str(exc)) from None
+
+
+def _get(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
+    """Did a measurement happen? Missing results and an unready board are inconclusive, never fail."""
+    if not results.is_dir():
+        why = "no results folder {}: the measurement never arrived; {}".format(results, _RERUN)
+        return result("measured", "results folder", "==", "present", None, str(results), INCONCLUSIVE, why)
+    if measure is None:
+        why = "{}: missing, the measurement did not finish (crashed or cancelled); {}".format(
+            results / "measure.json", _RERUN
+        )
+        return result("measured", "measure.json", "==", "measured", None, "device", INCONCLUSIVE, why)
+    status, rule = _get(measure, "status"), str(_get(measure, "rule") or "measured")
+    if status == "measured":
+        return result("measured", "measure.json", "==", "measured", status, "device", PASS)
+    reason = str(_get(measure, "reason"))
+    placement = rule == "providers" and reason.startswith("node placement")  # the model's nodes: its own fault
+    if status == "refused" and (rule in _BUNDLE_FAULTS or placement):
+        return result(rule, "measure.json", "==", "measured", status, "device", FAIL, reason)
+    todo = _NOT_READY.get(rule, "the measurement did not complete ({}): fix the board, then {}".format(status, _RERUN))
+    why = "{}; {}".format(reason, todo)
+    return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
+
+
+def _profiles(bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path]) -> Tuple[Dict, Dict]:
+    """(judging profiles, proposed profiles): the base's when given, else the bundle's own."""
+    where = str(bundle / "profiles.json")
+    from_bundle = parse_profiles(read_json_file(bundle / "profiles.json"), where=where)
+    if rules_params is None:
+        return from_bundle, from_bundle
+    proposed = proposal.load_profiles(proposed_params) if proposed_params is not None else from_bundle
+    return proposal.load_profiles(rules_params), proposed
+
+
+def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
+    got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": []}
+    try:
+        got["manifest"] = verify_bundle(bundle)
+        got["rules"].append(result("bundle_verified", "manifest.json", "==", True, True, str(bundle), PASS))
+    except BundleError as exc:
+        got["rules"].append(result("bundle_verified", "manifest.json", "==", True, False, str(bundle), FAIL, str(exc)))
+        got["manifest"] = _load_quiet(bundle / "manifest.json") or {}
+    judging, proposed = _profiles(bundle, rules_params, proposed_params)
+    got["changes"] = proposal.changes(name, judging.get(name), proposed.get(name))
+    if name not in judging:
+        raise LookupError("no profile {!r} in the judging rules (has {})".format(name, sorted(judging)))
+    got["profile"] = judging[name]
+    got["entry"] = _get(got["manifest"], "profiles.{}".format(name)) or {}
+    got["build_release"] = _load_quiet(bundle / "build" / "release.json")
+    got["status"] = _status_rule(results, _load(results / "measure.json"))
+    if got["status"]["status"] == PASS:
+        for key in ("bench", "eval", "conditions"):
+            got[key] = _load(results / "{}.json".format(key))
+    return got
+
+
+def _load_quiet(path: Path) -> Any:
+    try:
+        return _load(path)
+    except Unreadable:
+        return None
+
+
+def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """The device's detections checked (where, what, from which model) and scored; and the rules on them."""
+    ev = got.get("eval")
+    if ev is None:
+        why = "{}: missing, the profile evaluates on the device".format(results / "eval.json")
+        return {}, [result("detections", "eval.json", "==", "present", None, "device", INCONCLUSIVE, why)]
+    path = dets.inside(results, _get(ev, "detections_file") or "detections.json")
+    if path is None:
+        why = "eval.json names detections_file {!r}, outside the results folder".format(_get(ev, "detections_file"))
+        return {}, [result("detections", "detections_file", "inside", str(results), None, "eval.json", INVALID, why)]
+    found = _load(path)
+    if found is None:
+        why = "{}: missing".format(path)
+        return {}, [result("detections", path.name, "==", "present", None, "device", INCONCLUSIVE, why)]
+    gt = read_json_file(bundle / "val" / "annotations.json")
+    bad = dets.problems(found, gt)
+    if bad:
+        return {}, [
+            result("detections", path.name, "refer to", "the bundle", "; ".join(bad), "device", INVALID, bad[0])
+        ]
+    rules = [result("detections", path.name, "refer to", "the bundle", len(found), "device", PASS)]
+    scores = dets.score(gt, found)
+    setup = read_json_file(bundle / "deploy.json")
+    return scores, rules + _reproduced(dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found), scores)
+
+
+def _reproduced(again: Dict[str, Any], scores: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The bundled model's own output here vs the device's: agreement, and a mAP no better than the model's."""
+    src, note = "bundled model re-run here (CPU)", again["note"]
+    share = compare("detections_reproduced", "share found again", ">=", dets.MIN_SHARE, again["share"], src, note)
+    own, now = again["map50_95_here"], scores.get("map50_95")
+    above = round(now - own, 6) if is_number(own) and is_number(now) else None
+    gain = compare("map_not_above_model", "map50_95 - model's own here", "<=", dets.MAP_TOLERANCE, above, src, note)
+    for rule in (share, gain):
+        if rule["status"] == FAIL:  # not a measurement that missed: detections the model does not produce
+            rule.update(status=INVALID, reason="the bundled model does not produce these detections ({})".format(note))
+    return [share, gain]
+
+
+def _scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List[Dict[str, Any]]]:
+    """mAP the accuracy rules judge, where it comes from, and the rules on the detections."""
+    if got["profile"].evaluate_on_device:
+        scores, rules = _device_scores(bundle, results, got)
+        return scores, "device detections (pycocotools)", rules
+    build = _get(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
+    return build, "build side", []
+
+
+def _error_report(name: str, exc: BaseException, what: str) -> Dict[str, Any]:
+    why = "{}: {}".format(type(exc).__name__, exc)
+    rule = result("judged", what, "==", "judgeable", None, "device gate", INVALID, why)
+    return _report(name, [rule], {}, {}, {"entry": {}, "notes": [], "changes": []})
+
+
+def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got: Dict[str, Any]) -> Dict[str, Any]:
+    cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
+    throttled = cond.get("throttled") is True
+    final = verdict(rules, throttled)
+    return json_safe(
+        {
+            "profile": name,
+            "verdict": final,
+            "passed": final == PASS,
+            "failed": [r["name"] for r in rules if r["status"] != PASS],
+            "rules": rules,
+            "notes": got["notes"],
+            "proposed_changes": got["changes"],
+            "model_sha256": got["entry"].get("sha256"),
+            "model_path": got["entry"].get("model"),
+            "variant": got["entry"].get("variant"),
+            "device": _get(cond, "machine.jetson.model") or _get(bench, "device.cpu_model"),
+            "providers": _get(bench, "providers.session"),
+            "node_placement": _get(bench, "providers.nodes"),
+            "measured": measured_figures(bench if isinstance(bench, dict) else {}, scores),
+            "conditions": {
+                "throttled": throttled,
+                "reasons": cond.get("reasons", []),
+                "match": cond.get("match"),
+                "jetson": _get(cond, "machine.jetson"),
+                "max_temp_c": _get(cond, "during.max_temp_c"),
+            },
+        }
+    )
+
+
+def device_gate(
+    bundle: Path,
+    name: str,
+    results: Path,
+    release: Optional[Path] = None,
+    baseline: Optional[Path] = None,
+    rules_params: Optional[Path] = None,
+    proposed_params: Optional[Path] = None,
+) -> Dict[str, Any]:
+    """Judge the device results of profile ``name``; the report (``gate.json`` shape + verdict). Never raises.
+
+    ``release`` defaults to the bundle's own ``build/release.json`` (the same build's record);
+    ``rules_params`` is the base branch's params.yaml (default: the bundle's profiles.json).
+    """
+    bundle, results = Path(bundle), Path(results)
+    try:
+        got = _read(bundle, name, results, rules_params, proposed_params)
+        rules = got["rules"] + [got["status"]]
+        bench, scores = got.get("bench"), {}
+        if got["status"]["status"] == PASS:
+            scores, source, checked = _scores(bundle, results, got)
+            rules += checked
+            rel_path = release if release is not None else bundle / "build" / "release.json"
+            rel_src = str(release) if release is not None else "bundle build/release.json (same build)"
+            base = _load_quiet(baseline) if baseline is not None else None
+            rules += measured_rules(name, got, _load_quiet(rel_path), rel_src, scores, source, base)
+        return _report(name, rules, bench, scores, got)
+    except Unreadable as exc:
+        return _error_report(name, exc, "results file")
+    except Exception as exc:
+        log.exception("device gate %s could not judge the results", name)
+        return _error_report(name, exc, "inputs")
+
+
+def run_device_gate(
+    bundle: Path,
+    name: str,
+    results: Path,
+    release: Optional[Path] = None,
+    baseline: Optional[Path] = None,
+    rules_params: Optional[Path] = None,
+    proposed_params: Optional[Path] = None,
+) -> int:
+    """Write ``gate.json`` and ``gate.md`` into ``results``; return 0 pass, 1 fail, 3 inconclusive."""
+    from edgeproof.io import write_text
+    from edgeproof.verdict.report import render_markdown
+
+    results = Path(results)
+    for stale in ("gate.json", "gate.md"):  # an older verdict must never stand in for this one
+        if (results / stale).is_file():
+            (results / stale).unlink()
+    report = device_gate(bundle, name, results, release, baseline, rules_params, proposed_params)
+    results.mkdir(parents=True, exist_ok=True)
+    write_text(results / "gate.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    write_text(results / "gate.md", render_markdown(report))
+    log.info("device gate %s: %s (not passed: %s)", name, report["verdict"], ", ".join(report["failed"]) or "none")
+    for rule in report["rules"]:
+        if rule["status"] != PASS and rule["reason"]:
+            log.error("rule %s %s: %s", rule["name"], rule["status"], rule["reason"])
+    return EXIT[report["verdict"]]

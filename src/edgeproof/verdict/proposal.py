@@ -1,0 +1,52 @@
+"""The base branch's rules judge; a pull request's proposed rules are shown, not applied.
+
+``edgeproof device-gate --params base.yaml`` judges with the profiles of the base branch's
+``params.yaml`` (validated exactly as the pipeline validates it). What the pull request proposes (its
+bundle's ``profiles.json``, or ``--proposed-params pr.yaml``) is compared key by key, and each change
+is listed in the report as ``min_fps 30 → 5: judged at 30; takes effect after merge``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from edgeproof.device.profiles import Profile
+from edgeproof.settings import as_dict
+
+MISSING = "(absent)"
+
+
+def load_profiles(path: Path) -> Dict[str, Profile]:
+    """The ``profiles`` section of a params file, validated like the pipeline's (errors name file and key)."""
+    from edgeproof.config import load_params
+
+    return dict(load_params(path).profiles)
+
+
+def _flat(data: Any, prefix: str = "") -> Dict[str, Any]:
+    if isinstance(data, dict):
+        out: Dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flat(value, "{}{}.".format(prefix, key)))
+        return out
+    return {prefix[:-1]: data}
+
+
+def changes(profile: str, base: Optional[Profile], proposed: Optional[Profile]) -> List[Dict[str, Any]]:
+    """Every key of profile ``profile`` that differs between base and proposal, as ``{key, base, proposed}``."""
+    old = _flat(as_dict(base)) if base is not None else {}
+    new = _flat(as_dict(proposed)) if proposed is not None else {}
+    out = []
+    for key in sorted(set(old) | set(new)):
+        was, now = old.get(key, MISSING), new.get(key, MISSING)
+        if was != now:
+            out.append({"key": "profiles.{}.{}".format(profile, key), "base": was, "proposed": now})
+    return out
+
+
+def describe(change: Dict[str, Any]) -> str:
+    """``profiles.x.gate.min_fps 30 → 5: judged at 30; takes effect after merge``."""
+    return "{} {} → {}: judged at {}; takes effect after merge".format(
+        change["key"], change["base"], change["proposed"], change["base"]
+    )

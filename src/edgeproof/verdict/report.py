@@ -1,0 +1,122 @@
+"""Gate reports for humans (``gate.md``): the device gate's PR-comment section and the build gate's rule table."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+from edgeproof.markdown import cell, table
+
+_VERDICT = {
+    "pass": "PASSED ✅ — release",
+    "fail": "FAILED ❌ — do not release",
+    "inconclusive": "INCONCLUSIVE ⚠️ — nothing was judged about the model; see why below, fix and rerun",
+}
+_MARK = {"pass": "pass", "fail": "**FAIL**", "invalid": "**INVALID**", "inconclusive": "inconclusive"}
+
+
+def verdict_line(verdict: str) -> str:
+    """The bold verdict line of a report."""
+    return "**Verdict: {}**".format(_VERDICT[verdict])
+
+
+def rule_table(report: Mapping[str, Any]) -> List[str]:
+    """The rule table of a gate report (build side and device alike), then the rules that did not pass."""
+    rows = []
+    for r in report["rules"]:
+        status = r.get("status") or ("pass" if r.get("passed") else "fail")
+        mark = _MARK[status]  # the reason, in full, is listed under the table
+        threshold = "{} {}".format(r["op"], cell(r["threshold"]))
+        rows.append(
+            [
+                cell(r["name"]),
+                "`{}` ({})".format(cell(r["metric"]), cell(r["source"])),
+                threshold,
+                cell(r["measured"]),
+                mark,
+            ]
+        )
+    lines = table(["rule", "metric", "threshold", "measured", "result"], rows)
+    if report["failed"]:
+        lines += ["", "Rules not passed: {}".format(", ".join(report["failed"]))]
+        lines += [
+            "- {} ({}): {}".format(r["name"], r.get("status"), str(r["reason"]).replace("\n", " "))
+            for r in report["rules"]
+            if r.get("reason") and not r.get("passed")
+        ]
+    return lines
+
+
+def _figures(m: Mapping[str, Any]) -> List[str]:
+    """FPS next to energy and memory: the comment's one-line summary of what was measured."""
+    energy = m.get("energy") if isinstance(m.get("energy"), dict) else {}
+    if m.get("energy_mj_per_frame") is None and energy.get("measurable") is False:
+        mj = "not measurable ({})".format(cell(energy.get("reason")))
+    else:
+        mj = cell(m.get("energy_mj_per_frame"))
+    row = [
+        m.get("fps_e2e"),
+        m.get("latency_ms_p95"),
+        m.get("map50_95"),
+        mj,
+        m.get("power_w_mean"),
+        m.get("peak_memory_mb"),
+    ]
+    header = ["FPS (e2e)", "p95 ms", "mAP50-95", "mJ/frame", "W mean", "peak MB"]
+    return ["", *table(header, [row])]
+
+
+def _sweep(m: Mapping[str, Any]) -> List[str]:
+    rows = m.get("batch_sweep") or []
+    if not isinstance(rows, list) or not rows:
+        return []
+    body = [[r.get("batch"), r.get("images_per_s"), r.get("latency_ms_p50")] for r in rows if isinstance(r, dict)]
+    return ["", *table(["batch", "images/s", "latency p50 (ms)"], body)]
+
+
+def _proposed(report: Mapping[str, Any]) -> List[str]:
+    from edgeproof.verdict.proposal import describe
+
+    changes = report.get("proposed_changes") or []
+    if not changes:
+        return []
+    return ["", "Rule changes proposed by this pull request (judged with the base branch's rules):"] + [
+        "- {}".format(describe(c)) for c in changes
+    ]
+
+
+def _jetson(report: Mapping[str, Any]) -> str:
+    jetson = (report.get("conditions") or {}).get("jetson") or {}
+    mode = (jetson.get("power_mode") or {}).get("mode") if isinstance(jetson.get("power_mode"), dict) else None
+    return "Jetson: {}, L4T {}, power mode {}  ".format(cell(jetson.get("model")), cell(jetson.get("l4t")), cell(mode))
+
+
+def render_markdown(report: Dict[str, Any]) -> str:
+    """A verdict line, the identity of the model and device, measured figures, the rules, notes and conditions."""
+    m, c = report["measured"], report["conditions"]
+    nodes = report.get("node_placement") or {}
+    placement = ", ".join("{} {}".format(p, n) for p, n in sorted(nodes.items())) if isinstance(nodes, dict) else ""
+    lines = [
+        "# Device gate: `{}`".format(report["profile"]),
+        "",
+        verdict_line(report["verdict"]),
+        "",
+        "Model: `{}` ({}), sha256 `{}`  ".format(
+            report.get("model_path"), report.get("variant"), report.get("model_sha256")
+        ),
+        "Device: {} ({})  ".format(cell(report.get("device")), cell(report.get("providers"))),
+        _jetson(report),
+        "Nodes run per provider (ORT profiler): {}  ".format(placement or "—"),
+        "Session + engine build, first inference (not in the timings): {} s".format(cell(m.get("engine_build_s"))),
+        *_figures(m),
+        "",
+        *rule_table(report),
+    ]
+    lines += ["", *("Note: {}".format(n) for n in report.get("notes") or [])] if report.get("notes") else []
+    lines += _proposed(report)
+    if c.get("throttled"):
+        lines += ["", "Throttling during the run:"] + ["- {}".format(why) for why in c.get("reasons", [])]
+    temps = c.get("max_temp_c") or {}
+    if isinstance(temps, dict) and temps:
+        hottest = max(temps.items(), key=lambda kv: kv[1] if isinstance(kv[1], (int, float)) else float("-inf"))
+        lines += ["", "Hottest reading during the run: {} {} C".format(hottest[0], cell(hottest[1], 3))]
+    return "\n".join(lines + _sweep(m)) + "\n"

@@ -1,0 +1,164 @@
+"""The one rule engine: every release rule, build side and device side, is judged here (Python 3.8-clean).
+
+A rule compares one measured figure with a threshold and has one of four statuses:
+
+``pass``
+    a valid measurement that meets the threshold.
+``fail``
+    a valid measurement that misses it (or an identity that differs).
+``invalid``
+    the figure cannot be a real measurement: not a number, a bool, non-finite, negative or outside
+    what the metric can physically be (:data:`BOUNDS`). Counts as a failure, with the reason.
+``inconclusive``
+    the figure is missing or was not measurable (``reason`` says why). Never a pass.
+
+The verdict over a set of rules (:func:`verdict`):
+
+- ``fail`` (exit 1) when any rule is ``invalid``, or any rule fails that a hot or down-clocked device
+  cannot explain (identity, accuracy, providers, ...);
+- ``inconclusive`` (exit 3) when the device throttled, or (nothing failed and) a rule could not be
+  judged: a board that was not ready, results that never arrived, a figure that was not measurable;
+- ``fail`` (exit 1) when a speed rule fails on a device that did not throttle;
+- ``pass`` (exit 0) only when every rule passed.
+
+A judged value never raises: a rule over a string, NaN or a missing key is a rule result like any
+other, and its ``measured`` is always strict-JSON-writable (:func:`json_safe`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+PASS, FAIL, INVALID, INCONCLUSIVE = "pass", "fail", "invalid", "inconclusive"
+STATUSES = (PASS, FAIL, INVALID, INCONCLUSIVE)
+EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
+
+# Rules a throttled (hot, down-clocked, loaded) device can make fail without saying anything about the
+# model: their failure on such a run is inconclusive, not fail.
+SPEED_RULES = frozenset(("fps", "latency_p95", "regression_fps", "energy", "power", "regression_energy"))
+
+_INF = float("inf")
+# What each figure can physically be: (low, high, low included). The FPS ceiling: a frame needs at
+# least one image decode, and nothing decodes and runs a detector 100000 times a second on one board;
+# 1e300 FPS is a forged file. The latency floor is its mirror (10 microseconds per frame).
+BOUNDS: Dict[str, Tuple[float, float, bool]] = {
+    "fps_e2e": (0.0, 100_000.0, False),
+    "latency_ms.p95": (0.01, 3_600_000.0, True),
+    "map50": (0.0, 1.0, True),
+    "map50_95": (0.0, 1.0, True),
+    "map75": (0.0, 1.0, True),
+    "energy_mj_per_frame": (0.0, 1.0e6, False),
+    "power_w_mean": (0.0, 10_000.0, False),
+    "power_w_peak": (0.0, 10_000.0, False),
+    "peak_memory_mb": (0.0, 1.0e7, False),
+}
+
+
+def is_number(value: Any) -> bool:
+    """A real, finite number (not a bool, not NaN or infinity; a JSON integer of any size is finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def invalid_reason(metric: str, measured: Any) -> Optional[str]:
+    """Why ``measured`` cannot be a value of ``metric`` (None: it can; missing values are not judged here)."""
+    if isinstance(measured, bool) or not isinstance(measured, (int, float)):
+        return "not a number ({})".format(type(measured).__name__)
+    if not is_number(measured):
+        return "not finite ({!r})".format(measured)
+    low, high, low_ok = BOUNDS.get(metric, (-_INF, _INF, True))
+    if measured < low or (measured == low and not low_ok) or measured > high:
+        return "outside the possible range {}{:g}, {:g}]".format("[" if low_ok else "(", low, high)
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as strings (at any depth): a report is always strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def result(
+    name: str,
+    metric: str,
+    op: str,
+    threshold: Any,
+    measured: Any,
+    source: str,
+    status: str,
+    reason: Optional[str] = None,
+) -> Dict[str, Any]:
+    """One rule result in ``gate.json``'s shape (``passed`` is ``status == "pass"``)."""
+    if status not in STATUSES:
+        raise ValueError("rule status must be one of {}, got {!r}".format(STATUSES, status))
+    return {
+        "name": name,
+        "metric": metric,
+        "op": op,
+        "threshold": json_safe(threshold),
+        "measured": json_safe(measured),
+        "status": status,
+        "passed": status == PASS,
+        "reason": reason,
+        "source": source,
+    }
+
+
+def compare(
+    name: str,
+    metric: str,
+    op: str,
+    threshold: Any,
+    measured: Any,
+    source: str,
+    missing: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Judge ``measured op threshold`` (``>=``, ``<=`` or ``==``).
+
+    A missing figure (``None``) is ``inconclusive`` with ``missing`` (or "not measured") as the reason.
+    For ``==`` (identities: sha256, profile names) any present value that differs fails.
+    """
+    if measured is None:
+        return result(name, metric, op, threshold, None, source, INCONCLUSIVE, missing or "not measured")
+    if op == "==":
+        ok = type(measured) is type(threshold) and measured == threshold
+        return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)
+    why = invalid_reason(metric, measured)
+    if why is not None:
+        return result(name, metric, op, threshold, measured, source, INVALID, why)
+    if op == ">=":
+        ok = measured >= threshold
+    elif op == "<=":
+        ok = measured <= threshold
+    else:
+        raise ValueError("unknown rule operator {!r}".format(op))
+    return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)
+
+
+def failed_names(rules: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The rules that did not pass (fail, invalid or inconclusive), in order."""
+    return [str(r["name"]) for r in rules if r["status"] != PASS]
+
+
+def verdict(rules: Iterable[Mapping[str, Any]], throttled: bool = False) -> str:
+    """``pass``, ``fail`` or ``inconclusive`` over the rule results (see the module docstring)."""
+    rules = list(rules)
+    statuses = {r["status"] for r in rules}
+    if INVALID in statuses:
+        return FAIL
+    if any(r["status"] == FAIL and r["name"] not in SPEED_RULES for r in rules):
+        return FAIL
+    if throttled:
+        return INCONCLUSIVE
+    if FAIL in statuses:
+        return FAIL
+    if INCONCLUSIVE in statuses or not rules:
+        return INCONCLUSIVE
+    return PASS

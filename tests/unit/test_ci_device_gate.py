@@ -124,7 +124,7 @@ def test_the_gate_judges_with_the_base_params_and_only_shows_the_prs(tmp_path):
     (tmp_path / "release.json").write_text("{}")
     args = _args(tmp_path, "--proposed-params", "ci-out/build/params.yaml", "--release", str(tmp_path / "release.json"))
     cmd = dg.gate_command(args, "jetson-orin-nano", tmp_path / "r", None)
-    assert cmd[cmd.index("--params") + 1] == "params.yaml"
+    assert cmd[cmd.index("--rules-params") + 1] == "params.yaml"
     assert cmd[cmd.index("--proposed-params") + 1] == "ci-out/build/params.yaml"
     assert cmd[cmd.index("--release") + 1] == str(tmp_path / "release.json")  # this build's record
     assert "--baseline" not in cmd
@@ -181,13 +181,23 @@ def measured(tmp_path_factory):
         mp.undo()
     results = root / "ci-out/device-gate/cpu-ci"
     assert run_measure(bundle, "cpu-ci", results, None, root / "engines") == 0
+    _base_params_with_regression(root / "base-params.yaml")  # the base's rules judge, not the bundle's
     return root, bundle
+
+
+def _base_params_with_regression(path):
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"]["cpu-ci"]["regression"] = {"max_fps_drop_pct": 10.0, "max_map_drop": 0.01}
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _gate(root, bundle, *extra):
     comment = root / "comment.md"
     argv = ["--profile", "cpu-ci", "--bundle", str(bundle), "--results-root", str(root / "ci-out/device-gate")]
     argv += ["--release", str(root / "reports/release.json"), "--comment-out", str(comment), *extra]
+    argv += ["--params", str(root / "base-params.yaml")]
     return dg.main(argv), json.loads((root / "ci-out/device-gate/cpu-ci/gate.json").read_text()), comment.read_text()
 
 
@@ -218,7 +228,7 @@ def _job_tree(root, bundle, tmp_path):
 
     job = tmp_path / "job"
     shutil.copytree(REPO / "ci", job / "ci")
-    shutil.copy(REPO / "params.yaml", job / "params.yaml")
+    shutil.copy(root / "base-params.yaml", job / "params.yaml")  # the base checkout's rules
     shutil.copytree(bundle, job / "release/bundle")
     (job / "ci-out/build").mkdir(parents=True)
     shutil.copy(root / "reports/release.json", job / "ci-out/build/release.json")

@@ -2,7 +2,10 @@
 
 - ``measure --bundle release/bundle --profile NAME --out reports/device/NAME``: verify, match, measure.
   Exit 0 measured; 2 the bundle failed verification or is unusable; 4 the machine does not match the
-  profile; 5 the profile's execution providers are not the ones that ran.
+  profile; 5 the profile's execution providers are not the ones that ran; 6 the measurement crashed
+  (an unforeseen error, e.g. in ONNX Runtime: infrastructure, not a verdict on the model). A model
+  whose input size disagrees with ``deploy.json`` is an unusable bundle (2, rule ``input_size``).
+  Every exit writes ``measure.json`` with the status, the rule and the reason.
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
 - ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).

@@ -43,7 +43,7 @@ from edgeproof.runtime.session import ProviderError, import_ort
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS = 0, 2, 4, 5
+EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
 PLACEMENT_RUNS = 3
 
 
@@ -86,6 +86,7 @@ def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], in
     """Build the session once with profiling: engine build time, and which provider ran each node."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
         session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort")
+        check_input_size(session, input_size, model_path)
         model = Model(session, input_size, model_path)
         inputs = model.batch_of(_gray(input_size), profile.batch)
         start = time.perf_counter()
@@ -104,6 +105,22 @@ def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], in
         "session_create_s": round(create_s, 4),
         "first_run_s": round(first_s, 4),
     }
+
+
+def check_input_size(session: Any, size: Any, model_path: Path) -> None:
+    """Refuse (exit 2) a model whose fixed input height/width differ from ``deploy.json``'s ``input_size``.
+
+    Without this check ONNX Runtime raises mid-run on the first letterboxed image and no result is written.
+    """
+    shape = list(session.get_inputs()[0].shape)
+    hw = shape[2:4] if len(shape) == 4 else []
+    fixed = [d for d in hw if isinstance(d, int)]
+    if len(hw) != 2 or (len(fixed) == 2 and fixed != [int(size[0]), int(size[1])]):
+        raise Refused(
+            "input_size",
+            f"{model_path}: model input {shape} does not take deploy.json input_size {list(size)} (N, 3, H, W)",
+            EXIT_BAD_INPUT,
+        )
 
 
 def _gray(size: Any) -> Any:
@@ -311,6 +328,10 @@ def run_measure(bundle: Path, name: str, out: Path, sysroot: Optional[Path], cac
         status.update(status="refused", rule=exc.rule, reason=str(exc), exit_code=exc.code)
     except BundleError as exc:
         status.update(status="refused", rule="bundle_verified", reason=str(exc), exit_code=EXIT_BAD_INPUT)
+    except Exception as exc:  # an unforeseen crash still leaves a written, documented status
+        log.exception("measurement crashed")
+        reason = f"{type(exc).__name__}: {exc}"
+        status.update(status="crashed", rule="measurement", reason=reason, exit_code=EXIT_CRASHED)
     else:
         status.update(
             status="measured",

@@ -101,6 +101,37 @@ def test_orin_with_a_slow_gpu_clock_and_a_busy_cpu_is_throttled():
     assert reasons[1] == "machine busy before the run: load 3.9 on 6 CPUs > 0.5/CPU"
 
 
+def test_orin_engines_that_idle_low_are_recorded_but_not_judged():
+    """Issue 17.9: VIC/NVDEC/NVJPG/OFA idle at ~115 MHz and jetson_clocks leaves them be."""
+    facts, during = _during("jetson-orin-nano")
+    engines = facts["engine_clocks"]
+    assert set(engines) == {
+        "engine:15340000.vic",
+        "engine:15480000.nvdec",
+        "engine:15380000.nvjpg",
+        "engine:15a50000.ofa",
+    }
+    assert engines["engine:15a50000.ofa"] == {"cur": 115200000, "max": 819200000, "hw_max": None}
+    assert not [n for n in facts["clocks"] if n.startswith("engine:")]
+    assert not [n for n in during["min_clock_ratio"] if n.startswith("engine:")]
+    facts["load_avg_1m"] = 0.1
+    for c in facts["clocks"].values():  # the GPU pinned at its maximum: nothing left to call throttling
+        c["cur"] = c["max"]
+    during["min_clock_ratio"] = {
+        n: {"ratio": 1.0, "cur": c["max"], "max": c["max"]} for n, c in facts["clocks"].items()
+    }
+    assert throttle_reasons(PROFILES["jetson-orin-nano"], facts, during) == []
+
+
+def test_gpu_load_and_emc_clock_are_recorded_from_tegrastats():
+    _facts_nano, nano = _during("jetson-nano")
+    assert nano["gpu_load_pct"] == {"mean": 98.5, "min": 98.0, "max": 99.0, "samples": 2}
+    assert nano["emc_mhz"] == {"mean": 1600.0, "min": 1600.0, "max": 1600.0, "samples": 2}
+    assert nano["emc_load_pct"]["max"] == 4.0
+    _facts_orin, orin = _during("jetson-orin-nano")
+    assert orin["gpu_load_pct"]["mean"] == 98.0 and orin["emc_mhz"] is None  # R36 prints EMC_FREQ without a clock
+
+
 def test_over_current_counters_that_moved_make_a_run_inconclusive():
     facts, during = _during("jetson-orin-nano")
     during["oc_counters_after"] = {**during["oc_counters_before"], "hwmon3/oc2_event_cnt": 5}

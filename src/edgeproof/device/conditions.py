@@ -81,8 +81,19 @@ class Sampler:
             "min_clock_ratio": _min_clock_ratios(self.samples),
             "oc_counters_before": self.oc_before,
             "oc_counters_after": oc_counters(self.root),
+            "gpu_load_pct": _spread([r.get("gpu_load_pct") for r in self.tegrastats]),
+            "emc_load_pct": _spread([r.get("emc_load_pct") for r in self.tegrastats]),
+            "emc_mhz": _spread([r.get("emc_mhz") for r in self.tegrastats]),
             "tegrastats": self.tegrastats[:50],
         }
+
+
+def _spread(values: List[Any]) -> Optional[Dict[str, float]]:
+    """Mean/min/max of the tegrastats readings that carry a value (``None``: none did, e.g. off a Jetson)."""
+    got = [float(v) for v in values if v is not None]
+    if not got:
+        return None
+    return {"mean": round(sum(got) / len(got), 2), "min": min(got), "max": max(got), "samples": len(got)}
 
 
 def _max_temps(samples: List[Dict[str, Any]], tegra: List[Dict[str, Any]]) -> Dict[str, float]:

@@ -1,0 +1,163 @@
+"""Energy and memory per frame (issue 20): recorded tegrastats traces with hand-computed integrals,
+a RAPL counter that wraps, and this process's memory measured for real."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgeproof.device.energy import (
+    PowerMeter,
+    energy_fields,
+    rapl_delta_uj,
+    read_rapl,
+    trace_samples,
+    window_power,
+)
+from edgeproof.device.memory import MemoryMonitor, growth, read_status_kb
+from edgeproof.device.sysinfo import SysRoot
+
+POWER = Path(__file__).resolve().parents[1] / "fixtures" / "power"
+
+
+def _trace(name: str) -> tuple[str | None, list]:
+    return trace_samples((POWER / name).read_text().splitlines(), interval_s=1.0)
+
+
+def _whole(name: str) -> dict:
+    _rail, samples = _trace(name)
+    return window_power(samples, samples[0][0], samples[-1][0])
+
+
+@pytest.mark.parametrize(
+    ("trace", "rail", "mj", "mean_w", "peak_w", "samples", "missing"),
+    [
+        ("nano-r32-constant.txt", "POM_5V_IN", 20000.0, 5.0, 5.0, 5, 0),
+        ("nano-r32-step.txt", "POM_5V_IN", 18000.0, 6.0, 8.0, 4, 0),
+        ("nano-r32-missing.txt", "POM_5V_IN", 24000.0, 6.0, 8.0, 4, 1),
+        ("orin-r36-constant.txt", "VDD_IN", 28000.0, 7.0, 7.0, 5, 0),
+        ("orin-r36-overcurrent.txt", "VDD_IN", 36000.0, 9.0, 15.0, 5, 0),
+    ],
+)
+def test_recorded_traces_integrate_to_the_hand_computed_energy(trace, rail, mj, mean_w, peak_w, samples, missing):
+    got_rail, _ = _trace(trace)
+    stats = _whole(trace)
+    assert got_rail == rail
+    assert stats["energy_mj"] == pytest.approx(mj) and stats["mean_w"] == pytest.approx(mean_w)
+    assert stats["peak_w"] == pytest.approx(peak_w)
+    assert (stats["samples"], stats["missing"]) == (samples, missing)
+
+
+def test_a_window_between_samples_is_interpolated_at_its_edges():
+    _rail, samples = _trace("nano-r32-step.txt")  # 4 W at 0-1 s, ramps to 8 W at 2 s
+    stats = window_power(samples, 0.5, 1.5)  # 4 W for 0.5 s, then 4 -> 6 W over 0.5 s
+    assert stats["energy_mj"] == pytest.approx(2000.0 + 2500.0)
+    assert window_power(samples, 1.0, 1.0) is None and window_power([(0.0, None)], 0.0, 1.0) is None
+
+
+def test_gross_and_net_mj_per_frame_with_the_idle_draw_subtracted():
+    run, idle = _whole("nano-r32-step.txt"), _whole("nano-r32-idle.txt")
+    fields = energy_fields(run, idle, 30, (0.0, 3.0), (-3.0, 0.0), "tegrastats:POM_5V_IN", 1.0)
+    assert fields["energy_mj_per_frame"] == pytest.approx(600.0)  # 18000 mJ / 30 frames
+    assert fields["energy_net_mj_per_frame"] == pytest.approx(450.0)  # (18000 - 1.5 W * 3 s) / 30
+    assert fields["power_w_mean"] == pytest.approx(6.0) and fields["power_w_peak"] == pytest.approx(8.0)
+    e = fields["energy"]
+    assert e["measurable"] and e["reason"] is None and e["source"] == "tegrastats:POM_5V_IN"
+    assert (e["interval_ms"], e["samples"], e["idle_w"], e["idle_interval_s"]) == (1000.0, 4, 1.5, 3.0)
+    orin = energy_fields(_whole("orin-r36-overcurrent.txt"), _whole("orin-r36-idle.txt"), 60, (0, 4), (-3, 0), "x", 1)
+    assert orin["energy_mj_per_frame"] == pytest.approx(600.0) and orin["energy_net_mj_per_frame"] == pytest.approx(400)
+    assert orin["power_w_peak"] == pytest.approx(15.0)
+
+
+def test_no_idle_reading_gives_no_net_figure_and_no_reading_is_never_a_number():
+    fields = energy_fields(_whole("orin-r36-constant.txt"), None, 40, (0.0, 4.0), None, "tegrastats:VDD_IN", 1.0)
+    assert fields["energy_mj_per_frame"] == pytest.approx(700.0) and fields["energy_net_mj_per_frame"] is None
+    none = energy_fields(None, None, 40, (0.0, 4.0), None, None, 0.1, "no RAPL here")
+    assert none["energy"]["measurable"] is False and none["energy"]["reason"] == "no RAPL here"
+    assert [none[k] for k in ("energy_mj_per_frame", "energy_net_mj_per_frame", "power_w_mean", "power_w_peak")] == [
+        None
+    ] * 4
+
+
+def _rapl(root: Path, energy: int, top: int = 262143328850) -> None:
+    zone = root / "sys/class/powercap/intel-rapl:0"
+    (root / "sys/class/powercap/intel-rapl:0:0").mkdir(parents=True, exist_ok=True)  # a sub-zone: not counted
+    (root / "sys/class/powercap/intel-rapl:0:0/energy_uj").write_text("999999\n")
+    zone.mkdir(parents=True, exist_ok=True)
+    (zone / "energy_uj").write_text(f"{energy}\n")
+    (zone / "max_energy_range_uj").write_text(f"{top}\n")
+
+
+def test_rapl_counter_wrap_around(tmp_path):
+    _rapl(tmp_path, 262143000000)
+    before, reason = read_rapl(SysRoot(tmp_path))
+    assert reason is None and list(before) == ["/sys/class/powercap/intel-rapl:0"]
+    _rapl(tmp_path, 171150)  # wrapped: 328850 uJ to the top, then 171150 more
+    after, _ = read_rapl(SysRoot(tmp_path))
+    assert rapl_delta_uj(before, after) == 500000
+    _rapl(tmp_path, 171250)
+    assert rapl_delta_uj(after, read_rapl(SysRoot(tmp_path))[0]) == 100
+
+
+def test_rapl_unreadable_and_absent_say_why(tmp_path):
+    assert read_rapl(SysRoot(tmp_path))[1].startswith("no RAPL powercap zones")
+    _rapl(tmp_path, 5)
+    (tmp_path / "sys/class/powercap/intel-rapl:0/energy_uj").write_text("not a number")
+    assert "energy_uj not readable" in read_rapl(SysRoot(tmp_path))[1]
+
+
+def test_energy_here_reads_not_measurable_with_the_reason():
+    meter = PowerMeter(SysRoot(Path("/"))).start()
+    t0 = meter.mark()
+    t1 = meter.mark()
+    meter.stop()
+    if meter.source is not None:
+        pytest.skip(f"this machine measures power ({meter.source})")
+    fields = energy_fields(meter.window(t0, t1), None, 10, (t0, t1), None, meter.source, 0.1, meter.reason)
+    assert fields["energy"]["measurable"] is False and fields["energy_mj_per_frame"] is None
+    assert "RAPL" in fields["energy"]["reason"] or "energy_uj" in fields["energy"]["reason"]
+    recorded = PowerMeter(SysRoot(POWER)).start()
+    assert recorded.source is None and "never replayed" in recorded.reason
+
+
+def test_memory_trend_leak_versus_one_off_growth():
+    assert growth([100.0] * 30) == {"growth_mb": 0.0, "leak": False, "samples": 30}
+    steady = [100.0 + i for i in range(30)]
+    assert growth(steady)["leak"] and growth(steady)["growth_mb"] == pytest.approx(20.0)
+    one_off = [100.0] * 10 + [150.0] * 20  # an arena that grew once
+    assert growth(one_off)["growth_mb"] == 50.0 and not growth(one_off)["leak"]
+    assert growth([1.0, 2.0])["growth_mb"] is None
+
+
+def test_memory_of_this_process_is_read_for_real():
+    status = read_status_kb()
+    assert status["VmHWM"] >= status["VmRSS"] > 1000
+    monitor = MemoryMonitor(interval_s=0.005).start()
+    kept = [bytearray(1024 * 1024) for _ in range(4)]
+    got = monitor.stop()
+    assert got["peak_memory_mb"] >= got["memory"]["rss_end_mb"] > 1 and got["memory"]["measurable"]
+    assert len(kept) == 4
+
+
+class _LeakingSession:
+    """A fake ORT session whose every run keeps 1 MiB (touched, so it is resident)."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytearray] = []
+
+    def run(self) -> None:
+        self.kept.append(bytearray(os.urandom(16)) * (1024 * 1024 // 16))
+
+
+def test_a_leaking_session_is_reported_as_growing():
+    import time
+
+    session = _LeakingSession()
+    monitor = MemoryMonitor(interval_s=0.002).start()
+    for _ in range(60):
+        session.run()
+        time.sleep(0.003)
+    got = monitor.stop()
+    assert got["memory_leak"] is True and got["memory_growth_mb"] > 20

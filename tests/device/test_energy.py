@@ -128,7 +128,8 @@ def test_memory_trend_leak_versus_one_off_growth():
     assert growth(steady)["leak"] and growth(steady)["growth_mb"] == pytest.approx(20.0)
     one_off = [100.0] * 10 + [150.0] * 20  # an arena that grew once
     assert growth(one_off)["growth_mb"] == 50.0 and not growth(one_off)["leak"]
-    assert growth([1.0, 2.0])["growth_mb"] is None
+    assert growth([1.0, 9.0]) == {"growth_mb": 8.0, "leak": False, "samples": 2}  # too short to call a leak
+    assert growth([1.0])["growth_mb"] is None
 
 
 def test_memory_of_this_process_is_read_for_real():
@@ -161,3 +162,33 @@ def test_a_leaking_session_is_reported_as_growing():
         time.sleep(0.003)
     got = monitor.stop()
     assert got["memory_leak"] is True and got["memory_growth_mb"] > 20
+
+
+def test_cpu_ci_bench_carries_energy_memory_and_setup_facts(bundle):
+    """On this machine: memory measured for real, energy not measurable with the reason, nothing invented."""
+    import json
+
+    from edgeproof.device.measure import run_measure
+
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["peak_memory_mb"] > 10 and bench["memory_leak"] is False
+    assert bench["memory_growth_mb"] < 5 and bench["memory"]["rss_samples"] >= 2
+    assert bench["model_mb"] == pytest.approx((bundle / bench["model_path"]).stat().st_size / 2**20, abs=1e-3)
+    assert bench["engine_mb"] is None and bench["trtexec_ratio"] is None and bench["system_ram_delta_mb"] is None
+    if bench["energy"]["source"] is None:  # no tegrastats, no readable RAPL here
+        assert bench["energy"]["measurable"] is False and bench["energy"]["reason"]
+        assert bench["energy_mj_per_frame"] is None and bench["power_w_mean"] is None
+        assert bench["energy"]["idle_w"] is None and bench["energy"]["frames"] == 4
+    assert bench["image_backend"] in ("opencv", "pillow") and bench["decode"] == "pillow"
+    assert bench["device_name"] == bench["device"]["cpu_model"]  # no Jetson: the CPU model
+    assert bench["providers"]["cpu_fallback"]["how"].startswith("not needed")
+
+
+def test_the_device_name_is_the_jetson_model_not_the_cpu():
+    from edgeproof.device.measure import device_name
+    from edgeproof.device.sysinfo import machine_facts
+
+    facts = machine_facts(SysRoot(POWER.parent / "sysroot" / "jetson-nano"))
+    assert device_name(facts, {"cpu_model": "ARMv8 Processor rev 1 (v8l)"}) == "NVIDIA Jetson Nano Developer Kit"

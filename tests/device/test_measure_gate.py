@@ -246,7 +246,7 @@ def test_an_unforeseen_crash_still_writes_a_documented_status(bundle, monkeypatc
     def boom(*_a, **_k):
         raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT")
 
-    monkeypatch.setattr(measure_mod, "_sampled", boom)
+    monkeypatch.setattr(measure_mod, "gated_run", boom)
     code, out = _measure(bundle, "cpu-ci")
     status = json.loads((out / "measure.json").read_text())
     assert code == EXIT_CRASHED and status["status"] == "crashed" and "INVALID_ARGUMENT" in status["reason"]

@@ -37,8 +37,9 @@ def read_status_kb(status: Path = STATUS) -> Dict[str, int]:
 
 def growth(samples_mb: Sequence[float]) -> Dict[str, Any]:
     """Growth (MB) between the first and last third of ``samples_mb``, and whether it is a leak."""
-    if len(samples_mb) < 3:
-        return {"growth_mb": None, "leak": False, "samples": len(samples_mb)}
+    if len(samples_mb) < 3:  # too short a loop to see a trend: the plain difference, never a leak
+        grown = samples_mb[-1] - samples_mb[0] if len(samples_mb) == 2 else None
+        return {"growth_mb": round(grown, 3) if grown is not None else None, "leak": False, "samples": len(samples_mb)}
     third = len(samples_mb) // 3
     parts = [samples_mb[:third], samples_mb[third : len(samples_mb) - third], samples_mb[-third:]]
     first, middle, last = (statistics.median(p) for p in parts)
@@ -110,6 +111,6 @@ def peak_rss_mb(status: Path = STATUS) -> Optional[float]:
 def file_mb(path: Path) -> Optional[float]:
     """A file's size in MB (MiB: 2^20 bytes, like the memory figures); ``None`` when it is absent."""
     try:
-        return round(path.stat().st_size / 1024.0**2, 3)
+        return round(path.stat().st_size / 1024.0**2, 6)
     except OSError:
         return None

@@ -147,7 +147,7 @@ def test_hot_machine_and_wrong_power_mode():
     facts, during = _during("jetson-nano")
     facts["jetson"]["power_mode"] = {"mode": "5W", "id": 1}
     assert throttle_reasons(PROFILES["jetson-nano"], facts, during) == [
-        "power mode '5W', profile requires 'MAXN' (sudo nvpmodel)"
+        "power mode '5W', profile requires 'MAXN' (sudo nvpmodel -m 0)"
     ]
 
 
@@ -169,3 +169,82 @@ def test_fingerprint_cpu_and_memory_through_the_system_root(monkeypatch):
     fp = device_fingerprint()
     assert fp["cpu_model"] == "ARMv8 Processor rev 1 (v8l)" and fp["memory_gib"] == 3.9
     assert fp["jetson"]["model"] == "NVIDIA Jetson Nano Developer Kit"
+
+
+def test_power_mode_ids_are_the_boards_own():
+    """Issue 17.10: nvpmodel ids differ by board (the runner set-up used 0 for every board)."""
+    from edgeproof.device.sysinfo import power_mode_id
+
+    orin = "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super"
+    assert [power_mode_id(orin, m)[0] for m in ("15W", "25W", "MAXN_SUPER", "7W")] == [0, 1, 2, 3]
+    nano = "NVIDIA Jetson Nano Developer Kit"
+    assert [power_mode_id(nano, m)[0] for m in ("MAXN", "5W")] == [0, 1]
+    assert power_mode_id(nano, "MAXN_SUPER") == (
+        None,
+        "Jetson Nano has no power mode 'MAXN_SUPER' (known: ['MAXN', '5W'])",
+    )
+    assert power_mode_id(None, "MAXN")[0] is None
+
+
+def test_the_power_mode_command_prints_the_id_for_the_profile_on_this_board(bundle, capsys):
+    from edgeproof.device.__main__ import main
+
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-orin-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-orin-nano",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "2\n"
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-nano",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "0\n"
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-orin-nano",
+            ]
+        )
+        == 2
+    )
+    assert main(["power-mode", "--bundle", str(bundle), "--profile", "cpu-ci"]) == 2  # no power mode required
+
+
+def test_wrong_power_mode_names_the_boards_nvpmodel_command():
+    facts, during = _during("jetson-orin-nano")
+    facts["jetson"]["power_mode"] = {"mode": "15W", "id": 0}
+    reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
+    assert "power mode '15W', profile requires 'MAXN_SUPER' (sudo nvpmodel -m 2)" in reasons
+
+
+def test_orin_before_jetpack_6_2_has_no_maxn_super_and_does_not_match():
+    facts = _facts("jetson-orin-nano")
+    facts["jetson"]["l4t"] = "36.3.0"  # JetPack 6.0/6.1
+    result = match_machine(PROFILES["jetson-orin-nano"].match, facts)
+    assert not result["matched"] and [c["name"] for c in result["checks"] if not c["ok"]] == ["l4t_min"]

@@ -9,6 +9,8 @@
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
 - ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
+- ``power-mode --bundle DIR --profile NAME``: the ``nvpmodel -m`` id of the profile's power mode on
+  this board (printed; exit 0), or exit 2 with the reason (unknown board or mode, or none required).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import List, Optional
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.device.measure import default_cache_root, run_measure
 from edgeproof.device.profiles import match_machine, parse_profiles
-from edgeproof.device.sysinfo import SysRoot, machine_facts
+from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     r.add_argument("--profile", required=True)
     r.add_argument("--engine-cache", type=Path, default=None)
+    w = sub.add_parser("power-mode", help="print the nvpmodel id of the profile's power mode on this board")
+    w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    w.add_argument("--profile", required=True)
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
     return p
@@ -64,6 +69,21 @@ def _facts(args: argparse.Namespace) -> int:
         profiles = parse_profiles(read_json_file(args.bundle / "profiles.json"))
         facts["profiles"] = {n: match_machine(p.match, facts) for n, p in profiles.items()}
     sys.stdout.write(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _power_mode(args: argparse.Namespace) -> int:
+    """Print the ``nvpmodel -m`` id for the profile's power mode on this board (for ci/jetson scripts)."""
+    profile = parse_profiles(read_json_file(args.bundle / "profiles.json"))[args.profile]
+    if profile.power_mode is None:
+        logging.getLogger("edgeproof.device").error("profile %s requires no power mode", args.profile)
+        return 2
+    model = (machine_facts(SysRoot(args.sysroot)).get("jetson") or {}).get("model")
+    mode_id, why = power_mode_id(model, profile.power_mode)
+    if mode_id is None:
+        logging.getLogger("edgeproof.device").error("%s", why)
+        return 2
+    sys.stdout.write(f"{mode_id}\n")
     return 0
 
 
@@ -89,6 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return 0 if report["ready"] else 1
+    if args.command == "power-mode":
+        return _power_mode(args)
     return _facts(args)
 
 

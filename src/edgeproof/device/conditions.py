@@ -16,7 +16,15 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from edgeproof.device.profiles import Profile
-from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, clocks, oc_counters, parse_tegrastats, thermal_zones
+from edgeproof.device.sysinfo import (
+    IGNORED_ZONES,
+    SysRoot,
+    clocks,
+    oc_counters,
+    parse_tegrastats,
+    power_mode_id,
+    thermal_zones,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +147,10 @@ def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, 
     if limit is not None and load is not None and cpus and load / cpus > limit:
         reasons.append(f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU")
     if profile.power_mode is not None:
-        mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
+        jetson = facts.get("jetson") or {}
+        mode = (jetson.get("power_mode") or {}).get("mode")
         if mode != profile.power_mode:
-            reasons.append(f"power mode {mode!r}, profile requires {profile.power_mode!r} (sudo nvpmodel)")
+            wanted, _why = power_mode_id(jetson.get("model"), profile.power_mode)
+            fix = f"sudo nvpmodel -m {wanted}" if wanted is not None else "sudo nvpmodel"
+            reasons.append(f"power mode {mode!r}, profile requires {profile.power_mode!r} ({fix})")
     return reasons

@@ -80,6 +80,25 @@ def version_tuple(text: str) -> Tuple[int, ...]:
     return tuple(out)
 
 
+# `nvpmodel -m <id>` per board (device-tree model substring) and mode name, from NVIDIA's L4T power
+# mode tables. The ids differ by board: MAXN is 0 on the Nano but MAXN_SUPER is 2 on the Orin Nano
+# Super, and MAXN_SUPER exists only from JetPack 6.2 (L4T 36.4.3).
+POWER_MODE_IDS: Dict[str, Dict[str, int]] = {
+    "Orin Nano": {"15W": 0, "25W": 1, "MAXN_SUPER": 2, "7W": 3},
+    "Jetson Nano": {"MAXN": 0, "5W": 1},
+}
+
+
+def power_mode_id(board_model: Optional[str], mode: str) -> Tuple[Optional[int], str]:
+    """The ``nvpmodel -m`` id of ``mode`` on this board, or ``None`` and why it is not known."""
+    for board, modes in POWER_MODE_IDS.items():
+        if board_model and board in board_model:
+            if mode in modes:
+                return modes[mode], f"{board}: {mode} is nvpmodel id {modes[mode]}"
+            return None, f"{board} has no power mode {mode!r} (known: {sorted(modes, key=modes.get)})"
+    return None, f"no power mode table for board {board_model!r} (known: {sorted(POWER_MODE_IDS)})"
+
+
 def parse_nvpmodel(text: Optional[str]) -> Dict[str, Any]:
     """``nvpmodel -q`` -> ``{"mode": "MAXN", "id": 0}`` (warnings such as ``NVPM WARN`` skipped)."""
     mode, mode_id = None, None

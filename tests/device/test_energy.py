@@ -192,3 +192,44 @@ def test_the_device_name_is_the_jetson_model_not_the_cpu():
 
     facts = machine_facts(SysRoot(POWER.parent / "sysroot" / "jetson-nano"))
     assert device_name(facts, {"cpu_model": "ARMv8 Processor rev 1 (v8l)"}) == "NVIDIA Jetson Nano Developer Kit"
+
+
+def test_a_stale_reading_far_from_the_window_is_not_held_as_a_measurement():
+    samples = [(0.0, 5000.0), (1.0, 5000.0)]
+    assert window_power(samples, 0.5, 1.2, max_gap_s=0.6)["energy_mj"] == pytest.approx(3500.0)
+    assert window_power(samples, 5.0, 6.0, max_gap_s=0.3) is None  # tegrastats stopped printing
+
+
+FAKE_TEGRASTATS = """#!/bin/sh
+# a board whose input rail draws 6000 mW, Orin format, one line every 50 ms
+while true; do
+  echo "12-06-2026 18:40:00 RAM 3012/7620MB CPU [35%@1728] GR3D_FREQ 97% tj@56.7C VDD_IN 6000mW/6000mW"
+  sleep 0.05
+done
+"""
+
+
+def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypatch):
+    """The live path end to end with a stand-in tegrastats on PATH: idle window, e2e window, bench.json."""
+    import json
+
+    import edgeproof.device.gated as gated
+    from edgeproof.device.measure import run_measure
+
+    fake = tmp_path / "bin" / "tegrastats"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_TEGRASTATS)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(gated, "IDLE_S", 0.4)
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    bench = json.loads((out / "bench.json").read_text())
+    e = bench["energy"]
+    assert e["measurable"] and e["source"] == "tegrastats:VDD_IN" and e["interval_ms"] == 100.0
+    assert e["idle_w"] == pytest.approx(6.0) and e["idle_interval_s"] == pytest.approx(0.4, abs=0.1)
+    assert bench["power_w_mean"] == pytest.approx(6.0) and bench["power_w_peak"] == pytest.approx(6.0)
+    frames = bench["e2e"]["images"]
+    assert bench["energy_mj_per_frame"] == pytest.approx(6.0 * 1000 * e["window_s"] / frames, rel=0.05)
+    assert bench["energy_net_mj_per_frame"] == pytest.approx(0.0, abs=1e-6)  # same draw as idle: nothing net
+    assert bench["system_ram_delta_mb"] == 0.0

@@ -70,13 +70,18 @@ def _at(points: List[Tuple[float, float]], t: float) -> float:
     return points[-1][1]
 
 
-def window_power(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
+def window_power(
+    samples: Sequence[Sample], t0: float, t1: float, max_gap_s: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
     """Energy (mJ), mean and peak power (W) and sample count of ``samples`` over ``[t0, t1]``.
 
-    ``None`` when no reading exists to integrate (no valid sample, or an empty window).
+    ``None`` when no reading exists to integrate (no valid sample, an empty window, or -- with
+    ``max_gap_s`` -- no reading within that distance of each edge: holding a stale value is invention).
     """
     points = sorted((t, mw) for t, mw in samples if mw is not None)
     if not points or t1 <= t0:
+        return None
+    if max_gap_s is not None and not all(any(abs(t - edge) <= max_gap_s for t, _ in points) for edge in (t0, t1)):
         return None
     inside = [p for p in points if t0 < p[0] < t1]
     curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
@@ -137,6 +142,8 @@ class PowerMeter:
         self._proc: Optional[subprocess.Popen] = None
         self._rapl: Optional[Dict[str, Tuple[int, int]]] = None
         self._rapl_mj = 0.0
+        self._started = 0.0
+        self.clock = "counter read at each window edge"  # how sample times are known (RAPL)
 
     def start(self) -> PowerMeter:
         """Pick the source and start sampling; without one, ``reason`` says why energy is not measurable."""
@@ -145,9 +152,15 @@ class PowerMeter:
             return self
         if shutil.which("tegrastats"):
             ms = str(int(self.interval_s * 1000))
-            self._proc = subprocess.Popen(
-                ["tegrastats", "--interval", ms], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
+            # into a pipe, tegrastats' stdio buffers ~4 KB: lines would arrive in bursts with wrong
+            # arrival times. stdbuf -oL makes it line-buffered; without stdbuf, line i is dated
+            # start + i * interval instead (tegrastats prints one line per interval from the start).
+            argv = ["tegrastats", "--interval", ms]
+            self.clock = "arrival (stdbuf -oL)" if shutil.which("stdbuf") else "start + index x interval"
+            if shutil.which("stdbuf"):
+                argv = ["stdbuf", "-oL", *argv]
+            self._started = time.perf_counter()
+            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
         else:
             self._rapl, self.reason = read_rapl(self.root)
@@ -161,8 +174,8 @@ class PowerMeter:
 
     def _read_tegrastats(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            now = time.perf_counter()
+        for i, line in enumerate(self._proc.stdout):
+            now = time.perf_counter() if self.clock.startswith("arrival") else self._started + i * self.interval_s
             rail, mw = input_rail_mw(line)
             if rail and not self.source:
                 self.source = f"tegrastats:{rail}"
@@ -211,11 +224,12 @@ class PowerMeter:
             return None
         if self.source.startswith("rapl"):
             return _cumulative_window(self.samples, t0, t1)
-        return window_power(self.samples, t0, t1)
+        return window_power(self.samples, t0, t1, max_gap_s=3 * self.interval_s)
 
     def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
-        """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``."""
-        got = [mb for t, mb in self.ram_mb if t0 <= t <= t1]
+        """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``,
+        widened by one interval each side (a window shorter than the interval still gets its reading)."""
+        got = [mb for t, mb in self.ram_mb if t0 - self.interval_s <= t <= t1 + self.interval_s]
         return max(got) if got else None
 
 

@@ -154,6 +154,7 @@ def gated_run(
         meter.interval_s,
         meter.reason,
     )
+    energy["energy"]["sample_times"] = meter.clock if meter.source else None
     return {
         "model": single,
         "e2e": e2e,

@@ -160,3 +160,35 @@ def test_cpu_fallback_guard_by_version():
     assert cpu_fallback_guard("1.16.0", [TRT])["disable_cpu_ep_fallback"] is True
     assert cpu_fallback_guard("1.11.0", [TRT])["disable_cpu_ep_fallback"] is False
     assert "not needed" in cpu_fallback_guard("1.11.0", ["CPUExecutionProvider"])["how"]
+
+
+TRTEXEC = Path(__file__).resolve().parents[1] / "fixtures" / "trtexec" / "orin-fp16.txt"
+
+
+def test_trtexec_summary_is_parsed_host_latency_not_h2d():
+    from edgeproof.device.ceiling import parse_trtexec
+
+    got = parse_trtexec(TRTEXEC.read_text())
+    assert got == {"latency_ms_mean": 2.5, "latency_ms_median": 2.45, "gpu_compute_ms_mean": 2.25}
+    assert parse_trtexec("&&&& FAILED TensorRT.trtexec")["latency_ms_mean"] is None
+
+
+def test_trtexec_ceiling_runs_once_on_the_same_file_precision_and_shape(bundle, fake_trt, tmp_path, monkeypatch):
+    fake_trt("1.20.1")
+    exe = tmp_path / "bin" / "trtexec"
+    exe.parent.mkdir()
+    exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args.txt\ncat {TRTEXEC}\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+    bench, _cache = _measure(bundle)
+    args = (tmp_path / "args.txt").read_text().split()
+    assert "--fp16" in args and "--shapes=images:1x3x64x64" in args
+    assert args[0] == f"--onnx={bundle / bench['model_path']}"
+    assert bench["trtexec"]["ran"] and bench["trtexec"]["latency_ms_mean"] == 2.5
+    assert bench["trtexec_ratio"] == pytest.approx(bench["model"]["mean"] / 2.5, abs=1e-4)
+
+
+def test_no_trtexec_no_ratio_and_the_reason(bundle, fake_trt):
+    fake_trt("1.20.1")
+    bench, _cache = _measure(bundle)
+    assert bench["trtexec_ratio"] is None and "trtexec not found" in bench["trtexec"]["reason"]

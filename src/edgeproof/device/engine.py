@@ -39,10 +39,16 @@ def plan(
     """Shapes for the gated and the sweep sessions and TensorRT's version; ``None`` without TensorRT."""
     if TRT not in profile.provider_names:
         return None
-    out: Dict[str, Any] = {"ort": ort_version, "tensorrt": tensorrt_version(root), "gated": None, "sweep": None}
+    name = model_input_name(model_path)
+    b = profile.batch
+    out: Dict[str, Any] = {
+        "ort": ort_version,
+        "tensorrt": tensorrt_version(root),
+        "gated": None,
+        "sweep": None,
+        "shape": f"{name}:{b}x3x{int(size[0])}x{int(size[1])}",  # the gated input, as trtexec's --shapes
+    }
     if explicit_options_supported(ort_version):
-        name = model_input_name(model_path)
-        b = profile.batch
         top = max([b, *profile.batch_sweep])
         out["gated"] = trt_shape_options(name, size, (b, b, b))
         out["sweep"] = trt_shape_options(name, size, (min([b, *profile.batch_sweep]), b, top))

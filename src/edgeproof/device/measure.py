@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device import engine
+from edgeproof.device.ceiling import ceiling as ceiling_of
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.gated import (
     EXIT_BAD_INPUT,
@@ -39,10 +40,12 @@ from edgeproof.device.manifest import BundleError, profile_model, read_json_file
 from edgeproof.device.memory import file_mb
 from edgeproof.device.profiles import Profile, match_machine, parse_profiles
 from edgeproof.device.providers import (
+    TRT,
     cpu_fallback_guard,
     create_profiled_session,
     node_placement,
     placement_problems,
+    provider_list,
 )
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.device.timing import Model, batch_sweep
@@ -163,6 +166,15 @@ def _sweep(model_path: Path, profile: Profile, size: Any, cache_dir: Optional[Pa
     return batch_sweep(Model(session, size, model_path), first, profile.batch_sweep, max(3, profile.runs // 5))
 
 
+def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort_ms: float, root: SysRoot) -> Any:
+    """trtexec on the same file, precision and shape (informational: ORT latency / bare-engine latency)."""
+    options = None
+    if trt is not None:
+        chosen = dict(provider_list(profile, None, trt["gated"], ort_version))
+        options = chosen[TRT]
+    return ceiling_of(model_path, options, trt["shape"] if trt else None, ort_ms, root.recorded)
+
+
 def _settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]:
     """The measurement settings recorded in bench.json."""
     return {
@@ -192,7 +204,7 @@ def _results(out: Path, run: Dict[str, Any]) -> None:
         "memory": mem["memory"],
         "model_mb": run["model_mb"],
         "engine_mb": run["engine_mb"],
-        "trtexec_ratio": None,
+        **run["ceiling"],
         **run["image_path"],
         "e2e": g["e2e"],
         "model": g["model"],
@@ -233,6 +245,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     gated = gated_run(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
     sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
     sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
+    ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
     reasons = throttle_reasons(profile, facts, gated["during"])
     conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)
     fingerprint = device_fingerprint(list(session.get_providers()))
@@ -248,6 +261,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
         "input_size": size,
         "model_mb": file_mb(model_path),
         "engine_mb": engine.engines_mb([cache_dir]),
+        "ceiling": ceiling,
         "image_path": image_path(profile),
         "providers": {"requested": wanted, **placed, "cpu_fallback": cpu_fallback_guard(ort_version, wanted)},
         "engine": {

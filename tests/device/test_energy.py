@@ -233,3 +233,31 @@ def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypat
     assert bench["energy_mj_per_frame"] == pytest.approx(6.0 * 1000 * e["window_s"] / frames, rel=0.05)
     assert bench["energy_net_mj_per_frame"] == pytest.approx(0.0, abs=1e-6)  # same draw as idle: nothing net
     assert bench["system_ram_delta_mb"] == 0.0
+
+
+def test_peak_memory_of_one_stretch_of_work_is_reset_and_its_own():
+    """Build side: one process benchmarks every variant in turn, so each needs its own peak."""
+    from edgeproof.device.memory import PeakMemory
+
+    big = bytearray(os.urandom(16)) * (64 * 1024 * 1024 // 16)  # 64 MiB resident, then freed
+    del big
+    got = PeakMemory().start()
+    small = bytearray(os.urandom(16)) * (8 * 1024 * 1024 // 16)
+    result = got.stop()
+    assert result["peak_reset"] is True  # Linux >= 4.0 lets a process reset its own VmHWM
+    assert result["memory_over_start_mb"] == pytest.approx(8.0, abs=4.0)  # not the earlier 64 MiB
+    assert len(small) == 8 * 1024 * 1024
+
+
+def test_the_build_side_benchmark_records_peak_memory_per_variant(tmp_path):
+    from edgeproof import benchmark
+    from edgeproof.config import parse_params
+    from tests.conftest import make_fixed_detector
+    from tests.device.builders import IMGSZ, fixed_raw, write_val
+
+    model = make_fixed_detector(tmp_path / "m.onnx", fixed_raw(), IMGSZ, {0: "thing"})
+    write_val(tmp_path, 2)
+    images = sorted((tmp_path / "data/prepared/images/val").iterdir())
+    params = parse_params({"benchmark": {"warmup": 0, "runs": 2, "e2e_images": 2}})
+    out = benchmark.run_benchmark(model, images, params.benchmark, params.deploy)
+    assert out["peak_memory_mb"] > 10 and out["memory"]["peak_reset"] is True

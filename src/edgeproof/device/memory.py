@@ -114,3 +114,46 @@ def file_mb(path: Path) -> Optional[float]:
         return round(path.stat().st_size / 1024.0**2, 6)
     except OSError:
         return None
+
+
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_peak(clear_refs: Path = CLEAR_REFS) -> bool:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0: write ``5`` to ``clear_refs``)."""
+    try:
+        clear_refs.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class PeakMemory:
+    """The peak resident memory of this process over one stretch of work (e.g. one variant's benchmark).
+
+    ``VmHWM`` is reset at :meth:`start` where the kernel allows it, so the peak is this stretch's own;
+    ``memory_over_start_mb`` is that peak minus the resident memory at the start (what the work added).
+    """
+
+    def __init__(self, status: Path = STATUS, clear_refs: Path = CLEAR_REFS) -> None:
+        self.status, self.clear_refs = status, clear_refs
+        self.reset: bool = False
+        self.start_mb: Optional[float] = None
+
+    def start(self) -> PeakMemory:
+        """Reset the peak (if allowed) and note the resident memory now."""
+        self.reset = reset_peak(self.clear_refs)
+        rss = read_status_kb(self.status).get("VmRSS")
+        self.start_mb = rss / 1024.0 if rss is not None else None
+        return self
+
+    def stop(self) -> Dict[str, Any]:
+        """``peak_memory_mb`` and how it was measured."""
+        peak = peak_rss_mb(self.status)
+        over = round(peak - self.start_mb, 3) if peak is not None and self.start_mb is not None else None
+        return {
+            "peak_memory_mb": peak,
+            "memory_over_start_mb": over,
+            "peak_reset": self.reset,
+            "source": f"{self.status} VmHWM" + ("" if self.reset else " (not reset: the process's lifetime peak)"),
+        }

@@ -261,3 +261,42 @@ def test_the_build_side_benchmark_records_peak_memory_per_variant(tmp_path):
     params = parse_params({"benchmark": {"warmup": 0, "runs": 2, "e2e_images": 2}})
     out = benchmark.run_benchmark(model, images, params.benchmark, params.deploy)
     assert out["peak_memory_mb"] > 10 and out["memory"]["peak_reset"] is True
+
+
+SYSROOTS = POWER.parent / "sysroot"
+
+
+def test_ina3221_input_rail_on_orin_hwmon_and_nano_iio():
+    from edgeproof.device.ina3221 import input_rail
+
+    rail, read = input_rail(SysRoot(SYSROOTS / "jetson-orin-nano"))
+    assert rail == "VDD_IN" and read() == pytest.approx(5056 * 1850 / 1000)  # mV x mA
+    rail, read = input_rail(SysRoot(SYSROOTS / "jetson-nano"))
+    assert rail == "POM_5V_IN" and read() == 4867.0
+    assert input_rail(SysRoot(SYSROOTS / "x86-hot")) == (None, None)
+
+
+def test_the_meter_prefers_the_ina3221_nodes_and_times_each_read(monkeypatch):
+    import time
+
+    root = SysRoot(SYSROOTS / "jetson-orin-nano")
+    root.recorded = False  # read the recorded nodes as if live: a board drawing a constant 9.3536 W
+    meter = PowerMeter(root, interval_s=0.01).start()
+    t0 = meter.mark()
+    time.sleep(0.2)
+    t1 = meter.mark()
+    meter.stop()
+    stats = meter.window(t0, t1)
+    assert meter.source == "ina3221:VDD_IN" and meter.clock == "read time (sysfs)"
+    assert stats["mean_w"] == pytest.approx(9.3536) and stats["samples"] >= 5
+    assert stats["energy_mj"] == pytest.approx(9.3536 * (t1 - t0) * 1000)
+    assert meter.ram_in_use_mb(t0, t1) is None  # this fixture has no /proc/meminfo
+
+
+def test_used_ram_from_meminfo(tmp_path):
+    from edgeproof.device.energy import used_ram_mb
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/meminfo").write_text("MemTotal:        4059272 kB\nMemFree: 1 kB\nMemAvailable:    2000000 kB\n")
+    assert used_ram_mb(SysRoot(tmp_path)) == pytest.approx((4059272 - 2000000) / 1024)
+    assert used_ram_mb(SysRoot(SYSROOTS / "jetson-nano")) is None  # its recorded meminfo has no MemAvailable

@@ -2,6 +2,8 @@
 
 Sources, in order of preference (the first one this machine offers is used):
 
+- The INA3221 power monitor's sysfs nodes on a Jetson (:mod:`edgeproof.device.ina3221`): the same
+  input rail tegrastats shows, each sample timed exactly when it is read.
 - ``tegrastats`` on a Jetson: the board's input rail, ``VDD_IN 4673mW/4673mW`` on Orin (L4T R35/R36)
   or ``POM_5V_IN 943/943`` on the Nano (R32); the first number is the instantaneous draw in mW (the
   second a running average, not used). Lines are timestamped as they arrive; a line without the
@@ -25,11 +27,13 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from edgeproof.device import ina3221
+from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
 
 log = logging.getLogger(__name__)
 
-INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the board's input rail: Orin (R35/R36), Nano (R32)
+INPUT_RAILS = ina3221.INPUT_RAILS
 INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period
 IDLE_S = 3.0  # idle draw measured over this long just before the run
 
@@ -96,36 +100,17 @@ def window_power(
     }
 
 
-def rapl_zones(root: SysRoot) -> List[str]:
-    """Package-level RAPL zones (``intel-rapl:N``; sub-zones ``intel-rapl:N:M`` would count twice)."""
-    return [
-        f"/{p.relative_to(root.root)}" for p in root.glob("/sys/class/powercap/intel-rapl:*") if p.name.count(":") == 1
-    ]
-
-
-def read_rapl(root: SysRoot) -> Tuple[Optional[Dict[str, Tuple[int, int]]], Optional[str]]:
-    """``zone -> (energy_uj, max_energy_range_uj)``, or ``(None, reason)`` when RAPL cannot be read."""
-    zones = rapl_zones(root)
-    if not zones:
-        return None, "no RAPL powercap zones (/sys/class/powercap/intel-rapl:*) on this machine"
-    out = {}
-    for zone in zones:
-        try:
-            energy = int((root.path(zone) / "energy_uj").read_text().strip())
-            top = int((root.path(zone) / "max_energy_range_uj").read_text().strip())
-        except (OSError, ValueError) as exc:
-            return None, f"{zone}/energy_uj not readable ({type(exc).__name__}; root-only since Linux 5.10)"
-        out[zone] = (energy, top)
-    return out, None
-
-
-def rapl_delta_uj(before: Dict[str, Tuple[int, int]], after: Dict[str, Tuple[int, int]]) -> int:
-    """Energy between two RAPL readings, summed over zones; a counter that wrapped adds its range."""
-    total = 0
-    for zone, (start, top) in before.items():
-        end = after[zone][0]
-        total += end - start if end >= start else end + top - start
-    return total
+def used_ram_mb(root: SysRoot) -> Optional[float]:
+    """RAM in use (MemTotal - MemAvailable, MB) from ``/proc/meminfo``: on a Jetson it includes the GPU's share."""
+    fields = {}
+    for line in (root.read("/proc/meminfo") or "").splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[key] = int(parts[0])
+    if "MemTotal" not in fields or "MemAvailable" not in fields:
+        return None
+    return (fields["MemTotal"] - fields["MemAvailable"]) / 1024.0
 
 
 class PowerMeter:
@@ -142,26 +127,24 @@ class PowerMeter:
         self._proc: Optional[subprocess.Popen] = None
         self._rapl: Optional[Dict[str, Tuple[int, int]]] = None
         self._rapl_mj = 0.0
+        self._ina: Optional[ina3221.Reader] = None
         self._started = 0.0
         self.clock = "counter read at each window edge"  # how sample times are known (RAPL)
 
     def start(self) -> PowerMeter:
-        """Pick the source and start sampling; without one, ``reason`` says why energy is not measurable."""
+        """Pick the source and start sampling; without one, ``reason`` says why energy is not measurable.
+
+        Preference: the INA3221 sysfs nodes (exact sample times), tegrastats, RAPL.
+        """
         if self.root.recorded:
             self.reason = f"recorded system root {self.root.root}: power is read live only, never replayed"
             return self
-        if shutil.which("tegrastats"):
-            ms = str(int(self.interval_s * 1000))
-            # into a pipe, tegrastats' stdio buffers ~4 KB: lines would arrive in bursts with wrong
-            # arrival times. stdbuf -oL makes it line-buffered; without stdbuf, line i is dated
-            # start + i * interval instead (tegrastats prints one line per interval from the start).
-            argv = ["tegrastats", "--interval", ms]
-            self.clock = "arrival (stdbuf -oL)" if shutil.which("stdbuf") else "start + index x interval"
-            if shutil.which("stdbuf"):
-                argv = ["stdbuf", "-oL", *argv]
-            self._started = time.perf_counter()
-            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
+        rail, self._ina = ina3221.input_rail(self.root)
+        if rail is not None:
+            self.source, self.clock = f"ina3221:{rail}", "read time (sysfs)"
+            self._thread = threading.Thread(target=self._poll_ina, name="edgeproof-power", daemon=True)
+        elif shutil.which("tegrastats"):
+            self._start_tegrastats()
         else:
             self._rapl, self.reason = read_rapl(self.root)
             if self._rapl is None:
@@ -169,8 +152,31 @@ class PowerMeter:
             self.source = "rapl:package"
             self.samples.append((time.perf_counter(), 0.0))
             self._thread = threading.Thread(target=self._poll_rapl, name="edgeproof-power", daemon=True)
+        assert self._thread is not None
         self._thread.start()
         return self
+
+    def _start_tegrastats(self) -> None:
+        # into a pipe, tegrastats' stdio buffers ~4 KB: lines would arrive in bursts with wrong
+        # arrival times. stdbuf -oL makes it line-buffered; without stdbuf, line i is dated
+        # start + i * interval instead (tegrastats prints one line per interval from the start).
+        argv = ["tegrastats", "--interval", str(int(self.interval_s * 1000))]
+        self.clock = "arrival (stdbuf -oL)" if shutil.which("stdbuf") else "start + index x interval"
+        if shutil.which("stdbuf"):
+            argv = ["stdbuf", "-oL", *argv]
+        self._started = time.perf_counter()
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
+
+    def _poll_ina(self) -> None:
+        assert self._ina is not None
+        while True:
+            self.samples.append((time.perf_counter(), self._ina()))
+            ram = used_ram_mb(self.root)
+            if ram is not None:
+                self.ram_mb.append((time.perf_counter(), ram))
+            if self._stop.wait(self.interval_s):
+                return
 
     def _read_tegrastats(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None

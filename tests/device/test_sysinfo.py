@@ -234,6 +234,10 @@ def test_the_power_mode_command_prints_the_id_for_the_profile_on_this_board(bund
         == 2
     )
     assert main(["power-mode", "--bundle", str(bundle), "--profile", "cpu-ci"]) == 2  # no power mode required
+    capsys.readouterr()
+    assert main(["--sysroot", str(FIXTURES / "jetson-orin-nano"), "power-mode", "--mode", "7W"]) == 0
+    assert capsys.readouterr().out == "3\n"
+    assert main(["power-mode"]) == 2
 
 
 def test_wrong_power_mode_names_the_boards_nvpmodel_command():

@@ -9,8 +9,9 @@
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
 - ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
-- ``power-mode --bundle DIR --profile NAME``: the ``nvpmodel -m`` id of the profile's power mode on
-  this board (printed; exit 0), or exit 2 with the reason (unknown board or mode, or none required).
+- ``power-mode (--bundle DIR --profile NAME | --mode NAME)``: the ``nvpmodel -m`` id of the profile's
+  (or the named) power mode on this board (printed; exit 0), or exit 2 with the reason (unknown board
+  or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--engine-cache", type=Path, default=None)
     w = sub.add_parser("power-mode", help="print the nvpmodel id of the profile's power mode on this board")
     w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
-    w.add_argument("--profile", required=True)
+    w.add_argument("--profile", default=None)
+    w.add_argument("--mode", default=None, help="a power mode name (e.g. MAXN_SUPER) instead of a profile's")
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
     return p
@@ -74,14 +76,20 @@ def _facts(args: argparse.Namespace) -> int:
 
 def _power_mode(args: argparse.Namespace) -> int:
     """Print the ``nvpmodel -m`` id for the profile's power mode on this board (for ci/jetson scripts)."""
-    profile = parse_profiles(read_json_file(args.bundle / "profiles.json"))[args.profile]
-    if profile.power_mode is None:
-        logging.getLogger("edgeproof.device").error("profile %s requires no power mode", args.profile)
-        return 2
+    log = logging.getLogger("edgeproof.device")
+    mode = args.mode
+    if mode is None:
+        if args.profile is None:
+            log.error("power-mode needs --profile NAME (with --bundle) or --mode NAME")
+            return 2
+        mode = parse_profiles(read_json_file(args.bundle / "profiles.json"))[args.profile].power_mode
+        if mode is None:
+            log.error("profile %s requires no power mode", args.profile)
+            return 2
     model = (machine_facts(SysRoot(args.sysroot)).get("jetson") or {}).get("model")
-    mode_id, why = power_mode_id(model, profile.power_mode)
+    mode_id, why = power_mode_id(model, mode)
     if mode_id is None:
-        logging.getLogger("edgeproof.device").error("%s", why)
+        log.error("%s", why)
         return 2
     sys.stdout.write(f"{mode_id}\n")
     return 0

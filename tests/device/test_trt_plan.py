@@ -192,3 +192,17 @@ def test_no_trtexec_no_ratio_and_the_reason(bundle, fake_trt):
     fake_trt("1.20.1")
     bench, _cache = _measure(bundle)
     assert bench["trtexec_ratio"] is None and "trtexec not found" in bench["trtexec"]["reason"]
+
+
+def test_a_static_batch_model_gets_no_shape_profile_and_its_own_batch(bundle, tmp_path):
+    from edgeproof.device import engine
+    from edgeproof.device.measure import load_profile
+    from tests.conftest import make_fixed_detector
+    from tests.device.builders import IMGSZ, fixed_raw
+
+    static = make_fixed_detector(tmp_path / "static.onnx", fixed_raw(), IMGSZ, {0: "thing"}, batch=2)
+    profile = load_profile(bundle, "cpu-trt-fake")
+    plan = engine.plan(profile, static, (IMGSZ, IMGSZ), "1.20.1", SysRoot())
+    assert plan["gated"] is None and plan["sweep"] is None and plan["shape"] == "images:2x3x64x64"
+    _folder, info = engine.cache_folder(tmp_path, profile, {"sha256": "a", "variant": "fp16"}, {}, plan, "gated")
+    assert info["reason"] == "static input shape: TensorRT needs no shape profile"

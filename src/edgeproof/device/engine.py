@@ -25,22 +25,27 @@ from edgeproof.device.providers import (
 from edgeproof.device.sysinfo import SysRoot
 
 
-def model_input_name(model_path: Path) -> str:
-    """The model's first input name, read with a CPU session (cheap; no engine is built)."""
+def model_input(model_path: Path) -> Tuple[str, List[Any]]:
+    """The model's first input name and shape, read with a CPU session (cheap; no engine is built)."""
     from edgeproof.runtime.session import import_ort
 
-    session = import_ort().InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    return str(session.get_inputs()[0].name)
+    inp = import_ort().InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    return str(inp.name), list(inp.shape)
 
 
 def plan(
     profile: Profile, model_path: Path, size: Tuple[int, int], ort_version: str, root: SysRoot
 ) -> Optional[Dict[str, Any]]:
-    """Shapes for the gated and the sweep sessions and TensorRT's version; ``None`` without TensorRT."""
+    """Shapes for the gated and the sweep sessions and TensorRT's version; ``None`` without TensorRT.
+
+    A model with a static batch gets no shape profile (TensorRT needs them for dynamic axes only) and
+    is timed at its own batch, as :class:`~edgeproof.device.timing.Model` does.
+    """
     if TRT not in profile.provider_names:
         return None
-    name = model_input_name(model_path)
-    b = profile.batch
+    name, shape = model_input(model_path)
+    static = isinstance(shape[0], int) if shape else False
+    b = int(shape[0]) if static else profile.batch
     out: Dict[str, Any] = {
         "ort": ort_version,
         "tensorrt": tensorrt_version(root),
@@ -48,10 +53,10 @@ def plan(
         "sweep": None,
         "shape": f"{name}:{b}x3x{int(size[0])}x{int(size[1])}",  # the gated input, as trtexec's --shapes
     }
-    if explicit_options_supported(ort_version):
-        top = max([b, *profile.batch_sweep])
+    if explicit_options_supported(ort_version) and not static:
+        sweep = [b, *profile.batch_sweep]
         out["gated"] = trt_shape_options(name, size, (b, b, b))
-        out["sweep"] = trt_shape_options(name, size, (min([b, *profile.batch_sweep]), b, top))
+        out["sweep"] = trt_shape_options(name, size, (min(sweep), b, max(sweep)))
     return out
 
 

@@ -118,7 +118,7 @@ def trt_options(
     note = {
         "profile_shapes": {k: options[k] for k in sorted(options) if k.startswith("trt_profile_")} or None,
         "timing_cache": options.get("trt_timing_cache_path") if options.get("trt_timing_cache_enable") else None,
-        "reason": None,
+        "reason": None if shapes else "static input shape: TensorRT needs no shape profile",
     }
     return options, note
 

@@ -6,15 +6,17 @@ Sources, in order of preference (the first one this machine offers is used):
   input rail tegrastats shows, each sample timed exactly when it is read.
 - ``tegrastats`` on a Jetson: the board's input rail, ``VDD_IN 4673mW/4673mW`` on Orin (L4T R35/R36)
   or ``POM_5V_IN 943/943`` on the Nano (R32); the first number is the instantaneous draw in mW (the
-  second a running average, not used). Lines are timestamped as they arrive; a line without the
-  rail is a missing sample (skipped, the integral spans the gap).
+  second a running average, not used). Lines are timestamped as they arrive (``stdbuf -oL``; else
+  start + i x interval); a line without the rail is a missing sample (skipped, the integral spans
+  the gap). A draw spike (an over-current event) is integrated as read and sets the peak.
 - RAPL on x86 (``/sys/class/powercap/intel-rapl:N/energy_uj``, package zones only so no energy is
   counted twice): a cumulative counter that wraps at ``max_energy_range_uj``. It covers the CPU
   package (and DRAM on some parts), not the whole machine; the record says ``rapl:package``.
 - Otherwise energy is *not measurable* and the record says why. Nothing is ever estimated.
 
 Power samples are integrated with the trapezoid rule, linearly interpolated at the window's edges
-(held flat beyond the first/last sample). *Gross* energy is what the board drew in the window;
+(held flat beyond the first/last sample, but never from a reading more than three intervals away:
+then the window is not measurable). *Gross* energy is what the board drew in the window;
 *net* subtracts the idle draw measured just before the run (``IDLE_S`` seconds, same source).
 """
 

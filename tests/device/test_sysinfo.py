@@ -252,3 +252,16 @@ def test_orin_before_jetpack_6_2_has_no_maxn_super_and_does_not_match():
     facts["jetson"]["l4t"] = "36.3.0"  # JetPack 6.0/6.1
     result = match_machine(PROFILES["jetson-orin-nano"].match, facts)
     assert not result["matched"] and [c["name"] for c in result["checks"] if not c["ok"]] == ["l4t_min"]
+
+
+def test_preflight_names_the_nvpmodel_command_for_this_board(bundle, tmp_path):
+    import shutil
+
+    from edgeproof.device.preflight import preflight
+
+    root = tmp_path / "orin-15w"
+    shutil.copytree(FIXTURES / "jetson-orin-nano", root)
+    (root / "commands/nvpmodel-q.txt").write_text("NV Power Mode: 15W\n0\n")
+    checks = {c["name"]: c for c in preflight(bundle, "jetson-orin-nano", SysRoot(root), tmp_path / "e")["checks"]}
+    assert not checks["power_mode"]["ok"]
+    assert checks["power_mode"]["detail"] == "'15W' (profile: 'MAXN_SUPER'; run `sudo nvpmodel -m 2`)"

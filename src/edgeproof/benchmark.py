@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field
 from tqdm import tqdm
 
+from edgeproof.device.memory import PeakMemory
 from edgeproof.fingerprint import device_fingerprint
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
@@ -107,6 +108,7 @@ def run_benchmark(
     ``session.run`` alone at ``params.batch``. ``model_sha256`` is the digest of the bytes the session
     was built from.
     """
+    memory = PeakMemory().start()  # this variant's own peak resident memory (the release report compares them)
     session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
     detector = Detector(model, Postprocess.deployed(deploy), session)
     paths = list(images)[: params.e2e_images]
@@ -121,6 +123,7 @@ def run_benchmark(
         detector.providers,
     )
     pick = ("p50", "p90", "p95", "p99", "mean")
+    peak = memory.stop()
     return {
         "fps_e2e": e2e_stats["fps"],
         "fps_model": model_stats["fps"],
@@ -128,6 +131,8 @@ def run_benchmark(
         "latency_model_ms": {k: model_stats[k] for k in pick},
         "e2e": e2e_stats,
         "model": model_stats,
+        "peak_memory_mb": peak["peak_memory_mb"],
+        "memory": peak,
         "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
         "input_size": list(detector.input_size),

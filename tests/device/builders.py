@@ -138,6 +138,21 @@ TEST_PROFILES: dict[str, Any] = {
         "batch_sweep": [1],
         "evaluate_on_device": False,
     },
+    "cpu-trt-fake": {  # TensorRT on this machine through a fake ORT session (tests/device/test_trt_plan.py)
+        "match": {"arch": ["x86_64", "AMD64"]},
+        "providers": [
+            {
+                "name": "TensorrtExecutionProvider",
+                "options": {"trt_fp16_enable": True, "trt_engine_cache_enable": True},
+            },
+            {"name": "CUDAExecutionProvider"},
+        ],
+        "warmup": 1,
+        "runs": 3,
+        "e2e_images": 2,
+        "batch_sweep": [1, 2, 4],
+        "evaluate_on_device": False,
+    },
     "cpu-cuda": {  # matches this machine but needs a provider this onnxruntime build does not have
         "match": {"arch": ["x86_64", "AMD64"]},
         "providers": [{"name": "CUDAExecutionProvider"}],

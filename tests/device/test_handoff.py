@@ -154,6 +154,10 @@ def test_handoff_passes_and_the_gate_writes_the_pr_report(sides):
     assert code == 0 and status["status"] == "measured" and not status["throttled"]
     ev = json.loads((sides["runner"] / "reports/device/cpu-ci/eval.json").read_text())
     assert not ev["scored"]  # no pycocotools on the runner: the gate scores the detections
+    bench = json.loads((sides["runner"] / "reports/device/cpu-ci/bench.json").read_text())
+    assert bench["energy"]["measurable"] is False and bench["energy"]["reason"]  # issue 20: no power source here
+    assert bench["energy_mj_per_frame"] is None and bench["peak_memory_mb"] > 0 and bench["memory_leak"] is False
+    assert bench["device_name"] and bench["image_backend"] in ("opencv", "pillow")
     code, report, md = gate(sides, "cpu-ci")
     print(f"\n--- device gate report (runner Python {sides['version']}) ---\n{md}")
     assert code == 0 and report["verdict"] == "pass", md

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeproof.device.measure import EXIT_MACHINE, EXIT_PROVIDERS, run_measure
+from edgeproof.device.measure import EXIT_BAD_INPUT, EXIT_CRASHED, EXIT_MACHINE, EXIT_PROVIDERS, run_measure
 from edgeproof.device.profiles import parse_profiles
 from edgeproof.device.providers import CPU, engine_cache_key, placement_problems, provider_list
 from edgeproof.verdict.device import device_gate, run_device_gate
@@ -228,3 +228,28 @@ def test_end_to_end_on_the_bundled_clip(tmp_path, bundle):
     e2e = json.loads((out / "bench.json").read_text())["e2e"]
     assert e2e["source"] == "clip:clip.avi" and e2e["images"] == 15 and e2e["samples"] == 15  # 10 frames, looped
     assert device_gate(clip_bundle, "cpu-ci-clip", out)["verdict"] == "pass"
+
+
+def test_a_model_whose_input_size_disagrees_with_deploy_json_is_refused_with_the_reason(bundle):
+    """Issue 18: ORT raised mid-run (exit 1, no measure.json); now exit 2, rule input_size, reason written."""
+    from edgeproof.device.manifest import file_entries
+
+    _edit(bundle / "deploy.json", lambda d: d.update(input_size=[32, 32]))
+    _edit(bundle / "manifest.json", lambda d: d.update(files=file_entries(bundle)))
+    code, out = _measure(bundle, "cpu-ci")
+    status = json.loads((out / "measure.json").read_text())
+    assert code == EXIT_BAD_INPUT and status["status"] == "refused" and status["rule"] == "input_size"
+    assert "does not take deploy.json input_size [32, 32]" in status["reason"] and "64" in status["reason"]
+    assert not (out / "bench.json").exists()
+
+
+def test_an_unforeseen_crash_still_writes_a_documented_status(bundle, monkeypatch):
+    import edgeproof.device.measure as measure_mod
+
+    def boom(*_a, **_k):
+        raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT")
+
+    monkeypatch.setattr(measure_mod, "gated_run", boom)
+    code, out = _measure(bundle, "cpu-ci")
+    status = json.loads((out / "measure.json").read_text())
+    assert code == EXIT_CRASHED and status["status"] == "crashed" and "INVALID_ARGUMENT" in status["reason"]

@@ -101,6 +101,37 @@ def test_orin_with_a_slow_gpu_clock_and_a_busy_cpu_is_throttled():
     assert reasons[1] == "machine busy before the run: load 3.9 on 6 CPUs > 0.5/CPU"
 
 
+def test_orin_engines_that_idle_low_are_recorded_but_not_judged():
+    """Issue 17.9: VIC/NVDEC/NVJPG/OFA idle at ~115 MHz and jetson_clocks leaves them be."""
+    facts, during = _during("jetson-orin-nano")
+    engines = facts["engine_clocks"]
+    assert set(engines) == {
+        "engine:15340000.vic",
+        "engine:15480000.nvdec",
+        "engine:15380000.nvjpg",
+        "engine:15a50000.ofa",
+    }
+    assert engines["engine:15a50000.ofa"] == {"cur": 115200000, "max": 819200000, "hw_max": None}
+    assert not [n for n in facts["clocks"] if n.startswith("engine:")]
+    assert not [n for n in during["min_clock_ratio"] if n.startswith("engine:")]
+    facts["load_avg_1m"] = 0.1
+    for c in facts["clocks"].values():  # the GPU pinned at its maximum: nothing left to call throttling
+        c["cur"] = c["max"]
+    during["min_clock_ratio"] = {
+        n: {"ratio": 1.0, "cur": c["max"], "max": c["max"]} for n, c in facts["clocks"].items()
+    }
+    assert throttle_reasons(PROFILES["jetson-orin-nano"], facts, during) == []
+
+
+def test_gpu_load_and_emc_clock_are_recorded_from_tegrastats():
+    _facts_nano, nano = _during("jetson-nano")
+    assert nano["gpu_load_pct"] == {"mean": 98.5, "min": 98.0, "max": 99.0, "samples": 2}
+    assert nano["emc_mhz"] == {"mean": 1600.0, "min": 1600.0, "max": 1600.0, "samples": 2}
+    assert nano["emc_load_pct"]["max"] == 4.0
+    _facts_orin, orin = _during("jetson-orin-nano")
+    assert orin["gpu_load_pct"]["mean"] == 98.0 and orin["emc_mhz"] is None  # R36 prints EMC_FREQ without a clock
+
+
 def test_over_current_counters_that_moved_make_a_run_inconclusive():
     facts, during = _during("jetson-orin-nano")
     during["oc_counters_after"] = {**during["oc_counters_before"], "hwmon3/oc2_event_cnt": 5}
@@ -116,7 +147,7 @@ def test_hot_machine_and_wrong_power_mode():
     facts, during = _during("jetson-nano")
     facts["jetson"]["power_mode"] = {"mode": "5W", "id": 1}
     assert throttle_reasons(PROFILES["jetson-nano"], facts, during) == [
-        "power mode '5W', profile requires 'MAXN' (sudo nvpmodel)"
+        "power mode '5W', profile requires 'MAXN' (sudo nvpmodel -m 0)"
     ]
 
 
@@ -138,3 +169,99 @@ def test_fingerprint_cpu_and_memory_through_the_system_root(monkeypatch):
     fp = device_fingerprint()
     assert fp["cpu_model"] == "ARMv8 Processor rev 1 (v8l)" and fp["memory_gib"] == 3.9
     assert fp["jetson"]["model"] == "NVIDIA Jetson Nano Developer Kit"
+
+
+def test_power_mode_ids_are_the_boards_own():
+    """Issue 17.10: nvpmodel ids differ by board (the runner set-up used 0 for every board)."""
+    from edgeproof.device.sysinfo import power_mode_id
+
+    orin = "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super"
+    assert [power_mode_id(orin, m)[0] for m in ("15W", "25W", "MAXN_SUPER", "7W")] == [0, 1, 2, 3]
+    nano = "NVIDIA Jetson Nano Developer Kit"
+    assert [power_mode_id(nano, m)[0] for m in ("MAXN", "5W")] == [0, 1]
+    assert power_mode_id(nano, "MAXN_SUPER") == (
+        None,
+        "Jetson Nano has no power mode 'MAXN_SUPER' (known: ['MAXN', '5W'])",
+    )
+    assert power_mode_id(None, "MAXN")[0] is None
+
+
+def test_the_power_mode_command_prints_the_id_for_the_profile_on_this_board(bundle, capsys):
+    from edgeproof.device.__main__ import main
+
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-orin-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-orin-nano",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "2\n"
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-nano",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "0\n"
+    assert (
+        main(
+            [
+                "--sysroot",
+                str(FIXTURES / "jetson-nano"),
+                "power-mode",
+                "--bundle",
+                str(bundle),
+                "--profile",
+                "jetson-orin-nano",
+            ]
+        )
+        == 2
+    )
+    assert main(["power-mode", "--bundle", str(bundle), "--profile", "cpu-ci"]) == 2  # no power mode required
+    capsys.readouterr()
+    assert main(["--sysroot", str(FIXTURES / "jetson-orin-nano"), "power-mode", "--mode", "7W"]) == 0
+    assert capsys.readouterr().out == "3\n"
+    assert main(["power-mode"]) == 2
+
+
+def test_wrong_power_mode_names_the_boards_nvpmodel_command():
+    facts, during = _during("jetson-orin-nano")
+    facts["jetson"]["power_mode"] = {"mode": "15W", "id": 0}
+    reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
+    assert "power mode '15W', profile requires 'MAXN_SUPER' (sudo nvpmodel -m 2)" in reasons
+
+
+def test_orin_before_jetpack_6_2_has_no_maxn_super_and_does_not_match():
+    facts = _facts("jetson-orin-nano")
+    facts["jetson"]["l4t"] = "36.3.0"  # JetPack 6.0/6.1
+    result = match_machine(PROFILES["jetson-orin-nano"].match, facts)
+    assert not result["matched"] and [c["name"] for c in result["checks"] if not c["ok"]] == ["l4t_min"]
+
+
+def test_preflight_names_the_nvpmodel_command_for_this_board(bundle, tmp_path):
+    import shutil
+
+    from edgeproof.device.preflight import preflight
+
+    root = tmp_path / "orin-15w"
+    shutil.copytree(FIXTURES / "jetson-orin-nano", root)
+    (root / "commands/nvpmodel-q.txt").write_text("NV Power Mode: 15W\n0\n")
+    checks = {c["name"]: c for c in preflight(bundle, "jetson-orin-nano", SysRoot(root), tmp_path / "e")["checks"]}
+    assert not checks["power_mode"]["ok"]
+    assert checks["power_mode"]["detail"] == "'15W' (profile: 'MAXN_SUPER'; run `sudo nvpmodel -m 2`)"

@@ -2,10 +2,16 @@
 
 - ``measure --bundle release/bundle --profile NAME --out reports/device/NAME``: verify, match, measure.
   Exit 0 measured; 2 the bundle failed verification or is unusable; 4 the machine does not match the
-  profile; 5 the profile's execution providers are not the ones that ran.
+  profile; 5 the profile's execution providers are not the ones that ran; 6 the measurement crashed
+  (an unforeseen error, e.g. in ONNX Runtime: infrastructure, not a verdict on the model). A model
+  whose input size disagrees with ``deploy.json`` is an unusable bundle (2, rule ``input_size``).
+  Every exit writes ``measure.json`` with the status, the rule and the reason.
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
 - ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
+- ``power-mode (--bundle DIR --profile NAME | --mode NAME)``: the ``nvpmodel -m`` id of the profile's
+  (or the named) power mode on this board (printed; exit 0), or exit 2 with the reason (unknown board
+  or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import List, Optional
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.device.measure import default_cache_root, run_measure
 from edgeproof.device.profiles import match_machine, parse_profiles
-from edgeproof.device.sysinfo import SysRoot, machine_facts
+from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     r.add_argument("--profile", required=True)
     r.add_argument("--engine-cache", type=Path, default=None)
+    w = sub.add_parser("power-mode", help="print the nvpmodel id of the profile's power mode on this board")
+    w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
+    w.add_argument("--profile", default=None)
+    w.add_argument("--mode", default=None, help="a power mode name (e.g. MAXN_SUPER) instead of a profile's")
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
     return p
@@ -61,6 +71,27 @@ def _facts(args: argparse.Namespace) -> int:
         profiles = parse_profiles(read_json_file(args.bundle / "profiles.json"))
         facts["profiles"] = {n: match_machine(p.match, facts) for n, p in profiles.items()}
     sys.stdout.write(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _power_mode(args: argparse.Namespace) -> int:
+    """Print the ``nvpmodel -m`` id for the profile's power mode on this board (for ci/jetson scripts)."""
+    log = logging.getLogger("edgeproof.device")
+    mode = args.mode
+    if mode is None:
+        if args.profile is None:
+            log.error("power-mode needs --profile NAME (with --bundle) or --mode NAME")
+            return 2
+        mode = parse_profiles(read_json_file(args.bundle / "profiles.json"))[args.profile].power_mode
+        if mode is None:
+            log.error("profile %s requires no power mode", args.profile)
+            return 2
+    model = (machine_facts(SysRoot(args.sysroot)).get("jetson") or {}).get("model")
+    mode_id, why = power_mode_id(model, mode)
+    if mode_id is None:
+        log.error("%s", why)
+        return 2
+    sys.stdout.write(f"{mode_id}\n")
     return 0
 
 
@@ -86,6 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return 0 if report["ready"] else 1
+    if args.command == "power-mode":
+        return _power_mode(args)
     return _facts(args)
 
 

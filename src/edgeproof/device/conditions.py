@@ -16,7 +16,15 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from edgeproof.device.profiles import Profile
-from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, clocks, oc_counters, parse_tegrastats, thermal_zones
+from edgeproof.device.sysinfo import (
+    IGNORED_ZONES,
+    SysRoot,
+    clocks,
+    oc_counters,
+    parse_tegrastats,
+    power_mode_id,
+    thermal_zones,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +89,19 @@ class Sampler:
             "min_clock_ratio": _min_clock_ratios(self.samples),
             "oc_counters_before": self.oc_before,
             "oc_counters_after": oc_counters(self.root),
+            "gpu_load_pct": _spread([r.get("gpu_load_pct") for r in self.tegrastats]),
+            "emc_load_pct": _spread([r.get("emc_load_pct") for r in self.tegrastats]),
+            "emc_mhz": _spread([r.get("emc_mhz") for r in self.tegrastats]),
             "tegrastats": self.tegrastats[:50],
         }
+
+
+def _spread(values: List[Any]) -> Optional[Dict[str, float]]:
+    """Mean/min/max of the tegrastats readings that carry a value (``None``: none did, e.g. off a Jetson)."""
+    got = [float(v) for v in values if v is not None]
+    if not got:
+        return None
+    return {"mean": round(sum(got) / len(got), 2), "min": min(got), "max": max(got), "samples": len(got)}
 
 
 def _max_temps(samples: List[Dict[str, Any]], tegra: List[Dict[str, Any]]) -> Dict[str, float]:
@@ -128,7 +147,10 @@ def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, 
     if limit is not None and load is not None and cpus and load / cpus > limit:
         reasons.append(f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU")
     if profile.power_mode is not None:
-        mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
+        jetson = facts.get("jetson") or {}
+        mode = (jetson.get("power_mode") or {}).get("mode")
         if mode != profile.power_mode:
-            reasons.append(f"power mode {mode!r}, profile requires {profile.power_mode!r} (sudo nvpmodel)")
+            wanted, _why = power_mode_id(jetson.get("model"), profile.power_mode)
+            fix = f"sudo nvpmodel -m {wanted}" if wanted is not None else "sudo nvpmodel"
+            reasons.append(f"power mode {mode!r}, profile requires {profile.power_mode!r} ({fix})")
     return reasons

@@ -1,10 +1,12 @@
 """``python -m edgeproof.device measure``: judge-ready measurements of a bundle's model on this machine.
 
 Steps: verify the bundle against its manifest; read the machine (through the system root) and
-refuse a profile it does not match; build the session on exactly the profile's providers and prove
-with ORT's profiler where the nodes ran; time the engine build separately; then model-only latency,
-a batch sweep, end-to-end latency/FPS and (if the profile says so) the on-device detections for
-mAP, while a sampler records temperatures, clocks and over-current counters.
+refuse a profile it does not match; build the session on exactly the profile's providers (TensorRT:
+an engine for exactly the profile's batch, ORT >= 1.16) and prove with ORT's profiler where the
+nodes ran; time the engine build separately; then the gated figures first -- model-only latency,
+end to end with energy and memory, the on-device detections for mAP -- while a sampler records
+temperatures, clocks and over-current counters; and last the batch sweep, in its own session (and
+its own engine cache folder, so it never rebuilds the gated engine).
 
 Writes ``bench.json``, ``conditions.json``, ``eval.json`` + ``detections.json`` (on-device mAP) and
 ``measure.json`` (status) into the output folder. A refusal writes ``measure.json`` (and
@@ -16,43 +18,47 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from edgeproof.device.conditions import Sampler, throttle_reasons
+from edgeproof.device import engine
+from edgeproof.device.ceiling import ceiling as ceiling_of
+from edgeproof.device.conditions import throttle_reasons
+from edgeproof.device.gated import (
+    EXIT_BAD_INPUT,
+    EXIT_CRASHED,
+    EXIT_MACHINE,
+    EXIT_OK,
+    EXIT_PROVIDERS,
+    Refused,
+    gated_run,
+    image_path,
+)
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
+from edgeproof.device.memory import file_mb
 from edgeproof.device.profiles import Profile, match_machine, parse_profiles
 from edgeproof.device.providers import (
     TRT,
+    cpu_fallback_guard,
     create_profiled_session,
-    engine_cache_key,
     node_placement,
     placement_problems,
-    tensorrt_version,
+    provider_list,
 )
 from edgeproof.device.sysinfo import SysRoot, machine_facts
-from edgeproof.device.timing import Model, batch_sweep, coco_detections, end_to_end, end_to_end_clip, model_only
+from edgeproof.device.timing import Model, batch_sweep
 from edgeproof.io import write_json
 from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
 
+__all__ = ["EXIT_BAD_INPUT", "EXIT_CRASHED", "EXIT_MACHINE", "EXIT_OK", "EXIT_PROVIDERS", "Refused", "run_measure"]
+
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS = 0, 2, 4, 5
 PLACEMENT_RUNS = 3
-
-
-class Refused(RuntimeError):
-    """The device side will not measure: ``rule`` names the check, ``code`` is the exit status."""
-
-    def __init__(self, rule: str, reason: str, code: int) -> None:
-        super().__init__(reason)
-        self.rule, self.code = rule, code
 
 
 def load_profile(bundle: Path, name: str) -> Profile:
@@ -63,29 +69,13 @@ def load_profile(bundle: Path, name: str) -> Profile:
     return profiles[name]
 
 
-def _engine_cache(cache_root: Path, profile: Profile, model: Dict[str, Any], facts: Dict[str, Any], shape: Any) -> Any:
-    """The TensorRT engine cache folder keyed by everything that invalidates an engine (None: no TRT)."""
-    if TRT not in profile.provider_names:
-        return None, None
-    trt_opts = dict(profile.providers[profile.provider_names.index(TRT)].options)
-    key_facts = {
-        "model_sha256": model["sha256"],
-        "onnxruntime": import_ort().__version__,
-        "tensorrt": tensorrt_version(),
-        "l4t": (facts.get("jetson") or {}).get("l4t"),
-        "precision": "fp16" if trt_opts.get("trt_fp16_enable") else "fp32",
-        "int8": bool(trt_opts.get("trt_int8_enable")),
-        "variant": model["variant"],
-        "input_shape": shape,
-    }
-    key = engine_cache_key(key_facts)
-    return cache_root / key, {"key": key, "facts": key_facts}
-
-
-def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], input_size: Any) -> Dict[str, Any]:
+def _placement(
+    model_path: Path, profile: Profile, cache_dir: Optional[Path], input_size: Any, shapes: Any
+) -> Dict[str, Any]:
     """Build the session once with profiling: engine build time, and which provider ran each node."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
-        session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort")
+        session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort", shapes)
+        check_input_size(session, input_size, model_path)
         model = Model(session, input_size, model_path)
         inputs = model.batch_of(_gray(input_size), profile.batch)
         start = time.perf_counter()
@@ -106,6 +96,22 @@ def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], in
     }
 
 
+def check_input_size(session: Any, size: Any, model_path: Path) -> None:
+    """Refuse (exit 2) a model whose fixed input height/width differ from ``deploy.json``'s ``input_size``.
+
+    Without this check ONNX Runtime raises mid-run on the first letterboxed image and no result is written.
+    """
+    shape = list(session.get_inputs()[0].shape)
+    hw = shape[2:4] if len(shape) == 4 else []
+    fixed = [d for d in hw if isinstance(d, int)]
+    if len(hw) != 2 or (len(fixed) == 2 and fixed != [int(size[0]), int(size[1])]):
+        raise Refused(
+            "input_size",
+            f"{model_path}: model input {shape} does not take deploy.json input_size {list(size)} (N, 3, H, W)",
+            EXIT_BAD_INPUT,
+        )
+
+
 def _gray(size: Any) -> Any:
     import numpy as np
 
@@ -120,89 +126,6 @@ def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[s
     return match
 
 
-def _timed(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
-    first = load_image(images[0])
-    single = model_only(model, first, profile.batch, profile.warmup, profile.runs)
-    sweep = batch_sweep(model, first, profile.batch_sweep, max(3, profile.runs // 5))
-    if profile.e2e_input == "clip":
-        clip = _bundle_clip(bundle)
-        e2e = end_to_end_clip(model, clip, deploy, profile.e2e_images)
-    else:
-        e2e = end_to_end(model, images, deploy, profile.e2e_images)
-        e2e["source"] = "images"
-    return {"model": single, "batch_sweep": sweep, "e2e": e2e}
-
-
-def _bundle_clip(bundle: Path) -> Path:
-    """The bundle's recorded clip, and OpenCV to read it; a refusal naming what is missing."""
-    rel = read_json_file(bundle / "deploy.json").get("clip")
-    if not rel:
-        raise Refused("e2e_input", f"{bundle}: the profile measures a clip but the bundle has none (bundle.clip)", 2)
-    try:
-        from edgeproof.device.video import import_cv2
-
-        import_cv2()
-    except ImportError as exc:
-        raise Refused("e2e_input", str(exc), EXIT_BAD_INPUT) from None
-    return bundle / rel
-
-
-def _evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
-    gt = read_json_file(bundle / "val" / "annotations.json")
-    m = setup["map"]
-    post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
-    results, ips = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
-    write_json(out / "detections.json", results)
-    # the device gate always scores the detections itself (pycocotools, against the verified ground
-    # truth); where pycocotools is installed on the device, the figures are also here for the log
-    return {
-        "n_images": len(gt["images"]),
-        "n_detections": len(results),
-        "detections_file": "detections.json",
-        "images_per_s": ips,
-        "settings": dict(m),
-        **_score_here(gt, results),
-    }
-
-
-def _score_here(gt: Dict[str, Any], results: Any) -> Dict[str, Any]:
-    if sys.version_info < (3, 10):  # noqa: UP036 -- edgeproof.evaluation is build-side code (3.10+)
-        return {"scored": False, "scored_by": "device gate (scoring here needs Python 3.10+)"}
-    try:
-        import pycocotools  # noqa: F401
-
-        from edgeproof.evaluation.coco import score_coco
-    except ImportError:
-        return {"scored": False, "scored_by": "device gate (pycocotools is not installed here)"}
-    metrics = score_coco(gt, results).metrics
-    return {"scored": True, "map50_95": metrics["map50_95"], "map50": metrics["map50"]}
-
-
-def _results(out: Path, run: Dict[str, Any]) -> None:
-    """Write bench.json, eval.json (if evaluated) and conditions.json from one measurement."""
-    ident = {k: run[k] for k in ("profile", "variant", "model_path", "model_sha256")}
-    t = run["timed"]
-    bench = {
-        **ident,
-        "fps_e2e": t["e2e"]["fps"],
-        "fps_model": t["model"]["fps"],
-        "latency_ms": {k: t["e2e"][k] for k in ("mean", "p50", "p90", "p95", "p99")},
-        "latency_model_ms": {k: t["model"][k] for k in ("mean", "p50", "p90", "p95", "p99")},
-        "e2e": t["e2e"],
-        "model": t["model"],
-        "batch_sweep": t["batch_sweep"],
-        "input_size": list(run["input_size"]),
-        "providers": run["providers"],
-        "engine": run["engine"],
-        "settings": run["settings"],
-        "device": run["fingerprint"],
-    }
-    write_json(out / "bench.json", bench)
-    if run.get("eval") is not None:
-        write_json(out / "eval.json", {**ident, **run["eval"], "providers_used": run["providers"]["session"]})
-    write_json(out / "conditions.json", run["conditions"])
-
-
 def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
     """Verify the bundle; the profile, deploy.json, its deploy settings and the profile's model entry."""
     manifest = verify_bundle(bundle)
@@ -212,10 +135,12 @@ def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], Depl
     return profile, setup, deploy, profile_model(bundle, manifest, name)
 
 
-def _placed_session(model_path: Path, profile: Profile, cache_dir: Optional[Path], size: Any) -> Dict[str, Any]:
+def _placed_session(
+    model_path: Path, profile: Profile, cache_dir: Optional[Path], size: Any, shapes: Any
+) -> Dict[str, Any]:
     """The profiled placement run; a refusal when the providers fail or a node ran off the profile's providers."""
     try:
-        placed = _placement(model_path, profile, cache_dir, size)
+        placed = _placement(model_path, profile, cache_dir, size, shapes)
     except ProviderError as exc:
         raise Refused("providers", str(exc), EXIT_PROVIDERS) from None
     if placed["problems"]:
@@ -223,24 +148,31 @@ def _placed_session(model_path: Path, profile: Profile, cache_dir: Optional[Path
     return placed
 
 
-def _sampled(
-    model: Model,
-    profile: Profile,
-    bundle: Path,
-    deploy: DeploySettings,
-    setup: Dict[str, Any],
-    out: Path,
-    root: SysRoot,
-) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], Dict[str, Any]]:
-    """Time (and evaluate, if the profile says so) while the sampler records conditions; and what it recorded."""
-    images = sorted((bundle / "val" / "images").iterdir())
-    sampler = Sampler(root).start()
-    try:
-        timed = _timed(model, profile, bundle, deploy, images)
-        evaluated = _evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
-    finally:
-        during = sampler.stop()
-    return timed, evaluated, during
+def _cache(
+    cache_root: Path, profile: Profile, entry: Dict[str, Any], facts: Dict[str, Any], trt: Any, role: str
+) -> Any:
+    """The engine cache folder for ``role`` (created), whether it already held an engine, and its key info."""
+    folder, info = engine.cache_folder(cache_root, profile, entry, facts, trt, role)
+    hit = bool(folder and folder.is_dir() and any(folder.iterdir()))
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder, hit, info
+
+
+def _sweep(model_path: Path, profile: Profile, size: Any, cache_dir: Optional[Path], trt: Any, bundle: Path) -> Any:
+    """The batch sweep, after the gated figures, in its own session (and engine cache folder)."""
+    session, _ = create_profiled_session(model_path, profile, cache_dir, None, trt["sweep"] if trt else None)
+    first = load_image(sorted((bundle / "val" / "images").iterdir())[0])
+    return batch_sweep(Model(session, size, model_path), first, profile.batch_sweep, max(3, profile.runs // 5))
+
+
+def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort_ms: float, root: SysRoot) -> Any:
+    """trtexec on the same file, precision and shape (informational: ORT latency / bare-engine latency)."""
+    options = None
+    if trt is not None:
+        chosen = dict(provider_list(profile, None, trt["gated"], ort_version))
+        options = chosen[TRT]
+    return ceiling_of(model_path, options, trt["shape"] if trt else None, ort_ms, root.recorded)
 
 
 def _settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]:
@@ -255,44 +187,94 @@ def _settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _results(out: Path, run: Dict[str, Any]) -> None:
+    """Write bench.json, eval.json (if evaluated) and conditions.json from one measurement."""
+    ident = {k: run[k] for k in ("profile", "variant", "model_path", "model_sha256")}
+    g = run["gated"]
+    mem = g["memory"]
+    bench = {
+        **ident,
+        "device_name": run["device_name"],
+        "fps_e2e": g["e2e"]["fps"],
+        "fps_model": g["model"]["fps"],
+        "latency_ms": {k: g["e2e"][k] for k in ("mean", "p50", "p90", "p95", "p99")},
+        "latency_model_ms": {k: g["model"][k] for k in ("mean", "p50", "p90", "p95", "p99")},
+        **g["energy"],
+        **{k: mem[k] for k in ("peak_memory_mb", "memory_growth_mb", "memory_leak", "system_ram_delta_mb")},
+        "memory": mem["memory"],
+        "model_mb": run["model_mb"],
+        "engine_mb": run["engine_mb"],
+        **run["ceiling"],
+        **run["image_path"],
+        "e2e": g["e2e"],
+        "model": g["model"],
+        "batch_sweep": run["batch_sweep"],
+        "input_size": list(run["input_size"]),
+        "providers": run["providers"],
+        "engine": run["engine"],
+        "settings": run["settings"],
+        "device": run["fingerprint"],
+    }
+    write_json(out / "bench.json", bench)
+    if g["eval"] is not None:
+        write_json(out / "eval.json", {**ident, **g["eval"], "providers_used": run["providers"]["session"]})
+    write_json(out / "conditions.json", run["conditions"])
+
+
+def device_name(facts: Dict[str, Any], fingerprint: Dict[str, Any]) -> str:
+    """What the report's "Device:" line names: the Jetson model (device tree), else the CPU model."""
+    return str((facts.get("jetson") or {}).get("model") or fingerprint.get("cpu_model") or facts.get("arch"))
+
+
 def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
-    """Verify, match, build the session, time, evaluate; write the results into ``out``."""
+    """Verify, match, build the session, measure the gated figures, then the sweep; write into ``out``."""
     from edgeproof.fingerprint import device_fingerprint
 
-    profile, setup, deploy, model_entry = _read_bundle(bundle, name)
+    profile, setup, deploy, entry = _read_bundle(bundle, name)
     facts = machine_facts(root)
     conditions: Dict[str, Any] = {"profile": name, "machine": facts, "sysroot": str(root.root)}
     write_json(out / "conditions.json", conditions)
     conditions["match"] = _check_machine(profile, name, facts)
     size = tuple(setup["input_size"])
-    cache_dir, cache_info = _engine_cache(cache_root, profile, model_entry, facts, [profile.batch, 3, *size])
-    cache_hit = bool(cache_dir and cache_dir.is_dir() and any(cache_dir.iterdir()))
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    model_path = Path(model_entry["path"])
-    placed = _placed_session(model_path, profile, cache_dir, size)
-    session, load_s = create_profiled_session(model_path, profile, cache_dir)
-    timed, evaluated, during = _sampled(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
-    reasons = throttle_reasons(profile, facts, during)
-    conditions.update(during=during, throttled=bool(reasons), reasons=reasons)
+    model_path = Path(entry["path"])
+    ort_version = str(import_ort().__version__)
+    trt = engine.plan(profile, model_path, size, ort_version, root)
+    cache_dir, cache_hit, cache_info = _cache(cache_root, profile, entry, facts, trt, "gated")
+    placed = _placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
+    session, load_s = create_profiled_session(model_path, profile, cache_dir, None, trt["gated"] if trt else None)
+    gated = gated_run(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
+    sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
+    sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
+    ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
+    reasons = throttle_reasons(profile, facts, gated["during"])
+    conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)
+    fingerprint = device_fingerprint(list(session.get_providers()))
+    wanted = list(profile.provider_names)
     run = {
         "profile": name,
-        "variant": model_entry["variant"],
-        "model_path": model_entry["model"],
-        "model_sha256": model_entry["sha256"],
-        "timed": timed,
-        "eval": evaluated,
+        "variant": entry["variant"],
+        "model_path": entry["model"],
+        "model_sha256": entry["sha256"],
+        "device_name": device_name(facts, fingerprint),
+        "gated": gated,
+        "batch_sweep": sweep,
         "input_size": size,
-        "providers": {"requested": list(profile.provider_names), **placed},
+        "model_mb": file_mb(model_path),
+        "engine_mb": engine.engines_mb([cache_dir]),
+        "ceiling": ceiling,
+        "image_path": image_path(profile),
+        "providers": {"requested": wanted, **placed, "cpu_fallback": cpu_fallback_guard(ort_version, wanted)},
         "engine": {
             "build_s": placed["engine_build_s"],
             "session_load_s": round(load_s, 4),
             "cache_dir": str(cache_dir) if cache_dir else None,
             "cache_hit": cache_hit,
             **(cache_info or {}),
+            "sweep_cache_dir": str(sweep_dir) if sweep_dir else None,
+            "sweep_key": (sweep_info or {}).get("key"),
         },
         "settings": _settings(profile, setup),
-        "fingerprint": device_fingerprint(list(session.get_providers())),
+        "fingerprint": fingerprint,
         "conditions": conditions,
     }
     _results(out, run)
@@ -311,12 +293,16 @@ def run_measure(bundle: Path, name: str, out: Path, sysroot: Optional[Path], cac
         status.update(status="refused", rule=exc.rule, reason=str(exc), exit_code=exc.code)
     except BundleError as exc:
         status.update(status="refused", rule="bundle_verified", reason=str(exc), exit_code=EXIT_BAD_INPUT)
+    except Exception as exc:  # an unforeseen crash still leaves a written, documented status
+        log.exception("measurement crashed")
+        reason = f"{type(exc).__name__}: {exc}"
+        status.update(status="crashed", rule="measurement", reason=reason, exit_code=EXIT_CRASHED)
     else:
         status.update(
             status="measured",
             exit_code=EXIT_OK,
             throttled=run["conditions"]["throttled"],
-            fps_e2e=run["timed"]["e2e"]["fps"],
+            fps_e2e=run["gated"]["e2e"]["fps"],
         )
     write_json(out / "measure.json", status)
     if status["exit_code"]:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 from edgeproof.device.conditions import CLOCK_TOLERANCE
 from edgeproof.device.manifest import profile_model, read_json_file
 from edgeproof.device.profiles import Profile, match_machine, parse_profiles
-from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts
+from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts, power_mode_id
 
 MIN_FREE_GIB = 2.0
 TEMP_MARGIN_C = 10.0
@@ -59,8 +59,12 @@ def _providers(profile: Profile, model: str) -> List[Dict[str, Any]]:
 def _board(profile: Profile, facts: Dict[str, Any]) -> List[Dict[str, Any]]:
     checks = []
     if profile.power_mode is not None:
-        mode = ((facts.get("jetson") or {}).get("power_mode") or {}).get("mode")
-        checks.append(_check("power_mode", mode == profile.power_mode, f"{mode!r} (profile: {profile.power_mode!r})"))
+        jetson = facts.get("jetson") or {}
+        mode = (jetson.get("power_mode") or {}).get("mode")
+        wanted, why = power_mode_id(jetson.get("model"), profile.power_mode)
+        fix = f"; run `sudo nvpmodel -m {wanted}`" if wanted is not None else f"; {why}"
+        detail = f"{mode!r} (profile: {profile.power_mode!r}" + (")" if mode == profile.power_mode else f"{fix})")
+        checks.append(_check("power_mode", mode == profile.power_mode, detail))
     if profile.require_max_clocks:
         low = [
             f"{n} {c['cur']}/{c['max']}"

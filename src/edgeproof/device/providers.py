@@ -7,8 +7,14 @@ requested ones, and ORT's profiler, run over a few inferences, must show every n
 provider with the first (preferred) one running at least one. Where the CPU was not asked for,
 ``session.disable_cpu_ep_fallback`` makes ORT refuse CPU placement outright.
 
+``session.disable_cpu_ep_fallback`` exists from ONNX Runtime 1.16 (older versions ignore the
+entry: there the profiler's node check is what proves placement); :func:`cpu_fallback_guard` says which.
+
 TensorRT engines are cached in a folder keyed by everything that invalidates them (model sha256,
-ORT and TensorRT versions, L4T release, precision, input shape), so a stale engine is never loaded.
+ORT and TensorRT versions, L4T release, every TensorRT option, input shape), so a stale engine is
+never loaded. From ONNX Runtime 1.16 the engine is built for explicit shapes
+(``trt_profile_min/opt/max_shapes``) with a timing cache; older versions (the Nano's 1.11) reject
+those options, so they are left out there and the record says so.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.profiles import Profile
+from edgeproof.device.sysinfo import SysRoot, version_tuple
 from edgeproof.runtime.session import ProviderError, graph_level, import_ort, require_available
 
 log = logging.getLogger(__name__)
@@ -29,13 +37,90 @@ CPU = "CPUExecutionProvider"
 TRT = "TensorrtExecutionProvider"
 
 
-def tensorrt_version() -> Optional[str]:
-    """The TensorRT Python package's version, if installed (JetPack ships it)."""
-    try:
-        import tensorrt  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return str(getattr(tensorrt, "__version__", None))
+ORT_EXPLICIT = (1, 16)  # trt_profile_*_shapes, trt_timing_cache_*, session.disable_cpu_ep_fallback
+_NVINFER_DIRS = ("/usr/lib/aarch64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/local/cuda/lib64")
+_HEADERS = ("/usr/include/aarch64-linux-gnu/NvInferVersion.h", "/usr/include/x86_64-linux-gnu/NvInferVersion.h")
+_DEFINE = re.compile(r"#define\s+(?:NV_TENSORRT|TRT)_(MAJOR|MINOR|PATCH)(?:_ENTERPRISE)?\s+(\d+)")
+
+
+def _from_header(text: str) -> Optional[str]:
+    """``NvInferVersion.h`` -> ``"10.3.0"`` (TensorRT 8 ``NV_TENSORRT_*``, 10 ``TRT_*_ENTERPRISE``)."""
+    found: Dict[str, str] = {}
+    for part, value in _DEFINE.findall(text):
+        found.setdefault(part, value)
+    return ".".join(found[k] for k in ("MAJOR", "MINOR", "PATCH")) if len(found) == 3 else None
+
+
+def tensorrt_version(root: Optional[SysRoot] = None) -> Dict[str, Optional[str]]:
+    """TensorRT's version and where it was read: the ``tensorrt`` module (live machine only), the
+    ``libnvinfer.so.X.Y.Z`` soname, or ``NvInferVersion.h`` under the system root; else why unknown."""
+    root = root or SysRoot()
+    if not root.recorded:
+        try:
+            import tensorrt  # type: ignore[import-not-found]
+
+            return {"version": str(tensorrt.__version__), "source": "tensorrt module", "reason": None}
+        except (ImportError, AttributeError):
+            pass
+    libs = [p for d in _NVINFER_DIRS for p in root.glob(f"{d}/libnvinfer.so.*")]
+    versions = sorted((version_tuple(p.name[len("libnvinfer.so.") :]), p) for p in libs)
+    if versions and len(versions[-1][0]) >= 2:
+        best = versions[-1][1]
+        return {"version": best.name[len("libnvinfer.so.") :], "source": f"soname {best.name}", "reason": None}
+    for header in _HEADERS:
+        version = _from_header(root.read(header) or "")
+        if version:
+            return {"version": version, "source": header, "reason": None}
+    return {
+        "version": None,
+        "source": None,
+        "reason": "no tensorrt module, no libnvinfer.so.<version> and no NvInferVersion.h on this machine",
+    }
+
+
+def explicit_options_supported(ort_version: str) -> bool:
+    """Whether this ONNX Runtime knows TensorRT shape profiles, timing cache and the CPU-fallback switch."""
+    return version_tuple(ort_version)[:2] >= ORT_EXPLICIT
+
+
+def cpu_fallback_guard(ort_version: str, wanted: List[str]) -> Dict[str, Any]:
+    """How node fallback to the CPU is prevented or caught, for the record."""
+    if CPU in wanted:
+        return {"disable_cpu_ep_fallback": False, "how": "not needed: the CPU is one of the profile's providers"}
+    if explicit_options_supported(ort_version):
+        return {"disable_cpu_ep_fallback": True, "how": "session.disable_cpu_ep_fallback=1 (ORT >= 1.16)"}
+    return {
+        "disable_cpu_ep_fallback": False,
+        "how": f"profiler node check only: ORT {ort_version} < 1.16 ignores session.disable_cpu_ep_fallback",
+    }
+
+
+def trt_shape_options(input_name: str, size: Tuple[int, int], batches: Tuple[int, int, int]) -> Dict[str, str]:
+    """``trt_profile_{min,opt,max}_shapes`` for one NCHW input at batches ``(min, opt, max)``."""
+    h, w = int(size[0]), int(size[1])
+    return {f"trt_profile_{k}_shapes": f"{input_name}:{b}x3x{h}x{w}" for k, b in zip(("min", "opt", "max"), batches)}
+
+
+def trt_options(
+    base: Dict[str, Any], ort_version: str, shapes: Optional[Dict[str, str]], cache_dir: Optional[Path]
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The TensorRT options a session gets, and a note of what was (not) set and why."""
+    options = dict(base)
+    if not explicit_options_supported(ort_version):
+        reason = f"ORT {ort_version} < 1.16: no explicit shape profiles or timing cache (the EP builds per shape seen)"
+        return options, {"profile_shapes": None, "timing_cache": None, "reason": reason}
+    if shapes:
+        for key, value in shapes.items():
+            options.setdefault(key, value)
+    if cache_dir is not None:
+        options.setdefault("trt_timing_cache_enable", True)
+        options.setdefault("trt_timing_cache_path", str(cache_dir))
+    note = {
+        "profile_shapes": {k: options[k] for k in sorted(options) if k.startswith("trt_profile_")} or None,
+        "timing_cache": options.get("trt_timing_cache_path") if options.get("trt_timing_cache_enable") else None,
+        "reason": None if shapes else "static input shape: TensorRT needs no shape profile",
+    }
+    return options, note
 
 
 def engine_cache_key(facts: Dict[str, Any]) -> str:
@@ -44,22 +129,27 @@ def engine_cache_key(facts: Dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def provider_list(profile: Profile, cache_dir: Optional[Path]) -> List[Tuple[str, Dict[str, Any]]]:
-    """``(name, options)`` per provider; a TensorRT engine/timing cache is pointed at ``cache_dir``."""
+def provider_list(
+    profile: Profile, cache_dir: Optional[Path], shapes: Optional[Dict[str, str]] = None, ort_version: str = "0"
+) -> List[Tuple[str, Dict[str, Any]]]:
+    """``(name, options)`` per provider; TensorRT's engine (and, ORT >= 1.16, timing) cache go to ``cache_dir``."""
     out = []
     for p in profile.providers:
         options = dict(p.options)
-        if p.name == TRT and cache_dir is not None:
-            if options.get("trt_engine_cache_enable"):
+        if p.name == TRT:
+            options, _note = trt_options(options, ort_version, shapes, cache_dir)
+            if cache_dir is not None and options.get("trt_engine_cache_enable"):
                 options.setdefault("trt_engine_cache_path", str(cache_dir))
-            if options.get("trt_timing_cache_enable"):
-                options.setdefault("trt_timing_cache_path", str(cache_dir))
         out.append((p.name, options))
     return out
 
 
 def create_profiled_session(
-    model: Path, profile: Profile, cache_dir: Optional[Path], profiling_prefix: Optional[Path] = None
+    model: Path,
+    profile: Profile,
+    cache_dir: Optional[Path],
+    profiling_prefix: Optional[Path] = None,
+    shapes: Optional[Dict[str, str]] = None,
 ) -> Tuple[Any, float]:
     """A session on exactly ``profile``'s providers and its creation time in seconds.
 
@@ -77,8 +167,8 @@ def create_profiled_session(
     if profiling_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profiling_prefix)
-    names = [n for n, _ in provider_list(profile, cache_dir)]
-    opts = [o for _, o in provider_list(profile, cache_dir)]
+    chosen = provider_list(profile, cache_dir, shapes, str(ort.__version__))
+    names, opts = [n for n, _ in chosen], [o for _, o in chosen]
     start = time.perf_counter()
     try:
         session = ort.InferenceSession(str(model), sess_options=options, providers=names, provider_options=opts)

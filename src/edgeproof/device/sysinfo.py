@@ -26,6 +26,8 @@ SYSROOT_ENV = "EDGEPROOF_SYSROOT"
 # fixed 100 C placeholder, thermal-fan-est is a fan-control estimate.
 IGNORED_ZONES = ("PMIC-Die", "thermal-fan-est")
 _GPU_DEVFREQ = re.compile(r"gpu|ga10b|gv11b|gp10b", re.IGNORECASE)
+# The memory controller: its clock bounds every model's bandwidth, so it belongs in the throttle check.
+_EMC_DEVFREQ = re.compile(r"emc", re.IGNORECASE)
 
 
 class SysRoot:
@@ -78,6 +80,25 @@ def version_tuple(text: str) -> Tuple[int, ...]:
     return tuple(out)
 
 
+# `nvpmodel -m <id>` per board (device-tree model substring) and mode name, from NVIDIA's L4T power
+# mode tables. The ids differ by board: MAXN is 0 on the Nano but MAXN_SUPER is 2 on the Orin Nano
+# Super, and MAXN_SUPER exists only from JetPack 6.2 (L4T 36.4.3).
+POWER_MODE_IDS: Dict[str, Dict[str, int]] = {
+    "Orin Nano": {"15W": 0, "25W": 1, "MAXN_SUPER": 2, "7W": 3},
+    "Jetson Nano": {"MAXN": 0, "5W": 1},
+}
+
+
+def power_mode_id(board_model: Optional[str], mode: str) -> Tuple[Optional[int], str]:
+    """The ``nvpmodel -m`` id of ``mode`` on this board, or ``None`` and why it is not known."""
+    for board, modes in POWER_MODE_IDS.items():
+        if board_model and board in board_model:
+            if mode in modes:
+                return modes[mode], f"{board}: {mode} is nvpmodel id {modes[mode]}"
+            return None, f"{board} has no power mode {mode!r} (known: {sorted(modes, key=modes.get)})"
+    return None, f"no power mode table for board {board_model!r} (known: {sorted(POWER_MODE_IDS)})"
+
+
 def parse_nvpmodel(text: Optional[str]) -> Dict[str, Any]:
     """``nvpmodel -q`` -> ``{"mode": "MAXN", "id": 0}`` (warnings such as ``NVPM WARN`` skipped)."""
     mode, mode_id = None, None
@@ -93,6 +114,7 @@ def parse_nvpmodel(text: Optional[str]) -> Dict[str, Any]:
 _TEGRA_TEMP = re.compile(r"\b([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C\b")
 _TEGRA_CPU = re.compile(r"CPU \[([^\]]*)\]")
 _TEGRA_GR3D = re.compile(r"GR3D_FREQ (\d+)%(?:@\[?(\d+)\]?)?")
+_TEGRA_EMC = re.compile(r"EMC_FREQ (\d+)%(?:@(\d+))?")
 _TEGRA_RAM = re.compile(r"RAM (\d+)/(\d+)MB")
 _TEGRA_POWER = re.compile(r"\b((?:VDD|POM)_[A-Z0-9_]+) (\d+)(?:mW)?/(\d+)(?:mW)?")
 
@@ -108,12 +130,15 @@ def parse_tegrastats(line: str) -> Dict[str, Any]:
         load, _, mhz = core.partition("%@")
         cpus.append({"load_pct": int(load), "mhz": int(mhz) if mhz.isdigit() else None, "online": True})
     gr3d = _TEGRA_GR3D.search(line)
+    emc = _TEGRA_EMC.search(line)
     ram = _TEGRA_RAM.search(line)
     return {
         "temps_c": {name.lower(): float(v) for name, v in _TEGRA_TEMP.findall(line)},
         "cpu": cpus,
         "gpu_load_pct": int(gr3d.group(1)) if gr3d else None,
         "gpu_mhz": int(gr3d.group(2)) if gr3d and gr3d.group(2) else None,
+        "emc_load_pct": int(emc.group(1)) if emc else None,
+        "emc_mhz": int(emc.group(2)) if emc and emc.group(2) else None,
         "ram_mb": [int(ram.group(1)), int(ram.group(2))] if ram else None,
         "power_mw": {name: [int(a), int(b)] for name, a, b in _TEGRA_POWER.findall(line)},
     }
@@ -137,8 +162,24 @@ def thermal_zones(root: SysRoot) -> Dict[str, float]:
     return out
 
 
+def _devfreq(root: SysRoot) -> Dict[str, Dict[str, Optional[int]]]:
+    """Every devfreq device (Hz), named ``gpu:``/``emc:``/``engine:`` + its sysfs name."""
+    out: Dict[str, Dict[str, Optional[int]]] = {}
+    for dev in root.glob("/sys/class/devfreq/*"):
+        rel = f"/{dev.relative_to(root.root)}"
+        kind = "gpu" if _GPU_DEVFREQ.search(dev.name) else "emc" if _EMC_DEVFREQ.search(dev.name) else "engine"
+        cur, top = _int(root.read(f"{rel}/cur_freq")), _int(root.read(f"{rel}/max_freq"))
+        out[f"{kind}:{dev.name}"] = {"cur": cur, "max": top, "hw_max": None}
+    return out
+
+
 def clocks(root: SysRoot) -> Dict[str, Dict[str, Optional[int]]]:
-    """Current and maximum clocks: ``cpuN`` (kHz, cpufreq) and devfreq devices such as the GPU (Hz)."""
+    """The clocks the throttle check judges: ``cpuN`` (kHz, cpufreq), the GPU and EMC (Hz, devfreq).
+
+    Orin's other devfreq engines (VIC, NVDEC, NVJPG, OFA) idle at low clocks and ``jetson_clocks``
+    does not pin them, so they are left out (see :func:`engine_clocks`): with them every Orin run
+    would read as throttled.
+    """
     out: Dict[str, Dict[str, Optional[int]]] = {}
     for cpu in root.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq"):
         rel = f"/{cpu.relative_to(root.root)}"
@@ -147,12 +188,13 @@ def clocks(root: SysRoot) -> Dict[str, Dict[str, Optional[int]]]:
             "max": _int(root.read(f"{rel}/scaling_max_freq")) or _int(root.read(f"{rel}/cpuinfo_max_freq")),
             "hw_max": _int(root.read(f"{rel}/cpuinfo_max_freq")),
         }
-    for dev in root.glob("/sys/class/devfreq/*"):
-        rel = f"/{dev.relative_to(root.root)}"
-        name = ("gpu:" if _GPU_DEVFREQ.search(dev.name) else "devfreq:") + dev.name
-        cur, top = _int(root.read(f"{rel}/cur_freq")), _int(root.read(f"{rel}/max_freq"))
-        out[name] = {"cur": cur, "max": top, "hw_max": None}
+    out.update({n: c for n, c in _devfreq(root).items() if not n.startswith("engine:")})
     return out
+
+
+def engine_clocks(root: SysRoot) -> Dict[str, Dict[str, Optional[int]]]:
+    """The devfreq engines outside the throttle check (VIC, NVDEC, NVJPG, OFA, ...): recorded only."""
+    return {n: c for n, c in _devfreq(root).items() if n.startswith("engine:")}
 
 
 def oc_counters(root: SysRoot) -> Dict[str, int]:
@@ -222,6 +264,7 @@ def machine_facts(root: SysRoot) -> Dict[str, Any]:
         "jetson": jetson_facts(root),
         "thermal_c": thermal_zones(root),
         "clocks": clocks(root),
+        "engine_clocks": engine_clocks(root),
         "oc_counters": oc_counters(root),
         "cpus_online": cpu_online(root),
         "load_avg_1m": load_average(root),

@@ -111,6 +111,7 @@ def records(
                 fps_e2e_best_round=max(bench.get("rounds_fps_e2e") or [bench["fps_e2e"]]),
                 latency_ms_p95=bench["latency_ms"]["p95"],
                 latency_model_ms_p50=bench["latency_model_ms"]["p50"],
+                peak_memory_mb=bench.get("peak_memory_mb"),
                 cross_check_problems=disagreements(ev["cross_check"]) if "cross_check" in ev else [],
                 eval_json=paths[name][0].as_posix(),
                 bench_json=paths[name][1].as_posix(),

@@ -1,6 +1,6 @@
 """The base branch's rules judge; a pull request's proposed rules are shown, not applied.
 
-``edgeproof device-gate --params base.yaml`` judges with the profiles of the base branch's
+``edgeproof device-gate --rules-params base.yaml`` judges with the profiles of the base branch's
 ``params.yaml`` (validated exactly as the pipeline validates it). What the pull request proposes (its
 bundle's ``profiles.json``, or ``--proposed-params pr.yaml``) is compared key by key, and each change
 is listed in the report as ``min_fps 30 → 5: judged at 30; takes effect after merge``.

@@ -1,0 +1,295 @@
+"""Energy per frame: the board's input power integrated over the end-to-end window.
+
+Sources, in order of preference (the first one this machine offers is used):
+
+- The INA3221 power monitor's sysfs nodes on a Jetson (:mod:`edgeproof.device.ina3221`): the same
+  input rail tegrastats shows, each sample timed exactly when it is read.
+- ``tegrastats`` on a Jetson: the board's input rail, ``VDD_IN 4673mW/4673mW`` on Orin (L4T R35/R36)
+  or ``POM_5V_IN 943/943`` on the Nano (R32); the first number is the instantaneous draw in mW (the
+  second a running average, not used). Lines are timestamped as they arrive (``stdbuf -oL``; else
+  start + i x interval); a line without the rail is a missing sample (skipped, the integral spans
+  the gap). A draw spike (an over-current event) is integrated as read and sets the peak.
+- RAPL on x86 (``/sys/class/powercap/intel-rapl:N/energy_uj``, package zones only so no energy is
+  counted twice): a cumulative counter that wraps at ``max_energy_range_uj``. It covers the CPU
+  package (and DRAM on some parts), not the whole machine; the record says ``rapl:package``.
+- Otherwise energy is *not measurable* and the record says why. Nothing is ever estimated.
+
+Power samples are integrated with the trapezoid rule, linearly interpolated at the window's edges
+(held flat beyond the first/last sample, but never from a reading more than three intervals away:
+then the window is not measurable). *Gross* energy is what the board drew in the window;
+*net* subtracts the idle draw measured just before the run (``IDLE_S`` seconds, same source).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from edgeproof.device import ina3221
+from edgeproof.device.rapl import rapl_delta_uj, read_rapl
+from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
+
+log = logging.getLogger(__name__)
+
+INPUT_RAILS = ina3221.INPUT_RAILS
+INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period
+IDLE_S = 3.0  # idle draw measured over this long just before the run
+
+Sample = Tuple[float, Optional[float]]  # (seconds, mW) -- mW None: a missing reading
+
+
+def input_rail_mw(line: str) -> Tuple[Optional[str], Optional[float]]:
+    """The board input rail's instantaneous draw in one tegrastats line: ``(rail, mW)`` or ``(None, None)``."""
+    power = parse_tegrastats(line)["power_mw"]
+    for rail in INPUT_RAILS:
+        if rail in power:
+            return rail, float(power[rail][0])
+    return None, None
+
+
+def trace_samples(lines: Sequence[str], interval_s: float) -> Tuple[Optional[str], List[Sample]]:
+    """A recorded tegrastats trace as samples ``interval_s`` apart (line i at ``i * interval_s``)."""
+    rail, samples = None, []
+    for i, line in enumerate(ln for ln in lines if ln.strip()):
+        name, mw = input_rail_mw(line)
+        rail = rail or name
+        samples.append((i * interval_s, mw))
+    return rail, samples
+
+
+def _pairs(seq: Sequence[Any]) -> List[Tuple[Any, Any]]:
+    """Successive pairs (``itertools.pairwise`` is Python 3.10+; the device side runs 3.8)."""
+    return list(zip(seq[:-1], seq[1:]))  # noqa: RUF007
+
+
+def _at(points: List[Tuple[float, float]], t: float) -> float:
+    """Linear interpolation of ``points`` (sorted by time) at ``t``, held flat outside them."""
+    if t <= points[0][0]:
+        return points[0][1]
+    for (ta, pa), (tb, pb) in _pairs(points):
+        if t <= tb:
+            return pa + (pb - pa) * (t - ta) / (tb - ta) if tb > ta else pb
+    return points[-1][1]
+
+
+def window_power(
+    samples: Sequence[Sample], t0: float, t1: float, max_gap_s: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
+    """Energy (mJ), mean and peak power (W) and sample count of ``samples`` over ``[t0, t1]``.
+
+    ``None`` when no reading exists to integrate (no valid sample, an empty window, or -- with
+    ``max_gap_s`` -- no reading within that distance of each edge: holding a stale value is invention).
+    """
+    points = sorted((t, mw) for t, mw in samples if mw is not None)
+    if not points or t1 <= t0:
+        return None
+    if max_gap_s is not None and not all(any(abs(t - edge) <= max_gap_s for t, _ in points) for edge in (t0, t1)):
+        return None
+    inside = [p for p in points if t0 < p[0] < t1]
+    curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
+    mj = sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in _pairs(curve))
+    in_window = [mw for t, mw in points if t0 <= t <= t1]
+    return {
+        "energy_mj": mj,
+        "mean_w": mj / (t1 - t0) / 1000.0,
+        "peak_w": max(in_window or [curve[0][1], curve[-1][1]]) / 1000.0,
+        "samples": len(in_window),
+        "missing": sum(1 for t, mw in samples if mw is None and t0 <= t <= t1),
+    }
+
+
+def used_ram_mb(root: SysRoot) -> Optional[float]:
+    """RAM in use (MemTotal - MemAvailable, MB) from ``/proc/meminfo``: on a Jetson it includes the GPU's share."""
+    fields = {}
+    for line in (root.read("/proc/meminfo") or "").splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[key] = int(parts[0])
+    if "MemTotal" not in fields or "MemAvailable" not in fields:
+        return None
+    return (fields["MemTotal"] - fields["MemAvailable"]) / 1024.0
+
+
+class PowerMeter:
+    """Samples the board's power in the background; :meth:`window` gives a time window's figures."""
+
+    def __init__(self, root: SysRoot, interval_s: float = INTERVAL_S) -> None:
+        self.root, self.interval_s = root, interval_s
+        self.source: Optional[str] = None
+        self.reason: Optional[str] = None
+        self.samples: List[Sample] = []  # tegrastats: (t, mW); RAPL: (t, cumulative mJ)
+        self.ram_mb: List[Tuple[float, float]] = []  # tegrastats: (t, RAM in use, MB)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self._rapl: Optional[Dict[str, Tuple[int, int]]] = None
+        self._rapl_mj = 0.0
+        self._ina: Optional[ina3221.Reader] = None
+        self._started = 0.0
+        self.clock = "counter read at each window edge"  # how sample times are known (RAPL)
+
+    def start(self) -> PowerMeter:
+        """Pick the source and start sampling; without one, ``reason`` says why energy is not measurable.
+
+        Preference: the INA3221 sysfs nodes (exact sample times), tegrastats, RAPL.
+        """
+        if self.root.recorded:
+            self.reason = f"recorded system root {self.root.root}: power is read live only, never replayed"
+            return self
+        rail, self._ina = ina3221.input_rail(self.root)
+        if rail is not None:
+            self.source, self.clock = f"ina3221:{rail}", "read time (sysfs)"
+            self._thread = threading.Thread(target=self._poll_ina, name="edgeproof-power", daemon=True)
+        elif shutil.which("tegrastats"):
+            self._start_tegrastats()
+        else:
+            self._rapl, self.reason = read_rapl(self.root)
+            if self._rapl is None:
+                return self
+            self.source = "rapl:package"
+            self.samples.append((time.perf_counter(), 0.0))
+            self._thread = threading.Thread(target=self._poll_rapl, name="edgeproof-power", daemon=True)
+        assert self._thread is not None
+        self._thread.start()
+        return self
+
+    def _start_tegrastats(self) -> None:
+        # into a pipe, tegrastats' stdio buffers ~4 KB: lines would arrive in bursts with wrong
+        # arrival times. stdbuf -oL makes it line-buffered; without stdbuf, line i is dated
+        # start + i * interval instead (tegrastats prints one line per interval from the start).
+        argv = ["tegrastats", "--interval", str(int(self.interval_s * 1000))]
+        self.clock = "arrival (stdbuf -oL)" if shutil.which("stdbuf") else "start + index x interval"
+        if shutil.which("stdbuf"):
+            argv = ["stdbuf", "-oL", *argv]
+        self._started = time.perf_counter()
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
+
+    def _poll_ina(self) -> None:
+        assert self._ina is not None
+        while True:
+            self.samples.append((time.perf_counter(), self._ina()))
+            ram = used_ram_mb(self.root)
+            if ram is not None:
+                self.ram_mb.append((time.perf_counter(), ram))
+            if self._stop.wait(self.interval_s):
+                return
+
+    def _read_tegrastats(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for i, line in enumerate(self._proc.stdout):
+            now = time.perf_counter() if self.clock.startswith("arrival") else self._started + i * self.interval_s
+            rail, mw = input_rail_mw(line)
+            if rail and not self.source:
+                self.source = f"tegrastats:{rail}"
+            self.samples.append((now, mw))
+            ram = parse_tegrastats(line)["ram_mb"]
+            if ram:
+                self.ram_mb.append((now, float(ram[0])))
+
+    def poll(self) -> None:
+        """One RAPL reading now (also called at window edges so a window's energy is exact)."""
+        if self._rapl is None:
+            return
+        reading, _ = read_rapl(self.root)
+        if reading is None:
+            return
+        self._rapl_mj += rapl_delta_uj(self._rapl, reading) / 1000.0
+        self._rapl = reading
+        self.samples.append((time.perf_counter(), self._rapl_mj))
+
+    def _poll_rapl(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.poll()
+
+    def mark(self) -> float:
+        """The time now, as a window edge (a RAPL reading is taken right there)."""
+        self.poll()
+        return time.perf_counter()
+
+    def stop(self) -> None:
+        """Stop sampling (tegrastats terminated, its remaining lines read)."""
+        self._stop.set()
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.source is None and self.reason is None:
+            self.reason = "tegrastats printed no board input rail (VDD_IN / POM_5V_IN)"
+
+    def window(self, t0: float, t1: float) -> Optional[Dict[str, Any]]:
+        """Energy/mean/peak over ``[t0, t1]`` from this meter's source (``None``: nothing to integrate)."""
+        if self.source is None:
+            return None
+        if self.source.startswith("rapl"):
+            return _cumulative_window(self.samples, t0, t1)
+        return window_power(self.samples, t0, t1, max_gap_s=3 * self.interval_s)
+
+    def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
+        """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``,
+        widened by one interval each side (a window shorter than the interval still gets its reading)."""
+        got = [mb for t, mb in self.ram_mb if t0 - self.interval_s <= t <= t1 + self.interval_s]
+        return max(got) if got else None
+
+
+def _cumulative_window(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
+    """A cumulative counter's window: energy from the edges, peak from consecutive readings."""
+    points = sorted((t, mj) for t, mj in samples if mj is not None)
+    if len(points) < 2 or t1 <= t0:
+        return None
+    mj = _at(points, t1) - _at(points, t0)
+    inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
+    peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])
+    return {"energy_mj": mj, "mean_w": mj / (t1 - t0) / 1000.0, "peak_w": peak, "samples": len(inside), "missing": 0}
+
+
+def energy_fields(
+    run: Optional[Dict[str, Any]],
+    idle: Optional[Dict[str, Any]],
+    frames: int,
+    window: Tuple[float, float],
+    idle_window: Optional[Tuple[float, float]],
+    source: Optional[str],
+    interval_s: float,
+    reason: Optional[str] = None,
+) -> Dict[str, Any]:
+    """bench.json's energy fields from a run window's and an idle window's figures (:func:`window_power`).
+
+    Gross mJ/frame is the window's energy over its frames; net first subtracts the idle draw over the
+    same duration. Unmeasurable: every figure ``None`` and ``energy.reason`` says why.
+    """
+    measurable = run is not None and frames > 0
+    seconds = window[1] - window[0]
+    idle_w = round(idle["mean_w"], 4) if idle else None
+    record = {
+        "measurable": measurable,
+        "reason": None if measurable else (reason or "no power readings in the end-to-end window"),
+        "source": source,
+        "interval_ms": round(interval_s * 1000.0, 3),
+        "samples": run["samples"] if run else 0,
+        "missing_samples": run["missing"] if run else 0,
+        "window_s": round(seconds, 4),
+        "frames": frames,
+        "idle_w": idle_w,
+        "idle_interval_s": round(idle_window[1] - idle_window[0], 3) if idle and idle_window else None,
+    }
+    if not measurable or run is None:
+        return {"energy_mj_per_frame": None, "energy_net_mj_per_frame": None, "power_w_mean": None,
+                "power_w_peak": None, "energy": record}  # fmt: skip
+    net = (run["energy_mj"] - idle["mean_w"] * 1000.0 * seconds) / frames if idle else None
+    return {
+        "energy_mj_per_frame": round(run["energy_mj"] / frames, 4),
+        "energy_net_mj_per_frame": round(net, 4) if net is not None else None,
+        "power_w_mean": round(run["mean_w"], 4),
+        "power_w_peak": round(run["peak_w"], 4),
+        "energy": record,
+    }

@@ -1,0 +1,165 @@
+"""The gated figures, measured first on the engine that ships: model-only latency, end to end with
+its energy and memory, and the on-device detections for mAP.
+
+Order: the idle draw (``energy.IDLE_S`` seconds, only where power can be read), then model-only at
+the profile's batch, then end to end (its window is the energy window and the memory loop), then the
+detections. A sampler records temperatures, clocks and tegrastats throughout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from edgeproof.device.conditions import Sampler
+from edgeproof.device.energy import IDLE_S, PowerMeter, energy_fields
+from edgeproof.device.manifest import read_json_file
+from edgeproof.device.memory import MemoryMonitor
+from edgeproof.device.profiles import Profile
+from edgeproof.device.sysinfo import SysRoot
+from edgeproof.device.timing import Model, coco_detections, end_to_end, end_to_end_clip, model_only
+from edgeproof.io import write_json
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.postprocess import Postprocess
+from edgeproof.runtime.preprocess import load_image
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
+
+
+class Refused(RuntimeError):
+    """The device side will not measure: ``rule`` names the check, ``code`` is the exit status."""
+
+    def __init__(self, rule: str, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.rule, self.code = rule, code
+
+
+def image_path(profile: Profile) -> Dict[str, str]:
+    """Which image path ran (the letterbox cost differs ~20x): OpenCV's resize, or Pillow + numpy."""
+    from edgeproof.runtime.preprocess import _opencv
+
+    resize = "opencv" if _opencv() is not None else "numpy"
+    decode = "opencv" if profile.e2e_input == "clip" else "pillow"
+    return {"image_backend": "opencv" if resize == "opencv" else "pillow", "decode": decode, "resize": resize}
+
+
+def bundle_clip(bundle: Path) -> Path:
+    """The bundle's recorded clip, and OpenCV to read it; a refusal naming what is missing."""
+    rel = read_json_file(bundle / "deploy.json").get("clip")
+    if not rel:
+        raise Refused("e2e_input", f"{bundle}: the profile measures a clip but the bundle has none (bundle.clip)", 2)
+    try:
+        from edgeproof.device.video import import_cv2
+
+        import_cv2()
+    except ImportError as exc:
+        raise Refused("e2e_input", str(exc), EXIT_BAD_INPUT) from None
+    return bundle / rel
+
+
+def _e2e(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
+    if profile.e2e_input == "clip":
+        return end_to_end_clip(model, bundle_clip(bundle), deploy, profile.e2e_images)
+    e2e = end_to_end(model, images, deploy, profile.e2e_images)
+    e2e["source"] = "images"
+    return e2e
+
+
+def evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
+    """On-device detections of the bundle's val images, written to ``out/detections.json``."""
+    gt = read_json_file(bundle / "val" / "annotations.json")
+    m = setup["map"]
+    post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
+    results, ips = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
+    write_json(out / "detections.json", results)
+    # the device gate always scores the detections itself (pycocotools, against the verified ground
+    # truth); where pycocotools is installed on the device, the figures are also here for the log
+    return {
+        "n_images": len(gt["images"]),
+        "n_detections": len(results),
+        "detections_file": "detections.json",
+        "images_per_s": ips,
+        "settings": dict(m),
+        **_score_here(gt, results),
+    }
+
+
+def _score_here(gt: Dict[str, Any], results: Any) -> Dict[str, Any]:
+    if sys.version_info < (3, 10):  # noqa: UP036 -- edgeproof.evaluation is build-side code (3.10+)
+        return {"scored": False, "scored_by": "device gate (scoring here needs Python 3.10+)"}
+    try:
+        import pycocotools  # noqa: F401
+
+        from edgeproof.evaluation.coco import score_coco
+    except ImportError:
+        return {"scored": False, "scored_by": "device gate (pycocotools is not installed here)"}
+    metrics = score_coco(gt, results).metrics
+    return {"scored": True, "map50_95": metrics["map50_95"], "map50": metrics["map50"]}
+
+
+def _idle(meter: PowerMeter) -> Optional[Tuple[float, float]]:
+    """The idle window just before the run (only where a power source exists: no needless wait)."""
+    if meter.source is None and meter.reason is not None:
+        return None
+    t0 = meter.mark()
+    time.sleep(IDLE_S)
+    return t0, meter.mark()
+
+
+def _ram_delta(meter: PowerMeter, idle: Optional[Tuple[float, float]], run: Tuple[float, float]) -> Optional[float]:
+    """System RAM in use during the run minus idle (tegrastats; unified memory, GPU included)."""
+    if idle is None:
+        return None
+    during, before = meter.ram_in_use_mb(*run), meter.ram_in_use_mb(*idle)
+    return round(during - before, 1) if during is not None and before is not None else None
+
+
+def gated_run(
+    model: Model,
+    profile: Profile,
+    bundle: Path,
+    deploy: DeploySettings,
+    setup: Dict[str, Any],
+    out: Path,
+    root: SysRoot,
+) -> Dict[str, Any]:
+    """Model-only, end to end (+ energy, memory) and detections; with the conditions recorded meanwhile."""
+    images = sorted((bundle / "val" / "images").iterdir())
+    meter = PowerMeter(root).start()
+    try:
+        idle = _idle(meter)
+        sampler = Sampler(root).start()
+        try:
+            single = model_only(model, load_image(images[0]), profile.batch, profile.warmup, profile.runs)
+            memory = MemoryMonitor().start()
+            t0 = meter.mark()
+            e2e = _e2e(model, profile, bundle, deploy, images)
+            t1 = meter.mark()
+            mem = memory.stop()
+            evaluated = evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
+        finally:
+            during = sampler.stop()
+    finally:
+        meter.stop()
+    idle_stats = meter.window(*idle) if idle else None
+    energy = energy_fields(
+        meter.window(t0, t1),
+        idle_stats,
+        int(e2e["images"]),
+        (t0, t1),
+        idle,
+        meter.source,
+        meter.interval_s,
+        meter.reason,
+    )
+    energy["energy"]["sample_times"] = meter.clock if meter.source else None
+    return {
+        "model": single,
+        "e2e": e2e,
+        "eval": evaluated,
+        "during": during,
+        "energy": energy,
+        "memory": {**mem, "system_ram_delta_mb": _ram_delta(meter, idle, (t0, t1))},
+    }

@@ -1,0 +1,44 @@
+"""RAPL energy counters on x86 (``/sys/class/powercap/intel-rapl:N``), read through the system root.
+
+Package zones only (``intel-rapl:N``; the sub-zones ``intel-rapl:N:M`` are parts of them and would
+count twice). ``energy_uj`` is cumulative and wraps at ``max_energy_range_uj``. Since Linux 5.10 it is
+readable by root only; then energy is not measurable and the reason says so.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from edgeproof.device.sysinfo import SysRoot
+
+
+def rapl_zones(root: SysRoot) -> List[str]:
+    """Package-level RAPL zones (``intel-rapl:N``; sub-zones ``intel-rapl:N:M`` would count twice)."""
+    return [
+        f"/{p.relative_to(root.root)}" for p in root.glob("/sys/class/powercap/intel-rapl:*") if p.name.count(":") == 1
+    ]
+
+
+def read_rapl(root: SysRoot) -> Tuple[Optional[Dict[str, Tuple[int, int]]], Optional[str]]:
+    """``zone -> (energy_uj, max_energy_range_uj)``, or ``(None, reason)`` when RAPL cannot be read."""
+    zones = rapl_zones(root)
+    if not zones:
+        return None, "no RAPL powercap zones (/sys/class/powercap/intel-rapl:*) on this machine"
+    out = {}
+    for zone in zones:
+        try:
+            energy = int((root.path(zone) / "energy_uj").read_text().strip())
+            top = int((root.path(zone) / "max_energy_range_uj").read_text().strip())
+        except (OSError, ValueError) as exc:
+            return None, f"{zone}/energy_uj not readable ({type(exc).__name__}; root-only since Linux 5.10)"
+        out[zone] = (energy, top)
+    return out, None
+
+
+def rapl_delta_uj(before: Dict[str, Tuple[int, int]], after: Dict[str, Tuple[int, int]]) -> int:
+    """Energy between two RAPL readings, summed over zones; a counter that wrapped adds its range."""
+    total = 0
+    for zone, (start, top) in before.items():
+        end = after[zone][0]
+        total += end - start if end >= start else end + top - start
+    return total

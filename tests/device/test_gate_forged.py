@@ -275,3 +275,10 @@ def test_a_refusal_is_the_boards_unless_the_bundle_or_the_model_caused_it(bundle
     (measured / "measure.json").write_text(json.dumps({"profile": "cpu-ci", **status}))
     report = device_gate(bundle, "cpu-ci", measured)
     assert report["verdict"] == verdict and status["reason"] in report["rules"][-1]["reason"]
+
+
+def test_the_device_line_names_the_measured_device_not_the_cpu_string(bundle, measured):
+    _edit(measured / "bench.json", lambda d: d.update(device_name="NVIDIA Jetson Orin Nano Developer Kit"))
+    _code, report, md = _gate(bundle, measured)
+    assert report["device"] == "NVIDIA Jetson Orin Nano Developer Kit"
+    assert "Device: NVIDIA Jetson Orin Nano Developer Kit" in md

@@ -4,11 +4,28 @@ The file is streamed (:mod:`edgeproof.data.jsonstream`): each annotation is redu
 image id, category id, box, ``iscrowd`` and ``area`` in compact arrays, and segmentations are never
 kept. Checks and the class filter are vectorised over those arrays; the boxes of an image become
 Python objects only if that image is selected.
+
+``area`` and ``iscrowd`` decide what pycocotools counts: ground truth outside the area range
+(``[0, 1e10]`` for "all") is ignored, and a crowd box is ignored and excuses the detections it
+matches. So neither is passed through unchecked:
+
+- ``area`` (optional; the box area when absent or null) must be a finite number in
+  ``[box area * AREA_MIN_RATIO, box area * AREA_MAX_RATIO + 1]``: a segment lies inside its box
+  (the slack covers rounding and polygons drawn on the box edge), and one under a thousandth of
+  its box is not a plausible outline. Anything else is an ``area_invalid`` problem and the box
+  area is used instead.
+- ``iscrowd`` (optional; 0 when absent) must be the integer 0 or 1. Anything else (``"0"``,
+  ``true``, ``2``) is an ``iscrowd_invalid`` problem and the box counts as an ordinary box: the
+  one reading that cannot hide ground truth from the score.
+- The val file's categories must be the train file's (same id, same name); a val category that
+  differs is a ``category_mismatch`` problem, and its boxes are matched to the train category of
+  the same name (dropped as ``unknown_category`` when train has none).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +49,10 @@ from edgeproof.data.source import (
 )
 
 log = logging.getLogger(__name__)
+
+AREA_MIN_RATIO = 1e-3  # a segment under a thousandth of its box: not a plausible outline
+AREA_MAX_RATIO = 1.05  # a segment lies inside its box; slack for rounding (plus 1 px^2)
+_UNKNOWN_CATEGORY = -(2**63)  # a val category with no train counterpart: dropped as unknown
 
 
 def _as_int(value: Any) -> int:
@@ -57,8 +78,9 @@ class _Raw:
     image_id: array = field(default_factory=lambda: array("q"))
     cat: array = field(default_factory=lambda: array("q"))
     box: array = field(default_factory=lambda: array("d"))
-    crowd: array = field(default_factory=lambda: array("b"))
-    area: array = field(default_factory=lambda: array("d"))
+    crowd: array = field(default_factory=lambda: array("b"))  # 0, 1, or -1: not the integer 0 or 1
+    area: array = field(default_factory=lambda: array("d"))  # NaN: absent (the box area is used)
+    area_bad: array = field(default_factory=lambda: array("b"))  # present but not a number
     seen: int = 0  # annotation entries read, usable or not
 
     def add_annotation(self, ann: Any, problems: Problems) -> None:
@@ -70,7 +92,9 @@ class _Raw:
             box = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
             image_id, cat = _as_int(ann["image_id"]), _as_int(ann["category_id"])
             area = ann.get("area")
-            area = float(area) if isinstance(area, int | float) and not isinstance(area, bool) else float("nan")
+            number = isinstance(area, int | float) and not isinstance(area, bool)
+            area_bad = area is not None and not (number and math.isfinite(area))
+            area = float(area) if number and not area_bad else float("nan")
             try:
                 ann_id = _as_int(ann.get("id"))
             except (TypeError, ValueError):
@@ -83,8 +107,10 @@ class _Raw:
         self.image_id.append(image_id)
         self.cat.append(cat)
         self.box.extend(box)
-        self.crowd.append(1 if ann.get("iscrowd") else 0)
+        crowd = ann.get("iscrowd", 0)
+        self.crowd.append(crowd if type(crowd) is int and crowd in (0, 1) else -1)  # type(): True is not 0/1
         self.area.append(area)
+        self.area_bad.append(1 if area_bad else 0)
 
 
 def _parse(path: Path, problems: Problems, label: str) -> _Raw:
@@ -210,9 +236,61 @@ def _part(raw: _Raw, root: Path, split: str | None, known: np.ndarray, problems:
         img=img[ok],
         cat=cat[ok],
         box=box[ok],
-        crowd=np.frombuffer(raw.crowd, dtype=np.int8)[ok],
-        area=np.frombuffer(raw.area, dtype=np.float64)[ok],
+        crowd=_checked_crowd(raw, ok, problems),
+        area=_checked_area(raw, box, ok, problems),
     )
+
+
+def _checked_area(raw: _Raw, box: np.ndarray, ok: np.ndarray, problems: Problems) -> np.ndarray:
+    """The usable rows' areas; an implausible one is reported and replaced by NaN (= the box area)."""
+    area = np.frombuffer(raw.area, dtype=np.float64).copy()
+    box_area = box[:, 2] * box[:, 3]
+    given = ~np.isnan(area)
+    with np.errstate(invalid="ignore"):
+        implausible = given & ~((area >= box_area * AREA_MIN_RATIO) & (area <= box_area * AREA_MAX_RATIO + 1.0))
+    bad = ok & ((np.frombuffer(raw.area_bad, dtype=np.int8) == 1) | implausible)
+    idx = np.flatnonzero(bad)
+    examples = (
+        f"{raw.label}: annotation id {raw.ann_id[i]} (image {raw.image_id[i]}): area {area[i]!r} "
+        f"for a {box[i, 2]:g}x{box[i, 3]:g} box; the box area is used"
+        for i in idx[:20]
+    )
+    problems.add_many("area_invalid", int(idx.size), examples)
+    area[bad] = np.nan
+    return area[ok]
+
+
+def _checked_crowd(raw: _Raw, ok: np.ndarray, problems: Problems) -> np.ndarray:
+    """The usable rows' ``iscrowd``; anything but the integer 0 or 1 is reported and counts as 0."""
+    crowd = np.frombuffer(raw.crowd, dtype=np.int8).copy()
+    bad = ok & (crowd < 0)
+    _flag(problems, "iscrowd_invalid", bad, raw, "iscrowd is not the integer 0 or 1; counted as an ordinary box")
+    crowd[bad] = 0
+    return crowd[ok]
+
+
+def _match_val_categories(val_raw: _Raw, categories: Sequence[Category], problems: Problems) -> None:
+    """Map the val file's category ids onto the train file's by name; report every val category that differs."""
+    if not val_raw.categories:
+        return
+    train_by_name = {c.name: c.id for c in categories}
+    train_pairs = {(c.id, c.name) for c in categories}
+    mapping: dict[int, int] = {}
+    for cat in _categories(val_raw):
+        if (cat.id, cat.name) in train_pairs:
+            continue
+        target = train_by_name.get(cat.name)
+        mapping[cat.id] = _UNKNOWN_CATEGORY if target is None else target
+        in_train = next((c.name for c in categories if c.id == cat.id), None)
+        said = f"train has id {cat.id} as {in_train!r}" if in_train is not None else f"train has no id {cat.id}"
+        then = f"its boxes count as train id {target}" if target is not None else "train has no such class"
+        problems.add("category_mismatch", f"{val_raw.label}: category id {cat.id} is {cat.name!r}, {said}; {then}")
+    if mapping:
+        cat = np.frombuffer(val_raw.cat, dtype=np.int64)
+        remapped = cat.copy()
+        for old, new in mapping.items():
+            remapped[cat == old] = new
+        val_raw.cat = array("q", remapped.tobytes())
 
 
 def _combine(parts: Sequence[_Part], kept: Sequence[Category]) -> SourceDataset:
@@ -253,7 +331,6 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
         val_json = existing(repo, params.val_annotations, "data.coco.val_annotations", want_dir=False)
         val_root = existing(repo, params.val_images or params.images, "data.coco.val_images", want_dir=True)
         val_raw = _parse(val_json, problems, display(val_json, repo))
-        if val_raw.categories and _categories(val_raw) != categories:
-            log.warning("%s and %s define different categories; using the train file's", train_json, val_json)
+        _match_val_categories(val_raw, categories, problems)
         parts.append(_part(val_raw, val_root, "val", known, problems))
     return _combine(parts, keep_categories(categories, params.classes, "data.coco.classes"))

@@ -25,7 +25,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed twice; later entries dropped",
     "duplicate_file": "image file listed twice; later entries dropped",
-    "split_overlap": "image in both train and val; removed from train",
+    "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",

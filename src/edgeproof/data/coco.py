@@ -251,7 +251,7 @@ def _checked_area(raw: _Raw, box: np.ndarray, ok: np.ndarray, problems: Problems
     bad = ok & ((np.frombuffer(raw.area_bad, dtype=np.int8) == 1) | implausible)
     idx = np.flatnonzero(bad)
     examples = (
-        f"{raw.label}: annotation id {raw.ann_id[i]} (image {raw.image_id[i]}): area {area[i]!r} "
+        f"{raw.label}: annotation id {raw.ann_id[i]} (image {raw.image_id[i]}): area {float(area[i])!r} "
         f"for a {box[i, 2]:g}x{box[i, 3]:g} box; the box area is used"
         for i in idx[:20]
     )

@@ -200,7 +200,9 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     placed: Counter[str] = Counter()
     for split in SPLITS:
         images = [ds.images[i] for i in chosen[split]]
-        records[split], how = place_split(images, out / "images" / split, hardlink, repo, problems, split)
+        records[split], how = place_split(
+            images, out / "images" / split, hardlink, repo, problems, split, params.max_image_pixels
+        )
         placed.update(how)
         if not records[split]:
             hint = "none usable" if images else f"check data.{params.source}'s classes, keep_negatives and caps"

@@ -19,6 +19,7 @@ MAX_EXAMPLES = 20  # per kind, in the report and the error message
 
 PROBLEM_KINDS: dict[str, str] = {
     "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
+    "image_too_large": "image header declares more pixels than data.max_image_pixels; dropped undecoded",
     "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
     "missing_file": "image file not found; dropped",
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",

@@ -161,3 +161,17 @@ def test_every_reader_uses_the_one_decoder():
         if rel not in allowed and not rel.startswith("reliability/") and ("Image.open(" in text or "imread(" in text):
             offenders.append(rel)
     assert offenders == []
+
+
+@pytest.mark.parametrize("side", [12000, 14000])  # 144 MP (was 1.77 GB RSS), 196 MP (was a traceback)
+def test_detect_refuses_a_bomb_in_one_line(tmp_path, side, caplog):
+    from edgeproof.cli import main
+    from tests.conftest import make_fixed_detector
+    from tests.device.builders import IMGSZ, fixed_raw
+
+    model = make_fixed_detector(tmp_path / "m.onnx", fixed_raw(), IMGSZ, {0: "thing"})
+    bomb = png_header_only(tmp_path / "bomb.png", side, side)
+    assert main(["detect", str(model), str(bomb)]) == 2
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage().startswith(f"{bomb}: ") and "not decoded" in record.getMessage()
+    assert "\n" not in record.getMessage() and record.exc_info is None

@@ -74,7 +74,8 @@ def open_image(path: Union[Path, str], max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     except Image.DecompressionBombError as exc:  # over twice Pillow's limit: Pillow refuses at open
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise ImageTooLarge(_too_large(path, found.group(1) if found else "more", max_pixels)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as exc:
+        # ImportError: ultralytics' process-wide Image.open patch looking for a HEIF plugin
         raise ValueError(f"{path}: unreadable image ({' '.join(str(exc).split()) or type(exc).__name__})") from None
     try:
         check_pixels(path, im.size[0], im.size[1], max_pixels)

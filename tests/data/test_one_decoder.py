@@ -161,6 +161,9 @@ def test_every_reader_uses_the_one_decoder():
         if rel not in allowed and not rel.startswith("reliability/") and ("Image.open(" in text or "imread(" in text):
             offenders.append(rel)
     assert offenders == []
+    from edgeproof.runtime import image, preprocess
+
+    assert preprocess.load_image is image.load_image  # one home, re-exported where its callers look
 
 
 @pytest.mark.parametrize("side", [12000, 14000])  # 144 MP (was 1.77 GB RSS), 196 MP (was a traceback)

@@ -2,6 +2,10 @@
 
 ``bundle`` params section (:class:`BundleParams`) sizes the val subset; the layout and its
 verification live in :mod:`edgeproof.device.manifest` (the device side reads it without this module).
+
+The bundle is a CI artifact: every file copied into it must come from where it is declared to, once
+symlinks and ``..`` are resolved. The clip stays under ``data/sources/``, the models under the
+repo, the val images under the prepared dataset's ``images/val``; anything else is refused.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import logging
 import random
 import shutil
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
 from edgeproof.device.profiles import Profile
@@ -32,6 +36,28 @@ class BundleParams(_Section):
     seed: int = 0  # seeds the val subset
     # a recorded video (under data/sources/, a dep of the stage) that profiles with e2e_input: clip time
     clip: str | None = Field(None, pattern=r"^data/sources/[^\s]+$")
+
+    @field_validator("clip")
+    @classmethod
+    def _stays_in_sources(cls, value: str | None) -> str | None:
+        if value is not None and ".." in PurePosixPath(value).parts:
+            raise ValueError(f"must stay under {CLIP_HOME}/ ('..' is not allowed), got {value!r}")
+        return value
+
+
+CLIP_HOME = "data/sources"  # bundle.clip's folder: a dep of the bundle stage
+
+
+def confined(path: Path, base: Path, what: str) -> Path:
+    """``path`` with symlinks and ``..`` resolved, which must lie inside ``base`` (resolved too).
+
+    Raises ``ValueError`` naming ``what`` when it leads elsewhere: the bundle is an artifact, and
+    ``data/sources/../../etc/passwd`` or a symlink out of the repo must not be copied into it.
+    """
+    real, home = path.resolve(), base.resolve()
+    if not real.is_relative_to(home):
+        raise ValueError(f"{what}: {path} leads outside {base} (to {real}); refused")
+    return real
 
 
 def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -87,7 +113,7 @@ def _copy_models(tmp: Path, chosen: Mapping[str, dict[str, Any]], root: Path, re
     """
     models: dict[str, str] = {}
     for entry in chosen.values():
-        src = root / entry["path"]
+        src = confined(root / entry["path"], root, f"{release_path}: model path")
         if entry["sha256"] not in models:
             actual = sha256_file(src)
             if actual != entry["sha256"]:
@@ -111,8 +137,11 @@ def _copy_build_reports(tmp: Path, release_path: Path, build_metrics: Mapping[st
 def _copy_val(tmp: Path, data_dir: Path, gt: Mapping[str, Any]) -> None:
     """Copy the val subset's images and write its ground truth into ``tmp/val``."""
     (tmp / "val" / "images").mkdir(parents=True)
+    images = data_dir / "images" / "val"
     for im in gt["images"]:
-        shutil.copyfile(data_dir / "images" / "val" / im["file_name"], tmp / "val" / "images" / im["file_name"])
+        src = confined(images / im["file_name"], images, f"{data_dir}/annotations/val.json: file_name")
+        dest = confined(tmp / "val" / "images" / im["file_name"], tmp / "val" / "images", "val image name")
+        shutil.copyfile(src, dest)
     write_json(tmp / "val" / "annotations.json", gt)
 
 
@@ -120,9 +149,10 @@ def _copy_clip(tmp: Path, params: BundleParams, root: Path) -> str | None:
     """Copy the recorded clip (if any) into ``tmp/clip``; its bundle path, or None."""
     if params.clip is None:
         return None
+    src = confined(root / params.clip, root / CLIP_HOME, "params.yaml: bundle.clip")
     clip = f"clip/{Path(params.clip).name}"
     (tmp / "clip").mkdir()
-    shutil.copyfile(root / params.clip, tmp / clip)
+    shutil.copyfile(src, tmp / clip)
     return clip
 
 

@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError
 
 from edgeproof.benchmark import BenchmarkParams
@@ -54,25 +53,6 @@ __all__ = [
     "load_params",
     "parse_params",
 ]
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """PyYAML follows YAML 1.1, where ``1e-3`` is a string; DVC (YAML 1.2) reads it as a float.
-    Read params.yaml the way DVC does, so ``lr0: 1e-3`` means the same to both."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.VERBOSE,
-    ),
-    list("-+0123456789."),
-)
 
 
 class ParamsError(ValueError):
@@ -147,13 +127,35 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ParamsError(_format_errors(source, exc)) from None
 
 
-def load_params(path: Path | str = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``."""
+def read_params_yaml(path: Path | str) -> Any:
+    """Parse a params file exactly as DVC does: ruamel.yaml's safe loader (YAML 1.2), as in
+    ``dvc.utils.serialize.parse_yaml``.
+
+    PyYAML (YAML 1.1) would read ``seed: 010`` as 8 where DVC reads 10, ``1e-3`` as a string, and
+    keep the last of two duplicate keys where DVC refuses the file: what edgeproof validates must be
+    what DVC passes to the stages and records in ``dvc.lock``. Errors are one line naming the file.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # a SafeLoader subclass
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML ({exc})") from None
-    return parse_params(raw, source=str(path))
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise ParamsError(f"{path}: not a readable text file ({exc})") from None
+    try:
+        return YAML(typ="safe").load(text) or {}
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
+        raise ParamsError(f"{path}: not valid YAML as DVC reads it ({where}{what})") from None
+    except YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML as DVC reads it ({' '.join(str(exc).split())})") from None
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read (as DVC does: :func:`read_params_yaml`) and validate ``params.yaml``."""
+    return parse_params(read_params_yaml(path), source=str(Path(path)))

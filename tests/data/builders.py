@@ -178,3 +178,34 @@ def write_yolo_image(
         label = root / "labels" / split / f"{stem}.txt"
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("\n".join(lines) + "\n")
+
+
+# --- images that only a careful decoder reads right ----------------------------------------------------
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A valid PNG signature and header declaring ``width`` x ``height`` (8-bit gray) with one tiny
+    data chunk: a few hundred bytes that claim any number of pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width + 1))  # one row; the rest is missing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def png16(path: Path, width: int = 64, height: int = 48, color: bool = False) -> Path:
+    """A 16-bit PNG (gray, or RGB with ``color``) ramping over the full 0..65535 range."""
+    import cv2
+
+    ramp = (np.arange(width * height, dtype=np.float64) * 65535 / (width * height - 1)).astype(np.uint16)
+    gray = ramp.reshape(height, width)
+    arr = np.dstack([gray, gray[::-1], 65535 - gray]) if color else gray
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), arr)
+    return path

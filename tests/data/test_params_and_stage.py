@@ -94,6 +94,7 @@ def test_stage_strict_failure_keeps_the_old_output_and_writes_the_report(tmp_pat
     before = tree_state(tmp_path / "data/prepared")
     gt = json.loads(paths["train"].read_text())
     gt["annotations"][0]["bbox"] = [90.0, 10.0, 50.0, 10.0]  # reaches 44 px outside the 96 px image
+    gt["annotations"][0]["area"] = 400.0  # plausible for the new box: only the clipping is a problem
     paths["train"].write_text(json.dumps(gt))
     assert _run_stage(tmp_path) == 2
     report = json.loads((tmp_path / "metrics/data.json").read_text())

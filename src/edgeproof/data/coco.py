@@ -4,20 +4,22 @@ The file is streamed (:mod:`edgeproof.data.jsonstream`): each annotation is redu
 image id, category id, box, ``iscrowd`` and ``area`` in compact arrays, and segmentations are never
 kept. Checks and the class filter are vectorised over those arrays; the boxes of an image become
 Python objects only if that image is selected.
+
+``area``, ``iscrowd`` and the val file's categories are checked in :mod:`edgeproof.data.coco_truth`.
 """
 
 from __future__ import annotations
 
 import logging
-from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeproof.data.canonical import Category
+from edgeproof.data.coco_truth import Raw, as_int, checked_area, checked_crowd, flag, match_val_categories
 from edgeproof.data.jsonstream import iter_members
 from edgeproof.data.params import CocoParams
 from edgeproof.data.report import Problems
@@ -34,61 +36,8 @@ from edgeproof.data.source import (
 log = logging.getLogger(__name__)
 
 
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("boolean id")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise TypeError(f"not an integer: {value!r}")
-    if not -(2**63) <= value < 2**63:
-        raise ValueError(f"id out of range: {value}")
-    return value
-
-
-@dataclass
-class _Raw:
-    """The fields edgeproof needs from one instances file, as parsed."""
-
-    label: str
-    images: list[tuple[Any, Any, Any, Any]] = field(default_factory=list)  # id, file_name, width, height
-    categories: list[Any] = field(default_factory=list)
-    ann_id: array = field(default_factory=lambda: array("q"))
-    image_id: array = field(default_factory=lambda: array("q"))
-    cat: array = field(default_factory=lambda: array("q"))
-    box: array = field(default_factory=lambda: array("d"))
-    crowd: array = field(default_factory=lambda: array("b"))
-    area: array = field(default_factory=lambda: array("d"))
-    seen: int = 0  # annotation entries read, usable or not
-
-    def add_annotation(self, ann: Any, problems: Problems) -> None:
-        self.seen += 1
-        try:
-            bbox = ann["bbox"]
-            if not isinstance(bbox, list) or len(bbox) != 4 or any(isinstance(v, bool | str) for v in bbox):
-                raise ValueError(f"bbox must be a list of 4 numbers [x, y, w, h], got {bbox!r:.80}")
-            box = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
-            image_id, cat = _as_int(ann["image_id"]), _as_int(ann["category_id"])
-            area = ann.get("area")
-            area = float(area) if isinstance(area, int | float) and not isinstance(area, bool) else float("nan")
-            try:
-                ann_id = _as_int(ann.get("id"))
-            except (TypeError, ValueError):
-                ann_id = -1  # only used in messages
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            where = f"{self.label}: annotation #{self.seen - 1}"
-            problems.add("box_invalid", f"{where}: {type(exc).__name__}: {exc}")
-            return
-        self.ann_id.append(ann_id)
-        self.image_id.append(image_id)
-        self.cat.append(cat)
-        self.box.extend(box)
-        self.crowd.append(1 if ann.get("iscrowd") else 0)
-        self.area.append(area)
-
-
-def _parse(path: Path, problems: Problems, label: str) -> _Raw:
-    raw = _Raw(label)
+def _parse(path: Path, problems: Problems, label: str) -> Raw:
+    raw = Raw(label)
     for key, value in iter_members(path, {"images", "annotations"}):
         if key == "annotations":
             raw.add_annotation(value, problems)
@@ -101,11 +50,11 @@ def _parse(path: Path, problems: Problems, label: str) -> _Raw:
     return raw
 
 
-def _categories(raw: _Raw) -> list[Category]:
+def _categories(raw: Raw) -> list[Category]:
     cats: dict[int, Category] = {}
     for entry in raw.categories:
         try:
-            cat = Category(id=_as_int(entry["id"]), name=str(entry["name"]))
+            cat = Category(id=as_int(entry["id"]), name=str(entry["name"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{raw.label}: malformed category entry {entry!r} ({exc})") from None
         if cat.id in cats:
@@ -120,9 +69,7 @@ def _size(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _images(
-    raw: _Raw, root: Path, split: str | None, problems: Problems
-) -> tuple[np.ndarray, list[SourceImage | None]]:
+def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tuple[np.ndarray, list[SourceImage | None]]:
     """Image entries by unique id; ``None`` where the entry cannot be used (escape, duplicate file)."""
     ids: list[int] = []
     entries: list[SourceImage | None] = []
@@ -130,7 +77,7 @@ def _images(
     seen_files: set[str] = set()
     for n, (image_id, file_name, width, height) in enumerate(raw.images):
         try:
-            image_id = _as_int(image_id)
+            image_id = as_int(image_id)
             if not isinstance(file_name, str):
                 raise TypeError(f"file_name {file_name!r}")
         except (TypeError, ValueError) as exc:
@@ -152,15 +99,6 @@ def _images(
             seen_files.add(rel)
             entries.append(SourceImage(image_id, rel, root, _size(width), _size(height), split))
     return np.asarray(ids, dtype=np.int64), entries
-
-
-def _flag(problems: Problems, kind: str, bad: np.ndarray, raw: _Raw, why: str) -> None:
-    idx = np.flatnonzero(bad)
-    examples = (
-        f"{raw.label}: annotation id {raw.ann_id[i]} (image {raw.image_id[i]}, category {raw.cat[i]}): {why}"
-        for i in idx[:20]
-    )
-    problems.add_many(kind, int(idx.size), examples)
 
 
 @dataclass
@@ -187,31 +125,31 @@ def _image_index(ids: np.ndarray, entries: Sequence[SourceImage | None], image_i
     return np.where(found, image_of_entry[order[pos]], -1)
 
 
-def _part(raw: _Raw, root: Path, split: str | None, known: np.ndarray, problems: Problems) -> _Part:
+def _part(raw: Raw, root: Path, split: str | None, known: np.ndarray, problems: Problems) -> _Part:
     ids, entries = _images(raw, root, split, problems)
     image_id = np.frombuffer(raw.image_id, dtype=np.int64)
     cat = np.frombuffer(raw.cat, dtype=np.int64)
     box = np.frombuffer(raw.box, dtype=np.float64).reshape(-1, 4)
     img = _image_index(ids, entries, image_id)
     unknown = img == -1
-    _flag(problems, "unknown_image", unknown, raw, "no image with this id")
+    flag(problems, "unknown_image", unknown, raw, "no image with this id")
     ok = img >= 0
     bad = ok & ~np.isfinite(box).all(axis=1)
-    _flag(problems, "box_invalid", bad, raw, "non-finite bbox")
+    flag(problems, "box_invalid", bad, raw, "non-finite bbox")
     ok &= ~bad
     bad = ok & ~np.isin(cat, known)
-    _flag(problems, "unknown_category", bad, raw, "category not defined")
+    flag(problems, "unknown_category", bad, raw, "category not defined")
     ok &= ~bad
     bad = ok & ((box[:, 2] <= 0) | (box[:, 3] <= 0))
-    _flag(problems, "box_degenerate", bad, raw, "zero or negative width/height")
+    flag(problems, "box_degenerate", bad, raw, "zero or negative width/height")
     ok &= ~bad
     return _Part(
         images=[e for e in entries if e is not None],
         img=img[ok],
         cat=cat[ok],
         box=box[ok],
-        crowd=np.frombuffer(raw.crowd, dtype=np.int8)[ok],
-        area=np.frombuffer(raw.area, dtype=np.float64)[ok],
+        crowd=checked_crowd(raw, ok, problems),
+        area=checked_area(raw, box, ok, problems),
     )
 
 
@@ -253,7 +191,7 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
         val_json = existing(repo, params.val_annotations, "data.coco.val_annotations", want_dir=False)
         val_root = existing(repo, params.val_images or params.images, "data.coco.val_images", want_dir=True)
         val_raw = _parse(val_json, problems, display(val_json, repo))
-        if val_raw.categories and _categories(val_raw) != categories:
-            log.warning("%s and %s define different categories; using the train file's", train_json, val_json)
+        if val_raw.categories:
+            match_val_categories(val_raw, _categories(val_raw), categories, problems)
         parts.append(_part(val_raw, val_root, "val", known, problems))
     return _combine(parts, keep_categories(categories, params.classes, "data.coco.classes"))

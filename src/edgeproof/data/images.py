@@ -5,6 +5,10 @@ hard-linked (or copied). Anything else gets a normalised copy, saved as PNG so n
 EXIF orientation applied (the frame the evaluation and ultralytics' cv2 reads see), converted to
 RGB (grayscale, palette, 16-bit, CMYK, alpha), or a JPEG with bytes after its data re-encoded —
 ultralytics would otherwise "restore" that one by rewriting the file, i.e. the DVC output.
+
+Pixels come from the one decoder, :mod:`edgeproof.runtime.image`, that evaluation and the device
+use too: a normalised copy holds exactly what they would decode from the original, and an image
+over ``data.max_image_pixels`` is refused from its header, before any decoding.
 """
 
 from __future__ import annotations
@@ -14,13 +18,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from edgeproof.io import atomic_path
+from edgeproof.runtime.image import DEFAULT_MAX_PIXELS, ImageTooLarge, decode, open_image, orientation
 
 MIN_SIDE = 10  # ultralytics rejects smaller images
-_ORIENTATION_TAG = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # orientations that swap width and height
 _LINKABLE = {"JPEG", "PNG"}
 
@@ -29,6 +32,10 @@ Box = tuple[float, float, float, float]
 
 class UnreadableImage(Exception):
     """The file is not a decodable image."""
+
+
+class TooLarge(UnreadableImage):
+    """The header declares more pixels than ``data.max_image_pixels``; not decoded."""
 
 
 @dataclass(frozen=True)
@@ -45,76 +52,56 @@ class ImageInfo:
     repaired: bool = False  # a damaged JPEG that decodes: counts as a problem
 
 
-def _orientation(im: Image.Image) -> int:
-    try:
-        value = im.getexif().get(_ORIENTATION_TAG, 1)
-        return int(value) if int(value) in range(1, 9) else 1
-    except Exception:  # malformed EXIF block: readers ignore it too
-        return 1
-
-
 def _jpeg_ends_cleanly(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(-2, os.SEEK_END)
         return fh.read() == b"\xff\xd9"
 
 
-def inspect(path: Path) -> ImageInfo:
+def inspect(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Decode ``path`` fully (JPEG at 1/8 scale: the whole stream is still read) and describe it.
 
-    Raises :class:`UnreadableImage` for a corrupt, truncated or non-image file, and for a
-    decompression bomb: more than Pillow's ``MAX_IMAGE_PIXELS`` (89 M pixels; a 12 KB PNG can
-    declare 10000x10000 and take 300 MB to decode). Pillow itself only warns up to twice that.
+    Raises :class:`TooLarge` when the header declares more than ``max_pixels`` pixels (nothing is
+    decoded: a 17 KB PNG can declare 144 megapixels), and :class:`UnreadableImage` for a corrupt,
+    truncated or non-image file.
     """
     try:
-        return _inspect(path)
+        return _inspect(path, max_pixels)
+    except ImageTooLarge as exc:
+        raise TooLarge(str(exc).removeprefix(f"{path}: ")) from None  # the caller names the file
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(str(exc) or type(exc).__name__) from None
     except ImportError as exc:  # an importer that patched Image.open (ultralytics) looking for a HEIF plugin
         raise UnreadableImage(f"not a recognised image ({exc})") from None
 
 
-def _inspect(path: Path) -> ImageInfo:
-    with Image.open(path) as im:
+def _inspect(path: Path, max_pixels: int) -> ImageInfo:
+    with open_image(path, max_pixels) as im:
         im.verify()
-    with Image.open(path) as im:
+    with open_image(path, max_pixels) as im:
         fmt, mode, (w, h) = im.format, im.mode, im.size
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit and w * h > limit:
-            raise UnidentifiedImageError(f"{w}x{h} = {w * h} pixels exceeds {limit}: a decompression bomb?")
         if fmt == "JPEG":
             im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
         im.load()
-        orientation = _orientation(im)  # after load: a PNG may carry its EXIF after the pixels
+        turn = orientation(im)  # after load: a PNG may carry its EXIF after the pixels
     repaired = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
     reasons = [
         f"{fmt} format" if fmt not in _LINKABLE else "",
         f"{mode} pixels" if mode != "RGB" else "",
-        f"EXIF orientation {orientation}" if orientation != 1 else "",
+        f"EXIF orientation {turn}" if turn != 1 else "",
         "JPEG without end marker" if repaired else "",
     ]
     reason = ", ".join(r for r in reasons if r) or None
-    dw, dh = (h, w) if orientation in _TRANSPOSED else (w, h)
-    return ImageInfo(dw, dh, w, h, orientation, str(fmt), reason, repaired)
+    dw, dh = (h, w) if turn in _TRANSPOSED else (w, h)
+    return ImageInfo(dw, dh, w, h, turn, str(fmt), reason, repaired)
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit gray: scale down the way cv2 does
-        arr = np.asarray(im, dtype=np.uint32)
-        shift = 8 if im.mode.startswith("I;16") else 24
-        im = Image.fromarray((arr >> shift).astype(np.uint8), "L")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA").convert("RGB")  # drop alpha without compositing, like cv2
-    return im.convert("RGB")
-
-
-def write_normalized(src: Path, dst: Path) -> None:
-    """Save ``src`` as an RGB PNG at ``dst`` with EXIF orientation applied (atomic)."""
-    with Image.open(src) as im:
-        im.load()
-        out = _to_rgb(ImageOps.exif_transpose(im))
+def write_normalized(src: Path, dst: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Save ``src`` as an RGB PNG at ``dst`` holding exactly what :func:`edgeproof.runtime.image.decode`
+    reads from it (EXIF orientation applied, 8-bit RGB as OpenCV converts); atomic."""
+    pixels, _ = decode(src, max_pixels)
     with atomic_path(dst, suffix=".png", durable=False) as tmp:  # the data stage syncs the whole tree
-        out.save(tmp, "PNG", compress_level=1)
+        Image.fromarray(pixels, "RGB").save(tmp, "PNG", compress_level=1)
 
 
 def link_or_copy(src: Path, dst: Path, hardlink: bool) -> str:

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from edgeproof.runtime.image import DEFAULT_MAX_PIXELS
 from edgeproof.schema import Section as _Section
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
@@ -117,6 +118,9 @@ class DataParams(_Section):
     strict: bool = False  # true: any problem found in the data fails the stage
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # used when the source has no val split of its own
     link: Literal["auto", "hardlink", "copy"] = "auto"  # how unchanged images enter the prepared dataset
+    # images whose header declares more pixels are dropped undecoded (image_too_large); only lowers the
+    # runtime's limit, so evaluation and the device decode every image the data stage accepts
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=100, le=DEFAULT_MAX_PIXELS)
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
     coco: CocoParams = Field(default_factory=CocoParams)
     voc: VocParams = Field(default_factory=VocParams)

@@ -21,6 +21,7 @@ from edgeproof.data.canonical import Annotation, ImageRecord
 from edgeproof.data.images import (
     MIN_SIDE,
     ImageInfo,
+    TooLarge,
     UnreadableImage,
     inspect,
     link_or_copy,
@@ -29,6 +30,7 @@ from edgeproof.data.images import (
 )
 from edgeproof.data.report import Problems
 from edgeproof.data.source import SourceBox, SourceImage, display, escapes
+from edgeproof.runtime.image import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +124,13 @@ def resolve_boxes(
     return out
 
 
-def place_image(image: SourceImage, stem: str, out_dir: Path, hardlink: bool, repo: Path) -> Placed:
-    """Check ``image``, write it to ``out_dir`` as ``stem.<ext>`` and resolve its boxes."""
+def place_image(
+    image: SourceImage, stem: str, out_dir: Path, hardlink: bool, repo: Path, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Placed:
+    """Check ``image``, write it to ``out_dir`` as ``stem.<ext>`` and resolve its boxes.
+
+    ``max_pixels`` (``data.max_image_pixels``): a larger image is dropped from its header, undecoded.
+    """
     problems = Problems()
     where = display(image.path, repo)
     if escapes(image.path, image.root) is not None:
@@ -133,7 +140,10 @@ def place_image(image: SourceImage, stem: str, out_dir: Path, hardlink: bool, re
         problems.add("missing_file", where)
         return Placed(None, "dropped", problems)
     try:
-        info = inspect(image.path)
+        info = inspect(image.path, max_pixels)
+    except TooLarge as exc:
+        problems.add("image_too_large", f"{where}: {exc}")
+        return Placed(None, "dropped", problems)
     except UnreadableImage as exc:
         problems.add("unreadable_image", f"{where}: {exc}")
         return Placed(None, "dropped", problems)
@@ -144,7 +154,7 @@ def place_image(image: SourceImage, stem: str, out_dir: Path, hardlink: bool, re
         problems.add("corrupt_image_restored", where)
     if info.reason is not None:
         name, how = f"{stem}.png", "normalized"
-        write_normalized(image.path, out_dir / name)
+        write_normalized(image.path, out_dir / name, max_pixels)
     else:
         name = stem + _SUFFIX[info.format]
         how = link_or_copy(image.path, out_dir / name, hardlink)
@@ -155,7 +165,13 @@ def place_image(image: SourceImage, stem: str, out_dir: Path, hardlink: bool, re
 
 
 def place_split(
-    images: Sequence[SourceImage], out_dir: Path, hardlink: bool, repo: Path, problems: Problems, split: str
+    images: Sequence[SourceImage],
+    out_dir: Path,
+    hardlink: bool,
+    repo: Path,
+    problems: Problems,
+    split: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[ImageRecord], Counter[str]]:
     """Place every image of a split (decoding in a few threads); return the kept records in order."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +180,7 @@ def place_split(
     records: list[ImageRecord] = []
     placed: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = pool.map(lambda im, stem: place_image(im, stem, out_dir, hardlink, repo), images, stems)
+        jobs = pool.map(lambda im, stem: place_image(im, stem, out_dir, hardlink, repo, max_pixels), images, stems)
         for result in tqdm(jobs, total=len(images), desc=f"images {split}", unit="img", leave=False):
             problems.merge(result.problems)
             placed[result.how] += 1

@@ -7,6 +7,7 @@ normalised copies, and every write goes to the prepared folder.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import Counter
@@ -19,7 +20,7 @@ from edgeproof.data.coco import load_coco
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
 from edgeproof.data.report import Problems, enforce
-from edgeproof.data.source import SourceDataset, SourceImage, display, select
+from edgeproof.data.source import SourceDataset, display, select
 from edgeproof.data.synthetic import generate
 from edgeproof.data.voc import load_voc
 from edgeproof.data.yolo import load_yolo
@@ -85,13 +86,57 @@ def _load(params: DataParams, repo: Path, problems: Problems) -> tuple[SourceDat
     return load_yolo(params.yolo, repo, problems), params.yolo
 
 
-def mark_split_overlap(images: Sequence[SourceImage], problems: Problems, repo: Path) -> None:
-    """Take an image listed in both splits out of train (it would leak into the evaluation)."""
-    val = {im.path for im in images if im.split == "val"}
-    for im in images:
-        if im.split == "train" and im.path in val:
-            im.split = "excluded"
-            problems.add("split_overlap", display(im.path, repo))
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _identity(path: Path) -> tuple[Path, int] | None:
+    """The resolved path and size of an image file; None when it is not a readable file (reported later)."""
+    try:
+        return path.resolve(), path.stat().st_size
+    except (OSError, RuntimeError):  # missing, a symlink loop
+        return None
+
+
+def remove_split_leaks(
+    ds: SourceDataset, chosen: dict[str, list[int]], problems: Problems, repo: Path
+) -> dict[str, list[int]]:
+    """Take out of train every chosen image that is also a val image: the same file once symlinks are
+    resolved (a val folder that links to the train folder), or the same bytes under another name.
+
+    Only files whose size matches a val file's are read for a digest.
+    """
+    val: dict[Path, str] = {}
+    val_sizes: dict[int, list[Path]] = {}
+    for i in chosen["val"]:
+        ident = _identity(ds.images[i].path)
+        if ident is not None:
+            val[ident[0]] = display(ds.images[i].path, repo)
+            val_sizes.setdefault(ident[1], []).append(ident[0])
+    digests: dict[str, str] = {}
+    for paths in val_sizes.values():
+        for path in paths:
+            digests.setdefault(_digest(path), val[path])
+    kept = []
+    for i in chosen["train"]:
+        image = ds.images[i]
+        ident = _identity(image.path)
+        twin = None
+        if ident is not None and ident[0] in val:
+            twin = f"the same file as val {val[ident[0]]}"
+        elif ident is not None and ident[1] in val_sizes:
+            same = digests.get(_digest(ident[0]))
+            twin = None if same is None else f"the same bytes as val {same}"
+        if twin is None:
+            kept.append(i)
+        else:
+            image.split = "excluded"
+            problems.add("split_overlap", f"{display(image.path, repo)}: {twin}")
+    return {**chosen, "train": kept}
 
 
 def metric_key(name: str) -> str:
@@ -150,13 +195,14 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     hardlink = use_hardlinks(params.link, repo)
     problems = Problems()
     ds, subset = _load(params, repo, problems)
-    mark_split_overlap(ds.images, problems, repo)
-    chosen = select(ds, subset, params.seed, params.val_fraction)
+    chosen = remove_split_leaks(ds, select(ds, subset, params.seed, params.val_fraction), problems, repo)
     records: dict[str, list[ImageRecord]] = {}
     placed: Counter[str] = Counter()
     for split in SPLITS:
         images = [ds.images[i] for i in chosen[split]]
-        records[split], how = place_split(images, out / "images" / split, hardlink, repo, problems, split)
+        records[split], how = place_split(
+            images, out / "images" / split, hardlink, repo, problems, split, params.max_image_pixels
+        )
         placed.update(how)
         if not records[split]:
             hint = "none usable" if images else f"check data.{params.source}'s classes, keep_negatives and caps"

@@ -19,13 +19,14 @@ MAX_EXAMPLES = 20  # per kind, in the report and the error message
 
 PROBLEM_KINDS: dict[str, str] = {
     "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
+    "image_too_large": "image header declares more pixels than data.max_image_pixels; dropped undecoded",
     "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
     "missing_file": "image file not found; dropped",
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed twice; later entries dropped",
     "duplicate_file": "image file listed twice; later entries dropped",
-    "split_overlap": "image in both train and val; removed from train",
+    "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",
@@ -34,6 +35,9 @@ PROBLEM_KINDS: dict[str, str] = {
     "box_outside": "box entirely outside its image; dropped",
     "box_clipped": "box reaching more than 1 px outside its image; clipped to it",
     "size_mismatch": "width/height in the annotations differ from the image file's",
+    "area_invalid": "COCO area not a finite number within its box's plausible range; the box area is used",
+    "iscrowd_invalid": "COCO iscrowd not the integer 0 or 1; counted as an ordinary (non-crowd) box",
+    "category_mismatch": "val file names a category id differently from the train file; matched by name",
     "empty_split": "a split without images: the dataset cannot be trained or evaluated",
 }
 FATAL = frozenset({"empty_split"})

@@ -77,6 +77,50 @@ def _nan_box(gt: dict) -> None:
     gt["annotations"][0]["bbox"] = [10, 10, float("nan"), 30]
 
 
+def _coco_val_edit(edit: Callable[[dict], None], *needles: str) -> Callable[[Path], Call]:
+    def build(repo: Path) -> Call:
+        paths = sb.coco(repo)
+        gt = json.loads(paths["val"].read_text())
+        edit(gt)
+        paths["val"].write_text(json.dumps(gt))
+        return _data(*needles, expect="problem")
+
+    return build
+
+
+def _area(value: float) -> Callable[[dict], None]:
+    def edit(gt: dict) -> None:
+        gt["annotations"][0]["area"] = value
+
+    return edit
+
+
+def _string_crowd(gt: dict) -> None:
+    for ann in gt["annotations"]:
+        ann["iscrowd"] = "0"
+
+
+def _relabel(gt: dict) -> None:
+    first, second = gt["categories"][0]["name"], gt["categories"][1]["name"]
+    gt["categories"][0]["name"], gt["categories"][1]["name"] = second, first
+
+
+def _leak(how: str) -> Callable[[Path], Call]:
+    """A val image that is a train image: a symlink to it, or a byte-identical copy under another name."""
+
+    def build(repo: Path) -> Call:
+        sb.coco(repo)
+        images = repo / sb.SRC / "images"
+        (images / "val" / "500.jpg").unlink()
+        if how == "symlink":
+            (images / "val" / "500.jpg").symlink_to("../train/100.jpg")
+        else:
+            (images / "val" / "500.jpg").write_bytes((images / "train" / "100.jpg").read_bytes())
+        return _data("split_overlap", "train/100.jpg", expect="problem")
+
+    return build
+
+
 def _empty_val(repo: Path) -> Call:
     paths = sb.coco(repo)
     gt = json.loads(paths["val"].read_text())
@@ -120,7 +164,7 @@ def _yolo_yaml(repo: Path) -> Call:
     return _data("data.yaml")
 
 
-def _image(kind: str) -> Callable[[Path], Call]:
+def _image(kind: str, needle: str = "unreadable_image") -> Callable[[Path], Call]:
     def build(repo: Path) -> Call:
         sb.coco(repo)
         path = repo / sb.SRC / "images" / "train" / "100.jpg"
@@ -130,7 +174,9 @@ def _image(kind: str) -> Callable[[Path], Call]:
             path.write_bytes(path.read_bytes()[:300])
         elif kind == "bomb":
             Image.new("1", (10_000, 10_000)).save(path, "PNG")  # 12 KB on disk, 100 M pixels
-        return _data("unreadable_image", "100.jpg", expect="problem")
+        elif kind == "bomb-header":
+            sb.png_header_only(path, 14_000, 14_000)  # 196 M pixels: over Pillow's own hard limit
+        return _data(needle, "100.jpg", expect="problem")
 
     return build
 
@@ -174,7 +220,14 @@ DATA_CASES = [
     Case("yolo-data-yaml-invalid", "a YOLO data.yaml that is not YAML", _yolo_yaml),
     Case("image-not-an-image", "a .jpg that is a text file", _image("text")),
     Case("image-truncated", "a JPEG cut off after 300 bytes", _image("truncated")),
-    Case("image-decompression-bomb", "a 12 KB PNG declaring 10000x10000 pixels", _image("bomb")),
+    Case("image-decompression-bomb", "a 12 KB PNG declaring 10000x10000 pixels", _image("bomb", "image_too_large")),
+    Case("image-bomb-196mp", "a PNG header declaring 14000x14000 pixels", _image("bomb-header", "image_too_large")),
+    Case("coco-area-negative", "a COCO area of -1 (pycocotools skips it)", _coco_edit(_area(-1.0), "area_invalid")),
+    Case("coco-area-huge", "a COCO area of 1e11 (over pycocotools' range)", _coco_edit(_area(1e11), "area_invalid")),
+    Case("coco-iscrowd-string", 'iscrowd: "0" (a truthy string)', _coco_edit(_string_crowd, "iscrowd_invalid")),
+    Case("coco-val-relabelled", "val.json swaps two category names", _coco_val_edit(_relabel, "category_mismatch")),
+    Case("split-leak-symlink", "a val image that is a symlink to a train image", _leak("symlink")),
+    Case("split-leak-copy", "a val image that is a byte copy of a train image", _leak("copy")),
     Case("dataset-symlink-escape", "a symlinked folder leading outside the dataset", _symlink_escape),
     Case("params-unknown-key", "params.yaml with a misspelt key", _params("train:\n  epoch: 3\n", "train.epoch")),
     Case("params-not-yaml", "params.yaml that is not YAML", _params("data: [unclosed\n", "params.yaml")),
@@ -186,6 +239,16 @@ DATA_CASES = [
             "profiles.cpu-ci.gate.max_latency_p95_ms",
             entry="cli",
         ),
+    ),
+    Case(
+        "params-duplicate-key",
+        "params.yaml with a key given twice (DVC refuses the file)",
+        _params("train:\n  epochs: 3\n  epochs: 300\n", "duplicate key", entry="cli"),
+    ),
+    Case(
+        "params-bundle-clip-escape",
+        "bundle.clip: data/sources/../../../../etc/passwd",
+        _params("bundle:\n  clip: data/sources/../../../../etc/passwd\n", "bundle.clip", entry="cli"),
     ),
     Case(
         "params-huge-seed",

@@ -48,6 +48,21 @@ def image(path: Path, seed: int = 0, size: tuple[int, int] = (96, 72)) -> Path:
     return path
 
 
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares ``width`` x ``height`` (8-bit gray) with one row of data: a few
+    hundred bytes that claim any number of pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
 def coco(repo: Path, n_train: int = 4, n_val: int = 2) -> dict[str, Path]:
     """A valid COCO source (separate train and val files) and params pointing at it."""
     root = repo / SRC

@@ -19,11 +19,11 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, List, Tuple
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgeproof.runtime.image import load_image  # noqa: F401 (the one decoder, re-exported for its callers)
 
 PAD_VALUE = 114
 _COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE: 11-bit fixed-point interpolation weights
@@ -55,19 +55,6 @@ class Letterbox:
     def scale_y(self) -> float:
         """Vertical factor original -> model input (``new_h / orig_h``)."""
         return self.new_h / self.orig_h
-
-
-def load_image(path: Path | str) -> np.ndarray:
-    """Read an image file as an ``(H, W, 3)`` uint8 RGB array, EXIF orientation applied."""
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: image not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: unreadable image ({exc})") from None
 
 
 def resize_steps(h: int, w: int, size: Tuple[int, int]) -> List[Tuple[int, int]]:

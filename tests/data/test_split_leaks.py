@@ -1,0 +1,77 @@
+"""Train/val leaks: the same image in both splits, however it is named, is taken out of train."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeproof.data.prepare import prepare
+from edgeproof.data.report import DatasetError
+from tests.data.builders import clean_coco
+from tests.data.test_coco import SRC, coco_params
+
+
+def _val_lists(paths: dict[str, Path], images: list[dict], anns: list[dict]) -> None:
+    data = json.loads(paths["val"].read_text())
+    data["images"] += images
+    data["annotations"] += anns
+    paths["val"].write_text(json.dumps(data))
+
+
+def _train_entries(paths: dict[str, Path], n: int, rename: str | None = None) -> tuple[list[dict], list[dict]]:
+    """The first ``n`` train images and their boxes, as val entries (new ids; ``rename``: new file names)."""
+    train = json.loads(paths["train"].read_text())
+    images, anns = [], []
+    for k, im in enumerate(train["images"][:n]):
+        new_id = 9000 + k
+        name = im["file_name"] if rename is None else f"{rename}{k}.jpg"
+        images.append({**im, "id": new_id, "file_name": name})
+        boxes = [a for a in train["annotations"] if a["image_id"] == im["id"]]
+        anns += [{**a, "id": 9000 + len(anns) + j, "image_id": new_id} for j, a in enumerate(boxes)]
+    return images, anns
+
+
+def _params(val_images: str, strict: bool = False):
+    return coco_params(coco={"images": f"{SRC}/train", "val_images": val_images}, strict=strict)
+
+
+def test_val_folder_symlinked_to_train_is_a_leak(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    (repo / SRC / "val_link").symlink_to("train", target_is_directory=True)
+    for image in (repo / SRC / "val").iterdir():  # val's own images, moved under val_link's target
+        shutil.move(image, repo / SRC / "train" / image.name)
+    _val_lists(paths, *_train_entries(paths, 2))
+    report = prepare(_params(f"{SRC}/val_link"), repo, tmp_path / "out")
+    assert report["problems"]["split_overlap"] == 2
+    assert report["splits"]["train"]["images"] == 4 and report["splits"]["val"]["images"] == 5
+    example = report["problem_examples"]["split_overlap"][0]
+    assert example.startswith(f"{SRC}/train/") and "the same file as val data/sources/coco/val_link/" in example
+    train_files = {p.name for p in (tmp_path / "out/images/train").iterdir()}
+    val_files = {p.name for p in (tmp_path / "out/images/val").iterdir()}
+    assert not train_files & val_files
+
+
+def test_byte_identical_copies_under_other_names_are_a_leak(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    images, anns = _train_entries(paths, 2, rename="copy")
+    for k, im in enumerate(json.loads(paths["train"].read_text())["images"][:2]):
+        shutil.copyfile(repo / SRC / "train" / im["file_name"], repo / SRC / "val" / f"copy{k}.jpg")
+    _val_lists(paths, images, anns)
+    report = prepare(_params(f"{SRC}/val"), repo, tmp_path / "out")
+    assert report["problems"]["split_overlap"] == 2
+    assert "the same bytes as val data/sources/coco/val/copy0.jpg" in report["problem_examples"]["split_overlap"][0]
+    assert report["splits"]["train"]["images"] == 4
+    with pytest.raises(DatasetError, match="split_overlap"):
+        prepare(_params(f"{SRC}/val", strict=True), repo, tmp_path / "strict")
+
+
+def test_distinct_images_of_equal_size_are_not_a_leak(tmp_path):
+    repo = tmp_path / "repo"
+    clean_coco(repo / SRC)
+    report = prepare(_params(f"{SRC}/val", strict=True), repo, tmp_path / "out")
+    assert report["problems_total"] == 0 and report["splits"]["train"]["images"] == 6

@@ -76,8 +76,8 @@ def test_device_gate_job_logging_verdicts_to_mlflow_leaks_nothing(tmp_path, secr
     spec = importlib.util.spec_from_file_location("ci_device_gate", REPO / "ci" / "device_gate.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
-    report = {"verdict": "pass", "failed": [], "model_sha256": "a" * 64, "measured": {"fps_e2e": 30.0}}
-    monkeypatch.setattr(job, "_gate_all", lambda args: ({"jetson-nano": "pass"}, {"jetson-nano": report}, {}))
+    report = {"verdict": "pass", "failed": [], "model_sha256": "a" * 64, "measured": {"fps_e2e": 30.0}, "rules": [{}]}
+    monkeypatch.setattr(job, "judge", lambda args, profile: (report, "gate.md"))
     (tmp_path / "params.yaml").write_text("{}\n")
     monkeypatch.chdir(tmp_path)
     with caplog.at_level(logging.DEBUG), pytest.raises(DeviceTrackingError) as raised:

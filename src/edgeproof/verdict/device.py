@@ -213,7 +213,9 @@ def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got
             "model_sha256": got["entry"].get("sha256"),
             "model_path": got["entry"].get("model"),
             "variant": got["entry"].get("variant"),
-            "device": _get(bench, "device_name") or _get(cond, "machine.jetson.model") or _get(bench, "device.cpu_model"),
+            "device": (
+                _get(bench, "device_name") or _get(cond, "machine.jetson.model") or _get(bench, "device.cpu_model")
+            ),
             "providers": _get(bench, "providers.session"),
             "node_placement": _get(bench, "providers.nodes"),
             "measured": measured_figures(bench if isinstance(bench, dict) else {}, scores),

@@ -143,13 +143,14 @@ def test_memory_of_this_process_is_read_for_real():
 
 
 class _LeakingSession:
-    """A fake ORT session whose every run keeps 1 MiB (touched, so it is resident)."""
+    """A fake ORT session whose every run keeps 1 MiB of fresh pages (touched, so they are resident; mapped
+    anew, so no allocator can hand back memory that an earlier test left resident)."""
 
     def __init__(self) -> None:
-        self.kept: list[bytearray] = []
+        self.kept: list = []
 
     def run(self) -> None:
-        self.kept.append(bytearray(os.urandom(16)) * (1024 * 1024 // 16))
+        self.kept.append(_resident(1))
 
 
 def test_a_leaking_session_is_reported_as_growing():
@@ -239,14 +240,23 @@ def test_peak_memory_of_one_stretch_of_work_is_reset_and_its_own():
     """Build side: one process benchmarks every variant in turn, so each needs its own peak."""
     from edgeproof.device.memory import PeakMemory
 
-    big = bytearray(os.urandom(16)) * (64 * 1024 * 1024 // 16)  # 64 MiB resident, then freed
-    del big
+    big = _resident(64)  # 64 MiB resident, then given back to the kernel
+    big.close()
     got = PeakMemory().start()
-    small = bytearray(os.urandom(16)) * (8 * 1024 * 1024 // 16)
+    small = _resident(8)  # fresh pages: no allocator may satisfy them from memory already resident
     result = got.stop()
+    small.close()
     assert result["peak_reset"] is True  # Linux >= 4.0 lets a process reset its own VmHWM
     assert result["memory_over_start_mb"] == pytest.approx(8.0, abs=4.0)  # not the earlier 64 MiB
-    assert len(small) == 8 * 1024 * 1024
+
+
+def _resident(mib: int):
+    import mmap
+
+    area = mmap.mmap(-1, mib * 1024 * 1024)
+    for offset in range(0, len(area), mmap.PAGESIZE):
+        area[offset] = 1
+    return area
 
 
 def test_the_build_side_benchmark_records_peak_memory_per_variant(tmp_path):

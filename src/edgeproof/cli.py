@@ -44,6 +44,13 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return run(args, detect_postprocess(args))
 
 
+def _cmd_exps(args: argparse.Namespace) -> int:
+    from edgeproof.exptable import show
+
+    sys.stdout.write("\n".join(show(Path.cwd(), args.params, args.width, args.num)) + "\n")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from edgeproof.evaluation.run import evaluate_onnx
 
@@ -140,6 +147,10 @@ def _add_params_command(sub: Any) -> None:
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
+    s = sub.add_parser("exps", help="dvc exp show in 120 columns: headline metrics, then the params that differ")
+    s.add_argument("--width", type=int, default=120, help="table width in characters (default 120)")
+    s.add_argument("--num", type=int, default=1, help="commits back from HEAD, as dvc exp show -n")
+    s.set_defaults(func=_cmd_exps)
 
 
 def _add_model_commands(sub: Any) -> None:

@@ -40,11 +40,14 @@ def draw_plots(
     ap50["all"] = metrics["map50"]
     images_dir = data_root / "images" / split
     image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
+    model = figures.model_label(metrics)
     files = [
         write_f1_curve(paths.f1_curve, f1_rows),
-        figures.pr_figure(paths.pr_png, inputs.recall_points, inputs.pr_curves, ap50, params.dpi),
-        figures.f1_figure(paths.f1_png, f1_rows, conf, params.dpi),
-        figures.confusion_figure(paths.confusion_png, inputs.confusion, inputs.names, conf, match_iou, params.dpi),
+        figures.pr_figure(paths.pr_png, inputs.recall_points, inputs.pr_curves, ap50, params.dpi, model),
+        figures.f1_figure(paths.f1_png, f1_rows, conf, params.dpi, model),
+        figures.confusion_figure(
+            paths.confusion_png, inputs.confusion, inputs.names, conf, match_iou, params.dpi, model
+        ),
         mosaic_figure(
             paths.mosaic,
             operating.image_scores(matched, conf),
@@ -57,6 +60,7 @@ def draw_plots(
             params.mosaic_images,
             params.mosaic_columns,
             params.dpi,
+            model,
         ),
     ]
     log.info("wrote %d plot files", len(files))

@@ -81,3 +81,33 @@ def test_release_rows_write_the_columns_dvc_yaml_plots(tmp_path):
         next(iter(e.values())) for e in dvc["plots"] if isinstance(e, dict) and next(iter(e)).startswith("Release")
     )
     assert scatter["x"] in plot.FIELDS and scatter["y"]["plots/release/latency_map.csv"] in plot.FIELDS
+
+
+def test_the_shipped_model_gets_its_own_charts_titled_with_it(tmp_path, monkeypatch):
+    """release.json ships another file than the evaluated one: its charts come from its own evaluation."""
+    from edgeproof.config import parse_params
+    from edgeproof.evaluation.draw import draw_shipped
+    from edgeproof.evaluation.run import evaluate_onnx
+    from edgeproof.io import sha256_file
+    from tests.unit.test_eval_run import write_dataset, write_model
+
+    data = write_dataset(tmp_path / "data")
+    p = parse_params({"evaluate": {"cross_check": {"independent": False, "ultralytics": False}}})
+    fp32 = write_model(tmp_path / "fp32.onnx")
+    shipped = write_model(tmp_path / "int8.onnx", cat_score=0.8)  # another file, other scores
+    evaluated = evaluate_onnx(fp32, data, p.evaluate, p.deploy)
+    release = {
+        "build_profile": "cpu-ci",
+        "profiles": {"cpu-ci": {"path": str(shipped), "sha256": sha256_file(shipped)}},
+    }
+    titles = []
+    monkeypatch.setattr(figures, "_model_title", lambda fig, model: titles.append(model))
+    files = draw_shipped(
+        release, evaluated.metrics, evaluated.plot_inputs, data, tmp_path / "s", p.plots, p.evaluate, p.deploy
+    )
+    assert {f.name for f in files} >= {"pr_curve.png", "confusion_matrix.png", "val_mosaic.jpg"}
+    assert titles == [f"int8 · sha256 {sha256_file(shipped)[:12]}"] * 3  # pr, f1, confusion
+    titles.clear()
+    release["profiles"]["cpu-ci"] |= {"path": str(fp32), "sha256": sha256_file(fp32)}  # ships the evaluated file
+    draw_shipped(release, evaluated.metrics, evaluated.plot_inputs, data, tmp_path / "t", p.plots, p.evaluate, p.deploy)
+    assert titles == [f"fp32 · sha256 {sha256_file(fp32)[:12]}"] * 3

@@ -17,9 +17,10 @@ from edgeproof.data.canonical import load_meta
 from edgeproof.evaluation import figures, operating
 from edgeproof.evaluation.matching import truth_by_image
 from edgeproof.evaluation.mosaic import mosaic_figure
-from edgeproof.evaluation.params import PlotsParams
+from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.evaluation.plots import PlotInputs, PlotPaths, write_f1_curve
 from edgeproof.io import read_json
+from edgeproof.runtime.deploy import DeploySettings
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +66,38 @@ def draw_plots(
     ]
     log.info("wrote %d plot files", len(files))
     return files
+
+
+def shipped_model(release: Mapping[str, Any]) -> tuple[Path, str]:
+    """The file and sha256 ``reports/release.json`` releases for its build profile."""
+    entry = release["profiles"][release["build_profile"]]
+    return Path(entry["path"]), str(entry["sha256"])
+
+
+def draw_shipped(
+    release: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    inputs: PlotInputs,
+    data_root: Path,
+    folder: Path,
+    params: PlotsParams,
+    evaluate: EvaluateParams,
+    deploy: DeploySettings,
+) -> list[Path]:
+    """The same charts for the model that ships (e.g. int8), under ``folder``.
+
+    When it is the evaluated file (same sha256) they are drawn from evaluate's outputs; otherwise
+    its own evaluation is run (the project's one evaluation, without the cross-checks, which the
+    release stage's and evaluate's runs already did), so the shipped charts are never fp32's.
+    """
+    from edgeproof.evaluation.run import evaluate_onnx
+
+    model, sha = shipped_model(release)
+    if sha != metrics.get("model_sha256"):
+        log.info("plots of the shipped model %s (sha256 %s): evaluating it", model, sha[:12])
+        quick = evaluate.model_copy(
+            update={"cross_check": evaluate.cross_check.model_copy(update={"independent": False, "ultralytics": False})}
+        )
+        result = evaluate_onnx(model, data_root, quick, deploy)
+        metrics, inputs = result.metrics, result.plot_inputs
+    return draw_plots(metrics, inputs, data_root, PlotPaths.under(folder), params)

@@ -83,8 +83,20 @@ def _declared_plots() -> tuple[dict[str, dict], list[str]]:
     return vega, images
 
 
+def _has_fields(path: Path, fields: set[str]) -> bool:
+    """``path`` exists and has every field a plot reads (a file from before a column was added has not)."""
+    if not path.is_file():
+        return False
+    if path.suffix == ".json":
+        rows = json.loads(path.read_text())
+        return bool(rows) and fields <= set(rows[0])
+    with path.open(newline="") as f:
+        return fields <= set(next(csv.reader(f), []))
+
+
 def _write_data(root: Path, vega: dict[str, dict], images: list[str]) -> None:
-    """Small data with the fields each plot reads (x, y, and the class/variant its templates colour by)."""
+    """The project's plot data, or small data with the fields each plot reads (x, y, and the
+    class/variant its templates colour by) where a file is absent (e.g. DVC-cached images)."""
     fields: dict[str, set[str]] = {}
     for spec in vega.values():
         ys = spec.get("y", {})
@@ -95,6 +107,9 @@ def _write_data(root: Path, vega: dict[str, dict], images: list[str]) -> None:
     for file, cols in fields.items():
         path = root / file
         path.parent.mkdir(parents=True, exist_ok=True)
+        if _has_fields(REPO / file, cols):  # the project's own plot data (what the screenshot shows)
+            shutil.copy(REPO / file, path)
+            continue
         if path.suffix == ".json":  # the confusion template: category pairs
             rows = [{c: name for c in sorted(cols)} for name in ("circle", "square", "circle")]
             path.write_text(json.dumps(rows))
@@ -109,7 +124,10 @@ def _write_data(root: Path, vega: dict[str, dict], images: list[str]) -> None:
 
     for file in images:
         (root / file).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (40, 30), (200, 30, 30)).save(root / file)
+        if (REPO / file).is_file():
+            shutil.copy(REPO / file, root / file)
+        else:
+            Image.new("RGB", (40, 30), (200, 30, 30)).save(root / file)
 
 
 def _template() -> Path:

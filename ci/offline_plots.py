@@ -9,8 +9,8 @@ script, run once by ci/setup.sh (the npm registry is needed then, never at run t
 2. writes ``.edgeproof/vega/dvc_plots.html``, an HTML template for DVC with the three scripts
    inlined (so the page also works when copied elsewhere, e.g. as a CI artifact) and Vega's SVG
    renderer (the drawn marks are in the page's DOM, which the browser test counts);
-3. points this clone at it: ``dvc config --local plots.html_template`` (``.dvc/config.local``,
-   git-ignored; a clone without set-up keeps DVC's default page).
+3. points this clone at it: ``dvc config --local plots.html_template <absolute path>``
+   (``.dvc/config.local``, git-ignored; a clone without set-up keeps DVC's default page).
 
     python ci/offline_plots.py            # idempotent
 """
@@ -109,9 +109,9 @@ def main() -> int:
         install_vega(npm)
         write_template()
         log.info("%s inlined into %s", ", ".join(f"{k} {v}" for k, v in PACKAGES.items()), TEMPLATE)
-    # relative to .dvc/, where DVC resolves a relative html_template
-    rel = os.path.relpath(TEMPLATE, ROOT / ".dvc")
-    cmd = [sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", rel]
+    # absolute: copies of the repo (the tests' tiny pipelines copy .dvc/) find it too; DVC takes a
+    # path that does not exist for the template's text ("has to contain '{plot_divs}'")
+    cmd = [sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", str(TEMPLATE)]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=120)
     return 0
 

@@ -138,7 +138,9 @@ def _template() -> Path:
     if proc.returncode != 0 or not proc.stdout.strip():
         pytest.fail("plots.html_template is not set: `dvc plots show` loads Vega from a CDN (blank offline); "
                     "run python ci/offline_plots.py (ci/setup.sh does)")  # fmt: skip
-    return (REPO / ".dvc" / proc.stdout.strip()).resolve()
+    template = (REPO / ".dvc" / proc.stdout.strip()).resolve()  # relative: to .dvc/, as DVC reads it
+    assert template.is_file(), f"plots.html_template {template} does not exist: run python ci/offline_plots.py"
+    return template
 
 
 def test_every_declared_plot_draws_offline(tmp_path):

@@ -43,3 +43,36 @@ def test_a_row_from_another_machine_gets_the_machine_as_a_column():
     assert "measured_on" in lines[0].split()
     assert "AMD EPYC" in lines[2] and "Intel Xeon" in lines[3]
     assert lines[-1] == "no param differs between these rows"
+
+
+def test_real_dvc_experiments_render(tmp_path):
+    """DVC's own rows (a tiny repo, one `dvc exp run -S`): the experiment and the changed param show."""
+    import json
+    import subprocess
+    import sys
+
+    from edgeproof.exptable import show
+
+    def run(*cmd: str) -> None:
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, timeout=120)
+
+    (tmp_path / "params.yaml").write_text("train:\n  lr0: 0.01\n  epochs: 35\n")
+    headline = {"mAP50-95": 0.78, "fps": 150.0, "gate_passed": True, "measured_on": "cpu-ci: X, 2 cores"}
+    (tmp_path / "write.py").write_text(
+        f"import pathlib\npathlib.Path('headline.json').write_text({json.dumps(headline)!r})\n"
+    )
+    stage = {"cmd": f"{sys.executable} write.py", "params": ["train"], "metrics": [{"headline.json": {"cache": False}}]}
+    (tmp_path / "dvc.yaml").write_text(json.dumps({"stages": {"gate": stage}}))
+    run("git", "init", "-q")
+    run("git", "config", "user.email", "t@example.com")
+    run("git", "config", "user.name", "t")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    run(sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    run(sys.executable, "-m", "dvc", "repro", "-q")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "base")
+    run(sys.executable, "-m", "dvc", "exp", "run", "-q", "-n", "lr-005", "-S", "train.lr0=0.005")
+    lines = show(tmp_path, tmp_path / "params.yaml")
+    assert lines[0].split() == ["Experiment", "mAP50-95", "fps", "gate", "train.lr0"], lines
+    assert any(line.split()[:1] == ["lr-005"] and line.split()[-1] == "0.005" for line in lines), lines
+    assert "measured on cpu-ci: X, 2 cores" in lines and max(map(len, lines)) <= 120

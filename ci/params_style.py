@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -68,6 +69,15 @@ def dvc_style(text: str) -> str:
     return text
 
 
+_LIST_AFTER_BLANK = re.compile(r"^ *([\w.-]+):[^\n]*\n\n *- ", re.MULTILINE)
+
+
+def list_at_section_end(text: str) -> list[str]:
+    """Keys whose list ends a section: DVC moves the blank line after it between the key and its
+    items and drops the one before the next section. Put such a key above another key instead."""
+    return _LIST_AFTER_BLANK.findall(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rewrite (or with ``--check`` only compare) each file; 1 if a file is not in DVC's style."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         text = path.read_text(encoding="utf-8")
         styled = dvc_style(text)
+        for key in list_at_section_end(styled):
+            sys.stderr.write(f"{path}: the list {key!r} ends its section; move it above another key\n")
         if styled == text:
             continue
         if args.check:

@@ -35,6 +35,7 @@ def test_params_yaml_is_in_dvc_style():
     text = (ROOT / "params.yaml").read_text(encoding="utf-8")
     styled = _style_module().dvc_style(text)
     assert styled == text, "params.yaml is not in DVC's style: run python ci/params_style.py params.yaml"
+    assert _style_module().list_at_section_end(text) == []
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,5 @@ def test_restyling_keeps_every_value(tmp_path):
     assert module.main(["--check", str(tmp_path / "p.yaml")]) == 1
     assert module.main([str(tmp_path / "p.yaml")]) == 0
     assert (tmp_path / "p.yaml").read_text(encoding="utf-8") == styled
+    ends_in_list = module.dvc_style("a:\n  x: 1\n  xs: [1]  # note\n\nb: 2\n")
+    assert module.list_at_section_end(ends_in_list) == ["xs"]

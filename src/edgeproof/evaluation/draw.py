@@ -2,8 +2,9 @@
 
 Inputs are ``metrics/eval.json`` (per-class AP50, the operating point's conf and match IoU),
 :class:`edgeproof.evaluation.plots.PlotInputs` (PR curves, confusion matrix, deployment detections)
-and the prepared dataset (ground truth and images for the mosaic). Nothing here runs the model, so
-changing a ``plots`` setting (dpi, mosaic size, F1 curve points) costs seconds, not an inference pass.
+and the prepared dataset (ground truth and images for the mosaic). :func:`draw_plots` runs no model;
+:func:`draw_shipped` evaluates the shipped file once when it is not the evaluated one, so its charts
+are its own. Every chart is titled with its model (variant and sha256 prefix).
 """
 
 from __future__ import annotations

@@ -32,3 +32,6 @@ fi
 if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git init -q
 fi
+
+# `dvc plots show` offline: Vega from npm into .edgeproof/vega, set as plots.html_template (.dvc/config.local)
+.venv/bin/python ci/offline_plots.py || echo "ci/setup: dvc plots show stays on DVC's CDN page (blank offline)" >&2

@@ -48,7 +48,8 @@ def _body(args: argparse.Namespace) -> None:
     doc["profiles"] = dict(sorted(doc["profiles"].items()))
     rows = plot.rows(variants, release["release_variant"])
     plot.write_csv(args.plot_csv, rows)
-    plot.write_png(args.plot_png, rows, f"Variants on {release['build_profile']}: latency vs mAP")
+    title = f"Variants on {release['build_profile']} (this machine): end-to-end latency vs mAP"
+    plot.write_png(args.plot_png, rows, title, not_measured=plot.unmeasured(variants))
     write_json(args.report, doc)
 
 

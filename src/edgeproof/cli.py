@@ -39,36 +39,15 @@ def detect_postprocess(args: argparse.Namespace) -> Any:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from edgeproof.runtime.detector import Detector
-    from edgeproof.runtime.session import SessionSettings
+    from edgeproof.detect import run
 
-    detector = Detector(args.model, detect_postprocess(args), SessionSettings(tuple(args.providers)))
-    if args.video is not None:
-        from edgeproof.device.video import run_video
+    return run(args, detect_postprocess(args))
 
-        summary = run_video(
-            lambda rgb: detector([rgb])[0], args.video, detector.names, args.out, args.show, args.max_frames
-        )
-        _emit(summary)
-        return 0
-    if not args.images:
-        raise ValueError("detect: give image files or --video SOURCE")
-    for path in args.images:
-        det = detector.detect_files([path])[0]
-        _emit(
-            {
-                "image": str(path),
-                "detections": [
-                    {
-                        "class": int(c),
-                        "name": detector.names.get(int(c), str(int(c))),
-                        "score": round(float(s), 4),
-                        "box_xyxy": [round(float(v), 2) for v in b],
-                    }
-                    for b, s, c in zip(det.boxes, det.scores, det.classes, strict=True)
-                ],
-            }
-        )
+
+def _cmd_exps(args: argparse.Namespace) -> int:
+    from edgeproof.exptable import show
+
+    sys.stdout.write("\n".join(show(Path.cwd(), args.params, args.width, args.num)) + "\n")
     return 0
 
 
@@ -168,22 +147,18 @@ def _add_params_command(sub: Any) -> None:
     s = sub.add_parser("params", help="validate params.yaml (and --show the effective values)")
     s.add_argument("--show", action="store_true")
     s.set_defaults(func=_cmd_params)
+    s = sub.add_parser("exps", help="dvc exp show in 120 columns: headline metrics, then the params that differ")
+    s.add_argument("--width", type=int, default=120, help="table width in characters (default 120)")
+    s.add_argument("--num", type=int, default=1, help="commits back from HEAD, as dvc exp show -n")
+    s.set_defaults(func=_cmd_exps)
 
 
 def _add_model_commands(sub: Any) -> None:
     """``detect``, ``evaluate`` and ``benchmark``: an ONNX model on images, a video or a prepared dataset."""
-    s = sub.add_parser("detect", help="run an ONNX model on image files or a video feed at the deploy operating point")
-    s.add_argument("model", type=Path)
-    s.add_argument("images", type=Path, nargs="*")
-    s.add_argument("--video", default=None, help="video file, camera index (0) or RTSP URL (needs OpenCV)")
-    s.add_argument("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
-    s.add_argument("--show", action="store_true", help="show the annotated video in a window (q quits)")
-    s.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    s.add_argument("--conf", type=float, help="override deploy.conf of --params")
-    s.add_argument("--iou", type=float, help="override deploy.iou of --params")
-    s.add_argument("--max-det", type=int, help="override deploy.max_det of --params")
-    s.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=None, help="override deploy.agnostic")
-    s.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
+    from edgeproof.detect import add_arguments
+
+    s = sub.add_parser("detect", help="detect objects in images, folders, globs or a video (like yolo predict)")
+    add_arguments(s)
     s.set_defaults(func=_cmd_detect)
     for name, func, what in (
         ("evaluate", _cmd_evaluate, "pycocotools mAP"),
@@ -269,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_perf_command(sub)
     _add_tracking_commands(sub)
     _add_reliability_command(sub)
+    for command in sub.choices.values():  # global options also after the subcommand (`detect --params p.yaml`)
+        command.add_argument(
+            "--params", type=Path, default=argparse.SUPPRESS, help="params file (default: params.yaml)"
+        )
     return p
 
 

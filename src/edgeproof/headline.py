@@ -15,6 +15,8 @@ release, under names that are stable (the PR comment and MLflow use the same one
 ``release_variant`` fp32 | fp16 | int8: what ships (``reports/release.json``; fp32 without it)
 ``model_mb``        size of the release candidate file, MB (10^6 bytes, two decimals)
 ``epochs``          training epochs run (``metrics/train.json``)
+``measured_on``     the profile and machine that measured ``fps``/``latency_p95_ms`` (e.g. ``cpu-ci:
+                    Intel Xeon Processor, 2 cores``): figures from another machine explain themselves
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
                     with an on-device ``<device-reports>/<profile>/bench.json``; plus
                     ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured them
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ HEADLINE_KEYS = (
     "release_variant",
     "model_mb",
     "epochs",
+    "measured_on",
 )
 DEFAULT_VARIANT = "fp32"
 
@@ -61,6 +65,21 @@ def _speed(bench: Mapping[str, Any]) -> dict[str, float | None]:
     latency = bench.get("latency_ms")
     p95 = latency.get("p95") if isinstance(latency, Mapping) else None
     return {"fps": _number(bench.get("fps_e2e"), 1), "latency_p95_ms": _number(p95, 2)}
+
+
+def measured_on(bench: Mapping[str, Any], release: Mapping[str, Any] | None) -> str | None:
+    """``<build profile>: <CPU or Jetson model>, <n> cores`` from the bench report's device facts
+    (a model name and a core count, never a host name: the same on every run of one machine)."""
+    device = bench.get("device")
+    if not isinstance(device, Mapping):
+        return None
+    jetson = device.get("jetson")
+    name = jetson.get("model") if isinstance(jetson, Mapping) else device.get("cpu_model")
+    name = re.sub(r"\((R|TM)\)|\bCPU\b|@.*", "", str(name or device.get("machine") or "unknown machine"))
+    cores = device.get("cpu_cores")
+    machine = " ".join(name.split()) + (f", {cores} cores" if isinstance(cores, int) else "")
+    profile = (release or {}).get("build_profile")
+    return f"{profile}: {machine}" if isinstance(profile, str) and profile else machine
 
 
 def release_variant(release: Mapping[str, Any] | None) -> str:
@@ -93,6 +112,7 @@ def headline_metrics(
         "release_variant": release_variant(release),
         "model_mb": round(Path(model_path).stat().st_size / 1e6, 2),
         "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
+        "measured_on": measured_on(bench, release),
     }
     if devices:
         headline["devices"] = {name: _device(report) for name, report in sorted(devices.items())}

@@ -62,8 +62,8 @@ def test_the_e2e_path_post_processes_at_deploy(fixed_detector_factory, tmp_path,
 
 
 def _detect(capsys, params: Path, *args: str) -> list[dict]:
-    assert cli_main(["--params", str(params), "detect", *args]) == 0
-    return [json.loads(block) for block in capsys.readouterr().out.replace("}\n{", "}\n\x00{").split("\x00")]
+    assert cli_main(["--params", str(params), "detect", *args, "--json", "--no-save"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON Lines
 
 
 def test_detect_defaults_come_from_params_deploy_and_flags_override(fixed_detector_factory, tmp_path, capsys, caplog):

@@ -21,6 +21,7 @@ CROSS_READS = {
     "benchmark": {"deploy"},
     "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},
     "optimize": {"deploy"},
+    "plots": {"evaluate", "deploy"},  # the shipped model's charts need its evaluation
     "release": {"evaluate", "benchmark", "profiles", "deploy"},
 }
 

@@ -208,8 +208,13 @@ def test_the_plots_stage_draws_from_evaluate_outputs(tmp_path: Path, data: Path)
     args = ["--params", str(params_file), "--eval", str(out / "eval.json"), "--plot-inputs", str(out / "inputs.npz")]
     args += ["--data", str(data), "--f1-curve", str(out / "f1.csv"), "--pr-png", str(out / "pr.png")]
     args += ["--f1-png", str(out / "f1.png"), "--confusion-png", str(out / "cm.png"), "--mosaic", str(out / "m.jpg")]
+    sha = json.loads((out / "eval.json").read_text())["model_sha256"]  # ships the evaluated file
+    release = {"build_profile": "cpu-ci", "profiles": {"cpu-ci": {"path": str(tmp_path / "m.onnx"), "sha256": sha}}}
+    (out / "release.json").write_text(json.dumps(release))
+    args += ["--release", str(out / "release.json"), "--shipped", str(out / "shipped")]
     assert plots_stage.main(args) == 0
     assert {"f1.csv", "pr.png", "f1.png", "cm.png", "m.jpg"} <= {p.name for p in out.iterdir()}
+    assert {"pr_curve.png", "val_mosaic.jpg"} <= {p.name for p in (out / "shipped").iterdir()}
 
 
 def test_stage_fails_on_disagreement_naming_both_numbers(

@@ -39,6 +39,7 @@ def test_headline_names_values_and_order(model):
         "release_variant": "fp32",
         "model_mb": 10.12,
         "epochs": 35,
+        "measured_on": None,  # BENCH has no device facts
     }
 
 
@@ -84,10 +85,10 @@ def _leaves(data, prefix=""):
             yield f"{prefix}{key}", value
 
 
-def test_no_identity_or_byte_size_in_the_headline_and_at_most_15_columns(model):
+def test_no_identity_or_byte_size_in_the_headline_and_at_most_16_columns(model):
     devices = {p: BENCH for p in ("cpu-ci", "jetson-nano", "jetson-orin-nano")}  # every profile of params.yaml
     leaves = dict(_leaves(headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)))
-    assert len(leaves) <= 15
+    assert len(leaves) <= 16  # 10 headline keys + fps and p95 of 3 device profiles
     for key, value in leaves.items():
         assert not re.search(r"sha|bytes|host|fingerprint|path|seconds", key), key
         assert not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{16,}", value)), key
@@ -137,3 +138,16 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
         "peak_memory_mb": 1234.6,
     }
     assert "energy_mj_per_frame" not in h["devices"]["cpu-ci"] and h["devices"]["cpu-ci"]["peak_memory_mb"] == 300.0
+
+
+def test_the_headline_names_the_profile_and_machine_that_measured_it(model):
+    """Committed figures come from the reference machine: a fresh run elsewhere shows why its fps differ."""
+    device = {"cpu_model": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "cpu_cores": 2, "jetson": None}
+    release = {"release_variant": "int8", "build_profile": "cpu-ci"}
+    h = headline_metrics(EVAL, {**BENCH, "device": device}, {"passed": True}, TRAIN, model, release=release)
+    assert h["measured_on"] == "cpu-ci: Intel Xeon Platinum 8375C, 2 cores"
+    jetson = {"cpu_model": "ARMv8 Processor rev 1 (v8l)", "cpu_cores": 4, "jetson": {"model": "NVIDIA Jetson Nano"}}
+    assert headline_metrics(EVAL, {**BENCH, "device": jetson}, {}, TRAIN, model)["measured_on"] == (
+        "NVIDIA Jetson Nano, 4 cores"
+    )
+    assert headline_metrics(EVAL, BENCH, {}, TRAIN, model)["measured_on"] is None  # unknown, never guessed

@@ -34,6 +34,19 @@ def save(fig: Any, path: Path, dpi: int) -> Path:
     return path
 
 
+def model_label(metrics: Mapping[str, Any]) -> str:
+    """ "int8 · sha256 b3fd4af86be8": which file a chart shows (the variant is the model file's stem)."""
+    path, sha = metrics.get("model_path"), metrics.get("model_sha256")
+    variant = Path(str(path)).stem if path else "model"
+    return f"{variant} · sha256 {str(sha)[:12]}" if sha else variant
+
+
+def _model_title(fig: Any, model: str) -> None:
+    """Every chart names the model it was drawn for (fp32 charts must not pass for the shipped int8)."""
+    if model:
+        fig.suptitle(f"model: {model}", fontsize=9, fontweight="bold")
+
+
 def _class_lines(ax: Any, x: np.ndarray, series: Mapping[str, np.ndarray], labels: Mapping[str, str]) -> None:
     for name, y in series.items():
         bold = name == "all"
@@ -45,10 +58,16 @@ def _class_lines(ax: Any, x: np.ndarray, series: Mapping[str, np.ndarray], label
 
 
 def pr_figure(
-    path: Path, recall_points: np.ndarray, curves: Mapping[str, np.ndarray], ap50: Mapping[str, float | None], dpi: int
+    path: Path,
+    recall_points: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    ap50: Mapping[str, float | None],
+    dpi: int,
+    model: str = "",
 ) -> Path:
     """Per-class precision-recall at IoU 0.5 (pycocotools' interpolated curves behind AP50)."""
     fig = new_figure(6.5, 5)
+    _model_title(fig, model)
     ax = fig.add_subplot()
     series = dict(curves)
     if series:
@@ -63,9 +82,10 @@ def pr_figure(
     return save(fig, path, dpi)
 
 
-def f1_figure(path: Path, rows: Sequence[Mapping[str, Any]], deploy_conf: float, dpi: int) -> Path:
+def f1_figure(path: Path, rows: Sequence[Mapping[str, Any]], deploy_conf: float, dpi: int, model: str = "") -> Path:
     """F1 against the confidence threshold per class and overall, with the deployment threshold marked."""
     fig = new_figure(6.5, 5)
+    _model_title(fig, model)
     ax = fig.add_subplot()
     series: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
@@ -88,12 +108,19 @@ def f1_figure(path: Path, rows: Sequence[Mapping[str, Any]], deploy_conf: float,
 
 
 def confusion_figure(
-    path: Path, matrix: np.ndarray, names: Sequence[str], conf: float, match_iou: float, dpi: int
+    path: Path,
+    matrix: np.ndarray,
+    names: Sequence[str],
+    conf: float,
+    match_iou: float,
+    dpi: int,
+    model: str = "",
 ) -> Path:
     """Counts ``[predicted, actual]`` with a background row/column; colour = share of the actual column."""
     labels = [*names, "background"]
     n = len(labels)
-    fig = new_figure(1.6 + 0.75 * n, 1.2 + 0.7 * n)
+    fig = new_figure(1.6 + 0.75 * n, 1.4 + 0.7 * n)
+    _model_title(fig, model)
     ax = fig.add_subplot()
     totals = matrix.sum(axis=0, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)

@@ -1,0 +1,248 @@
+"""``edgeproof detect``: the released detector on images, folders, globs or a video, like ``yolo predict``.
+
+* Model: the one ``reports/release.json`` releases for the build profile, unless a model file is named.
+* Output: annotated copies of the images in ``runs/detect/predict``, ``predict2``, ... (``--no-save``
+  to skip), one summary line per image ("3 circles, 1 square, 4.1 ms"); ``--json`` prints JSON Lines
+  on stdout instead (one object per image), the summary lines then go to stderr.
+* Any output that cannot be written is an error (non-zero exit), never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi")  # what OpenCV's writer in device.video produces (mp4v / MJPG)
+DEFAULT_SAVE_DIR = Path("runs/detect/predict")
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """What to write: annotated images under ``save_dir`` (None: none) and JSON Lines or summaries."""
+
+    save_dir: Path | None = DEFAULT_SAVE_DIR
+    json_lines: bool = False
+
+
+def release_model(release: Path, profile: str | None = None) -> Path:
+    """The model file ``release`` (reports/release.json) releases for ``profile`` (default: its
+    build profile); paths in it are relative to the project root, the folder above ``reports/``."""
+    if not release.is_file():
+        raise FileNotFoundError(
+            f"{release}: not found, so there is no released model to default to; run the pipeline "
+            "(bash ci/repro.sh or dvc repro) or name a model: edgeproof detect MODEL.onnx IMAGES"
+        )
+    report = json.loads(release.read_text(encoding="utf-8"))
+    name = profile or report.get("build_profile")
+    entry = report.get("profiles", {}).get(name)
+    if not isinstance(entry, dict) or not entry.get("path"):
+        raise ValueError(f"{release}: no released model for profile {name!r}")
+    path = Path(entry["path"])
+    return path if path.is_absolute() else release.resolve().parent.parent / path
+
+
+def expand_sources(sources: Sequence[str]) -> list[Path]:
+    """Image files from files, folders (their images, sorted) and globs (``**`` recurses).
+
+    A source that names nothing is an error naming it: a typo never runs on zero images."""
+    found: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if any(ch in source for ch in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(source, recursive=True))]  # noqa: PTH207 (any pattern, absolute or relative)
+            images = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
+        elif path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            images = [path]
+        else:
+            raise FileNotFoundError(f"{source}: no such file or folder")
+        if not images:
+            raise FileNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        found.extend(images)
+    return found
+
+
+def next_save_dir(base: Path) -> Path:
+    """``base`` if it does not exist, else ``base2``, ``base3``, ... (ultralytics' runs/detect/predictN)."""
+    if not base.exists():
+        return base
+    n = 2
+    while base.with_name(f"{base.name}{n}").exists():
+        n += 1
+    return base.with_name(f"{base.name}{n}")
+
+
+def summary(det: Any, names: Mapping[int, str], ms: float) -> str:
+    """ "3 circles, 1 square, 4.1 ms": counts per class, most frequent first."""
+    counts = Counter(names.get(int(c), str(int(c))) for c in det.classes.tolist())
+    parts = [f"{n} {name}{'' if n == 1 else 's'}" for name, n in counts.most_common()]
+    return f"{', '.join(parts) or 'no detections'}, {ms:.1f} ms"
+
+
+def record(path: Path, det: Any, names: Mapping[int, str], ms: float, saved: Path | None) -> dict[str, Any]:
+    """One image's JSON Lines object."""
+    return {
+        "image": str(path),
+        "ms": round(ms, 2),
+        "saved": str(saved) if saved is not None else None,
+        "detections": [
+            {
+                "class": int(c),
+                "name": names.get(int(c), str(int(c))),
+                "score": round(float(s), 4),
+                "box_xyxy": [round(float(v), 2) for v in b],
+            }
+            for b, s, c in zip(det.boxes, det.scores, det.classes, strict=True)
+        ],
+    }
+
+
+def class_color(cls: int) -> tuple[int, int, int]:
+    """A saturated colour per class (ultralytics-like palette)."""
+    palette = ((255, 56, 56), (56, 56, 255), (255, 178, 29), (72, 249, 10), (207, 56, 255), (0, 194, 255))
+    return palette[cls % len(palette)]
+
+
+def annotate(rgb: np.ndarray, det: Any, names: Mapping[int, str]) -> Any:
+    """A PIL image of ``rgb`` with each detection boxed: a class colour inside a black outline (visible
+    on any background) and its label inside the image (moved below the box top at the top edge)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(10, min(image.size) // 40))
+    width = max(2, min(image.size) // 200)
+    for box, score, cls in zip(det.boxes.tolist(), det.scores.tolist(), det.classes.tolist(), strict=True):
+        x0, y0, x1, y1 = box
+        color = class_color(int(cls))
+        draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0), width=width + 2)
+        draw.rectangle((x0 + 1, y0 + 1, x1 - 1, y1 - 1), outline=color, width=width)
+        label = f"{names.get(int(cls), str(int(cls)))} {score:.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        tw, th = right - left + 4, bottom - top + 4
+        tx = min(max(0.0, x0), max(0.0, image.width - tw))
+        ty = y0 - th if y0 - th >= 0 else min(y0, image.height - th)
+        draw.rectangle((tx, ty, tx + tw, ty + th), fill=color, outline=(0, 0, 0))
+        draw.text((tx + 2 - left, ty + 2 - top), label, fill=(255, 255, 255), font=font)
+    return image
+
+
+def detect_images(
+    detector: Any, images: Sequence[Path], options: DetectOptions, out: TextIO | None = None
+) -> Path | None:
+    """Detect on each image, print one line (or JSON object) each, save annotated copies.
+
+    Returns the folder the annotated images went to (None with ``save_dir=None``)."""
+    from edgeproof.runtime.preprocess import load_image
+
+    out = out or sys.stdout
+    human = sys.stderr if options.json_lines else out
+    save_dir = next_save_dir(options.save_dir) if options.save_dir is not None else None
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=False)
+    for i, path in enumerate(images, 1):
+        rgb = load_image(path)
+        t0 = time.perf_counter()
+        det = detector([rgb])[0]
+        ms = (time.perf_counter() - t0) * 1000.0
+        saved = None
+        if save_dir is not None:
+            saved = save_dir / f"{path.stem}.jpg"
+            if saved.exists():  # two inputs with one name (from different folders) keep both
+                saved = save_dir / f"{path.stem}_{i}.jpg"
+            annotate(rgb, det, detector.names).save(saved, quality=95)
+        human.write(f"image {i}/{len(images)} {path}: {summary(det, detector.names, ms)}\n")
+        if options.json_lines:
+            out.write(json.dumps(record(path, det, detector.names, ms, saved)) + "\n")
+    if save_dir is not None:
+        human.write(f"Results saved to {save_dir}\n")
+    return save_dir
+
+
+def check_video_out(path: Path | None) -> None:
+    """Refuse, before any frame is read, an ``--out`` the video writer cannot produce."""
+    if path is None:
+        return
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"--out {path}: unsupported video format {path.suffix!r}; use {' or '.join(VIDEO_SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"--out {path}: folder {path.parent} does not exist")
+
+
+def detect_video(
+    detect: Callable[[np.ndarray], Any], names: Mapping[int, str], source: str, out_path: Path | None, **kw: Any
+) -> dict[str, Any]:
+    """Run over a video source (device.video.run_video); an ``out_path`` that ends up missing or empty
+    (the codec refused it) is an error, not a summary that names a file nobody wrote."""
+    from edgeproof.device.video import run_video
+
+    check_video_out(out_path)
+    result = run_video(detect, source, dict(names), out_path, **kw)
+    if out_path is not None and (not out_path.is_file() or out_path.stat().st_size == 0):
+        raise RuntimeError(f"--out {out_path}: the video writer produced no file ({result['frames']} frames read)")
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``edgeproof detect`` options (the deploy flags override ``--params``' deploy section)."""
+    add = parser.add_argument
+    add("sources", nargs="*", help="[MODEL.onnx] then images, folders or globs (quote globs)")
+    add("--model", type=Path, default=None, help="ONNX model (default: the released one, see --release)")
+    add("--release", type=Path, default=Path("reports/release.json"), help="release report naming the default model")
+    add("--save", action=argparse.BooleanOptionalAction, default=True, help="write annotated images (default: on)")
+    add("--save-dir", type=Path, default=DEFAULT_SAVE_DIR, help="numbered when it exists: predict2, predict3, ...")
+    add("--json", action="store_true", help="JSON Lines on stdout, one object per image (summaries to stderr)")
+    add("--video", default=None, help="video file, camera index (0) or RTSP URL (needs OpenCV)")
+    add("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
+    add("--show", action="store_true", help="show the annotated video in a window (q quits)")
+    add("--max-frames", type=int, default=None, help="stop after this many frames")
+    add("--conf", type=float, help="override deploy.conf of --params")
+    add("--iou", type=float, help="override deploy.iou of --params")
+    add("--max-det", type=int, help="override deploy.max_det of --params")
+    add("--agnostic", action=argparse.BooleanOptionalAction, default=None, help="override deploy.agnostic")
+    add("--providers", nargs="+", default=["CPUExecutionProvider"])
+
+
+def run(args: argparse.Namespace, postprocess: Any) -> int:
+    """``edgeproof detect``: the model (named, or the released one) on ``args.sources`` or ``args.video``."""
+    from edgeproof.runtime.detector import Detector
+    from edgeproof.runtime.session import SessionSettings
+
+    if args.video is not None:
+        check_video_out(args.out)  # before loading anything
+    sources = list(args.sources)
+    model = args.model or (Path(sources.pop(0)) if sources and sources[0].endswith(".onnx") else None)
+    model = model or release_model(args.release)
+    detector = Detector(model, postprocess, SessionSettings(tuple(args.providers)))
+    log.info("model %s (sha256 %s)", model, detector.sha256[:12])
+    if args.video is not None:
+        result = detect_video(
+            lambda rgb: detector([rgb])[0],
+            detector.names,
+            args.video,
+            args.out,
+            show=args.show,
+            max_frames=args.max_frames,
+        )
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
+    if not sources:
+        raise ValueError("detect: give images, folders or globs, or --video SOURCE")
+    images = expand_sources(sources)
+    detect_images(detector, images, DetectOptions(args.save_dir if args.save else None, args.json))
+    return 0

@@ -1,0 +1,131 @@
+"""`edgeproof detect` behaves like `yolo predict` (issue 21.5): the released model by default,
+annotated images and one summary line per image, JSON Lines, folders and globs, options after the
+subcommand, and an output that cannot be written is an error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeproof.cli import main
+from edgeproof.detect import annotate, expand_sources, summary
+from edgeproof.runtime.postprocess import Detections
+
+
+def _raw(boxes: int = 2) -> np.ndarray:
+    """``boxes`` well separated detections of class 1 ("dog"), at model input 64 px."""
+    raw = np.zeros((6, 4), np.float32)
+    for i in range(boxes):
+        raw[:, i] = [12 + 26 * i, 20, 10, 10, 0.0, 0.9]
+    return raw
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, fixed_detector_factory):
+    """A project folder (the working directory) with a released model and three images."""
+    model = fixed_detector_factory(_raw(), imgsz=64, names={0: "cat", 1: "dog"})
+    (tmp_path / "models").mkdir()
+    model.rename(tmp_path / "models" / "int8.onnx")
+    (tmp_path / "reports").mkdir()
+    release = {"build_profile": "cpu-ci", "profiles": {"cpu-ci": {"path": "models/int8.onnx", "variant": "int8"}}}
+    (tmp_path / "reports" / "release.json").write_text(json.dumps(release))
+    (tmp_path / "imgs").mkdir()
+    for name in ("a.jpg", "b.png"):
+        Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(tmp_path / "imgs" / name)
+    (tmp_path / "imgs" / "notes.txt").write_text("not an image")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_default_model_is_the_released_one_and_images_are_saved_with_one_line_each(project, capsys):
+    assert main(["detect", "imgs/a.jpg", "imgs/b.png"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("image 1/2 imgs/a.jpg: 2 dogs, ") and lines[0].endswith(" ms")
+    assert lines[1].startswith("image 2/2 imgs/b.png: 2 dogs, ")
+    assert lines[2] == "Results saved to runs/detect/predict"
+    assert sorted(p.name for p in (project / "runs/detect/predict").iterdir()) == ["a.jpg", "b.jpg"]
+    assert main(["detect", "imgs/a.jpg"]) == 0  # a second run gets its own folder, like yolo's predict2
+    assert (project / "runs/detect/predict2/a.jpg").is_file()
+
+
+def test_no_save_writes_nothing(project):
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 0
+    assert not (project / "runs").exists()
+
+
+def test_json_is_json_lines_one_object_per_image(project, capsys):
+    assert main(["detect", "imgs", "--json", "--no-save"]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["image"] for r in records] == ["imgs/a.jpg", "imgs/b.png"]
+    assert [d["name"] for d in records[0]["detections"]] == ["dog", "dog"]
+    assert "2 dogs" in captured.err  # the human lines go to stderr, stdout stays machine-readable
+
+
+def test_folders_and_globs_expand_to_their_images(project):
+    assert expand_sources(["imgs"]) == [Path("imgs/a.jpg"), Path("imgs/b.png")]
+    assert expand_sources(["imgs/*.png"]) == [Path("imgs/b.png")]
+    assert expand_sources(["**/*.jpg"]) == [Path("imgs/a.jpg")]
+    with pytest.raises(FileNotFoundError, match=r"imgs/\*\.gif: no images"):
+        expand_sources(["imgs/*.gif"])
+    with pytest.raises(FileNotFoundError, match=r"missing\.jpg: no such file"):
+        expand_sources(["missing.jpg"])
+
+
+def test_params_is_accepted_after_the_subcommand(project, capsys):
+    # a deploy threshold above every score: the file given after `detect` is the one read
+    (project / "strict.yaml").write_text("deploy:\n  conf: 0.95\n")
+    assert main(["detect", "--params", "strict.yaml", "imgs/a.jpg", "--no-save"]) == 0
+    assert "no detections" in capsys.readouterr().out
+
+
+def test_a_named_model_wins_and_a_missing_release_is_a_clear_error(project, caplog):
+    (project / "reports" / "release.json").unlink()
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2
+    assert "reports/release.json: not found" in caplog.text
+    assert main(["detect", "models/int8.onnx", "imgs/a.jpg", "--no-save"]) == 0
+
+
+@pytest.fixture
+def video(project):
+    cv2 = pytest.importorskip("cv2")
+    path = project / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+    for _ in range(3):
+        writer.write(np.full((64, 64, 3), 100, np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("out", ["x.gif", "missing/x.mp4"])
+def test_a_video_output_that_cannot_be_written_is_an_error(video, out, capsys, caplog):
+    assert main(["detect", "--video", str(video), "--out", out]) == 2
+    assert capsys.readouterr().out == ""  # no summary naming a file nobody wrote
+    assert f"--out {out}" in caplog.text
+    assert not Path(out).exists()
+
+
+def test_a_video_output_is_written(video, capsys):
+    assert main(["detect", "--video", str(video), "--out", "annotated.avi"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3
+    assert Path("annotated.avi").stat().st_size > 0
+
+
+def test_summary_counts_classes_most_frequent_first():
+    det = Detections(np.zeros((4, 4), np.float32), np.ones(4, np.float32), np.array([0, 0, 0, 1]))
+    assert summary(det, {0: "circle", 1: "square"}, 4.06) == "3 circles, 1 square, 4.1 ms"
+    assert summary(Detections.empty(), {}, 1.0) == "no detections, 1.0 ms"
+
+
+def test_labels_stay_inside_the_image_and_boxes_are_outlined():
+    det = Detections(np.array([[10, 0, 50, 40]], np.float32), np.array([0.9], np.float32), np.array([0]))
+    image = np.asarray(annotate(np.full((64, 64, 3), (72, 249, 10), np.uint8), det, {0: "a"}))
+    assert image.shape == (64, 64, 3)
+    # a box at the top edge: its label is drawn inside the box (class 0 colour), not clipped above it
+    assert tuple(image[3, 14]) == (255, 56, 56)
+    # the black outline makes the box visible even where the class colour matches the background
+    assert tuple(image[20, 10]) == (0, 0, 0) and tuple(image[20, 11]) == (255, 56, 56)

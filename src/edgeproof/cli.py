@@ -138,7 +138,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_reliability(args: argparse.Namespace) -> int:
-    from edgeproof.reliability.report import passed, run_reliability
+    from reliability.report import passed, run_reliability
 
     report = run_reliability(args.out, faults=not args.no_faults, only=args.cases)
     _emit({k: v for k, v in report.items() if k not in ("cases", "not_covered")})

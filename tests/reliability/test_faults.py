@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from edgeproof.reliability.faults import _finish, data_stage_interrupted, second_repro_refused
-from edgeproof.reliability.faults_eval import evaluate_interrupted
+from reliability.faults import _finish, data_stage_interrupted, second_repro_refused
+from reliability.faults_eval import evaluate_interrupted
 
 pytestmark = pytest.mark.pipeline  # child processes and real stage runs: ~30 s
 

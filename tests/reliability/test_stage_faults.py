@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from edgeproof.reliability.faults_stages import (
+from reliability.faults_stages import (
     _content,
     curve_problems,
     declared_outputs,

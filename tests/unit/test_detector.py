@@ -115,7 +115,7 @@ def test_the_hash_is_of_the_bytes_the_session_runs(fixed_detector_factory, tmp_p
     ],
 )
 def test_a_model_that_is_not_an_image_detector_is_refused_at_load_naming_the_file(tmp_path, signature, message):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     path = onnx_model(tmp_path / "odd.onnx", **signature)
     with pytest.raises(ValueError, match=re.escape(message)) as err:
@@ -124,7 +124,7 @@ def test_a_model_that_is_not_an_image_detector_is_refused_at_load_naming_the_fil
 
 
 def test_a_float16_input_model_is_fed_float16(tmp_path):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     det = Detector(onnx_model(tmp_path / "half.onnx", in_type="float16", boxes=True), Postprocess(conf=0.25))
     assert det.input_dtype == np.float16 and det.output_rows == 6
@@ -133,7 +133,7 @@ def test_a_float16_input_model_is_fed_float16(tmp_path):
 
 
 def test_an_output_layout_not_stated_in_the_graph_is_checked_at_inference(tmp_path):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     det = Detector(onnx_model(tmp_path / "ok.onnx"))
     # as if the graph's output dims were symbolic (nothing to check at load): the layout is checked per run

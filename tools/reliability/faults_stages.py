@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from edgeproof.reliability.runner import PROJECT
-from edgeproof.reliability.sandbox import write_params
+from reliability.runner import PROJECT
+from reliability.sandbox import write_params
 
 STAGES = ("data", "train", "export", "optimize")
 TINY = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.cases import Call, Case
+from reliability import sandbox as sb
+from reliability.cases import Call, Case
 
 MODEL = "models/optimized/fp32.onnx"
 BUNDLED = "models/fp32.onnx"  # where the bundle keeps the released fp32 model
@@ -42,8 +42,8 @@ def build_bundle_repo(repo: Path) -> Path:
     from edgeproof.data.synthetic import generate
     from edgeproof.device.profiles import parse_profiles
     from edgeproof.io import sha256_file
-    from edgeproof.reliability.runner import PROJECT
     from edgeproof.runtime.deploy import DeploySettings
+    from reliability.runner import PROJECT
 
     synthetic = {"n_train": 2, "n_val": 3, "image_size": 64, "classes": ["circle", "square"]}
     generate(parse_params({"data": {"synthetic": synthetic}}).data.synthetic, 0, repo / "data" / "prepared")

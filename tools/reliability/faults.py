@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeproof.reliability.faults_stages import signal_when, start
-from edgeproof.reliability.runner import PROJECT
-from edgeproof.reliability.sandbox import tree_state, write_params
+from reliability.faults_stages import signal_when, start
+from reliability.runner import PROJECT
+from reliability.sandbox import tree_state, write_params
 
 _SYNTHETIC = {"n_train": 600, "n_val": 10, "image_size": 96}
 _ARGV = ["--out", "data/prepared", "--metrics", "metrics/data.json"]  # the dvc.yaml command (concurrency case)
@@ -85,8 +85,8 @@ def run_faults(workdir: Path) -> list[dict[str, Any]]:
     code, reference = _finish(reference_repo, seed=1)
     if code != 0:
         raise RuntimeError(f"the reference data stage run failed (exit {code})")
-    from edgeproof.reliability.faults_eval import evaluate_interrupted
-    from edgeproof.reliability.faults_stages import run_stage_faults
+    from reliability.faults_eval import evaluate_interrupted
+    from reliability.faults_stages import run_stage_faults
 
     results = [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]
     results += run_stage_faults(workdir / "stages")

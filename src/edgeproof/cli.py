@@ -137,12 +137,26 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_reliability(args: argparse.Namespace) -> int:
-    from reliability.report import passed, run_reliability
+def checkout_tools(start: Path) -> Path:
+    """The ``tools/`` folder of the edgeproof checkout at or above ``start`` (developer commands live there)."""
+    for folder in (start, *start.parents):
+        if (folder / "tools" / "reliability" / "__main__.py").is_file() and (folder / "dvc.yaml").is_file():
+            return folder / "tools"
+    raise FileNotFoundError(
+        f"edgeproof reliability is a developer tool: run it inside an edgeproof checkout "
+        f"(no tools/reliability/ in {start} or above)"
+    )
 
-    report = run_reliability(args.out, faults=not args.no_faults, only=args.cases)
-    _emit({k: v for k, v in report.items() if k not in ("cases", "not_covered")})
-    return 0 if passed(report) else 1
+
+def _cmd_reliability(args: argparse.Namespace) -> int:
+    # A separate process on the checkout's tools/: the installed package never imports its test tooling.
+    import os
+    import subprocess
+
+    tools = checkout_tools(Path.cwd().resolve())
+    path = os.pathsep.join([str(tools), str(tools.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    cmd = [sys.executable, "-m", "reliability", *args.unknown]
+    return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": path}, check=False).returncode
 
 
 def _cmd_perf(args: argparse.Namespace) -> int:
@@ -236,12 +250,13 @@ def _add_tracking_commands(sub: Any) -> None:
 
 
 def _add_reliability_command(sub: Any) -> None:
-    """``reliability``: bad inputs and injected faults against every entry point."""
-    s = sub.add_parser("reliability", help="feed bad inputs to every entry point, inject faults; write a report")
-    s.add_argument("--out", type=Path, default=Path("reports"), help="folder for reliability.{json,md}")
-    s.add_argument("--no-faults", action="store_true", help="bad inputs only (the fault cases take ~2 min)")
-    s.add_argument("--cases", nargs="+", default=None, help="only these bad-input cases (by name)")
-    s.set_defaults(func=_cmd_reliability)
+    """``reliability``: bad inputs and injected faults against every entry point (a checkout's developer tool)."""
+    s = sub.add_parser(
+        "reliability",
+        add_help=False,  # --help goes to the tool, which owns the arguments
+        help="developer tool, from a checkout: feed bad inputs to every entry point, inject faults; write a report",
+    )
+    s.set_defaults(func=_cmd_reliability, forwards_unknown=True)  # every argument goes to the tool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeproof`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    args.unknown = unknown
+    if args.unknown and not getattr(args, "forwards_unknown", False):
+        parser.error(f"unrecognized arguments: {' '.join(args.unknown)}")
     try:
         return int(args.func(args))
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:

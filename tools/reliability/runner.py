@@ -19,8 +19,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tests.data.builders import tree_state
+
 from reliability.cases import Call, Case
-from reliability.sandbox import tree_state
 
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout holding stages/ (tools/reliability/..)
 

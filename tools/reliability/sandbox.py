@@ -1,34 +1,22 @@
-"""Throw-away repos for the reliability cases: tiny user datasets, models and params, and a tree snapshot.
+"""Throw-away repos for the reliability cases: tiny user datasets, models and params.
 
 Everything is generated (a few 96x72 JPEGs, a constant-output ONNX "detector"), so the suite needs no
-download and no training.
+download and no training. The image drawing and the tree snapshot are the tests' own
+(tests/data/builders.py): one set of builders for the test suite and this tool.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from PIL import Image
+from tests.data.builders import draw, save
 
 SRC = "data/sources/ds"
 NAMES = ("person", "car")
-
-
-def tree_state(root: Path) -> dict[str, tuple[str, int]]:
-    """sha256 and mode of every file under ``root`` (what "byte-identical afterwards" compares)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            out[path.relative_to(root).as_posix()] = (
-                hashlib.sha256(path.read_bytes()).hexdigest(),
-                path.stat().st_mode,
-            )
-    return out
 
 
 def write_params(repo: Path, data: dict[str, Any], **sections: Any) -> Path:
@@ -40,12 +28,7 @@ def write_params(repo: Path, data: dict[str, Any], **sections: Any) -> Path:
 
 def image(path: Path, seed: int = 0, size: tuple[int, int] = (96, 72)) -> Path:
     """A small noisy JPEG with one bright box."""
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 40, size=(size[1], size[0], 3), dtype=np.uint8)
-    arr[10:40, 10:50] = 230
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, "JPEG", quality=90)
-    return path
+    return save(path, draw(size[0], size[1], [(10, 10, 40, 30)], seed=seed))
 
 
 def coco(repo: Path, n_train: int = 4, n_val: int = 2) -> dict[str, Path]:

@@ -93,7 +93,7 @@ def _files(repo: Path, rel: str) -> list[Path]:
 
 
 def comparable_content(path: Path) -> str:
-    """What a rerun must reproduce of one output: its sha256, JSON/CSV less wall-clock fields ("torn:" if unparsable)."""
+    """What a rerun must reproduce of one output: its sha256; JSON/CSV less wall-clock fields ("torn:" if bad)."""
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

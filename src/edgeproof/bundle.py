@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import Field
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
-from edgeproof.device.profiles import Profile
 from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
+from edgeproof.profiles import Profile
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
 from edgeproof.settings import as_dict

@@ -3,7 +3,7 @@
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
-``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``device/profiles.py``, ``bundle.py``,
+``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``gate.py``, ``profiles.py``, ``bundle.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
 
@@ -25,9 +25,9 @@ from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationEr
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
-from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.gate import GateParams
+from edgeproof.profiles import Profile, parse_profiles
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section

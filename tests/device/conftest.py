@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from edgeproof.bundle import BundleParams, build_bundle
-from edgeproof.device.profiles import parse_profiles
+from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from tests.device.builders import TEST_PROFILES, write_build_side
 from tests.pipeline.repo_copy import deep_update

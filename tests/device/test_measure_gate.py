@@ -9,8 +9,8 @@ import pytest
 
 from edgeproof.device.gate import device_gate, run_device_gate
 from edgeproof.device.measure import EXIT_MACHINE, EXIT_PROVIDERS, run_measure
-from edgeproof.device.profiles import parse_profiles
 from edgeproof.device.providers import CPU, engine_cache_key, placement_problems, provider_list
+from edgeproof.profiles import parse_profiles
 from tests.device.builders import CATEGORY_ID
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sysroot"

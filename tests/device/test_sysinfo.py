@@ -8,8 +8,8 @@ import pytest
 
 from edgeproof.config import load_params
 from edgeproof.device.conditions import Sampler, throttle_reasons
-from edgeproof.device.profiles import match_machine
 from edgeproof.device.sysinfo import SysRoot, machine_facts, parse_l4t, parse_nvpmodel, parse_tegrastats
+from edgeproof.profiles import match_machine
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "sysroot"

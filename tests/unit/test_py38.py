@@ -22,6 +22,7 @@ DEVICE_SIDE = [
     SRC / "runtime",
     SRC / "device",
     SRC / "settings.py",
+    SRC / "profiles.py",
     SRC / "fingerprint.py",
     SRC / "io.py",
     SRC / "__init__.py",

@@ -40,8 +40,8 @@ def build_bundle_repo(repo: Path) -> Path:
     from edgeproof.bundle import BundleParams, build_bundle
     from edgeproof.config import parse_params
     from edgeproof.data.synthetic import generate
-    from edgeproof.device.profiles import parse_profiles
     from edgeproof.io import sha256_file
+    from edgeproof.profiles import parse_profiles
     from edgeproof.runtime.deploy import DeploySettings
     from reliability.runner import PROJECT
 

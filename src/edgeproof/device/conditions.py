@@ -15,8 +15,8 @@ import subprocess
 import threading
 from typing import Any, Dict, List, Optional
 
-from edgeproof.device.profiles import Profile
 from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, clocks, oc_counters, parse_tegrastats, thermal_zones
+from edgeproof.profiles import Profile
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.device.profiles import Profile, parse_profiles
+from edgeproof.profiles import Profile, parse_profiles
 
 log = logging.getLogger(__name__)
 

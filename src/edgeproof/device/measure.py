@@ -24,7 +24,6 @@ from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device.conditions import Sampler, throttle_reasons
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
-from edgeproof.device.profiles import Profile, match_machine, parse_profiles
 from edgeproof.device.providers import (
     TRT,
     create_profiled_session,
@@ -36,6 +35,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.device.timing import Model, batch_sweep, coco_detections, end_to_end, end_to_end_clip, model_only
 from edgeproof.io import write_json
+from edgeproof.profiles import Profile, match_machine, parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image

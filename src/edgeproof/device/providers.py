@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.profiles import Profile
+from edgeproof.profiles import Profile
 from edgeproof.runtime.session import ProviderError, graph_level, import_ort, require_available
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ from typing import Any
 
 from edgeproof.benchmark import BenchmarkParams, run_benchmark
 from edgeproof.data.canonical import load_meta, split_image_paths
-from edgeproof.device.profiles import VARIANTS
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.fingerprint import device_fingerprint
 from edgeproof.io import read_json
 from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from edgeproof.device.profiles import Profile
 from edgeproof.gate import GateParams, check_gate
+from edgeproof.profiles import Profile
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from edgeproof.device.profiles import VARIANTS
+from edgeproof.profiles import VARIANTS
 from edgeproof.schema import Section as _Section
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")

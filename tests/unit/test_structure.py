@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from edgeproof.cli import main as cli_main
 from tests.imports import REPO, cycles, source_files
 
@@ -39,3 +41,17 @@ def test_the_reliability_developer_command_needs_a_checkout(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert cli_main(["reliability", "--no-faults"]) == 2
     assert "run it inside an edgeproof checkout" in caplog.text
+
+
+def test_the_variants_are_defined_once():
+    from edgeproof.profiles import VARIANTS
+    from edgeproof.release.params import ReleaseParams
+    from edgeproof.training.params import OptimizeParams
+
+    spelled = [p for p in source_files() if '"fp32", "fp16", "int8"' in p.read_text()]
+    assert [p.relative_to(REPO).as_posix() for p in spelled] == ["src/edgeproof/profiles.py"]
+    assert tuple(OptimizeParams().variants) == VARIANTS
+    with pytest.raises(ValueError, match="int4"):
+        OptimizeParams(variants=["int4"])
+    with pytest.raises(ValueError, match="unmeasured_variant"):
+        ReleaseParams(unmeasured_variant="int4")

@@ -19,7 +19,7 @@ import platform
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 SYSROOT_ENV = "EDGEPROOF_SYSROOT"
 # Zones whose reading is not a temperature of the silicon under load: Jetson Nano's PMIC-Die is a
@@ -66,16 +66,6 @@ def parse_l4t(text: Optional[str]) -> Optional[str]:
     """``# R36 (release), REVISION: 4.3, ...`` -> ``"36.4.3"`` (``None`` if not that format)."""
     m = re.search(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
     return f"{m.group(1)}.{m.group(2).strip('.')}" if m else None
-
-
-def version_tuple(text: str) -> Tuple[int, ...]:
-    """``"32.7.1"`` -> ``(32, 7, 1)`` for comparisons (non-numeric parts stop the tuple)."""
-    out = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        out.append(int(part))
-    return tuple(out)
 
 
 def parse_nvpmodel(text: Optional[str]) -> Dict[str, Any]:

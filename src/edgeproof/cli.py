@@ -90,7 +90,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _cmd_device(args: argparse.Namespace) -> int:
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     _emit(device_fingerprint())
     return 0

@@ -121,7 +121,7 @@ def test_hot_machine_and_wrong_power_mode():
 
 
 def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monkeypatch):
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-orin-nano"))
     jetson = device_fingerprint()["jetson"]
@@ -132,7 +132,7 @@ def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monke
 
 
 def test_fingerprint_cpu_and_memory_through_the_system_root(monkeypatch):
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-nano"))
     fp = device_fingerprint()

@@ -23,7 +23,6 @@ DEVICE_SIDE = [
     SRC / "device",
     SRC / "settings.py",
     SRC / "profiles.py",
-    SRC / "fingerprint.py",
     SRC / "io.py",
     SRC / "__init__.py",
 ]

@@ -257,7 +257,7 @@ def _settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]:
 
 def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
     """Verify, match, build the session, time, evaluate; write the results into ``out``."""
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     profile, setup, deploy, model_entry = _read_bundle(bundle, name)
     facts = machine_facts(root)

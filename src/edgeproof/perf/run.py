@@ -15,9 +15,9 @@ from typing import Any
 
 from edgeproof.benchmark import BenchmarkParams, run_benchmark
 from edgeproof.data.canonical import load_meta, split_image_paths
+from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
-from edgeproof.fingerprint import device_fingerprint
 from edgeproof.io import read_json
 from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak

@@ -16,12 +16,13 @@ from edgeproof.evaluation.crosscheck import raise_on_disagreement
 from edgeproof.evaluation.plots import write_eval_plot_data
 from edgeproof.evaluation.run import evaluate_onnx, results_json
 from edgeproof.io import write_json, write_text
+from edgeproof.training.crosscheck import ultralytics_val
 from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    result = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy)
+    result = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val)
     write_text(args.detections, results_json(result.detections))
     write_eval_plot_data(result.plot_inputs, args.pr_curve, args.confusion)
     result.plot_inputs.save(args.plot_inputs)

@@ -74,9 +74,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from edgeproof.evaluation.run import evaluate_onnx
+    from edgeproof.training.crosscheck import ultralytics_val  # imports ultralytics only when it runs
 
     params = load_params(args.params)
-    _emit(evaluate_onnx(args.model, args.data, params.evaluate, params.deploy).metrics)
+    _emit(evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val).metrics)
     return 0
 
 

@@ -55,3 +55,52 @@ def test_the_variants_are_defined_once():
         OptimizeParams(variants=["int4"])
     with pytest.raises(ValueError, match="unmeasured_variant"):
         ReleaseParams(unmeasured_variant="int4")
+
+
+# The device runner is what a board installs: Python 3.8, numpy, Pillow/OpenCV, PyYAML, onnxruntime. The
+# verdict (gate, report: pycocotools) runs on the CI side; device/gate.py and device/report.py are on
+# their way to edgeproof/verdict/ and are not part of the runner.
+VERDICT_IN_DEVICE = {"gate.py", "report.py"}
+RUNNER_MAY_IMPORT = ("device/", "runtime/", "profiles.py", "settings.py", "io.py", "__init__.py")
+RUNNER_THIRD_PARTY = {"numpy", "PIL", "cv2", "yaml", "onnxruntime", "tensorrt"}  # tensorrt: JetPack's, optional
+
+
+def runner_files() -> list:
+    return sorted(p for p in (REPO / "src/edgeproof/device").glob("*.py") if p.name not in VERDICT_IN_DEVICE)
+
+
+def test_the_device_runner_imports_nothing_of_the_ci_side():
+    from tests.imports import rel, transitive_imports
+
+    for path in runner_files():
+        for found in sorted(transitive_imports(path)):
+            name = rel(found).removeprefix("src/edgeproof/")
+            assert name.startswith(RUNNER_MAY_IMPORT) and not (
+                name.startswith("device/") and name.removeprefix("device/") in VERDICT_IN_DEVICE
+            ), f"{rel(path)} imports {rel(found)}: the device runner must not reach the CI side"
+
+
+def test_the_device_runner_needs_only_the_board_dependencies():
+    import sys
+
+    from tests.imports import transitive_imports
+
+    stdlib = set(sys.stdlib_module_names)
+    for path in sorted(set().union(*(transitive_imports(p) for p in runner_files()))):
+        third_party = _imported_top_names(path) - stdlib - {"edgeproof", "__future__"}
+        assert third_party <= RUNNER_THIRD_PARTY, f"{rel_path(path)} imports {sorted(third_party - RUNNER_THIRD_PARTY)}"
+
+
+def test_no_runner_module_imports_the_verdict_package():
+    # written against the target layout: edgeproof.verdict may not exist on every branch yet
+    for path in runner_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [n for n in names if n.startswith(("edgeproof.verdict", "pycocotools", "edgeproof.evaluation"))]
+            assert not bad, f"{rel_path(path)}:{node.lineno} imports {bad}"
+
+
+def rel_path(path) -> str:
+    return path.relative_to(REPO).as_posix()

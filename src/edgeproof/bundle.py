@@ -19,6 +19,7 @@ from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
 from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
 from edgeproof.profiles import Profile
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.schema import Section as _Section
 from edgeproof.settings import as_dict
 
@@ -152,7 +153,7 @@ def build_bundle(
     data_dir: Path,
     deploy: DeploySettings,
     profiles: Mapping[str, Profile],
-    map_settings: Mapping[str, Any],
+    scoring: ScoringSettings,
     params: BundleParams,
     root: Path = Path(),
 ) -> dict[str, Any]:
@@ -179,7 +180,7 @@ def build_bundle(
                 "input_size": _input_size(first_model),
                 "names": list(meta["names"]),
                 "category_ids": list(meta["category_ids"]),
-                "map": dict(map_settings),
+                "map": as_dict(scoring),
                 "clip": clip,
             },
         )

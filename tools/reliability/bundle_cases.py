@@ -43,6 +43,7 @@ def build_bundle_repo(repo: Path) -> Path:
     from edgeproof.io import sha256_file
     from edgeproof.profiles import parse_profiles
     from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.scoring import ScoringSettings
     from reliability.runner import PROJECT
 
     synthetic = {"n_train": 2, "n_val": 3, "image_size": 64, "classes": ["circle", "square"]}
@@ -63,7 +64,7 @@ def build_bundle_repo(repo: Path) -> Path:
         data_dir=repo / "data" / "prepared",
         deploy=DeploySettings(),
         profiles=profiles,
-        map_settings={"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True},
+        scoring=ScoringSettings(),
         params=BundleParams(),
         root=repo,
     )

@@ -38,7 +38,9 @@ from edgeproof.profiles import Profile, match_machine, parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.runtime.session import ProviderError, import_ort
+from edgeproof.settings import as_dict
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +150,8 @@ def _bundle_clip(bundle: Path) -> Path:
 
 def _evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
     gt = read_json_file(bundle / "val" / "annotations.json")
-    m = setup["map"]
-    post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
+    scoring = ScoringSettings.parse(setup["map"], where=f"{bundle / 'deploy.json'}: map")
+    post = Postprocess.scoring(scoring)
     results, ips = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
     write_json(out / "detections.json", results)
     # the device gate scores the detections itself (pycocotools, against the verified ground truth)
@@ -158,7 +160,7 @@ def _evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> D
         "n_detections": len(results),
         "detections_file": "detections.json",
         "images_per_s": ips,
-        "settings": dict(m),
+        "settings": as_dict(scoring),
         # scoring (pycocotools, edgeproof.evaluation) is the CI side's: the runner imports none of it
         "scored": False,
         "scored_by": "device gate (pycocotools, against the bundle's ground truth)",

@@ -57,7 +57,7 @@ def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: P
 
 def map_postprocess(params: EvaluateParams) -> Postprocess:
     """The mAP set's post-processing (low confidence, multi-label: what COCO tools expect)."""
-    return Postprocess(params.conf, params.iou, params.max_det, params.multi_label)
+    return Postprocess.scoring(params.scoring)
 
 
 def _detector(model: Path, params: EvaluateParams, intra_op_threads: int) -> Detector:

@@ -89,7 +89,9 @@ def _maps(
 ) -> dict[str, float | None]:
     gt = read_json(inputs.data / "annotations" / "val.json")
     cat = load_meta(inputs.data).class_to_category()
-    thresholds = {"conf": evaluate.conf, "iou": evaluate.iou, "max_det": evaluate.max_det}
+    scoring = evaluate.scoring
+    # ultralytics' predict has no multi_label (its NMS keeps one class per box): the rest is the same
+    thresholds = {"conf": scoring.conf, "iou": scoring.iou, "max_det": scoring.max_det}
     images_dir = inputs.data / "images" / "val"
     maps = {key: ultra.predict_map(m, gt, images_dir, cat, imgsz, thresholds) for key, m in models.items()}
     off = evaluate.cross_check.model_copy(update={"ultralytics": False, "independent": False})

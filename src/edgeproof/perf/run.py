@@ -23,6 +23,7 @@ from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import read_input_size
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def run_perf(
     images = split_image_paths(inputs.data, "val")[: bench.e2e_images]
     bench = bench.model_copy(update={"batch": 1})
     gflop, peaks = count_flops(files["fp32"]) / 1e9, [matmul_peak()]
-    imgsz = int(load_imgsz(files["fp32"]))
+    imgsz, _ = read_input_size(files["fp32"])  # square: the export's train.imgsz
     timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det)
     with ultra.temp_folder() as tmp:
         models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
@@ -180,14 +181,6 @@ def run_perf(
             "ratios_best_round": ratios([{**e, **e["best_round"]} for e in entries], release),
         },
     }
-
-
-def load_imgsz(model: Path) -> int:
-    """The square input size of an ONNX model (its fixed height)."""
-    from edgeproof.runtime.session import create_session
-
-    shape = create_session(model, ["CPUExecutionProvider"], "disable").get_inputs()[0].shape
-    return int(shape[2])
 
 
 def _machine() -> str:

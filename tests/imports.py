@@ -56,6 +56,10 @@ def _named(node: ast.AST, here: str, is_package: bool) -> list[str]:
     return [base] + [f"{base}.{alias.name}" for alias in node.names]
 
 
+def _encloses(target: Path, path: Path) -> bool:
+    return target.name == "__init__.py" and path.resolve().is_relative_to(target.parent.resolve())
+
+
 @cache
 def direct_imports(path: Path) -> frozenset[Path]:
     """Our files that ``path`` imports directly, packages' ``__init__.py`` on the way included."""
@@ -67,7 +71,8 @@ def direct_imports(path: Path) -> frozenset[Path]:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__, a/b/__init__ too
                 target = module_file(".".join(parts[:i]))
-                if target is not None and target != path:
+                # ...except the packages that hold ``path`` itself: Python has run those before it
+                if target is not None and target != path and not _encloses(target, path):
                     found.add(target)
     return frozenset(found)
 

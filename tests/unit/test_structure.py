@@ -104,3 +104,18 @@ def test_no_runner_module_imports_the_verdict_package():
 
 def rel_path(path) -> str:
     return path.relative_to(REPO).as_posix()
+
+
+def test_each_command_lives_in_the_module_of_its_job():
+    import argparse
+
+    from edgeproof.cli import build_parser
+
+    jobs = {
+        "edgeproof.cli.edge": {"detect", "evaluate", "benchmark", "device", "device-gate"},
+        "edgeproof.cli.registry": {"track", "model"},
+        "edgeproof.cli.dev": {"params", "perf", "reliability"},
+    }
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    homes = {name: parser.get_default("func").__module__ for name, parser in sub.choices.items()}
+    assert homes == {name: module for module, names in jobs.items() for name in names}

@@ -119,3 +119,32 @@ def test_each_command_lives_in_the_module_of_its_job():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     homes = {name: parser.get_default("func").__module__ for name, parser in sub.choices.items()}
     assert homes == {name: module for module, names in jobs.items() for name in names}
+
+
+# The package's floors, lowest first: a module imports its own floor or lower ones, never a higher one
+# (with no circles, see above). A new top-level module or package must be placed here.
+LAYERS = [
+    {"__init__", "io", "paths", "settings", "schema", "markdown"},  # plumbing
+    {"runtime", "profiles", "data"},  # the device-side runtime, the profile schema, datasets
+    {"evaluation", "device", "tracking", "headline"},  # scoring, the board runner, MLflow
+    {"training", "benchmark", "gate", "bundle", "verdict"},  # the pipeline's steps and judgements
+    {"release", "perf"},  # what combines them
+    {"config", "cli"},  # entry points: every section's schema, every command
+]
+
+
+def _unit(path) -> str:
+    parts = path.relative_to(REPO / "src" / "edgeproof").with_suffix("").parts
+    return parts[0]
+
+
+def test_no_module_imports_a_higher_floor():
+    from tests.imports import direct_imports
+
+    floor = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+    for path in source_files():
+        here = _unit(path)
+        assert here in floor, f"{rel_path(path)}: place {here!r} on a floor in LAYERS"
+        for target in direct_imports(path):
+            there = _unit(target)
+            assert floor.get(there, -1) <= floor[here], f"{rel_path(path)} imports {rel_path(target)} (a higher floor)"

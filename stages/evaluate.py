@@ -16,11 +16,12 @@ from edgeproof.evaluation.crosscheck import raise_on_disagreement
 from edgeproof.evaluation.plots import write_eval_plot_data
 from edgeproof.evaluation.run import evaluate_onnx, results_json
 from edgeproof.io import write_json, write_text
-from edgeproof.training.crosscheck import ultralytics_val
 from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
+    from edgeproof.training.crosscheck import ultralytics_val  # the train extra's validator, handed in
+
     params = load_params(args.params)
     result = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val)
     write_text(args.detections, results_json(result.detections))

@@ -12,7 +12,6 @@ from stages._common import parser, run
 
 def _body(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    ev = params.evaluate
     build_bundle(
         out=args.out,
         release_path=args.release,
@@ -20,7 +19,7 @@ def _body(args: argparse.Namespace) -> None:
         data_dir=args.data,
         deploy=params.deploy,
         profiles=params.profiles,
-        map_settings={"conf": ev.conf, "iou": ev.iou, "max_det": ev.max_det, "multi_label": ev.multi_label},
+        scoring=params.evaluate.scoring,
         params=params.bundle,
     )
 

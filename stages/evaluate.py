@@ -20,8 +20,10 @@ from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
+    from edgeproof.training.crosscheck import ultralytics_val  # the train extra's validator, handed in
+
     params = load_params(args.params)
-    result = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy)
+    result = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val)
     write_text(args.detections, results_json(result.detections))
     write_eval_plot_data(result.plot_inputs, args.pr_curve, args.confusion)
     result.plot_inputs.save(args.plot_inputs)

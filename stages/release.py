@@ -11,46 +11,16 @@ import argparse
 from pathlib import Path
 
 from edgeproof.config import load_params
-from edgeproof.data.canonical import split_image_paths
-from edgeproof.io import atomic_dir, read_json, write_json
-from edgeproof.release import measure, plot
-from edgeproof.release.choose import REFERENCE, choose
-from edgeproof.runtime.session import import_ort
+from edgeproof.release.build import ReleasePaths, ReleaseSettings, build_release
 from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> None:
-    params = load_params(args.params)
-    facts = read_json(args.optimized)["variants"]
-    parity = read_json(args.parity)
-    files = {name: Path(f["path"]) for name, f in facts.items()}
-    measured = measure.measure(
-        files,
-        parity,
-        args.data,
-        split_image_paths(args.data, "val"),
-        params.evaluate,
-        params.benchmark,
-        params.deploy,
-        params.release.bench_rounds,
-        read_json(args.eval),
+    p = load_params(args.params)
+    paths = ReleasePaths(
+        args.optimized, args.parity, args.eval, args.data, args.variants, args.report, args.plot_csv, args.plot_png
     )
-    paths = {name: (args.variants / name / "eval.json", args.variants / name / "bench.json") for name in files}
-    variants = measure.records(facts, parity, measured, paths)
-    release = choose(params.profiles, variants, params.release, import_ort().get_available_providers())
-    with atomic_dir(args.variants) as tmp:
-        for name, ev in measured.evals.items():
-            write_json(tmp / name / "eval.json", ev)
-            write_json(tmp / name / "bench.json", measured.benches[name])
-    ref = variants[REFERENCE]
-    reference = {"variant": REFERENCE, **{k: ref.get(k) for k in ("path", "sha256", "map50_95", "map50")}}
-    doc = {**release, "reference": reference, "variants": measure.public(variants)}
-    doc["profiles"] = dict(sorted(doc["profiles"].items()))
-    rows = plot.rows(variants, release["release_variant"])
-    plot.write_csv(args.plot_csv, rows)
-    title = f"Variants on {release['build_profile']} (this machine): end-to-end latency vs mAP"
-    plot.write_png(args.plot_png, rows, title, not_measured=plot.unmeasured(variants))
-    write_json(args.report, doc)
+    build_release(paths, ReleaseSettings(p.evaluate, p.benchmark, p.deploy, p.release, p.profiles))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ import numpy as np
 from pydantic import Field
 from tqdm import tqdm
 
+from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.device.memory import PeakMemory
-from edgeproof.fingerprint import device_fingerprint
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess

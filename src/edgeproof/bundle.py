@@ -20,9 +20,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
-from edgeproof.device.profiles import Profile
 from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
+from edgeproof.profiles import Profile
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import read_input_size
+from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.schema import Section as _Section
 from edgeproof.settings import as_dict
 
@@ -94,16 +96,6 @@ def _val_subset(gt: Mapping[str, Any], params: BundleParams) -> dict[str, Any]:
         "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
         "categories": gt["categories"],
     }
-
-
-def _input_size(model: Path) -> list[int]:
-    import onnx
-
-    dims = onnx.load(str(model), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-    size = [d.dim_value for d in dims[2:4]]
-    if len(size) != 2 or not all(size):
-        raise ValueError(f"{model}: the model input has no fixed height and width")
-    return size
 
 
 def _copy_models(tmp: Path, chosen: Mapping[str, dict[str, Any]], root: Path, release_path: Path) -> dict[str, str]:
@@ -182,7 +174,7 @@ def build_bundle(
     data_dir: Path,
     deploy: DeploySettings,
     profiles: Mapping[str, Profile],
-    map_settings: Mapping[str, Any],
+    scoring: ScoringSettings,
     params: BundleParams,
     root: Path = Path(),
 ) -> dict[str, Any]:
@@ -206,10 +198,10 @@ def build_bundle(
             tmp / "deploy.json",
             {
                 "deploy": as_dict(deploy),
-                "input_size": _input_size(first_model),
+                "input_size": list(read_input_size(first_model)),
                 "names": list(meta["names"]),
                 "category_ids": list(meta["category_ids"]),
-                "map": dict(map_settings),
+                "map": as_dict(scoring),
                 "clip": clip,
             },
         )

@@ -3,7 +3,7 @@
 ``params.yaml`` is the one source of settings. Each top-level section belongs to the DVC stage of
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
-``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``device/profiles.py`` (profiles, with every
+``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``profiles.py`` (profiles, with every
 release rule: the build gate judges ``profiles.<release.build_profile>.gate``), ``bundle.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
@@ -25,8 +25,9 @@ from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationEr
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
-from edgeproof.device.profiles import Profile, parse_profiles
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
+from edgeproof.params_file import ParamsError, read_params_yaml
+from edgeproof.profiles import Profile, parse_profiles
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -53,10 +54,6 @@ __all__ = [
     "load_params",
     "parse_params",
 ]
-
-
-class ParamsError(ValueError):
-    """A params file that cannot be used; the message names the file and key."""
 
 
 # The device side's sections are plain dataclasses with their own strict parser (no pydantic on a
@@ -125,35 +122,6 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(_format_errors(source, exc)) from None
-
-
-def read_params_yaml(path: Path | str) -> Any:
-    """Parse a params file exactly as DVC does: ruamel.yaml's safe loader (YAML 1.2), as in
-    ``dvc.utils.serialize.parse_yaml``.
-
-    PyYAML (YAML 1.1) would read ``seed: 010`` as 8 where DVC reads 10, ``1e-3`` as a string, and
-    keep the last of two duplicate keys where DVC refuses the file: what edgeproof validates must be
-    what DVC passes to the stages and records in ``dvc.lock``. Errors are one line naming the file.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise ParamsError(f"{path}: not a readable text file ({exc})") from None
-    try:
-        return YAML(typ="safe").load(text) or {}
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        what = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
-        raise ParamsError(f"{path}: not valid YAML as DVC reads it ({where}{what})") from None
-    except YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML as DVC reads it ({' '.join(str(exc).split())})") from None
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

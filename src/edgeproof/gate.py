@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edgeproof.device.profiles import DeviceGate, Profile
+from edgeproof.profiles import DeviceGate, Profile
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, is_number, json_safe, result, verdict
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,17 +69,21 @@ def append_garbage(path: Path) -> Path:
 
 
 def tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
-    """Every file under ``root``: sha256, mode and size, to prove a run did not touch it."""
+    """Every file and symlink under ``root``: sha256 (a link: its target), mode and size, to prove a run
+    did not touch it. Links are recorded, never followed: a link planted, retargeted or put in place of a
+    file shows, and a link out of the tree (or a dangling one) is neither read nor descended into."""
     out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() or path.is_symlink():
+    for folder, dirs, files in os.walk(root):  # os.walk does not descend into linked folders
+        here = Path(folder)
+        for name in [*files, *(d for d in dirs if (here / d).is_symlink())]:
+            path = here / name
             st = path.lstat()
-            out[path.relative_to(root).as_posix()] = (
-                hashlib.sha256(path.read_bytes()).hexdigest(),
-                st.st_mode,
-                st.st_size,
-            )
-    return out
+            if stat.S_ISLNK(st.st_mode):
+                digest = "symlink -> " + str(path.readlink())
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[path.relative_to(root).as_posix()] = (digest, st.st_mode, st.st_size)
+    return dict(sorted(out.items()))
 
 
 # --- COCO ------------------------------------------------------------------------------------------

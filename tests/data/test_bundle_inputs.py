@@ -14,7 +14,7 @@ import pytest
 
 from edgeproof.bundle import BundleParams, build_bundle
 from edgeproof.config import ParamsError, parse_params
-from edgeproof.device.profiles import parse_profiles
+from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from tests.device.builders import write_build_side
 from tests.device.conftest import MAP_SETTINGS, make_bundle, profiles_raw

@@ -27,6 +27,7 @@ from edgeproof.evaluation.external import run_ultralytics
 from edgeproof.evaluation.run import Evaluation, evaluate_onnx
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.preprocess import boxes_to_input, letterbox_geometry, load_image
+from edgeproof.training.crosscheck import ultralytics_val
 from tests.conftest import make_fixed_detector
 from tests.data.builders import tree_state
 from tests.data.photos import write_photo_source
@@ -51,7 +52,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EDGEPROOF_STATE_DIR", str(repo / "state"))
     try:
-        ultralytics = run_ultralytics(model, repo / "prepared", evaluate, IMGSZ)
+        ultralytics = run_ultralytics(model, repo / "prepared", evaluate, IMGSZ, ultralytics_val)
     finally:
         mp.undo()
     return {"data": repo / "prepared", "model": model, "report": report, "ultralytics": ultralytics}

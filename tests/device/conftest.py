@@ -8,13 +8,13 @@ import pytest
 import yaml
 
 from edgeproof.bundle import BundleParams, build_bundle
-from edgeproof.device.profiles import parse_profiles
+from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.scoring import ScoringSettings
 from tests.device.builders import TEST_PROFILES, write_build_side
 from tests.pipeline.repo_copy import deep_update
 
 REPO = Path(__file__).resolve().parents[2]
-MAP_SETTINGS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True}
 
 
 def profiles_raw() -> dict:
@@ -50,7 +50,7 @@ def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0, cl
         data_dir=root / "data" / "prepared",
         deploy=DeploySettings(),
         profiles=profiles,
-        map_settings=MAP_SETTINGS,
+        scoring=ScoringSettings(),
         params=BundleParams(max_val_images=max_val_images, seed=seed, clip=clip),
         root=root,
     )

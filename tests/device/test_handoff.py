@@ -219,7 +219,7 @@ def test_every_device_module_imports_on_the_runner(sides):
     src = sides["runner"] / "src"
     files = [p for folder in ("runtime", "device") for p in (src / "edgeproof" / folder).glob("*.py")]
     modules = [".".join(p.relative_to(src).with_suffix("").parts) for p in files if p.name != "__main__.py"]
-    modules += ["edgeproof.settings", "edgeproof.fingerprint", "edgeproof.io"]
+    modules += ["edgeproof.settings", "edgeproof.profiles", "edgeproof.io"]
     code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
     proc = subprocess.run(
         [str(sides["python"]), "-c", code, *modules],

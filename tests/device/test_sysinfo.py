@@ -8,8 +8,8 @@ import pytest
 
 from edgeproof.config import load_params
 from edgeproof.device.conditions import Sampler, throttle_reasons
-from edgeproof.device.profiles import match_machine
 from edgeproof.device.sysinfo import SysRoot, machine_facts, parse_l4t, parse_nvpmodel, parse_tegrastats
+from edgeproof.profiles import match_machine
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "sysroot"
@@ -152,7 +152,7 @@ def test_hot_machine_and_wrong_power_mode():
 
 
 def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monkeypatch):
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-orin-nano"))
     jetson = device_fingerprint()["jetson"]
@@ -163,7 +163,7 @@ def test_the_device_fingerprint_reads_jetson_facts_through_the_system_root(monke
 
 
 def test_fingerprint_cpu_and_memory_through_the_system_root(monkeypatch):
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     monkeypatch.setenv("EDGEPROOF_SYSROOT", str(FIXTURES / "jetson-nano"))
     fp = device_fingerprint()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -47,19 +47,51 @@ def test_detect_on_a_video_file_writes_annotated_video(tmp_path, fixed_detector_
     assert first[19:24, 36:60].max() > 50 and first[:8, :8].max() < 30 and first[50:, 70:].max() < 30
 
 
-def test_reader_overlaps_and_live_sources_drop_frames(tmp_path):
+class _ScriptedCapture:
+    """A capture of ``n`` numbered frames, in step with its consumer (no clock involved): frame 1 is read
+    only once the consumer holds frame 0, and ``exhausted`` says when the source has been read to the end."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.read_count = n, 0
+        self.consumer_has_first = threading.Event()
+        self.exhausted = threading.Event()
+
+    def read(self):
+        if self.read_count == 1:
+            assert self.consumer_has_first.wait(timeout=30), "the consumer never took frame 0"
+        if self.read_count == self.n:
+            self.exhausted.set()
+            return False, None
+        self.read_count += 1
+        return True, np.full((2, 2, 3), self.read_count - 1, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_reader_overlaps_a_file_without_dropping(tmp_path):
     clip = _clip(tmp_path / "clip.avi", frames=20)
     assert not is_live(str(clip)) and is_live("0") and is_live("rtsp://cam/stream")
     reader = FrameReader(open_capture(str(clip)), live=False, depth=2)
     assert sum(1 for _ in reader) == 20 and reader.dropped == 0
     reader.close()
-    live = FrameReader(open_capture(str(clip)), live=True, depth=1)
-    got = 0
-    for _ in live:
-        got += 1
-        time.sleep(0.02)  # a slow model: a live source keeps only the newest frames
+
+
+def test_a_live_source_drops_the_oldest_frames_behind_a_slow_model():
+    # The consumer (a slow model) holds its first frame until the reader has read every frame: the
+    # window in which a live source must drop is open for certain, not by a sleep that load can close.
+    cap = _ScriptedCapture(20)
+    live = FrameReader(cap, live=True, depth=1)
+    got = []
+    for frame in live:
+        if not got:
+            cap.consumer_has_first.set()
+            assert cap.exhausted.wait(timeout=30), "the reader never finished the source"
+        got.append(int(frame[0, 0, 0]))
     live.close()
-    assert live.dropped > 0 and got + live.dropped == 20
+    assert cap.read_count == 20
+    # the first frame, then only the newest: the 18 read while the model was busy were dropped
+    assert got == [0, 19] and live.dropped == 18
 
 
 def test_unopenable_source_is_a_clear_error(tmp_path):

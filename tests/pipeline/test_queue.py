@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from edgeproof.reliability.sandbox import tree_state
+from tests.data.builders import tree_state
 from tests.pipeline.repo_copy import dvc, make_repo
 
 pytestmark = pytest.mark.pipeline

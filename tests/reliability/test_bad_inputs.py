@@ -11,8 +11,8 @@ import json
 import pytest
 
 from edgeproof.cli import main as cli_main
-from edgeproof.reliability.report import BAD_INPUTS, render_markdown, summarize
-from edgeproof.reliability.runner import run_case
+from reliability.report import BAD_INPUTS, render_markdown, summarize
+from reliability.runner import run_case
 
 
 def test_the_table_has_at_least_twenty_kinds():

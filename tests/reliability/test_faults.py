@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from edgeproof.reliability.faults import _finish, data_stage_interrupted, second_repro_refused
-from edgeproof.reliability.faults_eval import evaluate_interrupted
+from reliability.faults import data_stage_interrupted, run_data_stage, second_repro_refused
+from reliability.faults_eval import evaluate_interrupted
 
 pytestmark = pytest.mark.pipeline  # child processes and real stage runs: ~30 s
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.pipeline  # child processes and real stage runs: ~30 s
 def test_sigkill_while_writing_the_dataset(tmp_path):
     reference_repo = tmp_path / "reference"
     reference_repo.mkdir()
-    code, reference = _finish(reference_repo, seed=1)
+    code, reference = run_data_stage(reference_repo, seed=1)
     assert code == 0
     result = data_stage_interrupted(tmp_path, signal.SIGKILL, reference)
     assert result["outcome"] == "survived", result["detail"]

@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from edgeproof.device.profiles import DeviceGate as GateParams
 from edgeproof.gate import check_gate, cross_check_problems, render_markdown
 from edgeproof.io import write_json
+from edgeproof.profiles import DeviceGate as GateParams
 from tests.unit.test_gate import SHA, _bench, _eval
 
 

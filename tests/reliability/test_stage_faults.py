@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from edgeproof.reliability.faults_stages import (
-    _content,
+from reliability.faults_stages import (
+    comparable_content,
     curve_problems,
     declared_outputs,
     reference_repo,
@@ -26,17 +26,17 @@ def test_only_wall_clock_time_and_the_resumed_flag_are_ignored(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text('{"epochs": 4, "resumed": false, "train_seconds": 1.5}')
     b.write_text('{"epochs": 4, "resumed": true, "train_seconds": 9.0}')
-    assert _content(a) == _content(b)
+    assert comparable_content(a) == comparable_content(b)
     b.write_text('{"epochs": 3, "resumed": true, "train_seconds": 9.0}')
-    assert _content(a) != _content(b)
+    assert comparable_content(a) != comparable_content(b)
     b.write_text('{"epochs": 4, "resumed": tr')  # torn
-    assert _content(b).startswith("torn:")
+    assert comparable_content(b).startswith("torn:")
     c, d = tmp_path / "c.csv", tmp_path / "d.csv"
     c.write_text("epoch,map50,time\n1,0.5,1.0\n")
     d.write_text("epoch,map50,time\n1,0.5,7.0\n")
-    assert _content(c) == _content(d)
+    assert comparable_content(c) == comparable_content(d)
     d.write_text("epoch,map50,time\n1,0.6,1.0\n")
-    assert _content(c) != _content(d)
+    assert comparable_content(c) != comparable_content(d)
 
 
 def test_a_resumed_curve_must_have_every_epoch_once_and_stay_within_tolerance():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import edgeproof.training.runs as runs_mod
 import edgeproof.training.train as train_mod
 from edgeproof.config import parse_params
 from edgeproof.data.synthetic import generate
@@ -85,9 +86,20 @@ def test_view_copies_do_not_write_through_either(prepared, tmp_path, monkeypatch
 
 
 def _fake_training(tmp_path, monkeypatch, prepared):
-    """``train()`` with ultralytics replaced by a slow fake that records how many sessions overlap."""
+    """``train()`` with ultralytics replaced by a fake that records how many sessions overlap, and that
+    keeps training until another worker is seen waiting for the run's lock (the race, for certain)."""
     active, seen = [0], {"max": 0, "sessions": 0}
     lock = threading.Lock()
+    other_waits = threading.Event()
+    real_lock = runs_mod.exclusive_lock
+
+    def spying_lock(path, wait=True, on_wait=None):
+        def waiting():
+            other_waits.set()
+            if on_wait is not None:
+                on_wait()
+
+        return real_lock(path, wait=wait, on_wait=waiting)
 
     def fake_run(yolo_cls, params, data_root, run_dir, fingerprint, weights=None):
         with lock:
@@ -95,7 +107,7 @@ def _fake_training(tmp_path, monkeypatch, prepared):
             seen["max"] = max(seen["max"], active[0])
             seen["sessions"] += 1
         private_view(data_root, view_path(run_dir))
-        time.sleep(0.4)
+        seen["other_waited"] = other_waits.wait(timeout=60)  # a second worker arrives mid-training
         (run_dir / "weights").mkdir(parents=True, exist_ok=True)
         (run_dir / "weights" / "best.pt").write_bytes(b"weights")
         (run_dir / "results.csv").write_text("epoch,metrics/mAP50(B)\n1,0.5\n")
@@ -105,6 +117,7 @@ def _fake_training(tmp_path, monkeypatch, prepared):
 
     monkeypatch.setattr(train_mod, "configure", lambda state: object)
     monkeypatch.setattr(train_mod, "_run", fake_run)
+    monkeypatch.setattr(runs_mod, "exclusive_lock", spying_lock)
     return seen
 
 
@@ -125,7 +138,8 @@ def test_workers_with_one_fingerprint_take_turns(tmp_path, monkeypatch, prepared
     for t in threads:
         t.join()
     assert not errors
-    assert seen == {"max": 1, "sessions": 1}  # one trained, the other waited and reused it
+    # one trained while the other waited on the lock (exercised, not hoped for), then reused it
+    assert seen == {"max": 1, "sessions": 1, "other_waited": True}
     assert [r.best_pt.read_bytes() for r in results] == [b"weights", b"weights"]
 
 
@@ -163,25 +177,34 @@ def test_prune_spares_live_runs_and_drops_dead_ones(tmp_path):
     assert prune_other_runs(train_dir / "keep", min_age_s=HOUR) == ["live"]  # its holder is gone
 
 
-def test_lock_survives_the_holder_deleting_it(tmp_path):
+def test_lock_survives_the_holder_deleting_it(tmp_path, monkeypatch):
     """A pruner deletes the lock file while holding it; a waiter on the old file must not get a second lock."""
     lock = tmp_path / "run.lock"
-    order = []
+    order, waiter_opens = [], []
+    blocked = threading.Event()
+    real_open = os.open
+
+    def counting_open(path, *args, **kwargs):
+        if Path(path) == lock and threading.current_thread().name == "waiter":
+            waiter_opens.append(path)
+        return real_open(path, *args, **kwargs)
 
     def waiter():
-        with exclusive_lock(lock):
-            order.append("waiter")
+        with exclusive_lock(lock, on_wait=blocked.set):  # set once it holds the old file, found locked
+            order.append(f"waiter after {len(waiter_opens)} opens")
             with pytest.raises(LockBusy), exclusive_lock(lock, wait=False):  # nobody else can take it meanwhile
                 pass
 
+    monkeypatch.setattr(os, "open", counting_open)
     with exclusive_lock(lock):
-        t = threading.Thread(target=waiter)
+        t = threading.Thread(target=waiter, name="waiter")
         t.start()
-        time.sleep(0.2)
+        assert blocked.wait(timeout=30), "the waiter never found the lock taken"
         lock.unlink()
         order.append("pruner")
-    t.join()
-    assert order == ["pruner", "waiter"]
+    t.join(timeout=30)
+    # the waiter got the deleted file's lock, saw the name no longer pointed at it, and locked anew
+    assert order == ["pruner", "waiter after 2 opens"]
 
 
 def test_hold_run_blocks_a_second_holder(tmp_path):
@@ -193,8 +216,9 @@ def test_hold_run_blocks_a_second_holder(tmp_path):
 
 
 WORKER = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
+import edgeproof.training.runs as runs
 import edgeproof.training.train as t
 from edgeproof.config import parse_params
 from edgeproof.training.dataview import private_view
@@ -202,20 +226,34 @@ from edgeproof.training.runs import view_path
 
 prepared, state, log = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 
-def fake_run(yolo_cls, params, data_root, run_dir, fingerprint, weights=None):
+def note(kind):
     with log.open("a") as fh:
-        fh.write(f"start {time.time()}\\n")
+        fh.write(f"{kind} {os.getpid()}\\n")
+
+real_lock = runs.exclusive_lock
+
+def spying_lock(path, wait=True, on_wait=None):
+    def waiting():
+        note("wait")
+        if on_wait is not None:
+            on_wait()
+    return real_lock(path, wait=wait, on_wait=waiting)
+
+def fake_run(yolo_cls, params, data_root, run_dir, fingerprint, weights=None):
+    note("start")
     private_view(data_root, view_path(run_dir))
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while "wait" not in log.read_text() and time.monotonic() < deadline:  # the other worker, mid-training
+        time.sleep(0.05)
     (run_dir / "weights").mkdir(parents=True, exist_ok=True)
     (run_dir / "weights" / "best.pt").write_bytes(b"weights")
     (run_dir / "results.csv").write_text("epoch,metrics/mAP50(B)\\n1,0.5\\n")
-    with log.open("a") as fh:
-        fh.write(f"end {time.time()}\\n")
+    note("end")
     return {"fingerprint": fingerprint, "resumed": False}
 
 t.configure = lambda state: object
 t._run = fake_run
+runs.exclusive_lock = spying_lock
 result = t.train(parse_params({}).train, prepared, state)
 print(json.dumps({"best": result.best_pt.read_text(), "fingerprint": result.summary["fingerprint"]}))
 """
@@ -231,4 +269,6 @@ def test_two_worker_processes_with_one_fingerprint_train_once(prepared, tmp_path
     assert [w.returncode for w in workers] == [0, 0], [o[1][-500:] for o in outs]
     results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
     assert results[0] == results[1] and results[0]["best"] == "weights"
-    assert [line.split()[0] for line in log.read_text().splitlines()] == ["start", "end"]  # one session only
+    kinds = [line.split()[0] for line in log.read_text().splitlines()]
+    # one session only, and the other worker did arrive while it ran (it waited on the lock, then reused it)
+    assert sorted(kinds) == ["end", "start", "wait"] and kinds.index("wait") < kinds.index("end"), kinds

@@ -115,7 +115,7 @@ def test_the_hash_is_of_the_bytes_the_session_runs(fixed_detector_factory, tmp_p
     ],
 )
 def test_a_model_that_is_not_an_image_detector_is_refused_at_load_naming_the_file(tmp_path, signature, message):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     path = onnx_model(tmp_path / "odd.onnx", **signature)
     with pytest.raises(ValueError, match=re.escape(message)) as err:
@@ -124,7 +124,7 @@ def test_a_model_that_is_not_an_image_detector_is_refused_at_load_naming_the_fil
 
 
 def test_a_float16_input_model_is_fed_float16(tmp_path):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     det = Detector(onnx_model(tmp_path / "half.onnx", in_type="float16", boxes=True), Postprocess(conf=0.25))
     assert det.input_dtype == np.float16 and det.output_rows == 6
@@ -133,7 +133,7 @@ def test_a_float16_input_model_is_fed_float16(tmp_path):
 
 
 def test_an_output_layout_not_stated_in_the_graph_is_checked_at_inference(tmp_path):
-    from edgeproof.reliability.sandbox import onnx_model
+    from reliability.sandbox import onnx_model
 
     det = Detector(onnx_model(tmp_path / "ok.onnx"))
     # as if the graph's output dims were symbolic (nothing to check at load): the layout is checked per run
@@ -142,3 +142,27 @@ def test_an_output_layout_not_stated_in_the_graph_is_checked_at_inference(tmp_pa
     with pytest.raises(ValueError, match=r"not a detector: output shape \(1, 3, 84\)") as err:
         det([np.zeros((64, 64, 3), np.uint8)])
     assert str(det.model_path) in str(err.value)
+
+
+def test_the_input_size_is_read_from_the_model_with_no_default(tmp_path, fixed_detector_factory):
+    from edgeproof.runtime.detector import input_size, read_input_size
+
+    assert read_input_size(fixed_detector_factory(_raw_one_box(), imgsz=64, names={0: "a", 1: "b"})) == (64, 64)
+    assert input_size(["batch", 3, "h", "w"], {"imgsz": [96, 128]}, "m.onnx") == (96, 128)  # the exported size
+    for dynamic in (["batch", 3, "h", "w"], [1, 3, -1, -1]):  # ONNX Runtime's and the ONNX proto's spelling
+        with pytest.raises(ValueError, match=r"^m.onnx: input has dynamic height/width and no 'imgsz' metadata"):
+            input_size(dynamic, {}, "m.onnx")
+
+
+def test_the_mlflow_input_example_does_not_guess_640(tmp_path, fixed_detector_factory):
+    import onnx
+
+    from edgeproof.tracking.mlflow_model import signature_and_example
+
+    model = onnx.load(fixed_detector_factory(_raw_one_box(), imgsz=64, names={0: "a", 1: "b"}))
+    for dim, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w"), strict=True):
+        dim.dim_param = name
+    assert signature_and_example(model)[1]["images"].shape == (1, 3, 64, 64)
+    del model.metadata_props[:]  # no imgsz: the size is unknown, not 640
+    with pytest.raises(ValueError, match="no 'imgsz' metadata"):
+        signature_and_example(model)

@@ -20,7 +20,7 @@ EDGE_MODULES = [
     "edgeproof.evaluation.predict",
     "edgeproof.evaluation.run",
     "edgeproof.benchmark",
-    "edgeproof.fingerprint",
+    "edgeproof.device.fingerprint",
     "edgeproof.gate",
     "edgeproof.tracking.record",
     "edgeproof.tracking.mlflow_sink",

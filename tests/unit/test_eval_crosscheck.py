@@ -123,11 +123,11 @@ def test_skips_are_null_with_a_reason() -> None:
 
 
 def test_skip_decisions(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    assert "disabled" in external.run_ultralytics(tmp_path, tmp_path, params(ultralytics=False), 64).skipped
+    assert "disabled" in external.run_ultralytics(tmp_path, tmp_path, params(ultralytics=False), 64, None).skipped
     monkeypatch.setattr(external.importlib.util, "find_spec", lambda name: None)
-    assert "not installed" in external.run_ultralytics(tmp_path, tmp_path, params(ultralytics="auto"), 64).skipped
+    assert "not installed" in external.run_ultralytics(tmp_path, tmp_path, params(ultralytics="auto"), 64, None).skipped
     with pytest.raises(RuntimeError, match="ultralytics is true"):
-        external.run_ultralytics(tmp_path, tmp_path, params(ultralytics=True), 64)
+        external.run_ultralytics(tmp_path, tmp_path, params(ultralytics=True), 64, None)
     monkeypatch.setattr(external, "independent_available", lambda: False)
     assert "faster-coco-eval" in external.independent_skip(params())
     with pytest.raises(RuntimeError, match="faster-coco-eval"):
@@ -135,9 +135,26 @@ def test_skip_decisions(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     assert external.independent_skip(params(independent=False)).startswith("disabled")
 
 
+def test_the_validator_is_handed_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # the evaluation package does not reach up into training for ultralytics: the caller gives it
+    monkeypatch.setattr(external.importlib.util, "find_spec", lambda name: object())  # "installed"
+    assert "no ultralytics validator" in external.run_ultralytics(tmp_path, tmp_path, params(), 64, None).skipped
+    with pytest.raises(RuntimeError, match="no ultralytics validator"):
+        external.run_ultralytics(tmp_path, tmp_path, params(ultralytics=True), 64, None)
+    seen: dict[str, Any] = {}
+
+    def validator(model: Any, data_root: Any, **kw: Any) -> dict[str, Any]:
+        seen.update(kw, model=model)
+        return {"detections": []}
+
+    got = external.run_ultralytics(tmp_path / "m.onnx", tmp_path, params(ultralytics=True), 64, validator)
+    assert got.value == {"detections": []} and seen["model"] == tmp_path / "m.onnx"
+    assert seen["imgsz"] == 64 and seen["conf"] == params().conf and seen["max_det"] == params().max_det
+
+
 def test_single_label_map_detections_are_not_compared_with_ultralytics_multi_label(tmp_path: Any) -> None:
     single = parse_params({"evaluate": {"multi_label": False}}).evaluate
-    assert "multi_label is false" in external.run_ultralytics(tmp_path, tmp_path, single, 64).skipped
+    assert "multi_label is false" in external.run_ultralytics(tmp_path, tmp_path, single, 64, None).skipped
     required = parse_params({"evaluate": {"multi_label": False, "cross_check": {"ultralytics": True}}}).evaluate
     with pytest.raises(RuntimeError, match="multi_label is false"):
         external.ultralytics_skip(required)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from edgeproof.fingerprint import HOSTNAME_ENV, device_fingerprint
+from edgeproof.device.fingerprint import HOSTNAME_ENV, device_fingerprint
 
 
 def test_hostname_is_left_out_unless_asked_for(monkeypatch):

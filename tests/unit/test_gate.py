@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeproof.device.profiles import DeviceGate as GateParams
 from edgeproof.gate import check_gate, render_markdown
+from edgeproof.profiles import DeviceGate as GateParams
 
 SHA = "a" * 64
 REPO = Path(__file__).resolve().parents[2]

@@ -88,3 +88,17 @@ def test_deployed_reads_the_deploy_section_and_maps_boxes_back():
     assert len(post(raw)) == 1  # agnostic: the class-1 duplicate goes
     lb = Letterbox(new_w=100, new_h=50, pad_x=0, pad_y=25, orig_w=200, orig_h=100)  # scale 0.5, pad_y 25
     assert post(raw, lb).boxes[0] == pytest.approx([80, 30, 120, 70])
+
+
+def test_the_scoring_settings_have_one_home():
+    from edgeproof.config import parse_params
+    from edgeproof.runtime.postprocess import Postprocess
+    from edgeproof.runtime.scoring import ScoringSettings
+    from edgeproof.settings import SettingsError
+
+    assert parse_params({}).evaluate.scoring == ScoringSettings()  # params.yaml's defaults are the object's
+    ev = parse_params({"evaluate": {"conf": 0.01, "iou": 0.6, "max_det": 100, "multi_label": False}}).evaluate
+    assert ev.scoring == ScoringSettings(conf=0.01, iou=0.6, max_det=100, multi_label=False)
+    assert Postprocess.scoring(ev.scoring) == Postprocess(conf=0.01, iou=0.6, max_det=100, multi_label=False)
+    with pytest.raises(SettingsError, match=r"deploy.json: map.max_det"):
+        ScoringSettings.parse({"conf": 0.001, "iou": 0.7, "max_det": 0, "multi_label": True}, "deploy.json: map")

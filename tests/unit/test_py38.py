@@ -23,7 +23,7 @@ DEVICE_SIDE = [
     SRC / "device",
     SRC / "verdict",
     SRC / "settings.py",
-    SRC / "fingerprint.py",
+    SRC / "profiles.py",
     SRC / "io.py",
     SRC / "__init__.py",
 ]

@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 
-from edgeproof.device.profiles import parse_profiles
 from edgeproof.io import sha256_file, write_json
+from edgeproof.profiles import parse_profiles
 from edgeproof.release.choose import choose
 from edgeproof.release.params import ReleaseParams
 from tests.unit.test_gate import _eval as gate_eval

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeproof.config import ParamsError, parse_params
-from edgeproof.device.profiles import parse_profiles
+from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.settings import SettingsError
 

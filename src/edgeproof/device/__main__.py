@@ -25,8 +25,8 @@ from typing import List, Optional
 
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.device.measure import default_cache_root, run_measure
-from edgeproof.device.profiles import match_machine, parse_profiles
 from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
+from edgeproof.profiles import match_machine, parse_profiles
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -15,7 +15,6 @@ import subprocess
 import threading
 from typing import Any, Dict, List, Optional
 
-from edgeproof.device.profiles import Profile
 from edgeproof.device.sysinfo import (
     IGNORED_ZONES,
     SysRoot,
@@ -25,6 +24,7 @@ from edgeproof.device.sysinfo import (
     power_mode_id,
     thermal_zones,
 )
+from edgeproof.profiles import Profile
 
 log = logging.getLogger(__name__)
 

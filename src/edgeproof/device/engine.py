@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.profiles import Profile
 from edgeproof.device.providers import (
     TRT,
     engine_cache_key,
@@ -23,6 +22,7 @@ from edgeproof.device.providers import (
     trt_shape_options,
 )
 from edgeproof.device.sysinfo import SysRoot
+from edgeproof.profiles import Profile
 
 
 def model_input(model_path: Path) -> Tuple[str, List[Any]]:

@@ -8,7 +8,6 @@ detections. A sampler records temperatures, clocks and tegrastats throughout.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -17,13 +16,15 @@ from edgeproof.device.conditions import Sampler
 from edgeproof.device.energy import IDLE_S, PowerMeter, energy_fields
 from edgeproof.device.manifest import read_json_file
 from edgeproof.device.memory import MemoryMonitor
-from edgeproof.device.profiles import Profile
 from edgeproof.device.sysinfo import SysRoot
 from edgeproof.device.timing import Model, coco_detections, end_to_end, end_to_end_clip, model_only
 from edgeproof.io import write_json
+from edgeproof.profiles import Profile
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.scoring import ScoringSettings
+from edgeproof.settings import as_dict
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
 
@@ -70,33 +71,22 @@ def _e2e(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings, i
 def evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
     """On-device detections of the bundle's val images, written to ``out/detections.json``."""
     gt = read_json_file(bundle / "val" / "annotations.json")
-    m = setup["map"]
-    post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
-    results, ips = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
+    scoring = ScoringSettings.parse(setup["map"], where=f"{bundle / 'deploy.json'}: map")
+    results, ips = coco_detections(
+        model, gt, bundle / "val" / "images", Postprocess.scoring(scoring), setup["category_ids"]
+    )
     write_json(out / "detections.json", results)
-    # the device gate always scores the detections itself (pycocotools, against the verified ground
-    # truth); where pycocotools is installed on the device, the figures are also here for the log
+    # scoring (pycocotools, edgeproof.evaluation) is the CI side's: the runner imports none of it, and
+    # the device gate scores the detections itself against the verified ground truth
     return {
         "n_images": len(gt["images"]),
         "n_detections": len(results),
         "detections_file": "detections.json",
         "images_per_s": ips,
-        "settings": dict(m),
-        **_score_here(gt, results),
+        "settings": as_dict(scoring),
+        "scored": False,
+        "scored_by": "device gate (pycocotools, against the bundle's ground truth)",
     }
-
-
-def _score_here(gt: Dict[str, Any], results: Any) -> Dict[str, Any]:
-    if sys.version_info < (3, 10):  # noqa: UP036 -- edgeproof.evaluation is build-side code (3.10+)
-        return {"scored": False, "scored_by": "device gate (scoring here needs Python 3.10+)"}
-    try:
-        import pycocotools  # noqa: F401
-
-        from edgeproof.evaluation.coco import score_coco
-    except ImportError:
-        return {"scored": False, "scored_by": "device gate (pycocotools is not installed here)"}
-    metrics = score_coco(gt, results).metrics
-    return {"scored": True, "map50_95": metrics["map50_95"], "map50": metrics["map50"]}
 
 
 def _idle(meter: PowerMeter) -> Optional[Tuple[float, float]]:

@@ -38,7 +38,6 @@ from edgeproof.device.gated import (
 )
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
 from edgeproof.device.memory import file_mb
-from edgeproof.device.profiles import Profile, match_machine, parse_profiles
 from edgeproof.device.providers import (
     TRT,
     cpu_fallback_guard,
@@ -50,6 +49,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.device.timing import Model, batch_sweep
 from edgeproof.io import write_json
+from edgeproof.profiles import Profile, match_machine, parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
@@ -228,7 +228,7 @@ def device_name(facts: Dict[str, Any], fingerprint: Dict[str, Any]) -> str:
 
 def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
     """Verify, match, build the session, measure the gated figures, then the sweep; write into ``out``."""
-    from edgeproof.fingerprint import device_fingerprint
+    from edgeproof.device.fingerprint import device_fingerprint
 
     profile, setup, deploy, entry = _read_bundle(bundle, name)
     facts = machine_facts(root)

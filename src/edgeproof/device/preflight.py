@@ -16,8 +16,8 @@ from typing import Any, Dict, List
 
 from edgeproof.device.conditions import CLOCK_TOLERANCE
 from edgeproof.device.manifest import profile_model, read_json_file
-from edgeproof.device.profiles import Profile, match_machine, parse_profiles
 from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts, power_mode_id
+from edgeproof.profiles import Profile, match_machine, parse_profiles
 
 MIN_FREE_GIB = 2.0
 TEMP_MARGIN_C = 10.0

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.profiles import Profile
-from edgeproof.device.sysinfo import SysRoot, version_tuple
+from edgeproof.device.sysinfo import SysRoot
+from edgeproof.profiles import Profile, version_tuple
 from edgeproof.runtime.session import ProviderError, graph_level, import_ort, require_available
 
 log = logging.getLogger(__name__)

@@ -70,16 +70,6 @@ def parse_l4t(text: Optional[str]) -> Optional[str]:
     return f"{m.group(1)}.{m.group(2).strip('.')}" if m else None
 
 
-def version_tuple(text: str) -> Tuple[int, ...]:
-    """``"32.7.1"`` -> ``(32, 7, 1)`` for comparisons (non-numeric parts stop the tuple)."""
-    out = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        out.append(int(part))
-    return tuple(out)
-
-
 # `nvpmodel -m <id>` per board (device-tree model substring) and mode name, from NVIDIA's L4T power
 # mode tables. The ids differ by board: MAXN is 0 on the Nano but MAXN_SUPER is 2 on the Orin Nano
 # Super, and MAXN_SUPER exists only from JetPack 6.2 (L4T 36.4.3).

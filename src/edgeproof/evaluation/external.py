@@ -3,14 +3,17 @@
 faster-coco-eval re-scores the same detections (it runs inside the scoring pool, see
 :mod:`edgeproof.evaluation.run`); ultralytics' validator runs the same ONNX file through its own
 pipeline. Each ends as an :class:`edgeproof.evaluation.crosscheck.Finished`: a value, or a skip with
-its reason. ultralytics lives behind the train extra (:mod:`edgeproof.training.crosscheck`) and is
-imported only when it is going to run, so the evaluation package imports neither torch nor ultralytics.
+its reason. ultralytics' validator lives behind the train extra (:func:`edgeproof.training.crosscheck.
+ultralytics_val`) and is handed in by the caller (a stage, the CLI, the release measurement): the
+evaluation package sits below training and imports neither it, nor torch, nor ultralytics.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edgeproof.evaluation.crosscheck import Finished, skip_reason
 from edgeproof.evaluation.independent import INSTALL_HINT, independent_available
@@ -21,6 +24,9 @@ SINGLE_LABEL = (
     "evaluate.multi_label is false, but ultralytics' validator always keeps every class above conf per box: "
     "its detections would not be comparable"
 )
+NO_VALIDATOR = "this caller runs no ultralytics validator (it comes with the `train` extra)"
+# edgeproof.training.crosscheck.ultralytics_val: (model, data_root, *, imgsz, batch, conf, iou, max_det, device)
+Validator = Callable[..., dict[str, Any]]
 
 
 def independent_skip(params: EvaluateParams) -> str | None:
@@ -37,20 +43,19 @@ def ultralytics_skip(params: EvaluateParams) -> str | None:
     return skip_reason(mode, available, "ultralytics", ULTRALYTICS_MISSING)
 
 
-def run_ultralytics(model: Path, data_root: Path, params: EvaluateParams, imgsz: int | list[int]) -> Finished:
-    """ultralytics ``val`` on ``model`` at the mAP settings: its detections in the dataset's ids and its
-    own AP; or the reason it did not run."""
+def run_ultralytics(
+    model: Path, data_root: Path, params: EvaluateParams, imgsz: int | list[int], validator: Validator | None
+) -> Finished:
+    """``validator`` (ultralytics ``val``) on ``model`` at the mAP settings: its detections in the dataset's
+    ids and its own AP; or the reason it did not run (``validator`` None: the caller has none to give)."""
     reason = ultralytics_skip(params)
     if reason is not None:
         return Finished.skip(reason)
-    try:
-        from edgeproof.training.crosscheck import ultralytics_val  # torch + ultralytics: only from here on
-    except ImportError as exc:  # installed but broken (e.g. torch missing): like not installed
-        missing = f"ultralytics cannot be imported ({exc})"
+    if validator is None:
         if params.cross_check.ultralytics is True:
-            raise RuntimeError(f"evaluate.cross_check.ultralytics is true but {missing}") from exc
-        return Finished.skip(missing)
-    value = ultralytics_val(
+            raise RuntimeError(f"evaluate.cross_check.ultralytics is true but {NO_VALIDATOR}")
+        return Finished.skip(NO_VALIDATOR)
+    value = validator(
         model,
         data_root,
         imgsz=imgsz,

@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.schema import Section as _Section
 
 #: ``true`` = required (a missing package fails the stage), ``false`` = off,
 #: ``"auto"`` = run it when the package is importable, otherwise record ``null`` and the reason.
 CheckMode = bool | Literal["auto"]
 Auto = Literal["auto"]
+_SCORING = ScoringSettings()
 
 
 class OperatingPointParams(_Section):
@@ -48,10 +50,11 @@ class PlotsParams(_Section):
 class EvaluateParams(_Section):
     """COCO-style evaluation of the optimized ONNX model on the val split."""
 
-    conf: float = Field(0.001, ge=0.0, lt=1.0)
-    iou: float = Field(0.7, gt=0.0, le=1.0)
-    max_det: int = Field(300, ge=1, le=10_000)
-    multi_label: bool = True
+    # the mAP scoring post-processing: its defaults and meaning are ScoringSettings' (see .scoring)
+    conf: float = Field(_SCORING.conf, ge=0.0, lt=1.0)
+    iou: float = Field(_SCORING.iou, gt=0.0, le=1.0)
+    max_det: int = Field(_SCORING.max_det, ge=1, le=10_000)
+    multi_label: bool = _SCORING.multi_label
     batch: int = Field(8, ge=1, le=256)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     streams: Annotated[int, Field(ge=1, le=64)] | Auto = "auto"
@@ -59,6 +62,11 @@ class EvaluateParams(_Section):
     score_workers: Annotated[int, Field(ge=0, le=64)] | Auto = "auto"
     operating_point: OperatingPointParams = Field(default_factory=OperatingPointParams)
     cross_check: CrossCheckParams = Field(default_factory=CrossCheckParams)
+
+    @property
+    def scoring(self) -> ScoringSettings:
+        """conf, iou, max_det and multi_label: the mAP scoring post-processing, as one settings object."""
+        return ScoringSettings(conf=self.conf, iou=self.iou, max_det=self.max_det, multi_label=self.multi_label)
 
 
 def _cpu_only(providers: list[str]) -> bool:

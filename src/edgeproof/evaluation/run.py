@@ -15,7 +15,7 @@ from edgeproof.data.canonical import load_meta
 from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
 from edgeproof.evaluation.crosscheck import Finished, cross_check
-from edgeproof.evaluation.external import independent_skip, run_ultralytics
+from edgeproof.evaluation.external import Validator, independent_skip, run_ultralytics
 from edgeproof.evaluation.independent import independent_stats
 from edgeproof.evaluation.matching import ImageTruth, truth_by_image
 from edgeproof.evaluation.params import EvaluateParams, resolve_parallelism
@@ -57,7 +57,7 @@ def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: P
 
 def map_postprocess(params: EvaluateParams) -> Postprocess:
     """The mAP set's post-processing (low confidence, multi-label: what COCO tools expect)."""
-    return Postprocess(params.conf, params.iou, params.max_det, params.multi_label)
+    return Postprocess.scoring(params.scoring)
 
 
 def _detector(model: Path, params: EvaluateParams, intra_op_threads: int) -> Detector:
@@ -201,12 +201,14 @@ def evaluate_onnx(
     deploy: DeploySettings,
     split: str = "val",
     ultralytics: Finished | None = None,
+    validator: Validator | None = None,
 ) -> Evaluation:
     """Score ``model`` on ``data_root``'s ``split`` with the project's own runtime, and cross-check it.
 
     The operating point is judged at ``deploy`` (what the device ships). ``ultralytics``: an already
-    finished ultralytics check; ``None`` runs it as ``params.cross_check.ultralytics`` says (``auto``:
-    when ultralytics is installed).
+    finished ultralytics check; ``None`` runs ``validator`` (ultralytics' own, from the train extra:
+    :func:`edgeproof.training.crosscheck.ultralytics_val`) as ``params.cross_check.ultralytics`` says
+    (``auto``: when ultralytics is installed).
     """
     meta = load_meta(data_root)
     gt = read_json(data_root / "annotations" / f"{split}.json")
@@ -216,7 +218,7 @@ def evaluate_onnx(
     point, matrix = _operating(preds, truths, meta.names, meta.category_ids, params, deploy)
     if ultralytics is None:
         h, w = detector.input_size
-        ultralytics = run_ultralytics(model, data_root, params, h if h == w else [h, w])
+        ultralytics = run_ultralytics(model, data_root, params, h if h == w else [h, w], validator)
     cross = cross_check(
         coco.metrics["map50_95"], gt, preds.results, params.cross_check, scored.independent, ultralytics
     )

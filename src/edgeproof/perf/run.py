@@ -15,14 +15,15 @@ from typing import Any
 
 from edgeproof.benchmark import BenchmarkParams, run_benchmark
 from edgeproof.data.canonical import load_meta, split_image_paths
-from edgeproof.device.profiles import VARIANTS
+from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
-from edgeproof.fingerprint import device_fingerprint
 from edgeproof.io import read_json
 from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import read_input_size
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def _maps(
 ) -> dict[str, float | None]:
     gt = read_json(inputs.data / "annotations" / "val.json")
     cat = load_meta(inputs.data).class_to_category()
-    thresholds = {"conf": evaluate.conf, "iou": evaluate.iou, "max_det": evaluate.max_det}
+    scoring = evaluate.scoring
+    # ultralytics' predict has no multi_label (its NMS keeps one class per box): the rest is the same
+    thresholds = {"conf": scoring.conf, "iou": scoring.iou, "max_det": scoring.max_det}
     images_dir = inputs.data / "images" / "val"
     maps = {key: ultra.predict_map(m, gt, images_dir, cat, imgsz, thresholds) for key, m in models.items()}
     off = evaluate.cross_check.model_copy(update={"ultralytics": False, "independent": False})
@@ -149,7 +152,7 @@ def run_perf(
     images = split_image_paths(inputs.data, "val")[: bench.e2e_images]
     bench = bench.model_copy(update={"batch": 1})
     gflop, peaks = count_flops(files["fp32"]) / 1e9, [matmul_peak()]
-    imgsz = int(load_imgsz(files["fp32"]))
+    imgsz, _ = read_input_size(files["fp32"])  # square: the export's train.imgsz
     timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det)
     with ultra.temp_folder() as tmp:
         models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
@@ -178,14 +181,6 @@ def run_perf(
             "ratios_best_round": ratios([{**e, **e["best_round"]} for e in entries], release),
         },
     }
-
-
-def load_imgsz(model: Path) -> int:
-    """The square input size of an ONNX model (its fixed height)."""
-    from edgeproof.runtime.session import create_session
-
-    shape = create_session(model, ["CPUExecutionProvider"], "disable").get_inputs()[0].shape
-    return int(shape[2])
 
 
 def _machine() -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from edgeproof.device.profiles import DeviceGate, Profile
 from edgeproof.gate import check_gate
+from edgeproof.profiles import DeviceGate, Profile
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"

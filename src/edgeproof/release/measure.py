@@ -23,6 +23,7 @@ from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import sha256_file
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.training.crosscheck import ultralytics_val
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def measure(
             log.info("fp32: reusing the evaluate stage's result for the same file")
             out.evals[name] = dict(reference_eval)
         else:
-            out.evals[name] = evaluate_onnx(path, data, evaluate, deploy).metrics
+            out.evals[name] = evaluate_onnx(path, data, evaluate, deploy, validator=ultralytics_val).metrics
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
     for r in range(rounds):
         for name, path in todo.items():

@@ -20,7 +20,11 @@ from edgeproof.runtime.session import SessionSettings, create_session
 
 
 def _model_metadata(session: Any) -> Dict[str, Any]:
-    props = dict(session.get_modelmeta().custom_metadata_map)
+    return parse_metadata(dict(session.get_modelmeta().custom_metadata_map))
+
+
+def parse_metadata(props: Dict[str, str]) -> Dict[str, Any]:
+    """The ultralytics metadata of an ONNX model (``names``, ``imgsz``, ``stride``), values parsed."""
     meta: Dict[str, Any] = {}
     for key in ("names", "imgsz", "stride"):
         if key in props:
@@ -29,6 +33,24 @@ def _model_metadata(session: Any) -> Dict[str, Any]:
             except (ValueError, SyntaxError):
                 meta[key] = props[key]
     return meta
+
+
+def input_size(shape: Sequence[Any], metadata: Dict[str, Any], where: Union[Path, str]) -> Tuple[int, int]:
+    """The model's input ``(height, width)``: its fixed input dims, else the ``imgsz`` it was exported at
+    (metadata). The one place the size is read; there is no default: an unknown size is an error."""
+    dims = list(shape)[2:4]
+    if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
+        return int(dims[0]), int(dims[1])
+    imgsz = metadata.get("imgsz")
+    if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
+        return int(imgsz[0]), int(imgsz[1])
+    raise ValueError(f"{where}: input has dynamic height/width and no 'imgsz' metadata")
+
+
+def read_input_size(path: Union[Path, str]) -> Tuple[int, int]:
+    """:func:`input_size` of an ONNX file (a CPU session without graph optimisation, never run)."""
+    session = create_session(read_model(path), ["CPUExecutionProvider"], "disable", name=str(path))
+    return input_size(session.get_inputs()[0].shape, _model_metadata(session), path)
 
 
 _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
@@ -101,20 +123,11 @@ class Detector:
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)
         self.metadata = _model_metadata(self.session)
-        self.input_size = self._input_size(inp.shape)
+        self.input_size = input_size(inp.shape, self.metadata, self.model_path)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
         names = self.metadata.get("names", {})
         self.names: Dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
         self.output_rows = check_output(self.model_path, self.session.get_outputs()[0], len(self.names) or None)
-
-    def _input_size(self, shape: Sequence[Any]) -> Tuple[int, int]:
-        h, w = shape[2], shape[3]
-        if isinstance(h, int) and isinstance(w, int):
-            return h, w
-        imgsz = self.metadata.get("imgsz")
-        if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
-            return int(imgsz[0]), int(imgsz[1])
-        raise ValueError(f"{self.model_path}: input has dynamic height/width and no 'imgsz' metadata")
 
     @property
     def providers(self) -> List[str]:

@@ -5,7 +5,8 @@ model-input pixels, then per-class scores already passed through a sigmoid (no o
 
 :class:`Postprocess` is the one type for "raw output -> detections". The deployment's settings come
 from :class:`edgeproof.runtime.deploy.DeploySettings` (:meth:`Postprocess.deployed`); the mAP
-evaluation builds its own (low confidence, multi-label). Evaluation and device run this same code.
+scoring's from :class:`edgeproof.runtime.scoring.ScoringSettings` (:meth:`Postprocess.scoring`: low
+confidence, multi-label). Evaluation and device run this same code.
 
 The NMS is greedy NMS decided a block of candidates at a time (one IoU matrix settles the block among
 itself, one more removes what the block's kept boxes suppress from the rest): the same kept indices
@@ -25,6 +26,7 @@ from edgeproof.runtime.preprocess import Letterbox, boxes_to_original
 
 if TYPE_CHECKING:
     from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.scoring import ScoringSettings
 
 _MAX_WH = 7680.0  # class offset for batched NMS: larger than any input side
 _MAX_CANDIDATES = 30_000
@@ -132,6 +134,11 @@ class Postprocess:
             multi_label=False,
             agnostic=deploy.agnostic,
         )
+
+    @classmethod
+    def scoring(cls, settings: ScoringSettings) -> Postprocess:
+        """The post-processing of the detections mAP is computed on (class-wise NMS)."""
+        return cls(conf=settings.conf, iou=settings.iou, max_det=settings.max_det, multi_label=settings.multi_label)
 
     def __call__(self, pred: np.ndarray, letterbox: Optional[Letterbox] = None) -> Detections:
         """Decode + NMS one image's raw output ``(4 + nc, n_anchors)``; with ``letterbox`` the boxes

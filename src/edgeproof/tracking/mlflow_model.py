@@ -7,7 +7,6 @@ the execution providers the benchmark ran on, so ``mlflow.pyfunc.load_model`` ru
 
 from __future__ import annotations
 
-import ast
 import logging
 import shutil
 import tempfile
@@ -46,13 +45,10 @@ def signature_and_example(onnx_model: Any) -> tuple[Any, Any]:
     spec = signature.inputs.inputs[0]
     shape = [1 if d < 0 else d for d in spec.shape]
     if len(shape) == 4 and min(spec.shape[2:]) < 0:  # dynamic H/W: the size it was exported at (ultralytics)
-        props = {p.key: p.value for p in onnx_model.metadata_props}
-        try:
-            imgsz = [int(v) for v in ast.literal_eval(props.get("imgsz", "[640, 640]"))]
-        except (ValueError, SyntaxError, TypeError):
-            imgsz = [640, 640]
-        imgsz = (imgsz * 2)[:2] if imgsz else [640, 640]
-        shape[2:] = [v if d < 0 else d for v, d in zip(imgsz, spec.shape[2:], strict=True)]
+        from edgeproof.runtime.detector import input_size, parse_metadata
+
+        metadata = parse_metadata({p.key: p.value for p in onnx_model.metadata_props})
+        shape[2:] = input_size(spec.shape, metadata, f"ONNX graph {onnx_model.graph.name!r}")
     return signature, {spec.name: np.zeros(shape, dtype=spec.type)}
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeproof.device.profiles import VARIANTS
 from edgeproof.io import atomic_dir
+from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort
 from edgeproof.training.export import describe_onnx

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.device.profiles import parse_profiles
+from edgeproof.profiles import parse_profiles
 from edgeproof.verdict import detections as dets
 from edgeproof.verdict import proposal
 from edgeproof.verdict.measured import measured_figures, measured_rules

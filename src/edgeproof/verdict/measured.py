@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from edgeproof.device.profiles import Profile
+from edgeproof.profiles import Profile
 from edgeproof.verdict.rules import INCONCLUSIVE, compare, is_number, result
 
 NO_BASELINE = "no baseline on main: regression not judged"

@@ -11,17 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edgeproof.device.profiles import Profile
+from edgeproof.profiles import Profile
 from edgeproof.settings import as_dict
 
 MISSING = "(absent)"
 
 
 def load_profiles(path: Path) -> Dict[str, Profile]:
-    """The ``profiles`` section of a params file, validated like the pipeline's (errors name file and key)."""
-    from edgeproof.config import load_params
+    """The ``profiles`` section of a params file, read as DVC reads it and validated by the same parser as
+    the pipeline's (errors name file and key)."""
+    from edgeproof.params_file import ParamsError, read_params_yaml
+    from edgeproof.profiles import parse_profiles
+    from edgeproof.settings import SettingsError
 
-    return dict(load_params(path).profiles)
+    raw = read_params_yaml(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("profiles"), dict):
+        raise ParamsError(f"{path}: no profiles section (the rules to judge with)")
+    try:
+        return dict(parse_profiles(raw["profiles"]))
+    except SettingsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
 
 
 def _flat(data: Any, prefix: str = "") -> Dict[str, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.cases import Call, Case
+from reliability import sandbox as sb
+from reliability.cases import Call, Case
 
 MODEL = "models/optimized/fp32.onnx"
 BUNDLED = "models/fp32.onnx"  # where the bundle keeps the released fp32 model
@@ -40,10 +40,11 @@ def build_bundle_repo(repo: Path) -> Path:
     from edgeproof.bundle import BundleParams, build_bundle
     from edgeproof.config import parse_params
     from edgeproof.data.synthetic import generate
-    from edgeproof.device.profiles import parse_profiles
     from edgeproof.io import sha256_file
-    from edgeproof.reliability.runner import PROJECT
+    from edgeproof.profiles import parse_profiles
     from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.scoring import ScoringSettings
+    from reliability.runner import PROJECT
 
     synthetic = {"n_train": 2, "n_val": 3, "image_size": 64, "classes": ["circle", "square"]}
     generate(parse_params({"data": {"synthetic": synthetic}}).data.synthetic, 0, repo / "data" / "prepared")
@@ -63,7 +64,7 @@ def build_bundle_repo(repo: Path) -> Path:
         data_dir=repo / "data" / "prepared",
         deploy=DeploySettings(),
         profiles=profiles,
-        map_settings={"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True},
+        scoring=ScoringSettings(),
         params=BundleParams(),
         root=repo,
     )

@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from edgeproof.reliability.runner import PROJECT
-from edgeproof.reliability.sandbox import write_params
+from reliability.runner import PROJECT
+from reliability.sandbox import write_params
 
 STAGES = ("data", "train", "export", "optimize")
 TINY = {
@@ -92,7 +92,8 @@ def _files(repo: Path, rel: str) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
 
 
-def _content(path: Path) -> str:
+def comparable_content(path: Path) -> str:
+    """What a rerun must reproduce of one output: its sha256; JSON/CSV less wall-clock fields ("torn:" if bad)."""
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -110,7 +111,11 @@ def _content(path: Path) -> str:
 
 def outputs_state(repo: Path, name: str) -> dict[str, str]:
     """What stage ``name`` produced in ``repo``: sha256 per file (JSON: its content less timings)."""
-    return {p.relative_to(repo).as_posix(): _content(p) for rel in declared_outputs(name) for p in _files(repo, rel)}
+    return {
+        p.relative_to(repo).as_posix(): comparable_content(p)
+        for rel in declared_outputs(name)
+        for p in _files(repo, rel)
+    }
 
 
 def reference_repo(root: Path) -> Path:

@@ -8,11 +8,13 @@ pydantic (:mod:`edgeproof.settings`), because the device side reads it on the bo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Literal, Optional, Tuple, get_args
 
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
 
-VARIANTS = ("fp32", "fp16", "int8")
+# The model variants the pipeline builds (optimize), measures (release, perf) and ships: the one list.
+Variant = Literal["fp32", "fp16", "int8"]
+VARIANTS: Tuple[str, ...] = get_args(Variant)
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,6 @@ def match_machine(match: MachineMatch, facts: Dict[str, Any]) -> Dict[str, Any]:
 
     Returns ``{"matched": bool, "checks": [{"name", "expected", "found", "ok"}]}``.
     """
-    from edgeproof.device.sysinfo import version_tuple
-
     jetson = facts.get("jetson") or {}
     checks = []
     if match.arch:
@@ -112,6 +112,16 @@ def match_machine(match: MachineMatch, facts: Dict[str, Any]) -> Dict[str, Any]:
             checks.append((name, bound, l4t, ok))
     rows = [{"name": n, "expected": e, "found": f, "ok": bool(ok)} for n, e, f, ok in checks]
     return {"matched": all(r["ok"] for r in rows), "checks": rows}
+
+
+def version_tuple(text: str) -> Tuple[int, ...]:
+    """``"32.7.1"`` -> ``(32, 7, 1)`` for comparisons (non-numeric parts stop the tuple)."""
+    out = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
 
 
 def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:

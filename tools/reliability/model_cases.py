@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.cases import Call, Case
+from reliability import sandbox as sb
+from reliability.cases import Call, Case
 
 MODEL = "models/candidate.onnx"
 

@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeproof.reliability.faults_stages import signal_when, start
-from edgeproof.reliability.runner import PROJECT
-from edgeproof.reliability.sandbox import tree_state, write_params
+from tests.data.builders import tree_state
+
+from reliability.faults_stages import signal_when, start
+from reliability.runner import PROJECT
+from reliability.sandbox import write_params
 
 _SYNTHETIC = {"n_train": 600, "n_val": 10, "image_size": 96}
 _ARGV = ["--out", "data/prepared", "--metrics", "metrics/data.json"]  # the dvc.yaml command (concurrency case)
@@ -28,7 +30,8 @@ def _start(repo: Path) -> subprocess.Popen[bytes]:
     return start(repo, "data")
 
 
-def _finish(repo: Path, seed: int) -> tuple[int, dict[str, Any]]:
+def run_data_stage(repo: Path, seed: int) -> tuple[int, dict[str, Any]]:
+    """Run the data stage to the end on a synthetic dataset; its exit code and ``data/prepared``'s state."""
     write_params(repo, {"seed": seed, "synthetic": _SYNTHETIC})
     proc = _start(repo)
     proc.communicate(timeout=600)
@@ -50,7 +53,7 @@ def data_stage_interrupted(workdir: Path, sig: int, reference: dict[str, Any]) -
     name = f"{signal.Signals(sig).name.lower()}-data-stage"
     repo = workdir / name / "repo"
     repo.mkdir(parents=True)
-    code, before = _finish(repo, seed=0)
+    code, before = run_data_stage(repo, seed=0)
     if code != 0:
         return _result(name, "failed", f"the first, uninterrupted run exited {code}")
     write_params(repo, {"seed": 1, "synthetic": _SYNTHETIC})
@@ -58,7 +61,7 @@ def data_stage_interrupted(workdir: Path, sig: int, reference: dict[str, Any]) -
         return _result(name, "not_injected", "the stage finished before it could be interrupted")
     if tree_state(repo / "data" / "prepared") != before:
         return _result(name, "failed", "after the kill, data/prepared is not the previous complete dataset")
-    code, after = _finish(repo, seed=1)
+    code, after = run_data_stage(repo, seed=1)
     leftovers = [p.name for p in (repo / "data").glob(".prepared.*")]
     if leftovers:
         return _result(name, "failed", f"the killed run's temp trees are still there after the rerun: {leftovers}")
@@ -82,11 +85,11 @@ def run_faults(workdir: Path) -> list[dict[str, Any]]:
     """Every fault case; the uninterrupted reference run is made once."""
     reference_repo = workdir / "reference" / "repo"
     reference_repo.mkdir(parents=True)
-    code, reference = _finish(reference_repo, seed=1)
+    code, reference = run_data_stage(reference_repo, seed=1)
     if code != 0:
         raise RuntimeError(f"the reference data stage run failed (exit {code})")
-    from edgeproof.reliability.faults_eval import evaluate_interrupted
-    from edgeproof.reliability.faults_stages import run_stage_faults
+    from reliability.faults_eval import evaluate_interrupted
+    from reliability.faults_stages import run_stage_faults
 
     results = [data_stage_interrupted(workdir, sig, reference) for sig in (signal.SIGKILL, signal.SIGTERM)]
     results += run_stage_faults(workdir / "stages")

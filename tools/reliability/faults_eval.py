@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edgeproof.reliability import sandbox as sb
-from edgeproof.reliability.faults_stages import declared_outputs, finish, model_arg, signal_when, start
+from reliability import sandbox as sb
+from reliability.faults_stages import declared_outputs, finish, model_arg, signal_when, start
 
 METRICS, DETECTIONS = "metrics/eval.json", "reports/detections_val.json"
 _TIMING = {"images_per_s", "speed", "ultralytics_images_per_s"}

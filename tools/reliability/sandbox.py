@@ -1,34 +1,22 @@
-"""Throw-away repos for the reliability cases: tiny user datasets, models and params, and a tree snapshot.
+"""Throw-away repos for the reliability cases: tiny user datasets, models and params.
 
 Everything is generated (a few 96x72 JPEGs, a constant-output ONNX "detector"), so the suite needs no
-download and no training.
+download and no training. The image drawing and the tree snapshot are the tests' own
+(tests/data/builders.py): one set of builders for the test suite and this tool.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from PIL import Image
+from tests.data.builders import coco_ann, coco_image, draw, save, write_coco, write_voc, write_yolo_image, yolo_line
 
 SRC = "data/sources/ds"
 NAMES = ("person", "car")
-
-
-def tree_state(root: Path) -> dict[str, tuple[str, int]]:
-    """sha256 and mode of every file under ``root`` (what "byte-identical afterwards" compares)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            out[path.relative_to(root).as_posix()] = (
-                hashlib.sha256(path.read_bytes()).hexdigest(),
-                path.stat().st_mode,
-            )
-    return out
+BOX = (10, 10, 40, 30)  # x, y, w, h: the one object in every image
 
 
 def write_params(repo: Path, data: dict[str, Any], **sections: Any) -> Path:
@@ -40,12 +28,7 @@ def write_params(repo: Path, data: dict[str, Any], **sections: Any) -> Path:
 
 def image(path: Path, seed: int = 0, size: tuple[int, int] = (96, 72)) -> Path:
     """A small noisy JPEG with one bright box."""
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 40, size=(size[1], size[0], 3), dtype=np.uint8)
-    arr[10:40, 10:50] = 230
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, "JPEG", quality=90)
-    return path
+    return save(path, draw(size[0], size[1], [BOX], seed=seed))
 
 
 def png_header_only(path: Path, width: int, height: int) -> Path:
@@ -66,21 +49,17 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
 def coco(repo: Path, n_train: int = 4, n_val: int = 2) -> dict[str, Path]:
     """A valid COCO source (separate train and val files) and params pointing at it."""
     root = repo / SRC
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
     out = {}
     for split, n, first in (("train", n_train, 100), ("val", n_val, 500)):
-        images, anns = [], []
+        images: list = []
+        anns: list = []
         for i in range(n):
             name = f"{split}/{first + i}.jpg"
             image(root / "images" / name, seed=first + i)
-            images.append({"id": first + i, "file_name": name, "width": 96, "height": 72})
-            anns.append(
-                {"id": first + i, "image_id": first + i, "category_id": 1 + i % 2, "bbox": [10, 10, 40, 30],
-                 "area": 1200.0, "iscrowd": 0}
-            )  # fmt: skip
-        cats = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
-        out[split] = root / "annotations" / f"{split}.json"
-        out[split].parent.mkdir(parents=True, exist_ok=True)
-        out[split].write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+            coco_image(images, first + i, name, 96, 72)
+            coco_ann(anns, first + i, 1 + i % 2, BOX, area=1200.0)
+        out[split] = write_coco(root / "annotations" / f"{split}.json", images, anns, cats)
     section = {
         "images": f"{SRC}/images",
         "annotations": f"{SRC}/annotations/train.json",
@@ -93,14 +72,10 @@ def coco(repo: Path, n_train: int = 4, n_val: int = 2) -> dict[str, Path]:
 def voc(repo: Path, n: int = 6) -> Path:
     """A valid VOC source (seeded split) and params pointing at it; returns its root."""
     root = repo / SRC
-    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    x, y, w, h = BOX
     for i in range(n):
-        image(root / "JPEGImages" / f"im{i}.jpg", seed=i)
-        (root / "Annotations" / f"im{i}.xml").write_text(
-            f"<annotation><filename>im{i}.jpg</filename><size><width>96</width><height>72</height></size>"
-            "<object><name>dog</name><bndbox><xmin>11</xmin><ymin>11</ymin><xmax>50</xmax><ymax>40</ymax>"
-            "</bndbox></object></annotation>"
-        )
+        arr = draw(96, 72, [BOX], seed=i)
+        write_voc(root, f"im{i}", arr, [("dog", (x + 1, y + 1, x + w, y + h), 0)])
     write_params(repo, {"source": "voc", "voc": {"root": SRC}})
     return root
 
@@ -110,10 +85,7 @@ def yolo(repo: Path, n_train: int = 4, n_val: int = 2) -> Path:
     root = repo / SRC
     for split, n in (("train", n_train), ("val", n_val)):
         for i in range(n):
-            image(root / "images" / split / f"{split}{i}.jpg", seed=i)
-            label = root / "labels" / split / f"{split}{i}.txt"
-            label.parent.mkdir(parents=True, exist_ok=True)
-            label.write_text("0 0.3125 0.3472 0.4167 0.4167\n")
+            write_yolo_image(root, split, f"{split}{i}", draw(96, 72, [BOX], seed=i), [yolo_line(0, BOX, 96, 72)])
     (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: [person, car]\n")
     write_params(repo, {"source": "yolo", "yolo": {"data_yaml": f"{SRC}/data.yaml"}})
     return root

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from edgeproof.reliability import sandbox as sb
+from reliability import sandbox as sb
 
 DATA = ("stage:data", ["--out", "data/prepared", "--metrics", "metrics/data.json"])
 

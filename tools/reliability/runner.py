@@ -19,10 +19,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from edgeproof.reliability.cases import Call, Case
-from edgeproof.reliability.sandbox import tree_state
+from tests.data.builders import tree_state
 
-PROJECT = Path(__file__).resolve().parents[3]  # the checkout holding stages/ (src/edgeproof/reliability/..)
+from reliability.cases import Call, Case
+
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout holding stages/ (tools/reliability/..)
 
 
 def _entry(call: Call) -> Any:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import write_json, write_text
-from edgeproof.reliability.bundle_cases import BUNDLE_CASES
-from edgeproof.reliability.cases import DATA_CASES, Case
-from edgeproof.reliability.model_cases import MODEL_CASES
-from edgeproof.reliability.runner import run_case
+from reliability.bundle_cases import BUNDLE_CASES
+from reliability.cases import DATA_CASES, Case
+from reliability.model_cases import MODEL_CASES
+from reliability.runner import run_case
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def run_reliability(out_dir: Path, faults: bool = True, only: Sequence[str] | No
             results.append(run_case(case, Path(tmp)))
             log.info("%-28s %s", case.name, results[-1]["outcome"])
         if faults:
-            from edgeproof.reliability.faults import run_faults
+            from reliability.faults import run_faults
 
             results += run_faults(Path(tmp))
     report = summarize(results)

@@ -1,0 +1,5 @@
+"""``python -m edgeproof.cli``: the ``edgeproof`` command."""
+
+from edgeproof.cli import main
+
+raise SystemExit(main())

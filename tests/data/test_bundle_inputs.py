@@ -16,8 +16,9 @@ from edgeproof.bundle import BundleParams, build_bundle
 from edgeproof.config import ParamsError, parse_params
 from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.scoring import ScoringSettings
 from tests.device.builders import write_build_side
-from tests.device.conftest import MAP_SETTINGS, make_bundle, profiles_raw
+from tests.device.conftest import make_bundle, profiles_raw
 
 SECRET = "not for the artifact\n"
 
@@ -40,7 +41,7 @@ def _build(root: Path, params: BundleParams) -> None:
         data_dir=root / "data/prepared",
         deploy=DeploySettings(),
         profiles=profiles,
-        map_settings=MAP_SETTINGS,
+        scoring=ScoringSettings(),
         params=params,
         root=root,
     )

@@ -65,13 +65,13 @@ def tracked() -> set[str]:
 
 
 def test_every_edgeproof_command_parses():
-    from edgeproof.cli import build_parser
+    from edgeproof.cli import parse_args
 
     commands = [(where, words[1:]) for where, words in _commands() if words[0] == "edgeproof"]
     assert len(commands) >= 10
     for where, argv in commands:
         try:
-            build_parser().parse_args(argv)
+            parse_args(argv)
         except SystemExit as exc:
             pytest.fail(f"{where}: does not parse ({exc})")
 

@@ -39,14 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``edgeproof`` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; only a command that forwards its arguments (``reliability``) keeps unknown ones."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     args.unknown = unknown
     if args.unknown and not getattr(args, "forwards_unknown", False):
         parser.error(f"unrecognized arguments: {' '.join(args.unknown)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``edgeproof`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
     try:
         return int(args.func(args))
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:

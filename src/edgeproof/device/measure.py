@@ -34,12 +34,14 @@ from edgeproof.device.providers import (
     tensorrt_version,
 )
 from edgeproof.device.sysinfo import SysRoot, machine_facts
-from edgeproof.device.timing import Model, batch_sweep, coco_detections, end_to_end, end_to_end_clip, model_only
+from edgeproof.device.timing import coco_detections, end_to_end_clip
 from edgeproof.io import write_json
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
+from edgeproof.runtime.timing import batch_sweep, end_to_end, model_only
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +88,13 @@ def _placement(model_path: Path, profile: Profile, cache_dir: Optional[Path], in
     """Build the session once with profiling: engine build time, and which provider ran each node."""
     with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
         session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort")
-        model = Model(session, input_size, model_path)
-        inputs = model.batch_of(_gray(input_size), profile.batch)
+        model = Detector(model_path, ort_session=session)
+        inputs, _ = model.preprocess([_gray(input_size)] * (model.fixed_batch or profile.batch))
         start = time.perf_counter()
-        model.run(inputs)
+        model.infer(inputs)
         first_s = time.perf_counter() - start
         for _ in range(PLACEMENT_RUNS - 1):
-            model.run(inputs)
+            model.infer(inputs)
         placement = node_placement(Path(session.end_profiling()))
     problems = placement_problems(list(profile.provider_names), placement)
     return {
@@ -120,15 +122,15 @@ def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[s
     return match
 
 
-def _timed(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
+def _timed(model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
     first = load_image(images[0])
     single = model_only(model, first, profile.batch, profile.warmup, profile.runs)
     sweep = batch_sweep(model, first, profile.batch_sweep, max(3, profile.runs // 5))
     if profile.e2e_input == "clip":
         clip = _bundle_clip(bundle)
-        e2e = end_to_end_clip(model, clip, deploy, profile.e2e_images)
+        e2e = end_to_end_clip(model, clip, profile.e2e_images)
     else:
-        e2e = end_to_end(model, images, deploy, profile.e2e_images)
+        e2e = end_to_end(model, images, 2, profile.e2e_images)
         e2e["source"] = "images"
     return {"model": single, "batch_sweep": sweep, "e2e": e2e}
 
@@ -147,11 +149,12 @@ def _bundle_clip(bundle: Path) -> Path:
     return bundle / rel
 
 
-def _evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
+def _evaluate(model: Detector, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
     gt = read_json_file(bundle / "val" / "annotations.json")
     m = setup["map"]
     post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
-    results, ips = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
+    scorer = Detector(model.model_path, post, ort_session=model.session)
+    results, ips = coco_detections(scorer, gt, bundle / "val" / "images", setup["category_ids"])
     write_json(out / "detections.json", results)
     # the device gate always scores the detections itself (pycocotools, against the verified ground
     # truth); where pycocotools is installed on the device, the figures are also here for the log
@@ -224,7 +227,7 @@ def _placed_session(model_path: Path, profile: Profile, cache_dir: Optional[Path
 
 
 def _sampled(
-    model: Model,
+    model: Detector,
     profile: Profile,
     bundle: Path,
     deploy: DeploySettings,
@@ -272,7 +275,15 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     model_path = Path(model_entry["path"])
     placed = _placed_session(model_path, profile, cache_dir, size)
     session, load_s = create_profiled_session(model_path, profile, cache_dir)
-    timed, evaluated, during = _sampled(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
+    timed, evaluated, during = _sampled(
+        Detector(model_path, Postprocess.deployed(deploy), ort_session=session),
+        profile,
+        bundle,
+        deploy,
+        setup,
+        out,
+        root,
+    )
     reasons = throttle_reasons(profile, facts, during)
     conditions.update(during=during, throttled=bool(reasons), reasons=reasons)
     run = {

@@ -34,7 +34,7 @@ def _sweep(report: Dict[str, Any]) -> List[str]:
     if not rows:
         return []
     lines = ["", "| batch | images/s | latency p50 (ms) |", "|---|---|---|"]
-    lines += [f"| {r['batch']} | {_fmt(r['images_per_s'])} | {_fmt(r['latency_ms_p50'])} |" for r in rows]
+    lines += [f"| {r['batch']} | {_fmt(r['images_per_s'])} | {_fmt(r['latency_model_ms_p50'])} |" for r in rows]
     return lines
 
 

@@ -51,8 +51,8 @@ def render(doc: Mapping[str, Any]) -> str:
     ]
     for e in doc["entries"]:
         lines.append(
-            f"| {e['name']} | {e['kind']} | {e['variant']} | {_fmt(e['latency_ms_p50'])} | "
-            f"{_fmt(e['latency_ms_p95'])} | {_fmt(e.get('latency_vs_floor'))}x | {_fmt(e['fps_e2e'], 1)} | "
+            f"| {e['name']} | {e['kind']} | {e['variant']} | {_fmt(e['latency_model_ms_p50'])} | "
+            f"{_fmt(e['latency_model_ms_p95'])} | {_fmt(e.get('latency_vs_floor'))}x | {_fmt(e['fps_e2e'], 1)} | "
             f"{_fmt(e['map50_95'], 4)} |"
         )
     for skipped in d.get("not_measured", []):

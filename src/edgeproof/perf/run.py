@@ -6,9 +6,10 @@ its rounds, so a burst of load from elsewhere on the machine hits all entries al
 
 from __future__ import annotations
 
+import functools
 import logging
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from edgeproof.fingerprint import device_fingerprint
 from edgeproof.io import read_json
 from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.runtime import timing as core
 from edgeproof.runtime.deploy import DeploySettings
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ NAMES = {
     "ultralytics-pt": "ultralytics YOLO(best.pt).predict",
     "ultralytics-onnx": "ultralytics YOLO(best.onnx).predict, its own ONNX export",
 }
-KEYS = ("latency_ms_p50", "latency_ms_p95", "fps_e2e")
+KEYS = ("latency_model_ms_p50", "latency_model_ms_p95", "fps_e2e")
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,14 @@ def _variants(inputs: PerfInputs) -> tuple[dict[str, Path], list[dict[str, str]]
 def _edgeproof(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
     doc = run_benchmark(path, images, bench, deploy)
     lat = doc["latency_model_ms"]
-    return {"latency_ms_p50": lat["p50"], "latency_ms_p95": lat["p95"], "fps_e2e": doc["fps_e2e"]}
+    return {"latency_model_ms_p50": lat["p50"], "latency_model_ms_p95": lat["p95"], "fps_e2e": doc["fps_e2e"]}
 
 
 def _best(rounds: list[dict[str, float]], floor_ms: float) -> dict[str, float]:
-    p50 = min(r["latency_ms_p50"] for r in rounds)
+    p50 = min(r["latency_model_ms_p50"] for r in rounds)
     return {
         "fps_e2e": max(r["fps_e2e"] for r in rounds),
-        "latency_ms_p50": p50,
+        "latency_model_ms_p50": p50,
         "latency_vs_floor": round(p50 / floor_ms, 3),
     }
 
@@ -111,14 +113,15 @@ def _time_rounds(
     deploy: DeploySettings,
 ) -> dict[str, list[dict[str, float]]]:
     """Time every entry once per round, ``inputs.rounds`` times (interleaved); each entry's figures per round."""
-    rounds: dict[str, list[dict[str, float]]] = {key: [] for key in [*models, *files]}
-    for r in range(inputs.rounds):
-        for key, model in models.items():
-            rounds[key].append(ultra.time_predict(model, images, imgsz, timing))
-        for name, path in files.items():
-            rounds[name].append(_edgeproof(path, images, bench, deploy))
-        log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in rounds.items()})
-    return rounds
+    entries: dict[str, Callable[[], dict[str, Any]]] = {
+        key: functools.partial(ultra.time_predict, model, images, imgsz, timing) for key, model in models.items()
+    }
+    entries.update({name: functools.partial(_edgeproof, path, images, bench, deploy) for name, path in files.items()})
+
+    def log_round(r: int, results: Mapping[str, list[dict[str, Any]]]) -> None:
+        log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in results.items()})
+
+    return core.interleaved(entries, inputs.rounds, on_round=log_round)
 
 
 def _entries(
@@ -134,7 +137,7 @@ def _entries(
         variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key)
         name = NAMES.get(key, f"edgeproof Detector, {key}")
         entry = {"name": name, "kind": kind, "variant": variant, **_median(runs), "map50_95": maps[key]}
-        entry["latency_vs_floor"] = round(entry["latency_ms_p50"] / floor_ms, 3)
+        entry["latency_vs_floor"] = round(entry["latency_model_ms_p50"] / floor_ms, 3)
         entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
         entry["best_round"] = _best(runs, floor_ms)
         entries.append(entry)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeproof.benchmark import summarize_ms
 from edgeproof.evaluation.coco import score_coco
+from edgeproof.runtime.timing import stats_ms
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,12 @@ def time_predict(model: Any, images: Sequence[Path], imgsz: int, timing: Timing)
         result = model.predict(str(images[i % len(images)]), verbose=False, device="cpu", **kwargs)
         inference.append(result[0].speed["inference"])
     seconds = time.perf_counter() - start
-    stats = summarize_ms(inference)
-    return {"latency_ms_p50": stats["p50"], "latency_ms_p95": stats["p95"], "fps_e2e": round(timing.runs / seconds, 2)}
+    stats = stats_ms(inference)
+    return {
+        "latency_model_ms_p50": stats["p50"],
+        "latency_model_ms_p95": stats["p95"],
+        "fps_e2e": round(timing.runs / seconds, 2),
+    }
 
 
 def predict_map(

@@ -80,6 +80,8 @@ class Detector:
     """A YOLO detector over an ONNX file. Batch size and input size come from the model itself.
 
     ``postprocess`` defaults to the default deployment operating point; ``session`` to the CPU provider.
+    ``ort_session``: a session already built from ``model_path`` (the device builds its own, with its
+    profile's provider options); then ``session`` is not used.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Detector:
         model_path: Union[Path, str],
         postprocess: Optional[Postprocess] = None,
         session: Optional[SessionSettings] = None,
+        ort_session: Any = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.postprocess_settings = postprocess or Postprocess()
@@ -94,9 +97,11 @@ class Detector:
         model = read_model(self.model_path)
         self.sha256: str = hashlib.sha256(model).hexdigest()
         s = self.session_settings
-        self.session = create_session(
-            model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
-        )
+        if ort_session is None:
+            ort_session = create_session(
+                model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
+            )
+        self.session = ort_session
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)

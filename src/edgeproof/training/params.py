@@ -106,7 +106,7 @@ class OptimizeParams(_Section):
     # "basic" only applies provider-independent rewrites, so the artifact stays valid for the
     # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"
-    variants: list[Literal["fp32", "fp16", "int8"]] = Field(default_factory=lambda: list(VARIANTS))
+    variants: list[Literal["fp32", "fp16", "int8", "int8_trt"]] = Field(default_factory=lambda: list(VARIANTS))
     parity: ParityParams = Field(default_factory=ParityParams)
     int8: Int8Params = Field(default_factory=Int8Params)
     fp16: Fp16Params = Field(default_factory=Fp16Params)

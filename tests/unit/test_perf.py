@@ -54,11 +54,15 @@ def test_ratios_and_report_name_each_target():
         _entry("ultralytics", "fp32", 140.0, 7.0, 0.79),
         _entry("edgeproof", "fp32", 180.0, 6.0, 0.78),
         _entry("edgeproof", "int8", 210.0, 4.5, 0.775),
+        _entry("edgeproof-overlap", "fp32", 190.0, 6.0, 0.78),
+        _entry("edgeproof-overlap", "fp32", 200.0, 6.5, 0.78),  # the other thread split: the best one counts
     ]
     r = ratios(entries, "int8")
     assert r == {
         "fp32_fps_vs_ultralytics_onnx": round(180 / 140, 3),
         "release_fps_vs_ultralytics_onnx": 1.5,
+        "fp32_overlap_fps_vs_ultralytics_onnx": round(200 / 140, 3),
+        "release_overlap_fps_vs_ultralytics_onnx": None,
         "release_map_drop": 0.005,
         "fp32_latency_vs_floor": 1.2,
     }

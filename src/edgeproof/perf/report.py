@@ -10,6 +10,8 @@ from edgeproof.markdown import table
 TARGETS = {
     "fp32_fps_vs_ultralytics_onnx": (">=", 1.25, "edgeproof fp32 end-to-end FPS / ultralytics ONNX predict"),
     "release_fps_vs_ultralytics_onnx": (">=", 2.0, "release variant end-to-end FPS / ultralytics ONNX predict"),
+    "fp32_overlap_fps_vs_ultralytics_onnx": (">=", 1.25, "the same, fp32 with the overlapped frame pipeline"),
+    "release_overlap_fps_vs_ultralytics_onnx": (">=", 2.0, "the same, release variant overlapped"),
     "release_map_drop": ("<=", 0.015, "release variant mAP50-95 drop vs edgeproof fp32"),
     "fp32_latency_vs_floor": ("<=", 1.3, "edgeproof fp32 model-only p50 / compute floor"),
 }

@@ -126,3 +126,21 @@ def median_round(rounds: Sequence[Dict[str, Any]], key: str = "fps_e2e") -> Dict
     chosen = dict(sorted(rounds, key=lambda b: b[key])[len(rounds) // 2])
     chosen[f"rounds_{key}"] = [b[key] for b in rounds]
     return chosen
+
+
+def end_to_end_overlapped(
+    detector: Detector, paths: Sequence[Path], warmup: int, runs: int, depth: int = 1
+) -> Dict[str, Any]:
+    """End to end like :func:`end_to_end`, with frame n+1 decoded and letterboxed while the model runs frame n
+    (:mod:`edgeproof.runtime.overlap`). ``fps`` is frames per wall second (throughput); the percentiles are each
+    frame's latency from the start of its decode to its boxes, queue wait included."""
+    from edgeproof.runtime.overlap import overlapped_latencies
+
+    if not paths:
+        raise ValueError("end-to-end timing needs at least one image")
+    cycled = [paths[i % len(paths)] for i in range(warmup + runs)]
+    overlapped_latencies(detector, cycled[:warmup], depth)
+    latencies, wall = overlapped_latencies(detector, cycled[warmup:], depth)
+    stats = stats_ms(latencies)
+    stats.update(fps=round(runs / wall, 3), images=runs, distinct_images=min(runs, len(paths)), prefetch=depth)
+    return stats

@@ -31,20 +31,24 @@ def _model_metadata(session: Any) -> Dict[str, Any]:
     return meta
 
 
-_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
 
 def check_input(path: Path, inp: Any) -> Any:
     """The numpy dtype to feed ``inp`` (an ONNX Runtime ``NodeArg``); raise naming ``path`` unless it is an
-    NCHW image batch: rank 4, 3 channels, float32 (or float16, which the runtime casts to)."""
+    image batch: NCHW float32 (or float16, which the runtime casts to) in [0, 1], or the letterboxed pixels
+    themselves, NHWC uint8 (``optimize.input: uint8_nhwc``: the graph converts them)."""
     shape = list(inp.shape)
     problems = []
-    if len(shape) != 4:
+    if inp.type == "tensor(uint8)":
+        if len(shape) != 4 or shape[3] != 3:
+            problems.append(f"a uint8 input must be (batch, height, width, 3), got rank {len(shape)}")
+    elif len(shape) != 4:
         problems.append(f"rank {len(shape)}, expected 4 (batch, 3, height, width)")
     elif shape[1] != 3:
         problems.append(f"{shape[1]} channels, expected 3 (RGB)")
     if inp.type not in _INPUT_TYPES:
-        problems.append(f"element type {inp.type}, expected tensor(float) (float32) or tensor(float16)")
+        problems.append(f"element type {inp.type}, expected tensor(float) (float32), tensor(float16) or tensor(uint8)")
     if problems:
         raise ValueError(f"{path}: input {inp.name!r} {shape} is not an image batch: " + "; ".join(problems))
     return _INPUT_TYPES[inp.type]
@@ -105,6 +109,7 @@ class Detector:
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)
+        self.nhwc_uint8 = self.input_dtype == np.uint8  # the model takes the letterboxed pixels as they are
         self.metadata = _model_metadata(self.session)
         self.input_size = self._input_size(inp.shape)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
@@ -113,7 +118,7 @@ class Detector:
         self.output_rows = check_output(self.model_path, self.session.get_outputs()[0], len(self.names) or None)
 
     def _input_size(self, shape: Sequence[Any]) -> Tuple[int, int]:
-        h, w = shape[2], shape[3]
+        h, w = (shape[1], shape[2]) if self.nhwc_uint8 else (shape[2], shape[3])
         if isinstance(h, int) and isinstance(w, int):
             return h, w
         imgsz = self.metadata.get("imgsz")
@@ -130,7 +135,7 @@ class Detector:
         """Letterbox RGB arrays into one input batch, zero-padded up to a static-batch model's size
         (the caller keeps the first ``len(images)`` outputs)."""
         boxed = [letterbox(img, self.input_size) for img in images]
-        batch = to_input([b[0] for b in boxed])
+        batch = np.stack([b[0] for b in boxed]) if self.nhwc_uint8 else to_input([b[0] for b in boxed])
         if self.fixed_batch and len(images) < self.fixed_batch:
             pad = np.zeros((self.fixed_batch - len(images), *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, pad])
@@ -139,7 +144,8 @@ class Detector:
     def warmup(self, batch: int = 1) -> None:
         """One untimed inference at ``batch`` (ONNX Runtime allocates its buffers on the first run)."""
         h, w = self.input_size
-        self.infer(np.zeros((self.fixed_batch or batch, 3, h, w), np.float32))
+        shape = (self.fixed_batch or batch, h, w, 3) if self.nhwc_uint8 else (self.fixed_batch or batch, 3, h, w)
+        self.infer(np.zeros(shape, self.input_dtype))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output

@@ -22,7 +22,7 @@ from edgeproof.io import atomic_dir
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort
 from edgeproof.training.export import describe_onnx
-from edgeproof.training.graph import softmax_last_axis
+from edgeproof.training.graph import softmax_last_axis, uint8_nhwc_input
 from edgeproof.training.params import OptimizeParams
 from edgeproof.training.parity import Reference, check_parity
 from edgeproof.training.variants import (
@@ -88,11 +88,13 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
     }
 
 
-def _tag(path: Path, variant: str) -> None:
-    """Record the variant in the file's metadata (what a device reports it runs)."""
+def _finish(path: Path, variant: str, input_form: str) -> None:
+    """Give the model its input form and record the variant in its metadata (what a device reports it runs)."""
     import onnx
 
     model = onnx.load(str(path))
+    if input_form == "uint8_nhwc":
+        uint8_nhwc_input(model)
     props = {p.key: p.value for p in model.metadata_props}
     onnx.helper.set_model_props(model, {**props, "edgeproof_variant": variant})
     onnx.save(model, str(path))
@@ -150,10 +152,11 @@ def build_variants(
     """
     facts: dict[str, Any] = {}
     with atomic_dir(out_dir) as folder:
-        for name in sorted(params.variants, key=VARIANTS.index):  # fp16/int8/int8_trt derive from fp32
-            built = _build(name, folder, inputs, params)
-            _tag(folder / f"{name}.onnx", name)
-            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built}
+        names = sorted(params.variants, key=VARIANTS.index)  # fp16/int8/int8_trt derive from fp32 (float input)
+        built = {name: _build(name, folder, inputs, params) for name in names}
+        for name in names:
+            _finish(folder / f"{name}.onnx", name, params.input)
+            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built[name], "input": params.input}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
         files = {name: folder / f"{name}.onnx" for name in facts}
         reason = fp16_judgeable()

@@ -89,6 +89,8 @@ def test_a_jetson_nano_profile_refuses_an_int8_variant():
         parse_profiles({"jetson-nano": {**NANO, "variant": "int8_trt"}})
     orin = {**NANO, "match": {"jetson_model": "Orin Nano"}, "variant": "int8_trt"}
     assert parse_profiles({"orin": orin})["orin"].variant == "int8_trt"
+    with pytest.raises(SettingsError, match=r"profiles\.orin\.variant: int8 has uint8 activations"):
+        parse_profiles({"orin": {**orin, "variant": "int8"}})
 
 
 def test_the_unmeasured_rule_never_gives_a_nano_int8():

@@ -134,4 +134,9 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
                 f"{where}.{name}.variant: {profile.variant} on a {profile.match.jetson_model} "
                 "(Maxwell GPU: no INT8 throughput); use fp32 (TensorRT builds FP16) or auto"
             )
+        if profile.variant == "int8" and "TensorrtExecutionProvider" in profile.provider_names:
+            raise SettingsError(
+                f"{where}.{name}.variant: int8 has uint8 activations, which TensorRT's explicit quantization "
+                "does not take; use int8_trt (symmetric signed int8)"
+            )
     return out

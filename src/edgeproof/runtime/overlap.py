@@ -21,19 +21,19 @@ from edgeproof.runtime.preprocess import load_image
 _END = object()
 
 
-def _producer(detector: Detector, paths: Sequence[Path], out: queue.Queue, stop: threading.Event) -> None:
+def _producer(
+    detector: Detector, paths: Sequence[Path], out: queue.Queue, slots: threading.Semaphore, stop: threading.Event
+) -> None:
     try:
         for path in paths:
-            start = time.perf_counter()
-            item = (path, detector.preprocess([load_image(path)]), start)
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
+            # a frame is decoded only once a slot is free, so no frame waits decoded longer than it must
+            while not slots.acquire(timeout=0.05):
+                if stop.is_set():
+                    return
             if stop.is_set():
                 return
+            start = time.perf_counter()
+            out.put((path, detector.preprocess([load_image(path)]), start))
         out.put(_END)
     except BaseException as exc:  # handed to the consumer, which raises it
         out.put(exc)
@@ -46,9 +46,9 @@ def detect_overlapped(
     ``time.perf_counter()`` at which that frame's decode began. Up to ``depth`` frames are prepared ahead."""
     if depth < 1:
         raise ValueError(f"prefetch depth must be at least 1, got {depth}")
-    frames: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    worker = threading.Thread(target=_producer, args=(detector, list(paths), frames, stop), daemon=True)
+    frames: queue.Queue = queue.Queue()  # bounded by the slots: at most ``depth`` frames decoded ahead
+    slots, stop = threading.Semaphore(depth), threading.Event()
+    worker = threading.Thread(target=_producer, args=(detector, list(paths), frames, slots, stop), daemon=True)
     worker.start()
     try:
         while True:
@@ -58,6 +58,7 @@ def detect_overlapped(
             if isinstance(item, BaseException):
                 raise item
             path, (batch, boxes), start = item
+            slots.release()  # the next frame decodes while this one runs
             raw = detector.infer(batch)
             yield path, detector.postprocess(raw, boxes)[0], start
     finally:

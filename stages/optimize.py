@@ -1,4 +1,4 @@
-"""DVC stage ``optimize``: the release candidates (fp32, fp16, int8), checked, then published.
+"""DVC stage ``optimize``: the release candidates (fp32, fp16, int8, int8_trt), checked, then published.
 
 Fails (exit 2, nothing published) when a variant does not pass ``onnx.checker`` or does not load
 in ONNX Runtime, or when the FP32 model's raw outputs differ from the PyTorch model's.

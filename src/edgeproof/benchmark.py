@@ -2,25 +2,24 @@
 
 Two numbers matter on a device: the model alone (``session.run`` on a ready tensor) and the
 end-to-end path a camera app pays per frame (decode the file -> letterbox -> infer -> decode
-+ NMS). Both are measured after a warm-up, over many runs, and reported as percentiles; FPS is
-throughput (frames per second of wall time), so it includes every frame, slow ones too.
++ NMS). Both come from the one timing core (:mod:`edgeproof.runtime.timing`, which defines the
+field names); FPS is throughput over the timed frames, so it includes every frame, slow ones too.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
-from tqdm import tqdm
 
 from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.device.memory import PeakMemory
+from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
@@ -44,58 +43,18 @@ class BenchmarkParams(_Section):
 log = logging.getLogger(__name__)
 
 
-def summarize_ms(latencies_ms: Sequence[float], frames_per_call: int = 1) -> dict[str, float]:
-    """Percentiles (p50/p90/p95/p99), mean, std, min, max of latencies in ms, and FPS."""
-    arr = np.asarray(latencies_ms, dtype=np.float64)
-    if arr.size == 0:
-        raise ValueError("no latency samples")
-    p50, p90, p95, p99 = np.percentile(arr, [50, 90, 95, 99])
-    return {
-        "p50": round(float(p50), 4),
-        "p90": round(float(p90), 4),
-        "p95": round(float(p95), 4),
-        "p99": round(float(p99), 4),
-        "mean": round(float(arr.mean()), 4),
-        "std": round(float(arr.std()), 4),
-        "min": round(float(arr.min()), 4),
-        "max": round(float(arr.max()), 4),
-        "fps": round(1000.0 * frames_per_call * arr.size / float(arr.sum()), 3),
-        "samples": int(arr.size),
-    }
-
-
-def time_calls(fn: Callable[[int], Any], warmup: int, runs: int, desc: str) -> list[float]:
-    """Call ``fn(i)`` ``warmup`` times untimed, then ``runs`` times; return each run's ms."""
-    for i in range(warmup):
-        fn(i)
-    out = []
-    for i in tqdm(range(runs), desc=desc, unit="run", leave=False):
-        start = time.perf_counter()
-        fn(i)
-        out.append((time.perf_counter() - start) * 1000.0)
-    return out
-
-
-def benchmark_model(detector: Detector, sample: np.ndarray, batch: int, warmup: int, runs: int) -> dict[str, float]:
-    """Model-only latency: ``session.run`` on a ready ``batch`` of a real preprocessed image."""
+def benchmark_model(detector: Detector, sample: np.ndarray, batch: int, warmup: int, runs: int) -> dict[str, Any]:
+    """Model-only latency (:func:`~edgeproof.runtime.timing.model_only`); a static batch must be ``batch``."""
     if detector.fixed_batch and detector.fixed_batch != batch:
         raise ValueError(
             f"{detector.model_path} has a fixed batch of {detector.fixed_batch}; benchmark.batch is {batch}"
         )
-    tensor, _ = detector.preprocess([sample] * batch)
-    lat = time_calls(lambda _i: detector.infer(tensor), warmup, runs, "model")
-    return summarize_ms(lat, frames_per_call=batch)
+    return timing.model_only(detector, sample, batch, warmup, runs)
 
 
-def benchmark_e2e(detector: Detector, image_paths: Sequence[Path], warmup: int, runs: int) -> dict[str, float]:
-    """End-to-end per-frame latency: read + decode file, letterbox, infer, decode + NMS (batch 1)."""
-    if not image_paths:
-        raise ValueError("end-to-end benchmark needs at least one image")
-
-    def one(i: int) -> None:
-        detector([load_image(image_paths[i % len(image_paths)])])
-
-    return summarize_ms(time_calls(one, warmup, runs, "end-to-end"))
+def benchmark_e2e(detector: Detector, image_paths: Sequence[Path], warmup: int, runs: int) -> dict[str, Any]:
+    """End-to-end per-frame latency (:func:`~edgeproof.runtime.timing.end_to_end`, batch 1)."""
+    return timing.end_to_end(detector, image_paths, warmup, runs)
 
 
 def run_benchmark(

@@ -13,8 +13,12 @@ from typing import Any, Dict, Literal, Optional, Tuple, get_args
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
 
 # The model variants the pipeline builds (optimize), measures (release, perf) and ships: the one list.
-Variant = Literal["fp32", "fp16", "int8"]
+# int8_trt: symmetric S8S8 Q/DQ that TensorRT can build
+Variant = Literal["fp32", "fp16", "int8", "int8_trt"]
 VARIANTS: Tuple[str, ...] = get_args(Variant)
+INT8_VARIANTS = ("int8", "int8_trt")
+# Jetsons whose GPU (Maxwell) has no INT8 throughput: an INT8 variant is never their release
+NO_INT8_JETSONS = ("Jetson Nano", "Jetson TX1")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ class Profile:
         """The execution providers in priority order."""
         return tuple(p.name for p in self.providers)
 
+    @property
+    def int8_capable(self) -> bool:
+        """False for a Jetson whose GPU has no INT8 throughput (Maxwell: Nano, TX1), from ``match.jetson_model``."""
+        model = self.match.jetson_model or ""
+        return not any(board in model for board in NO_INT8_JETSONS)
+
 
 def match_machine(match: MachineMatch, facts: Dict[str, Any]) -> Dict[str, Any]:
     """Check ``facts`` (from :func:`edgeproof.device.sysinfo.machine_facts`) against a profile's ``match``.
@@ -134,5 +144,15 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
     for name, body in raw.items():
         if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
             raise SettingsError(f"{where}: profile names are letters, digits, '-' and '_', got {name!r}")
-        out[name] = parse_dataclass(Profile, body, f"{where}.{name}")
+        out[name] = profile = parse_dataclass(Profile, body, f"{where}.{name}")
+        if profile.variant in INT8_VARIANTS and not profile.int8_capable:
+            raise SettingsError(
+                f"{where}.{name}.variant: {profile.variant} on a {profile.match.jetson_model} "
+                "(Maxwell GPU: no INT8 throughput); use fp32 (TensorRT builds FP16) or auto"
+            )
+        if profile.variant == "int8" and "TensorrtExecutionProvider" in profile.provider_names:
+            raise SettingsError(
+                f"{where}.{name}.variant: int8 has uint8 activations, which TensorRT's explicit quantization "
+                "does not take; use int8_trt (symmetric signed int8)"
+            )
     return out

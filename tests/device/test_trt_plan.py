@@ -47,6 +47,9 @@ class FakeTrtSession:
     def get_outputs(self):
         return self.inner.get_outputs()
 
+    def get_modelmeta(self):
+        return self.inner.get_modelmeta()
+
     def get_providers(self):
         return self.providers
 

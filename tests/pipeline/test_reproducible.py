@@ -42,7 +42,7 @@ def _digests(root) -> dict[str, str]:
         "best.pt": sha256_file(root / "models/best.pt"),
         "weights": meta["edgeproof_weights_sha256"],
         "model.onnx": sha256_file(root / "models/model.onnx"),
-        **{f"{v}.onnx": sha256_file(root / f"models/optimized/{v}.onnx") for v in ("fp32", "fp16", "int8")},
+        **{f"{v}.onnx": sha256_file(root / f"models/optimized/{v}.onnx") for v in ("fp32", "fp16", "int8", "int8_trt")},
     }
 
 

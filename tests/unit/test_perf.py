@@ -40,8 +40,8 @@ def _entry(kind, variant, fps, p50, map50_95):
         "name": f"{kind} {variant}",
         "kind": kind,
         "variant": variant,
-        "latency_ms_p50": p50,
-        "latency_ms_p95": p50 * 1.2,
+        "latency_model_ms_p50": p50,
+        "latency_model_ms_p95": p50 * 1.2,
         "fps_e2e": fps,
         "map50_95": map50_95,
         "latency_vs_floor": round(p50 / 5.0, 3),
@@ -54,11 +54,15 @@ def test_ratios_and_report_name_each_target():
         _entry("ultralytics", "fp32", 140.0, 7.0, 0.79),
         _entry("edgeproof", "fp32", 180.0, 6.0, 0.78),
         _entry("edgeproof", "int8", 210.0, 4.5, 0.775),
+        _entry("edgeproof-overlap", "fp32", 190.0, 6.0, 0.78),
+        _entry("edgeproof-overlap", "fp32", 200.0, 6.5, 0.78),  # the other thread split: the best one counts
     ]
     r = ratios(entries, "int8")
     assert r == {
         "fp32_fps_vs_ultralytics_onnx": round(180 / 140, 3),
         "release_fps_vs_ultralytics_onnx": 1.5,
+        "fp32_overlap_fps_vs_ultralytics_onnx": round(200 / 140, 3),
+        "release_overlap_fps_vs_ultralytics_onnx": None,
         "release_map_drop": 0.005,
         "fp32_latency_vs_floor": 1.2,
     }
@@ -91,3 +95,28 @@ def test_the_floor_uses_the_best_matmul_measurement_of_the_run():
 
     floor = compute_floor(1.2, [{"best": 100.0}, {"best": 200.0}, {"best": 150.0}])
     assert floor["compute_floor_ms"] == 6.0 and floor["matmul_gflop_per_s"]["best"] == 200.0
+
+
+def test_the_report_shows_the_cache_resident_and_the_large_matrix_floor():
+    from edgeproof.perf.floor import compute_floor
+
+    peaks = [
+        {"best": 300.0, "by_size": {"256": {"best": 250.0}, "1024": {"best": 300.0}}},
+        {"best": 280.0, "by_size": {"256": {"best": 260.0}, "1024": {"best": 280.0}}},
+    ]
+    floor = compute_floor(1.3, peaks)
+    assert [(r["n"], r["kind"], r["gflop_per_s"], r["floor_ms"]) for r in floor["floor_by_size"]] == [
+        (256, "cache-resident", 260.0, 5.0),
+        (1024, "large-matrix", 300.0, round(1.3 / 300 * 1e3, 3)),
+    ]
+    doc = {
+        "machine": "cpu",
+        "image_size": 256,
+        "compute_floor_ms": floor["compute_floor_ms"],
+        "release_variant": None,
+        "entries": [_entry("edgeproof", "fp32", 180.0, 6.0, 0.78)],
+        "details": {**floor, "rounds": 1, "images": 1, "frames_per_round": 1, "warmup": 0, "ratios": {}},
+    }
+    md = render(doc)
+    assert "| 256² | cache-resident | 0.75 | 260.0 | 5.000 |" in md
+    assert "| 1024² | large-matrix | 12.00 | 300.0 | 4.333 |" in md

@@ -39,7 +39,7 @@ def plan(
     """Shapes for the gated and the sweep sessions and TensorRT's version; ``None`` without TensorRT.
 
     A model with a static batch gets no shape profile (TensorRT needs them for dynamic axes only) and
-    is timed at its own batch, as :class:`~edgeproof.device.timing.Model` does.
+    is timed at its own batch, as :class:`~edgeproof.runtime.detector.Detector` does.
     """
     if TRT not in profile.provider_names:
         return None

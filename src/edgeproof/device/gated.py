@@ -17,13 +17,15 @@ from edgeproof.device.energy import IDLE_S, PowerMeter, energy_fields
 from edgeproof.device.manifest import read_json_file
 from edgeproof.device.memory import MemoryMonitor
 from edgeproof.device.sysinfo import SysRoot
-from edgeproof.device.timing import Model, coco_detections, end_to_end, end_to_end_clip, model_only
+from edgeproof.device.timing import coco_detections, end_to_end_clip
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.scoring import ScoringSettings
+from edgeproof.runtime.timing import end_to_end, end_to_end_overlapped, model_only
 from edgeproof.settings import as_dict
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
@@ -60,21 +62,20 @@ def bundle_clip(bundle: Path) -> Path:
     return bundle / rel
 
 
-def _e2e(model: Model, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
+def _e2e(model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
     if profile.e2e_input == "clip":
-        return end_to_end_clip(model, bundle_clip(bundle), deploy, profile.e2e_images)
-    e2e = end_to_end(model, images, deploy, profile.e2e_images)
+        return end_to_end_clip(model, bundle_clip(bundle), profile.e2e_images)
+    e2e = end_to_end(model, images, 2, profile.e2e_images)
     e2e["source"] = "images"
     return e2e
 
 
-def evaluate(model: Model, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
+def evaluate(model: Detector, bundle: Path, setup: Dict[str, Any], out: Path) -> Dict[str, Any]:
     """On-device detections of the bundle's val images, written to ``out/detections.json``."""
     gt = read_json_file(bundle / "val" / "annotations.json")
     scoring = ScoringSettings.parse(setup["map"], where=f"{bundle / 'deploy.json'}: map")
-    results, ips = coco_detections(
-        model, gt, bundle / "val" / "images", Postprocess.scoring(scoring), setup["category_ids"]
-    )
+    scorer = Detector(model.model_path, Postprocess.scoring(scoring), ort_session=model.session)
+    results, ips = coco_detections(scorer, gt, bundle / "val" / "images", setup["category_ids"])
     write_json(out / "detections.json", results)
     # scoring (pycocotools, edgeproof.evaluation) is the CI side's: the runner imports none of it, and
     # the device gate scores the detections itself against the verified ground truth
@@ -107,7 +108,7 @@ def _ram_delta(meter: PowerMeter, idle: Optional[Tuple[float, float]], run: Tupl
 
 
 def gated_run(
-    model: Model,
+    model: Detector,
     profile: Profile,
     bundle: Path,
     deploy: DeploySettings,
@@ -128,6 +129,11 @@ def gated_run(
             e2e = _e2e(model, profile, bundle, deploy, images)
             t1 = meter.mark()
             mem = memory.stop()
+            # throughput with decode + letterbox of frame n+1 overlapped with frame n (latency reported apart);
+            # outside the energy window, which belongs to the figure of record
+            overlapped = (
+                None if profile.e2e_input == "clip" else end_to_end_overlapped(model, images, 2, profile.e2e_images)
+            )
             evaluated = evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
         finally:
             during = sampler.stop()
@@ -148,6 +154,7 @@ def gated_run(
     return {
         "model": single,
         "e2e": e2e,
+        "e2e_overlapped": overlapped,
         "eval": evaluated,
         "during": during,
         "energy": energy,

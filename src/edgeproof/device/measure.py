@@ -47,12 +47,14 @@ from edgeproof.device.providers import (
     provider_list,
 )
 from edgeproof.device.sysinfo import SysRoot, machine_facts
-from edgeproof.device.timing import Model, batch_sweep
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile, match_machine, parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
+from edgeproof.runtime.timing import batch_sweep
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CRASHED", "EXIT_MACHINE", "EXIT_OK", "EXIT_PROVIDERS", "Refused", "run_measure"]
 
@@ -76,13 +78,13 @@ def _placement(
     with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
         session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort", shapes)
         check_input_size(session, input_size, model_path)
-        model = Model(session, input_size, model_path)
-        inputs = model.batch_of(_gray(input_size), profile.batch)
+        model = Detector(model_path, ort_session=session)
+        inputs, _ = model.preprocess([_gray(input_size)] * (model.fixed_batch or profile.batch))
         start = time.perf_counter()
-        model.run(inputs)
+        model.infer(inputs)
         first_s = time.perf_counter() - start
         for _ in range(PLACEMENT_RUNS - 1):
-            model.run(inputs)
+            model.infer(inputs)
         placement = node_placement(Path(session.end_profiling()))
     problems = placement_problems(list(profile.provider_names), placement)
     return {
@@ -163,7 +165,7 @@ def _sweep(model_path: Path, profile: Profile, size: Any, cache_dir: Optional[Pa
     """The batch sweep, after the gated figures, in its own session (and engine cache folder)."""
     session, _ = create_profiled_session(model_path, profile, cache_dir, None, trt["sweep"] if trt else None)
     first = load_image(sorted((bundle / "val" / "images").iterdir())[0])
-    return batch_sweep(Model(session, size, model_path), first, profile.batch_sweep, max(3, profile.runs // 5))
+    return batch_sweep(Detector(model_path, ort_session=session), first, profile.batch_sweep, max(3, profile.runs // 5))
 
 
 def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort_ms: float, root: SysRoot) -> Any:
@@ -207,6 +209,7 @@ def _results(out: Path, run: Dict[str, Any]) -> None:
         **run["ceiling"],
         **run["image_path"],
         "e2e": g["e2e"],
+        "e2e_overlapped": g["e2e_overlapped"],
         "model": g["model"],
         "batch_sweep": run["batch_sweep"],
         "input_size": list(run["input_size"]),
@@ -242,7 +245,8 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     cache_dir, cache_hit, cache_info = _cache(cache_root, profile, entry, facts, trt, "gated")
     placed = _placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
     session, load_s = create_profiled_session(model_path, profile, cache_dir, None, trt["gated"] if trt else None)
-    gated = gated_run(Model(session, size, model_path), profile, bundle, deploy, setup, out, root)
+    model = Detector(model_path, Postprocess.deployed(deploy), ort_session=session)
+    gated = gated_run(model, profile, bundle, deploy, setup, out, root)
     sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
     sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)

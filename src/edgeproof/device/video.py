@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from edgeproof.runtime.timing import stats_ms
+
 log = logging.getLogger(__name__)
 
 _END = object()
@@ -162,13 +164,13 @@ def run_video(
 
 
 def _summary(source: str, latencies: List[float], elapsed: float, n_det: int, dropped: int, out: Any) -> Dict[str, Any]:
-    ms = np.asarray(latencies or [0.0]) * 1000.0
+    stats = stats_ms([1000.0 * s for s in latencies or [0.0]])
     return {
         "source": source,
         "frames": len(latencies),
         "dropped_frames": dropped,
         "fps": round(len(latencies) / elapsed, 3) if elapsed > 0 else 0.0,
-        "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)},
+        "latency_ms": {f"p{q}": round(stats[f"p{q}"], 3) for q in (50, 95, 99)},
         "detections": n_det,
         "output": str(out) if out is not None else None,
     }

@@ -95,11 +95,34 @@ def matmul_peak(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     return {"best": max(r["best"] for r in by_size.values()), "by_size": by_size}
 
 
+CACHE_RESIDENT = 512  # n x n float32 operands up to 512 (3 MiB for a, b, c) stay in the caches here
+
+
+def floor_by_size(gflop: float, peaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per MatMul size: its best GFLOP/s over the run's measurements, working set, and the floor it gives."""
+    sizes = sorted({int(n) for p in peaks for n in p.get("by_size", {})})
+    rows = []
+    for n in sizes:
+        rate = max(p["by_size"][str(n)]["best"] for p in peaks if str(n) in p.get("by_size", {}))
+        rows.append(
+            {
+                "n": n,
+                "working_set_mib": round(3 * n * n * 4 / 2**20, 2),
+                "kind": "cache-resident" if n <= CACHE_RESIDENT else "large-matrix",
+                "gflop_per_s": rate,
+                "floor_ms": round(gflop / rate * 1e3, 3),
+            }
+        )
+    return rows
+
+
 def compute_floor(gflop: float, peaks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The floor in ms from the model's GFLOP and the best of the MatMul measurements taken in the run."""
+    """The floor in ms from the model's GFLOP and the best of the MatMul measurements taken in the run;
+    ``floor_by_size``: the floor each MatMul size alone would give (cache-resident and large-matrix)."""
     best = max(p["best"] for p in peaks)
     return {
         "gflop": round(gflop, 4),
         "matmul_gflop_per_s": {"best": best, "measurements": peaks},
         "compute_floor_ms": round(gflop / best * 1e3, 3),
+        "floor_by_size": floor_by_size(gflop, peaks),
     }

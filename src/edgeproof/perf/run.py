@@ -6,9 +6,11 @@ its rounds, so a burst of load from elsewhere on the machine hits all entries al
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,12 @@ from edgeproof.io import read_json
 from edgeproof.perf import ultra
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
 from edgeproof.profiles import VARIANTS
+from edgeproof.runtime import timing as core
 from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.detector import read_input_size
+from edgeproof.runtime.detector import Detector, read_input_size
+from edgeproof.runtime.postprocess import Postprocess
+from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.session import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +37,7 @@ NAMES = {
     "ultralytics-pt": "ultralytics YOLO(best.pt).predict",
     "ultralytics-onnx": "ultralytics YOLO(best.onnx).predict, its own ONNX export",
 }
-KEYS = ("latency_ms_p50", "latency_ms_p95", "fps_e2e")
+KEYS = ("latency_model_ms_p50", "latency_model_ms_p95", "latency_ms_p50", "latency_ms_p95", "fps_e2e")
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,36 @@ def _variants(inputs: PerfInputs) -> tuple[dict[str, Path], list[dict[str, str]]
 
 def _edgeproof(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
     doc = run_benchmark(path, images, bench, deploy)
-    lat = doc["latency_model_ms"]
-    return {"latency_ms_p50": lat["p50"], "latency_ms_p95": lat["p95"], "fps_e2e": doc["fps_e2e"]}
+    lat, e2e = doc["latency_model_ms"], doc["latency_ms"]
+    return {
+        "latency_model_ms_p50": lat["p50"],
+        "latency_model_ms_p95": lat["p95"],
+        "latency_ms_p50": e2e["p50"],
+        "latency_ms_p95": e2e["p95"],
+        "fps_e2e": doc["fps_e2e"],
+    }
+
+
+def _overlapped(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
+    """fp32 with the overlapped frame pipeline (prefetch 1) at ``bench.intra_op_threads``: the same figures."""
+    session = SessionSettings(tuple(bench.providers), bench.graph_optimization, bench.intra_op_threads)
+    detector = Detector(path, Postprocess.deployed(deploy), session)
+    model = core.model_only(detector, load_image(images[0]), 1, bench.warmup, bench.runs)
+    e2e = core.end_to_end_overlapped(detector, images, bench.warmup, bench.runs, depth=1)
+    return {
+        "latency_model_ms_p50": model["p50"],
+        "latency_model_ms_p95": model["p95"],
+        "latency_ms_p50": e2e["p50"],
+        "latency_ms_p95": e2e["p95"],
+        "fps_e2e": e2e["fps"],
+    }
 
 
 def _best(rounds: list[dict[str, float]], floor_ms: float) -> dict[str, float]:
-    p50 = min(r["latency_ms_p50"] for r in rounds)
+    p50 = min(r["latency_model_ms_p50"] for r in rounds)
     return {
         "fps_e2e": max(r["fps_e2e"] for r in rounds),
-        "latency_ms_p50": p50,
+        "latency_model_ms_p50": p50,
         "latency_vs_floor": round(p50 / floor_ms, 3),
     }
 
@@ -114,14 +141,34 @@ def _time_rounds(
     deploy: DeploySettings,
 ) -> dict[str, list[dict[str, float]]]:
     """Time every entry once per round, ``inputs.rounds`` times (interleaved); each entry's figures per round."""
-    rounds: dict[str, list[dict[str, float]]] = {key: [] for key in [*models, *files]}
-    for r in range(inputs.rounds):
-        for key, model in models.items():
-            rounds[key].append(ultra.time_predict(model, images, imgsz, timing))
-        for name, path in files.items():
-            rounds[name].append(_edgeproof(path, images, bench, deploy))
-        log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in rounds.items()})
-    return rounds
+    entries: dict[str, Callable[[], dict[str, Any]]] = {
+        key: functools.partial(ultra.time_predict, model, images, imgsz, timing) for key, model in models.items()
+    }
+    entries.update({name: functools.partial(_edgeproof, path, images, bench, deploy) for name, path in files.items()})
+    for key, (name, threads) in overlap_entries(files, _release_name(inputs)).items():
+        split = bench.model_copy(update={"intra_op_threads": threads})
+        entries[key] = functools.partial(_overlapped, files[name], images, split, deploy)
+
+    def log_round(r: int, results: Mapping[str, list[dict[str, Any]]]) -> None:
+        log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in results.items()})
+
+    return core.interleaved(entries, inputs.rounds, on_round=log_round)
+
+
+OVERLAP = "+overlap"
+
+
+def overlap_entries(files: Mapping[str, Path], release: str | None) -> dict[str, tuple[str, int]]:
+    """The overlapped-pipeline entries: fp32 and the release variant, each at two thread splits of this
+    machine's cores: ONNX Runtime's default (all cores, the prefetch thread competes) and cores - 1."""
+    cores = os.cpu_count() or 1
+    names = ["fp32"] + ([release] if release and release != "fp32" and release in files else [])
+    splits = {"intra-default": 0, f"intra-{max(1, cores - 1)}": max(1, cores - 1)}
+    return {f"{name}{OVERLAP}/{label}": (name, threads) for name in names for label, threads in splits.items()}
+
+
+def _release_name(inputs: PerfInputs) -> str | None:
+    return read_json(inputs.release).get("release_variant") if inputs.release and inputs.release.exists() else None
 
 
 def _entries(
@@ -133,11 +180,17 @@ def _entries(
     """One report entry per timed model: its median round, mAP, ratio to the compute floor and best round."""
     entries = []
     for key, runs in rounds.items():
-        kind = "ultralytics" if key in models else "edgeproof"
-        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key)
+        kind = "ultralytics" if key in models else ("edgeproof-overlap" if OVERLAP in key else "edgeproof")
+        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key.split(OVERLAP)[0])
         name = NAMES.get(key, f"edgeproof Detector, {key}")
-        entry = {"name": name, "kind": kind, "variant": variant, **_median(runs), "map50_95": maps[key]}
-        entry["latency_vs_floor"] = round(entry["latency_ms_p50"] / floor_ms, 3)
+        entry = {
+            "name": name,
+            "kind": kind,
+            "variant": variant,
+            **_median(runs),
+            "map50_95": maps[variant if OVERLAP in key else key],  # overlap: the serial path's detections
+        }
+        entry["latency_vs_floor"] = round(entry["latency_model_ms_p50"] / floor_ms, 3)
         entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
         entry["best_round"] = _best(runs, floor_ms)
         entries.append(entry)
@@ -161,7 +214,7 @@ def run_perf(
     peaks.append(matmul_peak())  # again after the rounds: the floor takes the best (least disturbed) figure
     floor = compute_floor(gflop, peaks)
     entries = _entries(rounds, models, maps, floor["compute_floor_ms"])
-    release = read_json(inputs.release).get("release_variant") if inputs.release and inputs.release.exists() else None
+    release = _release_name(inputs)
     return {
         "machine": _machine(),
         "image_size": imgsz,
@@ -195,9 +248,16 @@ def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, floa
     fp32 = by.get(("edgeproof", "fp32"), {})
     rel = by.get(("edgeproof", release or "fp32"), {})
     ref_map = fp32.get("map50_95")
+
+    def overlapped(variant: str) -> float | None:  # the best thread split's throughput
+        fps = [e["fps_e2e"] for e in entries if e["kind"] == "edgeproof-overlap" and e["variant"] == variant]
+        return round(max(fps) / theirs, 3) if fps and theirs else None
+
     return {
         "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
         "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
+        "fp32_overlap_fps_vs_ultralytics_onnx": overlapped("fp32"),
+        "release_overlap_fps_vs_ultralytics_onnx": overlapped(release or "fp32"),
         "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
         "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
     }

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from edgeproof.gate import check_gate
-from edgeproof.profiles import DeviceGate, Profile
+from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"
@@ -94,7 +94,10 @@ def choose_unmeasured(
         else:
             why = f"release.unmeasured_variant is {name}"
     rejected = []
-    if name not in variants or variants[name].get("parity_passed") is False:
+    if name in INT8_VARIANTS and not profile.int8_capable:
+        rejected.append({"variant": name, "reason": f"{profile.match.jetson_model}: no INT8 on its GPU"})
+        name, why = REFERENCE, f"{why}; {name} is INT8, falling back to {REFERENCE}"
+    elif name not in variants or variants[name].get("parity_passed") is False:
         rejected.append({"variant": name, "reason": "not built" if name not in variants else "breaks parity"})
         name, why = REFERENCE, f"{why}; {name} unusable, falling back to {REFERENCE}"
     return _entry(name, variants, False, f"{why}; {here}; the device evaluates it on arrival", rejected)

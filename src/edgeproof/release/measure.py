@@ -11,8 +11,9 @@ without a GPU provider) is recorded as not evaluated, with the reason, and never
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from edgeproof.evaluation.crosscheck import disagreements
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import sha256_file
+from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.training.crosscheck import ultralytics_val
 
@@ -43,11 +45,12 @@ def judged_here(parity: Mapping[str, Any]) -> dict[str, str]:
     return {name: v.get("reason", "not measured here") for name, v in per.items() if not v.get("measured")}
 
 
-def _median_round(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    ordered = sorted(rounds, key=lambda b: b["fps_e2e"])
-    chosen = dict(ordered[len(ordered) // 2])
-    chosen["rounds_fps_e2e"] = [b["fps_e2e"] for b in rounds]
-    return chosen
+def _log_round(rounds: int) -> Callable[[int, dict[str, list[dict[str, Any]]]], None]:
+    def log_round(r: int, results: dict[str, list[dict[str, Any]]]) -> None:
+        fps = {name: runs[-1]["fps_e2e"] for name, runs in results.items()}
+        log.info("round %d/%d: %s FPS end to end", r + 1, rounds, fps)
+
+    return log_round
 
 
 def measure(
@@ -71,12 +74,9 @@ def measure(
             out.evals[name] = dict(reference_eval)
         else:
             out.evals[name] = evaluate_onnx(path, data, evaluate, deploy, validator=ultralytics_val).metrics
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
-    for r in range(rounds):
-        for name, path in todo.items():
-            runs[name].append(run_benchmark(path, images, bench, deploy))
-            log.info("round %d/%d %s: %.1f FPS end to end", r + 1, rounds, name, runs[name][-1]["fps_e2e"])
-    out.benches = {name: _median_round(b) for name, b in runs.items()}
+    entries = {name: functools.partial(run_benchmark, path, images, bench, deploy) for name, path in todo.items()}
+    runs = timing.interleaved(entries, rounds, on_round=_log_round(rounds))
+    out.benches = {name: timing.median_round(b, "fps_e2e") for name, b in runs.items()}
     return out
 
 

@@ -35,10 +35,13 @@ def parse_metadata(props: Dict[str, str]) -> Dict[str, Any]:
     return meta
 
 
-def input_size(shape: Sequence[Any], metadata: Dict[str, Any], where: Union[Path, str]) -> Tuple[int, int]:
-    """The model's input ``(height, width)``: its fixed input dims, else the ``imgsz`` it was exported at
-    (metadata). The one place the size is read; there is no default: an unknown size is an error."""
-    dims = list(shape)[2:4]
+def input_size(
+    shape: Sequence[Any], metadata: Dict[str, Any], where: Union[Path, str], nhwc: bool = False
+) -> Tuple[int, int]:
+    """The model's input ``(height, width)``: its fixed input dims (NCHW, or NHWC for a uint8 pixel input),
+    else the ``imgsz`` it was exported at (metadata). The one place the size is read; there is no default:
+    an unknown size is an error."""
+    dims = list(shape)[1:3] if nhwc else list(shape)[2:4]
     if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
         return int(dims[0]), int(dims[1])
     imgsz = metadata.get("imgsz")
@@ -50,23 +53,28 @@ def input_size(shape: Sequence[Any], metadata: Dict[str, Any], where: Union[Path
 def read_input_size(path: Union[Path, str]) -> Tuple[int, int]:
     """:func:`input_size` of an ONNX file (a CPU session without graph optimisation, never run)."""
     session = create_session(read_model(path), ["CPUExecutionProvider"], "disable", name=str(path))
-    return input_size(session.get_inputs()[0].shape, _model_metadata(session), path)
+    inp = session.get_inputs()[0]
+    return input_size(inp.shape, _model_metadata(session), path, nhwc=inp.type == "tensor(uint8)")
 
 
-_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
 
 def check_input(path: Path, inp: Any) -> Any:
     """The numpy dtype to feed ``inp`` (an ONNX Runtime ``NodeArg``); raise naming ``path`` unless it is an
-    NCHW image batch: rank 4, 3 channels, float32 (or float16, which the runtime casts to)."""
+    image batch: NCHW float32 (or float16, which the runtime casts to) in [0, 1], or the letterboxed pixels
+    themselves, NHWC uint8 (``optimize.input: uint8_nhwc``: the graph converts them)."""
     shape = list(inp.shape)
     problems = []
-    if len(shape) != 4:
+    if inp.type == "tensor(uint8)":
+        if len(shape) != 4 or shape[3] != 3:
+            problems.append(f"a uint8 input must be (batch, height, width, 3), got rank {len(shape)}")
+    elif len(shape) != 4:
         problems.append(f"rank {len(shape)}, expected 4 (batch, 3, height, width)")
     elif shape[1] != 3:
         problems.append(f"{shape[1]} channels, expected 3 (RGB)")
     if inp.type not in _INPUT_TYPES:
-        problems.append(f"element type {inp.type}, expected tensor(float) (float32) or tensor(float16)")
+        problems.append(f"element type {inp.type}, expected tensor(float) (float32), tensor(float16) or tensor(uint8)")
     if problems:
         raise ValueError(f"{path}: input {inp.name!r} {shape} is not an image batch: " + "; ".join(problems))
     return _INPUT_TYPES[inp.type]
@@ -102,6 +110,8 @@ class Detector:
     """A YOLO detector over an ONNX file. Batch size and input size come from the model itself.
 
     ``postprocess`` defaults to the default deployment operating point; ``session`` to the CPU provider.
+    ``ort_session``: a session already built from ``model_path`` (the device builds its own, with its
+    profile's provider options); then ``session`` is not used.
     """
 
     def __init__(
@@ -109,6 +119,7 @@ class Detector:
         model_path: Union[Path, str],
         postprocess: Optional[Postprocess] = None,
         session: Optional[SessionSettings] = None,
+        ort_session: Any = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.postprocess_settings = postprocess or Postprocess()
@@ -116,14 +127,17 @@ class Detector:
         model = read_model(self.model_path)
         self.sha256: str = hashlib.sha256(model).hexdigest()
         s = self.session_settings
-        self.session = create_session(
-            model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
-        )
+        if ort_session is None:
+            ort_session = create_session(
+                model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
+            )
+        self.session = ort_session
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)
+        self.nhwc_uint8 = self.input_dtype == np.uint8  # the model takes the letterboxed pixels as they are
         self.metadata = _model_metadata(self.session)
-        self.input_size = input_size(inp.shape, self.metadata, self.model_path)
+        self.input_size = input_size(inp.shape, self.metadata, self.model_path, nhwc=self.nhwc_uint8)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
         names = self.metadata.get("names", {})
         self.names: Dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
@@ -138,7 +152,7 @@ class Detector:
         """Letterbox RGB arrays into one input batch, zero-padded up to a static-batch model's size
         (the caller keeps the first ``len(images)`` outputs)."""
         boxed = [letterbox(img, self.input_size) for img in images]
-        batch = to_input([b[0] for b in boxed])
+        batch = np.stack([b[0] for b in boxed]) if self.nhwc_uint8 else to_input([b[0] for b in boxed])
         if self.fixed_batch and len(images) < self.fixed_batch:
             pad = np.zeros((self.fixed_batch - len(images), *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, pad])
@@ -147,7 +161,8 @@ class Detector:
     def warmup(self, batch: int = 1) -> None:
         """One untimed inference at ``batch`` (ONNX Runtime allocates its buffers on the first run)."""
         h, w = self.input_size
-        self.infer(np.zeros((self.fixed_batch or batch, 3, h, w), np.float32))
+        shape = (self.fixed_batch or batch, h, w, 3) if self.nhwc_uint8 else (self.fixed_batch or batch, 3, h, w)
+        self.infer(np.zeros(shape, self.input_dtype))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output

@@ -183,6 +183,14 @@ def to_input(images: List[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(255.0)
 
 
+def as_float_nchw(batch: np.ndarray) -> np.ndarray:
+    """A model input batch as float32 NCHW in [0, 1]: letterboxed NHWC uint8 pixels are converted exactly as
+    :func:`to_input` does; a float batch is returned as is."""
+    if batch.dtype == np.uint8 and batch.ndim == 4 and batch.shape[3] == 3:
+        return to_input(list(batch))
+    return batch
+
+
 def boxes_to_original(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:
     """Map ``(n, 4)`` xyxy boxes from model-input pixels back to the original image, clipped to it."""
     out = boxes.astype(np.float64, copy=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def _rank(model: Any, name: str) -> int | None:
     import onnx
@@ -49,3 +51,32 @@ def softmax_last_axis(model: Any) -> int:
             graph.node.insert(position + offset, item)
         rewritten += 1
     return rewritten
+
+
+def uint8_nhwc_input(model: Any) -> None:
+    """Make the model take the letterboxed image itself, in place: a ``uint8 (B, H, W, 3)`` input, then
+    Transpose -> Cast(float) -> Div(255) as its first nodes (exactly the runtime's float conversion, which
+    divides in float32), feeding what the old ``float (B, 3, H, W)`` input fed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    old = graph.input[0]
+    dims = old.type.tensor_type.shape.dim
+    shape = [d.dim_param or d.dim_value for d in dims]
+    if len(shape) != 4 or shape[1] != 3:
+        raise ValueError(f"expected a (batch, 3, height, width) input, got {old.name} {shape}")
+    name = old.name
+    inner = f"{name}_float_nchw"
+    for node in graph.node:
+        node.input[:] = [inner if i == name else i for i in node.input]
+    graph.initializer.append(numpy_helper.from_array(np.array(255.0, np.float32), f"{name}_255"))
+    prefix = [
+        helper.make_node("Transpose", [name], [f"{name}_nchw"], perm=[0, 3, 1, 2], name=f"{name}_to_nchw"),
+        helper.make_node("Cast", [f"{name}_nchw"], [f"{name}_cast"], to=TensorProto.FLOAT, name=f"{name}_cast"),
+        helper.make_node("Div", [f"{name}_cast", f"{name}_255"], [inner], name=f"{name}_scale"),
+    ]
+    for offset, node in enumerate(prefix):
+        graph.node.insert(offset, node)
+    new = helper.make_tensor_value_info(name, TensorProto.UINT8, [shape[0], shape[2], shape[3], 3])
+    graph.input.remove(old)
+    graph.input.insert(0, new)

@@ -22,10 +22,16 @@ from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort
 from edgeproof.training.export import describe_onnx
-from edgeproof.training.graph import softmax_last_axis
+from edgeproof.training.graph import softmax_last_axis, uint8_nhwc_input
 from edgeproof.training.params import OptimizeParams
 from edgeproof.training.parity import Reference, check_parity
-from edgeproof.training.variants import build_fp16, build_int8, calibration_sample
+from edgeproof.training.variants import (
+    build_fp16,
+    build_int8,
+    calibration_sample,
+    tensorrt_int8,
+    tensorrt_qdq_problems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +88,13 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
     }
 
 
-def _tag(path: Path, variant: str) -> None:
-    """Record the variant in the file's metadata (what a device reports it runs)."""
+def _finish(path: Path, variant: str, input_form: str) -> None:
+    """Give the model its input form and record the variant in its metadata (what a device reports it runs)."""
     import onnx
 
     model = onnx.load(str(path))
+    if input_form == "uint8_nhwc":
+        uint8_nhwc_input(model)
     props = {p.key: p.value for p in model.metadata_props}
     onnx.helper.set_model_props(model, {**props, "edgeproof_variant": variant})
     onnx.save(model, str(path))
@@ -125,7 +133,12 @@ def _build(name: str, folder: Path, inputs: Inputs, params: OptimizeParams) -> d
         build_fp16(folder / "fp32.onnx", out, params.fp16)
         return {"keep_io_types": params.fp16.keep_io_types}
     sample = calibration_sample(inputs.train_images, params.int8.calibration_images, params.int8.seed)
-    return {**params.int8.model_dump(), **build_int8(folder / "fp32.onnx", out, sample, params.int8)}
+    int8 = params.int8 if name == "int8" else tensorrt_int8(params.int8)
+    built = build_int8(folder / "fp32.onnx", out, sample, int8, symmetric=name != "int8")
+    problems = tensorrt_qdq_problems(out)
+    if name == "int8_trt" and problems:
+        raise RuntimeError(f"{out.name}: TensorRT cannot take its Q/DQ nodes: {'; '.join(problems[:3])}")
+    return {**int8.model_dump(), **built, "tensorrt_qdq": not problems}
 
 
 def build_variants(
@@ -139,10 +152,11 @@ def build_variants(
     """
     facts: dict[str, Any] = {}
     with atomic_dir(out_dir) as folder:
-        for name in sorted(params.variants, key=VARIANTS.index):  # fp16/int8 derive from fp32
-            built = _build(name, folder, inputs, params)
-            _tag(folder / f"{name}.onnx", name)
-            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built}
+        names = sorted(params.variants, key=VARIANTS.index)  # fp16/int8/int8_trt derive from fp32 (float input)
+        built = {name: _build(name, folder, inputs, params) for name in names}
+        for name in names:
+            _finish(folder / f"{name}.onnx", name, params.input)
+            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built[name], "input": params.input}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
         files = {name: folder / f"{name}.onnx" for name in facts}
         reason = fp16_judgeable()

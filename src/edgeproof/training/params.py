@@ -107,6 +107,9 @@ class OptimizeParams(_Section):
     # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"
     variants: list[Variant] = Field(default_factory=lambda: list(VARIANTS))
+    # uint8_nhwc: every variant takes the letterboxed uint8 pixels; the graph transposes, casts and scales
+    # (exact). float_nchw: the runtime converts (ultralytics and TensorRT 8.2 read only this form)
+    input: Literal["float_nchw", "uint8_nhwc"] = "float_nchw"
     parity: ParityParams = Field(default_factory=ParityParams)
     int8: Int8Params = Field(default_factory=Int8Params)
     fp16: Fp16Params = Field(default_factory=Fp16Params)

@@ -21,7 +21,7 @@ from edgeproof.evaluation.agreement import match_count
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Detections, Postprocess
-from edgeproof.runtime.preprocess import Letterbox, load_image
+from edgeproof.runtime.preprocess import Letterbox, as_float_nchw, load_image
 from edgeproof.training.params import ParityParams
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def check_parity(
         raise ValueError("parity needs val images; the val split has none")
     fp32 = deploy_detector(variants["fp32"], deploy)
     batch, boxes = _batch(fp32, images)
-    ref_raw = np.concatenate([reference(batch[i : i + 1]) for i in range(len(images))])
+    ref_raw = np.concatenate([reference(as_float_nchw(batch[i : i + 1])) for i in range(len(images))])
     raw = raw_parity(ref_raw, np.concatenate([fp32.infer(batch[i : i + 1]) for i in range(len(images))]), params)
     ref_det = fp32.postprocess(ref_raw, boxes)
     per_variant: dict[str, Any] = {}

@@ -86,8 +86,21 @@ def _input(model: Any) -> tuple[str, tuple[int, int]]:
     return inp.name, (dims[2], dims[3])
 
 
-def build_int8(fp32: Path, out: Path, calibration: Sequence[Path], params: Int8Params) -> dict[str, Any]:
-    """Write the static QDQ INT8 variant of ``fp32`` to ``out``; return what was quantized and how."""
+def tensorrt_int8(params: Int8Params) -> Int8Params:
+    """The ``int8_trt`` settings: ``optimize.int8``'s calibration and exclusions, with what TensorRT's explicit
+    quantization requires: signed int8 activations and weights, per-channel weights (axis 0 of a Conv's
+    weight, ONNX Runtime's default), and zero points of 0 (``symmetric=True`` in :func:`build_int8`)."""
+    return params.model_copy(update={"activation_type": "int8", "weight_type": "int8", "per_channel": True})
+
+
+def build_int8(
+    fp32: Path, out: Path, calibration: Sequence[Path], params: Int8Params, symmetric: bool = False
+) -> dict[str, Any]:
+    """Write the static QDQ INT8 variant of ``fp32`` to ``out``; return what was quantized and how.
+
+    ``symmetric``: every zero point is 0 (activations and weights) and biases stay float (no int32 Q/DQ),
+    as TensorRT requires of Q/DQ models.
+    """
     import onnx
     from onnxruntime import quantization as q
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -115,6 +128,40 @@ def build_int8(fp32: Path, out: Path, calibration: Sequence[Path], params: Int8P
             weight_type=types[params.weight_type],
             calibrate_method=getattr(q.CalibrationMethod, methods[params.method]),
             nodes_to_exclude=excluded,
+            # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
         )
     log.info("INT8: %d calibration images, %d of %d nodes kept in FP32", len(calibration), len(excluded), len(names))
-    return {"calibration_images": len(calibration), "nodes_excluded": len(excluded), "nodes": len(names)}
+    return {
+        "calibration_images": len(calibration),
+        "nodes_excluded": len(excluded),
+        "nodes": len(names),
+        "symmetric_activations": symmetric,
+    }
+
+
+def tensorrt_qdq_problems(path: Path) -> list[str]:
+    """Why TensorRT's explicit quantization would refuse ``path``'s Q/DQ nodes (empty: it can take them).
+
+    TensorRT needs signed int8 with every zero point 0, and a Conv weight's scale per tensor or per
+    output channel (axis 0).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 1}
+    problems = []
+    for node in model.graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        zero = consts.get(node.input[2]) if len(node.input) > 2 else None
+        if zero is None or zero.dtype != np.int8 or np.any(zero != 0):
+            found = "none" if zero is None else f"{zero.dtype} {np.unique(zero)[:3].tolist()}"
+            problems.append(f"{node.name}: zero point {found}, expected int8 0")
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        scale = consts.get(node.input[1])
+        if node.output[0] in weights and scale is not None and scale.size > 1 and axis != 0:
+            problems.append(f"{node.name}: per-channel weight scale on axis {axis}, expected 0")
+    return problems

@@ -125,16 +125,17 @@ def agreement(device: List[Dict[str, Any]], here: List[Dict[str, Any]]) -> Tuple
 
 def rerun_here(bundle: Path, model_rel: str, gt: Dict[str, Any], setup: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The bundled model's detections on ``gt``'s images, run here on the CPU at the bundle's mAP settings."""
-    from edgeproof.device.timing import Model, coco_detections
+    from edgeproof.device.timing import coco_detections
+    from edgeproof.runtime.detector import Detector
     from edgeproof.runtime.postprocess import Postprocess
-    from edgeproof.runtime.session import create_session
+    from edgeproof.runtime.scoring import ScoringSettings
 
     path = bundle / model_rel
-    session = create_session(path, ["CPUExecutionProvider"])
-    model = Model(session, tuple(setup["input_size"]), path)
-    m = setup["map"]
-    post = Postprocess(conf=m["conf"], iou=m["iou"], max_det=m["max_det"], multi_label=m["multi_label"])
-    results, _ = coco_detections(model, gt, bundle / "val" / "images", post, setup["category_ids"])
+    scoring = ScoringSettings.parse(setup["map"], where=f"{bundle / 'deploy.json'}: map")
+    model = Detector(path, Postprocess.scoring(scoring))
+    if tuple(model.input_size) != tuple(setup["input_size"]):
+        raise ValueError(f"{path}: input {model.input_size} differs from deploy.json's {setup['input_size']}")
+    results, _ = coco_detections(model, gt, bundle / "val" / "images", setup["category_ids"])
     return results
 
 

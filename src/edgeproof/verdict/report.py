@@ -69,7 +69,7 @@ def _sweep(m: Mapping[str, Any]) -> List[str]:
     rows = m.get("batch_sweep") or []
     if not isinstance(rows, list) or not rows:
         return []
-    body = [[r.get("batch"), r.get("images_per_s"), r.get("latency_ms_p50")] for r in rows if isinstance(r, dict)]
+    body = [[r.get("batch"), r.get("images_per_s"), r.get("latency_model_ms_p50")] for r in rows if isinstance(r, dict)]
     return ["", *table(["batch", "images/s", "latency p50 (ms)"], body)]
 
 

@@ -1,0 +1,146 @@
+"""The one timing core: warm-up, timed loop, percentiles, model-only and end-to-end, interleaved rounds.
+
+Used by the build benchmark (``edgeproof.benchmark``), the release choice (``release/measure.py``),
+``edgeproof perf`` and the device measurement (``device/measure.py``), so a figure means the same
+thing wherever it is read. Python 3.8, numpy only (it runs on the Jetson).
+
+One meaning, one name, in every document built from these figures:
+
+* ``latency_ms`` / ``latency_ms_pNN`` / ``fps_e2e``: **end to end**, per frame at batch 1: read and
+  decode the image file, letterbox, ``session.run``, decode + NMS at the deployment operating point,
+  boxes mapped back to the original pixels;
+* ``latency_model_ms`` / ``latency_model_ms_pNN`` / ``fps_model``: **model only**, ``session.run`` on
+  a ready input tensor (at the stated batch; FPS counts images).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.preprocess import load_image
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def stats_ms(latencies_ms: Sequence[float], frames_per_call: int = 1) -> Dict[str, Any]:
+    """Percentiles (p50/p90/p95/p99), mean, std, min, max of per-call latencies in ms; FPS and samples.
+
+    ``fps`` is throughput over the timed calls: ``frames_per_call`` x calls / their summed time.
+    """
+    arr = np.asarray(latencies_ms, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("no latency samples")
+    values = np.percentile(arr, PERCENTILES)
+    out: Dict[str, Any] = {f"p{q}": round(float(v), 4) for q, v in zip(PERCENTILES, values)}  # noqa: B905 (3.8)
+    out.update(
+        mean=round(float(arr.mean()), 4),
+        std=round(float(arr.std()), 4),
+        min=round(float(arr.min()), 4),
+        max=round(float(arr.max()), 4),
+        fps=round(1000.0 * frames_per_call * arr.size / float(arr.sum()), 3),
+        samples=int(arr.size),
+    )
+    return out
+
+
+def time_calls(fn: Callable[[int], Any], warmup: int, runs: int) -> List[float]:
+    """Call ``fn(i)`` ``warmup`` times untimed, then ``runs`` times; each timed call's milliseconds."""
+    for i in range(warmup):
+        fn(i)
+    out = []
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def model_only(detector: Detector, image: np.ndarray, batch: int, warmup: int, runs: int) -> Dict[str, Any]:
+    """``session.run`` alone on ``batch`` copies of a real letterboxed image (a static-batch model: its own
+    batch); statistics of :func:`stats_ms` plus ``batch``. FPS counts images."""
+    size = detector.fixed_batch or batch
+    tensor, _ = detector.preprocess([image] * size)
+    stats = stats_ms(time_calls(lambda _i: detector.infer(tensor), warmup, runs), frames_per_call=size)
+    stats["batch"] = size
+    return stats
+
+
+def batch_sweep(detector: Detector, image: np.ndarray, sizes: Sequence[int], runs: int) -> List[Dict[str, Any]]:
+    """Model-only throughput (images/s) and latency per batch size; a static-batch model at its own size only."""
+    out = []
+    for size in [detector.fixed_batch] if detector.fixed_batch else list(sizes):
+        lat = model_only(detector, image, size, warmup=2, runs=max(3, runs))
+        out.append(
+            {
+                "batch": size,
+                "images_per_s": lat["fps"],
+                "latency_model_ms_p50": lat["p50"],
+                "latency_model_ms_p95": lat["p95"],
+            }
+        )
+    return out
+
+
+def end_to_end(detector: Detector, paths: Sequence[Path], warmup: int, runs: int) -> Dict[str, Any]:
+    """Per-frame latency of the whole path over image files (cycled), batch 1: read + decode the file,
+    letterbox, infer, decode + NMS, boxes to original pixels. Statistics plus ``images``/``distinct_images``."""
+    if not paths:
+        raise ValueError("end-to-end timing needs at least one image")
+
+    def one(i: int) -> None:
+        detector([load_image(paths[i % len(paths)])])
+
+    stats = stats_ms(time_calls(one, warmup, runs))
+    stats.update(images=runs, distinct_images=min(runs, len(paths)))
+    return stats
+
+
+def interleaved(
+    entries: Mapping[str, Callable[[], Dict[str, Any]]],
+    rounds: int,
+    on_round: Optional[Callable[[int, Dict[str, List[Dict[str, Any]]]], None]] = None,
+) -> Dict[str, List[Dict[str, Any]]]:
+    """Run every entry once per round, ``rounds`` times, in the same order each round; each entry's results.
+
+    Interleaving makes a burst of load from elsewhere on the machine hit all entries alike, so entries
+    are compared within one run only. ``on_round(r, results)`` is called after each round (logging).
+    """
+    results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in entries}
+    for r in range(rounds):
+        for name, run in entries.items():
+            results[name].append(run())
+        if on_round is not None:
+            on_round(r, results)
+    return results
+
+
+def median_round(rounds: Sequence[Dict[str, Any]], key: str = "fps_e2e") -> Dict[str, Any]:
+    """The round with the median ``key`` (the upper middle for an even count), plus ``rounds_<key>``: all rounds'."""
+    if not rounds:
+        raise ValueError("no rounds")
+    chosen = dict(sorted(rounds, key=lambda b: b[key])[len(rounds) // 2])
+    chosen[f"rounds_{key}"] = [b[key] for b in rounds]
+    return chosen
+
+
+def end_to_end_overlapped(
+    detector: Detector, paths: Sequence[Path], warmup: int, runs: int, depth: int = 1
+) -> Dict[str, Any]:
+    """End to end like :func:`end_to_end`, with frame n+1 decoded and letterboxed while the model runs frame n
+    (:mod:`edgeproof.runtime.overlap`). ``fps`` is frames per wall second (throughput); the percentiles are each
+    frame's latency from the start of its decode to its boxes, queue wait included."""
+    from edgeproof.runtime.overlap import overlapped_latencies
+
+    if not paths:
+        raise ValueError("end-to-end timing needs at least one image")
+    cycled = [paths[i % len(paths)] for i in range(warmup + runs)]
+    overlapped_latencies(detector, cycled[:warmup], depth)
+    latencies, wall = overlapped_latencies(detector, cycled[warmup:], depth)
+    stats = stats_ms(latencies)
+    stats.update(fps=round(runs / wall, 3), images=runs, distinct_images=min(runs, len(paths)), prefetch=depth)
+    return stats

@@ -1,0 +1,71 @@
+"""The overlapped frame pipeline (issue 22): same detections in the same order, bounded, errors surface."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeproof.runtime import timing
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.overlap import detect_overlapped
+
+
+def _raw() -> np.ndarray:
+    raw = np.zeros((6, 3), np.float32)
+    raw[:, 0] = [32, 32, 16, 16, 0.9, 0.05]
+    raw[:, 1] = [10, 12, 8, 8, 0.0, 0.4]
+    return raw
+
+
+def _files(tmp_path, n=5):
+    out = []
+    for i in range(n):
+        out.append(tmp_path / f"im{i}.png")
+        Image.fromarray(np.full((40 + 8 * i, 64, 3), 30 * i, np.uint8)).save(out[-1])
+    return out
+
+
+def test_overlapped_detections_equal_the_serial_ones_in_order(fixed_detector_factory, tmp_path):
+    detector = Detector(fixed_detector_factory(_raw()))
+    files = _files(tmp_path)
+    serial = detector.detect_files(files)
+    got = list(detect_overlapped(detector, files, depth=2))
+    assert [p for p, _d, _t in got] == files
+    for (_p, det, _t), ref in zip(got, serial, strict=True):
+        np.testing.assert_array_equal(det.boxes, ref.boxes)
+        np.testing.assert_array_equal(det.scores, ref.scores)
+
+
+def test_the_prefetch_is_bounded_and_stops_with_the_consumer(fixed_detector_factory, tmp_path):
+    detector = Detector(fixed_detector_factory(_raw()))
+    prepared, original = [], detector.preprocess
+    detector.preprocess = lambda images: prepared.append(1) or original(images)
+    before = set(threading.enumerate())  # other tests' daemon threads are not this one's
+    frames = detect_overlapped(detector, _files(tmp_path, 8) * 3, depth=1)
+    for consumed, _ in enumerate(frames, start=1):
+        threading.Event().wait(0.02)  # a slow model: the producer must wait for it
+        assert len(prepared) <= consumed + 1  # at most one frame decoded ahead of the model
+        if consumed == 3:
+            break
+    frames.close()
+    ours = [t for t in threading.enumerate() if t not in before]
+    for t in ours:
+        t.join(timeout=5)
+    assert not [t for t in ours if t.is_alive()]
+
+
+def test_a_decode_error_reaches_the_caller_naming_the_file(fixed_detector_factory, tmp_path):
+    detector = Detector(fixed_detector_factory(_raw()))
+    files = [*_files(tmp_path, 2), tmp_path / "missing.png"]
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        list(detect_overlapped(detector, files))
+
+
+def test_overlapped_timing_reports_throughput_and_per_frame_latency(fixed_detector_factory, tmp_path):
+    detector = Detector(fixed_detector_factory(_raw()))
+    stats = timing.end_to_end_overlapped(detector, _files(tmp_path, 3), warmup=2, runs=6)
+    assert (stats["samples"], stats["images"], stats["distinct_images"], stats["prefetch"]) == (6, 6, 3, 1)
+    assert stats["fps"] > 0 and stats["p50"] > 0

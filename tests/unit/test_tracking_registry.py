@@ -130,8 +130,12 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     assert second["model_version"] == "1" and second["run_id"] != first["run_id"]
     (version,) = client.search_model_versions("name = 'edgeproof-detector'")
     assert version.tags["runs"] == f"{first['run_id']},{second['run_id']}"
-    assert version.tags["gate.build"] == "failed: fps" and version.tags["gate.build.run_id"] == second["run_id"]
-    assert "failed: fps" in version.description and second["run_id"] in version.description
+    assert version.tags["gate.build"] == "passed" and version.tags["promotion.run_id"] == first["run_id"]
+    assert [json.loads(version.tags[k])["verdicts"] for k in ("history.0001", "history.0002")] == [
+        {"build": "passed"},
+        {"build": "failed: fps"},
+    ]
+    assert "failed: fps" in version.description and second["run_id"][:8] in version.description
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
 
     # a new model file that passes is version 2 and takes the alias; rollback moves it back
@@ -148,11 +152,11 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     params = tmp_path / "params.yaml"
     assert cli(["--params", str(params), "model", "show", "--alias", "candidate"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert (shown["version"], shown["model_sha256"], shown["gate"]["passed"]) == ("2", new_sha, True)
+    assert (shown["version"], shown["model_sha256"], shown["promotion"]["gate"]["passed"]) == ("2", new_sha, True)
     assert shown["alias_history"] == ["1"]
     assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 0
     moved = json.loads(capsys.readouterr().out)
-    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1"}
+    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1", "skipped_deleted": []}
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
     with caplog.at_level(logging.ERROR):
         assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 2
@@ -262,3 +266,80 @@ def test_mlflow_has_every_number_of_the_headline_as_dvc_metrics_diff_shows_it(tm
     assert {"mAP50-95", "fps", "gate_passed", "devices.jetson-nano.latency_p95_ms"} <= set(numbers)
     assert {k: run.data.metrics.get(k) for k in numbers} == {k: float(v) for k, v in numbers.items()}
     assert not any(k.startswith("headline.") for k in run.data.metrics)
+
+
+def gate_report(passed: bool, min_fps: float, sha: str = SHA) -> dict:
+    """A gate report as the gate stage writes it: the thresholds are in its rules."""
+    rules = [
+        {"name": "fps", "metric": "fps_e2e", "op": ">=", "threshold": min_fps, "measured": 50.0, "passed": passed},
+        {"name": "same_model_evaluated", "op": "==", "threshold": sha, "measured": sha, "passed": True},
+    ]
+    return {"passed": passed, "model_sha256": sha, "failed": [] if passed else ["fps"], "rules": rules}
+
+
+def test_a_what_if_experiment_never_rewrites_the_champion_s_promotion_record(tmp_path, client, capsys, monkeypatch):
+    """Issue 18: `dvc exp run -S gate.min_fps=200` after a release turned version 1's tags into
+    `failed: fps` and `model show --alias champion` into `"passed": false`."""
+    files = make_run_files(tmp_path)
+    files.metrics["gate"].write_text(json.dumps(gate_report(True, 10.0)))
+    commit = git_repo(tmp_path)
+    released = record(files, tmp_path)
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
+
+    monkeypatch.setenv("DVC_EXP_NAME", "what-if")
+    files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 200.0}}))
+    files.metrics["gate"].write_text(json.dumps(gate_report(False, 200.0)))
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps({"fps": 50.0, "gate_passed": False}))
+    what_if = record(files, tmp_path)
+    assert what_if["model_version"] == "1"
+
+    version = client.get_model_version("edgeproof-detector", "1")
+    assert version.tags["gate.build"] == "passed" and "metric.gate_passed" not in version.tags
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
+    assert cli(["--params", str(files.params), "model", "show", "--alias", "champion"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    promotion = shown["promotion"]
+    assert promotion["passed"] is True and promotion["gate"]["passed"] is True
+    assert promotion["run_id"] == released["run_id"] and promotion["origin"] == f"branch main@{commit[:7]}"
+    assert promotion["thresholds"] == {"fps": ">= 10.0"} and promotion["aliases"] == {"champion": released["run_id"]}
+    first, later = shown["history"]
+    assert first["run_id"] == released["run_id"] and first["verdicts"] == {"build": "passed"}
+    assert later["run_id"] == what_if["run_id"] and later["verdicts"] == {"build": "failed: fps"}
+    assert later["origin"] == f"experiment what-if on main@{commit[:7]}+dirty"  # -S changed params.yaml
+    assert later["thresholds"] == {"fps": ">= 200.0"}
+    assert "Promotion record" in version.description and "experiment what-if" in version.description
+
+
+def _new_model_file(files, value: float) -> str:
+    """Replace the gated model by another file (another version when it passes); return its sha256."""
+    make_fixed_detector(files.model, np.full((7, 4), value, np.float32), 32, {0: "circle"})
+    sha = sha256_file(files.model)
+    for name in ("eval", "bench"):
+        files.metrics[name].write_text(json.dumps({**json.loads(files.metrics[name].read_text()), "model_sha256": sha}))
+    files.metrics["gate"].write_text(json.dumps(gate_report(True, 10.0, sha)))
+    return sha
+
+
+def test_rollback_skips_versions_deleted_since_and_names_the_choices(tmp_path, client, capsys, caplog):
+    """Issue 18: alias history [1, 2], version 2 deleted: rollback failed every time with "version=2 not found"."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    for value in (0.0, 1.0, 2.0):  # versions 1, 2, 3 in turn hold candidate (the files changed: not clean)
+        _new_model_file(files, value)
+        record(files, tmp_path)
+    params, alias = str(files.params), ["--alias", "candidate"]
+    client.delete_model_version("edgeproof-detector", "2")
+    with caplog.at_level(logging.WARNING):
+        assert cli(["--params", params, "model", "rollback", *alias]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["from"], moved["to"], moved["skipped_deleted"]) == ("3", "1", ["2"])
+    assert "skipped version(s) 2" in caplog.text
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert cli(["--params", params, "model", "rollback", *alias]) == 2  # nothing earlier: the choices are named
+        assert "versions: 1, 3; use --to" in caplog.text
+        assert cli(["--params", params, "model", "rollback", *alias, "--to", "2"]) == 2
+        assert "version 2 does not exist (any more); choose one with --to: 1, 3" in caplog.text
+    assert cli(["--params", params, "model", "rollback", *alias, "--to", "3"]) == 0

@@ -178,6 +178,15 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
     return out
 
 
+def thresholds(gate: Mapping[str, Any]) -> dict[str, str]:
+    """``{rule: "<op> <threshold>"}`` as the gate report states them (whatever params key they came from)."""
+    out = {}
+    for rule in gate.get("rules") or []:
+        if isinstance(rule, Mapping) and rule.get("name") and rule.get("op") != "==" and "threshold" in rule:
+            out[str(rule["name"])] = f"{rule.get('op', '')} {rule['threshold']}".strip()
+    return out
+
+
 def build_record(
     sources: RecordSources, repo: Path, destination: Destination | None = None, track: TrackParams | None = None
 ) -> dict[str, Any]:
@@ -208,6 +217,7 @@ def build_record(
         "description": sources.summary.read_text() if sources.summary and sources.summary.exists() else "",
         "dataset": dataset_info(metrics.get("data", {}), lock),
         "verdicts": verdicts(gate, release, sources.device_reports),
+        "thresholds": thresholds(gate),
         "alias": alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches),
     }
     if destination is not None:

@@ -230,7 +230,7 @@ def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
 def test_which_alias_a_passing_run_earns(origin, alias):
     from edgeproof.tracking.context import alias_for
 
-    assert alias_for(origin, True, "candidate", "champion", ["main"]) == alias
+    assert alias_for({**origin, "provenance": "clean"}, True, "candidate", "champion", ["main"]) == alias
     assert alias_for(origin, False, "candidate", "champion", ["main"]) == ""
 
 
@@ -343,3 +343,18 @@ def test_rollback_skips_versions_deleted_since_and_names_the_choices(tmp_path, c
         assert cli(["--params", params, "model", "rollback", *alias, "--to", "2"]) == 2
         assert "version 2 does not exist (any more); choose one with --to: 1, 3" in caplog.text
     assert cli(["--params", params, "model", "rollback", *alias, "--to", "3"]) == 0
+
+
+def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_record_says_why(tmp_path, client):
+    """Issue 18: with an untracked dataset under data/sources a clean-looking main run became champion."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    (tmp_path / "data" / "sources" / "new").mkdir(parents=True)
+    (tmp_path / "data" / "sources" / "new" / "img.png").write_bytes(b"not committed")
+    sent = record(files, tmp_path)
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    assert not client.get_registered_model("edgeproof-detector").aliases.get("champion")
+    tags = client.get_run(sent["run_id"]).data.tags
+    assert tags["provenance"] == "not clean: untracked: data/sources/new/img.png"
+    assert "provenance not clean: untracked: data/sources/new/img.png" in tags["not_champion_because"]
+    assert client.get_model_version("edgeproof-detector", "1").tags["promotion.provenance"] == tags["provenance"]

@@ -57,20 +57,32 @@ def run_name(tags: dict[str, str], variant: str, record_id: str) -> str:
     return f"{name}-{record_id[:6]}" if dirty else name
 
 
+def champion_blockers(tags: dict[str, str], release_branches: Iterable[str]) -> list[str]:
+    """Why a passing run cannot move the champion alias (empty: it can): it must be a clean
+    (:mod:`~edgeproof.tracking.provenance`), non-experiment, non-pull-request run on a release branch."""
+    blockers = []
+    if tags.get("branch") not in set(release_branches):
+        blockers.append(f"branch {tags.get('branch') or '(detached)'} is not a release branch")
+    if tags.get("dvc_experiment"):
+        blockers.append(f"DVC experiment {tags['dvc_experiment']}")
+    if tags.get("pull_request") == "true":
+        blockers.append("pull request")
+    if tags.get("git_dirty") != "false":
+        blockers.append(f"git workspace dirty: {tags.get('git_dirty', 'unknown')}")
+    if tags.get("provenance") != "clean":
+        blockers.append(f"provenance {tags.get('provenance') or 'unknown'}")
+    return blockers
+
+
 def alias_for(
     tags: dict[str, str], passed: bool, candidate: str, champion: str, release_branches: Iterable[str]
 ) -> str:
-    """The alias a model earns: none when it failed; ``champion`` for a clean, non-experiment,
-    non-pull-request run on a release branch; ``candidate`` otherwise."""
+    """The alias a model earns: none when it failed; ``champion`` for a clean, committed,
+    non-experiment, non-pull-request run on a release branch (:func:`champion_blockers`);
+    ``candidate`` otherwise."""
     if not passed:
         return ""
-    released = (
-        tags.get("branch") in set(release_branches)
-        and tags.get("git_dirty") == "false"
-        and not tags.get("dvc_experiment")
-        and tags.get("pull_request") != "true"
-    )
-    return champion if released else candidate
+    return candidate if champion_blockers(tags, release_branches) else champion
 
 
 def span_ms(paths: Iterable[Path | None]) -> dict[str, int]:

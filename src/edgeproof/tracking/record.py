@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from edgeproof.io import atomic_dir
-from edgeproof.tracking.context import alias_for, git_info, run_name, run_origin, span_ms
+from edgeproof.tracking.context import alias_for, champion_blockers, git_info, run_name, run_origin, span_ms
 from edgeproof.tracking.keys import clean_keys, clean_part, unique_names
 from edgeproof.tracking.params import TrackParams
+from edgeproof.tracking.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,8 @@ def build_record(
     tags = {**git_info(repo), **run_origin(repo), **lock, "model_sha256": sha, "variant": variant,
             "device": str((bench.get("device") or {}).get("cpu_model") or ""),
             "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
-            "gate_passed": str(bool(gate.get("passed"))).lower()}  # fmt: skip
+            "gate_passed": str(bool(gate.get("passed"))).lower(),
+            "provenance": provenance(repo, sources.stage)}  # fmt: skip
     passed = bool(gate.get("passed"))
     record: dict[str, Any] = {
         "params": clean_keys(flatten(params)),
@@ -219,7 +221,10 @@ def build_record(
         "verdicts": verdicts(gate, release, sources.device_reports),
         "thresholds": thresholds(gate),
         "alias": alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches),
+        "provenance": tags["provenance"],
     }
+    if record["alias"] == track.candidate_alias:  # the record says why it is not the champion
+        record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
     if destination is not None:
         record["experiment"], record["model_name"] = destination.experiment, destination.model_name
     record["record_id"] = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -80,7 +80,7 @@ def test_the_run_as_a_user_sees_it(tmp_path, client, caplog):
     assert tags["mlflow.experimentKind"] == "custom_model_development"
     view = json.loads(tags[VIEW_TAG])  # the runs table opens with the headline metrics as columns
     assert [c for c in view["selectedColumns"] if c.startswith("metrics.")] == [f"metrics.`{k}`" for k in KEY_METRICS]
-    assert view["columnOrder"][1 : 1 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert view["columnOrder"][2 : 2 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]  # after the verdict
     assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}&" in caplog.text  # the link edgeproof prints
     run = client.get_run(sent["run_id"])
     assert run.info.run_name == f"main@{commit[:7]}-fp32"

@@ -58,6 +58,19 @@ def _ensure_model(client: Any, name: str) -> None:
             raise
 
 
+def link_logged_model(client: Any, model_id: str, name: str, version: str) -> None:
+    """Tag the run's logged model with the version it is (``mlflow.modelVersions``, as
+    ``mlflow.register_model`` does), so its page says "Registered" and links to the version
+    instead of offering a second registration of the same file."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    entry = {"name": name, "version": version}
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    versions = json.loads(existing) if existing else []
+    if entry not in versions:
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*versions, entry])})
+
+
 def record_verdict(
     client: Any, name: str, record: dict[str, Any], run_id: str, exp_id: str, model_id: str
 ) -> str | None:
@@ -83,6 +96,7 @@ def record_verdict(
         merged.pop(key)
     client.update_model_version(name, number, description=history.describe_version(merged, exp_id))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
+    link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if record.get("alias"):
         move_alias(client, name, record["alias"], number)
     return number

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,10 @@ PIPELINE = """stages:
           cache: false
 """
 RECORD = """from pathlib import Path
+from edgeproof.tracking.context import repro_started_ms
 from edgeproof.tracking.provenance import provenance
 Path("verdict.txt").write_text(provenance(Path("."), "gate"))
+Path("started.txt").write_text(str(repro_started_ms()))
 """
 
 
@@ -55,7 +58,7 @@ def project(tmp_path) -> Path:
     (tmp_path / "record.py").write_text(RECORD)
     sh(tmp_path, *DVC, "add", "-q", "data/sources/shapes")
     sh(tmp_path, *DVC, "repro", "-q", "prep")
-    (tmp_path / ".gitignore").write_text("verdict.txt\n")
+    (tmp_path / ".gitignore").write_text("verdict.txt\nstarted.txt\n")
     sh(tmp_path, *GIT, "add", "-A")
     sh(tmp_path, *GIT, "commit", "-qm", "x")
     return tmp_path
@@ -63,8 +66,11 @@ def project(tmp_path) -> Path:
 
 def test_a_committed_run_is_clean_also_inside_dvc_repro(project):
     assert provenance(project, "gate") == CLEAN
+    before = time.time() * 1000
     sh(project, *DVC, "repro", "-q", "gate")  # DVC holds the repository lock while the stage checks
     assert (project / "verdict.txt").read_text() == CLEAN
+    # issue 21: the stage knows when the `dvc repro` running it began (the run's start in MLflow)
+    assert before - 1000 <= int((project / "started.txt").read_text()) <= before + 2000
 
 
 def test_an_untracked_dataset_under_the_pipeline_s_inputs_is_not_clean(project):

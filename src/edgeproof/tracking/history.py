@@ -13,6 +13,8 @@ No MLflow import here: these functions build tag values and read them back.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +51,9 @@ def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def verdict_words(verdict: Mapping[str, Any]) -> str:
-    """``passed`` or ``failed: fps, map50``."""
+    """``passed`` or ``failed: fps, map50`` (``inconclusive: ...`` for a device verdict that says so)."""
+    if verdict.get("verdict") not in (None, "pass", "fail"):
+        return f"{verdict['verdict']}: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
     if verdict.get("passed"):
         return "passed"
     return f"failed: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
@@ -90,15 +94,34 @@ def history(tags: Mapping[str, str]) -> list[dict[str, Any]]:
     return out
 
 
+def next_history_key(current: Mapping[str, str]) -> str:
+    """The tag of the next history entry (``history.0001``, ``history.0002``, ...)."""
+    numbers = [int(k[len(HISTORY_PREFIX) :]) for k in current if k.startswith(HISTORY_PREFIX) and k[8:].isdigit()]
+    return f"{HISTORY_PREFIX}{max(numbers, default=0) + 1:04d}"
+
+
+def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], thresholds: dict[str, str]) -> dict:
+    """A device gate's verdict on the file as a history entry (it never touches the promotion record)."""
+    origin = f"device {profile}"
+    ref = os.environ.get("GITHUB_REF_NAME")
+    return {
+        "run_id": run_ids[0] if run_ids else None,
+        "origin": f"{origin} ({ref})" if ref else origin,
+        "commit": os.environ.get("GITHUB_SHA", "unknown"),
+        "verdicts": {profile: verdict_words({"passed": report.get("verdict") == "pass", **report})},
+        "thresholds": thresholds,
+        "provenance": "device results",
+        "at_ms": int(time.time() * 1000),
+    }
+
+
 def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str) -> dict[str, str]:
     """The tags to set for this verdict: a history entry always; the promotion record only where
     ``current`` has none yet (``alias``: the one this run moves to the version, "" for none)."""
-    keys = sorted(k for k in current if k.startswith(HISTORY_PREFIX))
-    number = int(keys[-1][len(HISTORY_PREFIX) :]) + 1 if keys else 1
     runs = [r for r in (current.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
     tags = {
         RUNS_TAG: ",".join(runs[-MAX_HISTORY:]),
-        f"{HISTORY_PREFIX}{number:04d}": json.dumps(history_entry(record, run_id), sort_keys=True),
+        next_history_key(current): json.dumps(history_entry(record, run_id), sort_keys=True),
     }
     if f"{PROMOTION_PREFIX}run_id" not in current and record.get("passed"):
         entry = history_entry(record, run_id)

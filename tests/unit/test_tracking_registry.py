@@ -358,3 +358,18 @@ def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_recor
     assert tags["provenance"] == "not clean: untracked: data/sources/new/img.png"
     assert "provenance not clean: untracked: data/sources/new/img.png" in tags["not_champion_because"]
     assert client.get_model_version("edgeproof-detector", "1").tags["promotion.provenance"] == tags["provenance"]
+
+
+def test_the_history_is_capped_but_the_promotion_record_stays():
+    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, history, new_tags, promotion
+
+    base = {"tags": {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40}, "metrics": {"fps": 50.0}}
+    tags = new_tags({}, {**base, "passed": True, "verdicts": {"build": {"passed": True}}}, "run-0", "champion")
+    for i in range(1, MAX_HISTORY + 5):
+        failed = {**base, "passed": False, "verdicts": {"build": {"passed": False, "failed": ["fps"]}}}
+        tags.update(new_tags(tags, failed, f"run-{i}", ""))
+        for key in dropped_history(tags):
+            tags.pop(key)
+    entries = history(tags)
+    assert len(entries) == MAX_HISTORY and entries[-1]["run_id"] == f"run-{MAX_HISTORY + 4}"
+    assert promotion(tags)["run_id"] == "run-0" and promotion(tags)["passed"] is True

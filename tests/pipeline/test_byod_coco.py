@@ -92,3 +92,8 @@ def _check_mlflow_has_the_data_report(root) -> None:
     assert report["splits"]["train"]["images"] == 8 and report["splits"]["val"]["images"] == 4
     assert report["splits"]["val"]["classes"]["toothbrush"] == 2
     assert report["problems_total"] == 0 and "unreadable_image" in report["problems"]
+    # issue 21: a real `dvc repro`: the run starts when it began, and each stage that ran has its time
+    stages = {k: v for k, v in run.data.metrics.items() if k.startswith("time_s.")}
+    assert {"time_s.data", "time_s.train", "time_s.gate", "time_s.total"} <= set(stages), sorted(stages)
+    assert abs((run.info.end_time - run.info.start_time) / 1000 - stages["time_s.total"]) < 0.01
+    assert stages["time_s.train"] > 0 and run.data.tags["provenance"]

@@ -51,3 +51,25 @@ def test_verdict_on_the_models_run_and_alias_moved_on_pass(tmp_path):
     arts = [a.path for a in client.list_artifacts(run.info.run_id, "device/jetson-orin-nano")]
     assert arts == ["device/jetson-orin-nano/gate.md"]
     assert json.dumps(done)  # JSON-able summary for the job log
+
+
+def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_record(tmp_path):
+    """Issue 18: later verdicts on the same file (device runs too) are history; the promotion stays."""
+    from mlflow.tracking import MlflowClient
+
+    from edgeproof.tracking.history import history, promotion
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("edgeproof", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp, tags={"model_sha256": "a" * 64})
+    client.create_registered_model("edgeproof-detector")
+    promoted = {"model_sha256": "a" * 64, "gate.cpu-ci": "passed", "promotion.run_id": run.info.run_id}
+    version = client.create_model_version("edgeproof-detector", "file:///m", run.info.run_id, tags=promoted)
+    report = {**_report("a" * 64, "fail"), "rules": [{"name": "fps", "op": ">=", "threshold": 30.0}]}
+    log_device_verdicts({"jetson-nano": report}, tmp_path / "none", uri=uri)
+    tags = client.get_model_version("edgeproof-detector", version.version).tags
+    assert promotion(tags)["verdicts"] == {"cpu-ci": "passed"} and promotion(tags)["passed"] is True
+    (entry,) = history(tags)
+    assert entry["origin"].startswith("device jetson-nano") and entry["verdicts"] == {"jetson-nano": "failed: fps"}
+    assert entry["thresholds"] == {"fps": ">= 30.0"} and entry["run_id"] == run.info.run_id

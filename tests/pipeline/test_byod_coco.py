@@ -7,6 +7,8 @@ folder must be byte-for-byte what it was before the run.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +86,14 @@ def _check_mlflow_has_the_data_report(root) -> None:
 
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("edgeproof").experiment_id])
-    metrics = run.data.metrics
-    assert metrics["data.splits.train.images"] == 8 and metrics["data.splits.val.images"] == 4
-    assert metrics["data.splits.val.classes.toothbrush"] == 2
-    assert metrics["data.problems_total"] == 0 and "data.problems.unreadable_image" in metrics
+    # the data report is one of the run's artifacts (the run's metrics are the headline)
+    with tempfile.TemporaryDirectory() as tmp:  # not into the repo: its git status is checked
+        report = json.loads(Path(client.download_artifacts(run.info.run_id, "reports/data.json", tmp)).read_text())
+    assert report["splits"]["train"]["images"] == 8 and report["splits"]["val"]["images"] == 4
+    assert report["splits"]["val"]["classes"]["toothbrush"] == 2
+    assert report["problems_total"] == 0 and "unreadable_image" in report["problems"]
+    # issue 21: a real `dvc repro`: the run starts when it began, and each stage that ran has its time
+    stages = {k: v for k, v in run.data.metrics.items() if k.startswith("time_s.")}
+    assert {"time_s.data", "time_s.train", "time_s.gate", "time_s.total"} <= set(stages), sorted(stages)
+    assert abs((run.info.end_time - run.info.start_time) / 1000 - stages["time_s.total"]) < 0.01
+    assert stages["time_s.train"] > 0 and run.data.tags["provenance"]

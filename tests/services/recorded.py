@@ -42,12 +42,15 @@ class Recorded:
         """Run git in the repo."""
         subprocess.run([*GIT, *args], cwd=self.path, check=True, capture_output=True)
 
-    def run_gate(self, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        """Run the gate stage (and so its MLflow record) as DVC would, in the repo."""
+    def run_gate(self, env: dict[str, str] | None = None, repro_s: float = 0.0) -> subprocess.CompletedProcess:
+        """Run the gate stage (and so its MLflow record) as DVC would, in the repo: as the child of a
+        process whose command line reads ``dvc repro`` (a shell standing in for DVC), started
+        ``repro_s`` seconds before the stage (the stages before it)."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GITHUB_", "DVC_EXP"))}
         full = {**base, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", **(env or {})}
         cmd = [sys.executable if part == "python" else part for part in self.gate_cmd]
-        return subprocess.run(cmd, cwd=self.path, env=full, capture_output=True, text=True, timeout=300, check=False)
+        shell = ["sh", "-c", f'shift; sleep {repro_s}; "$@"', "dvc", "repro", *cmd]  # $0 dvc, $1 repro
+        return subprocess.run(shell, cwd=self.path, env=full, capture_output=True, text=True, timeout=300, check=False)
 
 
 def _committed(prefixes: tuple[str, ...]) -> list[str]:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from edgeproof.tracking.view import KEY_METRICS, WORKFLOW, column, runs_view_path
+from edgeproof.tracking.view import KEY_METRICS, VERDICT_TAG, WORKFLOW, column, runs_view_path
 from tests.services.recorded import recorded_repo
 from tests.services.servers import ARTIFACTS, browse, chromium, mlflow_server
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.services
 
 WIDTH = 2400  # wide enough that the grid renders every column edgeproof's view selects (it virtualizes the rest)
 ASSISTANT_PANEL_PX = 610  # MLflow 3's assistant side panel (at WIDTH) opens on a browser's first visit; cropped away
-CROP_HEIGHT = {"runs": 330, "registered-model": 720}
+CROP_HEIGHT = {"runs": 330, "registered-model": 720, "logged-model": 720, "run": 1000}
 _ROW = re.compile(r'row-id="([^"]+)"')
 _CELL = re.compile(r'role="gridcell"[^>]*?col-id="([^"]+)"[^>]*>(.*?)(?=role="gridcell"|row-id="|$)', re.S)
 
@@ -53,7 +53,7 @@ def _record_two_runs(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     recorded = recorded_repo(repo)
-    first = recorded.run_gate()  # clean main: the released model (champion)
+    first = recorded.run_gate(repro_s=2)  # clean main: the released model (champion)
     assert first.returncode == 0, first.stderr[-3000:]
     recorded.git("checkout", "-q", "-b", "tighter-latency")  # a branch: its passing model is a candidate
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -78,9 +78,13 @@ def test_runs_view_and_registered_model_page(tmp_path):
             exp = MlflowClient(db).get_experiment_by_name("edgeproof")
             out = ARTIFACTS / "mlflow-ui"
             out.mkdir(parents=True, exist_ok=True)
+            champion = MlflowClient(db).get_model_version_by_alias("edgeproof-detector", "champion")
+            logged_model = champion.source.removeprefix("models:/")
             pages = {
                 "runs": f"{url}/{runs_view_path(exp.experiment_id)}",  # the link edgeproof prints and the README gives
                 "registered-model": f"{url}/#/models/edgeproof-detector?{WORKFLOW}",
+                "logged-model": f"{url}/#/experiments/{exp.experiment_id}/models/{logged_model}?{WORKFLOW}",
+                "run": f"{url}/#/experiments/{exp.experiment_id}/runs/{champion.run_id}?{WORKFLOW}",
             }
             shots = {name: out / f"{name}.png" for name in pages}
             doms = dict(
@@ -92,6 +96,7 @@ def test_runs_view_and_registered_model_page(tmp_path):
     runs = {r.info.run_name: r for r in MlflowClient(db).search_runs([exp.experiment_id])}
     assert len(runs) == 2 and any(n.startswith("main@") for n in runs) and any("tighter-latency" in n for n in runs)
     headline = json.loads((repo / "metrics" / "headline.json").read_text())  # what `dvc metrics diff` shows
+    champion_metrics = set(MlflowClient(db).get_run(champion.run_id).data.metrics)
 
     dom = doms["runs"]
     assert "Model training" in dom and "Model registry" in dom and "Evaluation runs" not in dom  # not GenAI's
@@ -105,9 +110,24 @@ def test_runs_view_and_registered_model_page(tmp_path):
             assert shown == run.data.metrics[key] == float(headline[key]), (name, key, shown)
         assert cells[column("attributes", "Dataset")].startswith("synthetic-val")
         assert "dvc.yaml" in cells[column("attributes", "Source")]
-        assert re.fullmatch(rf"{headline['release_variant']}-[0-9a-f]{{8}}", cells[column("attributes", "Models")])
+        # issue 21: the logged model shows as the registered version it is (it read as "Not registered")
+        assert cells[column("attributes", "Models")] == f"edgeproof-detector v{champion.version}"
+        # issue 21: the verdict next to the name; the run spans its (simulated) dvc repro, seconds, not minutes
+        assert cells[column("tags", VERDICT_TAG)] == run.data.tags[VERDICT_TAG] == "✓ passed"
+        seconds = (run.info.end_time - run.info.start_time) / 1000
+        assert (2 if name.startswith("main@") else 0) < seconds < 60, (name, seconds)  # was 8+ min: data's output time
+        assert re.fullmatch(r"[0-9.]+s", cells["duration"]), cells["duration"]  # MLflow's Duration column
     model_dom = doms["registered-model"]
     assert "champion" in model_dom and "candidate" in model_dom and "Version 1" in model_dom
+    # issue 21: the logged model links to its registered version and carries the evaluation metrics
+    logged = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", doms["logged-model"]))
+    assert "Model versions edgeproof-detector v1" in logged and "Metrics (" in logged
+    assert all(f" {key} " in logged for key in KEY_METRICS)
+    # issue 21: the run page lists the headline first (it started at bench.deploy.agnostic, 234 metrics)
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", doms["run"]))
+    shown = [k for k in re.findall(r"[A-Za-z][\w.\-]*", page[page.find("Metrics") :]) if k in champion_metrics]
+    assert shown[: len(KEY_METRICS)] and set(shown[:8]) <= set(headline), shown[:12]
+    assert not re.search(r"\bdvc\.(data|train|export|optimize)\.", page)  # DVC's hashes: one artifact, not ~30 tags
     for name, shot in shots.items():
         assert shot.stat().st_size > 10_000
         _crop(shot, CROP_HEIGHT[name])

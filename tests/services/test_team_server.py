@@ -4,6 +4,7 @@ HTTP by the pipeline's gate stage, read back with ``MlflowClient``."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,19 +51,20 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         release = json.loads((repo / "reports" / "release.json").read_text())
         gated = release["variants"][release["release_variant"]]
         recorded_as = {"eval": repo / gated["eval_json"], "bench": repo / gated["bench_json"]}
-        evaluation = json.loads(recorded_as["eval"].read_text())
-        assert run.data.metrics["eval.map50_95"] == evaluation["map50_95"]
         files = sorted((repo / "metrics").glob("*.json"))
         assert repo / "metrics" / f"{HEADLINE}.json" in files  # the file `dvc metrics diff` shows, from the gate
-        for path in files:  # every number of every metrics file, exactly (a verdict as 1/0)
-            prefix = "" if path.stem == HEADLINE else f"{path.stem}."
-            source = recorded_as.get(path.stem, path)
-            for key, value in flatten(json.loads(source.read_text())).items():
-                if isinstance(value, (bool, int, float)):
-                    assert run.data.metrics[prefix + key] == float(value), (path.name, key)
+        headline = json.loads((repo / "metrics" / f"{HEADLINE}.json").read_text())
+        numbers = {k: float(v) for k, v in flatten(headline).items() if isinstance(v, (bool, int, float))}
+        assert {k: run.data.metrics[k] for k in numbers} == numbers  # every headline number, exactly (verdict 1/0)
+        # issue 21: the detail is in the artifacts, byte for byte, not ~230 metrics burying the headline
+        assert not [k for k in run.data.metrics if k not in numbers and not k.startswith(("time_s.", "train_curve."))]
+        for name, source in recorded_as.items():
+            local = Path(client.download_artifacts(run.info.run_id, f"reports/{source.name}", str(tmp_path / name)))
+            assert local.read_bytes() == source.read_bytes()
         assert run.data.metrics["gate_passed"] == 1.0 and run.data.metrics["mAP50-95"] > 0
         assert run.data.tags["model_sha256"] == recorded.sha and run.info.run_name.startswith("main@")
-        assert run.info.end_time - run.info.start_time >= 400_000  # data stage 8 min before the gate
+        # issue 21: the run starts with the (simulated) dvc repro, not with the data stage's output 8 min before
+        assert 0 < run.info.end_time - run.info.start_time < 60_000
         reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
         assert "reports/gate.json" in reports
         assert any(store.rglob("gate.json"))  # the server stored the artifacts in its artifact store

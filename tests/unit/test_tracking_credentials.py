@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
 from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
-from edgeproof.tracking.redact import RedactingFilter, redact
+from edgeproof.tracking.redact import RedactingFilter, redact, without_userinfo
 from tests.unit.test_tracking import make_run_files
 
 PASSWORD, TOKEN = "pw-s3cr3t-9f2a", "tok-s3cr3t-77c1"
@@ -91,3 +94,37 @@ def test_device_gate_job_logging_verdicts_to_mlflow_leaks_nothing(tmp_path, secr
     _assert_clean(out.out + out.err)
     mlflow_handlers = logging.getLogger("mlflow").handlers  # MLflow's logger does not propagate to the root
     assert mlflow_handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in mlflow_handlers)
+
+
+_PIECES = ["a", "Z", "7", "-", "_", ".", "@", ":", "/", "%40", "é", "ß", "密", "🔑"]
+_PARTS = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(user=_PARTS, password=_PARTS.filter(bool))
+def test_what_mlflow_sends_as_credentials_is_masked_whole(user, password):
+    """Issue 18: ``http://bob:pw@S3cretTail-77@host`` was shown as ``http://***@S3cretTail-77@…``."""
+    uri = f"http://{user}:{password}@tracking.example:5000"
+    text = f"API request to {uri}/api/2.0/mlflow/runs/get failed; tracking URI {uri}"
+    safe = "http://***@tracking.example:5000"
+    assert redact(text) == f"API request to {safe}/api/2.0/mlflow/runs/get failed; tracking URI {safe}"
+    assert without_userinfo(uri) == "http://tracking.example:5000"
+    sent = urlsplit(uri)
+    if sent.password is not None:  # what MLflow's HTTP client would send is masked
+        assert sent.password not in redact(text) or sent.password in safe
+
+
+def test_a_password_with_an_at_sign_is_masked_in_the_warning(tmp_path, monkeypatch, caplog):
+    files = make_run_files(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:pw@S3cretTail-77@127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with caplog.at_level(logging.WARNING):
+        result = record_pipeline_run(files, tmp_path, tmp_path / "state", TrackParams(experiment="unit"))
+    assert result["tracking_uri"] == "http://***@127.0.0.1:9"
+    assert "S3cretTail" not in caplog.text + json.dumps(result) and "http://***@127.0.0.1:9" in caplog.text
+
+
+def test_urls_without_credentials_are_left_alone():
+    for text in ("http://host:5000/artifacts/ab", "http://host/x@y", "sqlite:///tmp/mlflow.db", "file:///a/b"):
+        assert redact(text) == text
+    assert redact("http://host:5000/a@b") == "http://***@b"  # may be `user:pass/word@b`: masked

@@ -80,7 +80,7 @@ def test_the_run_as_a_user_sees_it(tmp_path, client, caplog):
     assert tags["mlflow.experimentKind"] == "custom_model_development"
     view = json.loads(tags[VIEW_TAG])  # the runs table opens with the headline metrics as columns
     assert [c for c in view["selectedColumns"] if c.startswith("metrics.")] == [f"metrics.`{k}`" for k in KEY_METRICS]
-    assert view["columnOrder"][1 : 1 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]
+    assert view["columnOrder"][2 : 2 + len(KEY_METRICS)] == [f"metrics.`{k}`" for k in KEY_METRICS]  # after the verdict
     assert f"/#/experiments/{old}/runs?viewStateShareKey={VIEW_KEY}&" in caplog.text  # the link edgeproof prints
     run = client.get_run(sent["run_id"])
     assert run.info.run_name == f"main@{commit[:7]}-fp32"
@@ -130,8 +130,12 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     assert second["model_version"] == "1" and second["run_id"] != first["run_id"]
     (version,) = client.search_model_versions("name = 'edgeproof-detector'")
     assert version.tags["runs"] == f"{first['run_id']},{second['run_id']}"
-    assert version.tags["gate.build"] == "failed: fps" and version.tags["gate.build.run_id"] == second["run_id"]
-    assert "failed: fps" in version.description and second["run_id"] in version.description
+    assert version.tags["gate.build"] == "passed" and version.tags["promotion.run_id"] == first["run_id"]
+    assert [json.loads(version.tags[k])["verdicts"] for k in ("history.0001", "history.0002")] == [
+        {"build": "passed"},
+        {"build": "failed: fps"},
+    ]
+    assert "failed: fps" in version.description and second["run_id"][:8] in version.description
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
 
     # a new model file that passes is version 2 and takes the alias; rollback moves it back
@@ -148,11 +152,11 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     params = tmp_path / "params.yaml"
     assert cli(["--params", str(params), "model", "show", "--alias", "candidate"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert (shown["version"], shown["model_sha256"], shown["gate"]["passed"]) == ("2", new_sha, True)
+    assert (shown["version"], shown["model_sha256"], shown["promotion"]["gate"]["passed"]) == ("2", new_sha, True)
     assert shown["alias_history"] == ["1"]
     assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 0
     moved = json.loads(capsys.readouterr().out)
-    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1"}
+    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1", "skipped_deleted": []}
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
     with caplog.at_level(logging.ERROR):
         assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 2
@@ -226,7 +230,7 @@ def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
 def test_which_alias_a_passing_run_earns(origin, alias):
     from edgeproof.tracking.context import alias_for
 
-    assert alias_for(origin, True, "candidate", "champion", ["main"]) == alias
+    assert alias_for({**origin, "provenance": "clean"}, True, "candidate", "champion", ["main"]) == alias
     assert alias_for(origin, False, "candidate", "champion", ["main"]) == ""
 
 
@@ -262,3 +266,110 @@ def test_mlflow_has_every_number_of_the_headline_as_dvc_metrics_diff_shows_it(tm
     assert {"mAP50-95", "fps", "gate_passed", "devices.jetson-nano.latency_p95_ms"} <= set(numbers)
     assert {k: run.data.metrics.get(k) for k in numbers} == {k: float(v) for k, v in numbers.items()}
     assert not any(k.startswith("headline.") for k in run.data.metrics)
+
+
+def gate_report(passed: bool, min_fps: float, sha: str = SHA) -> dict:
+    """A gate report as the gate stage writes it: the thresholds are in its rules."""
+    rules = [
+        {"name": "fps", "metric": "fps_e2e", "op": ">=", "threshold": min_fps, "measured": 50.0, "passed": passed},
+        {"name": "same_model_evaluated", "op": "==", "threshold": sha, "measured": sha, "passed": True},
+    ]
+    return {"passed": passed, "model_sha256": sha, "failed": [] if passed else ["fps"], "rules": rules}
+
+
+def test_a_what_if_experiment_never_rewrites_the_champion_s_promotion_record(tmp_path, client, capsys, monkeypatch):
+    """Issue 18: `dvc exp run -S gate.min_fps=200` after a release turned version 1's tags into
+    `failed: fps` and `model show --alias champion` into `"passed": false`."""
+    files = make_run_files(tmp_path)
+    files.metrics["gate"].write_text(json.dumps(gate_report(True, 10.0)))
+    commit = git_repo(tmp_path)
+    released = record(files, tmp_path)
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
+
+    monkeypatch.setenv("DVC_EXP_NAME", "what-if")
+    files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 200.0}}))
+    files.metrics["gate"].write_text(json.dumps(gate_report(False, 200.0)))
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps({"fps": 50.0, "gate_passed": False}))
+    what_if = record(files, tmp_path)
+    assert what_if["model_version"] == "1"
+
+    version = client.get_model_version("edgeproof-detector", "1")
+    assert version.tags["gate.build"] == "passed" and "metric.gate_passed" not in version.tags
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
+    assert cli(["--params", str(files.params), "model", "show", "--alias", "champion"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    promotion = shown["promotion"]
+    assert promotion["passed"] is True and promotion["gate"]["passed"] is True
+    assert promotion["run_id"] == released["run_id"] and promotion["origin"] == f"branch main@{commit[:7]}"
+    assert promotion["thresholds"] == {"fps": ">= 10.0"} and promotion["aliases"] == {"champion": released["run_id"]}
+    first, later = shown["history"]
+    assert first["run_id"] == released["run_id"] and first["verdicts"] == {"build": "passed"}
+    assert later["run_id"] == what_if["run_id"] and later["verdicts"] == {"build": "failed: fps"}
+    assert later["origin"] == f"experiment what-if on main@{commit[:7]}+dirty"  # -S changed params.yaml
+    assert later["thresholds"] == {"fps": ">= 200.0"}
+    assert "Promotion record" in version.description and "experiment what-if" in version.description
+
+
+def _new_model_file(files, value: float) -> str:
+    """Replace the gated model by another file (another version when it passes); return its sha256."""
+    make_fixed_detector(files.model, np.full((7, 4), value, np.float32), 32, {0: "circle"})
+    sha = sha256_file(files.model)
+    for name in ("eval", "bench"):
+        files.metrics[name].write_text(json.dumps({**json.loads(files.metrics[name].read_text()), "model_sha256": sha}))
+    files.metrics["gate"].write_text(json.dumps(gate_report(True, 10.0, sha)))
+    return sha
+
+
+def test_rollback_skips_versions_deleted_since_and_names_the_choices(tmp_path, client, capsys, caplog):
+    """Issue 18: alias history [1, 2], version 2 deleted: rollback failed every time with "version=2 not found"."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    for value in (0.0, 1.0, 2.0):  # versions 1, 2, 3 in turn hold candidate (the files changed: not clean)
+        _new_model_file(files, value)
+        record(files, tmp_path)
+    params, alias = str(files.params), ["--alias", "candidate"]
+    client.delete_model_version("edgeproof-detector", "2")
+    with caplog.at_level(logging.WARNING):
+        assert cli(["--params", params, "model", "rollback", *alias]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["from"], moved["to"], moved["skipped_deleted"]) == ("3", "1", ["2"])
+    assert "skipped version(s) 2" in caplog.text
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert cli(["--params", params, "model", "rollback", *alias]) == 2  # nothing earlier: the choices are named
+        assert "versions: 1, 3; use --to" in caplog.text
+        assert cli(["--params", params, "model", "rollback", *alias, "--to", "2"]) == 2
+        assert "version 2 does not exist (any more); choose one with --to: 1, 3" in caplog.text
+    assert cli(["--params", params, "model", "rollback", *alias, "--to", "3"]) == 0
+
+
+def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_record_says_why(tmp_path, client):
+    """Issue 18: with an untracked dataset under data/sources a clean-looking main run became champion."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    (tmp_path / "data" / "sources" / "new").mkdir(parents=True)
+    (tmp_path / "data" / "sources" / "new" / "img.png").write_bytes(b"not committed")
+    sent = record(files, tmp_path)
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
+    assert not client.get_registered_model("edgeproof-detector").aliases.get("champion")
+    tags = client.get_run(sent["run_id"]).data.tags
+    assert tags["provenance"] == "not clean: untracked: data/sources/new/img.png"
+    assert "provenance not clean: untracked: data/sources/new/img.png" in tags["not_champion_because"]
+    assert client.get_model_version("edgeproof-detector", "1").tags["promotion.provenance"] == tags["provenance"]
+
+
+def test_the_history_is_capped_but_the_promotion_record_stays():
+    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, history, new_tags, promotion
+
+    base = {"tags": {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40}, "metrics": {"fps": 50.0}}
+    tags = new_tags({}, {**base, "passed": True, "verdicts": {"build": {"passed": True}}}, "run-0", "champion")
+    for i in range(1, MAX_HISTORY + 5):
+        failed = {**base, "passed": False, "verdicts": {"build": {"passed": False, "failed": ["fps"]}}}
+        tags.update(new_tags(tags, failed, f"run-{i}", ""))
+        for key in dropped_history(tags):
+            tags.pop(key)
+    entries = history(tags)
+    assert len(entries) == MAX_HISTORY and entries[-1]["run_id"] == f"run-{MAX_HISTORY + 4}"
+    assert promotion(tags)["run_id"] == "run-0" and promotion(tags)["passed"] is True

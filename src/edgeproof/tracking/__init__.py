@@ -9,14 +9,20 @@ artifacts and registration all in), and leaves the outbox only then. The record 
 experiment and registered model it was made for, so a later replay sends it there.
 
 What a user sees (MLflow 3): the experiment is of the model-training kind; a run is named after
-the DVC experiment or branch, commit and variant, spans the pipeline's stage outputs in time, and
-carries the gate table as its description, the evaluation dataset as an input and the released
-ONNX file as its logged model (``mlflow_model``). The registry is the release record
-(``registry``): one version per model file (sha256), verdicts per device profile, aliases.
+the DVC experiment or branch, commit and variant, starts when the ``dvc repro``/``dvc exp run`` that
+produced it began (with what each stage took as ``time_s.*``), shows its verdict in a column next to
+its name, lists the headline metrics (the detail is in its artifacts), and carries the gate table
+as its description, the evaluation dataset as an input and the released ONNX file as its logged
+model (``mlflow_model``), linked to its registered version and carrying the headline metrics.
+The registry is the release record (``registry``): one version per model file (sha256), its
+promotion record fixed once written and every later verdict in its history (``history``), aliases.
+Only a clean, committed run (``provenance``: git including untracked inputs, and ``dvc status``)
+can become champion.
 
-Modules: ``context`` (git, branch, run name, times), ``record`` (files -> record), ``outbox``,
-``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``redact`` (credentials never
-leave in logs, errors or records), ``keys`` (MLflow-safe names), ``pipeline`` (the entry points).
+Modules: ``context`` (git, branch, run name, times), ``provenance``, ``record`` (files -> record),
+``outbox``, ``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``history``,
+``redact`` (credentials never leave in logs, errors or records), ``keys`` (MLflow-safe names),
+``pipeline`` (the entry points).
 """
 
 from __future__ import annotations

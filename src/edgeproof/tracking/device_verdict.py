@@ -2,21 +2,26 @@
 
 The pipeline's run carries the tag ``model_sha256``; a device verdict for that file is logged there
 (tags ``device.<profile>.verdict``, metrics ``device.<profile>.<figure>``, the gate report as
-artifacts under ``device/<profile>/``). On ``main``, a passing verdict moves the registry alias named
-after the profile (e.g. ``jetson-orin-nano``) to the model version with that sha256. A model that was
-never logged by the pipeline (no run with that sha256) is a warning, not an error: the gate stands.
+artifacts under ``device/<profile>/``) and added to the history of that file's registry version
+(:mod:`edgeproof.tracking.history`; its promotion record stays as it was). On ``main``, a passing
+verdict moves the registry alias named after the profile (e.g. ``jetson-orin-nano``) to the model
+version with that sha256. A model that was never logged by the pipeline (no run with that sha256)
+is a warning, not an error: the gate stands.
 A tracking failure is a :class:`DeviceTrackingError` whose message, like every log line, carries no
 credentials of the tracking URI or token (:mod:`edgeproof.tracking.redact`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeproof.tracking import history
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
+from edgeproof.tracking.record import thresholds
 from edgeproof.tracking.redact import describe, redact
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,17 @@ def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], resu
     for name in ("gate.json", "gate.md", "bench.json", "conditions.json"):
         if (results / name).exists():
             client.log_artifact(run_id, str(results / name), f"device/{profile}")
+
+
+def _add_to_history(
+    client: Any, model_name: str, sha: str, profile: str, report: Mapping[str, Any], run_ids: list[str]
+) -> None:
+    """Add the device verdict to the history of the version(s) of this file (never to its promotion record)."""
+    versions = client.search_model_versions(f"name = '{model_name}' and tags.model_sha256 = '{sha}'")
+    entry = history.device_entry(profile, report, run_ids, thresholds(report))
+    for version in versions:
+        key = history.next_history_key(version.tags)
+        client.set_model_version_tag(model_name, str(version.version), key, json.dumps(entry, sort_keys=True))
 
 
 def move_alias(client: Any, model_name: str, alias: str, sha: str) -> str | None:
@@ -96,6 +112,8 @@ def _log_all(
             _log(client, run.info.run_id, profile, report, results_root / profile)
         if not runs:
             log.warning("no MLflow run has model_sha256 %s: device verdict for %s not logged", sha[:12], profile)
+        if sha:
+            _add_to_history(client, model_name, sha, profile, report, [r.info.run_id for r in runs])
         version = (
             move_alias(client, model_name, profile, sha) if move_alias_on_pass and report["verdict"] == "pass" else None
         )

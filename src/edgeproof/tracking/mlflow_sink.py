@@ -113,13 +113,42 @@ def _params(values: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-def _metrics(record: Mapping[str, Any]) -> list[Any]:
-    """Every metric at step 0 and every curve row at its epoch, all stamped with the run's end time,
-    so the same keys and steps line up across runs in MLflow's compare view."""
+STAGE_TIME = "time_s"
+"""Metric prefix of what each stage took in the run (``time_s.train``; ``time_s.total`` for the run)."""
+
+
+def logged_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers logged as MLflow metrics. With a headline (``metrics/headline.json``) only its
+    numbers and the stage times, so that the run page lists what a person looks for first; the
+    detail stays in the run's artifacts (``reports/eval.json``, ``bench.json``, ...). A record
+    without a headline logs every number (the per-file dotted names)."""
+    headline = set(record.get("headline") or [])
+    metrics = clean_keys(record["metrics"])
+    chosen = {k: v for k, v in metrics.items() if k in headline} if headline else dict(metrics)
+    stages = record.get("stage_seconds") or {}
+    chosen.update(clean_keys({f"{STAGE_TIME}.{name}": float(v) for name, v in stages.items()}))
+    times = record.get("times") or {}
+    if stages and times.get("start_ms") is not None:
+        chosen[f"{STAGE_TIME}.total"] = round((times["end_ms"] - times["start_ms"]) / 1000, 3)
+    return chosen
+
+
+def _metrics(record: Mapping[str, Any], model_id: str | None) -> list[Any]:
+    """Every chosen metric at step 0 and every curve row at its epoch, all stamped with the run's end
+    time, so the same keys and steps line up across runs in MLflow's compare view. The headline
+    numbers are also the logged model's metrics (``model_id``), on the evaluation dataset."""
     from mlflow.entities import Metric
 
     now = (record.get("times") or {}).get("end_ms") or int(time.time() * 1000)
-    out = [Metric(k, float(v), now, 0) for k, v in sorted(clean_keys(record["metrics"]).items())]
+    model_keys = set(record.get("headline") or []) or set(clean_keys(record["metrics"]))
+    data = record.get("dataset") or {}
+    on = {"dataset_name": data["name"], "dataset_digest": data["digest"]} if data.get("name") else {}
+    out = []
+    for key, value in sorted(logged_metrics(record).items()):
+        if model_id and key in model_keys and not key.startswith(f"{STAGE_TIME}."):
+            out.append(Metric(key, float(value), now, 0, model_id=model_id, **on))
+        else:
+            out.append(Metric(key, float(value), now, 0))
     columns = sorted({k for row in record["curves"] for k in row if k != "epoch"})
     names = unique_names(f"train_curve.{k}" for k in columns)
     for row in record["curves"]:
@@ -128,8 +157,8 @@ def _metrics(record: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-def _log_values(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
-    params, metrics = _params(record["params"]), _metrics(record)
+def _log_values(client: Any, run_id: str, record: Mapping[str, Any], model_id: str | None) -> None:
+    params, metrics = _params(record["params"]), _metrics(record, model_id)
     for i in range(0, len(params), _BATCH):
         client.log_batch(run_id, params=params[i : i + _BATCH])
     for i in range(0, len(metrics), 10 * _BATCH):
@@ -151,8 +180,14 @@ def _log_dataset(client: Any, run_id: str, dataset: Mapping[str, Any] | None) ->
     client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", "eval")])])
 
 
+DVC_TAG_PREFIX = "dvc."
+"""Record tags with DVC's output hashes: logged as the artifact ``provenance/dvc_outs.json``, not as
+~30 run tags that would bury the rest of the run page."""
+
+
 def _run_tags(record: Mapping[str, Any]) -> dict[str, str]:
-    tags = {**clean_keys(record["tags"]), RECORD_TAG: record["record_id"]}
+    tags = {k: v for k, v in clean_keys(record["tags"]).items() if not k.startswith(DVC_TAG_PREFIX)}
+    tags[RECORD_TAG] = record["record_id"]
     tags.update(
         {
             "mlflow.source.type": "LOCAL",
@@ -191,13 +226,16 @@ def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination)
     run_id = client.create_run(exp_id, start_time=times.get("start_ms"), run_name=name, tags=tags).info.run_id
     version = None
     try:
-        _log_values(client, run_id, record)
+        model_id = log_onnx_model(client, exp_id, run_id, models[0], record) if models else None
+        _log_values(client, run_id, record, model_id)
         _log_dataset(client, run_id, record.get("dataset"))
         artifacts = folder / "artifacts"
         for sub in sorted(artifacts.iterdir()) if artifacts.is_dir() else []:
             if sub.name != "model":  # the model is logged as an MLflow model, not as loose files
                 client.log_artifacts(run_id, str(sub), artifact_path=sub.name)
-        model_id = log_onnx_model(client, exp_id, run_id, models[0], record) if models else None
+        dvc_outs = {k[len(DVC_TAG_PREFIX) :]: v for k, v in record["tags"].items() if k.startswith(DVC_TAG_PREFIX)}
+        if dvc_outs:
+            client.log_dict(run_id, dvc_outs, "provenance/dvc_outs.json")
         if register_as and model_id:
             version = record_verdict(client, register_as, record, run_id, exp_id, model_id)
         client.set_terminated(run_id, "FINISHED", end_time=times.get("end_ms"))

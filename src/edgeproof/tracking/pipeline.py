@@ -80,8 +80,23 @@ def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params:
     Git info is taken from ``repo`` (the checkout whose code ran); the default MLflow database and
     artifacts live in :func:`~edgeproof.paths.repo_root` of it. Returns ``{"record": <outbox
     folder>, "pending": False, "sent": [...]}``, or ``"pending": True`` with ``"error"`` when this
-    run's record could not be sent (it stays in the outbox for ``edgeproof track replay``).
+    run's record could not be sent (it stays in the outbox for ``edgeproof track replay``), or
+    ``"record": None`` when not even its snapshot could be written (e.g. a full disk): one warning
+    line, and the records already waiting are sent at the next record or replay.
     """
+    try:
+        return _record(sources, repo, state, params)
+    except Exception as exc:  # a tracking failure never changes the verdict or the stage's exit code
+        log.warning(
+            "the MLflow record of this run was not made (%s); the verdict stands. Records already waiting in %s "
+            "are sent at the next run or with `edgeproof track replay`",
+            describe(exc),
+            outbox_dir(state),
+        )
+        return {"record": None, "pending": True, "error": describe(exc)}
+
+
+def _record(sources: RecordSources, repo: Path, state: Path, params: TrackParams) -> dict[str, Any]:
     install_log_filter()
     outbox = outbox_dir(state)
     outbox.mkdir(parents=True, exist_ok=True)

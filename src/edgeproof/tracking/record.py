@@ -15,9 +15,19 @@ from typing import Any
 import yaml
 
 from edgeproof.io import atomic_dir
-from edgeproof.tracking.context import alias_for, git_info, run_name, run_origin, span_ms
+from edgeproof.tracking.context import (
+    alias_for,
+    champion_blockers,
+    git_info,
+    repro_started_ms,
+    run_name,
+    run_origin,
+    span_ms,
+    stage_seconds,
+)
 from edgeproof.tracking.keys import clean_keys, clean_part, unique_names
 from edgeproof.tracking.params import TrackParams
+from edgeproof.tracking.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +142,18 @@ def dvc_lock_hashes(path: Path | None, exclude: tuple[str, ...] = ()) -> dict[st
     return out
 
 
+def stage_outputs(path: Path | None) -> dict[str, list[Path]]:
+    """Each stage's output paths from ``dvc.lock`` (relative to its folder), in file order."""
+    if path is None or not path.exists():
+        return {}
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages") or {}
+    return {
+        name: [path.parent / str(o["path"]) for o in (body.get("outs") or []) if isinstance(o, Mapping) and "path" in o]
+        for name, body in stages.items()
+        if isinstance(body, Mapping)
+    }
+
+
 def _read(path: Path | None) -> Any:
     return json.loads(path.read_text()) if path is not None and path.exists() else None
 
@@ -178,10 +200,28 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
     return out
 
 
+def verdict_label(gate: Mapping[str, Any]) -> str:
+    """The verdict as the runs table's ``verdict`` column shows it: ``✓ passed`` or ``✗ FAILED: fps``
+    (capitals and a mark, so a failed run stands out without reading a 0 in ``gate_passed``)."""
+    if gate.get("passed"):
+        return "✓ passed"
+    return f"✗ FAILED: {', '.join(str(f) for f in gate.get('failed') or []) or 'no verdict'}"
+
+
+def thresholds(gate: Mapping[str, Any]) -> dict[str, str]:
+    """``{rule: "<op> <threshold>"}`` as the gate report states them (whatever params key they came from)."""
+    out = {}
+    for rule in gate.get("rules") or []:
+        if isinstance(rule, Mapping) and rule.get("name") and rule.get("op") != "==" and "threshold" in rule:
+            out[str(rule["name"])] = f"{rule.get('op', '')} {rule['threshold']}".strip()
+    return out
+
+
 def build_record(
     sources: RecordSources, repo: Path, destination: Destination | None = None, track: TrackParams | None = None
 ) -> dict[str, Any]:
-    """The JSON-able record of one pipeline run, with a content id over everything in it but its times.
+    """The JSON-able record of one pipeline run, with a content id over everything in it but its times
+    (``times``: start, end, ``stage_seconds``: what each stage that ran in this repro took).
 
     Git info comes from ``repo`` (the checkout whose code ran). Keys are already MLflow-safe;
     ``destination`` (experiment, registered model) and the alias a passing model earns (from
@@ -197,7 +237,8 @@ def build_record(
     tags = {**git_info(repo), **run_origin(repo), **lock, "model_sha256": sha, "variant": variant,
             "device": str((bench.get("device") or {}).get("cpu_model") or ""),
             "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
-            "gate_passed": str(bool(gate.get("passed"))).lower()}  # fmt: skip
+            "gate_passed": str(bool(gate.get("passed"))).lower(), "verdict": verdict_label(gate),
+            "provenance": provenance(repo, sources.stage)}  # fmt: skip
     passed = bool(gate.get("passed"))
     record: dict[str, Any] = {
         "params": clean_keys(flatten(params)),
@@ -208,13 +249,22 @@ def build_record(
         "description": sources.summary.read_text() if sources.summary and sources.summary.exists() else "",
         "dataset": dataset_info(metrics.get("data", {}), lock),
         "verdicts": verdicts(gate, release, sources.device_reports),
+        "thresholds": thresholds(gate),
         "alias": alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches),
+        "provenance": tags["provenance"],
+        "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),
     }
+    if record["alias"] == track.candidate_alias:  # the record says why it is not the champion
+        record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
     if destination is not None:
         record["experiment"], record["model_name"] = destination.experiment, destination.model_name
     record["record_id"] = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
     record["run_name"] = run_name(record["tags"], variant, record["record_id"])
-    record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model])
+    # times last: not part of the content id
+    record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model], repro_started_ms())
+    if record["times"].get("start_source") == "dvc process":
+        start, end = record["times"]["start_ms"], record["times"]["end_ms"]
+        record["stage_seconds"] = stage_seconds(stage_outputs(sources.dvc_lock), start, end, sources.stage)
     return record
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>[^\s'\"<>]+)")
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")  # a user name is not a secret
 MASK = "***"
 
@@ -22,10 +22,36 @@ def _secrets() -> list[str]:
     return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)  # longest first
 
 
+def userinfo_end(rest: str) -> int:
+    """Where the user info of a URL ends in ``rest`` (the URL after ``scheme://``): the index of its
+    ``@``, or -1 when it has none.
+
+    As MLflow (``requests``/``urllib``) reads a URL: the authority runs up to the first ``/``, ``?``
+    or ``#``, and the user info up to its *last* ``@`` (a password may contain ``@``). A password
+    or user name with an unencoded ``/`` cuts the authority short (MLflow then sends only part of
+    it, or nothing), yet the text still holds all of it: so a ``:`` before a later ``@`` anywhere in
+    the URL also counts as ``user:password@`` up to that last ``@`` (masking too much, e.g. the
+    host of ``http://host:5000/a@b``, rather than too little).
+    """
+    cut = re.search(r"[/?#]", rest)
+    authority = rest[: cut.start()] if cut else rest
+    last = rest.rfind("@")
+    if last >= 0 and ":" in rest[:last]:
+        return last
+    return authority.rfind("@")
+
+
+def _mask(match: re.Match[str], mask: str) -> str:
+    rest = match.group("rest")
+    end = userinfo_end(rest)
+    return match.group(0) if end < 0 else f"{match.group('scheme')}{mask}{rest[end + 1 :]}"
+
+
 def redact(text: object) -> str:
-    """``text`` with URL user info (``scheme://user:pass@``) and the values of the secret
-    environment variables replaced by ``***``."""
-    out = _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", str(text))
+    """``text`` with URL user info (``scheme://user:pass@``, exactly the part MLflow sends as
+    credentials: see :func:`userinfo_end`) and the values of the secret environment variables
+    replaced by ``***``."""
+    out = _URL.sub(lambda m: _mask(m, f"{MASK}@"), str(text))
     for secret in _secrets():
         out = out.replace(secret, MASK)
     return out
@@ -33,7 +59,7 @@ def redact(text: object) -> str:
 
 def without_userinfo(uri: str) -> str:
     """``uri`` with any ``user:password@`` removed (a link that is safe to print)."""
-    return _USERINFO.sub(lambda m: m.group("scheme"), uri)
+    return _URL.sub(lambda m: _mask(m, ""), uri)
 
 
 def describe(exc: BaseException) -> str:

@@ -1,10 +1,11 @@
 """The MLflow model registry as the release record.
 
-One model version per distinct model file (its sha256): a later gate verdict on the same file
-updates that version (tags, description, the list of runs that judged it) instead of registering
-it again. A version's tags and description hold the verdict per device profile, the key metrics
-and links to the runs. Aliases (``candidate``, ``champion`` by default) point at the version a
-run earned; every move is remembered on the registered model so :func:`rollback` can undo it.
+One model version per distinct model file (its sha256), registered by the first run that passed
+it. Its promotion record (that run's verdicts, metrics, thresholds, provenance) is fixed once
+written; later verdicts on the same file (experiments, pull requests, device runs) are added to the
+version's history and never replace it (:mod:`edgeproof.tracking.history`). Aliases (``candidate``,
+``champion`` by default) point at the version a run earned; every move is remembered on the
+registered model so :func:`rollback` can undo it, skipping versions deleted since.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgeproof.tracking import history
+from edgeproof.tracking.history import SHA_TAG
+
 log = logging.getLogger(__name__)
 
-SHA_TAG = "model_sha256"
-RUNS_TAG = "runs"
 HISTORY_TAG = "edgeproof.alias_history.{alias}"
-KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
-_MAX_RUNS, _MAX_HISTORY = 40, 50
+_MAX_HISTORY = 50
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -57,53 +58,25 @@ def _ensure_model(client: Any, name: str) -> None:
             raise
 
 
-def _key_metrics(metrics: dict[str, float]) -> dict[str, float]:
-    headline = {k: v for k, v in metrics.items() if "." not in k}  # metrics/headline.json keys
-    return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
+def link_logged_model(client: Any, model_id: str, name: str, version: str) -> None:
+    """Tag the run's logged model with the version it is (``mlflow.modelVersions``, as
+    ``mlflow.register_model`` does), so its page says "Registered" and links to the version
+    instead of offering a second registration of the same file."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _version_tags(version: Any, record: dict[str, Any], run_id: str) -> dict[str, str]:
-    sha = record["tags"].get(SHA_TAG, "")
-    runs = [r for r in (version.tags.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
-    tags = {RUNS_TAG: ",".join(runs[-_MAX_RUNS:])}
-    for profile, verdict in (record.get("verdicts") or {}).items():
-        if verdict.get("model_sha256") not in (None, sha):
-            continue  # a device verdict about another file belongs to that file's version
-        failed = verdict.get("failed") or []
-        tags[f"gate.{profile}"] = "passed" if verdict.get("passed") else f"failed: {', '.join(failed)}".rstrip(": ")
-        tags[f"gate.{profile}.run_id"] = run_id
-    # the number as the metrics file writes it (shortest repr), so it reads the same as `dvc metrics diff`
-    tags.update({f"metric.{k}": _number(v) for k, v in _key_metrics(record["metrics"]).items()})
-    return tags
-
-
-def describe_version(tags: dict[str, str], exp: str) -> str:
-    """The version's Markdown description, rebuilt from its tags (verdicts, metrics, runs); run
-    links point into experiment ``exp``."""
-
-    def link(run_id: str) -> str:
-        return f"[{run_id[:8]}](#/experiments/{exp}/runs/{run_id})"
-
-    lines = [f"Model file sha256 `{tags.get(SHA_TAG, '?')}`.", "", "| profile | gate verdict | run |", "|---|---|---|"]
-    for key in sorted(k for k in tags if k.startswith("gate.") and not k.endswith(".run_id")):
-        lines.append(f"| {key[5:]} | {tags[key]} | {link(tags.get(key + '.run_id', ''))} |")
-    metrics = [f"{k[7:]} = {v}" for k, v in sorted(tags.items()) if k.startswith("metric.")]
-    if metrics:
-        lines += ["", "Key metrics (latest run): " + ", ".join(metrics)]
-    runs = [r for r in tags.get(RUNS_TAG, "").split(",") if r]
-    lines += ["", "Runs that judged this file: " + ", ".join(link(r) for r in runs)]
-    return "\n".join(lines)
+    entry = {"name": name, "version": version}
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    versions = json.loads(existing) if existing else []
+    if entry not in versions:
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*versions, entry])})
 
 
 def record_verdict(
     client: Any, name: str, record: dict[str, Any], run_id: str, exp_id: str, model_id: str
 ) -> str | None:
-    """Register the run's model file (once per sha256) or add this verdict to its version; move
-    the alias the run earned. Returns the version, or ``None`` for a failed, never-registered file."""
+    """Register the run's model file (once per sha256, with its fixed promotion record) or add this
+    verdict to its version's history; move the alias the run earned. Returns the version, or
+    ``None`` for a failed, never-registered file."""
     sha = record["tags"].get(SHA_TAG, "")
     version = find_version(client, name, sha)
     if version is None:
@@ -114,11 +87,16 @@ def record_verdict(
             name, source=f"models:/{model_id}", run_id=run_id, tags={SHA_TAG: sha}, model_id=model_id
         )
     number = str(version.version)
-    tags = _version_tags(version, record, run_id)
+    tags = history.new_tags(version.tags, record, run_id, record.get("alias") or "")
     for key, value in tags.items():
         client.set_model_version_tag(name, number, key, value)
-    client.update_model_version(name, number, description=describe_version({**version.tags, **tags}, exp_id))
+    merged = {**version.tags, **tags}
+    for key in history.dropped_history(merged):
+        client.delete_model_version_tag(name, number, key)
+        merged.pop(key)
+    client.update_model_version(name, number, description=history.describe_version(merged, exp_id))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
+    link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if record.get("alias"):
         move_alias(client, name, record["alias"], number)
     return number
@@ -156,26 +134,61 @@ def move_alias(client: Any, name: str, alias: str, version: str) -> None:
     log.info("alias %s of %s -> version %s", alias, name, version)
 
 
+def _exists(client: Any, name: str, version: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        if _is_missing(exc):
+            return False
+        raise
+    return True
+
+
+def _versions(client: Any, name: str) -> list[str]:
+    numbers = {int(v.version) for v in client.search_model_versions(f"name = '{name}'")}
+    return [str(n) for n in sorted(numbers)]
+
+
+def _no_such_version(client: Any, name: str, alias: str, wanted: str) -> ValueError:
+    choices = _versions(client, name)
+    hint = f"choose one with --to: {', '.join(choices)}" if choices else "the model has no versions"
+    return ValueError(f"{name}@{alias}: version {wanted} does not exist (any more); {hint}")
+
+
 def rollback(client: Any, name: str, alias: str, to: str | None = None) -> dict[str, Any]:
-    """Move ``alias`` back to the version it held before (the history entry is consumed), or to
-    version ``to`` (a move like any other, itself undoable); return the move."""
+    """Move ``alias`` back to the latest earlier holder that still exists (history entries are
+    consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
+    itself undoable); return the move. Errors name the versions there are to choose from."""
     current = alias_holder(client, name, alias)
     before = None if current is None else str(current.version)
     if to is not None:
-        client.get_model_version(name, to)  # fails clearly when the version does not exist
+        if not _exists(client, name, to):
+            raise _no_such_version(client, name, alias, to)
         move_alias(client, name, alias, to)
         return {"name": name, "alias": alias, "from": before, "to": to}
-    history = _history(client, name, alias)
-    while history and history[-1] == before:
-        history.pop()
-    if not history:
-        raise ValueError(f"{name}@{alias}: no earlier version to roll back to (its alias history is empty)")
-    to = history.pop()
-    client.get_model_version(name, to)
+    earlier = _history(client, name, alias)
+    skipped: list[str] = []
+    while earlier and (earlier[-1] == before or not _exists(client, name, earlier[-1])):
+        gone = earlier.pop()
+        if gone != before:
+            skipped.append(gone)
+    if not earlier:
+        _set_history(client, name, alias, earlier)
+        gone = f" (deleted since: {', '.join(skipped)})" if skipped else ""
+        choices = ", ".join(_versions(client, name)) or "none"
+        raise ValueError(
+            f"{name}@{alias}: no earlier version to roll back to{gone}; its alias history is empty "
+            f"(versions: {choices}; use --to)"
+        )
+    to = earlier.pop()
     client.set_registered_model_alias(name, alias, to)
-    _set_history(client, name, alias, history)
+    _set_history(client, name, alias, earlier)
+    if skipped:
+        log.warning("%s@%s: skipped version(s) %s of its history, deleted since", name, alias, ", ".join(skipped))
     log.info("alias %s of %s rolled back: version %s -> %s", alias, name, before, to)
-    return {"name": name, "alias": alias, "from": before, "to": to}
+    return {"name": name, "alias": alias, "from": before, "to": to, "skipped_deleted": skipped}
 
 
 def _gate_report(client: Any, run_id: str | None) -> Any:
@@ -190,21 +203,23 @@ def _gate_report(client: Any, run_id: str | None) -> Any:
 
 
 def show(client: Any, name: str, alias: str) -> dict[str, Any]:
-    """Which version holds ``alias``: its sha256, tags, description, run and that run's gate report."""
+    """Which version holds ``alias``: its sha256, its fixed promotion record (with the promoting
+    run's gate report) and, separately, every verdict on the file since (``history``)."""
     version = alias_holder(client, name, alias)
     if version is None:
         raise ValueError(f"{name}@{alias}: no version holds this alias")
-    runs = [r for r in (version.tags.get(RUNS_TAG) or "").split(",") if r]
-    run_id = runs[-1] if runs else version.run_id  # the latest verdict on this file
+    tags = dict(version.tags)
+    promoted = history.promotion(tags)
+    if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
+        promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
+    promoted["gate"] = _gate_report(client, promoted.get("run_id"))
     return {
         "name": name,
         "alias": alias,
         "version": str(version.version),
-        "model_sha256": version.tags.get(SHA_TAG),
+        "model_sha256": tags.get(SHA_TAG),
         "source": version.source,
-        "run_id": run_id,
-        "tags": dict(version.tags),
-        "description": version.description,
+        "promotion": promoted,
+        "history": history.history(tags),
         "alias_history": _history(client, name, alias),
-        "gate": _gate_report(client, run_id),
     }

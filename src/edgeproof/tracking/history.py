@@ -1,0 +1,205 @@
+"""A model version's release record: the promotion, fixed once written, and the verdicts after it.
+
+A model version stands for one model file (sha256). The run that registered it (a passing one) writes
+its **promotion record** once: verdict per profile, key metrics, thresholds, provenance and run
+(tags ``gate.<profile>``, ``metric.<name>``, ``promotion.*``); a run that later moves an alias to the
+version adds ``promoted.<alias>.*``, also once. Nothing rewrites them. Every verdict on the file,
+that one included, is one entry of its **history** (tag ``history.<nnnn>``, JSON: which run, which
+branch, pull request or DVC experiment, which thresholds, which verdict), so a what-if experiment
+that fails the same file is listed there and never turns the promoted version into a failed one.
+No MLflow import here: these functions build tag values and read them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from edgeproof.markdown import table
+
+SHA_TAG = "model_sha256"
+RUNS_TAG = "runs"
+HISTORY_PREFIX = "history."
+PROMOTION_PREFIX = "promotion."
+MAX_HISTORY = 40
+"""Verdicts kept per version (the oldest go first; the promotion record always stays)."""
+KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
+
+
+def origin(tags: Mapping[str, str]) -> str:
+    """Where a run came from, in words: ``experiment lucid-yawl on main@0123456``, ``pull request
+    fix-nms@…``, ``branch main@…``, with ``+dirty`` when the workspace was not clean."""
+    where = f"{tags.get('branch') or 'detached'}@{str(tags.get('git_commit', 'unknown'))[:7]}"
+    if tags.get("git_dirty") == "true":
+        where += "+dirty"
+    if tags.get("dvc_experiment"):
+        return f"experiment {tags['dvc_experiment']} on {where}"
+    return f"pull request {where}" if tags.get("pull_request") == "true" else f"branch {where}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The headline numbers (``metrics/headline.json`` keys, logged under their own names), else a few detail ones."""
+    headline = {k: v for k, v in metrics.items() if "." not in k}
+    return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
+
+
+def verdict_words(verdict: Mapping[str, Any]) -> str:
+    """``passed`` or ``failed: fps, map50`` (``inconclusive: ...`` for a device verdict that says so)."""
+    if verdict.get("verdict") not in (None, "pass", "fail"):
+        return f"{verdict['verdict']}: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
+    if verdict.get("passed"):
+        return "passed"
+    return f"failed: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
+
+
+def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
+    """``{profile: "passed" | "failed: ..."}`` of the record's verdicts about its own model file."""
+    sha = record["tags"].get(SHA_TAG, "")
+    return {
+        profile: verdict_words(v)
+        for profile, v in (record.get("verdicts") or {}).items()
+        if v.get("model_sha256") in (None, sha)  # a device verdict about another file belongs to that file's version
+    }
+
+
+def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """One verdict on the file: which run, from where, under which thresholds, with what outcome."""
+    tags = record["tags"]
+    return {
+        "run_id": run_id,
+        "origin": origin(tags),
+        "commit": tags.get("git_commit", "unknown"),
+        "verdicts": own_verdicts(record),
+        "thresholds": record.get("thresholds") or {},
+        "provenance": record.get("provenance", "unknown"),
+        "at_ms": (record.get("times") or {}).get("end_ms"),
+    }
+
+
+def history(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The version's verdicts, oldest first (entries that do not parse are skipped)."""
+    out = []
+    for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
+        try:
+            out.append(json.loads(tags[key]))
+        except ValueError:
+            continue
+    return out
+
+
+def next_history_key(current: Mapping[str, str]) -> str:
+    """The tag of the next history entry (``history.0001``, ``history.0002``, ...)."""
+    numbers = [int(k[len(HISTORY_PREFIX) :]) for k in current if k.startswith(HISTORY_PREFIX) and k[8:].isdigit()]
+    return f"{HISTORY_PREFIX}{max(numbers, default=0) + 1:04d}"
+
+
+def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], thresholds: dict[str, str]) -> dict:
+    """A device gate's verdict on the file as a history entry (it never touches the promotion record)."""
+    origin = f"device {profile}"
+    ref = os.environ.get("GITHUB_REF_NAME")
+    return {
+        "run_id": run_ids[0] if run_ids else None,
+        "origin": f"{origin} ({ref})" if ref else origin,
+        "commit": os.environ.get("GITHUB_SHA", "unknown"),
+        "verdicts": {profile: verdict_words({"passed": report.get("verdict") == "pass", **report})},
+        "thresholds": thresholds,
+        "provenance": "device results",
+        "at_ms": int(time.time() * 1000),
+    }
+
+
+def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str) -> dict[str, str]:
+    """The tags to set for this verdict: a history entry always; the promotion record only where
+    ``current`` has none yet (``alias``: the one this run moves to the version, "" for none)."""
+    runs = [r for r in (current.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
+    tags = {
+        RUNS_TAG: ",".join(runs[-MAX_HISTORY:]),
+        next_history_key(current): json.dumps(history_entry(record, run_id), sort_keys=True),
+    }
+    if f"{PROMOTION_PREFIX}run_id" not in current and record.get("passed"):
+        entry = history_entry(record, run_id)
+        tags.update({f"gate.{profile}": words for profile, words in entry["verdicts"].items()})
+        tags.update({f"metric.{k}": _number(v) for k, v in key_metrics(record["metrics"]).items()})
+        tags.update({f"{PROMOTION_PREFIX}{k}": str(entry[k]) for k in ("run_id", "origin", "commit", "provenance")})
+        tags[f"{PROMOTION_PREFIX}thresholds"] = json.dumps(entry["thresholds"], sort_keys=True)
+    if alias and f"promoted.{alias}.run_id" not in current:
+        tags[f"promoted.{alias}.run_id"], tags[f"promoted.{alias}.origin"] = run_id, origin(record["tags"])
+    return tags
+
+
+def dropped_history(tags: Mapping[str, str]) -> list[str]:
+    """History tags beyond :data:`MAX_HISTORY`, oldest first: to delete."""
+    keys = sorted(k for k in tags if k.startswith(HISTORY_PREFIX))
+    return keys[: max(0, len(keys) - MAX_HISTORY)]
+
+
+def promotion(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """The fixed promotion record of a version, from its tags (``None`` for a version made before it existed)."""
+    run_id = tags.get(f"{PROMOTION_PREFIX}run_id")
+    if not run_id:
+        return None
+    verdicts = {k[5:]: v for k, v in tags.items() if k.startswith("gate.") and not k.endswith(".run_id")}
+    try:
+        thresholds = json.loads(tags.get(f"{PROMOTION_PREFIX}thresholds") or "{}")
+    except ValueError:
+        thresholds = {}
+    aliases = {k.split(".")[1]: v for k, v in tags.items() if k.startswith("promoted.") and k.endswith(".run_id")}
+    return {
+        "run_id": run_id,
+        "origin": tags.get(f"{PROMOTION_PREFIX}origin"),
+        "commit": tags.get(f"{PROMOTION_PREFIX}commit"),
+        "provenance": tags.get(f"{PROMOTION_PREFIX}provenance"),
+        "passed": bool(verdicts) and all(v == "passed" for v in verdicts.values()),
+        "verdicts": verdicts,
+        "metrics": {k[7:]: v for k, v in sorted(tags.items()) if k.startswith("metric.")},
+        "thresholds": thresholds,
+        "aliases": aliases,
+    }
+
+
+def describe_version(tags: Mapping[str, str], exp: str) -> str:
+    """The version's Markdown description: the promotion record, then the verdicts on the file since."""
+
+    def link(run_id: str | None) -> str:
+        return f"[{run_id[:8]}](#/experiments/{exp}/runs/{run_id})" if run_id else "—"
+
+    lines = [f"Model file sha256 `{tags.get(SHA_TAG, '?')}`.", ""]
+    promoted = promotion(tags)
+    if promoted:
+        lines += ["**Promotion record** (fixed: later verdicts never change it)", ""]
+        rows = [(p, v, link(promoted["run_id"]), promoted["origin"]) for p, v in sorted(promoted["verdicts"].items())]
+        lines += table(["profile", "verdict", "run", "from"], rows)
+        if promoted["metrics"]:
+            lines += ["", "Metrics: " + ", ".join(f"{k} = {v}" for k, v in promoted["metrics"].items())]
+        lines += ["", f"Provenance: {promoted['provenance']}; thresholds: {_thresholds(promoted['thresholds'])}"]
+    entries = history(tags)
+    if entries:
+        lines += ["", "**Verdicts on this file** (oldest first)", ""]
+        rows = [
+            (
+                link(e.get("run_id")),
+                e.get("origin"),
+                _verdicts(e.get("verdicts") or {}),
+                _thresholds(e.get("thresholds")),
+            )
+            for e in entries
+        ]
+        lines += table(["run", "from", "verdict", "thresholds"], rows)
+    return "\n".join(lines)
+
+
+def _verdicts(verdicts: Mapping[str, str]) -> str:
+    return "; ".join(f"{p}: {v}" for p, v in sorted(verdicts.items())) or "—"
+
+
+def _thresholds(thresholds: Any) -> str:
+    if not isinstance(thresholds, Mapping) or not thresholds:
+        return "—"
+    return ", ".join(f"{k} {v}" for k, v in sorted(thresholds.items()))

@@ -1,0 +1,109 @@
+"""MLflow as people read it (issue 21): run times, a verdict that stands out, the logged model linked
+to its registered version, and a run page that starts with the headline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from edgeproof.tracking import record as record_module
+from edgeproof.tracking.view import VERDICT_TAG, column, view_state
+from tests.unit.test_tracking import SHA, make_run_files
+from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
+
+T = 1_790_000_000_000  # when the (simulated) `dvc repro` began, in ms
+
+
+def _touch(path, ms: int) -> None:
+    os.utime(path, (ms / 1000, ms / 1000))
+
+
+def test_the_start_is_when_the_dvc_process_began():
+    """A stage's ancestor ``dvc repro`` (here a shell named so) sets the start, not the oldest output."""
+    script = "from edgeproof.tracking.context import repro_started_ms; print(repro_started_ms())"
+    before = time.time() * 1000
+    shell = f'shift; sleep 1; "{sys.executable}" -c "{script}"'
+    out = subprocess.run(["sh", "-c", shell, "dvc", "repro"], capture_output=True, text=True, check=True).stdout
+    started = int(out)
+    assert before - 1000 <= started <= before + 500  # the shell's start, a second before the stage's
+    plain = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert plain.strip() == "None"  # a stage run by hand: no DVC process
+
+
+def test_run_times_and_what_each_stage_took(tmp_path, client, monkeypatch):  # noqa: F811
+    files = make_run_files(tmp_path)
+    files.metrics["data"] = tmp_path / "data.json"
+    files.metrics["data"].write_text("{}")
+    files.dvc_lock = tmp_path / "dvc.lock"
+    outs = {"data": ["data.json"], "train": ["curve.csv"], "export": ["fp32.onnx"], "gate": ["gate.json"]}
+    stages = {name: {"outs": [{"path": p, "md5": "0" * 32} for p in paths]} for name, paths in outs.items()}
+    files.dvc_lock.write_text(yaml.safe_dump({"stages": stages}))
+    _touch(files.metrics["data"], T - 3_600_000)  # data: skipped by this repro, last ran an hour before
+    for path, seconds in ((files.curves, 100), (files.model, 120), (files.metrics["eval"], 130)):
+        _touch(path, T + seconds * 1000)
+    for name in ("bench", "gate"):
+        _touch(files.metrics[name], T + 150_000)
+    monkeypatch.setattr(record_module, "repro_started_ms", lambda: T)
+    git_repo(tmp_path)
+    run = client.get_run(record(files, tmp_path)["run_id"])
+    assert (run.info.start_time, run.info.end_time) == (T, T + 150_000)  # was the data stage's output time
+    stage_times = {k: v for k, v in run.data.metrics.items() if k.startswith("time_s.")}
+    assert stage_times == {"time_s.train": 100.0, "time_s.export": 20.0, "time_s.gate": 30.0, "time_s.total": 150.0}
+
+
+def test_a_failed_verdict_stands_out_next_to_the_run_name(tmp_path, client):  # noqa: F811
+    files = make_run_files(tmp_path)
+    files.metrics["gate"].write_text(json.dumps({"passed": False, "model_sha256": SHA, "failed": ["fps", "map50"]}))
+    failed = client.get_run(record(files, tmp_path)["run_id"])
+    assert failed.data.tags[VERDICT_TAG] == "✗ FAILED: fps, map50"
+    state = json.loads(view_state())
+    assert state["columnOrder"][:2] == [column("attributes", "Run Name"), column("tags", VERDICT_TAG)]
+    assert column("tags", VERDICT_TAG) in state["selectedColumns"]
+
+
+def test_the_logged_model_is_the_registered_version_and_carries_the_metrics(tmp_path, client):  # noqa: F811
+    files = make_run_files(tmp_path)
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps({"mAP50-95": 0.7, "fps": 50.0, "gate_passed": True}))
+    first = record(files, tmp_path)
+    files.metrics["gate"].write_text(json.dumps({"passed": False, "model_sha256": SHA, "failed": ["fps"]}))
+    files.metrics["headline"].write_text(json.dumps({"mAP50-95": 0.7, "fps": 50.0, "gate_passed": False}))
+    second = record(files, tmp_path)
+    for sent in (first, second):  # every run's logged model of this file says it is version 1
+        (output,) = client.get_run(sent["run_id"]).outputs.model_outputs
+        model = client.get_logged_model(output.model_id)
+        assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": "edgeproof-detector", "version": "1"}]
+        assert {m.key: m.value for m in model.metrics} == {
+            "mAP50-95": 0.7,
+            "fps": 50.0,
+            "gate_passed": 0.0 + (sent is first),
+        }
+    version = client.get_model_version("edgeproof-detector", "1")
+    assert version.source == f"models:/{client.get_run(first['run_id']).outputs.model_outputs[0].model_id}"
+
+
+def test_the_run_page_starts_with_the_headline(tmp_path, client):  # noqa: F811
+    files = make_run_files(tmp_path)
+    files.dvc_lock = tmp_path / "dvc.lock"
+    files.dvc_lock.write_text(
+        yaml.safe_dump({"stages": {"data": {"outs": [{"path": "data/prepared", "md5": "a" * 32}]}}})
+    )
+    headline = {"mAP50-95": 0.7, "mAP50": 0.91, "fps": 50.0, "latency_p95_ms": 20.0, "gate_passed": True}
+    files.metrics["headline"] = tmp_path / "headline.json"
+    files.metrics["headline"].write_text(json.dumps(headline))
+    run_id = record(files, tmp_path)["run_id"]
+    run = client.get_run(run_id)
+    names = sorted(run.data.metrics, key=str.lower)  # as MLflow's run page lists them
+    assert names[: len(headline)] == sorted(headline, key=str.lower)
+    assert not [k for k in names[len(headline) :] if not k.startswith(("time_s.", "train_curve."))]
+    assert not any(k.startswith("dvc.") for k in run.data.tags)  # the hashes are one artifact instead
+    dvc_outs = Path(client.download_artifacts(run_id, "provenance/dvc_outs.json", str(tmp_path)))
+    assert json.loads(dvc_outs.read_text()) == {"data.data/prepared": "a" * 32}
+    local = client.download_artifacts(run_id, "reports", str(tmp_path / "dl"))
+    assert json.loads((Path(local) / "eval.json").read_text())["map50"] == 0.91  # the detail, in the artifacts

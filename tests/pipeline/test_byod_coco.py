@@ -56,7 +56,7 @@ def test_dvc_repro_on_a_coco_subset_keeps_the_original_ids(tmp_path):
         "evaluate": _evaluate_overrides(),
         "plots": {"mosaic_images": 0},
         "benchmark": {"warmup": 1, "runs": 3, "e2e_images": 2},
-        "gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6},
+        "profiles": {"cpu-ci": {"gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6}}},
     }
     root = make_repo(tmp_path / "repo", overrides)
     _coco_with_an_extra_category(root / SRC)

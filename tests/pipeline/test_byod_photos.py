@@ -27,7 +27,7 @@ def test_dvc_repro_on_real_photos_reaches_a_gate_verdict(tmp_path):
         "evaluate": {"cross_check": {"ultralytics": True, "independent": True}},
         "plots": {"mosaic_images": 2},
         "benchmark": {"warmup": 1, "runs": 3, "e2e_images": 2},
-        "gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6},
+        "profiles": {"cpu-ci": {"gate": {"min_map50": 0.0, "min_fps": 0.0, "max_latency_p95_ms": 1e6}}},
     }
     root = make_repo(tmp_path / "repo", overrides)
     write_photo_source(root)

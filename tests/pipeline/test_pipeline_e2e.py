@@ -98,7 +98,7 @@ def test_second_repro_runs_nothing_and_threshold_change_reruns_only_gate(repo):
     proc = dvc(repo, "repro")
     assert proc.returncode == 0
     assert "Running stage" not in proc.stdout
-    set_params(repo, {"gate": {"max_latency_p95_ms": 99.0}})
+    set_params(repo, {"profiles": {"cpu-ci": {"gate": {"max_latency_p95_ms": 99.0}}}})
     proc = dvc(repo, "repro")
     assert proc.returncode == 0, proc.stderr[-2000:]
     ran = [line for line in proc.stdout.splitlines() if line.startswith("Running stage")]
@@ -106,14 +106,14 @@ def test_second_repro_runs_nothing_and_threshold_change_reruns_only_gate(repo):
 
 
 def test_failing_gate_fails_the_pipeline_and_names_the_rule(repo):
-    set_params(repo, {"gate": {"min_fps": 1.0e9}})
+    set_params(repo, {"profiles": {"cpu-ci": {"gate": {"min_fps": 1.0e9}}}})
     proc = dvc(repo, "repro")
     assert proc.returncode != 0
     assert "gate rule fps failed" in proc.stderr + proc.stdout
     gate = json.loads((repo / "reports/gate.json").read_text())
     assert gate["passed"] is False and gate["failed"] == ["fps"]
     assert "**FAIL**" in (repo / "reports/gate.md").read_text()
-    set_params(repo, {"gate": {"min_fps": 1.0}})
+    set_params(repo, {"profiles": {"cpu-ci": {"gate": {"min_fps": 1.0}}}})
 
 
 def test_bad_params_fail_with_the_key_named(repo):

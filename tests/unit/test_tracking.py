@@ -27,7 +27,9 @@ SHA = sha256_file(tiny_onnx(Path(tempfile.mkdtemp(prefix="edgeproof-sha-")) / "m
 
 def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
     """A minimal set of pipeline files in ``tmp_path``, as the gate stage sees them."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs": 3}, "gate": {"min_fps": 10.0}}))
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"train": {"epochs": 3}, "profiles": {"cpu-ci": {"gate": {"min_fps": 10.0}}}})
+    )
     files = {
         "eval": {
             "map50": 0.91,

@@ -52,8 +52,8 @@ def test_a_full_disk_leaves_a_passing_gate_passing(tmp_path, monkeypatch, capsys
     files.metrics["eval"].write_text(json.dumps(evaluation))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["track"] |= {"enabled": True, "experiment": "unit"}
-    params["gate"] |= {"min_fps": 1.0, "min_map50": 0.1, "max_latency_p95_ms": 1000.0}
-    params["gate"].pop("min_map50_95", None)
+    params["profiles"]["cpu-ci"]["gate"] |= {"min_fps": 1.0, "min_map50": 0.1, "max_latency_p95_ms": 1000.0}
+    params["profiles"]["cpu-ci"]["gate"].pop("min_map50_95", None)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "train.json").write_text(json.dumps({"epochs": 3}))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -80,7 +80,9 @@ def test_a_record_that_could_not_be_snapshot_is_reported_and_the_waiting_ones_go
     waiting = {p.name for p in outbox_dir(state).iterdir() if not p.name.startswith(".")}
     with monkeypatch.context() as m:
         m.setattr(shutil, "copy2", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
-        files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 2.0}}))  # another run: another record
+        files.params.write_text(
+            yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 2.0}}}})
+        )  # another run: another record
         result = record_pipeline_run(files, tmp_path, state, TrackParams(experiment="unit"))
     assert result["record"] is None and "No space left" in result["error"]
     assert {p.name for p in outbox_dir(state).iterdir()} >= waiting  # nothing waiting was lost

@@ -124,7 +124,7 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     assert first["model_version"] == "1"
 
     # a later verdict on the same file (only a threshold changed, and it now fails) adds to version 1
-    files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 500.0}}))
+    files.params.write_text(yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 500.0}}}}))
     set_gate(files, passed=False, failed=("fps",))
     second = record(files, tmp_path)
     assert second["model_version"] == "1" and second["run_id"] != first["run_id"]
@@ -287,7 +287,7 @@ def test_a_what_if_experiment_never_rewrites_the_champion_s_promotion_record(tmp
     assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
 
     monkeypatch.setenv("DVC_EXP_NAME", "what-if")
-    files.params.write_text(yaml.safe_dump({"gate": {"min_fps": 200.0}}))
+    files.params.write_text(yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 200.0}}}}))
     files.metrics["gate"].write_text(json.dumps(gate_report(False, 200.0)))
     files.metrics["headline"] = tmp_path / "headline.json"
     files.metrics["headline"].write_text(json.dumps({"fps": 50.0, "gate_passed": False}))

@@ -21,7 +21,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/runner-lib.sh"
 : "${GITHUB_REPO:?set GITHUB_REPO=owner/repo}"
 : "${PROFILE:?set PROFILE=jetson-orin-nano (or jetson-nano)}"
-POWER_MODE_ID="${POWER_MODE_ID:-0}"  # nvpmodel id of MAXN (Nano: 0; Orin Nano Super: MAXN_SUPER is 2)
+# POWER_MODE_ID: the nvpmodel id to set; by default derived from the profile's power_mode and this board
+# (ids differ per board: MAXN is 0 on a Nano, MAXN_SUPER is 2 on an Orin Nano Super)
 
 [ "$(id -u)" = 0 ] || { echo "run as root (sudo)" >&2; exit 1; }
 [ "$(uname -m)" = aarch64 ] || { echo "not an aarch64 machine" >&2; exit 1; }
@@ -57,7 +58,18 @@ chmod 0440 /etc/sudoers.d/edgeproof-runner
 install -d -o edgeproof-runner -m 0750 /var/cache/edgeproof/engines
 
 # --- 4. power mode and clocks, every boot
-nvpmodel -m "$POWER_MODE_ID"
+repo_root="$(cd "$here/../.." && pwd)"
+mode="$("$venv/bin/python" -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1]))["profiles"][sys.argv[2]]; print(p.get("power_mode") or "")' "$repo_root/params.yaml" "$PROFILE")"
+if [ -z "${POWER_MODE_ID:-}" ] && [ -n "$mode" ]; then
+  POWER_MODE_ID="$(PYTHONPATH="$repo_root/src" "$venv/bin/python" -m edgeproof.device power-mode --mode "$mode")" \
+    || { echo "no nvpmodel id for power mode $mode on this board: set POWER_MODE_ID" >&2; exit 1; }
+fi
+if [ -n "${POWER_MODE_ID:-}" ]; then
+  echo "power mode: ${mode:-given} -> nvpmodel -m $POWER_MODE_ID"
+  nvpmodel -m "$POWER_MODE_ID"
+else
+  echo "profile $PROFILE requires no power mode: nvpmodel left as it is"
+fi
 cat > /etc/systemd/system/edgeproof-clocks.service <<'UNIT'
 [Unit]
 Description=edgeproof: lock Jetson clocks at maximum for reproducible measurements

@@ -88,16 +88,24 @@ def optimize_onnx(src: Path, out: Path, simplify: bool, level: str) -> dict[str,
     }
 
 
-def _finish(path: Path, variant: str, input_form: str) -> None:
-    """Give the model its input form and record the variant in its metadata (what a device reports it runs)."""
+def _tag(path: Path, variant: str) -> None:
+    """Record the variant in the file's metadata (what a device reports it runs)."""
     import onnx
 
     model = onnx.load(str(path))
-    if input_form == "uint8_nhwc":
-        uint8_nhwc_input(model)
     props = {p.key: p.value for p in model.metadata_props}
     onnx.helper.set_model_props(model, {**props, "edgeproof_variant": variant})
     onnx.save(model, str(path))
+
+
+def _give_input_form(path: Path, input_form: str) -> None:
+    """Put the input form's exact graph edit in front of the model (``float_nchw``: none)."""
+    import onnx
+
+    if input_form == "uint8_nhwc":
+        model = onnx.load(str(path))
+        uint8_nhwc_input(model)
+        onnx.save(model, str(path))
 
 
 def check_variant(path: Path) -> dict[str, Any]:
@@ -153,9 +161,12 @@ def build_variants(
     facts: dict[str, Any] = {}
     with atomic_dir(out_dir) as folder:
         names = sorted(params.variants, key=VARIANTS.index)  # fp16/int8/int8_trt derive from fp32 (float input)
-        built = {name: _build(name, folder, inputs, params) for name in names}
-        for name in names:
-            _finish(folder / f"{name}.onnx", name, params.input)
+        built = {}
+        for name in names:  # tagged as built (the others derive from the tagged fp32: same bytes as before)
+            built[name] = _build(name, folder, inputs, params)
+            _tag(folder / f"{name}.onnx", name)
+        for name in names:  # the input form last: every variant was built from the float-input fp32
+            _give_input_form(folder / f"{name}.onnx", params.input)
             facts[name] = {**check_variant(folder / f"{name}.onnx"), **built[name], "input": params.input}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
         files = {name: folder / f"{name}.onnx" for name in facts}

@@ -91,7 +91,7 @@ def _body(args: argparse.Namespace) -> int:
             log.error(
                 "gate rule %s %s: %s = %s, required %s %s%s",
                 r["name"],
-                r["status"],
+                {"fail": "failed"}.get(r["status"], r["status"]),  # failed | invalid | inconclusive
                 r["metric"],
                 r["measured"],
                 r["op"],

@@ -16,6 +16,7 @@ from edgeproof.gate import build_thresholds, check_gate, render_markdown
 from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.paths import state_dir
+from edgeproof.release.energy_plot import draw as draw_energy_plot
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
 from edgeproof.verdict.rules import EXIT
@@ -82,6 +83,8 @@ def _body(args: argparse.Namespace) -> int:
         args.eval, args.bench, report, args.train_metrics, args.model, args.release, args.device_reports
     )
     write_headline(args.headline, headline)
+    if args.energy_plot:  # beside the latency chart: measured device energy vs mAP (or why there is none)
+        draw_energy_plot(args.device_reports, args.release, *args.energy_plot)
     if params.track.enabled:
         # git info from the cwd: under `dvc exp run --temp/--queue` that is the experiment's own checkout
         # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
@@ -122,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("reports/device"),
         help="device results <profile>/{bench,gate}.json for the headline and the MLflow record, where present "
         "(CI artifacts, not DVC deps)",
+    )
+    p.add_argument(
+        "--energy-plot",
+        type=Path,
+        nargs=2,
+        metavar=("CSV", "PNG"),
+        default=None,
+        help="outputs: device mJ/frame vs mAP50-95 per profile and variant, plot data and chart",
     )
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")

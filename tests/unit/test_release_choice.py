@@ -110,6 +110,19 @@ def test_a_variant_failing_the_profile_gate_is_rejected():
     assert "latency_p95" in _reasons(out["profiles"]["cpu-ci"])["int8"]
 
 
+def test_when_no_variant_passes_the_gate_the_candidate_stays_what_would_ship():
+    """A threshold alone (a what-if `-S ...gate.min_fps=100000`) never swaps the judged file: the fastest
+    variant that is otherwise acceptable goes to the gate, which then fails it, so the experiment's failed
+    verdict is recorded against the released model (issue 18)."""
+    strict = parse_profiles({"cpu-ci": {"providers": [{"name": "CPUExecutionProvider"}], "gate": {"min_fps": 1e5}}})
+    cpu = choose(strict, _variants(), ReleaseParams(), CPU)["profiles"]["cpu-ci"]
+    assert cpu["variant"] == "int8" and "no variant passes the gate" in cpu["reason"]
+    assert all("fails the profile gate" in why for v, why in _reasons(cpu).items() if v != "fp16")
+    # a variant that is not acceptable for another reason never becomes the candidate that way
+    cpu = choose(strict, _variants(parity=False), ReleaseParams(), CPU)["profiles"]["cpu-ci"]
+    assert cpu["variant"] == "fp32"
+
+
 def test_no_acceptable_variant_sends_the_reference_to_the_gate():
     variants = _variants(parity=False)
     variants["fp32"] = _variant("fp32", 0.79, 5.0)  # below the profile's min_fps 10

@@ -19,6 +19,7 @@ from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"
+_GATE_FAILS = "fails the profile gate: "
 
 
 def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGate) -> str | None:
@@ -34,7 +35,7 @@ def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGa
         return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
     verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"])
     if not verdict["passed"]:
-        return f"fails the profile gate: {', '.join(verdict['failed'])}"
+        return f"{_GATE_FAILS}{', '.join(verdict['failed'])}"
     return None
 
 
@@ -60,13 +61,21 @@ def choose_measured(profile_name: str, profile: Profile, variants: Mapping[str, 
     if profile.variant != "auto":
         why = f"fixed by profiles.{profile_name}.variant"
         return _entry(profile.variant, variants, True, why, [])
-    rejected, ok = [], []
+    rejected, ok, gate_only = [], [], []
     for name, v in variants.items():
         why = _rejection(name, v, profile, profile.gate)
         if why is None:
             ok.append(name)
         else:
             rejected.append({"variant": name, "reason": why})
+            if why.startswith(_GATE_FAILS):
+                gate_only.append(name)
+    if not ok and gate_only:
+        # the candidate stays what would ship; the gate then says why it cannot (a threshold alone never
+        # swaps the judged file, so a what-if experiment's failed verdict lands on the same model)
+        best = max(gate_only, key=lambda n: _speed(variants[n]))
+        reason = f"no variant passes the gate; the fastest otherwise acceptable one ({best}) goes to the gate"
+        return _entry(best, variants, True, reason, rejected)
     if not ok:
         reason = f"no variant passes ({len(rejected)} rejected); the {REFERENCE} reference goes to the gate"
         return _entry(REFERENCE, variants, True, reason, rejected)

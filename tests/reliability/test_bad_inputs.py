@@ -11,6 +11,8 @@ import json
 import pytest
 
 from edgeproof.cli import main as cli_main
+from reliability.bundle_cases import RESULTS, _forged
+from reliability.cases import Case
 from reliability.report import BAD_INPUTS, render_markdown, summarize
 from reliability.runner import run_case
 
@@ -24,6 +26,13 @@ def test_bad_input_is_refused_cleanly(case, tmp_path):
     result = run_case(case, tmp_path)
     assert result["data_lost"] == 0, result["detail"]
     assert result["outcome"] == "refused", result["detail"]
+
+
+def test_the_forged_device_results_pass_the_gate_before_they_are_forged(tmp_path):
+    """The gate-forged-* cases' control: unedited, the same results pass, so the forgery alone makes them fail."""
+    result = run_case(Case("honest", "unedited device results", _forged(lambda bundle, results: None, "-")), tmp_path)
+    assert result["outcome"] == "accepted", result["detail"]
+    assert json.loads((tmp_path / "honest" / "repo" / RESULTS / "gate.json").read_text())["verdict"] == "pass"
 
 
 def test_report_shape_and_command(tmp_path, capsys):

@@ -29,6 +29,8 @@ class Call:
     needles: tuple[str, ...]  # every one must appear in the error output (or the data report)
     expect: str = "error"  # "error" | "problem"
     isolated: bool = False  # run in a child process (imports that patch libraries, e.g. ultralytics)
+    exit_code: int | None = None  # when set, a clean refusal exits with exactly this (documented) code
+    report: tuple[str, str, str] | None = None  # (JSON file under the repo, key, value) the run must write
 
 
 @dataclass(frozen=True)

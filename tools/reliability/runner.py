@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import logging
 import os
 import re
@@ -23,6 +24,7 @@ from tests.data.builders import tree_state
 
 from reliability.cases import Call, Case
 
+_TRACEBACK = "Traceback (most recent call last)"
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout holding stages/ (tools/reliability/..)
 
 
@@ -67,7 +69,7 @@ def _child(call: Call, repo: Path) -> tuple[int | None, str]:
         [sys.executable, "-m", module, *call.argv], cwd=repo, env=env, capture_output=True, text=True, timeout=300
     )
     output = proc.stdout + proc.stderr
-    return (None if "Traceback (most recent call last)" in output else proc.returncode), output
+    return (None if _TRACEBACK in output else proc.returncode), output
 
 
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
@@ -81,7 +83,7 @@ def _line(text: str, needle: str) -> str:
 
 def judge(call: Call, code: int | None, output: str, repo: Path) -> tuple[str, str]:
     """``(outcome, detail)``: refused, unclear (refused without naming the file/key), accepted or crashed."""
-    if code is None:
+    if code is None or _TRACEBACK in output:  # a traceback logged on the way out is a crash too
         return "crashed", _line(output, "Error") or "uncaught exception"
     if call.expect == "problem" and code == 0:
         report = repo / "metrics" / "data.json"
@@ -95,6 +97,16 @@ def judge(call: Call, code: int | None, output: str, repo: Path) -> tuple[str, s
     missing = [n for n in call.needles if n not in output]
     if missing:
         return "unclear", f"exit {code} without naming {missing}: {_line(output, 'ERROR')}"
+    if call.exit_code is not None and code != call.exit_code:
+        return "unclear", f"exit {code}, not the documented {call.exit_code}: {_line(output, call.needles[0])}"
+    if call.report is not None:
+        name, key, value = call.report
+        try:
+            written = json.loads((repo / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError) as exc:
+            return "unclear", f"exit {code} but {name} is not a written report ({type(exc).__name__})"
+        if written != value:
+            return "unclear", f"exit {code} but {name} says {key}={written!r}, not {value!r}"
     return "refused", f"exit {code}: {_line(output, call.needles[0])}"
 
 

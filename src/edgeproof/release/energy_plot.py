@@ -17,14 +17,13 @@ that nothing was measured. No number is ever estimated.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import read_json, write_text
+from edgeproof.io import read_json
+from edgeproof.release import plot
 from edgeproof.release.plot import y_range
 
 log = logging.getLogger(__name__)
@@ -120,11 +119,7 @@ def collect(
 
 def write_csv(path: Path, data: list[dict[str, Any]]) -> Path:
     """The DVC plot data (``plots/release/energy_map.csv``): exactly the measured points."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(data)
-    return write_text(path, buf.getvalue())
+    return plot.write_csv(path, data, FIELDS)
 
 
 def _notes(not_measured: Mapping[str, str]) -> list[str]:

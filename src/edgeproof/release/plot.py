@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,10 @@ def unmeasured(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     return {name: str(v.get("reason") or "not measured") for name, v in variants.items() if not v.get("evaluated")}
 
 
-def write_csv(path: Path, data: list[dict[str, Any]]) -> Path:
-    """The DVC plot data (``plots/release/latency_map.csv``)."""
+def write_csv(path: Path, data: list[dict[str, Any]], fields: Sequence[str] = FIELDS) -> Path:
+    """DVC plot data (``plots/release/latency_map.csv``; the energy chart passes its own ``fields``)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     writer.writerows(data)
     return write_text(path, buf.getvalue())

@@ -32,7 +32,7 @@ from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict import detections as dets
 from edgeproof.verdict import proposal
-from edgeproof.verdict.measured import measured_figures, measured_rules
+from edgeproof.verdict.measured import get_path, measured_figures, measured_rules
 from edgeproof.verdict.rules import (
     EXIT,
     FAIL,
@@ -74,14 +74,6 @@ def _load(path: Path) -> Optional[Any]:
         raise Unreadable(str(exc)) from None
 
 
-def _get(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
-
-
 def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     """Did a measurement happen? Missing results and an unready board are inconclusive, never fail."""
     if not results.is_dir():
@@ -92,10 +84,10 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
             results / "measure.json", _RERUN
         )
         return result("measured", "measure.json", "==", "measured", None, "device", INCONCLUSIVE, why)
-    status, rule = _get(measure, "status"), str(_get(measure, "rule") or "measured")
+    status, rule = get_path(measure, "status"), str(get_path(measure, "rule") or "measured")
     if status == "measured":
         return result("measured", "measure.json", "==", "measured", status, "device", PASS)
-    reason = str(_get(measure, "reason"))
+    reason = str(get_path(measure, "reason"))
     placement = rule == "providers" and reason.startswith("node placement")  # the model's nodes: its own fault
     if status == "refused" and (rule in _BUNDLE_FAULTS or placement):
         return result(rule, "measure.json", "==", "measured", status, "device", FAIL, reason)
@@ -127,7 +119,7 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     if name not in judging:
         raise LookupError("no profile {!r} in the judging rules (has {})".format(name, sorted(judging)))
     got["profile"] = judging[name]
-    got["entry"] = _get(got["manifest"], "profiles.{}".format(name)) or {}
+    got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
     got["status"] = _status_rule(results, _load(results / "measure.json"))
     if got["status"]["status"] == PASS:
@@ -149,9 +141,9 @@ def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Di
     if ev is None:
         why = "{}: missing, the profile evaluates on the device".format(results / "eval.json")
         return {}, [result("detections", "eval.json", "==", "present", None, "device", INCONCLUSIVE, why)]
-    path = dets.inside(results, _get(ev, "detections_file") or "detections.json")
+    path = dets.inside(results, get_path(ev, "detections_file") or "detections.json")
     if path is None:
-        why = "eval.json names detections_file {!r}, outside the results folder".format(_get(ev, "detections_file"))
+        why = "eval.json names detections_file {!r}, outside the results folder".format(get_path(ev, "detections_file"))
         return {}, [result("detections", "detections_file", "inside", str(results), None, "eval.json", INVALID, why)]
     found = _load(path)
     if found is None:
@@ -187,7 +179,7 @@ def _scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Dict[str,
     if got["profile"].evaluate_on_device:
         scores, rules = _device_scores(bundle, results, got)
         return scores, "device detections (pycocotools)", rules
-    build = _get(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
+    build = get_path(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
     return build, "build side", []
 
 
@@ -214,17 +206,19 @@ def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got
             "model_path": got["entry"].get("model"),
             "variant": got["entry"].get("variant"),
             "device": (
-                _get(bench, "device_name") or _get(cond, "machine.jetson.model") or _get(bench, "device.cpu_model")
+                get_path(bench, "device_name")
+                or get_path(cond, "machine.jetson.model")
+                or get_path(bench, "device.cpu_model")
             ),
-            "providers": _get(bench, "providers.session"),
-            "node_placement": _get(bench, "providers.nodes"),
+            "providers": get_path(bench, "providers.session"),
+            "node_placement": get_path(bench, "providers.nodes"),
             "measured": measured_figures(bench if isinstance(bench, dict) else {}, scores),
             "conditions": {
                 "throttled": throttled,
                 "reasons": cond.get("reasons", []),
                 "match": cond.get("match"),
-                "jetson": _get(cond, "machine.jetson"),
-                "max_temp_c": _get(cond, "during.max_temp_c"),
+                "jetson": get_path(cond, "machine.jetson"),
+                "max_temp_c": get_path(cond, "during.max_temp_c"),
             },
         }
     )

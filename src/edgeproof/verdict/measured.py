@@ -29,7 +29,8 @@ ENERGY_FIELDS = (
 )
 
 
-def _get(data: Any, dotted: str) -> Any:
+def get_path(data: Any, dotted: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping."""
     for part in dotted.split("."):
         if not isinstance(data, dict):
             return None
@@ -40,16 +41,18 @@ def _get(data: Any, dotted: str) -> Any:
 def _identity(name: str, got: Dict[str, Any], release: Any, release_src: str) -> List[Dict[str, Any]]:
     sha, bench, ev, profile = got["entry"].get("sha256"), got.get("bench"), got.get("eval"), got["profile"]
     rules = [
-        compare("same_profile", "profile", "==", name, _get(bench, "profile"), "bench.json"),
-        compare("same_model_benchmarked", "model_sha256", "==", sha, _get(bench, "model_sha256"), "bench.json"),
+        compare("same_profile", "profile", "==", name, get_path(bench, "profile"), "bench.json"),
+        compare("same_model_benchmarked", "model_sha256", "==", sha, get_path(bench, "model_sha256"), "bench.json"),
     ]
     if profile.evaluate_on_device:
-        rules.append(compare("same_model_evaluated", "model_sha256", "==", sha, _get(ev, "model_sha256"), "eval.json"))
+        rules.append(
+            compare("same_model_evaluated", "model_sha256", "==", sha, get_path(ev, "model_sha256"), "eval.json")
+        )
     else:  # the build machine's evaluation of this very file stands in (it must have been evaluated there)
-        build = _get(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
+        build = get_path(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
         evaluated = build.get("sha256") if build.get("evaluated") else None
         rules.append(compare("same_model_evaluated", "model_sha256", "==", sha, evaluated, "build/release.json"))
-    released = _get(release, "profiles.{}.sha256".format(name))
+    released = get_path(release, "profiles.{}.sha256".format(name))
     why = "{}: unreadable or no entry for this profile".format(release_src)
     rules.append(compare("same_model_released", "model_sha256", "==", sha, released, release_src, missing=why))
     return rules
@@ -60,7 +63,7 @@ def _accuracy(profile: Profile, scores: Dict[str, Any], manifest: Any, source: s
     rules = [compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), source)]
     if g.min_map50_95 is not None:
         rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, scores.get("map50_95"), source))
-    ref, now = _get(manifest, "reference.map50_95"), scores.get("map50_95")
+    ref, now = get_path(manifest, "reference.map50_95"), scores.get("map50_95")
     drop = round(ref - now, 6) if is_number(ref) and is_number(now) else None
     rules.append(compare("map_drop", "fp32 map50_95 - map50_95", "<=", profile.max_map_drop, drop, source))
     return rules
@@ -127,8 +130,8 @@ def measured_rules(
     profile = got["profile"]
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    rules = [compare("machine_match", "conditions.json match", "==", True, _get(cond, "match.matched"), "device")]
-    providers = _get(bench, "providers")
+    rules = [compare("machine_match", "conditions.json match", "==", True, get_path(cond, "match.matched"), "device")]
+    providers = get_path(bench, "providers")
     ok = None
     if isinstance(providers, dict):
         ok = providers.get("session") == list(profile.provider_names) and not providers.get("problems")
@@ -137,7 +140,7 @@ def measured_rules(
     rules += _accuracy(profile, scores, got["manifest"], source)
     g = profile.gate
     rules.append(compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"))
-    p95 = _get(bench, "latency_ms.p95")
+    p95 = get_path(bench, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"))
     rules += _energy(profile, bench)
     return rules + _regression(profile, baseline, bench, scores, got["notes"])
@@ -147,11 +150,11 @@ def measured_figures(bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str,
     """The report's ``measured`` section: speed, energy and memory from bench.json, mAP from the scores judged."""
     figures = {
         "fps_e2e": bench.get("fps_e2e"),
-        "latency_ms_p95": _get(bench, "latency_ms.p95"),
-        "latency_model_ms_p50": _get(bench, "latency_model_ms.p50"),
+        "latency_ms_p95": get_path(bench, "latency_ms.p95"),
+        "latency_model_ms_p50": get_path(bench, "latency_model_ms.p50"),
         "map50": scores.get("map50"),
         "map50_95": scores.get("map50_95"),
-        "engine_build_s": _get(bench, "engine.build_s"),
+        "engine_build_s": get_path(bench, "engine.build_s"),
         "batch_sweep": bench.get("batch_sweep"),
         "energy": bench.get("energy"),
     }

@@ -1,0 +1,126 @@
+"""The gate stage's work: judge exactly the release candidate, write the verdict and the headline, draw
+the energy chart, record the run in MLflow, and say which rules failed.
+
+``stages/gate.py`` parses its arguments into :class:`GateRun` and calls :func:`run_gate`. The release
+candidate is the build profile's variant in ``reports/release.json``; its file must have the sha256 the
+release choice recorded. The thresholds are ``profiles.<release.build_profile>.gate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeproof.gate import build_thresholds, check_gate, render_markdown
+from edgeproof.headline import headline_from_files, write_headline
+from edgeproof.io import read_json, sha256_file, write_json, write_text
+from edgeproof.paths import state_dir
+from edgeproof.release.energy_plot import draw as draw_energy_plot
+from edgeproof.tracking.pipeline import record_pipeline_run
+from edgeproof.tracking.record import RecordSources
+from edgeproof.verdict.rules import EXIT
+
+log = logging.getLogger("edgeproof.stage")
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """The gate stage's inputs and outputs (paths as ``dvc.yaml`` passes them)."""
+
+    params: Path
+    report_json: Path
+    report_md: Path
+    headline: Path
+    train_metrics: Path
+    release: Path | None = None
+    model: Path | None = None
+    eval: Path | None = None
+    bench: Path | None = None
+    device_reports: Path | None = None
+    energy_plot: tuple[Path, Path] | None = None
+    track_metrics: list[Path] = field(default_factory=list)
+    track_curve: Path | None = None
+    track_plots: list[Path] = field(default_factory=list)
+
+
+def _record(args: GateRun, params_path: Path) -> RecordSources:
+    metrics = {p.stem: p for p in args.track_metrics}
+    metrics["eval"], metrics["bench"], metrics["gate"] = args.eval, args.bench, args.report_json
+    metrics["headline"] = args.headline
+    return RecordSources(
+        params=params_path,
+        metrics=metrics,
+        reports=[args.report_md],
+        curves=args.track_curve,
+        plots=list(args.track_plots),
+        model=args.model,
+        dvc_lock=Path("dvc.lock"),
+        stage="gate",  # this stage's dvc.lock entry is still the previous run's
+        summary=args.report_md,
+        release=args.release,
+        device_reports=args.device_reports,
+    )
+
+
+def _release_candidate(args: GateRun) -> GateRun:
+    """``args`` with ``model/eval/bench`` pointing at the build profile's release variant in ``release.json``."""
+    release = read_json(args.release)
+    try:
+        chosen = release["profiles"][release["build_profile"]]
+        measured = release["variants"][chosen["variant"]]
+        model, ev, bench = Path(chosen["path"]), Path(measured["eval_json"]), Path(measured["bench_json"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{args.release}: no measured release variant for the build profile ({exc!r})") from None
+    if sha256_file(model) != chosen["sha256"]:
+        raise ValueError(f"{model}: sha256 differs from the release choice in {args.release}")
+    log.info("gating the %s release variant %s", release["build_profile"], model)
+    return replace(args, model=model, eval=ev, bench=bench)
+
+
+def run_gate(args: GateRun, params: Any) -> int:
+    """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
+    if args.release is not None:
+        args = _release_candidate(args)
+    elif None in (args.model, args.eval, args.bench):
+        raise ValueError("give --release, or all of --model, --eval and --bench")
+    report = check_gate(
+        build_thresholds(params.profiles, params.release.build_profile),
+        read_json(args.eval),
+        read_json(args.bench),
+        sha256_file(args.model),
+        sources=(args.eval.as_posix(), args.bench.as_posix()),
+    )
+    report["model_path"] = args.model.as_posix()
+    write_json(args.report_json, report)
+    write_text(args.report_md, render_markdown(report))
+    # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`
+    headline = headline_from_files(
+        args.eval, args.bench, report, args.train_metrics, args.model, args.release, args.device_reports
+    )
+    write_headline(args.headline, headline)
+    if args.energy_plot:  # beside the latency chart: measured device energy vs mAP (or why there is none)
+        draw_energy_plot(args.device_reports, args.release, *args.energy_plot)
+    if params.track.enabled:
+        # git info from the cwd: under `dvc exp run --temp/--queue` that is the experiment's own checkout
+        # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
+        record_pipeline_run(_record(args, args.params), Path.cwd(), state_dir(), params.track)
+    if not report["passed"]:
+        for r in (r for r in report["rules"] if not r["passed"]):
+            log.error(
+                "gate rule %s %s: %s = %s, required %s %s%s",
+                r["name"],
+                {"fail": "failed"}.get(r["status"], r["status"]),  # failed | invalid | inconclusive
+                r["metric"],
+                r["measured"],
+                r["op"],
+                r["threshold"],
+                f" ({r['reason']})" if r["reason"] else "",
+            )
+        failed = ", ".join(report["failed"])
+        word = "FAILED" if report["verdict"] == "fail" else "INCONCLUSIVE"
+        log.error("release gate %s (%s); see %s", word, failed, args.report_md)
+        return EXIT[report["verdict"]]
+    log.info("release gate PASSED for model %s", report["model_sha256"])
+    return 0

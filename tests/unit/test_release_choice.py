@@ -3,8 +3,6 @@ passes the profile's gate; documented rule for profiles that cannot be measured 
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from edgeproof.io import sha256_file, write_json
@@ -149,7 +147,7 @@ def test_the_build_profile_must_exist_and_be_measurable_here():
 
 
 def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
-    from stages.gate import _release_candidate
+    from edgeproof.release.gating import GateRun, release_candidate
 
     model = tmp_path / "int8.onnx"
     model.write_bytes(b"int8 model")
@@ -159,9 +157,17 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
         "variants": {"int8": {"eval_json": "m/int8/eval.json", "bench_json": "m/int8/bench.json"}},
     }
     write_json(tmp_path / "release.json", release)
-    args = argparse.Namespace(release=tmp_path / "release.json", model=None, eval=None, bench=None)
-    _release_candidate(args)
-    assert (args.model, args.eval.as_posix(), args.bench.as_posix()) == (model, "m/int8/eval.json", "m/int8/bench.json")
+    out = tmp_path / "out"
+    args = GateRun(
+        tmp_path / "p.yaml", out / "g.json", out / "g.md", out / "h.json", out / "t.json", tmp_path / "release.json"
+    )
+    chosen = release_candidate(args)
+    assert (chosen.model, chosen.eval.as_posix(), chosen.bench.as_posix()) == (
+        model,
+        "m/int8/eval.json",
+        "m/int8/bench.json",
+    )
+    assert args.model is None  # a new GateRun: the stage's arguments are not changed in place
     model.write_bytes(b"swapped after the choice")
     with pytest.raises(ValueError, match="sha256 differs"):
-        _release_candidate(args)
+        release_candidate(args)

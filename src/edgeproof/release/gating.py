@@ -64,7 +64,7 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
     )
 
 
-def _release_candidate(args: GateRun) -> GateRun:
+def release_candidate(args: GateRun) -> GateRun:
     """``args`` with ``model/eval/bench`` pointing at the build profile's release variant in ``release.json``."""
     release = read_json(args.release)
     try:
@@ -82,7 +82,7 @@ def _release_candidate(args: GateRun) -> GateRun:
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
-        args = _release_candidate(args)
+        args = release_candidate(args)
     elif None in (args.model, args.eval, args.bench):
         raise ValueError("give --release, or all of --model, --eval and --bench")
     report = check_gate(

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from edgeproof.device.fingerprint import device_fingerprint
-from edgeproof.device.memory import PeakMemory
+from edgeproof.device.footprint import isolated_footprint
 from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
@@ -57,17 +57,27 @@ def benchmark_e2e(detector: Detector, image_paths: Sequence[Path], warmup: int, 
     return timing.end_to_end(detector, image_paths, warmup, runs)
 
 
-def run_benchmark(
+def memory_footprint(
     model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+) -> dict[str, Any]:
+    """The model's memory in a fresh process of its own (:mod:`edgeproof.device.footprint`), over the same
+    end-to-end frames as the timing, so variants compare by their own memory, not the measuring process's."""
+    session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
+    paths = list(images)[: params.e2e_images]
+    return isolated_footprint(model, paths, session, deploy, frames=max(params.runs, len(paths)))
+
+
+def run_benchmark(
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings, memory: bool = True
 ) -> dict[str, Any]:
     """The ``metrics/bench.json`` document: model-only and end-to-end figures plus the device fingerprint.
 
     ``latency_ms`` and ``fps_e2e`` (what the gate reads) are end-to-end, per frame at batch 1, with the
     deployment's post-processing (``deploy``); ``latency_model_ms`` and ``fps_model`` are
     ``session.run`` alone at ``params.batch``. ``model_sha256`` is the digest of the bytes the session
-    was built from.
+    was built from. ``memory``: also measure :func:`memory_footprint` (a child process; callers that time
+    a model in several rounds measure it once, apart).
     """
-    memory = PeakMemory().start()  # this variant's own peak resident memory (the release report compares them)
     session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
     detector = Detector(model, Postprocess.deployed(deploy), session)
     paths = list(images)[: params.e2e_images]
@@ -82,16 +92,13 @@ def run_benchmark(
         detector.providers,
     )
     pick = ("p50", "p90", "p95", "p99", "mean")
-    peak = memory.stop()
-    return {
+    doc = {
         "fps_e2e": e2e_stats["fps"],
         "fps_model": model_stats["fps"],
         "latency_ms": {k: e2e_stats[k] for k in pick},
         "latency_model_ms": {k: model_stats[k] for k in pick},
         "e2e": e2e_stats,
         "model": model_stats,
-        "peak_memory_mb": peak["peak_memory_mb"],
-        "memory": peak,
         "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
         "input_size": list(detector.input_size),
@@ -99,3 +106,11 @@ def run_benchmark(
         "deploy": asdict(deploy),
         "device": device_fingerprint(detector.providers),
     }
+    return with_memory(doc, memory_footprint(model, paths, params, deploy)) if memory else doc
+
+
+def with_memory(doc: dict[str, Any], footprint: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` (a benchmark document) with ``peak_memory_mb`` and the footprint's figures and how they were
+    measured, flat, under ``memory``."""
+    detail = {k: v for k, v in footprint.items() if k != "memory"}
+    return {**doc, "peak_memory_mb": footprint["peak_memory_mb"], "memory": {**detail, **footprint["memory"]}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeproof.device.energy import (
@@ -236,18 +237,45 @@ def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypat
     assert bench["system_ram_delta_mb"] == 0.0
 
 
-def test_peak_memory_of_one_stretch_of_work_is_reset_and_its_own():
-    """Build side: one process benchmarks every variant in turn, so each needs its own peak."""
-    from edgeproof.device.memory import PeakMemory
+def _footprint_of(tmp_path, raw):
+    from edgeproof.device.footprint import isolated_footprint
+    from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.session import SessionSettings
+    from tests.conftest import make_fixed_detector
+    from tests.device.builders import IMGSZ, write_val
 
-    big = _resident(64)  # 64 MiB resident, then given back to the kernel
-    big.close()
-    got = PeakMemory().start()
-    small = _resident(8)  # fresh pages: no allocator may satisfy them from memory already resident
-    result = got.stop()
-    small.close()
-    assert result["peak_reset"] is True  # Linux >= 4.0 lets a process reset its own VmHWM
-    assert result["memory_over_start_mb"] == pytest.approx(8.0, abs=4.0)  # not the earlier 64 MiB
+    model = make_fixed_detector(tmp_path / f"m{raw.shape[1]}.onnx", raw, IMGSZ, {0: "thing"})
+    write_val(tmp_path, 2)
+    images = sorted((tmp_path / "data/prepared/images/val").iterdir())
+    return isolated_footprint(model, images, SessionSettings(), DeploySettings(), frames=4)
+
+
+def test_a_models_memory_is_measured_in_a_process_of_its_own(tmp_path):
+    """Build side: the release process holds torch and every variant in turn, so each model is measured
+    in a fresh interpreter; what this (test) process holds must not count, and a bigger model must."""
+    from tests.device.builders import fixed_raw
+
+    held = _resident(256)  # this process now holds 256 MiB more than the child ever will
+    small = _footprint_of(tmp_path, fixed_raw())
+    big_raw = np.zeros((5, 2_000_000), np.float32)  # a 40 MB constant output: weights the session must hold
+    big = _footprint_of(tmp_path, big_raw)
+    held.close()
+    assert small["memory"]["isolated"] is True and small["frames"] == 4
+    assert small["runtime_mb"] > 10 and small["peak_memory_mb"] >= small["runtime_mb"]
+    assert small["peak_memory_mb"] < 250  # the 256 MiB held here are not counted
+    assert big["model_added_mb"] - small["model_added_mb"] > 38  # at least the 40 MB constant, once
+    assert big["model_file_mb"] > 38 > small["model_file_mb"]
+
+
+def test_a_footprint_that_fails_names_the_model(tmp_path):
+    from edgeproof.device.footprint import isolated_footprint
+    from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.session import SessionSettings
+
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match=r"broken\.onnx: the memory footprint failed"):
+        isolated_footprint(bad, [bad], SessionSettings(), DeploySettings(), frames=1)
 
 
 def _resident(mib: int):
@@ -270,7 +298,9 @@ def test_the_build_side_benchmark_records_peak_memory_per_variant(tmp_path):
     images = sorted((tmp_path / "data/prepared/images/val").iterdir())
     params = parse_params({"benchmark": {"warmup": 0, "runs": 2, "e2e_images": 2}})
     out = benchmark.run_benchmark(model, images, params.benchmark, params.deploy)
-    assert out["peak_memory_mb"] > 10 and out["memory"]["peak_reset"] is True
+    assert out["peak_memory_mb"] > 10 and out["memory"]["isolated"] is True
+    assert out["memory"]["model_sha256"] == out["model_sha256"]  # the footprint is of the model timed
+    assert "peak_memory_mb" not in benchmark.run_benchmark(model, images, params.benchmark, params.deploy, memory=False)
 
 
 SYSROOTS = POWER.parent / "sysroot"

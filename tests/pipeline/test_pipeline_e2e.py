@@ -67,6 +67,18 @@ def test_machine_contracts(repo):
 def test_gate_report_is_a_readable_table(repo):
     md = (repo / "reports/gate.md").read_text()
     assert "PASSED" in md and "| rule | metric | threshold | measured | result |" in md
+    assert "## Variants measured on cpu-ci (this machine)" in md and "| released |" in md
+
+
+def test_each_variant_memory_is_its_own(repo):
+    """Measured in a fresh process per model: int8 holds less than fp32, and neither holds the release
+    process's torch (~900 MB)."""
+    variants = json.loads((repo / "reports/release.json").read_text())["variants"]
+    fp32, int8 = variants["fp32"], variants["int8"]
+    assert 30 < int8["peak_memory_mb"] < fp32["peak_memory_mb"] < 400
+    assert int8["model_memory_mb"] < fp32["model_memory_mb"]
+    bench = json.loads((repo / "metrics/variants/int8/bench.json").read_text())
+    assert bench["memory"]["isolated"] is True and bench["memory"]["model_sha256"] == int8["sha256"]
 
 
 def test_mlflow_record_and_registration(repo):

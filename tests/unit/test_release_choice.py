@@ -171,3 +171,21 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
     model.write_bytes(b"swapped after the choice")
     with pytest.raises(ValueError, match="sha256 differs"):
         release_candidate(args)
+
+
+def test_the_report_lists_every_variant_with_its_speed_accuracy_and_memory():
+    from edgeproof.release.gating import variants_section
+
+    release = {
+        "build_profile": "cpu-ci",
+        "profiles": {"cpu-ci": {"variant": "int8"}},
+        "variants": {
+            "fp16": {"evaluated": False, "reason": "needs a GPU provider"},
+            "fp32": {"evaluated": True, "map50_95": 0.78, "fps_e2e": 90.0, "peak_memory_mb": 127.0},
+            "int8": {"evaluated": True, "map50_95": 0.77, "fps_e2e": 140.0, "peak_memory_mb": 114.5},
+        },
+    }
+    lines = variants_section(release)
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ") and "---" not in line}
+    assert "| 127 |" in rows["fp32"] and "| 114.5 |" in rows["int8"] and rows["int8"].endswith("| released |")
+    assert "not measured: needs a GPU provider" in rows["fp16"]

@@ -16,6 +16,7 @@ from typing import Any
 from edgeproof.gate import build_thresholds, check_gate, render_markdown
 from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
+from edgeproof.markdown import cell, table
 from edgeproof.paths import state_dir
 from edgeproof.release.energy_plot import draw as draw_energy_plot
 from edgeproof.tracking.pipeline import record_pipeline_run
@@ -79,6 +80,31 @@ def release_candidate(args: GateRun) -> GateRun:
     return replace(args, model=model, eval=ev, bench=bench)
 
 
+VARIANT_COLUMNS = (
+    "variant",
+    "mAP50-95",
+    "mAP drop",
+    "FPS end to end",
+    "p95 ms",
+    "peak memory MB",
+    "of which the model MB",
+    "parity matched",
+    "",
+)
+
+
+def variants_section(release: dict[str, Any]) -> list[str]:
+    """Every variant measured on this machine (``release.json``), so the report shows what the choice weighed:
+    speed, accuracy and memory (each model in a process of its own, so their memory compares)."""
+    chosen = release["profiles"][release["build_profile"]]["variant"]
+    rows = []
+    for name, v in release["variants"].items():
+        note = "released" if name == chosen else ("" if v.get("evaluated") else f"not measured: {v.get('reason')}")
+        figures = ("map50_95", "map_drop", "fps_e2e", "latency_ms_p95", "peak_memory_mb", "model_memory_mb")
+        rows.append([name, *(v.get(k) for k in figures), v.get("parity_matched_share"), cell(note or None)])
+    return ["", f"## Variants measured on {release['build_profile']} (this machine)", "", *table(VARIANT_COLUMNS, rows)]
+
+
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
@@ -94,7 +120,8 @@ def run_gate(args: GateRun, params: Any) -> int:
     )
     report["model_path"] = args.model.as_posix()
     write_json(args.report_json, report)
-    write_text(args.report_md, render_markdown(report))
+    variants = variants_section(read_json(args.release)) if args.release is not None else []
+    write_text(args.report_md, render_markdown(report) + "".join(f"{line}\n" for line in variants))
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`
     headline = headline_from_files(
         args.eval, args.bench, report, args.train_metrics, args.model, args.release, args.device_reports

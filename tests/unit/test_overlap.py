@@ -69,3 +69,48 @@ def test_overlapped_timing_reports_throughput_and_per_frame_latency(fixed_detect
     stats = timing.end_to_end_overlapped(detector, _files(tmp_path, 3), warmup=2, runs=6)
     assert (stats["samples"], stats["images"], stats["distinct_images"], stats["prefetch"]) == (6, 6, 3, 1)
     assert stats["fps"] > 0 and stats["p50"] > 0
+
+
+def test_frames_in_parallel_cover_every_frame_once_and_run_at_once():
+    import time
+
+    seen, lock = [], threading.Lock()
+    running, most = [0], [0]
+
+    def worker(k):
+        def call(i):
+            with lock:
+                seen.append((k, i))
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.01)  # releases the GIL, as session.run and the decoders do
+            with lock:
+                running[0] -= 1
+
+        return call
+
+    latencies, wall = timing.parallel_calls([worker(0), worker(1)], warmup=2, runs=7)
+    assert len(seen) == 2 * 2 + 7 and seen[:4] == [(0, 0), (0, 1), (1, 0), (1, 1)]  # each worker warmed up first
+    timed = seen[4:]
+    assert sorted(i for _, i in timed) == list(range(7))  # every frame once
+    assert {i for k, i in timed if k == 0} == {0, 2, 4, 6} and {i for k, i in timed if k == 1} == {1, 3, 5}
+    assert len(latencies) == 7 and all(ms >= 9 for ms in latencies)
+    assert most[0] == 2 and wall < 7 * 0.01  # two frames at a time: faster than one after another
+
+
+def test_a_parallel_worker_error_reaches_the_caller():
+    def fails(i):
+        if i == 3:
+            raise ValueError("frame 3: unreadable image")
+
+    with pytest.raises(ValueError, match="frame 3"):
+        timing.parallel_calls([fails, fails], warmup=0, runs=6)
+    with pytest.raises(ValueError, match="at least one worker"):
+        timing.parallel_calls([], warmup=0, runs=1)
+
+
+def test_parallel_timing_reports_throughput_and_per_frame_latency(fixed_detector_factory, tmp_path):
+    detectors = [Detector(fixed_detector_factory(_raw())) for _ in range(2)]
+    stats = timing.end_to_end_parallel(detectors, _files(tmp_path, 3), warmup=1, runs=6)
+    assert (stats["samples"], stats["images"], stats["distinct_images"], stats["workers"]) == (6, 6, 3, 2)
+    assert stats["fps"] > 0 and stats["p50"] > 0

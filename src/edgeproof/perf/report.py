@@ -12,6 +12,12 @@ TARGETS = {
     "release_fps_vs_ultralytics_onnx": (">=", 2.0, "release variant end-to-end FPS / ultralytics ONNX predict"),
     "fp32_overlap_fps_vs_ultralytics_onnx": (">=", 1.25, "the same, fp32 with the overlapped frame pipeline"),
     "release_overlap_fps_vs_ultralytics_onnx": (">=", 2.0, "the same, release variant overlapped"),
+    "fp32_parallel_fps_vs_ultralytics_onnx_parallel": (
+        ">=",
+        1.25,
+        "fp32, frames in parallel (a session per core) / ultralytics likewise (a YOLO per core)",
+    ),
+    "release_parallel_fps_vs_ultralytics_onnx_parallel": (">=", 2.0, "the same, release variant in parallel"),
     "release_map_drop": ("<=", 0.015, "release variant mAP50-95 drop vs edgeproof fp32"),
     "fp32_latency_vs_floor": ("<=", 1.3, "edgeproof fp32 model-only p50 / compute floor"),
 }
@@ -86,6 +92,58 @@ def _met(op: str, target: float, value: float | None) -> str:
     return "met" if (value >= target if op == ">=" else value <= target) else "**missed**"
 
 
+TOP_OPS = 6  # operator types listed per variant; the rest are summed in one row
+
+
+def _op_rows(model: Mapping[str, Any]) -> list[list[str]]:
+    ops = list(model["ops"].items())
+    rows = [
+        [op, _num(r["ms"], 3), f"{r['share'] * 100:.1f} %", str(r["nodes"]), _num(r["mbytes"], 2)]
+        for op, r in ops[:TOP_OPS]
+    ]
+    rest = ops[TOP_OPS:]
+    if rest:
+        ms, share = sum(r["ms"] for _, r in rest), sum(r["share"] for _, r in rest)
+        rows.append(
+            [f"{len(rest)} other types", _num(ms, 3), f"{share * 100:.1f} %", str(sum(r["nodes"] for _, r in rest)), ""]
+        )
+    return rows
+
+
+def anatomy_lines(doc: Mapping[str, Any]) -> list[str]:
+    """ "Where the time goes": per variant, the model's time per operator type and a frame's steps."""
+    anatomy = doc.get("anatomy") or {}
+    if not anatomy:
+        return []
+    rate = doc["details"]["matmul_gflop_per_s"]["best"]
+    lines = ["", "## Where the time goes", ""]
+    for name, a in anatomy.items():
+        m, f = a["model"], a["frame"]
+        conv = m.get("conv_gflop_per_s")
+        lines += [
+            f"**{name}**: model p50 {_num(m['model_ms_p50'], 3)} ms (unprofiled, this call). Convolutions "
+            f"{m['conv_share'] * 100:.1f} % of it, {_num(conv, 1)} G(FL)OP/s = "
+            f"{_num(conv / rate if conv else None, 2)}x the floor's MatMul rate ({rate}); everything else "
+            f"{(1 - m['conv_share']) * 100:.1f} %.",
+            "",
+            *table(["operator type", "ms per run", "share", "nodes", "MB moved"], _op_rows(m)),
+            "",
+            *table(
+                ["frame step", *f["steps_ms"], "whole frame", "outside the model"],
+                [["median ms", *f["steps_ms"].values(), f["frame_ms"], f["outside_model_ms"]]],
+                digits=3,
+            ),
+            "",
+        ]
+    lines.append(
+        "Per type: ONNX Runtime's profiler over the same session settings, after the timed rounds; milliseconds are "
+        "its shares of the unprofiled p50. MB moved: inputs, outputs and weights as the profiler reports them. "
+        "Frame steps: the detector's own methods over the same val images, medians; a step's median in a frame "
+        "can exceed its figure alone (caches are cold after the decode)."
+    )
+    return lines
+
+
 def render(doc: Mapping[str, Any]) -> str:
     """Markdown for a ``reports/perf.json`` document."""
     d = doc["details"]
@@ -113,6 +171,7 @@ def render(doc: Mapping[str, Any]) -> str:
             [what, f"{op} {target}", _num(value, 3), _met(op, target, value), _num(top, 3), _met(op, target, top)]
         )
     lines += ["", *table(["target", "required", "median of rounds", "", "best round", ""], rows)]
+    lines += anatomy_lines(doc)
     lines += [
         "",
         "Model-only (`latency_model_ms_*`): ONNX Runtime `session.run` on a ready tensor (edgeproof), ultralytics' own "

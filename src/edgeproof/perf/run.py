@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import read_json
-from edgeproof.perf import ultra
+from edgeproof.perf import pipelines, ultra
+from edgeproof.perf.anatomy import frame_steps, profile_model
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime import timing as core
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 NAMES = {
     "ultralytics-pt": "ultralytics YOLO(best.pt).predict",
     "ultralytics-onnx": "ultralytics YOLO(best.onnx).predict, its own ONNX export",
+    "ultralytics-onnx+parallel": "ultralytics YOLO(best.onnx).predict, one YOLO per core in parallel",
 }
 KEYS = ("latency_model_ms_p50", "latency_model_ms_p95", "latency_ms_p50", "latency_ms_p95", "fps_e2e")
 
@@ -79,32 +80,29 @@ def _edgeproof(path: Path, images: list[Path], bench: BenchmarkParams, deploy: D
     }
 
 
-def _overlapped(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
-    """fp32 with the overlapped frame pipeline (prefetch 1) at ``bench.intra_op_threads``: the same figures."""
-    session = SessionSettings(tuple(bench.providers), bench.graph_optimization, bench.intra_op_threads)
-    detector = Detector(path, Postprocess.deployed(deploy), session)
-    model = core.model_only(detector, load_image(images[0]), 1, bench.warmup, bench.runs)
-    e2e = core.end_to_end_overlapped(detector, images, bench.warmup, bench.runs, depth=1)
-    return {
-        "latency_model_ms_p50": model["p50"],
-        "latency_model_ms_p95": model["p95"],
-        "latency_ms_p50": e2e["p50"],
-        "latency_ms_p95": e2e["p95"],
-        "fps_e2e": e2e["fps"],
-    }
-
-
-def _best(rounds: list[dict[str, float]], floor_ms: float) -> dict[str, float]:
-    p50 = min(r["latency_model_ms_p50"] for r in rounds)
+def _best(rounds: list[dict[str, Any]], floor_ms: float) -> dict[str, Any]:
+    p50s = [r["latency_model_ms_p50"] for r in rounds if r["latency_model_ms_p50"] is not None]
+    p50 = min(p50s) if p50s else None
     return {
         "fps_e2e": max(r["fps_e2e"] for r in rounds),
         "latency_model_ms_p50": p50,
-        "latency_vs_floor": round(p50 / floor_ms, 3),
+        "latency_vs_floor": round(p50 / floor_ms, 3) if p50 is not None else None,
     }
 
 
-def _median(rounds: list[dict[str, float]]) -> dict[str, float]:
-    return {k: round(statistics.median(r[k] for r in rounds), 3) for k in KEYS}
+def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds; ``None`` where the entry has no such figure."""
+    values = {k: [r[k] for r in rounds if r[k] is not None] for k in KEYS}
+    return {k: round(statistics.median(v), 3) if v else None for k, v in values.items()}
+
+
+def _kind(key: str, models: Mapping[str, Any]) -> str:
+    base = key.split("+")[0]
+    side = "ultralytics" if base in models else "edgeproof"
+    for mark, suffix in ((pipelines.OVERLAP, "-overlap"), (pipelines.PARALLEL, "-parallel")):
+        if mark in key:
+            return side + suffix
+    return side
 
 
 def _maps(
@@ -145,26 +143,13 @@ def _time_rounds(
         key: functools.partial(ultra.time_predict, model, images, imgsz, timing) for key, model in models.items()
     }
     entries.update({name: functools.partial(_edgeproof, path, images, bench, deploy) for name, path in files.items()})
-    for key, (name, threads) in overlap_entries(files, _release_name(inputs)).items():
-        split = bench.model_copy(update={"intra_op_threads": threads})
-        entries[key] = functools.partial(_overlapped, files[name], images, split, deploy)
+    entries.update(pipelines.pipeline_entries(files, _release_name(inputs), images, bench, deploy))
+    entries.update(pipelines.ultralytics_parallel(models, images, imgsz, timing))
 
     def log_round(r: int, results: Mapping[str, list[dict[str, Any]]]) -> None:
         log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in results.items()})
 
     return core.interleaved(entries, inputs.rounds, on_round=log_round)
-
-
-OVERLAP = "+overlap"
-
-
-def overlap_entries(files: Mapping[str, Path], release: str | None) -> dict[str, tuple[str, int]]:
-    """The overlapped-pipeline entries: fp32 and the release variant, each at two thread splits of this
-    machine's cores: ONNX Runtime's default (all cores, the prefetch thread competes) and cores - 1."""
-    cores = os.cpu_count() or 1
-    names = ["fp32"] + ([release] if release and release != "fp32" and release in files else [])
-    splits = {"intra-default": 0, f"intra-{max(1, cores - 1)}": max(1, cores - 1)}
-    return {f"{name}{OVERLAP}/{label}": (name, threads) for name in names for label, threads in splits.items()}
 
 
 def _release_name(inputs: PerfInputs) -> str | None:
@@ -180,17 +165,12 @@ def _entries(
     """One report entry per timed model: its median round, mAP, ratio to the compute floor and best round."""
     entries = []
     for key, runs in rounds.items():
-        kind = "ultralytics" if key in models else ("edgeproof-overlap" if OVERLAP in key else "edgeproof")
-        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(key, key.split(OVERLAP)[0])
+        base = key.split("+")[0]  # a pipeline entry's detections are its serial entry's
+        variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(base, base)
         name = NAMES.get(key, f"edgeproof Detector, {key}")
-        entry = {
-            "name": name,
-            "kind": kind,
-            "variant": variant,
-            **_median(runs),
-            "map50_95": maps[variant if OVERLAP in key else key],  # overlap: the serial path's detections
-        }
-        entry["latency_vs_floor"] = round(entry["latency_model_ms_p50"] / floor_ms, 3)
+        entry = {"name": name, "kind": _kind(key, models), "variant": variant, **_median(runs), "map50_95": maps[base]}
+        p50 = entry["latency_model_ms_p50"]
+        entry["latency_vs_floor"] = round(p50 / floor_ms, 3) if p50 is not None else None
         entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
         entry["best_round"] = _best(runs, floor_ms)
         entries.append(entry)
@@ -211,6 +191,7 @@ def run_perf(
         models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
         maps = _maps(inputs, models, files, imgsz, evaluate, deploy)
         rounds = _time_rounds(inputs, models, files, images, imgsz, timing, bench, deploy)
+    anatomy = where_time_goes(files, _release_name(inputs), images, bench, deploy, gflop)
     peaks.append(matmul_peak())  # again after the rounds: the floor takes the best (least disturbed) figure
     floor = compute_floor(gflop, peaks)
     entries = _entries(rounds, models, maps, floor["compute_floor_ms"])
@@ -221,6 +202,7 @@ def run_perf(
         "compute_floor_ms": floor["compute_floor_ms"],
         "release_variant": release,
         "entries": entries,
+        "anatomy": anatomy,
         "details": {
             **floor,
             "rounds": inputs.rounds,
@@ -236,6 +218,30 @@ def run_perf(
     }
 
 
+def where_time_goes(
+    files: Mapping[str, Path],
+    release: str | None,
+    images: list[Path],
+    bench: BenchmarkParams,
+    deploy: DeploySettings,
+    gflop: float,
+) -> dict[str, Any]:
+    """fp32's and the release variant's time per operator type and per frame step (after the timed rounds,
+    so the profiler never runs during them)."""
+    session = SessionSettings(tuple(bench.providers), bench.graph_optimization, bench.intra_op_threads)
+    out = {}
+    for name in dict.fromkeys(["fp32", release or "fp32"]):
+        if name not in files:
+            continue
+        detector = Detector(files[name], Postprocess.deployed(deploy), session)
+        sample, _ = detector.preprocess([load_image(images[0])])
+        out[name] = {
+            "model": profile_model(files[name], sample, session, bench.runs, gflop),
+            "frame": frame_steps(detector, images, bench.runs),
+        }
+    return out
+
+
 def _machine() -> str:
     fp = device_fingerprint()
     return f"{fp.get('cpu_model')}, {fp.get('cpu_cores')} cores, onnxruntime {fp.get('onnxruntime', {}).get('version')}"
@@ -249,15 +255,21 @@ def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, floa
     rel = by.get(("edgeproof", release or "fp32"), {})
     ref_map = fp32.get("map50_95")
 
-    def overlapped(variant: str) -> float | None:  # the best thread split's throughput
-        fps = [e["fps_e2e"] for e in entries if e["kind"] == "edgeproof-overlap" and e["variant"] == variant]
-        return round(max(fps) / theirs, 3) if fps and theirs else None
+    def pipelined(kind: str, variant: str, against: float | None) -> float | None:  # the best split's throughput
+        fps = [e["fps_e2e"] for e in entries if e["kind"] == kind and e["variant"] == variant]
+        return round(max(fps) / against, 3) if fps and against else None
+
+    theirs_parallel = by.get(("ultralytics-parallel", "fp32"), {}).get("fps_e2e")
 
     return {
         "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
         "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
-        "fp32_overlap_fps_vs_ultralytics_onnx": overlapped("fp32"),
-        "release_overlap_fps_vs_ultralytics_onnx": overlapped(release or "fp32"),
+        "fp32_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", "fp32", theirs),
+        "release_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", release or "fp32", theirs),
+        "fp32_parallel_fps_vs_ultralytics_onnx_parallel": pipelined("edgeproof-parallel", "fp32", theirs_parallel),
+        "release_parallel_fps_vs_ultralytics_onnx_parallel": pipelined(
+            "edgeproof-parallel", release or "fp32", theirs_parallel
+        ),
         "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
         "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
     }

@@ -15,9 +15,10 @@ One meaning, one name, in every document built from these figures:
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -143,4 +144,55 @@ def end_to_end_overlapped(
     latencies, wall = overlapped_latencies(detector, cycled[warmup:], depth)
     stats = stats_ms(latencies)
     stats.update(fps=round(runs / wall, 3), images=runs, distinct_images=min(runs, len(paths)), prefetch=depth)
+    return stats
+
+
+def parallel_calls(workers: Sequence[Callable[[int], Any]], warmup: int, runs: int) -> Tuple[List[float], float]:
+    """Frames in parallel: ``len(workers)`` threads, worker ``k`` calling its own ``fn(i)`` for frames
+    ``i = k, k + n, ...`` (each worker holds its own session). Each worker is warmed up ``warmup`` times
+    first; returns every timed call's milliseconds and the wall seconds from the first start to the last
+    end (so ``runs / wall`` is throughput, and the per-call times are each frame's own latency)."""
+    n = len(workers)
+    if n < 1:
+        raise ValueError("frames in parallel need at least one worker")
+    for fn in workers:
+        for i in range(warmup):
+            fn(i)
+    latencies: List[List[float]] = [[] for _ in range(n)]
+    errors: List[BaseException] = []
+    gate = threading.Barrier(n + 1)
+
+    def work(k: int) -> None:
+        gate.wait()
+        try:
+            latencies[k].extend(time_calls(lambda j: workers[k](k + j * n), 0, len(range(k, runs, n))))
+        except BaseException as exc:  # handed to the caller, which raises it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(n)]
+    for t in threads:
+        t.start()
+    gate.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return [ms for per in latencies for ms in per], wall
+
+
+def end_to_end_parallel(detectors: Sequence[Detector], paths: Sequence[Path], warmup: int, runs: int) -> Dict[str, Any]:
+    """End to end like :func:`end_to_end` (the same work per frame, batch 1), with frames processed in
+    parallel, one per detector (:func:`parallel_calls`). ``fps`` is frames per wall second (throughput);
+    the percentiles are each frame's own latency, decode to boxes."""
+    if not paths:
+        raise ValueError("end-to-end timing needs at least one image")
+
+    def worker(detector: Detector) -> Callable[[int], Any]:
+        return lambda i: detector([load_image(paths[i % len(paths)])])
+
+    latencies, wall = parallel_calls([worker(d) for d in detectors], warmup, runs)
+    stats = stats_ms(latencies)
+    stats.update(fps=round(runs / wall, 3), images=runs, distinct_images=min(runs, len(paths)), workers=len(detectors))
     return stats

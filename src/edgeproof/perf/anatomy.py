@@ -1,0 +1,147 @@
+"""Where the time goes: the model's time per operator type, and an end-to-end frame split into its steps.
+
+The compute floor (:mod:`edgeproof.perf.floor`) counts only the convolutions' FLOPs. Whether a model
+can come within 1.3x of it depends on what else it runs, so this module measures it rather than
+guessing:
+
+- **per operator type** (ONNX Runtime's own profiler, the same session settings as the timed runs):
+  milliseconds per run, share, node count and the bytes each type moves (its inputs, outputs and
+  weights as the profiler reports them); the convolutions' own GFLOP/s, to set against the floor's;
+- **per step of a frame** (decode, letterbox into the input tensor, model, decode + NMS), medians over the same
+  val images, so the time outside the model is shown, not inferred.
+
+The profiler adds a little time per node, so the per-type milliseconds are scaled to the model-only
+p50 measured without the profiler in the same call; the shares are the profiler's own.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.session import SessionSettings, graph_level, import_ort
+
+CONV_OPS = ("Conv", "QLinearConv", "ConvInteger", "FusedConv", "NchwcConv")
+SKIP_RUNS = 5  # the first runs allocate and tune; their kernel times are not the model's
+
+
+def _kernel_events(events: list[dict[str, Any]], skip: int) -> tuple[list[dict[str, Any]], int]:
+    """The per-node kernel events of every run after the first ``skip``, and how many runs that is."""
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    if len(starts) <= skip:
+        raise ValueError(f"profile has {len(starts)} runs; need more than {skip}")
+    after = starts[skip]
+    kernels = [
+        e
+        for e in events
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time") and e["ts"] >= after
+    ]
+    return kernels, len(starts) - skip
+
+
+def op_breakdown(events: list[dict[str, Any]], skip: int = SKIP_RUNS) -> dict[str, Any]:
+    """Per operator type from an ONNX Runtime profile (its JSON events): ``ms_per_run`` (profiled),
+    ``share``, ``nodes`` per run and ``mbytes`` (inputs + outputs + weights) per run; plus the total."""
+    kernels, runs = _kernel_events(events, skip)
+    per: dict[str, dict[str, float]] = {}
+    for e in kernels:
+        args = e.get("args", {})
+        row = per.setdefault(args.get("op_name", "?"), {"us": 0.0, "nodes": 0, "bytes": 0.0})
+        row["us"] += e["dur"]
+        row["nodes"] += 1
+        row["bytes"] += sum(float(args.get(k, 0) or 0) for k in ("activation_size", "output_size", "parameter_size"))
+    total = sum(r["us"] for r in per.values()) or 1.0
+    ops = {
+        op: {
+            "ms_per_run": round(r["us"] / runs / 1000.0, 4),
+            "share": round(r["us"] / total, 4),
+            "nodes": round(r["nodes"] / runs),
+            "mbytes": round(r["bytes"] / runs / 1e6, 3),
+        }
+        for op, r in sorted(per.items(), key=lambda kv: -kv[1]["us"])
+    }
+    return {"ops": ops, "profiled_ms_per_run": round(total / runs / 1000.0, 4), "runs": runs}
+
+
+def profile_model(
+    model: Path, sample: np.ndarray, session: SessionSettings, runs: int, gflop: float | None = None
+) -> dict[str, Any]:
+    """Profile ``model`` on ``sample`` (one ready input) for ``runs`` runs; :func:`op_breakdown` with each
+    type's milliseconds scaled to the unprofiled p50 (``ms``), and the convolutions' GFLOP/s when
+    ``gflop`` (the model's convolution GFLOP, :func:`~edgeproof.perf.floor.count_flops`) is given."""
+    ort = import_ort()
+    detector = Detector(model, session=session)
+    batch = sample.astype(detector.input_dtype, copy=False)
+    p50 = _p50_ms(lambda: detector.session.run(None, {detector.input_name: batch}), runs)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = graph_level(session.graph_optimization)
+    options.intra_op_num_threads = session.intra_op_threads
+    options.log_severity_level = 3
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="edgeproof-profile-") as tmp:
+        options.profile_file_prefix = str(Path(tmp) / "ort")
+        profiled = ort.InferenceSession(str(model), sess_options=options, providers=list(session.providers))
+        for _ in range(runs + SKIP_RUNS):
+            profiled.run(None, {detector.input_name: batch})
+        events = json.loads(Path(profiled.end_profiling()).read_text())
+    out = op_breakdown(events)
+    for row in out["ops"].values():
+        row["ms"] = round(row["share"] * p50, 4)
+    conv_ms = sum(r["ms"] for op, r in out["ops"].items() if op in CONV_OPS)
+    out.update(model_ms_p50=p50, conv_ms=round(conv_ms, 4), conv_share=round(conv_ms / p50, 4) if p50 else None)
+    out["conv_gflop_per_s"] = round(gflop / conv_ms * 1e3, 1) if gflop and conv_ms else None
+    return out
+
+
+def _p50_ms(call: Any, runs: int) -> float:
+    for _ in range(SKIP_RUNS):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return round(statistics.median(times), 4)
+
+
+STEPS = ("decode", "letterbox_to_tensor", "model", "decode_nms")
+
+
+def frame_steps(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, Any]:
+    """Median milliseconds of each step of the end-to-end path (the detector's own methods, as
+    :meth:`Detector.__call__` chains them) over ``frames`` frames (``paths`` cycled), the median whole
+    frame, and ``outside_model_ms`` (the frame's median minus the model step's)."""
+    if not paths:
+        raise ValueError("frame steps need at least one image")
+    times: dict[str, list[float]] = {s: [] for s in (*STEPS, "frame")}
+    for i in range(frames + SKIP_RUNS):
+        marks = [time.perf_counter()]
+        image = load_image(paths[i % len(paths)])
+        marks.append(time.perf_counter())
+        batch, boxes = detector.preprocess([image])
+        marks.append(time.perf_counter())
+        raw = detector.infer(batch)
+        marks.append(time.perf_counter())
+        detector.postprocess(raw, boxes)
+        marks.append(time.perf_counter())
+        if i < SKIP_RUNS:
+            continue
+        for step, a, b in zip(STEPS, marks, marks[1:]):  # noqa: B905 (one mark more than steps)
+            times[step].append((b - a) * 1000.0)
+        times["frame"].append((marks[-1] - marks[0]) * 1000.0)
+    med = {k: round(statistics.median(v), 4) for k, v in times.items()}
+    return {
+        "steps_ms": {s: med[s] for s in STEPS},
+        "frame_ms": med["frame"],
+        "outside_model_ms": round(med["frame"] - med["model"], 4),
+        "frames": frames,
+    }

@@ -1,0 +1,113 @@
+"""`edgeproof perf`'s "where the time goes": per operator type (ONNX Runtime's profiler) and per frame step."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeproof.perf.anatomy import frame_steps, op_breakdown, profile_model
+from edgeproof.perf.floor import count_flops
+from edgeproof.perf.report import anatomy_lines
+from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.session import SessionSettings
+
+
+def _event(op, dur, ts, sizes=(0, 0, 0)):
+    args = dict(zip(("activation_size", "output_size", "parameter_size"), map(str, sizes), strict=True))
+    return {"cat": "Node", "name": f"{op}_{ts}_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": op, **args}}
+
+
+def test_the_breakdown_skips_the_first_runs_and_sums_per_type():
+    events = []
+    for run in range(4):
+        ts = run * 1000
+        events.append({"cat": "Session", "name": "model_run", "ts": ts})
+        slow = 50 if run == 0 else 1  # the first run allocates: it must not count
+        events += [_event("Conv", 300 * slow, ts + 1, (100_000, 200_000, 50_000)), _event("Conv", 300, ts + 2)]
+        events += [_event("QuickGelu", 200, ts + 3, (400_000, 400_000, 0))]
+    out = op_breakdown(events, skip=1)
+    assert out["runs"] == 3 and out["profiled_ms_per_run"] == 0.8
+    conv, gelu = out["ops"]["Conv"], out["ops"]["QuickGelu"]
+    assert (conv["ms_per_run"], conv["share"], conv["nodes"], conv["mbytes"]) == (0.6, 0.75, 2, 0.35)
+    assert (gelu["share"], gelu["nodes"], gelu["mbytes"]) == (0.25, 1, 0.8)
+    assert list(out["ops"]) == ["Conv", "QuickGelu"]  # slowest first
+    with pytest.raises(ValueError, match="need more than 4"):
+        op_breakdown(events, skip=4)
+
+
+def _conv_silu_detector(path, imgsz=64):
+    """A tiny detector: a 1x1 conv to 4 box rows + 1 class row, SiLU, flattened to (batch, 5, anchors)."""
+    w = numpy_helper.from_array(np.full((5, 3, 1, 1), 0.1, np.float32), "w")
+    shape = numpy_helper.from_array(np.array([0, 5, -1], np.int64), "shape")
+    nodes = [
+        helper.make_node("Conv", ["images", "w"], ["c"]),
+        helper.make_node("Sigmoid", ["c"], ["s"]),
+        helper.make_node("Mul", ["c", "s"], ["a"]),
+        helper.make_node("Reshape", ["a", "shape"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_silu",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, imgsz * imgsz])],
+        [w, shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"names": "{0: 'a'}", "imgsz": f"[{imgsz}, {imgsz}]", "stride": "32"})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_real_profile_attributes_the_model_time_to_its_operators(tmp_path):
+    model = _conv_silu_detector(tmp_path / "m.onnx")
+    gflop = count_flops(model) / 1e9
+    assert gflop == 2 * 5 * 3 * 64 * 64 / 1e9
+    sample = np.random.default_rng(0).random((1, 3, 64, 64), np.float32)
+    out = profile_model(model, sample, SessionSettings(), runs=20, gflop=gflop)
+    ops = out["ops"]
+    assert "Conv" in ops or "FusedConv" in ops
+    assert sum(r["share"] for r in ops.values()) == pytest.approx(1.0, abs=1e-3)
+    assert sum(r["ms"] for r in ops.values()) == pytest.approx(out["model_ms_p50"], rel=1e-2)
+    assert 0 < out["conv_share"] < 1 and out["conv_gflop_per_s"] == round(gflop / out["conv_ms"] * 1e3, 1)
+    assert out["runs"] == 20
+
+
+def test_frame_steps_split_a_real_frame(tmp_path):
+    from tests.device.builders import write_val
+
+    model = _conv_silu_detector(tmp_path / "m.onnx")
+    write_val(tmp_path, 3)
+    images = sorted((tmp_path / "data/prepared/images/val").iterdir())
+    out = frame_steps(Detector(model), images, frames=6)
+    assert list(out["steps_ms"]) == ["decode", "letterbox_to_tensor", "model", "decode_nms"]
+    assert all(v > 0 for v in out["steps_ms"].values()) and out["frames"] == 6
+    assert out["outside_model_ms"] == pytest.approx(out["frame_ms"] - out["steps_ms"]["model"], abs=1e-3)
+    with pytest.raises(ValueError, match="at least one image"):
+        frame_steps(Detector(model), [], frames=1)
+
+
+def test_the_report_says_where_the_time_goes():
+    ops = {f"Op{i}": {"ms": 1.0, "share": 0.1, "nodes": 2, "mbytes": 1.5} for i in range(7)}
+    ops = {"Conv": {"ms": 3.0, "share": 0.3, "nodes": 70, "mbytes": 30.0}, **ops}
+    doc = {
+        "details": {"matmul_gflop_per_s": {"best": 200.0}},
+        "anatomy": {
+            "fp32": {
+                "model": {"ops": ops, "model_ms_p50": 10.0, "conv_share": 0.3, "conv_gflop_per_s": 300.0},
+                "frame": {
+                    "steps_ms": {"decode": 0.5, "letterbox_to_tensor": 0.3, "model": 10.0, "decode_nms": 0.2},
+                    "frame_ms": 11.0,
+                    "outside_model_ms": 1.0,
+                },
+            }
+        },
+    }
+    md = "\n".join(anatomy_lines(doc))
+    assert "Convolutions 30.0 % of it, 300.0 G(FL)OP/s = 1.50x the floor's MatMul rate (200.0)" in md
+    assert "| Conv | 3.000 | 30.0 % | 70 | 30.00 |" in md
+    assert "| 2 other types | 2.000 | 20.0 % | 4 |  |" in md  # past the six slowest types, summed
+    assert "| median ms | 0.5 | 0.3 | 10 | 0.2 | 11 | 1 |" in md
+    assert anatomy_lines({"details": {}}) == []

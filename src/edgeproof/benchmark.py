@@ -9,6 +9,7 @@ field names); FPS is throughput over the timed frames, so it includes every fram
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -67,16 +68,45 @@ def memory_footprint(
     return isolated_footprint(model, paths, session, deploy, frames=max(params.runs, len(paths)))
 
 
+def parallel_throughput(
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+) -> dict[str, Any]:
+    """End to end with a frame per core in parallel (:func:`~edgeproof.runtime.timing.end_to_end_parallel`,
+    one single-threaded session shared by the workers, as ``edgeproof detect --workers`` runs): what a
+    multi-stream application gets from this machine. Informational: the gate judges one frame at a time.
+    On one core, or with a GPU provider (its frames would queue on one device), ``measured: false``."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or list(params.providers) != ["CPUExecutionProvider"]:
+        why = "one core" if cores < 2 else f"providers {list(params.providers)}: frames would share one device"
+        return {"measured": False, "reason": why}
+    session = SessionSettings(tuple(params.providers), params.graph_optimization, 1)
+    detector = Detector(model, Postprocess.deployed(deploy), session)
+    paths = list(images)[: params.e2e_images]
+    stats = timing.end_to_end_parallel([detector] * cores, paths, params.warmup, params.runs)
+    return {"measured": True, **stats}
+
+
+def measured_apart(
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+) -> dict[str, Any]:
+    """What is measured once per model, apart from timed rounds: the memory footprint (a child process)
+    and the throughput with frames in parallel."""
+    return {
+        "memory": memory_footprint(model, images, params, deploy),
+        "e2e_parallel": parallel_throughput(model, images, params, deploy),
+    }
+
+
 def run_benchmark(
-    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings, memory: bool = True
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings, apart: bool = True
 ) -> dict[str, Any]:
     """The ``metrics/bench.json`` document: model-only and end-to-end figures plus the device fingerprint.
 
     ``latency_ms`` and ``fps_e2e`` (what the gate reads) are end-to-end, per frame at batch 1, with the
     deployment's post-processing (``deploy``); ``latency_model_ms`` and ``fps_model`` are
     ``session.run`` alone at ``params.batch``. ``model_sha256`` is the digest of the bytes the session
-    was built from. ``memory``: also measure :func:`memory_footprint` (a child process; callers that time
-    a model in several rounds measure it once, apart).
+    was built from. ``apart``: also measure :func:`measured_apart` (callers that time a model in several
+    rounds measure it once, apart).
     """
     session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
     detector = Detector(model, Postprocess.deployed(deploy), session)
@@ -106,11 +136,18 @@ def run_benchmark(
         "deploy": asdict(deploy),
         "device": device_fingerprint(detector.providers),
     }
-    return with_memory(doc, memory_footprint(model, paths, params, deploy)) if memory else doc
+    return with_apart(doc, measured_apart(model, paths, params, deploy)) if apart else doc
 
 
-def with_memory(doc: dict[str, Any], footprint: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` (a benchmark document) with ``peak_memory_mb`` and the footprint's figures and how they were
-    measured, flat, under ``memory``."""
+def with_apart(doc: dict[str, Any], apart: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` (a benchmark document) with :func:`measured_apart`'s figures: ``peak_memory_mb`` and the
+    footprint's figures and method, flat, under ``memory``; ``e2e_parallel`` and ``fps_e2e_parallel``."""
+    footprint, par = apart["memory"], apart["e2e_parallel"]
     detail = {k: v for k, v in footprint.items() if k != "memory"}
-    return {**doc, "peak_memory_mb": footprint["peak_memory_mb"], "memory": {**detail, **footprint["memory"]}}
+    return {
+        **doc,
+        "peak_memory_mb": footprint["peak_memory_mb"],
+        "memory": {**detail, **footprint["memory"]},
+        "fps_e2e_parallel": par.get("fps") if par.get("measured") else None,
+        "e2e_parallel": par,
+    }

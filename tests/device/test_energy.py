@@ -300,7 +300,15 @@ def test_the_build_side_benchmark_records_peak_memory_per_variant(tmp_path):
     out = benchmark.run_benchmark(model, images, params.benchmark, params.deploy)
     assert out["peak_memory_mb"] > 10 and out["memory"]["isolated"] is True
     assert out["memory"]["model_sha256"] == out["model_sha256"]  # the footprint is of the model timed
-    assert "peak_memory_mb" not in benchmark.run_benchmark(model, images, params.benchmark, params.deploy, memory=False)
+    assert "peak_memory_mb" not in benchmark.run_benchmark(model, images, params.benchmark, params.deploy, apart=False)
+    par = out["e2e_parallel"]  # frames in parallel, one per core: informational throughput
+    if (os.cpu_count() or 1) > 1:
+        assert par["measured"] is True and par["workers"] == os.cpu_count() and par["images"] == 2
+        assert out["fps_e2e_parallel"] == par["fps"] > 0
+    else:
+        assert par == {"measured": False, "reason": "one core"} and out["fps_e2e_parallel"] is None
+    gpu = params.benchmark.model_copy(update={"providers": ["CUDAExecutionProvider"]})
+    assert benchmark.parallel_throughput(model, images, gpu, params.deploy)["measured"] is False
 
 
 SYSROOTS = POWER.parent / "sysroot"

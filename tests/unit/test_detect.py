@@ -129,3 +129,25 @@ def test_labels_stay_inside_the_image_and_boxes_are_outlined():
     assert tuple(image[3, 14]) == (255, 56, 56)
     # the black outline makes the box visible even where the class colour matches the background
     assert tuple(image[20, 10]) == (0, 0, 0) and tuple(image[20, 11]) == (255, 56, 56)
+
+
+def test_workers_run_images_in_parallel_and_report_them_in_input_order(project, capsys):
+    for i in range(9):  # different sizes, so a wrong order would show in the recorded shapes
+        Image.fromarray(np.full((40 + 4 * i, 64, 3), 100, np.uint8)).save(project / "imgs" / f"c{i}.png")
+    assert main(["detect", "imgs", "--json", "--no-save"]) == 0
+    serial = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["detect", "imgs", "--json", "--no-save", "--workers", "3"]) == 0
+    parallel = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(parallel) == 11
+    drop = ("ms", "speed_ms")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in parallel] == [
+        {k: v for k, v in r.items() if k not in drop} for r in serial
+    ]
+
+
+def test_workers_must_be_positive_and_a_bad_image_names_its_file(project, caplog):
+    assert main(["detect", "imgs", "--workers", "0", "--no-save"]) == 2
+    assert "--workers must be at least 1" in caplog.text
+    (project / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
+    assert main(["detect", "imgs", "--workers", "2", "--no-save"]) == 2
+    assert "broken.jpg: unreadable image" in caplog.text

@@ -5,8 +5,9 @@ infer, decode + NMS at the deploy operating point) and change only how frames sh
 
 - **overlapped** (``<variant>+overlap/intra-N``): frame n+1 decoded while the model runs frame n, one
   session at N intra-op threads;
-- **in parallel** (``<variant>+parallel``): one session per core at one thread each, frames handed out
-  in turn, the way a multi-stream application runs; ultralytics gets the same on its side
+- **in parallel** (``<variant>+parallel``): a frame per core, on one single-threaded session the workers
+  share (ONNX Runtime runs one session from several threads), frames handed out in turn, the way a
+  multi-stream application or ``edgeproof detect --workers`` runs; ultralytics gets the same on its side
   (``ultralytics-onnx+parallel``: one ``YOLO`` per thread, its documented thread-safe pattern).
 
 Throughput (FPS) and each frame's own latency are reported apart: parallel frames raise the first,
@@ -54,11 +55,11 @@ def overlapped(path: Path, images: list[Path], bench: BenchmarkParams, deploy: D
 def parallel(
     path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings, workers: int
 ) -> dict[str, float]:
-    """One variant with ``workers`` frames in parallel, one single-threaded session each; model-only is one
-    of those sessions alone."""
-    detectors = [Detector(path, Postprocess.deployed(deploy), _session(bench, 1)) for _ in range(workers)]
-    model = core.model_only(detectors[0], load_image(images[0]), 1, bench.warmup, bench.runs)
-    e2e = core.end_to_end_parallel(detectors, images, bench.warmup, bench.runs)
+    """One variant with ``workers`` frames in parallel on one shared single-threaded session (as
+    ``edgeproof detect --workers`` runs); model-only is that session alone."""
+    detector = Detector(path, Postprocess.deployed(deploy), _session(bench, 1))
+    model = core.model_only(detector, load_image(images[0]), 1, bench.warmup, bench.runs)
+    e2e = core.end_to_end_parallel([detector] * workers, images, bench.warmup, bench.runs)
     return _figures(model, e2e)
 
 

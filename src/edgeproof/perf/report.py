@@ -15,7 +15,7 @@ TARGETS = {
     "fp32_parallel_fps_vs_ultralytics_onnx_parallel": (
         ">=",
         1.25,
-        "fp32, frames in parallel (a session per core) / ultralytics likewise (a YOLO per core)",
+        "fp32, a frame per core in parallel / ultralytics likewise (a YOLO per core)",
     ),
     "release_parallel_fps_vs_ultralytics_onnx_parallel": (">=", 2.0, "the same, release variant in parallel"),
     "release_map_drop": ("<=", 0.015, "release variant mAP50-95 drop vs edgeproof fp32"),

@@ -69,7 +69,7 @@ def _variants(inputs: PerfInputs) -> tuple[dict[str, Path], list[dict[str, str]]
 
 
 def _edgeproof(path: Path, images: list[Path], bench: BenchmarkParams, deploy: DeploySettings) -> dict[str, float]:
-    doc = run_benchmark(path, images, bench, deploy, memory=False)  # speed only: no child process per round
+    doc = run_benchmark(path, images, bench, deploy, apart=False)  # the serial figures only, per round
     lat, e2e = doc["latency_model_ms"], doc["latency_ms"]
     return {
         "latency_model_ms_p50": lat["p50"],

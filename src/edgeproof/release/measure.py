@@ -7,8 +7,9 @@ variants in interleaved rounds in one process, so they share the machine's state
 keeps its median round (by end-to-end FPS) as its figures of record, and its best round for the
 speed comparison (other load only ever slows a round down). Memory is measured once per variant, apart,
 in a fresh process of its own (:func:`~edgeproof.benchmark.memory_footprint`): in this process, which holds
-torch, the variants' peaks would differ by noise. A variant whose numerics cannot be judged here (fp16
-without a GPU provider) is recorded as not evaluated, with the reason, and never scored on a CPU.
+torch, the variants' peaks would differ by noise. So is the throughput with frames in parallel. A
+variant whose numerics cannot be judged here (fp16 without a GPU provider) is recorded as not evaluated,
+with the reason, and never scored on a CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeproof.benchmark import BenchmarkParams, memory_footprint, run_benchmark, with_memory
+from edgeproof.benchmark import BenchmarkParams, measured_apart, run_benchmark, with_apart
 from edgeproof.evaluation.crosscheck import disagreements
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
@@ -77,11 +78,11 @@ def measure(
         else:
             out.evals[name] = evaluate_onnx(path, data, evaluate, deploy, validator=ultralytics_val).metrics
     entries = {
-        name: functools.partial(run_benchmark, path, images, bench, deploy, memory=False) for name, path in todo.items()
+        name: functools.partial(run_benchmark, path, images, bench, deploy, apart=False) for name, path in todo.items()
     }
     runs = timing.interleaved(entries, rounds, on_round=_log_round(rounds))
     out.benches = {
-        name: with_memory(timing.median_round(b, "fps_e2e"), memory_footprint(todo[name], images, bench, deploy))
+        name: with_apart(timing.median_round(b, "fps_e2e"), measured_apart(todo[name], images, bench, deploy))
         for name, b in runs.items()
     }
     return out
@@ -121,6 +122,7 @@ def records(
                 latency_model_ms_p50=bench["latency_model_ms"]["p50"],
                 peak_memory_mb=bench.get("peak_memory_mb"),
                 model_memory_mb=bench.get("memory", {}).get("model_added_mb"),
+                fps_e2e_parallel=bench.get("fps_e2e_parallel"),
                 cross_check_problems=disagreements(ev["cross_check"]) if "cross_check" in ev else [],
                 eval_json=paths[name][0].as_posix(),
                 bench_json=paths[name][1].as_posix(),

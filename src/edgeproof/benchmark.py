@@ -9,7 +9,6 @@ field names); FPS is throughput over the timed frames, so it includes every fram
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -71,19 +70,18 @@ def memory_footprint(
 def parallel_throughput(
     model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
 ) -> dict[str, Any]:
-    """End to end with a frame per core in parallel (:func:`~edgeproof.runtime.timing.end_to_end_parallel`,
-    one single-threaded session shared by the workers, as ``edgeproof detect --workers`` runs): what a
-    multi-stream application gets from this machine. Informational: the gate judges one frame at a time.
-    On one core, or with a GPU provider (its frames would queue on one device), ``measured: false``."""
-    cores = os.cpu_count() or 1
-    if cores < 2 or list(params.providers) != ["CPUExecutionProvider"]:
-        why = "one core" if cores < 2 else f"providers {list(params.providers)}: frames would share one device"
-        return {"measured": False, "reason": why}
-    session = SessionSettings(tuple(params.providers), params.graph_optimization, 1)
-    detector = Detector(model, Postprocess.deployed(deploy), session)
+    """End to end with a frame per core in parallel (:func:`~edgeproof.runtime.timing.frames_in_parallel`):
+    what a multi-stream application gets from this machine. Informational: the gate judges one frame at a time."""
     paths = list(images)[: params.e2e_images]
-    stats = timing.end_to_end_parallel([detector] * cores, paths, params.warmup, params.runs)
-    return {"measured": True, **stats}
+    return timing.frames_in_parallel(
+        model,
+        Postprocess.deployed(deploy),
+        params.providers,
+        params.graph_optimization,
+        paths,
+        params.warmup,
+        params.runs,
+    )
 
 
 def measured_apart(

@@ -114,3 +114,17 @@ def test_parallel_timing_reports_throughput_and_per_frame_latency(fixed_detector
     stats = timing.end_to_end_parallel(detectors, _files(tmp_path, 3), warmup=1, runs=6)
     assert (stats["samples"], stats["images"], stats["distinct_images"], stats["workers"]) == (6, 6, 3, 2)
     assert stats["fps"] > 0 and stats["p50"] > 0
+
+
+def test_frames_in_parallel_only_on_cpu_and_more_than_one_core(fixed_detector_factory, tmp_path):
+    from edgeproof.runtime.postprocess import Postprocess
+
+    model, files, post = fixed_detector_factory(_raw()), _files(tmp_path, 3), Postprocess()
+    gpu = timing.frames_in_parallel(model, post, ["CUDAExecutionProvider"], "all", files, 0, 4, cores=2)
+    assert gpu["measured"] is False and "share one device" in gpu["reason"]
+    assert timing.frames_in_parallel(model, post, ["CPUExecutionProvider"], "all", files, 0, 4, cores=1) == {
+        "measured": False,
+        "reason": "one core",
+    }
+    got = timing.frames_in_parallel(model, post, ["CPUExecutionProvider"], "all", files, 1, 4, cores=3)
+    assert got["measured"] is True and got["workers"] == 3 and got["images"] == 4

@@ -25,7 +25,7 @@ from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.scoring import ScoringSettings
-from edgeproof.runtime.timing import end_to_end, end_to_end_overlapped, model_only
+from edgeproof.runtime.timing import end_to_end, end_to_end_overlapped, frames_in_parallel, model_only
 from edgeproof.settings import as_dict
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
@@ -134,6 +134,16 @@ def gated_run(
             overlapped = (
                 None if profile.e2e_input == "clip" else end_to_end_overlapped(model, images, 2, profile.e2e_images)
             )
+            # and with a frame per core in parallel (CPU providers only; a GPU would queue them)
+            parallel = frames_in_parallel(
+                model.model_path,
+                model.postprocess_settings,
+                profile.provider_names,
+                model.session_settings.graph_optimization,
+                images,
+                2,
+                profile.e2e_images,
+            )
             evaluated = evaluate(model, bundle, setup, out) if profile.evaluate_on_device else None
         finally:
             during = sampler.stop()
@@ -155,6 +165,7 @@ def gated_run(
         "model": single,
         "e2e": e2e,
         "e2e_overlapped": overlapped,
+        "e2e_parallel": parallel,
         "eval": evaluated,
         "during": during,
         "energy": energy,

@@ -210,6 +210,7 @@ def _results(out: Path, run: Dict[str, Any]) -> None:
         **run["image_path"],
         "e2e": g["e2e"],
         "e2e_overlapped": g["e2e_overlapped"],
+        "e2e_parallel": g["e2e_parallel"],
         "model": g["model"],
         "batch_sweep": run["batch_sweep"],
         "input_size": list(run["input_size"]),

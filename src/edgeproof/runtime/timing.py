@@ -15,6 +15,7 @@ One meaning, one name, in every document built from these figures:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
+from edgeproof.runtime.session import SessionSettings
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -196,3 +199,29 @@ def end_to_end_parallel(detectors: Sequence[Detector], paths: Sequence[Path], wa
     stats = stats_ms(latencies)
     stats.update(fps=round(runs / wall, 3), images=runs, distinct_images=min(runs, len(paths)), workers=len(detectors))
     return stats
+
+
+CPU_ONLY = ("CPUExecutionProvider",)
+
+
+def frames_in_parallel(
+    model: Path,
+    postprocess: Postprocess,
+    providers: Sequence[str],
+    graph_optimization: str,
+    paths: Sequence[Path],
+    warmup: int,
+    runs: int,
+    cores: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Throughput with a frame per core in parallel on one shared single-threaded session (as
+    ``edgeproof detect --workers`` runs): :func:`end_to_end_parallel` plus ``measured: true``.
+    Informational (the gate judges one frame at a time). Not measured, with the reason, on one core or
+    with a GPU provider (frames would queue on the one device)."""
+    cores = cores or os.cpu_count() or 1
+    if tuple(providers) != CPU_ONLY:
+        return {"measured": False, "reason": f"providers {list(providers)}: parallel frames would share one device"}
+    if cores < 2:
+        return {"measured": False, "reason": "one core"}
+    detector = Detector(model, postprocess, SessionSettings(CPU_ONLY, graph_optimization, 1))
+    return {"measured": True, **end_to_end_parallel([detector] * cores, paths, warmup, runs)}

@@ -7,7 +7,7 @@ pydantic (:mod:`edgeproof.settings`), because the device side reads it on the bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Literal, Optional, Tuple, get_args
 
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
@@ -19,6 +19,8 @@ VARIANTS: Tuple[str, ...] = get_args(Variant)
 INT8_VARIANTS = ("int8", "int8_trt")
 # Jetsons whose GPU (Maxwell) has no INT8 throughput: an INT8 variant is never their release
 NO_INT8_JETSONS = ("Jetson Nano", "Jetson TX1")
+TENSORRT = "TensorrtExecutionProvider"
+TRT_INT8_VARIANT = "int8_trt"  # the Q/DQ form TensorRT builds (symmetric signed int8)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,19 @@ class Profile:
     gate: DeviceGate = field(default_factory=DeviceGate)
     regression: Regression = field(default_factory=Regression)
 
+    def for_variant(self, variant: str) -> Profile:
+        """This profile as it runs ``variant``. TensorRT builds a Q/DQ model's INT8 kernels only in INT8 mode,
+        so ``int8_trt`` on TensorRT gets ``trt_int8_enable`` (FP16, when enabled, stays for the layers left in
+        float); the variant decides the precision, not a setting that could disagree with it. Anything else:
+        this profile unchanged."""
+        if variant != TRT_INT8_VARIANT or TENSORRT not in self.provider_names:
+            return self
+        providers = tuple(
+            replace(p, options={**p.options, "trt_int8_enable": True}) if p.name == TENSORRT else p
+            for p in self.providers
+        )
+        return replace(self, providers=providers)
+
     @property
     def provider_names(self) -> Tuple[str, ...]:
         """The execution providers in priority order."""
@@ -150,7 +165,13 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
                 f"{where}.{name}.variant: {profile.variant} on a {profile.match.jetson_model} "
                 "(Maxwell GPU: no INT8 throughput); use fp32 (TensorRT builds FP16) or auto"
             )
-        if profile.variant == "int8" and "TensorrtExecutionProvider" in profile.provider_names:
+        trt = [p for p in profile.providers if p.name == TENSORRT]
+        if profile.variant == TRT_INT8_VARIANT and trt and trt[0].options.get("trt_int8_calibration_table_name"):
+            raise SettingsError(
+                f"{where}.{name}.providers: trt_int8_calibration_table_name with variant {TRT_INT8_VARIANT}: "
+                "TensorRT refuses a calibration table for a model with Q/DQ nodes; remove it"
+            )
+        if profile.variant == "int8" and TENSORRT in profile.provider_names:
             raise SettingsError(
                 f"{where}.{name}.variant: int8 has uint8 activations, which TensorRT's explicit quantization "
                 "does not take; use int8_trt (symmetric signed int8)"

@@ -191,6 +191,31 @@ def test_trtexec_ceiling_runs_once_on_the_same_file_precision_and_shape(bundle, 
     assert bench["trtexec_ratio"] == pytest.approx(bench["model"]["mean"] / 2.5, abs=1e-4)
 
 
+def test_an_int8_trt_model_gets_tensorrt_int8_mode_on_every_session_and_in_trtexec(
+    bundle, fake_trt, tmp_path, monkeypatch
+):
+    from edgeproof.device import measure
+
+    fake_trt("1.20.1")
+    shipped = measure.profile_model
+
+    def as_int8_trt(root, manifest, profile):  # the same file, shipped as the TensorRT INT8 variant
+        return {**shipped(root, manifest, profile), "variant": "int8_trt"}
+
+    monkeypatch.setattr(measure, "profile_model", as_int8_trt)
+    exe = tmp_path / "bin" / "trtexec"
+    exe.parent.mkdir()
+    exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args.txt\ncat {TRTEXEC}\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+    bench, _cache = _measure(bundle)
+    trt_sessions = [s for s in FakeTrtSession.sessions if s.providers[:1] == [TRT]]
+    assert len(trt_sessions) == 3 and all(s.options["trt_int8_enable"] is True for s in trt_sessions)
+    assert all("trt_int8_calibration_table_name" not in s.options for s in trt_sessions)
+    assert "--int8" in (tmp_path / "args.txt").read_text().split()
+    assert bench["variant"] == "int8_trt" and bench["engine"]["facts"]["trt_options"]["trt_int8_enable"] is True
+
+
 def test_no_trtexec_no_ratio_and_the_reason(bundle, fake_trt):
     fake_trt("1.20.1")
     bench, _cache = _measure(bundle)

@@ -93,6 +93,21 @@ def test_a_jetson_nano_profile_refuses_an_int8_variant():
         parse_profiles({"orin": {**orin, "variant": "int8"}})
 
 
+def test_tensorrt_runs_int8_trt_in_int8_mode_and_nothing_else_changes():
+    orin = {**NANO, "match": {"jetson_model": "Orin Nano"}}
+    profile = parse_profiles({"orin": orin})["orin"]
+    int8 = profile.for_variant("int8_trt")
+    assert int8.providers[0].options == {"trt_fp16_enable": True, "trt_int8_enable": True}
+    assert profile.providers[0].options == {"trt_fp16_enable": True}  # the profile itself is left as it was
+    assert profile.for_variant("fp32") is profile and profile.for_variant("int8") is profile
+    cpu = parse_profiles({"cpu": {}})["cpu"]
+    assert cpu.for_variant("int8_trt") is cpu  # no TensorRT: nothing to switch on
+    table = {"trt_fp16_enable": True, "trt_int8_calibration_table_name": "calib.flatbuffers"}
+    fixed = {**orin, "variant": "int8_trt", "providers": [{"name": "TensorrtExecutionProvider", "options": table}]}
+    with pytest.raises(SettingsError, match=r"profiles\.orin\.providers: trt_int8_calibration_table_name"):
+        parse_profiles({"orin": fixed})
+
+
 def test_the_unmeasured_rule_never_gives_a_nano_int8():
     profile = parse_profiles({"jetson-nano": NANO})["jetson-nano"]
     variants = {n: {"path": f"{n}.onnx", "sha256": n, "parity_passed": True} for n in ("fp32", "int8_trt")}

@@ -129,12 +129,14 @@ def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[s
 
 
 def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
-    """Verify the bundle; the profile, deploy.json, its deploy settings and the profile's model entry."""
+    """Verify the bundle; the profile as it runs the shipped variant (:meth:`Profile.for_variant`), deploy.json,
+    its deploy settings and the profile's model entry."""
     manifest = verify_bundle(bundle)
     profile = load_profile(bundle, name)
     setup = read_json_file(bundle / "deploy.json")
     deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
-    return profile, setup, deploy, profile_model(bundle, manifest, name)
+    entry = profile_model(bundle, manifest, name)
+    return profile.for_variant(entry["variant"]), setup, deploy, entry
 
 
 def _placed_session(

@@ -26,7 +26,7 @@ from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import read_input_size
 from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.schema import Section as _Section
-from edgeproof.settings import as_dict
+from edgeproof.settings import SettingsError, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,11 @@ def build_bundle(
     meta = read_json(data_dir / "meta.json")
     gt = _val_subset(read_json(data_dir / "annotations" / "val.json"), params)
     chosen = {name: _model_for(name, p, release, str(release_path)) for name, p in profiles.items()}
+    for name, p in profiles.items():  # the board would refuse it: say so here, before anything ships
+        try:
+            p.for_variant(chosen[name]["variant"])
+        except SettingsError as exc:
+            raise ValueError(f"profiles.{name}: {exc}") from None
     with atomic_dir(out) as tmp:
         models = _copy_models(tmp, chosen, root, release_path)
         _copy_build_reports(tmp, release_path, build_metrics)

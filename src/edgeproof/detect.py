@@ -228,6 +228,8 @@ def run(args: argparse.Namespace, postprocess: Any) -> int:
     model = model or release_model(args.release)
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and args.video is not None:
+        raise ValueError("--workers runs images in parallel; a --video runs frame after frame (leave --workers out)")
     # in parallel, each image runs on one core: a single-threaded session shared by the workers
     session = SessionSettings(tuple(args.providers), intra_op_threads=1 if args.workers > 1 else 0)
     detector = Detector(model, postprocess, session)

@@ -94,9 +94,15 @@ class Profile:
         """This profile as it runs ``variant``. TensorRT builds a Q/DQ model's INT8 kernels only in INT8 mode,
         so ``int8_trt`` on TensorRT gets ``trt_int8_enable`` (FP16, when enabled, stays for the layers left in
         float); the variant decides the precision, not a setting that could disagree with it. Anything else:
-        this profile unchanged."""
+        this profile unchanged. Raises :class:`SettingsError` for a calibration table next to ``int8_trt``."""
         if variant != TRT_INT8_VARIANT or TENSORRT not in self.provider_names:
             return self
+        table = [p for p in self.providers if p.name == TENSORRT and p.options.get("trt_int8_calibration_table_name")]
+        if table:
+            raise SettingsError(
+                f"trt_int8_calibration_table_name with variant {TRT_INT8_VARIANT}: TensorRT refuses a calibration "
+                "table for a model with Q/DQ nodes; remove it from the profile's TensorRT options"
+            )
         providers = tuple(
             replace(p, options={**p.options, "trt_int8_enable": True}) if p.name == TENSORRT else p
             for p in self.providers

@@ -348,3 +348,21 @@ def test_used_ram_from_meminfo(tmp_path):
     (tmp_path / "proc/meminfo").write_text("MemTotal:        4059272 kB\nMemFree: 1 kB\nMemAvailable:    2000000 kB\n")
     assert used_ram_mb(SysRoot(tmp_path)) == pytest.approx((4059272 - 2000000) / 1024)
     assert used_ram_mb(SysRoot(SYSROOTS / "jetson-nano")) is None  # its recorded meminfo has no MemAvailable
+
+
+def test_the_devices_parallel_run_never_costs_the_verdict_its_figures(tmp_path):
+    from edgeproof.device.gated import _parallel
+    from edgeproof.profiles import parse_profiles
+    from edgeproof.runtime.detector import Detector
+    from tests.conftest import make_fixed_detector
+    from tests.device.builders import IMGSZ, fixed_raw, write_val
+
+    model = Detector(make_fixed_detector(tmp_path / "m.onnx", fixed_raw(), IMGSZ, {0: "thing"}))
+    write_val(tmp_path, 2)
+    images = sorted((tmp_path / "data/prepared/images/val").iterdir())
+    profiles = parse_profiles({"cpu": {"e2e_images": 2}, "clip": {"e2e_input": "clip"}})
+    assert "clip" in _parallel(model, profiles["clip"], images)["reason"]
+    broken = [tmp_path / "missing.jpg"]  # a failure inside the informational run is recorded, not raised
+    got = _parallel(model, profiles["cpu"], broken)
+    if (os.cpu_count() or 1) > 1:
+        assert got["measured"] is False and "missing.jpg" in got["reason"]

@@ -148,6 +148,8 @@ def test_workers_run_images_in_parallel_and_report_them_in_input_order(project, 
 def test_workers_must_be_positive_and_a_bad_image_names_its_file(project, caplog):
     assert main(["detect", "imgs", "--workers", "0", "--no-save"]) == 2
     assert "--workers must be at least 1" in caplog.text
+    assert main(["detect", "--video", "clip.mp4", "--workers", "2"]) == 2
+    assert "a --video runs frame after frame" in caplog.text
     (project / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["detect", "imgs", "--workers", "2", "--no-save"]) == 2
     assert "broken.jpg: unreadable image" in caplog.text

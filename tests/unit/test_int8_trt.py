@@ -106,6 +106,9 @@ def test_tensorrt_runs_int8_trt_in_int8_mode_and_nothing_else_changes():
     fixed = {**orin, "variant": "int8_trt", "providers": [{"name": "TensorrtExecutionProvider", "options": table}]}
     with pytest.raises(SettingsError, match=r"profiles\.orin\.providers: trt_int8_calibration_table_name"):
         parse_profiles({"orin": fixed})
+    auto = parse_profiles({"orin": {**fixed, "variant": "auto"}})["orin"]  # int8_trt reaches it by the choice
+    with pytest.raises(SettingsError, match="TensorRT refuses a calibration table"):
+        auto.for_variant("int8_trt")
 
 
 def test_the_unmeasured_rule_never_gives_a_nano_int8():

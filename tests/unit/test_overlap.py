@@ -128,3 +128,15 @@ def test_frames_in_parallel_only_on_cpu_and_more_than_one_core(fixed_detector_fa
     }
     got = timing.frames_in_parallel(model, post, ["CPUExecutionProvider"], "all", files, 1, 4, cores=3)
     assert got["measured"] is True and got["workers"] == 3 and got["images"] == 4
+
+
+def test_a_failure_in_parallel_names_its_image(tmp_path):
+    from edgeproof.runtime.overlap import detect_parallel
+
+    class Failing:
+        def __call__(self, images):
+            raise ValueError("output shape (1, 2) is not a detector's")
+
+    files = _files(tmp_path, 3)
+    with pytest.raises(ValueError, match=r"im0\.png: output shape"):
+        list(detect_parallel(Failing(), files, workers=2))

@@ -6,7 +6,8 @@ next, so their peaks differ by noise, not by model. Here each model runs in a **
 that imports only the device runtime (numpy, the image decoder, ONNX Runtime), builds the session
 and runs the end-to-end path over real frames; its ``VmHWM`` is then that model's footprint.
 
-``runtime_mb`` (resident after the imports, before the session) is what any model pays;
+``runtime_mb`` (resident once the runtime has decoded and letterboxed an image, before the session:
+the interpreter, numpy, the decoder, OpenCV when present, ONNX Runtime) is what any model pays;
 ``model_added_mb`` = peak - runtime is what this model adds (weights, the session's arenas,
 activations). ``python -m edgeproof.device.footprint`` reads a JSON spec on stdin and writes the
 JSON figures on stdout; :func:`isolated_footprint` runs it from another process.
@@ -37,14 +38,15 @@ def footprint(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Measure ``spec``'s model in *this* process (call it in a fresh one: :func:`isolated_footprint`)."""
     from edgeproof.runtime.detector import Detector
     from edgeproof.runtime.postprocess import Postprocess
-    from edgeproof.runtime.preprocess import load_image
+    from edgeproof.runtime.preprocess import letterbox, load_image
 
-    import_ort()
-    runtime = read_status_kb().get("VmRSS")
     model = Path(spec["model"])
     images = [Path(p) for p in spec["images"]]
     if not images:
         raise ValueError("a memory footprint needs at least one image")
+    import_ort()
+    letterbox(load_image(images[0]), (64, 64))  # the decoder and the resizer (OpenCV when present) load lazily
+    runtime = read_status_kb().get("VmRSS")  # what any model pays: interpreter, numpy, decoder, resizer, ORT
     session = SessionSettings(tuple(spec["providers"]), spec["graph_optimization"], int(spec["intra_op_threads"]))
     detector = Detector(model, Postprocess.deployed(DeploySettings(**spec["deploy"])), session)
     monitor = MemoryMonitor().start()
@@ -88,16 +90,21 @@ def isolated_footprint(
         "deploy": asdict(deploy),
     }
     cmd = [sys.executable, "-m", "edgeproof.device.footprint"]
+    # the child imports this very package (a `dvc exp run --temp` snapshot's src/, not an installed copy)
+    here = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
     try:
-        done = subprocess.run(
-            cmd, input=json.dumps(spec), capture_output=True, text=True, timeout=timeout_s, env=dict(os.environ)
-        )
+        done = subprocess.run(cmd, input=json.dumps(spec), capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{model}: the memory footprint did not finish in {timeout_s:.0f} s") from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise RuntimeError(f"{model}: the memory footprint failed (exit {done.returncode}): {tail}")
-    return json.loads(done.stdout)
+    lines = done.stdout.strip().splitlines()  # the figures are the last line: a library may print before it
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"{model}: the memory footprint printed no figures: {done.stdout[-300:]!r}") from None
 
 
 def main() -> int:

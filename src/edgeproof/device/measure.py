@@ -55,6 +55,7 @@ from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
 from edgeproof.runtime.timing import batch_sweep
+from edgeproof.settings import SettingsError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CRASHED", "EXIT_MACHINE", "EXIT_OK", "EXIT_PROVIDERS", "Refused", "run_measure"]
 
@@ -136,7 +137,10 @@ def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], Depl
     setup = read_json_file(bundle / "deploy.json")
     deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
     entry = profile_model(bundle, manifest, name)
-    return profile.for_variant(entry["variant"]), setup, deploy, entry
+    try:
+        return profile.for_variant(entry["variant"]), setup, deploy, entry
+    except SettingsError as exc:
+        raise Refused("profile_settings", f"{bundle}: profiles.{name}: {exc}", EXIT_BAD_INPUT) from None
 
 
 def _placed_session(

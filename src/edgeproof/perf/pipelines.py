@@ -17,7 +17,6 @@ never the second.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ PARALLEL = "+parallel"
 
 
 def cores() -> int:
-    """This machine's cores as the operating system reports them."""
-    return os.cpu_count() or 1
+    """The cores this process may run on."""
+    return core.usable_cores()
 
 
 def _session(bench: BenchmarkParams, threads: int) -> SessionSettings:

@@ -259,16 +259,20 @@ def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, floa
         fps = [e["fps_e2e"] for e in entries if e["kind"] == kind and e["variant"] == variant]
         return round(max(fps) / against, 3) if fps and against else None
 
-    theirs_parallel = by.get(("ultralytics-parallel", "fp32"), {}).get("fps_e2e")
+    # ultralytics' best of one stream and a YOLO per core: its instances cannot be made single-threaded, and
+    # oversubscribed they may lose to its own serial predict; the parallel entries never meet a weaker baseline
+    theirs_best = max(
+        (f for f in (theirs, by.get(("ultralytics-parallel", "fp32"), {}).get("fps_e2e")) if f), default=None
+    )
 
     return {
         "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
         "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
         "fp32_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", "fp32", theirs),
         "release_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", release or "fp32", theirs),
-        "fp32_parallel_fps_vs_ultralytics_onnx_parallel": pipelined("edgeproof-parallel", "fp32", theirs_parallel),
-        "release_parallel_fps_vs_ultralytics_onnx_parallel": pipelined(
-            "edgeproof-parallel", release or "fp32", theirs_parallel
+        "fp32_parallel_fps_vs_ultralytics_onnx_best": pipelined("edgeproof-parallel", "fp32", theirs_best),
+        "release_parallel_fps_vs_ultralytics_onnx_best": pipelined(
+            "edgeproof-parallel", release or "fp32", theirs_best
         ),
         "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
         "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),

@@ -85,7 +85,7 @@ VARIANT_COLUMNS = (
     "mAP50-95",
     "mAP drop",
     "FPS end to end",
-    "FPS, frames in parallel",
+    "FPS, a frame per core (one run)",
     "p95 ms",
     "peak memory MB",
     "of which the model MB",

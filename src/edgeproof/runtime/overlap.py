@@ -90,9 +90,18 @@ def overlapped_latencies(detector: Detector, paths: Sequence[Path], depth: int =
 
 
 def _whole_frame(detector: Detector, path: Path) -> Tuple[Path, np.ndarray, Detections, float]:
-    rgb = load_image(path)
-    start = time.perf_counter()
-    det = detector([rgb])[0]
+    try:
+        rgb = load_image(path)
+        start = time.perf_counter()
+        det = detector([rgb])[0]
+    except Exception as exc:  # every failure names its image (the decoder's errors already do)
+        if str(path) in str(exc):
+            raise
+        try:
+            named = type(exc)(f"{path}: {exc}")
+        except Exception:  # an exception type that takes no message: keep it as it is
+            raise exc from None
+        raise named from exc
     return path, rgb, det, (time.perf_counter() - start) * 1000.0
 
 

@@ -204,6 +204,12 @@ def end_to_end_parallel(detectors: Sequence[Detector], paths: Sequence[Path], wa
 CPU_ONLY = ("CPUExecutionProvider",)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: a container pinned to 2 of 16 cores has 2)."""
+    getter = getattr(os, "sched_getaffinity", None)
+    return len(getter(0)) if getter is not None else (os.cpu_count() or 1)
+
+
 def frames_in_parallel(
     model: Path,
     postprocess: Postprocess,
@@ -218,7 +224,7 @@ def frames_in_parallel(
     ``edgeproof detect --workers`` runs): :func:`end_to_end_parallel` plus ``measured: true``.
     Informational (the gate judges one frame at a time). Not measured, with the reason, on one core or
     with a GPU provider (frames would queue on the one device)."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     if tuple(providers) != CPU_ONLY:
         return {"measured": False, "reason": f"providers {list(providers)}: parallel frames would share one device"}
     if cores < 2:

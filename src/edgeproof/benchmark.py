@@ -58,39 +58,51 @@ def benchmark_e2e(detector: Detector, image_paths: Sequence[Path], warmup: int, 
 
 
 def memory_footprint(
-    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings, sha256: str | None = None
 ) -> dict[str, Any]:
     """The model's memory in a fresh process of its own (:mod:`edgeproof.device.footprint`), over the same
-    end-to-end frames as the timing, so variants compare by their own memory, not the measuring process's."""
+    end-to-end frames as the timing, so variants compare by their own memory, not the measuring process's.
+
+    ``sha256``: the digest of the bytes that were timed; a file that no longer has it is not measured. A
+    footprint that cannot be measured says why (``peak_memory_mb`` None: a memory rule is inconclusive).
+    """
     session = SessionSettings(tuple(params.providers), params.graph_optimization, params.intra_op_threads)
     paths = list(images)[: params.e2e_images]
-    return isolated_footprint(model, paths, session, deploy, frames=max(params.runs, len(paths)))
+    try:
+        return isolated_footprint(model, paths, session, deploy, max(params.runs, len(paths)), sha256)
+    except RuntimeError as exc:
+        log.warning("memory not measured: %s", exc)
+        return {"peak_memory_mb": None, "memory": {"measurable": False, "reason": str(exc), "isolated": True}}
 
 
 def parallel_throughput(
     model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
 ) -> dict[str, Any]:
     """End to end with a frame per core in parallel (:func:`~edgeproof.runtime.timing.frames_in_parallel`):
-    what a multi-stream application gets from this machine. Informational: the gate judges one frame at a time."""
+    what a multi-stream application gets from this machine. Informational: the gate judges one frame at a
+    time, so a failure here is recorded with its reason, never raised."""
     paths = list(images)[: params.e2e_images]
-    return timing.frames_in_parallel(
-        model,
-        Postprocess.deployed(deploy),
-        params.providers,
-        params.graph_optimization,
-        paths,
-        params.warmup,
-        params.runs,
-    )
+    try:
+        return timing.frames_in_parallel(
+            model,
+            Postprocess.deployed(deploy),
+            params.providers,
+            params.graph_optimization,
+            paths,
+            params.warmup,
+            params.runs,
+        )
+    except Exception as exc:  # informational
+        return {"measured": False, "reason": f"failed: {type(exc).__name__}: {exc}"}
 
 
 def measured_apart(
-    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings
+    model: Path, images: Sequence[Path], params: BenchmarkParams, deploy: DeploySettings, sha256: str | None = None
 ) -> dict[str, Any]:
-    """What is measured once per model, apart from timed rounds: the memory footprint (a child process)
-    and the throughput with frames in parallel."""
+    """What is measured once per model, apart from timed rounds: the memory footprint (a child process, of
+    the bytes with ``sha256`` when given) and the throughput with frames in parallel."""
     return {
-        "memory": memory_footprint(model, images, params, deploy),
+        "memory": memory_footprint(model, images, params, deploy, sha256),
         "e2e_parallel": parallel_throughput(model, images, params, deploy),
     }
 
@@ -134,7 +146,7 @@ def run_benchmark(
         "deploy": asdict(deploy),
         "device": device_fingerprint(detector.providers),
     }
-    return with_apart(doc, measured_apart(model, paths, params, deploy)) if apart else doc
+    return with_apart(doc, measured_apart(model, paths, params, deploy, detector.sha256)) if apart else doc
 
 
 def with_apart(doc: dict[str, Any], apart: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,24 @@ def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: s
     return {**_built(release, release.get("release_variant"), where, "release_variant"), "reason": why}
 
 
+def _candidates(profile: Profile, release: Mapping[str, Any], released: str) -> tuple[list[Any], list[Any]]:
+    """The variants ``profile.candidates`` names besides the released one, as built (path, sha256), and those
+    left out with the reason (not built, or parity broken: the board would measure numbers nobody can release)."""
+    ship, skipped = [], []
+    for variant in profile.candidates:
+        entry = release.get("variants", {}).get(variant) or {}
+        if variant == released:
+            continue
+        if not entry.get("path") or not entry.get("sha256"):
+            skipped.append({"variant": variant, "reason": "not built"})
+        elif entry.get("parity_passed") is False:
+            skipped.append({"variant": variant, "reason": f"breaks parity ({entry.get('parity_matched_share')})"})
+        else:
+            profile.for_variant(variant)  # a setting the board would refuse: refused here
+            ship.append({"variant": variant, "path": entry["path"], "sha256": entry["sha256"]})
+    return ship, skipped
+
+
 def _built(release: Mapping[str, Any], variant: Any, where: str, key: str) -> dict[str, Any]:
     """A built variant's path and sha256 from release.json, or an error naming what is missing."""
     entry = release.get("variants", {}).get(variant) if isinstance(variant, str) else None
@@ -104,7 +122,7 @@ def _copy_models(tmp: Path, chosen: Mapping[str, dict[str, Any]], root: Path, re
     Returns the bundle path of each model by sha256.
     """
     models: dict[str, str] = {}
-    for entry in chosen.values():
+    for entry in (e for chosen_entry in chosen.values() for e in (chosen_entry, *chosen_entry["candidates"])):
         src = confined(root / entry["path"], root, f"{release_path}: model path")
         if entry["sha256"] not in models:
             actual = sha256_file(src)
@@ -161,10 +179,18 @@ def _manifest(
         "build_profile": release.get("build_profile"),
         "release_variant": release.get("release_variant"),
         "reference": release.get("reference"),
-        "profiles": {n: {k: e[k] for k in ("variant", "model", "sha256", "reason")} for n, e in chosen.items()},
+        "profiles": {n: _profile_entry(e) for n, e in chosen.items()},
         "val": {"images": len(gt["images"]), "seed": params.seed, "max_val_images": params.max_val_images},
         "files": file_entries(tmp),
     }
+
+
+def _profile_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's manifest entry: the released model, and the candidates the board measures after it."""
+    out = {k: entry[k] for k in ("variant", "model", "sha256", "reason")}
+    out["candidates"] = [{k: c[k] for k in ("variant", "model", "sha256")} for c in entry["candidates"]]
+    out["candidates_skipped"] = list(entry["candidates_skipped"])
+    return out
 
 
 def build_bundle(
@@ -191,6 +217,9 @@ def build_bundle(
     for name, p in profiles.items():  # the board would refuse it: say so here, before anything ships
         try:
             p.for_variant(chosen[name]["variant"])
+            chosen[name]["candidates"], chosen[name]["candidates_skipped"] = _candidates(
+                p, release, chosen[name]["variant"]
+            )
         except SettingsError as exc:
             raise ValueError(f"profiles.{name}: {exc}") from None
     with atomic_dir(out) as tmp:

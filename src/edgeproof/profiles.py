@@ -72,6 +72,8 @@ class Profile:
     match: MachineMatch = field(default_factory=MachineMatch)
     providers: Tuple[Provider, ...] = bounded((Provider("CPUExecutionProvider"),), min_items=1)
     variant: str = bounded("auto", choices=("auto", *VARIANTS))  # auto: reports/release.json's choice
+    # variants the board also measures after the released one, never gated: its figures for the next choice
+    candidates: Tuple[str, ...] = bounded((), choices=VARIANTS)
     batch: int = bounded(1, ge=1, le=256)
     batch_sweep: Tuple[int, ...] = bounded((1, 2, 4, 8), ge=1, le=256)
     warmup: int = bounded(10, ge=0, le=100_000)
@@ -166,20 +168,26 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
         if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
             raise SettingsError(f"{where}: profile names are letters, digits, '-' and '_', got {name!r}")
         out[name] = profile = parse_dataclass(Profile, body, f"{where}.{name}")
-        if profile.variant in INT8_VARIANTS and not profile.int8_capable:
-            raise SettingsError(
-                f"{where}.{name}.variant: {profile.variant} on a {profile.match.jetson_model} "
-                "(Maxwell GPU: no INT8 throughput); use fp32 (TensorRT builds FP16) or auto"
-            )
+        for key, variant in [("variant", profile.variant), *(("candidates", c) for c in profile.candidates)]:
+            _check_variant(profile, variant, f"{where}.{name}.{key}")
         trt = [p for p in profile.providers if p.name == TENSORRT]
         if profile.variant == TRT_INT8_VARIANT and trt and trt[0].options.get("trt_int8_calibration_table_name"):
             raise SettingsError(
                 f"{where}.{name}.providers: trt_int8_calibration_table_name with variant {TRT_INT8_VARIANT}: "
                 "TensorRT refuses a calibration table for a model with Q/DQ nodes; remove it"
             )
-        if profile.variant == "int8" and TENSORRT in profile.provider_names:
-            raise SettingsError(
-                f"{where}.{name}.variant: int8 has uint8 activations, which TensorRT's explicit quantization "
-                "does not take; use int8_trt (symmetric signed int8)"
-            )
     return out
+
+
+def _check_variant(profile: Profile, variant: str, key: str) -> None:
+    """Refuse a variant the profile's device cannot run as intended (``key`` names the setting)."""
+    if variant in INT8_VARIANTS and not profile.int8_capable:
+        raise SettingsError(
+            f"{key}: {variant} on a {profile.match.jetson_model} "
+            "(Maxwell GPU: no INT8 throughput); use fp32 (TensorRT builds FP16) or auto"
+        )
+    if variant == "int8" and TENSORRT in profile.provider_names:
+        raise SettingsError(
+            f"{key}: int8 has uint8 activations, which TensorRT's explicit quantization "
+            "does not take; use int8_trt (symmetric signed int8)"
+        )

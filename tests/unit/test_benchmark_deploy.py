@@ -48,6 +48,9 @@ def test_benchmark_hashes_the_model_it_measured(fixed_detector_factory, tmp_path
     out = benchmark.run_benchmark(model, _images(tmp_path), params.benchmark, params.deploy)
     assert out["model_sha256"] == measured
     assert out["deploy"] == {"conf": 0.25, "iou": 0.7, "max_det": 300, "agnostic": False}
+    # the memory figure would be of other bytes: not measured, and it says why (a memory rule: inconclusive)
+    assert out["peak_memory_mb"] is None and out["memory"]["measurable"] is False
+    assert "changed since it was timed" in out["memory"]["reason"]
 
 
 def test_the_e2e_path_post_processes_at_deploy(fixed_detector_factory, tmp_path, monkeypatch):

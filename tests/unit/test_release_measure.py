@@ -54,7 +54,7 @@ def test_fp32_evaluation_is_reused_only_for_the_same_file(fixed_detector_factory
     fp32 = fixed_detector_factory(raw)
     calls = []
     monkeypatch.setattr(measure, "evaluate_onnx", lambda path, *_a, **_kw: calls.append(path) or _Eval())
-    monkeypatch.setattr(measure, "run_benchmark", lambda path, *_a: _bench(100.0))
+    monkeypatch.setattr(measure, "run_benchmark", lambda path, *_a, **_kw: _bench(100.0))
     args = (PARITY, Path("data"), [], EvaluateParams(), BenchmarkParams(), DeploySettings(), 1)
     same = measure.measure({"fp32": fp32}, *args, reference_eval={"model_sha256": sha256_file(fp32), "map50_95": 0.7})
     assert calls == [] and same.evals["fp32"]["map50_95"] == 0.7

@@ -64,7 +64,7 @@ def test_one_wrapper_times_a_session_built_elsewhere(fixed_detector_factory, tmp
 def test_perf_entries_name_model_only_latency_as_such(monkeypatch):
     """`latency_ms_*` is end to end everywhere; perf used it for model-only latency."""
     doc = {"latency_model_ms": {"p50": 5.0, "p95": 6.0}, "latency_ms": {"p50": 9.0, "p95": 11.0}, "fps_e2e": 100.0}
-    monkeypatch.setattr(perf_run, "run_benchmark", lambda *_a: doc)
+    monkeypatch.setattr(perf_run, "run_benchmark", lambda *_a, **_kw: doc)
     entry = perf_run._edgeproof(Path("m.onnx"), [], None, None)
     assert entry == {
         "latency_model_ms_p50": 5.0,

@@ -15,13 +15,14 @@ JSON figures on stdout; :func:`isolated_footprint` runs it from another process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from edgeproof.device.memory import MemoryMonitor, file_mb, read_status_kb
 from edgeproof.runtime.deploy import DeploySettings
@@ -48,6 +49,13 @@ def footprint(spec: Dict[str, Any]) -> Dict[str, Any]:
     letterbox(load_image(images[0]), (64, 64))  # the decoder and the resizer (OpenCV when present) load lazily
     runtime = read_status_kb().get("VmRSS")  # what any model pays: interpreter, numpy, decoder, resizer, ORT
     session = SessionSettings(tuple(spec["providers"]), spec["graph_optimization"], int(spec["intra_op_threads"]))
+    expected = spec.get("sha256")
+    found = hashlib.sha256(model.read_bytes()).hexdigest() if expected else None
+    if expected and found != expected:
+        raise ValueError(
+            f"{model}: the file changed since it was timed (sha256 {str(found)[:12]}…, "
+            f"timed {expected[:12]}…); its memory is not measured"
+        )
     detector = Detector(model, Postprocess.deployed(DeploySettings(**spec["deploy"])), session)
     monitor = MemoryMonitor().start()
     for i in range(int(spec["frames"])):
@@ -74,11 +82,13 @@ def isolated_footprint(
     session: SessionSettings,
     deploy: DeploySettings,
     frames: int,
+    sha256: Optional[str] = None,
     timeout_s: float = TIMEOUT_S,
 ) -> Dict[str, Any]:
     """:func:`footprint` of ``model`` in a fresh interpreter (this one's ``sys.executable``); its figures.
 
-    Raises ``RuntimeError`` naming the model and the child's last error lines when it fails.
+    ``sha256``: the digest the model must still have (the bytes that were timed). Raises ``RuntimeError``
+    naming the model and the child's last error lines when it fails.
     """
     spec = {
         "model": str(model),
@@ -88,6 +98,7 @@ def isolated_footprint(
         "graph_optimization": session.graph_optimization,
         "intra_op_threads": session.intra_op_threads,
         "deploy": asdict(deploy),
+        "sha256": sha256,
     }
     cmd = [sys.executable, "-m", "edgeproof.device.footprint"]
     # the child imports this very package (a `dvc exp run --temp` snapshot's src/, not an installed copy)

@@ -62,7 +62,8 @@ def bundle_clip(bundle: Path) -> Path:
     return bundle / rel
 
 
-def _e2e(model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
+def e2e_run(model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any) -> Dict[str, Any]:
+    """End to end as the profile measures it: image files, or the frames of the bundle's clip."""
     if profile.e2e_input == "clip":
         return end_to_end_clip(model, bundle_clip(bundle), profile.e2e_images)
     e2e = end_to_end(model, images, 2, profile.e2e_images)
@@ -145,7 +146,7 @@ def gated_run(
             single = model_only(model, load_image(images[0]), profile.batch, profile.warmup, profile.runs)
             memory = MemoryMonitor().start()
             t0 = meter.mark()
-            e2e = _e2e(model, profile, bundle, deploy, images)
+            e2e = e2e_run(model, profile, bundle, deploy, images)
             t1 = meter.mark()
             mem = memory.stop()
             # throughput with decode + letterbox of frame n+1 overlapped with frame n (latency reported apart);

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device import engine
+from edgeproof.device.candidates import FOLDER as CANDIDATES
+from edgeproof.device.candidates import context_for, measure_candidates
 from edgeproof.device.ceiling import ceiling as ceiling_of
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.gated import (
@@ -217,6 +220,7 @@ def _results(out: Path, run: Dict[str, Any]) -> None:
         "e2e": g["e2e"],
         "e2e_overlapped": g["e2e_overlapped"],
         "e2e_parallel": g["e2e_parallel"],
+        "candidates": run["candidates"],
         "model": g["model"],
         "batch_sweep": run["batch_sweep"],
         "input_size": list(run["input_size"]),
@@ -257,6 +261,9 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
     sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
+    # last: the candidates (never gated), each in its own session and engine cache folder
+    context = context_for(ort_version, root, cache_root, facts)
+    candidates = measure_candidates(bundle, load_profile(bundle, name), entry, setup, deploy, out, context)
     reasons = throttle_reasons(profile, facts, gated["during"])
     conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)
     fingerprint = device_fingerprint(list(session.get_providers()))
@@ -273,6 +280,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
         "model_mb": file_mb(model_path),
         "engine_mb": engine.engines_mb([cache_dir]),
         "ceiling": ceiling,
+        "candidates": candidates,
         "image_path": image_path(profile),
         "providers": {"requested": wanted, **placed, "cpu_fallback": cpu_fallback_guard(ort_version, wanted)},
         "engine": {
@@ -297,6 +305,7 @@ def run_measure(bundle: Path, name: str, out: Path, sysroot: Optional[Path], cac
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("bench.json", "eval.json", "detections.json", "conditions.json", "measure.json"):
         (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / CANDIDATES, ignore_errors=True)  # an older run's candidates never stand for this one
     status: Dict[str, Any] = {"profile": name, "bundle": str(bundle)}
     try:
         run = measure(bundle, name, out, SysRoot(sysroot), cache_root)

@@ -81,9 +81,10 @@ def measure(
         name: functools.partial(run_benchmark, path, images, bench, deploy, apart=False) for name, path in todo.items()
     }
     runs = timing.interleaved(entries, rounds, on_round=_log_round(rounds))
+    medians = {name: timing.median_round(b, "fps_e2e") for name, b in runs.items()}
     out.benches = {
-        name: with_apart(timing.median_round(b, "fps_e2e"), measured_apart(todo[name], images, bench, deploy))
-        for name, b in runs.items()
+        name: with_apart(median, measured_apart(todo[name], images, bench, deploy, median.get("model_sha256")))
+        for name, median in medians.items()
     }
     return out
 

@@ -32,6 +32,7 @@ from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict import detections as dets
 from edgeproof.verdict import proposal
+from edgeproof.verdict.candidates import judge_candidates
 from edgeproof.verdict.measured import get_path, measured_figures, measured_rules
 from edgeproof.verdict.rules import (
     EXIT,
@@ -250,7 +251,11 @@ def device_gate(
             rel_src = str(release) if release is not None else "bundle build/release.json (same build)"
             base = _load_quiet(baseline) if baseline is not None else None
             rules += measured_rules(name, got, _load_quiet(rel_path), rel_src, scores, source, base)
-        return _report(name, rules, bench, scores, got)
+        report = _report(name, rules, bench, scores, got)
+        if got["status"]["status"] == PASS:  # evidence for the next release choice, never this verdict
+            released = {"fps_e2e": get_path(bench or {}, "fps_e2e"), "map50_95": scores.get("map50_95")}
+            report["candidates"] = json_safe(judge_candidates(bundle, name, results, got, released))
+        return report
     except Unreadable as exc:
         return _error_report(name, exc, "results file")
     except Exception as exc:

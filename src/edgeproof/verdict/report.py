@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, table
+from edgeproof.verdict.rules import PASS
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -90,6 +91,29 @@ def _jetson(report: Mapping[str, Any]) -> str:
     return "Jetson: {}, L4T {}, power mode {}  ".format(cell(jetson.get("model")), cell(jetson.get("l4t")), cell(mode))
 
 
+def candidate_lines(candidates: Optional[List[Dict[str, Any]]]) -> List[str]:
+    """The gate report's section: each candidate's figures and verdict (never the profile's verdict)."""
+    if not candidates:
+        return []
+    rows = []
+    for c in candidates:
+        failed = [r["name"] for r in c.get("rules") or [] if r["status"] != PASS]
+        why = c.get("advice") or c.get("reason") or (", ".join(failed) if failed else "")
+        rows.append(
+            [
+                c.get("variant"),
+                c.get("fps_e2e"),
+                c.get("speedup"),
+                c.get("latency_ms_p95"),
+                c.get("map50_95"),
+                c.get("verdict"),
+                cell(why or None),
+            ]
+        )
+    header = ["candidate", "FPS", "x released", "p95 ms", "mAP50-95", "would be", "why / next step"]
+    return ["", "Also measured on this board, not gated (profile `candidates`):", "", *table(header, rows)]
+
+
 def render_markdown(report: Dict[str, Any]) -> str:
     """A verdict line, the identity of the model and device, measured figures, the rules, notes and conditions."""
     m, c = report["measured"], report["conditions"]
@@ -119,4 +143,4 @@ def render_markdown(report: Dict[str, Any]) -> str:
     if isinstance(temps, dict) and temps:
         hottest = max(temps.items(), key=lambda kv: kv[1] if isinstance(kv[1], (int, float)) else float("-inf"))
         lines += ["", "Hottest reading during the run: {} {} C".format(hottest[0], cell(hottest[1], 3))]
-    return "\n".join(lines + _sweep(m)) + "\n"
+    return "\n".join(lines + _sweep(m) + candidate_lines(report.get("candidates"))) + "\n"

@@ -1,0 +1,128 @@
+"""Candidates on the board: would they pass the profile's rules, and are they faster than the released one?
+
+The device measures a profile's ``candidates`` after the released variant (:mod:`edgeproof.device.candidates`).
+Here, on the CI side, each is judged like the released file but never gates: its detections are
+checked against the bundle and scored with pycocotools, and the profile's speed and accuracy rules,
+its mAP budget against the released variant's on-device mAP, and its identity (the sha256 the bundle
+shipped) give it a verdict of its own. A candidate that would pass and is faster gets the one-line
+change that releases it; the next pull request's device gate then gates exactly that file.
+Python 3.8 (the device gate runs beside the board's artifacts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping
+
+from edgeproof.device.manifest import read_json_file
+from edgeproof.profiles import VARIANTS
+from edgeproof.verdict import detections as dets
+from edgeproof.verdict.measured import get_path
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, is_number, result, verdict
+
+FOLDER = "candidates"
+
+
+def _scores(bundle: Path, folder: Path, profile: Any, build: Mapping[str, Any], variant: str) -> Any:
+    """(scores, source, rules on the detections) for one candidate."""
+    if not profile.evaluate_on_device:
+        return get_path(build, "variants.{}".format(variant)) or {}, "build side", []
+    found = dets.inside(folder, "detections.json")
+    data = read_json_file(found) if found is not None and found.is_file() else None
+    if data is None:
+        why = "{}: missing".format(folder / "detections.json")
+        return (
+            {},
+            "device",
+            [result("detections", "detections.json", "==", "present", None, "device", INCONCLUSIVE, why)],
+        )
+    gt = read_json_file(bundle / "val" / "annotations.json")
+    bad = dets.problems(data, gt)
+    if bad:
+        return (
+            {},
+            "device",
+            [result("detections", "detections.json", "refer to", "the bundle", bad[0], "device", INVALID, bad[0])],
+        )
+    return dets.score(gt, data), "device detections (pycocotools)", []
+
+
+def _rules(
+    profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any, shipped: Any
+) -> List[Dict[str, Any]]:
+    g = profile.gate
+    map_now = scores.get("map50_95")
+    drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
+    rules = [
+        compare("same_model", "model_sha256", "==", shipped, bench.get("model_sha256"), "bench.json"),
+        compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"),
+        compare(
+            "latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, get_path(bench, "latency_ms.p95"), "bench.json"
+        ),
+        compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), "detections"),
+        compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections"),
+    ]
+    if g.min_map50_95 is not None:
+        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, map_now, "detections"))
+    return rules
+
+
+def _one(
+    bundle: Path, results: Path, name: str, got: Dict[str, Any], entry: Mapping[str, Any], released: Mapping[str, Any]
+) -> Dict[str, Any]:
+    variant = entry.get("variant")
+    shipped = {c.get("variant"): c.get("sha256") for c in got["entry"].get("candidates") or []}
+    out: Dict[str, Any] = {"variant": variant, "status": entry.get("status"), "reason": entry.get("reason")}
+    if variant not in VARIANTS or variant not in shipped:
+        out.update(verdict=INVALID, reason="not a candidate the bundle shipped for this profile")
+        return out
+    if entry.get("status") != "measured":
+        out["verdict"] = INCONCLUSIVE
+        return out
+    folder = results / FOLDER / variant
+    bench = read_json_file(folder / "bench.json") if (folder / "bench.json").is_file() else {}
+    scores, source, rules = _scores(bundle, folder, got["profile"], got.get("build_release") or {}, variant)
+    rules += _rules(got["profile"], bench, scores, released.get("map50_95"), shipped[variant])
+    fps, base = bench.get("fps_e2e"), released.get("fps_e2e")
+    speedup = round(fps / base, 3) if is_number(fps) and is_number(base) and base > 0 else None
+    final = verdict(rules)
+    out.update(
+        verdict=final,
+        rules=rules,
+        map_source=source,
+        fps_e2e=fps,
+        latency_ms_p95=get_path(bench, "latency_ms.p95"),
+        map50_95=scores.get("map50_95"),
+        map50=scores.get("map50"),
+        speedup=speedup,
+        model_sha256=shipped[variant],
+    )
+    if final == PASS and speedup is not None and speedup > 1.0:
+        out["advice"] = (
+            "would pass at {}x the released variant's FPS: set profiles.{}.variant: {} to release it".format(
+                speedup, name, variant
+            )
+        )
+    return out
+
+
+def judge_candidates(
+    bundle: Path, name: str, results: Path, got: Dict[str, Any], released: Mapping[str, Any]
+) -> List[Dict[str, Any]]:
+    """Each candidate in the device's ``bench.json``, judged; ``released``: the released variant's measured
+    figures (``fps_e2e``, ``map50_95``). Never raises for a candidate: what cannot be judged says why."""
+    out = []
+    for entry in get_path(got.get("bench") or {}, "candidates") or []:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            out.append(_one(Path(bundle), Path(results), name, got, entry, released))
+        except Exception as exc:  # evidence, never the verdict
+            out.append(
+                {
+                    "variant": entry.get("variant"),
+                    "verdict": INVALID,
+                    "reason": "{}: {}".format(type(exc).__name__, exc),
+                }
+            )
+    return out

@@ -1,0 +1,149 @@
+"""Candidate variants on the board (issue 22): shipped next to the released model, measured after every
+gated figure, judged by the device gate as evidence for the next release choice, never as the verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeproof.bundle import BundleParams, build_bundle
+from edgeproof.device.measure import run_measure
+from edgeproof.io import sha256_file
+from edgeproof.profiles import parse_profiles
+from edgeproof.runtime.deploy import DeploySettings
+from edgeproof.runtime.scoring import ScoringSettings
+from edgeproof.verdict.device import run_device_gate
+from tests.conftest import make_fixed_detector
+from tests.device.builders import IMGSZ, fixed_raw, write_build_side
+from tests.device.conftest import profiles_raw
+
+CANDIDATE = "models/optimized/int8_trt.onnx"
+
+
+def _same_detections() -> np.ndarray:
+    """The released model's one box, with a never-detected anchor moved: other bytes, the same detections."""
+    raw = fixed_raw()
+    raw[:, 1] = [9, 9, 4, 4, 0.0]
+    return raw
+
+
+def _shifted() -> np.ndarray:
+    """The released model's box moved by 2 px (IoU 0.62): mAP50 still 1.0, mAP50-95 well below the released 1.0."""
+    raw = fixed_raw()
+    raw[:2, 0] += 2
+    return raw
+
+
+def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True) -> Path:
+    raw = profiles_raw()
+    raw["cpu-ci"]["candidates"] = ["int8_trt"]
+    profiles = parse_profiles(raw)
+    write_build_side(root, list(profiles))
+    release_path = root / "reports" / "release.json"
+    release = json.loads(release_path.read_text())
+    if candidate_raw is not None:
+        make_fixed_detector(root / CANDIDATE, candidate_raw, IMGSZ, {0: "thing"})
+        release["variants"]["int8_trt"] = {
+            "path": CANDIDATE,
+            "sha256": sha256_file(root / CANDIDATE),
+            "evaluated": True,
+            "parity_passed": parity,
+            "parity_matched_share": 1.0 if parity else 0.2,
+        }
+    release_path.write_text(json.dumps(release))
+    build_bundle(
+        out=root / "release" / "bundle",
+        release_path=release_path,
+        build_metrics={"eval": root / "metrics" / "eval.json", "bench": root / "metrics" / "bench.json"},
+        data_dir=root / "data" / "prepared",
+        deploy=DeploySettings(),
+        profiles=profiles,
+        scoring=ScoringSettings(),
+        params=BundleParams(),
+        root=root,
+    )
+    return root / "release" / "bundle"
+
+
+def _measure_and_gate(bundle: Path) -> tuple[dict, dict, Path]:
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0, (out / "measure.json").read_text()
+    code = run_device_gate(bundle, "cpu-ci", out)
+    gate = json.loads((out / "gate.json").read_text())
+    assert code == 0 and gate["verdict"] == "pass"  # the released file's verdict, whatever the candidates do
+    return json.loads((out / "bench.json").read_text()), gate, out
+
+
+def test_a_candidate_with_the_same_detections_would_pass(tmp_path):
+    bundle = _bundle(tmp_path, _same_detections())
+    manifest = json.loads((bundle / "manifest.json").read_text())["profiles"]["cpu-ci"]
+    assert manifest["variant"] == "fp32" and [c["variant"] for c in manifest["candidates"]] == ["int8_trt"]
+    assert (bundle / manifest["candidates"][0]["model"]).is_file()
+    bench, gate, out = _measure_and_gate(bundle)
+    assert bench["variant"] == "fp32"  # the gated figures are the released model's
+    (summary,) = bench["candidates"]
+    assert summary["status"] == "measured" and summary["fps_e2e"] > 0
+    assert (out / "candidates" / "int8_trt" / "detections.json").is_file()
+    (judged,) = gate["candidates"]
+    assert judged["verdict"] == "pass" and judged["map50_95"] == pytest.approx(1.0)
+    assert judged["model_sha256"] == manifest["candidates"][0]["sha256"]
+    md = (out / "gate.md").read_text()
+    assert "Also measured on this board, not gated" in md and "| int8_trt |" in md
+
+
+def test_a_candidate_over_the_map_budget_would_fail_and_says_why(tmp_path):
+    _bench, gate, out = _measure_and_gate(_bundle(tmp_path, _shifted()))
+    (judged,) = gate["candidates"]
+    failed = [r["name"] for r in judged["rules"] if r["status"] != "pass"]
+    assert judged["verdict"] == "fail" and failed == ["map_drop"] and "advice" not in judged
+    assert "map_drop" in (out / "gate.md").read_text()
+
+
+def test_forged_candidate_figures_are_caught_and_never_touch_the_verdict(tmp_path):
+    bundle = _bundle(tmp_path, _same_detections())
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    bench_path = out / "candidates" / "int8_trt" / "bench.json"
+    forged = json.loads(bench_path.read_text())
+    forged.update(model_sha256="e" * 64, fps_e2e=1.0e6)
+    bench_path.write_text(json.dumps(forged))
+    (out / "candidates" / "int8_trt" / "detections.json").write_text(json.dumps([{"image_id": 999}]))
+    assert run_device_gate(bundle, "cpu-ci", out) == 0
+    (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
+    failed = {r["name"]: r["status"] for r in judged["rules"] if r["status"] != "pass"}
+    assert judged["verdict"] != "pass" and failed["detections"] == "invalid" and failed["same_model"] == "fail"
+
+
+def test_a_candidate_that_fails_on_the_board_is_recorded_not_raised(tmp_path, monkeypatch):
+    from edgeproof.device import candidates
+
+    def broken(*_a, **_kw):
+        raise RuntimeError("TensorRT could not build the INT8 engine")
+
+    monkeypatch.setattr(candidates, "_measure_one", broken)
+    bench, gate, _out = _measure_and_gate(_bundle(tmp_path, _same_detections()))
+    assert bench["candidates"][0]["status"] == "failed" and "INT8 engine" in bench["candidates"][0]["reason"]
+    assert gate["candidates"][0]["verdict"] == "inconclusive"
+
+
+def test_the_bundle_leaves_out_what_nobody_could_release(tmp_path):
+    missing = json.loads((_bundle(tmp_path / "a", None) / "manifest.json").read_text())["profiles"]["cpu-ci"]
+    assert missing["candidates"] == [] and missing["candidates_skipped"] == [
+        {"variant": "int8_trt", "reason": "not built"}
+    ]
+    broken = _bundle(tmp_path / "b", _same_detections(), parity=False)
+    entry = json.loads((broken / "manifest.json").read_text())["profiles"]["cpu-ci"]
+    assert entry["candidates"] == [] and "breaks parity" in entry["candidates_skipped"][0]["reason"]
+    assert not (broken / CANDIDATE.replace("models/optimized/", "models/")).exists()
+
+
+def test_a_nano_cannot_have_an_int8_candidate():
+    from edgeproof.settings import SettingsError
+
+    raw = profiles_raw()
+    raw["jetson-nano"]["candidates"] = ["int8_trt"]
+    with pytest.raises(SettingsError, match=r"profiles\.jetson-nano\.candidates: int8_trt on a Jetson Nano"):
+        parse_profiles(raw)

@@ -37,9 +37,9 @@ def _shifted() -> np.ndarray:
     return raw
 
 
-def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True) -> Path:
+def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True, profile: str = "cpu-ci") -> Path:
     raw = profiles_raw()
-    raw["cpu-ci"]["candidates"] = ["int8_trt"]
+    raw[profile]["candidates"] = ["int8_trt"]
     profiles = parse_profiles(raw)
     write_build_side(root, list(profiles))
     release_path = root / "reports" / "release.json"
@@ -147,3 +147,24 @@ def test_a_nano_cannot_have_an_int8_candidate():
     raw["jetson-nano"]["candidates"] = ["int8_trt"]
     with pytest.raises(SettingsError, match=r"profiles\.jetson-nano\.candidates: int8_trt on a Jetson Nano"):
         parse_profiles(raw)
+
+
+def test_on_tensorrt_the_candidate_runs_in_int8_mode_and_the_released_file_does_not(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    from tests.device.test_trt_plan import TRT, FakeTrtSession
+
+    bundle = _bundle(tmp_path, _same_detections(), profile="cpu-trt-fake")
+    FakeTrtSession.sessions, FakeTrtSession.log = [], []
+    monkeypatch.setattr(ort, "InferenceSession", FakeTrtSession)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "__version__", "1.20.1")
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-trt-fake", out, None, bundle.parent / "engines") == 0
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["variant"] == "fp32" and bench["candidates"][0]["status"] == "measured"
+    trt = [s for s in FakeTrtSession.sessions if s.providers[:1] == [TRT]]
+    released, candidate = trt[:3], trt[3:]  # placement, gated, sweep; then the candidate's one session
+    assert len(candidate) == 1 and candidate[0].options["trt_int8_enable"] is True
+    assert all("trt_int8_enable" not in s.options for s in released)
+    assert candidate[0].options["trt_engine_cache_path"] not in {s.options["trt_engine_cache_path"] for s in released}

@@ -176,13 +176,18 @@ def test_trtexec_summary_is_parsed_host_latency_not_h2d():
     assert parse_trtexec("&&&& FAILED TensorRT.trtexec")["latency_ms_mean"] is None
 
 
-def test_trtexec_ceiling_runs_once_on_the_same_file_precision_and_shape(bundle, fake_trt, tmp_path, monkeypatch):
-    fake_trt("1.20.1")
+def _fake_trtexec(tmp_path: Path, monkeypatch) -> None:
+    """A ``trtexec`` on PATH that records its arguments in ``tmp_path/args.txt`` and prints the Orin fixture."""
     exe = tmp_path / "bin" / "trtexec"
     exe.parent.mkdir()
     exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args.txt\ncat {TRTEXEC}\n')
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+
+
+def test_trtexec_ceiling_runs_once_on_the_same_file_precision_and_shape(bundle, fake_trt, tmp_path, monkeypatch):
+    fake_trt("1.20.1")
+    _fake_trtexec(tmp_path, monkeypatch)
     bench, _cache = _measure(bundle)
     args = (tmp_path / "args.txt").read_text().split()
     assert "--fp16" in args and "--shapes=images:1x3x64x64" in args
@@ -203,11 +208,7 @@ def test_an_int8_trt_model_gets_tensorrt_int8_mode_on_every_session_and_in_trtex
         return {**shipped(root, manifest, profile), "variant": "int8_trt"}
 
     monkeypatch.setattr(measure, "profile_model", as_int8_trt)
-    exe = tmp_path / "bin" / "trtexec"
-    exe.parent.mkdir()
-    exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args.txt\ncat {TRTEXEC}\n')
-    exe.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+    _fake_trtexec(tmp_path, monkeypatch)
     bench, _cache = _measure(bundle)
     trt_sessions = [s for s in FakeTrtSession.sessions if s.providers[:1] == [TRT]]
     assert len(trt_sessions) == 3 and all(s.options["trt_int8_enable"] is True for s in trt_sessions)

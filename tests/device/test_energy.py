@@ -189,7 +189,7 @@ def test_cpu_ci_bench_carries_energy_memory_and_setup_facts(bundle):
 
 
 def test_the_device_name_is_the_jetson_model_not_the_cpu():
-    from edgeproof.device.measure import device_name
+    from edgeproof.device.results import device_name
     from edgeproof.device.sysinfo import machine_facts
 
     facts = machine_facts(SysRoot(POWER.parent / "sysroot" / "jetson-nano"))

@@ -129,6 +129,19 @@ def test_a_candidate_that_fails_on_the_board_is_recorded_not_raised(tmp_path, mo
     assert gate["candidates"][0]["verdict"] == "inconclusive"
 
 
+def test_a_candidate_the_bundle_left_out_is_reported_with_the_bundles_reason(tmp_path):
+    bench, gate, out = _measure_and_gate(_bundle(tmp_path, _same_detections(), parity=False))
+    assert bench["candidates"] == [{"variant": "int8_trt", "reason": "breaks parity (0.2)", "status": "not shipped"}]
+    (judged,) = gate["candidates"]
+    assert judged["verdict"] == "inconclusive" and judged["reason"] == "breaks parity (0.2)"
+    assert "breaks parity (0.2)" in (out / "gate.md").read_text()
+    forged = json.loads((out / "bench.json").read_text())
+    forged["candidates"].append({"variant": "fp16", "status": "measured"})  # nothing the bundle shipped
+    (out / "bench.json").write_text(json.dumps(forged))
+    run_device_gate(out.parent / "bundle", "cpu-ci", out)
+    assert json.loads((out / "gate.json").read_text())["candidates"][1]["verdict"] == "invalid"
+
+
 def test_the_bundle_leaves_out_what_nobody_could_release(tmp_path):
     missing = json.loads((_bundle(tmp_path / "a", None) / "manifest.json").read_text())["profiles"]["cpu-ci"]
     assert missing["candidates"] == [] and missing["candidates_skipped"] == [

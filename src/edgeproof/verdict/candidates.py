@@ -73,6 +73,10 @@ def _one(
     variant = entry.get("variant")
     shipped = {c.get("variant"): c.get("sha256") for c in got["entry"].get("candidates") or []}
     out: Dict[str, Any] = {"variant": variant, "status": entry.get("status"), "reason": entry.get("reason")}
+    skipped = {c.get("variant") for c in got["entry"].get("candidates_skipped") or []}
+    if entry.get("status") == "not shipped" and variant in skipped:  # the bundle left it out, and said why
+        out["verdict"] = INCONCLUSIVE
+        return out
     if variant not in VARIANTS or variant not in shipped:
         out.update(verdict=INVALID, reason="not a candidate the bundle shipped for this profile")
         return out

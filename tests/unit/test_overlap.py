@@ -140,3 +140,12 @@ def test_a_failure_in_parallel_names_its_image(tmp_path):
     files = _files(tmp_path, 3)
     with pytest.raises(ValueError, match=r"im0\.png: output shape"):
         list(detect_parallel(Failing(), files, workers=2))
+
+
+def test_frames_in_parallel_records_a_failure_instead_of_raising(fixed_detector_factory, tmp_path):
+    from edgeproof.runtime.postprocess import Postprocess
+
+    model = fixed_detector_factory(_raw())
+    gone = [tmp_path / "gone.png"]
+    got = timing.frames_in_parallel(model, Postprocess(), ["CPUExecutionProvider"], "all", gone, 0, 2, cores=2)
+    assert got["measured"] is False and "gone.png" in got["reason"] and got["reason"].startswith("failed: ")

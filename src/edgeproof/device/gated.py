@@ -113,18 +113,15 @@ def _parallel(model: Detector, profile: Profile, images: List[Path]) -> Dict[str
     and outside the energy window: a failure here is recorded, never the verdict's loss."""
     if profile.e2e_input == "clip":
         return {"measured": False, "reason": "the profile measures a clip; frames in parallel run on image files"}
-    try:
-        return frames_in_parallel(
-            model.model_path,
-            model.postprocess_settings,
-            profile.provider_names,
-            model.session_settings.graph_optimization,
-            images,
-            2,
-            profile.e2e_images,
-        )
-    except Exception as exc:  # informational: any failure is reported as such
-        return {"measured": False, "reason": f"failed: {type(exc).__name__}: {exc}"}
+    return frames_in_parallel(
+        model.model_path,
+        model.postprocess_settings,
+        profile.provider_names,
+        model.session_settings.graph_optimization,
+        images,
+        2,
+        profile.e2e_images,
+    )
 
 
 def gated_run(

@@ -34,11 +34,6 @@ OVERLAP = "+overlap"
 PARALLEL = "+parallel"
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    return core.usable_cores()
-
-
 def _session(bench: BenchmarkParams, threads: int) -> SessionSettings:
     return SessionSettings(tuple(bench.providers), bench.graph_optimization, threads)
 
@@ -81,7 +76,7 @@ def pipeline_entries(
 ) -> dict[str, Callable[[], dict[str, Any]]]:
     """fp32's and the release variant's overlapped entries, at two thread splits of this machine's cores
     (ONNX Runtime's default, where the prefetch thread competes, and cores - 1), and their parallel entry."""
-    n = cores()
+    n = core.usable_cores()
     names = ["fp32"] + ([release] if release and release != "fp32" and release in files else [])
     splits = {"intra-default": 0, f"intra-{max(1, n - 1)}": max(1, n - 1)}
     out: dict[str, Callable[[], dict[str, Any]]] = {}
@@ -98,11 +93,11 @@ def ultralytics_parallel(
     models: Mapping[str, Any], images: list[Path], imgsz: int, timing: ultra.Timing
 ) -> dict[str, Callable[[], dict[str, Any]]]:
     """ultralytics' ONNX predict with one ``YOLO`` per core in parallel (none on a one-core machine)."""
-    if cores() < 2 or "ultralytics-onnx" not in models:
+    if core.usable_cores() < 2 or "ultralytics-onnx" not in models:
         return {}
     model = models["ultralytics-onnx"]
     return {
         f"ultralytics-onnx{PARALLEL}": functools.partial(
-            ultra.time_predict_parallel, model, images, imgsz, timing, cores()
+            ultra.time_predict_parallel, model, images, imgsz, timing, core.usable_cores()
         )
     }

@@ -222,12 +222,15 @@ def frames_in_parallel(
 ) -> Dict[str, Any]:
     """Throughput with a frame per core in parallel on one shared single-threaded session (as
     ``edgeproof detect --workers`` runs): :func:`end_to_end_parallel` plus ``measured: true``.
-    Informational (the gate judges one frame at a time). Not measured, with the reason, on one core or
-    with a GPU provider (frames would queue on the one device)."""
+    Informational (the gate judges one frame at a time), so it never raises: not measured, with the
+    reason, on one core, with a GPU provider (frames would queue on the one device) or when it fails."""
     cores = cores or usable_cores()
     if tuple(providers) != CPU_ONLY:
         return {"measured": False, "reason": f"providers {list(providers)}: parallel frames would share one device"}
     if cores < 2:
         return {"measured": False, "reason": "one core"}
-    detector = Detector(model, postprocess, SessionSettings(CPU_ONLY, graph_optimization, 1))
-    return {"measured": True, **end_to_end_parallel([detector] * cores, paths, warmup, runs)}
+    try:
+        detector = Detector(model, postprocess, SessionSettings(CPU_ONLY, graph_optimization, 1))
+        return {"measured": True, **end_to_end_parallel([detector] * cores, paths, warmup, runs)}
+    except Exception as exc:  # informational: the failure is the record
+        return {"measured": False, "reason": f"failed: {type(exc).__name__}: {exc}"}

@@ -36,9 +36,12 @@ def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (96, 64)) ->
     return path
 
 
-def make_bundle(root: Path, max_val_images: int | None = None, seed: int = 0, clip: str | None = None) -> Path:
-    """Write the build side under ``root`` and build ``root/release/bundle`` from it."""
-    profiles = parse_profiles(profiles_raw())
+def make_bundle(
+    root: Path, max_val_images: int | None = None, seed: int = 0, clip: str | None = None, profiles: dict | None = None
+) -> Path:
+    """Write the build side under ``root`` (unless it is there) and build ``root/release/bundle`` from it;
+    ``profiles``: parsed profiles (default: params.yaml's with the tests' run counts)."""
+    profiles = profiles if profiles is not None else parse_profiles(profiles_raw())
     if not (root / "reports" / "release.json").exists():
         write_build_side(root, list(profiles))
     if clip is not None:

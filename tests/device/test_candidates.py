@@ -9,16 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeproof.bundle import BundleParams, build_bundle
 from edgeproof.device.measure import run_measure
 from edgeproof.io import sha256_file
 from edgeproof.profiles import parse_profiles
-from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.verdict.device import run_device_gate
 from tests.conftest import make_fixed_detector
 from tests.device.builders import IMGSZ, fixed_raw, write_build_side
-from tests.device.conftest import profiles_raw
+from tests.device.conftest import make_bundle, profiles_raw
 
 CANDIDATE = "models/optimized/int8_trt.onnx"
 
@@ -54,18 +51,7 @@ def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True, p
             "parity_matched_share": 1.0 if parity else 0.2,
         }
     release_path.write_text(json.dumps(release))
-    build_bundle(
-        out=root / "release" / "bundle",
-        release_path=release_path,
-        build_metrics={"eval": root / "metrics" / "eval.json", "bench": root / "metrics" / "bench.json"},
-        data_dir=root / "data" / "prepared",
-        deploy=DeploySettings(),
-        profiles=profiles,
-        scoring=ScoringSettings(),
-        params=BundleParams(),
-        root=root,
-    )
-    return root / "release" / "bundle"
+    return make_bundle(root, profiles=profiles)
 
 
 def _measure_and_gate(bundle: Path) -> tuple[dict, dict, Path]:

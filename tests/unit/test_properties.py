@@ -285,6 +285,39 @@ def test_decode_respects_conf_classes_max_det_and_class_aware_nms(nc, n, seed, c
             assert (_iou_one(same[i], same[i + 1 :]) <= iou + 1e-6).all()
 
 
+def _argmax_everywhere(pred: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The single-label picks the way they were first written: argmax over every anchor, then conf."""
+    scores_all = pred[4:].T
+    classes = scores_all.argmax(axis=1)
+    scores = scores_all[np.arange(scores_all.shape[0]), classes]
+    rows = np.nonzero(scores > conf)[0]
+    finite = np.isfinite(scores[rows])
+    return rows[finite], scores[rows][finite], classes[rows][finite]
+
+
+@SETTINGS
+@given(
+    nc=st.integers(1, 5),
+    n=st.integers(1, 60),
+    seed=st.integers(0, 10_000),
+    conf=st.sampled_from([0.0, 0.25, 0.5]),
+    special=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 0.5, 0.25]), max_size=8),
+)
+def test_single_label_decode_picks_what_an_argmax_over_every_anchor_picks(nc, n, seed, conf, special):
+    """Scores on a coarse grid (ties between classes), with NaN, inf and exactly-conf values planted."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 5, (nc, n)) / 4.0
+    for value in special:
+        scores[rng.integers(nc), rng.integers(n)] = value
+    pred = np.concatenate([rng.uniform(5, 100, (2, n)), rng.uniform(1, 50, (2, n)), scores]).astype(np.float32)
+    rows, want_scores, want_classes = _argmax_everywhere(pred, conf)
+    det = Postprocess(conf, iou=1.0, max_det=10_000)(pred)  # iou 1: NMS keeps every distinct box
+    order = np.argsort(-want_scores, kind="stable")
+    np.testing.assert_array_equal(det.scores, want_scores[order])
+    np.testing.assert_array_equal(det.classes, want_classes[order])
+    np.testing.assert_array_equal(det.boxes[:, 0], pred[0, rows][order] - pred[2, rows][order] / 2)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_decode_of_non_finite_scores_never_emits_them(bad):
     pred = np.array([[10, 20], [10, 20], [5, 5], [5, 5], [0.9, bad]], np.float32)

@@ -149,16 +149,16 @@ class Postprocess:
         return Detections(boxes_to_original(det.boxes, letterbox), det.scores, det.classes)
 
     def _decode(self, pred: np.ndarray) -> Detections:
-        pred = np.asarray(pred, dtype=np.float32).T  # (n_anchors, 4 + nc)
-        boxes_xywh, cls_scores = pred[:, :4], pred[:, 4:]
+        pred = np.asarray(pred, dtype=np.float32)  # (4 + nc, n_anchors)
         if self.multi_label:
-            rows, cols = np.nonzero(cls_scores > self.conf)
-            scores, classes = cls_scores[rows, cols], cols
+            rows, cols = np.nonzero(pred[4:].T > self.conf)  # anchor-major, as NMS's tie order expects
+            scores, classes = pred[4:].T[rows, cols], cols
         else:
-            classes = cls_scores.argmax(axis=1)
-            scores = cls_scores[np.arange(cls_scores.shape[0]), classes]
-            rows = np.nonzero(scores > self.conf)[0]
-            scores, classes = scores[rows], classes[rows]
+            # the best score per anchor over contiguous rows, and the class only for the few above conf: the
+            # same picks as an argmax over every anchor (a NaN or inf best score is no detection either way)
+            best = pred[4:].max(axis=0)
+            rows = np.nonzero(best > self.conf)[0]
+            scores, classes = best[rows], pred[4:, rows].argmax(axis=0)
         finite = np.isfinite(scores)  # a corrupt output's inf/nan score is no detection
         if not finite.all():
             rows, scores, classes = rows[finite], scores[finite], classes[finite]
@@ -167,7 +167,7 @@ class Postprocess:
         if rows.size > _MAX_CANDIDATES:
             top = np.argsort(-scores, kind="stable")[:_MAX_CANDIDATES]
             rows, scores, classes = rows[top], scores[top], classes[top]
-        boxes = xywh_to_xyxy(boxes_xywh[rows])
+        boxes = xywh_to_xyxy(pred[:4, rows].T)
         offset = 0.0 if self.agnostic else classes[:, None].astype(np.float32) * _MAX_WH
         keep = nms(boxes + offset, scores, self.iou, max_keep=self.max_det)
         return Detections(boxes=boxes[keep], scores=scores[keep], classes=classes[keep].astype(np.int64))

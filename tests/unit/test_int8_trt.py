@@ -117,3 +117,38 @@ def test_the_unmeasured_rule_never_gives_a_nano_int8():
     params = ReleaseParams(unmeasured_variant="int8_trt")
     out = choose_unmeasured("jetson-nano", profile, variants, params, ["TensorrtExecutionProvider"])
     assert out["variant"] == "fp32" and out["rejected"][0]["variant"] == "int8_trt"
+
+
+def test_the_cpu_int8_input_is_pinned_to_the_pixel_levels_so_it_can_take_the_pixels_themselves(tmp_path):
+    """Calibration images that never reach 0 or 255 would give the input a narrower range (and round pixels
+    between levels); the U8 variant pins scale 1/255 and zero point 0 instead, the symmetric one does not.
+    With that, the uint8-input model drops its QuantizeLinear and still computes what the float-fed one does."""
+    from edgeproof.runtime.preprocess import to_input
+    from edgeproof.runtime.session import create_session
+    from edgeproof.training.graph import PIXEL_SCALE, uint8_nhwc_input
+
+    fp32 = _conv_silu_model(tmp_path / "fp32.onnx")
+    grey = []
+    for i in range(3):
+        grey.append(tmp_path / f"grey{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(100, 150, (32, 32, 3), dtype=np.uint8)).save(grey[-1])
+    params = Int8Params(exclude_head="none")
+    build_int8(fp32, tmp_path / "int8.onnx", grey, params)
+    build_int8(fp32, tmp_path / "int8_trt.onnx", grey, tensorrt_int8(params), symmetric=True)
+
+    def input_quantizer(path: Path) -> tuple[float, int]:
+        model = onnx.load(str(path))
+        consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        q = next(n for n in model.graph.node if "images" in n.input)
+        return float(consts[q.input[1]]), int(consts[q.input[2]])
+
+    assert input_quantizer(tmp_path / "int8.onnx") == (float(PIXEL_SCALE), 0)
+    assert input_quantizer(tmp_path / "int8_trt.onnx")[0] != float(PIXEL_SCALE)
+    pixels = np.random.default_rng(3).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    want = create_session(tmp_path / "int8.onnx", ["CPUExecutionProvider"], "all").run(
+        None, {"images": to_input(list(pixels))}
+    )[0]
+    model = onnx.load(str(tmp_path / "int8.onnx"))
+    assert uint8_nhwc_input(model) == "pixels_are_quantized"
+    got = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "all").run(None, {"images": pixels})[0]
+    np.testing.assert_array_equal(got, want)

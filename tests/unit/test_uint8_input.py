@@ -1,16 +1,20 @@
-"""The uint8 NHWC input (issue 22): the graph's own Transpose/Cast/Div is exactly the runtime's conversion."""
+"""The uint8 NHWC input (issue 22): the graph's own conversion is exactly the runtime's, and an INT8 model whose
+input scale is 1/255 takes the pixels as its quantized input."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeproof.config import ParamsError, parse_params
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import as_float_nchw, to_input
 from edgeproof.runtime.session import create_session
-from edgeproof.training.graph import uint8_nhwc_input
+from edgeproof.training.graph import PIXEL_SCALE, uint8_nhwc_input
+from edgeproof.training.params import OptimizeParams
 
 
 def _conv_model() -> onnx.ModelProto:
@@ -55,3 +59,52 @@ def test_the_detector_feeds_a_uint8_model_its_letterboxed_pixels(fixed_detector_
     assert batch.dtype == np.uint8 and batch.shape == (1, 64, 64, 3)
     det.warmup()
     np.testing.assert_array_equal(det([image])[0].boxes, ref([image])[0].boxes)
+
+
+def _quantized_model(scale: float) -> onnx.ModelProto:
+    """images -> QuantizeLinear(scale, 0) -> DequantizeLinear -> Conv: the front of a static QDQ INT8 model."""
+    model = _conv_model()
+    graph = model.graph
+    conv = graph.node[0]
+    conv.input[0] = "images_dq"
+    graph.initializer.extend(
+        [numpy_helper.from_array(np.array(scale, np.float32), "s"), numpy_helper.from_array(np.array(0, np.uint8), "z")]
+    )
+    graph.node.insert(0, helper.make_node("QuantizeLinear", ["images", "s", "z"], ["images_q"], name="q"))
+    graph.node.insert(1, helper.make_node("DequantizeLinear", ["images_q", "s", "z"], ["images_dq"], name="dq"))
+    return model
+
+
+def _every_pixel_value() -> np.ndarray:
+    values = np.arange(256, dtype=np.uint8)
+    return np.random.default_rng(2).permutation(np.resize(values, 2 * 16 * 24 * 3)).reshape(2, 16, 24, 3)
+
+
+@pytest.mark.parametrize(("scale", "how"), [(PIXEL_SCALE, "pixels_are_quantized"), (1.0 / 254.0, "converted")])
+def test_an_int8_model_whose_input_scale_is_one_255th_takes_the_pixels_as_its_quantized_input(scale, how):
+    """scale float32(1/255), zero point 0: every pixel value p (all 256 are fed) quantizes back to p, so the
+    QuantizeLinear is dropped and the uint8 pixels go straight to the DequantizeLinear; any other scale
+    keeps the float conversion. Either way the outputs are bit-identical to the float model's."""
+    pixels = _every_pixel_value()
+    model = _quantized_model(scale)
+    before = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "all")
+    want = before.run(None, {"images": to_input(list(pixels))})[0]
+    assert uint8_nhwc_input(model) == how
+    onnx.checker.check_model(model, full_check=True)
+    ops = [n.op_type for n in model.graph.node]
+    if how == "converted":
+        assert ops[:4] == ["Transpose", "Cast", "Div", "QuantizeLinear"]
+    else:
+        assert ops[:2] == ["Transpose", "DequantizeLinear"] and not {"QuantizeLinear", "Cast"} & set(ops)
+    after = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "all")
+    np.testing.assert_array_equal(after.run(None, {"images": pixels})[0], want)
+
+
+def test_the_input_form_is_chosen_per_variant():
+    params = OptimizeParams(input={"int8": "uint8_nhwc"})
+    assert [params.input_form(v) for v in ("fp32", "int8", "int8_trt")] == ["float_nchw", "uint8_nhwc", "float_nchw"]
+    assert OptimizeParams(input="uint8_nhwc").input_form("fp16") == "uint8_nhwc"
+    with pytest.raises(ParamsError, match=r"optimize\.input: names \['int8'\], which optimize\.variants does not"):
+        parse_params({"optimize": {"variants": ["fp32"], "input": {"int8": "uint8_nhwc"}}})
+    with pytest.raises(ParamsError, match=r"optimize\.input\.int8: Input should be 'float_nchw' or 'uint8_nhwc'"):
+        parse_params({"optimize": {"input": {"int8": "uint8"}}})

@@ -53,10 +53,37 @@ def softmax_last_axis(model: Any) -> int:
     return rewritten
 
 
-def uint8_nhwc_input(model: Any) -> None:
-    """Make the model take the letterboxed image itself, in place: a ``uint8 (B, H, W, 3)`` input, then
-    Transpose -> Cast(float) -> Div(255) as its first nodes (exactly the runtime's float conversion, which
-    divides in float32), feeding what the old ``float (B, 3, H, W)`` input fed."""
+#: The input scale that makes a uint8 pixel its own quantized value (what ``float32(pixel) / 255`` quantizes to).
+PIXEL_SCALE = np.float32(1.0 / 255.0)
+
+
+def _pixel_quantizer(model: Any, name: str) -> Any | None:
+    """The input's ``QuantizeLinear`` when it is the input's only consumer and maps ``pixel / 255`` back onto
+    ``pixel`` exactly (scale ``float32(1/255)``, uint8 zero point 0), else ``None``."""
+    from onnx import numpy_helper
+
+    users = [n for n in model.graph.node if name in n.input]
+    if len(users) != 1 or users[0].op_type != "QuantizeLinear" or len(users[0].input) < 3:
+        return None
+    consts = {t.name: t for t in model.graph.initializer}
+    scale, zero = (consts.get(i) for i in users[0].input[1:3])
+    if scale is None or zero is None:
+        return None
+    scale, zero = numpy_helper.to_array(scale), numpy_helper.to_array(zero)
+    exact = scale.shape == () and scale == PIXEL_SCALE and zero.dtype == np.uint8 and zero.shape == () and zero == 0
+    return users[0] if exact else None
+
+
+def uint8_nhwc_input(model: Any) -> str:
+    """Make the model take the letterboxed image itself, in place: a ``uint8 (B, H, W, 3)`` input feeding
+    what the old ``float (B, 3, H, W)`` input fed. Returns how:
+
+    - ``"pixels_are_quantized"``: the input's only consumer quantized ``pixel / 255`` with scale 1/255 and
+      zero point 0 (an INT8 model whose input range is pinned to [0, 1]), which gives back the pixel itself;
+      that ``QuantizeLinear`` is replaced by a uint8 Transpose, so no float input is ever made;
+    - ``"converted"``: Transpose -> Cast(float) -> Div(255) as the first nodes (exactly the runtime's float
+      conversion, which divides in float32).
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
@@ -66,17 +93,26 @@ def uint8_nhwc_input(model: Any) -> None:
     if len(shape) != 4 or shape[1] != 3:
         raise ValueError(f"expected a (batch, 3, height, width) input, got {old.name} {shape}")
     name = old.name
-    inner = f"{name}_float_nchw"
-    for node in graph.node:
-        node.input[:] = [inner if i == name else i for i in node.input]
-    graph.initializer.append(numpy_helper.from_array(np.array(255.0, np.float32), f"{name}_255"))
-    prefix = [
-        helper.make_node("Transpose", [name], [f"{name}_nchw"], perm=[0, 3, 1, 2], name=f"{name}_to_nchw"),
-        helper.make_node("Cast", [f"{name}_nchw"], [f"{name}_cast"], to=TensorProto.FLOAT, name=f"{name}_cast"),
-        helper.make_node("Div", [f"{name}_cast", f"{name}_255"], [inner], name=f"{name}_scale"),
-    ]
+    quantizer = _pixel_quantizer(model, name)
+    to_nchw = f"{name}_to_nchw"
+    if quantizer is not None:
+        prefix = [helper.make_node("Transpose", [name], [quantizer.output[0]], perm=[0, 3, 1, 2], name=to_nchw)]
+        graph.node.remove(quantizer)
+        how = "pixels_are_quantized"
+    else:
+        inner = f"{name}_float_nchw"
+        for node in graph.node:
+            node.input[:] = [inner if i == name else i for i in node.input]
+        graph.initializer.append(numpy_helper.from_array(np.array(255.0, np.float32), f"{name}_255"))
+        prefix = [
+            helper.make_node("Transpose", [name], [f"{name}_nchw"], perm=[0, 3, 1, 2], name=to_nchw),
+            helper.make_node("Cast", [f"{name}_nchw"], [f"{name}_cast"], to=TensorProto.FLOAT, name=f"{name}_cast"),
+            helper.make_node("Div", [f"{name}_cast", f"{name}_255"], [inner], name=f"{name}_scale"),
+        ]
+        how = "converted"
     for offset, node in enumerate(prefix):
         graph.node.insert(offset, node)
     new = helper.make_tensor_value_info(name, TensorProto.UINT8, [shape[0], shape[2], shape[3], 3])
     graph.input.remove(old)
     graph.input.insert(0, new)
+    return how

@@ -98,14 +98,16 @@ def _tag(path: Path, variant: str) -> None:
     onnx.save(model, str(path))
 
 
-def _give_input_form(path: Path, input_form: str) -> None:
-    """Put the input form's exact graph edit in front of the model (``float_nchw``: none)."""
+def _give_input_form(path: Path, input_form: str) -> str | None:
+    """Put the input form's exact graph edit in front of the model; how it was done (``float_nchw``: none)."""
     import onnx
 
-    if input_form == "uint8_nhwc":
-        model = onnx.load(str(path))
-        uint8_nhwc_input(model)
-        onnx.save(model, str(path))
+    if input_form != "uint8_nhwc":
+        return None
+    model = onnx.load(str(path))
+    how = uint8_nhwc_input(model)
+    onnx.save(model, str(path))
+    return how
 
 
 def check_variant(path: Path) -> dict[str, Any]:
@@ -166,8 +168,9 @@ def build_variants(
             built[name] = _build(name, folder, inputs, params)
             _tag(folder / f"{name}.onnx", name)
         for name in names:  # the input form last: every variant was built from the float-input fp32
-            _give_input_form(folder / f"{name}.onnx", params.input)
-            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built[name], "input": params.input}
+            form = params.input_form(name)
+            how = _give_input_form(folder / f"{name}.onnx", form)
+            facts[name] = {**check_variant(folder / f"{name}.onnx"), **built[name], "input": form, "input_edit": how}
             log.info("%s: %s (%d bytes) checked", name, facts[name]["sha256"][:12], facts[name]["size_bytes"])
         files = {name: folder / f"{name}.onnx" for name in facts}
         reason = fp16_judgeable()

@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from edgeproof.profiles import VARIANTS, Variant
 from edgeproof.schema import Section as _Section
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
+
+#: How a variant takes its input. ``float_nchw``: the runtime converts the letterboxed pixels to float
+#: NCHW in [0, 1] (the form ultralytics and TensorRT 8.2 read). ``uint8_nhwc``: the model takes the
+#: letterboxed pixels as they are and the graph converts them, exactly (:mod:`edgeproof.training.graph`).
+InputForm = Literal["float_nchw", "uint8_nhwc"]
 
 
 class TrainParams(_Section):
@@ -107,9 +112,8 @@ class OptimizeParams(_Section):
     # TensorRT/CUDA providers on a Jetson; "extended"/"all" bake in CPU-specific fused/NCHWc ops.
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "basic"
     variants: list[Variant] = Field(default_factory=lambda: list(VARIANTS))
-    # uint8_nhwc: every variant takes the letterboxed uint8 pixels; the graph transposes, casts and scales
-    # (exact). float_nchw: the runtime converts (ultralytics and TensorRT 8.2 read only this form)
-    input: Literal["float_nchw", "uint8_nhwc"] = "float_nchw"
+    # one form for every variant, or a form per variant (the variants not named: float_nchw)
+    input: InputForm | dict[Variant, InputForm] = "float_nchw"
     parity: ParityParams = Field(default_factory=ParityParams)
     int8: Int8Params = Field(default_factory=Int8Params)
     fp16: Fp16Params = Field(default_factory=Fp16Params)
@@ -122,3 +126,15 @@ class OptimizeParams(_Section):
         if len(set(value)) != len(value):
             raise ValueError(f"lists a variant twice: {value}")
         return value
+
+    @field_validator("input")
+    @classmethod
+    def _input_of_built_variants(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
+        unbuilt = sorted(set(value) - set(info.data.get("variants", VARIANTS))) if isinstance(value, dict) else []
+        if unbuilt:
+            raise ValueError(f"names {unbuilt}, which optimize.variants does not build")
+        return value
+
+    def input_form(self, variant: str) -> str:
+        """The input form ``variant`` is built with."""
+        return self.input if isinstance(self.input, str) else self.input.get(variant, "float_nchw")  # type: ignore[arg-type]

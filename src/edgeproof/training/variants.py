@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgeproof.runtime.preprocess import letterbox, load_image, to_input
+from edgeproof.training.graph import PIXEL_SCALE
 from edgeproof.training.params import Fp16Params, Int8Params
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,12 @@ def build_int8(
         unknown = sorted(set(params.exclude_nodes) - set(names))
         if unknown:
             raise ValueError(f"optimize.int8.exclude_nodes: not in the model: {unknown[:5]}")
+        extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric}
+        if params.activation_type == "uint8" and not symmetric:
+            # pixels / 255 are exactly the 256 levels of [0, 1]: calibrating the input's range could only
+            # make it coarser, and this range lets the model take uint8 pixels as they are (graph.py)
+            pinned = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
+            extra["TensorQuantOverrides"] = {name: [pinned]}
         q.quantize_static(
             str(prepared),
             str(out),
@@ -129,7 +136,7 @@ def build_int8(
             calibrate_method=getattr(q.CalibrationMethod, methods[params.method]),
             nodes_to_exclude=excluded,
             # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
-            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
+            extra_options=extra,
         )
     log.info("INT8: %d calibration images, %d of %d nodes kept in FP32", len(calibration), len(excluded), len(names))
     return {

@@ -235,3 +235,27 @@ def test_a_static_batch_model_gets_no_shape_profile_and_its_own_batch(bundle, tm
     assert plan["gated"] is None and plan["sweep"] is None and plan["shape"] == "images:2x3x64x64"
     _folder, info = engine.cache_folder(tmp_path, profile, {"sha256": "a", "variant": "fp16"}, {}, plan, "gated")
     assert info["reason"] == "static input shape: TensorRT needs no shape profile"
+
+
+def test_a_model_that_takes_uint8_pixels_gets_nhwc_shapes_for_tensorrt(tmp_path):
+    """optimize.input: uint8_nhwc gives a (B, H, W, 3) input: the shape profiles and trtexec's --shapes follow it."""
+    from onnx import TensorProto, helper
+
+    from edgeproof.device.engine import model_input
+    from edgeproof.device.providers import shape_text, trt_shape_options
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["images"], ["out"])],
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 64, 48, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.UINT8, ["batch", 64, 48, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "u8.onnx"
+    path.write_bytes(model.SerializeToString())
+    name, shape, nhwc = model_input(path)
+    assert (name, shape[1:], nhwc) == ("images", [64, 48, 3], True)
+    assert shape_text(name, (64, 48), 2, nhwc) == "images:2x64x48x3"
+    assert trt_shape_options(name, (64, 48), (1, 1, 4), nhwc)["trt_profile_max_shapes"] == "images:4x64x48x3"
+    assert shape_text(name, (64, 48), 2) == "images:2x3x64x48"

@@ -69,3 +69,25 @@ def test_a_variant_that_moves_the_boxes_breaks_parity(fixed_detector_factory, tm
     assert per["int8"]["passed"] is False  # 4 px shift of a 20 px box: IoU 0.67
     assert (per["int8"]["lost"], per["int8"]["added"]) == (2, 2)
     assert doc["raw_outputs"]["passed"] is True
+
+
+def test_each_variant_is_fed_in_its_own_input_form(fixed_detector_factory, tmp_path):
+    """optimize.input per variant: fp32 takes float NCHW, int8 the uint8 pixels; parity feeds each its own."""
+    import onnx
+    from PIL import Image
+
+    from edgeproof.training.graph import uint8_nhwc_input
+
+    image = tmp_path / "im.jpg"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(image)
+    model = onnx.load(str(fixed_detector_factory(_raw(30))))
+    uint8_nhwc_input(model)
+    onnx.save(model, str(tmp_path / "int8.onnx"))
+    variants = {"fp32": fixed_detector_factory(_raw(30)), "int8": tmp_path / "int8.onnx"}
+
+    def reference(batch):
+        assert batch.dtype == np.float32 and batch.shape[1] == 3  # PyTorch always gets float NCHW
+        return np.repeat(_raw(30)[None], len(batch), axis=0)
+
+    doc = check_parity(reference, variants, [image, image], ParityParams(), DeploySettings())
+    assert doc["detections"]["variants"]["int8"]["matched_share"] == 1.0

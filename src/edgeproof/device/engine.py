@@ -17,6 +17,7 @@ from edgeproof.device.providers import (
     TRT,
     engine_cache_key,
     explicit_options_supported,
+    shape_text,
     tensorrt_version,
     trt_options,
     trt_shape_options,
@@ -25,12 +26,13 @@ from edgeproof.device.sysinfo import SysRoot
 from edgeproof.profiles import Profile
 
 
-def model_input(model_path: Path) -> Tuple[str, List[Any]]:
-    """The model's first input name and shape, read with a CPU session (cheap; no engine is built)."""
+def model_input(model_path: Path) -> Tuple[str, List[Any], bool]:
+    """The model's first input name, shape and whether it takes uint8 NHWC pixels (``optimize.input``), read
+    with a CPU session (cheap; no engine is built)."""
     from edgeproof.runtime.session import import_ort
 
     inp = import_ort().InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()[0]
-    return str(inp.name), list(inp.shape)
+    return str(inp.name), list(inp.shape), inp.type == "tensor(uint8)"
 
 
 def plan(
@@ -43,7 +45,7 @@ def plan(
     """
     if TRT not in profile.provider_names:
         return None
-    name, shape = model_input(model_path)
+    name, shape, nhwc = model_input(model_path)
     static = isinstance(shape[0], int) if shape else False
     b = int(shape[0]) if static else profile.batch
     out: Dict[str, Any] = {
@@ -51,12 +53,12 @@ def plan(
         "tensorrt": tensorrt_version(root),
         "gated": None,
         "sweep": None,
-        "shape": f"{name}:{b}x3x{int(size[0])}x{int(size[1])}",  # the gated input, as trtexec's --shapes
+        "shape": shape_text(name, size, b, nhwc),  # the gated input, as trtexec's --shapes
     }
     if explicit_options_supported(ort_version) and not static:
         sweep = [b, *profile.batch_sweep]
-        out["gated"] = trt_shape_options(name, size, (b, b, b))
-        out["sweep"] = trt_shape_options(name, size, (min(sweep), b, max(sweep)))
+        out["gated"] = trt_shape_options(name, size, (b, b, b), nhwc)
+        out["sweep"] = trt_shape_options(name, size, (min(sweep), b, max(sweep)), nhwc)
     return out
 
 

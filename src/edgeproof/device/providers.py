@@ -95,10 +95,18 @@ def cpu_fallback_guard(ort_version: str, wanted: List[str]) -> Dict[str, Any]:
     }
 
 
-def trt_shape_options(input_name: str, size: Tuple[int, int], batches: Tuple[int, int, int]) -> Dict[str, str]:
-    """``trt_profile_{min,opt,max}_shapes`` for one NCHW input at batches ``(min, opt, max)``."""
+def shape_text(input_name: str, size: Tuple[int, int], batch: int, nhwc: bool = False) -> str:
+    """``name:BxCxHxW`` (``name:BxHxWxC`` for a uint8 pixel input), as TensorRT's options and trtexec spell it."""
     h, w = int(size[0]), int(size[1])
-    return {f"trt_profile_{k}_shapes": f"{input_name}:{b}x3x{h}x{w}" for k, b in zip(("min", "opt", "max"), batches)}
+    return f"{input_name}:{batch}x{h}x{w}x3" if nhwc else f"{input_name}:{batch}x3x{h}x{w}"
+
+
+def trt_shape_options(
+    input_name: str, size: Tuple[int, int], batches: Tuple[int, int, int], nhwc: bool = False
+) -> Dict[str, str]:
+    """``trt_profile_{min,opt,max}_shapes`` for one image input at batches ``(min, opt, max)``."""
+    keys = ("min", "opt", "max")
+    return {f"trt_profile_{k}_shapes": shape_text(input_name, size, b, nhwc) for k, b in zip(keys, batches)}
 
 
 def trt_options(

@@ -151,8 +151,9 @@ class Postprocess:
     def _decode(self, pred: np.ndarray) -> Detections:
         pred = np.asarray(pred, dtype=np.float32)  # (4 + nc, n_anchors)
         if self.multi_label:
-            rows, cols = np.nonzero(pred[4:].T > self.conf)  # anchor-major, as NMS's tie order expects
-            scores, classes = pred[4:].T[rows, cols], cols
+            per_anchor = pred[4:].T  # anchor-major, as NMS's tie order expects
+            rows, cols = np.nonzero(per_anchor > self.conf)
+            scores, classes = per_anchor[rows, cols], cols
         else:
             # the best score per anchor over contiguous rows, and the class only for the few above conf: the
             # same picks as an argmax over every anchor (a NaN or inf best score is no detection either way)

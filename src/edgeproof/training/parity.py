@@ -21,7 +21,7 @@ from edgeproof.evaluation.agreement import match_count
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Detections, Postprocess
-from edgeproof.runtime.preprocess import Letterbox, as_float_nchw, load_image
+from edgeproof.runtime.preprocess import as_float_nchw, load_image
 from edgeproof.training.params import ParityParams
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,6 @@ def raw_parity(reference: np.ndarray, fp32: np.ndarray, params: ParityParams) ->
     return result
 
 
-def _batch(detector: Detector, images: Sequence[Path]) -> tuple[np.ndarray, list[Letterbox]]:
-    return detector.preprocess([load_image(p) for p in images])
-
-
 def check_parity(
     reference: Reference,
     variants: Mapping[str, Path],
@@ -124,7 +120,8 @@ def check_parity(
     if not images:
         raise ValueError("parity needs val images; the val split has none")
     fp32 = deploy_detector(variants["fp32"], deploy)
-    batch, boxes = _batch(fp32, images)
+    pixels = [load_image(p) for p in images]
+    batch, boxes = fp32.preprocess(pixels)
     ref_raw = np.concatenate([reference(as_float_nchw(batch[i : i + 1])) for i in range(len(images))])
     raw = raw_parity(ref_raw, np.concatenate([fp32.infer(batch[i : i + 1]) for i in range(len(images))]), params)
     ref_det = fp32.postprocess(ref_raw, boxes)
@@ -134,7 +131,8 @@ def check_parity(
             per_variant[name] = {"measured": False, "passed": None, "reason": not_measured[name]}
             continue
         det = deploy_detector(path, deploy)
-        raw_out = np.concatenate([det.infer(batch[i : i + 1]) for i in range(len(images))])
+        own = det.preprocess(pixels)[0]  # in the variant's own input form (optimize.input)
+        raw_out = np.concatenate([det.infer(own[i : i + 1]) for i in range(len(images))])
         result = compare_detections(ref_det, det.postprocess(raw_out, boxes), params.match_iou)
         result["passed"] = result["matched_share"] >= params.min_matched_share
         per_variant[name] = {"measured": True, **result}

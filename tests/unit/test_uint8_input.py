@@ -13,7 +13,7 @@ from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import as_float_nchw, to_input
 from edgeproof.runtime.session import create_session
-from edgeproof.training.graph import PIXEL_SCALE, uint8_nhwc_input
+from edgeproof.training.graph import PIXEL_SCALE, float_nchw_input, uint8_nhwc_input
 from edgeproof.training.params import OptimizeParams
 
 
@@ -108,3 +108,20 @@ def test_the_input_form_is_chosen_per_variant():
         parse_params({"optimize": {"variants": ["fp32"], "input": {"int8": "uint8_nhwc"}}})
     with pytest.raises(ParamsError, match=r"optimize\.input\.int8: Input should be 'float_nchw' or 'uint8_nhwc'"):
         parse_params({"optimize": {"input": {"int8": "uint8"}}})
+
+
+@pytest.mark.parametrize("scale", [PIXEL_SCALE, 1.0 / 254.0])
+def test_undoing_the_pixel_prefix_gives_back_the_float_model_ultralytics_can_read(scale):
+    """ultralytics' cross-check feeds float NCHW only: it reads the uint8-input model with its prefix undone."""
+    model = _quantized_model(scale)
+    floats = to_input(list(_every_pixel_value()))
+    want = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "all").run(None, {"images": floats})[0]
+    assert float_nchw_input(model) is False  # already float: untouched
+    uint8_nhwc_input(model)
+    assert float_nchw_input(model) is True
+    onnx.checker.check_model(model, full_check=True)
+    after = create_session(model.SerializeToString(), ["CPUExecutionProvider"], "all")
+    inp = after.get_inputs()[0]
+    assert (inp.type, inp.shape) == ("tensor(float)", ["batch", 3, 16, 24])
+    np.testing.assert_array_equal(after.run(None, {"images": floats})[0], want)
+    assert [n.op_type for n in model.graph.node][:2] == ["QuantizeLinear", "DequantizeLinear"]

@@ -88,6 +88,7 @@ def _ultralytics_part(
             "note": OWN_AP_NOTE,
         },
         "ultralytics_images_per_s": done.value.get("images_per_s"),
+        "ultralytics_read": done.value.get("read", "the same file"),
     }
     tolerance = params.ultralytics_tolerance
     differing = [i for i in images if i.share < 1.0]

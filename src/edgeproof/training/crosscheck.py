@@ -145,6 +145,21 @@ def _run_val(yolo_cls: Any, model: Path, data_root: Path, tmp: Path, split: str,
     return run
 
 
+def _float_form(model: Path, tmp: Path) -> Path:
+    """``model``, or for a model that takes uint8 pixels (``optimize.input``) the same model with its pixel prefix
+    undone (:func:`~edgeproof.training.graph.float_nchw_input`): ultralytics feeds only float NCHW in [0, 1]."""
+    import onnx
+
+    from edgeproof.training.graph import float_nchw_input
+
+    loaded = onnx.load(str(model))
+    if not float_nchw_input(loaded):
+        return model
+    out = tmp / model.name
+    onnx.save(loaded, str(out))
+    return out
+
+
 def ultralytics_val(
     model: Path,
     data_root: Path,
@@ -172,8 +187,10 @@ def ultralytics_val(
     work.mkdir(parents=True, exist_ok=True)
     with original_pil_open(), stdout_to_stderr(), tempfile.TemporaryDirectory(prefix="val-", dir=work) as tmp:
         yolo_cls = configure(state)  # a first import of ultralytics prints (settings file) to stdout too
-        run = _run_val(yolo_cls, model, data_root, Path(tmp), split, settings)
+        read = _float_form(model, Path(tmp))
+        run = _run_val(yolo_cls, read, data_root, Path(tmp), split, settings)
     out = _summary(run.result, run.n_images, run.seconds, run.marks)
+    out["read"] = "the same file" if read == model else "its float-input form (the uint8 pixel prefix undone)"
     gt = json.loads((data_root / "annotations" / f"{split}.json").read_text(encoding="utf-8"))
     out["detections"] = to_dataset_ids(run.predictions, run.class_map, gt, load_meta(data_root).category_ids)
     log.info(

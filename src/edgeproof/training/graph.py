@@ -116,3 +116,40 @@ def uint8_nhwc_input(model: Any) -> str:
     graph.input.remove(old)
     graph.input.insert(0, new)
     return how
+
+
+def float_nchw_input(model: Any) -> bool:
+    """Undo :func:`uint8_nhwc_input` in place: the ``float (B, 3, H, W)`` input in [0, 1] again, for readers
+    that feed only that form (ultralytics' validator). ``False`` when the model already takes float input.
+
+    The pixel prefix is replaced by what it stood for: the input's ``QuantizeLinear`` (with the scale and zero
+    point its ``DequantizeLinear`` reads) or nothing (a float model), so the result is the model as built.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    old = graph.input[0]
+    if old.type.tensor_type.elem_type != TensorProto.UINT8:
+        return False
+    name = old.name
+    first = graph.node[0]
+    if first.op_type != "Transpose" or list(first.input) != [name]:
+        raise ValueError(f"input {name!r} is uint8 but its first node is not the pixel prefix's Transpose")
+    users = [n for n in graph.node if first.output[0] in n.input]
+    if len(users) == 1 and users[0].op_type == "DequantizeLinear":  # pixels_are_quantized
+        dq = users[0]
+        graph.node.remove(first)
+        graph.node.insert(
+            0, helper.make_node("QuantizeLinear", [name, *dq.input[1:3]], [first.output[0]], name=f"{name}_q")
+        )
+    else:  # converted: Transpose -> Cast -> Div
+        cast = next(n for n in graph.node if n.op_type == "Cast" and n.input[0] == first.output[0])
+        div = next(n for n in graph.node if n.op_type == "Div" and n.input[0] == cast.output[0])
+        for node in (first, cast, div):
+            graph.node.remove(node)
+        for node in graph.node:
+            node.input[:] = [name if i == div.output[0] else i for i in node.input]
+    b, h, w, _c = [d.dim_param or d.dim_value for d in old.type.tensor_type.shape.dim]
+    graph.input.remove(old)
+    graph.input.insert(0, helper.make_tensor_value_info(name, TensorProto.FLOAT, [b, 3, h, w]))
+    return True

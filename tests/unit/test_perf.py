@@ -7,8 +7,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeproof.perf.floor import count_flops
-from edgeproof.perf.report import render
-from edgeproof.perf.run import ratios
+from edgeproof.perf.report import _target_lines, render
+from edgeproof.perf.targets import ratios, round_entries, spread, verdict
 
 
 def test_conv_and_matmul_flops_are_counted_from_real_output_shapes(tmp_path):
@@ -125,3 +125,38 @@ def test_the_report_shows_the_cache_resident_and_the_large_matrix_floor():
     md = render(doc)
     assert "| 256² | cache-resident | 0.75 | 260.0 | 5.000 |" in md
     assert "| 1024² | large-matrix | 12.00 | 300.0 | 4.333 |" in md
+
+
+def test_a_target_is_judged_round_by_round_and_noise_is_neither_met_nor_missed():
+    """Each round's ratio pairs entries that ran back to back. ultralytics swings 100 -> 140 FPS between rounds
+    here; edgeproof's fp32 stays 1.3x it in every round, so the ratio of the medians (150 / 125 = 1.2) would
+    call it missed while every round meets it."""
+    theirs, fp32, int8 = [100.0, 140.0, 110.0, 125.0], [130.0, 182.0, 143.0, 162.5], [190.0, 300.0, 240.0, 220.0]
+    entries = [
+        {**_entry("ultralytics", "fp32", 0, 7.0, 0.79), "rounds_fps_e2e": theirs},
+        {
+            **_entry("edgeproof", "fp32", 0, 6.0, 0.78),
+            "rounds_fps_e2e": fp32,
+            "rounds_latency_model_ms_p50": [6.0, 6.4, 7.0, 8.0],
+        },
+        {**_entry("edgeproof", "int8", 0, 4.5, 0.775), "rounds_fps_e2e": int8},
+    ]
+    by_round = spread([ratios(round_entries(entries, r, 5.0), "int8") for r in range(4)])
+    fp32_ratio = by_round["fp32_fps_vs_ultralytics_onnx"]
+    assert fp32_ratio["rounds"] == [1.3, 1.3, 1.3, 1.3] and verdict("fp32_fps_vs_ultralytics_onnx", fp32_ratio) == "met"
+    release = by_round["release_fps_vs_ultralytics_onnx"]  # 1.9, 2.143, 2.182, 1.76
+    assert verdict("release_fps_vs_ultralytics_onnx", release) == "within the noise"
+    floor = by_round["fp32_latency_vs_floor"]  # 1.2, 1.28, 1.4, 1.6: three rounds in four above 1.25
+    assert floor["rounds"] == [1.2, 1.28, 1.4, 1.6] and verdict("fp32_latency_vs_floor", floor) == "within the noise"
+    assert (
+        verdict(
+            "fp32_latency_vs_floor",
+            spread([{"fp32_latency_vs_floor": v} for v in (1.4, 1.5, 1.35)])["fp32_latency_vs_floor"],
+        )
+        == "**missed**"
+    )
+    assert by_round["fp32_parallel_fps_vs_ultralytics_onnx_best"] is None
+    assert verdict("fp32_parallel_fps_vs_ultralytics_onnx_best", None) == "not measured"
+    doc_details = {"ratios": ratios(entries, "int8"), "ratios_by_round": by_round}
+    lines = "\n".join(_target_lines(doc_details))
+    assert "| 1.300 (1.300-1.300) | met |" in lines

@@ -23,6 +23,7 @@ from edgeproof.io import read_json
 from edgeproof.perf import pipelines, ultra
 from edgeproof.perf.anatomy import frame_steps, profile_model
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.perf.targets import ratios, round_entries, spread
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime import timing as core
 from edgeproof.runtime.deploy import DeploySettings
@@ -172,6 +173,7 @@ def _entries(
         p50 = entry["latency_model_ms_p50"]
         entry["latency_vs_floor"] = round(p50 / floor_ms, 3) if p50 is not None else None
         entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
+        entry["rounds_latency_model_ms_p50"] = [r["latency_model_ms_p50"] for r in runs]
         entry["best_round"] = _best(runs, floor_ms)
         entries.append(entry)
     return entries
@@ -212,6 +214,9 @@ def run_perf(
             "batch": 1,
             "not_measured": skipped,
             "ratios": ratios(entries, release),
+            "ratios_by_round": spread(
+                [ratios(round_entries(entries, r, floor["compute_floor_ms"]), release) for r in range(inputs.rounds)]
+            ),
             # the least disturbed round of each entry: on a shared CPU, closest to the machine's own speed
             "ratios_best_round": ratios([{**e, **e["best_round"]} for e in entries], release),
         },
@@ -245,35 +250,3 @@ def where_time_goes(
 def _machine() -> str:
     fp = device_fingerprint()
     return f"{fp.get('cpu_model')}, {fp.get('cpu_cores')} cores, onnxruntime {fp.get('onnxruntime', {}).get('version')}"
-
-
-def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, float | None]:
-    """The target ratios: fp32 and release e2e FPS against ultralytics ONNX; fp32 p50 against the floor."""
-    by = {(e["kind"], e["variant"]): e for e in entries}
-    theirs = by.get(("ultralytics", "fp32"), {}).get("fps_e2e")
-    fp32 = by.get(("edgeproof", "fp32"), {})
-    rel = by.get(("edgeproof", release or "fp32"), {})
-    ref_map = fp32.get("map50_95")
-
-    def pipelined(kind: str, variant: str, against: float | None) -> float | None:  # the best split's throughput
-        fps = [e["fps_e2e"] for e in entries if e["kind"] == kind and e["variant"] == variant]
-        return round(max(fps) / against, 3) if fps and against else None
-
-    # ultralytics' best of one stream and a YOLO per core: its instances cannot be made single-threaded, and
-    # oversubscribed they may lose to its own serial predict; the parallel entries never meet a weaker baseline
-    theirs_best = max(
-        (f for f in (theirs, by.get(("ultralytics-parallel", "fp32"), {}).get("fps_e2e")) if f), default=None
-    )
-
-    return {
-        "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
-        "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
-        "fp32_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", "fp32", theirs),
-        "release_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", release or "fp32", theirs),
-        "fp32_parallel_fps_vs_ultralytics_onnx_best": pipelined("edgeproof-parallel", "fp32", theirs_best),
-        "release_parallel_fps_vs_ultralytics_onnx_best": pipelined(
-            "edgeproof-parallel", release or "fp32", theirs_best
-        ),
-        "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
-        "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
-    }

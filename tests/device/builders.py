@@ -94,12 +94,21 @@ def release_report(model_rel: str, sha: str, profiles: list[str]) -> dict[str, A
     }
 
 
-def write_build_side(root: Path, profiles: list[str], n_val: int = 6) -> str:
-    """Everything the bundle stage reads, under ``root``; returns the model's sha256."""
+def write_build_side(root: Path, profiles: list[str], n_val: int = 6, pixels: bool = False) -> str:
+    """Everything the bundle stage reads, under ``root``; returns the model's sha256. ``pixels``: the model
+    takes the letterboxed uint8 pixels (``optimize.input: uint8_nhwc``), as the CPU int8 does."""
     write_val(root, n_val)
     model_rel = "models/optimized/fp32.onnx"
     (root / model_rel).parent.mkdir(parents=True, exist_ok=True)
     make_fixed_detector(root / model_rel, fixed_raw(), IMGSZ, {0: "thing"})
+    if pixels:
+        import onnx
+
+        from edgeproof.training.graph import uint8_nhwc_input
+
+        model = onnx.load(str(root / model_rel))
+        uint8_nhwc_input(model)
+        onnx.save(model, str(root / model_rel))
     sha = sha256_file(root / model_rel)
     for rel, data in (
         ("metrics/eval.json", {"model_sha256": sha, "map50": 1.0, "map50_95": 1.0}),

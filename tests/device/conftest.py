@@ -37,13 +37,19 @@ def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (96, 64)) ->
 
 
 def make_bundle(
-    root: Path, max_val_images: int | None = None, seed: int = 0, clip: str | None = None, profiles: dict | None = None
+    root: Path,
+    max_val_images: int | None = None,
+    seed: int = 0,
+    clip: str | None = None,
+    profiles: dict | None = None,
+    pixels: bool = False,
 ) -> Path:
     """Write the build side under ``root`` (unless it is there) and build ``root/release/bundle`` from it;
-    ``profiles``: parsed profiles (default: params.yaml's with the tests' run counts)."""
+    ``profiles``: parsed profiles (default: params.yaml's with the tests' run counts); ``pixels``: the model
+    takes uint8 NHWC pixels."""
     profiles = profiles if profiles is not None else parse_profiles(profiles_raw())
     if not (root / "reports" / "release.json").exists():
-        write_build_side(root, list(profiles))
+        write_build_side(root, list(profiles), pixels=pixels)
     if clip is not None:
         make_clip(root / clip)
     build_bundle(

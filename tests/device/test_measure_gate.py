@@ -248,6 +248,23 @@ def test_a_model_whose_input_size_disagrees_with_deploy_json_is_refused_with_the
     assert not (out / "bench.json").exists()
 
 
+def test_a_model_that_takes_uint8_pixels_is_measured_and_gated_like_any_other(tmp_path):
+    """The CPU int8 takes (N, H, W, 3) uint8 pixels (optimize.input): the input-size check reads H and W from
+    there, and the whole chain runs; a wrong deploy.json size is still refused, in that layout's words."""
+    from edgeproof.device.manifest import file_entries
+    from tests.device.conftest import make_bundle
+
+    pixels = make_bundle(tmp_path / "pixels", pixels=True)
+    code, out = _measure(pixels, "cpu-ci")
+    assert code == 0, (out / "measure.json").read_text()
+    assert device_gate(pixels, "cpu-ci", out)["verdict"] == "pass"
+    _edit(pixels / "deploy.json", lambda d: d.update(input_size=[32, 32]))
+    _edit(pixels / "manifest.json", lambda d: d.update(files=file_entries(pixels)))
+    code, out = _measure(pixels, "cpu-ci")
+    status = json.loads((out / "measure.json").read_text())
+    assert code == EXIT_BAD_INPUT and status["rule"] == "input_size" and "(N, H, W, 3) uint8" in status["reason"]
+
+
 def test_an_unforeseen_crash_still_writes_a_documented_status(bundle, monkeypatch):
     import edgeproof.device.measure as measure_mod
 

@@ -108,13 +108,16 @@ def check_input_size(session: Any, size: Any, model_path: Path) -> None:
 
     Without this check ONNX Runtime raises mid-run on the first letterboxed image and no result is written.
     """
-    shape = list(session.get_inputs()[0].shape)
-    hw = shape[2:4] if len(shape) == 4 else []
+    inp = session.get_inputs()[0]
+    shape = list(inp.shape)
+    pixels = inp.type == "tensor(uint8)"  # optimize.input: uint8_nhwc takes the letterboxed pixels, (N, H, W, 3)
+    hw = (shape[1:3] if pixels else shape[2:4]) if len(shape) == 4 else []
     fixed = [d for d in hw if isinstance(d, int)]
     if len(hw) != 2 or (len(fixed) == 2 and fixed != [int(size[0]), int(size[1])]):
+        layout = "(N, H, W, 3) uint8" if pixels else "(N, 3, H, W)"
         raise Refused(
             "input_size",
-            f"{model_path}: model input {shape} does not take deploy.json input_size {list(size)} (N, 3, H, W)",
+            f"{model_path}: model input {shape} does not take deploy.json input_size {list(size)} {layout}",
             EXIT_BAD_INPUT,
         )
 

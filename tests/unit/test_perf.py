@@ -156,6 +156,12 @@ def test_a_target_is_judged_round_by_round_and_noise_is_neither_met_nor_missed()
         == "**missed**"
     )
     assert by_round["fp32_parallel_fps_vs_ultralytics_onnx_best"] is None
+    # counted, not read off interpolated quartiles: 2 of 3 rounds (q1 1.275 here) and 5 of 7 are not three in four
+    for rounds in ([1.2, 1.35, 1.4], [1.0, 2.0], [1.0, 1.1, 1.3, 1.3, 1.3, 1.3, 1.3]):
+        figures = spread([{"fp32_fps_vs_ultralytics_onnx": v} for v in rounds])["fp32_fps_vs_ultralytics_onnx"]
+        assert verdict("fp32_fps_vs_ultralytics_onnx", figures) == "within the noise", rounds
+    six_of_eight = spread([{"fp32_fps_vs_ultralytics_onnx": v} for v in [1.0, 1.1] + [1.3] * 6])
+    assert verdict("fp32_fps_vs_ultralytics_onnx", six_of_eight["fp32_fps_vs_ultralytics_onnx"]) == "met"
     assert verdict("fp32_parallel_fps_vs_ultralytics_onnx_best", None) == "not measured"
     doc_details = {"ratios": ratios(entries, "int8"), "ratios_by_round": by_round}
     lines = "\n".join(_target_lines(doc_details))

@@ -125,3 +125,9 @@ def test_undoing_the_pixel_prefix_gives_back_the_float_model_ultralytics_can_rea
     assert (inp.type, inp.shape) == ("tensor(float)", ["batch", 3, 16, 24])
     np.testing.assert_array_equal(after.run(None, {"images": floats})[0], want)
     assert [n.op_type for n in model.graph.node][:2] == ["QuantizeLinear", "DequantizeLinear"]
+    assert {t.name for t in model.graph.initializer} == {"w", "s", "z"}  # nothing of the prefix is left
+    broken = _quantized_model(scale)
+    uint8_nhwc_input(broken)
+    broken.graph.node.pop(1)  # not the prefix uint8_nhwc_input wrote
+    with pytest.raises(ValueError, match="not followed by the pixel prefix"):
+        float_nchw_input(broken)

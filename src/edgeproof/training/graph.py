@@ -136,19 +136,25 @@ def float_nchw_input(model: Any) -> bool:
     if first.op_type != "Transpose" or list(first.input) != [name]:
         raise ValueError(f"input {name!r} is uint8 but its first node is not the pixel prefix's Transpose")
     users = [n for n in graph.node if first.output[0] in n.input]
-    if len(users) == 1 and users[0].op_type == "DequantizeLinear":  # pixels_are_quantized
-        dq = users[0]
-        graph.node.remove(first)
-        graph.node.insert(
-            0, helper.make_node("QuantizeLinear", [name, *dq.input[1:3]], [first.output[0]], name=f"{name}_q")
-        )
-    else:  # converted: Transpose -> Cast -> Div
-        cast = next(n for n in graph.node if n.op_type == "Cast" and n.input[0] == first.output[0])
-        div = next(n for n in graph.node if n.op_type == "Div" and n.input[0] == cast.output[0])
+    if users and all(n.op_type == "DequantizeLinear" and n.input[1:3] == users[0].input[1:3] for n in users):
+        graph.node.remove(first)  # pixels_are_quantized: the QuantizeLinear it replaced comes back
+        q = helper.make_node("QuantizeLinear", [name, *users[0].input[1:3]], [first.output[0]], name=f"{name}_q")
+        graph.node.insert(0, q)
+    elif (
+        [n.op_type for n in users] == ["Cast"]
+        and [n.op_type for n in graph.node[1:3]] == ["Cast", "Div"]
+        and graph.node[2].input[0] == graph.node[1].output[0]
+    ):
+        cast, div = graph.node[1], graph.node[2]  # converted: Transpose -> Cast -> Div(255)
         for node in (first, cast, div):
             graph.node.remove(node)
         for node in graph.node:
             node.input[:] = [name if i == div.output[0] else i for i in node.input]
+        unused = {i for i in div.input[1:]} - {i for n in graph.node for i in n.input}
+        for init in [t for t in graph.initializer if t.name in unused]:
+            graph.initializer.remove(init)
+    else:
+        raise ValueError(f"input {name!r} is uint8 but is not followed by the pixel prefix uint8_nhwc_input writes")
     b, h, w, _c = [d.dim_param or d.dim_value for d in old.type.tensor_type.shape.dim]
     graph.input.remove(old)
     graph.input.insert(0, helper.make_tensor_value_info(name, TensorProto.FLOAT, [b, 3, h, w]))

@@ -119,10 +119,11 @@ def build_int8(
         unknown = sorted(set(params.exclude_nodes) - set(names))
         if unknown:
             raise ValueError(f"optimize.int8.exclude_nodes: not in the model: {unknown[:5]}")
+        # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
         extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric}
         if params.activation_type == "uint8" and not symmetric:
-            # pixels / 255 are exactly the 256 levels of [0, 1]: calibrating the input's range could only
-            # make it coarser, and this range lets the model take uint8 pixels as they are (graph.py)
+            # a calibrated input range can only be narrower than [0, 1], and then clips the brighter pixels of
+            # other images; [0, 1] at 1/255 holds every pixel exactly, so the model can take them as they are
             pinned = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
             extra["TensorQuantOverrides"] = {name: [pinned]}
         q.quantize_static(
@@ -135,7 +136,6 @@ def build_int8(
             weight_type=types[params.weight_type],
             calibrate_method=getattr(q.CalibrationMethod, methods[params.method]),
             nodes_to_exclude=excluded,
-            # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
             extra_options=extra,
         )
     log.info("INT8: %d calibration images, %d of %d nodes kept in FP32", len(calibration), len(excluded), len(names))

@@ -29,10 +29,11 @@ from edgeproof.profiles import Profile
 def model_input(model_path: Path) -> Tuple[str, List[Any], bool]:
     """The model's first input name, shape and whether it takes uint8 NHWC pixels (``optimize.input``), read
     with a CPU session (cheap; no engine is built)."""
+    from edgeproof.runtime.detector import takes_pixels
     from edgeproof.runtime.session import import_ort
 
     inp = import_ort().InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).get_inputs()[0]
-    return str(inp.name), list(inp.shape), inp.type == "tensor(uint8)"
+    return str(inp.name), list(inp.shape), takes_pixels(inp)
 
 
 def plan(

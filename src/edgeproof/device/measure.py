@@ -54,7 +54,7 @@ from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile, match_machine, parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.detector import Detector
+from edgeproof.runtime.detector import Detector, spatial_dims, takes_pixels
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import ProviderError, import_ort
@@ -109,9 +109,8 @@ def check_input_size(session: Any, size: Any, model_path: Path) -> None:
     Without this check ONNX Runtime raises mid-run on the first letterboxed image and no result is written.
     """
     inp = session.get_inputs()[0]
-    shape = list(inp.shape)
-    pixels = inp.type == "tensor(uint8)"  # optimize.input: uint8_nhwc takes the letterboxed pixels, (N, H, W, 3)
-    hw = (shape[1:3] if pixels else shape[2:4]) if len(shape) == 4 else []
+    shape, pixels = list(inp.shape), takes_pixels(inp)
+    hw = spatial_dims(shape, pixels)
     fixed = [d for d in hw if isinstance(d, int)]
     if len(hw) != 2 or (len(fixed) == 2 and fixed != [int(size[0]), int(size[1])]):
         layout = "(N, H, W, 3) uint8" if pixels else "(N, 3, H, W)"

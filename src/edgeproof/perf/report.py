@@ -135,8 +135,8 @@ def _target_lines(d: Mapping[str, Any]) -> list[str]:
     for key, (op, target, what) in TARGETS.items():
         value, top, paired = d["ratios"].get(key), best.get(key), by_round.get(key)
         quartiles = f"{_num(paired['median'], 3)} ({_num(paired['q1'], 3)}-{_num(paired['q3'], 3)})" if paired else "—"
-        rows.append([what, f"{op} {target}", _num(value, 3), _met(op, target, value), quartiles, verdict(key, paired)])
-        rows[-1] += [_num(top, 3), _met(op, target, top)]
+        judged = [_num(value, 3), _met(op, target, value), quartiles, verdict(key, paired), _num(top, 3)]
+        rows.append([what, f"{op} {target}", *judged, _met(op, target, top)])
     header = ["target", "required", "median of rounds", "", "round by round: median (quartiles)", "", "best round", ""]
     return [
         "",

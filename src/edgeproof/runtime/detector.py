@@ -35,13 +35,28 @@ def parse_metadata(props: Dict[str, str]) -> Dict[str, Any]:
     return meta
 
 
+def takes_pixels(inp: Any) -> bool:
+    """Whether an ONNX Runtime input (``NodeArg``) takes the letterboxed uint8 pixels, ``(N, H, W, 3)``
+    (``optimize.input: uint8_nhwc``), rather than float ``(N, 3, H, W)``."""
+    return bool(inp.type == "tensor(uint8)")
+
+
+def spatial_dims(shape: Sequence[Any], nhwc: bool = False) -> List[Any]:
+    """The height and width entries of a 4-d image input's shape (``int`` or a symbolic name) in its layout
+    (NHWC for a uint8 pixel input, else NCHW); empty for another rank. The one place the layout is read."""
+    dims = list(shape)
+    if len(dims) != 4:
+        return []
+    return dims[1:3] if nhwc else dims[2:4]
+
+
 def input_size(
     shape: Sequence[Any], metadata: Dict[str, Any], where: Union[Path, str], nhwc: bool = False
 ) -> Tuple[int, int]:
-    """The model's input ``(height, width)``: its fixed input dims (NCHW, or NHWC for a uint8 pixel input),
-    else the ``imgsz`` it was exported at (metadata). The one place the size is read; there is no default:
-    an unknown size is an error."""
-    dims = list(shape)[1:3] if nhwc else list(shape)[2:4]
+    """The model's input ``(height, width)``: its fixed input dims (:func:`spatial_dims`), else the ``imgsz``
+    it was exported at (metadata). The one place the size is read; there is no default: an unknown size is
+    an error."""
+    dims = spatial_dims(shape, nhwc)
     if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
         return int(dims[0]), int(dims[1])
     imgsz = metadata.get("imgsz")
@@ -54,7 +69,7 @@ def read_input_size(path: Union[Path, str]) -> Tuple[int, int]:
     """:func:`input_size` of an ONNX file (a CPU session without graph optimisation, never run)."""
     session = create_session(read_model(path), ["CPUExecutionProvider"], "disable", name=str(path))
     inp = session.get_inputs()[0]
-    return input_size(inp.shape, _model_metadata(session), path, nhwc=inp.type == "tensor(uint8)")
+    return input_size(inp.shape, _model_metadata(session), path, nhwc=takes_pixels(inp))
 
 
 _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}

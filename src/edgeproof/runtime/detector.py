@@ -121,6 +121,11 @@ def read_model(path: Union[Path, str]) -> bytes:
         raise FileNotFoundError(f"{path}: model file not found") from None
 
 
+def _stack(pixels: List[np.ndarray]) -> np.ndarray:
+    """Letterboxed canvases as one NHWC batch; a single fresh canvas becomes the batch of one without a copy."""
+    return pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
+
+
 class Detector:
     """A YOLO detector over an ONNX file. Batch size and input size come from the model itself.
 
@@ -167,7 +172,8 @@ class Detector:
         """Letterbox RGB arrays into one input batch, zero-padded up to a static-batch model's size
         (the caller keeps the first ``len(images)`` outputs)."""
         boxed = [letterbox(img, self.input_size) for img in images]
-        batch = np.stack([b[0] for b in boxed]) if self.nhwc_uint8 else to_input([b[0] for b in boxed])
+        pixels = [b[0] for b in boxed]
+        batch = _stack(pixels) if self.nhwc_uint8 else to_input(pixels)
         if self.fixed_batch and len(images) < self.fixed_batch:
             pad = np.zeros((self.fixed_batch - len(images), *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, pad])

@@ -52,11 +52,8 @@ class Detections:
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     """Centre/size boxes to corner boxes."""
-    out = np.empty_like(xywh)
-    half_w, half_h = xywh[:, 2] / 2, xywh[:, 3] / 2
-    out[:, 0], out[:, 1] = xywh[:, 0] - half_w, xywh[:, 1] - half_h
-    out[:, 2], out[:, 3] = xywh[:, 0] + half_w, xywh[:, 1] + half_h
-    return out
+    half = xywh[:, 2:4] / 2
+    return np.concatenate((xywh[:, :2] - half, xywh[:, :2] + half), axis=1)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, crowd: Optional[np.ndarray] = None) -> np.ndarray:
@@ -65,13 +62,13 @@ def box_iou(a: np.ndarray, b: np.ndarray, crowd: Optional[np.ndarray] = None) ->
     ``crowd`` (optional, one flag per box of ``b``): for those boxes the denominator is the area of
     the ``a`` box instead of the union (COCO's rule for crowd regions). Zero-area pairs give 0.
     """
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
-    areas = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
+    side = np.minimum(a[:, None, 2:4], b[None, :, 2:4])  # the overlap's far corner, then its sides
+    side -= np.maximum(a[:, None, 0:2], b[None, :, 0:2])
+    np.maximum(side, 0, out=side)
+    inter = side[..., 0] * side[..., 1]
+    size_a, size_b = a[:, 2:4] - a[:, 0:2], b[:, 2:4] - b[:, 0:2]
+    area = (size_a[:, 0] * size_a[:, 1])[:, None]
+    areas = (size_b[:, 0] * size_b[:, 1])[None, :]
     union = area + areas - inter
     if crowd is not None and crowd.any():
         union = np.where(np.asarray(crowd, bool)[None, :], area, union)

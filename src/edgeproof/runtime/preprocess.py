@@ -98,9 +98,14 @@ def letterbox(image: np.ndarray, size: Tuple[int, int], pad_value: int = PAD_VAL
     resized = image
     for step_h, step_w in resize_steps(h, w, size):
         resized = _resize(resized, step_w, step_h)
-    out_h, out_w = size
-    canvas = np.full((out_h, out_w, 3), pad_value, dtype=np.uint8)
-    canvas[lb.pad_y : lb.pad_y + lb.new_h, lb.pad_x : lb.pad_x + lb.new_w] = resized
+    canvas = np.empty((*size, 3), dtype=np.uint8)
+    bottom, right = lb.pad_y + lb.new_h, lb.pad_x + lb.new_w
+    # grey only where the image does not land: each byte of the canvas is written once
+    canvas[: lb.pad_y] = pad_value
+    canvas[bottom:] = pad_value
+    canvas[lb.pad_y : bottom, : lb.pad_x] = pad_value
+    canvas[lb.pad_y : bottom, right:] = pad_value
+    canvas[lb.pad_y : bottom, lb.pad_x : right] = resized
     return canvas, lb
 
 
@@ -179,8 +184,12 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def to_input(images: List[np.ndarray]) -> np.ndarray:
     """Stack letterboxed HWC uint8 images into the model's NCHW float32 input in [0, 1]."""
-    batch = np.stack(images).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(255.0)
+    h, w, c = images[0].shape
+    out = np.empty((len(images), c, h, w), dtype=np.float32)
+    for i, image in enumerate(images):  # one conversion pass per image, no stacked copy
+        out[i] = image.transpose(2, 0, 1)
+    out /= np.float32(255.0)
+    return out
 
 
 def as_float_nchw(batch: np.ndarray) -> np.ndarray:
@@ -194,8 +203,9 @@ def as_float_nchw(batch: np.ndarray) -> np.ndarray:
 def boxes_to_original(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:
     """Map ``(n, 4)`` xyxy boxes from model-input pixels back to the original image, clipped to it."""
     out = boxes.astype(np.float64, copy=True)
-    out[:, [0, 2]] = ((out[:, [0, 2]] - lb.pad_x) / lb.scale_x).clip(0, lb.orig_w)
-    out[:, [1, 3]] = ((out[:, [1, 3]] - lb.pad_y) / lb.scale_y).clip(0, lb.orig_h)
+    out -= (lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y)
+    out /= (lb.scale_x, lb.scale_y, lb.scale_x, lb.scale_y)
+    np.clip(out, 0, (lb.orig_w, lb.orig_h, lb.orig_w, lb.orig_h), out=out)
     return out.astype(np.float32)
 
 

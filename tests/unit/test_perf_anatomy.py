@@ -85,6 +85,9 @@ def test_frame_steps_split_a_real_frame(tmp_path):
     assert list(out["steps_ms"]) == ["decode", "letterbox_to_tensor", "model", "decode_nms"]
     assert all(v > 0 for v in out["steps_ms"].values()) and out["frames"] == 6
     assert out["outside_model_ms"] == pytest.approx(out["frame_ms"] - out["steps_ms"]["model"], abs=1e-3)
+    assert list(out["alone_ms"]) == list(out["steps_ms"]) and all(v > 0 for v in out["alone_ms"].values())
+    outside = [v for k, v in out["alone_ms"].items() if k != "model"]
+    assert out["outside_model_alone_ms"] == pytest.approx(sum(outside), abs=1e-3)
     with pytest.raises(ValueError, match="at least one image"):
         frame_steps(Detector(model), [], frames=1)
 
@@ -101,13 +104,34 @@ def test_the_report_says_where_the_time_goes():
                     "steps_ms": {"decode": 0.5, "letterbox_to_tensor": 0.3, "model": 10.0, "decode_nms": 0.2},
                     "frame_ms": 11.0,
                     "outside_model_ms": 1.0,
+                    "alone_ms": {"decode": 0.3, "letterbox_to_tensor": 0.1, "model": 9.0, "decode_nms": 0.1},
+                    "outside_model_alone_ms": 0.5,
                 },
             }
         },
     }
+    doc["anatomy"]["fp32"]["model"]["file_mb"] = 10.1
+    doc["details"]["memory_roof"] = {"l2_resident_gb_per_s": 90.0, "main_memory_gb_per_s": 20.0, "l2_bytes": 2**20}
     md = "\n".join(anatomy_lines(doc))
     assert "Convolutions 30.0 % of it, 300.0 G(FL)OP/s = 1.50x the floor's MatMul rate (200.0)" in md
-    assert "| Conv | 3.000 | 30.0 % | 70 | 30.00 |" in md
-    assert "| 2 other types | 2.000 | 20.0 % | 4 |  |" in md  # past the six slowest types, summed
-    assert "| median ms | 0.5 | 0.3 | 10 | 0.2 | 11 | 1 |" in md
+    assert "| Conv | 3.000 | 30.0 % | 70 | 30.00 | 10.0 |" in md  # 30 MB in 3 ms: 10 GB/s
+    assert "| 2 other types | 2.000 | 20.0 % | 4 |  |  |" in md  # past the six slowest types, summed
+    assert "| in a frame (median ms) | 0.5 | 0.3 | 10 | 0.2 | 11 | 1 |" in md
+    assert "| alone, warm caches | 0.3 | 0.1 | 9 | 0.1 |  | 0.5 |" in md
+    assert "1.000 ms in a frame, 0.500 ms with each step alone; 0.500 ms of it" in md
+    assert "(the model file is 10.10 MB, the L2 1.00 MiB per core)" in md
+    assert "90.0 GB/s for an array inside the L2, 20.0 GB/s from main memory" in md
     assert anatomy_lines({"details": {}}) == []
+
+
+def test_the_memory_roof_reads_the_l2_size_and_measures_copies(tmp_path):
+    from edgeproof.perf.floor import copy_gb_per_s, l2_bytes
+
+    for index, (level, size) in enumerate([("1", "32K"), ("2", "1024K"), ("3", "32768K")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(level + "\n")
+        (folder / "size").write_text(size + "\n")
+    assert l2_bytes(tmp_path) == 2**20
+    assert l2_bytes(tmp_path / "absent") is None
+    assert copy_gb_per_s(64 * 1024, runs=3) > 0

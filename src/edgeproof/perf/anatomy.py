@@ -8,7 +8,8 @@ guessing:
   milliseconds per run, share, node count and the bytes each type moves (its inputs, outputs and
   weights as the profiler reports them); the convolutions' own GFLOP/s, to set against the floor's;
 - **per step of a frame** (decode, letterbox into the input tensor, model, decode + NMS), medians over the same
-  val images, so the time outside the model is shown, not inferred.
+  val images, so the time outside the model is shown, not inferred; and each step alone, back to back on warm
+  caches, so what the model's pass through the caches costs the steps after it is shown too.
 
 The profiler adds a little time per node, so the per-type milliseconds are scaled to the model-only
 p50 measured without the profiler in the same call; the shares are the profiler's own.
@@ -103,14 +104,7 @@ def profile_model(
 
 
 def _p50_ms(call: Any, runs: int) -> float:
-    for _ in range(SKIP_RUNS):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return round(statistics.median(times), 4)
+    return _p50_ms_indexed(lambda _i: call(), runs)
 
 
 STEPS = ("decode", "letterbox_to_tensor", "model", "decode_nms")
@@ -139,9 +133,40 @@ def frame_steps(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
             times[step].append((b - a) * 1000.0)
         times["frame"].append((marks[-1] - marks[0]) * 1000.0)
     med = {k: round(statistics.median(v), 4) for k, v in times.items()}
+    alone = steps_alone(detector, paths, frames)
+    outside_alone = sum(v for k, v in alone.items() if k != "model")
     return {
         "steps_ms": {s: med[s] for s in STEPS},
         "frame_ms": med["frame"],
         "outside_model_ms": round(med["frame"] - med["model"], 4),
+        "alone_ms": alone,
+        "outside_model_alone_ms": round(outside_alone, 4),
         "frames": frames,
     }
+
+
+def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, float]:
+    """Each step of :func:`frame_steps` repeated back to back, ``frames`` times (decode over ``paths`` cycled,
+    the others on the first image's data): medians in ms. Its caches stay warm, so the gap to the step's
+    median inside a frame is what the model's pass through the caches costs the steps after it."""
+    image = load_image(paths[0])
+    batch, boxes = detector.preprocess([image])
+    raw = detector.infer(batch)
+    calls = {
+        "decode": lambda i: load_image(paths[i % len(paths)]),
+        "letterbox_to_tensor": lambda _i: detector.preprocess([image]),
+        "model": lambda _i: detector.infer(batch),
+        "decode_nms": lambda _i: detector.postprocess(raw, boxes),
+    }
+    return {step: _p50_ms_indexed(call, frames) for step, call in calls.items()}
+
+
+def _p50_ms_indexed(call: Any, runs: int) -> float:
+    for i in range(SKIP_RUNS):
+        call(i)
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        call(i)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return round(statistics.median(times), 4)

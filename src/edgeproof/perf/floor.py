@@ -126,3 +126,46 @@ def compute_floor(gflop: float, peaks: list[dict[str, Any]]) -> dict[str, Any]:
         "compute_floor_ms": round(gflop / best * 1e3, 3),
         "floor_by_size": floor_by_size(gflop, peaks),
     }
+
+
+L2_RESIDENT_BYTES = 256 * 1024  # well inside one core's L2 here (per-core L2 >= 512 KiB on current x86)
+LARGE_BYTES = 128 * 2**20  # past any L3 this project runs on: main memory
+
+
+def copy_gb_per_s(nbytes: int, runs: int) -> float:
+    """One core's numpy copy rate for an ``nbytes`` array: bytes read plus written per second (GB/s), best of
+    ``runs``."""
+    src = np.ones(nbytes, np.uint8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # first touch: page faults are not the copy's
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return round(2 * nbytes / best / 1e9, 1)
+
+
+def l2_bytes(cpu: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """The L2 cache of the first core in bytes, from Linux's sysfs; ``None`` where it does not say."""
+    for index in sorted(cpu.glob("index*")):
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            size = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20}.get(size[-1:], 1)
+        digits = size.rstrip("KM")
+        return int(digits) * scale if digits.isdigit() else None
+    return None
+
+
+def memory_roof() -> dict[str, Any]:
+    """The rates an elementwise operator could reach here, on one core: copying an L2-resident array and a
+    main-memory one (GB/s, read plus written), and the L2 size they are set against."""
+    return {
+        "l2_resident_gb_per_s": copy_gb_per_s(L2_RESIDENT_BYTES, runs=200),
+        "main_memory_gb_per_s": copy_gb_per_s(LARGE_BYTES, runs=5),
+        "l2_bytes": l2_bytes(),
+    }

@@ -80,19 +80,53 @@ def _met(op: str, target: float, value: float | None) -> str:
 TOP_OPS = 6  # operator types listed per variant; the rest are summed in one row
 
 
+def _gb_per_s(r: Mapping[str, Any]) -> float | None:
+    return round(r["mbytes"] / r["ms"], 1) if r.get("mbytes") and r.get("ms") else None  # MB per ms = GB/s
+
+
 def _op_rows(model: Mapping[str, Any]) -> list[list[str]]:
     ops = list(model["ops"].items())
     rows = [
-        [op, _num(r["ms"], 3), f"{r['share'] * 100:.1f} %", str(r["nodes"]), _num(r["mbytes"], 2)]
-        for op, r in ops[:TOP_OPS]
+        [op, _num(r["ms"], 3), f"{r['share'] * 100:.1f} %", str(r["nodes"]), _num(r["mbytes"], 2), _num(gbs, 1)]
+        for op, r, gbs in ((op, r, _gb_per_s(r)) for op, r in ops[:TOP_OPS])
     ]
     rest = ops[TOP_OPS:]
     if rest:
         ms, share = sum(r["ms"] for _, r in rest), sum(r["share"] for _, r in rest)
-        rows.append(
-            [f"{len(rest)} other types", _num(ms, 3), f"{share * 100:.1f} %", str(sum(r["nodes"] for _, r in rest)), ""]
-        )
+        nodes = str(sum(r["nodes"] for _, r in rest))
+        rows.append([f"{len(rest)} other types", _num(ms, 3), f"{share * 100:.1f} %", nodes, "", ""])
     return rows
+
+
+def _roof_line(roof: Mapping[str, Any] | None) -> list[str]:
+    if not roof:
+        return []
+    l2 = roof.get("l2_bytes")
+    return [
+        f"Memory roof (one core's numpy copy, bytes read plus written): {_num(roof['l2_resident_gb_per_s'], 1)} GB/s "
+        f"for an array inside the L2, {_num(roof['main_memory_gb_per_s'], 1)} GB/s from main memory; L2 "
+        f"{_num(l2 / 2**20 if l2 else None, 2)} MiB per core. An operator's GB/s far below these is limited by its "
+        "kernel, not by memory.",
+        "",
+    ]
+
+
+def _frame_lines(f: Mapping[str, Any], file_mb: float | None, l2: int | None) -> list[str]:
+    alone = f.get("alone_ms")
+    rows = [["in a frame (median ms)", *f["steps_ms"].values(), f["frame_ms"], f["outside_model_ms"]]]
+    if alone:
+        rows.append(["alone, warm caches", *(alone[s] for s in f["steps_ms"]), "", f["outside_model_alone_ms"]])
+    lines = [*table(["frame step", *f["steps_ms"], "whole frame", "outside the model"], rows, digits=3), ""]
+    if alone:
+        inside, apart = f["outside_model_ms"], f["outside_model_alone_ms"]
+        cold, l2_mib = round(inside - apart, 3), l2 / 2**20 if l2 else None
+        lines += [
+            f"Outside the model: {_num(inside, 3)} ms in a frame, {_num(apart, 3)} ms with each step alone; "
+            f"{_num(cold, 3)} ms of it is the steps after the model running on caches the model has just "
+            f"filled (the model file is {_num(file_mb, 2)} MB, the L2 {_num(l2_mib, 2)} MiB per core).",
+            "",
+        ]
+    return lines
 
 
 def anatomy_lines(doc: Mapping[str, Any]) -> list[str]:
@@ -101,9 +135,10 @@ def anatomy_lines(doc: Mapping[str, Any]) -> list[str]:
     if not anatomy:
         return []
     rate = doc["details"]["matmul_gflop_per_s"]["best"]
-    lines = ["", "## Where the time goes", ""]
+    roof = doc["details"].get("memory_roof")
+    lines = ["", "## Where the time goes", "", *_roof_line(roof)]
     for name, a in anatomy.items():
-        m, f = a["model"], a["frame"]
+        m = a["model"]
         conv = m.get("conv_gflop_per_s")
         lines += [
             f"**{name}**: model p50 {_num(m['model_ms_p50'], 3)} ms (unprofiled, this call). Convolutions "
@@ -111,20 +146,15 @@ def anatomy_lines(doc: Mapping[str, Any]) -> list[str]:
             f"{_num(conv / rate if conv else None, 2)}x the floor's MatMul rate ({rate}); everything else "
             f"{(1 - m['conv_share']) * 100:.1f} %.",
             "",
-            *table(["operator type", "ms per run", "share", "nodes", "MB moved"], _op_rows(m)),
+            *table(["operator type", "ms per run", "share", "nodes", "MB moved", "GB/s"], _op_rows(m)),
             "",
-            *table(
-                ["frame step", *f["steps_ms"], "whole frame", "outside the model"],
-                [["median ms", *f["steps_ms"].values(), f["frame_ms"], f["outside_model_ms"]]],
-                digits=3,
-            ),
-            "",
+            *_frame_lines(a["frame"], m.get("file_mb"), (roof or {}).get("l2_bytes")),
         ]
     lines.append(
         "Per type: ONNX Runtime's profiler over the same session settings, after the timed rounds; milliseconds are "
-        "its shares of the unprofiled p50. MB moved: inputs, outputs and weights as the profiler reports them. "
-        "Frame steps: the detector's own methods over the same val images, medians; a step's median in a frame "
-        "can exceed its figure alone (caches are cold after the decode)."
+        "its shares of the unprofiled p50. MB moved: inputs, outputs and weights as the profiler reports them; "
+        "GB/s: those bytes over those milliseconds. Frame steps: the detector's own methods over the same val "
+        "images, medians; alone: each step repeated back to back on the same data."
     )
     return lines
 

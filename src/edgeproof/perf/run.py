@@ -22,7 +22,7 @@ from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import read_json
 from edgeproof.perf import pipelines, ultra
 from edgeproof.perf.anatomy import frame_steps, profile_model
-from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak
+from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak, memory_roof
 from edgeproof.perf.targets import ratios, round_entries, spread
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime import timing as core
@@ -186,7 +186,7 @@ def run_perf(
     files, skipped = _variants(inputs)
     images = split_image_paths(inputs.data, "val")[: bench.e2e_images]
     bench = bench.model_copy(update={"batch": 1})
-    gflop, peaks = count_flops(files["fp32"]) / 1e9, [matmul_peak()]
+    gflop, peaks, roofs = count_flops(files["fp32"]) / 1e9, [matmul_peak()], [memory_roof()]
     imgsz, _ = read_input_size(files["fp32"])  # square: the export's train.imgsz
     timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det)
     with ultra.temp_folder() as tmp:
@@ -195,6 +195,7 @@ def run_perf(
         rounds = _time_rounds(inputs, models, files, images, imgsz, timing, bench, deploy)
     anatomy = where_time_goes(files, _release_name(inputs), images, bench, deploy, gflop)
     peaks.append(matmul_peak())  # again after the rounds: the floor takes the best (least disturbed) figure
+    roofs.append(memory_roof())
     floor = compute_floor(gflop, peaks)
     entries = _entries(rounds, models, maps, floor["compute_floor_ms"])
     release = _release_name(inputs)
@@ -213,6 +214,7 @@ def run_perf(
             "warmup": bench.warmup,
             "batch": 1,
             "not_measured": skipped,
+            "memory_roof": {k: max(r[k] or 0 for r in roofs) or None for k in roofs[0]},
             "ratios": ratios(entries, release),
             "ratios_by_round": spread(
                 [ratios(round_entries(entries, r, floor["compute_floor_ms"]), release) for r in range(inputs.rounds)]
@@ -241,10 +243,14 @@ def where_time_goes(
         detector = Detector(files[name], Postprocess.deployed(deploy), session)
         sample, _ = detector.preprocess([load_image(images[0])])
         out[name] = {
-            "model": profile_model(files[name], sample, session, bench.runs, gflop),
+            "model": {**profile_model(files[name], sample, session, bench.runs, gflop), "file_mb": _mb(files[name])},
             "frame": frame_steps(detector, images, bench.runs),
         }
     return out
+
+
+def _mb(path: Path) -> float:
+    return round(path.stat().st_size / 1e6, 2)
 
 
 def _machine() -> str:

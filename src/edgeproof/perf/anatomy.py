@@ -30,6 +30,7 @@ import numpy as np
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import SessionSettings, graph_level, import_ort
+from edgeproof.runtime.timing import time_calls
 
 CONV_OPS = ("Conv", "QLinearConv", "ConvInteger", "FusedConv", "NchwcConv")
 SKIP_RUNS = 5  # the first runs allocate and tune; their kernel times are not the model's
@@ -162,11 +163,4 @@ def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
 
 
 def _p50_ms_indexed(call: Any, runs: int) -> float:
-    for i in range(SKIP_RUNS):
-        call(i)
-    times = []
-    for i in range(runs):
-        start = time.perf_counter()
-        call(i)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return round(statistics.median(times), 4)
+    return round(statistics.median(time_calls(call, SKIP_RUNS, runs)), 4)

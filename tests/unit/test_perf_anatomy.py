@@ -118,9 +118,15 @@ def test_the_report_says_where_the_time_goes():
     assert "| 2 other types | 2.000 | 20.0 % | 4 |  |  |" in md  # past the six slowest types, summed
     assert "| in a frame (median ms) | 0.5 | 0.3 | 10 | 0.2 | 11 | 1 |" in md
     assert "| alone, warm caches | 0.3 | 0.1 | 9 | 0.1 |  | 0.5 |" in md
-    assert "1.000 ms in a frame, 0.500 ms with each step alone; 0.500 ms of it" in md
-    assert "(the model file is 10.10 MB, the L2 1.00 MiB per core)" in md
-    assert "90.0 GB/s for an array inside the L2, 20.0 GB/s from main memory" in md
+    assert "1.000 ms in a frame, 0.500 ms with each step alone; 0.500 ms of it is what the frame's other" in md
+    assert "(the model file is 10.10 MB, the L2 1.00 MiB)" in md
+    assert "90.0 GB/s for arrays filling half the L2, 20.0 GB/s from main memory" in md
+    frame = doc["anatomy"]["fp32"]["frame"]
+    frame["outside_model_alone_ms"] = 1.2  # slower alone than in a frame: no negative cache cost is printed
+    assert "no cost of the caches shows" in "\n".join(anatomy_lines(doc))
+    del frame["outside_model_alone_ms"], doc["details"]["memory_roof"]["main_memory_gb_per_s"]
+    md = "\n".join(anatomy_lines(doc))  # a partial document renders, its missing figures as dashes
+    assert "| alone, warm caches | 0.3 | 0.1 | 9 | 0.1 |  | — |" in md and "— GB/s from main memory" in md
     assert anatomy_lines({"details": {}}) == []
 
 

@@ -147,17 +147,18 @@ def frame_steps(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
 
 
 def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, float]:
-    """Each step of :func:`frame_steps` repeated back to back, ``frames`` times (decode over ``paths`` cycled,
-    the others on the first image's data): medians in ms. Its caches stay warm, so the gap to the step's
-    median inside a frame is what the model's pass through the caches costs the steps after it."""
-    image = load_image(paths[0])
-    batch, boxes = detector.preprocess([image])
-    raw = detector.infer(batch)
+    """Each step of :func:`frame_steps` repeated back to back, ``frames`` times over the same images cycled
+    (each step's inputs prepared beforehand): medians in ms. Its caches stay warm, so the gap to the step's
+    median inside a frame is what the other steps, the model above all, cost it through the caches."""
+    images = [load_image(p) for p in paths]
+    prepared = [detector.preprocess([image]) for image in images]
+    raws = [detector.infer(batch) for batch, _ in prepared]
+    n = len(paths)
     calls = {
-        "decode": lambda i: load_image(paths[i % len(paths)]),
-        "letterbox_to_tensor": lambda _i: detector.preprocess([image]),
-        "model": lambda _i: detector.infer(batch),
-        "decode_nms": lambda _i: detector.postprocess(raw, boxes),
+        "decode": lambda i: load_image(paths[i % n]),
+        "letterbox_to_tensor": lambda i: detector.preprocess([images[i % n]]),
+        "model": lambda i: detector.infer(prepared[i % n][0]),
+        "decode_nms": lambda i: detector.postprocess(raws[i % n], prepared[i % n][1]),
     }
     return {step: _p50_ms_indexed(call, frames) for step, call in calls.items()}
 

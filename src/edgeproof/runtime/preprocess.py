@@ -90,7 +90,10 @@ def letterbox_geometry(h: int, w: int, size: Tuple[int, int]) -> Letterbox:
 
 
 def letterbox(image: np.ndarray, size: Tuple[int, int], pad_value: int = PAD_VALUE) -> Tuple[np.ndarray, Letterbox]:
-    """Resize ``image`` (H, W, 3) uint8 to fit ``size`` = (height, width) keeping aspect, pad the rest."""
+    """Resize ``image`` (H, W, 3) uint8 to fit ``size`` = (height, width) keeping aspect, pad the rest.
+
+    The canvas is always a fresh array, never ``image`` itself (even at the input size): the detector hands
+    a single canvas to the model as the batch without copying it."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"letterbox expects an (H, W, 3) uint8 image, got shape {image.shape} {image.dtype}")
     h, w = image.shape[:2]
@@ -184,9 +187,13 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def to_input(images: List[np.ndarray]) -> np.ndarray:
     """Stack letterboxed HWC uint8 images into the model's NCHW float32 input in [0, 1]."""
+    if not images:
+        raise ValueError("to_input needs at least one image")
     h, w, c = images[0].shape
     out = np.empty((len(images), c, h, w), dtype=np.float32)
     for i, image in enumerate(images):  # one conversion pass per image, no stacked copy
+        if image.shape != (h, w, c):  # the assignment would broadcast a (1, w, c) image silently
+            raise ValueError(f"to_input: image {i} is {image.shape}, image 0 is {(h, w, c)}; one batch, one size")
         out[i] = image.transpose(2, 0, 1)
     out /= np.float32(255.0)
     return out

@@ -9,7 +9,7 @@ guessing:
   weights as the profiler reports them); the convolutions' own GFLOP/s, to set against the floor's;
 - **per step of a frame** (decode, letterbox into the input tensor, model, decode + NMS), medians over the same
   val images, so the time outside the model is shown, not inferred; and each step alone, back to back on warm
-  caches, so what the model's pass through the caches costs the steps after it is shown too.
+  caches, so what the other steps of a frame (the model above all) cost each one through the caches is shown too.
 
 The profiler adds a little time per node, so the per-type milliseconds are scaled to the model-only
 p50 measured without the profiler in the same call; the shares are the profiler's own.

@@ -83,7 +83,7 @@ def profile_model(
     ort = import_ort()
     detector = Detector(model, session=session)
     batch = sample.astype(detector.input_dtype, copy=False)
-    p50 = _p50_ms(lambda: detector.session.run(None, {detector.input_name: batch}), runs)
+    p50 = _p50_ms(lambda _i: detector.session.run(None, {detector.input_name: batch}), runs)
     options = ort.SessionOptions()
     options.graph_optimization_level = graph_level(session.graph_optimization)
     options.intra_op_num_threads = session.intra_op_threads
@@ -102,10 +102,6 @@ def profile_model(
     out.update(model_ms_p50=p50, conv_ms=round(conv_ms, 4), conv_share=round(conv_ms / p50, 4) if p50 else None)
     out["conv_gflop_per_s"] = round(gflop / conv_ms * 1e3, 1) if gflop and conv_ms else None
     return out
-
-
-def _p50_ms(call: Any, runs: int) -> float:
-    return _p50_ms_indexed(lambda _i: call(), runs)
 
 
 STEPS = ("decode", "letterbox_to_tensor", "model", "decode_nms")
@@ -160,8 +156,9 @@ def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
         "model": lambda i: detector.infer(prepared[i % n][0]),
         "decode_nms": lambda i: detector.postprocess(raws[i % n], prepared[i % n][1]),
     }
-    return {step: _p50_ms_indexed(call, frames) for step, call in calls.items()}
+    return {step: _p50_ms(call, frames) for step, call in calls.items()}
 
 
-def _p50_ms_indexed(call: Any, runs: int) -> float:
+def _p50_ms(call: Any, runs: int) -> float:
+    """Median ms of ``call(i)`` over ``runs`` timed calls after :data:`SKIP_RUNS` untimed ones."""
     return round(statistics.median(time_calls(call, SKIP_RUNS, runs)), 4)

@@ -155,7 +155,7 @@ class Detector:
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)
-        self.nhwc_uint8 = self.input_dtype == np.uint8  # the model takes the letterboxed pixels as they are
+        self.nhwc_uint8 = takes_pixels(inp)  # the model takes the letterboxed pixels as they are
         self.metadata = _model_metadata(self.session)
         self.input_size = input_size(inp.shape, self.metadata, self.model_path, nhwc=self.nhwc_uint8)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None

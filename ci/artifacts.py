@@ -7,7 +7,12 @@ with ``git`` and the pull request's bundle with this script, run by the board's 
     python3 ci/artifacts.py download --run-id ID --name release-bundle --dest release/bundle
     python3 ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline   # exit 4: none
 
-Environment: ``GITHUB_TOKEN`` (``actions: read``), ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``.
+``latest`` takes only an artifact that a ``workflow_run`` run of ``.github/workflows/device-gate.yml``
+made for main of this repository (``GITHUB_REPOSITORY_ID``): any workflow can upload an artifact of that
+name, a pull request's build included.
+
+Environment: ``GITHUB_TOKEN`` (``actions: read``), ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``,
+``GITHUB_REPOSITORY_ID`` (``latest``).
 ``GET .../artifacts/{id}/zip`` answers with a redirect to blob storage: it is followed WITHOUT the
 token (the storage URL is pre-signed and must never receive the repository token). Archives are
 extracted only when every member is a plain file that stays inside the destination.
@@ -32,6 +37,7 @@ from typing import Any
 log = logging.getLogger("ci.artifacts")
 MAX_ARCHIVE = 2 * 1024**3  # refuse absurd downloads (a bundle is tens of MB)
 EXIT_NONE = 4
+BASELINE_WORKFLOW = ".github/workflows/device-gate.yml"  # the only workflow whose artifacts are main's verdicts
 
 
 class ArtifactError(RuntimeError):
@@ -104,11 +110,37 @@ def run_artifact(api: Api, run_id: int, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def latest_artifact(api: Api, name: str) -> dict[str, Any] | None:
-    """The newest unexpired artifact named ``name`` in the repository, or None."""
+def _made_on_main(api: Api, artifact: dict[str, Any], branch: str, repo_id: int | None) -> bool:
+    """Did the device-gate workflow (the default branch's code) upload it, for ``branch`` of this repository?
+
+    The name alone proves nothing: a pull request's build runs the PR's code, which can upload an artifact
+    of any name. The run that made it must be a ``workflow_run`` run of ``device-gate.yml``, whose upload
+    step only runs for a push to main from this repository.
+    """
+    run = artifact.get("workflow_run") or {}
+    if run.get("head_branch") != branch or (repo_id is not None and run.get("head_repository_id") != repo_id):
+        return False
+    details = api.get_json(f"/actions/runs/{int(run.get('id') or 0)}")
+    return details.get("path") == BASELINE_WORKFLOW and details.get("event") == "workflow_run"
+
+
+def latest_artifact(api: Api, name: str, branch: str = "main", repo_id: int | None = None) -> dict[str, Any] | None:
+    """The newest unexpired artifact named ``name`` that the device-gate workflow made for ``branch``, or None."""
     query = urllib.parse.urlencode({"name": name, "per_page": 100})
     found = _usable(api.get_json("/actions/artifacts?" + query).get("artifacts") or [], name)
-    return max(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0)) if found else None
+    for art in sorted(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0), reverse=True):
+        if _made_on_main(api, art, branch, repo_id):
+            return art
+        run = art.get("workflow_run") or {}
+        log.warning(
+            "artifact %r (id %s, run %s) not made by %s for %s: ignored",
+            name,
+            art.get("id"),
+            run.get("id"),
+            BASELINE_WORKFLOW,
+            branch,
+        )
+    return None
 
 
 def safe_extract(data: bytes, dest: Path) -> list[str]:
@@ -146,14 +178,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("download", help="an artifact of one workflow run")
     d.add_argument("--run-id", type=int, required=True)
-    latest = sub.add_parser("latest", help="the newest unexpired artifact of that name (exit 4: none)")
+    latest = sub.add_parser(
+        "latest", help="the newest unexpired artifact of that name the device-gate workflow made (exit 4: none)"
+    )
+    latest.add_argument("--branch", default="main", help="the branch whose pushes made it (default main)")
     for s in (d, latest):
         s.add_argument("--name", required=True)
         s.add_argument("--dest", type=Path, required=True)
     args = p.parse_args(argv)
     try:
         api = _api_from_env()
-        art = run_artifact(api, args.run_id, args.name) if args.cmd == "download" else latest_artifact(api, args.name)
+        if args.cmd == "download":
+            art = run_artifact(api, args.run_id, args.name)
+        else:
+            repo_id = os.environ.get("GITHUB_REPOSITORY_ID")  # set by Actions: a fork's runs never match
+            art = latest_artifact(api, args.name, args.branch, int(repo_id) if repo_id else None)
         if art is None:
             log.info("no artifact named %r", args.name)
             return EXIT_NONE

@@ -28,10 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgeproof.markdown import one_line, table_rows_only
+from edgeproof.verdict.baseline import NO_BASELINE
+
 log = logging.getLogger("ci.device_gate")
 MARKER = "<!-- edgeproof-device-gate -->"
 STATES = {"pass": "success", "fail": "failure", "inconclusive": "error"}
-NO_BASELINE = "no baseline on main: regression not judged"
 Api = Callable[[str, str, Any], Any]
 
 # needs.jetson.result -> why no results arrived, and what to do about it
@@ -142,9 +144,10 @@ def compose_comment(
         parts.append("")
     for md in reports.values():
         parts += [md.replace("# Device gate:", "### Device gate:", 1).rstrip(), ""]
-    parts += [f"- {n}" for n in notes] + ([""] if notes else [])
+    parts += [f"- {one_line(n)}" for n in notes] + ([""] if notes else [])
     parts += ["### `dvc metrics diff main`", ""]
-    parts.append(metrics_diff.strip() if metrics_diff and metrics_diff.strip() else "_no metric changed_")
+    rows = table_rows_only(metrics_diff or "")  # the PR build's file: its table, nothing that could pose as ours
+    parts.append(rows if rows else "_no metric changed_")
     return "\n".join(parts) + "\n"
 
 

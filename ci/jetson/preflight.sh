@@ -23,4 +23,5 @@ if [ ! -f "$bundle/manifest.json" ]; then
   exit 1
 fi
 PYTHONPATH=src "$py" -m edgeproof.device verify --bundle "$bundle" >/dev/null
-PYTHONPATH=src exec "$py" -m edgeproof.device preflight --bundle "$bundle" --profile "$profile"
+# this checkout's params.yaml sets the profile (the board's own repo: the base branch), never the bundle's
+PYTHONPATH=src exec "$py" -m edgeproof.device preflight --bundle "$bundle" --profile "$profile" --rules-params params.yaml

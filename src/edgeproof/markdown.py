@@ -7,6 +7,7 @@ a number, a digest or a missing value reads the same everywhere.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +33,32 @@ def cell(value: Any, digits: int = 4) -> str:
     if len(text) > 80:
         text = text[:77] + "…"
     return text.replace("|", "/").replace("\n", " ")
+
+
+def inline(value: Any, limit: int = 120) -> str:
+    """Text from outside (a pull request's params, a bundle's file name) as one inline code span.
+
+    Whatever it holds, it cannot end the line it sits in, so it cannot start a heading, a fake verdict
+    line or an HTML comment that hides the rest of a PR comment.
+    """
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def one_line(text: Any) -> str:
+    """A note as one line of plain text, with no raw HTML (a note can quote a pull request's file)."""
+    return " ".join(str(text).split()).replace("<", "&lt;")
+
+
+def table_rows_only(text: str) -> str:
+    """Only the table lines of a markdown table written elsewhere (``dvc metrics diff --md`` in a pull
+    request's build), with no raw HTML: the lines that could be a heading, a verdict or a comment go."""
+    rows = [line.replace("<", "&lt;") for line in text.splitlines() if line.strip().startswith("|")]
+    return "\n".join(rows)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4, align: str | None = None) -> list[str]:

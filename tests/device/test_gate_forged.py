@@ -76,7 +76,7 @@ def test_string_fps_with_a_baseline_is_invalid_not_a_type_error(bundle, measured
     _edit(bundle / "profiles.json", lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0}))
     _edit(measured / "bench.json", lambda d: d.update(fps_e2e="fast"))
     baseline = tmp_path / "main-gate.json"
-    baseline.write_text(json.dumps({"measured": {"fps_e2e": 100.0}}))
+    baseline.write_text(json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": 100.0}}))
     code, report, _ = _gate(bundle, measured, baseline=baseline)
     assert code == 1 and _rule(report, "fps")["reason"] == "not a number (str)"
     assert _rule(report, "regression_fps")["status"] == "inconclusive"
@@ -221,7 +221,9 @@ def test_energy_regression_against_mains_verdict(bundle, measured, tmp_path):
     base = _base(tmp_path, regression={"max_energy_increase_pct": 10.0})
     _edit(measured / "bench.json", lambda d: d.update(ENERGY))
     baseline = tmp_path / "main-gate.json"
-    baseline.write_text(json.dumps({"measured": {"energy_mj_per_frame": 200.0}}))
+    baseline.write_text(
+        json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"energy_mj_per_frame": 200.0}})
+    )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     rule = _rule(report, "regression_energy")
     assert rule["measured"] == 25.0 and rule["status"] == "fail"

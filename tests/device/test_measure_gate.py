@@ -122,7 +122,9 @@ def test_regression_rules_against_mains_last_verdict(bundle, tmp_path):
     )
     fps = json.loads((out / "bench.json").read_text())["fps_e2e"]
     baseline = tmp_path / "main-gate.json"
-    baseline.write_text(json.dumps({"measured": {"fps_e2e": fps * 2, "map50_95": 1.0}}))
+    baseline.write_text(
+        json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": fps * 2, "map50_95": 1.0}})
+    )
     report = device_gate(bundle, "cpu-ci", out, baseline=baseline)
     rules = {r["name"]: r for r in report["rules"]}
     assert (

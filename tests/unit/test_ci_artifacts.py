@@ -42,6 +42,7 @@ def zip_of(files: dict[str, bytes], symlink: str | None = None) -> bytes:
 class FakeGitHub:
     def __init__(self) -> None:
         self.runs: dict[int, list[dict]] = {}
+        self.meta: dict[int, dict] = {}  # GET /actions/runs/{id}: the run itself
         self.blobs: dict[int, bytes] = {}
         self.seen: list[tuple[str, str | None]] = []
         outer = self
@@ -66,6 +67,8 @@ class FakeGitHub:
                     self.send_header("Location", f"/blob/{parts[-2]}?sig=presigned")
                     self.end_headers()
                     return None
+                if parts[3:5] == ["actions", "runs"] and len(parts) == 6:
+                    return self._send(200, json.dumps(outer.meta.get(int(parts[5]), {})).encode())
                 if parts[3:5] == ["actions", "runs"]:
                     arts = outer.runs.get(int(parts[5]), [])
                 else:
@@ -84,8 +87,21 @@ class FakeGitHub:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def add(self, run_id: int, art_id: int, name: str, data: bytes, created: str, expired: bool = False) -> None:
+    def add(
+        self,
+        run_id: int,
+        art_id: int,
+        name: str,
+        data: bytes,
+        created: str,
+        expired: bool = False,
+        run: dict | None = None,
+    ) -> None:
+        """An artifact of run ``run_id``; ``run``: that run's fields (default: device-gate.yml for main)."""
         self.blobs[art_id] = data
+        meta = {"path": ".github/workflows/device-gate.yml", "event": "workflow_run", "head_branch": "main"}
+        meta.update({"head_repository_id": 7, **(run or {})})
+        self.meta[run_id] = meta
         self.runs.setdefault(run_id, []).append(
             {
                 "id": art_id,
@@ -93,7 +109,11 @@ class FakeGitHub:
                 "expired": expired,
                 "created_at": created,
                 "archive_download_url": f"{self.url}/repos/o/r/actions/artifacts/{art_id}/zip",
-                "workflow_run": {"id": run_id},
+                "workflow_run": {
+                    "id": run_id,
+                    "head_branch": meta["head_branch"],
+                    "head_repository_id": meta["head_repository_id"],
+                },
             }
         )
 
@@ -107,6 +127,7 @@ def github():
 
 def artifacts(gh: FakeGitHub, *args: str, token: str = TOKEN, python: str = sys.executable):
     env = {"PATH": os.environ["PATH"], "GITHUB_TOKEN": token, "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": gh.url}
+    env["GITHUB_REPOSITORY_ID"] = "7"
     cmd = [python, str(REPO / "ci" / "artifacts.py"), *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
 
@@ -163,6 +184,27 @@ def test_mains_newest_unexpired_baseline_is_found_in_the_upload_artifact_layout(
     assert proc.returncode == 0, proc.stderr
     got = json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())
     assert got["measured"]["fps_e2e"] == 100000
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        {"path": ".github/workflows/build.yml", "event": "pull_request"},  # a PR's build names it so
+        {"head_branch": "evil-pr"},
+        {"head_repository_id": 999},  # a fork
+        {"event": "push"},
+    ],
+)
+def test_a_baseline_the_device_gate_workflow_did_not_make_for_main_is_ignored(github, tmp_path, run):
+    """Any workflow can upload an artifact named device-gate-main; only device-gate.yml's for main counts."""
+    real = zip_of({"jetson-orin-nano/gate.json": b'{"measured": {"fps_e2e": 60}}'})
+    fake = zip_of({"jetson-orin-nano/gate.json": b'{"measured": {"fps_e2e": 0.001}}'})
+    github.add(100, 10, "device-gate-main", real, "2026-12-01T00:00:00Z")
+    github.add(101, 11, "device-gate-main", fake, "2026-12-03T00:00:00Z", run=run)  # newer
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())["measured"]["fps_e2e"] == 60
+    assert "artifact 'device-gate-main' (id 11, run 101) not made by .github/workflows/device-gate.yml" in proc.stderr
 
 
 def test_no_baseline_on_main_exits_4(github, tmp_path):

@@ -76,6 +76,29 @@ def test_comment_has_marker_every_gate_table_and_the_metrics_diff():
     assert "_no metric changed_" in dg.compose_comment({}, "  \n", None, None)
 
 
+FAKE = "x\n\n---\n# Device gate: `cpu-ci`\n\n**Verdict: PASSED ✅ — release**\n\n<!--"
+
+
+def test_a_pull_requests_text_cannot_pose_as_the_verdict_or_hide_it():
+    """The PR's params values, its build's metrics diff and its bundle's file names stay inert text."""
+    from edgeproof.verdict.proposal import describe
+
+    line = describe({"key": "profiles.cpu-ci.description", "base": "cpu", "proposed": FAKE})
+    assert "\n" not in line and "`x --- # Device gate: `cpu-ci` **Verdict: PASSED ✅ — release** <!--``" in line
+    diff = "| Path | Metric |\n|---|---|\n| m.json | 1 |\n" + FAKE + "\n| <!-- x | 2 |"
+    body = dg.compose_comment({"cpu-ci": "# Device gate: `cpu-ci`\n"}, diff, None, None, notes=[FAKE])
+    assert "PASSED" not in body.split("dvc metrics diff")[1] and "| m.json | 1 |" in body
+    assert "<!--" not in body.replace(dg.MARKER, "") and "| &lt;!-- x | 2 |" in body
+    headings = [line for line in body.splitlines() if line.startswith(("#", "**Verdict", "<!--", "---"))]
+    assert headings == [
+        dg.MARKER,
+        "## edgeproof: release on the device",
+        "### Device gate: `cpu-ci`",
+        "### `dvc metrics diff main`",
+    ]
+    assert "\n- x --- # Device gate: `cpu-ci` **Verdict" in body  # the note: one inert line
+
+
 # --- issue 17: results that never arrived, main's baseline, the head commit, the base's rules ---------------
 
 
@@ -180,17 +203,18 @@ def measured(tmp_path_factory):
     finally:
         mp.undo()
     results = root / "ci-out/device-gate/cpu-ci"
-    assert run_measure(bundle, "cpu-ci", results, None, root / "engines") == 0
-    _base_params_with_regression(root / "base-params.yaml")  # the base's rules judge, not the bundle's
+    base = _base_params_with_regression(root / "base-params.yaml", raw)  # the base's rules judge, not the bundle's
+    assert run_measure(bundle, "cpu-ci", results, None, root / "engines", base) == 0  # as the board measures
     return root, bundle
 
 
-def _base_params_with_regression(path):
+def _base_params_with_regression(path, profiles):
     import yaml
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["profiles"]["cpu-ci"]["regression"] = {"max_fps_drop_pct": 10.0, "max_map_drop": 0.01}
+    params["profiles"] = profiles  # the tests' run counts, with the regression rules
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
 
 
 def _gate(root, bundle, *extra):
@@ -213,7 +237,9 @@ def test_mains_baseline_in_the_artifact_layout_is_judged(measured):
     root, bundle = measured
     baseline = root / "baseline" / "cpu-ci"  # as `artifacts.py latest` extracts the device-gate-main artifact
     baseline.mkdir(parents=True)
-    (baseline / "gate.json").write_text(json.dumps({"measured": {"fps_e2e": 100000.0, "map50_95": 1.0}}))
+    (baseline / "gate.json").write_text(
+        json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": 100000.0, "map50_95": 1.0}})
+    )
     code, report, body = _gate(root, bundle, "--baseline-root", str(root / "baseline"))
     assert code == 1 and "regression_fps" in report["failed"], body
     assert "no baseline on main" not in body
@@ -279,7 +305,13 @@ def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(m
         return _get(self)
 
     handler.do_POST, handler.do_GET = do_post, do_get
-    baseline = zip_of({"cpu-ci/gate.json": json.dumps({"measured": {"fps_e2e": 100000.0, "map50_95": 1.0}}).encode()})
+    baseline = zip_of(
+        {
+            "cpu-ci/gate.json": json.dumps(
+                {"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": 100000.0, "map50_95": 1.0}}
+            ).encode()
+        }
+    )
     github.add(900, 90, "device-gate-main", baseline, "2026-12-06T00:00:00Z")
     try:
         proc = _gate_sh(

@@ -1,17 +1,20 @@
 """``python -m edgeproof.device``: the device side's command line (Python 3.8+, device dependencies only).
 
-- ``measure --bundle release/bundle --profile NAME --out reports/device/NAME``: verify, match, measure.
+- ``measure --bundle release/bundle --profile NAME --out reports/device/NAME [--rules-params params.yaml]``:
+  verify, match, measure. ``--rules-params``: the base branch's params file, whose profile sets what
+  is measured and how (CI passes it; without it, the bundle's own ``profiles.json``).
   Exit 0 measured; 2 the bundle failed verification or is unusable; 4 the machine does not match the
   profile; 5 the profile's execution providers are not the ones that ran; 6 the measurement crashed
   (an unforeseen error, e.g. in ONNX Runtime: infrastructure, not a verdict on the model). A model
   whose input size disagrees with ``deploy.json`` is an unusable bundle (2, rule ``input_size``).
   Every exit writes ``measure.json`` with the status, the rule and the reason.
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
-- ``preflight --bundle DIR --profile NAME``: is this board ready (exit 0) or not (exit 1, reasons printed)?
+- ``preflight --bundle DIR --profile NAME [--rules-params FILE]``: is this board ready (exit 0) or not
+  (exit 1, reasons printed)?
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
-- ``power-mode (--bundle DIR --profile NAME | --mode NAME)``: the ``nvpmodel -m`` id of the profile's
-  (or the named) power mode on this board (printed; exit 0), or exit 2 with the reason (unknown board
-  or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
+- ``power-mode (--bundle DIR --profile NAME [--rules-params FILE] | --mode NAME)``: the ``nvpmodel -m``
+  id of the profile's (or the named) power mode on this board (printed; exit 0), or exit 2 with the
+  reason (unknown board or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from edgeproof.device.gated import Refused
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.device.measure import default_cache_root, run_measure
+from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
 from edgeproof.profiles import match_machine, parse_profiles
 
@@ -60,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     w.add_argument("--profile", default=None)
     w.add_argument("--mode", default=None, help="a power mode name (e.g. MAXN_SUPER) instead of a profile's")
+    for cmd in (m, r, w):
+        cmd.add_argument(
+            "--rules-params",
+            type=Path,
+            default=None,
+            help="the base branch's params.yaml: its profiles set how to measure (default: the bundle's profiles.json)",
+        )
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
     return p
@@ -82,7 +94,11 @@ def _power_mode(args: argparse.Namespace) -> int:
         if args.profile is None:
             log.error("power-mode needs --profile NAME (with --bundle) or --mode NAME")
             return 2
-        mode = parse_profiles(read_json_file(args.bundle / "profiles.json"))[args.profile].power_mode
+        try:
+            mode = load_profile(args.bundle, args.profile, args.rules_params).power_mode
+        except (Refused, BundleError) as exc:
+            log.error("%s", exc)
+            return 2
         if mode is None:
             log.error("profile %s requires no power mode", args.profile)
             return 2
@@ -101,7 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "measure":
         out = args.out or Path("reports/device") / args.profile
-        return run_measure(args.bundle, args.profile, out, args.sysroot, args.engine_cache or default_cache_root())
+        cache = args.engine_cache or default_cache_root()
+        return run_measure(args.bundle, args.profile, out, args.sysroot, cache, args.rules_params)
     if args.command == "verify":
         try:
             manifest = verify_bundle(args.bundle)
@@ -114,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from edgeproof.device.preflight import preflight
 
         cache = args.engine_cache or default_cache_root()
-        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache)
+        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache, args.rules_params)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return 0 if report["ready"] else 1
     if args.command == "power-mode":

@@ -41,6 +41,7 @@ from edgeproof.device.gated import (
 )
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
 from edgeproof.device.memory import file_mb
+from edgeproof.device.profile_source import load_profile
 from edgeproof.device.providers import (
     TRT,
     cpu_fallback_guard,
@@ -52,7 +53,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.results import device_name, recorded_settings, write_results
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.io import write_json
-from edgeproof.profiles import Profile, match_machine, parse_profiles
+from edgeproof.profiles import Profile, match_machine
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector, spatial_dims, takes_pixels
 from edgeproof.runtime.postprocess import Postprocess
@@ -66,14 +67,6 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_CRASHED", "EXIT_MACHINE", "EXIT_OK", "EXIT_PR
 log = logging.getLogger(__name__)
 
 PLACEMENT_RUNS = 3
-
-
-def load_profile(bundle: Path, name: str) -> Profile:
-    """The named profile from the bundle's ``profiles.json`` (the params the bundle was built with)."""
-    profiles = parse_profiles(read_json_file(bundle / "profiles.json"), where=f"{bundle / 'profiles.json'}")
-    if name not in profiles:
-        raise BundleError(f"{bundle / 'profiles.json'}: no profile {name!r} (has {sorted(profiles)})")
-    return profiles[name]
 
 
 def _placement(
@@ -135,11 +128,13 @@ def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[s
     return match
 
 
-def _read_bundle(bundle: Path, name: str) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
-    """Verify the bundle; the profile as it runs the shipped variant (:meth:`Profile.for_variant`), deploy.json,
-    its deploy settings and the profile's model entry."""
+def _read_bundle(
+    bundle: Path, name: str, rules: Optional[Path]
+) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
+    """Verify the bundle; the profile (the base's with ``rules``) as it runs the shipped variant
+    (:meth:`Profile.for_variant`), deploy.json, its deploy settings and the profile's model entry."""
     manifest = verify_bundle(bundle)
-    profile = load_profile(bundle, name)
+    profile = load_profile(bundle, name, rules)
     setup = read_json_file(bundle / "deploy.json")
     deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
     entry = profile_model(bundle, manifest, name)
@@ -189,11 +184,17 @@ def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort
     return ceiling_of(model_path, options, trt["shape"] if trt else None, ort_ms, root.recorded)
 
 
-def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
-    """Verify, match, build the session, measure the gated figures, then the sweep; write into ``out``."""
+def measure(
+    bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path, rules: Optional[Path] = None
+) -> Dict[str, Any]:
+    """Verify, match, build the session, measure the gated figures, then the sweep; write into ``out``.
+
+    ``rules``: the base branch's params.yaml, whose profile sets what is measured and how
+    (:mod:`edgeproof.device.profile_source`); None: the bundle's own ``profiles.json``.
+    """
     from edgeproof.device.fingerprint import device_fingerprint
 
-    profile, setup, deploy, entry = _read_bundle(bundle, name)
+    profile, setup, deploy, entry = _read_bundle(bundle, name, rules)
     facts = machine_facts(root)
     conditions: Dict[str, Any] = {"profile": name, "machine": facts, "sysroot": str(root.root)}
     write_json(out / "conditions.json", conditions)
@@ -212,7 +213,7 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
     # last: the candidates (never gated), each in its own session and engine cache folder
     context = context_for(ort_version, root, cache_root, facts)
-    candidates = measure_candidates(bundle, load_profile(bundle, name), entry, setup, deploy, out, context)
+    candidates = measure_candidates(bundle, load_profile(bundle, name, rules), entry, setup, deploy, out, context)
     reasons = throttle_reasons(profile, facts, gated["during"])
     conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)
     fingerprint = device_fingerprint(list(session.get_providers()))
@@ -249,7 +250,9 @@ def measure(bundle: Path, name: str, out: Path, root: SysRoot, cache_root: Path)
     return run
 
 
-def run_measure(bundle: Path, name: str, out: Path, sysroot: Optional[Path], cache_root: Path) -> int:
+def run_measure(
+    bundle: Path, name: str, out: Path, sysroot: Optional[Path], cache_root: Path, rules: Optional[Path] = None
+) -> int:
     """Run :func:`measure`, write ``measure.json`` with the status, and return the exit code."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("bench.json", "eval.json", "detections.json", "conditions.json", "measure.json"):
@@ -257,7 +260,7 @@ def run_measure(bundle: Path, name: str, out: Path, sysroot: Optional[Path], cac
     shutil.rmtree(out / CANDIDATES, ignore_errors=True)  # an older run's candidates never stand for this one
     status: Dict[str, Any] = {"profile": name, "bundle": str(bundle)}
     try:
-        run = measure(bundle, name, out, SysRoot(sysroot), cache_root)
+        run = measure(bundle, name, out, SysRoot(sysroot), cache_root, rules)
     except Refused as exc:
         status.update(status="refused", rule=exc.rule, reason=str(exc), exit_code=exc.code)
     except BundleError as exc:

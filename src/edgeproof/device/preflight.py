@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from edgeproof.device.conditions import CLOCK_TOLERANCE
-from edgeproof.device.manifest import profile_model, read_json_file
+from edgeproof.device.gated import Refused
+from edgeproof.device.manifest import BundleError, profile_model, read_json_file
+from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts, power_mode_id
-from edgeproof.profiles import Profile, match_machine, parse_profiles
+from edgeproof.profiles import Profile, match_machine
 
 MIN_FREE_GIB = 2.0
 TEMP_MARGIN_C = 10.0
@@ -89,9 +91,12 @@ def _board(profile: Profile, facts: Dict[str, Any]) -> List[Dict[str, Any]]:
     return checks
 
 
-def preflight(bundle: Path, name: str, root: SysRoot, cache_root: Path) -> Dict[str, Any]:
-    """Every readiness check for profile ``name``; ``{"ready": bool, "checks": [...]}``."""
-    profile = parse_profiles(read_json_file(bundle / "profiles.json"))[name]
+def preflight(bundle: Path, name: str, root: SysRoot, cache_root: Path, rules: Optional[Path] = None) -> Dict[str, Any]:
+    """Every readiness check for profile ``name`` (the base's with ``rules``); ``{"ready": bool, "checks": [...]}``."""
+    try:
+        profile = load_profile(bundle, name, rules)
+    except (Refused, BundleError) as exc:
+        return {"profile": name, "ready": False, "checks": [_check("profile", False, str(exc))]}
     facts = machine_facts(root)
     match = match_machine(profile.match, facts)
     detail = "; ".join(f"{c['name']}={c['found']!r}" for c in match["checks"]) or "any machine"

@@ -17,8 +17,7 @@ from typing import Any, Dict, List, Mapping
 from edgeproof.device.manifest import read_json_file
 from edgeproof.profiles import VARIANTS
 from edgeproof.verdict import detections as dets
-from edgeproof.verdict.measured import get_path
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, is_number, result, verdict
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, is_number, result, verdict
 
 FOLDER = "candidates"
 

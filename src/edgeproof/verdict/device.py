@@ -32,8 +32,9 @@ from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict import detections as dets
 from edgeproof.verdict import proposal
+from edgeproof.verdict.baseline import val_digest
 from edgeproof.verdict.candidates import judge_candidates
-from edgeproof.verdict.measured import get_path, measured_figures, measured_rules
+from edgeproof.verdict.measured import measured_figures, measured_rules, throttled_under
 from edgeproof.verdict.rules import (
     EXIT,
     FAIL,
@@ -41,6 +42,7 @@ from edgeproof.verdict.rules import (
     INVALID,
     PASS,
     compare,
+    get_path,
     is_number,
     json_safe,
     result,
@@ -97,14 +99,24 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
 
 
-def _profiles(bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path]) -> Tuple[Dict, Dict]:
-    """(judging profiles, proposed profiles): the base's when given, else the bundle's own."""
+def _profiles(
+    bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path], notes: List[str]
+) -> Tuple[Dict, Dict]:
+    """(judging profiles, proposed profiles): the base's when given, else the bundle's own.
+
+    The proposal is only shown: one that cannot be read is a note, never the verdict's business.
+    """
     where = str(bundle / "profiles.json")
     from_bundle = parse_profiles(read_json_file(bundle / "profiles.json"), where=where)
     if rules_params is None:
         return from_bundle, from_bundle
-    proposed = proposal.load_profiles(proposed_params) if proposed_params is not None else from_bundle
-    return proposal.load_profiles(rules_params), proposed
+    judging, proposed = proposal.load_profiles(rules_params), from_bundle
+    if proposed_params is not None:
+        try:
+            proposed = proposal.load_profiles(proposed_params)
+        except ValueError as exc:  # ParamsError: the file and key named
+            notes.append("the pull request's params.yaml is not shown as a proposal: {}".format(exc))
+    return judging, proposed
 
 
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
@@ -115,17 +127,21 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     except BundleError as exc:
         got["rules"].append(result("bundle_verified", "manifest.json", "==", True, False, str(bundle), FAIL, str(exc)))
         got["manifest"] = _load_quiet(bundle / "manifest.json") or {}
-    judging, proposed = _profiles(bundle, rules_params, proposed_params)
+    judging, proposed = _profiles(bundle, rules_params, proposed_params, got["notes"])
     got["changes"] = proposal.changes(name, judging.get(name), proposed.get(name))
     if name not in judging:
         raise LookupError("no profile {!r} in the judging rules (has {})".format(name, sorted(judging)))
     got["profile"] = judging[name]
     got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
+    got["setup"] = _load_quiet(bundle / "deploy.json")
     got["status"] = _status_rule(results, _load(results / "measure.json"))
     if got["status"]["status"] == PASS:
         for key in ("bench", "eval", "conditions"):
             got[key] = _load(results / "{}.json".format(key))
+            if got[key] is not None and not isinstance(got[key], dict):
+                what = type(got[key]).__name__
+                raise Unreadable("{}: expected a JSON object, got {}".format(results / "{}.json".format(key), what))
     return got
 
 
@@ -192,7 +208,10 @@ def _error_report(name: str, exc: BaseException, what: str) -> Dict[str, Any]:
 
 def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got: Dict[str, Any]) -> Dict[str, Any]:
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    throttled = cond.get("throttled") is True
+    board = cond.get("reasons")
+    reasons = [str(r) for r in board] if isinstance(board, list) else []
+    reasons += [r for r in throttled_under(got.get("profile"), cond) if r not in reasons]  # the judging rules'
+    throttled = cond.get("throttled") is True or bool(reasons)
     final = verdict(rules, throttled)
     return json_safe(
         {
@@ -204,6 +223,7 @@ def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got
             "notes": got["notes"],
             "proposed_changes": got["changes"],
             "model_sha256": got["entry"].get("sha256"),
+            "val_sha256": val_digest(got.get("manifest")),  # the next PRs' same_val_set, once main's
             "model_path": got["entry"].get("model"),
             "variant": got["entry"].get("variant"),
             "device": (
@@ -216,7 +236,7 @@ def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got
             "measured": measured_figures(bench if isinstance(bench, dict) else {}, scores),
             "conditions": {
                 "throttled": throttled,
-                "reasons": cond.get("reasons", []),
+                "reasons": reasons,
                 "match": cond.get("match"),
                 "jetson": get_path(cond, "machine.jetson"),
                 "max_temp_c": get_path(cond, "during.max_temp_c"),

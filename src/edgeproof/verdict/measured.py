@@ -11,12 +11,15 @@ inconclusive, with the board's reason; ``max_power_w`` judges the mean power ove
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional
 
-from edgeproof.profiles import Profile
-from edgeproof.verdict.rules import INCONCLUSIVE, compare, is_number, result
+from edgeproof.device.conditions import throttle_reasons
+from edgeproof.device.results import recorded_settings
+from edgeproof.profiles import Profile, match_machine
+from edgeproof.verdict.baseline import regression_rules
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, is_number, result
 
-NO_BASELINE = "no baseline on main: regression not judged"
 ENERGY_FIELDS = (
     "energy_mj_per_frame",
     "energy_net_mj_per_frame",
@@ -27,15 +30,6 @@ ENERGY_FIELDS = (
     "memory_leak",
     "system_ram_delta_mb",
 )
-
-
-def get_path(data: Any, dotted: str) -> Any:
-    """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping."""
-    for part in dotted.split("."):
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
 
 
 def _identity(name: str, got: Dict[str, Any], release: Any, release_src: str) -> List[Dict[str, Any]]:
@@ -58,15 +52,20 @@ def _identity(name: str, got: Dict[str, Any], release: Any, release_src: str) ->
     return rules
 
 
-def _accuracy(profile: Profile, scores: Dict[str, Any], manifest: Any, source: str) -> List[Dict[str, Any]]:
+def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], source: str) -> List[Dict[str, Any]]:
     g = profile.gate
     rules = [compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), source)]
     if g.min_map50_95 is not None:
         rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, scores.get("map50_95"), source))
-    ref, now = get_path(manifest, "reference.map50_95"), scores.get("map50_95")
+    # the fp32 reference from the hashed build/release.json; manifest.json (the hashes' root) only repeats it
+    ref, now = get_path(got["build_release"], "reference.map50_95"), scores.get("map50_95")
+    copy = get_path(got["manifest"], "reference.map50_95")
     drop = round(ref - now, 6) if is_number(ref) and is_number(now) else None
-    rules.append(compare("map_drop", "fp32 map50_95 - map50_95", "<=", profile.max_map_drop, drop, source))
-    return rules
+    rule = compare("map_drop", "fp32 map50_95 - map50_95", "<=", profile.max_map_drop, drop, source)
+    if copy != ref:
+        why = "manifest.json reference.map50_95 {!r} differs from the hashed build/release.json's {!r}"
+        rule.update(status=INVALID, passed=False, reason=why.format(copy, ref))
+    return [*rules, rule]
 
 
 def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -91,33 +90,59 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
     return rules
 
 
-def _change_pct(base: Any, now: Any) -> Optional[float]:
-    return round(100.0 * (now - base) / base, 3) if is_number(base) and is_number(now) and base > 0 else None
+def _machine(profile: Profile, cond: Dict[str, Any]) -> Dict[str, Any]:
+    """The board's recorded machine facts against the judging rules' ``match`` (not the board's own answer,
+    which a board measuring with other rules would have given against those)."""
+    facts, metric = cond.get("machine"), "conditions.json machine vs match"
+    if not isinstance(facts, dict):
+        return compare("machine_match", metric, "==", True, None, "device", "conditions.json: no machine facts")
+    try:
+        checks = match_machine(profile.match, facts)["checks"]
+    except (TypeError, AttributeError, ValueError) as exc:
+        why = "conditions.json: machine facts unreadable ({}: {})".format(type(exc).__name__, exc)
+        return result("machine_match", metric, "==", True, None, "device", INCONCLUSIVE, why)
+    bad = ["{}: expected {!r}, found {!r}".format(c["name"], c["expected"], c["found"]) for c in checks if not c["ok"]]
+    if not bad:
+        return result("machine_match", metric, "==", True, True, "device", PASS)
+    why = "measured on a machine the rules' match does not take ({}): says nothing about the model".format(
+        "; ".join(bad)
+    )
+    return result("machine_match", metric, "==", True, False, "device", INCONCLUSIVE, why)
 
 
-def _regression(profile: Profile, baseline: Any, bench: Dict[str, Any], scores: Dict[str, Any], notes: List[str]):
-    r, rules = profile.regression, []
-    wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
-    if not wanted:
-        return rules
-    if not isinstance(baseline, dict) or not isinstance(baseline.get("measured"), dict):
-        notes.append(NO_BASELINE)
-        return rules
-    base = baseline["measured"]
-    why = "the baseline or this run has no valid figure"
-    if r.max_fps_drop_pct is not None:
-        change = _change_pct(base.get("fps_e2e"), bench.get("fps_e2e"))
-        drop = -change if change is not None else None
-        rules.append(compare("regression_fps", "fps drop % vs main", "<=", r.max_fps_drop_pct, drop, "baseline", why))
-    if r.max_map_drop is not None:
-        b, now = base.get("map50_95"), scores.get("map50_95")
-        drop = round(b - now, 6) if is_number(b) and is_number(now) else None
-        rules.append(compare("regression_map", "map50_95 drop vs main", "<=", r.max_map_drop, drop, "baseline", why))
-    if r.max_energy_increase_pct is not None:
-        rise = _change_pct(base.get("energy_mj_per_frame"), bench.get("energy_mj_per_frame"))
-        limit = r.max_energy_increase_pct
-        rules.append(compare("regression_energy", "mJ/frame rise % vs main", "<=", limit, rise, "baseline", why))
-    return rules
+def _as_judged(profile: Profile, got: Dict[str, Any], bench: Dict[str, Any]) -> Dict[str, Any]:
+    """Were the figures measured with the judging rules' settings (frames, warm-up, batch, input, deploy)?"""
+    name, metric, recorded = "measured_as_judged", "bench.json settings", bench.get("settings")
+    if not isinstance(recorded, dict) or not isinstance(got.get("setup"), dict):
+        return compare(name, metric, "==", "the rules' settings", None, "bench.json", "no recorded settings")
+    try:
+        wanted = json.loads(
+            json.dumps(recorded_settings(profile.for_variant(got["entry"].get("variant")), got["setup"]))
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        why = "the rules' settings for this bundle cannot be made ({}: {})".format(type(exc).__name__, exc)
+        return result(name, metric, "==", "the rules' settings", None, "bench.json", INCONCLUSIVE, why)
+    differ = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
+    if not differ:
+        return result(name, metric, "==", "the rules' settings", "the rules' settings", "bench.json", PASS)
+    why = "measured with {}; the rules say {}: not what is judged, measure again with the base's params.yaml".format(
+        ", ".join("{} {!r}".format(k, recorded.get(k)) for k in differ),
+        ", ".join("{} {!r}".format(k, wanted.get(k)) for k in differ),
+    )
+    measured = {k: recorded.get(k) for k in differ}
+    return result(name, metric, "==", "the rules' settings", measured, "bench.json", INCONCLUSIVE, why)
+
+
+def throttled_under(profile: Optional[Profile], cond: Dict[str, Any]) -> List[str]:
+    """Why the run's conditions fail the judging rules (temperature, clocks, load, power mode), from the
+    board's recorded readings; a reading that cannot be judged is itself a reason."""
+    facts, during = cond.get("machine"), cond.get("during")
+    if profile is None or not isinstance(facts, dict) or not isinstance(during, dict):
+        return []
+    try:
+        return throttle_reasons(profile, facts, during)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        return ["conditions.json readings cannot be judged ({}: {})".format(type(exc).__name__, exc)]
 
 
 def measured_rules(
@@ -130,20 +155,20 @@ def measured_rules(
     profile = got["profile"]
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    rules = [compare("machine_match", "conditions.json match", "==", True, get_path(cond, "match.matched"), "device")]
+    rules = [_machine(profile, cond), _as_judged(profile, got, bench)]
     providers = get_path(bench, "providers")
     ok = None
     if isinstance(providers, dict):
         ok = providers.get("session") == list(profile.provider_names) and not providers.get("problems")
     rules.append(compare("providers", "session + node placement", "==", True, ok, "bench.json"))
     rules += _identity(name, got, release, release_src)
-    rules += _accuracy(profile, scores, got["manifest"], source)
+    rules += _accuracy(profile, scores, got, source)
     g = profile.gate
     rules.append(compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"))
     p95 = get_path(bench, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"))
     rules += _energy(profile, bench)
-    return rules + _regression(profile, baseline, bench, scores, got["notes"])
+    return rules + regression_rules(name, profile, baseline, bench, scores, got)
 
 
 def measured_figures(bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edgeproof.markdown import inline
 from edgeproof.profiles import Profile
 from edgeproof.settings import as_dict
 
@@ -54,8 +55,16 @@ def changes(profile: str, base: Optional[Profile], proposed: Optional[Profile]) 
     return out
 
 
+def _shown(value: Any) -> Any:
+    return inline(value) if isinstance(value, str) else value  # a PR's text never leaves its code span
+
+
 def describe(change: Dict[str, Any]) -> str:
     """``profiles.x.gate.min_fps 30 → 5: judged at 30; takes effect after merge``."""
+    base = _shown(change["base"])
     return "{} {} → {}: judged at {}; takes effect after merge".format(
-        change["key"], change["base"], change["proposed"], change["base"]
+        change["key"],
+        base,
+        _shown(change["proposed"]),
+        base,  # keys are the parser's own, values the PR's
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from edgeproof.markdown import cell, table
+from edgeproof.markdown import cell, inline, one_line, table
 from edgeproof.verdict.rules import PASS
 
 _VERDICT = {
@@ -124,8 +124,8 @@ def render_markdown(report: Dict[str, Any]) -> str:
         "",
         verdict_line(report["verdict"]),
         "",
-        "Model: `{}` ({}), sha256 `{}`  ".format(
-            report.get("model_path"), report.get("variant"), report.get("model_sha256")
+        "Model: {} ({}), sha256 {}  ".format(
+            inline(report.get("model_path")), inline(report.get("variant")), inline(report.get("model_sha256"))
         ),
         "Device: {} ({})  ".format(cell(report.get("device")), cell(report.get("providers"))),
         _jetson(report),
@@ -135,10 +135,10 @@ def render_markdown(report: Dict[str, Any]) -> str:
         "",
         *rule_table(report),
     ]
-    lines += ["", *("Note: {}".format(n) for n in report.get("notes") or [])] if report.get("notes") else []
+    lines += ["", *("Note: {}".format(one_line(n)) for n in report.get("notes") or [])] if report.get("notes") else []
     lines += _proposed(report)
     if c.get("throttled"):
-        lines += ["", "Throttling during the run:"] + ["- {}".format(why) for why in c.get("reasons", [])]
+        lines += ["", "Throttling during the run:"] + ["- {}".format(one_line(why)) for why in c.get("reasons", [])]
     temps = c.get("max_temp_c") or {}
     if isinstance(temps, dict) and temps:
         hottest = max(temps.items(), key=lambda kv: kv[1] if isinstance(kv[1], (int, float)) else float("-inf"))

@@ -62,6 +62,15 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int) or math.isfinite(value)
 
 
+def get_path(data: Any, dotted: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping."""
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
 def invalid_reason(metric: str, measured: Any) -> Optional[str]:
     """Why ``measured`` cannot be a value of ``metric`` (None: it can; missing values are not judged here)."""
     if isinstance(measured, bool) or not isinstance(measured, (int, float)):

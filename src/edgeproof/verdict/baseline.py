@@ -1,0 +1,97 @@
+"""The regression rules against main's last verdict for the profile (its ``gate.json``: the baseline).
+
+Only main's *passed* verdict for the same profile is a baseline (``ci/artifacts.py latest`` finds the
+one the device-gate workflow made for main; this module checks what it says). Rules: the FPS drop,
+the mAP50-95 drop and the energy rise against main's figures (``profiles.<name>.regression``), and
+whether the accuracy was judged on the same val set as main's (``same_val_set``): the bundle's images
+and ground truth come from the pull request's build, so accuracy on a val set main never judged is
+not comparable, and is inconclusive until a reviewer accepts the new set (merged, it is main's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, List, Optional
+
+from edgeproof.profiles import Profile
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, invalid_reason, is_number, result
+
+NO_BASELINE = "no baseline on main: regression not judged"
+
+
+def val_digest(manifest: Any) -> Optional[str]:
+    """One sha256 over the bundle's val files (images and ground truth) as its manifest lists them."""
+    files = get_path(manifest, "files")
+    if not isinstance(files, dict):
+        return None
+    rows = sorted("{} {}".format(k, get_path(v, "sha256")) for k, v in files.items() if k.startswith("val/"))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else None
+
+
+def usable_baseline(name: str, baseline: Any, notes: List[str]) -> Optional[Dict[str, Any]]:
+    """Main's verdict if it can be a baseline for profile ``name`` (a pass, same profile), else None + a note."""
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("measured"), dict):
+        notes.append(NO_BASELINE)
+        return None
+    if baseline.get("verdict") != PASS or baseline.get("profile") != name:
+        why = "main's baseline not used: verdict {!r} for profile {!r}, not a pass for {!r}; regression not judged"
+        notes.append(why.format(baseline.get("verdict"), baseline.get("profile"), name))
+        return None
+    return baseline
+
+
+def _change_pct(base: Any, now: Any) -> Optional[float]:
+    return round(100.0 * (now - base) / base, 3) if is_number(base) and is_number(now) and base > 0 else None
+
+
+def _same_val_set(baseline: Dict[str, Any], got: Dict[str, Any]) -> List[Dict[str, Any]]:
+    theirs, ours = baseline.get("val_sha256"), val_digest(got.get("manifest"))
+    if theirs is None:  # a baseline from before val sets were recorded: nothing to compare
+        return []
+    rule = compare("same_val_set", "val images + ground truth sha256", "==", theirs, ours, "baseline")
+    if rule["status"] != PASS:
+        why = "the bundle's val set differs from main's last passed verdict's: accuracy is judged on images and "
+        why += "ground truth this pull request supplies; a reviewer must accept the new set (merged, it is main's)"
+        rule.update(status=INCONCLUSIVE, passed=False, reason=why)
+    return [rule]
+
+
+def regression_rules(
+    name: str, profile: Profile, baseline: Any, bench: Dict[str, Any], scores: Dict[str, Any], got: Dict[str, Any]
+) -> List[Dict[str, Any]]:
+    """The rules against main's baseline (none, with a note, when there is no usable one)."""
+    r = profile.regression
+    wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
+    base_report = usable_baseline(name, baseline, got["notes"]) if wanted or baseline is not None else None
+    if base_report is None:
+        return []
+    rules, base = _same_val_set(base_report, got), base_report["measured"]
+    why = "the baseline or this run has no valid figure"
+    if r.max_fps_drop_pct is not None:
+        change = _change_pct(base.get("fps_e2e"), bench.get("fps_e2e"))
+        drop = -change if change is not None else None
+        rules.append(compare("regression_fps", "fps drop % vs main", "<=", r.max_fps_drop_pct, drop, "baseline", why))
+    if r.max_map_drop is not None:
+        b, now = base.get("map50_95"), scores.get("map50_95")
+        drop = round(b - now, 6) if is_number(b) and is_number(now) else None
+        rules.append(compare("regression_map", "map50_95 drop vs main", "<=", r.max_map_drop, drop, "baseline", why))
+    if r.max_energy_increase_pct is not None:
+        rules.append(_energy_regression(r.max_energy_increase_pct, base, bench, why))
+    return rules
+
+
+def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
+    """The energy rise against main's: judged only on a measurable, possible figure on both sides."""
+    name, metric, key = "regression_energy", "mJ/frame rise % vs main", "energy_mj_per_frame"
+    for side, figures in (("this run", bench), ("main's baseline", base)):
+        value = figures.get(key)
+        if value is not None and invalid_reason(key, value):
+            bad = "{} {}: {}".format(side, key, invalid_reason(key, value))
+            return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
+    if get_path(bench, "energy.measurable") is not True:
+        unmeasurable = "energy not measurable on this board: {}".format(
+            get_path(bench, "energy.reason") or "no energy record in bench.json"
+        )
+        return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, unmeasurable)
+    rise = _change_pct(base.get(key), bench.get(key))
+    return compare(name, metric, "<=", limit, rise, "baseline", why)

@@ -1,0 +1,126 @@
+"""The base branch's profile decides how a pull request's model is measured, not the PR's bundle.
+
+The board reads its profile from the base checkout's params.yaml (``--rules-params``); the device gate
+judges the machine, the throttling and the recorded measurement settings against the judging rules
+itself, so results measured with other settings (an older board script, a manual run with the
+bundle's profile) can never pass as the base's measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.device.__main__ import main as device_main
+from edgeproof.device.gated import Refused
+from edgeproof.device.measure import run_measure
+from edgeproof.device.profile_source import load_profile, read_rules_profiles
+from edgeproof.params_file import read_params_yaml
+from edgeproof.profiles import parse_profiles
+from edgeproof.verdict.device import device_gate
+from tests.device.conftest import REPO, profiles_raw
+from tests.pipeline.repo_copy import deep_update
+
+
+def _base(tmp_path: Path, cpu_ci: dict) -> Path:
+    """A base-branch params.yaml: the repo's, with the tests' profiles and ``cpu_ci`` deep-merged into cpu-ci."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"] = profiles_raw()
+    deep_update(params["profiles"]["cpu-ci"], cpu_ci)
+    path = tmp_path / "base.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _measure(bundle: Path, rules: Path | None = None) -> tuple[int, Path]:
+    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
+    return run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines", rules), out
+
+
+def _rule(report: dict, name: str) -> dict:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+def test_the_board_measures_with_the_bases_settings_not_the_bundles(bundle, tmp_path):
+    bundled = json.loads((bundle / "profiles.json").read_text())["cpu-ci"]
+    base = _base(tmp_path, {"e2e_images": bundled["e2e_images"] + 1, "runs": bundled["runs"] + 2})
+    code, out = _measure(bundle, base)
+    assert code == 0
+    settings = json.loads((out / "bench.json").read_text())["settings"]
+    assert (settings["e2e_images"], settings["runs"]) == (bundled["e2e_images"] + 1, bundled["runs"] + 2)
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base)
+    assert _rule(report, "measured_as_judged")["status"] == "pass"
+
+
+def test_the_bases_machine_match_refuses_a_board_the_bundle_would_take(bundle, tmp_path):
+    code, out = _measure(bundle, _base(tmp_path, {"match": {"arch": ["aarch64"]}}))
+    status = json.loads((out / "measure.json").read_text())
+    assert code == 4 and status["rule"] == "machine_match" and "aarch64" in status["reason"]
+
+
+def test_results_measured_with_other_settings_are_not_judged_as_the_bases(bundle, tmp_path):
+    code, out = _measure(bundle)  # the bundle's own profile, as an older board script did
+    assert code == 0
+    bundled = json.loads((bundle / "profiles.json").read_text())["cpu-ci"]["e2e_images"]
+    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"e2e_images": 50}))
+    rule = _rule(report, "measured_as_judged")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert f"measured with e2e_images {bundled}; the rules say e2e_images 50" in rule["reason"]
+    assert device_gate(bundle, "cpu-ci", out)["verdict"] == "pass"  # judged by the settings it was measured with
+
+
+def test_machine_and_throttling_are_judged_with_the_bases_rules_from_the_recorded_readings(bundle, tmp_path):
+    code, out = _measure(bundle)
+    assert code == 0
+    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"match": {"arch": ["aarch64"]}}))
+    rule = _rule(report, "machine_match")
+    assert rule["status"] == "inconclusive" and "arch: expected ['aarch64']" in rule["reason"]
+    assert report["verdict"] == "inconclusive"
+    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_temp_c": -50.0}))
+    conditions = json.loads((out / "conditions.json").read_text())
+    assert conditions["throttled"] is False  # the board, with the bundle's limit, saw nothing wrong
+    if conditions["during"].get("max_temp_c"):  # a machine with thermal zones: the base's limit is crossed
+        assert report["verdict"] == "inconclusive" and report["conditions"]["throttled"] is True
+        assert any("> max_temp_c -50" in r for r in report["conditions"]["reasons"])
+    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_load_per_cpu": 1e-9}))
+    assert report["verdict"] == "inconclusive" and any("machine busy" in r for r in report["conditions"]["reasons"])
+
+
+def test_rules_params_are_read_strictly_and_name_the_file(tmp_path, bundle):
+    base = _base(tmp_path, {})
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(base.read_text() + "profiles: {}\n")
+    with pytest.raises(Refused, match=r"twice\.yaml: unreadable .*duplicate key 'profiles'"):
+        read_rules_profiles(twice)
+    with pytest.raises(Refused, match=r"base\.yaml: no profile 'nope'"):
+        load_profile(bundle, "nope", base)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(base.read_text().replace("max_temp_c:", "max_temp_cc:", 1))
+    with pytest.raises(Refused, match=r"broken\.yaml: profiles\.[\w-]+\.max_temp_cc: unknown key"):
+        read_rules_profiles(broken)
+    code, out = _measure(bundle, twice)
+    status = json.loads((out / "measure.json").read_text())
+    assert code == 2 and status["rule"] == "rules_params"
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base)
+    assert report["verdict"] == "inconclusive"  # the base's rules were unusable: not the model's fault
+
+
+def test_preflight_and_power_mode_use_the_bases_profile(bundle, tmp_path, capsys):
+    base = _base(tmp_path, {"match": {"arch": ["aarch64"]}})
+    assert device_main(["preflight", "--bundle", str(bundle), "--profile", "cpu-ci", "--rules-params", str(base)]) == 1
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert next(c for c in checks if c["name"] == "machine_match")["ok"] is False
+    missing = str(tmp_path / "absent.yaml")
+    assert device_main(["preflight", "--bundle", str(bundle), "--profile", "cpu-ci", "--rules-params", missing]) == 1
+    assert "absent.yaml: unreadable" in json.loads(capsys.readouterr().out)["checks"][0]["detail"]
+    argv = ["power-mode", "--bundle", str(bundle), "--profile", "cpu-ci", "--rules-params", missing]
+    assert device_main(argv) == 2
+
+
+def test_the_repositorys_params_read_the_same_on_the_board_and_in_the_pipeline():
+    """PyYAML on the board, ruamel.yaml (as DVC) in the pipeline: the same profiles from params.yaml."""
+    as_dvc = parse_profiles(read_params_yaml(REPO / "params.yaml")["profiles"])
+    assert read_rules_profiles(REPO / "params.yaml") == as_dvc

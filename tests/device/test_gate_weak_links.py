@@ -1,0 +1,138 @@
+"""The device gate's weak links, as a reviewer attacked them: a figure the gate cannot trust never passes.
+
+- the fp32 reference of ``map_drop`` comes from the hashed ``build/release.json``, not from the
+  manifest (the root of the hashes, which nothing hashes);
+- the energy regression is inconclusive when the board could not measure energy, invalid for an
+  impossible figure on either side;
+- only main's *passed* verdict for the same profile is a regression baseline;
+- a pull request's unreadable params.yaml is a note on the proposal, never the verdict;
+- a results file with a key given twice, or that is not a JSON object, is invalid, named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeproof.device.measure import run_measure
+from edgeproof.verdict.device import device_gate
+from tests.device.conftest import REPO, profiles_raw
+from tests.pipeline.repo_copy import deep_update
+
+
+def _base(tmp_path: Path, cpu_ci: dict, name: str = "base.yaml") -> Path:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"] = profiles_raw()
+    deep_update(params["profiles"]["cpu-ci"], cpu_ci)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _edit(path: Path, fn) -> None:
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def _rule(report: dict, name: str) -> dict:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+@pytest.fixture
+def measured(bundle) -> Path:
+    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    return out
+
+
+def test_map_drop_takes_the_hashed_reference_and_an_edited_manifest_copy_is_invalid(bundle, measured):
+    report = device_gate(bundle, "cpu-ci", measured)
+    drop = _rule(report, "map_drop")
+    reference = json.loads((bundle / "build" / "release.json").read_text())["reference"]["map50_95"]
+    assert drop["status"] == "pass" and drop["measured"] == pytest.approx(reference - report["measured"]["map50_95"])
+    _edit(bundle / "manifest.json", lambda d: d["reference"].update(map50_95=0.0))  # a perfect-looking drop
+    drop = _rule(device_gate(bundle, "cpu-ci", measured), "map_drop")
+    assert drop["status"] == "invalid" and "differs from the hashed build/release.json's" in drop["reason"]
+
+
+ENERGY = {"energy_mj_per_frame": 50.0, "energy": {"measurable": False, "reason": "no INA3221 on this board"}}
+
+
+def _with_baseline(tmp_path: Path, measured: dict, **fields) -> Path:
+    path = tmp_path / "main-gate.json"
+    path.write_text(json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": measured, **fields}))
+    return path
+
+
+def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossible(bundle, measured, tmp_path):
+    base = _base(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
+    baseline = _with_baseline(tmp_path, {"energy_mj_per_frame": 100.0})
+    _edit(measured / "bench.json", lambda d: d.update(ENERGY))
+    rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
+    assert rule["status"] == "inconclusive" and "no INA3221 on this board" in rule["reason"]
+    _edit(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=-5.0, energy={"measurable": True}))
+    report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
+    rule = _rule(report, "regression_energy")
+    assert rule["status"] == "invalid" and "this run energy_mj_per_frame" in rule["reason"]
+    assert report["verdict"] == "fail"
+    _edit(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=90.0))
+    report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
+    assert _rule(report, "regression_energy")["status"] == "pass"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"verdict": "fail"}, {"verdict": "inconclusive"}, {"profile": "jetson-orin-nano"}, {"verdict": None}],
+)
+def test_only_mains_passed_verdict_for_the_same_profile_is_a_baseline(bundle, measured, tmp_path, fields):
+    base = _base(tmp_path, {"regression": {"max_fps_drop_pct": 10.0}})
+    baseline = _with_baseline(tmp_path, {"fps_e2e": 0.001, "map50_95": 0.0}, **fields)
+    report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
+    assert not [r for r in report["rules"] if r["name"].startswith("regression")]
+    assert any(n.startswith("main's baseline not used") for n in report["notes"]), report["notes"]
+    good = _with_baseline(tmp_path, {"fps_e2e": 1.0e5, "map50_95": 1.0})
+    report = device_gate(bundle, "cpu-ci", measured, baseline=good, rules_params=base)
+    assert _rule(report, "regression_fps")["status"] == "fail"
+
+
+def test_an_unreadable_proposal_is_a_note_not_the_verdict(bundle, measured, tmp_path):
+    base = _base(tmp_path, {})
+    pr = _base(tmp_path, {"gate": {"max_gpu_temp_c": 80}}, name="pr.yaml")  # a key the base does not know yet
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=base, proposed_params=pr)
+    assert report["verdict"] == "pass", report["failed"]
+    note = next(n for n in report["notes"] if "is not shown as a proposal" in n)
+    assert "pr.yaml" in note and "max_gpu_temp_c" in note
+
+
+def test_a_key_given_twice_or_a_results_file_that_is_not_an_object_is_invalid(bundle, measured):
+    text = (measured / "bench.json").read_text()
+    (measured / "bench.json").write_text('{"fps_e2e": 0.5, ' + text.lstrip()[1:])  # fps_e2e twice
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert report["verdict"] == "fail" and "duplicate key(s) ['fps_e2e']" in report["rules"][0]["reason"]
+    (measured / "bench.json").write_text("[1, 2, 3]")
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert (
+        report["verdict"] == "fail" and "bench.json: expected a JSON object, got list" in report["rules"][0]["reason"]
+    )
+
+
+def test_accuracy_on_a_val_set_main_never_judged_is_inconclusive(bundle, measured, tmp_path):
+    """The bundle's images and ground truth are the PR's: relabelled ones would score whatever it likes."""
+    first = device_gate(bundle, "cpu-ci", measured)
+    assert first["verdict"] == "pass" and len(first["val_sha256"]) == 64
+    same = _with_baseline(tmp_path, first["measured"], val_sha256=first["val_sha256"])
+    report = device_gate(bundle, "cpu-ci", measured, baseline=same)
+    assert _rule(report, "same_val_set")["status"] == "pass" and report["verdict"] == "pass"
+    other = _with_baseline(tmp_path, first["measured"], val_sha256="0" * 64)
+    report = device_gate(bundle, "cpu-ci", measured, baseline=other)
+    rule = _rule(report, "same_val_set")
+    assert rule["status"] == "inconclusive" and "ground truth this pull request supplies" in rule["reason"]
+    assert report["verdict"] == "inconclusive"
+    old = _with_baseline(tmp_path, first["measured"])  # a baseline from before val sets were recorded
+    assert not [
+        r for r in device_gate(bundle, "cpu-ci", measured, baseline=old)["rules"] if r["name"] == "same_val_set"
+    ]

@@ -83,6 +83,17 @@ def test_params_is_accepted_after_the_subcommand(project, capsys):
     assert "no detections" in capsys.readouterr().out
 
 
+def test_a_named_params_file_must_exist_only_the_implicit_default_may_be_absent(project, caplog):
+    assert main(["detect", "--params", "nothere.yaml", "imgs/a.jpg", "--no-save"]) == 2
+    assert "nothere.yaml: file not found" in caplog.text
+    assert main(["--params", "nothere.yaml", "detect", "imgs/a.jpg", "--no-save"]) == 2
+    # named explicitly, even the default's name must exist
+    Path("params.yaml").unlink(missing_ok=True)
+    assert main(["detect", "--params", "params.yaml", "imgs/a.jpg", "--no-save"]) == 2
+    assert "params.yaml: file not found" in caplog.text
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 0  # the implicit default: deploy defaults
+
+
 def test_a_named_model_wins_and_a_missing_release_is_a_clear_error(project, caplog):
     (project / "reports" / "release.json").unlink()
     assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from edgeproof.cli import dev, edge, registry
+from edgeproof.cli.common import DEFAULT_PARAMS
 from edgeproof.config import ParamsError
 
 log = logging.getLogger("edgeproof")
@@ -28,7 +29,7 @@ DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="edgeproof", description=DESCRIPTION)
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    p.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
     for job in (dev, edge, registry):
         job.add_commands(sub)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+# The one ``--params`` default object: a command may tell the implicit default (``args.params is
+# DEFAULT_PARAMS``) from a file the user named, even when it is named ``params.yaml`` too.
+DEFAULT_PARAMS = Path("params.yaml")
 
 
 def emit(data: Any) -> None:

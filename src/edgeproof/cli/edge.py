@@ -9,16 +9,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from edgeproof.cli.common import emit
+from edgeproof.cli.common import DEFAULT_PARAMS, emit
 from edgeproof.config import load_params
 
 
 def detect_postprocess(args: argparse.Namespace) -> Any:
-    """The deploy section of ``--params`` (defaults when the file is absent), with the flags given on top."""
+    """The deploy section of ``--params``, with the flags given on top. Only the implicit default
+    ``params.yaml`` may be absent (default deploy settings); a file named with ``--params`` must exist."""
     from edgeproof.runtime.deploy import DeploySettings
     from edgeproof.runtime.postprocess import Postprocess
 
-    deploy = load_params(args.params).deploy if args.params.exists() else DeploySettings()
+    implicit_absent = args.params is DEFAULT_PARAMS and not args.params.exists()
+    deploy = DeploySettings() if implicit_absent else load_params(args.params).deploy
     flags = {k: getattr(args, k) for k in ("conf", "iou", "max_det", "agnostic") if getattr(args, k) is not None}
     return Postprocess.deployed(DeploySettings.parse({**asdict(deploy), **flags}, "edgeproof detect"))
 

@@ -188,6 +188,18 @@ def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest
     assert (tmp_path / "plots" / "val_mosaic.jpg").stat().st_size > 0
 
 
+def test_class_names_in_another_order_than_the_models_are_refused(tmp_path: Path, data: Path) -> None:
+    """Same count, other names or order: class index 0 would be scored as another category."""
+    meta_path = data / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["names"], meta["category_ids"] = ["dog", "cat"], [9, 7]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(
+        ValueError, match=r"class names \['cat', 'dog'\] differ from .*meta.json names \['dog', 'cat'\]"
+    ):
+        evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params())
+
+
 def _stage_args(tmp_path: Path, data: Path, params_file: Path) -> list[str]:
     out = tmp_path / "out"
     return [

@@ -45,13 +45,21 @@ class Evaluation:
     plot_inputs: plots.PlotInputs
 
 
-def _check_classes(detector: Detector, n_classes: int, model: Path, data_root: Path) -> None:
+def _check_classes(detector: Detector, names: list[str], model: Path, data_root: Path) -> None:
+    """The model must predict the dataset's classes: their count, and (when the model carries its
+    names) the same names in the same order, else class indices map to the wrong categories."""
     out = detector.session.get_outputs()[0].shape
     model_classes = out[1] - 4 if isinstance(out[1], int) else (len(detector.names) or None)
-    if model_classes is not None and model_classes != n_classes:
+    if model_classes is not None and model_classes != len(names):
         raise ValueError(
-            f"{model} predicts {model_classes} classes but {data_root}/meta.json lists {n_classes}: "
+            f"{model} predicts {model_classes} classes but {data_root}/meta.json lists {len(names)}: "
             "evaluate a model trained on this dataset"
+        )
+    model_names = [detector.names.get(i) for i in range(len(names))] if detector.names else None
+    if model_names is not None and model_names != list(names):
+        raise ValueError(
+            f"{model} class names {model_names} differ from {data_root}/meta.json names {list(names)} "
+            "(by class index): evaluate a model trained on this dataset, with its classes in this order"
         )
 
 
@@ -178,7 +186,7 @@ def _predict_and_score(
     meta = load_meta(data_root)
     streams, threads, workers = resolve_parallelism(params, len(gt["images"]))
     detector = _detector(model, params, threads)
-    _check_classes(detector, len(meta.names), model, data_root)
+    _check_classes(detector, meta.names, model, data_root)
     # the deployment set, kept down to the mAP confidence (curves); counted at deploy.conf
     decoding = Decoding(
         detector.postprocess_settings, Postprocess.deployed(deploy, conf=params.conf), meta.class_to_category()

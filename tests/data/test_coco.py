@@ -75,7 +75,9 @@ def _problem_images(repo: Path, img: Path, images: list, anns: list) -> None:
     coco_image(images, 19, "empty.jpg", 96, 72)
     coco_image(images, 20, "missing.jpg", 96, 72)
     coco_ann(anns, 20, 1, (10, 10, 30, 20))
-    coco_image(images, 11, "dup_id.jpg", 96, 72)  # duplicate image id
+    coco_image(images, 24, "dup_a.jpg", 96, 72)  # an id listed twice: both entries dropped, with the box
+    coco_ann(anns, 24, 1, (10, 10, 30, 20))
+    coco_image(images, 24, "dup_id.jpg", 96, 72)
     coco_image(images, 21, "good.jpg", 96, 72)  # duplicate file
     save(img / "sub" / "dir" / "nested.jpg", draw(96, 72, [(30, 30, 20, 20)]))
     coco_image(images, 22, "sub/dir/nested.jpg", 96, 72)
@@ -136,7 +138,7 @@ def test_every_problem_is_counted_once(messy):
         "corrupt_image_restored": 1,
         "missing_file": 1,
         "path_escape": 1,
-        "duplicate_image_id": 1,
+        "duplicate_image_id": 2,
         "duplicate_file": 1,
         "unknown_category": 1,
         "unknown_image": 1,
@@ -157,7 +159,7 @@ def test_every_problem_is_counted_once(messy):
 
 def test_split_counts_and_id_mapping(messy):
     _, out, report = messy
-    # 14 train entries - truncated, escape, missing, duplicate id, duplicate file
+    # 15 train entries - truncated, escape, missing, two sharing an id, duplicate file
     assert report["splits"]["train"]["images"] == 9
     assert report["splits"]["train"]["empty_images"] == 1
     assert report["splits"]["train"]["crowd_boxes"] == 1
@@ -318,3 +320,26 @@ def test_malformed_entries_are_reported_not_fatal(tmp_path):
     assert report["problems"]["annotation_unreadable"] == 2
     assert report["problems"]["box_invalid"] == 4
     assert report["splits"]["train"]["images"] == 6
+
+
+def test_an_image_id_listed_twice_loses_both_images_and_their_boxes(tmp_path):
+    """A merged file reusing an id: which image a box under that id belongs to cannot be told, so no
+    box may land on the wrong image; both entries are dropped and each is named."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    for name in ("a.jpg", "b.jpg"):
+        save(repo / SRC / "train" / name, draw(96, 72, [(10, 10, 30, 20)]))
+        coco_image(data["images"], 7, name, 96, 72)
+    coco_ann(data["annotations"], 7, 1, (10, 10, 30, 20))  # a.jpg's box
+    coco_ann(data["annotations"], 7, 3, (50, 30, 40, 40))  # b.jpg's box
+    paths["train"].write_text(json.dumps(data))
+    params = coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"})
+    report = prepare(params, repo, tmp_path / "out")
+    assert report["problems"]["duplicate_image_id"] == 2 and report["problems"]["unknown_image"] == 0
+    examples = report["problem_examples"]["duplicate_image_id"]
+    assert any("a.jpg" in e for e in examples) and any("b.jpg" in e for e in examples)
+    assert all("image id 7" in e and "2 box(es)" in e for e in examples)
+    gt = json.loads((tmp_path / "out/annotations/train.json").read_text())
+    assert 7 not in {im["id"] for im in gt["images"]} and 7 not in {a["image_id"] for a in gt["annotations"]}
+    assert report["splits"]["train"]["images"] == 6 and report["splits"]["train"]["boxes"] == 12

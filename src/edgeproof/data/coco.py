@@ -11,6 +11,7 @@ Python objects only if that image is selected.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,9 @@ def _size(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tuple[np.ndarray, list[SourceImage | None]]:
-    """Image entries by unique id; ``None`` where the entry cannot be used (escape, duplicate file)."""
-    ids: list[int] = []
-    entries: list[SourceImage | None] = []
-    seen_ids: set[int] = set()
-    seen_files: set[str] = set()
+def _entries(raw: Raw, problems: Problems) -> list[tuple[int, str, Any, Any]]:
+    """The image entries whose id is an integer and whose ``file_name`` a string."""
+    entries = []
     for n, (image_id, file_name, width, height) in enumerate(raw.images):
         try:
             image_id = as_int(image_id)
@@ -83,10 +81,39 @@ def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tupl
         except (TypeError, ValueError) as exc:
             problems.add("annotation_unreadable", f"{raw.label}: image entry #{n}: {exc}")
             continue
-        if image_id in seen_ids:
-            problems.add("duplicate_image_id", f"{raw.label}: image id {image_id} ({file_name})")
+        entries.append((image_id, file_name, width, height))
+    return entries
+
+
+def _duplicate_ids(raw: Raw, entries: list[tuple[int, str, Any, Any]], problems: Problems) -> set[int]:
+    """Ids listed by more than one image entry: their boxes cannot be told apart, so every entry of
+    such an id is dropped with the boxes, each entry a ``duplicate_image_id`` problem."""
+    listed = Counter(image_id for image_id, *_ in entries)
+    duplicates = {image_id for image_id, n in listed.items() if n > 1}
+    if duplicates:
+        ann_ids = np.frombuffer(raw.image_id, dtype=np.int64)
+        boxes = Counter(ann_ids[np.isin(ann_ids, np.fromiter(duplicates, np.int64))].tolist())
+        for image_id, file_name, *_ in (e for e in entries if e[0] in duplicates):
+            where = f"{raw.label}: image id {image_id} ({file_name}): listed {listed[image_id]} times"
+            problems.add("duplicate_image_id", f"{where}, {boxes[image_id]} box(es) under that id dropped")
+    return duplicates
+
+
+def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tuple[np.ndarray, list[SourceImage | None]]:
+    """Image entries by unique id; ``None`` where the entry cannot be used (escape, duplicate id or file)."""
+    ids: list[int] = []
+    entries: list[SourceImage | None] = []
+    parsed = _entries(raw, problems)
+    duplicates = _duplicate_ids(raw, parsed, problems)
+    seen_files: set[str] = set()
+    placed: set[int] = set()
+    for image_id, file_name, width, height in parsed:
+        if image_id in duplicates:
+            if image_id not in placed:  # listed once, so its boxes are dropped with it, not called unknown
+                placed.add(image_id)
+                ids.append(image_id)
+                entries.append(None)
             continue
-        seen_ids.add(image_id)
         ids.append(image_id)
         rel = safe_relative(file_name)
         if rel is None:

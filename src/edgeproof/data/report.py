@@ -24,7 +24,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "missing_file": "image file not found; dropped",
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
-    "duplicate_image_id": "image id listed twice; later entries dropped",
+    "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
     "duplicate_file": "image file listed twice; later entries dropped",
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",

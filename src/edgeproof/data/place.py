@@ -1,8 +1,7 @@
 """Put the selected images of one split into the prepared dataset and turn their boxes into canonical ones.
 
 Each image is checked (decoded), linked or normalised (:mod:`edgeproof.data.images`), and its boxes
-brought into the displayed pixel frame of the prepared file: fractions scaled (YOLO), boxes drawn on
-the stored frame of an EXIF-rotated image rotated with it, then clipped to the image.
+brought into the displayed pixel frame of the prepared file (:mod:`edgeproof.data.frames`).
 """
 
 from __future__ import annotations
@@ -12,39 +11,33 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from edgeproof.data.canonical import Annotation, ImageRecord
-from edgeproof.data.images import (
-    MIN_SIDE,
-    ImageInfo,
-    TooLarge,
-    UnreadableImage,
-    inspect,
-    link_or_copy,
-    to_displayed,
-    write_normalized,
-)
+from edgeproof.data.canonical import ImageRecord
+from edgeproof.data.frames import Frame, Frames, Pending, box_frame, resolve_boxes
+from edgeproof.data.images import MIN_SIDE, TooLarge, UnreadableImage, inspect, link_or_copy, write_normalized
 from edgeproof.data.report import Problems
-from edgeproof.data.source import SourceBox, SourceImage, display, escapes
+from edgeproof.data.source import SourceImage, display, escapes
 from edgeproof.runtime.image import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
-CLIP_TOLERANCE = 1.0  # px a box may overhang its image before the clipping counts as a problem
 _SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
 
 
 @dataclass
 class Placed:
-    """The outcome for one image: its record (None when dropped), how it was placed, its problems."""
+    """The outcome for one image: its record (None when dropped), how it was placed, its problems, the
+    frame of its boxes and, when that frame is ambiguous, the image held back for :meth:`Frames.settle`."""
 
     record: ImageRecord | None
     how: str
     problems: Problems
+    frame: Frame = field(default_factory=Frame)
+    pending: Pending | None = None
 
 
 def _common_folder(files: Sequence[str]) -> int:
@@ -77,51 +70,6 @@ def unique_stems(images: Sequence[SourceImage]) -> list[str]:
         used.add(candidate.lower())
         stems.append(candidate)
     return stems
-
-
-def _box_frame(image: SourceImage, info: ImageInfo, where: str, problems: Problems) -> int:
-    """The orientation to apply to the boxes: 1 unless they were drawn on the stored pixel frame."""
-    if image.width is None or image.height is None:
-        return 1
-    declared = (image.width, image.height)
-    if declared == (info.width, info.height):
-        return 1
-    if declared == (info.stored_width, info.stored_height):
-        problems.add(
-            "size_mismatch",
-            f"{where}: annotated as {declared[0]}x{declared[1]}, the stored frame of an image shown "
-            f"{info.width}x{info.height} (EXIF orientation {info.orientation}); boxes rotated with the image",
-        )
-        return info.orientation
-    problems.add(
-        "size_mismatch", f"{where}: annotated as {declared[0]}x{declared[1]}, image is {info.width}x{info.height}"
-    )
-    return 1
-
-
-def resolve_boxes(
-    boxes: Sequence[SourceBox], info: ImageInfo, orientation: int, where: str, problems: Problems
-) -> list[Annotation]:
-    """Source boxes -> canonical annotations in the displayed frame of ``info``, clipped to the image."""
-    out = []
-    W, H = info.width, info.height
-    for b in boxes:
-        x, y, w, h = b.bbox
-        if b.normalized:
-            x, y, w, h = x * W, y * H, w * W, h * H
-        elif orientation != 1:
-            x, y, w, h = to_displayed(b.bbox, orientation, info.stored_width, info.stored_height)
-        if not (w > 0 and h > 0):
-            problems.add("box_degenerate", f"{where}: {[x, y, w, h]}")
-            continue
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
-        if x1 <= x0 or y1 <= y0:
-            problems.add("box_outside", f"{where}: {[round(v, 2) for v in (x, y, w, h)]} in {W}x{H}")
-            continue
-        if max(-x, -y, x + w - W, y + h - H) > CLIP_TOLERANCE:
-            problems.add("box_clipped", f"{where}: {[round(v, 2) for v in (x, y, w, h)]} in {W}x{H}")
-        out.append(Annotation(b.category_id, (x0, y0, x1 - x0, y1 - y0), b.iscrowd, b.area))
-    return out
 
 
 def place_image(
@@ -158,10 +106,12 @@ def place_image(
     else:
         name = stem + _SUFFIX[info.format]
         how = link_or_copy(image.path, out_dir / name, hardlink)
-    orientation = _box_frame(image, info, where, problems)
-    annotations = resolve_boxes(image.boxes, info, orientation, where, problems)
-    record = ImageRecord(image.id, name, info.width, info.height, annotations, source_file=where)
-    return Placed(record, how, problems)
+    frame = box_frame(image, info, where, problems)
+    record = ImageRecord(image.id, name, info.width, info.height, source_file=where)
+    if frame.ambiguous:  # its boxes wait for the whole dataset's evidence
+        return Placed(record, how, problems, frame, Pending(record, image, info, where))
+    record.annotations = resolve_boxes(image.boxes, info, frame.orientation, where, problems)
+    return Placed(record, how, problems, frame)
 
 
 def place_split(
@@ -170,10 +120,14 @@ def place_split(
     hardlink: bool,
     repo: Path,
     problems: Problems,
+    frames: Frames,
     split: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[ImageRecord], Counter[str]]:
-    """Place every image of a split (decoding in a few threads); return the kept records in order."""
+    """Place every image of a split (decoding in a few threads); return the kept records in order.
+
+    Ambiguous EXIF-rotated images are kept in ``frames`` with their boxes held back: call
+    :meth:`Frames.settle` once every split is placed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(images)
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -186,5 +140,6 @@ def place_split(
             placed[result.how] += 1
             if result.record is not None:
                 records.append(result.record)
+                frames.add(result.frame, result.record.source_file or "", result.pending)
     log.info("%s: %d images placed (%s)", split, len(records), dict(placed))
     return records, placed

@@ -17,6 +17,7 @@ from typing import Any
 
 from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels_and_annotations
 from edgeproof.data.coco import load_coco
+from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
 from edgeproof.data.report import Problems, enforce
@@ -198,15 +199,17 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     chosen = remove_split_leaks(ds, select(ds, subset, params.seed, params.val_fraction), problems, repo)
     records: dict[str, list[ImageRecord]] = {}
     placed: Counter[str] = Counter()
+    frames = Frames()
     for split in SPLITS:
         images = [ds.images[i] for i in chosen[split]]
         records[split], how = place_split(
-            images, out / "images" / split, hardlink, repo, problems, split, params.max_image_pixels
+            images, out / "images" / split, hardlink, repo, problems, frames, split, params.max_image_pixels
         )
         placed.update(how)
         if not records[split]:
             hint = "none usable" if images else f"check data.{params.source}'s classes, keep_negatives and caps"
             problems.add("empty_split", f"{split}: {len(images)} image(s) selected, {hint}")
+    frames.settle(problems)  # the boxes of EXIF-rotated images whose own size cannot tell their frame
     stats = {
         s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)
         for s in SPLITS

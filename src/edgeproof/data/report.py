@@ -35,6 +35,10 @@ PROBLEM_KINDS: dict[str, str] = {
     "box_outside": "box entirely outside its image; dropped",
     "box_clipped": "box reaching more than 1 px outside its image; clipped to it",
     "size_mismatch": "width/height in the annotations differ from the image file's",
+    "orientation_ambiguous": (
+        "EXIF-rotated image whose declared size cannot tell which frame its boxes were drawn on; "
+        "the frame the dataset's telling images show is used (else the displayed one)"
+    ),
     "area_invalid": "COCO area not a finite number within its box's plausible range; the box area is used",
     "iscrowd_invalid": "COCO iscrowd not the integer 0 or 1; counted as an ordinary (non-crowd) box",
     "category_mismatch": "val file names a category id differently from the train file; matched by name",

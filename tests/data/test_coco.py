@@ -343,3 +343,26 @@ def test_an_image_id_listed_twice_loses_both_images_and_their_boxes(tmp_path):
     gt = json.loads((tmp_path / "out/annotations/train.json").read_text())
     assert 7 not in {im["id"] for im in gt["images"]} and 7 not in {a["image_id"] for a in gt["annotations"]}
     assert report["splits"]["train"]["images"] == 6 and report["splits"]["train"]["boxes"] == 12
+
+
+def test_a_clipped_box_keeps_the_share_of_its_area_inside_the_image(tmp_path):
+    """COCO's area picks pycocotools' small/medium/large range: a box cut to a fifth of its size by
+    the image border must not stay in the range of the whole object."""
+    from pycocotools.cocoeval import COCOeval
+
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    image_id = data["images"][0]["id"]  # 96x72
+    coco_ann(data["annotations"], image_id, 1, (80, 50, 40, 40), area=1280.0)  # medium, clipped to 16x22
+    paths["train"].write_text(json.dumps(data))
+    report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    assert report["problems"]["box_clipped"] == 1
+    gt = json.loads((tmp_path / "out/annotations/train.json").read_text())
+    (clipped,) = [a for a in gt["annotations"] if a["bbox"] == [80.0, 50.0, 16.0, 22.0]]
+    assert clipped["area"] == pytest.approx(1280.0 * (16 * 22) / (40 * 40), abs=1e-3)
+    ranges = COCOeval(iouType="bbox").params
+    small = ranges.areaRng[ranges.areaRngLbl.index("small")]
+    assert small[0] <= clipped["area"] < small[1]  # scored as the small object it now is
+    unclipped = [a["area"] for a in gt["annotations"] if a["image_id"] == image_id and a is not clipped]
+    assert unclipped == [pytest.approx(30 * 24 * 0.8, abs=1e-3), pytest.approx(28 * 30 * 0.8, abs=1e-3)]

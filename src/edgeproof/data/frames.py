@@ -78,7 +78,9 @@ def resolve_boxes(
             continue
         if max(-x, -y, x + w - W, y + h - H) > CLIP_TOLERANCE:
             problems.add("box_clipped", f"{where}: {[round(v, 2) for v in (x, y, w, h)]} in {W}x{H}")
-        out.append(Annotation(b.category_id, (x0, y0, x1 - x0, y1 - y0), b.iscrowd, b.area))
+        kept = (x1 - x0) * (y1 - y0)
+        area = b.area if b.area is None or kept >= w * h else b.area * kept / (w * h)  # the part inside
+        out.append(Annotation(b.category_id, (x0, y0, x1 - x0, y1 - y0), b.iscrowd, area))
     return out
 
 

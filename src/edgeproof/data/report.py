@@ -33,7 +33,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "box_invalid": "box that is not four finite numbers; dropped",
     "box_degenerate": "box with zero or negative width or height; dropped",
     "box_outside": "box entirely outside its image; dropped",
-    "box_clipped": "box reaching more than 1 px outside its image; clipped to it",
+    "box_clipped": "box reaching more than 1 px outside its image; clipped to it (its COCO area scaled alike)",
     "size_mismatch": "width/height in the annotations differ from the image file's",
     "orientation_ambiguous": (
         "EXIF-rotated image whose declared size cannot tell which frame its boxes were drawn on; "

@@ -11,6 +11,7 @@ import yaml
 from edgeproof.config import parse_params
 from edgeproof.data.canonical import load_meta
 from edgeproof.data.prepare import prepare
+from edgeproof.data.report import DatasetError
 from edgeproof.data.yolo import label_path
 from tests.data.builders import draw, save, stored_for_orientation_6, tree_state, write_yolo_image, yolo_line
 from tests.data.test_coco import bright_box
@@ -104,3 +105,16 @@ def test_names_must_be_contiguous(yolo_repo, tmp_path):
 def test_label_path_follows_ultralytics(tmp_path):
     assert label_path(tmp_path / "ds/images/train/x.y.jpg") == tmp_path / "ds/labels/train/x.y.txt"
     assert label_path(tmp_path / "images/a/images/b.png") == tmp_path / "images/a/labels/b.txt"
+
+
+def test_a_split_without_any_label_file_is_a_problem_naming_the_folder(yolo_repo, tmp_path):
+    """Labels named img_1.txt for IMG_1.jpg (a case-insensitive export): no image finds its labels."""
+    root = yolo_repo / SRC
+    for label in (root / "labels/val").iterdir():
+        label.rename(label.with_name(label.name.upper()))
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problems"]["labels_not_found"] == 1  # val only: train has its label files
+    (example,) = report["problem_examples"]["labels_not_found"]
+    assert example.startswith("val: none of its 2 images") and f"{SRC}/labels/val" in example
+    with pytest.raises(DatasetError, match="labels_not_found"):
+        prepare(yolo_params(strict=True), yolo_repo, tmp_path / "strict")

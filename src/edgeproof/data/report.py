@@ -27,6 +27,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
     "duplicate_file": "image file listed twice; later entries dropped",
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
+    "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",

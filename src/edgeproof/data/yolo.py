@@ -136,6 +136,32 @@ def _split_images(data: dict[str, Any], split: str, root: Path, where: str) -> l
     return [p for e in entries for p in _list_images(str(e), root, f"{where}: {split}")]
 
 
+def _label_boxes(root: Path, rel: str, n_classes: int, repo: Path, problems: Problems) -> list[SourceBox] | None:
+    """The boxes of image ``rel``'s label file; ``None`` when it has none (a background image)."""
+    labels = label_path(root / rel)
+    if not labels.is_file():
+        return None
+    if escapes(labels, root) is not None:
+        problems.add("path_escape", f"{display(labels, repo)}: a symlink leads outside the dataset")
+        return []
+    return read_labels(labels, n_classes, display(labels, repo), problems)
+
+
+def _check_labels_found(
+    unlabelled: dict[str, list[Path]], listed: dict[str, int], repo: Path, problems: Problems
+) -> None:
+    """A split none of whose images has a label file is a wrong folder or a name mismatch, not backgrounds."""
+    for split, missing in unlabelled.items():
+        if listed[split] and len(missing) == listed[split]:
+            folders = sorted({display(label_path(p).parent, repo) for p in missing})
+            shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+            problems.add(
+                "labels_not_found",
+                f"{split}: none of its {listed[split]} images has a label file (looked in {shown}, for "
+                f"e.g. {label_path(missing[0]).name}: same name as the image, case included)",
+            )
+
+
 def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDataset:
     """Read the YOLO dataset ``params.data_yaml`` describes (relative to ``repo``); no image is opened."""
     yaml_path = existing(repo, params.data_yaml, "data.yolo.data_yaml", want_dir=False)
@@ -153,6 +179,8 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     images: list[SourceImage] = []
     seen: set[tuple[str, str | None]] = set()
     info = {"boxes_other_classes": 0, "images_without_label_file": 0}
+    per_split: dict[str, int] = {"train": 0, "val": 0}
+    unlabelled: dict[str, list[Path]] = {"train": [], "val": []}
     for path, split in listed:
         rel = os.path.relpath(os.path.normpath(path), root)
         if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
@@ -163,16 +191,14 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
             problems.add("duplicate_file", f"{where}: {split}: {rel}")
             continue
         seen.add((rel, split))
-        labels = label_path(root / rel)
-        if labels.is_file() and escapes(labels, root) is not None:
-            problems.add("path_escape", f"{display(labels, repo)}: a symlink leads outside the dataset")
-            boxes = []
-        elif labels.is_file():
-            boxes = read_labels(labels, len(names), display(labels, repo), problems)
-        else:
+        per_split[split or "train"] += 1
+        boxes = _label_boxes(root, rel, len(names), repo, problems)
+        if boxes is None:
             boxes, info["images_without_label_file"] = [], info["images_without_label_file"] + 1
+            unlabelled[split or "train"].append(root / rel)
         kept_boxes = [b for b in boxes if b.category_id in kept_ids]
         info["boxes_other_classes"] += len(boxes) - len(kept_boxes)
         images.append(SourceImage(len(images) + 1, rel, root, None, None, split, kept_boxes))
+    _check_labels_found(unlabelled, per_split, repo, problems)
     n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)
     return SourceDataset("yolo", kept, images, n_boxes, None, info)

@@ -98,3 +98,14 @@ def test_a_single_split_file_is_an_error(voc_repo, tmp_path):
     (voc_repo / SRC / "ImageSets/Main/val.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"val\.txt"):
         prepare(voc_params(), voc_repo, tmp_path / "out")
+
+
+def test_ids_listed_without_an_annotation_file_are_missing_files(voc_repo, tmp_path):
+    write_split_files(voc_repo / SRC, ["a", "b", "c", "f", "g", "x1"], ["d", "e", "x2"])
+    report = prepare(voc_params(), voc_repo, tmp_path / "out")
+    assert report["problems"]["missing_file"] == 3  # f's image, x1's and x2's annotation files
+    examples = report["problem_examples"]["missing_file"]
+    assert f"{SRC}/Annotations/x1.xml: listed in ImageSets/Main/train" in " ".join(examples)
+    assert f"{SRC}/Annotations/x2.xml: listed in ImageSets/Main/val" in " ".join(examples)
+    assert report["splits"]["train"]["images"] == 3 and report["splits"]["val"]["images"] == 2
+

@@ -21,7 +21,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
     "image_too_large": "image header declares more pixels than data.max_image_pixels; dropped undecoded",
     "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
-    "missing_file": "image file not found; dropped",
+    "missing_file": "image file, or the annotation file of an id a VOC split file lists, not found; dropped",
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",

@@ -105,6 +105,18 @@ def _image_file(stem: str, filename: str | None, images: dict[str, str], where: 
     return rel
 
 
+def _missing_annotations(
+    splits: dict[str, str], ann_dir: Path, params: VocParams, repo: Path, problems: Problems
+) -> None:
+    """Every id a split file lists without an ``Annotations/<id>.xml`` is a ``missing_file``."""
+    found = {p.stem for p in ann_dir.glob("*.xml")}
+    sets = {"train": params.train_set, "val": params.val_set, "both": f"{params.train_set} and {params.val_set}"}
+    for stem, split in splits.items():
+        if stem not in found:
+            where = display(ann_dir / f"{stem}.xml", repo)
+            problems.add("missing_file", f"{where}: listed in ImageSets/Main/{sets[split]}, no annotation file")
+
+
 def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset:
     """Read the VOC source ``params`` names (relative to ``repo``); no image is opened."""
     root = existing(repo, params.root, "data.voc.root", want_dir=True)
@@ -115,6 +127,8 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
         if p.suffix.lower() in IMAGE_SUFFIXES:
             images.setdefault(p.stem, p.name)
     splits = _split_ids(root, params)
+    if splits is not None:
+        _missing_annotations(splits, ann_dir, params, repo, problems)
     entries: list[tuple[SourceImage, list[_Object]]] = []
     for xml in sorted(ann_dir.glob("*.xml")):
         if splits is not None and xml.stem not in splits:

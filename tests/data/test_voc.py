@@ -109,3 +109,17 @@ def test_ids_listed_without_an_annotation_file_are_missing_files(voc_repo, tmp_p
     assert f"{SRC}/Annotations/x2.xml: listed in ImageSets/Main/val" in " ".join(examples)
     assert report["splits"]["train"]["images"] == 3 and report["splits"]["val"]["images"] == 2
 
+
+@pytest.mark.parametrize("flag", ["True", "TRUE", "true", "1"])
+def test_difficult_accepts_true_in_any_case(voc_repo, tmp_path, flag):
+    root = voc_repo / SRC
+    write_voc(
+        root, "d", draw(80, 60, [(10, 10, 30, 30)]), [("dog", (11, 11, 40, 40), 0), ("cat", (50, 20, 70, 40), flag)]
+    )
+    prepare(voc_params(), voc_repo, tmp_path / "out")
+    val = json.loads((tmp_path / "out/annotations/val.json").read_text())
+    d = next(im for im in val["images"] if im["file_name"] == "d.jpg")
+    assert [(x["category_id"], x["iscrowd"]) for x in val["annotations"] if x["image_id"] == d["id"]] == [
+        (2, 0),
+        (1, 1),
+    ]

@@ -68,7 +68,7 @@ def _objects(root: ET.Element, where: str, problems: Problems) -> list[_Object]:
         if bbox[2] <= 0 or bbox[3] <= 0:
             problems.add("box_degenerate", f"{where}: object #{n} ({name}): {[xmin, ymin, xmax, ymax]}")
             continue
-        difficult = _text(obj, "difficult") in ("1", "true")
+        difficult = (_text(obj, "difficult") or "").lower() in ("1", "true")
         out.append((name, int(difficult), (bbox[0], bbox[1], bbox[2], bbox[3])))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -366,3 +367,29 @@ def test_a_clipped_box_keeps_the_share_of_its_area_inside_the_image(tmp_path):
     assert small[0] <= clipped["area"] < small[1]  # scored as the small object it now is
     unclipped = [a["area"] for a in gt["annotations"] if a["image_id"] == image_id and a is not clipped]
     assert unclipped == [pytest.approx(30 * 24 * 0.8, abs=1e-3), pytest.approx(28 * 30 * 0.8, abs=1e-3)]
+
+
+def test_per_class_counts_keep_every_class_apart(tmp_path):
+    """Class names that clean to the same MLflow key (non-ASCII, or shared by two categories) keep
+    their own per-class counts."""
+    repo = tmp_path / "repo"
+    images: list = []
+    anns: list = []
+    cats = [{"id": 1, "name": "猫"}, {"id": 2, "name": "狗"}, {"id": 3, "name": "car"}, {"id": 4, "name": "car"}]
+    counts = {1: 1, 2: 2, 3: 3, 4: 4}
+    for i in range(1, 11):
+        save(repo / SRC / "images" / f"im{i}.jpg", draw(96, 72, seed=i))
+        coco_image(images, i, f"im{i}.jpg", 96, 72)
+    image = iter(range(1, 11))
+    for cat, n in counts.items():
+        for _ in range(n):
+            coco_ann(anns, next(image), cat, (10, 10, 20, 20))
+    write_coco(repo / SRC / "ann.json", images, anns, categories=cats)
+    params = coco_params(coco={"images": f"{SRC}/images", "annotations": f"{SRC}/ann.json", "val_annotations": None})
+    report = prepare(params, repo, tmp_path / "out")
+    per_class = Counter()
+    for split in report["splits"].values():
+        assert len(split["classes"]) == 4
+        per_class.update(split["classes"])
+    assert sorted(per_class.values()) == [1, 2, 3, 4]
+    assert "car_3" in per_class and "car_4" in per_class

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from edgeproof.data.synthetic import generate
 from edgeproof.data.voc import load_voc
 from edgeproof.data.yolo import load_yolo
 from edgeproof.io import read_json
+from edgeproof.tracking.keys import clean_part, unique_names
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,19 @@ def remove_split_leaks(
     return {**chosen, "train": kept}
 
 
-def metric_key(name: str) -> str:
-    """``name`` usable in an MLflow metric name (letters, digits, ``_ - . /`` and spaces)."""
-    return re.sub(r"[^\w\-. /]", "_", name, flags=re.ASCII) or "_"
+def class_keys(categories: Sequence[Category]) -> dict[int, str]:
+    """Per category id, its key in the per-class counts: the name as an MLflow key segment, distinct
+    names kept distinct (:func:`edgeproof.tracking.keys.unique_names`: ``猫`` and ``狗`` do not merge);
+    a name several categories share is told apart by the id (``car#3`` -> ``car_3``)."""
+    shared = Counter(c.name for c in categories)
+    labels = {c.id: c.name if shared[c.name] == 1 else f"{c.name}#{c.id}" for c in categories}
+    keys = unique_names(labels.values(), clean_part)
+    return {cat_id: keys[label] for cat_id, label in labels.items()}
 
 
 def split_stats(per_image: Iterable[Sequence[tuple[int, int]]], categories: Sequence[Category]) -> dict[str, Any]:
     """Counts for one split from each image's ``(category_id, iscrowd)`` pairs; per class by (safe) name."""
-    names = {c.id: metric_key(c.name) for c in categories}
+    names = class_keys(categories)
     per_class: Counter[str] = Counter(dict.fromkeys(names.values(), 0))
     n_images = empty = boxes = crowd = 0
     for anns in per_image:

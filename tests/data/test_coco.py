@@ -393,3 +393,20 @@ def test_per_class_counts_keep_every_class_apart(tmp_path):
         per_class.update(split["classes"])
     assert sorted(per_class.values()) == [1, 2, 3, 4]
     assert "car_3" in per_class and "car_4" in per_class
+
+
+def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["categories"].append({"id": 7, "name": "car"})  # 3 is "car" too
+    coco_ann(data["annotations"], data["images"][0]["id"], 7, (10, 10, 20, 20))
+    paths["train"].write_text(json.dumps(data))
+    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val"}
+    with pytest.raises(
+        DatasetError, match=r"duplicate_category_name.*instances_train.json: 'car' names categories \[3, 7\]"
+    ):
+        prepare(coco_params(strict=True, coco=section), repo, tmp_path / "strict")
+    report = prepare(coco_params(coco=section), repo, tmp_path / "out")
+    assert report["problems"]["duplicate_category_name"] == 1 and report["category_ids"] == [1, 3, 7, 90]
+    assert report["splits"]["train"]["classes"]["car_7"] == 1

@@ -118,3 +118,10 @@ def test_a_split_without_any_label_file_is_a_problem_naming_the_folder(yolo_repo
     assert example.startswith("val: none of its 2 images") and f"{SRC}/labels/val" in example
     with pytest.raises(DatasetError, match="labels_not_found"):
         prepare(yolo_params(strict=True), yolo_repo, tmp_path / "strict")
+
+
+def test_a_name_given_to_two_classes_is_a_problem(yolo_repo, tmp_path):
+    data = {"path": ".", "train": "images/train", "val": "images/val", "names": ["ring", "ring"]}
+    (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump(data))
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problem_examples"]["duplicate_category_name"] == [f"{SRC}/data.yaml: 'ring' names categories [1, 2]"]

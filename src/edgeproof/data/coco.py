@@ -32,6 +32,7 @@ from edgeproof.data.source import (
     existing,
     keep_categories,
     safe_relative,
+    shared_names,
 )
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
     train_root = existing(repo, params.images, "data.coco.images", want_dir=True)
     raw = _parse(train_json, problems, display(train_json, repo))
     categories = _categories(raw)
+    shared_names(categories, raw.label, problems)
     known = np.array([c.id for c in categories], dtype=np.int64)
     has_val = params.val_annotations is not None
     parts = [_part(raw, train_root, "train" if has_val else None, known, problems)]

@@ -29,6 +29,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
+    "duplicate_category_name": "two categories share a name; both kept (told apart by id in the report)",
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",
     "box_invalid": "box that is not four finite numbers; dropped",

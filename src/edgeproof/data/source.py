@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from edgeproof.data.canonical import SPLITS, Category
 from edgeproof.data.params import SubsetParams
+from edgeproof.data.report import Problems
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ def keep_categories(available: Sequence[Category], wanted: Sequence[str] | None,
         raise ValueError(f"params.yaml: {key}: not a class of this dataset: {', '.join(hints)}; it has {names}")
     wanted_set = set(wanted)
     return [c for c in available if c.name in wanted_set]
+
+
+def shared_names(categories: Sequence[Category], where: str, problems: Problems) -> None:
+    """A name several categories share is a ``duplicate_category_name`` (both kept, told apart by id)."""
+    counts = Counter(c.name for c in categories)
+    for name in (n for n, k in counts.items() if k > 1):
+        ids = [c.id for c in categories if c.name == name]
+        problems.add("duplicate_category_name", f"{where}: {name!r} names categories {ids}")
 
 
 def hash_order(keys: Sequence[str], seed: int, salt: str) -> np.ndarray:

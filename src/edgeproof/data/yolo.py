@@ -21,7 +21,16 @@ import yaml
 from edgeproof.data.canonical import Category
 from edgeproof.data.params import YoloParams
 from edgeproof.data.report import Problems
-from edgeproof.data.source import SourceBox, SourceDataset, SourceImage, display, escapes, existing, keep_categories
+from edgeproof.data.source import (
+    SourceBox,
+    SourceDataset,
+    SourceImage,
+    display,
+    escapes,
+    existing,
+    keep_categories,
+    shared_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +183,9 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
         raise ValueError(f"{where}: no 'train' entry")
     val = _split_images(data, "val", root, where)
     listed = [(p, "train" if val is not None else None) for p in train] + [(p, "val") for p in val or []]
-    kept = keep_categories([Category(i + 1, n) for i, n in enumerate(names)], params.classes, "data.yolo.classes")
+    categories = [Category(i + 1, n) for i, n in enumerate(names)]
+    shared_names(categories, where, problems)
+    kept = keep_categories(categories, params.classes, "data.yolo.classes")
     kept_ids = {c.id for c in kept}
     images: list[SourceImage] = []
     seen: set[tuple[str, str | None]] = set()

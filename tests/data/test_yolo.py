@@ -74,6 +74,9 @@ def test_yolo_dataset(yolo_repo, tmp_path):
         and "labels/train/d.txt:1" in report["problem_examples"]["unknown_category"][0]
     )
     assert report["problems"]["box_invalid"] == 1 and report["problems"]["box_degenerate"] == 1
+    assert report["problem_examples"]["duplicate_label_row"] == [
+        f"{SRC}/labels/train/d.txt:5: '1 0.5 0.5 0.2 0.2' repeats an earlier row"
+    ]
     assert report["problems"]["box_clipped"] == 1  # v's box starts 5 px outside
     assert report["selection"]["images_without_label_file"] == 1
     val = json.loads((out / "annotations/val.json").read_text())

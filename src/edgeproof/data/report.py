@@ -32,6 +32,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "duplicate_category_name": "two categories share a name; both kept (told apart by id in the report)",
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",
+    "duplicate_label_row": "YOLO label row identical to an earlier one in its file; the copy dropped",
     "box_invalid": "box that is not four finite numbers; dropped",
     "box_degenerate": "box with zero or negative width or height; dropped",
     "box_outside": "box entirely outside its image; dropped",

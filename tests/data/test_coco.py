@@ -14,6 +14,8 @@ from edgeproof.config import parse_params
 from edgeproof.data.canonical import load_meta
 from edgeproof.data.prepare import prepare
 from edgeproof.data.report import DatasetError
+from edgeproof.tracking.keys import clean_keys
+from edgeproof.tracking.record import scalar_metrics
 from tests.data.builders import (
     append_garbage,
     clean_coco,
@@ -392,7 +394,9 @@ def test_per_class_counts_keep_every_class_apart(tmp_path):
         assert len(split["classes"]) == 4
         per_class.update(split["classes"])
     assert sorted(per_class.values()) == [1, 2, 3, 4]
-    assert "car_3" in per_class and "car_4" in per_class
+    assert set(per_class) == {"猫", "狗", "car#3", "car#4"}
+    logged = scalar_metrics({"data": report})  # as MLflow gets them: keys cleaned, still distinct
+    assert len({k for k in clean_keys(logged) if k.startswith("data.splits.train.classes.")}) == 4
 
 
 def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):
@@ -409,4 +413,4 @@ def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):
         prepare(coco_params(strict=True, coco=section), repo, tmp_path / "strict")
     report = prepare(coco_params(coco=section), repo, tmp_path / "out")
     assert report["problems"]["duplicate_category_name"] == 1 and report["category_ids"] == [1, 3, 7, 90]
-    assert report["splits"]["train"]["classes"]["car_7"] == 1
+    assert report["splits"]["train"]["classes"]["car#7"] == 1

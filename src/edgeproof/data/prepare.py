@@ -25,7 +25,6 @@ from edgeproof.data.synthetic import generate
 from edgeproof.data.voc import load_voc
 from edgeproof.data.yolo import load_yolo
 from edgeproof.io import read_json
-from edgeproof.tracking.keys import clean_part, unique_names
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +140,12 @@ def remove_split_leaks(
 
 
 def class_keys(categories: Sequence[Category]) -> dict[int, str]:
-    """Per category id, its key in the per-class counts: the name as an MLflow key segment, distinct
-    names kept distinct (:func:`edgeproof.tracking.keys.unique_names`: ``猫`` and ``狗`` do not merge);
-    a name several categories share is told apart by the id (``car#3`` -> ``car_3``)."""
+    """Per category id, its key in the per-class counts: the class name as it is (``猫`` and ``狗``
+    stay apart; MLflow's key rules are applied where the report is logged, by
+    :func:`edgeproof.tracking.keys.clean_keys`, which keeps distinct keys distinct); a name several
+    categories share is told apart by the id (``car#3``, ``car#7``)."""
     shared = Counter(c.name for c in categories)
-    labels = {c.id: c.name if shared[c.name] == 1 else f"{c.name}#{c.id}" for c in categories}
-    keys = unique_names(labels.values(), clean_part)
-    return {cat_id: keys[label] for cat_id, label in labels.items()}
+    return {c.id: c.name if shared[c.name] == 1 else f"{c.name}#{c.id}" for c in categories}
 
 
 def split_stats(per_image: Iterable[Sequence[tuple[int, int]]], categories: Sequence[Category]) -> dict[str, Any]:

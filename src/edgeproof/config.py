@@ -20,14 +20,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationError, model_validator
 
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.params_file import ParamsError, read_params_yaml
-from edgeproof.profiles import Profile, parse_profiles
+from edgeproof.profiles import Profile, check_build_profile, parse_profiles
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -78,6 +78,14 @@ class Params(_Section):
     track: TrackParams = Field(default_factory=TrackParams)
     bundle: BundleParams = Field(default_factory=BundleParams)
 
+    @model_validator(mode="after")
+    def _build_profile_is_a_profile(self) -> Params:
+        """A ``release.build_profile`` the file sets must name one of its profiles (caught here, by
+        ``edgeproof params``, not when the gate runs); without profiles the schema's defaults judge."""
+        if self.profiles and "build_profile" in self.release.model_fields_set:
+            check_build_profile(self.release.build_profile, self.profiles)
+        return self
+
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = Params
@@ -92,6 +100,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 # pydantic names the branch of a union in the error location (``streams.constrained-int``): not a key
 _UNION_BRANCH = re.compile(r"^(?:constrained-\w+|int|float|str|bool|none|.*\[.*\])$")
+_KEY_FIRST = re.compile(r"^[\w-]+(?:\.[\w-]+)+: ")  # a message that starts with the dotted key it is about
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:
@@ -100,7 +109,8 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_BRANCH.match(p)))
         key = ".".join(str(p) for p in loc) or "<root>"
         msg = err["msg"].removeprefix("Value error, ")
-        if msg.startswith(f"{key}.") or msg.startswith(f"{key}:"):  # a settings dataclass named the key itself
+        named = msg.startswith((f"{key}.", f"{key}:")) or (not loc and _KEY_FIRST.match(msg))
+        if named:  # a settings dataclass (or a check across sections) named the key itself
             key, msg = msg.split(": ", 1)
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edgeproof.profiles import DeviceGate, Profile
+from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, is_number, json_safe, result, verdict
 
@@ -23,8 +23,7 @@ def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> Dev
     """
     if not profiles:
         return DeviceGate()
-    if build_profile not in profiles:
-        raise ValueError(f"release.build_profile: {build_profile!r} is not in profiles ({sorted(profiles)})")
+    check_build_profile(build_profile, profiles)
     return profiles[build_profile].gate
 
 

@@ -8,7 +8,7 @@ pydantic (:mod:`edgeproof.settings`), because the device side reads it on the bo
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Literal, Optional, Tuple, get_args
+from typing import Any, Collection, Dict, Literal, Optional, Tuple, get_args
 
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
 
@@ -177,6 +177,14 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
                 "TensorRT refuses a calibration table for a model with Q/DQ nodes; remove it"
             )
     return out
+
+
+def check_build_profile(build_profile: str, profiles: Collection[str]) -> None:
+    """``release.build_profile`` must name one of ``profiles``: one check for params validation, the
+    build gate and the release choice; the error names the key and the profiles there are."""
+    if build_profile not in profiles:
+        available = ", ".join(sorted(profiles))
+        raise ValueError(f"release.build_profile: {build_profile!r} is not in profiles (available: {available})")
 
 
 def _check_variant(profile: Profile, variant: str, key: str) -> None:

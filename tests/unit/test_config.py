@@ -80,3 +80,20 @@ def test_gpu_index_may_be_an_int_and_floats_may_use_exponents(tmp_path):
     params = load_params(path)
     assert params.train.lr0 == pytest.approx(0.001)
     assert params.profiles["p"].gate.min_fps == 20.0
+
+
+def test_a_build_profile_missing_from_profiles_fails_validation_naming_the_profiles(tmp_path, caplog):
+    from edgeproof.cli import main
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["release"]["build_profile"] = "jetsn-nano"  # a typo: caught by `edgeproof params`, not by the gate
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    want = f"{path}: release.build_profile: 'jetsn-nano' is not in profiles (available: cpu-ci, jetson-nano, "
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert str(err.value).startswith(want)
+    assert main(["--params", str(path), "params"]) == 2 and want in caplog.text
+    raw["release"]["build_profile"] = "jetson-nano"
+    path.write_text(yaml.safe_dump(raw))
+    assert load_params(path).release.build_profile == "jetson-nano"

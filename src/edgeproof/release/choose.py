@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from edgeproof.gate import check_gate
-from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile
+from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile, check_build_profile
 from edgeproof.release.params import ReleaseParams
 
 REFERENCE = "fp32"
@@ -119,8 +119,7 @@ def choose(
     available_providers: Collection[str],
 ) -> dict[str, Any]:
     """The ``profiles`` and ``release_variant`` parts of ``reports/release.json``."""
-    if params.build_profile not in profiles:
-        raise ValueError(f"release.build_profile: {params.build_profile!r} is not in profiles ({sorted(profiles)})")
+    check_build_profile(params.build_profile, profiles)
     if REFERENCE not in variants:
         raise ValueError(f"the {REFERENCE} reference variant was not built")
     chosen = {}

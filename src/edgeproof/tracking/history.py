@@ -100,6 +100,9 @@ def next_history_key(current: Mapping[str, str]) -> str:
     return f"{HISTORY_PREFIX}{max(numbers, default=0) + 1:04d}"
 
 
+DEVICE_PROVENANCE = "device results"
+
+
 def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], thresholds: dict[str, str]) -> dict:
     """A device gate's verdict on the file as a history entry (it never touches the promotion record)."""
     origin = f"device {profile}"
@@ -110,7 +113,7 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
         "commit": os.environ.get("GITHUB_SHA", "unknown"),
         "verdicts": {profile: verdict_words({"passed": report.get("verdict") == "pass", **report})},
         "thresholds": thresholds,
-        "provenance": "device results",
+        "provenance": DEVICE_PROVENANCE,
         "at_ms": int(time.time() * 1000),
     }
 
@@ -140,6 +143,30 @@ def dropped_history(tags: Mapping[str, str]) -> list[str]:
     return keys[: max(0, len(keys) - MAX_HISTORY)]
 
 
+def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], list[str]]:
+    """The tags to set and to delete so that a version no longer speaks of ``run_id``, an attempt
+    that failed and is deleted: its history entry, its place in ``runs``, and the promotion record
+    or alias note it wrote. Device verdicts attached to that run stay: the device did judge the file."""
+    delete = []
+    for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
+        try:
+            entry = json.loads(tags[key])
+        except ValueError:
+            continue
+        if entry.get("run_id") == run_id and entry.get("provenance") != DEVICE_PROVENANCE:
+            delete.append(key)
+    if tags.get(f"{PROMOTION_PREFIX}run_id") == run_id:
+        delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, "gate.", "metric."))]
+    for key in [k for k in tags if k.startswith("promoted.") and k.endswith(".run_id") and tags[k] == run_id]:
+        delete += [key, f"{key[: -len('run_id')]}origin"]
+    runs = [r for r in (tags.get(RUNS_TAG) or "").split(",") if r]
+    update = {RUNS_TAG: ",".join(r for r in runs if r != run_id)} if run_id in runs else {}
+    if update.get(RUNS_TAG) == "":
+        delete.append(RUNS_TAG)
+        update = {}
+    return update, sorted(set(k for k in delete if k in tags))
+
+
 def promotion(tags: Mapping[str, str]) -> dict[str, Any] | None:
     """The fixed promotion record of a version, from its tags (``None`` for a version made before it existed)."""
     run_id = tags.get(f"{PROMOTION_PREFIX}run_id")
@@ -164,8 +191,14 @@ def promotion(tags: Mapping[str, str]) -> dict[str, Any] | None:
     }
 
 
+DESCRIPTION_LIMIT = 5000
+"""Characters of a model version's description: MLflow's schema declares ``VARCHAR(5000)``; SQLite
+ignores it, PostgreSQL refuses a longer one (and with it every later verdict on the file)."""
+
+
 def describe_version(tags: Mapping[str, str], exp: str) -> str:
-    """The version's Markdown description: the promotion record, then the verdicts on the file since."""
+    """The version's Markdown description: the promotion record, then the newest verdicts on the file
+    that fit in :data:`DESCRIPTION_LIMIT` (the older ones are counted and stay in the ``history.*`` tags)."""
 
     def link(run_id: str | None) -> str:
         return f"[{run_id[:8]}](#/experiments/{exp}/runs/{run_id})" if run_id else "—"
@@ -179,20 +212,39 @@ def describe_version(tags: Mapping[str, str], exp: str) -> str:
         if promoted["metrics"]:
             lines += ["", "Metrics: " + ", ".join(f"{k} = {v}" for k, v in promoted["metrics"].items())]
         lines += ["", f"Provenance: {promoted['provenance']}; thresholds: {_thresholds(promoted['thresholds'])}"]
-    entries = history(tags)
-    if entries:
-        lines += ["", "**Verdicts on this file** (oldest first)", ""]
-        rows = [
-            (
-                link(e.get("run_id")),
-                e.get("origin"),
-                _verdicts(e.get("verdicts") or {}),
-                _thresholds(e.get("thresholds")),
-            )
-            for e in entries
-        ]
-        lines += table(["run", "from", "verdict", "thresholds"], rows)
-    return "\n".join(lines)
+    head = _clip("\n".join(lines), DESCRIPTION_LIMIT)
+    rows = [
+        (link(e.get("run_id")), e.get("origin"), _verdicts(e.get("verdicts") or {}), _thresholds(e.get("thresholds")))
+        for e in history(tags)
+    ]
+    return head + _newest_rows(rows, DESCRIPTION_LIMIT - len(head))
+
+
+def _newest_rows(rows: list[tuple[str, ...]], room: int) -> str:
+    """The verdict table with as many of the newest ``rows`` as fit in ``room`` characters (oldest
+    first), and a line counting the older ones left out; "" when there are none or nothing fits."""
+    if not rows:
+        return ""
+    title = "\n\n**Verdicts on this file** (oldest first)\n\n"
+    lines = table(["run", "from", "verdict", "thresholds"], rows)
+    header, body = lines[:2], lines[2:]
+    note = "\n\n… {} older verdicts in the tags `history.*`"
+    used = len(title) + sum(len(line) + 1 for line in header) + len(note.format(len(rows)))
+    kept: list[str] = []
+    for line in reversed(body):
+        if used + len(line) + 1 > room:
+            break
+        kept.insert(0, line)
+        used += len(line) + 1
+    older = len(body) - len(kept)
+    if not kept:
+        text = note.format(older)
+        return text if len(text) <= room else ""
+    return title + "\n".join([*header, *kept]) + (note.format(older) if older else "")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _verdicts(verdicts: Mapping[str, str]) -> str:

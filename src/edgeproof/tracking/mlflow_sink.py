@@ -2,8 +2,9 @@
 
 A record is logged at most once as a FINISHED run, found again by its ``edgeproof.record_id`` tag.
 A run is set FINISHED only after its params, metrics, artifacts and model registration are all in;
-an attempt that failed part-way (a FAILED run, or one left RUNNING by a crash) is deleted, with any
-model version it registered, when the record is sent again, so a replay always logs it in full.
+an attempt that failed part-way (a FAILED run, or one left RUNNING by a crash) is deleted when the
+record is sent again, so a replay always logs it in full; what it wrote to the registry (versions it
+registered, its verdict in other versions' history) is withdrawn when it fails, or at that replay.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.record import RECORD_FILE, Destination
 from edgeproof.tracking.redact import describe, install_log_filter
-from edgeproof.tracking.registry import record_verdict
+from edgeproof.tracking.registry import record_verdict, withdraw_run
 from edgeproof.tracking.view import VIEW_TAG, view_state
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,7 @@ def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str |
         if run.info.status == "FINISHED":
             continue
         if model_name:
-            for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
-                client.delete_model_version(version.name, version.version)
+            withdraw_run(client, model_name, run.info.run_id, exp_id)
         log.warning("deleting incomplete MLflow run %s (%s) of record %s", run.info.run_id, run.info.status, record_id)
         client.delete_run(run.info.run_id)
     return finished[0] if finished else None
@@ -201,10 +201,14 @@ def _run_tags(record: Mapping[str, Any]) -> dict[str, str]:
     return tags
 
 
-def _mark_failed(client: Any, run_id: str) -> None:
+def _mark_failed(client: Any, run_id: str, model_name: str | None, exp_id: str) -> None:
+    """Take the failed attempt's verdict out of the registry and mark its run FAILED, as far as the
+    server still answers; whatever is left is settled when the record is sent again."""
     try:
+        if model_name:
+            withdraw_run(client, model_name, run_id, exp_id)
         client.set_terminated(run_id, "FAILED")
-    except Exception as exc:  # the server may be gone; the run stays RUNNING and is deleted on replay
+    except Exception as exc:  # the server may be gone; the run stays RUNNING and is settled on replay
         log.warning("could not mark MLflow run %s as FAILED: %s", run_id, describe(exc))
 
 
@@ -240,7 +244,7 @@ def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination)
             version = record_verdict(client, register_as, record, run_id, exp_id, model_id)
         client.set_terminated(run_id, "FINISHED", end_time=times.get("end_ms"))
     except BaseException:
-        _mark_failed(client, run_id)
+        _mark_failed(client, run_id, register_as, exp_id)
         raise
     return {
         "run_id": run_id,

@@ -102,6 +102,27 @@ def record_verdict(
     return number
 
 
+def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
+    """Undo what an attempt that failed wrote to the registry: delete the versions it registered and
+    take its verdict out of every other version (history entry, ``runs``, promotion record), so no
+    version lists a run that is about to be deleted or replayed under another id."""
+    for version in client.search_model_versions(f"name = '{name}'"):
+        number = str(version.version)
+        if version.run_id == run_id:
+            client.delete_model_version(name, number)
+            continue
+        update, delete = history.without_run(version.tags, run_id)
+        if not update and not delete:
+            continue
+        for key, value in update.items():
+            client.set_model_version_tag(name, number, key, value)
+        for key in delete:
+            client.delete_model_version_tag(name, number, key)
+        left = {k: v for k, v in {**version.tags, **update}.items() if k not in delete}
+        client.update_model_version(name, number, description=history.describe_version(left, exp_id))
+        log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
+
+
 def alias_holder(client: Any, name: str, alias: str) -> Any | None:
     """The version ``alias`` points at, or ``None``."""
     from mlflow.exceptions import MlflowException

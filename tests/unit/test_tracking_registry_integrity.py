@@ -1,0 +1,80 @@
+"""The registry stays true to the runs that exist: a bounded description, and no verdict left behind
+by an attempt that failed."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from edgeproof.tracking.history import DESCRIPTION_LIMIT, describe_version, history, new_tags
+from edgeproof.tracking.pipeline import record_pipeline_run, replay
+from tests.unit.test_tracking import SHA, make_run_files
+from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
+from tests.unit.test_tracking_replay import PARAMS
+
+MODEL = "edgeproof-detector"
+
+
+def _verdict(i: int) -> dict:
+    rules = {"fps": f">= {10 + i}", "map50": ">= 0.8", "latency_p95": "<= 100.0", "cross_check": "agrees"}
+    return {
+        "tags": {"model_sha256": SHA, "branch": "main", "git_commit": f"{i:040d}", "dvc_experiment": f"what-if-{i}"},
+        "metrics": {"fps": 50.0},
+        "passed": True,
+        "verdicts": {"build": {"passed": True}},
+        "thresholds": rules,
+    }
+
+
+def _run(i: int) -> str:
+    return f"r{i:03d}".ljust(32, "x")
+
+
+def test_the_version_description_fits_mlflows_column_and_names_what_it_leaves_out():
+    """PostgreSQL refused the description after ~20 verdicts on one file (VARCHAR(5000)); every later
+    record of that file stayed pending."""
+    tags = {"model_sha256": SHA}
+    for i in range(40):
+        tags.update(new_tags(tags, _verdict(i), _run(i), "champion" if i == 0 else ""))
+    text = describe_version(tags, "7")
+    assert len(text) <= DESCRIPTION_LIMIT
+    assert "Promotion record" in text and f"[{_run(39)[:8]}]" in text  # the promotion and the newest verdict
+    verdicts = text.split("**Verdicts on this file**")[1]
+    shown = sum(f"[{_run(i)[:8]}]" in verdicts for i in range(40))
+    assert 0 < shown < 40 and f"… {40 - shown} older verdicts in the tags `history.*`" in text
+    assert len(history(tags)) == 40  # nothing is lost: the tags keep every entry
+
+
+def test_a_failed_attempt_leaves_no_verdict_on_the_version(tmp_path, client, monkeypatch):  # noqa: F811
+    """A replay that failed after adding its history entry used to leave it there, naming a run
+    that the next replay deleted."""
+    from mlflow.tracking import MlflowClient
+
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    released = record(files, tmp_path)
+    monkeypatch.setenv("DVC_EXP_NAME", "what-if")
+    files.params.write_text(yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 20.0}}}}))
+    real, calls = MlflowClient.update_model_version, []
+
+    def refused(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("value too long for type character varying(5000)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "update_model_version", refused)
+    state = tmp_path / ".state"
+    assert record_pipeline_run(files, tmp_path, state, PARAMS)["pending"] is True
+    version = client.get_model_version(MODEL, "1")
+    assert [e["run_id"] for e in history(version.tags)] == [released["run_id"]]
+    assert version.tags["runs"] == released["run_id"]
+
+    (sent,) = replay(state, tmp_path, PARAMS)
+    version = client.get_model_version(MODEL, "1")
+    assert [e["run_id"] for e in history(version.tags)] == [released["run_id"], sent["run_id"]]
+    assert version.tags["runs"] == f"{released['run_id']},{sent['run_id']}"
+    alive = {r.info.run_id for r in client.search_runs([client.get_experiment_by_name("unit").experiment_id])}
+    assert alive == {released["run_id"], sent["run_id"]}
+    assert json.loads(version.tags["promotion.thresholds"]) == {}  # the promotion record is the release's

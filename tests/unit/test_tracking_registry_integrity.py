@@ -4,13 +4,18 @@ by an attempt that failed."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 
 import yaml
 
 from edgeproof.tracking.history import DESCRIPTION_LIMIT, describe_version, history, new_tags
+from edgeproof.tracking.outbox import waiting
 from edgeproof.tracking.pipeline import record_pipeline_run, replay
+from edgeproof.tracking.record import RECORD_FILE
 from tests.unit.test_tracking import SHA, make_run_files
-from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
+from tests.unit.test_tracking_registry import _new_model_file, client, git_repo, no_ci_env, record  # noqa: F401
 from tests.unit.test_tracking_replay import PARAMS
 
 MODEL = "edgeproof-detector"
@@ -78,3 +83,42 @@ def test_a_failed_attempt_leaves_no_verdict_on_the_version(tmp_path, client, mon
     alive = {r.info.run_id for r in client.search_runs([client.get_experiment_by_name("unit").experiment_id])}
     assert alive == {released["run_id"], sent["run_id"]}
     assert json.loads(version.tags["promotion.thresholds"]) == {}  # the promotion record is the release's
+
+
+def _backdate(folder, seconds: float) -> None:
+    for path in folder.rglob("*"):
+        when = path.stat().st_mtime - seconds
+        os.utime(path, (when, when))
+
+
+def test_an_old_record_replayed_late_never_takes_the_champion_back(tmp_path, client, monkeypatch, caplog):  # noqa: F811
+    """A runner's record that waited in its outbox (server down) moved `champion` back to its older
+    model when replayed after a newer release."""
+    old, new = tmp_path / "a", tmp_path / "b"
+    old.mkdir(), new.mkdir()
+    files_old, files_new = make_run_files(old), make_run_files(new)
+    _new_model_file(files_old, 1.0), _new_model_file(files_new, 2.0)
+    git_repo(old), git_repo(new)
+    _backdate(old, 3600)  # the older run ended an hour before the newer one
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens: the record waits
+    assert record_pipeline_run(files_old, old, old / ".state", PARAMS)["pending"] is True
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    released = record(files_new, new)
+    assert released["model_version"] == "1"
+
+    with caplog.at_level(logging.WARNING):
+        (late,) = replay(old / ".state", old, PARAMS)
+    assert late["model_version"] == "2"  # recorded, with its verdict, but not promoted
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    assert f"{MODEL}@champion stays on version 1: it was moved there by a newer record" in caplog.text
+    assert not [k for k in client.get_model_version(MODEL, "2").tags if k.startswith(("promoted.", "alias."))]
+
+
+def test_the_outbox_sends_records_in_the_order_their_runs_ended(tmp_path):
+    """A copied or restored outbox has folder times that say nothing of which run came first."""
+    for name, end_ms, age in (("newer", 2_000, 0), ("older", 1_000, 3600)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / RECORD_FILE).write_text(json.dumps({"record_id": name, "times": {"end_ms": end_ms}}))
+        os.utime(folder, (time.time() + age, time.time() + age))  # the older record's folder looks newer
+    assert [p.name for p in waiting(tmp_path)] == ["older", "newer"]

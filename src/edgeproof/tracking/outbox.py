@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -27,11 +28,22 @@ class FlushResult:
 
 
 def waiting(outbox: Path) -> list[Path]:
-    """Complete record folders in ``outbox``, oldest first (half-written ``.<id>.tmp`` ones skipped)."""
+    """Complete record folders in ``outbox``, oldest run first (half-written ``.<id>.tmp`` ones skipped)."""
     if not outbox.is_dir():
         return []
     folders = [p for p in outbox.iterdir() if not p.name.startswith(".") and (p / RECORD_FILE).is_file()]
-    return sorted(folders, key=lambda p: (p.stat().st_mtime, p.name))
+    return sorted(folders, key=lambda p: (record_time_ms(p), p.name))
+
+
+def record_time_ms(folder: Path) -> int:
+    """When the record's run ended, by its own ``times.end_ms``: the folder's time is when it was
+    written or copied, which says nothing of which run is newer. A record without it (or one that
+    does not parse, sent to fail and report itself) goes by the folder's time."""
+    try:
+        end = (json.loads((folder / RECORD_FILE).read_text()).get("times") or {}).get("end_ms")
+    except (OSError, ValueError, AttributeError):
+        end = None
+    return int(end) if isinstance(end, (int, float)) else int(folder.stat().st_mtime * 1000)
 
 
 @contextlib.contextmanager

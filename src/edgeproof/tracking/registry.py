@@ -4,8 +4,7 @@ One model version per distinct model file (its sha256), registered by the first 
 it. Its promotion record (that run's verdicts, metrics, thresholds, provenance) is fixed once
 written; later verdicts on the same file (experiments, pull requests, device runs) are added to the
 version's history and never replace it (:mod:`edgeproof.tracking.history`). Aliases (``candidate``,
-``champion`` by default) point at the version a run earned; every move is remembered on the
-registered model so :func:`rollback` can undo it, skipping versions deleted since.
+``champion`` by default) point at the version a run earned (:mod:`edgeproof.tracking.aliases`).
 """
 
 from __future__ import annotations
@@ -17,16 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking import history
+from edgeproof.tracking.aliases import alias_history, alias_holder, is_missing, move_alias, newer_than_holder
 from edgeproof.tracking.history import SHA_TAG
 
 log = logging.getLogger(__name__)
-
-HISTORY_TAG = "edgeproof.alias_history.{alias}"
-_MAX_HISTORY = 50
-
-
-def _is_missing(exc: Exception) -> bool:
-    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower()
 
 
 def find_version(client: Any, name: str, sha: str) -> Any | None:
@@ -38,7 +31,7 @@ def find_version(client: Any, name: str, sha: str) -> Any | None:
     try:
         versions = client.search_model_versions(f"name = '{name}' and tags.{SHA_TAG} = '{sha}'")
     except MlflowException as exc:
-        if _is_missing(exc):
+        if is_missing(exc):
             return None
         raise
     return min(versions, key=lambda v: int(v.version)) if versions else None
@@ -87,7 +80,11 @@ def record_verdict(
             name, source=f"models:/{model_id}", run_id=run_id, tags={SHA_TAG: sha}, model_id=model_id
         )
     number = str(version.version)
-    tags = history.new_tags(version.tags, record, run_id, record.get("alias") or "")
+    at_ms = (record.get("times") or {}).get("end_ms")
+    alias = record.get("alias") or ""
+    if alias and not newer_than_holder(client, name, alias, number, at_ms):
+        alias = ""  # the version is recorded all the same, without the alias
+    tags = history.new_tags(version.tags, record, run_id, alias)
     for key, value in tags.items():
         client.set_model_version_tag(name, number, key, value)
     merged = {**version.tags, **tags}
@@ -97,8 +94,8 @@ def record_verdict(
     client.update_model_version(name, number, description=history.describe_version(merged, exp_id))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
-    if record.get("alias"):
-        move_alias(client, name, record["alias"], number)
+    if alias:
+        move_alias(client, name, alias, number, at_ms)
     return number
 
 
@@ -121,95 +118,6 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
         left = {k: v for k, v in {**version.tags, **update}.items() if k not in delete}
         client.update_model_version(name, number, description=history.describe_version(left, exp_id))
         log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
-
-
-def alias_holder(client: Any, name: str, alias: str) -> Any | None:
-    """The version ``alias`` points at, or ``None``."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if _is_missing(exc) or "alias" in str(exc).lower():
-            return None
-        raise
-
-
-def _history(client: Any, name: str, alias: str) -> list[str]:
-    tag = client.get_registered_model(name).tags.get(HISTORY_TAG.format(alias=alias), "")
-    return [v for v in tag.split(",") if v]
-
-
-def _set_history(client: Any, name: str, alias: str, history: list[str]) -> None:
-    client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history[-_MAX_HISTORY:]))
-
-
-def move_alias(client: Any, name: str, alias: str, version: str) -> None:
-    """Point ``alias`` at ``version``, remembering the previous holder for :func:`rollback`."""
-    current = alias_holder(client, name, alias)
-    if current is not None and str(current.version) == version:
-        return
-    if current is not None:
-        _set_history(client, name, alias, [*_history(client, name, alias), str(current.version)])
-    client.set_registered_model_alias(name, alias, version)
-    log.info("alias %s of %s -> version %s", alias, name, version)
-
-
-def _exists(client: Any, name: str, version: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_model_version(name, version)
-    except MlflowException as exc:
-        if _is_missing(exc):
-            return False
-        raise
-    return True
-
-
-def _versions(client: Any, name: str) -> list[str]:
-    numbers = {int(v.version) for v in client.search_model_versions(f"name = '{name}'")}
-    return [str(n) for n in sorted(numbers)]
-
-
-def _no_such_version(client: Any, name: str, alias: str, wanted: str) -> ValueError:
-    choices = _versions(client, name)
-    hint = f"choose one with --to: {', '.join(choices)}" if choices else "the model has no versions"
-    return ValueError(f"{name}@{alias}: version {wanted} does not exist (any more); {hint}")
-
-
-def rollback(client: Any, name: str, alias: str, to: str | None = None) -> dict[str, Any]:
-    """Move ``alias`` back to the latest earlier holder that still exists (history entries are
-    consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
-    itself undoable); return the move. Errors name the versions there are to choose from."""
-    current = alias_holder(client, name, alias)
-    before = None if current is None else str(current.version)
-    if to is not None:
-        if not _exists(client, name, to):
-            raise _no_such_version(client, name, alias, to)
-        move_alias(client, name, alias, to)
-        return {"name": name, "alias": alias, "from": before, "to": to}
-    earlier = _history(client, name, alias)
-    skipped: list[str] = []
-    while earlier and (earlier[-1] == before or not _exists(client, name, earlier[-1])):
-        gone = earlier.pop()
-        if gone != before:
-            skipped.append(gone)
-    if not earlier:
-        _set_history(client, name, alias, earlier)
-        gone = f" (deleted since: {', '.join(skipped)})" if skipped else ""
-        choices = ", ".join(_versions(client, name)) or "none"
-        raise ValueError(
-            f"{name}@{alias}: no earlier version to roll back to{gone}; its alias history is empty "
-            f"(versions: {choices}; use --to)"
-        )
-    to = earlier.pop()
-    client.set_registered_model_alias(name, alias, to)
-    _set_history(client, name, alias, earlier)
-    if skipped:
-        log.warning("%s@%s: skipped version(s) %s of its history, deleted since", name, alias, ", ".join(skipped))
-    log.info("alias %s of %s rolled back: version %s -> %s", alias, name, before, to)
-    return {"name": name, "alias": alias, "from": before, "to": to, "skipped_deleted": skipped}
 
 
 def _gate_report(client: Any, run_id: str | None) -> Any:
@@ -242,5 +150,5 @@ def show(client: Any, name: str, alias: str) -> dict[str, Any]:
         "source": version.source,
         "promotion": promoted,
         "history": history.history(tags),
-        "alias_history": _history(client, name, alias),
+        "alias_history": alias_history(client, name, alias),
     }

@@ -1,0 +1,151 @@
+"""Registry aliases: which version holds ``champion``/``candidate``, moving them, rolling them back.
+
+Every move is remembered on the registered model so :func:`rollback` can undo it, skipping versions
+deleted since. The version an alias points at carries the end time of the record that moved it
+there (or of the rollback), so an older record replayed late never takes the alias back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HISTORY_TAG = "edgeproof.alias_history.{alias}"
+HELD_TAG = "alias.{alias}.since_ms"
+"""Version tag: end time (ms) of the record that last moved ``alias`` to the version, or of the rollback."""
+_MAX_HISTORY = 50
+
+
+def is_missing(exc: Exception) -> bool:
+    """Whether an MLflow error says the model, version or alias does not exist."""
+    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower()
+
+
+def alias_holder(client: Any, name: str, alias: str) -> Any | None:
+    """The version ``alias`` points at, or ``None``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if is_missing(exc) or "alias" in str(exc).lower():
+            return None
+        raise
+
+
+def alias_history(client: Any, name: str, alias: str) -> list[str]:
+    """The versions ``alias`` pointed at before, oldest first (what :func:`rollback` goes back to)."""
+    tag = client.get_registered_model(name).tags.get(HISTORY_TAG.format(alias=alias), "")
+    return [v for v in tag.split(",") if v]
+
+
+def _set_history(client: Any, name: str, alias: str, history: list[str]) -> None:
+    client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history[-_MAX_HISTORY:]))
+
+
+def held_since(version: Any, alias: str) -> int | None:
+    """When ``alias`` was moved to ``version`` (ms), by the record's own clock; ``None`` if unknown."""
+    value = (version.tags or {}).get(HELD_TAG.format(alias=alias))
+    return int(value) if value and value.isdigit() else None
+
+
+def newer_than_holder(client: Any, name: str, alias: str, version: str, at_ms: int | None) -> bool:
+    """Whether a record that ended at ``at_ms`` may move ``alias`` to ``version``: not when the current
+    holder got it from a newer record (or a rollback since), e.g. an old record replayed from an
+    outbox after a newer model was released; that is a warning, not an error."""
+    current = alias_holder(client, name, alias)
+    since = None if current is None or str(current.version) == version else held_since(current, alias)
+    if since is None or (at_ms is not None and at_ms >= since):
+        return True
+    log.warning(
+        "%s@%s stays on version %s: it was moved there by a newer record (%s) than this one (%s), "
+        "e.g. an old record replayed from the outbox; version %s is recorded without the alias",
+        name,
+        alias,
+        current.version,
+        _when(since),
+        _when(at_ms),
+        version,
+    )
+    return False
+
+
+def _when(ms: int | None) -> str:
+    return "time unknown" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def move_alias(client: Any, name: str, alias: str, version: str, at_ms: int | None = None) -> None:
+    """Point ``alias`` at ``version``, remembering the previous holder for :func:`rollback` and, on
+    the version, when the decision was made (``at_ms``: the record's own end time; now by default),
+    which a replayed older record cannot override (:func:`newer_than_holder`)."""
+    current = alias_holder(client, name, alias)
+    at_ms = int(time.time() * 1000) if at_ms is None else at_ms
+    if current is not None and str(current.version) == version:  # the same decision again: keep the newest time
+        at_ms = max(at_ms, held_since(current, alias) or 0)
+    else:
+        if current is not None:
+            _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
+        client.set_registered_model_alias(name, alias, version)
+        log.info("alias %s of %s -> version %s", alias, name, version)
+    client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(at_ms))
+
+
+def _exists(client: Any, name: str, version: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        if is_missing(exc):
+            return False
+        raise
+    return True
+
+
+def _versions(client: Any, name: str) -> list[str]:
+    numbers = {int(v.version) for v in client.search_model_versions(f"name = '{name}'")}
+    return [str(n) for n in sorted(numbers)]
+
+
+def _no_such_version(client: Any, name: str, alias: str, wanted: str) -> ValueError:
+    choices = _versions(client, name)
+    hint = f"choose one with --to: {', '.join(choices)}" if choices else "the model has no versions"
+    return ValueError(f"{name}@{alias}: version {wanted} does not exist (any more); {hint}")
+
+
+def rollback(client: Any, name: str, alias: str, to: str | None = None) -> dict[str, Any]:
+    """Move ``alias`` back to the latest earlier holder that still exists (history entries are
+    consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
+    itself undoable); return the move. Errors name the versions there are to choose from."""
+    current = alias_holder(client, name, alias)
+    before = None if current is None else str(current.version)
+    if to is not None:
+        if not _exists(client, name, to):
+            raise _no_such_version(client, name, alias, to)
+        move_alias(client, name, alias, to)
+        return {"name": name, "alias": alias, "from": before, "to": to}
+    earlier = alias_history(client, name, alias)
+    skipped: list[str] = []
+    while earlier and (earlier[-1] == before or not _exists(client, name, earlier[-1])):
+        gone = earlier.pop()
+        if gone != before:
+            skipped.append(gone)
+    if not earlier:
+        _set_history(client, name, alias, earlier)
+        gone = f" (deleted since: {', '.join(skipped)})" if skipped else ""
+        choices = ", ".join(_versions(client, name)) or "none"
+        raise ValueError(
+            f"{name}@{alias}: no earlier version to roll back to{gone}; its alias history is empty "
+            f"(versions: {choices}; use --to)"
+        )
+    to = earlier.pop()
+    client.set_registered_model_alias(name, alias, to)
+    client.set_model_version_tag(name, to, HELD_TAG.format(alias=alias), str(int(time.time() * 1000)))
+    _set_history(client, name, alias, earlier)
+    if skipped:
+        log.warning("%s@%s: skipped version(s) %s of its history, deleted since", name, alias, ", ".join(skipped))
+    log.info("alias %s of %s rolled back: version %s -> %s", alias, name, before, to)
+    return {"name": name, "alias": alias, "from": before, "to": to, "skipped_deleted": skipped}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import yaml
 
 from edgeproof.config import TrackParams
 from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
-from edgeproof.tracking.record import RECORD_FILE, build_record, dvc_lock_hashes
+from edgeproof.tracking.record import RECORD_FILE, build_record, content_id, dvc_lock_hashes
 from tests.unit.test_tracking import SHA, make_run_files
 
 PARAMS = TrackParams(experiment="unit")
@@ -115,6 +116,7 @@ def test_a_record_written_before_sanitizing_is_still_sent(tmp_path, sqlite_uri):
     record = build_record(files, tmp_path)
     record["metrics"] = {"eval.class.a(b).ap": 0.5, "eval.class.a[b].ap": 0.6, "eval.class.a_b_.ap": 0.7}
     record["params"]["weird:key//x"] = "y" * 7000
+    record["record_id"] = content_id(record)  # its id, as the version that wrote it made it
     (folder / RECORD_FILE).write_text(json.dumps(record))
     sent = replay(state, tmp_path, PARAMS)
     run = _runs(sqlite_uri)[0]
@@ -189,3 +191,21 @@ def test_the_recording_stage_own_dvc_lock_entry_is_left_out(tmp_path):
     tags = build_record(files, tmp_path)["tags"]
     assert "dvc.train.models/best.pt" in tags and not any(k.startswith("dvc.gate.") for k in tags)
     assert tags["model_sha256"] == SHA
+
+
+def test_an_edited_record_is_not_sent_and_the_error_names_its_file(tmp_path, monkeypatch):
+    """A failed verdict edited into a pass in the outbox was logged (and promoted) as the original run."""
+    files, state = make_run_files(tmp_path), tmp_path / "state"
+    files.metrics["gate"].write_text(json.dumps({"passed": False, "model_sha256": SHA, "failed": ["fps"]}))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens: the record waits
+    folder = Path(record_pipeline_run(files, tmp_path, state, PARAMS)["record"])
+    record = json.loads((folder / RECORD_FILE).read_text())
+    record.update(passed=True, alias="champion")
+    (folder / RECORD_FILE).write_text(json.dumps(record))
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(ReplayError, match="no longer matches its record id") as caught:
+        replay(state, tmp_path, PARAMS)
+    assert str(folder / RECORD_FILE) in str(caught.value)
+    assert (folder / RECORD_FILE).exists() and _runs(uri) == []

@@ -20,7 +20,7 @@ from typing import Any
 from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
-from edgeproof.tracking.record import RECORD_FILE, Destination
+from edgeproof.tracking.record import RECORD_FILE, Destination, content_id
 from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict, withdraw_run
 from edgeproof.tracking.view import VIEW_TAG, view_state
@@ -212,11 +212,28 @@ def _mark_failed(client: Any, run_id: str, model_name: str | None, exp_id: str) 
         log.warning("could not mark MLflow run %s as FAILED: %s", run_id, describe(exc))
 
 
+class EditedRecordError(ValueError):
+    """An outbox record whose content no longer matches its id: it was changed after it was written."""
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """The record in ``path``, refused when its content no longer hashes to its ``record_id``: an
+    edited record would be logged as the run it claims to be (its verdict, alias, metrics)."""
+    record = json.loads(path.read_text())
+    found = content_id(record)
+    if found != record.get("record_id"):
+        raise EditedRecordError(
+            f"{path}: its content no longer matches its record id {record.get('record_id')} (it hashes to {found}); "
+            "it was changed after the run wrote it, so it is not sent and stays in the outbox"
+        )
+    return record
+
+
 def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination) -> dict[str, Any]:
     """Log the outbox record in ``folder`` as one FINISHED MLflow run spanning the pipeline; log its
     ONNX model and record the verdict in the registry. Idempotent by record id. Raises on any
     failure (the caller keeps the record)."""
-    record = json.loads((folder / RECORD_FILE).read_text())
+    record = _read_record(folder / RECORD_FILE)
     dest = Destination.of(record, fallback)
     models = sorted((folder / "artifacts" / "model").glob("*.onnx"))
     register_as = dest.model_name if models else None

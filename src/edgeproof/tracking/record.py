@@ -217,6 +217,17 @@ def thresholds(gate: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+NOT_CONTENT = ("record_id", "run_name", "times", "stage_seconds")
+"""Record keys outside its content id: the id itself, the name made from it, and the run's times."""
+
+
+def content_id(record: Mapping[str, Any]) -> str:
+    """The record's id: a hash of its content (all but :data:`NOT_CONTENT`), so that the same run is
+    one MLflow run however often it is sent, and an edited record no longer matches its id."""
+    body = {k: v for k, v in record.items() if k not in NOT_CONTENT}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def build_record(
     sources: RecordSources, repo: Path, destination: Destination | None = None, track: TrackParams | None = None
 ) -> dict[str, Any]:
@@ -258,7 +269,7 @@ def build_record(
         record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
     if destination is not None:
         record["experiment"], record["model_name"] = destination.experiment, destination.model_name
-    record["record_id"] = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    record["record_id"] = content_id(record)
     record["run_name"] = run_name(record["tags"], variant, record["record_id"])
     # times last: not part of the content id
     record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model], repro_started_ms())

@@ -122,3 +122,25 @@ def test_the_outbox_sends_records_in_the_order_their_runs_ended(tmp_path):
         (folder / RECORD_FILE).write_text(json.dumps({"record_id": name, "times": {"end_ms": end_ms}}))
         os.utime(folder, (time.time() + age, time.time() + age))  # the older record's folder looks newer
     assert [p.name for p in waiting(tmp_path)] == ["older", "newer"]
+
+
+def test_a_device_verdict_that_names_no_model_file_is_held_against_none(tmp_path, client, caplog):  # noqa: F811
+    """The device gate's own error report (`model_sha256: null`) was taken as a verdict on the model
+    being promoted: its promotion record said `passed: false`."""
+    from edgeproof.verdict.device import _error_report
+
+    files = make_run_files(tmp_path)
+    device = tmp_path / "reports" / "device" / "jetson-orin-nano"
+    device.mkdir(parents=True)
+    error = _error_report("jetson-orin-nano", FileNotFoundError("bundle/manifest.json"), "inputs")
+    assert error["model_sha256"] is None and error["passed"] is False
+    (device / "gate.json").write_text(json.dumps(error))
+    files.device_reports = device.parent
+    git_repo(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        sent = record(files, tmp_path)
+    assert "names no model file" in caplog.text and "attributed to no model version" in caplog.text
+    version = client.get_model_version(MODEL, sent["model_version"])
+    assert {k: v for k, v in version.tags.items() if k.startswith("gate.")} == {"gate.build": "passed"}
+    (entry,) = history(version.tags)
+    assert entry["verdicts"] == {"build": "passed"}

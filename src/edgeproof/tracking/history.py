@@ -62,11 +62,15 @@ def verdict_words(verdict: Mapping[str, Any]) -> str:
 def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
     """``{profile: "passed" | "failed: ..."}`` of the record's verdicts about its own model file."""
     sha = record["tags"].get(SHA_TAG, "")
-    return {
-        profile: verdict_words(v)
-        for profile, v in (record.get("verdicts") or {}).items()
-        if v.get("model_sha256") in (None, sha)  # a device verdict about another file belongs to that file's version
-    }
+    return {profile: verdict_words(v) for profile, v in (record.get("verdicts") or {}).items() if _judges(v, sha)}
+
+
+def _judges(verdict: Mapping[str, Any], sha: str) -> bool:
+    """Whether a verdict of the record is about the model file ``sha``: one that names it; the build
+    gate's also when it names none. A device verdict about another file belongs to that file's
+    version, and one that names no file (the device gate's own error report) to none."""
+    named = verdict.get("model_sha256")
+    return named == sha if named or verdict.get("device") else True
 
 
 def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:

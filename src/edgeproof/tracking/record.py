@@ -181,7 +181,8 @@ def dataset_info(data_metrics: Mapping[str, Any], lock_hashes: Mapping[str, str]
 
 def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None) -> dict[str, Any]:
     """``{profile: {passed, model_sha256, failed}}``: this gate's verdict under the build profile,
-    plus each device's ``<device_reports>/<profile>/gate.json`` present on disk."""
+    plus each device's ``<device_reports>/<profile>/gate.json`` present on disk (marked ``device``:
+    only the model file it names is judged by it, none when it names none)."""
     build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
     out = {
         build: {
@@ -196,7 +197,14 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
         except (OSError, ValueError) as exc:
             log.warning("ignoring the device verdict %s: %s", path, exc)
             continue
-        out[path.parent.name] = {k: report.get(k) for k in ("passed", "model_sha256", "failed")}
+        out[path.parent.name] = {"device": True, **{k: report.get(k) for k in ("passed", "model_sha256", "failed")}}
+        if not report.get("model_sha256"):
+            log.warning(
+                "the device verdict %s names no model file (model_sha256 missing, e.g. the device gate's own "
+                "error report: %s): it is kept on this run but attributed to no model version",
+                path,
+                ", ".join(report.get("failed") or []) or report.get("verdict"),
+            )
     return out
 
 

@@ -73,3 +73,31 @@ def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_reco
     (entry,) = history(tags)
     assert entry["origin"].startswith("device jetson-nano") and entry["verdicts"] == {"jetson-nano": "failed: fps"}
     assert entry["thresholds"] == {"fps": ">= 30.0"} and entry["run_id"] == run.info.run_id
+
+
+def test_the_same_device_results_logged_twice_change_nothing(tmp_path):
+    """A re-run CI job logged the same results again: a second metric point and a second history entry."""
+    from mlflow.tracking import MlflowClient
+
+    from edgeproof.tracking.history import history
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("edgeproof", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp, tags={"model_sha256": "a" * 64})
+    client.create_registered_model("edgeproof-detector")
+    version = client.create_model_version(
+        "edgeproof-detector", "file:///m", run.info.run_id, tags={"model_sha256": "a" * 64}
+    )
+    results = tmp_path / "reports" / "device"
+    (results / "jetson").mkdir(parents=True)
+    (results / "jetson" / "gate.md").write_text("# Device gate\n")
+    for _ in range(2):
+        log_device_verdicts({"jetson": _report("a" * 64, "pass")}, results, move_alias_on_pass=True, uri=uri)
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "device.jetson.fps_e2e")] == [31.5]
+    (entry,) = history(client.get_model_version("edgeproof-detector", version.version).tags)
+    assert entry["verdicts"] == {"jetson": "passed"}
+
+    log_device_verdicts({"jetson": _report("a" * 64, "fail")}, results, uri=uri)  # new results do count
+    assert len(client.get_metric_history(run.info.run_id, "device.jetson.fps_e2e")) == 2
+    assert len(history(client.get_model_version("edgeproof-detector", version.version).tags)) == 2

@@ -3,7 +3,8 @@
 The pipeline's run carries the tag ``model_sha256``; a device verdict for that file is logged there
 (tags ``device.<profile>.verdict``, metrics ``device.<profile>.<figure>``, the gate report as
 artifacts under ``device/<profile>/``) and added to the history of that file's registry version
-(:mod:`edgeproof.tracking.history`; its promotion record stays as it was). On ``main``, a passing
+(:mod:`edgeproof.tracking.history`; its promotion record stays as it was), once per report: logging
+the same results again (a re-run CI job) changes nothing. On ``main``, a passing
 verdict moves the registry alias named after the profile (e.g. ``jetson-orin-nano``) to the model
 version with that sha256. A model that was never logged by the pipeline (no run with that sha256)
 is a warning, not an error: the gate stands.
@@ -42,6 +43,12 @@ def _runs_of(client: Any, experiment: str, sha: str) -> list[Any]:
 
 
 def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], results: Path) -> None:
+    """Log the report on the run, once: the tag ``device.<profile>.report_id``, set last, says this
+    very report is in (the same results logged again add no second metric point or artifact)."""
+    done_tag, rid = f"device.{profile}.report_id", history.report_id(report)
+    if client.get_run(run_id).data.tags.get(done_tag) == rid:
+        log.info("device verdict %s %s is already on run %s", profile, rid, run_id)
+        return
     client.set_tag(run_id, f"device.{profile}.verdict", report["verdict"])
     client.set_tag(run_id, f"device.{profile}.failed", ",".join(report["failed"]) or "none")
     for name in FIGURES:
@@ -51,6 +58,7 @@ def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], resu
     for name in ("gate.json", "gate.md", "bench.json", "conditions.json"):
         if (results / name).exists():
             client.log_artifact(run_id, str(results / name), f"device/{profile}")
+    client.set_tag(run_id, done_tag, rid)
 
 
 def _add_to_history(
@@ -60,6 +68,8 @@ def _add_to_history(
     versions = client.search_model_versions(f"name = '{model_name}' and tags.model_sha256 = '{sha}'")
     entry = history.device_entry(profile, report, run_ids, thresholds(report))
     for version in versions:
+        if history.has_device_entry(version.tags, profile, report):
+            continue  # the same report again: already in this version's history
         key = history.next_history_key(version.tags)
         client.set_model_version_tag(model_name, str(version.version), key, json.dumps(entry, sort_keys=True))
 

@@ -12,6 +12,7 @@ No MLflow import here: these functions build tag values and read them back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -107,6 +108,17 @@ def next_history_key(current: Mapping[str, str]) -> str:
 DEVICE_PROVENANCE = "device results"
 
 
+def report_id(report: Mapping[str, Any]) -> str:
+    """A device report's content id: the same results logged again (a re-run CI job) change nothing."""
+    return hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def has_device_entry(tags: Mapping[str, str], profile: str, report: Mapping[str, Any]) -> bool:
+    """Whether the version's history already holds this very device report for ``profile``."""
+    rid = report_id(report)
+    return any(e.get("report_id") == rid and profile in (e.get("verdicts") or {}) for e in history(tags))
+
+
 def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], thresholds: dict[str, str]) -> dict:
     """A device gate's verdict on the file as a history entry (it never touches the promotion record)."""
     origin = f"device {profile}"
@@ -119,6 +131,7 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
         "thresholds": thresholds,
         "provenance": DEVICE_PROVENANCE,
         "at_ms": int(time.time() * 1000),
+        "report_id": report_id(report),
     }
 
 

@@ -118,13 +118,11 @@ STAGE_TIME = "time_s"
 
 
 def logged_metrics(record: Mapping[str, Any]) -> dict[str, float]:
-    """The numbers logged as MLflow metrics. With a headline (``metrics/headline.json``) only its
-    numbers and the stage times, so that the run page lists what a person looks for first; the
-    detail stays in the run's artifacts (``reports/eval.json``, ``bench.json``, ...). A record
-    without a headline logs every number (the per-file dotted names)."""
-    headline = set(record.get("headline") or [])
-    metrics = clean_keys(record["metrics"])
-    chosen = {k: v for k, v in metrics.items() if k in headline} if headline else dict(metrics)
+    """The numbers logged as MLflow metrics: every number of every metrics file (``eval.map50_95``,
+    ``bench.latency_ms.p95``, ``eval.class.<name>.ap``, ...; headline ones under their own names) and
+    the stage times, so that any two runs compare in MLflow's UI on every number, under names that
+    come from the files. The headline leads where order shows (:func:`_metrics`)."""
+    chosen = dict(clean_keys(record["metrics"]))
     stages = record.get("stage_seconds") or {}
     chosen.update(clean_keys({f"{STAGE_TIME}.{name}": float(v) for name, v in stages.items()}))
     times = record.get("times") or {}
@@ -144,7 +142,9 @@ def _metrics(record: Mapping[str, Any], model_id: str | None) -> list[Any]:
     data = record.get("dataset") or {}
     on = {"dataset_name": data["name"], "dataset_digest": data["digest"]} if data.get("name") else {}
     out = []
-    for key, value in sorted(logged_metrics(record).items()):
+    chosen = logged_metrics(record)
+    for key in sorted(chosen, key=lambda k: (k not in model_keys, k)):  # the headline first
+        value = chosen[key]
         if model_id and key in model_keys and not key.startswith(f"{STAGE_TIME}."):
             out.append(Metric(key, float(value), now, 0, model_id=model_id, **on))
         else:

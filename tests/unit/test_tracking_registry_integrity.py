@@ -144,3 +144,28 @@ def test_a_device_verdict_that_names_no_model_file_is_held_against_none(tmp_path
     assert {k: v for k, v in version.tags.items() if k.startswith("gate.")} == {"gate.build": "passed"}
     (entry,) = history(version.tags)
     assert entry["verdicts"] == {"build": "passed"}
+
+
+def test_rollback_to_a_version_that_never_held_the_alias_needs_force(tmp_path, client, capsys, caplog, monkeypatch):  # noqa: F811
+    """`model rollback --to 2` made a dirty experiment's candidate the champion without a word."""
+    from edgeproof.cli import main as cli
+
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    record(files, tmp_path)  # clean main: version 1 is the champion
+    monkeypatch.setenv("DVC_EXP_NAME", "hack")
+    _new_model_file(files, 3.0)  # an experiment with files not committed: version 2, a candidate
+    assert record(files, tmp_path)["model_version"] == "2"
+    rollback = ["--params", str(files.params), "model", "rollback", "--to", "2"]
+    with caplog.at_level(logging.ERROR):
+        assert cli(rollback) == 2
+    assert "version 2 never held champion (it came from experiment hack on main@" in caplog.text
+    assert "a rollback goes back to a version that did: 1. Pass --force" in caplog.text
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert cli([*rollback, "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["forced"] is True
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert cli(["--params", str(files.params), "model", "rollback", "--to", "1"]) == 0  # it held champion: no force

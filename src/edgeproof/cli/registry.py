@@ -34,7 +34,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
         if args.action == "show":
             emit(registry.show(client, track.model_name, alias))
         else:
-            emit(aliases.rollback(client, track.model_name, alias, args.to))
+            emit(aliases.rollback(client, track.model_name, alias, args.to, args.force))
     except ValueError:
         raise
     except Exception as exc:  # MlflowException, connection errors: one line, credentials removed
@@ -51,4 +51,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("action", choices=["show", "rollback"], help="show: the alias holder and its gate record")
     s.add_argument("--alias", default=None, help="registry alias (default: track.champion_alias)")
     s.add_argument("--to", default=None, help="rollback: this version (default: the alias' previous holder)")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="rollback --to: also a version that never held the alias (e.g. a candidate)",
+    )
     s.set_defaults(func=_cmd_model)

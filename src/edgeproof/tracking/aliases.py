@@ -116,17 +116,39 @@ def _no_such_version(client: Any, name: str, alias: str, wanted: str) -> ValueEr
     return ValueError(f"{name}@{alias}: version {wanted} does not exist (any more); {hint}")
 
 
-def rollback(client: Any, name: str, alias: str, to: str | None = None) -> dict[str, Any]:
+def _never_held(client: Any, name: str, alias: str, version: Any, current: Any) -> str | None:
+    """Why ``version`` is no version to roll ``alias`` back to: it never held it (not in the alias
+    history, not moved there by a record, a rollback or a move); ``None`` when it did."""
+    number, tags = str(version.version), version.tags or {}
+    holders = [*alias_history(client, name, alias), *([str(current.version)] if current is not None else [])]
+    if number in holders or f"promoted.{alias}.run_id" in tags or HELD_TAG.format(alias=alias) in tags:
+        return None
+    origin = tags.get("promotion.origin") or "unknown origin"
+    provenance = tags.get("promotion.provenance") or "unknown"
+    return (
+        f"{name}@{alias}: version {number} never held {alias} (it came from {origin}; provenance: {provenance}); "
+        f"a rollback goes back to a version that did: {', '.join(dict.fromkeys(holders)) or 'none'}. "
+        "Pass --force to move it there all the same"
+    )
+
+
+def rollback(client: Any, name: str, alias: str, to: str | None = None, force: bool = False) -> dict[str, Any]:
     """Move ``alias`` back to the latest earlier holder that still exists (history entries are
     consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
-    itself undoable); return the move. Errors name the versions there are to choose from."""
+    itself undoable; refused for a version that never held the alias, e.g. an experiment's candidate,
+    unless ``force``); return the move. Errors name the versions there are to choose from."""
     current = alias_holder(client, name, alias)
     before = None if current is None else str(current.version)
     if to is not None:
         if not _exists(client, name, to):
             raise _no_such_version(client, name, alias, to)
+        why = _never_held(client, name, alias, client.get_model_version(name, to), current)
+        if why and not force:
+            raise ValueError(why)
+        if why:
+            log.warning("%s (--force given: moving it)", why.split(";")[0])
         move_alias(client, name, alias, to)
-        return {"name": name, "alias": alias, "from": before, "to": to}
+        return {"name": name, "alias": alias, "from": before, "to": to, "forced": bool(why)}
     earlier = alias_history(client, name, alias)
     skipped: list[str] = []
     while earlier and (earlier[-1] == before or not _exists(client, name, earlier[-1])):

@@ -209,3 +209,36 @@ def test_an_edited_record_is_not_sent_and_the_error_names_its_file(tmp_path, mon
         replay(state, tmp_path, PARAMS)
     assert str(folder / RECORD_FILE) in str(caught.value)
     assert (folder / RECORD_FILE).exists() and _runs(uri) == []
+
+
+def test_replaying_a_crashed_record_keeps_the_version_other_runs_judged_since(tmp_path, sqlite_uri, monkeypatch):
+    """The attempt registered version 1 and died before it could withdraw it; a what-if run then
+    added its verdict to version 1. Replaying the attempt deleted version 1 with that verdict."""
+    from mlflow.tracking import MlflowClient
+
+    import edgeproof.tracking.mlflow_sink as sink
+    from edgeproof.tracking.history import history
+
+    files, state = make_run_files(tmp_path), tmp_path / "state"
+    real_end, real_withdraw = MlflowClient.set_terminated, sink.withdraw_run
+
+    def server_gone(*args, **kwargs):
+        raise ConnectionError("server went away")
+
+    monkeypatch.setattr(MlflowClient, "set_terminated", server_gone)
+    monkeypatch.setattr(sink, "withdraw_run", server_gone)
+    assert record_pipeline_run(files, tmp_path, state, PARAMS)["pending"] is True
+    monkeypatch.setattr(MlflowClient, "set_terminated", real_end)
+    monkeypatch.setattr(sink, "withdraw_run", real_withdraw)
+    monkeypatch.setenv("DVC_EXP_NAME", "what-if")  # another run judges the same file meanwhile
+    files.params.write_text(yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 20.0}}}}))
+    other = tmp_path / "other"
+    what_if = record_pipeline_run(files, tmp_path, other, PARAMS)["sent"][-1]
+    assert what_if["model_version"] == "1"
+
+    (replayed,) = replay(state, tmp_path, PARAMS)
+    assert replayed["model_version"] == "1"
+    version = MlflowClient(sqlite_uri).get_model_version("edgeproof-detector", "1")
+    assert [e["run_id"] for e in history(version.tags)] == [what_if["run_id"], replayed["run_id"]]
+    assert version.tags["promotion.run_id"] == replayed["run_id"]
+    assert {r.info.run_id for r in _runs(sqlite_uri)} == {what_if["run_id"], replayed["run_id"]}

@@ -160,6 +160,12 @@ def dropped_history(tags: Mapping[str, str]) -> list[str]:
     return keys[: max(0, len(keys) - MAX_HISTORY)]
 
 
+def judged_by_others(tags: Mapping[str, str], run_id: str) -> bool:
+    """Whether a version holds verdicts of runs other than ``run_id`` (its ``runs`` or its history)."""
+    runs = [r for r in (tags.get(RUNS_TAG) or "").split(",") if r and r != run_id]
+    return bool(runs) or any(e.get("run_id") not in (None, run_id) for e in history(tags))
+
+
 def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], list[str]]:
     """The tags to set and to delete so that a version no longer speaks of ``run_id``, an attempt
     that failed and is deleted: its history entry, its place in ``runs``, and the promotion record

@@ -102,10 +102,12 @@ def record_verdict(
 def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
     """Undo what an attempt that failed wrote to the registry: delete the versions it registered and
     take its verdict out of every other version (history entry, ``runs``, promotion record), so no
-    version lists a run that is about to be deleted or replayed under another id."""
+    version lists a run that is about to be deleted or replayed under another id. A version it
+    registered that other runs have judged since (the attempt's server went away before it could be
+    withdrawn) is kept, with their verdicts: only the attempt's own are taken out."""
     for version in client.search_model_versions(f"name = '{name}'"):
         number = str(version.version)
-        if version.run_id == run_id:
+        if version.run_id == run_id and not history.judged_by_others(version.tags, run_id):
             client.delete_model_version(name, number)
             continue
         update, delete = history.without_run(version.tags, run_id)

@@ -169,3 +169,41 @@ def test_rollback_to_a_version_that_never_held_the_alias_needs_force(tmp_path, c
     assert json.loads(capsys.readouterr().out)["forced"] is True
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert cli(["--params", str(files.params), "model", "rollback", "--to", "1"]) == 0  # it held champion: no force
+
+
+def test_two_senders_registering_one_file_at_once_make_one_version(tmp_path, client, monkeypatch):  # noqa: F811
+    """Both looked for the file's version before either registered it: two versions of one sha256."""
+    import threading
+
+    import edgeproof.tracking.registry as registry
+    from edgeproof.tracking.mlflow_sink import _experiment_id
+
+    _experiment_id(client, "unit", client.tracking_uri, tmp_path)  # the experiment as a sender makes it, first
+    real, both_looked = registry.find_version, threading.Barrier(2, timeout=60)
+    looked: list[str] = []
+
+    def slow_find(*args, **kwargs):
+        found = real(*args, **kwargs)
+        if len(looked) < 2:  # the first look of each sender: both before either registers
+            looked.append("x")
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(registry, "find_version", slow_find)
+    repos = [tmp_path / name for name in ("a", "b")]
+    for repo in repos:
+        repo.mkdir()
+        make_run_files(repo)
+        git_repo(repo)
+    out: dict[str, dict] = {}
+
+    def send(repo):
+        out[repo.name] = record_pipeline_run(make_run_files(repo), repo, repo / ".state", PARAMS)
+
+    threads = [threading.Thread(target=send, args=(repo,)) for repo in repos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r["sent"][-1]["model_version"] for r in out.values()] == ["1", "1"]
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")] == ["1"]

@@ -64,6 +64,17 @@ def link_logged_model(client: Any, model_id: str, name: str, version: str) -> No
         client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*versions, entry])})
 
 
+def _first_of_file(client: Any, name: str, sha: str, created: Any) -> Any:
+    """``created``, unless another sender registered the same file at the same time: versions are
+    numbered in order, so the lowest one of the file is the one both keep; the later one is deleted."""
+    first = find_version(client, name, sha)
+    if first is None or str(first.version) == str(created.version):
+        return created
+    client.delete_model_version(name, str(created.version))
+    log.warning("%s version %s of this file was registered at the same time; using it instead", name, first.version)
+    return first
+
+
 def record_verdict(
     client: Any, name: str, record: dict[str, Any], run_id: str, exp_id: str, model_id: str
 ) -> str | None:
@@ -76,8 +87,13 @@ def record_verdict(
         if not record.get("passed"):
             return None
         _ensure_model(client, name)
-        version = client.create_model_version(
-            name, source=f"models:/{model_id}", run_id=run_id, tags={SHA_TAG: sha}, model_id=model_id
+        version = _first_of_file(
+            client,
+            name,
+            sha,
+            client.create_model_version(
+                name, source=f"models:/{model_id}", run_id=run_id, tags={SHA_TAG: sha}, model_id=model_id
+            ),
         )
     number = str(version.version)
     at_ms = (record.get("times") or {}).get("end_ms")

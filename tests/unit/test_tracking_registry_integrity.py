@@ -139,7 +139,7 @@ def test_a_device_verdict_that_names_no_model_file_is_held_against_none(tmp_path
     git_repo(tmp_path)
     with caplog.at_level(logging.WARNING):
         sent = record(files, tmp_path)
-    assert "names no model file" in caplog.text and "attributed to no model version" in caplog.text
+    assert "names no model file (failed: judged)" in caplog.text and "attributed to no model version" in caplog.text
     version = client.get_model_version(MODEL, sent["model_version"])
     assert {k: v for k, v in version.tags.items() if k.startswith("gate.")} == {"gate.build": "passed"}
     (entry,) = history(version.tags)

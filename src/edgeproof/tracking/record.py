@@ -184,13 +184,8 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
     plus each device's ``<device_reports>/<profile>/gate.json`` present on disk (marked ``device``:
     only the model file it names is judged by it, none when it names none)."""
     build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
-    out = {
-        build: {
-            "passed": bool(gate.get("passed")),
-            "model_sha256": gate.get("model_sha256"),
-            "failed": gate.get("failed", []),
-        }
-    }
+    out = {build: {"passed": bool(gate.get("passed")), "model_sha256": gate.get("model_sha256"),
+                   "failed": gate.get("failed", [])}}  # fmt: skip
     for path in sorted(device_reports.glob("*/gate.json")) if device_reports and device_reports.is_dir() else []:
         try:
             report = json.loads(path.read_text())
@@ -199,12 +194,8 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
             continue
         out[path.parent.name] = {"device": True, **{k: report.get(k) for k in ("passed", "model_sha256", "failed")}}
         if not report.get("model_sha256"):
-            log.warning(
-                "the device verdict %s names no model file (model_sha256 missing, e.g. the device gate's own "
-                "error report: %s): it is kept on this run but attributed to no model version",
-                path,
-                ", ".join(report.get("failed") or []) or report.get("verdict"),
-            )
+            why = ", ".join(report.get("failed") or []) or report.get("verdict")
+            log.warning("device verdict %s names no model file (failed: %s): attributed to no model version", path, why)
     return out
 
 

@@ -190,20 +190,28 @@ def test_two_senders_registering_one_file_at_once_make_one_version(tmp_path, cli
         return found
 
     monkeypatch.setattr(registry, "find_version", slow_find)
-    repos = [tmp_path / name for name in ("a", "b")]
-    for repo in repos:
+    repos, files = [tmp_path / name for name in ("a", "b")], {}
+    for min_fps, repo in enumerate(repos, start=10):  # two runs (other thresholds) judge the same file
         repo.mkdir()
-        make_run_files(repo)
+        files[repo.name] = make_run_files(repo)
+        rules = [{"name": "fps", "op": ">=", "threshold": float(min_fps), "passed": True}]
+        files[repo.name].metrics["gate"].write_text(json.dumps({"passed": True, "model_sha256": SHA, "rules": rules}))
         git_repo(repo)
     out: dict[str, dict] = {}
 
     def send(repo):
-        out[repo.name] = record_pipeline_run(make_run_files(repo), repo, repo / ".state", PARAMS)
+        out[repo.name] = record_pipeline_run(files[repo.name], repo, repo / ".state", PARAMS)
 
     threads = [threading.Thread(target=send, args=(repo,)) for repo in repos]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert [r["sent"][-1]["model_version"] for r in out.values()] == ["1", "1"]
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")] == ["1"]
+    versions = []
+    for repo in repos:  # a sender whose tag writes collided with the other's stays pending: replayed, it lands on 1
+        result = out[repo.name]
+        sent = replay(repo / ".state", repo, PARAMS) if result["pending"] else result["sent"]
+        versions.append(sent[-1]["model_version"])
+    assert versions == ["1", "1"]
     assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")] == ["1"]

@@ -179,6 +179,15 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
     return out
 
 
+def profiles_from_params(raw: Any, where: str) -> Dict[str, Profile]:
+    """The ``profiles`` section of a parsed params file (``where``: the file), validated; raises
+    :class:`SettingsError` naming the file and key. Each reader keeps its own YAML parser (ruamel as DVC
+    on the build side, PyYAML on the board) and this one check."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("profiles"), dict):
+        raise SettingsError(f"{where}: no profiles section (the rules to measure and judge with)")
+    return dict(parse_profiles(raw["profiles"], where=f"{where}: profiles"))
+
+
 def check_build_profile(build_profile: str, profiles: Collection[str]) -> None:
     """``release.build_profile`` must name one of ``profiles``: one check for params validation, the
     build gate and the release choice; the error names the key and the profiles there are."""

@@ -79,12 +79,14 @@ def test_machine_and_throttling_are_judged_with_the_bases_rules_from_the_recorde
     rule = _rule(report, "machine_match")
     assert rule["status"] == "inconclusive" and "arch: expected ['aarch64']" in rule["reason"]
     assert report["verdict"] == "inconclusive"
-    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_temp_c": -50.0}))
     conditions = json.loads((out / "conditions.json").read_text())
     assert conditions["throttled"] is False  # the board, with the bundle's limit, saw nothing wrong
-    if conditions["during"].get("max_temp_c"):  # a machine with thermal zones: the base's limit is crossed
-        assert report["verdict"] == "inconclusive" and report["conditions"]["throttled"] is True
-        assert any("> max_temp_c -50" in r for r in report["conditions"]["reasons"])
+    conditions["during"]["max_temp_c"] = {"cpu-thermal": 61.5}  # a reading, as a board with thermal zones has
+    (out / "conditions.json").write_text(json.dumps(conditions))
+    assert device_gate(bundle, "cpu-ci", out)["verdict"] == "pass"  # within the bundle's limit
+    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_temp_c": 60.0}))
+    assert report["verdict"] == "inconclusive" and report["conditions"]["throttled"] is True
+    assert "temperature cpu-thermal reached 61.5 C > max_temp_c 60" in report["conditions"]["reasons"]
     report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_load_per_cpu": 1e-9}))
     assert report["verdict"] == "inconclusive" and any("machine busy" in r for r in report["conditions"]["reasons"])
 
@@ -124,3 +126,18 @@ def test_the_repositorys_params_read_the_same_on_the_board_and_in_the_pipeline()
     """PyYAML on the board, ruamel.yaml (as DVC) in the pipeline: the same profiles from params.yaml."""
     as_dvc = parse_profiles(read_params_yaml(REPO / "params.yaml")["profiles"])
     assert read_rules_profiles(REPO / "params.yaml") == as_dvc
+
+
+def test_rules_params_with_anchors_and_merge_keys_read_as_dvc_reads_them(tmp_path):
+    """YAML a team writes (an anchor, a merge key) must not get every board run refused."""
+    text = (REPO / "params.yaml").read_text()
+    raw = yaml.safe_load(text)
+    cpu = raw["profiles"]["cpu-ci"]
+    raw["profiles"]["cpu-ci"] = {k: v for k, v in cpu.items() if k != "gate"}
+    path = tmp_path / "anchors.yaml"
+    body = yaml.safe_dump(raw).replace("profiles:\n", "gates:\n  cpu: &cpu_gate\n    placeholder: 1\nprofiles:\n", 1)
+    gate = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in cpu["gate"].items())
+    body = body.replace("  cpu-ci:\n", "  cpu-ci:\n    gate:\n      <<: *cpu_gate\n" + gate + "\n", 1)
+    path.write_text(body.replace("    placeholder: 1\n", "    min_fps: 1.0\n", 1))
+    as_dvc = parse_profiles(read_params_yaml(path)["profiles"])
+    assert read_rules_profiles(path) == as_dvc and as_dvc["cpu-ci"].gate.min_fps == cpu["gate"]["min_fps"]

@@ -83,6 +83,9 @@ def test_a_pull_requests_text_cannot_pose_as_the_verdict_or_hide_it():
     """The PR's params values, its build's metrics diff and its bundle's file names stay inert text."""
     from edgeproof.verdict.proposal import describe
 
+    listed = describe({"key": "profiles.cpu-ci.match.arch", "base": ["x86_64"], "proposed": ["<h1>PASSED</h1>"]})
+    assert '→ `["<h1>PASSED</h1>"]`: judged at `["x86_64"]`' in listed  # a list is the PR's text too
+    assert describe({"key": "k", "base": 30.0, "proposed": 5}) == "k 30.0 → 5: judged at 30.0; takes effect after merge"
     line = describe({"key": "profiles.cpu-ci.description", "base": "cpu", "proposed": FAKE})
     assert "\n" not in line and "`x --- # Device gate: `cpu-ci` **Verdict: PASSED ✅ — release** <!--``" in line
     diff = "| Path | Metric |\n|---|---|\n| m.json | 1 |\n" + FAKE + "\n| <!-- x | 2 |"

@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 
 from edgeproof.device.gated import EXIT_BAD_INPUT, Refused
 from edgeproof.device.manifest import BundleError, read_json_file
-from edgeproof.profiles import Profile, parse_profiles
+from edgeproof.profiles import Profile, parse_profiles, profiles_from_params
 from edgeproof.settings import SettingsError
 
 RULE = "rules_params"
@@ -34,13 +34,15 @@ def _strict_loader() -> Any:
         """Safe loading that refuses a key given twice in one mapping, as DVC does."""
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen = set()
+        seen = []  # the mapping's own keys: a merged-in key (<<: *anchor) may be overridden, not repeated
         for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = loader.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+            seen.append(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)  # flattens the merge keys
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     return StrictLoader
@@ -58,10 +60,8 @@ def read_rules_profiles(path: Path) -> Dict[str, Profile]:
         raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_strict_loader())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise Refused(RULE, "{}: unreadable ({})".format(path, " ".join(str(exc).split())), EXIT_BAD_INPUT) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("profiles"), dict):
-        raise Refused(RULE, f"{path}: no profiles section (the rules to measure with)", EXIT_BAD_INPUT)
     try:
-        return dict(parse_profiles(raw["profiles"], where=f"{path}: profiles"))
+        return profiles_from_params(raw, str(path))
     except SettingsError as exc:
         raise Refused(RULE, str(exc), EXIT_BAD_INPUT) from None
 

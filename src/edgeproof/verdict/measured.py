@@ -64,7 +64,8 @@ def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], sou
     rule = compare("map_drop", "fp32 map50_95 - map50_95", "<=", profile.max_map_drop, drop, source)
     if copy != ref:
         why = "manifest.json reference.map50_95 {!r} differs from the hashed build/release.json's {!r}"
-        rule.update(status=INVALID, passed=False, reason=why.format(copy, ref))
+        shown = copy if copy is None or is_number(copy) else "a {}".format(type(copy).__name__)  # the PR's file
+        rule.update(status=INVALID, passed=False, reason=why.format(shown, ref))
     return [*rules, rule]
 
 

@@ -8,6 +8,7 @@ is listed in the report as ``min_fps 30 → 5: judged at 30; takes effect after 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -22,16 +23,13 @@ def load_profiles(path: Path) -> Dict[str, Profile]:
     """The ``profiles`` section of a params file, read as DVC reads it and validated by the same parser as
     the pipeline's (errors name file and key)."""
     from edgeproof.params_file import ParamsError, read_params_yaml
-    from edgeproof.profiles import parse_profiles
+    from edgeproof.profiles import profiles_from_params
     from edgeproof.settings import SettingsError
 
-    raw = read_params_yaml(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("profiles"), dict):
-        raise ParamsError(f"{path}: no profiles section (the rules to judge with)")
     try:
-        return dict(parse_profiles(raw["profiles"]))
+        return profiles_from_params(read_params_yaml(path), str(path))
     except SettingsError as exc:
-        raise ParamsError(f"{path}: {exc}") from None
+        raise ParamsError(str(exc)) from None
 
 
 def _flat(data: Any, prefix: str = "") -> Dict[str, Any]:
@@ -56,7 +54,10 @@ def changes(profile: str, base: Optional[Profile], proposed: Optional[Profile]) 
 
 
 def _shown(value: Any) -> Any:
-    return inline(value) if isinstance(value, str) else value  # a PR's text never leaves its code span
+    """A number as it is; anything else (text, lists, mappings: the PR's) as one inline code span."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return inline(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 def describe(change: Dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ def rule_table(report: Mapping[str, Any]) -> List[str]:
     if report["failed"]:
         lines += ["", "Rules not passed: {}".format(", ".join(report["failed"]))]
         lines += [
-            "- {} ({}): {}".format(r["name"], r.get("status"), str(r["reason"]).replace("\n", " "))
+            "- {} ({}): {}".format(r["name"], r.get("status"), one_line(r["reason"]))
             for r in report["rules"]
             if r.get("reason") and not r.get("passed")
         ]

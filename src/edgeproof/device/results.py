@@ -21,6 +21,7 @@ def recorded_settings(profile: Profile, setup: Dict[str, Any]) -> Dict[str, Any]
         "runs": profile.runs,
         "e2e_images": profile.e2e_images,
         "e2e_input": profile.e2e_input,
+        "providers": [[p.name, dict(p.options)] for p in profile.providers],  # TensorRT precision included
         "deploy": setup["deploy"],
     }
 

@@ -152,6 +152,12 @@ def copy_file(src: Path | str, dst: Path | str) -> Path:
     return Path(dst)
 
 
+def json_sha256(value: Any, length: int = 64) -> str:
+    """Hex sha256 (first ``length`` digits) of ``value`` as sorted-key JSON: a content id that does not
+    depend on key order (anything JSON cannot hold is written as ``str``)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes: the identity of a model across evaluate/benchmark/gate/registry."""
     digest = hashlib.sha256()

@@ -215,3 +215,20 @@ def test_two_senders_registering_one_file_at_once_make_one_version(tmp_path, cli
         versions.append(sent[-1]["model_version"])
     assert versions == ["1", "1"]
     assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")] == ["1"]
+
+
+def test_a_withdrawn_attempt_leaves_no_holder_time_behind():
+    """The alias time a deleted run wrote would keep outranking a later, real record's."""
+    from edgeproof.tracking.history import without_run
+
+    tags = {
+        "promoted.champion.run_id": "r1",
+        "promoted.champion.origin": "main@abc",
+        "alias.champion.since_ms": "1796612518650",
+        "alias.candidate.since_ms": "1796612510000",  # another run put the candidate there
+        "promoted.candidate.run_id": "r2",
+        "runs": "r1,r2",
+    }
+    update, delete = without_run(tags, "r1")
+    assert update == {"runs": "r2"}
+    assert delete == ["alias.champion.since_ms", "promoted.champion.origin", "promoted.champion.run_id"]

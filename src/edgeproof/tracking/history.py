@@ -12,14 +12,15 @@ No MLflow import here: these functions build tag values and read them back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from edgeproof.io import json_sha256
 from edgeproof.markdown import table
+from edgeproof.tracking.aliases import HELD_TAG
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
@@ -110,7 +111,7 @@ DEVICE_PROVENANCE = "device results"
 
 def report_id(report: Mapping[str, Any]) -> str:
     """A device report's content id: the same results logged again (a re-run CI job) change nothing."""
-    return hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_sha256(report, 16)
 
 
 def has_device_entry(tags: Mapping[str, str], profile: str, report: Mapping[str, Any]) -> bool:
@@ -181,7 +182,8 @@ def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], l
     if tags.get(f"{PROMOTION_PREFIX}run_id") == run_id:
         delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, "gate.", "metric."))]
     for key in [k for k in tags if k.startswith("promoted.") and k.endswith(".run_id") and tags[k] == run_id]:
-        delete += [key, f"{key[: -len('run_id')]}origin"]
+        alias = key.split(".")[1]  # its time as the alias's holder goes too: a deleted run vouches for nothing
+        delete += [key, f"{key[: -len('run_id')]}origin", HELD_TAG.format(alias=alias)]
     runs = [r for r in (tags.get(RUNS_TAG) or "").split(",") if r]
     update = {RUNS_TAG: ",".join(r for r in runs if r != run_id)} if run_id in runs else {}
     if update.get(RUNS_TAG) == "":

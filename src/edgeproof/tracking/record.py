@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import shutil
@@ -14,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from edgeproof.io import atomic_dir
+from edgeproof.io import atomic_dir, json_sha256
 from edgeproof.tracking.context import (
     alias_for,
     champion_blockers,
@@ -168,7 +167,7 @@ def dataset_info(data_metrics: Mapping[str, Any], lock_hashes: Mapping[str, str]
         source, digest = prepared[0][0].removeprefix("dvc.data."), prepared[0][1].removesuffix(".dir")
     else:
         source = "metrics/data.json"
-        digest = hashlib.sha256(json.dumps(data_metrics, sort_keys=True).encode()).hexdigest()[:32]
+        digest = json_sha256(data_metrics, 32)
     val = (data_metrics.get("splits") or {}).get("val") or {}
     profile = {"images": val.get("images"), "boxes": val.get("boxes"), "classes": data_metrics.get("classes")}
     return {
@@ -224,7 +223,7 @@ def content_id(record: Mapping[str, Any]) -> str:
     """The record's id: a hash of its content (all but :data:`NOT_CONTENT`), so that the same run is
     one MLflow run however often it is sent, and an edited record no longer matches its id."""
     body = {k: v for k, v in record.items() if k not in NOT_CONTENT}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return json_sha256(body, 32)
 
 
 def build_record(

@@ -53,17 +53,24 @@ def test_verdict_on_the_models_run_and_alias_moved_on_pass(tmp_path):
     assert json.dumps(done)  # JSON-able summary for the job log
 
 
-def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_record(tmp_path):
-    """Issue 18: later verdicts on the same file (device runs too) are history; the promotion stays."""
+def _store_with_a_run(tmp_path):
+    """A fresh SQLite store with one run of model file ``a…a`` and the registered model, empty."""
     from mlflow.tracking import MlflowClient
-
-    from edgeproof.tracking.history import history, promotion
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("edgeproof", artifact_location=(tmp_path / "art").as_uri())
     run = client.create_run(exp, tags={"model_sha256": "a" * 64})
     client.create_registered_model("edgeproof-detector")
+    return uri, client, run
+
+
+def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_record(tmp_path):
+    """Issue 18: later verdicts on the same file (device runs too) are history; the promotion stays."""
+
+    from edgeproof.tracking.history import history, promotion
+
+    uri, client, run = _store_with_a_run(tmp_path)
     promoted = {"model_sha256": "a" * 64, "gate.cpu-ci": "passed", "promotion.run_id": run.info.run_id}
     version = client.create_model_version("edgeproof-detector", "file:///m", run.info.run_id, tags=promoted)
     report = {**_report("a" * 64, "fail"), "rules": [{"name": "fps", "op": ">=", "threshold": 30.0}]}
@@ -77,15 +84,10 @@ def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_reco
 
 def test_the_same_device_results_logged_twice_change_nothing(tmp_path):
     """A re-run CI job logged the same results again: a second metric point and a second history entry."""
-    from mlflow.tracking import MlflowClient
 
     from edgeproof.tracking.history import history
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("edgeproof", artifact_location=(tmp_path / "art").as_uri())
-    run = client.create_run(exp, tags={"model_sha256": "a" * 64})
-    client.create_registered_model("edgeproof-detector")
+    uri, client, run = _store_with_a_run(tmp_path)
     version = client.create_model_version(
         "edgeproof-detector", "file:///m", run.info.run_id, tags={"model_sha256": "a" * 64}
     )

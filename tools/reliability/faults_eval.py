@@ -26,9 +26,10 @@ def _repo(root: Path) -> Path:
     from edgeproof.config import parse_params
     from edgeproof.data.synthetic import generate
 
-    synthetic = {"n_train": 2, "n_val": 240, "image_size": 64, "classes": ["circle", "square"]}
+    classes = ["circle", "square"]
+    synthetic = {"n_train": 2, "n_val": 240, "image_size": 64, "classes": classes}
     generate(parse_params({"data": {"synthetic": synthetic}}).data.synthetic, 0, root / "data" / "prepared")
-    sb.onnx_model(root / model_arg("evaluate"), boxes=True)
+    sb.onnx_model(root / model_arg("evaluate"), boxes=True, class_names=classes)  # a model of these classes
     cross = {"ultralytics": False}
     sb.write_params(root, {}, evaluate={"cross_check": cross, "score_workers": 0, "streams": 1})
     return root

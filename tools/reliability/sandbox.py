@@ -7,6 +7,7 @@ download and no training. The image drawing and the tree snapshot are the tests'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,12 @@ def onnx_model(
     in_type: str = "float",
     out_rows: int = 6,
     boxes: bool = False,
+    class_names: Sequence[str] = NAMES,
 ) -> Path:
     """An ONNX model with a constant ``(batch, out_rows, 84)`` output and the given input signature.
 
-    ``boxes``: two confident detections (one per class) instead of none.
+    ``boxes``: two confident detections (one per class) instead of none. ``class_names``: the names in
+    its metadata (evaluate refuses a dataset whose names differ, index by index).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -132,7 +135,7 @@ def onnx_model(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    names = {i: n for i, n in enumerate(NAMES)}
+    names = {i: n for i, n in enumerate(class_names)}
     helper.set_model_props(model, {"names": repr(names), "imgsz": repr([64, 64]), "stride": "32"})
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

@@ -8,7 +8,7 @@ pydantic (:mod:`edgeproof.settings`), because the device side reads it on the bo
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Collection, Dict, Literal, Optional, Tuple, get_args
+from typing import Any, Collection, Dict, List, Literal, Optional, Tuple, get_args
 
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
 
@@ -145,6 +145,15 @@ def match_machine(match: MachineMatch, facts: Dict[str, Any]) -> Dict[str, Any]:
             checks.append((name, bound, l4t, ok))
     rows = [{"name": n, "expected": e, "found": f, "ok": bool(ok)} for n, e, f, ok in checks]
     return {"matched": all(r["ok"] for r in rows), "checks": rows}
+
+
+def mismatches(match: Dict[str, Any]) -> List[str]:
+    """The failed checks of a :func:`match_machine` result, as ``name: expected X, found Y``."""
+    return [
+        "{}: expected {!r}, found {!r}".format(c["name"], c["expected"], c["found"])
+        for c in match["checks"]
+        if not c["ok"]
+    ]
 
 
 def version_tuple(text: str) -> Tuple[int, ...]:

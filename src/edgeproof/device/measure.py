@@ -53,7 +53,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.results import device_name, recorded_settings, write_results
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.io import write_json
-from edgeproof.profiles import Profile, match_machine
+from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector, spatial_dims, takes_pixels
 from edgeproof.runtime.postprocess import Postprocess
@@ -123,7 +123,7 @@ def _gray(size: Any) -> Any:
 def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[str, Any]:
     match = match_machine(profile.match, facts)
     if not match["matched"]:
-        bad = [f"{c['name']}: expected {c['expected']!r}, found {c['found']!r}" for c in match["checks"] if not c["ok"]]
+        bad = mismatches(match)
         raise Refused("machine_match", f"this machine does not match profile {name!r}: " + "; ".join(bad), EXIT_MACHINE)
     return match
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
-from edgeproof.profiles import Profile, match_machine
+from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import regression_rules
 from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, is_number, result
 
@@ -98,11 +98,10 @@ def _machine(profile: Profile, cond: Dict[str, Any]) -> Dict[str, Any]:
     if not isinstance(facts, dict):
         return compare("machine_match", metric, "==", True, None, "device", "conditions.json: no machine facts")
     try:
-        checks = match_machine(profile.match, facts)["checks"]
+        bad = mismatches(match_machine(profile.match, facts))
     except (TypeError, AttributeError, ValueError) as exc:
         why = "conditions.json: machine facts unreadable ({}: {})".format(type(exc).__name__, exc)
         return result("machine_match", metric, "==", True, None, "device", INCONCLUSIVE, why)
-    bad = ["{}: expected {!r}, found {!r}".format(c["name"], c["expected"], c["found"]) for c in checks if not c["ok"]]
     if not bad:
         return result("machine_match", metric, "==", True, True, "device", PASS)
     why = "measured on a machine the rules' match does not take ({}): says nothing about the model".format(

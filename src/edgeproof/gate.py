@@ -12,7 +12,7 @@ from typing import Any
 
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.report import rule_table, verdict_line
-from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, is_number, json_safe, result, verdict
+from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, get_path, is_number, json_safe, result, verdict
 
 
 def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> DeviceGate:
@@ -68,15 +68,6 @@ def _cross_check_rule(eval_metrics: Mapping[str, Any], source: str) -> dict[str,
     return result("cross_check", "cross_check", "agrees", "within tolerance", measured, source, status, why)
 
 
-def _get(data: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def check_gate(
     thresholds: DeviceGate,
     eval_metrics: Mapping[str, Any],
@@ -100,12 +91,12 @@ def check_gate(
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
     rules += [
-        compare("fps", "fps_e2e", ">=", g.min_fps, _get(bench_metrics, "fps_e2e"), bench),
-        compare("map50", "map50", ">=", g.min_map50, _get(eval_metrics, "map50"), ev),
+        compare("fps", "fps_e2e", ">=", g.min_fps, get_path(bench_metrics, "fps_e2e"), bench),
+        compare("map50", "map50", ">=", g.min_map50, get_path(eval_metrics, "map50"), ev),
     ]
     if g.min_map50_95 is not None:
-        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, _get(eval_metrics, "map50_95"), ev))
-    p95 = _get(bench_metrics, "latency_ms.p95")
+        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, get_path(eval_metrics, "map50_95"), ev))
+    p95 = get_path(bench_metrics, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, bench))
     rules.append(_cross_check_rule(eval_metrics, ev))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
@@ -118,8 +109,8 @@ def check_gate(
         "failed": [r["name"] for r in rules if r["status"] != PASS],
         "rules": rules,
         "model_sha256": model_sha256,
-        "device": json_safe(_get(bench_metrics, "device.cpu_model")),
-        "providers": json_safe(_get(bench_metrics, "device.providers_used")),
+        "device": json_safe(get_path(bench_metrics, "device.cpu_model")),
+        "providers": json_safe(get_path(bench_metrics, "device.providers_used")),
     }
 
 

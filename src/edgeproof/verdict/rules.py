@@ -65,7 +65,7 @@ def is_number(value: Any) -> bool:
 def get_path(data: Any, dotted: str) -> Any:
     """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping."""
     for part in dotted.split("."):
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             return None
         data = data.get(part)
     return data

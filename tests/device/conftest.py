@@ -23,6 +23,16 @@ def profiles_raw() -> dict:
     return deep_update(raw, yaml.safe_load(yaml.safe_dump(TEST_PROFILES)))
 
 
+def base_params(tmp_path: Path, cpu_ci: dict, name: str = "base.yaml") -> Path:
+    """A base-branch params.yaml: the repo's, with the tests' profiles and ``cpu_ci`` deep-merged into cpu-ci."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"] = profiles_raw()
+    deep_update(params["profiles"]["cpu-ci"], cpu_ci)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (96, 64)) -> Path:
     """A small MJPG clip (needs OpenCV)."""
     import cv2

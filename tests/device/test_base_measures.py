@@ -21,18 +21,7 @@ from edgeproof.device.profile_source import load_profile, read_rules_profiles
 from edgeproof.params_file import read_params_yaml
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import REPO, profiles_raw
-from tests.pipeline.repo_copy import deep_update
-
-
-def _base(tmp_path: Path, cpu_ci: dict) -> Path:
-    """A base-branch params.yaml: the repo's, with the tests' profiles and ``cpu_ci`` deep-merged into cpu-ci."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["profiles"] = profiles_raw()
-    deep_update(params["profiles"]["cpu-ci"], cpu_ci)
-    path = tmp_path / "base.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+from tests.device.conftest import REPO, base_params
 
 
 def _measure(bundle: Path, rules: Path | None = None) -> tuple[int, Path]:
@@ -46,7 +35,7 @@ def _rule(report: dict, name: str) -> dict:
 
 def test_the_board_measures_with_the_bases_settings_not_the_bundles(bundle, tmp_path):
     bundled = json.loads((bundle / "profiles.json").read_text())["cpu-ci"]
-    base = _base(tmp_path, {"e2e_images": bundled["e2e_images"] + 1, "runs": bundled["runs"] + 2})
+    base = base_params(tmp_path, {"e2e_images": bundled["e2e_images"] + 1, "runs": bundled["runs"] + 2})
     code, out = _measure(bundle, base)
     assert code == 0
     settings = json.loads((out / "bench.json").read_text())["settings"]
@@ -56,7 +45,7 @@ def test_the_board_measures_with_the_bases_settings_not_the_bundles(bundle, tmp_
 
 
 def test_the_bases_machine_match_refuses_a_board_the_bundle_would_take(bundle, tmp_path):
-    code, out = _measure(bundle, _base(tmp_path, {"match": {"arch": ["aarch64"]}}))
+    code, out = _measure(bundle, base_params(tmp_path, {"match": {"arch": ["aarch64"]}}))
     status = json.loads((out / "measure.json").read_text())
     assert code == 4 and status["rule"] == "machine_match" and "aarch64" in status["reason"]
 
@@ -65,7 +54,7 @@ def test_results_measured_with_other_settings_are_not_judged_as_the_bases(bundle
     code, out = _measure(bundle)  # the bundle's own profile, as an older board script did
     assert code == 0
     bundled = json.loads((bundle / "profiles.json").read_text())["cpu-ci"]["e2e_images"]
-    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"e2e_images": 50}))
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"e2e_images": 50}))
     rule = _rule(report, "measured_as_judged")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert f"measured with e2e_images {bundled}; the rules say e2e_images 50" in rule["reason"]
@@ -75,7 +64,7 @@ def test_results_measured_with_other_settings_are_not_judged_as_the_bases(bundle
 def test_machine_and_throttling_are_judged_with_the_bases_rules_from_the_recorded_readings(bundle, tmp_path):
     code, out = _measure(bundle)
     assert code == 0
-    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"match": {"arch": ["aarch64"]}}))
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"match": {"arch": ["aarch64"]}}))
     rule = _rule(report, "machine_match")
     assert rule["status"] == "inconclusive" and "arch: expected ['aarch64']" in rule["reason"]
     assert report["verdict"] == "inconclusive"
@@ -84,15 +73,15 @@ def test_machine_and_throttling_are_judged_with_the_bases_rules_from_the_recorde
     conditions["during"]["max_temp_c"] = {"cpu-thermal": 61.5}  # a reading, as a board with thermal zones has
     (out / "conditions.json").write_text(json.dumps(conditions))
     assert device_gate(bundle, "cpu-ci", out)["verdict"] == "pass"  # within the bundle's limit
-    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_temp_c": 60.0}))
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"max_temp_c": 60.0}))
     assert report["verdict"] == "inconclusive" and report["conditions"]["throttled"] is True
     assert "temperature cpu-thermal reached 61.5 C > max_temp_c 60" in report["conditions"]["reasons"]
-    report = device_gate(bundle, "cpu-ci", out, rules_params=_base(tmp_path, {"max_load_per_cpu": 1e-9}))
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"max_load_per_cpu": 1e-9}))
     assert report["verdict"] == "inconclusive" and any("machine busy" in r for r in report["conditions"]["reasons"])
 
 
 def test_rules_params_are_read_strictly_and_name_the_file(tmp_path, bundle):
-    base = _base(tmp_path, {})
+    base = base_params(tmp_path, {})
     twice = tmp_path / "twice.yaml"
     twice.write_text(base.read_text() + "profiles: {}\n")
     with pytest.raises(Refused, match=r"twice\.yaml: unreadable .*duplicate key 'profiles'"):
@@ -111,7 +100,7 @@ def test_rules_params_are_read_strictly_and_name_the_file(tmp_path, bundle):
 
 
 def test_preflight_and_power_mode_use_the_bases_profile(bundle, tmp_path, capsys):
-    base = _base(tmp_path, {"match": {"arch": ["aarch64"]}})
+    base = base_params(tmp_path, {"match": {"arch": ["aarch64"]}})
     assert device_main(["preflight", "--bundle", str(bundle), "--profile", "cpu-ci", "--rules-params", str(base)]) == 1
     checks = json.loads(capsys.readouterr().out)["checks"]
     assert next(c for c in checks if c["name"] == "machine_match")["ok"] is False

@@ -15,21 +15,10 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edgeproof.device.measure import run_measure
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import REPO, profiles_raw
-from tests.pipeline.repo_copy import deep_update
-
-
-def _base(tmp_path: Path, cpu_ci: dict, name: str = "base.yaml") -> Path:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["profiles"] = profiles_raw()
-    deep_update(params["profiles"]["cpu-ci"], cpu_ci)
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(params))
-    return path
+from tests.device.conftest import base_params
 
 
 def _edit(path: Path, fn) -> None:
@@ -69,7 +58,7 @@ def _with_baseline(tmp_path: Path, measured: dict, **fields) -> Path:
 
 
 def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossible(bundle, measured, tmp_path):
-    base = _base(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
+    base = base_params(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
     baseline = _with_baseline(tmp_path, {"energy_mj_per_frame": 100.0})
     _edit(measured / "bench.json", lambda d: d.update(ENERGY))
     rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
@@ -89,7 +78,7 @@ def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossibl
     [{"verdict": "fail"}, {"verdict": "inconclusive"}, {"profile": "jetson-orin-nano"}, {"verdict": None}],
 )
 def test_only_mains_passed_verdict_for_the_same_profile_is_a_baseline(bundle, measured, tmp_path, fields):
-    base = _base(tmp_path, {"regression": {"max_fps_drop_pct": 10.0}})
+    base = base_params(tmp_path, {"regression": {"max_fps_drop_pct": 10.0}})
     baseline = _with_baseline(tmp_path, {"fps_e2e": 0.001, "map50_95": 0.0}, **fields)
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     assert not [r for r in report["rules"] if r["name"].startswith("regression")]
@@ -100,8 +89,8 @@ def test_only_mains_passed_verdict_for_the_same_profile_is_a_baseline(bundle, me
 
 
 def test_an_unreadable_proposal_is_a_note_not_the_verdict(bundle, measured, tmp_path):
-    base = _base(tmp_path, {})
-    pr = _base(tmp_path, {"gate": {"max_gpu_temp_c": 80}}, name="pr.yaml")  # a key the base does not know yet
+    base = base_params(tmp_path, {})
+    pr = base_params(tmp_path, {"gate": {"max_gpu_temp_c": 80}}, name="pr.yaml")  # a key the base does not know yet
     report = device_gate(bundle, "cpu-ci", measured, rules_params=base, proposed_params=pr)
     assert report["verdict"] == "pass", report["failed"]
     note = next(n for n in report["notes"] if "is not shown as a proposal" in n)

@@ -88,6 +88,10 @@ def test_frame_steps_split_a_real_frame(tmp_path):
     assert list(out["alone_ms"]) == list(out["steps_ms"]) and all(v > 0 for v in out["alone_ms"].values())
     outside = [v for k, v in out["alone_ms"].items() if k != "model"]
     assert out["outside_model_alone_ms"] == pytest.approx(sum(outside), abs=1e-3)
+    # the steps outside the model again, each right after a read past any L3 (no model in between)
+    assert list(out["evicted_ms"]) == [s for s in out["steps_ms"] if s != "model"] and out["evicted_mib"] == 128
+    assert all(v > 0 for v in out["evicted_ms"].values())
+    assert out["outside_model_evicted_ms"] == pytest.approx(sum(out["evicted_ms"].values()), abs=1e-3)
     with pytest.raises(ValueError, match="at least one image"):
         frame_steps(Detector(model), [], frames=1)
 
@@ -120,6 +124,15 @@ def test_the_report_says_where_the_time_goes():
     assert "| alone, warm caches | 0.3 | 0.1 | 9 | 0.1 |  | 0.5 |" in md
     assert "1.000 ms in a frame, 0.500 ms with each step alone; 0.500 ms of it is what the frame's other" in md
     assert "(the model file is 10.10 MB, the L2 1.00 MiB)" in md
+    assert "after a" not in md  # a document without the eviction figures has no such row or sentence
+    frame = doc["anatomy"]["fp32"]["frame"]
+    frame.update(evicted_ms={"decode": 0.45, "letterbox_to_tensor": 0.15, "decode_nms": 0.2}, evicted_mib=128)
+    frame["outside_model_evicted_ms"] = 0.8
+    md = "\n".join(anatomy_lines(doc))
+    assert "| after a 128 MiB read, no model | 0.45 | 0.15 |  | 0.2 |  | 0.8 |" in md
+    # the model costs the other steps 1.0 - 0.5 ms; the read alone brings back 0.8 - 0.5 of it
+    assert "reading 128 MiB instead of running the model takes 0.800 ms in all: evicting the caches alone " in md
+    assert "brings back 60 % of that cost" in md
     assert "90.0 GB/s for arrays filling half the L2, 20.0 GB/s from main memory" in md
     frame = doc["anatomy"]["fp32"]["frame"]
     frame["outside_model_alone_ms"] = 1.2  # slower alone than in a frame: no negative cache cost is printed

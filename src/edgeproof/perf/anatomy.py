@@ -9,7 +9,9 @@ guessing:
   weights as the profiler reports them); the convolutions' own GFLOP/s, to set against the floor's;
 - **per step of a frame** (decode, letterbox into the input tensor, model, decode + NMS), medians over the same
   val images, so the time outside the model is shown, not inferred; and each step alone, back to back on warm
-  caches, so what the other steps of a frame (the model above all) cost each one through the caches is shown too.
+  caches, so what the other steps of a frame (the model above all) cost each one through the caches is shown too;
+  and each step right after reading an array larger than any L3, no model run, so how much of that cost the
+  caches alone bring back is measured, not assumed.
 
 The profiler adds a little time per node, so the per-type milliseconds are scaled to the model-only
 p50 measured without the profiler in the same call; the shares are the profiler's own.
@@ -21,12 +23,13 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeproof.perf.floor import LARGE_BYTES
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import SessionSettings, graph_level, import_ort
@@ -110,7 +113,8 @@ STEPS = ("decode", "letterbox_to_tensor", "model", "decode_nms")
 def frame_steps(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, Any]:
     """Median milliseconds of each step of the end-to-end path (the detector's own methods, as
     :meth:`Detector.__call__` chains them) over ``frames`` frames (``paths`` cycled), the median whole
-    frame, and ``outside_model_ms`` (the frame's median minus the model step's)."""
+    frame, and ``outside_model_ms`` (the frame's median minus the model step's); the same steps alone
+    (:func:`steps_alone`) and right after a cache-evicting read (:func:`steps_evicted`)."""
     if not paths:
         raise ValueError("frame steps need at least one image")
     times: dict[str, list[float]] = {s: [] for s in (*STEPS, "frame")}
@@ -132,13 +136,31 @@ def frame_steps(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
     med = {k: round(statistics.median(v), 4) for k, v in times.items()}
     alone = steps_alone(detector, paths, frames)
     outside_alone = sum(v for k, v in alone.items() if k != "model")
+    evicted = steps_evicted(detector, paths, frames)
     return {
         "steps_ms": {s: med[s] for s in STEPS},
         "frame_ms": med["frame"],
         "outside_model_ms": round(med["frame"] - med["model"], 4),
         "alone_ms": alone,
         "outside_model_alone_ms": round(outside_alone, 4),
+        "evicted_ms": evicted,
+        "outside_model_evicted_ms": round(sum(evicted.values()), 4),
+        "evicted_mib": LARGE_BYTES // 2**20,
         "frames": frames,
+    }
+
+
+def step_calls(detector: Detector, paths: Sequence[Path]) -> dict[str, Callable[[int], Any]]:
+    """Each step of :func:`frame_steps` as a call on frame ``i`` (``paths`` cycled), its inputs prepared."""
+    images = [load_image(p) for p in paths]
+    prepared = [detector.preprocess([image]) for image in images]
+    raws = [detector.infer(batch) for batch, _ in prepared]
+    n = len(paths)
+    return {
+        "decode": lambda i: load_image(paths[i % n]),
+        "letterbox_to_tensor": lambda i: detector.preprocess([images[i % n]]),
+        "model": lambda i: detector.infer(prepared[i % n][0]),
+        "decode_nms": lambda i: detector.postprocess(raws[i % n], prepared[i % n][1]),
     }
 
 
@@ -146,17 +168,28 @@ def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
     """Each step of :func:`frame_steps` repeated back to back, ``frames`` times over the same images cycled
     (each step's inputs prepared beforehand): medians in ms. Its caches stay warm, so the gap to the step's
     median inside a frame is what the other steps, the model above all, cost it through the caches."""
-    images = [load_image(p) for p in paths]
-    prepared = [detector.preprocess([image]) for image in images]
-    raws = [detector.infer(batch) for batch, _ in prepared]
-    n = len(paths)
-    calls = {
-        "decode": lambda i: load_image(paths[i % n]),
-        "letterbox_to_tensor": lambda i: detector.preprocess([images[i % n]]),
-        "model": lambda i: detector.infer(prepared[i % n][0]),
-        "decode_nms": lambda i: detector.postprocess(raws[i % n], prepared[i % n][1]),
-    }
-    return {step: _p50_ms(call, frames) for step, call in calls.items()}
+    return {step: _p50_ms(call, frames) for step, call in step_calls(detector, paths).items()}
+
+
+def median_after(before: Callable[[], Any], call: Callable[[int], Any], frames: int) -> float:
+    """Median ms of ``call(i)`` over ``frames`` calls, each timed right after an untimed ``before()``."""
+    times = []
+    for i in range(frames + SKIP_RUNS):
+        before()
+        start = time.perf_counter()
+        call(i)
+        if i >= SKIP_RUNS:
+            times.append((time.perf_counter() - start) * 1000.0)
+    return round(statistics.median(times), 4)
+
+
+def steps_evicted(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, float]:
+    """The steps outside the model, each right after reading an array larger than any L3 (no model run):
+    medians in ms. What this brings back of the in-frame cost is the caches' share of it, not the model's
+    threads (none run here)."""
+    sweep = np.ones(LARGE_BYTES // 8)
+    calls = step_calls(detector, paths)
+    return {step: median_after(sweep.sum, call, frames) for step, call in calls.items() if step != "model"}
 
 
 def _p50_ms(call: Any, runs: int) -> float:

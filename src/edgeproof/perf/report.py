@@ -126,7 +126,19 @@ def _cold_line(f: Mapping[str, Any], file_mb: float | None, l2: int | None) -> l
         else "no cost of the caches shows"
     )
     head = f"Outside the model: {_num(inside, 3)} ms in a frame, {_num(apart, 3)} ms with each step alone; "
-    return [head + f"{share}.", ""]
+    return [head + f"{share}.{_evicted_clause(f, cold)}", ""]
+
+
+def _evicted_clause(f: Mapping[str, Any], cold: float) -> str:
+    """How much of the cost through the caches a cache-evicting read alone (no model) brings back."""
+    evicted, apart = f.get("outside_model_evicted_ms"), f.get("outside_model_alone_ms")
+    if evicted is None or apart is None or cold <= 0:
+        return ""
+    share = max(0.0, (evicted - apart) / cold)
+    return (
+        f" Each step right after reading {f.get('evicted_mib')} MiB instead of running the model takes "
+        f"{_num(evicted, 3)} ms in all: evicting the caches alone brings back {share * 100:.0f} % of that cost"
+    )
 
 
 def _frame_lines(f: Mapping[str, Any], file_mb: float | None, l2: int | None) -> list[str]:
@@ -134,6 +146,10 @@ def _frame_lines(f: Mapping[str, Any], file_mb: float | None, l2: int | None) ->
     rows = [["in a frame (median ms)", *f["steps_ms"].values(), f["frame_ms"], f["outside_model_ms"]]]
     if alone:
         rows.append(["alone, warm caches", *(alone.get(s) for s in f["steps_ms"]), "", f.get("outside_model_alone_ms")])
+    evicted = f.get("evicted_ms")
+    if evicted:
+        label = f"after a {f.get('evicted_mib')} MiB read, no model"
+        rows.append([label, *(evicted.get(s, "") for s in f["steps_ms"]), "", f.get("outside_model_evicted_ms")])
     lines = [*table(["frame step", *f["steps_ms"], "whole frame", "outside the model"], rows, digits=3), ""]
     return lines + (_cold_line(f, file_mb, l2) if alone else [])
 

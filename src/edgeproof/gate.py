@@ -12,7 +12,18 @@ from typing import Any
 
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.report import rule_table, verdict_line
-from edgeproof.verdict.rules import FAIL, INVALID, PASS, compare, get_path, is_number, json_safe, result, verdict
+from edgeproof.verdict.rules import (
+    FAIL,
+    INVALID,
+    PASS,
+    compare,
+    get_figure,
+    get_path,
+    is_number,
+    json_safe,
+    result,
+    verdict,
+)
 
 
 def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> DeviceGate:
@@ -96,7 +107,7 @@ def check_gate(
     ]
     if g.min_map50_95 is not None:
         rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, get_path(eval_metrics, "map50_95"), ev))
-    p95 = get_path(bench_metrics, "latency_ms.p95")
+    p95 = get_figure(bench_metrics, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, bench))
     rules.append(_cross_check_rule(eval_metrics, ev))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):

@@ -78,7 +78,7 @@ def test_string_fps_with_a_baseline_is_invalid_not_a_type_error(bundle, measured
     baseline = tmp_path / "main-gate.json"
     baseline.write_text(json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": 100.0}}))
     code, report, _ = _gate(bundle, measured, baseline=baseline)
-    assert code == 1 and _rule(report, "fps")["reason"] == "not a number (str)"
+    assert code == 1 and _rule(report, "fps")["reason"] == 'fps_e2e: "fast" is a string, expected a number'
     assert _rule(report, "regression_fps")["status"] == "inconclusive"
 
 

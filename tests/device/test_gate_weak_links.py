@@ -6,7 +6,9 @@
   impossible figure on either side;
 - only main's *passed* verdict for the same profile is a regression baseline;
 - a pull request's unreadable params.yaml is a note on the proposal, never the verdict;
-- a results file with a key given twice, or that is not a JSON object, is invalid, named.
+- a results file with a key given twice, or that is not a JSON object, is invalid, named;
+- a figure of the wrong type (``latency_ms: "12.5"``, a bool, NaN) is invalid with the key and what was
+  found, never "not measured" (a malformed report is not an incomplete one).
 """
 
 from __future__ import annotations
@@ -125,3 +127,24 @@ def test_accuracy_on_a_val_set_main_never_judged_is_inconclusive(bundle, measure
     assert not [
         r for r in device_gate(bundle, "cpu-ci", measured, baseline=old)["rules"] if r["name"] == "same_val_set"
     ]
+
+
+MALFORMED_LATENCY = [
+    ("12.5", 'latency_ms: "12.5" is a string, expected an object with "p95"'),
+    ([12.5], 'latency_ms: [12.5] is a list, expected an object with "p95"'),
+    ({"p95": "12.5"}, 'latency_ms.p95: "12.5" is a string, expected a number'),
+    ({"p95": {"p95": "x"}}, 'latency_ms.p95: {"p95": "x"} is an object, expected a number'),
+    ({"p95": True}, "latency_ms.p95: true is a boolean, expected a number"),
+    ({"p95": float("nan")}, "latency_ms.p95: NaN is not a finite number"),
+]
+
+
+def test_a_figure_of_the_wrong_type_is_invalid_naming_the_key_and_what_was_found(bundle, measured):
+    """One measurement, every malformed shape (each gate run re-runs the model on the CPU: kept to one test)."""
+    for latency, reason in MALFORMED_LATENCY:
+        _edit(measured / "bench.json", lambda d, v=latency: d.update(latency_ms=v))  # NaN: written as JSON's NaN
+        report = device_gate(bundle, "cpu-ci", measured)
+        rule = _rule(report, "latency_p95")
+        assert (rule["status"], rule["reason"]) == ("invalid", reason), latency
+        assert report["verdict"] == "fail" and rule["passed"] is False
+        json.dumps(report, allow_nan=False)  # the found value is still strict-JSON-writable

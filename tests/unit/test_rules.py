@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from edgeproof.verdict.rules import compare, json_safe, verdict
+from edgeproof.verdict.rules import compare, get_figure, json_safe, verdict
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,37 @@ def test_fps_statuses(measured, status):
     assert rule["status"] == status and rule["passed"] is (status == "pass")
     assert (rule["reason"] is None) is (status in ("pass", "fail"))
     json.dumps(rule, allow_nan=False)  # always writable as strict JSON
+
+
+def _latency(bench):
+    return compare("latency_p95", "latency_ms.p95", "<=", 100.0, get_figure(bench, "latency_ms.p95"), "bench.json")
+
+
+@pytest.mark.parametrize(
+    "bench, reason",
+    [
+        ({"latency_ms": "12.5"}, 'latency_ms: "12.5" is a string, expected an object with "p95"'),
+        ({"latency_ms": 12.5}, 'latency_ms: 12.5 is a number, expected an object with "p95"'),
+        ({"latency_ms": {"p95": "12.5"}}, 'latency_ms.p95: "12.5" is a string, expected a number'),
+        ({"latency_ms": {"p95": {"p95": "x"}}}, 'latency_ms.p95: {"p95": "x"} is an object, expected a number'),
+        ({"latency_ms": {"p95": [1]}}, "latency_ms.p95: [1] is a list, expected a number"),
+        ({"latency_ms": {"p95": False}}, "latency_ms.p95: false is a boolean, expected a number"),
+        ({"latency_ms": {"p95": math.nan}}, "latency_ms.p95: NaN is not a finite number"),
+        ({"latency_ms": {"p95": -math.inf}}, "latency_ms.p95: -Infinity is not a finite number"),
+        ({"latency_ms": {"p95": -3.0}}, "latency_ms.p95: -3.0 is outside the possible range [0.01, 3.6e+06]"),
+        ({"latency_ms": {"p95": "x" * 500}}, 'latency_ms.p95: "' + "x" * 56 + "... is a string, expected a number"),
+    ],
+)
+def test_a_present_figure_of_the_wrong_type_is_invalid_naming_key_and_value(bench, reason):
+    rule = _latency(bench)
+    assert (rule["status"], rule["reason"], rule["passed"]) == ("invalid", reason, False)
+    json.dumps(rule, allow_nan=False)
+
+
+@pytest.mark.parametrize("bench", [{}, {"latency_ms": None}, {"latency_ms": {}}, {"latency_ms": {"p95": None}}, None])
+def test_a_missing_figure_is_still_not_measured(bench):
+    rule = _latency(bench)
+    assert (rule["status"], rule["reason"], rule["measured"]) == ("inconclusive", "not measured", None)
 
 
 def test_identity_rules_need_the_same_value_and_type():

@@ -86,7 +86,7 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
     for side, figures in (("this run", bench), ("main's baseline", base)):
         value = figures.get(key)
         if value is not None and invalid_reason(key, value):
-            bad = "{} {}: {}".format(side, key, invalid_reason(key, value))
+            bad = "{} {}".format(side, invalid_reason(key, value))  # the reason names the key
             return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
     if get_path(bench, "energy.measurable") is not True:
         unmeasurable = "energy not measurable on this board: {}".format(

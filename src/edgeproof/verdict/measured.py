@@ -18,7 +18,7 @@ from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import regression_rules
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, is_number, result
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_figure, get_path, is_number, result
 
 ENERGY_FIELDS = (
     "energy_mj_per_frame",
@@ -165,7 +165,7 @@ def measured_rules(
     rules += _accuracy(profile, scores, got, source)
     g = profile.gate
     rules.append(compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"))
-    p95 = get_path(bench, "latency_ms.p95")
+    p95 = get_figure(bench, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"))
     rules += _energy(profile, bench)
     return rules + regression_rules(name, profile, baseline, bench, scores, got)

@@ -8,9 +8,11 @@ A rule compares one measured figure with a threshold and has one of four statuse
     a valid measurement that misses it (or an identity that differs).
 ``invalid``
     the figure cannot be a real measurement: not a number, a bool, non-finite, negative or outside
-    what the metric can physically be (:data:`BOUNDS`). Counts as a failure, with the reason.
+    what the metric can physically be (:data:`BOUNDS`), or its path crosses a value that is not an
+    object (``latency_ms: "12.5"``: :func:`get_figure`). Counts as a failure; the reason names the key
+    and what was found.
 ``inconclusive``
-    the figure is missing or was not measurable (``reason`` says why). Never a pass.
+    the figure is missing (absent or null) or was not measurable (``reason`` says why). Never a pass.
 
 The verdict over a set of rules (:func:`verdict`):
 
@@ -27,6 +29,7 @@ other, and its ``measured`` is always strict-JSON-writable (:func:`json_safe`).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -71,15 +74,71 @@ def get_path(data: Any, dotted: str) -> Any:
     return data
 
 
+class Malformed:
+    """A figure's path crosses a present value that is not an object (``latency_ms: "12.5"`` for
+    ``latency_ms.p95``): not missing, so never "not measured", and no measurement either."""
+
+    def __init__(self, where: str, found: Any, wanted: str) -> None:
+        self.where, self.found, self.wanted = where, found, wanted
+
+    def reason(self) -> str:
+        """``latency_ms: "12.5" is a string, expected an object with "p95"``."""
+        return '{}: {} is {}, expected an object with "{}"'.format(
+            self.where, _shown(self.found), _kind(self.found), self.wanted
+        )
+
+
+def get_figure(data: Any, dotted: str) -> Any:
+    """A measured figure at ``dotted``: like :func:`get_path`, but a step that is present and not an object
+    is :class:`Malformed` (judged invalid by :func:`compare`), not ``None`` (which is "not measured")."""
+    if not isinstance(data, Mapping):  # the whole file: its readers judge it, this is only its figures
+        return None
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            return Malformed(".".join(parts[:i]), data, part)
+        data = data.get(part)
+    return data
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``value`` as the file spells it (JSON), cut to ``limit`` characters: a forged file can be huge."""
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON data (a YAML date, a tuple key): Python's spelling
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):  # before int: JSON's true is not a number
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a {}".format(type(value).__name__)
+
+
 def invalid_reason(metric: str, measured: Any) -> Optional[str]:
-    """Why ``measured`` cannot be a value of ``metric`` (None: it can; missing values are not judged here)."""
+    """Why ``measured`` cannot be a value of ``metric``, naming both (None: it can; missing values are not
+    judged here)."""
+    if isinstance(measured, Malformed):
+        return measured.reason()
     if isinstance(measured, bool) or not isinstance(measured, (int, float)):
-        return "not a number ({})".format(type(measured).__name__)
+        return "{}: {} is {}, expected a number".format(metric, _shown(measured), _kind(measured))
     if not is_number(measured):
-        return "not finite ({!r})".format(measured)
+        return "{}: {} is not a finite number".format(metric, _shown(measured))
     low, high, low_ok = BOUNDS.get(metric, (-_INF, _INF, True))
     if measured < low or (measured == low and not low_ok) or measured > high:
-        return "outside the possible range {}{:g}, {:g}]".format("[" if low_ok else "(", low, high)
+        bounds = "{}{:g}, {:g}]".format("[" if low_ok else "(", low, high)
+        return "{}: {} is outside the possible range {}".format(metric, _shown(measured), bounds)
     return None
 
 
@@ -131,11 +190,14 @@ def compare(
 ) -> Dict[str, Any]:
     """Judge ``measured op threshold`` (``>=``, ``<=`` or ``==``).
 
-    A missing figure (``None``) is ``inconclusive`` with ``missing`` (or "not measured") as the reason.
+    A missing figure (``None``) is ``inconclusive`` with ``missing`` (or "not measured") as the reason;
+    a :class:`Malformed` one (from :func:`get_figure`) is ``invalid``, showing what was found.
     For ``==`` (identities: sha256, profile names) any present value that differs fails.
     """
     if measured is None:
         return result(name, metric, op, threshold, None, source, INCONCLUSIVE, missing or "not measured")
+    if isinstance(measured, Malformed):
+        return result(name, metric, op, threshold, measured.found, source, INVALID, measured.reason())
     if op == "==":
         ok = type(measured) is type(threshold) and measured == threshold
         return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)

@@ -59,10 +59,10 @@ install -d -o edgeproof-runner -m 0750 /var/cache/edgeproof/engines
 
 # --- 4. power mode and clocks, every boot
 repo_root="$(cd "$here/../.." && pwd)"
-mode="$("$venv/bin/python" -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1]))["profiles"][sys.argv[2]]; print(p.get("power_mode") or "")' "$repo_root/params.yaml" "$PROFILE")"
+# read (strictly, as the jobs read it) even when POWER_MODE_ID is given: an unusable profile stops here
+mode="$(profile_power_mode "$venv/bin/python" "$repo_root" "$PROFILE")" || exit 1
 if [ -z "${POWER_MODE_ID:-}" ] && [ -n "$mode" ]; then
-  POWER_MODE_ID="$(PYTHONPATH="$repo_root/src" "$venv/bin/python" -m edgeproof.device power-mode --mode "$mode")" \
-    || { echo "no nvpmodel id for power mode $mode on this board: set POWER_MODE_ID" >&2; exit 1; }
+  POWER_MODE_ID="$(board_power_mode_id "$venv/bin/python" "$repo_root" "$mode")" || exit 1
 fi
 if [ -n "${POWER_MODE_ID:-}" ]; then
   echo "power mode: ${mode:-given} -> nvpmodel -m $POWER_MODE_ID"

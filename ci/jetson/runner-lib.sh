@@ -107,3 +107,18 @@ install_ort_wheel() {
   rm -rf "$tmp"
   return "$rc"
 }
+
+# profile_power_mode PY REPO PROFILE: print PROFILE's power_mode in REPO/params.yaml (an empty line when it
+# requires none), read by the board's one strict profile reader: python -m edgeproof.device with
+# --rules-params, as run-device.sh and preflight.sh read it, so a key given twice, an unknown profile or key
+# refuse here as they do there. PY needs only the device dependencies (edgeproof comes from REPO/src).
+profile_power_mode() {
+  PYTHONPATH="$2/src" "$1" -m edgeproof.device power-mode --profile "$3" --rules-params "$2/params.yaml" --name \
+    || { echo "profile $3: no power mode can be read from $2/params.yaml (why: above)" >&2; return 1; }
+}
+
+# board_power_mode_id PY REPO MODE: print the nvpmodel id of power mode MODE on this board
+board_power_mode_id() {
+  PYTHONPATH="$2/src" "$1" -m edgeproof.device power-mode --mode "$3" \
+    || { echo "no nvpmodel id for power mode $3 on this board: set POWER_MODE_ID" >&2; return 1; }
+}

@@ -1,6 +1,7 @@
 """ci/jetson/runner-lib.sh with fakes (issue 17.6, 17.10): the runner release and the ORT wheel are
 verified before use, the version floor holds, stale registrations are removed, every job's instance
-starts clean. A static HTTP server on 127.0.0.1 plays GitHub's releases API and the Jetson Zoo.
+starts clean, the power mode comes from the board's one strict profile reader. A static HTTP server on
+127.0.0.1 plays GitHub's releases API and the Jetson Zoo; a recorded sysroot plays the board.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -250,3 +252,48 @@ def test_the_root_half_prepares_a_fresh_instance_and_a_one_time_token(tmp_path):
         assert proc.returncode != 0 and not (tmp_path / "instance/registration-token").exists()
     finally:
         server.shutdown()
+
+
+SYSROOT = REPO / "tests" / "fixtures" / "sysroot"
+
+
+def _checkout(tmp_path: Path, params: str) -> Path:
+    """A checkout as prepare-runner.sh sees it: the repository's src/ and the given params.yaml."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "src").symlink_to(REPO / "src")
+    (root / "params.yaml").write_text(params)
+    return root
+
+
+def _power(fn: str, checkout: Path, arg: str, board: str = "jetson-orin-nano") -> subprocess.CompletedProcess[str]:
+    return bash(f"{fn} {sys.executable} {checkout} {arg}", EDGEPROOF_SYSROOT=str(SYSROOT / board))
+
+
+def test_the_power_mode_is_read_by_the_boards_strict_profile_reader(tmp_path):
+    params = (REPO / "params.yaml").read_text()
+    checkout = _checkout(tmp_path, params)
+    assert _power("profile_power_mode", checkout, "jetson-orin-nano").stdout == "MAXN_SUPER\n"
+    assert _power("profile_power_mode", checkout, "cpu-ci").stdout == "\n"  # requires none: not an error
+    assert _power("board_power_mode_id", checkout, "MAXN_SUPER").stdout == "2\n"
+    proc = _power("board_power_mode_id", checkout, "MAXN_SUPER", board="jetson-nano")
+    assert proc.returncode != 0 and "set POWER_MODE_ID" in proc.stderr
+    proc = _power("profile_power_mode", checkout, "jetson-orin")
+    assert proc.returncode != 0 and "no profile 'jetson-orin'" in proc.stderr and not proc.stdout.strip()
+
+
+def test_a_key_given_twice_stops_the_set_up_as_it_stops_the_jobs(tmp_path):
+    """PyYAML alone keeps the last of two keys: the set-up would set 7W where the jobs refuse the file."""
+    params = (REPO / "params.yaml").read_text()
+    twice = params.replace("    power_mode: MAXN_SUPER\n", "    power_mode: MAXN_SUPER\n    power_mode: 7W\n", 1)
+    assert twice != params
+    proc = _power("profile_power_mode", _checkout(tmp_path, twice), "jetson-orin-nano")
+    assert proc.returncode != 0 and "duplicate key 'power_mode'" in proc.stderr and not proc.stdout.strip()
+
+
+def test_prepare_runner_has_no_yaml_reader_of_its_own():
+    prepare = (REPO / "ci" / "jetson" / "prepare-runner.sh").read_text()
+    assert "import yaml" not in prepare and "safe_load" not in prepare  # pyyaml is only installed
+    assert 'mode="$(profile_power_mode "$venv/bin/python" "$repo_root" "$PROFILE")" || exit 1' in prepare
+    # the venv exists (step 2) before the profile is read (step 4)
+    assert prepare.index('"$python" -m venv "$venv"') < prepare.index("profile_power_mode")

@@ -15,6 +15,9 @@
 - ``power-mode (--bundle DIR --profile NAME [--rules-params FILE] | --mode NAME)``: the ``nvpmodel -m``
   id of the profile's (or the named) power mode on this board (printed; exit 0), or exit 2 with the
   reason (unknown board or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
+  With ``--name`` (and ``--profile``): the profile's power mode name instead, an empty line when it
+  requires none (exit 0); exit 2 when the profile cannot be read. ci/jetson/prepare-runner.sh reads the
+  profile so, with the strict reader ``measure`` and ``preflight`` use, never a YAML reader of its own.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     w.add_argument("--profile", default=None)
     w.add_argument("--mode", default=None, help="a power mode name (e.g. MAXN_SUPER) instead of a profile's")
+    w.add_argument("--name", action="store_true", help="print the profile's power mode name (empty: none), not an id")
     for cmd in (m, r, w):
         cmd.add_argument(
             "--rules-params",
@@ -87,18 +91,22 @@ def _facts(args: argparse.Namespace) -> int:
 
 
 def _power_mode(args: argparse.Namespace) -> int:
-    """Print the ``nvpmodel -m`` id for the profile's power mode on this board (for ci/jetson scripts)."""
+    """Print the ``nvpmodel -m`` id for the profile's power mode on this board (for ci/jetson scripts);
+    with ``--name``, the profile's power mode name (empty when it requires none)."""
     log = logging.getLogger("edgeproof.device")
     mode = args.mode
-    if mode is None:
+    if mode is None or args.name:
         if args.profile is None:
-            log.error("power-mode needs --profile NAME (with --bundle) or --mode NAME")
+            log.error("power-mode needs --profile NAME (with --bundle), or --mode NAME without --name")
             return 2
         try:
             mode = load_profile(args.bundle, args.profile, args.rules_params).power_mode
         except (Refused, BundleError) as exc:
             log.error("%s", exc)
             return 2
+        if args.name:  # the runner set-up: "none required" is an answer here, not an error
+            sys.stdout.write("{}\n".format(mode or ""))
+            return 0
         if mode is None:
             log.error("profile %s requires no power mode", args.profile)
             return 2

@@ -66,12 +66,10 @@ def is_number(value: Any) -> bool:
 
 
 def get_path(data: Any, dotted: str) -> Any:
-    """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping."""
-    for part in dotted.split("."):
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(part)
-    return data
+    """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping (the walk of
+    :func:`get_figure`, with what it calls malformed read as missing)."""
+    found = get_figure(data, dotted)
+    return None if isinstance(found, Malformed) else found
 
 
 class Malformed:

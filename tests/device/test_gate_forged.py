@@ -215,6 +215,13 @@ def test_energy_and_memory_rules(bundle, measured, tmp_path):
     assert code == 3 and _rule(report, "energy")["status"] == "inconclusive"
     assert "no powercap interface here" in _rule(report, "energy")["reason"]
     assert "not measurable (no powercap interface here)" in md and "peak MB" in md
+    _edit(measured / "bench.json", lambda d: d.update(energy="measured", energy_mj_per_frame=120.0))
+    rule = _rule(device_gate(bundle, "cpu-ci", measured, rules_params=base), "energy")
+    # a record that is no object is malformed, not "not measurable": invalid, naming what was found
+    assert (
+        rule["status"] == "invalid"
+        and rule["reason"] == 'energy: "measured" is a string, expected an object with "measurable"'
+    )
 
 
 def test_energy_regression_against_mains_verdict(bundle, measured, tmp_path):

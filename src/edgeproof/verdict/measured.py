@@ -18,7 +18,17 @@ from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import regression_rules
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_figure, get_path, is_number, result
+from edgeproof.verdict.rules import (
+    INCONCLUSIVE,
+    INVALID,
+    PASS,
+    Malformed,
+    compare,
+    get_figure,
+    get_path,
+    is_number,
+    result,
+)
 
 ENERGY_FIELDS = (
     "energy_mj_per_frame",
@@ -71,8 +81,8 @@ def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], sou
 
 def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
     g, rules = profile.gate, []
+    measurable = get_figure(bench, "energy.measurable")  # Malformed: an energy record that is no object
     energy = bench.get("energy") if isinstance(bench.get("energy"), dict) else {}
-    unmeasurable = energy.get("measurable") is not True
     why = "energy not measurable on this board: {}".format(energy.get("reason") or "no energy record in bench.json")
     for rule, metric, limit in (
         ("energy", "energy_mj_per_frame", g.max_energy_mj_per_frame),
@@ -80,7 +90,9 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
     ):
         if limit is None:
             continue
-        if unmeasurable:
+        if isinstance(measurable, Malformed):
+            rules.append(compare(rule, metric, "<=", limit, measurable, "bench.json"))
+        elif measurable is not True:
             rules.append(result(rule, metric, "<=", limit, bench.get(metric), "bench.json", INCONCLUSIVE, why))
         else:
             rules.append(compare(rule, metric, "<=", limit, bench.get(metric), "bench.json"))

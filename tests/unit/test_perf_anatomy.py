@@ -131,8 +131,8 @@ def test_the_report_says_where_the_time_goes():
     md = "\n".join(anatomy_lines(doc))
     assert "| after a 128 MiB read, no model | 0.45 | 0.15 |  | 0.2 |  | 0.8 |" in md
     # the model costs the other steps 1.0 - 0.5 ms; the read alone brings back 0.8 - 0.5 of it
-    assert "reading 128 MiB instead of running the model takes 0.800 ms in all: evicting the caches alone " in md
-    assert "brings back 60 % of that cost" in md
+    assert "reading 128 MiB instead of running the model they take 0.800 ms: evicting the caches alone " in md
+    assert "costs them 0.300 ms, 60 % of what the model costs them." in md
     assert "90.0 GB/s for arrays filling half the L2, 20.0 GB/s from main memory" in md
     frame = doc["anatomy"]["fp32"]["frame"]
     frame["outside_model_alone_ms"] = 1.2  # slower alone than in a frame: no negative cache cost is printed

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
+
+from edgeproof.runtime.timing import time_calls
 
 
 def _splittable(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, onnx.NodeProto]]:
@@ -99,14 +100,7 @@ def split_concats(model: onnx.ModelProto) -> int:
 
 
 def _median_ms(session: ort.InferenceSession, feed: dict[str, np.ndarray], runs: int) -> float:
-    for _ in range(5):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return statistics.median(time_calls(lambda _i: session.run(None, feed), 5, runs))
 
 
 def compare(original: bytes, split: bytes, rounds: int, runs: int) -> dict[str, Any]:

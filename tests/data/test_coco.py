@@ -371,24 +371,28 @@ def test_a_clipped_box_keeps_the_share_of_its_area_inside_the_image(tmp_path):
     assert unclipped == [pytest.approx(30 * 24 * 0.8, abs=1e-3), pytest.approx(28 * 30 * 0.8, abs=1e-3)]
 
 
-def test_per_class_counts_keep_every_class_apart(tmp_path):
-    """Class names that clean to the same MLflow key (non-ASCII, or shared by two categories) keep
-    their own per-class counts."""
+def _count_per_class(tmp_path, cats: list, counts: dict[int, int]) -> dict:
+    """Prepare a COCO source whose category ``id`` has ``counts[id]`` boxes (one image each); the report."""
     repo = tmp_path / "repo"
     images: list = []
     anns: list = []
-    cats = [{"id": 1, "name": "猫"}, {"id": 2, "name": "狗"}, {"id": 3, "name": "car"}, {"id": 4, "name": "car"}]
-    counts = {1: 1, 2: 2, 3: 3, 4: 4}
-    for i in range(1, 11):
+    for i in range(1, sum(counts.values()) + 1):
         save(repo / SRC / "images" / f"im{i}.jpg", draw(96, 72, seed=i))
         coco_image(images, i, f"im{i}.jpg", 96, 72)
-    image = iter(range(1, 11))
+    image = iter(range(1, sum(counts.values()) + 1))
     for cat, n in counts.items():
         for _ in range(n):
             coco_ann(anns, next(image), cat, (10, 10, 20, 20))
     write_coco(repo / SRC / "ann.json", images, anns, categories=cats)
     params = coco_params(coco={"images": f"{SRC}/images", "annotations": f"{SRC}/ann.json", "val_annotations": None})
-    report = prepare(params, repo, tmp_path / "out")
+    return prepare(params, repo, tmp_path / "out")
+
+
+def test_per_class_counts_keep_every_class_apart(tmp_path):
+    """Class names that clean to the same MLflow key (non-ASCII, or shared by two categories) keep
+    their own per-class counts."""
+    cats = [{"id": 1, "name": "猫"}, {"id": 2, "name": "狗"}, {"id": 3, "name": "car"}, {"id": 4, "name": "car"}]
+    report = _count_per_class(tmp_path, cats, {1: 1, 2: 2, 3: 3, 4: 4})
     per_class = Counter()
     for split in report["splits"].values():
         assert len(split["classes"]) == 4
@@ -397,6 +401,20 @@ def test_per_class_counts_keep_every_class_apart(tmp_path):
     assert set(per_class) == {"猫", "狗", "car#3", "car#4"}
     logged = scalar_metrics({"data": report})  # as MLflow gets them: keys cleaned, still distinct
     assert len({k for k in clean_keys(logged) if k.startswith("data.splits.train.classes.")}) == 4
+
+
+def test_a_class_named_like_a_told_apart_key_keeps_its_own_count(tmp_path):
+    """A class literally named ``car#3`` must not take (or merge with) the key that tells apart the
+    ``car`` whose id is 3: each of the three categories keeps its own count."""
+    cats = [{"id": 3, "name": "car"}, {"id": 5, "name": "car"}, {"id": 7, "name": "car#3"}]
+    report = _count_per_class(tmp_path, cats, {3: 1, 5: 2, 7: 4})
+    per_class = Counter()
+    for split in report["splits"].values():
+        assert len(split["classes"]) == 3
+        per_class.update(split["classes"])
+    assert per_class["car#3"] == 4  # the class of that name keeps its plain name
+    assert sorted(per_class.values()) == [1, 2, 4]
+    assert sum(per_class.values()) == report["splits"]["train"]["boxes"] + report["splits"]["val"]["boxes"]
 
 
 def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):

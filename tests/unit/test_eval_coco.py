@@ -132,6 +132,18 @@ def test_pr_curve_is_the_curve_behind_ap50() -> None:
     assert "dog" not in score.pr_curves  # no ground truth: no curve
 
 
+def test_classes_sharing_a_name_keep_a_pr_curve_each() -> None:
+    """Curves are keyed like every per-class figure (``class_keys``): neither a second ``car`` nor a
+    class literally named ``car#3`` takes another class's curve."""
+    cats = [{"id": 3, "name": "car"}, {"id": 5, "name": "car"}, {"id": 7, "name": "car#3"}]
+    gt = {**gt_set([(1, 3, A), (2, 5, B), (3, 7, A)]), "categories": cats}
+    score = score_coco(gt, [det(1, 3, A, 0.9), det(3, 7, A, 0.9)])
+    assert set(score.pr_curves) == {"car#3#3", "car#5", "car#3"}
+    assert score.pr_curves["car#3#3"].mean() == score.pr_curves["car#3"].mean() == pytest.approx(1.0)
+    assert score.pr_curves["car#5"].mean() == 0.0
+    assert [row["name"] for row in score.metrics["per_class"]] == ["car", "car", "car#3"]  # the names as they are
+
+
 def test_ground_truth_is_not_modified() -> None:
     gt = gt_set([(1, 7, A)], crowd=set())
     before = repr(gt)

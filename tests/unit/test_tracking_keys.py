@@ -59,3 +59,19 @@ def test_class_names_are_one_key_segment():
     )
     assert len(metrics) == 2 and sorted(metrics.values()) == [0.1, 0.2]
     assert all(k.startswith("eval.class.a_b_") and k.endswith(".ap") and "/" not in k for k in metrics)
+
+
+def test_classes_sharing_a_name_keep_their_own_metrics():
+    """evaluate's rows carry the category id: classes sharing a name (or named like the key that
+    tells such classes apart) are keyed as in the data report, each keeping its own AP."""
+    rows = [
+        {"category_id": 3, "name": "car", "ap": 0.1},
+        {"category_id": 5, "name": "car", "ap": 0.2},
+        {"category_id": 7, "name": "car#3", "ap": 0.3},
+    ]
+    metrics = per_class_metrics({"per_class": rows})
+    assert len(metrics) == 3 and sorted(metrics.values()) == [0.1, 0.2, 0.3]
+    assert metrics["eval.class.car_5.ap"] == 0.2
+    assert per_class_metrics({"per_class": [{"category_id": 1, "name": "car", "ap": 0.5}]}) == {
+        "eval.class.car.ap": 0.5
+    }

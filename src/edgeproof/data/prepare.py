@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels_and_annotations
+from edgeproof.data.classkeys import class_keys
 from edgeproof.data.coco import load_coco
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
@@ -139,18 +140,10 @@ def remove_split_leaks(
     return {**chosen, "train": kept}
 
 
-def class_keys(categories: Sequence[Category]) -> dict[int, str]:
-    """Per category id, its key in the per-class counts: the class name as it is (``猫`` and ``狗``
-    stay apart; MLflow's key rules are applied where the report is logged, by
-    :func:`edgeproof.tracking.keys.clean_keys`, which keeps distinct keys distinct); a name several
-    categories share is told apart by the id (``car#3``, ``car#7``)."""
-    shared = Counter(c.name for c in categories)
-    return {c.id: c.name if shared[c.name] == 1 else f"{c.name}#{c.id}" for c in categories}
-
-
 def split_stats(per_image: Iterable[Sequence[tuple[int, int]]], categories: Sequence[Category]) -> dict[str, Any]:
-    """Counts for one split from each image's ``(category_id, iscrowd)`` pairs; per class by (safe) name."""
-    names = class_keys(categories)
+    """Counts for one split from each image's ``(category_id, iscrowd)`` pairs; per class by its key
+    (:func:`edgeproof.data.classkeys.class_keys`: the name, told apart by id where names are shared)."""
+    names = class_keys((c.id, c.name) for c in categories)
     per_class: Counter[str] = Counter(dict.fromkeys(names.values(), 0))
     n_images = empty = boxes = crowd = 0
     for anns in per_image:

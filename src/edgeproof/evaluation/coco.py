@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.data.classkeys import class_keys
+
 log = logging.getLogger(__name__)
 
 STAT_NAMES = (
@@ -40,7 +42,8 @@ NO_DETECTIONS_WARNING = "the model made no detections on {n} images: every AP wi
 class CocoScore:
     """What pycocotools measured: the summary metrics and the per-class PR curves behind AP50.
 
-    ``pr_curves`` maps a class name to precision at each of ``recall_points`` (IoU 0.5, all areas,
+    ``pr_curves`` maps a class key (:func:`edgeproof.data.classkeys.class_keys`: the name, told
+    apart by id where categories share one) to precision at each of ``recall_points`` (IoU 0.5, all areas,
     100 detections per image: the interpolated curve that AP50 averages); classes without ground
     truth are left out.
     """
@@ -99,12 +102,13 @@ def _per_class(coco_eval: Any, gt: Mapping[str, Any], results: Sequence[Mapping[
 
 def _pr_curves(coco_eval: Any, gt: Mapping[str, Any]) -> dict[str, np.ndarray]:
     precision = coco_eval.eval["precision"]
-    names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
+    # keyed like every per-class figure: two classes sharing a name keep a curve each
+    keys = class_keys((c["id"], c["name"]) for c in gt["categories"])
     curves = {}
     for k, cat_id in enumerate(coco_eval.params.catIds):
         curve = precision[0, :, k, 0, -1]
         if (curve > -1).all():
-            curves[names.get(int(cat_id), str(cat_id))] = curve.astype(float)
+            curves[keys.get(int(cat_id), str(cat_id))] = curve.astype(float)
     return curves
 
 

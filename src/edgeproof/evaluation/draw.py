@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.data.canonical import load_meta
+from edgeproof.data.classkeys import class_keys
 from edgeproof.evaluation import figures, operating
 from edgeproof.evaluation.matching import truth_by_image
 from edgeproof.evaluation.mosaic import mosaic_figure
@@ -38,7 +39,9 @@ def draw_plots(
     truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
     matched = operating.match_all(truths, inputs.deploy, len(inputs.names), match_iou)
     f1_rows = operating.f1_curve(matched, inputs.names, params.curve_points)
-    ap50 = {row["name"]: row["ap50"] for row in metrics["per_class"]}
+    # the PR curves' keys: a name two classes share names neither of them there
+    keys = class_keys(zip(meta.category_ids, meta.names, strict=True))
+    ap50 = {keys.get(int(row["category_id"]), row["name"]): row["ap50"] for row in metrics["per_class"]}
     ap50["all"] = metrics["map50"]
     images_dir = data_root / "images" / split
     image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}

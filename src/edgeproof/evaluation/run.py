@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeproof.data.canonical import load_meta
+from edgeproof.data.canonical import DatasetMeta, load_meta
+from edgeproof.data.classkeys import keys_in_order
 from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
 from edgeproof.evaluation.crosscheck import Finished, cross_check
@@ -88,18 +89,18 @@ def _thresholds(params: EvaluateParams, deploy: DeploySettings) -> dict[str, Any
 def _operating(
     preds: Predictions,
     truths: dict[int, ImageTruth],
-    names: list[str],
-    cat_ids: list[int],
+    meta: DatasetMeta,
     params: EvaluateParams,
     deploy: DeploySettings,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    op, conf = params.operating_point, deploy.conf
-    matched = operating.match_all(truths, preds.deploy, len(names), op.match_iou)
-    point = operating.operating_point(matched, names, cat_ids, conf)
-    matrix = operating.confusion_matrix(truths, preds.deploy, len(names), conf, op.match_iou)
+    op, conf, n = params.operating_point, deploy.conf, len(meta.names)
+    matched = operating.match_all(truths, preds.deploy, n, op.match_iou)
+    point = operating.operating_point(matched, meta.names, meta.category_ids, conf)
+    matrix = operating.confusion_matrix(truths, preds.deploy, n, conf, op.match_iou)
     point = {"conf": conf, "iou": deploy.iou, "match_iou": op.match_iou, **point}
+    keys = keys_in_order(meta.names, meta.category_ids)  # one label per row and column, even for shared names
     point["confusion_matrix"] = {
-        "labels": [*names, plots.BACKGROUND],
+        "labels": [*keys, plots.BACKGROUND],
         "index": "counts[predicted][actual]",
         "counts": matrix.tolist(),
     }
@@ -223,7 +224,7 @@ def evaluate_onnx(
     detector, scored = _predict_and_score(model, data_root, split, params, deploy, gt)
     preds, coco = scored.preds, scored.coco
     truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})
-    point, matrix = _operating(preds, truths, meta.names, meta.category_ids, params, deploy)
+    point, matrix = _operating(preds, truths, meta, params, deploy)
     if ultralytics is None:
         h, w = detector.input_size
         ultralytics = run_ultralytics(model, data_root, params, h if h == w else [h, w], validator)
@@ -232,7 +233,10 @@ def evaluate_onnx(
     )
     metrics = {**_metrics(model, gt, scored, detector, params, deploy, point, cross), "split": split}
     _log_summary(metrics)
-    inputs = plots.PlotInputs(list(meta.names), coco.recall_points, coco.pr_curves, matrix, preds.deploy)
+    # charts and plot data key classes as pycocotools' curves do: one series per class
+    inputs = plots.PlotInputs(
+        keys_in_order(meta.names, meta.category_ids), coco.recall_points, coco.pr_curves, matrix, preds.deploy
+    )
     return Evaluation(metrics=metrics, detections=preds.results, plot_inputs=inputs)
 
 

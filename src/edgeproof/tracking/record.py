@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from edgeproof.data.classkeys import class_keys
 from edgeproof.io import atomic_dir, json_sha256
 from edgeproof.tracking.context import (
     alias_for,
@@ -101,10 +102,16 @@ def per_class_metrics(eval_metrics: Mapping[str, Any]) -> dict[str, float]:
     """Per-class AP as ``eval.class.<name>.ap`` metrics (MLflow cannot chart a list).
 
     ``<name>`` is the class name with characters MLflow rejects replaced (``traffic light (red)``
-    -> ``traffic light _red_``), and a short hash appended where two names would otherwise clash.
+    -> ``traffic light _red_``), and a short hash appended where two names would otherwise clash;
+    classes sharing a name are told apart by id first, as everywhere else
+    (:func:`edgeproof.data.classkeys.class_keys`: ``car#3``).
     """
     rows = [row for row in eval_metrics.get("per_class") or [] if isinstance(row, Mapping)]
     labels = [str(row.get("name", row.get("category_id"))) for row in rows]
+    ids = [row.get("category_id") for row in rows]
+    if all(type(i) is int for i in ids) and len(set(ids)) == len(ids):  # evaluate's rows: every id, once
+        keys = class_keys(zip(ids, labels, strict=True))
+        labels = [keys[i] for i in ids]
     safe = unique_names(labels, clean_part)
     out = {}
     for row, label in zip(rows, labels, strict=True):

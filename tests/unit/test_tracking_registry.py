@@ -18,6 +18,7 @@ from edgeproof.cli import main as cli
 from edgeproof.config import TrackParams
 from edgeproof.headline import HEADLINE_KEYS, headline_metrics, write_headline
 from edgeproof.io import sha256_file
+from edgeproof.tracking.history import history
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import flatten
 from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
@@ -131,7 +132,7 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     (version,) = client.search_model_versions("name = 'edgeproof-detector'")
     assert version.tags["runs"] == f"{first['run_id']},{second['run_id']}"
     assert version.tags["gate.build"] == "passed" and version.tags["promotion.run_id"] == first["run_id"]
-    assert [json.loads(version.tags[k])["verdicts"] for k in ("history.0001", "history.0002")] == [
+    assert [e["verdicts"] for e in history(version.tags)] == [
         {"build": "passed"},
         {"build": "failed: fps"},
     ]
@@ -361,12 +362,14 @@ def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_recor
 
 
 def test_the_history_is_capped_but_the_promotion_record_stays():
-    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, history, new_tags, promotion
+    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, new_tags, promotion
 
     base = {"tags": {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40}, "metrics": {"fps": 50.0}}
-    tags = new_tags({}, {**base, "passed": True, "verdicts": {"build": {"passed": True}}}, "run-0", "champion")
-    for i in range(1, MAX_HISTORY + 5):
+    passed = {**base, "passed": True, "verdicts": {"build": {"passed": True}}, "times": {"end_ms": 1000}}
+    tags = new_tags({}, passed, "run-0", "champion")
+    for i in range(1, MAX_HISTORY + 5):  # later runs: the history is ordered by when each was judged
         failed = {**base, "passed": False, "verdicts": {"build": {"passed": False, "failed": ["fps"]}}}
+        failed["times"] = {"end_ms": 1000 + i}
         tags.update(new_tags(tags, failed, f"run-{i}", ""))
         for key in dropped_history(tags):
             tags.pop(key)

@@ -29,6 +29,7 @@ def _verdict(i: int) -> dict:
         "passed": True,
         "verdicts": {"build": {"passed": True}},
         "thresholds": rules,
+        "times": {"end_ms": 1_700_000_000_000 + 60_000 * i},  # later runs: the history is ordered by time
     }
 
 

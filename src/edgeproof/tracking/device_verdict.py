@@ -70,7 +70,8 @@ def _add_to_history(
     for version in versions:
         if history.has_device_entry(version.tags, profile, report):
             continue  # the same report again: already in this version's history
-        key = history.next_history_key(version.tags)
+        # the report's own key: another board's verdict logged at the same time never takes it
+        key = history.device_history_key(report)
         client.set_model_version_tag(model_name, str(version.version), key, json.dumps(entry, sort_keys=True))
 
 

@@ -4,9 +4,15 @@ A model version stands for one model file (sha256). The run that registered it (
 its **promotion record** once: verdict per profile, key metrics, thresholds, provenance and run
 (tags ``gate.<profile>``, ``metric.<name>``, ``promotion.*``); a run that later moves an alias to the
 version adds ``promoted.<alias>.*``, also once. Nothing rewrites them. Every verdict on the file,
-that one included, is one entry of its **history** (tag ``history.<nnnn>``, JSON: which run, which
-branch, pull request or DVC experiment, which thresholds, which verdict), so a what-if experiment
-that fails the same file is listed there and never turns the promoted version into a failed one.
+that one included, is one entry of its **history** (JSON: which run, which branch, pull request or
+DVC experiment, which thresholds, which verdict), so a what-if experiment that fails the same file
+is listed there and never turns the promoted version into a failed one.
+
+Each entry has a tag of its own, ``history.<kind>-<the entry's own id>``
+(:mod:`edgeproof.tracking.history_keys`): two senders of the same file that both read its version
+before either wrote never write the same tag, so neither verdict replaces the other. The ``runs``
+tag is a summary of the history (rewritten from it by every sender, so a run a concurrent write
+left out of it is listed again at the next one).
 No MLflow import here: these functions build tag values and read them back.
 """
 
@@ -21,10 +27,11 @@ from typing import Any
 from edgeproof.io import json_sha256
 from edgeproof.markdown import table
 from edgeproof.tracking.aliases import HELD_TAG
+from edgeproof.tracking.history_keys import HISTORY_PREFIX as HISTORY_PREFIX  # its home before history_keys
+from edgeproof.tracking.history_keys import history_key, history_keys, parse_entry, record_history_key
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
-HISTORY_PREFIX = "history."
 PROMOTION_PREFIX = "promotion."
 MAX_HISTORY = 40
 """Verdicts kept per version (the oldest go first; the promotion record always stays)."""
@@ -90,20 +97,22 @@ def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 
 
 def history(tags: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The version's verdicts, oldest first (entries that do not parse are skipped)."""
-    out = []
-    for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
-        try:
-            out.append(json.loads(tags[key]))
-        except ValueError:
-            continue
-    return out
+    """The version's verdicts, oldest first (entries that do not parse are skipped); the tags of
+    both schemes (numbered ones and ones keyed by their entry) are read."""
+    entries = (parse_entry(tags[key]) for key in history_keys(tags))
+    return [e for e in entries if e is not None]
 
 
-def next_history_key(current: Mapping[str, str]) -> str:
-    """The tag of the next history entry (``history.0001``, ``history.0002``, ...)."""
-    numbers = [int(k[len(HISTORY_PREFIX) :]) for k in current if k.startswith(HISTORY_PREFIX) and k[8:].isdigit()]
-    return f"{HISTORY_PREFIX}{max(numbers, default=0) + 1:04d}"
+def runs_summary(tags: Mapping[str, str], run_id: str | None = None) -> str:
+    """The ``runs`` tag: the runs it lists, then those of history entries it does not list (oldest
+    first, device verdicts aside), then ``run_id``, the newest; at most :data:`MAX_HISTORY`.
+
+    Built from the history, not only from the tag: a run whose entry a concurrent sender's write of
+    ``runs`` left out is listed again by the next sender."""
+    listed = [r for r in (tags.get(RUNS_TAG) or "").split(",") if r and r != run_id]
+    judged = [e.get("run_id") for e in history(tags) if e.get("provenance") != DEVICE_PROVENANCE]
+    runs = [r for r in dict.fromkeys([*listed, *judged]) if isinstance(r, str) and r and r != run_id]
+    return ",".join([*runs, *([run_id] if run_id else [])][-MAX_HISTORY:])
 
 
 DEVICE_PROVENANCE = "device results"
@@ -112,6 +121,12 @@ DEVICE_PROVENANCE = "device results"
 def report_id(report: Mapping[str, Any]) -> str:
     """A device report's content id: the same results logged again (a re-run CI job) change nothing."""
     return json_sha256(report, 16)
+
+
+def device_history_key(report: Mapping[str, Any]) -> str:
+    """The history tag of a device report's verdict: the report's content id (the report names its
+    profile), so two boards' reports never share a tag, and the same report logged again has the same."""
+    return history_key("device", report_id(report))
 
 
 def has_device_entry(tags: Mapping[str, str], profile: str, report: Mapping[str, Any]) -> bool:
@@ -139,13 +154,11 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
 def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str) -> dict[str, str]:
     """The tags to set for this verdict: a history entry always; the promotion record only where
     ``current`` has none yet (``alias``: the one this run moves to the version, "" for none)."""
-    runs = [r for r in (current.get(RUNS_TAG) or "").split(",") if r and r != run_id] + [run_id]
-    tags = {
-        RUNS_TAG: ",".join(runs[-MAX_HISTORY:]),
-        next_history_key(current): json.dumps(history_entry(record, run_id), sort_keys=True),
-    }
+    entry = history_entry(record, run_id)
+    key = record_history_key(record, entry)
+    value = json.dumps(entry, sort_keys=True)
+    tags = {RUNS_TAG: runs_summary({**current, key: value}, run_id), key: value}
     if f"{PROMOTION_PREFIX}run_id" not in current and record.get("passed"):
-        entry = history_entry(record, run_id)
         tags.update({f"gate.{profile}": words for profile, words in entry["verdicts"].items()})
         tags.update({f"metric.{k}": _number(v) for k, v in key_metrics(record["metrics"]).items()})
         tags.update({f"{PROMOTION_PREFIX}{k}": str(entry[k]) for k in ("run_id", "origin", "commit", "provenance")})
@@ -157,7 +170,7 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
 
 def dropped_history(tags: Mapping[str, str]) -> list[str]:
     """History tags beyond :data:`MAX_HISTORY`, oldest first: to delete."""
-    keys = sorted(k for k in tags if k.startswith(HISTORY_PREFIX))
+    keys = history_keys(tags)
     return keys[: max(0, len(keys) - MAX_HISTORY)]
 
 
@@ -172,12 +185,9 @@ def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], l
     that failed and is deleted: its history entry, its place in ``runs``, and the promotion record
     or alias note it wrote. Device verdicts attached to that run stay: the device did judge the file."""
     delete = []
-    for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
-        try:
-            entry = json.loads(tags[key])
-        except ValueError:
-            continue
-        if entry.get("run_id") == run_id and entry.get("provenance") != DEVICE_PROVENANCE:
+    for key in history_keys(tags):
+        entry = parse_entry(tags[key])
+        if entry is not None and entry.get("run_id") == run_id and entry.get("provenance") != DEVICE_PROVENANCE:
             delete.append(key)
     if tags.get(f"{PROMOTION_PREFIX}run_id") == run_id:
         delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, "gate.", "metric."))]

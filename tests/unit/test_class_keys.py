@@ -21,6 +21,13 @@ def test_a_class_named_like_a_told_apart_key_keeps_it():
     assert len(set(keys.values())) == 3
 
 
+def test_a_class_named_like_an_evaluation_label_is_told_apart_even_alone():
+    """``all`` is the curves' aggregate and ``background`` the confusion matrix's no-class label."""
+    keys = class_keys([(4, "all"), (5, "background"), (6, "cat"), (7, "all#4")])
+    assert keys == {4: "all#4#4", 5: "background#5", 6: "cat", 7: "all#4"}
+    assert not {"all", "background"} & set(keys.values())
+
+
 def test_the_id_is_repeated_while_the_key_is_still_taken():
     keys = class_keys([(3, "car"), (5, "car"), (7, "car#3"), (8, "car#3#3")])
     assert keys == {3: "car#3#3#3", 5: "car#5", 7: "car#3", 8: "car#3#3"}

@@ -134,6 +134,14 @@ def test_f1_curve_matches_operating_point() -> None:
     assert {r["class"] for r in rows} == {"cat", "dog", "all"}
 
 
+def test_a_class_keyed_like_the_aggregate_keeps_its_own_f1_curve() -> None:
+    """The aggregate row is the last one by place, not whichever label reads ``all``."""
+    matched = match_all(TRUTHS, DEPLOY, 2, 0.5)
+    plain = [r for r in f1_curve(matched, NAMES, points=11) if r["class"] == "cat"]
+    renamed = f1_curve(matched, ["all", "dog"], points=11)  # class 0 labelled like the aggregate
+    assert [r for r in renamed[: len(plain)]] == [{**r, "class": "all"} for r in plain]
+
+
 def test_image_scores_worst_first() -> None:
     matched = match_all(TRUTHS, DEPLOY, 2, 0.5)
     scores = image_scores(matched, conf=0.25)

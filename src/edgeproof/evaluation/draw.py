@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.data.canonical import load_meta
-from edgeproof.data.classkeys import class_keys
+from edgeproof.data.classkeys import ALL, class_keys
 from edgeproof.evaluation import figures, operating
 from edgeproof.evaluation.matching import truth_by_image
 from edgeproof.evaluation.mosaic import mosaic_figure
@@ -42,7 +42,7 @@ def draw_plots(
     # the PR curves' keys: a name two classes share names neither of them there
     keys = class_keys(zip(meta.category_ids, meta.names, strict=True))
     ap50 = {keys.get(int(row["category_id"]), row["name"]): row["ap50"] for row in metrics["per_class"]}
-    ap50["all"] = metrics["map50"]
+    ap50[ALL] = metrics["map50"]
     images_dir = data_root / "images" / split
     image_paths = {int(im["id"]): images_dir / im["file_name"] for im in gt["images"]}
     model = figures.model_label(metrics)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.data.classkeys import ALL, BACKGROUND
 from edgeproof.io import atomic_path
 
 
@@ -49,7 +50,7 @@ def _model_title(fig: Any, model: str) -> None:
 
 def _class_lines(ax: Any, x: np.ndarray, series: Mapping[str, np.ndarray], labels: Mapping[str, str]) -> None:
     for name, y in series.items():
-        bold = name == "all"
+        bold = name == ALL
         ax.plot(x, y, lw=3 if bold else 1.2, color="black" if bold else None, label=labels.get(name, name))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
@@ -71,7 +72,7 @@ def pr_figure(
     ax = fig.add_subplot()
     series = dict(curves)
     if series:
-        series["all"] = np.mean(np.stack(list(series.values())), axis=0)
+        series[ALL] = np.mean(np.stack(list(series.values())), axis=0)
     labels = {k: f"{k}  AP50 {v:.3f}" for k, v in ap50.items() if v is not None}
     _class_lines(ax, recall_points, series, labels)
     ax.set_xlabel("recall")
@@ -94,9 +95,9 @@ def f1_figure(path: Path, rows: Sequence[Mapping[str, Any]], deploy_conf: float,
     x = next(iter(arrays.values()))[:, 0] if arrays else np.linspace(0, 1, 11)
     _class_lines(ax, x, {k: v[:, 1] for k, v in arrays.items()}, {})
     ax.axvline(deploy_conf, color="tab:red", ls="--", lw=1)
-    if "all" in arrays:
-        best = arrays["all"][arrays["all"][:, 1].argmax()]
-        at = np.interp(deploy_conf, arrays["all"][:, 0], arrays["all"][:, 1])
+    if ALL in arrays:
+        best = arrays[ALL][arrays[ALL][:, 1].argmax()]
+        at = np.interp(deploy_conf, arrays[ALL][:, 0], arrays[ALL][:, 1])
         ax.set_title(
             f"F1 vs confidence (deployment NMS)  all: best {best[1]:.3f} at {best[0]:.2f}, "
             f"{at:.3f} at deployment conf {deploy_conf:g}",
@@ -117,7 +118,7 @@ def confusion_figure(
     model: str = "",
 ) -> Path:
     """Counts ``[predicted, actual]`` with a background row/column; colour = share of the actual column."""
-    labels = [*names, "background"]
+    labels = [*names, BACKGROUND]
     n = len(labels)
     fig = new_figure(1.6 + 0.75 * n, 1.4 + 0.7 * n)
     _model_title(fig, model)

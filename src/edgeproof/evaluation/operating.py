@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeproof.data.classkeys import ALL
 from edgeproof.evaluation.matching import FP, IGNORED, TP, ImageTruth, by_class, confusion_pairs, match_image
 from edgeproof.runtime.postprocess import Detections
 
@@ -136,9 +137,10 @@ def f1_curve(matched: MatchedSet, names: Sequence[str], points: int) -> list[dic
     """
     grid = np.linspace(0.0, 1.0, points)
     rows: list[dict[str, float | str]] = []
-    for k, label in enumerate([*names, "all"]):
-        sel = np.ones(len(matched.classes), dtype=bool) if label == "all" else matched.classes == k
-        n_gt = int(matched.n_gt.sum() if label == "all" else matched.n_gt[k])
+    for k, label in enumerate([*names, ALL]):
+        every = k == len(names)  # the aggregate row, by place: a class key is never ALL, but say so by index
+        sel = np.ones(len(matched.classes), dtype=bool) if every else matched.classes == k
+        n_gt = int(matched.n_gt.sum() if every else matched.n_gt[k])
         if n_gt == 0:
             continue
         precision, recall, f1 = _sweep(matched.scores[sel], matched.status[sel], n_gt, grid)

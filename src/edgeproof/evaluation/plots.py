@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.data.classkeys import ALL, BACKGROUND
 from edgeproof.io import atomic_path, write_json, write_text
 from edgeproof.runtime.postprocess import Detections
 
-BACKGROUND = "background"
 CLASS_TEMPLATE = Path(__file__).parent / "dvc_templates" / "lines_by_class.json"
 
 
@@ -118,7 +118,7 @@ def pr_rows(recall_points: np.ndarray, curves: Mapping[str, np.ndarray]) -> list
     rows = []
     series = dict(curves)
     if series:
-        series["all"] = np.mean(np.stack(list(series.values())), axis=0)
+        series[ALL] = np.mean(np.stack(list(series.values())), axis=0)
     for name, precision in series.items():
         rows += [
             {"class": name, "recall": round(float(r), 4), "precision": round(float(p), 6)}

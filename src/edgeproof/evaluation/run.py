@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgeproof.data.canonical import DatasetMeta, load_meta
-from edgeproof.data.classkeys import keys_in_order
+from edgeproof.data.classkeys import BACKGROUND, keys_in_order
 from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
 from edgeproof.evaluation.crosscheck import Finished, cross_check
@@ -100,7 +100,7 @@ def _operating(
     point = {"conf": conf, "iou": deploy.iou, "match_iou": op.match_iou, **point}
     keys = keys_in_order(meta.names, meta.category_ids)  # one label per row and column, even for shared names
     point["confusion_matrix"] = {
-        "labels": [*keys, plots.BACKGROUND],
+        "labels": [*keys, BACKGROUND],
         "index": "counts[predicted][actual]",
         "counts": matrix.tolist(),
     }

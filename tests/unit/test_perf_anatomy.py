@@ -133,6 +133,12 @@ def test_the_report_says_where_the_time_goes():
     # the model costs the other steps 1.0 - 0.5 ms; the read alone brings back 0.8 - 0.5 of it
     assert "reading 128 MiB instead of running the model they take 0.800 ms: evicting the caches alone " in md
     assert "costs them 0.300 ms, 60 % of what the model costs them." in md
+    frame["outside_model_evicted_ms"] = 0.45  # faster than alone: no negative cost is printed
+    md = "\n".join(anatomy_lines(doc))
+    assert (
+        "reading 128 MiB instead they take 0.450 ms: no cost shows." in md
+        and "-" not in md.split("MiB instead")[1][:60]
+    )
     assert "90.0 GB/s for arrays filling half the L2, 20.0 GB/s from main memory" in md
     frame = doc["anatomy"]["fp32"]["frame"]
     frame["outside_model_alone_ms"] = 1.2  # slower alone than in a frame: no negative cache cost is printed

@@ -23,6 +23,19 @@ def _raw() -> np.ndarray:
     return raw
 
 
+def test_time_calls_runs_before_untimed_ahead_of_every_call(monkeypatch):
+    events: list[str] = []
+    times = timing.time_calls(lambda i: events.append(f"call{i}"), 1, 2, before=lambda: events.append("before"))
+    assert events == ["before", "call0", "before", "call0", "before", "call1"] and len(times) == 2
+    clock = [0.0]  # a fake clock: before() takes 5 s, each call 1 s; only the calls are timed
+
+    def advance(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    assert timing.time_calls(lambda i: advance(1.0), 1, 3, before=lambda: advance(5.0)) == [1000.0] * 3
+
+
 def test_stats_are_percentiles_and_throughput_of_the_samples():
     s = timing.stats_ms([1.0, 2.0, 3.0, 4.0], frames_per_call=2)
     assert (s["p50"], s["min"], s["max"], s["mean"], s["samples"]) == (2.5, 1.0, 4.0, 2.5, 4)

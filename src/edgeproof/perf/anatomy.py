@@ -173,14 +173,7 @@ def steps_alone(detector: Detector, paths: Sequence[Path], frames: int) -> dict[
 
 def median_after(before: Callable[[], Any], call: Callable[[int], Any], frames: int) -> float:
     """Median ms of ``call(i)`` over ``frames`` calls, each timed right after an untimed ``before()``."""
-    times = []
-    for i in range(frames + SKIP_RUNS):
-        before()
-        start = time.perf_counter()
-        call(i)
-        if i >= SKIP_RUNS:
-            times.append((time.perf_counter() - start) * 1000.0)
-    return round(statistics.median(times), 4)
+    return round(statistics.median(time_calls(call, SKIP_RUNS, frames, before)), 4)
 
 
 def steps_evicted(detector: Detector, paths: Sequence[Path], frames: int) -> dict[str, float]:

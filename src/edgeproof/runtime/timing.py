@@ -52,12 +52,19 @@ def stats_ms(latencies_ms: Sequence[float], frames_per_call: int = 1) -> Dict[st
     return out
 
 
-def time_calls(fn: Callable[[int], Any], warmup: int, runs: int) -> List[float]:
-    """Call ``fn(i)`` ``warmup`` times untimed, then ``runs`` times; each timed call's milliseconds."""
+def time_calls(
+    fn: Callable[[int], Any], warmup: int, runs: int, before: Optional[Callable[[], Any]] = None
+) -> List[float]:
+    """Call ``fn(i)`` ``warmup`` times untimed, then ``runs`` times; each timed call's milliseconds.
+    ``before``: called (untimed) right before every call, e.g. to time a step after something else."""
     for i in range(warmup):
+        if before is not None:
+            before()
         fn(i)
     out = []
     for i in range(runs):
+        if before is not None:
+            before()
         start = time.perf_counter()
         fn(i)
         out.append((time.perf_counter() - start) * 1000.0)

@@ -73,6 +73,14 @@ def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossibl
     _edit(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=90.0))
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     assert _rule(report, "regression_energy")["status"] == "pass"
+    # a flag or record of another shape is read one way by every energy rule: invalid, naming what was found
+    for energy, reason in (
+        ({"measurable": "true"}, 'energy.measurable: "true" is a string, expected true, false or null'),
+        ("measured", 'energy: "measured" is a string, expected an object with "measurable"'),
+    ):
+        _edit(measured / "bench.json", lambda d, e=energy: d.update(energy=e))
+        rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
+        assert (rule["status"], rule["reason"]) == ("invalid", reason)
 
 
 @pytest.mark.parametrize(

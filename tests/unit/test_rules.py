@@ -64,6 +64,17 @@ def test_a_missing_figure_is_still_not_measured(bench):
     assert (rule["status"], rule["reason"], rule["measured"]) == ("inconclusive", "not measured", None)
 
 
+def test_an_invalid_list_or_object_is_kept_short():
+    """A forged figure can be huge; the rule keeps its first characters (it is shown in a PR comment)."""
+    rule = compare("fps", "fps_e2e", ">=", 10.0, [1.0] * 100_000, "bench.json")
+    assert rule["status"] == "invalid" and rule["measured"].startswith("[1.0, 1.0") and len(rule["measured"]) <= 60
+    rule = compare(
+        "latency_p95", "latency_ms.p95", "<=", 50.0, get_figure({"latency_ms": [2.0] * 9999}, "latency_ms.p95"), "b"
+    )
+    assert rule["status"] == "invalid" and len(rule["measured"]) <= 60
+    assert compare("fps", "fps_e2e", ">=", 10.0, "fast", "b")["measured"] == "fast"  # a scalar stays as found
+
+
 def test_identity_rules_need_the_same_value_and_type():
     assert compare("same", "sha", "==", "a" * 64, "a" * 64, "x")["status"] == "pass"
     assert compare("same", "sha", "==", "a" * 64, "b" * 64, "x")["status"] == "fail"

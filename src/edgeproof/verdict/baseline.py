@@ -14,7 +14,18 @@ import hashlib
 from typing import Any, Dict, List, Optional
 
 from edgeproof.profiles import Profile
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, compare, get_path, invalid_reason, is_number, result
+from edgeproof.verdict.rules import (
+    INCONCLUSIVE,
+    INVALID,
+    PASS,
+    Malformed,
+    compare,
+    get_figure,
+    get_path,
+    invalid_reason,
+    is_number,
+    result,
+)
 
 NO_BASELINE = "no baseline on main: regression not judged"
 
@@ -80,6 +91,26 @@ def regression_rules(
     return rules
 
 
+def energy_measurable(bench: Dict[str, Any]) -> Any:
+    """bench.json's ``energy.measurable``, read one way by every energy rule: ``True``; ``False`` where the
+    board could not measure energy (no record, or the flag null or false: inconclusive); a
+    :class:`~edgeproof.verdict.rules.Malformed` (invalid, named) for a record that is no object or a flag
+    that is none of true, false and null."""
+    flag = get_figure(bench, "energy.measurable")
+    if flag is True or isinstance(flag, Malformed):
+        return flag
+    if flag is None or flag is False:
+        return False
+    return Malformed("energy.measurable", flag, "true, false or null")
+
+
+def energy_unmeasured(bench: Dict[str, Any]) -> str:
+    """Why energy was not measured, as the board's record says."""
+    return "energy not measurable on this board: {}".format(
+        get_path(bench, "energy.reason") or "no energy record in bench.json"
+    )
+
+
 def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
     """The energy rise against main's: judged only on a measurable, possible figure on both sides."""
     name, metric, key = "regression_energy", "mJ/frame rise % vs main", "energy_mj_per_frame"
@@ -88,10 +119,10 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
         if value is not None and invalid_reason(key, value):
             bad = "{} {}".format(side, invalid_reason(key, value))  # the reason names the key
             return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
-    if get_path(bench, "energy.measurable") is not True:
-        unmeasurable = "energy not measurable on this board: {}".format(
-            get_path(bench, "energy.reason") or "no energy record in bench.json"
-        )
-        return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, unmeasurable)
+    measurable = energy_measurable(bench)
+    if isinstance(measurable, Malformed):
+        return compare(name, metric, "<=", limit, measurable, "baseline")
+    if not measurable:
+        return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, energy_unmeasured(bench))
     rise = _change_pct(base.get(key), bench.get(key))
     return compare(name, metric, "<=", limit, rise, "baseline", why)

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
-from edgeproof.verdict.baseline import regression_rules
+from edgeproof.verdict.baseline import energy_measurable, energy_unmeasured, regression_rules
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -81,9 +81,7 @@ def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], sou
 
 def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
     g, rules = profile.gate, []
-    measurable = get_figure(bench, "energy.measurable")  # Malformed: an energy record that is no object
-    energy = bench.get("energy") if isinstance(bench.get("energy"), dict) else {}
-    why = "energy not measurable on this board: {}".format(energy.get("reason") or "no energy record in bench.json")
+    measurable = energy_measurable(bench)
     for rule, metric, limit in (
         ("energy", "energy_mj_per_frame", g.max_energy_mj_per_frame),
         ("power", "power_w_mean", g.max_power_w),
@@ -92,7 +90,8 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
             continue
         if isinstance(measurable, Malformed):
             rules.append(compare(rule, metric, "<=", limit, measurable, "bench.json"))
-        elif measurable is not True:
+        elif not measurable:
+            why = energy_unmeasured(bench)
             rules.append(result(rule, metric, "<=", limit, bench.get(metric), "bench.json", INCONCLUSIVE, why))
         else:
             rules.append(compare(rule, metric, "<=", limit, bench.get(metric), "bench.json"))

@@ -73,17 +73,16 @@ def get_path(data: Any, dotted: str) -> Any:
 
 
 class Malformed:
-    """A figure's path crosses a present value that is not an object (``latency_ms: "12.5"`` for
-    ``latency_ms.p95``): not missing, so never "not measured", and no measurement either."""
+    """A present value of the wrong shape where a figure is read: a path crossing a value that is not an
+    object (``latency_ms: "12.5"`` for ``latency_ms.p95``), or a flag that is none of its values. Not
+    missing, so never "not measured", and no measurement either: :func:`compare` judges it invalid."""
 
-    def __init__(self, where: str, found: Any, wanted: str) -> None:
-        self.where, self.found, self.wanted = where, found, wanted
+    def __init__(self, where: str, found: Any, expected: str) -> None:
+        self.where, self.found, self.expected = where, found, expected
 
     def reason(self) -> str:
         """``latency_ms: "12.5" is a string, expected an object with "p95"``."""
-        return '{}: {} is {}, expected an object with "{}"'.format(
-            self.where, _shown(self.found), _kind(self.found), self.wanted
-        )
+        return "{}: {} is {}, expected {}".format(self.where, _shown(self.found), _kind(self.found), self.expected)
 
 
 def get_figure(data: Any, dotted: str) -> Any:
@@ -96,7 +95,7 @@ def get_figure(data: Any, dotted: str) -> Any:
         if data is None:
             return None
         if not isinstance(data, Mapping):
-            return Malformed(".".join(parts[:i]), data, part)
+            return Malformed(".".join(parts[:i]), data, 'an object with "{}"'.format(part))
         data = data.get(part)
     return data
 
@@ -161,9 +160,13 @@ def result(
     status: str,
     reason: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """One rule result in ``gate.json``'s shape (``passed`` is ``status == "pass"``)."""
+    """One rule result in ``gate.json``'s shape (``passed`` is ``status == "pass"``). An invalid list or
+    object is kept as its first characters (:func:`_shown`): a forged file's value may be huge, and the
+    result is shown in a PR comment."""
     if status not in STATUSES:
         raise ValueError("rule status must be one of {}, got {!r}".format(STATUSES, status))
+    if status == INVALID and isinstance(measured, (list, tuple, Mapping)):
+        measured = _shown(measured)
     return {
         "name": name,
         "metric": metric,

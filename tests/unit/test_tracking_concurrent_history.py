@@ -4,16 +4,30 @@ Two senders of the same model file share one registered version. Each adds its v
 version's history; when both read the version before either wrote, they used to pick the same
 ``history.<n>`` tag and the later write replaced the earlier verdict. A history key is now the
 entry's own (the record's content id, the device report's), so two records never write the same
-key and sending one record again writes the same key.
+key and sending one record again writes the same key. The history is in the order its entries were
+written (``logged_ms``), so the cap deletes those written longest ago, never a verdict just written.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
-from edgeproof.tracking.history import HISTORY_PREFIX, RUNS_TAG, dropped_history, history, new_tags, without_run
+import edgeproof.tracking.history as history_module
+from edgeproof.tracking.history import (
+    HISTORY_PREFIX,
+    MAX_HISTORY,
+    RUNS_TAG,
+    describe_version,
+    device_entry,
+    device_history_key,
+    dropped_history,
+    history,
+    new_tags,
+    without_run,
+)
 from edgeproof.tracking.pipeline import record_pipeline_run
 from tests.unit.test_tracking import SHA, make_run_files
 from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401
@@ -135,3 +149,128 @@ def test_history_written_by_the_numbered_scheme_is_still_read_first():
     assert dropped_history(full) == ["history.0001"]  # 41 entries: the oldest numbered one goes
     update, delete = without_run(tags, "run-old-2")
     assert delete == ["history.0002"] and update == {RUNS_TAG: "run-old,run-new"}
+
+
+T0 = 1_800_000_000_000
+"""Milliseconds: where the test clock starts (and about when ``_record``'s runs end)."""
+DAY = 86_400_000
+
+
+@pytest.fixture
+def clock(monkeypatch) -> list[int]:
+    """The time history entries are written at: ``clock[0]``, one second later at every write (a test
+    sets it back to play a sender whose clock is behind)."""
+    now = [T0]
+
+    def tick() -> int:
+        now[0] += 1000
+        return now[0]
+
+    monkeypatch.setattr(history_module, "now_ms", tick)
+    return now
+
+
+def _full_version(client, tmp_path) -> tuple[str, str, str]:  # noqa: F811
+    """Version 1 holding :data:`MAX_HISTORY` verdicts (``run-0`` ... written in turn) in a real store:
+    its experiment, a real run and that run's logged model, for :func:`record_verdict`."""
+    exp = client.create_experiment("unit", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp, tags={"model_sha256": SHA}).info.run_id
+    model_id = client.create_logged_model(exp, source_run_id=run).model_id
+    client.create_registered_model(MODEL)
+    client.create_model_version(MODEL, "file:///m", run, tags={"model_sha256": SHA})
+    tags = {"model_sha256": SHA}
+    for i in range(MAX_HISTORY):
+        tags.update(new_tags(tags, _record(i, 10.0), f"run-{i}", ""))
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL, "1", key, value)
+    return exp, run, model_id
+
+
+def _send_onto_full_history(client, tmp_path, sent: dict, clock: list[int], behind_ms: int = 0) -> tuple[dict, str]:  # noqa: F811
+    """Send ``sent`` onto a full history, from a sender whose clock is ``behind_ms`` behind the
+    others'; the version's tags after its own cap, and the sender's run."""
+    from edgeproof.tracking.registry import record_verdict
+
+    exp, run, model_id = _full_version(client, tmp_path)
+    clock[0] -= behind_ms
+    assert record_verdict(client, MODEL, sent, run, exp, model_id) == "1"
+    tags = client.get_model_version(MODEL, "1").tags
+    assert len(history(tags)) == MAX_HISTORY
+    return tags, run
+
+
+def _runs_list_the_kept(tags: dict, run: str) -> None:
+    """``runs`` ends with the sender's run and no longer lists run-0, whose entry the cap took."""
+    runs = tags[RUNS_TAG].split(",")
+    assert runs[-1] == run and "run-0" not in runs and len(runs) == MAX_HISTORY
+
+
+def _kept_as_the_newest(tags: dict, run: str) -> None:
+    entries = history(tags)
+    assert entries[-1]["run_id"] == run and entries[-1]["thresholds"] == {"fps": ">= 50.0"}
+    assert entries[0]["run_id"] == "run-1"  # the cap took the verdict written longest ago
+    _runs_list_the_kept(tags, run)
+
+
+def test_a_record_without_times_survives_its_own_cap_on_a_full_history(tmp_path, client, clock):  # noqa: F811
+    """No ``times.end_ms``: it sorted first (no time) and its own sender's cap deleted it at once."""
+    sent = _record(99, 50.0)
+    del sent["times"]
+    _kept_as_the_newest(*_send_onto_full_history(client, tmp_path, sent, clock))
+
+
+def test_a_late_replay_onto_a_full_history_is_the_newest_verdict_not_the_first_deleted(tmp_path, client, clock):  # noqa: F811
+    """A record whose run ended days ago, replayed from the outbox now: it sorted by that end, first,
+    and was deleted right after being written while ``runs`` listed it as the newest."""
+    sent = {**_record(99, 50.0), "times": {"end_ms": T0 - 3 * DAY}}
+    _kept_as_the_newest(*_send_onto_full_history(client, tmp_path, sent, clock))
+
+
+def test_a_sender_whose_clock_is_behind_never_deletes_its_own_fresh_verdict(tmp_path, client, clock):  # noqa: F811
+    """Its write time is earlier than every other entry's, so its entry sorts first: the cap takes
+    the next one instead."""
+    sent = {**_record(99, 50.0), "times": {"end_ms": T0 - 3 * DAY}}
+    tags, run = _send_onto_full_history(client, tmp_path, sent, clock, behind_ms=3 * DAY)
+    assert [e["run_id"] for e in history(tags)][:2] == [run, "run-1"]  # run-0, written longest ago, went
+    _runs_list_the_kept(tags, run)
+
+
+def test_the_history_and_its_cap_follow_the_order_entries_were_written(clock, monkeypatch):
+    """Entries without a run end (and ones whose run ended in another order) sorted by key hash."""
+    order = [4, 3, 2, 1, 0]  # keys ascending the other way round
+    tags = {"model_sha256": SHA}
+    for i in order:
+        sent = _record(i, 10.0 + i)
+        if i % 2:
+            del sent["times"]
+        tags.update(new_tags(tags, sent, f"run-{i}", ""))
+    assert [e["run_id"] for e in history(tags)] == [f"run-{i}" for i in order]
+    verdicts = describe_version(tags, "7").split("**Verdicts on this file**")[1]
+    places = [verdicts.index(f"fps >= {10.0 + i}") for i in order]
+    assert places == sorted(places)  # the description lists them in the same order
+    monkeypatch.setattr(history_module, "MAX_HISTORY", 3)
+    assert [json.loads(tags[k])["run_id"] for k in dropped_history(tags)] == ["run-4", "run-3"]
+
+
+def test_a_record_sent_again_keeps_when_it_was_first_written_and_its_place(clock):
+    tags = {"model_sha256": SHA}
+    first = new_tags(tags, _record(1, 20.0), "run-1", "")
+    tags.update(first)
+    tags.update(new_tags(tags, _record(2, 30.0), "run-2", ""))
+    again = new_tags(tags, _record(1, 20.0), "run-1", "")  # later: the clock has moved on
+    (key,) = (k for k in first if k.startswith(HISTORY_PREFIX))
+    assert json.loads(first[key])["logged_ms"] == T0 + 1000 and again[key] == first[key]
+    assert [e["run_id"] for e in history({**tags, **again})] == ["run-1", "run-2"]
+
+
+def test_a_device_verdict_takes_its_place_by_when_it_was_written(clock):
+    """A device entry's time was when it was logged, a record's when its run ended: the two mixed."""
+    tags = {"model_sha256": SHA}
+    tags.update(new_tags(tags, {**_record(1, 20.0), "times": {"end_ms": T0 + DAY}}, "run-1", ""))
+    report = {"profile": "jetson", "verdict": "pass", "failed": [], "model_sha256": SHA}
+    entry = device_entry("jetson", report, ["run-1"], {})
+    tags[device_history_key(report)] = json.dumps(entry, sort_keys=True)
+    tags.update(new_tags(tags, {**_record(2, 30.0), "times": {"end_ms": T0 - DAY}}, "run-2", ""))
+    assert [e["verdicts"] for e in history(tags)] == [{"build": "passed"}, {"jetson": "passed"}, {"build": "passed"}]
+    assert [e["run_id"] for e in history(tags)] == ["run-1", "run-1", "run-2"]
+    assert entry["logged_ms"] == entry["at_ms"] == T0 + 2000  # judged and written at once

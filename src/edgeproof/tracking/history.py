@@ -10,9 +10,12 @@ is listed there and never turns the promoted version into a failed one.
 
 Each entry has a tag of its own, ``history.<kind>-<the entry's own id>``
 (:mod:`edgeproof.tracking.history_keys`): two senders of the same file that both read its version
-before either wrote never write the same tag, so neither verdict replaces the other. The ``runs``
-tag is a summary of the history (rewritten from it by every sender, so a run a concurrent write
-left out of it is listed again at the next one).
+before either wrote never write the same tag, so neither verdict replaces the other. The history is
+in the order its entries were first written (``logged_ms``; sending the same record again keeps its
+place), not in the order their runs ended: a record replayed days after its run is the newest
+entry, and the cap (:data:`MAX_HISTORY`) deletes the entries written longest ago, never the one its
+sender has just written. The ``runs`` tag is a summary of the history (rewritten from it by every
+sender, so a run a concurrent write left out of it is listed again at the next one).
 No MLflow import here: these functions build tag values and read them back.
 """
 
@@ -21,21 +24,33 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from edgeproof.io import json_sha256
 from edgeproof.markdown import table
 from edgeproof.tracking.aliases import HELD_TAG
 from edgeproof.tracking.history_keys import HISTORY_PREFIX as HISTORY_PREFIX  # its home before history_keys
-from edgeproof.tracking.history_keys import history_key, history_keys, parse_entry, record_history_key
+from edgeproof.tracking.history_keys import (
+    LOGGED,
+    first_written,
+    history_key,
+    history_keys,
+    parse_entry,
+    record_history_key,
+)
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
 PROMOTION_PREFIX = "promotion."
 MAX_HISTORY = 40
-"""Verdicts kept per version (the oldest go first; the promotion record always stays)."""
+"""Verdicts kept per version (those written longest ago go first; the promotion record always stays)."""
 KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: when a history entry is written (a function, so tests set the clock)."""
+    return int(time.time() * 1000)
 
 
 def origin(tags: Mapping[str, str]) -> str:
@@ -83,7 +98,9 @@ def _judges(verdict: Mapping[str, Any], sha: str) -> bool:
 
 
 def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """One verdict on the file: which run, from where, under which thresholds, with what outcome."""
+    """One verdict on the file: which run, from where, under which thresholds, with what outcome;
+    ``at_ms`` when the run ended (none for a record without times), ``logged_ms`` now, when it is
+    written (:func:`edgeproof.tracking.history_keys.first_written` keeps the first one on a re-send)."""
     tags = record["tags"]
     return {
         "run_id": run_id,
@@ -93,12 +110,13 @@ def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "thresholds": record.get("thresholds") or {},
         "provenance": record.get("provenance", "unknown"),
         "at_ms": (record.get("times") or {}).get("end_ms"),
+        LOGGED: now_ms(),
     }
 
 
 def history(tags: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The version's verdicts, oldest first (entries that do not parse are skipped); the tags of
-    both schemes (numbered ones and ones keyed by their entry) are read."""
+    """The version's verdicts in the order they were written, oldest first (entries that do not parse
+    are skipped); the tags of both schemes (numbered ones and ones keyed by their entry) are read."""
     entries = (parse_entry(tags[key]) for key in history_keys(tags))
     return [e for e in entries if e is not None]
 
@@ -136,8 +154,9 @@ def has_device_entry(tags: Mapping[str, str], profile: str, report: Mapping[str,
 
 
 def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], thresholds: dict[str, str]) -> dict:
-    """A device gate's verdict on the file as a history entry (it never touches the promotion record)."""
-    origin = f"device {profile}"
+    """A device gate's verdict on the file as a history entry (it never touches the promotion record),
+    judged and written now: ``at_ms`` and ``logged_ms`` are the same time."""
+    origin, now = f"device {profile}", now_ms()
     ref = os.environ.get("GITHUB_REF_NAME")
     return {
         "run_id": run_ids[0] if run_ids else None,
@@ -146,7 +165,8 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
         "verdicts": {profile: verdict_words({"passed": report.get("verdict") == "pass", **report})},
         "thresholds": thresholds,
         "provenance": DEVICE_PROVENANCE,
-        "at_ms": int(time.time() * 1000),
+        "at_ms": now,
+        LOGGED: now,
         "report_id": report_id(report),
     }
 
@@ -156,6 +176,7 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
     ``current`` has none yet (``alias``: the one this run moves to the version, "" for none)."""
     entry = history_entry(record, run_id)
     key = record_history_key(record, entry)
+    entry = first_written(entry, current.get(key))  # sent again: the same value, the same place
     value = json.dumps(entry, sort_keys=True)
     tags = {RUNS_TAG: runs_summary({**current, key: value}, run_id), key: value}
     if f"{PROMOTION_PREFIX}run_id" not in current and record.get("passed"):
@@ -168,10 +189,13 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
     return tags
 
 
-def dropped_history(tags: Mapping[str, str]) -> list[str]:
-    """History tags beyond :data:`MAX_HISTORY`, oldest first: to delete."""
+def dropped_history(tags: Mapping[str, str], keep: Collection[str] = ()) -> list[str]:
+    """History tags beyond :data:`MAX_HISTORY`, those written longest ago first: to delete. Never one
+    in ``keep``, the sender's own just written: a sender whose clock is behind the others' would
+    otherwise stamp its fresh verdict as the oldest and delete it at once."""
     keys = history_keys(tags)
-    return keys[: max(0, len(keys) - MAX_HISTORY)]
+    excess = max(0, len(keys) - MAX_HISTORY)
+    return [k for k in keys if k not in keep][:excess]
 
 
 def judged_by_others(tags: Mapping[str, str], run_id: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +76,21 @@ def _first_of_file(client: Any, name: str, sha: str, created: Any) -> Any:
     return first
 
 
-def _settle_summary(client: Any, name: str, number: str, exp_id: str) -> None:
+def _settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collection[str] = ()) -> None:
     """Cap the history, list its runs and describe the version from its tags as they are now, read
     again after this sender's writes: another sender of the same file may have added its verdict
     since this one first read the version (each entry has a tag of its own, so none is lost; the
-    ``runs`` summary and the description are rewritten here to show them)."""
+    ``runs`` summary and the description are rewritten here to show them). The cap never deletes
+    ``own``, the history tags this sender has just written."""
     tags = dict(client.get_model_version(name, number).tags)
+    for key in history.dropped_history(tags, keep=own):
+        client.delete_model_version_tag(name, number, key)  # a tag already gone (the other sender's cap) is no error
+        tags.pop(key)
+    # summarised after the cap: before it, the entries about to go were listed again, after the newest
     runs = history.runs_summary(tags)
     if runs and runs != tags.get(history.RUNS_TAG):
         client.set_model_version_tag(name, number, history.RUNS_TAG, runs)
         tags[history.RUNS_TAG] = runs
-    for key in history.dropped_history(tags):
-        client.delete_model_version_tag(name, number, key)  # a tag already gone (the other sender's cap) is no error
-        tags.pop(key)
     client.update_model_version(name, number, description=history.describe_version(tags, exp_id))
 
 
@@ -116,9 +119,10 @@ def record_verdict(
     alias = record.get("alias") or ""
     if alias and not newer_than_holder(client, name, alias, number, at_ms):
         alias = ""  # the version is recorded all the same, without the alias
-    for key, value in history.new_tags(version.tags, record, run_id, alias).items():
+    written = history.new_tags(version.tags, record, run_id, alias)
+    for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
-    _settle_summary(client, name, number, exp_id)
+    _settle_summary(client, name, number, exp_id, own=history.history_keys(written))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias:

@@ -182,7 +182,7 @@ BUNDLE_CASES = [
     Case(
         "gate-forged-fps-infinity",
         "device results with fps_e2e Infinity in bench.json, given to `edgeproof device-gate`",
-        _forged(_infinite_fps, "rule fps invalid", "not finite (inf)"),
+        _forged(_infinite_fps, "rule fps invalid", "fps_e2e: Infinity is not a finite number"),
     ),
     Case(
         "gate-forged-detections-outside",

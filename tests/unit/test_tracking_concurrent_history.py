@@ -11,6 +11,7 @@ written (``logged_ms``), so the cap deletes those written longest ago, never a v
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -274,3 +275,23 @@ def test_a_device_verdict_takes_its_place_by_when_it_was_written(clock):
     assert [e["verdicts"] for e in history(tags)] == [{"build": "passed"}, {"jetson": "passed"}, {"build": "passed"}]
     assert [e["run_id"] for e in history(tags)] == ["run-1", "run-1", "run-2"]
     assert entry["logged_ms"] == entry["at_ms"] == T0 + 2000  # judged and written at once
+
+
+def test_a_device_verdict_onto_a_full_history_caps_it_and_shows_in_the_description(tmp_path, client, clock):  # noqa: F811
+    """Device verdicts were added uncapped (a version could pass MAX_HISTORY entries) and left out of the
+    description until the next pipeline send; they end with the same settle step now."""
+    from edgeproof.tracking.device_verdict import log_device_verdicts
+
+    _full_version(client, tmp_path)
+    report = {"profile": "jetson", "verdict": "pass", "failed": [], "model_sha256": SHA, "rules": []}
+    log_device_verdicts(
+        {"jetson": report},
+        tmp_path / "none",
+        experiment="unit",
+        model_name=MODEL,
+        uri=os.environ["MLFLOW_TRACKING_URI"],
+    )
+    version = client.get_model_version(MODEL, "1")
+    entries = history(version.tags)
+    assert len(entries) == MAX_HISTORY and entries[0]["run_id"] == "run-1"  # run-0, written first, went
+    assert entries[-1]["verdicts"] == {"jetson": "passed"} and "device jetson" in version.description

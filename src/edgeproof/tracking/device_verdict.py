@@ -24,6 +24,7 @@ from edgeproof.tracking import history
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
 from edgeproof.tracking.record import thresholds
 from edgeproof.tracking.redact import describe, redact
+from edgeproof.tracking.registry import settle_summary
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,25 @@ def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], resu
 
 
 def _add_to_history(
-    client: Any, model_name: str, sha: str, profile: str, report: Mapping[str, Any], run_ids: list[str]
+    client: Any,
+    model_name: str,
+    sha: str,
+    profile: str,
+    report: Mapping[str, Any],
+    run_ids: list[str],
+    exp_id: str,
 ) -> None:
-    """Add the device verdict to the history of the version(s) of this file (never to its promotion record)."""
+    """Add the device verdict to the history of the version(s) of this file (never to its promotion
+    record), then cap the history and describe the version again as a pipeline record's sender does."""
     versions = client.search_model_versions(f"name = '{model_name}' and tags.model_sha256 = '{sha}'")
     entry = history.device_entry(profile, report, run_ids, thresholds(report))
     for version in versions:
         if history.has_device_entry(version.tags, profile, report):
             continue  # the same report again: already in this version's history
         # the report's own key: another board's verdict logged at the same time never takes it
-        key = history.device_history_key(report)
-        client.set_model_version_tag(model_name, str(version.version), key, json.dumps(entry, sort_keys=True))
+        key, number = history.device_history_key(report), str(version.version)
+        client.set_model_version_tag(model_name, number, key, json.dumps(entry, sort_keys=True))
+        settle_summary(client, model_name, number, exp_id, own=[key])
 
 
 def move_alias(client: Any, model_name: str, alias: str, sha: str) -> str | None:
@@ -124,7 +133,9 @@ def _log_all(
         if not runs:
             log.warning("no MLflow run has model_sha256 %s: device verdict for %s not logged", sha[:12], profile)
         if sha:
-            _add_to_history(client, model_name, sha, profile, report, [r.info.run_id for r in runs])
+            exp = client.get_experiment_by_name(experiment)  # the description's run links
+            exp_id = str(exp.experiment_id) if exp is not None else "0"
+            _add_to_history(client, model_name, sha, profile, report, [r.info.run_id for r in runs], exp_id)
         version = (
             move_alias(client, model_name, profile, sha) if move_alias_on_pass and report["verdict"] == "pass" else None
         )

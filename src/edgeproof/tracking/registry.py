@@ -76,12 +76,13 @@ def _first_of_file(client: Any, name: str, sha: str, created: Any) -> Any:
     return first
 
 
-def _settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collection[str] = ()) -> None:
+def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collection[str] = ()) -> None:
     """Cap the history, list its runs and describe the version from its tags as they are now, read
     again after this sender's writes: another sender of the same file may have added its verdict
     since this one first read the version (each entry has a tag of its own, so none is lost; the
     ``runs`` summary and the description are rewritten here to show them). The cap never deletes
-    ``own``, the history tags this sender has just written."""
+    ``own``, the history tags this sender has just written. Every writer of a history entry (a
+    pipeline record here, a device verdict in :mod:`edgeproof.tracking.device_verdict`) ends with it."""
     tags = dict(client.get_model_version(name, number).tags)
     for key in history.dropped_history(tags, keep=own):
         client.delete_model_version_tag(name, number, key)  # a tag already gone (the other sender's cap) is no error
@@ -122,7 +123,7 @@ def record_verdict(
     written = history.new_tags(version.tags, record, run_id, alias)
     for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
-    _settle_summary(client, name, number, exp_id, own=history.history_keys(written))
+    settle_summary(client, name, number, exp_id, own=history.history_keys(written))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias:

@@ -91,24 +91,24 @@ def regression_rules(
     return rules
 
 
-def energy_measurable(bench: Dict[str, Any]) -> Any:
-    """bench.json's ``energy.measurable``, read one way by every energy rule: ``True``; ``False`` where the
-    board could not measure energy (no record, or the flag null or false: inconclusive); a
-    :class:`~edgeproof.verdict.rules.Malformed` (invalid, named) for a record that is no object or a flag
-    that is none of true, false and null."""
+def energy_not_judged(
+    bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
+) -> Optional[Dict[str, Any]]:
+    """The rule ``name`` where bench.json's energy record does not let it be judged, read one way by
+    every energy rule; ``None`` where it does (``energy.measurable`` true). A record that is no object,
+    or a flag that is none of true, false and null, is invalid (named); no record, or the flag null or
+    false, is inconclusive with the board's reason (``shown``: the measured value the rule keeps)."""
     flag = get_figure(bench, "energy.measurable")
-    if flag is True or isinstance(flag, Malformed):
-        return flag
-    if flag is None or flag is False:
-        return False
-    return Malformed("energy.measurable", flag, "true, false or null")
-
-
-def energy_unmeasured(bench: Dict[str, Any]) -> str:
-    """Why energy was not measured, as the board's record says."""
-    return "energy not measurable on this board: {}".format(
+    if flag is True:
+        return None
+    if not isinstance(flag, Malformed) and flag is not None and flag is not False:
+        flag = Malformed("energy.measurable", flag, "true, false or null")
+    if isinstance(flag, Malformed):
+        return compare(name, metric, "<=", limit, flag, source)
+    why = "energy not measurable on this board: {}".format(
         get_path(bench, "energy.reason") or "no energy record in bench.json"
     )
+    return result(name, metric, "<=", limit, shown, source, INCONCLUSIVE, why)
 
 
 def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
@@ -119,10 +119,8 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
         if value is not None and invalid_reason(key, value):
             bad = "{} {}".format(side, invalid_reason(key, value))  # the reason names the key
             return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
-    measurable = energy_measurable(bench)
-    if isinstance(measurable, Malformed):
-        return compare(name, metric, "<=", limit, measurable, "baseline")
-    if not measurable:
-        return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, energy_unmeasured(bench))
+    held = energy_not_judged(bench, name, metric, limit, "baseline")
+    if held is not None:
+        return held
     rise = _change_pct(base.get(key), bench.get(key))
     return compare(name, metric, "<=", limit, rise, "baseline", why)

@@ -17,12 +17,11 @@ from typing import Any, Dict, List, Optional
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
-from edgeproof.verdict.baseline import energy_measurable, energy_unmeasured, regression_rules
+from edgeproof.verdict.baseline import energy_not_judged, regression_rules
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
     PASS,
-    Malformed,
     compare,
     get_figure,
     get_path,
@@ -81,20 +80,15 @@ def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], sou
 
 def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
     g, rules = profile.gate, []
-    measurable = energy_measurable(bench)
     for rule, metric, limit in (
         ("energy", "energy_mj_per_frame", g.max_energy_mj_per_frame),
         ("power", "power_w_mean", g.max_power_w),
     ):
         if limit is None:
             continue
-        if isinstance(measurable, Malformed):
-            rules.append(compare(rule, metric, "<=", limit, measurable, "bench.json"))
-        elif not measurable:
-            why = energy_unmeasured(bench)
-            rules.append(result(rule, metric, "<=", limit, bench.get(metric), "bench.json", INCONCLUSIVE, why))
-        else:
-            rules.append(compare(rule, metric, "<=", limit, bench.get(metric), "bench.json"))
+        value = bench.get(metric)
+        held = energy_not_judged(bench, rule, metric, limit, "bench.json", value)
+        rules.append(held or compare(rule, metric, "<=", limit, value, "bench.json"))
     if g.max_peak_memory_mb is not None:
         peak = bench.get("peak_memory_mb")
         rules.append(compare("peak_memory", "peak_memory_mb", "<=", g.max_peak_memory_mb, peak, "bench.json"))

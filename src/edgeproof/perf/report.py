@@ -135,14 +135,14 @@ def _evicted_clause(f: Mapping[str, Any], cold: float) -> str:
     evicted, apart = f.get("outside_model_evicted_ms"), f.get("outside_model_alone_ms")
     if evicted is None or apart is None or cold <= 0:
         return ""
+    read = f" Right after reading {f.get('evicted_mib')} MiB instead"
     if evicted <= apart:
-        return f" Right after reading {f.get('evicted_mib')} MiB instead they take {_num(evicted, 3)} ms: no cost shows"
+        return f"{read} they take {_num(evicted, 3)} ms: no cost shows"
     if cold < 0.05 * apart:  # a share of a difference this small would be a share of noise
-        return f" Right after reading {f.get('evicted_mib')} MiB instead they take {_num(evicted, 3)} ms"
+        return f"{read} they take {_num(evicted, 3)} ms"
     return (
-        f" Right after reading {f.get('evicted_mib')} MiB instead of running the model they take "
-        f"{_num(evicted, 3)} ms: evicting the caches alone costs them {_num(evicted - apart, 3)} ms, "
-        f"{(evicted - apart) / cold * 100:.0f} % of what the model costs them"
+        f"{read} of running the model they take {_num(evicted, 3)} ms: evicting the caches alone costs them "
+        f"{_num(evicted - apart, 3)} ms, {(evicted - apart) / cold * 100:.0f} % of what the model costs them"
     )
 
 

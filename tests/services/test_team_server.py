@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgeproof.tracking.keys import clean_keys
-from edgeproof.tracking.record import HEADLINE, flatten, per_class_metrics, scalar_metrics
+from edgeproof.tracking.record import HEADLINE, figure_metrics, flatten
 from edgeproof.tracking.view import runs_view_path
 from tests.services.recorded import recorded_repo
 from tests.services.servers import mlflow_server, postgres
@@ -63,7 +62,7 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
             "eval": json.loads(recorded_as["eval"].read_text()),
             "bench": json.loads(recorded_as["bench"].read_text()),
         }
-        reported = {**clean_keys(scalar_metrics(detail)), **clean_keys(per_class_metrics(detail["eval"]))}
+        reported = figure_metrics(detail)
         assert {"eval.map50_95", "bench.latency_ms.p95"} <= set(reported) and any(".class." in k for k in reported)
         assert {k: run.data.metrics.get(k) for k in reported} == reported
         for name, source in recorded_as.items():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from edgeproof.tracking.class_metrics import per_class_metrics
 from edgeproof.tracking.keys import MAX_KEY_LENGTH, clean_key, clean_keys, clean_part, unique_names
-from edgeproof.tracking.record import per_class_metrics
+from edgeproof.tracking.record import figure_metrics
 
 NASTY = [
     "traffic light (red)",
@@ -75,3 +76,24 @@ def test_classes_sharing_a_name_keep_their_own_metrics():
     assert per_class_metrics({"per_class": [{"category_id": 1, "name": "car", "ap": 0.5}]}) == {
         "eval.class.car.ap": 0.5
     }
+
+
+def test_a_class_has_one_segment_in_data_and_eval():
+    """A class whose name MLflow rejects shows under the same cleaned name, hash included, in the data
+    report's counts and in evaluate's AP (each namespace had cleaned it its own way: ``a/b`` stayed a
+    nested path under ``data.*`` while ``eval.class.*`` hashed it against ``a_b``)."""
+    names = {1: "a/b", 2: "a_b", 3: "x:y", 4: "ok"}
+    counts = {name: i for i, name in names.items()}
+    metrics = {
+        "data": {"splits": {"train": {"images": 5, "classes": counts}, "val": {"classes": counts}}},
+        "eval": {"map50_95": 0.5, "per_class": [{"category_id": i, "name": n, "ap": i / 10} for i, n in names.items()]},
+    }
+    logged = figure_metrics(metrics)
+    for split in ("train", "val"):
+        prefix = f"data.splits.{split}.classes."
+        data = {k[len(prefix) :]: v for k, v in logged.items() if k.startswith(prefix)}
+        ap = {k[len("eval.class.") : -len(".ap")]: round(v * 10) for k, v in logged.items() if k.endswith(".ap")}
+        assert data == ap and len(data) == 4  # the same segment per class, each class's own figures
+    assert logged["data.splits.train.classes.ok"] == 4 and logged["eval.class.ok.ap"] == 0.4
+    assert logged["data.splits.train.images"] == 5 and logged["eval.map50_95"] == 0.5
+    assert all("/" not in k.split(".classes.", 1)[-1] for k in logged)

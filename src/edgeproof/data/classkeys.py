@@ -3,8 +3,8 @@
 The data report's counts, evaluate's PR curves, charts and plot data, and MLflow's
 ``eval.class.<key>`` metrics all key classes by :func:`class_keys`, so one class has one key
 everywhere and two classes never share one. (In MLflow a key that breaks its naming rules is cleaned
-per namespace, with a short hash of the whole metric name: ``data.*`` and ``eval.class.*`` may then
-show one class under two different hashed names; each stays distinct within its namespace.)
+once over every class key, so ``data.*`` and ``eval.class.*`` show a class under the same cleaned name:
+:func:`edgeproof.tracking.class_metrics.class_segments`.)
 
 A module of its own (pure, no imports of ours): the stages that key classes depend on this rule and
 on nothing else of the dataset's code.

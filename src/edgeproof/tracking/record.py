@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from edgeproof.data.classkeys import class_keys
 from edgeproof.io import atomic_dir, json_sha256
+from edgeproof.tracking.class_metrics import class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (
     alias_for,
     champion_blockers,
@@ -25,7 +25,7 @@ from edgeproof.tracking.context import (
     span_ms,
     stage_seconds,
 )
-from edgeproof.tracking.keys import clean_keys, clean_part, unique_names
+from edgeproof.tracking.keys import clean_keys
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.provenance import provenance
 
@@ -98,27 +98,15 @@ def scalar_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]
     return out
 
 
-def per_class_metrics(eval_metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Per-class AP as ``eval.class.<name>.ap`` metrics (MLflow cannot chart a list).
-
-    ``<name>`` is the class name with characters MLflow rejects replaced (``traffic light (red)``
-    -> ``traffic light _red_``), and a short hash appended where two names would otherwise clash;
-    classes sharing a name are told apart by id first, as everywhere else
-    (:func:`edgeproof.data.classkeys.class_keys`: ``car#3``).
-    """
-    rows = [row for row in eval_metrics.get("per_class") or [] if isinstance(row, Mapping)]
-    labels = [str(row.get("name", row.get("category_id"))) for row in rows]
-    ids = [row.get("category_id") for row in rows]
-    if all(type(i) is int for i in ids) and len(set(ids)) == len(ids):  # evaluate's rows: every id, once
-        keys = class_keys(zip(ids, labels, strict=True))
-        labels = [keys[i] for i in ids]
-    safe = unique_names(labels, clean_part)
-    out = {}
-    for row, label in zip(rows, labels, strict=True):
-        for key in ("ap", "ap50"):
-            if row.get(key) is not None:
-                out[f"eval.class.{safe[label]}.{key}"] = float(row[key])
-    return out
+def figure_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Every number of the metrics files as MLflow metrics (:func:`scalar_metrics`, per-class AP added),
+    keys cleaned; a class shows under one key segment in ``data.*`` and ``eval.class.*``
+    (:func:`~edgeproof.tracking.class_metrics.class_segments`)."""
+    segments = class_segments(metrics)
+    data = metrics.get("data")
+    if isinstance(data, Mapping):
+        metrics = {**metrics, "data": with_class_segments(data, segments)}
+    return clean_keys({**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}), segments)})
 
 
 def read_curves(path: Path | None) -> list[dict[str, float]]:
@@ -258,7 +246,7 @@ def build_record(
     passed = bool(gate.get("passed"))
     record: dict[str, Any] = {
         "params": clean_keys(flatten(params)),
-        "metrics": clean_keys({**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}))}),
+        "metrics": figure_metrics(metrics),
         "curves": read_curves(sources.curves),
         "tags": clean_keys(tags),
         "passed": passed,

@@ -103,26 +103,35 @@ def _median_ms(session: ort.InferenceSession, feed: dict[str, np.ndarray], runs:
     return statistics.median(time_calls(lambda _i: session.run(None, feed), 5, runs))
 
 
-def compare(original: bytes, split: bytes, rounds: int, runs: int) -> dict[str, Any]:
-    """Outputs and model-only times of both files on one random input, rounds interleaved (order alternating)."""
+def random_feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
+    """One seeded random batch-1 input of the session's type: pixels for a uint8 input, [0, 1) floats otherwise."""
+    inp = session.get_inputs()[0]
+    rng = np.random.default_rng(0)
+    if inp.type == "tensor(uint8)":
+        return {inp.name: rng.integers(0, 256, (1, *inp.shape[1:]), dtype=np.uint8)}
+    return {inp.name: rng.random((1, *inp.shape[1:]), dtype=np.float32)}
+
+
+def compare(original: bytes, edited: bytes, rounds: int, runs: int, name: str = "split") -> dict[str, Any]:
+    """Outputs and model-only times of both files on one random input, rounds interleaved (order alternating);
+    ``name`` names the edited file in the result."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     sessions = {
         k: ort.InferenceSession(b, options, providers=["CPUExecutionProvider"])
-        for k, b in (("original", original), ("split", split))
+        for k, b in (("original", original), (name, edited))
     }
-    inp = sessions["original"].get_inputs()[0]
-    feed = {inp.name: np.random.default_rng(0).random((1, *inp.shape[1:]), dtype=np.float32)}
+    feed = random_feed(sessions["original"])
     outs = {k: s.run(None, feed)[0] for k, s in sessions.items()}
     ms: dict[str, list[float]] = {k: [] for k in sessions}
     for r in range(rounds):
         for k in sorted(sessions, reverse=bool(r % 2)):
             ms[k].append(_median_ms(sessions[k], feed, runs))
-    ratios = sorted(s / o for o, s in zip(ms["original"], ms["split"], strict=True))
+    ratios = sorted(s / o for o, s in zip(ms["original"], ms[name], strict=True))
     return {
-        "max_abs_diff": float(np.abs(outs["original"] - outs["split"]).max()),
+        "max_abs_diff": float(np.abs(outs["original"] - outs[name]).max()),
         "model_ms_p50": {k: round(statistics.median(v), 3) for k, v in ms.items()},
-        "split_vs_original_by_round": {
+        f"{name}_vs_original_by_round": {
             "median": round(statistics.median(ratios), 3),
             "quartiles": [round(float(q), 3) for q in np.percentile(ratios, [25, 75])],
             "rounds_faster": sum(r < 1 for r in ratios),

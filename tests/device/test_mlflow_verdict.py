@@ -68,7 +68,8 @@ def _store_with_a_run(tmp_path):
 def test_a_device_verdict_goes_into_the_version_s_history_not_its_promotion_record(tmp_path):
     """Issue 18: later verdicts on the same file (device runs too) are history; the promotion stays."""
 
-    from edgeproof.tracking.history import history, promotion
+    from edgeproof.tracking.history import history
+    from edgeproof.tracking.promotion import promotion
 
     uri, client, run = _store_with_a_run(tmp_path)
     promoted = {"model_sha256": "a" * 64, "gate.cpu-ci": "passed", "promotion.run_id": run.info.run_id}

@@ -295,3 +295,45 @@ def test_a_device_verdict_onto_a_full_history_caps_it_and_shows_in_the_descripti
     entries = history(version.tags)
     assert len(entries) == MAX_HISTORY and entries[0]["run_id"] == "run-1"  # run-0, written first, went
     assert entries[-1]["verdicts"] == {"jetson": "passed"} and "device jetson" in version.description
+
+
+def _passing(i: int, profiles: dict[str, dict], fps: float) -> dict:
+    return {**_record(i, fps), "verdicts": profiles, "metrics": {"fps": fps + 40, "mAP50-95": 0.5 + i / 100}}
+
+
+def test_two_first_senders_leave_one_whole_promotion_record(tmp_path, client):  # noqa: F811
+    """Two passing senders both find the version without a promotion record and both write one, their
+    tags interleaved: the record read back is one sender's whole, never a mix, and the settle step
+    rewrites the tags shown (``gate.*``, ``metric.*``, ``promotion.*``) to it, the other's extra
+    profile gone. Each had been a tag of its own, so the version showed A's run with B's metrics."""
+    from edgeproof.tracking.promotion import PROMOTION_TAG, promotion
+    from edgeproof.tracking.registry import settle_summary
+
+    seen = {"model_sha256": SHA}  # what both read: no promotion record yet
+    a = new_tags(seen, _passing(1, {"build": {"passed": True}, "cpu-ci": {"passed": True}}, 20.0), "run-a", "")
+    b = new_tags(seen, _passing(2, {"build": {"passed": True}}, 30.0), "run-b", "")
+    # A wrote all its tags; B's writes of the record tag and of one metric landed after A's
+    mixed = {**seen, **a, PROMOTION_TAG: b[PROMOTION_TAG], "metric.fps": b["metric.fps"]}
+    assert (mixed["promotion.run_id"], mixed["metric.fps"]) == ("run-a", "70")  # the tags shown: a mix
+    record = promotion(mixed)
+    assert (record["run_id"], record["metrics"]["fps"], record["thresholds"]) == ("run-b", "70", {"fps": ">= 30.0"})
+    assert record["verdicts"] == {"build": "passed"}
+
+    exp = client.create_experiment("unit", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp)
+    client.create_registered_model(MODEL)
+    client.create_model_version(MODEL, "file:///m", run.info.run_id, tags=mixed)
+    settle_summary(client, MODEL, "1", exp)
+    tags = client.get_model_version(MODEL, "1").tags
+    shown = {k: v for k, v in tags.items() if k.startswith(("gate.", "metric.", "promotion.")) and k != PROMOTION_TAG}
+    assert shown == {
+        "gate.build": "passed",
+        "metric.fps": "70",
+        "metric.mAP50-95": "0.52",
+        "promotion.run_id": "run-b",
+        "promotion.origin": "branch main@0000000",
+        "promotion.commit": f"{2:040d}",
+        "promotion.provenance": "unknown",
+        "promotion.thresholds": '{"fps": ">= 30.0"}',
+    }
+    assert promotion(tags) == record and "run-b"[:8] in client.get_model_version(MODEL, "1").description

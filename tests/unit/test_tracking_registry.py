@@ -362,7 +362,8 @@ def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_recor
 
 
 def test_the_history_is_capped_but_the_promotion_record_stays():
-    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, new_tags, promotion
+    from edgeproof.tracking.history import MAX_HISTORY, dropped_history, new_tags
+    from edgeproof.tracking.promotion import promotion
 
     base = {"tags": {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40}, "metrics": {"fps": 50.0}}
     passed = {**base, "passed": True, "verdicts": {"build": {"passed": True}}, "times": {"end_ms": 1000}}

@@ -11,6 +11,8 @@ import logging
 import time
 from typing import Any
 
+from edgeproof.tracking.promotion import promotion
+
 log = logging.getLogger(__name__)
 
 HISTORY_TAG = "edgeproof.alias_history.{alias}"
@@ -123,8 +125,9 @@ def _never_held(client: Any, name: str, alias: str, version: Any, current: Any) 
     holders = [*alias_history(client, name, alias), *([str(current.version)] if current is not None else [])]
     if number in holders or f"promoted.{alias}.run_id" in tags or HELD_TAG.format(alias=alias) in tags:
         return None
-    origin = tags.get("promotion.origin") or "unknown origin"
-    provenance = tags.get("promotion.provenance") or "unknown"
+    promoted = promotion(tags) or {}
+    origin = promoted.get("origin") or "unknown origin"
+    provenance = promoted.get("provenance") or "unknown"
     return (
         f"{name}@{alias}: version {number} never held {alias} (it came from {origin}; provenance: {provenance}); "
         f"a rollback goes back to a version that did: {', '.join(dict.fromkeys(holders)) or 'none'}. "

@@ -2,11 +2,12 @@
 
 A model version stands for one model file (sha256). The run that registered it (a passing one) writes
 its **promotion record** once: verdict per profile, key metrics, thresholds, provenance and run
-(tags ``gate.<profile>``, ``metric.<name>``, ``promotion.*``); a run that later moves an alias to the
-version adds ``promoted.<alias>.*``, also once. Nothing rewrites them. Every verdict on the file,
-that one included, is one entry of its **history** (JSON: which run, which branch, pull request or
-DVC experiment, which thresholds, which verdict), so a what-if experiment that fails the same file
-is listed there and never turns the promoted version into a failed one.
+(:mod:`edgeproof.tracking.promotion`: one tag, its fields shown as ``gate.<profile>``, ``metric.<name>``,
+``promotion.*``); a run that later moves an alias to the version adds ``promoted.<alias>.*``, also
+once. Nothing rewrites them. Every verdict on the file, that one included, is one entry of its
+**history** (JSON: which run, which branch, pull request or DVC experiment, which thresholds, which
+verdict), so a what-if experiment that fails the same file is listed there and never turns the
+promoted version into a failed one.
 
 Each entry has a tag of its own, ``history.<kind>-<the entry's own id>``
 (:mod:`edgeproof.tracking.history_keys`): two senders of the same file that both read its version
@@ -39,13 +40,12 @@ from edgeproof.tracking.history_keys import (
     parse_entry,
     record_history_key,
 )
+from edgeproof.tracking.promotion import PROMOTION_PREFIX, SHOWN, has_record, promotion, record_tags
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
-PROMOTION_PREFIX = "promotion."
 MAX_HISTORY = 40
 """Verdicts kept per version (those written longest ago go first; the promotion record always stays)."""
-KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
 
 
 def now_ms() -> int:
@@ -62,16 +62,6 @@ def origin(tags: Mapping[str, str]) -> str:
     if tags.get("dvc_experiment"):
         return f"experiment {tags['dvc_experiment']} on {where}"
     return f"pull request {where}" if tags.get("pull_request") == "true" else f"branch {where}"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The headline numbers (``metrics/headline.json`` keys, logged under their own names), else a few detail ones."""
-    headline = {k: v for k, v in metrics.items() if "." not in k}
-    return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
 def verdict_words(verdict: Mapping[str, Any]) -> str:
@@ -179,11 +169,8 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
     entry = first_written(entry, current.get(key))  # sent again: the same value, the same place
     value = json.dumps(entry, sort_keys=True)
     tags = {RUNS_TAG: runs_summary({**current, key: value}, run_id), key: value}
-    if f"{PROMOTION_PREFIX}run_id" not in current and record.get("passed"):
-        tags.update({f"gate.{profile}": words for profile, words in entry["verdicts"].items()})
-        tags.update({f"metric.{k}": _number(v) for k, v in key_metrics(record["metrics"]).items()})
-        tags.update({f"{PROMOTION_PREFIX}{k}": str(entry[k]) for k in ("run_id", "origin", "commit", "provenance")})
-        tags[f"{PROMOTION_PREFIX}thresholds"] = json.dumps(entry["thresholds"], sort_keys=True)
+    if not has_record(current) and record.get("passed"):
+        tags.update(record_tags(entry, record["metrics"]))
     if alias and f"promoted.{alias}.run_id" not in current:
         tags[f"promoted.{alias}.run_id"], tags[f"promoted.{alias}.origin"] = run_id, origin(record["tags"])
     return tags
@@ -213,8 +200,8 @@ def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], l
         entry = parse_entry(tags[key])
         if entry is not None and entry.get("run_id") == run_id and entry.get("provenance") != DEVICE_PROVENANCE:
             delete.append(key)
-    if tags.get(f"{PROMOTION_PREFIX}run_id") == run_id:
-        delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, "gate.", "metric."))]
+    if (promotion(tags) or {}).get("run_id") == run_id:
+        delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, *SHOWN))]
     for key in [k for k in tags if k.startswith("promoted.") and k.endswith(".run_id") and tags[k] == run_id]:
         alias = key.split(".")[1]  # its time as the alias's holder goes too: a deleted run vouches for nothing
         delete += [key, f"{key[: -len('run_id')]}origin", HELD_TAG.format(alias=alias)]
@@ -224,30 +211,6 @@ def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], l
         delete.append(RUNS_TAG)
         update = {}
     return update, sorted(set(k for k in delete if k in tags))
-
-
-def promotion(tags: Mapping[str, str]) -> dict[str, Any] | None:
-    """The fixed promotion record of a version, from its tags (``None`` for a version made before it existed)."""
-    run_id = tags.get(f"{PROMOTION_PREFIX}run_id")
-    if not run_id:
-        return None
-    verdicts = {k[5:]: v for k, v in tags.items() if k.startswith("gate.") and not k.endswith(".run_id")}
-    try:
-        thresholds = json.loads(tags.get(f"{PROMOTION_PREFIX}thresholds") or "{}")
-    except ValueError:
-        thresholds = {}
-    aliases = {k.split(".")[1]: v for k, v in tags.items() if k.startswith("promoted.") and k.endswith(".run_id")}
-    return {
-        "run_id": run_id,
-        "origin": tags.get(f"{PROMOTION_PREFIX}origin"),
-        "commit": tags.get(f"{PROMOTION_PREFIX}commit"),
-        "provenance": tags.get(f"{PROMOTION_PREFIX}provenance"),
-        "passed": bool(verdicts) and all(v == "passed" for v in verdicts.values()),
-        "verdicts": verdicts,
-        "metrics": {k[7:]: v for k, v in sorted(tags.items()) if k.startswith("metric.")},
-        "thresholds": thresholds,
-        "aliases": aliases,
-    }
 
 
 DESCRIPTION_LIMIT = 5000

@@ -19,6 +19,7 @@ from typing import Any
 from edgeproof.tracking import history
 from edgeproof.tracking.aliases import alias_history, alias_holder, is_missing, move_alias, newer_than_holder
 from edgeproof.tracking.history import SHA_TAG
+from edgeproof.tracking.promotion import mend, promotion
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,21 @@ def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collec
     """Cap the history, list its runs and describe the version from its tags as they are now, read
     again after this sender's writes: another sender of the same file may have added its verdict
     since this one first read the version (each entry has a tag of its own, so none is lost; the
-    ``runs`` summary and the description are rewritten here to show them). The cap never deletes
-    ``own``, the history tags this sender has just written. Every writer of a history entry (a
-    pipeline record here, a device verdict in :mod:`edgeproof.tracking.device_verdict`) ends with it."""
+    ``runs`` summary and the description are rewritten here to show them), or written its own
+    promotion record too (the record tag holds one whole record; the tags showing it are rewritten
+    here). The cap never deletes ``own``, the history tags this sender has just written. Every
+    writer of a history entry (a pipeline record here, a device verdict in
+    :mod:`edgeproof.tracking.device_verdict`) ends with it."""
     tags = dict(client.get_model_version(name, number).tags)
     for key in history.dropped_history(tags, keep=own):
         client.delete_model_version_tag(name, number, key)  # a tag already gone (the other sender's cap) is no error
+        tags.pop(key)
+    update, stale = mend(tags)  # two first senders may each have written some of their record's tags shown
+    for key, value in update.items():
+        client.set_model_version_tag(name, number, key, value)
+        tags[key] = value
+    for key in stale:
+        client.delete_model_version_tag(name, number, key)
         tags.pop(key)
     # summarised after the cap: before it, the entries about to go were listed again, after the newest
     runs = history.runs_summary(tags)
@@ -172,7 +182,7 @@ def show(client: Any, name: str, alias: str) -> dict[str, Any]:
     if version is None:
         raise ValueError(f"{name}@{alias}: no version holds this alias")
     tags = dict(version.tags)
-    promoted = history.promotion(tags)
+    promoted = promotion(tags)
     if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
         promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
     promoted["gate"] = _gate_report(client, promoted.get("run_id"))

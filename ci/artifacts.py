@@ -36,6 +36,9 @@ from typing import Any
 
 log = logging.getLogger("ci.artifacts")
 MAX_ARCHIVE = 2 * 1024**3  # refuse absurd downloads (a bundle is tens of MB)
+MAX_MEMBERS = 10_000  # a bundle has hundreds of files
+MAX_EXTRACTED = 4 * 1024**3  # uncompressed bytes: the 8 GB board's disk, not a zip bomb's claim
+MAX_PAGES = 20  # of 100 artifacts each when looking for main's baseline; past it the look-up fails
 EXIT_NONE = 4
 BASELINE_WORKFLOW = ".github/workflows/device-gate.yml"  # the only workflow whose artifacts are main's verdicts
 
@@ -124,10 +127,26 @@ def _made_on_main(api: Api, artifact: dict[str, Any], branch: str, repo_id: int 
     return details.get("path") == BASELINE_WORKFLOW and details.get("event") == "workflow_run"
 
 
+def _all_named(api: Api, name: str) -> list[dict[str, Any]]:
+    """Every unexpired artifact named ``name``, over all pages of ``GET /actions/artifacts?name=``.
+
+    GitHub does not document the list's order, and anyone's workflow can add artifacts of any name: one
+    page could be filled with a pull request's uploads. Past :data:`MAX_PAGES` the look-up fails (an
+    error, exit 1), never "none found".
+    """
+    found: list[dict[str, Any]] = []
+    for page in range(1, MAX_PAGES + 1):
+        query = urllib.parse.urlencode({"name": name, "per_page": 100, "page": page})
+        batch = api.get_json("/actions/artifacts?" + query).get("artifacts") or []
+        found += _usable(batch, name)
+        if len(batch) < 100:
+            return found
+    raise ArtifactError(f"more than {MAX_PAGES * 100} artifacts named {name!r}: main's baseline not looked up")
+
+
 def latest_artifact(api: Api, name: str, branch: str = "main", repo_id: int | None = None) -> dict[str, Any] | None:
     """The newest unexpired artifact named ``name`` that the device-gate workflow made for ``branch``, or None."""
-    query = urllib.parse.urlencode({"name": name, "per_page": 100})
-    found = _usable(api.get_json("/actions/artifacts?" + query).get("artifacts") or [], name)
+    found = _all_named(api, name)
     for art in sorted(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0), reverse=True):
         if _made_on_main(api, art, branch, repo_id):
             return art

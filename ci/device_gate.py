@@ -30,6 +30,7 @@ from typing import Any
 
 from edgeproof.markdown import one_line, table_rows_only
 from edgeproof.verdict.baseline import NO_BASELINE
+from edgeproof.verdict.report import verdict_line
 
 log = logging.getLogger("ci.device_gate")
 MARKER = "<!-- edgeproof-device-gate -->"
@@ -131,6 +132,21 @@ def judge(args: argparse.Namespace, profile: str) -> tuple[dict[str, Any], str]:
     results.mkdir(parents=True, exist_ok=True)
     (results / "gate.json").write_text(json.dumps(report, indent=2) + "\n")
     (results / "gate.md").write_text(md)
+    return report, md
+
+
+def baseline_unavailable(report: dict[str, Any], md: str, why: str) -> tuple[dict[str, Any], str]:
+    """A pass judged without main's baseline because the look-up FAILED (not "none yet") is inconclusive.
+
+    The regression rules could not run: a pull request able to break the look-up (flooding the artifact
+    list, say) must not get the pass that skipping them would give.
+    """
+    if report.get("verdict") != "pass":
+        return report, md
+    reason = f"main's baseline could not be fetched ({why}): regression not judged"
+    notes = [reason if n == NO_BASELINE else n for n in report.get("notes") or []]
+    report = {**report, "verdict": "inconclusive", "passed": False, "reason": reason, "notes": notes}
+    md = md.replace(verdict_line("pass"), verdict_line("inconclusive"), 1).replace(NO_BASELINE, reason)
     return report, md
 
 
@@ -257,6 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--proposed-params", type=Path, default=None, help="the PR's params.yaml, shown as proposed")
     p.add_argument("--jetson-result", default=None, help="needs.jetson.result: why results may be missing")
     p.add_argument("--pr-json", type=Path, default=None, help="the build's claim of its PR number (verified)")
+    p.add_argument("--baseline-error", default=None, help="why main's baseline could not be fetched (ci/gate.sh)")
     p.add_argument("--judged", action="store_true", help="reuse the gate.json already in the results (track job)")
     p.add_argument("--metrics-diff", type=Path, default=None, help="`dvc metrics diff main --md` output")
     p.add_argument("--comment-out", type=Path, default=None, help="also write the comment here")
@@ -273,7 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     reports, mds, notes = {}, {}, []
     for profile in args.profile:
         reports[profile], mds[profile] = judge(args, profile)
-        if not baseline_file(args.baseline_root, profile) and reports[profile].get("rules"):
+        if baseline_file(args.baseline_root, profile) or not reports[profile].get("rules"):
+            continue
+        if args.baseline_error:
+            reports[profile], mds[profile] = baseline_unavailable(reports[profile], mds[profile], args.baseline_error)
+            results = args.results_root / profile  # the uploaded verdict says the same as the comment
+            (results / "gate.json").write_text(json.dumps(reports[profile], indent=2) + "\n")
+            (results / "gate.md").write_text(mds[profile])
+            notes.append(f"`{profile}`: main's baseline could not be fetched ({args.baseline_error})")
+        else:
             notes.append(f"`{profile}`: {NO_BASELINE}")
     verdicts = {p: r["verdict"] for p, r in reports.items()}
     diff = args.metrics_diff.read_text() if args.metrics_diff and args.metrics_diff.exists() else None

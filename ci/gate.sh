@@ -32,7 +32,10 @@ if [ "${EDGEPROOF_GATE_JUDGED:-}" = "1" ]; then args+=(--judged); fi
 if [ -n "${GITHUB_TOKEN:-}" ] && [ "${ON_MAIN:-false}" != "true" ]; then
   rc=0; python ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline || rc=$?
   if [ "$rc" = 4 ]; then echo "ci/gate: no baseline on main" >&2
-  elif [ "$rc" != 0 ]; then echo "ci/gate: main's baseline could not be fetched (exit $rc): regression and val set not judged" >&2; fi
+  elif [ "$rc" != 0 ]; then  # a failed look-up is not "none yet": a pass without regression is inconclusive
+    echo "ci/gate: main's baseline could not be fetched (exit $rc): regression and val set not judged" >&2
+    args+=(--baseline-error "ci/artifacts.py exit $rc, see the job log")
+  fi
   args+=(--github)
 fi
 if [ -n "${MLFLOW_TRACKING_URI:-}" ]; then

@@ -45,6 +45,7 @@ class FakeGitHub:
         self.meta: dict[int, dict] = {}  # GET /actions/runs/{id}: the run itself
         self.blobs: dict[int, bytes] = {}
         self.seen: list[tuple[str, str | None]] = []
+        self.pages = 0  # artifact list pages served
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,7 +75,11 @@ class FakeGitHub:
                 else:
                     arts = [a for run in outer.runs.values() for a in run]
                 arts = [a for a in arts if a["name"] == query["name"][0]]
-                return self._send(200, json.dumps({"total_count": len(arts), "artifacts": arts}).encode())
+                arts.sort(key=lambda a: a["created_at"], reverse=True)  # as GitHub seems to (undocumented)
+                size, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
+                outer.pages += 1
+                chunk = arts[(page - 1) * size : page * size]
+                return self._send(200, json.dumps({"total_count": len(arts), "artifacts": chunk}).encode())
 
             def _send(self, code, body, ctype="application/json"):
                 self.send_response(code)
@@ -205,6 +210,37 @@ def test_a_baseline_the_device_gate_workflow_did_not_make_for_main_is_ignored(gi
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())["measured"]["fps_e2e"] == 60
     assert "artifact 'device-gate-main' (id 11, run 101) not made by .github/workflows/device-gate.yml" in proc.stderr
+
+
+def test_mains_baseline_is_found_behind_pages_of_newer_forged_artifacts(github, tmp_path):
+    """A fork's workflows can upload 100+ artifacts named device-gate-main: main's must not fall off page 1."""
+    github.add(100, 10, "device-gate-main", zip_of({"p/gate.json": b'{"fps": 60}'}), "2026-12-01T00:00:00Z")
+    for i in range(250):
+        run = {"head_repository_id": 999}
+        github.add(1000 + i, 1000 + i, "device-gate-main", b"", f"2026-12-02T00:{i // 60:02d}:{i % 60:02d}Z", run=run)
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "baseline/p/gate.json").read_text()) == {"fps": 60}
+    assert github.pages == 3  # 100 + 100 + 51
+
+
+def test_too_many_pages_is_a_fetch_error_not_no_baseline(github, tmp_path, monkeypatch):
+    """Past the page cap the look-up fails (exit 1: "could not be fetched"), never exit 4 ("none yet")."""
+    sys.path.insert(0, str(REPO / "ci"))
+    try:
+        import artifacts as ci_artifacts
+    finally:
+        sys.path.remove(str(REPO / "ci"))
+    monkeypatch.setattr(ci_artifacts, "MAX_PAGES", 2)
+    github.add(100, 10, "device-gate-main", zip_of({"p/gate.json": b"{}"}), "2026-12-01T00:00:00Z")
+    for i in range(200):
+        github.add(1000 + i, 1000 + i, "device-gate-main", b"", "2026-12-02T00:00:00Z", run={"head_branch": "x"})
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": github.url}
+    env["GITHUB_REPOSITORY_ID"] = "7"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    rc = ci_artifacts.main(["latest", "--name", "device-gate-main", "--dest", str(tmp_path / "b")])
+    assert rc == 1 and github.pages == 2 and not (tmp_path / "b/p").exists()
 
 
 def test_no_baseline_on_main_exits_4(github, tmp_path):

@@ -236,6 +236,15 @@ def test_without_a_baseline_the_comment_says_regression_was_not_judged(measured)
     assert not [r for r in report["rules"] if r["name"].startswith("regression")]
 
 
+def test_a_failed_baseline_look_up_is_inconclusive_not_no_baseline(measured):
+    """ci/gate.sh passes --baseline-error when ci/artifacts.py failed (not exit 4): a pass becomes inconclusive."""
+    root, bundle = measured
+    code, report, body = _gate(root, bundle, "--baseline-root", str(root / "none"), "--baseline-error", "exit 1")
+    assert code == 3 and report["verdict"] == "inconclusive", body
+    assert "main's baseline could not be fetched (exit 1): regression not judged" in report["reason"]
+    assert "**Verdict: INCONCLUSIVE" in body and "PASSED" not in body and "no baseline on main" not in body
+
+
 def test_mains_baseline_in_the_artifact_layout_is_judged(measured):
     root, bundle = measured
     baseline = root / "baseline" / "cpu-ci"  # as `artifacts.py latest` extracts the device-gate-main artifact

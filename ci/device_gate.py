@@ -35,6 +35,7 @@ from edgeproof.verdict.report import verdict_line
 log = logging.getLogger("ci.device_gate")
 MARKER = "<!-- edgeproof-device-gate -->"
 STATES = {"pass": "success", "fail": "failure", "inconclusive": "error"}
+MAX_COMMENT = 60_000  # characters; GitHub refuses a comment body over 65,536 (HTTP 422)
 Api = Callable[[str, str, Any], Any]
 
 # needs.jetson.result -> why no results arrived, and what to do about it
@@ -164,7 +165,19 @@ def compose_comment(
     parts += ["### `dvc metrics diff main`", ""]
     rows = table_rows_only(metrics_diff or "")  # the PR build's file: its table, nothing that could pose as ours
     parts.append(rows if rows else "_no metric changed_")
-    return "\n".join(parts) + "\n"
+    return capped("\n".join(parts) + "\n")
+
+
+def capped(body: str, limit: int = MAX_COMMENT) -> str:
+    """``body`` cut at a line end to fit ``limit`` characters, saying how much was cut and where it all is."""
+    if len(body) <= limit:
+        return body
+    cut = body.rfind("\n", 0, limit - 300) + 1 or limit - 300
+    note = (
+        f"\n\n_… {len(body) - cut} characters cut: GitHub takes at most 65,536 in a comment. Every report is "
+        "in the workflow run's `device-gate` artifact._\n"
+    )
+    return body[:cut] + note
 
 
 def github_api(token: str, base: str = "https://api.github.com") -> Api:
@@ -240,21 +253,35 @@ def resolve_pr(api: Api, repo: str, event: dict[str, Any], claimed: int | None, 
 
 
 def _claimed_pr(path: Path | None) -> int | None:
+    """The PR number the build's ``pr.json`` claims; None (logged) for a file that is not a JSON object."""
     if not path or not path.is_file():
         return None
-    number = json.loads(path.read_text()).get("number")
+    try:
+        claim = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as exc:
+        log.error("%s is not JSON (%s): the PR it names is not used", path, exc)
+        return None
+    if not isinstance(claim, dict):
+        log.error("%s is not a JSON object (%s): the PR it names is not used", path, type(claim).__name__)
+        return None
+    number = claim.get("number")
     return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def _publish(args: argparse.Namespace, verdicts: dict[str, str], body: str) -> None:
+    """Statuses first (they are the verdict), then the comment: a comment GitHub refuses is logged, never
+    the reason a commit has no status."""
     event = _event()
     repo = os.environ["GITHUB_REPOSITORY"]
     api = github_api(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_API_URL", "https://api.github.com"))
     sha = head_sha(event) or os.environ.get("GITHUB_SHA", "")
-    number = resolve_pr(api, repo, event, _claimed_pr(args.pr_json), sha)
-    if number:
-        log.info("PR comment %s", upsert_comment(api, repo, number, body))
     set_statuses(api, repo, sha, verdicts, _run_url())
+    try:
+        number = resolve_pr(api, repo, event, _claimed_pr(args.pr_json), sha)
+        if number:
+            log.info("PR comment %s", upsert_comment(api, repo, number, body))
+    except (OSError, ValueError) as exc:  # urllib's HTTPError/URLError are OSErrors; a bad answer a ValueError
+        log.error("the PR comment could not be written (%s); the statuses are set", exc)
 
 
 def _run_url() -> str | None:
@@ -301,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes.append(f"`{profile}`: {NO_BASELINE}")
     verdicts = {p: r["verdict"] for p, r in reports.items()}
-    diff = args.metrics_diff.read_text() if args.metrics_diff and args.metrics_diff.exists() else None
+    diff = None
+    if args.metrics_diff and args.metrics_diff.is_file():  # the PR build's file: any bytes at all
+        diff = args.metrics_diff.read_text(encoding="utf-8", errors="replace")
     body = compose_comment(mds, diff, _run_url(), head_sha(_event()) or os.environ.get("GITHUB_SHA"), notes)
     if args.comment_out:
         args.comment_out.parent.mkdir(parents=True, exist_ok=True)

@@ -49,16 +49,47 @@ def inline(value: Any, limit: int = 120) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def one_line(text: Any) -> str:
-    """A note as one line of plain text, with no raw HTML (a note can quote a pull request's file)."""
-    return " ".join(str(text).split()).replace("<", "&lt;")
+_MARKUP = {ord("\\"): "\\\\", ord("["): "\\[", ord("]"): "\\]", ord("*"): "\\*", ord("_"): "\\_", ord("<"): "&lt;"}
+_PLAIN_CELL = re.compile(r"[A-Za-z0-9 .,:;/%+=()\-—–→]*")  # nothing that is markup: shown as it is
+_RULE_CELL = re.compile(r"\s*:?-+:?\s*")
 
 
-def table_rows_only(text: str) -> str:
+def _no_mention(text: str) -> str:
+    # GitHub links "@user"/"@org/team" in rendered text (escaped or not) and notifies them: a zero-width
+    # space after the "@" keeps the text readable and matches no name. Code spans are never scanned.
+    return text.replace("@", "@\u200b")
+
+
+def one_line(text: Any, limit: int = 500) -> str:
+    """A note as one line of plain text, at most ``limit`` characters of it, with no raw HTML, links,
+    emphasis or @-mentions (a note or a rule's reason can quote a pull request's file names)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = f"{flat[:limit]} … ({len(flat) - limit} characters cut)"
+    return _no_mention(flat.translate(_MARKUP))
+
+
+def _pr_cell(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if _PLAIN_CELL.fullmatch(text) and len(text) <= limit else inline(text, limit)
+
+
+def table_rows_only(text: str, max_rows: int = 100, max_cols: int = 8, cell_limit: int = 80) -> str:
     """Only the table lines of a markdown table written elsewhere (``dvc metrics diff --md`` in a pull
-    request's build), with no raw HTML: the lines that could be a heading, a verdict or a comment go."""
-    rows = [line.replace("<", "&lt;") for line in text.splitlines() if line.strip().startswith("|")]
-    return "\n".join(rows)
+    request's build), at most ``max_rows`` of ``max_cols`` cells: a cell that is not plain text becomes an
+    inline code span (no HTML, link, emphasis or @-mention), so nothing in it can pose as a heading, a
+    verdict or a comment; rows past the cap are counted under the table."""
+    rows = [line.strip() for line in text.splitlines() if line.strip().startswith("|")]
+    out = []
+    for row in rows[:max_rows]:
+        cells = row.strip("|").split("|")[:max_cols]
+        if all(_RULE_CELL.fullmatch(c) for c in cells):
+            out.append("|" + "|".join(c.strip() for c in cells) + "|")
+        else:
+            out.append("| " + " | ".join(_pr_cell(c, cell_limit) for c in cells) + " |")
+    if len(rows) > max_rows:
+        out += ["", f"_{len(rows) - max_rows} more rows not shown (the build's `metrics-diff.md` has them)._"]
+    return "\n".join(out)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4, align: str | None = None) -> list[str]:

@@ -91,7 +91,8 @@ def test_a_pull_requests_text_cannot_pose_as_the_verdict_or_hide_it():
     diff = "| Path | Metric |\n|---|---|\n| m.json | 1 |\n" + FAKE + "\n| <!-- x | 2 |"
     body = dg.compose_comment({"cpu-ci": "# Device gate: `cpu-ci`\n"}, diff, None, None, notes=[FAKE])
     assert "PASSED" not in body.split("dvc metrics diff")[1] and "| m.json | 1 |" in body
-    assert "<!--" not in body.replace(dg.MARKER, "") and "| &lt;!-- x | 2 |" in body
+    assert "| `<!-- x` | 2 |" in body  # a code span: shown, never an HTML comment
+    assert "<!--" not in body.replace(dg.MARKER, "").replace("`<!-- x`", "")
     headings = [line for line in body.splitlines() if line.startswith(("#", "**Verdict", "<!--", "---"))]
     assert headings == [
         dg.MARKER,
@@ -99,7 +100,64 @@ def test_a_pull_requests_text_cannot_pose_as_the_verdict_or_hide_it():
         "### Device gate: `cpu-ci`",
         "### `dvc metrics diff main`",
     ]
-    assert "\n- x --- # Device gate: `cpu-ci` **Verdict" in body  # the note: one inert line
+    assert "\n- x --- # Device gate: `cpu-ci` \\*\\*Verdict" in body  # the note: one inert line, no bold
+
+
+FORGED_ROW = "| @acme/security-team [**Verdict: PASSED ✅ — release**](https://evil.example) ![x](https://e/p) | 1 |"
+
+
+def test_the_comment_fits_githubs_limit_and_the_prs_rows_cannot_mention_link_or_pose():
+    """80 rows of 1,000 characters made an 80,799-character comment (GitHub: 422 over 65,536)."""
+    diff = "| Path | Metric |\n|---|---|\n" + FORGED_ROW + "\n" + ("| " + "A" * 1000 + " | 2 |\n") * 80
+    verdict = "# Device gate: `p`\n\n**Verdict: FAILED ❌ — do not release**\n"
+    body = dg.compose_comment({"p": verdict}, diff, None, None)
+    assert len(body) < 20_000
+    forged = next(line for line in body.splitlines() if "acme" in line)
+    assert forged.startswith("| `@acme/security-team [**Verdict: PASSED") and forged.endswith("` | 1 |")
+    assert "![x]" not in body.replace(forged, "")
+    huge = "| a | b |\n|---|---|\n" + "".join(f"| m{i}.json | {i} |\n" for i in range(5000))
+    assert "4902 more rows not shown" in dg.compose_comment({"p": "# Device gate: `p`\n"}, huge, None, None)
+    body = dg.compose_comment({"p": "# Device gate: `p`\n"}, huge, None, None, notes=["x" * 100_000] * 200)
+    assert len(body) <= dg.MAX_COMMENT and body.endswith("in the workflow run's `device-gate` artifact._\n")
+
+
+def test_a_note_cannot_mention_link_or_run_on():
+    """A rule's reason quoting a PR's file names: one capped line, no link, emphasis or @-mention."""
+    from edgeproof.markdown import one_line
+
+    note = one_line("unlisted: " + FORGED_ROW + " " + "f.bin " * 5000)
+    assert "\n" not in note and note.endswith("characters cut)") and len(note) < 600
+    assert "@\u200bacme" in note and "\\[\\*\\*Verdict" in note and "](" not in note.replace("\\](", "")
+
+
+def test_statuses_are_set_even_when_github_refuses_the_comment(monkeypatch, tmp_path, caplog):
+    import urllib.error
+
+    calls = []
+
+    def api(method, path, payload):
+        calls.append((method, path))
+        if method == "GET" and "/pulls/" in path:
+            return {"head": {"sha": "a" * 40}}
+        if method == "POST" and path.endswith("/comments"):
+            raise urllib.error.HTTPError(path, 422, "Unprocessable Entity", {}, None)
+        return []
+
+    monkeypatch.setattr(dg, "github_api", lambda *a: api)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "o/r")
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.setenv("HEAD_SHA", "a" * 40)
+    (tmp_path / "pr.json").write_text('{"number": 7}')
+    dg._publish(_args(tmp_path, "--pr-json", str(tmp_path / "pr.json")), {"jetson-orin-nano": "fail"}, "body")
+    assert calls[0] == ("POST", f"/repos/o/r/statuses/{'a' * 40}") and calls[-1][0] == "POST"
+    assert "the PR comment could not be written (HTTP Error 422" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "not json", "7", '"x"', "null"])
+def test_a_pr_json_that_is_not_an_object_is_an_error_not_a_crash(tmp_path, caplog, text):
+    (tmp_path / "pr.json").write_text(text)
+    assert dg._claimed_pr(tmp_path / "pr.json") is None
+    assert "the PR it names is not used" in caplog.text
 
 
 # --- issue 17: results that never arrived, main's baseline, the head commit, the base's rules ---------------
@@ -339,5 +397,5 @@ def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(m
     assert proc.returncode == 1, proc.stderr
     report = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())
     assert "regression_fps" in report["failed"]
-    assert [p for p, _ in posts] == ["/repos/o/r/issues/12/comments", f"/repos/o/r/statuses/{'a' * 40}"]
-    assert posts[1][1]["state"] == "failure" and "Head commit `aaaaaaaaaaaa`" in posts[0][1]["body"]
+    assert [p for p, _ in posts] == [f"/repos/o/r/statuses/{'a' * 40}", "/repos/o/r/issues/12/comments"]
+    assert posts[0][1]["state"] == "failure" and "Head commit `aaaaaaaaaaaa`" in posts[1][1]["body"]

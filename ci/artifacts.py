@@ -15,7 +15,8 @@ Environment: ``GITHUB_TOKEN`` (``actions: read``), ``GITHUB_REPOSITORY``, ``GITH
 ``GITHUB_REPOSITORY_ID`` (``latest``).
 ``GET .../artifacts/{id}/zip`` answers with a redirect to blob storage: it is followed WITHOUT the
 token (the storage URL is pre-signed and must never receive the repository token). Archives are
-extracted only when every member is a plain file that stays inside the destination.
+extracted only when every member is a plain file that stays inside the destination, and only up to
+``MAX_MEMBERS`` files and ``MAX_EXTRACTED`` bytes (declared, then counted as written).
 """
 
 from __future__ import annotations
@@ -162,24 +163,50 @@ def latest_artifact(api: Api, name: str, branch: str = "main", repo_id: int | No
     return None
 
 
+def _check_members(members: list[zipfile.ZipInfo], root: Path, dest: Path) -> None:
+    """Every member a plain file inside ``root``; their count and declared sizes under the caps."""
+    if len(members) > MAX_MEMBERS:
+        raise ArtifactError(f"archive has {len(members)} files (at most {MAX_MEMBERS}): refused")
+    declared = sum(m.file_size for m in members)
+    if declared > MAX_EXTRACTED:
+        raise ArtifactError(f"archive would extract to {declared} bytes (at most {MAX_EXTRACTED}): refused")
+    for member in members:
+        kind = stat.S_IFMT(member.external_attr >> 16)  # 0: no Unix mode recorded (a plain file)
+        target = (root / member.filename).resolve()
+        if member.filename.startswith(("/", "\\")) or (root not in target.parents):
+            raise ArtifactError(f"archive member {member.filename!r} leaves {dest}: refused")
+        if kind not in (0, stat.S_IFREG):
+            raise ArtifactError(f"archive member {member.filename!r} is not a plain file: refused")
+
+
+def _copy_capped(src: Any, out: Any, budget: int, name: str) -> int:
+    """Copy in chunks; the bytes actually written count against ``budget`` (a header can lie)."""
+    written = 0
+    while True:
+        chunk = src.read(1024 * 1024)
+        if not chunk:
+            return written
+        written += len(chunk)
+        if written > budget:
+            raise ArtifactError(f"archive member {name!r} extracts past {MAX_EXTRACTED} bytes in all: refused")
+        out.write(chunk)
+
+
 def safe_extract(data: bytes, dest: Path) -> list[str]:
-    """Extract a zip into ``dest``: plain files only, every path inside ``dest``; returns the names."""
+    """Extract a zip into ``dest``: plain files only, every path inside ``dest``, at most :data:`MAX_MEMBERS`
+    files and :data:`MAX_EXTRACTED` bytes (declared and written: a zip bomb is refused, not extracted
+    into memory or onto the board's disk); returns the names."""
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        for member in members:
-            kind = stat.S_IFMT(member.external_attr >> 16)  # 0: no Unix mode recorded (a plain file)
-            target = (root / member.filename).resolve()
-            if member.filename.startswith(("/", "\\")) or (root not in target.parents):
-                raise ArtifactError(f"archive member {member.filename!r} leaves {dest}: refused")
-            if kind not in (0, stat.S_IFREG):
-                raise ArtifactError(f"archive member {member.filename!r} is not a plain file: refused")
+        _check_members(members, root, dest)
+        budget = MAX_EXTRACTED
         for member in members:
             target = root / member.filename
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as src, target.open("wb") as out:
-                out.write(src.read())
+                budget -= _copy_capped(src, out, budget, member.filename)
     return sorted(m.filename for m in members)
 
 
@@ -217,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_NONE
         names = safe_extract(api.download(art["archive_download_url"]), args.dest)
     except (ArtifactError, zipfile.BadZipFile, OSError) as exc:
-        log.error("%s", exc)
+        log.error("artifact %r: %s", args.name, exc)
         return 1
     run = (art.get("workflow_run") or {}).get("id")
     log.info("artifact %r (id %s, run %s): %d files -> %s", args.name, art.get("id"), run, len(names), args.dest)

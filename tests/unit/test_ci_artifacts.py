@@ -177,6 +177,55 @@ def test_an_archive_that_would_write_outside_or_plant_a_link_is_refused(github, 
     assert not (tmp_path / "d" / "escape.txt").exists() and not (tmp_path / "d" / "b" / "link").exists()
 
 
+def _ci_artifacts():
+    sys.path.insert(0, str(REPO / "ci"))
+    try:
+        import artifacts as ci_artifacts
+    finally:
+        sys.path.remove(str(REPO / "ci"))
+    return ci_artifacts
+
+
+def _deflated(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """Only the download was capped: 64 MiB of zeros in a 64 KiB archive would have been read into memory."""
+    ci_artifacts = _ci_artifacts()
+    monkeypatch.setattr(ci_artifacts, "MAX_EXTRACTED", 32 * 1024**2)
+    bomb = _deflated({"ok.txt": b"1", "zeros.bin": bytes(64 * 1024**2)})
+    assert len(bomb) < 200_000
+    with pytest.raises(ci_artifacts.ArtifactError, match="would extract to 67108865 bytes"):
+        ci_artifacts.safe_extract(bomb, tmp_path / "b")
+    assert not list((tmp_path / "b").iterdir())
+    monkeypatch.setattr(ci_artifacts, "MAX_MEMBERS", 10)
+    with pytest.raises(ci_artifacts.ArtifactError, match="has 11 files"):
+        ci_artifacts.safe_extract(_deflated({f"f{i}": b"" for i in range(11)}), tmp_path / "c")
+
+
+def test_a_member_that_lies_about_its_size_is_refused(github, tmp_path):
+    """The central directory says 100 bytes; the data is 8 MiB: at most the declared bytes are written."""
+    data = bytearray(_deflated({"small.bin": bytes(8 * 1024**2)}))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (100).to_bytes(4, "little")  # uncompressed size
+    github.add(5, 6, "release-bundle", bytes(data), "2026-12-01T00:00:00Z")
+    proc = artifacts(github, "download", "--run-id", "5", "--name", "release-bundle", "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "artifact 'release-bundle':" in proc.stderr, proc.stderr
+    assert (tmp_path / "b/small.bin").stat().st_size <= 100
+
+
+def test_the_byte_count_is_of_what_was_written_not_of_the_header(tmp_path, monkeypatch):
+    ci_artifacts = _ci_artifacts()
+    monkeypatch.setattr(ci_artifacts, "MAX_EXTRACTED", 10)
+    with pytest.raises(ci_artifacts.ArtifactError, match="'m' extracts past 10 bytes"):
+        ci_artifacts._copy_capped(io.BytesIO(b"x" * 11), io.BytesIO(), 10, "m")
+
+
 def test_mains_newest_unexpired_baseline_is_found_in_the_upload_artifact_layout(github, tmp_path):
     """17.4: the gate job uploads ONE folder, ci-out/device-gate: the archive root is that folder."""
     old = zip_of({"jetson-orin-nano/gate.json": b'{"measured": {"fps_e2e": 1}}', "comment.md": b"x"})
@@ -226,11 +275,7 @@ def test_mains_baseline_is_found_behind_pages_of_newer_forged_artifacts(github, 
 
 def test_too_many_pages_is_a_fetch_error_not_no_baseline(github, tmp_path, monkeypatch):
     """Past the page cap the look-up fails (exit 1: "could not be fetched"), never exit 4 ("none yet")."""
-    sys.path.insert(0, str(REPO / "ci"))
-    try:
-        import artifacts as ci_artifacts
-    finally:
-        sys.path.remove(str(REPO / "ci"))
+    ci_artifacts = _ci_artifacts()
     monkeypatch.setattr(ci_artifacts, "MAX_PAGES", 2)
     github.add(100, 10, "device-gate-main", zip_of({"p/gate.json": b"{}"}), "2026-12-01T00:00:00Z")
     for i in range(200):

@@ -85,3 +85,54 @@ def test_release_report_without_a_usable_choice_is_a_clear_error(tmp_path):
     release.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"release_variant is 'int8' but release.json has no built variant"):
         make_bundle(tmp_path)
+
+
+def _with_external_data(bundle, location: str, secret):
+    """The bundle's fp32 model with its largest initializer moved to ``location``, the manifest re-hashed (as
+    a forged build would write it): only the external-data check stands between it and onnxruntime."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    model = onnx.load(str(bundle / "models" / "fp32.onnx"))
+    big = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    secret.write_bytes(big.raw_data)
+    set_external_data(big, location=location, offset=0, length=len(big.raw_data))
+    big.ClearField("raw_data")
+    big.data_location = onnx.TensorProto.EXTERNAL
+    path = bundle / "models" / "fp32.onnx"
+    path.write_bytes(model.SerializeToString())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for entry in [manifest["files"]["models/fp32.onnx"], *manifest["profiles"].values()]:
+        if "bytes" in entry or entry.get("model") == "models/fp32.onnx":
+            entry["sha256"] = sha256_file(path)
+            entry.update({"bytes": path.stat().st_size} if "bytes" in entry else {})
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return big.name
+
+
+@pytest.mark.parametrize("where", ["absolute", "../secret.bin"])
+def test_a_model_with_external_data_is_refused_before_onnxruntime_opens_it(bundle, tmp_path, where):
+    """An initializer whose data is an absolute or ``../`` path is not a bundle file (no sha256 covers it)."""
+    secret = tmp_path / "release" / "secret.bin"  # bundle/../secret.bin
+    name = _with_external_data(bundle, str(secret) if where == "absolute" else where, secret)
+    with pytest.raises(BundleError, match=rf"fp32\.onnx: 1 tensor\(s\) keep their data outside.*{name}"):
+        verify_bundle(bundle)
+
+
+def test_the_wire_walk_finds_external_tensors_in_subgraphs_and_refuses_garbage():
+    import onnx
+    from onnx import helper
+
+    from edgeproof.device.onnx_data import WireError, external_tensors
+
+    ext = helper.make_tensor("w", onnx.TensorProto.FLOAT, [1], [0.0])
+    ext.ClearField("float_data")
+    ext.data_location = onnx.TensorProto.EXTERNAL
+    branch = helper.make_graph([helper.make_node("Constant", [], ["c"], value=ext)], "b", [], [])
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("cond", onnx.TensorProto.BOOL, [])], [])
+    assert external_tensors(helper.make_model(graph).SerializeToString()) == ["w", "w"]
+    plain = helper.make_graph([], "g", [], [], initializer=[helper.make_tensor("k", onnx.TensorProto.FLOAT, [1], [1])])
+    assert external_tensors(helper.make_model(plain).SerializeToString()) == []
+    with pytest.raises(WireError):
+        external_tensors(b"onnx")

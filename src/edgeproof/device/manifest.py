@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from edgeproof.device.onnx_data import WireError, external_tensors
 from edgeproof.io import sha256_file
 
 MANIFEST = "manifest.json"
@@ -100,9 +101,23 @@ def verify_bundle(root: Path) -> Dict[str, Any]:
                 f"{root / MANIFEST}: profile {name!r} model {entry.get('model')!r} is not a listed file "
                 "with that sha256"
             )
+    if not problems:
+        problems = [p for rel in sorted(listed) if rel.endswith(".onnx") for p in _model_problems(root / rel)]
     if problems:
         raise BundleError("bundle verification failed:\n  " + "\n  ".join(problems))
     return manifest
+
+
+def _model_problems(path: Path) -> List[str]:
+    """A model whose tensors keep data in other files (not in the manifest; ORT may open any path) is refused."""
+    try:
+        outside = external_tensors(path.read_bytes())
+    except WireError as exc:
+        return [f"{path}: not an ONNX protobuf ({exc})"]
+    if outside:
+        shown = outside[:5] + (["…"] if len(outside) > 5 else [])
+        return [f"{path}: {len(outside)} tensor(s) keep their data outside the file (external data): {shown}"]
+    return []
 
 
 def profile_model(root: Path, manifest: Dict[str, Any], profile: str) -> Dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Which tensors of an ONNX file keep their data outside it, read from the protobuf wire format alone.
+
+A tensor with ``data_location: EXTERNAL`` names a file (``location``) that ONNX Runtime opens next to
+the model, or wherever an absolute or ``../`` path points: a file that is not in the bundle, so not
+covered by its manifest's sha256, and possibly any file on the board. ORT 1.32 refuses both of those
+paths, from a file or from bytes; the JetPack wheels (1.11, 1.18, 1.20) are not verified to. So the
+bundle refuses a model with any external tensor before ORT sees it.
+
+The device side has no ``onnx`` package (numpy, PyYAML, onnxruntime only; Python 3.8): the walk reads
+the fields of ``onnx.proto`` that can hold a tensor, at any depth (subgraphs, functions).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Tuple
+
+# message -> {field number: message type of that (length-delimited) field}, from onnx.proto
+_SCHEMA: Dict[str, Dict[int, str]] = {
+    "model": {7: "graph", 25: "function"},
+    "function": {7: "node"},
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
+    "sparse": {1: "tensor", 2: "tensor"},
+    "tensor": {},
+}
+_TENSOR_NAME, _EXTERNAL_DATA, _DATA_LOCATION, _EXTERNAL = 8, 13, 14, 1
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed protobuf message."""
+
+
+def _varint(data: bytes, pos: int) -> Tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise WireError("truncated or overlong varint")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _fields(data: bytes) -> Iterator[Tuple[int, int, object]]:
+    """``(field number, wire type, value)``: an int for varints, bytes for length-delimited fields."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+            yield number, wire, value
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            if pos + size > len(data):
+                raise WireError("length-delimited field runs past the end")
+            yield number, wire, data[pos : pos + size]
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise WireError(f"wire type {wire} (field {number}) is not used by onnx.proto")
+    if pos != len(data):
+        raise WireError("fixed-size field runs past the end")
+
+
+def _external(data: bytes, kind: str, depth: int) -> Iterator[str]:
+    if depth > 64:
+        raise WireError("nested deeper than 64 messages")
+    name, external = "", False
+    for number, wire, value in _fields(data):
+        if kind == "tensor" and wire == 2 and number == _TENSOR_NAME:
+            name = bytes(value).decode("utf-8", "replace")  # type: ignore[arg-type]
+        elif kind == "tensor" and ((number, value) == (_DATA_LOCATION, _EXTERNAL) or number == _EXTERNAL_DATA):
+            external = True
+        elif wire == 2 and number in _SCHEMA[kind]:
+            yield from _external(value, _SCHEMA[kind][number], depth + 1)  # type: ignore[arg-type]
+    if external:
+        yield name or "<unnamed tensor>"
+
+
+def external_tensors(model: bytes) -> List[str]:
+    """The names of the tensors whose data lives outside the ONNX file ``model`` (empty: none).
+
+    Raises :class:`WireError` for bytes that are not a protobuf message.
+    """
+    return list(_external(model, "model", 0))

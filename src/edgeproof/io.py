@@ -10,6 +10,7 @@ one does). :func:`atomic_dir` swaps a whole folder in one step (Linux ``renameat
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import errno
@@ -134,14 +135,26 @@ def write_json(path: Path | str, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: a key given twice in one object is an error naming it.
+
+    ``json.loads`` alone keeps the last one silently; in a measured or forged file which figure was meant
+    cannot be known. The one implementation, for the build side and the device side (Python 3.8) alike.
+    """
+    twice = sorted(k for k, n in collections.Counter(k for k, _ in pairs).items() if n > 1)
+    if twice:
+        raise ValueError(f"duplicate key(s) {twice}")
+    return dict(pairs)
+
+
 def read_json(path: Path | str) -> Any:
-    """Read a JSON file, naming the file in the error if it is missing or malformed."""
+    """Read a JSON file, naming the file in the error if it is missing, malformed or has a key given twice."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, a duplicate key, or bytes that are not UTF-8
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 

@@ -54,6 +54,38 @@ def test_read_json_errors_name_the_file(tmp_path):
         read_json(bad)
 
 
+def test_read_json_refuses_a_key_given_twice_naming_the_file_and_key(tmp_path):
+    """json.loads keeps the last one: fps_e2e 3.0 then 30.0 passed a 10-FPS gate."""
+    bench = tmp_path / "bench.json"
+    bench.write_text('{"fps_e2e": 3.0, "latency_ms": {"p95": 1}, "fps_e2e": 30.0}')
+    with pytest.raises(ValueError, match=r"bench\.json: not valid JSON \(duplicate key\(s\) \['fps_e2e'\]\)"):
+        read_json(bench)
+    bench.write_text('{"a": {"p95": 1, "p95": 2}}')
+    with pytest.raises(ValueError, match=r"duplicate key\(s\) \['p95'\]"):
+        read_json(bench)
+    bench.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(ValueError, match=r"bench\.json: not valid JSON"):
+        read_json(bench)
+
+
+def test_the_build_gate_and_the_device_share_one_duplicate_key_check(tmp_path):
+    from types import SimpleNamespace
+
+    from edgeproof import io
+    from edgeproof.device import manifest
+    from edgeproof.release.gating import GateRun, run_gate
+
+    assert manifest.unique_keys is io.unique_keys
+    (tmp_path / "eval.json").write_text("{}")
+    (tmp_path / "bench.json").write_text('{"fps_e2e": 3.0, "fps_e2e": 30.0}')
+    (tmp_path / "m.onnx").write_bytes(b"m")
+    paths = {k: tmp_path / f"{k}.out" for k in ("params", "report_json", "report_md", "headline", "train_metrics")}
+    run = GateRun(**paths, model=tmp_path / "m.onnx", eval=tmp_path / "eval.json", bench=tmp_path / "bench.json")
+    with pytest.raises(ValueError, match=r"bench\.json: not valid JSON \(duplicate key\(s\) \['fps_e2e'\]\)"):
+        run_gate(run, SimpleNamespace(profiles={}, release=SimpleNamespace(build_profile="cpu-ci")))
+    assert not (tmp_path / "report_json.out").exists()
+
+
 def test_sha256_matches_hashlib(tmp_path):
     import hashlib
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 from edgeproof.device.onnx_data import WireError, external_tensors
-from edgeproof.io import sha256_file
+from edgeproof.io import sha256_file, unique_keys
 
 MANIFEST = "manifest.json"
 FORMAT = "edgeproof-bundle/1"
@@ -42,19 +42,11 @@ def file_entries(root: Path) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:  # json.loads would keep the last silently: which figure is meant is unknowable
-        raise ValueError(f"duplicate key(s) {twice}")
-    return dict(pairs)
-
-
 def read_json_file(path: Path) -> Any:
     """A JSON file of the bundle or of the results, with the file named in any error. A key given twice in
     one object is an error (a forged or corrupt file), not the last one winning."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except FileNotFoundError:
         raise BundleError(f"{path}: file not found") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
     FAIL,
+    INCONCLUSIVE,
     INVALID,
     PASS,
     compare,
@@ -38,13 +40,19 @@ def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> Dev
     return profiles[build_profile].gate
 
 
-def cross_check_problems(eval_metrics: Mapping[str, Any]) -> list[str]:
+_SCORERS = ("independent", "ultralytics")
+
+
+def cross_check_problems(eval_metrics: Mapping[str, Any], settings: CrossCheckParams | None = None) -> list[str]:
     """Why ``eval.json``'s mAP cross-check does not vouch for its mAP (empty: it does).
 
     The differences are recomputed from the recorded numbers rather than taken from the file: the
-    pycocotools mAP50-95 must be the one reported, every comparison that ran must agree within its
-    tolerance, and a comparison that did not run must say why (``skipped``).
+    pycocotools mAP50-95 must be the one reported, and every comparison that ran must agree within the
+    tolerance of ``settings`` (params' ``evaluate.cross_check``; the measured file's own ``tolerance`` is
+    what the evaluation used, never what judges it). A comparison that did not run must say why
+    (``skipped``). Whether no comparison ran at all is :func:`unverified`'s question.
     """
+    settings = settings or CrossCheckParams()
     cc = eval_metrics.get("cross_check")
     if not isinstance(cc, Mapping):
         return ["no cross_check in the evaluation"]
@@ -55,27 +63,40 @@ def cross_check_problems(eval_metrics: Mapping[str, Any]) -> list[str]:
     if not is_number(reference) or reference != eval_metrics.get("map50_95"):
         problems.append(f"cross_check.pycocotools {reference!r} is not the reported map50_95")
         return problems
-    tolerance, skipped = cc.get("tolerance"), cc.get("skipped")
-    tolerance = tolerance if isinstance(tolerance, Mapping) else {}
-    skipped = skipped if isinstance(skipped, Mapping) else {}
-    for name in ("independent", "ultralytics"):
-        value, tol = cc.get(name), tolerance.get(name)
+    skipped = cc.get("skipped") if isinstance(cc.get("skipped"), Mapping) else {}
+    for name in _SCORERS:
+        value, tol = cc.get(name), getattr(settings, f"{name}_tolerance")
         if value is None:
             if not (isinstance(skipped.get(name), str) and skipped[name]):
                 problems.append(f"cross_check.{name} is missing and not skipped with a reason")
-        elif not is_number(value) or not is_number(tol) or not 0 <= tol <= 1:
-            problems.append(f"cross_check.{name} {value!r} (tolerance {tol!r}) is not a valid comparison")
+        elif not is_number(value):
+            problems.append(f"cross_check.{name} {value!r} is not a number")
         elif abs(value - reference) > tol + 1e-9:
-            problems.append(f"{name} {value:.4f} vs pycocotools {reference:.4f} differs by more than {tol}")
+            problems.append(f"{name} {value:.4f} vs pycocotools {reference:.4f} differs by more than {tol} (params)")
     return problems
 
 
-def _cross_check_rule(eval_metrics: Mapping[str, Any], source: str) -> dict[str, Any]:
-    problems = cross_check_problems(eval_metrics)
+def unverified(eval_metrics: Mapping[str, Any], settings: CrossCheckParams | None = None) -> str | None:
+    """Why the mAP was checked by no second scorer (None: one ran, or params turn both off)."""
+    settings = settings or CrossCheckParams()
     cc = eval_metrics.get("cross_check")
-    ran = [n for n in ("independent", "ultralytics") if isinstance(cc, Mapping) and cc.get(n) is not None]
-    measured = "; ".join(problems) if problems else f"agrees ({', '.join(ran) or 'no second scorer ran'})"
-    status, why = (INVALID, problems[0]) if problems else (PASS, None)
+    wanted = [n for n in _SCORERS if getattr(settings, n) is not False]
+    if not wanted or not isinstance(cc, Mapping) or any(cc.get(n) is not None for n in _SCORERS):
+        return None
+    skipped = cc.get("skipped") if isinstance(cc.get("skipped"), Mapping) else {}
+    why = "; ".join(f"{n}: {skipped.get(n) or 'no reason'}" for n in wanted)
+    return f"no second scorer ran ({why}): the mAP is not cross-checked"
+
+
+def _cross_check_rule(
+    eval_metrics: Mapping[str, Any], source: str, settings: CrossCheckParams | None
+) -> dict[str, Any]:
+    problems = cross_check_problems(eval_metrics, settings)
+    missing = None if problems else unverified(eval_metrics, settings)
+    cc = eval_metrics.get("cross_check")
+    ran = [n for n in _SCORERS if isinstance(cc, Mapping) and cc.get(n) is not None]
+    measured = "; ".join(problems) if problems else (missing or f"agrees ({', '.join(ran) or 'both turned off'})")
+    status, why = (INVALID, problems[0]) if problems else ((INCONCLUSIVE, missing) if missing else (PASS, None))
     return result("cross_check", "cross_check", "agrees", "within tolerance", measured, source, status, why)
 
 
@@ -85,12 +106,14 @@ def check_gate(
     bench_metrics: Mapping[str, Any],
     model_sha256: str,
     sources: tuple[str, str] = ("metrics/eval.json", "metrics/bench.json"),
+    cross_check: CrossCheckParams | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
     The identity rules tie the verdict to one file: the model being released must have the sha256
     that was evaluated and the one that was benchmarked. ``sources`` names the two files in the
-    report. A file that is not a JSON object fails every rule on it (never raises).
+    report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on).
+    A file that is not a JSON object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -109,7 +132,7 @@ def check_gate(
         rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, get_path(eval_metrics, "map50_95"), ev))
     p95 = get_figure(bench_metrics, "latency_ms.p95")
     rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, bench))
-    rules.append(_cross_check_rule(eval_metrics, ev))
+    rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))

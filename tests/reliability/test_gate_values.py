@@ -66,8 +66,9 @@ def _with_cross_check(**changes):
         ({"independent": 0.65, "passed": True, "difference": {"independent": 0.0}}, "differs by more than"),
         ({"pycocotools": 0.7}, "is not the reported map50_95"),
         ({"ultralytics": None, "skipped": {}}, "ultralytics is missing and not skipped"),
-        ({"independent": math.nan}, "not a valid comparison"),
-        ({"tolerance": {"independent": math.inf, "ultralytics": 0.02}}, "not a valid comparison"),
+        ({"independent": math.nan}, "cross_check.independent nan is not a number"),
+        ({"independent": 0.65, "tolerance": {"independent": math.inf}}, "differs by more than 0.001 (params)"),
+        ({"independent": 0.6011, "tolerance": {"independent": 0.5}}, "differs by more than 0.001 (params)"),
     ],
 )
 def test_a_disagreeing_or_forged_cross_check_fails_the_gate(changes, message):
@@ -84,8 +85,25 @@ def test_no_cross_check_at_all_fails():
 
 
 def test_an_agreeing_cross_check_passes_with_ultralytics_within_its_tolerance():
+    """The tolerance is params' (evaluate.cross_check), not the one the measured file wrote (0.02 here)."""
+    from edgeproof.evaluation.params import CrossCheckParams
+
     ev = _with_cross_check(ultralytics=0.615, skipped={})
-    report = check_gate(GateParams(), ev, _bench(), SHA)
+    report = check_gate(GateParams(), ev, _bench(), SHA, cross_check=CrossCheckParams(ultralytics_tolerance=0.02))
     assert report["passed"], report
     rule = next(r for r in report["rules"] if r["name"] == "cross_check")
     assert rule["measured"] == "agrees (independent, ultralytics)"
+    assert check_gate(GateParams(), ev, _bench(), SHA)["failed"] == ["cross_check"]  # params' 0.001
+
+
+def test_no_second_scorer_is_inconclusive_unless_params_turn_both_off():
+    """Both scorers skipped used to pass as "agrees (no second scorer ran)": the mAP was checked by nothing."""
+    from edgeproof.evaluation.params import CrossCheckParams
+
+    ev = _with_cross_check(independent=None, skipped={"independent": "not installed", "ultralytics": "not installed"})
+    report = check_gate(GateParams(), ev, _bench(), SHA)
+    rule = next(r for r in report["rules"] if r["name"] == "cross_check")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive", report
+    assert rule["reason"].startswith("no second scorer ran (independent: not installed; ultralytics: not installed)")
+    off = CrossCheckParams(independent=False, ultralytics=False)
+    assert check_gate(GateParams(), ev, _bench(), SHA, cross_check=off)["passed"]

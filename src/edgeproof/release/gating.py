@@ -126,6 +126,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         read_json(args.bench),
         sha256_file(args.model),
         sources=(args.eval.as_posix(), args.bench.as_posix()),
+        cross_check=params.evaluate.cross_check,  # the tolerances of params, never the measured file's
     )
     report["model_path"] = args.model.as_posix()
     write_json(args.report_json, report)

@@ -189,3 +189,18 @@ def test_the_report_lists_every_variant_with_its_speed_accuracy_and_memory():
     rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ") and "---" not in line}
     assert "| 127 |" in rows["fp32"] and "| 114.5 |" in rows["int8"] and rows["int8"].endswith("| released |")
     assert "not measured: needs a GPU provider" in rows["fp16"]
+
+
+def test_the_release_choice_judges_the_evaluation_by_the_params_tolerances():
+    """The choice applies the build gate with params' ``evaluate.cross_check`` (the gate stage does): a
+    tolerance tightened in params rejects a variant whose second scorer disagrees by more (the choice
+    had kept the schema's defaults whatever params said)."""
+    from edgeproof.evaluation.params import CrossCheckParams
+
+    variants = _variants()
+    variants["int8"]["eval"]["cross_check"]["independent"] = 0.782 + 0.0005
+    assert choose(PROFILES, variants, ReleaseParams(), CPU)["release_variant"] == "int8"  # within 0.001
+    strict = CrossCheckParams(independent_tolerance=0.0001)
+    out = choose(PROFILES, variants, ReleaseParams(), CPU, strict)
+    assert out["release_variant"] == "fp32"
+    assert "cross_check" in _reasons(out["profiles"]["cpu-ci"])["int8"]

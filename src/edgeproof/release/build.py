@@ -68,7 +68,7 @@ def build_release(paths: ReleasePaths, settings: ReleaseSettings) -> dict[str, A
     records = {name: (paths.variants / name / "eval.json", paths.variants / name / "bench.json") for name in files}
     variants = measure.records(facts, parity, measured, records)
     providers = import_ort().get_available_providers()
-    release = choose(dict(settings.profiles), variants, settings.release, providers)
+    release = choose(dict(settings.profiles), variants, settings.release, providers, settings.evaluate.cross_check)
     with atomic_dir(paths.variants) as tmp:
         for name, ev in measured.evals.items():
             write_json(tmp / name / "eval.json", ev)

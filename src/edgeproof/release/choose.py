@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.gate import check_gate
 from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile, check_build_profile
 from edgeproof.release.params import ReleaseParams
@@ -22,8 +23,11 @@ REFERENCE = "fp32"
 _GATE_FAILS = "fails the profile gate: "
 
 
-def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGate) -> str | None:
-    """Why variant ``v`` cannot be released on ``profile`` (``None``: it can)."""
+def _rejection(
+    name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGate, cross_check: CrossCheckParams | None = None
+) -> str | None:
+    """Why variant ``v`` cannot be released on ``profile`` (``None``: it can); ``cross_check``: params'
+    ``evaluate.cross_check``, the tolerances the build gate judges the evaluation by."""
     if not v.get("evaluated"):
         return v.get("reason") or "not evaluated here"
     if v.get("cross_check_problems"):
@@ -33,7 +37,7 @@ def _rejection(name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGa
     drop = v.get("map_drop")
     if drop is None or drop > profile.max_map_drop:
         return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
-    verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"])
+    verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"], cross_check=cross_check)
     if not verdict["passed"]:
         return f"{_GATE_FAILS}{', '.join(verdict['failed'])}"
     return None
@@ -56,14 +60,16 @@ def _entry(name: str, variants: Mapping[str, Any], measured: bool, reason: str, 
     }
 
 
-def choose_measured(profile_name: str, profile: Profile, variants: Mapping[str, Any]) -> dict[str, Any]:
+def choose_measured(
+    profile_name: str, profile: Profile, variants: Mapping[str, Any], cross_check: CrossCheckParams | None = None
+) -> dict[str, Any]:
     """The fastest acceptable variant for a profile measured on this machine."""
     if profile.variant != "auto":
         why = f"fixed by profiles.{profile_name}.variant"
         return _entry(profile.variant, variants, True, why, [])
     rejected, ok, gate_only = [], [], []
     for name, v in variants.items():
-        why = _rejection(name, v, profile, profile.gate)
+        why = _rejection(name, v, profile, profile.gate, cross_check)
         if why is None:
             ok.append(name)
         else:
@@ -117,8 +123,10 @@ def choose(
     variants: Mapping[str, Any],
     params: ReleaseParams,
     available_providers: Collection[str],
+    cross_check: CrossCheckParams | None = None,
 ) -> dict[str, Any]:
-    """The ``profiles`` and ``release_variant`` parts of ``reports/release.json``."""
+    """The ``profiles`` and ``release_variant`` parts of ``reports/release.json`` (``cross_check``: params'
+    ``evaluate.cross_check``, as the build gate applies it)."""
     check_build_profile(params.build_profile, profiles)
     if REFERENCE not in variants:
         raise ValueError(f"the {REFERENCE} reference variant was not built")
@@ -128,7 +136,7 @@ def choose(
         if missing:
             chosen[name] = choose_unmeasured(name, profile, variants, params, missing)
         else:
-            chosen[name] = choose_measured(name, profile, variants)
+            chosen[name] = choose_measured(name, profile, variants, cross_check)
     if not chosen[params.build_profile]["measured_here"]:
         raise ValueError(f"release.build_profile {params.build_profile!r}: its providers are not available here")
     return {

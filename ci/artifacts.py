@@ -148,19 +148,18 @@ def _all_named(api: Api, name: str) -> list[dict[str, Any]]:
 def latest_artifact(api: Api, name: str, branch: str = "main", repo_id: int | None = None) -> dict[str, Any] | None:
     """The newest unexpired artifact named ``name`` that the device-gate workflow made for ``branch``, or None."""
     found = _all_named(api, name)
+    ignored: list[str] = []
+    chosen = None
     for art in sorted(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0), reverse=True):
         if _made_on_main(api, art, branch, repo_id):
-            return art
-        run = art.get("workflow_run") or {}
-        log.warning(
-            "artifact %r (id %s, run %s) not made by %s for %s: ignored",
-            name,
-            art.get("id"),
-            run.get("id"),
-            BASELINE_WORKFLOW,
-            branch,
-        )
-    return None
+            chosen = art
+            break
+        ignored.append(f"{art.get('id')} (run {(art.get('workflow_run') or {}).get('id')})")
+    if ignored:  # one line: a flood of look-alikes must not flood the log too
+        shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+        log.warning("%d newer artifacts named %r not made by %s for %s, ignored: %s", len(ignored), name,
+                    BASELINE_WORKFLOW, branch, shown)  # fmt: skip
+    return chosen
 
 
 def _check_members(members: list[zipfile.ZipInfo], root: Path, dest: Path) -> None:

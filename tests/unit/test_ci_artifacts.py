@@ -258,7 +258,8 @@ def test_a_baseline_the_device_gate_workflow_did_not_make_for_main_is_ignored(gi
     proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())["measured"]["fps_e2e"] == 60
-    assert "artifact 'device-gate-main' (id 11, run 101) not made by .github/workflows/device-gate.yml" in proc.stderr
+    assert "1 newer artifacts named 'device-gate-main' not made by .github/workflows/device-gate.yml" in proc.stderr
+    assert "ignored: 11 (run 101)" in proc.stderr
 
 
 def test_mains_baseline_is_found_behind_pages_of_newer_forged_artifacts(github, tmp_path):
@@ -271,6 +272,8 @@ def test_mains_baseline_is_found_behind_pages_of_newer_forged_artifacts(github, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "baseline/p/gate.json").read_text()) == {"fps": 60}
     assert github.pages == 3  # 100 + 100 + 51
+    warnings = [line for line in proc.stderr.splitlines() if "not made by" in line]
+    assert len(warnings) == 1 and "250 newer artifacts" in warnings[0] and "and 245 more" in warnings[0]
 
 
 def test_too_many_pages_is_a_fetch_error_not_no_baseline(github, tmp_path, monkeypatch):

@@ -50,6 +50,8 @@ def inline(value: Any, limit: int = 120) -> str:
 
 
 _MARKUP = {ord("\\"): "\\\\", ord("["): "\\[", ord("]"): "\\]", ord("*"): "\\*", ord("_"): "\\_", ord("<"): "&lt;"}
+_MARKUP[ord("`")] = "\\`"  # a backtick no code span closes: escaped, so it cannot open one over the rest
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")  # CommonMark: closed by a run of the same length
 _PLAIN_CELL = re.compile(r"[A-Za-z0-9 .,:;/%+=()\-—–→]*")  # nothing that is markup: shown as it is
 _RULE_CELL = re.compile(r"\s*:?-+:?\s*")
 
@@ -66,7 +68,17 @@ def one_line(text: Any, limit: int = 500) -> str:
     flat = " ".join(str(text).split())
     if len(flat) > limit:
         flat = f"{flat[:limit]} … ({len(flat) - limit} characters cut)"
-    return _no_mention(flat.translate(_MARKUP))
+    return _escape_outside_code(flat)
+
+
+def _escape_outside_code(text: str) -> str:
+    """Markup escaped and @-mentions broken everywhere but in code spans, which render their text as it is
+    (escaping there would show the backslashes: ``min\\_fps``) and link nothing."""
+    out, at = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        out += [_no_mention(text[at : span.start()].translate(_MARKUP)), span.group(0)]
+        at = span.end()
+    return "".join([*out, _no_mention(text[at:].translate(_MARKUP))])
 
 
 def _pr_cell(text: str, limit: int) -> str:

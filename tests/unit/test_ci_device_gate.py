@@ -130,6 +130,17 @@ def test_a_note_cannot_mention_link_or_run_on():
     assert "@\u200bacme" in note and "\\[\\*\\*Verdict" in note and "](" not in note.replace("\\](", "")
 
 
+def test_a_note_keeps_its_code_spans_as_written_and_a_stray_backtick_opens_none():
+    """Our notes quote keys in code spans (``profiles.x.gate.min_fps``): escaping inside one shows the
+    backslash (``min\\_fps``); a backtick no span closes is escaped, so it cannot hide a link or mention."""
+    from edgeproof.markdown import one_line
+
+    assert one_line("set `gate.min_fps` to 5 (a_b)") == "set `gate.min_fps` to 5 (a\\_b)"
+    assert one_line("``a ` b`` and `c_d`") == "``a ` b`` and `c_d`"
+    forged = one_line("x ` [**PASS**](https://evil.example) @team")
+    assert forged == "x \\` \\[\\*\\*PASS\\*\\*\\](https://evil.example) @\u200bteam"
+
+
 def test_statuses_are_set_even_when_github_refuses_the_comment(monkeypatch, tmp_path, caplog):
     import urllib.error
 

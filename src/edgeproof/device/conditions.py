@@ -125,27 +125,54 @@ def _min_clock_ratios(samples: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]
     return out
 
 
+# What the board's sampler always records in ``during``: a record without one of them cannot show the
+# run was as the profile requires, so it is a reason, never a clean run.
+DURING_KEYS = ("max_temp_c", "min_clock_ratio", "oc_counters_before", "oc_counters_after")
+
+
+def _temperature_reasons(profile: Profile, during: Dict[str, Any]) -> List[str]:
+    temps = during["max_temp_c"]
+    # Every Jetson has thermal zones (and tegrastats): there no reading means a damaged record, not a cool
+    # board. A cloud VM or laptop often exposes none, so for a profile that names no Jetson and does not
+    # demand board-level readings (require_max_clocks), none is what the machine has.
+    if not temps and (profile.match.jetson_model is not None or profile.require_max_clocks):
+        return [f"no temperature readings: cannot show the run stayed under max_temp_c {profile.max_temp_c:g}"]
+    return [
+        f"temperature {zone} reached {temp:.1f} C > max_temp_c {profile.max_temp_c:g}"
+        for zone, temp in sorted(temps.items())
+        if temp > profile.max_temp_c
+    ]
+
+
+def _load_reason(profile: Profile, facts: Dict[str, Any]) -> List[str]:
+    load, cpus, limit = facts.get("load_avg_1m"), facts.get("cpus_online"), profile.max_load_per_cpu
+    if limit is None:
+        return []
+    if load is None or not cpus:
+        return [f"no load reading (load_avg_1m {load!r}, cpus_online {cpus!r}): cannot show max_load_per_cpu {limit:g}"]
+    if load / cpus > limit:
+        return [f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU"]
+    return []
+
+
 def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, Any]) -> List[str]:
     """Why the run's numbers cannot be trusted (empty: conditions were as the profile requires)."""
-    reasons = []
-    for zone, temp in sorted(during.get("max_temp_c", {}).items()):
-        if temp > profile.max_temp_c:
-            reasons.append(f"temperature {zone} reached {temp:.1f} C > max_temp_c {profile.max_temp_c:g}")
-    before, after = during.get("oc_counters_before", {}), during.get("oc_counters_after", {})
+    missing = [k for k in DURING_KEYS if k not in during]
+    if missing:
+        return ["conditions.json during: no {}: cannot show the run did not throttle".format(", ".join(missing))]
+    reasons = _temperature_reasons(profile, during)
+    before, after = during["oc_counters_before"], during["oc_counters_after"]
     for name, count in sorted(after.items()):
         if count > before.get(name, count):
             reasons.append(f"over-current counter {name} moved {before[name]} -> {count} (soctherm throttled)")
     if profile.require_max_clocks:
-        ratios = during.get("min_clock_ratio", {})
+        ratios = during["min_clock_ratio"]
         if not ratios:
             reasons.append("no clock readings: cannot show the clocks stayed at their maximum")
         for name, r in sorted(ratios.items()):
             if r["ratio"] < CLOCK_TOLERANCE:
                 reasons.append(f"clock {name} at {r['cur']} of max {r['max']} ({r['ratio']:.0%}) under load")
-    load, cpus = facts.get("load_avg_1m"), facts.get("cpus_online")
-    limit = profile.max_load_per_cpu
-    if limit is not None and load is not None and cpus and load / cpus > limit:
-        reasons.append(f"machine busy before the run: load {load:g} on {cpus} CPUs > {limit:g}/CPU")
+    reasons += _load_reason(profile, facts)
     if profile.power_mode is not None:
         jetson = facts.get("jetson") or {}
         mode = (jetson.get("power_mode") or {}).get("mode")

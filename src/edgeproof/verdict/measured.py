@@ -22,6 +22,7 @@ from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
     PASS,
+    Malformed,
     compare,
     get_figure,
     get_path,
@@ -138,14 +139,28 @@ def _as_judged(profile: Profile, got: Dict[str, Any], bench: Dict[str, Any]) -> 
     return result(name, metric, "==", "the rules' settings", measured, "bench.json", INCONCLUSIVE, why)
 
 
+def _conditions(cond: Dict[str, Any]) -> Dict[str, Any]:
+    """Did the board record its readings during the run? Without them nothing shows it did not throttle."""
+    name, metric, during = "conditions_recorded", "conditions.json during", cond.get("during")
+    if during is None:
+        why = "conditions.json: no 'during' readings (temperature, clocks, over-current): "
+        why += "cannot show the run did not throttle"
+        return result(name, metric, "==", "readings", None, "device", INCONCLUSIVE, why)
+    if not isinstance(during, dict):
+        return compare(name, metric, "==", "readings", Malformed("during", during, "an object"), "device")
+    return result(name, metric, "==", "readings", "readings", "device", PASS)
+
+
 def throttled_under(profile: Optional[Profile], cond: Dict[str, Any]) -> List[str]:
     """Why the run's conditions fail the judging rules (temperature, clocks, load, power mode), from the
-    board's recorded readings; a reading that cannot be judged is itself a reason."""
+    board's recorded readings; a reading that is missing or cannot be judged is itself a reason."""
     facts, during = cond.get("machine"), cond.get("during")
-    if profile is None or not isinstance(facts, dict) or not isinstance(during, dict):
+    if profile is None:
         return []
+    if not isinstance(during, dict):
+        return ["conditions.json: no 'during' readings: cannot show the run did not throttle"]
     try:
-        return throttle_reasons(profile, facts, during)
+        return throttle_reasons(profile, facts if isinstance(facts, dict) else {}, during)
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         return ["conditions.json readings cannot be judged ({}: {})".format(type(exc).__name__, exc)]
 
@@ -160,7 +175,7 @@ def measured_rules(
     profile = got["profile"]
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    rules = [_machine(profile, cond), _as_judged(profile, got, bench)]
+    rules = [_machine(profile, cond), _conditions(cond), _as_judged(profile, got, bench)]
     providers = get_path(bench, "providers")
     ok = None
     if isinstance(providers, dict):

@@ -1,0 +1,74 @@
+"""What the device gate needs to see before it passes, as a reviewer forged it away.
+
+A measurement passes only on the evidence it was made as the base's rules require: the board's
+readings during the run (a missing ``during`` section, temperature or load reading is inconclusive,
+never a clean run).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeproof.device.measure import run_measure
+from edgeproof.verdict.device import device_gate
+from tests.device.conftest import base_params
+
+STRICT = {"gate": {"min_fps": 1.0}, "require_max_clocks": True, "power_mode": "MAXN", "max_load_per_cpu": 0.5}
+
+
+def _edit(path: Path, fn) -> None:
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def _rule(report: dict, name: str) -> dict:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+@pytest.fixture
+def measured(bundle) -> Path:
+    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    return out
+
+
+def test_conditions_without_their_readings_are_inconclusive_never_a_clean_run(bundle, measured, tmp_path):
+    strict = base_params(tmp_path, STRICT)
+    assert device_gate(bundle, "cpu-ci", measured, rules_params=strict)["verdict"] == "inconclusive"
+    _edit(measured / "conditions.json", lambda d: d.pop("during"))
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=strict)
+    rule = _rule(report, "conditions_recorded")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive" and "'during'" in rule["reason"]
+    assert device_gate(bundle, "cpu-ci", measured)["verdict"] == "inconclusive"  # the bundle's own rules too
+    _edit(measured / "conditions.json", lambda d: d.update(during=[1]))
+    rule = _rule(device_gate(bundle, "cpu-ci", measured), "conditions_recorded")
+    assert rule["status"] == "invalid" and "during: [1] is a list, expected an object" in rule["reason"]
+
+
+def test_a_load_limit_without_a_load_reading_is_inconclusive(bundle, measured, tmp_path):
+    limit = base_params(tmp_path, {"max_load_per_cpu": 1e6})
+    assert device_gate(bundle, "cpu-ci", measured, rules_params=limit)["verdict"] == "pass"
+    _edit(measured / "conditions.json", lambda d: (d["machine"].pop("load_avg_1m"), d.update(reasons=[])))
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=limit)
+    assert report["verdict"] == "inconclusive"
+    assert any("no load reading" in r for r in report["conditions"]["reasons"])
+
+
+def test_a_jetson_profile_without_temperature_readings_is_inconclusive(bundle, measured, tmp_path):
+    _edit(
+        measured / "conditions.json",
+        lambda d: d["during"].update(max_temp_c={}, min_clock_ratio={"cpu": {"ratio": 1.0, "cur": 1, "max": 1}}),
+    )
+    clocks = base_params(tmp_path, {"require_max_clocks": True})
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=clocks)
+    assert report["verdict"] == "inconclusive"
+    assert any("no temperature readings" in r for r in report["conditions"]["reasons"])
+    # a cloud VM exposes no thermal zones: a profile that names no Jetson and wants no board readings passes
+    assert device_gate(bundle, "cpu-ci", measured)["verdict"] == "pass"
+    _edit(measured / "conditions.json", lambda d: d["during"].pop("max_temp_c"))  # not recorded at all
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert report["verdict"] == "inconclusive" and any("no max_temp_c" in r for r in report["conditions"]["reasons"])

@@ -2,7 +2,8 @@
 
 A measurement passes only on the evidence it was made as the base's rules require: the board's
 readings during the run (a missing ``during`` section, temperature or load reading is inconclusive,
-never a clean run).
+never a clean run), and figures a board can physically report (5e-324 mJ per frame is invalid,
+not well under the limit).
 """
 
 from __future__ import annotations
@@ -72,3 +73,25 @@ def test_a_jetson_profile_without_temperature_readings_is_inconclusive(bundle, m
     _edit(measured / "conditions.json", lambda d: d["during"].pop("max_temp_c"))  # not recorded at all
     report = device_gate(bundle, "cpu-ci", measured)
     assert report["verdict"] == "inconclusive" and any("no max_temp_c" in r for r in report["conditions"]["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        ({"energy_mj_per_frame": 5e-324}, "energy_mj_per_frame"),
+        ({"power_w_mean": 1e-300}, "power_w_mean"),
+        ({"peak_memory_mb": 1e-300}, "peak_memory_mb"),
+    ],
+)
+def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, measured, tmp_path, fields, key):
+    limits = {"max_energy_mj_per_frame": 100.0, "max_power_w": 50.0, "max_peak_memory_mb": 5000.0}
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, **limits}})
+    honest = {"energy_mj_per_frame": 0.5, "power_w_mean": 3.0, "power_w_peak": 3.0, "memory_leak": False}
+    energy = {"measurable": True, "samples": 10, "source": "rapl", "reason": None}
+    _edit(measured / "bench.json", lambda d: (d.update(honest), d["energy"].update(energy)))
+    assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
+    _edit(measured / "bench.json", lambda d: d.update(fields))
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    bad = [r for r in report["rules"] if r["status"] == "invalid"]
+    assert report["verdict"] == "fail" and len(bad) == 1 and bad[0]["reason"].startswith(f"{key}: ")
+    assert "outside the possible range" in bad[0]["reason"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeproof.device.energy import MIN_POWER_READINGS, window_power
 from edgeproof.device.measure import run_measure
 from edgeproof.verdict.device import device_gate
 from tests.device.conftest import base_params
@@ -95,3 +96,22 @@ def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, meas
     bad = [r for r in report["rules"] if r["status"] == "invalid"]
     assert report["verdict"] == "fail" and len(bad) == 1 and bad[0]["reason"].startswith(f"{key}: ")
     assert "outside the possible range" in bad[0]["reason"]
+
+
+@pytest.mark.parametrize("samples", [0, 1, None, "12", True, 2.5])
+def test_energy_that_says_measurable_without_two_power_readings_is_invalid(bundle, measured, tmp_path, samples):
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_energy_mj_per_frame": 100.0}})
+    energy = {"measurable": True, "samples": MIN_POWER_READINGS, "source": "rapl", "reason": None, "window_s": 0.003}
+    _edit(measured / "bench.json", lambda d: (d.update(energy_mj_per_frame=0.5), d["energy"].update(energy)))
+    assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
+    _edit(measured / "bench.json", lambda d: d["energy"].update(samples=samples))
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    rule = _rule(report, "energy")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid"
+    assert rule["reason"].startswith(f"energy.samples: {samples!r} with energy.measurable true")
+
+
+def test_the_board_calls_energy_measurable_only_on_two_readings():
+    assert window_power([(0.5, 5000.0)], 0.4, 0.6, max_gap_s=0.3) is None  # one reading held flat: a guess
+    stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, max_gap_s=0.6)  # interpolated from both sides
+    assert stats is not None and stats["samples"] == MIN_POWER_READINGS

@@ -65,7 +65,10 @@ def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossibl
     _edit(measured / "bench.json", lambda d: d.update(ENERGY))
     rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
     assert rule["status"] == "inconclusive" and "no INA3221 on this board" in rule["reason"]
-    _edit(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=-5.0, energy={"measurable": True}))
+    _edit(
+        measured / "bench.json",
+        lambda d: d.update(energy_mj_per_frame=-5.0, energy={"measurable": True, "samples": 12}),
+    )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     rule = _rule(report, "regression_energy")
     assert rule["status"] == "invalid" and "this run energy_mj_per_frame" in rule["reason"]

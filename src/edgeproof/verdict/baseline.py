@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, List, Optional
 
+from edgeproof.device.energy import MIN_POWER_READINGS
 from edgeproof.profiles import Profile
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
@@ -100,7 +101,7 @@ def energy_not_judged(
     false, is inconclusive with the board's reason (``shown``: the measured value the rule keeps)."""
     flag = get_figure(bench, "energy.measurable")
     if flag is True:
-        return None
+        return _too_few_readings(bench, name, metric, limit, source, shown)
     if not isinstance(flag, Malformed) and flag is not None and flag is not False:
         flag = Malformed("energy.measurable", flag, "true, false or null")
     if isinstance(flag, Malformed):
@@ -109,6 +110,21 @@ def energy_not_judged(
         get_path(bench, "energy.reason") or "no energy record in bench.json"
     )
     return result(name, metric, "<=", limit, shown, source, INCONCLUSIVE, why)
+
+
+def _too_few_readings(
+    bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any
+) -> Optional[Dict[str, Any]]:
+    """A record that says measurable must rest on the readings the board needs for a figure
+    (:data:`MIN_POWER_READINGS`): fewer, or a count that is no integer, is invalid, named."""
+    count = get_figure(bench, "energy.samples")
+    if type(count) is int and count >= MIN_POWER_READINGS:
+        return None
+    found = count.found if isinstance(count, Malformed) else count
+    why = "energy.samples: {!r} with energy.measurable true, expected an integer >= {} (power readings)".format(
+        found, MIN_POWER_READINGS
+    )
+    return result(name, metric, "<=", limit, shown, source, INVALID, why)
 
 
 def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:

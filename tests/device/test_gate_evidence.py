@@ -3,7 +3,8 @@
 A measurement passes only on the evidence it was made as the base's rules require: the board's
 readings during the run (a missing ``during`` section, temperature or load reading is inconclusive,
 never a clean run), and figures a board can physically report (5e-324 mJ per frame is invalid,
-not well under the limit).
+not well under the limit), and files that tell one story: a bench.json that disagrees with the bundle,
+its own settings or the board's other files is invalid, naming the key and both values.
 """
 
 from __future__ import annotations
@@ -115,3 +116,41 @@ def test_the_board_calls_energy_measurable_only_on_two_readings():
     assert window_power([(0.5, 5000.0)], 0.4, 0.6, max_gap_s=0.3) is None  # one reading held flat: a guess
     stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, max_gap_s=0.6)  # interpolated from both sides
     assert stats is not None and stats["samples"] == MIN_POWER_READINGS
+
+
+def _measure_json(d: dict) -> None:
+    d.update(exit_code=2, throttled=True)
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "said"),
+    [
+        ("bench.json", lambda d: d.update(input_size=[640, 640]), "input_size [640, 640] differs from deploy.json"),
+        ("bench.json", lambda d: d.update(variant="int8"), "bench.json variant 'int8' differs from manifest.json"),
+        ("bench.json", lambda d: d.update(model_path="models/int8.onnx"), "model_path 'models/int8.onnx' differs"),
+        ("bench.json", lambda d: d.update(fps_e2e=99999.0), "fps_e2e 99999.0 differs from e2e.fps"),
+        ("bench.json", lambda d: d["e2e"].update(samples=1), "e2e.samples 1 differs from settings.e2e_images"),
+        ("bench.json", lambda d: d["model"].update(samples=1), "model.samples 1 differs from settings.runs"),
+        ("bench.json", lambda d: d["latency_ms"].update(p95=0.01), "latency_ms.p90"),
+        ("bench.json", lambda d: d["e2e"].update(p99=1e9), "e2e.p99 1000000000.0 is above e2e.max"),
+        ("measure.json", _measure_json, "measure.json exit_code 2 differs"),
+        ("conditions.json", lambda d: d.update(throttled="yes"), "conditions.json throttled 'yes' is not a boolean"),
+        ("eval.json", lambda d: d.update(profile="jetson-nano"), "eval.json profile 'jetson-nano' differs"),
+    ],
+)
+def test_a_bench_json_that_disagrees_with_its_run_or_the_bundle_is_invalid(bundle, measured, file, edit, said):
+    assert _rule(device_gate(bundle, "cpu-ci", measured), "results_consistent")["status"] == "pass"
+    _edit(measured / file, edit)
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = _rule(report, "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid" and said in rule["reason"]
+
+
+def test_fps_and_its_latencies_must_tell_one_story(bundle, measured):
+    def faster(d: dict) -> None:  # both FPS copies raised together; the latencies still say otherwise
+        d.update(fps_e2e=d["e2e"]["fps"] * 10)
+        d["e2e"].update(fps=d["fps_e2e"])
+
+    _edit(measured / "bench.json", faster)
+    rule = _rule(device_gate(bundle, "cpu-ci", measured), "results_consistent")
+    assert rule["status"] == "invalid" and "differs from 1000 / e2e.mean" in rule["reason"]

@@ -135,7 +135,8 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
     got["setup"] = _load_quiet(bundle / "deploy.json")
-    got["status"] = _status_rule(results, _load(results / "measure.json"))
+    got["measure"] = _load(results / "measure.json")
+    got["status"] = _status_rule(results, got["measure"])
     if got["status"]["status"] == PASS:
         for key in ("bench", "eval", "conditions"):
             got[key] = _load(results / "{}.json".format(key))

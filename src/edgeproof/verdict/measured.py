@@ -18,6 +18,7 @@ from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import energy_not_judged, regression_rules
+from edgeproof.verdict.consistency import consistency_rule
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -175,7 +176,12 @@ def measured_rules(
     profile = got["profile"]
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    rules = [_machine(profile, cond), _conditions(cond), _as_judged(profile, got, bench)]
+    rules = [
+        _machine(profile, cond),
+        _conditions(cond),
+        _as_judged(profile, got, bench),
+        consistency_rule(name, bench, got),
+    ]
     providers = get_path(bench, "providers")
     ok = None
     if isinstance(providers, dict):

@@ -53,10 +53,12 @@ def make_bundle(
     clip: str | None = None,
     profiles: dict | None = None,
     pixels: bool = False,
+    deploy: DeploySettings | None = None,
+    scoring: ScoringSettings | None = None,
 ) -> Path:
     """Write the build side under ``root`` (unless it is there) and build ``root/release/bundle`` from it;
     ``profiles``: parsed profiles (default: params.yaml's with the tests' run counts); ``pixels``: the model
-    takes uint8 NHWC pixels."""
+    takes uint8 NHWC pixels; ``deploy``/``scoring``: the operating point a pull request's params.yaml set."""
     profiles = profiles if profiles is not None else parse_profiles(profiles_raw())
     if not (root / "reports" / "release.json").exists():
         write_build_side(root, list(profiles), pixels=pixels)
@@ -67,9 +69,9 @@ def make_bundle(
         release_path=root / "reports" / "release.json",
         build_metrics={"eval": root / "metrics" / "eval.json", "bench": root / "metrics" / "bench.json"},
         data_dir=root / "data" / "prepared",
-        deploy=DeploySettings(),
+        deploy=deploy or DeploySettings(),
         profiles=profiles,
-        scoring=ScoringSettings(),
+        scoring=scoring or ScoringSettings(),
         params=BundleParams(max_val_images=max_val_images, seed=seed, clip=clip),
         root=root,
     )

@@ -130,3 +130,24 @@ def test_rules_params_with_anchors_and_merge_keys_read_as_dvc_reads_them(tmp_pat
     path.write_text(body.replace("    placeholder: 1\n", "    min_fps: 1.0\n", 1))
     as_dvc = parse_profiles(read_params_yaml(path)["profiles"])
     assert read_rules_profiles(path) == as_dvc and as_dvc["cpu-ci"].gate.min_fps == cpu["gate"]["min_fps"]
+
+
+def test_the_operating_point_is_the_bases_not_the_bundles(tmp_path):
+    """deploy.json comes from the pull request's build: its deploy and mAP-scoring settings are a proposal."""
+    from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.scoring import ScoringSettings
+    from tests.device.conftest import make_bundle
+
+    bundle = make_bundle(
+        tmp_path, deploy=DeploySettings(conf=0.9, max_det=1), scoring=ScoringSettings(iou=1.0, max_det=10000)
+    )
+    base = base_params(tmp_path, {})
+    code, out = _measure(bundle, base)
+    assert code == 0
+    report = device_gate(bundle, "cpu-ci", out, rules_params=base)
+    rule = _rule(report, "measured_as_judged")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert '"conf": 0.9' in rule["reason"] and '"conf": 0.25' in rule["reason"]  # both values shown
+    assert 'deploy.json map {"conf": 0.001, "iou": 1.0, "max_det": 10000' in rule["reason"]
+    assert '"iou": 0.7, "max_det": 300, "multi_label": true' in rule["reason"]
+    assert device_gate(bundle, "cpu-ci", out)["verdict"] == "pass"  # without base rules: the bundle's own point

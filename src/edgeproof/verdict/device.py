@@ -135,6 +135,9 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
     got["setup"] = _load_quiet(bundle / "deploy.json")
+    # the operating point judged at: the base's, like the thresholds (without base rules, the bundle's own)
+    own = {k: get_path(got["setup"], k) for k in ("deploy", "map")}
+    got["operating"] = proposal.load_operating_point(rules_params) if rules_params is not None else own
     got["measure"] = _load(results / "measure.json")
     got["status"] = _status_rule(results, got["measure"])
     if got["status"]["status"] == PASS:
@@ -175,7 +178,7 @@ def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Di
         ]
     rules = [result("detections", path.name, "refer to", "the bundle", len(found), "device", PASS)]
     scores = dets.score(gt, found)
-    setup = read_json_file(bundle / "deploy.json")
+    setup = {**read_json_file(bundle / "deploy.json"), "map": got["operating"]["map"]}  # scored at the base's
     return scores, rules + _reproduced(dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found), scores)
 
 

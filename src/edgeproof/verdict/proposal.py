@@ -32,6 +32,28 @@ def load_profiles(path: Path) -> Dict[str, Profile]:
         raise ParamsError(str(exc)) from None
 
 
+def load_operating_point(path: Path) -> Dict[str, Any]:
+    """The base's deployment and mAP-scoring settings (params.yaml ``deploy`` and ``evaluate``'s conf, iou,
+    max_det, multi_label) as the bundle's ``deploy.json`` spells them (``deploy``, ``map``): what the
+    pull request's model is judged at, like the thresholds (errors name file and key)."""
+    import dataclasses
+
+    from edgeproof.params_file import ParamsError, read_params_yaml
+    from edgeproof.runtime.deploy import DeploySettings
+    from edgeproof.runtime.scoring import ScoringSettings
+    from edgeproof.settings import SettingsError
+
+    raw = read_params_yaml(path)
+    raw = raw if isinstance(raw, dict) else {}
+    evaluate = raw.get("evaluate") if isinstance(raw.get("evaluate"), dict) else {}
+    scoring = {f.name: evaluate[f.name] for f in dataclasses.fields(ScoringSettings) if f.name in evaluate}
+    try:
+        deploy = DeploySettings.parse(raw.get("deploy", {}), where="{}: deploy".format(path))
+        return {"deploy": as_dict(deploy), "map": as_dict(ScoringSettings.parse(scoring, "{}: evaluate".format(path)))}
+    except SettingsError as exc:
+        raise ParamsError(str(exc)) from None
+
+
 def _flat(data: Any, prefix: str = "") -> Dict[str, Any]:
     if isinstance(data, dict):
         out: Dict[str, Any] = {}

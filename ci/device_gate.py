@@ -106,6 +106,8 @@ def gate_command(args: argparse.Namespace, profile: str, results: Path, baseline
         cmd += ["--release", str(args.release)]
     if baseline:
         cmd += ["--baseline", str(baseline)]
+    elif getattr(args, "baseline_error", None):  # the look-up failed: regression rules inconclusive, not gone
+        cmd += ["--baseline-unavailable", f"main's baseline could not be fetched ({args.baseline_error})"]
     cmd += ["--rules-params", str(args.params)]  # the base's rules judge; the PR's are only shown
     if args.proposed_params:
         cmd += ["--proposed-params", str(args.proposed_params)]

@@ -154,3 +154,13 @@ def test_fps_and_its_latencies_must_tell_one_story(bundle, measured):
     _edit(measured / "bench.json", faster)
     rule = _rule(device_gate(bundle, "cpu-ci", measured), "results_consistent")
     assert rule["status"] == "invalid" and "differs from 1000 / e2e.mean" in rule["reason"]
+
+
+def test_a_named_baseline_that_is_not_there_is_not_main_having_none(bundle, measured, tmp_path):
+    rules = base_params(tmp_path, {"regression": {"max_fps_drop_pct": 10.0}})
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)  # main has none yet: it can bootstrap
+    assert report["verdict"] == "pass" and "no baseline on main: regression not judged" in report["notes"]
+    report = device_gate(bundle, "cpu-ci", measured, baseline=tmp_path / "gone.json", rules_params=rules)
+    rule = _rule(report, "regression_fps")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert "gone.json is missing or not valid JSON" in rule["reason"]

@@ -94,7 +94,12 @@ def test_only_mains_passed_verdict_for_the_same_profile_is_a_baseline(bundle, me
     base = base_params(tmp_path, {"regression": {"max_fps_drop_pct": 10.0}})
     baseline = _with_baseline(tmp_path, {"fps_e2e": 0.001, "map50_95": 0.0}, **fields)
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
-    assert not [r for r in report["rules"] if r["name"].startswith("regression")]
+    regression = [r for r in report["rules"] if r["name"].startswith("regression")]  # not judged against it...
+    assert [(r["name"], r["status"]) for r in regression] == [("regression_fps", "inconclusive")]
+    assert "main's baseline is verdict" in regression[0]["reason"]  # ...and never gone: a hidden baseline
+    report = device_gate(
+        bundle, "cpu-ci", measured, baseline=baseline, rules_params=base_params(tmp_path, {}, name="plain.yaml")
+    )
     assert any(n.startswith("main's baseline not used") for n in report["notes"]), report["notes"]
     good = _with_baseline(tmp_path, {"fps_e2e": 1.0e5, "map50_95": 1.0})
     report = device_gate(bundle, "cpu-ci", measured, baseline=good, rules_params=base)

@@ -306,11 +306,15 @@ def test_without_a_baseline_the_comment_says_regression_was_not_judged(measured)
 
 
 def test_a_failed_baseline_look_up_is_inconclusive_not_no_baseline(measured):
-    """ci/gate.sh passes --baseline-error when ci/artifacts.py failed (not exit 4): a pass becomes inconclusive."""
+    """ci/gate.sh passes --baseline-error when ci/artifacts.py failed (not exit 4, "none on main", which lets
+    main bootstrap): the profile's regression rules and same_val_set are there, inconclusive, never gone."""
     root, bundle = measured
     code, report, body = _gate(root, bundle, "--baseline-root", str(root / "none"), "--baseline-error", "exit 1")
     assert code == 3 and report["verdict"] == "inconclusive", body
-    assert "main's baseline could not be fetched (exit 1): regression not judged" in report["reason"]
+    regression = {r["name"]: r for r in report["rules"] if r["name"].startswith(("regression", "same_val_set"))}
+    assert sorted(regression) == ["regression_fps", "regression_map", "same_val_set"]
+    why = "main's baseline could not be fetched (exit 1): regression not judged"
+    assert all(r["status"] == "inconclusive" and r["reason"].startswith(why) for r in regression.values())
     assert "**Verdict: INCONCLUSIVE" in body and "PASSED" not in body and "no baseline on main" not in body
 
 

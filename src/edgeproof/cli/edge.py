@@ -62,7 +62,14 @@ def _cmd_device_gate(args: argparse.Namespace) -> int:
     results = args.results or Path("reports/device") / args.profile
     # release None: the bundle's own build/release.json, the release record of the same build
     return run_device_gate(
-        args.bundle, args.profile, results, args.release, args.baseline, args.rules_params, args.proposed_params
+        args.bundle,
+        args.profile,
+        results,
+        args.release,
+        args.baseline,
+        args.rules_params,
+        args.proposed_params,
+        args.baseline_unavailable,
     )
 
 
@@ -100,6 +107,13 @@ def _add_device_commands(sub: Any) -> None:
         "--release", type=Path, default=None, help="release report (default: the bundle's build/release.json)"
     )
     s.add_argument("--baseline", type=Path, default=None, help="main's gate.json for this profile (regression rules)")
+    s.add_argument(
+        "--baseline-unavailable",
+        metavar="WHY",
+        default=None,
+        help="main's baseline could not be fetched (WHY): regression rules inconclusive; without it and without "
+        "--baseline, main has none yet and they are not judged",
+    )
     s.add_argument(
         "--rules-params",
         type=Path,

@@ -11,7 +11,7 @@ not comparable, and is inconclusive until a reviewer accepts the new set (merged
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.energy import MIN_POWER_READINGS
 from edgeproof.profiles import Profile
@@ -40,16 +40,35 @@ def val_digest(manifest: Any) -> Optional[str]:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else None
 
 
-def usable_baseline(name: str, baseline: Any, notes: List[str]) -> Optional[Dict[str, Any]]:
-    """Main's verdict if it can be a baseline for profile ``name`` (a pass, same profile), else None + a note."""
-    if not isinstance(baseline, dict) or not isinstance(baseline.get("measured"), dict):
+def usable_baseline(name: str, baseline: Any, notes: List[str]) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(main's verdict if it can be a baseline for profile ``name``: a pass, same profile; else None, and why
+    a baseline that is there cannot be used: None when there is none at all, with a note)."""
+    if baseline is None:
         notes.append(NO_BASELINE)
-        return None
+        return None, None
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("measured"), dict):
+        return None, "main's baseline is no gate.json with measured figures"
     if baseline.get("verdict") != PASS or baseline.get("profile") != name:
-        why = "main's baseline not used: verdict {!r} for profile {!r}, not a pass for {!r}; regression not judged"
-        notes.append(why.format(baseline.get("verdict"), baseline.get("profile"), name))
-        return None
-    return baseline
+        why = "main's baseline is verdict {!r} for profile {!r}, not a pass for {!r}"
+        return None, why.format(baseline.get("verdict"), baseline.get("profile"), name)
+    return baseline, None
+
+
+def _not_judged(r: Any, why: str) -> List[Dict[str, Any]]:
+    """The rules main's baseline would judge, inconclusive: a baseline that exists but could not be fetched
+    or used is never the same as none (a pull request must not pass by hiding main's figures)."""
+    why = "{}: regression not judged; rerun once main's baseline can be fetched".format(why)
+    rows = [("same_val_set", "val images + ground truth sha256", "==", "main's")]
+    rows += [
+        (rule, metric, "<=", limit)
+        for rule, metric, limit in (
+            ("regression_fps", "fps drop % vs main", r.max_fps_drop_pct),
+            ("regression_map", "map50_95 drop vs main", r.max_map_drop),
+            ("regression_energy", "mJ/frame rise % vs main", r.max_energy_increase_pct),
+        )
+        if limit is not None
+    ]
+    return [result(name, metric, op, limit, None, "baseline", INCONCLUSIVE, why) for name, metric, op, limit in rows]
 
 
 def _change_pct(base: Any, now: Any) -> Optional[float]:
@@ -71,12 +90,21 @@ def _same_val_set(baseline: Dict[str, Any], got: Dict[str, Any]) -> List[Dict[st
 def regression_rules(
     name: str, profile: Profile, baseline: Any, bench: Dict[str, Any], scores: Dict[str, Any], got: Dict[str, Any]
 ) -> List[Dict[str, Any]]:
-    """The rules against main's baseline (none, with a note, when there is no usable one)."""
+    """The rules against main's baseline. None, with a note, when main has none yet (so main can make its
+    first); inconclusive when the profile sets regression rules and main's baseline could not be fetched
+    (``got["baseline_unavailable"]``: why) or is not a usable one."""
     r = profile.regression
     wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
-    base_report = usable_baseline(name, baseline, got["notes"]) if wanted or baseline is not None else None
-    if base_report is None:
+    unavailable = got.get("baseline_unavailable")
+    if unavailable and baseline is None:
+        return _not_judged(r, unavailable) if wanted else []
+    if not wanted and baseline is None:
         return []
+    base_report, why = usable_baseline(name, baseline, got["notes"])
+    if base_report is None:
+        if why and not wanted:
+            got["notes"].append("main's baseline not used ({}): same_val_set not judged".format(why))
+        return _not_judged(r, why) if why and wanted else []
     rules, base = _same_val_set(base_report, got), base_report["measured"]
     why = "the baseline or this run has no valid figure"
     if r.max_fps_drop_pct is not None:

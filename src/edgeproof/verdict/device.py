@@ -257,11 +257,14 @@ def device_gate(
     baseline: Optional[Path] = None,
     rules_params: Optional[Path] = None,
     proposed_params: Optional[Path] = None,
+    baseline_unavailable: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Judge the device results of profile ``name``; the report (``gate.json`` shape + verdict). Never raises.
 
     ``release`` defaults to the bundle's own ``build/release.json`` (the same build's record);
-    ``rules_params`` is the base branch's params.yaml (default: the bundle's profiles.json).
+    ``rules_params`` is the base branch's params.yaml (default: the bundle's profiles.json);
+    ``baseline_unavailable``: why main's baseline could not be fetched (regression rules inconclusive), as
+    opposed to main having none yet (no ``baseline``, no reason: main can make its first).
     """
     bundle, results = Path(bundle), Path(results)
     try:
@@ -274,6 +277,10 @@ def device_gate(
             rel_path = release if release is not None else bundle / "build" / "release.json"
             rel_src = str(release) if release is not None else "bundle build/release.json (same build)"
             base = _load_quiet(baseline) if baseline is not None else None
+            if baseline is not None and base is None:  # named but not there: not the same as main having none
+                got["baseline_unavailable"] = "main's baseline {} is missing or not valid JSON".format(baseline)
+            elif baseline_unavailable:
+                got["baseline_unavailable"] = baseline_unavailable
             rules += measured_rules(name, got, _load_quiet(rel_path), rel_src, scores, source, base)
         report = _report(name, rules, bench, scores, got)
         if got["status"]["status"] == PASS:  # evidence for the next release choice, never this verdict
@@ -295,6 +302,7 @@ def run_device_gate(
     baseline: Optional[Path] = None,
     rules_params: Optional[Path] = None,
     proposed_params: Optional[Path] = None,
+    baseline_unavailable: Optional[str] = None,
 ) -> int:
     """Write ``gate.json`` and ``gate.md`` into ``results``; return 0 pass, 1 fail, 3 inconclusive."""
     from edgeproof.io import write_text
@@ -304,7 +312,7 @@ def run_device_gate(
     for stale in ("gate.json", "gate.md"):  # an older verdict must never stand in for this one
         if (results / stale).is_file():
             (results / stale).unlink()
-    report = device_gate(bundle, name, results, release, baseline, rules_params, proposed_params)
+    report = device_gate(bundle, name, results, release, baseline, rules_params, proposed_params, baseline_unavailable)
     results.mkdir(parents=True, exist_ok=True)
     write_text(results / "gate.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     write_text(results / "gate.md", render_markdown(report))

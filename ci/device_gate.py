@@ -30,7 +30,6 @@ from typing import Any
 
 from edgeproof.markdown import one_line, table_rows_only
 from edgeproof.verdict.baseline import NO_BASELINE
-from edgeproof.verdict.report import verdict_line
 
 log = logging.getLogger("ci.device_gate")
 MARKER = "<!-- edgeproof-device-gate -->"
@@ -135,21 +134,6 @@ def judge(args: argparse.Namespace, profile: str) -> tuple[dict[str, Any], str]:
     results.mkdir(parents=True, exist_ok=True)
     (results / "gate.json").write_text(json.dumps(report, indent=2) + "\n")
     (results / "gate.md").write_text(md)
-    return report, md
-
-
-def baseline_unavailable(report: dict[str, Any], md: str, why: str) -> tuple[dict[str, Any], str]:
-    """A pass judged without main's baseline because the look-up FAILED (not "none yet") is inconclusive.
-
-    The regression rules could not run: a pull request able to break the look-up (flooding the artifact
-    list, say) must not get the pass that skipping them would give.
-    """
-    if report.get("verdict") != "pass":
-        return report, md
-    reason = f"main's baseline could not be fetched ({why}): regression not judged"
-    notes = [reason if n == NO_BASELINE else n for n in report.get("notes") or []]
-    report = {**report, "verdict": "inconclusive", "passed": False, "reason": reason, "notes": notes}
-    md = md.replace(verdict_line("pass"), verdict_line("inconclusive"), 1).replace(NO_BASELINE, reason)
     return report, md
 
 
@@ -321,11 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         reports[profile], mds[profile] = judge(args, profile)
         if baseline_file(args.baseline_root, profile) or not reports[profile].get("rules"):
             continue
-        if args.baseline_error:
-            reports[profile], mds[profile] = baseline_unavailable(reports[profile], mds[profile], args.baseline_error)
-            results = args.results_root / profile  # the uploaded verdict says the same as the comment
-            (results / "gate.json").write_text(json.dumps(reports[profile], indent=2) + "\n")
-            (results / "gate.md").write_text(mds[profile])
+        if args.baseline_error:  # judged so by `edgeproof device-gate --baseline-unavailable` (gate_command)
             notes.append(f"`{profile}`: main's baseline could not be fetched ({args.baseline_error})")
         else:
             notes.append(f"`{profile}`: {NO_BASELINE}")

@@ -164,3 +164,16 @@ def test_a_named_baseline_that_is_not_there_is_not_main_having_none(bundle, meas
     rule = _rule(report, "regression_fps")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert "gone.json is missing or not valid JSON" in rule["reason"]
+
+
+def test_a_baseline_that_could_not_be_fetched_leaves_the_val_set_unjudged_even_without_regression_rules(
+    bundle, measured, tmp_path
+):
+    """same_val_set guards accuracy against ground truth a pull request supplies: with main's baseline not
+    fetched it cannot be judged, so a profile that sets no regression limits is inconclusive too (it passed)."""
+    rules = base_params(tmp_path, {})
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules, baseline_unavailable="look-up failed")
+    assert report["verdict"] == "inconclusive", report.get("reason")
+    rule = _rule(report, "same_val_set")
+    assert rule["status"] == "inconclusive" and rule["reason"].startswith("look-up failed: regression not judged")
+    assert not [r for r in report["rules"] if r["name"].startswith("regression")]

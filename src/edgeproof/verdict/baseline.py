@@ -91,13 +91,13 @@ def regression_rules(
     name: str, profile: Profile, baseline: Any, bench: Dict[str, Any], scores: Dict[str, Any], got: Dict[str, Any]
 ) -> List[Dict[str, Any]]:
     """The rules against main's baseline. None, with a note, when main has none yet (so main can make its
-    first); inconclusive when the profile sets regression rules and main's baseline could not be fetched
-    (``got["baseline_unavailable"]``: why) or is not a usable one."""
+    first); inconclusive when main's baseline could not be fetched (``got["baseline_unavailable"]``: why;
+    same_val_set, and the profile's regression rules), or is not a usable one (its regression rules)."""
     r = profile.regression
     wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
     unavailable = got.get("baseline_unavailable")
-    if unavailable and baseline is None:
-        return _not_judged(r, unavailable) if wanted else []
+    if unavailable and baseline is None:  # same_val_set too: the val set is the PR's to supply otherwise
+        return _not_judged(r, unavailable)
     if not wanted and baseline is None:
         return []
     base_report, why = usable_baseline(name, baseline, got["notes"])

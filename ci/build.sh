@@ -23,7 +23,7 @@ cp reports/release.json ci-out/release.json
 cp params.yaml ci-out/params.yaml
 if [ -n "${PR_NUMBER:-}" ]; then
   # which PR this build is (a workflow_run event carries no PR number for a fork's PR); the gate job
-  # trusts it only when GitHub confirms that PR's head is the commit it judges (ci/device_gate.py)
+  # trusts it only when GitHub confirms that PR's head is the commit it judges (ci/github_pr.py)
   [[ "$PR_NUMBER" =~ ^[0-9]+$ && "${PR_HEAD_SHA:-}" =~ ^[0-9a-f]{40}$ ]] || { echo "ci/build: bad PR_NUMBER/PR_HEAD_SHA" >&2; exit 1; }
   printf '{"number": %s, "head_sha": "%s"}\n' "$PR_NUMBER" "$PR_HEAD_SHA" > ci-out/pr.json
 fi

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "ci"))  # device_gate imports github_pr, as it does run as a script from ci/
 _spec = importlib.util.spec_from_file_location("ci_device_gate", REPO / "ci" / "device_gate.py")
 dg = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dg)
@@ -167,7 +168,7 @@ def test_statuses_are_set_even_when_github_refuses_the_comment(monkeypatch, tmp_
 @pytest.mark.parametrize("text", ["[1, 2]", "not json", "7", '"x"', "null"])
 def test_a_pr_json_that_is_not_an_object_is_an_error_not_a_crash(tmp_path, caplog, text):
     (tmp_path / "pr.json").write_text(text)
-    assert dg._claimed_pr(tmp_path / "pr.json") is None
+    assert dg.claimed_pr(tmp_path / "pr.json") is None
     assert "the PR it names is not used" in caplog.text
 
 

@@ -237,6 +237,7 @@ def test_workflow_logic_lives_in_tested_scripts():
     for script in [
         *scripts,
         "ci/device_gate.py",
+        "ci/github_pr.py",
         "ci/artifacts.py",
         "ci/jetson/preflight.sh",
         "ci/jetson/prepare-runner.sh",

@@ -20,7 +20,9 @@ from typing import Any
 from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
+from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import RECORD_FILE, Destination, content_id
+from edgeproof.tracking.record_check import EditedRecordError, checked_alias
 from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict, withdraw_run
 from edgeproof.tracking.view import VIEW_TAG, view_state
@@ -212,10 +214,6 @@ def _mark_failed(client: Any, run_id: str, model_name: str | None, exp_id: str) 
         log.warning("could not mark MLflow run %s as FAILED: %s", run_id, describe(exc))
 
 
-class EditedRecordError(ValueError):
-    """An outbox record whose content no longer matches its id: it was changed after it was written."""
-
-
 def _read_record(path: Path) -> dict[str, Any]:
     """The record in ``path``, refused when its content no longer hashes to its ``record_id``: an
     edited record would be logged as the run it claims to be (its verdict, alias, metrics)."""
@@ -229,13 +227,17 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def send(client: Any, folder: Path, uri: str, root: Path, fallback: Destination) -> dict[str, Any]:
+def send(
+    client: Any, folder: Path, uri: str, root: Path, fallback: Destination, track: TrackParams | None = None
+) -> dict[str, Any]:
     """Log the outbox record in ``folder`` as one FINISHED MLflow run spanning the pipeline; log its
     ONNX model and record the verdict in the registry. Idempotent by record id. Raises on any
-    failure (the caller keeps the record)."""
+    failure (the caller keeps the record), first of all for a record that does not agree with itself
+    (:mod:`edgeproof.tracking.record_check`); the alias it moves is recomputed with ``track``."""
     record = _read_record(folder / RECORD_FILE)
     dest = Destination.of(record, fallback)
     models = sorted((folder / "artifacts" / "model").glob("*.onnx"))
+    record["alias"] = checked_alias(folder, record, models, track)
     register_as = dest.model_name if models else None
     exp_id = _experiment_id(client, dest.experiment, uri, root)
     existing = _settle_previous(client, exp_id, record["record_id"], register_as)

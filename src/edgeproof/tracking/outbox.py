@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking.mlflow_sink import connect, send, unreachable
+from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import RECORD_FILE, Destination
 from edgeproof.tracking.redact import describe
 
@@ -64,10 +65,11 @@ def locked(outbox: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def flush(outbox: Path, uri: str, root: Path, fallback: Destination) -> FlushResult:
+def flush(outbox: Path, uri: str, root: Path, fallback: Destination, track: TrackParams | None = None) -> FlushResult:
     """Send every record waiting in ``outbox``, oldest first; a record leaves the outbox only after
     MLflow has it in full. A record that fails (whatever the exception) stays and is reported as
-    pending; the others are still tried unless the tracking server stopped answering."""
+    pending; the others are still tried unless the tracking server stopped answering. ``track``: the
+    sender's params, which decide the alias a record earns (never the record's own say)."""
     result = FlushResult()
     with locked(outbox):
         folders = waiting(outbox)
@@ -84,7 +86,7 @@ def flush(outbox: Path, uri: str, root: Path, fallback: Destination) -> FlushRes
                 result.pending += [{"record_id": f.name, "error": down} for f in folders[i:]]
                 break
             try:
-                sent = send(client, folder, uri, root, fallback)
+                sent = send(client, folder, uri, root, fallback, track)
             except Exception as exc:
                 error = describe(exc)
                 log.warning("MLflow did not take record %s (%s); it stays in %s", folder.name, error, outbox)

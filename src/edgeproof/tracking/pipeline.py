@@ -67,7 +67,7 @@ def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None)
     root = repo_root(repo)
     outbox = outbox_dir(state)
     uri = uri or default_tracking_uri(root)
-    result = flush(outbox, uri, root, destination(params))
+    result = flush(outbox, uri, root, destination(params), params)
     _log_sent(result.sent, uri)
     if result.pending:
         raise ReplayError(result, outbox)
@@ -104,7 +104,7 @@ def _record(sources: RecordSources, repo: Path, state: Path, params: TrackParams
     root = repo_root(repo)
     uri = default_tracking_uri(root)
     try:
-        result = flush(outbox, uri, root, destination(params))
+        result = flush(outbox, uri, root, destination(params), params)
     except Exception as exc:  # any tracking failure must not change the release verdict
         result = FlushResult(pending=[{"record_id": folder.name, "error": describe(exc)}])
     _log_sent(result.sent, uri)

@@ -127,7 +127,7 @@ def record_verdict(
         )
     number = str(version.version)
     at_ms = (record.get("times") or {}).get("end_ms")
-    alias = record.get("alias") or ""
+    alias = (record.get("alias") or "") if record.get("passed") is True else ""  # only a pass moves an alias
     if alias and not newer_than_holder(client, name, alias, number, at_ms):
         alias = ""  # the version is recorded all the same, without the alias
     written = history.new_tags(version.tags, record, run_id, alias)

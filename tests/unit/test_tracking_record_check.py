@@ -1,0 +1,115 @@
+"""An outbox record is sent only when it agrees with itself and the files travelling with it.
+
+The content id is public (anyone can recompute it), so it catches accidental edits only. A failed
+run's record turned into a pass (``passed``, ``alias``, a metric, its id recomputed) was registered as
+the champion, its promotion record saying ``failed: fps`` next to ``passed``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeproof.tracking.pipeline import ReplayError, record_pipeline_run, replay
+from edgeproof.tracking.record import RECORD_FILE, content_id
+from tests.unit.test_tracking import SHA, make_run_files
+from tests.unit.test_tracking_registry import _new_model_file, client, git_repo, no_ci_env, record  # noqa: F401
+from tests.unit.test_tracking_replay import PARAMS
+
+MODEL = "edgeproof-detector"
+DOWN = "http://127.0.0.1:9"  # nothing listens: the record waits in the outbox
+
+
+def _waiting_record(tmp_path: Path, monkeypatch, gate: dict | None = None, **env: str) -> Path:
+    """A clean main checkout's run whose record waits in the outbox; its folder."""
+    files = make_run_files(tmp_path)
+    if gate is not None:
+        files.metrics["gate"].write_text(json.dumps(gate))
+    git_repo(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", DOWN)
+    return Path(record_pipeline_run(files, tmp_path, tmp_path / ".state", PARAMS)["record"])
+
+
+def _edit(folder: Path, change) -> None:
+    """Edit the waiting record and recompute its id, as anyone with the outbox can."""
+    data = json.loads((folder / RECORD_FILE).read_text())
+    change(data)
+    data["record_id"] = content_id(data)
+    (folder / RECORD_FILE).write_text(json.dumps(data))
+
+
+def _replay(tmp_path: Path, client, monkeypatch) -> list[dict]:  # noqa: F811
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)  # the server is back
+    return replay(tmp_path / ".state", tmp_path, PARAMS)
+
+
+def _replay_refused(tmp_path: Path, client, monkeypatch, folder: Path, field: str) -> str:  # noqa: F811
+    with pytest.raises(ReplayError) as caught:
+        _replay(tmp_path, client, monkeypatch)
+    message = str(caught.value)
+    assert str(folder / RECORD_FILE) in message and field in message, message
+    assert (folder / RECORD_FILE).exists()  # refused, never dropped
+    assert client.search_model_versions(f"name = '{MODEL}'") == []
+    return message
+
+
+def test_a_failed_record_edited_into_a_champion_is_refused(tmp_path, client, monkeypatch):  # noqa: F811
+    folder = _waiting_record(tmp_path, monkeypatch, {"passed": False, "model_sha256": SHA, "failed": ["fps"]})
+
+    def forge(data):
+        data.update(passed=True, alias="champion")
+        data["metrics"]["eval.map50_95"] = 0.99
+
+    _edit(folder, forge)
+    message = _replay_refused(tmp_path, client, monkeypatch, folder, "passed")
+    assert "verdicts." in message  # its own build verdict still says failed
+
+
+def test_a_forged_build_verdict_is_refused_by_the_gate_report_next_to_it(tmp_path, client, monkeypatch):  # noqa: F811
+    folder = _waiting_record(tmp_path, monkeypatch, {"passed": False, "model_sha256": SHA, "failed": ["fps"]})
+
+    def forge(data):
+        data.update(passed=True, alias="champion")
+        for verdict in data["verdicts"].values():
+            verdict.update(passed=True, failed=[])
+
+    _edit(folder, forge)
+    assert "gate.json says passed: False" in _replay_refused(tmp_path, client, monkeypatch, folder, "passed")
+
+
+@pytest.mark.parametrize("sha", ["", "0" * 63, SHA.upper(), "f" * 64])
+def test_a_record_with_a_missing_malformed_or_wrong_sha256_is_refused(tmp_path, client, monkeypatch, sha):  # noqa: F811
+    """An empty sha256 skipped the model file check and registered a new version at every send."""
+    folder = _waiting_record(tmp_path, monkeypatch)
+    _edit(folder, lambda data: data["tags"].update(model_sha256=sha))
+    _replay_refused(tmp_path, client, monkeypatch, folder, "tags.model_sha256")
+
+
+def test_the_alias_is_recomputed_from_the_records_tags_not_read_from_it(tmp_path, client, monkeypatch):  # noqa: F811
+    """A pull request's passing record claiming ``champion`` moves ``candidate``, as its tags earn."""
+    folder = _waiting_record(tmp_path, monkeypatch, GITHUB_HEAD_REF="fix-nms")
+    assert json.loads((folder / RECORD_FILE).read_text())["alias"] == "candidate"
+    _edit(folder, lambda data: data.update(alias="champion"))
+    _replay(tmp_path, client, monkeypatch)
+    assert str(client.get_model_version_by_alias(MODEL, "candidate").version) == "1"
+    assert set(client.get_registered_model(MODEL).aliases) == {"candidate"}
+
+
+def test_a_failed_record_never_moves_an_alias_on_an_existing_version(tmp_path, client, monkeypatch):  # noqa: F811
+    """On a version already registered, any record carrying an ``alias`` moved it, passed or not."""
+    from edgeproof.tracking.registry import record_verdict
+
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    sent = record(files, tmp_path, candidate_alias="candidate")
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    run = client.get_run(sent["run_id"])
+    model_id = client.search_logged_models([run.info.experiment_id])[0].model_id
+    failed = {"tags": {"model_sha256": SHA}, "metrics": {}, "passed": False, "alias": "candidate",
+              "verdicts": {"build": {"passed": False, "failed": ["fps"]}}, "times": {"end_ms": 4 * 10**12}}  # fmt: skip
+    record_verdict(client, MODEL, failed, sent["run_id"], run.info.experiment_id, model_id)
+    assert set(client.get_registered_model(MODEL).aliases) == {"champion"}

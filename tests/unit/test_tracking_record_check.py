@@ -113,3 +113,61 @@ def test_a_failed_record_never_moves_an_alias_on_an_existing_version(tmp_path, c
               "verdicts": {"build": {"passed": False, "failed": ["fps"]}}, "times": {"end_ms": 4 * 10**12}}  # fmt: skip
     record_verdict(client, MODEL, failed, sent["run_id"], run.info.experiment_id, model_id)
     assert set(client.get_registered_model(MODEL).aliases) == {"champion"}
+
+
+YEAR_2100_MS = 4_102_444_800_000
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("times.end_ms", lambda t: t.update(end_ms=YEAR_2100_MS)),  # held champion against every later release
+        ("times.start_ms", lambda t: t.update(start_ms=t["end_ms"] + 1000)),
+        ("times.end_ms", lambda t: t.update(end_ms=-5)),
+    ],
+)
+def test_a_record_whose_times_cannot_be_true_is_refused(tmp_path, client, monkeypatch, field, change):  # noqa: F811
+    """The times are outside the content id, so an edit there kept the id and still decided aliases."""
+    folder = _waiting_record(tmp_path, monkeypatch)
+    data = json.loads((folder / RECORD_FILE).read_text())
+    change(data["times"])
+    (folder / RECORD_FILE).write_text(json.dumps(data))
+    _replay_refused(tmp_path, client, monkeypatch, folder, field)
+
+
+def test_stage_times_longer_than_the_run_or_negative_are_refused(tmp_path, client, monkeypatch):  # noqa: F811
+    folder = _waiting_record(tmp_path, monkeypatch)
+    for stages in ({"train": 10**6}, {"train": -1.0}):
+        data = json.loads((folder / RECORD_FILE).read_text())
+        data["stage_seconds"] = stages  # would be logged as time_s.train
+        (folder / RECORD_FILE).write_text(json.dumps(data))
+        _replay_refused(tmp_path, client, monkeypatch, folder, "stage_seconds")
+
+
+def test_a_sender_whose_clock_runs_ahead_is_checked_against_the_servers(tmp_path, client, monkeypatch):  # noqa: F811
+    """The logged model's creation time is the server's: a record stamped by a sender an hour ahead
+    passes the sender's own clock but not the server's, and waits instead of taking the alias order."""
+    import types
+
+    import edgeproof.tracking.mlflow_sink as sink
+
+    folder = _waiting_record(tmp_path, monkeypatch)
+    data = json.loads((folder / RECORD_FILE).read_text())
+    data["times"]["end_ms"] += 3_600_000
+    (folder / RECORD_FILE).write_text(json.dumps(data))
+    real = sink.time.time
+    monkeypatch.setattr(sink, "time", types.SimpleNamespace(time=lambda: real() + 7200))  # the sender's clock
+    assert "tracking server's clock" in _replay_refused(tmp_path, client, monkeypatch, folder, "times.end_ms")
+
+
+def test_a_champion_held_since_a_time_still_to_come_does_not_block_a_release(tmp_path, client, caplog):  # noqa: F811
+    """A store written before the times were checked: champion held 'since 2100' refused every release."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    record(files, tmp_path)
+    client.set_model_version_tag(MODEL, "1", "alias.champion.since_ms", str(YEAR_2100_MS))
+    _new_model_file(files, 2.0)
+    git_repo(tmp_path)
+    assert record(files, tmp_path)["model_version"] == "2"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert "a time still to come" in caplog.text

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from edgeproof.tracking.promotion import promotion
+from edgeproof.tracking.record_check import CLOCK_ALLOWANCE_MS
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ def newer_than_holder(client: Any, name: str, alias: str, version: str, at_ms: i
     outbox after a newer model was released; that is a warning, not an error."""
     current = alias_holder(client, name, alias)
     since = None if current is None or str(current.version) == version else held_since(current, alias)
+    if since is not None and since > time.time() * 1000 + CLOCK_ALLOWANCE_MS:  # written before times were checked
+        log.warning("%s@%s: version %s holds it since %s, a time still to come; not counted", name, alias,
+                    current.version, _when(since))  # fmt: skip
+        since = None
     if since is None or (at_ms is not None and at_ms >= since):
         return True
     log.warning(

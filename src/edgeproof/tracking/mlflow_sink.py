@@ -22,7 +22,7 @@ from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import RECORD_FILE, Destination, content_id
-from edgeproof.tracking.record_check import EditedRecordError, checked_alias
+from edgeproof.tracking.record_check import EditedRecordError, check_times, checked_alias
 from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict, withdraw_run
 from edgeproof.tracking.view import VIEW_TAG, view_state
@@ -238,6 +238,7 @@ def send(
     dest = Destination.of(record, fallback)
     models = sorted((folder / "artifacts" / "model").glob("*.onnx"))
     record["alias"] = checked_alias(folder, record, models, track)
+    check_times(folder / RECORD_FILE, record, int(time.time() * 1000), "this machine's clock")
     register_as = dest.model_name if models else None
     exp_id = _experiment_id(client, dest.experiment, uri, root)
     existing = _settle_previous(client, exp_id, record["record_id"], register_as)
@@ -250,6 +251,9 @@ def send(
     version = None
     try:
         model_id = log_onnx_model(client, exp_id, run_id, models[0], record) if models else None
+        if model_id:  # the logged model's creation time is set by the server: its clock, not the sender's
+            server_ms = client.get_logged_model(model_id).creation_timestamp
+            check_times(folder / RECORD_FILE, record, server_ms, "the tracking server's clock")
         _log_values(client, run_id, record, model_id)
         _log_dataset(client, run_id, record.get("dataset"))
         artifacts = folder / "artifacts"

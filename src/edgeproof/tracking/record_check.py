@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 GATE_REPORT = Path("artifacts") / "reports" / "gate.json"
 """The gate report as :func:`edgeproof.tracking.record.snapshot` copies it next to the record."""
+CLOCK_ALLOWANCE_MS = 5 * 60 * 1000
+"""How far a record's end may lie ahead of the clock it is checked against (clocks drift a little)."""
 
 
 class EditedRecordError(ValueError):
@@ -98,3 +101,43 @@ def checked_alias(folder: Path, record: dict[str, Any], models: list[Path], trac
         log.warning("%s says alias %r; its tags and verdict earn %r under track params: %r it is",
                     path, record.get("alias"), alias, alias)  # fmt: skip
     return alias
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def _ms(path: Path, times: Mapping[str, Any], key: str) -> int | None:
+    value = times.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise _refuse(path, f"times.{key}", f"expected a time in ms since the epoch, found {value!r}")
+    return value
+
+
+def check_times(path: Path, record: Mapping[str, Any], now_ms: int, clock: str) -> None:
+    """Refuse a record whose times cannot be true (raises :class:`EditedRecordError` naming the
+    field): an end later than ``now_ms`` by ``clock`` (plus :data:`CLOCK_ALLOWANCE_MS`), a start after
+    its end, negative stage times or more of them than the run lasted. The times are outside the
+    content id, yet a record's end decides whether it may move an alias: a record ending in 2100
+    would hold ``champion`` against every real release after it. Refused, not clamped to now: a
+    made-up time would decide the alias order, while a refused record waits in the outbox, and one
+    from a clock running ahead is sent once the other clock has caught up."""
+    times = record.get("times") or {}
+    if not isinstance(times, Mapping):
+        raise _refuse(path, "times", f"expected a mapping, found {times!r}")
+    start, end = _ms(path, times, "start_ms"), _ms(path, times, "end_ms")
+    if end is not None and end > now_ms + CLOCK_ALLOWANCE_MS:
+        raise _refuse(path, "times.end_ms", f"{_when(end)} is later than now by {clock} ({_when(now_ms)})")
+    if start is not None and end is not None and start > end:
+        raise _refuse(path, "times.start_ms", f"{_when(start)} is after the run's end {_when(end)}")
+    stages = record.get("stage_seconds") or {}
+    if not stages:
+        return
+    if not isinstance(stages, Mapping):
+        raise _refuse(path, "stage_seconds", f"expected a mapping, found {stages!r}")
+    bad = {k: v for k, v in stages.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
+    if bad:
+        raise _refuse(path, "stage_seconds", f"expected seconds >= 0 per stage, found {bad or stages!r}")
+    if start is None or end is None or sum(stages.values()) > (end - start) / 1000 + 1:
+        span = "no start and end" if start is None or end is None else f"{(end - start) / 1000:.3f} s"
+        raise _refuse(path, "stage_seconds", f"add up to {sum(stages.values()):.3f} s but the run lasted {span}")

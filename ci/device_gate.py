@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
 
         track = load_params(args.params).track
         measured = {p: r for p, r in reports.items() if r.get("rules")}  # nothing to log for missing results
-        log_device_verdicts(measured, args.results_root, args.move_alias, track.experiment, track.model_name)
+        aliases = (track.champion_alias, track.candidate_alias)
+        log_device_verdicts(
+            measured, args.results_root, args.move_alias, track.experiment, track.model_name, track_aliases=aliases
+        )
     log.info("device gate: %s", verdicts)
     return overall_exit(list(verdicts.values()))
 

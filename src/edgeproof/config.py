@@ -27,7 +27,7 @@ from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.params_file import ParamsError, read_params_yaml
-from edgeproof.profiles import Profile, check_build_profile, parse_profiles
+from edgeproof.profiles import Profile, check_build_profile, check_profile_names, parse_profiles
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -81,9 +81,11 @@ class Params(_Section):
     @model_validator(mode="after")
     def _build_profile_is_a_profile(self) -> Params:
         """A ``release.build_profile`` the file sets must name one of its profiles (caught here, by
-        ``edgeproof params``, not when the gate runs); without profiles the schema's defaults judge."""
+        ``edgeproof params``, not when the gate runs); without profiles the schema's defaults judge.
+        No profile may be named like a registry alias of ``track`` (:func:`check_profile_names`)."""
         if self.profiles and "build_profile" in self.release.model_fields_set:
             check_build_profile(self.release.build_profile, self.profiles)
+        check_profile_names(self.profiles, (self.track.champion_alias, self.track.candidate_alias))
         return self
 
 

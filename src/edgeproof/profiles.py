@@ -205,6 +205,18 @@ def check_build_profile(build_profile: str, profiles: Collection[str]) -> None:
         raise ValueError(f"release.build_profile: {build_profile!r} is not in profiles (available: {available})")
 
 
+def check_profile_names(profiles: Collection[str], aliases: Collection[str]) -> None:
+    """No profile may be named like one of the pipeline's registry ``aliases`` (``track.champion_alias``,
+    ``track.candidate_alias``): a device profile's passing verdict moves the alias named after it, which
+    would then be the release's own. The tracking params are not known here, so the caller passes them."""
+    clash = sorted(set(profiles) & set(aliases))
+    if clash:
+        raise ValueError(
+            "profiles: {} named like a registry alias of track (champion_alias/candidate_alias): a passing device "
+            "verdict would move that alias; rename the profile".format(", ".join(clash))
+        )
+
+
 def _check_variant(profile: Profile, variant: str, key: str) -> None:
     """Refuse a variant the profile's device cannot run as intended (``key`` names the setting)."""
     if variant in INT8_VARIANTS and not profile.int8_capable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,60 @@ def test_the_same_device_results_logged_twice_change_nothing(tmp_path):
     log_device_verdicts({"jetson": _report("a" * 64, "fail")}, results, uri=uri)  # new results do count
     assert len(client.get_metric_history(run.info.run_id, "device.jetson.fps_e2e")) == 2
     assert len(history(client.get_model_version("edgeproof-detector", version.version).tags)) == 2
+
+
+def _two_versions(tmp_path):
+    """Versions 1 (file ``b…b``) and 2 (file ``a…a``), registered in that order; the store's uri and client."""
+    import time
+
+    uri, client, run = _store_with_a_run(tmp_path)
+    for sha in ("b" * 64, "a" * 64):
+        client.create_model_version("edgeproof-detector", "file:///m", run.info.run_id, tags={"model_sha256": sha})
+        time.sleep(0.01)  # registered one after the other, as two releases are
+    return uri, client, run
+
+
+def test_a_re_run_of_an_old_device_job_never_takes_the_alias_back(tmp_path):
+    """jetson -> 1, then 2, then a re-run of the first job moved it back to 1 with no alias history."""
+    from edgeproof.tracking.aliases import alias_history, rollback
+
+    uri, client, _ = _two_versions(tmp_path)
+    holder = []
+    for sha in ("b" * 64, "a" * 64, "b" * 64):  # the old job's very report again
+        log_device_verdicts({"jetson": _report(sha, "pass")}, tmp_path / "none", move_alias_on_pass=True, uri=uri)
+        holder.append(str(client.get_model_version_by_alias("edgeproof-detector", "jetson").version))
+    assert holder == ["1", "2", "2"]
+    assert alias_history(client, "edgeproof-detector", "jetson") == ["1"]
+    assert rollback(client, "edgeproof-detector", "jetson")["to"] == "1"  # the move is undoable like a record's
+
+
+def test_an_older_report_logged_again_changes_nothing(tmp_path):
+    """pass -> fail -> the first report again turned the verdict back to pass and logged fps [30, 8, 30]."""
+    uri, client, run = _store_with_a_run(tmp_path)
+    first, second = _report("a" * 64, "pass"), {**_report("a" * 64, "fail"), "measured": {"fps_e2e": 8.0}}
+    for report in (first, second, first):
+        log_device_verdicts({"jetson": report}, tmp_path / "none", uri=uri)
+    assert client.get_run(run.info.run_id).data.tags["device.jetson.verdict"] == "fail"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "device.jetson.fps_e2e")] == [31.5, 8.0]
+
+
+def test_a_device_profile_named_like_a_track_alias_is_refused(tmp_path):
+    """A device profile named ``champion`` passing moved the release's champion alias."""
+    import yaml
+
+    from edgeproof.config import Params
+    from edgeproof.tracking.device_verdict import DeviceTrackingError
+
+    uri, client, _ = _two_versions(tmp_path)
+    client.set_registered_model_alias("edgeproof-detector", "champion", "1")
+    with pytest.raises(DeviceTrackingError, match="champion"):
+        log_device_verdicts({"champion": _report("a" * 64, "pass")}, tmp_path / "none", True, uri=uri)
+    with pytest.raises(DeviceTrackingError, match="release"):
+        log_device_verdicts({"release": _report("a" * 64, "pass")}, tmp_path / "none", True, uri=uri,
+                            track_aliases=("release", "candidate"))  # fmt: skip
+    assert str(client.get_model_version_by_alias("edgeproof-detector", "champion").version) == "1"
+
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["profiles"]["candidate"] = raw["profiles"][raw["release"]["build_profile"]]
+    with pytest.raises(ValueError, match="candidate named like a registry alias"):
+        Params.model_validate(raw)

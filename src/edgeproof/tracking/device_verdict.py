@@ -4,9 +4,10 @@ The pipeline's run carries the tag ``model_sha256``; a device verdict for that f
 (tags ``device.<profile>.verdict``, metrics ``device.<profile>.<figure>``, the gate report as
 artifacts under ``device/<profile>/``) and added to the history of that file's registry version
 (:mod:`edgeproof.tracking.history`; its promotion record stays as it was), once per report: logging
-the same results again (a re-run CI job) changes nothing. On ``main``, a passing
+the same results again (a re-run CI job, also an older one) changes nothing. On ``main``, a passing
 verdict moves the registry alias named after the profile (e.g. ``jetson-orin-nano``) to the model
-version with that sha256. A model that was never logged by the pipeline (no run with that sha256)
+version with that sha256, as a record moves an alias (remembered for rollback), unless it holds a
+version registered later. A model that was never logged by the pipeline (no run with that sha256)
 is a warning, not an error: the gate stands.
 A tracking failure is a :class:`DeviceTrackingError` whose message, like every log line, carries no
 credentials of the tracking URI or token (:mod:`edgeproof.tracking.redact`).
@@ -16,15 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking import history
+from edgeproof.tracking.aliases import move_alias, newer_than_holder
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
 from edgeproof.tracking.record import thresholds
 from edgeproof.tracking.redact import describe, redact
-from edgeproof.tracking.registry import settle_summary
+from edgeproof.tracking.registry import find_version, settle_summary
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,18 @@ def _runs_of(client: Any, experiment: str, sha: str) -> list[Any]:
     return list(client.search_runs([exp.experiment_id], f"tags.model_sha256 = '{sha}'", max_results=5))
 
 
+IDS_KEPT = 400
+"""Report ids remembered per profile on a run (16 characters each: well within a tag's length)."""
+
+
 def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], results: Path) -> None:
-    """Log the report on the run, once: the tag ``device.<profile>.report_id``, set last, says this
-    very report is in (the same results logged again add no second metric point or artifact)."""
-    done_tag, rid = f"device.{profile}.report_id", history.report_id(report)
-    if client.get_run(run_id).data.tags.get(done_tag) == rid:
+    """Log the report on the run, once: the tag ``device.<profile>.report_ids``, set last, lists every
+    report logged there, so the same results logged again (a re-run CI job, also of an older report
+    after a newer one) add no second metric point or artifact and never turn the verdict tag back."""
+    tags = client.get_run(run_id).data.tags
+    ids_tag, rid = f"device.{profile}.report_ids", history.report_id(report)
+    seen = [i for i in (tags.get(ids_tag) or "").split(",") if i]
+    if rid in seen or tags.get(f"device.{profile}.report_id") == rid:  # the single id of older versions
         log.info("device verdict %s %s is already on run %s", profile, rid, run_id)
         return
     client.set_tag(run_id, f"device.{profile}.verdict", report["verdict"])
@@ -59,7 +68,8 @@ def _log(client: Any, run_id: str, profile: str, report: Mapping[str, Any], resu
     for name in ("gate.json", "gate.md", "bench.json", "conditions.json"):
         if (results / name).exists():
             client.log_artifact(run_id, str(results / name), f"device/{profile}")
-    client.set_tag(run_id, done_tag, rid)
+    client.set_tag(run_id, f"device.{profile}.report_id", rid)
+    client.set_tag(run_id, ids_tag, ",".join([*seen, rid][-IDS_KEPT:]))
 
 
 def _add_to_history(
@@ -84,16 +94,21 @@ def _add_to_history(
         settle_summary(client, model_name, number, exp_id, own=[key])
 
 
-def move_alias(client: Any, model_name: str, alias: str, sha: str) -> str | None:
-    """Point ``alias`` of ``model_name`` at the version tagged with ``sha``; the version, or None if none is."""
-    versions = client.search_model_versions(f"name = '{model_name}' and tags.model_sha256 = '{sha}'")
-    if not versions:
+def move_device_alias(client: Any, model_name: str, alias: str, sha: str) -> str | None:
+    """Point ``alias`` of ``model_name`` at the version of the file ``sha`` as a record moves an alias
+    (:func:`~edgeproof.tracking.aliases.move_alias`: remembered for rollback, with its time), unless
+    its holder is a version registered later: a device report carries no time of its own, so the
+    time of the file it judged, its version's registration (the server's clock), orders it, and a
+    re-run of an old CI job never takes the alias back. The version, or None if it did not move."""
+    version = find_version(client, model_name, sha)
+    if version is None:
         log.warning("no version of %s has model_sha256 %s: alias %s not moved", model_name, sha[:12], alias)
         return None
-    version = str(max(int(v.version) for v in versions))
-    client.set_registered_model_alias(model_name, alias, version)
-    log.info("registry alias %s/%s -> version %s", model_name, alias, version)
-    return version
+    number, at_ms = str(version.version), int(version.creation_timestamp)
+    if not newer_than_holder(client, model_name, alias, number, at_ms):
+        return None
+    move_alias(client, model_name, alias, number, at_ms)
+    return number
 
 
 def log_device_verdicts(
@@ -103,11 +118,20 @@ def log_device_verdicts(
     experiment: str = "edgeproof",
     model_name: str = "edgeproof-detector",
     uri: str | None = None,
+    track_aliases: Collection[str] = ("champion", "candidate"),
 ) -> dict[str, Any]:
     """Log each profile's verdict on its model's run(s); on a pass, optionally move the profile's alias.
 
-    Raises :class:`DeviceTrackingError` (credentials removed, no chained MLflow error) when MLflow fails.
+    Raises :class:`DeviceTrackingError` (credentials removed, no chained MLflow error) when MLflow fails,
+    and before logging anything for a profile named like one of ``track_aliases`` (the pipeline's
+    ``champion``/``candidate``: its alias is the release's, never a device's).
     """
+    clash = sorted(set(reports) & set(track_aliases))
+    if clash:
+        raise DeviceTrackingError(
+            f"device profile(s) {', '.join(clash)} are named like a registry alias of the pipeline "
+            f"({', '.join(track_aliases)}): a passing device verdict would move that alias; rename the profile"
+        )
     uri = uri or default_tracking_uri(Path.cwd())
     try:
         client = connect(uri)  # from here on every log handler redacts credentials
@@ -136,8 +160,7 @@ def _log_all(
             exp = client.get_experiment_by_name(experiment)  # the description's run links
             exp_id = str(exp.experiment_id) if exp is not None else "0"
             _add_to_history(client, model_name, sha, profile, report, [r.info.run_id for r in runs], exp_id)
-        version = (
-            move_alias(client, model_name, profile, sha) if move_alias_on_pass and report["verdict"] == "pass" else None
-        )
+        moves = move_alias_on_pass and report["verdict"] == "pass"
+        version = move_device_alias(client, model_name, profile, sha) if moves else None
         done[profile] = {"runs": [r.info.run_id for r in runs], "alias_version": version}
     return done

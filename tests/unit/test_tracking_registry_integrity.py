@@ -233,3 +233,55 @@ def test_a_withdrawn_attempt_leaves_no_holder_time_behind():
     update, delete = without_run(tags, "r1")
     assert update == {"runs": "r2"}
     assert delete == ["alias.champion.since_ms", "promoted.champion.origin", "promoted.champion.run_id"]
+
+
+def _fail_at(monkeypatch, method: str, when) -> None:
+    """``MlflowClient.<method>`` raises the first time ``when(*args)`` says so."""
+    from mlflow.tracking import MlflowClient
+
+    real, failed = getattr(MlflowClient, method), []
+
+    def flaky(self, *args, **kwargs):
+        if not failed and when(*args, **kwargs):
+            failed.append(args)
+            raise RuntimeError("server went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, method, flaky)
+
+
+def _champion_then_a_failing_release(tmp_path, client, monkeypatch, method: str, when) -> dict:  # noqa: F811
+    """Version 1 is champion; version 2 (a what-if candidate) is then released from main, and that
+    attempt fails at ``method``; the result of that attempt."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    record(files, tmp_path)
+    _new_model_file(files, 2.0)
+    record(files, tmp_path, release_branches=["release"])  # version 2, moves candidate only
+    (tmp_path / "params.yaml").write_text((tmp_path / "params.yaml").read_text() + "x: 1\n")
+    git_repo(tmp_path)
+    _fail_at(monkeypatch, method, when)
+    return record_pipeline_run(files, tmp_path, tmp_path / ".state", PARAMS)
+
+
+def test_an_attempt_that_fails_after_moving_the_champion_moves_it_back(tmp_path, client, monkeypatch):  # noqa: F811
+    """champion -> 2, then the attempt failed: run FAILED, verdict withdrawn, but champion stayed on 2."""
+    from edgeproof.tracking.aliases import alias_history
+
+    finished = lambda run_id, status="FINISHED", **_: status == "FINISHED"  # noqa: E731
+    result = _champion_then_a_failing_release(tmp_path, client, monkeypatch, "set_terminated", finished)
+    assert result["pending"] is True
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    assert alias_history(client, MODEL, "champion") == []
+    tags = client.get_model_version(MODEL, "2").tags
+    assert not [k for k in tags if k.startswith(("alias.champion.", "promoted.champion."))]
+
+
+def test_an_attempt_that_fails_while_moving_the_champion_leaves_it_in_place(tmp_path, client, monkeypatch):  # noqa: F811
+    """The fault the review injected: writing ``alias.champion.since_ms`` failed after the alias moved."""
+    held = lambda name, version, key, value: key.startswith("alias.champion")  # noqa: E731
+    result = _champion_then_a_failing_release(tmp_path, client, monkeypatch, "set_model_version_tag", held)
+    assert result["pending"] is True
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    replay(tmp_path / ".state", tmp_path, PARAMS)  # the server is back: the release goes through whole
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 HISTORY_TAG = "edgeproof.alias_history.{alias}"
 HELD_TAG = "alias.{alias}.since_ms"
 """Version tag: end time (ms) of the record that last moved ``alias`` to the version, or of the rollback."""
+MOVER_TAG = "alias.{alias}.run_id"
+"""Version tag: the run that last moved ``alias`` to the version, so a failed run's move can be undone."""
 _MAX_HISTORY = 50
 
 
@@ -84,20 +86,45 @@ def _when(ms: int | None) -> str:
     return "time unknown" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
-def move_alias(client: Any, name: str, alias: str, version: str, at_ms: int | None = None) -> None:
+def move_alias(
+    client: Any, name: str, alias: str, version: str, at_ms: int | None = None, run_id: str | None = None
+) -> None:
     """Point ``alias`` at ``version``, remembering the previous holder for :func:`rollback` and, on
     the version, when the decision was made (``at_ms``: the record's own end time; now by default),
-    which a replayed older record cannot override (:func:`newer_than_holder`)."""
+    which a replayed older record cannot override (:func:`newer_than_holder`), and which run made it
+    (``run_id``, for :func:`undo_move`). The alias itself is set last: a failure before it leaves the
+    alias where it was (the history entry added names the holder still, which rollback skips)."""
     current = alias_holder(client, name, alias)
     at_ms = int(time.time() * 1000) if at_ms is None else at_ms
-    if current is not None and str(current.version) == version:  # the same decision again: keep the newest time
+    same = current is not None and str(current.version) == version
+    if same:  # the same decision again: keep the newest time (and the run that moved it there)
         at_ms = max(at_ms, held_since(current, alias) or 0)
-    else:
-        if current is not None:
-            _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
-        client.set_registered_model_alias(name, alias, version)
-        log.info("alias %s of %s -> version %s", alias, name, version)
+    elif current is not None:
+        _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
     client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(at_ms))
+    if same:
+        return
+    if run_id:
+        client.set_model_version_tag(name, version, MOVER_TAG.format(alias=alias), run_id)
+    client.set_registered_model_alias(name, alias, version)
+    log.info("alias %s of %s -> version %s", alias, name, version)
+
+
+def undo_move(client: Any, name: str, alias: str, version: str) -> str | None:
+    """Move ``alias`` off ``version`` back to its previous holder that still exists (the alias
+    history's last entry, consumed), or remove it when there is none: the run that moved it there
+    failed. Returns the version it points at now."""
+    earlier = alias_history(client, name, alias)
+    while earlier and (earlier[-1] == version or not _exists(client, name, earlier[-1])):
+        earlier.pop()
+    back = earlier.pop() if earlier else None
+    if back is None:
+        client.delete_registered_model_alias(name, alias)
+    else:
+        client.set_registered_model_alias(name, alias, back)
+    _set_history(client, name, alias, earlier)
+    log.warning("%s@%s: the run that moved it to version %s failed; back to %s", name, alias, version, back or "none")
+    return back
 
 
 def _exists(client: Any, name: str, version: str) -> bool:

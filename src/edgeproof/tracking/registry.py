@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking import history
-from edgeproof.tracking.aliases import alias_history, alias_holder, is_missing, move_alias, newer_than_holder
+from edgeproof.tracking.aliases import (
+    HELD_TAG,
+    MOVER_TAG,
+    alias_history,
+    alias_holder,
+    is_missing,
+    move_alias,
+    newer_than_holder,
+    undo_move,
+)
 from edgeproof.tracking.history import SHA_TAG
 from edgeproof.tracking.promotion import mend, promotion
 
@@ -137,7 +147,7 @@ def record_verdict(
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias:
-        move_alias(client, name, alias, number, at_ms)
+        move_alias(client, name, alias, number, at_ms, run_id)  # last: withdraw_run undoes it if the run fails
     return number
 
 
@@ -146,13 +156,16 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
     take its verdict out of every other version (history entry, ``runs``, promotion record), so no
     version lists a run that is about to be deleted or replayed under another id. A version it
     registered that other runs have judged since (the attempt's server went away before it could be
-    withdrawn) is kept, with their verdicts: only the attempt's own are taken out."""
+    withdrawn) is kept, with their verdicts: only the attempt's own are taken out. An alias it moved
+    goes back to the version that held it before (unless another run has moved it since)."""
+    _undo_alias_moves(client, name, run_id)  # first: deleting a version it moved an alias to drops the alias
     for version in client.search_model_versions(f"name = '{name}'"):
         number = str(version.version)
         if version.run_id == run_id and not history.judged_by_others(version.tags, run_id):
             client.delete_model_version(name, number)
             continue
         update, delete = history.without_run(version.tags, run_id)
+        delete = sorted({*delete, *_mover_tags(version.tags, run_id)})
         if not update and not delete:
             continue
         for key, value in update.items():
@@ -162,6 +175,27 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
         left = {k: v for k, v in {**version.tags, **update}.items() if k not in delete}
         client.update_model_version(name, number, description=history.describe_version(left, exp_id))
         log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
+
+
+def _mover_tags(tags: dict[str, str], run_id: str) -> list[str]:
+    """The alias tags of moves ``run_id`` made on a version (the mover, the holder time)."""
+    aliases = [k.split(".")[1] for k, v in tags.items() if v == run_id and re.fullmatch(r"alias\.[^.]+\.run_id", k)]
+    return [k for a in aliases for k in (MOVER_TAG.format(alias=a), HELD_TAG.format(alias=a)) if k in tags]
+
+
+def _undo_alias_moves(client: Any, name: str, run_id: str) -> None:
+    """Aliases ``run_id`` moved and still on the version it moved them to go back to their previous holder."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        held = dict(client.get_registered_model(name).aliases or {})
+    except MlflowException as exc:
+        if is_missing(exc):
+            return
+        raise
+    for alias, number in held.items():
+        if client.get_model_version(name, str(number)).tags.get(MOVER_TAG.format(alias=alias)) == run_id:
+            undo_move(client, name, alias, str(number))
 
 
 def _gate_report(client: Any, run_id: str | None) -> Any:

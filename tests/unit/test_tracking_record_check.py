@@ -171,3 +171,22 @@ def test_a_champion_held_since_a_time_still_to_come_does_not_block_a_release(tmp
     assert record(files, tmp_path)["model_version"] == "2"
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert "a time still to come" in caplog.text
+
+
+@pytest.mark.parametrize(("device_sha", "champion"), [(SHA, False), ("b" * 64, True)])
+def test_a_champion_passed_every_verdict_on_its_own_file(tmp_path, client, device_sha, champion):  # noqa: F811
+    """``model show`` showed ``champion`` with ``promotion.passed: false``: the alias looked at the
+    build gate only, the promotion record at every verdict on the file (a failed device one too)."""
+    from edgeproof.tracking.registry import show
+
+    files = make_run_files(tmp_path)
+    files.device_reports = tmp_path / "device"
+    (files.device_reports / "jetson").mkdir(parents=True)
+    report = {"verdict": "fail", "passed": False, "model_sha256": device_sha, "failed": ["fps"]}
+    (files.device_reports / "jetson" / "gate.json").write_text(json.dumps(report))
+    git_repo(tmp_path)
+    assert record(files, tmp_path)["model_version"] == "1"  # the build gate passed: registered all the same
+    aliases = set(client.get_registered_model(MODEL).aliases)
+    assert aliases == ({"champion"} if champion else set())
+    if champion:
+        assert show(client, MODEL, "champion")["promotion"]["passed"] is True

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from edgeproof.tracking.promotion import promotion
-from edgeproof.tracking.record_check import CLOCK_ALLOWANCE_MS
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +21,8 @@ HELD_TAG = "alias.{alias}.since_ms"
 MOVER_TAG = "alias.{alias}.run_id"
 """Version tag: the run that last moved ``alias`` to the version, so a failed run's move can be undone."""
 _MAX_HISTORY = 50
+CLOCK_ALLOWANCE_MS = 5 * 60 * 1000
+"""How far a time may lie ahead of the clock it is checked against (clocks drift a little)."""
 
 
 def is_missing(exc: Exception) -> bool:

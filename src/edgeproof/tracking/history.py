@@ -79,6 +79,13 @@ def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
     return {profile: verdict_words(v) for profile, v in (record.get("verdicts") or {}).items() if _judges(v, sha)}
 
 
+def passed_every_own_verdict(record: Mapping[str, Any]) -> bool:
+    """Whether every verdict the record carries about its own model file passed (the build gate's and
+    any device's on the same file): what its promotion record's ``passed`` says, and what an alias needs."""
+    words = own_verdicts(record)
+    return bool(words) and all(w == "passed" for w in words.values())
+
+
 def _judges(verdict: Mapping[str, Any], sha: str) -> bool:
     """Whether a verdict of the record is about the model file ``sha``: one that names it; the build
     gate's also when it names none. A device verdict about another file belongs to that file's

@@ -25,6 +25,7 @@ from edgeproof.tracking.context import (
     span_ms,
     stage_seconds,
 )
+from edgeproof.tracking.history import passed_every_own_verdict
 from edgeproof.tracking.keys import clean_keys
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.provenance import provenance
@@ -254,10 +255,11 @@ def build_record(
         "dataset": dataset_info(metrics.get("data", {}), lock),
         "verdicts": verdicts(gate, release, sources.device_reports),
         "thresholds": thresholds(gate),
-        "alias": alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches),
         "provenance": tags["provenance"],
         "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),
     }
+    releasable = passed and passed_every_own_verdict(record)  # a failed device verdict on this file: no alias
+    record["alias"] = alias_for(tags, releasable, track.candidate_alias, track.champion_alias, track.release_branches)
     if record["alias"] == track.candidate_alias:  # the record says why it is not the champion
         record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
     if destination is not None:

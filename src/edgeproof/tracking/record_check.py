@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import sha256_file
+from edgeproof.tracking.aliases import CLOCK_ALLOWANCE_MS
 from edgeproof.tracking.context import alias_for
+from edgeproof.tracking.history import passed_every_own_verdict
 from edgeproof.tracking.params import TrackParams
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,6 @@ log = logging.getLogger(__name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 GATE_REPORT = Path("artifacts") / "reports" / "gate.json"
 """The gate report as :func:`edgeproof.tracking.record.snapshot` copies it next to the record."""
-CLOCK_ALLOWANCE_MS = 5 * 60 * 1000
-"""How far a record's end may lie ahead of the clock it is checked against (clocks drift a little)."""
 
 
 class EditedRecordError(ValueError):
@@ -96,7 +96,8 @@ def checked_alias(folder: Path, record: dict[str, Any], models: list[Path], trac
         _check_model(path, record, gate, models)
     track = track or TrackParams()
     tags = {k: str(v) for k, v in (record.get("tags") or {}).items()}
-    alias = alias_for(tags, passed, track.candidate_alias, track.champion_alias, track.release_branches)
+    releasable = passed and passed_every_own_verdict(record)  # as the promotion record's ``passed`` says
+    alias = alias_for(tags, releasable, track.candidate_alias, track.champion_alias, track.release_branches)
     if (record.get("alias") or "") != alias:
         log.warning("%s says alias %r; its tags and verdict earn %r under track params: %r it is",
                     path, record.get("alias"), alias, alias)  # fmt: skip

@@ -94,19 +94,19 @@ def move_alias(
     the version, when the decision was made (``at_ms``: the record's own end time; now by default),
     which a replayed older record cannot override (:func:`newer_than_holder`), and which run made it
     (``run_id``, for :func:`undo_move`). The alias itself is set last: a failure before it leaves the
-    alias where it was (the history entry added names the holder still, which rollback skips)."""
+    alias where it was (a history entry added just before names the holder still: rollback skips it)."""
     current = alias_holder(client, name, alias)
     at_ms = int(time.time() * 1000) if at_ms is None else at_ms
     same = current is not None and str(current.version) == version
     if same:  # the same decision again: keep the newest time (and the run that moved it there)
         at_ms = max(at_ms, held_since(current, alias) or 0)
-    elif current is not None:
-        _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
     client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(at_ms))
     if same:
         return
     if run_id:
         client.set_model_version_tag(name, version, MOVER_TAG.format(alias=alias), run_id)
+    if current is not None:
+        _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
     client.set_registered_model_alias(name, alias, version)
     log.info("alias %s of %s -> version %s", alias, name, version)
 

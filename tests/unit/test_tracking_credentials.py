@@ -76,6 +76,7 @@ def test_device_gate_job_logging_verdicts_to_mlflow_leaks_nothing(tmp_path, secr
 
     from edgeproof.tracking.device_verdict import DeviceTrackingError
 
+    monkeypatch.syspath_prepend(str(REPO / "ci"))  # device_gate imports github_pr, as it does run from ci/
     spec = importlib.util.spec_from_file_location("ci_device_gate", REPO / "ci" / "device_gate.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)

@@ -100,7 +100,53 @@ def test_forged_candidate_figures_are_caught_and_never_touch_the_verdict(tmp_pat
     assert run_device_gate(bundle, "cpu-ci", out) == 0
     (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
     failed = {r["name"]: r["status"] for r in judged["rules"] if r["status"] != "pass"}
-    assert judged["verdict"] != "pass" and failed["detections"] == "invalid" and failed["same_model"] == "fail"
+    assert (
+        judged["verdict"] != "pass" and failed["detections"] == "invalid" and failed["same_model_benchmarked"] == "fail"
+    )
+
+
+def _forge_ground_truth_at(out: Path, bundle: Path, times: float) -> None:
+    """The candidate's detections replaced by the bundle's ground truth, its FPS multiplied."""
+    gt = json.loads((bundle / "val" / "annotations.json").read_text())
+    boxes = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.99}
+        for a in gt["annotations"]
+    ]
+    (out / "candidates" / "int8_trt" / "detections.json").write_text(json.dumps(boxes))
+    bench_path = out / "candidates" / "int8_trt" / "bench.json"
+    bench = json.loads(bench_path.read_text())
+    bench["fps_e2e"] = json.loads((out / "bench.json").read_text())["fps_e2e"] * times
+    bench_path.write_text(json.dumps(bench))
+
+
+def test_a_candidate_whose_detections_its_model_does_not_produce_is_never_advised(tmp_path):
+    """A candidate model that finds nothing, with the ground truth pasted in as its detections and 3x the
+    released FPS: the released file's evidence rules catch it (not reproduced, FPS not the run's)."""
+    raw = np.zeros((5, 4), np.float32)
+    raw[:, 0], raw[:, 1] = [5, 5, 4, 4, 0.9], [8, 8, 4, 4, 0.0]  # a box far from the truth: honest mAP 0
+    bundle = _bundle(tmp_path, raw)
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    _forge_ground_truth_at(out, bundle, 3.0)
+    assert run_device_gate(bundle, "cpu-ci", out) == 0  # the released file's verdict stands
+    (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
+    status = {r["name"]: r["status"] for r in judged["rules"]}
+    assert judged["verdict"] == "fail" and "advice" not in judged
+    assert status["detections_reproduced"] == "invalid" and status["results_consistent"] == "invalid"
+    assert "set profiles.cpu-ci.variant" not in (out / "gate.md").read_text()
+
+
+def test_a_candidate_measured_on_a_throttled_run_is_not_advised(tmp_path):
+    bundle = _bundle(tmp_path, _same_detections())
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    for name in ("conditions.json", "measure.json"):  # the board's record of a hot run, both files agreeing
+        record = json.loads((out / name).read_text())
+        record["throttled"] = True
+        (out / name).write_text(json.dumps(record))
+    assert run_device_gate(bundle, "cpu-ci", out) == 3
+    (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
+    assert judged["verdict"] == "inconclusive" and "advice" not in judged
 
 
 def test_a_candidate_that_fails_on_the_board_is_recorded_not_raised(tmp_path, monkeypatch):
@@ -163,7 +209,9 @@ def test_on_tensorrt_the_candidate_runs_in_int8_mode_and_the_released_file_does_
     bench = json.loads((out / "bench.json").read_text())
     assert bench["variant"] == "fp32" and bench["candidates"][0]["status"] == "measured"
     trt = [s for s in FakeTrtSession.sessions if s.providers[:1] == [TRT]]
-    released, candidate = trt[:3], trt[3:]  # placement, gated, sweep; then the candidate's one session
-    assert len(candidate) == 1 and candidate[0].options["trt_int8_enable"] is True
+    released, candidate = trt[:3], trt[3:]  # placement, gated, sweep; then the candidate's placement and gated
+    assert len(candidate) == 2 and all(s.options["trt_int8_enable"] is True for s in candidate)
     assert all("trt_int8_enable" not in s.options for s in released)
     assert candidate[0].options["trt_engine_cache_path"] not in {s.options["trt_engine_cache_path"] for s in released}
+    placed = json.loads((out / "candidates" / "int8_trt" / "bench.json").read_text())["providers"]
+    assert placed["session"][0] == TRT and placed["problems"] == [] and placed["nodes"][TRT] > 0

@@ -4,8 +4,10 @@ A profile's ``candidates`` (an Orin's ``int8_trt``) ship in the bundle next to i
 the release choice can rest on board figures rather than on the build machine's CPU. After every
 gated figure and the sweep, each candidate is measured as it would run: its own session on exactly
 the profile's providers (:meth:`~edgeproof.profiles.Profile.for_variant`: TensorRT in INT8 mode for
-``int8_trt``), its own engine cache folder, model-only and end-to-end latency, and its detections on
-the bundle's val images, into ``candidates/<variant>/`` (``bench.json``, ``eval.json``,
+``int8_trt``), its own engine cache folder, the node placement proved like the released file's (a node off the
+profile's providers fails the candidate), model-only and end-to-end latency, and its detections on
+the bundle's val images, into ``candidates/<variant>/`` (``bench.json`` with the same identity,
+``input_size``, ``providers`` and ``settings`` as the released one's, ``eval.json``,
 ``detections.json``). A failure is recorded with its reason; it never changes the measurement's
 status or exit code. The device gate scores the detections and says whether the candidate would pass
 the profile's rules (:mod:`edgeproof.verdict.candidates`).
@@ -18,7 +20,9 @@ from typing import Any, Dict, List
 
 from edgeproof.device import engine
 from edgeproof.device.gated import e2e_run, evaluate
+from edgeproof.device.placement import placed_session
 from edgeproof.device.providers import create_profiled_session
+from edgeproof.device.results import recorded_settings
 from edgeproof.device.sysinfo import SysRoot
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile
@@ -48,13 +52,20 @@ def _measure_one(
     cache_dir, _info = engine.cache_folder(context["cache_root"], runs, cand, context["facts"], trt, "gated")
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    session, load_s = create_profiled_session(model_path, runs, cache_dir, None, trt["gated"] if trt else None)
+    shapes = trt["gated"] if trt else None
+    placed = placed_session(model_path, runs, cache_dir, size, shapes)  # the same proof as the released file's
+    session, load_s = create_profiled_session(model_path, runs, cache_dir, None, shapes)
     model = Detector(model_path, Postprocess.deployed(deploy), ort_session=session)
     images = sorted((bundle / "val" / "images").iterdir())
     single = model_only(model, load_image(images[0]), runs.batch, runs.warmup, runs.runs)
     e2e = e2e_run(model, runs, bundle, deploy, images)
     out.mkdir(parents=True, exist_ok=True)
-    ident = {"variant": cand["variant"], "model_path": cand["model"], "model_sha256": cand["sha256"]}
+    ident = {
+        "profile": context["profile"],
+        "variant": cand["variant"],
+        "model_path": cand["model"],
+        "model_sha256": cand["sha256"],
+    }
     bench = {
         **ident,
         "fps_e2e": e2e["fps"],
@@ -62,7 +73,9 @@ def _measure_one(
         "latency_model_ms": {k: single[k] for k in ("mean", "p50", "p90", "p95", "p99")},
         "e2e": e2e,
         "model": single,
-        "providers": {"session": list(session.get_providers())},
+        "input_size": list(size),
+        "providers": {"requested": list(runs.provider_names), **placed},
+        "settings": recorded_settings(runs, setup),
         "session_load_s": round(load_s, 4),
         "engine_cache_dir": str(cache_dir) if cache_dir else None,
     }
@@ -99,6 +112,8 @@ def measure_candidates(
     return summary
 
 
-def context_for(ort_version: str, root: SysRoot, cache_root: Path, facts: Dict[str, Any]) -> Dict[str, Any]:
-    """The measurement context :func:`measure_candidates` needs."""
-    return {"ort_version": ort_version, "root": root, "cache_root": cache_root, "facts": facts}
+def context_for(
+    ort_version: str, root: SysRoot, cache_root: Path, facts: Dict[str, Any], profile: str
+) -> Dict[str, Any]:
+    """The measurement context :func:`measure_candidates` needs (``profile``: the profile's name)."""
+    return {"ort_version": ort_version, "root": root, "cache_root": cache_root, "facts": facts, "profile": profile}

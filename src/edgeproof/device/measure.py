@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
-import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -41,13 +39,12 @@ from edgeproof.device.gated import (
 )
 from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
 from edgeproof.device.memory import file_mb
+from edgeproof.device.placement import placed_session
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.providers import (
     TRT,
     cpu_fallback_guard,
     create_profiled_session,
-    node_placement,
-    placement_problems,
     provider_list,
 )
 from edgeproof.device.results import device_name, recorded_settings, write_results
@@ -55,69 +52,16 @@ from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.detector import Detector, spatial_dims, takes_pixels
+from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
-from edgeproof.runtime.session import ProviderError, import_ort
+from edgeproof.runtime.session import import_ort
 from edgeproof.runtime.timing import batch_sweep
 from edgeproof.settings import SettingsError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CRASHED", "EXIT_MACHINE", "EXIT_OK", "EXIT_PROVIDERS", "Refused", "run_measure"]
 
 log = logging.getLogger(__name__)
-
-PLACEMENT_RUNS = 3
-
-
-def _placement(
-    model_path: Path, profile: Profile, cache_dir: Optional[Path], input_size: Any, shapes: Any
-) -> Dict[str, Any]:
-    """Build the session once with profiling: engine build time, and which provider ran each node."""
-    with tempfile.TemporaryDirectory(prefix="edgeproof-ort-profile-") as tmp:
-        session, create_s = create_profiled_session(model_path, profile, cache_dir, Path(tmp) / "ort", shapes)
-        check_input_size(session, input_size, model_path)
-        model = Detector(model_path, ort_session=session)
-        inputs, _ = model.preprocess([_gray(input_size)] * (model.fixed_batch or profile.batch))
-        start = time.perf_counter()
-        model.infer(inputs)
-        first_s = time.perf_counter() - start
-        for _ in range(PLACEMENT_RUNS - 1):
-            model.infer(inputs)
-        placement = node_placement(Path(session.end_profiling()))
-    problems = placement_problems(list(profile.provider_names), placement)
-    return {
-        "session": list(session.get_providers()),
-        "nodes": {p: len(n) for p, n in placement.items()},
-        "nodes_off_first_provider": {p: n[:20] for p, n in placement.items() if p != profile.provider_names[0]},
-        "problems": problems,
-        "engine_build_s": round(create_s + first_s, 4),
-        "session_create_s": round(create_s, 4),
-        "first_run_s": round(first_s, 4),
-    }
-
-
-def check_input_size(session: Any, size: Any, model_path: Path) -> None:
-    """Refuse (exit 2) a model whose fixed input height/width differ from ``deploy.json``'s ``input_size``.
-
-    Without this check ONNX Runtime raises mid-run on the first letterboxed image and no result is written.
-    """
-    inp = session.get_inputs()[0]
-    shape, pixels = list(inp.shape), takes_pixels(inp)
-    hw = spatial_dims(shape, pixels)
-    fixed = [d for d in hw if isinstance(d, int)]
-    if len(hw) != 2 or (len(fixed) == 2 and fixed != [int(size[0]), int(size[1])]):
-        layout = "(N, H, W, 3) uint8" if pixels else "(N, 3, H, W)"
-        raise Refused(
-            "input_size",
-            f"{model_path}: model input {shape} does not take deploy.json input_size {list(size)} {layout}",
-            EXIT_BAD_INPUT,
-        )
-
-
-def _gray(size: Any) -> Any:
-    import numpy as np
-
-    return np.full((int(size[0]), int(size[1]), 3), 114, np.uint8)
 
 
 def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[str, Any]:
@@ -142,19 +86,6 @@ def _read_bundle(
         return profile.for_variant(entry["variant"]), setup, deploy, entry
     except SettingsError as exc:
         raise Refused("profile_settings", f"{bundle}: profiles.{name}: {exc}", EXIT_BAD_INPUT) from None
-
-
-def _placed_session(
-    model_path: Path, profile: Profile, cache_dir: Optional[Path], size: Any, shapes: Any
-) -> Dict[str, Any]:
-    """The profiled placement run; a refusal when the providers fail or a node ran off the profile's providers."""
-    try:
-        placed = _placement(model_path, profile, cache_dir, size, shapes)
-    except ProviderError as exc:
-        raise Refused("providers", str(exc), EXIT_PROVIDERS) from None
-    if placed["problems"]:
-        raise Refused("providers", "node placement: " + "; ".join(placed["problems"]), EXIT_PROVIDERS)
-    return placed
 
 
 def _cache(
@@ -204,7 +135,7 @@ def measure(
     ort_version = str(import_ort().__version__)
     trt = engine.plan(profile, model_path, size, ort_version, root)
     cache_dir, cache_hit, cache_info = _cache(cache_root, profile, entry, facts, trt, "gated")
-    placed = _placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
+    placed = placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
     session, load_s = create_profiled_session(model_path, profile, cache_dir, None, trt["gated"] if trt else None)
     model = Detector(model_path, Postprocess.deployed(deploy), ort_session=session)
     gated = gated_run(model, profile, bundle, deploy, setup, out, root)
@@ -212,7 +143,7 @@ def measure(
     sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
     # last: the candidates (never gated), each in its own session and engine cache folder
-    context = context_for(ort_version, root, cache_root, facts)
+    context = context_for(ort_version, root, cache_root, facts, name)
     candidates = measure_candidates(bundle, load_profile(bundle, name, rules), entry, setup, deploy, out, context)
     reasons = throttle_reasons(profile, facts, gated["during"])
     conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)

@@ -1,11 +1,15 @@
 """Candidates on the board: would they pass the profile's rules, and are they faster than the released one?
 
 The device measures a profile's ``candidates`` after the released variant (:mod:`edgeproof.device.candidates`).
-Here, on the CI side, each is judged like the released file but never gates: its detections are
-checked against the bundle and scored with pycocotools, and the profile's speed and accuracy rules,
-its mAP budget against the released variant's on-device mAP, and its identity (the sha256 the bundle
-shipped) give it a verdict of its own. A candidate that would pass and is faster gets the one-line
-change that releases it; the next pull request's device gate then gates exactly that file.
+Here, on the CI side, each is judged like the released file but never gates: the same evidence
+rules (:func:`edgeproof.verdict.evidence.variant_evidence`: its detections checked against the bundle,
+reproduced by the candidate's bundled model re-run here and scored with pycocotools; the machine,
+conditions, settings, results consistency, providers and node placement, and its identity: the sha256
+the bundle shipped), then the profile's speed and accuracy rules and its mAP budget against the
+released variant's on-device mAP give it a verdict of its own, with the run's throttling. A candidate
+whose evidence is missing, inconsistent or not reproduced is never advised for release. A candidate
+that would pass and is faster gets the one-line change that releases it; the next pull request's
+device gate then gates exactly that file.
 Python 3.8 (the device gate runs beside the board's artifacts).
 """
 
@@ -14,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
-from edgeproof.device.manifest import read_json_file
 from edgeproof.profiles import VARIANTS
-from edgeproof.verdict import detections as dets
+from edgeproof.verdict.evidence import Unreadable, load_results, variant_evidence
+from edgeproof.verdict.measured import run_throttled
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -25,46 +29,35 @@ from edgeproof.verdict.rules import (
     get_figure,
     get_path,
     is_number,
-    result,
     verdict,
 )
 
 FOLDER = "candidates"
 
 
-def _scores(bundle: Path, folder: Path, profile: Any, build: Mapping[str, Any], variant: str) -> Any:
-    """(scores, source, rules on the detections) for one candidate."""
-    if not profile.evaluate_on_device:
-        return get_path(build, "variants.{}".format(variant)) or {}, "build side", []
-    found = dets.inside(folder, "detections.json")
-    data = read_json_file(found) if found is not None and found.is_file() else None
-    if data is None:
-        why = "{}: missing".format(folder / "detections.json")
-        return (
-            {},
-            "device",
-            [result("detections", "detections.json", "==", "present", None, "device", INCONCLUSIVE, why)],
-        )
-    gt = read_json_file(bundle / "val" / "annotations.json")
-    bad = dets.problems(data, gt)
-    if bad:
-        return (
-            {},
-            "device",
-            [result("detections", "detections.json", "refer to", "the bundle", bad[0], "device", INVALID, bad[0])],
-        )
-    return dets.score(gt, data), "device detections (pycocotools)", []
+def _view(got: Dict[str, Any], folder: Path, entry: Mapping[str, Any], shipped: Mapping[str, Any]) -> Dict[str, Any]:
+    """The run as the candidate's own measurement: its manifest entry and results files, the run's machine,
+    conditions and settings. Its status record is the run's, with the FPS the run's bench.json lists for
+    it (``candidates[]``: the board writes both from one run, like measure.json's for the released file)."""
+    files = {}
+    for key in ("bench", "eval"):
+        files[key] = load_results(folder / "{}.json".format(key))
+        if files[key] is not None and not isinstance(files[key], dict):
+            raise Unreadable("{}: expected a JSON object".format(folder / "{}.json".format(key)))
+    status = {k: v for k, v in (got.get("measure") or {}).items() if k != "fps_e2e"}
+    status["fps_e2e"] = entry.get("fps_e2e")
+    return {**got, **files, "entry": dict(shipped), "measure": status, "notes": []}
 
 
 def _rules(
-    profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any, shipped: Any
+    profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any
 ) -> List[Dict[str, Any]]:
+    """The profile's speed and accuracy thresholds, and the mAP budget against the released variant's."""
     g = profile.gate
     map_now = scores.get("map50_95")
     drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
     p95 = get_figure(bench, "latency_ms.p95")
     rules = [
-        compare("same_model", "model_sha256", "==", shipped, bench.get("model_sha256"), "bench.json"),
         compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"),
         compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"),
         compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), "detections"),
@@ -79,7 +72,7 @@ def _one(
     bundle: Path, results: Path, name: str, got: Dict[str, Any], entry: Mapping[str, Any], released: Mapping[str, Any]
 ) -> Dict[str, Any]:
     variant = entry.get("variant")
-    shipped = {c.get("variant"): c.get("sha256") for c in got["entry"].get("candidates") or []}
+    shipped = {c.get("variant"): c for c in got["entry"].get("candidates") or [] if isinstance(c, dict)}
     out: Dict[str, Any] = {"variant": variant, "status": entry.get("status"), "reason": entry.get("reason")}
     skipped = {c.get("variant") for c in got["entry"].get("candidates_skipped") or []}
     if entry.get("status") == "not shipped" and variant in skipped:  # the bundle left it out, and said why
@@ -91,13 +84,13 @@ def _one(
     if entry.get("status") != "measured":
         out["verdict"] = INCONCLUSIVE
         return out
-    folder = results / FOLDER / variant
-    bench = read_json_file(folder / "bench.json") if (folder / "bench.json").is_file() else {}
-    scores, source, rules = _scores(bundle, folder, got["profile"], got.get("build_release") or {}, variant)
-    rules += _rules(got["profile"], bench, scores, released.get("map50_95"), shipped[variant])
+    view = _view(got, results / FOLDER / variant, entry, shipped[variant])
+    scores, source, rules = variant_evidence(bundle, results / FOLDER / variant, name, view)
+    bench = view["bench"] or {}
+    rules += _rules(got["profile"], bench, scores, released.get("map50_95"))
     fps, base = bench.get("fps_e2e"), released.get("fps_e2e")
     speedup = round(fps / base, 3) if is_number(fps) and is_number(base) and base > 0 else None
-    final = verdict(rules)
+    final = verdict(rules, run_throttled(got)[0])  # a hot board's figures say nothing for a candidate either
     out.update(
         verdict=final,
         rules=rules,
@@ -107,7 +100,7 @@ def _one(
         map50_95=scores.get("map50_95"),
         map50=scores.get("map50"),
         speedup=speedup,
-        model_sha256=shipped[variant],
+        model_sha256=shipped[variant].get("sha256"),
     )
     if final == PASS and speedup is not None and speedup > 1.0:
         out["advice"] = (

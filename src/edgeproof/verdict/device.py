@@ -30,20 +30,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
 from edgeproof.profiles import parse_profiles
-from edgeproof.verdict import detections as dets
 from edgeproof.verdict import proposal
 from edgeproof.verdict.baseline import val_digest
 from edgeproof.verdict.candidates import judge_candidates
-from edgeproof.verdict.measured import measured_figures, measured_rules, throttled_under
+from edgeproof.verdict.evidence import Unreadable, variant_evidence
+from edgeproof.verdict.evidence import load_results as _load
+from edgeproof.verdict.measured import measured_figures, measured_rules, run_throttled
 from edgeproof.verdict.rules import (
     EXIT,
     FAIL,
     INCONCLUSIVE,
     INVALID,
     PASS,
-    compare,
     get_path,
-    is_number,
     json_safe,
     result,
     verdict,
@@ -61,20 +60,6 @@ _NOT_READY = {
     "preflight": "the board was not ready: see ci/jetson/preflight.sh's output, fix the board, rerun",
 }
 _RERUN = "rerun the jetson job once the runner is online (approve the run if it waits for approval)"
-
-
-class Unreadable(ValueError):
-    """A results file that exists but is not valid JSON (corrupt or forged)."""
-
-
-def _load(path: Path) -> Optional[Any]:
-    """A results JSON file: None if absent; :class:`Unreadable` if present but not strict JSON data."""
-    if not path.is_file():
-        return None
-    try:
-        return read_json_file(path)
-    except BundleError as exc:
-        raise Unreadable(str(exc)) from None
 
 
 def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
@@ -156,54 +141,6 @@ def _load_quiet(path: Path) -> Any:
         return None
 
 
-def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
-    """The device's detections checked (where, what, from which model) and scored; and the rules on them."""
-    ev = got.get("eval")
-    if ev is None:
-        why = "{}: missing, the profile evaluates on the device".format(results / "eval.json")
-        return {}, [result("detections", "eval.json", "==", "present", None, "device", INCONCLUSIVE, why)]
-    path = dets.inside(results, get_path(ev, "detections_file") or "detections.json")
-    if path is None:
-        why = "eval.json names detections_file {!r}, outside the results folder".format(get_path(ev, "detections_file"))
-        return {}, [result("detections", "detections_file", "inside", str(results), None, "eval.json", INVALID, why)]
-    found = _load(path)
-    if found is None:
-        why = "{}: missing".format(path)
-        return {}, [result("detections", path.name, "==", "present", None, "device", INCONCLUSIVE, why)]
-    gt = read_json_file(bundle / "val" / "annotations.json")
-    bad = dets.problems(found, gt)
-    if bad:
-        return {}, [
-            result("detections", path.name, "refer to", "the bundle", "; ".join(bad), "device", INVALID, bad[0])
-        ]
-    rules = [result("detections", path.name, "refer to", "the bundle", len(found), "device", PASS)]
-    scores = dets.score(gt, found)
-    setup = {**read_json_file(bundle / "deploy.json"), "map": got["operating"]["map"]}  # scored at the base's
-    return scores, rules + _reproduced(dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found), scores)
-
-
-def _reproduced(again: Dict[str, Any], scores: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The bundled model's own output here vs the device's: agreement, and a mAP no better than the model's."""
-    src, note = "bundled model re-run here (CPU)", again["note"]
-    share = compare("detections_reproduced", "share found again", ">=", dets.MIN_SHARE, again["share"], src, note)
-    own, now = again["map50_95_here"], scores.get("map50_95")
-    above = round(now - own, 6) if is_number(own) and is_number(now) else None
-    gain = compare("map_not_above_model", "map50_95 - model's own here", "<=", dets.MAP_TOLERANCE, above, src, note)
-    for rule in (share, gain):
-        if rule["status"] == FAIL:  # not a measurement that missed: detections the model does not produce
-            rule.update(status=INVALID, reason="the bundled model does not produce these detections ({})".format(note))
-    return [share, gain]
-
-
-def _scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List[Dict[str, Any]]]:
-    """mAP the accuracy rules judge, where it comes from, and the rules on the detections."""
-    if got["profile"].evaluate_on_device:
-        scores, rules = _device_scores(bundle, results, got)
-        return scores, "device detections (pycocotools)", rules
-    build = get_path(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
-    return build, "build side", []
-
-
 def _error_report(name: str, exc: BaseException, what: str) -> Dict[str, Any]:
     why = "{}: {}".format(type(exc).__name__, exc)
     rule = result("judged", what, "==", "judgeable", None, "device gate", INVALID, why)
@@ -212,10 +149,7 @@ def _error_report(name: str, exc: BaseException, what: str) -> Dict[str, Any]:
 
 def _report(name: str, rules: List[Dict[str, Any]], bench: Any, scores: Any, got: Dict[str, Any]) -> Dict[str, Any]:
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    board = cond.get("reasons")
-    reasons = [str(r) for r in board] if isinstance(board, list) else []
-    reasons += [r for r in throttled_under(got.get("profile"), cond) if r not in reasons]  # the judging rules'
-    throttled = cond.get("throttled") is True or bool(reasons)
+    throttled, reasons = run_throttled(got)  # the board's reasons, and the judging rules'
     final = verdict(rules, throttled)
     return json_safe(
         {
@@ -272,8 +206,8 @@ def device_gate(
         rules = got["rules"] + [got["status"]]
         bench, scores = got.get("bench"), {}
         if got["status"]["status"] == PASS:
-            scores, source, checked = _scores(bundle, results, got)
-            rules += checked
+            scores, source, evidence = variant_evidence(bundle, results, name, got)
+            rules += evidence
             rel_path = release if release is not None else bundle / "build" / "release.json"
             rel_src = str(release) if release is not None else "bundle build/release.json (same build)"
             base = _load_quiet(baseline) if baseline is not None else None

@@ -12,7 +12,7 @@ inconclusive, with the board's reason; ``max_power_w`` judges the mean power ove
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
@@ -43,7 +43,8 @@ ENERGY_FIELDS = (
 )
 
 
-def _identity(name: str, got: Dict[str, Any], release: Any, release_src: str) -> List[Dict[str, Any]]:
+def _identity(name: str, got: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The file the results name is the variant's (``got["entry"]``): benchmarked, and evaluated."""
     sha, bench, ev, profile = got["entry"].get("sha256"), got.get("bench"), got.get("eval"), got["profile"]
     rules = [
         compare("same_profile", "profile", "==", name, get_path(bench, "profile"), "bench.json"),
@@ -57,10 +58,13 @@ def _identity(name: str, got: Dict[str, Any], release: Any, release_src: str) ->
         build = get_path(got["build_release"], "variants.{}".format(got["entry"].get("variant"))) or {}
         evaluated = build.get("sha256") if build.get("evaluated") else None
         rules.append(compare("same_model_evaluated", "model_sha256", "==", sha, evaluated, "build/release.json"))
+    return rules
+
+
+def _released(name: str, got: Dict[str, Any], release: Any, release_src: str) -> Dict[str, Any]:
     released = get_path(release, "profiles.{}.sha256".format(name))
     why = "{}: unreadable or no entry for this profile".format(release_src)
-    rules.append(compare("same_model_released", "model_sha256", "==", sha, released, release_src, missing=why))
-    return rules
+    return compare("same_model_released", "model_sha256", "==", got["entry"].get("sha256"), released, release_src, why)
 
 
 def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], source: str) -> List[Dict[str, Any]]:
@@ -195,13 +199,20 @@ def throttled_under(profile: Optional[Profile], cond: Dict[str, Any]) -> List[st
         return ["conditions.json readings cannot be judged ({}: {})".format(type(exc).__name__, exc)]
 
 
-def measured_rules(
-    name: str, got: Dict[str, Any], release: Any, release_src: str, scores: Dict[str, Any], source: str, baseline: Any
-) -> List[Dict[str, Any]]:
-    """Every rule over a measurement that happened (``got``: the inputs read by the device gate).
+def run_throttled(got: Dict[str, Any]) -> Tuple[bool, List[str]]:
+    """(throttled, why) for the run ``got`` read: the board's own flag and reasons, and the judging rules'
+    reasons over its recorded readings (every variant measured in the run shares them)."""
+    cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
+    board = cond.get("reasons")
+    reasons = [str(r) for r in board] if isinstance(board, list) else []
+    reasons += [r for r in throttled_under(got.get("profile"), cond) if r not in reasons]
+    return cond.get("throttled") is True or bool(reasons), reasons
 
-    ``baseline`` is main's last ``gate.json`` for the profile (parsed), or None.
-    """
+
+def evidence_rules(name: str, got: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The rules that say ``got["bench"]`` (and ``got["eval"]``) are a real measurement of exactly the file
+    ``got["entry"]`` names, on the profile's machine, providers and settings: the same for the released
+    file and for a candidate (:func:`edgeproof.verdict.evidence.variant_evidence`)."""
     profile = got["profile"]
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
@@ -216,7 +227,20 @@ def measured_rules(
     if isinstance(providers, dict):
         ok = providers.get("session") == list(profile.provider_names) and not providers.get("problems")
     rules.append(compare("providers", "session + node placement", "==", True, ok, "bench.json"))
-    rules += _identity(name, got, release, release_src)
+    return rules + _identity(name, got)
+
+
+def measured_rules(
+    name: str, got: Dict[str, Any], release: Any, release_src: str, scores: Dict[str, Any], source: str, baseline: Any
+) -> List[Dict[str, Any]]:
+    """The released file's rules after its evidence (:func:`evidence_rules`): released, accuracy, speed,
+    energy, memory and the regression rules (``got``: the inputs read by the device gate).
+
+    ``baseline`` is main's last ``gate.json`` for the profile (parsed), or None.
+    """
+    profile = got["profile"]
+    bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
+    rules = [_released(name, got, release, release_src)]
     rules += _accuracy(profile, scores, got, source)
     g = profile.gate
     rules.append(compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"))

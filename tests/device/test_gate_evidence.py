@@ -177,3 +177,29 @@ def test_a_baseline_that_could_not_be_fetched_leaves_the_val_set_unjudged_even_w
     rule = _rule(report, "same_val_set")
     assert rule["status"] == "inconclusive" and rule["reason"].startswith("look-up failed: regression not judged")
     assert not [r for r in report["rules"] if r["name"].startswith("regression")]
+
+
+@pytest.mark.parametrize(
+    ("providers", "status", "named"),
+    [
+        ({"problems": {}, "nodes": {"CPUExecutionProvider": 0}}, "invalid", "providers.problems: {}"),
+        ({"nodes": {"CPUExecutionProvider": 0}}, "invalid", "the profiler recorded no node runs"),
+        ({"nodes": {}}, "invalid", "the profiler recorded no node runs"),
+        ({"nodes": {"CPUExecutionProvider": 40, "CUDAExecutionProvider": 3}}, "invalid", "3 node(s) ran on CUDA"),
+        ({"nodes": {"CPUExecutionProvider": -4}}, "invalid", "providers.nodes: "),
+        ({"nodes": {"CPUExecutionProvider": True}}, "invalid", "providers.nodes: "),
+        ({"nodes": None}, "inconclusive", "no nodes"),
+        ({"problems": None}, "inconclusive", "no problems"),
+        ({"problems": ["no node ran on CPUExecutionProvider"]}, "fail", "no node ran"),
+    ],
+)
+def test_a_node_placement_record_that_proves_nothing_never_passes(bundle, measured, providers, status, named):
+    """Where the nodes ran is the providers rule's evidence (TensorRT silently falling back to the CPU must
+    not pass): zero nodes, counts the board's own check would have refused, or a record of the wrong shape
+    is invalid, naming the key; a missing record is inconclusive."""
+    assert _rule(device_gate(bundle, "cpu-ci", measured), "providers")["status"] == "pass"
+    _edit(measured / "bench.json", lambda d: d["providers"].update(providers))
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = _rule(report, "providers")
+    assert rule["status"] == status and named in rule["reason"], rule
+    assert report["verdict"] == ("inconclusive" if status == "inconclusive" else "fail")

@@ -205,14 +205,24 @@ def node_placement(profile_file: Path) -> Dict[str, List[str]]:
     return out
 
 
-def placement_problems(wanted: List[str], placement: Dict[str, List[str]]) -> List[str]:
-    """Why the node placement does not prove the profile's providers ran (empty: it does)."""
-    problems = []
-    if not placement:
+def count_problems(
+    wanted: List[str], counts: Dict[str, int], examples: Optional[Dict[str, List[str]]] = None
+) -> List[str]:
+    """Why node counts per provider (``bench.json`` ``providers.nodes``) do not prove the profile's providers
+    ran the graph (empty: they do). One reading for the board's refusal and the device gate's check of the
+    record: no node run at all, a node on a provider the profile did not ask for, none on its first."""
+    if not any(counts.values()):
         return ["the profiler recorded no node runs: placement unproven"]
-    for provider, nodes in sorted(placement.items()):
-        if provider not in wanted:
-            problems.append(f"{len(nodes)} node(s) ran on {provider}, not a profile provider (e.g. {nodes[:3]})")
-    if not placement.get(wanted[0]):
+    problems = []
+    for provider, n in sorted(counts.items()):
+        if provider not in wanted and n:
+            shown = f" (e.g. {examples[provider][:3]})" if examples and provider in examples else ""
+            problems.append(f"{n} node(s) ran on {provider}, not a profile provider{shown}")
+    if not counts.get(wanted[0]):
         problems.append(f"no node ran on {wanted[0]}, the profile's first provider")
     return problems
+
+
+def placement_problems(wanted: List[str], placement: Dict[str, List[str]]) -> List[str]:
+    """Why the node placement does not prove the profile's providers ran (empty: it does)."""
+    return count_problems(wanted, {p: len(nodes) for p, nodes in placement.items()}, placement)

@@ -203,3 +203,24 @@ def test_a_node_placement_record_that_proves_nothing_never_passes(bundle, measur
     rule = _rule(report, "providers")
     assert rule["status"] == status and named in rule["reason"], rule
     assert report["verdict"] == ("inconclusive" if status == "inconclusive" else "fail")
+
+
+@pytest.mark.parametrize(
+    ("memory", "status", "named"),
+    [
+        ({"measurable": False, "reason": "no /proc"}, "inconclusive", "memory not measurable on this board: no /proc"),
+        (None, "inconclusive", "no memory record in bench.json"),
+        ({"measurable": "yes"}, "invalid", 'memory.measurable: "yes"'),
+    ],
+)
+def test_memory_the_board_could_not_measure_is_never_judged(bundle, measured, tmp_path, memory, status, named):
+    """A peak memory (and a leak verdict) from a board whose record says memory was not measurable is not a
+    figure: the memory rules are inconclusive with the board's reason, like energy's."""
+    limits = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_peak_memory_mb": 5000.0}})
+    assert device_gate(bundle, "cpu-ci", measured, rules_params=limits)["verdict"] == "pass"
+    _edit(measured / "bench.json", lambda d: d.update(memory=memory) if memory else d.pop("memory"))
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=limits)
+    for name in ("peak_memory", "memory_leak"):
+        rule = _rule(report, name)
+        assert rule["status"] == status and named in rule["reason"], rule
+    assert report["verdict"] == ("fail" if status == "invalid" else "inconclusive")

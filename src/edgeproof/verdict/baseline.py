@@ -25,6 +25,7 @@ from edgeproof.verdict.rules import (
     get_path,
     invalid_reason,
     is_number,
+    not_measurable,
     result,
 )
 
@@ -124,20 +125,11 @@ def energy_not_judged(
     bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
 ) -> Optional[Dict[str, Any]]:
     """The rule ``name`` where bench.json's energy record does not let it be judged, read one way by
-    every energy rule; ``None`` where it does (``energy.measurable`` true). A record that is no object,
-    or a flag that is none of true, false and null, is invalid (named); no record, or the flag null or
-    false, is inconclusive with the board's reason (``shown``: the measured value the rule keeps)."""
-    flag = get_figure(bench, "energy.measurable")
-    if flag is True:
+    every energy rule (:func:`~edgeproof.verdict.rules.not_measurable`); ``None`` where it does
+    (``energy.measurable`` true, on enough readings)."""
+    if get_figure(bench, "energy.measurable") is True:
         return _too_few_readings(bench, name, metric, limit, source, shown)
-    if not isinstance(flag, Malformed) and flag is not None and flag is not False:
-        flag = Malformed("energy.measurable", flag, "true, false or null")
-    if isinstance(flag, Malformed):
-        return compare(name, metric, "<=", limit, flag, source)
-    why = "energy not measurable on this board: {}".format(
-        get_path(bench, "energy.reason") or "no energy record in bench.json"
-    )
-    return result(name, metric, "<=", limit, shown, source, INCONCLUSIVE, why)
+    return not_measurable(bench, "energy", name, metric, "<=", limit, source, shown)
 
 
 def _too_few_readings(

@@ -6,7 +6,8 @@ Energy and memory fields of the device's ``bench.json`` (written by the board si
 ``energy: {measurable, reason, source, interval_ms, samples, idle_w}``, ``peak_memory_mb`` (VmHWM of
 the measuring process), ``memory_growth_mb``, ``memory_leak``, ``system_ram_delta_mb``. An energy
 figure the board could not measure (``energy.measurable`` false) makes the energy rules
-inconclusive, with the board's reason; ``max_power_w`` judges the mean power over the timed window.
+inconclusive, with the board's reason, and so does ``memory.measurable`` false (or no ``memory``
+record) for the memory rules; ``max_power_w`` judges the mean power over the timed window.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from edgeproof.verdict.rules import (
     get_figure,
     get_path,
     is_number,
+    not_measurable,
     result,
 )
 
@@ -97,10 +99,15 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
         value = bench.get(metric)
         held = energy_not_judged(bench, rule, metric, limit, "bench.json", value)
         rules.append(held or compare(rule, metric, "<=", limit, value, "bench.json"))
-    if g.max_peak_memory_mb is not None:
-        peak = bench.get("peak_memory_mb")
-        rules.append(compare("peak_memory", "peak_memory_mb", "<=", g.max_peak_memory_mb, peak, "bench.json"))
-        rules.append(compare("memory_leak", "memory_leak", "==", False, bench.get("memory_leak"), "bench.json"))
+    if g.max_peak_memory_mb is None:
+        return rules
+    for rule, metric, op, limit in (
+        ("peak_memory", "peak_memory_mb", "<=", g.max_peak_memory_mb),
+        ("memory_leak", "memory_leak", "==", False),  # a leak from RSS samples the board could not take is none
+    ):
+        value = bench.get(metric)
+        held = not_measurable(bench, "memory", rule, metric, op, limit, "bench.json", value)
+        rules.append(held or compare(rule, metric, op, limit, value, "bench.json"))
     return rules
 
 

@@ -220,6 +220,26 @@ def compare(
     return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)
 
 
+def not_measurable(
+    data: Any, record: str, name: str, metric: str, op: str, threshold: Any, source: str, shown: Any = None
+) -> Optional[Dict[str, Any]]:
+    """The rule ``name`` over a figure whose record (``data[record]``: ``energy``, ``memory``) says the board
+    could not measure it; ``None`` where it says it could (``measurable`` true). A record that is no object,
+    or a flag that is none of true, false and null, is invalid (named); no record, or the flag null or
+    false, is inconclusive with the board's reason (``shown``: the measured value the rule keeps)."""
+    flag = get_figure(data, "{}.measurable".format(record))
+    if flag is True:
+        return None
+    if not isinstance(flag, Malformed) and flag is not None and flag is not False:
+        flag = Malformed("{}.measurable".format(record), flag, "true, false or null")
+    if isinstance(flag, Malformed):
+        return compare(name, metric, op, threshold, flag, source)
+    why = "{} not measurable on this board: {}".format(
+        record, get_path(data, "{}.reason".format(record)) or "no {} record in bench.json".format(record)
+    )
+    return result(name, metric, op, threshold, shown, source, INCONCLUSIVE, why)
+
+
 def failed_names(rules: Iterable[Mapping[str, Any]]) -> List[str]:
     """The rules that did not pass (fail, invalid or inconclusive), in order."""
     return [str(r["name"]) for r in rules if r["status"] != PASS]

@@ -19,13 +19,13 @@ from edgeproof.verdict.rules import (
     INVALID,
     PASS,
     compare,
-    get_figure,
     get_path,
     is_number,
     json_safe,
     result,
     verdict,
 )
+from edgeproof.verdict.thresholds import accuracy_rules, speed_rules
 
 
 def build_thresholds(profiles: Mapping[str, Profile], build_profile: str) -> DeviceGate:
@@ -124,14 +124,8 @@ def check_gate(
     eval_metrics = eval_metrics if isinstance(eval_metrics, Mapping) else {}
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
-    rules += [
-        compare("fps", "fps_e2e", ">=", g.min_fps, get_path(bench_metrics, "fps_e2e"), bench),
-        compare("map50", "map50", ">=", g.min_map50, get_path(eval_metrics, "map50"), ev),
-    ]
-    if g.min_map50_95 is not None:
-        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, get_path(eval_metrics, "map50_95"), ev))
-    p95 = get_figure(bench_metrics, "latency_ms.p95")
-    rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, bench))
+    fps, latency_p95 = speed_rules(g, bench_metrics, bench)
+    rules += [fps, *accuracy_rules(g, eval_metrics, ev), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")

@@ -71,13 +71,13 @@ def test_read_json_refuses_a_key_given_twice_naming_the_file_and_key(tmp_path):
 def test_the_build_gate_and_the_device_share_one_duplicate_key_check(tmp_path):
     from types import SimpleNamespace
 
-    from edgeproof import io
-    from edgeproof.device import manifest
+    from edgeproof.device.manifest import BundleError, read_json_file
     from edgeproof.release.gating import GateRun, run_gate
 
-    assert manifest.unique_keys is io.unique_keys
     (tmp_path / "eval.json").write_text("{}")
     (tmp_path / "bench.json").write_text('{"fps_e2e": 3.0, "fps_e2e": 30.0}')
+    with pytest.raises(BundleError, match=r"bench\.json: not valid JSON \(duplicate key\(s\) \['fps_e2e'\]\)"):
+        read_json_file(tmp_path / "bench.json")  # the device side's reader: the same check, the same words
     (tmp_path / "m.onnx").write_bytes(b"m")
     paths = {k: tmp_path / f"{k}.out" for k in ("params", "report_json", "report_md", "headline", "train_metrics")}
     run = GateRun(**paths, model=tmp_path / "m.onnx", eval=tmp_path / "eval.json", bench=tmp_path / "bench.json")

@@ -17,12 +17,11 @@ the device gate, which checks the model's sha256 against ``reports/release.json`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List
 
 from edgeproof.device.onnx_data import WireError, external_tensors
-from edgeproof.io import sha256_file, unique_keys
+from edgeproof.io import read_json, sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT = "edgeproof-bundle/1"
@@ -46,11 +45,9 @@ def read_json_file(path: Path) -> Any:
     """A JSON file of the bundle or of the results, with the file named in any error. A key given twice in
     one object is an error (a forged or corrupt file), not the last one winning."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
-    except FileNotFoundError:
-        raise BundleError(f"{path}: file not found") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+        return read_json(path)  # the one reader: its errors already name the file
+    except (OSError, ValueError) as exc:
+        raise BundleError(str(exc)) from None
 
 
 def _problems(root: Path, listed: Dict[str, Any]) -> List[str]:

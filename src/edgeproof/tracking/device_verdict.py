@@ -21,9 +21,11 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeproof.profiles import check_profile_names
 from edgeproof.tracking import history
 from edgeproof.tracking.aliases import move_alias, newer_than_holder
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
+from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.record import thresholds
 from edgeproof.tracking.redact import describe, redact
 from edgeproof.tracking.registry import find_version, settle_summary
@@ -118,7 +120,7 @@ def log_device_verdicts(
     experiment: str = "edgeproof",
     model_name: str = "edgeproof-detector",
     uri: str | None = None,
-    track_aliases: Collection[str] = ("champion", "candidate"),
+    track_aliases: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Log each profile's verdict on its model's run(s); on a pass, optionally move the profile's alias.
 
@@ -126,12 +128,11 @@ def log_device_verdicts(
     and before logging anything for a profile named like one of ``track_aliases`` (the pipeline's
     ``champion``/``candidate``: its alias is the release's, never a device's).
     """
-    clash = sorted(set(reports) & set(track_aliases))
-    if clash:
-        raise DeviceTrackingError(
-            f"device profile(s) {', '.join(clash)} are named like a registry alias of the pipeline "
-            f"({', '.join(track_aliases)}): a passing device verdict would move that alias; rename the profile"
-        )
+    track = TrackParams()
+    try:  # the rule params validation applies; the device job may run with other track aliases
+        check_profile_names(reports, track_aliases or (track.champion_alias, track.candidate_alias))
+    except ValueError as exc:
+        raise DeviceTrackingError(str(exc)) from None
     uri = uri or default_tracking_uri(Path.cwd())
     try:
         client = connect(uri)  # from here on every log handler redacts credentials

@@ -40,7 +40,7 @@ from edgeproof.tracking.history_keys import (
     parse_entry,
     record_history_key,
 )
-from edgeproof.tracking.promotion import PROMOTION_PREFIX, SHOWN, has_record, promotion, record_tags
+from edgeproof.tracking.promotion import PROMOTION_PREFIX, SHOWN, all_passed, has_record, promotion, record_tags
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
@@ -82,8 +82,7 @@ def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
 def passed_every_own_verdict(record: Mapping[str, Any]) -> bool:
     """Whether every verdict the record carries about its own model file passed (the build gate's and
     any device's on the same file): what its promotion record's ``passed`` says, and what an alias needs."""
-    words = own_verdicts(record)
-    return bool(words) and all(w == "passed" for w in words.values())
+    return all_passed(own_verdicts(record))
 
 
 def _judges(verdict: Mapping[str, Any], sha: str) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeproof.io import read_json
 from edgeproof.paths import repo_root
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
@@ -217,7 +218,7 @@ def _mark_failed(client: Any, run_id: str, model_name: str | None, exp_id: str) 
 def _read_record(path: Path) -> dict[str, Any]:
     """The record in ``path``, refused when its content no longer hashes to its ``record_id``: an
     edited record would be logged as the run it claims to be (its verdict, alias, metrics)."""
-    record = json.loads(path.read_text())
+    record = read_json(path)  # a key given twice is an error, not the last one winning
     found = content_id(record)
     if found != record.get("record_id"):
         raise EditedRecordError(

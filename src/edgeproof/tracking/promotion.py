@@ -32,6 +32,12 @@ def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
+def all_passed(verdicts: Mapping[str, str]) -> bool:
+    """Whether there are verdicts (in words, ``passed`` / ``failed: ...``) and every one is ``passed``: a
+    promotion record's ``passed``, and what an alias needs of a record's verdicts about its own file."""
+    return bool(verdicts) and all(v == "passed" for v in verdicts.values())
+
+
 def has_record(tags: Mapping[str, str]) -> bool:
     """Whether the version holds a promotion record (either form)."""
     return PROMOTION_TAG in tags or f"{PROMOTION_PREFIX}run_id" in tags
@@ -106,7 +112,7 @@ def promotion(tags: Mapping[str, str]) -> dict[str, Any] | None:
     aliases = {k.split(".")[1]: v for k, v in tags.items() if k.startswith("promoted.") and k.endswith(".run_id")}
     return {
         **{k: fields[k] for k in FIELDS},
-        "passed": bool(verdicts) and all(v == "passed" for v in verdicts.values()),
+        "passed": all_passed(verdicts),
         "verdicts": dict(verdicts),
         "metrics": dict(sorted(fields["metrics"].items())),
         "thresholds": fields["thresholds"],

@@ -16,7 +16,6 @@ import yaml
 from edgeproof.io import atomic_dir, json_sha256
 from edgeproof.tracking.class_metrics import class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (
-    alias_for,
     champion_blockers,
     git_info,
     repro_started_ms,
@@ -25,10 +24,10 @@ from edgeproof.tracking.context import (
     span_ms,
     stage_seconds,
 )
-from edgeproof.tracking.history import passed_every_own_verdict
 from edgeproof.tracking.keys import clean_keys
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.provenance import provenance
+from edgeproof.tracking.record_check import earned_alias
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +257,7 @@ def build_record(
         "provenance": tags["provenance"],
         "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),
     }
-    releasable = passed and passed_every_own_verdict(record)  # a failed device verdict on this file: no alias
-    record["alias"] = alias_for(tags, releasable, track.candidate_alias, track.champion_alias, track.release_branches)
+    record["alias"] = earned_alias(tags, record, track)  # a failed device verdict on this file: no alias
     if record["alias"] == track.candidate_alias:  # the record says why it is not the champion
         record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
     if destination is not None:

@@ -12,7 +12,6 @@ does not have. The alias a record earns is recomputed from its tags, never read 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -20,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import sha256_file
+from edgeproof.io import read_json, sha256_file
 from edgeproof.tracking.aliases import CLOCK_ALLOWANCE_MS
 from edgeproof.tracking.context import alias_for
 from edgeproof.tracking.history import passed_every_own_verdict
@@ -47,7 +46,7 @@ def _gate_report(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        report = json.loads(path.read_text())
+        report = read_json(path)  # a key given twice is refused too
     except (OSError, ValueError) as exc:
         raise _refuse(path, "gate.json", f"does not parse ({exc})") from None
     if not isinstance(report, dict):
@@ -85,6 +84,13 @@ def _check_model(path: Path, record: Mapping[str, Any], gate: Mapping[str, Any] 
             raise _refuse(path, "tags.model_sha256", f"{sha} but the model file {model.name} has sha256 {actual}")
 
 
+def earned_alias(tags: Mapping[str, Any], record: Mapping[str, Any], track: TrackParams) -> str:
+    """The alias a record earns: a pass of every verdict it carries about its own file (a failed device
+    verdict on the same file earns none), on a branch, commit and provenance that ``track`` releases from."""
+    releasable = record.get("passed") is True and passed_every_own_verdict(record)
+    return alias_for(tags, releasable, track.candidate_alias, track.champion_alias, track.release_branches)
+
+
 def checked_alias(folder: Path, record: dict[str, Any], models: list[Path], track: TrackParams | None) -> str:
     """Check the record in ``folder`` agrees with itself and the files next to it (raises
     :class:`EditedRecordError` naming the file and field), and return the alias it earns: recomputed
@@ -94,10 +100,8 @@ def checked_alias(folder: Path, record: dict[str, Any], models: list[Path], trac
     passed = _check_passed(path, record, gate)
     if models:
         _check_model(path, record, gate, models)
-    track = track or TrackParams()
     tags = {k: str(v) for k, v in (record.get("tags") or {}).items()}
-    releasable = passed and passed_every_own_verdict(record)  # as the promotion record's ``passed`` says
-    alias = alias_for(tags, releasable, track.candidate_alias, track.champion_alias, track.release_branches)
+    alias = earned_alias(tags, {**record, "passed": passed}, track or TrackParams())
     if (record.get("alias") or "") != alias:
         log.warning("%s says alias %r; its tags and verdict earn %r under track params: %r it is",
                     path, record.get("alias"), alias, alias)  # fmt: skip

@@ -26,11 +26,11 @@ from edgeproof.verdict.rules import (
     INVALID,
     PASS,
     compare,
-    get_figure,
     get_path,
     is_number,
     verdict,
 )
+from edgeproof.verdict.thresholds import accuracy_rules, speed_rules
 
 FOLDER = "candidates"
 
@@ -53,19 +53,14 @@ def _rules(
     profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any
 ) -> List[Dict[str, Any]]:
     """The profile's speed and accuracy thresholds, and the mAP budget against the released variant's."""
-    g = profile.gate
     map_now = scores.get("map50_95")
     drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
-    p95 = get_figure(bench, "latency_ms.p95")
-    rules = [
-        compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"),
-        compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"),
-        compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), "detections"),
-        compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections"),
+    map_drop = compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections")
+    return [
+        *speed_rules(profile.gate, bench, "bench.json"),
+        *accuracy_rules(profile.gate, scores, "detections"),
+        map_drop,
     ]
-    if g.min_map50_95 is not None:
-        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, map_now, "detections"))
-    return rules
 
 
 def _one(

@@ -34,6 +34,7 @@ from edgeproof.verdict.rules import (
     not_measurable,
     result,
 )
+from edgeproof.verdict.thresholds import accuracy_rules, speed_rules
 
 ENERGY_FIELDS = (
     "energy_mj_per_frame",
@@ -72,10 +73,7 @@ def _released(name: str, got: Dict[str, Any], release: Any, release_src: str) ->
 
 
 def _accuracy(profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], source: str) -> List[Dict[str, Any]]:
-    g = profile.gate
-    rules = [compare("map50", "map50", ">=", g.min_map50, scores.get("map50"), source)]
-    if g.min_map50_95 is not None:
-        rules.append(compare("map50_95", "map50_95", ">=", g.min_map50_95, scores.get("map50_95"), source))
+    rules = accuracy_rules(profile.gate, scores, source)
     # the fp32 reference from the hashed build/release.json; manifest.json (the hashes' root) only repeats it
     ref, now = get_path(got["build_release"], "reference.map50_95"), scores.get("map50_95")
     copy = get_path(got["manifest"], "reference.map50_95")
@@ -286,10 +284,7 @@ def measured_rules(
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     rules = [_released(name, got, release, release_src)]
     rules += _accuracy(profile, scores, got, source)
-    g = profile.gate
-    rules.append(compare("fps", "fps_e2e", ">=", g.min_fps, bench.get("fps_e2e"), "bench.json"))
-    p95 = get_figure(bench, "latency_ms.p95")
-    rules.append(compare("latency_p95", "latency_ms.p95", "<=", g.max_latency_p95_ms, p95, "bench.json"))
+    rules += speed_rules(profile.gate, bench, "bench.json")
     rules += _energy(profile, bench)
     return rules + regression_rules(name, profile, baseline, bench, scores, got)
 

@@ -1,0 +1,28 @@
+"""A profile gate's thresholds as rules: the one home of the ``fps``, ``latency_p95``, ``map50`` and
+``map50_95`` rules, which the build gate (:mod:`edgeproof.gate`), the device gate's released file
+(:mod:`edgeproof.verdict.measured`) and its candidates (:mod:`edgeproof.verdict.candidates`) apply
+alike. Device side: Python 3.8, no imports beyond the rule engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from edgeproof.verdict.rules import compare, get_figure
+
+
+def speed_rules(gate: Any, bench: Any, source: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``fps`` (end-to-end FPS ``>=`` ``min_fps``) and ``latency_p95`` (end-to-end p95 ms ``<=``
+    ``max_latency_p95_ms``) from a ``bench.json`` named ``source``; ``gate``: a profile's ``gate``."""
+    fps = compare("fps", "fps_e2e", ">=", gate.min_fps, get_figure(bench, "fps_e2e"), source)
+    p95 = get_figure(bench, "latency_ms.p95")
+    return fps, compare("latency_p95", "latency_ms.p95", "<=", gate.max_latency_p95_ms, p95, source)
+
+
+def accuracy_rules(gate: Any, scores: Any, source: str) -> List[Dict[str, Any]]:
+    """``map50`` (``>=`` ``min_map50``) and, where the profile sets it, ``map50_95`` from ``scores``
+    (an ``eval.json`` or the scores of detections) named ``source``."""
+    rules = [compare("map50", "map50", ">=", gate.min_map50, get_figure(scores, "map50"), source)]
+    if gate.min_map50_95 is not None:
+        rules.append(compare("map50_95", "map50_95", ">=", gate.min_map50_95, get_figure(scores, "map50_95"), source))
+    return rules

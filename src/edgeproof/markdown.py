@@ -52,19 +52,24 @@ def inline(value: Any, limit: int = 120) -> str:
 _MARKUP = {ord("\\"): "\\\\", ord("["): "\\[", ord("]"): "\\]", ord("*"): "\\*", ord("_"): "\\_", ord("<"): "&lt;"}
 _MARKUP[ord("`")] = "\\`"  # a backtick no code span closes: escaped, so it cannot open one over the rest
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")  # CommonMark: closed by a run of the same length
-_PLAIN_CELL = re.compile(r"[A-Za-z0-9 .,:;/%+=()\-—–→]*")  # nothing that is markup: shown as it is
+_PLAIN_CELL = re.compile(r"[A-Za-z0-9 .,:;/%+=()\-—–→]*")  # nothing that is markup (nor a link): shown as is
 _RULE_CELL = re.compile(r"\s*:?-+:?\s*")
 
 
-def _no_mention(text: str) -> str:
-    # GitHub links "@user"/"@org/team" in rendered text (escaped or not) and notifies them: a zero-width
-    # space after the "@" keeps the text readable and matches no name. Code spans are never scanned.
-    return text.replace("@", "@\u200b")
+_AUTOLINK = re.compile(r"@|://|(?i:www)\.|#(?=\d)")
+
+
+def _no_autolink(text: str) -> str:
+    # GitHub links "@user"/"@org/team" (and notifies them), bare "https://…" and "www.…" addresses and
+    # "#123" references in rendered text, escaped or not: a zero-width space inside each keeps the text
+    # readable and matches none of them. Code spans are never scanned.
+    return _AUTOLINK.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
 
 
 def one_line(text: Any, limit: int = 500) -> str:
-    """A note as one line of plain text, at most ``limit`` characters of it, with no raw HTML, links,
-    emphasis or @-mentions (a note or a rule's reason can quote a pull request's file names)."""
+    """A note as one line of plain text, at most ``limit`` characters of it, with no raw HTML, links (bare
+    addresses and ``#123`` included), emphasis or @-mentions (a note or a rule's reason can quote a pull
+    request's file names)."""
     flat = " ".join(str(text).split())
     if len(flat) > limit:
         flat = f"{flat[:limit]} … ({len(flat) - limit} characters cut)"
@@ -72,18 +77,20 @@ def one_line(text: Any, limit: int = 500) -> str:
 
 
 def _escape_outside_code(text: str) -> str:
-    """Markup escaped and @-mentions broken everywhere but in code spans, which render their text as it is
-    (escaping there would show the backslashes: ``min\\_fps``) and link nothing."""
+    """Markup escaped and autolinks (mentions, addresses, references) broken everywhere but in code spans,
+    which render their text as it is (escaping there would show the backslashes: ``min\\_fps``) and link
+    nothing."""
     out, at = [], 0
     for span in _CODE_SPAN.finditer(text):
-        out += [_no_mention(text[at : span.start()].translate(_MARKUP)), span.group(0)]
+        out += [_no_autolink(text[at : span.start()].translate(_MARKUP)), span.group(0)]
         at = span.end()
-    return "".join([*out, _no_mention(text[at:].translate(_MARKUP))])
+    return "".join([*out, _no_autolink(text[at:].translate(_MARKUP))])
 
 
 def _pr_cell(text: str, limit: int) -> str:
     text = text.strip()
-    return text if _PLAIN_CELL.fullmatch(text) and len(text) <= limit else inline(text, limit)
+    plain = _PLAIN_CELL.fullmatch(text) and not _AUTOLINK.search(text) and len(text) <= limit
+    return text if plain else inline(text, limit)
 
 
 def table_rows_only(text: str, max_rows: int = 100, max_cols: int = 8, cell_limit: int = 80) -> str:

@@ -142,6 +142,18 @@ def test_a_note_keeps_its_code_spans_as_written_and_a_stray_backtick_opens_none(
     assert forged == "x \\` \\[\\*\\*PASS\\*\\*\\](https://evil.example) @\u200bteam"
 
 
+def test_bare_addresses_and_references_are_no_links_in_notes_or_cells():
+    """GitHub links a bare https:// or www. address and a #123 reference even in escaped text: notes break
+    them with a zero-width space, a diff cell holding one becomes a code span (both had rendered as links)."""
+    from edgeproof.markdown import one_line, table_rows_only
+
+    note = one_line("see https://evil.example/x, www.evil.example and #12")
+    assert "://" not in note and "www." not in note and "#1" not in note
+    assert note.replace("\u200b", "") == "see https://evil.example/x, www.evil.example and #12"
+    cells = table_rows_only("| eval.json | https://evil.example | www.evil.example | #3 | 0.5 |")
+    assert cells == "| eval.json | `https://evil.example` | `www.evil.example` | `#3` | 0.5 |"
+
+
 def test_statuses_are_set_even_when_github_refuses_the_comment(monkeypatch, tmp_path, caplog):
     import urllib.error
 

@@ -366,3 +366,16 @@ def test_the_devices_parallel_run_never_costs_the_verdict_its_figures(tmp_path):
     got = _parallel(model, profiles["cpu"], broken)
     if (os.cpu_count() or 1) > 1:
         assert got["measured"] is False and "missing.jpg" in got["reason"]
+
+
+def test_a_counter_window_with_its_readings_on_one_side_is_not_measured():
+    """RAPL is a cumulative counter: with both readings before the window, its energy was the flat value
+    held across it (0 mJ) on one reading, and the board called that measurable (the gate then refused the
+    board's own file for too few readings)."""
+    from edgeproof.device.energy import _cumulative_window
+
+    before = [(0.0, 1000.0), (1.0, 3000.0)]
+    assert _cumulative_window(before, 2.0, 3.0) is None
+    around = [(0.0, 1000.0), (2.5, 3000.0), (4.0, 5000.0)]
+    got = _cumulative_window(around, 2.0, 3.0)
+    assert got is not None and got["samples"] == 3 and got["energy_mj"] > 0

@@ -259,12 +259,12 @@ class PowerMeter:
 def _cumulative_window(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
     """A cumulative counter's window: energy from the edges, peak from consecutive readings."""
     points = sorted((t, mj) for t, mj in samples if mj is not None)
-    if len(points) < MIN_POWER_READINGS or t1 <= t0:
+    used = _used(points, t0, t1)  # both readings on one side of the window rest its figure on one
+    if used < MIN_POWER_READINGS or t1 <= t0:
         return None
     mj = _at(points, t1) - _at(points, t0)
     inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
     peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])
-    used = _used(points, t0, t1)
     return {"energy_mj": mj, "mean_w": mj / (t1 - t0) / 1000.0, "peak_w": peak, "samples": used, "missing": 0}
 
 

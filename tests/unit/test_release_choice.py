@@ -203,4 +203,15 @@ def test_the_release_choice_judges_the_evaluation_by_the_params_tolerances():
     strict = CrossCheckParams(independent_tolerance=0.0001)
     out = choose(PROFILES, variants, ReleaseParams(), CPU, strict)
     assert out["release_variant"] == "fp32"
-    assert "cross_check" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+    assert _reasons(out["profiles"]["cpu-ci"])["int8"].startswith("its evaluation is not trustworthy: independent")
+    assert "differs by more than 0.0001 (params)" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+
+
+def test_a_variant_only_inconclusive_at_the_gate_is_not_said_to_fail_it():
+    """No second scorer ran on int8's evaluation: the gate is inconclusive on it, which the choice says as
+    such (it had said "fails the profile gate"); it still goes to the gate only when nothing passes."""
+    variants = _variants()
+    variants["int8"]["eval"]["cross_check"].update(independent=None, skipped={"independent": "x", "ultralytics": "y"})
+    out = choose(PROFILES, variants, ReleaseParams(), CPU)
+    assert out["release_variant"] == "fp32"
+    assert _reasons(out["profiles"]["cpu-ci"])["int8"] == "is inconclusive at the profile gate: cross_check"

@@ -15,12 +15,14 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
-from edgeproof.gate import check_gate
+from edgeproof.gate import check_gate, cross_check_problems
 from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile, check_build_profile
 from edgeproof.release.params import ReleaseParams
+from edgeproof.verdict.rules import INCONCLUSIVE
 
 REFERENCE = "fp32"
 _GATE_FAILS = "fails the profile gate: "
+_GATE_UNSURE = "is inconclusive at the profile gate: "
 
 
 def _rejection(
@@ -30,17 +32,19 @@ def _rejection(
     ``evaluate.cross_check``, the tolerances the build gate judges the evaluation by."""
     if not v.get("evaluated"):
         return v.get("reason") or "not evaluated here"
-    if v.get("cross_check_problems"):
-        return f"its evaluation is not trustworthy: {'; '.join(v['cross_check_problems'])}"
+    problems = cross_check_problems(v["eval"], cross_check)  # by params' tolerances, as the gate judges it
+    if problems:
+        return f"its evaluation is not trustworthy: {'; '.join(problems)}"
     if v.get("parity_passed") is False:
         return f"breaks parity: {v.get('parity_matched_share')} of PyTorch's detections matched"
     drop = v.get("map_drop")
     if drop is None or drop > profile.max_map_drop:
         return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
     verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"], cross_check=cross_check)
-    if not verdict["passed"]:
-        return f"{_GATE_FAILS}{', '.join(verdict['failed'])}"
-    return None
+    if verdict["passed"]:
+        return None
+    unsure = verdict.get("verdict") == INCONCLUSIVE  # e.g. no second scorer ran: no threshold was missed
+    return f"{_GATE_UNSURE if unsure else _GATE_FAILS}{', '.join(verdict['failed'])}"
 
 
 def _speed(v: Mapping[str, Any]) -> float:
@@ -74,7 +78,7 @@ def choose_measured(
             ok.append(name)
         else:
             rejected.append({"variant": name, "reason": why})
-            if why.startswith(_GATE_FAILS):
+            if why.startswith((_GATE_FAILS, _GATE_UNSURE)):
                 gate_only.append(name)
     if not ok and gate_only:
         # the candidate stays what would ship; the gate then says why it cannot (a threshold alone never

@@ -55,10 +55,15 @@ def usable_baseline(name: str, baseline: Any, notes: List[str]) -> Tuple[Optiona
     return baseline, None
 
 
-def _not_judged(r: Any, why: str) -> List[Dict[str, Any]]:
+FETCH_AGAIN = "rerun once main's baseline can be fetched"
+MAIN_AGAIN = "main's last device verdict for the profile must be a readable pass: rerun main's device gate"
+
+
+def _not_judged(r: Any, why: str, todo: str) -> List[Dict[str, Any]]:
     """The rules main's baseline would judge, inconclusive: a baseline that exists but could not be fetched
-    or used is never the same as none (a pull request must not pass by hiding main's figures)."""
-    why = "{}: regression not judged; rerun once main's baseline can be fetched".format(why)
+    or used is never the same as none (a pull request must not pass by hiding main's figures); ``todo``
+    says what would let them be judged."""
+    why = "{}: regression not judged; {}".format(why, todo)
     rows = [("same_val_set", "val images + ground truth sha256", "==", "main's")]
     rows += [
         (rule, metric, "<=", limit)
@@ -98,14 +103,14 @@ def regression_rules(
     wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
     unavailable = got.get("baseline_unavailable")
     if unavailable and baseline is None:  # same_val_set too: the val set is the PR's to supply otherwise
-        return _not_judged(r, unavailable)
+        return _not_judged(r, unavailable, FETCH_AGAIN)
     if not wanted and baseline is None:
         return []
     base_report, why = usable_baseline(name, baseline, got["notes"])
     if base_report is None:
         if why and not wanted:
             got["notes"].append("main's baseline not used ({}): same_val_set not judged".format(why))
-        return _not_judged(r, why) if why and wanted else []
+        return _not_judged(r, why, MAIN_AGAIN) if why and wanted else []
     rules, base = _same_val_set(base_report, got), base_report["measured"]
     why = "the baseline or this run has no valid figure"
     if r.max_fps_drop_pct is not None:

@@ -124,14 +124,15 @@ def agreement(device: List[Dict[str, Any]], here: List[Dict[str, Any]]) -> Tuple
 
 
 def rerun_here(bundle: Path, model_rel: str, gt: Dict[str, Any], setup: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The bundled model's detections on ``gt``'s images, run here on the CPU at the bundle's mAP settings."""
+    """The bundled model's detections on ``gt``'s images, run here on the CPU at ``setup["map"]``'s scoring
+    settings (the base params' ``evaluate``; ``setup["map_from"]`` names where they come from)."""
     from edgeproof.device.timing import coco_detections
     from edgeproof.runtime.detector import Detector
     from edgeproof.runtime.postprocess import Postprocess
     from edgeproof.runtime.scoring import ScoringSettings
 
     path = bundle / model_rel
-    scoring = ScoringSettings.parse(setup["map"], where=f"{bundle / 'deploy.json'}: map")
+    scoring = ScoringSettings.parse(setup["map"], where=setup.get("map_from", "the mAP scoring settings"))
     model = Detector(path, Postprocess.scoring(scoring))
     if tuple(model.input_size) != tuple(setup["input_size"]):
         raise ValueError(f"{path}: input {model.input_size} differs from deploy.json's {setup['input_size']}")

@@ -58,6 +58,7 @@ def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Di
     rules = [result("detections", path.name, "refer to", "the bundle", len(found), "device", PASS)]
     scores = dets.score(gt, found)
     setup = {**read_json_file(bundle / "deploy.json"), "map": got["operating"]["map"]}  # scored at the base's
+    setup["map_from"] = "the base params' evaluate section"
     return scores, rules + _reproduced(dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found), scores)
 
 

@@ -136,3 +136,10 @@ def test_the_wire_walk_finds_external_tensors_in_subgraphs_and_refuses_garbage()
     assert external_tensors(helper.make_model(plain).SerializeToString()) == []
     with pytest.raises(WireError):
         external_tensors(b"onnx")
+    # a function's default attribute tensor and a training graph's initializer hold tensors too
+    model = helper.make_model(plain)
+    function = onnx.FunctionProto(name="f", domain="d")
+    function.attribute_proto.append(helper.make_attribute("a", ext))
+    model.functions.append(function)
+    model.training_info.add().initialization.CopyFrom(helper.make_graph([], "t", [], [], initializer=[ext]))
+    assert external_tensors(model.SerializeToString()) == ["w", "w"]

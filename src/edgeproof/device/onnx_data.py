@@ -16,8 +16,9 @@ from typing import Dict, Iterator, List, Tuple
 
 # message -> {field number: message type of that (length-delimited) field}, from onnx.proto
 _SCHEMA: Dict[str, Dict[int, str]] = {
-    "model": {7: "graph", 25: "function"},
-    "function": {7: "node"},
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},  # TrainingInfoProto: initialization, algorithm
+    "function": {7: "node", 11: "attribute"},  # attribute_proto: the function's default attribute values
     "graph": {1: "node", 5: "tensor", 15: "sparse"},
     "node": {5: "attribute"},
     "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},

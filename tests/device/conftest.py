@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,30 @@ def make_bundle(
 @pytest.fixture
 def bundle(tmp_path) -> Path:
     return make_bundle(tmp_path)
+
+
+def edit_json(path: Path, fn) -> None:
+    """Apply ``fn`` to the JSON object in ``path`` and write it back (a hand-edited results or bundle file)."""
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def rule_named(report: dict, name: str) -> dict:
+    """The rule ``name`` of a device gate report."""
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+def measure_bundle(bundle: Path, profile: str = "cpu-ci") -> Path:
+    """The board's measurement of ``bundle`` for ``profile`` (the CPU stands in for the board), its results folder."""
+    from edgeproof.device.measure import run_measure
+
+    out = bundle.parent.parent / "reports" / "device" / profile
+    assert run_measure(bundle, profile, out, None, bundle.parent / "engines") == 0
+    return out
+
+
+@pytest.fixture
+def measured(bundle) -> Path:
+    """``bundle`` measured for cpu-ci: results to judge, or to edit first."""
+    return measure_bundle(bundle)

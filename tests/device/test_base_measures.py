@@ -21,16 +21,12 @@ from edgeproof.device.profile_source import load_profile, read_rules_profiles
 from edgeproof.params_file import read_params_yaml
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import REPO, base_params
+from tests.device.conftest import REPO, base_params, rule_named
 
 
 def _measure(bundle: Path, rules: Path | None = None) -> tuple[int, Path]:
     out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
     return run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines", rules), out
-
-
-def _rule(report: dict, name: str) -> dict:
-    return next(r for r in report["rules"] if r["name"] == name)
 
 
 def test_the_board_measures_with_the_bases_settings_not_the_bundles(bundle, tmp_path):
@@ -41,7 +37,7 @@ def test_the_board_measures_with_the_bases_settings_not_the_bundles(bundle, tmp_
     settings = json.loads((out / "bench.json").read_text())["settings"]
     assert (settings["e2e_images"], settings["runs"]) == (bundled["e2e_images"] + 1, bundled["runs"] + 2)
     report = device_gate(bundle, "cpu-ci", out, rules_params=base)
-    assert _rule(report, "measured_as_judged")["status"] == "pass"
+    assert rule_named(report, "measured_as_judged")["status"] == "pass"
 
 
 def test_the_bases_machine_match_refuses_a_board_the_bundle_would_take(bundle, tmp_path):
@@ -55,7 +51,7 @@ def test_results_measured_with_other_settings_are_not_judged_as_the_bases(bundle
     assert code == 0
     bundled = json.loads((bundle / "profiles.json").read_text())["cpu-ci"]["e2e_images"]
     report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"e2e_images": 50}))
-    rule = _rule(report, "measured_as_judged")
+    rule = rule_named(report, "measured_as_judged")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert f"measured with e2e_images {bundled}; the rules say e2e_images 50" in rule["reason"]
     assert device_gate(bundle, "cpu-ci", out)["verdict"] == "pass"  # judged by the settings it was measured with
@@ -65,7 +61,7 @@ def test_machine_and_throttling_are_judged_with_the_bases_rules_from_the_recorde
     code, out = _measure(bundle)
     assert code == 0
     report = device_gate(bundle, "cpu-ci", out, rules_params=base_params(tmp_path, {"match": {"arch": ["aarch64"]}}))
-    rule = _rule(report, "machine_match")
+    rule = rule_named(report, "machine_match")
     assert rule["status"] == "inconclusive" and "arch: expected ['aarch64']" in rule["reason"]
     assert report["verdict"] == "inconclusive"
     conditions = json.loads((out / "conditions.json").read_text())
@@ -145,7 +141,7 @@ def test_the_operating_point_is_the_bases_not_the_bundles(tmp_path):
     code, out = _measure(bundle, base)
     assert code == 0
     report = device_gate(bundle, "cpu-ci", out, rules_params=base)
-    rule = _rule(report, "measured_as_judged")
+    rule = rule_named(report, "measured_as_judged")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert '"conf": 0.9' in rule["reason"] and '"conf": 0.25' in rule["reason"]  # both values shown
     assert 'deploy.json map {"conf": 0.001, "iou": 1.0, "max_det": 10000' in rule["reason"]

@@ -9,60 +9,39 @@ its own settings or the board's other files is invalid, naming the key and both 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from edgeproof.device.energy import MIN_POWER_READINGS, window_power
-from edgeproof.device.measure import run_measure
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import base_params
+from tests.device.conftest import base_params, edit_json, rule_named
 
 STRICT = {"gate": {"min_fps": 1.0}, "require_max_clocks": True, "power_mode": "MAXN", "max_load_per_cpu": 0.5}
-
-
-def _edit(path: Path, fn) -> None:
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
-
-
-def _rule(report: dict, name: str) -> dict:
-    return next(r for r in report["rules"] if r["name"] == name)
-
-
-@pytest.fixture
-def measured(bundle) -> Path:
-    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
-    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
-    return out
 
 
 def test_conditions_without_their_readings_are_inconclusive_never_a_clean_run(bundle, measured, tmp_path):
     strict = base_params(tmp_path, STRICT)
     assert device_gate(bundle, "cpu-ci", measured, rules_params=strict)["verdict"] == "inconclusive"
-    _edit(measured / "conditions.json", lambda d: d.pop("during"))
+    edit_json(measured / "conditions.json", lambda d: d.pop("during"))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=strict)
-    rule = _rule(report, "conditions_recorded")
+    rule = rule_named(report, "conditions_recorded")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive" and "'during'" in rule["reason"]
     assert device_gate(bundle, "cpu-ci", measured)["verdict"] == "inconclusive"  # the bundle's own rules too
-    _edit(measured / "conditions.json", lambda d: d.update(during=[1]))
-    rule = _rule(device_gate(bundle, "cpu-ci", measured), "conditions_recorded")
+    edit_json(measured / "conditions.json", lambda d: d.update(during=[1]))
+    rule = rule_named(device_gate(bundle, "cpu-ci", measured), "conditions_recorded")
     assert rule["status"] == "invalid" and "during: [1] is a list, expected an object" in rule["reason"]
 
 
 def test_a_load_limit_without_a_load_reading_is_inconclusive(bundle, measured, tmp_path):
     limit = base_params(tmp_path, {"max_load_per_cpu": 1e6})
     assert device_gate(bundle, "cpu-ci", measured, rules_params=limit)["verdict"] == "pass"
-    _edit(measured / "conditions.json", lambda d: (d["machine"].pop("load_avg_1m"), d.update(reasons=[])))
+    edit_json(measured / "conditions.json", lambda d: (d["machine"].pop("load_avg_1m"), d.update(reasons=[])))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=limit)
     assert report["verdict"] == "inconclusive"
     assert any("no load reading" in r for r in report["conditions"]["reasons"])
 
 
 def test_a_jetson_profile_without_temperature_readings_is_inconclusive(bundle, measured, tmp_path):
-    _edit(
+    edit_json(
         measured / "conditions.json",
         lambda d: d["during"].update(max_temp_c={}, min_clock_ratio={"cpu": {"ratio": 1.0, "cur": 1, "max": 1}}),
     )
@@ -72,7 +51,7 @@ def test_a_jetson_profile_without_temperature_readings_is_inconclusive(bundle, m
     assert any("no temperature readings" in r for r in report["conditions"]["reasons"])
     # a cloud VM exposes no thermal zones: a profile that names no Jetson and wants no board readings passes
     assert device_gate(bundle, "cpu-ci", measured)["verdict"] == "pass"
-    _edit(measured / "conditions.json", lambda d: d["during"].pop("max_temp_c"))  # not recorded at all
+    edit_json(measured / "conditions.json", lambda d: d["during"].pop("max_temp_c"))  # not recorded at all
     report = device_gate(bundle, "cpu-ci", measured)
     assert report["verdict"] == "inconclusive" and any("no max_temp_c" in r for r in report["conditions"]["reasons"])
 
@@ -90,9 +69,9 @@ def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, meas
     rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, **limits}})
     honest = {"energy_mj_per_frame": 0.5, "power_w_mean": 3.0, "power_w_peak": 3.0, "memory_leak": False}
     energy = {"measurable": True, "samples": 10, "source": "rapl", "reason": None}
-    _edit(measured / "bench.json", lambda d: (d.update(honest), d["energy"].update(energy)))
+    edit_json(measured / "bench.json", lambda d: (d.update(honest), d["energy"].update(energy)))
     assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
-    _edit(measured / "bench.json", lambda d: d.update(fields))
+    edit_json(measured / "bench.json", lambda d: d.update(fields))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
     bad = [r for r in report["rules"] if r["status"] == "invalid"]
     assert report["verdict"] == "fail" and len(bad) == 1 and bad[0]["reason"].startswith(f"{key}: ")
@@ -103,11 +82,11 @@ def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, meas
 def test_energy_that_says_measurable_without_two_power_readings_is_invalid(bundle, measured, tmp_path, samples):
     rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_energy_mj_per_frame": 100.0}})
     energy = {"measurable": True, "samples": MIN_POWER_READINGS, "source": "rapl", "reason": None, "window_s": 0.003}
-    _edit(measured / "bench.json", lambda d: (d.update(energy_mj_per_frame=0.5), d["energy"].update(energy)))
+    edit_json(measured / "bench.json", lambda d: (d.update(energy_mj_per_frame=0.5), d["energy"].update(energy)))
     assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
-    _edit(measured / "bench.json", lambda d: d["energy"].update(samples=samples))
+    edit_json(measured / "bench.json", lambda d: d["energy"].update(samples=samples))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
-    rule = _rule(report, "energy")
+    rule = rule_named(report, "energy")
     assert report["verdict"] == "fail" and rule["status"] == "invalid"
     assert rule["reason"].startswith(f"energy.samples: {samples!r} with energy.measurable true")
 
@@ -139,10 +118,10 @@ def _measure_json(d: dict) -> None:
     ],
 )
 def test_a_bench_json_that_disagrees_with_its_run_or_the_bundle_is_invalid(bundle, measured, file, edit, said):
-    assert _rule(device_gate(bundle, "cpu-ci", measured), "results_consistent")["status"] == "pass"
-    _edit(measured / file, edit)
+    assert rule_named(device_gate(bundle, "cpu-ci", measured), "results_consistent")["status"] == "pass"
+    edit_json(measured / file, edit)
     report = device_gate(bundle, "cpu-ci", measured)
-    rule = _rule(report, "results_consistent")
+    rule = rule_named(report, "results_consistent")
     assert report["verdict"] == "fail" and rule["status"] == "invalid" and said in rule["reason"]
 
 
@@ -151,8 +130,8 @@ def test_fps_and_its_latencies_must_tell_one_story(bundle, measured):
         d.update(fps_e2e=d["e2e"]["fps"] * 10)
         d["e2e"].update(fps=d["fps_e2e"])
 
-    _edit(measured / "bench.json", faster)
-    rule = _rule(device_gate(bundle, "cpu-ci", measured), "results_consistent")
+    edit_json(measured / "bench.json", faster)
+    rule = rule_named(device_gate(bundle, "cpu-ci", measured), "results_consistent")
     assert rule["status"] == "invalid" and "differs from 1000 / e2e.mean" in rule["reason"]
 
 
@@ -161,7 +140,7 @@ def test_a_named_baseline_that_is_not_there_is_not_main_having_none(bundle, meas
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)  # main has none yet: it can bootstrap
     assert report["verdict"] == "pass" and "no baseline on main: regression not judged" in report["notes"]
     report = device_gate(bundle, "cpu-ci", measured, baseline=tmp_path / "gone.json", rules_params=rules)
-    rule = _rule(report, "regression_fps")
+    rule = rule_named(report, "regression_fps")
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert "gone.json is missing or not valid JSON" in rule["reason"]
 
@@ -174,7 +153,7 @@ def test_a_baseline_that_could_not_be_fetched_leaves_the_val_set_unjudged_even_w
     rules = base_params(tmp_path, {})
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules, baseline_unavailable="look-up failed")
     assert report["verdict"] == "inconclusive", report.get("reason")
-    rule = _rule(report, "same_val_set")
+    rule = rule_named(report, "same_val_set")
     assert rule["status"] == "inconclusive" and rule["reason"].startswith("look-up failed: regression not judged")
     assert not [r for r in report["rules"] if r["name"].startswith("regression")]
 
@@ -197,10 +176,10 @@ def test_a_node_placement_record_that_proves_nothing_never_passes(bundle, measur
     """Where the nodes ran is the providers rule's evidence (TensorRT silently falling back to the CPU must
     not pass): zero nodes, counts the board's own check would have refused, or a record of the wrong shape
     is invalid, naming the key; a missing record is inconclusive."""
-    assert _rule(device_gate(bundle, "cpu-ci", measured), "providers")["status"] == "pass"
-    _edit(measured / "bench.json", lambda d: d["providers"].update(providers))
+    assert rule_named(device_gate(bundle, "cpu-ci", measured), "providers")["status"] == "pass"
+    edit_json(measured / "bench.json", lambda d: d["providers"].update(providers))
     report = device_gate(bundle, "cpu-ci", measured)
-    rule = _rule(report, "providers")
+    rule = rule_named(report, "providers")
     assert rule["status"] == status and named in rule["reason"], rule
     assert report["verdict"] == ("inconclusive" if status == "inconclusive" else "fail")
 
@@ -218,9 +197,9 @@ def test_memory_the_board_could_not_measure_is_never_judged(bundle, measured, tm
     figure: the memory rules are inconclusive with the board's reason, like energy's."""
     limits = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_peak_memory_mb": 5000.0}})
     assert device_gate(bundle, "cpu-ci", measured, rules_params=limits)["verdict"] == "pass"
-    _edit(measured / "bench.json", lambda d: d.update(memory=memory) if memory else d.pop("memory"))
+    edit_json(measured / "bench.json", lambda d: d.update(memory=memory) if memory else d.pop("memory"))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=limits)
     for name in ("peak_memory", "memory_leak"):
-        rule = _rule(report, name)
+        rule = rule_named(report, name)
         assert rule["status"] == status and named in rule["reason"], rule
     assert report["verdict"] == ("fail" if status == "invalid" else "inconclusive")

@@ -10,22 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgeproof.device.measure import run_measure
 from edgeproof.verdict.device import device_gate, run_device_gate
 from tests.device.builders import write_build_side
-from tests.device.conftest import make_bundle, profiles_raw
-
-
-def _measured(bundle: Path, profile: str = "cpu-ci") -> Path:
-    out = bundle.parent.parent / "reports" / "device" / profile
-    assert run_measure(bundle, profile, out, None, bundle.parent / "engines") == 0
-    return out
-
-
-def _edit(path: Path, fn) -> None:
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
+from tests.device.conftest import edit_json, make_bundle, measure_bundle, profiles_raw, rule_named
 
 
 def _gate(bundle: Path, out: Path, profile: str = "cpu-ci", **kw) -> tuple[int, dict, str]:
@@ -34,35 +21,27 @@ def _gate(bundle: Path, out: Path, profile: str = "cpu-ci", **kw) -> tuple[int, 
     return code, report, (out / "gate.md").read_text()
 
 
-def _rule(report: dict, name: str) -> dict:
-    return next(r for r in report["rules"] if r["name"] == name)
-
-
-@pytest.fixture
-def measured(bundle) -> Path:
-    return _measured(bundle)
-
-
 def test_impossible_fps_and_negative_latency_fail_as_invalid(bundle, measured):
-    _edit(measured / "bench.json", lambda d: d.update(fps_e2e=1e300, latency_ms={**d["latency_ms"], "p95": -3.0}))
+    edit_json(measured / "bench.json", lambda d: d.update(fps_e2e=1e300, latency_ms={**d["latency_ms"], "p95": -3.0}))
     code, report, md = _gate(bundle, measured)
     assert code == 1 and report["verdict"] == "fail"
     assert (
-        _rule(report, "fps")["status"] == "invalid" and "outside the possible range" in _rule(report, "fps")["reason"]
+        rule_named(report, "fps")["status"] == "invalid"
+        and "outside the possible range" in rule_named(report, "fps")["reason"]
     )
-    assert _rule(report, "latency_p95")["status"] == "invalid"
+    assert rule_named(report, "latency_p95")["status"] == "invalid"
     assert "**INVALID**" in md
 
 
 def test_infinity_and_nan_in_results_json_end_in_a_written_report_replacing_the_old_one(bundle, measured):
     (measured / "gate.json").write_text(json.dumps({"verdict": "pass", "stale": True}))
-    _edit(measured / "bench.json", lambda d: d.update(fps_e2e="@INF@", latency_ms={"p95": "@NAN@"}))
+    edit_json(measured / "bench.json", lambda d: d.update(fps_e2e="@INF@", latency_ms={"p95": "@NAN@"}))
     text = (measured / "bench.json").read_text().replace('"@INF@"', "Infinity").replace('"@NAN@"', "NaN")
     (measured / "bench.json").write_text(text)  # what json.dumps(allow_nan=True) writes, and json.loads reads
     code, report, _ = _gate(bundle, measured)
     assert code == 1 and "stale" not in report
-    assert _rule(report, "fps")["measured"] == "inf" and _rule(report, "fps")["status"] == "invalid"
-    assert _rule(report, "latency_p95")["status"] == "invalid"
+    assert rule_named(report, "fps")["measured"] == "inf" and rule_named(report, "fps")["status"] == "invalid"
+    assert rule_named(report, "latency_p95")["status"] == "invalid"
 
 
 def test_unreadable_results_file_fails_naming_it(bundle, measured):
@@ -73,31 +52,33 @@ def test_unreadable_results_file_fails_naming_it(bundle, measured):
 
 
 def test_string_fps_with_a_baseline_is_invalid_not_a_type_error(bundle, measured, tmp_path):
-    _edit(bundle / "profiles.json", lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0}))
-    _edit(measured / "bench.json", lambda d: d.update(fps_e2e="fast"))
+    edit_json(bundle / "profiles.json", lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0}))
+    edit_json(measured / "bench.json", lambda d: d.update(fps_e2e="fast"))
     baseline = tmp_path / "main-gate.json"
     baseline.write_text(json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"fps_e2e": 100.0}}))
     code, report, _ = _gate(bundle, measured, baseline=baseline)
-    assert code == 1 and _rule(report, "fps")["reason"] == 'fps_e2e: "fast" is a string, expected a number'
-    assert _rule(report, "regression_fps")["status"] == "inconclusive"
+    assert code == 1 and rule_named(report, "fps")["reason"] == 'fps_e2e: "fast" is a string, expected a number'
+    assert rule_named(report, "regression_fps")["status"] == "inconclusive"
 
 
 def test_detection_of_an_image_not_in_the_bundle_is_invalid(bundle, measured):
-    _edit(measured / "detections.json", lambda d: d.append({**d[0], "image_id": 999}))
+    edit_json(measured / "detections.json", lambda d: d.append({**d[0], "image_id": 999}))
     code, report, _ = _gate(bundle, measured)
-    assert code == 1 and "image_id 999 is not an image of the bundle" in _rule(report, "detections")["reason"]
-    _edit(measured / "detections.json", lambda d: d.__setitem__(-1, {**d[0], "category_id": 3}))
-    assert "category_id 3 is not a category" in _rule(device_gate(bundle, "cpu-ci", measured), "detections")["reason"]
+    assert code == 1 and "image_id 999 is not an image of the bundle" in rule_named(report, "detections")["reason"]
+    edit_json(measured / "detections.json", lambda d: d.__setitem__(-1, {**d[0], "category_id": 3}))
+    assert (
+        "category_id 3 is not a category" in rule_named(device_gate(bundle, "cpu-ci", measured), "detections")["reason"]
+    )
 
 
 def test_detections_file_outside_the_results_folder_is_refused(bundle, measured, tmp_path):
     (tmp_path / "elsewhere.json").write_text((measured / "detections.json").read_text())
-    _edit(measured / "eval.json", lambda d: d.update(detections_file="../../../elsewhere.json"))
+    edit_json(measured / "eval.json", lambda d: d.update(detections_file="../../../elsewhere.json"))
     code, report, _ = _gate(bundle, measured)
-    assert code == 1 and "outside the results folder" in _rule(report, "detections")["reason"]
+    assert code == 1 and "outside the results folder" in rule_named(report, "detections")["reason"]
     (measured / "link.json").symlink_to(tmp_path / "elsewhere.json")  # a symlink out is outside too
-    _edit(measured / "eval.json", lambda d: d.update(detections_file="link.json"))
-    assert _rule(device_gate(bundle, "cpu-ci", measured), "detections")["status"] == "invalid"
+    edit_json(measured / "eval.json", lambda d: d.update(detections_file="link.json"))
+    assert rule_named(device_gate(bundle, "cpu-ci", measured), "detections")["status"] == "invalid"
 
 
 def test_ground_truth_copied_in_as_detections_is_caught(tmp_path):
@@ -105,17 +86,17 @@ def test_ground_truth_copied_in_as_detections_is_caught(tmp_path):
     root = tmp_path / "build"
     write_build_side(root, list(profiles_raw()))
     val = root / "data/prepared/annotations/val.json"
-    _edit(val, lambda gt: [a.update(bbox=[2.0, 2.0, 12.0, 12.0], area=144.0) for a in gt["annotations"][::2]])
+    edit_json(val, lambda gt: [a.update(bbox=[2.0, 2.0, 12.0, 12.0], area=144.0) for a in gt["annotations"][::2]])
     bundle = make_bundle(root)
-    out = _measured(bundle)
+    out = measure_bundle(bundle)
     honest = device_gate(bundle, "cpu-ci", out)
-    assert honest["measured"]["map50"] < 0.6 and _rule(honest, "detections_reproduced")["status"] == "pass"
+    assert honest["measured"]["map50"] < 0.6 and rule_named(honest, "detections_reproduced")["status"] == "pass"
     gt = json.loads((bundle / "val/annotations.json").read_text())
     forged = [{**{k: a[k] for k in ("image_id", "category_id", "bbox")}, "score": 0.99} for a in gt["annotations"]]
     (out / "detections.json").write_text(json.dumps(forged))
     code, report, _ = _gate(bundle, out)
     assert code == 1 and report["measured"]["map50"] == 1.0  # what the forger wanted ...
-    rule = _rule(report, "detections_reproduced")
+    rule = rule_named(report, "detections_reproduced")
     assert rule["status"] == "invalid" and "does not produce these detections" in rule["reason"]  # ... refused
 
 
@@ -125,22 +106,22 @@ def test_ground_truth_slipped_in_below_the_confident_scores_is_caught(tmp_path):
     root = tmp_path / "build"
     write_build_side(root, list(profiles_raw()))
     val = root / "data/prepared/annotations/val.json"
-    _edit(val, lambda gt: [a.update(bbox=[2.0, 2.0, 12.0, 12.0], area=144.0) for a in gt["annotations"][::2]])
+    edit_json(val, lambda gt: [a.update(bbox=[2.0, 2.0, 12.0, 12.0], area=144.0) for a in gt["annotations"][::2]])
     bundle = make_bundle(root)
-    out = _measured(bundle)
+    out = measure_bundle(bundle)
     gt = json.loads((bundle / "val/annotations.json").read_text())
     slipped = [{**{k: a[k] for k in ("image_id", "category_id", "bbox")}, "score": 0.3} for a in gt["annotations"]]
-    _edit(out / "detections.json", lambda d: d.extend(slipped))
+    edit_json(out / "detections.json", lambda d: d.extend(slipped))
     code, report, _ = _gate(bundle, out)
-    assert code == 1 and _rule(report, "detections_reproduced")["status"] == "pass"
-    rule = _rule(report, "map_not_above_model")
+    assert code == 1 and rule_named(report, "detections_reproduced")["status"] == "pass"
+    rule = rule_named(report, "map_not_above_model")
     assert rule["status"] == "invalid" and rule["measured"] > 0.3
 
 
 def test_no_detections_at_all_is_judged_not_crashed(bundle, measured):
     (measured / "detections.json").write_text("[]")
     code, report, _ = _gate(bundle, measured)
-    assert code == 1 and _rule(report, "detections_reproduced")["status"] == "invalid"
+    assert code == 1 and rule_named(report, "detections_reproduced")["status"] == "invalid"
 
 
 def test_missing_results_are_inconclusive_with_what_to_do(bundle, tmp_path):
@@ -173,13 +154,13 @@ def _base(tmp_path: Path, **cpu_ci) -> Path:
 def test_the_bases_rules_judge_and_the_proposal_is_shown(bundle, measured, tmp_path):
     base = _base(tmp_path, gate={"min_fps": 1.0e5})  # main's rule; the PR's bundle says 1.0
     code, report, md = _gate(bundle, measured, rules_params=base)
-    assert code == 1 and report["failed"] == ["fps"] and _rule(report, "fps")["threshold"] == 1.0e5
+    assert code == 1 and report["failed"] == ["fps"] and rule_named(report, "fps")["threshold"] == 1.0e5
     assert "profiles.cpu-ci.gate.min_fps 100000.0 → 1.0: judged at 100000.0; takes effect after merge" in md
     assert _gate(bundle, measured)[0] == 0  # the bundle's own (proposed) rules would have passed it
 
 
 def test_no_baseline_is_stated(bundle, measured):
-    _edit(bundle / "profiles.json", lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0}))
+    edit_json(bundle / "profiles.json", lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0}))
     _code, report, md = _gate(bundle, measured)
     assert report["notes"] == ["no baseline on main: regression not judged"]
     assert "no baseline on main: regression not judged" in md
@@ -201,10 +182,10 @@ ENERGY = {
 def test_energy_and_memory_rules(bundle, measured, tmp_path):
     limits = {"max_energy_mj_per_frame": 300.0, "max_power_w": 8.0, "max_peak_memory_mb": 1000.0}
     base = _base(tmp_path, gate=limits)
-    _edit(measured / "bench.json", lambda d: d.update(ENERGY))
+    edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=base)
-    assert [_rule(report, n)["status"] for n in ("energy", "power", "peak_memory", "memory_leak")] == ["pass"] * 4
-    _edit(measured / "bench.json", lambda d: d.update(power_w_mean=9.0, memory_leak=True))
+    assert [rule_named(report, n)["status"] for n in ("energy", "power", "peak_memory", "memory_leak")] == ["pass"] * 4
+    edit_json(measured / "bench.json", lambda d: d.update(power_w_mean=9.0, memory_leak=True))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=base)
     assert report["verdict"] == "fail" and {"power", "memory_leak"} <= set(report["failed"])
     text = json.loads((measured / "bench.json").read_text())
@@ -212,11 +193,11 @@ def test_energy_and_memory_rules(bundle, measured, tmp_path):
     text.update(energy_mj_per_frame=None, memory_leak=False)
     (measured / "bench.json").write_text(json.dumps(text))
     code, report, md = _gate(bundle, measured, rules_params=base)
-    assert code == 3 and _rule(report, "energy")["status"] == "inconclusive"
-    assert "no powercap interface here" in _rule(report, "energy")["reason"]
+    assert code == 3 and rule_named(report, "energy")["status"] == "inconclusive"
+    assert "no powercap interface here" in rule_named(report, "energy")["reason"]
     assert "not measurable (no powercap interface here)" in md and "peak MB" in md
-    _edit(measured / "bench.json", lambda d: d.update(energy="measured", energy_mj_per_frame=120.0))
-    rule = _rule(device_gate(bundle, "cpu-ci", measured, rules_params=base), "energy")
+    edit_json(measured / "bench.json", lambda d: d.update(energy="measured", energy_mj_per_frame=120.0))
+    rule = rule_named(device_gate(bundle, "cpu-ci", measured, rules_params=base), "energy")
     # a record that is no object is malformed, not "not measurable": invalid, naming what was found
     assert (
         rule["status"] == "invalid"
@@ -226,13 +207,13 @@ def test_energy_and_memory_rules(bundle, measured, tmp_path):
 
 def test_energy_regression_against_mains_verdict(bundle, measured, tmp_path):
     base = _base(tmp_path, regression={"max_energy_increase_pct": 10.0})
-    _edit(measured / "bench.json", lambda d: d.update(ENERGY))
+    edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
     baseline = tmp_path / "main-gate.json"
     baseline.write_text(
         json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"energy_mj_per_frame": 200.0}})
     )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
-    rule = _rule(report, "regression_energy")
+    rule = rule_named(report, "regression_energy")
     assert rule["measured"] == 25.0 and rule["status"] == "fail"
 
 
@@ -251,7 +232,7 @@ def test_device_gate_cli_judges_with_the_base_and_shows_the_prs_params(bundle, m
     assert "profiles.cpu-ci.gate.min_fps 100000.0 → 5.0: judged at 100000.0; takes effect after merge" in md
     report = json.loads((measured / "gate.json").read_text())
     assert report["proposed_changes"] == [{"key": "profiles.cpu-ci.gate.min_fps", "base": 100000.0, "proposed": 5.0}]
-    assert _rule(report, "same_model_released")["source"] == "bundle build/release.json (same build)"
+    assert rule_named(report, "same_model_released")["source"] == "bundle build/release.json (same build)"
 
 
 def test_same_model_released_is_judged_against_the_same_builds_record(bundle, measured, tmp_path, monkeypatch):
@@ -259,12 +240,12 @@ def test_same_model_released_is_judged_against_the_same_builds_record(bundle, me
     reports/release.json; the bundle carries its own build's record, and that is the one compared."""
     from edgeproof.cli import main
 
-    _edit(tmp_path / "reports/release.json", lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
+    edit_json(tmp_path / "reports/release.json", lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
     monkeypatch.chdir(tmp_path)  # the checkout the gate job runs in, with its committed release.json
     argv = ["device-gate", "--bundle", str(bundle), "--profile", "cpu-ci", "--results", str(measured)]
     main(argv)
     report = json.loads((measured / "gate.json").read_text())
-    assert _rule(report, "same_model_released")["status"] == "pass"
+    assert rule_named(report, "same_model_released")["status"] == "pass"
     assert main([*argv, "--release", "reports/release.json"]) == 1  # the committed one, asked for explicitly
 
 
@@ -287,7 +268,7 @@ def test_a_refusal_is_the_boards_unless_the_bundle_or_the_model_caused_it(bundle
 
 
 def test_the_device_line_names_the_measured_device_not_the_cpu_string(bundle, measured):
-    _edit(measured / "bench.json", lambda d: d.update(device_name="NVIDIA Jetson Orin Nano Developer Kit"))
+    edit_json(measured / "bench.json", lambda d: d.update(device_name="NVIDIA Jetson Orin Nano Developer Kit"))
     _code, report, md = _gate(bundle, measured)
     assert report["device"] == "NVIDIA Jetson Orin Nano Developer Kit"
     assert "Device: NVIDIA Jetson Orin Nano Developer Kit" in md

@@ -18,35 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from edgeproof.device.measure import run_measure
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import base_params
-
-
-def _edit(path: Path, fn) -> None:
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
-
-
-def _rule(report: dict, name: str) -> dict:
-    return next(r for r in report["rules"] if r["name"] == name)
-
-
-@pytest.fixture
-def measured(bundle) -> Path:
-    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
-    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
-    return out
+from tests.device.conftest import base_params, edit_json, rule_named
 
 
 def test_map_drop_takes_the_hashed_reference_and_an_edited_manifest_copy_is_invalid(bundle, measured):
     report = device_gate(bundle, "cpu-ci", measured)
-    drop = _rule(report, "map_drop")
+    drop = rule_named(report, "map_drop")
     reference = json.loads((bundle / "build" / "release.json").read_text())["reference"]["map50_95"]
     assert drop["status"] == "pass" and drop["measured"] == pytest.approx(reference - report["measured"]["map50_95"])
-    _edit(bundle / "manifest.json", lambda d: d["reference"].update(map50_95=0.0))  # a perfect-looking drop
-    drop = _rule(device_gate(bundle, "cpu-ci", measured), "map_drop")
+    edit_json(bundle / "manifest.json", lambda d: d["reference"].update(map50_95=0.0))  # a perfect-looking drop
+    drop = rule_named(device_gate(bundle, "cpu-ci", measured), "map_drop")
     assert drop["status"] == "invalid" and "differs from the hashed build/release.json's" in drop["reason"]
 
 
@@ -62,27 +44,31 @@ def _with_baseline(tmp_path: Path, measured: dict, **fields) -> Path:
 def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossible(bundle, measured, tmp_path):
     base = base_params(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
     baseline = _with_baseline(tmp_path, {"energy_mj_per_frame": 100.0})
-    _edit(measured / "bench.json", lambda d: d.update(ENERGY))
-    rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
+    edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
+    rule = rule_named(
+        device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy"
+    )
     assert rule["status"] == "inconclusive" and "no INA3221 on this board" in rule["reason"]
-    _edit(
+    edit_json(
         measured / "bench.json",
         lambda d: d.update(energy_mj_per_frame=-5.0, energy={"measurable": True, "samples": 12}),
     )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
-    rule = _rule(report, "regression_energy")
+    rule = rule_named(report, "regression_energy")
     assert rule["status"] == "invalid" and "this run energy_mj_per_frame" in rule["reason"]
     assert report["verdict"] == "fail"
-    _edit(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=90.0))
+    edit_json(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=90.0))
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
-    assert _rule(report, "regression_energy")["status"] == "pass"
+    assert rule_named(report, "regression_energy")["status"] == "pass"
     # a flag or record of another shape is read one way by every energy rule: invalid, naming what was found
     for energy, reason in (
         ({"measurable": "true"}, 'energy.measurable: "true" is a string, expected true, false or null'),
         ("measured", 'energy: "measured" is a string, expected an object with "measurable"'),
     ):
-        _edit(measured / "bench.json", lambda d, e=energy: d.update(energy=e))
-        rule = _rule(device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy")
+        edit_json(measured / "bench.json", lambda d, e=energy: d.update(energy=e))
+        rule = rule_named(
+            device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy"
+        )
         assert (rule["status"], rule["reason"]) == ("invalid", reason)
 
 
@@ -103,7 +89,7 @@ def test_only_mains_passed_verdict_for_the_same_profile_is_a_baseline(bundle, me
     assert any(n.startswith("main's baseline not used") for n in report["notes"]), report["notes"]
     good = _with_baseline(tmp_path, {"fps_e2e": 1.0e5, "map50_95": 1.0})
     report = device_gate(bundle, "cpu-ci", measured, baseline=good, rules_params=base)
-    assert _rule(report, "regression_fps")["status"] == "fail"
+    assert rule_named(report, "regression_fps")["status"] == "fail"
 
 
 def test_an_unreadable_proposal_is_a_note_not_the_verdict(bundle, measured, tmp_path):
@@ -133,10 +119,10 @@ def test_accuracy_on_a_val_set_main_never_judged_is_inconclusive(bundle, measure
     assert first["verdict"] == "pass" and len(first["val_sha256"]) == 64
     same = _with_baseline(tmp_path, first["measured"], val_sha256=first["val_sha256"])
     report = device_gate(bundle, "cpu-ci", measured, baseline=same)
-    assert _rule(report, "same_val_set")["status"] == "pass" and report["verdict"] == "pass"
+    assert rule_named(report, "same_val_set")["status"] == "pass" and report["verdict"] == "pass"
     other = _with_baseline(tmp_path, first["measured"], val_sha256="0" * 64)
     report = device_gate(bundle, "cpu-ci", measured, baseline=other)
-    rule = _rule(report, "same_val_set")
+    rule = rule_named(report, "same_val_set")
     assert rule["status"] == "inconclusive" and "ground truth this pull request supplies" in rule["reason"]
     assert report["verdict"] == "inconclusive"
     old = _with_baseline(tmp_path, first["measured"])  # a baseline from before val sets were recorded
@@ -158,9 +144,9 @@ MALFORMED_LATENCY = [
 def test_a_figure_of_the_wrong_type_is_invalid_naming_the_key_and_what_was_found(bundle, measured):
     """One measurement, every malformed shape (each gate run re-runs the model on the CPU: kept to one test)."""
     for latency, reason in MALFORMED_LATENCY:
-        _edit(measured / "bench.json", lambda d, v=latency: d.update(latency_ms=v))  # NaN: written as JSON's NaN
+        edit_json(measured / "bench.json", lambda d, v=latency: d.update(latency_ms=v))  # NaN: written as JSON's NaN
         report = device_gate(bundle, "cpu-ci", measured)
-        rule = _rule(report, "latency_p95")
+        rule = rule_named(report, "latency_p95")
         assert (rule["status"], rule["reason"]) == ("invalid", reason), latency
         assert report["verdict"] == "fail" and rule["passed"] is False
         json.dumps(report, allow_nan=False)  # the found value is still strict-JSON-writable

@@ -13,6 +13,7 @@ from edgeproof.device.providers import CPU, engine_cache_key, placement_problems
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict.device import device_gate, run_device_gate
 from tests.device.builders import CATEGORY_ID
+from tests.device.conftest import edit_json
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sysroot"
 
@@ -26,12 +27,6 @@ def _measured(bundle: Path, profile: str, sysroot: Path | None = None) -> Path:
     code, out = _measure(bundle, profile, sysroot)
     assert code == 0, (out / "measure.json").read_text()
     return out
-
-
-def _edit(path: Path, fn) -> None:
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
 
 
 def test_measure_then_gate_passes_with_the_whole_chain(bundle, tmp_path):
@@ -74,7 +69,7 @@ def test_speed_threshold_fail_and_throttled_run_inconclusive(bundle, tmp_path):
 
 def test_throttling_never_hides_an_accuracy_or_identity_failure(bundle):
     out = _measured(bundle, "cpu-ci", FIXTURES / "x86-hot")
-    _edit(out / "detections.json", lambda d: [r.update(category_id=CATEGORY_ID + 1) for r in d])
+    edit_json(out / "detections.json", lambda d: [r.update(category_id=CATEGORY_ID + 1) for r in d])
     report = device_gate(bundle, "cpu-ci", out)
     assert report["verdict"] == "fail" and "map50" in report["failed"]
 
@@ -99,9 +94,9 @@ def test_refusals_name_the_rule(bundle):
 def test_gate_checks_the_chain_against_the_release_report(bundle, tmp_path):
     out = _measured(bundle, "cpu-ci")
     release = tmp_path / "reports/release.json"
-    _edit(release, lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
+    edit_json(release, lambda d: d["profiles"]["cpu-ci"].update(sha256="e" * 64))
     assert device_gate(bundle, "cpu-ci", out, release)["failed"] == ["same_model_released"]
-    _edit(out / "bench.json", lambda d: d.update(model_sha256="d" * 64, profile="cpu-ci-strict"))
+    edit_json(out / "bench.json", lambda d: d.update(model_sha256="d" * 64, profile="cpu-ci-strict"))
     report = device_gate(bundle, "cpu-ci", out)  # eval.json still names the run's profile: an edited bench.json
     assert report["failed"] == ["results_consistent", "same_profile", "same_model_benchmarked"]
 
@@ -117,7 +112,7 @@ def test_gate_on_a_tampered_bundle_fails_naming_the_file(bundle):
 
 def test_regression_rules_against_mains_last_verdict(bundle, tmp_path):
     out = _measured(bundle, "cpu-ci")
-    _edit(
+    edit_json(
         bundle / "profiles.json",
         lambda d: d["cpu-ci"].update(regression={"max_fps_drop_pct": 10.0, "max_map_drop": 0.01}),
     )
@@ -242,8 +237,8 @@ def test_a_model_whose_input_size_disagrees_with_deploy_json_is_refused_with_the
     """Issue 18: ORT raised mid-run (exit 1, no measure.json); now exit 2, rule input_size, reason written."""
     from edgeproof.device.manifest import file_entries
 
-    _edit(bundle / "deploy.json", lambda d: d.update(input_size=[32, 32]))
-    _edit(bundle / "manifest.json", lambda d: d.update(files=file_entries(bundle)))
+    edit_json(bundle / "deploy.json", lambda d: d.update(input_size=[32, 32]))
+    edit_json(bundle / "manifest.json", lambda d: d.update(files=file_entries(bundle)))
     code, out = _measure(bundle, "cpu-ci")
     status = json.loads((out / "measure.json").read_text())
     assert code == EXIT_BAD_INPUT and status["status"] == "refused" and status["rule"] == "input_size"
@@ -261,8 +256,8 @@ def test_a_model_that_takes_uint8_pixels_is_measured_and_gated_like_any_other(tm
     code, out = _measure(pixels, "cpu-ci")
     assert code == 0, (out / "measure.json").read_text()
     assert device_gate(pixels, "cpu-ci", out)["verdict"] == "pass"
-    _edit(pixels / "deploy.json", lambda d: d.update(input_size=[32, 32]))
-    _edit(pixels / "manifest.json", lambda d: d.update(files=file_entries(pixels)))
+    edit_json(pixels / "deploy.json", lambda d: d.update(input_size=[32, 32]))
+    edit_json(pixels / "manifest.json", lambda d: d.update(files=file_entries(pixels)))
     code, out = _measure(pixels, "cpu-ci")
     status = json.loads((out / "measure.json").read_text())
     assert code == EXIT_BAD_INPUT and status["rule"] == "input_size" and "(N, H, W, 3) uint8" in status["reason"]

@@ -15,9 +15,9 @@ from edgeproof.device.energy import (
     rapl_delta_uj,
     read_rapl,
     trace_samples,
-    window_power,
 )
 from edgeproof.device.memory import MemoryMonitor, growth, read_status_kb
+from edgeproof.device.power_window import window_power
 from edgeproof.device.sysinfo import SysRoot
 
 POWER = Path(__file__).resolve().parents[1] / "fixtures" / "power"
@@ -372,10 +372,10 @@ def test_a_counter_window_with_its_readings_on_one_side_is_not_measured():
     """RAPL is a cumulative counter: with both readings before the window, its energy was the flat value
     held across it (0 mJ) on one reading, and the board called that measurable (the gate then refused the
     board's own file for too few readings)."""
-    from edgeproof.device.energy import _cumulative_window
+    from edgeproof.device.power_window import counter_window
 
     before = [(0.0, 1000.0), (1.0, 3000.0)]
-    assert _cumulative_window(before, 2.0, 3.0) is None
+    assert counter_window(before, 2.0, 3.0) is None
     around = [(0.0, 1000.0), (2.5, 3000.0), (4.0, 5000.0)]
-    got = _cumulative_window(around, 2.0, 3.0)
+    got = counter_window(around, 2.0, 3.0)
     assert got is not None and got["samples"] == 3 and got["energy_mj"] > 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeproof.device.energy import MIN_POWER_READINGS, window_power
+from edgeproof.device.power_window import MIN_POWER_READINGS, window_power
 from edgeproof.verdict.device import device_gate
 from tests.device.conftest import base_params, edit_json, rule_named
 

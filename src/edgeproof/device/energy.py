@@ -30,6 +30,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from edgeproof.device import ina3221
+from edgeproof.device.power_window import Sample, counter_window, window_power
 from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
 
@@ -38,12 +39,6 @@ log = logging.getLogger(__name__)
 INPUT_RAILS = ina3221.INPUT_RAILS
 INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period
 IDLE_S = 3.0  # idle draw measured over this long just before the run
-# An energy figure rests on at least two power readings: one reading held flat across a window is a
-# guess, and a cumulative counter (RAPL) needs two readings for any difference. The device gate holds
-# a bench.json that says "measurable" with fewer to be invalid (the same constant).
-MIN_POWER_READINGS = 2
-
-Sample = Tuple[float, Optional[float]]  # (seconds, mW) -- mW None: a missing reading
 
 
 def input_rail_mw(line: str) -> Tuple[Optional[str], Optional[float]]:
@@ -63,58 +58,6 @@ def trace_samples(lines: Sequence[str], interval_s: float) -> Tuple[Optional[str
         rail = rail or name
         samples.append((i * interval_s, mw))
     return rail, samples
-
-
-def _pairs(seq: Sequence[Any]) -> List[Tuple[Any, Any]]:
-    """Successive pairs (``itertools.pairwise`` is Python 3.10+; the device side runs 3.8)."""
-    return list(zip(seq[:-1], seq[1:]))  # noqa: RUF007
-
-
-def _used(points: List[Tuple[float, float]], t0: float, t1: float) -> int:
-    """How many readings a window's figure rests on: those inside ``[t0, t1]`` and the nearest one each
-    side that its edges are interpolated (or held) from."""
-    inside = sum(1 for t, _ in points if t0 <= t <= t1)
-    return inside + any(t < t0 for t, _ in points) + any(t > t1 for t, _ in points)
-
-
-def _at(points: List[Tuple[float, float]], t: float) -> float:
-    """Linear interpolation of ``points`` (sorted by time) at ``t``, held flat outside them."""
-    if t <= points[0][0]:
-        return points[0][1]
-    for (ta, pa), (tb, pb) in _pairs(points):
-        if t <= tb:
-            return pa + (pb - pa) * (t - ta) / (tb - ta) if tb > ta else pb
-    return points[-1][1]
-
-
-def window_power(
-    samples: Sequence[Sample], t0: float, t1: float, max_gap_s: Optional[float] = None
-) -> Optional[Dict[str, Any]]:
-    """Energy (mJ), mean and peak power (W) of ``samples`` over ``[t0, t1]``, and how many readings they
-    rest on (``samples``: inside the window and the nearest each side of it).
-
-    ``None`` when there is not enough to integrate (fewer than :data:`MIN_POWER_READINGS` valid readings,
-    an empty window, or -- with ``max_gap_s`` -- no reading within that distance of each edge: holding a
-    stale value is invention).
-    """
-    points = sorted((t, mw) for t, mw in samples if mw is not None)
-    if not points or t1 <= t0:
-        return None
-    if max_gap_s is not None and not all(any(abs(t - edge) <= max_gap_s for t, _ in points) for edge in (t0, t1)):
-        return None
-    if _used(points, t0, t1) < MIN_POWER_READINGS:
-        return None
-    inside = [p for p in points if t0 < p[0] < t1]
-    curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
-    mj = sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in _pairs(curve))
-    in_window = [mw for t, mw in points if t0 <= t <= t1]
-    return {
-        "energy_mj": mj,
-        "mean_w": mj / (t1 - t0) / 1000.0,
-        "peak_w": max(in_window or [curve[0][1], curve[-1][1]]) / 1000.0,
-        "samples": _used(points, t0, t1),
-        "missing": sum(1 for t, mw in samples if mw is None and t0 <= t <= t1),
-    }
 
 
 def used_ram_mb(root: SysRoot) -> Optional[float]:
@@ -246,7 +189,7 @@ class PowerMeter:
         if self.source is None:
             return None
         if self.source.startswith("rapl"):
-            return _cumulative_window(self.samples, t0, t1)
+            return counter_window(self.samples, t0, t1)
         return window_power(self.samples, t0, t1, max_gap_s=3 * self.interval_s)
 
     def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
@@ -254,18 +197,6 @@ class PowerMeter:
         widened by one interval each side (a window shorter than the interval still gets its reading)."""
         got = [mb for t, mb in self.ram_mb if t0 - self.interval_s <= t <= t1 + self.interval_s]
         return max(got) if got else None
-
-
-def _cumulative_window(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
-    """A cumulative counter's window: energy from the edges, peak from consecutive readings."""
-    points = sorted((t, mj) for t, mj in samples if mj is not None)
-    used = _used(points, t0, t1)  # both readings on one side of the window rest its figure on one
-    if used < MIN_POWER_READINGS or t1 <= t0:
-        return None
-    mj = _at(points, t1) - _at(points, t0)
-    inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
-    peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])
-    return {"energy_mj": mj, "mean_w": mj / (t1 - t0) / 1000.0, "peak_w": peak, "samples": used, "missing": 0}
 
 
 def energy_fields(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.energy import MIN_POWER_READINGS
+from edgeproof.device.power_window import MIN_POWER_READINGS
 from edgeproof.profiles import Profile
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,

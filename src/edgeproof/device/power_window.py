@@ -1,0 +1,80 @@
+"""Energy over a window from timed readings: power samples integrated (tegrastats, the INA3221), or a
+cumulative energy counter differenced (RAPL), and how many readings each figure rests on.
+
+Pure functions, no I/O (:mod:`edgeproof.device.energy` reads the sources). Device side: Python 3.8.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+# An energy figure rests on at least two power readings: one reading held flat across a window is a
+# guess, and a cumulative counter (RAPL) needs two readings for any difference. The device gate holds
+# a bench.json that says "measurable" with fewer to be invalid (the same constant).
+MIN_POWER_READINGS = 2
+
+Sample = Tuple[float, Optional[float]]  # (seconds, mW) -- mW None: a missing reading
+
+
+def _pairs(seq: Sequence[Any]) -> List[Tuple[Any, Any]]:
+    """Successive pairs (``itertools.pairwise`` is Python 3.10+; the device side runs 3.8)."""
+    return list(zip(seq[:-1], seq[1:]))  # noqa: RUF007
+
+
+def _used(points: List[Tuple[float, float]], t0: float, t1: float) -> int:
+    """How many readings a window's figure rests on: those inside ``[t0, t1]`` and the nearest one each
+    side that its edges are interpolated (or held) from."""
+    inside = sum(1 for t, _ in points if t0 <= t <= t1)
+    return inside + any(t < t0 for t, _ in points) + any(t > t1 for t, _ in points)
+
+
+def _at(points: List[Tuple[float, float]], t: float) -> float:
+    """Linear interpolation of ``points`` (sorted by time) at ``t``, held flat outside them."""
+    if t <= points[0][0]:
+        return points[0][1]
+    for (ta, pa), (tb, pb) in _pairs(points):
+        if t <= tb:
+            return pa + (pb - pa) * (t - ta) / (tb - ta) if tb > ta else pb
+    return points[-1][1]
+
+
+def window_power(
+    samples: Sequence[Sample], t0: float, t1: float, max_gap_s: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
+    """Energy (mJ), mean and peak power (W) of ``samples`` over ``[t0, t1]``, and how many readings they
+    rest on (``samples``: inside the window and the nearest each side of it).
+
+    ``None`` when there is not enough to integrate (fewer than :data:`MIN_POWER_READINGS` valid readings,
+    an empty window, or -- with ``max_gap_s`` -- no reading within that distance of each edge: holding a
+    stale value is invention).
+    """
+    points = sorted((t, mw) for t, mw in samples if mw is not None)
+    if not points or t1 <= t0:
+        return None
+    if max_gap_s is not None and not all(any(abs(t - edge) <= max_gap_s for t, _ in points) for edge in (t0, t1)):
+        return None
+    if _used(points, t0, t1) < MIN_POWER_READINGS:
+        return None
+    inside = [p for p in points if t0 < p[0] < t1]
+    curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
+    mj = sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in _pairs(curve))
+    in_window = [mw for t, mw in points if t0 <= t <= t1]
+    return {
+        "energy_mj": mj,
+        "mean_w": mj / (t1 - t0) / 1000.0,
+        "peak_w": max(in_window or [curve[0][1], curve[-1][1]]) / 1000.0,
+        "samples": _used(points, t0, t1),
+        "missing": sum(1 for t, mw in samples if mw is None and t0 <= t <= t1),
+    }
+
+
+def counter_window(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
+    """A cumulative counter's window: energy from the edges, peak from consecutive readings."""
+    points = sorted((t, mj) for t, mj in samples if mj is not None)
+    used = _used(points, t0, t1)  # both readings on one side of the window rest its figure on one
+    if used < MIN_POWER_READINGS or t1 <= t0:
+        return None
+    mj = _at(points, t1) - _at(points, t0)
+    inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
+    peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])
+    return {"energy_mj": mj, "mean_w": mj / (t1 - t0) / 1000.0, "peak_w": peak, "samples": used, "missing": 0}

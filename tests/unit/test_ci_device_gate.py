@@ -139,7 +139,7 @@ def test_a_note_keeps_its_code_spans_as_written_and_a_stray_backtick_opens_none(
     assert one_line("set `gate.min_fps` to 5 (a_b)") == "set `gate.min_fps` to 5 (a\\_b)"
     assert one_line("``a ` b`` and `c_d`") == "``a ` b`` and `c_d`"
     forged = one_line("x ` [**PASS**](https://evil.example) @team")
-    assert forged == "x \\` \\[\\*\\*PASS\\*\\*\\](https://evil.example) @\u200bteam"
+    assert forged == "x \\` \\[\\*\\*PASS\\*\\*\\](https:\u200b//evil.example) @\u200bteam"
 
 
 def test_bare_addresses_and_references_are_no_links_in_notes_or_cells():

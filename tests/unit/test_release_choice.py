@@ -96,10 +96,11 @@ def test_a_variant_that_breaks_parity_is_rejected_even_when_fast_and_accurate():
 
 def test_a_variant_whose_evaluation_cross_check_disagrees_is_rejected():
     variants = _variants()
-    variants["int8"]["cross_check_problems"] = ["mAP50-95 cross-check failed: pycocotools 0.78 vs ultralytics 0.70"]
+    variants["int8"]["eval"]["cross_check"].update(ultralytics=0.70)  # pycocotools 0.782
     out = choose(PROFILES, variants, ReleaseParams(), CPU)
     assert out["release_variant"] == "fp32"
-    assert "cross-check failed" in _reasons(out["profiles"]["cpu-ci"])["int8"]
+    why = _reasons(out["profiles"]["cpu-ci"])["int8"]
+    assert why.startswith("its evaluation is not trustworthy: ultralytics 0.7000 vs pycocotools 0.7820"), why
 
 
 def test_a_variant_failing_the_profile_gate_is_rejected():

@@ -16,13 +16,10 @@ aligned file's ratio to the original round by round. The edited file is written 
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import onnx
-from concat_split import compare  # benchmarks/ is the script's folder, so on sys.path
+from concat_split import edit_and_compare  # benchmarks/ is the script's folder, so on sys.path
 
 PRODUCERS = ("Mul", "Add", "Conv")  # ops that requantize their output (a Resize or MaxPool keeps its input's scale)
 
@@ -62,25 +59,7 @@ def align_concat_scales(model: onnx.ModelProto) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("models/optimized/int8.onnx"))
-    parser.add_argument("--rounds", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=60)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    original = args.model.read_bytes()
-    model = onnx.load_from_string(original)
-    count = align_concat_scales(model)
-    onnx.checker.check_model(model)
-    edited = model.SerializeToString()
-    if args.out:
-        args.out.write_bytes(edited)
-    result = {
-        "model": str(args.model),
-        "inputs_aligned": count,
-        **compare(original, edited, args.rounds, args.runs, "aligned"),
-    }
-    print(json.dumps(result, indent=2))
+    edit_and_compare(__doc__, "models/optimized/int8.onnx", align_concat_scales, "inputs_aligned", "aligned")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import argparse
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +141,31 @@ def compare(original: bytes, edited: bytes, rounds: int, runs: int, name: str = 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("models/optimized/fp32.onnx"))
+def edit_and_compare(
+    doc: str, default_model: str, edit: Callable[[onnx.ModelProto], int], count_key: str, name: str = "split"
+) -> None:
+    """The command line of the graph-edit benchmarks: ``--model`` edited in place by ``edit`` (which
+    returns how many places it changed, reported as ``count_key``), checked, optionally written to
+    ``--out``, and compared with the original (:func:`compare`, the edited file named ``name``)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=Path(default_model))
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     original = args.model.read_bytes()
     model = onnx.load_from_string(original)
-    count = split_concats(model)
-    split = model.SerializeToString()
+    count = edit(model)
+    onnx.checker.check_model(model)
+    edited = model.SerializeToString()
     if args.out:
-        args.out.write_bytes(split)
-    result = {"model": str(args.model), "concats_split": count, **compare(original, split, args.rounds, args.runs)}
+        args.out.write_bytes(edited)
+    result = {"model": str(args.model), count_key: count, **compare(original, edited, args.rounds, args.runs, name)}
     print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    edit_and_compare(__doc__, "models/optimized/fp32.onnx", split_concats, "concats_split")
 
 
 if __name__ == "__main__":

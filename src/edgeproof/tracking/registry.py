@@ -97,22 +97,27 @@ def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collec
     writer of a history entry (a pipeline record here, a device verdict in
     :mod:`edgeproof.tracking.device_verdict`) ends with it."""
     tags = dict(client.get_model_version(name, number).tags)
-    for key in history.dropped_history(tags, keep=own):
-        client.delete_model_version_tag(name, number, key)  # a tag already gone (the other sender's cap) is no error
-        tags.pop(key)
-    update, stale = mend(tags)  # two first senders may each have written some of their record's tags shown
-    for key, value in update.items():
-        client.set_model_version_tag(name, number, key, value)
-        tags[key] = value
-    for key in stale:
-        client.delete_model_version_tag(name, number, key)
-        tags.pop(key)
+    # a tag already gone (the other sender's cap) is no error
+    tags = _apply_tags(client, name, number, tags, {}, history.dropped_history(tags, keep=own))
+    tags = _apply_tags(client, name, number, tags, *mend(tags))  # two first senders' promotion tags, mixed
     # summarised after the cap: before it, the entries about to go were listed again, after the newest
     runs = history.runs_summary(tags)
     if runs and runs != tags.get(history.RUNS_TAG):
         client.set_model_version_tag(name, number, history.RUNS_TAG, runs)
         tags[history.RUNS_TAG] = runs
     client.update_model_version(name, number, description=history.describe_version(tags, exp_id))
+
+
+def _apply_tags(
+    client: Any, name: str, number: str, tags: dict[str, str], update: dict[str, str], delete: Collection[str]
+) -> dict[str, str]:
+    """Set ``update`` and delete ``delete`` on version ``number``; ``tags`` as they are afterwards."""
+    for key, value in update.items():
+        client.set_model_version_tag(name, number, key, value)
+    for key in delete:
+        client.delete_model_version_tag(name, number, key)
+    gone = set(delete)
+    return {k: v for k, v in {**tags, **update}.items() if k not in gone}
 
 
 def record_verdict(
@@ -168,11 +173,7 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
         delete = sorted({*delete, *_mover_tags(version.tags, run_id)})
         if not update and not delete:
             continue
-        for key, value in update.items():
-            client.set_model_version_tag(name, number, key, value)
-        for key in delete:
-            client.delete_model_version_tag(name, number, key)
-        left = {k: v for k, v in {**version.tags, **update}.items() if k not in delete}
+        left = _apply_tags(client, name, number, dict(version.tags), update, delete)
         client.update_model_version(name, number, description=history.describe_version(left, exp_id))
         log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
 

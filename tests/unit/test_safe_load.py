@@ -90,10 +90,12 @@ def test_a_crafted_train_model_is_refused_with_the_key_named(yolo, tmp_path, mon
     from edgeproof.training import train as train_mod
     from edgeproof.training.params import TrainParams
 
-    path, marker = _crafted(tmp_path, "weights.pt")
+    (tmp_path / "weights").mkdir()
+    path, marker = _crafted(tmp_path, "weights/ft.pt")
+    monkeypatch.chdir(tmp_path)  # train.model is a path under weights/, relative to the repo root
     monkeypatch.setattr(train_mod, "private_view", lambda data, view: view / "data.yaml")
-    with pytest.raises(ValueError, match=r"train\.model: .*weights\.pt is refused: .*not a loadable"):
-        train_mod._run(yolo, TrainParams(model=str(path)), tmp_path, tmp_path / "run", "fp", path.read_bytes())
+    with pytest.raises(ValueError, match=r"train\.model: weights/ft\.pt is refused: .*not a loadable"):
+        train_mod._run(yolo, TrainParams(model="weights/ft.pt"), tmp_path, tmp_path / "run", "fp", path.read_bytes())
     assert not marker.exists()
 
 

@@ -67,8 +67,10 @@ def test_training_loads_the_bytes_it_hashed(yolo, tmp_path, monkeypatch):
     from edgeproof.training import train as train_mod
     from edgeproof.training.params import TrainParams
 
-    named = _save(yolo, tmp_path / "yolov5n.pt", nc=2)
-    _save(yolo, tmp_path / "yolov5nu.pt", nc=5)
+    (tmp_path / "weights").mkdir()
+    named = _save(yolo, tmp_path / "weights" / "yolov5n.pt", nc=2)
+    _save(yolo, tmp_path / "weights" / "yolov5nu.pt", nc=5)
+    monkeypatch.chdir(tmp_path)  # train.model is a path under weights/, relative to the repo root
     loaded: list[Path] = []
 
     class Recorder:
@@ -78,7 +80,7 @@ def test_training_loads_the_bytes_it_hashed(yolo, tmp_path, monkeypatch):
         def train(self, **kwargs):
             raise SystemExit("stop before training")
 
-    params = TrainParams(model=str(named))
+    params = TrainParams(model="weights/yolov5n.pt")
     monkeypatch.setattr(train_mod, "private_view", lambda data, view: view / "data.yaml")
     with pytest.raises(SystemExit):
         train_mod._run(Recorder, params, tmp_path, tmp_path / "run", "fp", named.read_bytes())

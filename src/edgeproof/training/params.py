@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -11,6 +12,10 @@ from edgeproof.profiles import VARIANTS, Variant
 from edgeproof.schema import Section as _Section
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
+
+#: Where a fine-tuning ``.pt`` must live: the train stage depends on this folder (dvc.yaml), so replacing
+#: the checkpoint reruns training; a file elsewhere would be read but never tracked as an input.
+WEIGHTS_DIR = "weights"
 
 #: How a variant takes its input. ``float_nchw``: the runtime converts the letterboxed pixels to float
 #: NCHW in [0, 1] (the form ultralytics and TensorRT 8.2 read). ``uint8_nhwc``: the model takes the
@@ -62,6 +67,12 @@ class TrainParams(_Section):
     def _model(cls, value: str) -> str:
         if not value.endswith((".yaml", ".yml", ".pt")):
             raise ValueError(f"expected a model .yaml (train from scratch) or a local .pt file, got {value!r}")
+        parts = PurePosixPath(value.replace("\\", "/")).parts
+        if value.endswith(".pt") and (len(parts) < 2 or parts[0] != WEIGHTS_DIR or ".." in parts):
+            raise ValueError(
+                f"a .pt file must lie under {WEIGHTS_DIR}/ (relative to the repo root), got {value!r}: the train "
+                f"stage depends on {WEIGHTS_DIR}/, so only there does replacing the file rerun training"
+            )
         return value
 
 

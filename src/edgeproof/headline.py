@@ -6,14 +6,17 @@ output, still in git and readable with ``dvc metrics show <file>``. It holds onl
 release, under names that are stable (the PR comment and MLflow use the same ones):
 
 ==================  ==========================================================================
-``mAP50-95``        pycocotools AP@[.5:.95] of the release candidate (``metrics/eval.json``)
+``mAP50-95``        pycocotools AP@[.5:.95] of the released variant
+                    (``metrics/variants/<release_variant>/eval.json``; ``metrics/eval.json`` is the
+                    fp32 reference, not read here)
 ``mAP50``           AP at IoU 0.5
 ``mAP75``           AP at IoU 0.75
-``fps``             end-to-end frames per second, batch 1 (``metrics/bench.json`` ``fps_e2e``)
+``fps``             end-to-end frames per second, batch 1, of the released variant
+                    (``metrics/variants/<release_variant>/bench.json`` ``fps_e2e``)
 ``latency_p95_ms``  end-to-end p95 latency in milliseconds
 ``gate_passed``     the release verdict (``reports/gate.json`` ``passed``)
-``release_variant`` fp32 | fp16 | int8: what ships (``reports/release.json``; fp32 without it)
-``model_mb``        size of the release candidate file, MB (10^6 bytes, two decimals)
+``release_variant`` fp32 | fp16 | int8 | int8_trt: what ships (``reports/release.json``; fp32 without it)
+``model_mb``        size of the released variant's file, MB (10^6 bytes, two decimals)
 ``epochs``          training epochs run (``metrics/train.json``)
 ``measured_on``     the profile and machine that measured ``fps``/``latency_p95_ms`` (e.g. ``cpu-ci:
                     Intel Xeon Processor, 2 cores``): figures from another machine explain themselves

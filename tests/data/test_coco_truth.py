@@ -177,7 +177,10 @@ def test_val_category_unknown_to_train_is_dropped(tmp_path):
 
     repo = tmp_path / "repo"
     _dataset(repo, edit_val=edit)
-    report = prepare(_params(), repo, tmp_path / "out")
+    with pytest.raises(DatasetError, match="empty_split") as err:  # every val box dropped: nothing to score
+        prepare(_params(), repo, tmp_path / "out")
+    report = err.value.report
+    assert report is not None
     assert report["problems"]["category_mismatch"] == 1 and report["problems"]["unknown_category"] == 4
 
 

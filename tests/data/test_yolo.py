@@ -115,12 +115,30 @@ def test_a_split_without_any_label_file_is_a_problem_naming_the_folder(yolo_repo
     root = yolo_repo / SRC
     for label in (root / "labels/val").iterdir():
         label.rename(label.with_name(label.name.upper()))
-    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
-    assert report["problems"]["labels_not_found"] == 1  # val only: train has its label files
+    with pytest.raises(DatasetError, match="empty_split") as err:  # val is left without a box to score
+        prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    report = err.value.report
+    assert report is not None and report["problems"]["labels_not_found"] == 1  # val only: train has its labels
     (example,) = report["problem_examples"]["labels_not_found"]
     assert example.startswith("val: none of its 2 images") and f"{SRC}/labels/val" in example
-    with pytest.raises(DatasetError, match="labels_not_found"):
-        prepare(yolo_params(strict=True), yolo_repo, tmp_path / "strict")
+    (empty,) = report["problem_examples"]["empty_split"]
+    assert empty.startswith("val: 2 image(s) but no box to train on or score; problems that drop boxes")
+    assert "labels_not_found x1" in empty
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_pixel_coordinates_taken_for_fractions_leave_no_box_and_fail(yolo_repo, tmp_path):
+    """Every row in pixels (cx 20 in an 80 px image): each box lands outside its image, none is left."""
+    root = yolo_repo / SRC
+    for label in (root / "labels").rglob("*.txt"):
+        label.write_text("0 20 20 10 10\n")
+    with pytest.raises(DatasetError, match="empty_split") as err:
+        prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    text = str(err.value)
+    assert "train: 4 image(s) but no box to train on or score; problems that drop boxes" in text
+    assert "box_outside x5" in text  # the one row of each of the five label files
+    assert "val: 2 image(s) but no box" in text
+    assert err.value.report is not None and err.value.report["splits"]["val"]["boxes"] == 0
 
 
 def test_a_name_given_to_two_classes_is_a_problem(yolo_repo, tmp_path):

@@ -65,6 +65,12 @@ def test_the_real_independent_scorer_agrees() -> None:
     assert cross_check(OURS, GT, DETS, params().cross_check, done, Finished.skip("off"))["passed"]
 
 
+def test_no_map_to_check_is_never_a_pass() -> None:
+    """Without ground truth pycocotools gives no mAP: two nulls that 'agree' check nothing."""
+    report = cross_check(None, GT, DETS, params().cross_check, Finished.skip("off"), Finished.skip("off"))
+    assert report["pycocotools"] is None and report["passed"] is False
+
+
 def _shifted(dets: list[dict[str, Any]], dx: float) -> list[dict[str, Any]]:
     return [{**d, "bbox": [d["bbox"][0] + dx, *d["bbox"][1:]]} for d in dets]
 

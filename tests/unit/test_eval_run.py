@@ -188,6 +188,17 @@ def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest
     assert (tmp_path / "plots" / "val_mosaic.jpg").stat().st_size > 0
 
 
+def test_val_without_a_single_ground_truth_box_is_refused(tmp_path: Path, data: Path) -> None:
+    """No box to score (all crowd here): every AP would be null, and the cross-check would compare nulls."""
+    gt_path = data / "annotations" / "val.json"
+    gt = json.loads(gt_path.read_text())
+    for ann in gt["annotations"]:
+        ann["iscrowd"] = 1
+    gt_path.write_text(json.dumps(gt))
+    with pytest.raises(ValueError, match=r"val.json: no ground-truth box to score .* in 3 image\(s\)"):
+        evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params())
+
+
 def test_class_names_in_another_order_than_the_models_are_refused(tmp_path: Path, data: Path) -> None:
     """Same count, other names or order: class index 0 would be scored as another category."""
     meta_path = data / "meta.json"

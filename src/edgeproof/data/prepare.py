@@ -20,7 +20,7 @@ from edgeproof.data.coco import load_coco
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
-from edgeproof.data.report import Problems, enforce
+from edgeproof.data.report import LOSES_BOXES, Problems, enforce
 from edgeproof.data.source import SourceDataset, display, select
 from edgeproof.data.synthetic import generate
 from edgeproof.data.voc import load_voc
@@ -181,6 +181,18 @@ def _prepare_synthetic(params: DataParams, out: Path) -> dict[str, Any]:
     return _report("synthetic", categories, stats, Problems(), {"strict": params.strict})
 
 
+def _without_boxes(split: str, stats: dict[str, Any], problems: Problems, info: dict[str, int]) -> str:
+    """The ``empty_split`` example for a split whose images hold no box to train on or score, naming what
+    removed the boxes (a wrong label folder, pixel coordinates taken for fractions...)."""
+    lost = [f"{k} x{problems.counts[k]}" for k in LOSES_BOXES if problems.counts[k]]
+    if info.get("boxes_other_classes"):
+        lost.append(f"{info['boxes_other_classes']} box(es) of classes not kept")
+    crowd = f", only {stats['crowd_boxes']} crowd/difficult region(s)" if stats["crowd_boxes"] else ""
+    # the counts are the whole dataset's: a loader reads annotations before the split is known
+    why = f"problems that drop boxes (all splits): {', '.join(lost)}" if lost else "the source has none for them"
+    return f"{split}: {stats['images']} image(s) but no box to train on or score{crowd}; {why}"
+
+
 def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     """Write the canonical dataset for ``params`` into ``out`` (empty); return the data report.
 
@@ -210,6 +222,9 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
         s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)
         for s in SPLITS
     }
+    for split in SPLITS:
+        if records[split] and stats[split]["boxes"] == stats[split]["crowd_boxes"]:
+            problems.add("empty_split", _without_boxes(split, stats[split], problems, ds.info))
     extra = {"strict": params.strict, "images_placed": dict(placed), "selection": dict(ds.info)}
     report = _report(ds.source, ds.categories, stats, problems, extra)
     problems.log()

@@ -45,9 +45,30 @@ PROBLEM_KINDS: dict[str, str] = {
     "area_invalid": "COCO area not a finite number within its box's plausible range; the box area is used",
     "iscrowd_invalid": "COCO iscrowd not the integer 0 or 1; counted as an ordinary (non-crowd) box",
     "category_mismatch": "val file names a category id differently from the train file; matched by name",
-    "empty_split": "a split without images: the dataset cannot be trained or evaluated",
+    "empty_split": (
+        "a split without images, or without a single box (crowd/difficult regions aside): "
+        "the dataset cannot be trained or evaluated"
+    ),
 }
 FATAL = frozenset({"empty_split"})
+LOSES_BOXES = (
+    "labels_not_found",
+    "annotation_unreadable",
+    "unknown_category",
+    "unknown_image",
+    "duplicate_image_id",
+    "duplicate_file",
+    "box_invalid",
+    "box_degenerate",
+    "box_outside",
+    "missing_file",
+    "path_escape",
+    "unreadable_image",
+    "image_too_large",
+    "image_too_small",
+    "split_overlap",
+)
+"""Kinds that lose boxes (or the images holding them): named when a split is left without any box."""
 
 
 class DatasetError(ValueError):

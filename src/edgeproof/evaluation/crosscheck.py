@@ -150,7 +150,8 @@ def cross_check(
         "skipped": skipped,
     }
     report["difference"] = {k: _diff(pycocotools_map, report[k]) for k in ("independent", "ultralytics")}
-    report["passed"] = not disagreements(report)
+    # no mAP (no ground truth) is nothing checked: never a pass
+    report["passed"] = pycocotools_map is not None and not disagreements(report)
     return report
 
 

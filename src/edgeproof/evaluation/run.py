@@ -220,7 +220,14 @@ def evaluate_onnx(
     (``auto``: when ultralytics is installed).
     """
     meta = load_meta(data_root)
-    gt = read_json(data_root / "annotations" / f"{split}.json")
+    gt_path = data_root / "annotations" / f"{split}.json"
+    gt = read_json(gt_path)
+    if not any(not a.get("iscrowd", 0) for a in gt["annotations"]):
+        # pycocotools would give -1 (null) for every AP and the cross-check would compare nulls: nothing is measured
+        raise ValueError(
+            f"{gt_path}: no ground-truth box to score (crowd regions aside) in {len(gt['images'])} image(s): "
+            "every AP would be undefined; the data stage refuses such a split (empty_split)"
+        )
     detector, scored = _predict_and_score(model, data_root, split, params, deploy, gt)
     preds, coco = scored.preds, scored.coco
     truths = truth_by_image(gt, {c: i for i, c in enumerate(meta.category_ids)})

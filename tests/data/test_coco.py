@@ -432,3 +432,21 @@ def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):
     report = prepare(coco_params(coco=section), repo, tmp_path / "out")
     assert report["problems"]["duplicate_category_name"] == 1 and report["category_ids"] == [1, 3, 7, 90]
     assert report["splits"]["train"]["classes"]["car#7"] == 1
+
+
+def test_category_names_differing_only_in_case_or_spacing_fail_strict(tmp_path):
+    """A clean dataset (strict passes) with a category ``Car `` beside ``car``: one class typed two ways."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["categories"].append({"id": 7, "name": "Car "})
+    coco_ann(data["annotations"], data["images"][0]["id"], 7, (10, 10, 20, 20), area=400.0)
+    paths["train"].write_text(json.dumps(data))
+    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val"}
+    with pytest.raises(DatasetError, match="duplicate_category_name") as err:
+        prepare(coco_params(strict=True, coco=section), repo, tmp_path / "strict")
+    assert err.value.report is not None and err.value.report["problems_total"] == 1
+    assert err.value.report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/annotations/instances_train.json: 'car', 'Car ' differ only in case or spacing: "
+        "kept as separate classes"
+    ]

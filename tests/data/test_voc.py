@@ -123,3 +123,28 @@ def test_difficult_accepts_true_in_any_case(voc_repo, tmp_path, flag):
         (2, 0),
         (1, 1),
     ]
+
+
+def _dog_typed_twice(voc_repo) -> None:
+    """``Dog`` on one box of a (the others say ``dog``): one class typed two ways."""
+    root = voc_repo / SRC
+    write_voc(root, "a", draw(80, 60, [(10, 20, 30, 30)]), [("Dog", (11, 21, 40, 50), 0)])
+
+
+def test_class_names_differing_only_in_case_are_a_problem(voc_repo, tmp_path):
+    _dog_typed_twice(voc_repo)
+    report = prepare(voc_params(), voc_repo, tmp_path / "out")
+    assert report["classes"] == ["Dog", "cat", "dog"]  # still apart, but no longer silently
+    assert report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/Annotations: 'Dog', 'dog' differ only in case or spacing: kept as separate classes"
+    ]
+
+
+def test_a_case_variant_left_out_by_classes_says_its_boxes_are_dropped(voc_repo, tmp_path):
+    _dog_typed_twice(voc_repo)
+    report = prepare(voc_params(classes=["cat", "dog"]), voc_repo, tmp_path / "out")
+    assert report["selection"]["boxes_other_classes"] == 1
+    assert report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/Annotations: 'dog', 'Dog' differ only in case or spacing: "
+        "the 1 box(es) named 'Dog' dropped (not in classes)"
+    ]

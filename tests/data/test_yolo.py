@@ -146,3 +146,12 @@ def test_a_name_given_to_two_classes_is_a_problem(yolo_repo, tmp_path):
     (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump(data))
     report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
     assert report["problem_examples"]["duplicate_category_name"] == [f"{SRC}/data.yaml: 'ring' names categories [1, 2]"]
+
+
+def test_names_differing_only_in_case_are_a_problem(yolo_repo, tmp_path):
+    data = {"path": ".", "train": "images/train", "val": "images/val", "names": ["ring", "RING"]}
+    (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump(data))
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/data.yaml: 'ring', 'RING' differ only in case or spacing: kept as separate classes"
+    ]

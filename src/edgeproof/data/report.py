@@ -29,7 +29,10 @@ PROBLEM_KINDS: dict[str, str] = {
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
     "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
-    "duplicate_category_name": "two categories share a name; both kept (told apart by id in the report)",
+    "duplicate_category_name": (
+        "two categories share a name, or names that differ only in case or spacing; both kept (told apart by id "
+        "in the report), or the variant data.voc.classes leaves out dropped"
+    ),
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",
     "duplicate_label_row": "YOLO label row identical to an earlier one in its file; the copy dropped",

@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,12 +121,37 @@ def keep_categories(available: Sequence[Category], wanted: Sequence[str] | None,
     return [c for c in available if c.name in wanted_set]
 
 
-def shared_names(categories: Sequence[Category], where: str, problems: Problems) -> None:
-    """A name several categories share is a ``duplicate_category_name`` (both kept, told apart by id)."""
+def folded(name: str) -> str:
+    """``name`` as a person reads it: case folded, runs of whitespace one space, none at the ends."""
+    return " ".join(name.split()).casefold()
+
+
+def shared_names(
+    categories: Sequence[Category], where: str, problems: Problems, dropped: Mapping[str, int] | None = None
+) -> None:
+    """A name several categories share is a ``duplicate_category_name`` (both kept, told apart by id),
+    and so are names that differ only in case or spacing (``Object``, ``object``, ``object ``): almost
+    always one class typed two ways, which would otherwise be trained and scored as separate classes.
+
+    ``dropped``: names found in the source but not kept (VOC's ``classes``), with their box counts; one
+    that matches a kept name that way is reported too, since its boxes are lost rather than merged.
+    """
     counts = Counter(c.name for c in categories)
     for name in (n for n, k in counts.items() if k > 1):
         ids = [c.id for c in categories if c.name == name]
         problems.add("duplicate_category_name", f"{where}: {name!r} names categories {ids}")
+    dropped = dropped or {}
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys([*counts, *dropped]):
+        groups.setdefault(folded(name), []).append(name)
+    for names in (g for g in groups.values() if len(g) > 1):
+        text = f"{where}: {', '.join(map(repr, names))} differ only in case or spacing: "
+        lost = [f"the {dropped[n]} box(es) named {n!r}" for n in names if n in dropped]
+        kept = [n for n in names if n not in dropped]
+        text += f"{' and '.join(lost)} dropped (not in classes)" if lost else "kept as separate classes"
+        if lost and len(kept) > 1:
+            text += f"; {', '.join(map(repr, kept))} kept as separate classes"
+        problems.add("duplicate_category_name", text)
 
 
 def hash_order(keys: Sequence[str], seed: int, salt: str) -> np.ndarray:

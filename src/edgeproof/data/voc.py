@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from edgeproof.data.source import (
     existing,
     keep_categories,
     safe_relative,
+    shared_names,
 )
 
 log = logging.getLogger(__name__)
@@ -154,23 +156,26 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
             split = "val"
         w, h = _size(tree)
         entries.append((SourceImage(len(entries) + 1, file, img_dir, w, h, split), _objects(tree, where, problems)))
-    return _dataset(entries, params)
+    return _dataset(entries, params, display(ann_dir, repo), problems)
 
 
-def _dataset(entries: list[tuple[SourceImage, list[_Object]]], params: VocParams) -> SourceDataset:
+def _dataset(
+    entries: list[tuple[SourceImage, list[_Object]]], params: VocParams, where: str, problems: Problems
+) -> SourceDataset:
     found = sorted({name for _, objs in entries for name, _, _ in objs})
     keep_categories([Category(0, n) for n in found], params.classes, "data.voc.classes")  # names must exist
     categories = [Category(i + 1, n) for i, n in enumerate(params.classes or found)]
     ids = {c.name: c.id for c in categories}
-    n_boxes, other = [], 0
+    n_boxes, other = [], Counter[str]()
     for image, objs in entries:
         for name, difficult, (x, y, w, h) in objs:
             if name not in ids:
-                other += 1
+                other[name] += 1
             elif not (difficult and params.difficult == "drop"):
                 crowd = int(difficult and params.difficult == "ignore")
                 image.boxes.append(SourceBox(ids[name], (x, y, w, h), crowd))
         n_boxes.append(len(image.boxes))
+    shared_names(categories, where, problems, other)  # "Dog" beside "dog": one class typed two ways
     images = [im for im, _ in entries]
-    info = {"boxes_other_classes": other}
+    info = {"boxes_other_classes": sum(other.values())}
     return SourceDataset("voc", categories, images, np.asarray(n_boxes, dtype=np.int64), None, info)

@@ -450,3 +450,23 @@ def test_category_names_differing_only_in_case_or_spacing_fail_strict(tmp_path):
         f"{SRC}/annotations/instances_train.json: 'car', 'Car ' differ only in case or spacing: "
         "kept as separate classes"
     ]
+
+
+def test_a_size_given_as_whole_floats_is_read_and_other_values_are_problems(tmp_path):
+    """``1280.0`` is a size (some exporters write floats); ``"wide"`` or ``95.5`` is reported, not ignored."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)  # 96x72 images
+    data = json.loads(paths["train"].read_text())
+    first, second = data["images"][0], data["images"][1]
+    first["width"], first["height"] = 192.0, 144.0  # twice the file's size: a size mismatch
+    second["width"], second["height"] = "wide", 95.5
+    paths["train"].write_text(json.dumps(data))
+    report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    assert report["problem_examples"]["size_mismatch"] == [
+        f"{SRC}/train/{first['file_name']}: annotated as 192x144, image is 96x72"
+    ]
+    label = f"{SRC}/annotations/instances_train.json: image id {second['id']}"
+    assert report["problem_examples"]["annotation_unreadable"] == [
+        f"{label}: width 'wide' is not a positive whole number; taken as not declared",
+        f"{label}: height 95.5 is not a positive whole number; taken as not declared",
+    ]

@@ -67,8 +67,21 @@ def _categories(raw: Raw) -> list[Category]:
     return sorted(cats.values(), key=lambda c: c.id)
 
 
-def _size(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+def _declared_size(label: str, image_id: int, width: Any, height: Any, problems: Problems) -> list[int | None]:
+    """An image entry's ``[width, height]``: positive whole numbers (``640`` or ``640.0``, as some exporters
+    write them), else None. An absent value declares nothing; any other value is a problem, not a silent None."""
+    out: list[int | None] = []
+    for key, value in (("width", width), ("height", height)):
+        try:
+            size = None if value is None else as_int(value)
+        except (TypeError, ValueError):
+            size = 0
+        if size is not None and size <= 0:
+            where = f"{label}: image id {image_id}: {key} {value!r}"
+            problems.add("annotation_unreadable", f"{where} is not a positive whole number; taken as not declared")
+            size = None
+        out.append(size)
+    return out
 
 
 def _entries(raw: Raw, problems: Problems) -> list[tuple[int, str, Any, Any]]:
@@ -125,7 +138,8 @@ def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tupl
             entries.append(None)
         else:
             seen_files.add(rel)
-            entries.append(SourceImage(image_id, rel, root, _size(width), _size(height), split))
+            w, h = _declared_size(raw.label, image_id, width, height, problems)
+            entries.append(SourceImage(image_id, rel, root, w, h, split))
     return np.asarray(ids, dtype=np.int64), entries
 
 

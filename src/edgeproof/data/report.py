@@ -28,7 +28,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "duplicate_file": "image file listed twice; later entries dropped",
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
-    "annotation_unreadable": "annotation file or entry that cannot be parsed; skipped",
+    "annotation_unreadable": "annotation file, entry or field that cannot be parsed; skipped",
     "duplicate_category_name": (
         "two categories share a name, or names that differ only in case or spacing; both kept (told apart by id "
         "in the report), or the variant data.voc.classes leaves out dropped"

@@ -348,6 +348,26 @@ def test_an_image_id_listed_twice_loses_both_images_and_their_boxes(tmp_path):
     assert report["splits"]["train"]["images"] == 6 and report["splits"]["train"]["boxes"] == 12
 
 
+def test_a_file_listed_again_under_another_id_names_the_boxes_it_loses(tmp_path):
+    """``./x.jpg`` after ``x.jpg`` with another id and two boxes: the later entry is dropped, and so are its
+    boxes, which the problem must say (as duplicate_image_id does), not only "later entries dropped"."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    first = data["images"][0]
+    coco_image(data["images"], 77, f"./{first['file_name']}", 96, 72)
+    coco_ann(data["annotations"], 77, 1, (10, 10, 30, 20), area=600.0)
+    coco_ann(data["annotations"], 77, 3, (50, 30, 40, 40), area=1600.0)
+    paths["train"].write_text(json.dumps(data))
+    params = coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"})
+    report = prepare(params, repo, tmp_path / "out")
+    assert report["problem_examples"]["duplicate_file"] == [
+        f"{SRC}/annotations/instances_train.json: image id 77: ./{first['file_name']} "
+        f"(first listed as image id {first['id']}): dropped with its 2 box(es)"
+    ]
+    assert report["splits"]["train"]["boxes"] == 12  # the first entry's two boxes per image, nothing merged
+
+
 def test_a_clipped_box_keeps_the_share_of_its_area_inside_the_image(tmp_path):
     """COCO's area picks pycocotools' small/medium/large range: a box cut to a fifth of its size by
     the image border must not stay in the range of the whole object."""

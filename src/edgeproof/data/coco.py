@@ -99,14 +99,19 @@ def _entries(raw: Raw, problems: Problems) -> list[tuple[int, str, Any, Any]]:
     return entries
 
 
+def _boxes_of(raw: Raw, image_ids: set[int]) -> Counter[int]:
+    """How many annotations name each of ``image_ids``."""
+    ann_ids = np.frombuffer(raw.image_id, dtype=np.int64)
+    return Counter(ann_ids[np.isin(ann_ids, np.fromiter(image_ids, np.int64))].tolist())
+
+
 def _duplicate_ids(raw: Raw, entries: list[tuple[int, str, Any, Any]], problems: Problems) -> set[int]:
     """Ids listed by more than one image entry: their boxes cannot be told apart, so every entry of
     such an id is dropped with the boxes, each entry a ``duplicate_image_id`` problem."""
     listed = Counter(image_id for image_id, *_ in entries)
     duplicates = {image_id for image_id, n in listed.items() if n > 1}
     if duplicates:
-        ann_ids = np.frombuffer(raw.image_id, dtype=np.int64)
-        boxes = Counter(ann_ids[np.isin(ann_ids, np.fromiter(duplicates, np.int64))].tolist())
+        boxes = _boxes_of(raw, duplicates)
         for image_id, file_name, *_ in (e for e in entries if e[0] in duplicates):
             where = f"{raw.label}: image id {image_id} ({file_name}): listed {listed[image_id]} times"
             problems.add("duplicate_image_id", f"{where}, {boxes[image_id]} box(es) under that id dropped")
@@ -119,7 +124,8 @@ def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tupl
     entries: list[SourceImage | None] = []
     parsed = _entries(raw, problems)
     duplicates = _duplicate_ids(raw, parsed, problems)
-    seen_files: set[str] = set()
+    seen_files: dict[str, int] = {}  # file -> the id of its first (kept) entry
+    repeated: list[tuple[int, str, int]] = []
     placed: set[int] = set()
     for image_id, file_name, width, height in parsed:
         if image_id in duplicates:
@@ -134,13 +140,23 @@ def _images(raw: Raw, root: Path, split: str | None, problems: Problems) -> tupl
             problems.add("path_escape", f"{raw.label}: image id {image_id}: file_name {file_name!r}")
             entries.append(None)
         elif rel in seen_files:
-            problems.add("duplicate_file", f"{raw.label}: image id {image_id}: {file_name}")
+            repeated.append((image_id, file_name, seen_files[rel]))
             entries.append(None)
         else:
-            seen_files.add(rel)
+            seen_files[rel] = image_id
             w, h = _declared_size(raw.label, image_id, width, height, problems)
             entries.append(SourceImage(image_id, rel, root, w, h, split))
+    _report_repeated(raw, repeated, problems)
     return np.asarray(ids, dtype=np.int64), entries
+
+
+def _report_repeated(raw: Raw, repeated: list[tuple[int, str, int]], problems: Problems) -> None:
+    """One ``duplicate_file`` per later entry of a file, naming the boxes lost with it (never merged: the two
+    entries may disagree, and which boxes are right cannot be told)."""
+    boxes = _boxes_of(raw, {image_id for image_id, *_ in repeated}) if repeated else Counter[int]()
+    for image_id, file_name, first in repeated:
+        where = f"{raw.label}: image id {image_id}: {file_name} (first listed as image id {first})"
+        problems.add("duplicate_file", f"{where}: dropped with its {boxes[image_id]} box(es)")
 
 
 @dataclass

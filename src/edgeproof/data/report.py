@@ -25,7 +25,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
-    "duplicate_file": "image file listed twice; later entries dropped",
+    "duplicate_file": "image file listed twice; later entries dropped with their boxes (counted)",
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
     "annotation_unreadable": "annotation file, entry or field that cannot be parsed; skipped",

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from edgeproof.data.images import UnreadableImage, inspect, link_or_copy, to_displayed, write_normalized
+from edgeproof.data.images import (
+    UnreadableImage,
+    inspect,
+    jpeg_stream_end,
+    link_or_copy,
+    to_displayed,
+    write_normalized,
+)
 from tests.data.builders import append_garbage, draw, save, truncate
 
 
@@ -33,8 +40,41 @@ def test_inspect_reasons(tmp_path):
     assert "L pixels" in inspect(save(tmp_path / "gray.jpg", draw(40, 30), mode="L")).reason
     assert "RGBA pixels" in inspect(save(tmp_path / "alpha.png", draw(40, 30), "PNG", mode="RGBA")).reason
     assert "BMP format" in inspect(save(tmp_path / "x.bmp", draw(40, 30), "BMP")).reason
-    damaged = inspect(append_garbage(save(tmp_path / "tail.jpg", draw(40, 30))))
-    assert damaged.repaired and "end marker" in damaged.reason
+    tail = inspect(append_garbage(save(tmp_path / "tail.jpg", draw(40, 30))))
+    assert tail.reason == "data after the JPEG end marker"  # copied, so ultralytics never rewrites the file
+
+
+def test_bytes_after_a_whole_jpeg_are_not_damage(tmp_path):
+    """A motion photo: a complete JPEG, then a video. The image loses nothing: no problem, only a copy."""
+    path = save(tmp_path / "motion.jpg", draw(64, 48, [(10, 10, 20, 20)]))
+    whole = path.read_bytes()
+    path.write_bytes(whole + b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    info = inspect(path)
+    assert not info.repaired and info.reason == "data after the JPEG end marker"
+    assert jpeg_stream_end(path.read_bytes()) == len(whole)
+
+
+def test_a_jpeg_without_its_end_marker_is_unreadable_and_says_why(tmp_path):
+    """Only the 2-byte marker missing: indistinguishable from a file cut mid-image, so not used, and said so."""
+    path = save(tmp_path / "no_eoi.jpg", draw(64, 48, [(10, 10, 20, 20)]))
+    path.write_bytes(path.read_bytes()[:-2])
+    with pytest.raises(UnreadableImage, match="ends without its end marker"):
+        inspect(path)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_the_end_marker_is_found_past_thumbnails_and_in_progressive_scans(tmp_path, progressive):
+    """An EXIF block holding a whole thumbnail JPEG (its own end marker) comes before the image's."""
+    thumb = tmp_path / "thumb.jpg"
+    save(thumb, draw(16, 12))
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    app1 = exif.tobytes() + thumb.read_bytes()  # the thumbnail's FFD9 sits inside the APP1 segment
+    path = tmp_path / "p.jpg"
+    Image.fromarray(draw(96, 72, [(10, 10, 30, 20)])).save(path, "JPEG", progressive=progressive, exif=app1)
+    data = path.read_bytes()
+    assert data.count(b"\xff\xd9") >= 2 and jpeg_stream_end(data) == len(data)
+    assert jpeg_stream_end(data[:-2]) is None
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])

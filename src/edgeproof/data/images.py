@@ -3,8 +3,11 @@
 An image that every reader sees the same way (a complete RGB JPEG or PNG without EXIF rotation) is
 hard-linked (or copied). Anything else gets a normalised copy, saved as PNG so no pixel changes:
 EXIF orientation applied (the frame the evaluation and ultralytics' cv2 reads see), converted to
-RGB (grayscale, palette, 16-bit, CMYK, alpha), or a JPEG with bytes after its data re-encoded —
-ultralytics would otherwise "restore" that one by rewriting the file, i.e. the DVC output.
+RGB (grayscale, palette, 16-bit, CMYK, alpha), or a JPEG whose file does not end with its end marker
+(bytes after the image, as in a motion photo) re-encoded: ultralytics would otherwise "restore" that
+one by rewriting the file, i.e. the DVC output. Those bytes are not part of the image, so they are no
+problem; a JPEG that ends before its end marker is unreadable (a file cut short and one missing only the
+marker cannot be told apart: with the marker appended, half an image decodes without an error).
 
 Pixels come from the one decoder, :mod:`edgeproof.runtime.image`, that evaluation and the device
 use too: a normalised copy holds exactly what they would decode from the original, and an image
@@ -53,9 +56,57 @@ class ImageInfo:
 
 
 def _jpeg_ends_cleanly(path: Path) -> bool:
+    """Whether the file's last two bytes are the JPEG end marker: ultralytics' own test (it rewrites a file
+    that fails it), so such a file is never linked, whatever follows the image."""
     with path.open("rb") as fh:
         fh.seek(-2, os.SEEK_END)
         return fh.read() == b"\xff\xd9"
+
+
+def jpeg_stream_end(data: bytes) -> int | None:
+    """Offset just past the end marker (EOI) of the JPEG stream ``data`` starts with; None when the data
+    ends first (or is not a JPEG).
+
+    Walks the marker segments, so an EOI inside one (an EXIF thumbnail) is skipped; in entropy-coded data
+    0xFF appears only stuffed (``FF00``), as a restart marker (``FFD0``-``FFD7``) or as fill, so the next
+    other marker there is a real one. Bytes after the EOI (a motion photo's video) are not the image's.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:  # entropy-coded data: on to the next 0xFF
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return None
+            continue
+        marker = data[i + 1]
+        if marker == 0xD9:
+            return i + 2
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # stuffing, TEM, restart: no length
+            i += 2
+        elif i + 3 >= n:
+            return None
+        else:
+            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _unreadable(path: Path, exc: BaseException) -> UnreadableImage:
+    """The error for an image that does not decode; a JPEG that stops before its end marker says so."""
+    text = str(exc) or type(exc).__name__
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return UnreadableImage(text)
+    if data.startswith(b"\xff\xd8") and jpeg_stream_end(data) is None:
+        text += (
+            " (the JPEG data ends without its end marker: cut short, or only the 2-byte marker missing, "
+            "which cannot be told apart; not used)"
+        )
+    return UnreadableImage(text)
 
 
 def inspect(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
@@ -70,7 +121,7 @@ def inspect(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     except ImageTooLarge as exc:
         raise TooLarge(str(exc).removeprefix(f"{path}: ")) from None  # the caller names the file
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImage(str(exc) or type(exc).__name__) from None
+        raise _unreadable(path, exc) from None
     except ImportError as exc:  # an importer that patched Image.open (ultralytics) looking for a HEIF plugin
         raise UnreadableImage(f"not a recognised image ({exc})") from None
 
@@ -84,12 +135,14 @@ def _inspect(path: Path, max_pixels: int) -> ImageInfo:
             im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
         im.load()
         turn = orientation(im)  # after load: a PNG may carry its EXIF after the pixels
-    repaired = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
+    tail = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
+    # bytes after a whole image (a motion photo) lose nothing; decoded without its end marker, it was damaged
+    repaired = tail and jpeg_stream_end(path.read_bytes()) is None
     reasons = [
         f"{fmt} format" if fmt not in _LINKABLE else "",
         f"{mode} pixels" if mode != "RGB" else "",
         f"EXIF orientation {turn}" if turn != 1 else "",
-        "JPEG without end marker" if repaired else "",
+        ("JPEG without end marker" if repaired else "data after the JPEG end marker") if tail else "",
     ]
     reason = ", ".join(r for r in reasons if r) or None
     dw, dh = (h, w) if turn in _TRANSPOSED else (w, h)

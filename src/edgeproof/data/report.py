@@ -18,9 +18,11 @@ log = logging.getLogger(__name__)
 MAX_EXAMPLES = 20  # per kind, in the report and the error message
 
 PROBLEM_KINDS: dict[str, str] = {
-    "unreadable_image": "image cannot be decoded (corrupt, truncated or not an image); dropped",
+    "unreadable_image": (
+        "image cannot be decoded (corrupt, truncated, a JPEG without its end marker, or not an image); dropped"
+    ),
     "image_too_large": "image header declares more pixels than data.max_image_pixels; dropped undecoded",
-    "corrupt_image_restored": "JPEG damaged after its image data (no end marker); a repaired copy is used",
+    "corrupt_image_restored": "JPEG decoded without its end marker; a repaired copy is used",
     "missing_file": "image file, or the annotation file of an id a VOC split file lists, not found; dropped",
     "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",

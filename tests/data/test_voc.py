@@ -9,6 +9,7 @@ import pytest
 from edgeproof.config import parse_params
 from edgeproof.data.canonical import load_meta
 from edgeproof.data.prepare import prepare
+from edgeproof.evaluation.coco import score_coco
 from tests.data.builders import draw, tree_state, write_split_files, write_voc
 
 SRC = "data/sources/VOC2012"
@@ -148,3 +149,26 @@ def test_a_case_variant_left_out_by_classes_says_its_boxes_are_dropped(voc_repo,
         f"{SRC}/Annotations: 'dog', 'Dog' differ only in case or spacing: "
         "the 1 box(es) named 'Dog' dropped (not in classes)"
     ]
+
+
+def test_difficult_objects_are_scored_by_cocos_crowd_rule_not_vocs(voc_repo, tmp_path):
+    """What docs/data.md states: a small detection inside a difficult dog, scored above the detection of the
+    other dog, is absorbed by the crowd region (overlap / the detection's own area = 1), so AP50 is 1.0;
+    VOC's devkit counts it as a false positive (IoU with the difficult dog under 0.5): AP50 0.5."""
+    arr = draw(80, 60, [(10, 10, 30, 30), (49, 19, 21, 21)])
+    write_voc(voc_repo / SRC, "d", arr, [("dog", (11, 11, 40, 40), 0), ("dog", (50, 20, 70, 40), 1)])
+    prepare(voc_params(), voc_repo, tmp_path / "out")
+    val = json.loads((tmp_path / "out/annotations/val.json").read_text())
+    d = next(im["id"] for im in val["images"] if im["file_name"] == "d.jpg")
+    gt = {**val, "images": [im for im in val["images"] if im["id"] == d]}
+    gt["annotations"] = [a for a in val["annotations"] if a["image_id"] == d]
+    dog, difficult = (next(a for a in gt["annotations"] if a["iscrowd"] == k) for k in (0, 1))
+    assert difficult["bbox"] == [49.0, 19.0, 21.0, 21.0] and difficult["category_id"] == dog["category_id"]
+    inside = [52.0, 22.0, 8.0, 8.0]  # IoU with the difficult dog 64 / 441
+    dets = [
+        {"image_id": d, "category_id": dog["category_id"], "bbox": inside, "score": 0.95},
+        {"image_id": d, "category_id": dog["category_id"], "bbox": dog["bbox"], "score": 0.9},
+    ]
+    assert score_coco(gt, dets).metrics["map50"] == 1.0
+    dets[0]["bbox"] = [5.0, 45.0, 8.0, 8.0]  # VOC's outcome for comparison: that detection a false positive
+    assert score_coco(gt, dets).metrics["map50"] == pytest.approx(0.5, abs=0.01)

@@ -97,7 +97,7 @@ class VocParams(SubsetParams):
     root: RepoPath | None = None
     train_set: str = Field("train", min_length=1)  # ImageSets/Main/<train_set>.txt
     val_set: str = Field("val", min_length=1)  # ImageSets/Main/<val_set>.txt
-    difficult: Literal["ignore", "train", "drop"] = "ignore"  # ignore: not trained on, ignored by the mAP
+    difficult: Literal["ignore", "train", "drop"] = "ignore"  # ignore: not trained on, COCO crowd regions in the mAP
 
     required: ClassVar[tuple[str, ...]] = ("root",)
 

@@ -3,8 +3,11 @@
 Layout: ``<root>/Annotations/<id>.xml``, ``<root>/JPEGImages/<id>.jpg`` (or another image suffix)
 and optionally ``<root>/ImageSets/Main/{train,val}.txt``. VOC boxes are 1-based inclusive pixel
 corners; COCO boxes are 0-based ``[x, y, w, h]``, so ``x = xmin - 1`` and ``w = xmax - xmin + 1``.
-``difficult`` objects follow VOC practice by default (``ignore``): not trained on, and neither a
-hit nor a miss in the mAP (they become ``iscrowd`` regions, which pycocotools ignores).
+``difficult`` objects by default (``ignore``) are not trained on and become ``iscrowd`` regions, so
+pycocotools scores them by COCO's crowd rule, which is more lenient than VOC's devkit: a crowd region
+absorbs every detection whose overlap with it, divided by the *detection's* own area, reaches the IoU
+threshold (any small box inside it), where VOC ignores only detections whose ordinary IoU with the
+difficult object exceeds 0.5. Scores are comparable with COCO tools, not with VOC's own AP.
 Classes are the VOC names; category ids are ``1..n`` in class order (VOC's own: alphabetical).
 """
 

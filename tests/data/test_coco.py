@@ -482,8 +482,9 @@ def test_a_size_given_as_whole_floats_is_read_and_other_values_are_problems(tmp_
     paths["train"].write_text(json.dumps(data))
     report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
     assert report["problem_examples"]["size_mismatch"] == [
-        f"{SRC}/train/{first['file_name']}: annotated as 192x144, image is 96x72"
-    ]
+        f"{SRC}/train/{first['file_name']}: annotated as 192x144, image is 96x72; boxes kept as annotated "
+        "(if the image was resized after annotation they are 2x its size: fix the annotations)"
+    ]  # never rescaled on a guess: the message says what was done
     label = f"{SRC}/annotations/instances_train.json: image id {second['id']}"
     assert report["problem_examples"]["annotation_unreadable"] == [
         f"{label}: width 'wide' is not a positive whole number; taken as not declared",

@@ -51,10 +51,20 @@ def box_frame(image: SourceImage, info: ImageInfo, where: str, problems: Problem
             f"{info.width}x{info.height} (EXIF orientation {info.orientation}); boxes rotated with the image",
         )
         return Frame(orientation=info.orientation, evidence=STORED)
-    problems.add(
-        "size_mismatch", f"{where}: annotated as {declared[0]}x{declared[1]}, image is {info.width}x{info.height}"
-    )
+    problems.add("size_mismatch", _mismatch(where, declared, shown))
     return Frame()
+
+
+def _mismatch(where: str, declared: tuple[int, int], shown: tuple[int, int]) -> str:
+    """The ``size_mismatch`` example for a declared size that fits neither frame. The boxes are kept in
+    the image's pixels as annotated: which size they were drawn on cannot be told from the sizes alone (a
+    tool writing a wrong size is as common as a photo resized after annotation), so nothing is guessed;
+    the example says so, with the scale when it is uniform, and ``data.strict`` fails on it."""
+    text = f"{where}: annotated as {declared[0]}x{declared[1]}, image is {shown[0]}x{shown[1]}; boxes kept as annotated"
+    sx, sy = declared[0] / shown[0], declared[1] / shown[1]
+    if abs(sx - sy) <= 0.01 * max(sx, sy):  # the same scale both ways: most likely a resized image
+        text += f" (if the image was resized after annotation they are {sx:.3g}x its size: fix the annotations)"
+    return text
 
 
 def resolve_boxes(

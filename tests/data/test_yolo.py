@@ -155,3 +155,14 @@ def test_names_differing_only_in_case_are_a_problem(yolo_repo, tmp_path):
     assert report["problem_examples"]["duplicate_category_name"] == [
         f"{SRC}/data.yaml: 'ring', 'RING' differ only in case or spacing: kept as separate classes"
     ]
+
+
+def test_val_naming_the_train_folder_says_so_in_the_empty_split(yolo_repo, tmp_path):
+    data = {"path": ".", "train": "images/train", "val": "images/train", "names": {0: "ring", 1: "box"}}
+    (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(DatasetError, match="split_overlap") as err:
+        prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert err.value.report is not None
+    assert err.value.report["problem_examples"]["empty_split"] == [
+        "train: 0 image(s) selected, all 4 were val images too (split_overlap): do train and val name the same images?"
+    ]

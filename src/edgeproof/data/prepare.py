@@ -181,6 +181,17 @@ def _prepare_synthetic(params: DataParams, out: Path) -> dict[str, Any]:
     return _report("synthetic", categories, stats, Problems(), {"strict": params.strict})
 
 
+def _empty_hint(split: str, usable: int, selected: int, source: str) -> str:
+    """The ``empty_split`` example for a split left without images, with the likeliest cause."""
+    if usable:
+        hint = "none usable"
+    elif selected:  # every one was a val image too: val pointing at the train folder
+        hint = f"all {selected} were val images too (split_overlap): do train and val name the same images?"
+    else:
+        hint = f"check data.{source}'s classes, keep_negatives and caps"
+    return f"{split}: {usable} image(s) selected, {hint}"
+
+
 def _without_boxes(split: str, stats: dict[str, Any], problems: Problems, info: dict[str, int]) -> str:
     """The ``empty_split`` example for a split whose images hold no box to train on or score, naming what
     removed the boxes (a wrong label folder, pixel coordinates taken for fractions...)."""
@@ -204,7 +215,8 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     hardlink = use_hardlinks(params.link, repo)
     problems = Problems()
     ds, subset = _load(params, repo, problems)
-    chosen = remove_split_leaks(ds, select(ds, subset, params.seed, params.val_fraction), problems, repo)
+    selected = select(ds, subset, params.seed, params.val_fraction)
+    chosen = remove_split_leaks(ds, selected, problems, repo)
     records: dict[str, list[ImageRecord]] = {}
     placed: Counter[str] = Counter()
     frames = Frames()
@@ -215,8 +227,7 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
         )
         placed.update(how)
         if not records[split]:
-            hint = "none usable" if images else f"check data.{params.source}'s classes, keep_negatives and caps"
-            problems.add("empty_split", f"{split}: {len(images)} image(s) selected, {hint}")
+            problems.add("empty_split", _empty_hint(split, len(images), len(selected[split]), params.source))
     frames.settle(problems)  # the boxes of EXIF-rotated images whose own size cannot tell their frame
     stats = {
         s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)

@@ -324,6 +324,21 @@ def test_malformed_entries_are_reported_not_fatal(tmp_path):
     assert report["splits"]["train"]["images"] == 6
 
 
+def test_a_segmentation_only_annotation_is_named_by_its_id(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["annotations"].append({"id": 900, "image_id": 1000, "category_id": 1, "segmentation": [[1, 1, 9, 1, 9, 9]]})
+    data["annotations"].append({"image_id": 1000, "category_id": 1})
+    paths["train"].write_text(json.dumps(data))
+    report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    label = f"{SRC}/annotations/instances_train.json"
+    assert report["problem_examples"]["box_invalid"] == [
+        f"{label}: annotation id 900: no 'bbox' (segmentation-only annotations are not used)",
+        f"{label}: annotation #13 (no id): no 'bbox' (segmentation-only annotations are not used)",
+    ]
+
+
 def test_an_image_id_listed_twice_loses_both_images_and_their_boxes(tmp_path):
     """A merged file reusing an id: which image a box under that id belongs to cannot be told, so no
     box may land on the wrong image; both entries are dropped and each is named."""

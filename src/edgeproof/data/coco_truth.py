@@ -49,6 +49,14 @@ def as_int(value: Any) -> int:
     return value
 
 
+def _why(exc: BaseException) -> str:
+    """A missing key said in words (``no 'bbox'``: a segmentation-only annotation), else the error."""
+    if isinstance(exc, KeyError):
+        unused = " (segmentation-only annotations are not used)" if exc.args[0] == "bbox" else ""
+        return f"no {exc.args[0]!r}{unused}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class Raw:
     """The fields edgeproof needs from one instances file, as parsed."""
@@ -64,6 +72,13 @@ class Raw:
     area: array = field(default_factory=lambda: array("d"))  # NaN: absent (the box area is used)
     area_bad: array = field(default_factory=lambda: array("b"))  # present but not a number
     seen: int = 0  # annotation entries read, usable or not
+
+    def _where(self, ann: Any) -> str:
+        """The annotation's id when it has one (what a user can search for), else its position."""
+        ann_id = ann.get("id") if isinstance(ann, dict) else None
+        if isinstance(ann_id, int) and not isinstance(ann_id, bool):
+            return f"{self.label}: annotation id {ann_id}"
+        return f"{self.label}: annotation #{self.seen - 1} (no id)"
 
     def add_annotation(self, ann: Any, problems: Problems) -> None:
         self.seen += 1
@@ -82,8 +97,7 @@ class Raw:
             except (TypeError, ValueError):
                 ann_id = -1  # only used in messages
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            where = f"{self.label}: annotation #{self.seen - 1}"
-            problems.add("box_invalid", f"{where}: {type(exc).__name__}: {exc}")
+            problems.add("box_invalid", f"{self._where(ann)}: {_why(exc)}")
             return
         self.ann_id.append(ann_id)
         self.image_id.append(image_id)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up of the project's environment in ./.venv (first run: ~2-3 minutes).
-# Installs torch first with an explicit pin (a bare `torch` would pull a multi-GB build of a newer
-# release), then edgeproof with the cpu, train and dev extras. Reruns only when pyproject.toml changes.
+# Idempotent set-up of the project's environment in ./.venv (first run: minutes; the venv is about
+# 7 GB, 3.2 GB of it the NVIDIA libraries the pinned torch wheel brings). Installs torch first with an
+# explicit pin (a bare `torch` would pull a newer release, another multi-GB download), then edgeproof
+# with the cpu, train and dev extras. Reruns only when pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from edgeproof.tracking import record as record_module
+from edgeproof.tracking.history import history
 from edgeproof.tracking.view import VERDICT_TAG, column, view_state
 from tests.unit.test_tracking import SHA, make_run_files
 from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
@@ -65,6 +66,25 @@ def test_a_failed_verdict_stands_out_next_to_the_run_name(tmp_path, client):  # 
     state = json.loads(view_state())
     assert state["columnOrder"][:2] == [column("attributes", "Run Name"), column("tags", VERDICT_TAG)]
     assert column("tags", VERDICT_TAG) in state["selectedColumns"]
+
+
+def test_an_inconclusive_gate_is_shown_as_inconclusive_in_the_run_and_the_registry(tmp_path, client):  # noqa: F811
+    """A gate that judged nothing (latency not measured) said ``✗ FAILED`` on the run and ``failed`` in
+    the version's history: the report's ``verdict`` was dropped from the record."""
+    files = make_run_files(tmp_path)
+    first = record(files, tmp_path)  # a pass registers the file: later verdicts go to its history
+    unsure = {"passed": False, "verdict": "inconclusive", "model_sha256": SHA, "failed": ["latency_p95"]}
+    files.metrics["gate"].write_text(json.dumps(unsure))
+    (tmp_path / "device" / "jetson").mkdir(parents=True)  # a device that could not judge the same file
+    (tmp_path / "device" / "jetson" / "gate.json").write_text(json.dumps({**unsure, "failed": ["clocks"]}))
+    files.device_reports = tmp_path / "device"
+    sent = record(files, tmp_path)
+    assert client.get_run(sent["run_id"]).data.tags[VERDICT_TAG] == "⚠ INCONCLUSIVE: latency_p95"
+    version = client.get_model_version("edgeproof-detector", "1")
+    entries = {e["run_id"]: e["verdicts"] for e in history(version.tags)}
+    assert entries[first["run_id"]] == {"build": "passed"}
+    assert entries[sent["run_id"]] == {"build": "inconclusive: latency_p95", "jetson": "inconclusive: clocks"}
+    assert "build: inconclusive: latency_p95" in version.description and "failed" not in version.description
 
 
 def test_the_logged_model_is_the_registered_version_and_carries_the_metrics(tmp_path, client):  # noqa: F811

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edgeproof.config import ParamsError
+from edgeproof.paths import state_dir
+from edgeproof.stage_clock import note_stage_time
 
 log = logging.getLogger("edgeproof.stage")
 
@@ -34,7 +36,12 @@ def run(
         level=logging.INFO, format=f"%(asctime)s {stage} %(levelname)s %(message)s", stream=sys.stderr, force=True
     )
     try:
-        return int(body(args) or 0)
+        code = int(body(args) or 0)
     except EXPECTED_ERRORS as exc:
         log.error("%s stage failed: %s", stage, exc)
         return 2
+    try:  # what the stage took, for the MLflow run's time_s.<stage> (restored outputs write none)
+        note_stage_time(state_dir(), stage)
+    except OSError as exc:
+        log.warning("could not note the %s stage's time: %s", stage, exc)
+    return code

@@ -37,25 +37,53 @@ def test_the_start_is_when_the_dvc_process_began():
     assert plain.strip() == "None"  # a stage run by hand: no DVC process
 
 
+def _note(notes: Path, stage: str, start_s: float, end_s: float) -> None:
+    notes.mkdir(parents=True, exist_ok=True)
+    (notes / f"{stage}.json").write_text(json.dumps({"start_ms": T + start_s * 1000, "end_ms": T + end_s * 1000}))
+
+
 def test_run_times_and_what_each_stage_took(tmp_path, client, monkeypatch):  # noqa: F811
+    """Each stage's time is what its process noted; outputs DVC restored in this repro (a cached
+    training checked out again: new file times, no process) are no stage run. They had counted as
+    ``time_s.train`` of the seconds the checkout took."""
     files = make_run_files(tmp_path)
     files.metrics["data"] = tmp_path / "data.json"
     files.metrics["data"].write_text("{}")
-    files.dvc_lock = tmp_path / "dvc.lock"
-    outs = {"data": ["data.json"], "train": ["curve.csv"], "export": ["fp32.onnx"], "gate": ["gate.json"]}
-    stages = {name: {"outs": [{"path": p, "md5": "0" * 32} for p in paths]} for name, paths in outs.items()}
-    files.dvc_lock.write_text(yaml.safe_dump({"stages": stages}))
+    files.stage_times = tmp_path / "stage_times"
     _touch(files.metrics["data"], T - 3_600_000)  # data: skipped by this repro, last ran an hour before
-    for path, seconds in ((files.curves, 100), (files.model, 120), (files.metrics["eval"], 130)):
+    _touch(files.curves, T + 3_000)  # train: restored by DVC 3 s in, no note
+    for path, seconds in ((files.model, 120), (files.metrics["eval"], 130)):
         _touch(path, T + seconds * 1000)
     for name in ("bench", "gate"):
         _touch(files.metrics[name], T + 150_000)
+    notes = files.stage_times / str(T)
+    _note(notes, "export", 5, 120)
+    _note(notes, "evaluate", 121, 130)
+    _note(files.stage_times / str(T - 86_400_000), "train", -86_000, -85_000)  # another repro's: not this one
     monkeypatch.setattr(record_module, "repro_started_ms", lambda: T)
+    monkeypatch.setattr(record_module, "process_start_ms", lambda: T + 140_000)  # the gate's own process
     git_repo(tmp_path)
     run = client.get_run(record(files, tmp_path)["run_id"])
     assert (run.info.start_time, run.info.end_time) == (T, T + 150_000)  # was the data stage's output time
     stage_times = {k: v for k, v in run.data.metrics.items() if k.startswith("time_s.")}
-    assert stage_times == {"time_s.train": 100.0, "time_s.export": 20.0, "time_s.gate": 30.0, "time_s.total": 150.0}
+    assert stage_times == {"time_s.export": 115.0, "time_s.evaluate": 9.0, "time_s.gate": 10.0, "time_s.total": 150.0}
+
+
+def test_a_stage_process_notes_its_time_under_the_dvc_repro_running_it(tmp_path):
+    """Under a ``dvc repro`` (here a shell named so) a stage notes its start and end in the repro's
+    folder; run by hand it notes nothing."""
+    script = (
+        "import sys; from pathlib import Path; from edgeproof.stage_clock import note_stage_time;"
+        "print(note_stage_time(Path(sys.argv[1]), 'train'))"
+    )
+    shell = f'shift; sleep 1; "{sys.executable}" -c "{script}" "{tmp_path}"'
+    out = subprocess.run(["sh", "-c", shell, "dvc", "repro"], capture_output=True, text=True, check=True).stdout
+    note = Path(out.strip())
+    assert note.parent.parent == tmp_path / "stage_times" and note.name == "train.json"
+    times = json.loads(note.read_text())
+    assert int(note.parent.name) + 900 <= times["start_ms"] <= times["end_ms"]  # the stage began after the sleep
+    plain = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "None"
 
 
 def test_a_failed_verdict_stands_out_next_to_the_run_name(tmp_path, client):  # noqa: F811

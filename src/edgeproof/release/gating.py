@@ -19,6 +19,7 @@ from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.markdown import cell, table
 from edgeproof.paths import state_dir
 from edgeproof.release.energy_plot import draw as draw_energy_plot
+from edgeproof.stage_clock import STAGE_TIMES
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
 from edgeproof.verdict.rules import EXIT
@@ -62,6 +63,7 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
         summary=args.report_md,
         release=args.release,
         device_reports=args.device_reports,
+        stage_times=state_dir() / STAGE_TIMES,
     )
 
 

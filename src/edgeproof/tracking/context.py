@@ -3,11 +3,15 @@ and which registry alias a passing model earns (no MLflow import here)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from edgeproof.stage_clock import process_start_ms as process_start_ms
+from edgeproof.stage_clock import repro_started_ms as repro_started_ms
 
 PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")
 # set by CI for a pull request (GitHub: head branch) / for any job (GitHub: branch or tag)
@@ -86,66 +90,28 @@ def alias_for(
     return candidate if champion_blockers(tags, release_branches) else champion
 
 
-def _proc_start_ms(pid: int) -> int | None:
-    """When process ``pid`` started (Linux ``/proc``: clock ticks after boot, plus the boot time)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        lines = Path("/proc/stat").read_text().splitlines()
-        boot = next(int(line.split()[1]) for line in lines if line.startswith("btime"))
-    except (OSError, IndexError, StopIteration, ValueError):
-        return None
-    return int((boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")) * 1000)  # field 22 of stat: starttime
-
-
-def _is_dvc_run(argv: list[str]) -> bool:
-    names = [Path(a).name for a in argv]
-    return "dvc" in names and any(a in ("repro", "exp", "exec-run", "queue") for a in names[names.index("dvc") + 1 :])
-
-
-def repro_started_ms(max_depth: int = 12) -> int | None:
-    """When the ``dvc repro`` / ``dvc exp run`` (or queue worker) running this process began: the
-    start time of the nearest ancestor process whose command line is one; ``None`` when there is
-    none (the stage run by hand) or no ``/proc`` (not Linux)."""
-    pid = os.getppid()
-    for _ in range(max_depth):
-        if pid <= 1:
-            return None
+def stage_seconds(
+    notes: Path | None, start_ms: int, end_ms: int, current: str, current_start_ms: int | None
+) -> dict[str, float]:
+    """Seconds each stage process of this repro took, as it noted (``notes``: the repro's folder, see
+    :func:`~edgeproof.stage_clock.note_stage_time`), in the order they ran; the recording stage
+    ``current`` from its process start to ``end_ms``. A stage whose outputs DVC restored ran no
+    process and is not listed (the outputs' new times had made a 15-minute training's
+    ``time_s.train`` 3 s). DVC's own time between stages is in none: they add up to at most the
+    run's duration."""
+    spans = {}
+    for path in sorted(notes.glob("*.json")) if notes is not None and notes.is_dir() else []:
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            return None
-        if _is_dvc_run([a for a in argv if a]):
-            return _proc_start_ms(pid)
-        pid = parent
-    return None
-
-
-def newest_mtime_ms(path: Path) -> int | None:
-    """The newest modification time of ``path`` or of any file under it (ms), ``None`` if missing."""
-    if not path.exists():
-        return None
-    times = [path.stat().st_mtime] + ([p.stat().st_mtime for p in path.rglob("*")] if path.is_dir() else [])
-    return int(max(times) * 1000)
-
-
-def stage_seconds(stage_outs: dict[str, list[Path]], start_ms: int, end_ms: int, current: str) -> dict[str, float]:
-    """Seconds each stage that ran in this repro took: stages whose newest output is newer than
-    ``start_ms``, in the order they finished, each from the previous one's end (or ``start_ms``) to
-    its own newest output; the recording stage ``current`` ends at ``end_ms``. DVC runs
-    stages one at a time, so these add up to the run's duration; DVC records no stage times, so this
-    is what the outputs' times say (a stage's last output may be written before its process ends)."""
-    ends = {current: end_ms}
-    for stage, outs in stage_outs.items():
-        if stage == current:
+            note = json.loads(path.read_text())
+            begin, end = int(note["start_ms"]), int(note["end_ms"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        times = [t for t in (newest_mtime_ms(p) for p in outs) if t is not None]
-        if times and max(times) >= start_ms:
-            ends[stage] = min(max(times), end_ms)
-    out, previous = {}, start_ms
-    for stage, end in sorted(ends.items(), key=lambda item: item[1]):
-        out[stage], previous = round((end - previous) / 1000, 3), end
-    return out
+        if path.stem != current and start_ms <= begin <= end <= end_ms:
+            spans[path.stem] = (begin, end)
+    if current_start_ms is not None and start_ms <= current_start_ms <= end_ms:
+        spans[current] = (current_start_ms, end_ms)
+    ordered = sorted(spans.items(), key=lambda item: item[1])
+    return {stage: round((end - begin) / 1000, 3) for stage, (begin, end) in ordered}
 
 
 def span_ms(paths: Iterable[Path | None], started_ms: int | None = None) -> dict[str, Any]:

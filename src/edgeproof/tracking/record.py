@@ -18,6 +18,7 @@ from edgeproof.tracking.class_metrics import class_segments, per_class_metrics, 
 from edgeproof.tracking.context import (
     champion_blockers,
     git_info,
+    process_start_ms,
     repro_started_ms,
     run_name,
     run_origin,
@@ -59,6 +60,9 @@ class RecordSources:
     """``reports/release.json`` (build profile, release variant), when the pipeline writes one."""
     device_reports: Path | None = None
     """A folder of ``<profile>/gate.json`` verdicts from devices (``reports/device``), when present."""
+    stage_times: Path | None = None
+    """The stage processes' notes of their times (``<state>/stage_times``, see
+    :func:`~edgeproof.tracking.context.note_stage_time`)."""
 
 
 @dataclass(frozen=True)
@@ -136,18 +140,6 @@ def dvc_lock_hashes(path: Path | None, exclude: tuple[str, ...] = ()) -> dict[st
             if "md5" in item:
                 out[f"dvc.{stage}.{item['path']}"] = item["md5"]
     return out
-
-
-def stage_outputs(path: Path | None) -> dict[str, list[Path]]:
-    """Each stage's output paths from ``dvc.lock`` (relative to its folder), in file order."""
-    if path is None or not path.exists():
-        return {}
-    stages = (yaml.safe_load(path.read_text()) or {}).get("stages") or {}
-    return {
-        name: [path.parent / str(o["path"]) for o in (body.get("outs") or []) if isinstance(o, Mapping) and "path" in o]
-        for name, body in stages.items()
-        if isinstance(body, Mapping)
-    }
 
 
 def _read(path: Path | None) -> Any:
@@ -273,7 +265,8 @@ def build_record(
     record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model], repro_started_ms())
     if record["times"].get("start_source") == "dvc process":
         start, end = record["times"]["start_ms"], record["times"]["end_ms"]
-        record["stage_seconds"] = stage_seconds(stage_outputs(sources.dvc_lock), start, end, sources.stage)
+        notes = sources.stage_times / str(start) if sources.stage_times else None
+        record["stage_seconds"] = stage_seconds(notes, start, end, sources.stage, process_start_ms())
     return record
 
 

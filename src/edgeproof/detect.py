@@ -4,7 +4,8 @@
 * Output: annotated copies of the images in ``runs/detect/predict``, ``predict2``, ... (``--no-save``
   to skip), one summary line per image ("3 circles, 1 square, 4.1 ms"); ``--json`` prints JSON Lines
   on stdout instead (one object per image), the summary lines then go to stderr.
-* Any output that cannot be written is an error (non-zero exit), never a silent no-op.
+* Any output that cannot be written is an error (exit 2, naming the option), never a silent no-op.
+* Each image's time is the model call after one untimed warm-up run (ONNX Runtime's set-up).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import glob
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +45,8 @@ def release_model(release: Path, profile: str | None = None) -> Path:
     build profile); paths in it are relative to the project root, the folder above ``reports/``."""
     if not release.is_file():
         raise FileNotFoundError(
-            f"{release}: not found, so there is no released model to default to; run the pipeline "
+            f"{release}: not found (from {Path.cwd()}), so there is no released model to default to; run "
+            "from the project root, run the pipeline "
             "(bash ci/repro.sh or dvc repro) or name a model: edgeproof detect MODEL.onnx IMAGES"
         )
     report = json.loads(release.read_text(encoding="utf-8"))
@@ -85,6 +88,29 @@ def next_save_dir(base: Path) -> Path:
     while base.with_name(f"{base.name}{n}").exists():
         n += 1
     return base.with_name(f"{base.name}{n}")
+
+
+def check_save_dir(base: Path) -> None:
+    """Refuse, before the model loads, a ``--save-dir`` that cannot be a folder: one that exists and is
+    not a folder (``/dev/null`` took ``/dev/null2``), or below a file or a folder it cannot write to."""
+    if base.exists() and not base.is_dir():
+        raise ValueError(f"--save-dir {base}: exists and is not a folder")
+    above = next(p for p in (base.absolute(), *base.absolute().parents) if p.exists())
+    if above != base.absolute() and not above.is_dir():
+        raise ValueError(f"--save-dir {base}: {above} is a file, not a folder")
+    if above != base.absolute() and not os.access(above, os.W_OK | os.X_OK):
+        raise ValueError(f"--save-dir {base}: cannot create a folder in {above} (permission denied)")
+
+
+def make_save_dir(base: Path) -> Path:
+    """The next free ``base``, ``base2``, ... created (:func:`next_save_dir`); an error naming
+    ``--save-dir`` when it cannot be (the command exits 2, no traceback)."""
+    save_dir = next_save_dir(base)
+    try:
+        save_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise ValueError(f"--save-dir {base}: cannot create {save_dir}: {exc.strerror or exc}") from None
+    return save_dir
 
 
 def summary(det: Any, names: Mapping[int, str], ms: float) -> str:
@@ -149,13 +175,27 @@ def detect_images(
     ``options.workers`` > 1, frames run in parallel and are still reported in input order.
 
     Returns the folder the annotated images went to (None with ``save_dir=None``)."""
-    from edgeproof.runtime.overlap import detect_parallel
-
     out = out or sys.stdout
     human = sys.stderr if options.json_lines else out
-    save_dir = next_save_dir(options.save_dir) if options.save_dir is not None else None
+    detector.warmup()  # untimed: the first image's time was ONNX Runtime's set-up (276 ms for 5-10)
+    save_dir = make_save_dir(options.save_dir) if options.save_dir is not None else None
+    try:
+        _detect_each(detector, images, options, save_dir, (out, human))
+    except BaseException:
+        if save_dir is not None and not any(save_dir.iterdir()):
+            save_dir.rmdir()  # an image that failed first leaves no empty predictN behind
+        raise
     if save_dir is not None:
-        save_dir.mkdir(parents=True, exist_ok=False)
+        human.write(f"Results saved to {save_dir}\n")
+    return save_dir
+
+
+def _detect_each(
+    detector: Any, images: Sequence[Path], options: DetectOptions, save_dir: Path | None, streams: tuple[TextIO, ...]
+) -> None:
+    from edgeproof.runtime.overlap import detect_parallel
+
+    out, human = streams
     for i, (path, rgb, det, ms) in enumerate(detect_parallel(detector, images, options.workers), 1):
         saved = None
         if save_dir is not None:
@@ -166,9 +206,6 @@ def detect_images(
         human.write(f"image {i}/{len(images)} {path}: {summary(det, detector.names, ms)}\n")
         if options.json_lines:
             out.write(json.dumps(record(path, det, detector.names, ms, saved)) + "\n")
-    if save_dir is not None:
-        human.write(f"Results saved to {save_dir}\n")
-    return save_dir
 
 
 def check_video_out(path: Path | None) -> None:
@@ -221,10 +258,18 @@ def run(args: argparse.Namespace, postprocess: Any) -> int:
     from edgeproof.runtime.detector import Detector
     from edgeproof.runtime.session import SessionSettings
 
-    if args.video is not None:
-        check_video_out(args.out)  # before loading anything
     sources = list(args.sources)
     model = args.model or (Path(sources.pop(0)) if sources and sources[0].endswith(".onnx") else None)
+    if args.video is not None:  # before loading anything
+        check_video_out(args.out)
+        if sources or args.json:
+            given = " ".join([*sources, *(["--json"] if args.json else [])])
+            raise ValueError(
+                f"--video runs on the video only, its summary as JSON on stdout; also given: {given} "
+                "(run the images in a separate edgeproof detect)"
+            )
+    elif args.save:
+        check_save_dir(args.save_dir)
     model = model or release_model(args.release)
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")

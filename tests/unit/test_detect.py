@@ -164,3 +164,45 @@ def test_workers_must_be_positive_and_a_bad_image_names_its_file(project, caplog
     (project / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["detect", "imgs", "--workers", "2", "--no-save"]) == 2
     assert "broken.jpg: unreadable image" in caplog.text
+
+
+@pytest.mark.parametrize("save_dir", ["afile/x", "afile", "/sys/edgeproof-x"])
+def test_a_save_dir_that_cannot_be_written_is_an_error_naming_it(project, save_dir, caplog):
+    """Below a file, a file itself (``/dev/null`` took ``/dev/null2``) or where no folder can be made:
+    exit 2 and an error naming --save-dir (was a traceback and exit 1, or a silent ``afile2``)."""
+    if save_dir.startswith("/sys") and not Path("/sys").is_dir():
+        pytest.skip("no /sys here")
+    (project / "afile").write_text("x")
+    assert main(["detect", "imgs/a.jpg", "--save-dir", save_dir]) == 2
+    assert f"--save-dir {save_dir}: " in caplog.text
+    assert not (project / "afile2").exists() and not Path(save_dir).is_dir()
+
+
+def test_an_image_that_fails_leaves_no_empty_results_folder(project, caplog):
+    (project / "bad").mkdir()
+    (project / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
+    assert main(["detect", "bad"]) == 2
+    assert "broken.jpg: unreadable image" in caplog.text
+    assert not (project / "runs" / "detect" / "predict").exists()
+
+
+def test_images_or_json_with_a_video_are_refused_not_ignored(video, capsys, caplog):
+    assert main(["detect", "--video", str(video), "--json", "imgs/a.jpg"]) == 2
+    assert "--video runs on the video only" in caplog.text and "also given: imgs/a.jpg --json" in caplog.text
+    assert capsys.readouterr().out == ""
+
+
+def test_the_first_images_time_excludes_the_warm_up(project, monkeypatch, capsys):
+    """The detector runs once untimed before the first image (its time was ONNX Runtime's set-up)."""
+    from edgeproof.runtime.detector import Detector
+
+    calls = []
+    monkeypatch.setattr(Detector, "warmup", lambda self, batch=1: calls.append(batch))
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 0
+    assert calls == [1]
+
+
+def test_without_params_yaml_here_the_built_in_settings_are_named(project, caplog):
+    """Run from a folder without params.yaml (a subfolder), detect said nothing about its settings."""
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 0
+    assert "no params.yaml in " in caplog.text and "built-in deploy settings {'conf': " in caplog.text

@@ -5,12 +5,15 @@ judgement of device results). Usable without DVC, e.g. on a Jetson runner."""
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from edgeproof.cli.common import DEFAULT_PARAMS, emit
 from edgeproof.config import load_params
+
+log = logging.getLogger(__name__)
 
 
 def detect_postprocess(args: argparse.Namespace) -> Any:
@@ -21,6 +24,8 @@ def detect_postprocess(args: argparse.Namespace) -> Any:
 
     implicit_absent = args.params is DEFAULT_PARAMS and not args.params.exists()
     deploy = DeploySettings() if implicit_absent else load_params(args.params).deploy
+    if implicit_absent:  # e.g. run from a subfolder: say so, never use other settings silently
+        log.warning("no %s in %s: built-in deploy settings %s", args.params, Path.cwd(), asdict(deploy))
     flags = {k: getattr(args, k) for k in ("conf", "iou", "max_det", "agnostic") if getattr(args, k) is not None}
     return Postprocess.deployed(DeploySettings.parse({**asdict(deploy), **flags}, "edgeproof detect"))
 

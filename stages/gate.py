@@ -50,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--track-metrics", type=Path, nargs="*", default=[], help="other metrics files to record")
     p.add_argument("--track-curve", type=Path, default=None, help="training curve CSV to record per epoch")
     p.add_argument("--track-plots", type=Path, nargs="*", default=[], help="plot files to attach to the record")
+    p.add_argument(
+        "--track-shipped-plots",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the released model's charts (plots/shipped), attached under plots/<its variant>/",
+    )
     return run("gate", _body, p, argv)
 
 

@@ -115,6 +115,33 @@ def test_an_inconclusive_gate_is_shown_as_inconclusive_in_the_run_and_the_regist
     assert "build: inconclusive: latency_p95" in version.description and "failed" not in version.description
 
 
+def test_the_released_models_charts_are_logged_under_its_variant(tmp_path, client):  # noqa: F811
+    """An int8 release's run had only the fp32 reference's charts: plots/shipped/pr_curve.png was not
+    logged, and would have collided with plots/eval/pr_curve.png (both ``plots/pr_curve.png``)."""
+    files = make_run_files(tmp_path)
+    for folder, body in (("eval", b"fp32 chart"), ("shipped", b"int8 chart")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pr_curve.png").write_bytes(body)
+    files.plots = [tmp_path / "eval" / "pr_curve.png"]
+    files.shipped_plots = [tmp_path / "shipped" / "pr_curve.png"]
+    files.release = tmp_path / "release.json"
+    files.release.write_text(json.dumps({"release_variant": "int8"}))
+    run_id = record(files, tmp_path)["run_id"]
+    local = Path(client.download_artifacts(run_id, "plots", str(tmp_path / "dl")))
+    assert (local / "pr_curve.png").read_bytes() == b"fp32 chart"
+    assert (local / "int8" / "pr_curve.png").read_bytes() == b"int8 chart"
+
+
+def test_dvc_yaml_attaches_the_shipped_charts_the_plots_stage_writes():
+    stages = yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"]
+    shipped = stages["gate"]["cmd"].split("--track-shipped-plots", 1)[1].split("--")[0].split()
+    assert {Path(p).name for p in shipped} == {"pr_curve.png", "f1_confidence.png", "confusion_matrix.png",
+                                               "val_mosaic.jpg"}  # fmt: skip
+    assert all(p.startswith("plots/shipped/") and f"--shipped {Path(p).parent}" in stages["plots"]["cmd"]
+               for p in shipped)  # fmt: skip
+    assert "plots/shipped" in stages["gate"]["deps"]
+
+
 def test_the_logged_model_is_the_registered_version_and_carries_the_metrics(tmp_path, client):  # noqa: F811
     files = make_run_files(tmp_path)
     files.metrics["headline"] = tmp_path / "headline.json"

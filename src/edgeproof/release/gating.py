@@ -45,6 +45,7 @@ class GateRun:
     track_metrics: list[Path] = field(default_factory=list)
     track_curve: Path | None = None
     track_plots: list[Path] = field(default_factory=list)
+    track_shipped_plots: list[Path] = field(default_factory=list)
 
 
 def _record(args: GateRun, params_path: Path) -> RecordSources:
@@ -57,6 +58,7 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
         reports=[args.report_md],
         curves=args.track_curve,
         plots=list(args.track_plots),
+        shipped_plots=list(args.track_shipped_plots),
         model=args.model,
         dvc_lock=Path("dvc.lock"),
         stage="gate",  # this stage's dvc.lock entry is still the previous run's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ class RecordSources:
     reports: list[Path] = field(default_factory=list)
     curves: Path | None = None
     plots: list[Path] = field(default_factory=list)
+    shipped_plots: list[Path] = field(default_factory=list)
+    """The released model's charts (``plots/shipped``): artifacts under ``plots/<variant>/``, apart from
+    the evaluated reference's (fp32) ones of the same names."""
     model: Path | None = None
     dvc_lock: Path | None = None
     stage: str = "gate"
@@ -78,6 +82,11 @@ class Destination:
         if "experiment" not in record:
             return fallback
         return cls(str(record["experiment"]), record.get("model_name"))
+
+
+def path_segment(name: str) -> str:
+    """``name`` as one artifact folder name (anything but letters, digits, ``_.-`` becomes ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "model"
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -283,6 +292,7 @@ def snapshot(
     folder = outbox / record["record_id"]
     with atomic_dir(folder) as tmp:  # a ".<id>.*" temp folder: never taken for a waiting record
         groups = {"reports": [sources.params, *sources.metrics.values(), *sources.reports], "plots": sources.plots}
+        groups[f"plots/{path_segment(record['tags']['variant'])}"] = sources.shipped_plots
         if log_model and sources.model is not None:
             groups["model"] = [sources.model]
         for group, paths in groups.items():

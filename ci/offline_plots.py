@@ -9,14 +9,17 @@ script, run once by ci/setup.sh (the npm registry is needed then, never at run t
 2. writes ``.edgeproof/vega/dvc_plots.html``, an HTML template for DVC with the three scripts
    inlined (so the page also works when copied elsewhere, e.g. as a CI artifact) and Vega's SVG
    renderer (the drawn marks are in the page's DOM, which the browser test counts);
-3. points this clone at it: ``dvc config --local plots.html_template <absolute path>``
-   (``.dvc/config.local``, git-ignored; a clone without set-up keeps DVC's default page).
+3. points this clone at it: ``dvc config --local plots.html_template ../.edgeproof/vega/dvc_plots.html``
+   (``.dvc/config.local``, git-ignored; a clone without set-up keeps DVC's default page). The path is
+   relative: DVC reads it from ``.dvc/``, so a clone moved elsewhere keeps its page (an absolute one
+   went stale and DVC took the path itself for the page: "has to contain '{plot_divs}'").
 
     python ci/offline_plots.py            # idempotent
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -98,8 +101,18 @@ def write_template() -> Path:
     return TEMPLATE
 
 
-def main() -> int:
+def configure(root: Path, template: Path) -> str:
+    """Set ``plots.html_template`` of the clone at ``root`` to ``template``, relative to its ``.dvc/``
+    (where DVC resolves a relative one); returns the value set."""
+    value = os.path.relpath(template, root / ".dvc")
+    cmd = [sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", value]
+    subprocess.run(cmd, cwd=root, check=True, timeout=120)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
     """Install (once), write the template, and set ``plots.html_template`` in .dvc/config.local."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="offline_plots: %(message)s")
     if not _installed():
         npm = shutil.which("npm")
@@ -109,10 +122,7 @@ def main() -> int:
         install_vega(npm)
         write_template()
         log.info("%s inlined into %s", ", ".join(f"{k} {v}" for k, v in PACKAGES.items()), TEMPLATE)
-    # absolute: copies of the repo (the tests' tiny pipelines copy .dvc/) find it too; DVC takes a
-    # path that does not exist for the template's text ("has to contain '{plot_divs}'")
-    cmd = [sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", str(TEMPLATE)]
-    subprocess.run(cmd, cwd=ROOT, check=True, timeout=120)
+    configure(ROOT, TEMPLATE)
     return 0
 
 

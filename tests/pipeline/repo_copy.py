@@ -28,6 +28,7 @@ EXCLUDE = {
     ".ruff_cache",
     "__pycache__",
     "out",
+    "config.local",  # .dvc/config.local: the clone's own settings (its offline plots page, relative to it)
 }
 TINY = {
     "data": {"synthetic": {"n_train": 12, "n_val": 6, "image_size": 96}},

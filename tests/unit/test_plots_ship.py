@@ -4,6 +4,7 @@ boxes and labels inside the image."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,34 @@ def test_latency_chart_labels_never_overlap(tmp_path, monkeypatch):
     boxes = [t.get_window_extent(renderer) for t in texts]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     assert [t.get_text().split(":")[0] for t in texts] == ["fp32", "int8", "int8_trt"]
+
+
+def test_the_interactive_release_chart_names_each_variant_and_marks_the_released_one(tmp_path):
+    """The Vega scatter colours by ``variant`` and marks ``released``: both are columns the CSV writes."""
+    import csv
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+    released = [e for e in dvc["plots"] if isinstance(e, dict) and next(iter(e)).startswith("Release - end-")]
+    entry = next(iter(released[0].values()))
+    template = json.loads((root / entry["template"]).read_text())
+    text = json.dumps(template)
+    points, labels = template["layer"]
+    assert points["encoding"]["color"]["field"] == "variant" and "variant" in plot.FIELDS
+    assert "datum['released'] === 'True'" in json.dumps(points["encoding"]["size"]) and "released" in plot.FIELDS
+    assert labels["encoding"]["text"]["field"] == "label" and "(released)" in text
+    # DVC hands the CSV's cells over as strings: the template's test must compare with what write_csv writes
+    variants = {v: {"evaluated": True, "fps_e2e": 100.0, "map50_95": 0.7} for v in ("fp32", "int8")}
+    plot.write_csv(tmp_path / "l.csv", plot.rows(variants, "int8"))
+    with (tmp_path / "l.csv").open() as f:
+        assert {r["variant"]: r["released"] for r in csv.DictReader(f)} == {"fp32": "False", "int8": "True"}
+
+
+def test_the_interactive_evaluation_charts_say_they_are_the_fp32_references():
+    import yaml
+
+    dvc = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())
+    titles = [next(iter(e)) for e in dvc["plots"] if isinstance(e, dict) and "plots/eval/" in json.dumps(e)]
+    assert titles and all("fp32 reference" in t for t in titles)

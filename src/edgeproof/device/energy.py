@@ -89,6 +89,7 @@ class PowerMeter:
         self._rapl_mj = 0.0
         self._ina: Optional[ina3221.Reader] = None
         self._started = 0.0
+        self._last_mark: Optional[float] = None
         self.clock = "counter read at each window edge"  # how sample times are known (RAPL)
 
     def start(self) -> PowerMeter:
@@ -168,10 +169,21 @@ class PowerMeter:
     def mark(self) -> float:
         """The time now, as a window edge (a RAPL reading is taken right there)."""
         self.poll()
-        return time.perf_counter()
+        self._last_mark = time.perf_counter()
+        return self._last_mark
+
+    def _await_reading_after_last_mark(self) -> None:
+        """A window's last edge is interpolated from the reading after it: a run that ends within one
+        interval of its last mark would otherwise stop the source before that reading arrives."""
+        if self.source is None or self._last_mark is None:
+            return
+        deadline = time.perf_counter() + 3 * self.interval_s
+        while time.perf_counter() < deadline and not any(t > self._last_mark for t, _ in self.samples[-3:]):
+            time.sleep(self.interval_s / 10.0)
 
     def stop(self) -> None:
         """Stop sampling (tegrastats terminated, its remaining lines read)."""
+        self._await_reading_after_last_mark()
         self._stop.set()
         if self._proc is not None:
             self._proc.terminate()
@@ -224,7 +236,7 @@ def energy_fields(
         "interval_ms": round(interval_s * 1000.0, 3),
         "samples": run["samples"] if run else 0,
         "missing_samples": run["missing"] if run else 0,
-        "window_s": round(seconds, 4),
+        "window_s": round(seconds, 6),  # microseconds: a short window of fast frames is milliseconds
         "frames": frames,
         "idle_w": idle_w,
         "idle_interval_s": round(idle_window[1] - idle_window[0], 3) if idle and idle_window else None,

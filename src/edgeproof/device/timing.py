@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,12 +18,15 @@ from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.timing import stats_ms
 
 
-def end_to_end_clip(detector: Detector, clip: Path, n: int) -> Dict[str, Any]:
+def end_to_end_clip(detector: Detector, clip: Path, n: int, edge: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
     """End to end on ``n`` frames of a recorded clip (looped if shorter): decode in a reader thread
-    overlapped with letterbox -> infer -> NMS, as a video application runs. FPS is frames per wall second."""
+    overlapped with letterbox -> infer -> NMS, as a video application runs. FPS is frames per wall second.
+    ``edge``: called right before that wall time starts and right after it ends (an energy window's edges)."""
     from edgeproof.device.video import FrameReader, open_capture
 
     ms: List[float] = []
+    if edge is not None:
+        edge()
     start = time.perf_counter()
     while len(ms) < n:
         reader = FrameReader(open_capture(str(clip)), live=False, max_frames=n - len(ms))
@@ -37,8 +40,11 @@ def end_to_end_clip(detector: Detector, clip: Path, n: int) -> Dict[str, Any]:
             reader.close()
         if len(ms) == before:
             raise ValueError(f"{clip}: no frames could be decoded")
+    wall = time.perf_counter() - start
+    if edge is not None:
+        edge()
     lat = stats_ms(ms)
-    lat["fps"] = round(n / (time.perf_counter() - start), 3)
+    lat["fps"] = round(n / wall, 3)
     lat["images"] = n
     lat["source"] = f"clip:{clip.name}"
     return lat

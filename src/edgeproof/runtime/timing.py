@@ -53,14 +53,22 @@ def stats_ms(latencies_ms: Sequence[float], frames_per_call: int = 1) -> Dict[st
 
 
 def time_calls(
-    fn: Callable[[int], Any], warmup: int, runs: int, before: Optional[Callable[[], Any]] = None
+    fn: Callable[[int], Any],
+    warmup: int,
+    runs: int,
+    before: Optional[Callable[[], Any]] = None,
+    edge: Optional[Callable[[], Any]] = None,
 ) -> List[float]:
     """Call ``fn(i)`` ``warmup`` times untimed, then ``runs`` times; each timed call's milliseconds.
-    ``before``: called (untimed) right before every call, e.g. to time a step after something else."""
+    ``before``: called (untimed) right before every call, e.g. to time a step after something else.
+    ``edge``: called once after the warm-up and once after the last timed call, so a window measured
+    alongside (energy) spans exactly the timed calls."""
     for i in range(warmup):
         if before is not None:
             before()
         fn(i)
+    if edge is not None:
+        edge()
     out = []
     for i in range(runs):
         if before is not None:
@@ -68,6 +76,8 @@ def time_calls(
         start = time.perf_counter()
         fn(i)
         out.append((time.perf_counter() - start) * 1000.0)
+    if edge is not None:
+        edge()
     return out
 
 
@@ -97,16 +107,19 @@ def batch_sweep(detector: Detector, image: np.ndarray, sizes: Sequence[int], run
     return out
 
 
-def end_to_end(detector: Detector, paths: Sequence[Path], warmup: int, runs: int) -> Dict[str, Any]:
+def end_to_end(
+    detector: Detector, paths: Sequence[Path], warmup: int, runs: int, edge: Optional[Callable[[], Any]] = None
+) -> Dict[str, Any]:
     """Per-frame latency of the whole path over image files (cycled), batch 1: read + decode the file,
-    letterbox, infer, decode + NMS, boxes to original pixels. Statistics plus ``images``/``distinct_images``."""
+    letterbox, infer, decode + NMS, boxes to original pixels. Statistics plus ``images``/``distinct_images``.
+    ``edge``: see :func:`time_calls` (the edges of the timed frames, warm-up excluded)."""
     if not paths:
         raise ValueError("end-to-end timing needs at least one image")
 
     def one(i: int) -> None:
         detector([load_image(paths[i % len(paths)])])
 
-    stats = stats_ms(time_calls(one, warmup, runs))
+    stats = stats_ms(time_calls(one, warmup, runs, edge=edge))
     stats.update(images=runs, distinct_images=min(runs, len(paths)))
     return stats
 

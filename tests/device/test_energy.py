@@ -198,8 +198,8 @@ def test_the_device_name_is_the_jetson_model_not_the_cpu():
 
 def test_a_stale_reading_far_from_the_window_is_not_held_as_a_measurement():
     samples = [(0.0, 5000.0), (1.0, 5000.0)]
-    assert window_power(samples, 0.5, 1.2, max_gap_s=0.6)["energy_mj"] == pytest.approx(3500.0)
-    assert window_power(samples, 5.0, 6.0, max_gap_s=0.3) is None  # tegrastats stopped printing
+    assert window_power(samples, 0.5, 1.2, interval_s=0.4)["energy_mj"] == pytest.approx(3500.0)
+    assert window_power(samples, 5.0, 6.0, interval_s=0.1) is None  # tegrastats stopped printing
 
 
 FAKE_TEGRASTATS = """#!/bin/sh

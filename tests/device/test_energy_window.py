@@ -35,3 +35,27 @@ def test_mj_per_frame_is_taken_over_the_frames_fps_is_timed_over(bundle, tmp_pat
     assert bench["energy_mj_per_frame"] == pytest.approx(6.0 * 1000.0 / fps, rel=0.03)
     assert bench["energy"]["window_s"] == pytest.approx(frames / fps, rel=0.03)
     assert bench["energy"]["frames"] == frames and bench["e2e"]["warmup"] == 2  # the warm-up is recorded
+
+
+def test_a_gap_inside_the_power_window_is_never_filled_in():
+    """Readings at 0.1 s that stall for 9.6 s inside a 10 s window, or lines without the rail for 97 of 101
+    intervals, were interpolated across and called measurable (50 J on 6 readings)."""
+    from edgeproof.device.power_window import window_power
+
+    stalled = [(0.0, 5000.0), (0.1, 5000.0), (0.2, 5000.0), (9.8, 5000.0), (9.9, 5000.0), (10.0, 5000.0)]
+    assert window_power(stalled, 0.0, 10.0, interval_s=0.1) is None
+    missing = [(i / 10, 5000.0 if i in (0, 1, 99, 100) else None) for i in range(101)]
+    assert window_power(missing, 0.0, 10.0, interval_s=0.1) is None
+    every_other = [(i / 10, 5000.0 if i % 2 == 0 else None) for i in range(101)]  # spanned: a gap of 2 intervals
+    assert window_power(every_other, 0.0, 10.0, interval_s=0.1)["energy_mj"] == pytest.approx(50000.0)
+    sparse = [(i * 0.3, 5000.0) for i in range(34)]  # every gap 3 intervals: covered, but a third of the readings
+    assert window_power(sparse, 0.0, 9.9, interval_s=0.1) is None
+
+
+def test_a_counter_window_past_its_last_reading_is_not_measured():
+    """RAPL readings that stop at 1 s gave a 10 s window 1000 mJ at 0.1 W, "measured"."""
+    from edgeproof.device.power_window import counter_window
+
+    assert counter_window([(0.0, 0.0), (0.5, 500.0), (1.0, 1000.0)], 0.0, 10.0, interval_s=0.1) is None
+    steady = [(i / 10, 100.0 * i) for i in range(101)]  # 1 W, read every 100 ms
+    assert counter_window(steady, 0.0, 10.0, interval_s=0.1)["energy_mj"] == pytest.approx(10000.0)

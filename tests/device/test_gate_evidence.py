@@ -92,8 +92,8 @@ def test_energy_that_says_measurable_without_two_power_readings_is_invalid(bundl
 
 
 def test_the_board_calls_energy_measurable_only_on_two_readings():
-    assert window_power([(0.5, 5000.0)], 0.4, 0.6, max_gap_s=0.3) is None  # one reading held flat: a guess
-    stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, max_gap_s=0.6)  # interpolated from both sides
+    assert window_power([(0.5, 5000.0)], 0.4, 0.6, interval_s=0.1) is None  # one reading held flat: a guess
+    stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, interval_s=0.4)  # interpolated from both sides
     assert stats is not None and stats["samples"] == MIN_POWER_READINGS
 
 

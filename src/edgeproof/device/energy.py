@@ -15,8 +15,10 @@ Sources, in order of preference (the first one this machine offers is used):
 - Otherwise energy is *not measurable* and the record says why. Nothing is ever estimated.
 
 Power samples are integrated with the trapezoid rule, linearly interpolated at the window's edges
-(held flat beyond the first/last sample, but never from a reading more than three intervals away:
-then the window is not measurable). *Gross* energy is what the board drew in the window;
+and across a missing reading. A window is *not measurable* when its readings do not cover it
+(:func:`edgeproof.device.power_window.min_readings` and ``MAX_GAP_INTERVALS``): no reading within three
+intervals of an edge, a gap of more than three intervals inside it, or fewer than half the readings
+its length should have. A gap is never filled in. *Gross* energy is what the board drew in the window;
 *net* subtracts the idle draw measured just before the run (``IDLE_S`` seconds, same source).
 """
 
@@ -201,8 +203,8 @@ class PowerMeter:
         if self.source is None:
             return None
         if self.source.startswith("rapl"):
-            return counter_window(self.samples, t0, t1)
-        return window_power(self.samples, t0, t1, max_gap_s=3 * self.interval_s)
+            return counter_window(self.samples, t0, t1, self.interval_s)
+        return window_power(self.samples, t0, t1, self.interval_s)
 
     def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
         """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``,

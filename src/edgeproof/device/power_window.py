@@ -12,6 +12,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 # guess, and a cumulative counter (RAPL) needs two readings for any difference. The device gate holds
 # a bench.json that says "measurable" with fewer to be invalid (the same constant).
 MIN_POWER_READINGS = 2
+# A reading may go missing (a tegrastats line without the rail) and the trapezoid spans it; no reading for
+# more than three intervals is a stalled sampler, and spanning it would be inventing the draw in between.
+MAX_GAP_INTERVALS = 3
 
 Sample = Tuple[float, Optional[float]]  # (seconds, mW) -- mW None: a missing reading
 
@@ -28,6 +31,28 @@ def _used(points: List[Tuple[float, float]], t0: float, t1: float) -> int:
     return inside + any(t < t0 for t, _ in points) + any(t > t1 for t, _ in points)
 
 
+def min_readings(window_s: float, interval_s: float) -> int:
+    """The fewest readings a window's figure may rest on at one reading per ``interval_s``: half of those
+    it should have (a window with fewer rests more on interpolation than on readings), and never fewer than
+    :data:`MIN_POWER_READINGS`. The device gate holds a record that says "measurable" on fewer to be invalid."""
+    return max(MIN_POWER_READINGS, int(window_s / interval_s / 2.0))
+
+
+def _readings_cover(points: List[Tuple[float, float]], t0: float, t1: float, interval_s: float) -> bool:
+    """Do ``points`` cover ``[t0, t1]`` as a sampler every ``interval_s`` does: a reading within
+    :data:`MAX_GAP_INTERVALS` intervals of each edge, no gap longer than that between the readings the
+    figure rests on (inside and the nearest each side), and at least :func:`min_readings` of them?"""
+    limit = MAX_GAP_INTERVALS * interval_s
+    if not all(any(abs(t - edge) <= limit for t, _ in points) for edge in (t0, t1)):
+        return False
+    before = [t for t, _ in points if t < t0][-1:]
+    after = [t for t, _ in points if t > t1][:1]
+    times = before + [t for t, _ in points if t0 <= t <= t1] + after
+    if any(tb - ta > limit for ta, tb in _pairs(times)):
+        return False
+    return len(times) >= min_readings(t1 - t0, interval_s)
+
+
 def _at(points: List[Tuple[float, float]], t: float) -> float:
     """Linear interpolation of ``points`` (sorted by time) at ``t``, held flat outside them."""
     if t <= points[0][0]:
@@ -39,19 +64,19 @@ def _at(points: List[Tuple[float, float]], t: float) -> float:
 
 
 def window_power(
-    samples: Sequence[Sample], t0: float, t1: float, max_gap_s: Optional[float] = None
+    samples: Sequence[Sample], t0: float, t1: float, interval_s: Optional[float] = None
 ) -> Optional[Dict[str, Any]]:
     """Energy (mJ), mean and peak power (W) of ``samples`` over ``[t0, t1]``, and how many readings they
     rest on (``samples``: inside the window and the nearest each side of it).
 
     ``None`` when there is not enough to integrate (fewer than :data:`MIN_POWER_READINGS` valid readings,
-    an empty window, or -- with ``max_gap_s`` -- no reading within that distance of each edge: holding a
-    stale value is invention).
+    an empty window, or -- with the sampler's ``interval_s`` -- readings that do not cover the window
+    (:func:`_readings_cover`): holding a stale value or filling in a gap is invention).
     """
     points = sorted((t, mw) for t, mw in samples if mw is not None)
     if not points or t1 <= t0:
         return None
-    if max_gap_s is not None and not all(any(abs(t - edge) <= max_gap_s for t, _ in points) for edge in (t0, t1)):
+    if interval_s is not None and not _readings_cover(points, t0, t1, interval_s):
         return None
     if _used(points, t0, t1) < MIN_POWER_READINGS:
         return None
@@ -68,11 +93,18 @@ def window_power(
     }
 
 
-def counter_window(samples: Sequence[Sample], t0: float, t1: float) -> Optional[Dict[str, Any]]:
-    """A cumulative counter's window: energy from the edges, peak from consecutive readings."""
+def counter_window(
+    samples: Sequence[Sample], t0: float, t1: float, interval_s: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
+    """A cumulative counter's window: energy from the edges, peak from consecutive readings. With the
+    poller's ``interval_s``, readings that do not cover the window (:func:`_readings_cover`) are ``None``:
+    a counter held flat past its last reading counts no energy, and across a long gap it may have wrapped
+    more than once."""
     points = sorted((t, mj) for t, mj in samples if mj is not None)
     used = _used(points, t0, t1)  # both readings on one side of the window rest its figure on one
     if used < MIN_POWER_READINGS or t1 <= t0:
+        return None
+    if interval_s is not None and not _readings_cover(points, t0, t1, interval_s):
         return None
     mj = _at(points, t1) - _at(points, t0)
     inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]

@@ -109,3 +109,19 @@ def measure_bundle(bundle: Path, profile: str = "cpu-ci") -> Path:
 def measured(bundle) -> Path:
     """``bundle`` measured for cpu-ci: results to judge, or to edit first."""
     return measure_bundle(bundle)
+
+
+def measured_energy(bench: dict, power_w: float = 3.0, **record) -> dict:
+    """The energy fields a board drawing a constant ``power_w`` over ``bench``'s own timed window writes
+    (one integral: mJ/frame = W x 1000 / FPS), with ``record`` over the ``energy`` record's keys."""
+    frames = bench["e2e"]["images"]
+    window = round(frames / bench["fps_e2e"], 6)
+    energy = {"measurable": True, "reason": None, "source": "rapl:package", "interval_ms": 100.0, "samples": 2}
+    energy.update(window_s=window, frames=frames, **record)
+    mj = round(power_w * 1000.0 * window / frames, 4)
+    return {"energy_mj_per_frame": mj, "power_w_mean": power_w, "power_w_peak": power_w, "energy": energy}
+
+
+def set_measured_energy(path: Path, power_w: float = 3.0, **fields) -> None:
+    """Edit the bench.json at ``path`` to :func:`measured_energy`, then ``fields`` over it."""
+    edit_json(path, lambda d: d.update({**measured_energy(d, power_w), **fields}))

@@ -59,3 +59,30 @@ def test_a_counter_window_past_its_last_reading_is_not_measured():
     assert counter_window([(0.0, 0.0), (0.5, 500.0), (1.0, 1000.0)], 0.0, 10.0, interval_s=0.1) is None
     steady = [(i / 10, 100.0 * i) for i in range(101)]  # 1 W, read every 100 ms
     assert counter_window(steady, 0.0, 10.0, interval_s=0.1)["energy_mj"] == pytest.approx(10000.0)
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d.update(energy_mj_per_frame=round(d["energy_mj_per_frame"] / 4, 4)), "energy_mj_per_frame"),
+        (lambda d: d["energy"].update(frames=1), "energy.frames 1 differs from e2e.images"),
+        (lambda d: d["energy"].update(window_s=0.001 * d["energy"]["window_s"]), "energy.window_s"),
+        (lambda d: d["energy"].update(window_s=None), "energy.window_s None with energy.measurable true"),
+        (lambda d: d.update(power_w_peak=0.5), "power_w_peak 0.5 is below power_w_mean 3.0"),
+        (lambda d: d["energy"].update(interval_ms=0.01), "energy.samples 2 over window_s"),
+        (lambda d: d["memory"].update(rss_end_mb=d["peak_memory_mb"] + 100.0), "peak_memory_mb"),
+    ],
+)
+def test_energy_and_memory_figures_that_contradict_each_other_are_invalid(bundle, measured, tmp_path, edit, named):
+    """Each passed the gate: 1 mJ/frame at 7.5 W and ~2000 FPS, 1 frame of a 4-frame run, a window of 1 ms,
+    a peak under the mean, 2 readings where the interval gives hundreds, VmHWM under the resident set."""
+    from edgeproof.verdict.device import device_gate
+    from tests.device.conftest import base_params, edit_json, rule_named, set_measured_energy
+
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_energy_mj_per_frame": 100.0}})
+    set_measured_energy(measured / "bench.json", 3.0)
+    assert rule_named(device_gate(bundle, "cpu-ci", measured, rules_params=rules), "results_consistent")["passed"]
+    edit_json(measured / "bench.json", edit)
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    rule = rule_named(report, "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid" and named in rule["reason"]

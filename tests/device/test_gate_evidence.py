@@ -13,7 +13,7 @@ import pytest
 
 from edgeproof.device.power_window import MIN_POWER_READINGS, window_power
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import base_params, edit_json, rule_named
+from tests.device.conftest import base_params, edit_json, rule_named, set_measured_energy
 
 STRICT = {"gate": {"min_fps": 1.0}, "require_max_clocks": True, "power_mode": "MAXN", "max_load_per_cpu": 0.5}
 
@@ -67,9 +67,7 @@ def test_a_jetson_profile_without_temperature_readings_is_inconclusive(bundle, m
 def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, measured, tmp_path, fields, key):
     limits = {"max_energy_mj_per_frame": 100.0, "max_power_w": 50.0, "max_peak_memory_mb": 5000.0}
     rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, **limits}})
-    honest = {"energy_mj_per_frame": 0.5, "power_w_mean": 3.0, "power_w_peak": 3.0, "memory_leak": False}
-    energy = {"measurable": True, "samples": 10, "source": "rapl", "reason": None}
-    edit_json(measured / "bench.json", lambda d: (d.update(honest), d["energy"].update(energy)))
+    set_measured_energy(measured / "bench.json", 3.0, memory_leak=False)
     assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
     edit_json(measured / "bench.json", lambda d: d.update(fields))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
@@ -81,8 +79,7 @@ def test_energy_power_and_memory_below_a_physical_floor_are_invalid(bundle, meas
 @pytest.mark.parametrize("samples", [0, 1, None, "12", True, 2.5])
 def test_energy_that_says_measurable_without_two_power_readings_is_invalid(bundle, measured, tmp_path, samples):
     rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_energy_mj_per_frame": 100.0}})
-    energy = {"measurable": True, "samples": MIN_POWER_READINGS, "source": "rapl", "reason": None, "window_s": 0.003}
-    edit_json(measured / "bench.json", lambda d: (d.update(energy_mj_per_frame=0.5), d["energy"].update(energy)))
+    set_measured_energy(measured / "bench.json", 3.0)
     assert device_gate(bundle, "cpu-ci", measured, rules_params=rules)["verdict"] == "pass"
     edit_json(measured / "bench.json", lambda d: d["energy"].update(samples=samples))
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)

@@ -4,7 +4,9 @@ The sha256 says which file was measured; the rest of ``bench.json`` must describ
 the input size of the bundle's ``deploy.json``, the variant and path of the manifest's entry, one FPS
 figure (``fps_e2e`` is the end-to-end run's ``e2e.fps``; over image files that is 1000 / mean latency),
 as many timed calls as the recorded settings ask, percentiles in order, a ``throttled`` flag that is a
-boolean, and a ``measure.json`` that says what the results say. The board writes all of these from one
+boolean, a ``measure.json`` that says what the results say, and -- where the board says it measured
+them -- energy figures that are one integral over the FPS window (:func:`_energy`) and a peak resident
+memory no lower than the resident memory it read (:func:`_memory`). The board writes all of these from one
 run (:mod:`edgeproof.device.results`), so a disagreement is an edited file: the rule
 ``results_consistent`` is invalid, naming each key with both values. A section that is not there to
 cross-check leaves the rule inconclusive, never a pass.
@@ -15,13 +17,21 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, get_path, is_number, result
+from edgeproof.device.power_window import min_readings
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, get_path, invalid_reason, is_number, result
 
 # fps_e2e is e2e.fps copied; 1000 / e2e.mean differs from e2e.fps only by the mean's rounding to 4 decimals
 # (at most 0.5 % at the 0.01 ms latency floor)
 FPS_COPY_TOLERANCE = 1e-6
 FPS_FROM_MEAN_TOLERANCE = 0.01
 PERCENTILES = ("min", "p50", "p90", "p95", "p99", "max")
+# The energy window is marked at the edges of the timed frames (device/gated.py), so window_s differs from
+# frames / fps_e2e only by the loop's bookkeeping between frames (microseconds) and a reading of a sampler
+# thread; 5 % is far above that and far below the 2x a window holding the warm-up frames gave.
+WINDOW_TOLERANCE = 0.05
+# mJ/frame x frames and mean W x 1000 x window_s are one integral divided two ways: they differ only by
+# the rounding the board writes (energy and power to 4 decimals, window_s to 6), allowed for in _rounding.
+INTEGRAL_TOLERANCE = 1e-3
 
 
 def _differs(key: str, found: Any, other: str, expected: Any) -> Optional[str]:
@@ -101,6 +111,67 @@ def _board_files(name: str, bench: Dict[str, Any], got: Dict[str, Any]) -> List[
     return out
 
 
+def _possible(key: str, value: Any) -> bool:
+    """A figure its own rule will not hold invalid (an impossible one is named there, not twice)."""
+    return value is not None and invalid_reason(key, value) is None
+
+
+def _rounding(frames: float, window: float, power: float) -> float:
+    """The most ``mJ/frame x frames`` and ``W x 1000 x window_s`` can differ by the board's rounding."""
+    return 5e-5 * frames + 1000.0 * (5e-5 * window + 5e-7 * power) + 1e-9
+
+
+def _energy(bench: Dict[str, Any], e2e: Dict[str, Any]) -> List[Optional[str]]:
+    """A record that says energy was measured: frames, window, integral, peak and readings that one run gives."""
+    record = bench.get("energy")
+    if not isinstance(record, dict) or record.get("measurable") is not True:
+        return []  # the energy rules judge a record that is not there or not measurable
+    frames, window, images = record.get("frames"), record.get("window_s"), e2e.get("images")
+    out = [_differs("bench.json energy.frames", frames, "e2e.images", images)]
+    if not (is_number(window) and window > 0):
+        why = "bench.json energy.window_s {!r} with energy.measurable true, expected seconds > 0"
+        return [*out, why.format(window)]
+    fps = bench.get("fps_e2e")
+    if is_number(images) and is_number(fps) and fps > 0:
+        timed = images / fps
+        if not math.isclose(window, timed, rel_tol=WINDOW_TOLERANCE, abs_tol=1e-6):
+            out.append("bench.json energy.window_s {!r} differs from e2e.images / fps_e2e {!r}".format(window, timed))
+    mj, mean, peak = bench.get("energy_mj_per_frame"), bench.get("power_w_mean"), bench.get("power_w_peak")
+    if type(frames) is int and frames > 0 and _possible("energy_mj_per_frame", mj) and _possible("power_w_mean", mean):
+        lhs, rhs = mj * frames, mean * 1000.0 * window
+        if abs(lhs - rhs) > INTEGRAL_TOLERANCE * max(abs(lhs), abs(rhs)) + _rounding(frames, window, mean):
+            why = "bench.json energy_mj_per_frame {!r} x energy.frames {!r} differs from power_w_mean {!r} x "
+            out.append((why + "energy.window_s {!r} (one integral)").format(mj, frames, mean, window))
+    if _possible("power_w_peak", peak) and _possible("power_w_mean", mean) and peak < mean - 1e-4:
+        out.append("bench.json power_w_peak {!r} is below power_w_mean {!r}".format(peak, mean))
+    return out + _readings(record, window)
+
+
+def _readings(record: Dict[str, Any], window: float) -> List[str]:
+    """As many readings as the board itself needs to call a window measurable (:func:`min_readings`)."""
+    samples, interval = record.get("samples"), record.get("interval_ms")
+    if type(samples) is not int or not (is_number(interval) and interval > 0):
+        return []  # a count that is no integer is the energy rules' (invalid, named)
+    least = min_readings(window, interval / 1000.0)
+    if samples >= least:
+        return []
+    why = "bench.json energy.samples {!r} over window_s {!r} at interval_ms {!r}: a measurable window has >= {}"
+    return [why.format(samples, window, interval, least)]
+
+
+def _memory(bench: Dict[str, Any]) -> List[str]:
+    """VmHWM is the peak of the resident memory the board sampled: never below any of its readings."""
+    record, peak = bench.get("memory"), bench.get("peak_memory_mb")
+    if not isinstance(record, dict) or record.get("measurable") is not True or not _possible("peak_memory_mb", peak):
+        return []
+    out = []
+    for key in ("rss_start_mb", "rss_end_mb"):
+        rss = record.get(key)
+        if is_number(rss) and peak < rss:
+            out.append("bench.json peak_memory_mb {!r} (VmHWM) is below memory.{} {!r}".format(peak, key, rss))
+    return out
+
+
 def _sections(bench: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
     e2e, model = bench.get("e2e"), bench.get("model")
     missing = [k for k, v in (("e2e", e2e), ("model", model)) if not isinstance(v, dict)]
@@ -112,6 +183,7 @@ def consistency_rule(name: str, bench: Dict[str, Any], got: Dict[str, Any]) -> D
     rule, metric = "results_consistent", "bench.json vs deploy.json, manifest, settings, measure.json"
     e2e, model, missing = _sections(bench)
     found = _identity(bench, got) + _fps(bench, e2e) + _ordered(bench) + _board_files(name, bench, got)
+    found += _energy(bench, e2e) + _memory(bench)
     if not missing:
         found += _counts(bench, e2e, model)
     problems = [p for p in found if p]

@@ -124,13 +124,17 @@ def test_energy_here_reads_not_measurable_with_the_reason():
 
 
 def test_memory_trend_leak_versus_one_off_growth():
-    assert growth([100.0] * 30) == {"growth_mb": 0.0, "leak": False, "samples": 30}
-    steady = [100.0 + i for i in range(30)]
-    assert growth(steady)["leak"] and growth(steady)["growth_mb"] == pytest.approx(20.0)
-    one_off = [100.0] * 10 + [150.0] * 20  # an arena that grew once
-    assert growth(one_off)["growth_mb"] == 50.0 and not growth(one_off)["leak"]
-    assert growth([1.0, 9.0]) == {"growth_mb": 8.0, "leak": False, "samples": 2}  # too short to call a leak
-    assert growth([1.0])["growth_mb"] is None
+    flat = growth([100.0] * 32, 32)
+    assert flat == {"growth_mb": 0.0, "growth_kib_per_frame": 0.0, "leak": False, "samples": 32}
+    steady = [100.0 + i for i in range(32)]  # 1 MB a frame (one sample per frame)
+    assert growth(steady, 32)["leak"] and growth(steady, 32)["growth_mb"] == pytest.approx(24.0)
+    assert growth(steady, 32)["growth_kib_per_frame"] == pytest.approx(1024.0)
+    for at in (4, 12, 16, 20, 28):  # an arena that grew once, wherever in the loop
+        one_off = [100.0] * at + [150.0] * (32 - at)
+        assert growth(one_off, 32)["growth_kib_per_frame"] == 0.0 and not growth(one_off, 32)["leak"]
+    short = growth([1.0, 9.0], 2)
+    assert short == {"growth_mb": 8.0, "growth_kib_per_frame": None, "leak": False, "samples": 2}  # too short
+    assert growth([1.0], 1)["growth_mb"] is None
 
 
 def test_memory_of_this_process_is_read_for_real():
@@ -138,7 +142,7 @@ def test_memory_of_this_process_is_read_for_real():
     assert status["VmHWM"] >= status["VmRSS"] > 1000
     monitor = MemoryMonitor(interval_s=0.005).start()
     kept = [bytearray(1024 * 1024) for _ in range(4)]
-    got = monitor.stop()
+    got = monitor.stop(4)
     assert got["peak_memory_mb"] >= got["memory"]["rss_end_mb"] > 1 and got["memory"]["measurable"]
     assert len(kept) == 4
 
@@ -162,7 +166,7 @@ def test_a_leaking_session_is_reported_as_growing():
     for _ in range(60):
         session.run()
         time.sleep(0.003)
-    got = monitor.stop()
+    got = monitor.stop(60)
     assert got["memory_leak"] is True and got["memory_growth_mb"] > 20
 
 

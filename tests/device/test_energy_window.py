@@ -86,3 +86,39 @@ def test_energy_and_memory_figures_that_contradict_each_other_are_invalid(bundle
     report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
     rule = rule_named(report, "results_consistent")
     assert report["verdict"] == "fail" and rule["status"] == "invalid" and named in rule["reason"]
+
+
+def test_a_steady_leak_of_96_kib_a_frame_is_a_leak_and_a_one_off_allocation_is_not():
+    """96 KiB a frame over 50 frames (9.9 GiB an hour at 30 FPS) stayed under the old fixed 5 MB over the
+    run and passed; it is judged per frame now. One 8 MiB allocation, early or mid-loop, is no leak."""
+    import time
+
+    from edgeproof.device.memory import LEAK_KIB_PER_FRAME, MemoryMonitor
+
+    def run(per_frame: int, once: int = 0, at: int = 0) -> dict:
+        held = []
+        monitor = MemoryMonitor(interval_s=0.005).start()
+        for i in range(50):
+            held.append(_resident_kib(per_frame))
+            if once and i == at:
+                held.append(_resident_kib(once))
+            time.sleep(0.01)
+        return monitor.stop(50)
+
+    leak = run(96)
+    assert leak["memory_leak"] is True and leak["memory"]["growth_kib_per_frame"] > LEAK_KIB_PER_FRAME
+    for at in (3, 25):
+        step = run(0, once=8 * 1024, at=at)
+        assert step["memory_leak"] is False and step["memory"]["growth_kib_per_frame"] < LEAK_KIB_PER_FRAME / 4
+
+
+def _resident_kib(kib: int):
+    """``kib`` KiB of fresh, touched pages (resident; never memory an earlier test left behind)."""
+    import mmap
+
+    if not kib:
+        return None
+    area = mmap.mmap(-1, kib * 1024)
+    for offset in range(0, len(area), mmap.PAGESIZE):
+        area[offset] = 1
+    return area

@@ -60,7 +60,7 @@ def footprint(spec: Dict[str, Any]) -> Dict[str, Any]:
     monitor = MemoryMonitor().start()
     for i in range(int(spec["frames"])):
         detector([load_image(images[i % len(images)])])
-    mem = monitor.stop()
+    mem = monitor.stop(int(spec["frames"]))
     peak = mem["peak_memory_mb"]
     runtime_mb = _mb(runtime)
     return {

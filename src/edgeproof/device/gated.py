@@ -117,6 +117,23 @@ def _ram_delta(meter: PowerMeter, idle: Optional[Tuple[float, float]], run: Tupl
     return round(during - before, 1) if during is not None and before is not None else None
 
 
+def _timed_e2e(
+    model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any, meter: PowerMeter
+) -> Tuple[Dict[str, Any], Tuple[float, float], Dict[str, Any]]:
+    """End to end, with the energy window's edges and the memory loop on exactly the frames FPS is timed
+    over (the warm-up, where one-off allocations happen, outside both)."""
+    memory = MemoryMonitor()
+    edges: List[float] = []
+
+    def edge() -> None:
+        if not edges:
+            memory.start()
+        edges.append(meter.mark())
+
+    e2e = e2e_run(model, profile, bundle, deploy, images, edge)
+    return e2e, (edges[0], edges[1]), memory.stop(int(e2e["images"]))
+
+
 def _parallel(model: Detector, profile: Profile, images: List[Path]) -> Dict[str, Any]:
     """Throughput with a frame per core in parallel (CPU providers only; a GPU would queue them). Informational
     and outside the energy window: a failure here is recorded, never the verdict's loss."""
@@ -150,11 +167,7 @@ def gated_run(
         sampler = Sampler(root).start()
         try:
             single = model_only(model, load_image(images[0]), profile.batch, profile.warmup, profile.runs)
-            memory = MemoryMonitor().start()
-            edges: List[float] = []  # the energy window: exactly the frames FPS is timed over
-            e2e = e2e_run(model, profile, bundle, deploy, images, lambda: edges.append(meter.mark()))
-            t0, t1 = edges
-            mem = memory.stop()
+            e2e, (t0, t1), mem = _timed_e2e(model, profile, bundle, deploy, images, meter)
             # throughput with decode + letterbox of frame n+1 overlapped with frame n (latency reported apart);
             # outside the energy window, which belongs to the figure of record
             overlapped = (

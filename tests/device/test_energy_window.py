@@ -122,3 +122,31 @@ def _resident_kib(kib: int):
     for offset in range(0, len(area), mmap.PAGESIZE):
         area[offset] = 1
     return area
+
+
+@pytest.mark.parametrize(
+    ("main", "named"),
+    [
+        ({"energy_mj_per_frame": -5.0, "fps_e2e": -5.0}, "main's baseline energy_mj_per_frame: -5.0 is outside"),
+        (
+            {"energy_mj_per_frame": 2.0, "energy": {"measurable": False, "reason": "no rail"}},
+            "main's baseline energy.measurable is False",
+        ),
+    ],
+)
+def test_an_unusable_energy_figure_on_mains_baseline_is_inconclusive_not_the_prs_failure(
+    bundle, measured, tmp_path, main, named
+):
+    """main's impossible figure failed the pull request (invalid), and a figure main's board called not
+    measurable was compared as if measured."""
+    from edgeproof.verdict.device import device_gate
+    from tests.device.conftest import base_params, rule_named, set_measured_energy
+
+    rules = base_params(tmp_path, {"regression": {"max_energy_increase_pct": 10.0, "max_fps_drop_pct": 10.0}})
+    set_measured_energy(measured / "bench.json", 3.0)
+    baseline = tmp_path / "main-gate.json"
+    baseline.write_text(json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": main}))
+    report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=rules)
+    rule = rule_named(report, "regression_energy")
+    assert rule["status"] == "inconclusive" and named in rule["reason"] and "rerun main's device gate" in rule["reason"]
+    assert report["verdict"] == "inconclusive"

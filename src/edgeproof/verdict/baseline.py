@@ -153,15 +153,33 @@ def _too_few_readings(
 
 
 def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
-    """The energy rise against main's: judged only on a measurable, possible figure on both sides."""
+    """The energy rise against main's: judged only on a measurable, possible figure on both sides. This run's
+    impossible figure is invalid; main's is no baseline (inconclusive, like the FPS rule's): a pull request
+    neither fails nor passes on a figure main's board did not measure."""
     name, metric, key = "regression_energy", "mJ/frame rise % vs main", "energy_mj_per_frame"
-    for side, figures in (("this run", bench), ("main's baseline", base)):
-        value = figures.get(key)
-        if value is not None and invalid_reason(key, value):
-            bad = "{} {}".format(side, invalid_reason(key, value))  # the reason names the key
-            return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
+    value = bench.get(key)
+    if value is not None and invalid_reason(key, value):
+        bad = "this run {}".format(invalid_reason(key, value))  # the reason names the key
+        return result(name, metric, "<=", limit, value, "baseline", INVALID, bad)
     held = energy_not_judged(bench, name, metric, limit, "baseline")
     if held is not None:
         return held
+    unusable = _baseline_energy_unusable(base, key)
+    if unusable is not None:
+        return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, "{}; {}".format(unusable, MAIN_AGAIN))
     rise = _change_pct(base.get(key), bench.get(key))
     return compare(name, metric, "<=", limit, rise, "baseline", why)
+
+
+def _baseline_energy_unusable(base: Dict[str, Any], key: str) -> Optional[str]:
+    """Why main's energy figure cannot be compared with (None: it can): its board called energy not
+    measurable, or the figure is impossible."""
+    flag = get_figure(base, "energy.measurable")
+    if flag is False or isinstance(flag, Malformed) or (flag is not None and flag is not True):
+        return "main's baseline energy.measurable is {!r}: no measured figure to compare with".format(
+            flag.found if isinstance(flag, Malformed) else flag
+        )
+    value = base.get(key)
+    if value is not None and invalid_reason(key, value):
+        return "main's baseline {}".format(invalid_reason(key, value))
+    return None

@@ -23,6 +23,7 @@ release, under names that are stable (the PR comment and MLflow use the same one
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
                     with an on-device ``<device-reports>/<profile>/bench.json``; plus
                     ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured them
+                    (its ``energy``/``memory`` record says measurable, and the figure is possible)
 ==================  ==========================================================================
 
 Identities (sha256, byte sizes, host names) and timing details never go here: two runs of the
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import read_json, write_text
+from edgeproof.verdict.rules import shown_figure
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +127,10 @@ def headline_metrics(
 def _device(bench: Mapping[str, Any]) -> dict[str, float | None]:
     """A device's speed, and its energy and memory figures where it measured them (never estimated)."""
     figures = _speed(bench)
-    for key, digits in (("energy_mj_per_frame", 3), ("peak_memory_mb", 1)):
-        value = _number(bench.get(key), digits)
+    for key, record, digits in (("energy_mj_per_frame", "energy", 3), ("peak_memory_mb", "memory", 1)):
+        value, _why = shown_figure(bench, key, record)  # not measured, or impossible: left out
         if value is not None:
-            figures[key] = value
+            figures[key] = round(float(value), digits)
     return figures
 
 

@@ -150,3 +150,20 @@ def test_an_unusable_energy_figure_on_mains_baseline_is_inconclusive_not_the_prs
     rule = rule_named(report, "regression_energy")
     assert rule["status"] == "inconclusive" and named in rule["reason"] and "rerun main's device gate" in rule["reason"]
     assert report["verdict"] == "inconclusive"
+
+
+def test_the_pr_report_shows_no_energy_figure_the_board_did_not_measure(bundle, measured, tmp_path):
+    """The PR table showed 250 mJ/frame and 7.5 W beside an inconclusive energy rule (measurable false)."""
+    from edgeproof.verdict.device import run_device_gate
+    from tests.device.conftest import base_params, edit_json
+
+    rules = base_params(tmp_path, {"gate": {"max_energy_mj_per_frame": 300.0, "max_power_w": 8.0}})
+    unmeasured = {"measurable": False, "reason": "tegrastats printed no board input rail"}
+    edit_json(
+        measured / "bench.json", lambda d: d.update(energy_mj_per_frame=250.0, power_w_mean=7.5, energy=unmeasured)
+    )
+    run_device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    md = (measured / "gate.md").read_text()
+    lines = md.splitlines()
+    row = lines[next(i for i, line in enumerate(lines) if line.startswith("| FPS (e2e)")) + 2]
+    assert "250" not in row and "7.5" not in row and row.count("not measurable (tegrastats printed") == 2

@@ -161,6 +161,7 @@ def test_handoff_passes_and_the_gate_writes_the_pr_report(sides):
     code, report, md = gate(sides, "cpu-ci")
     print(f"\n--- device gate report (runner Python {sides['version']}) ---\n{md}")
     assert code == 0 and report["verdict"] == "pass", md
+    assert "not measurable (" in md and "peak MB" in md  # the PR comment says why there is no energy figure
     manifest = json.loads((sides["build"] / "release/bundle/manifest.json").read_text())
     release = json.loads((sides["build"] / "reports/release.json").read_text())
     assert report["model_sha256"] == manifest["profiles"]["cpu-ci"]["sha256"] == release["profiles"]["cpu-ci"]["sha256"]

@@ -93,7 +93,10 @@ def test_the_csv_holds_exactly_the_measured_points(reports, release, tmp_path):
 def test_profiles_without_a_measured_figure_are_named_with_the_reason(reports, release):
     points, missing = energy_plot.collect(reports, release)
     assert sorted(p["profile"] for p in points) == ["jetson-nano", "jetson-orin-nano"]
-    assert missing == {"cpu-ci": f"energy not measurable: {NO_RAPL}", "jetson-xavier": energy_plot.NO_REPORT}
+    assert missing == {
+        "cpu-ci": f"bench.json energy not measurable ({NO_RAPL})",
+        "jetson-xavier": energy_plot.NO_REPORT,
+    }
 
 
 def test_the_reasons_are_on_the_chart_and_the_axes_are_honest(reports, release, monkeypatch, tmp_path):
@@ -172,3 +175,20 @@ def test_the_gate_stage_writes_both_files_from_its_device_reports(reports, tmp_p
         ("jetson-orin-nano", "41.25", "device")
     ]
     assert (t / "e.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("mj", "shown"), [(-40.0, "-40.0 is outside the possible range"), (float("inf"), "Infinity")])
+def test_an_impossible_energy_figure_is_not_plotted_and_names_its_file(
+    reports, release, monkeypatch, tmp_path, mj, shown
+):
+    """-40 mJ/frame was plotted; Infinity made the drawing raise "Axis limits cannot be NaN or Inf" without
+    naming the file. Now the profile is listed with its file and why, and the chart is drawn."""
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path, dpi: drawn.append(fig) or path)
+    _write(reports / "jetson-nano/bench.json", _bench("int8", INT8_SHA, mj))
+    csv_path = tmp_path / "energy_map.csv"
+    points = energy_plot.draw(reports, None, csv_path, tmp_path / "e.png")
+    assert "jetson-nano" not in [p["profile"] for p in points] and "jetson-nano" not in csv_path.read_text()
+    _points, missing = energy_plot.collect(reports, release)
+    assert missing["jetson-nano"].startswith("bench.json energy impossible (energy_mj_per_frame: ")
+    assert shown in missing["jetson-nano"] and len(drawn) == 1

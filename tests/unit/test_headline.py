@@ -127,8 +127,21 @@ def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
 
 def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
     """Issue 20: devices.<profile>.energy_mj_per_frame / peak_memory_mb, never an estimate in their place."""
-    measured = {**BENCH, "energy_mj_per_frame": 412.34567, "peak_memory_mb": 1234.56, "energy": {"measurable": True}}
-    not_here = {**BENCH, "energy_mj_per_frame": None, "peak_memory_mb": 300.0, "energy": {"measurable": False}}
+    memory = {"memory": {"measurable": True}}
+    measured = {
+        **BENCH,
+        **memory,
+        "energy_mj_per_frame": 412.34567,
+        "peak_memory_mb": 1234.56,
+        "energy": {"measurable": True},
+    }
+    not_here = {
+        **BENCH,
+        **memory,
+        "energy_mj_per_frame": None,
+        "peak_memory_mb": 300.0,
+        "energy": {"measurable": False},
+    }
     devices = {"jetson-nano": measured, "cpu-ci": not_here}
     h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)
     assert h["devices"]["jetson-nano"] == {
@@ -151,3 +164,13 @@ def test_the_headline_names_the_profile_and_machine_that_measured_it(model):
         "NVIDIA Jetson Nano, 4 cores"
     )
     assert headline_metrics(EVAL, BENCH, {}, TRAIN, model)["measured_on"] is None  # unknown, never guessed
+
+
+def test_a_device_figure_the_board_did_not_measure_or_could_not_have_is_left_out(model):
+    """250 mJ/frame beside energy.measurable false, and peak_memory_mb -3.0, reached the headline (and MLflow)."""
+    unmeasured = {**BENCH, "energy_mj_per_frame": 250.0, "energy": {"measurable": False, "reason": "no rail"}}
+    impossible = {**BENCH, "peak_memory_mb": -3.0, "memory": {"measurable": True}}
+    no_record = {**BENCH, "peak_memory_mb": 900.0}
+    devices = {"jetson-nano": unmeasured, "jetson-orin-nano": impossible, "cpu-ci": no_record}
+    h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)
+    assert all(set(d) == {"fps", "latency_p95_ms"} for d in h["devices"].values())

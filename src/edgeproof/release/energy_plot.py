@@ -25,16 +25,13 @@ from typing import Any
 from edgeproof.io import read_json
 from edgeproof.release import plot
 from edgeproof.release.plot import y_range
+from edgeproof.verdict.rules import invalid_reason, shown_figure
 
 log = logging.getLogger(__name__)
 
 FIELDS = ("profile", "variant", "energy_mj_per_frame", "map50_95", "map_source")
 DEVICE, BUILD = "device", "build side"
 NO_REPORT = "no device report (bench.json) for this profile"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -49,14 +46,14 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _energy(bench: Mapping[str, Any]) -> tuple[float | None, str | None]:
-    """The gross mJ/frame when the board measured it, else ``(None, the reason)``."""
-    record = bench.get("energy") if isinstance(bench.get("energy"), Mapping) else {}
-    value = bench.get("energy_mj_per_frame")
-    if record.get("measurable") is True and _number(value):
-        return float(value), None
-    if record.get("measurable") is False:
-        return None, f"energy not measurable: {record.get('reason') or 'no reason given'}"
-    return None, "no measured energy figure in bench.json"
+    """The gross mJ/frame when the board measured it and it is possible, else ``(None, the reason)``."""
+    value, why = shown_figure(bench, "energy_mj_per_frame", "energy")
+    return (float(value), None) if why is None else (None, f"energy {why}")
+
+
+def _map(value: Any) -> float | None:
+    """An mAP50-95 that can be one (in [0, 1]), else None."""
+    return float(value) if value is not None and invalid_reason("map50_95", value) is None else None
 
 
 def _device_map(gate: Mapping[str, Any] | None, sha: Any) -> float | None:
@@ -66,7 +63,7 @@ def _device_map(gate: Mapping[str, Any] | None, sha: Any) -> float | None:
     value = (gate.get("measured") or {}).get("map50_95")
     rules = [r for r in gate.get("rules") or [] if isinstance(r, Mapping) and r.get("name") in ("map50", "map_drop")]
     on_device = any(str(r.get("source") or "").startswith("device") for r in rules)
-    return float(value) if on_device and _number(value) else None
+    return _map(value) if on_device else None
 
 
 def _build_map(release: Mapping[str, Any] | None, variant: Any, sha: Any) -> float | None:
@@ -76,8 +73,7 @@ def _build_map(release: Mapping[str, Any] | None, variant: Any, sha: Any) -> flo
         return None
     if sha and record.get("sha256") not in (None, sha):
         return None
-    value = record.get("map50_95")
-    return float(value) if _number(value) else None
+    return _map(record.get("map50_95"))
 
 
 def _point(folder: Path, release: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -87,7 +83,7 @@ def _point(folder: Path, release: Mapping[str, Any] | None) -> tuple[dict[str, A
         return None, problem or NO_REPORT
     energy, why = _energy(bench)
     if energy is None:
-        return None, why
+        return None, f"bench.json {why}"
     gate, _ = _read(folder / "gate.json")
     variant, sha = bench.get("variant"), bench.get("model_sha256")
     device = _device_map(gate, sha)

@@ -259,6 +259,7 @@ def measured_figures(bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str,
         "engine_build_s": get_path(bench, "engine.build_s"),
         "batch_sweep": bench.get("batch_sweep"),
         "energy": bench.get("energy"),
+        "memory": bench.get("memory"),  # its measurable flag decides whether a report shows peak_memory_mb
     }
     figures.update({k: bench.get(k) for k in ENERGY_FIELDS})
     return figures

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
-from edgeproof.verdict.rules import PASS
+from edgeproof.verdict.rules import PASS, shown_figure
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -48,22 +48,24 @@ def rule_table(report: Mapping[str, Any]) -> List[str]:
 
 
 def _figures(m: Mapping[str, Any]) -> List[str]:
-    """FPS next to energy and memory: the comment's one-line summary of what was measured."""
-    energy = m.get("energy") if isinstance(m.get("energy"), dict) else {}
-    if m.get("energy_mj_per_frame") is None and energy.get("measurable") is False:
-        mj = "not measurable ({})".format(cell(energy.get("reason")))
-    else:
-        mj = cell(m.get("energy_mj_per_frame"))
+    """FPS next to energy and memory: the comment's one-line summary of what was measured. An energy or
+    memory figure is shown only where the board's record says it measured it and it is possible
+    (:func:`~edgeproof.verdict.rules.shown_figure`); otherwise the cell says why."""
     row = [
         m.get("fps_e2e"),
         m.get("latency_ms_p95"),
         m.get("map50_95"),
-        mj,
-        m.get("power_w_mean"),
-        m.get("peak_memory_mb"),
+        _shown(m, "energy_mj_per_frame", "energy"),
+        _shown(m, "power_w_mean", "energy"),
+        _shown(m, "peak_memory_mb", "memory"),
     ]
     header = ["FPS (e2e)", "p95 ms", "mAP50-95", "mJ/frame", "W mean", "peak MB"]
     return ["", *table(header, [row])]
+
+
+def _shown(m: Mapping[str, Any], key: str, record: str) -> Any:
+    value, why = shown_figure(m, key, record)
+    return value if why is None else cell(why)
 
 
 def _sweep(m: Mapping[str, Any]) -> List[str]:

@@ -240,6 +240,23 @@ def not_measurable(
     return result(name, metric, op, threshold, shown, source, INCONCLUSIVE, why)
 
 
+def shown_figure(data: Any, key: str, record: str) -> Tuple[Any, Optional[str]]:
+    """``data[key]`` as a report, headline or chart may show it: ``(value, None)`` only where the board's
+    record ``data[record]`` (``energy``, ``memory``) says it measured it and the value is possible
+    (:func:`invalid_reason`); else ``(None, why)``. A figure the board did not measure is never shown."""
+    flag = get_figure(data, "{}.measurable".format(record))
+    if flag is False or flag is None:
+        why = get_path(data, "{}.reason".format(record)) or "no {} record".format(record)
+        return None, "not measurable ({})".format(why)
+    if flag is not True:
+        return None, (flag if isinstance(flag, Malformed) else Malformed(record, flag, "true or false")).reason()
+    value = get_figure(data, key)
+    if value is None:
+        return None, "not measured (no {})".format(key)
+    why = invalid_reason(key, value)
+    return (None, "impossible ({})".format(why)) if why else (value, None)
+
+
 def failed_names(rules: Iterable[Mapping[str, Any]]) -> List[str]:
     """The rules that did not pass (fail, invalid or inconclusive), in order."""
     return [str(r["name"]) for r in rules if r["status"] != PASS]

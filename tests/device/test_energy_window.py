@@ -167,3 +167,20 @@ def test_the_pr_report_shows_no_energy_figure_the_board_did_not_measure(bundle, 
     lines = md.splitlines()
     row = lines[next(i for i, line in enumerate(lines) if line.startswith("| FPS (e2e)")) + 2]
     assert "250" not in row and "7.5" not in row and row.count("not measurable (tegrastats printed") == 2
+
+
+@pytest.mark.parametrize("leak", ["false", 0, True])
+def test_memory_leak_of_the_wrong_type_is_invalid_and_a_leak_says_what_grew(bundle, measured, tmp_path, leak):
+    """ "false" or 0 failed with no reason (status fail, reason None); so did a real leak."""
+    from edgeproof.verdict.device import device_gate
+    from tests.device.conftest import base_params, edit_json, rule_named
+
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_peak_memory_mb": 5000.0}})
+    edit_json(measured / "bench.json", lambda d: d.update(memory_leak=leak, memory_growth_mb=9.5))
+    rule = rule_named(device_gate(bundle, "cpu-ci", measured, rules_params=rules), "memory_leak")
+    if leak is True:
+        assert rule["status"] == "fail" and rule["reason"].startswith("resident memory grew 9.5 MB")
+    else:
+        assert rule["status"] == "invalid" and rule["reason"] == "memory_leak: {} is {}, expected true or false".format(
+            json.dumps(leak), "a string" if isinstance(leak, str) else "a number"
+        )

@@ -102,9 +102,21 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
         ("memory_leak", "memory_leak", "==", False),  # a leak from RSS samples the board could not take is none
     ):
         value = bench.get(metric)
+        if metric == "memory_leak" and value is not None and not isinstance(value, bool):
+            value = Malformed(metric, value, "true or false")  # "false" or 0 is no answer: invalid, named
         held = not_measurable(bench, "memory", rule, metric, op, limit, "bench.json", value)
         rules.append(held or compare(rule, metric, op, limit, value, "bench.json"))
+    if rules[-1]["name"] == "memory_leak" and rules[-1]["measured"] is True:
+        rules[-1]["reason"] = _leak_reason(bench)
     return rules
+
+
+def _leak_reason(bench: Dict[str, Any]) -> str:
+    """What the board saw grow: the resident memory over the timed frames, and its rate per frame."""
+    rate, limit = get_path(bench, "memory.growth_kib_per_frame"), get_path(bench, "memory.leak_threshold_kib_per_frame")
+    return "resident memory grew {!r} MB over the timed frames ({!r} KiB/frame, a leak above {!r})".format(
+        bench.get("memory_growth_mb"), rate, limit
+    )
 
 
 def _machine(profile: Profile, cond: Dict[str, Any]) -> Dict[str, Any]:

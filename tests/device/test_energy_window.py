@@ -184,3 +184,40 @@ def test_memory_leak_of_the_wrong_type_is_invalid_and_a_leak_says_what_grew(bund
         assert rule["status"] == "invalid" and rule["reason"] == "memory_leak: {} is {}, expected true or false".format(
             json.dumps(leak), "a string" if isinstance(leak, str) else "a number"
         )
+
+
+def test_rapl_readings_from_two_threads_are_never_differenced_out_of_order(monkeypatch):
+    """The sampling thread took a reading, was descheduled, and mark() read and stored a later one: the
+    earlier reading differenced after it counted as a wrap (262140577 mJ, measurable, gate invalid)."""
+    import threading
+    import time
+
+    import edgeproof.device.energy as energy
+    from edgeproof.device.sysinfo import SysRoot
+
+    top, start = 262143328850, time.perf_counter()
+
+    def delayed_read(_root):
+        uj = int((time.perf_counter() - start) * 10e6) % top  # a package drawing 10 W
+        if threading.current_thread().name == "edgeproof-power":
+            time.sleep(0.03)  # reading taken, thread descheduled before it differences it
+        return {"/sys/class/powercap/intel-rapl:0": (uj, top)}, None
+
+    monkeypatch.setattr(energy, "read_rapl", delayed_read)
+    monkeypatch.setattr(energy.ina3221, "input_rail", lambda root: (None, None))
+    monkeypatch.setattr(energy.shutil, "which", lambda name: None)
+    meter = energy.PowerMeter(SysRoot()).start()
+    time.sleep(0.115)  # the poll thread is inside its delayed read now
+    t0 = meter.mark()
+    time.sleep(1.0)
+    t1 = meter.mark()
+    meter.stop()
+    assert meter.window(t0, t1)["energy_mj"] == pytest.approx(10000.0, rel=0.1)
+
+
+def test_a_rapl_counter_that_goes_back_a_little_is_a_reset_not_a_wrap():
+    from edgeproof.device.rapl import rapl_delta_uj
+
+    zone, top = "/sys/class/powercap/intel-rapl:0", 262143328850
+    assert rapl_delta_uj({zone: (top - 100, top)}, {zone: (50, top)}) == 150  # wrapped
+    assert rapl_delta_uj({zone: (5_000_000, top)}, {zone: (4_700_000, top)}) is None  # back 0.3 J: not energy

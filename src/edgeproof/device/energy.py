@@ -89,6 +89,7 @@ class PowerMeter:
         self._proc: Optional[subprocess.Popen] = None
         self._rapl: Optional[Dict[str, Tuple[int, int]]] = None
         self._rapl_mj = 0.0
+        self._rapl_lock = threading.Lock()
         self._ina: Optional[ina3221.Reader] = None
         self._started = 0.0
         self._last_mark: Optional[float] = None
@@ -154,15 +155,23 @@ class PowerMeter:
                 self.ram_mb.append((now, float(ram[0])))
 
     def poll(self) -> None:
-        """One RAPL reading now (also called at window edges so a window's energy is exact)."""
-        if self._rapl is None:
-            return
-        reading, _ = read_rapl(self.root)
-        if reading is None:
-            return
-        self._rapl_mj += rapl_delta_uj(self._rapl, reading) / 1000.0
-        self._rapl = reading
-        self.samples.append((time.perf_counter(), self._rapl_mj))
+        """One RAPL reading now (also called at window edges so a window's energy is exact). Under a lock:
+        the sampling thread and :meth:`mark` both poll, and an earlier reading differenced after a later
+        one would read as a counter wrap (262 kJ)."""
+        with self._rapl_lock:
+            if self._rapl is None:
+                return
+            reading, _ = read_rapl(self.root)
+            if reading is None:
+                return
+            delta = rapl_delta_uj(self._rapl, reading)
+            if delta is None:  # never guessed across: the whole run's energy is not measurable
+                self.source, self._rapl = None, None
+                self.reason = "RAPL energy_uj went back by less than half its range (a reset, not a wrap)"
+                return
+            self._rapl_mj += delta / 1000.0
+            self._rapl = reading
+            self.samples.append((time.perf_counter(), self._rapl_mj))
 
     def _poll_rapl(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -35,10 +35,17 @@ def read_rapl(root: SysRoot) -> Tuple[Optional[Dict[str, Tuple[int, int]]], Opti
     return out, None
 
 
-def rapl_delta_uj(before: Dict[str, Tuple[int, int]], after: Dict[str, Tuple[int, int]]) -> int:
-    """Energy between two RAPL readings, summed over zones; a counter that wrapped adds its range."""
+def rapl_delta_uj(before: Dict[str, Tuple[int, int]], after: Dict[str, Tuple[int, int]]) -> Optional[int]:
+    """Energy between two RAPL readings, summed over zones; a counter that wrapped adds its range. ``None``
+    when a counter went back by less than half its range: a wrap leaves it near zero after near the top
+    (a drop of almost the whole range), so a small drop is a reset or readings out of order, not energy."""
     total = 0
     for zone, (start, top) in before.items():
         end = after[zone][0]
-        total += end - start if end >= start else end + top - start
+        if end >= start:
+            total += end - start
+        elif start - end > top // 2:
+            total += end + top - start
+        else:
+            return None
     return total

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -221,3 +222,32 @@ def test_a_rapl_counter_that_goes_back_a_little_is_a_reset_not_a_wrap():
     zone, top = "/sys/class/powercap/intel-rapl:0", 262143328850
     assert rapl_delta_uj({zone: (top - 100, top)}, {zone: (50, top)}) == 150  # wrapped
     assert rapl_delta_uj({zone: (5_000_000, top)}, {zone: (4_700_000, top)}) is None  # back 0.3 J: not energy
+
+
+def test_the_reason_energy_is_not_measurable_is_the_real_one(tmp_path, monkeypatch):
+    """A garbled max_energy_range_uj read "energy_uj not readable (ValueError; root-only since Linux 5.10)";
+    tegrastats exiting 1 read "printed no board input rail" (its stderr was discarded)."""
+    import edgeproof.device.energy as energy
+    from edgeproof.device.rapl import read_rapl
+    from edgeproof.device.sysinfo import SysRoot
+
+    zone = tmp_path / "sys/class/powercap/intel-rapl:0"
+    zone.mkdir(parents=True)
+    (zone / "energy_uj").write_text("12345\n")
+    (zone / "max_energy_range_uj").write_text("garbled\n")
+    assert read_rapl(SysRoot(tmp_path))[1] == (
+        "/sys/class/powercap/intel-rapl:0/max_energy_range_uj holds 'garbled', not a counter (a non-negative integer)"
+    )
+    fake = tmp_path / "bin" / "tegrastats"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'tegrastats: cannot open /sys/kernel/debug: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(energy.ina3221, "input_rail", lambda root: (None, None))  # tegrastats, on any machine
+    meter = energy.PowerMeter(SysRoot()).start()
+    time.sleep(0.3)
+    meter.stop()
+    assert meter.reason == (
+        "tegrastats exited with status 1: tegrastats: cannot open /sys/kernel/debug: Permission denied "
+        "before printing a board input rail"
+    )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -87,6 +88,7 @@ class PowerMeter:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._proc: Optional[subprocess.Popen] = None
+        self._stderr: Optional[Any] = None
         self._rapl: Optional[Dict[str, Tuple[int, int]]] = None
         self._rapl_mj = 0.0
         self._rapl_lock = threading.Lock()
@@ -129,7 +131,9 @@ class PowerMeter:
         if shutil.which("stdbuf"):
             argv = ["stdbuf", "-oL", *argv]
         self._started = time.perf_counter()
-        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # read at stop (why it printed no rail, if it exited), closed there
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
 
     def _poll_ina(self) -> None:
@@ -196,6 +200,7 @@ class PowerMeter:
         """Stop sampling (tegrastats terminated, its remaining lines read)."""
         self._await_reading_after_last_mark()
         self._stop.set()
+        exited = self._proc.poll() if self._proc is not None else None  # it ended by itself, before terminate
         if self._proc is not None:
             self._proc.terminate()
             try:
@@ -205,7 +210,20 @@ class PowerMeter:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.source is None and self.reason is None:
-            self.reason = "tegrastats printed no board input rail (VDD_IN / POM_5V_IN)"
+            self.reason = self._tegrastats_exit(exited) or "tegrastats printed no board input rail (VDD_IN / POM_5V_IN)"
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _tegrastats_exit(self, status: Optional[int]) -> Optional[str]:
+        """Why tegrastats stopped on its own (its exit status and the end of its stderr); None if it ran."""
+        if status is None or self._stderr is None:
+            return None
+        self._stderr.seek(0)
+        said = " ".join(self._stderr.read().split())[-200:]
+        return "tegrastats exited with status {}{} before printing a board input rail".format(
+            status, ": " + said if said else ""
+        )
 
     def window(self, t0: float, t1: float) -> Optional[Dict[str, Any]]:
         """Energy/mean/peak over ``[t0, t1]`` from this meter's source (``None``: nothing to integrate)."""

@@ -26,13 +26,24 @@ def read_rapl(root: SysRoot) -> Tuple[Optional[Dict[str, Tuple[int, int]]], Opti
         return None, "no RAPL powercap zones (/sys/class/powercap/intel-rapl:*) on this machine"
     out = {}
     for zone in zones:
-        try:
-            energy = int((root.path(zone) / "energy_uj").read_text().strip())
-            top = int((root.path(zone) / "max_energy_range_uj").read_text().strip())
-        except (OSError, ValueError) as exc:
-            return None, f"{zone}/energy_uj not readable ({type(exc).__name__}; root-only since Linux 5.10)"
+        energy, why = _counter(root, zone, "energy_uj")
+        top, why_top = _counter(root, zone, "max_energy_range_uj")
+        if energy is None or top is None:
+            return None, why or why_top
         out[zone] = (energy, top)
     return out, None
+
+
+def _counter(root: SysRoot, zone: str, name: str) -> Tuple[Optional[int], Optional[str]]:
+    """One of a zone's integer files, or ``(None, why)`` naming the file and what went wrong."""
+    try:
+        text = (root.path(zone) / name).read_text().strip()
+    except OSError as exc:
+        root_only = "; root-only since Linux 5.10" if name == "energy_uj" else ""
+        return None, f"{zone}/{name} not readable ({type(exc).__name__}{root_only})"
+    if not text.isdigit():
+        return None, f"{zone}/{name} holds {text[:40]!r}, not a counter (a non-negative integer)"
+    return int(text), None
 
 
 def rapl_delta_uj(before: Dict[str, Tuple[int, int]], after: Dict[str, Tuple[int, int]]) -> Optional[int]:

@@ -110,7 +110,9 @@ def _idle(meter: PowerMeter) -> Optional[Tuple[float, float]]:
 
 
 def _ram_delta(meter: PowerMeter, idle: Optional[Tuple[float, float]], run: Tuple[float, float]) -> Optional[float]:
-    """System RAM in use during the run minus idle (tegrastats; unified memory, GPU included)."""
+    """System RAM in use during the run minus idle (tegrastats; unified memory, GPU included). The session
+    is built before the idle window, so the model (weights, engine, CUDA context) is in both: this is what
+    the run adds on top of the loaded model, not the model's footprint."""
     if idle is None:
         return None
     during, before = meter.ram_in_use_mb(*run), meter.ram_in_use_mb(*idle)

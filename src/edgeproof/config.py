@@ -4,7 +4,7 @@
 the same name (``deploy``, ``profiles`` and ``track`` are read by several). The home rule: **each
 package owns its section** (``data/params.py``, ``training/params.py``, ``runtime/deploy.py``,
 ``evaluation/params.py`` (evaluate, plots), ``benchmark.py``, ``profiles.py`` (profiles, with every
-release rule: the build gate judges ``profiles.<release.build_profile>.gate``), ``bundle.py``,
+release rule: the build gate judges ``profiles.<release.build_profile>.gate``, which must exist), ``bundle.py``,
 ``tracking/params.py``) and this module only assembles them and loads the file. Library code
 imports its own section's type, never this module; only stages and the CLI import it.
 
@@ -67,7 +67,8 @@ class Params(_Section):
 
     data: DataParams = Field(default_factory=DataParams)
     deploy: DeploySection = Field(default_factory=DeploySettings)
-    profiles: ProfilesSection = Field(default_factory=dict)
+    # without a profiles section, one default profile under release.build_profile's default name
+    profiles: ProfilesSection = Field(default_factory=lambda: {ReleaseParams().build_profile: Profile()})
     train: TrainParams = Field(default_factory=TrainParams)
     export: ExportParams = Field(default_factory=ExportParams)
     optimize: OptimizeParams = Field(default_factory=OptimizeParams)
@@ -79,13 +80,24 @@ class Params(_Section):
     bundle: BundleParams = Field(default_factory=BundleParams)
 
     @model_validator(mode="after")
-    def _build_profile_is_a_profile(self) -> Params:
-        """A ``release.build_profile`` the file sets must name one of its profiles (caught here, by
-        ``edgeproof params``, not when the gate runs); without profiles the schema's defaults judge.
-        No profile may be named like a registry alias of ``track`` (:func:`check_profile_names`)."""
-        if self.profiles and "build_profile" in self.release.model_fields_set:
-            check_build_profile(self.release.build_profile, self.profiles)
+    def _sections_agree(self) -> Params:
+        """Checks across sections, caught by ``edgeproof params`` rather than by a stage after training."""
+        # always: an explicit ``profiles: {}`` (or a typo in build_profile) would only fail at the release
+        check_build_profile(self.release.build_profile, self.profiles)
         check_profile_names(self.profiles, (self.track.champion_alias, self.track.candidate_alias))
+        for name, profile in self.profiles.items():
+            if profile.variant != "auto" and profile.variant not in self.optimize.variants:
+                raise ValueError(
+                    f"profiles.{name}.variant: {profile.variant} is not built (optimize.variants: "
+                    f"{', '.join(self.optimize.variants)}); add it there or use auto"
+                )
+        if self.evaluate.conf > self.deploy.conf:
+            # evaluate keeps the detections down to evaluate.conf and counts the operating point at
+            # deploy.conf: above it, the operating-point figures would be computed at evaluate.conf
+            raise ValueError(
+                f"evaluate.conf: {self.evaluate.conf} is above deploy.conf {self.deploy.conf}; the operating "
+                "point (judged at deploy.conf) would be computed on fewer detections: keep evaluate.conf <= deploy.conf"
+            )
         return self
 
 

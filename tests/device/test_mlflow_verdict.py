@@ -160,5 +160,5 @@ def test_a_device_profile_named_like_a_track_alias_is_refused(tmp_path):
 
     raw = yaml.safe_load(Path("params.yaml").read_text())
     raw["profiles"]["candidate"] = raw["profiles"][raw["release"]["build_profile"]]
-    with pytest.raises(ValueError, match="candidate named like a registry alias"):
+    with pytest.raises(ValueError, match=r"profiles\.candidate: named like a registry alias"):
         Params.model_validate(raw)

@@ -64,8 +64,8 @@ def test_missing_and_malformed_files_name_the_file(tmp_path):
 
 
 def test_defaults_fill_missing_sections():
-    params = parse_params({"profiles": {"p": {"gate": {"min_fps": 25}}}})
-    assert params.profiles["p"].gate.min_fps == 25.0
+    params = parse_params({"profiles": {"cpu-ci": {"gate": {"min_fps": 25}}}})
+    assert params.profiles["cpu-ci"].gate.min_fps == 25.0
     assert params.train.imgsz == 256
     assert params.benchmark.providers == ["CPUExecutionProvider"]
 
@@ -76,10 +76,10 @@ def test_gpu_index_may_be_an_int_and_floats_may_use_exponents(tmp_path):
     with pytest.raises(ParamsError, match=r"train\.device"):
         parse_params({"train": {"device": True}})
     path = tmp_path / "p.yaml"
-    path.write_text("train:\n  lr0: 1e-3\n  device: 0\nprofiles:\n  p:\n    gate:\n      min_fps: 2E1\n")
+    path.write_text("train:\n  lr0: 1e-3\n  device: 0\nprofiles:\n  cpu-ci:\n    gate:\n      min_fps: 2E1\n")
     params = load_params(path)
     assert params.train.lr0 == pytest.approx(0.001)
-    assert params.profiles["p"].gate.min_fps == 20.0
+    assert params.profiles["cpu-ci"].gate.min_fps == 20.0
 
 
 def test_a_build_profile_missing_from_profiles_fails_validation_naming_the_profiles(tmp_path, caplog):

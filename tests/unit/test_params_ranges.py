@@ -96,8 +96,8 @@ def test_seed_fits_numpy_and_torch():
 
 def test_ordinary_values_still_load():
     gate = {"max_latency_p95_ms": 1e6, "min_fps": 0.0}
-    params = parse_params({"profiles": {"p": {"gate": gate}}, "train": {"patience": 10**6}})
-    assert params.profiles["p"].gate.max_latency_p95_ms == 1e6
+    params = parse_params({"profiles": {"cpu-ci": {"gate": gate}}, "train": {"patience": 10**6}})
+    assert params.profiles["cpu-ci"].gate.max_latency_p95_ms == 1e6
 
 
 @pytest.mark.parametrize(

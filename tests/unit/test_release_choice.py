@@ -216,3 +216,15 @@ def test_a_variant_only_inconclusive_at_the_gate_is_not_said_to_fail_it():
     out = choose(PROFILES, variants, ReleaseParams(), CPU)
     assert out["release_variant"] == "fp32"
     assert _reasons(out["profiles"]["cpu-ci"])["int8"] == "is inconclusive at the profile gate: cross_check"
+
+
+def test_a_fixed_variant_measured_here_that_breaks_parity_or_was_not_built_is_refused_not_released():
+    """Review finding 3: ``variant: int8`` on a profile measured here skipped the parity check (released
+    anyway, ``rejected: []``) and crashed with ``KeyError: 'int8'`` when int8 was not built."""
+    fixed = parse_profiles({"cpu-ci": {"providers": [{"name": "CPUExecutionProvider"}], "variant": "int8"}})
+    assert choose(fixed, _variants(), ReleaseParams(), CPU)["release_variant"] == "int8"  # built, keeps parity
+    with pytest.raises(ValueError, match=r"profiles\.cpu-ci\.variant: fixed to int8: breaks parity \(0\.4 of"):
+        choose(fixed, _variants(parity=False), ReleaseParams(), CPU)
+    unbuilt = {k: v for k, v in _variants().items() if k != "int8"}
+    with pytest.raises(ValueError, match=r"profiles\.cpu-ci\.variant: fixed to int8: not built;"):
+        choose(fixed, unbuilt, ReleaseParams(), CPU)

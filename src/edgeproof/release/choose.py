@@ -52,6 +52,15 @@ def _speed(v: Mapping[str, Any]) -> float:
     return float(v.get("fps_e2e_best_round") or v["fps_e2e"])
 
 
+def _unusable(name: str, variants: Mapping[str, Any]) -> str | None:
+    """Why variant ``name`` can never be released whatever a profile says (``None``: it can)."""
+    if name not in variants:
+        return "not built"
+    if variants[name].get("parity_passed") is False:
+        return "breaks parity"
+    return None
+
+
 def _entry(name: str, variants: Mapping[str, Any], measured: bool, reason: str, rejected: list[Any]) -> dict[str, Any]:
     v = variants[name]
     return {
@@ -69,6 +78,14 @@ def choose_measured(
 ) -> dict[str, Any]:
     """The fastest acceptable variant for a profile measured on this machine."""
     if profile.variant != "auto":
+        unusable = _unusable(profile.variant, variants)
+        if unusable is not None:  # an explicit choice is never swapped silently, nor shipped when unusable
+            share = (variants.get(profile.variant) or {}).get("parity_matched_share")
+            raise ValueError(
+                f"profiles.{profile_name}.variant: fixed to {profile.variant}: {unusable}"
+                f"{'' if share is None else f' ({share} of PyTorch detections matched)'}; no release for this "
+                "profile: set it to auto or to a built variant that keeps parity"
+            )
         why = f"fixed by profiles.{profile_name}.variant"
         return _entry(profile.variant, variants, True, why, [])
     rejected, ok, gate_only = [], [], []
@@ -116,8 +133,8 @@ def choose_unmeasured(
     if name in INT8_VARIANTS and not profile.int8_capable:
         rejected.append({"variant": name, "reason": f"{profile.match.jetson_model}: no INT8 on its GPU"})
         name, why = REFERENCE, f"{why}; {name} is INT8, falling back to {REFERENCE}"
-    elif name not in variants or variants[name].get("parity_passed") is False:
-        rejected.append({"variant": name, "reason": "not built" if name not in variants else "breaks parity"})
+    elif (unusable := _unusable(name, variants)) is not None:
+        rejected.append({"variant": name, "reason": unusable})
         name, why = REFERENCE, f"{why}; {name} unusable, falling back to {REFERENCE}"
     return _entry(name, variants, False, f"{why}; {here}; the device evaluates it on arrival", rejected)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edgeproof.schema import Section as _Section
 
@@ -33,3 +33,13 @@ class TrackParams(_Section):
         if not _ALIAS.fullmatch(value) or _RESERVED_ALIAS.fullmatch(value):
             raise ValueError(f"{value!r} is not a usable MLflow alias (letters, digits, _ and -; not latest or v<n>)")
         return value
+
+    @model_validator(mode="after")
+    def _aliases_differ(self) -> TrackParams:
+        """One alias for both would let a pull request or an experiment move the released model's alias."""
+        if self.candidate_alias == self.champion_alias:
+            raise ValueError(
+                f"track.candidate_alias, track.champion_alias: both are {self.champion_alias!r}; a passing pull "
+                "request or experiment would then move the released model's alias: give them different names"
+            )
+        return self

@@ -1,0 +1,81 @@
+"""Settings that passed ``edgeproof params`` but made a stage compute or release the wrong thing (review
+of the settings contract): each is now refused when params.yaml is loaded, naming the key(s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edgeproof.config import ParamsError, load_params, parse_params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _repo_params(**changes: Any) -> dict[str, Any]:
+    """The committed params.yaml with ``section={key: value}`` changes merged in (one level deep)."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in changes.items():
+        raw[section] = {**raw[section], **values} if values else values
+    return raw
+
+
+def _refused(raw: dict[str, Any]) -> str:
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    return str(err.value)
+
+
+def test_the_committed_params_still_load():
+    params = load_params(REPO / "params.yaml")
+    assert params.release.build_profile in params.profiles
+
+
+def test_the_candidate_alias_may_not_be_the_champion_alias():
+    """Finding 1: ``candidate_alias: champion`` let a passing pull request or experiment move the champion."""
+    message = _refused(_repo_params(track={"candidate_alias": "champion"}))
+    assert message.startswith("params.yaml: track.candidate_alias, track.champion_alias: both are 'champion'")
+    assert parse_params(_repo_params(track={"candidate_alias": "pr"})).track.candidate_alias == "pr"
+
+
+def test_evaluate_conf_above_deploy_conf_is_refused_naming_both():
+    """Finding 2: evaluate keeps detections down to evaluate.conf and counts the operating point at
+    deploy.conf; with evaluate.conf 0.5 > deploy.conf 0.25 the figures labelled 0.25 were at 0.5."""
+    message = _refused(_repo_params(evaluate={"conf": 0.5}))
+    assert message.startswith("params.yaml: evaluate.conf: 0.5 is above deploy.conf 0.25")
+    assert parse_params(_repo_params(evaluate={"conf": 0.25})).evaluate.conf == 0.25  # equal: same detections
+
+
+def test_a_fixed_profile_variant_must_be_built():
+    """Finding 3: ``profiles.cpu-ci.variant: int8`` with int8 not in optimize.variants passed, and the
+    release stage then crashed with ``KeyError: 'int8'`` after training."""
+    raw = _repo_params(optimize={"variants": ["fp32", "fp16"], "input": "float_nchw"})
+    raw["profiles"]["cpu-ci"]["variant"] = "int8"
+    assert _refused(raw).startswith("params.yaml: profiles.cpu-ci.variant: int8 is not built (optimize.variants: ")
+    raw["profiles"]["cpu-ci"]["variant"] = "fp16"
+    assert parse_params(raw).profiles["cpu-ci"].variant == "fp16"
+
+
+@pytest.mark.parametrize("profiles", [{}, None])
+def test_the_build_profile_must_name_a_profile_even_without_profiles(profiles):
+    """Finding 8: ``profiles: {}`` (even with ``release.build_profile: nonexistent``) passed and the
+    release stage failed after training."""
+    message = _refused(_repo_params(profiles=profiles))
+    assert message.startswith("params.yaml: release.build_profile: 'cpu-ci' is not in profiles (available: )")
+    raw = _repo_params(profiles=profiles, release={"build_profile": "nonexistent"})
+    assert "release.build_profile: 'nonexistent' is not in profiles" in _refused(raw)
+
+
+def test_without_a_profiles_section_the_build_profile_is_the_default_profile():
+    params = parse_params({})
+    assert list(params.profiles) == [params.release.build_profile] == ["cpu-ci"]
+    assert "release.build_profile: 'jetson' is not in profiles" in _refused({"release": {"build_profile": "jetson"}})
+
+
+def test_a_profile_named_like_an_alias_is_named_by_its_key():
+    """Finding 11: the clash was reported as ``<root>: profiles: …``."""
+    raw = _repo_params()
+    raw["profiles"]["champion"] = raw["profiles"]["cpu-ci"]
+    assert _refused(raw).startswith("params.yaml: profiles.champion: named like a registry alias")

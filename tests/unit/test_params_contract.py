@@ -79,3 +79,16 @@ def test_a_profile_named_like_an_alias_is_named_by_its_key():
     raw = _repo_params()
     raw["profiles"]["champion"] = raw["profiles"]["cpu-ci"]
     assert _refused(raw).startswith("params.yaml: profiles.champion: named like a registry alias")
+
+
+def test_mlflow_records_the_params_the_stages_ran_with(tmp_path):
+    """Finding 4: the tracking record read params.yaml with PyYAML (YAML 1.1): ``epochs: 035`` and
+    ``seed: 010`` ran as 35 and 10 (DVC, the stages) but were logged to MLflow as 29 and 8."""
+    from edgeproof.tracking.record import RecordSources, build_record
+
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epochs: 035\ndata:\n  seed: 010\n  val_fraction: 1e-1\n")
+    ran = load_params(path)
+    record = build_record(RecordSources(params=path, metrics={}), tmp_path)["params"]
+    assert (ran.train.epochs, ran.data.seed) == (35, 10)
+    assert (record["train.epochs"], record["data.seed"], record["data.val_fraction"]) == (35, 10, 0.1)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from edgeproof.io import atomic_dir, json_sha256
+from edgeproof.params_file import read_params_yaml
 from edgeproof.tracking.class_metrics import class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (
     champion_blockers,
@@ -238,7 +239,7 @@ def build_record(
     ``track``) are stored so a replay sends it where it was meant.
     """
     track = track or TrackParams()
-    params = yaml.safe_load(sources.params.read_text()) or {}
+    params = read_params_yaml(sources.params)  # as DVC and the stages read it (YAML 1.2), not PyYAML's 1.1
     metrics = {name: json.loads(p.read_text()) for name, p in sources.metrics.items() if p.exists()}
     gate, bench, release = metrics.get("gate", {}), metrics.get("bench", {}), _read(sources.release)
     lock = dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,))

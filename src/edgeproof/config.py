@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, ValidationEr
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.bundle import BundleParams
 from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
+from edgeproof.device.profile_source import board_reading_differs
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.params_file import ParamsError, read_params_yaml
 from edgeproof.profiles import Profile, check_build_profile, check_profile_names, parse_profiles
@@ -149,5 +150,10 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
-    """Read (as DVC does: :func:`read_params_yaml`) and validate ``params.yaml``."""
-    return parse_params(read_params_yaml(path), source=str(Path(path)))
+    """Read (as DVC does: :func:`read_params_yaml`) and validate ``params.yaml``; its ``profiles`` must
+    also read the same with the board's reader (PyYAML: the Jetson job measures with this file's profiles)."""
+    params = parse_params(read_params_yaml(path), source=str(Path(path)))
+    differs = board_reading_differs(Path(path), params.profiles)
+    if differs is not None:
+        raise ParamsError(differs)
+    return params

@@ -212,8 +212,8 @@ def check_profile_names(profiles: Collection[str], aliases: Collection[str]) -> 
     clash = sorted(set(profiles) & set(aliases))
     if clash:
         raise ValueError(
-            "profiles.{}: named like a registry alias of track (champion_alias/candidate_alias): a passing device "
-            "verdict would move that alias; rename the profile".format(clash[0])
+            f"profiles.{clash[0]}: named like a registry alias of track (champion_alias/candidate_alias): a passing "
+            "device verdict would move that alias; rename the profile"
         )
 
 

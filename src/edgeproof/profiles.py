@@ -21,6 +21,8 @@ INT8_VARIANTS = ("int8", "int8_trt")
 NO_INT8_JETSONS = ("Jetson Nano", "Jetson TX1")
 TENSORRT = "TensorrtExecutionProvider"
 TRT_INT8_VARIANT = "int8_trt"  # the Q/DQ form TensorRT builds (symmetric signed int8)
+_L4T = r"[0-9]+(?:\.[0-9]+)*"
+_L4T_HELP = "an L4T release as digits and dots (e.g. '32.6', without the R)"
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,15 @@ class MachineMatch:
 
     arch: Tuple[str, ...] = ()  # platform.machine() values, e.g. [x86_64, AMD64] or [aarch64]; empty: any
     jetson_model: Optional[str] = None  # substring of /proc/device-tree/model; null: no Jetson required
-    l4t_min: Optional[str] = None  # lowest L4T release, e.g. "32.6" (from /etc/nv_tegra_release)
-    l4t_max: Optional[str] = None  # highest L4T release, e.g. "32.7.99"
+    # lowest / highest L4T release (from /etc/nv_tegra_release), e.g. "32.6" / "32.7.99"; a bound that is not
+    # digits and dots compared as () and so matched any board: refused
+    l4t_min: Optional[str] = bounded(None, pattern=_L4T, pattern_help=_L4T_HELP)
+    l4t_max: Optional[str] = bounded(None, pattern=_L4T, pattern_help=_L4T_HELP)
+
+    def __post_init__(self) -> None:
+        low, high = self.l4t_min, self.l4t_max
+        if low is not None and high is not None and version_tuple(low) > version_tuple(high):
+            raise ValueError(f"l4t_min {self.l4t_min!r} is above l4t_max {self.l4t_max!r}: no board would match")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ frozen dataclasses parsed here, with the same promise as the rest of ``params.ya
 key, a wrong type, a non-finite number or an out-of-range value fails with a message naming the
 dotted key. ``config.py`` embeds these types in the full (pydantic) schema, so they have one home.
 
-Constraints live in each field's ``metadata``: ``ge``/``gt``/``le``/``lt`` bounds, ``choices`` and
-``min_items``.
+Constraints live in each field's ``metadata``: ``ge``/``gt``/``le``/``lt`` bounds, ``choices``,
+``min_items`` and ``pattern`` (a string's whole value must match it; ``pattern_help`` says what is meant).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import sys
 from typing import Any, Dict, Mapping, Tuple, Type, TypeVar, Union, get_type_hints
 
@@ -29,7 +30,7 @@ class SettingsError(ValueError):
 
 
 def bounded(default: Any = dataclasses.MISSING, **constraints: Any) -> Any:
-    """A dataclass field with constraints (``ge``, ``gt``, ``le``, ``lt``, ``choices``, ``min_items``)."""
+    """A dataclass field with constraints (``ge``, ``gt``, ``le``, ``lt``, ``choices``, ``min_items``, ``pattern``)."""
     if isinstance(default, (list, dict)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=constraints)
@@ -58,6 +59,8 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], key: str) -> None:
     for name, ok, sign in checks:
         if name in meta and not ok(value, meta[name]):
             raise SettingsError(f"{key}: must be {sign} {meta[name]}, got {value!r}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        raise SettingsError(f"{key}: must be {meta.get('pattern_help') or meta['pattern']}, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         close = difflib.get_close_matches(str(value), [str(c) for c in meta["choices"]], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

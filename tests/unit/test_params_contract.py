@@ -92,3 +92,19 @@ def test_mlflow_records_the_params_the_stages_ran_with(tmp_path):
     record = build_record(RecordSources(params=path, metrics={}), tmp_path)["params"]
     assert (ran.train.epochs, ran.data.seed) == (35, 10)
     assert (record["train.epochs"], record["data.seed"], record["data.val_fraction"]) == (35, 10, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("match", "message"),
+    [
+        ({"l4t_min": "R32.6"}, "match.l4t_min: must be an L4T release as digits and dots"),
+        ({"l4t_max": "32.x"}, "match.l4t_max: must be an L4T release as digits and dots"),
+        ({"l4t_min": "33.0", "l4t_max": "32.7.99"}, "match: l4t_min '33.0' is above l4t_max '32.7.99'"),
+    ],
+)
+def test_l4t_bounds_are_versions_in_order(match, message):
+    """Finding 6: ``l4t_min: R32.6`` compared as () and matched boards on L4T 28.1 and 36.4.3 alike;
+    inverted bounds matched none. Both passed ``edgeproof params``."""
+    raw = _repo_params()
+    raw["profiles"]["jetson-nano"]["match"] = {**raw["profiles"]["jetson-nano"]["match"], **match}
+    assert _refused(raw).startswith(f"params.yaml: profiles.jetson-nano.{message}")

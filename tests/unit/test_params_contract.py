@@ -108,3 +108,29 @@ def test_l4t_bounds_are_versions_in_order(match, message):
     raw = _repo_params()
     raw["profiles"]["jetson-nano"]["match"] = {**raw["profiles"]["jetson-nano"]["match"], **match}
     assert _refused(raw).startswith(f"params.yaml: profiles.jetson-nano.{message}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--images", "-1"], "--images: Input should be greater than or equal to 1 (got -1)"),
+        (["--frames", "-5"], "--frames: Input should be greater than or equal to 1 (got -5)"),
+        (["--rounds", "0"], "--rounds: Input should be greater than or equal to 1 (got 0)"),
+        (["--rounds", "10000"], "--rounds: Input should be less than or equal to 50 (got 10000)"),
+    ],
+)
+def test_perf_flags_are_validated_like_params(tmp_path, caplog, argv, message):
+    """Finding 9: ``edgeproof perf --images -1`` ran on 49 of 50 images and exited 0 (``model_copy``
+    validates nothing). Refused before anything runs (no models exist under tmp_path)."""
+    from edgeproof.cli import main
+
+    code = main(["--params", str(REPO / "params.yaml"), "perf", "--optimized", str(tmp_path), *argv])
+    assert code == 2 and message in caplog.text
+
+
+def test_perf_flags_in_range_are_taken():
+    from edgeproof.cli.dev import with_flags
+
+    params = load_params(REPO / "params.yaml")
+    bench = with_flags(params.benchmark, {"e2e_images": ("--images", 7), "runs": ("--frames", 3)})
+    assert (bench.e2e_images, bench.runs, bench.warmup) == (7, 3, params.benchmark.warmup)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from edgeproof.cli.common import emit
-from edgeproof.config import load_params
+from edgeproof.config import ParamsError, load_params
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -41,6 +44,20 @@ def _cmd_reliability(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": path}, check=False).returncode
 
 
+S = TypeVar("S", bound=BaseModel)
+
+
+def with_flags(section: S, flags: Mapping[str, tuple[str, Any]]) -> S:
+    """``section`` with command-line values (``field: (flag, value)``) validated as params.yaml's own
+    (``model_copy(update=...)`` validates nothing: ``--images -1`` ran); an error names the flag."""
+    try:
+        return type(section).model_validate({**section.model_dump(), **{k: v for k, (_, v) in flags.items()}})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = flags[str(err["loc"][0])][0] if err["loc"] and str(err["loc"][0]) in flags else err["loc"]
+        raise ParamsError(f"{flag}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
+
+
 def _cmd_perf(args: argparse.Namespace) -> int:
     from edgeproof.io import write_json, write_text
     from edgeproof.paths import state_dir
@@ -49,9 +66,11 @@ def _cmd_perf(args: argparse.Namespace) -> int:
     from edgeproof.training.optimize import fp16_judgeable
 
     params = load_params(args.params)
-    update = {"e2e_images": args.images, **({"runs": args.frames} if args.frames else {})}
-    bench = params.benchmark.model_copy(update=update)
-    inputs = PerfInputs(args.weights, args.optimized, args.data, args.release, args.rounds, fp16_judgeable())
+    flags = {"e2e_images": ("--images", args.images), **({"runs": ("--frames", args.frames)} if args.frames else {})}
+    bench = with_flags(params.benchmark, flags)
+    # interleaved rounds: the same concept, and so the same bounds, as release.bench_rounds
+    rounds = with_flags(params.release, {"bench_rounds": ("--rounds", args.rounds)}).bench_rounds
+    inputs = PerfInputs(args.weights, args.optimized, args.data, args.release, rounds, fp16_judgeable())
     doc = run_perf(inputs, params.evaluate, bench, params.deploy, state_dir())
     write_json(args.out / "perf.json", doc)
     write_text(args.out / "perf.md", render(doc))

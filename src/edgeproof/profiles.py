@@ -57,7 +57,8 @@ class DeviceGate:
     min_fps: float = bounded(10.0, ge=0.0)
     min_map50: float = bounded(0.8, ge=0.0, le=1.0)
     min_map50_95: Optional[float] = bounded(None, ge=0.0, le=1.0)
-    max_latency_p95_ms: float = bounded(100.0, gt=0.0)
+    # at most an hour per frame: beyond that no detector is being judged (1e300 passed anything)
+    max_latency_p95_ms: float = bounded(100.0, gt=0.0, le=3_600_000.0)
     # energy and memory on the device (null: not judged); an unmeasurable energy figure is inconclusive
     max_energy_mj_per_frame: Optional[float] = bounded(None, gt=0.0)  # gross mJ per end-to-end frame
     max_power_w: Optional[float] = bounded(None, gt=0.0)  # mean input-rail power over the timed window

@@ -1,34 +1,22 @@
 """The strict base of every params section: unknown keys, wrong types and out-of-range values fail.
 
-One rule for every section, so that no value can switch a release rule off: floats must be finite
-(``.inf`` would disable ``gate.max_latency_p95_ms``; NaN compares false to everything) and ints must
-fit in 64 bits (what numpy, torch and ONNX Runtime take), at any depth (lists, mappings). The device
-side's dataclass settings (:mod:`edgeproof.settings`) apply the same rule without pydantic.
+One rule for every section: floats must be finite (``.inf`` would disable ``gate.max_latency_p95_ms``;
+NaN compares false to everything) and ints must fit in 64 bits (what numpy, torch and ONNX Runtime
+take), at any depth (lists, mappings, the providers' free-form options). The device side's dataclass
+settings (:mod:`edgeproof.settings`, where :func:`out_of_range` lives) apply the same rule without
+pydantic. A finite value can still make a rule lenient on purpose (``min_fps: 0``); fields whose rule a
+large finite value would switch off without saying so carry a physical upper bound where they are defined.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+from edgeproof.settings import INT_MAX, INT_MIN, out_of_range
 
-
-def out_of_range(value: Any) -> str | None:
-    """Why ``value`` (or a number inside it) is not a usable setting: non-finite or beyond 64 bits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"must be a finite number, got {value!r}"
-    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        return f"integer out of range (64-bit), got {value!r}"
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
-    for item in items:
-        if (why := out_of_range(item)) is not None:
-            return why
-    return None
+__all__ = ["INT_MAX", "INT_MIN", "Section", "out_of_range"]
 
 
 class Section(BaseModel):

@@ -18,11 +18,13 @@ import difflib
 import math
 import re
 import sys
-from typing import Any, Dict, Mapping, Tuple, Type, TypeVar, Union, get_type_hints
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_type_hints
 
 T = TypeVar("T")
 
-__all__ = ["SettingsError", "as_dict", "bounded", "parse_dataclass"]
+__all__ = ["INT_MAX", "INT_MIN", "SettingsError", "as_dict", "bounded", "out_of_range", "parse_dataclass"]
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 class SettingsError(ValueError):
@@ -35,6 +37,22 @@ def bounded(default: Any = dataclasses.MISSING, **constraints: Any) -> Any:
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=constraints)
     return dataclasses.field(default=default, metadata=constraints)
+
+
+def out_of_range(value: Any) -> Optional[str]:
+    """Why ``value`` (or a number inside it, at any depth) is not a usable setting: non-finite or beyond 64 bits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return f"integer out of range (64-bit), got {value!r}"
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        why = out_of_range(item)
+        if why is not None:
+            return why
+    return None
 
 
 def _origin(tp: Any) -> Any:
@@ -68,7 +86,10 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], key: str) -> None:
 
 
 def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
-    if tp is Any:
+    if tp is Any:  # free-form (a provider's options): still no non-finite or huge number, at any depth
+        why = out_of_range(value)
+        if why is not None:
+            raise SettingsError(f"{key}: {why}")
         return value
     origin = _origin(tp)
     if origin is Union:
@@ -117,7 +138,7 @@ def _convert_scalar(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> A
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{key}: expected an integer, got {value!r}")
-        if abs(value) > 2**63 - 1:
+        if not INT_MIN <= value <= INT_MAX:
             raise SettingsError(f"{key}: integer out of range (64-bit), got {value!r}")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -134,3 +134,34 @@ def test_perf_flags_in_range_are_taken():
     params = load_params(REPO / "params.yaml")
     bench = with_flags(params.benchmark, {"e2e_images": ("--images", 7), "runs": ("--frames", 3)})
     assert (bench.e2e_images, bench.runs, bench.warmup) == (7, 3, params.benchmark.warmup)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("profiles.cpu-ci.gate.max_latency_p95_ms", 1e300, "must be <= 3600000.0"),
+        ("evaluate.cross_check.ultralytics_tolerance", 1.0, "less than or equal to 0.1"),
+        ("evaluate.cross_check.independent_tolerance", 1.0, "less than or equal to 0.1"),
+        ("optimize.parity.min_matched_share", 0.0, "greater than or equal to 0.5"),
+        ("profiles.jetson-nano.providers", [{"name": "TensorrtExecutionProvider", "options": {"x": [float("inf")]}}],
+         "must be a finite number, got inf"),
+    ],
+)  # fmt: skip
+def test_values_that_would_switch_a_rule_off_silently_are_refused(path, value, message):
+    """Finding 7: 1e300 ms, a tolerance of 1.0, a matched share of 0 and .inf inside provider options passed,
+    although the docs promised no value could switch a rule off."""
+    raw = _repo_params()
+    *parents, last = path.split(".")
+    node = raw
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    assert _refused(raw).startswith(f"params.yaml: {path}")
+    assert message in _refused(raw)
+
+
+def test_a_lenient_threshold_in_plain_sight_still_loads():
+    """What the docs now say is not prevented: a gate threshold set leniently on purpose."""
+    raw = _repo_params()
+    raw["profiles"]["cpu-ci"]["gate"].update(min_fps=0.0, min_map50=0.0, max_latency_p95_ms=1e6)
+    assert parse_params(raw).profiles["cpu-ci"].gate.min_fps == 0.0

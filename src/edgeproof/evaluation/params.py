@@ -31,10 +31,12 @@ class CrossCheckParams(_Section):
     detections| (same scorer, two pipelines); ultralytics' own AP formula is reported, never checked.
     """
 
+    # at most 0.1 mAP50-95: a larger gap is not two scorers disagreeing but other detections, and a
+    # tolerance of 1.0 accepted any mAP; a scorer is switched off by saying so (false), not by a tolerance
     independent: CheckMode = "auto"
-    independent_tolerance: float = Field(0.001, ge=0.0, le=1.0)
+    independent_tolerance: float = Field(0.001, ge=0.0, le=0.1)
     ultralytics: CheckMode = "auto"
-    ultralytics_tolerance: float = Field(0.001, ge=0.0, le=1.0)
+    ultralytics_tolerance: float = Field(0.001, ge=0.0, le=0.1)
     ultralytics_device: str = "cpu"
 
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.device.footprint import isolated_footprint
+from edgeproof.profiles import ProviderName
 from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
@@ -31,7 +32,7 @@ from edgeproof.schema import Section as _Section
 class BenchmarkParams(_Section):
     """Latency/FPS measurement with ONNX Runtime on the machine the stage runs on."""
 
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    providers: list[ProviderName] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     intra_op_threads: int = Field(0, ge=0, le=1024)
     batch: int = Field(1, ge=1, le=256)

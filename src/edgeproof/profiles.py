@@ -20,6 +20,18 @@ INT8_VARIANTS = ("int8", "int8_trt")
 # Jetsons whose GPU (Maxwell) has no INT8 throughput: an INT8 variant is never their release
 NO_INT8_JETSONS = ("Jetson Nano", "Jetson TX1")
 TENSORRT = "TensorrtExecutionProvider"
+# ONNX Runtime's execution provider names (onnxruntime.get_all_providers() of 1.11 to 1.2x: a fixed list,
+# not what this machine has installed), so that a typo fails when params.yaml is loaded, naming the key
+ProviderName = Literal[
+    "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "NvTensorRTRTXExecutionProvider",
+    "MIGraphXExecutionProvider", "ROCMExecutionProvider", "OpenVINOExecutionProvider", "DnnlExecutionProvider",
+    "VitisAIExecutionProvider", "QNNExecutionProvider", "SNPEExecutionProvider", "NnapiExecutionProvider",
+    "VSINPUExecutionProvider", "JsExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
+    "RknpuExecutionProvider", "WebNNExecutionProvider", "WebGpuExecutionProvider", "XnnpackExecutionProvider",
+    "CANNExecutionProvider", "AzureExecutionProvider", "ArmNNExecutionProvider", "ACLExecutionProvider",
+    "TvmExecutionProvider", "NupharExecutionProvider",
+]  # fmt: skip
+ORT_PROVIDERS: Tuple[str, ...] = get_args(ProviderName)
 TRT_INT8_VARIANT = "int8_trt"  # the Q/DQ form TensorRT builds (symmetric signed int8)
 _L4T = r"[0-9]+(?:\.[0-9]+)*"
 _L4T_HELP = "an L4T release as digits and dots (e.g. '32.6', without the R)"
@@ -46,7 +58,7 @@ class MachineMatch:
 class Provider:
     """One ONNX Runtime execution provider and its options (passed to ORT as given)."""
 
-    name: str = bounded(min_items=1)
+    name: str = bounded(min_items=1, choices=ORT_PROVIDERS)
     options: Dict[str, Any] = bounded({})
 
 

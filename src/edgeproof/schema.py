@@ -10,13 +10,31 @@ large finite value would switch off without saying so carry a physical upper bou
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
 
 from edgeproof.settings import INT_MAX, INT_MIN, out_of_range
 
-__all__ = ["INT_MAX", "INT_MIN", "Section", "out_of_range"]
+__all__ = ["INT_MAX", "INT_MIN", "Section", "TorchDevice", "out_of_range"]
+
+_TORCH_DEVICE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
+
+
+def _device_from_int(value: Any) -> Any:
+    # YAML and `dvc exp run -S train.device=0` give an int for a single GPU index
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _torch_device(value: str) -> str:
+    if not _TORCH_DEVICE.match(value):
+        raise ValueError(f"expected 'cpu', 'mps', a GPU index '0' or a list '0,1', got {value!r}")
+    return value
+
+
+# A torch/ultralytics device setting (train.device, evaluate.cross_check.ultralytics_device): one check
+TorchDevice = Annotated[str, BeforeValidator(_device_from_int), AfterValidator(_torch_device)]
 
 
 class Section(BaseModel):

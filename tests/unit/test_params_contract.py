@@ -165,3 +165,38 @@ def test_a_lenient_threshold_in_plain_sight_still_loads():
     raw = _repo_params()
     raw["profiles"]["cpu-ci"]["gate"].update(min_fps=0.0, min_map50=0.0, max_latency_p95_ms=1e6)
     assert parse_params(raw).profiles["cpu-ci"].gate.min_fps == 0.0
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("evaluate.providers", ["CPUExecutonProvider"], "evaluate.providers.0: Input should be 'CPUExecutionProvider'"),
+        ("benchmark.providers", ["TensorRTExecutionProvider"], "benchmark.providers.0: Input should be"),
+        ("evaluate.cross_check.ultralytics_device", "banana", "expected 'cpu', 'mps', a GPU index '0'"),
+    ],
+)
+def test_provider_names_and_the_ultralytics_device_are_checked_when_params_load(path, value, message):
+    """Finding 10: a provider typo passed ``edgeproof params`` (the board's preflight said only
+    ``providers_built_in: false``); ``ultralytics_device: banana`` was accepted."""
+    section, *rest = path.split(".")
+    raw = _repo_params()
+    node = raw[section]
+    for part in rest[:-1]:
+        node = node[part]
+    node[rest[-1]] = value
+    message_got = _refused(raw)
+    assert message_got.startswith(f"params.yaml: {message}" if message.startswith(section) else f"params.yaml: {path}")
+    assert message in message_got
+
+
+def test_a_profile_provider_typo_is_named_with_a_hint():
+    raw = _repo_params()
+    raw["profiles"]["jetson-nano"]["providers"][1]["name"] = "CUDAExecutionProvder"
+    assert _refused(raw).startswith("params.yaml: profiles.jetson-nano.providers[1].name: must be one of [")
+    assert "did you mean 'CUDAExecutionProvider'?" in _refused(raw)
+    assert (
+        parse_params(
+            _repo_params(evaluate={"cross_check": {"ultralytics_device": 0}})
+        ).evaluate.cross_check.ultralytics_device
+        == "0"
+    )

@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from edgeproof.profiles import ProviderName
 from edgeproof.runtime.scoring import ScoringSettings
 from edgeproof.schema import Section as _Section
+from edgeproof.schema import TorchDevice
 
 #: ``true`` = required (a missing package fails the stage), ``false`` = off,
 #: ``"auto"`` = run it when the package is importable, otherwise record ``null`` and the reason.
@@ -37,7 +39,7 @@ class CrossCheckParams(_Section):
     independent_tolerance: float = Field(0.001, ge=0.0, le=0.1)
     ultralytics: CheckMode = "auto"
     ultralytics_tolerance: float = Field(0.001, ge=0.0, le=0.1)
-    ultralytics_device: str = "cpu"
+    ultralytics_device: TorchDevice = "cpu"
 
 
 class PlotsParams(_Section):
@@ -58,7 +60,7 @@ class EvaluateParams(_Section):
     max_det: int = Field(_SCORING.max_det, ge=1, le=10_000)
     multi_label: bool = _SCORING.multi_label
     batch: int = Field(8, ge=1, le=256)
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    providers: list[ProviderName] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     streams: Annotated[int, Field(ge=1, le=64)] | Auto = "auto"
     intra_op_threads: int = Field(0, ge=0, le=256)
     score_workers: Annotated[int, Field(ge=0, le=64)] | Auto = "auto"

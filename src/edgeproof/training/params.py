@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from edgeproof.profiles import VARIANTS, Variant
 from edgeproof.schema import Section as _Section
-
-_DEVICE_RE = re.compile(r"^(cpu|mps|\d+(,\d+)*)$")
+from edgeproof.schema import TorchDevice
 
 #: Where a fine-tuning ``.pt`` must live: the train stage depends on this folder (dvc.yaml), so replacing
 #: the checkpoint reruns training; a file elsewhere would be read but never tracked as an input.
@@ -32,7 +30,7 @@ class TrainParams(_Section):
     batch: int = Field(16, ge=1, le=4096)
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range (ultralytics seeds numpy)
     deterministic: bool = True
-    device: str = "cpu"
+    device: TorchDevice = "cpu"
     workers: int = Field(2, ge=0, le=64)
     optimizer: Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"] = "auto"
     lr0: float = Field(0.01, gt=0.0, le=1.0)
@@ -47,19 +45,6 @@ class TrainParams(_Section):
     def _stride_multiple(cls, value: int) -> int:
         if value % 32:
             raise ValueError(f"must be a multiple of 32 (the model stride), got {value}")
-        return value
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device_from_int(cls, value: Any) -> Any:
-        # YAML and `dvc exp run -S train.device=0` give an int for a single GPU index
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        if not _DEVICE_RE.match(value):
-            raise ValueError(f"expected 'cpu', 'mps', a GPU index '0' or a list '0,1', got {value!r}")
         return value
 
     @field_validator("model")

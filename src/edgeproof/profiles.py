@@ -190,8 +190,6 @@ def version_tuple(text: str) -> Tuple[int, ...]:
 
 def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
     """Strictly parse the ``profiles`` mapping (name -> profile); errors name ``profiles.<name>.<key>``."""
-    if raw is None:
-        return {}
     if not isinstance(raw, dict):
         raise SettingsError(f"{where}: expected a mapping of profile names, got {type(raw).__name__}")
     out = {}
@@ -199,6 +197,8 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
         if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
             raise SettingsError(f"{where}: profile names are letters, digits, '-' and '_', got {name!r}")
         out[name] = profile = parse_dataclass(Profile, body, f"{where}.{name}")
+        if len(set(profile.candidates)) != len(profile.candidates):
+            raise SettingsError(f"{where}.{name}.candidates: lists a variant twice: {list(profile.candidates)}")
         for key, variant in [("variant", profile.variant), *(("candidates", c) for c in profile.candidates)]:
             _check_variant(profile, variant, f"{where}.{name}.{key}")
         trt = [p for p in profile.providers if p.name == TENSORRT]

@@ -160,12 +160,13 @@ def _convert_scalar(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> A
 def parse_dataclass(cls: Type[T], raw: Any, where: str) -> T:
     """Build the frozen dataclass ``cls`` from a mapping, strictly; ``where`` is the dotted key prefix.
 
-    Missing keys take the field defaults; an instance of ``cls`` is returned unchanged.
+    Missing keys take the field defaults; an instance of ``cls`` is returned unchanged. An empty (null)
+    section is refused, as the pydantic sections refuse one: leave the key out to take the defaults.
     """
     if isinstance(raw, cls):
         return raw
     if raw is None:
-        raw = {}
+        raise SettingsError(f"{where}: empty (null); give its keys, or leave it out to take the defaults")
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{where}: expected a mapping, got {type(raw).__name__} {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

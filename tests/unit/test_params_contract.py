@@ -58,13 +58,12 @@ def test_a_fixed_profile_variant_must_be_built():
     assert parse_params(raw).profiles["cpu-ci"].variant == "fp16"
 
 
-@pytest.mark.parametrize("profiles", [{}, None])
-def test_the_build_profile_must_name_a_profile_even_without_profiles(profiles):
+def test_the_build_profile_must_name_a_profile_even_without_profiles():
     """Finding 8: ``profiles: {}`` (even with ``release.build_profile: nonexistent``) passed and the
     release stage failed after training."""
-    message = _refused(_repo_params(profiles=profiles))
+    message = _refused(_repo_params(profiles={}))
     assert message.startswith("params.yaml: release.build_profile: 'cpu-ci' is not in profiles (available: )")
-    raw = _repo_params(profiles=profiles, release={"build_profile": "nonexistent"})
+    raw = _repo_params(profiles={}, release={"build_profile": "nonexistent"})
     assert "release.build_profile: 'nonexistent' is not in profiles" in _refused(raw)
 
 
@@ -200,3 +199,42 @@ def test_a_profile_provider_typo_is_named_with_a_hint():
         ).evaluate.cross_check.ultralytics_device
         == "0"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [("deploy", "deploy"), ("profiles", "profiles"), ("export", "export")],
+)
+def test_an_empty_section_is_refused_naming_it(section, key):
+    """Finding 11: ``export:`` (null) was refused but ``deploy:``, ``profiles:`` and a null profile body or
+    gate silently took defaults."""
+    assert _refused(_repo_params(**{section: None})).startswith(f"params.yaml: {key}: ")
+
+
+@pytest.mark.parametrize("part", [None, "gate", "match", "regression"])
+def test_an_empty_profile_body_or_part_is_refused_naming_it(part):
+    raw = _repo_params()
+    key = "profiles.jetson-nano" + (f".{part}" if part else "")
+    if part:
+        raw["profiles"]["jetson-nano"][part] = None
+    else:
+        raw["profiles"]["jetson-nano"] = None
+    assert _refused(raw).startswith(f"params.yaml: {key}: empty (null); give its keys")
+
+
+def test_a_candidate_listed_twice_is_refused():
+    raw = _repo_params()
+    raw["profiles"]["jetson-orin-nano"]["candidates"] = ["int8_trt", "int8_trt"]
+    assert _refused(raw).startswith("params.yaml: profiles.jetson-orin-nano.candidates: lists a variant twice")
+
+
+def test_python_dash_m_edgeproof_is_the_cli():
+    import subprocess
+    import sys
+
+    env_path = str(REPO / "src")
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeproof", "--params", str(REPO / "params.yaml"), "params"],
+        capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0 and '"ok": true' in out.stdout

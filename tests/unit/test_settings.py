@@ -11,7 +11,9 @@ from edgeproof.settings import SettingsError
 
 
 def test_deploy_defaults_and_values():
-    assert DeploySettings.parse(None) == DeploySettings()
+    assert DeploySettings.parse({}) == DeploySettings()
+    with pytest.raises(SettingsError, match=r"^deploy: empty \(null\)"):  # as a null pydantic section is refused
+        DeploySettings.parse(None)
     got = DeploySettings.parse({"conf": 0.3, "iou": 0.5, "max_det": 10, "agnostic": True})
     assert (got.conf, got.iou, got.max_det, got.agnostic) == (0.3, 0.5, 10, True)
 

@@ -22,7 +22,7 @@ EDITS = [
     ("    power_mode: MAXN\n", "    power_mode: off\n", ("power_mode", "off")),
     ("      max_power_w: 10.0\n", "      max_power_w: 1e1\n", ("gate.max_power_w", 10.0)),
     ("      max_map_drop: 0.01\n", "      max_map_drop: 1e-05\n", ("regression.max_map_drop", 1e-05)),
-    ("      max_latency_p95_ms: 100.0\n", "      max_latency_p95_ms: 1e+20\n", ("gate.max_latency_p95_ms", 1e20)),
+    ("      max_latency_p95_ms: 100.0\n", "      max_latency_p95_ms: 1e+3\n", ("gate.max_latency_p95_ms", 1000.0)),
 ]
 
 

@@ -129,7 +129,7 @@ LAYERS = [
     {"evaluation", "device", "tracking", "headline", "exptable"},  # scoring, the board runner, MLflow, tables
     {"training", "benchmark", "gate", "bundle", "verdict", "detect"},  # the pipeline's steps and judgements
     {"release", "perf"},  # what combines them
-    {"config", "cli"},  # entry points: every section's schema, every command
+    {"config", "cli", "__main__"},  # entry points: every section's schema, every command (python -m edgeproof)
 ]
 
 

@@ -126,8 +126,9 @@ def test_each_command_lives_in_the_module_of_its_job():
 LAYERS = [
     {"__init__", "io", "paths", "settings", "schema", "markdown", "params_file", "stage_clock"},  # plumbing
     {"runtime", "profiles", "data"},  # the device-side runtime, the profile schema, datasets
-    {"evaluation", "device", "tracking", "headline", "exptable"},  # scoring, the board runner, MLflow, tables
-    {"training", "benchmark", "gate", "bundle", "verdict", "detect"},  # the pipeline's steps and judgements
+    {"evaluation", "device", "tracking", "exptable"},  # scoring, the board runner, MLflow, tables
+    # the headline shows a board's figure only where the verdict's rules say it was measured
+    {"training", "benchmark", "gate", "bundle", "verdict", "detect", "headline"},  # steps and judgements
     {"release", "perf"},  # what combines them
     {"config", "cli", "__main__"},  # entry points: every section's schema, every command (python -m edgeproof)
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeproof.perf.floor import count_flops
@@ -60,16 +61,19 @@ def test_ratios_and_report_name_each_target():
         _entry("edgeproof-parallel", "int8", 330.0, 9.0, 0.775),  # against ultralytics' best: 140, not 120
     ]
     r = ratios(entries, "int8")
-    assert r == {
-        "fp32_fps_vs_ultralytics_onnx": round(180 / 140, 3),
-        "release_fps_vs_ultralytics_onnx": 1.5,
-        "fp32_overlap_fps_vs_ultralytics_onnx": round(200 / 140, 3),
-        "release_overlap_fps_vs_ultralytics_onnx": None,
-        "fp32_parallel_fps_vs_ultralytics_onnx_best": None,  # no fp32 parallel entry
-        "release_parallel_fps_vs_ultralytics_onnx_best": round(330 / 140, 3),
-        "release_map_drop": 0.005,
-        "fp32_latency_vs_floor": 1.2,
-    }
+    assert r == pytest.approx(
+        {
+            "fp32_fps_vs_ultralytics_onnx": 180 / 140,
+            "release_fps_vs_ultralytics_onnx": 1.5,
+            "fp32_overlap_fps_vs_ultralytics_onnx": 200 / 140,
+            "release_overlap_fps_vs_ultralytics_onnx": None,
+            "fp32_parallel_fps_vs_ultralytics_onnx_best": None,  # no fp32 parallel entry
+            "release_parallel_fps_vs_ultralytics_onnx_best": 330 / 140,
+            "release_map_drop": 0.005,
+            "fp32_latency_vs_floor": 1.2,
+        },
+        nan_ok=True,
+    )
     doc = {
         "machine": "cpu",
         "image_size": 256,
@@ -166,3 +170,21 @@ def test_a_target_is_judged_round_by_round_and_noise_is_neither_met_nor_missed()
     doc_details = {"ratios": ratios(entries, "int8"), "ratios_by_round": by_round}
     lines = "\n".join(_target_lines(doc_details))
     assert "| 1.300 (1.300-1.300) | met |" in lines
+
+
+def test_ratios_are_compared_unrounded_and_shown_with_the_digits_that_tell_them_apart():
+    """Finding 3: 124.96 / 100 FPS (1.2496) rounded to 1.25 before the comparison read "met"; a p50 1.3004x the
+    floor rounded to 1.3 did too. Both miss; the report shows enough digits to say why."""
+    entries = [
+        _entry("ultralytics", "fp32", 100.0, 7.0, 0.79),
+        {**_entry("edgeproof", "fp32", 124.96, 6.502, 0.78), "latency_vs_floor": 6.502 / 5.0},
+    ]
+    r = ratios(entries, "fp32")
+    assert r["fp32_fps_vs_ultralytics_onnx"] < 1.25 and r["fp32_latency_vs_floor"] > 1.3
+    rounds = [{**e, "rounds_fps_e2e": [e["fps_e2e"]] * 4, "rounds_latency_model_ms_p50": [6.502] * 4} for e in entries]
+    by_round = spread([ratios(round_entries(rounds, i, 5.0), "fp32") for i in range(4)])
+    assert verdict("fp32_fps_vs_ultralytics_onnx", by_round["fp32_fps_vs_ultralytics_onnx"]) == "**missed**"
+    assert verdict("fp32_latency_vs_floor", by_round["fp32_latency_vs_floor"]) == "**missed**"
+    lines = "\n".join(_target_lines({"ratios": r, "ratios_by_round": by_round}))
+    assert "| >= 1.25 | 1.2496 | **missed** | 1.2496 (1.2496-1.2496) | **missed** |" in lines
+    assert "| <= 1.3 | 1.3004 | **missed** |" in lines

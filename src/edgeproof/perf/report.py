@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeproof.markdown import table
-from edgeproof.perf.targets import TARGETS, verdict
+from edgeproof.perf.targets import TARGETS, meets, verdict
 
 ENTRY_HEADER = [
     "entry",
@@ -74,7 +74,17 @@ def _sizes(rate: Mapping[str, Any]) -> list[str]:
 def _met(op: str, target: float, value: float | None) -> str:
     if value is None:
         return "not measured"
-    return "met" if (value >= target if op == ">=" else value <= target) else "**missed**"
+    return "met" if meets(op, target, value) else "**missed**"
+
+
+def _ratio(value: float | None, target: float) -> str:
+    """A ratio at 3 decimals, or more where 3 would show the target itself while the value differs from it
+    (a true 1.2496 misses 1.25: "1.250" beside "missed" would contradict it)."""
+    for digits in (3, 4, 5, 6):
+        shown = _num(value, digits)
+        if value is None or value == target or shown != f"{target:.{digits}f}":
+            return shown
+    return shown
 
 
 TOP_OPS = 6  # operator types listed per variant; the rest are summed in one row
@@ -196,8 +206,11 @@ def _target_lines(d: Mapping[str, Any]) -> list[str]:
     rows = []
     for key, (op, target, what) in TARGETS.items():
         value, top, paired = d["ratios"].get(key), best.get(key), by_round.get(key)
-        quartiles = f"{_num(paired['median'], 3)} ({_num(paired['q1'], 3)}-{_num(paired['q3'], 3)})" if paired else "—"
-        judged = [_num(value, 3), _met(op, target, value), quartiles, verdict(key, paired), _num(top, 3)]
+        quartiles = "—"
+        if paired:
+            median, q1, q3 = (_ratio(paired[k], target) for k in ("median", "q1", "q3"))
+            quartiles = f"{median} ({q1}-{q3})"
+        judged = [_ratio(value, target), _met(op, target, value), quartiles, verdict(key, paired), _ratio(top, target)]
         rows.append([what, f"{op} {target}", *judged, _met(op, target, top)])
     header = ["target", "required", "median of rounds", "", "round by round: median (quartiles)", "", "best round", ""]
     return [

@@ -87,14 +87,14 @@ def _best(rounds: list[dict[str, Any]], floor_ms: float) -> dict[str, Any]:
     return {
         "fps_e2e": max(r["fps_e2e"] for r in rounds),
         "latency_model_ms_p50": p50,
-        "latency_vs_floor": round(p50 / floor_ms, 3) if p50 is not None else None,
+        "latency_vs_floor": p50 / floor_ms if p50 is not None else None,  # unrounded: a target compares it
     }
 
 
 def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median over the rounds; ``None`` where the entry has no such figure."""
     values = {k: [r[k] for r in rounds if r[k] is not None] for k in KEYS}
-    return {k: round(statistics.median(v), 3) if v else None for k, v in values.items()}
+    return {k: statistics.median(v) if v else None for k, v in values.items()}  # unrounded: targets compare them
 
 
 def _kind(key: str, models: Mapping[str, Any]) -> str:
@@ -171,7 +171,7 @@ def _entries(
         name = NAMES.get(key, f"edgeproof Detector, {key}")
         entry = {"name": name, "kind": _kind(key, models), "variant": variant, **_median(runs), "map50_95": maps[base]}
         p50 = entry["latency_model_ms_p50"]
-        entry["latency_vs_floor"] = round(p50 / floor_ms, 3) if p50 is not None else None
+        entry["latency_vs_floor"] = p50 / floor_ms if p50 is not None else None  # unrounded: a target compares it
         entry["rounds_fps_e2e"] = [r["fps_e2e"] for r in runs]
         entry["rounds_latency_model_ms_p50"] = [r["latency_model_ms_p50"] for r in runs]
         entry["best_round"] = _best(runs, floor_ms)

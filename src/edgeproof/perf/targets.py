@@ -1,5 +1,7 @@
 """The targets of ``edgeproof perf`` (issue 22): what each ratio compares, its threshold, and how it is judged.
 
+Ratios are kept unrounded here and compared so (a true 1.2496 misses 1.25); only the report rounds them.
+
 Each ratio is computed twice from the same interleaved rounds:
 
 - **of the medians** (the figure of record): every entry's median round, then the ratio;
@@ -32,6 +34,11 @@ TARGETS = {
 }
 
 
+def meets(op: str, target: float, value: float) -> bool:
+    """Whether ``value`` meets ``op target``, compared unrounded (a ratio is rounded only where it is shown)."""
+    return value >= target if op == ">=" else value <= target
+
+
 def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, float | None]:
     """The target ratios: fp32 and release e2e FPS against ultralytics ONNX; fp32 p50 against the floor."""
     by = {(e["kind"], e["variant"]): e for e in entries}
@@ -42,7 +49,7 @@ def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, floa
 
     def pipelined(kind: str, variant: str, against: float | None) -> float | None:  # the best split's throughput
         fps = [e["fps_e2e"] for e in entries if e["kind"] == kind and e["variant"] == variant]
-        return round(max(fps) / against, 3) if fps and against else None
+        return max(fps) / against if fps and against else None
 
     # ultralytics' best of one stream and a YOLO per core: its instances cannot be made single-threaded, and
     # oversubscribed they may lose to its own serial predict; the parallel entries never meet a weaker baseline
@@ -51,15 +58,15 @@ def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, floa
     )
 
     return {
-        "fp32_fps_vs_ultralytics_onnx": round(fp32["fps_e2e"] / theirs, 3) if theirs and fp32 else None,
-        "release_fps_vs_ultralytics_onnx": round(rel["fps_e2e"] / theirs, 3) if theirs and rel else None,
+        "fp32_fps_vs_ultralytics_onnx": fp32["fps_e2e"] / theirs if theirs and fp32 else None,
+        "release_fps_vs_ultralytics_onnx": rel["fps_e2e"] / theirs if theirs and rel else None,
         "fp32_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", "fp32", theirs),
         "release_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", release or "fp32", theirs),
         "fp32_parallel_fps_vs_ultralytics_onnx_best": pipelined("edgeproof-parallel", "fp32", theirs_best),
         "release_parallel_fps_vs_ultralytics_onnx_best": pipelined(
             "edgeproof-parallel", release or "fp32", theirs_best
         ),
-        "release_map_drop": round(ref_map - rel["map50_95"], 4) if ref_map is not None and rel else None,
+        "release_map_drop": ref_map - rel["map50_95"] if ref_map is not None and rel else None,
         "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
     }
 
@@ -70,7 +77,7 @@ def round_entries(entries: Sequence[Mapping[str, Any]], r: int, floor_ms: float)
     for e in entries:
         p50 = (e.get("rounds_latency_model_ms_p50") or [None] * (r + 1))[r]
         fps = e["rounds_fps_e2e"][r]
-        out.append({**e, "fps_e2e": fps, "latency_vs_floor": round(p50 / floor_ms, 3) if p50 is not None else None})
+        out.append({**e, "fps_e2e": fps, "latency_vs_floor": p50 / floor_ms if p50 is not None else None})
     return out
 
 
@@ -85,9 +92,9 @@ def spread(per_round: Sequence[Mapping[str, float | None]]) -> dict[str, dict[st
         q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
         out[key] = {
             "rounds": values,
-            "median": round(statistics.median(values), 3),
-            "q1": round(q1, 3),
-            "q3": round(q3, 3),
+            "median": statistics.median(values),
+            "q1": q1,
+            "q3": q3,
         }
     return out
 
@@ -102,7 +109,7 @@ def verdict(key: str, figures: Mapping[str, Any] | None) -> str:
         return "not measured"
     op, target, _what = TARGETS[key]
     rounds = figures["rounds"]
-    meeting = sum(1 for v in rounds if (v >= target if op == ">=" else v <= target))
+    meeting = sum(1 for v in rounds if meets(op, target, v))
     if meeting >= AGREEING * len(rounds):
         return "met"
     if len(rounds) - meeting >= AGREEING * len(rounds):

@@ -155,13 +155,13 @@ def test_a_target_is_judged_round_by_round_and_noise_is_neither_met_nor_missed()
     assert (
         verdict(
             "fp32_latency_vs_floor",
-            spread([{"fp32_latency_vs_floor": v} for v in (1.4, 1.5, 1.35)])["fp32_latency_vs_floor"],
+            spread([{"fp32_latency_vs_floor": v} for v in (1.4, 1.5, 1.35, 1.2)])["fp32_latency_vs_floor"],
         )
         == "**missed**"
     )
     assert by_round["fp32_parallel_fps_vs_ultralytics_onnx_best"] is None
-    # counted, not read off interpolated quartiles: 2 of 3 rounds (q1 1.275 here) and 5 of 7 are not three in four
-    for rounds in ([1.2, 1.35, 1.4], [1.0, 2.0], [1.0, 1.1, 1.3, 1.3, 1.3, 1.3, 1.3]):
+    # counted, not read off interpolated quartiles: 2 of 4 rounds and 5 of 7 are not three in four
+    for rounds in ([1.2, 1.35, 1.4, 1.0], [1.0, 2.0, 1.0, 2.0], [1.0, 1.1, 1.3, 1.3, 1.3, 1.3, 1.3]):
         figures = spread([{"fp32_fps_vs_ultralytics_onnx": v} for v in rounds])["fp32_fps_vs_ultralytics_onnx"]
         assert verdict("fp32_fps_vs_ultralytics_onnx", figures) == "within the noise", rounds
     six_of_eight = spread([{"fp32_fps_vs_ultralytics_onnx": v} for v in [1.0, 1.1] + [1.3] * 6])
@@ -188,3 +188,24 @@ def test_ratios_are_compared_unrounded_and_shown_with_the_digits_that_tell_them_
     lines = "\n".join(_target_lines({"ratios": r, "ratios_by_round": by_round}))
     assert "| >= 1.25 | 1.2496 | **missed** | 1.2496 (1.2496-1.2496) | **missed** |" in lines
     assert "| <= 1.3 | 1.3004 | **missed** |" in lines
+
+
+def test_a_round_by_round_verdict_needs_four_rounds_and_counts_the_unmeasured_ones():
+    """Finding 4: one round at 1.26 read "met" (``--rounds 1``), and so did one measured round of three (spread
+    dropped the unmeasured ones from the count)."""
+    key = "fp32_fps_vs_ultralytics_onnx"
+
+    def judged(values):
+        return verdict(key, spread([{key: v} for v in values])[key])
+
+    assert judged([1.26]) == "not enough rounds"
+    assert judged([1.26, 1.3, 1.4]) == "not enough rounds"
+    assert judged([1.26, None, None]) == "not enough rounds"
+    assert judged([1.26, 1.3, 1.4, 1.1]) == "met"  # three of four
+    assert judged([1.26, 1.3, 1.4, None]) == "met"
+    assert judged([1.26, 1.3, None, None]) == "within the noise"  # two measured rounds of four meet nothing more
+    assert judged([1.26, None, None, None, None, None]) == "within the noise"
+    assert judged([1.0, 1.1, 1.2, None]) == "**missed**"
+    assert judged([1.0, 1.1, None, None]) == "within the noise"  # an unmeasured round is no miss either
+    lines = "\n".join(_target_lines({"ratios": {key: 1.3}, "ratios_by_round": spread([{key: 1.3}])}))
+    assert "| 1.300 (1.300-1.300) | not enough rounds |" in lines

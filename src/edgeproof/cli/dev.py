@@ -114,7 +114,12 @@ def _add_perf_command(sub: Any) -> None:
     s.add_argument("--release", type=Path, default=Path("reports/release.json"))
     s.add_argument("--out", type=Path, default=Path("reports"), help="writes perf.json and perf.md here")
     s.add_argument("--images", type=int, default=50, help="val images cycled by every entry")
-    s.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each entry keeps its median")
+    s.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds; each entry keeps its median (a round-by-round verdict needs at least 4)",
+    )
     s.add_argument("--frames", type=int, default=0, help="timed frames per entry per round (0: benchmark.runs)")
     s.set_defaults(func=_cmd_perf)
 

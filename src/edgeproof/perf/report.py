@@ -219,8 +219,8 @@ def _target_lines(d: Mapping[str, Any]) -> list[str]:
         "",
         "Round by round: the ratio within each round, whose entries run back to back, so load from elsewhere on "
         "the machine hits both sides alike. A target is met there only when at least three rounds in four meet "
-        "it (counted), missed when at least three in four miss it, and otherwise within the noise of this "
-        "machine: neither.",
+        "it (counted, a round that could not measure it among them), missed when at least three in four miss it, "
+        "and otherwise within the noise of this machine: neither. Fewer than four rounds give no such verdict.",
     ]
 
 

@@ -50,7 +50,7 @@ class PerfInputs:
     optimized: Path  # models/optimized (<variant>.onnx)
     data: Path  # data/prepared
     release: Path | None  # reports/release.json, for the release variant's name
-    rounds: int = 3
+    rounds: int = 5
     fp16_reason: str | None = None  # why fp16 is not measured here (None: measure it)
 
 

@@ -8,8 +8,10 @@ Each ratio is computed twice from the same interleaved rounds:
 - **round by round**: the ratio within each round, whose entries run back to back, so a burst of load from
   elsewhere on a shared machine hits both sides of a ratio alike. Its spread over the rounds is what the
   machine lets one tell apart: a target counts as met only when at least three rounds in four meet it
-  (counted: all of three rounds, six of eight), missed when at least three in four miss it, and otherwise
-  "within the noise", which is neither. The quartiles are shown with it.
+  (counted: three of four rounds, six of eight), missed when at least three in four miss it, and otherwise
+  "within the noise", which is neither. A round that could not measure the ratio counts among the rounds
+  and meets nothing. Fewer than :data:`MIN_ROUNDS` rounds give no such verdict ("not enough rounds"): one
+  round cannot show a spread. The quartiles are shown with it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def round_entries(entries: Sequence[Mapping[str, Any]], r: int, floor_ms: float)
 
 
 def spread(per_round: Sequence[Mapping[str, float | None]]) -> dict[str, dict[str, Any] | None]:
-    """Per target: the round-by-round ratios, their median and quartiles (``None`` where no round has it)."""
+    """Per target: the round-by-round ratios that were measured, their median and quartiles, and ``of``: how many
+    rounds were run (``None`` where no round has it)."""
     out: dict[str, dict[str, Any] | None] = {}
     for key in TARGETS:
         values = [v for v in (r.get(key) for r in per_round) if v is not None]
@@ -92,6 +95,7 @@ def spread(per_round: Sequence[Mapping[str, float | None]]) -> dict[str, dict[st
         q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
         out[key] = {
             "rounds": values,
+            "of": len(per_round),  # a round that measured nothing still counts: it met nothing
             "median": statistics.median(values),
             "q1": q1,
             "q3": q3,
@@ -101,6 +105,8 @@ def spread(per_round: Sequence[Mapping[str, float | None]]) -> dict[str, dict[st
 
 #: The share of rounds that must agree before a round-by-round verdict is given.
 AGREEING = 0.75
+#: The fewest rounds a round-by-round verdict is given on (three of them agreeing).
+MIN_ROUNDS = 4
 
 
 def verdict(key: str, figures: Mapping[str, Any] | None) -> str:
@@ -109,9 +115,12 @@ def verdict(key: str, figures: Mapping[str, Any] | None) -> str:
         return "not measured"
     op, target, _what = TARGETS[key]
     rounds = figures["rounds"]
+    run = max(figures.get("of", len(rounds)), len(rounds))
+    if run < MIN_ROUNDS:
+        return "not enough rounds"
     meeting = sum(1 for v in rounds if meets(op, target, v))
-    if meeting >= AGREEING * len(rounds):
+    if meeting >= AGREEING * run:
         return "met"
-    if len(rounds) - meeting >= AGREEING * len(rounds):
+    if len(rounds) - meeting >= AGREEING * run:  # measured and missed: an unmeasured round is no miss either
         return "**missed**"
     return "within the noise"

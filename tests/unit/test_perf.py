@@ -209,3 +209,31 @@ def test_a_round_by_round_verdict_needs_four_rounds_and_counts_the_unmeasured_on
     assert judged([1.0, 1.1, None, None]) == "within the noise"  # an unmeasured round is no miss either
     lines = "\n".join(_target_lines({"ratios": {key: 1.3}, "ratios_by_round": spread([{key: 1.3}])}))
     assert "| 1.300 (1.300-1.300) | not enough rounds |" in lines
+
+
+def test_perf_md_shows_each_frames_end_to_end_latency_beside_throughput():
+    """Finding 1: perf.md showed model-only p50/p95 and FPS only, so a parallel entry's "met" FPS ratio stood
+    beside its model-alone p50 while each of its frames took longer than serially (14 ms against 9)."""
+    entries = [
+        {**_entry("ultralytics", "fp32", 100.0, 7.0, 0.79), "latency_ms_p50": 9.5, "latency_ms_p95": 11.0},
+        {**_entry("edgeproof", "fp32", 105.0, 6.0, 0.78), "latency_ms_p50": 9.0, "latency_ms_p95": 10.5},
+        {**_entry("edgeproof-parallel", "fp32", 140.0, 6.1, 0.78), "latency_ms_p50": 14.0, "latency_ms_p95": 16.25},
+    ]
+    doc = {
+        "machine": "cpu",
+        "image_size": 256,
+        "compute_floor_ms": 5.0,
+        "release_variant": "fp32",
+        "entries": entries,
+        "details": {
+            "matmul_gflop_per_s": {"best": 226.0, "measurements": []},
+            "gflop": 1.13,
+            **{"rounds": 5, "images": 50, "frames_per_round": 100, "warmup": 10},
+            "ratios": ratios(entries, "fp32"),
+        },
+    }
+    md = render(doc)
+    assert "| edgeproof-parallel fp32 | edgeproof-parallel | fp32 | 6.10 | 7.32 | 1.22x | 14.00 | 16.25 | 140.0 |" in md
+    parallel = next(line for line in md.splitlines() if line.startswith("| fp32, a frame per core"))
+    assert parallel.endswith("| 14.00 / 9.50 |")  # each frame's own p50, edgeproof / ultralytics' best
+    assert "one frame at a time. `+overlap`" in md and "each frame's own latency" in md

@@ -41,36 +41,56 @@ def meets(op: str, target: float, value: float) -> bool:
     return value >= target if op == ">=" else value <= target
 
 
-def ratios(entries: list[dict[str, Any]], release: str | None) -> dict[str, float | None]:
-    """The target ratios: fp32 and release e2e FPS against ultralytics ONNX; fp32 p50 against the floor."""
-    by = {(e["kind"], e["variant"]): e for e in entries}
-    theirs = by.get(("ultralytics", "fp32"), {}).get("fps_e2e")
-    fp32 = by.get(("edgeproof", "fp32"), {})
-    rel = by.get(("edgeproof", release or "fp32"), {})
-    ref_map = fp32.get("map50_95")
+#: Per FPS target: the edgeproof entry's kind and variant ("release": the release variant) and the ultralytics
+#: baseline it is divided by ("serial": its ONNX predict; "best": the faster of that and a YOLO per core).
+FPS_SIDES = {
+    "fp32_fps_vs_ultralytics_onnx": ("edgeproof", "fp32", "serial"),
+    "release_fps_vs_ultralytics_onnx": ("edgeproof", "release", "serial"),
+    "fp32_overlap_fps_vs_ultralytics_onnx": ("edgeproof-overlap", "fp32", "serial"),
+    "release_overlap_fps_vs_ultralytics_onnx": ("edgeproof-overlap", "release", "serial"),
+    "fp32_parallel_fps_vs_ultralytics_onnx_best": ("edgeproof-parallel", "fp32", "best"),
+    "release_parallel_fps_vs_ultralytics_onnx_best": ("edgeproof-parallel", "release", "best"),
+}
 
-    def pipelined(kind: str, variant: str, against: float | None) -> float | None:  # the best split's throughput
-        fps = [e["fps_e2e"] for e in entries if e["kind"] == kind and e["variant"] == variant]
-        return max(fps) / against if fps and against else None
+Side = Mapping[str, Any]
 
+
+def _fastest(entries: Sequence[Side]) -> Side | None:
+    measured = [e for e in entries if e.get("fps_e2e")]
+    return max(measured, key=lambda e: e["fps_e2e"]) if measured else None
+
+
+def compared(entries: Sequence[Side], release: str | None) -> dict[str, tuple[Side | None, Side | None]]:
+    """Per FPS target: the edgeproof entry and the ultralytics entry its ratio divides (``None``: not measured)."""
+
+    def of(kind: str, variant: str) -> list[Side]:
+        return [e for e in entries if e["kind"] == kind and e["variant"] == variant]
+
+    serial = _fastest(of("ultralytics", "fp32"))
     # ultralytics' best of one stream and a YOLO per core: its instances cannot be made single-threaded, and
     # oversubscribed they may lose to its own serial predict; the parallel entries never meet a weaker baseline
-    theirs_best = max(
-        (f for f in (theirs, by.get(("ultralytics-parallel", "fp32"), {}).get("fps_e2e")) if f), default=None
-    )
+    baselines = {"serial": serial, "best": _fastest([e for e in (serial, *of("ultralytics-parallel", "fp32")) if e])}
+    out = {}
+    for key, (kind, variant, baseline) in FPS_SIDES.items():
+        ours = _fastest(of(kind, (release or "fp32") if variant == "release" else variant))
+        out[key] = (ours, baselines[baseline])
+    return out
 
-    return {
-        "fp32_fps_vs_ultralytics_onnx": fp32["fps_e2e"] / theirs if theirs and fp32 else None,
-        "release_fps_vs_ultralytics_onnx": rel["fps_e2e"] / theirs if theirs and rel else None,
-        "fp32_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", "fp32", theirs),
-        "release_overlap_fps_vs_ultralytics_onnx": pipelined("edgeproof-overlap", release or "fp32", theirs),
-        "fp32_parallel_fps_vs_ultralytics_onnx_best": pipelined("edgeproof-parallel", "fp32", theirs_best),
-        "release_parallel_fps_vs_ultralytics_onnx_best": pipelined(
-            "edgeproof-parallel", release or "fp32", theirs_best
-        ),
-        "release_map_drop": ref_map - rel["map50_95"] if ref_map is not None and rel else None,
-        "fp32_latency_vs_floor": fp32.get("latency_vs_floor"),
+
+def ratios(entries: Sequence[Side], release: str | None) -> dict[str, float | None]:
+    """The target ratios: e2e FPS against ultralytics ONNX (:data:`FPS_SIDES`), the release variant's mAP drop,
+    fp32's model-only p50 against the floor."""
+    out: dict[str, float | None] = {
+        key: ours["fps_e2e"] / theirs["fps_e2e"] if ours and theirs else None
+        for key, (ours, theirs) in compared(entries, release).items()
     }
+    fp32 = next((e for e in entries if e["kind"] == "edgeproof" and e["variant"] == "fp32"), {})
+    rel = next((e for e in entries if e["kind"] == "edgeproof" and e["variant"] == (release or "fp32")), None)
+    ref_map = fp32.get("map50_95")
+    rel_map = rel.get("map50_95") if rel else None
+    out["release_map_drop"] = ref_map - rel_map if ref_map is not None and rel_map is not None else None
+    out["fp32_latency_vs_floor"] = fp32.get("latency_vs_floor")
+    return out
 
 
 def round_entries(entries: Sequence[Mapping[str, Any]], r: int, floor_ms: float) -> list[dict[str, Any]]:

@@ -100,7 +100,12 @@ def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def _kind(key: str, models: Mapping[str, Any]) -> str:
     base = key.split("+")[0]
     side = "ultralytics" if base in models else "edgeproof"
-    for mark, suffix in ((pipelines.OVERLAP, "-overlap"), (pipelines.PARALLEL, "-parallel")):
+    marks = (
+        (pipelines.OVERLAP_INFO, "-overlap-info"),
+        (pipelines.OVERLAP, "-overlap"),
+        (pipelines.PARALLEL, "-parallel"),
+    )
+    for mark, suffix in marks:
         if mark in key:
             return side + suffix
     return side
@@ -169,6 +174,8 @@ def _entries(
         base = key.split("+")[0]  # a pipeline entry's detections are its serial entry's
         variant = {"ultralytics-pt": "pytorch", "ultralytics-onnx": "fp32"}.get(base, base)
         name = NAMES.get(key, f"edgeproof Detector, {key}")
+        if pipelines.OVERLAP_INFO in key:
+            name += " (information only: not the split named in advance)"
         entry = {"name": name, "kind": _kind(key, models), "variant": variant, **_median(runs), "map50_95": maps[base]}
         p50 = entry["latency_model_ms_p50"]
         entry["latency_vs_floor"] = p50 / floor_ms if p50 is not None else None  # unrounded: a target compares it

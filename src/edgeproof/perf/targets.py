@@ -23,8 +23,12 @@ from typing import Any
 TARGETS = {
     "fp32_fps_vs_ultralytics_onnx": (">=", 1.25, "edgeproof fp32 end-to-end FPS / ultralytics ONNX predict"),
     "release_fps_vs_ultralytics_onnx": (">=", 2.0, "release variant end-to-end FPS / ultralytics ONNX predict"),
-    "fp32_overlap_fps_vs_ultralytics_onnx": (">=", 1.25, "the same, fp32 with the overlapped frame pipeline"),
-    "release_overlap_fps_vs_ultralytics_onnx": (">=", 2.0, "the same, release variant overlapped"),
+    "fp32_overlap_fps_vs_ultralytics_onnx_best": (
+        ">=",
+        1.25,
+        "fp32 overlapped (at benchmark.intra_op_threads) / ultralytics' best (one stream, or a YOLO per core)",
+    ),
+    "release_overlap_fps_vs_ultralytics_onnx_best": (">=", 2.0, "the same, release variant overlapped"),
     "fp32_parallel_fps_vs_ultralytics_onnx_best": (
         ">=",
         1.25,
@@ -42,12 +46,14 @@ def meets(op: str, target: float, value: float) -> bool:
 
 
 #: Per FPS target: the edgeproof entry's kind and variant ("release": the release variant) and the ultralytics
-#: baseline it is divided by ("serial": its ONNX predict; "best": the faster of that and a YOLO per core).
+#: baseline it is divided by ("serial": its ONNX predict; "best": the faster of that and a YOLO per core, for
+#: every pipelined entry). One entry per kind and variant is judged: the overlapped pipeline at the thread split
+#: named in advance (benchmark.intra_op_threads); the other split is kind ``edgeproof-overlap-info``, shown only.
 FPS_SIDES = {
     "fp32_fps_vs_ultralytics_onnx": ("edgeproof", "fp32", "serial"),
     "release_fps_vs_ultralytics_onnx": ("edgeproof", "release", "serial"),
-    "fp32_overlap_fps_vs_ultralytics_onnx": ("edgeproof-overlap", "fp32", "serial"),
-    "release_overlap_fps_vs_ultralytics_onnx": ("edgeproof-overlap", "release", "serial"),
+    "fp32_overlap_fps_vs_ultralytics_onnx_best": ("edgeproof-overlap", "fp32", "best"),
+    "release_overlap_fps_vs_ultralytics_onnx_best": ("edgeproof-overlap", "release", "best"),
     "fp32_parallel_fps_vs_ultralytics_onnx_best": ("edgeproof-parallel", "fp32", "best"),
     "release_parallel_fps_vs_ultralytics_onnx_best": ("edgeproof-parallel", "release", "best"),
 }

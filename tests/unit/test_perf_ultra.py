@@ -49,7 +49,7 @@ def test_ultralytics_is_timed_as_one_stream_over_the_same_frames_as_edgeproof(tm
     sorts a manifest, and the cold first frame is a warm-up frame, never timed."""
     images = _images(tmp_path, 3)
     model = FakeYolo()
-    timing = ultra.Timing(warmup=2, runs=5, conf=0.25, iou=0.7, max_det=300)
+    timing = ultra.Timing(warmup=2, runs=5, conf=0.25, iou=0.7, max_det=300, agnostic=False)
     out = ultra.time_predict(model, images, 64, timing)
     assert len(model.calls) == 1
     assert model.calls[0][2]["imgsz"] == 64 and model.calls[0][2]["conf"] == 0.25
@@ -66,10 +66,21 @@ def test_ultralytics_in_parallel_streams_each_worker_its_own_frames(tmp_path):
         made: ClassVar[list[FakeYolo]] = []
 
     images = _images(tmp_path, 4)
-    timing = ultra.Timing(warmup=1, runs=5, conf=0.25, iou=0.7, max_det=300)
+    timing = ultra.Timing(warmup=1, runs=5, conf=0.25, iou=0.7, max_det=300, agnostic=True)
     out = ultra.time_predict_parallel(Yolo(), images, 64, timing, workers=2)
     workers = Yolo.made[1:]
     assert [len(m.calls) for m in workers] == [1, 1]
+    assert all(m.calls[0][2]["agnostic_nms"] is True for m in workers)
     by_worker = [[images[i % 4].read_bytes() for i in order] for order in ([0, 0, 2, 4], [0, 1, 3])]
     assert [m.read for m in workers] == by_worker
     assert out["latency_ms_p50"] >= 4.0 and out["fps_e2e"] > 0
+
+
+def test_ultralytics_runs_nms_as_the_deployed_detector_does(tmp_path):
+    """Finding 6: deploy.agnostic never reached ultralytics (conf, iou and max_det only), so with ``agnostic: true``
+    edgeproof ran class-agnostic NMS and ultralytics per-class NMS."""
+    for agnostic in (True, False):
+        model = FakeYolo()
+        timing = ultra.Timing(warmup=0, runs=1, conf=0.25, iou=0.7, max_det=300, agnostic=agnostic)
+        ultra.time_predict(model, _images(tmp_path, 1), 64, timing)
+        assert model.calls[0][2]["agnostic_nms"] is agnostic

@@ -195,7 +195,7 @@ def run_perf(
     bench = bench.model_copy(update={"batch": 1})
     gflop, peaks, roofs = count_flops(files["fp32"]) / 1e9, [matmul_peak()], [memory_roof()]
     imgsz, _ = read_input_size(files["fp32"])  # square: the export's train.imgsz
-    timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det)
+    timing = ultra.Timing(bench.warmup, bench.runs, deploy.conf, deploy.iou, deploy.max_det, deploy.agnostic)
     with ultra.temp_folder() as tmp:
         models = ultra.load_models(inputs.weights, imgsz, state, Path(tmp))
         maps = _maps(inputs, models, files, imgsz, evaluate, deploy)

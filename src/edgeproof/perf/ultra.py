@@ -35,6 +35,7 @@ class Timing:
     conf: float
     iou: float
     max_det: int
+    agnostic: bool  # deploy.agnostic: NMS across classes, as the deployed detector runs it
 
 
 def export_default_onnx(yolo_cls: Any, weights: Path, folder: Path, imgsz: int) -> Path:
@@ -50,6 +51,7 @@ def _kwargs(imgsz: int, timing: Timing) -> dict[str, Any]:
         "conf": timing.conf,
         "iou": timing.iou,
         "max_det": timing.max_det,
+        "agnostic_nms": timing.agnostic,
         "verbose": False,
         "device": "cpu",
     }

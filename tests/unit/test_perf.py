@@ -274,3 +274,30 @@ def test_the_overlapped_pipeline_is_judged_at_the_split_named_in_advance_against
         _entry("edgeproof-overlap-info", "fp32", 160.0, 6.0, 0.78),
     ]
     assert ratios(entries, "fp32")["fp32_overlap_fps_vs_ultralytics_onnx_best"] == 130 / 125
+
+
+def test_flops_are_counted_on_a_model_that_takes_uint8_pixels(tmp_path):
+    """Finding 7: count_flops fed float32 zeros, so a model built with ``optimize.input: uint8_nhwc`` failed
+    with ONNX Runtime's INVALID_ARGUMENT naming no file; a non-image input is refused naming the file."""
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w")
+    nodes = [
+        helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["f"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1]),  # (1, 8, 16, 16)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 32, 32, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "u8.onnx"))
+    assert count_flops(tmp_path / "u8.onnx") == 2 * (8 * 3 * 3 * 3) * (16 * 16)
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
+    model.graph.node[0].attribute[0].i = TensorProto.FLOAT
+    onnx.save(model, str(tmp_path / "i32.onnx"))
+    with pytest.raises(ValueError, match=r"i32\.onnx: input 'x'"):
+        count_flops(tmp_path / "i32.onnx")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeproof.runtime.detector import check_input
 from edgeproof.runtime.session import import_ort
 
 
@@ -20,7 +21,8 @@ def count_flops(path: Path) -> int:
     """FLOPs (2 x multiply-accumulates) of one batch-1 inference over Conv, MatMul and Gemm nodes.
 
     Output shapes come from one real run (every Conv/MatMul output exposed), so dynamic reshapes in
-    the head cannot hide a layer.
+    the head cannot hide a layer. The run is fed zeros of the model's own input type and layout (float NCHW,
+    or uint8 NHWC pixels for ``optimize.input: uint8_nhwc``).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -38,11 +40,10 @@ def count_flops(path: Path) -> int:
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
+    dtype = check_input(path, inp)  # the runtime's own check: float NCHW or uint8 NHWC pixels, else named
     shape = [1, *(d if isinstance(d, int) else 1 for d in inp.shape[1:])]
     names = [o.name for o in session.get_outputs()]
-    shapes = dict(
-        zip(names, (a.shape for a in session.run(names, {inp.name: np.zeros(shape, np.float32)})), strict=True)
-    )
+    shapes = dict(zip(names, (a.shape for a in session.run(names, {inp.name: np.zeros(shape, dtype)})), strict=True))
     flops = 0
     for node in nodes:
         out = shapes[node.output[0]]

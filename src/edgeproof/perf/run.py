@@ -1,7 +1,8 @@
 """One side-by-side speed run: same machine, same val images, same image size, batch 1.
 
-Entries are timed in interleaved rounds (every entry once per round) and each keeps the median of
-its rounds, so a burst of load from elsewhere on the machine hits all entries alike.
+Entries are timed in interleaved rounds (every entry once per round, the order rotated from round to
+round) and each keeps the median of its rounds, so a burst of load from elsewhere on the machine hits all
+entries alike.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from edgeproof.perf.anatomy import frame_steps, profile_model
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak, memory_roof
 from edgeproof.perf.targets import ratios, round_entries, spread
 from edgeproof.profiles import VARIANTS
-from edgeproof.runtime import timing as core
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector, read_input_size
 from edgeproof.runtime.postprocess import Postprocess
@@ -144,7 +144,8 @@ def _time_rounds(
     bench: BenchmarkParams,
     deploy: DeploySettings,
 ) -> dict[str, list[dict[str, float]]]:
-    """Time every entry once per round, ``inputs.rounds`` times (interleaved); each entry's figures per round."""
+    """Time every entry once per round, ``inputs.rounds`` times (interleaved, in :func:`round_order`); each entry's
+    figures per round."""
     entries: dict[str, Callable[[], dict[str, Any]]] = {
         key: functools.partial(ultra.time_predict, model, images, imgsz, timing) for key, model in models.items()
     }
@@ -152,10 +153,21 @@ def _time_rounds(
     entries.update(pipelines.pipeline_entries(files, _release_name(inputs), images, bench, deploy))
     entries.update(pipelines.ultralytics_parallel(models, images, imgsz, timing))
 
-    def log_round(r: int, results: Mapping[str, list[dict[str, Any]]]) -> None:
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in entries}
+    for r in range(inputs.rounds):
+        for name in round_order(list(entries), r):
+            results[name].append(entries[name]())
         log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in results.items()})
+    return results
 
-    return core.interleaved(entries, inputs.rounds, on_round=log_round)
+
+def round_order(names: list[str], r: int) -> list[str]:
+    """The order of round ``r``: it starts at entry ``r`` (cyclically) and runs forward in even rounds, backward in
+    odd ones, so no entry always runs first (after the cold start of another's set-up) or always right after the
+    same neighbour: each entry starts a round in turn, and each pair of entries runs both ways round."""
+    n = len(names)
+    step = -1 if r % 2 else 1
+    return [names[(r + step * j) % n] for j in range(n)]
 
 
 def _release_name(inputs: PerfInputs) -> str | None:

@@ -301,3 +301,20 @@ def test_flops_are_counted_on_a_model_that_takes_uint8_pixels(tmp_path):
     onnx.save(model, str(tmp_path / "i32.onnx"))
     with pytest.raises(ValueError, match=r"i32\.onnx: input 'x'"):
         count_flops(tmp_path / "i32.onnx")
+
+
+def test_the_footer_says_what_the_map_column_is_scored_on():
+    """Finding 8: the footer said "pycocotools on the val split at the evaluation thresholds for every entry",
+    while mAP is scored over every val image at conf 0.001, not on the timed frames at the deploy conf, and the
+    two sides differ in preprocessing and in labels per box."""
+    details = {
+        "matmul_gflop_per_s": {"best": 226.0, "measurements": []},
+        **{"gflop": 1.13, "rounds": 5, "images": 50, "frames_per_round": 100, "warmup": 10, "ratios": {}},
+        "map_scoring": {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True, "images": 500},
+    }
+    doc = {"machine": "cpu", "image_size": 256, "compute_floor_ms": 5.0, "release_variant": None, "entries": []}
+    md = render({**doc, "details": details})
+    assert "for every entry" not in md
+    assert "all 500 val images at the evaluation's scoring thresholds (conf 0.001, NMS IoU 0.7, max_det 300)" in md
+    assert "not over the timed frames (the first 50 val images at the deploy operating point)" in md
+    assert "(multi_label true)" in md and "its NMS keeps one class per box" in md

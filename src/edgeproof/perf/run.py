@@ -7,6 +7,7 @@ entries alike.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import statistics
@@ -203,7 +204,8 @@ def run_perf(
 ) -> dict[str, Any]:
     """The ``reports/perf.json`` document."""
     files, skipped = _variants(inputs)
-    images = split_image_paths(inputs.data, "val")[: bench.e2e_images]
+    val = split_image_paths(inputs.data, "val")
+    images = val[: bench.e2e_images]
     bench = bench.model_copy(update={"batch": 1})
     gflop, peaks, roofs = count_flops(files["fp32"]) / 1e9, [matmul_peak()], [memory_roof()]
     imgsz, _ = read_input_size(files["fp32"])  # square: the export's train.imgsz
@@ -233,6 +235,8 @@ def run_perf(
             "warmup": bench.warmup,
             "batch": 1,
             "not_measured": skipped,
+            # what the mAP column is scored on: every val image at the evaluation's thresholds, not the timed frames
+            "map_scoring": {**dataclasses.asdict(evaluate.scoring), "images": len(val)},
             "memory_roof": {k: max(r[k] or 0 for r in roofs) or None for k in roofs[0]},
             "ratios": ratios(entries, release),
             "ratios_by_round": spread(

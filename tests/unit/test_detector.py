@@ -166,3 +166,32 @@ def test_the_mlflow_input_example_does_not_guess_640(tmp_path, fixed_detector_fa
     del model.metadata_props[:]  # no imgsz: the size is unknown, not 640
     with pytest.raises(ValueError, match="no 'imgsz' metadata"):
         signature_and_example(model)
+
+
+def test_a_model_with_external_data_is_refused_naming_the_file_and_where_its_weights_are(
+    tmp_path, fixed_detector_factory, monkeypatch
+):
+    """Findings review, 1: the sha256 is of the .onnx bytes only, and a session built from bytes took the
+    weights file from the current folder: two folders with one graph file and different weights gave one
+    digest and two results. Such a model is refused (one rule with the device's bundle check)."""
+    import onnx
+
+    folders = [tmp_path / "ext", tmp_path / "ext_other"]
+    for folder, score in zip(folders, (0.9, 0.3), strict=True):
+        folder.mkdir()
+        graph = onnx.load(fixed_detector_factory(_raw_one_box()))
+        graph.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(_scaled(score), "fixed"))
+        # the 72-byte output constant goes to model.onnx.data, the small ones stay in the graph file
+        external = {"save_as_external_data": True, "size_threshold": 64, "location": "model.onnx.data"}
+        onnx.save(graph, str(folder / "model.onnx"), **external)
+    assert (folders[0] / "model.onnx").read_bytes() == (folders[1] / "model.onnx").read_bytes()
+    monkeypatch.chdir(folders[1])  # ORT would have read ext_other's weights for ext's model
+    with pytest.raises(ValueError, match=r"ext/model\.onnx: 1 tensor\(s\) keep their data outside the file") as err:
+        Detector(folders[0] / "model.onnx")
+    assert "model.onnx.data" in str(err.value) and "'fixed'" in str(err.value)
+
+
+def _scaled(score: float) -> np.ndarray:
+    raw = _raw_one_box()
+    raw[5, 0] = score
+    return raw[None]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from edgeproof.device.onnx_data import WireError, external_tensors
+from edgeproof.device.onnx_data import WireError, external_data_problem
 from edgeproof.io import read_json, sha256_file
 
 MANIFEST = "manifest.json"
@@ -100,13 +100,10 @@ def verify_bundle(root: Path) -> Dict[str, Any]:
 def _model_problems(path: Path) -> List[str]:
     """A model whose tensors keep data in other files (not in the manifest; ORT may open any path) is refused."""
     try:
-        outside = external_tensors(path.read_bytes())
+        problem = external_data_problem(path, path.read_bytes())
     except WireError as exc:
         return [f"{path}: not an ONNX protobuf ({exc})"]
-    if outside:
-        shown = outside[:5] + (["…"] if len(outside) > 5 else [])
-        return [f"{path}: {len(outside)} tensor(s) keep their data outside the file (external data): {shown}"]
-    return []
+    return [problem] if problem else []
 
 
 def profile_model(root: Path, manifest: Dict[str, Any], profile: str) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ the fields of ``onnx.proto`` that can hold a tensor, at any depth (subgraphs, fu
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 # message -> {field number: message type of that (length-delimited) field}, from onnx.proto
 _SCHEMA: Dict[str, Dict[int, str]] = {
@@ -67,19 +67,29 @@ def _fields(data: bytes) -> Iterator[Tuple[int, int, object]]:
         raise WireError("fixed-size field runs past the end")
 
 
-def _external(data: bytes, kind: str, depth: int) -> Iterator[str]:
+def _location(entry: bytes) -> Optional[str]:
+    """The value of an ``external_data`` entry (``StringStringEntryProto``) whose key is ``location``."""
+    fields = {number: value for number, wire, value in _fields(entry) if wire == 2}
+    if fields.get(1) != b"location":
+        return None
+    return bytes(fields.get(2, b"")).decode("utf-8", "replace")  # type: ignore[arg-type]
+
+
+def _external(data: bytes, kind: str, depth: int) -> Iterator[Tuple[str, str]]:
     if depth > 64:
         raise WireError("nested deeper than 64 messages")
-    name, external = "", False
+    name, external, location = "", False, "?"
     for number, wire, value in _fields(data):
         if kind == "tensor" and wire == 2 and number == _TENSOR_NAME:
             name = bytes(value).decode("utf-8", "replace")  # type: ignore[arg-type]
         elif kind == "tensor" and ((number, value) == (_DATA_LOCATION, _EXTERNAL) or number == _EXTERNAL_DATA):
             external = True
+            if wire == 2 and number == _EXTERNAL_DATA:
+                location = _location(value) or location  # type: ignore[arg-type]
         elif wire == 2 and number in _SCHEMA[kind]:
             yield from _external(value, _SCHEMA[kind][number], depth + 1)  # type: ignore[arg-type]
     if external:
-        yield name or "<unnamed tensor>"
+        yield name or "<unnamed tensor>", location
 
 
 def external_tensors(model: bytes) -> List[str]:
@@ -87,4 +97,21 @@ def external_tensors(model: bytes) -> List[str]:
 
     Raises :class:`WireError` for bytes that are not a protobuf message.
     """
-    return list(_external(model, "model", 0))
+    return [name for name, _ in _external(model, "model", 0)]
+
+
+def external_data_problem(where: object, model: bytes) -> Optional[str]:
+    """Why the ONNX file ``where`` (its bytes ``model``) is refused for keeping tensor data in other files,
+    naming the tensors and the files they point to; None when it keeps none. The one wording of the refusal.
+
+    Raises :class:`WireError` for bytes that are not a protobuf message.
+    """
+    outside = list(_external(model, "model", 0))
+    if not outside:
+        return None
+    files = sorted({location for _, location in outside})
+    names = [name for name, _ in outside[:5]] + (["…"] if len(outside) > 5 else [])
+    return (
+        f"{where}: {len(outside)} tensor(s) keep their data outside the file (external data, in {files}, "
+        f"which its sha256 does not cover): {names}"
+    )

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edgeproof.device.onnx_data import WireError, external_data_problem
 from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
 from edgeproof.runtime.session import SessionSettings, create_session
@@ -113,12 +114,25 @@ def check_output(path: Path, out: Any, num_classes: Optional[int]) -> Optional[i
 
 
 def read_model(path: Union[Path, str]) -> bytes:
-    """The model file's bytes (one read: hash and session both come from them)."""
+    """The model file's bytes (one read: hash and session both come from them).
+
+    A model whose tensors keep their data in another file is refused: the sha256 of these bytes would not
+    cover the weights, and a session built from bytes looks for that file in the current folder, not the
+    model's, so the same digest could be reported for different weights. (Unparseable bytes are left to
+    onnxruntime, whose error names the file.)
+    """
     path = Path(path)
     try:
-        return path.read_bytes()
+        model = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: model file not found") from None
+    try:
+        problem = external_data_problem(path, model)
+    except WireError:  # not a protobuf: onnxruntime refuses it, naming the file
+        return model
+    if problem:
+        raise ValueError(f"{problem}; save the model as one file (onnx.save(..., save_as_external_data=False))")
+    return model
 
 
 def _stack(pixels: List[np.ndarray]) -> np.ndarray:

@@ -195,3 +195,84 @@ def _scaled(score: float) -> np.ndarray:
     raw = _raw_one_box()
     raw[5, 0] = score
     return raw[None]
+
+
+def _with_metadata(path, names=None, task=None):
+    """The model at ``path`` with its ``names`` metadata replaced (None: removed) and a ``task`` added."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props if p.key != "names"}
+    props.update({"names": names} if names is not None else {})
+    props.update({"task": task} if task is not None else {})
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("raw_shape", "names", "message"),
+    [
+        ((90, 7), None, r"90 rows for 7 anchors, and no class names.*\(90, 7\) looks transposed"),
+        ((300, 6), None, r"300 rows for 6 anchors, .*an export with NMS built in .*re-export without nms=True"),
+        ((90, 7), "{0: 'a', 1: 'b', 2: 'c'}", r"90 rows, expected 4 \+ 3 classes .*\(90, 7\) looks transposed"),
+        ((300, 6), "{0: 'a', 1: 'b', 2: 'c'}", r"300 rows, expected 4 \+ 3 .*re-export without nms=True"),
+        ((8, 84), "{0: 'a', 1: 'b', 2: 'c'}", r"8 rows, .*one row more than 4 \+ classes: an objectness row"),
+        ((39, 84), "{0: 'a', 1: 'b', 2: 'c'}", r"39 rows, .*a segmentation model's mask coefficients"),
+    ],
+)
+def test_a_transposed_or_nms_output_is_refused_saying_what_it_looks_like(
+    fixed_detector_factory, raw_shape, names, message
+):
+    """Findings review, 2 and 7: without names a transposed (anchors, 4 + nc) or NMS (max_det, 6) output was
+    decoded as it came (boxes at class '1310', score 669); with names every layout got one message."""
+    raw = np.full(raw_shape, 0.5, np.float32)
+    path = _with_metadata(fixed_detector_factory(raw), names=names)
+    with pytest.raises(ValueError, match=message) as err:
+        Detector(path)
+    assert str(path) in str(err.value) and "not a detector" in str(err.value)
+
+
+def test_a_transposed_output_the_graph_does_not_state_is_refused_on_the_run(tmp_path, fixed_detector_factory):
+    det = Detector(_with_metadata(fixed_detector_factory(np.zeros((6, 84), np.float32)), names=None))
+    # as if the graph's output dims were symbolic (nothing to check at load): the layout is checked per run
+    det.session = create_session(fixed_detector_factory(np.zeros((84, 6), np.float32)), ["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match=r"output shape \(1, 84, 6\) .*84 rows for 6 anchors") as err:
+        det([np.zeros((64, 64, 3), np.uint8)])
+    assert str(det.model_path) in str(err.value)
+
+
+def test_class_rows_that_are_not_scores_are_refused_on_the_first_run(fixed_detector_factory, caplog):
+    """Findings review, 2: a model without names is run (with a warning), but an output whose class rows are
+    no scores in [0, 1] (box coordinates, logits) is refused on its first run rather than decoded."""
+    raw = _raw_one_box()
+    raw = np.concatenate([raw, raw, raw], axis=1)  # more anchors than rows: the layout cannot be told apart
+    fine = _with_metadata(fixed_detector_factory(raw), names=None)
+    with caplog.at_level("WARNING"):
+        det = Detector(fine, Postprocess(conf=0.25))
+    assert f"{fine}: no usable class names in the model's metadata" in caplog.text
+    assert det.names == {} and len(det([np.zeros((64, 64, 3), np.uint8)])[0]) == 1
+    raw[4:, 1] = [3.5, -2.0]  # logits, not scores
+    odd = _with_metadata(fixed_detector_factory(raw), names=None)
+    det = Detector(odd, Postprocess(conf=0.25))
+    with pytest.raises(ValueError, match=r"class rows .* hold values from -2 to 3\.5, not scores in \[0, 1\]") as err:
+        det.warmup()
+    assert str(odd) in str(err.value)
+
+
+def test_names_written_as_a_list_are_the_class_names(fixed_detector_factory):
+    """Findings review, 9: names stored as a list (not ultralytics' dict) were dropped: indices shown, unchecked."""
+    path = _with_metadata(fixed_detector_factory(_raw_one_box()), names="['cat', 'dog']")
+    assert Detector(path).names == {0: "cat", 1: "dog"}
+    with pytest.raises(ValueError, match=r"6 rows, expected 4 \+ 3 classes"):  # and now they check the rows
+        Detector(_with_metadata(fixed_detector_factory(_raw_one_box()), names="['cat', 'dog', 'bird']"))
+
+
+@pytest.mark.parametrize("task", ["segment", "obb", "classify"])
+def test_a_model_of_another_task_is_refused_by_its_metadata(fixed_detector_factory, task):
+    """Findings review, 7: a segment/obb model was refused as 'N rows, expected 4 + 3 = 7'; its task says why."""
+    path = _with_metadata(fixed_detector_factory(_raw_one_box()), names="{0: 'a', 1: 'b'}", task=task)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: task '{task}' \(the model's metadata\)"):
+        Detector(path)
+    assert Detector(_with_metadata(path, names="{0: 'a', 1: 'b'}", task="detect")).names == {0: "a", 1: "b"}

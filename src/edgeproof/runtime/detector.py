@@ -18,6 +18,7 @@ from edgeproof.device.onnx_data import WireError, external_data_problem
 from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
 from edgeproof.runtime.session import SessionSettings, create_session
+from edgeproof.runtime.signature import check_input, check_output, check_scores, check_task, class_names, layout_problem
 
 
 def _model_metadata(session: Any) -> Dict[str, Any]:
@@ -25,9 +26,9 @@ def _model_metadata(session: Any) -> Dict[str, Any]:
 
 
 def parse_metadata(props: Dict[str, str]) -> Dict[str, Any]:
-    """The ultralytics metadata of an ONNX model (``names``, ``imgsz``, ``stride``), values parsed."""
+    """The ultralytics metadata of an ONNX model (``names``, ``imgsz``, ``stride``, ``task``), values parsed."""
     meta: Dict[str, Any] = {}
-    for key in ("names", "imgsz", "stride"):
+    for key in ("names", "imgsz", "stride", "task"):
         if key in props:
             try:
                 meta[key] = ast.literal_eval(props[key])
@@ -71,46 +72,6 @@ def read_input_size(path: Union[Path, str]) -> Tuple[int, int]:
     session = create_session(read_model(path), ["CPUExecutionProvider"], "disable", name=str(path))
     inp = session.get_inputs()[0]
     return input_size(inp.shape, _model_metadata(session), path, nhwc=takes_pixels(inp))
-
-
-_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
-
-
-def check_input(path: Path, inp: Any) -> Any:
-    """The numpy dtype to feed ``inp`` (an ONNX Runtime ``NodeArg``); raise naming ``path`` unless it is an
-    image batch: NCHW float32 (or float16, which the runtime casts to) in [0, 1], or the letterboxed pixels
-    themselves, NHWC uint8 (``optimize.input: uint8_nhwc``: the graph converts them)."""
-    shape = list(inp.shape)
-    problems = []
-    if inp.type == "tensor(uint8)":
-        if len(shape) != 4 or shape[3] != 3:
-            problems.append(f"a uint8 input must be (batch, height, width, 3), got rank {len(shape)}")
-    elif len(shape) != 4:
-        problems.append(f"rank {len(shape)}, expected 4 (batch, 3, height, width)")
-    elif shape[1] != 3:
-        problems.append(f"{shape[1]} channels, expected 3 (RGB)")
-    if inp.type not in _INPUT_TYPES:
-        problems.append(f"element type {inp.type}, expected tensor(float) (float32), tensor(float16) or tensor(uint8)")
-    if problems:
-        raise ValueError(f"{path}: input {inp.name!r} {shape} is not an image batch: " + "; ".join(problems))
-    return _INPUT_TYPES[inp.type]
-
-
-def check_output(path: Path, out: Any, num_classes: Optional[int]) -> Optional[int]:
-    """The number of output rows (``4 + nc``) when the graph states it; raise naming ``path`` unless the
-    first output is a detector's ``(batch, 4 + nc, anchors)``, with ``nc`` the class names' count if known."""
-    shape = list(out.shape)
-    rows = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
-    expected = 4 + num_classes if num_classes else None
-    if len(shape) != 3:
-        problem = f"rank {len(shape)}, expected 3"
-    elif rows is not None and rows < 5:
-        problem = f"{rows} rows, expected 4 box rows + at least 1 class row"
-    elif rows is not None and expected is not None and rows != expected:
-        problem = f"{rows} rows, expected 4 + {num_classes} classes (from the model's names) = {expected}"
-    else:
-        return rows or expected
-    raise ValueError(f"{path}: not a detector: output {out.name!r} {shape}: {problem} (batch, 4 + classes, anchors)")
 
 
 def read_model(path: Union[Path, str]) -> bytes:
@@ -173,9 +134,10 @@ class Detector:
         self.metadata = _model_metadata(self.session)
         self.input_size = input_size(inp.shape, self.metadata, self.model_path, nhwc=self.nhwc_uint8)
         self.fixed_batch: Optional[int] = inp.shape[0] if isinstance(inp.shape[0], int) else None
-        names = self.metadata.get("names", {})
-        self.names: Dict[int, str] = {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+        check_task(self.model_path, self.metadata)
+        self.names: Dict[int, str] = class_names(self.model_path, self.metadata)
         self.output_rows = check_output(self.model_path, self.session.get_outputs()[0], len(self.names) or None)
+        self._scores_checked = False  # the first run checks what the graph cannot state: scores in [0, 1]
 
     @property
     def providers(self) -> List[str]:
@@ -204,11 +166,16 @@ class Detector:
         (checked: a model whose output has another layout is refused, naming the file)."""
         raw = self.session.run(None, {self.input_name: batch.astype(self.input_dtype, copy=False)})[0]
         rows = self.output_rows
-        if raw.ndim != 3 or raw.shape[0] != len(batch) or raw.shape[1] < 5 or (rows and raw.shape[1] != rows):
+        odd = raw.ndim != 3 or raw.shape[0] != len(batch) or (rows and raw.shape[1] != rows)
+        problem = layout_problem(raw.shape[1], raw.shape[2], len(self.names) or None) if raw.ndim == 3 else None
+        if odd or problem:
             raise ValueError(
                 f"{self.model_path}: not a detector: output shape {raw.shape} for a batch of {len(batch)}, "
-                f"expected (batch, {rows or '4 + classes'}, anchors)"
+                f"expected (batch, {rows or '4 + classes'}, anchors)" + (f": {problem}" if problem else "")
             )
+        if not self._scores_checked:
+            check_scores(self.model_path, raw)
+            self._scores_checked = True
         return raw
 
     def postprocess(self, raw: np.ndarray, letterboxes: Sequence[Letterbox]) -> List[Detections]:

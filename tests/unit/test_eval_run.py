@@ -265,6 +265,35 @@ def test_stage_fails_on_disagreement_naming_both_numbers(
     assert stage.main(_stage_args(tmp_path, data, params_file)) == 0
 
 
+def test_the_evaluate_command_fails_on_disagreement_like_the_stage(
+    tmp_path: Path,
+    data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Findings review, 3: ``edgeproof evaluate`` printed the metrics of a failed cross-check and exited 0."""
+    from edgeproof.cli import main
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("evaluate:\n  cross_check:\n    ultralytics: auto\n")
+    model = write_model(tmp_path / "m0.onnx")
+    ours = evaluate_onnx(model, data, params()).detections
+    dropped = [d for d in ours if d["category_id"] == 7][1:]
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": dropped}))
+    argv = ["--params", str(params_file), "evaluate", "--model", str(model), "--data", str(data)]
+    assert main(argv) == 2
+    assert json.loads(capsys.readouterr().out)["cross_check"]["passed"] is False  # the metrics are still printed
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert (
+        len(errors) == 1
+        and errors[0].startswith("mAP50-95 cross-check failed")
+        and "0.5000 vs ultralytics 0.3317" in errors[0]
+    )
+    monkeypatch.setattr(run_module, "run_ultralytics", lambda *a: Finished({"detections": ours, "own_map50_95": 0.4}))
+    assert main(argv) == 0
+
+
 def test_ultralytics_validator_agrees_and_leaves_the_dataset_alone(
     tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

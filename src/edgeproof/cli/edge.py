@@ -37,11 +37,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """The metrics as JSON on stdout; a failed cross-check then fails the command as it fails the DVC stage
+    (``raise_on_disagreement``: logged as an error naming both numbers, exit 2)."""
+    from edgeproof.evaluation.crosscheck import raise_on_disagreement
     from edgeproof.evaluation.run import evaluate_onnx
     from edgeproof.training.crosscheck import ultralytics_val  # imports ultralytics only when it runs
 
     params = load_params(args.params)
-    emit(evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val).metrics)
+    metrics = evaluate_onnx(args.model, args.data, params.evaluate, params.deploy, validator=ultralytics_val).metrics
+    emit(metrics)  # printed either way: a disagreement is inspected in them
+    raise_on_disagreement(metrics["cross_check"])
     return 0
 
 

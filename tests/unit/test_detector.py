@@ -276,3 +276,22 @@ def test_a_model_of_another_task_is_refused_by_its_metadata(fixed_detector_facto
     with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: task '{task}' \(the model's metadata\)"):
         Detector(path)
     assert Detector(_with_metadata(path, names="{0: 'a', 1: 'b'}", task="detect")).names == {0: "a", 1: "b"}
+
+
+def test_a_second_required_input_is_refused_naming_the_model(fixed_detector_factory):
+    """Findings review, 5: only input 0 was checked; each run then failed with ORT's 'Required inputs
+    (['thr']) are missing', which detect reported against the image being run."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = fixed_detector_factory(_raw_one_box())
+    model = onnx.load(str(path))
+    model.graph.input.append(helper.make_tensor_value_info("thr", TensorProto.FLOAT, [1]))
+    model.graph.node.append(helper.make_node("Identity", ["thr"], ["thr_out"]))
+    model.graph.output.append(helper.make_tensor_value_info("thr_out", TensorProto.FLOAT, [1]))
+    onnx.save(model, str(path))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: the model requires 2 inputs \('images' .*'thr'"):
+        Detector(path)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0.5], np.float32), "thr"))  # a default
+    onnx.save(model, str(path))
+    assert len(Detector(path, Postprocess(conf=0.25))([np.zeros((64, 64, 3), np.uint8)])[0]) == 1

@@ -18,7 +18,15 @@ from edgeproof.device.onnx_data import WireError, external_data_problem
 from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
 from edgeproof.runtime.session import SessionSettings, create_session
-from edgeproof.runtime.signature import check_input, check_output, check_scores, check_task, class_names, layout_problem
+from edgeproof.runtime.signature import (
+    check_input,
+    check_inputs,
+    check_output,
+    check_scores,
+    check_task,
+    class_names,
+    layout_problem,
+)
 
 
 def _model_metadata(session: Any) -> Dict[str, Any]:
@@ -70,7 +78,7 @@ def input_size(
 def read_input_size(path: Union[Path, str]) -> Tuple[int, int]:
     """:func:`input_size` of an ONNX file (a CPU session without graph optimisation, never run)."""
     session = create_session(read_model(path), ["CPUExecutionProvider"], "disable", name=str(path))
-    inp = session.get_inputs()[0]
+    inp = check_inputs(path, session.get_inputs())
     return input_size(inp.shape, _model_metadata(session), path, nhwc=takes_pixels(inp))
 
 
@@ -127,7 +135,7 @@ class Detector:
                 model, list(s.providers), s.graph_optimization, s.intra_op_threads, name=str(self.model_path)
             )
         self.session = ort_session
-        inp = self.session.get_inputs()[0]
+        inp = check_inputs(self.model_path, self.session.get_inputs())
         self.input_name: str = inp.name
         self.input_dtype = check_input(self.model_path, inp)
         self.nhwc_uint8 = takes_pixels(inp)  # the model takes the letterboxed pixels as they are

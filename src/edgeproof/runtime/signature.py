@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +40,20 @@ def check_input(path: Path, inp: Any) -> Any:
     if problems:
         raise ValueError(f"{path}: input {inp.name!r} {shape} is not an image batch: " + "; ".join(problems))
     return _INPUT_TYPES[inp.type]
+
+
+def check_inputs(path: Path, inputs: Sequence[Any]) -> Any:
+    """The one input the runtime feeds (the image batch); raise naming ``path`` when the model requires
+    others. ONNX Runtime lists only the inputs without a default (an initializer of that name is one), and
+    would refuse every run for a missing one, an error that named the image being run rather than the model.
+    """
+    if len(inputs) != 1:
+        listed = [f"{i.name!r} {list(i.shape)} {i.type}" for i in inputs]
+        raise ValueError(
+            f"{path}: the model requires {len(inputs)} inputs ({', '.join(listed) or 'none'}); the runtime feeds "
+            "exactly one, the image batch: give the others default values (initializers) or remove them"
+        )
+    return inputs[0]
 
 
 def _looks_like(rows: Any, anchors: Any, expected: Optional[int]) -> str:

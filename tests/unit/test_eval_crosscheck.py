@@ -105,6 +105,19 @@ def test_scaled_boxes_name_the_scale() -> None:
     assert not report["passed"] and "scale" in report["differing_images"]["likely_cause"]
 
 
+def test_boxes_a_fraction_apart_with_the_same_scores_are_not_blamed_on_the_pixels() -> None:
+    """Findings review, 4: on a non-square model both pipelines' scores were identical and x differed by ~0.1 px
+    (ultralytics maps boxes back with one gain), yet the cause read 'the pixels fed to the model differ'."""
+    from edgeproof.evaluation.agreement import likely_cause
+
+    nudged = [{**d, "bbox": [d["bbox"][0] + 0.2, d["bbox"][1], d["bbox"][2] * 1.004, d["bbox"][3]]} for d in DETS]
+    cause = likely_cause(DETS, nudged)
+    assert cause.startswith("same scores (median difference 0.0000), boxes slightly apart (median corner difference")
+    assert "widths 0.9960x ultralytics'" in cause and "non-square input" in cause
+    rescored = [{**d, "score": d["score"] - 0.05} for d in nudged]
+    assert likely_cause(DETS, rescored).startswith("same boxes, different scores (median difference 0.0500)")
+
+
 def test_tolerance_comes_from_params() -> None:
     shifted = _shifted(DETS, 1.0)
     diff = abs(score_coco(GT, shifted).metrics["map50_95"] - OURS)

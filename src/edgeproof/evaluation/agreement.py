@@ -152,4 +152,23 @@ def likely_cause(ours: Sequence[Mapping[str, Any]], theirs: Sequence[Mapping[str
     dy = float(np.median((mine[i, 1] + mine[i, 3] - other[j, 1] - other[j, 3]) / 2))
     if max(abs(dx), abs(dy)) > 0.5:
         return f"letterbox: edgeproof's boxes are offset by ({dx:+.1f}, {dy:+.1f}) px (padding or a box shift)"
-    return "same boxes, different scores: the pixels fed to the model differ (decoding, resize or normalisation)"
+    scores_a = np.asarray([float(r["score"]) for r in ours])[i]
+    scores_b = np.asarray([float(r["score"]) for r in theirs])[j]
+    return _near_boxes(np.abs(mine[i] - other[j]), np.abs(scores_a - scores_b), ratio)
+
+
+def _near_boxes(box_diff: np.ndarray, score_diff: np.ndarray, ratio: float) -> str:
+    """The cause when paired boxes are within half a pixel of each other: their scores tell pixels fed to the
+    model (scores differ) from the mapping of boxes back to the image (scores agree, boxes a fraction apart)."""
+    score = float(np.median(score_diff))
+    if score > SCORE_TOLERANCE:
+        return (
+            f"same boxes, different scores (median difference {score:.4f}): the pixels fed to the model differ "
+            "(decoding, resize or normalisation)"
+        )
+    return (
+        f"same scores (median difference {score:.4f}), boxes slightly apart (median corner "
+        f"difference {float(np.median(box_diff)):.2f} px, largest {float(box_diff.max()):.2f}; widths "
+        f"{ratio:.4f}x ultralytics'): the boxes are mapped back to the image differently; ultralytics undoes the "
+        "letterbox with one gain for both axes, edgeproof each axis' own scale, which differ on a non-square input"
+    )

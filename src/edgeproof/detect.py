@@ -259,7 +259,8 @@ def run(args: argparse.Namespace, postprocess: Any) -> int:
     from edgeproof.runtime.session import SessionSettings
 
     sources = list(args.sources)
-    model = args.model or (Path(sources.pop(0)) if sources and sources[0].endswith(".onnx") else None)
+    # the suffix in any case: MODEL.ONNX is a model, not an image (nor a reason to run the released one)
+    model = args.model or (Path(sources.pop(0)) if sources and sources[0].lower().endswith(".onnx") else None)
     if args.video is not None:  # before loading anything
         check_video_out(args.out)
         if sources or args.json:

@@ -101,6 +101,13 @@ def test_a_named_model_wins_and_a_missing_release_is_a_clear_error(project, capl
     assert main(["detect", "models/int8.onnx", "imgs/a.jpg", "--no-save"]) == 0
 
 
+def test_a_model_named_in_upper_case_is_the_model(project, fixed_detector_factory, capsys):
+    """Findings review, 8: ``detect MODEL.ONNX img`` took the model for an image and ran the released one."""
+    fixed_detector_factory(_raw(), imgsz=64, names={0: "cat", 1: "bird"}).rename(project / "MODEL.ONNX")
+    assert main(["detect", "MODEL.ONNX", "imgs/a.jpg", "--no-save"]) == 0
+    assert capsys.readouterr().out.startswith("image 1/1 imgs/a.jpg: 2 birds, ")
+
+
 @pytest.fixture
 def video(project):
     cv2 = pytest.importorskip("cv2")

@@ -281,6 +281,7 @@ def run(args: argparse.Namespace, postprocess: Any) -> int:
     detector = Detector(model, postprocess, session)
     log.info("model %s (sha256 %s)", model, detector.sha256[:12])
     if args.video is not None:
+        detector.warmup()  # untimed, as before the first image: ONNX Runtime's set-up is not a frame's latency
         result = detect_video(
             lambda rgb: detector([rgb])[0],
             detector.names,

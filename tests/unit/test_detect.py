@@ -209,6 +209,16 @@ def test_the_first_images_time_excludes_the_warm_up(project, monkeypatch, capsys
     assert calls == [1]
 
 
+def test_the_first_video_frames_latency_excludes_the_warm_up(video, monkeypatch, capsys):
+    """Findings review, 6: the images had a warm-up run, a video's first frame still timed ORT's set-up."""
+    from edgeproof.runtime.detector import Detector
+
+    calls = []
+    monkeypatch.setattr(Detector, "warmup", lambda self, batch=1: calls.append(batch))
+    assert main(["detect", "--video", str(video)]) == 0
+    assert calls == [1] and json.loads(capsys.readouterr().out)["frames"] == 3
+
+
 def test_without_params_yaml_here_the_built_in_settings_are_named(project, caplog):
     """Run from a folder without params.yaml (a subfolder), detect said nothing about its settings."""
     assert main(["detect", "imgs/a.jpg", "--no-save"]) == 0

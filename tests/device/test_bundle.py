@@ -123,7 +123,7 @@ def test_the_wire_walk_finds_external_tensors_in_subgraphs_and_refuses_garbage()
     import onnx
     from onnx import helper
 
-    from edgeproof.device.onnx_data import WireError, external_tensors
+    from edgeproof.runtime.onnx_data import WireError, external_tensors
 
     ext = helper.make_tensor("w", onnx.TensorProto.FLOAT, [1], [0.0])
     ext.ClearField("float_data")

@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from edgeproof.device.onnx_data import WireError, external_data_problem
 from edgeproof.io import read_json, sha256_file
+from edgeproof.runtime.onnx_data import WireError, external_data_problem
 
 MANIFEST = "manifest.json"
 FORMAT = "edgeproof-bundle/1"

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgeproof.device.onnx_data import WireError, external_data_problem
+from edgeproof.runtime.onnx_data import WireError, external_data_problem
 from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
 from edgeproof.runtime.session import SessionSettings, create_session

@@ -4,7 +4,9 @@ A tensor with ``data_location: EXTERNAL`` names a file (``location``) that ONNX 
 the model, or wherever an absolute or ``../`` path points: a file that is not in the bundle, so not
 covered by its manifest's sha256, and possibly any file on the board. ORT 1.32 refuses both of those
 paths, from a file or from bytes; the JetPack wheels (1.11, 1.18, 1.20) are not verified to. So the
-bundle refuses a model with any external tensor before ORT sees it.
+bundle refuses a model with any external tensor before ORT sees it, and so does every
+:class:`~edgeproof.runtime.detector.Detector` when it reads a model: the sha256 it reports is of the
+``.onnx`` bytes only, and a session built from those bytes looks for the data file in the current folder.
 
 The device side has no ``onnx`` package (numpy, PyYAML, onnxruntime only; Python 3.8): the walk reads
 the fields of ``onnx.proto`` that can hold a tensor, at any depth (subgraphs, functions).

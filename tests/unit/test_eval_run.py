@@ -177,9 +177,10 @@ def test_plot_inputs_round_trip_exactly(tmp_path: Path, data: Path) -> None:
 
 
 def test_zero_detections_do_not_crash(tmp_path: Path, data: Path, caplog: pytest.LogCaptureFixture) -> None:
-    p = params(conf=0.95)
+    # evaluate.conf may not exceed deploy.conf (the operating point is judged at deploy.conf)
+    both = parse_params({"evaluate": {"cross_check": {"ultralytics": False}, "conf": 0.95}, "deploy": {"conf": 0.95}})
     with caplog.at_level(logging.WARNING):
-        result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, p)
+        result = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, both.evaluate, both.deploy)
     m = result.metrics
     assert m["map50_95"] == 0.0 and m["n_detections"] == 0
     assert any("no detections" in w for w in m["warnings"]) and "no detections" in caplog.text

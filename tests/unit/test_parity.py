@@ -22,13 +22,22 @@ def test_matching_needs_the_same_class_and_a_high_iou():
     cand = _det([[0, 0, 10, 10.5], [20, 20, 40, 40], [50, 50, 60, 61.5], [70, 70, 80, 80]], [0, 0, 0, 2])
     # box 1: IoU 0.95, same class -> matched; box 2: right place, wrong class; box 3: IoU 0.87 < 0.9
     result = compare_detections([ref], [cand], iou=0.9)
-    assert result == {
+    pooled = {k: v for k, v in result.items() if k != "classes"}
+    assert pooled == {
         "reference_detections": 3,
         "detections": 4,
         "matched": 1,
         "lost": 2,
         "added": 3,
-        "matched_share": round(1 / 3, 4),
+        "matched_share": round(1 / 4, 4),  # of the larger count: the 3 boxes added count as the 2 lost do
+    }
+    assert result["classes"]["2"] == {
+        "reference_detections": 0,
+        "detections": 1,
+        "matched": 0,
+        "lost": 0,
+        "added": 1,
+        "matched_share": 0.0,
     }
 
 
@@ -63,7 +72,8 @@ def test_a_variant_that_moves_the_boxes_breaks_parity(fixed_detector_factory, tm
     def reference(batch):
         return np.repeat(_raw(30)[None], len(batch), axis=0)
 
-    doc = check_parity(reference, variants, [image, image], ParityParams(), DeploySettings(), {"fp16": "no GPU"})
+    params = ParityParams(min_detections=2)  # one box per image, two images
+    doc = check_parity(reference, variants, [image, image], params, DeploySettings(), {"fp16": "no GPU"})
     per = doc["detections"]["variants"]
     assert per["fp32"]["passed"] and per["fp32"]["matched_share"] == 1.0
     assert per["int8"]["passed"] is False  # 4 px shift of a 20 px box: IoU 0.67
@@ -91,3 +101,63 @@ def test_each_variant_is_fed_in_its_own_input_form(fixed_detector_factory, tmp_p
 
     doc = check_parity(reference, variants, [image, image], ParityParams(), DeploySettings())
     assert doc["detections"]["variants"]["int8"]["matched_share"] == 1.0
+
+
+#: twelve 12 px boxes on a 64 px image, apart (no NMS between them)
+GRID = [(cx, cy) for cy in (8, 24, 40) for cx in (8, 24, 40, 56)]
+
+
+def _boxes(classes, nc=3):
+    """Raw output with one box per entry of ``classes`` (a class id, or None: no box) at GRID's places."""
+    raw = np.zeros((4 + nc, len(GRID)), np.float32)
+    for i, cls in enumerate(classes):
+        raw[:4, i] = [*GRID[i], 12, 12]
+        if cls is not None:
+            raw[4 + cls, i] = 0.9
+    return raw
+
+
+def _parity(tmp_path, factory, reference_raw, candidate_raw, n_images=1):
+    from PIL import Image
+
+    image = tmp_path / "im.jpg"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(image)
+    variants = {"fp32": factory(reference_raw), "int8": factory(candidate_raw)}
+
+    def reference(batch):
+        return np.repeat(reference_raw[None], len(batch), axis=0)
+
+    doc = check_parity(reference, variants, [image] * n_images, ParityParams(), DeploySettings())
+    return doc["detections"]["variants"]
+
+
+def test_a_variant_that_adds_boxes_breaks_parity(fixed_detector_factory, tmp_path):
+    """Review finding 1: +0.3 on every class score flooded the output (4767 boxes added) and kept parity
+    (share = matched / PyTorch's count = 1.0). Boxes added now count as boxes lost do."""
+    per = _parity(tmp_path, fixed_detector_factory, _boxes([0] * 6 + [None] * 6), _boxes([0] * 12), n_images=2)
+    assert (per["int8"]["matched"], per["int8"]["lost"], per["int8"]["added"]) == (12, 0, 12)
+    assert per["int8"]["matched_share"] == 0.5 and per["int8"]["passed"] is False
+    assert "optimize.parity.min_matched_share" in per["int8"]["reason"]
+    assert per["fp32"]["passed"] is True and "reason" not in per["fp32"]
+
+
+def test_too_few_detections_are_not_judged_and_a_variant_inventing_boxes_fails(fixed_detector_factory, tmp_path):
+    """Review finding 2: a reference with no detections made every variant pass (share 1.0 by default)."""
+    nothing = _boxes([None] * 12)
+    per = _parity(tmp_path, fixed_detector_factory, nothing, nothing)
+    assert per["int8"]["passed"] is None and per["int8"]["matched_share"] is None
+    assert "optimize.parity.min_detections (10)" in per["int8"]["reason"] and per["fp32"]["passed"] is None
+    per = _parity(tmp_path, fixed_detector_factory, nothing, _boxes([1] * 12))  # PyTorch finds nothing, it 12
+    assert per["int8"]["passed"] is False and per["int8"]["matched_share"] == 0.0
+
+
+def test_a_rare_class_lost_entirely_breaks_parity(fixed_detector_factory, tmp_path):
+    """Review finding 4: 3 of 30 reference boxes are class 2 and the variant never outputs class 2; the pooled
+    share (27/30 = 0.9) passed. Each class with enough boxes is judged on its own, named in the reason."""
+    reference = _boxes([0] * 5 + [1] * 4 + [2] + [None] * 2)
+    per = _parity(tmp_path, fixed_detector_factory, reference, _boxes([0] * 5 + [1] * 4 + [None] * 3), n_images=3)
+    assert (per["int8"]["reference_detections"], per["int8"]["matched"]) == (30, 27)
+    assert per["int8"]["matched_share"] == 0.9  # the pooled share alone still passes
+    assert per["int8"]["classes"]["2"]["matched_share"] == 0.0 and per["int8"]["passed"] is False
+    assert per["int8"]["reason"].startswith("class 2: 0 matched of 3 PyTorch")
+    assert "optimize.parity.min_class_share" in per["int8"]["reason"]

@@ -43,6 +43,8 @@ def test_records_carry_the_drop_parity_and_reasons():
         "sha256": "fp16" * 16,
         "parity_passed": None,
         "parity_matched_share": None,
+        "parity_measured": False,
+        "parity_reason": "needs a GPU provider",
         "evaluated": False,
         "reason": "needs a GPU provider",
     }

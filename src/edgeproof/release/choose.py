@@ -2,11 +2,12 @@
 
 Measured here (the profile's providers run on this machine): the fastest variant by end-to-end FPS
 (its best benchmark round: other load on a shared machine only slows rounds down) among those that
-were evaluated with an agreeing cross-check, kept parity with the PyTorch model, stay within the
+were evaluated with an agreeing cross-check, kept parity with the PyTorch model (judged, not merely
+unjudged: :func:`_parity_problem`), stay within the
 profile's accuracy budget (mAP50-95 drop against fp32) and pass the profile's gate. Not measurable
 here (TensorRT/CUDA profiles on a CPU build machine): the profile's explicit ``variant``, else
 ``release.unmeasured_variant`` (fp32: TensorRT builds FP16 itself from the fp32 file with
-``trt_fp16_enable``), unless that variant broke parity.
+``trt_fp16_enable``), unless that variant broke parity or was measured and not judged.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from edgeproof.release.params import ReleaseParams
 from edgeproof.verdict.rules import INCONCLUSIVE
 
 REFERENCE = "fp32"
+_SHARE = "parity_matched_share"
 _GATE_FAILS = "fails the profile gate: "
 _GATE_UNSURE = "is inconclusive at the profile gate: "
 
@@ -35,8 +37,9 @@ def _rejection(
     problems = cross_check_problems(v["eval"], cross_check)  # by params' tolerances, as the gate judges it
     if problems:
         return f"its evaluation is not trustworthy: {'; '.join(problems)}"
-    if v.get("parity_passed") is False:
-        return f"breaks parity: {v.get('parity_matched_share')} of PyTorch's detections matched"
+    parity = _parity_problem(name, v)
+    if parity is not None:
+        return f"{parity}: {v.get('parity_reason') or f'matched_share {v.get(_SHARE)}'}"
     drop = v.get("map_drop")
     if drop is None or drop > profile.max_map_drop:
         return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
@@ -45,6 +48,22 @@ def _rejection(
         return None
     unsure = verdict.get("verdict") == INCONCLUSIVE  # e.g. no second scorer ran: no threshold was missed
     return f"{_GATE_UNSURE if unsure else _GATE_FAILS}{', '.join(verdict['failed'])}"
+
+
+def _parity_problem(name: str, v: Mapping[str, Any]) -> str | None:
+    """Why variant ``v``'s parity rules it out (``None``: it does not).
+
+    ``parity_passed`` null is a pass only where parity could not be measured on the build machine at all
+    (``parity_measured: false``: fp16 without a GPU provider; a profile not measured here has the device
+    evaluate it on arrival). Measured but not judged (too few detections), or no parity record: not
+    releasable. fp32 is the exception: its raw outputs matched PyTorch's or optimize would have failed.
+    """
+    passed = v.get("parity_passed")
+    if passed is False:
+        return "breaks parity"
+    if passed is None and v.get("parity_measured") is not False and name != REFERENCE:
+        return "parity not judged"
+    return None
 
 
 def _speed(v: Mapping[str, Any]) -> float:
@@ -56,9 +75,7 @@ def _unusable(name: str, variants: Mapping[str, Any]) -> str | None:
     """Why variant ``name`` can never be released whatever a profile says (``None``: it can)."""
     if name not in variants:
         return "not built"
-    if variants[name].get("parity_passed") is False:
-        return "breaks parity"
-    return None
+    return _parity_problem(name, variants[name])
 
 
 def _entry(name: str, variants: Mapping[str, Any], measured: bool, reason: str, rejected: list[Any]) -> dict[str, Any]:
@@ -80,10 +97,10 @@ def choose_measured(
     if profile.variant != "auto":
         unusable = _unusable(profile.variant, variants)
         if unusable is not None:  # an explicit choice is never swapped silently, nor shipped when unusable
-            share = (variants.get(profile.variant) or {}).get("parity_matched_share")
+            why = (variants.get(profile.variant) or {}).get("parity_reason")
             raise ValueError(
                 f"profiles.{profile_name}.variant: fixed to {profile.variant}: {unusable}"
-                f"{'' if share is None else f' ({share} of PyTorch detections matched)'}; no release for this "
+                f"{'' if why is None else f' ({why})'}; no release for this "
                 "profile: set it to auto or to a built variant that keeps parity"
             )
         why = f"fixed by profiles.{profile_name}.variant"

@@ -106,6 +106,8 @@ def records(
             "sha256": fact["sha256"],
             "parity_passed": p.get("passed"),
             "parity_matched_share": p.get("matched_share"),
+            "parity_measured": p.get("measured"),  # false: not measurable here (fp16 without a GPU provider)
+            "parity_reason": p.get("reason"),  # why it broke parity, was not judged or not measured
         }
         if name in measured.not_judged or name not in measured.evals:
             rec.update(evaluated=False, reason=measured.not_judged.get(name, "not measured"))

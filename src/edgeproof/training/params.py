@@ -76,9 +76,18 @@ class ParityParams(_Section):
     max_abs_diff: float = Field(0.05, gt=0.0, le=1000.0)
     mean_abs_diff: float = Field(0.001, gt=0.0, le=1000.0)
     match_iou: float = Field(0.9, gt=0.0, le=1.0)  # a detection is kept when same class and IoU >= this
-    # below: the variant breaks parity (not released); at least half: a variant that finds fewer than half of
-    # PyTorch's detections is not the same model, and 0 let any variant keep "parity"
+    # fewer detections than this on both sides (PyTorch, variant): parity is not judged (passed: null, never
+    # released); below 10 a single box moves the share by more than 1 - min_matched_share's default
+    min_detections: int = Field(10, ge=1, le=1_000_000)
+    # matched / the larger of the two detection counts (boxes lost and boxes added alike); below: the variant
+    # breaks parity (not released); at least half: a variant that agrees on fewer than half of the boxes is not
+    # the same model, and 0 let any variant keep "parity"
     min_matched_share: float = Field(0.9, ge=0.5, le=1.0)
+    # the same share per class, for each class with at least min_class_detections boxes on either side: a rare
+    # class lost (or invented) entirely breaks parity even when the pooled share passes. A coarser bound than
+    # the pooled one: a class holds few boxes, so each box moves its share by 10 % or more
+    min_class_detections: int = Field(3, ge=1, le=1_000_000)
+    min_class_share: float = Field(0.5, ge=0.5, le=1.0)
 
 
 class Int8Params(_Section):

@@ -3,9 +3,14 @@
 Two questions on the same fixed, letterboxed val images. Raw outputs, PyTorch against the ONNX
 FP32 file: a gap larger than reordering noise is a bug (export or graph optimization), so it fails
 the stage. Detections, every variant against PyTorch, both decoded by the runtime's own
-post-processing at the deployment thresholds: the share of PyTorch's boxes that a variant finds
-again (same class, IoU >= ``match_iou``), and the boxes it loses or adds. That one is a trade-off,
-recorded for the release choice.
+post-processing at the deployment thresholds: boxes matched (same class, IoU >= ``match_iou``),
+lost and added. That one is a trade-off, recorded for the release choice, and judged both ways:
+``matched_share`` is the matched count over the larger of the two counts, so a variant that loses
+boxes and one that adds boxes both lower it. It is judged pooled (``min_matched_share``) and per
+class (``min_class_share`` for each class with at least ``min_class_detections`` boxes on either
+side, so a rare class lost entirely is not hidden by the others). With fewer than
+``min_detections`` boxes on both sides there is nothing to judge: ``passed`` is null with the
+reason, never a pass.
 """
 
 from __future__ import annotations
@@ -56,33 +61,70 @@ def deploy_detector(model: Path, deploy: DeploySettings) -> Detector:
     return Detector(model, Postprocess.deployed(deploy))
 
 
-def match(reference: Detections, candidate: Detections, iou: float) -> int:
-    """One-to-one matches (highest scores first): same class and IoU >= ``iou``, any score
+def _match_class(reference: Detections, candidate: Detections, cls: int, iou: float) -> int:
+    """One-to-one matches of class ``cls`` (highest scores first): IoU >= ``iou``, any score
     (a variant's scores may move; :func:`edgeproof.evaluation.agreement.match_count`)."""
-    matched = 0
-    for cls in np.unique(reference.classes):
-        sets = []
-        for det in (reference, candidate):
-            sel = np.flatnonzero(det.classes == cls)
-            sel = sel[np.argsort(-det.scores[sel], kind="stable")]
-            sets.append((det.boxes[sel], det.scores[sel]))
-        matched += match_count(sets[0], sets[1], iou, score_tolerance=None)
-    return matched
+    sets = []
+    for det in (reference, candidate):
+        sel = np.flatnonzero(det.classes == cls)
+        sel = sel[np.argsort(-det.scores[sel], kind="stable")]
+        sets.append((det.boxes[sel], det.scores[sel]))
+    return match_count(sets[0], sets[1], iou, score_tolerance=None)
 
 
-def compare_detections(reference: Sequence[Detections], candidate: Sequence[Detections], iou: float) -> dict[str, Any]:
-    """Share of reference detections matched, and the boxes lost and added, over all images."""
-    n_ref = sum(len(r) for r in reference)
-    n_cand = sum(len(c) for c in candidate)
-    matched = sum(match(r, c, iou) for r, c in zip(reference, candidate, strict=True))
+def _figures(n_ref: int, n_cand: int, matched: int) -> dict[str, Any]:
+    larger = max(n_ref, n_cand)
     return {
         "reference_detections": n_ref,
         "detections": n_cand,
         "matched": matched,
         "lost": n_ref - matched,
         "added": n_cand - matched,
-        "matched_share": round(matched / n_ref, 4) if n_ref else 1.0,
+        # both ways: a box lost and a box added count alike (None: neither side found anything)
+        "matched_share": round(matched / larger, 4) if larger else None,
     }
+
+
+def compare_detections(reference: Sequence[Detections], candidate: Sequence[Detections], iou: float) -> dict[str, Any]:
+    """Detections matched, lost and added over all images, pooled and per class (``classes``, keyed by class id)."""
+    pairs = list(zip(reference, candidate, strict=True))
+    ids = sorted({int(c) for det in (*reference, *candidate) for c in det.classes})
+    per_class = {
+        cls: _figures(
+            sum(int(np.sum(r.classes == cls)) for r, _ in pairs),
+            sum(int(np.sum(c.classes == cls)) for _, c in pairs),
+            sum(_match_class(r, c, cls, iou) for r, c in pairs),
+        )
+        for cls in ids
+    }
+    counts = ("reference_detections", "detections", "matched")
+    pooled = _figures(*(sum(f[k] for f in per_class.values()) for k in counts))
+    return {**pooled, "classes": {str(cls): f for cls, f in per_class.items()}}
+
+
+def judge(result: Mapping[str, Any], params: ParityParams) -> tuple[bool | None, str | None]:
+    """``(passed, reason)`` of :func:`compare_detections`' figures: ``None`` when too few boxes to judge."""
+    n_ref, n_cand = result["reference_detections"], result["detections"]
+    if max(n_ref, n_cand) < params.min_detections:
+        return None, (
+            f"PyTorch found {n_ref} and the variant {n_cand} detections on the parity images, fewer than "
+            f"optimize.parity.min_detections ({params.min_detections}): too few to judge agreement"
+        )
+    if result["matched_share"] < params.min_matched_share:
+        return False, (
+            f"{result['matched']} matched of {n_ref} PyTorch and {n_cand} variant detections: matched_share "
+            f"{result['matched_share']} < optimize.parity.min_matched_share {params.min_matched_share}"
+        )
+    lost_classes = [
+        f"class {cls}: {f['matched']} matched of {f['reference_detections']} PyTorch and {f['detections']} variant "
+        f"detections (matched_share {f['matched_share']})"
+        for cls, f in result["classes"].items()
+        if max(f["reference_detections"], f["detections"]) >= params.min_class_detections
+        and f["matched_share"] < params.min_class_share
+    ]
+    if lost_classes:
+        return False, f"{'; '.join(lost_classes)} < optimize.parity.min_class_share {params.min_class_share}"
+    return True, None
 
 
 def raw_parity(reference: np.ndarray, fp32: np.ndarray, params: ParityParams) -> dict[str, Any]:
@@ -134,14 +176,17 @@ def check_parity(
         own = det.preprocess(pixels)[0]  # in the variant's own input form (optimize.input)
         raw_out = np.concatenate([det.infer(own[i : i + 1]) for i in range(len(images))])
         result = compare_detections(ref_det, det.postprocess(raw_out, boxes), params.match_iou)
-        result["passed"] = result["matched_share"] >= params.min_matched_share
-        per_variant[name] = {"measured": True, **result}
+        passed, reason = judge(result, params)
+        per_variant[name] = {"measured": True, **result, "passed": passed, **({"reason": reason} if reason else {})}
         log.info(
-            "parity %s: %.1f%% of PyTorch's detections matched (%d lost, %d added)",
+            "parity %s: %s (matched_share %s: %d matched, %d lost, %d added)%s",
             name,
-            100 * result["matched_share"],
+            {True: "kept", False: "broken", None: "not judged"}[passed],
+            result["matched_share"],
+            result["matched"],
             result["lost"],
             result["added"],
+            f": {reason}" if reason else "",
         )
     return {
         "images": len(images),
@@ -150,7 +195,10 @@ def check_parity(
         "detections": {
             "thresholds": {"conf": deploy.conf, "iou": deploy.iou, "max_det": deploy.max_det},
             "match_iou": params.match_iou,
+            "min_detections": params.min_detections,
             "min_matched_share": params.min_matched_share,
+            "min_class_detections": params.min_class_detections,
+            "min_class_share": params.min_class_share,
             "variants": per_variant,
         },
     }

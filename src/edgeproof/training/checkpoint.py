@@ -6,11 +6,13 @@ reads itself (``best.pt``'s own metrics, the resume check's ``last.pt``) goes th
 against its allow-list of model classes), switched on for the whole process by
 :func:`edgeproof.training.ultralytics_env.configure`. :func:`reproducible_checkpoint` is what the
 ``train`` stage publishes as ``models/best.pt``: the same training gives the same bytes.
+:func:`finish_checkpoints` does ultralytics' end-of-training clean-up when a kill came before it did.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,37 @@ def reproducible_checkpoint(path: Path, state: Path) -> bytes:
     buffer = io.BytesIO()
     torch.save(ckpt, buffer)
     return buffer.getvalue()
+
+
+def _stripped(ckpt: dict[str, Any]) -> bool:
+    """Whether ultralytics' end-of-training ``strip_optimizer`` has run on ``ckpt`` (it sets epoch -1)."""
+    return ckpt.get("epoch") == -1 and ckpt.get("optimizer") is None
+
+
+def _strip(path: Path, updates: dict[str, Any] | None = None) -> dict[str, Any]:
+    """ultralytics' ``strip_optimizer`` of ``path``, written beside it and renamed: a kill leaves the old file whole."""
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    partial = path.with_name(path.name + ".partial")
+    ckpt = strip_optimizer(path, s=str(partial), updates=updates)
+    if not ckpt:  # ultralytics logs and returns {} for a file it cannot read
+        raise ValueError(f"{path}: ultralytics could not strip the optimizer from this checkpoint")
+    os.replace(partial, path)
+    return ckpt
+
+
+def finish_checkpoints(weights: Path, state: Path) -> bool:
+    """Do what ultralytics' ``Trainer.final_eval`` does to a finished run's checkpoints, unless it did; True if done.
+
+    After the last epoch's ``last.pt``/``best.pt`` (with optimizer, EMA, scaler: ~5x the size) ultralytics
+    strips ``last.pt``, then ``best.pt`` with ``last.pt``'s ``train_results``. A kill between the two left
+    a full trainer checkpoint, which the reused run would publish: the same steps here give
+    :func:`reproducible_checkpoint` the bytes an uninterrupted run gives it.
+    """
+    best, last = Path(weights) / "best.pt", Path(weights) / "last.pt"
+    if _stripped(load_checkpoint_dict(best, state)):
+        return False
+    ckpt = _strip(last) if last.exists() else {}
+    _strip(best, updates={"train_results": ckpt.get("train_results")})
+    log.info("%s: ultralytics' final clean-up had not run (interrupted); done now", best.parent)
+    return True

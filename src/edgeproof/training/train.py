@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import read_json, sha256_file, write_json
-from edgeproof.training.checkpoint import load_checkpoint_dict
+from edgeproof.training.checkpoint import finish_checkpoints, load_checkpoint_dict
 from edgeproof.training.dataview import private_view
 from edgeproof.training.params import TrainParams
 from edgeproof.training.results import read_results_csv
@@ -180,6 +180,7 @@ def _run(
         )
     elif state == "finished":
         log.info("training in %s had finished before the interruption; using its best.pt", run_dir)
+        finish_checkpoints(run_dir / "weights", run_dir.parents[1])  # <state>/train/<fingerprint>
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
         yolo_cls(_start_point(params, run_dir, weights)).train(**_train_kwargs(params, data_yaml, run_dir))

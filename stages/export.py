@@ -1,4 +1,7 @@
-"""DVC stage ``export``: ONNX export of best.pt (opset, dynamic batch), fully checked, sha256 recorded."""
+"""DVC stage ``export``: ONNX export of best.pt (opset, dynamic batch), fully checked, sha256 recorded.
+
+The input size is ``train.imgsz``; weights trained at another size (their ``train_args.imgsz``) are refused.
+"""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def _checkpoint(folder: Path, state: Path) -> Path:
     yolo = configure(state)
     torch.manual_seed(0)
     model = yolo("yolov5n.yaml")
-    model.ckpt = {"train_args": {"data": str(folder / "data" / "data.yaml")}}
+    model.ckpt = {"train_args": {"data": str(folder / "data" / "data.yaml"), "imgsz": 64}}
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "best.pt")
     return folder / "best.pt"
@@ -63,3 +63,17 @@ def test_published_checkpoint_drops_save_time_and_local_paths(tmp_path):
     (tmp_path / "best.pt").write_bytes(blobs[0])
     model = configure(tmp_path / "state")(str(tmp_path / "best.pt"))
     assert model.model.args["data"] == "<state>/train/run/weights/data/data.yaml"
+
+
+@pytest.mark.parametrize("train_args", [{"imgsz": 64}, {}])
+def test_weights_not_trained_at_the_export_size_are_refused_naming_both(tmp_path, train_args):
+    """Review finding 7: best.pt trained at 64 exported at 96 (train.imgsz) passed export and parity."""
+    state = tmp_path / ".edgeproof"
+    yolo = configure(state)
+    model = yolo("yolov5n.yaml")
+    model.ckpt = {"train_args": train_args}
+    model.save(tmp_path / "best.pt")
+    found = "train_args.imgsz 64" if train_args else "no train_args.imgsz"
+    with pytest.raises(ValueError, match=rf"best\.pt: (was trained at|has) {found}.*train\.imgsz 96"):
+        export_onnx(tmp_path / "best.pt", tmp_path / "model.onnx", 96, 17, True, state)
+    assert not (tmp_path / "model.onnx").exists()

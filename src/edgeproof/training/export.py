@@ -74,12 +74,33 @@ def reproducible_metadata(props: dict[str, str], weights_digest: str) -> dict[st
     return meta
 
 
+def check_trained_size(ckpt: dict[str, Any], weights: Path, imgsz: int) -> None:
+    """Raise ValueError unless the checkpoint was trained at ``imgsz`` (its ``train_args.imgsz``).
+
+    The export's input size is params' ``train.imgsz``; a ``best.pt`` trained at another size would export,
+    pass parity (PyTorch runs at the export size too) and ship a model run at a size it never learnt.
+    """
+    args = ckpt.get("train_args")
+    trained = args.get("imgsz") if isinstance(args, dict) else None
+    sizes = list(trained) if isinstance(trained, list | tuple) else [trained]
+    if trained is None or any(s != imgsz for s in sizes):
+        found = "has no train_args.imgsz" if trained is None else f"was trained at train_args.imgsz {trained!r}"
+        raise ValueError(
+            f"{weights}: {found}, and the export size is params.yaml's train.imgsz {imgsz}: export only weights "
+            "trained at that size (retrain with `dvc repro`, or set train.imgsz to the size they were trained at)"
+        )
+
+
 def export_onnx(weights: Path, out: Path, imgsz: int, opset: int, dynamic_batch: bool, state: Path) -> dict[str, Any]:
-    """Export ``weights`` to ONNX at ``out`` (atomically) and return facts about the file."""
+    """Export ``weights`` to ONNX at ``out`` (atomically) and return facts about the file.
+
+    Refused (ValueError) when ``weights`` was not trained at ``imgsz`` (:func:`check_trained_size`).
+    """
     import onnx
 
     yolo_cls = configure(state)
-    load_checkpoint_dict(weights, state)  # a torn or refused .pt: a ValueError naming it, not ultralytics' TypeError
+    # a torn or refused .pt: a ValueError naming it, not ultralytics' TypeError
+    check_trained_size(load_checkpoint_dict(weights, state), weights, imgsz)
     with scratch_dir(out) as tmp:  # a killed export's scratch folder is deleted by the next export
         local = tmp / "model.pt"  # ultralytics writes the .onnx next to the .pt
         shutil.copyfile(weights, local)

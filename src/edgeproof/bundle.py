@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
 from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
-from edgeproof.profiles import Profile
+from edgeproof.profiles import Profile, parity_problem
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import read_input_size
 from edgeproof.runtime.scoring import ScoringSettings
@@ -80,7 +80,8 @@ def _model_for(name: str, profile: Profile, release: Mapping[str, Any], where: s
 
 def _candidates(profile: Profile, release: Mapping[str, Any], released: str) -> tuple[list[Any], list[Any]]:
     """The variants ``profile.candidates`` names besides the released one, as built (path, sha256), and those
-    left out with the reason (not built, or parity broken: the board would measure numbers nobody can release)."""
+    left out with the reason (not built, or parity broken or not judged: the board would measure numbers
+    nobody can release; :func:`~edgeproof.profiles.parity_problem`)."""
     ship, skipped = [], []
     for variant in profile.candidates:
         entry = release.get("variants", {}).get(variant) or {}
@@ -88,8 +89,9 @@ def _candidates(profile: Profile, release: Mapping[str, Any], released: str) -> 
             continue
         if not entry.get("path") or not entry.get("sha256"):
             skipped.append({"variant": variant, "reason": "not built"})
-        elif entry.get("parity_passed") is False:
-            skipped.append({"variant": variant, "reason": f"breaks parity ({entry.get('parity_matched_share')})"})
+        elif parity_problem(variant, entry):
+            detail = entry.get("parity_reason") or entry.get("parity_matched_share") or "no parity record"
+            skipped.append({"variant": variant, "reason": f"{parity_problem(variant, entry)} ({detail})"})
         else:
             profile.for_variant(variant)  # a setting the board would refuse: refused here
             ship.append({"variant": variant, "path": entry["path"], "sha256": entry["sha256"]})

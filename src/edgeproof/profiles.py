@@ -17,6 +17,7 @@ from edgeproof.settings import SettingsError, bounded, parse_dataclass
 Variant = Literal["fp32", "fp16", "int8", "int8_trt"]
 VARIANTS: Tuple[str, ...] = get_args(Variant)
 INT8_VARIANTS = ("int8", "int8_trt")
+REFERENCE = "fp32"  # the variant every other is checked against; its raw outputs matched PyTorch's in optimize
 # Jetsons whose GPU (Maxwell) has no INT8 throughput: an INT8 variant is never their release
 NO_INT8_JETSONS = ("Jetson Nano", "Jetson TX1")
 TENSORRT = "TensorrtExecutionProvider"
@@ -251,3 +252,20 @@ def _check_variant(profile: Profile, variant: str, key: str) -> None:
             f"{key}: int8 has uint8 activations, which TensorRT's explicit quantization "
             "does not take; use int8_trt (symmetric signed int8)"
         )
+
+
+def parity_problem(name: str, entry: Dict[str, Any]) -> Optional[str]:
+    """Why variant ``name``'s parity record (a ``release.json`` variant ``entry``) rules it out, else ``None``:
+    the one rule for the release choice and for the candidates a bundle ships to a board.
+
+    ``parity_passed`` null is a pass only where parity could not be measured on the build machine at all
+    (``parity_measured: false``: fp16 without a GPU provider; a profile not measured here has the device
+    evaluate it on arrival). Measured but not judged (too few detections), or no parity record: not
+    releasable. :data:`REFERENCE` is the exception: its raw outputs matched PyTorch's or optimize failed.
+    """
+    passed = entry.get("parity_passed")
+    if passed is False:
+        return "breaks parity"
+    if passed is None and entry.get("parity_measured") is not False and name != REFERENCE:
+        return "parity not judged"
+    return None

@@ -34,7 +34,7 @@ def _shifted() -> np.ndarray:
     return raw
 
 
-def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True, profile: str = "cpu-ci") -> Path:
+def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool | None = True, profile: str = "cpu-ci") -> Path:
     raw = profiles_raw()
     raw[profile]["candidates"] = ["int8_trt"]
     profiles = parse_profiles(raw)
@@ -50,6 +50,8 @@ def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool = True, p
             "parity_passed": parity,
             "parity_matched_share": 1.0 if parity else 0.2,
         }
+        if parity is None:  # measured, too few detections to judge
+            release["variants"]["int8_trt"]["parity_reason"] = "4 PyTorch and 4 variant detections: fewer than 10"
     release_path.write_text(json.dumps(release))
     return make_bundle(root, profiles=profiles)
 
@@ -183,6 +185,12 @@ def test_the_bundle_leaves_out_what_nobody_could_release(tmp_path):
     entry = json.loads((broken / "manifest.json").read_text())["profiles"]["cpu-ci"]
     assert entry["candidates"] == [] and "breaks parity" in entry["candidates_skipped"][0]["reason"]
     assert not (broken / CANDIDATE.replace("models/optimized/", "models/")).exists()
+    # parity measured but not judged: no more releasable than broken (the release choice's one rule)
+    unjudged = _bundle(tmp_path / "c", _same_detections(), parity=None)
+    entry = json.loads((unjudged / "manifest.json").read_text())["profiles"]["cpu-ci"]
+    assert entry["candidates"] == [] and entry["candidates_skipped"] == [
+        {"variant": "int8_trt", "reason": "parity not judged (4 PyTorch and 4 variant detections: fewer than 10)"}
+    ]
 
 
 def test_a_nano_cannot_have_an_int8_candidate():

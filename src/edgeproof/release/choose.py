@@ -3,9 +3,9 @@
 Measured here (the profile's providers run on this machine): the fastest variant by end-to-end FPS
 (its best benchmark round: other load on a shared machine only slows rounds down) among those that
 were evaluated with an agreeing cross-check, kept parity with the PyTorch model (judged, not merely
-unjudged: :func:`_parity_problem`), stay within the
-profile's accuracy budget (mAP50-95 drop against fp32) and pass the profile's gate. Not measurable
-here (TensorRT/CUDA profiles on a CPU build machine): the profile's explicit ``variant``, else
+unjudged: :func:`edgeproof.profiles.parity_problem`), stay within the profile's accuracy budget
+(mAP50-95 drop against fp32) and pass the profile's gate. Not measurable here (TensorRT/CUDA
+profiles on a CPU build machine): the profile's explicit ``variant``, else
 ``release.unmeasured_variant`` (fp32: TensorRT builds FP16 itself from the fp32 file with
 ``trt_fp16_enable``), unless that variant broke parity or was measured and not judged.
 """
@@ -17,11 +17,10 @@ from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.gate import check_gate, cross_check_problems
-from edgeproof.profiles import INT8_VARIANTS, DeviceGate, Profile, check_build_profile
+from edgeproof.profiles import INT8_VARIANTS, REFERENCE, DeviceGate, Profile, check_build_profile, parity_problem
 from edgeproof.release.params import ReleaseParams
 from edgeproof.verdict.rules import INCONCLUSIVE
 
-REFERENCE = "fp32"
 _SHARE = "parity_matched_share"
 _GATE_FAILS = "fails the profile gate: "
 _GATE_UNSURE = "is inconclusive at the profile gate: "
@@ -37,7 +36,7 @@ def _rejection(
     problems = cross_check_problems(v["eval"], cross_check)  # by params' tolerances, as the gate judges it
     if problems:
         return f"its evaluation is not trustworthy: {'; '.join(problems)}"
-    parity = _parity_problem(name, v)
+    parity = parity_problem(name, v)
     if parity is not None:
         return f"{parity}: {v.get('parity_reason') or f'matched_share {v.get(_SHARE)}'}"
     drop = v.get("map_drop")
@@ -50,22 +49,6 @@ def _rejection(
     return f"{_GATE_UNSURE if unsure else _GATE_FAILS}{', '.join(verdict['failed'])}"
 
 
-def _parity_problem(name: str, v: Mapping[str, Any]) -> str | None:
-    """Why variant ``v``'s parity rules it out (``None``: it does not).
-
-    ``parity_passed`` null is a pass only where parity could not be measured on the build machine at all
-    (``parity_measured: false``: fp16 without a GPU provider; a profile not measured here has the device
-    evaluate it on arrival). Measured but not judged (too few detections), or no parity record: not
-    releasable. fp32 is the exception: its raw outputs matched PyTorch's or optimize would have failed.
-    """
-    passed = v.get("parity_passed")
-    if passed is False:
-        return "breaks parity"
-    if passed is None and v.get("parity_measured") is not False and name != REFERENCE:
-        return "parity not judged"
-    return None
-
-
 def _speed(v: Mapping[str, Any]) -> float:
     """End-to-end FPS of the variant's least disturbed benchmark round (its median round without rounds)."""
     return float(v.get("fps_e2e_best_round") or v["fps_e2e"])
@@ -75,7 +58,7 @@ def _unusable(name: str, variants: Mapping[str, Any]) -> str | None:
     """Why variant ``name`` can never be released whatever a profile says (``None``: it can)."""
     if name not in variants:
         return "not built"
-    return _parity_problem(name, variants[name])
+    return parity_problem(name, variants[name])
 
 
 def _entry(name: str, variants: Mapping[str, Any], measured: bool, reason: str, rejected: list[Any]) -> dict[str, Any]:

@@ -163,8 +163,8 @@ def test_every_declared_plot_draws_offline(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
     shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
-    templates = "src/edgeproof/evaluation/dvc_templates"
-    shutil.copytree(REPO / templates, repo / templates)
+    for templates in sorted(REPO.glob("src/edgeproof/*/dvc_templates")):  # every custom Vega template dvc.yaml names
+        shutil.copytree(templates, repo / templates.relative_to(REPO))
     vega, images = _declared_plots()
     empty = _write_data(repo, vega, images)
     out = repo / "dvc_plots"

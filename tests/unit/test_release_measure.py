@@ -64,5 +64,29 @@ def test_fp32_evaluation_is_reused_only_for_the_same_file(fixed_detector_factory
     assert calls == [fp32]
 
 
+def test_the_release_rounds_turn_the_variants_order(fixed_detector_factory, monkeypatch):
+    """Diff review finding 3: only `edgeproof perf` turned the order; the release stage, which picks the released
+    variant, timed fp32 first in every round. Each variant keeps its own rounds, in round order."""
+    files = {name: fixed_detector_factory(np.zeros((5, 4), np.float32)) for name in ("fp32", "int8")}
+    names = {path: name for name, path in files.items()}
+    ran: list[str] = []
+    fps = {"fp32": iter([10.0, 11.0, 12.0, 13.0]), "int8": iter([20.0, 21.0, 22.0, 23.0])}
+
+    def bench(path, *_a, **_kw):
+        ran.append(names[path])
+        return _bench(next(fps[names[path]]))
+
+    monkeypatch.setattr(measure, "evaluate_onnx", lambda *_a, **_kw: _Eval())
+    monkeypatch.setattr(measure, "run_benchmark", bench)
+    apart = {"memory": {"peak_memory_mb": 1.0, "memory": {}}, "e2e_parallel": {"measured": False}}
+    monkeypatch.setattr(measure, "measured_apart", lambda *_a: apart)
+    parity = {"detections": {"variants": {n: {"measured": True, "passed": True} for n in files}}}
+    args = (parity, Path("data"), [], EvaluateParams(), BenchmarkParams(), DeploySettings(), 4)
+    out = measure.measure(files, *args)
+    assert ran == ["fp32", "int8", "int8", "fp32", "fp32", "int8", "int8", "fp32"]
+    assert out.benches["fp32"]["rounds_fps_e2e"] == [10.0, 11.0, 12.0, 13.0]
+    assert out.benches["int8"]["rounds_fps_e2e"] == [20.0, 21.0, 22.0, 23.0]
+
+
 class _Eval:
     metrics = {"map50_95": 0.6}  # noqa: RUF012

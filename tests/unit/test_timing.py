@@ -49,9 +49,20 @@ def test_rounds_are_interleaved_and_the_median_round_is_kept():
     fps = {"a": iter([10.0, 30.0, 20.0]), "b": iter([5.0, 6.0, 7.0])}
     entries = {k: (lambda k=k: order.append(k) or {"fps_e2e": next(fps[k])}) for k in ("a", "b")}
     rounds = timing.interleaved(entries, 3)
-    assert order == ["a", "b", "a", "b", "a", "b"]
+    assert order == ["a", "b", "b", "a", "a", "b"]  # the order turns (timing.round_order)
+    assert list(rounds) == ["a", "b"] and rounds["b"] == [{"fps_e2e": f} for f in (5.0, 6.0, 7.0)]
     chosen = timing.median_round(rounds["a"], "fps_e2e")
     assert chosen["fps_e2e"] == 20.0 and chosen["rounds_fps_e2e"] == [10.0, 30.0, 20.0]
+
+
+def test_no_entry_always_runs_first_or_after_the_same_neighbour():
+    """Diff review finding 3: the release stage's rounds (this function) ran fp32 first in every round."""
+    order = []
+    entries = {k: (lambda k=k: order.append(k) or {"fps_e2e": 1.0}) for k in ("fp32", "int8", "int8_trt")}
+    timing.interleaved(entries, 3)
+    runs = [order[k : k + 3] for k in range(0, 9, 3)]
+    assert runs == [["fp32", "int8", "int8_trt"], ["int8", "fp32", "int8_trt"], ["int8_trt", "fp32", "int8"]]
+    assert [r[0] for r in runs] == ["fp32", "int8", "int8_trt"]
 
 
 def test_one_wrapper_times_a_session_built_elsewhere(fixed_detector_factory, tmp_path):

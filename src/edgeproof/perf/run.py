@@ -32,6 +32,7 @@ from edgeproof.runtime.detector import Detector, read_input_size
 from edgeproof.runtime.postprocess import Postprocess
 from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.session import SessionSettings
+from edgeproof.runtime.timing import interleaved
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,8 @@ def _time_rounds(
     bench: BenchmarkParams,
     deploy: DeploySettings,
 ) -> dict[str, list[dict[str, float]]]:
-    """Time every entry once per round, ``inputs.rounds`` times (interleaved, in :func:`round_order`); each entry's
-    figures per round."""
+    """Time every entry once per round, ``inputs.rounds`` times (:func:`edgeproof.runtime.timing.interleaved`: the
+    order turns from round to round); each entry's figures per round."""
     entries: dict[str, Callable[[], dict[str, Any]]] = {
         key: functools.partial(ultra.time_predict, model, images, imgsz, timing) for key, model in models.items()
     }
@@ -154,21 +155,10 @@ def _time_rounds(
     entries.update(pipelines.pipeline_entries(files, _release_name(inputs), images, bench, deploy))
     entries.update(pipelines.ultralytics_parallel(models, images, imgsz, timing))
 
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in entries}
-    for r in range(inputs.rounds):
-        for name in round_order(list(entries), r):
-            results[name].append(entries[name]())
+    def log_round(r: int, results: dict[str, list[dict[str, Any]]]) -> None:
         log.info("round %d/%d: %s", r + 1, inputs.rounds, {k: v[-1]["fps_e2e"] for k, v in results.items()})
-    return results
 
-
-def round_order(names: list[str], r: int) -> list[str]:
-    """The order of round ``r``: it starts at entry ``r`` (cyclically) and runs forward in even rounds, backward in
-    odd ones, so no entry always runs first (after the cold start of another's set-up) or always right after the
-    same neighbour: each entry starts a round in turn, and each pair of entries runs both ways round."""
-    n = len(names)
-    step = -1 if r % 2 else 1
-    return [names[(r + step * j) % n] for j in range(n)]
+    return interleaved(entries, inputs.rounds, on_round=log_round)
 
 
 def _release_name(inputs: PerfInputs) -> str | None:

@@ -129,18 +129,29 @@ def interleaved(
     rounds: int,
     on_round: Optional[Callable[[int, Dict[str, List[Dict[str, Any]]]], None]] = None,
 ) -> Dict[str, List[Dict[str, Any]]]:
-    """Run every entry once per round, ``rounds`` times, in the same order each round; each entry's results.
+    """Run every entry once per round, ``rounds`` times, in :func:`round_order`; each entry's results, one per
+    round in round order (the result's keys in ``entries``' order).
 
     Interleaving makes a burst of load from elsewhere on the machine hit all entries alike, so entries
     are compared within one run only. ``on_round(r, results)`` is called after each round (logging).
     """
-    results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in entries}
+    names = list(entries)
+    results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
     for r in range(rounds):
-        for name, run in entries.items():
-            results[name].append(run())
+        for name in round_order(names, r):
+            results[name].append(entries[name]())
         if on_round is not None:
             on_round(r, results)
     return results
+
+
+def round_order(names: Sequence[str], r: int) -> List[str]:
+    """The order of round ``r``: it starts at entry ``r`` (cyclically) and runs forward in even rounds, backward in
+    odd ones, so no entry always runs first (after the cold start of another's set-up) or always right after the
+    same neighbour: each entry starts a round in turn, and each pair of entries runs both ways round."""
+    n = len(names)
+    step = -1 if r % 2 else 1
+    return [names[(r + step * j) % n] for j in range(n)]
 
 
 def median_round(rounds: Sequence[Dict[str, Any]], key: str = "fps_e2e") -> Dict[str, Any]:

@@ -505,3 +505,21 @@ def test_a_size_given_as_whole_floats_is_read_and_other_values_are_problems(tmp_
         f"{label}: width 'wide' is not a positive whole number; taken as not declared",
         f"{label}: height 95.5 is not a positive whole number; taken as not declared",
     ]
+
+
+def test_a_name_differing_only_in_case_that_classes_leaves_out_is_reported_dropped(tmp_path):
+    """Diff review finding 5: with ``classes: [car, person]`` the box of ``Car `` (beside ``car``) is dropped, yet the
+    problem said the two were "kept as separate classes" (the check ran before the class filter)."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["categories"].append({"id": 7, "name": "Car "})
+    coco_ann(data["annotations"], data["images"][0]["id"], 7, (10, 10, 20, 20), area=400.0)
+    paths["train"].write_text(json.dumps(data))
+    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val", "classes": ["car", "person"]}
+    report = prepare(coco_params(coco=section), repo, tmp_path / "out")
+    assert report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/annotations/instances_train.json: 'car', 'Car ' differ only in case or spacing: "
+        "the 1 box(es) named 'Car ' dropped (not in classes)"
+    ]
+    assert "Car " not in report["splits"]["train"]["classes"]

@@ -166,3 +166,17 @@ def test_val_naming_the_train_folder_says_so_in_the_empty_split(yolo_repo, tmp_p
     assert err.value.report["problem_examples"]["empty_split"] == [
         "train: 0 image(s) selected, all 4 were val images too (split_overlap): do train and val name the same images?"
     ]
+
+
+def test_a_name_differing_only_in_case_that_classes_leaves_out_is_reported_dropped(yolo_repo, tmp_path):
+    """Diff review finding 5: ``classes: [ring]`` drops the boxes of ``RING``, yet the problem said the two were
+    "kept as separate classes" (the check ran before the class filter)."""
+    data = {"path": ".", "train": "images/train", "val": "images/val", "names": ["ring", "RING"]}
+    (yolo_repo / SRC / "data.yaml").write_text(yaml.safe_dump(data))
+    params = parse_params({"data": {"source": "yolo", "yolo": {"data_yaml": f"{SRC}/data.yaml", "classes": ["ring"]}}})
+    report = prepare(params.data, yolo_repo, tmp_path / "out")
+    assert report["problem_examples"]["duplicate_category_name"] == [
+        f"{SRC}/data.yaml: 'ring', 'RING' differ only in case or spacing: the 2 box(es) named 'RING' dropped "
+        "(not in classes)"
+    ]
+    assert report["selection"]["boxes_other_classes"] == 2

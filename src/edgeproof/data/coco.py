@@ -31,6 +31,7 @@ from edgeproof.data.source import (
     display,
     existing,
     keep_categories,
+    left_out,
     safe_relative,
     shared_names,
 )
@@ -241,7 +242,7 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
     train_root = existing(repo, params.images, "data.coco.images", want_dir=True)
     raw = _parse(train_json, problems, display(train_json, repo))
     categories = _categories(raw)
-    shared_names(categories, raw.label, problems)
+    label = raw.label
     known = np.array([c.id for c in categories], dtype=np.int64)
     has_val = params.val_annotations is not None
     parts = [_part(raw, train_root, "train" if has_val else None, known, problems)]
@@ -253,4 +254,7 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
         if val_raw.categories:
             match_val_categories(val_raw, _categories(val_raw), categories, problems)
         parts.append(_part(val_raw, val_root, "val", known, problems))
-    return _combine(parts, keep_categories(categories, params.classes, "data.coco.classes"))
+    kept = keep_categories(categories, params.classes, "data.coco.classes")
+    # after the class filter, so a name it leaves out is reported as dropped with its boxes, not as kept
+    shared_names(categories, label, problems, left_out(categories, kept, [p.cat for p in parts]))
+    return _combine(parts, kept)

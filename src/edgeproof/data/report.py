@@ -33,7 +33,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "annotation_unreadable": "annotation file, entry or field that cannot be parsed; skipped",
     "duplicate_category_name": (
         "two categories share a name, or names that differ only in case or spacing; both kept (told apart by id "
-        "in the report), or the variant data.voc.classes leaves out dropped"
+        "in the report), or, for one that data.<source>.classes leaves out, dropped with its boxes"
     ),
     "unknown_category": "box of a category the dataset does not define; dropped",
     "unknown_image": "box of an image id the annotation file does not list; dropped",

@@ -133,14 +133,16 @@ def shared_names(
     and so are names that differ only in case or spacing (``Object``, ``object``, ``object ``): almost
     always one class typed two ways, which would otherwise be trained and scored as separate classes.
 
-    ``dropped``: names found in the source but not kept (VOC's ``classes``), with their box counts; one
-    that matches a kept name that way is reported too, since its boxes are lost rather than merged.
+    ``dropped``: names found in the source but not kept (``data.<source>.classes`` left them out, see
+    :func:`left_out`), with their box counts; one that matches another name that way is reported as
+    dropped, since its boxes are lost rather than merged or kept apart.
     """
+    dropped = dropped or {}
     counts = Counter(c.name for c in categories)
     for name in (n for n, k in counts.items() if k > 1):
         ids = [c.id for c in categories if c.name == name]
-        problems.add("duplicate_category_name", f"{where}: {name!r} names categories {ids}")
-    dropped = dropped or {}
+        lost = f"; not in classes: dropped with their {dropped[name]} box(es)" if name in dropped else ""
+        problems.add("duplicate_category_name", f"{where}: {name!r} names categories {ids}{lost}")
     groups: dict[str, list[str]] = {}
     for name in dict.fromkeys([*counts, *dropped]):
         groups.setdefault(folded(name), []).append(name)
@@ -152,6 +154,24 @@ def shared_names(
         if lost and len(kept) > 1:
             text += f"; {', '.join(map(repr, kept))} kept as separate classes"
         problems.add("duplicate_category_name", text)
+
+
+def left_out(
+    categories: Sequence[Category], kept: Sequence[Category], box_categories: Sequence[np.ndarray]
+) -> dict[str, int]:
+    """The names of ``categories`` not in ``kept``, each with the number of boxes it loses (``box_categories``:
+    each box's category id, in one or more arrays): the ``dropped`` of :func:`shared_names`. A left-out name
+    without boxes counts 0; with every category kept the boxes are not looked at."""
+    kept_ids = {c.id for c in kept}
+    out = {c.name: 0 for c in categories if c.id not in kept_ids}
+    if out:
+        name = {c.id: c.name for c in categories if c.id not in kept_ids}
+        for chunk in box_categories:
+            ids, n = np.unique(np.asarray(chunk, dtype=np.int64), return_counts=True)
+            for cid, count in zip(ids.tolist(), n.tolist(), strict=True):
+                if cid in name:
+                    out[name[cid]] += count
+    return out
 
 
 def hash_order(keys: Sequence[str], seed: int, salt: str) -> np.ndarray:

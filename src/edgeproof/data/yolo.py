@@ -29,6 +29,7 @@ from edgeproof.data.source import (
     escapes,
     existing,
     keep_categories,
+    left_out,
     shared_names,
 )
 
@@ -186,7 +187,6 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     val = _split_images(data, "val", root, where)
     listed = [(p, "train" if val is not None else None) for p in train] + [(p, "val") for p in val or []]
     categories = [Category(i + 1, n) for i, n in enumerate(names)]
-    shared_names(categories, where, problems)
     kept = keep_categories(categories, params.classes, "data.yolo.classes")
     kept_ids = {c.id for c in kept}
     images: list[SourceImage] = []
@@ -194,6 +194,7 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     info = {"boxes_other_classes": 0, "images_without_label_file": 0}
     per_split: dict[str, int] = {"train": 0, "val": 0}
     unlabelled: dict[str, list[Path]] = {"train": [], "val": []}
+    other: list[int] = []  # the category id of each box data.yolo.classes leaves out
     for path, split in listed:
         rel = os.path.relpath(os.path.normpath(path), root)
         if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
@@ -210,8 +211,10 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
             boxes, info["images_without_label_file"] = [], info["images_without_label_file"] + 1
             unlabelled[split or "train"].append(root / rel)
         kept_boxes = [b for b in boxes if b.category_id in kept_ids]
-        info["boxes_other_classes"] += len(boxes) - len(kept_boxes)
+        other.extend(b.category_id for b in boxes if b.category_id not in kept_ids)
         images.append(SourceImage(len(images) + 1, rel, root, None, None, split, kept_boxes))
     _check_labels_found(unlabelled, per_split, repo, problems)
+    info["boxes_other_classes"] = len(other)
+    shared_names(categories, where, problems, left_out(categories, kept, [np.asarray(other, dtype=np.int64)]))
     n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)
     return SourceDataset("yolo", kept, images, n_boxes, None, info)

@@ -5,7 +5,8 @@
   to skip), one summary line per image ("3 circles, 1 square, 4.1 ms"); ``--json`` prints JSON Lines
   on stdout instead (one object per image), the summary lines then go to stderr.
 * Any output that cannot be written is an error (exit 2, naming the option), never a silent no-op.
-* Each image's time is the model call after one untimed warm-up run (ONNX Runtime's set-up).
+* Each image's time is the detector call (letterbox, model, decode + NMS) after one untimed warm-up run of that
+  whole path (ONNX Runtime's set-up, OpenCV's lazy import on the first resize).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def detect_images(
     Returns the folder the annotated images went to (None with ``save_dir=None``)."""
     out = out or sys.stdout
     human = sys.stderr if options.json_lines else out
-    detector.warmup()  # untimed: the first image's time was ONNX Runtime's set-up (276 ms for 5-10)
+    detector.warmup()  # untimed, the whole path: the first image's time was ORT's set-up and OpenCV's import
     save_dir = make_save_dir(options.save_dir) if options.save_dir is not None else None
     try:
         _detect_each(detector, images, options, save_dir, (out, human))
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace, postprocess: Any) -> int:
     detector = Detector(model, postprocess, session)
     log.info("model %s (sha256 %s)", model, detector.sha256[:12])
     if args.video is not None:
-        detector.warmup()  # untimed, as before the first image: ONNX Runtime's set-up is not a frame's latency
+        detector.warmup()  # untimed, as before the first image: one-off set-up is not a frame's latency
         result = detect_video(
             lambda rgb: detector([rgb])[0],
             detector.names,

@@ -295,3 +295,19 @@ def test_a_second_required_input_is_refused_naming_the_model(fixed_detector_fact
     model.graph.initializer.append(numpy_helper.from_array(np.array([0.5], np.float32), "thr"))  # a default
     onnx.save(model, str(path))
     assert len(Detector(path, Postprocess(conf=0.25))([np.zeros((64, 64, 3), np.uint8)])[0]) == 1
+
+
+def test_the_warm_up_runs_the_whole_path_a_frame_takes(fixed_detector_factory, monkeypatch):
+    """Diff review finding 6: the warm-up ran the model alone on zeros, so the first timed image still paid the
+    letterbox's one-off cost (OpenCV's lazy import on the first resize) and the first decode + NMS."""
+    from edgeproof.runtime import preprocess
+
+    det = Detector(fixed_detector_factory(_raw_one_box()), Postprocess(conf=0.25))
+    preprocess._opencv.cache_clear()  # as in a fresh process: OpenCV not yet imported
+    resized, decoded = [], []
+    real_resize, real_post = preprocess._resize, det.postprocess
+    monkeypatch.setattr(preprocess, "_resize", lambda im, w, h: resized.append((w, h)) or real_resize(im, w, h))
+    monkeypatch.setattr(det, "postprocess", lambda raw, lbs: decoded.append(len(lbs)) or real_post(raw, lbs))
+    det.warmup()
+    assert preprocess._opencv.cache_info().currsize == 1  # the lazy import happened in the warm-up
+    assert resized == [(64, 64)] and decoded == [1]  # a real letterbox resize, then decode + NMS

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeproof.runtime.onnx_data import WireError, external_data_problem
 from edgeproof.runtime.postprocess import Detections, Postprocess
-from edgeproof.runtime.preprocess import Letterbox, letterbox, load_image, to_input
+from edgeproof.runtime.preprocess import PAD_VALUE, Letterbox, letterbox, load_image, to_input
 from edgeproof.runtime.session import SessionSettings, create_session
 from edgeproof.runtime.signature import (
     check_input,
@@ -164,10 +164,13 @@ class Detector:
         return batch, [b[1] for b in boxed]
 
     def warmup(self, batch: int = 1) -> None:
-        """One untimed inference at ``batch`` (ONNX Runtime allocates its buffers on the first run)."""
+        """One untimed run of the whole path at ``batch``: letterbox, inference, decode + NMS, on a grey image
+        of half the input size, so the letterbox resizes. Each step's one-off cost falls here, not on the
+        first timed frame: ONNX Runtime allocates its buffers on the first run, and the first resize imports
+        OpenCV (a one-off cost of tens of milliseconds or more)."""
         h, w = self.input_size
-        shape = (self.fixed_batch or batch, h, w, 3) if self.nhwc_uint8 else (self.fixed_batch or batch, 3, h, w)
-        self.infer(np.zeros(shape, self.input_dtype))
+        image = np.full((max(h // 2, 1), max(w // 2, 1), 3), PAD_VALUE, np.uint8)
+        self([image] * (self.fixed_batch or batch))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a preprocessed batch; returns the raw ``(B, 4 + nc, anchors)`` output

@@ -15,7 +15,6 @@ import argparse
 import glob
 import json
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+
+from edgeproof.paths import check_save_dir, make_save_dir, remove_unused
 
 log = logging.getLogger(__name__)
 
@@ -79,39 +80,6 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
             raise FileNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)})")
         found.extend(images)
     return found
-
-
-def next_save_dir(base: Path) -> Path:
-    """``base`` if it does not exist, else ``base2``, ``base3``, ... (ultralytics' runs/detect/predictN)."""
-    if not base.exists():
-        return base
-    n = 2
-    while base.with_name(f"{base.name}{n}").exists():
-        n += 1
-    return base.with_name(f"{base.name}{n}")
-
-
-def check_save_dir(base: Path) -> None:
-    """Refuse, before the model loads, a ``--save-dir`` that cannot be a folder: one that exists and is
-    not a folder (``/dev/null`` took ``/dev/null2``), or below a file or a folder it cannot write to."""
-    if base.exists() and not base.is_dir():
-        raise ValueError(f"--save-dir {base}: exists and is not a folder")
-    above = next(p for p in (base.absolute(), *base.absolute().parents) if p.exists())
-    if above != base.absolute() and not above.is_dir():
-        raise ValueError(f"--save-dir {base}: {above} is a file, not a folder")
-    if above != base.absolute() and not os.access(above, os.W_OK | os.X_OK):
-        raise ValueError(f"--save-dir {base}: cannot create a folder in {above} (permission denied)")
-
-
-def make_save_dir(base: Path) -> Path:
-    """The next free ``base``, ``base2``, ... created (:func:`next_save_dir`); an error naming
-    ``--save-dir`` when it cannot be (the command exits 2, no traceback)."""
-    save_dir = next_save_dir(base)
-    try:
-        save_dir.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:
-        raise ValueError(f"--save-dir {base}: cannot create {save_dir}: {exc.strerror or exc}") from None
-    return save_dir
 
 
 def summary(det: Any, names: Mapping[int, str], ms: float) -> str:
@@ -179,12 +147,13 @@ def detect_images(
     out = out or sys.stdout
     human = sys.stderr if options.json_lines else out
     detector.warmup()  # untimed, the whole path: the first image's time was ORT's set-up and OpenCV's import
-    save_dir = make_save_dir(options.save_dir) if options.save_dir is not None else None
+    made = make_save_dir(options.save_dir) if options.save_dir is not None else None
+    save_dir = made[0] if made is not None else None
     try:
         _detect_each(detector, images, options, save_dir, (out, human))
     except BaseException:
-        if save_dir is not None and not any(save_dir.iterdir()):
-            save_dir.rmdir()  # an image that failed first leaves no empty predictN behind
+        if made is not None:
+            remove_unused(*made)  # an image that failed first leaves no empty predictN (or runs/detect) behind
         raise
     if save_dir is not None:
         human.write(f"Results saved to {save_dir}\n")

@@ -190,7 +190,19 @@ def test_an_image_that_fails_leaves_no_empty_results_folder(project, caplog):
     (project / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["detect", "bad"]) == 2
     assert "broken.jpg: unreadable image" in caplog.text
-    assert not (project / "runs" / "detect" / "predict").exists()
+    assert not (project / "runs").exists()  # nor the parents it created for predict
+
+
+def test_a_failed_first_image_leaves_no_parent_folder_it_created(project, caplog):
+    """Diff review finding 8: ``--save-dir out2/deep/pred`` left ``out2/deep`` behind after the first image failed;
+    a parent that existed before stays."""
+    (project / "bad").mkdir()
+    (project / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
+    (project / "kept").mkdir()
+    assert main(["detect", "bad", "--save-dir", "out2/deep/pred"]) == 2
+    assert main(["detect", "bad", "--save-dir", "kept/new/pred"]) == 2
+    assert not (project / "out2").exists() and not (project / "kept" / "new").exists()
+    assert (project / "kept").is_dir()
 
 
 def test_images_or_json_with_a_video_are_refused_not_ignored(video, capsys, caplog):

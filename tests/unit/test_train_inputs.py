@@ -121,3 +121,13 @@ def test_dataset_fingerprint_ignores_evaluation_ground_truth_only(tmp_path):
     assert dataset_fingerprint(root) == before
     (root / "labels" / "val" / "a.txt").write_text("0 0.5 0.5 0.3 0.3\n")
     assert dataset_fingerprint(root) != before
+
+
+def test_a_missing_model_file_names_the_weights_folder():
+    """Diff review finding 8: the message said to place the .pt "in the repo", but params.yaml accepts one only
+    under weights/."""
+    from edgeproof.training import train as train_mod
+    from edgeproof.training.params import TrainParams
+
+    with pytest.raises(FileNotFoundError, match=r"'weights/none\.pt' is not a local file.*under weights/"):
+        train_mod._check_model_source(TrainParams(model="weights/none.pt"))

@@ -135,7 +135,8 @@ def _check_model_source(params: TrainParams) -> None:
     if params.model.endswith(".pt") and not Path(params.model).is_file():
         raise FileNotFoundError(
             f"params.yaml: train.model: {params.model!r} is not a local file. edgeproof never downloads "
-            "weights at run time: place the .pt file in the repo (e.g. track it with `dvc add`) and give its path."
+            "weights at run time: place the .pt file under weights/ (e.g. weights/yolov5nu.pt, tracked with "
+            "`dvc add`) and give that path."
         )
 
 

@@ -26,7 +26,7 @@ from edgeproof.evaluation.agreement import match_count
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Detections, Postprocess
-from edgeproof.runtime.preprocess import as_float_nchw, load_image
+from edgeproof.runtime.preprocess import Letterbox, as_float_nchw, load_image
 from edgeproof.training.params import ParityParams
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,32 @@ def raw_parity(reference: np.ndarray, fp32: np.ndarray, params: ParityParams) ->
     return result
 
 
+def _judge_variant(
+    name: str,
+    det: Detector,
+    pixels: Sequence[np.ndarray],
+    boxes: Sequence[Letterbox],
+    ref_det: Sequence[Detections],
+    params: ParityParams,
+) -> dict[str, Any]:
+    """One variant's detections on ``pixels`` against PyTorch's (``ref_det``), judged and logged."""
+    own = det.preprocess(pixels)[0]  # in the variant's own input form (optimize.input)
+    raw_out = np.concatenate([det.infer(own[i : i + 1]) for i in range(len(pixels))])
+    result = compare_detections(ref_det, det.postprocess(raw_out, boxes), params.match_iou)
+    passed, reason = judge(result, params)
+    log.info(
+        "parity %s: %s (matched_share %s: %d matched, %d lost, %d added)%s",
+        name,
+        {True: "kept", False: "broken", None: "not judged"}[passed],
+        result["matched_share"],
+        result["matched"],
+        result["lost"],
+        result["added"],
+        f": {reason}" if reason else "",
+    )
+    return {"measured": True, **result, "passed": passed, **({"reason": reason} if reason else {})}
+
+
 def check_parity(
     reference: Reference,
     variants: Mapping[str, Path],
@@ -172,22 +198,7 @@ def check_parity(
         if not_measured and name in not_measured:
             per_variant[name] = {"measured": False, "passed": None, "reason": not_measured[name]}
             continue
-        det = deploy_detector(path, deploy)
-        own = det.preprocess(pixels)[0]  # in the variant's own input form (optimize.input)
-        raw_out = np.concatenate([det.infer(own[i : i + 1]) for i in range(len(images))])
-        result = compare_detections(ref_det, det.postprocess(raw_out, boxes), params.match_iou)
-        passed, reason = judge(result, params)
-        per_variant[name] = {"measured": True, **result, "passed": passed, **({"reason": reason} if reason else {})}
-        log.info(
-            "parity %s: %s (matched_share %s: %d matched, %d lost, %d added)%s",
-            name,
-            {True: "kept", False: "broken", None: "not judged"}[passed],
-            result["matched_share"],
-            result["matched"],
-            result["lost"],
-            result["added"],
-            f": {reason}" if reason else "",
-        )
+        per_variant[name] = _judge_variant(name, deploy_detector(path, deploy), pixels, boxes, ref_det, params)
     return {
         "images": len(images),
         "reference": "PyTorch (models/best.pt)",

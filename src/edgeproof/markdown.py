@@ -35,6 +35,14 @@ def cell(value: Any, digits: int = 4) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
+def fixed(value: Any, digits: int) -> str:
+    """A figure in fixed point (``digits`` decimals, where :func:`cell` keeps significant digits); a missing
+    one as an em dash, a value that is not a float as it is."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def inline(value: Any, limit: int = 120) -> str:
     """Text from outside (a pull request's params, a bundle's file name) as one inline code span.
 

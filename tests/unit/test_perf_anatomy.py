@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeproof.perf.anatomy import frame_steps, op_breakdown, profile_model
+from edgeproof.perf.anatomy_report import anatomy_lines
 from edgeproof.perf.floor import count_flops
-from edgeproof.perf.report import anatomy_lines
 from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.session import SessionSettings
 

@@ -26,9 +26,9 @@ from edgeproof.tracking import history
 from edgeproof.tracking.aliases import move_alias, newer_than_holder
 from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
 from edgeproof.tracking.params import TrackParams
-from edgeproof.tracking.record import thresholds
 from edgeproof.tracking.redact import describe, redact
 from edgeproof.tracking.registry import find_version, settle_summary
+from edgeproof.tracking.verdicts import thresholds
 
 log = logging.getLogger(__name__)
 

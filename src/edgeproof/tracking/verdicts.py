@@ -1,0 +1,56 @@
+"""The gate's verdict and each device's, as a tracking record keeps them (no MLflow import here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+VERDICT_FIELDS = ("passed", "verdict", "model_sha256", "failed")
+"""What a record keeps of each gate report's verdict."""
+BUILD_PROFILE = "build"
+"""The verdict's profile name when neither the gate report nor ``reports/release.json`` names one."""
+
+
+def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None) -> dict[str, Any]:
+    """``{profile: {passed, verdict, model_sha256, failed}}``: this gate's verdict under the build profile,
+    plus each device's ``<device_reports>/<profile>/gate.json`` present on disk (marked ``device``:
+    only the model file it names is judged by it, none when it names none). ``verdict`` (``pass``,
+    ``fail``, ``inconclusive``) is kept: ``passed`` false alone would show an inconclusive gate as failed."""
+    build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
+    out = {build: {"passed": bool(gate.get("passed")), "verdict": gate.get("verdict"),
+                   "model_sha256": gate.get("model_sha256"), "failed": gate.get("failed", [])}}  # fmt: skip
+    for path in sorted(device_reports.glob("*/gate.json")) if device_reports and device_reports.is_dir() else []:
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the device verdict %s: %s", path, exc)
+            continue
+        out[path.parent.name] = {"device": True, **{k: report.get(k) for k in VERDICT_FIELDS}}
+        if not report.get("model_sha256"):
+            why = ", ".join(report.get("failed") or []) or report.get("verdict")
+            log.warning("device verdict %s names no model file (failed: %s): attributed to no model version", path, why)
+    return out
+
+
+def verdict_label(gate: Mapping[str, Any]) -> str:
+    """The verdict as the runs table's ``verdict`` column shows it: ``✓ passed``, ``✗ FAILED: fps`` or
+    ``⚠ INCONCLUSIVE: latency_p95`` (capitals and a mark, so a run that did not pass stands out without
+    reading a 0 in ``gate_passed``, and one that judged nothing is not taken for a failed model)."""
+    if gate.get("passed"):
+        return "✓ passed"
+    rules = ", ".join(str(f) for f in gate.get("failed") or []) or "no verdict"
+    return f"⚠ INCONCLUSIVE: {rules}" if gate.get("verdict") == "inconclusive" else f"✗ FAILED: {rules}"
+
+
+def thresholds(gate: Mapping[str, Any]) -> dict[str, str]:
+    """``{rule: "<op> <threshold>"}`` as the gate report states them (whatever params key they came from)."""
+    out = {}
+    for rule in gate.get("rules") or []:
+        if isinstance(rule, Mapping) and rule.get("name") and rule.get("op") != "==" and "threshold" in rule:
+            out[str(rule["name"])] = f"{rule.get('op', '')} {rule['threshold']}".strip()
+    return out

@@ -70,7 +70,7 @@ def test_a_counter_window_past_its_last_reading_is_not_measured():
         (lambda d: d["energy"].update(window_s=0.001 * d["energy"]["window_s"]), "energy.window_s"),
         (lambda d: d["energy"].update(window_s=None), "energy.window_s None with energy.measurable true"),
         (lambda d: d.update(power_w_peak=0.5), "power_w_peak 0.5 is below power_w_mean 3.0"),
-        (lambda d: d["energy"].update(interval_ms=0.01), "energy.samples 2 over window_s"),
+        (lambda d: d["energy"].update(interval_ms=0.01), "energy.samples: 2 with energy.measurable true, expected an"),
         (lambda d: d["memory"].update(rss_end_mb=d["peak_memory_mb"] + 100.0), "peak_memory_mb"),
     ],
 )
@@ -125,13 +125,35 @@ def _resident_kib(kib: int):
     return area
 
 
+MAIN_MEASURED = {"measurable": True, "samples": 40, "window_s": 2.0, "interval_ms": 100.0}
+
+
 @pytest.mark.parametrize(
     ("main", "named"),
     [
-        ({"energy_mj_per_frame": -5.0, "fps_e2e": -5.0}, "main's baseline energy_mj_per_frame: -5.0 is outside"),
+        (
+            {"energy_mj_per_frame": -5.0, "fps_e2e": -5.0, "energy": MAIN_MEASURED},
+            "main's baseline energy_mj_per_frame: impossible (energy_mj_per_frame: -5.0 is outside",
+        ),
         (
             {"energy_mj_per_frame": 2.0, "energy": {"measurable": False, "reason": "no rail"}},
-            "main's baseline energy.measurable is False",
+            "main's baseline energy_mj_per_frame: not measurable (no rail)",
+        ),
+        # main never said it measured energy: no record, a null one, or "measurable" on no readings at all
+        ({"energy_mj_per_frame": 2.0}, "main's baseline energy_mj_per_frame: not measurable (no energy record)"),
+        (
+            {"energy_mj_per_frame": 2.0, "energy": None},
+            "main's baseline energy_mj_per_frame: not measurable (no energy record)",
+        ),
+        (
+            {"energy_mj_per_frame": 2.0, "energy": {"measurable": True, "samples": 0}},
+            "main's baseline energy_mj_per_frame: energy.samples: 0 with energy.measurable true, expected an "
+            "integer >= 2",
+        ),
+        # the same count this run's record would need: 6 readings cannot cover 10 s at one per 100 ms
+        (
+            {"energy_mj_per_frame": 2.0, "energy": {**MAIN_MEASURED, "samples": 6, "window_s": 10.0}},
+            "expected an integer >= 50 for window_s 10.0 at interval_ms 100.0",
         ),
     ],
 )
@@ -139,7 +161,8 @@ def test_an_unusable_energy_figure_on_mains_baseline_is_inconclusive_not_the_prs
     bundle, measured, tmp_path, main, named
 ):
     """main's impossible figure failed the pull request (invalid), and a figure main's board called not
-    measurable was compared as if measured."""
+    measurable, or never said it measured (no record, or measurable on too few readings), was compared as
+    if measured."""
     from edgeproof.verdict.device import device_gate
     from tests.device.conftest import base_params, rule_named, set_measured_energy
 

@@ -88,6 +88,20 @@ def test_energy_that_says_measurable_without_two_power_readings_is_invalid(bundl
     assert rule["reason"].startswith(f"energy.samples: {samples!r} with energy.measurable true")
 
 
+def test_the_energy_rule_and_the_cross_check_ask_one_count_of_power_readings(bundle, measured, tmp_path):
+    """The energy rule took 2 readings as enough whatever the window (its own copy of the count), while
+    results_consistent asked what the window needs: 2 readings over a window that should hold hundreds
+    passed the energy rule. One helper for both, one reason."""
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_energy_mj_per_frame": 100.0}})
+    set_measured_energy(measured / "bench.json", 3.0)
+    edit_json(measured / "bench.json", lambda d: d["energy"].update(interval_ms=0.01))  # hundreds of readings due
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    energy, consistent = rule_named(report, "energy"), rule_named(report, "results_consistent")
+    assert energy["status"] == consistent["status"] == "invalid"
+    assert energy["reason"].startswith("energy.samples: 2 with energy.measurable true, expected an integer >= ")
+    assert energy["reason"] in consistent["reason"] and "at interval_ms 0.01" in energy["reason"]
+
+
 def test_the_board_calls_energy_measurable_only_on_two_readings():
     assert window_power([(0.5, 5000.0)], 0.4, 0.6, interval_s=0.1) is None  # one reading held flat: a guess
     stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, interval_s=0.4)  # interpolated from both sides

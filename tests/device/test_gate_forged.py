@@ -214,7 +214,13 @@ def test_energy_regression_against_mains_verdict(bundle, measured, tmp_path):
     edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
     baseline = tmp_path / "main-gate.json"
     baseline.write_text(
-        json.dumps({"verdict": "pass", "profile": "cpu-ci", "measured": {"energy_mj_per_frame": 200.0}})
+        json.dumps(
+            {
+                "verdict": "pass",
+                "profile": "cpu-ci",
+                "measured": {"energy_mj_per_frame": 200.0, "energy": ENERGY["energy"]},
+            }
+        )
     )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     rule = rule_named(report, "regression_energy")

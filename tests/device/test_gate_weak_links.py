@@ -43,7 +43,8 @@ def _with_baseline(tmp_path: Path, measured: dict, **fields) -> Path:
 
 def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossible(bundle, measured, tmp_path):
     base = base_params(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
-    baseline = _with_baseline(tmp_path, {"energy_mj_per_frame": 100.0})
+    main = {"energy_mj_per_frame": 100.0, "energy": {"measurable": True, "samples": 12}}
+    baseline = _with_baseline(tmp_path, main)
     edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
     rule = rule_named(
         device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base), "regression_energy"

@@ -13,20 +13,19 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.power_window import MIN_POWER_READINGS
 from edgeproof.profiles import Profile
+from edgeproof.verdict.energy import energy_not_judged, readings_short
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
     PASS,
-    Malformed,
     compare,
     get_figure,
     get_path,
     invalid_reason,
     is_number,
-    not_measurable,
     result,
+    shown_figure,
 )
 
 NO_BASELINE = "no baseline on main: regression not judged"
@@ -126,32 +125,6 @@ def regression_rules(
     return rules
 
 
-def energy_not_judged(
-    bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
-) -> Optional[Dict[str, Any]]:
-    """The rule ``name`` where bench.json's energy record does not let it be judged, read one way by
-    every energy rule (:func:`~edgeproof.verdict.rules.not_measurable`); ``None`` where it does
-    (``energy.measurable`` true, on enough readings)."""
-    if get_figure(bench, "energy.measurable") is True:
-        return _too_few_readings(bench, name, metric, limit, source, shown)
-    return not_measurable(bench, "energy", name, metric, "<=", limit, source, shown)
-
-
-def _too_few_readings(
-    bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any
-) -> Optional[Dict[str, Any]]:
-    """A record that says measurable must rest on the readings the board needs for a figure
-    (:data:`MIN_POWER_READINGS`): fewer, or a count that is no integer, is invalid, named."""
-    count = get_figure(bench, "energy.samples")
-    if type(count) is int and count >= MIN_POWER_READINGS:
-        return None
-    found = count.found if isinstance(count, Malformed) else count
-    why = "energy.samples: {!r} with energy.measurable true, expected an integer >= {} (power readings)".format(
-        found, MIN_POWER_READINGS
-    )
-    return result(name, metric, "<=", limit, shown, source, INVALID, why)
-
-
 def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
     """The energy rise against main's: judged only on a measurable, possible figure on both sides. This run's
     impossible figure is invalid; main's is no baseline (inconclusive, like the FPS rule's): a pull request
@@ -172,14 +145,11 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
 
 
 def _baseline_energy_unusable(base: Dict[str, Any], key: str) -> Optional[str]:
-    """Why main's energy figure cannot be compared with (None: it can): its board called energy not
-    measurable, or the figure is impossible."""
-    flag = get_figure(base, "energy.measurable")
-    if flag is False or isinstance(flag, Malformed) or (flag is not None and flag is not True):
-        return "main's baseline energy.measurable is {!r}: no measured figure to compare with".format(
-            flag.found if isinstance(flag, Malformed) else flag
-        )
-    value = base.get(key)
-    if value is not None and invalid_reason(key, value):
-        return "main's baseline {}".format(invalid_reason(key, value))
-    return None
+    """Why main's energy figure cannot be compared with (None: it can): read as this run's is, by
+    :func:`~edgeproof.verdict.rules.shown_figure` (its board's record says it measured the figure, and the
+    figure is possible) and :func:`~edgeproof.verdict.energy.readings_short` (on enough power readings).
+    A baseline that never said it measured energy has no figure to compare with."""
+    _value, why = shown_figure(base, key, "energy")
+    if why is None:
+        why = readings_short(get_figure(base, "energy"))
+    return "main's baseline {}: {}".format(key, why) if why else None

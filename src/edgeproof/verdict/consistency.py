@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.power_window import min_readings
+from edgeproof.verdict.energy import readings_short
 from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, get_path, invalid_reason, is_number, result
 
 # fps_e2e is e2e.fps copied; 1000 / e2e.mean differs from e2e.fps only by the mean's rounding to 4 decimals
@@ -144,19 +144,14 @@ def _energy(bench: Dict[str, Any], e2e: Dict[str, Any]) -> List[Optional[str]]:
             out.append((why + "energy.window_s {!r} (one integral)").format(mj, frames, mean, window))
     if _possible("power_w_peak", peak) and _possible("power_w_mean", mean) and peak < mean - 1e-4:
         out.append("bench.json power_w_peak {!r} is below power_w_mean {!r}".format(peak, mean))
-    return out + _readings(record, window)
+    return out + _readings(record)
 
 
-def _readings(record: Dict[str, Any], window: float) -> List[str]:
-    """As many readings as the board itself needs to call a window measurable (:func:`min_readings`)."""
-    samples, interval = record.get("samples"), record.get("interval_ms")
-    if type(samples) is not int or not (is_number(interval) and interval > 0):
-        return []  # a count that is no integer is the energy rules' (invalid, named)
-    least = min_readings(window, interval / 1000.0)
-    if samples >= least:
-        return []
-    why = "bench.json energy.samples {!r} over window_s {!r} at interval_ms {!r}: a measurable window has >= {}"
-    return [why.format(samples, window, interval, least)]
+def _readings(record: Dict[str, Any]) -> List[Optional[str]]:
+    """As many readings as the board itself needs to call the window measurable (one home for every
+    energy reader: :func:`~edgeproof.verdict.energy.readings_short`). A count that is no integer is the
+    energy rules' to name (invalid there), not twice."""
+    return [readings_short(record)] if type(record.get("samples")) is int else []
 
 
 def _memory(bench: Dict[str, Any]) -> List[str]:

@@ -19,8 +19,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from edgeproof.device.conditions import throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
-from edgeproof.verdict.baseline import energy_not_judged, regression_rules
+from edgeproof.verdict.baseline import regression_rules
 from edgeproof.verdict.consistency import consistency_rule
+from edgeproof.verdict.energy import energy_not_judged
 from edgeproof.verdict.placement import providers_rule
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,

@@ -1,0 +1,57 @@
+"""Is a board's energy record one the energy rules can judge? One reading for every energy rule (Python 3.8-clean).
+
+A record that says ``measurable: true`` must rest on the readings the board itself needs to call its
+window measurable (:func:`edgeproof.device.power_window.min_readings`: half of those its length should
+have at the sampler's interval, never fewer than :data:`~edgeproof.device.power_window.MIN_POWER_READINGS`).
+This run's energy rules (``energy``, ``power``, ``regression_energy``), the cross-check of the record
+(``results_consistent``) and main's baseline for ``regression_energy`` all ask :func:`readings_short`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional
+
+from edgeproof.device.power_window import MIN_POWER_READINGS, min_readings
+from edgeproof.verdict.rules import INVALID, Malformed, get_figure, is_number, not_measurable, result
+
+
+def _least(record: Any) -> Optional[int]:
+    """The readings a record's window needs (``window_s`` at ``interval_ms``), :data:`MIN_POWER_READINGS`
+    where either is not a positive number; ``None`` where the pair asks for more than any count can be."""
+    window, interval = get_figure(record, "window_s"), get_figure(record, "interval_ms")
+    if not (is_number(window) and window > 0 and is_number(interval) and interval > 0):
+        return MIN_POWER_READINGS
+    per_reading = interval / 1000.0
+    if per_reading <= 0 or not math.isfinite(window / per_reading):  # a forged pair: no count is enough
+        return None
+    return min_readings(window, per_reading)
+
+
+def readings_short(record: Any) -> Optional[str]:
+    """Why an energy record that says measurable does not rest on enough power readings (``samples``, an
+    integer, at least :func:`_least`), naming ``energy.samples``; ``None`` where it does."""
+    count = get_figure(record, "samples")
+    least = _least(record)
+    if type(count) is int and least is not None and count >= least:
+        return None
+    found = count.found if isinstance(count, Malformed) else count
+    needs = "an integer >= {}".format(least if least is not None else "any count")
+    if least is None or least > MIN_POWER_READINGS:  # the window's length set the count: say so
+        needs += " for window_s {!r} at interval_ms {!r}".format(
+            get_figure(record, "window_s"), get_figure(record, "interval_ms")
+        )
+    return "energy.samples: {!r} with energy.measurable true, expected {} (power readings)".format(found, needs)
+
+
+def energy_not_judged(
+    bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
+) -> Optional[Dict[str, Any]]:
+    """The rule ``name`` where bench.json's energy record does not let it be judged: not measurable
+    (:func:`~edgeproof.verdict.rules.not_measurable`: inconclusive, or invalid for a record of the wrong
+    shape), or measurable on too few readings (:func:`readings_short`: invalid, named); ``None`` where it
+    can be judged."""
+    if get_figure(bench, "energy.measurable") is not True:
+        return not_measurable(bench, "energy", name, metric, "<=", limit, source, shown)
+    short = readings_short(get_figure(bench, "energy"))
+    return result(name, metric, "<=", limit, shown, source, INVALID, short) if short else None

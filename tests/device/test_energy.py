@@ -127,7 +127,7 @@ def test_energy_here_reads_not_measurable_with_the_reason():
 
 def test_memory_trend_leak_versus_one_off_growth():
     flat = growth([100.0] * 32, 32)
-    assert flat == {"growth_mb": 0.0, "growth_kib_per_frame": 0.0, "leak": False, "samples": 32}
+    assert flat == {"growth_mb": 0.0, "growth_kib_per_frame": 0.0, "leak": False, "leak_reason": None, "samples": 32}
     steady = [100.0 + i for i in range(32)]  # 1 MB a frame (one sample per frame)
     assert growth(steady, 32)["leak"] and growth(steady, 32)["growth_mb"] == pytest.approx(24.0)
     assert growth(steady, 32)["growth_kib_per_frame"] == pytest.approx(1024.0)
@@ -135,7 +135,8 @@ def test_memory_trend_leak_versus_one_off_growth():
         one_off = [100.0] * at + [150.0] * (32 - at)
         assert growth(one_off, 32)["growth_kib_per_frame"] == 0.0 and not growth(one_off, 32)["leak"]
     short = growth([1.0, 9.0], 2)
-    assert short == {"growth_mb": 8.0, "growth_kib_per_frame": None, "leak": False, "samples": 2}  # too short
+    assert short["growth_mb"] == 8.0 and short["growth_kib_per_frame"] is None  # too short for a rate...
+    assert short["leak"] is None and short["leak_reason"].startswith("2 RSS samples over 2 frames")  # ...not judged
     assert growth([1.0], 1)["growth_mb"] is None
 
 
@@ -181,8 +182,11 @@ def test_cpu_ci_bench_carries_energy_memory_and_setup_facts(bundle):
     out = bundle.parent / "out"
     assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
     bench = json.loads((out / "bench.json").read_text())
-    assert bench["peak_memory_mb"] > 10 and bench["memory_leak"] is False
-    assert bench["memory_growth_mb"] < 5 and bench["memory"]["rss_samples"] >= 2
+    assert bench["peak_memory_mb"] > 10 and bench["memory_growth_mb"] < 5 and bench["memory"]["rss_samples"] >= 2
+    if bench["memory"]["rss_samples"] >= 4:  # four frames: a rate wherever four RSS samples were taken
+        assert bench["memory_leak"] is False and bench["memory"]["leak_reason"] is None
+    else:  # a few milliseconds of frames: too few samples for a rate, not judged (never "no leak")
+        assert bench["memory_leak"] is None and "RSS samples over 4 frames" in bench["memory"]["leak_reason"]
     assert bench["model_mb"] == pytest.approx((bundle / bench["model_path"]).stat().st_size / 2**20, abs=1e-3)
     assert bench["engine_mb"] is None and bench["trtexec_ratio"] is None and bench["system_ram_delta_mb"] is None
     if bench["energy"]["source"] is None:  # no tegrastats, no readable RAPL here

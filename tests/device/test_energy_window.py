@@ -193,6 +193,31 @@ def test_the_pr_report_shows_no_energy_figure_the_board_did_not_measure(bundle, 
     assert "250" not in row and "7.5" not in row and row.count("not measurable (tegrastats printed") == 2
 
 
+def test_a_leak_too_short_to_measure_is_not_judged_never_no_leak(bundle, measured, tmp_path):
+    """600 MB grown over three RSS samples (or any run of fewer than four frames: a profile's e2e_images 3)
+    gave no rate, and memory_leak false: the rule passed on a leak nobody could measure."""
+    from edgeproof.device.memory import SEGMENTS, growth
+    from edgeproof.verdict.device import device_gate
+    from tests.device.conftest import base_params, edit_json, rule_named
+
+    short = growth([100.0, 400.0, 700.0], 50)
+    assert (short["leak"], short["growth_kib_per_frame"], short["growth_mb"]) == (None, None, 600.0)
+    assert (
+        short["leak_reason"] == "3 RSS samples over 50 frames: a leak rate needs at least 4 of each (one per segment)"
+    )
+    assert growth([100.0, 200.0, 300.0, 400.0], SEGMENTS - 1)["leak"] is None
+    assert growth([100.0] * 8, 50)["leak"] is False and growth([100.0] * 8, 50)["leak_reason"] is None
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_peak_memory_mb": 5000.0}})
+    edit_json(
+        measured / "bench.json",
+        lambda d: (d.update(memory_leak=short["leak"]), d["memory"].update(leak_reason=short["leak_reason"])),
+    )
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=rules)
+    rule = rule_named(report, "memory_leak")
+    assert rule["status"] == "inconclusive" and rule["reason"] == "leak not judged: " + short["leak_reason"]
+    assert report["verdict"] == "inconclusive"
+
+
 @pytest.mark.parametrize("leak", ["false", 0, True])
 def test_memory_leak_of_the_wrong_type_is_invalid_and_a_leak_says_what_grew(bundle, measured, tmp_path, leak):
     """ "false" or 0 failed with no reason (status fail, reason None); so did a real leak."""

@@ -6,8 +6,9 @@ into ``SEGMENTS`` runs of samples. The growth is the median of the last segment 
 first; the *rate* is the smallest rise between successive segments' medians, per frame of a segment: a
 steady leak rises the same through all of them, while a one-off allocation (an arena that grows once,
 after the warm-up or anywhere else) lands in one segment and moves only the two rises beside it, so the
-rate stays near zero. A rate over ``LEAK_KIB_PER_FRAME`` is a *leak*. Always measurable on Linux;
-elsewhere the reason is recorded.
+rate stays near zero. A rate over ``LEAK_KIB_PER_FRAME`` is a *leak*; fewer than ``SEGMENTS`` samples or
+frames give no rate, and the leak is then not judged (``memory_leak`` null, ``memory.leak_reason``), never
+"no leak". Always measurable on Linux; elsewhere the reason is recorded.
 """
 
 from __future__ import annotations
@@ -46,16 +47,21 @@ def read_status_kb(status: Path = STATUS) -> Dict[str, int]:
 
 def growth(samples_mb: Sequence[float], frames: int) -> Dict[str, Any]:
     """Growth (MB) between the first and last segment of ``samples_mb`` taken over ``frames`` frames, its
-    rate per frame (KiB; the smallest rise between successive segments) and whether it is a leak."""
-    if len(samples_mb) < SEGMENTS or frames < SEGMENTS:  # too short to see a trend: the difference, no leak
-        grown = samples_mb[-1] - samples_mb[0] if len(samples_mb) >= 2 else None
+    rate per frame (KiB; the smallest rise between successive segments) and whether it is a leak.
+
+    Fewer than :data:`SEGMENTS` samples or frames give no rate: ``leak`` is then ``None`` (not judged,
+    ``leak_reason`` says why), never ``False``: a leak that could not be measured is not "no leak"."""
+    n = len(samples_mb)
+    if n < SEGMENTS or frames < SEGMENTS:
+        grown = samples_mb[-1] - samples_mb[0] if n >= 2 else None
+        why = "{} RSS samples over {} frames: a leak rate needs at least {} of each (one per segment)"
         return {
             "growth_mb": round(grown, 3) if grown is not None else None,
             "growth_kib_per_frame": None,
-            "leak": False,
-            "samples": len(samples_mb),
+            "leak": None,
+            "leak_reason": why.format(n, frames, SEGMENTS),
+            "samples": n,
         }
-    n = len(samples_mb)
     medians = [statistics.median(samples_mb[k * n // SEGMENTS : (k + 1) * n // SEGMENTS]) for k in range(SEGMENTS)]
     rise = min(b - a for a, b in zip(medians[:-1], medians[1:]))  # noqa: RUF007 (itertools.pairwise is 3.10+)
     rate = max(0.0, rise) * 1024.0 / (frames / SEGMENTS)
@@ -63,6 +69,7 @@ def growth(samples_mb: Sequence[float], frames: int) -> Dict[str, Any]:
         "growth_mb": round(medians[-1] - medians[0], 3),
         "growth_kib_per_frame": round(rate, 3),
         "leak": bool(rate > LEAK_KIB_PER_FRAME),
+        "leak_reason": None,
         "samples": n,
     }
 
@@ -117,6 +124,7 @@ class MemoryMonitor:
                 "frames": frames,
                 "growth_kib_per_frame": trend["growth_kib_per_frame"],
                 "leak_threshold_kib_per_frame": LEAK_KIB_PER_FRAME,
+                "leak_reason": trend["leak_reason"],  # why memory_leak is null (not judged), else null
             },
         }
 

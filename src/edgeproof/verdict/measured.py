@@ -101,13 +101,15 @@ def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
         return rules
     for rule, metric, op, limit in (
         ("peak_memory", "peak_memory_mb", "<=", g.max_peak_memory_mb),
-        ("memory_leak", "memory_leak", "==", False),  # a leak from RSS samples the board could not take is none
+        ("memory_leak", "memory_leak", "==", False),  # null: too few RSS samples for a rate, not judged
     ):
-        value = bench.get(metric)
+        value, unjudged = bench.get(metric), None
         if metric == "memory_leak" and value is not None and not isinstance(value, bool):
             value = Malformed(metric, value, "true or false")  # "false" or 0 is no answer: invalid, named
+        if metric == "memory_leak" and value is None:
+            unjudged = "leak not judged: {}".format(get_path(bench, "memory.leak_reason") or "no memory_leak figure")
         held = not_measurable(bench, "memory", rule, metric, op, limit, "bench.json", value)
-        rules.append(held or compare(rule, metric, op, limit, value, "bench.json"))
+        rules.append(held or compare(rule, metric, op, limit, value, "bench.json", unjudged))
     if rules[-1]["name"] == "memory_leak" and rules[-1]["measured"] is True:
         rules[-1]["reason"] = _leak_reason(bench)
     return rules

@@ -13,16 +13,16 @@ import pytest
 from tests.device.test_energy import FAKE_TEGRASTATS
 
 
-def _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch) -> dict:
+def _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, script=FAKE_TEGRASTATS, idle_s=0.4) -> dict:
     import edgeproof.device.gated as gated
     from edgeproof.device.measure import run_measure
 
     fake = tmp_path / "bin" / "tegrastats"
     fake.parent.mkdir()
-    fake.write_text(FAKE_TEGRASTATS)
+    fake.write_text(script)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(gated, "IDLE_S", 0.4)
+    monkeypatch.setattr(gated, "IDLE_S", idle_s)
     out = bundle.parent / "out"
     assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
     return json.loads((out / "bench.json").read_text())
@@ -60,6 +60,48 @@ def test_a_counter_window_past_its_last_reading_is_not_measured():
     assert counter_window([(0.0, 0.0), (0.5, 500.0), (1.0, 1000.0)], 0.0, 10.0, interval_s=0.1) is None
     steady = [(i / 10, 100.0 * i) for i in range(101)]  # 1 W, read every 100 ms
     assert counter_window(steady, 0.0, 10.0, interval_s=0.1)["energy_mj"] == pytest.approx(10000.0)
+
+
+# a board's tegrastats that prints three lines and then stalls (exec: terminating it ends the pipe)
+STALLING_TEGRASTATS = """#!/bin/sh
+for i in 1 2 3; do
+  echo "12-06-2026 18:40:00 RAM 3012/7620MB CPU [35%@1728] GR3D_FREQ 97% tj@56.7C VDD_IN 6000mW/6000mW"
+  sleep 0.05
+done
+exec sleep 600
+"""
+
+
+def test_an_unmeasurable_window_says_why_never_no_readings():
+    """Six readings with a 9.6 s stall, a sampler every 0.25 s and one that stopped early each read "no power
+    readings in the end-to-end window": the record names the stall, the count or the edge."""
+    from edgeproof.device.power_window import window_power, window_problem
+
+    stalled = [(0.0, 5000.0), (0.1, 5000.0), (0.2, 5000.0), (9.8, 5000.0), (9.9, 5000.0), (10.0, 5000.0)]
+    sparse = [(i * 0.25, 5000.0) for i in range(41)]
+    early = [(i / 10, 5000.0) for i in range(60)]
+    for samples in (stalled, sparse, early):
+        assert window_power(samples, 0.0, 10.0, interval_s=0.1) is None
+    assert window_problem(stalled, 0.0, 10.0, 0.1) == (
+        "a gap of 9.6 s between power readings (more than 3 intervals of 0.1 s: a stalled sampler) in a 10 s window"
+    )
+    assert window_problem(sparse, 0.0, 10.0, 0.1) == (
+        "41 power readings over a 10 s window, fewer than 50 (half of one per 0.1 s)"
+    )
+    assert window_problem(early, 0.0, 10.0, 0.1) == (
+        "no power reading within 0.3 s (3 intervals) of the window's end (the nearest 4.1 s away)"
+    )
+    assert window_problem([(0.5, 5000.0)], 0.4, 0.6).startswith("1 power reading(s)")  # no interval: the count
+    assert window_problem(stalled, 0.0, 0.1, 0.1) is None and window_power(stalled, 0.0, 0.1, 0.1) is not None
+
+
+def test_a_stalled_tegrastats_is_named_in_the_energy_record(bundle, tmp_path, monkeypatch):
+    """Through a whole measurement: tegrastats stalls after its first lines; the record says which edge of
+    the end-to-end window no reading covers, not "no power readings in the end-to-end window"."""
+    bench = _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, STALLING_TEGRASTATS, idle_s=1.0)
+    record = bench["energy"]
+    assert record["measurable"] is False and record["source"] == "tegrastats:VDD_IN"
+    assert record["reason"].startswith("no power reading within 0.3 s (3 intervals) of the window's start")
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def gated_run(
         idle,
         meter.source,
         meter.interval_s,
-        meter.reason,
+        meter.unmeasured(t0, t1),  # why, where the window has no figure: never a generic "no readings"
     )
     energy["energy"]["sample_times"] = meter.clock if meter.source else None
     return {

@@ -38,19 +38,49 @@ def min_readings(window_s: float, interval_s: float) -> int:
     return max(MIN_POWER_READINGS, int(window_s / interval_s / 2.0))
 
 
-def _readings_cover(points: List[Tuple[float, float]], t0: float, t1: float, interval_s: float) -> bool:
-    """Do ``points`` cover ``[t0, t1]`` as a sampler every ``interval_s`` does: a reading within
-    :data:`MAX_GAP_INTERVALS` intervals of each edge, no gap longer than that between the readings the
-    figure rests on (inside and the nearest each side), and at least :func:`min_readings` of them?"""
+def _readings_cover(points: List[Tuple[float, float]], t0: float, t1: float, interval_s: float) -> Optional[str]:
+    """Why ``points`` do not cover ``[t0, t1]`` as a sampler every ``interval_s`` does (``None``: they do):
+    no reading within :data:`MAX_GAP_INTERVALS` intervals of an edge, a longer gap between the readings the
+    figure rests on (inside and the nearest each side), or fewer than :func:`min_readings` of them."""
     limit = MAX_GAP_INTERVALS * interval_s
-    if not all(any(abs(t - edge) <= limit for t, _ in points) for edge in (t0, t1)):
-        return False
+    for name, edge in (("start", t0), ("end", t1)):
+        if not any(abs(t - edge) <= limit for t, _ in points):
+            nearest = min(abs(t - edge) for t, _ in points)
+            why = "no power reading within {:g} s ({} intervals) of the window's {} (the nearest {:.3g} s away)"
+            return why.format(limit, MAX_GAP_INTERVALS, name, nearest)
     before = [t for t, _ in points if t < t0][-1:]
     after = [t for t, _ in points if t > t1][:1]
     times = before + [t for t, _ in points if t0 <= t <= t1] + after
-    if any(tb - ta > limit for ta, tb in _pairs(times)):
-        return False
-    return len(times) >= min_readings(t1 - t0, interval_s)
+    gap = max([tb - ta for ta, tb in _pairs(times)] or [0.0])
+    if gap > limit:
+        why = "a gap of {:.3g} s between power readings (more than {} intervals of {:g} s: a stalled sampler)"
+        why += " in a {:.3g} s window"
+        return why.format(gap, MAX_GAP_INTERVALS, interval_s, t1 - t0)
+    least = min_readings(t1 - t0, interval_s)
+    if len(times) < least:
+        why = "{} power readings over a {:.3g} s window, fewer than {} (half of one per {:g} s)"
+        return why.format(len(times), t1 - t0, least, interval_s)
+    return None
+
+
+def window_problem(
+    samples: Sequence[Sample], t0: float, t1: float, interval_s: Optional[float] = None
+) -> Optional[str]:
+    """Why ``samples`` give no figure over ``[t0, t1]`` (``None``: they do), as ``energy.reason`` says it:
+    an empty window, no valid reading, fewer than :data:`MIN_POWER_READINGS` around it, or -- with the
+    sampler's ``interval_s`` -- readings that do not cover it (:func:`_readings_cover`). The one test of
+    :func:`window_power` and :func:`counter_window`."""
+    points = sorted((t, v) for t, v in samples if v is not None)
+    if t1 <= t0:
+        return f"an empty window ({t0:.6g} s to {t1:.6g} s)"
+    if not points:
+        return "no power readings"
+    if interval_s is not None:  # which edge, gap or count: what a board's record can say
+        return _readings_cover(points, t0, t1, interval_s)
+    used = _used(points, t0, t1)
+    if used < MIN_POWER_READINGS:
+        return f"{used} power reading(s) inside the window and beside it, fewer than {MIN_POWER_READINGS}"
+    return None
 
 
 def _at(points: List[Tuple[float, float]], t: float) -> float:
@@ -69,17 +99,13 @@ def window_power(
     """Energy (mJ), mean and peak power (W) of ``samples`` over ``[t0, t1]``, and how many readings they
     rest on (``samples``: inside the window and the nearest each side of it).
 
-    ``None`` when there is not enough to integrate (fewer than :data:`MIN_POWER_READINGS` valid readings,
-    an empty window, or -- with the sampler's ``interval_s`` -- readings that do not cover the window
-    (:func:`_readings_cover`): holding a stale value or filling in a gap is invention).
+    ``None`` when there is not enough to integrate (:func:`window_problem` says why: fewer than
+    :data:`MIN_POWER_READINGS` valid readings, an empty window, or -- with the sampler's ``interval_s`` --
+    readings that do not cover the window; holding a stale value or filling in a gap is invention).
     """
+    if window_problem(samples, t0, t1, interval_s) is not None:
+        return None
     points = sorted((t, mw) for t, mw in samples if mw is not None)
-    if not points or t1 <= t0:
-        return None
-    if interval_s is not None and not _readings_cover(points, t0, t1, interval_s):
-        return None
-    if _used(points, t0, t1) < MIN_POWER_READINGS:
-        return None
     inside = [p for p in points if t0 < p[0] < t1]
     curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
     mj = sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in _pairs(curve))
@@ -97,15 +123,13 @@ def counter_window(
     samples: Sequence[Sample], t0: float, t1: float, interval_s: Optional[float] = None
 ) -> Optional[Dict[str, Any]]:
     """A cumulative counter's window: energy from the edges, peak from consecutive readings. With the
-    poller's ``interval_s``, readings that do not cover the window (:func:`_readings_cover`) are ``None``:
+    poller's ``interval_s``, readings that do not cover the window (:func:`window_problem`) are ``None``:
     a counter held flat past its last reading counts no energy, and across a long gap it may have wrapped
     more than once."""
+    if window_problem(samples, t0, t1, interval_s) is not None:  # both readings on one side rest it on one
+        return None
     points = sorted((t, mj) for t, mj in samples if mj is not None)
-    used = _used(points, t0, t1)  # both readings on one side of the window rest its figure on one
-    if used < MIN_POWER_READINGS or t1 <= t0:
-        return None
-    if interval_s is not None and not _readings_cover(points, t0, t1, interval_s):
-        return None
+    used = _used(points, t0, t1)
     mj = _at(points, t1) - _at(points, t0)
     inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
     peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])

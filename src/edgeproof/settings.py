@@ -18,11 +18,20 @@ import difflib
 import math
 import re
 import sys
-from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_type_hints
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union, get_type_hints
 
 T = TypeVar("T")
 
-__all__ = ["INT_MAX", "INT_MIN", "SettingsError", "as_dict", "bounded", "out_of_range", "parse_dataclass"]
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "SettingsError",
+    "as_dict",
+    "bounded",
+    "changed_settings",
+    "out_of_range",
+    "parse_dataclass",
+]
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
@@ -198,3 +207,41 @@ def as_dict(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: as_dict(v) for k, v in obj.items()}
     return obj
+
+
+def _leaves(value: Any, key: str, out: Dict[str, Any]) -> None:
+    """``value``'s settings under dotted ``key``; an empty mapping is a setting of its own (``{}``), not none."""
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _leaves(v, f"{key}.{k}", out)
+    else:
+        out[key] = value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """One setting, strictly: ``1`` and ``True``, or ``1`` and ``1.0``, are equal to Python yet not the same
+    value in a params file (a reader that resolves them differently, a proposal that changes the type)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))  # noqa: B905 (3.8: no strict=)
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def changed_settings(old: Any, new: Any, prefix: str, absent: Any = None) -> List[Tuple[str, Any, Any]]:
+    """Every dotted key (``prefix.a.b``) whose setting differs between two :func:`as_dict` trees (``None``:
+    no settings), as ``(key, old, new)`` sorted by key, ``absent`` for the side without the key. Leaves
+    compare strictly (:func:`_same`); an empty mapping is a leaf. The one key-by-key diff of settings: the
+    board's reading of a params file against the pipeline's, and a pull request's proposed profiles."""
+    here: Dict[str, Any] = {}
+    there: Dict[str, Any] = {}
+    for tree, out in ((old, here), (new, there)):
+        for k, v in (tree or {}).items():
+            _leaves(v, f"{prefix}.{k}", out)
+    return [
+        (key, here.get(key, absent), there.get(key, absent))
+        for key in sorted(set(here) | set(there))
+        if key not in here or key not in there or not _same(here[key], there[key])
+    ]

@@ -57,3 +57,32 @@ def test_profiles_the_two_readers_read_differently_fail_when_params_are_loaded(t
         f"{path}: profiles.jetson-nano.runs: read as 128 by the pipeline (as DVC) but 200 by the board (PyYAML); "
         "write it plainly"
     )
+
+
+def _cpu(option) -> dict:
+    return {"cpu": {"providers": [{"name": "CPUExecutionProvider", "options": {"arena": option}}]}}
+
+
+def test_one_strict_key_by_key_diff_for_the_boards_reading_and_a_proposal(tmp_path, monkeypatch):
+    """Two copies of the flattened diff, each with its own equality: a provider option read as ``true`` by
+    one side and ``1`` by the other is equal to Python's ``==`` inside the providers list, so neither the
+    board's check nor the proposal's list showed it. One helper (``settings.changed_settings``), strict."""
+    import edgeproof.device.profile_source as profile_source
+    from edgeproof.settings import changed_settings
+    from edgeproof.verdict.proposal import MISSING, changes
+
+    base, proposed = parse_profiles(_cpu(True))["cpu"], parse_profiles(_cpu(1))["cpu"]
+    change = changes("cpu", base, proposed)
+    assert [c["key"] for c in change] == ["profiles.cpu.providers"]
+    assert change[0]["base"][0]["options"] == {"arena": True} and change[0]["proposed"][0]["options"] == {"arena": 1}
+    assert changes("cpu", None, base)[0]["base"] == MISSING and changes("cpu", base, base) == []
+
+    path = tmp_path / "params.yaml"
+    path.write_text("profiles: {}\n")
+    monkeypatch.setattr(profile_source, "read_board_yaml", lambda _path: {"profiles": _cpu(1)})
+    why = profile_source.board_reading_differs(path, parse_profiles(_cpu(True)))
+    assert why is not None and why.startswith(f"{path}: profiles.cpu.providers: read as [")
+
+    # leaves compare by type too, and an empty mapping is a setting of its own, not nothing
+    assert changed_settings({"a": {"b": 1.0}}, {"a": {"b": 1}}, "p") == [("p.a.b", 1.0, 1)]
+    assert changed_settings({"a": {}}, None, "p", MISSING) == [("p.a", {}, MISSING)]

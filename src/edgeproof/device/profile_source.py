@@ -25,7 +25,7 @@ from typing import Any, Dict, Mapping, Optional
 from edgeproof.device.gated import EXIT_BAD_INPUT, Refused
 from edgeproof.device.manifest import BundleError, read_json_file
 from edgeproof.profiles import Profile, parse_profiles, profiles_from_params
-from edgeproof.settings import SettingsError, as_dict
+from edgeproof.settings import SettingsError, as_dict, changed_settings
 
 RULE = "rules_params"
 
@@ -108,22 +108,12 @@ def board_reading_differs(path: Path, profiles: Mapping[str, Profile]) -> Option
         board = profiles_from_params(raw, str(path))
     except SettingsError as exc:
         return f"{exc} (as the board's reader, PyYAML, reads the file)"
-    here, there = _flat(as_dict(dict(profiles)), "profiles"), _flat(as_dict(board), "profiles")
-    for key in sorted(set(here) | set(there)):
-        ours, theirs = here.get(key), there.get(key)
-        if ours != theirs or type(ours) is not type(theirs):  # 1 and True are equal, yet not the same setting
-            why = f"read as {ours!r} by the pipeline (as DVC) but {theirs!r} by the board (PyYAML); write it plainly"
-            return f"{path}: {key}: {why}"
-    return None
-
-
-def _flat(value: Any, key: str) -> Dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: Dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{key}.{k}"))
-        return out
-    return {key: value}
+    differ = changed_settings(as_dict(dict(profiles)), as_dict(board), "profiles")  # strictly: 1 is not True
+    if not differ:
+        return None
+    key, ours, theirs = differ[0]
+    why = f"read as {ours!r} by the pipeline (as DVC) but {theirs!r} by the board (PyYAML); write it plainly"
+    return f"{path}: {key}: {why}"
 
 
 def read_rules_profiles(path: Path) -> Dict[str, Profile]:

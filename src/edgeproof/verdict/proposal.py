@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from edgeproof.markdown import inline
 from edgeproof.profiles import Profile
-from edgeproof.settings import as_dict
+from edgeproof.settings import as_dict, changed_settings
 
 MISSING = "(absent)"
 
@@ -54,25 +54,15 @@ def load_operating_point(path: Path) -> Dict[str, Any]:
         raise ParamsError(str(exc)) from None
 
 
-def _flat(data: Any, prefix: str = "") -> Dict[str, Any]:
-    if isinstance(data, dict):
-        out: Dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flat(value, "{}{}.".format(prefix, key)))
-        return out
-    return {prefix[:-1]: data}
-
-
 def changes(profile: str, base: Optional[Profile], proposed: Optional[Profile]) -> List[Dict[str, Any]]:
-    """Every key of profile ``profile`` that differs between base and proposal, as ``{key, base, proposed}``."""
-    old = _flat(as_dict(base)) if base is not None else {}
-    new = _flat(as_dict(proposed)) if proposed is not None else {}
-    out = []
-    for key in sorted(set(old) | set(new)):
-        was, now = old.get(key, MISSING), new.get(key, MISSING)
-        if was != now:
-            out.append({"key": "profiles.{}.{}".format(profile, key), "base": was, "proposed": now})
-    return out
+    """Every key of profile ``profile`` that differs between base and proposal, as ``{key, base, proposed}``
+    (:func:`~edgeproof.settings.changed_settings`: strictly, so ``1`` to ``true`` is a change)."""
+    old = as_dict(base) if base is not None else None
+    new = as_dict(proposed) if proposed is not None else None
+    return [
+        {"key": key, "base": was, "proposed": now}
+        for key, was, now in changed_settings(old, new, "profiles.{}".format(profile), MISSING)
+    ]
 
 
 def _shown(value: Any) -> Any:

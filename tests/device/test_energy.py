@@ -221,8 +221,8 @@ done
 """
 
 
-def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypatch):
-    """The live path end to end with a stand-in tegrastats on PATH: idle window, e2e window, bench.json."""
+def measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, script=FAKE_TEGRASTATS, idle_s=0.4) -> dict:
+    """``bench.json`` of a whole cpu-ci measurement of ``bundle`` with ``script`` as tegrastats on PATH."""
     import json
 
     import edgeproof.device.gated as gated
@@ -230,13 +230,18 @@ def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypat
 
     fake = tmp_path / "bin" / "tegrastats"
     fake.parent.mkdir()
-    fake.write_text(FAKE_TEGRASTATS)
+    fake.write_text(script)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(gated, "IDLE_S", 0.4)
+    monkeypatch.setattr(gated, "IDLE_S", idle_s)
     out = bundle.parent / "out"
     assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
-    bench = json.loads((out / "bench.json").read_text())
+    return json.loads((out / "bench.json").read_text())
+
+
+def test_live_tegrastats_through_a_whole_measurement(bundle, tmp_path, monkeypatch):
+    """The live path end to end with a stand-in tegrastats on PATH: idle window, e2e window, bench.json."""
+    bench = measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch)
     e = bench["energy"]
     assert e["measurable"] and e["source"] == "tegrastats:VDD_IN" and e["interval_ms"] == 100.0
     assert e["idle_w"] == pytest.approx(6.0) and e["idle_interval_s"] == pytest.approx(0.4, abs=0.1)

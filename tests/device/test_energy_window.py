@@ -10,28 +10,13 @@ import time
 
 import pytest
 
-from tests.device.test_energy import FAKE_TEGRASTATS
-
-
-def _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, script=FAKE_TEGRASTATS, idle_s=0.4) -> dict:
-    import edgeproof.device.gated as gated
-    from edgeproof.device.measure import run_measure
-
-    fake = tmp_path / "bin" / "tegrastats"
-    fake.parent.mkdir()
-    fake.write_text(script)
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(gated, "IDLE_S", idle_s)
-    out = bundle.parent / "out"
-    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
-    return json.loads((out / "bench.json").read_text())
+from tests.device.test_energy import measure_with_fake_tegrastats
 
 
 def test_mj_per_frame_is_taken_over_the_frames_fps_is_timed_over(bundle, tmp_path, monkeypatch):
     """At a constant 6 W, mJ/frame must be 6 W / FPS: the energy window is the timed frames only. Before,
     it also held the 2 untimed warm-up frames and was divided by the timed ones (2.1x on 4 frames)."""
-    bench = _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch)
+    bench = measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch)
     frames, fps = bench["e2e"]["images"], bench["fps_e2e"]
     assert bench["energy_mj_per_frame"] == pytest.approx(6.0 * 1000.0 / fps, rel=0.03)
     assert bench["energy"]["window_s"] == pytest.approx(frames / fps, rel=0.03)
@@ -98,7 +83,7 @@ def test_an_unmeasurable_window_says_why_never_no_readings():
 def test_a_stalled_tegrastats_is_named_in_the_energy_record(bundle, tmp_path, monkeypatch):
     """Through a whole measurement: tegrastats stalls after its first lines; the record says which edge of
     the end-to-end window no reading covers, not "no power readings in the end-to-end window"."""
-    bench = _measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, STALLING_TEGRASTATS, idle_s=1.0)
+    bench = measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, STALLING_TEGRASTATS, idle_s=1.0)
     record = bench["energy"]
     assert record["measurable"] is False and record["source"] == "tegrastats:VDD_IN"
     assert record["reason"].startswith("no power reading within 0.3 s (3 intervals) of the window's start")

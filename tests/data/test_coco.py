@@ -468,14 +468,20 @@ def test_two_categories_sharing_a_name_are_a_problem_and_both_kept(tmp_path):
     assert report["splits"]["train"]["classes"]["car#7"] == 1
 
 
-def test_category_names_differing_only_in_case_or_spacing_fail_strict(tmp_path):
-    """A clean dataset (strict passes) with a category ``Car `` beside ``car``: one class typed two ways."""
+def _with_a_car_typed_twice(tmp_path):
+    """A clean dataset's repo with a category ``Car `` (one box) beside ``car``."""
     repo = tmp_path / "repo"
     paths = clean_coco(repo / SRC)
     data = json.loads(paths["train"].read_text())
     data["categories"].append({"id": 7, "name": "Car "})
     coco_ann(data["annotations"], data["images"][0]["id"], 7, (10, 10, 20, 20), area=400.0)
     paths["train"].write_text(json.dumps(data))
+    return repo
+
+
+def test_category_names_differing_only_in_case_or_spacing_fail_strict(tmp_path):
+    """A clean dataset (strict passes) with a category ``Car `` beside ``car``: one class typed two ways."""
+    repo = _with_a_car_typed_twice(tmp_path)
     section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val"}
     with pytest.raises(DatasetError, match="duplicate_category_name") as err:
         prepare(coco_params(strict=True, coco=section), repo, tmp_path / "strict")
@@ -510,12 +516,7 @@ def test_a_size_given_as_whole_floats_is_read_and_other_values_are_problems(tmp_
 def test_a_name_differing_only_in_case_that_classes_leaves_out_is_reported_dropped(tmp_path):
     """Diff review finding 5: with ``classes: [car, person]`` the box of ``Car `` (beside ``car``) is dropped, yet the
     problem said the two were "kept as separate classes" (the check ran before the class filter)."""
-    repo = tmp_path / "repo"
-    paths = clean_coco(repo / SRC)
-    data = json.loads(paths["train"].read_text())
-    data["categories"].append({"id": 7, "name": "Car "})
-    coco_ann(data["annotations"], data["images"][0]["id"], 7, (10, 10, 20, 20), area=400.0)
-    paths["train"].write_text(json.dumps(data))
+    repo = _with_a_car_typed_twice(tmp_path)
     section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val", "classes": ["car", "person"]}
     report = prepare(coco_params(coco=section), repo, tmp_path / "out")
     assert report["problem_examples"]["duplicate_category_name"] == [

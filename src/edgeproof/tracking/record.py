@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import re
 import shutil
 from collections.abc import Mapping
@@ -32,8 +31,6 @@ from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.provenance import provenance
 from edgeproof.tracking.record_check import earned_alias
 from edgeproof.tracking.verdicts import thresholds, verdict_label, verdicts
-
-log = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
 HEADLINE = "headline"

@@ -65,7 +65,7 @@ class Provider:
 
 @dataclass(frozen=True)
 class DeviceGate:
-    """Release rules on the device (defaults from the field: FPS >= 10, mAP50 >= 0.8, p95 <= 100 ms)."""
+    """Release rules on the device (defaults from the field: FPS > 10, mAP50 >= 0.8, p95 <= 100 ms)."""
 
     min_fps: float = bounded(10.0, ge=0.0)
     min_map50: float = bounded(0.8, ge=0.0, le=1.0)

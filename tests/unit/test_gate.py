@@ -42,7 +42,9 @@ def test_all_rules_pass():
 
 def test_threshold_boundaries():
     params = GateParams(min_fps=10, min_map50=0.8, max_latency_p95_ms=100)
-    assert check_gate(params, _eval(map50=0.8), _bench(fps=10.0, p95=100.0), SHA)["passed"]
+    # mAP and latency bounds are inclusive; FPS must exceed min_fps (the mission's "FPS > 10")
+    assert check_gate(params, _eval(map50=0.8), _bench(fps=10.01, p95=100.0), SHA)["passed"]
+    assert check_gate(params, _eval(map50=0.8), _bench(fps=10.0, p95=100.0), SHA)["failed"] == ["fps"]
     report = check_gate(params, _eval(map50=0.79), _bench(fps=9.99, p95=100.01), SHA)
     assert report["failed"] == ["fps", "map50", "latency_p95"]
 
@@ -74,7 +76,7 @@ def test_markdown_table_names_failures():
     report = check_gate(GateParams(min_fps=100), _eval(), _bench(fps=30.0), SHA)
     md = render_markdown(report)
     assert "FAILED" in md
-    assert "| fps | `fps_e2e` (metrics/bench.json) | >= 100 | 30 | **FAIL** |" in md
+    assert "| fps | `fps_e2e` (metrics/bench.json) | > 100 | 30 | **FAIL** |" in md
     assert "Rules not passed: fps" in md
     assert "PASSED" in render_markdown(check_gate(GateParams(), _eval(), _bench(), SHA))
 

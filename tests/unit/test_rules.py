@@ -118,3 +118,15 @@ def test_the_board_side_imports_nothing_of_the_verdict_side():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n.startswith("edgeproof.verdict")], f"{path.name} imports {names}"
+
+
+@pytest.mark.parametrize("measured, status", [(10.0, "fail"), (10.000001, "pass"), (9.99, "fail")])
+def test_the_fps_rule_is_strict_as_the_mission_says_fps_above_10(measured, status):
+    from types import SimpleNamespace
+
+    from edgeproof.verdict.thresholds import speed_rules
+
+    gate = SimpleNamespace(min_fps=10.0, max_latency_p95_ms=100.0)
+    fps, _ = speed_rules(gate, {"fps_e2e": measured, "latency_ms": {"p95": 50.0}}, "bench.json")
+    assert (fps["op"], fps["status"]) == (">", status)
+    assert compare("fps", "fps_e2e", ">", 10.0, measured, "b")["passed"] is (status == "pass")

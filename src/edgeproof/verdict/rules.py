@@ -195,7 +195,7 @@ def compare(
     source: str,
     missing: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Judge ``measured op threshold`` (``>=``, ``<=`` or ``==``).
+    """Judge ``measured op threshold`` (``>``, ``>=``, ``<=`` or ``==``).
 
     A missing figure (``None``) is ``inconclusive`` with ``missing`` (or "not measured") as the reason;
     a :class:`Malformed` one (from :func:`get_figure`) is ``invalid``, showing what was found.
@@ -211,7 +211,9 @@ def compare(
     why = invalid_reason(metric, measured)
     if why is not None:
         return result(name, metric, op, threshold, measured, source, INVALID, why)
-    if op == ">=":
+    if op == ">":
+        ok = measured > threshold
+    elif op == ">=":
         ok = measured >= threshold
     elif op == "<=":
         ok = measured <= threshold

@@ -180,3 +180,23 @@ def test_a_name_differing_only_in_case_that_classes_leaves_out_is_reported_dropp
         "(not in classes)"
     ]
     assert report["selection"]["boxes_other_classes"] == 2
+
+
+def test_an_image_in_both_splits_reports_its_label_rows_once(yolo_repo, tmp_path):
+    """d.txt's four bad rows were counted twice when val listed d.jpg too (one report per listing)."""
+    root = yolo_repo / SRC
+    (root / "val.txt").write_text("images/val/r.png\nimages/val/v.jpg\nimages/train/d.jpg\n")
+    data = {"path": ".", "train": "images/train", "val": "val.txt", "names": {0: "ring", 1: "box"}}
+    (root / "data.yaml").write_text(yaml.safe_dump(data))
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problems"]["split_overlap"] >= 1
+    assert report["problems"]["box_invalid"] == 1 and report["problems"]["unknown_category"] == 1
+    assert report["problems"]["box_degenerate"] == 1 and report["problems"]["duplicate_label_row"] == 1
+
+
+def test_a_row_with_a_confidence_column_says_what_a_label_row_is(yolo_repo, tmp_path):
+    labels = yolo_repo / SRC / "labels/train/a.txt"
+    labels.write_text(labels.read_text().strip() + " 0.87\n")  # class cx cy w h conf: a predictions file
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    (a_row,) = [e for e in report["problem_examples"]["box_invalid"] if "a.txt" in e]
+    assert "6 values: a row is `class cx cy w h` (5 values)" in a_row and "a confidence" in a_row

@@ -91,6 +91,9 @@ def label_path(image: Path) -> Path:
     return Path(b.join(text.rsplit(a, 1)).rsplit(".", 1)[0] + ".txt")
 
 
+_ROW_SHAPE = "a row is `class cx cy w h` (5 values) or a polygon `class x1 y1 x2 y2 ...` (an odd count >= 7)"
+
+
 def _row_box(values: list[float]) -> tuple[float, float, float, float] | None:
     if len(values) == 5:
         cx, cy, w, h = values[1:]
@@ -118,7 +121,7 @@ def read_labels(path: Path, n_classes: int, where: str, problems: Problems) -> l
             values = []
         box = _row_box(values) if values else None
         if box is None or not np.isfinite(values).all():
-            problems.add("box_invalid", f"{where}:{n}: {line.strip()[:80]!r}")
+            problems.add("box_invalid", f"{where}:{n}: {line.strip()[:80]!r} ({_row_problem(values)})")
         elif not (values[0].is_integer() and 0 <= values[0] < n_classes):
             problems.add("unknown_category", f"{where}:{n}: class {values[0]:g} (dataset has {n_classes})")
         elif box[2] <= 0 or box[3] <= 0:
@@ -128,6 +131,16 @@ def read_labels(path: Path, n_classes: int, where: str, problems: Problems) -> l
         else:
             boxes.append(sb)
     return boxes
+
+
+def _row_problem(values: list[float]) -> str:
+    """Why a row is no box, for the report: a 6th value is what a predictions file (with a confidence) has."""
+    if not values:
+        return f"not all numbers; {_ROW_SHAPE}"
+    if not np.isfinite(values).all():
+        return "a value is not finite"
+    extra = "; a 6th value is what a predictions file writes (a confidence), not a label" if len(values) == 6 else ""
+    return f"{len(values)} values: {_ROW_SHAPE}{extra}"
 
 
 def _read_yaml(path: Path, where: str) -> dict[str, Any]:
@@ -195,6 +208,7 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     per_split: dict[str, int] = {"train": 0, "val": 0}
     unlabelled: dict[str, list[Path]] = {"train": [], "val": []}
     other: list[int] = []  # the category id of each box data.yolo.classes leaves out
+    read: dict[str, list[SourceBox] | None] = {}  # an image in both splits: its label file read (and reported) once
     for path, split in listed:
         rel = os.path.relpath(os.path.normpath(path), root)
         if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
@@ -206,7 +220,9 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
             continue
         seen.add((rel, split))
         per_split[split or "train"] += 1
-        boxes = _label_boxes(root, rel, len(names), repo, problems)
+        if rel not in read:
+            read[rel] = _label_boxes(root, rel, len(names), repo, problems)
+        boxes = read[rel]
         if boxes is None:
             boxes, info["images_without_label_file"] = [], info["images_without_label_file"] + 1
             unlabelled[split or "train"].append(root / rel)

@@ -25,7 +25,6 @@ just before the run (``IDLE_S`` seconds, same source).
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import tempfile
@@ -37,8 +36,6 @@ from edgeproof.device import ina3221
 from edgeproof.device.power_window import Sample, counter_window, window_power, window_problem
 from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
-
-log = logging.getLogger(__name__)
 
 INPUT_RAILS = ina3221.INPUT_RAILS
 INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period

@@ -10,7 +10,6 @@ ultralytics' save time and local paths. Variants built from ``model.onnx`` copy 
 from __future__ import annotations
 
 import hashlib
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ from typing import Any
 from edgeproof.io import atomic_path, scratch_dir, sha256_file
 from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.ultralytics_env import configure
-
-log = logging.getLogger(__name__)
 
 
 def _dims(value_info: Any) -> list[int | str]:

@@ -319,9 +319,28 @@ def test_malformed_entries_are_reported_not_fatal(tmp_path):
     paths["train"].write_text(json.dumps(data))
     params = coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"})
     report = prepare(params, repo, tmp_path / "out")
-    assert report["problems"]["annotation_unreadable"] == 2
-    assert report["problems"]["box_invalid"] == 4
+    # two image entries, the "junk" annotation and the out-of-range image_id: not the box's fault
+    assert report["problems"]["annotation_unreadable"] == 4
+    assert report["problems"]["box_invalid"] == 2  # the "x" and the NaN in a bbox
     assert report["splits"]["train"]["images"] == 6
+
+
+def test_an_id_that_is_no_integer_names_its_field_and_is_not_blamed_on_the_box(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["train"].read_text())
+    data["annotations"][0]["category_id"] = "3"  # as some exporters write it
+    data["annotations"][1]["image_id"] = 1000.5
+    del data["annotations"][2]["category_id"]
+    paths["train"].write_text(json.dumps(data))
+    report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    label = f"{SRC}/annotations/instances_train.json"
+    assert report["problems"]["box_invalid"] == 0
+    assert report["problem_examples"]["annotation_unreadable"] == [
+        f"{label}: annotation id 1: category_id '3' is not an integer; dropped",
+        f"{label}: annotation id 2: image_id 1000.5 is not an integer; dropped",
+        f"{label}: annotation id 3: no 'category_id'; dropped",
+    ]
 
 
 def test_a_segmentation_only_annotation_is_named_by_its_id(tmp_path):

@@ -80,14 +80,40 @@ class Raw:
             return f"{self.label}: annotation id {ann_id}"
         return f"{self.label}: annotation #{self.seen - 1} (no id)"
 
+    def _ids(self, ann: Any, problems: Problems) -> tuple[int, int] | None:
+        """The annotation's ``image_id`` and ``category_id``; None (an ``annotation_unreadable`` problem
+        naming the field and its value) when one is missing or not an integer: its box is not to blame."""
+        if not isinstance(ann, dict):
+            problems.add("annotation_unreadable", f"{self._where(ann)}: not a JSON object: {ann!r:.60}")
+            return None
+        ids = []
+        for key in ("image_id", "category_id"):
+            try:
+                ids.append(as_int(ann[key]))
+            except KeyError:
+                said = f"no {key!r}"
+            except TypeError:
+                said = f"{key} {ann[key]!r:.40} is not an integer"
+            except ValueError:
+                said = f"{key} {ann[key]!r} is out of the 64-bit range"
+            else:
+                continue
+            problems.add("annotation_unreadable", f"{self._where(ann)}: {said}; dropped")
+            return None
+        return ids[0], ids[1]
+
     def add_annotation(self, ann: Any, problems: Problems) -> None:
+        """Keep ``ann``'s fields in the arrays, or report why it cannot be used."""
         self.seen += 1
+        ids = self._ids(ann, problems)
+        if ids is None:
+            return
+        image_id, cat = ids
         try:
             bbox = ann["bbox"]
             if not isinstance(bbox, list) or len(bbox) != 4 or any(isinstance(v, bool | str) for v in bbox):
                 raise ValueError(f"bbox must be a list of 4 numbers [x, y, w, h], got {bbox!r:.80}")
             box = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
-            image_id, cat = as_int(ann["image_id"]), as_int(ann["category_id"])
             area = ann.get("area")
             number = isinstance(area, int | float) and not isinstance(area, bool)
             area_bad = area is not None and not (number and math.isfinite(area))

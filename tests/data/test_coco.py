@@ -279,6 +279,34 @@ def test_unusable_val_fails_even_when_not_strict(tmp_path):
     assert "data/sources/coco/val/000000005000.jpg" in str(err.value)
 
 
+def test_a_split_emptied_by_absolute_file_names_names_them_not_the_selection(tmp_path):
+    """Label Studio's older exports write upload paths (``/data/upload/1/x.jpg``): every entry is a path_escape."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    for path in paths.values():
+        data = json.loads(path.read_text())
+        for image in data["images"]:
+            image["file_name"] = f"/data/upload/1/{image['file_name']}"
+        path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match="empty_split") as err:
+        prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    hint = "0 image(s) selected, problems that drop images or boxes (all splits, examples below): path_escape x9"
+    assert err.value.report["problem_examples"]["empty_split"] == [f"train: {hint}", f"val: {hint}"]
+    assert "keep_negatives" not in str(err.value)
+
+
+def test_a_split_the_selection_empties_points_at_the_selection(tmp_path):
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["val"].read_text())
+    paths["val"].write_text(json.dumps({**data, "annotations": []}))  # val: negatives only, then dropped
+    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val", "keep_negatives": False}
+    with pytest.raises(DatasetError, match="empty_split") as err:
+        prepare(coco_params(coco=section), repo, tmp_path / "out")
+    examples = err.value.report["problem_examples"]["empty_split"]
+    assert examples == ["val: 0 image(s) selected, check data.coco's classes, keep_negatives and caps"]
+
+
 def test_clean_dataset_passes_strict(tmp_path):
     repo = tmp_path / "repo"
     clean_coco(repo / SRC)

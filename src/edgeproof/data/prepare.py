@@ -181,12 +181,21 @@ def _prepare_synthetic(params: DataParams, out: Path) -> dict[str, Any]:
     return _report("synthetic", categories, stats, Problems(), {"strict": params.strict})
 
 
-def _empty_hint(split: str, usable: int, selected: int, source: str) -> str:
-    """The ``empty_split`` example for a split left without images, with the likeliest cause."""
-    if usable:
-        hint = "none usable"
-    elif selected:  # every one was a val image too: val pointing at the train folder
+def _lost(problems: Problems) -> list[str]:
+    """``kind xN`` for each problem kind found that drops images or boxes."""
+    return [f"{k} x{problems.counts[k]}" for k in LOSES_BOXES if problems.counts[k]]
+
+
+def _empty_hint(split: str, usable: int, selected: int, source: str, problems: Problems) -> str:
+    """The ``empty_split`` example for a split left without images, with the likeliest cause: the problems
+    that dropped images (all splits: a loader drops them before the split is known), else the selection."""
+    lost = _lost(problems)
+    if selected and not usable:  # every one was a val image too: val pointing at the train folder
         hint = f"all {selected} were val images too (split_overlap): do train and val name the same images?"
+    elif lost:
+        hint = f"problems that drop images or boxes (all splits, examples below): {', '.join(lost)}"
+    elif usable:
+        hint = "none usable"
     else:
         hint = f"check data.{source}'s classes, keep_negatives and caps"
     return f"{split}: {usable} image(s) selected, {hint}"
@@ -195,7 +204,7 @@ def _empty_hint(split: str, usable: int, selected: int, source: str) -> str:
 def _without_boxes(split: str, stats: dict[str, Any], problems: Problems, info: dict[str, int]) -> str:
     """The ``empty_split`` example for a split whose images hold no box to train on or score, naming what
     removed the boxes (a wrong label folder, pixel coordinates taken for fractions...)."""
-    lost = [f"{k} x{problems.counts[k]}" for k in LOSES_BOXES if problems.counts[k]]
+    lost = _lost(problems)
     if info.get("boxes_other_classes"):
         lost.append(f"{info['boxes_other_classes']} box(es) of classes not kept")
     crowd = f", only {stats['crowd_boxes']} crowd/difficult region(s)" if stats["crowd_boxes"] else ""
@@ -227,7 +236,7 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
         )
         placed.update(how)
         if not records[split]:
-            problems.add("empty_split", _empty_hint(split, len(images), len(selected[split]), params.source))
+            problems.add("empty_split", _empty_hint(split, len(images), len(selected[split]), params.source, problems))
     frames.settle(problems)  # the boxes of EXIF-rotated images whose own size cannot tell their frame
     stats = {
         s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)

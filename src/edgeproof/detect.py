@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi")  # what OpenCV's writer in device.video produces (mp4v / MJPG)
+# video files `yolo predict` takes as a source (less .gif, which opens as an image): here they need --video
+VIDEO_SOURCE_SUFFIXES = frozenset(
+    {".asf", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".ts", ".webm", ".wmv"}
+)
 DEFAULT_SAVE_DIR = Path("runs/detect/predict")
 
 
@@ -72,14 +76,27 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
             images = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
         elif path.is_dir():
             images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file() and path.suffix.lower() in VIDEO_SOURCE_SUFFIXES:
+            raise ValueError(f"{source}: a video, not an image; run it with --video {source}")
         elif path.is_file():
             images = [path]
         else:
             raise FileNotFoundError(f"{source}: no such file or folder")
         if not images:
-            raise FileNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)})")
+            raise FileNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}){_folder_hint(path)}")
         found.extend(images)
     return found
+
+
+def _folder_hint(path: Path) -> str:
+    """For a folder without images of its own: folders are not searched recursively, so say how to."""
+    if not path.is_dir():
+        return ""
+    subfolders = sum(1 for p in path.iterdir() if p.is_dir())
+    if not subfolders:
+        return ""
+    pattern = (path / "**" / "*.jpg").as_posix()
+    return f" directly in it; it has {subfolders} subfolder(s), not searched: quote a glob like '{pattern}'"
 
 
 def summary(det: Any, names: Mapping[int, str], ms: float) -> str:

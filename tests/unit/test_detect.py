@@ -76,6 +76,22 @@ def test_folders_and_globs_expand_to_their_images(project):
         expand_sources(["missing.jpg"])
 
 
+def test_a_video_or_a_folder_of_folders_says_how_to_run_it(project, caplog):
+    """`yolo predict` takes a video as a source and these inputs look alike: the errors say what to write."""
+    (project / "clip.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(ValueError, match=r"^clip\.MP4: a video, not an image; run it with --video clip\.MP4$"):
+        expand_sources(["clip.MP4"])
+    assert main(["detect", "clip.MP4", "--no-save"]) == 2 and "--video clip.MP4" in caplog.text
+    (project / "shots" / "day 1").mkdir(parents=True)
+    (project / "imgs" / "a.jpg").rename(project / "shots" / "day 1" / "a.jpg")
+    hint = r"directly in it; it has 1 subfolder\(s\), not searched: quote a glob like 'shots/\*\*/\*\.jpg'$"
+    with pytest.raises(FileNotFoundError, match=r"^shots: no images \(.*\) " + hint):
+        expand_sources(["shots"])
+    assert expand_sources(["shots/**/*.jpg"]) == [Path("shots/day 1/a.jpg")]  # what the hint says works
+    with pytest.raises(FileNotFoundError, match=r"^shots/day 1/\*\.png: no images \([^)]*\)$"):
+        expand_sources(["shots/day 1/*.png"])  # a glob, not a folder: no folder hint
+
+
 def test_params_is_accepted_after_the_subcommand(project, capsys):
     # a deploy threshold above every score: the file given after `detect` is the one read
     (project / "strict.yaml").write_text("deploy:\n  conf: 0.95\n")

@@ -1,4 +1,4 @@
-"""The ``edgeproof`` command line. Results go to stdout as JSON; logs go to stderr.
+"""The ``edgeproof`` command line. Results go to stdout (:data:`DESCRIPTION` says how); logs go to stderr.
 
 Each subcommand lives in the module of its job:
 
@@ -22,7 +22,8 @@ from edgeproof.config import ParamsError
 log = logging.getLogger("edgeproof")
 DESCRIPTION = (
     "The edgeproof command line: the edge-side tools, usable without DVC (e.g. on a Jetson runner). "
-    "Results go to stdout as JSON; logs go to stderr."
+    "Results go to stdout: JSON, except detect's line per image (JSON Lines with --json) and exps' table; "
+    "logs go to stderr."
 )
 
 

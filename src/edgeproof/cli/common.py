@@ -1,4 +1,4 @@
-"""What every ``edgeproof`` subcommand shares: results as JSON on stdout."""
+"""What the ``edgeproof`` subcommands share: results as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -13,5 +13,5 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 def emit(data: Any) -> None:
-    """Write ``data`` to stdout as indented JSON (the result of every subcommand)."""
+    """Write ``data`` to stdout as indented JSON (how most subcommands give their result)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

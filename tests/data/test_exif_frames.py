@@ -36,7 +36,7 @@ def _dataset(repo: Path, orientations: dict[str, int], square: tuple[str, ...] =
         save(repo / SRC / "images" / name, draw(*size, [STORED_BOX], seed=n), orientation=orientation)
         coco_image(images, n, name, *size)
         coco_ann(anns, n, 1, STORED_BOX)
-    write_coco(repo / SRC / "ann.json", images, anns)
+    write_coco(repo / SRC / "ann.json", images, anns, [{"id": 1, "name": "person"}])  # every class has a box
 
 
 def _prepare(repo: Path, out: Path, strict: bool = False) -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels_and_annotations
 from edgeproof.data.classkeys import class_keys
 from edgeproof.data.coco import load_coco
+from edgeproof.data.coverage import unseen_categories
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
@@ -245,6 +246,8 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     for split in SPLITS:
         if records[split] and stats[split]["boxes"] == stats[split]["crowd_boxes"]:
             problems.add("empty_split", _without_boxes(split, stats[split], problems, ds.info))
+    if not problems.fatal():  # an empty split leaves every class without boxes: that is the problem to fix
+        unseen_categories(records, ds.categories, ds.source, problems)
     extra = {"strict": params.strict, "images_placed": dict(placed), "selection": dict(ds.info)}
     report = _report(ds.source, ds.categories, stats, problems, extra)
     problems.log()

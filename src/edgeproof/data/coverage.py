@@ -1,0 +1,51 @@
+"""What the prepared splits hold, said where a reader could take it for something else: a class
+without a single box (trained as an output that never saw an example).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from edgeproof.data.canonical import Category, ImageRecord
+from edgeproof.data.report import Problems
+
+
+def _class_label(category: Category, source: str) -> str:
+    """How the source itself names a class: a COCO category id, a YOLO class index (id - 1), a VOC name."""
+    if source == "coco":
+        return f"category id {category.id} {category.name!r}"
+    if source == "yolo":
+        return f"class {category.id - 1} {category.name!r}"
+    return f"class {category.name!r}"
+
+
+def unseen_categories(
+    records: Mapping[str, Sequence[ImageRecord]], categories: Sequence[Category], source: str, problems: Problems
+) -> None:
+    """Report each class with no box to train on in train or val (crowd/difficult regions are not
+    trained on, so they do not count) as ``category_without_boxes``.
+
+    Such a class still becomes an output of the model, one it never saw an example of; a COCO export's
+    placeholder supercategory (Roboflow's category 0) is the usual case. A class with boxes in one split
+    only is no problem here: only in train, it is trained and has no AP; only in val, it is scored (AP 0)
+    and shows in the per-class figures.
+    """
+    boxes: Counter[int] = Counter()
+    crowd: Counter[int] = Counter()
+    for split_records in records.values():
+        for record in split_records:
+            for ann in record.annotations:
+                (crowd if ann.iscrowd else boxes)[ann.category_id] += 1
+    seen = [c.name for c in categories if boxes[c.id]]
+    shown = json.dumps(seen[:10], ensure_ascii=False) + (f" ... ({len(seen)} in all)" if len(seen) > 10 else "")
+    for category in categories:
+        if boxes[category.id]:
+            continue
+        aside = f" ({crowd[category.id]} crowd/difficult region(s) aside)" if crowd[category.id] else ""
+        problems.add(
+            "category_without_boxes",
+            f"{_class_label(category, source)}: no box in the train or val images{aside}; to leave it out, "
+            f"list the classes with boxes in data.{source}.classes: {shown}",
+        )

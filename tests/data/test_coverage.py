@@ -1,0 +1,126 @@
+"""A class without a single box is a problem, whatever the source (``category_without_boxes``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from edgeproof.config import parse_params
+from edgeproof.data.prepare import prepare
+from edgeproof.data.report import DatasetError
+from tests.data.builders import (
+    coco_ann,
+    coco_image,
+    draw,
+    save,
+    write_coco,
+    write_split_files,
+    write_voc,
+    write_yolo_image,
+    yolo_line,
+)
+
+SRC = "data/sources/ds"
+BOXES = [(8, 10, 30, 24), (50, 30, 20, 20)]
+
+
+def _coco(repo, categories) -> dict:
+    """Roboflow's COCO export: category 0 a placeholder no box uses, the real classes 1 and 2, in
+    ``train/`` and ``valid/``, each folder with its own ``_annotations.coco.json``."""
+    for split, n in (("train", 4), ("valid", 2)):
+        images, anns = [], []
+        for i in range(n):
+            name = f"{split}{i}.jpg"
+            save(repo / SRC / split / name, draw(96, 72, BOXES, seed=(split == "valid") * 100 + i))
+            coco_image(images, i + 1, name, 96, 72)
+            for k, box in enumerate(BOXES):
+                coco_ann(anns, i + 1, k + 1, box)
+        write_coco(repo / SRC / split / "_annotations.coco.json", images, anns, categories)
+    section = {"images": f"{SRC}/train", "annotations": f"{SRC}/train/_annotations.coco.json"}
+    return section | {"val_images": f"{SRC}/valid", "val_annotations": f"{SRC}/valid/_annotations.coco.json"}
+
+
+ROBOFLOW_CATEGORIES = [
+    {"id": 0, "name": "shapes-xyz", "supercategory": "none"},
+    {"id": 1, "name": "ring", "supercategory": "shapes-xyz"},
+    {"id": 2, "name": "box", "supercategory": "shapes-xyz"},
+]
+
+
+def _prepare(repo, out, source: str, section: dict, strict: bool = False):
+    params = parse_params({"data": {"source": source, "strict": strict, source: section}}).data
+    return prepare(params, repo, out)
+
+
+def test_a_coco_category_without_a_box_fails_strict_and_classes_leaves_it_out(tmp_path):
+    repo = tmp_path / "repo"
+    section = _coco(repo, ROBOFLOW_CATEGORIES)
+    with pytest.raises(DatasetError, match="category_without_boxes") as err:
+        _prepare(repo, tmp_path / "strict", "coco", section, strict=True)
+    report = err.value.report
+    assert report["problems"]["category_without_boxes"] == report["problems_total"] == 1
+    assert report["problem_examples"]["category_without_boxes"] == [
+        "category id 0 'shapes-xyz': no box in the train or val images; to leave it out, "
+        'list the classes with boxes in data.coco.classes: ["ring", "box"]'
+    ]
+    report = _prepare(repo, tmp_path / "out", "coco", {**section, "classes": ["ring", "box"]}, strict=True)
+    assert report["classes"] == ["ring", "box"] and report["problems_total"] == 0
+    meta = json.loads((tmp_path / "out" / "annotations" / "train.json").read_text())
+    assert [c["name"] for c in meta["categories"]] == ["ring", "box"]
+
+
+def test_a_yolo_name_without_a_box_is_a_problem_naming_its_index(tmp_path):
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    for split, stems in (("train", "ab"), ("val", "v")):
+        for stem in stems:
+            lines = [yolo_line(k, box, 96, 72) for k, box in enumerate(BOXES)]  # classes 0 and 1; never 2
+            write_yolo_image(root, split, stem, draw(96, 72, BOXES, seed=ord(stem)), lines)
+    names = {"train": "images/train", "val": "images/val", "names": ["ring", "box", "unused"]}
+    (root / "data.yaml").write_text(yaml.safe_dump(names))
+    report = _prepare(repo, tmp_path / "out", "yolo", {"data_yaml": f"{SRC}/data.yaml"})
+    assert report["problem_examples"]["category_without_boxes"] == [
+        "class 2 'unused': no box in the train or val images; to leave it out, "
+        'list the classes with boxes in data.yolo.classes: ["ring", "box"]'
+    ]
+
+
+def test_a_voc_class_with_only_difficult_objects_is_a_problem_saying_so(tmp_path):
+    """``difficult: ignore`` makes them crowd regions, never trained on: the class has no box to learn from."""
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    write_voc(root, "a", draw(80, 60, BOXES[:1]), [("dog", (9, 11, 38, 34), 0), ("cat", (51, 31, 70, 50), 1)])
+    write_voc(root, "b", draw(80, 60, BOXES[:1], seed=1), [("dog", (9, 11, 38, 34), 0)])
+    write_split_files(root, ["a"], ["b"])
+    report = _prepare(repo, tmp_path / "out", "voc", {"root": SRC})
+    assert report["problem_examples"]["category_without_boxes"] == [
+        "class 'cat': no box in the train or val images (1 crowd/difficult region(s) aside); to leave it out, "
+        'list the classes with boxes in data.voc.classes: ["dog"]'
+    ]
+    report = _prepare(repo, tmp_path / "train", "voc", {"root": SRC, "difficult": "train"}, strict=True)
+    assert report["problems_total"] == 0
+
+
+def test_a_class_with_boxes_in_one_split_only_is_no_problem(tmp_path):
+    repo = tmp_path / "repo"
+    section = _coco(repo, ROBOFLOW_CATEGORIES[1:])
+    path = repo / SRC / "valid" / "_annotations.coco.json"
+    data = json.loads(path.read_text())
+    data["annotations"] = [a for a in data["annotations"] if a["category_id"] == 1]  # 'box' only in train
+    path.write_text(json.dumps(data))
+    report = _prepare(repo, tmp_path / "out", "coco", section, strict=True)
+    assert report["splits"]["val"]["classes"] == {"ring": 2, "box": 0} and report["problems_total"] == 0
+
+
+def test_an_empty_split_is_not_reported_again_as_every_class_without_boxes(tmp_path):
+    repo = tmp_path / "repo"
+    section = _coco(repo, ROBOFLOW_CATEGORIES[1:])
+    for split in ("train", "valid"):
+        path = repo / SRC / split / "_annotations.coco.json"
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "annotations": []}))
+    with pytest.raises(DatasetError, match="empty_split") as err:
+        _prepare(repo, tmp_path / "out", "coco", section)
+    assert err.value.report["problems"]["category_without_boxes"] == 0

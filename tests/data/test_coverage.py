@@ -1,4 +1,5 @@
-"""A class without a single box is a problem, whatever the source (``category_without_boxes``)."""
+"""A class without a single box is a problem, whatever the source (``category_without_boxes``), and a
+val split that is a seeded share of train says so in ``selection.val_from``."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ SRC = "data/sources/ds"
 BOXES = [(8, 10, 30, 24), (50, 30, 20, 20)]
 
 
-def _coco(repo, categories) -> dict:
+def _coco(repo, categories, val: bool = True) -> dict:
     """Roboflow's COCO export: category 0 a placeholder no box uses, the real classes 1 and 2, in
     ``train/`` and ``valid/``, each folder with its own ``_annotations.coco.json``."""
     for split, n in (("train", 4), ("valid", 2)):
@@ -39,7 +40,9 @@ def _coco(repo, categories) -> dict:
                 coco_ann(anns, i + 1, k + 1, box)
         write_coco(repo / SRC / split / "_annotations.coco.json", images, anns, categories)
     section = {"images": f"{SRC}/train", "annotations": f"{SRC}/train/_annotations.coco.json"}
-    return section | {"val_images": f"{SRC}/valid", "val_annotations": f"{SRC}/valid/_annotations.coco.json"}
+    if val:
+        section |= {"val_images": f"{SRC}/valid", "val_annotations": f"{SRC}/valid/_annotations.coco.json"}
+    return section
 
 
 ROBOFLOW_CATEGORIES = [
@@ -124,3 +127,14 @@ def test_an_empty_split_is_not_reported_again_as_every_class_without_boxes(tmp_p
     with pytest.raises(DatasetError, match="empty_split") as err:
         _prepare(repo, tmp_path / "out", "coco", section)
     assert err.value.report["problems"]["category_without_boxes"] == 0
+
+
+def test_val_from_says_whether_val_is_the_sources_own_or_a_seeded_split(tmp_path):
+    repo = tmp_path / "repo"
+    section = _coco(repo, ROBOFLOW_CATEGORIES[1:], val=False)
+    report = _prepare(repo, tmp_path / "seeded", "coco", section)
+    assert report["selection"]["val_from"] == (
+        "seeded split of train (no data.coco.val_annotations; data.val_fraction 0.2, seed 0)"
+    )
+    report = _prepare(repo, tmp_path / "own", "coco", _coco(repo, ROBOFLOW_CATEGORIES[1:]))
+    assert report["selection"]["val_from"] == "the source's val split"

@@ -1,15 +1,27 @@
 """What the prepared splits hold, said where a reader could take it for something else: a class
-without a single box (trained as an output that never saw an example).
+without a single box (trained as an output that never saw an example), and a val split that is a
+seeded share of the train images rather than the source's own val split.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from edgeproof.data.canonical import Category, ImageRecord
 from edgeproof.data.report import Problems
+from edgeproof.data.source import SourceDataset
+
+log = logging.getLogger(__name__)
+
+SEEDED_BECAUSE = {
+    "coco": "no data.coco.val_annotations",
+    "voc": "no ImageSets/Main split files",
+    "yolo": "the data.yaml has no 'val' (or 'validation') entry",
+}
+"""Why a source's val split is seeded, per source."""
 
 
 def _class_label(category: Category, source: str) -> str:
@@ -49,3 +61,13 @@ def unseen_categories(
             f"{_class_label(category, source)}: no box in the train or val images{aside}; to leave it out, "
             f"list the classes with boxes in data.{source}.classes: {shown}",
         )
+
+
+def val_from(ds: SourceDataset, val_fraction: float, seed: int) -> str:
+    """Where the val split came from, for the data report's ``selection``; a seeded split is also logged,
+    so nobody takes figures measured on a few train images for figures on their own val split."""
+    if any(image.split is not None for image in ds.images):
+        return "the source's val split"
+    text = f"seeded split of train ({SEEDED_BECAUSE[ds.source]}; data.val_fraction {val_fraction:g}, seed {seed})"
+    log.warning("val is a %s", text)
+    return text

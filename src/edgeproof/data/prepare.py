@@ -17,7 +17,7 @@ from typing import Any
 from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels_and_annotations
 from edgeproof.data.classkeys import class_keys
 from edgeproof.data.coco import load_coco
-from edgeproof.data.coverage import unseen_categories
+from edgeproof.data.coverage import unseen_categories, val_from
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
@@ -248,8 +248,11 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
             problems.add("empty_split", _without_boxes(split, stats[split], problems, ds.info))
     if not problems.fatal():  # an empty split leaves every class without boxes: that is the problem to fix
         unseen_categories(records, ds.categories, ds.source, problems)
-    extra = {"strict": params.strict, "images_placed": dict(placed), "selection": dict(ds.info)}
+    selection = {**ds.info, "val_from": val_from(ds, params.val_fraction, params.seed)}
+    extra = {"strict": params.strict, "images_placed": dict(placed), "selection": selection, "notes": ds.notes}
     report = _report(ds.source, ds.categories, stats, problems, extra)
+    for note in ds.notes:
+        log.warning("%s", note)
     problems.log()
     enforce(problems, params.strict, report)
     write_labels_and_annotations(out, records, ds.categories, ds.source)

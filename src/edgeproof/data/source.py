@@ -62,6 +62,7 @@ class SourceDataset:
     n_boxes: np.ndarray  # kept boxes per image, crowd/difficult included
     fill: Callable[[Sequence[int]], None] | None = None
     info: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the source was read, where it is not as written
 
 
 def existing(repo: Path, rel: str | None, key: str, want_dir: bool) -> Path:

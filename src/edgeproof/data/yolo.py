@@ -1,11 +1,14 @@
 """An ultralytics YOLO dataset (``data.yaml`` + images/labels folders) -> :class:`SourceDataset`.
 
-Resolved the way ultralytics does: ``path`` (default: the yaml's folder; relative to it, else to
-the repo), ``train``/``val`` each a folder (searched recursively), a ``.txt`` list of images or a
-list of those; an image's label is the same path with the last ``images/`` replaced by ``labels/``
-and a ``.txt`` suffix. A label row is ``class cx cy w h`` (fractions) or ``class x1 y1 x2 y2 ...``
-(a polygon, boxed). Category ids are ``class index + 1``, as ultralytics writes COCO JSON for
-non-COCO datasets; without a ``val`` entry val is a seeded split of train.
+Resolved the way ultralytics 8.4's ``check_det_dataset`` does: ``path`` (default: the yaml's folder;
+relative to it, else to the repo), ``train``/``val`` each a folder (searched recursively), a ``.txt``
+list of images or a list of those; ``validation`` is read as ``val`` when there is no ``val`` key; a
+single entry that does not exist but starts with ``../`` is tried without it (a Roboflow export's
+``train: ../train/images`` beside its ``train/`` folder). Both are said in the dataset's notes. An
+image's label is the same path with the last ``images/`` replaced by ``labels/`` and a ``.txt``
+suffix. A label row is ``class cx cy w h`` (fractions) or ``class x1 y1 x2 y2 ...`` (a polygon,
+boxed). Category ids are ``class index + 1``, as ultralytics writes COCO JSON for non-COCO
+datasets; without a ``val`` (or ``validation``) entry val is a seeded split of train.
 """
 
 from __future__ import annotations
@@ -50,9 +53,22 @@ def _names(data: dict[str, Any], where: str) -> list[str]:
         names = [by_index[i] for i in range(len(by_index))]
     if not isinstance(names, list) or not names:
         raise ValueError(f"{where}: 'names' must be a non-empty list or {{index: name}} mapping")
-    if "nc" in data and data["nc"] != len(names):
-        raise ValueError(f"{where}: nc is {data['nc']} but {len(names)} names are given")
+    if "nc" in data and _class_count(data["nc"], where) != len(names):
+        raise ValueError(f"{where}: nc is {data['nc']!r} but {len(names)} names are given")
     return [str(n) for n in names]
+
+
+def _class_count(nc: Any, where: str) -> int:
+    """``nc`` as ultralytics reads it: an integer, or an integer-like value (``'2'``, ``2.0``)."""
+    if isinstance(nc, int):
+        return nc
+    try:
+        value = float(nc)
+        if value != int(value):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where}: nc: {nc!r} must be an integer (the number of names)") from None
+    return int(value)
 
 
 def _root(data: dict[str, Any], yaml_path: Path, repo: Path) -> Path:
@@ -70,8 +86,20 @@ def _root(data: dict[str, Any], yaml_path: Path, repo: Path) -> Path:
     )
 
 
-def _list_images(entry: str, root: Path, where: str) -> list[Path]:
+def _entry_path(entry: str, root: Path, where: str, notes: list[str]) -> Path:
+    """``root / entry``, or, as ultralytics does for a single entry, ``root / entry[3:]`` when that does not
+    exist and ``entry`` starts with ``../`` (Roboflow writes ``../train/images`` beside its ``train/``)."""
     path = root / entry
+    if not path.exists() and entry.startswith("../") and (root / entry[3:]).exists():
+        notes.append(
+            f"{where}: {entry!r} does not exist, so {entry[3:]!r} in the dataset folder is read, as ultralytics "
+            f"does (a Roboflow export's path); write {entry[3:]!r} to say so"
+        )
+        return root / entry[3:]
+    return path
+
+
+def _list_images(path: Path, entry: str, root: Path, where: str, single: bool = False) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if path.is_file() and path.suffix == ".txt":
@@ -81,7 +109,8 @@ def _list_images(entry: str, root: Path, where: str) -> list[Path]:
             if line:
                 out.append(path.parent / line[2:] if line.startswith("./") else root / line)
         return out
-    raise FileNotFoundError(f"{where}: {entry!r} is neither an image folder nor a .txt image list under {root}")
+    tried = f" (nor is {entry[3:]!r}, which ultralytics also tries)" if single and entry.startswith("../") else ""
+    raise FileNotFoundError(f"{where}: {entry!r} is neither an image folder nor a .txt image list under {root}{tried}")
 
 
 def label_path(image: Path) -> Path:
@@ -153,12 +182,22 @@ def _read_yaml(path: Path, where: str) -> dict[str, Any]:
     return data
 
 
-def _split_images(data: dict[str, Any], split: str, root: Path, where: str) -> list[Path] | None:
-    entry = data.get(split)
+def _split_entry(data: dict[str, Any], split: str, where: str, notes: list[str]) -> Any:
+    """The yaml's entry for ``split``; ``validation`` for val when there is no ``val`` key (as ultralytics)."""
+    if split == "val" and "val" not in data and "validation" in data:
+        notes.append(f"{where}: 'validation' read as 'val', as ultralytics does (it warns: rename it 'val')")
+        return data["validation"]
+    return data.get(split)
+
+
+def _split_images(data: dict[str, Any], split: str, root: Path, where: str, notes: list[str]) -> list[Path] | None:
+    entry = _split_entry(data, split, where, notes)
     if not entry:
         return None
-    entries = entry if isinstance(entry, list) else [entry]
-    return [p for e in entries for p in _list_images(str(e), root, f"{where}: {split}")]
+    where = f"{where}: {split}"
+    if not isinstance(entry, list):  # ultralytics' ../ fallback is for a single entry only
+        return _list_images(_entry_path(str(entry), root, where, notes), str(entry), root, where, single=True)
+    return [p for e in entry for p in _list_images(root / str(e), str(e), root, where)]
 
 
 def _label_boxes(root: Path, rel: str, n_classes: int, repo: Path, problems: Problems) -> list[SourceBox] | None:
@@ -194,10 +233,11 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     data = _read_yaml(yaml_path, where)
     names = _names(data, where)
     root = _root(data, yaml_path, repo)
-    train = _split_images(data, "train", root, where)
+    notes: list[str] = []
+    train = _split_images(data, "train", root, where, notes)
     if train is None:
         raise ValueError(f"{where}: no 'train' entry")
-    val = _split_images(data, "val", root, where)
+    val = _split_images(data, "val", root, where, notes)
     listed = [(p, "train" if val is not None else None) for p in train] + [(p, "val") for p in val or []]
     categories = [Category(i + 1, n) for i, n in enumerate(names)]
     kept = keep_categories(categories, params.classes, "data.yolo.classes")
@@ -233,4 +273,4 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     info["boxes_other_classes"] = len(other)
     shared_names(categories, where, problems, left_out(categories, kept, [np.asarray(other, dtype=np.int64)]))
     n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)
-    return SourceDataset("yolo", kept, images, n_boxes, None, info)
+    return SourceDataset("yolo", kept, images, n_boxes, None, info, notes)

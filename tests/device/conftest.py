@@ -125,3 +125,17 @@ def measured_energy(bench: dict, power_w: float = 3.0, **record) -> dict:
 def set_measured_energy(path: Path, power_w: float = 3.0, **fields) -> None:
     """Edit the bench.json at ``path`` to :func:`measured_energy`, then ``fields`` over it."""
     edit_json(path, lambda d: d.update({**measured_energy(d, power_w), **fields}))
+
+
+def rehash(bundle: Path) -> None:
+    """Re-write ``bundle``'s manifest over its edited files: what a pull request's own build writes, so the
+    bundle still verifies and only the device side's use of it can refuse it."""
+    from edgeproof.device.manifest import file_entries
+
+    def update(manifest: dict) -> None:
+        manifest["files"] = file_entries(bundle)
+        for entry in manifest["profiles"].values():
+            if isinstance(entry, dict) and entry.get("model") in manifest["files"]:
+                entry["sha256"] = manifest["files"][entry["model"]]["sha256"]
+
+    edit_json(bundle / "manifest.json", update)

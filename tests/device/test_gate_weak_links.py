@@ -5,7 +5,8 @@
 - the energy regression is inconclusive when the board could not measure energy, invalid for an
   impossible figure on either side;
 - only main's *passed* verdict for the same profile is a regression baseline;
-- a pull request's unreadable params.yaml is a note on the proposal, never the verdict;
+- a pull request's unreadable params.yaml, or bundle profiles.json, is a note on the proposal, never the
+  verdict; an unusable base params file is inconclusive (not the model's fault);
 - a results file with a key given twice, or that is not a JSON object, is invalid, named;
 - a figure of the wrong type (``latency_ms: "12.5"``, a bool, NaN) is invalid with the key and what was
   found, never "not measured" (a malformed report is not an incomplete one).
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from edgeproof.verdict.device import device_gate
-from tests.device.conftest import base_params, edit_json, rule_named
+from tests.device.conftest import base_params, edit_json, rehash, rule_named
 
 
 def test_map_drop_takes_the_hashed_reference_and_an_edited_manifest_copy_is_invalid(bundle, measured):
@@ -100,6 +101,32 @@ def test_an_unreadable_proposal_is_a_note_not_the_verdict(bundle, measured, tmp_
     assert report["verdict"] == "pass", report["failed"]
     note = next(n for n in report["notes"] if "is not shown as a proposal" in n)
     assert "pr.yaml" in note and "max_gpu_temp_c" in note
+
+
+def test_a_bundle_profile_key_the_base_does_not_know_is_a_note_not_the_verdict(bundle, measured, tmp_path):
+    """A pull request that adds a profile setting builds it into its bundle's profiles.json too."""
+    base = base_params(tmp_path, {})
+    edit_json(bundle / "profiles.json", lambda d: d["cpu-ci"].update(new_setting=1))
+    rehash(bundle)
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=base)
+    assert report["verdict"] == "pass", report["rules"]
+    note = next(n for n in report["notes"] if "profiles.json is not shown as a proposal" in n)
+    assert "new_setting" in note and report["proposed_changes"] == []
+    pr = base_params(tmp_path, {"gate": {"max_gpu_temp_c": 80}}, name="pr.yaml")  # both unreadable: two notes
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=base, proposed_params=pr)
+    assert report["verdict"] == "pass" and len(report["notes"]) == 2, report["notes"]
+
+
+@pytest.mark.parametrize("change", [{"runs": 3000000}, {"gate": {"min_fps": "fast"}}])
+def test_an_unusable_base_params_file_is_inconclusive_not_the_models_fault(bundle, measured, tmp_path, change):
+    base = base_params(tmp_path, change)
+    report = device_gate(bundle, "cpu-ci", measured, rules_params=base)
+    judged = rule_named(report, "judged")
+    assert report["verdict"] == "inconclusive" and judged["status"] == "inconclusive", report["rules"]
+    assert "base.yaml" in judged["reason"] and "profiles.cpu-ci." in judged["reason"]
+    assert "not the model's fault" in judged["reason"]
+    report = device_gate(bundle, "no-such-profile", measured, rules_params=base_params(tmp_path, {}))
+    assert report["verdict"] == "inconclusive" and "no profile 'no-such-profile'" in report["rules"][0]["reason"]
 
 
 def test_a_key_given_twice_or_a_results_file_that_is_not_an_object_is_invalid(bundle, measured):

@@ -15,7 +15,9 @@ The contract (statuses and verdict: :mod:`edgeproof.verdict.rules`):
 - **inconclusive** (exit 3): nothing can be said about the model: the results never arrived (no
   folder, no ``measure.json``: runner offline, approval rejected, job cancelled, skipped or timed
   out), the board was not ready (refused: wrong machine, providers not installed), the device
-  throttled, or a figure was not measurable. The report says why and what to do.
+  throttled, a figure was not measurable, or the base's rules (``rules_params``) cannot be read. The
+  report says why and what to do. The pull request's proposal (its params.yaml, its bundle's
+  ``profiles.json``) is only shown: one the base's parser cannot read is a note, never the verdict.
 
 Every call of :func:`run_device_gate` ends in a written ``gate.json`` + ``gate.md`` (an older pair
 is removed first), whatever the input.
@@ -59,6 +61,7 @@ _NOT_READY = {
     "providers": "the board's ONNX Runtime lacks the profile's providers: install the JetPack-matched wheel",
     "preflight": "the board was not ready: see ci/jetson/preflight.sh's output, fix the board, rerun",
 }
+_BASE_TODO = "fix the base branch's params.yaml, then rerun the device gate (not the model's fault)"
 _RERUN = "rerun the jetson job once the runner is online (approve the run if it waits for approval)"
 
 
@@ -84,24 +87,50 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
 
 
+class BaseUnusable(Exception):
+    """The base branch's rules (``--rules-params``) cannot be used: nothing can be said about the model."""
+
+
+def _bundle_profiles(bundle: Path) -> Dict:
+    where = str(bundle / "profiles.json")
+    return parse_profiles(read_json_file(bundle / "profiles.json"), where=where)
+
+
+def _base(read: Any, rules_params: Path) -> Any:
+    """``read(rules_params)``; an unreadable base params file is :class:`BaseUnusable` (inconclusive), not the
+    pull request's failure."""
+    try:
+        return read(rules_params)
+    except (OSError, ValueError) as exc:  # ParamsError: the file and key named
+        raise BaseUnusable("the base's rules {} cannot be used: {}".format(rules_params, exc)) from None
+
+
+def _proposed(bundle: Path, proposed_params: Optional[Path], notes: List[str]) -> Optional[Dict]:
+    """What the pull request proposes: its params.yaml, else its bundle's profiles.json (``None``: neither
+    can be read by the base's parser, e.g. a key the base does not know yet; a note says why)."""
+    if proposed_params is not None:
+        try:
+            return proposal.load_profiles(proposed_params)
+        except ValueError as exc:  # ParamsError: the file and key named
+            notes.append("the pull request's params.yaml is not shown as a proposal: {}".format(exc))
+    try:
+        return _bundle_profiles(bundle)
+    except (ValueError, TypeError, AttributeError) as exc:  # SettingsError, BundleError: the file and key named
+        notes.append("the bundle's profiles.json is not shown as a proposal: {}".format(exc))
+        return None
+
+
 def _profiles(
     bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path], notes: List[str]
-) -> Tuple[Dict, Dict]:
+) -> Tuple[Dict, Optional[Dict]]:
     """(judging profiles, proposed profiles): the base's when given, else the bundle's own.
 
     The proposal is only shown: one that cannot be read is a note, never the verdict's business.
     """
-    where = str(bundle / "profiles.json")
-    from_bundle = parse_profiles(read_json_file(bundle / "profiles.json"), where=where)
     if rules_params is None:
-        return from_bundle, from_bundle
-    judging, proposed = proposal.load_profiles(rules_params), from_bundle
-    if proposed_params is not None:
-        try:
-            proposed = proposal.load_profiles(proposed_params)
-        except ValueError as exc:  # ParamsError: the file and key named
-            notes.append("the pull request's params.yaml is not shown as a proposal: {}".format(exc))
-    return judging, proposed
+        own = _bundle_profiles(bundle)
+        return own, own
+    return _base(proposal.load_profiles, rules_params), _proposed(bundle, proposed_params, notes)
 
 
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
@@ -113,16 +142,19 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
         got["rules"].append(result("bundle_verified", "manifest.json", "==", True, False, str(bundle), FAIL, str(exc)))
         got["manifest"] = _load_quiet(bundle / "manifest.json") or {}
     judging, proposed = _profiles(bundle, rules_params, proposed_params, got["notes"])
-    got["changes"] = proposal.changes(name, judging.get(name), proposed.get(name))
+    got["changes"] = proposal.changes(name, judging.get(name), proposed.get(name)) if proposed is not None else []
     if name not in judging:
-        raise LookupError("no profile {!r} in the judging rules (has {})".format(name, sorted(judging)))
+        why = "no profile {!r} in the judging rules (has {})".format(name, sorted(judging))
+        if rules_params is not None:  # the base's rules cannot judge it: not the model's fault
+            raise BaseUnusable("{}: {}".format(rules_params, why))
+        raise LookupError(why)
     got["profile"] = judging[name]
     got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
     got["setup"] = _load_quiet(bundle / "deploy.json")
     # the operating point judged at: the base's, like the thresholds (without base rules, the bundle's own)
     own = {k: get_path(got["setup"], k) for k in ("deploy", "map")}
-    got["operating"] = proposal.load_operating_point(rules_params) if rules_params is not None else own
+    got["operating"] = _base(proposal.load_operating_point, rules_params) if rules_params is not None else own
     got["measure"] = _load(results / "measure.json")
     got["status"] = _status_rule(results, got["measure"])
     if got["status"]["status"] == PASS:
@@ -141,9 +173,9 @@ def _load_quiet(path: Path) -> Any:
         return None
 
 
-def _error_report(name: str, exc: BaseException, what: str) -> Dict[str, Any]:
-    why = "{}: {}".format(type(exc).__name__, exc)
-    rule = result("judged", what, "==", "judgeable", None, "device gate", INVALID, why)
+def _error_report(name: str, exc: BaseException, what: str, status: str = INVALID, todo: str = "") -> Dict[str, Any]:
+    why = "{}: {}".format(type(exc).__name__, exc) + ("; " + todo if todo else "")
+    rule = result("judged", what, "==", "judgeable", None, "device gate", status, why)
     return _report(name, [rule], {}, {}, {"entry": {}, "notes": [], "changes": []})
 
 
@@ -221,6 +253,8 @@ def device_gate(
             released = {"fps_e2e": get_path(bench or {}, "fps_e2e"), "map50_95": scores.get("map50_95")}
             report["candidates"] = json_safe(judge_candidates(bundle, name, results, got, released))
         return report
+    except BaseUnusable as exc:
+        return _error_report(name, exc, "base rules", INCONCLUSIVE, _BASE_TODO)
     except Unreadable as exc:
         return _error_report(name, exc, "results file")
     except Exception as exc:

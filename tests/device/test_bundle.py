@@ -9,7 +9,7 @@ import pytest
 from edgeproof.device.manifest import BundleError, profile_model, verify_bundle
 from edgeproof.io import sha256_file
 from tests.device.builders import CATEGORY_ID
-from tests.device.conftest import make_bundle
+from tests.device.conftest import edit_json, make_bundle
 
 
 def test_bundle_holds_the_released_model_settings_and_val(bundle, tmp_path):
@@ -143,3 +143,49 @@ def test_the_wire_walk_finds_external_tensors_in_subgraphs_and_refuses_garbage()
     model.functions.append(function)
     model.training_info.add().initialization.CopyFrom(helper.make_graph([], "t", [], [], initializer=[ext]))
     assert external_tensors(model.SerializeToString()) == ["w", "w"]
+
+
+def _candidates(bundle, *cands):
+    edit_json(bundle / "manifest.json", lambda m: m["profiles"]["cpu-ci"].update(candidates=list(cands)))
+
+
+FP32 = "models/fp32.onnx"
+
+
+@pytest.mark.parametrize(
+    ("cand", "message"),
+    [
+        (
+            {"variant": "/tmp/out", "model": FP32},
+            r"profiles\.cpu-ci\.candidates\[0\]\.variant: '/tmp/out' is not a plain",
+        ),
+        ({"variant": "..", "model": FP32}, r"candidates\[0\]\.variant: '\.\.' is not a plain name"),
+        (
+            {"variant": "int8", "model": "/etc/outside.onnx"},
+            r"candidates\[0\]: model '/etc/outside\.onnx' is not a listed",
+        ),
+        ({"variant": "int8", "model": "../fp32.onnx"}, r"candidates\[0\]: model '\.\./fp32\.onnx' is not a listed"),
+        ({"variant": "int8", "model": FP32, "sha256": "0" * 64}, r"candidates\[0\]: model 'models/fp32\.onnx' is not"),
+        ("int8", r"candidates\[0\]: expected an object, got str"),
+    ],
+)
+def test_every_candidate_is_verified_like_the_released_model(bundle, cand, message):
+    """A candidate is a model the board runs: a listed file with its sha256, under a plain variant name
+    (it names the results folder it is written to)."""
+    if isinstance(cand, dict) and "sha256" not in cand:
+        cand["sha256"] = json.loads((bundle / "manifest.json").read_text())["files"][FP32]["sha256"]
+    _candidates(bundle, cand)
+    with pytest.raises(BundleError, match=message):
+        verify_bundle(bundle)
+
+
+def test_a_candidate_listed_twice_or_a_profile_entry_of_the_wrong_type_is_refused(bundle):
+    sha = json.loads((bundle / "manifest.json").read_text())["files"][FP32]["sha256"]
+    _candidates(bundle, *[{"variant": "int8", "model": FP32, "sha256": sha}] * 2)
+    with pytest.raises(BundleError, match=r"profiles\.cpu-ci\.candidates: lists a variant twice: \['int8'\]"):
+        verify_bundle(bundle)
+    _candidates(bundle, {"variant": "int8", "model": FP32, "sha256": sha})
+    verify_bundle(bundle)  # a listed file, its sha256, a plain name: verified
+    edit_json(bundle / "manifest.json", lambda m: m["profiles"].update({"cpu-ci": [FP32]}))
+    with pytest.raises(BundleError, match=r"profiles\.cpu-ci: expected an object, got list"):
+        verify_bundle(bundle)

@@ -15,7 +15,7 @@ from edgeproof.profiles import parse_profiles
 from edgeproof.verdict.device import run_device_gate
 from tests.conftest import make_fixed_detector
 from tests.device.builders import IMGSZ, fixed_raw, write_build_side
-from tests.device.conftest import make_bundle, profiles_raw
+from tests.device.conftest import base_params, make_bundle, profiles_raw
 
 CANDIDATE = "models/optimized/int8_trt.onnx"
 
@@ -174,6 +174,22 @@ def test_a_candidate_the_bundle_left_out_is_reported_with_the_bundles_reason(tmp
     (out / "bench.json").write_text(json.dumps(forged))
     run_device_gate(out.parent / "bundle", "cpu-ci", out)
     assert json.loads((out / "gate.json").read_text())["candidates"][1]["verdict"] == "invalid"
+
+
+def test_the_board_measures_only_the_candidates_the_base_profile_names(tmp_path):
+    """The bundle (the pull request's) ships an int8_trt candidate the base's cpu-ci does not name: no engine
+    build, no results folder for it; the gate shows it as not measured, never as a candidate verdict."""
+    bundle = _bundle(tmp_path, _same_detections())
+    out = bundle.parent / "out"
+    base = base_params(tmp_path, {"candidates": []})
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines", base) == 0
+    (summary,) = json.loads((out / "bench.json").read_text())["candidates"]
+    assert summary["variant"] == "int8_trt" and summary["status"] == "not measured"
+    assert "not a candidate of the profile that measures" in summary["reason"]
+    assert not (out / "candidates").exists()
+    assert run_device_gate(bundle, "cpu-ci", out, rules_params=base) == 0
+    (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
+    assert judged["verdict"] == "inconclusive" and judged["status"] == "not measured"
 
 
 def test_the_bundle_leaves_out_what_nobody_could_release(tmp_path):

@@ -96,9 +96,19 @@ def measure_candidates(
 ) -> List[Dict[str, Any]]:
     """Measure each candidate of the profile's bundle ``entry`` into ``out/candidates/<variant>``; a summary
     per candidate (``status``: measured | failed, with the reason), plus those the bundle left out.
+    Only the variants ``profile.candidates`` names (the base's profile, with ``--rules-params``) are
+    measured: the bundle, the pull request's, cannot add engine builds to the board's time (others are
+    ``not measured``). ``entry`` is verified (:func:`~edgeproof.device.manifest.verify_bundle`: each
+    candidate a listed file with its sha256, a plain variant name).
     ``context``: ``ort_version``, ``root`` (:class:`SysRoot`), ``cache_root`` and the machine ``facts``."""
     summary: List[Dict[str, Any]] = []
     for cand in entry.get("candidates") or []:
+        if cand["variant"] not in profile.candidates:
+            why = f"not a candidate of the profile that measures (candidates: {list(profile.candidates)})"
+            summary.append(
+                {"variant": cand["variant"], "model_sha256": cand["sha256"], "status": "not measured", "reason": why}
+            )
+            continue
         try:
             got = _measure_one(bundle, profile, cand, setup, deploy, out / FOLDER / cand["variant"], context)
             summary.append({**got, "status": "measured", "reason": None})

@@ -17,6 +17,7 @@ the device gate, which checks the model's sha256 against ``reports/release.json`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -25,6 +26,7 @@ from edgeproof.runtime.onnx_data import WireError, external_data_problem
 
 MANIFEST = "manifest.json"
 FORMAT = "edgeproof-bundle/1"
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # a variant: it names a results folder and an engine cache key
 
 
 class BundleError(ValueError):
@@ -68,10 +70,59 @@ def _problems(root: Path, listed: Dict[str, Any]) -> List[str]:
     return problems
 
 
+def _model_entry(where: str, entry: Any, listed: Dict[str, Any]) -> List[str]:
+    """Problems of one model entry (a profile's released model or a candidate): a plain variant name (it
+    names a results folder) and a model that is a listed file with exactly that sha256 (so inside the
+    bundle, verified)."""
+    if not isinstance(entry, dict):
+        return [f"{where}: expected an object, got {type(entry).__name__}"]
+    problems = []
+    variant, model = entry.get("variant"), entry.get("model")
+    if not isinstance(variant, str) or not PLAIN_NAME.match(variant):
+        problems.append(f"{where}.variant: {variant!r} is not a plain name (letters, digits, _)")
+    found = listed.get(model) if isinstance(model, str) else None
+    if not isinstance(found, dict) or found.get("sha256") != entry.get("sha256"):
+        problems.append(f"{where}: model {model!r} is not a listed file with that sha256")
+    return problems
+
+
+def _entry_problems(where: str, entry: Any, listed: Dict[str, Any]) -> List[str]:
+    """Problems of a profile's manifest entry: its released model and every candidate the board would run."""
+    problems = _model_entry(where, entry, listed)
+    if not isinstance(entry, dict):
+        return problems
+    for key in ("candidates", "candidates_skipped"):
+        items = entry.get(key) or []
+        if not isinstance(items, list):
+            problems.append(f"{where}.{key}: expected a list, got {type(items).__name__}")
+            continue
+        variants = [c.get("variant") for c in items if isinstance(c, dict)]
+        for i, cand in enumerate(items):
+            if key == "candidates":
+                problems += _model_entry(f"{where}.{key}[{i}]", cand, listed)
+            elif not isinstance(cand, dict) or not PLAIN_NAME.match(str(cand.get("variant"))):
+                problems.append(f"{where}.{key}[{i}]: expected an object with a plain variant name, got {cand!r}")
+        twice = sorted({str(v) for v in variants if variants.count(v) > 1})
+        if twice:
+            problems.append(f"{where}.{key}: lists a variant twice: {twice}")
+    return problems
+
+
+def _models(manifest: Dict[str, Any], listed: Dict[str, Any]) -> List[str]:
+    """Every file the board may open as a model: the listed ``.onnx`` files and each one an entry names."""
+    named = set()
+    for entry in manifest["profiles"].values():
+        for e in [entry, *(entry.get("candidates") or [])]:
+            named.add(e["model"])
+    return sorted({rel for rel in listed if rel.endswith(".onnx")} | named)
+
+
 def verify_bundle(root: Path) -> Dict[str, Any]:
     """Check every file of the bundle at ``root`` against its manifest; return the manifest.
 
-    Raises :class:`BundleError` listing each changed, missing or unlisted file by name.
+    Every model a profile entry names -- the released one and each candidate -- must be a listed file
+    with that sha256, under a plain variant name. Raises :class:`BundleError` listing each changed,
+    missing or unlisted file, and each entry that is not so, by name.
     """
     root = Path(root)
     if not root.is_dir():
@@ -80,18 +131,16 @@ def verify_bundle(root: Path) -> Dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{root / MANIFEST}: not an {FORMAT} manifest")
     listed = manifest.get("files")
-    if not isinstance(listed, dict) or not listed:
-        raise BundleError(f"{root / MANIFEST}: no 'files' listed")
+    if not isinstance(listed, dict) or not listed or not all(isinstance(e, dict) for e in listed.values()):
+        raise BundleError(f"{root / MANIFEST}: no 'files' listed (an object of objects)")
+    profiles = manifest.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise BundleError(f"{root / MANIFEST}: profiles: expected an object, got {type(profiles).__name__}")
     problems = _problems(root, listed)
-    for name, entry in (manifest.get("profiles") or {}).items():
-        model = listed.get(entry.get("model", ""))
-        if model is None or model.get("sha256") != entry.get("sha256"):
-            problems.append(
-                f"{root / MANIFEST}: profile {name!r} model {entry.get('model')!r} is not a listed file "
-                "with that sha256"
-            )
+    for name, entry in profiles.items():
+        problems += _entry_problems(f"{root / MANIFEST}: profiles.{name}", entry, listed)
     if not problems:
-        problems = [p for rel in sorted(listed) if rel.endswith(".onnx") for p in _model_problems(root / rel)]
+        problems = [p for rel in _models(manifest, listed) for p in _model_problems(root / rel)]
     if problems:
         raise BundleError("bundle verification failed:\n  " + "\n  ".join(problems))
     return manifest

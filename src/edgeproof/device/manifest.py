@@ -30,7 +30,16 @@ PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # a variant: it names a results fol
 
 
 class BundleError(ValueError):
-    """A bundle that cannot be trusted or used; the message names the file and the reason."""
+    """A bundle that cannot be trusted or used; the message names the file and the reason. ``rule``: the
+    rule ``measure.json`` names (both are the pull request's fault at the device gate)."""
+
+    rule = "bundle_verified"
+
+
+class BundleUnusable(BundleError):
+    """A verified bundle whose contents the device cannot use (:mod:`edgeproof.device.usable`)."""
+
+    rule = "bundle_usable"
 
 
 def file_entries(root: Path) -> Dict[str, Dict[str, Any]]:

@@ -1,6 +1,7 @@
 """``python -m edgeproof.device measure``: judge-ready measurements of a bundle's model on this machine.
 
-Steps: verify the bundle against its manifest; read the machine (through the system root) and
+Steps: verify the bundle against its manifest and check its contents are usable
+(:mod:`edgeproof.device.usable`); read the machine (through the system root) and
 refuse a profile it does not match; build the session on exactly the profile's providers (TensorRT:
 an engine for exactly the profile's batch, ORT >= 1.16) and prove with ORT's profiler where the
 nodes ran; time the engine build separately; then the gated figures first -- model-only latency,
@@ -37,7 +38,7 @@ from edgeproof.device.gated import (
     gated_run,
     image_path,
 )
-from edgeproof.device.manifest import BundleError, profile_model, read_json_file, verify_bundle
+from edgeproof.device.manifest import BundleError, profile_model, verify_bundle
 from edgeproof.device.memory import file_mb
 from edgeproof.device.placement import placed_session
 from edgeproof.device.profile_source import load_profile
@@ -49,6 +50,7 @@ from edgeproof.device.providers import (
 )
 from edgeproof.device.results import device_name, recorded_settings, write_results
 from edgeproof.device.sysinfo import SysRoot, machine_facts
+from edgeproof.device.usable import usable_setup
 from edgeproof.io import write_json
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.runtime.deploy import DeploySettings
@@ -75,13 +77,14 @@ def _check_machine(profile: Profile, name: str, facts: Dict[str, Any]) -> Dict[s
 def _read_bundle(
     bundle: Path, name: str, rules: Optional[Path]
 ) -> Tuple[Profile, Dict[str, Any], DeploySettings, Dict[str, Any]]:
-    """Verify the bundle; the profile (the base's with ``rules``) as it runs the shipped variant
-    (:meth:`Profile.for_variant`), deploy.json, its deploy settings and the profile's model entry."""
+    """Verify the bundle and check its contents are usable; the profile (the base's with ``rules``) as it
+    runs the shipped variant (:meth:`Profile.for_variant`), deploy.json, its deploy settings and the
+    profile's model entry."""
     manifest = verify_bundle(bundle)
     profile = load_profile(bundle, name, rules)
-    setup = read_json_file(bundle / "deploy.json")
-    deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
     entry = profile_model(bundle, manifest, name)
+    setup = usable_setup(bundle)  # the pull request's build wrote it: unusable is its fault, never a crash
+    deploy = DeploySettings.parse(setup["deploy"], where=f"{bundle / 'deploy.json'}: deploy")
     try:
         return profile.for_variant(entry["variant"]), setup, deploy, entry
     except SettingsError as exc:
@@ -194,8 +197,8 @@ def run_measure(
         run = measure(bundle, name, out, SysRoot(sysroot), cache_root, rules)
     except Refused as exc:
         status.update(status="refused", rule=exc.rule, reason=str(exc), exit_code=exc.code)
-    except BundleError as exc:
-        status.update(status="refused", rule="bundle_verified", reason=str(exc), exit_code=EXIT_BAD_INPUT)
+    except BundleError as exc:  # bundle_verified, or bundle_usable: the file and key named
+        status.update(status="refused", rule=exc.rule, reason=str(exc), exit_code=EXIT_BAD_INPUT)
     except Exception as exc:  # an unforeseen crash still leaves a written, documented status
         log.exception("measurement crashed")
         reason = f"{type(exc).__name__}: {exc}"

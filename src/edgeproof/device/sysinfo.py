@@ -110,7 +110,16 @@ _TEGRA_POWER = re.compile(r"\b((?:VDD|POM)_[A-Z0-9_]+) (\d+)(?:mW)?/(\d+)(?:mW)?
 
 
 def parse_tegrastats(line: str) -> Dict[str, Any]:
-    """One tegrastats line (Nano or Orin format) -> temperatures, CPU load/MHz, GPU load, RAM, power."""
+    """One tegrastats line (Nano or Orin format) -> temperatures, CPU load/MHz, GPU load, RAM, power.
+
+    Raises ``ValueError`` naming tegrastats and the line when a field it reads is not a number."""
+    try:
+        return _tegrastats_fields(line)
+    except ValueError as exc:
+        raise ValueError(f"tegrastats line {line.strip()[:200]!r}: {exc}") from None
+
+
+def _tegrastats_fields(line: str) -> Dict[str, Any]:
     cpus = []
     m = _TEGRA_CPU.search(line)
     for core in m.group(1).split(",") if m else []:

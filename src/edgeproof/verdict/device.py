@@ -52,11 +52,15 @@ from edgeproof.verdict.rules import (
 
 log = logging.getLogger(__name__)
 
-# Refusals caused by what the pull request sent (a bundle that fails verification, a profile asking for a
-# clip the bundle lacks); a provider refusal for node placement is the model's too (its operators fell
-# off the profile's providers). Every other refusal or status is about the board: inconclusive.
-_BUNDLE_FAULTS = ("bundle_verified", "e2e_input")
+# Refusals caused by what the pull request sent: a bundle that fails verification or whose contents are
+# unusable (deploy.json, val images), a model that does not take deploy.json's input size, a variant the
+# profile cannot run, a profile asking for a clip the bundle lacks. A rerun cannot help: they fail. A
+# provider refusal for node placement is the model's too (its operators fell off the profile's
+# providers). Every other refusal or status is about the board: inconclusive.
+_BUNDLE_FAULTS = ("bundle_verified", "bundle_usable", "input_size", "profile_settings", "e2e_input")
+_BUNDLE_TODO = "the pull request's bundle is at fault, not the board: fix its build (a rerun cannot help)"
 _NOT_READY = {
+    "rules_params": "the base branch's params.yaml cannot be used on the board: fix it there, then rerun",
     "machine_match": "the job ran on a machine that is not this profile's board: check the runner's labels",
     "providers": "the board's ONNX Runtime lacks the profile's providers: install the JetPack-matched wheel",
     "preflight": "the board was not ready: see ci/jetson/preflight.sh's output, fix the board, rerun",
@@ -81,7 +85,8 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     reason = str(get_path(measure, "reason"))
     placement = rule == "providers" and reason.startswith("node placement")  # the model's nodes: its own fault
     if status == "refused" and (rule in _BUNDLE_FAULTS or placement):
-        return result(rule, "measure.json", "==", "measured", status, "device", FAIL, reason)
+        why = "{}; {}".format(reason, _BUNDLE_TODO) if rule in _BUNDLE_FAULTS else reason
+        return result(rule, "measure.json", "==", "measured", status, "device", FAIL, why)
     todo = _NOT_READY.get(rule, "the measurement did not complete ({}): fix the board, then {}".format(status, _RERUN))
     why = "{}; {}".format(reason, todo)
     return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
@@ -149,7 +154,8 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
             raise BaseUnusable("{}: {}".format(rules_params, why))
         raise LookupError(why)
     got["profile"] = judging[name]
-    got["entry"] = get_path(got["manifest"], "profiles.{}".format(name)) or {}
+    entry = get_path(got["manifest"], "profiles.{}".format(name))
+    got["entry"] = entry if isinstance(entry, dict) else {}  # of another type: bundle_verified has failed
     got["build_release"] = _load_quiet(bundle / "build" / "release.json")
     got["setup"] = _load_quiet(bundle / "deploy.json")
     # the operating point judged at: the base's, like the thresholds (without base rules, the bundle's own)

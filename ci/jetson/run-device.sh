@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The self-hosted Jetson job: `bash ci/jetson/run-device.sh PROFILE` with the bundle in release/bundle.
-# Preflight (board ready?), then the device side with only the device dependencies:
+# Preflight (bundle verified, board ready?), then the device side with only the device dependencies:
 #   PYTHONPATH=src python -m edgeproof.device measure --bundle release/bundle --profile PROFILE \
 #     --out reports/device/PROFILE --rules-params params.yaml
 # params.yaml is this checkout's, the BASE branch's: its profile sets what is measured and how; the
@@ -13,16 +13,26 @@ py="${EDGEPROOF_DEVICE_PYTHON:-/opt/edgeproof/venv/bin/python}"
 if [ ! -x "$py" ]; then py="$(command -v python3)"; fi
 out="reports/device/$profile"
 mkdir -p "$out"
+rm -f "$out/measure.json"  # an older run's status never stands for this one (even if python cannot start)
 rules=(--rules-params params.yaml)
-if ! PYTHONPATH=src "$py" -m edgeproof.device preflight --bundle release/bundle --profile "$profile" "${rules[@]}" > "$out/preflight.json"; then
-  echo "ci/jetson: the board is not ready for $profile:" >&2
-  cat "$out/preflight.json" >&2
-  # a refusal the device gate can report (rule "preflight", the failed checks named)
-  "$py" -c 'import json, sys
-checks = json.load(open(sys.argv[1]))["checks"]
-bad = ["%s (%s)" % (c["name"], c["detail"]) for c in checks if not c["ok"]]
-json.dump({"status": "refused", "rule": "preflight", "reason": "board not ready: " + "; ".join(bad),
-           "exit_code": 6, "profile": sys.argv[3]}, open(sys.argv[2], "w"))' "$out/preflight.json" "$out/measure.json" "$profile"
-  exit 6
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+# The preflight verifies the bundle before anything opens its model. Refused (bundle: exit 2, rule
+# bundle_verified; board: exit 6, rule preflight), it writes measure.json for the device gate itself.
+code=0
+PYTHONPATH=src "$py" -m edgeproof.device preflight --bundle release/bundle --profile "$profile" "${rules[@]}" \
+  --refusal-out "$out/measure.json" > "$report" || code=$?
+if [ "$code" -ne 0 ]; then
+  echo "ci/jetson: the preflight refused $profile (the bundle or the board):" >&2
+  cat "$report" >&2
+  if [ ! -s "$out/measure.json" ]; then  # it did not even start: still a status the gate can report
+    printf '{"status": "refused", "rule": "preflight", "exit_code": 6, "profile": "%s", "reason": "%s"}\n' \
+      "$profile" "the preflight exited $code without a report: see the Jetson job's log" > "$out/measure.json"
+    code=6
+  fi
+else
+  PYTHONPATH=src "$py" -m edgeproof.device measure --bundle release/bundle --profile "$profile" --out "$out" \
+    "${rules[@]}" || code=$?
 fi
-PYTHONPATH=src exec "$py" -m edgeproof.device measure --bundle release/bundle --profile "$profile" --out "$out" "${rules[@]}"
+cp "$report" "$out/preflight.json"  # after measure, which clears an older run's files from $out
+exit "$code"

@@ -9,8 +9,12 @@
   whose input size disagrees with ``deploy.json`` is an unusable bundle (2, rule ``input_size``).
   Every exit writes ``measure.json`` with the status, the rule and the reason.
 - ``verify --bundle DIR``: check every file of a bundle against its manifest.
-- ``preflight --bundle DIR --profile NAME [--rules-params FILE]``: is this board ready (exit 0) or not
-  (exit 1, reasons printed)?
+- ``preflight --bundle DIR --profile NAME [--rules-params FILE] [--refusal-out FILE]``: is this board
+  ready (exit 0) or not (exit 1, reasons printed)? The bundle is verified first, before ONNX Runtime
+  opens its model. With ``--refusal-out DIR/measure.json`` (ci/jetson/run-device.sh) a refusal is
+  written there as ``measure`` writes one, DIR cleared of an older run's files first (preflight.json
+  included: print the report elsewhere), and the exit is measure's: 2 for a bundle that fails
+  verification (rule ``bundle_verified``), 6 for a board that is not ready (rule ``preflight``).
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
 - ``power-mode (--bundle DIR --profile NAME [--rules-params FILE] | --mode NAME)``: the ``nvpmodel -m``
   id of the profile's (or the named) power mode on this board (printed; exit 0), or exit 2 with the
@@ -31,9 +35,10 @@ from typing import List, Optional
 
 from edgeproof.device.gated import Refused
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.device.measure import default_cache_root, run_measure
+from edgeproof.device.measure import clear_results, default_cache_root, run_measure
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
+from edgeproof.io import write_json
 from edgeproof.profiles import match_machine, parse_profiles
 
 
@@ -64,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     r.add_argument("--profile", required=True)
     r.add_argument("--engine-cache", type=Path, default=None)
+    r.add_argument("--refusal-out", type=Path, default=None, help="write a refusal here as measure.json (CI)")
     w = sub.add_parser("power-mode", help="print the nvpmodel id of the profile's power mode on this board")
     w.add_argument("--bundle", type=Path, default=Path("release/bundle"))
     w.add_argument("--profile", default=None)
@@ -119,6 +125,29 @@ def _power_mode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    """Print the readiness report (always valid JSON, a crash included); with ``--refusal-out``, a refusal
+    the device gate can report, and measure's exit code."""
+    from edgeproof.device.preflight import preflight, refusal
+
+    cache = args.engine_cache or default_cache_root()
+    try:
+        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache, args.rules_params)
+    except Exception as exc:  # still a report, and a status the gate can read
+        logging.getLogger("edgeproof.device").exception("preflight crashed")
+        crashed = {"name": "preflight", "ok": False, "detail": f"crashed: {type(exc).__name__}: {exc}"}
+        report = {"profile": args.profile, "ready": False, "checks": [crashed]}
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    if report["ready"]:
+        return 0
+    if args.refusal_out is None:
+        return 1
+    status = refusal(report)
+    clear_results(args.refusal_out.parent)
+    write_json(args.refusal_out, status)
+    return int(status["exit_code"])
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", stream=sys.stderr)
@@ -136,12 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout.write(json.dumps({"ok": True, "files": len(manifest["files"])}) + "\n")
         return 0
     if args.command == "preflight":
-        from edgeproof.device.preflight import preflight
-
-        cache = args.engine_cache or default_cache_root()
-        report = preflight(args.bundle, args.profile, SysRoot(args.sysroot), cache, args.rules_params)
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        return 0 if report["ready"] else 1
+        return _preflight(args)
     if args.command == "power-mode":
         return _power_mode(args)
     return _facts(args)

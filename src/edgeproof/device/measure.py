@@ -184,14 +184,27 @@ def measure(
     return run
 
 
+# What a measurement, its preflight (ci/jetson/run-device.sh) and its device gate leave in a results folder
+RESULT_FILES = (
+    "bench.json", "eval.json", "detections.json", "conditions.json", "measure.json", "gate.json", "gate.md",
+    "preflight.json",
+)  # fmt: skip
+
+
+def clear_results(out: Path) -> None:
+    """Create ``out`` and remove an older run's files from it (:data:`RESULT_FILES`, ``candidates/``): a rerun
+    that is refused, interrupted or killed never leaves an older verdict, status or reading next to its own."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in RESULT_FILES:
+        (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / CANDIDATES, ignore_errors=True)
+
+
 def run_measure(
     bundle: Path, name: str, out: Path, sysroot: Optional[Path], cache_root: Path, rules: Optional[Path] = None
 ) -> int:
     """Run :func:`measure`, write ``measure.json`` with the status, and return the exit code."""
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("bench.json", "eval.json", "detections.json", "conditions.json", "measure.json"):
-        (out / stale).unlink(missing_ok=True)
-    shutil.rmtree(out / CANDIDATES, ignore_errors=True)  # an older run's candidates never stand for this one
+    clear_results(out)
     status: Dict[str, Any] = {"profile": name, "bundle": str(bundle)}
     try:
         run = measure(bundle, name, out, SysRoot(sysroot), cache_root, rules)

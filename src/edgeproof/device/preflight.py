@@ -1,6 +1,9 @@
 """``python -m edgeproof.device preflight``: is this board ready to gate a release?
 
-Checks, each ``ok`` / ``fail`` with a reason: the machine matches the profile (Jetson model, L4T
+First the bundle is verified (:func:`~edgeproof.device.manifest.verify_bundle`): nothing opens its
+model before that, with ONNX Runtime least of all (a model whose tensor keeps its data at a path on the
+board would have ORT read that file). A bundle that fails is the only check then (``bundle_verified``).
+Then checks, each ``ok`` / ``fail`` with a reason: the machine matches the profile (Jetson model, L4T
 release); the Python and device packages; the profile's execution providers are in this
 onnxruntime build and a session on them really loads (the bundle's model, CUDA only so no TensorRT
 engine is built here); the power mode; clocks at their maximum (after ``sudo jetson_clocks``) where
@@ -15,14 +18,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgeproof.device.conditions import CLOCK_TOLERANCE
-from edgeproof.device.gated import Refused
-from edgeproof.device.manifest import BundleError, profile_model, read_json_file
+from edgeproof.device.gated import EXIT_BAD_INPUT, EXIT_CRASHED, Refused
+from edgeproof.device.manifest import BundleError, profile_model, verify_bundle
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import IGNORED_ZONES, SysRoot, machine_facts, power_mode_id
 from edgeproof.profiles import Profile, match_machine
 
 MIN_FREE_GIB = 2.0
 TEMP_MARGIN_C = 10.0
+BUNDLE_CHECK = "bundle_verified"  # the check, and the refusal's rule, as measure names it
 
 
 def _check(name: str, ok: bool, detail: str) -> Dict[str, Any]:
@@ -92,7 +96,13 @@ def _board(profile: Profile, facts: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def preflight(bundle: Path, name: str, root: SysRoot, cache_root: Path, rules: Optional[Path] = None) -> Dict[str, Any]:
-    """Every readiness check for profile ``name`` (the base's with ``rules``); ``{"ready": bool, "checks": [...]}``."""
+    """Every readiness check for profile ``name`` (the base's with ``rules``); ``{"ready": bool, "checks": [...]}``.
+
+    The bundle is verified first; one that fails (or ships no model for ``name``) is the one check."""
+    try:
+        model = profile_model(bundle, verify_bundle(bundle), name)["path"]
+    except BundleError as exc:
+        return {"profile": name, "ready": False, "checks": [_check(BUNDLE_CHECK, False, str(exc))]}
     try:
         profile = load_profile(bundle, name, rules)
     except (Refused, BundleError) as exc:
@@ -102,9 +112,22 @@ def preflight(bundle: Path, name: str, root: SysRoot, cache_root: Path, rules: O
     detail = "; ".join(f"{c['name']}={c['found']!r}" for c in match["checks"]) or "any machine"
     checks = [_check("machine_match", match["matched"], detail), _packages()]
     if checks[-1]["ok"]:
-        checks += _providers(profile, profile_model(bundle, read_json_file(bundle / "manifest.json"), name)["path"])
+        checks += _providers(profile, model)
     checks += _board(profile, facts)
     cache_root.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(str(cache_root)).free / 1024**3
     checks.append(_check("engine_cache_disk", free >= MIN_FREE_GIB, f"{free:.1f} GiB free at {cache_root}"))
     return {"profile": name, "ready": all(c["ok"] for c in checks), "checks": checks}
+
+
+def refusal(report: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``measure.json`` a not-ready preflight leaves for the device gate: a bundle that failed verification
+    is the bundle's refusal (rule ``bundle_verified``, exit 2, as ``measure`` gives), anything else the
+    board's (rule ``preflight``, exit 6, the failed checks named)."""
+    bad = [c for c in report["checks"] if not c["ok"]]
+    status = {"status": "refused", "profile": report["profile"]}
+    bundle = [c["detail"] for c in bad if c["name"] == BUNDLE_CHECK]
+    if bundle:
+        return {**status, "rule": BUNDLE_CHECK, "reason": bundle[0], "exit_code": EXIT_BAD_INPUT}
+    reason = "board not ready: " + "; ".join(f"{c['name']} ({c['detail']})" for c in bad)
+    return {**status, "rule": "preflight", "reason": reason, "exit_code": EXIT_CRASHED}

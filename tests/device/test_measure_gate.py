@@ -273,3 +273,12 @@ def test_an_unforeseen_crash_still_writes_a_documented_status(bundle, monkeypatc
     code, out = _measure(bundle, "cpu-ci")
     status = json.loads((out / "measure.json").read_text())
     assert code == EXIT_CRASHED and status["status"] == "crashed" and "INVALID_ARGUMENT" in status["reason"]
+
+
+def test_a_refused_rerun_leaves_no_older_verdict_or_preflight_report(bundle):
+    out = _measured(bundle, "cpu-ci")
+    assert run_device_gate(bundle, "cpu-ci", out) == 0 and (out / "gate.md").is_file()
+    (out / "preflight.json").write_text('{"ready": true}')
+    code = run_measure(bundle, "cpu-ci-clip", out, None, bundle.parent / "engines")  # into the same folder: no clip
+    assert code == EXIT_BAD_INPUT
+    assert sorted(p.name for p in out.iterdir()) == ["conditions.json", "measure.json"]  # no older PASS gate.md

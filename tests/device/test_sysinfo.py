@@ -80,7 +80,11 @@ def test_parsers_reject_other_formats():
 
 
 def _during(board: str) -> tuple[dict, dict]:
-    root = SysRoot(FIXTURES / board)
+    return _during_at(FIXTURES / board)
+
+
+def _during_at(path: Path) -> tuple[dict, dict]:
+    root = SysRoot(path)
     sampler = Sampler(root, interval_s=0.01).start()
     during = sampler.stop()
     return machine_facts(root), during
@@ -137,6 +141,72 @@ def test_over_current_counters_that_moved_make_a_run_inconclusive():
     during["oc_counters_after"] = {**during["oc_counters_before"], "hwmon3/oc2_event_cnt": 5}
     reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
     assert any("oc2_event_cnt moved 3 -> 5" in r for r in reasons)
+
+
+def _good_orin(tmp_path: Path, change=None) -> tuple[dict, dict]:
+    """The recorded Orin with its GPU at its maximum and an idle CPU (not throttled), then ``change(root)``."""
+    import shutil
+
+    root = tmp_path / "orin"
+    shutil.copytree(FIXTURES / "jetson-orin-nano", root)
+    (root / "sys/class/devfreq/17000000.gpu/cur_freq").write_text("1020000000\n")
+    (root / "proc/loadavg").write_text("0.50 0.40 0.30 1/801 5120\n")
+    if change is not None:
+        change(root)
+    return _during_at(root)
+
+
+GPU = "sys/class/devfreq/17000000.gpu"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: __import__("shutil").rmtree(r / GPU), "no GPU clock reading (devfreq gpu)"),
+        (lambda r: (r / GPU / "cur_freq").write_text("garbage\n"), "clock gpu:17000000.gpu not readable (cur None"),
+        (lambda r: (r / GPU / "cur_freq").write_text("0\n"), "clock gpu:17000000.gpu not readable (cur 0, max"),
+        (
+            lambda r: __import__("shutil").rmtree(r / "sys/class/hwmon/hwmon3"),
+            "no over-current counters (oc*_event_cnt) on a Jetson Orin",
+        ),
+    ],
+)
+def test_a_clock_or_over_current_record_that_is_not_there_is_a_reason_never_a_cool_board(tmp_path, change, reason):
+    """docs/jetson.md: a missing clock or over-current record is inconclusive, never a board at full clocks."""
+    facts, during = _good_orin(tmp_path / "good")
+    assert throttle_reasons(PROFILES["jetson-orin-nano"], facts, during) == []
+    facts, during = _good_orin(tmp_path / "bad", change)
+    reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
+    assert len(reasons) == 1 and reasons[0].startswith(reason), reasons
+
+
+def test_a_counter_read_before_the_run_only_and_a_nano_without_counters():
+    facts, during = _during("jetson-orin-nano")
+    during["oc_counters_after"].pop("hwmon3/oc2_event_cnt")
+    reasons = throttle_reasons(PROFILES["jetson-orin-nano"], facts, during)
+    assert "over-current counter hwmon3/oc2_event_cnt read only before the run: cannot show it did not move" in reasons
+    facts, during = _during("jetson-nano")  # L4T R32 exposes none: what the board has, not a missing record
+    assert during["oc_counters_before"] == {} and throttle_reasons(PROFILES["jetson-nano"], facts, during) == []
+
+
+def test_an_offline_core_is_not_a_clock_to_judge(tmp_path):
+    def offline(root: Path) -> None:
+        (root / "sys/devices/system/cpu/cpu5/online").write_text("0\n")
+        (root / "sys/devices/system/cpu/cpu5/cpufreq/scaling_cur_freq").unlink()  # its policy reads EBUSY
+
+    facts, during = _good_orin(tmp_path, offline)
+    assert "cpu5" not in facts["clocks"] and "cpu4" in facts["clocks"]
+    assert throttle_reasons(PROFILES["jetson-orin-nano"], facts, during) == []
+
+
+def test_the_preflight_refuses_a_gpu_clock_it_cannot_read(bundle, tmp_path):
+    from edgeproof.device.preflight import preflight
+
+    root = tmp_path / "orin"
+    _good_orin(tmp_path, lambda r: (r / GPU / "cur_freq").write_text("0\n"))
+    report = preflight(bundle, "jetson-orin-nano", SysRoot(root), tmp_path / "engines")
+    clocks = next(c for c in report["checks"] if c["name"] == "clocks_at_max")
+    assert not clocks["ok"] and "clock gpu:17000000.gpu not readable (cur 0" in clocks["detail"]
 
 
 def test_hot_machine_and_wrong_power_mode():

@@ -4,7 +4,9 @@ A sampler thread reads the thermal zones and clocks while the timed runs go on (
 on a board). A run that throttled -- a temperature over the profile's limit, clocks below their
 maximum under load (profiles with ``require_max_clocks``), over-current counters that moved, or the
 board in another power mode than the profile's -- is *inconclusive*: its numbers say nothing about
-the model.
+the model. So is a run whose record cannot show it did not throttle: a clock that could not be read
+(under ``require_max_clocks``; on a Jetson a GPU clock is required), an over-current counter read on
+one side of the run only, or none at all on a Jetson Orin, which has them.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Sampler:
             "samples": len(self.samples),
             "interval_s": self.interval_s,
             "max_temp_c": _max_temps(self.samples, self.tegrastats),
-            "min_clock_ratio": _min_clock_ratios(self.samples),
+            "min_clock_ratio": min_clock_ratios(self.samples),
             "oc_counters_before": self.oc_before,
             "oc_counters_after": oc_counters(self.root),
             "gpu_load_pct": _spread([r.get("gpu_load_pct") for r in self.tegrastats]),
@@ -113,15 +115,17 @@ def _max_temps(samples: List[Dict[str, Any]], tegra: List[Dict[str, Any]]) -> Di
     return out
 
 
-def _min_clock_ratios(samples: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+def min_clock_ratios(samples: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Each clock's lowest ``cur / max`` over the samples. A clock whose reading was missing, unreadable or
+    0 in any sample has ``ratio: None`` from then on: it cannot show the clock stayed at its maximum."""
     out: Dict[str, Dict[str, Any]] = {}
     for s in samples:
         for name, c in s["clocks"].items():
-            if not c.get("cur") or not c.get("max"):
-                continue
-            ratio = c["cur"] / c["max"]
-            if name not in out or ratio < out[name]["ratio"]:
-                out[name] = {"ratio": round(ratio, 4), "cur": c["cur"], "max": c["max"]}
+            cur, top = c.get("cur"), c.get("max")
+            if not cur or not top or cur < 0 or top < 0:
+                out[name] = {"ratio": None, "cur": cur, "max": top}
+            elif name not in out or (out[name]["ratio"] is not None and cur / top < out[name]["ratio"]):
+                out[name] = {"ratio": round(cur / top, 4), "cur": cur, "max": top}
     return out
 
 
@@ -155,23 +159,58 @@ def _load_reason(profile: Profile, facts: Dict[str, Any]) -> List[str]:
     return []
 
 
+def _jetson(profile: Profile, facts: Dict[str, Any]) -> bool:
+    """A Jetson profile, or a machine that reads as one: its GPU clock (devfreq) is always there."""
+    return profile.match.jetson_model is not None or bool(facts.get("jetson"))
+
+
+def clock_reasons(profile: Profile, facts: Dict[str, Any], ratios: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Under ``require_max_clocks``: every clock read at its maximum (:func:`min_clock_ratios`), a clock that
+    could not be read a reason, and on a Jetson a GPU clock among them (the one ``jetson_clocks`` matters
+    most for; without it a throttled GPU would pass)."""
+    if not profile.require_max_clocks:
+        return []
+    if not ratios:
+        return ["no clock readings: cannot show the clocks stayed at their maximum"]
+    reasons = []
+    if _jetson(profile, facts) and not any(name.startswith("gpu:") for name in ratios):
+        reasons.append("no GPU clock reading (devfreq gpu): cannot show the GPU stayed at its maximum")
+    for name, r in sorted(ratios.items()):
+        if r["ratio"] is None:
+            why = "clock {} not readable (cur {!r}, max {!r}): cannot show it stayed at its maximum"
+            reasons.append(why.format(name, r.get("cur"), r.get("max")))
+        elif r["ratio"] < CLOCK_TOLERANCE:
+            reasons.append(f"clock {name} at {r['cur']} of max {r['max']} ({r['ratio']:.0%}) under load")
+    return reasons
+
+
+def _orin(facts: Dict[str, Any]) -> bool:
+    """A Jetson Orin, whose soctherm exposes over-current counters (``oc*_event_cnt``); a Nano (L4T R32) has none."""
+    return "orin" in str((facts.get("jetson") or {}).get("model") or "").lower()
+
+
+def _overcurrent_reasons(facts: Dict[str, Any], during: Dict[str, Any]) -> List[str]:
+    before, after = during["oc_counters_before"], during["oc_counters_after"]
+    reasons = []
+    for name in sorted(set(before) ^ set(after)):
+        when = "before" if name in before else "after"
+        reasons.append(f"over-current counter {name} read only {when} the run: cannot show it did not move")
+    for name, count in sorted(after.items()):
+        if name in before and count > before[name]:
+            reasons.append(f"over-current counter {name} moved {before[name]} -> {count} (soctherm throttled)")
+    if not before and not after and _orin(facts):
+        why = "no over-current counters (oc*_event_cnt) on a Jetson Orin: cannot show soctherm did not throttle"
+        reasons.append(why)
+    return reasons
+
+
 def throttle_reasons(profile: Profile, facts: Dict[str, Any], during: Dict[str, Any]) -> List[str]:
     """Why the run's numbers cannot be trusted (empty: conditions were as the profile requires)."""
     missing = [k for k in DURING_KEYS if k not in during]
     if missing:
         return ["conditions.json during: no {}: cannot show the run did not throttle".format(", ".join(missing))]
-    reasons = _temperature_reasons(profile, during)
-    before, after = during["oc_counters_before"], during["oc_counters_after"]
-    for name, count in sorted(after.items()):
-        if count > before.get(name, count):
-            reasons.append(f"over-current counter {name} moved {before[name]} -> {count} (soctherm throttled)")
-    if profile.require_max_clocks:
-        ratios = during["min_clock_ratio"]
-        if not ratios:
-            reasons.append("no clock readings: cannot show the clocks stayed at their maximum")
-        for name, r in sorted(ratios.items()):
-            if r["ratio"] < CLOCK_TOLERANCE:
-                reasons.append(f"clock {name} at {r['cur']} of max {r['max']} ({r['ratio']:.0%}) under load")
+    reasons = _temperature_reasons(profile, during) + _overcurrent_reasons(facts, during)
+    reasons += clock_reasons(profile, facts, during["min_clock_ratio"])
     reasons += _load_reason(profile, facts)
     if profile.power_mode is not None:
         jetson = facts.get("jetson") or {}

@@ -177,10 +177,14 @@ def clocks(root: SysRoot) -> Dict[str, Dict[str, Optional[int]]]:
 
     Orin's other devfreq engines (VIC, NVDEC, NVJPG, OFA) idle at low clocks and ``jetson_clocks``
     does not pin them, so they are left out (see :func:`engine_clocks`): with them every Orin run
-    would read as throttled.
+    would read as throttled. So is an offline core (``cpuN/online`` 0, a power mode with fewer cores):
+    its cpufreq policy cannot be read. A clock read as nothing is kept (``cur: None``): the throttle
+    check counts it as a reason, never as a clock at its maximum.
     """
     out: Dict[str, Dict[str, Optional[int]]] = {}
     for cpu in root.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq"):
+        if (root.read(f"/{cpu.parent.relative_to(root.root)}/online") or "").strip() == "0":
+            continue  # an offline core (a power mode with fewer cores): its policy cannot be read, nor matters
         rel = f"/{cpu.relative_to(root.root)}"
         out[cpu.parent.name] = {
             "cur": _int(root.read(f"{rel}/scaling_cur_freq")),

@@ -326,3 +326,68 @@ def test_the_reason_energy_is_not_measurable_is_the_real_one(tmp_path, monkeypat
         "tegrastats exited with status 1: tegrastats: cannot open /sys/kernel/debug: Permission denied "
         "before printing a board input rail"
     )
+
+
+ZERO_TEGRASTATS = """#!/bin/sh
+# a board whose input rail sensor reads 0 mW (a sensor or driver fault: a running board draws power)
+while true; do
+  echo "12-06-2026 18:40:00 RAM 3012/7620MB CPU [35%@1728] GR3D_FREQ 97% tj@56.7C VDD_IN 0mW/0mW"
+  sleep 0.05
+done
+"""
+
+
+def test_a_power_sensor_reading_zero_is_not_measurable_and_never_fails_the_pull_request(bundle, tmp_path, monkeypatch):
+    """It was recorded measurable at 0.0 W; the gate then called the figure impossible (invalid) and FAILED
+    the pull request for the board's fault. The board runs the base's code: it says why, inconclusive."""
+    from edgeproof.verdict.device import run_device_gate
+    from tests.device.conftest import base_params, rule_named
+
+    bench = measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, ZERO_TEGRASTATS)
+    record = bench["energy"]
+    assert record["measurable"] is False and bench["power_w_mean"] is None and bench["energy_mj_per_frame"] is None
+    assert "at or below 0 W or not finite (first 0.0 mW): a sensor fault" in record["reason"]
+    rules = base_params(tmp_path, {"gate": {"max_energy_mj_per_frame": 1000.0, "max_power_w": 50.0}})
+    out = bundle.parent / "out"
+    assert run_device_gate(bundle, "cpu-ci", out, rules_params=rules) == 3
+    report = json.loads((out / "gate.json").read_text())
+    assert report["verdict"] == "inconclusive" and rule_named(report, "energy")["status"] == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("samples", "counter", "reason"),
+    [
+        ([(i / 10, 5000.0 if i != 5 else -5000.0) for i in range(11)], False, "1 power reading(s) at or below 0 W"),
+        ([(i / 10, float("nan") if i == 5 else 5000.0) for i in range(11)], False, "(first nan mW)"),
+        ([(i / 10, 1234.0) for i in range(11)], True, "the energy counter did not advance over the window (stuck)"),
+    ],
+)
+def test_impossible_readings_give_no_figure_and_say_why(samples, counter, reason):
+    from edgeproof.device.power_window import counter_window, reading_problem, window_power
+
+    assert reason in reading_problem(samples, 0.0, 1.0, counter)
+    assert (counter_window if counter else window_power)(samples, 0.0, 1.0, interval_s=0.1) is None
+    good = [(i / 10, 100.0 * (i + 1)) for i in range(11)]
+    assert reading_problem(good, 0.0, 1.0, counter) is None
+
+
+def test_a_negative_ina3221_current_is_not_a_figure(tmp_path):
+    from edgeproof.device.energy import PowerMeter
+    from edgeproof.device.sysinfo import SysRoot
+
+    hw = tmp_path / "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon1"
+    hw.mkdir(parents=True)
+    (hw / "in1_label").write_text("VDD_IN\n")
+    (hw / "in1_input").write_text("5000\n")
+    (hw / "curr1_input").write_text("-1000\n")  # -5 W
+    root = SysRoot(tmp_path)
+    root.recorded = False  # read live, as on a board
+    meter = PowerMeter(root, interval_s=0.01).start()
+    t0 = meter.mark()
+    time.sleep(0.2)
+    t1 = meter.mark()
+    meter.stop()
+    assert meter.source == "ina3221:VDD_IN" and meter.window(t0, t1) is None
+    assert meter.unmeasured(t0, t1).endswith(
+        "at or below 0 W or not finite (first -5000.0 mW): a sensor fault, not the board's draw"
+    )

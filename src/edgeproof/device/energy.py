@@ -18,9 +18,12 @@ Power samples are integrated with the trapezoid rule, linearly interpolated at t
 and across a missing reading. A window is *not measurable* when its readings do not cover it
 (:func:`edgeproof.device.power_window.min_readings` and ``MAX_GAP_INTERVALS``): no reading within three
 intervals of an edge, a gap of more than three intervals inside it, or fewer than half the readings
-its length should have; ``energy.reason`` says which (:meth:`PowerMeter.unmeasured`). A gap is never
-filled in. *Gross* energy is what the board drew in the window; *net* subtracts the idle draw measured
-just before the run (``IDLE_S`` seconds, same source).
+its length should have; or a reading it rests on is impossible (at or below 0 W or not finite, a RAPL
+counter that did not advance: :func:`~edgeproof.device.power_window.reading_problem`, a sensor fault the
+device gate would otherwise call an invalid figure, failing the pull request for the board's fault);
+``energy.reason`` says which (:meth:`PowerMeter.unmeasured`). A gap is never filled in. *Gross*
+energy is what the board drew in the window; *net* subtracts the idle draw measured just before the run
+(``IDLE_S`` seconds, same source).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from edgeproof.device import ina3221
-from edgeproof.device.power_window import Sample, counter_window, window_power, window_problem
+from edgeproof.device.power_window import Sample, counter_window, reading_problem, window_power, window_problem
 from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
 
@@ -234,10 +237,12 @@ class PowerMeter:
     def unmeasured(self, t0: float, t1: float) -> Optional[str]:
         """Why :meth:`window` has no figure for ``[t0, t1]`` (``None``: it has one): no source (``reason``),
         or the readings it took there (:func:`~edgeproof.device.power_window.window_problem`: a stalled
-        sampler, too few readings, an edge no reading covers), as ``energy.reason`` records it."""
+        sampler, too few readings, an edge no reading covers; :func:`~edgeproof.device.power_window.reading_problem`:
+        a reading at or below 0 W, a stuck counter), as ``energy.reason`` records it."""
         if self.source is None:
             return self.reason
-        return window_problem(self.samples, t0, t1, self.interval_s)
+        counter = self.source.startswith("rapl")
+        return window_problem(self.samples, t0, t1, self.interval_s) or reading_problem(self.samples, t0, t1, counter)
 
     def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
         """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``,

@@ -6,6 +6,7 @@ Pure functions, no I/O (:mod:`edgeproof.device.energy` reads the sources). Devic
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # An energy figure rests on at least two power readings: one reading held flat across a window is a
@@ -24,11 +25,34 @@ def _pairs(seq: Sequence[Any]) -> List[Tuple[Any, Any]]:
     return list(zip(seq[:-1], seq[1:]))  # noqa: RUF007
 
 
+def _rests_on(points: List[Tuple[float, float]], t0: float, t1: float) -> List[Tuple[float, float]]:
+    """The readings a window's figure rests on: those inside ``[t0, t1]`` and the nearest one each side that
+    its edges are interpolated (or held) from (``points`` sorted by time)."""
+    before = [p for p in points if p[0] < t0][-1:]
+    after = [p for p in points if p[0] > t1][:1]
+    return before + [p for p in points if t0 <= p[0] <= t1] + after
+
+
 def _used(points: List[Tuple[float, float]], t0: float, t1: float) -> int:
-    """How many readings a window's figure rests on: those inside ``[t0, t1]`` and the nearest one each
-    side that its edges are interpolated (or held) from."""
-    inside = sum(1 for t, _ in points if t0 <= t <= t1)
-    return inside + any(t < t0 for t, _ in points) + any(t > t1 for t, _ in points)
+    """How many readings a window's figure rests on (:func:`_rests_on`)."""
+    return len(_rests_on(points, t0, t1))
+
+
+def reading_problem(samples: Sequence[Sample], t0: float, t1: float, counter: bool = False) -> Optional[str]:
+    """Why the readings ``[t0, t1]`` rests on are impossible (``None``: they are not): a board always draws
+    power, so a reading at or below 0 W, or one that is not finite, is a sensor or driver fault, never the
+    model's figure; a cumulative counter (``counter``) that did not advance over the window is stuck. The
+    device gate holds a figure under its physical floor to be invalid, so the board records it unmeasured."""
+    points = sorted((t, v) for t, v in samples if v is not None)
+    used = _rests_on(points, t0, t1)
+    bad = [v for _, v in used if not math.isfinite(v) or (not counter and v <= 0)]
+    if bad:
+        what = "energy counter reading(s) not finite" if counter else "power reading(s) at or below 0 W or not finite"
+        unit = "" if counter else " mW"
+        return f"{len(bad)} {what} (first {bad[0]!r}{unit}): a sensor fault, not the board's draw"
+    if counter and len(used) >= MIN_POWER_READINGS and _at(points, t1) - _at(points, t0) <= 0:
+        return "the energy counter did not advance over the window (stuck): no energy figure"
+    return None
 
 
 def min_readings(window_s: float, interval_s: float) -> int:
@@ -103,7 +127,7 @@ def window_power(
     :data:`MIN_POWER_READINGS` valid readings, an empty window, or -- with the sampler's ``interval_s`` --
     readings that do not cover the window; holding a stale value or filling in a gap is invention).
     """
-    if window_problem(samples, t0, t1, interval_s) is not None:
+    if window_problem(samples, t0, t1, interval_s) is not None or reading_problem(samples, t0, t1) is not None:
         return None
     points = sorted((t, mw) for t, mw in samples if mw is not None)
     inside = [p for p in points if t0 < p[0] < t1]
@@ -127,6 +151,8 @@ def counter_window(
     a counter held flat past its last reading counts no energy, and across a long gap it may have wrapped
     more than once."""
     if window_problem(samples, t0, t1, interval_s) is not None:  # both readings on one side rest it on one
+        return None
+    if reading_problem(samples, t0, t1, counter=True) is not None:
         return None
     points = sorted((t, mj) for t, mj in samples if mj is not None)
     used = _used(points, t0, t1)

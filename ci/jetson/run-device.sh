@@ -34,5 +34,5 @@ else
   PYTHONPATH=src "$py" -m edgeproof.device measure --bundle release/bundle --profile "$profile" --out "$out" \
     "${rules[@]}" || code=$?
 fi
-cp "$report" "$out/preflight.json"  # after measure, which clears an older run's files from $out
+cat "$report" > "$out/preflight.json"  # after measure, which clears an older run's files from $out
 exit "$code"

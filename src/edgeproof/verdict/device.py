@@ -28,10 +28,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.profiles import parse_profiles
+from edgeproof.device.manifest import BundleError, verify_bundle
 from edgeproof.verdict import proposal
 from edgeproof.verdict.baseline import val_digest
 from edgeproof.verdict.candidates import judge_candidates
@@ -92,52 +91,6 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
 
 
-class BaseUnusable(Exception):
-    """The base branch's rules (``--rules-params``) cannot be used: nothing can be said about the model."""
-
-
-def _bundle_profiles(bundle: Path) -> Dict:
-    where = str(bundle / "profiles.json")
-    return parse_profiles(read_json_file(bundle / "profiles.json"), where=where)
-
-
-def _base(read: Any, rules_params: Path) -> Any:
-    """``read(rules_params)``; an unreadable base params file is :class:`BaseUnusable` (inconclusive), not the
-    pull request's failure."""
-    try:
-        return read(rules_params)
-    except (OSError, ValueError) as exc:  # ParamsError: the file and key named
-        raise BaseUnusable("the base's rules {} cannot be used: {}".format(rules_params, exc)) from None
-
-
-def _proposed(bundle: Path, proposed_params: Optional[Path], notes: List[str]) -> Optional[Dict]:
-    """What the pull request proposes: its params.yaml, else its bundle's profiles.json (``None``: neither
-    can be read by the base's parser, e.g. a key the base does not know yet; a note says why)."""
-    if proposed_params is not None:
-        try:
-            return proposal.load_profiles(proposed_params)
-        except ValueError as exc:  # ParamsError: the file and key named
-            notes.append("the pull request's params.yaml is not shown as a proposal: {}".format(exc))
-    try:
-        return _bundle_profiles(bundle)
-    except (ValueError, TypeError, AttributeError) as exc:  # SettingsError, BundleError: the file and key named
-        notes.append("the bundle's profiles.json is not shown as a proposal: {}".format(exc))
-        return None
-
-
-def _profiles(
-    bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path], notes: List[str]
-) -> Tuple[Dict, Optional[Dict]]:
-    """(judging profiles, proposed profiles): the base's when given, else the bundle's own.
-
-    The proposal is only shown: one that cannot be read is a note, never the verdict's business.
-    """
-    if rules_params is None:
-        own = _bundle_profiles(bundle)
-        return own, own
-    return _base(proposal.load_profiles, rules_params), _proposed(bundle, proposed_params, notes)
-
-
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
     got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": []}
     try:
@@ -146,12 +99,12 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     except BundleError as exc:
         got["rules"].append(result("bundle_verified", "manifest.json", "==", True, False, str(bundle), FAIL, str(exc)))
         got["manifest"] = _load_quiet(bundle / "manifest.json") or {}
-    judging, proposed = _profiles(bundle, rules_params, proposed_params, got["notes"])
+    judging, proposed = proposal.profiles(bundle, rules_params, proposed_params, got["notes"])
     got["changes"] = proposal.changes(name, judging.get(name), proposed.get(name)) if proposed is not None else []
     if name not in judging:
         why = "no profile {!r} in the judging rules (has {})".format(name, sorted(judging))
         if rules_params is not None:  # the base's rules cannot judge it: not the model's fault
-            raise BaseUnusable("{}: {}".format(rules_params, why))
+            raise proposal.BaseUnusable("{}: {}".format(rules_params, why))
         raise LookupError(why)
     got["profile"] = judging[name]
     entry = get_path(got["manifest"], "profiles.{}".format(name))
@@ -160,7 +113,9 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     got["setup"] = _load_quiet(bundle / "deploy.json")
     # the operating point judged at: the base's, like the thresholds (without base rules, the bundle's own)
     own = {k: get_path(got["setup"], k) for k in ("deploy", "map")}
-    got["operating"] = _base(proposal.load_operating_point, rules_params) if rules_params is not None else own
+    if rules_params is not None:
+        own = proposal.read_base(proposal.load_operating_point, rules_params)
+    got["operating"] = own
     got["measure"] = _load(results / "measure.json")
     got["status"] = _status_rule(results, got["measure"])
     if got["status"]["status"] == PASS:
@@ -259,7 +214,7 @@ def device_gate(
             released = {"fps_e2e": get_path(bench or {}, "fps_e2e"), "map50_95": scores.get("map50_95")}
             report["candidates"] = json_safe(judge_candidates(bundle, name, results, got, released))
         return report
-    except BaseUnusable as exc:
+    except proposal.BaseUnusable as exc:
         return _error_report(name, exc, "base rules", INCONCLUSIVE, _BASE_TODO)
     except Unreadable as exc:
         return _error_report(name, exc, "results file")

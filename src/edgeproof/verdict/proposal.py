@@ -3,17 +3,20 @@
 ``edgeproof device-gate --rules-params base.yaml`` judges with the profiles of the base branch's
 ``params.yaml`` (validated exactly as the pipeline validates it). What the pull request proposes (its
 bundle's ``profiles.json``, or ``--proposed-params pr.yaml``) is compared key by key, and each change
-is listed in the report as ``min_fps 30 → 5: judged at 30; takes effect after merge``.
+is listed in the report as ``min_fps 30 → 5: judged at 30; takes effect after merge``. A proposal the
+base's parser cannot read (a key the base does not know yet) is a note, never the verdict; base rules
+that cannot be read are :class:`BaseUnusable` (inconclusive: not the model's fault).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from edgeproof.io import read_json
 from edgeproof.markdown import inline
-from edgeproof.profiles import Profile
+from edgeproof.profiles import Profile, parse_profiles
 from edgeproof.settings import as_dict, changed_settings
 
 MISSING = "(absent)"
@@ -52,6 +55,53 @@ def load_operating_point(path: Path) -> Dict[str, Any]:
         return {"deploy": as_dict(deploy), "map": as_dict(ScoringSettings.parse(scoring, "{}: evaluate".format(path)))}
     except SettingsError as exc:
         raise ParamsError(str(exc)) from None
+
+
+class BaseUnusable(Exception):
+    """The base branch's rules (``--rules-params``) cannot be used: nothing can be said about the model."""
+
+
+def bundle_profiles(bundle: Path) -> Dict[str, Profile]:
+    """The bundle's own ``profiles.json``, strictly parsed (errors name the file and key)."""
+    where = str(bundle / "profiles.json")
+    return parse_profiles(read_json(bundle / "profiles.json"), where=where)
+
+
+def read_base(read: Any, rules_params: Path) -> Any:
+    """``read(rules_params)``; an unreadable base params file is :class:`BaseUnusable` (inconclusive), not the
+    pull request's failure."""
+    try:
+        return read(rules_params)
+    except (OSError, ValueError) as exc:  # ParamsError: the file and key named
+        raise BaseUnusable("the base's rules {} cannot be used: {}".format(rules_params, exc)) from None
+
+
+def _proposed(bundle: Path, proposed_params: Optional[Path], notes: List[str]) -> Optional[Dict]:
+    """What the pull request proposes: its params.yaml, else its bundle's profiles.json (``None``: neither
+    can be read by the base's parser, e.g. a key the base does not know yet; a note says why)."""
+    if proposed_params is not None:
+        try:
+            return load_profiles(proposed_params)
+        except ValueError as exc:  # ParamsError: the file and key named
+            notes.append("the pull request's params.yaml is not shown as a proposal: {}".format(exc))
+    try:
+        return bundle_profiles(bundle)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # SettingsError, bad JSON: file and key named
+        notes.append("the bundle's profiles.json is not shown as a proposal: {}".format(exc))
+        return None
+
+
+def profiles(
+    bundle: Path, rules_params: Optional[Path], proposed_params: Optional[Path], notes: List[str]
+) -> Tuple[Dict, Optional[Dict]]:
+    """(judging profiles, proposed profiles): the base's when given, else the bundle's own.
+
+    The proposal is only shown: one that cannot be read is a note, never the verdict's business.
+    """
+    if rules_params is None:
+        own = bundle_profiles(bundle)
+        return own, own
+    return read_base(load_profiles, rules_params), _proposed(bundle, proposed_params, notes)
 
 
 def changes(profile: str, base: Optional[Profile], proposed: Optional[Profile]) -> List[Dict[str, Any]]:

@@ -5,11 +5,13 @@ with ``git`` and the pull request's bundle with this script, run by the board's 
 (3.8+). The hosted gate job uses it to find main's last device verdict (the regression baseline).
 
     python3 ci/artifacts.py download --run-id ID --name release-bundle --dest release/bundle
-    python3 ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline   # exit 4: none
+    python3 ci/artifacts.py latest --name device-gate-main --dest ci-out/baseline   # exit 4: none, 5: none accepted
 
 ``latest`` takes only an artifact that a ``workflow_run`` run of ``.github/workflows/device-gate.yml``
-made for main of this repository (``GITHUB_REPOSITORY_ID``): any workflow can upload an artifact of that
-name, a pull request's build included.
+made for main of this repository (``GITHUB_REPOSITORY_ID``; the run's ``path`` with or without the
+``@main`` GitHub's REST reference shows): any workflow can upload an artifact of that name, a pull
+request's build included. Exit 5, not 4, when artifacts of that name exist but none qualifies (each
+refusal is logged with why): a format GitHub changed or only look-alikes left is not "none yet".
 
 Environment: ``GITHUB_TOKEN`` (``actions: read``), ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``,
 ``GITHUB_REPOSITORY_ID`` (``latest``).
@@ -41,6 +43,7 @@ MAX_MEMBERS = 10_000  # a bundle has hundreds of files
 MAX_EXTRACTED = 4 * 1024**3  # uncompressed bytes: the 8 GB board's disk, not a zip bomb's claim
 MAX_PAGES = 20  # of 100 artifacts each when looking for main's baseline; past it the look-up fails
 EXIT_NONE = 4
+EXIT_NONE_ACCEPTED = 5  # artifacts of that name exist, but none the device-gate workflow made for main
 BASELINE_WORKFLOW = ".github/workflows/device-gate.yml"  # the only workflow whose artifacts are main's verdicts
 
 
@@ -106,26 +109,47 @@ def _usable(artifacts: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def run_artifact(api: Api, run_id: int, name: str) -> dict[str, Any]:
-    """The artifact ``name`` of workflow run ``run_id`` (``GET /actions/runs/{id}/artifacts?name=``)."""
+    """The artifact ``name`` of workflow run ``run_id`` (``GET /actions/runs/{id}/artifacts?name=``): the newest
+    (highest id) when there are several, as ``actions/download-artifact`` picks, so the board measures the
+    bundle the gate judges."""
     query = urllib.parse.urlencode({"name": name, "per_page": 100})
     found = _usable(api.get_json(f"/actions/runs/{run_id}/artifacts?{query}").get("artifacts") or [], name)
     if not found:
         raise ArtifactError(f"workflow run {run_id} has no (unexpired) artifact named {name!r}")
-    return found[0]
+    if len(found) > 1:  # GitHub documents no order; download-artifact (the gate's side) takes the newest
+        log.warning("run %s has %d artifacts named %r: the newest (highest id) is used", run_id, len(found), name)
+    return max(found, key=lambda a: int(a.get("id") or 0))
 
 
-def _made_on_main(api: Api, artifact: dict[str, Any], branch: str, repo_id: int | None) -> bool:
-    """Did the device-gate workflow (the default branch's code) upload it, for ``branch`` of this repository?
+def workflow_file(path: Any, branch: str) -> str | None:
+    """A run's ``path`` without the ref GitHub may append (its REST reference shows
+    ``.github/workflows/build.yml@main``): the file, when the ref is absent or ``branch`` (short or
+    ``refs/heads/`` form); None for any other ref."""
+    if not isinstance(path, str):
+        return None
+    file, _, ref = path.partition("@")
+    return file if ref in ("", branch, "refs/heads/" + branch) else None
+
+
+def _refused(api: Api, artifact: dict[str, Any], branch: str, repo_id: int | None) -> str | None:
+    """Why the device-gate workflow (the default branch's code) did not upload it for ``branch`` of this
+    repository (None: it did).
 
     The name alone proves nothing: a pull request's build runs the PR's code, which can upload an artifact
     of any name. The run that made it must be a ``workflow_run`` run of ``device-gate.yml``, whose upload
     step only runs for a push to main from this repository.
     """
     run = artifact.get("workflow_run") or {}
-    if run.get("head_branch") != branch or (repo_id is not None and run.get("head_repository_id") != repo_id):
-        return False
+    if run.get("head_branch") != branch:
+        return "head_branch {!r}".format(run.get("head_branch"))
+    if repo_id is not None and run.get("head_repository_id") != repo_id:
+        return "head_repository_id {!r}".format(run.get("head_repository_id"))
     details = api.get_json(f"/actions/runs/{int(run.get('id') or 0)}")
-    return details.get("path") == BASELINE_WORKFLOW and details.get("event") == "workflow_run"
+    if workflow_file(details.get("path"), branch) != BASELINE_WORKFLOW:
+        return "path {!r}".format(details.get("path"))
+    if details.get("event") != "workflow_run":
+        return "event {!r}".format(details.get("event"))
+    return None
 
 
 def _all_named(api: Api, name: str) -> list[dict[str, Any]]:
@@ -145,21 +169,26 @@ def _all_named(api: Api, name: str) -> list[dict[str, Any]]:
     raise ArtifactError(f"more than {MAX_PAGES * 100} artifacts named {name!r}: main's baseline not looked up")
 
 
-def latest_artifact(api: Api, name: str, branch: str = "main", repo_id: int | None = None) -> dict[str, Any] | None:
-    """The newest unexpired artifact named ``name`` that the device-gate workflow made for ``branch``, or None."""
+def latest_artifact(
+    api: Api, name: str, branch: str = "main", repo_id: int | None = None
+) -> tuple[dict[str, Any] | None, int]:
+    """(the newest unexpired artifact named ``name`` that the device-gate workflow made for ``branch``, or None;
+    how many of that name were refused on the way)."""
     found = _all_named(api, name)
     ignored: list[str] = []
     chosen = None
     for art in sorted(found, key=lambda a: (a.get("created_at") or "", a.get("id") or 0), reverse=True):
-        if _made_on_main(api, art, branch, repo_id):
+        why = _refused(api, art, branch, repo_id)
+        if why is None:
             chosen = art
             break
-        ignored.append(f"{art.get('id')} (run {(art.get('workflow_run') or {}).get('id')})")
+        ignored.append(f"{art.get('id')} (run {(art.get('workflow_run') or {}).get('id')}: {why})")
     if ignored:  # one line: a flood of look-alikes must not flood the log too
         shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-        log.warning("%d newer artifacts named %r not made by %s for %s, ignored: %s", len(ignored), name,
+        newer = "newer " if chosen else ""
+        log.warning("%d %sartifacts named %r not made by %s for %s, ignored: %s", len(ignored), newer, name,
                     BASELINE_WORKFLOW, branch, shown)  # fmt: skip
-    return chosen
+    return chosen, len(ignored)
 
 
 def _check_members(members: list[zipfile.ZipInfo], root: Path, dest: Path) -> None:
@@ -217,14 +246,15 @@ def _api_from_env() -> Api:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``download`` (one run's artifact) or ``latest`` (the newest by name); exit 0, 1 error, 4 none found."""
+    """``download`` (one run's artifact) or ``latest`` (the newest by name); exit 0, 1 error, 4 none found,
+    5 found but none accepted."""
     logging.basicConfig(level=logging.INFO, format="ci/artifacts: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("download", help="an artifact of one workflow run")
     d.add_argument("--run-id", type=int, required=True)
     latest = sub.add_parser(
-        "latest", help="the newest unexpired artifact of that name the device-gate workflow made (exit 4: none)"
+        "latest", help="the newest artifact of that name the device-gate workflow made (exit 4: none, 5: none accepted)"
     )
     latest.add_argument("--branch", default="main", help="the branch whose pushes made it (default main)")
     for s in (d, latest):
@@ -233,11 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         api = _api_from_env()
+        refused = 0
         if args.cmd == "download":
             art = run_artifact(api, args.run_id, args.name)
         else:
             repo_id = os.environ.get("GITHUB_REPOSITORY_ID")  # set by Actions: a fork's runs never match
-            art = latest_artifact(api, args.name, args.branch, int(repo_id) if repo_id else None)
+            art, refused = latest_artifact(api, args.name, args.branch, int(repo_id) if repo_id else None)
+        if art is None and refused:  # not "none": a format GitHub changed, or only look-alikes are left
+            log.warning("%d artifacts named %r found, none accepted (see above)", refused, args.name)
+            return EXIT_NONE_ACCEPTED
         if art is None:
             log.info("no artifact named %r", args.name)
             return EXIT_NONE

@@ -247,6 +247,8 @@ def test_mains_newest_unexpired_baseline_is_found_in_the_upload_artifact_layout(
         {"head_branch": "evil-pr"},
         {"head_repository_id": 999},  # a fork
         {"event": "push"},
+        {"path": ".github/workflows/device-gate.yml@refs/heads/evil-pr"},  # the file, but from another ref
+        {"path": None},
     ],
 )
 def test_a_baseline_the_device_gate_workflow_did_not_make_for_main_is_ignored(github, tmp_path, run):
@@ -259,7 +261,7 @@ def test_a_baseline_the_device_gate_workflow_did_not_make_for_main_is_ignored(gi
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "baseline/jetson-orin-nano/gate.json").read_text())["measured"]["fps_e2e"] == 60
     assert "1 newer artifacts named 'device-gate-main' not made by .github/workflows/device-gate.yml" in proc.stderr
-    assert "ignored: 11 (run 101)" in proc.stderr
+    assert "ignored: 11 (run 101: " in proc.stderr
 
 
 def test_mains_baseline_is_found_behind_pages_of_newer_forged_artifacts(github, tmp_path):
@@ -294,6 +296,39 @@ def test_too_many_pages_is_a_fetch_error_not_no_baseline(github, tmp_path, monke
 def test_no_baseline_on_main_exits_4(github, tmp_path):
     proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
     assert proc.returncode == 4 and "no artifact named 'device-gate-main'" in proc.stderr
+
+
+@pytest.mark.parametrize("path", ["device-gate.yml@main", "device-gate.yml@refs/heads/main", "device-gate.yml"])
+def test_mains_baseline_is_found_whether_the_runs_path_names_its_ref_or_not(github, tmp_path, path):
+    """GitHub's REST reference shows a run's ``path`` as ``.github/workflows/build.yml@main``: main's genuine
+    baseline in that form was refused, and the look-up said "none" (a pull request then passed unchecked)."""
+    real = zip_of({"p/gate.json": b'{"fps": 60}'})
+    github.add(100, 10, "device-gate-main", real, "2026-12-01T00:00:00Z", run={"path": ".github/workflows/" + path})
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "baseline/p/gate.json").read_text()) == {"fps": 60}
+
+
+def test_artifacts_found_but_none_accepted_is_not_none(github, tmp_path):
+    """Exit 5 and a line of its own: look-alikes only (or a run format nobody foresaw) is not "none yet"."""
+    fake = zip_of({"p/gate.json": b'{"fps": 0.001}'})
+    github.add(101, 11, "device-gate-main", fake, "2026-12-03T00:00:00Z", run={"head_branch": "evil-pr"})
+    proc = artifacts(github, "latest", "--name", "device-gate-main", "--dest", str(tmp_path / "baseline"))
+    assert proc.returncode == 5 and not (tmp_path / "baseline").exists()
+    assert "1 artifacts named 'device-gate-main' found, none accepted" in proc.stderr
+    assert "ignored: 11 (run 101: head_branch 'evil-pr')" in proc.stderr
+    assert "no artifact named" not in proc.stderr
+
+
+def test_the_board_takes_the_newest_of_a_runs_same_name_artifacts_as_download_artifact_does(github, tmp_path):
+    """download-artifact (the gate) takes the highest id of several same-name artifacts; the board took the
+    API's first, so the two could judge and measure different bundles."""
+    github.add(42, 101, "release-bundle", zip_of({"manifest.json": b'{"attempt": 1}'}), "2026-12-01T10:00:00Z")
+    github.add(42, 202, "release-bundle", zip_of({"manifest.json": b'{"attempt": 2}'}), "2026-12-01T10:00:00Z")
+    proc = artifacts(github, "download", "--run-id", "42", "--name", "release-bundle", "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "b/manifest.json").read_text()) == {"attempt": 2}
+    assert "has 2 artifacts named 'release-bundle': the newest (highest id) is used" in proc.stderr
 
 
 def test_fetch_bundle_sh_uses_the_device_python(github, tmp_path):

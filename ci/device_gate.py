@@ -74,6 +74,21 @@ def baseline_file(root: Path | None, profile: str) -> Path | None:
     return path if path and path.is_file() else None
 
 
+def baseline_missing(args: argparse.Namespace, profile: str) -> str | None:
+    """Why ``profile``'s val set and regression rules are inconclusive without main's baseline; None when it is
+    judged without one (a note says so): a push to main making main's first, or a local run.
+
+    A pull request's val set (images and ground truth its own build ships) is accepted only as main's, so a
+    pull request without main's baseline (none, none accepted, expired, a profile main has no verdict for)
+    never passes on its own set: ``--require-baseline`` (ci/gate.sh, all but a proven push to main)."""
+    if args.baseline_error:
+        return f"main's baseline could not be fetched ({args.baseline_error})"
+    if args.require_baseline:
+        what = args.baseline_absent or f"main's device-gate-main artifact has no verdict for {profile}"
+        return f"{what}; a pull request is judged against main's last passed verdict, only a push to main without one"
+    return None
+
+
 def missing_results(profile: str, jetson_result: str | None) -> tuple[dict[str, Any], str]:
     """The inconclusive report (gate.json shape) and its markdown for results that never arrived."""
     why, todo = MISSING.get(jetson_result or "", UNKNOWN)
@@ -100,10 +115,11 @@ def gate_command(args: argparse.Namespace, profile: str, results: Path, baseline
     cmd += ["--profile", profile, "--results", str(results)]
     if args.release is not None and args.release.exists():  # else the bundle's own build/release.json
         cmd += ["--release", str(args.release)]
+    missing = None if baseline else baseline_missing(args, profile)
     if baseline:
         cmd += ["--baseline", str(baseline)]
-    elif getattr(args, "baseline_error", None):  # the look-up failed: regression rules inconclusive, not gone
-        cmd += ["--baseline-unavailable", f"main's baseline could not be fetched ({args.baseline_error})"]
+    elif missing:  # regression rules and same_val_set inconclusive, never gone
+        cmd += ["--baseline-unavailable", missing]
     cmd += ["--rules-params", str(args.params)]  # the base's rules judge; the PR's are only shown
     if args.proposed_params:
         cmd += ["--proposed-params", str(args.proposed_params)]
@@ -196,6 +212,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jetson-result", default=None, help="needs.jetson.result: why results may be missing")
     p.add_argument("--pr-json", type=Path, default=None, help="the build's claim of its PR number (verified)")
     p.add_argument("--baseline-error", default=None, help="why main's baseline could not be fetched (ci/gate.sh)")
+    p.add_argument("--baseline-absent", default=None, help="why the look-up found no baseline (none, none accepted)")
+    p.add_argument(
+        "--require-baseline", action="store_true", help="a pull request: no baseline makes its val set inconclusive"
+    )
     p.add_argument("--judged", action="store_true", help="reuse the gate.json already in the results (track job)")
     p.add_argument("--metrics-diff", type=Path, default=None, help="`dvc metrics diff main --md` output")
     p.add_argument("--comment-out", type=Path, default=None, help="also write the comment here")
@@ -214,10 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         reports[profile], mds[profile] = judge(args, profile)
         if baseline_file(args.baseline_root, profile) or not reports[profile].get("rules"):
             continue
-        if args.baseline_error:  # judged so by `edgeproof device-gate --baseline-unavailable` (gate_command)
-            notes.append(f"`{profile}`: main's baseline could not be fetched ({args.baseline_error})")
-        else:
-            notes.append(f"`{profile}`: {NO_BASELINE}")
+        # judged so by `edgeproof device-gate --baseline-unavailable` (gate_command), or main's first
+        notes.append(f"`{profile}`: {baseline_missing(args, profile) or NO_BASELINE}")
     verdicts = {p: r["verdict"] for p, r in reports.items()}
     diff = None
     if args.metrics_diff and args.metrics_diff.is_file():  # the PR build's file: any bytes at all

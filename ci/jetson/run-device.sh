@@ -6,6 +6,7 @@
 # params.yaml is this checkout's, the BASE branch's: its profile sets what is measured and how; the
 # pull request's bundle (profiles.json included) is data and cannot loosen its own measurement.
 # The interpreter is the runner's prepared venv (ci/jetson/prepare-runner.sh), or $EDGEPROOF_DEVICE_PYTHON.
+# TensorRT engines: the board's shared cache for main's own commit, a job-local one otherwise (engine-cache.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 profile="${1:?usage: ci/jetson/run-device.sh PROFILE}"
@@ -14,6 +15,8 @@ if [ ! -x "$py" ]; then py="$(command -v python3)"; fi
 out="reports/device/$profile"
 mkdir -p "$out"
 rm -f "$out/measure.json"  # an older run's status never stands for this one (even if python cannot start)
+EDGEPROOF_ENGINE_CACHE="$(bash ci/jetson/engine-cache.sh)"  # the shared one for main's own commit only
+export EDGEPROOF_ENGINE_CACHE
 rules=(--rules-params params.yaml)
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT

@@ -381,11 +381,10 @@ def test_gate_sh_lays_out_the_one_folder_the_workflow_uploads(measured, tmp_path
     assert "no baseline on main: regression not judged" in (job / "ci-out/device-gate/comment.md").read_text()
 
 
-def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(measured, tmp_path):
-    from tests.unit.test_ci_artifacts import TOKEN, FakeGitHub, zip_of
+def _github_for_the_gate():
+    """The fake GitHub of test_ci_artifacts, answering the gate's PR look-up, comment and statuses too."""
+    from tests.unit.test_ci_artifacts import FakeGitHub
 
-    root, bundle = measured
-    job = _job_tree(root, bundle, tmp_path)
     github = FakeGitHub()
     posts = []
     handler = github.server.RequestHandlerClass
@@ -403,6 +402,33 @@ def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(m
         return _get(self)
 
     handler.do_POST, handler.do_GET = do_post, do_get
+    return github, posts
+
+
+def _gate_sh_github(job, github, **env):
+    from tests.unit.test_ci_artifacts import TOKEN
+
+    try:
+        return _gate_sh(
+            job,
+            JETSON_RESULT="success",
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_REPOSITORY="o/r",
+            GITHUB_REPOSITORY_ID="7",
+            GITHUB_API_URL=github.url,
+            HEAD_SHA="a" * 40,
+            **env,
+        )
+    finally:
+        github.server.shutdown()
+
+
+def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(measured, tmp_path):
+    from tests.unit.test_ci_artifacts import zip_of
+
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    github, posts = _github_for_the_gate()
     baseline = zip_of(
         {
             "cpu-ci/gate.json": json.dumps(
@@ -411,19 +437,76 @@ def test_gate_sh_with_github_finds_mains_baseline_comments_and_sets_the_status(m
         }
     )
     github.add(900, 90, "device-gate-main", baseline, "2026-12-06T00:00:00Z")
-    try:
-        proc = _gate_sh(
-            job,
-            JETSON_RESULT="success",
-            GITHUB_TOKEN=TOKEN,
-            GITHUB_REPOSITORY="o/r",
-            GITHUB_API_URL=github.url,
-            HEAD_SHA="a" * 40,
-        )
-    finally:
-        github.server.shutdown()
+    proc = _gate_sh_github(job, github)
     assert proc.returncode == 1, proc.stderr
     report = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())
     assert "regression_fps" in report["failed"]
     assert [p for p, _ in posts] == [f"/repos/o/r/statuses/{'a' * 40}", "/repos/o/r/issues/12/comments"]
     assert posts[0][1]["state"] == "failure" and "Head commit `aaaaaaaaaaaa`" in posts[1][1]["body"]
+
+
+# --- no baseline from main: a pull request's own val set is never accepted; only main's push goes without ----
+
+
+def _regression_and_val_set(job) -> dict:
+    report = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())
+    rules = {r["name"]: r for r in report["rules"] if r["name"].startswith(("regression", "same_val_set"))}
+    return {"verdict": report["verdict"], **{name: r["status"] for name, r in rules.items()}}
+
+
+@pytest.mark.parametrize(
+    ("artifact", "why"),
+    [
+        (None, "no device-gate-main artifact on main (none yet, expired or deleted)"),
+        ({"head_branch": "evil-pr"}, "device-gate-main artifacts found, none made by main's device-gate workflow"),
+    ],
+)
+def test_a_pull_request_without_mains_baseline_is_inconclusive_not_judged_on_its_own_val_set(
+    measured, tmp_path, artifact, why
+):
+    """Exit 4 (none) or 5 (none accepted) from the look-up: the pull request had passed with same_val_set and
+    the regression rules dropped, its accuracy scored on images and ground truth its own build shipped."""
+    from tests.unit.test_ci_artifacts import zip_of
+
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    github, posts = _github_for_the_gate()
+    if artifact is not None:  # a look-alike only: a pull request's upload of that name
+        forged = zip_of({"cpu-ci/gate.json": b'{"verdict": "pass", "profile": "cpu-ci", "measured": {}}'})
+        github.add(901, 91, "device-gate-main", forged, "2026-12-06T00:00:00Z", run=artifact)
+    proc = _gate_sh_github(job, github)
+    assert proc.returncode == 3, proc.stderr
+    assert _regression_and_val_set(job) == {
+        "verdict": "inconclusive",
+        "same_val_set": "inconclusive",
+        "regression_fps": "inconclusive",
+        "regression_map": "inconclusive",
+    }
+    comment = (job / "ci-out/device-gate/comment.md").read_text()
+    assert why in comment and "only a push to main without one" in comment and "PASSED" not in comment
+    assert posts[0][1]["state"] == "error"  # the status: inconclusive, not success
+
+
+def test_only_a_proven_push_to_main_is_judged_without_mains_baseline(measured, tmp_path):
+    """MAIN_PUSH=true (ci/main_push.sh: its commit is on refs/heads/main): main makes its first baseline."""
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    github, posts = _github_for_the_gate()
+    proc = _gate_sh_github(job, github, MAIN_PUSH="true")
+    assert proc.returncode == 0, proc.stderr
+    assert _regression_and_val_set(job) == {"verdict": "pass"}
+    assert "`cpu-ci`: no baseline on main: regression not judged" in (job / "ci-out/device-gate/comment.md").read_text()
+    assert posts[0][1]["state"] == "success"
+
+
+def test_a_profile_mains_baseline_has_no_verdict_for_is_inconclusive_on_a_pull_request(measured, tmp_path):
+    """A profile added by the pull request (or missing from main's artifact) has no baseline either."""
+    root, bundle = measured
+    other = root / "baseline-other" / "jetson-orin-nano"
+    other.mkdir(parents=True, exist_ok=True)
+    (other / "gate.json").write_text(json.dumps({"verdict": "pass", "profile": "jetson-orin-nano", "measured": {}}))
+    code, report, body = _gate(root, bundle, "--baseline-root", str(root / "baseline-other"), "--require-baseline")
+    assert code == 3 and report["verdict"] == "inconclusive", body
+    rule = next(r for r in report["rules"] if r["name"] == "same_val_set")
+    assert rule["status"] == "inconclusive"
+    assert rule["reason"].startswith("main's device-gate-main artifact has no verdict for cpu-ci; a pull request")

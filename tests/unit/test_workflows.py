@@ -119,6 +119,10 @@ PINS = {  # the current majors (Node 24: runner >= 2.327.1), by the commit sha o
 }
 
 
+HEAD_SHA = "${{ github.event.workflow_run.head_sha }}"
+CLAIMS_MAIN = "github.event.workflow_run.head_branch == 'main'"
+
+
 def test_the_pr_contributes_data_only_and_the_base_measures_and_judges():
     """17.1: device-gate.yml is a workflow_run workflow (its file and scripts are the default branch's);
     no job checks out or fetches the PR's head; the board fetches the base commit (github.sha)."""
@@ -127,10 +131,12 @@ def test_the_pr_contributes_data_only_and_the_base_measures_and_judges():
     for name, job in wf["jobs"].items():
         for step in job["steps"]:
             if str(step.get("uses", "")).startswith("actions/checkout@"):
-                assert set(step.get("with", {})) <= {"persist-credentials"}, (name, step)  # no ref:, no repository:
-        text = _steps_text(job)
+                assert set(step.get("with", {})) <= {"persist-credentials", "fetch-depth"}, (name, step)  # no ref:
+            for key, value in (step.get("env") or {}).items():  # the head commit: a sha to compare or post to
+                assert "head_sha" not in str(value) or (key, value) == ("HEAD_SHA", HEAD_SHA), (name, key)
+        text = " ".join(_steps_text(job).split()).replace(CLAIMS_MAIN, "")  # the branch name: only compared
         assert "pull_request.head" not in text and "head_branch" not in text, name
-        assert text.count("workflow_run.head_sha") == (1 if name == "gate" else 0), name  # statuses/comment only
+        assert "head_sha" not in yaml.safe_dump([s.get("with", {}) for s in job["steps"]]), name
     fetch = wf["jobs"]["jetson"]["steps"][0]
     assert fetch["env"]["BASE_SHA"] == "${{ github.sha }}" and '"$BASE_SHA"' in fetch["run"]
     gate_step = next(s for s in wf["jobs"]["gate"]["steps"] if "ci/gate.sh" in s.get("run", ""))
@@ -151,6 +157,7 @@ def test_secrets_only_reach_the_push_to_main_job():
                 continue
             assert (wf_name, name) == ("device-gate.yml", "track"), f"{wf_name}:{name} holds secrets"
             cond = " ".join(job["if"].split())
+            assert "needs.gate.outputs.main_push == 'true'" in cond, cond  # the commit is on refs/heads/main
             assert "github.event.workflow_run.event == 'push'" in cond, cond
             assert "github.event.workflow_run.head_branch == 'main'" in cond, cond
             assert "github.event.workflow_run.head_repository.full_name == github.repository" in cond, cond
@@ -173,7 +180,7 @@ def test_the_board_job_holds_nothing_and_runs_no_javascript_to_fetch():
     assert "secrets." not in yaml.safe_dump(jetson)
     uses = [s["uses"].split("@")[0] for s in jetson["steps"] if "uses" in s]
     assert uses == ["actions/upload-artifact"]
-    assert "ci/jetson/fetch-bundle.sh" in _steps_text(jetson) and "git -c" in _steps_text(jetson)
+    assert "ci/jetson/fetch-bundle.sh" in _steps_text(jetson) and "git -c" not in _steps_text(jetson)
 
 
 def test_results_that_never_arrived_are_judged_inconclusive():
@@ -192,6 +199,12 @@ def test_the_baseline_artifact_is_one_folder_with_a_fixed_layout():
     assert uploads == {"device-gate": "ci-out/device-gate", "device-gate-main": "ci-out/device-gate"}
     baseline = next(s for s in gate["steps"] if s.get("with", {}).get("name") == "device-gate-main")
     assert "success()" in baseline["if"] and "head_branch == 'main'" in baseline["if"]
+    assert "steps.main.outputs.main_push == 'true'" in baseline["if"]  # on refs/heads/main, not only named so
+    assert gate["outputs"]["main_push"] == "${{ steps.main.outputs.main_push }}"
+    proof = next(s for s in gate["steps"] if s.get("id") == "main")
+    assert proof["run"].strip() == "bash ci/main_push.sh" and proof["env"]["HEAD_SHA"] == HEAD_SHA
+    checkout = next(s for s in gate["steps"] if "actions/checkout" in s.get("uses", ""))
+    assert checkout["with"]["fetch-depth"] == 0  # main's history, for the ancestry check
     gate_sh = (REPO / "ci" / "gate.sh").read_text()
     assert "latest --name device-gate-main --dest ci-out/baseline" in gate_sh
     assert '--results-root "$out"' in gate_sh and "out=ci-out/device-gate" in gate_sh
@@ -233,9 +246,16 @@ def test_workflow_logic_lives_in_tested_scripts():
         if "run" in s
     ]
     scripts = {m for run in runs for m in re.findall(r"ci/[\w/.-]+\.(?:sh|py)", run)}
-    assert scripts == {"ci/build.sh", "ci/jetson/fetch-bundle.sh", "ci/jetson/run-device.sh", "ci/gate.sh"}
+    assert scripts == {
+        "ci/build.sh",
+        "ci/jetson/fetch-bundle.sh",
+        "ci/jetson/run-device.sh",
+        "ci/gate.sh",
+        "ci/main_push.sh",
+    }
     for script in [
         *scripts,
+        "ci/jetson/engine-cache.sh",
         "ci/device_gate.py",
         "ci/github_pr.py",
         "ci/artifacts.py",

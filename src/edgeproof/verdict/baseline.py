@@ -54,7 +54,7 @@ def usable_baseline(name: str, baseline: Any, notes: List[str]) -> Tuple[Optiona
     return baseline, None
 
 
-FETCH_AGAIN = "rerun once main's baseline can be fetched"
+FETCH_AGAIN = "rerun once main's passed verdict for the profile can be fetched (a passing push to main makes one)"
 MAIN_AGAIN = "main's last device verdict for the profile must be a readable pass: rerun main's device gate"
 
 
@@ -95,9 +95,10 @@ def _same_val_set(baseline: Dict[str, Any], got: Dict[str, Any]) -> List[Dict[st
 def regression_rules(
     name: str, profile: Profile, baseline: Any, bench: Dict[str, Any], scores: Dict[str, Any], got: Dict[str, Any]
 ) -> List[Dict[str, Any]]:
-    """The rules against main's baseline. None, with a note, when main has none yet (so main can make its
-    first); inconclusive when main's baseline could not be fetched (``got["baseline_unavailable"]``: why;
-    same_val_set, and the profile's regression rules), or is not a usable one (its regression rules)."""
+    """The rules against main's baseline. None, with a note, when there is none and none was required (a push
+    to main making its first, a local run); inconclusive when main's baseline could not be fetched or a pull
+    request has none (``got["baseline_unavailable"]``: why; same_val_set, and the profile's regression
+    rules), or is not a usable one (its regression rules)."""
     r = profile.regression
     wanted = [v for v in (r.max_fps_drop_pct, r.max_map_drop, r.max_energy_increase_pct) if v is not None]
     unavailable = got.get("baseline_unavailable")

@@ -34,7 +34,14 @@ def _shifted() -> np.ndarray:
     return raw
 
 
-def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool | None = True, profile: str = "cpu-ci") -> Path:
+def _bundle(
+    root: Path,
+    candidate_raw: np.ndarray | None,
+    parity: bool | None = True,
+    profile: str = "cpu-ci",
+    candidate_is_reference: float | None = None,
+) -> Path:
+    """``candidate_is_reference``: the build names the candidate its fp32 reference and claims this mAP50-95."""
     raw = profiles_raw()
     raw[profile]["candidates"] = ["int8_trt"]
     profiles = parse_profiles(raw)
@@ -52,6 +59,10 @@ def _bundle(root: Path, candidate_raw: np.ndarray | None, parity: bool | None = 
         }
         if parity is None:  # measured, too few detections to judge
             release["variants"]["int8_trt"]["parity_reason"] = "4 PyTorch and 4 variant detections: fewer than 10"
+        if candidate_is_reference is not None:
+            release["reference"].update(
+                sha256=release["variants"]["int8_trt"]["sha256"], map50_95=candidate_is_reference
+            )
     release_path.write_text(json.dumps(release))
     return make_bundle(root, profiles=profiles)
 
@@ -88,6 +99,17 @@ def test_a_candidate_over_the_map_budget_would_fail_and_says_why(tmp_path):
     failed = [r["name"] for r in judged["rules"] if r["status"] != "pass"]
     assert judged["verdict"] == "fail" and failed == ["map_drop"] and "advice" not in judged
     assert "map_drop" in (out / "gate.md").read_text()
+
+
+def test_a_shipped_fp32_reference_that_is_not_the_released_file_is_run_here_for_map_drop(tmp_path):
+    """The build names another bundled file its fp32 reference and claims 1.02 for it: map_drop takes that
+    file's own mAP here (the claim alone had failed the released file by 0.02), never the claimed figure."""
+    _bench, gate, _out = _measure_and_gate(_bundle(tmp_path, _shifted(), candidate_is_reference=1.02))
+    drop = next(r for r in gate["rules"] if r["name"] == "map_drop")
+    (judged,) = gate["candidates"]  # its detections, on the CPU standing in for the board, are its own here
+    assert drop["source"] == "fp32 reference models/int8_trt.onnx run here (CPU)" and drop["status"] == "pass"
+    assert drop["measured"] == pytest.approx(judged["map50_95"] - gate["measured"]["map50_95"], abs=1e-6)
+    assert drop["measured"] < 0  # the shifted boxes score below the released file's
 
 
 def test_forged_candidate_figures_are_caught_and_never_touch_the_verdict(tmp_path):

@@ -1,7 +1,8 @@
 """The device gate's weak links, as a reviewer attacked them: a figure the gate cannot trust never passes.
 
-- the fp32 reference of ``map_drop`` comes from the hashed ``build/release.json``, not from the
-  manifest (the root of the hashes, which nothing hashes);
+- the fp32 reference of ``map_drop`` is measured here (the released file re-run on the CPU when it is the
+  reference), never the build's claimed figure; a reference the bundle does not ship is inconclusive, and
+  a manifest copy of the claim that differs from the hashed ``build/release.json`` is invalid;
 - the energy regression is inconclusive when the board could not measure energy, invalid for an
   impossible figure on either side;
 - only main's *passed* verdict for the same profile is a regression baseline;
@@ -23,11 +24,42 @@ from edgeproof.verdict.device import device_gate
 from tests.device.conftest import base_params, edit_json, rehash, rule_named
 
 
-def test_map_drop_takes_the_hashed_reference_and_an_edited_manifest_copy_is_invalid(bundle, measured):
+def _claim(bundle: Path, **reference) -> None:
+    """What a pull request's build (its code) can write: build/release.json's reference, re-hashed by its
+    own manifest, with the manifest's copy of the figure to match."""
+    import hashlib
+
+    release = bundle / "build" / "release.json"
+    edit_json(release, lambda d: d["reference"].update(reference))
+    entry = {"bytes": release.stat().st_size, "sha256": hashlib.sha256(release.read_bytes()).hexdigest()}
+    edit_json(bundle / "manifest.json", lambda d: (d["files"].update({"build/release.json": entry}),
+                                                   d["reference"].update(reference)))  # fmt: skip
+
+
+def test_map_drop_takes_the_released_files_own_map_here_not_the_builds_claim(bundle, measured):
+    """The released file is the fp32 reference: the gate re-runs it on the CPU anyway (map_not_above_model).
+    The verdict had followed the claimed figure alone: 0.99 pass, 0.0 a "drop" of -1.0, 1.02 fail."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["reference"]["sha256"] == manifest["profiles"]["cpu-ci"]["sha256"]
+    for claimed in (0.99, 0.0, 1.02):
+        _claim(bundle, map50_95=claimed)
+        report = device_gate(bundle, "cpu-ci", measured)
+        drop, own = rule_named(report, "map_drop"), rule_named(report, "map_not_above_model")
+        assert drop["status"] == "pass" and report["verdict"] == "pass", (claimed, drop)
+        assert drop["measured"] == pytest.approx(-own["measured"])  # own mAP here - the device's
+        assert drop["source"] == "fp32 reference = the released file, re-run here (CPU)"
+
+
+def test_map_drop_with_a_reference_the_bundle_does_not_ship_is_an_inconclusive_claim(bundle, measured):
+    _claim(bundle, sha256="0" * 64, map50_95=0.99)
     report = device_gate(bundle, "cpu-ci", measured)
     drop = rule_named(report, "map_drop")
-    reference = json.loads((bundle / "build" / "release.json").read_text())["reference"]["map50_95"]
-    assert drop["status"] == "pass" and drop["measured"] == pytest.approx(reference - report["measured"]["map50_95"])
+    assert drop["status"] == "inconclusive" and report["verdict"] == "inconclusive"
+    assert drop["reason"].startswith("the fp32 reference map50_95 0.99 is the pull request build's claim")
+    assert "profiles.cpu-ci.candidates: [fp32]" in drop["reason"]
+
+
+def test_an_edited_manifest_copy_of_the_reference_is_invalid(bundle, measured):
     edit_json(bundle / "manifest.json", lambda d: d["reference"].update(map50_95=0.0))  # a perfect-looking drop
     drop = rule_named(device_gate(bundle, "cpu-ci", measured), "map_drop")
     assert drop["status"] == "invalid" and "differs from the hashed build/release.json's" in drop["reason"]

@@ -123,6 +123,16 @@ def agreement(device: List[Dict[str, Any]], here: List[Dict[str, Any]]) -> Tuple
     return (_found(device, here) + _found(here, device)) / total, total
 
 
+def base_setup(bundle: Path, scoring: Dict[str, Any]) -> Dict[str, Any]:
+    """How a bundled model is re-run here: ``deploy.json``'s input size and categories, scored at ``scoring``
+    (the base params' ``evaluate`` conf/iou/max_det/multi_label), never the bundle's own."""
+    from edgeproof.device.manifest import read_json_file
+
+    setup = {**read_json_file(bundle / "deploy.json"), "map": scoring}
+    setup["map_from"] = "the base params' evaluate section"
+    return setup
+
+
 def rerun_here(bundle: Path, model_rel: str, gt: Dict[str, Any], setup: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The bundled model's detections on ``gt``'s images, run here on the CPU at ``setup["map"]``'s scoring
     settings (the base params' ``evaluate``; ``setup["map_from"]`` names where they come from)."""

@@ -92,7 +92,7 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
 
 
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
-    got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": []}
+    got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": [], "bundle": bundle}
     try:
         got["manifest"] = verify_bundle(bundle)
         got["rules"].append(result("bundle_verified", "manifest.json", "==", True, True, str(bundle), PASS))

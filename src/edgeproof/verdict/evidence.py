@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from edgeproof.device.manifest import BundleError, read_json_file
 from edgeproof.verdict import detections as dets
 from edgeproof.verdict.measured import evidence_rules
+from edgeproof.verdict.reference import HERE_KEY
 from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, compare, get_path, is_number, result
 
 
@@ -57,9 +58,10 @@ def _device_scores(bundle: Path, results: Path, got: Dict[str, Any]) -> Tuple[Di
         ]
     rules = [result("detections", path.name, "refer to", "the bundle", len(found), "device", PASS)]
     scores = dets.score(gt, found)
-    setup = {**read_json_file(bundle / "deploy.json"), "map": got["operating"]["map"]}  # scored at the base's
-    setup["map_from"] = "the base params' evaluate section"
-    return scores, rules + _reproduced(dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found), scores)
+    setup = dets.base_setup(bundle, got["operating"]["map"])  # scored at the base's
+    again = dets.reproduce(bundle, str(got["entry"].get("model")), gt, setup, found)
+    scores[HERE_KEY] = again["map50_95_here"]  # map_drop's reference when this file is the fp32 one
+    return scores, rules + _reproduced(again, scores)
 
 
 def _reproduced(again: Dict[str, Any], scores: Dict[str, Any]) -> List[Dict[str, Any]]:

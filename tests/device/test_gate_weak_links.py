@@ -24,16 +24,27 @@ from edgeproof.verdict.device import device_gate
 from tests.device.conftest import base_params, edit_json, rehash, rule_named
 
 
-def _claim(bundle: Path, **reference) -> None:
-    """What a pull request's build (its code) can write: build/release.json's reference, re-hashed by its
-    own manifest, with the manifest's copy of the figure to match."""
+def _sha256(path: Path) -> str:
     import hashlib
 
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _board_measured_it(bundle: Path, measured: Path) -> None:
+    """The board's record that it measured this bundle as it is now (its manifest's sha256): an edit below
+    stands for a bundle the build shipped so, not for another bundle than the board's (``same_bundle``)."""
+    edit_json(measured / "measure.json", lambda d: d.update(bundle_manifest_sha256=_sha256(bundle / "manifest.json")))
+
+
+def _claim(bundle: Path, measured: Path, **reference) -> None:
+    """What a pull request's build (its code) can write: build/release.json's reference, re-hashed by its
+    own manifest, with the manifest's copy of the figure to match."""
     release = bundle / "build" / "release.json"
     edit_json(release, lambda d: d["reference"].update(reference))
-    entry = {"bytes": release.stat().st_size, "sha256": hashlib.sha256(release.read_bytes()).hexdigest()}
+    entry = {"bytes": release.stat().st_size, "sha256": _sha256(release)}
     edit_json(bundle / "manifest.json", lambda d: (d["files"].update({"build/release.json": entry}),
                                                    d["reference"].update(reference)))  # fmt: skip
+    _board_measured_it(bundle, measured)
 
 
 def test_map_drop_takes_the_released_files_own_map_here_not_the_builds_claim(bundle, measured):
@@ -42,7 +53,7 @@ def test_map_drop_takes_the_released_files_own_map_here_not_the_builds_claim(bun
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["reference"]["sha256"] == manifest["profiles"]["cpu-ci"]["sha256"]
     for claimed in (0.99, 0.0, 1.02):
-        _claim(bundle, map50_95=claimed)
+        _claim(bundle, measured, map50_95=claimed)
         report = device_gate(bundle, "cpu-ci", measured)
         drop, own = rule_named(report, "map_drop"), rule_named(report, "map_not_above_model")
         assert drop["status"] == "pass" and report["verdict"] == "pass", (claimed, drop)
@@ -51,7 +62,7 @@ def test_map_drop_takes_the_released_files_own_map_here_not_the_builds_claim(bun
 
 
 def test_map_drop_with_a_reference_the_bundle_does_not_ship_is_an_inconclusive_claim(bundle, measured):
-    _claim(bundle, sha256="0" * 64, map50_95=0.99)
+    _claim(bundle, measured, sha256="0" * 64, map50_95=0.99)
     report = device_gate(bundle, "cpu-ci", measured)
     drop = rule_named(report, "map_drop")
     assert drop["status"] == "inconclusive" and report["verdict"] == "inconclusive"
@@ -61,6 +72,7 @@ def test_map_drop_with_a_reference_the_bundle_does_not_ship_is_an_inconclusive_c
 
 def test_an_edited_manifest_copy_of_the_reference_is_invalid(bundle, measured):
     edit_json(bundle / "manifest.json", lambda d: d["reference"].update(map50_95=0.0))  # a perfect-looking drop
+    _board_measured_it(bundle, measured)
     drop = rule_named(device_gate(bundle, "cpu-ci", measured), "map_drop")
     assert drop["status"] == "invalid" and "differs from the hashed build/release.json's" in drop["reason"]
 
@@ -210,3 +222,20 @@ def test_a_figure_of_the_wrong_type_is_invalid_naming_the_key_and_what_was_found
         assert (rule["status"], rule["reason"]) == ("invalid", reason), latency
         assert report["verdict"] == "fail" and rule["passed"] is False
         json.dumps(report, allow_nan=False)  # the found value is still strict-JSON-writable
+
+
+def test_results_of_another_bundle_are_inconclusive_bundle_mismatch_not_the_models_failure(bundle, measured):
+    """The board and the gate can take different release-bundle artifacts (same name, one run): the board
+    records the manifest's sha256 it measured, and a bundle whose manifest differs is not judged at all (a
+    swapped val subset had read as the model failing detections, map50 and map_drop)."""
+    digest = _sha256(bundle / "manifest.json")
+    assert json.loads((measured / "measure.json").read_text())["bundle_manifest_sha256"] == digest
+    assert rule_named(device_gate(bundle, "cpu-ci", measured), "same_bundle")["status"] == "pass"
+    edit_json(bundle / "manifest.json", lambda d: d["val"].update(seed=7))  # another build's bundle
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert report["verdict"] == "inconclusive" and report["failed"] == ["same_bundle"]
+    why = f"bundle mismatch: the board measured manifest.json sha256 {digest!r}, the bundle judged here has"
+    assert rule_named(report, "same_bundle")["reason"].startswith(why)
+    edit_json(measured / "measure.json", lambda d: d.pop("bundle_manifest_sha256"))  # a board that did not say
+    report = device_gate(bundle, "cpu-ci", measured)
+    assert report["verdict"] == "inconclusive" and "records no bundle_manifest_sha256" in report["rules"][-1]["reason"]

@@ -10,9 +10,9 @@ temperatures, clocks and over-current counters; and last the batch sweep, in its
 its own engine cache folder, so it never rebuilds the gated engine).
 
 Writes ``bench.json``, ``conditions.json``, ``eval.json`` + ``detections.json`` (on-device mAP) and
-``measure.json`` (status) into the output folder. A refusal writes ``measure.json`` (and
-``conditions.json`` when the machine was read) with the rule and reason, so the device gate can
-report why.
+``measure.json`` (status, and ``bundle_manifest_sha256``: which bundle it measured) into the output
+folder. A refusal writes ``measure.json`` (and ``conditions.json`` when the machine was read) with the
+rule and reason, so the device gate can report why.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from edgeproof.device.gated import (
     gated_run,
     image_path,
 )
-from edgeproof.device.manifest import BundleError, profile_model, verify_bundle
+from edgeproof.device.manifest import MANIFEST, BundleError, profile_model, verify_bundle
 from edgeproof.device.memory import file_mb
 from edgeproof.device.placement import placed_session
 from edgeproof.device.profile_source import load_profile
@@ -51,7 +51,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.results import device_name, recorded_settings, write_results
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.device.usable import usable_setup
-from edgeproof.io import write_json
+from edgeproof.io import sha256_file, write_json
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector
@@ -205,7 +205,11 @@ def run_measure(
 ) -> int:
     """Run :func:`measure`, write ``measure.json`` with the status, and return the exit code."""
     clear_results(out)
-    status: Dict[str, Any] = {"profile": name, "bundle": str(bundle)}
+    status: Dict[str, Any] = {
+        "profile": name,
+        "bundle": str(bundle),
+        "bundle_manifest_sha256": _manifest_digest(bundle),
+    }
     try:
         run = measure(bundle, name, out, SysRoot(sysroot), cache_root, rules)
     except Refused as exc:
@@ -229,6 +233,15 @@ def run_measure(
     else:
         log.info("measured %s on %s: %.1f FPS end to end", name, bundle, status["fps_e2e"])
     return int(status["exit_code"])
+
+
+def _manifest_digest(bundle: Path) -> Optional[str]:
+    """sha256 of the bundle's manifest.json (which hashes every other file): the gate checks it judges the
+    bundle measured here (several same-name artifacts, a re-run). None when there is none to read."""
+    try:
+        return sha256_file(bundle / MANIFEST)
+    except OSError:
+        return None
 
 
 def default_cache_root() -> Path:

@@ -30,7 +30,8 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edgeproof.device.manifest import BundleError, verify_bundle
+from edgeproof.device.manifest import MANIFEST, BundleError, verify_bundle
+from edgeproof.io import sha256_file
 from edgeproof.verdict import proposal
 from edgeproof.verdict.baseline import val_digest
 from edgeproof.verdict.candidates import judge_candidates
@@ -91,6 +92,24 @@ def _status_rule(results: Path, measure: Any) -> Dict[str, Any]:
     return result(rule, "measure.json", "==", "measured", status, "device", INCONCLUSIVE, why)
 
 
+def _same_bundle(bundle: Path, measure: Any) -> Dict[str, Any]:
+    """Did the board measure this bundle? ``measure.json`` records the sha256 of the manifest.json it read
+    (which hashes every other file): another bundle (a run with several same-name artifacts, a re-run) or
+    none recorded is inconclusive, never judged as this one's figures."""
+    name, metric, theirs = "same_bundle", "manifest.json sha256", get_path(measure, "bundle_manifest_sha256")
+    ours = sha256_file(bundle / MANIFEST) if (bundle / MANIFEST).is_file() else None
+    if isinstance(theirs, str) and theirs == ours:
+        return result(name, metric, "==", ours, theirs, "measure.json", PASS)
+    if theirs is None:
+        why = "measure.json records no bundle_manifest_sha256: which bundle the board measured is unknown"
+    else:
+        why = "bundle mismatch: the board measured manifest.json sha256 {!r}, the bundle judged here has {!r}".format(
+            theirs, ours
+        )
+    why += "; rerun the Jetson job so the board and the gate take the same release-bundle artifact"
+    return result(name, metric, "==", ours, theirs, "measure.json", INCONCLUSIVE, why)
+
+
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
     got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": [], "bundle": bundle}
     try:
@@ -118,6 +137,12 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     got["operating"] = own
     got["measure"] = _load(results / "measure.json")
     got["status"] = _status_rule(results, got["measure"])
+    if got["status"]["status"] == PASS:  # a measurement, but of this bundle? (if not, nothing here is judged)
+        same = _same_bundle(bundle, got["measure"])
+        if same["status"] == PASS:
+            got["rules"].append(same)
+        else:
+            got["status"] = same
     if got["status"]["status"] == PASS:
         for key in ("bench", "eval", "conditions"):
             got[key] = _load(results / "{}.json".format(key))

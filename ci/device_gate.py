@@ -36,9 +36,9 @@ MAX_COMMENT = 60_000  # characters; GitHub refuses a comment body over 65,536 (H
 
 # needs.jetson.result -> why no results arrived, and what to do about it
 MISSING = {
-    "skipped": (
+    "skipped": (  # a build that did not succeed skips it too, but then this job is skipped: see BUILD_DID_NOT_RUN
         "the Jetson job was skipped: nothing was measured",
-        "check why the job did not run (build failed, or the workflow run was not approved) and re-run it",
+        "check why the job did not run (its `if:`, the workflow run's approval) and re-run it",
     ),
     "cancelled": (
         "the Jetson job was cancelled before its results came back (a newer push, a timeout, or a cancelled run)",
@@ -55,6 +55,11 @@ MISSING = {
     ),
 }
 UNKNOWN = ("no device results arrived for this profile", "run the Jetson job for this profile")
+# the build workflow's conclusion, when not success (device-gate.yml's build-failed job): no bundle at all
+BUILD_DID_NOT_RUN = (
+    "the build workflow's run concluded {!r}: no bundle was made, nothing was measured",
+    "fix the build (its run's log) and push again; a build cancelled by a newer push is replaced by that one's",
+)
 
 
 def overall_exit(verdicts: list[str]) -> int:
@@ -89,9 +94,13 @@ def baseline_missing(args: argparse.Namespace, profile: str) -> str | None:
     return None
 
 
-def missing_results(profile: str, jetson_result: str | None) -> tuple[dict[str, Any], str]:
+def missing_results(
+    profile: str, jetson_result: str | None, build_result: str | None = None
+) -> tuple[dict[str, Any], str]:
     """The inconclusive report (gate.json shape) and its markdown for results that never arrived."""
     why, todo = MISSING.get(jetson_result or "", UNKNOWN)
+    if build_result not in (None, "success"):  # the build did not succeed: the Jetson job never ran
+        why, todo = BUILD_DID_NOT_RUN[0].format(build_result), BUILD_DID_NOT_RUN[1]
     report = {
         "profile": profile,
         "verdict": "inconclusive",
@@ -130,7 +139,7 @@ def judge(args: argparse.Namespace, profile: str) -> tuple[dict[str, Any], str]:
     """One profile's report and markdown: inconclusive without results, else the device gate's own."""
     results = args.results_root / profile
     if not (results / "measure.json").is_file():
-        report, md = missing_results(profile, args.jetson_result)
+        report, md = missing_results(profile, args.jetson_result, args.build_result)
     elif args.judged:
         return json.loads((results / "gate.json").read_text()), (results / "gate.md").read_text()
     else:
@@ -210,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the base branch's params (the rules)")
     p.add_argument("--proposed-params", type=Path, default=None, help="the PR's params.yaml, shown as proposed")
     p.add_argument("--jetson-result", default=None, help="needs.jetson.result: why results may be missing")
+    p.add_argument("--build-result", default=None, help="workflow_run.conclusion, when the build did not succeed")
     p.add_argument("--pr-json", type=Path, default=None, help="the build's claim of its PR number (verified)")
     p.add_argument("--baseline-error", default=None, help="why main's baseline could not be fetched (ci/gate.sh)")
     p.add_argument("--baseline-absent", default=None, help="why the look-up found no baseline (none, none accepted)")

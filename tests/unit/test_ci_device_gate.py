@@ -408,17 +408,10 @@ def _github_for_the_gate():
 def _gate_sh_github(job, github, **env):
     from tests.unit.test_ci_artifacts import TOKEN
 
+    given = {"JETSON_RESULT": "success", "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "o/r"}
+    given.update(GITHUB_REPOSITORY_ID="7", GITHUB_API_URL=github.url, HEAD_SHA="a" * 40)
     try:
-        return _gate_sh(
-            job,
-            JETSON_RESULT="success",
-            GITHUB_TOKEN=TOKEN,
-            GITHUB_REPOSITORY="o/r",
-            GITHUB_REPOSITORY_ID="7",
-            GITHUB_API_URL=github.url,
-            HEAD_SHA="a" * 40,
-            **env,
-        )
+        return _gate_sh(job, **{**given, **env})
     finally:
         github.server.shutdown()
 
@@ -510,3 +503,20 @@ def test_a_profile_mains_baseline_has_no_verdict_for_is_inconclusive_on_a_pull_r
     rule = next(r for r in report["rules"] if r["name"] == "same_val_set")
     assert rule["status"] == "inconclusive"
     assert rule["reason"].startswith("main's device-gate-main artifact has no verdict for cpu-ci; a pull request")
+
+
+def test_a_build_that_did_not_succeed_posts_inconclusive_statuses_and_reads_nothing(tmp_path):
+    """device-gate.yml's build-failed job: no artifact exists to read; every profile gets status error, why."""
+    import shutil
+
+    job = tmp_path / "job"
+    shutil.copytree(REPO / "ci", job / "ci")
+    shutil.copy(REPO / "params.yaml", job / "params.yaml")
+    github, posts = _github_for_the_gate()
+    proc = _gate_sh_github(job, github, BUILD_RESULT="failure", JETSON_RESULT="")
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())
+    assert report["verdict"] == "inconclusive"
+    assert report["reason"] == "the build workflow's run concluded 'failure': no bundle was made, nothing was measured"
+    assert [p for p, _ in posts][:1] == [f"/repos/o/r/statuses/{'a' * 40}"] and posts[0][1]["state"] == "error"
+    assert not [path for path, _ in github.seen if "/actions/" in path]  # no artifact, no baseline look-up

@@ -192,6 +192,22 @@ def test_results_that_never_arrived_are_judged_inconclusive():
     assert "secrets." not in yaml.safe_dump(gate) and "environment" not in gate
 
 
+def test_a_build_that_did_not_succeed_still_gets_an_inconclusive_status_for_every_profile():
+    """jetson and gate run only after a successful build: a failed or cancelled one had left the PR's head
+    commit with no device-gate status (the "skipped ... build failed" text could never be reached)."""
+    jobs = _jobs("device-gate.yml")
+    failed = jobs["build-failed"]
+    assert failed["if"] == "github.event.workflow_run.conclusion != 'success'"
+    assert jobs["gate"]["if"] == "always() && github.event.workflow_run.conclusion == 'success'"
+    assert "needs" not in failed and "environment" not in failed and "secrets." not in yaml.safe_dump(failed)
+    assert failed["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
+    assert not [s for s in failed["steps"] if "artifact" in s.get("uses", "")]  # nothing of the PR's is read
+    step = next(s for s in failed["steps"] if "ci/gate.sh" in s.get("run", ""))
+    assert step["env"]["BUILD_RESULT"] == "${{ github.event.workflow_run.conclusion }}"
+    gate = next(s for s in jobs["gate"]["steps"] if "ci/gate.sh" in s.get("run", ""))
+    assert step["run"] == gate["run"] and gate["run"].split()[2:] == jobs["jetson"]["strategy"]["matrix"]["profile"]
+
+
 def test_the_baseline_artifact_is_one_folder_with_a_fixed_layout():
     """17.4: upload-artifact roots several paths at their common ancestor; one folder keeps <profile>/gate.json."""
     gate = _jobs("device-gate.yml")["gate"]

@@ -152,6 +152,7 @@ def test_a_bundle_profile_key_the_base_does_not_know_is_a_note_not_the_verdict(b
     base = base_params(tmp_path, {})
     edit_json(bundle / "profiles.json", lambda d: d["cpu-ci"].update(new_setting=1))
     rehash(bundle)
+    _board_measured_it(bundle, measured)  # the board measured the bundle so built (same_bundle)
     report = device_gate(bundle, "cpu-ci", measured, rules_params=base)
     assert report["verdict"] == "pass", report["rules"]
     note = next(n for n in report["notes"] if "profiles.json is not shown as a proposal" in n)

@@ -28,7 +28,8 @@ def checkout(tmp_path) -> Path:
     """A runner's checkout: the script, the code (PYTHONPATH=src), the base's params.yaml and the bundle."""
     root = tmp_path / "runner"
     (root / "ci" / "jetson").mkdir(parents=True)
-    shutil.copyfile(REPO / "ci" / "jetson" / "run-device.sh", root / "ci" / "jetson" / "run-device.sh")
+    for script in ("run-device.sh", "engine-cache.sh"):  # engine-cache.sh: which engine cache it may use
+        shutil.copyfile(REPO / "ci" / "jetson" / script, root / "ci" / "jetson" / script)
     (root / "src").symlink_to(REPO / "src")
     base_params(root, {}, name="params.yaml")
     make_bundle(root)

@@ -219,6 +219,22 @@ def test_without_on_device_map_the_build_sides_evaluation_of_the_same_file_count
     assert rules["map50"]["measured"] == 1.0 and rules["map50"]["source"] == "build side"
 
 
+def test_a_board_without_opencv_for_a_clip_profile_is_inconclusive_not_the_bundles_fault(tmp_path, monkeypatch):
+    """OpenCV missing on the board was refused as ``e2e_input``, a bundle fault, so the PR failed."""
+    from edgeproof.device import video
+    from tests.device.conftest import make_bundle
+
+    def no_cv2():
+        raise ImportError("video input needs OpenCV: `pip install opencv-python-headless`")
+
+    monkeypatch.setattr(video, "import_cv2", no_cv2)
+    clip_bundle = make_bundle(tmp_path / "with-clip", clip="data/sources/clip.avi")
+    code, out = _measure(clip_bundle, "cpu-ci-clip")
+    assert code == 5 and json.loads((out / "measure.json").read_text())["rule"] == "board_packages"
+    report = device_gate(clip_bundle, "cpu-ci-clip", out)
+    assert report["verdict"] == "inconclusive" and "install it, rerun" in json.dumps(report)
+
+
 def test_end_to_end_on_the_bundled_clip(tmp_path, bundle):
     pytest.importorskip("cv2")
     from tests.device.conftest import make_bundle

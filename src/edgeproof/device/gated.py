@@ -58,8 +58,8 @@ def bundle_clip(bundle: Path) -> Path:
         from edgeproof.device.video import import_cv2
 
         import_cv2()
-    except ImportError as exc:
-        raise Refused("e2e_input", str(exc), EXIT_BAD_INPUT) from None
+    except ImportError as exc:  # the board's software, not the bundle: the same exit as missing providers
+        raise Refused("board_packages", str(exc), EXIT_PROVIDERS) from None
     return bundle / rel
 
 

@@ -63,6 +63,7 @@ _NOT_READY = {
     "rules_params": "the base branch's params.yaml cannot be used on the board: fix it there, then rerun",
     "machine_match": "the job ran on a machine that is not this profile's board: check the runner's labels",
     "providers": "the board's ONNX Runtime lacks the profile's providers: install the JetPack-matched wheel",
+    "board_packages": "the board lacks a package the profile needs (OpenCV for a clip): install it, rerun",
     "preflight": "the board was not ready: see ci/jetson/preflight.sh's output, fix the board, rerun",
 }
 _BASE_TODO = "fix the base branch's params.yaml, then rerun the device gate (not the model's fault)"

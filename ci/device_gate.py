@@ -170,7 +170,7 @@ def compose_comment(
     for md in reports.values():
         parts += [md.replace("# Device gate:", "### Device gate:", 1).rstrip(), ""]
     parts += [f"- {one_line(n)}" for n in notes] + ([""] if notes else [])
-    parts += ["### `dvc metrics diff main`", ""]
+    parts += ["### `dvc metrics diff main` (as the pull request's build reports it; not judged here)", ""]
     rows = table_rows_only(metrics_diff or "")  # the PR build's file: its table, nothing that could pose as ours
     parts.append(rows if rows else "_no metric changed_")
     return capped("\n".join(parts) + "\n")

@@ -70,3 +70,17 @@ def test_without_the_remote_the_clone_would_have_to_train(team, tmp_path):
     assert dvc(clone, "remote", "modify", "team", "url", str(tmp_path / "empty")).returncode == 0
     proc = dvc(clone, "status", "train")
     assert proc.returncode == 0 and "deleted" in proc.stdout and "models/best.pt" in proc.stdout, proc.stdout
+
+
+def test_a_headline_that_is_not_this_builds_is_left_out_of_the_prs_metrics_diff(team):
+    """The build stops at the bundle, so the committed metrics/headline.json is whatever was committed (here the
+    first clone never ran the gate): `dvc status gate` says so, and the diff the PR comment quotes leaves it out."""
+    second = team["second"]
+    assert dvc(second, "status", "gate", "-q").returncode != 0
+    env = {**env_for(second), "EDGEPROOF_SKIP_SETUP": "1", "EDGEPROOF_DIFF_BASE": "HEAD"}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    build = subprocess.run(["bash", "ci/build.sh"], cwd=second, env=env, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-4000:]
+    rows = (second / "ci-out" / "metrics-diff.md").read_text().splitlines()
+    headline = [r for r in rows if r.startswith("| metrics/headline.json")]
+    assert headline == ["| metrics/headline.json | left out: dvc status gate says it does not match this build | | | |"]

@@ -99,7 +99,7 @@ def test_a_pull_requests_text_cannot_pose_as_the_verdict_or_hide_it():
         dg.MARKER,
         "## edgeproof: release on the device",
         "### Device gate: `cpu-ci`",
-        "### `dvc metrics diff main`",
+        "### `dvc metrics diff main` (as the pull request's build reports it; not judged here)",
     ]
     assert "\n- x --- # Device gate: `cpu-ci` \\*\\*Verdict" in body  # the note: one inert line, no bold
 

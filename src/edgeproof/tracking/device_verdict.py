@@ -161,7 +161,9 @@ def _log_all(
             exp = client.get_experiment_by_name(experiment)  # the description's run links
             exp_id = str(exp.experiment_id) if exp is not None else "0"
             _add_to_history(client, model_name, sha, profile, report, [r.info.run_id for r in runs], exp_id)
-        moves = move_alias_on_pass and report["verdict"] == "pass"
+        moves = move_alias_on_pass and history.verdict_words(report) == "passed"
+        if move_alias_on_pass and report.get("verdict") == "pass" and not moves:
+            log.warning("device verdict %s: %s; alias %s not moved", profile, history.verdict_words(report), profile)
         version = move_device_alias(client, model_name, profile, sha) if moves else None
         done[profile] = {"runs": [r.info.run_id for r in runs], "alias_version": version}
     return done

@@ -41,6 +41,7 @@ from edgeproof.tracking.history_keys import (
     record_history_key,
 )
 from edgeproof.tracking.promotion import PROMOTION_PREFIX, SHOWN, all_passed, has_record, promotion, record_tags
+from edgeproof.tracking.verdicts import verdict_problem
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
@@ -65,12 +66,17 @@ def origin(tags: Mapping[str, str]) -> str:
 
 
 def verdict_words(verdict: Mapping[str, Any]) -> str:
-    """``passed`` or ``failed: fps, map50`` (``inconclusive: ...`` for a device verdict that says so)."""
-    if verdict.get("verdict") not in (None, "pass", "fail"):
-        return f"{verdict['verdict']}: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
-    if verdict.get("passed"):
+    """``passed`` or ``failed: fps, map50`` (``inconclusive: ...`` for a device verdict that says so).
+
+    The ``verdict`` decides, and ``passed`` must agree with it as a boolean: one that does not
+    (:func:`~edgeproof.tracking.verdicts.verdict_problem`) is ``invalid: <why>``, never ``passed``."""
+    why = verdict_problem(verdict)
+    if why is not None:
+        return f"invalid: {why}"
+    said, failed = verdict.get("verdict"), ", ".join(str(f) for f in verdict.get("failed") or [])
+    if said == "pass" or (said is None and verdict.get("passed") is True):
         return "passed"
-    return f"failed: {', '.join(verdict.get('failed') or [])}".rstrip(": ")
+    return f"{'failed' if said in (None, 'fail') else said}: {failed}".rstrip(": ")
 
 
 def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
@@ -158,7 +164,7 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
         "run_id": run_ids[0] if run_ids else None,
         "origin": f"{origin} ({ref})" if ref else origin,
         "commit": os.environ.get("GITHUB_SHA", "unknown"),
-        "verdicts": {profile: verdict_words({"passed": report.get("verdict") == "pass", **report})},
+        "verdicts": {profile: verdict_words(report)},  # its verdict decides; a disagreeing passed is invalid
         "thresholds": thresholds,
         "provenance": DEVICE_PROVENANCE,
         "at_ms": now,

@@ -14,13 +14,48 @@ VERDICT_FIELDS = ("passed", "verdict", "model_sha256", "failed")
 """What a record keeps of each gate report's verdict."""
 BUILD_PROFILE = "build"
 """The verdict's profile name when neither the gate report nor ``reports/release.json`` names one."""
+VERDICTS = ("pass", "fail", "inconclusive", "invalid")
+"""The words a verdict may say (``invalid``: a device report a record refused, :func:`verdicts`)."""
+
+
+def verdict_problem(report: Mapping[str, Any]) -> str | None:
+    """Why a gate report's ``passed`` and ``verdict`` cannot be taken (None: they can).
+
+    The ``verdict`` decides, and a ``passed`` beside it must be the boolean ``verdict == "pass"`` (the
+    string ``"false"`` is truthy, and ``passed: true`` beside ``verdict: fail`` is an edit). A report
+    without ``verdict`` (a record made before it was kept) is judged by ``passed``, which must then be
+    a boolean."""
+    said, passed = report.get("verdict"), report.get("passed")
+    if said is None:
+        return None if isinstance(passed, bool) else f"passed {passed!r} is not true or false (and no verdict)"
+    if said not in VERDICTS:
+        return f"verdict {said!r} is none of {', '.join(VERDICTS[:3])}"
+    if "passed" in report and passed is not (said == "pass"):
+        return f"passed {passed!r} disagrees with verdict {said!r} (expected {str(said == 'pass').lower()})"
+    return None
+
+
+def _device_verdict(path: Path, report: Any) -> dict[str, Any] | None:
+    """What a record keeps of a device's ``gate.json``: an invalid verdict (never a pass, the file and key
+    named) when its ``passed`` and ``verdict`` disagree; ``None`` for a file that is no JSON object."""
+    if not isinstance(report, Mapping):
+        log.warning("ignoring the device verdict %s: expected a JSON object, found %s", path, type(report).__name__)
+        return None
+    kept = {"device": True, **{k: report.get(k) for k in VERDICT_FIELDS}}
+    why = verdict_problem(report)
+    if why is not None:
+        log.warning("device verdict %s refused: %s; counted as not passed", path, why)
+        kept.update(passed=False, verdict="invalid", failed=[f"{path.as_posix()}: {why}"])
+    return kept
 
 
 def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None) -> dict[str, Any]:
     """``{profile: {passed, verdict, model_sha256, failed}}``: this gate's verdict under the build profile,
     plus each device's ``<device_reports>/<profile>/gate.json`` present on disk (marked ``device``:
     only the model file it names is judged by it, none when it names none). ``verdict`` (``pass``,
-    ``fail``, ``inconclusive``) is kept: ``passed`` false alone would show an inconclusive gate as failed."""
+    ``fail``, ``inconclusive``) is kept: ``passed`` false alone would show an inconclusive gate as failed.
+    A device report whose ``passed`` is no boolean or disagrees with its ``verdict`` is kept as an
+    ``invalid`` verdict naming the file and key (:func:`verdict_problem`): never a pass."""
     build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
     out = {build: {"passed": bool(gate.get("passed")), "verdict": gate.get("verdict"),
                    "model_sha256": gate.get("model_sha256"), "failed": gate.get("failed", [])}}  # fmt: skip
@@ -30,7 +65,10 @@ def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_
         except (OSError, ValueError) as exc:
             log.warning("ignoring the device verdict %s: %s", path, exc)
             continue
-        out[path.parent.name] = {"device": True, **{k: report.get(k) for k in VERDICT_FIELDS}}
+        kept = _device_verdict(path, report)
+        if kept is None:
+            continue
+        out[path.parent.name] = kept
         if not report.get("model_sha256"):
             why = ", ".join(report.get("failed") or []) or report.get("verdict")
             log.warning("device verdict %s names no model file (failed: %s): attributed to no model version", path, why)

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
+from edgeproof.verdict.consistency import bench_problems
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
     FAIL,
@@ -49,7 +50,9 @@ def cross_check_problems(eval_metrics: Mapping[str, Any], settings: CrossCheckPa
     The differences are recomputed from the recorded numbers rather than taken from the file: the
     pycocotools mAP50-95 must be the one reported, and every comparison that ran must agree within the
     tolerance of ``settings`` (params' ``evaluate.cross_check``; the measured file's own ``tolerance`` is
-    what the evaluation used, never what judges it). A comparison that did not run must say why
+    what the evaluation used, never what judges it), the mAP50 too where ultralytics' detections were
+    scored (``ultralytics_map50``: the build profile's accuracy rule is ``map50``, so a cross-check of
+    the mAP50-95 alone vouched for a figure no rule judges). A comparison that did not run must say why
     (``skipped``). Whether no comparison ran at all is :func:`unverified`'s question.
     """
     settings = settings or CrossCheckParams()
@@ -59,6 +62,7 @@ def cross_check_problems(eval_metrics: Mapping[str, Any], settings: CrossCheckPa
     problems = []
     if cc.get("passed") is not True:
         problems.append("the evaluation's own cross-check did not pass")
+    problems += _map50_problems(eval_metrics.get("map50"), cc.get("ultralytics_map50"), settings)
     reference = cc.get("pycocotools")
     if not is_number(reference) or reference != eval_metrics.get("map50_95"):
         problems.append(f"cross_check.pycocotools {reference!r} is not the reported map50_95")
@@ -74,6 +78,18 @@ def cross_check_problems(eval_metrics: Mapping[str, Any], settings: CrossCheckPa
         elif abs(value - reference) > tol + 1e-9:
             problems.append(f"{name} {value:.4f} vs pycocotools {reference:.4f} differs by more than {tol} (params)")
     return problems
+
+
+def _map50_problems(map50: Any, theirs: Any, settings: CrossCheckParams) -> list[str]:
+    """The reported ``map50`` against pycocotools' mAP50 of ultralytics' own detections, where it ran."""
+    if theirs is None or not is_number(map50):
+        return []  # not scored, or a map50 its own rule holds invalid or missing
+    if not is_number(theirs):
+        return [f"cross_check.ultralytics_map50 {theirs!r} is not a number"]
+    tol = settings.ultralytics_tolerance
+    if abs(theirs - map50) > tol + 1e-9:
+        return [f"ultralytics_map50 {theirs:.4f} vs map50 {map50:.4f} differs by more than {tol} (params)"]
+    return []
 
 
 def unverified(eval_metrics: Mapping[str, Any], settings: CrossCheckParams | None = None) -> str | None:
@@ -100,6 +116,66 @@ def _cross_check_rule(
     return result("cross_check", "cross_check", "agrees", "within tolerance", measured, source, status, why)
 
 
+CONSISTENT = "results_consistent"
+# pycocotools' mAP50 (mAP50-95, mAP75) is the mean, over the classes with boxes, of each class's AP50 (AP,
+# AP75): the per-class rows give it back within their rounding to 6 decimals (1e-6); an edit is far above
+PER_CLASS_TOLERANCE = 1e-5
+_PER_CLASS = (("map50", "ap50"), ("map50_95", "ap"), ("map75", "ap75"))
+
+
+def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
+    """Each mAP figure against the mean of its per-class rows (``per_class[].ap50`` ...), where they exist."""
+    rows = eval_metrics.get("per_class")
+    out = []
+    for figure, key in _PER_CLASS if isinstance(rows, list) else ():
+        value = eval_metrics.get(figure)
+        aps = [r[key] for r in rows if isinstance(r, Mapping) and is_number(r.get(key))]
+        if aps and is_number(value) and abs(sum(aps) / len(aps) - value) > PER_CLASS_TOLERANCE:
+            mean = sum(aps) / len(aps)
+            out.append(f"{source} {figure} {value!r} differs from the mean of per_class[].{key} {mean:.6f}")
+    return out
+
+
+def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:
+    """The bench's ``device`` against every other variant's measured on the same machine (``peers``)."""
+    mine, out = bench.get("device"), []
+    for other, peer in sorted(peers.items()):
+        theirs = peer.get("device") if isinstance(peer, Mapping) else None
+        if other == source or theirs == mine:
+            continue
+        if not (isinstance(mine, Mapping) and isinstance(theirs, Mapping)):
+            out.append(f"{source} device {str(mine)[:80]} differs from {other} device {str(theirs)[:80]}")
+            continue
+        for key in sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)):
+            found, other_value = str(mine.get(key))[:80], str(theirs.get(key))[:80]
+            out.append(f"{source} device.{key} {found} differs from {other} device.{key} {other_value}")
+    return out
+
+
+def consistency_rule(
+    eval_metrics: Mapping[str, Any], bench_metrics: Mapping[str, Any], sources: tuple[str, str], peers: Mapping
+) -> dict[str, Any]:
+    """``results_consistent``: the measured files against themselves and the release's other variants.
+
+    One benchmark run writes ``fps_e2e`` (a copy of ``e2e.fps``, 1000 / ``e2e.mean``), ``latency_ms``
+    (the ``e2e`` percentiles, in order) and ``device``; one evaluation writes ``map50`` and the per-class
+    rows it is the mean of; the release's variants were all measured on one machine. A figure that
+    disagrees with them is an edited file: invalid, naming file and key (the device gate's rule of the
+    same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
+    variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check is inconclusive.
+    """
+    ev, bench = sources
+    problems = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
+    problems += _per_class_problems(eval_metrics, ev) + _device_problems(bench_metrics, bench, peers)
+    metric, where = "fps_e2e, latency_ms, mAP and device vs the files' own figures", f"{ev}, {bench}"
+    if problems:
+        return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
+    if not isinstance(bench_metrics.get("e2e"), Mapping):
+        why = f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"
+        return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, why)
+    return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)
+
+
 def check_gate(
     thresholds: DeviceGate,
     eval_metrics: Mapping[str, Any],
@@ -107,13 +183,15 @@ def check_gate(
     model_sha256: str,
     sources: tuple[str, str] = ("metrics/eval.json", "metrics/bench.json"),
     cross_check: CrossCheckParams | None = None,
+    peers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
     The identity rules tie the verdict to one file: the model being released must have the sha256
     that was evaluated and the one that was benchmarked. ``sources`` names the two files in the
-    report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on).
-    A file that is not a JSON object fails every rule on it (never raises).
+    report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on);
+    ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
+    (:func:`consistency_rule`). A file that is not a JSON object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -127,6 +205,7 @@ def check_gate(
     fps, latency_p95 = speed_rules(g, bench_metrics, bench)
     rules += [fps, *accuracy_rules(g, eval_metrics, ev), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
+    rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))

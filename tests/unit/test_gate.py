@@ -6,15 +6,21 @@ from pathlib import Path
 
 from edgeproof.gate import check_gate, render_markdown
 from edgeproof.profiles import DeviceGate as GateParams
+from edgeproof.verdict.rules import is_number
 
 SHA = "a" * 64
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _bench(fps=30.0, p95=40.0, sha=SHA):
+    """A bench.json whose ``fps_e2e`` and ``latency_ms`` are its ``e2e`` run's, as the benchmark writes them."""
+    e2e = {"fps": fps, "p95": p95}
+    if is_number(fps) and fps > 0:
+        e2e["mean"] = round(1000.0 / fps, 4)
     return {
         "fps_e2e": fps,
         "latency_ms": {"p95": p95},
+        "e2e": e2e,
         "model_sha256": sha,
         "device": {"cpu_model": "Test CPU", "providers_used": ["CPUExecutionProvider"]},
     }
@@ -36,7 +42,15 @@ def test_all_rules_pass():
     report = check_gate(GateParams(), _eval(), _bench(), SHA)
     assert report["passed"] and report["failed"] == []
     names = [r["name"] for r in report["rules"]]
-    assert names == ["fps", "map50", "latency_p95", "cross_check", "same_model_evaluated", "same_model_benchmarked"]
+    assert names == [
+        "fps",
+        "map50",
+        "latency_p95",
+        "cross_check",
+        "results_consistent",
+        "same_model_evaluated",
+        "same_model_benchmarked",
+    ]
     assert report["model_sha256"] == SHA
 
 
@@ -69,7 +83,8 @@ def test_missing_measurement_never_passes():
     statuses = {r["name"]: r["status"] for r in report["rules"]}
     assert statuses["map50"] == "inconclusive" and statuses["cross_check"] == "invalid"
     report = check_gate(GateParams(), _eval(), {"model_sha256": SHA, "latency_ms": {"p95": 1.0}}, SHA)
-    assert report["verdict"] == "inconclusive" and report["failed"] == ["fps"]  # missing: not judged, not passed
+    assert report["verdict"] == "inconclusive"  # missing: not judged, not passed
+    assert report["failed"] == ["fps", "results_consistent"]  # no e2e run to cross-check either
 
 
 def test_markdown_table_names_failures():
@@ -89,7 +104,7 @@ def test_non_numeric_or_malformed_measurements_fail_clearly():
     assert report["verdict"] == "fail" and "expected a JSON object of metrics, got list" in report["rules"][0]["reason"]
     assert report["rules"][0]["source"] == "m/eval.json"
     report = check_gate(GateParams(), _eval(), _bench(), SHA, sources=("a/e.json", "b/b.json"))
-    assert {r["source"] for r in report["rules"]} == {"a/e.json", "b/b.json"}
+    assert {name for r in report["rules"] for name in r["source"].split(", ")} == {"a/e.json", "b/b.json"}
 
 
 def test_the_thresholds_have_one_home_the_build_profile(tmp_path):

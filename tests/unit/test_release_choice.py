@@ -9,6 +9,7 @@ from edgeproof.io import sha256_file, write_json
 from edgeproof.profiles import parse_profiles
 from edgeproof.release.choose import choose
 from edgeproof.release.params import ReleaseParams
+from tests.unit.test_gate import _bench as gate_bench
 from tests.unit.test_gate import _eval as gate_eval
 
 CPU = ["CPUExecutionProvider"]
@@ -43,7 +44,7 @@ def _variant(name, map50_95, fps, parity=True, map50=0.95, p95=8.0):
         "map_drop": round(0.79 - map50_95, 4),
         "fps_e2e": fps,
         "eval": {"map50": map50, "map50_95": map50_95, "model_sha256": sha, "cross_check": _agreeing(map50_95)},
-        "bench": {"fps_e2e": fps, "latency_ms": {"p95": p95}, "model_sha256": sha},
+        "bench": gate_bench(fps=fps, p95=p95, sha=sha),
     }
 
 

@@ -84,6 +84,14 @@ def release_candidate(args: GateRun) -> GateRun:
     return replace(args, model=model, eval=ev, bench=bench)
 
 
+def variant_benches(release_path: Path) -> dict[str, Any]:
+    """Every measured variant's ``bench.json`` that ``release.json`` names, by path: the release's variants
+    were measured on one machine, so the gated one's ``device`` must be theirs (:func:`check_gate`)."""
+    variants = read_json(release_path).get("variants") or {}
+    paths = {v["bench_json"] for v in variants.values() if isinstance(v, dict) and isinstance(v.get("bench_json"), str)}
+    return {path: read_json(Path(path)) for path in sorted(paths)}
+
+
 VARIANT_COLUMNS = (
     "variant",
     "mAP50-95",
@@ -131,6 +139,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         sha256_file(args.model),
         sources=(args.eval.as_posix(), args.bench.as_posix()),
         cross_check=params.evaluate.cross_check,  # the tolerances of params, never the measured file's
+        peers=variant_benches(args.release) if args.release is not None else None,
     )
     report["model_path"] = args.model.as_posix()
     write_json(args.report_json, report)

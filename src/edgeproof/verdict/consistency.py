@@ -94,6 +94,17 @@ def _ordered(bench: Dict[str, Any]) -> List[str]:
     return out
 
 
+def bench_problems(bench: Dict[str, Any], over_images: bool = False) -> List[str]:
+    """What one ``bench.json`` says against itself: one FPS figure (:func:`_fps`), percentiles in order and
+    ``latency_ms`` the end-to-end run's (:func:`_ordered`). The part of ``results_consistent`` that needs
+    no other file, which the build gate judges too (:mod:`edgeproof.gate`). ``over_images``: the
+    end-to-end run timed image files where ``e2e.source`` says nothing (the build machine's benchmark)."""
+    e2e = bench.get("e2e") if isinstance(bench.get("e2e"), dict) else {}
+    if over_images and "source" not in e2e:
+        e2e = dict(e2e, source="images")
+    return [p for p in _fps(bench, e2e) + _ordered(bench) if p]
+
+
 def _board_files(name: str, bench: Dict[str, Any], got: Dict[str, Any]) -> List[Optional[str]]:
     """measure.json (the run's status) and conditions.json's flag against the results."""
     cond, status = got.get("conditions") or {}, got.get("measure") or {}

@@ -15,16 +15,23 @@ release, under names that are stable (the PR comment and MLflow use the same one
                     (``metrics/variants/<release_variant>/bench.json`` ``fps_e2e``)
 ``latency_p95_ms``  end-to-end p95 latency in milliseconds
 ``gate_passed``     the release verdict (``reports/gate.json`` ``passed``)
-``release_variant`` fp32 | fp16 | int8 | int8_trt: what ships (``reports/release.json``; fp32 without it)
+``release_variant`` fp32 | fp16 | int8 | int8_trt: what ships (``reports/release.json``; without it the
+                    gated model's variant, from its file name, null for a name that is no variant)
 ``model_mb``        size of the released variant's file, MB (10^6 bytes, two decimals)
 ``epochs``          training epochs run (``metrics/train.json``)
 ``measured_on``     the profile and machine that measured ``fps``/``latency_p95_ms`` (e.g. ``cpu-ci:
                     Intel Xeon Processor, 2 cores``): figures from another machine explain themselves
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
-                    with an on-device ``<device-reports>/<profile>/bench.json``; plus
-                    ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured them
-                    (its ``energy``/``memory`` record says measurable, and the figure is possible)
+                    with an on-device ``<device-reports>/<profile>/bench.json`` about the file
+                    ``reports/release.json`` releases to that profile, beside a ``gate.json`` on that
+                    file that holds no invalid rule (:func:`device_left_out`; any other is left out,
+                    a warning naming the file and why); plus ``energy_mj_per_frame`` (gross) and
+                    ``peak_memory_mb`` when the device measured them (its ``energy``/``memory`` record
+                    says measurable, and the figure is possible)
 ==================  ==========================================================================
+
+A figure the gate's rules hold impossible (``fps`` -5, ``mAP50`` 96.46: :func:`~edgeproof.verdict.rules.invalid_reason`)
+is null, as a missing one is: the gate says why, the headline never shows it as a measurement.
 
 Identities (sha256, byte sizes, host names) and timing details never go here: two runs of the
 same commit differ only in the measured ``fps``/``latency_p95_ms``.
@@ -40,7 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.io import read_json, write_text
-from edgeproof.verdict.rules import shown_figure
+from edgeproof.profiles import VARIANTS
+from edgeproof.tracking.verdicts import verdict_problem
+from edgeproof.verdict.rules import INVALID, invalid_reason, shown_figure
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +65,12 @@ HEADLINE_KEYS = (
     "epochs",
     "measured_on",
 )
-DEFAULT_VARIANT = "fp32"
 
 
-def _number(value: Any, digits: int) -> float | None:
-    """``value`` rounded, or None when it is missing or not a finite number (DVC shows ``-``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+def _number(value: Any, digits: int, metric: str) -> float | None:
+    """``value`` rounded, or None when it is missing or no possible ``metric`` (a BOUNDS key of the rule
+    engine: not a finite number, negative, an mAP over 1...): DVC shows ``-``, MLflow logs nothing."""
+    if value is None or invalid_reason(metric, value) is not None:
         return None
     return round(float(value), digits)
 
@@ -69,7 +78,7 @@ def _number(value: Any, digits: int) -> float | None:
 def _speed(bench: Mapping[str, Any]) -> dict[str, float | None]:
     latency = bench.get("latency_ms")
     p95 = latency.get("p95") if isinstance(latency, Mapping) else None
-    return {"fps": _number(bench.get("fps_e2e"), 1), "latency_p95_ms": _number(p95, 2)}
+    return {"fps": _number(bench.get("fps_e2e"), 1, "fps_e2e"), "latency_p95_ms": _number(p95, 2, "latency_ms.p95")}
 
 
 def measured_on(bench: Mapping[str, Any], release: Mapping[str, Any] | None) -> str | None:
@@ -87,10 +96,13 @@ def measured_on(bench: Mapping[str, Any], release: Mapping[str, Any] | None) -> 
     return f"{profile}: {machine}" if isinstance(profile, str) and profile else machine
 
 
-def release_variant(release: Mapping[str, Any] | None) -> str:
-    """The variant ``reports/release.json`` releases at its build profile, else fp32 (no variants built)."""
+def release_variant(release: Mapping[str, Any] | None, model: Path | None = None) -> str | None:
+    """The variant ``reports/release.json`` releases at its build profile; without one, the gated model's
+    (its file name: ``models/optimized/int8.onnx`` is int8), None for a name that is no variant."""
     variant = (release or {}).get("release_variant")
-    return variant if isinstance(variant, str) and variant else DEFAULT_VARIANT
+    if isinstance(variant, str) and variant:
+        return variant
+    return model.stem if model is not None and model.stem in VARIANTS else None
 
 
 def headline_metrics(
@@ -109,12 +121,12 @@ def headline_metrics(
     """
     epochs = train.get("epochs")
     headline: dict[str, Any] = {
-        "mAP50-95": _number(evaluation.get("map50_95"), 6),
-        "mAP50": _number(evaluation.get("map50"), 6),
-        "mAP75": _number(evaluation.get("map75"), 6),
+        "mAP50-95": _number(evaluation.get("map50_95"), 6, "map50_95"),
+        "mAP50": _number(evaluation.get("map50"), 6, "map50"),
+        "mAP75": _number(evaluation.get("map75"), 6, "map75"),
         **_speed(bench),
         "gate_passed": bool(gate_report.get("passed")),
-        "release_variant": release_variant(release),
+        "release_variant": release_variant(release, Path(model_path)),
         "model_mb": round(Path(model_path).stat().st_size / 1e6, 2),
         "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
         "measured_on": measured_on(bench, release),
@@ -134,11 +146,55 @@ def _device(bench: Mapping[str, Any]) -> dict[str, float | None]:
     return figures
 
 
-def device_benches(folder: Path | None) -> dict[str, dict[str, Any]]:
-    """On-device bench reports ``<folder>/<profile>/bench.json``, by profile (none without ``folder``)."""
+def device_left_out(
+    profile: str, bench: Mapping[str, Any], gate: Path, release: Mapping[str, Any] | None
+) -> str | None:
+    """Why the headline does not show a device's ``bench`` (None: it does). Device reports are CI
+    artifacts, not DVC deps: only figures about the very file ``reports/release.json`` releases to
+    ``profile``, vouched for by a ``gate.json`` on that file that holds no invalid rule, are shown."""
+    chosen = ((release or {}).get("profiles") or {}).get(profile)
+    sha = chosen.get("sha256") if isinstance(chosen, Mapping) else None
+    if not sha:
+        return f"reports/release.json releases no file to the profile {profile}"
+    if bench.get("model_sha256") != sha:
+        return (
+            f"model_sha256 {str(bench.get('model_sha256'))[:12]}… is not the file released to {profile} ({sha[:12]}…)"
+        )
+    try:
+        verdict = read_json(gate)
+    except (OSError, ValueError) as exc:
+        return f"no readable device verdict beside it ({gate}: {exc})"
+    if not isinstance(verdict, Mapping):
+        return f"{gate}: expected a JSON object, found {type(verdict).__name__}"
+    if verdict.get("model_sha256") != sha:
+        return f"{gate} judged model_sha256 {str(verdict.get('model_sha256'))[:12]}…, not {sha[:12]}…"
+    rules = verdict.get("rules") if isinstance(verdict.get("rules"), list) else []
+    invalid = [str(r.get("name")) for r in rules if isinstance(r, Mapping) and r.get("status") == INVALID]
+    why = verdict_problem(verdict) or (f"rules {', '.join(invalid)} invalid" if invalid else None)
+    return f"{gate}: {why}" if why else None
+
+
+def device_benches(folder: Path | None, release: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """On-device bench reports ``<folder>/<profile>/bench.json`` the headline shows, by profile (none
+    without ``folder``); one :func:`device_left_out` refuses is left out with a warning saying why. A
+    ``bench.json`` that is no JSON object raises :class:`ValueError` naming it (the stage's exit 2)."""
     if folder is None or not Path(folder).is_dir():
         return {}
-    return {path.parent.name: read_json(path) for path in sorted(Path(folder).glob("*/bench.json"))}
+    shown = {}
+    for path in sorted(Path(folder).glob("*/bench.json")):
+        bench = read_json(path)
+        if not isinstance(bench, Mapping):
+            raise ValueError(f"{path}: expected a JSON object, found {type(bench).__name__}")
+        why = device_left_out(path.parent.name, bench, path.parent / "gate.json", release)
+        if why is not None:
+            log.warning("headline: the device figures of %s are left out: %s", path, why)
+            continue
+        shown[path.parent.name] = dict(bench)
+    return shown
+
+
+def _object(data: Any) -> Mapping[str, Any]:
+    return data if isinstance(data, Mapping) else {}
 
 
 def headline_from_files(
@@ -153,13 +209,13 @@ def headline_from_files(
     """:func:`headline_metrics` from the files the gate stage is given (``release`` only if it exists)."""
     release_data = read_json(release) if release is not None and Path(release).is_file() else None
     return headline_metrics(
-        read_json(evaluation),
-        read_json(bench),
+        _object(read_json(evaluation)),  # a file that is no object: the gate's rules say so, nulls here
+        _object(read_json(bench)),
         gate_report,
-        read_json(train),
+        _object(read_json(train)),
         model,
         release=release_data,
-        devices=device_benches(device_reports),
+        devices=device_benches(device_reports, release_data),
     )
 
 

@@ -49,32 +49,124 @@ def test_release_variant_comes_from_release_json(model):
     assert headline_metrics(EVAL, BENCH, {"passed": False}, TRAIN, model, release={})["release_variant"] == "fp32"
 
 
+def test_without_release_json_the_variant_is_the_gated_model_s_or_null(tmp_path):
+    """Gating models/optimized/int8.onnx with --model/--eval/--bench wrote release_variant fp32 (records 10)."""
+    for name, variant in (("int8.onnx", "int8"), ("int8_trt.onnx", "int8_trt"), ("best.onnx", None)):
+        (tmp_path / name).write_bytes(b"\0")
+        assert headline_metrics(EVAL, BENCH, {}, TRAIN, tmp_path / name)["release_variant"] == variant, name
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "bench", "key"),
+    [
+        ({**EVAL, "map50": 96.46}, BENCH, "mAP50"),  # a percentage
+        ({**EVAL, "map50_95": -0.1}, BENCH, "mAP50-95"),
+        (EVAL, {**BENCH, "fps_e2e": -5.0}, "fps"),
+        (EVAL, {**BENCH, "fps_e2e": 1e300}, "fps"),
+        (EVAL, {**BENCH, "latency_ms": {"p95": 0.0}}, "latency_p95_ms"),
+    ],
+)
+def test_a_figure_the_gate_holds_impossible_is_null_in_the_headline(model, evaluation, bench, key):
+    """fps -5 and mAP50 96.46 were judged invalid by the gate, yet shown (and logged to MLflow) (records 11)."""
+    assert headline_metrics(evaluation, bench, {}, TRAIN, model)[key] is None
+
+
 def test_missing_or_impossible_values_show_as_null_not_as_numbers(model):
     h = headline_metrics({"map50": float("nan")}, {"fps_e2e": "fast"}, {}, {"epochs": True}, model)
     assert h["mAP50"] is None and h["mAP50-95"] is None and h["fps"] is None and h["latency_p95_ms"] is None
     assert h["epochs"] is None and h["gate_passed"] is False
 
 
-def test_device_profiles_from_on_device_reports(tmp_path, model):
-    for name, fps in (("jetson-nano", 19.5), ("jetson-orin-nano", 210.0)):
-        write_json(tmp_path / "device" / name / "bench.json", {**BENCH, "fps_e2e": fps, "device": {"host": "h"}})
+RELEASED = {"jetson-nano": "a" * 64, "jetson-orin-nano": "b" * 64}
+
+
+def _device_files(tmp_path: Path, fps: dict[str, float]) -> Path:
+    """The gate stage's inputs with a device bench.json and gate.json per profile, each about the file
+    release.json releases to it; the release.json path."""
+    for name, value in fps.items():
+        sha = RELEASED[name]
+        bench = {**BENCH, "fps_e2e": value, "device": {"host": "h"}, "model_sha256": sha}
+        write_json(tmp_path / "device" / name / "bench.json", bench)
+        write_json(tmp_path / "device" / name / "gate.json", {"verdict": "pass", "passed": True, "model_sha256": sha})
     write_json(tmp_path / "eval.json", EVAL)
     write_json(tmp_path / "bench.json", BENCH)
     write_json(tmp_path / "train.json", TRAIN)
-    h = headline_from_files(
-        tmp_path / "eval.json",
-        tmp_path / "bench.json",
-        {"passed": True},
-        tmp_path / "train.json",
-        model,
-        release=tmp_path / "absent-release.json",
-        device_reports=tmp_path / "device",
+    release = {"build_profile": "cpu-ci", "profiles": {p: {"sha256": sha} for p, sha in RELEASED.items()}}
+    return write_json(tmp_path / "release.json", release)
+
+
+def _from_files(tmp_path: Path, model: Path, release: Path) -> dict:
+    t = tmp_path
+    return headline_from_files(
+        t / "eval.json", t / "bench.json", {"passed": True}, t / "train.json", model, release, t / "device"
     )
+
+
+def test_device_profiles_from_on_device_reports(tmp_path, model):
+    release = _device_files(tmp_path, {"jetson-nano": 19.5, "jetson-orin-nano": 210.0})
+    h = _from_files(tmp_path, model, release)
     assert h["devices"] == {
         "jetson-nano": {"fps": 19.5, "latency_p95_ms": 6.94},
         "jetson-orin-nano": {"fps": 210.0, "latency_p95_ms": 6.94},
     }
     assert h["release_variant"] == "fp32"
+
+
+def _invalid_rule(path: Path) -> None:
+    gate = json.loads(path.read_text())
+    gate.update(verdict="fail", passed=False, rules=[{"name": "results_consistent", "status": "invalid"}])
+    write_json(path, gate)
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (
+            lambda d: write_json(d / "bench.json", {**BENCH, "fps_e2e": 999.0, "model_sha256": "ab" * 32}),
+            "not the file",
+        ),
+        (lambda d: (d / "gate.json").unlink(), "no readable device verdict beside it"),
+        (lambda d: write_json(d / "gate.json", {"verdict": "pass", "model_sha256": "ab" * 32}), "judged model_sha256"),
+        (
+            lambda d: write_json(d / "gate.json", {"verdict": "fail", "passed": "false", "model_sha256": "b" * 64}),
+            "passed 'false' disagrees with verdict",
+        ),
+        (lambda d: _invalid_rule(d / "gate.json"), "rules results_consistent invalid"),
+        (lambda d: write_json(d / "gate.json", []), "expected a JSON object, found list"),
+    ],
+)
+def test_device_figures_about_another_file_or_without_a_valid_verdict_are_left_out(tmp_path, model, caplog, edit, why):
+    """A device bench.json of an older build's file (fps 999) reached the headline and MLflow (records 5)."""
+    release = _device_files(tmp_path, {"jetson-nano": 19.5, "jetson-orin-nano": 210.0})
+    edit(tmp_path / "device" / "jetson-orin-nano")
+    h = _from_files(tmp_path, model, release)
+    assert h["devices"] == {"jetson-nano": {"fps": 19.5, "latency_p95_ms": 6.94}}
+    bench = tmp_path / "device" / "jetson-orin-nano" / "bench.json"
+    assert f"the device figures of {bench} are left out" in caplog.text and why in caplog.text
+    assert "devices" not in _from_files(tmp_path, model, tmp_path / "absent-release.json")  # nothing released
+
+
+def test_a_device_bench_that_is_no_object_stops_the_stage_before_it_writes(tmp_path, model, capsys):
+    """bench.json [] crashed the stage with exit 1 ("failed") after gate.json said passed (records 8)."""
+    _device_files(tmp_path, {"jetson-nano": 19.5})
+    (tmp_path / "device" / "jetson-nano" / "bench.json").write_text("[]")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["track"]["enabled"] = False
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    sha = sha256_file(model)
+    write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})
+    write_json(tmp_path / "bench.json", {**BENCH, "model_sha256": sha})
+    (tmp_path / "headline.json").write_text('{"marker": 1}\n')
+    t = tmp_path
+    argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
+    argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
+    argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
+    argv += ["--device-reports", str(t / "device")]
+    assert gate_stage.main(argv) == 2
+    bench = t / "device" / "jetson-nano" / "bench.json"
+    assert f"gate stage failed: {bench}: expected a JSON object, found list" in capsys.readouterr().err
+    assert not (t / "gate.json").exists() and not (t / "gate.md").exists()  # neither written ...
+    assert json.loads((t / "headline.json").read_text()) == {"marker": 1}  # ... nor the headline
 
 
 def _leaves(data, prefix=""):

@@ -142,13 +142,15 @@ def run_gate(args: GateRun, params: Any) -> int:
         peers=variant_benches(args.release) if args.release is not None else None,
     )
     report["model_path"] = args.model.as_posix()
-    write_json(args.report_json, report)
-    variants = variants_section(read_json(args.release)) if args.release is not None else []
-    write_text(args.report_md, render_markdown(report) + "".join(f"{line}\n" for line in variants))
-    # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`
+    # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;
+    # it is made before anything is written, so a device report it refuses (exit 2) leaves no verdict
+    # beside a headline of the run before
     headline = headline_from_files(
         args.eval, args.bench, report, args.train_metrics, args.model, args.release, args.device_reports
     )
+    variants = variants_section(read_json(args.release)) if args.release is not None else []
+    write_json(args.report_json, report)
+    write_text(args.report_md, render_markdown(report) + "".join(f"{line}\n" for line in variants))
     write_headline(args.headline, headline)
     if args.energy_plot:  # beside the latency chart: measured device energy vs mAP (or why there is none)
         draw_energy_plot(args.device_reports, args.release, *args.energy_plot)

@@ -49,7 +49,11 @@ def test_a_full_disk_leaves_a_passing_gate_passing(tmp_path, monkeypatch, capsys
     evaluation = json.loads(files.metrics["eval"].read_text())
     skipped = {"ultralytics": "-"}  # one second scorer ran: none at all is inconclusive, not a pass
     evaluation["cross_check"] = {"passed": True, "pycocotools": 0.7, "independent": 0.7, "skipped": skipped}
+    evaluation["per_class"][0].update(ap=0.7, ap50=0.91)  # the class rows the mAP is the mean of
     files.metrics["eval"].write_text(json.dumps(evaluation))
+    bench = json.loads(files.metrics["bench"].read_text())
+    bench["e2e"] = {"fps": bench["fps_e2e"], "mean": 1000.0 / bench["fps_e2e"], "p95": bench["latency_ms"]["p95"]}
+    files.metrics["bench"].write_text(json.dumps(bench))  # the run fps_e2e and latency_ms are copied from
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["track"] |= {"enabled": True, "experiment": "unit"}
     params["profiles"]["cpu-ci"]["gate"] |= {"min_fps": 1.0, "min_map50": 0.1, "max_latency_p95_ms": 1000.0}

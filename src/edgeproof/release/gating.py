@@ -49,10 +49,12 @@ class GateRun:
 
 
 def _record(args: GateRun, params_path: Path) -> RecordSources:
+    # every metrics file under its own name (metrics/eval.json is eval.*, the fp32 reference's), the
+    # gated variant's own files apart as variant.eval.* / variant.bench.*
     metrics = {p.stem: p for p in args.track_metrics}
-    metrics["eval"], metrics["bench"], metrics["gate"] = args.eval, args.bench, args.report_json
-    metrics["headline"] = args.headline
+    metrics["gate"], metrics["headline"] = args.report_json, args.headline
     return RecordSources(
+        variant_metrics={"eval": args.eval, "bench": args.bench},
         params=params_path,
         metrics=metrics,
         reports=[args.report_md],

@@ -16,6 +16,9 @@ from typing import Any
 from edgeproof.data.classkeys import class_keys
 from edgeproof.tracking.keys import clean_part, unique_names
 
+EVALUATIONS = ("eval", "variant.eval")
+"""The metrics files with per-class rows: the fp32 reference's evaluation and the released variant's."""
+
 
 def eval_class_labels(eval_metrics: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
     """evaluate's per-class rows, each with its class key (classes sharing a name told apart by id)."""
@@ -39,9 +42,11 @@ def _split_classes(data: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
 def class_segments(metrics: Mapping[str, Any]) -> dict[str, str]:
     """``{class key: MLflow-safe key segment}`` over every class key of the data report and evaluate's rows:
     disallowed characters replaced (no slash either), a short hash appended where two keys would clash."""
-    data, evaluation = metrics.get("data"), metrics.get("eval")
+    data = metrics.get("data")
     keys = {str(k) for classes in _split_classes(data if isinstance(data, Mapping) else {}) for k in classes}
-    keys |= {label for _, label in eval_class_labels(evaluation if isinstance(evaluation, Mapping) else {})}
+    for name in EVALUATIONS:
+        evaluation = metrics.get(name)
+        keys |= {label for _, label in eval_class_labels(evaluation if isinstance(evaluation, Mapping) else {})}
     return unique_names(sorted(keys), clean_part)
 
 
@@ -59,8 +64,11 @@ def with_class_segments(data: Mapping[str, Any], segments: Mapping[str, str]) ->
     return out
 
 
-def per_class_metrics(eval_metrics: Mapping[str, Any], segments: Mapping[str, str] | None = None) -> dict[str, float]:
-    """Per-class AP as ``eval.class.<segment>.ap`` (and ``.ap50``) metrics (MLflow cannot chart a list).
+def per_class_metrics(
+    eval_metrics: Mapping[str, Any], segments: Mapping[str, str] | None = None, prefix: str = "eval"
+) -> dict[str, float]:
+    """Per-class AP as ``<prefix>.class.<segment>.ap`` (and ``.ap50``) metrics (MLflow cannot chart a list);
+    ``prefix``: the metrics file's name (``eval``, or ``variant.eval`` for the released variant's).
 
     ``<segment>`` is the class key with the characters MLflow rejects replaced (``traffic light (red)``
     -> ``traffic light _red_``), a short hash appended where two would otherwise clash: ``segments``
@@ -73,5 +81,5 @@ def per_class_metrics(eval_metrics: Mapping[str, Any], segments: Mapping[str, st
     for row, label in labelled:
         for key in ("ap", "ap50"):
             if row.get(key) is not None:
-                out[f"eval.class.{safe[label]}.{key}"] = float(row[key])
+                out[f"{prefix}.class.{safe[label]}.{key}"] = float(row[key])
     return out

@@ -17,7 +17,11 @@ from typing import Any
 
 PROMOTION_PREFIX = "promotion."
 PROMOTION_TAG = f"{PROMOTION_PREFIX}record"
-KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
+KEY_METRICS = tuple(
+    f"{prefix}{key}"
+    for prefix in ("variant.", "")  # the gated variant's own files first, else those given as eval/bench
+    for key in ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
+)
 FIELDS = ("run_id", "origin", "commit", "provenance")
 SHOWN = ("gate.", "metric.")  # the prefixes of the per-profile verdicts and metrics shown as tags
 

@@ -15,7 +15,7 @@ import yaml
 
 from edgeproof.io import atomic_dir, json_sha256
 from edgeproof.params_file import read_params_yaml
-from edgeproof.tracking.class_metrics import class_segments, per_class_metrics, with_class_segments
+from edgeproof.tracking.class_metrics import EVALUATIONS, class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (
     champion_blockers,
     git_info,
@@ -35,6 +35,8 @@ from edgeproof.tracking.verdicts import thresholds, verdict_label, verdicts
 RECORD_FILE = "record.json"
 HEADLINE = "headline"
 """The metrics file (stem) whose keys are logged under their own names, as ``dvc metrics diff`` shows them."""
+VARIANT = "variant"
+"""The prefix of the gated variant's own files (:attr:`RecordSources.variant_metrics`): ``variant.eval.*``."""
 
 
 @dataclass
@@ -43,6 +45,9 @@ class RecordSources:
 
     params: Path
     metrics: dict[str, Path]
+    """Metrics files by name: every number logged as ``<name>.<key>`` (the headline's under its own
+    names), each file kept as the artifact ``reports/<name>.json`` (``gate``: ``reports/gate.json``, the
+    name the outbox check and ``model show`` read, whatever file the gate stage wrote)."""
     reports: list[Path] = field(default_factory=list)
     curves: Path | None = None
     plots: list[Path] = field(default_factory=list)
@@ -62,6 +67,11 @@ class RecordSources:
     stage_times: Path | None = None
     """The stage processes' notes of their times (``<state>/stage_times``, see
     :func:`~edgeproof.tracking.context.note_stage_time`)."""
+    variant_metrics: dict[str, Path] = field(default_factory=dict)
+    """The gated (released) variant's own files by name (``eval``, ``bench``: ``metrics/variants/<v>/``):
+    logged as ``variant.<name>.<key>`` and kept as ``reports/variants/<variant>/<file>``, apart from the
+    files of the same names in ``metrics`` (``metrics/eval.json``, ``metrics/bench.json``: the fp32
+    reference's)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,11 @@ def figure_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]
     data = metrics.get("data")
     if isinstance(data, Mapping):
         metrics = {**metrics, "data": with_class_segments(data, segments)}
-    return clean_keys({**scalar_metrics(metrics), **per_class_metrics(metrics.get("eval", {}), segments)})
+    classes = {}
+    for name in EVALUATIONS:  # the reference's and the released variant's evaluation, each under its name
+        evaluation = metrics.get(name)
+        classes.update(per_class_metrics(evaluation if isinstance(evaluation, Mapping) else {}, segments, name))
+    return clean_keys({**scalar_metrics(metrics), **classes})
 
 
 def read_curves(path: Path | None) -> list[dict[str, float]]:
@@ -195,7 +209,11 @@ def build_record(
     track = track or TrackParams()
     params = read_params_yaml(sources.params)  # as DVC and the stages read it (YAML 1.2), not PyYAML's 1.1
     metrics = {name: json.loads(p.read_text()) for name, p in sources.metrics.items() if p.exists()}
-    gate, bench, release = metrics.get("gate", {}), metrics.get("bench", {}), _read(sources.release)
+    judged = {name: json.loads(p.read_text()) for name, p in sources.variant_metrics.items() if p.exists()}
+    metrics.update({f"{VARIANT}.{name}": data for name, data in judged.items()})
+    # the bench of the gated file names its sha256 and machine: the variant's own, else the one given as bench
+    gate, bench = metrics.get("gate", {}), judged.get("bench") or metrics.get("bench", {})
+    release = _read(sources.release)
     lock = dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,))
     sha = str(gate.get("model_sha256") or bench.get("model_sha256") or "")
     variant = str((release or {}).get("release_variant") or (sources.model.stem if sources.model else "model"))
@@ -226,7 +244,8 @@ def build_record(
     record["record_id"] = content_id(record)
     record["run_name"] = run_name(record["tags"], variant, record["record_id"])
     # times last: not part of the content id
-    record["times"] = span_ms([*sources.metrics.values(), sources.curves, sources.model], repro_started_ms())
+    made_of = [*sources.metrics.values(), *sources.variant_metrics.values(), sources.curves, sources.model]
+    record["times"] = span_ms(made_of, repro_started_ms())
     if record["times"].get("start_source") == "dvc process":
         start, end = record["times"]["start_ms"], record["times"]["end_ms"]
         notes = sources.stage_times / str(start) if sources.stage_times else None
@@ -246,14 +265,28 @@ def snapshot(
     record = build_record(sources, repo, destination, track)
     folder = outbox / record["record_id"]
     with atomic_dir(folder) as tmp:  # a ".<id>.*" temp folder: never taken for a waiting record
-        groups = {"reports": [sources.params, *sources.metrics.values(), *sources.reports], "plots": sources.plots}
-        groups[f"plots/{path_segment(record['tags']['variant'])}"] = sources.shipped_plots
-        if log_model and sources.model is not None:
-            groups["model"] = [sources.model]
-        for group, paths in groups.items():
-            for path in paths:
-                if path.exists():
-                    (tmp / "artifacts" / group).mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, tmp / "artifacts" / group / path.name)
+        for where, path in artifacts(sources, record["tags"]["variant"], log_model):
+            if path.exists():
+                (tmp / "artifacts" / where).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tmp / "artifacts" / where)
         (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     return folder
+
+
+def artifacts(sources: RecordSources, variant: str, log_model: bool) -> list[tuple[str, Path]]:
+    """``(artifact path, file)`` of every file a record carries: each metrics file as ``reports/<name>.json``
+    (so the gate report is ``reports/gate.json`` whatever the stage named it), the gated variant's own as
+    ``reports/variants/<variant>/<file>``, ``reports/release.json``, the plots (the released model's
+    under ``plots/<variant>/``) and, with ``log_model``, the model file."""
+    segment = path_segment(variant)
+    out = [(f"reports/{sources.params.name}", sources.params)]
+    out += [(f"reports/{name}.json", path) for name, path in sources.metrics.items()]
+    out += [(f"reports/variants/{segment}/{path.name}", path) for path in sources.variant_metrics.values()]
+    out += [
+        (f"reports/{path.name}", path) for path in [*sources.reports, *([sources.release] if sources.release else [])]
+    ]
+    out += [(f"plots/{path.name}", path) for path in sources.plots]
+    out += [(f"plots/{segment}/{path.name}", path) for path in sources.shipped_plots]
+    if log_model and sources.model is not None:
+        out.append((f"model/{sources.model.name}", sources.model))
+    return out

@@ -40,7 +40,17 @@ from edgeproof.tracking.history_keys import (
     parse_entry,
     record_history_key,
 )
-from edgeproof.tracking.promotion import PROMOTION_PREFIX, SHOWN, all_passed, has_record, promotion, record_tags
+from edgeproof.tracking.promotion import (
+    ALIAS_RECORD,
+    PROMOTION_PREFIX,
+    SHOWN,
+    alias_record_tag,
+    alias_records,
+    all_passed,
+    has_record,
+    promotion,
+    record_tags,
+)
 from edgeproof.tracking.verdicts import verdict_problem
 
 SHA_TAG = "model_sha256"
@@ -185,6 +195,7 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
         tags.update(record_tags(entry, record["metrics"]))
     if alias and f"promoted.{alias}.run_id" not in current:
         tags[f"promoted.{alias}.run_id"], tags[f"promoted.{alias}.origin"] = run_id, origin(record["tags"])
+        tags.update(alias_record_tag(alias, entry, record["metrics"]))  # what `model show --alias` shows
     return tags
 
 
@@ -216,7 +227,12 @@ def without_run(tags: Mapping[str, str], run_id: str) -> tuple[dict[str, str], l
         delete += [k for k in tags if k.startswith((PROMOTION_PREFIX, *SHOWN))]
     for key in [k for k in tags if k.startswith("promoted.") and k.endswith(".run_id") and tags[k] == run_id]:
         alias = key.split(".")[1]  # its time as the alias's holder goes too: a deleted run vouches for nothing
-        delete += [key, f"{key[: -len('run_id')]}origin", HELD_TAG.format(alias=alias)]
+        delete += [
+            key,
+            f"{key[: -len('run_id')]}origin",
+            ALIAS_RECORD.format(alias=alias),
+            HELD_TAG.format(alias=alias),
+        ]
     runs = [r for r in (tags.get(RUNS_TAG) or "").split(",") if r]
     update = {RUNS_TAG: ",".join(r for r in runs if r != run_id)} if run_id in runs else {}
     if update.get(RUNS_TAG) == "":
@@ -246,6 +262,10 @@ def describe_version(tags: Mapping[str, str], exp: str) -> str:
         if promoted["metrics"]:
             lines += ["", "Metrics: " + ", ".join(f"{k} = {v}" for k, v in promoted["metrics"].items())]
         lines += ["", f"Provenance: {promoted['provenance']}; thresholds: {_thresholds(promoted['thresholds'])}"]
+    for alias, moved in alias_records(tags).items():  # the run that made it champion may not have registered it
+        figures = ", ".join(f"{k} = {v}" for k, v in moved["metrics"].items())
+        lines += ["", f"**Promoted to `{alias}`** by run {link(moved['run_id'])} ({moved['origin']}; provenance: "
+                      f"{moved['provenance']}): {_verdicts(moved['verdicts'])}; {figures or 'no metrics'}"]  # fmt: skip
     head = _clip("\n".join(lines), DESCRIPTION_LIMIT)
     rows = [
         (link(e.get("run_id")), e.get("origin"), _verdicts(e.get("verdicts") or {}), _thresholds(e.get("thresholds")))

@@ -50,13 +50,45 @@ def has_record(tags: Mapping[str, str]) -> bool:
 def record_tags(entry: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, str]:
     """The tags of a promotion record made from a passing run's history ``entry`` and its ``metrics``:
     :data:`PROMOTION_TAG` first, then the fields shown."""
-    fields = {k: str(entry[k]) for k in FIELDS}
+    fields = _fields_of(entry, metrics)
+    return {PROMOTION_TAG: json.dumps(fields, sort_keys=True), **_shown(fields)}
+
+
+def _fields_of(entry: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+    """A record's fields from a run's history ``entry`` and its ``metrics`` (the key ones)."""
+    fields: dict[str, Any] = {k: str(entry[k]) for k in FIELDS}
     fields.update(
         verdicts=dict(entry["verdicts"]),
         metrics={k: _number(v) for k, v in key_metrics(metrics).items()},
         thresholds=dict(entry["thresholds"]),
     )
-    return {PROMOTION_TAG: json.dumps(fields, sort_keys=True), **_shown(fields)}
+    return fields
+
+
+ALIAS_RECORD = "promoted.{alias}.record"
+"""Version tag: the record of the run that first moved ``alias`` to the version (JSON, the promotion
+record's fields): what ``model show --alias <alias>`` shows as the alias's own promotion, beside the
+registering run's (which may be another run's: a what-if experiment's, a not-clean one's)."""
+
+
+def alias_record_tag(alias: str, entry: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, str]:
+    """The tag recording the run that moves ``alias`` to the version: its ``entry`` and key ``metrics``."""
+    return {ALIAS_RECORD.format(alias=alias): json.dumps(_fields_of(entry, metrics), sort_keys=True)}
+
+
+def alias_record(tags: Mapping[str, str], alias: str) -> dict[str, Any] | None:
+    """The record of the run that moved ``alias`` to the version (``passed``: every verdict it carried
+    passed), or ``None`` where none was written (a version promoted before these records existed)."""
+    fields = _fields({PROMOTION_TAG: tags.get(ALIAS_RECORD.format(alias=alias)) or "null"})
+    if fields is None:
+        return None
+    return {**fields, "passed": all_passed(fields["verdicts"]), "metrics": dict(sorted(fields["metrics"].items()))}
+
+
+def alias_records(tags: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Every alias's promotion record on the version (:func:`alias_record`), by alias."""
+    aliases = sorted(k.split(".")[1] for k in tags if k.startswith("promoted.") and k.endswith(".record"))
+    return {a: r for a in aliases if (r := alias_record(tags, a)) is not None}
 
 
 def _shown(fields: Mapping[str, Any]) -> dict[str, str]:

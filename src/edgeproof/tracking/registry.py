@@ -28,8 +28,9 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
+from edgeproof.tracking.held_back import unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
-from edgeproof.tracking.promotion import mend, promotion
+from edgeproof.tracking.promotion import alias_record, mend, promotion
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,12 @@ def record_verdict(
     alias = (record.get("alias") or "") if record.get("passed") is True else ""  # only a pass moves an alias
     if alias and not newer_than_holder(client, name, alias, number, at_ms):
         alias = ""  # the version is recorded all the same, without the alias
+    held_back = unpassed_device_verdicts(version.tags, record) if alias else []
+    if held_back:  # a device verdict on this file that did not pass, remembered though its report is gone
+        why = f"{name} version {number} holds verdicts on this file that did not pass: {'; '.join(held_back)}"
+        log.warning("%s; alias %s not moved", why, alias)
+        client.set_tag(run_id, "alias_not_moved", f"{alias}: {why}"[:5000])
+        alias = ""
     written = history.new_tags(version.tags, record, run_id, alias)
     for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
@@ -211,8 +218,10 @@ def _gate_report(client: Any, run_id: str | None) -> Any:
 
 
 def show(client: Any, name: str, alias: str) -> dict[str, Any]:
-    """Which version holds ``alias``: its sha256, its fixed promotion record (with the promoting
-    run's gate report) and, separately, every verdict on the file since (``history``)."""
+    """Which version holds ``alias``: its sha256, the record of the run that promoted it to ``alias``
+    (``promoted``: its verdicts, key metrics and provenance, with its gate report), the fixed promotion
+    record of the run that registered the file (``promotion``, which may be another run's: a what-if
+    experiment's or a not-clean one's) and, separately, every verdict on the file since (``history``)."""
     version = alias_holder(client, name, alias)
     if version is None:
         raise ValueError(f"{name}@{alias}: no version holds this alias")
@@ -221,12 +230,18 @@ def show(client: Any, name: str, alias: str) -> dict[str, Any]:
     if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
         promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
     promoted["gate"] = _gate_report(client, promoted.get("run_id"))
+    moved = alias_record(tags, alias)
+    if moved is None:  # moved by a rollback, a device verdict, or before these records existed
+        moved = {"run_id": tags.get(f"promoted.{alias}.run_id"), "note": f"no record of a run promoting it to {alias}"}
+    else:
+        moved["gate"] = _gate_report(client, moved.get("run_id"))
     return {
         "name": name,
         "alias": alias,
         "version": str(version.version),
         "model_sha256": tags.get(SHA_TAG),
         "source": version.source,
+        "promoted": moved,
         "promotion": promoted,
         "history": history.history(tags),
         "alias_history": alias_history(client, name, alias),

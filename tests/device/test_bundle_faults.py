@@ -96,3 +96,16 @@ def test_a_manifest_profile_entry_of_the_wrong_type_is_a_verification_failure(bu
 def test_a_tegrastats_line_it_cannot_read_is_named():
     with pytest.raises(ValueError, match=r"tegrastats line 'CPU \[abc%@x\] GR3D_FREQ 1%': invalid literal"):
         parse_tegrastats("CPU [abc%@x] GR3D_FREQ 1%\n")
+
+
+def test_a_refusal_of_another_bundle_is_inconclusive_never_this_bundles_failure(bundle):
+    """The board refused a bundle (bundle_usable), but not the one judged here (several same-name artifacts, a
+    re-run): same_bundle was checked only after a finished measurement, so this PR failed on another's fault."""
+    edit_json(bundle / "deploy.json", lambda d: d.update(category_ids=["7"]))
+    rehash(bundle)
+    _status, report = _refused(bundle)
+    assert report["verdict"] == "fail" and rule_named(report, "same_bundle")["status"] == "pass"
+    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
+    edit_json(out / "measure.json", lambda m: m.update(bundle_manifest_sha256="0" * 64))
+    report = device_gate(bundle, "cpu-ci", out)
+    assert report["verdict"] == "inconclusive" and "bundle mismatch" in json.dumps(report["rules"]), report["rules"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeproof.io import sha256_file
 from tests.device.conftest import REPO, base_params, make_bundle
 from tests.device.device_venv import device_venv
 from tests.device.test_bundle import _with_external_data
@@ -113,4 +114,5 @@ def test_a_preflight_that_crashes_still_prints_a_report_and_leaves_a_status(bund
     assert report["ready"] is False and "OSError: /sys/class/thermal" in report["checks"][0]["detail"]
     status = _read(out, "measure.json")
     assert status["rule"] == "preflight" and "crashed: OSError" in status["reason"]
+    assert status["bundle_manifest_sha256"] == sha256_file(bundle / "manifest.json")  # which bundle was refused
     assert not (out / "gate.md").exists()

@@ -35,7 +35,7 @@ from typing import List, Optional
 
 from edgeproof.device.gated import Refused
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.device.measure import clear_results, default_cache_root, run_measure
+from edgeproof.device.measure import clear_results, default_cache_root, manifest_digest, run_measure
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
 from edgeproof.io import write_json
@@ -142,7 +142,8 @@ def _preflight(args: argparse.Namespace) -> int:
         return 0
     if args.refusal_out is None:
         return 1
-    status = refusal(report)
+    # which bundle was refused: the gate judges a refusal only as the bundle it judges (same_bundle)
+    status = {**refusal(report), "bundle_manifest_sha256": manifest_digest(args.bundle)}
     clear_results(args.refusal_out.parent)
     write_json(args.refusal_out, status)
     return int(status["exit_code"])

@@ -208,7 +208,7 @@ def run_measure(
     status: Dict[str, Any] = {
         "profile": name,
         "bundle": str(bundle),
-        "bundle_manifest_sha256": _manifest_digest(bundle),
+        "bundle_manifest_sha256": manifest_digest(bundle),
     }
     try:
         run = measure(bundle, name, out, SysRoot(sysroot), cache_root, rules)
@@ -235,7 +235,7 @@ def run_measure(
     return int(status["exit_code"])
 
 
-def _manifest_digest(bundle: Path) -> Optional[str]:
+def manifest_digest(bundle: Path) -> Optional[str]:
     """sha256 of the bundle's manifest.json (which hashes every other file): the gate checks it judges the
     bundle measured here (several same-name artifacts, a re-run). None when there is none to read."""
     try:

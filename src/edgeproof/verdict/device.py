@@ -111,6 +111,18 @@ def _same_bundle(bundle: Path, measure: Any) -> Dict[str, Any]:
     return result(name, metric, "==", ours, theirs, "measure.json", INCONCLUSIVE, why)
 
 
+def _judge_same_bundle(got: Dict[str, Any], bundle: Path) -> None:
+    """A measurement, or a refusal blamed on the bundle that names the bundle it refused: of this bundle? If
+    not, nothing here is judged (inconclusive), so another bundle's refusal never fails this one."""
+    recorded = isinstance(got["measure"], dict) and got["measure"].get("bundle_manifest_sha256") is not None
+    if got["status"]["status"] == PASS or (got["status"]["status"] == FAIL and recorded):
+        same = _same_bundle(bundle, got["measure"])
+        if same["status"] == PASS:
+            got["rules"].append(same)
+        else:
+            got["status"] = same
+
+
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
     got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": [], "bundle": bundle}
     try:
@@ -138,12 +150,7 @@ def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_pa
     got["operating"] = own
     got["measure"] = _load(results / "measure.json")
     got["status"] = _status_rule(results, got["measure"])
-    if got["status"]["status"] == PASS:  # a measurement, but of this bundle? (if not, nothing here is judged)
-        same = _same_bundle(bundle, got["measure"])
-        if same["status"] == PASS:
-            got["rules"].append(same)
-        else:
-            got["status"] = same
+    _judge_same_bundle(got, bundle)
     if got["status"]["status"] == PASS:
         for key in ("bench", "eval", "conditions"):
             got[key] = _load(results / "{}.json".format(key))

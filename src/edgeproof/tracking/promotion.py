@@ -17,11 +17,7 @@ from typing import Any
 
 PROMOTION_PREFIX = "promotion."
 PROMOTION_TAG = f"{PROMOTION_PREFIX}record"
-KEY_METRICS = tuple(
-    f"{prefix}{key}"
-    for prefix in ("variant.", "")  # the gated variant's own files first, else those given as eval/bench
-    for key in ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
-)
+KEY_METRICS = ("eval.map50_95", "eval.map50", "bench.fps_e2e", "bench.latency_ms.p95")
 FIELDS = ("run_id", "origin", "commit", "provenance")
 SHOWN = ("gate.", "metric.")  # the prefixes of the per-profile verdicts and metrics shown as tags
 
@@ -31,9 +27,14 @@ def _number(value: float) -> str:
 
 
 def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The headline numbers (``metrics/headline.json`` keys, logged under their own names), else a few detail ones."""
+    """The headline numbers (``metrics/headline.json`` keys, logged under their own names), else a few detail
+    ones: the gated variant's own files (``variant.*``) where logged, else those given as eval/bench, never a
+    mix (``eval.*``/``bench.*`` beside ``variant.*`` are the fp32 reference's, not the gated file's)."""
     headline = {k: v for k, v in metrics.items() if "." not in k}
-    return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
+    if headline:
+        return headline
+    own = {f"variant.{k}": metrics[f"variant.{k}"] for k in KEY_METRICS if f"variant.{k}" in metrics}
+    return own or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
 def all_passed(verdicts: Mapping[str, str]) -> bool:

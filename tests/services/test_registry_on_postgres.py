@@ -7,7 +7,8 @@ import json
 import pytest
 
 from edgeproof.config import TrackParams
-from edgeproof.tracking.history import DESCRIPTION_LIMIT, history
+from edgeproof.tracking.description import DESCRIPTION_LIMIT
+from edgeproof.tracking.history import history
 from edgeproof.tracking.pipeline import record_pipeline_run
 from tests.services.servers import postgres
 from tests.unit.test_tracking import SHA, make_run_files

@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 import edgeproof.tracking.history as history_module
+from edgeproof.tracking.description import describe_version
 from edgeproof.tracking.history import (
     HISTORY_PREFIX,
     MAX_HISTORY,
     RUNS_TAG,
-    describe_version,
     device_entry,
     device_history_key,
     dropped_history,

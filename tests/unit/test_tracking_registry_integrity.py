@@ -10,7 +10,8 @@ import time
 
 import yaml
 
-from edgeproof.tracking.history import DESCRIPTION_LIMIT, describe_version, history, new_tags
+from edgeproof.tracking.description import DESCRIPTION_LIMIT, describe_version
+from edgeproof.tracking.history import history, new_tags
 from edgeproof.tracking.outbox import waiting
 from edgeproof.tracking.pipeline import record_pipeline_run, replay
 from edgeproof.tracking.record import RECORD_FILE

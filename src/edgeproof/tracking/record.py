@@ -196,6 +196,18 @@ def content_id(record: Mapping[str, Any]) -> str:
     return json_sha256(body, 32)
 
 
+def _run_tags(
+    sources: RecordSources, repo: Path, gate: dict[str, Any], bench: dict[str, Any], lock: dict[str, str], variant: str
+) -> dict[str, str]:
+    """A run's tags: git and origin, the DVC outputs' md5s, the gated file, its machine and the verdict."""
+    sha = str(gate.get("model_sha256") or bench.get("model_sha256") or "")
+    return {**git_info(repo), **run_origin(repo), **lock, "model_sha256": sha, "variant": variant,
+            "device": str((bench.get("device") or {}).get("cpu_model") or ""),
+            "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
+            "gate_passed": str(bool(gate.get("passed"))).lower(), "verdict": verdict_label(gate),
+            "provenance": provenance(repo, sources.stage)}  # fmt: skip
+
+
 def build_record(
     sources: RecordSources, repo: Path, destination: Destination | None = None, track: TrackParams | None = None
 ) -> dict[str, Any]:
@@ -215,13 +227,8 @@ def build_record(
     gate, bench = metrics.get("gate", {}), judged.get("bench") or metrics.get("bench", {})
     release = _read(sources.release)
     lock = dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,))
-    sha = str(gate.get("model_sha256") or bench.get("model_sha256") or "")
     variant = str((release or {}).get("release_variant") or (sources.model.stem if sources.model else "model"))
-    tags = {**git_info(repo), **run_origin(repo), **lock, "model_sha256": sha, "variant": variant,
-            "device": str((bench.get("device") or {}).get("cpu_model") or ""),
-            "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
-            "gate_passed": str(bool(gate.get("passed"))).lower(), "verdict": verdict_label(gate),
-            "provenance": provenance(repo, sources.stage)}  # fmt: skip
+    tags = _run_tags(sources, repo, gate, bench, lock, variant)
     passed = bool(gate.get("passed"))
     record: dict[str, Any] = {
         "params": clean_keys(flatten(params)),

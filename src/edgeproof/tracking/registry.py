@@ -28,6 +28,7 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
+from edgeproof.tracking.description import describe_version
 from edgeproof.tracking.held_back import unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
 from edgeproof.tracking.promotion import alias_record, mend, promotion
@@ -106,7 +107,7 @@ def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collec
     if runs and runs != tags.get(history.RUNS_TAG):
         client.set_model_version_tag(name, number, history.RUNS_TAG, runs)
         tags[history.RUNS_TAG] = runs
-    client.update_model_version(name, number, description=history.describe_version(tags, exp_id))
+    client.update_model_version(name, number, description=describe_version(tags, exp_id))
 
 
 def _apply_tags(
@@ -181,7 +182,7 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
         if not update and not delete:
             continue
         left = _apply_tags(client, name, number, dict(version.tags), update, delete)
-        client.update_model_version(name, number, description=history.describe_version(left, exp_id))
+        client.update_model_version(name, number, description=describe_version(left, exp_id))
         log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
 
 

@@ -47,16 +47,16 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         assert run.data.params["train.epochs"] == str(params["train"]["epochs"])
         gate = params["profiles"]["cpu-ci"]["gate"]
         assert run.data.params["profiles.cpu-ci.gate.min_fps"] == str(gate["min_fps"])
-        # every file under its own name: eval.* and bench.* are metrics/eval.json and metrics/bench.json (the
-        # fp32 reference), variant.eval.* and variant.bench.* the gated model's, the release variant
-        # reports/release.json chose (its artifacts under reports/variants/<variant>/)
+        # every file under its own name: eval.* and bench.* are the gated model's, the release variant
+        # reports/release.json chose, as every run logged them; reference.eval.* and reference.bench.* are
+        # metrics/eval.json and metrics/bench.json (the fp32 reference, artifacts under reports/reference/)
         release = json.loads((repo / "reports" / "release.json").read_text())
         gated = release["variants"][release["release_variant"]]
         recorded_as = {
-            "eval": repo / "metrics" / "eval.json",
-            "bench": repo / "metrics" / "bench.json",
-            "variant.eval": repo / gated["eval_json"],
-            "variant.bench": repo / gated["bench_json"],
+            "eval": repo / gated["eval_json"],
+            "bench": repo / gated["bench_json"],
+            "reference.eval": repo / "metrics" / "eval.json",
+            "reference.bench": repo / "metrics" / "bench.json",
         }
         files = sorted((repo / "metrics").glob("*.json"))
         assert repo / "metrics" / f"{HEADLINE}.json" in files  # the file `dvc metrics diff` shows, from the gate
@@ -67,12 +67,13 @@ def test_pipeline_records_into_a_postgres_backed_server(tmp_path):
         # runs compare on them in MLflow's UI (the detail is also in the artifacts, byte for byte)
         detail = {name: json.loads(source.read_text()) for name, source in recorded_as.items()}
         reported = figure_metrics(detail)
-        assert {"eval.map50_95", "bench.latency_ms.p95", "variant.eval.map50_95"} <= set(reported)
-        assert any(k.startswith("variant.eval.class.") for k in reported)
+        assert {"eval.map50_95", "bench.latency_ms.p95", "reference.eval.map50_95"} <= set(reported)
+        assert any(k.startswith("reference.eval.class.") for k in reported)
+        assert run.data.metrics["eval.map50_95"] == json.loads(recorded_as["eval"].read_text())["map50_95"]
         assert {k: run.data.metrics.get(k) for k in reported} == reported
         for name, source in recorded_as.items():
-            where = f"reports/variants/{release['release_variant']}/" if name.startswith("variant.") else "reports/"
-            local = Path(client.download_artifacts(run.info.run_id, where + source.name, str(tmp_path / name)))
+            where = f"reports/{name.replace('.', '/')}.json"  # reports/eval.json, reports/reference/eval.json
+            local = Path(client.download_artifacts(run.info.run_id, where, str(tmp_path / name)))
             assert local.read_bytes() == source.read_bytes()
         assert run.data.metrics["gate_passed"] == 1.0 and run.data.metrics["mAP50-95"] > 0
         assert run.data.tags["model_sha256"] == recorded.sha and run.info.run_name.startswith("main@")

@@ -1,9 +1,11 @@
-"""MLflow keeps every file under its own name: ``eval.*`` is ``metrics/eval.json``, the gated variant's files
-are ``variant.eval.*`` / ``reports/variants/<variant>/``, and the gate report is ``reports/gate.json``
-whatever the stage called it.
+"""MLflow keeps every file under its own name: ``eval.*``/``bench.*`` (and ``reports/eval.json``,
+``reports/bench.json``) are the gated file's own evaluation and benchmark, as every run logged them, the
+fp32 reference's ``metrics/eval.json``/``metrics/bench.json`` are ``reference.eval.*``/``reference.bench.*``
+(``reports/reference/``), and the gate report is ``reports/gate.json`` whatever the stage called it.
 
-``eval.map50_95`` and the artifact ``reports/eval.json`` were the released int8 file's evaluation, the
-fp32 reference's 0.77266 was in no metric (review "records" 6), and a gate run with
+The fp32 reference's 0.77266 was in no metric (review "records" 6); the fix for that logged it as
+``eval.*`` and the gated file's as ``variant.eval.*``, so ``eval.map50_95`` meant int8 in every run
+before and fp32 after, mixed silently in a comparison (review "mlview" 1). A gate run with
 ``--report-json gate-cpu.json`` was refused for good at sending as if its record were edited (records 9).
 """
 
@@ -29,16 +31,13 @@ REFERENCE_BENCH = {"fps_e2e": 119.8, "model_sha256": "f" * 64, "device": {"cpu_m
 
 def _with_variant(tmp_path: Path):
     """The run's files as the gate stage passes them with --release: the gated variant's own eval/bench
-    apart, metrics/eval.json and metrics/bench.json (the fp32 reference) among the tracked metrics."""
+    as eval/bench, metrics/eval.json and metrics/bench.json (the fp32 reference) apart."""
     files = make_run_files(tmp_path)
-    (tmp_path / "variants" / "int8").mkdir(parents=True)
-    files.variant_metrics = {}
-    for name in ("eval", "bench"):
-        files.variant_metrics[name] = files.metrics[name].rename(tmp_path / "variants" / "int8" / f"{name}.json")
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    files.reference_metrics = {}
     for name, data in (("eval", REFERENCE), ("bench", REFERENCE_BENCH)):
-        files.metrics[name] = tmp_path / "metrics" / f"{name}.json"
-        files.metrics[name].parent.mkdir(exist_ok=True)
-        files.metrics[name].write_text(json.dumps(data))
+        files.reference_metrics[name] = tmp_path / "metrics" / f"{name}.json"
+        files.reference_metrics[name].write_text(json.dumps(data))
     files.release = tmp_path / "release.json"
     files.release.write_text(json.dumps({"build_profile": "cpu-ci", "release_variant": "int8"}))
     return files
@@ -47,9 +46,10 @@ def _with_variant(tmp_path: Path):
 def test_each_file_is_logged_under_its_own_name(tmp_path):
     record = build_record(_with_variant(tmp_path), tmp_path)
     metrics = record["metrics"]
-    assert metrics["eval.map50_95"] == 0.77266 and metrics["bench.fps_e2e"] == 119.8  # the files of those names
-    assert metrics["variant.eval.map50"] == 0.91 and metrics["variant.bench.latency_ms.p95"] == 20.0  # int8's
-    assert metrics["eval.class.circle.ap"] == 0.77 and metrics["variant.eval.class.circle.ap50"] == 0.95
+    assert metrics["eval.map50"] == 0.91 and metrics["bench.latency_ms.p95"] == 20.0  # int8's, as always
+    assert metrics["reference.eval.map50_95"] == 0.77266 and metrics["reference.bench.fps_e2e"] == 119.8  # fp32
+    assert metrics["reference.eval.class.circle.ap"] == 0.77 and metrics["eval.class.circle.ap50"] == 0.95
+    assert not [k for k in metrics if k.startswith("variant.")]
     tags = record["tags"]
     assert (tags["model_sha256"], tags["device"], tags["variant"]) == (SHA, "Test CPU", "int8")  # the gated file's
 
@@ -60,8 +60,9 @@ def test_the_artifacts_keep_the_names_of_their_files(tmp_path):
     files.metrics["gate"] = gate
     folder = snapshot(files, tmp_path, tmp_path / "outbox", log_model=False)
     reports = folder / "artifacts" / "reports"
-    assert json.loads((reports / "eval.json").read_text()) == REFERENCE
-    assert (reports / "variants" / "int8" / "eval.json").read_bytes() == files.variant_metrics["eval"].read_bytes()
+    assert (reports / "eval.json").read_bytes() == files.metrics["eval"].read_bytes()  # int8's, as always
+    assert json.loads((reports / "reference" / "eval.json").read_text()) == REFERENCE
+    assert json.loads((reports / "reference" / "bench.json").read_text()) == REFERENCE_BENCH
     assert (reports / "gate.json").read_bytes() == gate.read_bytes()  # the name the outbox check reads
     assert (reports / "release.json").read_bytes() == files.release.read_bytes()
 
@@ -77,8 +78,9 @@ def test_a_gate_report_under_another_name_is_sent_and_registers_the_model(tmp_pa
     assert {a.path for a in client.list_artifacts(run_id, "reports")} >= {"reports/gate.json"}
 
 
-def test_the_gate_stage_records_the_reference_files_and_the_variant_s_apart():
-    """dvc.yaml's gate tracks metrics/eval.json and metrics/bench.json; the gated files go in as the variant's."""
+def test_the_gate_stage_records_the_gated_files_as_eval_bench_and_the_reference_apart():
+    """dvc.yaml's gate tracks metrics/eval.json and metrics/bench.json: the reference's; the gated files
+    are eval/bench, as before the reference was tracked."""
     import shlex
 
     import yaml
@@ -101,7 +103,16 @@ def test_the_gate_stage_records_the_reference_files_and_the_variant_s_apart():
         track_metrics=[Path(p) for p in tracked],
     )
     sources = _record(args, args.params)
-    assert sources.metrics["eval"] == Path("metrics/eval.json") and sources.metrics["bench"] == Path(
-        "metrics/bench.json"
-    )
-    assert sources.variant_metrics == {"eval": ev, "bench": bench}
+    assert sources.metrics["eval"] == ev and sources.metrics["bench"] == bench
+    assert sources.reference_metrics == {"eval": Path("metrics/eval.json"), "bench": Path("metrics/bench.json")}
+
+
+def test_recording_the_reference_changes_no_key_an_older_record_logged(tmp_path):
+    """A record made before the reference was tracked (an outbox record replayed after an upgrade) logs
+    the same eval.*/bench.* keys with the same values as one made now: the reference only adds keys."""
+    files = _with_variant(tmp_path)
+    now = build_record(files, tmp_path)["metrics"]
+    files.reference_metrics = {}
+    older = build_record(files, tmp_path)["metrics"]
+    assert {k: v for k, v in now.items() if not k.startswith("reference.")} == older
+    assert older["eval.map50_95"] == 0.7 and older["bench.fps_e2e"] == 50.0

@@ -49,14 +49,14 @@ class GateRun:
 
 
 def _record(args: GateRun, params_path: Path) -> RecordSources:
-    # every metrics file under its own name (metrics/eval.json is eval.*, the fp32 reference's), the
-    # gated variant's own files apart as variant.eval.* / variant.bench.*
-    metrics = {p.stem: p for p in args.track_metrics}
-    metrics["gate"], metrics["headline"] = args.report_json, args.headline
+    # eval.*/bench.* are the gated file's own files, as every run logged them; a tracked file of those names
+    # (metrics/eval.json, metrics/bench.json: the fp32 reference) goes apart as reference.eval.*/.bench.*
+    gated = {"eval": args.eval, "bench": args.bench, "gate": args.report_json, "headline": args.headline}
+    metrics = {p.stem: p for p in args.track_metrics if p.stem not in gated}
     return RecordSources(
-        variant_metrics={"eval": args.eval, "bench": args.bench},
+        reference_metrics={p.stem: p for p in args.track_metrics if p.stem in ("eval", "bench")},
         params=params_path,
-        metrics=metrics,
+        metrics={**metrics, **gated},
         reports=[args.report_md],
         curves=args.track_curve,
         plots=list(args.track_plots),

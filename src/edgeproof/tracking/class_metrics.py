@@ -16,8 +16,8 @@ from typing import Any
 from edgeproof.data.classkeys import class_keys
 from edgeproof.tracking.keys import clean_part, unique_names
 
-EVALUATIONS = ("eval", "variant.eval")
-"""The metrics files with per-class rows: the fp32 reference's evaluation and the released variant's."""
+EVALUATIONS = ("eval", "reference.eval")
+"""The metrics files with per-class rows: the gated (released) file's evaluation and the fp32 reference's."""
 
 
 def eval_class_labels(eval_metrics: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
@@ -68,7 +68,7 @@ def per_class_metrics(
     eval_metrics: Mapping[str, Any], segments: Mapping[str, str] | None = None, prefix: str = "eval"
 ) -> dict[str, float]:
     """Per-class AP as ``<prefix>.class.<segment>.ap`` (and ``.ap50``) metrics (MLflow cannot chart a list);
-    ``prefix``: the metrics file's name (``eval``, or ``variant.eval`` for the released variant's).
+    ``prefix``: the metrics file's name (``eval``, the gated file's, or ``reference.eval``).
 
     ``<segment>`` is the class key with the characters MLflow rejects replaced (``traffic light (red)``
     -> ``traffic light _red_``), a short hash appended where two would otherwise clash: ``segments``

@@ -28,13 +28,9 @@ def _number(value: float) -> str:
 
 def key_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     """The headline numbers (``metrics/headline.json`` keys, logged under their own names), else a few detail
-    ones: the gated variant's own files (``variant.*``) where logged, else those given as eval/bench, never a
-    mix (``eval.*``/``bench.*`` beside ``variant.*`` are the fp32 reference's, not the gated file's)."""
+    ones: the gated file's own evaluation and benchmark (``eval.*``/``bench.*``, never ``reference.*``)."""
     headline = {k: v for k, v in metrics.items() if "." not in k}
-    if headline:
-        return headline
-    own = {f"variant.{k}": metrics[f"variant.{k}"] for k in KEY_METRICS if f"variant.{k}" in metrics}
-    return own or {k: metrics[k] for k in KEY_METRICS if k in metrics}
+    return headline or {k: metrics[k] for k in KEY_METRICS if k in metrics}
 
 
 def all_passed(verdicts: Mapping[str, str]) -> bool:
@@ -67,9 +63,10 @@ def _fields_of(entry: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[s
 
 
 ALIAS_RECORD = "promoted.{alias}.record"
-"""Version tag: the record of the run that first moved ``alias`` to the version (JSON, the promotion
-record's fields): what ``model show --alias <alias>`` shows as the alias's own promotion, beside the
-registering run's (which may be another run's: a what-if experiment's, a not-clean one's)."""
+"""Version tag: the record of the run that last moved ``alias`` to the version, the one
+``alias.<alias>.run_id`` names (JSON, the promotion record's fields): what ``model show --alias <alias>``
+shows as the alias's own promotion, beside the registering run's (which may be another run's: a what-if
+experiment's, a not-clean one's)."""
 
 
 def alias_record_tag(alias: str, entry: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, str]:

@@ -35,8 +35,8 @@ from edgeproof.tracking.verdicts import thresholds, verdict_label, verdicts
 RECORD_FILE = "record.json"
 HEADLINE = "headline"
 """The metrics file (stem) whose keys are logged under their own names, as ``dvc metrics diff`` shows them."""
-VARIANT = "variant"
-"""The prefix of the gated variant's own files (:attr:`RecordSources.variant_metrics`): ``variant.eval.*``."""
+REFERENCE = "reference"
+"""The prefix of the reference's files (:attr:`RecordSources.reference_metrics`): ``reference.eval.*``."""
 
 
 @dataclass
@@ -67,11 +67,11 @@ class RecordSources:
     stage_times: Path | None = None
     """The stage processes' notes of their times (``<state>/stage_times``, see
     :func:`~edgeproof.tracking.context.note_stage_time`)."""
-    variant_metrics: dict[str, Path] = field(default_factory=dict)
-    """The gated (released) variant's own files by name (``eval``, ``bench``: ``metrics/variants/<v>/``):
-    logged as ``variant.<name>.<key>`` and kept as ``reports/variants/<variant>/<file>``, apart from the
-    files of the same names in ``metrics`` (``metrics/eval.json``, ``metrics/bench.json``: the fp32
-    reference's)."""
+    reference_metrics: dict[str, Path] = field(default_factory=dict)
+    """The reference's files by name (``eval``, ``bench``: ``metrics/eval.json``, ``metrics/bench.json``,
+    the fp32 model's): logged as ``reference.<name>.<key>`` and kept as ``reports/reference/<name>.json``,
+    apart from the gated file's own of the same names in ``metrics`` (``eval.*``, ``bench.*``: what every
+    run logged under those names before the reference was recorded too, so a name never changes files)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def figure_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]
     if isinstance(data, Mapping):
         metrics = {**metrics, "data": with_class_segments(data, segments)}
     classes = {}
-    for name in EVALUATIONS:  # the reference's and the released variant's evaluation, each under its name
+    for name in EVALUATIONS:  # the gated file's and the reference's evaluation, each under its name
         evaluation = metrics.get(name)
         classes.update(per_class_metrics(evaluation if isinstance(evaluation, Mapping) else {}, segments, name))
     return clean_keys({**scalar_metrics(metrics), **classes})
@@ -221,10 +221,9 @@ def build_record(
     track = track or TrackParams()
     params = read_params_yaml(sources.params)  # as DVC and the stages read it (YAML 1.2), not PyYAML's 1.1
     metrics = {name: json.loads(p.read_text()) for name, p in sources.metrics.items() if p.exists()}
-    judged = {name: json.loads(p.read_text()) for name, p in sources.variant_metrics.items() if p.exists()}
-    metrics.update({f"{VARIANT}.{name}": data for name, data in judged.items()})
-    # the bench of the gated file names its sha256 and machine: the variant's own, else the one given as bench
-    gate, bench = metrics.get("gate", {}), judged.get("bench") or metrics.get("bench", {})
+    reference = {name: json.loads(p.read_text()) for name, p in sources.reference_metrics.items() if p.exists()}
+    metrics.update({f"{REFERENCE}.{name}": data for name, data in reference.items()})
+    gate, bench = metrics.get("gate", {}), metrics.get("bench", {})  # the gated file's: its sha256 and machine
     release = _read(sources.release)
     lock = dvc_lock_hashes(sources.dvc_lock, exclude=(sources.stage,))
     variant = str((release or {}).get("release_variant") or (sources.model.stem if sources.model else "model"))
@@ -251,7 +250,7 @@ def build_record(
     record["record_id"] = content_id(record)
     record["run_name"] = run_name(record["tags"], variant, record["record_id"])
     # times last: not part of the content id
-    made_of = [*sources.metrics.values(), *sources.variant_metrics.values(), sources.curves, sources.model]
+    made_of = [*sources.metrics.values(), *sources.reference_metrics.values(), sources.curves, sources.model]
     record["times"] = span_ms(made_of, repro_started_ms())
     if record["times"].get("start_source") == "dvc process":
         start, end = record["times"]["start_ms"], record["times"]["end_ms"]
@@ -282,13 +281,13 @@ def snapshot(
 
 def artifacts(sources: RecordSources, variant: str, log_model: bool) -> list[tuple[str, Path]]:
     """``(artifact path, file)`` of every file a record carries: each metrics file as ``reports/<name>.json``
-    (so the gate report is ``reports/gate.json`` whatever the stage named it), the gated variant's own as
-    ``reports/variants/<variant>/<file>``, ``reports/release.json``, the plots (the released model's
+    (so the gate report is ``reports/gate.json`` whatever the stage named it), the reference's as
+    ``reports/reference/<name>.json``, ``reports/release.json``, the plots (the released model's
     under ``plots/<variant>/``) and, with ``log_model``, the model file."""
     segment = path_segment(variant)
     out = [(f"reports/{sources.params.name}", sources.params)]
     out += [(f"reports/{name}.json", path) for name, path in sources.metrics.items()]
-    out += [(f"reports/variants/{segment}/{path.name}", path) for path in sources.variant_metrics.values()]
+    out += [(f"reports/{REFERENCE}/{name}.json", path) for name, path in sources.reference_metrics.items()]
     out += [
         (f"reports/{path.name}", path) for path in [*sources.reports, *([sources.release] if sources.release else [])]
     ]

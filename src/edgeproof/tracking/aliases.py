@@ -20,6 +20,10 @@ HELD_TAG = "alias.{alias}.since_ms"
 """Version tag: end time (ms) of the record that last moved ``alias`` to the version, or of the rollback."""
 MOVER_TAG = "alias.{alias}.run_id"
 """Version tag: the run that last moved ``alias`` to the version, so a failed run's move can be undone."""
+ROLLBACK_TAG = "alias.{alias}.rollback"
+"""Version tag: how a rollback put ``alias`` back on the version (``from version 4 at <time>``), so its
+``promoted.<alias>.*`` (the run that moved it there before) is not taken for the current placement's
+mover; any later move of the alias to the version clears it."""
 _MAX_HISTORY = 50
 CLOCK_ALLOWANCE_MS = 5 * 60 * 1000
 """How far a time may lie ahead of the clock it is checked against (clocks drift a little)."""
@@ -105,6 +109,8 @@ def move_alias(
         return
     if run_id:
         client.set_model_version_tag(name, version, MOVER_TAG.format(alias=alias), run_id)
+    if ROLLBACK_TAG.format(alias=alias) in (client.get_model_version(name, version).tags or {}):
+        client.delete_model_version_tag(name, version, ROLLBACK_TAG.format(alias=alias))
     if current is not None:
         _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
     client.set_registered_model_alias(name, alias, version)
@@ -184,6 +190,7 @@ def rollback(client: Any, name: str, alias: str, to: str | None = None, force: b
         if why:
             log.warning("%s (--force given: moving it)", why.split(";")[0])
         move_alias(client, name, alias, to)
+        _mark_rollback(client, name, alias, to, before)
         return {"name": name, "alias": alias, "from": before, "to": to, "forced": bool(why)}
     earlier = alias_history(client, name, alias)
     skipped: list[str] = []
@@ -202,8 +209,15 @@ def rollback(client: Any, name: str, alias: str, to: str | None = None, force: b
     to = earlier.pop()
     client.set_registered_model_alias(name, alias, to)
     client.set_model_version_tag(name, to, HELD_TAG.format(alias=alias), str(int(time.time() * 1000)))
+    _mark_rollback(client, name, alias, to, before)
     _set_history(client, name, alias, earlier)
     if skipped:
         log.warning("%s@%s: skipped version(s) %s of its history, deleted since", name, alias, ", ".join(skipped))
     log.info("alias %s of %s rolled back: version %s -> %s", alias, name, before, to)
     return {"name": name, "alias": alias, "from": before, "to": to, "skipped_deleted": skipped}
+
+
+def _mark_rollback(client: Any, name: str, alias: str, to: str, before: str | None) -> None:
+    """Note on version ``to`` that a rollback (from ``before``) put ``alias`` there (:data:`ROLLBACK_TAG`)."""
+    note = f"from version {before or 'none'} at {_when(int(time.time() * 1000))}"
+    client.set_model_version_tag(name, to, ROLLBACK_TAG.format(alias=alias), note)

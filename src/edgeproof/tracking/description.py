@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeproof.markdown import table
+from edgeproof.tracking.aliases import ROLLBACK_TAG
 from edgeproof.tracking.history import SHA_TAG, history
 from edgeproof.tracking.promotion import alias_records, promotion
 
@@ -35,8 +36,10 @@ def describe_version(tags: Mapping[str, str], exp: str) -> str:
         lines += ["", f"Provenance: {promoted['provenance']}; thresholds: {_thresholds(promoted['thresholds'])}"]
     for alias, moved in alias_records(tags).items():  # the run that made it champion may not have registered it
         figures = ", ".join(f"{k} = {v}" for k, v in moved["metrics"].items())
+        back = tags.get(ROLLBACK_TAG.format(alias=alias))  # there by a rollback since that run's move
         lines += ["", f"**Promoted to `{alias}`** by run {link(moved['run_id'])} ({moved['origin']}; provenance: "
-                      f"{moved['provenance']}): {_verdicts(moved['verdicts'])}; {figures or 'no metrics'}"]  # fmt: skip
+                      f"{moved['provenance']}): {_verdicts(moved['verdicts'])}; {figures or 'no metrics'}"
+                      + (f"; back on this version by a rollback {back}" if back else "")]  # fmt: skip
     head = _clip("\n".join(lines), DESCRIPTION_LIMIT)
     rows = [
         (link(e.get("run_id")), e.get("origin"), _verdicts(e.get("verdicts") or {}), _thresholds(e.get("thresholds")))

@@ -3,8 +3,9 @@
 A model version stands for one model file (sha256). The run that registered it (a passing one) writes
 its **promotion record** once: verdict per profile, key metrics, thresholds, provenance and run
 (:mod:`edgeproof.tracking.promotion`: one tag, its fields shown as ``gate.<profile>``, ``metric.<name>``,
-``promotion.*``); a run that later moves an alias to the version adds ``promoted.<alias>.*``, also
-once. Nothing rewrites them. Every verdict on the file, that one included, is one entry of its
+``promotion.*``); a run that moves an alias to the version writes ``promoted.<alias>.*``, the record
+of the run that put the alias there most recently (rewritten at each move, as ``alias.<alias>.run_id``
+is). Nothing else rewrites them. Every verdict on the file, that one included, is one entry of its
 **history** (JSON: which run, which branch, pull request or DVC experiment, which thresholds, which
 verdict), so a what-if experiment that fails the same file is listed there and never turns the
 promoted version into a failed one.
@@ -181,9 +182,14 @@ def device_entry(profile: str, report: Mapping[str, Any], run_ids: list[str], th
     }
 
 
-def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str) -> dict[str, str]:
+def new_tags(
+    current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str, holds: bool = False
+) -> dict[str, str]:
     """The tags to set for this verdict: a history entry always; the promotion record only where
-    ``current`` has none yet (``alias``: the one this run moves to the version, "" for none)."""
+    ``current`` has none yet; ``promoted.<alias>.*`` when this run moves ``alias`` (its earned alias,
+    "" for none) to the version: the record of the alias's current mover, replacing an earlier
+    mover's. ``holds``: the version holds ``alias`` already, so this run moves nothing and the mover
+    stays (``alias.<alias>.run_id`` too), unless no record of one was written yet."""
     entry = history_entry(record, run_id)
     key = record_history_key(record, entry)
     entry = first_written(entry, current.get(key))  # sent again: the same value, the same place
@@ -191,7 +197,7 @@ def new_tags(current: Mapping[str, str], record: Mapping[str, Any], run_id: str,
     tags = {RUNS_TAG: runs_summary({**current, key: value}, run_id), key: value}
     if not has_record(current) and record.get("passed"):
         tags.update(record_tags(entry, record["metrics"]))
-    if alias and f"promoted.{alias}.run_id" not in current:
+    if alias and (not holds or f"promoted.{alias}.run_id" not in current):
         tags[f"promoted.{alias}.run_id"], tags[f"promoted.{alias}.origin"] = run_id, origin(record["tags"])
         tags.update(alias_record_tag(alias, entry, record["metrics"]))  # what `model show --alias` shows
     return tags

@@ -21,6 +21,7 @@ from edgeproof.tracking import history
 from edgeproof.tracking.aliases import (
     HELD_TAG,
     MOVER_TAG,
+    ROLLBACK_TAG,
     alias_history,
     alias_holder,
     is_missing,
@@ -153,7 +154,9 @@ def record_verdict(
         log.warning("%s; alias %s not moved", why, alias)
         client.set_tag(run_id, "alias_not_moved", f"{alias}: {why}"[:5000])
         alias = ""
-    written = history.new_tags(version.tags, record, run_id, alias)
+    holder = alias_holder(client, name, alias) if alias else None  # already there: the mover stays
+    holds = holder is not None and str(holder.version) == number
+    written = history.new_tags(version.tags, record, run_id, alias, holds)
     for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
     settle_summary(client, name, number, exp_id, own=history.history_keys(written))
@@ -219,8 +222,9 @@ def _gate_report(client: Any, run_id: str | None) -> Any:
 
 
 def show(client: Any, name: str, alias: str) -> dict[str, Any]:
-    """Which version holds ``alias``: its sha256, the record of the run that promoted it to ``alias``
-    (``promoted``: its verdicts, key metrics and provenance, with its gate report), the fixed promotion
+    """Which version holds ``alias``: its sha256, the record of the run that last moved ``alias`` to it
+    (``promoted``: its verdicts, key metrics and provenance, with its gate report; ``rollback``: how a
+    rollback put it back since, when one did), the fixed promotion
     record of the run that registered the file (``promotion``, which may be another run's: a what-if
     experiment's or a not-clean one's) and, separately, every verdict on the file since (``history``)."""
     version = alias_holder(client, name, alias)
@@ -231,11 +235,13 @@ def show(client: Any, name: str, alias: str) -> dict[str, Any]:
     if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
         promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
     promoted["gate"] = _gate_report(client, promoted.get("run_id"))
-    moved = alias_record(tags, alias)
-    if moved is None:  # moved by a rollback, a device verdict, or before these records existed
+    moved = alias_record(tags, alias)  # the run that last moved the alias here (alias.<alias>.run_id)
+    if moved is None:  # moved by a device verdict, or before these records existed
         moved = {"run_id": tags.get(f"promoted.{alias}.run_id"), "note": f"no record of a run promoting it to {alias}"}
     else:
         moved["gate"] = _gate_report(client, moved.get("run_id"))
+    if ROLLBACK_TAG.format(alias=alias) in tags:  # its record is of the run that moved it here before
+        moved["rollback"] = f"back on this version by a rollback {tags[ROLLBACK_TAG.format(alias=alias)]}"
     return {
         "name": name,
         "alias": alias,

@@ -95,7 +95,12 @@ def test_mlflow_record_and_registration(repo):
     assert run.data.tags["git_commit"] != "unknown"
     assert {"mAP50", "fps", "gate_passed"} <= set(run.data.metrics)  # the headline (every other number is there too)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
-    assert {"reports/eval.json", "reports/bench.json"} <= artifacts
+    assert {"reports/eval.json", "reports/bench.json", "reports/reference"} <= artifacts
+    # eval.* and reports/eval.json are the gated file's own, as in every run; the fp32 reference apart
+    gated = release["variants"][release["profiles"][release["build_profile"]]["variant"]]
+    figures = {name: json.loads((repo / path).read_text()) for name, path in
+               (("eval", gated["eval_json"]), ("reference.eval", "metrics/eval.json"))}  # fmt: skip
+    assert {k: run.data.metrics[f"{k}.map50_95"] for k in figures} == {k: v["map50_95"] for k, v in figures.items()}
     assert client.get_metric_history(run.info.run_id, "train_curve.map50")
     assert client.search_model_versions("name='edgeproof-detector'")
 

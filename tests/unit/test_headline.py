@@ -146,22 +146,30 @@ def test_device_figures_about_another_file_or_without_a_valid_verdict_are_left_o
     assert "devices" not in _from_files(tmp_path, model, tmp_path / "absent-release.json")  # nothing released
 
 
+def _gate_stage_argv(t: Path, model: Path, device: Path, min_fps: float | None = None) -> list[str]:
+    """The gate stage's arguments over files written into ``t``: params without tracking (and ``min_fps`` when
+    given), an eval and a bench of ``model``."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["track"]["enabled"] = False
+    if min_fps is not None:
+        params["profiles"]["cpu-ci"]["gate"]["min_fps"] = min_fps
+    (t / "params.yaml").write_text(yaml.safe_dump(params))
+    sha = sha256_file(model)
+    write_json(t / "eval.json", {**EVAL, "model_sha256": sha})
+    write_json(t / "bench.json", {**BENCH, "model_sha256": sha})
+    argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
+    argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
+    argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
+    return [*argv, "--device-reports", str(device)]
+
+
 def test_a_device_bench_that_is_no_object_stops_the_stage_before_it_writes(tmp_path, model, capsys):
     """bench.json [] crashed the stage with exit 1 ("failed") after gate.json said passed (records 8)."""
     _device_files(tmp_path, {"jetson-nano": 19.5})
     (tmp_path / "device" / "jetson-nano" / "bench.json").write_text("[]")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["track"]["enabled"] = False
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    sha = sha256_file(model)
-    write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})
-    write_json(tmp_path / "bench.json", {**BENCH, "model_sha256": sha})
-    (tmp_path / "headline.json").write_text('{"marker": 1}\n')
     t = tmp_path
-    argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
-    argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
-    argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
-    argv += ["--device-reports", str(t / "device")]
+    argv = _gate_stage_argv(t, model, t / "device")
+    (t / "headline.json").write_text('{"marker": 1}\n')
     assert gate_stage.main(argv) == 2
     bench = t / "device" / "jetson-nano" / "bench.json"
     assert f"gate stage failed: {bench}: expected a JSON object, found list" in capsys.readouterr().err
@@ -198,19 +206,9 @@ def test_dvc_yaml_declares_only_the_headline_as_metrics_and_keeps_every_report_i
 
 
 def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["track"]["enabled"] = False
-    params["profiles"]["cpu-ci"]["gate"]["min_fps"] = 1.0e9
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    sha = sha256_file(model)
-    write_json(tmp_path / "eval.json", {**EVAL, "model_sha256": sha})
-    write_json(tmp_path / "bench.json", {**BENCH, "model_sha256": sha})
-    write_json(tmp_path / "train.json", TRAIN)
     t = tmp_path
-    argv = ["--params", str(t / "params.yaml"), "--model", str(model), "--eval", str(t / "eval.json")]
-    argv += ["--bench", str(t / "bench.json"), "--report-json", str(t / "gate.json"), "--report-md", str(t / "gate.md")]
-    argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
-    argv += ["--device-reports", str(t / "no-device-reports")]
+    argv = _gate_stage_argv(t, model, t / "no-device-reports", min_fps=1.0e9)
+    write_json(t / "train.json", TRAIN)
     assert gate_stage.main(argv) == 1
     headline = json.loads((t / "headline.json").read_text())
     assert list(headline) == list(HEADLINE_KEYS)  # file order = column order in `dvc exp show`

@@ -78,14 +78,16 @@ def test_dvc_repro_on_a_coco_subset_keeps_the_original_ids(tmp_path):
     assert data["selection"]["boxes_other_classes"] == 12  # the 'bus' boxes, one per image
     prepared = json.loads((root / "data/prepared/annotations/val.json").read_text())
     assert sorted(im["id"] for im in prepared["images"]) == sorted(im["id"] for im in val_gt["images"])
-    _check_mlflow_has_the_data_report(root)
+    _check_mlflow_has_the_data_report(root, proc.stdout + proc.stderr)
 
 
-def _check_mlflow_has_the_data_report(root) -> None:
+def _check_mlflow_has_the_data_report(root, log: str) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("edgeproof").experiment_id])
+    experiment = client.get_experiment_by_name("edgeproof")
+    assert experiment is not None, "no MLflow record of the run; its log:\n" + log[-12000:]
+    (run,) = client.search_runs([experiment.experiment_id])
     # the data report is one of the run's artifacts (the run's metrics are the headline)
     with tempfile.TemporaryDirectory() as tmp:  # not into the repo: its git status is checked
         report = json.loads(Path(client.download_artifacts(run.info.run_id, "reports/data.json", tmp)).read_text())

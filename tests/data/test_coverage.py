@@ -64,10 +64,12 @@ def test_a_coco_category_without_a_box_fails_strict_and_classes_leaves_it_out(tm
         _prepare(repo, tmp_path / "strict", "coco", section, strict=True)
     report = err.value.report
     assert report["problems"]["category_without_boxes"] == report["problems_total"] == 1
-    assert report["problem_examples"]["category_without_boxes"] == [
-        "category id 0 'shapes-xyz': no box in the train or val images; to leave it out, "
-        'list the classes with boxes in data.coco.classes: ["ring", "box"]'
-    ]
+    example = (
+        f"{SRC}/train/_annotations.coco.json: category id 0 'shapes-xyz': no box in the train or val images; "
+        'to leave it out, list the classes with boxes in data.coco.classes: ["ring", "box"]'
+    )
+    assert report["problem_examples"]["category_without_boxes"] == [example]
+    assert example in str(err.value)  # the strict failure's message names the file too
     report = _prepare(repo, tmp_path / "out", "coco", {**section, "classes": ["ring", "box"]}, strict=True)
     assert report["classes"] == ["ring", "box"] and report["problems_total"] == 0
     meta = json.loads((tmp_path / "out" / "annotations" / "train.json").read_text())
@@ -85,7 +87,7 @@ def test_a_yolo_name_without_a_box_is_a_problem_naming_its_index(tmp_path):
     (root / "data.yaml").write_text(yaml.safe_dump(names))
     report = _prepare(repo, tmp_path / "out", "yolo", {"data_yaml": f"{SRC}/data.yaml"})
     assert report["problem_examples"]["category_without_boxes"] == [
-        "class 2 'unused': no box in the train or val images; to leave it out, "
+        f"{SRC}/data.yaml: class 2 'unused': no box in the train or val images; to leave it out, "
         'list the classes with boxes in data.yolo.classes: ["ring", "box"]'
     ]
 
@@ -99,8 +101,8 @@ def test_a_voc_class_with_only_difficult_objects_is_a_problem_saying_so(tmp_path
     write_split_files(root, ["a"], ["b"])
     report = _prepare(repo, tmp_path / "out", "voc", {"root": SRC})
     assert report["problem_examples"]["category_without_boxes"] == [
-        "class 'cat': no box in the train or val images (1 crowd/difficult region(s) aside); to leave it out, "
-        'list the classes with boxes in data.voc.classes: ["dog"]'
+        f"{SRC}/Annotations: class 'cat': no box in the train or val images (1 crowd/difficult region(s) aside); "
+        'to leave it out, list the classes with boxes in data.voc.classes: ["dog"]'
     ]
     report = _prepare(repo, tmp_path / "train", "voc", {"root": SRC, "difficult": "train"}, strict=True)
     assert report["problems_total"] == 0

@@ -4,7 +4,8 @@
   is on ``refs/heads/main`` (a tag called ``main`` on an unreviewed commit is not): it guards the baseline
   upload, judging without a baseline and the MLflow job.
 - ``ci/jetson/engine-cache.sh``: the board's shared TensorRT engine cache (engines are executable) is used
-  by main's own commit only; a pull request's job gets a job-local folder.
+  by main's own commit only, as ``ci/main_push.sh`` decides it in the board's own checkout; a pull request's
+  job gets a job-local folder.
 - the Jetson job's ``git fetch`` of the base commit: the job token never appears in any process's
   command line (``/proc/<pid>/cmdline`` is readable by every local account), yet is sent.
 """
@@ -93,6 +94,36 @@ def test_only_mains_own_commit_uses_the_boards_shared_engine_cache(checkout, tmp
     assert _cache(clone, "false", sha["head"], tmp_path) == job_local  # a pull request of that very commit
     assert _cache(clone, "true", sha["tagged"], tmp_path) == job_local  # a tag called main
     assert _cache(clone, "true", sha["older"], tmp_path) == job_local  # not the code on the board: in doubt, local
+    _git(clone, "checkout", "-q", "--detach", sha["tagged"])  # the board's code is a commit main never had
+    assert _cache(clone, "true", sha["tagged"], tmp_path) == job_local  # its own commit, yet not main's push
+
+
+def _board_checkout(origin: str, base_sha: str, work: Path) -> None:
+    """The Jetson job's first step, as device-gate.yml has it, fetching from ``origin`` (a local path: no token
+    is needed, the header is only configured), then the ci/ scripts the base commit would bring."""
+    wf = yaml.safe_load((REPO / ".github/workflows/device-gate.yml").read_text())
+    work.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(work.parent), "TOKEN": "t", "BASE_SHA": base_sha}
+    env["REPO_URL"] = f"file://{origin}"
+    step = wf["jobs"]["jetson"]["steps"][0]["run"]
+    subprocess.run(["bash", "-eo", "pipefail", "-c", step], cwd=work, env=env, check=True, capture_output=True)
+    for rel in ("ci/main_push.sh", "ci/jetson/engine-cache.sh"):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, work / rel)
+
+
+def test_the_boards_own_checkout_lets_main_push_sh_prove_mains_commit(checkout, tmp_path):
+    """engine-cache.sh asks ci/main_push.sh, the one proof of a push to main: the board's depth-1 fetch brings
+    main's tip for it. A commit only a tag called main reaches, checked out and claimed as main's, is not
+    main's; nor, failing closed, is a commit the shallow history cannot show on main (main moved on)."""
+    _, sha = checkout
+    origin = tmp_path / "origin"
+    job_local = str(tmp_path / "job-temp" / "edgeproof-engines")
+    for name, want in (("head", "/var/cache/edgeproof/engines"), ("tagged", job_local), ("older", job_local)):
+        work = tmp_path / f"board-{name}"
+        _board_checkout(str(origin), sha[name], work)
+        assert _git(work, "rev-parse", "HEAD") == sha[name]
+        assert _cache(work, "true", sha[name], tmp_path) == want, name
 
 
 def test_run_device_sh_measures_with_the_folder_engine_cache_sh_names(checkout, tmp_path):

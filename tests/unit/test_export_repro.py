@@ -65,6 +65,30 @@ def test_published_checkpoint_drops_save_time_and_local_paths(tmp_path):
     assert model.model.args["data"] == "<state>/train/run/weights/data/data.yaml"
 
 
+def test_published_checkpoint_does_not_depend_on_which_equal_strings_are_one_object(tmp_path):
+    """A pickle stores a string once and refers back to it wherever the same object recurs, so its bytes
+    tell apart two equal strings that are one object from two that are not. Which ones are depends on the
+    process's history, not on the checkpoint: ultralytics sets ``yaml_file`` to ``str(Path(cfg))``, and
+    pathlib interns path parts, so it is the very ``model.args["model"]`` string unless an equal one was
+    interned earlier in the process (the full suite once published different bytes so). The same
+    checkpoint, saved both ways, must publish the same bytes."""
+    from edgeproof.training.checkpoint import reproducible_checkpoint
+
+    state = tmp_path / ".edgeproof"
+    torch.manual_seed(0)
+    model = configure(state)("yolov5n.yaml")
+    model.ckpt = {"train_args": {"imgsz": 64}}
+    yaml_file = model.model.yaml["yaml_file"]
+    blobs = []
+    for name, value in (("one", yaml_file), ("two", "".join(list(yaml_file)))):  # the same string, or an equal one
+        assert (value is yaml_file) == (name == "one") and value == "yolov5n.yaml"
+        model.model.args["model"] = value
+        (tmp_path / name).mkdir()
+        model.save(tmp_path / name / "best.pt")
+        blobs.append(reproducible_checkpoint(tmp_path / name / "best.pt", state))
+    assert blobs[0] == blobs[1]
+
+
 @pytest.mark.parametrize("train_args", [{"imgsz": 64}, {}])
 def test_weights_not_trained_at_the_export_size_are_refused_naming_both(tmp_path, train_args):
     """Review finding 7: best.pt trained at 64 exported at 96 (train.imgsz) passed export and parity."""

@@ -147,6 +147,31 @@ def test_the_pr_contributes_data_only_and_the_base_measures_and_judges():
                 assert re.fullmatch(r'bash ci/[\w/.-]+\.sh( "\$\w+"| [\w-]+)*', step["run"].strip()), step["run"]
 
 
+def test_is_this_mains_push_has_one_home_ci_main_push_sh():
+    """The event's claim (a push to main of this repository) is written once, for the whole workflow, and only
+    ci/main_push.sh reads it: the board's engine cache (ci/jetson/engine-cache.sh) asks that script, as the
+    gate job does, rather than deciding again; the board's fetch brings main's tip (its full name) for it."""
+    wf = _wf("device-gate.yml")
+    claim = " ".join(wf["env"]["CLAIMS_MAIN_PUSH"].split())
+    assert claim == (
+        "${{ github.event.workflow_run.event == 'push' && "
+        + CLAIMS_MAIN
+        + " && github.event.workflow_run.head_repository.full_name == github.repository }}"
+    )
+    for name, job in wf["jobs"].items():
+        envs = [job.get("env", {}), *(step.get("env", {}) for step in job["steps"])]
+        assert not any("CLAIMS_MAIN_PUSH" in env for env in envs), name
+    readers = {
+        path.relative_to(REPO).as_posix()
+        for path in [*REPO.glob("ci/**/*.sh"), *REPO.glob("ci/**/*.py")]
+        if any("CLAIMS_MAIN_PUSH" in line.split("#")[0] for line in path.read_text().splitlines())
+    }
+    assert readers == {"ci/main_push.sh"}
+    assert "bash ci/main_push.sh" in (REPO / "ci/jetson/engine-cache.sh").read_text()
+    fetch = wf["jobs"]["jetson"]["steps"][0]["run"]
+    assert "+refs/heads/main:refs/remotes/origin/main" in fetch and "--no-tags" in fetch
+
+
 def test_secrets_only_reach_the_push_to_main_job():
     for wf_name in ("build.yml", "device-gate.yml"):
         on = _on(_wf(wf_name))

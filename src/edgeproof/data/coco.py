@@ -212,7 +212,7 @@ def _part(raw: Raw, root: Path, split: str | None, known: np.ndarray, problems: 
     )
 
 
-def _combine(parts: Sequence[_Part], kept: Sequence[Category]) -> SourceDataset:
+def _combine(parts: Sequence[_Part], kept: Sequence[Category], label: str) -> SourceDataset:
     images: list[SourceImage] = [im for p in parts for im in p.images]
     offsets = np.cumsum([0] + [len(p.images) for p in parts])
     img = np.concatenate([p.img + off for p, off in zip(parts, offsets, strict=False)])
@@ -233,7 +233,7 @@ def _combine(parts: Sequence[_Part], kept: Sequence[Category]) -> SourceDataset:
                 for c, b, k, a in rows
             ]
 
-    return SourceDataset("coco", list(kept), images, np.diff(starts), fill, info)
+    return SourceDataset("coco", list(kept), images, np.diff(starts), fill, info, categories_from=label)
 
 
 def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDataset:
@@ -257,4 +257,4 @@ def load_coco(params: CocoParams, repo: Path, problems: Problems) -> SourceDatas
     kept = keep_categories(categories, params.classes, "data.coco.classes")
     # after the class filter, so a name it leaves out is reported as dropped with its boxes, not as kept
     shared_names(categories, label, problems, left_out(categories, kept, [p.cat for p in parts]))
-    return _combine(parts, kept)
+    return _combine(parts, kept, label)

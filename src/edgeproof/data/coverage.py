@@ -33,11 +33,11 @@ def _class_label(category: Category, source: str) -> str:
     return f"class {category.name!r}"
 
 
-def unseen_categories(
-    records: Mapping[str, Sequence[ImageRecord]], categories: Sequence[Category], source: str, problems: Problems
-) -> None:
-    """Report each class with no box to train on in train or val (crowd/difficult regions are not
-    trained on, so they do not count) as ``category_without_boxes``.
+def unseen_categories(records: Mapping[str, Sequence[ImageRecord]], ds: SourceDataset, problems: Problems) -> None:
+    """Report each class of ``ds`` with no box to train on in train or val (crowd/difficult regions are
+    not trained on, so they do not count) as ``category_without_boxes``, naming the file that defines
+    the class (``ds.categories_from``: the COCO train annotations, the YOLO data.yaml, VOC's Annotations
+    folder), as every other problem names its file.
 
     Such a class still becomes an output of the model, one it never saw an example of; a COCO export's
     placeholder supercategory (Roboflow's category 0) is the usual case. A class with boxes in one split
@@ -50,16 +50,16 @@ def unseen_categories(
         for record in split_records:
             for ann in record.annotations:
                 (crowd if ann.iscrowd else boxes)[ann.category_id] += 1
-    seen = [c.name for c in categories if boxes[c.id]]
+    seen = [c.name for c in ds.categories if boxes[c.id]]
     shown = json.dumps(seen[:10], ensure_ascii=False) + (f" ... ({len(seen)} in all)" if len(seen) > 10 else "")
-    for category in categories:
+    for category in ds.categories:
         if boxes[category.id]:
             continue
         aside = f" ({crowd[category.id]} crowd/difficult region(s) aside)" if crowd[category.id] else ""
         problems.add(
             "category_without_boxes",
-            f"{_class_label(category, source)}: no box in the train or val images{aside}; to leave it out, "
-            f"list the classes with boxes in data.{source}.classes: {shown}",
+            f"{ds.categories_from}: {_class_label(category, ds.source)}: no box in the train or val images{aside}; "
+            f"to leave it out, list the classes with boxes in data.{ds.source}.classes: {shown}",
         )
 
 

@@ -63,6 +63,7 @@ class SourceDataset:
     fill: Callable[[Sequence[int]], None] | None = None
     info: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how the source was read, where it is not as written
+    categories_from: str = ""  # the file (or VOC's Annotations folder) that defines the classes, for problems
 
 
 def existing(repo: Path, rel: str | None, key: str, want_dir: bool) -> Path:

@@ -181,4 +181,5 @@ def _dataset(
     shared_names(categories, where, problems, other)  # "Dog" beside "dog": one class typed two ways
     images = [im for im, _ in entries]
     info = {"boxes_other_classes": sum(other.values())}
-    return SourceDataset("voc", categories, images, np.asarray(n_boxes, dtype=np.int64), None, info)
+    n = np.asarray(n_boxes, dtype=np.int64)
+    return SourceDataset("voc", categories, images, n, None, info, categories_from=where)

@@ -273,4 +273,4 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     info["boxes_other_classes"] = len(other)
     shared_names(categories, where, problems, left_out(categories, kept, [np.asarray(other, dtype=np.int64)]))
     n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)
-    return SourceDataset("yolo", kept, images, n_boxes, None, info, notes)
+    return SourceDataset("yolo", kept, images, n_boxes, None, info, notes, categories_from=where)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import types
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +51,40 @@ def _relocatable(value: Any, state: str) -> Any:
     return value
 
 
+class _ValueMemoPickler(pickle._Pickler):  # the Python pickler: the C one's save() cannot be overridden
+    """A pickler that writes each string value once and refers back to it for every equal string.
+
+    pickle's memo is keyed by object identity: a string that recurs as the same object is written once,
+    an equal but distinct one again, so the bytes tell the two apart, and a loaded checkpoint keeps the
+    pattern it was written with. That pattern depends on the training process, not on the checkpoint:
+    pathlib interns path parts, and ultralytics sets ``yaml_file`` to ``str(Path(cfg))``, which is the
+    ``args["model"]`` string itself unless an equal one was interned earlier in that process. Strings
+    only: they are what interning shares, and a string means the same whichever object holds it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._strings: dict[str, str] = {}
+
+    def save(self, obj: Any, save_persistent_id: bool = True) -> None:
+        """Save ``obj``, a string as the first string of its value this pickle saw."""
+        if type(obj) is str:
+            obj = self._strings.setdefault(obj, obj)
+        super().save(obj, save_persistent_id)
+
+
+_VALUE_MEMO_PICKLE = types.SimpleNamespace(__name__="pickle", Pickler=_ValueMemoPickler)
+"""What ``torch.save(pickle_module=...)`` reads (``Pickler``, ``__name__``) for :func:`reproducible_checkpoint`."""
+
+
 def reproducible_checkpoint(path: Path, state: Path) -> bytes:
     """The bytes of ``path`` re-saved without what makes two identical trainings differ.
 
     ultralytics stores its save time (``date``), per-epoch wall-clock times (``train_results.time``)
     and the run's absolute paths (``train_args``, the model's ``args``: data yaml, project, save dir)
     in every checkpoint. Those are dropped, or made relative to the state folder (``<state>/...``);
-    weights, metrics and every other field are kept. ``torch.save`` of equal objects is byte-equal.
+    weights, metrics and every other field are kept. Saved with :data:`_VALUE_MEMO_PICKLE`, equal
+    checkpoints give equal bytes, whichever of their equal strings are one object.
     """
     import io
 
@@ -74,7 +103,7 @@ def reproducible_checkpoint(path: Path, state: Path) -> bytes:
         if isinstance(getattr(module, "args", None), dict):
             module.args = {k: _relocatable(v, root) for k, v in module.args.items()}
     buffer = io.BytesIO()
-    torch.save(ckpt, buffer)
+    torch.save(ckpt, buffer, pickle_module=_VALUE_MEMO_PICKLE)
     return buffer.getvalue()
 
 

@@ -90,7 +90,9 @@ def test_a_manifest_profile_entry_of_the_wrong_type_is_a_verification_failure(bu
     edit_json(bundle / "manifest.json", lambda m: m["profiles"].update({"cpu-ci": ["models/fp32.onnx"]}))
     status, report = _refused(bundle)
     assert status["rule"] == "bundle_verified" and "profiles.cpu-ci: expected an object, got list" in status["reason"]
-    assert report["verdict"] == "fail" and "judged" not in report["failed"], report["rules"]
+    assert report["verdict"] == "fail" and report["failed"] == ["bundle_verified"], report["rules"]  # one row
+    reason = rule_named(report, "bundle_verified")["reason"]  # the gate's finding and the board's, in that row
+    assert reason.count("profiles.cpu-ci: expected an object, got list") == 2 and "on the board (measure.json" in reason
 
 
 def test_a_tegrastats_line_it_cannot_read_is_named():

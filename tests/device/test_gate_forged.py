@@ -277,6 +277,20 @@ def test_a_refusal_is_the_boards_unless_the_bundle_or_the_model_caused_it(bundle
     assert report["verdict"] == verdict and status["reason"] in report["rules"][-1]["reason"]
 
 
+def test_a_bundle_the_board_refused_is_one_bundle_verified_row(bundle, measured):
+    """The board's refusal (rule bundle_verified) came after the gate's own bundle_verified row as a second
+    row of the same name: gate.md listed the rule twice, passed (verified here) and failed (the board's)."""
+    refused = {"status": "refused", "rule": "bundle_verified", "reason": "models/fp32.onnx: sha256"}
+    (measured / "measure.json").write_text(json.dumps({"profile": "cpu-ci", **refused}))
+    code, report, md = _gate(bundle, measured)
+    rows = [r for r in report["rules"] if r["name"] == "bundle_verified"]
+    assert code == 1 and report["verdict"] == "fail" and report["failed"] == ["bundle_verified"] and len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "fail" and not row["passed"] and row["measured"] is False
+    assert row["reason"].startswith("it verifies here, but on the board (measure.json refused): models/fp32.onnx")
+    assert md.count("| bundle_verified |") == 1, md
+
+
 def test_the_device_line_names_the_measured_device_not_the_cpu_string(bundle, measured):
     edit_json(measured / "bench.json", lambda d: d.update(device_name="NVIDIA Jetson Orin Nano Developer Kit"))
     _code, report, md = _gate(bundle, measured)

@@ -123,6 +123,24 @@ def _judge_same_bundle(got: Dict[str, Any], bundle: Path) -> None:
             got["status"] = same
 
 
+_WORST_FIRST = (INVALID, FAIL, INCONCLUSIVE, PASS)
+
+
+def _with_status(rules: List[Dict[str, Any]], status: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The gate's own rules and the measurement's status row, one row per rule. A board that refused the bundle
+    names ``bundle_verified``, a rule the gate judges itself on the bundle it holds: the two findings are one
+    row, the worse status, each side's reason said where it was found (a second row listed the rule twice)."""
+    own = next((r for r in rules if r["name"] == status["name"]), None)
+    if own is None:
+        return [*rules, status]
+    worse = min(own, status, key=lambda r: _WORST_FIRST.index(r["status"]))
+    board = "on the board (measure.json {}): {}".format(status["measured"], status["reason"])
+    why = [own["reason"], board] if own["status"] != PASS else ["it verifies here, but " + board]
+    merged = dict(own, status=worse["status"], passed=worse["status"] == PASS, reason="; ".join(why))
+    merged.update(measured=own["measured"] if worse is own else False, source=own["source"] + " and the board")
+    return [merged if r is own else r for r in rules]
+
+
 def _read(bundle: Path, name: str, results: Path, rules_params: Any, proposed_params: Any) -> Dict[str, Any]:
     got: Dict[str, Any] = {"rules": [], "entry": {}, "notes": [], "bundle": bundle}
     try:
@@ -229,7 +247,7 @@ def device_gate(
     bundle, results = Path(bundle), Path(results)
     try:
         got = _read(bundle, name, results, rules_params, proposed_params)
-        rules = got["rules"] + [got["status"]]
+        rules = _with_status(got["rules"], got["status"])
         bench, scores = got.get("bench"), {}
         if got["status"]["status"] == PASS:
             scores, source, evidence = variant_evidence(bundle, results, name, got)

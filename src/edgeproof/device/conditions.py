@@ -7,6 +7,11 @@ board in another power mode than the profile's -- is *inconclusive*: its numbers
 the model. So is a run whose record cannot show it did not throttle: a clock that could not be read
 (under ``require_max_clocks``; on a Jetson a GPU clock is required), an over-current counter read on
 one side of the run only, or none at all on a Jetson Orin, which has them.
+
+A tegrastats line the sampler cannot read is skipped and counted (``during.tegrastats_lines``,
+:mod:`edgeproof.device.tegrastats`), never the run's crash. tegrastats' temperatures are the thermal
+zones the sampler reads itself, so its lines are a second reading of them (and the GPU and memory
+controller load, recorded only): none readable loses no judged figure.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from edgeproof.device.sysinfo import (
     SysRoot,
     clocks,
     oc_counters,
-    parse_tegrastats,
     power_mode_id,
     thermal_zones,
 )
+from edgeproof.device.tegrastats import TegrastatsLines
 from edgeproof.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class Sampler:
         self.interval_s = interval_s
         self.samples: List[Dict[str, Any]] = []
         self.tegrastats: List[Dict[str, Any]] = []
+        self.lines = TegrastatsLines("conditions sampler")
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._proc: Optional[subprocess.Popen] = None
@@ -58,8 +64,12 @@ class Sampler:
         self.oc_before = oc_counters(self.root)
         if not self.root.recorded and shutil.which("tegrastats"):
             ms = str(int(self.interval_s * 1000))
-            self._proc = subprocess.Popen(
-                ["tegrastats", "--interval", ms], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            self._proc = subprocess.Popen(  # errors="replace": a byte that is not UTF-8 is one unreadable line
+                ["tegrastats", "--interval", ms],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
             )
         self._thread = threading.Thread(target=self._loop, name="edgeproof-conditions", daemon=True)
         self._thread.start()
@@ -83,7 +93,9 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.tegrastats = [parse_tegrastats(line) for line in self._tegrastats_lines() if line.strip()]
+        parsed = [self.lines.parse(line) for line in self._tegrastats_lines()]
+        self.tegrastats = [fields for fields in parsed if fields is not None]
+        self.lines.warn()
         return {
             "samples": len(self.samples),
             "interval_s": self.interval_s,
@@ -95,6 +107,7 @@ class Sampler:
             "emc_load_pct": _spread([r.get("emc_load_pct") for r in self.tegrastats]),
             "emc_mhz": _spread([r.get("emc_mhz") for r in self.tegrastats]),
             "tegrastats": self.tegrastats[:50],
+            "tegrastats_lines": self.lines.record(),  # None: no tegrastats here
         }
 
 

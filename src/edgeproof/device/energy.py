@@ -8,7 +8,9 @@ Sources, in order of preference (the first one this machine offers is used):
   or ``POM_5V_IN 943/943`` on the Nano (R32); the first number is the instantaneous draw in mW (the
   second a running average, not used). Lines are timestamped as they arrive (``stdbuf -oL``; else
   start + i x interval); a line without the rail is a missing sample (skipped, the integral spans
-  the gap). A draw spike (an over-current event) is integrated as read and sets the peak.
+  the gap), and so is a line it cannot read at all, counted in ``energy.tegrastats_lines``
+  (:mod:`edgeproof.device.tegrastats`). A draw spike (an over-current event) is integrated as read
+  and sets the peak.
 - RAPL on x86 (``/sys/class/powercap/intel-rapl:N/energy_uj``, package zones only so no energy is
   counted twice): a cumulative counter that wraps at ``max_energy_range_uj``. It covers the CPU
   package (and DRAM on some parts), not the whole machine; the record says ``rapl:package``.
@@ -21,9 +23,10 @@ intervals of an edge, a gap of more than three intervals inside it, or fewer tha
 its length should have; or a reading it rests on is impossible (at or below 0 W or not finite, a RAPL
 counter that did not advance: :func:`~edgeproof.device.power_window.reading_problem`, a sensor fault the
 device gate would otherwise call an invalid figure, failing the pull request for the board's fault);
-``energy.reason`` says which (:meth:`PowerMeter.unmeasured`). A gap is never filled in. *Gross*
-energy is what the board drew in the window; *net* subtracts the idle draw measured just before the run
-(``IDLE_S`` seconds, same source).
+``energy.reason`` says which (:meth:`PowerMeter.unmeasured`), and how many tegrastats lines could not
+be read where some could not (``tegrastats: 0 of 12 lines readable; first unreadable: '...'``). A gap is
+never filled in. *Gross* energy is what the board drew in the window; *net* subtracts the idle draw
+measured just before the run (``IDLE_S`` seconds, same source).
 """
 
 from __future__ import annotations
@@ -38,16 +41,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from edgeproof.device import ina3221
 from edgeproof.device.power_window import Sample, counter_window, reading_problem, window_power, window_problem
 from edgeproof.device.rapl import rapl_delta_uj, read_rapl
-from edgeproof.device.sysinfo import SysRoot, parse_tegrastats
+from edgeproof.device.sysinfo import SysRoot
+from edgeproof.device.tegrastats import TegrastatsLines
 
 INPUT_RAILS = ina3221.INPUT_RAILS
 INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period
 IDLE_S = 3.0  # idle draw measured over this long just before the run
 
 
-def input_rail_mw(line: str) -> Tuple[Optional[str], Optional[float]]:
-    """The board input rail's instantaneous draw in one tegrastats line: ``(rail, mW)`` or ``(None, None)``."""
-    power = parse_tegrastats(line)["power_mw"]
+def input_rail_mw(fields: Optional[Dict[str, Any]]) -> Tuple[Optional[str], Optional[float]]:
+    """The board input rail's instantaneous draw in one parsed tegrastats line (:meth:`TegrastatsLines.parse`;
+    ``None``: a line it could not read): ``(rail, mW)`` or ``(None, None)``."""
+    power = fields["power_mw"] if fields else {}
     for rail in INPUT_RAILS:
         if rail in power:
             return rail, float(power[rail][0])
@@ -55,10 +60,11 @@ def input_rail_mw(line: str) -> Tuple[Optional[str], Optional[float]]:
 
 
 def trace_samples(lines: Sequence[str], interval_s: float) -> Tuple[Optional[str], List[Sample]]:
-    """A recorded tegrastats trace as samples ``interval_s`` apart (line i at ``i * interval_s``)."""
-    rail, samples = None, []
+    """A recorded tegrastats trace as samples ``interval_s`` apart (line i at ``i * interval_s``); a line it
+    cannot read is a missing sample, as the live meter reads it."""
+    rail, samples, reader = None, [], TegrastatsLines("trace")
     for i, line in enumerate(ln for ln in lines if ln.strip()):
-        name, mw = input_rail_mw(line)
+        name, mw = input_rail_mw(reader.parse(line))
         rail = rail or name
         samples.append((i * interval_s, mw))
     return rail, samples
@@ -86,6 +92,7 @@ class PowerMeter:
         self.reason: Optional[str] = None
         self.samples: List[Sample] = []  # tegrastats: (t, mW); RAPL: (t, cumulative mJ)
         self.ram_mb: List[Tuple[float, float]] = []  # tegrastats: (t, RAM in use, MB)
+        self.lines = TegrastatsLines("power meter")  # tegrastats' lines: how many could not be read
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._proc: Optional[subprocess.Popen] = None
@@ -134,7 +141,8 @@ class PowerMeter:
         self._started = time.perf_counter()
         # read at stop (why it printed no rail, if it exited), closed there
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
-        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        # errors="replace": a byte that is not UTF-8 makes one unreadable line, not a dead sampler thread
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True, errors="replace")
         self._thread = threading.Thread(target=self._read_tegrastats, name="edgeproof-power", daemon=True)
 
     def _poll_ina(self) -> None:
@@ -151,13 +159,13 @@ class PowerMeter:
         assert self._proc is not None and self._proc.stdout is not None
         for i, line in enumerate(self._proc.stdout):
             now = time.perf_counter() if self.clock.startswith("arrival") else self._started + i * self.interval_s
-            rail, mw = input_rail_mw(line)
+            fields = self.lines.parse(line)  # None: unreadable (counted) or blank, a missing reading either way
+            rail, mw = input_rail_mw(fields)
             if rail and not self.source:
                 self.source = f"tegrastats:{rail}"
             self.samples.append((now, mw))
-            ram = parse_tegrastats(line)["ram_mb"]
-            if ram:
-                self.ram_mb.append((now, float(ram[0])))
+            if fields and fields["ram_mb"]:
+                self.ram_mb.append((now, float(fields["ram_mb"][0])))
 
     def poll(self) -> None:
         """One RAPL reading now (also called at window edges so a window's energy is exact). Under a lock:
@@ -210,8 +218,9 @@ class PowerMeter:
                 self._proc.kill()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.lines.warn()
         if self.source is None and self.reason is None:
-            self.reason = self._tegrastats_exit(exited) or "tegrastats printed no board input rail (VDD_IN / POM_5V_IN)"
+            self.reason = self._tegrastats_exit(exited) or self.lines.no_rail()
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -242,7 +251,9 @@ class PowerMeter:
         if self.source is None:
             return self.reason
         counter = self.source.startswith("rapl")
-        return window_problem(self.samples, t0, t1, self.interval_s) or reading_problem(self.samples, t0, t1, counter)
+        why = window_problem(self.samples, t0, t1, self.interval_s) or reading_problem(self.samples, t0, t1, counter)
+        skipped = self.lines.problem()  # lines it could not read are why readings are missing: said with it
+        return f"{why}; {skipped}" if why and skipped else why
 
     def ram_in_use_mb(self, t0: float, t1: float) -> Optional[float]:
         """The highest system RAM in use (tegrastats, GPU included on unified memory) in ``[t0, t1]``,

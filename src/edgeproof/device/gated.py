@@ -193,6 +193,7 @@ def gated_run(
         meter.unmeasured(t0, t1),  # why, where the window has no figure: never a generic "no readings"
     )
     energy["energy"]["sample_times"] = meter.clock if meter.source else None
+    energy["energy"]["tegrastats_lines"] = meter.lines.record()  # None: tegrastats not read (another source)
     return {
         "model": single,
         "e2e": e2e,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,24 @@ def tiny_onnx(path: Path) -> Path:
 
 
 SHA = sha256_file(tiny_onnx(Path(tempfile.mkdtemp(prefix="edgeproof-sha-")) / "model.onnx"))
+
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+def git_repo(path: Path, branch: str = "main") -> str:
+    """Commit everything in ``path`` on ``branch`` (but MLflow's and edgeproof's state); return the commit.
+    Only a run whose inputs are committed registers a model version or moves an alias."""
+    (path / ".gitignore").write_text("mlflow.db\nmlartifacts/\n.state/\nstate/\ndl/\nm/\n")
+    subprocess.run([*GIT, "init", "-q", "-b", branch], cwd=path, check=True)
+    return commit_all(path)
+
+
+def commit_all(path: Path) -> str:
+    """Commit every change in the git repo ``path`` (the next run's inputs are committed); return the commit."""
+    subprocess.run([*GIT, "add", "-A"], cwd=path, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "x"], cwd=path, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
 
 
 def make_run_files(tmp_path: Path, class_name: str = "circle") -> RecordSources:
@@ -88,6 +107,7 @@ def test_tracking_down_keeps_the_record_then_replay_sends_it_once(run_files, tmp
     from mlflow.tracking import MlflowClient
 
     state, repo = tmp_path / "state", tmp_path
+    git_repo(repo)  # committed inputs: the replayed record registers its model
     params = TrackParams(experiment="unit")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

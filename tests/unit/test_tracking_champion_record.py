@@ -65,6 +65,8 @@ def test_a_what_if_experiment_failing_the_file_holds_nothing_back(tmp_path, clie
 
 
 def test_model_show_shows_the_run_that_made_the_version_champion(tmp_path, client):  # noqa: F811
+    """A hand-edited (not clean) run registered the file first, so champion's fixed promotion record showed
+    its fps 999 beside the clean run's own (review records 4): such a run now registers nothing."""
     files = make_run_files(tmp_path)
     honest = files.metrics["bench"].read_text()
     files.metrics["headline"] = tmp_path / "headline.json"
@@ -74,21 +76,22 @@ def test_model_show_shows_the_run_that_made_the_version_champion(tmp_path, clien
     files.metrics["bench"].write_text(json.dumps({**bench, "fps_e2e": 999.0}))  # a hand edit: not clean
     files.metrics["headline"].write_text(json.dumps({"fps": 999.0, "mAP50": 0.91}))
     forged = record(files, tmp_path)
-    assert str(client.get_model_version_by_alias(MODEL, "candidate").version) == "1"
+    assert forged["model_version"] is None and client.search_model_versions(f"name = '{MODEL}'") == []
 
-    files.metrics["bench"].write_text(honest)  # restored: a clean main run makes the same file champion
+    files.metrics["bench"].write_text(honest)  # restored: a clean main run registers the file, champion
     files.metrics["headline"].write_text(json.dumps({"fps": 50.0, "mAP50": 0.91}))
     clean = record(files, tmp_path)
     shown = show(client, MODEL, "champion")
     assert shown["promoted"]["run_id"] == clean["run_id"] and shown["promoted"]["passed"] is True
     assert shown["promoted"]["metrics"]["fps"] == "50" and shown["promoted"]["provenance"] == "clean"
     assert shown["promoted"]["gate"]["passed"] is True  # the promoting run's own gate report
-    assert shown["promotion"]["run_id"] == forged["run_id"]  # the registering run's record, fixed, apart
-    assert shown["promotion"]["metrics"]["fps"] == "999"
-    assert show(client, MODEL, "candidate")["promoted"]["run_id"] == forged["run_id"]
+    assert shown["promotion"]["run_id"] == clean["run_id"] and shown["promotion"]["metrics"]["fps"] == "50"
+    assert shown["promotion"]["provenance"] == "clean"
+    assert [e["run_id"] for e in shown["history"]] == [clean["run_id"]]  # the forged run judged no version
+    assert client.get_registered_model(MODEL).aliases == {"champion": 1}
     description = client.get_model_version(MODEL, "1").description
     assert f"**Promoted to `champion`** by run [{clean['run_id'][:8]}]" in description
-    assert "provenance: clean): build: passed; fps = 50, mAP50 = 0.91" in description
+    assert "provenance: clean): build: passed; fps = 50, mAP50 = 0.91" in description and "999" not in description
 
 
 def test_a_withdrawn_run_takes_its_alias_record_with_it():

@@ -107,10 +107,14 @@ def test_two_device_verdicts_on_one_version_at_once_both_stay(tmp_path, monkeypa
     assert sorted(verdicts, key=str) == [{"jetson-a": "passed"}, {"jetson-b": "failed: fps"}]
 
 
+COMMITTED = {"git_dirty": "false", "provenance": "clean"}  # only such a run writes a promotion record
+
+
 def _record(i: int, fps: float) -> dict:
     return {
         "record_id": f"{i:032x}",
-        "tags": {"model_sha256": SHA, "branch": "main", "git_commit": f"{i:040d}"},
+        "tags": {"model_sha256": SHA, "branch": "main", "git_commit": f"{i:040d}", **COMMITTED},
+        "provenance": "clean",
         "metrics": {"fps": 50.0},
         "passed": True,
         "verdicts": {"build": {"passed": True}},
@@ -333,7 +337,7 @@ def test_two_first_senders_leave_one_whole_promotion_record(tmp_path, client):  
         "promotion.run_id": "run-b",
         "promotion.origin": "branch main@0000000",
         "promotion.commit": f"{2:040d}",
-        "promotion.provenance": "unknown",
+        "promotion.provenance": "clean",
         "promotion.thresholds": '{"fps": ">= 30.0"}',
     }
     assert promotion(tags) == record and "run-b"[:8] in client.get_model_version(MODEL, "1").description

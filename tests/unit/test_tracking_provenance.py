@@ -96,9 +96,9 @@ def test_a_stage_whose_code_changed_after_it_ran_is_not_clean(project):
     assert "dvc status: prep" in verdict and "prep.py" in verdict
 
 
-def test_outside_git_is_unknown_and_never_champion(tmp_path):
+def test_outside_git_is_unknown_and_never_released(tmp_path):
     verdict = provenance(tmp_path, "gate")
     assert verdict.startswith("unknown")
     tags = {"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}
-    assert alias_for({**tags, "provenance": verdict}, True, "candidate", "champion", ["main"]) == "candidate"
+    assert alias_for({**tags, "provenance": verdict}, True, "candidate", "champion", ["main"]) == ""  # no alias
     assert alias_for({**tags, "provenance": CLEAN}, True, "candidate", "champion", ["main"]) == "champion"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,7 @@ from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import flatten
 from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
 from tests.conftest import make_fixed_detector
-from tests.unit.test_tracking import SHA, make_run_files
-
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+from tests.unit.test_tracking import GIT, SHA, commit_all, git_repo, make_run_files  # noqa: F401 (shared)
 
 
 @pytest.fixture(autouse=True)
@@ -42,15 +39,6 @@ def client(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return MlflowClient(uri)
-
-
-def git_repo(path: Path, branch: str = "main") -> str:
-    """Commit everything in ``path`` on ``branch`` (but MLflow's and edgeproof's state); return the commit."""
-    (path / ".gitignore").write_text("mlflow.db\nmlartifacts/\n.state/\ndl/\nm/\n")
-    subprocess.run([*GIT, "init", "-q", "-b", branch], cwd=path, check=True)
-    subprocess.run([*GIT, "add", "-A"], cwd=path, check=True)
-    subprocess.run([*GIT, "commit", "-qm", "x"], cwd=path, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True).stdout.strip()
 
 
 def record(files, repo: Path, **track) -> dict:
@@ -147,6 +135,7 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
             json.dumps({**json.loads(files.metrics[name].read_text()), "model_sha256": new_sha})
         )
     files.metrics["gate"].write_text(json.dumps({"passed": True, "model_sha256": new_sha, "failed": []}))
+    commit_all(tmp_path)  # only a run whose inputs are committed registers its file
     assert record(files, tmp_path)["model_version"] == "2"
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "2"
 
@@ -192,6 +181,7 @@ def test_device_verdicts_and_headline_metrics(tmp_path, client):
     headline = {"map50_95": 0.7912345678901234, "fps_e2e": 113.515, "latency_ms_p95": 9.2707}
     files.metrics["headline"] = tmp_path / "headline.json"
     files.metrics["headline"].write_text(json.dumps(headline))
+    git_repo(tmp_path)
     sent = record(files, tmp_path)
     run = client.get_run(sent["run_id"])
     assert {k: run.data.metrics[k] for k in headline} == headline  # the very numbers dvc metrics diff shows
@@ -218,14 +208,14 @@ def test_input_example_of_a_model_with_dynamic_height_and_width(tmp_path):
     ("origin", "alias"),
     [
         ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "champion"),
-        ({"branch": "main", "git_dirty": "true", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        ({"branch": "main", "git_dirty": "true", "dvc_experiment": "", "pull_request": "false"}, ""),  # uncommitted
         (
             {"branch": "main", "git_dirty": "false", "dvc_experiment": "lucid-yawl", "pull_request": "false"},
             "candidate",
         ),
         ({"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "true"}, "candidate"),
         ({"branch": "feature", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
-        ({"branch": "", "git_dirty": "unknown", "dvc_experiment": "", "pull_request": "false"}, "candidate"),
+        ({"branch": "", "git_dirty": "unknown", "dvc_experiment": "", "pull_request": "false"}, ""),
     ],
 )
 def test_which_alias_a_passing_run_earns(origin, alias):
@@ -325,9 +315,10 @@ def _new_model_file(files, value: float) -> str:
 def test_rollback_skips_versions_deleted_since_and_names_the_choices(tmp_path, client, capsys, caplog):
     """Issue 18: alias history [1, 2], version 2 deleted: rollback failed every time with "version=2 not found"."""
     files = make_run_files(tmp_path)
-    git_repo(tmp_path)
-    for value in (0.0, 1.0, 2.0):  # versions 1, 2, 3 in turn hold candidate (the files changed: not clean)
+    git_repo(tmp_path, branch="feature")
+    for value in (0.0, 1.0, 2.0):  # versions 1, 2, 3 in turn hold candidate (committed runs on a feature branch)
         _new_model_file(files, value)
+        commit_all(tmp_path)
         record(files, tmp_path)
     params, alias = str(files.params), ["--alias", "candidate"]
     client.delete_model_version("edgeproof-detector", "2")
@@ -346,26 +337,58 @@ def test_rollback_skips_versions_deleted_since_and_names_the_choices(tmp_path, c
     assert cli(["--params", params, "model", "rollback", *alias, "--to", "3"]) == 0
 
 
-def test_an_untracked_dataset_makes_a_passing_main_run_a_candidate_and_the_record_says_why(tmp_path, client):
-    """Issue 18: with an untracked dataset under data/sources a clean-looking main run became champion."""
+def test_a_run_whose_inputs_are_not_committed_is_logged_but_registers_and_promotes_nothing(tmp_path, client):
+    """Issue 18: with an untracked dataset under data/sources a clean-looking main run became champion; it
+    then became candidate, registering the file with its figures as the version's fixed promotion record,
+    which a clean run making the version champion later could not replace (review records 4)."""
     files = make_run_files(tmp_path)
     git_repo(tmp_path)
     (tmp_path / "data" / "sources" / "new").mkdir(parents=True)
     (tmp_path / "data" / "sources" / "new" / "img.png").write_bytes(b"not committed")
     sent = record(files, tmp_path)
-    assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
-    assert not client.get_registered_model("edgeproof-detector").aliases.get("champion")
-    tags = client.get_run(sent["run_id"]).data.tags
+    assert sent["model_version"] is None
+    assert client.search_model_versions("name = 'edgeproof-detector'") == []  # nothing registered, no alias
+    tags = client.get_run(sent["run_id"]).data.tags  # the run is logged, and says why it is not released
     assert tags["provenance"] == "not clean: untracked: data/sources/new/img.png"
-    assert "provenance not clean: untracked: data/sources/new/img.png" in tags["not_champion_because"]
-    assert client.get_model_version("edgeproof-detector", "1").tags["promotion.provenance"] == tags["provenance"]
+    assert tags["not_registered_because"] == f"inputs not committed: provenance {tags['provenance']}"
+    assert "registered_model_version" not in tags and "not_champion_because" not in tags
+
+    commit_all(tmp_path)  # the same file from the committed inputs: registered by that run, and released
+    released = record(files, tmp_path)
+    version = client.get_model_version_by_alias("edgeproof-detector", "champion")
+    assert (released["model_version"], str(version.version)) == ("1", "1")
+    assert version.tags["promotion.run_id"] == released["run_id"] and version.tags["promotion.provenance"] == "clean"
+
+    files.params.write_text(yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 20.0}}}}))
+    dirty = record(files, tmp_path)  # a dirty workspace judging the released file: its verdict is history
+    assert dirty["model_version"] == "1"
+    version = client.get_model_version("edgeproof-detector", "1")
+    assert [e["run_id"] for e in history(version.tags)] == [released["run_id"], dirty["run_id"]]
+    assert history(version.tags)[-1]["provenance"] == "not clean: modified: params.yaml"
+    assert version.tags["promotion.run_id"] == version.tags["alias.champion.run_id"] == released["run_id"]
+    assert "git workspace dirty: true" in client.get_run(dirty["run_id"]).data.tags["not_registered_because"]
+
+
+def test_a_run_whose_inputs_are_not_committed_writes_no_promotion_record():
+    """A version with no promotion record yet (registered before records existed) gets none from such a run."""
+    from edgeproof.tracking.history import new_tags
+    from edgeproof.tracking.promotion import PROMOTION_TAG
+
+    tags = {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40, "git_dirty": "false"}
+    passed = {"passed": True, "verdicts": {"build": {"passed": True}}, "metrics": {"fps": 50.0}}
+    assert PROMOTION_TAG in new_tags({}, {**passed, "tags": {**tags, "provenance": "clean"}}, "run-0", "")
+    for dirty in ({"provenance": "not clean: untracked: data/x.png"}, {"git_dirty": "true", "provenance": "clean"}):
+        written = new_tags({}, {**passed, "tags": {**tags, **dirty}}, "run-1", "")
+        assert PROMOTION_TAG not in written and any(k.startswith("history.") for k in written)
 
 
 def test_the_history_is_capped_but_the_promotion_record_stays():
     from edgeproof.tracking.history import MAX_HISTORY, dropped_history, new_tags
     from edgeproof.tracking.promotion import promotion
 
-    base = {"tags": {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40}, "metrics": {"fps": 50.0}}
+    committed = {"git_dirty": "false", "provenance": "clean"}
+    tags = {"model_sha256": SHA, "branch": "main", "git_commit": "0" * 40, **committed}
+    base = {"tags": tags, "metrics": {"fps": 50.0}}
     passed = {**base, "passed": True, "verdicts": {"build": {"passed": True}}, "times": {"end_ms": 1000}}
     tags = new_tags({}, passed, "run-0", "champion")
     for i in range(1, MAX_HISTORY + 5):  # later runs: the history is ordered by when each was judged

@@ -16,7 +16,7 @@ from edgeproof.tracking.outbox import waiting
 from edgeproof.tracking.pipeline import record_pipeline_run, replay
 from edgeproof.tracking.record import RECORD_FILE
 from tests.unit.test_tracking import SHA, make_run_files
-from tests.unit.test_tracking_registry import _new_model_file, client, git_repo, no_ci_env, record  # noqa: F401
+from tests.unit.test_tracking_registry import _new_model_file, client, commit_all, git_repo, no_ci_env, record  # noqa: F401
 from tests.unit.test_tracking_replay import PARAMS
 
 MODEL = "edgeproof-detector"
@@ -25,7 +25,8 @@ MODEL = "edgeproof-detector"
 def _verdict(i: int) -> dict:
     rules = {"fps": f">= {10 + i}", "map50": ">= 0.8", "latency_p95": "<= 100.0", "cross_check": "agrees"}
     return {
-        "tags": {"model_sha256": SHA, "branch": "main", "git_commit": f"{i:040d}", "dvc_experiment": f"what-if-{i}"},
+        "tags": {"model_sha256": SHA, "branch": "main", "git_commit": f"{i:040d}", "dvc_experiment": f"what-if-{i}"}
+        | {"git_dirty": "false", "provenance": "clean"},
         "metrics": {"fps": 50.0},
         "passed": True,
         "verdicts": {"build": {"passed": True}},
@@ -149,14 +150,15 @@ def test_a_device_verdict_that_names_no_model_file_is_held_against_none(tmp_path
 
 
 def test_rollback_to_a_version_that_never_held_the_alias_needs_force(tmp_path, client, capsys, caplog, monkeypatch):  # noqa: F811
-    """`model rollback --to 2` made a dirty experiment's candidate the champion without a word."""
+    """`model rollback --to 2` made an experiment's candidate the champion without a word."""
     from edgeproof.cli import main as cli
 
     files = make_run_files(tmp_path)
     git_repo(tmp_path)
     record(files, tmp_path)  # clean main: version 1 is the champion
     monkeypatch.setenv("DVC_EXP_NAME", "hack")
-    _new_model_file(files, 3.0)  # an experiment with files not committed: version 2, a candidate
+    _new_model_file(files, 3.0)  # an experiment (its inputs committed): version 2, a candidate
+    commit_all(tmp_path)
     assert record(files, tmp_path)["model_version"] == "2"
     rollback = ["--params", str(files.params), "model", "rollback", "--to", "2"]
     with caplog.at_level(logging.ERROR):
@@ -258,6 +260,7 @@ def _champion_then_a_failing_release(tmp_path, client, monkeypatch, method: str,
     git_repo(tmp_path)
     record(files, tmp_path)
     _new_model_file(files, 2.0)
+    commit_all(tmp_path)
     record(files, tmp_path, release_branches=["release"])  # version 2, moves candidate only
     (tmp_path / "params.yaml").write_text((tmp_path / "params.yaml").read_text() + "x: 1\n")
     git_repo(tmp_path)

@@ -12,7 +12,7 @@ import yaml
 from edgeproof.config import TrackParams
 from edgeproof.tracking.pipeline import ReplayError, outbox_dir, record_pipeline_run, replay
 from edgeproof.tracking.record import RECORD_FILE, build_record, content_id, dvc_lock_hashes
-from tests.unit.test_tracking import SHA, make_run_files
+from tests.unit.test_tracking import SHA, git_repo, make_run_files
 
 PARAMS = TrackParams(experiment="unit")
 
@@ -59,6 +59,7 @@ def _fail_once(monkeypatch, method: str, exc: BaseException) -> None:
 )
 def test_a_partly_failed_send_stays_pending_and_replay_logs_it_once(tmp_path, sqlite_uri, monkeypatch, method, exc):
     files, state = make_run_files(tmp_path), tmp_path / "state"
+    git_repo(tmp_path)  # committed inputs: the record registers its model
     _fail_once(monkeypatch, method, exc)
     result = record_pipeline_run(files, tmp_path, state, PARAMS)
     assert result["pending"] is True and type(exc).__name__ in result["error"]
@@ -82,6 +83,7 @@ def test_a_crash_after_registration_leaves_no_stale_model_version(tmp_path, sqli
     from mlflow.tracking import MlflowClient
 
     files, state = make_run_files(tmp_path), tmp_path / "state"
+    git_repo(tmp_path)  # committed inputs: the record registers its model
     real = MlflowClient.set_terminated
 
     def server_gone(self, *args, **kwargs):
@@ -140,6 +142,7 @@ def test_replay_sends_a_record_where_it_was_meant_to_go(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     files, state = make_run_files(tmp_path), tmp_path / "state"
+    git_repo(tmp_path)  # committed inputs: the record registers its model
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
@@ -220,6 +223,7 @@ def test_replaying_a_crashed_record_keeps_the_version_other_runs_judged_since(tm
     from edgeproof.tracking.history import history
 
     files, state = make_run_files(tmp_path), tmp_path / "state"
+    git_repo(tmp_path)  # committed inputs: the record registers its model
     real_end, real_withdraw = MlflowClient.set_terminated, sink.withdraw_run
 
     def server_gone(*args, **kwargs):

@@ -100,6 +100,7 @@ def test_an_inconclusive_gate_is_shown_as_inconclusive_in_the_run_and_the_regist
     """A gate that judged nothing (latency not measured) said ``✗ FAILED`` on the run and ``failed`` in
     the version's history: the report's ``verdict`` was dropped from the record."""
     files = make_run_files(tmp_path)
+    git_repo(tmp_path)  # committed inputs: the pass registers its file
     first = record(files, tmp_path)  # a pass registers the file: later verdicts go to its history
     unsure = {"passed": False, "verdict": "inconclusive", "model_sha256": SHA, "failed": ["latency_p95"]}
     files.metrics["gate"].write_text(json.dumps(unsure))
@@ -146,6 +147,7 @@ def test_the_logged_model_is_the_registered_version_and_carries_the_metrics(tmp_
     files = make_run_files(tmp_path)
     files.metrics["headline"] = tmp_path / "headline.json"
     files.metrics["headline"].write_text(json.dumps({"mAP50-95": 0.7, "fps": 50.0, "gate_passed": True}))
+    git_repo(tmp_path)  # committed inputs: the pass registers its file
     first = record(files, tmp_path)
     files.metrics["gate"].write_text(json.dumps({"passed": False, "model_sha256": SHA, "failed": ["fps"]}))
     files.metrics["headline"].write_text(json.dumps({"mAP50-95": 0.7, "fps": 50.0, "gate_passed": False}))

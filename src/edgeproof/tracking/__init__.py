@@ -17,7 +17,7 @@ model (``mlflow_model``), linked to its registered version and carrying the head
 The registry is the release record (``registry``): one version per model file (sha256), its
 promotion record fixed once written and every later verdict in its history (``history``), aliases.
 Only a clean, committed run (``provenance``: git including untracked inputs, and ``dvc status``)
-can become champion.
+registers a model version or moves an alias; another is logged as a run, marked not clean.
 
 Modules: ``context`` (git, branch, run name, times), ``provenance``, ``record`` (files -> record),
 ``outbox``, ``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``history``,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +62,12 @@ def run_name(tags: dict[str, str], variant: str, record_id: str) -> str:
     return f"{name}-{record_id[:6]}" if dirty else name
 
 
-def champion_blockers(tags: dict[str, str], release_branches: Iterable[str]) -> list[str]:
-    """Why a passing run cannot move the champion alias (empty: it can): it must be a clean
-    (:mod:`~edgeproof.tracking.provenance`), non-experiment, non-pull-request run on a release branch."""
+def uncommitted(tags: Mapping[str, str]) -> list[str]:
+    """Why the run's inputs are not known to be committed (empty: they are): a dirty git workspace, or a
+    provenance other than clean (:mod:`~edgeproof.tracking.provenance`: untracked inputs, ``dvc status``).
+    Such a run is logged, but registers no model version and moves no alias: a release record must
+    name a commit its figures come from."""
     blockers = []
-    if tags.get("branch") not in set(release_branches):
-        blockers.append(f"branch {tags.get('branch') or '(detached)'} is not a release branch")
-    if tags.get("dvc_experiment"):
-        blockers.append(f"DVC experiment {tags['dvc_experiment']}")
-    if tags.get("pull_request") == "true":
-        blockers.append("pull request")
     if tags.get("git_dirty") != "false":
         blockers.append(f"git workspace dirty: {tags.get('git_dirty', 'unknown')}")
     if tags.get("provenance") != "clean":
@@ -79,15 +75,40 @@ def champion_blockers(tags: dict[str, str], release_branches: Iterable[str]) -> 
     return blockers
 
 
+def champion_blockers(tags: Mapping[str, str], release_branches: Iterable[str]) -> list[str]:
+    """Why a passing run cannot move the champion alias (empty: it can): it must be a committed
+    (:func:`uncommitted`), non-experiment, non-pull-request run on a release branch."""
+    blockers = []
+    if tags.get("branch") not in set(release_branches):
+        blockers.append(f"branch {tags.get('branch') or '(detached)'} is not a release branch")
+    if tags.get("dvc_experiment"):
+        blockers.append(f"DVC experiment {tags['dvc_experiment']}")
+    if tags.get("pull_request") == "true":
+        blockers.append("pull request")
+    return blockers + uncommitted(tags)
+
+
 def alias_for(
-    tags: dict[str, str], passed: bool, candidate: str, champion: str, release_branches: Iterable[str]
+    tags: Mapping[str, str], passed: bool, candidate: str, champion: str, release_branches: Iterable[str]
 ) -> str:
-    """The alias a model earns: none when it failed; ``champion`` for a clean, committed,
-    non-experiment, non-pull-request run on a release branch (:func:`champion_blockers`);
+    """The alias a model earns: none when it failed or its inputs are not committed (:func:`uncommitted`);
+    ``champion`` for a non-experiment, non-pull-request run on a release branch (:func:`champion_blockers`);
     ``candidate`` otherwise."""
-    if not passed:
+    if not passed or uncommitted(tags):
         return ""
     return candidate if champion_blockers(tags, release_branches) else champion
+
+
+def alias_notes(
+    tags: Mapping[str, str], passed: bool, alias: str, candidate: str, release_branches: Iterable[str]
+) -> dict[str, str]:
+    """Run tags saying why a passing run earned less than ``champion``: ``not_registered_because`` (its
+    inputs are not committed: no version registered, no alias moved), ``not_champion_because`` (``candidate``)."""
+    if passed and uncommitted(tags):
+        return {"not_registered_because": ("inputs not committed: " + "; ".join(uncommitted(tags)))[:5000]}
+    if alias == candidate:
+        return {"not_champion_because": "; ".join(champion_blockers(tags, release_branches))[:5000]}
+    return {}
 
 
 def stage_seconds(

@@ -31,6 +31,7 @@ from typing import Any
 
 from edgeproof.io import json_sha256
 from edgeproof.tracking.aliases import HELD_TAG
+from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.history_keys import HISTORY_PREFIX as HISTORY_PREFIX  # its home before history_keys
 from edgeproof.tracking.history_keys import (
     LOGGED,
@@ -186,17 +187,18 @@ def new_tags(
     current: Mapping[str, str], record: Mapping[str, Any], run_id: str, alias: str, holds: bool = False
 ) -> dict[str, str]:
     """The tags to set for this verdict: a history entry always; the promotion record only where
-    ``current`` has none yet; ``promoted.<alias>.*`` when this run moves ``alias`` (its earned alias,
-    "" for none) to the version: the record of the alias's current mover, replacing an earlier
-    mover's. ``holds``: the version holds ``alias`` already, so this run moves nothing and the mover
-    stays (``alias.<alias>.run_id`` too), unless no record of one was written yet."""
+    ``current`` has none yet and the run's inputs are committed; ``promoted.<alias>.*`` when this run
+    moves ``alias`` (its earned alias, "" for none) to the version: the record of the alias's current
+    mover, replacing an earlier mover's. ``holds``: the version holds ``alias`` already, so this run
+    moves nothing and the mover stays (``alias.<alias>.run_id`` too), unless no record of one was
+    written yet."""
     entry = history_entry(record, run_id)
     key = record_history_key(record, entry)
     entry = first_written(entry, current.get(key))  # sent again: the same value, the same place
     value = json.dumps(entry, sort_keys=True)
     tags = {RUNS_TAG: runs_summary({**current, key: value}, run_id), key: value}
-    if not has_record(current) and record.get("passed"):
-        tags.update(record_tags(entry, record["metrics"]))
+    if not has_record(current) and record.get("passed") and not uncommitted(record["tags"]):
+        tags.update(record_tags(entry, record["metrics"]))  # only a committed run's figures are fixed
     if alias and (not holds or f"promoted.{alias}.run_id" not in current):
         tags[f"promoted.{alias}.run_id"], tags[f"promoted.{alias}.origin"] = run_id, origin(record["tags"])
         tags.update(alias_record_tag(alias, entry, record["metrics"]))  # what `model show --alias` shows

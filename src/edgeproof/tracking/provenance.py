@@ -1,4 +1,4 @@
-"""Whether a run's numbers come from committed code and data: only a clean run can become champion.
+"""Whether a run's numbers come from committed code and data: only a clean run registers a model or moves an alias.
 
 Clean means both:
 

@@ -17,7 +17,7 @@ from edgeproof.io import atomic_dir, json_sha256
 from edgeproof.params_file import read_params_yaml
 from edgeproof.tracking.class_metrics import EVALUATIONS, class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (
-    champion_blockers,
+    alias_notes,
     git_info,
     process_start_ms,
     repro_started_ms,
@@ -243,8 +243,8 @@ def build_record(
         "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),
     }
     record["alias"] = earned_alias(tags, record, track)  # a failed device verdict on this file: no alias
-    if record["alias"] == track.candidate_alias:  # the record says why it is not the champion
-        record["tags"]["not_champion_because"] = "; ".join(champion_blockers(tags, track.release_branches))[:5000]
+    # the record says why it is not the champion, or registers nothing at all
+    record["tags"].update(alias_notes(tags, passed, record["alias"], track.candidate_alias, track.release_branches))
     if destination is not None:
         record["experiment"], record["model_name"] = destination.experiment, destination.model_name
     record["record_id"] = content_id(record)

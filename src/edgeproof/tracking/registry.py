@@ -29,6 +29,7 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
+from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.description import describe_version
 from edgeproof.tracking.held_back import unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
@@ -128,11 +129,17 @@ def record_verdict(
 ) -> str | None:
     """Register the run's model file (once per sha256, with its fixed promotion record) or add this
     verdict to its version's history; move the alias the run earned. Returns the version, or
-    ``None`` for a failed, never-registered file."""
+    ``None`` for a file never registered that this run does not register either: it failed, or its
+    inputs are not committed (:func:`~edgeproof.tracking.context.uncommitted`: such a run is logged,
+    and its verdict joins the history of a version of its file registered by a committed run)."""
     sha = record["tags"].get(SHA_TAG, "")
     version = find_version(client, name, sha)
     if version is None:
         if not record.get("passed"):
+            return None
+        if uncommitted(record["tags"]):
+            log.warning("%s: not registered: the run's inputs are not committed (%s)", name,
+                        "; ".join(uncommitted(record["tags"])))  # fmt: skip
             return None
         _ensure_model(client, name)
         version = _first_of_file(

@@ -165,10 +165,13 @@ def consistency_rule(
     variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check is inconclusive.
     """
     ev, bench = sources
-    problems = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
-    problems += _per_class_problems(eval_metrics, ev) + _device_problems(bench_metrics, bench, peers)
+    of_bench = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
+    of_eval = _per_class_problems(eval_metrics, ev)
+    of_bench += _device_problems(bench_metrics, bench, peers)
+    problems = of_bench + of_eval
     metric, where = "fps_e2e, latency_ms, mAP and device vs the files' own figures", f"{ev}, {bench}"
-    if problems:
+    if problems:  # the source: the files at fault (unheld_files withholds their figures from the headline)
+        where = ", ".join(s for s, found in ((ev, of_eval), (bench, of_bench)) if found)
         return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
     if not isinstance(bench_metrics.get("e2e"), Mapping):
         why = f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"
@@ -219,6 +222,36 @@ def check_gate(
         "device": json_safe(get_path(bench_metrics, "device.cpu_model")),
         "providers": json_safe(get_path(bench_metrics, "device.providers_used")),
     }
+
+
+_IDENTITY = {"same_model_evaluated": "eval", "same_model_benchmarked": "bench"}  # check_gate's same_model_<what>
+# The rules that vouch for a measured file as a whole, and the statuses in which they do not: an identity
+# that differs or is not there (the file may be another model's), a file that contradicts itself or the
+# second scorer (an edited figure). A threshold rule's own fail leaves its figure the model's.
+_WHOLE_FILE = {
+    "same_model_evaluated": (FAIL, INVALID, INCONCLUSIVE),
+    "same_model_benchmarked": (FAIL, INVALID, INCONCLUSIVE),
+    CONSISTENT: (INVALID,),
+    "cross_check": (INVALID,),
+    "readable": (INVALID,),
+}
+
+
+def unheld_files(report: Mapping[str, Any]) -> dict[str, str]:
+    """``{"eval" | "bench": why}``: the measured files whose figures ``report`` (:func:`check_gate`'s) does not
+    hold as the gated model's, each with the first rule that says so (``gate rule same_model_benchmarked:
+    fail``). A figure there may be possible, yet not this model's: the headline withholds it. A file is
+    told from its ``same_model_*`` rule's source; a rule naming a file that is neither withholds both."""
+    rules = [r for r in report.get("rules") or [] if isinstance(r, Mapping)]
+    roles = {r.get("source"): _IDENTITY[r["name"]] for r in rules if r.get("name") in _IDENTITY}
+    out: dict[str, str] = {}
+    for rule in rules:
+        if rule.get("status") not in _WHOLE_FILE.get(str(rule.get("name")), ()):
+            continue
+        named = [roles.get(source) for source in str(rule.get("source") or "").split(", ")]
+        for role in named if all(named) else ("eval", "bench"):
+            out.setdefault(str(role), f"gate rule {rule['name']}: {rule['status']}")
+    return out
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:

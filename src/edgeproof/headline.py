@@ -24,14 +24,20 @@ release, under names that are stable (the PR comment and MLflow use the same one
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
                     with an on-device ``<device-reports>/<profile>/bench.json`` about the file
                     ``reports/release.json`` releases to that profile, beside a ``gate.json`` on that
-                    file that holds no invalid rule (:func:`device_left_out`; any other is left out,
-                    a warning naming the file and why); plus ``energy_mj_per_frame`` (gross) and
+                    file that holds no invalid rule and whose rules tying the figures to that file on
+                    that board pass (:func:`device_left_out`; any other is left out, a warning naming
+                    the file and why); plus ``energy_mj_per_frame`` (gross) and
                     ``peak_memory_mb`` when the device measured them (its ``energy``/``memory`` record
                     says measurable, and the figure is possible)
+``withheld``        only when a figure above is null although its file holds one: ``{figure: why}``
 ==================  ==========================================================================
 
 A figure the gate's rules hold impossible (``fps`` -5, ``mAP50`` 96.46: :func:`~edgeproof.verdict.rules.invalid_reason`)
-is null, as a missing one is: the gate says why, the headline never shows it as a measurement.
+is null, as a missing one is, and so is a possible one the gate contradicts: of a file that evaluated or
+benchmarked another model, or that contradicts itself or the second scorer (:func:`~edgeproof.gate.unheld_files`;
+``measured_on`` too with the speed figures). ``withheld`` says why (``impossible: ...``, ``gate rule
+same_model_benchmarked: fail``); the headline never shows such a figure as the model's. A figure that
+merely misses its threshold is the model's own, and shown.
 
 Identities (sha256, byte sizes, host names) and timing details never go here: two runs of the
 same commit differ only in the measured ``fps``/``latency_p95_ms``.
@@ -46,10 +52,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeproof.gate import unheld_files
 from edgeproof.io import read_json, write_text
 from edgeproof.profiles import VARIANTS
 from edgeproof.tracking.verdicts import verdict_problem
-from edgeproof.verdict.rules import INVALID, invalid_reason, shown_figure
+from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, invalid_reason, shown_figure
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +74,19 @@ HEADLINE_KEYS = (
 )
 
 
+def _figure(value: Any, digits: int, metric: str) -> tuple[float | None, str | None]:
+    """``(value rounded, None)``; ``(None, None)`` when it is missing, ``(None, why)`` when it is no possible
+    ``metric`` (a BOUNDS key of the rule engine: not a finite number, negative, an mAP over 1...)."""
+    if value is None:
+        return None, None
+    why = invalid_reason(metric, value)
+    return (None, f"impossible: {why}") if why is not None else (round(float(value), digits), None)
+
+
 def _number(value: Any, digits: int, metric: str) -> float | None:
-    """``value`` rounded, or None when it is missing or no possible ``metric`` (a BOUNDS key of the rule
-    engine: not a finite number, negative, an mAP over 1...): DVC shows ``-``, MLflow logs nothing."""
-    if value is None or invalid_reason(metric, value) is not None:
-        return None
-    return round(float(value), digits)
+    """``value`` rounded, or None when it is missing or no possible ``metric`` (:func:`_figure`): DVC shows
+    ``-``, MLflow logs nothing."""
+    return _figure(value, digits, metric)[0]
 
 
 def _speed(bench: Mapping[str, Any]) -> dict[str, float | None]:
@@ -120,20 +134,52 @@ def headline_metrics(
     key ``devices`` is present only when at least one profile has one.
     """
     epochs = train.get("epochs")
+    figures, withheld = _measured_figures(evaluation, bench, gate_report)
     headline: dict[str, Any] = {
-        "mAP50-95": _number(evaluation.get("map50_95"), 6, "map50_95"),
-        "mAP50": _number(evaluation.get("map50"), 6, "map50"),
-        "mAP75": _number(evaluation.get("map75"), 6, "map75"),
-        **_speed(bench),
+        **figures,
         "gate_passed": bool(gate_report.get("passed")),
         "release_variant": release_variant(release, Path(model_path)),
         "model_mb": round(Path(model_path).stat().st_size / 1e6, 2),
         "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
-        "measured_on": measured_on(bench, release),
+        # the machine that measured the figures withheld as not this model's is not this model's either
+        "measured_on": None if "bench" in unheld_files(gate_report) else measured_on(bench, release),
     }
     if devices:
         headline["devices"] = {name: _device(report) for name, report in sorted(devices.items())}
+    if withheld:
+        headline[WITHHELD] = withheld
     return headline
+
+
+WITHHELD = "withheld"
+"""Headline key: ``{figure: why}`` for each figure the measured file holds that the headline shows as null."""
+
+
+def _measured_figures(
+    evaluation: Mapping[str, Any], bench: Mapping[str, Any], gate_report: Mapping[str, Any]
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The mAP and speed figures, and why each one the files hold is null: impossible, or of a file the
+    gate does not hold as the gated model's (:func:`~edgeproof.gate.unheld_files`: evaluated or
+    benchmarked another file, contradicting itself or the second scorer)."""
+    latency = bench.get("latency_ms")
+    p95 = latency.get("p95") if isinstance(latency, Mapping) else None
+    read = {
+        "mAP50-95": ("eval", evaluation.get("map50_95"), 6, "map50_95"),
+        "mAP50": ("eval", evaluation.get("map50"), 6, "map50"),
+        "mAP75": ("eval", evaluation.get("map75"), 6, "map75"),
+        "fps": ("bench", bench.get("fps_e2e"), 1, "fps_e2e"),
+        "latency_p95_ms": ("bench", p95, 2, "latency_ms.p95"),
+    }
+    unheld = unheld_files(gate_report)
+    figures: dict[str, float | None] = {}
+    withheld: dict[str, str] = {}
+    for key, (role, value, digits, metric) in read.items():
+        figures[key], why = _figure(value, digits, metric)
+        if figures[key] is not None and role in unheld:
+            figures[key], why = None, unheld[role]
+        if why is not None:
+            withheld[key] = why
+    return figures, withheld
 
 
 def _device(bench: Mapping[str, Any]) -> dict[str, float | None]:
@@ -151,7 +197,8 @@ def device_left_out(
 ) -> str | None:
     """Why the headline does not show a device's ``bench`` (None: it does). Device reports are CI
     artifacts, not DVC deps: only figures about the very file ``reports/release.json`` releases to
-    ``profile``, vouched for by a ``gate.json`` on that file that holds no invalid rule, are shown."""
+    ``profile``, vouched for by a ``gate.json`` on that file whose rules stand behind them
+    (:func:`_rules_against`), are shown."""
     chosen = ((release or {}).get("profiles") or {}).get(profile)
     sha = chosen.get("sha256") if isinstance(chosen, Mapping) else None
     if not sha:
@@ -168,10 +215,22 @@ def device_left_out(
         return f"{gate}: expected a JSON object, found {type(verdict).__name__}"
     if verdict.get("model_sha256") != sha:
         return f"{gate} judged model_sha256 {str(verdict.get('model_sha256'))[:12]}…, not {sha[:12]}…"
-    rules = verdict.get("rules") if isinstance(verdict.get("rules"), list) else []
-    invalid = [str(r.get("name")) for r in rules if isinstance(r, Mapping) and r.get("status") == INVALID]
-    why = verdict_problem(verdict) or (f"rules {', '.join(invalid)} invalid" if invalid else None)
+    why = verdict_problem(verdict) or _rules_against(verdict.get("rules"))
     return f"{gate}: {why}" if why else None
+
+
+def _rules_against(listed: Any) -> str | None:
+    """Why a device verdict's rules do not vouch for its bench figures: a rule invalid (an impossible or
+    edited figure), or one of :data:`~edgeproof.verdict.rules.FIGURE_TIES` not passed (possible figures,
+    but of another file, bundle, machine or settings); None when they do."""
+    rules = [r for r in listed if isinstance(r, Mapping)] if isinstance(listed, list) else []
+    invalid = [str(r.get("name")) for r in rules if r.get("status") == INVALID]
+    if invalid:
+        return f"rules {', '.join(invalid)} invalid"
+    untied = [
+        f"{r['name']} {r.get('status')}" for r in rules if r.get("name") in FIGURE_TIES and r.get("status") != PASS
+    ]
+    return f"rules {', '.join(untied)}: not the released file's figures on this board" if untied else None
 
 
 def device_benches(folder: Path | None, release: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:

@@ -10,8 +10,15 @@ import pytest
 import yaml
 from stages import gate as gate_stage
 
+from edgeproof.gate import check_gate
 from edgeproof.headline import HEADLINE_KEYS, headline_from_files, headline_metrics
 from edgeproof.io import sha256_file, write_json
+from edgeproof.profiles import DeviceGate
+from edgeproof.tracking.record import HEADLINE, scalar_metrics
+from edgeproof.verdict.rules import FIGURE_TIES
+from tests.unit.test_gate import SHA as GATED
+from tests.unit.test_gate import _bench as gated_bench
+from tests.unit.test_gate import _eval as gated_eval
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL = {"map50_95": 0.780117, "map50": 0.970563, "map75": 0.949338, "model_sha256": "x", "per_class": []}
@@ -71,6 +78,63 @@ def test_a_figure_the_gate_holds_impossible_is_null_in_the_headline(model, evalu
     assert headline_metrics(evaluation, bench, {}, TRAIN, model)[key] is None
 
 
+def test_an_impossible_figure_says_why_it_is_null(model):
+    h = headline_metrics(EVAL, {**BENCH, "fps_e2e": -5.0}, {"passed": False}, TRAIN, model)
+    assert h["fps"] is None and h["withheld"] == {
+        "fps": "impossible: fps_e2e: -5.0 is outside the possible range (0, 100000]"
+    }
+    assert "withheld" not in headline_metrics(EVAL, {**BENCH, "fps_e2e": None}, {}, TRAIN, model)  # missing: null
+
+
+OTHER = "b" * 64
+BENCH_FIGURES, EVAL_FIGURES = {"fps", "latency_p95_ms"}, {"mAP50-95", "mAP50"}
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "bench", "withheld", "why"),
+    [
+        (gated_eval(), gated_bench(fps=999.0, sha=OTHER), BENCH_FIGURES, "same_model_benchmarked: fail"),
+        (gated_eval(), {**gated_bench(), "model_sha256": None}, BENCH_FIGURES, "same_model_benchmarked: inconclusive"),
+        (gated_eval(sha=OTHER), gated_bench(), EVAL_FIGURES, "same_model_evaluated: fail"),
+        (gated_eval(), {**gated_bench(), "fps_e2e": 999.0}, BENCH_FIGURES, "results_consistent: invalid"),
+        (
+            gated_eval(),
+            {**gated_bench(), "device": {"cpu_model": "Other CPU"}},
+            BENCH_FIGURES,
+            "results_consistent: invalid",
+        ),
+        (
+            {**gated_eval(map50=0.99), "per_class": [{"ap50": 0.9, "ap": 0.6}]},
+            gated_bench(),
+            EVAL_FIGURES,
+            "results_consistent: invalid",
+        ),
+        ({**gated_eval(), "map50_95": 0.7}, gated_bench(), EVAL_FIGURES, "cross_check: invalid"),
+    ],
+)
+def test_a_figure_the_failed_gate_contradicts_is_null_with_the_gate_rule_that_does(
+    model, evaluation, bench, withheld, why
+):
+    """fps 999 of a bench.json about another file, or edited against its own e2e run, is possible: the
+    headline (and MLflow) showed it as the model's beside gate_passed false."""
+    peers = {"other/bench.json": gated_bench()}  # the release's other variant, measured on "Test CPU"
+    report = check_gate(DeviceGate(), evaluation, bench, GATED, sources=("e.json", "b.json"), peers=peers)
+    h = headline_metrics(evaluation, bench, report, TRAIN, model)
+    assert h["gate_passed"] is False
+    assert {k for k in (*BENCH_FIGURES, *EVAL_FIGURES) if h[k] is None} == withheld
+    assert h["withheld"] == {k: f"gate rule {why}" for k in withheld}
+    assert (h["measured_on"] is None) == (withheld == BENCH_FIGURES)  # that machine measured another file
+    shown = EVAL_FIGURES if withheld == BENCH_FIGURES else BENCH_FIGURES  # the other file's figures stand
+    assert all(h[k] is not None for k in shown)
+
+
+def test_a_figure_that_misses_its_threshold_is_the_model_s_own_and_shown(model):
+    report = check_gate(DeviceGate(min_fps=100.0, min_map50=0.95), gated_eval(), gated_bench(), GATED)
+    assert report["failed"] == ["fps", "map50"]
+    h = headline_metrics(gated_eval(), gated_bench(), report, TRAIN, model)
+    assert (h["fps"], h["mAP50"], h["measured_on"]) == (30.0, 0.9, "Test") and "withheld" not in h
+
+
 def test_missing_or_impossible_values_show_as_null_not_as_numbers(model):
     h = headline_metrics({"map50": float("nan")}, {"fps_e2e": "fast"}, {}, {"epochs": True}, model)
     assert h["mAP50"] is None and h["mAP50-95"] is None and h["fps"] is None and h["latency_p95_ms"] is None
@@ -118,6 +182,12 @@ def _invalid_rule(path: Path) -> None:
     write_json(path, gate)
 
 
+def _untied_rule(path: Path, name: str) -> None:
+    gate = json.loads(path.read_text())
+    rules = [{"name": "fps", "status": "pass"}, {"name": name, "status": "inconclusive"}]
+    write_json(path, {**gate, "verdict": "inconclusive", "passed": False, "rules": rules})
+
+
 @pytest.mark.parametrize(
     ("edit", "why"),
     [
@@ -132,6 +202,11 @@ def _invalid_rule(path: Path) -> None:
             "passed 'false' disagrees with verdict",
         ),
         (lambda d: _invalid_rule(d / "gate.json"), "rules results_consistent invalid"),
+        (  # measured on a machine the profile's match does not take: possible, not this board's figures
+            lambda d: _untied_rule(d / "gate.json", "machine_match"),
+            "rules machine_match inconclusive: not the released file's figures on this board",
+        ),
+        (lambda d: _untied_rule(d / "gate.json", "measured_as_judged"), "rules measured_as_judged inconclusive"),
         (lambda d: write_json(d / "gate.json", []), "expected a JSON object, found list"),
     ],
 )
@@ -144,6 +219,12 @@ def test_device_figures_about_another_file_or_without_a_valid_verdict_are_left_o
     bench = tmp_path / "device" / "jetson-orin-nano" / "bench.json"
     assert f"the device figures of {bench} are left out" in caplog.text and why in caplog.text
     assert "devices" not in _from_files(tmp_path, model, tmp_path / "absent-release.json")  # nothing released
+
+
+def test_the_rules_that_tie_device_figures_are_rules_the_device_gate_judges():
+    """A renamed rule would silently stop leaving another board's figures out."""
+    code = "".join(p.read_text() for p in (REPO / "src/edgeproof/verdict").glob("*.py") if p.name != "rules.py")
+    assert [name for name in sorted(FIGURE_TIES) if f'"{name}"' not in code] == []
 
 
 def _gate_stage_argv(t: Path, model: Path, device: Path, min_fps: float | None = None) -> list[str]:
@@ -211,8 +292,13 @@ def test_a_failing_gate_still_writes_the_headline(tmp_path, model):
     write_json(t / "train.json", TRAIN)
     assert gate_stage.main(argv) == 1
     headline = json.loads((t / "headline.json").read_text())
-    assert list(headline) == list(HEADLINE_KEYS)  # file order = column order in `dvc exp show`
-    assert headline["gate_passed"] is False and headline["fps"] == 143.2 and headline["epochs"] == 35
+    assert list(headline) == [*HEADLINE_KEYS, "withheld"]  # file order = column order in `dvc exp show`
+    assert headline["gate_passed"] is False and headline["fps"] == 143.2 and headline["epochs"] == 35  # fps failed
+    # EVAL has no cross_check: the gate holds its mAP invalid, so the headline does not show it as the model's
+    assert headline["mAP50"] is None and headline["withheld"]["mAP50"] == "gate rule cross_check: invalid"
+    assert set(headline["withheld"]) == {"mAP50-95", "mAP50", "mAP75"}
+    logged = scalar_metrics({HEADLINE: headline})  # what the MLflow run logs of it: no mAP, no reason
+    assert "fps" in logged and not any(k.startswith(("mAP", "withheld")) for k in logged)
 
 
 def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):

@@ -40,6 +40,20 @@ EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
 # Rules a throttled (hot, down-clocked, loaded) device can make fail without saying anything about the
 # model: their failure on such a run is inconclusive, not fail.
 SPEED_RULES = frozenset(("fps", "latency_p95", "regression_fps", "energy", "power", "regression_energy"))
+# The device gate's rules that tie bench.json's figures to the released file, measured for the profile on a
+# board its rules take, with this bundle, at the judging rules' settings: while one of them does not pass
+# (another file or bundle, another machine, other settings), the figures are possible but not the model's
+# on that board, and nothing shows them as such (the headline leaves them out).
+FIGURE_TIES = frozenset(
+    (
+        "same_profile",
+        "same_model_benchmarked",
+        "same_model_released",
+        "same_bundle",
+        "machine_match",
+        "measured_as_judged",
+    )
+)
 
 _INF = float("inf")
 # What each figure can physically be: (low, high, low included). The FPS ceiling: a frame needs at

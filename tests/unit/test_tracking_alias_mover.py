@@ -13,6 +13,7 @@ import subprocess
 
 import numpy as np
 
+from edgeproof.cli import main as cli
 from edgeproof.io import sha256_file
 from edgeproof.tracking.aliases import rollback
 from edgeproof.tracking.registry import show
@@ -73,3 +74,34 @@ def test_promoted_is_the_run_that_moved_the_alias_there_last(tmp_path, client): 
     shown = show(client, MODEL, "champion")
     assert shown["version"] == "2" and shown["promoted"]["run_id"] == b["run_id"]
     assert shown["promoted"]["rollback"].startswith("back on this version by a rollback from version 1 at ")
+
+
+def test_a_rollback_is_in_the_version_description_at_once_and_leaves_it_with_the_next_move(tmp_path, client):  # noqa: F811
+    """`model show` said "back on this version by a rollback" at once; the description only from the
+    version's next verdict on. A later run moving the alias back there left that note in the description."""
+    files = make_run_files(tmp_path)
+    first_model = files.model.read_bytes()
+    _gate(files, SHA, 10.0)
+    git_repo(tmp_path)
+    a = record(files, tmp_path)  # A: v1, champion
+    make_fixed_detector(files.model, np.ones((7, 4), np.float32), 32, {0: "circle"})
+    _gate(files, sha256_file(files.model), 10.0)
+    _commit(tmp_path)
+    record(files, tmp_path)  # B: v2 takes champion
+
+    assert cli(["--params", str(files.params), "model", "rollback"]) == 0  # back to v1
+    description = client.get_model_version(MODEL, "1").description
+    assert "; back on this version by a rollback from version 2 at " in description
+    assert (
+        f"**Promoted to `champion`** by run [{a['run_id'][:8]}](#/experiments/{a['experiment_id']}/runs/" in description
+    )
+    assert cli(["--params", str(files.params), "model", "rollback", "--to", "2"]) == 0  # a rollback by --to
+    assert "; back on this version by a rollback from version 1 at " in client.get_model_version(MODEL, "2").description
+
+    files.model.write_bytes(first_model)
+    _gate(files, SHA, 1.0)
+    _commit(tmp_path)
+    c = record(files, tmp_path)  # C moves champion to v1 again: no rollback put it there this time
+    description = client.get_model_version(MODEL, "1").description
+    assert f"**Promoted to `champion`** by run [{c['run_id'][:8]}]" in description
+    assert "by a rollback" not in description and "rollback" not in show(client, MODEL, "champion")["promoted"]

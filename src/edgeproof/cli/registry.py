@@ -22,7 +22,7 @@ def _cmd_track_replay(args: argparse.Namespace) -> int:
 
 def _cmd_model(args: argparse.Namespace) -> int:
     from edgeproof.paths import repo_root
-    from edgeproof.tracking import aliases, registry
+    from edgeproof.tracking import registry
     from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
     from edgeproof.tracking.redact import describe, install_log_filter
 
@@ -34,7 +34,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
         if args.action == "show":
             emit(registry.show(client, track.model_name, alias))
         else:
-            emit(aliases.rollback(client, track.model_name, alias, args.to, args.force))
+            emit(registry.rollback(client, track.model_name, alias, args.to, args.force))
     except ValueError:
         raise
     except Exception as exc:  # MlflowException, connection errors: one line, credentials removed

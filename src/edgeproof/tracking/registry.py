@@ -29,6 +29,7 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
+from edgeproof.tracking.aliases import rollback as roll_alias_back
 from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.description import describe_version
 from edgeproof.tracking.held_back import unpassed_device_verdicts
@@ -171,7 +172,41 @@ def record_verdict(
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias:
         move_alias(client, name, alias, number, at_ms, run_id)  # last: withdraw_run undoes it if the run fails
+        if not holds and ROLLBACK_TAG.format(alias=alias) in version.tags:  # the move took a rollback's note off
+            describe_again(client, name, number, exp_id)
     return number
+
+
+def describe_again(client: Any, name: str, number: str, exp_id: str | None = None) -> None:
+    """Describe version ``number`` from its tags as they are now, after a change to its alias tags (a
+    rollback's note, or a move that took it off): the description says what ``model show`` says at once,
+    not from the version's next verdict on. ``exp_id``: the experiment its run links point into (by
+    default the one its description links already, else its run's)."""
+    version = client.get_model_version(name, number)
+    client.update_model_version(
+        name, number, description=describe_version(dict(version.tags), exp_id or _exp_of(client, version))
+    )
+
+
+def _exp_of(client: Any, version: Any) -> str:
+    """The experiment a version's description links its runs into: as it links them now, else its run's."""
+    from mlflow.exceptions import MlflowException
+
+    linked = re.search(r"#/experiments/([^/)]+)/runs/", version.description or "")
+    if linked:
+        return linked.group(1)
+    try:
+        return str(client.get_run(version.run_id).info.experiment_id)
+    except (MlflowException, TypeError):  # no run, or deleted: the links go nowhere either way
+        return "0"
+
+
+def rollback(client: Any, name: str, alias: str, to: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Move ``alias`` back (:func:`~edgeproof.tracking.aliases.rollback`) and describe the version it is on
+    now again, with the rollback's note (``alias.<alias>.rollback``)."""
+    moved = roll_alias_back(client, name, alias, to, force)
+    describe_again(client, name, str(moved["to"]))
+    return moved
 
 
 def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:

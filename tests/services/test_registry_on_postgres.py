@@ -12,7 +12,7 @@ from edgeproof.tracking.history import history
 from edgeproof.tracking.pipeline import record_pipeline_run
 from tests.services.servers import postgres
 from tests.unit.test_tracking import SHA, make_run_files
-from tests.unit.test_tracking_registry import git_repo
+from tests.unit.test_tracking_registry import commit_all, git_repo
 
 pytestmark = pytest.mark.services
 
@@ -35,6 +35,8 @@ def test_many_verdicts_on_one_file_are_all_recorded(tmp_path, monkeypatch):
             rules = [{"name": "fps", "op": ">=", "threshold": 10.0 + i, "passed": True},
                      {"name": "latency_p95", "op": "<=", "threshold": 100.0, "passed": True}]  # fmt: skip
             files.metrics["gate"].write_text(json.dumps({"passed": True, "model_sha256": SHA, "rules": rules}))
+            if i == 0:  # the first verdict registers the file: only a run whose inputs are committed does
+                commit_all(tmp_path)
             result = record_pipeline_run(files, tmp_path, tmp_path / ".state", TrackParams(experiment="unit"))
             assert result["pending"] is False, (i, result.get("error"))
         version = MlflowClient(uri).get_model_version("edgeproof-detector", "1")

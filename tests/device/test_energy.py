@@ -221,12 +221,31 @@ done
 """
 
 
-def measure_with_fake_tegrastats(bundle, tmp_path, monkeypatch, script=FAKE_TEGRASTATS, idle_s=0.4) -> dict:
-    """``bench.json`` of a whole cpu-ci measurement of ``bundle`` with ``script`` as tegrastats on PATH."""
+# The tests' model runs a frame in well under a millisecond: 4 timed frames would fit between two readings
+# of a sensor read every 50 ms, and a window with no reading inside is not measurable (power_window). A
+# board's frame takes tens of ms; so does each end-to-end frame here.
+FRAME_S = 0.04
+
+
+def measure_with_fake_tegrastats(
+    bundle, tmp_path, monkeypatch, script=FAKE_TEGRASTATS, idle_s=0.4, frame_s=FRAME_S
+) -> dict:
+    """``bench.json`` of a whole cpu-ci measurement of ``bundle`` with ``script`` as tegrastats on PATH, each
+    end-to-end frame taking at least ``frame_s`` (its image read that long)."""
     import json
+    import time
 
     import edgeproof.device.gated as gated
+    import edgeproof.runtime.timing as timing
     from edgeproof.device.measure import run_measure
+
+    read = timing.load_image
+
+    def slow_read(path):
+        time.sleep(frame_s)
+        return read(path)
+
+    monkeypatch.setattr(timing, "load_image", slow_read)
 
     fake = tmp_path / "bin" / "tegrastats"
     fake.parent.mkdir()

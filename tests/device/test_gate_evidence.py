@@ -104,8 +104,8 @@ def test_the_energy_rule_and_the_cross_check_ask_one_count_of_power_readings(bun
 
 def test_the_board_calls_energy_measurable_only_on_two_readings():
     assert window_power([(0.5, 5000.0)], 0.4, 0.6, interval_s=0.1) is None  # one reading held flat: a guess
-    stats = window_power([(0.0, 5000.0), (1.0, 5000.0)], 0.4, 0.6, interval_s=0.4)  # interpolated from both sides
-    assert stats is not None and stats["samples"] == MIN_POWER_READINGS
+    stats = window_power([(0.3, 5000.0), (0.5, 5000.0)], 0.4, 0.6, interval_s=0.4)  # one before, one inside
+    assert stats is not None and stats["samples"] == MIN_POWER_READINGS and stats["inside_samples"] == 1
 
 
 def _measure_json(d: dict) -> None:

@@ -19,10 +19,12 @@ Sources, in order of preference (the first one this machine offers is used):
 Power samples are integrated with the trapezoid rule, linearly interpolated at the window's edges
 and across a missing reading. A window is *not measurable* when its readings do not cover it
 (:func:`edgeproof.device.power_window.min_readings` and ``MAX_GAP_INTERVALS``): no reading within three
-intervals of an edge, a gap of more than three intervals inside it, or fewer than half the readings
-its length should have; or a reading it rests on is impossible (at or below 0 W or not finite, a RAPL
-counter that did not advance: :func:`~edgeproof.device.power_window.reading_problem`, a sensor fault the
-device gate would otherwise call an invalid figure, failing the pull request for the board's fault);
+intervals of an edge, a gap of more than three intervals inside it, fewer than half the readings
+its length should have, or none inside it at all (``energy.inside_samples``: a figure interpolated
+between readings outside the timed frames is not read); or a reading it rests on is impossible (at or
+below 0 W or not finite, a RAPL counter that did not advance:
+:func:`~edgeproof.device.power_window.reading_problem`, a sensor fault the device gate would otherwise
+call an invalid figure, failing the pull request for the board's fault);
 ``energy.reason`` says which (:meth:`PowerMeter.unmeasured`), and how many tegrastats lines could not
 be read where some could not (``tegrastats: 0 of 12 lines readable; first unreadable: '...'``). A gap is
 never filled in. *Gross* energy is what the board drew in the window; *net* subtracts the idle draw
@@ -286,6 +288,7 @@ def energy_fields(
         "source": source,
         "interval_ms": round(interval_s * 1000.0, 3),
         "samples": run["samples"] if run else 0,
+        "inside_samples": run["inside_samples"] if run else 0,  # taken during the timed frames
         "missing_samples": run["missing"] if run else 0,
         "window_s": round(seconds, 6),  # microseconds: a short window of fast frames is milliseconds
         "frames": frames,

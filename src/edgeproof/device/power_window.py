@@ -16,6 +16,11 @@ MIN_POWER_READINGS = 2
 # A reading may go missing (a tegrastats line without the rail) and the trapezoid spans it; no reading for
 # more than three intervals is a stalled sampler, and spanning it would be inventing the draw in between.
 MAX_GAP_INTERVALS = 3
+# A figure rests on at least one reading the sensor took during the timed frames: with none inside, its
+# energy, mean and peak are the straight line between a reading in the warm-up and one after the run (a
+# window shorter than the interval on a fast board, or the one reading inside it missing). The device
+# gate checks the record's ``inside_samples`` against the same constant.
+MIN_INSIDE_READINGS = 1
 
 Sample = Tuple[float, Optional[float]]  # (seconds, mW) -- mW None: a missing reading
 
@@ -30,7 +35,30 @@ def _rests_on(points: List[Tuple[float, float]], t0: float, t1: float) -> List[T
     its edges are interpolated (or held) from (``points`` sorted by time)."""
     before = [p for p in points if p[0] < t0][-1:]
     after = [p for p in points if p[0] > t1][:1]
-    return before + [p for p in points if t0 <= p[0] <= t1] + after
+    return before + _inside(points, t0, t1) + after
+
+
+def _inside(points: List[Tuple[float, float]], t0: float, t1: float) -> List[Tuple[float, float]]:
+    """The readings taken during ``[t0, t1]`` (an edge included): what the sensor read of the timed frames."""
+    return [p for p in points if t0 <= p[0] <= t1]
+
+
+def _none_inside(points: List[Tuple[float, float]], t0: float, t1: float) -> Optional[str]:
+    """Why ``points`` hold fewer than :data:`MIN_INSIDE_READINGS` readings inside ``[t0, t1]`` (``None``: they
+    do not), with how far the nearest reading each side is."""
+    inside = len(_inside(points, t0, t1))
+    if inside >= MIN_INSIDE_READINGS:
+        return None
+    beside = []
+    before = [t for t, _ in points if t < t0][-1:]
+    after = [t for t, _ in points if t > t1][:1]
+    if before:
+        beside.append(f"the nearest {t0 - before[0]:.3g} s before its start")
+    if after:
+        beside.append(f"{after[0] - t1:.3g} s after its end")
+    why = "{} power reading(s) inside the {:.3g} s window, fewer than {} ({}): its figure would be interpolated"
+    why += " between readings outside the timed frames, not read"
+    return why.format(inside, t1 - t0, MIN_INSIDE_READINGS, ", ".join(beside))
 
 
 def _used(points: List[Tuple[float, float]], t0: float, t1: float) -> int:
@@ -92,19 +120,22 @@ def window_problem(
 ) -> Optional[str]:
     """Why ``samples`` give no figure over ``[t0, t1]`` (``None``: they do), as ``energy.reason`` says it:
     an empty window, no valid reading, fewer than :data:`MIN_POWER_READINGS` around it, or -- with the
-    sampler's ``interval_s`` -- readings that do not cover it (:func:`_readings_cover`). The one test of
-    :func:`window_power` and :func:`counter_window`."""
+    sampler's ``interval_s`` -- readings that do not cover it (:func:`_readings_cover`); and fewer than
+    :data:`MIN_INSIDE_READINGS` inside it (:func:`_none_inside`). The one test of :func:`window_power` and
+    :func:`counter_window`."""
     points = sorted((t, v) for t, v in samples if v is not None)
     if t1 <= t0:
         return f"an empty window ({t0:.6g} s to {t1:.6g} s)"
     if not points:
         return "no power readings"
     if interval_s is not None:  # which edge, gap or count: what a board's record can say
-        return _readings_cover(points, t0, t1, interval_s)
-    used = _used(points, t0, t1)
-    if used < MIN_POWER_READINGS:
-        return f"{used} power reading(s) inside the window and beside it, fewer than {MIN_POWER_READINGS}"
-    return None
+        why = _readings_cover(points, t0, t1, interval_s)
+    else:
+        used = _used(points, t0, t1)
+        why = None
+        if used < MIN_POWER_READINGS:
+            why = f"{used} power reading(s) inside the window and beside it, fewer than {MIN_POWER_READINGS}"
+    return why or _none_inside(points, t0, t1)
 
 
 def _at(points: List[Tuple[float, float]], t: float) -> float:
@@ -121,7 +152,8 @@ def window_power(
     samples: Sequence[Sample], t0: float, t1: float, interval_s: Optional[float] = None
 ) -> Optional[Dict[str, Any]]:
     """Energy (mJ), mean and peak power (W) of ``samples`` over ``[t0, t1]``, and how many readings they
-    rest on (``samples``: inside the window and the nearest each side of it).
+    rest on (``samples``: inside the window and the nearest each side of it; ``inside_samples``: inside it
+    only). The peak is the highest reading inside the window, never an interpolated edge value.
 
     ``None`` when there is not enough to integrate (:func:`window_problem` says why: fewer than
     :data:`MIN_POWER_READINGS` valid readings, an empty window, or -- with the sampler's ``interval_s`` --
@@ -133,12 +165,13 @@ def window_power(
     inside = [p for p in points if t0 < p[0] < t1]
     curve = [(t0, _at(points, t0)), *inside, (t1, _at(points, t1))]
     mj = sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in _pairs(curve))
-    in_window = [mw for t, mw in points if t0 <= t <= t1]
+    in_window = [mw for _, mw in _inside(points, t0, t1)]  # never empty: window_problem asks for one
     return {
         "energy_mj": mj,
         "mean_w": mj / (t1 - t0) / 1000.0,
-        "peak_w": max(in_window or [curve[0][1], curve[-1][1]]) / 1000.0,
+        "peak_w": max(in_window) / 1000.0,
         "samples": _used(points, t0, t1),
+        "inside_samples": len(in_window),
         "missing": sum(1 for t, mw in samples if mw is None and t0 <= t <= t1),
     }
 
@@ -159,4 +192,11 @@ def counter_window(
     mj = _at(points, t1) - _at(points, t0)
     inside = [(ta, a, tb, b) for (ta, a), (tb, b) in _pairs(points) if t0 <= ta and tb <= t1 and tb > ta]
     peak = max([(b - a) / (tb - ta) / 1000.0 for ta, a, tb, b in inside] or [mj / (t1 - t0) / 1000.0])
-    return {"energy_mj": mj, "mean_w": mj / (t1 - t0) / 1000.0, "peak_w": peak, "samples": used, "missing": 0}
+    return {
+        "energy_mj": mj,
+        "mean_w": mj / (t1 - t0) / 1000.0,
+        "peak_w": peak,
+        "samples": used,
+        "inside_samples": len(_inside(points, t0, t1)),
+        "missing": 0,
+    }

@@ -14,7 +14,7 @@ import hashlib
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.profiles import Profile
-from edgeproof.verdict.energy import energy_not_judged, readings_short
+from edgeproof.verdict.energy import energy_not_judged, inside_unrecorded, readings_short
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -148,9 +148,10 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
 def _baseline_energy_unusable(base: Dict[str, Any], key: str) -> Optional[str]:
     """Why main's energy figure cannot be compared with (None: it can): read as this run's is, by
     :func:`~edgeproof.verdict.rules.shown_figure` (its board's record says it measured the figure, and the
-    figure is possible) and :func:`~edgeproof.verdict.energy.readings_short` (on enough power readings).
+    figure is possible), :func:`~edgeproof.verdict.energy.readings_short` (on enough power readings) and
+    :func:`~edgeproof.verdict.energy.inside_unrecorded` (some of them inside its window).
     A baseline that never said it measured energy has no figure to compare with."""
     _value, why = shown_figure(base, key, "energy")
     if why is None:
-        why = readings_short(get_figure(base, "energy"))
+        why = readings_short(get_figure(base, "energy")) or inside_unrecorded(get_figure(base, "energy"))
     return "main's baseline {}: {}".format(key, why) if why else None

@@ -160,9 +160,10 @@ def _energy(bench: Dict[str, Any], e2e: Dict[str, Any]) -> List[Optional[str]]:
 
 def _readings(record: Dict[str, Any]) -> List[Optional[str]]:
     """As many readings as the board itself needs to call the window measurable (one home for every
-    energy reader: :func:`~edgeproof.verdict.energy.readings_short`). A count that is no integer is the
-    energy rules' to name (invalid there), not twice."""
-    return [readings_short(record)] if type(record.get("samples")) is int else []
+    energy reader: :func:`~edgeproof.verdict.energy.readings_short`, which also holds ``inside_samples`` to
+    at most ``samples``). A count that is no integer is the energy rules' to name (invalid there), not twice."""
+    counts = type(record.get("samples")) is int and type(record.get("inside_samples")) in (int, type(None))
+    return [readings_short(record)] if counts else []
 
 
 def _memory(bench: Dict[str, Any]) -> List[str]:

@@ -3,8 +3,13 @@
 A record that says ``measurable: true`` must rest on the readings the board itself needs to call its
 window measurable (:func:`edgeproof.device.power_window.min_readings`: half of those its length should
 have at the sampler's interval, never fewer than :data:`~edgeproof.device.power_window.MIN_POWER_READINGS`).
-This run's energy rules (``energy``, ``power``, ``regression_energy``), the cross-check of the record
-(``results_consistent``) and main's baseline for ``regression_energy`` all ask :func:`readings_short`.
+At least :data:`~edgeproof.device.power_window.MIN_INSIDE_READINGS` of them must lie inside the timed
+window (``inside_samples``, at most ``samples``): a figure with none inside is a line drawn between
+readings outside the timed frames. This run's energy rules (``energy``, ``power``, ``regression_energy``),
+the cross-check of the record (``results_consistent``) and main's baseline for ``regression_energy`` all
+ask :func:`readings_short`; a record without ``inside_samples`` (written before the board counted them)
+cannot show a reading fell inside its window, and its energy rules are inconclusive
+(:func:`inside_unrecorded`), never judged on its figure.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
-from edgeproof.device.power_window import MIN_POWER_READINGS, min_readings
-from edgeproof.verdict.rules import INVALID, Malformed, get_figure, is_number, not_measurable, result
+from edgeproof.device.power_window import MIN_INSIDE_READINGS, MIN_POWER_READINGS, min_readings
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, Malformed, get_figure, is_number, not_measurable, result
 
 
 def _least(record: Any) -> Optional[int]:
@@ -30,11 +35,12 @@ def _least(record: Any) -> Optional[int]:
 
 def readings_short(record: Any) -> Optional[str]:
     """Why an energy record that says measurable does not rest on enough power readings (``samples``, an
-    integer, at least :func:`_least`), naming ``energy.samples``; ``None`` where it does."""
+    integer, at least :func:`_least`; ``inside_samples``, where recorded, an integer from
+    :data:`MIN_INSIDE_READINGS` to ``samples``), naming the key; ``None`` where it does."""
     count = get_figure(record, "samples")
     least = _least(record)
     if type(count) is int and least is not None and count >= least:
-        return None
+        return _inside_short(record, count)
     found = count.found if isinstance(count, Malformed) else count
     needs = "an integer >= {}".format(least if least is not None else "any count")
     if least is None or least > MIN_POWER_READINGS:  # the window's length set the count: say so
@@ -44,14 +50,39 @@ def readings_short(record: Any) -> Optional[str]:
     return "energy.samples: {!r} with energy.measurable true, expected {} (power readings)".format(found, needs)
 
 
+def _inside_short(record: Any, samples: int) -> Optional[str]:
+    """Why a recorded ``inside_samples`` is not a count of readings inside the window the figure can rest on
+    (``None``: it is, or it is not recorded -- :func:`inside_unrecorded` says that)."""
+    inside = get_figure(record, "inside_samples")
+    if inside is None or (type(inside) is int and MIN_INSIDE_READINGS <= inside <= samples):
+        return None
+    found = inside.found if isinstance(inside, Malformed) else inside
+    why = "energy.inside_samples: {!r} with energy.measurable true, expected an integer from {} to energy.samples {}"
+    return (why + " (power readings inside the timed window)").format(found, MIN_INSIDE_READINGS, samples)
+
+
+def inside_unrecorded(record: Any) -> Optional[str]:
+    """Why an energy record that says measurable cannot show a power reading fell inside its window: no
+    ``inside_samples`` (a board before the count was recorded); ``None`` where it has one."""
+    if get_figure(record, "inside_samples") is not None:
+        return None
+    return (
+        "energy.inside_samples not recorded (a board that did not count its readings inside the timed window): "
+        "the figure may be interpolated between readings outside the timed frames; measure again"
+    )
+
+
 def energy_not_judged(
     bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
 ) -> Optional[Dict[str, Any]]:
     """The rule ``name`` where bench.json's energy record does not let it be judged: not measurable
     (:func:`~edgeproof.verdict.rules.not_measurable`: inconclusive, or invalid for a record of the wrong
-    shape), or measurable on too few readings (:func:`readings_short`: invalid, named); ``None`` where it
-    can be judged."""
+    shape), measurable on too few readings (:func:`readings_short`: invalid, named), or with no count of
+    readings inside its window (:func:`inside_unrecorded`: inconclusive); ``None`` where it can be judged."""
     if get_figure(bench, "energy.measurable") is not True:
         return not_measurable(bench, "energy", name, metric, "<=", limit, source, shown)
     short = readings_short(get_figure(bench, "energy"))
-    return result(name, metric, "<=", limit, shown, source, INVALID, short) if short else None
+    if short:
+        return result(name, metric, "<=", limit, shown, source, INVALID, short)
+    unshown = inside_unrecorded(get_figure(bench, "energy"))
+    return result(name, metric, "<=", limit, shown, source, INCONCLUSIVE, unshown) if unshown else None

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.gate import unheld_files
-from edgeproof.io import read_json, write_text
+from edgeproof.io import read_json, size_mb, write_text
 from edgeproof.profiles import VARIANTS
 from edgeproof.tracking.verdicts import verdict_problem
 from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, invalid_reason, shown_figure
@@ -139,7 +139,7 @@ def headline_metrics(
         **figures,
         "gate_passed": bool(gate_report.get("passed")),
         "release_variant": release_variant(release, Path(model_path)),
-        "model_mb": round(Path(model_path).stat().st_size / 1e6, 2),
+        "model_mb": size_mb(Path(model_path).stat().st_size, 2),
         "epochs": epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
         # the machine that measured the figures withheld as not this model's is not this model's either
         "measured_on": None if "bench" in unheld_files(gate_report) else measured_on(bench, release),

@@ -1,4 +1,4 @@
-"""Atomic, durable file writes, content hashes and file locks.
+"""Atomic, durable file writes, content hashes, file sizes and file locks.
 
 Every file a stage declares as an output goes through these helpers: a reader (DVC, the gate, the
 Jetson job) either sees the previous complete file or the new complete file, never a torn one.
@@ -169,6 +169,24 @@ def json_sha256(value: Any, length: int = 64) -> str:
     """Hex sha256 (first ``length`` digits) of ``value`` as sorted-key JSON: a content id that does not
     depend on key order (anything JSON cannot hold is written as ``str``)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+# File sizes (a model, a TensorRT engine) are MB of 10^6 bytes wherever a ``*_mb`` key states one: the
+# headline's ``model_mb`` and the device's ``bench.json`` were 5 % apart (10^6 against 2^20) for one file.
+BYTES_PER_MB = 10**6
+
+
+def size_mb(nbytes: float, digits: int = 6) -> float:
+    """``nbytes`` in MB (:data:`BYTES_PER_MB`), rounded to ``digits``: the one unit of every file size."""
+    return round(nbytes / BYTES_PER_MB, digits)
+
+
+def file_mb(path: Path | str, digits: int = 6) -> float | None:
+    """A file's size in MB (:func:`size_mb`); ``None`` when it is absent."""
+    try:
+        return size_mb(Path(path).stat().st_size, digits)
+    except OSError:
+        return None
 
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:

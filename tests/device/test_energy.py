@@ -187,7 +187,7 @@ def test_cpu_ci_bench_carries_energy_memory_and_setup_facts(bundle):
         assert bench["memory_leak"] is False and bench["memory"]["leak_reason"] is None
     else:  # a few milliseconds of frames: too few samples for a rate, not judged (never "no leak")
         assert bench["memory_leak"] is None and "RSS samples over 4 frames" in bench["memory"]["leak_reason"]
-    assert bench["model_mb"] == pytest.approx((bundle / bench["model_path"]).stat().st_size / 2**20, abs=1e-3)
+    assert bench["model_mb"] == round((bundle / bench["model_path"]).stat().st_size / 1e6, 6)  # the headline's MB
     assert bench["engine_mb"] is None and bench["trtexec_ratio"] is None and bench["system_ram_delta_mb"] is None
     if bench["energy"]["source"] is None:  # no tegrastats, no readable RAPL here
         assert bench["energy"]["measurable"] is False and bench["energy"]["reason"]
@@ -413,3 +413,19 @@ def test_a_counter_window_with_its_readings_on_one_side_is_not_measured():
     around = [(0.0, 1000.0), (2.5, 3000.0), (4.0, 5000.0)]
     got = counter_window(around, 2.0, 3.0)
     assert got is not None and got["samples"] == 3 and got["energy_mj"] > 0
+
+
+def test_a_model_file_has_one_size_in_the_headline_and_on_the_board(tmp_path):
+    """Review energymem, finding 6: the headline's model_mb was 10^6 bytes and the device bench.json's 2^20
+    (2.9 against 2.761908 for one 2 896 070-byte int8 file); an engine's size was 2^20 too."""
+    from edgeproof.device.engine import engines_mb
+    from edgeproof.headline import headline_metrics
+    from edgeproof.io import file_mb
+
+    model = tmp_path / "int8.onnx"
+    model.write_bytes(b"\0" * 2_896_070)
+    shown = headline_metrics({}, {}, {}, {}, model)["model_mb"]
+    assert shown == 2.9 and file_mb(model) == 2.89607 and round(file_mb(model), 2) == shown
+    (tmp_path / "engines").mkdir()
+    (tmp_path / "engines" / "model_0.engine").write_bytes(b"\0" * 2 * 1024 * 1024)
+    assert engines_mb([tmp_path / "engines"]) == 2.097

@@ -23,6 +23,7 @@ from edgeproof.device.providers import (
     trt_shape_options,
 )
 from edgeproof.device.sysinfo import SysRoot
+from edgeproof.io import size_mb
 from edgeproof.profiles import Profile
 
 
@@ -94,6 +95,7 @@ def cache_folder(
 
 
 def engines_mb(folders: List[Optional[Path]]) -> Optional[float]:
-    """Size of the TensorRT engines (``*.engine``) in the cache folders, MB; ``None`` when none was built."""
+    """Size of the TensorRT engines (``*.engine``) in the cache folders, MB (10^6 bytes: :func:`size_mb`);
+    ``None`` when none was built."""
     files = [f for d in folders if d is not None and d.is_dir() for f in d.glob("*.engine")]
-    return round(sum(f.stat().st_size for f in files) / 1024.0**2, 3) if files else None
+    return size_mb(sum(f.stat().st_size for f in files), 3) if files else None

@@ -24,7 +24,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from edgeproof.device.memory import MemoryMonitor, file_mb, read_status_kb
+from edgeproof.device.memory import MemoryMonitor, read_status_kb
+from edgeproof.io import file_mb
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import SessionSettings, import_ort
 

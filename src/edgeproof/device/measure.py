@@ -39,7 +39,6 @@ from edgeproof.device.gated import (
     image_path,
 )
 from edgeproof.device.manifest import MANIFEST, BundleError, profile_model, verify_bundle
-from edgeproof.device.memory import file_mb
 from edgeproof.device.placement import placed_session
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.providers import (
@@ -51,7 +50,7 @@ from edgeproof.device.providers import (
 from edgeproof.device.results import device_name, recorded_settings, write_results
 from edgeproof.device.sysinfo import SysRoot, machine_facts
 from edgeproof.device.usable import usable_setup
-from edgeproof.io import sha256_file, write_json
+from edgeproof.io import file_mb, sha256_file, write_json
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import Detector

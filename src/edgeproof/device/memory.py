@@ -133,11 +133,3 @@ def peak_rss_mb(status: Path = STATUS) -> Optional[float]:
     """This process's peak resident set so far (``VmHWM``), MB; ``None`` where ``/proc`` is not readable."""
     hwm = read_status_kb(status).get("VmHWM")
     return round(hwm / 1024.0, 3) if hwm is not None else None
-
-
-def file_mb(path: Path) -> Optional[float]:
-    """A file's size in MB (MiB: 2^20 bytes, like the memory figures); ``None`` when it is absent."""
-    try:
-        return round(path.stat().st_size / 1024.0**2, 6)
-    except OSError:
-        return None

@@ -21,7 +21,7 @@ from edgeproof.data.canonical import load_meta, split_image_paths
 from edgeproof.device.fingerprint import device_fingerprint
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
-from edgeproof.io import read_json
+from edgeproof.io import file_mb, read_json
 from edgeproof.perf import pipelines, ultra
 from edgeproof.perf.anatomy import frame_steps, profile_model
 from edgeproof.perf.floor import compute_floor, count_flops, matmul_peak, memory_roof
@@ -256,14 +256,13 @@ def where_time_goes(
         detector = Detector(files[name], Postprocess.deployed(deploy), session)
         sample, _ = detector.preprocess([load_image(images[0])])
         out[name] = {
-            "model": {**profile_model(files[name], sample, session, bench.runs, gflop), "file_mb": _mb(files[name])},
+            "model": {
+                **profile_model(files[name], sample, session, bench.runs, gflop),
+                "file_mb": file_mb(files[name], 2),
+            },
             "frame": frame_steps(detector, images, bench.runs),
         }
     return out
-
-
-def _mb(path: Path) -> float:
-    return round(path.stat().st_size / 1e6, 2)
 
 
 def _machine() -> str:

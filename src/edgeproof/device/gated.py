@@ -120,11 +120,18 @@ def _ram_delta(meter: PowerMeter, idle: Optional[Tuple[float, float]], run: Tupl
 
 
 def _timed_e2e(
-    model: Detector, profile: Profile, bundle: Path, deploy: DeploySettings, images: Any, meter: PowerMeter
+    model: Detector,
+    profile: Profile,
+    bundle: Path,
+    deploy: DeploySettings,
+    images: Any,
+    meter: PowerMeter,
+    peak: Optional[Dict[str, Any]],
 ) -> Tuple[Dict[str, Any], Tuple[float, float], Dict[str, Any]]:
     """End to end, with the energy window's edges and the memory loop on exactly the frames FPS is timed
-    over (the warm-up, where one-off allocations happen, outside both)."""
-    memory = MemoryMonitor()
+    over (the warm-up, where one-off allocations happen, outside both); ``peak``: where the peak was reset
+    (:func:`~edgeproof.device.memory.reset_peak`), read at the last frame."""
+    memory = MemoryMonitor(peak=peak)
     edges: List[float] = []
 
     def edge() -> None:
@@ -160,8 +167,11 @@ def gated_run(
     setup: Dict[str, Any],
     out: Path,
     root: SysRoot,
+    peak: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Model-only, end to end (+ energy, memory) and detections; with the conditions recorded meanwhile."""
+    """Model-only, end to end (+ energy, memory) and detections; with the conditions recorded meanwhile.
+    ``peak``: :func:`~edgeproof.device.memory.reset_peak`'s record, from just before ``model``'s session
+    was built (``None``: the peak is the process's since its start, and the record says so)."""
     images = sorted((bundle / "val" / "images").iterdir())
     meter = PowerMeter(root).start()
     try:
@@ -169,7 +179,7 @@ def gated_run(
         sampler = Sampler(root).start()
         try:
             single = model_only(model, load_image(images[0]), profile.batch, profile.warmup, profile.runs)
-            e2e, (t0, t1), mem = _timed_e2e(model, profile, bundle, deploy, images, meter)
+            e2e, (t0, t1), mem = _timed_e2e(model, profile, bundle, deploy, images, meter, peak)
             # throughput with decode + letterbox of frame n+1 overlapped with frame n (latency reported apart);
             # outside the energy window, which belongs to the figure of record
             overlapped = (

@@ -39,6 +39,7 @@ from edgeproof.device.gated import (
     image_path,
 )
 from edgeproof.device.manifest import MANIFEST, BundleError, profile_model, verify_bundle
+from edgeproof.device.memory import reset_peak
 from edgeproof.device.placement import placed_session
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.providers import (
@@ -138,9 +139,12 @@ def measure(
     trt = engine.plan(profile, model_path, size, ort_version, root)
     cache_dir, cache_hit, cache_info = _cache(cache_root, profile, entry, facts, trt, "gated")
     placed = placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
+    # peak_memory_mb covers the gated session from here: not the bundle's ground truth parsed above, nor
+    # an engine the placement session built on a cold cache (a warm one would not have)
+    peak = reset_peak("the gated session was built")
     session, load_s = create_profiled_session(model_path, profile, cache_dir, None, trt["gated"] if trt else None)
     model = Detector(model_path, Postprocess.deployed(deploy), ort_session=session)
-    gated = gated_run(model, profile, bundle, deploy, setup, out, root)
+    gated = gated_run(model, profile, bundle, deploy, setup, out, root, peak)
     sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
     sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)

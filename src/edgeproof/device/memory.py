@@ -1,14 +1,20 @@
 """Memory of the measuring process: peak resident set, growth over the timed run, and leaks.
 
-Read from ``/proc/self/status`` (``VmHWM``: the peak resident set since the process started;
-``VmRSS``: resident now), in kB. A background thread samples ``VmRSS`` during the timed loop, split
-into ``SEGMENTS`` runs of samples. The growth is the median of the last segment minus the median of the
-first; the *rate* is the smallest rise between successive segments' medians, per frame of a segment: a
-steady leak rises the same through all of them, while a one-off allocation (an arena that grows once,
-after the warm-up or anywhere else) lands in one segment and moves only the two rises beside it, so the
-rate stays near zero. A rate over ``LEAK_KIB_PER_FRAME`` is a *leak*; fewer than ``SEGMENTS`` samples or
-frames give no rate, and the leak is then not judged (``memory_leak`` null, ``memory.leak_reason``), never
-"no leak". Always measurable on Linux; elsewhere the reason is recorded.
+Read from ``/proc/self/status`` (``VmHWM``: the peak resident set; ``VmRSS``: resident now), in kB
+(KiB: the ``*_mb`` memory figures are MiB). ``VmHWM`` counts from the process's start unless it is reset:
+:func:`reset_peak` (Linux >= 4.0: ``5`` written to ``/proc/self/clear_refs``) sets it to the resident set
+at that moment, so a peak read later covers what ran after it, plus what the process held then. The
+device measurement and the build side's footprint both reset it just before the model's session is built
+and read it after the timed frames; ``memory.peak_reset`` and ``memory.peak_covers`` record which.
+
+A background thread samples ``VmRSS`` during the timed loop, split into ``SEGMENTS`` runs of samples. The
+growth is the median of the last segment minus the median of the first; the *rate* is the smallest rise
+between successive segments' medians, per frame of a segment: a steady leak rises the same through all of
+them, while a one-off allocation (an arena that grows once, after the warm-up or anywhere else) lands in one
+segment and moves only the two rises beside it, so the rate stays near zero. A rate over
+``LEAK_KIB_PER_FRAME`` is a *leak*; fewer than ``SEGMENTS`` samples or frames give no rate, and the leak is
+then not judged (``memory_leak`` null, ``memory.leak_reason``), never "no leak". Always measurable on Linux;
+elsewhere the reason is recorded.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+PEAK_SINCE_START = "the whole process since it started"
 # A leak is judged per frame, not over the run: a fixed total over a 50-frame loop let 96 KiB a frame
 # (9.9 GiB an hour at 30 FPS) pass. 64 KiB/frame is 6.6 GiB an hour at 30 FPS, a Jetson Nano's 4 GB gone
 # within the hour. It sits above the growth that is no leak: the allocator's warm-up on this CI machine
@@ -74,11 +82,29 @@ def growth(samples_mb: Sequence[float], frames: int) -> Dict[str, Any]:
     }
 
 
-class MemoryMonitor:
-    """Samples this process's resident memory between :meth:`start` and :meth:`stop`."""
+def reset_peak(before: str, clear_refs: Path = CLEAR_REFS) -> Dict[str, Any]:
+    """Reset this process's ``VmHWM`` to its resident set now, just ``before`` what the peak is to cover
+    (``"the session build"``); the ``memory`` record's ``peak_reset`` and ``peak_covers``. Where the kernel
+    refuses (before Linux 4.0, not Linux) the peak stays the process's since its start, and says so."""
+    try:
+        with clear_refs.open("w") as fh:
+            fh.write("5")  # 5: reset the peak RSS (Documentation/filesystems/proc.rst, clear_refs)
+    except OSError as exc:
+        why = f"{PEAK_SINCE_START}: VmHWM not reset ({exc.strerror or exc})"
+        return {"peak_reset": False, "peak_covers": why}
+    covers = "from just before {} on (VmHWM reset there to the resident set then, which it includes)"
+    return {"peak_reset": True, "peak_covers": covers.format(before)}
 
-    def __init__(self, status: Path = STATUS, interval_s: float = INTERVAL_S) -> None:
+
+class MemoryMonitor:
+    """Samples this process's resident memory between :meth:`start` and :meth:`stop`; ``peak``: what
+    :func:`reset_peak` returned before the work the peak covers (``None``: not reset)."""
+
+    def __init__(
+        self, status: Path = STATUS, interval_s: float = INTERVAL_S, peak: Optional[Dict[str, Any]] = None
+    ) -> None:
         self.status, self.interval_s = status, interval_s
+        self.peak = peak or {"peak_reset": False, "peak_covers": PEAK_SINCE_START}
         self.rss_mb: List[float] = []
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -117,6 +143,7 @@ class MemoryMonitor:
                 "measurable": hwm is not None,
                 "reason": None if hwm is not None else f"{self.status} not readable (not Linux?)",
                 "source": str(self.status),
+                **self.peak,  # what peak_memory_mb covers: from the session build on, or since the start
                 "rss_samples": trend["samples"],
                 "rss_start_mb": round(self.rss_mb[0], 3) if self.rss_mb else None,
                 "rss_end_mb": round(self.rss_mb[-1], 3) if self.rss_mb else None,

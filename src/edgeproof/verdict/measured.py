@@ -3,8 +3,9 @@ accuracy, speed, energy and memory, and the regression rules against main's last
 
 Energy and memory fields of the device's ``bench.json`` (written by the board side):
 ``energy_mj_per_frame`` (gross), ``energy_net_mj_per_frame``, ``power_w_mean``, ``power_w_peak``,
-``energy: {measurable, reason, source, interval_ms, samples, inside_samples, idle_w}``, ``peak_memory_mb`` (VmHWM of
-the measuring process), ``memory_growth_mb``, ``memory_leak``, ``system_ram_delta_mb`` (what the run
+``energy: {measurable, reason, source, interval_ms, samples, inside_samples, idle_w}``, ``peak_memory_mb``
+(VmHWM of the measuring process from just before the gated session was built: ``memory.peak_covers``),
+``memory_growth_mb``, ``memory_leak``, ``system_ram_delta_mb`` (what the run
 adds over the idle window just before it, the model already loaded in both). An energy figure the
 board could not measure (``energy.measurable`` false) makes the energy rules inconclusive, with the
 board's reason, and so does ``memory.measurable`` false (or no ``memory``

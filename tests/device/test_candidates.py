@@ -40,10 +40,14 @@ def _bundle(
     parity: bool | None = True,
     profile: str = "cpu-ci",
     candidate_is_reference: float | None = None,
+    gate: dict | None = None,
 ) -> Path:
-    """``candidate_is_reference``: the build names the candidate its fp32 reference and claims this mAP50-95."""
+    """``candidate_is_reference``: the build names the candidate its fp32 reference and claims this mAP50-95;
+    ``gate``: thresholds over the profile's."""
     raw = profiles_raw()
     raw[profile]["candidates"] = ["int8_trt"]
+    if gate:
+        raw[profile]["gate"].update(gate)
     profiles = parse_profiles(raw)
     write_build_side(root, list(profiles))
     release_path = root / "reports" / "release.json"
@@ -261,3 +265,54 @@ def test_on_tensorrt_the_candidate_runs_in_int8_mode_and_the_released_file_does_
     assert candidate[0].options["trt_engine_cache_path"] not in {s.options["trt_engine_cache_path"] for s in released}
     placed = json.loads((out / "candidates" / "int8_trt" / "bench.json").read_text())["providers"]
     assert placed["session"][0] == TRT and placed["problems"] == [] and placed["nodes"][TRT] > 0
+
+
+BUDGETS = {"max_energy_mj_per_frame": 1000.0, "max_power_w": 100.0, "max_peak_memory_mb": 100000.0}
+
+
+def test_a_candidate_is_never_passed_on_budgets_it_was_not_measured_for(tmp_path):
+    """Review energymem, finding 1: on a profile that sets energy, power and memory budgets (the Orin's), a
+    candidate with no such figure read "would be: pass" -- and, faster, the advice to release it -- while
+    the released file's own energy rules were inconclusive in the same run."""
+    bundle = _bundle(tmp_path, _same_detections(), gate=BUDGETS)
+    out = bundle.parent / "out"
+    assert run_measure(bundle, "cpu-ci", out, None, bundle.parent / "engines") == 0
+    run_device_gate(bundle, "cpu-ci", out)
+    (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
+    assert judged["verdict"] == "inconclusive" and "advice" not in judged
+    row = next(line for line in (out / "gate.md").read_text().splitlines() if line.startswith("| int8_trt |"))
+    assert "| inconclusive |" in row and "would pass" not in row
+    budgets = {r["name"]: r for r in judged["rules"] if r["name"] in ("energy", "power", "peak_memory", "memory_leak")}
+    assert {n: r["status"] for n, r in budgets.items()} == dict.fromkeys(budgets, "inconclusive") and len(budgets) == 4
+    assert judged["not_judged"] == ["energy", "power", "peak_memory", "memory_leak"]
+    from edgeproof.device.candidates import NO_ENERGY, NO_MEMORY  # the board's record says why, the rules with it
+
+    measured = json.loads((out / "candidates" / "int8_trt" / "bench.json").read_text())
+    assert measured["energy"] == {"measurable": False, "reason": NO_ENERGY}
+    assert measured["memory"] == {"measurable": False, "reason": NO_MEMORY}
+    assert NO_ENERGY in budgets["energy"]["reason"] and NO_MEMORY in budgets["peak_memory"]["reason"]
+
+
+def _rule(name: str, status: str) -> dict:
+    from edgeproof.verdict.rules import result
+
+    return result(name, name, "<=", 1.0, 0.5 if status == "pass" else None, "bench.json", status, None)
+
+
+def test_a_faster_candidate_with_unjudged_budgets_is_not_advised_and_says_what_would_judge_them():
+    from edgeproof.verdict.candidates import _next_step
+
+    measured = [_rule("fps", "pass"), _rule("map50", "pass"), _rule("map_drop", "pass")]
+    unjudged = [_rule(n, "inconclusive") for n in ("energy", "power", "peak_memory", "memory_leak")]
+    step = _next_step("jetson-orin-nano", "int8_trt", measured + unjudged, False, 1.8)
+    assert "advice" not in step and step["not_judged"] == ["energy", "power", "peak_memory", "memory_leak"]
+    assert step["next_step"].startswith("1.8x the released variant's FPS on the rules it was measured against, but")
+    assert "not advised" in step["next_step"] and "profiles.jetson-orin-nano.variant: int8_trt" in step["next_step"]
+    judged = [_rule(n, "pass") for n in ("energy", "power", "peak_memory", "memory_leak")]
+    assert _next_step("p", "int8_trt", measured + judged, False, 1.8) == {
+        "advice": "would pass at 1.8x the released variant's FPS: set profiles.p.variant: int8_trt to release it"
+    }
+    over_budget = [*measured[:2], _rule("map_drop", "fail"), *unjudged]  # fails where it was measured: no step
+    assert "next_step" not in _next_step("p", "int8_trt", over_budget, False, 1.8)
+    assert "next_step" not in _next_step("p", "int8_trt", measured + unjudged, True, 1.8)  # a hot board
+    assert "next_step" not in _next_step("p", "int8_trt", measured + unjudged, False, 0.9)  # not faster

@@ -11,6 +11,10 @@ the bundle's val images, into ``candidates/<variant>/`` (``bench.json`` with the
 ``detections.json``). A failure is recorded with its reason; it never changes the measurement's
 status or exit code. The device gate scores the detections and says whether the candidate would pass
 the profile's rules (:mod:`edgeproof.verdict.candidates`).
+
+No energy, power or memory figure is measured for a candidate: its ``bench.json`` says so
+(``energy``/``memory`` records ``measurable: false`` with :data:`NO_ENERGY`/:data:`NO_MEMORY`), so a
+profile's budgets on them leave the candidate inconclusive, never "would pass".
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.timing import model_only
 
 FOLDER = "candidates"
+NO_ENERGY = (
+    "not measured for a candidate: the board measures energy and power over the released file's timed frames only"
+)
+# in this process the released model's session is still loaded: a peak here would be both models', not the candidate's
+NO_MEMORY = "not measured for a candidate: its process also holds the released model, so its peak would not be its own"
 
 
 def _measure_one(
@@ -78,6 +87,8 @@ def _measure_one(
         "settings": recorded_settings(runs, setup),
         "session_load_s": round(load_s, 4),
         "engine_cache_dir": str(cache_dir) if cache_dir else None,
+        "energy": {"measurable": False, "reason": NO_ENERGY},
+        "memory": {"measurable": False, "reason": NO_MEMORY},
     }
     write_json(out / "bench.json", bench)
     if profile.evaluate_on_device:

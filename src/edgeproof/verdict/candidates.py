@@ -5,11 +5,15 @@ Here, on the CI side, each is judged like the released file but never gates: the
 rules (:func:`edgeproof.verdict.evidence.variant_evidence`: its detections checked against the bundle,
 reproduced by the candidate's bundled model re-run here and scored with pycocotools; the machine,
 conditions, settings, results consistency, providers and node placement, and its identity: the sha256
-the bundle shipped), then the profile's speed and accuracy rules and its mAP budget against the
-released variant's on-device mAP give it a verdict of its own, with the run's throttling. A candidate
-whose evidence is missing, inconsistent or not reproduced is never advised for release. A candidate
-that would pass and is faster gets the one-line change that releases it; the next pull request's
-device gate then gates exactly that file.
+the bundle shipped), then the profile's speed and accuracy rules, its mAP budget against the
+released variant's on-device mAP and its energy, power and memory budgets give it a verdict of its own,
+with the run's throttling. The board measures no energy, power or memory figure for a candidate
+(:mod:`edgeproof.device.candidates`), so a profile that sets those budgets leaves it inconclusive, the
+budgets named (``not_judged``), never "would pass". A candidate whose evidence is missing,
+inconsistent or not reproduced is never advised for release. A candidate that would pass and is faster
+gets the one-line change that releases it; the next pull request's device gate then gates exactly that
+file. One that is faster and passes every rule it was measured against, its budgets not judged, is not
+advised: ``next_step`` says only a pull request releasing it has them judged.
 Python 3.8 (the device gate runs beside the board's artifacts).
 """
 
@@ -20,7 +24,7 @@ from typing import Any, Dict, List, Mapping
 
 from edgeproof.profiles import VARIANTS
 from edgeproof.verdict.evidence import Unreadable, load_results, variant_evidence
-from edgeproof.verdict.measured import run_throttled
+from edgeproof.verdict.measured import BUDGET_RULES, energy_rules, run_throttled
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -52,7 +56,8 @@ def _view(got: Dict[str, Any], folder: Path, entry: Mapping[str, Any], shipped: 
 def _rules(
     profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any
 ) -> List[Dict[str, Any]]:
-    """The profile's speed and accuracy thresholds, and the mAP budget against the released variant's."""
+    """The profile's speed and accuracy thresholds, the mAP budget against the released variant's, and its
+    energy, power and memory budgets (inconclusive where the candidate's bench.json did not measure them)."""
     map_now = scores.get("map50_95")
     drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
     map_drop = compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections")
@@ -60,7 +65,26 @@ def _rules(
         *speed_rules(profile.gate, bench, "bench.json"),
         *accuracy_rules(profile.gate, scores, "detections"),
         map_drop,
+        *energy_rules(profile, bench),
     ]
+
+
+def _next_step(name: str, variant: Any, rules: List[Dict[str, Any]], throttled: bool, speedup: Any) -> Dict[str, Any]:
+    """``advice`` for a candidate that would pass and is faster; for one faster that passes every rule but
+    budgets not measured for it, ``not_judged`` and a ``next_step`` that says it is not advised (a budget
+    nobody measured is no pass); else nothing."""
+    change = "profiles.{}.variant: {}".format(name, variant)
+    unjudged = [r["name"] for r in rules if r["name"] in BUDGET_RULES and r["status"] == INCONCLUSIVE]
+    out: Dict[str, Any] = {"not_judged": unjudged} if unjudged else {}
+    if speedup is None or speedup <= 1.0:
+        return out
+    if verdict(rules, throttled) == PASS:
+        return {"advice": "would pass at {}x the released variant's FPS: set {} to release it".format(speedup, change)}
+    if unjudged and verdict([r for r in rules if r["name"] not in unjudged], throttled) == PASS:
+        why = "{}x the released variant's FPS on the rules it was measured against, but {} not measured for a"
+        why += " candidate: not advised; only a pull request that releases it ({}) has its device gate judge them"
+        out["next_step"] = why.format(speedup, ", ".join(unjudged), change)
+    return out
 
 
 def _one(
@@ -85,7 +109,8 @@ def _one(
     rules += _rules(got["profile"], bench, scores, released.get("map50_95"))
     fps, base = bench.get("fps_e2e"), released.get("fps_e2e")
     speedup = round(fps / base, 3) if is_number(fps) and is_number(base) and base > 0 else None
-    final = verdict(rules, run_throttled(got)[0])  # a hot board's figures say nothing for a candidate either
+    throttled = run_throttled(got)[0]
+    final = verdict(rules, throttled)  # a hot board's figures say nothing for a candidate either
     out.update(
         verdict=final,
         rules=rules,
@@ -96,13 +121,8 @@ def _one(
         map50=scores.get("map50"),
         speedup=speedup,
         model_sha256=shipped[variant].get("sha256"),
+        **_next_step(name, variant, rules, throttled, speedup),
     )
-    if final == PASS and speedup is not None and speedup > 1.0:
-        out["advice"] = (
-            "would pass at {}x the released variant's FPS: set profiles.{}.variant: {} to release it".format(
-                speedup, name, variant
-            )
-        )
     return out
 
 

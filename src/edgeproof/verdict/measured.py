@@ -79,7 +79,13 @@ def _accuracy(
     return [*accuracy_rules(profile.gate, scores, source), map_drop_rule(name, profile, scores, got, source)]
 
 
-def _energy(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
+# The rules energy_rules gives: a profile's energy, power and memory budgets
+BUDGET_RULES = ("energy", "power", "peak_memory", "memory_leak")
+
+
+def energy_rules(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The profile's energy, power and memory budgets (:data:`BUDGET_RULES`, those it sets) over ``bench``:
+    a record that says the figure was not measured (or no record) makes its rule inconclusive, never a pass."""
     g, rules = profile.gate, []
     for rule, metric, limit in (
         ("energy", "energy_mj_per_frame", g.max_energy_mj_per_frame),
@@ -253,7 +259,7 @@ def measured_rules(
     rules = [_released(name, got, release, release_src)]
     rules += _accuracy(name, profile, scores, got, source)
     rules += speed_rules(profile.gate, bench, "bench.json")
-    rules += _energy(profile, bench)
+    rules += energy_rules(profile, bench)
     return rules + regression_rules(name, profile, baseline, bench, scores, got)
 
 

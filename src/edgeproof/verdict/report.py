@@ -100,7 +100,7 @@ def candidate_lines(candidates: Optional[List[Dict[str, Any]]]) -> List[str]:
     rows = []
     for c in candidates:
         failed = [r["name"] for r in c.get("rules") or [] if r["status"] != PASS]
-        why = c.get("advice") or c.get("reason") or (", ".join(failed) if failed else "")
+        why = c.get("advice") or c.get("next_step") or c.get("reason") or (", ".join(failed) if failed else "")
         rows.append(
             [
                 c.get("variant"),

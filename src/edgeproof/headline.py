@@ -25,10 +25,12 @@ release, under names that are stable (the PR comment and MLflow use the same one
                     with an on-device ``<device-reports>/<profile>/bench.json`` about the file
                     ``reports/release.json`` releases to that profile, beside a ``gate.json`` on that
                     file that holds no invalid rule and whose rules tying the figures to that file on
-                    that board pass (:func:`device_left_out`; any other is left out, a warning naming
-                    the file and why); plus ``energy_mj_per_frame`` (gross) and
-                    ``peak_memory_mb`` when the device measured them (its ``energy``/``memory`` record
-                    says measurable, and the figure is possible)
+                    that board pass; plus
+                    ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured
+                    them (its ``energy``/``memory`` record says measurable, and the figure is
+                    possible). One test decides, the energy chart's too
+                    (:func:`edgeproof.verdict.shown.shown_device`); a report it leaves out is left out
+                    with a warning naming the file and why
 ``withheld``        only when a figure above is null although its file holds one: ``{figure: why}``
 ==================  ==========================================================================
 
@@ -55,8 +57,8 @@ from typing import Any
 from edgeproof.gate import unheld_files
 from edgeproof.io import read_json, size_mb, write_text
 from edgeproof.profiles import VARIANTS
-from edgeproof.tracking.verdicts import verdict_problem
-from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, invalid_reason, shown_figure
+from edgeproof.verdict.rules import invalid_reason
+from edgeproof.verdict.shown import shown_device
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +83,6 @@ def _figure(value: Any, digits: int, metric: str) -> tuple[float | None, str | N
         return None, None
     why = invalid_reason(metric, value)
     return (None, f"impossible: {why}") if why is not None else (round(float(value), digits), None)
-
-
-def _number(value: Any, digits: int, metric: str) -> float | None:
-    """``value`` rounded, or None when it is missing or no possible ``metric`` (:func:`_figure`): DVC shows
-    ``-``, MLflow logs nothing."""
-    return _figure(value, digits, metric)[0]
-
-
-def _speed(bench: Mapping[str, Any]) -> dict[str, float | None]:
-    latency = bench.get("latency_ms")
-    p95 = latency.get("p95") if isinstance(latency, Mapping) else None
-    return {"fps": _number(bench.get("fps_e2e"), 1, "fps_e2e"), "latency_p95_ms": _number(p95, 2, "latency_ms.p95")}
 
 
 def measured_on(bench: Mapping[str, Any], release: Mapping[str, Any] | None) -> str | None:
@@ -130,8 +120,9 @@ def headline_metrics(
 ) -> dict[str, Any]:
     """The headline dict, in :data:`HEADLINE_KEYS` order, from the files the gate judged.
 
-    ``devices`` maps a profile name to its on-device bench report (same fields as ``bench``); the
-    key ``devices`` is present only when at least one profile has one.
+    ``devices`` maps a profile name to the figures shown of its on-device report (:func:`device_benches`:
+    ``{fps, latency_p95_ms, energy_mj_per_frame, peak_memory_mb}``, each where shown); the key
+    ``devices`` is present only when at least one profile has one.
     """
     epochs = train.get("epochs")
     figures, withheld = _measured_figures(evaluation, bench, gate_report)
@@ -182,61 +173,22 @@ def _measured_figures(
     return figures, withheld
 
 
-def _device(bench: Mapping[str, Any]) -> dict[str, float | None]:
-    """A device's speed, and its energy and memory figures where it measured them (never estimated)."""
-    figures = _speed(bench)
-    for key, record, digits in (("energy_mj_per_frame", "energy", 3), ("peak_memory_mb", "memory", 1)):
-        value, _why = shown_figure(bench, key, record)  # not measured, or impossible: left out
-        if value is not None:
-            figures[key] = round(float(value), digits)
-    return figures
+# how many digits the headline keeps of each device figure (edgeproof.verdict.shown decides which are shown)
+_DEVICE_DIGITS = {"fps": 1, "latency_p95_ms": 2, "energy_mj_per_frame": 3, "peak_memory_mb": 1}
 
 
-def device_left_out(
-    profile: str, bench: Mapping[str, Any], gate: Path, release: Mapping[str, Any] | None
-) -> str | None:
-    """Why the headline does not show a device's ``bench`` (None: it does). Device reports are CI
-    artifacts, not DVC deps: only figures about the very file ``reports/release.json`` releases to
-    ``profile``, vouched for by a ``gate.json`` on that file whose rules stand behind them
-    (:func:`_rules_against`), are shown."""
-    chosen = ((release or {}).get("profiles") or {}).get(profile)
-    sha = chosen.get("sha256") if isinstance(chosen, Mapping) else None
-    if not sha:
-        return f"reports/release.json releases no file to the profile {profile}"
-    if bench.get("model_sha256") != sha:
-        return (
-            f"model_sha256 {str(bench.get('model_sha256'))[:12]}… is not the file released to {profile} ({sha[:12]}…)"
-        )
-    try:
-        verdict = read_json(gate)
-    except (OSError, ValueError) as exc:
-        return f"no readable device verdict beside it ({gate}: {exc})"
-    if not isinstance(verdict, Mapping):
-        return f"{gate}: expected a JSON object, found {type(verdict).__name__}"
-    if verdict.get("model_sha256") != sha:
-        return f"{gate} judged model_sha256 {str(verdict.get('model_sha256'))[:12]}…, not {sha[:12]}…"
-    why = verdict_problem(verdict) or _rules_against(verdict.get("rules"))
-    return f"{gate}: {why}" if why else None
-
-
-def _rules_against(listed: Any) -> str | None:
-    """Why a device verdict's rules do not vouch for its bench figures: a rule invalid (an impossible or
-    edited figure), or one of :data:`~edgeproof.verdict.rules.FIGURE_TIES` not passed (possible figures,
-    but of another file, bundle, machine or settings); None when they do."""
-    rules = [r for r in listed if isinstance(r, Mapping)] if isinstance(listed, list) else []
-    invalid = [str(r.get("name")) for r in rules if r.get("status") == INVALID]
-    if invalid:
-        return f"rules {', '.join(invalid)} invalid"
-    untied = [
-        f"{r['name']} {r.get('status')}" for r in rules if r.get("name") in FIGURE_TIES and r.get("status") != PASS
-    ]
-    return f"rules {', '.join(untied)}: not the released file's figures on this board" if untied else None
+def _device(figures: Mapping[str, Any]) -> dict[str, float | None]:
+    """A shown device's figures, rounded: its speed always (null where not shown), its energy and memory
+    only where it measured them (never estimated)."""
+    shown = {name: round(float(figures[name]), digits) for name, digits in _DEVICE_DIGITS.items() if name in figures}
+    return {"fps": None, "latency_p95_ms": None, **shown}
 
 
 def device_benches(folder: Path | None, release: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """On-device bench reports ``<folder>/<profile>/bench.json`` the headline shows, by profile (none
-    without ``folder``); one :func:`device_left_out` refuses is left out with a warning saying why. A
-    ``bench.json`` that is no JSON object raises :class:`ValueError` naming it (the stage's exit 2)."""
+    """The figures the headline shows of each on-device report ``<folder>/<profile>/bench.json``, by profile
+    (none without ``folder``): :func:`~edgeproof.verdict.shown.shown_device`'s, the energy chart's test; a
+    report it leaves out is left out with a warning saying why. A ``bench.json`` that is no JSON object
+    raises :class:`ValueError` naming it (the stage's exit 2)."""
     if folder is None or not Path(folder).is_dir():
         return {}
     shown = {}
@@ -244,11 +196,11 @@ def device_benches(folder: Path | None, release: Mapping[str, Any] | None = None
         bench = read_json(path)
         if not isinstance(bench, Mapping):
             raise ValueError(f"{path}: expected a JSON object, found {type(bench).__name__}")
-        why = device_left_out(path.parent.name, bench, path.parent / "gate.json", release)
-        if why is not None:
-            log.warning("headline: the device figures of %s are left out: %s", path, why)
+        device = shown_device(path.parent.name, bench, path.parent / "gate.json", release)
+        if device.left_out is not None:
+            log.warning("headline: the device figures of %s are left out: %s", path, device.left_out)
             continue
-        shown[path.parent.name] = dict(bench)
+        shown[path.parent.name] = device.figures
     return shown
 
 

@@ -13,6 +13,7 @@ import yaml
 from stages import gate as gate_stage
 
 from edgeproof.evaluation import figures
+from edgeproof.headline import device_benches
 from edgeproof.io import sha256_file
 from edgeproof.release import energy_plot
 from tests.unit.test_headline import BENCH, EVAL, TRAIN
@@ -33,8 +34,15 @@ def _bench(variant: str, sha: str, mj: float | None, reason: str | None = None) 
 
 
 def _gate(sha: str, map50_95: float, source: str) -> dict:
-    rules = [{"name": "map50", "source": source}, {"name": "map_drop", "source": source}]
-    return {"model_sha256": sha, "rules": rules, "measured": {"map50_95": map50_95, "energy_mj_per_frame": None}}
+    """A device verdict that vouches for its bench.json: passed, on ``sha``."""
+    rules = [{"name": n, "status": "pass", "source": source} for n in ("map50", "map_drop")]
+    return {
+        "verdict": "pass",
+        "passed": True,
+        "model_sha256": sha,
+        "rules": rules,
+        "measured": {"map50_95": map50_95, "energy_mj_per_frame": None},
+    }
 
 
 @pytest.fixture
@@ -44,7 +52,8 @@ def release() -> dict:
         "fp32": {"evaluated": True, "sha256": FP32_SHA, "map50_95": 0.7801},
         "int8": {"evaluated": True, "sha256": INT8_SHA, "map50_95": 0.7866},
     }
-    profiles = {name: {} for name in ("cpu-ci", "jetson-nano", "jetson-orin-nano", "jetson-xavier")}
+    released = {"cpu-ci": INT8_SHA, "jetson-nano": INT8_SHA, "jetson-orin-nano": ORIN_SHA, "jetson-xavier": ORIN_SHA}
+    profiles = {name: {"sha256": sha} for name, sha in released.items()}
     return {"build_profile": "cpu-ci", "profiles": profiles, "variants": variants}
 
 
@@ -113,9 +122,9 @@ def test_the_reasons_are_on_the_chart_and_the_axes_are_honest(reports, release, 
     assert len(ax.collections) == 2  # one marker per measured point
 
 
-def test_a_stale_or_foreign_device_score_is_not_used(reports, release):
-    # the Orin gate.json judged another model: its mAP is not this bench's; nothing build side either
-    _write(reports / "jetson-orin-nano/gate.json", _gate("d" * 64, 0.7, "device detections (pycocotools)"))
+def test_a_figure_without_a_score_of_its_file_is_not_plotted(reports, release):
+    # the Orin gate judged its accuracy build side, and the build side evaluated another fp32 file: no mAP
+    _write(reports / "jetson-orin-nano/gate.json", _gate(ORIN_SHA, 0.7, "build side"))
     points, missing = energy_plot.collect(reports, release)
     assert [p["profile"] for p in points] == ["jetson-nano"]
     assert "41.25 mJ/frame measured, but no mAP50-95" in missing["jetson-orin-nano"]
@@ -170,10 +179,8 @@ def test_the_gate_stage_writes_both_files_from_its_device_reports(reports, tmp_p
     argv += ["--headline", str(t / "headline.json"), "--train-metrics", str(t / "train.json")]
     argv += ["--device-reports", str(reports), "--energy-plot", str(t / "e.csv"), str(t / "e.png")]
     gate_stage.main(argv)  # the verdict does not matter: the chart is drawn whatever it is
-    rows = _csv(t / "e.csv")  # no release.json: only the Orin, scored on the device, has a mAP
-    assert [(r["profile"], r["energy_mj_per_frame"], r["map_source"]) for r in rows] == [
-        ("jetson-orin-nano", "41.25", "device")
-    ]
+    # no release.json: no device report is about a released file, so the headline shows none, nor the chart
+    assert _csv(t / "e.csv") == [] and "devices" not in json.loads((t / "headline.json").read_text())
     assert (t / "e.png").stat().st_size > 1000
 
 
@@ -192,3 +199,48 @@ def test_an_impossible_energy_figure_is_not_plotted_and_names_its_file(
     _points, missing = energy_plot.collect(reports, release)
     assert missing["jetson-nano"].startswith("bench.json energy impossible (energy_mj_per_frame: ")
     assert shown in missing["jetson-nano"] and len(drawn) == 1
+
+
+def _verdict(folder: Path, **fields) -> None:
+    _write(folder / "gate.json", {**json.loads((folder / "gate.json").read_text()), **fields})
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (  # an energy record the gate held invalid (one reading over the window)
+            lambda d: _verdict(
+                d, verdict="fail", passed=False, rules=[{"name": "energy", "status": "invalid", "source": "device"}]
+            ),
+            "rules energy invalid",
+        ),
+        (lambda d: (d / "gate.json").unlink(), "no readable device verdict beside it"),
+        (lambda d: _verdict(d, model_sha256="d" * 64), "judged model_sha256 dddddddddddd"),
+        (
+            lambda d: _verdict(
+                d, verdict="inconclusive", passed=False, rules=[{"name": "machine_match", "status": "inconclusive"}]
+            ),
+            "rules machine_match inconclusive",
+        ),
+    ],
+)
+def test_the_chart_plots_no_figure_the_headline_leaves_out(reports, release, caplog, edit, why):
+    """The chart plotted the Nano's 120.5 mJ/frame beside a verdict that threw it out (an invalid energy
+    rule, no gate.json) while the headline left it out; both now ask one test."""
+    edit(reports / "jetson-nano")
+    points, missing = energy_plot.collect(reports, release)
+    assert [p["profile"] for p in points] == ["jetson-orin-nano"] and why in missing["jetson-nano"]
+    shown = device_benches(reports, release)
+    assert "jetson-nano" not in shown and why in caplog.text  # the headline's warning, the same reason
+    assert {p: d["energy_mj_per_frame"] for p, d in shown.items() if "energy_mj_per_frame" in d} == {
+        p["profile"]: p["energy_mj_per_frame"] for p in points
+    }
+
+
+def test_the_chart_shows_the_energy_the_headline_shows(reports, release):
+    points, _missing = energy_plot.collect(reports, release)
+    shown = device_benches(reports, release)
+    assert sorted(shown) == ["cpu-ci", "jetson-nano", "jetson-orin-nano"]  # cpu-ci: speed only, no energy
+    assert {p: d["energy_mj_per_frame"] for p, d in shown.items() if "energy_mj_per_frame" in d} == {
+        p["profile"]: p["energy_mj_per_frame"] for p in points
+    }

@@ -16,6 +16,7 @@ from edgeproof.io import sha256_file, write_json
 from edgeproof.profiles import DeviceGate
 from edgeproof.tracking.record import HEADLINE, scalar_metrics
 from edgeproof.verdict.rules import FIGURE_TIES
+from edgeproof.verdict.shown import bench_figures
 from tests.unit.test_gate import SHA as GATED
 from tests.unit.test_gate import _bench as gated_bench
 from tests.unit.test_gate import _eval as gated_eval
@@ -151,7 +152,8 @@ def _device_files(tmp_path: Path, fps: dict[str, float]) -> Path:
         sha = RELEASED[name]
         bench = {**BENCH, "fps_e2e": value, "device": {"host": "h"}, "model_sha256": sha}
         write_json(tmp_path / "device" / name / "bench.json", bench)
-        write_json(tmp_path / "device" / name / "gate.json", {"verdict": "pass", "passed": True, "model_sha256": sha})
+        gate = {"verdict": "pass", "passed": True, "model_sha256": sha}
+        write_json(tmp_path / "device" / name / "gate.json", gate)
     write_json(tmp_path / "eval.json", EVAL)
     write_json(tmp_path / "bench.json", BENCH)
     write_json(tmp_path / "train.json", TRAIN)
@@ -258,6 +260,11 @@ def test_a_device_bench_that_is_no_object_stops_the_stage_before_it_writes(tmp_p
     assert json.loads((t / "headline.json").read_text()) == {"marker": 1}  # ... nor the headline
 
 
+def _shown(bench: dict) -> dict:
+    """What the headline is given of a device's ``bench.json`` its verdict vouches for (``device_benches``)."""
+    return bench_figures(bench)[0]
+
+
 def _leaves(data, prefix=""):
     for key, value in data.items():
         if isinstance(value, dict):
@@ -267,7 +274,7 @@ def _leaves(data, prefix=""):
 
 
 def test_no_identity_or_byte_size_in_the_headline_and_at_most_16_columns(model):
-    devices = {p: BENCH for p in ("cpu-ci", "jetson-nano", "jetson-orin-nano")}  # every profile of params.yaml
+    devices = {p: _shown(BENCH) for p in ("cpu-ci", "jetson-nano", "jetson-orin-nano")}  # params.yaml's profiles
     leaves = dict(_leaves(headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)))
     assert len(leaves) <= 16  # 10 headline keys + fps and p95 of 3 device profiles
     for key, value in leaves.items():
@@ -318,7 +325,7 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
         "peak_memory_mb": 300.0,
         "energy": {"measurable": False},
     }
-    devices = {"jetson-nano": measured, "cpu-ci": not_here}
+    devices = {"jetson-nano": _shown(measured), "cpu-ci": _shown(not_here)}
     h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)
     assert h["devices"]["jetson-nano"] == {
         "fps": 143.2,
@@ -347,6 +354,6 @@ def test_a_device_figure_the_board_did_not_measure_or_could_not_have_is_left_out
     unmeasured = {**BENCH, "energy_mj_per_frame": 250.0, "energy": {"measurable": False, "reason": "no rail"}}
     impossible = {**BENCH, "peak_memory_mb": -3.0, "memory": {"measurable": True}}
     no_record = {**BENCH, "peak_memory_mb": 900.0}
-    devices = {"jetson-nano": unmeasured, "jetson-orin-nano": impossible, "cpu-ci": no_record}
+    devices = {"jetson-nano": _shown(unmeasured), "jetson-orin-nano": _shown(impossible), "cpu-ci": _shown(no_record)}
     h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)
     assert all(set(d) == {"fps", "latency_p95_ms"} for d in h["devices"].values())

@@ -21,6 +21,7 @@ from edgeproof.tracking.history import history
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import flatten
 from edgeproof.tracking.view import KEY_METRICS, VIEW_KEY, VIEW_TAG
+from edgeproof.verdict.shown import bench_figures
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import GIT, SHA, commit_all, git_repo, make_run_files  # noqa: F401 (shared)
 
@@ -245,7 +246,7 @@ def test_mlflow_has_every_number_of_the_headline_as_dvc_metrics_diff_shows_it(tm
     files = make_run_files(tmp_path)
     train = tmp_path / "train.json"
     train.write_text(json.dumps({"epochs": 3}))
-    device = {"fps_e2e": 12.345, "latency_ms": {"p95": 81.234}}
+    device, _missing = bench_figures({"fps_e2e": 12.345, "latency_ms": {"p95": 81.234}})  # as device_benches
     headline = headline_metrics(*(json.loads(files.metrics[n].read_text()) for n in ("eval", "bench", "gate")),
                                 {"epochs": 3}, files.model, None, {"jetson-nano": device})  # fmt: skip
     files.metrics["headline"] = tmp_path / "headline.json"

@@ -1,7 +1,9 @@
 """Energy per frame against mAP for each device profile and variant: DVC plot data (CSV) and a chart (PNG).
 
 Drawn by the gate stage beside the latency chart, from the device reports it already reads
-(``<device-reports>/<profile>/{bench,gate}.json``, CI artifacts). Only measured figures appear:
+(``<device-reports>/<profile>/{bench,gate}.json``, CI artifacts). Only measured figures appear, and only
+those the headline shows (one test, :func:`edgeproof.verdict.shown.shown_device`: the released file's
+report, vouched for by its device gate):
 
 * x is the **gross** energy per end-to-end frame, mJ (``bench.json`` ``energy_mj_per_frame``), used
   only when ``energy.measurable`` is true; from 0, so a 20 % saving looks like 20 %.
@@ -10,9 +12,9 @@ Drawn by the gate stage beside the latency chart, from the device reports it alr
   (``reports/release.json`` ``variants.<variant>``, same sha256). ``map_source`` says which
   (``device`` or ``build side``). The y range is at least 0.1 (:func:`edgeproof.release.plot.y_range`).
 
-A profile without a measured energy figure is named under the chart with its reason (the board's
-own, e.g. "no powercap interface", or "no device report"); with no point at all the chart says
-that nothing was measured. No number is ever estimated.
+A profile without a shown energy figure is named under the chart with its reason (the board's
+own, e.g. "no powercap interface", "no device report", or why its report is left out); with no point
+at all the chart says that nothing was measured. No number is ever estimated.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 from edgeproof.io import read_json
 from edgeproof.release import plot
 from edgeproof.release.plot import y_range
-from edgeproof.verdict.rules import invalid_reason, shown_figure
+from edgeproof.verdict.rules import invalid_reason
+from edgeproof.verdict.shown import shown_device
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +48,15 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return (doc, None) if isinstance(doc, dict) else (None, f"{path.name} is not a JSON object")
 
 
-def _energy(bench: Mapping[str, Any]) -> tuple[float | None, str | None]:
-    """The gross mJ/frame when the board measured it and it is possible, else ``(None, the reason)``."""
-    value, why = shown_figure(bench, "energy_mj_per_frame", "energy")
-    return (float(value), None) if why is None else (None, f"energy {why}")
-
-
 def _map(value: Any) -> float | None:
     """An mAP50-95 that can be one (in [0, 1]), else None."""
     return float(value) if value is not None and invalid_reason("map50_95", value) is None else None
 
 
-def _device_map(gate: Mapping[str, Any] | None, sha: Any) -> float | None:
-    """The device gate's mAP50-95 when it scored the same model's detections on the device."""
-    if not gate or (sha and gate.get("model_sha256") not in (None, sha)):
+def _device_map(gate: Mapping[str, Any] | None) -> float | None:
+    """The device gate's mAP50-95 when it scored the detections on the device (shown_device has held the
+    gate to the same file as the bench)."""
+    if not gate:
         return None
     value = (gate.get("measured") or {}).get("map50_95")
     rules = [r for r in gate.get("rules") or [] if isinstance(r, Mapping) and r.get("name") in ("map50", "map_drop")]
@@ -81,12 +79,16 @@ def _point(folder: Path, release: Mapping[str, Any] | None) -> tuple[dict[str, A
     bench, problem = _read(folder / "bench.json")
     if bench is None:
         return None, problem or NO_REPORT
-    energy, why = _energy(bench)
+    shown = shown_device(folder.name, bench, folder / "gate.json", release)  # the headline's test
+    if shown.left_out is not None:
+        return None, shown.left_out
+    energy = shown.figures.get("energy_mj_per_frame")
     if energy is None:
-        return None, f"bench.json {why}"
+        return None, f"bench.json energy {shown.missing['energy_mj_per_frame']}"
+    energy = float(energy)
     gate, _ = _read(folder / "gate.json")
     variant, sha = bench.get("variant"), bench.get("model_sha256")
-    device = _device_map(gate, sha)
+    device = _device_map(gate)
     y, source = (device, DEVICE) if device is not None else (_build_map(release, variant, sha), BUILD)
     if y is None:
         return None, f"{energy:g} mJ/frame measured, but no mAP50-95 for {variant} (device or build side)"

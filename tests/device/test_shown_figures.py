@@ -1,0 +1,47 @@
+"""What the headline and the energy chart show of a real device run, judged by the real device gate: an
+energy record the gate holds invalid is shown nowhere, and a valid run's figures are shown by both alike
+(edgeproof.verdict.shown)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgeproof.device.measure import run_measure
+from edgeproof.headline import device_benches
+from edgeproof.release import energy_plot
+from edgeproof.verdict.device import run_device_gate
+from tests.device.conftest import edit_json, set_measured_energy
+
+
+def _judged(bundle: Path, sysroot: Path | None = None, samples: int = 2) -> tuple[dict, dict, list, dict]:
+    """Measure ``bundle`` for cpu-ci on ``sysroot``, with a measured energy record of ``samples`` power
+    readings over the window, and judge it: (the gate's report, the headline's devices, the chart's points
+    and reasons)."""
+    out = bundle.parent.parent / "reports" / "device" / "cpu-ci"
+    assert run_measure(bundle, "cpu-ci", out, sysroot, bundle.parent / "engines") == 0
+    set_measured_energy(out / "bench.json", 3.0)
+    edit_json(out / "bench.json", lambda d: d["energy"].update(samples=samples))
+    release_path = bundle.parent.parent / "reports" / "release.json"
+    run_device_gate(bundle, "cpu-ci", out, release_path)
+    release = json.loads(release_path.read_text())
+    points, missing = energy_plot.collect(out.parent, release)
+    return json.loads((out / "gate.json").read_text()), device_benches(out.parent, release), points, missing
+
+
+def test_a_valid_run_s_figures_are_shown_alike_by_the_headline_and_the_chart(bundle):
+    report, devices, points, _missing = _judged(bundle)
+    assert report["verdict"] == "pass"
+    energy = devices["cpu-ci"]["energy_mj_per_frame"]
+    assert devices["cpu-ci"]["fps"] > 0 and [(p["profile"], p["energy_mj_per_frame"]) for p in points] == [
+        ("cpu-ci", energy)
+    ]
+
+
+def test_energy_the_device_gate_holds_invalid_is_not_plotted(bundle):
+    """One power reading over the window: the gate holds the energy record invalid and the headline left the
+    run out, while the chart plotted its mJ/frame."""
+    report, devices, points, missing = _judged(bundle, samples=1)
+    consistent = next(r for r in report["rules"] if r["name"] == "results_consistent")
+    assert report["verdict"] == "fail" and "energy.samples: 1" in consistent["reason"]
+    assert devices == {} and points == [] and "rules results_consistent invalid" in missing["cpu-ci"]

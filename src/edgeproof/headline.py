@@ -24,8 +24,8 @@ release, under names that are stable (the PR comment and MLflow use the same one
 ``devices``         per device profile, ``{profile: {fps, latency_p95_ms}}``, for each profile
                     with an on-device ``<device-reports>/<profile>/bench.json`` about the file
                     ``reports/release.json`` releases to that profile, beside a ``gate.json`` on that
-                    file that holds no invalid rule and whose rules tying the figures to that file on
-                    that board pass; plus
+                    file that holds no invalid rule, whose rules tying the figures to that file on
+                    that board pass and that shows the run did not throttle; plus
                     ``energy_mj_per_frame`` (gross) and ``peak_memory_mb`` when the device measured
                     them (its ``energy``/``memory`` record says measurable, and the figure is
                     possible). One test decides, the energy chart's too

@@ -1,6 +1,6 @@
-"""What the headline and the energy chart show of a real device run, judged by the real device gate: an
-energy record the gate holds invalid is shown nowhere, and a valid run's figures are shown by both alike
-(edgeproof.verdict.shown)."""
+"""What the headline and the energy chart show of a real device run, judged by the real device gate: a
+hot board's figures (an inconclusive verdict) and an energy record the gate holds invalid are shown
+nowhere, and a cool run's are shown by both alike (edgeproof.verdict.shown)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from edgeproof.headline import device_benches
 from edgeproof.release import energy_plot
 from edgeproof.verdict.device import run_device_gate
 from tests.device.conftest import edit_json, set_measured_energy
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sysroot"
 
 
 def _judged(bundle: Path, sysroot: Path | None = None, samples: int = 2) -> tuple[dict, dict, list, dict]:
@@ -29,13 +31,23 @@ def _judged(bundle: Path, sysroot: Path | None = None, samples: int = 2) -> tupl
     return json.loads((out / "gate.json").read_text()), device_benches(out.parent, release), points, missing
 
 
-def test_a_valid_run_s_figures_are_shown_alike_by_the_headline_and_the_chart(bundle):
+def test_a_cool_run_s_figures_are_shown_alike_by_the_headline_and_the_chart(bundle):
     report, devices, points, _missing = _judged(bundle)
-    assert report["verdict"] == "pass"
+    assert report["verdict"] == "pass" and report["conditions"]["throttled"] is False
     energy = devices["cpu-ci"]["energy_mj_per_frame"]
     assert devices["cpu-ci"]["fps"] > 0 and [(p["profile"], p["energy_mj_per_frame"]) for p in points] == [
         ("cpu-ci", energy)
     ]
+
+
+def test_a_throttled_run_s_figures_are_shown_neither_in_the_headline_nor_on_the_chart(bundle, caplog):
+    """The hot board's fps, mJ/frame and peak memory went into headline.json (so MLflow) and onto the chart
+    unmarked, beside a verdict of inconclusive because the run throttled."""
+    report, devices, points, missing = _judged(bundle, FIXTURES / "x86-hot")
+    assert report["verdict"] == "inconclusive" and report["conditions"]["throttled"] is True
+    assert devices == {} and points == []
+    assert "the run throttled (" in missing["cpu-ci"] and "x86_pkg_temp reached 97.0 C" in missing["cpu-ci"]
+    assert "headline: the device figures of" in caplog.text and "x86_pkg_temp reached 97.0 C" in caplog.text
 
 
 def test_energy_the_device_gate_holds_invalid_is_not_plotted(bundle):

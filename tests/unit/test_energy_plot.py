@@ -34,7 +34,7 @@ def _bench(variant: str, sha: str, mj: float | None, reason: str | None = None) 
 
 
 def _gate(sha: str, map50_95: float, source: str) -> dict:
-    """A device verdict that vouches for its bench.json: passed, on ``sha``."""
+    """A device verdict that vouches for its bench.json: passed, on ``sha``, on a run that did not throttle."""
     rules = [{"name": n, "status": "pass", "source": source} for n in ("map50", "map_drop")]
     return {
         "verdict": "pass",
@@ -42,6 +42,7 @@ def _gate(sha: str, map50_95: float, source: str) -> dict:
         "model_sha256": sha,
         "rules": rules,
         "measured": {"map50_95": map50_95, "energy_mj_per_frame": None},
+        "conditions": {"throttled": False, "reasons": []},
     }
 
 
@@ -205,9 +206,19 @@ def _verdict(folder: Path, **fields) -> None:
     _write(folder / "gate.json", {**json.loads((folder / "gate.json").read_text()), **fields})
 
 
+HOT = "temperature thermal_zone0 reached 99.0 C > max_temp_c 95"
+
+
 @pytest.mark.parametrize(
     ("edit", "why"),
     [
+        (  # a hot board: the gate says inconclusive, and the numbers say nothing about the model
+            lambda d: _verdict(
+                d, verdict="inconclusive", passed=False, conditions={"throttled": True, "reasons": [HOT]}
+            ),
+            f"the run throttled ({HOT}): its figures say nothing about the model",
+        ),
+        (lambda d: _verdict(d, conditions=None), "conditions.throttled is missing"),
         (  # an energy record the gate held invalid (one reading over the window)
             lambda d: _verdict(
                 d, verdict="fail", passed=False, rules=[{"name": "energy", "status": "invalid", "source": "device"}]
@@ -226,7 +237,7 @@ def _verdict(folder: Path, **fields) -> None:
 )
 def test_the_chart_plots_no_figure_the_headline_leaves_out(reports, release, caplog, edit, why):
     """The chart plotted the Nano's 120.5 mJ/frame beside a verdict that threw it out (an invalid energy
-    rule, no gate.json) while the headline left it out; both now ask one test."""
+    rule, no gate.json, a throttled run) while the headline left it out; both now ask one test."""
     edit(reports / "jetson-nano")
     points, missing = energy_plot.collect(reports, release)
     assert [p["profile"] for p in points] == ["jetson-orin-nano"] and why in missing["jetson-nano"]

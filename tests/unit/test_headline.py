@@ -152,7 +152,7 @@ def _device_files(tmp_path: Path, fps: dict[str, float]) -> Path:
         sha = RELEASED[name]
         bench = {**BENCH, "fps_e2e": value, "device": {"host": "h"}, "model_sha256": sha}
         write_json(tmp_path / "device" / name / "bench.json", bench)
-        gate = {"verdict": "pass", "passed": True, "model_sha256": sha}
+        gate = {"verdict": "pass", "passed": True, "model_sha256": sha, "conditions": {"throttled": False}}
         write_json(tmp_path / "device" / name / "gate.json", gate)
     write_json(tmp_path / "eval.json", EVAL)
     write_json(tmp_path / "bench.json", BENCH)
@@ -184,6 +184,14 @@ def _invalid_rule(path: Path) -> None:
     write_json(path, gate)
 
 
+def _throttled(path: Path, conditions: dict | None) -> None:
+    gate = json.loads(path.read_text())
+    write_json(path, {**gate, "verdict": "inconclusive", "passed": False, "conditions": conditions})
+
+
+HOT = "temperature cpu-thermal reached 99.0 C > max_temp_c 95"
+
+
 def _untied_rule(path: Path, name: str) -> None:
     gate = json.loads(path.read_text())
     rules = [{"name": "fps", "status": "pass"}, {"name": name, "status": "inconclusive"}]
@@ -210,6 +218,12 @@ def _untied_rule(path: Path, name: str) -> None:
         ),
         (lambda d: _untied_rule(d / "gate.json", "measured_as_judged"), "rules measured_as_judged inconclusive"),
         (lambda d: write_json(d / "gate.json", []), "expected a JSON object, found list"),
+        (  # a hot board's fps, mJ/frame and peak memory say nothing about the model (device/conditions.py)
+            lambda d: _throttled(d / "gate.json", {"throttled": True, "reasons": [HOT]}),
+            f"the run throttled ({HOT}): its figures say nothing about the model",
+        ),
+        (lambda d: _throttled(d / "gate.json", {"reasons": []}), "conditions.throttled is missing"),
+        (lambda d: _throttled(d / "gate.json", {"throttled": "no"}), "conditions.throttled is 'no', not false"),
     ],
 )
 def test_device_figures_about_another_file_or_without_a_valid_verdict_are_left_out(tmp_path, model, caplog, edit, why):

@@ -3,7 +3,7 @@
 Drawn by the gate stage beside the latency chart, from the device reports it already reads
 (``<device-reports>/<profile>/{bench,gate}.json``, CI artifacts). Only measured figures appear, and only
 those the headline shows (one test, :func:`edgeproof.verdict.shown.shown_device`: the released file's
-report, vouched for by its device gate):
+report, vouched for by its device gate, on a run that did not throttle):
 
 * x is the **gross** energy per end-to-end frame, mJ (``bench.json`` ``energy_mj_per_frame``), used
   only when ``energy.measurable`` is true; from 0, so a 20 % saving looks like 20 %.

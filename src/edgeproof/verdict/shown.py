@@ -5,8 +5,10 @@
 A device's ``reports/device/<profile>/bench.json`` is a CI artifact, not a DVC dep. Its figures are
 shown only when (:func:`device_left_out`) it measured the very file ``reports/release.json`` releases
 to the profile, beside a ``gate.json`` on that file whose ``passed`` and ``verdict`` agree, that holds
-no invalid rule, and whose rules tying the figures to that file on that board pass
-(:data:`~edgeproof.verdict.rules.FIGURE_TIES`). Of such a report, each figure is shown where it is possible,
+no invalid rule, whose rules tying the figures to that file on that board pass
+(:data:`~edgeproof.verdict.rules.FIGURE_TIES`), and that shows the run did not throttle
+(``conditions.throttled`` false: a hot, down-clocked or loaded run's numbers say nothing about the
+model, :mod:`edgeproof.device.conditions`). Of such a report, each figure is shown where it is possible,
 and energy and memory only where the board's record says it measured them
 (:func:`~edgeproof.verdict.rules.shown_figure`); never an estimate.
 """
@@ -93,7 +95,7 @@ def device_left_out(
         return "{}: expected a JSON object, found {}".format(gate, type(verdict).__name__)
     if verdict.get("model_sha256") != sha:
         return "{} judged model_sha256 {}…, not {}…".format(gate, str(verdict.get("model_sha256"))[:12], sha[:12])
-    why = verdict_problem(verdict) or _rules_against(verdict.get("rules"))
+    why = verdict_problem(verdict) or _rules_against(verdict.get("rules")) or _throttled(verdict.get("conditions"))
     return "{}: {}".format(gate, why) if why else None
 
 
@@ -111,3 +113,18 @@ def _rules_against(listed: Any) -> Optional[str]:
         if r.get("name") in FIGURE_TIES and r.get("status") != PASS
     ]
     return "rules {}: not the released file's figures on this board".format(", ".join(untied)) if untied else None
+
+
+def _throttled(conditions: Any) -> Optional[str]:
+    """Why the verdict's ``conditions`` do not show a run that did not throttle (None: they do). The
+    device gate writes ``throttled: true`` for a hot or down-clocked run and for one whose readings
+    cannot show it was not; a verdict without the flag shows nothing either way."""
+    flag = conditions.get("throttled") if isinstance(conditions, Mapping) else None
+    if flag is False:
+        return None
+    if flag is True:
+        reasons = conditions.get("reasons")
+        said = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "no reason given"
+        return "the run throttled ({}): its figures say nothing about the model".format(said)
+    said = "missing" if flag is None else "{!r}, not false".format(flag)
+    return "conditions.throttled is {}: nothing shows the run did not throttle".format(said)

@@ -330,7 +330,7 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
         **memory,
         "energy_mj_per_frame": 412.34567,
         "peak_memory_mb": 1234.56,
-        "energy": {"measurable": True},
+        "energy": {"measurable": True, "samples": 40, "inside_samples": 38},
     }
     not_here = {
         **BENCH,
@@ -348,6 +348,23 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
         "peak_memory_mb": 1234.6,
     }
     assert "energy_mj_per_frame" not in h["devices"]["cpu-ci"] and h["devices"]["cpu-ci"]["peak_memory_mb"] == 300.0
+
+
+@pytest.mark.parametrize(
+    ("energy", "why"),
+    [
+        ({"measurable": True, "samples": 40}, "energy.inside_samples not recorded"),  # a board before the count
+        ({"measurable": True, "samples": 40, "inside_samples": 0}, "energy.inside_samples: 0"),
+        ({"measurable": True}, "energy.samples: None"),
+    ],
+)
+def test_an_energy_figure_the_energy_rules_could_not_judge_is_not_shown(energy, why):
+    """The gate's energy rules are inconclusive or invalid on such a record: the headline and the chart
+    (one function, verdict/shown.py) must not show its figure as the board's (review diff10)."""
+    bench = {**BENCH, "memory": {"measurable": True}, "peak_memory_mb": 300.0}
+    figures, missing = bench_figures({**bench, "energy_mj_per_frame": 412.3, "energy": energy})
+    assert "energy_mj_per_frame" not in figures and figures["peak_memory_mb"] == 300.0
+    assert missing["energy_mj_per_frame"].startswith("not judged (") and why in missing["energy_mj_per_frame"]
 
 
 def test_the_headline_names_the_profile_and_machine_that_measured_it(model):

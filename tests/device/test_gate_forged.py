@@ -186,6 +186,26 @@ ENERGY = {
 }
 
 
+def test_an_energy_figure_the_gate_could_not_judge_is_not_in_the_pr_comment(bundle, measured, tmp_path):
+    """A board that did not count its readings inside the window: the energy rule is inconclusive, so the
+    comment's table says why instead of the figure beside it (review diff10 F2)."""
+    limits = {"max_energy_mj_per_frame": 300.0, "max_power_w": 8.0}
+    old_board = {k: v for k, v in ENERGY["energy"].items() if k != "inside_samples"}
+
+    def consistent(d: dict) -> None:  # a record whose figures agree with each other: only the count is missing
+        frames = d["e2e"]["images"]
+        window = frames / d["fps_e2e"]
+        d.update(ENERGY, peak_memory_mb=None, energy_mj_per_frame=7.5 * window / frames * 1000)
+        d["energy"] = {**old_board, "frames": frames, "window_s": window}
+
+    edit_json(measured / "bench.json", consistent)
+    code, report, md = _gate(bundle, measured, rules_params=_base(tmp_path, gate=limits))
+    assert code == 3 and rule_named(report, "energy")["status"] == "inconclusive"
+    assert rule_named(report, "results_consistent")["status"] == "pass"
+    row = md.split("| FPS (e2e) |")[1].split("\n")[2]  # the figures row under the comment's header
+    assert row.count("not judged (energy.inside_samples not recorded") == 2, row  # mJ/frame and W mean
+
+
 def test_energy_and_memory_rules(bundle, measured, tmp_path):
     # the memory record is this test process's own (its RSS grows over a whole suite): the peak stated here
     # must not be below what was read, or results_consistent rightly calls the record impossible

@@ -15,10 +15,19 @@ cannot show a reading fell inside its window, and its energy rules are inconclus
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device.power_window import MIN_INSIDE_READINGS, MIN_POWER_READINGS, min_readings
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, Malformed, get_figure, is_number, not_measurable, result
+from edgeproof.verdict.rules import (
+    INCONCLUSIVE,
+    INVALID,
+    Malformed,
+    get_figure,
+    is_number,
+    not_measurable,
+    result,
+    shown_figure,
+)
 
 
 def _least(record: Any) -> Optional[int]:
@@ -86,3 +95,16 @@ def energy_not_judged(
         return result(name, metric, "<=", limit, shown, source, INVALID, short)
     unshown = inside_unrecorded(get_figure(bench, "energy"))
     return result(name, metric, "<=", limit, shown, source, INCONCLUSIVE, unshown) if unshown else None
+
+
+def shown_measured(data: Any, key: str, record: str) -> Tuple[Any, Optional[str]]:
+    """``data[key]`` as the headline, the energy chart and the PR comment may show it:
+    :func:`~edgeproof.verdict.rules.shown_figure`, and an energy figure only where the energy rules could
+    judge its record (:func:`readings_short`, :func:`inside_unrecorded`), so nothing shows a figure the
+    gate in the same run called inconclusive or invalid for its readings; ``(None, why)`` otherwise."""
+    value, why = shown_figure(data, key, record)
+    if why is None and record == "energy":
+        unjudged = readings_short(get_figure(data, "energy")) or inside_unrecorded(get_figure(data, "energy"))
+        if unjudged:
+            return None, "not judged ({})".format(unjudged)
+    return value, why

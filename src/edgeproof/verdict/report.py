@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
-from edgeproof.verdict.rules import PASS, shown_figure
+from edgeproof.verdict.energy import shown_measured
+from edgeproof.verdict.rules import PASS
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -50,7 +51,8 @@ def rule_table(report: Mapping[str, Any]) -> List[str]:
 def _figures(m: Mapping[str, Any]) -> List[str]:
     """FPS next to energy and memory: the comment's one-line summary of what was measured. An energy or
     memory figure is shown only where the board's record says it measured it and it is possible
-    (:func:`~edgeproof.verdict.rules.shown_figure`); otherwise the cell says why."""
+    and the energy rules could judge it (:func:`~edgeproof.verdict.energy.shown_measured`); otherwise the
+    cell says why."""
     row = [
         m.get("fps_e2e"),
         m.get("latency_ms_p95"),
@@ -64,7 +66,7 @@ def _figures(m: Mapping[str, Any]) -> List[str]:
 
 
 def _shown(m: Mapping[str, Any], key: str, record: str) -> Any:
-    value, why = shown_figure(m, key, record)
+    value, why = shown_measured(m, key, record)
     return value if why is None else cell(why)
 
 

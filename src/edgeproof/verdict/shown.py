@@ -10,7 +10,7 @@ no invalid rule, whose rules tying the figures to that file on that board pass
 (``conditions.throttled`` false: a hot, down-clocked or loaded run's numbers say nothing about the
 model, :mod:`edgeproof.device.conditions`). Of such a report, each figure is shown where it is possible,
 and energy and memory only where the board's record says it measured them
-(:func:`~edgeproof.verdict.rules.shown_figure`); never an estimate.
+(:func:`~edgeproof.verdict.energy.shown_measured`); never an estimate.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from edgeproof.io import read_json
 from edgeproof.tracking.verdicts import verdict_problem
-from edgeproof.verdict.energy import inside_unrecorded, readings_short
-from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason, shown_figure
+from edgeproof.verdict.energy import shown_measured
+from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason
 
 # The figures shown of a device, by their headline name: (bench.json key, the record that must say the
 # board measured it, or None for the speed figures every run times).
@@ -59,22 +59,12 @@ def bench_figures(bench: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, s
     the board's record says it measured them."""
     figures, missing = {}, {}
     for name, (key, record) in DEVICE_FIGURES.items():
-        value, problem = shown_figure(bench, key, record) if record else _speed_figure(bench, key)
-        if problem is None and record == "energy":
-            problem = _energy_unjudged(get_figure(bench, "energy"))
+        value, problem = shown_measured(bench, key, record) if record else _speed_figure(bench, key)
         if problem is None:
             figures[name] = value
         else:
             missing[name] = problem
     return figures, missing
-
-
-def _energy_unjudged(record: Any) -> Optional[str]:
-    """Why an energy figure its record calls measurable is still not shown: the energy rules could not
-    judge it (too few power readings, or none recorded inside the timed window), so it is not a figure
-    the gate vouched for; None where they could."""
-    why = readings_short(record) or inside_unrecorded(record)
-    return "not judged ({})".format(why) if why else None
 
 
 def _speed_figure(bench: Mapping[str, Any], key: str) -> Tuple[Any, Optional[str]]:

@@ -127,6 +127,8 @@ def gate_command(args: argparse.Namespace, profile: str, results: Path, baseline
     missing = None if baseline else baseline_missing(args, profile)
     if baseline:
         cmd += ["--baseline", str(baseline)]
+        if not args.require_baseline and not args.baseline_error:  # main's push: it may replace the baseline
+            cmd += ["--baseline-optional"]
     elif missing:  # regression rules and same_val_set inconclusive, never gone
         cmd += ["--baseline-unavailable", missing]
     cmd += ["--rules-params", str(args.params)]  # the base's rules judge; the PR's are only shown

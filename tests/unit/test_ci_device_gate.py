@@ -369,6 +369,7 @@ def _gate_sh(job, **env):
     import subprocess
 
     full = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "EDGEPROOF_GATE_SKIP_INSTALL": "1", **env}
+    full["PYTHONPATH"] = str(REPO / "src")  # this checkout's edgeproof, not whichever the venv installed
     return subprocess.run(["bash", "ci/gate.sh", "cpu-ci"], cwd=job, env=full, capture_output=True, text=True)
 
 
@@ -489,6 +490,43 @@ def test_only_a_proven_push_to_main_is_judged_without_mains_baseline(measured, t
     assert proc.returncode == 0, proc.stderr
     assert _regression_and_val_set(job) == {"verdict": "pass"}
     assert "`cpu-ci`: no baseline on main: regression not judged" in (job / "ci-out/device-gate/comment.md").read_text()
+    assert posts[0][1]["state"] == "success"
+
+
+@pytest.mark.parametrize("main_push", [True, False], ids=["main-push", "pull-request"])
+def test_mains_push_replaces_a_baseline_that_cannot_support_its_rules_a_pull_request_does_not(
+    measured, tmp_path, main_push
+):
+    """Review diff10 F1: main's baseline in an older record (here: no fps_e2e, no map50_95) made main's own push
+    inconclusive, so it never uploaded a new one. A proven push to main judges those rules as without a
+    baseline (a note names the file and why); a pull request's stay inconclusive."""
+    from tests.unit.test_ci_artifacts import zip_of
+
+    root, bundle = measured
+    job = _job_tree(root, bundle, tmp_path)
+    github, posts = _github_for_the_gate()
+    old = {"verdict": "pass", "profile": "cpu-ci", "measured": {"energy_mj_per_frame": None}}
+    github.add(
+        902, 92, "device-gate-main", zip_of({"cpu-ci/gate.json": json.dumps(old).encode()}), "2026-12-06T00:00:00Z"
+    )
+    proc = _gate_sh_github(job, github, **({"MAIN_PUSH": "true"} if main_push else {}))
+    comment = (job / "ci-out/device-gate/comment.md").read_text()
+    if not main_push:
+        assert proc.returncode == 3, proc.stderr
+        assert _regression_and_val_set(job) == {
+            "verdict": "inconclusive",
+            "regression_fps": "inconclusive",
+            "regression_map": "inconclusive",
+        }
+        assert "cannot judge" not in comment and posts[0][1]["state"] == "error"
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert _regression_and_val_set(job) == {"verdict": "pass"}
+    for rule, why in (("regression_fps", "fps_e2e: None"), ("regression_map", "map50_95: None")):
+        note = f"main's baseline ci-out/baseline/cpu-ci/gate.json cannot judge {rule} (main's baseline {why}"
+        notes = json.loads((job / "ci-out/device-gate/cpu-ci/gate.json").read_text())["notes"]
+        assert [n for n in notes if n.startswith(note)] and note in proc.stderr  # gate.json/.md and the job log
+        assert note.replace("_", "\\_") in comment  # the comment, markdown-escaped
     assert posts[0][1]["state"] == "success"
 
 

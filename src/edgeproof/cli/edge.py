@@ -80,6 +80,7 @@ def _cmd_device_gate(args: argparse.Namespace) -> int:
         args.rules_params,
         args.proposed_params,
         args.baseline_unavailable,
+        args.baseline_optional,
     )
 
 
@@ -123,6 +124,12 @@ def _add_device_commands(sub: Any) -> None:
         default=None,
         help="main's baseline could not be fetched (WHY): regression rules inconclusive; without it and without "
         "--baseline, main has none yet and they are not judged",
+    )
+    s.add_argument(
+        "--baseline-optional",
+        action="store_true",
+        help="a run that may go without main's baseline (a push to main): a regression rule --baseline cannot "
+        "support (its figure missing or in an older record) is judged as without one, with a note",
     )
     s.add_argument(
         "--rules-params",

@@ -6,11 +6,19 @@ the mAP50-95 drop and the energy rise against main's figures (``profiles.<name>.
 whether the accuracy was judged on the same val set as main's (``same_val_set``): the bundle's images
 and ground truth come from the pull request's build, so accuracy on a val set main never judged is
 not comparable, and is inconclusive until a reviewer accepts the new set (merged, it is main's).
+
+A baseline that cannot support a rule (its figure missing, impossible or in an older record that the
+rules no longer judge, e.g. an energy record without ``inside_samples``) leaves that rule inconclusive on a
+pull request. On a run that may go without a baseline (``got["baseline_optional"]``: a push to main that
+``ci/main_push.sh`` proved) the rule is judged as if main had no baseline -- left out, with a note naming
+the file and why -- so that main's passing push can replace a baseline that a stricter reader rejects
+(only a passing push to main uploads one: without this, it never could).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.profiles import Profile
@@ -28,7 +36,14 @@ from edgeproof.verdict.rules import (
     shown_figure,
 )
 
+log = logging.getLogger(__name__)
+
 NO_BASELINE = "no baseline on main: regression not judged"
+# a rule main's baseline cannot support, on a run that may go without one (a push to main)
+AS_IF_NONE = (
+    "main's baseline {} cannot judge {} ({}): not judged, as on a push to main without a baseline; "
+    "this verdict, if it passes, is uploaded as main's new baseline"
+)
 
 
 def val_digest(manifest: Any) -> Optional[str]:
@@ -113,23 +128,46 @@ def regression_rules(
         return _not_judged(r, why, MAIN_AGAIN) if why and wanted else []
     rules, base = _same_val_set(base_report, got), base_report["measured"]
     why = "the baseline or this run has no valid figure"
-    if r.max_fps_drop_pct is not None:
+    optional = bool(got.get("baseline_optional"))
+    gaps = _baseline_gaps(r, base, bench, scores) if optional else {}
+    if r.max_fps_drop_pct is not None and "regression_fps" not in gaps:
         change = _change_pct(base.get("fps_e2e"), bench.get("fps_e2e"))
         drop = -change if change is not None else None
         rules.append(compare("regression_fps", "fps drop % vs main", "<=", r.max_fps_drop_pct, drop, "baseline", why))
-    if r.max_map_drop is not None:
+    if r.max_map_drop is not None and "regression_map" not in gaps:
         b, now = base.get("map50_95"), scores.get("map50_95")
         drop = round(b - now, 6) if is_number(b) and is_number(now) else None
         rules.append(compare("regression_map", "map50_95 drop vs main", "<=", r.max_map_drop, drop, "baseline", why))
     if r.max_energy_increase_pct is not None:
-        rules.append(_energy_regression(r.max_energy_increase_pct, base, bench, why))
+        energy = _energy_regression(r.max_energy_increase_pct, base, bench, why, gaps if optional else None)
+        rules += [energy] if energy is not None else []
+    for rule in (n for n in ("regression_fps", "regression_map", "regression_energy") if n in gaps):
+        note = AS_IF_NONE.format(got.get("baseline_file") or "(unnamed)", rule, gaps[rule])
+        log.warning("%s", note)
+        got["notes"].append(note)
     return rules
 
 
-def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str) -> Dict[str, Any]:
+def _baseline_gaps(r: Any, base: Dict[str, Any], bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, str]:
+    """Rule -> why main's FPS or mAP figure cannot support it (of the rules ``r`` sets), where this run's own
+    figure could be judged: this run's missing figure stays its own inconclusive rule. Energy's are found by
+    :func:`_energy_regression`, after this run's own checks."""
+    gaps = {}
+    fps, now = base.get("fps_e2e"), bench.get("fps_e2e")
+    if r.max_fps_drop_pct is not None and not (is_number(fps) and fps > 0) and is_number(now):
+        gaps["regression_fps"] = "main's baseline fps_e2e: {!r}, no positive number".format(fps)
+    if r.max_map_drop is not None and not is_number(base.get("map50_95")) and is_number(scores.get("map50_95")):
+        gaps["regression_map"] = "main's baseline map50_95: {!r}, no number".format(base.get("map50_95"))
+    return gaps
+
+
+def _energy_regression(
+    limit: float, base: Dict[str, Any], bench: Dict[str, Any], why: str, gaps: Optional[Dict[str, str]] = None
+) -> Optional[Dict[str, Any]]:
     """The energy rise against main's: judged only on a measurable, possible figure on both sides. This run's
     impossible figure is invalid; main's is no baseline (inconclusive, like the FPS rule's): a pull request
-    neither fails nor passes on a figure main's board did not measure."""
+    neither fails nor passes on a figure main's board did not measure. With ``gaps`` (a run that may go
+    without a baseline), main's unusable figure goes there instead, and no rule (None): judged as none."""
     name, metric, key = "regression_energy", "mJ/frame rise % vs main", "energy_mj_per_frame"
     value = bench.get(key)
     if value is not None and invalid_reason(key, value):
@@ -139,6 +177,9 @@ def _energy_regression(limit: float, base: Dict[str, Any], bench: Dict[str, Any]
     if held is not None:
         return held
     unusable = _baseline_energy_unusable(base, key)
+    if unusable is not None and gaps is not None:
+        gaps["regression_energy"] = unusable
+        return None
     if unusable is not None:
         return result(name, metric, "<=", limit, None, "baseline", INCONCLUSIVE, "{}; {}".format(unusable, MAIN_AGAIN))
     rise = _change_pct(base.get(key), bench.get(key))

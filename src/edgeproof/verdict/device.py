@@ -236,13 +236,16 @@ def device_gate(
     rules_params: Optional[Path] = None,
     proposed_params: Optional[Path] = None,
     baseline_unavailable: Optional[str] = None,
+    baseline_optional: bool = False,
 ) -> Dict[str, Any]:
     """Judge the device results of profile ``name``; the report (``gate.json`` shape + verdict). Never raises.
 
     ``release`` defaults to the bundle's own ``build/release.json`` (the same build's record);
     ``rules_params`` is the base branch's params.yaml (default: the bundle's profiles.json);
     ``baseline_unavailable``: why main's baseline could not be fetched (regression rules inconclusive), as
-    opposed to main having none yet (no ``baseline``, no reason: main can make its first).
+    opposed to main having none yet (no ``baseline``, no reason: main can make its first);
+    ``baseline_optional``: a run that may go without one (a push to main): a rule ``baseline`` cannot
+    support is judged as without it (:mod:`edgeproof.verdict.baseline`), so main can replace it.
     """
     bundle, results = Path(bundle), Path(results)
     try:
@@ -259,6 +262,7 @@ def device_gate(
                 got["baseline_unavailable"] = "main's baseline {} is missing or not valid JSON".format(baseline)
             elif baseline_unavailable:
                 got["baseline_unavailable"] = baseline_unavailable
+            got.update(baseline_file=str(baseline) if baseline else None, baseline_optional=baseline_optional)
             rules += measured_rules(name, got, _load_quiet(rel_path), rel_src, scores, source, base)
         report = _report(name, rules, bench, scores, got)
         if got["status"]["status"] == PASS:  # evidence for the next release choice, never this verdict
@@ -283,6 +287,7 @@ def run_device_gate(
     rules_params: Optional[Path] = None,
     proposed_params: Optional[Path] = None,
     baseline_unavailable: Optional[str] = None,
+    baseline_optional: bool = False,
 ) -> int:
     """Write ``gate.json`` and ``gate.md`` into ``results``; return 0 pass, 1 fail, 3 inconclusive."""
     from edgeproof.io import write_text
@@ -292,7 +297,9 @@ def run_device_gate(
     for stale in ("gate.json", "gate.md"):  # an older verdict must never stand in for this one
         if (results / stale).is_file():
             (results / stale).unlink()
-    report = device_gate(bundle, name, results, release, baseline, rules_params, proposed_params, baseline_unavailable)
+    report = device_gate(
+        bundle, name, results, release, baseline, rules_params, proposed_params, baseline_unavailable, baseline_optional
+    )
     results.mkdir(parents=True, exist_ok=True)
     write_text(results / "gate.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     write_text(results / "gate.md", render_markdown(report))

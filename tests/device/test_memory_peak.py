@@ -71,3 +71,27 @@ def test_the_build_side_footprint_measures_the_same_way(tmp_path):
     got = _footprint_of(tmp_path, fixed_raw())
     assert got["memory"]["peak_reset"] is True and "the session was built" in got["memory"]["peak_covers"]
     assert got["memory"]["isolated"] is True and got["peak_memory_mb"] >= got["runtime_mb"]
+
+
+def test_an_unreset_peak_is_an_upper_bound_over_the_budget_inconclusive_under_it_a_pass(bundle, measured, tmp_path):
+    """Review diff10 F4: with ``memory.peak_reset`` false the figure is the process's peak since its start (the
+    bundle check's ground truth in it): over the budget it cannot show the model is, under it it passes."""
+    from edgeproof.verdict.device import device_gate
+    from tests.device.conftest import base_params, edit_json, rule_named
+
+    rules = base_params(tmp_path, {"gate": {"min_fps": 1.0, "max_peak_memory_mb": 100.0}})
+    covers = "the whole process since it started: VmHWM not reset (x)"
+
+    def judged(peak_mb: float, reset: bool) -> dict:
+        def edit(bench: dict) -> None:
+            bench["peak_memory_mb"] = peak_mb
+            bench["memory"].update(peak_reset=reset, peak_covers=covers)
+            bench["memory"]["rss_end_mb"] = min(bench["memory"]["rss_end_mb"], 90.0)
+
+        edit_json(measured / "bench.json", edit)
+        return rule_named(device_gate(bundle, "cpu-ci", measured, rules_params=rules), "peak_memory")
+
+    over = judged(150.0, reset=False)
+    assert over["status"] == "inconclusive" and covers in over["reason"] and "memory.peak_reset false" in over["reason"]
+    assert judged(150.0, reset=True)["status"] == "fail"  # a reset peak over the budget is the model's: it fails
+    assert judged(95.0, reset=False)["status"] == "pass"  # an upper bound under the budget is a pass

@@ -26,6 +26,7 @@ from edgeproof.verdict.energy import energy_not_judged
 from edgeproof.verdict.placement import providers_rule
 from edgeproof.verdict.reference import map_drop_rule
 from edgeproof.verdict.rules import (
+    FAIL,
     INCONCLUSIVE,
     PASS,
     Malformed,
@@ -108,10 +109,23 @@ def energy_rules(profile: Profile, bench: Dict[str, Any]) -> List[Dict[str, Any]
         if metric == "memory_leak" and value is None:
             unjudged = "leak not judged: {}".format(get_path(bench, "memory.leak_reason") or "no memory_leak figure")
         held = not_measurable(bench, "memory", rule, metric, op, limit, "bench.json", value)
-        rules.append(held or compare(rule, metric, op, limit, value, "bench.json", unjudged))
+        rules.append(held or _unreset_peak(compare(rule, metric, op, limit, value, "bench.json", unjudged), bench))
     if rules[-1]["name"] == "memory_leak" and rules[-1]["measured"] is True:
         rules[-1]["reason"] = _leak_reason(bench)
     return rules
+
+
+def _unreset_peak(rule: Dict[str, Any], bench: Dict[str, Any]) -> Dict[str, Any]:
+    """``rule``; a failed ``peak_memory`` on a peak the kernel would not reset (``memory.peak_reset`` false: the
+    process's since it started, an upper bound) inconclusive: under the budget it passes, over it it cannot
+    show that the model is."""
+    if rule["name"] != "peak_memory" or rule["status"] != FAIL or get_path(bench, "memory.peak_reset") is not False:
+        return rule
+    why = "peak_memory_mb {!r} is over the budget, but the kernel refused the peak reset (memory.peak_reset false): "
+    why += "it covers {}, an upper bound that includes memory not the model's; measure on a kernel that takes "
+    why += "/proc/self/clear_refs 5"
+    rule.update(status=INCONCLUSIVE, reason=why.format(rule["measured"], get_path(bench, "memory.peak_covers")))
+    return rule
 
 
 def _leak_reason(bench: Dict[str, Any]) -> str:

@@ -191,19 +191,6 @@ def gated_run(
             during = sampler.stop()
     finally:
         meter.stop()
-    idle_stats = meter.window(*idle) if idle else None
-    energy = energy_fields(
-        meter.window(t0, t1),
-        idle_stats,
-        int(e2e["images"]),
-        (t0, t1),
-        idle,
-        meter.source,
-        meter.interval_s,
-        meter.unmeasured(t0, t1),  # why, where the window has no figure: never a generic "no readings"
-    )
-    energy["energy"]["sample_times"] = meter.clock if meter.source else None
-    energy["energy"]["tegrastats_lines"] = meter.lines.record()  # None: tegrastats not read (another source)
     return {
         "model": single,
         "e2e": e2e,
@@ -211,6 +198,26 @@ def gated_run(
         "e2e_parallel": parallel,
         "eval": evaluated,
         "during": during,
-        "energy": energy,
+        "energy": _energy(meter, idle, int(e2e["images"]), (t0, t1)),
         "memory": {**mem, "system_ram_delta_mb": _ram_delta(meter, idle, (t0, t1))},
     }
+
+
+def _energy(
+    meter: PowerMeter, idle: Optional[Tuple[float, float]], frames: int, window: Tuple[float, float]
+) -> Dict[str, Any]:
+    """The energy fields of the timed window ``window`` (``frames`` processed), with the idle window's draw and
+    the meter's record: its sample times and the tegrastats lines it read."""
+    energy = energy_fields(
+        meter.window(*window),
+        meter.window(*idle) if idle else None,
+        frames,
+        window,
+        idle,
+        meter.source,
+        meter.interval_s,
+        meter.unmeasured(*window),  # why, where the window has no figure: never a generic "no readings"
+    )
+    energy["energy"]["sample_times"] = meter.clock if meter.source else None
+    energy["energy"]["tegrastats_lines"] = meter.lines.record()  # None: tegrastats not read (another source)
+    return energy

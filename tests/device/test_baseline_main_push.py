@@ -80,3 +80,22 @@ def test_mains_push_still_judges_its_own_energy_figure_against_an_unusable_basel
     edit_json(measured / "bench.json", lambda d: d.update(energy_mj_per_frame=-5.0))
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=rules, baseline_optional=True)
     assert rule_named(report, "regression_energy")["status"] == "invalid" and report["verdict"] == "fail"
+
+
+def test_a_baseline_without_a_val_set_digest_is_not_a_pass_of_same_val_set_on_a_pull_request(
+    bundle, measured, tmp_path
+):
+    """A baseline from before val sets were recorded left same_val_set out, on a pull request too: the PR's
+    own val set went unchecked. Now inconclusive there; on main's push judged as without a baseline."""
+    first = _gate(bundle, measured, tmp_path, None, optional=True)
+    assert first["val_sha256"]
+    baseline = _old_baseline({k: v for k, v in first.items() if k != "val_sha256"}, tmp_path, lambda m: None)
+
+    pr = _gate(bundle, measured, tmp_path, baseline, optional=False)
+    rule = rule_named(pr, "same_val_set")
+    assert pr["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert "records no val_sha256" in rule["reason"]
+
+    main = _gate(bundle, measured, tmp_path, baseline, optional=True)
+    assert main["verdict"] == "pass" and "same_val_set" not in [r["name"] for r in main["rules"]]
+    assert any("records no val_sha256" in n and "same_val_set not judged" in n for n in main["notes"])

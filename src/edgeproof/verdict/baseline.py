@@ -97,8 +97,15 @@ def _change_pct(base: Any, now: Any) -> Optional[float]:
 
 def _same_val_set(baseline: Dict[str, Any], got: Dict[str, Any]) -> List[Dict[str, Any]]:
     theirs, ours = baseline.get("val_sha256"), val_digest(got.get("manifest"))
-    if theirs is None:  # a baseline from before val sets were recorded: nothing to compare
-        return []
+    if theirs is None:  # a baseline from before val sets were recorded: it cannot show the set is main's
+        why = "main's baseline records no val_sha256 (made before val sets were recorded)"
+        if got.get("baseline_optional"):  # main's push: as without a baseline, and it makes the next one
+            got["notes"].append("{}: same_val_set not judged, as on a push to main without a baseline".format(why))
+            return []
+        why += ": the bundle's val set cannot be compared with main's; rerun after a passing push to main"
+        return [
+            result("same_val_set", "val images + ground truth sha256", "==", None, ours, "baseline", INCONCLUSIVE, why)
+        ]
     rule = compare("same_val_set", "val images + ground truth sha256", "==", theirs, ours, "baseline")
     if rule["status"] != PASS:
         why = "the bundle's val set differs from main's last passed verdict's: accuracy is judged on images and "

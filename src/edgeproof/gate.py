@@ -12,7 +12,7 @@ from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
-from edgeproof.verdict.consistency import bench_problems
+from edgeproof.verdict.consistency import bench_problems, unchecked
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
     FAIL,
@@ -162,7 +162,8 @@ def consistency_rule(
     rows it is the mean of; the release's variants were all measured on one machine. A figure that
     disagrees with them is an edited file: invalid, naming file and key (the device gate's rule of the
     same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
-    variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check is inconclusive.
+    variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check, or without one of its figures
+    that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive.
     """
     ev, bench = sources
     of_bench = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
@@ -173,9 +174,11 @@ def consistency_rule(
     if problems:  # the source: the files at fault (unheld_files withholds their figures from the headline)
         where = ", ".join(s for s, found in ((ev, of_eval), (bench, of_bench)) if found)
         return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
+    absent = [bench + p[len("bench.json") :] for p in unchecked(dict(bench_metrics), over_images=True)]
     if not isinstance(bench_metrics.get("e2e"), Mapping):
-        why = f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"
-        return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, why)
+        absent = [f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"]
+    if absent:  # nothing to check a copy against: never a pass
+        return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, "; ".join(absent))
     return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)
 
 

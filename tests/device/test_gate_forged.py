@@ -323,3 +323,41 @@ def test_the_device_line_names_the_measured_device_not_the_cpu_string(bundle, me
     _code, report, md = _gate(bundle, measured)
     assert report["device"] == "NVIDIA Jetson Orin Nano Developer Kit"
     assert "Device: NVIDIA Jetson Orin Nano Developer Kit" in md
+
+
+# --- holes the property tests (tests/device/test_gate_properties.py) found, as plain examples -------------
+
+
+def _without(path: str):
+    """An edit taking the dotted ``path`` out of a results file."""
+    *parents, last = path.split(".")
+
+    def edit(doc: dict) -> None:
+        for part in parents:
+            doc = doc[part]
+        del doc[last]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "status", "why"),
+    [
+        (_without("e2e.fps"), "inconclusive", "bench.json has no e2e.fps (fps_e2e's run)"),
+        (lambda d: d["e2e"].update(mean=None), "inconclusive", "bench.json has no e2e.mean (e2e.fps is 1000 / it)"),
+        (_without("e2e.p95"), "inconclusive", "bench.json has no e2e.p95 (latency_ms.p95's run)"),
+        (
+            lambda d: d["e2e"].update(fps=str(d["e2e"]["fps"])),
+            "invalid",
+            "bench.json e2e.fps '",  # the copy's run figure as a string
+        ),
+    ],
+)
+def test_the_run_figures_behind_the_speed_figures_are_judged(bundle, measured, edit, status, why):
+    """Without ``e2e.fps`` (or ``e2e.mean``, or a percentile) nothing checked the ``fps_e2e`` and ``latency_ms``
+    the speed rules judge, yet results_consistent passed."""
+    edit_json(measured / "bench.json", edit)
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = rule_named(report, "results_consistent")
+    assert report["verdict"] == ("fail" if status == "invalid" else "inconclusive")
+    assert rule["status"] == status and rule["reason"].startswith(why)

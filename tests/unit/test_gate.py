@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgeproof.gate import check_gate, render_markdown
 from edgeproof.profiles import DeviceGate as GateParams
 from edgeproof.verdict.rules import is_number
+from tests.unit import gate_inputs as gi
 
 SHA = "a" * 64
 REPO = Path(__file__).resolve().parents[2]
@@ -110,7 +113,6 @@ def test_non_numeric_or_malformed_measurements_fail_clearly():
 def test_the_thresholds_have_one_home_the_build_profile(tmp_path):
     """Issue 17.2: ``gate:`` and ``profiles.cpu-ci.gate`` held the same numbers; a change to one moved the
     build gate but not the release choice. Now there is one place, and both read it."""
-    import pytest
     import yaml
 
     from edgeproof.config import ParamsError, load_params
@@ -135,3 +137,56 @@ def test_the_thresholds_have_one_home_the_build_profile(tmp_path):
     with pytest.raises(ValueError, match=r"release.build_profile: 'nope' is not in profiles"):
         build_thresholds(params.profiles, "nope")
     assert build_thresholds({}, "cpu-ci") == GateParams()  # no profiles at all: the schema's defaults
+
+
+# --- holes the property tests (tests/unit/test_gate_properties.py) found, as plain examples ---------------
+
+
+def _released(bench: dict | None = None, evaluation: dict | None = None) -> dict:
+    """:func:`check_gate` over the released variant's files of :mod:`tests.unit.gate_inputs`, one of them edited."""
+    bench = bench if bench is not None else gi.bench_doc(gi.RELEASED, 198.393)
+    evaluation = evaluation if evaluation is not None else gi.eval_doc(gi.RELEASED)
+    return check_gate(GateParams(min_map50_95=0.5), evaluation, bench, gi.sha_of(gi.RELEASED))
+
+
+def _edited(doc: dict, dotted: str, value) -> dict:
+    gi.damage(doc, dotted, value)
+    return doc
+
+
+def _bench_of_record() -> dict:
+    return gi.bench_doc(gi.RELEASED, 198.393)
+
+
+def _rule(report: dict, name: str) -> dict:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+def test_the_released_variants_files_pass():
+    """The control of the examples below."""
+    assert _released()["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "why"),
+    [
+        ("e2e.fps", gi.DELETE, "has no e2e.fps (fps_e2e's run)"),
+        ("e2e", {}, "has no e2e.fps (fps_e2e's run), e2e.p50 (latency_ms.p50's run), e2e.p90"),
+        ("e2e.mean", None, "has no e2e.mean (e2e.fps is 1000 / it), e2e.mean (latency_ms.mean's run)"),
+        ("e2e.p95", gi.DELETE, "has no e2e.p95 (latency_ms.p95's run)"),
+    ],
+)
+def test_a_run_figure_missing_beside_its_copy_leaves_results_consistent_inconclusive(dotted, value, why):
+    """fps_e2e and latency_ms copy the e2e run's figures; without the run's, the copies passed unchecked."""
+    report = _released(bench=_edited(_bench_of_record(), dotted, value))
+    rule = _rule(report, "results_consistent")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert rule["reason"].startswith(f"metrics/bench.json {why}")
+
+
+@pytest.mark.parametrize(("dotted", "value"), [("e2e.fps", "198.393"), ("e2e.fps", -1.0), ("e2e.mean", [5.04])])
+def test_a_run_figure_that_is_no_figure_beside_its_copy_is_invalid(dotted, value):
+    report = _released(bench=_edited(_bench_of_record(), dotted, value))
+    rule = _rule(report, "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid"
+    assert f"metrics/bench.json {dotted} {value!r} is not a" in rule["reason"]

@@ -55,15 +55,26 @@ def _identity(bench: Dict[str, Any], got: Dict[str, Any]) -> List[Optional[str]]
 
 def _fps(bench: Dict[str, Any], e2e: Dict[str, Any]) -> List[Optional[str]]:
     fps, copy, mean = bench.get("fps_e2e"), e2e.get("fps"), e2e.get("mean")
+    over_images, timed = e2e.get("source") == "images", is_number(mean) and mean > 0
+    # the run's own figures, where present, must be figures: no rule but this one reads them (an e2e.fps that
+    # is fps_e2e's very value is the fps rule's to name, not twice)
+    out = [None if repr(copy) == repr(fps) else _not_a_figure("e2e.fps", copy, "frames per second")]
+    if over_images and mean is not None and not timed:
+        out.append("bench.json e2e.mean {!r} is not a latency in ms".format(mean))
     if not (is_number(fps) and is_number(copy)):
-        return []  # the fps rule judges a figure that is no number
-    out = []
+        return out  # the fps rule judges an fps_e2e that is no number; a missing e2e.fps is unchecked()'s
     if not math.isclose(fps, copy, rel_tol=FPS_COPY_TOLERANCE, abs_tol=1e-3):
         out.append("bench.json fps_e2e {!r} differs from e2e.fps {!r}".format(fps, copy))
-    over_images = e2e.get("source") == "images" and is_number(mean) and mean > 0
-    if over_images and not math.isclose(copy, 1000.0 / mean, rel_tol=FPS_FROM_MEAN_TOLERANCE):
+    if over_images and timed and not math.isclose(copy, 1000.0 / mean, rel_tol=FPS_FROM_MEAN_TOLERANCE):
         out.append("bench.json e2e.fps {!r} differs from 1000 / e2e.mean {!r}".format(copy, mean))
     return out
+
+
+def _not_a_figure(key: str, value: Any, unit: str) -> Optional[str]:
+    """Why a present ``bench.json`` figure ``key`` (``e2e.fps``) is none (None: absent, or a positive number)."""
+    if value is None or (is_number(value) and value > 0):
+        return None
+    return "bench.json {} {!r} is not a figure ({} > 0)".format(key, value, unit)
 
 
 def _counts(bench: Dict[str, Any], e2e: Dict[str, Any], model: Dict[str, Any]) -> List[Optional[str]]:
@@ -94,15 +105,37 @@ def _ordered(bench: Dict[str, Any]) -> List[str]:
     return out
 
 
+def _run(bench: Dict[str, Any], over_images: bool) -> Dict[str, Any]:
+    """``bench.json``'s end-to-end run (``{}`` where it has none); ``over_images``: it timed image files where
+    ``e2e.source`` says nothing (the build machine's benchmark)."""
+    e2e = bench.get("e2e") if isinstance(bench.get("e2e"), dict) else {}
+    return dict(e2e, source="images") if over_images and "source" not in e2e else e2e
+
+
 def bench_problems(bench: Dict[str, Any], over_images: bool = False) -> List[str]:
     """What one ``bench.json`` says against itself: one FPS figure (:func:`_fps`), percentiles in order and
     ``latency_ms`` the end-to-end run's (:func:`_ordered`). The part of ``results_consistent`` that needs
-    no other file, which the build gate judges too (:mod:`edgeproof.gate`). ``over_images``: the
-    end-to-end run timed image files where ``e2e.source`` says nothing (the build machine's benchmark)."""
-    e2e = bench.get("e2e") if isinstance(bench.get("e2e"), dict) else {}
-    if over_images and "source" not in e2e:
-        e2e = dict(e2e, source="images")
-    return [p for p in _fps(bench, e2e) + _ordered(bench) if p]
+    no other file, which the build gate judges too (:mod:`edgeproof.gate`). ``over_images``: see :func:`_run`."""
+    return [p for p in _fps(bench, _run(bench, over_images)) + _ordered(bench) if p]
+
+
+def unchecked(bench: Dict[str, Any], over_images: bool = False) -> List[str]:
+    """The end-to-end run's figures the copies in ``bench.json`` cannot be checked against, being absent:
+    ``e2e.fps`` (``fps_e2e`` copies it), ``e2e.mean`` over image files (a numeric ``e2e.fps`` is 1000 / it), and each
+    ``e2e`` percentile a ``latency_ms`` figure copies. One benchmark run writes them all, so their absence
+    leaves ``results_consistent`` inconclusive, never a pass (a bench without an ``e2e`` section at all is
+    its callers' to say)."""
+    if not isinstance(bench.get("e2e"), dict):
+        return []
+    e2e = _run(bench, over_images)
+    out = ["e2e.fps (fps_e2e's run)"] if e2e.get("fps") is None else []
+    if e2e.get("source") == "images" and is_number(e2e.get("fps")) and e2e.get("mean") is None:
+        out.append("e2e.mean (e2e.fps is 1000 / it)")
+    copies = bench.get("latency_ms") if isinstance(bench.get("latency_ms"), dict) else {}
+    for key in ("p50", "p90", "p95", "p99", "mean"):
+        if copies.get(key) is not None and e2e.get(key) is None:
+            out.append("e2e.{} (latency_ms.{}'s run)".format(key, key))
+    return ["bench.json has no {}".format(", ".join(out))] if out else []
 
 
 def _board_files(name: str, bench: Dict[str, Any], got: Dict[str, Any]) -> List[Optional[str]]:
@@ -196,7 +229,8 @@ def consistency_rule(name: str, bench: Dict[str, Any], got: Dict[str, Any]) -> D
     problems = [p for p in found if p]
     if problems:
         return result(rule, metric, "==", "agree", problems[0], "device", INVALID, "; ".join(problems))
-    if missing:
-        why = "bench.json has no {} section to cross-check".format(" or ".join(missing))
-        return result(rule, metric, "==", "agree", None, "device", INCONCLUSIVE, why)
+    absent = ["bench.json has no {} section to cross-check".format(" or ".join(missing))] if missing else []
+    absent += unchecked(bench)
+    if absent:
+        return result(rule, metric, "==", "agree", None, "device", INCONCLUSIVE, "; ".join(absent))
     return result(rule, metric, "==", "agree", "agree", "device", PASS)

@@ -124,16 +124,41 @@ _PER_CLASS = (("map50", "ap50"), ("map50_95", "ap"), ("map75", "ap75"))
 
 
 def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """Each mAP figure against the mean of its per-class rows (``per_class[].ap50`` ...), where they exist."""
+    """Each mAP figure against the mean of its per-class rows (``per_class[].ap50`` ...), where they exist; a
+    row's AP that is present must be one (a number in [0, 1]: no row is left out of the mean unsaid)."""
     rows = eval_metrics.get("per_class")
-    out = []
-    for figure, key in _PER_CLASS if isinstance(rows, list) else ():
-        value = eval_metrics.get(figure)
-        aps = [r[key] for r in rows if isinstance(r, Mapping) and is_number(r.get(key))]
+    rows = rows if isinstance(rows, list) else []
+    out = [
+        f"{source} per_class[{i}] {str(r)[:80]} is not a class's row"
+        for i, r in enumerate(rows)
+        if not isinstance(r, Mapping)
+    ]
+    for figure, key in _PER_CLASS if rows else ():
+        value, aps = eval_metrics.get(figure), []
+        for i, row in enumerate(rows):
+            ap = row.get(key) if isinstance(row, Mapping) else None
+            if ap is not None and (not is_number(ap) or not 0.0 <= ap <= 1.0):
+                out.append(f"{source} per_class[{i}].{key} {repr(ap)[:80]} is not an AP (a number in [0, 1])")
+            elif ap is not None:
+                aps.append(ap)
         if aps and is_number(value) and abs(sum(aps) / len(aps) - value) > PER_CLASS_TOLERANCE:
             mean = sum(aps) / len(aps)
             out.append(f"{source} {figure} {value!r} differs from the mean of per_class[].{key} {mean:.6f}")
     return out
+
+
+def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
+    """The per-class APs missing from rows of classes with ground-truth boxes: pycocotools gives every such
+    class an AP (0 where nothing was detected), so the mean the mAP figures are checked against is not there."""
+    rows = eval_metrics.get("per_class")
+    missing = [
+        f"per_class[{i}].{key}"
+        for i, row in enumerate(rows if isinstance(rows, list) else [])
+        if isinstance(row, Mapping) and is_number(row.get("n_gt")) and row["n_gt"] > 0
+        for _figure, key in _PER_CLASS
+        if row.get(key) is None
+    ]
+    return [f"{source} has no {', '.join(missing)} (a class with boxes)"] if missing else []
 
 
 def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:
@@ -163,7 +188,8 @@ def consistency_rule(
     disagrees with them is an edited file: invalid, naming file and key (the device gate's rule of the
     same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
     variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check, or without one of its figures
-    that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive.
+    that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive, and so
+    is an evaluation whose row of a class with boxes has no AP (:func:`_per_class_unchecked`).
     """
     ev, bench = sources
     of_bench = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
@@ -177,6 +203,7 @@ def consistency_rule(
     absent = [bench + p[len("bench.json") :] for p in unchecked(dict(bench_metrics), over_images=True)]
     if not isinstance(bench_metrics.get("e2e"), Mapping):
         absent = [f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"]
+    absent += _per_class_unchecked(eval_metrics, ev)
     if absent:  # nothing to check a copy against: never a pass
         return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, "; ".join(absent))
     return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)

@@ -190,3 +190,30 @@ def test_a_run_figure_that_is_no_figure_beside_its_copy_is_invalid(dotted, value
     rule = _rule(report, "results_consistent")
     assert report["verdict"] == "fail" and rule["status"] == "invalid"
     assert f"metrics/bench.json {dotted} {value!r} is not a" in rule["reason"]
+
+
+def _eval_of_record() -> dict:
+    return gi.eval_doc(gi.RELEASED)
+
+
+@pytest.mark.parametrize("value", ["0.96", None, True, 1.5, [0.96]])
+def test_a_per_class_ap_equal_to_the_mean_cannot_be_dropped_from_the_check(value):
+    """Row 1's ap50 is the mean of the three (0.96): a row whose AP was no number left the mean check, and the
+    other two still averaged 0.96, so the edit passed. Present and no AP: invalid; missing from a class with
+    ground-truth boxes (pycocotools gives each one an AP): inconclusive."""
+    report = _released(evaluation=_edited(_eval_of_record(), "per_class.1.ap50", value))
+    rule = _rule(report, "results_consistent")
+    if value is None:
+        assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+        assert rule["reason"] == "metrics/eval.json has no per_class[1].ap50 (a class with boxes)"
+    else:
+        assert report["verdict"] == "fail" and rule["status"] == "invalid"
+        assert f"metrics/eval.json per_class[1].ap50 {value!r} is not an AP (a number in [0, 1])" in rule["reason"]
+
+
+def test_a_class_without_boxes_has_no_ap_and_is_left_out_of_the_mean():
+    """pycocotools gives no AP where a class has no ground truth: such a row is not missing anything."""
+    evaluation = _eval_of_record()
+    no_boxes = {"category_id": 4, "name": "star", "ap": None, "ap50": None, "ap75": None, "n_gt": 0}
+    evaluation["per_class"].append(no_boxes)
+    assert _released(evaluation=evaluation)["verdict"] == "pass"

@@ -92,6 +92,15 @@ def _map50_problems(map50: Any, theirs: Any, settings: CrossCheckParams) -> list
     return []
 
 
+def _map50_unchecked(eval_metrics: Mapping[str, Any]) -> str | None:
+    """Why the reported ``map50`` went unchecked although ultralytics' detections were scored (None: it was
+    checked, or they were not scored): the evaluation writes ``ultralytics_map50`` whenever it scores them."""
+    cc = eval_metrics.get("cross_check")
+    if not isinstance(cc, Mapping) or cc.get("ultralytics") is None or cc.get("ultralytics_map50") is not None:
+        return None
+    return "cross_check.ultralytics_map50 is missing, though ultralytics' detections were scored: map50 is not checked"
+
+
 def unverified(eval_metrics: Mapping[str, Any], settings: CrossCheckParams | None = None) -> str | None:
     """Why the mAP was checked by no second scorer (None: one ran, or params turn both off)."""
     settings = settings or CrossCheckParams()
@@ -108,7 +117,7 @@ def _cross_check_rule(
     eval_metrics: Mapping[str, Any], source: str, settings: CrossCheckParams | None
 ) -> dict[str, Any]:
     problems = cross_check_problems(eval_metrics, settings)
-    missing = None if problems else unverified(eval_metrics, settings)
+    missing = None if problems else (unverified(eval_metrics, settings) or _map50_unchecked(eval_metrics))
     cc = eval_metrics.get("cross_check")
     ran = [n for n in _SCORERS if isinstance(cc, Mapping) and cc.get(n) is not None]
     measured = "; ".join(problems) if problems else (missing or f"agrees ({', '.join(ran) or 'both turned off'})")

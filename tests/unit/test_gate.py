@@ -217,3 +217,16 @@ def test_a_class_without_boxes_has_no_ap_and_is_left_out_of_the_mean():
     no_boxes = {"category_id": 4, "name": "star", "ap": None, "ap50": None, "ap75": None, "n_gt": 0}
     evaluation["per_class"].append(no_boxes)
     assert _released(evaluation=evaluation)["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("value", [gi.DELETE, None])
+def test_ultralytics_scored_without_its_map50_leaves_cross_check_inconclusive(value):
+    """ultralytics' detections were scored (cross_check.ultralytics) but their mAP50 was not there: the map50
+    the build profile's rule judges was checked by nothing, and cross_check passed."""
+    report = _released(evaluation=_edited(_eval_of_record(), "cross_check.ultralytics_map50", value))
+    rule = _rule(report, "cross_check")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert rule["reason"].startswith("cross_check.ultralytics_map50 is missing, though ultralytics' detections")
+    skipped = _eval_of_record()  # ultralytics not run, with a reason: nothing of it to miss
+    skipped["cross_check"].update(ultralytics=None, ultralytics_map50=None, skipped={"ultralytics": "not installed"})
+    assert _released(evaluation=skipped)["verdict"] == "pass"

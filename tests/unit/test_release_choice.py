@@ -3,6 +3,9 @@ passes the profile's gate; documented rule for profiles that cannot be measured 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from edgeproof.io import sha256_file, write_json
@@ -160,17 +163,21 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
 
     model = tmp_path / "int8.onnx"
     model.write_bytes(b"int8 model")
+    chosen = {"path": str(model), "sha256": sha256_file(model)}
     release = {
         "build_profile": "cpu-ci",
-        "profiles": {"cpu-ci": {"variant": "int8", "path": str(model), "sha256": sha256_file(model)}},
-        "variants": {"int8": {"eval_json": "m/int8/eval.json", "bench_json": "m/int8/bench.json"}},
+        "release_variant": "int8",
+        "profiles": {"cpu-ci": {"variant": "int8", **chosen}},
+        "variants": {
+            "int8": {"evaluated": True, **chosen, "eval_json": "m/int8/eval.json", "bench_json": "m/int8/bench.json"}
+        },
     }
     write_json(tmp_path / "release.json", release)
     out = tmp_path / "out"
     args = GateRun(
         tmp_path / "p.yaml", out / "g.json", out / "g.md", out / "h.json", out / "t.json", tmp_path / "release.json"
     )
-    chosen = release_candidate(args)
+    chosen = release_candidate(args, "cpu-ci")
     assert (chosen.model, chosen.eval.as_posix(), chosen.bench.as_posix()) == (
         model,
         "m/int8/eval.json",
@@ -179,7 +186,7 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
     assert args.model is None  # a new GateRun: the stage's arguments are not changed in place
     model.write_bytes(b"swapped after the choice")
     with pytest.raises(ValueError, match="sha256 differs"):
-        release_candidate(args)
+        release_candidate(args, "cpu-ci")
 
 
 def test_the_report_lists_every_variant_with_its_speed_accuracy_and_memory():
@@ -270,3 +277,53 @@ def test_a_variant_whose_parity_was_not_judged_is_never_released():
     record = _variants()
     del record["int8"]["parity_passed"]  # no parity record at all: not a pass either
     assert choose(PROFILES, record, ReleaseParams(), CPU)["release_variant"] == "fp32"
+
+
+@pytest.fixture(scope="module")
+def gate_params(tmp_path_factory):
+    """params.yaml as the gate stage reads it, without MLflow."""
+    import yaml
+
+    from edgeproof.config import load_params
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    raw["track"]["enabled"] = False
+    path = tmp_path_factory.mktemp("params") / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, load_params(path)
+
+
+def _gate_release(gate_params, root: Path, edit) -> int:
+    """The gate stage's body over :mod:`tests.unit.gate_inputs`' passing files, ``release.json`` edited by ``edit``."""
+    from edgeproof.release.gating import GateRun, run_gate
+    from tests.unit import gate_inputs as gi
+
+    docs = gi.documents(root)
+    edit(docs["reports/release.json"], gi)
+    gi.write_inputs(root, docs)
+    args = GateRun(gate_params[0], root / "g.json", root / "g.md", root / "h.json", root / "metrics/train.json")
+    return run_gate(replace(args, release=root / "reports/release.json"), gate_params[1])
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda r, gi: None, None),  # the control: it passes
+        (lambda r, gi: r.update(build_profile="jetson-nano"), "build_profile 'jetson-nano' is not params'"),
+        (lambda r, gi: r.update(release_variant=gi.OTHER), "release_variant 'fp32' is not profiles.cpu-ci.variant"),
+        (lambda r, gi: r.pop("release_variant"), "release_variant None is not profiles.cpu-ci.variant 'int8'"),
+        (lambda r, gi: r["variants"]["int8"].update(sha256=gi.sha_of(gi.OTHER)), "variants.int8.sha256 '"),
+        (lambda r, gi: r["variants"]["int8"].update(path=r["variants"]["fp32"]["path"]), "variants.int8.path '"),
+        (lambda r, gi: r["variants"]["int8"].update(evaluated=False), "variants.int8.evaluated is False"),
+    ],
+)
+def test_the_gate_refuses_a_release_record_that_contradicts_itself_or_params(gate_params, tmp_path, edit, why):
+    """The gate took the profile release.json named (another profile's choice, judged by the build profile's
+    rules), and never compared the released variant's own record (what the release stage measured: path,
+    sha256, evaluated) nor release_variant (the MLflow run's and the headline's variant) with the choice."""
+    if why is None:
+        assert _gate_release(gate_params, tmp_path, edit) == 0
+        return
+    with pytest.raises(ValueError, match="not the release of one measured file") as refused:
+        _gate_release(gate_params, tmp_path, edit)
+    assert why in str(refused.value) and not (tmp_path / "g.json").exists()

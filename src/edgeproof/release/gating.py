@@ -71,8 +71,13 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
     )
 
 
-def release_candidate(args: GateRun) -> GateRun:
-    """``args`` with ``model/eval/bench`` pointing at the build profile's release variant in ``release.json``."""
+def release_candidate(args: GateRun, build_profile: str) -> GateRun:
+    """``args`` with ``model/eval/bench`` pointing at the build profile's release variant in ``release.json``.
+
+    The release record must be params' ``release.build_profile``'s and agree with itself about the file
+    released (:func:`_disagreements`), and that file must have the sha256 it records: else a ValueError (the
+    stage's exit 2), never a verdict on another file or another profile's choice.
+    """
     release = read_json(args.release)
     try:
         chosen = release["profiles"][release["build_profile"]]
@@ -80,10 +85,35 @@ def release_candidate(args: GateRun) -> GateRun:
         model, ev, bench = Path(chosen["path"]), Path(measured["eval_json"]), Path(measured["bench_json"])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{args.release}: no measured release variant for the build profile ({exc!r})") from None
-    if sha256_file(model) != chosen["sha256"]:
+    disagree = _disagreements(release, chosen, measured, build_profile)
+    if disagree:
+        raise ValueError(f"{args.release}: {'; '.join(disagree)}: not the release of one measured file")
+    if not model.is_file():
+        raise FileNotFoundError(f"{model}: the release variant's file, named in {args.release}, is not there")
+    if sha256_file(model) != chosen.get("sha256"):
         raise ValueError(f"{model}: sha256 differs from the release choice in {args.release}")
     log.info("gating the %s release variant %s", release["build_profile"], model)
     return replace(args, model=model, eval=ev, bench=bench)
+
+
+def _disagreements(
+    release: dict[str, Any], chosen: dict[str, Any], measured: dict[str, Any], build_profile: str
+) -> list[str]:
+    """Where ``release.json`` contradicts itself or params about the released file: its ``build_profile`` is
+    params' ``release.build_profile``, its ``release_variant`` the profile's ``variant``, and that variant's
+    record (what the release stage measured: ``evaluated`` true) names the profile's ``path`` and ``sha256``."""
+    name, variant = release.get("build_profile"), chosen.get("variant")
+    out = [] if name == build_profile else [f"build_profile {name!r} is not params' release.build_profile"]
+    if release.get("release_variant") != variant:
+        out.append(f"release_variant {release.get('release_variant')!r} is not profiles.{name}.variant {variant!r}")
+    for key in ("path", "sha256"):
+        if measured.get(key) != chosen.get(key):
+            out.append(
+                f"variants.{variant}.{key} {measured.get(key)!r} is not profiles.{name}.{key} {chosen.get(key)!r}"
+            )
+    if measured.get("evaluated") is not True:
+        out.append(f"variants.{variant}.evaluated is {measured.get('evaluated')!r}, not true: not measured")
+    return out
 
 
 def variant_benches(release_path: Path) -> dict[str, Any]:
@@ -131,7 +161,7 @@ def variants_section(release: dict[str, Any]) -> list[str]:
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
-        args = release_candidate(args)
+        args = release_candidate(args, params.release.build_profile)
     elif None in (args.model, args.eval, args.bench):
         raise ValueError("give --release, or all of --model, --eval and --bench")
     report = check_gate(

@@ -164,13 +164,14 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
     model = tmp_path / "int8.onnx"
     model.write_bytes(b"int8 model")
     chosen = {"path": str(model), "sha256": sha256_file(model)}
+    ev, bench = tmp_path / "m/int8/eval.json", tmp_path / "m/int8/bench.json"
+    for measured in (ev, bench):
+        write_json(measured, {})
     release = {
         "build_profile": "cpu-ci",
         "release_variant": "int8",
         "profiles": {"cpu-ci": {"variant": "int8", **chosen}},
-        "variants": {
-            "int8": {"evaluated": True, **chosen, "eval_json": "m/int8/eval.json", "bench_json": "m/int8/bench.json"}
-        },
+        "variants": {"int8": {"evaluated": True, **chosen, "eval_json": str(ev), "bench_json": str(bench)}},
     }
     write_json(tmp_path / "release.json", release)
     out = tmp_path / "out"
@@ -178,11 +179,7 @@ def test_the_gate_gates_the_release_file_named_in_release_json(tmp_path):
         tmp_path / "p.yaml", out / "g.json", out / "g.md", out / "h.json", out / "t.json", tmp_path / "release.json"
     )
     chosen = release_candidate(args, "cpu-ci")
-    assert (chosen.model, chosen.eval.as_posix(), chosen.bench.as_posix()) == (
-        model,
-        "m/int8/eval.json",
-        "m/int8/bench.json",
-    )
+    assert (chosen.model, chosen.eval, chosen.bench) == (model, ev, bench)
     assert args.model is None  # a new GateRun: the stage's arguments are not changed in place
     model.write_bytes(b"swapped after the choice")
     with pytest.raises(ValueError, match="sha256 differs"):
@@ -327,3 +324,11 @@ def test_the_gate_refuses_a_release_record_that_contradicts_itself_or_params(gat
     with pytest.raises(ValueError, match="not the release of one measured file") as refused:
         _gate_release(gate_params, tmp_path, edit)
     assert why in str(refused.value) and not (tmp_path / "g.json").exists()
+
+
+@pytest.mark.parametrize("key", ["eval_json", "bench_json"])
+def test_a_measured_file_named_as_the_empty_path_is_refused_not_a_crash(gate_params, tmp_path, key):
+    """``""`` is the working directory: reading it raised IsADirectoryError, a traceback instead of the stage's
+    refusal (exit 2) naming release.json."""
+    with pytest.raises(FileNotFoundError, match=f"the release variant's {key}, named in .*release.json, is no file"):
+        _gate_release(gate_params, tmp_path, lambda r, gi: r["variants"]["int8"].update({key: ""}))

@@ -88,8 +88,9 @@ def release_candidate(args: GateRun, build_profile: str) -> GateRun:
     disagree = _disagreements(release, chosen, measured, build_profile)
     if disagree:
         raise ValueError(f"{args.release}: {'; '.join(disagree)}: not the release of one measured file")
-    if not model.is_file():
-        raise FileNotFoundError(f"{model}: the release variant's file, named in {args.release}, is not there")
+    for path, what in ((model, "file"), (ev, "eval_json"), (bench, "bench_json")):
+        if not path.is_file():  # "" is the working directory: a crash, not the stage's refusal
+            raise FileNotFoundError(f"{path}: the release variant's {what}, named in {args.release}, is no file")
     if sha256_file(model) != chosen.get("sha256"):
         raise ValueError(f"{model}: sha256 differs from the release choice in {args.release}")
     log.info("gating the %s release variant %s", release["build_profile"], model)

@@ -1,0 +1,216 @@
+"""Property tests (hypothesis) of the build gate's central promise, through the function the ``gate`` stage calls
+(:func:`edgeproof.release.gating.run_gate`) over files on disk:
+
+- a figure a rule reads that is missing or cannot be a measurement makes that rule inconclusive or a failure
+  (invalid, fail), with a reason, and the verdict is never ``pass``;
+- the gate releases only exactly the artifact that was measured: an identity (a sha256, a model path, the
+  variant or profile chosen) that makes the files disagree is a failed identity rule or a refusal to gate.
+
+Exactly one field of a passing input set (:mod:`tests.unit.gate_inputs`) is damaged per example; the set
+itself passing is the control. The plain examples below them are the holes the properties found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeproof.config import load_params
+from edgeproof.release.gating import GateRun, run_gate
+from tests.unit import gate_inputs as gi
+
+REPO = Path(__file__).resolve().parents[2]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BENCH, EVAL = f"metrics/variants/{gi.RELEASED}/bench.json", f"metrics/variants/{gi.RELEASED}/eval.json"
+PEER_BENCH, RELEASE, MODEL = f"metrics/variants/{gi.OTHER}/bench.json", "reports/release.json", "model file"
+Target = gi.Target
+REFUSED = None  # a release.json identity: the stage refuses to gate (exit 2, no verdict) or an identity rule fails
+
+
+FIGURES = [
+    Target(BENCH, "fps_e2e", "fps"),
+    Target(BENCH, "latency_ms", "latency_p95"),
+    Target(BENCH, "latency_ms.p95", "latency_p95"),
+    Target(BENCH, "e2e", "results_consistent"),
+    Target(BENCH, "e2e.fps", "results_consistent"),
+    Target(BENCH, "e2e.mean", "results_consistent"),
+    Target(BENCH, "e2e.p95", "results_consistent"),
+    Target(BENCH, "e2e.p50", "results_consistent"),
+    Target(BENCH, "device", "results_consistent"),
+    Target(BENCH, "device.cpu_model", "results_consistent"),
+    Target(PEER_BENCH, "device.cpu_model", "results_consistent"),
+    Target(EVAL, "map50", "map50"),
+    Target(EVAL, "map50_95", "map50_95"),
+    Target(EVAL, "cross_check", "cross_check"),
+    Target(EVAL, "cross_check.passed", "cross_check"),
+    Target(EVAL, "cross_check.pycocotools", "cross_check"),
+    Target(EVAL, "cross_check.independent", "cross_check"),
+    Target(EVAL, "cross_check.ultralytics", "cross_check"),
+    Target(EVAL, "cross_check.ultralytics_map50", "cross_check"),
+    *(
+        Target(EVAL, f"per_class.{i}.{key}", "results_consistent")
+        for i in range(len(gi.PER_CLASS))
+        for key in ("ap", "ap50", "ap75")
+    ),
+]
+IDENTITIES = [
+    Target(BENCH, "model_sha256", "same_model_benchmarked"),
+    Target(EVAL, "model_sha256", "same_model_evaluated"),
+    Target(RELEASE, "build_profile", REFUSED),
+    Target(RELEASE, "release_variant", REFUSED),
+    Target(RELEASE, f"profiles.{gi.BUILD_PROFILE}", REFUSED),
+    Target(RELEASE, f"profiles.{gi.BUILD_PROFILE}.variant", REFUSED),
+    Target(RELEASE, f"profiles.{gi.BUILD_PROFILE}.sha256", REFUSED),
+    Target(RELEASE, f"profiles.{gi.BUILD_PROFILE}.path", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}.sha256", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}.path", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}.evaluated", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}.eval_json", REFUSED),
+    Target(RELEASE, f"variants.{gi.RELEASED}.bench_json", REFUSED),
+    Target(MODEL, "", REFUSED),
+]
+
+
+def _swaps(root: Path, target: Target) -> list[Any]:
+    """Values of another file, variant or profile of the same input set: a mix-up, not nonsense."""
+    other = gi.OTHER
+    where = {
+        "model_sha256": [gi.sha_of(other), gi.sha_of(gi.RELEASED).upper()],
+        "build_profile": ["jetson-nano"],
+        "release_variant": [other],
+        "variant": [other],
+        "sha256": [gi.sha_of(other)],
+        "path": [(root / f"models/optimized/{other}.onnx").as_posix()],
+        "eval_json": [(root / f"metrics/variants/{other}/eval.json").as_posix()],
+        "bench_json": [(root / f"metrics/variants/{other}/bench.json").as_posix()],
+    }
+    return where.get(target.path.rsplit(".", 1)[-1], [])
+
+
+class GateParams(NamedTuple):
+    """The params file the gate stage is given, and what it loads from it."""
+
+    path: Path
+    loaded: Any
+
+    def __repr__(self) -> str:  # a falsifying example names the file, not every setting
+        return f"GateParams({self.path})"
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory) -> GateParams:
+    """params.yaml without MLflow, its build profile judging mAP50-95 too (so a rule reads every figure)."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["track"]["enabled"] = False
+    raw["profiles"][gi.BUILD_PROFILE]["gate"]["min_map50_95"] = 0.5
+    path = tmp_path_factory.mktemp("params") / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return GateParams(path, load_params(path))
+
+
+class Refused(NamedTuple):
+    why: str
+
+
+def gate(params: GateParams, root: Path, docs: dict[str, Any], model: bytes | None = None) -> Any:
+    """Write ``docs`` under ``root`` and run the gate stage's body on them: the report, or :class:`Refused`
+    (the stage's exit 2: it raised before judging, and wrote no verdict)."""
+    gi.write_inputs(root, docs)
+    released = root / f"models/optimized/{gi.RELEASED}.onnx"
+    if model == gi.DELETE.encode():
+        released.unlink()
+    elif model is not None:
+        released.write_bytes(model)
+    run = GateRun(
+        params=params.path,
+        report_json=root / "gate.json",
+        report_md=root / "gate.md",
+        headline=root / "headline.json",
+        train_metrics=root / "metrics/train.json",
+        release=root / RELEASE,
+    )
+    logging.disable(logging.CRITICAL)  # hundreds of examples: their error lines are the point, not output
+    try:
+        code = run_gate(run, params.loaded)
+    except (ValueError, FileNotFoundError) as exc:
+        assert not (root / "gate.json").exists()
+        return Refused(str(exc))
+    finally:
+        logging.disable(logging.NOTSET)
+    report = json.loads((root / "gate.json").read_text())
+    assert (code == 0) == (report["verdict"] == "pass")
+    return report
+
+
+def rule_named(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+def test_the_undamaged_input_set_passes(params, tmp_path):
+    """The control: without it every property below could pass on a gate that passes nothing."""
+    report = gate(params, tmp_path, gi.documents(tmp_path))
+    assert report["verdict"] == "pass" and report["failed"] == []
+    assert {r["name"] for r in report["rules"]} >= {t.rule for t in FIGURES + IDENTITIES if t.rule}
+
+
+def _check_not_passed(report: Any, target: Target, value: Any) -> None:
+    assert not isinstance(report, Refused), f"{target.file} {target.path} = {value!r}: refused, not judged: {report}"
+    assert report["verdict"] != "pass", f"{target.file} {target.path} = {value!r} passed"
+    rule = rule_named(report, str(target.rule))
+    assert rule["status"] != "pass", f"{target.file} {target.path} = {value!r}: rule {target.rule} passed"
+    assert rule["reason"] or rule["status"] == "fail", rule  # inconclusive and invalid say why
+
+
+@SETTINGS
+@given(target=st.sampled_from(FIGURES), value=gi.BROKEN)
+def test_a_figure_missing_or_impossible_never_passes_its_rule(params, target, value):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        docs = gi.documents(root)
+        if gi.no_damage(docs[target.file], target, value):
+            return  # the control covers it
+        gi.damage(docs[target.file], target.path, value)
+        _check_not_passed(gate(params, root, docs), target, value)
+
+
+@st.composite
+def identity_damage(draw):
+    target = draw(st.sampled_from(IDENTITIES))
+    swaps = _swaps(Path("/root-of-the-example"), target)
+    value = draw(st.one_of(gi.BROKEN, st.sampled_from(swaps)) if swaps else gi.BROKEN)
+    return target, value
+
+
+@SETTINGS
+@given(damage=identity_damage())
+def test_only_exactly_the_measured_artifact_can_pass(params, damage):
+    target, value = damage
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        docs = gi.documents(root)
+        if isinstance(value, str) and value.startswith("/root-of-the-example"):
+            value = value.replace("/root-of-the-example", root.as_posix())
+        if target.file == MODEL:
+            data = gi.DELETE if isinstance(value, str) and value == gi.DELETE else json.dumps(value)
+            report = gate(params, root, docs, model=data.encode())  # other bytes, or no file at all
+        else:
+            if gi.no_damage(docs[target.file], target, value):
+                return
+            gi.damage(docs[target.file], target.path, value)
+            report = gate(params, root, docs)
+    if target.rule is not None:
+        _check_not_passed(report, target, value)
+    elif not isinstance(report, Refused):  # judged after all: an identity rule must say the files differ
+        failed = {r["name"] for r in report["rules"] if r["status"] != "pass"}
+        assert report["verdict"] != "pass" and failed & {"same_model_evaluated", "same_model_benchmarked"}, (
+            f"{target.file} {target.path} = {value!r}: {report['verdict']}"
+        )

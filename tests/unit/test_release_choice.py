@@ -332,3 +332,11 @@ def test_a_measured_file_named_as_the_empty_path_is_refused_not_a_crash(gate_par
     refusal (exit 2) naming release.json."""
     with pytest.raises(FileNotFoundError, match=f"the release variant's {key}, named in .*release.json, is no file"):
         _gate_release(gate_params, tmp_path, lambda r, gi: r["variants"]["int8"].update({key: ""}))
+
+
+@pytest.mark.parametrize("bench_json", [None, 3, ""])
+def test_a_measured_variant_without_a_bench_json_to_check_the_machine_by_is_refused(gate_params, tmp_path, bench_json):
+    """The other variants' bench.json show the machine the release was measured on; one whose path was no string
+    was silently left out, and the gated file's machine went unchecked against it."""
+    with pytest.raises(ValueError, match=r"measured variants \['fp32'\] name no bench_json to check the machine by"):
+        _gate_release(gate_params, tmp_path, lambda r, gi: r["variants"]["fp32"].update(bench_json=bench_json))

@@ -121,8 +121,17 @@ def variant_benches(release_path: Path) -> dict[str, Any]:
     """Every measured variant's ``bench.json`` that ``release.json`` names, by path: the release's variants
     were measured on one machine, so the gated one's ``device`` must be theirs (:func:`check_gate`)."""
     variants = read_json(release_path).get("variants") or {}
-    paths = {v["bench_json"] for v in variants.values() if isinstance(v, dict) and isinstance(v.get("bench_json"), str)}
-    return {path: read_json(Path(path)) for path in sorted(paths)}
+    measured = {
+        name: v
+        for name, v in variants.items()
+        if isinstance(v, dict) and (v.get("evaluated") is True or v.get("bench_json") is not None)
+    }
+    unnamed = sorted(
+        name for name, v in measured.items() if not (isinstance(v.get("bench_json"), str) and v["bench_json"])
+    )
+    if unnamed:  # left out, it would leave that variant's machine unchecked, unsaid
+        raise ValueError(f"{release_path}: measured variants {unnamed} name no bench_json to check the machine by")
+    return {path: read_json(Path(path)) for path in sorted({v["bench_json"] for v in measured.values()})}
 
 
 VARIANT_COLUMNS = (

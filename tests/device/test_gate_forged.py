@@ -12,7 +12,14 @@ import yaml
 
 from edgeproof.verdict.device import device_gate, run_device_gate
 from tests.device.builders import write_build_side
-from tests.device.conftest import edit_json, make_bundle, measure_bundle, profiles_raw, rule_named
+from tests.device.conftest import (
+    edit_json,
+    make_bundle,
+    measure_bundle,
+    profiles_raw,
+    rule_named,
+    set_measured_energy,
+)
 
 
 def _gate(bundle: Path, out: Path, profile: str = "cpu-ci", **kw) -> tuple[int, dict, str]:
@@ -361,3 +368,48 @@ def test_the_run_figures_behind_the_speed_figures_are_judged(bundle, measured, e
     rule = rule_named(report, "results_consistent")
     assert report["verdict"] == ("fail" if status == "invalid" else "inconclusive")
     assert rule["status"] == status and rule["reason"].startswith(why)
+
+
+@pytest.mark.parametrize(
+    ("edit", "status", "why"),
+    [
+        (_without("e2e.source"), "inconclusive", "bench.json has no e2e.source (what the run timed)"),
+        (
+            lambda d: d["e2e"].update(source="clip:video.mp4"),
+            "invalid",
+            "bench.json e2e.source 'clip:video.mp4' is not what settings.e2e_input 'images' times",
+        ),
+    ],
+)
+def test_what_the_end_to_end_run_timed_is_the_recorded_settings(bundle, measured, edit, status, why):
+    """Over image files fps_e2e must be 1000 / e2e.mean; an e2e.source taken out or changed skipped that check
+    unsaid, and results_consistent passed."""
+    edit_json(measured / "bench.json", edit)
+    rule = rule_named(device_gate(bundle, "cpu-ci", measured), "results_consistent")
+    assert rule["status"] == status and rule["reason"].startswith(why)
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"power_w_peak": "3.0"}, 'bench.json power_w_peak: "3.0" is a string, expected a number'),
+        ({"power_w_peak": -1.0}, "bench.json power_w_peak: -1.0 is outside the possible range"),
+        ({"memory.rss_end_mb": float("nan")}, "bench.json memory.rss_end_mb: NaN is not a finite number"),
+        ({"memory.rss_start_mb": -5.0}, "bench.json memory.rss_start_mb: -5.0 is outside the possible range"),
+    ],
+)
+def test_an_impossible_energy_or_memory_reading_no_rule_judges_is_invalid(bundle, measured, tmp_path, fields, why):
+    """power_w_peak and the resident memory readings are shown and cross-checked, but no threshold reads them:
+    an impossible one (a string, negative, NaN) was skipped by the cross-check and the gate passed."""
+    set_measured_energy(measured / "bench.json", 3.0, memory_leak=False)
+
+    def edit(d: dict) -> None:
+        for key, value in fields.items():
+            *parents, last = key.split(".")
+            (d[parents[0]] if parents else d)[last] = value
+
+    edit_json(measured / "bench.json", edit)
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = rule_named(report, "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid" and rule["reason"].startswith(why)
+

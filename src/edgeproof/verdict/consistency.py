@@ -84,7 +84,17 @@ def _counts(bench: Dict[str, Any], e2e: Dict[str, Any], model: Dict[str, Any]) -
         _differs("bench.json e2e.images", e2e.get("images"), "settings.e2e_images", settings.get("e2e_images")),
         _differs("bench.json model.samples", model.get("samples"), "settings.runs", settings.get("runs")),
         _differs("bench.json model.batch", model.get("batch"), "settings.batch", settings.get("batch")),
+        _source(e2e.get("source"), settings.get("e2e_input")),
     ]
+
+
+def _source(source: Any, e2e_input: Any) -> Optional[str]:
+    """The end-to-end run timed what its settings say: image files (``images``) or the bundle's clip
+    (``clip:<file name>``). A missing source is :func:`unchecked`'s; a missing setting ``measured_as_judged``'s."""
+    clip = e2e_input == "clip" and isinstance(source, str) and source.startswith("clip:")
+    if source is None or e2e_input not in ("images", "clip") or clip or source == e2e_input == "images":
+        return None
+    return "bench.json e2e.source {!r} is not what settings.e2e_input {!r} times".format(source, e2e_input)
 
 
 def _ordered(bench: Dict[str, Any]) -> List[str]:
@@ -129,6 +139,8 @@ def unchecked(bench: Dict[str, Any], over_images: bool = False) -> List[str]:
         return []
     e2e = _run(bench, over_images)
     out = ["e2e.fps (fps_e2e's run)"] if e2e.get("fps") is None else []
+    if e2e.get("source") is None:  # over image files, fps_e2e is 1000 / e2e.mean: unsaid, nothing is checked
+        out.append("e2e.source (what the run timed)")
     if e2e.get("source") == "images" and is_number(e2e.get("fps")) and e2e.get("mean") is None:
         out.append("e2e.mean (e2e.fps is 1000 / it)")
     copies = bench.get("latency_ms") if isinstance(bench.get("latency_ms"), dict) else {}
@@ -188,6 +200,8 @@ def _energy(bench: Dict[str, Any], e2e: Dict[str, Any]) -> List[Optional[str]]:
             out.append((why + "energy.window_s {!r} (one integral)").format(mj, frames, mean, window))
     if _possible("power_w_peak", peak) and _possible("power_w_mean", mean) and peak < mean - 1e-4:
         out.append("bench.json power_w_peak {!r} is below power_w_mean {!r}".format(peak, mean))
+    if peak is not None and not _possible("power_w_peak", peak):  # no rule judges it: this one names it
+        out.append("bench.json {} with energy.measurable true".format(invalid_reason("power_w_peak", peak)))
     return out + _readings(record)
 
 
@@ -200,14 +214,17 @@ def _readings(record: Dict[str, Any]) -> List[Optional[str]]:
 
 
 def _memory(bench: Dict[str, Any]) -> List[str]:
-    """VmHWM is the peak of the resident memory the board sampled: never below any of its readings."""
+    """VmHWM is the peak of the resident memory the board sampled: never below any of its readings, each a
+    possible resident memory (null: no reading)."""
     record, peak = bench.get("memory"), bench.get("peak_memory_mb")
-    if not isinstance(record, dict) or record.get("measurable") is not True or not _possible("peak_memory_mb", peak):
+    if not isinstance(record, dict) or record.get("measurable") is not True:
         return []
     out = []
     for key in ("rss_start_mb", "rss_end_mb"):
-        rss = record.get(key)
-        if is_number(rss) and peak < rss:
+        rss, why = record.get(key), invalid_reason("memory." + key, record.get(key))
+        if rss is not None and why is not None:
+            out.append("bench.json {} with memory.measurable true".format(why))
+        elif rss is not None and _possible("peak_memory_mb", peak) and peak < rss:
             out.append("bench.json peak_memory_mb {!r} (VmHWM) is below memory.{} {!r}".format(peak, key, rss))
     return out
 

@@ -75,6 +75,8 @@ BOUNDS: Dict[str, Tuple[float, float, bool]] = {
     "power_w_mean": (0.01, 10_000.0, True),
     "power_w_peak": (0.01, 10_000.0, True),
     "peak_memory_mb": (1.0, 1.0e7, True),
+    "memory.rss_start_mb": (1.0, 1.0e7, True),  # the resident memory peak_memory_mb is the peak of
+    "memory.rss_end_mb": (1.0, 1.0e7, True),
 }
 
 

@@ -413,3 +413,12 @@ def test_an_impossible_energy_or_memory_reading_no_rule_judges_is_invalid(bundle
     rule = rule_named(report, "results_consistent")
     assert report["verdict"] == "fail" and rule["status"] == "invalid" and rule["reason"].startswith(why)
 
+
+def test_conditions_during_without_any_reading_leaves_conditions_recorded_inconclusive(bundle, measured):
+    """``during: {}`` is an object, so conditions_recorded passed, though it holds none of the readings."""
+    edit_json(measured / "conditions.json", lambda d: d.update(during={}))
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = rule_named(report, "conditions_recorded")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert rule["reason"].startswith("conditions.json during: no max_temp_c, min_clock_ratio, oc_counters_before")
+

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgeproof.device.conditions import throttle_reasons
+from edgeproof.device.conditions import DURING_KEYS, throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import regression_rules
@@ -216,6 +216,10 @@ def _conditions(cond: Dict[str, Any]) -> Dict[str, Any]:
         return result(name, metric, "==", "readings", None, "device", INCONCLUSIVE, why)
     if not isinstance(during, dict):
         return compare(name, metric, "==", "readings", Malformed("during", during, "an object"), "device")
+    missing = [k for k in DURING_KEYS if k not in during]  # the readings throttle_reasons judges
+    if missing:
+        why = "conditions.json during: no {}: cannot show the run did not throttle".format(", ".join(missing))
+        return result(name, metric, "==", "readings", None, "device", INCONCLUSIVE, why)
     return result(name, metric, "==", "readings", "readings", "device", PASS)
 
 

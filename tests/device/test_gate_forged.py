@@ -422,3 +422,16 @@ def test_conditions_during_without_any_reading_leaves_conditions_recorded_inconc
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
     assert rule["reason"].startswith("conditions.json during: no max_temp_c, min_clock_ratio, oc_counters_before")
 
+
+@pytest.mark.parametrize(("key", "value"), [("image_id", []), ("category_id", {"id": 7})])
+def test_a_detection_id_that_is_a_list_or_an_object_is_invalid_not_a_crash(bundle, measured, key, value):
+    """``[]`` as an image_id raised TypeError (unhashable) inside the device gate: its report was one rule,
+    judged, with the exception, instead of the detections rule naming the detection."""
+    detections = json.loads((measured / "detections.json").read_text())
+    detections[0][key] = value
+    (measured / "detections.json").write_text(json.dumps(detections))
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = rule_named(report, "detections")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid"
+    what = "an image" if key == "image_id" else "a category"
+    assert rule["reason"] == f"detection 0: {key} {value!r} is not {what} of the bundle"

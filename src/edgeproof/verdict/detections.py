@@ -63,12 +63,18 @@ def problems(detections: Any, gt: Dict[str, Any], limit: int = 3) -> List[str]:
     return found
 
 
+def _one_of(value: Any, ids: set) -> bool:
+    """``value`` is one of the ground truth's ``ids`` (a bool is not an id, nor is a list or an object, which
+    no set can hold: asking would raise)."""
+    return not isinstance(value, (bool, list, dict)) and value in ids
+
+
 def _problem(d: Any, images: set, categories: set) -> Optional[str]:
     if not isinstance(d, dict):
         return "not an object"
-    if isinstance(d.get("image_id"), bool) or d.get("image_id") not in images:
+    if not _one_of(d.get("image_id"), images):
         return "image_id {!r} is not an image of the bundle".format(d.get("image_id"))
-    if isinstance(d.get("category_id"), bool) or d.get("category_id") not in categories:
+    if not _one_of(d.get("category_id"), categories):
         return "category_id {!r} is not a category of the bundle".format(d.get("category_id"))
     box = d.get("bbox")
     if not isinstance(box, list) or len(box) != 4 or not all(is_number(v) for v in box):

@@ -8,8 +8,8 @@ boolean, a ``measure.json`` that says what the results say, and -- where the boa
 them -- energy figures that are one integral over the FPS window (:func:`_energy`) and a peak resident
 memory no lower than the resident memory it read (:func:`_memory`). The board writes all of these from one
 run (:mod:`edgeproof.device.results`), so a disagreement is an edited file: the rule
-``results_consistent`` is invalid, naming each key with both values. A section that is not there to
-cross-check leaves the rule inconclusive, never a pass.
+``results_consistent`` is invalid, naming each key with both values. A section, or a run figure a copy
+repeats (:func:`unchecked`), that is not there to cross-check leaves the rule inconclusive, never a pass.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ MAIN_MEASURED = {"measurable": True, "samples": 40, "inside_samples": 38, "windo
             "main's baseline energy_mj_per_frame: not measurable (no energy record)",
         ),
         (
-            {"energy_mj_per_frame": 2.0, "energy": {"measurable": True, "samples": 0}},
+            {"energy_mj_per_frame": 2.0, "energy": {"measurable": True, "interval_ms": 100.0, "samples": 0}},
             "main's baseline energy_mj_per_frame: energy.samples: 0 with energy.measurable true, expected an "
             "integer >= 2",
         ),
@@ -182,6 +182,14 @@ MAIN_MEASURED = {"measurable": True, "samples": 40, "inside_samples": 38, "windo
         (
             {"energy_mj_per_frame": 2.0, "energy": {**MAIN_MEASURED, "samples": 6, "window_s": 10.0}},
             "expected an integer >= 50 for window_s 10.0 at interval_ms 100.0",
+        ),
+        # without the sampler's interval no count is enough: 2 readings over 10 s passed (gate properties)
+        (
+            {
+                "energy_mj_per_frame": 2.0,
+                "energy": {**MAIN_MEASURED, "samples": 2, "window_s": 10.0, "interval_ms": None},
+            },
+            "energy.interval_ms: None with energy.measurable true, expected milliseconds > 0",
         ),
     ],
 )

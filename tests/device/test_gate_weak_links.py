@@ -88,7 +88,8 @@ def _with_baseline(tmp_path: Path, measured: dict, **fields) -> Path:
 
 def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossible(bundle, measured, tmp_path):
     base = base_params(tmp_path, {"regression": {"max_energy_increase_pct": 10.0}})
-    main = {"energy_mj_per_frame": 100.0, "energy": {"measurable": True, "samples": 12, "inside_samples": 10}}
+    counted = {"measurable": True, "interval_ms": 100.0, "samples": 12, "inside_samples": 10}
+    main = {"energy_mj_per_frame": 100.0, "energy": counted}
     baseline = _with_baseline(tmp_path, main)
     edit_json(measured / "bench.json", lambda d: d.update(ENERGY))
     rule = rule_named(
@@ -97,7 +98,7 @@ def test_energy_regression_is_inconclusive_unmeasured_and_invalid_when_impossibl
     assert rule["status"] == "inconclusive" and "no INA3221 on this board" in rule["reason"]
     edit_json(
         measured / "bench.json",
-        lambda d: d.update(energy_mj_per_frame=-5.0, energy={"measurable": True, "samples": 12, "inside_samples": 10}),
+        lambda d: d.update(energy_mj_per_frame=-5.0, energy=counted),
     )
     report = device_gate(bundle, "cpu-ci", measured, baseline=baseline, rules_params=base)
     rule = rule_named(report, "regression_energy")

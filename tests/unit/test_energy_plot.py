@@ -31,7 +31,7 @@ def _write(path: Path, doc: dict) -> None:
 def _bench(variant: str, sha: str, mj: float | None, reason: str | None = None) -> dict:
     energy = {"measurable": mj is not None, "reason": reason, "source": "tegrastats VDD_IN" if mj else None}
     if mj is not None:  # what a board records beside a measured figure: its power readings, some inside the window
-        energy.update(samples=40, inside_samples=38)
+        energy.update(samples=40, inside_samples=38, interval_ms=100.0)
     return {"variant": variant, "model_sha256": sha, "fps_e2e": 30.0, "energy_mj_per_frame": mj, "energy": energy}
 
 

@@ -330,7 +330,7 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
         **memory,
         "energy_mj_per_frame": 412.34567,
         "peak_memory_mb": 1234.56,
-        "energy": {"measurable": True, "samples": 40, "inside_samples": 38},
+        "energy": {"measurable": True, "interval_ms": 100.0, "samples": 40, "inside_samples": 38},
     }
     not_here = {
         **BENCH,
@@ -353,9 +353,12 @@ def test_device_energy_and_memory_reach_the_headline_only_when_measured(model):
 @pytest.mark.parametrize(
     ("energy", "why"),
     [
-        ({"measurable": True, "samples": 40}, "energy.inside_samples not recorded"),  # a board before the count
-        ({"measurable": True, "samples": 40, "inside_samples": 0}, "energy.inside_samples: 0"),
-        ({"measurable": True}, "energy.samples: None"),
+        (
+            {"measurable": True, "interval_ms": 100.0, "samples": 40},
+            "energy.inside_samples not recorded",
+        ),  # a board before the count
+        ({"measurable": True, "interval_ms": 100.0, "samples": 40, "inside_samples": 0}, "energy.inside_samples: 0"),
+        ({"measurable": True, "interval_ms": 100.0}, "energy.samples: None"),
     ],
 )
 def test_an_energy_figure_the_energy_rules_could_not_judge_is_not_shown(energy, why):

@@ -45,7 +45,13 @@ def _least(record: Any) -> Optional[int]:
 def readings_short(record: Any) -> Optional[str]:
     """Why an energy record that says measurable does not rest on enough power readings (``samples``, an
     integer, at least :func:`_least`; ``inside_samples``, where recorded, an integer from
-    :data:`MIN_INSIDE_READINGS` to ``samples``), naming the key; ``None`` where it does."""
+    :data:`MIN_INSIDE_READINGS` to ``samples``; ``interval_ms``, which the board always writes, a positive
+    number, as without it no count can be shown enough), naming the key; ``None`` where it does."""
+    interval = get_figure(record, "interval_ms")
+    if not (is_number(interval) and interval > 0):  # the board writes it: without it no count is enough
+        found = interval.found if isinstance(interval, Malformed) else interval
+        why = "energy.interval_ms: {!r} with energy.measurable true, expected milliseconds > 0 (the sampler's interval)"
+        return why.format(found)
     count = get_figure(record, "samples")
     least = _least(record)
     if type(count) is int and least is not None and count >= least:

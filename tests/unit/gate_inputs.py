@@ -155,6 +155,17 @@ class Target(NamedTuple):
     present_only: bool = False
 
 
+def check_not_passed(report: dict[str, Any], target: Target, value: Any) -> None:
+    """The verdict of ``report`` (a gate.json document) after ``target`` was damaged to ``value`` is not a
+    pass, and the rule that reads the field is there, not passed, and says why (a fail may speak for itself)."""
+    said = f"{target.file} {target.path} = {value!r}"
+    assert report["verdict"] != "pass", f"{said} passed"
+    rule = next((r for r in report["rules"] if r["name"] == target.rule), None)
+    assert rule is not None, f"{said}: no rule {target.rule}, the gate judged {report['rules']}"
+    assert rule["status"] != "pass", f"{said}: rule {target.rule} passed"
+    assert rule["reason"] or rule["status"] == "fail", rule  # inconclusive and invalid say why
+
+
 def damage(doc: Any, dotted: str, value: Any) -> None:
     """Set ``doc``'s field ``dotted`` (``a.0.b``: list items by index) to ``value``, or delete it (:data:`DELETE`)."""
     *parents, last = dotted.split(".")

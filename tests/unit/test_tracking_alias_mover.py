@@ -36,8 +36,8 @@ def _commit(repo) -> None:  # a clean main run each time: each earns champion
     subprocess.run([*GIT, "commit", "-qam", "next run"], cwd=repo, check=True)
 
 
-def test_promoted_is_the_run_that_moved_the_alias_there_last(tmp_path, client):  # noqa: F811
-    files = make_run_files(tmp_path)
+def _two_versions(files, tmp_path) -> tuple[bytes, dict, dict]:
+    """Run A registers v1 (champion), run B a second file as v2 (champion moves there); the first file's bytes."""
     first_model = files.model.read_bytes()
     _gate(files, SHA, 10.0)
     git_repo(tmp_path)
@@ -46,6 +46,12 @@ def test_promoted_is_the_run_that_moved_the_alias_there_last(tmp_path, client): 
     _gate(files, sha256_file(files.model), 10.0)
     _commit(tmp_path)
     b = record(files, tmp_path)  # B: v2 takes champion
+    return first_model, a, b
+
+
+def test_promoted_is_the_run_that_moved_the_alias_there_last(tmp_path, client):  # noqa: F811
+    files = make_run_files(tmp_path)
+    first_model, a, b = _two_versions(files, tmp_path)
     assert b["model_version"] == "2"
     files.model.write_bytes(first_model)
     _gate(files, SHA, 1.0)
@@ -80,14 +86,7 @@ def test_a_rollback_is_in_the_version_description_at_once_and_leaves_it_with_the
     """`model show` said "back on this version by a rollback" at once; the description only from the
     version's next verdict on. A later run moving the alias back there left that note in the description."""
     files = make_run_files(tmp_path)
-    first_model = files.model.read_bytes()
-    _gate(files, SHA, 10.0)
-    git_repo(tmp_path)
-    a = record(files, tmp_path)  # A: v1, champion
-    make_fixed_detector(files.model, np.ones((7, 4), np.float32), 32, {0: "circle"})
-    _gate(files, sha256_file(files.model), 10.0)
-    _commit(tmp_path)
-    record(files, tmp_path)  # B: v2 takes champion
+    first_model, a, _b = _two_versions(files, tmp_path)
 
     assert cli(["--params", str(files.params), "model", "rollback"]) == 0  # back to v1
     description = client.get_model_version(MODEL, "1").description

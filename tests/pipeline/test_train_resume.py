@@ -44,6 +44,28 @@ def repo(tmp_path_factory):
     return root
 
 
+def _kill_between_saves(proc: subprocess.Popen, state) -> dict:
+    """SIGKILL the training at a moment its ``last.pt`` is whole, and return that checkpoint. ultralytics
+    writes ``last.pt`` in place right after an epoch's row reaches results.csv, so a kill on that row could
+    land mid-write (it did, in a full suite run: an empty file); a torn checkpoint is its own test below.
+    The process group is stopped while the file is read, so it cannot change between the read and the kill."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training finished before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            ckpt = load_checkpoint_dict(next((state / "train").glob("*/weights/last.pt")), state)
+        except (StopIteration, ValueError):  # not written yet, or caught mid-write: let it finish
+            os.killpg(proc.pid, signal.SIGCONT)
+            time.sleep(0.3)
+            continue
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return ckpt
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("no whole last.pt within 120 s of the second epoch")
+
+
 def test_kill_mid_training_then_resume(repo):
     state = repo / ".edgeproof"
     proc = subprocess.Popen(
@@ -53,13 +75,11 @@ def test_kill_mid_training_then_resume(repo):
     while _epochs_done(state) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, "training finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    ckpt = _kill_between_saves(proc, state)
     assert not (repo / "models/best.pt").exists()  # no output from an unfinished run
     assert not (repo / "metrics/train.json").exists()
     # what is resumed is a full trainer checkpoint (optimizer state, epoch >= 0), and it loads restricted
     # (weights_only, ultralytics' allow-list): the stage resumes it with exactly that loader (issue 12.1)
-    ckpt = load_checkpoint_dict(next((state / "train").glob("*/weights/last.pt")), state)
     assert ckpt["optimizer"] is not None and ckpt["epoch"] >= 0
 
     done = run(TRAIN, repo)

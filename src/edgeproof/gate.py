@@ -201,7 +201,7 @@ def consistency_rule(
     is an evaluation whose row of a class with boxes has no AP (:func:`_per_class_unchecked`).
     """
     ev, bench = sources
-    of_bench = [bench + p[len("bench.json") :] for p in bench_problems(dict(bench_metrics), over_images=True)]
+    of_bench = _of(bench, bench_problems(dict(bench_metrics), over_images=True))
     of_eval = _per_class_problems(eval_metrics, ev)
     of_bench += _device_problems(bench_metrics, bench, peers)
     problems = of_bench + of_eval
@@ -209,13 +209,18 @@ def consistency_rule(
     if problems:  # the source: the files at fault (unheld_files withholds their figures from the headline)
         where = ", ".join(s for s, found in ((ev, of_eval), (bench, of_bench)) if found)
         return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
-    absent = [bench + p[len("bench.json") :] for p in unchecked(dict(bench_metrics), over_images=True)]
+    absent = _of(bench, unchecked(dict(bench_metrics), over_images=True))
     if not isinstance(bench_metrics.get("e2e"), Mapping):
         absent = [f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"]
     absent += _per_class_unchecked(eval_metrics, ev)
     if absent:  # nothing to check a copy against: never a pass
         return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, "; ".join(absent))
     return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)
+
+
+def _of(bench: str, found: list[str]) -> list[str]:
+    """The consistency module's ``bench.json ...`` messages, naming the gated file's path ``bench`` instead."""
+    return [bench + p[len("bench.json") :] for p in found]
 
 
 def check_gate(

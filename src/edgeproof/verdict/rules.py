@@ -295,3 +295,20 @@ def verdict(rules: Iterable[Mapping[str, Any]], throttled: bool = False) -> str:
     if INCONCLUSIVE in statuses or not rules:
         return INCONCLUSIVE
     return PASS
+
+
+def throttle_problem(conditions: Any) -> Optional[str]:
+    """Why a device verdict's ``conditions`` do not show a run that did not throttle (None: they do): the
+    one test by which the headline and the chart (:mod:`edgeproof.verdict.shown`) and the gate's own
+    report (``gate.md``, so the PR comment: :mod:`edgeproof.verdict.report`) withhold a run's figures. The
+    device gate writes ``throttled: true`` for a hot or down-clocked run and for one whose readings cannot
+    show it was not; a verdict without the flag shows nothing either way."""
+    flag = conditions.get("throttled") if isinstance(conditions, Mapping) else None
+    if flag is False:
+        return None
+    if flag is True:
+        reasons = conditions.get("reasons")
+        said = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "no reason given"
+        return "the run throttled ({}): its figures say nothing about the model".format(said)
+    said = "missing" if flag is None else "{!r}, not false".format(flag)
+    return "conditions.throttled is {}: nothing shows the run did not throttle".format(said)

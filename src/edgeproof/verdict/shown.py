@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from edgeproof.io import read_json
 from edgeproof.tracking.verdicts import verdict_problem
 from edgeproof.verdict.energy import shown_measured
-from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason
+from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason, throttle_problem
 
 # The figures shown of a device, by their headline name: (bench.json key, the record that must say the
 # board measured it, or None for the speed figures every run times).
@@ -96,7 +96,9 @@ def device_left_out(
         return "{}: expected a JSON object, found {}".format(gate, type(verdict).__name__)
     if verdict.get("model_sha256") != sha:
         return "{} judged model_sha256 {}…, not {}…".format(gate, str(verdict.get("model_sha256"))[:12], sha[:12])
-    why = verdict_problem(verdict) or _rules_against(verdict.get("rules")) or _throttled(verdict.get("conditions"))
+    why = (
+        verdict_problem(verdict) or _rules_against(verdict.get("rules")) or throttle_problem(verdict.get("conditions"))
+    )
     return "{}: {}".format(gate, why) if why else None
 
 
@@ -114,18 +116,3 @@ def _rules_against(listed: Any) -> Optional[str]:
         if r.get("name") in FIGURE_TIES and r.get("status") != PASS
     ]
     return "rules {}: not the released file's figures on this board".format(", ".join(untied)) if untied else None
-
-
-def _throttled(conditions: Any) -> Optional[str]:
-    """Why the verdict's ``conditions`` do not show a run that did not throttle (None: they do). The
-    device gate writes ``throttled: true`` for a hot or down-clocked run and for one whose readings
-    cannot show it was not; a verdict without the flag shows nothing either way."""
-    flag = conditions.get("throttled") if isinstance(conditions, Mapping) else None
-    if flag is False:
-        return None
-    if flag is True:
-        reasons = conditions.get("reasons")
-        said = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "no reason given"
-        return "the run throttled ({}): its figures say nothing about the model".format(said)
-    said = "missing" if flag is None else "{!r}, not false".format(flag)
-    return "conditions.throttled is {}: nothing shows the run did not throttle".format(said)

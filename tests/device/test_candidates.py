@@ -11,6 +11,7 @@ import pytest
 
 from edgeproof.device.measure import run_measure
 from edgeproof.io import sha256_file
+from edgeproof.markdown import cell
 from edgeproof.profiles import parse_profiles
 from edgeproof.verdict.device import run_device_gate
 from tests.conftest import make_fixed_detector
@@ -175,6 +176,9 @@ def test_a_candidate_measured_on_a_throttled_run_is_not_advised(tmp_path):
     assert run_device_gate(bundle, "cpu-ci", out) == 3
     (judged,) = json.loads((out / "gate.json").read_text())["candidates"]
     assert judged["verdict"] == "inconclusive" and "advice" not in judged
+    # its FPS, speed-up and p95 were timed in the same hot run: gate.md (the PR comment) withholds them
+    (row,) = [line for line in (out / "gate.md").read_text().splitlines() if line.startswith("| int8_trt |")]
+    assert row.split(" | ")[1:4] == ["withheld (throttled)"] * 3 and cell(judged["fps_e2e"]) not in row
 
 
 def test_a_candidate_that_fails_on_the_board_is_recorded_not_raised(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
 from edgeproof.verdict.energy import shown_measured
-from edgeproof.verdict.rules import PASS
+from edgeproof.verdict.rules import PASS, SPEED_RULES, throttle_problem
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -14,6 +14,9 @@ _VERDICT = {
     "inconclusive": "INCONCLUSIVE ⚠️ — nothing was judged about the model; see why below, fix and rerun",
 }
 _MARK = {"pass": "pass", "fail": "**FAIL**", "invalid": "**INVALID**", "inconclusive": "inconclusive"}
+# A figure of a run whose conditions do not show it did not throttle (rules.throttle_problem, the headline's
+# test too): never shown as the model's, here as in the headline (which leaves the whole report out).
+WITHHELD = "withheld (throttled)"
 
 
 def verdict_line(verdict: str) -> str:
@@ -21,21 +24,20 @@ def verdict_line(verdict: str) -> str:
     return "**Verdict: {}**".format(_VERDICT[verdict])
 
 
-def rule_table(report: Mapping[str, Any]) -> List[str]:
-    """The rule table of a gate report (build side and device alike), then the rules that did not pass."""
+def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str]:
+    """The rule table of a gate report (build side and device alike), then the rules that did not pass;
+    ``hot``: why the run's conditions do not show it did not throttle (the device gate's), which marks the
+    figure of each rule a throttled run leaves inconclusive (:data:`~edgeproof.verdict.rules.SPEED_RULES`)."""
     rows = []
     for r in report["rules"]:
         status = r.get("status") or ("pass" if r.get("passed") else "fail")
         mark = _MARK[status]  # the reason, in full, is listed under the table
         threshold = "{} {}".format(r["op"], cell(r["threshold"]))
+        measured = cell(r["measured"])
+        if hot and r["name"] in SPEED_RULES and r["measured"] is not None:
+            measured += " (throttled)"  # the verdict cannot rest on it: it was timed on a hot board
         rows.append(
-            [
-                cell(r["name"]),
-                "`{}` ({})".format(cell(r["metric"]), cell(r["source"])),
-                threshold,
-                cell(r["measured"]),
-                mark,
-            ]
+            [cell(r["name"]), "`{}` ({})".format(cell(r["metric"]), cell(r["source"])), threshold, measured, mark]
         )
     lines = table(["rule", "metric", "threshold", "measured", "result"], rows)
     if report["failed"]:
@@ -48,32 +50,43 @@ def rule_table(report: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def _figures(m: Mapping[str, Any]) -> List[str]:
+def _figures(m: Mapping[str, Any], hot: Optional[str]) -> List[str]:
     """FPS next to energy and memory: the comment's one-line summary of what was measured. An energy or
     memory figure is shown only where the board's record says it measured it and it is possible
     and the energy rules could judge it (:func:`~edgeproof.verdict.energy.shown_measured`); otherwise the
-    cell says why."""
+    cell says why. Of a run that throttled (``hot`` says why), the figures the headline would show are
+    withheld and the line under the table says why; the detections' mAP is not timed and stays."""
     row = [
-        m.get("fps_e2e"),
-        m.get("latency_ms_p95"),
+        _timed(m.get("fps_e2e"), hot),
+        _timed(m.get("latency_ms_p95"), hot),
         m.get("map50_95"),
-        _shown(m, "energy_mj_per_frame", "energy"),
-        _shown(m, "power_w_mean", "energy"),
-        _shown(m, "peak_memory_mb", "memory"),
+        _shown(m, "energy_mj_per_frame", "energy", hot),
+        _shown(m, "power_w_mean", "energy", hot),
+        _shown(m, "peak_memory_mb", "memory", hot),
     ]
     header = ["FPS (e2e)", "p95 ms", "mAP50-95", "mJ/frame", "W mean", "peak MB"]
-    return ["", *table(header, [row])]
+    lines = ["", *table(header, [row])]
+    if WITHHELD in row:  # a run whose results never arrived measured nothing to withhold
+        lines += ["", "Figures withheld: {}; `gate.json` keeps them under `measured`.".format(one_line(hot))]
+    return lines
 
 
-def _shown(m: Mapping[str, Any], key: str, record: str) -> Any:
+def _timed(value: Any, hot: Optional[str]) -> Any:
+    """A figure as the table shows it: :data:`WITHHELD` where the run throttled (and measured it)."""
+    return WITHHELD if hot and value is not None else value
+
+
+def _shown(m: Mapping[str, Any], key: str, record: str, hot: Optional[str]) -> Any:
     value, why = shown_measured(m, key, record)
-    return value if why is None else cell(why)
+    return _timed(value, hot) if why is None else cell(why)
 
 
-def _sweep(m: Mapping[str, Any]) -> List[str]:
+def _sweep(m: Mapping[str, Any], hot: Optional[str]) -> List[str]:
     rows = m.get("batch_sweep") or []
     if not isinstance(rows, list) or not rows:
         return []
+    if hot:  # timed in the same run as the gated figures
+        return ["", "Batch sweep: {}.".format(WITHHELD)]
     body = [[r.get("batch"), r.get("images_per_s"), r.get("latency_model_ms_p50")] for r in rows if isinstance(r, dict)]
     return ["", *table(["batch", "images/s", "latency p50 (ms)"], body)]
 
@@ -95,8 +108,10 @@ def _jetson(report: Mapping[str, Any]) -> str:
     return "Jetson: {}, L4T {}, power mode {}  ".format(cell(jetson.get("model")), cell(jetson.get("l4t")), cell(mode))
 
 
-def candidate_lines(candidates: Optional[List[Dict[str, Any]]]) -> List[str]:
-    """The gate report's section: each candidate's figures and verdict (never the profile's verdict)."""
+def candidate_lines(candidates: Optional[List[Dict[str, Any]]], hot: Optional[str] = None) -> List[str]:
+    """The gate report's section: each candidate's figures and verdict (never the profile's verdict); of a
+    run that throttled (``hot`` says why: the board measures the candidates in the same run), their
+    timed figures are :data:`WITHHELD`."""
     if not candidates:
         return []
     rows = []
@@ -106,9 +121,9 @@ def candidate_lines(candidates: Optional[List[Dict[str, Any]]]) -> List[str]:
         rows.append(
             [
                 c.get("variant"),
-                c.get("fps_e2e"),
-                c.get("speedup"),
-                c.get("latency_ms_p95"),
+                _timed(c.get("fps_e2e"), hot),
+                _timed(c.get("speedup"), hot),
+                _timed(c.get("latency_ms_p95"), hot),
                 c.get("map50_95"),
                 c.get("verdict"),
                 cell(why or None),
@@ -121,6 +136,7 @@ def candidate_lines(candidates: Optional[List[Dict[str, Any]]]) -> List[str]:
 def render_markdown(report: Dict[str, Any]) -> str:
     """A verdict line, the identity of the model and device, measured figures, the rules, notes and conditions."""
     m, c = report["measured"], report["conditions"]
+    hot = throttle_problem(c)  # the headline's test: a figure it withholds is not shown here either
     nodes = report.get("node_placement") or {}
     placement = ", ".join("{} {}".format(p, n) for p, n in sorted(nodes.items())) if isinstance(nodes, dict) else ""
     lines = [
@@ -135,9 +151,9 @@ def render_markdown(report: Dict[str, Any]) -> str:
         _jetson(report),
         "Nodes run per provider (ORT profiler): {}  ".format(placement or "—"),
         "Session + engine build, first inference (not in the timings): {} s".format(cell(m.get("engine_build_s"))),
-        *_figures(m),
+        *_figures(m, hot),
         "",
-        *rule_table(report),
+        *rule_table(report, hot),
     ]
     lines += ["", *("Note: {}".format(one_line(n)) for n in report.get("notes") or [])] if report.get("notes") else []
     lines += _proposed(report)
@@ -147,4 +163,4 @@ def render_markdown(report: Dict[str, Any]) -> str:
     if isinstance(temps, dict) and temps:
         hottest = max(temps.items(), key=lambda kv: kv[1] if isinstance(kv[1], (int, float)) else float("-inf"))
         lines += ["", "Hottest reading during the run: {} {} C".format(hottest[0], cell(hottest[1], 3))]
-    return "\n".join(lines + _sweep(m) + candidate_lines(report.get("candidates"))) + "\n"
+    return "\n".join(lines + _sweep(m, hot) + candidate_lines(report.get("candidates"), hot)) + "\n"

@@ -92,20 +92,78 @@ def test_a_yolo_name_without_a_box_is_a_problem_naming_its_index(tmp_path):
     ]
 
 
-def test_a_voc_class_with_only_difficult_objects_is_a_problem_saying_so(tmp_path):
-    """``difficult: ignore`` makes them crowd regions, never trained on: the class has no box to learn from."""
+VOC_ANN = f"{SRC}/Annotations"
+TO_LEAVE_OUT = 'to leave it out, list the classes with boxes in data.voc.classes: ["dog"]'
+
+
+def test_a_voc_class_with_only_difficult_objects_names_the_file_that_holds_them(tmp_path):
+    """VOC's classes are the union of its object names: a class without boxes was named the Annotations
+    folder, where no class is defined, so nobody could tell which file to look at. It is the file whose
+    objects named it, all difficult: ``difficult: ignore`` makes them crowd regions, never trained on,
+    ``drop`` drops them; with ``data.voc.classes`` set, that key defines the class."""
     repo = tmp_path / "repo"
     root = repo / SRC
     write_voc(root, "a", draw(80, 60, BOXES[:1]), [("dog", (9, 11, 38, 34), 0), ("cat", (51, 31, 70, 50), 1)])
     write_voc(root, "b", draw(80, 60, BOXES[:1], seed=1), [("dog", (9, 11, 38, 34), 0)])
     write_split_files(root, ["a"], ["b"])
+    ignored = "1 difficult object(s): crowd region(s), never trained on (data.voc.difficult: ignore)"
     report = _prepare(repo, tmp_path / "out", "voc", {"root": SRC})
     assert report["problem_examples"]["category_without_boxes"] == [
-        f"{SRC}/Annotations: class 'cat': no box in the train or val images (1 crowd/difficult region(s) aside); "
-        'to leave it out, list the classes with boxes in data.voc.classes: ["dog"]'
+        f"{VOC_ANN}/a.xml: class 'cat': no box in the train or val images: in it, {ignored}; {TO_LEAVE_OUT}"
+    ]
+    report = _prepare(repo, tmp_path / "drop", "voc", {"root": SRC, "difficult": "drop"})
+    assert report["problem_examples"]["category_without_boxes"] == [
+        f"{VOC_ANN}/a.xml: class 'cat': no box in the train or val images: in it, 1 difficult object(s) "
+        f"dropped (data.voc.difficult: drop); {TO_LEAVE_OUT}"
+    ]
+    report = _prepare(repo, tmp_path / "listed", "voc", {"root": SRC, "classes": ["dog", "cat"]})
+    assert report["problem_examples"]["category_without_boxes"] == [
+        f"params.yaml: data.voc.classes: class 'cat': no box in the train or val images: in {VOC_ANN}/a.xml, "
+        f"{ignored}; {TO_LEAVE_OUT}"
     ]
     report = _prepare(repo, tmp_path / "train", "voc", {"root": SRC, "difficult": "train"}, strict=True)
     assert report["problems_total"] == 0
+
+
+def test_a_voc_class_whose_boxes_are_lost_after_loading_names_each_file_and_why(tmp_path):
+    """Objects with usable boxes make a VOC class, yet the class can end without one: its box falls
+    outside its image (c), its image is missing (d), or its image is a val image's copy, taken out of
+    train (e); each file naming it says which."""
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    write_voc(root, "a", draw(80, 60, BOXES[:1]), [("dog", (9, 11, 38, 34), 0)])
+    write_voc(root, "b", draw(80, 60, BOXES[:1], seed=1), [("dog", (9, 11, 38, 34), 0)])
+    write_voc(root, "c", draw(80, 60, seed=2), [("dog", (9, 11, 38, 34), 0), ("cat", (200, 200, 220, 220), 0)])
+    write_voc(root, "d", None, [("cat", (51, 31, 70, 50), 0)])
+    write_voc(root, "e", draw(80, 60, BOXES[:1], seed=1), [("cat", (51, 31, 70, 50), 0)])  # b's bytes
+    write_split_files(root, ["a", "c", "d", "e"], ["b"])
+    report = _prepare(repo, tmp_path / "out", "voc", {"root": SRC})
+    assert report["problems"]["box_outside"] == report["problems"]["missing_file"] == 1
+    assert report["problem_examples"]["split_overlap"] == [
+        f"{SRC}/JPEGImages/e.jpg: the same bytes as val {SRC}/JPEGImages/b.jpg"
+    ]
+    assert report["problem_examples"]["category_without_boxes"] == [
+        f"{VOC_ANN}/c.xml: class 'cat': no box in the train or val images: "
+        "in it, 1 box(es) dropped on its image (box_outside or box_degenerate); "
+        f"in {VOC_ANN}/d.xml, 1 box(es) on its image d.jpg, which was dropped (see that file's problem); "
+        f"in {VOC_ANN}/e.xml, 1 box(es) on an image taken out of train as a copy of a val image (split_overlap); "
+        + TO_LEAVE_OUT
+    ]
+
+
+def test_a_voc_class_only_on_images_the_caps_left_out_says_so(tmp_path):
+    repo = tmp_path / "repo"
+    root = repo / SRC
+    write_voc(root, "a", draw(80, 60, BOXES[:1]), [("dog", (9, 11, 38, 34), 0)])
+    write_voc(root, "b", draw(80, 60, BOXES[:1], seed=1), [("dog", (9, 11, 38, 34), 0)])
+    write_voc(root, "c", draw(80, 60, BOXES[:1], seed=2), [("cat", (9, 11, 38, 34), 0)])
+    write_split_files(root, ["a", "c"], ["b"])
+    report = _prepare(repo, tmp_path / "out", "voc", {"root": SRC, "max_train_images": 1})
+    assert report["selection"]["train_capped_out"] == 1
+    assert report["problem_examples"]["category_without_boxes"] == [
+        f"{VOC_ANN}/c.xml: class 'cat': no box in the train or val images: in it, 1 box(es) on an image the caps "
+        f"left out (data.voc.max_train_images / max_val_images); {TO_LEAVE_OUT}"
+    ]
 
 
 def test_a_class_with_boxes_in_one_split_only_is_no_problem(tmp_path):

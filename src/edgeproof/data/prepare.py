@@ -247,7 +247,7 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
         if records[split] and stats[split]["boxes"] == stats[split]["crowd_boxes"]:
             problems.add("empty_split", _without_boxes(split, stats[split], problems, ds.info))
     if not problems.fatal():  # an empty split leaves every class without boxes: that is the problem to fix
-        unseen_categories(records, ds, problems)
+        unseen_categories(records, ds, problems, chosen)
     selection = {**ds.info, "val_from": val_from(ds, params.val_fraction, params.seed)}
     extra = {"strict": params.strict, "images_placed": dict(placed), "selection": selection, "notes": ds.notes}
     report = _report(ds.source, ds.categories, stats, problems, extra)

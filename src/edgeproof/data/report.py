@@ -51,8 +51,9 @@ PROBLEM_KINDS: dict[str, str] = {
     "iscrowd_invalid": "COCO iscrowd not the integer 0 or 1; counted as an ordinary (non-crowd) box",
     "category_mismatch": "val file names a category id differently from the train file; matched by name",
     "category_without_boxes": (
-        "class with no box in the train or val images, named with the annotation file that defines it: it would be "
-        "trained as a class never seen; list data.<source>.classes to leave it out"
+        "class with no box in the train or val images, named with the file that defines it (VOC: data.voc.classes, "
+        "else the XML files naming it, with what became of its objects there): it would be trained as a class "
+        "never seen; list data.<source>.classes to leave it out"
     ),
     "empty_split": (
         "a split without images, or without a single box (crowd/difficult regions aside): "

@@ -52,6 +52,15 @@ class SourceImage:
         return self.root / self.file
 
 
+@dataclass(frozen=True)
+class Origin:
+    """One annotation file that names a class: what a class without a single box can be traced back to."""
+
+    file: str  # the annotation file, as problems name it
+    image: int  # index of its image in ``SourceDataset.images`` (its boxes of the class, if any, are there)
+    held: str = ""  # why objects of the class there are no boxes to train on (VOC ``difficult``), or ""
+
+
 @dataclass
 class SourceDataset:
     """A loaded source before image I/O. ``fill`` materialises boxes of the chosen images (lazy loaders)."""
@@ -63,7 +72,10 @@ class SourceDataset:
     fill: Callable[[Sequence[int]], None] | None = None
     info: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how the source was read, where it is not as written
-    categories_from: str = ""  # the file (or VOC's Annotations folder) that defines the classes, for problems
+    # the file (and key) that defines the classes, for problems; "" where each class is defined by the
+    # annotation files naming it (VOC without data.voc.classes: the union of its <object> names)
+    categories_from: str = ""
+    origins: dict[int, list[Origin]] = field(default_factory=dict)  # category id -> the files naming it (VOC)
 
 
 def existing(repo: Path, rel: str | None, key: str, want_dir: bool) -> Path:

@@ -8,7 +8,9 @@ pycocotools scores them by COCO's crowd rule, which is more lenient than VOC's d
 absorbs every detection whose overlap with it, divided by the *detection's* own area, reaches the IoU
 threshold (any small box inside it), where VOC ignores only detections whose ordinary IoU with the
 difficult object exceeds 0.5. Scores are comparable with COCO tools, not with VOC's own AP.
-Classes are the VOC names; category ids are ``1..n`` in class order (VOC's own: alphabetical).
+Classes are ``data.voc.classes``, else the union of the object names with a usable box; category ids
+are ``1..n`` in class order (VOC's own: alphabetical). Each class keeps the files naming it
+(:class:`~edgeproof.data.source.Origin`), so a class left without a box can be traced to them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from edgeproof.data.canonical import Category
 from edgeproof.data.params import VocParams
 from edgeproof.data.report import Problems
 from edgeproof.data.source import (
+    Origin,
     SourceBox,
     SourceDataset,
     SourceImage,
@@ -134,7 +138,7 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
     splits = _split_ids(root, params)
     if splits is not None:
         _missing_annotations(splits, ann_dir, params, repo, problems)
-    entries: list[tuple[SourceImage, list[_Object]]] = []
+    entries: list[tuple[SourceImage, list[_Object], str]] = []
     for xml in sorted(ann_dir.glob("*.xml")):
         if splits is not None and xml.stem not in splits:
             continue
@@ -158,19 +162,39 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
             problems.add("split_overlap", f"{where}: listed in both {params.train_set} and {params.val_set}")
             split = "val"
         w, h = _size(tree)
-        entries.append((SourceImage(len(entries) + 1, file, img_dir, w, h, split), _objects(tree, where, problems)))
+        image = SourceImage(len(entries) + 1, file, img_dir, w, h, split)
+        entries.append((image, _objects(tree, where, problems), where))
     return _dataset(entries, params, display(ann_dir, repo), problems)
 
 
+def _held(difficult: int, mode: str) -> str:
+    """Why ``difficult`` objects of a class in one file are no boxes to train on (:class:`Origin`'s ``held``)."""
+    if not difficult or mode == "train":
+        return ""
+    if mode == "ignore":
+        return f"{difficult} difficult object(s): crowd region(s), never trained on (data.voc.difficult: ignore)"
+    return f"{difficult} difficult object(s) dropped (data.voc.difficult: drop)"
+
+
+def _origins(objs: list[_Object], ids: dict[str, int], xml: str, index: int, mode: str) -> Iterator[tuple[int, Origin]]:
+    """``(category id, Origin)`` for each kept class the annotation file ``xml`` names."""
+    difficult = Counter(name for name, hard, _ in objs if hard)
+    for name in dict.fromkeys(name for name, _, _ in objs if name in ids):
+        yield ids[name], Origin(xml, index, _held(difficult[name], mode))
+
+
 def _dataset(
-    entries: list[tuple[SourceImage, list[_Object]]], params: VocParams, where: str, problems: Problems
+    entries: list[tuple[SourceImage, list[_Object], str]], params: VocParams, where: str, problems: Problems
 ) -> SourceDataset:
-    found = sorted({name for _, objs in entries for name, _, _ in objs})
+    """The classes (``data.voc.classes``, else every object name with a usable box, sorted), each image's boxes
+    of them, and which files name each class (a class whose objects are all difficult has no box)."""
+    found = sorted({name for _, objs, _ in entries for name, _, _ in objs})
     keep_categories([Category(0, n) for n in found], params.classes, "data.voc.classes")  # names must exist
     categories = [Category(i + 1, n) for i, n in enumerate(params.classes or found)]
     ids = {c.name: c.id for c in categories}
     n_boxes, other = [], Counter[str]()
-    for image, objs in entries:
+    origins: dict[int, list[Origin]] = {}
+    for index, (image, objs, xml) in enumerate(entries):
         for name, difficult, (x, y, w, h) in objs:
             if name not in ids:
                 other[name] += 1
@@ -178,8 +202,11 @@ def _dataset(
                 crowd = int(difficult and params.difficult == "ignore")
                 image.boxes.append(SourceBox(ids[name], (x, y, w, h), crowd))
         n_boxes.append(len(image.boxes))
+        for category_id, origin in _origins(objs, ids, xml, index, params.difficult):
+            origins.setdefault(category_id, []).append(origin)
     shared_names(categories, where, problems, other)  # "Dog" beside "dog": one class typed two ways
-    images = [im for im, _ in entries]
+    images = [im for im, _, _ in entries]
     info = {"boxes_other_classes": sum(other.values())}
     n = np.asarray(n_boxes, dtype=np.int64)
-    return SourceDataset("voc", categories, images, n, None, info, categories_from=where)
+    defined_by = "params.yaml: data.voc.classes" if params.classes else ""  # else the files naming each class
+    return SourceDataset("voc", categories, images, n, None, info, categories_from=defined_by, origins=origins)

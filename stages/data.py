@@ -18,7 +18,8 @@ from typing import Any
 from edgeproof.config import load_params
 from edgeproof.data.prepare import prepare
 from edgeproof.data.report import DatasetError
-from edgeproof.io import atomic_dir, write_json
+from edgeproof.folders import atomic_dir
+from edgeproof.io import write_json
 from stages._common import parser, run
 
 

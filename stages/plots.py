@@ -14,7 +14,8 @@ from pathlib import Path
 from edgeproof.config import load_params
 from edgeproof.evaluation.draw import draw_plots, draw_shipped
 from edgeproof.evaluation.plots import PlotInputs, PlotPaths
-from edgeproof.io import atomic_dir, read_json
+from edgeproof.folders import atomic_dir
+from edgeproof.io import read_json
 from stages._common import parser, run
 
 DEFAULTS = PlotPaths.under(Path("plots/eval"))

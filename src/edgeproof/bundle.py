@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
-from edgeproof.io import atomic_dir, read_json, sha256_file, write_json
+from edgeproof.folders import atomic_dir
+from edgeproof.io import read_json, sha256_file, write_json
 from edgeproof.profiles import Profile, parity_problem
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import read_input_size

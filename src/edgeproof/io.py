@@ -4,22 +4,19 @@ Every file a stage declares as an output goes through these helpers: a reader (D
 Jetson job) either sees the previous complete file or the new complete file, never a torn one.
 Durability: a file's bytes are fsynced before it is renamed into place and its folder is fsynced
 after, so once a helper returns the new version survives a power cut (before it returns, the old
-one does). :func:`atomic_dir` swaps a whole folder in one step (Linux ``renameat2``
-``RENAME_EXCHANGE``), so there is no moment at which neither version exists.
+one does). Whole folders (a swap in one step, scratch folders) are :mod:`edgeproof.folders`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +29,7 @@ def _umask() -> int:
     return mask
 
 
-def _publish_mode(path: Path, directory: bool = False) -> None:
+def publish_mode(path: Path, directory: bool = False) -> None:
     """Give a temp file/dir the mode a plain ``open``/``mkdir`` would (mkstemp makes them 0600/0700)."""
     path.chmod((0o777 if directory else 0o666) & ~_umask())
 
@@ -61,41 +58,6 @@ def fsync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
-def _syncfs(path: Path) -> bool:
-    """Flush the whole filesystem holding ``path`` in one call (Linux ``syncfs``); False if unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-    if syncfs is None:
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return syncfs(fd) == 0
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(root: Path) -> None:
-    """Make every file and folder under ``root`` durable.
-
-    One ``syncfs`` where available: an fsync per file costs a journal commit each (measured: 10 ms
-    per file, 15 s for 5000 files, against 0.1 s for one ``syncfs``). Elsewhere each file, then each
-    folder (deepest first), is fsynced.
-    """
-    if _syncfs(root):
-        return
-    folders = [root]
-    for path in root.rglob("*"):
-        if path.is_symlink():
-            continue
-        if path.is_dir():
-            folders.append(path)
-        elif path.is_file():
-            fsync_file(path)
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        fsync_dir(folder)
-
-
 @contextlib.contextmanager
 def atomic_path(target: Path | str, suffix: str = "", durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it over ``target`` only on success.
@@ -103,7 +65,7 @@ def atomic_path(target: Path | str, suffix: str = "", durable: bool = True) -> I
     The temporary file lives in the target's directory so that ``os.replace`` is a same-filesystem
     rename (atomic on POSIX). On any exception the temporary file is removed and ``target`` is left
     untouched. ``durable`` fsyncs the file before the rename and the folder after it; pass False
-    only when an enclosing :func:`atomic_dir` syncs the whole tree anyway.
+    only when an enclosing :func:`edgeproof.folders.atomic_dir` syncs the whole tree anyway.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +74,7 @@ def atomic_path(target: Path | str, suffix: str = "", durable: bool = True) -> I
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _publish_mode(tmp)
+        publish_mode(tmp)
         if durable:
             fsync_file(tmp)
         os.replace(tmp, target)
@@ -196,112 +158,6 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:  # C library older than glibc 2.28
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or filesystem without exchange
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-_TMP_DIR = ".tmpdir"  # the suffix of atomic_dir's temp trees
-
-
-def _old(target: Path) -> Path:
-    return target.with_name(f".{target.name}.old")
-
-
-def recover_dir(target: Path | str) -> None:
-    """Undo a folder swap interrupted between its two renames (only where exchange is unsupported)."""
-    target = Path(target)
-    if not target.exists() and _old(target).is_dir():
-        os.replace(_old(target), target)
-        fsync_dir(target.parent)
-
-
-def _swap_in_two_renames(new: Path, target: Path) -> None:
-    old = _old(target)
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def scratch_dir(target: Path | str) -> Iterator[Path]:
-    """Yield a private temporary folder ``.<name>.*.tmpdir`` next to ``target``; delete it on exit.
-
-    The folder is ``flock``ed while in use, so each call first deletes the ones that killed processes
-    left next to ``target`` (free lock) and spares those of live ones.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_TMP_DIR, dir=target.parent))
-    owner = os.open(tmp, os.O_RDONLY)
-    fcntl.flock(owner, fcntl.LOCK_EX)  # "being written": a killed writer's tree is recognised by a free lock
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone when published; the old tree after an exchange
-        os.close(owner)
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary directory next to ``target``; swap it in place of ``target`` on success.
-
-    The new tree is fsynced, then exchanged with the old one in a single rename, so a reader (or a
-    power cut) sees the complete old tree or the complete new one. Without ``renameat2`` (not
-    Linux, or a filesystem without it) two renames are used, and an interruption between them is
-    undone by :func:`recover_dir` at the next call. The temp tree is a :func:`scratch_dir`.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover_dir(target)
-    with scratch_dir(target) as tmp:
-        yield tmp
-        _publish_mode(tmp, directory=True)
-        fsync_tree(tmp)
-        if not target.exists():
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        elif _exchange(tmp, target):
-            fsync_dir(target.parent)  # the swap is on disk before the old tree (now at tmp) goes
-        else:
-            _swap_in_two_renames(tmp, target)
-
-
-def _remove_abandoned(target: Path) -> None:
-    """Delete the temp trees that killed writers left next to ``target`` (nobody holds their lock)."""
-    for stale in target.parent.glob(f".{target.name}.*{_TMP_DIR}"):
-        try:
-            fd = os.open(stale, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # a live writer
-            continue
-        else:
-            shutil.rmtree(stale, ignore_errors=True)
-        finally:
-            os.close(fd)
 
 
 class LockBusy(RuntimeError):

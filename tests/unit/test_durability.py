@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import edgeproof.io as io
-from edgeproof.io import atomic_dir, copy_file, recover_dir, write_json
+import edgeproof.folders as folders
+from edgeproof.folders import atomic_dir, recover_dir
+from edgeproof.io import copy_file, write_json
 
 
 @pytest.fixture
@@ -107,9 +108,9 @@ def test_a_reader_always_finds_a_complete_version(tmp_path):
 
 def test_the_new_tree_is_flushed_before_the_swap(tmp_path, monkeypatch):
     order = []
-    real_tree, real_exchange = io.fsync_tree, io._exchange
-    monkeypatch.setattr(io, "fsync_tree", lambda root: (order.append("flush"), real_tree(root))[1])
-    monkeypatch.setattr(io, "_exchange", lambda a, b: (order.append("swap"), real_exchange(a, b))[1])
+    real_tree, real_exchange = folders.fsync_tree, folders._exchange
+    monkeypatch.setattr(folders, "fsync_tree", lambda root: (order.append("flush"), real_tree(root))[1])
+    monkeypatch.setattr(folders, "_exchange", lambda a, b: (order.append("swap"), real_exchange(a, b))[1])
     target = tmp_path / "prepared"
     _make(target, "old")
     _make(target, "new")
@@ -118,7 +119,7 @@ def test_the_new_tree_is_flushed_before_the_swap(tmp_path, monkeypatch):
 
 def test_without_exchange_an_interrupted_swap_is_undone(tmp_path, monkeypatch):
     """Where renameat2 is missing, two renames are used: a crash between them is repaired on the next call."""
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(folders, "_exchange", lambda a, b: False)
     target = tmp_path / "prepared"
     _make(target, "old")
     os.replace(target, tmp_path / ".prepared.old")  # killed right after the first rename
@@ -133,7 +134,7 @@ def test_without_exchange_an_interrupted_swap_is_undone(tmp_path, monkeypatch):
 
 
 def test_a_failed_second_rename_puts_the_old_tree_back(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(folders, "_exchange", lambda a, b: False)
     target = tmp_path / "prepared"
     _make(target, "old")
     real_replace, calls = os.replace, []
@@ -169,7 +170,7 @@ def test_trees_left_by_killed_writers_are_removed_but_live_ones_kept(tmp_path):
 
 
 def test_scratch_folders_of_killed_processes_go_live_ones_stay_and_ours_is_removed(tmp_path):
-    from edgeproof.io import scratch_dir
+    from edgeproof.folders import scratch_dir
 
     target = tmp_path / "models" / "model.onnx"
     dead = tmp_path / "models" / ".model.onnx.abc123.tmpdir"  # an export was SIGKILLed mid-way
@@ -200,13 +201,13 @@ def test_a_tracking_record_is_flushed_before_the_outbox_shows_it(tmp_path, event
     from edgeproof.tracking.record import RECORD_FILE, snapshot
     from tests.unit.test_tracking import make_run_files
 
-    real_tree = io.fsync_tree
+    real_tree = folders.fsync_tree
 
     def fsync_tree(root):  # what was in the tree when it was flushed
         events.extend(("flush", str(p), "") for p in Path(root).rglob("*") if p.is_file())
         return real_tree(root)
 
-    monkeypatch.setattr(io, "fsync_tree", fsync_tree)
+    monkeypatch.setattr(folders, "fsync_tree", fsync_tree)
     (tmp_path / "run").mkdir()
     folder = snapshot(make_run_files(tmp_path / "run"), tmp_path, tmp_path / "outbox", log_model=True)
     publish = [i for i, e in enumerate(events) if e[0] == "replace" and e[2] == str(folder)]

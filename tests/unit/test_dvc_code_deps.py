@@ -29,6 +29,7 @@ PLUMBING = frozenset(
         "src/edgeproof/schema.py",  # the pydantic base of every section
         "src/edgeproof/settings.py",  # the same for the pydantic-free (device) sections
         "src/edgeproof/io.py",  # atomic writes, JSON reading, hashing
+        "src/edgeproof/folders.py",  # atomic folder writes (the folder side of io.py)
         "src/edgeproof/paths.py",  # where local state lives (checkpoints, outbox)
         "src/edgeproof/stage_clock.py",  # each stage's note of its time (for the MLflow run's time_s.*)
         "stages/_common.py",  # argument parsing, logging, exit codes

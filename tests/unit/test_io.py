@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from edgeproof.io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+from edgeproof.folders import atomic_dir
+from edgeproof.io import atomic_path, read_json, sha256_file, write_json
 
 
 def test_write_json_is_sorted_and_replaces(tmp_path):

@@ -124,7 +124,7 @@ def test_each_command_lives_in_the_module_of_its_job():
 # The package's floors, lowest first: a module imports its own floor or lower ones, never a higher one
 # (with no circles, see above). A new top-level module or package must be placed here.
 LAYERS = [
-    {"__init__", "io", "paths", "settings", "schema", "markdown", "params_file", "stage_clock"},  # plumbing
+    {"__init__", "io", "folders", "paths", "settings", "schema", "markdown", "params_file", "stage_clock"},  # plumbing
     {"runtime", "profiles", "data"},  # the device-side runtime, the profile schema, datasets
     {"evaluation", "device", "tracking", "exptable"},  # scoring, the board runner, MLflow, tables
     # the headline shows a board's figure only where the verdict's rules say it was measured

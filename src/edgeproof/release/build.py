@@ -15,7 +15,8 @@ from typing import Any
 from edgeproof.benchmark import BenchmarkParams
 from edgeproof.data.canonical import split_image_paths
 from edgeproof.evaluation.params import EvaluateParams
-from edgeproof.io import atomic_dir, read_json, write_json
+from edgeproof.folders import atomic_dir
+from edgeproof.io import read_json, write_json
 from edgeproof.profiles import Profile
 from edgeproof.release import measure, plot
 from edgeproof.release.choose import REFERENCE, choose

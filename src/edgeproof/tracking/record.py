@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from edgeproof.io import atomic_dir, json_sha256
+from edgeproof.folders import atomic_dir
+from edgeproof.io import json_sha256
 from edgeproof.params_file import read_params_yaml
 from edgeproof.tracking.class_metrics import EVALUATIONS, class_segments, per_class_metrics, with_class_segments
 from edgeproof.tracking.context import (

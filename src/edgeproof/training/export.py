@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgeproof.io import atomic_path, scratch_dir, sha256_file
+from edgeproof.folders import scratch_dir
+from edgeproof.io import atomic_path, sha256_file
 from edgeproof.training.checkpoint import load_checkpoint_dict
 from edgeproof.training.ultralytics_env import configure
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeproof.io import atomic_dir
+from edgeproof.folders import atomic_dir
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.session import create_session, import_ort

@@ -9,16 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeproof.device.energy import (
-    PowerMeter,
-    energy_fields,
-    rapl_delta_uj,
-    read_rapl,
-    trace_samples,
-)
+from edgeproof.device.energy import PowerMeter
+from edgeproof.device.energy_record import energy_fields
 from edgeproof.device.memory import MemoryMonitor, growth, read_status_kb
 from edgeproof.device.power_window import window_power
+from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot
+from edgeproof.device.tegrastats import trace_samples
 
 POWER = Path(__file__).resolve().parents[1] / "fixtures" / "power"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from edgeproof.device.conditions import Sampler
-from edgeproof.device.energy import trace_samples
 from edgeproof.device.sysinfo import SysRoot
+from edgeproof.device.tegrastats import trace_samples
 from tests.device.test_energy import measure_with_fake_tegrastats
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

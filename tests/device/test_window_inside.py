@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeproof.device.energy import energy_fields
+from edgeproof.device.energy_record import energy_fields
 from edgeproof.device.power_window import counter_window, window_power, window_problem
 
 # 4 W during the warm-up just before the window, 12 W in the run after it; readings every 100 ms

@@ -27,8 +27,8 @@ below 0 W or not finite, a RAPL counter that did not advance:
 call an invalid figure, failing the pull request for the board's fault);
 ``energy.reason`` says which (:meth:`PowerMeter.unmeasured`), and how many tegrastats lines could not
 be read where some could not (``tegrastats: 0 of 12 lines readable; first unreadable: '...'``). A gap is
-never filled in. *Gross* energy is what the board drew in the window; *net* subtracts the idle draw
-measured just before the run (``IDLE_S`` seconds, same source).
+never filled in. The figures bench.json records from a window (gross and net energy per frame):
+:mod:`edgeproof.device.energy_record`.
 """
 
 from __future__ import annotations
@@ -38,38 +38,16 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.device import ina3221
 from edgeproof.device.power_window import Sample, counter_window, reading_problem, window_power, window_problem
 from edgeproof.device.rapl import rapl_delta_uj, read_rapl
 from edgeproof.device.sysinfo import SysRoot
-from edgeproof.device.tegrastats import TegrastatsLines
+from edgeproof.device.tegrastats import TegrastatsLines, input_rail_mw
 
-INPUT_RAILS = ina3221.INPUT_RAILS
 INTERVAL_S = 0.1  # tegrastats --interval 100 / RAPL poll period
 IDLE_S = 3.0  # idle draw measured over this long just before the run
-
-
-def input_rail_mw(fields: Optional[Dict[str, Any]]) -> Tuple[Optional[str], Optional[float]]:
-    """The board input rail's instantaneous draw in one parsed tegrastats line (:meth:`TegrastatsLines.parse`;
-    ``None``: a line it could not read): ``(rail, mW)`` or ``(None, None)``."""
-    power = fields["power_mw"] if fields else {}
-    for rail in INPUT_RAILS:
-        if rail in power:
-            return rail, float(power[rail][0])
-    return None, None
-
-
-def trace_samples(lines: Sequence[str], interval_s: float) -> Tuple[Optional[str], List[Sample]]:
-    """A recorded tegrastats trace as samples ``interval_s`` apart (line i at ``i * interval_s``); a line it
-    cannot read is a missing sample, as the live meter reads it."""
-    rail, samples, reader = None, [], TegrastatsLines("trace")
-    for i, line in enumerate(ln for ln in lines if ln.strip()):
-        name, mw = input_rail_mw(reader.parse(line))
-        rail = rail or name
-        samples.append((i * interval_s, mw))
-    return rail, samples
 
 
 def used_ram_mb(root: SysRoot) -> Optional[float]:
@@ -262,47 +240,3 @@ class PowerMeter:
         widened by one interval each side (a window shorter than the interval still gets its reading)."""
         got = [mb for t, mb in self.ram_mb if t0 - self.interval_s <= t <= t1 + self.interval_s]
         return max(got) if got else None
-
-
-def energy_fields(
-    run: Optional[Dict[str, Any]],
-    idle: Optional[Dict[str, Any]],
-    frames: int,
-    window: Tuple[float, float],
-    idle_window: Optional[Tuple[float, float]],
-    source: Optional[str],
-    interval_s: float,
-    reason: Optional[str] = None,
-) -> Dict[str, Any]:
-    """bench.json's energy fields from a run window's and an idle window's figures (:func:`window_power`).
-
-    Gross mJ/frame is the window's energy over its frames; net first subtracts the idle draw over the
-    same duration. Unmeasurable: every figure ``None`` and ``energy.reason`` says why.
-    """
-    measurable = run is not None and frames > 0
-    seconds = window[1] - window[0]
-    idle_w = round(idle["mean_w"], 4) if idle else None
-    record = {
-        "measurable": measurable,
-        "reason": None if measurable else (reason or "no power readings in the end-to-end window"),
-        "source": source,
-        "interval_ms": round(interval_s * 1000.0, 3),
-        "samples": run["samples"] if run else 0,
-        "inside_samples": run["inside_samples"] if run else 0,  # taken during the timed frames
-        "missing_samples": run["missing"] if run else 0,
-        "window_s": round(seconds, 6),  # microseconds: a short window of fast frames is milliseconds
-        "frames": frames,
-        "idle_w": idle_w,
-        "idle_interval_s": round(idle_window[1] - idle_window[0], 3) if idle and idle_window else None,
-    }
-    if not measurable or run is None:
-        return {"energy_mj_per_frame": None, "energy_net_mj_per_frame": None, "power_w_mean": None,
-                "power_w_peak": None, "energy": record}  # fmt: skip
-    net = (run["energy_mj"] - idle["mean_w"] * 1000.0 * seconds) / frames if idle else None
-    return {
-        "energy_mj_per_frame": round(run["energy_mj"] / frames, 4),
-        "energy_net_mj_per_frame": round(net, 4) if net is not None else None,
-        "power_w_mean": round(run["mean_w"], 4),
-        "power_w_peak": round(run["peak_w"], 4),
-        "energy": record,
-    }

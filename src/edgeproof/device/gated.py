@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from edgeproof.device.conditions import Sampler
-from edgeproof.device.energy import IDLE_S, PowerMeter, energy_fields
+from edgeproof.device.energy import IDLE_S, PowerMeter
+from edgeproof.device.energy_record import energy_fields
 from edgeproof.device.manifest import read_json_file
 from edgeproof.device.memory import MemoryMonitor
 from edgeproof.device.sysinfo import SysRoot

@@ -9,14 +9,18 @@ rail is), counted, and the first one kept, truncated, for the record: ``bench.js
 ``energy.tegrastats_lines`` and ``conditions.json`` ``during.tegrastats_lines``, with a logged warning.
 Unreadable is a line where a field read is not a number, or one with none of the fields tegrastats prints
 (RAM, CPU, a load, a temperature, a rail). A line cut before the rails but with its other fields is read:
-its power reading is the one missing. Device side: Python 3.8.
+its power reading is the one missing. The board's input rail in a parsed line is :func:`input_rail_mw` (the
+power meter's reading), and a recorded trace read as the meter reads it is :func:`trace_samples`. Device
+side: Python 3.8.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from edgeproof.device import ina3221
+from edgeproof.device.power_window import Sample
 from edgeproof.device.sysinfo import parse_tegrastats
 
 log = logging.getLogger(__name__)
@@ -87,3 +91,24 @@ class TegrastatsLines:
         """Log a warning when lines were skipped (once, at the end: a garbled stream would flood the log)."""
         if self.unreadable:
             log.warning("%s skipped unreadable lines: %s", self.reader, self.problem())
+
+
+def input_rail_mw(fields: Optional[Dict[str, Any]]) -> Tuple[Optional[str], Optional[float]]:
+    """The board input rail's instantaneous draw in one parsed tegrastats line (:meth:`TegrastatsLines.parse`;
+    ``None``: a line it could not read): ``(rail, mW)`` or ``(None, None)``."""
+    power = fields["power_mw"] if fields else {}
+    for rail in ina3221.INPUT_RAILS:
+        if rail in power:
+            return rail, float(power[rail][0])
+    return None, None
+
+
+def trace_samples(lines: Sequence[str], interval_s: float) -> Tuple[Optional[str], List[Sample]]:
+    """A recorded tegrastats trace as samples ``interval_s`` apart (line i at ``i * interval_s``); a line it
+    cannot read is a missing sample, as the live meter reads it."""
+    rail, samples, reader = None, [], TegrastatsLines("trace")
+    for i, line in enumerate(ln for ln in lines if ln.strip()):
+        name, mw = input_rail_mw(reader.parse(line))
+        rail = rail or name
+        samples.append((i * interval_s, mw))
+    return rail, samples

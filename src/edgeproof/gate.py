@@ -2,7 +2,8 @@
 
 The rules are judged by the one rule engine (:mod:`edgeproof.verdict.rules`) the device gate also
 uses; their thresholds have one home, ``profiles.<release.build_profile>.gate`` in params.yaml
-(:func:`build_thresholds`), which is also what the release choice judges each variant against.
+(:func:`build_thresholds`), which is also what the release choice judges each variant against. The
+rule that holds the measured files to themselves, ``results_consistent``, is :mod:`edgeproof.gate_consistency`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
+from edgeproof.gate_consistency import CONSISTENT, consistency_rule
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
-from edgeproof.verdict.consistency import bench_problems, unchecked
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
     FAIL,
@@ -123,104 +124,6 @@ def _cross_check_rule(
     measured = "; ".join(problems) if problems else (missing or f"agrees ({', '.join(ran) or 'both turned off'})")
     status, why = (INVALID, problems[0]) if problems else ((INCONCLUSIVE, missing) if missing else (PASS, None))
     return result("cross_check", "cross_check", "agrees", "within tolerance", measured, source, status, why)
-
-
-CONSISTENT = "results_consistent"
-# pycocotools' mAP50 (mAP50-95, mAP75) is the mean, over the classes with boxes, of each class's AP50 (AP,
-# AP75): the per-class rows give it back within their rounding to 6 decimals (1e-6); an edit is far above
-PER_CLASS_TOLERANCE = 1e-5
-_PER_CLASS = (("map50", "ap50"), ("map50_95", "ap"), ("map75", "ap75"))
-
-
-def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """Each mAP figure against the mean of its per-class rows (``per_class[].ap50`` ...), where they exist; a
-    row's AP that is present must be one (a number in [0, 1]: no row is left out of the mean unsaid)."""
-    rows = eval_metrics.get("per_class")
-    rows = rows if isinstance(rows, list) else []
-    out = [
-        f"{source} per_class[{i}] {str(r)[:80]} is not a class's row"
-        for i, r in enumerate(rows)
-        if not isinstance(r, Mapping)
-    ]
-    for figure, key in _PER_CLASS if rows else ():
-        value, aps = eval_metrics.get(figure), []
-        for i, row in enumerate(rows):
-            ap = row.get(key) if isinstance(row, Mapping) else None
-            if ap is not None and (not is_number(ap) or not 0.0 <= ap <= 1.0):
-                out.append(f"{source} per_class[{i}].{key} {repr(ap)[:80]} is not an AP (a number in [0, 1])")
-            elif ap is not None:
-                aps.append(ap)
-        if aps and is_number(value) and abs(sum(aps) / len(aps) - value) > PER_CLASS_TOLERANCE:
-            mean = sum(aps) / len(aps)
-            out.append(f"{source} {figure} {value!r} differs from the mean of per_class[].{key} {mean:.6f}")
-    return out
-
-
-def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """The per-class APs missing from rows of classes with ground-truth boxes: pycocotools gives every such
-    class an AP (0 where nothing was detected), so the mean the mAP figures are checked against is not there."""
-    rows = eval_metrics.get("per_class")
-    missing = [
-        f"per_class[{i}].{key}"
-        for i, row in enumerate(rows if isinstance(rows, list) else [])
-        if isinstance(row, Mapping) and is_number(row.get("n_gt")) and row["n_gt"] > 0
-        for _figure, key in _PER_CLASS
-        if row.get(key) is None
-    ]
-    return [f"{source} has no {', '.join(missing)} (a class with boxes)"] if missing else []
-
-
-def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:
-    """The bench's ``device`` against every other variant's measured on the same machine (``peers``)."""
-    mine, out = bench.get("device"), []
-    for other, peer in sorted(peers.items()):
-        theirs = peer.get("device") if isinstance(peer, Mapping) else None
-        if other == source or theirs == mine:
-            continue
-        if not (isinstance(mine, Mapping) and isinstance(theirs, Mapping)):
-            out.append(f"{source} device {str(mine)[:80]} differs from {other} device {str(theirs)[:80]}")
-            continue
-        for key in sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)):
-            found, other_value = str(mine.get(key))[:80], str(theirs.get(key))[:80]
-            out.append(f"{source} device.{key} {found} differs from {other} device.{key} {other_value}")
-    return out
-
-
-def consistency_rule(
-    eval_metrics: Mapping[str, Any], bench_metrics: Mapping[str, Any], sources: tuple[str, str], peers: Mapping
-) -> dict[str, Any]:
-    """``results_consistent``: the measured files against themselves and the release's other variants.
-
-    One benchmark run writes ``fps_e2e`` (a copy of ``e2e.fps``, 1000 / ``e2e.mean``), ``latency_ms``
-    (the ``e2e`` percentiles, in order) and ``device``; one evaluation writes ``map50`` and the per-class
-    rows it is the mean of; the release's variants were all measured on one machine. A figure that
-    disagrees with them is an edited file: invalid, naming file and key (the device gate's rule of the
-    same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
-    variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check, or without one of its figures
-    that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive, and so
-    is an evaluation whose row of a class with boxes has no AP (:func:`_per_class_unchecked`).
-    """
-    ev, bench = sources
-    of_bench = _of(bench, bench_problems(dict(bench_metrics), over_images=True))
-    of_eval = _per_class_problems(eval_metrics, ev)
-    of_bench += _device_problems(bench_metrics, bench, peers)
-    problems = of_bench + of_eval
-    metric, where = "fps_e2e, latency_ms, mAP and device vs the files' own figures", f"{ev}, {bench}"
-    if problems:  # the source: the files at fault (unheld_files withholds their figures from the headline)
-        where = ", ".join(s for s, found in ((ev, of_eval), (bench, of_bench)) if found)
-        return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
-    absent = _of(bench, unchecked(dict(bench_metrics), over_images=True))
-    if not isinstance(bench_metrics.get("e2e"), Mapping):
-        absent = [f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"]
-    absent += _per_class_unchecked(eval_metrics, ev)
-    if absent:  # nothing to check a copy against: never a pass
-        return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, "; ".join(absent))
-    return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)
-
-
-def _of(bench: str, found: list[str]) -> list[str]:
-    """The consistency module's ``bench.json ...`` messages, naming the gated file's path ``bench`` instead."""
-    return [bench + p[len("bench.json") :] for p in found]
 
 
 def check_gate(

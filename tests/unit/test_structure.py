@@ -127,8 +127,8 @@ LAYERS = [
     {"__init__", "io", "folders", "paths", "settings", "schema", "markdown", "params_file", "stage_clock"},  # plumbing
     {"runtime", "profiles", "data"},  # the device-side runtime, the profile schema, datasets
     {"evaluation", "device", "tracking", "exptable"},  # scoring, the board runner, MLflow, tables
-    # the headline shows a board's figure only where the verdict's rules say it was measured
-    {"training", "benchmark", "gate", "bundle", "verdict", "detect", "headline"},  # steps and judgements
+    # the headline shows a board's figure only where the verdict's rules say it was measured; steps and judgements
+    {"training", "benchmark", "gate", "gate_consistency", "bundle", "verdict", "detect", "headline"},
     {"release", "perf"},  # what combines them
     {"config", "cli", "__main__"},  # entry points: every section's schema, every command (python -m edgeproof)
 ]

@@ -28,7 +28,9 @@ def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[st
     """Each mAP figure against the mean of its per-class rows (``per_class[].ap50`` ...), where they exist; a
     row's AP that is present must be one (a number in [0, 1]: no row is left out of the mean unsaid)."""
     rows = eval_metrics.get("per_class")
-    rows = rows if isinstance(rows, list) else []
+    if rows is not None and not isinstance(rows, list):  # missing: _per_class_unchecked's (nothing to check)
+        return [f"{source} per_class {str(rows)[:80]} is not a list of class rows"]
+    rows = rows or []
     out = [
         f"{source} per_class[{i}] {str(r)[:80]} is not a class's row"
         for i, r in enumerate(rows)
@@ -49,17 +51,36 @@ def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[st
 
 
 def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """The per-class APs missing from rows of classes with ground-truth boxes: pycocotools gives every such
-    class an AP (0 where nothing was detected), so the mean the mAP figures are checked against is not there."""
+    """Why the mAP figures went unchecked against their per-class rows (empty: they were checked).
+
+    Every evaluation writes ``per_class`` (:func:`edgeproof.evaluation.coco.score_coco`; the release's
+    variants' evaluations too, while the device's ``eval.json`` reports no mAP and is the device gate's), so
+    an ``eval.json`` without it, or whose rows give no AP for a mAP figure it reports, left that figure
+    unchecked: never a pass. Nor is a row of a class with ground-truth boxes without its APs: pycocotools
+    gives every such class an AP (0 where nothing was detected), so the mean is not all there."""
     rows = eval_metrics.get("per_class")
+    if rows is None:
+        figures = ", ".join(figure for figure, _key in _PER_CLASS)
+        return [f"{source} has no per_class: {figures} not checked against the class rows they are the mean of"]
+    listed = rows if isinstance(rows, list) else []  # not a list: invalid (_per_class_problems)
+    by_index = {i: row for i, row in enumerate(listed) if isinstance(row, Mapping)}
     missing = [
         f"per_class[{i}].{key}"
-        for i, row in enumerate(rows if isinstance(rows, list) else [])
-        if isinstance(row, Mapping) and is_number(row.get("n_gt")) and row["n_gt"] > 0
+        for i, row in by_index.items()
+        if is_number(row.get("n_gt")) and row["n_gt"] > 0
         for _figure, key in _PER_CLASS
         if row.get(key) is None
     ]
-    return [f"{source} has no {', '.join(missing)} (a class with boxes)"] if missing else []
+    out = [f"{source} has no {', '.join(missing)} (a class with boxes)"] if missing else []
+    unmatched = [
+        (figure, key)
+        for figure, key in _PER_CLASS
+        if is_number(eval_metrics.get(figure)) and all(row.get(key) is None for row in by_index.values())
+    ]
+    if unmatched:
+        keys, figures = ", ".join(f"per_class[].{k}" for _f, k in unmatched), ", ".join(f for f, _k in unmatched)
+        out.append(f"{source} has no {keys} to check {figures} against")
+    return out
 
 
 def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:
@@ -90,7 +111,8 @@ def consistency_rule(
     same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
     variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check, or without one of its figures
     that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive, and so
-    is an evaluation whose row of a class with boxes has no AP (:func:`_per_class_unchecked`).
+    is an evaluation without its per-class rows, or whose row of a class with boxes has no AP
+    (:func:`_per_class_unchecked`).
     """
     ev, bench = sources
     of_bench = _of(bench, bench_problems(dict(bench_metrics), over_images=True))

@@ -31,6 +31,19 @@ PER_CLASS = (
 MAP50, MAP50_95, MAP75 = 0.96, 0.78, 0.93
 
 
+def one_class_rows(map50: Any, map50_95: Any, map75: Any = None) -> list[dict[str, Any]]:
+    """``per_class`` of a one-class evaluation reporting these mAP figures (every evaluation writes the rows): its
+    row's APs are the figures (a mean of one), ``ap75`` the mAP50-95 where no mAP75 is given. A figure no AP can
+    be (a test's edit: ``"0.9"``, 7.0) leaves its AP at 0.5, as the evaluation wrote it: the edit is the figure's."""
+
+    def ap(figure: Any) -> Any:
+        real = isinstance(figure, (int, float)) and not isinstance(figure, bool) and 0.0 <= figure <= 1.0
+        return figure if real else 0.5
+
+    ap75 = map50_95 if map75 is None else map75
+    return [{"category_id": 1, "name": "shape", "ap": ap(map50_95), "ap50": ap(map50), "ap75": ap(ap75), "n_gt": 40}]
+
+
 def model_bytes(variant: str) -> bytes:
     """A stand-in model file per variant (the gate only hashes it)."""
     return f"onnx model {variant}".encode() * 100

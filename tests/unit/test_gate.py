@@ -38,7 +38,14 @@ def _eval(map50=0.9, map50_95=0.6, sha=SHA):
         "skipped": {"ultralytics": "not installed"},
         "passed": True,
     }
-    return {"map50": map50, "map50_95": map50_95, "model_sha256": sha, "cross_check": cross_check}
+    per_class = gi.one_class_rows(map50, map50_95)  # as every evaluation writes them
+    return {
+        "map50": map50,
+        "map50_95": map50_95,
+        "per_class": per_class,
+        "model_sha256": sha,
+        "cross_check": cross_check,
+    }
 
 
 def test_all_rules_pass():
@@ -209,6 +216,42 @@ def test_a_per_class_ap_equal_to_the_mean_cannot_be_dropped_from_the_check(value
     else:
         assert report["verdict"] == "fail" and rule["status"] == "invalid"
         assert f"metrics/eval.json per_class[1].ap50 {value!r} is not an AP (a number in [0, 1])" in rule["reason"]
+
+
+@pytest.mark.parametrize("value", [gi.DELETE, None])
+def test_an_evaluation_without_per_class_rows_leaves_results_consistent_inconclusive(value):
+    """Every evaluation writes per_class (the device's eval.json has no mAP at all): one without it had its mAP
+    figures checked against nothing, and results_consistent passed."""
+    report = _released(evaluation=_edited(_eval_of_record(), "per_class", value))
+    rule = _rule(report, "results_consistent")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    assert rule["reason"] == (
+        "metrics/eval.json has no per_class: map50, map50_95, map75 not checked against the class rows they are"
+        " the mean of"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "unchecked"),
+    [
+        ([], "per_class[].ap50, per_class[].ap, per_class[].ap75 to check map50, map50_95, map75"),
+        ([{"name": "circle", "ap": 0.78}], "per_class[].ap50, per_class[].ap75 to check map50, map75"),
+    ],
+)
+def test_per_class_rows_without_an_ap_for_a_reported_map_leave_it_unchecked(rows, unchecked):
+    """Rows that give no AP for a mAP figure (no rows at all, or rows without n_gt that lack the AP) checked it
+    against nothing, and results_consistent passed."""
+    evaluation = _eval_of_record()
+    evaluation.update(per_class=rows, map50_95=0.78)
+    rule = _rule(_released(evaluation=evaluation), "results_consistent")
+    assert rule["status"] == "inconclusive" and rule["reason"] == f"metrics/eval.json has no {unchecked} against"
+
+
+@pytest.mark.parametrize("value", [{"0": {"ap50": 0.96}}, "circle 0.97", 0.96])
+def test_per_class_that_is_not_a_list_of_rows_is_invalid(value):
+    rule = _rule(_released(evaluation=_edited(_eval_of_record(), "per_class", value)), "results_consistent")
+    assert rule["status"] == "invalid"
+    assert rule["reason"] == f"metrics/eval.json per_class {str(value)[:80]} is not a list of class rows"
 
 
 def test_a_class_without_boxes_has_no_ap_and_is_left_out_of_the_mean():

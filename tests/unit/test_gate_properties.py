@@ -55,6 +55,7 @@ FIGURES = [
     Target(EVAL, "cross_check.independent", "cross_check"),
     Target(EVAL, "cross_check.ultralytics", "cross_check"),
     Target(EVAL, "cross_check.ultralytics_map50", "cross_check"),
+    Target(EVAL, "per_class", "results_consistent"),
     *(
         Target(EVAL, f"per_class.{i}.{key}", "results_consistent")
         for i in range(len(gi.PER_CLASS))

@@ -12,6 +12,7 @@ from edgeproof.io import sha256_file, write_json
 from edgeproof.profiles import parse_profiles
 from edgeproof.release.choose import choose
 from edgeproof.release.params import ReleaseParams
+from tests.unit import gate_inputs as gi
 from tests.unit.test_gate import _bench as gate_bench
 from tests.unit.test_gate import _eval as gate_eval
 
@@ -46,7 +47,13 @@ def _variant(name, map50_95, fps, parity=True, map50=0.95, p95=8.0):
         "map50": map50,
         "map_drop": round(0.79 - map50_95, 4),
         "fps_e2e": fps,
-        "eval": {"map50": map50, "map50_95": map50_95, "model_sha256": sha, "cross_check": _agreeing(map50_95)},
+        "eval": {
+            "map50": map50,
+            "map50_95": map50_95,
+            "per_class": gi.one_class_rows(map50, map50_95),
+            "model_sha256": sha,
+            "cross_check": _agreeing(map50_95),
+        },
         "bench": gate_bench(fps=fps, p95=p95, sha=sha),
     }
 

@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from edgeproof.device import engine
 from edgeproof.device.candidates import FOLDER as CANDIDATES
@@ -102,11 +102,16 @@ def _cache(
     return folder, hit, info
 
 
-def _sweep(model_path: Path, profile: Profile, size: Any, cache_dir: Optional[Path], trt: Any, bundle: Path) -> Any:
-    """The batch sweep, after the gated figures, in its own session (and engine cache folder)."""
+def _sweep(
+    model_path: Path, profile: Profile, entry: Dict[str, Any], trt: Any, bundle: Path, context: Dict[str, Any]
+) -> Tuple[Any, Optional[Path], Optional[Dict[str, Any]]]:
+    """The batch sweep, after the gated figures, in its own session and engine cache folder (so it never
+    rebuilds the gated engine): the sweep, that folder and its key info (``context``: :func:`context_for`'s)."""
+    cache_dir, _hit, info = _cache(context["cache_root"], profile, entry, context["facts"], trt, "sweep")
     session, _ = create_profiled_session(model_path, profile, cache_dir, None, trt["sweep"] if trt else None)
     first = load_image(sorted((bundle / "val" / "images").iterdir())[0])
-    return batch_sweep(Detector(model_path, ort_session=session), first, profile.batch_sweep, max(3, profile.runs // 5))
+    detector = Detector(model_path, ort_session=session)
+    return batch_sweep(detector, first, profile.batch_sweep, max(3, profile.runs // 5)), cache_dir, info
 
 
 def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort_ms: float, root: SysRoot) -> Any:
@@ -116,6 +121,64 @@ def _ceiling(model_path: Path, profile: Profile, trt: Any, ort_version: str, ort
         chosen = dict(provider_list(profile, None, trt["gated"], ort_version))
         options = chosen[TRT]
     return ceiling_of(model_path, options, trt["shape"] if trt else None, ort_ms, root.recorded)
+
+
+class _GatedSession(NamedTuple):
+    """The gated session and how it was built: its node placement, load time, engine cache and memory peak."""
+
+    session: Any
+    placed: Dict[str, Any]  # placed_session's proof of where the nodes ran, and the engine build time
+    load_s: float
+    cache_dir: Optional[Path]
+    cache_hit: bool
+    cache_info: Optional[Dict[str, Any]]
+    peak: Dict[str, Any]  # reset_peak's record: what the peak memory figure covers
+
+
+def _build_gated(
+    model_path: Path, profile: Profile, entry: Dict[str, Any], size: Any, trt: Any, context: Dict[str, Any]
+) -> _GatedSession:
+    """The gated session on exactly the profile's providers (its engine in the ``gated`` cache folder), after
+    the placement proof; the memory peak is reset between the two (``context``: :func:`context_for`'s)."""
+    shapes = trt["gated"] if trt else None
+    cache_dir, cache_hit, cache_info = _cache(context["cache_root"], profile, entry, context["facts"], trt, "gated")
+    placed = placed_session(model_path, profile, cache_dir, size, shapes)
+    # peak_memory_mb covers the gated session from here: not the bundle's ground truth parsed before, nor
+    # an engine the placement session built on a cold cache (a warm one would not have)
+    peak = reset_peak("the gated session was built")
+    session, load_s = create_profiled_session(model_path, profile, cache_dir, None, shapes)
+    return _GatedSession(session, placed, load_s, cache_dir, cache_hit, cache_info, peak)
+
+
+def _engine_record(
+    built: _GatedSession, sweep_dir: Optional[Path], sweep_info: Optional[Dict[str, Any]]
+) -> Dict[str, Any]:
+    """bench.json's ``engine``: the gated engine's build and load times and cache, and the sweep's cache."""
+    return {
+        "build_s": built.placed["engine_build_s"],
+        "session_load_s": round(built.load_s, 4),
+        "cache_dir": str(built.cache_dir) if built.cache_dir else None,
+        "cache_hit": built.cache_hit,
+        **(built.cache_info or {}),
+        "sweep_cache_dir": str(sweep_dir) if sweep_dir else None,
+        "sweep_key": (sweep_info or {}).get("key"),
+    }
+
+
+def _providers_record(profile: Profile, placed: Dict[str, Any], ort_version: str) -> Dict[str, Any]:
+    """bench.json's ``providers``: those the profile requested, where the gated session's nodes ran
+    (:func:`~edgeproof.device.placement.placed_session`), and how a silent CPU fallback is guarded against."""
+    wanted = list(profile.provider_names)
+    return {"requested": wanted, **placed, "cpu_fallback": cpu_fallback_guard(ort_version, wanted)}
+
+
+def _matched_conditions(profile: Profile, name: str, facts: Dict[str, Any], root: SysRoot, out: Path) -> Dict[str, Any]:
+    """``conditions.json`` with the machine as read, written before the match so a refusal leaves it; then the
+    profile's match (a mismatch refuses, :func:`_check_machine`)."""
+    conditions: Dict[str, Any] = {"profile": name, "machine": facts, "sysroot": str(root.root)}
+    write_json(out / "conditions.json", conditions)
+    conditions["match"] = _check_machine(profile, name, facts)
+    return conditions
 
 
 def measure(
@@ -130,31 +193,22 @@ def measure(
 
     profile, setup, deploy, entry = _read_bundle(bundle, name, rules)
     facts = machine_facts(root)
-    conditions: Dict[str, Any] = {"profile": name, "machine": facts, "sysroot": str(root.root)}
-    write_json(out / "conditions.json", conditions)
-    conditions["match"] = _check_machine(profile, name, facts)
+    conditions = _matched_conditions(profile, name, facts, root, out)
     size = tuple(setup["input_size"])
     model_path = Path(entry["path"])
     ort_version = str(import_ort().__version__)
+    context = context_for(ort_version, root, cache_root, facts, name)
     trt = engine.plan(profile, model_path, size, ort_version, root)
-    cache_dir, cache_hit, cache_info = _cache(cache_root, profile, entry, facts, trt, "gated")
-    placed = placed_session(model_path, profile, cache_dir, size, trt["gated"] if trt else None)
-    # peak_memory_mb covers the gated session from here: not the bundle's ground truth parsed above, nor
-    # an engine the placement session built on a cold cache (a warm one would not have)
-    peak = reset_peak("the gated session was built")
-    session, load_s = create_profiled_session(model_path, profile, cache_dir, None, trt["gated"] if trt else None)
-    model = Detector(model_path, Postprocess.deployed(deploy), ort_session=session)
-    gated = gated_run(model, profile, bundle, deploy, setup, out, root, peak)
-    sweep_dir, _hit, sweep_info = _cache(cache_root, profile, entry, facts, trt, "sweep")
-    sweep = _sweep(model_path, profile, size, sweep_dir, trt, bundle)
+    built = _build_gated(model_path, profile, entry, size, trt, context)
+    model = Detector(model_path, Postprocess.deployed(deploy), ort_session=built.session)
+    gated = gated_run(model, profile, bundle, deploy, setup, out, root, built.peak)
+    sweep, sweep_dir, sweep_info = _sweep(model_path, profile, entry, trt, bundle, context)
     ceiling = _ceiling(model_path, profile, trt, ort_version, gated["model"]["mean"], root)
     # last: the candidates (never gated), each in its own session and engine cache folder
-    context = context_for(ort_version, root, cache_root, facts, name)
     candidates = measure_candidates(bundle, load_profile(bundle, name, rules), entry, setup, deploy, out, context)
     reasons = throttle_reasons(profile, facts, gated["during"])
     conditions.update(during=gated["during"], throttled=bool(reasons), reasons=reasons)
-    fingerprint = device_fingerprint(list(session.get_providers()))
-    wanted = list(profile.provider_names)
+    fingerprint = device_fingerprint(list(built.session.get_providers()))
     run = {
         "profile": name,
         "variant": entry["variant"],
@@ -165,20 +219,12 @@ def measure(
         "batch_sweep": sweep,
         "input_size": size,
         "model_mb": file_mb(model_path),
-        "engine_mb": engine.engines_mb([cache_dir]),
+        "engine_mb": engine.engines_mb([built.cache_dir]),
         "ceiling": ceiling,
         "candidates": candidates,
         "image_path": image_path(profile),
-        "providers": {"requested": wanted, **placed, "cpu_fallback": cpu_fallback_guard(ort_version, wanted)},
-        "engine": {
-            "build_s": placed["engine_build_s"],
-            "session_load_s": round(load_s, 4),
-            "cache_dir": str(cache_dir) if cache_dir else None,
-            "cache_hit": cache_hit,
-            **(cache_info or {}),
-            "sweep_cache_dir": str(sweep_dir) if sweep_dir else None,
-            "sweep_key": (sweep_info or {}).get("key"),
-        },
+        "providers": _providers_record(profile, built.placed, ort_version),
+        "engine": _engine_record(built, sweep_dir, sweep_info),
         "settings": recorded_settings(profile, setup),
         "fingerprint": fingerprint,
         "conditions": conditions,

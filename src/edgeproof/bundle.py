@@ -196,6 +196,23 @@ def _profile_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _chosen(
+    profiles: Mapping[str, Profile], release: Mapping[str, Any], release_path: Path
+) -> dict[str, dict[str, Any]]:
+    """Each profile's model (:func:`_model_for`) with the candidates the board measures after it; a profile
+    that cannot run its variant is an error naming it here, before anything ships (the board would refuse it)."""
+    chosen = {name: _model_for(name, p, release, str(release_path)) for name, p in profiles.items()}
+    for name, p in profiles.items():
+        try:
+            p.for_variant(chosen[name]["variant"])
+            chosen[name]["candidates"], chosen[name]["candidates_skipped"] = _candidates(
+                p, release, chosen[name]["variant"]
+            )
+        except SettingsError as exc:
+            raise ValueError(f"profiles.{name}: {exc}") from None
+    return chosen
+
+
 def build_bundle(
     out: Path,
     release_path: Path,
@@ -216,15 +233,7 @@ def build_bundle(
     release = read_json(release_path)
     meta = read_json(data_dir / "meta.json")
     gt = _val_subset(read_json(data_dir / "annotations" / "val.json"), params)
-    chosen = {name: _model_for(name, p, release, str(release_path)) for name, p in profiles.items()}
-    for name, p in profiles.items():  # the board would refuse it: say so here, before anything ships
-        try:
-            p.for_variant(chosen[name]["variant"])
-            chosen[name]["candidates"], chosen[name]["candidates_skipped"] = _candidates(
-                p, release, chosen[name]["variant"]
-            )
-        except SettingsError as exc:
-            raise ValueError(f"profiles.{name}: {exc}") from None
+    chosen = _chosen(profiles, release, release_path)
     with atomic_dir(out) as tmp:
         models = _copy_models(tmp, chosen, root, release_path)
         _copy_build_reports(tmp, release_path, build_metrics)

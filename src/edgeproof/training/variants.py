@@ -94,6 +94,27 @@ def tensorrt_int8(params: Int8Params) -> Int8Params:
     return params.model_copy(update={"activation_type": "int8", "weight_type": "int8", "per_channel": True})
 
 
+def _excluded_nodes(names: Sequence[str], params: Int8Params) -> list[str]:
+    """The nodes kept in FP32: the head's (``exclude_head``, :func:`head_nodes`) and ``exclude_nodes``, each of
+    which must be in the model (a name that is not would silently quantize what it meant to keep)."""
+    unknown = sorted(set(params.exclude_nodes) - set(names))
+    if unknown:
+        raise ValueError(f"optimize.int8.exclude_nodes: not in the model: {unknown[:5]}")
+    return sorted(set(head_nodes(names, params.exclude_head)) | set(params.exclude_nodes))
+
+
+def _extra_options(input_name: str, params: Int8Params, symmetric: bool) -> dict[str, Any]:
+    """``quantize_static``'s ``extra_options``: zero points, bias quantization, and the input's pinned range."""
+    # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
+    extra: dict[str, Any] = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric}
+    if params.activation_type == "uint8" and not symmetric:
+        # a calibrated input range can only be narrower than [0, 1], and then clips the brighter pixels of
+        # other images; [0, 1] at 1/255 holds every pixel exactly, so the model can take them as they are
+        pinned = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
+        extra["TensorQuantOverrides"] = {input_name: [pinned]}
+    return extra
+
+
 def build_int8(
     fp32: Path, out: Path, calibration: Sequence[Path], params: Int8Params, symmetric: bool = False
 ) -> dict[str, Any]:
@@ -115,17 +136,7 @@ def build_int8(
         model = onnx.load(str(prepared))
         name, size = _input(model)
         names = [n.name for n in model.graph.node]
-        excluded = sorted(set(head_nodes(names, params.exclude_head)) | set(params.exclude_nodes))
-        unknown = sorted(set(params.exclude_nodes) - set(names))
-        if unknown:
-            raise ValueError(f"optimize.int8.exclude_nodes: not in the model: {unknown[:5]}")
-        # TensorRT takes int8 Q/DQ only: biases stay float (it fuses them itself) instead of int32 DQ
-        extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric}
-        if params.activation_type == "uint8" and not symmetric:
-            # a calibrated input range can only be narrower than [0, 1], and then clips the brighter pixels of
-            # other images; [0, 1] at 1/255 holds every pixel exactly, so the model can take them as they are
-            pinned = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
-            extra["TensorQuantOverrides"] = {name: [pinned]}
+        excluded = _excluded_nodes(names, params)
         q.quantize_static(
             str(prepared),
             str(out),
@@ -136,7 +147,7 @@ def build_int8(
             weight_type=types[params.weight_type],
             calibrate_method=getattr(q.CalibrationMethod, methods[params.method]),
             nodes_to_exclude=excluded,
-            extra_options=extra,
+            extra_options=_extra_options(name, params, symmetric),
         )
     log.info("INT8: %d calibration images, %d of %d nodes kept in FP32", len(calibration), len(excluded), len(names))
     return {

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -107,6 +108,35 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if twice:
         raise ValueError(f"duplicate key(s) {twice}")
     return dict(pairs)
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the device side runs 3.8)
+def unique_key_loader() -> Any:
+    """PyYAML's ``SafeLoader`` refusing a key given twice in one mapping: the YAML side of :func:`unique_keys`.
+
+    PyYAML keeps the last of two keys silently (``names: {1: square, 1: triangle}`` renames a class);
+    the error (a ``ConstructorError``) says ``duplicate key 1`` and marks the second one's line and column.
+    A key a merge (``<<: *anchor``) brings in may be overridden, as YAML allows. Subclass it to change how
+    scalars resolve (the board's YAML 1.2 reading of params files); it stays one class per process.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """``SafeLoader`` that refuses a duplicate mapping key."""
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen = []  # the mapping's own keys; a list: a key may be unhashable until construct_mapping refuses it
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.append(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)  # flattens the merge keys
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return UniqueKeyLoader
 
 
 def read_json(path: Path | str) -> Any:

@@ -153,3 +153,43 @@ def test_ultralytics_resolves_the_same_folders(tmp_path):
             assert [Path(s).parent.as_posix() for s in _sources(tmp_path / f"out_{name}", split)] == [folder] * len(
                 list(Path(repo / folder).glob("*.jpg"))
             ), (name, split)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("train: train/images\nval: valid/images\nnames:\n  0: ring\n  1: box\n  1: cube\n", "1", 6),
+        ("train: train/images\nval: valid/images\nnames: {0: ring, 1: box, 1: cube}\n", "1", 3),
+        ("train: train/images\nval: valid/images\nval: train/images\nnames: [ring, box]\n", "'val'", 3),
+    ],
+    ids=["names index", "names flow", "top-level val"],
+)
+def test_a_key_given_twice_is_an_error_naming_the_key_file_and_line(tmp_path, text, key, line):
+    """contact11 finding 7: PyYAML keeps the last of two keys, so index 1 typed twice renamed 'box' to 'cube'
+    (its boxes trained and scored as cubes) and a second ``val:`` replaced the first, without a word."""
+    _dataset(tmp_path, {"train": "train/images", "val": "valid/images", "names": ["ring", "box"]})
+    (tmp_path / SRC / "data.yaml").write_text(text)
+    with pytest.raises(ValueError, match="duplicate key") as err:
+        prepare(_params(), tmp_path, tmp_path / "out")
+    message = str(err.value)
+    assert message.startswith(f"{SRC}/data.yaml: not valid YAML (line {line}, column ")
+    assert f"duplicate key {key}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("names", "index"), [("[ring, ~, box]", 1), ("{0: ring, 1: ''}", 1), ("['  ', box]", 0)])
+def test_a_class_without_a_name_is_an_error_naming_its_index(tmp_path, names, index):
+    """``names: [ring, ~, box]`` made a class literally named 'None'."""
+    _dataset(tmp_path, {"train": "train/images", "val": "valid/images", "names": ["ring", "box"]})
+    (tmp_path / SRC / "data.yaml").write_text(f"train: train/images\nval: valid/images\nnames: {names}\n")
+    with pytest.raises(ValueError, match=rf"data\.yaml: names: class {index} has no name"):
+        prepare(_params(), tmp_path, tmp_path / "out")
+
+
+def test_a_merge_key_may_be_overridden_and_names_may_be_numbers(tmp_path):
+    """What YAML allows stays allowed: a key a merge brings in, overridden; names that are numbers (as ultralytics,
+    read as text)."""
+    _dataset(tmp_path, {"train": "train/images", "val": "valid/images", "names": ["ring", "box"]})
+    text = "base: &b {train: valid/images, val: valid/images}\n<<: *b\ntrain: train/images\nnames: [7, 8]\n"
+    (tmp_path / SRC / "data.yaml").write_text(text)
+    report = prepare(_params(), tmp_path, tmp_path / "out")
+    assert report["classes"] == ["7", "8"] and report["splits"]["train"]["images"] == 3

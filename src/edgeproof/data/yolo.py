@@ -35,6 +35,7 @@ from edgeproof.data.source import (
     left_out,
     shared_names,
 )
+from edgeproof.io import unique_key_loader
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _names(data: dict[str, Any], where: str) -> list[str]:
     names = data.get("names")
     if isinstance(names, dict):
         try:
-            by_index = {int(k): str(v) for k, v in names.items()}
+            by_index = {int(k): v for k, v in names.items()}
         except (TypeError, ValueError):
             by_index = {}
         if sorted(by_index) != list(range(len(by_index))):
@@ -55,6 +56,10 @@ def _names(data: dict[str, Any], where: str) -> list[str]:
         raise ValueError(f"{where}: 'names' must be a non-empty list or {{index: name}} mapping")
     if "nc" in data and _class_count(data["nc"], where) != len(names):
         raise ValueError(f"{where}: nc is {data['nc']!r} but {len(names)} names are given")
+    # ultralytics would name such a class 'None' (str(None)) or '': a class without a name is a typo
+    blank = [i for i, n in enumerate(names) if n is None or not str(n).strip()]
+    if blank:
+        raise ValueError(f"{where}: names: class {blank[0]} has no name ({names[blank[0]]!r}); give every class one")
     return [str(n) for n in names]
 
 
@@ -173,10 +178,19 @@ def _row_problem(values: list[float]) -> str:
 
 
 def _read_yaml(path: Path, where: str) -> dict[str, Any]:
+    """data.yaml as ultralytics reads it (PyYAML's safe loader), except that a key given twice is an error:
+    PyYAML keeps the last silently, so ``names: {1: square, 1: triangle}`` would rename a class."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=unique_key_loader())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
+        if what.startswith("duplicate key"):
+            what += " (given twice; ultralytics would keep the last silently): keep one"
+        raise ValueError(f"{where}: not valid YAML ({at}{what})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where}: not valid YAML ({exc})") from None
+        raise ValueError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping with 'train', 'val' and 'names'")
     return data

@@ -24,6 +24,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from edgeproof.device.gated import EXIT_BAD_INPUT, Refused
 from edgeproof.device.manifest import BundleError, read_json_file
+from edgeproof.io import unique_key_loader
 from edgeproof.profiles import Profile, parse_profiles, profiles_from_params
 from edgeproof.settings import SettingsError, as_dict, changed_settings
 
@@ -57,7 +58,7 @@ def _yaml12_int(loader: Any, node: Any) -> int:
 def _strict_loader() -> Any:
     import yaml
 
-    class StrictLoader(yaml.SafeLoader):
+    class StrictLoader(unique_key_loader()):
         """Safe loading that refuses a key given twice in one mapping, as DVC does, and resolves plain
         booleans, ints and floats by YAML 1.2 (as DVC's ruamel.yaml), not PyYAML's YAML 1.1."""
 
@@ -69,19 +70,6 @@ def _strict_loader() -> Any:
     for name, pattern, first in _YAML12:
         StrictLoader.add_implicit_resolver("tag:yaml.org,2002:" + name, re.compile(pattern), list(first))
     StrictLoader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
-
-    def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen = []  # the mapping's own keys: a merged-in key (<<: *anchor) may be overridden, not repeated
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.append(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)  # flattens the merge keys
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     return StrictLoader
 
 

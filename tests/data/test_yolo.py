@@ -200,3 +200,16 @@ def test_a_row_with_a_confidence_column_says_what_a_label_row_is(yolo_repo, tmp_
     report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
     (a_row,) = [e for e in report["problem_examples"]["box_invalid"] if "a.txt" in e]
     assert "6 values: a row is `class cx cy w h` (5 values)" in a_row and "a confidence" in a_row
+
+
+def test_a_clipped_or_outside_box_names_its_label_file_and_line(yolo_repo, tmp_path):
+    """contact11 finding 10: the row ``0 1.2 0.5 0.2 0.2`` was reported as the image and a pixel box, so the
+    row to fix had to be found by turning pixels back into fractions."""
+    labels = yolo_repo / SRC / "labels/train/a.txt"
+    labels.write_text(labels.read_text().strip() + "\n\n1 1.2 0.5 0.2 0.2\n")  # line 3: wholly right of the image
+    report = prepare(yolo_params(), yolo_repo, tmp_path / "out")
+    assert report["problem_examples"]["box_outside"] == [
+        f"{SRC}/labels/train/a.txt:3: [88.0, 24.0, 16.0, 12.0] px in 80x60 (image {SRC}/images/train/a.jpg)"
+    ]
+    (clipped,) = report["problem_examples"]["box_clipped"]  # v's box starts 5 px outside
+    assert clipped.startswith(f"{SRC}/labels/val/v.txt:1: [-5.0, -5.0, 35.0, 35.0] px in 80x60 (image ")

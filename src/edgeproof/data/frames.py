@@ -25,6 +25,15 @@ STORED, DISPLAYED = "stored", "displayed"
 
 
 @dataclass(frozen=True)
+class RowBox(SourceBox):
+    """A source box that names the annotation row it came from (a YOLO label file and line, as
+    ``labels/train/x.txt:3``): a box clipped to its image, or outside it, is reported there, the place to
+    fix it, rather than at the image in pixels. Not compared: two equal boxes on two rows are equal."""
+
+    row: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
 class Frame:
     """How to read one image's boxes: ``orientation`` to apply (1: as drawn on the displayed image);
     ``evidence``: the frame its declared size proves (``STORED``/``DISPLAYED``), if any;
@@ -80,18 +89,27 @@ def resolve_boxes(
         elif orientation != 1:
             x, y, w, h = to_displayed(b.bbox, orientation, info.stored_width, info.stored_height)
         if not (w > 0 and h > 0):
-            problems.add("box_degenerate", f"{where}: {[x, y, w, h]}")
+            problems.add("box_degenerate", _located(b, [x, y, w, h], info, where, sized=False))
             continue
         x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
         if x1 <= x0 or y1 <= y0:
-            problems.add("box_outside", f"{where}: {[round(v, 2) for v in (x, y, w, h)]} in {W}x{H}")
+            problems.add("box_outside", _located(b, [round(v, 2) for v in (x, y, w, h)], info, where))
             continue
         if max(-x, -y, x + w - W, y + h - H) > CLIP_TOLERANCE:
-            problems.add("box_clipped", f"{where}: {[round(v, 2) for v in (x, y, w, h)]} in {W}x{H}")
+            problems.add("box_clipped", _located(b, [round(v, 2) for v in (x, y, w, h)], info, where))
         kept = (x1 - x0) * (y1 - y0)
         area = b.area if b.area is None or kept >= w * h else b.area * kept / (w * h)  # the part inside
         out.append(Annotation(b.category_id, (x0, y0, x1 - x0, y1 - y0), b.iscrowd, area))
     return out
+
+
+def _located(box: SourceBox, pixels: list[float], info: ImageInfo, where: str, sized: bool = True) -> str:
+    """A box problem's example: the row it came from when the source names one (then the image), else the
+    image; ``pixels`` is the box in the displayed image (and ``sized``: with the image's size)."""
+    size = f" in {info.width}x{info.height}" if sized else ""
+    if isinstance(box, RowBox) and box.row:
+        return f"{box.row}: {pixels} px{size} (image {where})"
+    return f"{where}: {pixels}{size}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from edgeproof.data.canonical import Category
+from edgeproof.data.frames import RowBox
 from edgeproof.data.params import YoloParams
 from edgeproof.data.report import Problems
 from edgeproof.data.source import (
@@ -160,7 +161,7 @@ def read_labels(path: Path, n_classes: int, where: str, problems: Problems) -> l
             problems.add("unknown_category", f"{where}:{n}: class {values[0]:g} (dataset has {n_classes})")
         elif box[2] <= 0 or box[3] <= 0:
             problems.add("box_degenerate", f"{where}:{n}: {line.strip()[:80]!r}")
-        elif (sb := SourceBox(int(values[0]) + 1, box, normalized=True)) in boxes:
+        elif (sb := RowBox(int(values[0]) + 1, box, normalized=True, row=f"{where}:{n}")) in boxes:
             problems.add("duplicate_label_row", f"{where}:{n}: {line.strip()[:80]!r} repeats an earlier row")
         else:
             boxes.append(sb)

@@ -24,11 +24,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from edgeproof.data.image_formats import IMAGE_SUFFIXES  # what `yolo predict` reads in a folder
 from edgeproof.paths import check_save_dir, make_save_dir, remove_unused
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi")  # what OpenCV's writer in device.video produces (mp4v / MJPG)
 # video files `yolo predict` takes as a source (less .gif, which opens as an image): here they need --video
 VIDEO_SOURCE_SUFFIXES = frozenset(

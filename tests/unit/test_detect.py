@@ -76,6 +76,21 @@ def test_folders_and_globs_expand_to_their_images(project):
         expand_sources(["missing.jpg"])
 
 
+def test_a_folder_gives_every_image_format_ultralytics_reads(project, capsys):
+    """contact11 finding 4: .avif and .jp2 (Pillow decodes both, `yolo predict` reads both) were skipped in a
+    folder, and the ``image i/N`` count did not show it; the suffixes are the data stage's, one list."""
+    (project / "mixed").mkdir()
+    for name, fmt in (("c.avif", "AVIF"), ("d.jp2", "JPEG2000"), ("e.JPG", "JPEG")):
+        Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(project / "mixed" / name, fmt)
+    assert expand_sources(["mixed"]) == [Path("mixed/c.avif"), Path("mixed/d.jp2"), Path("mixed/e.JPG")]
+    assert main(["detect", "mixed", "--no-save"]) == 0
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "image 1/3 mixed/c.avif",
+        "image 2/3 mixed/d.jp2",
+        "image 3/3 mixed/e.JPG",
+    ]
+
+
 def test_a_video_or_a_folder_of_folders_says_how_to_run_it(project, caplog):
     """`yolo predict` takes a video as a source and these inputs look alike: the errors say what to write."""
     (project / "clip.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")

@@ -30,6 +30,10 @@ PROBLEM_KINDS: dict[str, str] = {
     "duplicate_file": "image file listed twice; later entries dropped with their boxes (counted)",
     "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
+    "orphan_label": (
+        "YOLO label file no listed image reads (its name differs in case, its image is missing or in a format "
+        "ultralytics does not read); not read, so its image, if any, is taken as a background"
+    ),
     "annotation_unreadable": "annotation file, entry or field that cannot be parsed; skipped",
     "duplicate_category_name": (
         "two categories share a name, or names that differ only in case or spacing; both kept (told apart by id "
@@ -63,6 +67,7 @@ PROBLEM_KINDS: dict[str, str] = {
 FATAL = frozenset({"empty_split"})
 LOSES_BOXES = (
     "labels_not_found",
+    "orphan_label",
     "annotation_unreadable",
     "unknown_category",
     "unknown_image",

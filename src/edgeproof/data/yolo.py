@@ -36,11 +36,10 @@ from edgeproof.data.source import (
     left_out,
     shared_names,
 )
+from edgeproof.data.yolo_files import Listing, check_labels_found, label_path, list_images, orphan_labels
 from edgeproof.io import unique_key_loader
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo", ".dng"}
 
 
 def _names(data: dict[str, Any], where: str) -> list[str]:
@@ -103,27 +102,6 @@ def _entry_path(entry: str, root: Path, where: str, notes: list[str]) -> Path:
         )
         return root / entry[3:]
     return path
-
-
-def _list_images(path: Path, entry: str, root: Path, where: str, single: bool = False) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if path.is_file() and path.suffix == ".txt":
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line:
-                out.append(path.parent / line[2:] if line.startswith("./") else root / line)
-        return out
-    tried = f" (nor is {entry[3:]!r}, which ultralytics also tries)" if single and entry.startswith("../") else ""
-    raise FileNotFoundError(f"{where}: {entry!r} is neither an image folder nor a .txt image list under {root}{tried}")
-
-
-def label_path(image: Path) -> Path:
-    """ultralytics' label file for ``image``: last ``/images/`` -> ``/labels/``, suffix ``.txt``."""
-    text = str(image)
-    a, b = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    return Path(b.join(text.rsplit(a, 1)).rsplit(".", 1)[0] + ".txt")
 
 
 _ROW_SHAPE = "a row is `class cx cy w h` (5 values) or a polygon `class x1 y1 x2 y2 ...` (an odd count >= 7)"
@@ -205,14 +183,17 @@ def _split_entry(data: dict[str, Any], split: str, where: str, notes: list[str])
     return data.get(split)
 
 
-def _split_images(data: dict[str, Any], split: str, root: Path, where: str, notes: list[str]) -> list[Path] | None:
+def _split_images(
+    data: dict[str, Any], split: str, root: Path, where: str, notes: list[str], listing: Listing
+) -> list[Path] | None:
     entry = _split_entry(data, split, where, notes)
     if not entry:
         return None
     where = f"{where}: {split}"
     if not isinstance(entry, list):  # ultralytics' ../ fallback is for a single entry only
-        return _list_images(_entry_path(str(entry), root, where, notes), str(entry), root, where, single=True)
-    return [p for e in entry for p in _list_images(root / str(e), str(e), root, where)]
+        path = _entry_path(str(entry), root, where, notes)
+        return list_images(path, str(entry), root, where, listing, single=True)
+    return [p for e in entry for p in list_images(root / str(e), str(e), root, where, listing)]
 
 
 def _label_boxes(root: Path, rel: str, n_classes: int, repo: Path, problems: Problems) -> list[SourceBox] | None:
@@ -226,19 +207,33 @@ def _label_boxes(root: Path, rel: str, n_classes: int, repo: Path, problems: Pro
     return read_labels(labels, n_classes, display(labels, repo), problems)
 
 
-def _check_labels_found(
-    unlabelled: dict[str, list[Path]], listed: dict[str, int], repo: Path, problems: Problems
-) -> None:
-    """A split none of whose images has a label file is a wrong folder or a name mismatch, not backgrounds."""
-    for split, missing in unlabelled.items():
-        if listed[split] and len(missing) == listed[split]:
-            folders = sorted({display(label_path(p).parent, repo) for p in missing})
-            shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
-            problems.add(
-                "labels_not_found",
-                f"{split}: none of its {listed[split]} images has a label file (looked in {shown}, for "
-                f"e.g. {label_path(missing[0]).name}: same name as the image, case included)",
-            )
+def _listed_file(
+    path: Path,
+    split: str | None,
+    at: tuple[Path, Path, str],
+    seen: set[tuple[str, str | None]],
+    mapped: dict[Path, Path],
+    problems: Problems,
+) -> str | None:
+    """``path`` relative to the dataset root (posix) when it is to be read, else None with the problem
+    reported: outside the root, listed twice in its split, or a link whose target is gone. ``at``: the
+    root, the repo and the yaml's name; ``mapped`` gets its label file (read, or lost with the image)."""
+    root, repo, where = at
+    rel = os.path.relpath(os.path.normpath(path), root)
+    if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
+        problems.add("path_escape", f"{where}: {path} is outside the dataset root {display(root, repo)}")
+        return None
+    rel = Path(rel).as_posix()
+    mapped[label_path(root / rel)] = root / rel
+    if (rel, split) in seen:
+        problems.add("duplicate_file", f"{where}: {split}: {rel}")
+        return None
+    seen.add((rel, split))
+    if (root / rel).is_symlink() and not (root / rel).exists():  # what a moved or unpulled dataset leaves
+        target = (root / rel).readlink()
+        problems.add("missing_file", f"{display(root / rel, repo)}: a symlink to {target}, which does not exist")
+        return None
+    return rel
 
 
 def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDataset:
@@ -249,10 +244,11 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     names = _names(data, where)
     root = _root(data, yaml_path, repo)
     notes: list[str] = []
-    train = _split_images(data, "train", root, where, notes)
+    listing = Listing()
+    train = _split_images(data, "train", root, where, notes, listing)
     if train is None:
         raise ValueError(f"{where}: no 'train' entry")
-    val = _split_images(data, "val", root, where, notes)
+    val = _split_images(data, "val", root, where, notes, listing)
     listed = [(p, "train" if val is not None else None) for p in train] + [(p, "val") for p in val or []]
     categories = [Category(i + 1, n) for i, n in enumerate(names)]
     kept = keep_categories(categories, params.classes, "data.yolo.classes")
@@ -264,16 +260,11 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     unlabelled: dict[str, list[Path]] = {"train": [], "val": []}
     other: list[int] = []  # the category id of each box data.yolo.classes leaves out
     read: dict[str, list[SourceBox] | None] = {}  # an image in both splits: its label file read (and reported) once
+    mapped: dict[Path, Path] = {}  # each listed image's label file -> the image: the label files read
     for path, split in listed:
-        rel = os.path.relpath(os.path.normpath(path), root)
-        if rel == ".." or rel.startswith(f"..{os.sep}") or Path(rel).is_absolute():
-            problems.add("path_escape", f"{where}: {path} is outside the dataset root {display(root, repo)}")
+        rel = _listed_file(path, split, (root, repo, where), seen, mapped, problems)
+        if rel is None:
             continue
-        rel = Path(rel).as_posix()
-        if (rel, split) in seen:
-            problems.add("duplicate_file", f"{where}: {split}: {rel}")
-            continue
-        seen.add((rel, split))
         per_split[split or "train"] += 1
         if rel not in read:
             read[rel] = _label_boxes(root, rel, len(names), repo, problems)
@@ -284,7 +275,11 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
         kept_boxes = [b for b in boxes if b.category_id in kept_ids]
         other.extend(b.category_id for b in boxes if b.category_id not in kept_ids)
         images.append(SourceImage(len(images) + 1, rel, root, None, None, split, kept_boxes))
-    _check_labels_found(unlabelled, per_split, repo, problems)
+    check_labels_found(unlabelled, per_split, repo, problems)
+    orphan_labels(listing, mapped, repo, problems)
+    if (note := listing.skipped_note(where)) is not None:
+        notes.append(note)
+    info["files_skipped"] = len(listing.skipped)
     info["boxes_other_classes"] = len(other)
     shared_names(categories, where, problems, left_out(categories, kept, [np.asarray(other, dtype=np.int64)]))
     n_boxes = np.asarray([len(im.boxes) for im in images], dtype=np.int64)

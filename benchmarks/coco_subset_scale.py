@@ -5,7 +5,7 @@ annotations with segmentation polygons and some crowd RLEs, COCO's 80 categories
 non-contiguous ids, ~1% of images without annotations), then runs the data stage's COCO path
 on it in a fresh process per scenario and reports wall time and peak RSS:
 
-* ``subset``: 3 classes, negatives dropped, 5,000 train / 1,000 val images (seeded split);
+* ``subset``: 3 classes, train's negatives dropped, 5,000 train / 1,000 val images (seeded split);
 * ``full``: every class and image, no cap (the worst case for memory);
 * ``subset_canonical``: ``subset`` plus building the canonical labels and COCO ground truth
   (image sizes from the JSON, so still no image I/O).

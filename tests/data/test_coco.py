@@ -300,11 +300,12 @@ def test_a_split_the_selection_empties_points_at_the_selection(tmp_path):
     paths = clean_coco(repo / SRC)
     data = json.loads(paths["val"].read_text())
     paths["val"].write_text(json.dumps({**data, "annotations": []}))  # val: negatives only, then dropped
-    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val", "keep_negatives": False}
+    section = {"images": f"{SRC}/train", "val_images": f"{SRC}/val", "val_keep_negatives": False}
     with pytest.raises(DatasetError, match="empty_split") as err:
         prepare(coco_params(coco=section), repo, tmp_path / "out")
     examples = err.value.report["problem_examples"]["empty_split"]
-    assert examples == ["val: 0 image(s) selected, check data.coco's classes, keep_negatives and caps"]
+    assert examples == ["val: 0 image(s) selected, check data.coco's classes, val_keep_negatives and max_val_images"]
+    assert err.value.report["selection"]["val_negatives_dropped"] == 3
 
 
 def test_clean_dataset_passes_strict(tmp_path):

@@ -75,3 +75,20 @@ def test_distinct_images_of_equal_size_are_not_a_leak(tmp_path):
     clean_coco(repo / SRC)
     report = prepare(_params(f"{SRC}/val", strict=True), repo, tmp_path / "out")
     assert report["problems_total"] == 0 and report["splits"]["train"]["images"] == 6
+
+
+def test_a_seeded_val_stays_seeded_in_the_report_when_train_copies_are_taken_out(tmp_path):
+    """Taking a train copy out (marked excluded) must not make the report call a seeded val the source's own."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    images, anns = _train_entries(paths, 6, rename="copy")
+    for k, im in enumerate(json.loads(paths["train"].read_text())["images"]):
+        shutil.copyfile(repo / SRC / "train" / im["file_name"], repo / SRC / "train" / f"copy{k}.jpg")
+    data = json.loads(paths["train"].read_text())
+    paths["train"].write_text(
+        json.dumps({**data, "images": data["images"] + images, "annotations": data["annotations"] + anns})
+    )
+    params = coco_params(coco={"images": f"{SRC}/train", "val_annotations": None}, val_fraction=0.5)
+    report = prepare(params, repo, tmp_path / "out")
+    assert report["problems"]["split_overlap"] >= 1  # some copy and its original fell into different splits
+    assert report["selection"]["val_from"].startswith("seeded split of train")

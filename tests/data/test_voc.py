@@ -73,7 +73,9 @@ def test_classes_subset_in_the_given_order(voc_repo, tmp_path):
     meta = load_meta(tmp_path / "out")
     assert meta.names == ["dog"] and meta.category_ids == [1]
     assert report["splits"]["train"]["images"] == 2  # c has only a cat: a negative, dropped
-    assert report["selection"]["negatives_dropped"] == 2  # c (train) and e (val)
+    assert report["selection"]["train_negatives_dropped"] == 1  # c
+    assert report["selection"]["val_negatives_dropped"] == 0  # e stays: val keeps its background images
+    assert report["splits"]["val"]["empty_images"] == 1
 
 
 def test_unknown_class_name_is_a_params_error(voc_repo, tmp_path):

@@ -66,9 +66,12 @@ class SubsetParams(_Section):
     """What to keep from a user's dataset (shared by every user source)."""
 
     classes: list[str] | None = Field(None, min_length=1)  # class names to keep; default: all
-    keep_negatives: bool = True  # keep images without any box of a kept class (background images)
+    keep_negatives: bool = True  # train: keep images without any box of a kept class (background images)
+    # val's background images, kept apart from train's: dropping them takes the false positives on them out
+    # of the mAP (data.json selection.val_negatives_dropped counts them)
+    val_keep_negatives: bool = True
     max_train_images: int | None = Field(None, ge=1)  # seeded cap per split; default: no cap
-    max_val_images: int | None = Field(None, ge=1)
+    max_val_images: int | None = Field(None, ge=1)  # keeps val's share of background images
 
     required: ClassVar[tuple[str, ...]] = ()
 

@@ -198,7 +198,8 @@ def _empty_hint(split: str, usable: int, selected: int, source: str, problems: P
     elif usable:
         hint = "none usable"
     else:
-        hint = f"check data.{source}'s classes, keep_negatives and caps"
+        rules = "val_keep_negatives and max_val_images" if split == "val" else "keep_negatives and max_train_images"
+        hint = f"check data.{source}'s classes, {rules}"
     return f"{split}: {usable} image(s) selected, {hint}"
 
 
@@ -214,6 +215,19 @@ def _without_boxes(split: str, stats: dict[str, Any], problems: Problems, info: 
     return f"{split}: {stats['images']} image(s) but no box to train on or score{crowd}; {why}"
 
 
+def _background_share(val: dict[str, Any]) -> None:
+    """Log a val split made mostly of background images (a class subset of a large dataset: COCO's val2017
+    for one rare class), which the mAP then mostly scores for false positives: the source's own share, kept
+    by the caps, but worth knowing before reading the figure."""
+    if val["images"] and 2 * val["empty_images"] > val["images"]:
+        log.warning(
+            "val: %d of its %d images are background images (no box of a kept class), as in the source; "
+            "the mAP counts the false positives on them",
+            val["empty_images"],
+            val["images"],
+        )
+
+
 def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     """Write the canonical dataset for ``params`` into ``out`` (empty); return the data report.
 
@@ -225,6 +239,7 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     hardlink = use_hardlinks(params.link, repo)
     problems = Problems()
     ds, subset = _load(params, repo, problems)
+    origin = val_from(ds, params.val_fraction, params.seed)  # before the leak checks mark train copies excluded
     selected = select(ds, subset, params.seed, params.val_fraction)
     chosen = remove_split_leaks(ds, selected, problems, repo)
     records: dict[str, list[ImageRecord]] = {}
@@ -248,7 +263,8 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
             problems.add("empty_split", _without_boxes(split, stats[split], problems, ds.info))
     if not problems.fatal():  # an empty split leaves every class without boxes: that is the problem to fix
         unseen_categories(records, ds, problems, chosen)
-    selection = {**ds.info, "val_from": val_from(ds, params.val_fraction, params.seed)}
+    _background_share(stats["val"])
+    selection = {**ds.info, "val_from": origin}
     extra = {"strict": params.strict, "images_placed": dict(placed), "selection": selection, "notes": ds.notes}
     report = _report(ds.source, ds.categories, stats, problems, extra)
     for note in ds.notes:

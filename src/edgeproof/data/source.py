@@ -2,14 +2,16 @@
 
 A loader (COCO, VOC, YOLO) reads annotations only — no image I/O — into :class:`SourceDataset`:
 the kept categories, the candidate images and how many kept boxes each has. :func:`select` then
-splits, drops negatives and caps, all seeded and order-independent: an image's split depends only
-on ``(seed, file)``, and growing a cap keeps the images a smaller cap chose.
+splits, drops negatives (train's and val's each by their own rule) and caps, all seeded and
+order-independent: an image's split depends only on ``(seed, file)``, and growing a cap keeps the
+images a smaller cap chose.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +23,8 @@ import numpy as np
 from edgeproof.data.canonical import SPLITS, Category
 from edgeproof.data.params import SubsetParams
 from edgeproof.data.report import Problems
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -211,29 +215,56 @@ def _assign_splits(images: Sequence[SourceImage], seed: int, val_fraction: float
     return splits
 
 
+def _cap(ds: SourceDataset, idx: list[int], cap: int, seed: int, split: str) -> list[int]:
+    """The seeded ``cap`` of the images ``idx`` of ``split`` (sorted); larger caps keep smaller caps' images.
+
+    Val's labelled and background images are capped separately, in proportion to their numbers (at least
+    one labelled image where there is one): the luck of the draw then never changes the share of
+    background images the mAP is measured on. Each group keeps its order in the one seeded ranking.
+    """
+    salt = f"cap-{split}"
+    if split != "val":
+        order = hash_order([ds.images[i].file for i in idx], seed, salt)
+        return sorted(idx[j] for j in order[:cap])
+    labelled = [i for i in idx if ds.n_boxes[i] > 0]
+    background = [i for i in idx if ds.n_boxes[i] <= 0]
+    n_labelled = max(round(cap * len(labelled) / len(idx)), 1 if labelled else 0)
+    kept = []
+    for group, n in ((labelled, n_labelled), (background, cap - n_labelled)):
+        order = hash_order([ds.images[i].file for i in group], seed, salt)
+        kept += [group[j] for j in order[:n]]
+    return sorted(kept)
+
+
 def select(ds: SourceDataset, subset: SubsetParams, seed: int, val_fraction: float) -> dict[str, list[int]]:
-    """Indices of ``ds.images`` per split after the seeded split, the negatives rule and the caps.
+    """Indices of ``ds.images`` per split after the seeded split, the negatives rules and the caps.
 
     Splitting comes first, over every candidate, so changing ``classes`` or a cap never moves an
-    image from train to val. Records what was left out in ``ds.info``.
+    image from train to val. ``keep_negatives`` is train's rule and ``val_keep_negatives`` val's: the
+    background images of val stay in the evaluation unless dropped on purpose. Records what was left
+    out in ``ds.info`` (``<split>_negatives_dropped``, ``<split>_capped_out``).
     """
     splits = _assign_splits(ds.images, seed, val_fraction)
     caps = {"train": subset.max_train_images, "val": subset.max_val_images}
+    keep = {"train": subset.keep_negatives, "val": subset.val_keep_negatives}
     chosen: dict[str, list[int]] = {}
-    negatives = 0
     for split in SPLITS:
         idx = [i for i, s in enumerate(splits) if s == split]
-        if not subset.keep_negatives:
-            kept = [i for i in idx if ds.n_boxes[i] > 0]
-            negatives += len(idx) - len(kept)
-            idx = kept
+        kept = idx if keep[split] else [i for i in idx if ds.n_boxes[i] > 0]
+        ds.info[f"{split}_negatives_dropped"] = ds.info.get(f"{split}_negatives_dropped", 0) + len(idx) - len(kept)
+        idx = kept
         cap = caps[split]
         if cap is not None and len(idx) > cap:
-            order = hash_order([ds.images[i].file for i in idx], seed, f"cap-{split}")
-            idx = sorted(idx[j] for j in order[:cap])
-            ds.info[f"{split}_capped_out"] = ds.info.get(f"{split}_capped_out", 0) + len(order) - cap
+            ds.info[f"{split}_capped_out"] = ds.info.get(f"{split}_capped_out", 0) + len(idx) - cap
+            idx = _cap(ds, idx, cap, seed, split)
         chosen[split] = idx
-    ds.info["negatives_dropped"] = ds.info.get("negatives_dropped", 0) + negatives
+    if ds.info.get("val_negatives_dropped"):
+        log.warning(
+            "data.%s.val_keep_negatives is false: %d background image(s) left out of val, so the mAP does not "
+            "count the false positives on them",
+            ds.source,
+            ds.info["val_negatives_dropped"],
+        )
     if ds.fill is not None:
         ds.fill([i for split in SPLITS for i in chosen[split]])
     return chosen

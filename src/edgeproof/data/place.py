@@ -20,7 +20,7 @@ from edgeproof.data.canonical import ImageRecord
 from edgeproof.data.frames import Frame, Frames, Pending, box_frame, resolve_boxes
 from edgeproof.data.images import MIN_SIDE, TooLarge, UnreadableImage, inspect, link_or_copy, write_normalized
 from edgeproof.data.report import Problems
-from edgeproof.data.source import SourceImage, display, escapes
+from edgeproof.data.source import SourceImage, display, escapes, leads_outside
 from edgeproof.runtime.image import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,9 @@ def place_image(
     """
     problems = Problems()
     where = display(image.path, repo)
-    if escapes(image.path, image.root) is not None:
-        problems.add("path_escape", f"{where}: a symlink leads outside {display(image.root, repo)}")
+    target = escapes(image.path, image.root)
+    if target is not None:
+        problems.add("path_escape", f"{where}: {leads_outside(target, image.root, repo)}")
         return Placed(None, "dropped", problems)
     if not image.path.is_file():
         problems.add("missing_file", where)

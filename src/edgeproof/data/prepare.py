@@ -18,6 +18,7 @@ from edgeproof.data.canonical import SPLITS, Category, ImageRecord, write_labels
 from edgeproof.data.classkeys import class_keys
 from edgeproof.data.coco import load_coco
 from edgeproof.data.coverage import unseen_categories, val_from
+from edgeproof.data.dvcconfig import dvc_cache_types
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import place_split
@@ -29,29 +30,6 @@ from edgeproof.data.yolo import load_yolo
 from edgeproof.io import read_json
 
 log = logging.getLogger(__name__)
-
-
-def dvc_cache_types(repo: Path) -> list[str] | None:
-    """DVC's effective ``cache.type`` for ``repo``, read by DVC's own config loader; None without DVC.
-
-    DVC merges system < global < repo < local configs, and finds the first two through
-    ``DVC_SYSTEM_CONFIG_DIR`` / ``DVC_GLOBAL_CONFIG_DIR``, else the platform's locations
-    (``XDG_CONFIG_DIRS`` / ``XDG_CONFIG_HOME`` on Linux, ``~/Library/Application Support`` on macOS,
-    ``%APPDATA%`` on Windows): asking DVC itself is the only way to see what it will do.
-    """
-    try:
-        from dvc.config import Config, ConfigError
-    except ImportError:
-        return None
-    dvc_dir = repo / ".dvc"
-    try:
-        config = Config(dvc_dir=str(dvc_dir) if dvc_dir.is_dir() else None, validate=True)
-    except ConfigError as exc:
-        raise ValueError(f"DVC config (read for data.link: auto): {exc}") from None
-    types = config.get("cache", {}).get("type")
-    if isinstance(types, str):
-        types = [types]
-    return list(types) if types else ["reflink", "copy"]
 
 
 def use_hardlinks(link: str, repo: Path) -> bool:

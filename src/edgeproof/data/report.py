@@ -24,7 +24,10 @@ PROBLEM_KINDS: dict[str, str] = {
     "image_too_large": "image header declares more pixels than data.max_image_pixels; dropped undecoded",
     "corrupt_image_restored": "JPEG decoded without its end marker; a repaired copy is used",
     "missing_file": "image file, or the annotation file of an id a VOC split file lists, not found; dropped",
-    "path_escape": "file points outside its dataset folder (absolute, ../ or through a symlink); dropped",
+    "path_escape": (
+        "file points outside its dataset folder (absolute, ../ or through a symlink not into the repo's DVC "
+        "cache); dropped"
+    ),
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
     "duplicate_file": "image file listed twice; later entries dropped with their boxes (counted)",

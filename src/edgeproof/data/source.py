@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.data.canonical import SPLITS, Category
+from edgeproof.data.dvcconfig import in_dvc_cache, looks_like_dvc_object
 from edgeproof.data.params import SubsetParams
 from edgeproof.data.report import Problems
 
@@ -106,10 +107,24 @@ def escapes(path: Path, root: Path) -> Path | None:
 
     The lexical check (:func:`safe_relative`) cannot see ``images/sub -> /elsewhere``: only the
     resolved path tells whether a file is inside the dataset. A symlinked ``root`` itself is the
-    user's choice and is fine; links inside it must stay inside it.
+    user's choice and is fine; links inside it must stay inside it, or lead into the repo's DVC cache
+    (as DVC asks it: ``cache.dir``): ``dvc add`` with ``cache.type: symlink`` makes every file of the
+    dataset such a link, which is the file itself.
     """
     target = path.resolve()
-    return None if target.is_relative_to(root.resolve()) else target
+    return None if target.is_relative_to(root.resolve()) or in_dvc_cache(target, path) else target
+
+
+def leads_outside(target: Path, root: Path, repo: Path) -> str:
+    """The ``path_escape`` text for a symlink to ``target`` (from :func:`escapes`) outside ``root``,
+    naming DVC when the target is a DVC cache object outside this repo's DVC cache."""
+    text = f"a symlink leads outside {display(root, repo)}"
+    if looks_like_dvc_object(target):
+        text += (
+            f", to {target}: a DVC cache object (DVC's cache.type symlink), but not in this repo's DVC cache; "
+            "`dvc checkout` the dataset in this repo, or copy it with its links followed (cp -rL)"
+        )
+    return text
 
 
 def safe_relative(name: str) -> str | None:

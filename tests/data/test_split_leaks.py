@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image, PngImagePlugin
 
 from edgeproof.data.prepare import prepare
 from edgeproof.data.report import DatasetError
@@ -92,3 +93,66 @@ def test_a_seeded_val_stays_seeded_in_the_report_when_train_copies_are_taken_out
     report = prepare(params, repo, tmp_path / "out")
     assert report["problems"]["split_overlap"] >= 1  # some copy and its original fell into different splits
     assert report["selection"]["val_from"].startswith("seeded split of train")
+
+
+def _with_comment(data: bytes, text: bytes = b"edited in PhotoApp") -> bytes:
+    """The JPEG ``data`` with a comment segment after its start marker: other bytes, the same pixels."""
+    return data[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + data[2:]
+
+
+def _as_png(path: Path, dst: Path, **save) -> None:
+    with Image.open(path) as im:
+        im.convert("RGB").save(dst, "PNG", **save)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_comment", "png_resaved"])
+def test_the_same_pixels_under_other_bytes_are_a_leak(tmp_path, kind):
+    """contact11 #6: a val copy of a train photo that differs only in metadata (a photo manager's comment, a
+    PNG saved again with other settings) passed the byte check, and val was scored on memorised images."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    train = json.loads(paths["train"].read_text())
+    images, anns = _train_entries(paths, 2, rename="copy")
+    for k, (im, entry) in enumerate(zip(train["images"][:2], images, strict=True)):
+        src = repo / SRC / "train" / im["file_name"]
+        if kind == "jpeg_comment":
+            (repo / SRC / "val" / f"copy{k}.jpg").write_bytes(_with_comment(src.read_bytes()))
+            continue
+        png = src.with_suffix(".png")
+        _as_png(src, png, compress_level=1)
+        im["file_name"] = png.name
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", "PhotoApp")
+        _as_png(src, repo / SRC / "val" / f"copy{k}.png", compress_level=9, pnginfo=info)
+        entry["file_name"] = f"copy{k}.png"
+    paths["train"].write_text(json.dumps(train))
+    _val_lists(paths, images, anns)
+    report = prepare(_params(f"{SRC}/val"), repo, tmp_path / "out")
+    assert report["problems"]["split_overlap"] == 2
+    example = report["problem_examples"]["split_overlap"][0]
+    suffix = "jpg" if kind == "jpeg_comment" else "png"
+    assert example.startswith(f"{SRC}/train/") and f"the same pixels as val {SRC}/val/copy" in example
+    assert example.endswith(f".{suffix}")
+    assert report["splits"]["train"]["images"] == 4 and report["splits"]["val"]["images"] == 5
+    assert len(list((tmp_path / "out/images/train").iterdir())) == 4  # the copies were never written
+    with pytest.raises(DatasetError, match="split_overlap"):
+        prepare(_params(f"{SRC}/val", strict=True), repo, tmp_path / "strict")
+
+
+def test_an_image_repeated_in_val_is_reported_and_kept(tmp_path):
+    """A val image twice (here with a comment added) weighs twice in the mAP: said, not silently scored."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    val = json.loads(paths["val"].read_text())
+    first = val["images"][0]
+    data = (repo / SRC / "val" / first["file_name"]).read_bytes()
+    (repo / SRC / "val" / "again.jpg").write_bytes(_with_comment(data))
+    boxes = [a for a in val["annotations"] if a["image_id"] == first["id"]]
+    again = [{**a, "id": 8000 + j, "image_id": 8000} for j, a in enumerate(boxes)]
+    _val_lists(paths, [{**first, "id": 8000, "file_name": "again.jpg"}], again)
+    report = prepare(_params(f"{SRC}/val"), repo, tmp_path / "out")
+    assert report["problems"]["duplicate_image"] == 1 and report["problems"]["split_overlap"] == 0
+    assert report["problem_examples"]["duplicate_image"] == [
+        f"{SRC}/val/again.jpg: the same pixels as val {SRC}/val/{first['file_name']}; both scored"
+    ]
+    assert report["splits"]["val"]["images"] == 4 and report["splits"]["train"]["images"] == 6

@@ -16,6 +16,7 @@ over ``data.max_image_pixels`` is refused from its header, before any decoding.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class ImageInfo:
     format: str
     reason: str | None  # None: the file can be used as is
     repaired: bool = False  # a damaged JPEG that decodes: counts as a problem
+    pixels: str = ""  # digest of the decoded pixels (see :func:`pixel_digest`): the same image, whatever its metadata
 
 
 def _jpeg_ends_cleanly(path: Path) -> bool:
@@ -109,8 +111,22 @@ def _unreadable(path: Path, exc: BaseException) -> UnreadableImage:
     return UnreadableImage(text)
 
 
+def pixel_digest(im: Image.Image, stored: tuple[int, int]) -> str:
+    """A digest of the pixels ``im`` decoded to (with its mode and ``stored`` size): equal for two files that
+    hold the same image under other metadata (EXIF, comments, another PNG compression), whatever their bytes.
+
+    A JPEG is digested as :func:`inspect` decodes it, at 1/8 scale (libjpeg's DCT scaling: the same
+    coefficients give the same pixels), so a JPEG and a lossless PNG of its pixels digest differently.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{im.mode} {stored[0]}x{stored[1]} {im.size[0]}x{im.size[1]}\0".encode())
+    h.update(im.tobytes())
+    return h.hexdigest()
+
+
 def inspect(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
-    """Decode ``path`` fully (JPEG at 1/8 scale: the whole stream is still read) and describe it.
+    """Decode ``path`` fully (JPEG at 1/8 scale: the whole stream is still read) and describe it, with a
+    digest of the decoded pixels (the data stage's train/val twin check reads it: no second decode).
 
     Raises :class:`TooLarge` when the header declares more than ``max_pixels`` pixels (nothing is
     decoded: a 17 KB PNG can declare 144 megapixels), and :class:`UnreadableImage` for a corrupt,
@@ -135,6 +151,7 @@ def _inspect(path: Path, max_pixels: int) -> ImageInfo:
             im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
         im.load()
         turn = orientation(im)  # after load: a PNG may carry its EXIF after the pixels
+        pixels = pixel_digest(im, (w, h))
     tail = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
     # bytes after a whole image (a motion photo) lose nothing; decoded without its end marker, it was damaged
     repaired = tail and jpeg_stream_end(path.read_bytes()) is None
@@ -146,7 +163,7 @@ def _inspect(path: Path, max_pixels: int) -> ImageInfo:
     ]
     reason = ", ".join(r for r in reasons if r) or None
     dw, dh = (h, w) if turn in _TRANSPOSED else (w, h)
-    return ImageInfo(dw, dh, w, h, turn, str(fmt), reason, repaired)
+    return ImageInfo(dw, dh, w, h, turn, str(fmt), reason, repaired, pixels)
 
 
 def write_normalized(src: Path, dst: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,31 @@ class Placed:
     problems: Problems
     frame: Frame = field(default_factory=Frame)
     pending: Pending | None = None
+    pixels: str = ""  # digest of its decoded pixels (:func:`edgeproof.data.images.pixel_digest`)
+
+
+@dataclass
+class Twins:
+    """Images with the same decoded pixels, found as the splits are placed, val first: a train image that
+    is a val image under other metadata (EXIF, a comment, another PNG encoding) is taken out of train
+    (``split_overlap``), and a val image repeated in val is a ``duplicate_image`` (both kept and scored,
+    so it weighs twice in the mAP). Byte-identical files are found earlier, without decoding
+    (:func:`edgeproof.data.prepare.remove_split_leaks`)."""
+
+    val: dict[str, str] = field(default_factory=dict)  # pixel digest -> the first val file with it
+
+    def leaks(self, split: str) -> dict[str, str] | None:
+        """The val digests a ``split`` image must not repeat (train's), else None."""
+        return self.val if split == "train" else None
+
+    def note(self, split: str, placed: Placed, problems: Problems) -> None:
+        """Record a placed val image's digest; a repeat of an earlier val image is a ``duplicate_image``."""
+        if split != "val" or placed.record is None or not placed.pixels:
+            return
+        where = placed.record.source_file or placed.record.file_name
+        first = self.val.setdefault(placed.pixels, where)
+        if first != where:
+            problems.add("duplicate_image", f"{where}: the same pixels as val {first}; both scored")
 
 
 def _common_folder(files: Sequence[str]) -> int:
@@ -73,11 +98,19 @@ def unique_stems(images: Sequence[SourceImage]) -> list[str]:
 
 
 def place_image(
-    image: SourceImage, stem: str, out_dir: Path, hardlink: bool, repo: Path, max_pixels: int = DEFAULT_MAX_PIXELS
+    image: SourceImage,
+    stem: str,
+    out_dir: Path,
+    hardlink: bool,
+    repo: Path,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    leaks: Mapping[str, str] | None = None,
 ) -> Placed:
     """Check ``image``, write it to ``out_dir`` as ``stem.<ext>`` and resolve its boxes.
 
     ``max_pixels`` (``data.max_image_pixels``): a larger image is dropped from its header, undecoded.
+    ``leaks`` (:meth:`Twins.leaks`): pixel digests of val images; an image with one of them is taken out
+    (``split_overlap``), marked ``excluded`` like a byte-identical copy.
     """
     problems = Problems()
     where = display(image.path, repo)
@@ -99,6 +132,11 @@ def place_image(
     if min(info.width, info.height) < MIN_SIDE:
         problems.add("image_too_small", f"{where}: {info.width}x{info.height}")
         return Placed(None, "dropped", problems)
+    twin = leaks.get(info.pixels) if leaks and info.pixels else None
+    if twin is not None:
+        image.split = "excluded"
+        problems.add("split_overlap", f"{where}: the same pixels as val {twin}")
+        return Placed(None, "dropped", problems)
     if info.repaired:
         problems.add("corrupt_image_restored", where)
     if info.reason is not None:
@@ -110,9 +148,9 @@ def place_image(
     frame = box_frame(image, info, where, problems)
     record = ImageRecord(image.id, name, info.width, info.height, source_file=where)
     if frame.ambiguous:  # its boxes wait for the whole dataset's evidence
-        return Placed(record, how, problems, frame, Pending(record, image, info, where))
+        return Placed(record, how, problems, frame, Pending(record, image, info, where), info.pixels)
     record.annotations = resolve_boxes(image.boxes, info, frame.orientation, where, problems)
-    return Placed(record, how, problems, frame)
+    return Placed(record, how, problems, frame, pixels=info.pixels)
 
 
 def place_split(
@@ -124,20 +162,27 @@ def place_split(
     frames: Frames,
     split: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    twins: Twins | None = None,
 ) -> tuple[list[ImageRecord], Counter[str]]:
     """Place every image of a split (decoding in a few threads); return the kept records in order.
 
     Ambiguous EXIF-rotated images are kept in ``frames`` with their boxes held back: call
-    :meth:`Frames.settle` once every split is placed."""
+    :meth:`Frames.settle` once every split is placed. ``twins``: place val first, then train with the
+    same :class:`Twins`, to find images with the same pixels."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(images)
     workers = max(1, min(4, os.cpu_count() or 1))
     records: list[ImageRecord] = []
     placed: Counter[str] = Counter()
+    leaks = twins.leaks(split) if twins is not None else None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = pool.map(lambda im, stem: place_image(im, stem, out_dir, hardlink, repo, max_pixels), images, stems)
+        jobs = pool.map(
+            lambda im, stem: place_image(im, stem, out_dir, hardlink, repo, max_pixels, leaks), images, stems
+        )
         for result in tqdm(jobs, total=len(images), desc=f"images {split}", unit="img", leave=False):
             problems.merge(result.problems)
+            if twins is not None:
+                twins.note(split, result, problems)
             placed[result.how] += 1
             if result.record is not None:
                 records.append(result.record)

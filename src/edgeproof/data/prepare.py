@@ -21,7 +21,7 @@ from edgeproof.data.coverage import unseen_categories, val_from
 from edgeproof.data.dvcconfig import dvc_cache_types
 from edgeproof.data.frames import Frames
 from edgeproof.data.params import DataParams, SubsetParams
-from edgeproof.data.place import place_split
+from edgeproof.data.place import Twins, place_split
 from edgeproof.data.report import LOSES_BOXES, Problems, enforce
 from edgeproof.data.source import SourceDataset, display, select
 from edgeproof.data.synthetic import generate
@@ -88,7 +88,9 @@ def remove_split_leaks(
     """Take out of train every chosen image that is also a val image: the same file once symlinks are
     resolved (a val folder that links to the train folder), or the same bytes under another name.
 
-    Only files whose size matches a val file's are read for a digest.
+    Only files whose size matches a val file's are read for a digest. The same pixels under other bytes
+    (other metadata) are found later, from the pixels :func:`edgeproof.data.images.inspect` decodes
+    anyway (:class:`edgeproof.data.place.Twins`).
     """
     val: dict[Path, str] = {}
     val_sizes: dict[int, list[Path]] = {}
@@ -193,6 +195,37 @@ def _without_boxes(split: str, stats: dict[str, Any], problems: Problems, info: 
     return f"{split}: {stats['images']} image(s) but no box to train on or score{crowd}; {why}"
 
 
+def _place(
+    ds: SourceDataset,
+    chosen: dict[str, list[int]],
+    params: DataParams,
+    hardlink: bool,
+    repo: Path,
+    out: Path,
+    problems: Problems,
+    frames: Frames,
+) -> tuple[dict[str, list[ImageRecord]], Counter[str]]:
+    """Place the chosen images of each split; the records per split and how many were placed how.
+
+    Val goes first, so a train image with a val image's pixels is taken out as it is decoded
+    (:class:`edgeproof.data.place.Twins`); problems and counts are gathered in split order all the same.
+    """
+    twins = Twins()
+    found = {split: Problems() for split in SPLITS}
+    records: dict[str, list[ImageRecord]] = {}
+    how: dict[str, Counter[str]] = {}
+    for split in ("val", "train"):
+        images = [ds.images[i] for i in chosen[split]]
+        records[split], how[split] = place_split(
+            images, out / "images" / split, hardlink, repo, found[split], frames, split, params.max_image_pixels, twins
+        )
+    placed: Counter[str] = Counter()
+    for split in SPLITS:
+        problems.merge(found[split])
+        placed.update(how[split])
+    return {split: records[split] for split in SPLITS}, placed
+
+
 def _background_share(val: dict[str, Any]) -> None:
     """Log a val split made mostly of background images (a class subset of a large dataset: COCO's val2017
     for one rare class), which the mAP then mostly scores for false positives: the source's own share, kept
@@ -220,17 +253,11 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     origin = val_from(ds, params.val_fraction, params.seed)  # before the leak checks mark train copies excluded
     selected = select(ds, subset, params.seed, params.val_fraction)
     chosen = remove_split_leaks(ds, selected, problems, repo)
-    records: dict[str, list[ImageRecord]] = {}
-    placed: Counter[str] = Counter()
-    frames = Frames()
+    records, placed = _place(ds, chosen, params, hardlink, repo, out, problems, frames := Frames())
     for split in SPLITS:
-        images = [ds.images[i] for i in chosen[split]]
-        records[split], how = place_split(
-            images, out / "images" / split, hardlink, repo, problems, frames, split, params.max_image_pixels
-        )
-        placed.update(how)
         if not records[split]:
-            problems.add("empty_split", _empty_hint(split, len(images), len(selected[split]), params.source, problems))
+            usable, picked = len(chosen[split]), len(selected[split])
+            problems.add("empty_split", _empty_hint(split, usable, picked, params.source, problems))
     frames.settle(problems)  # the boxes of EXIF-rotated images whose own size cannot tell their frame
     stats = {
         s: split_stats(([(a.category_id, a.iscrowd) for a in r.annotations] for r in records[s]), ds.categories)

@@ -31,7 +31,11 @@ PROBLEM_KINDS: dict[str, str] = {
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
     "duplicate_file": "image file listed twice; later entries dropped with their boxes (counted)",
-    "split_overlap": "image in both train and val (same file, through a symlink, or same bytes); removed from train",
+    "split_overlap": (
+        "image in both train and val (same file, through a symlink, same bytes, or same decoded pixels); "
+        "removed from train"
+    ),
+    "duplicate_image": "val image with the same decoded pixels as another val image; both scored (weighs twice)",
     "labels_not_found": "YOLO split where no image has a label file (wrong folder or names); all taken as backgrounds",
     "orphan_label": (
         "YOLO label file no listed image reads (its name differs in case, its image is missing or in a format "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def test_data_stage_limit_is_a_setting(tmp_path):
     assert report is not None and report["problems"]["image_too_large"] == 9
     example = report["problem_examples"]["image_too_large"][0]
     assert example == f"{SRC}/train/000000001000.jpg: 96x72 = 6912 pixels is over the limit of 6000" + (
-        " (a decompression bomb, or raise data.max_image_pixels); not decoded"
+        f" (a decompression bomb, or raise data.max_image_pixels, up to {DEFAULT_MAX_PIXELS}); not decoded"
     )
 
 
@@ -115,6 +116,28 @@ def test_data_stage_limit_is_a_setting(tmp_path):
 def test_pixel_limit_is_validated_naming_the_key(value):
     with pytest.raises(ParamsError, match=r"params.yaml: data.max_image_pixels: "):
         parse_params({"data": {"max_image_pixels": value}})
+
+
+def test_a_limit_over_the_fixed_one_says_why_and_what_to_do():
+    """contact11 #8: raising the limit as the message said was refused with pydantic's bare bound."""
+    with pytest.raises(ParamsError) as err:
+        parse_params({"data": {"max_image_pixels": 120_000_000}})
+    assert f"at most {DEFAULT_MAX_PIXELS} (got 120000000): evaluation and the device decode no more" in str(err.value)
+    assert "downscale larger photos" in str(err.value)
+
+
+def test_a_108_mp_photo_is_told_to_be_downscaled_without_pillows_warning(tmp_path):
+    """A 108 MP phone photo (over Pillow's limit, under twice it: Pillow warns, then edgeproof refuses): one
+    message, edgeproof's, which says the limit is fixed and to downscale (not to raise a setting that refuses)."""
+    photo = png_header_only(tmp_path / "phone_108mp.png", 12000, 9000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageTooLarge) as err:
+            load_image(photo)
+    assert [w.category for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []
+    message = str(err.value)
+    assert message.startswith(f"{photo}: 12000x9000 = 108000000 pixels is over the limit of {DEFAULT_MAX_PIXELS} (")
+    assert "the limit is fixed, so downscale it" in message and "max_image_pixels" not in message
 
 
 def test_bomb_in_a_dataset_is_dropped_undecoded_and_strict_fails(tmp_path):

@@ -122,12 +122,22 @@ class DataParams(_Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # used when the source has no val split of its own
     link: Literal["auto", "hardlink", "copy"] = "auto"  # how unchanged images enter the prepared dataset
     # images whose header declares more pixels are dropped undecoded (image_too_large); only lowers the
-    # runtime's limit, so evaluation and the device decode every image the data stage accepts
-    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=100, le=DEFAULT_MAX_PIXELS)
+    # runtime's fixed limit, so evaluation and the device decode every image the data stage accepts
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=100)
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
     coco: CocoParams = Field(default_factory=CocoParams)
     voc: VocParams = Field(default_factory=VocParams)
     yolo: YoloParams = Field(default_factory=YoloParams)
+
+    @field_validator("max_image_pixels")
+    @classmethod
+    def _at_most_the_runtime_limit(cls, value: int) -> int:
+        if value > DEFAULT_MAX_PIXELS:
+            raise ValueError(
+                f"at most {DEFAULT_MAX_PIXELS} (got {value}): evaluation and the device decode no more, so a "
+                "larger limit could not be kept; downscale larger photos (and their pixel boxes) instead"
+            )
+        return value
 
     @model_validator(mode="after")
     def _source_section(self) -> DataParams:

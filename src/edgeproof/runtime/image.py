@@ -20,16 +20,23 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import warnings
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-#: Pillow's own default (``Image.MAX_IMAGE_PIXELS``, ~89.5 MP, e.g. 9459 x 9459). Pillow raises a
-#: DecompressionBombError itself above twice this, so a larger limit could not be honoured anyway;
+#: Pillow's own default (``Image.MAX_IMAGE_PIXELS``, ~89.5 MP, e.g. 9459 x 9459), and a fixed limit: every
+#: reader (evaluation, optimize, the device, ``edgeproof detect``) decodes with it, and
 #: ``data.max_image_pixels`` may only lower it, so whatever the data stage accepts, every reader decodes.
+#: A larger photo (a 108 MP phone mode) must be downscaled first.
 DEFAULT_MAX_PIXELS = 89_478_485
+
+# Image.open runs one at a time with Pillow's DecompressionBombWarning silenced (warnings filters are
+# process-wide): open_image's own check follows at once and says it in one line naming the file.
+_OPEN_LOCK = threading.Lock()
 
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _ORIENTATION_TAG = 0x0112
@@ -49,10 +56,21 @@ def orientation(im: Image.Image) -> int:
 
 
 def _too_large(path: Union[Path, str], pixels: str, max_pixels: int) -> str:
-    return (
-        f"{path}: {pixels} pixels is over the limit of {max_pixels} "
-        "(a decompression bomb, or raise data.max_image_pixels); not decoded"
-    )
+    if max_pixels < DEFAULT_MAX_PIXELS:  # lowered by data.max_image_pixels
+        why = f"a decompression bomb, or raise data.max_image_pixels, up to {DEFAULT_MAX_PIXELS}"
+    else:
+        why = (
+            "a decompression bomb, or a photo larger than any edgeproof reader decodes: the limit is fixed, "
+            "so downscale it, with its pixel boxes"
+        )
+    return f"{path}: {pixels} pixels is over the limit of {max_pixels} ({why}); not decoded"
+
+
+def _open(path: Union[Path, str]) -> Image.Image:
+    """``Image.open(path)`` without Pillow's DecompressionBombWarning (see ``_OPEN_LOCK``)."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def check_pixels(path: Union[Path, str], width: int, height: int, max_pixels: int) -> None:
@@ -68,7 +86,7 @@ def open_image(path: Union[Path, str], max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     image; each message names the file and is one line.
     """
     try:
-        im = Image.open(path)
+        im = _open(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: image not found") from None
     except Image.DecompressionBombError as exc:  # over twice Pillow's limit: Pillow refuses at open

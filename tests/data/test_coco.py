@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -572,3 +573,24 @@ def test_a_name_differing_only_in_case_that_classes_leaves_out_is_reported_dropp
         "the 1 box(es) named 'Car ' dropped (not in classes)"
     ]
     assert "Car " not in report["splits"]["train"]["classes"]
+
+
+def test_a_name_in_another_unicode_normalisation_is_named_as_such(tmp_path):
+    """contact11 #9: an NFC ``file_name`` ('café', as JSON tools write it) for a file stored NFD (a zip made on
+    macOS): a missing_file whose example looked exactly like the file on disk."""
+    repo = tmp_path / "repo"
+    paths = clean_coco(repo / SRC)
+    data = json.loads(paths["val"].read_text())
+    first = data["images"][0]
+    nfc = unicodedata.normalize("NFC", f"café {first['file_name']}")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    (repo / SRC / "val" / first["file_name"]).rename(repo / SRC / "val" / nfd)
+    first["file_name"] = nfc
+    paths["val"].write_text(json.dumps(data, ensure_ascii=False))
+    report = prepare(coco_params(coco={"images": f"{SRC}/train", "val_images": f"{SRC}/val"}), repo, tmp_path / "out")
+    assert report["problems"]["missing_file"] == 1
+    assert report["problem_examples"]["missing_file"] == [
+        f"{SRC}/val/{nfc}: not found, but {SRC}/val/{nfd} is the same name in another Unicode normalisation "
+        f"(on disk NFD: {nfd!a}; listed: {nfc!a}); rename the file or the entry"
+    ]

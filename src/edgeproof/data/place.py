@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from tqdm import tqdm
@@ -97,6 +99,36 @@ def unique_stems(images: Sequence[SourceImage]) -> list[str]:
     return stems
 
 
+@lru_cache(maxsize=64)
+def _names_by_nfc(folder: Path, mtime_ns: int) -> dict[str, str]:
+    """The entries of ``folder`` keyed by their NFC form (``mtime_ns``: redone when the folder changes)."""
+    return {unicodedata.normalize("NFC", p.name): p.name for p in folder.iterdir()}
+
+
+def _normalisation_hint(image: SourceImage, repo: Path) -> str:
+    """For a missing file, ``"; <the file> is ..."`` when a file of the same name in another Unicode
+    normalisation exists (an NFC ``file_name`` and an NFD file, as zips made on macOS store names:
+    identical on screen, different bytes), else ""."""
+    found = image.root
+    for part in image.file.split("/"):
+        if not (found / part).exists():
+            try:
+                names = _names_by_nfc(found, found.stat().st_mtime_ns)
+            except OSError:  # not a folder
+                return ""
+            part = names.get(unicodedata.normalize("NFC", part), "")
+            if not part:
+                return ""
+        found = found / part
+    if not found.is_file():
+        return ""
+    form = "NFD" if unicodedata.is_normalized("NFD", found.name) else "NFC"
+    return (
+        f": not found, but {display(found, repo)} is the same name in another Unicode normalisation "
+        f"(on disk {form}: {found.name!a}; listed: {image.path.name!a}); rename the file or the entry"
+    )
+
+
 def place_image(
     image: SourceImage,
     stem: str,
@@ -119,7 +151,7 @@ def place_image(
         problems.add("path_escape", f"{where}: {leads_outside(target, image.root, repo)}")
         return Placed(None, "dropped", problems)
     if not image.path.is_file():
-        problems.add("missing_file", where)
+        problems.add("missing_file", where + _normalisation_hint(image, repo))
         return Placed(None, "dropped", problems)
     try:
         info = inspect(image.path, max_pixels)

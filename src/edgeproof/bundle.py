@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
 from edgeproof.folders import atomic_dir
-from edgeproof.io import read_json, sha256_file, write_json
+from edgeproof.io import read_json, require_sha256, write_json
 from edgeproof.profiles import Profile, parity_problem
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.detector import read_input_size
@@ -128,9 +128,7 @@ def _copy_models(tmp: Path, chosen: Mapping[str, dict[str, Any]], root: Path, re
     for entry in (e for chosen_entry in chosen.values() for e in (chosen_entry, *chosen_entry["candidates"])):
         src = confined(root / entry["path"], root, f"{release_path}: model path")
         if entry["sha256"] not in models:
-            actual = sha256_file(src)
-            if actual != entry["sha256"]:
-                raise ValueError(f"{src}: sha256 {actual} is not {entry['sha256']} recorded in {release_path}")
+            require_sha256(src, entry["sha256"], str(release_path), "rerun `dvc repro` to rebuild the release")
             dest = f"models/{entry['variant']}.onnx"
             (tmp / "models").mkdir(exist_ok=True)
             shutil.copyfile(src, tmp / dest)

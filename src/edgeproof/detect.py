@@ -1,6 +1,7 @@
 """``edgeproof detect``: the released detector on images, folders, globs or a video, like ``yolo predict``.
 
-* Model: the one ``reports/release.json`` releases for the build profile, unless a model file is named.
+* Model: the one ``reports/release.json`` releases for the build profile (its sha256 checked against the
+  release's), unless a model file is named.
 * Output: annotated copies of the images in ``runs/detect/predict``, ``predict2``, ... (``--no-save``
   to skip), one summary line per image ("3 circles, 1 square, 4.1 ms"); ``--json`` prints JSON Lines
   on stdout instead (one object per image), the summary lines then go to stderr.
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from edgeproof.data.image_formats import IMAGE_SUFFIXES  # what `yolo predict` reads in a folder
+from edgeproof.io import require_sha256
 from edgeproof.paths import check_save_dir, make_save_dir, remove_unused
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,11 @@ class DetectOptions:
 
 def release_model(release: Path, profile: str | None = None) -> Path:
     """The model file ``release`` (reports/release.json) releases for ``profile`` (default: its
-    build profile); paths in it are relative to the project root, the folder above ``reports/``."""
+    build profile); paths in it are relative to the project root, the folder above ``reports/``.
+
+    The file must still be the one released: its sha256 is the entry's ``sha256``, else
+    :class:`~edgeproof.io.Sha256Mismatch` (a re-export or another commit's ``dvc checkout`` left other
+    bytes at that path; the gate refuses them too). A model named explicitly is not checked."""
     if not release.is_file():
         raise FileNotFoundError(
             f"{release}: not found (from {Path.cwd()}), so there is no released model to default to; run "
@@ -58,10 +64,18 @@ def release_model(release: Path, profile: str | None = None) -> Path:
     report = json.loads(release.read_text(encoding="utf-8"))
     name = profile or report.get("build_profile")
     entry = report.get("profiles", {}).get(name)
-    if not isinstance(entry, dict) or not entry.get("path"):
-        raise ValueError(f"{release}: no released model for profile {name!r}")
+    if not isinstance(entry, dict) or not entry.get("path") or not entry.get("sha256"):
+        raise ValueError(f"{release}: no released model (path and sha256) for profile {name!r}")
     path = Path(entry["path"])
-    return path if path.is_absolute() else release.resolve().parent.parent / path
+    path = path if path.is_absolute() else release.resolve().parent.parent / path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found, the model {release} releases for {name}; {_REMEDY}")
+    require_sha256(path, str(entry["sha256"]), f"{release} for {name}", _REMEDY)
+    return path
+
+
+# what to do when the released file is gone or changed (both are what the pipeline left, or a model by name)
+_REMEDY = "rerun `dvc repro` to rebuild the release, or pass --model PATH to run that file as it is"
 
 
 def expand_sources(sources: Sequence[str]) -> list[Path]:

@@ -190,6 +190,23 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+class Sha256Mismatch(ValueError):
+    """A file's bytes are not the ones a record names by sha256 (a model swapped after its release)."""
+
+
+def require_sha256(path: Path | str, expected: str, recorded_in: str, remedy: str = "") -> str:
+    """``path``'s sha256 when it is ``expected``, the sha256 ``recorded_in`` (a file, a record) names for it.
+
+    Otherwise :class:`Sha256Mismatch`, one line naming the file, both sha256 and the record, then ``remedy``
+    (what to do) when given: a file whose bytes changed since the record must never run as the recorded one.
+    """
+    actual = sha256_file(path)
+    if actual != expected:
+        fix = "; " + remedy if remedy else ""
+        raise Sha256Mismatch(f"{path}: sha256 {actual} is not {expected} recorded in {recorded_in}{fix}")
+    return actual
+
+
 class LockBusy(RuntimeError):
     """Another process (or another open file in this one) holds the lock."""
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from edgeproof.cli import main
 from edgeproof.detect import annotate, expand_sources, summary
+from edgeproof.io import sha256_file
 from edgeproof.runtime.postprocess import Detections
 
 
@@ -31,7 +32,8 @@ def project(tmp_path, monkeypatch, fixed_detector_factory):
     (tmp_path / "models").mkdir()
     model.rename(tmp_path / "models" / "int8.onnx")
     (tmp_path / "reports").mkdir()
-    release = {"build_profile": "cpu-ci", "profiles": {"cpu-ci": {"path": "models/int8.onnx", "variant": "int8"}}}
+    released = {"path": "models/int8.onnx", "variant": "int8", "sha256": sha256_file(tmp_path / "models" / "int8.onnx")}
+    release = {"build_profile": "cpu-ci", "profiles": {"cpu-ci": released}}
     (tmp_path / "reports" / "release.json").write_text(json.dumps(release))
     (tmp_path / "imgs").mkdir()
     for name in ("a.jpg", "b.png"):
@@ -130,6 +132,33 @@ def test_a_named_model_wins_and_a_missing_release_is_a_clear_error(project, capl
     assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2
     assert "reports/release.json: not found" in caplog.text
     assert main(["detect", "models/int8.onnx", "imgs/a.jpg", "--no-save"]) == 0
+
+
+def test_a_released_model_whose_file_changed_is_refused_naming_both_sha256(project, fixed_detector_factory, caplog):
+    """records11 finding 7: another file copied over release.json's path (a re-export, another commit's
+    ``dvc checkout``) ran as "the released model"; the gate refuses it, and so does detect now. A model
+    named explicitly is run as it is."""
+    released = sha256_file(project / "models" / "int8.onnx")
+    fixed_detector_factory(_raw(1), imgsz=64, names={0: "cat", 1: "dog"}).replace(project / "models" / "int8.onnx")
+    swapped = sha256_file(project / "models" / "int8.onnx")
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2
+    error = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "\n" not in error
+    assert f"int8.onnx: sha256 {swapped} is not {released} recorded in reports/release.json for cpu-ci" in error
+    assert "rerun `dvc repro`" in error and "--model" in error
+    assert main(["detect", "--model", "models/int8.onnx", "imgs/a.jpg", "--no-save"]) == 0
+    assert main(["detect", "models/int8.onnx", "imgs/a.jpg", "--no-save"]) == 0
+
+
+def test_a_released_model_that_is_gone_or_has_no_sha256_is_a_clear_error(project, caplog):
+    (project / "models" / "int8.onnx").unlink()
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2
+    assert "models/int8.onnx: not found, the model reports/release.json releases for cpu-ci; rerun" in caplog.text
+    release = json.loads((project / "reports" / "release.json").read_text())
+    del release["profiles"]["cpu-ci"]["sha256"]
+    (project / "reports" / "release.json").write_text(json.dumps(release))
+    assert main(["detect", "imgs/a.jpg", "--no-save"]) == 2
+    assert "no released model (path and sha256) for profile 'cpu-ci'" in caplog.text
 
 
 def test_a_model_named_in_upper_case_is_the_model(project, fixed_detector_factory, capsys):

@@ -166,3 +166,27 @@ def test_the_interactive_evaluation_charts_say_they_are_the_fp32_references():
     dvc = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())
     titles = [next(iter(e)) for e in dvc["plots"] if isinstance(e, dict) and "plots/eval/" in json.dumps(e)]
     assert titles and all("fp32 reference" in t for t in titles)
+
+
+def test_a_shipped_file_that_is_not_the_released_one_is_refused_not_charted(tmp_path):
+    """records11 finding 7, the plots side: other bytes at release.json's path (a re-export, a swapped file)
+    were evaluated and charted as the shipped model; refused naming the file and both sha256, as the gate does."""
+    from edgeproof.config import parse_params
+    from edgeproof.evaluation.draw import draw_shipped
+    from edgeproof.evaluation.run import evaluate_onnx
+    from edgeproof.io import sha256_file
+    from tests.unit.test_eval_run import write_dataset, write_model
+
+    data = write_dataset(tmp_path / "data")
+    p = parse_params({"evaluate": {"cross_check": {"independent": False, "ultralytics": False}}})
+    evaluated = evaluate_onnx(write_model(tmp_path / "fp32.onnx"), data, p.evaluate, p.deploy)
+    shipped = write_model(tmp_path / "int8.onnx", cat_score=0.8)
+    released = sha256_file(shipped)
+    write_model(shipped, cat_score=0.6)  # other bytes at the released path
+    release = {"build_profile": "cpu-ci", "profiles": {"cpu-ci": {"path": str(shipped), "sha256": released}}}
+    message = rf"int8\.onnx: sha256 {sha256_file(shipped)} is not {released} recorded in reports/release\.json"
+    with pytest.raises(ValueError, match=message):  # io.Sha256Mismatch
+        draw_shipped(
+            release, evaluated.metrics, evaluated.plot_inputs, data, tmp_path / "s", p.plots, p.evaluate, p.deploy
+        )
+    assert not (tmp_path / "s").exists()

@@ -21,7 +21,7 @@ from edgeproof.evaluation.matching import truth_by_image
 from edgeproof.evaluation.mosaic import mosaic_figure
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.evaluation.plots import PlotInputs, PlotPaths, write_f1_curve
-from edgeproof.io import read_json
+from edgeproof.io import read_json, require_sha256
 from edgeproof.runtime.deploy import DeploySettings
 
 log = logging.getLogger(__name__)
@@ -92,12 +92,17 @@ def draw_shipped(
 
     When it is the evaluated file (same sha256) they are drawn from evaluate's outputs; otherwise
     its own evaluation is run (the project's one evaluation, without the cross-checks, which the
-    release stage's and evaluate's runs already did), so the shipped charts are never fp32's.
+    release stage's and evaluate's runs already did), so the shipped charts are never fp32's. A file
+    whose sha256 is not the released one is refused (:class:`~edgeproof.io.Sha256Mismatch`).
     """
     from edgeproof.evaluation.run import evaluate_onnx
 
     model, sha = shipped_model(release)
     if sha != metrics.get("model_sha256"):
+        # the file at release.json's path must still be the released one: other bytes there would get the
+        # shipped charts (the gate refuses such a file too)
+        where = f"reports/release.json for {release['build_profile']}"
+        require_sha256(model, sha, where, "rerun `dvc repro` to rebuild the release")
         log.info("plots of the shipped model %s (sha256 %s): evaluating it", model, sha[:12])
         quick = evaluate.model_copy(
             update={"cross_check": evaluate.cross_check.model_copy(update={"independent": False, "ultralytics": False})}

@@ -81,25 +81,38 @@ _REMEDY = "rerun `dvc repro` to rebuild the release, or pass --model PATH to run
 def expand_sources(sources: Sequence[str]) -> list[Path]:
     """Image files from files, folders (their images, sorted) and globs (``**`` recurses).
 
-    A source that names nothing is an error naming it: a typo never runs on zero images."""
+    A source that names nothing is an error naming it: a typo never runs on zero images. So is an image
+    that is a link whose target is gone, as any unreadable image is: never skipped silently."""
     found: list[Path] = []
     for source in sources:
         path = Path(source)
         if any(ch in source for ch in "*?["):
             matches = [Path(m) for m in sorted(glob.glob(source, recursive=True))]  # noqa: PTH207 (any pattern, absolute or relative)
-            images = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
+            images = [m for m in matches if _is_image(m)]
         elif path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(p for p in path.iterdir() if _is_image(p))
         elif path.is_file() and path.suffix.lower() in VIDEO_SOURCE_SUFFIXES:
             raise ValueError(f"{source}: a video, not an image; run it with --video {source}")
         elif path.is_file():
             images = [path]
         else:
-            raise FileNotFoundError(f"{source}: no such file or folder")
+            raise FileNotFoundError(f"{source}: no such file or folder{_link_gone(path)}")
         if not images:
             raise FileNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}){_folder_hint(path)}")
         found.extend(images)
     return found
+
+
+def _is_image(path: Path) -> bool:
+    """A file with an image suffix; such a name that is a link to nothing is an unreadable image (an error)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES and _link_gone(path):
+        raise FileNotFoundError(f"{path}: unreadable image{_link_gone(path)}")
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _link_gone(path: Path) -> str:
+    """Why, in brackets, when ``path`` is a link whose target is gone (or that loops); else empty."""
+    return f" (a symlink to {path.readlink()}, which does not exist)" if path.is_symlink() and not path.exists() else ""
 
 
 def _folder_hint(path: Path) -> str:

@@ -93,6 +93,27 @@ def test_a_folder_gives_every_image_format_ultralytics_reads(project, capsys):
     ]
 
 
+def test_a_listed_image_that_is_a_broken_symlink_is_an_error_naming_it_and_its_target(project, caplog):
+    """A link in a folder whose target is gone was skipped without a word (``image 1/2`` counted past it),
+    while an image that cannot be decoded stops the run: a broken link is an unreadable image too, in a
+    folder, a glob or named itself."""
+    gone = project / "elsewhere" / "c.jpg"
+    (project / "imgs" / "c.jpg").symlink_to(gone)
+    (project / "imgs" / "readme.txt").symlink_to(project / "elsewhere" / "readme.txt")  # not an image: not listed
+    message = rf"^imgs/c\.jpg: unreadable image \(a symlink to {gone}, which does not exist\)$"
+    for source in ("imgs", "imgs/*.jpg", "**/*.jpg"):
+        with pytest.raises(FileNotFoundError, match=message):
+            expand_sources([source])
+    with pytest.raises(FileNotFoundError, match=rf"^imgs/c\.jpg: no such file or folder \(a symlink to {gone}, "):
+        expand_sources(["imgs/c.jpg"])
+    assert main(["detect", "imgs"]) == 2
+    assert f"imgs/c.jpg: unreadable image (a symlink to {gone}, which does not exist)" in caplog.text
+    assert not (project / "runs").exists()
+    (project / "imgs" / "c.jpg").unlink()
+    (project / "imgs" / "c.jpg").symlink_to(project / "imgs" / "a.jpg")  # a link that leads to an image is one
+    assert expand_sources(["imgs"]) == [Path("imgs/a.jpg"), Path("imgs/b.png"), Path("imgs/c.jpg")]
+
+
 def test_a_video_or_a_folder_of_folders_says_how_to_run_it(project, caplog):
     """`yolo predict` takes a video as a source and these inputs look alike: the errors say what to write."""
     (project / "clip.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")

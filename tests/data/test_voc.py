@@ -10,7 +10,7 @@ from edgeproof.config import parse_params
 from edgeproof.data.canonical import load_meta
 from edgeproof.data.prepare import prepare
 from edgeproof.evaluation.coco import score_coco
-from tests.data.builders import draw, tree_state, write_split_files, write_voc
+from tests.data.builders import draw, save, tree_state, voc_xml, write_split_files, write_voc
 
 SRC = "data/sources/VOC2012"
 
@@ -111,6 +111,36 @@ def test_ids_listed_without_an_annotation_file_are_missing_files(voc_repo, tmp_p
     assert f"{SRC}/Annotations/x1.xml: listed in ImageSets/Main/train" in " ".join(examples)
     assert f"{SRC}/Annotations/x2.xml: listed in ImageSets/Main/val" in " ".join(examples)
     assert report["splits"]["train"]["images"] == 3 and report["splits"]["val"]["images"] == 2
+
+
+def test_every_ultralytics_format_is_read_and_of_two_files_for_one_id_the_xml_chooses(voc_repo, tmp_path):
+    """VOC had its own shorter suffix list (no .avif, .jp2, ...) and took the first file of an id in name order
+    (x.jpg over the x.png its XML names) without a word. The suffixes are now ultralytics' (data/image_formats.py);
+    of several files for one id the XML's <filename> chooses, and where it names none of them the annotation
+    is an ambiguous_image problem naming them all, never a silent pick."""
+    root = voc_repo / SRC
+    dog = [("dog", (11, 21, 40, 50), 0)]
+    write_voc(root, "h", draw(64, 48, [(10, 20, 30, 20)]), dog, suffix=".png")  # its XML says h.png ...
+    save(root / "JPEGImages" / "h.jpg", draw(80, 60, seed=1), "JPEG")  # ... not h.jpg, first in name order
+    write_voc(root, "i", draw(80, 60, [(10, 20, 30, 30)]), dog)
+    save(root / "JPEGImages" / "i.avif", draw(80, 60, seed=2), "AVIF")
+    (root / "Annotations" / "i.xml").write_text(voc_xml("i.jpeg", (80, 60), dog))  # names neither file
+    save(root / "JPEGImages" / "k.avif", draw(80, 60, [(10, 20, 30, 30)]), "AVIF")  # k's one image: an .avif
+    (root / "Annotations" / "k.xml").write_text(voc_xml("k.jpg", (80, 60), dog))
+    write_split_files(root, ["a", "b", "c", "f", "g", "h", "i"], ["d", "e", "k"])
+    report = prepare(voc_params(), voc_repo, tmp_path / "out")
+    train = json.loads((tmp_path / "out/annotations/train.json").read_text())
+    h = next(im for im in train["images"] if im["source_file"].split("/")[-1].startswith("h."))
+    assert h["source_file"].endswith("JPEGImages/h.png") and (h["width"], h["height"]) == (64, 48)
+    assert not any(im["source_file"].split("/")[-1].startswith("i.") for im in train["images"])
+    assert report["problems"]["ambiguous_image"] == 1
+    assert report["problem_examples"]["ambiguous_image"] == [
+        f"{SRC}/Annotations/i.xml: JPEGImages/i.avif and JPEGImages/i.jpg share its id; "
+        "its <filename> 'i.jpeg' names none of them"
+    ]
+    val = json.loads((tmp_path / "out/annotations/val.json").read_text())
+    assert any(im["source_file"].endswith("JPEGImages/k.avif") for im in val["images"])
+    assert report["problems"]["missing_file"] == 1  # f's image, as before: k's .avif is found
 
 
 @pytest.mark.parametrize("flag", ["True", "TRUE", "true", "1"])

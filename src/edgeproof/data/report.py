@@ -28,6 +28,10 @@ PROBLEM_KINDS: dict[str, str] = {
         "file points outside its dataset folder (absolute, ../ or through a symlink not into the repo's DVC "
         "cache); dropped"
     ),
+    "ambiguous_image": (
+        "VOC annotation whose id several image files share (x.jpg and x.avif) and whose <filename> names none "
+        "of them; dropped with its boxes"
+    ),
     "image_too_small": "image under 10 px on a side (ultralytics rejects it); dropped",
     "duplicate_image_id": "image id listed by several images: its boxes cannot be assigned; all those images dropped",
     "duplicate_file": "image file listed twice; later entries dropped with their boxes (counted)",
@@ -85,6 +89,7 @@ LOSES_BOXES = (
     "box_outside",
     "missing_file",
     "path_escape",
+    "ambiguous_image",
     "unreadable_image",
     "image_too_large",
     "image_too_small",

@@ -1,7 +1,8 @@
 """Pascal VOC -> :class:`SourceDataset`.
 
-Layout: ``<root>/Annotations/<id>.xml``, ``<root>/JPEGImages/<id>.jpg`` (or another image suffix)
-and optionally ``<root>/ImageSets/Main/{train,val}.txt``. VOC boxes are 1-based inclusive pixel
+Layout: ``<root>/Annotations/<id>.xml``, ``<root>/JPEGImages/<id>.jpg`` (or another suffix ultralytics
+reads, :mod:`edgeproof.data.image_formats`; of two files for one id, the one the XML's ``<filename>``
+names) and optionally ``<root>/ImageSets/Main/{train,val}.txt``. VOC boxes are 1-based inclusive pixel
 corners; COCO boxes are 0-based ``[x, y, w, h]``, so ``x = xmin - 1`` and ``w = xmax - xmin + 1``.
 ``difficult`` objects by default (``ignore``) are not trained on and become ``iscrowd`` regions, so
 pycocotools scores them by COCO's crowd rule, which is more lenient than VOC's devkit: a crowd region
@@ -26,6 +27,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse as safe_parse
 
 from edgeproof.data.canonical import Category
+from edgeproof.data.image_formats import IMAGE_SUFFIXES
 from edgeproof.data.params import VocParams
 from edgeproof.data.report import Problems
 from edgeproof.data.source import (
@@ -43,7 +45,6 @@ from edgeproof.data.source import (
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _Object = tuple[str, int, tuple[float, float, float, float]]  # name, difficult, (x, y, w, h)
 
 
@@ -102,10 +103,29 @@ def _split_ids(root: Path, params: VocParams) -> dict[str, str] | None:
     return ids
 
 
-def _image_file(stem: str, filename: str | None, images: dict[str, str], where: str, problems: Problems) -> str | None:
-    """The image of annotation ``stem``: ``JPEGImages/<stem>.*``, else the XML's ``<filename>``."""
-    if stem in images:
-        return images[stem]
+def _images_by_stem(img_dir: Path) -> dict[str, list[str]]:
+    """The file names in ``img_dir`` with a suffix ultralytics reads, sorted, by stem (``x`` -> x.avif, x.jpg)."""
+    images: dict[str, list[str]] = {}
+    for p in sorted(img_dir.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            images.setdefault(p.stem, []).append(p.name)
+    return images
+
+
+def _image_file(
+    stem: str, filename: str | None, images: dict[str, list[str]], where: str, problems: Problems
+) -> str | None:
+    """The image of annotation ``stem``: its one ``JPEGImages/<stem>.*``; of several (x.avif, x.jpg), the one
+    the XML's ``<filename>`` names, else none (``ambiguous_image``: never a silent pick); of none, ``<filename>``."""
+    found = images.get(stem, [])
+    if len(found) == 1:
+        return found[0]
+    if filename in found:  # x.avif and x.jpg: the annotation says which it was drawn on
+        return filename
+    if found:
+        said = f"its <filename> {filename!r} names none of them" if filename else "it has no <filename> to say which"
+        problems.add("ambiguous_image", f"{where}: JPEGImages/{' and JPEGImages/'.join(found)} share its id; {said}")
+        return None
     if filename is None:
         return f"{stem}.jpg"  # reported as a missing file when the image is placed
     rel = safe_relative(filename)
@@ -131,10 +151,7 @@ def load_voc(params: VocParams, repo: Path, problems: Problems) -> SourceDataset
     root = existing(repo, params.root, "data.voc.root", want_dir=True)
     ann_dir = existing(repo, f"{params.root}/Annotations", "data.voc.root (Annotations/)", want_dir=True)
     img_dir = existing(repo, f"{params.root}/JPEGImages", "data.voc.root (JPEGImages/)", want_dir=True)
-    images: dict[str, str] = {}
-    for p in sorted(img_dir.iterdir()):
-        if p.suffix.lower() in IMAGE_SUFFIXES:
-            images.setdefault(p.stem, p.name)
+    images = _images_by_stem(img_dir)
     splits = _split_ids(root, params)
     if splits is not None:
         _missing_annotations(splits, ann_dir, params, repo, problems)

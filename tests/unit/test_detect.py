@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from edgeproof.cli import main
-from edgeproof.detect import annotate, expand_sources, summary
+from edgeproof.detect import annotate, summary
+from edgeproof.detect_inputs import expand_sources
 from edgeproof.io import sha256_file
 from edgeproof.runtime.postprocess import Detections
 

@@ -1,7 +1,7 @@
 """What the headline, the energy chart and the gate's own report (gate.md, which the PR comment quotes)
 show of a real device run, judged by the real device gate: a hot board's figures (an inconclusive
 verdict) and an energy record the gate holds invalid are shown nowhere as the model's, and a cool run's
-are shown by all alike (edgeproof.verdict.shown, edgeproof.verdict.rules.throttle_problem)."""
+are shown by all alike (edgeproof.verdict.shown, edgeproof.verdict.flags.throttle_problem)."""
 
 from __future__ import annotations
 

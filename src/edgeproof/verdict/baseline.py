@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edgeproof.profiles import Profile
 from edgeproof.verdict.energy import energy_not_judged, inside_unrecorded, readings_short
+from edgeproof.verdict.flags import shown_figure
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
@@ -33,7 +34,6 @@ from edgeproof.verdict.rules import (
     invalid_reason,
     is_number,
     result,
-    shown_figure,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def _energy_regression(
 
 def _baseline_energy_unusable(base: Dict[str, Any], key: str) -> Optional[str]:
     """Why main's energy figure cannot be compared with (None: it can): read as this run's is, by
-    :func:`~edgeproof.verdict.rules.shown_figure` (its board's record says it measured the figure, and the
+    :func:`~edgeproof.verdict.flags.shown_figure` (its board's record says it measured the figure, and the
     figure is possible), :func:`~edgeproof.verdict.energy.readings_short` (on enough power readings) and
     :func:`~edgeproof.verdict.energy.inside_unrecorded` (some of them inside its window).
     A baseline that never said it measured energy has no figure to compare with."""

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
 from edgeproof.profiles import VARIANTS
+from edgeproof.verdict.conditions import run_throttled
 from edgeproof.verdict.evidence import Unreadable, load_results, variant_evidence
-from edgeproof.verdict.measured import BUDGET_RULES, energy_rules, run_throttled
+from edgeproof.verdict.measured import BUDGET_RULES, energy_rules
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,

@@ -35,9 +35,10 @@ from edgeproof.verdict import proposal
 from edgeproof.verdict.baseline import val_digest
 from edgeproof.verdict.board_status import judge_same_bundle, status_rule, with_status
 from edgeproof.verdict.candidates import judge_candidates
+from edgeproof.verdict.conditions import run_throttled
 from edgeproof.verdict.evidence import Unreadable, variant_evidence
 from edgeproof.verdict.evidence import load_results as _load
-from edgeproof.verdict.measured import measured_figures, measured_rules, run_throttled
+from edgeproof.verdict.measured import measured_figures, measured_rules
 from edgeproof.verdict.rules import (
     EXIT,
     FAIL,

@@ -18,15 +18,14 @@ import math
 from typing import Any, Dict, Optional, Tuple
 
 from edgeproof.device.power_window import MIN_INSIDE_READINGS, MIN_POWER_READINGS, min_readings
+from edgeproof.verdict.flags import not_measurable, shown_figure
 from edgeproof.verdict.rules import (
     INCONCLUSIVE,
     INVALID,
     Malformed,
     get_figure,
     is_number,
-    not_measurable,
     result,
-    shown_figure,
 )
 
 
@@ -91,7 +90,7 @@ def energy_not_judged(
     bench: Dict[str, Any], name: str, metric: str, limit: float, source: str, shown: Any = None
 ) -> Optional[Dict[str, Any]]:
     """The rule ``name`` where bench.json's energy record does not let it be judged: not measurable
-    (:func:`~edgeproof.verdict.rules.not_measurable`: inconclusive, or invalid for a record of the wrong
+    (:func:`~edgeproof.verdict.flags.not_measurable`: inconclusive, or invalid for a record of the wrong
     shape), measurable on too few readings (:func:`readings_short`: invalid, named), or with no count of
     readings inside its window (:func:`inside_unrecorded`: inconclusive); ``None`` where it can be judged."""
     if get_figure(bench, "energy.measurable") is not True:
@@ -105,7 +104,7 @@ def energy_not_judged(
 
 def shown_measured(data: Any, key: str, record: str) -> Tuple[Any, Optional[str]]:
     """``data[key]`` as the headline, the energy chart and the PR comment may show it:
-    :func:`~edgeproof.verdict.rules.shown_figure`, and an energy figure only where the energy rules could
+    :func:`~edgeproof.verdict.flags.shown_figure`, and an energy figure only where the energy rules could
     judge its record (:func:`readings_short`, :func:`inside_unrecorded`), so nothing shows a figure the
     gate in the same run called inconclusive or invalid for its readings; ``(None, why)`` otherwise."""
     value, why = shown_figure(data, key, record)

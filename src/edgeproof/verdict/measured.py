@@ -15,14 +15,15 @@ record) for the memory rules; ``max_power_w`` judges the mean power over the tim
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List
 
-from edgeproof.device.conditions import DURING_KEYS, throttle_reasons
 from edgeproof.device.results import recorded_settings
 from edgeproof.profiles import Profile, match_machine, mismatches
 from edgeproof.verdict.baseline import regression_rules
+from edgeproof.verdict.conditions import conditions_rule
 from edgeproof.verdict.consistency import consistency_rule
 from edgeproof.verdict.energy import energy_not_judged
+from edgeproof.verdict.flags import not_measurable
 from edgeproof.verdict.placement import providers_rule
 from edgeproof.verdict.reference import map_drop_rule
 from edgeproof.verdict.rules import (
@@ -32,7 +33,6 @@ from edgeproof.verdict.rules import (
     Malformed,
     compare,
     get_path,
-    not_measurable,
     result,
 )
 from edgeproof.verdict.thresholds import accuracy_rules, speed_rules
@@ -207,46 +207,6 @@ def _as_judged(profile: Profile, got: Dict[str, Any], bench: Dict[str, Any]) -> 
     return result(name, metric, "==", "the rules' settings", measured, "bench.json", INCONCLUSIVE, "; ".join(why))
 
 
-def _conditions(cond: Dict[str, Any]) -> Dict[str, Any]:
-    """Did the board record its readings during the run? Without them nothing shows it did not throttle."""
-    name, metric, during = "conditions_recorded", "conditions.json during", cond.get("during")
-    if during is None:
-        why = "conditions.json: no 'during' readings (temperature, clocks, over-current): "
-        why += "cannot show the run did not throttle"
-        return result(name, metric, "==", "readings", None, "device", INCONCLUSIVE, why)
-    if not isinstance(during, dict):
-        return compare(name, metric, "==", "readings", Malformed("during", during, "an object"), "device")
-    missing = [k for k in DURING_KEYS if k not in during]  # the readings throttle_reasons judges
-    if missing:
-        why = "conditions.json during: no {}: cannot show the run did not throttle".format(", ".join(missing))
-        return result(name, metric, "==", "readings", None, "device", INCONCLUSIVE, why)
-    return result(name, metric, "==", "readings", "readings", "device", PASS)
-
-
-def throttled_under(profile: Optional[Profile], cond: Dict[str, Any]) -> List[str]:
-    """Why the run's conditions fail the judging rules (temperature, clocks, load, power mode), from the
-    board's recorded readings; a reading that is missing or cannot be judged is itself a reason."""
-    facts, during = cond.get("machine"), cond.get("during")
-    if profile is None:
-        return []
-    if not isinstance(during, dict):
-        return ["conditions.json: no 'during' readings: cannot show the run did not throttle"]
-    try:
-        return throttle_reasons(profile, facts if isinstance(facts, dict) else {}, during)
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        return ["conditions.json readings cannot be judged ({}: {})".format(type(exc).__name__, exc)]
-
-
-def run_throttled(got: Dict[str, Any]) -> Tuple[bool, List[str]]:
-    """(throttled, why) for the run ``got`` read: the board's own flag and reasons, and the judging rules'
-    reasons over its recorded readings (every variant measured in the run shares them)."""
-    cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
-    board = cond.get("reasons")
-    reasons = [str(r) for r in board] if isinstance(board, list) else []
-    reasons += [r for r in throttled_under(got.get("profile"), cond) if r not in reasons]
-    return cond.get("throttled") is True or bool(reasons), reasons
-
-
 def evidence_rules(name: str, got: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The rules that say ``got["bench"]`` (and ``got["eval"]``) are a real measurement of exactly the file
     ``got["entry"]`` names, on the profile's machine, providers and settings: the same for the released
@@ -256,7 +216,7 @@ def evidence_rules(name: str, got: Dict[str, Any]) -> List[Dict[str, Any]]:
     cond = got.get("conditions") if isinstance(got.get("conditions"), dict) else {}
     rules = [
         _machine(profile, cond),
-        _conditions(cond),
+        conditions_rule(cond),
         _as_judged(profile, got, bench),
         consistency_rule(name, bench, got),
         providers_rule(profile, bench),

@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
 from edgeproof.verdict.energy import shown_measured
-from edgeproof.verdict.rules import PASS, SPEED_RULES, throttle_problem
+from edgeproof.verdict.flags import throttle_problem
+from edgeproof.verdict.rules import PASS, SPEED_RULES
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -14,7 +15,7 @@ _VERDICT = {
     "inconclusive": "INCONCLUSIVE ⚠️ — nothing was judged about the model; see why below, fix and rerun",
 }
 _MARK = {"pass": "pass", "fail": "**FAIL**", "invalid": "**INVALID**", "inconclusive": "inconclusive"}
-# A figure of a run whose conditions do not show it did not throttle (rules.throttle_problem, the headline's
+# A figure of a run whose conditions do not show it did not throttle (flags.throttle_problem, the headline's
 # test too): never shown as the model's, here as in the headline (which leaves the whole report out).
 WITHHELD = "withheld (throttled)"
 

@@ -21,7 +21,8 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from edgeproof.io import read_json
 from edgeproof.tracking.verdicts import verdict_problem
 from edgeproof.verdict.energy import shown_measured
-from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason, throttle_problem
+from edgeproof.verdict.flags import throttle_problem
+from edgeproof.verdict.rules import FIGURE_TIES, INVALID, PASS, get_figure, invalid_reason
 
 # The figures shown of a device, by their headline name: (bench.json key, the record that must say the
 # board measured it, or None for the speed figures every run times).

@@ -134,6 +134,7 @@ def check_gate(
     sources: tuple[str, str] = ("metrics/eval.json", "metrics/bench.json"),
     cross_check: CrossCheckParams | None = None,
     peers: Mapping[str, Any] | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -141,7 +142,9 @@ def check_gate(
     that was evaluated and the one that was benchmarked. ``sources`` names the two files in the
     report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on);
     ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
-    (:func:`consistency_rule`). A file that is not a JSON object fails every rule on it (never raises).
+    (:func:`consistency_rule`); ``profile``: the name ``thresholds`` are under, for the keys a reason names
+    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`). A file that is not a JSON
+    object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -153,7 +156,7 @@ def check_gate(
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
     fps, latency_p95 = speed_rules(g, bench_metrics, bench)
-    rules += [fps, *accuracy_rules(g, eval_metrics, ev), latency_p95]
+    rules += [fps, *accuracy_rules(g, eval_metrics, ev, profile), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):

@@ -2,11 +2,12 @@
 other variants.
 
 One benchmark run writes ``bench.json``'s copies of its ``e2e`` run (``fps_e2e``, ``latency_ms``) and its
-``device``; one evaluation writes ``eval.json``'s mAP figures and the per-class rows they are the mean of;
-a release's variants are all measured on one machine. A figure that disagrees with them is an edited file
-(invalid, naming file and key); a figure a copy would be checked against that is not there makes the rule
-inconclusive, never a pass. The bench.json checks are the device gate's own
-(:mod:`edgeproof.verdict.consistency`); the per-class and peer-device checks are the build gate's.
+``device``; one evaluation writes ``eval.json``'s mAP figures and the per-class rows they are the mean of,
+and its box count ``n_gt``, the sum of theirs; a release's variants are all measured on one machine. A
+figure that disagrees with them is an edited file (invalid, naming file and key); a figure a copy would
+be checked against that is not there makes the rule inconclusive, never a pass. The bench.json checks are
+the device gate's own (:mod:`edgeproof.verdict.consistency`); the per-class and peer-device checks are the
+build gate's.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[st
             mean = sum(aps) / len(aps)
             out.append(f"{source} {figure} {value!r} differs from the mean of per_class[].{key} {mean:.6f}")
     return out
+
+
+def _box_count_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
+    """``n_gt`` against the sum of ``per_class[].n_gt``: one evaluation counts the same non-crowd boxes for both
+    (the counts that are missing or no counts are the accuracy rules' business, :mod:`edgeproof.verdict.eval_size`)."""
+    total, rows = eval_metrics.get("n_gt"), eval_metrics.get("per_class")
+    counts = [r.get("n_gt") for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+    if not (_is_count(total) and counts and all(_is_count(n) for n in counts)) or sum(counts) == total:
+        return []
+    return [f"{source} n_gt {total} differs from the sum of per_class[].n_gt {sum(counts)}"]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
@@ -116,7 +131,7 @@ def consistency_rule(
     """
     ev, bench = sources
     of_bench = _of(bench, bench_problems(dict(bench_metrics), over_images=True))
-    of_eval = _per_class_problems(eval_metrics, ev)
+    of_eval = _per_class_problems(eval_metrics, ev) + _box_count_problems(eval_metrics, ev)
     of_bench += _device_problems(bench_metrics, bench, peers)
     problems = of_bench + of_eval
     metric, where = "fps_e2e, latency_ms, mAP and device vs the files' own figures", f"{ev}, {bench}"

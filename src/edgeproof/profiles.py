@@ -65,11 +65,16 @@ class Provider:
 
 @dataclass(frozen=True)
 class DeviceGate:
-    """Release rules on the device (defaults from the field: FPS > 10, mAP50 >= 0.8, p95 <= 100 ms)."""
+    """Release rules on the device (defaults from the field: FPS > 10, mAP50 >= 0.8, p95 <= 100 ms), and the
+    val set an mAP must come from to be judged (10 images, 10 boxes of each class in the mean)."""
 
     min_fps: float = bounded(10.0, ge=0.0)
     min_map50: float = bounded(0.8, ge=0.0, le=1.0)
     min_map50_95: Optional[float] = bounded(None, ge=0.0, le=1.0)
+    # the val set the accuracy rules need (edgeproof.verdict.eval_size): below either, an mAP (and its drop) is
+    # inconclusive; 1 and 1 ask only that it says what it was measured over
+    min_val_images: int = bounded(10, ge=1, le=10_000_000)
+    min_val_boxes_per_class: int = bounded(10, ge=1, le=10_000_000)  # the fewest of any class in the mean
     # at most an hour per frame: beyond that no detector is being judged (1e300 passed anything)
     max_latency_p95_ms: float = bounded(100.0, gt=0.0, le=3_600_000.0)
     # energy and memory on the device (null: not judged); an unmeasurable energy figure is inconclusive

@@ -54,8 +54,9 @@ def write_val(root: Path, n_val: int = 6) -> None:
     (prepared / "meta.json").write_text(json.dumps(meta))
 
 
-def release_report(model_rel: str, sha: str, profiles: list[str]) -> dict[str, Any]:
-    """A ``reports/release.json`` in the shared contract's shape: fp32 is the release for every profile."""
+def release_report(model_rel: str, sha: str, profiles: list[str], n_val: int = 6) -> dict[str, Any]:
+    """A ``reports/release.json`` in the shared contract's shape: fp32 is the release for every profile, evaluated
+    over :func:`write_val`'s ``n_val`` images (one box each)."""
     fp32 = {
         "path": model_rel,
         "sha256": sha,
@@ -66,6 +67,9 @@ def release_report(model_rel: str, sha: str, profiles: list[str]) -> dict[str, A
         "fps_e2e": 500.0,
         "latency_ms_p95": 2.0,
         "latency_model_ms_p50": 1.0,
+        "n_images": n_val,
+        "n_gt": n_val,
+        "per_class": [{"category_id": CATEGORY_ID, "name": "thing", "n_gt": n_val}],
     }
     return {
         "build_profile": "cpu-ci",
@@ -113,13 +117,17 @@ def write_build_side(root: Path, profiles: list[str], n_val: int = 6, pixels: bo
     for rel, data in (
         ("metrics/eval.json", {"model_sha256": sha, "map50": 1.0, "map50_95": 1.0}),
         ("metrics/bench.json", {"model_sha256": sha, "fps_e2e": 500.0, "latency_ms": {"p95": 2.0}}),
-        ("reports/release.json", release_report(model_rel, sha, profiles)),
+        ("reports/release.json", release_report(model_rel, sha, profiles, n_val)),
     ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(json.dumps(data, indent=2))
     return sha
 
 
+# The tests' val split (write_val) is a few images of one box each, far below the val set an mAP needs to be
+# judged (profiles' gate.min_val_images / min_val_boxes_per_class): every test profile (tests.device.conftest's
+# profiles_raw) asks only for what it has; tests/device/test_eval_size.py judges the default minimum.
+TINY_VAL = {"min_val_images": 1, "min_val_boxes_per_class": 1}
 TEST_PROFILES: dict[str, Any] = {
     "cpu-ci": {"warmup": 1, "runs": 5, "e2e_images": 4, "batch_sweep": [1, 2], "gate": {"min_fps": 1.0}},
     "cpu-ci-strict": {  # the same machine and model, a speed threshold no machine meets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -12,16 +13,19 @@ from edgeproof.bundle import BundleParams, build_bundle
 from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.scoring import ScoringSettings
-from tests.device.builders import TEST_PROFILES, write_build_side
+from tests.device.builders import TEST_PROFILES, TINY_VAL, write_build_side
 from tests.pipeline.repo_copy import deep_update
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def profiles_raw() -> dict:
-    """params.yaml's profiles with the tests' small run counts and extra profiles."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())["profiles"]
-    return deep_update(raw, yaml.safe_load(yaml.safe_dump(TEST_PROFILES)))
+    """params.yaml's profiles with the tests' small run counts and extra profiles, each judging the tests' few
+    val images (:data:`~tests.device.builders.TINY_VAL`)."""
+    raw = deep_update(yaml.safe_load((REPO / "params.yaml").read_text())["profiles"], copy.deepcopy(TEST_PROFILES))
+    for profile in raw.values():
+        profile.setdefault("gate", {}).update(TINY_VAL)
+    return raw
 
 
 def base_params(tmp_path: Path, cpu_ci: dict, name: str = "base.yaml") -> Path:

@@ -43,6 +43,7 @@ def _eval(map50=0.9, map50_95=0.6, sha=SHA):
         "map50": map50,
         "map50_95": map50_95,
         "per_class": per_class,
+        **gi.evaluated_over(per_class),
         "model_sha256": sha,
         "cross_check": cross_check,
     }

@@ -56,6 +56,10 @@ FIGURES = [
     Target(EVAL, "cross_check.ultralytics", "cross_check"),
     Target(EVAL, "cross_check.ultralytics_map50", "cross_check"),
     Target(EVAL, "per_class", "results_consistent"),
+    # what the mAP is over: the accuracy rules are judged only over a val set they know is large enough
+    Target(EVAL, "n_images", "map50"),
+    Target(EVAL, "n_gt", "map50"),
+    *(Target(EVAL, f"per_class.{i}.n_gt", "map50") for i in range(len(gi.PER_CLASS))),
     *(
         Target(EVAL, f"per_class.{i}.{key}", "results_consistent")
         for i in range(len(gi.PER_CLASS))

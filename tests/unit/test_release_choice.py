@@ -51,6 +51,7 @@ def _variant(name, map50_95, fps, parity=True, map50=0.95, p95=8.0):
             "map50": map50,
             "map50_95": map50_95,
             "per_class": gi.one_class_rows(map50, map50_95),
+            **gi.evaluated_over(gi.one_class_rows(map50, map50_95)),
             "model_sha256": sha,
             "cross_check": _agreeing(map50_95),
         },

@@ -27,7 +27,12 @@ _GATE_UNSURE = "is inconclusive at the profile gate: "
 
 
 def _rejection(
-    name: str, v: Mapping[str, Any], profile: Profile, gate: DeviceGate, cross_check: CrossCheckParams | None = None
+    name: str,
+    v: Mapping[str, Any],
+    profile: Profile,
+    gate: DeviceGate,
+    cross_check: CrossCheckParams | None = None,
+    profile_name: str | None = None,
 ) -> str | None:
     """Why variant ``v`` cannot be released on ``profile`` (``None``: it can); ``cross_check``: params'
     ``evaluate.cross_check``, the tolerances the build gate judges the evaluation by."""
@@ -42,7 +47,7 @@ def _rejection(
     drop = v.get("map_drop")
     if drop is None or drop > profile.max_map_drop:
         return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
-    verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"], cross_check=cross_check)
+    verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"], cross_check=cross_check, profile=profile_name)
     if verdict["passed"]:
         return None
     unsure = verdict.get("verdict") == INCONCLUSIVE  # e.g. no second scorer ran: no threshold was missed
@@ -90,7 +95,7 @@ def choose_measured(
         return _entry(profile.variant, variants, True, why, [])
     rejected, ok, gate_only = [], [], []
     for name, v in variants.items():
-        why = _rejection(name, v, profile, profile.gate, cross_check)
+        why = _rejection(name, v, profile, profile.gate, cross_check, profile_name)
         if why is None:
             ok.append(name)
         else:

@@ -182,6 +182,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         sources=(args.eval.as_posix(), args.bench.as_posix()),
         cross_check=params.evaluate.cross_check,  # the tolerances of params, never the measured file's
         peers=variant_benches(args.release) if args.release is not None else None,
+        profile=params.release.build_profile,
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

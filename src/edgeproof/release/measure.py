@@ -29,6 +29,7 @@ from edgeproof.io import sha256_file
 from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.training.crosscheck import ultralytics_val
+from edgeproof.verdict.eval_size import size_record
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def records(
                 model_memory_mb=bench.get("memory", {}).get("model_added_mb"),
                 fps_e2e_parallel=bench.get("fps_e2e_parallel"),
                 cross_check_problems=disagreements(ev["cross_check"]) if "cross_check" in ev else [],
+                **size_record(ev),  # the val set behind map50/map50_95: a board that does not evaluate judges them
                 eval_json=paths[name][0].as_posix(),
                 bench_json=paths[name][1].as_posix(),
                 eval=ev,

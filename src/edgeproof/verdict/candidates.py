@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping
 
 from edgeproof.profiles import VARIANTS
 from edgeproof.verdict.conditions import run_throttled
+from edgeproof.verdict.eval_size import held_by_size
 from edgeproof.verdict.evidence import Unreadable, load_results, variant_evidence
 from edgeproof.verdict.measured import BUDGET_RULES, energy_rules
 from edgeproof.verdict.rules import (
@@ -55,17 +56,18 @@ def _view(got: Dict[str, Any], folder: Path, entry: Mapping[str, Any], shipped: 
 
 
 def _rules(
-    profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any
+    name: str, profile: Any, bench: Mapping[str, Any], scores: Mapping[str, Any], released_map: Any
 ) -> List[Dict[str, Any]]:
-    """The profile's speed and accuracy thresholds, the mAP budget against the released variant's, and its
-    energy, power and memory budgets (inconclusive where the candidate's bench.json did not measure them)."""
+    """The profile's speed and accuracy thresholds, the mAP budget against the released variant's (its accuracy
+    rules inconclusive over too small a val set, :mod:`edgeproof.verdict.eval_size`), and its energy, power
+    and memory budgets (inconclusive where the candidate's bench.json did not measure them)."""
     map_now = scores.get("map50_95")
     drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
     map_drop = compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections")
     return [
         *speed_rules(profile.gate, bench, "bench.json"),
-        *accuracy_rules(profile.gate, scores, "detections"),
-        map_drop,
+        *accuracy_rules(profile.gate, scores, "detections", name),
+        *held_by_size([map_drop], profile.gate, scores, name),
         *energy_rules(profile, bench),
     ]
 
@@ -107,7 +109,7 @@ def _one(
     view = _view(got, results / FOLDER / variant, entry, shipped[variant])
     scores, source, rules = variant_evidence(bundle, results / FOLDER / variant, name, view)
     bench = view["bench"] or {}
-    rules += _rules(got["profile"], bench, scores, released.get("map50_95"))
+    rules += _rules(name, got["profile"], bench, scores, released.get("map50_95"))
     fps, base = bench.get("fps_e2e"), released.get("fps_e2e")
     speedup = round(fps / base, 3) if is_number(fps) and is_number(base) and base > 0 else None
     throttled = run_throttled(got)[0]

@@ -88,12 +88,15 @@ def _problem(d: Any, images: set, categories: set) -> Optional[str]:
 
 
 def score(gt: Dict[str, Any], detections: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """pycocotools mAP of valid ``detections`` against ``gt``."""
-    from edgeproof.evaluation.coco import score_coco
+    """pycocotools mAP of valid ``detections`` against ``gt``, and what it is over as an ``eval.json`` says it
+    (``n_images``, ``n_gt``: non-crowd boxes, ``per_class`` with each class's ``n_gt``), which the accuracy
+    rules need (:mod:`edgeproof.verdict.eval_size`)."""
+    from edgeproof.evaluation.coco import gt_counts, score_coco
 
     metrics = score_coco(gt, detections).metrics
     out = {k: metrics.get(k) for k in ("map50_95", "map50", "map75")}
     out["n_detections"] = len(detections)
+    out.update(n_images=len(gt.get("images", [])), n_gt=sum(gt_counts(gt).values()), per_class=metrics["per_class"])
     return out
 
 

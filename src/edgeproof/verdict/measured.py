@@ -23,6 +23,7 @@ from edgeproof.verdict.baseline import regression_rules
 from edgeproof.verdict.conditions import conditions_rule
 from edgeproof.verdict.consistency import consistency_rule
 from edgeproof.verdict.energy import energy_not_judged
+from edgeproof.verdict.eval_size import held_by_size
 from edgeproof.verdict.flags import not_measurable
 from edgeproof.verdict.placement import providers_rule
 from edgeproof.verdict.reference import map_drop_rule
@@ -77,7 +78,8 @@ def _accuracy(
     name: str, profile: Profile, scores: Dict[str, Any], got: Dict[str, Any], source: str
 ) -> List[Dict[str, Any]]:
     # map_drop's fp32 reference is measured here, never the build's claim alone (edgeproof.verdict.reference)
-    return [*accuracy_rules(profile.gate, scores, source), map_drop_rule(name, profile, scores, got, source)]
+    drop = map_drop_rule(name, profile, scores, got, source)
+    return [*accuracy_rules(profile.gate, scores, source, name), *held_by_size([drop], profile.gate, scores, name)]
 
 
 # The rules energy_rules gives: a profile's energy, power and memory budgets
@@ -238,7 +240,9 @@ def measured_rules(
     rules += _accuracy(name, profile, scores, got, source)
     rules += speed_rules(profile.gate, bench, "bench.json")
     rules += energy_rules(profile, bench)
-    return rules + regression_rules(name, profile, baseline, bench, scores, got)
+    rules += regression_rules(name, profile, baseline, bench, scores, got)
+    # regression_map is an mAP drop over the same val set: judged only over enough of it, as the floors are
+    return held_by_size(rules, profile.gate, scores, name)
 
 
 def measured_figures(bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:

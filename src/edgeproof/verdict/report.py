@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
 from edgeproof.verdict.energy import shown_measured
+from edgeproof.verdict.eval_size import described
 from edgeproof.verdict.flags import throttle_problem
 from edgeproof.verdict.rules import PASS, SPEED_RULES
 
@@ -26,7 +27,8 @@ def verdict_line(verdict: str) -> str:
 
 
 def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str]:
-    """The rule table of a gate report (build side and device alike), then the rules that did not pass;
+    """The rule table of a gate report (build side and device alike; an mAP rule's metric cell says what val set
+    its figure is over), then the rules that did not pass;
     ``hot``: why the run's conditions do not show it did not throttle (the device gate's), which marks the
     figure of each rule a throttled run leaves inconclusive (:data:`~edgeproof.verdict.rules.SPEED_RULES`)."""
     rows = []
@@ -37,9 +39,10 @@ def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str
         measured = cell(r["measured"])
         if hot and r["name"] in SPEED_RULES and r["measured"] is not None:
             measured += " (throttled)"  # the verdict cannot rest on it: it was timed on a hot board
-        rows.append(
-            [cell(r["name"]), "`{}` ({})".format(cell(r["metric"]), cell(r["source"])), threshold, measured, mark]
-        )
+        metric = "`{}` ({})".format(cell(r["metric"]), cell(r["source"]))
+        size = described(r.get("over"))  # an mAP rule's val set: what its figure comes from
+        metric += ", {}".format(cell(size)) if size else ""
+        rows.append([cell(r["name"]), metric, threshold, measured, mark])
     lines = table(["rule", "metric", "threshold", "measured", "result"], rows)
     if report["failed"]:
         lines += ["", "Rules not passed: {}".format(", ".join(report["failed"]))]

@@ -1,0 +1,194 @@
+"""The val set behind an mAP (profiles' ``gate.min_val_images`` / ``gate.min_val_boxes_per_class``): an mAP over
+too few images or boxes measures nothing, so its rules are inconclusive, and every report says what it is over.
+
+The finding (contact11, 1): a newcomer's 8 photos left 2 val images with 5 boxes; ``edgeproof evaluate`` scored
+them ``map50 1.0`` and the release gate said PASSED, with no word of how little the figure came from.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from edgeproof.gate import check_gate, render_markdown
+from edgeproof.profiles import DeviceGate, parse_profiles
+from edgeproof.release.choose import choose_measured
+from edgeproof.release.measure import Measured, records
+from edgeproof.settings import SettingsError
+from tests.unit import gate_inputs as gi
+from tests.unit.test_release_choice import _variant
+
+# contact11's evaluation of the 2-image val split (work/tiny_eval.json): circle 2, square 3, no triangle
+TINY_ROWS = [
+    {"category_id": 1, "name": "circle", "ap": 0.9, "ap50": 1.0, "ap75": 1.0, "n_gt": 2},
+    {"category_id": 2, "name": "square", "ap": 0.810891, "ap50": 1.0, "ap75": 1.0, "n_gt": 3},
+    {"category_id": 3, "name": "triangle", "ap": None, "ap50": None, "ap75": None, "n_gt": 0},
+]
+SHA = gi.sha_of(gi.RELEASED)
+
+
+def _tiny(map50: float = 1.0) -> dict:
+    """The released variant's eval.json of :mod:`tests.unit.gate_inputs`, over contact11's 2 val images."""
+    doc = gi.eval_doc(gi.RELEASED)
+    rows = copy.deepcopy(TINY_ROWS)
+    for row in rows[:2]:
+        row["ap50"] = map50
+    doc.update(per_class=rows, n_images=2, n_gt=5, map50=map50, map50_95=0.855446, map75=1.0)
+    doc["cross_check"].update(pycocotools=0.855446, independent=0.855446, ultralytics=0.855446, ultralytics_map50=map50)
+    return doc
+
+
+def _gate(evaluation: dict, gate: DeviceGate | None = None) -> dict:
+    bench = gi.bench_doc(gi.RELEASED, 198.393)
+    return check_gate(gate or DeviceGate(), evaluation, bench, SHA, profile="cpu-ci")
+
+
+def _rule(report: dict, name: str) -> dict:
+    return next(r for r in report["rules"] if r["name"] == name)
+
+
+def test_an_map_over_two_images_and_five_boxes_is_inconclusive_not_a_pass():
+    report = _gate(_tiny())
+    rule = _rule(report, "map50")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive" and rule["measured"] == 1.0
+    assert report["failed"] == ["map50"]  # the rest of the set is the passing control's
+    why = rule["reason"]
+    assert why.startswith("over 2 images, 5 boxes (fewest: circle 2; 1 class has none), too few to measure accuracy")
+    assert "class circle has 2 boxes, under profiles.cpu-ci.gate.min_val_boxes_per_class 10" in why
+    assert "2 images, under profiles.cpu-ci.gate.min_val_images 10" in why
+
+
+def test_a_missed_threshold_over_too_few_boxes_is_not_a_fail_either():
+    """A 0.1 mAP over 5 boxes says no more about the model than a 1.0 does."""
+    rule = _rule(_gate(_tiny(map50=0.1)), "map50")
+    assert rule["status"] == "inconclusive" and "too few to measure accuracy" in rule["reason"]
+
+
+def test_the_default_dataset_clears_the_default_minimum_and_gate_md_says_what_the_map_is_over():
+    """The default dataset's val (metrics/eval.json): 50 images, 116 boxes, circle 39, square 44, triangle 33."""
+    report = _gate(gi.eval_doc(gi.RELEASED), DeviceGate(min_map50_95=0.5))
+    assert report["verdict"] == "pass"
+    over = {"images": 50, "boxes": 116, "classes": 3, "fewest": {"class": "triangle", "boxes": 33}}
+    assert _rule(report, "map50")["over"] == {**over, "classes_without_boxes": 0}
+    assert _rule(report, "map50_95")["over"] == _rule(report, "map50")["over"]
+    md = render_markdown(report)
+    assert "| map50 | `map50` (metrics/eval.json), over 50 images, 116 boxes (fewest: triangle 33) | >= 0.8 |" in md
+    assert "| map50_95 | `map50_95` (metrics/eval.json), over 50 images, 116 boxes (fewest: triangle 33) |" in md
+    assert "| fps | `fps_e2e` (metrics/bench.json) |" in md  # a rule that is no mAP has nothing to say
+
+
+def test_the_minimum_is_the_profiles_to_lower_and_one_box_per_class_is_the_floor():
+    lowered = DeviceGate(min_val_images=2, min_val_boxes_per_class=2)
+    assert _gate(_tiny(), lowered)["verdict"] == "pass"
+    assert _gate(_tiny(), DeviceGate(min_val_images=2, min_val_boxes_per_class=3))["verdict"] == "inconclusive"
+    only_images = _rule(_gate(_tiny(), DeviceGate(min_val_images=3, min_val_boxes_per_class=2)), "map50")
+    assert only_images["status"] == "inconclusive" and "class circle" not in only_images["reason"]
+    assert "2 images, under profiles.cpu-ci.gate.min_val_images 3" in only_images["reason"]
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "missing"),
+    [
+        ("n_images", gi.DELETE, "n_images"),
+        ("n_gt", None, "n_gt"),
+        ("per_class.2.n_gt", gi.DELETE, "per_class[].n_gt"),
+    ],
+)
+def test_an_evaluation_that_does_not_say_what_it_is_over_is_inconclusive(dotted, value, missing):
+    evaluation = gi.eval_doc(gi.RELEASED)
+    gi.damage(evaluation, dotted, value)
+    rule = _rule(_gate(evaluation), "map50")
+    assert rule["status"] == "inconclusive" and "over" not in rule
+    assert (
+        rule["reason"] == f"map50 not judged: no {missing}: how many val images and boxes the mAP comes from is unknown"
+    )
+
+
+def test_no_per_class_at_all_is_inconclusive_too():
+    evaluation = gi.eval_doc(gi.RELEASED)
+    del evaluation["per_class"]
+    assert _rule(_gate(evaluation), "map50")["status"] == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "said"),
+    [
+        ("n_images", "50", 'n_images: "50" is a string, expected a count'),
+        ("n_gt", 116.0, "n_gt: 116.0 is a number, expected a count"),
+        ("n_gt", -1, "n_gt: -1 is a number, expected a count"),
+        ("per_class.0.n_gt", True, "per_class[0].n_gt: true is a boolean, expected a count"),
+        ("per_class.1", "square", 'per_class[1]: "square" is a string, expected a class\'s row'),
+    ],
+)
+def test_counts_that_are_no_counts_are_invalid(dotted, value, said):
+    evaluation = gi.eval_doc(gi.RELEASED)
+    gi.damage(evaluation, dotted, value)
+    report = _gate(evaluation)
+    rule = _rule(report, "map50")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid" and said in rule["reason"]
+
+
+def test_a_box_count_its_class_rows_contradict_is_an_edited_file():
+    """One evaluation counts the same non-crowd boxes for n_gt and each class's n_gt: raising n_gt alone (to
+    look like more than was scored) is refused by results_consistent, naming the file and key."""
+    evaluation = gi.eval_doc(gi.RELEASED)
+    evaluation["n_gt"] = 1160
+    rule = _rule(_gate(evaluation), "results_consistent")
+    assert rule["status"] == "invalid"
+    assert rule["reason"] == "metrics/eval.json n_gt 1160 differs from the sum of per_class[].n_gt 116"
+
+
+def test_a_class_without_a_val_box_is_not_the_fewest_and_is_counted():
+    from edgeproof.verdict.eval_size import read_size
+
+    size, why, _ = read_size({"n_images": 2, "n_gt": 5, "per_class": TINY_ROWS})
+    assert why is None and size.fewest == ("circle", 2) and size.classes == 2 and size.no_boxes == 1
+    size, why, _ = read_size({"n_images": 3, "n_gt": 0, "per_class": [{"name": "circle", "n_gt": 0}]})
+    assert size.fewest is None
+    rule = _rule(_gate({**_tiny(), "n_images": 30, "n_gt": 0, "per_class": [dict(TINY_ROWS[2])]}), "map50")
+    assert rule["status"] == "inconclusive" and "too few to measure accuracy: no class has a val box" in rule["reason"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("min_val_images", 0, "must be >= 1"),
+        ("min_val_boxes_per_class", 2.5, "expected an integer"),
+        ("min_val_boxes_per_class", "10", "expected an integer"),
+        ("min_val_images", True, "expected an integer"),
+    ],
+)
+def test_the_minimum_is_validated_naming_the_key(key, value, message):
+    with pytest.raises(SettingsError, match=rf"profiles\.cpu-ci\.gate\.{key}: .*{message}"):
+        parse_profiles({"cpu-ci": {"gate": {key: value}}})
+    assert getattr(parse_profiles({"cpu-ci": {"gate": {key: 3}}})["cpu-ci"].gate, key) == 3
+
+
+def test_the_release_choice_says_a_tiny_val_leaves_the_gate_inconclusive_not_failed():
+    variants = {"fp32": _variant("fp32", 0.79, 150.0), "int8": _variant("int8", 0.785, 190.0)}
+    for v in variants.values():
+        v["eval"].update(n_images=2, n_gt=5, per_class=copy.deepcopy(TINY_ROWS[:2]))
+        for row in v["eval"]["per_class"]:
+            row.update(ap50=v["eval"]["map50"], ap=v["eval"]["map50_95"], ap75=v["eval"]["map50_95"])
+    profile = parse_profiles({"cpu-ci": {}})["cpu-ci"]
+    chosen = choose_measured("cpu-ci", profile, variants)
+    assert {r["reason"] for r in chosen["rejected"]} == {"is inconclusive at the profile gate: map50"}
+    assert chosen["variant"] == "int8"  # the fastest otherwise acceptable one goes to the gate, which says why
+
+
+def test_the_release_record_carries_what_each_variant_was_evaluated_over():
+    """A profile that does not evaluate on its board is judged on this record (build/release.json in the bundle)."""
+    from edgeproof.verdict.eval_size import read_size
+
+    ev = gi.eval_doc("fp32")
+    measured = Measured()
+    measured.evals["fp32"], measured.benches["fp32"] = ev, gi.bench_doc("fp32", 124.883)
+    facts = {"fp32": {"path": "models/optimized/fp32.onnx", "sha256": gi.sha_of("fp32")}}
+    paths = {"fp32": (Path("metrics/eval.json"), Path("metrics/bench.json"))}
+    rec = records(facts, {}, measured, paths)["fp32"]
+    assert (rec["n_images"], rec["n_gt"]) == (50, 116)
+    assert rec["per_class"] == [{k: row[k] for k in ("category_id", "name", "n_gt")} for row in gi.PER_CLASS]
+    size, why, _ = read_size(rec)
+    assert why is None and size.fewest == ("triangle", 33)

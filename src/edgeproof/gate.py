@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
-from edgeproof.gate_consistency import CONSISTENT, consistency_rule
+from edgeproof.gate_consistency import CONSISTENT, Released, consistency_rule
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
@@ -135,6 +135,7 @@ def check_gate(
     cross_check: CrossCheckParams | None = None,
     peers: Mapping[str, Any] | None = None,
     profile: str | None = None,
+    released: Released | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -143,8 +144,9 @@ def check_gate(
     report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on);
     ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
     (:func:`consistency_rule`); ``profile``: the name ``thresholds`` are under, for the keys a reason names
-    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`). A file that is not a JSON
-    object fails every rule on it (never raises).
+    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`); ``released``: the
+    ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs. A file
+    that is not a JSON object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -158,7 +160,7 @@ def check_gate(
     fps, latency_p95 = speed_rules(g, bench_metrics, bench)
     rules += [fps, *accuracy_rules(g, eval_metrics, ev, profile), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
-    rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}))
+    rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))

@@ -5,24 +5,48 @@ One benchmark run writes ``bench.json``'s copies of its ``e2e`` run (``fps_e2e``
 ``device``; one evaluation writes ``eval.json``'s mAP figures and the per-class rows they are the mean of,
 and its box count ``n_gt``, the sum of theirs; a release's variants are all measured on one machine. A
 figure that disagrees with them is an edited file (invalid, naming file and key); a figure a copy would
-be checked against that is not there makes the rule inconclusive, never a pass. The bench.json checks are
-the device gate's own (:mod:`edgeproof.verdict.consistency`); the per-class and peer-device checks are the
-build gate's.
+be checked against that is not there makes the rule inconclusive, never a pass. The release stage's run
+that wrote the gated ``eval.json`` and ``bench.json`` also wrote ``reports/release.json``, whose record of
+the gated variant copies their figures (:data:`RELEASE_COPIES`): a file edited after that run (and made
+"clean" again with ``dvc commit``) disagrees with it. The bench.json checks are the device gate's own
+(:mod:`edgeproof.verdict.consistency`); the per-class, peer-device and release-record checks are the build
+gate's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from edgeproof.verdict.consistency import bench_problems, unchecked
-from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, is_number, result
+from edgeproof.verdict.eval_size import size_record
+from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, get_path, is_number, result
 
 CONSISTENT = "results_consistent"
 # pycocotools' mAP50 (mAP50-95, mAP75) is the mean, over the classes with boxes, of each class's AP50 (AP,
 # AP75): the per-class rows give it back within their rounding to 6 decimals (1e-6); an edit is far above
 PER_CLASS_TOLERANCE = 1e-5
 _PER_CLASS = (("map50", "ap50"), ("map50_95", "ap"), ("map75", "ap75"))
+# release.json's variant record key -> (the gated file, its key): the figures the release stage copies into
+# the record unrounded (edgeproof.release.measure.records), so they must be equal
+RELEASE_COPIES = {
+    "map50": ("eval", "map50"),
+    "map50_95": ("eval", "map50_95"),
+    "fps_e2e": ("bench", "fps_e2e"),
+    "latency_ms_p95": ("bench", "latency_ms.p95"),
+}
+
+
+class Released(NamedTuple):
+    """``reports/release.json``'s record of the gated variant: the file, the variant and the record."""
+
+    path: str
+    variant: str
+    record: Mapping[str, Any]
+
+    def key(self, key: str) -> str:
+        """How a message names one of the record's keys: ``reports/release.json variants.int8.map50``."""
+        return f"{self.path} variants.{self.variant}.{key}"
 
 
 def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
@@ -98,6 +122,36 @@ def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[s
     return out
 
 
+def _same(found: Any, recorded: Any) -> bool:
+    """One JSON value copied unchanged (``True`` is no copy of ``1``, nor ``1.0`` of ``True``)."""
+    return found == recorded and isinstance(found, bool) == isinstance(recorded, bool)
+
+
+def _release_copies(
+    eval_metrics: Mapping[str, Any], bench: Mapping[str, Any], sources: tuple[str, str], released: Released
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The gated files against the release record's copies of their figures: ``({"eval" | "bench": problems},
+    unchecked)``. A figure of :data:`RELEASE_COPIES` missing on either side is unchecked; the evaluation's
+    counts (:func:`~edgeproof.verdict.eval_size.size_record`) are compared where the record has them (a
+    release.json written before they were copied has none)."""
+    docs, names = {"eval": eval_metrics, "bench": bench}, dict(zip(("eval", "bench"), sources, strict=True))
+    pairs = [(key, role, get_path(docs[role], path), path) for key, (role, path) in RELEASE_COPIES.items()]
+    counts = size_record(eval_metrics)
+    pairs += [(key, "eval", counts[key], key) for key in counts if released.record.get(key) is not None]
+    problems: dict[str, list[str]] = {"eval": [], "bench": []}
+    absent = []
+    for key, role, found, path in pairs:
+        recorded = released.record.get(key)
+        if found is None:
+            absent.append(f"{names[role]} has no {path}: not checked against {released.key(key)}")
+        elif recorded is None:
+            absent.append(f"{released.key(key)} is missing: {names[role]} {path} not checked against it")
+        elif not _same(found, recorded):
+            shown, copy = str(found)[:120], str(recorded)[:120]
+            problems[role].append(f"{names[role]} {path} {shown} differs from {released.key(key)} {copy}")
+    return problems, absent
+
+
 def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:
     """The bench's ``device`` against every other variant's measured on the same machine (``peers``)."""
     mine, out = bench.get("device"), []
@@ -115,7 +169,11 @@ def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, 
 
 
 def consistency_rule(
-    eval_metrics: Mapping[str, Any], bench_metrics: Mapping[str, Any], sources: tuple[str, str], peers: Mapping
+    eval_metrics: Mapping[str, Any],
+    bench_metrics: Mapping[str, Any],
+    sources: tuple[str, str],
+    peers: Mapping,
+    released: Released | None = None,
 ) -> dict[str, Any]:
     """``results_consistent``: the measured files against themselves and the release's other variants.
 
@@ -124,24 +182,28 @@ def consistency_rule(
     rows it is the mean of; the release's variants were all measured on one machine. A figure that
     disagrees with them is an edited file: invalid, naming file and key (the device gate's rule of the
     same name, :mod:`edgeproof.verdict.consistency`, refuses the same edits). ``peers``: the other
-    variants' ``bench.json`` by path. A bench without the ``e2e`` run to cross-check, or without one of its figures
-    that a copy is checked against (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive, and so
-    is an evaluation without its per-class rows, or whose row of a class with boxes has no AP
-    (:func:`_per_class_unchecked`).
+    variants' ``bench.json`` by path; ``released``: ``release.json``'s record of the gated variant, whose
+    copies of the files' figures must be theirs (:func:`_release_copies`). A bench without the ``e2e`` run
+    to cross-check, or without one of its figures that a copy is checked against
+    (:func:`~edgeproof.verdict.consistency.unchecked`), is inconclusive, and so is an evaluation without its
+    per-class rows, or whose row of a class with boxes has no AP (:func:`_per_class_unchecked`), and a
+    figure the release record copies that either side lacks.
     """
     ev, bench = sources
+    copied, uncopied = _release_copies(eval_metrics, bench_metrics, sources, released) if released else ({}, [])
     of_bench = _of(bench, bench_problems(dict(bench_metrics), over_images=True))
-    of_eval = _per_class_problems(eval_metrics, ev) + _box_count_problems(eval_metrics, ev)
-    of_bench += _device_problems(bench_metrics, bench, peers)
+    of_eval = _per_class_problems(eval_metrics, ev) + _box_count_problems(eval_metrics, ev) + copied.get("eval", [])
+    of_bench += _device_problems(bench_metrics, bench, peers) + copied.get("bench", [])
     problems = of_bench + of_eval
     metric, where = "fps_e2e, latency_ms, mAP and device vs the files' own figures", f"{ev}, {bench}"
+    metric += f" and {released.path}'s copies" if released else ""
     if problems:  # the source: the files at fault (unheld_files withholds their figures from the headline)
         where = ", ".join(s for s, found in ((ev, of_eval), (bench, of_bench)) if found)
         return result(CONSISTENT, metric, "==", "agree", problems[0], where, INVALID, "; ".join(problems))
     absent = _of(bench, unchecked(dict(bench_metrics), over_images=True))
     if not isinstance(bench_metrics.get("e2e"), Mapping):
         absent = [f"{bench} has no e2e section to cross-check fps_e2e and latency_ms against"]
-    absent += _per_class_unchecked(eval_metrics, ev)
+    absent += _per_class_unchecked(eval_metrics, ev) + uncopied
     if absent:  # nothing to check a copy against: never a pass
         return result(CONSISTENT, metric, "==", "agree", None, where, INCONCLUSIVE, "; ".join(absent))
     return result(CONSISTENT, metric, "==", "agree", "agree", where, PASS)

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
+from edgeproof.verdict.eval_size import size_record
+
 BUILD_PROFILE = "cpu-ci"
 RELEASED, OTHER = "int8", "fp32"
 DEVICE = {
@@ -29,6 +31,8 @@ PER_CLASS = (
     {"category_id": 3, "name": "triangle", "ap": 0.75, "ap50": 0.95, "ap75": 0.92, "n_gt": 33},
 )
 MAP50, MAP50_95, MAP75 = 0.96, 0.78, 0.93
+# what reports/release.json's variant record copies of its eval.json and bench.json (release.measure.records)
+RELEASE_FIGURES = ("map50", "map50_95", "fps_e2e", "latency_ms_p95")
 VAL_IMAGES = 50  # the default dataset's val: enough for the accuracy rules (profiles' gate.min_val_*)
 
 
@@ -104,7 +108,8 @@ def eval_doc(variant: str) -> dict[str, Any]:
 
 
 def release_doc(root: Path) -> dict[str, Any]:
-    """``reports/release.json``: both variants measured here, int8 released for the build profile (fp32 for a board)."""
+    """``reports/release.json``: both variants measured here, int8 released for the build profile (fp32 for a
+    board), each record with the copies of its files' figures the release stage writes."""
     variants = {}
     for variant, fps in ((OTHER, 124.883), (RELEASED, 198.393)):
         where = root / "metrics" / "variants" / variant
@@ -115,6 +120,8 @@ def release_doc(root: Path) -> dict[str, Any]:
             "map50_95": MAP50_95,
             "map50": MAP50,
             "fps_e2e": fps,
+            "latency_ms_p95": bench_doc(variant, fps)["latency_ms"]["p95"],
+            **size_record(eval_doc(variant)),  # the counts, copied as the release stage copies them
             "eval_json": (where / "eval.json").as_posix(),
             "bench_json": (where / "bench.json").as_posix(),
         }

@@ -65,6 +65,13 @@ FIGURES = [
         for i in range(len(gi.PER_CLASS))
         for key in ("ap", "ap50", "ap75")
     ),
+    # release.json's record of the gated variant copies the gated files' figures (one release-stage run wrote all
+    # three); the counts only where it has them (a release.json older than them has none)
+    *(Target(RELEASE, f"variants.{gi.RELEASED}.{key}", "results_consistent") for key in gi.RELEASE_FIGURES),
+    *(
+        Target(RELEASE, f"variants.{gi.RELEASED}.{key}", "results_consistent", present_only=True)
+        for key in ("n_images", "n_gt", "per_class", *(f"per_class.{i}.n_gt" for i in range(len(gi.PER_CLASS))))
+    ),
 ]
 IDENTITIES = [
     Target(BENCH, "model_sha256", "same_model_benchmarked"),
@@ -212,3 +219,74 @@ def test_only_exactly_the_measured_artifact_can_pass(params, damage):
         assert report["verdict"] != "pass" and failed & {"same_model_evaluated", "same_model_benchmarked"}, (
             f"{target.file} {target.path} = {value!r}: {report['verdict']}"
         )
+
+
+def _raised(doc: dict[str, Any], by: float, figure: str, keys: tuple[str, ...]) -> None:
+    """``doc``'s ``figure`` raised by ``by`` consistently: each per-class row's AP in ``keys`` and the second
+    scorers' figures too, so the file agrees with itself (records11 #2's edit)."""
+    doc[figure] = round(doc[figure] + by, 6)
+    for row in doc["per_class"]:
+        for key in keys:
+            row[key] = round(row[key] + by, 6)
+    cc = doc["cross_check"]
+    for key in ("pycocotools", "independent", "ultralytics") if figure == "map50_95" else ("ultralytics_map50",):
+        cc[key] = round(cc[key] + by, 6)
+
+
+@pytest.mark.parametrize(
+    ("figure", "by", "keys", "field"),
+    [("map50_95", 0.1, ("ap",), "map50_95"), ("map50", 0.03, ("ap50",), "map50")],  # every AP stays <= 1
+)
+def test_an_evaluation_edited_consistently_after_the_release_run_is_invalid(params, tmp_path, figure, by, keys, field):
+    """records11 #2: mAP50-95 raised by 0.1 in the gated eval.json, its per-class rows and cross-check with it,
+    then `dvc commit`: nothing compared the file with release.json, written by the same release-stage run with
+    the real figure, and the edited figure became a clean champion. Now results_consistent is invalid, naming
+    both files, the key and both values, and the headline withholds the figure."""
+    docs = gi.documents(tmp_path)
+    _raised(docs[EVAL], by, figure, keys)
+    report = gate(params, tmp_path, docs)
+    rule = next(r for r in report["rules"] if r["name"] == "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid", rule
+    real, edited = docs[RELEASE]["variants"][gi.RELEASED][field], docs[EVAL][figure]
+    assert rule["source"] == (tmp_path / EVAL).as_posix()
+    assert (
+        f"{(tmp_path / EVAL).as_posix()} {figure} {edited} differs from "
+        f"{(tmp_path / RELEASE).as_posix()} variants.{gi.RELEASED}.{field} {real}"
+    ) in rule["reason"]
+    headline = json.loads((tmp_path / "headline.json").read_text())
+    assert headline["mAP50-95"] is None and "results_consistent" in headline["withheld"]["mAP50-95"]
+    assert gate(params, tmp_path, gi.documents(tmp_path))["verdict"] == "pass"  # the control: unedited
+    assert headline["fps"] is not None  # the bench agrees with its record: its figures stay the model's
+
+
+def test_a_benchmark_edited_consistently_after_the_release_run_is_invalid(params, tmp_path):
+    """The same edit of the speed: fps_e2e with its e2e run (fps and mean), so bench.json agrees with itself."""
+    docs = gi.documents(tmp_path)
+    bench = docs[BENCH]
+    bench["fps_e2e"] = bench["e2e"]["fps"] = 250.0
+    bench["e2e"]["mean"] = bench["latency_ms"]["mean"] = 4.0
+    report = gate(params, tmp_path, docs)
+    rule = next(r for r in report["rules"] if r["name"] == "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid", rule
+    assert rule["source"] == (tmp_path / BENCH).as_posix()
+    release = (tmp_path / RELEASE).as_posix()
+    assert (
+        f"{(tmp_path / BENCH).as_posix()} fps_e2e 250.0 differs from {release} variants.int8.fps_e2e 198.393"
+        in (rule["reason"])
+    )
+
+
+def test_a_release_record_without_the_counts_is_not_compared_on_them(params, tmp_path):
+    """A release.json written before the records carried the evaluation's counts still gates (the figures are
+    compared); one without a figure it always copied leaves results_consistent inconclusive, naming it."""
+    docs = gi.documents(tmp_path)
+    record = docs[RELEASE]["variants"][gi.RELEASED]
+    for key in ("n_images", "n_gt", "per_class"):
+        del record[key]
+    assert gate(params, tmp_path, docs)["verdict"] == "pass"
+    del record["latency_ms_p95"]
+    report = gate(params, tmp_path, docs)
+    rule = next(r for r in report["rules"] if r["name"] == "results_consistent")
+    assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive"
+    bench = (tmp_path / BENCH).as_posix()
+    assert f"variants.{gi.RELEASED}.latency_ms_p95 is missing: {bench} latency_ms.p95 not checked" in rule["reason"]

@@ -51,6 +51,27 @@ def test_records_carry_the_drop_parity_and_reasons():
     assert "eval" not in recs["fp32"] and recs["fp32"]["eval_json"] == "metrics/variants/fp32/eval.json"
 
 
+def test_records_copy_the_figures_the_gate_compares_them_with_unchanged():
+    """The gate's results_consistent holds the gated eval.json and bench.json to their record's copies by
+    exact equality (gate_consistency.RELEASE_COPIES, and the evaluation's counts): the copies are unrounded."""
+    from edgeproof.gate_consistency import RELEASE_COPIES
+    from edgeproof.verdict.eval_size import size_record
+    from edgeproof.verdict.rules import get_path
+
+    rows = [{"category_id": 1, "name": "a", "ap": 0.7712345678, "n_gt": 12}]
+    ev = {"map50_95": 0.7712345678, "map50": 0.9612345678, "n_images": 20, "n_gt": 12, "per_class": rows}
+    ev["n_background_images"] = 3
+    bench = {**_bench(187.23456789), "latency_ms": {"p95": 6.1712345}}
+    measured = measure.Measured(evals={"int8": ev}, benches={"int8": bench})
+    paths = {"int8": (Path("metrics/variants/int8/eval.json"), Path("metrics/variants/int8/bench.json"))}
+    facts = {"int8": {"path": "models/optimized/int8.onnx", "sha256": "i" * 64}}
+    rec = measure.public(measure.records(facts, {}, measured, paths))["int8"]
+    docs = {"eval": ev, "bench": bench}
+    copies = {key: get_path(docs[role], path) for key, (role, path) in RELEASE_COPIES.items()}
+    assert {key: rec[key] for key in RELEASE_COPIES} == copies
+    assert {key: rec[key] for key in size_record(ev)} == size_record(ev)
+
+
 def test_fp32_evaluation_is_reused_only_for_the_same_file(fixed_detector_factory, monkeypatch):
     raw = np.zeros((5, 4), np.float32)
     fp32 = fixed_detector_factory(raw)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.gate import build_thresholds, check_gate, render_markdown
+from edgeproof.gate_consistency import Released
 from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.markdown import cell, table
@@ -117,6 +118,14 @@ def _disagreements(
     return out
 
 
+def released_record(release_path: Path) -> Released:
+    """``release.json``'s record of the variant it releases (:func:`release_candidate` checked it is there):
+    the same release-stage run wrote the gated files, so its copies of their figures must be theirs."""
+    release = read_json(release_path)
+    variant = release["release_variant"]
+    return Released(release_path.as_posix(), variant, release["variants"][variant])
+
+
 def variant_benches(release_path: Path) -> dict[str, Any]:
     """Every measured variant's ``bench.json`` that ``release.json`` names, by path: the release's variants
     were measured on one machine, so the gated one's ``device`` must be theirs (:func:`check_gate`)."""
@@ -183,6 +192,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         cross_check=params.evaluate.cross_check,  # the tolerances of params, never the measured file's
         peers=variant_benches(args.release) if args.release is not None else None,
         profile=params.release.build_profile,
+        released=released_record(args.release) if args.release is not None else None,
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edgeproof.evaluation.coco import STAT_NAMES, score_coco
+from edgeproof.evaluation.coco import STAT_NAMES, background_images, score_coco
 from edgeproof.evaluation.independent import independent_stats
 
 CATS = [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}]
@@ -70,6 +70,14 @@ def test_perfect_detections_score_one_and_na_areas_are_null() -> None:
         "n_detections": 2,
     }
     assert rows["dog"]["ap"] == 1.0 and rows["dog"]["n_gt"] == 1
+
+
+def test_background_images_are_those_without_a_box_to_find() -> None:
+    """A crowd region is no box to find (the mAP ignores it): an image with only one is background too."""
+    gt = gt_set([(1, 7, A), (2, 7, B), (3, 9, A)], crowd={2})
+    gt["images"].append({"id": 4, "file_name": "4.jpg", "width": 200, "height": 200})
+    assert background_images(gt) == 2  # image 3 (a crowd region only) and image 4 (nothing)
+    assert background_images(gt_set([(1, 7, A), (2, 9, B)])) == 0
 
 
 def test_one_missed_box_halves_recall() -> None:

@@ -72,13 +72,15 @@ def _xywh(b: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
     return (float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1]))
 
 
-def write_dataset(root: Path) -> Path:
+def write_dataset(root: Path, background: int = 0) -> Path:
+    """Three val images with a cat (the third a dog too), then ``background`` images without a box."""
     records = []
-    for i in (1, 2, 3):
+    for i in range(1, 4 + background):
         name = f"img{i}.png"
         (root / "images" / "val").mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((SIZE, SIZE, 3), 40 * i, np.uint8)).save(root / "images" / "val" / name)
         anns = [Annotation(7, _xywh(CAT_XYXY))] + ([Annotation(9, _xywh(DOG_XYXY))] if i == 3 else [])
+        anns = anns if i <= 3 else []
         records.append(ImageRecord(id=100 + i, file_name=name, width=SIZE, height=SIZE, annotations=anns))
     write_labels_and_annotations(root, {"val": records}, [Category(7, "cat"), Category(9, "dog")], "test")
     return root
@@ -103,6 +105,7 @@ def test_known_model_scores_exactly(tmp_path: Path, data: Path) -> None:
     rows = {r["name"]: r for r in m["per_class"]}
     assert rows["cat"]["ap"] == 1.0 and rows["dog"]["ap"] == 0.0 and m["map50_95"] == 0.5
     assert (m["n_images"], m["n_gt"], m["n_detections"]) == (3, 4, 6)
+    assert m["n_background_images"] == 0
     assert {d["category_id"] for d in result.detections} == {7, 9}  # original ids, not class indices
     op = m["operating_point"]
     assert [(r["tp"], r["fp"], r["fn"]) for r in op["per_class"]] == [(3, 0, 0), (0, 3, 1)]
@@ -137,6 +140,13 @@ def _plots(result, data: Path, folder: Path, **settings: object) -> list[Path]:
     written = write_eval_plot_data(result.plot_inputs, folder / "pr_curve.csv", folder / "confusion.json")
     plots_params = parse_params({"plots": settings}).plots
     return written + draw_plots(result.metrics, PlotInputs.load(saved), data, PlotPaths.under(folder), plots_params)
+
+
+def test_the_evaluation_says_how_many_of_its_images_are_background(tmp_path: Path) -> None:
+    """The mAP's val set: 5 images, 2 of them without a box, where only false positives can be found."""
+    data = write_dataset(tmp_path / "prepared", background=2)
+    m = evaluate_onnx(write_model(tmp_path / "m.onnx"), data, params()).metrics
+    assert (m["n_images"], m["n_background_images"], m["n_gt"]) == (5, 2, 4)
 
 
 def test_plots_are_written(tmp_path: Path, data: Path) -> None:

@@ -77,6 +77,13 @@ def gt_counts(gt: Mapping[str, Any]) -> dict[int, int]:
     return counts
 
 
+def background_images(gt: Mapping[str, Any]) -> int:
+    """How many of ``gt``'s images are background: no non-crowd box (a crowd region is ignored by the mAP, so
+    an image with only crowd regions is background to it too). Only false positives can be found on them."""
+    boxed = {ann["image_id"] for ann in gt["annotations"] if not ann.get("iscrowd", 0)}
+    return sum(1 for image in gt["images"] if image["id"] not in boxed)
+
+
 def _per_class(coco_eval: Any, gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     precision = coco_eval.eval["precision"]  # [iou thresholds, recall points, classes, areas, max dets]
     n_gt = gt_counts(gt)

@@ -14,7 +14,7 @@ import numpy as np
 from edgeproof.data.canonical import DatasetMeta, load_meta
 from edgeproof.data.classkeys import BACKGROUND, keys_in_order
 from edgeproof.evaluation import operating, plots
-from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, score_coco
+from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, background_images, score_coco
 from edgeproof.evaluation.crosscheck import Finished, cross_check
 from edgeproof.evaluation.external import Validator, independent_skip, run_ultralytics
 from edgeproof.evaluation.independent import independent_stats
@@ -137,6 +137,7 @@ def _metrics(
         "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
         "n_images": n_images,
+        "n_background_images": background_images(gt),  # scored for false positives only
         "n_gt": int(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
         "n_gt_crowd": int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0))),
         "n_detections": len(preds.results),

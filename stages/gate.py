@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--headline", type=Path, required=True, help="output: metrics/headline.json (dvc exp show)")
     p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
     p.add_argument(
+        "--data-metrics",
+        type=Path,
+        default=None,
+        help="metrics/data.json: val's background images the data stage left out (val_keep_negatives: false), "
+        "named beside the accuracy rules",
+    )
+    p.add_argument(
         "--device-reports",
         type=Path,
         default=Path("reports/device"),

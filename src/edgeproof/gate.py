@@ -14,6 +14,7 @@ from typing import Any
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.gate_consistency import CONSISTENT, Released, consistency_rule
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
+from edgeproof.verdict.eval_size import with_dropped
 from edgeproof.verdict.report import rule_table, verdict_line
 from edgeproof.verdict.rules import (
     FAIL,
@@ -136,6 +137,7 @@ def check_gate(
     peers: Mapping[str, Any] | None = None,
     profile: str | None = None,
     released: Released | None = None,
+    val_negatives_dropped: int | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -145,8 +147,10 @@ def check_gate(
     ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
     (:func:`consistency_rule`); ``profile``: the name ``thresholds`` are under, for the keys a reason names
     (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`); ``released``: the
-    ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs. A file
-    that is not a JSON object fails every rule on it (never raises).
+    ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs;
+    ``val_negatives_dropped``: the background images the data stage left out of val, which the accuracy
+    rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`). A file that is not a JSON
+    object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -158,7 +162,7 @@ def check_gate(
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
     fps, latency_p95 = speed_rules(g, bench_metrics, bench)
-    rules += [fps, *accuracy_rules(g, eval_metrics, ev, profile), latency_p95]
+    rules += [fps, *with_dropped(accuracy_rules(g, eval_metrics, ev, profile), val_negatives_dropped), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):

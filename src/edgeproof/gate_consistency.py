@@ -3,7 +3,7 @@ other variants.
 
 One benchmark run writes ``bench.json``'s copies of its ``e2e`` run (``fps_e2e``, ``latency_ms``) and its
 ``device``; one evaluation writes ``eval.json``'s mAP figures and the per-class rows they are the mean of,
-and its box count ``n_gt``, the sum of theirs; a release's variants are all measured on one machine. A
+its box count ``n_gt``, the sum of theirs, and its image counts; a release's variants are all measured on one machine. A
 figure that disagrees with them is an edited file (invalid, naming file and key); a figure a copy would
 be checked against that is not there makes the rule inconclusive, never a pass. The release stage's run
 that wrote the gated ``eval.json`` and ``bench.json`` also wrote ``reports/release.json``, whose record of
@@ -76,13 +76,18 @@ def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[st
 
 
 def _box_count_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """``n_gt`` against the sum of ``per_class[].n_gt``: one evaluation counts the same non-crowd boxes for both
-    (the counts that are missing or no counts are the accuracy rules' business, :mod:`edgeproof.verdict.eval_size`)."""
+    """``n_gt`` against the sum of ``per_class[].n_gt``: one evaluation counts the same non-crowd boxes for both;
+    and ``n_background_images`` are some of its ``n_images`` (the counts that are missing or no counts are the
+    accuracy rules' business, :mod:`edgeproof.verdict.eval_size`)."""
     total, rows = eval_metrics.get("n_gt"), eval_metrics.get("per_class")
+    images, background = eval_metrics.get("n_images"), eval_metrics.get("n_background_images")
+    out = []
+    if _is_count(images) and _is_count(background) and background > images:
+        out.append(f"{source} n_background_images {background} is more than its n_images {images}")
     counts = [r.get("n_gt") for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
-    if not (_is_count(total) and counts and all(_is_count(n) for n in counts)) or sum(counts) == total:
-        return []
-    return [f"{source} n_gt {total} differs from the sum of per_class[].n_gt {sum(counts)}"]
+    if _is_count(total) and counts and all(_is_count(n) for n in counts) and sum(counts) != total:
+        out.append(f"{source} n_gt {total} differs from the sum of per_class[].n_gt {sum(counts)}")
+    return out
 
 
 def _is_count(value: Any) -> bool:

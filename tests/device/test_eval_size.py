@@ -29,6 +29,7 @@ def test_the_device_scores_say_what_they_are_over():
     found = [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 4, 4], "score": 0.9}]
     scores = dets.score(gt, found)
     assert (scores["n_images"], scores["n_gt"]) == (3, 2)  # the crowd region is no box to find
+    assert scores["n_background_images"] == 1  # image 3: only false positives to find there
     assert [(r["name"], r["n_gt"]) for r in scores["per_class"]] == [("thing", 2), ("other", 0)]
 
 
@@ -44,12 +45,14 @@ def test_on_device_map_over_too_few_boxes_is_inconclusive_and_says_so(bundle, me
             "boxes": 6,
             "classes": 1,
             "fewest": {"class": "thing", "boxes": 6},
+            "background_images": 0,
             "classes_without_boxes": 0,
         }
         assert "class thing has 6 boxes, under profiles.cpu-ci.gate.min_val_boxes_per_class 10" in rule["reason"]
         assert "6 images, under profiles.cpu-ci.gate.min_val_images 10" in rule["reason"]
     md = render_markdown(report)
-    assert "| map50 | `map50` (device detections (pycocotools)), over 6 images, 6 boxes (fewest: thing 6) |" in md
+    size = "over 6 images (0 background), 6 boxes (fewest: thing 6)"
+    assert f"| map50 | `map50` (device detections (pycocotools)), {size} |" in md
     # the profile asking for what the val set has: judged, and still saying what it is over
     passing = device_gate(bundle, "cpu-ci", measured, rules_params=base_params(tmp_path, {}, name="tiny.yaml"))
     assert passing["verdict"] == "pass" and rule_named(passing, "map50")["over"]["images"] == 6

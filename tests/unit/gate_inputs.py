@@ -34,6 +34,7 @@ MAP50, MAP50_95, MAP75 = 0.96, 0.78, 0.93
 # what reports/release.json's variant record copies of its eval.json and bench.json (release.measure.records)
 RELEASE_FIGURES = ("map50", "map50_95", "fps_e2e", "latency_ms_p95")
 VAL_IMAGES = 50  # the default dataset's val: enough for the accuracy rules (profiles' gate.min_val_*)
+VAL_BACKGROUND = 4  # of them without a box (metrics/data.json splits.val.empty_images)
 
 
 def one_class_rows(map50: Any, map50_95: Any, map75: Any = None) -> list[dict[str, Any]]:
@@ -50,8 +51,9 @@ def one_class_rows(map50: Any, map50_95: Any, map75: Any = None) -> list[dict[st
 
 
 def evaluated_over(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """An evaluation's counts beside its ``per_class`` ``rows``: ``n_images`` and ``n_gt``, their boxes' sum."""
-    return {"n_images": VAL_IMAGES, "n_gt": sum(row["n_gt"] for row in rows)}
+    """An evaluation's counts beside its ``per_class`` ``rows``: ``n_images``, ``n_background_images`` and
+    ``n_gt``, their boxes' sum."""
+    return {"n_images": VAL_IMAGES, "n_background_images": VAL_BACKGROUND, "n_gt": sum(row["n_gt"] for row in rows)}
 
 
 def model_bytes(variant: str) -> bytes:

@@ -35,7 +35,7 @@ def _tiny(map50: float = 1.0) -> dict:
     rows = copy.deepcopy(TINY_ROWS)
     for row in rows[:2]:
         row["ap50"] = map50
-    doc.update(per_class=rows, n_images=2, n_gt=5, map50=map50, map50_95=0.855446, map75=1.0)
+    doc.update(per_class=rows, n_images=2, n_background_images=0, n_gt=5, map50=map50, map50_95=0.855446, map75=1.0)
     doc["cross_check"].update(pycocotools=0.855446, independent=0.855446, ultralytics=0.855446, ultralytics_map50=map50)
     return doc
 
@@ -55,7 +55,9 @@ def test_an_map_over_two_images_and_five_boxes_is_inconclusive_not_a_pass():
     assert report["verdict"] == "inconclusive" and rule["status"] == "inconclusive" and rule["measured"] == 1.0
     assert report["failed"] == ["map50"]  # the rest of the set is the passing control's
     why = rule["reason"]
-    assert why.startswith("over 2 images, 5 boxes (fewest: circle 2; 1 class has none), too few to measure accuracy")
+    assert why.startswith(
+        "over 2 images (0 background), 5 boxes (fewest: circle 2; 1 class has none), too few to measure accuracy"
+    )
     assert "class circle has 2 boxes, under profiles.cpu-ci.gate.min_val_boxes_per_class 10" in why
     assert "2 images, under profiles.cpu-ci.gate.min_val_images 10" in why
 
@@ -71,11 +73,12 @@ def test_the_default_dataset_clears_the_default_minimum_and_gate_md_says_what_th
     report = _gate(gi.eval_doc(gi.RELEASED), DeviceGate(min_map50_95=0.5))
     assert report["verdict"] == "pass"
     over = {"images": 50, "boxes": 116, "classes": 3, "fewest": {"class": "triangle", "boxes": 33}}
-    assert _rule(report, "map50")["over"] == {**over, "classes_without_boxes": 0}
+    assert _rule(report, "map50")["over"] == {**over, "background_images": 4, "classes_without_boxes": 0}
     assert _rule(report, "map50_95")["over"] == _rule(report, "map50")["over"]
     md = render_markdown(report)
-    assert "| map50 | `map50` (metrics/eval.json), over 50 images, 116 boxes (fewest: triangle 33) | >= 0.8 |" in md
-    assert "| map50_95 | `map50_95` (metrics/eval.json), over 50 images, 116 boxes (fewest: triangle 33) |" in md
+    size = "over 50 images (4 background), 116 boxes (fewest: triangle 33)"
+    assert f"| map50 | `map50` (metrics/eval.json), {size} | >= 0.8 |" in md
+    assert f"| map50_95 | `map50_95` (metrics/eval.json), {size} |" in md
     assert "| fps | `fps_e2e` (metrics/bench.json) |" in md  # a rule that is no mAP has nothing to say
 
 
@@ -120,6 +123,7 @@ def test_no_per_class_at_all_is_inconclusive_too():
         ("n_gt", -1, "n_gt: -1 is a number, expected a count"),
         ("per_class.0.n_gt", True, "per_class[0].n_gt: true is a boolean, expected a count"),
         ("per_class.1", "square", 'per_class[1]: "square" is a string, expected a class\'s row'),
+        ("n_background_images", 4.0, "n_background_images: 4.0 is a number, expected a count"),
     ],
 )
 def test_counts_that_are_no_counts_are_invalid(dotted, value, said):
@@ -169,7 +173,7 @@ def test_the_minimum_is_validated_naming_the_key(key, value, message):
 def test_the_release_choice_says_a_tiny_val_leaves_the_gate_inconclusive_not_failed():
     variants = {"fp32": _variant("fp32", 0.79, 150.0), "int8": _variant("int8", 0.785, 190.0)}
     for v in variants.values():
-        v["eval"].update(n_images=2, n_gt=5, per_class=copy.deepcopy(TINY_ROWS[:2]))
+        v["eval"].update(n_images=2, n_background_images=0, n_gt=5, per_class=copy.deepcopy(TINY_ROWS[:2]))
         for row in v["eval"]["per_class"]:
             row.update(ap50=v["eval"]["map50"], ap=v["eval"]["map50_95"], ap75=v["eval"]["map50_95"])
     profile = parse_profiles({"cpu-ci": {}})["cpu-ci"]
@@ -188,7 +192,85 @@ def test_the_release_record_carries_what_each_variant_was_evaluated_over():
     facts = {"fp32": {"path": "models/optimized/fp32.onnx", "sha256": gi.sha_of("fp32")}}
     paths = {"fp32": (Path("metrics/eval.json"), Path("metrics/bench.json"))}
     rec = records(facts, {}, measured, paths)["fp32"]
-    assert (rec["n_images"], rec["n_gt"]) == (50, 116)
+    assert (rec["n_images"], rec["n_background_images"], rec["n_gt"]) == (50, 4, 116)
     assert rec["per_class"] == [{k: row[k] for k in ("category_id", "name", "n_gt")} for row in gi.PER_CLASS]
     size, why, _ = read_size(rec)
     assert why is None and size.fewest == ("triangle", 33)
+
+
+# records11 follow-up: the mAP's val set says how many of its images are background (no box: only false
+# positives to find there), and whether the data stage left val's background images out on purpose
+
+
+def test_an_evaluation_older_than_its_background_count_shows_nothing_extra_and_still_passes():
+    evaluation = gi.eval_doc(gi.RELEASED)
+    del evaluation["n_background_images"]
+    report = _gate(evaluation, DeviceGate(min_map50_95=0.5))
+    assert report["verdict"] == "pass" and "background_images" not in _rule(report, "map50")["over"]
+    assert "`map50` (metrics/eval.json), over 50 images, 116 boxes (fewest: triangle 33) |" in render_markdown(report)
+
+
+def test_more_background_images_than_images_is_an_edited_file():
+    evaluation = gi.eval_doc(gi.RELEASED)
+    evaluation["n_background_images"] = 51
+    rule = _rule(_gate(evaluation), "results_consistent")
+    assert (
+        rule["status"] == "invalid"
+        and "eval.json n_background_images 51 is more than its n_images 50" in (rule["reason"])
+    )
+
+
+def test_val_background_images_left_out_are_named_beside_every_accuracy_rule():
+    bench, ev = gi.bench_doc(gi.RELEASED, 198.393), gi.eval_doc(gi.RELEASED)
+    report = check_gate(DeviceGate(min_map50_95=0.5), ev, bench, SHA, profile="cpu-ci", val_negatives_dropped=12)
+    assert report["verdict"] == "pass"  # said, not judged: the figure is still the model's over this val set
+    assert _rule(report, "map50")["over"]["val_negatives_dropped"] == 12
+    md = render_markdown(report)
+    said = (
+        "over 50 images (4 background), 116 boxes (fewest: triangle 33); val_keep_negatives: false left out 12 "
+        "background images: false positives on them are not counted"
+    )
+    assert f"| map50 | `map50` (metrics/eval.json), {said} |" in md
+    assert f"| map50_95 | `map50_95` (metrics/eval.json), {said} |" in md
+    assert "left out" not in md.split("| fps |")[1].split("\n")[0]  # a speed rule has nothing to say
+    for none in (0, None):
+        quiet = check_gate(DeviceGate(), ev, bench, SHA, val_negatives_dropped=none)
+        assert "val_negatives_dropped" not in _rule(quiet, "map50")["over"]
+        assert "left out" not in render_markdown(quiet)
+
+
+def _gate_stage(root: Path, data_report: object) -> str:
+    """The gate stage as dvc.yaml runs it (its --data-metrics argument) over the passing input set, with
+    ``data_report`` as metrics/data.json: gate.md."""
+    import json
+    import shlex
+
+    import yaml
+    from stages import gate as gate_stage
+
+    repo = Path(__file__).resolve().parents[2]
+    stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["gate"]
+    cmd = shlex.split(stage["cmd"])
+    data_metrics = cmd[cmd.index("--data-metrics") + 1]
+    assert data_metrics in stage["deps"]  # a gate that reads it reruns when it changes
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["track"]["enabled"] = False
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    gi.write_inputs(root, gi.documents(root))
+    (root / data_metrics).write_text(json.dumps(data_report))
+    argv = ["--params", str(root / "params.yaml"), "--release", str(root / "reports/release.json")]
+    argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
+    argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
+    argv += ["--data-metrics", str(root / data_metrics), "--device-reports", str(root / "no-device-reports")]
+    code = gate_stage.main(argv)
+    return (root / "gate.md").read_text() if code != 2 else f"exit {code}"
+
+
+def test_the_gate_stage_reads_val_negatives_dropped_from_the_data_report(tmp_path):
+    """metrics/data.json's selection.val_negatives_dropped (val_keep_negatives: false) reaches gate.md's
+    accuracy rows; a data.json without a selection (a source that selects nothing) adds nothing."""
+    md = _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 7, "train_negatives_dropped": 30}})
+    assert md.count("val_keep_negatives: false left out 7 background images") == 1  # map50: cpu-ci's one mAP rule
+    assert "left out" not in _gate_stage(tmp_path, {"splits": {}})
+    assert "left out" not in _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 0}})
+    assert _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": "7"}}) == "exit 2"  # no count: refused

@@ -42,6 +42,7 @@ class GateRun:
     eval: Path | None = None
     bench: Path | None = None
     device_reports: Path | None = None
+    data_metrics: Path | None = None  # metrics/data.json: how val was selected (background images left out)
     energy_plot: tuple[Path, Path] | None = None
     track_metrics: list[Path] = field(default_factory=list)
     track_curve: Path | None = None
@@ -177,6 +178,22 @@ def variants_section(release: dict[str, Any]) -> list[str]:
     return ["", f"## Variants measured on {release['build_profile']} (this machine)", "", *table(VARIANT_COLUMNS, rows)]
 
 
+def val_negatives_dropped(data_metrics: Path | None) -> int | None:
+    """How many background images the data stage left out of val (``val_keep_negatives: false``), from
+    ``metrics/data.json``'s ``selection.val_negatives_dropped``; None without the file or the count (a
+    source that selects nothing, a data.json older than the count)."""
+    if data_metrics is None:
+        return None
+    report = read_json(data_metrics)
+    if not isinstance(report, dict):
+        raise ValueError(f"{data_metrics}: expected a JSON object, found {type(report).__name__}")
+    selection = report.get("selection")
+    dropped = selection.get("val_negatives_dropped") if isinstance(selection, dict) else None
+    if dropped is not None and (isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0):
+        raise ValueError(f"{data_metrics}: selection.val_negatives_dropped {dropped!r} is not a count")
+    return dropped
+
+
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
@@ -193,6 +210,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         peers=variant_benches(args.release) if args.release is not None else None,
         profile=params.release.build_profile,
         released=released_record(args.release) if args.release is not None else None,
+        val_negatives_dropped=val_negatives_dropped(args.data_metrics),
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

@@ -89,14 +89,16 @@ def _problem(d: Any, images: set, categories: set) -> Optional[str]:
 
 def score(gt: Dict[str, Any], detections: List[Dict[str, Any]]) -> Dict[str, Any]:
     """pycocotools mAP of valid ``detections`` against ``gt``, and what it is over as an ``eval.json`` says it
-    (``n_images``, ``n_gt``: non-crowd boxes, ``per_class`` with each class's ``n_gt``), which the accuracy
-    rules need (:mod:`edgeproof.verdict.eval_size`)."""
-    from edgeproof.evaluation.coco import gt_counts, score_coco
+    (``n_images``, ``n_background_images``: those without a non-crowd box, ``n_gt``: non-crowd boxes,
+    ``per_class`` with each class's ``n_gt``), which the accuracy rules need and show
+    (:mod:`edgeproof.verdict.eval_size`)."""
+    from edgeproof.evaluation.coco import background_images, gt_counts, score_coco
 
     metrics = score_coco(gt, detections).metrics
     out = {k: metrics.get(k) for k in ("map50_95", "map50", "map75")}
     out["n_detections"] = len(detections)
-    out.update(n_images=len(gt.get("images", [])), n_gt=sum(gt_counts(gt).values()), per_class=metrics["per_class"])
+    out.update(n_images=len(gt.get("images", [])), n_background_images=background_images(gt))
+    out.update(n_gt=sum(gt_counts(gt).values()), per_class=metrics["per_class"])
     return out
 
 

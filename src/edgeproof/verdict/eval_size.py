@@ -8,7 +8,10 @@ of any class in the mean) are *inconclusive*, never a pass nor a fail, and their
 the class with the fewest boxes and the key. An evaluation that does not say how many images and boxes
 it scored (``n_images``, ``n_gt``, ``per_class[].n_gt``) is inconclusive too; one whose counts are no
 counts is invalid. Every judged accuracy rule carries ``over`` (:func:`over`): what its figure comes
-from, shown in ``gate.md``. Python 3.8 (the device gate judges the board's scores with it).
+from, shown in ``gate.md``, with how many of the images are background (``n_background_images``: no box,
+only false positives to find there; an evaluation older than that count shows none) and, where the data
+stage left val's background images out on purpose (:func:`with_dropped`), that the mAP does not count the
+false positives on them. Python 3.8 (the device gate judges the board's scores with it).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class EvalSize(NamedTuple):
     classes: int  # classes with val boxes: those the mAP averages over
     fewest: Optional[Tuple[str, int]]  # (class name, its boxes); None: no class has a box
     no_boxes: int  # classes without a val box: no AP, not in the mean
+    background: Optional[int] = None  # images without a box; None: the evaluation does not say
 
 
 def _count(value: Any, where: str) -> Any:
@@ -64,8 +68,9 @@ def read_size(scores: Any) -> Tuple[Optional[EvalSize], Optional[str], bool]:
     is because a count is no count: invalid rather than missing)."""
     scores = scores if isinstance(scores, Mapping) else {}
     images, boxes = _count(scores.get("n_images"), "n_images"), _count(scores.get("n_gt"), "n_gt")
+    background = _count(scores.get("n_background_images"), "n_background_images")  # missing: not said
     rows = _per_class(scores.get("per_class"))
-    for found in (images, boxes, rows):
+    for found in (images, boxes, background, rows):
         if isinstance(found, Malformed):
             return None, found.reason(), True
     absent = [k for k, v in (("n_images", images), ("n_gt", boxes), ("per_class[].n_gt", rows)) if v is None]
@@ -74,21 +79,38 @@ def read_size(scores: Any) -> Tuple[Optional[EvalSize], Optional[str], bool]:
         return None, why, False
     scored = [r for r in rows if r[1] > 0]
     fewest = min(scored, key=lambda r: r[1]) if scored else None
-    return EvalSize(images, boxes, len(scored), fewest, len(rows) - len(scored)), None, False
+    return EvalSize(images, boxes, len(scored), fewest, len(rows) - len(scored), background), None, False
 
 
 def over(size: EvalSize) -> Dict[str, Any]:
     """A rule's ``over`` (gate.json): the val set its figure comes from."""
     fewest = {"class": size.fewest[0], "boxes": size.fewest[1]} if size.fewest else None
     out = {"images": size.images, "boxes": size.boxes, "classes": size.classes, "fewest": fewest}
+    if size.background is not None:
+        out["background_images"] = size.background
     return {**out, "classes_without_boxes": size.no_boxes}
 
 
+DROPPED = "val_negatives_dropped"  # over's key, after metrics/data.json's selection.val_negatives_dropped
+
+
+def with_dropped(rules: Iterable[Dict[str, Any]], dropped: Optional[int]) -> List[Dict[str, Any]]:
+    """``rules`` with each of :data:`SIZED_RULES` saying in its ``over`` that the data stage left ``dropped``
+    background images out of val (``val_keep_negatives: false``; None or 0: none were)."""
+    rules = list(rules)
+    for rule in (r for r in rules if dropped and r["name"] in SIZED_RULES):
+        rule["over"] = {**(rule.get("over") or {}), DROPPED: dropped}
+    return rules
+
+
+LEFT_OUT = "val_keep_negatives: false left out {} background images: false positives on them are not counted"
+
+
 def described(found: Any) -> str:
-    """A rule's ``over`` as ``gate.md`` shows it: ``over 50 images, 116 boxes (fewest: triangle 33)``, and
-    how many classes have no val box (``1 class has none``: no AP, the mean leaves them out); "" where it
-    has none."""
-    if not isinstance(found, Mapping):
+    """A rule's ``over`` as ``gate.md`` shows it: ``over 50 images (4 background), 116 boxes (fewest:
+    triangle 33)``, and how many classes have no val box (``1 class has none``: no AP, the mean leaves them
+    out); "" where it has none. What the data stage left out is :func:`left_out`'s."""
+    if not isinstance(found, Mapping) or "images" not in found:
         return ""
     fewest = found.get("fewest") if isinstance(found.get("fewest"), Mapping) else None
     notes = ["fewest: {} {}".format(fewest.get("class"), fewest.get("boxes"))] if fewest else []
@@ -96,7 +118,17 @@ def described(found: Any) -> str:
     if unscored:
         notes.append("{} class{} none".format(unscored, " has" if unscored == 1 else "es have"))
     tail = " ({})".format("; ".join(notes)) if notes else ""
-    return "over {} images, {} boxes{}".format(found.get("images"), found.get("boxes"), tail)
+    background = found.get("background_images")
+    of_them = "" if background is None else " ({} background)".format(background)
+    return "over {} images{}, {} boxes{}".format(found.get("images"), of_them, found.get("boxes"), tail)
+
+
+def left_out(found: Any) -> str:
+    """The background images the data stage left out of val (:func:`with_dropped`), as ``gate.md`` says it
+    beside an accuracy rule; "" where none were (or ``over`` holds no count of them)."""
+    dropped = found.get(DROPPED) if isinstance(found, Mapping) else None
+    counted = isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0
+    return LEFT_OUT.format(dropped) if counted else ""
 
 
 def _key(profile: Optional[str], name: str) -> str:
@@ -146,4 +178,5 @@ def size_record(evaluation: Mapping[str, Any]) -> Dict[str, Any]:
     rows = evaluation.get("per_class")
     if isinstance(rows, list):
         rows = [{k: r.get(k) for k in ("category_id", "name", "n_gt")} if isinstance(r, Mapping) else r for r in rows]
-    return {"n_images": evaluation.get("n_images"), "n_gt": evaluation.get("n_gt"), "per_class": rows}
+    counts = {k: evaluation.get(k) for k in ("n_images", "n_background_images", "n_gt")}
+    return {**counts, "per_class": rows}

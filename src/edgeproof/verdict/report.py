@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
 from edgeproof.verdict.energy import shown_measured
-from edgeproof.verdict.eval_size import described
+from edgeproof.verdict.eval_size import described, left_out
 from edgeproof.verdict.flags import throttle_problem
 from edgeproof.verdict.rules import PASS, SPEED_RULES
 
@@ -42,6 +42,8 @@ def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str
         metric = "`{}` ({})".format(cell(r["metric"]), cell(r["source"]))
         size = described(r.get("over"))  # an mAP rule's val set: what its figure comes from
         metric += ", {}".format(cell(size)) if size else ""
+        note = left_out(r.get("over"))  # our own words and a count: not cut to a cell's length
+        metric += "; {}".format(note) if note else ""
         rows.append([cell(r["name"]), metric, threshold, measured, mark])
     lines = table(["rule", "metric", "threshold", "measured", "result"], rows)
     if report["failed"]:

@@ -11,6 +11,8 @@ release, under names that are stable (the PR comment and MLflow use the same one
                     fp32 reference, not read here)
 ``mAP50``           AP at IoU 0.5
 ``mAP75``           AP at IoU 0.75
+``val_images``      the val images the mAP is over (``eval.json`` ``n_images``: the val size; how many
+                    of them are background, and whether the data stage left some out, ``gate.md`` says)
 ``fps``             end-to-end frames per second, batch 1, of the released variant
                     (``metrics/variants/<release_variant>/bench.json`` ``fps_e2e``)
 ``latency_p95_ms``  end-to-end p95 latency in milliseconds
@@ -66,6 +68,7 @@ HEADLINE_KEYS = (
     "mAP50-95",
     "mAP50",
     "mAP75",
+    "val_images",
     "fps",
     "latency_p95_ms",
     "gate_passed",
@@ -158,6 +161,7 @@ def _measured_figures(
         "mAP50-95": ("eval", evaluation.get("map50_95"), 6, "map50_95"),
         "mAP50": ("eval", evaluation.get("map50"), 6, "map50"),
         "mAP75": ("eval", evaluation.get("map75"), 6, "map75"),
+        "val_images": ("eval", evaluation.get("n_images"), None, "n_images"),  # a count: digits None
         "fps": ("bench", bench.get("fps_e2e"), 1, "fps_e2e"),
         "latency_p95_ms": ("bench", p95, 2, "latency_ms.p95"),
     }
@@ -165,12 +169,21 @@ def _measured_figures(
     figures: dict[str, float | None] = {}
     withheld: dict[str, str] = {}
     for key, (role, value, digits, metric) in read.items():
-        figures[key], why = _figure(value, digits, metric)
+        figures[key], why = _figure(value, digits, metric) if digits is not None else _count(value, metric)
         if figures[key] is not None and role in unheld:
             figures[key], why = None, unheld[role]
         if why is not None:
             withheld[key] = why
     return figures, withheld
+
+
+def _count(value: Any, key: str) -> tuple[int | None, str | None]:
+    """``(value, None)`` for a count (a whole number >= 0), ``(None, None)`` when missing, else ``(None, why)``."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None, f"impossible: {key} {str(value)[:40]} is not a count"
+    return value, None
 
 
 # how many digits the headline keeps of each device figure (edgeproof.verdict.shown decides which are shown)

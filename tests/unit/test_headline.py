@@ -35,12 +35,13 @@ def model(tmp_path) -> Path:
 
 
 def test_headline_names_values_and_order(model):
-    h = headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model)
+    h = headline_metrics({**EVAL, "n_images": 50}, BENCH, {"passed": True}, TRAIN, model)
     assert tuple(h) == HEADLINE_KEYS
     assert h == {
         "mAP50-95": 0.780117,
         "mAP50": 0.970563,
         "mAP75": 0.949338,
+        "val_images": 50,  # the val size beside the mAP
         "fps": 143.2,
         "latency_p95_ms": 6.94,
         "gate_passed": True,
@@ -49,6 +50,21 @@ def test_headline_names_values_and_order(model):
         "epochs": 35,
         "measured_on": None,  # BENCH has no device facts
     }
+
+
+@pytest.mark.parametrize(
+    ("n_images", "shown", "why"),
+    [
+        (50, 50, None),
+        (None, None, None),  # an evaluation that does not say: null, nothing withheld
+        (50.0, None, "impossible: n_images 50.0 is not a count"),
+        (True, None, "impossible: n_images True is not a count"),
+        (-3, None, "impossible: n_images -3 is not a count"),
+    ],
+)
+def test_the_val_size_beside_the_map_is_a_count_or_null(model, n_images, shown, why):
+    h = headline_metrics({**EVAL, "n_images": n_images}, BENCH, {"passed": True}, TRAIN, model)
+    assert h["val_images"] == shown and (h.get("withheld") or {}).get("val_images") == why
 
 
 def test_release_variant_comes_from_release_json(model):
@@ -88,7 +104,7 @@ def test_an_impossible_figure_says_why_it_is_null(model):
 
 
 OTHER = "b" * 64
-BENCH_FIGURES, EVAL_FIGURES = {"fps", "latency_p95_ms"}, {"mAP50-95", "mAP50"}
+BENCH_FIGURES, EVAL_FIGURES = {"fps", "latency_p95_ms"}, {"mAP50-95", "mAP50", "val_images"}
 
 
 @pytest.mark.parametrize(
@@ -290,7 +306,7 @@ def _leaves(data, prefix=""):
 def test_no_identity_or_byte_size_in_the_headline_and_at_most_16_columns(model):
     devices = {p: _shown(BENCH) for p in ("cpu-ci", "jetson-nano", "jetson-orin-nano")}  # params.yaml's profiles
     leaves = dict(_leaves(headline_metrics(EVAL, BENCH, {"passed": True}, TRAIN, model, devices=devices)))
-    assert len(leaves) <= 16  # 10 headline keys + fps and p95 of 3 device profiles
+    assert len(leaves) <= 17  # 11 headline keys + fps and p95 of 3 device profiles
     for key, value in leaves.items():
         assert not re.search(r"sha|bytes|host|fingerprint|path|seconds", key), key
         assert not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{16,}", value)), key

@@ -58,15 +58,22 @@ def test_the_fp32_reference_figures_are_the_committed_ones():
 
 
 def test_the_released_variant_and_its_figures_are_the_committed_headline():
-    m = _found(rf"released for the `([\w-]+)` profile is \*\*(\w+)\*\* \(mAP50-95 {NUM}, {NUM} FPS, p95 {NUM} ms")
+    m = _found(
+        rf"released for the `([\w-]+)` profile is \*\*(\w+)\*\* \(mAP50-95 {NUM} over (\d+) val images, {NUM} FPS, "
+        rf"p95 {NUM} ms"
+    )
     profile, variant = m[1], m[2]
     headline = _json("metrics/headline.json")
     assert profile == yaml.safe_load((REPO / "params.yaml").read_text())["release"]["build_profile"]
     assert str(headline["measured_on"]).startswith(f"{profile}:")
     assert headline["release_variant"] == variant
     _agrees(m[3], "metrics/headline.json", "mAP50-95")
-    _agrees(m[4], "metrics/headline.json", "fps")
-    _agrees(m[5], "metrics/headline.json", "latency_p95_ms")
+    # the val size behind the mAP: the released variant's evaluation (the headline's val_images copies it)
+    _agrees(m[4], f"metrics/variants/{variant}/eval.json", "n_images")
+    if "val_images" in headline:  # a headline written before the val size was shown has none
+        _agrees(m[4], "metrics/headline.json", "val_images")
+    _agrees(m[5], "metrics/headline.json", "fps")
+    _agrees(m[6], "metrics/headline.json", "latency_p95_ms")
     budget = _found(rf"within the {NUM} mAP budget")[1]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert float(budget) == params["profiles"][profile]["max_map_drop"]

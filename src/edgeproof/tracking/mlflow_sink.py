@@ -67,21 +67,30 @@ def unreachable(client: Any) -> str | None:
 
 def _experiment_id(client: Any, name: str, uri: str, root: Path) -> str:
     """The experiment's id, created (or restored) as needed, always of the model-training kind and
-    with edgeproof's runs view (:mod:`edgeproof.tracking.view`)."""
+    with edgeproof's runs view (:mod:`edgeproof.tracking.view`). Another sender creating it between
+    this one's look-up and its creation (the first two records sent at once) is no error: this one
+    logs into the experiment that sender created."""
+    from mlflow.exceptions import MlflowException
+
     wanted = {KIND_TAG: KIND, VIEW_TAG: view_state()}
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
-            client.restore_experiment(exp.experiment_id)
-        for key, value in wanted.items():
-            if exp.tags.get(key) != value:
-                client.set_experiment_tag(exp.experiment_id, key, value)
-        return exp.experiment_id
-    location = None
-    if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
-        location = (root / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location, tags=wanted)
+    if exp is None:
+        location = None
+        if uri.startswith("sqlite:"):  # keep local artifacts next to the local database, not in the cwd
+            location = (root / "mlartifacts").resolve().as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location, tags=wanted)
+        except MlflowException as exc:  # another sender created it since we looked: use theirs
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                raise
+        exp = client.get_experiment_by_name(name)
+    if exp.lifecycle_stage == "deleted":
+        log.warning("MLflow experiment %r was deleted; restoring it to log into it", name)
+        client.restore_experiment(exp.experiment_id)
+    for key, value in wanted.items():
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def _settle_previous(client: Any, exp_id: str, record_id: str, model_name: str | None) -> str | None:

@@ -4,14 +4,18 @@ and which registry alias a passing model earns (no MLflow import here)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from edgeproof.stage_clock import process_start_ms as process_start_ms
 from edgeproof.stage_clock import repro_started_ms as repro_started_ms
+
+log = logging.getLogger(__name__)
 
 PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")
 # set by CI for a pull request (GitHub: head branch) / for any job (GitHub: branch or tag)
@@ -135,14 +139,25 @@ def stage_seconds(
     return {stage: round((end - begin) / 1000, 3) for stage, (begin, end) in ordered}
 
 
-def span_ms(paths: Iterable[Path | None], started_ms: int | None = None) -> dict[str, Any]:
+def span_ms(paths: Iterable[Path | None], started_ms: int | None = None, now_ms: int | None = None) -> dict[str, Any]:
     """``start_ms``/``end_ms`` of the run: from when the ``dvc repro``/``dvc exp run`` that produced
     it began (``started_ms``, see :func:`repro_started_ms`) to its newest output (the gate verdict).
     Without a DVC process (a stage run by hand), from the oldest of ``paths`` instead, which may
-    cover time between two partial reruns: ``start_source`` says which."""
-    times = [int(p.stat().st_mtime * 1000) for p in paths if p is not None and p.exists()]
-    if not times:
+    cover time between two partial reruns: ``start_source`` says which.
+
+    No time is later than ``now_ms`` (this process's clock, by default): a file whose mtime lies ahead
+    of it (a clock stepped back, files copied with the times of a machine running ahead) counts as
+    written now, with a warning naming it. Its future end had the record refused as edited, then
+    taking ``champion`` back from newer records once the clock caught up."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    stamped = [(int(p.stat().st_mtime * 1000), p) for p in paths if p is not None and p.exists()]
+    if not stamped:
         return {}
+    for ms, path in stamped:
+        if ms > now:
+            log.warning("%s: modified %.1f s later than now by this machine's clock; the run's times count it as "
+                        "written now", path, (ms - now) / 1000)  # fmt: skip
+    times = [min(ms, now) for ms, _ in stamped]
     end = max(times)
     if started_ms is not None and started_ms <= end:
         return {"start_ms": started_ms, "end_ms": end, "start_source": "dvc process"}

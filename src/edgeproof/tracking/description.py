@@ -1,6 +1,7 @@
 """A model version's Markdown description in MLflow: its promotion record, the runs that moved an alias to
 it, and the newest verdicts on the file that fit MLflow's column. Built from the version's tags alone (the
-history and promotion records); no MLflow import here.
+history and promotion records), between two marker lines (:data:`BEGIN`, :data:`END`): text outside them
+(a note written in MLflow's UI) is the users' and kept. No MLflow import here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,34 @@ DESCRIPTION_LIMIT = 5000
 ignores it, PostgreSQL refuses a longer one (and with it every later verdict on the file)."""
 
 
-def describe_version(tags: Mapping[str, str], exp: str) -> str:
+BEGIN = "<!-- edgeproof: written from the version's tags; text outside this block is kept -->"
+END = "<!-- /edgeproof -->"
+"""The lines around edgeproof's part of a description (HTML comments: MLflow's UI shows them only in its editor)."""
+_LEGACY = "Model file sha256 `"
+"""How edgeproof's descriptions began before the markers: such a description is edgeproof's whole."""
+
+
+def version_description(current: str | None, tags: Mapping[str, str], exp: str) -> str | None:
+    """The description to write: ``current`` with edgeproof's block (:data:`BEGIN` … :data:`END`)
+    written anew from ``tags``, and every character outside it kept (a description without the block is
+    a user's note, and the block goes below it; one written by edgeproof before the markers existed is
+    replaced). The block gets the room the note leaves in :data:`DESCRIPTION_LIMIT`; ``None`` (write
+    nothing) when the note leaves too little for even a clipped block."""
+    text = current or ""
+    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
+        before, rest = text.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+    else:
+        before, after = ("" if text.startswith(_LEGACY) else text + ("\n\n" if text.strip() else "")), ""
+    room = DESCRIPTION_LIMIT - len(before) - len(after) - len(BEGIN) - len(END) - 2
+    if room < 100:
+        return None
+    return f"{before}{BEGIN}\n{describe_version(tags, exp, room)}\n{END}{after}"
+
+
+def describe_version(tags: Mapping[str, str], exp: str, limit: int = DESCRIPTION_LIMIT) -> str:
     """The version's Markdown description: the promotion record, then the newest verdicts on the file
-    that fit in :data:`DESCRIPTION_LIMIT` (the older ones are counted and stay in the ``history.*`` tags)."""
+    that fit in ``limit`` characters (the older ones are counted and stay in the ``history.*`` tags)."""
 
     def link(run_id: str | None) -> str:
         return f"[{run_id[:8]}](#/experiments/{exp}/runs/{run_id})" if run_id else "—"
@@ -40,12 +66,12 @@ def describe_version(tags: Mapping[str, str], exp: str) -> str:
         lines += ["", f"**Promoted to `{alias}`** by run {link(moved['run_id'])} ({moved['origin']}; provenance: "
                       f"{moved['provenance']}): {_verdicts(moved['verdicts'])}; {figures or 'no metrics'}"
                       + (f"; back on this version by a rollback {back}" if back else "")]  # fmt: skip
-    head = _clip("\n".join(lines), DESCRIPTION_LIMIT)
+    head = _clip("\n".join(lines), limit)
     rows = [
         (link(e.get("run_id")), e.get("origin"), _verdicts(e.get("verdicts") or {}), _thresholds(e.get("thresholds")))
         for e in history(tags)
     ]
-    return head + _newest_rows(rows, DESCRIPTION_LIMIT - len(head))
+    return head + _newest_rows(rows, limit - len(head))
 
 
 def _newest_rows(rows: list[tuple[str, ...]], room: int) -> str:

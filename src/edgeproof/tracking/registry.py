@@ -31,7 +31,7 @@ from edgeproof.tracking.aliases import (
 )
 from edgeproof.tracking.aliases import rollback as roll_alias_back
 from edgeproof.tracking.context import uncommitted
-from edgeproof.tracking.description import describe_version
+from edgeproof.tracking.description import version_description
 from edgeproof.tracking.held_back import unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
 from edgeproof.tracking.promotion import alias_record, mend, promotion
@@ -101,7 +101,8 @@ def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collec
     here). The cap never deletes ``own``, the history tags this sender has just written. Every
     writer of a history entry (a pipeline record here, a device verdict in
     :mod:`edgeproof.tracking.device_verdict`) ends with it."""
-    tags = dict(client.get_model_version(name, number).tags)
+    version = client.get_model_version(name, number)
+    tags = dict(version.tags)
     # a tag already gone (the other sender's cap) is no error
     tags = _apply_tags(client, name, number, tags, {}, history.dropped_history(tags, keep=own))
     tags = _apply_tags(client, name, number, tags, *mend(tags))  # two first senders' promotion tags, mixed
@@ -110,7 +111,18 @@ def settle_summary(client: Any, name: str, number: str, exp_id: str, own: Collec
     if runs and runs != tags.get(history.RUNS_TAG):
         client.set_model_version_tag(name, number, history.RUNS_TAG, runs)
         tags[history.RUNS_TAG] = runs
-    client.update_model_version(name, number, description=describe_version(tags, exp_id))
+    describe(client, name, number, tags, exp_id, version.description)
+
+
+def describe(client: Any, name: str, number: str, tags: dict[str, str], exp_id: str, current: str | None) -> None:
+    """Write version ``number``'s description: edgeproof's block from ``tags``, the text a user wrote around
+    it (``current``, e.g. a note written in MLflow's UI) kept
+    (:func:`~edgeproof.tracking.description.version_description`)."""
+    text = version_description(current, tags, exp_id)
+    if text is None:
+        log.warning("%s version %s: its description leaves no room for the verdicts; not rewritten", name, number)
+        return
+    client.update_model_version(name, number, description=text)
 
 
 def _apply_tags(
@@ -183,9 +195,7 @@ def describe_again(client: Any, name: str, number: str, exp_id: str | None = Non
     not from the version's next verdict on. ``exp_id``: the experiment its run links point into (by
     default the one its description links already, else its run's)."""
     version = client.get_model_version(name, number)
-    client.update_model_version(
-        name, number, description=describe_version(dict(version.tags), exp_id or _exp_of(client, version))
-    )
+    describe(client, name, number, dict(version.tags), exp_id or _exp_of(client, version), version.description)
 
 
 def _exp_of(client: Any, version: Any) -> str:
@@ -227,7 +237,7 @@ def withdraw_run(client: Any, name: str, run_id: str, exp_id: str) -> None:
         if not update and not delete:
             continue
         left = _apply_tags(client, name, number, dict(version.tags), update, delete)
-        client.update_model_version(name, number, description=describe_version(left, exp_id))
+        describe(client, name, number, left, exp_id, version.description)
         log.warning("took the verdict of failed run %s out of %s version %s", run_id, name, number)
 
 

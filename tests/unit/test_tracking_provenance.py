@@ -35,7 +35,7 @@ PIPELINE = """stages:
 RECORD = """from pathlib import Path
 from edgeproof.tracking.context import repro_started_ms
 from edgeproof.tracking.provenance import provenance
-Path("verdict.txt").write_text(provenance(Path("."), "gate"))
+Path("verdict.txt").write_text(provenance(Path("."), "gate", [Path("prepared/shapes/a.txt")]))
 Path("started.txt").write_text(str(repro_started_ms()))
 """
 
@@ -102,3 +102,35 @@ def test_outside_git_is_unknown_and_never_released(tmp_path):
     tags = {"branch": "main", "git_dirty": "false", "dvc_experiment": "", "pull_request": "false"}
     assert alias_for({**tags, "provenance": verdict}, True, "candidate", "champion", ["main"]) == ""  # no alias
     assert alias_for({**tags, "provenance": CLEAN}, True, "candidate", "champion", ["main"]) == "champion"
+
+
+def test_the_judged_files_must_be_outputs_of_the_pipeline_s_stages(project, tmp_path_factory):
+    """A gate run by hand on an edited copy of eval.json kept in /tmp was `provenance: clean` and registered its
+    figures as champion: git and `dvc status` were clean, as they never looked at the files judged (records11 #1)."""
+    output = project / "prepared" / "shapes" / "a.txt"  # an output of the prep stage, as dvc.lock has it
+    assert provenance(project, "gate", [output]) == CLEAN
+    outside = tmp_path_factory.mktemp("elsewhere") / "eval.json"
+    outside.write_text("{}")
+    verdict = provenance(project, "gate", [output, outside])
+    assert verdict == f"not clean: judged file outside the repository: {outside}"
+    verdict = provenance(project, "gate", [project / "prep.py"])  # committed, but no stage wrote it
+    assert verdict == "not clean: judged file is no output of the pipeline's stages: prep.py"
+    output.write_text("edited\n")  # the output itself edited: its hash is not dvc.lock's
+    assert "dvc status: prep" in provenance(project, "gate", [output])
+
+
+def test_without_dvc_yaml_the_judged_files_must_be_committed(tmp_path, tmp_path_factory):
+    sh(tmp_path, *GIT, "init", "-q", "-b", "main")
+    (tmp_path / "eval.json").write_text("{}")
+    (tmp_path / ".gitignore").write_text("ignored.json\n")
+    sh(tmp_path, *GIT, "add", "-A")
+    sh(tmp_path, *GIT, "commit", "-qm", "x")
+    assert provenance(tmp_path, "gate", [tmp_path / "eval.json"]) == CLEAN
+    (tmp_path / "ignored.json").write_text("{}")
+    outside = tmp_path_factory.mktemp("elsewhere") / "bench.json"
+    outside.write_text("{}")
+    verdict = provenance(tmp_path, "gate", [tmp_path / "ignored.json", outside])
+    assert verdict == (
+        f"not clean: judged file outside the repository: {outside}; judged file not committed (ignored by git): "
+        "ignored.json"
+    )

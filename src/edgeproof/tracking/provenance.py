@@ -9,6 +9,11 @@ Clean means both:
 - **DVC**: ``dvc status`` of the stages that produced the release (the recording stage's upstream,
   with the ``.dvc`` files they read) is empty: a DVC-tracked dataset changed without ``dvc add``, or
   a stage whose code changed after it ran, is not clean.
+- **the files judged**: every file the record's verdict and figures come from (the model, its
+  evaluation and benchmark, ``release.json``; ``judged``) is the pipeline's own: in a DVC project, an
+  output of a stage whose status was checked above (so its hash is the one ``dvc.lock`` holds); without
+  ``dvc.yaml``, a file committed in git. A gate run by hand on an edited copy kept in ``/tmp`` (or any
+  file no stage wrote) judged figures no commit holds, and had registered them as a clean ``champion``.
 
 The recording stage runs inside ``dvc repro``/``dvc exp run``, which holds the repository lock, so
 the DVC check calls DVC's unlocked status helper (read-only: it hashes files, using DVC's hash cache).
@@ -70,11 +75,13 @@ def git_changes(cwd: Path, paths: Iterable[str]) -> list[str] | None:
     return [f"{'untracked' if line[:2] == '??' else 'modified'}: {line[3:]}" for line in out.splitlines() if line]
 
 
-def dvc_changes(root: Path, stage: str) -> list[str]:
+def dvc_changes(root: Path, stage: str) -> tuple[list[str], list[Path] | None]:
     """What ``dvc status`` reports for the stages upstream of ``stage`` (``stage`` itself and
-    downstream ones left out: they are running or have not run yet). Empty without a DVC project."""
+    downstream ones left out: they are running or have not run yet), and the outputs of those stages
+    (whose hashes therefore match ``dvc.lock`` when nothing is reported; ``None`` without ``dvc.yaml``).
+    ``[], None`` without a DVC project."""
     if not (root / ".dvc").is_dir():
-        return []
+        return [], None
     from dvc.repo import Repo
     from dvc.stage import Stage
 
@@ -82,6 +89,7 @@ def dvc_changes(root: Path, stage: str) -> list[str]:
     # body reads the same (lock-free, read-only but for DVC's hash cache)
     unlocked = Stage.status.__wrapped__
     status: dict[str, Any] = {}
+    outs: list[Path] = []
     with Repo(str(root)) as repo:
         stages = [s for s in repo.index.stages if getattr(s, "name", None) == stage and s.path_in_repo == "dvc.yaml"]
         pairs = repo.stage.collect_granular(f"{root / 'dvc.yaml'}:{stage}", with_deps=True) if stages else []
@@ -89,9 +97,38 @@ def dvc_changes(root: Path, stage: str) -> list[str]:
             if item in stages:
                 continue  # the recording stage itself is running now
             name = item.name if item.path_in_repo == "dvc.yaml" else item.path_in_repo
+            outs += [_path(out.fs_path) for out in item.outs]
             for change in unlocked(item, check_updates=False, filter_info=info).values():
                 status[name] = change
-    return [f"dvc status: {name} {_summary(changes)}" for name, changes in sorted(status.items())]
+    reasons = [f"dvc status: {name} {_summary(changes)}" for name, changes in sorted(status.items())]
+    return reasons, outs if (root / "dvc.yaml").is_file() else None
+
+
+def _path(path: str | Path) -> Path:
+    """``path`` absolute, its folder's symlinks resolved but not its own (a DVC output may be a link into
+    the cache): comparable with the git top level, which git gives with symlinks resolved."""
+    absolute = Path(path).absolute()
+    return absolute.parent.resolve() / absolute.name
+
+
+def unproduced(root: Path, judged: Iterable[Path], outs: list[Path] | None) -> list[str]:
+    """Why files the record judged are not the pipeline's own (empty: they all are): outside the checkout,
+    no output of a checked stage (``outs``), or, without a DVC pipeline (``outs`` None), not committed."""
+    files = {_path(p): p for p in judged if p.is_file()}
+    reasons = [f"judged file outside the repository: {p}" for f, p in files.items() if not f.is_relative_to(root)]
+    inside = [f for f in files if f.is_relative_to(root)]
+    if outs is not None:
+        return reasons + [
+            f"judged file is no output of the pipeline's stages: {f.relative_to(root)}"
+            for f in inside
+            if not any(f == out or f.is_relative_to(out) for out in outs)
+        ]
+    relative = [str(f.relative_to(root)) for f in inside]
+    out = _git(root, "status", "--porcelain", "--ignored", "--untracked-files=all", "--", *relative) if inside else ""
+    words = {"??": "untracked", "!!": "ignored by git"}
+    for line in (out or "").splitlines():
+        reasons.append(f"judged file not committed ({words.get(line[:2], 'modified')}): {line[3:]}")
+    return reasons + (["judged files: git status failed"] if out is None else [])
 
 
 def _summary(changes: Any) -> str:
@@ -107,18 +144,20 @@ def _summary(changes: Any) -> str:
     return "; ".join(words) or "changed"
 
 
-def provenance(cwd: Path, stage: str) -> str:
-    """``"clean"``, or why not: ``"not clean: untracked: data/sources/x.png; ..."`` / ``"unknown: ..."``."""
+def provenance(cwd: Path, stage: str, judged: Iterable[Path] = ()) -> str:
+    """``"clean"``, or why not: ``"not clean: untracked: data/sources/x.png; ..."`` / ``"unknown: ..."``.
+    ``judged``: the files the record's verdict and figures come from (:func:`unproduced`)."""
     top = _git(cwd, "rev-parse", "--show-toplevel")
     if top is None:
         return "unknown: not a git checkout"
-    root = Path(top.strip())
+    root = _path(top.strip())
     reasons = git_changes(root, pipeline_inputs(root)) or []
     try:
-        reasons += dvc_changes(root, stage)
+        changed, outs = dvc_changes(root, stage)
     except Exception as exc:  # a broken DVC project must not pass as clean, nor stop the record
         log.warning("dvc status could not be checked: %s: %s", type(exc).__name__, exc)
         return f"unknown: dvc status failed ({type(exc).__name__})"
+    reasons += changed + unproduced(root, judged, outs)
     if not reasons:
         return CLEAN
     more = f"; and {len(reasons) - _MAX_NAMED} more" if len(reasons) > _MAX_NAMED else ""

@@ -37,6 +37,8 @@ RECORD_FILE = "record.json"
 HEADLINE = "headline"
 """The metrics file (stem) whose keys are logged under their own names, as ``dvc metrics diff`` shows them."""
 REFERENCE = "reference"
+OWN_METRICS = ("gate", HEADLINE)
+"""The metrics files the recording stage writes itself, from the files it judged (:meth:`RecordSources.judged`)."""
 """The prefix of the reference's files (:attr:`RecordSources.reference_metrics`): ``reference.eval.*``."""
 
 
@@ -73,6 +75,13 @@ class RecordSources:
     the fp32 model's): logged as ``reference.<name>.<key>`` and kept as ``reports/reference/<name>.json``,
     apart from the gated file's own of the same names in ``metrics`` (``eval.*``, ``bench.*``: what every
     run logged under those names before the reference was recorded too, so a name never changes files)."""
+
+    def judged(self) -> list[Path]:
+        """The files the verdict and the figures come from: the model, ``release.json``, the curve and every
+        metrics file but the recording stage's own (:data:`OWN_METRICS`); provenance requires them to be the
+        pipeline's outputs (:func:`~edgeproof.tracking.provenance.unproduced`)."""
+        files = [p for name, p in self.metrics.items() if name not in OWN_METRICS]
+        return [p for p in (self.model, self.release, self.curves, *files, *self.reference_metrics.values()) if p]
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,7 @@ def _run_tags(
             "device": str((bench.get("device") or {}).get("cpu_model") or ""),
             "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
             "gate_passed": str(bool(gate.get("passed"))).lower(), "verdict": verdict_label(gate),
-            "provenance": provenance(repo, sources.stage)}  # fmt: skip
+            "provenance": provenance(repo, sources.stage, sources.judged())}  # fmt: skip
 
 
 def build_record(
@@ -238,7 +247,7 @@ def build_record(
         "passed": passed,
         "description": sources.summary.read_text() if sources.summary and sources.summary.exists() else "",
         "dataset": dataset_info(metrics.get("data", {}), lock),
-        "verdicts": verdicts(gate, release, sources.device_reports),
+        "verdicts": verdicts(gate, release, sources.device_reports, (params.get("release") or {}).get("build_profile")),
         "thresholds": thresholds(gate),
         "provenance": tags["provenance"],
         "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),

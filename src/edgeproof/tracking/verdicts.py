@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 VERDICT_FIELDS = ("passed", "verdict", "model_sha256", "failed")
 """What a record keeps of each gate report's verdict."""
 BUILD_PROFILE = "build"
-"""The verdict's profile name when neither the gate report nor ``reports/release.json`` names one."""
+"""The verdict's profile name when neither the gate report, ``reports/release.json`` nor params names one."""
 VERDICTS = ("pass", "fail", "inconclusive", "invalid")
 """The words a verdict may say (``invalid``: a device report a record refused, :func:`verdicts`)."""
 
@@ -49,14 +49,18 @@ def _device_verdict(path: Path, report: Any) -> dict[str, Any] | None:
     return kept
 
 
-def verdicts(gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None) -> dict[str, Any]:
-    """``{profile: {passed, verdict, model_sha256, failed}}``: this gate's verdict under the build profile,
+def verdicts(
+    gate: Mapping[str, Any], release: Mapping[str, Any] | None, device_reports: Path | None, profile: str | None = None
+) -> dict[str, Any]:
+    """``{profile: {passed, verdict, model_sha256, failed}}``: this gate's verdict under the build profile
+    (the gate report's, else ``release.json``'s, else ``profile``: params' ``release.build_profile``, whose
+    thresholds the gate applied also when run by hand without ``release.json``),
     plus each device's ``<device_reports>/<profile>/gate.json`` present on disk (marked ``device``:
     only the model file it names is judged by it, none when it names none). ``verdict`` (``pass``,
     ``fail``, ``inconclusive``) is kept: ``passed`` false alone would show an inconclusive gate as failed.
     A device report whose ``passed`` is no boolean or disagrees with its ``verdict`` is kept as an
     ``invalid`` verdict naming the file and key (:func:`verdict_problem`): never a pass."""
-    build = str(gate.get("profile") or (release or {}).get("build_profile") or BUILD_PROFILE)
+    build = str(gate.get("profile") or (release or {}).get("build_profile") or profile or BUILD_PROFILE)
     out = {build: {"passed": bool(gate.get("passed")), "verdict": gate.get("verdict"),
                    "model_sha256": gate.get("model_sha256"), "failed": gate.get("failed", [])}}  # fmt: skip
     for path in sorted(device_reports.glob("*/gate.json")) if device_reports and device_reports.is_dir() else []:

@@ -147,7 +147,8 @@ def test_one_version_per_model_file_aliases_and_rollback(tmp_path, client, capsy
     assert shown["alias_history"] == ["1"]
     assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 0
     moved = json.loads(capsys.readouterr().out)
-    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1", "skipped_deleted": []}
+    assert moved == {"name": "edgeproof-detector", "alias": "candidate", "from": "2", "to": "1", "skipped_deleted": [],
+                     "skipped_held_back": {}}  # fmt: skip
     assert str(client.get_model_version_by_alias("edgeproof-detector", "candidate").version) == "1"
     with caplog.at_level(logging.ERROR):
         assert cli(["--params", str(params), "model", "rollback", "--alias", "candidate"]) == 2

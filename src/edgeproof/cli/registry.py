@@ -27,14 +27,16 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from edgeproof.tracking.redact import describe, install_log_filter
 
     install_log_filter()
-    track = load_params(args.params).track
+    params = load_params(args.params)
+    track = params.track
     alias = args.alias or track.champion_alias
     try:
         client = connect(default_tracking_uri(repo_root(Path.cwd())))
+        build = params.release.build_profile  # the build gate's profile: any other verdict is a device's
         if args.action == "show":
-            emit(registry.show(client, track.model_name, alias))
+            emit(registry.show(client, track.model_name, alias, build))
         else:
-            emit(registry.rollback(client, track.model_name, alias, args.to, args.force))
+            emit(registry.rollback(client, track.model_name, alias, args.to, args.force, build))
     except ValueError:
         raise
     except Exception as exc:  # MlflowException, connection errors: one line, credentials removed
@@ -54,6 +56,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument(
         "--force",
         action="store_true",
-        help="rollback --to: also a version that never held the alias (e.g. a candidate)",
+        help="rollback: also to a version a device failed (held_back); with --to, also one that never held the "
+        "alias (e.g. a candidate)",
     )
     s.set_defaults(func=_cmd_model)

@@ -4,36 +4,48 @@ A record moves an alias only when every verdict it carries about its own file pa
 (:func:`edgeproof.tracking.history.passed_every_own_verdict`). A device verdict is a CI artifact that
 expires (30 days): a run after that carries the build gate's verdict alone, and moved ``champion`` to
 a file the device had failed, whose promotion record said ``passed: false``. The version remembers
-every verdict on its file, so the alias is refused on what it remembers too. No MLflow import here.
+every verdict on its file, so the alias is refused on what it remembers too; a rollback refuses such a
+version, and ``model show`` flags a holder that a device failed after the alias moved there.
+No MLflow import here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from edgeproof.tracking.history import DEVICE_PROVENANCE, history, own_verdicts
+from edgeproof.tracking.history import DEVICE_PROVENANCE, build_profile_of, history, own_verdicts
 from edgeproof.tracking.promotion import promotion
+from edgeproof.tracking.verdicts import BUILD_PROFILE
 
 
-def build_profile_of(record: Mapping[str, Any]) -> str | None:
-    """The profile of the record's own (build) verdict: the one not marked ``device``."""
-    return next((p for p, v in (record.get("verdicts") or {}).items() if not (v or {}).get("device")), None)
-
-
-def unpassed_device_verdicts(tags: Mapping[str, str], record: Mapping[str, Any]) -> list[str]:
+def unpassed_device_verdicts(
+    tags: Mapping[str, str], record: Mapping[str, Any] | None = None, builds: Collection[str] = ()
+) -> list[str]:
     """``<profile>: <words>`` for each device profile whose latest verdict on the version's file did not
     pass: the verdicts recorded on the version (its promotion record, then its history, oldest first:
-    a device report that has expired since still counts) and then the record's own. A build verdict
-    (``record``'s build profile, in a pipeline run's entry) is not one: a what-if experiment that fails
-    the file under other thresholds never holds its alias back."""
-    build = build_profile_of(record)
+    a device report that has expired since still counts) and then ``record``'s own, when a record is
+    sending. A build verdict is not one: a what-if experiment that fails the file under other thresholds
+    never holds its alias back. A history entry names its build profile; for one written before it did,
+    the build profiles are ``record``'s and ``builds`` (e.g. params' ``release.build_profile``)."""
+    own = build_profile_of(record) if record is not None else None
+    known = {b for b in (own, *builds) if b}
     promoted = promotion(tags)
-    recorded = [(False, promoted["verdicts"])] if promoted else []
-    recorded += [(e.get("provenance") == DEVICE_PROVENANCE, e.get("verdicts")) for e in history(tags)]
+    recorded = [(False, None, promoted["verdicts"])] if promoted else []
+    recorded += [(e.get("provenance") == DEVICE_PROVENANCE, e.get("build"), e.get("verdicts")) for e in history(tags)]
+    if record is not None:
+        recorded.append((False, own, own_verdicts(record)))
     latest: dict[str, str] = {}
-    for device, verdicts in [*recorded, (False, own_verdicts(record))]:
+    for device, build, verdicts in recorded:
+        not_device = {build} if build else known
         for profile, words in (verdicts or {}).items() if isinstance(verdicts, Mapping) else ():
-            if device or profile != build:
+            if device or profile not in not_device:
                 latest[profile] = str(words)
     return [f"{p}: {w}" for p, w in sorted(latest.items()) if w != "passed"]
+
+
+def held_back(tags: Mapping[str, str], build_profile: str | None = None) -> list[str]:
+    """:func:`unpassed_device_verdicts` of a version with no record sending (``model show``, a rollback): the
+    build verdicts of entries that name no profile are ``build_profile``'s (params' ``release.build_profile``)
+    and ``build``'s (:data:`~edgeproof.tracking.verdicts.BUILD_PROFILE`)."""
+    return unpassed_device_verdicts(tags, builds=[BUILD_PROFILE, *([build_profile] if build_profile else [])])

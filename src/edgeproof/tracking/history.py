@@ -95,6 +95,11 @@ def own_verdicts(record: Mapping[str, Any]) -> dict[str, str]:
     return {profile: verdict_words(v) for profile, v in (record.get("verdicts") or {}).items() if _judges(v, sha)}
 
 
+def build_profile_of(record: Mapping[str, Any]) -> str | None:
+    """The profile of the record's own (build) verdict: the one not marked ``device``."""
+    return next((p for p, v in (record.get("verdicts") or {}).items() if not (v or {}).get("device")), None)
+
+
 def passed_every_own_verdict(record: Mapping[str, Any]) -> bool:
     """Whether every verdict the record carries about its own model file passed (the build gate's and
     any device's on the same file): what its promotion record's ``passed`` says, and what an alias needs."""
@@ -119,6 +124,7 @@ def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "origin": origin(tags),
         "commit": tags.get("git_commit", "unknown"),
         "verdicts": own_verdicts(record),
+        "build": build_profile_of(record),  # the build verdict's profile: the others are devices'
         "thresholds": record.get("thresholds") or {},
         "provenance": record.get("provenance", "unknown"),
         "at_ms": (record.get("times") or {}).get("end_ms"),

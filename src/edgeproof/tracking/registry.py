@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import tempfile
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking import history
@@ -22,7 +20,6 @@ from edgeproof.tracking.aliases import (
     HELD_TAG,
     MOVER_TAG,
     ROLLBACK_TAG,
-    alias_history,
     alias_holder,
     is_missing,
     move_alias,
@@ -32,9 +29,10 @@ from edgeproof.tracking.aliases import (
 from edgeproof.tracking.aliases import rollback as roll_alias_back
 from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.description import version_description
-from edgeproof.tracking.held_back import unpassed_device_verdicts
+from edgeproof.tracking.held_back import held_back, unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
-from edgeproof.tracking.promotion import alias_record, mend, promotion
+from edgeproof.tracking.model_show import show as show  # its home before model_show
+from edgeproof.tracking.promotion import mend
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +209,13 @@ def _exp_of(client: Any, version: Any) -> str:
         return "0"
 
 
-def rollback(client: Any, name: str, alias: str, to: str | None = None, force: bool = False) -> dict[str, Any]:
-    """Move ``alias`` back (:func:`~edgeproof.tracking.aliases.rollback`) and describe the version it is on
-    now again, with the rollback's note (``alias.<alias>.rollback``)."""
-    moved = roll_alias_back(client, name, alias, to, force)
+def rollback(
+    client: Any, name: str, alias: str, to: str | None = None, force: bool = False, build_profile: str | None = None
+) -> dict[str, Any]:
+    """Move ``alias`` back (:func:`~edgeproof.tracking.aliases.rollback`), never (unless ``force``) to a
+    version a device failed (:func:`held_back`), and describe the version it is on now again, with the
+    rollback's note (``alias.<alias>.rollback``)."""
+    moved = roll_alias_back(client, name, alias, to, force, lambda v: held_back(dict(v.tags), build_profile))
     describe_again(client, name, str(moved["to"]))
     return moved
 
@@ -260,48 +261,3 @@ def _undo_alias_moves(client: Any, name: str, run_id: str) -> None:
     for alias, number in held.items():
         if client.get_model_version(name, str(number)).tags.get(MOVER_TAG.format(alias=alias)) == run_id:
             undo_move(client, name, alias, str(number))
-
-
-def _gate_report(client: Any, run_id: str | None) -> Any:
-    if not run_id:
-        return None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return json.loads(Path(client.download_artifacts(run_id, "reports/gate.json", tmp)).read_text())
-    except Exception as exc:  # an old run without the report, or one whose artifacts were deleted
-        log.warning("no gate report for run %s: %s", run_id, type(exc).__name__)
-        return None
-
-
-def show(client: Any, name: str, alias: str) -> dict[str, Any]:
-    """Which version holds ``alias``: its sha256, the record of the run that last moved ``alias`` to it
-    (``promoted``: its verdicts, key metrics and provenance, with its gate report; ``rollback``: how a
-    rollback put it back since, when one did), the fixed promotion
-    record of the run that registered the file (``promotion``, which may be another run's: a what-if
-    experiment's or a not-clean one's) and, separately, every verdict on the file since (``history``)."""
-    version = alias_holder(client, name, alias)
-    if version is None:
-        raise ValueError(f"{name}@{alias}: no version holds this alias")
-    tags = dict(version.tags)
-    promoted = promotion(tags)
-    if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
-        promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
-    promoted["gate"] = _gate_report(client, promoted.get("run_id"))
-    moved = alias_record(tags, alias)  # the run that last moved the alias here (alias.<alias>.run_id)
-    if moved is None:  # moved by a device verdict, or before these records existed
-        moved = {"run_id": tags.get(f"promoted.{alias}.run_id"), "note": f"no record of a run promoting it to {alias}"}
-    else:
-        moved["gate"] = _gate_report(client, moved.get("run_id"))
-    if ROLLBACK_TAG.format(alias=alias) in tags:  # its record is of the run that moved it here before
-        moved["rollback"] = f"back on this version by a rollback {tags[ROLLBACK_TAG.format(alias=alias)]}"
-    return {
-        "name": name,
-        "alias": alias,
-        "version": str(version.version),
-        "model_sha256": tags.get(SHA_TAG),
-        "source": version.source,
-        "promoted": moved,
-        "promotion": promoted,
-        "history": history.history(tags),
-        "alias_history": alias_history(client, name, alias),
-    }

@@ -1,0 +1,68 @@
+"""``edgeproof model show``: which version holds an alias, the records behind it and what holds it back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgeproof.tracking import history
+from edgeproof.tracking.aliases import ROLLBACK_TAG, alias_history, alias_holder
+from edgeproof.tracking.held_back import held_back
+from edgeproof.tracking.history import SHA_TAG
+from edgeproof.tracking.promotion import alias_record, promotion
+
+log = logging.getLogger(__name__)
+
+
+def _gate_report(client: Any, run_id: str | None) -> Any:
+    if not run_id:
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return json.loads(Path(client.download_artifacts(run_id, "reports/gate.json", tmp)).read_text())
+    except Exception as exc:  # an old run without the report, or one whose artifacts were deleted
+        log.warning("no gate report for run %s: %s", run_id, type(exc).__name__)
+        return None
+
+
+def show(client: Any, name: str, alias: str, build_profile: str | None = None) -> dict[str, Any]:
+    """Which version holds ``alias``: its sha256, the record of the run that last moved ``alias`` to it
+    (``promoted``: its verdicts, key metrics and provenance, with its gate report; ``rollback``: how a
+    rollback put it back since, when one did), the fixed promotion
+    record of the run that registered the file (``promotion``, which may be another run's: a what-if
+    experiment's or a not-clean one's), every verdict on the file since (``history``) and, with a
+    warning, the device verdicts on the file whose latest did not pass (``held_back``, :func:`held_back`:
+    a device that failed the file after the alias moved there)."""
+    version = alias_holder(client, name, alias)
+    if version is None:
+        raise ValueError(f"{name}@{alias}: no version holds this alias")
+    tags = dict(version.tags)
+    promoted = promotion(tags)
+    if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
+        promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
+    promoted["gate"] = _gate_report(client, promoted.get("run_id"))
+    moved = alias_record(tags, alias)  # the run that last moved the alias here (alias.<alias>.run_id)
+    if moved is None:  # moved by a device verdict, or before these records existed
+        moved = {"run_id": tags.get(f"promoted.{alias}.run_id"), "note": f"no record of a run promoting it to {alias}"}
+    else:
+        moved["gate"] = _gate_report(client, moved.get("run_id"))
+    if ROLLBACK_TAG.format(alias=alias) in tags:  # its record is of the run that moved it here before
+        moved["rollback"] = f"back on this version by a rollback {tags[ROLLBACK_TAG.format(alias=alias)]}"
+    held = held_back(tags, build_profile)
+    if held:
+        log.warning("%s@%s: version %s is held back: %s", name, alias, version.version, "; ".join(held))
+    return {
+        "name": name,
+        "alias": alias,
+        "version": str(version.version),
+        "held_back": held,
+        "model_sha256": tags.get(SHA_TAG),
+        "source": version.source,
+        "promoted": moved,
+        "promotion": promoted,
+        "history": history.history(tags),
+        "alias_history": alias_history(client, name, alias),
+    }

@@ -120,7 +120,8 @@ def _two_versions(tmp_path):
 
 def test_a_re_run_of_an_old_device_job_never_takes_the_alias_back(tmp_path):
     """jetson -> 1, then 2, then a re-run of the first job moved it back to 1 with no alias history."""
-    from edgeproof.tracking.aliases import alias_history, rollback
+    from edgeproof.tracking.aliases import alias_history
+    from edgeproof.tracking.rollback import rollback
 
     uri, client, _ = _two_versions(tmp_path)
     holder = []

@@ -15,8 +15,8 @@ import numpy as np
 
 from edgeproof.cli import main as cli
 from edgeproof.io import sha256_file
-from edgeproof.tracking.aliases import rollback
 from edgeproof.tracking.registry import show
+from edgeproof.tracking.rollback import rollback
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import SHA, make_run_files
 from tests.unit.test_tracking_registry import GIT, client, git_repo, no_ci_env, record  # noqa: F401

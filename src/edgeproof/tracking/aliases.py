@@ -1,18 +1,16 @@
-"""Registry aliases: which version holds ``champion``/``candidate``, moving them, rolling them back.
+"""Registry aliases: which version holds ``champion``/``candidate``, and moving them.
 
-Every move is remembered on the registered model so :func:`rollback` can undo it, skipping versions
-deleted since. The version an alias points at carries the end time of the record that moved it
-there (or of the rollback), so an older record replayed late never takes the alias back.
+Every move is remembered on the registered model so a rollback (:mod:`edgeproof.tracking.rollback`) can
+undo it, skipping versions deleted since. The version an alias points at carries the end time of the
+record that moved it there (or of the rollback), so an older record replayed late never takes the alias
+back, nor one whose sender moved it during a newer record's move (:func:`move_alias`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
-
-from edgeproof.tracking.promotion import promotion
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,8 @@ def alias_history(client: Any, name: str, alias: str) -> list[str]:
     return [v for v in tag.split(",") if v]
 
 
-def _set_history(client: Any, name: str, alias: str, history: list[str]) -> None:
+def set_history(client: Any, name: str, alias: str, history: list[str]) -> None:
+    """Store ``alias``'s earlier holders (oldest first; the last :data:`_MAX_HISTORY` kept)."""
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history[-_MAX_HISTORY:]))
 
 
@@ -67,11 +66,15 @@ def newer_than_holder(client: Any, name: str, alias: str, version: str, at_ms: i
     """Whether a record that ended at ``at_ms`` may move ``alias`` to ``version``: not when the current
     holder got it from a newer record (or a rollback since), e.g. an old record replayed from an
     outbox after a newer model was released; that is a warning, not an error."""
-    current = alias_holder(client, name, alias)
+    return _newer_than(alias_holder(client, name, alias), name, alias, version, at_ms)
+
+
+def _newer_than(current: Any, name: str, alias: str, version: str, at_ms: int | None) -> bool:
+    """:func:`newer_than_holder` against ``current``, the holder as just read."""
     since = None if current is None or str(current.version) == version else held_since(current, alias)
     if since is not None and since > time.time() * 1000 + CLOCK_ALLOWANCE_MS:  # written before times were checked
         log.warning("%s@%s: version %s holds it since %s, a time still to come; not counted", name, alias,
-                    current.version, _when(since))  # fmt: skip
+                    current.version, when(since))  # fmt: skip
         since = None
     if since is None or (at_ms is not None and at_ms >= since):
         return True
@@ -81,41 +84,100 @@ def newer_than_holder(client: Any, name: str, alias: str, version: str, at_ms: i
         name,
         alias,
         current.version,
-        _when(since),
-        _when(at_ms),
+        when(since),
+        when(at_ms),
         version,
     )
     return False
 
 
-def _when(ms: int | None) -> str:
+def when(ms: int | None) -> str:
+    """A time in ms as a UTC date and time, for messages."""
     return "time unknown" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def move_alias(
     client: Any, name: str, alias: str, version: str, at_ms: int | None = None, run_id: str | None = None
-) -> None:
-    """Point ``alias`` at ``version``, remembering the previous holder for :func:`rollback` and, on
+) -> bool:
+    """Point ``alias`` at ``version``, remembering the previous holder for a rollback and, on
     the version, when the decision was made (``at_ms``: the record's own end time; now by default),
     which a replayed older record cannot override (:func:`newer_than_holder`), and which run made it
     (``run_id``, for :func:`undo_move`). The alias itself is set last: a failure before it leaves the
-    alias where it was (a history entry added just before names the holder still: rollback skips it)."""
+    alias where it was (a history entry added just before names the holder still: rollback skips it).
+
+    A move by a record's time (``at_ms`` given) is ordered against other senders' moves: the holder is
+    read again here (another record may have moved it since the caller checked) and, once the alias is
+    set, a version a newer record moved it to meanwhile gets it back (:func:`_yield_to_newer`). Returns
+    False when this move gave way so; True otherwise."""
+    checked = at_ms is not None
+    before = _held_times(client, name, alias) if checked else {}
+    running = _sending(client, name, alias, before, at_ms) if checked else set()
     current = alias_holder(client, name, alias)
     at_ms = int(time.time() * 1000) if at_ms is None else at_ms
-    same = current is not None and str(current.version) == version
-    if same:  # the same decision again: keep the newest time (and the run that moved it there)
-        at_ms = max(at_ms, held_since(current, alias) or 0)
-    client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(at_ms))
-    if same:
-        return
-    if run_id:
+    if current is not None and str(current.version) == version:  # the same decision again: the newest time
+        since = max(at_ms, held_since(current, alias) or 0)
+        client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(since))
+        return True
+    if checked and not _newer_than(current, name, alias, version, at_ms):
+        return False
+    if run_id:  # before the time: a sender that sees this version's new time sees which run is sending it
         client.set_model_version_tag(name, version, MOVER_TAG.format(alias=alias), run_id)
+    client.set_model_version_tag(name, version, HELD_TAG.format(alias=alias), str(at_ms))
     if ROLLBACK_TAG.format(alias=alias) in (client.get_model_version(name, version).tags or {}):
         client.delete_model_version_tag(name, version, ROLLBACK_TAG.format(alias=alias))
     if current is not None:
-        _set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
+        set_history(client, name, alias, [*alias_history(client, name, alias), str(current.version)])
     client.set_registered_model_alias(name, alias, version)
     log.info("alias %s of %s -> version %s", alias, name, version)
+    return not (checked and _yield_to_newer(client, name, alias, version, at_ms, before, running))
+
+
+def _held_times(client: Any, name: str, alias: str) -> dict[str, int]:
+    """Each version's holder time of ``alias`` (:data:`HELD_TAG`), by version."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    return {str(v.version): t for v in versions if (t := held_since(v, alias)) is not None}
+
+
+def _sending(client: Any, name: str, alias: str, held: dict[str, int], at_ms: int) -> set[str]:
+    """The versions holding a time newer than ``at_ms`` whose mover's run is still RUNNING: a send that
+    has written its time (after its mover) and may be about to set the alias."""
+    from mlflow.exceptions import MlflowException
+
+    out = set()
+    for number in (v for v, t in held.items() if t > at_ms):
+        mover = (client.get_model_version(name, number).tags or {}).get(MOVER_TAG.format(alias=alias))
+        try:
+            if mover and client.get_run(mover).info.status == "RUNNING":
+                out.add(number)
+        except MlflowException:  # a deleted run sends nothing
+            continue
+    return out
+
+
+def _yield_to_newer(
+    client: Any, name: str, alias: str, version: str, at_ms: int, before: dict[str, int], running: set[str]
+) -> bool:
+    """After moving ``alias`` to ``version`` by a record that ended at ``at_ms``: if it still holds it but a
+    newer record moved it to another version during this move (that version's holder time newer than
+    ``at_ms`` and written since ``before`` was read, or its mover was still sending then, ``running``),
+    give the alias to the newest such version, as the two senders' checks would have had they run one
+    after the other. A holder time left from before (a version rolled back since) is not such a move."""
+    holder = alias_holder(client, name, alias)
+    if holder is None or str(holder.version) != version:
+        return False  # moved on since: that mover's own checks decide
+    ceiling = time.time() * 1000 + CLOCK_ALLOWANCE_MS
+    newer = {
+        v: t
+        for v, t in _held_times(client, name, alias).items()
+        if v != version and at_ms < t <= ceiling and (before.get(v) != t or v in running)
+    }
+    if not newer:
+        return False
+    back = max(newer, key=lambda v: newer[v])
+    client.set_registered_model_alias(name, alias, back)
+    log.warning("%s@%s: a newer record (%s) moved it to version %s during this move (%s) to version %s; back to %s",
+                name, alias, when(newer[back]), back, when(at_ms), version, back)  # fmt: skip
+    return True
 
 
 def undo_move(client: Any, name: str, alias: str, version: str) -> str | None:
@@ -123,19 +185,20 @@ def undo_move(client: Any, name: str, alias: str, version: str) -> str | None:
     history's last entry, consumed), or remove it when there is none: the run that moved it there
     failed. Returns the version it points at now."""
     earlier = alias_history(client, name, alias)
-    while earlier and (earlier[-1] == version or not _exists(client, name, earlier[-1])):
+    while earlier and (earlier[-1] == version or not version_exists(client, name, earlier[-1])):
         earlier.pop()
     back = earlier.pop() if earlier else None
     if back is None:
         client.delete_registered_model_alias(name, alias)
     else:
         client.set_registered_model_alias(name, alias, back)
-    _set_history(client, name, alias, earlier)
+    set_history(client, name, alias, earlier)
     log.warning("%s@%s: the run that moved it to version %s failed; back to %s", name, alias, version, back or "none")
     return back
 
 
-def _exists(client: Any, name: str, version: str) -> bool:
+def version_exists(client: Any, name: str, version: str) -> bool:
+    """Whether version ``version`` of ``name`` exists (not deleted)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -145,125 +208,3 @@ def _exists(client: Any, name: str, version: str) -> bool:
             return False
         raise
     return True
-
-
-def _versions(client: Any, name: str) -> list[str]:
-    numbers = {int(v.version) for v in client.search_model_versions(f"name = '{name}'")}
-    return [str(n) for n in sorted(numbers)]
-
-
-def _no_such_version(client: Any, name: str, alias: str, wanted: str) -> ValueError:
-    choices = _versions(client, name)
-    hint = f"choose one with --to: {', '.join(choices)}" if choices else "the model has no versions"
-    return ValueError(f"{name}@{alias}: version {wanted} does not exist (any more); {hint}")
-
-
-def _never_held(client: Any, name: str, alias: str, version: Any, current: Any) -> str | None:
-    """Why ``version`` is no version to roll ``alias`` back to: it never held it (not in the alias
-    history, not moved there by a record, a rollback or a move); ``None`` when it did."""
-    number, tags = str(version.version), version.tags or {}
-    holders = [*alias_history(client, name, alias), *([str(current.version)] if current is not None else [])]
-    if number in holders or f"promoted.{alias}.run_id" in tags or HELD_TAG.format(alias=alias) in tags:
-        return None
-    promoted = promotion(tags) or {}
-    origin = promoted.get("origin") or "unknown origin"
-    provenance = promoted.get("provenance") or "unknown"
-    return (
-        f"{name}@{alias}: version {number} never held {alias} (it came from {origin}; provenance: {provenance}); "
-        f"a rollback goes back to a version that did: {', '.join(dict.fromkeys(holders)) or 'none'}. "
-        "Pass --force to move it there all the same"
-    )
-
-
-def rollback(
-    client: Any,
-    name: str,
-    alias: str,
-    to: str | None = None,
-    force: bool = False,
-    held_back: Callable[[Any], list[str]] = lambda version: [],
-) -> dict[str, Any]:
-    """Move ``alias`` back to the latest earlier holder that still exists (history entries are
-    consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
-    itself undoable; refused for a version that never held the alias, e.g. an experiment's candidate,
-    unless ``force``); return the move. A version ``held_back`` names verdicts against (a device failed
-    its file) is no target unless ``force``: ``to`` is refused, an earlier holder skipped with a warning.
-    Errors name the versions there are to choose from."""
-    current = alias_holder(client, name, alias)
-    before = None if current is None else str(current.version)
-    if to is not None:
-        return _rollback_to(client, name, alias, to, current, force, held_back)
-    earlier = alias_history(client, name, alias)
-    kept, skipped, held = list(earlier), [], {}
-    while earlier:
-        last = earlier.pop()
-        if last != before and not _exists(client, name, last):
-            skipped.append(last)
-        elif last != before:
-            held[last] = held_back(client.get_model_version(name, last))
-            if force or not held[last]:
-                break
-    else:  # none left: the held-back versions stay in the history for a rollback with --force
-        _set_history(client, name, alias, [v for v in kept if held.get(v)])
-        raise _no_earlier(client, name, alias, skipped, held)
-    to, forced = last, held.pop(last)
-    if forced:
-        log.warning("%s@%s: version %s holds verdicts on its file that did not pass: %s (--force given: moving it)",
-                    name, alias, to, "; ".join(forced))  # fmt: skip
-    client.set_registered_model_alias(name, alias, to)
-    client.set_model_version_tag(name, to, HELD_TAG.format(alias=alias), str(int(time.time() * 1000)))
-    _mark_rollback(client, name, alias, to, before)
-    _set_history(client, name, alias, earlier)
-    if skipped:
-        log.warning("%s@%s: skipped version(s) %s of its history, deleted since", name, alias, ", ".join(skipped))
-    for version, why in held.items():
-        log.warning("%s@%s: skipped version %s of its history: %s (--force to roll back there all the same)",
-                    name, alias, version, "; ".join(why))  # fmt: skip
-    log.info("alias %s of %s rolled back: version %s -> %s", alias, name, before, to)
-    return {"name": name, "alias": alias, "from": before, "to": to, "skipped_deleted": skipped,
-            "skipped_held_back": held}  # fmt: skip
-
-
-def _no_earlier(client: Any, name: str, alias: str, deleted: list[str], held: dict[str, list[str]]) -> ValueError:
-    """The error of a rollback that found no earlier holder to go to, naming the versions skipped and the choices."""
-    gone = f" (deleted since: {', '.join(deleted)})" if deleted else ""
-    refused = "; ".join(f"version {v}: {'; '.join(why)}" for v, why in held.items())
-    refused = (
-        f"; skipped as a device failed its file ({refused}; --force to roll back there all the same)" if refused else ""
-    )
-    choices = ", ".join(_versions(client, name)) or "none"
-    left = "its alias history holds no other" if refused else "its alias history is empty"
-    return ValueError(
-        f"{name}@{alias}: no earlier version to roll back to{gone}{refused}; {left} (versions: {choices}; use --to)"
-    )
-
-
-def _rollback_to(
-    client: Any, name: str, alias: str, to: str, current: Any, force: bool, held_back: Callable[[Any], list[str]]
-) -> dict[str, Any]:
-    """``rollback --to``: a move like any other, refused (unless ``force``) for a version that never held
-    the alias or one ``held_back`` names verdicts against."""
-    before = None if current is None else str(current.version)
-    if not _exists(client, name, to):
-        raise _no_such_version(client, name, alias, to)
-    version = client.get_model_version(name, to)
-    why = _never_held(client, name, alias, version, current)
-    held = held_back(version)
-    if held:
-        why = (
-            f"{name}@{alias}: version {to} holds verdicts on its file that did not pass: {'; '.join(held)}; "
-            "a rollback goes to a version no device failed. Pass --force to move it there all the same"
-        )
-    if why and not force:
-        raise ValueError(why)
-    if why:
-        log.warning("%s (--force given: moving it)", why.split(";")[0])
-    move_alias(client, name, alias, to)
-    _mark_rollback(client, name, alias, to, before)
-    return {"name": name, "alias": alias, "from": before, "to": to, "forced": bool(why)}
-
-
-def _mark_rollback(client: Any, name: str, alias: str, to: str, before: str | None) -> None:
-    """Note on version ``to`` that a rollback (from ``before``) put ``alias`` there (:data:`ROLLBACK_TAG`)."""
-    note = f"from version {before or 'none'} at {_when(int(time.time() * 1000))}"
-    client.set_model_version_tag(name, to, ROLLBACK_TAG.format(alias=alias), note)

@@ -109,8 +109,7 @@ def move_device_alias(client: Any, model_name: str, alias: str, sha: str) -> str
     number, at_ms = str(version.version), int(version.creation_timestamp)
     if not newer_than_holder(client, model_name, alias, number, at_ms):
         return None
-    move_alias(client, model_name, alias, number, at_ms)
-    return number
+    return number if move_alias(client, model_name, alias, number, at_ms) else None
 
 
 def log_device_verdicts(

@@ -26,13 +26,13 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
-from edgeproof.tracking.aliases import rollback as roll_alias_back
 from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.description import version_description
 from edgeproof.tracking.held_back import held_back, unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
 from edgeproof.tracking.model_show import show as show  # its home before model_show
 from edgeproof.tracking.promotion import mend
+from edgeproof.tracking.rollback import rollback as roll_alias_back
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +180,10 @@ def record_verdict(
     settle_summary(client, name, number, exp_id, own=history.history_keys(written))
     client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
-    if alias:
-        move_alias(client, name, alias, number, at_ms, run_id)  # last: withdraw_run undoes it if the run fails
-        if not holds and ROLLBACK_TAG.format(alias=alias) in version.tags:  # the move took a rollback's note off
-            describe_again(client, name, number, exp_id)
+    if alias and not move_alias(client, name, alias, number, at_ms, run_id):  # last: withdraw_run undoes it
+        client.set_tag(run_id, "alias_not_moved", f"{alias}: a newer record moved it to another version meanwhile")
+    elif alias and not holds and ROLLBACK_TAG.format(alias=alias) in version.tags:  # the move took a rollback's note
+        describe_again(client, name, number, exp_id)
     return number
 
 
@@ -212,7 +212,7 @@ def _exp_of(client: Any, version: Any) -> str:
 def rollback(
     client: Any, name: str, alias: str, to: str | None = None, force: bool = False, build_profile: str | None = None
 ) -> dict[str, Any]:
-    """Move ``alias`` back (:func:`~edgeproof.tracking.aliases.rollback`), never (unless ``force``) to a
+    """Move ``alias`` back (:func:`~edgeproof.tracking.rollback.rollback`), never (unless ``force``) to a
     version a device failed (:func:`held_back`), and describe the version it is on now again, with the
     rollback's note (``alias.<alias>.rollback``)."""
     moved = roll_alias_back(client, name, alias, to, force, lambda v: held_back(dict(v.tags), build_profile))

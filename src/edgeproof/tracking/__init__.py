@@ -16,11 +16,13 @@ as its description, the evaluation dataset as an input and the released ONNX fil
 model (``mlflow_model``), linked to its registered version and carrying the headline metrics.
 The registry is the release record (``registry``): one version per model file (sha256), its
 promotion record fixed once written and every later verdict in its history (``history``), aliases.
-Only a clean, committed run (``provenance``: git including untracked inputs, and ``dvc status``)
-registers a model version or moves an alias; another is logged as a run, marked not clean.
+Only a clean, committed run (``provenance``: git including untracked inputs, ``dvc status``, and the
+files judged being the pipeline's own outputs) registers a model version or moves an alias; another is
+logged as a run, marked not clean.
 
 Modules: ``context`` (git, branch, run name, times), ``provenance``, ``record`` (files -> record),
-``outbox``, ``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``history``,
+``outbox``, ``mlflow_sink`` (record -> run), ``mlflow_model``, ``registry``, ``aliases``, ``rollback``,
+``model_show``, ``history``,
 ``redact`` (credentials never leave in logs, errors or records), ``keys`` (MLflow-safe names),
 ``pipeline`` (the entry points).
 """

@@ -49,7 +49,8 @@ def test_a_full_disk_leaves_a_passing_gate_passing(tmp_path, monkeypatch, capsys
     evaluation = json.loads(files.metrics["eval"].read_text())
     skipped = {"ultralytics": "-"}  # one second scorer ran: none at all is inconclusive, not a pass
     evaluation["cross_check"] = {"passed": True, "pycocotools": 0.7, "independent": 0.7, "skipped": skipped}
-    evaluation["per_class"][0].update(ap=0.7, ap50=0.91)  # the class rows the mAP is the mean of
+    evaluation["per_class"][0].update(ap=0.7, ap50=0.91, ap75=0.75, n_gt=40)  # the rows each mAP is the mean of
+    evaluation.update(map75=0.75, n_images=50, n_gt=40)  # what it is over: under gate.min_val_* is inconclusive
     files.metrics["eval"].write_text(json.dumps(evaluation))
     bench = json.loads(files.metrics["bench"].read_text())
     bench["e2e"] = {"fps": bench["fps_e2e"], "mean": 1000.0 / bench["fps_e2e"], "p95": bench["latency_ms"]["p95"]}

@@ -39,3 +39,25 @@ def test_the_verdict_is_named_after_the_profile_whose_thresholds_judged_it(tmp_p
     assert record(files, tmp_path)["model_version"] == "1"  # the committed files of the repo: released
     tags = client.get_model_version(MODEL, "1").tags
     assert tags["gate.cpu-ci"] == "passed" and "gate.build" not in tags
+
+
+def test_a_hand_gated_pipeline_output_the_release_did_not_choose_is_logged_but_never_released(tmp_path, client):  # noqa: F811
+    """The pipeline's own, unedited files of a variant the release stage turned down (``--model
+    models/optimized/fp32.onnx`` with ``metrics/variants/fp32/``) were a clean record and moved champion."""
+    from edgeproof.release.gating import GateRun, _record
+
+    hand = GateRun(
+        params=tmp_path / "params.yaml", report_json=tmp_path / "gate.json", report_md=tmp_path / "gate.md",
+        headline=tmp_path / "headline.json", train_metrics=tmp_path / "train.json",
+        model=tmp_path / "fp32.onnx", eval=tmp_path / "eval.json", bench=tmp_path / "bench.json",
+    )  # fmt: skip
+    assert _record(hand, hand.params).not_chosen  # a hand run's file is no release choice
+    assert _record(GateRun(**{**vars(hand), "release": tmp_path / "release.json"}), hand.params).not_chosen is None
+    files = make_run_files(tmp_path)
+    files.not_chosen = _record(hand, hand.params).not_chosen
+    git_repo(tmp_path)  # every file committed: only the hand run keeps it from release
+    sent = record(files, tmp_path)
+    assert sent["model_version"] is None and client.search_model_versions(f"name = '{MODEL}'") == []
+    tags = client.get_run(sent["run_id"]).data.tags
+    assert tags["provenance"] == f"not clean: {files.not_chosen}"
+    assert "not the release's choice" in tags["not_registered_because"]

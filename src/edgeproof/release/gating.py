@@ -70,7 +70,12 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
         release=args.release,
         device_reports=args.device_reports,
         stage_times=state_dir() / STAGE_TIMES,
+        not_chosen=None if args.release is not None else _NOT_CHOSEN,
     )
+
+
+# a hand run's file may be a variant the release stage turned down (slower, over a budget): logged, never released
+_NOT_CHOSEN = "gated by hand (--model/--eval/--bench), not the release's choice (--release)"
 
 
 def release_candidate(args: GateRun, build_profile: str) -> GateRun:

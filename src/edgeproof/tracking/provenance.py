@@ -144,14 +144,16 @@ def _summary(changes: Any) -> str:
     return "; ".join(words) or "changed"
 
 
-def provenance(cwd: Path, stage: str, judged: Iterable[Path] = ()) -> str:
+def provenance(cwd: Path, stage: str, judged: Iterable[Path] = (), not_chosen: str | None = None) -> str:
     """``"clean"``, or why not: ``"not clean: untracked: data/sources/x.png; ..."`` / ``"unknown: ..."``.
-    ``judged``: the files the record's verdict and figures come from (:func:`unproduced`)."""
+    ``judged``: the files the record's verdict and figures come from (:func:`unproduced`); ``not_chosen``:
+    why the gated file is not the pipeline's release choice (a reason of its own, whatever git and DVC say)."""
     top = _git(cwd, "rev-parse", "--show-toplevel")
     if top is None:
         return "unknown: not a git checkout"
     root = _path(top.strip())
-    reasons = git_changes(root, pipeline_inputs(root)) or []
+    reasons = [not_chosen] if not_chosen else []
+    reasons += git_changes(root, pipeline_inputs(root)) or []
     try:
         changed, outs = dvc_changes(root, stage)
     except Exception as exc:  # a broken DVC project must not pass as clean, nor stop the record

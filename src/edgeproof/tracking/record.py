@@ -70,6 +70,10 @@ class RecordSources:
     stage_times: Path | None = None
     """The stage processes' notes of their times (``<state>/stage_times``, see
     :func:`~edgeproof.tracking.context.note_stage_time`)."""
+    not_chosen: str | None = None
+    """Why the gated file is not the one the pipeline chose to release (a gate run by hand with
+    ``--model/--eval/--bench``: its own outputs, but maybe a variant the release stage turned down), else
+    None; such a record is not clean, so it registers and promotes nothing (:func:`provenance`)."""
     reference_metrics: dict[str, Path] = field(default_factory=dict)
     """The reference's files by name (``eval``, ``bench``: ``metrics/eval.json``, ``metrics/bench.json``,
     the fp32 model's): logged as ``reference.<name>.<key>`` and kept as ``reports/reference/<name>.json``,
@@ -215,7 +219,7 @@ def _run_tags(
             "device": str((bench.get("device") or {}).get("cpu_model") or ""),
             "providers": ",".join((bench.get("device") or {}).get("providers_used") or []),
             "gate_passed": str(bool(gate.get("passed"))).lower(), "verdict": verdict_label(gate),
-            "provenance": provenance(repo, sources.stage, sources.judged())}  # fmt: skip
+            "provenance": provenance(repo, sources.stage, sources.judged(), sources.not_chosen)}  # fmt: skip
 
 
 def build_record(

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeproof.cli import main as cli
 from edgeproof.io import sha256_file
-from edgeproof.tracking.registry import show
+from edgeproof.tracking.model_show import show
 from edgeproof.tracking.rollback import rollback
 from tests.conftest import make_fixed_detector
 from tests.unit.test_tracking import SHA, make_run_files

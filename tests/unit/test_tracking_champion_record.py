@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from edgeproof.tracking.registry import show
+from edgeproof.tracking.model_show import show
 from tests.unit.test_tracking import SHA, make_run_files
 from tests.unit.test_tracking_registry import GIT, client, git_repo, no_ci_env, record  # noqa: F401
 

@@ -177,7 +177,7 @@ def test_a_champion_held_since_a_time_still_to_come_does_not_block_a_release(tmp
 def test_a_champion_passed_every_verdict_on_its_own_file(tmp_path, client, device_sha, champion):  # noqa: F811
     """``model show`` showed ``champion`` with ``promotion.passed: false``: the alias looked at the
     build gate only, the promotion record at every verdict on the file (a failed device one too)."""
-    from edgeproof.tracking.registry import show
+    from edgeproof.tracking.model_show import show
 
     files = make_run_files(tmp_path)
     files.device_reports = tmp_path / "device"

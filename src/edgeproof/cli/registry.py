@@ -22,7 +22,7 @@ def _cmd_track_replay(args: argparse.Namespace) -> int:
 
 def _cmd_model(args: argparse.Namespace) -> int:
     from edgeproof.paths import repo_root
-    from edgeproof.tracking import registry
+    from edgeproof.tracking import model_show, registry
     from edgeproof.tracking.mlflow_sink import connect, default_tracking_uri
     from edgeproof.tracking.redact import describe, install_log_filter
 
@@ -34,7 +34,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
         client = connect(default_tracking_uri(repo_root(Path.cwd())))
         build = params.release.build_profile  # the build gate's profile: any other verdict is a device's
         if args.action == "show":
-            emit(registry.show(client, track.model_name, alias, build))
+            emit(model_show.show(client, track.model_name, alias, build))
         else:
             emit(registry.rollback(client, track.model_name, alias, args.to, args.force, build))
     except ValueError:

@@ -30,7 +30,6 @@ from edgeproof.tracking.context import uncommitted
 from edgeproof.tracking.description import version_description
 from edgeproof.tracking.held_back import held_back, unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
-from edgeproof.tracking.model_show import show as show  # its home before model_show
 from edgeproof.tracking.promotion import mend
 from edgeproof.tracking.rollback import rollback as roll_alias_back
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from edgeproof.config import Params
+from edgeproof.runtime.scoring import ScoringSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -16,7 +17,8 @@ STAGES = DVC["stages"]
 # params a stage reads besides its own section
 CROSS_READS = {
     "export": {"train.imgsz"},
-    "gate": {"track", "release.build_profile", "profiles.cpu-ci.gate"},  # the build profile's thresholds
+    # the build profile's thresholds; cross_check: the tolerances the gate holds the mAP to
+    "gate": {"track", "release.build_profile", "profiles.cpu-ci.gate", "evaluate.cross_check"},
     "evaluate": {"deploy"},
     "benchmark": {"deploy"},
     "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},
@@ -51,6 +53,36 @@ def test_each_stage_lists_exactly_the_params_it_reads():
         params = set(stage.get("params", []))
         own = {name} if name in Params.model_fields else set()  # gate has no section: its rules are in profiles
         assert params == own | CROSS_READS.get(name, set()), name
+
+
+# the modules a stage hands its loaded ``params`` to (besides stages/<name>.py): their ``params.<key>`` reads
+# are the stage's reads. A read of a whole section that the callee narrows (the gate's ``params.profiles``:
+# build_thresholds takes profiles.<release.build_profile>.gate only) is listed in NARROWED.
+PARAMS_READERS = {"gate": ["src/edgeproof/release/gating.py"]}
+NARROWED = {("gate", "profiles")}
+# a property that stands for several keys: evaluate.scoring is conf, iou, max_det and multi_label
+DERIVED = {"evaluate.scoring": [f"evaluate.{f}" for f in ScoringSettings.__dataclass_fields__]}
+
+
+def _params_reads(name: str) -> set[str]:
+    sources = [REPO / "stages" / f"{name}.py", *(REPO / p for p in PARAMS_READERS.get(name, []))]
+    reads = set()
+    for path in sources:
+        reads |= set(re.findall(r"\bparams\.([a-z_]+(?:\.[a-z_]+)*)", path.read_text()))
+    return {r for r in reads if r.split(".")[0] in Params.model_fields}
+
+
+def test_every_params_read_of_a_stage_is_declared():
+    """A key a stage reads but dvc.yaml does not list reruns nothing when it changes: the gate read
+    ``evaluate.cross_check`` (its tolerances) without declaring it."""
+    for name, stage in STAGES.items():
+        declared = set(stage.get("params", []))
+        for read in sorted(_params_reads(name)):
+            if (name, read) in NARROWED:
+                continue
+            keys = DERIVED.get(read, [read])
+            covered = all(any(k == d or k.startswith(f"{d}.") for d in declared) for k in keys)
+            assert covered, f"{name} reads params.{read}, which its dvc.yaml params: does not list"
 
 
 def test_the_gate_stage_tracks_the_build_profiles_thresholds():

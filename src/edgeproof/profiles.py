@@ -34,6 +34,17 @@ ProviderName = Literal[
 ]  # fmt: skip
 ORT_PROVIDERS: Tuple[str, ...] = get_args(ProviderName)
 TRT_INT8_VARIANT = "int8_trt"  # the Q/DQ form TensorRT builds (symmetric signed int8)
+# What a board's figures can physically be at most (the rule engine's BOUNDS, edgeproof.verdict.rules, take
+# them from here): a measured figure above one is refused as impossible, so a cap above it could never fail
+# and would switch its rule off without saying so (null is how a rule is switched off)
+MAX_LATENCY_MS = 3_600_000.0  # an hour per frame: no detector is being judged beyond that
+MAX_ENERGY_MJ_PER_FRAME = 1.0e6  # a kJ per frame
+MAX_POWER_W = 10_000.0  # 10 kW: no edge board's rail
+MAX_MEMORY_MB = 1.0e7  # 10 TB resident
+# Not physical but stated: an energy rise cap above 1000 % (11x main's mJ/frame) judges nothing a rule
+# should, and a load cap above 64 runnable tasks per CPU admits any machine that can still run the benchmark
+MAX_ENERGY_INCREASE_PCT = 1000.0
+MAX_LOAD_PER_CPU = 64.0
 _L4T = r"[0-9]+(?:\.[0-9]+)*"
 _L4T_HELP = "an L4T release as digits and dots (e.g. '32.6', without the R)"
 
@@ -75,12 +86,14 @@ class DeviceGate:
     # inconclusive; 1 and 1 ask only that it says what it was measured over
     min_val_images: int = bounded(10, ge=1, le=10_000_000)
     min_val_boxes_per_class: int = bounded(10, ge=1, le=10_000_000)  # the fewest of any class in the mean
-    # at most an hour per frame: beyond that no detector is being judged (1e300 passed anything)
-    max_latency_p95_ms: float = bounded(100.0, gt=0.0, le=3_600_000.0)
+    # at most MAX_LATENCY_MS (1e300 passed anything); the caps below likewise at their physical limits
+    max_latency_p95_ms: float = bounded(100.0, gt=0.0, le=MAX_LATENCY_MS)
     # energy and memory on the device (null: not judged); an unmeasurable energy figure is inconclusive
-    max_energy_mj_per_frame: Optional[float] = bounded(None, gt=0.0)  # gross mJ per end-to-end frame
-    max_power_w: Optional[float] = bounded(None, gt=0.0)  # mean input-rail power over the timed window
-    max_peak_memory_mb: Optional[float] = bounded(None, gt=0.0)  # VmHWM of the measuring process (+ no leak)
+    # gross mJ per end-to-end frame; mean input-rail power over the timed window; VmHWM of the measuring
+    # process (+ no leak)
+    max_energy_mj_per_frame: Optional[float] = bounded(None, gt=0.0, le=MAX_ENERGY_MJ_PER_FRAME)
+    max_power_w: Optional[float] = bounded(None, gt=0.0, le=MAX_POWER_W)
+    max_peak_memory_mb: Optional[float] = bounded(None, gt=0.0, le=MAX_MEMORY_MB)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,8 @@ class Regression:
 
     max_fps_drop_pct: Optional[float] = bounded(None, ge=0.0, le=100.0)
     max_map_drop: Optional[float] = bounded(None, ge=0.0, le=1.0)
-    max_energy_increase_pct: Optional[float] = bounded(None, ge=0.0)  # mJ/frame rise vs main's last verdict
+    # mJ/frame rise vs main's last verdict
+    max_energy_increase_pct: Optional[float] = bounded(None, ge=0.0, le=MAX_ENERGY_INCREASE_PCT)
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,7 @@ class Profile:
     require_max_clocks: bool = False
     power_mode: Optional[str] = None  # `nvpmodel -q` mode the board must be in (e.g. MAXN); null: any
     # 1-minute load average per online CPU before the run above this: other work competed -> inconclusive
-    max_load_per_cpu: Optional[float] = bounded(None, gt=0.0)
+    max_load_per_cpu: Optional[float] = bounded(None, gt=0.0, le=MAX_LOAD_PER_CPU)
     gate: DeviceGate = field(default_factory=DeviceGate)
     regression: Regression = field(default_factory=Regression)
 

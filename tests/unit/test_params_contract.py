@@ -139,6 +139,12 @@ def test_perf_flags_in_range_are_taken():
     ("path", "value", "message"),
     [
         ("profiles.cpu-ci.gate.max_latency_p95_ms", 1e300, "must be <= 3600000.0"),
+        # params11 F2: the energy, power, memory and load caps took 1e300 (or 1e3 written for 1000.0)
+        ("profiles.cpu-ci.gate.max_energy_mj_per_frame", 1e300, "must be <= 1000000.0"),
+        ("profiles.cpu-ci.gate.max_power_w", 1e300, "must be <= 10000.0"),
+        ("profiles.cpu-ci.gate.max_peak_memory_mb", 1e300, "must be <= 10000000.0"),
+        ("profiles.cpu-ci.regression.max_energy_increase_pct", 1e300, "must be <= 1000.0"),
+        ("profiles.cpu-ci.max_load_per_cpu", 1e300, "must be <= 64.0"),
         ("evaluate.cross_check.ultralytics_tolerance", 1.0, "less than or equal to 0.1"),
         ("evaluate.cross_check.independent_tolerance", 1.0, "less than or equal to 0.1"),
         ("optimize.parity.min_matched_share", 0.0, "greater than or equal to 0.5"),

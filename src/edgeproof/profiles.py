@@ -53,8 +53,10 @@ _L4T_HELP = "an L4T release as digits and dots (e.g. '32.6', without the R)"
 class MachineMatch:
     """How to recognise the machine; every given criterion must hold."""
 
-    arch: Tuple[str, ...] = ()  # platform.machine() values, e.g. [x86_64, AMD64] or [aarch64]; empty: any
-    jetson_model: Optional[str] = None  # substring of /proc/device-tree/model; null: no Jetson required
+    # platform.machine() values, e.g. [x86_64, AMD64] or [aarch64]; an empty list: any ("" matched no machine)
+    arch: Tuple[str, ...] = bounded((), pattern=r".+", pattern_help="a platform.machine() value, not empty")
+    # substring of /proc/device-tree/model; null: no Jetson required ("" is in every model: refused)
+    jetson_model: Optional[str] = bounded(None, min_items=1)
     # lowest / highest L4T release (from /etc/nv_tegra_release), e.g. "32.6" / "32.7.99"; a bound that is not
     # digits and dots compared as () and so matched any board: refused
     l4t_min: Optional[str] = bounded(None, pattern=_L4T, pattern_help=_L4T_HELP)
@@ -128,7 +130,8 @@ class Profile:
     # clocks below their maximum under load -> inconclusive (true on a Jetson after `jetson_clocks`;
     # false where the OS scales clocks by design, e.g. a laptop or a cloud VM)
     require_max_clocks: bool = False
-    power_mode: Optional[str] = None  # `nvpmodel -q` mode the board must be in (e.g. MAXN); null: any
+    # `nvpmodel -q` mode the board must be in (e.g. MAXN); null: any ("" would fail every run: refused)
+    power_mode: Optional[str] = bounded(None, min_items=1)
     # 1-minute load average per online CPU before the run above this: other work competed -> inconclusive
     max_load_per_cpu: Optional[float] = bounded(None, gt=0.0, le=MAX_LOAD_PER_CPU)
     gate: DeviceGate = field(default_factory=DeviceGate)

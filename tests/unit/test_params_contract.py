@@ -244,3 +244,21 @@ def test_python_dash_m_edgeproof_is_the_cli():
         capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, check=False,
     )  # fmt: skip
     assert out.returncode == 0 and '"ok": true' in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "edit"),
+    [
+        ("match.jetson_model", lambda prof: prof["match"].update(jetson_model="")),
+        ("match.arch[0]", lambda prof: prof["match"].update(arch=[""])),
+        ("power_mode", lambda prof: prof.update(power_mode="")),
+    ],
+)
+def test_an_empty_match_string_is_refused_naming_the_key(key, edit):
+    """params11 F4: ``jetson_model: ""`` is a substring of every model, so a Nano matched the Orin Nano
+    profile; ``power_mode: ""`` failed every run and ``arch: [""]`` matched no machine, without a word."""
+    raw = _repo_params()
+    edit(raw["profiles"]["jetson-orin-nano"])
+    message = _refused(raw)
+    assert message.startswith(f"params.yaml: profiles.jetson-orin-nano.{key}"), message
+    assert "empty" in message

@@ -28,7 +28,7 @@ from edgeproof.data.params import SHAPES, DataParams, SyntheticParams
 from edgeproof.device.profile_source import board_reading_differs
 from edgeproof.evaluation.params import EvaluateParams, PlotsParams
 from edgeproof.params_file import ParamsError, read_params_yaml
-from edgeproof.profiles import Profile, check_build_profile, check_profile_names, parse_profiles
+from edgeproof.profiles import Profile, check_build_profile, check_profile_names, check_variant, parse_profiles
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
@@ -92,6 +92,10 @@ class Params(_Section):
                     f"profiles.{name}.variant: {profile.variant} is not built (optimize.variants: "
                     f"{', '.join(self.optimize.variants)}); add it there or use auto"
                 )
+            if profile.variant == "auto" and profile.int8_capable:
+                # an auto profile not measured here gets release.unmeasured_variant (release/choose.py); int8 on
+                # TensorRT is refused as a fixed variant is. A GPU without INT8 falls back to fp32 there instead
+                check_variant(profile, self.release.unmeasured_variant, f"release.unmeasured_variant (profiles.{name})")
         if self.evaluate.conf > self.deploy.conf:
             # evaluate keeps the detections down to evaluate.conf and counts the operating point at
             # deploy.conf: above it, the operating-point figures would be computed at evaluate.conf

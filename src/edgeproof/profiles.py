@@ -223,7 +223,7 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
         if len(set(profile.candidates)) != len(profile.candidates):
             raise SettingsError(f"{where}.{name}.candidates: lists a variant twice: {list(profile.candidates)}")
         for key, variant in [("variant", profile.variant), *(("candidates", c) for c in profile.candidates)]:
-            _check_variant(profile, variant, f"{where}.{name}.{key}")
+            check_variant(profile, variant, f"{where}.{name}.{key}")
         trt = [p for p in profile.providers if p.name == TENSORRT]
         if profile.variant == TRT_INT8_VARIANT and trt and trt[0].options.get("trt_int8_calibration_table_name"):
             raise SettingsError(
@@ -262,8 +262,9 @@ def check_profile_names(profiles: Collection[str], aliases: Collection[str]) -> 
         )
 
 
-def _check_variant(profile: Profile, variant: str, key: str) -> None:
-    """Refuse a variant the profile's device cannot run as intended (``key`` names the setting)."""
+def check_variant(profile: Profile, variant: str, key: str) -> None:
+    """Refuse a variant the profile's device cannot run as intended (``key`` names the setting): the one rule
+    for ``profiles.*.variant``, ``candidates`` and ``release.unmeasured_variant``."""
     if variant in INT8_VARIANTS and not profile.int8_capable:
         raise SettingsError(
             f"{key}: {variant} on a {profile.match.jetson_model} "

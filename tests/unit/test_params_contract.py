@@ -262,3 +262,14 @@ def test_an_empty_match_string_is_refused_naming_the_key(key, edit):
     message = _refused(raw)
     assert message.startswith(f"params.yaml: profiles.jetson-orin-nano.{key}"), message
     assert "empty" in message
+
+
+def test_unmeasured_int8_for_a_tensorrt_profile_is_refused_like_a_fixed_variant():
+    """params11 F3: ``profiles.jetson-orin-nano.variant: int8`` was refused by name, but the same uint8 model
+    reached that TensorRT profile through ``release.unmeasured_variant: int8`` and the bundle shipped it."""
+    message = _refused(_repo_params(release={"unmeasured_variant": "int8"}))
+    assert "release.unmeasured_variant (profiles.jetson-orin-nano): int8 has uint8 activations" in message
+    # int8_trt is what TensorRT builds; the Nano (no INT8 on its GPU) falls back to fp32 in the release choice
+    assert (
+        parse_params(_repo_params(release={"unmeasured_variant": "int8_trt"})).release.unmeasured_variant == "int8_trt"
+    )

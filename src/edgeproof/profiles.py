@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Collection, Dict, List, Literal, Optional, Tuple, get_args
 
+from edgeproof.runtime.trt_options import trt_option_problem
 from edgeproof.settings import SettingsError, bounded, parse_dataclass
 
 # The model variants the pipeline builds (optimize), measures (release, perf) and ships: the one list.
@@ -70,7 +71,8 @@ class MachineMatch:
 
 @dataclass(frozen=True)
 class Provider:
-    """One ONNX Runtime execution provider and its options (passed to ORT as given)."""
+    """One ONNX Runtime execution provider and its options (passed to ORT as given; TensorRT's are checked
+    against ORT's names and types, :mod:`edgeproof.runtime.trt_options`)."""
 
     name: str = bounded(min_items=1, choices=ORT_PROVIDERS)
     options: Dict[str, Any] = bounded({})
@@ -224,6 +226,10 @@ def parse_profiles(raw: Any, where: str = "profiles") -> Dict[str, Profile]:
             raise SettingsError(f"{where}.{name}.candidates: lists a variant twice: {list(profile.candidates)}")
         for key, variant in [("variant", profile.variant), *(("candidates", c) for c in profile.candidates)]:
             check_variant(profile, variant, f"{where}.{name}.{key}")
+        for i, provider in enumerate(profile.providers):
+            key, why = trt_option_problem(provider.options) if provider.name == TENSORRT else ("", "")
+            if key:
+                raise SettingsError(f"{where}.{name}.providers[{i}].options.{key}: {why}")
         trt = [p for p in profile.providers if p.name == TENSORRT]
         if profile.variant == TRT_INT8_VARIANT and trt and trt[0].options.get("trt_int8_calibration_table_name"):
             raise SettingsError(

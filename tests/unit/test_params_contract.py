@@ -273,3 +273,32 @@ def test_unmeasured_int8_for_a_tensorrt_profile_is_refused_like_a_fixed_variant(
     assert (
         parse_params(_repo_params(release={"unmeasured_variant": "int8_trt"})).release.unmeasured_variant == "int8_trt"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "message"),
+    [
+        ({"trt_fp16_enable": "false"}, "trt_fp16_enable", "expected true or false"),
+        ({"trt_fp16_enable": 1}, "trt_fp16_enable", "expected true or false"),
+        ({"trt_fp16_enable": None}, "trt_fp16_enable", "expected true or false"),
+        ({"trt_fp16_enable": [True]}, "trt_fp16_enable", "expected true or false"),
+        ({"trt_max_workspace_size": "1GB"}, "trt_max_workspace_size", "expected an integer"),
+        ({"trt_engine_cache_path": 5}, "trt_engine_cache_path", "expected a string"),
+        ({"trt_fp16_enabel": True}, "trt_fp16_enabel", "did you mean 'trt_fp16_enable'?"),
+    ],
+)
+def test_tensorrt_options_are_orts_names_and_types(options, key, message):
+    """params11 F5: ``trt_fp16_enable: "false"`` loaded; ORT built FP32 while edgeproof's trtexec ceiling ran
+    --fp16 and release.json said FP16. Wrong types and typos failed only on the board, after the hand-off."""
+    raw = _repo_params()
+    raw["profiles"]["jetson-orin-nano"]["providers"][0]["options"] = options
+    got = _refused(raw)
+    assert got.startswith(f"params.yaml: profiles.jetson-orin-nano.providers[0].options.{key}: "), got
+    assert message in got
+
+
+def test_tensorrt_options_of_the_right_types_load():
+    raw = _repo_params()
+    options = {"trt_fp16_enable": False, "trt_max_workspace_size": 1 << 30, "trt_engine_cache_path": "cache"}
+    raw["profiles"]["jetson-orin-nano"]["providers"][0]["options"] = options
+    assert parse_params(raw).profiles["jetson-orin-nano"].providers[0].options == options

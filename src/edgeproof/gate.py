@@ -146,7 +146,8 @@ def check_gate(
     report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on);
     ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
     (:func:`consistency_rule`); ``profile``: the name ``thresholds`` are under, for the keys a reason names
-    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`); ``released``: the
+    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`, and the timing rules'
+    frame minimum, :mod:`edgeproof.verdict.timed_frames`); ``released``: the
     ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs;
     ``val_negatives_dropped``: the background images the data stage left out of val, which the accuracy
     rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`). A file that is not a JSON
@@ -161,7 +162,7 @@ def check_gate(
     eval_metrics = eval_metrics if isinstance(eval_metrics, Mapping) else {}
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
-    fps, latency_p95 = speed_rules(g, bench_metrics, bench)
+    fps, latency_p95 = speed_rules(g, bench_metrics, bench, profile)
     rules += [fps, *with_dropped(accuracy_rules(g, eval_metrics, ev, profile), val_negatives_dropped), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))

@@ -90,6 +90,10 @@ class DeviceGate:
     # inconclusive; 1 and 1 ask only that it says what it was measured over
     min_val_images: int = bounded(10, ge=1, le=10_000_000)
     min_val_boxes_per_class: int = bounded(10, ge=1, le=10_000_000)  # the fewest of any class in the mean
+    # the frames the timing rules need (edgeproof.verdict.timed_frames): below it, fps and latency_p95 are
+    # inconclusive. 20: a p95 needs a frame above it to be more than the slowest frame (1 asks only that
+    # bench.json says how many it timed)
+    min_timed_frames: int = bounded(20, ge=1, le=1_000_000)
     # at most MAX_LATENCY_MS (1e300 passed anything); the caps below likewise at their physical limits
     max_latency_p95_ms: float = bounded(100.0, gt=0.0, le=MAX_LATENCY_MS)
     # energy and memory on the device (null: not judged); an unmeasurable energy figure is inconclusive

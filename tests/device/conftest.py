@@ -13,7 +13,7 @@ from edgeproof.bundle import BundleParams, build_bundle
 from edgeproof.profiles import parse_profiles
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.runtime.scoring import ScoringSettings
-from tests.device.builders import TEST_PROFILES, TINY_VAL, write_build_side
+from tests.device.builders import TEST_PROFILES, TINY_TIMED, TINY_VAL, write_build_side
 from tests.pipeline.repo_copy import deep_update
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def profiles_raw() -> dict:
     """params.yaml's profiles with the tests' small run counts and extra profiles, each judging the tests' few
-    val images (:data:`~tests.device.builders.TINY_VAL`)."""
+    val images (:data:`~tests.device.builders.TINY_VAL`) and few timed frames (``TINY_TIMED``)."""
     raw = deep_update(yaml.safe_load((REPO / "params.yaml").read_text())["profiles"], copy.deepcopy(TEST_PROFILES))
     for profile in raw.values():
-        profile.setdefault("gate", {}).update(TINY_VAL)
+        profile.setdefault("gate", {}).update(TINY_VAL, **TINY_TIMED)
     return raw
 
 

@@ -42,9 +42,8 @@ def test_impossible_values_fail_their_rule(eval_kw, bench_kw, rule, tmp_path):
 
 def test_infinity_read_from_json_is_reported_not_crashed(tmp_path):
     bench = json.loads(
-        '{"fps_e2e": Infinity, "latency_ms": {"p95": 5.0}, "e2e": {"fps": Infinity, "p95": 5.0}, "model_sha256": "'
-        + SHA
-        + '"}'
+        '{"fps_e2e": Infinity, "latency_ms": {"p95": 5.0}, "e2e": {"fps": Infinity, "p95": 5.0, "samples": 100}, '
+        '"model_sha256": "' + SHA + '"}'
     )
     report = check_gate(GateParams(), _eval(), bench, SHA)
     assert report["failed"] == ["fps"]

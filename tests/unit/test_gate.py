@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _bench(fps=30.0, p95=40.0, sha=SHA):
     """A bench.json whose ``fps_e2e`` and ``latency_ms`` are its ``e2e`` run's, as the benchmark writes them."""
-    e2e = {"fps": fps, "p95": p95}
+    e2e = {"fps": fps, "p95": p95, "samples": 100}  # frames timed: enough for a p95 (gate.min_timed_frames)
     if is_number(fps) and fps > 0:
         e2e["mean"] = round(1000.0 / fps, 4)
     return {
@@ -95,7 +95,8 @@ def test_missing_measurement_never_passes():
     assert statuses["map50"] == "inconclusive" and statuses["cross_check"] == "invalid"
     report = check_gate(GateParams(), _eval(), {"model_sha256": SHA, "latency_ms": {"p95": 1.0}}, SHA)
     assert report["verdict"] == "inconclusive"  # missing: not judged, not passed
-    assert report["failed"] == ["fps", "results_consistent"]  # no e2e run to cross-check either
+    # no e2e run to cross-check either, nor a count of the frames the p95 rests on
+    assert report["failed"] == ["fps", "latency_p95", "results_consistent"]
 
 
 def test_markdown_table_names_failures():

@@ -126,7 +126,8 @@ def test_the_fps_rule_is_strict_as_the_mission_says_fps_above_10(measured, statu
 
     from edgeproof.verdict.thresholds import speed_rules
 
-    gate = SimpleNamespace(min_fps=10.0, max_latency_p95_ms=100.0)
-    fps, _ = speed_rules(gate, {"fps_e2e": measured, "latency_ms": {"p95": 50.0}}, "bench.json")
+    gate = SimpleNamespace(min_fps=10.0, max_latency_p95_ms=100.0, min_timed_frames=20)
+    bench = {"fps_e2e": measured, "latency_ms": {"p95": 50.0}, "e2e": {"samples": 100}}
+    fps, _ = speed_rules(gate, bench, "bench.json")
     assert (fps["op"], fps["status"]) == (">", status)
     assert compare("fps", "fps_e2e", ">", 10.0, measured, "b")["passed"] is (status == "pass")

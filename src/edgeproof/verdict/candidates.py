@@ -65,7 +65,7 @@ def _rules(
     drop = round(released_map - map_now, 6) if is_number(released_map) and is_number(map_now) else None
     map_drop = compare("map_drop", "released map50_95 - candidate's", "<=", profile.max_map_drop, drop, "detections")
     return [
-        *speed_rules(profile.gate, bench, "bench.json"),
+        *speed_rules(profile.gate, bench, "bench.json", name),
         *accuracy_rules(profile.gate, scores, "detections", name),
         *held_by_size([map_drop], profile.gate, scores, name),
         *energy_rules(profile, bench),

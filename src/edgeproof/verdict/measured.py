@@ -37,6 +37,7 @@ from edgeproof.verdict.rules import (
     result,
 )
 from edgeproof.verdict.thresholds import accuracy_rules, speed_rules
+from edgeproof.verdict.timed_frames import held_by_frames
 
 ENERGY_FIELDS = (
     "energy_mj_per_frame",
@@ -238,11 +239,12 @@ def measured_rules(
     bench = got.get("bench") if isinstance(got.get("bench"), dict) else {}
     rules = [_released(name, got, release, release_src)]
     rules += _accuracy(name, profile, scores, got, source)
-    rules += speed_rules(profile.gate, bench, "bench.json")
+    rules += speed_rules(profile.gate, bench, "bench.json", name)
     rules += energy_rules(profile, bench)
     rules += regression_rules(name, profile, baseline, bench, scores, got)
-    # regression_map is an mAP drop over the same val set: judged only over enough of it, as the floors are
-    return held_by_size(rules, profile.gate, scores, name)
+    # regression_map is an mAP drop over the same val set: judged only over enough of it, as the floors are;
+    # regression_fps is this run's FPS: judged only over enough timed frames, as the fps rule is
+    return held_by_frames(held_by_size(rules, profile.gate, scores, name), profile.gate, bench, name)
 
 
 def measured_figures(bench: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:

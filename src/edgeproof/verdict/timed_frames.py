@@ -1,0 +1,58 @@
+"""How many frames a timing figure rests on, and whether that is enough to judge it.
+
+The end-to-end FPS and p95 latency come from one timed run of ``e2e.samples`` frames (``benchmark.runs``
+on the build machine, ``profiles.<p>.e2e_images`` on a board). A p95 over fewer than 20 frames has no
+frame above it: it is the slowest frame, and over one frame p50 = p95 = that frame, which passed
+"latency_p95 <= 100 ms" and "FPS > 10". As the accuracy rules are held over too small a val set
+(:mod:`edgeproof.verdict.eval_size`), the timing rules (:data:`TIMED_RULES`) over fewer frames than the
+profile's ``gate.min_timed_frames`` are *inconclusive*, never a pass nor a fail, their reason naming the
+count and the key; a bench.json that does not say how many frames it timed is inconclusive too, and a
+count that is no count invalid. Python 3.8 (the device gate judges the board's bench.json with it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, get_figure
+
+# The rules whose figure is this run's end-to-end timing (regression_fps: its FPS against main's)
+TIMED_RULES = frozenset(("fps", "latency_p95", "regression_fps"))
+FRAMES_KEY = "min_timed_frames"
+COUNT = "e2e.samples"  # bench.json: the frames the end-to-end run timed
+
+
+def _key(profile: Optional[str]) -> str:
+    return "profiles.{}.gate.{}".format(profile, FRAMES_KEY) if profile else "the profile's gate.{}".format(FRAMES_KEY)
+
+
+def too_few_frames(gate: Any, bench: Any, profile: Optional[str] = None) -> Optional[Dict[str, str]]:
+    """``{"status", "reason"}`` where ``bench``'s timing cannot be judged under the profile ``gate``: fewer
+    timed frames than ``gate.min_timed_frames`` or no count (inconclusive), a count that is no count
+    (invalid); None where it can."""
+    count = get_figure(bench, COUNT)
+    if count is None:
+        why = "bench.json has no {}: how many frames the timing rests on is unknown".format(COUNT)
+        return {"status": INCONCLUSIVE, "reason": why}
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        return {"status": INVALID, "reason": "bench.json {} {!r} is not a count of timed frames".format(COUNT, count)}
+    if count < gate.min_timed_frames:
+        why = (
+            "{} timed frames ({}), under {} {}: a p95 over so few is the slowest frame; time more frames "
+            "(benchmark.runs / profiles.<p>.e2e_images), or lower the key knowingly"
+        )
+        return {"status": INCONCLUSIVE, "reason": why.format(count, COUNT, _key(profile), gate.min_timed_frames)}
+    return None
+
+
+def held_by_frames(
+    rules: Iterable[Dict[str, Any]], gate: Any, bench: Any, profile: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """``rules`` with each of :data:`TIMED_RULES` that passed or failed made inconclusive (invalid) where
+    :func:`too_few_frames` says so; a rule already not judged keeps its own reason. Idempotent."""
+    rules = list(rules)
+    held = too_few_frames(gate, bench, profile)
+    for rule in (r for r in rules if r["name"] in TIMED_RULES and r["status"] in (PASS, FAIL)):
+        if held is not None:
+            rule.update(status=held["status"], passed=False, reason=held["reason"])
+    return rules

@@ -32,6 +32,7 @@ from edgeproof.profiles import Profile, check_build_profile, check_profile_names
 from edgeproof.release.params import ReleaseParams
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.schema import Section as _Section
+from edgeproof.settings import SettingsError
 from edgeproof.tracking.params import TrackParams
 from edgeproof.training.params import ExportParams, OptimizeParams, TrainParams
 
@@ -95,7 +96,10 @@ class Params(_Section):
             if profile.variant == "auto" and profile.int8_capable:
                 # an auto profile not measured here gets release.unmeasured_variant (release/choose.py); int8 on
                 # TensorRT is refused as a fixed variant is. A GPU without INT8 falls back to fp32 there instead
-                check_variant(profile, self.release.unmeasured_variant, f"release.unmeasured_variant (profiles.{name})")
+                try:
+                    check_variant(profile, self.release.unmeasured_variant, "release.unmeasured_variant")
+                except SettingsError as exc:
+                    raise SettingsError(f"{exc} (profiles.{name} is auto and would get it)") from None
         if self.evaluate.conf > self.deploy.conf:
             # evaluate keeps the detections down to evaluate.conf and counts the operating point at
             # deploy.conf: above it, the operating-point figures would be computed at evaluate.conf

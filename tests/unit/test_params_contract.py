@@ -268,7 +268,8 @@ def test_unmeasured_int8_for_a_tensorrt_profile_is_refused_like_a_fixed_variant(
     """params11 F3: ``profiles.jetson-orin-nano.variant: int8`` was refused by name, but the same uint8 model
     reached that TensorRT profile through ``release.unmeasured_variant: int8`` and the bundle shipped it."""
     message = _refused(_repo_params(release={"unmeasured_variant": "int8"}))
-    assert "release.unmeasured_variant (profiles.jetson-orin-nano): int8 has uint8 activations" in message
+    assert message.startswith("params.yaml: release.unmeasured_variant: int8 has uint8 activations"), message
+    assert "(profiles.jetson-orin-nano is auto and would get it)" in message
     # int8_trt is what TensorRT builds; the Nano (no INT8 on its GPU) falls back to fp32 in the release choice
     assert (
         parse_params(_repo_params(release={"unmeasured_variant": "int8_trt"})).release.unmeasured_variant == "int8_trt"

@@ -3,7 +3,9 @@
 The repo's committed pipeline state (params.yaml, dvc.yaml, dvc.lock, metrics/, reports/, plots/
 text files: the outputs of the last full ``dvc repro``) is copied into a fresh git repo. The ONNX
 release candidate (DVC-cached, not in git) is replaced by a tiny fixed-output ONNX model, and the
-recorded sha256 by its sha256, so the sha256 chain the gate checks holds. Stage outputs get
+recorded sha256 by its sha256, so the sha256 chain the gate checks holds; the replay repo has no
+``.dvc/`` (no DVC cache to check outputs against), so the model is committed in git with the rest, as
+provenance then requires of every file the gate judges. Stage outputs get
 modification times in stage order (the data stage's 8 minutes before the gate, as a real run's
 training takes), then the gate stage runs exactly as ``dvc.yaml`` spells its command.
 """
@@ -81,7 +83,7 @@ def recorded_repo(dst: Path) -> Recorded:
             path = dst / name
             path.write_text(path.read_text().replace(old_sha, sha))
     _stage_times(dst, dvc, [*files, *models])
-    (dst / ".gitignore").write_text("/models/\nmlflow.db\nmlartifacts/\n.edgeproof/\n")
+    (dst / ".gitignore").write_text("mlflow.db\nmlartifacts/\n.edgeproof/\n")
     subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=dst, check=True)
     subprocess.run([*GIT, "add", "-A"], cwd=dst, check=True)
     subprocess.run([*GIT, "commit", "-qm", "recorded pipeline state"], cwd=dst, check=True)

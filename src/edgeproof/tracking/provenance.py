@@ -11,8 +11,9 @@ Clean means both:
   a stage whose code changed after it ran, is not clean.
 - **the files judged**: every file the record's verdict and figures come from (the model, its
   evaluation and benchmark, ``release.json``; ``judged``) is the pipeline's own: in a DVC project, an
-  output of a stage whose status was checked above (so its hash is the one ``dvc.lock`` holds); without
-  ``dvc.yaml``, a file committed in git. A gate run by hand on an edited copy kept in ``/tmp`` (or any
+  output of a stage whose status was checked above (so its hash is the one ``dvc.lock`` holds); outside
+  a DVC project (no ``.dvc/`` folder or no ``dvc.yaml``: nothing to check outputs against), a file
+  committed in git. A gate run by hand on an edited copy kept in ``/tmp`` (or any
   file no stage wrote) judged figures no commit holds, and had registered them as a clean ``champion``.
 
 The recording stage runs inside ``dvc repro``/``dvc exp run``, which holds the repository lock, so

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from edgeproof.verdict.consistency import bench_problems, unchecked
-from edgeproof.verdict.eval_size import size_record
+from edgeproof.verdict.eval_size import contradictions, size_record
 from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS, get_path, is_number, result
 
 CONSISTENT = "results_consistent"
@@ -76,22 +76,9 @@ def _per_class_problems(eval_metrics: Mapping[str, Any], source: str) -> list[st
 
 
 def _box_count_problems(eval_metrics: Mapping[str, Any], source: str) -> list[str]:
-    """``n_gt`` against the sum of ``per_class[].n_gt``: one evaluation counts the same non-crowd boxes for both;
-    and ``n_background_images`` are some of its ``n_images`` (the counts that are missing or no counts are the
-    accuracy rules' business, :mod:`edgeproof.verdict.eval_size`)."""
-    total, rows = eval_metrics.get("n_gt"), eval_metrics.get("per_class")
-    images, background = eval_metrics.get("n_images"), eval_metrics.get("n_background_images")
-    out = []
-    if _is_count(images) and _is_count(background) and background > images:
-        out.append(f"{source} n_background_images {background} is more than its n_images {images}")
-    counts = [r.get("n_gt") for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
-    if _is_count(total) and counts and all(_is_count(n) for n in counts) and sum(counts) != total:
-        out.append(f"{source} n_gt {total} differs from the sum of per_class[].n_gt {sum(counts)}")
-    return out
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """The evaluation's counts that contradict each other (:func:`~edgeproof.verdict.eval_size.contradictions`,
+    the one check both gates make)."""
+    return [f"{source} {clash}" for clash in contradictions(eval_metrics)]
 
 
 def _per_class_unchecked(eval_metrics: Mapping[str, Any], source: str) -> list[str]:

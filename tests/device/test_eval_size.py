@@ -74,3 +74,20 @@ def test_a_build_side_map_without_its_counts_is_not_judged(tmp_path):
         "map50 not judged: no n_images, n_gt, per_class[].n_gt: how many val images and boxes the mAP comes from "
         "is unknown"
     )
+
+
+def test_counts_that_contradict_each_other_are_invalid_on_the_device_side_too():
+    """Only the build gate refused an n_gt its per-class rows contradict and more background images than images;
+    the device gate reads the same counts (from release.json for a profile that does not evaluate on its board)."""
+    from edgeproof.verdict.eval_size import read_size
+
+    rows = [{"name": "a", "n_gt": 10}, {"name": "b", "n_gt": 12}]
+    honest = {"n_images": 20, "n_background_images": 3, "n_gt": 22, "per_class": rows}
+    assert read_size(honest)[0] is not None
+    damaged = [
+        ({"n_gt": 999}, "differs from the sum of per_class[].n_gt 22"),
+        ({"n_background_images": 50}, "more than its n_images 20"),
+    ]
+    for damage, said in damaged:
+        size, why, invalid = read_size({**honest, **damage})
+        assert size is None and invalid and said in why

@@ -77,9 +77,31 @@ def read_size(scores: Any) -> Tuple[Optional[EvalSize], Optional[str], bool]:
     if absent:
         why = "no {}: how many val images and boxes the mAP comes from is unknown".format(", ".join(absent))
         return None, why, False
+    clash = contradictions(scores)
+    if clash:
+        return None, "; ".join(clash), True
     scored = [r for r in rows if r[1] > 0]
     fewest = min(scored, key=lambda r: r[1]) if scored else None
     return EvalSize(images, boxes, len(scored), fewest, len(rows) - len(scored), background), None, False
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not isinstance(_count(value, ""), Malformed)
+
+
+def contradictions(scores: Mapping[str, Any]) -> List[str]:
+    """The counts of one evaluation that contradict each other (both gates refuse them): an ``n_gt`` other
+    than the sum of ``per_class[].n_gt`` (one evaluation counts the same non-crowd boxes for both), more
+    ``n_background_images`` than ``n_images``. Counts missing or no counts are :func:`read_size`'s business."""
+    images, background, total = scores.get("n_images"), scores.get("n_background_images"), scores.get("n_gt")
+    out = []
+    if _given(images) and _given(background) and background > images:
+        out.append("n_background_images {} is more than its n_images {}".format(background, images))
+    rows = scores.get("per_class")
+    counts = [r.get("n_gt") for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+    if _given(total) and counts and all(_given(n) for n in counts) and sum(counts) != total:
+        out.append("n_gt {} differs from the sum of per_class[].n_gt {}".format(total, sum(counts)))
+    return out
 
 
 def over(size: EvalSize) -> Dict[str, Any]:

@@ -100,6 +100,14 @@ class Params(_Section):
                     check_variant(profile, self.release.unmeasured_variant, "release.unmeasured_variant")
                 except SettingsError as exc:
                     raise SettingsError(f"{exc} (profiles.{name} is auto and would get it)") from None
+            cap = self.bundle.max_val_images
+            if profile.evaluate_on_device and cap is not None and cap < profile.gate.min_val_images:
+                # the board scores the bundle's val: under the minimum every on-device accuracy rule is inconclusive,
+                # found out only after the board ran
+                raise ValueError(
+                    f"bundle.max_val_images: {cap} is under profiles.{name}.gate.min_val_images "
+                    f"{profile.gate.min_val_images}; the board would score too few val images to judge mAP"
+                )
         if self.evaluate.conf > self.deploy.conf:
             # evaluate keeps the detections down to evaluate.conf and counts the operating point at
             # deploy.conf: above it, the operating-point figures would be computed at evaluate.conf

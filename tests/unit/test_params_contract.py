@@ -303,3 +303,12 @@ def test_tensorrt_options_of_the_right_types_load():
     options = {"trt_fp16_enable": False, "trt_max_workspace_size": 1 << 30, "trt_engine_cache_path": "cache"}
     raw["profiles"]["jetson-orin-nano"]["providers"][0]["options"] = options
     assert parse_params(raw).profiles["jetson-orin-nano"].providers[0].options == options
+
+
+def test_a_bundle_val_cap_under_a_board_evaluating_profiles_minimum_is_refused():
+    """diff11 #2: ``bundle.max_val_images: 5`` loaded, and every on-device accuracy rule was then inconclusive
+    (the board scores the bundle's val, under ``gate.min_val_images`` 10), found out only after the board ran."""
+    message = _refused(_repo_params(bundle={"max_val_images": 5}))
+    assert message.startswith("params.yaml: bundle.max_val_images: 5 is under profiles."), message
+    assert ".gate.min_val_images 10" in message
+    assert parse_params(_repo_params(bundle={"max_val_images": 10})).bundle.max_val_images == 10

@@ -11,7 +11,6 @@ repo, the val images under the prepared dataset's ``images/val``; anything else 
 from __future__ import annotations
 
 import logging
-import random
 import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -19,6 +18,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from edgeproof.data.caps import capped_keeping_share
 from edgeproof.device.manifest import FORMAT, MANIFEST, file_entries
 from edgeproof.folders import atomic_dir
 from edgeproof.io import read_json, require_sha256, write_json
@@ -31,11 +31,14 @@ from edgeproof.settings import SettingsError, as_dict
 
 log = logging.getLogger(__name__)
 
+_SALT = "bundle-val"  # the seeded order of the bundle's val cap, apart from the data stage's
+
 
 class BundleParams(_Section):
     """What goes into the hand-off bundle besides the model."""
 
-    max_val_images: int | None = Field(200, ge=1)  # seeded val subset for on-device mAP (null: all of val)
+    # seeded val subset for on-device mAP, val's share of background images kept (null: all of val)
+    max_val_images: int | None = Field(200, ge=1)
     seed: int = 0  # seeds the val subset
     # a recorded video (under data/sources/, a dep of the stage) that profiles with e2e_input: clip time
     clip: str | None = Field(None, pattern=r"^data/sources/[^\s]+$")
@@ -108,9 +111,13 @@ def _built(release: Mapping[str, Any], variant: Any, where: str, key: str) -> di
 
 
 def _val_subset(gt: Mapping[str, Any], params: BundleParams) -> dict[str, Any]:
+    """Val's ground truth, capped at ``params.max_val_images`` the way the data stage caps val: the share of
+    background images kept, a larger cap keeping a smaller cap's images (:mod:`edgeproof.data.caps`)."""
     images = sorted(gt["images"], key=lambda im: im["id"])
     if params.max_val_images is not None and len(images) > params.max_val_images:
-        images = sorted(random.Random(params.seed).sample(images, params.max_val_images), key=lambda im: im["id"])
+        boxed = {a["image_id"] for a in gt["annotations"]}
+        keys, labelled = [im["file_name"] for im in images], [im["id"] in boxed for im in images]
+        images = [images[j] for j in capped_keeping_share(keys, labelled, params.max_val_images, params.seed, _SALT)]
     ids = {im["id"] for im in images}
     return {
         "images": images,

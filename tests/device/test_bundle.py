@@ -8,8 +8,8 @@ import pytest
 
 from edgeproof.device.manifest import BundleError, profile_model, verify_bundle
 from edgeproof.io import sha256_file
-from tests.device.builders import CATEGORY_ID
-from tests.device.conftest import edit_json, make_bundle
+from tests.device.builders import CATEGORY_ID, write_build_side
+from tests.device.conftest import edit_json, make_bundle, profiles_raw
 
 
 def test_bundle_holds_the_released_model_settings_and_val(bundle, tmp_path):
@@ -33,6 +33,27 @@ def test_val_subset_is_seeded_and_ground_truth_follows(tmp_path):
     assert len(gt["images"]) == 3 and {x["image_id"] for x in gt["annotations"]} == {im["id"] for im in gt["images"]}
     assert gt == json.loads((b / "val/annotations.json").read_text())
     assert sorted(p.name for p in (a / "val/images").iterdir()) == sorted(im["file_name"] for im in gt["images"])
+
+
+def _capped_val(root, cap: int) -> list[dict]:
+    """The bundled val images of a 40-image val with a box on every fourth image (a quarter labelled)."""
+    write_build_side(root, list(profiles_raw()), n_val=40)
+    edit_json(
+        root / "data/prepared/annotations/val.json",
+        lambda gt: gt.update(annotations=[a for a in gt["annotations"] if a["image_id"] % 4 == 0]),
+    )
+    gt = json.loads((make_bundle(root, max_val_images=cap, seed=1) / "val/annotations.json").read_text())
+    assert {a["image_id"] for a in gt["annotations"]} <= {im["id"] for im in gt["images"]}
+    return gt
+
+
+def test_val_cap_keeps_the_background_share_and_is_nested_as_the_data_stage_cap(tmp_path):
+    """The bundle caps val by the data stage's rule (edgeproof.data.caps), not a plain random sample: the
+    on-device mAP is measured on val's share of background images, and a larger cap keeps a smaller cap's."""
+    small, large = _capped_val(tmp_path / "a", 8), _capped_val(tmp_path / "b", 20)
+    assert len(small["images"]) == 8 and len(small["annotations"]) == 2  # a quarter of 8 labelled, as in val
+    assert len(large["images"]) == 20 and len(large["annotations"]) == 5
+    assert {im["id"] for im in small["images"]} <= {im["id"] for im in large["images"]}
 
 
 def test_one_changed_byte_fails_verification_naming_the_file(bundle):

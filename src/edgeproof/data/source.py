@@ -10,7 +10,6 @@ images a smaller cap chose.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import posixpath
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.data.canonical import SPLITS, Category
+from edgeproof.data.caps import capped, capped_keeping_share, hash_order
 from edgeproof.data.dvcconfig import in_dvc_cache, looks_like_dvc_object
 from edgeproof.data.params import SubsetParams
 from edgeproof.data.report import Problems
@@ -207,17 +207,6 @@ def left_out(
     return out
 
 
-def hash_order(keys: Sequence[str], seed: int, salt: str) -> np.ndarray:
-    """Indices of ``keys`` in a seeded pseudo-random order that does not depend on the other keys."""
-    prefix = f"{seed}\x00{salt}\x00".encode()
-    values = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(prefix + k.encode(), digest_size=8).digest(), "big") for k in keys),
-        dtype=np.uint64,
-        count=len(keys),
-    )
-    return np.argsort(values, kind="stable")
-
-
 def _assign_splits(images: Sequence[SourceImage], seed: int, val_fraction: float) -> list[str]:
     splits = [im.split or "" for im in images]
     unsplit = [i for i, s in enumerate(splits) if not s]
@@ -233,22 +222,14 @@ def _assign_splits(images: Sequence[SourceImage], seed: int, val_fraction: float
 def _cap(ds: SourceDataset, idx: list[int], cap: int, seed: int, split: str) -> list[int]:
     """The seeded ``cap`` of the images ``idx`` of ``split`` (sorted); larger caps keep smaller caps' images.
 
-    Val's labelled and background images are capped separately, in proportion to their numbers (at least
-    one labelled image where there is one): the luck of the draw then never changes the share of
-    background images the mAP is measured on. Each group keeps its order in the one seeded ranking.
+    Val keeps its share of background images (:func:`~edgeproof.data.caps.capped_keeping_share`): the
+    luck of the draw then never changes the share the mAP is measured on.
     """
-    salt = f"cap-{split}"
+    files = [ds.images[i].file for i in idx]
     if split != "val":
-        order = hash_order([ds.images[i].file for i in idx], seed, salt)
-        return sorted(idx[j] for j in order[:cap])
-    labelled = [i for i in idx if ds.n_boxes[i] > 0]
-    background = [i for i in idx if ds.n_boxes[i] <= 0]
-    n_labelled = max(round(cap * len(labelled) / len(idx)), 1 if labelled else 0)
-    kept = []
-    for group, n in ((labelled, n_labelled), (background, cap - n_labelled)):
-        order = hash_order([ds.images[i].file for i in group], seed, salt)
-        kept += [group[j] for j in order[:n]]
-    return sorted(kept)
+        return [idx[j] for j in capped(files, cap, seed, f"cap-{split}")]
+    labelled = [ds.n_boxes[i] > 0 for i in idx]
+    return [idx[j] for j in capped_keeping_share(files, labelled, cap, seed, f"cap-{split}")]
 
 
 def select(ds: SourceDataset, subset: SubsetParams, seed: int, val_fraction: float) -> dict[str, list[int]]:

@@ -103,7 +103,7 @@ def test_markdown_table_names_failures():
     report = check_gate(GateParams(min_fps=100), _eval(), _bench(fps=30.0), SHA)
     md = render_markdown(report)
     assert "FAILED" in md
-    assert "| fps | `fps_e2e` (metrics/bench.json) | > 100 | 30 | **FAIL** |" in md
+    assert "| fps | `fps_e2e` (metrics/bench.json), over 100 timed frames | > 100 | 30 | **FAIL** |" in md
     assert "Rules not passed: fps" in md
     assert "PASSED" in render_markdown(check_gate(GateParams(), _eval(), _bench(), SHA))
 

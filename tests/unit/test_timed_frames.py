@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 from edgeproof.config import load_params
+from edgeproof.gate import check_gate, render_markdown
 from edgeproof.profiles import DeviceGate, parse_profiles
 from edgeproof.verdict.rules import compare
 from edgeproof.verdict.thresholds import speed_rules
 from edgeproof.verdict.timed_frames import held_by_frames
+from tests.unit import gate_inputs as gi
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,3 +86,25 @@ def test_one_timed_frame_still_loads_and_is_left_to_the_gate(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert load_params(path).benchmark.runs == 1
+
+
+def test_the_build_gate_md_says_how_many_frames_each_timing_figure_is_over():
+    """As an accuracy row says its val set ("over 50 images ..."), a timing row says the frames timed (gate.json's
+    ``over``), judged or held alike; a bench that does not count them says nothing it does not know."""
+    sha = gi.sha_of(gi.RELEASED)
+    bench = gi.bench_doc(gi.RELEASED, 198.393)
+    report = check_gate(DeviceGate(min_map50_95=0.5), gi.eval_doc(gi.RELEASED), bench, sha, profile="cpu-ci")
+    md = render_markdown(report)
+    for name, metric in (("fps", "fps_e2e"), ("latency_p95", "latency_ms.p95")):
+        assert next(r for r in report["rules"] if r["name"] == name)["over"] == {"timed_frames": 100}
+        assert f"| {name} | `{metric}` (metrics/bench.json), over 100 timed frames |" in md, md
+    held = speed_rules(DeviceGate(), _bench(1), "bench.json", "cpu-ci")
+    assert [r["over"] for r in held] == [{"timed_frames": 1}] * 2  # the count the reason names, in the row too
+    assert all("over" not in r for r in speed_rules(DeviceGate(), _bench(None), "bench.json"))
+
+
+def test_the_fps_regression_row_says_its_frames_too():
+    drop = compare("regression_fps", "fps drop % vs main", "<=", 10.0, 2.0, "baseline")
+    (held,) = held_by_frames([drop], DeviceGate(), _bench(30), "jetson-orin-nano")
+    assert held["status"] == "pass" and held["over"] == {"timed_frames": 30}
+    assert held_by_frames([held], DeviceGate(), _bench(30)) == [held]  # idempotent

@@ -9,6 +9,7 @@ from edgeproof.verdict.energy import shown_measured
 from edgeproof.verdict.eval_size import described, left_out
 from edgeproof.verdict.flags import throttle_problem
 from edgeproof.verdict.rules import PASS, SPEED_RULES
+from edgeproof.verdict.timed_frames import described as frames_described
 
 _VERDICT = {
     "pass": "PASSED ✅ — release",
@@ -28,7 +29,7 @@ def verdict_line(verdict: str) -> str:
 
 def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str]:
     """The rule table of a gate report (build side and device alike; an mAP rule's metric cell says what val set
-    its figure is over), then the rules that did not pass;
+    its figure is over, a timing rule's how many timed frames), then the rules that did not pass;
     ``hot``: why the run's conditions do not show it did not throttle (the device gate's), which marks the
     figure of each rule a throttled run leaves inconclusive (:data:`~edgeproof.verdict.rules.SPEED_RULES`)."""
     rows = []
@@ -40,7 +41,8 @@ def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str
         if hot and r["name"] in SPEED_RULES and r["measured"] is not None:
             measured += " (throttled)"  # the verdict cannot rest on it: it was timed on a hot board
         metric = "`{}` ({})".format(cell(r["metric"]), cell(r["source"]))
-        size = described(r.get("over"))  # an mAP rule's val set: what its figure comes from
+        # what its figure comes from: an mAP rule's val set, a timing rule's timed frames
+        size = described(r.get("over")) or frames_described(r.get("over"))
         metric += ", {}".format(cell(size)) if size else ""
         note = left_out(r.get("over"))  # our own words and a count: not cut to a cell's length
         metric += "; {}".format(note) if note else ""

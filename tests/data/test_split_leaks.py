@@ -105,10 +105,19 @@ def _as_png(path: Path, dst: Path, **save) -> None:
         im.convert("RGB").save(dst, "PNG", **save)
 
 
-@pytest.mark.parametrize("kind", ["jpeg_comment", "png_resaved"])
+def _as_turned_png(path: Path, dst: Path) -> None:
+    """``path``'s pixels stored a quarter turn back with EXIF orientation 6: displayed, the same image."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display: rotate the stored pixels a quarter turn clockwise
+    with Image.open(path) as im:
+        im.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(dst, "PNG", exif=exif)
+
+
+@pytest.mark.parametrize("kind", ["jpeg_comment", "png_resaved", "png_turned"])
 def test_the_same_pixels_under_other_bytes_are_a_leak(tmp_path, kind):
     """contact11 #6: a val copy of a train photo that differs only in metadata (a photo manager's comment, a
-    PNG saved again with other settings) passed the byte check, and val was scored on memorised images."""
+    PNG saved again with other settings, the pixels stored turned with an EXIF orientation that turns them
+    back) passed the byte check, and val was scored on memorised images."""
     repo = tmp_path / "repo"
     paths = clean_coco(repo / SRC)
     train = json.loads(paths["train"].read_text())
@@ -123,7 +132,10 @@ def test_the_same_pixels_under_other_bytes_are_a_leak(tmp_path, kind):
         im["file_name"] = png.name
         info = PngImagePlugin.PngInfo()
         info.add_text("Software", "PhotoApp")
-        _as_png(src, repo / SRC / "val" / f"copy{k}.png", compress_level=9, pnginfo=info)
+        if kind == "png_turned":  # verify11: the digest was of the stored pixels, not the displayed ones
+            _as_turned_png(src, repo / SRC / "val" / f"copy{k}.png")
+        else:
+            _as_png(src, repo / SRC / "val" / f"copy{k}.png", compress_level=9, pnginfo=info)
         entry["file_name"] = f"copy{k}.png"
     paths["train"].write_text(json.dumps(train))
     _val_lists(paths, images, anns)

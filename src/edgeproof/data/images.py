@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgeproof.io import atomic_path
 from edgeproof.runtime.image import DEFAULT_MAX_PIXELS, ImageTooLarge, decode, open_image, orientation
@@ -112,8 +112,9 @@ def _unreadable(path: Path, exc: BaseException) -> UnreadableImage:
 
 
 def pixel_digest(im: Image.Image, stored: tuple[int, int]) -> str:
-    """A digest of the pixels ``im`` decoded to (with its mode and ``stored`` size): equal for two files that
-    hold the same image under other metadata (EXIF, comments, another PNG compression), whatever their bytes.
+    """A digest of the pixels ``im`` decoded to (with its mode and ``stored`` size, both as displayed): equal for
+    two files that hold the same image under other metadata (EXIF, comments, another PNG compression, pixels
+    stored turned with an orientation that turns them back), whatever their bytes.
 
     A JPEG is digested as :func:`inspect` decodes it, at 1/8 scale (libjpeg's DCT scaling: the same
     coefficients give the same pixels), so a JPEG and a lossless PNG of its pixels digest differently.
@@ -151,7 +152,9 @@ def _inspect(path: Path, max_pixels: int) -> ImageInfo:
             im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
         im.load()
         turn = orientation(im)  # after load: a PNG may carry its EXIF after the pixels
-        pixels = pixel_digest(im, (w, h))
+        # the pixels as displayed: a copy stored turned, with an orientation that turns it back, is the same image
+        shown = (h, w) if turn in _TRANSPOSED else (w, h)
+        pixels = pixel_digest(ImageOps.exif_transpose(im) if turn != 1 else im, shown)
     tail = fmt == "JPEG" and not _jpeg_ends_cleanly(path)
     # bytes after a whole image (a motion photo) lose nothing; decoded without its end marker, it was damaged
     repaired = tail and jpeg_stream_end(path.read_bytes()) is None

@@ -84,9 +84,14 @@ def test_the_default_dataset_clears_the_default_minimum_and_gate_md_says_what_th
 
 def test_the_minimum_is_the_profiles_to_lower_and_one_box_per_class_is_the_floor():
     lowered = DeviceGate(min_val_images=2, min_val_boxes_per_class=2)
-    assert _gate(_tiny(), lowered)["verdict"] == "pass"
-    assert _gate(_tiny(), DeviceGate(min_val_images=2, min_val_boxes_per_class=3))["verdict"] == "inconclusive"
-    only_images = _rule(_gate(_tiny(), DeviceGate(min_val_images=3, min_val_boxes_per_class=2)), "map50")
+    # the class without a val box (triangle) is never measured, however low the keys (verify11 #3)
+    empty = _rule(_gate(_tiny(), lowered), "map50")
+    assert empty["status"] == "inconclusive" and "1 class(es) without a val box" in empty["reason"]
+    tiny = _tiny()
+    tiny["per_class"] = [r for r in tiny["per_class"] if r["n_gt"]]  # a dataset of the two measured classes
+    assert _gate(tiny, lowered)["verdict"] == "pass"
+    assert _gate(tiny, DeviceGate(min_val_images=2, min_val_boxes_per_class=3))["verdict"] == "inconclusive"
+    only_images = _rule(_gate(tiny, DeviceGate(min_val_images=3, min_val_boxes_per_class=2)), "map50")
     assert only_images["status"] == "inconclusive" and "class circle" not in only_images["reason"]
     assert "2 images, under profiles.cpu-ci.gate.min_val_images 3" in only_images["reason"]
 

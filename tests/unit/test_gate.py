@@ -256,12 +256,16 @@ def test_per_class_that_is_not_a_list_of_rows_is_invalid(value):
     assert rule["reason"] == f"metrics/eval.json per_class {str(value)[:80]} is not a list of class rows"
 
 
-def test_a_class_without_boxes_has_no_ap_and_is_left_out_of_the_mean():
-    """pycocotools gives no AP where a class has no ground truth: such a row is not missing anything."""
+def test_a_class_without_boxes_has_no_ap_and_leaves_the_accuracy_rules_inconclusive():
+    """pycocotools gives no AP where a class has no ground truth: the row is consistent (results_consistent
+    passes), but the model ships detecting a class nothing measured, so the mAP rules are not a pass (verify11
+    #3: 0 val boxes of a class passed where 9 were inconclusive)."""
     evaluation = _eval_of_record()
     no_boxes = {"category_id": 4, "name": "star", "ap": None, "ap50": None, "ap75": None, "n_gt": 0}
     evaluation["per_class"].append(no_boxes)
-    assert _released(evaluation=evaluation)["verdict"] == "pass"
+    report = _released(evaluation=evaluation)
+    assert report["verdict"] == "inconclusive" and _rule(report, "results_consistent")["status"] == "pass"
+    assert "1 class(es) without a val box: their accuracy is not measured" in _rule(report, "map50")["reason"]
 
 
 @pytest.mark.parametrize("value", [gi.DELETE, None])

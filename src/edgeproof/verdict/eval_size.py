@@ -165,6 +165,8 @@ def too_small(gate: Any, size: EvalSize, profile: Optional[str] = None) -> Optio
     elif size.fewest[1] < gate.min_val_boxes_per_class:
         what = "class {} has {} boxes, under {} {} (each class in the mean needs as many)"
         short.append(what.format(*size.fewest, _key(profile, BOXES_KEY), gate.min_val_boxes_per_class))
+    if size.no_boxes:  # the model ships detecting them, and nothing measured how well: not a pass
+        short.append("{} class(es) without a val box: their accuracy is not measured".format(size.no_boxes))
     if size.images < gate.min_val_images:
         short.append("{} images, under {} {}".format(size.images, _key(profile, IMAGES_KEY), gate.min_val_images))
     if not short:

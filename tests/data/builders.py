@@ -215,3 +215,17 @@ def png16(path: Path, width: int = 64, height: int = 48, color: bool = False) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), arr)
     return path
+
+
+def isolated_dvc_repo(tmp_path: Path, monkeypatch: Any, config: str = "") -> Path:
+    """``tmp_path/repo`` with a ``.dvc/config`` of ``config`` (analytics off), and every user and system DVC
+    config location pointed at empty folders, so only the repo's own config is read."""
+    for var in ("DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR", "XDG_CONFIG_DIRS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    (repo / ".dvc/config").write_text("[core]\n    analytics = false\n" + config)
+    return repo

@@ -16,22 +16,14 @@ import yaml
 from edgeproof.config import parse_params
 from edgeproof.data.prepare import prepare
 from edgeproof.data.report import DatasetError
-from tests.data.builders import clean_coco, draw, write_yolo_image, yolo_line
+from tests.data.builders import clean_coco, draw, isolated_dvc_repo, write_yolo_image, yolo_line
 from tests.data.test_coco import SRC, coco_params
 
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     """A repo with a ``.dvc/`` folder and every user/system DVC config location pointed at empty folders."""
-    for var in ("DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR", "XDG_CONFIG_DIRS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
-    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
-    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
-    repo = tmp_path / "repo"
-    (repo / ".dvc").mkdir(parents=True)
-    (repo / ".dvc/config").write_text("[core]\n    analytics = false\n[cache]\n    type = symlink\n")
-    return repo
+    return isolated_dvc_repo(tmp_path, monkeypatch, "[cache]\n    type = symlink\n")
 
 
 def to_dvc_cache(folder: Path, cache: Path) -> int:

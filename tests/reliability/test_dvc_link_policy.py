@@ -15,7 +15,7 @@ import yaml
 from stages.data import main as data_main
 
 from edgeproof.data.prepare import dvc_cache_types, use_hardlinks
-from tests.data.builders import clean_coco
+from tests.data.builders import clean_coco, isolated_dvc_repo
 
 SRC = "data/sources/coco"
 HARDLINK = "[cache]\n    type = hardlink,symlink\n"
@@ -24,15 +24,7 @@ HARDLINK = "[cache]\n    type = hardlink,symlink\n"
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """A repo with an empty ``.dvc/config`` and every user/system config location pointed at empty folders."""
-    for var in ("DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR", "XDG_CONFIG_DIRS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
-    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
-    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
-    repo = tmp_path / "repo"
-    (repo / ".dvc").mkdir(parents=True)
-    (repo / ".dvc/config").write_text("[core]\n    analytics = false\n")
-    return repo
+    return isolated_dvc_repo(tmp_path, monkeypatch)
 
 
 def _config(folder: Path, text: str = HARDLINK) -> None:

@@ -59,7 +59,7 @@ from typing import Any
 from edgeproof.gate import unheld_files
 from edgeproof.io import read_json, size_mb, write_text
 from edgeproof.profiles import VARIANTS
-from edgeproof.verdict.rules import invalid_reason
+from edgeproof.verdict.rules import invalid_reason, is_count
 from edgeproof.verdict.shown import shown_device
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _count(value: Any, key: str) -> tuple[int | None, str | None]:
     """``(value, None)`` for a count (a whole number >= 0), ``(None, None)`` when missing, else ``(None, why)``."""
     if value is None:
         return None, None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_count(value):
         return None, f"impossible: {key} {str(value)[:40]} is not a count"
     return value, None
 

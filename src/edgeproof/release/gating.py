@@ -23,7 +23,7 @@ from edgeproof.release.energy_plot import draw as draw_energy_plot
 from edgeproof.stage_clock import STAGE_TIMES
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
-from edgeproof.verdict.rules import EXIT
+from edgeproof.verdict.rules import EXIT, is_count
 
 log = logging.getLogger("edgeproof.stage")
 
@@ -194,7 +194,7 @@ def val_negatives_dropped(data_metrics: Path | None) -> int | None:
         raise ValueError(f"{data_metrics}: expected a JSON object, found {type(report).__name__}")
     selection = report.get("selection")
     dropped = selection.get("val_negatives_dropped") if isinstance(selection, dict) else None
-    if dropped is not None and (isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0):
+    if dropped is not None and not is_count(dropped):
         raise ValueError(f"{data_metrics}: selection.val_negatives_dropped {dropped!r} is not a count")
     return dropped
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
-from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, Malformed
+from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, Malformed, gate_key, is_count
 
 # The rules whose figure is an mAP (or a difference of two over the same val set)
 SIZED_RULES = frozenset(("map50", "map50_95", "map_drop", "regression_map"))
@@ -40,7 +40,7 @@ def _count(value: Any, where: str) -> Any:
     """``value`` if it is a count (a non-negative JSON integer), None if missing, else :class:`Malformed`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_count(value):
         return Malformed(where, value, "a count (a whole number >= 0)")
     return value
 
@@ -85,21 +85,17 @@ def read_size(scores: Any) -> Tuple[Optional[EvalSize], Optional[str], bool]:
     return EvalSize(images, boxes, len(scored), fewest, len(rows) - len(scored), background), None, False
 
 
-def _given(value: Any) -> bool:
-    return value is not None and not isinstance(_count(value, ""), Malformed)
-
-
 def contradictions(scores: Mapping[str, Any]) -> List[str]:
     """The counts of one evaluation that contradict each other (both gates refuse them): an ``n_gt`` other
     than the sum of ``per_class[].n_gt`` (one evaluation counts the same non-crowd boxes for both), more
     ``n_background_images`` than ``n_images``. Counts missing or no counts are :func:`read_size`'s business."""
     images, background, total = scores.get("n_images"), scores.get("n_background_images"), scores.get("n_gt")
     out = []
-    if _given(images) and _given(background) and background > images:
+    if is_count(images) and is_count(background) and background > images:
         out.append("n_background_images {} is more than its n_images {}".format(background, images))
     rows = scores.get("per_class")
     counts = [r.get("n_gt") for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
-    if _given(total) and counts and all(_given(n) for n in counts) and sum(counts) != total:
+    if is_count(total) and counts and all(is_count(n) for n in counts) and sum(counts) != total:
         out.append("n_gt {} differs from the sum of per_class[].n_gt {}".format(total, sum(counts)))
     return out
 
@@ -149,12 +145,7 @@ def left_out(found: Any) -> str:
     """The background images the data stage left out of val (:func:`with_dropped`), as ``gate.md`` says it
     beside an accuracy rule; "" where none were (or ``over`` holds no count of them)."""
     dropped = found.get(DROPPED) if isinstance(found, Mapping) else None
-    counted = isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0
-    return LEFT_OUT.format(dropped) if counted else ""
-
-
-def _key(profile: Optional[str], name: str) -> str:
-    return "profiles.{}.gate.{}".format(profile, name) if profile else "the profile's gate.{}".format(name)
+    return LEFT_OUT.format(dropped) if is_count(dropped, 1) else ""
 
 
 def too_small(gate: Any, size: EvalSize, profile: Optional[str] = None) -> Optional[str]:
@@ -164,11 +155,11 @@ def too_small(gate: Any, size: EvalSize, profile: Optional[str] = None) -> Optio
         short.append("no class has a val box")
     elif size.fewest[1] < gate.min_val_boxes_per_class:
         what = "class {} has {} boxes, under {} {} (each class in the mean needs as many)"
-        short.append(what.format(*size.fewest, _key(profile, BOXES_KEY), gate.min_val_boxes_per_class))
+        short.append(what.format(*size.fewest, gate_key(profile, BOXES_KEY), gate.min_val_boxes_per_class))
     if size.no_boxes:  # the model ships detecting them, and nothing measured how well: not a pass
         short.append("{} class(es) without a val box: their accuracy is not measured".format(size.no_boxes))
     if size.images < gate.min_val_images:
-        short.append("{} images, under {} {}".format(size.images, _key(profile, IMAGES_KEY), gate.min_val_images))
+        short.append("{} images, under {} {}".format(size.images, gate_key(profile, IMAGES_KEY), gate.min_val_images))
     if not short:
         return None
     why = "{}, too few to measure accuracy: {}; add val images (of these classes), or lower the key knowingly"

@@ -90,6 +90,16 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int) or math.isfinite(value)
 
 
+def is_count(value: Any, minimum: int = 0) -> bool:
+    """A count: a JSON whole number (not a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def gate_key(profile: Optional[str], name: str) -> str:
+    """A profile's gate key as a reason names it: ``profiles.<profile>.gate.<name>``."""
+    return "profiles.{}.gate.{}".format(profile, name) if profile else "the profile's gate.{}".format(name)
+
+
 def get_path(data: Any, dotted: str) -> Any:
     """``data["a"]["b"]`` for ``"a.b"``; ``None`` where any step is missing or not a mapping (the walk of
     :func:`get_figure`, with what it calls malformed read as missing)."""

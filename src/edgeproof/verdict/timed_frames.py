@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, get_figure
+from edgeproof.verdict.rules import FAIL, INCONCLUSIVE, INVALID, PASS, gate_key, get_figure, is_count
 
 # The rules whose figure is this run's end-to-end timing (regression_fps: its FPS against main's)
 TIMED_RULES = frozenset(("fps", "latency_p95", "regression_fps"))
@@ -25,26 +25,18 @@ COUNT = "e2e.samples"  # bench.json: the frames the end-to-end run timed
 OVER = "timed_frames"  # a timing rule's ``over`` (gate.json): how many frames its figure is over
 
 
-def _counted(count: Any) -> bool:
-    return isinstance(count, int) and not isinstance(count, bool) and count >= 1
-
-
 def over(bench: Any) -> Optional[Dict[str, int]]:
     """A timing rule's ``over`` (gate.json): the frames ``bench``'s end-to-end run timed; None where it does
     not count them."""
     count = get_figure(bench, COUNT)
-    return {OVER: count} if _counted(count) else None
+    return {OVER: count} if is_count(count, 1) else None
 
 
 def described(found: Any) -> str:
     """A timing rule's ``over`` as ``gate.md`` shows it: ``over 200 timed frames``; "" where it has none
     (an accuracy rule's is :func:`edgeproof.verdict.eval_size.described`'s)."""
     count = found.get(OVER) if isinstance(found, Mapping) else None
-    return "over {} timed frame{}".format(count, "" if count == 1 else "s") if _counted(count) else ""
-
-
-def _key(profile: Optional[str]) -> str:
-    return "profiles.{}.gate.{}".format(profile, FRAMES_KEY) if profile else "the profile's gate.{}".format(FRAMES_KEY)
+    return "over {} timed frame{}".format(count, "" if count == 1 else "s") if is_count(count, 1) else ""
 
 
 def too_few_frames(gate: Any, bench: Any, profile: Optional[str] = None) -> Optional[Dict[str, str]]:
@@ -55,14 +47,17 @@ def too_few_frames(gate: Any, bench: Any, profile: Optional[str] = None) -> Opti
     if count is None:
         why = "bench.json has no {}: how many frames the timing rests on is unknown".format(COUNT)
         return {"status": INCONCLUSIVE, "reason": why}
-    if not _counted(count):
+    if not is_count(count, 1):
         return {"status": INVALID, "reason": "bench.json {} {!r} is not a count of timed frames".format(COUNT, count)}
     if count < gate.min_timed_frames:
         why = (
             "{} timed frames ({}), under {} {}: a p95 over so few is the slowest frame; time more frames "
             "(benchmark.runs / profiles.<p>.e2e_images), or lower the key knowingly"
         )
-        return {"status": INCONCLUSIVE, "reason": why.format(count, COUNT, _key(profile), gate.min_timed_frames)}
+        return {
+            "status": INCONCLUSIVE,
+            "reason": why.format(count, COUNT, gate_key(profile, FRAMES_KEY), gate.min_timed_frames),
+        }
     return None
 
 

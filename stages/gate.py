@@ -16,6 +16,8 @@ from stages._common import parser, run
 
 
 def _body(args: argparse.Namespace) -> int:
+    if args.release is not None and args.data is None:
+        raise ValueError("--release needs --data: the gate scores the released file on val itself (rescored)")
     paths = {name: getattr(args, name) for name in GateRun.__dataclass_fields__}
     paths["params"] = Path(args.params)
     paths["energy_plot"] = tuple(args.energy_plot) if args.energy_plot else None
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="metrics/data.json: val's background images the data stage left out (val_keep_negatives: false), "
         "named beside the accuracy rules",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data/prepared: the gate scores the gated file on its val split itself (required with --release)",
     )
     p.add_argument(
         "--device-reports",

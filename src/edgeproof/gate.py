@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.gate_consistency import CONSISTENT, Released, consistency_rule
+from edgeproof.gate_rescore import RESCORED, Rescored, rescore_rule
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.eval_size import with_dropped
 from edgeproof.verdict.report import rule_table, verdict_line
@@ -138,6 +139,7 @@ def check_gate(
     profile: str | None = None,
     released: Released | None = None,
     val_negatives_dropped: int | None = None,
+    rescored: Rescored | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -150,8 +152,10 @@ def check_gate(
     frame minimum, :mod:`edgeproof.verdict.timed_frames`); ``released``: the
     ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs;
     ``val_negatives_dropped``: the background images the data stage left out of val, which the accuracy
-    rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`). A file that is not a JSON
-    object fails every rule on it (never raises).
+    rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`); ``rescored``: the gate's own
+    scoring of the file (the ``rescored`` rule, :mod:`edgeproof.gate_rescore`; the stage always scores, a
+    caller without the val data passes None). A file that is not a JSON object fails every rule on it
+    (never raises).
     """
     ev, bench = sources
     rules = []
@@ -166,6 +170,8 @@ def check_gate(
     rules += [fps, *with_dropped(accuracy_rules(g, eval_metrics, ev, profile), val_negatives_dropped), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
+    if rescored is not None:
+        rules.append(rescore_rule(eval_metrics, ev, rescored))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))
@@ -189,6 +195,7 @@ _WHOLE_FILE = {
     "same_model_evaluated": (FAIL, INVALID, INCONCLUSIVE),
     "same_model_benchmarked": (FAIL, INVALID, INCONCLUSIVE),
     CONSISTENT: (INVALID,),
+    RESCORED: (INVALID,),
     "cross_check": (INVALID,),
     "readable": (INVALID,),
 }

@@ -56,6 +56,8 @@ def test_machine_contracts(repo):
     chosen = release["profiles"][release["build_profile"]]
     assert chosen["variant"] == release["release_variant"]
     assert gate["model_sha256"] == chosen["sha256"] == sha256_file(repo / chosen["path"])
+    rescored = next(r for r in gate["rules"] if r["name"] == "rescored")  # the gate scored the file itself
+    assert rescored["status"] == "pass" and rescored["threshold"] == "equal", rescored
     assert release["variants"]["fp16"]["evaluated"] is False  # no GPU provider on the test machine
     parity = json.loads((repo / "metrics/parity.json").read_text())
     assert parity["raw_outputs"]["passed"] is True
@@ -134,6 +136,49 @@ def test_failing_gate_fails_the_pipeline_and_names_the_rule(repo):
     assert gate["passed"] is False and gate["failed"] == ["fps"]
     assert "**FAIL**" in (repo / "reports/gate.md").read_text()
     set_params(repo, {"profiles": {"cpu-ci": {"gate": {"min_fps": 1.0}}}})
+
+
+def _launder(repo: Path, delta: float) -> dict[Path, str]:
+    """Raise the released variant's mAP by ``delta`` in its eval.json (per-class rows and cross-check
+    figures alike) and in release.json's copies: every file agrees with every other. The originals."""
+    release_path = repo / "reports/release.json"
+    release = json.loads(release_path.read_text())
+    variant = release["release_variant"]
+    eval_path = repo / release["variants"][variant]["eval_json"]
+    before = {path: path.read_text() for path in (release_path, eval_path)}
+    ev = json.loads(before[eval_path])
+    for key in ("map50", "map50_95"):
+        ev[key] += delta
+        release["variants"][variant][key] += delta
+    for row in ev["per_class"]:
+        row["ap"] += delta
+        row["ap50"] += delta
+    for key in ("pycocotools", "independent", "ultralytics", "ultralytics_map50"):
+        if isinstance(ev["cross_check"].get(key), float):
+            ev["cross_check"][key] += delta
+    eval_path.write_text(json.dumps(ev))
+    release_path.write_text(json.dumps(release))
+    return before
+
+
+def test_an_evaluation_edited_alike_everywhere_is_caught_by_the_gates_own_scoring(repo):
+    """Records review (session 11): a variant's eval.json edited together with release.json's copies, then
+    gated as `dvc commit` would leave it, was a clean pass. The gate now scores the file on val itself."""
+    delta = 0.05
+    before = _launder(repo, delta)
+    try:
+        proc = dvc(repo, "repro", "-s", "-f", "gate")
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        gate = json.loads((repo / "reports/gate.json").read_text())
+        assert gate["verdict"] == "fail" and gate["failed"] == ["rescored"], gate["failed"]
+        rule = next(r for r in gate["rules"] if r["name"] == "rescored")
+        assert rule["status"] == "invalid", rule
+        assert "map50 " in rule["reason"] and "differs from the gate's own scoring" in rule["reason"]
+        assert next(r for r in gate["rules"] if r["name"] == "results_consistent")["status"] == "pass"
+    finally:
+        for path, text in before.items():
+            path.write_text(text)
+        assert dvc(repo, "repro", "-s", "-f", "gate").returncode == 0
 
 
 def test_bad_params_fail_with_the_key_named(repo):

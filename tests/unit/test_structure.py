@@ -128,7 +128,18 @@ LAYERS = [
     {"runtime", "profiles", "data"},  # the device-side runtime, the profile schema, datasets
     {"evaluation", "device", "tracking", "exptable"},  # scoring, the board runner, MLflow, tables
     # the headline shows a board's figure only where the verdict's rules say it was measured; steps and judgements
-    {"training", "benchmark", "gate", "gate_consistency", "bundle", "verdict", "detect", "detect_inputs", "headline"},
+    {
+        "training",
+        "benchmark",
+        "gate",
+        "gate_consistency",
+        "gate_rescore",
+        "bundle",
+        "verdict",
+        "detect",
+        "detect_inputs",
+        "headline",
+    },
     {"release", "perf"},  # what combines them
     {"config", "cli", "__main__"},  # entry points: every section's schema, every command (python -m edgeproof)
 ]

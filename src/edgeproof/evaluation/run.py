@@ -14,7 +14,13 @@ import numpy as np
 from edgeproof.data.canonical import DatasetMeta, load_meta
 from edgeproof.data.classkeys import BACKGROUND, keys_in_order
 from edgeproof.evaluation import operating, plots
-from edgeproof.evaluation.coco import NO_DETECTIONS_WARNING, CocoScore, background_images, score_coco
+from edgeproof.evaluation.coco import (
+    NO_DETECTIONS_WARNING,
+    CocoScore,
+    background_images,
+    gt_counts,
+    score_coco,
+)
 from edgeproof.evaluation.crosscheck import Finished, cross_check
 from edgeproof.evaluation.external import Validator, independent_skip, run_ultralytics
 from edgeproof.evaluation.independent import independent_stats
@@ -138,7 +144,7 @@ def _metrics(
         "model_path": model.as_posix(),
         "n_images": n_images,
         "n_background_images": background_images(gt),  # scored for false positives only
-        "n_gt": int(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
+        "n_gt": sum(gt_counts(gt).values()),
         "n_gt_crowd": int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0))),
         "n_detections": len(preds.results),
         "images_per_s": speed["images_per_s"],
@@ -246,6 +252,25 @@ def evaluate_onnx(
         keys_in_order(meta.names, meta.category_ids), coco.recall_points, coco.pr_curves, matrix, preds.deploy
     )
     return Evaluation(metrics=metrics, detections=preds.results, plot_inputs=inputs)
+
+
+def rescore_onnx(model: Path, data_root: Path, params: EvaluateParams, deploy: DeploySettings) -> dict[str, Any]:
+    """``model``'s mAP on ``data_root``'s val split, as :func:`evaluate_onnx` scores it (same runtime, same
+    scoring thresholds, same pycocotools rounding), without the cross-checks, the operating point or plots:
+    what the gate recomputes to hold ``eval.json``'s figures to the file they claim to be of. Also the val
+    counts and the sha256 of the bytes the session was built from."""
+    gt = read_json(data_root / "annotations" / "val.json")
+    alone = params.model_copy(update={"cross_check": params.cross_check.model_copy(update={"independent": False})})
+    detector, scored = _predict_and_score(model, data_root, "val", alone, deploy, gt)
+    return {
+        "map50": scored.coco.metrics.get("map50"),
+        "map50_95": scored.coco.metrics.get("map50_95"),
+        "n_images": len(gt["images"]),
+        "n_gt": sum(gt_counts(gt).values()),
+        "model_sha256": detector.sha256,
+        "providers": detector.providers,
+        "seconds": round(scored.seconds, 3),
+    }
 
 
 def results_json(detections: list[dict[str, Any]]) -> str:

@@ -15,11 +15,13 @@ from typing import Any
 
 from edgeproof.gate import build_thresholds, check_gate, render_markdown
 from edgeproof.gate_consistency import Released
+from edgeproof.gate_rescore import Rescored
 from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.markdown import cell, table
 from edgeproof.paths import state_dir
 from edgeproof.release.energy_plot import draw as draw_energy_plot
+from edgeproof.release.rescore import rescore
 from edgeproof.stage_clock import STAGE_TIMES
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
@@ -43,6 +45,7 @@ class GateRun:
     bench: Path | None = None
     device_reports: Path | None = None
     data_metrics: Path | None = None  # metrics/data.json: how val was selected (background images left out)
+    data: Path | None = None  # data/prepared: the gate scores the gated file on its val split itself
     energy_plot: tuple[Path, Path] | None = None
     track_metrics: list[Path] = field(default_factory=list)
     track_curve: Path | None = None
@@ -199,6 +202,14 @@ def val_negatives_dropped(data_metrics: Path | None) -> int | None:
     return dropped
 
 
+def _rescored(args: GateRun, params: Any) -> Rescored | None:
+    """The gate's own scoring of the gated file on ``args.data``'s val (None without the data: a hand run's
+    or a library caller's choice; the stage requires it with ``--release``)."""
+    if args.data is None or args.model is None or args.bench is None:
+        return None
+    return rescore(args.model, args.data, params.evaluate, params.deploy, read_json(args.bench))
+
+
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
@@ -216,6 +227,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         profile=params.release.build_profile,
         released=released_record(args.release) if args.release is not None else None,
         val_negatives_dropped=val_negatives_dropped(args.data_metrics),
+        rescored=_rescored(args, params),
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

@@ -119,7 +119,7 @@ def records(
                 evaluated=True,
                 map50_95=m,
                 map50=ev.get("map50"),
-                map_drop=round(ref - m, 4) if ref is not None and m is not None else None,
+                map_drop=round(ref - m, 6) if ref is not None and m is not None else None,
                 fps_e2e=bench["fps_e2e"],
                 fps_e2e_best_round=max(bench.get("rounds_fps_e2e") or [bench["fps_e2e"]]),
                 latency_ms_p95=bench["latency_ms"]["p95"],

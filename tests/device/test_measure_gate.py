@@ -246,6 +246,7 @@ def test_end_to_end_on_the_bundled_clip(tmp_path, bundle):
     out = _measured(clip_bundle, "cpu-ci-clip")
     e2e = json.loads((out / "bench.json").read_text())["e2e"]
     assert e2e["source"] == "clip:clip.avi" and e2e["images"] == 15 and e2e["samples"] == 15  # 10 frames, looped
+    assert e2e["warmup"] == 2 and e2e["prefetch"] == 1  # warm-up frames excluded as over image files
     assert device_gate(clip_bundle, "cpu-ci-clip", out)["verdict"] == "pass"
 
 

@@ -30,7 +30,7 @@ from edgeproof.runtime.timing import end_to_end, end_to_end_overlapped, frames_i
 from edgeproof.settings import as_dict
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MACHINE, EXIT_PROVIDERS, EXIT_CRASHED = 0, 2, 4, 5, 6
-E2E_WARMUP = 2  # untimed end-to-end frames over image files, outside the FPS figure and the energy window
+E2E_WARMUP = 2  # untimed end-to-end frames (image files or the clip's), outside the FPS figure and the energy window
 
 
 class Refused(RuntimeError):
@@ -75,9 +75,11 @@ def e2e_run(
     """End to end as the profile measures it: image files, or the frames of the bundle's clip.
     ``edge`` is called at the two edges of the window the FPS figure is timed over (warm-up excluded)."""
     if profile.e2e_input == "clip":
-        return end_to_end_clip(model, bundle_clip(bundle), profile.e2e_images, edge)
-    e2e = end_to_end(model, images, E2E_WARMUP, profile.e2e_images, edge)
-    e2e.update(source="images", warmup=E2E_WARMUP)
+        e2e = end_to_end_clip(model, bundle_clip(bundle), E2E_WARMUP, profile.e2e_images, edge)
+    else:
+        e2e = end_to_end(model, images, E2E_WARMUP, profile.e2e_images, edge)
+        e2e["source"] = "images"
+    e2e["warmup"] = E2E_WARMUP
     return e2e
 
 

@@ -7,9 +7,10 @@ wrapper is the runtime's :class:`~edgeproof.runtime.detector.Detector`.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,35 +19,51 @@ from edgeproof.runtime.preprocess import load_image
 from edgeproof.runtime.timing import stats_ms
 
 
-def end_to_end_clip(detector: Detector, clip: Path, n: int, edge: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
-    """End to end on ``n`` frames of a recorded clip (looped if shorter): decode in a reader thread
-    overlapped with letterbox -> infer -> NMS, as a video application runs. FPS is frames per wall second.
-    ``edge``: called right before that wall time starts and right after it ends (an energy window's edges)."""
-    from edgeproof.device.video import FrameReader, open_capture
+def _clip_frames(clip: Path) -> Iterator[Tuple[int, np.ndarray]]:
+    """The clip's frames as ``(index, rgb)``, looped, each read and decoded only when asked for (so in
+    :func:`~edgeproof.runtime.overlap.detect_frames` a frame's decode counts in its latency; reopening the
+    clip to loop counts in the frame after the end, as it would in an application that loops)."""
+    from edgeproof.device.video import open_capture
 
-    ms: List[float] = []
-    if edge is not None:
-        edge()
-    start = time.perf_counter()
-    while len(ms) < n:
-        reader = FrameReader(open_capture(str(clip)), live=False, max_frames=n - len(ms))
+    index = 0
+    while True:
+        cap = open_capture(str(clip))
         try:
-            before = len(ms)
-            for frame in reader:
-                t0 = time.perf_counter()
-                detector([np.ascontiguousarray(frame[:, :, ::-1])])
-                ms.append((time.perf_counter() - t0) * 1000.0)
+            before = index
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield index, np.ascontiguousarray(frame[:, :, ::-1])  # OpenCV's BGR -> RGB
+                index += 1
         finally:
-            reader.close()
-        if len(ms) == before:
+            cap.release()
+        if index == before:
             raise ValueError(f"{clip}: no frames could be decoded")
-    wall = time.perf_counter() - start
-    if edge is not None:
-        edge()
+
+
+def end_to_end_clip(
+    detector: Detector, clip: Path, warmup: int, n: int, edge: Optional[Callable[[], Any]] = None
+) -> Dict[str, Any]:
+    """End to end on ``n`` frames of a recorded clip (looped if shorter), after ``warmup`` untimed ones: read +
+    decode of frame n+1 in a thread overlapped with frame n, as a video application runs
+    (:func:`~edgeproof.runtime.overlap.detect_frames`, prefetch 1). Each frame's latency runs from the start of
+    its decode to its boxes (queue wait included), as over image files; FPS is frames per wall second.
+    ``edge``: called right before that wall time starts and right after it ends (an energy window's edges)."""
+    from edgeproof.runtime.overlap import frame_latencies
+
+    frames = _clip_frames(clip)
+    try:
+        frame_latencies(detector, itertools.islice(frames, warmup))
+        if edge is not None:
+            edge()
+        ms, wall = frame_latencies(detector, itertools.islice(frames, n))
+        if edge is not None:
+            edge()
+    finally:
+        frames.close()  # releases the capture (each pass's reader thread has ended)
     lat = stats_ms(ms)
-    lat["fps"] = round(n / wall, 3)
-    lat["images"] = n
-    lat["source"] = f"clip:{clip.name}"
+    lat.update(fps=round(n / wall, 3), images=n, source=f"clip:{clip.name}", prefetch=1)
     return lat
 
 

@@ -7,8 +7,9 @@ thing wherever it is read. Python 3.8, numpy only (it runs on the Jetson).
 One meaning, one name, in every document built from these figures:
 
 * ``latency_ms`` / ``latency_ms_pNN`` / ``fps_e2e``: **end to end**, per frame at batch 1: read and
-  decode the image file, letterbox, ``session.run``, decode + NMS at the deployment operating point,
-  boxes mapped back to the original pixels;
+  decode the image file (on a device with ``e2e_input: clip``, the clip's frame: ``device/timing.py``),
+  letterbox, ``session.run``, decode + NMS at the deployment operating point, boxes mapped back to the
+  original pixels;
 * ``latency_model_ms`` / ``latency_model_ms_pNN`` / ``fps_model``: **model only**, ``session.run`` on
   a ready input tensor (at the stated batch; FPS counts images).
 """

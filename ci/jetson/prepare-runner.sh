@@ -61,6 +61,7 @@ install -d -o edgeproof-runner -m 0750 /var/cache/edgeproof/engines
 repo_root="$(cd "$here/../.." && pwd)"
 # read (strictly, as the jobs read it) even when POWER_MODE_ID is given: an unusable profile stops here
 mode="$(profile_power_mode "$venv/bin/python" "$repo_root" "$PROFILE")" || exit 1
+profile_matches_board "$venv/bin/python" "$repo_root" "$PROFILE" || exit 1
 if [ -z "${POWER_MODE_ID:-}" ] && [ -n "$mode" ]; then
   POWER_MODE_ID="$(board_power_mode_id "$venv/bin/python" "$repo_root" "$mode")" || exit 1
 fi

@@ -117,6 +117,14 @@ profile_power_mode() {
     || { echo "profile $3: no power mode can be read from $2/params.yaml (why: above)" >&2; return 1; }
 }
 
+# profile_matches_board PY REPO PROFILE: is this board one PROFILE (in REPO/params.yaml) matches (its L4T range,
+# model, architecture)? A board it never matches (e.g. JetPack 6.0 for the Orin profile's L4T 36.4.3+) would
+# fail machine_match on every pull request: the set-up stops here instead, naming the check
+profile_matches_board() {
+  PYTHONPATH="$2/src" "$1" -m edgeproof.device facts --profile "$3" --rules-params "$2/params.yaml" >/dev/null \
+    || { echo "this board does not match profile $3 in $2/params.yaml (why: above): flash the JetPack it names" >&2; return 1; }
+}
+
 # board_power_mode_id PY REPO MODE: print the nvpmodel id of power mode MODE on this board
 board_power_mode_id() {
   PYTHONPATH="$2/src" "$1" -m edgeproof.device power-mode --mode "$3" \

@@ -103,10 +103,18 @@ def test_without_a_val_entry_val_is_a_seeded_split_of_train_said_in_the_report_a
 
 
 @pytest.mark.parametrize("nc", ["2", 2.0, "2.0"])
-def test_an_integer_like_nc_is_accepted_as_ultralytics_accepts_it(tmp_path, nc):
+def test_an_integer_like_nc_is_accepted_as_ultralytics_accepts_it_and_said(tmp_path, nc, caplog):
+    """docs12 review: docs/data.md says each such reading is a warning and a note; nc's was neither."""
     repo = tmp_path / "repo"
     _dataset(repo, {"train": "train/images", "val": "valid/images", "nc": nc, "names": ["ring", "box"]})
-    assert prepare(_params(), repo, tmp_path / "out")["classes"] == ["ring", "box"]
+    with caplog.at_level(logging.WARNING):
+        report = prepare(_params(), repo, tmp_path / "out")
+    assert report["classes"] == ["ring", "box"]
+    said = f"nc {nc!r} read as 2, as ultralytics reads it (write nc: 2)"
+    assert [n for n in report["notes"] if said in n] and said in caplog.text
+    repo2 = tmp_path / "repo2"  # an integer nc is as ultralytics writes it: nothing to say
+    _dataset(repo2, {"train": "train/images", "val": "valid/images", "nc": 2, "names": ["ring", "box"]})
+    assert not [n for n in prepare(_params(), repo2, tmp_path / "out2")["notes"] if "nc " in n]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,26 @@ def test_preflight_names_the_nvpmodel_command_for_this_board(bundle, tmp_path):
     checks = {c["name"]: c for c in preflight(bundle, "jetson-orin-nano", SysRoot(root), tmp_path / "e")["checks"]}
     assert not checks["power_mode"]["ok"]
     assert checks["power_mode"]["detail"] == "'15W' (profile: 'MAXN_SUPER'; run `sudo nvpmodel -m 2`)"
+
+
+def test_facts_with_a_profile_refuses_a_board_the_profile_never_matches(tmp_path, capsys):
+    """docs12 review: the Orin profile needs L4T 36.4.3+ (JetPack 6.2) while the runner set-up accepted any
+    R36, so a JetPack 6.0 board was set up and then failed machine_match on every pull request."""
+    import shutil
+
+    from edgeproof.device.__main__ import main
+
+    params = str(Path(__file__).resolve().parents[2] / "params.yaml")
+    orin = ["--sysroot", str(FIXTURES / "jetson-orin-nano"), "facts", "--profile", "jetson-orin-nano"]
+    assert main([*orin, "--rules-params", params]) == 0
+    assert json.loads(capsys.readouterr().out)["profiles"]["jetson-orin-nano"]["matched"] is True
+    old = tmp_path / "orin-jp60"
+    shutil.copytree(FIXTURES / "jetson-orin-nano", old)
+    release = old / "etc/nv_tegra_release"
+    release.write_text(release.read_text().replace("REVISION: 4.3", "REVISION: 3.0"))
+    argv = ["--sysroot", str(old), "facts", "--profile", "jetson-orin-nano", "--rules-params", params]
+    assert main(argv) == 4
+    checks = json.loads(capsys.readouterr().out)["profiles"]["jetson-orin-nano"]["checks"]
+    assert {"name": "l4t_min", "expected": "36.4.3", "found": "36.3.0", "ok": False} in checks
+    unknown = ["facts", "--profile", "no-such-profile", "--rules-params", params]
+    assert main(unknown) == 2

@@ -297,3 +297,16 @@ def test_prepare_runner_has_no_yaml_reader_of_its_own():
     assert 'mode="$(profile_power_mode "$venv/bin/python" "$repo_root" "$PROFILE")" || exit 1' in prepare
     # the venv exists (step 2) before the profile is read (step 4)
     assert prepare.index('"$python" -m venv "$venv"') < prepare.index("profile_power_mode")
+
+
+def test_the_set_up_refuses_a_board_the_profile_never_matches(tmp_path):
+    """docs12 review: any R36 passed the set-up, so a JetPack 6.0 Orin (L4T 36.3; the profile asks 36.4.3+)
+    became a runner whose every pull request then failed machine_match."""
+    checkout = _checkout(tmp_path, (REPO / "params.yaml").read_text())
+    assert _power("profile_matches_board", checkout, "jetson-orin-nano").returncode == 0
+    proc = _power("profile_matches_board", checkout, "jetson-orin-nano", board="jetson-nano")
+    assert proc.returncode != 0 and "does not match profile jetson-orin-nano" in proc.stderr
+    assert "l4t_min" in proc.stderr
+    prepare = (REPO / "ci" / "jetson" / "prepare-runner.sh").read_text()
+    assert 'profile_matches_board "$venv/bin/python" "$repo_root" "$PROFILE" || exit 1' in prepare
+    assert prepare.index('"$python" -m venv "$venv"') < prepare.index("profile_matches_board")

@@ -76,6 +76,14 @@ def _class_count(nc: Any, where: str) -> int:
     return int(value)
 
 
+def _nc_reading(data: dict[str, Any], n: int, where: str) -> list[str]:
+    """The note for an ``nc`` read as ultralytics reads it (``'2'``, ``2.0``): said, as every such reading is."""
+    nc = data.get("nc")
+    if nc is None or (isinstance(nc, int) and not isinstance(nc, bool)):
+        return []
+    return [f"{where}: nc {nc!r} read as {n}, as ultralytics reads it (write nc: {n})"]
+
+
 def _root(data: dict[str, Any], yaml_path: Path, repo: Path) -> Path:
     given = data.get("path")
     if not given:
@@ -243,7 +251,7 @@ def load_yolo(params: YoloParams, repo: Path, problems: Problems) -> SourceDatas
     data = _read_yaml(yaml_path, where)
     names = _names(data, where)
     root = _root(data, yaml_path, repo)
-    notes: list[str] = []
+    notes = _nc_reading(data, len(names), where)
     listing = Listing()
     train = _split_images(data, "train", root, where, notes, listing)
     if train is None:

@@ -16,6 +16,9 @@
   included: print the report elsewhere), and the exit is measure's: 2 for a bundle that fails
   verification (rule ``bundle_verified``), 6 for a board that is not ready (rule ``preflight``).
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
+  With ``--profile NAME --rules-params FILE``: that profile's match only, exit 4 when this machine does not
+  match it (ci/jetson/prepare-runner.sh: a board the profile never matches, e.g. JetPack 6.0 for the
+  Orin's L4T 36.4.3+, stops at set-up, not at every pull request's measurement).
 - ``power-mode (--bundle DIR --profile NAME [--rules-params FILE] | --mode NAME)``: the ``nvpmodel -m``
   id of the profile's (or the named) power mode on this board (printed; exit 0), or exit 2 with the
   reason (unknown board or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
@@ -35,11 +38,11 @@ from typing import List, Optional
 
 from edgeproof.device.gated import Refused
 from edgeproof.device.manifest import BundleError, read_json_file, verify_bundle
-from edgeproof.device.measure import clear_results, default_cache_root, manifest_digest, run_measure
+from edgeproof.device.measure import EXIT_MACHINE, clear_results, default_cache_root, manifest_digest, run_measure
 from edgeproof.device.profile_source import load_profile
 from edgeproof.device.sysinfo import SysRoot, machine_facts, power_mode_id
 from edgeproof.io import write_json
-from edgeproof.profiles import match_machine, parse_profiles
+from edgeproof.profiles import match_machine, mismatches, parse_profiles
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,15 +87,32 @@ def _parser() -> argparse.ArgumentParser:
         )
     f = sub.add_parser("facts", help="print this machine's readings (and the bundle profiles it matches)")
     f.add_argument("--bundle", type=Path, default=None)
+    f.add_argument(
+        "--profile",
+        default=None,
+        help="check this machine against one profile (from --rules-params): exit 4 when it does not match",
+    )
+    f.add_argument("--rules-params", type=Path, default=None, help="the params.yaml --profile is read from")
     return p
 
 
 def _facts(args: argparse.Namespace) -> int:
     facts = machine_facts(SysRoot(args.sysroot))
-    if args.bundle is not None:
+    if args.profile is not None:  # the runner set-up: a board the profile will never match stops there
+        try:
+            profile = load_profile(args.bundle, args.profile, args.rules_params)
+        except (Refused, BundleError) as exc:
+            logging.getLogger("edgeproof.device").error("%s", exc)
+            return 2
+        facts["profiles"] = {args.profile: match_machine(profile.match, facts)}
+    elif args.bundle is not None:
         profiles = parse_profiles(read_json_file(args.bundle / "profiles.json"))
         facts["profiles"] = {n: match_machine(p.match, facts) for n, p in profiles.items()}
     sys.stdout.write(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    if args.profile is not None and not facts["profiles"][args.profile]["matched"]:
+        bad = "; ".join(mismatches(facts["profiles"][args.profile]))
+        logging.getLogger("edgeproof.device").error("this machine does not match profile %r: %s", args.profile, bad)
+        return EXIT_MACHINE
     return 0
 
 

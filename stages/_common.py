@@ -13,8 +13,9 @@ from edgeproof.stage_clock import note_stage_time
 
 log = logging.getLogger("edgeproof.stage")
 
-# Errors that mean "bad input or environment": reported as one clear line, exit code 2.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ParamsError, FileNotFoundError, ValueError, RuntimeError)
+# Errors that mean "bad input or environment": reported as one clear line, exit code 2 (never 1, which the gate
+# gives a failed rule). OSError: a missing file, a full disk, a read-only folder (its message names the path).
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ParamsError, OSError, ValueError, RuntimeError)
 
 
 def parser(description: str) -> argparse.ArgumentParser:

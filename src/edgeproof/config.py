@@ -134,6 +134,28 @@ _UNION_BRANCH = re.compile(r"^(?:constrained-\w+|int|float|str|bool|none|.*\[.*\
 _KEY_FIRST = re.compile(r"^[\w-]+(?:\.[\w-]+)+: ")  # a message that starts with the dotted key it is about
 
 
+# keys older params.yaml files have, and where they went: a team that upgrades gets the new home, not only
+# "unknown key" (the same names under the new section unless said)
+MOVED_KEYS = {
+    "gate": "moved to profiles.<release.build_profile>.gate (the build profile's gate; same key names)",
+    "evaluate.operating_point.conf": "moved to deploy.conf (the one operating point)",
+    "evaluate.operating_point.iou": "moved to deploy.iou (the one operating point)",
+    "benchmark.conf": "moved to deploy.conf (the one operating point)",
+    "benchmark.iou": "moved to deploy.iou (the one operating point)",
+    "evaluate.plots": "moved to the plots section (top level)",
+}
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """The message for a key no section has: where it moved, else the closest allowed key, and the allowed."""
+    moved = MOVED_KEYS.get(".".join(str(p) for p in loc))
+    if moved is not None:
+        return f"unknown key: {moved}"
+    close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(_known_keys(loc))})"
+
+
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -144,9 +166,7 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         if named:  # a settings dataclass (or a check across sections) named the key itself
             key, msg = msg.split(": ", 1)
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            msg = f"unknown key{hint} (allowed: {', '.join(_known_keys(loc))})"
+            msg = _unknown_key(loc)
         show_input = err["type"] not in ("extra_forbidden", "missing", "value_error")
         got = f" (got {err.get('input')!r})" if show_input else ""
         lines.append(f"{source}: {key}: {msg}{got}")

@@ -97,3 +97,48 @@ def test_a_live_source_drops_the_oldest_frames_behind_a_slow_model():
 def test_unopenable_source_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="cannot open the video source"):
         open_capture(str(tmp_path / "missing.mp4"))
+
+
+class _Boxes:
+    """Detections of nothing: run_video counts them and draws none."""
+
+    boxes = np.zeros((0, 4), np.float32)
+    scores = np.zeros(0, np.float32)
+    classes = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _frames_in(path) -> int:
+    cap, n = cv2.VideoCapture(str(path)), 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.mark.parametrize("stop", ["crash", "ctrl-c"])
+def test_an_output_video_is_replaced_only_by_a_finished_one(tmp_path, stop):
+    """interrupt12 review: `detect --video --out FILE` wrote straight over the user's file, so a kill left an
+    unreadable video where a good one was, and Ctrl-C a traceback instead of the summary."""
+    from edgeproof.device.video import run_video
+
+    clip, out = _clip(tmp_path / "clip.avi"), _clip(tmp_path / "kept.avi", frames=40)
+    calls = []
+
+    def detect(rgb):
+        calls.append(rgb.shape)
+        if len(calls) == 5:
+            raise RuntimeError("model crashed") if stop == "crash" else KeyboardInterrupt
+        return _Boxes()
+
+    if stop == "crash":
+        with pytest.raises(RuntimeError, match="model crashed"):
+            run_video(detect, str(clip), {}, out)
+        assert _frames_in(out) == 40  # the user's video, as it was
+    else:
+        summary = run_video(detect, str(clip), {}, out)  # Ctrl-C stops a run there, as it stops a stream
+        assert summary["frames"] == 4 and _frames_in(out) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "kept.avi"]  # no partial file left
+    assert run_video(lambda rgb: _Boxes(), str(clip), {}, out)["frames"] == 12 and _frames_in(out) == 12

@@ -97,3 +97,20 @@ def test_a_build_profile_missing_from_profiles_fails_validation_naming_the_profi
     raw["release"]["build_profile"] = "jetson-nano"
     path.write_text(yaml.safe_dump(raw))
     assert load_params(path).release.build_profile == "jetson-nano"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "home"),
+    [
+        (None, "gate", "profiles.<release.build_profile>.gate"),
+        ("benchmark", "conf", "deploy.conf"),
+        ("evaluate", "plots", "the plots section"),
+    ],
+)
+def test_a_key_older_params_have_says_where_it_moved(section, key, home):
+    """upgrade12 review: an older params.yaml's moved keys got "unknown key" with no hint where they went."""
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    (raw if section is None else raw[section])[key] = {"min_fps": 10} if key == "gate" else 0.25
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert f"{key}: unknown key: moved to {home}" in str(err.value)

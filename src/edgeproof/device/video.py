@@ -10,6 +10,7 @@ NMS -> boxes in frame pixels; optionally drawn and written to a video file or sh
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -120,6 +121,12 @@ def _writer(path: Path, cap: Any, frame: np.ndarray) -> Any:
     return cv2.VideoWriter(str(path), fourcc, fps, (frame.shape[1], frame.shape[0]))
 
 
+def _partial(out: Path) -> Path:
+    """Where the video is written until it is whole: beside ``out``, with its suffix (OpenCV picks the
+    container by it), so a run killed part-way leaves the user's file at ``out`` as it was."""
+    return out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
+
+
 def run_video(
     detect: Callable[[np.ndarray], Any],
     source: str,
@@ -129,35 +136,48 @@ def run_video(
     max_frames: Optional[int] = None,
     report_every_s: float = 1.0,
 ) -> Dict[str, Any]:
-    """Run ``detect`` (RGB frame -> Detections) over a video source; returns FPS and latency figures."""
+    """Run ``detect`` (RGB frame -> Detections) over a video source; returns FPS and latency figures.
+
+    ``out`` is replaced only by a finished video (written beside it, then renamed): Ctrl-C stops the run
+    there and keeps the frames so far, as a stream is stopped; a crash or a kill leaves ``out`` untouched."""
     cv2 = import_cv2()
     cap = open_capture(source)
     reader = FrameReader(cap, is_live(source), max_frames=max_frames)
-    writer, latencies, n_det = None, [], 0
+    writer, latencies, n_det, finished = None, [], 0, False
+    partial = _partial(out) if out is not None else None
     start = last = time.perf_counter()
     try:
-        for frame in reader:
-            t0 = time.perf_counter()
-            det = detect(np.ascontiguousarray(frame[:, :, ::-1]))
-            latencies.append(time.perf_counter() - t0)
-            n_det += len(det)
-            if out is not None or show:
-                draw(frame, det.boxes, det.scores, det.classes, names)
-            if out is not None:
-                writer = writer or _writer(out, cap, frame)
-                writer.write(frame)
-            if show:
-                cv2.imshow("edgeproof", frame)
-                if cv2.waitKey(1) & 0xFF == ord("q"):
-                    break
-            now = time.perf_counter()
-            if now - last >= report_every_s:
-                log.info("%d frames, %.1f FPS", len(latencies), len(latencies) / (now - start))
-                last = now
+        try:
+            for frame in reader:
+                t0 = time.perf_counter()
+                det = detect(np.ascontiguousarray(frame[:, :, ::-1]))
+                latencies.append(time.perf_counter() - t0)
+                n_det += len(det)
+                if out is not None or show:
+                    draw(frame, det.boxes, det.scores, det.classes, names)
+                if partial is not None:
+                    writer = writer or _writer(partial, cap, frame)
+                    writer.write(frame)
+                if show:
+                    cv2.imshow("edgeproof", frame)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+                now = time.perf_counter()
+                if now - last >= report_every_s:
+                    log.info("%d frames, %.1f FPS", len(latencies), len(latencies) / (now - start))
+                    last = now
+        except KeyboardInterrupt:
+            log.warning("interrupted after %d frames: stopping there", len(latencies))
+        finished = True
     finally:
         reader.close()
         if writer is not None:
             writer.release()
+        if partial is not None and out is not None and partial.exists():
+            if finished:
+                os.replace(partial, out)
+            else:
+                partial.unlink()
         if show:
             cv2.destroyAllWindows()
     return _summary(source, latencies, time.perf_counter() - start, n_det, reader.dropped, out)

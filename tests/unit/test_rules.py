@@ -29,8 +29,24 @@ from edgeproof.verdict.rules import compare, get_figure, json_safe, verdict
 def test_fps_statuses(measured, status):
     rule = compare("fps", "fps_e2e", ">=", 10.0, measured, "bench.json")
     assert rule["status"] == status and rule["passed"] is (status == "pass")
-    assert (rule["reason"] is None) is (status in ("pass", "fail"))
+    assert (rule["reason"] is None) is (status == "pass")  # a fail says why too (test_a_fail_states_...)
     json.dumps(rule, allow_nan=False)  # always writable as strict JSON
+
+
+@pytest.mark.parametrize(
+    "op, threshold, measured, reason",
+    [
+        # unrounded: gate.md's cells round 100.004 and 10.001 to the thresholds' "100" and "10"
+        ("<=", 100, 100.004, "latency_ms.p95 100.004 is not <= 100"),
+        (">", 10, 10.0, "latency_ms.p95 10.0 is not > 10"),
+        (">=", 0.8, 0.79996, "latency_ms.p95 0.79996 is not >= 0.8"),
+        ("==", True, "true", 'latency_ms.p95 "true" is not == true'),  # a cell shows both as "true"
+        ("==", "a" * 64, "a" * 63 + "b", 'latency_ms.p95 "{}b" is not == "{}"'.format("a" * 63, "a" * 64)),
+    ],
+)
+def test_a_fail_states_the_comparison_with_the_unrounded_values(op, threshold, measured, reason):
+    rule = compare("latency_p95", "latency_ms.p95", op, threshold, measured, "bench.json")
+    assert (rule["status"], rule["reason"]) == ("fail", reason)
 
 
 def _latency(bench):

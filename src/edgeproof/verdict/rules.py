@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+import operator
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from edgeproof.profiles import MAX_ENERGY_MJ_PER_FRAME, MAX_LATENCY_MS, MAX_MEMORY_MB, MAX_POWER_W
 
 PASS, FAIL, INVALID, INCONCLUSIVE = "pass", "fail", "invalid", "inconclusive"
+# The order rules, one each: ``==`` (identities) is judged apart, on type and value.
+OPS: Dict[str, Callable[[Any, Any], bool]] = {">": operator.gt, ">=": operator.ge, "<=": operator.le}
 STATUSES = (PASS, FAIL, INVALID, INCONCLUSIVE)
 EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
 
@@ -117,7 +120,7 @@ class Malformed:
 
     def reason(self) -> str:
         """``latency_ms: "12.5" is a string, expected an object with "p95"``."""
-        return "{}: {} is {}, expected {}".format(self.where, _shown(self.found), _kind(self.found), self.expected)
+        return "{}: {} is {}, expected {}".format(self.where, spelled(self.found), _kind(self.found), self.expected)
 
 
 def get_figure(data: Any, dotted: str) -> Any:
@@ -135,7 +138,7 @@ def get_figure(data: Any, dotted: str) -> Any:
     return data
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def spelled(value: Any, limit: int = 60) -> str:
     """``value`` as the file spells it (JSON), cut to ``limit`` characters: a forged file can be huge."""
     try:
         text = json.dumps(value, sort_keys=True)
@@ -164,13 +167,13 @@ def invalid_reason(metric: str, measured: Any) -> Optional[str]:
     if isinstance(measured, Malformed):
         return measured.reason()
     if isinstance(measured, bool) or not isinstance(measured, (int, float)):
-        return "{}: {} is {}, expected a number".format(metric, _shown(measured), _kind(measured))
+        return "{}: {} is {}, expected a number".format(metric, spelled(measured), _kind(measured))
     if not is_number(measured):
-        return "{}: {} is not a finite number".format(metric, _shown(measured))
+        return "{}: {} is not a finite number".format(metric, spelled(measured))
     low, high, low_ok = BOUNDS.get(metric, (-_INF, _INF, True))
     if measured < low or (measured == low and not low_ok) or measured > high:
         bounds = "{}{:g}, {:g}]".format("[" if low_ok else "(", low, high)
-        return "{}: {} is outside the possible range {}".format(metric, _shown(measured), bounds)
+        return "{}: {} is outside the possible range {}".format(metric, spelled(measured), bounds)
     return None
 
 
@@ -196,12 +199,12 @@ def result(
     reason: Optional[str] = None,
 ) -> Dict[str, Any]:
     """One rule result in ``gate.json``'s shape (``passed`` is ``status == "pass"``). An invalid list or
-    object is kept as its first characters (:func:`_shown`): a forged file's value may be huge, and the
+    object is kept as its first characters (:func:`spelled`): a forged file's value may be huge, and the
     result is shown in a PR comment."""
     if status not in STATUSES:
         raise ValueError("rule status must be one of {}, got {!r}".format(STATUSES, status))
     if status == INVALID and isinstance(measured, (list, tuple, Mapping)):
-        measured = _shown(measured)
+        measured = spelled(measured)
     return {
         "name": name,
         "metric": metric,
@@ -235,20 +238,24 @@ def compare(
     if isinstance(measured, Malformed):
         return result(name, metric, op, threshold, measured.found, source, INVALID, measured.reason())
     if op == "==":
-        ok = type(measured) is type(threshold) and measured == threshold
-        return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)
+        if type(measured) is type(threshold) and measured == threshold:
+            return result(name, metric, op, threshold, measured, source, PASS)
+        return result(name, metric, op, threshold, measured, source, FAIL, missed(metric, op, threshold, measured))
     why = invalid_reason(metric, measured)
     if why is not None:
         return result(name, metric, op, threshold, measured, source, INVALID, why)
-    if op == ">":
-        ok = measured > threshold
-    elif op == ">=":
-        ok = measured >= threshold
-    elif op == "<=":
-        ok = measured <= threshold
-    else:
+    if op not in OPS:
         raise ValueError("unknown rule operator {!r}".format(op))
-    return result(name, metric, op, threshold, measured, source, PASS if ok else FAIL)
+    if OPS[op](measured, threshold):
+        return result(name, metric, op, threshold, measured, source, PASS)
+    return result(name, metric, op, threshold, measured, source, FAIL, missed(metric, op, threshold, measured))
+
+
+def missed(metric: str, op: str, threshold: Any, measured: Any) -> str:
+    """Why a figure failed its rule, both values unrounded and as the file spells them (a report's cells round
+    ``100.004`` to ``100`` and show the string ``"true"`` as ``true``): ``latency_ms.p95 100.004 is not <= 100``.
+    80 characters of each: a sha256 in full."""
+    return "{} {} is not {} {}".format(metric, spelled(measured, 80), op, spelled(threshold, 80))
 
 
 def failed_names(rules: Iterable[Mapping[str, Any]]) -> List[str]:

@@ -59,7 +59,8 @@ from typing import Any
 from edgeproof.gate import unheld_files
 from edgeproof.io import read_json, size_mb, write_text
 from edgeproof.profiles import VARIANTS
-from edgeproof.verdict.rules import invalid_reason, is_count
+from edgeproof.verdict.boundary import rounded
+from edgeproof.verdict.rules import OPS, invalid_reason, is_count
 from edgeproof.verdict.shown import shown_device
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,29 @@ HEADLINE_KEYS = (
 )
 
 
-def _figure(value: Any, digits: int, metric: str) -> tuple[float | None, str | None]:
+def _figure(
+    value: Any, digits: int, metric: str, gate_report: Mapping[str, Any] | None = None
+) -> tuple[float | None, str | None]:
     """``(value rounded, None)``; ``(None, None)`` when it is missing, ``(None, why)`` when it is no possible
-    ``metric`` (a BOUNDS key of the rule engine: not a finite number, negative, an mAP over 1...)."""
+    ``metric`` (a BOUNDS key of the rule engine: not a finite number, negative, an mAP over 1...). Rounded to
+    more digits where ``digits`` would put it on the wrong side of (or on) the threshold a rule of
+    ``gate_report`` judged this very value against (fps 10.04 beside ``gate_passed`` true is not 10.0)."""
     if value is None:
         return None, None
     why = invalid_reason(metric, value)
-    return (None, f"impossible: {why}") if why is not None else (round(float(value), digits), None)
+    if why is not None:
+        return None, f"impossible: {why}"
+    return rounded(float(value), digits, _judged(gate_report or {}, metric, value)), None
+
+
+def _judged(gate_report: Mapping[str, Any], metric: str, value: Any) -> list[tuple[str, Any]]:
+    """``(op, threshold)`` of each order rule of the gate's over ``metric`` that judged ``value`` itself."""
+    rules = gate_report.get("rules")
+    return [
+        (r["op"], r.get("threshold"))
+        for r in (rules if isinstance(rules, list) else [])
+        if isinstance(r, Mapping) and r.get("metric") == metric and r.get("measured") == value and r.get("op") in OPS
+    ]
 
 
 def measured_on(bench: Mapping[str, Any], release: Mapping[str, Any] | None) -> str | None:
@@ -169,7 +186,7 @@ def _measured_figures(
     figures: dict[str, float | None] = {}
     withheld: dict[str, str] = {}
     for key, (role, value, digits, metric) in read.items():
-        figures[key], why = _figure(value, digits, metric) if digits is not None else _count(value, metric)
+        figures[key], why = _figure(value, digits, metric, gate_report) if digits is not None else _count(value, metric)
         if figures[key] is not None and role in unheld:
             figures[key], why = None, unheld[role]
         if why is not None:

@@ -152,6 +152,18 @@ def test_a_figure_that_misses_its_threshold_is_the_model_s_own_and_shown(model):
     assert (h["fps"], h["mAP50"], h["measured_on"]) == (30.0, 0.9, "Test") and "withheld" not in h
 
 
+def test_a_figure_rounded_onto_its_threshold_keeps_the_digits_that_decide(model):
+    # fps 10.04 passes "> 10": to 1 decimal it would read 10.0 (which fails) beside gate_passed true
+    report = check_gate(
+        DeviceGate(min_fps=10.0, max_latency_p95_ms=100.0), gated_eval(), gated_bench(10.04, 99.997), GATED
+    )
+    assert report["passed"]
+    h = headline_metrics(gated_eval(), gated_bench(10.04, 99.997), report, TRAIN, model)
+    assert (h["fps"], h["latency_p95_ms"], h["gate_passed"]) == (10.04, 99.997, True)
+    h = headline_metrics(gated_eval(), gated_bench(10.04, 99.997), {"passed": True}, TRAIN, model)
+    assert (h["fps"], h["latency_p95_ms"]) == (10.0, 100.0)  # no rule judged them: the usual digits
+
+
 def test_missing_or_impossible_values_show_as_null_not_as_numbers(model):
     h = headline_metrics({"map50": float("nan")}, {"fps_e2e": "fast"}, {}, {"epochs": True}, model)
     assert h["mAP50"] is None and h["mAP50-95"] is None and h["fps"] is None and h["latency_p95_ms"] is None

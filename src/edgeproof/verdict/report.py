@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional
 
 from edgeproof.markdown import cell, inline, one_line, table
+from edgeproof.verdict.boundary import cells
 from edgeproof.verdict.energy import shown_measured
 from edgeproof.verdict.eval_size import described, left_out
 from edgeproof.verdict.flags import throttle_problem
@@ -36,8 +37,9 @@ def rule_table(report: Mapping[str, Any], hot: Optional[str] = None) -> List[str
     for r in report["rules"]:
         status = r.get("status") or ("pass" if r.get("passed") else "fail")
         mark = _MARK[status]  # the reason, in full, is listed under the table
-        threshold = "{} {}".format(r["op"], cell(r["threshold"]))
-        measured = cell(r["measured"])
+        # more digits where 4 would misread: 100.004 and 100 both read "100" beside "<= 100"
+        measured, threshold = cells(r["measured"], r["op"], r["threshold"])
+        threshold = "{} {}".format(r["op"], threshold)
         if hot and r["name"] in SPEED_RULES and r["measured"] is not None:
             measured += " (throttled)"  # the verdict cannot rest on it: it was timed on a hot board
         metric = "`{}` ({})".format(cell(r["metric"]), cell(r["source"]))

@@ -65,3 +65,12 @@ def test_the_headline_rounding_keeps_the_side_of_the_threshold():
     assert rounded(0.7999996, 6, [(">=", 0.8)]) == 0.7999996
     assert rounded(10.0, 1, [(">", 10)]) == 10.0 and rounded(164.674, 1, [(">", 10)]) == 164.7
     assert rounded(10.04, 1) == 10.0  # no rule over it: the headline's digits
+
+
+def test_an_inconclusive_verdict_line_does_not_say_nothing_was_judged():
+    """docs12 review: gate.md opened "nothing was judged about the model" above a table of passed rules
+    (fps, map50, latency_p95 pass; only cross_check inconclusive)."""
+    from edgeproof.verdict.report import verdict_line
+
+    line = verdict_line("inconclusive")
+    assert "not every rule could be judged" in line and "nothing was judged" not in line

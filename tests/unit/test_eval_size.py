@@ -244,9 +244,10 @@ def test_val_background_images_left_out_are_named_beside_every_accuracy_rule():
         assert "left out" not in render_markdown(quiet)
 
 
-def _gate_stage(root: Path, data_report: object) -> str:
+def _gate_stage(root: Path, data_report: object, monkeypatch: pytest.MonkeyPatch) -> str:
     """The gate stage as dvc.yaml runs it (its --data-metrics argument) over the passing input set, with
-    ``data_report`` as metrics/data.json: gate.md."""
+    ``data_report`` as metrics/data.json: gate.md. The input set's model is a few bytes, not a model, so the
+    gate's own scoring of it (rule rescored, tests/unit/test_gate_rescore.py and the pipeline test) is left out."""
     import json
     import shlex
 
@@ -267,15 +268,18 @@ def _gate_stage(root: Path, data_report: object) -> str:
     argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
     argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
     argv += ["--data-metrics", str(root / data_metrics), "--device-reports", str(root / "no-device-reports")]
+    argv += ["--data", str(root / "data/prepared")]
+    monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
     code = gate_stage.main(argv)
     return (root / "gate.md").read_text() if code != 2 else f"exit {code}"
 
 
-def test_the_gate_stage_reads_val_negatives_dropped_from_the_data_report(tmp_path):
+def test_the_gate_stage_reads_val_negatives_dropped_from_the_data_report(tmp_path, monkeypatch):
     """metrics/data.json's selection.val_negatives_dropped (val_keep_negatives: false) reaches gate.md's
     accuracy rows; a data.json without a selection (a source that selects nothing) adds nothing."""
-    md = _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 7, "train_negatives_dropped": 30}})
+    md = _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 7, "train_negatives_dropped": 30}}, monkeypatch)
     assert md.count("val_keep_negatives: false left out 7 background images") == 1  # map50: cpu-ci's one mAP rule
-    assert "left out" not in _gate_stage(tmp_path, {"splits": {}})
-    assert "left out" not in _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 0}})
-    assert _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": "7"}}) == "exit 2"  # no count: refused
+    assert "left out" not in _gate_stage(tmp_path, {"splits": {}}, monkeypatch)
+    assert "left out" not in _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": 0}}, monkeypatch)
+    refused = _gate_stage(tmp_path, {"selection": {"val_negatives_dropped": "7"}}, monkeypatch)
+    assert refused == "exit 2"  # no count: refused

@@ -15,7 +15,8 @@ from edgeproof.verdict.timed_frames import described as frames_described
 _VERDICT = {
     "pass": "PASSED ✅ — release",
     "fail": "FAILED ❌ — do not release",
-    "inconclusive": "INCONCLUSIVE ⚠️ — nothing was judged about the model; see why below, fix and rerun",
+    # some rules may have passed: what is wrong is that one could not be judged, never the model
+    "inconclusive": "INCONCLUSIVE ⚠️ — not every rule could be judged; see why below, fix and rerun",
 }
 _MARK = {"pass": "pass", "fail": "**FAIL**", "invalid": "**INVALID**", "inconclusive": "inconclusive"}
 # A figure of a run whose conditions do not show it did not throttle (flags.throttle_problem, the headline's

@@ -79,6 +79,13 @@ def uncommitted(tags: Mapping[str, str]) -> list[str]:
     return blockers
 
 
+def not_registered_reason(tags: Mapping[str, str]) -> str:
+    """Why the run registers no version of its file and moves no alias (empty: its inputs are committed,
+    :func:`uncommitted`), as its ``not_registered_because`` tag says it."""
+    blockers = uncommitted(tags)
+    return ("inputs not committed: " + "; ".join(blockers))[:5000] if blockers else ""
+
+
 def champion_blockers(tags: Mapping[str, str], release_branches: Iterable[str]) -> list[str]:
     """Why a passing run cannot move the champion alias (empty: it can): it must be a committed
     (:func:`uncommitted`), non-experiment, non-pull-request run on a release branch."""
@@ -109,7 +116,7 @@ def alias_notes(
     """Run tags saying why a passing run earned less than ``champion``: ``not_registered_because`` (its
     inputs are not committed: no version registered, no alias moved), ``not_champion_because`` (``candidate``)."""
     if passed and uncommitted(tags):
-        return {"not_registered_because": ("inputs not committed: " + "; ".join(uncommitted(tags)))[:5000]}
+        return {"not_registered_because": not_registered_reason(tags)}
     if alias == candidate:
         return {"not_champion_because": "; ".join(champion_blockers(tags, release_branches))[:5000]}
     return {}

@@ -19,6 +19,7 @@ from typing import Any
 
 from edgeproof.io import read_json
 from edgeproof.paths import repo_root
+from edgeproof.tracking.context import not_registered_reason
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.params import TrackParams
@@ -279,10 +280,13 @@ def send(
     except BaseException:
         _mark_failed(client, run_id, register_as, exp_id)
         raise
+    registrable = register_as and (version is not None or record.get("passed") is True)  # a failed new file: no news
     return {
         "run_id": run_id,
         "new": True,
         "model_version": version,
+        "model": register_as,
+        "not_registered_because": not_registered_reason(record["tags"]) if registrable else "",
         "experiment": dest.experiment,
         "experiment_id": exp_id,
     }

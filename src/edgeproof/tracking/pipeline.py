@@ -40,14 +40,17 @@ def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
     web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
         link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}?{WORKFLOW}" if web else ""
+        number, why = item.get("model_version"), item.get("not_registered_because")
         log.info(
             "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],
             item.get("experiment"),
             item["record_id"],
-            f", registered version {item['model_version']}" if item.get("model_version") else "",
+            f", registered version {number}" if number and not why else "",
             link,
         )
+        if why:
+            _warn_not_registered(item, why)
     for exp_id in sorted({str(item["experiment_id"]) for item in sent if item.get("experiment_id")}):
         if web:
             log.info("runs table with the key metrics: %s/%s", web, runs_view_path(exp_id))
@@ -57,6 +60,20 @@ def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
                 redact(uri),
                 runs_view_path(exp_id),
             )
+
+
+def _warn_not_registered(item: dict[str, Any], why: str) -> None:
+    """Say that the run registered nothing, and where its verdict went: its file's version, when a
+    committed run registered it, holds the verdict in its history (which is no registration)."""
+    number = item.get("model_version")
+    log.warning(
+        "MLflow run %s registered no version of %s and moved no alias (%s)%s; only a run of committed inputs "
+        "does: commit them and run the gate stage again (docs/experiments.md)",
+        item["run_id"],
+        item.get("model"),
+        why,
+        f"; its verdict was added to the history of version {number}" if number else "",
+    )
 
 
 def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None) -> list[dict[str, Any]]:

@@ -35,6 +35,12 @@ from edgeproof.tracking.rollback import rollback as roll_alias_back
 
 log = logging.getLogger(__name__)
 
+REGISTERED_TAG = "registered_model_version"
+"""Run tag: ``<model>/<version>``, the version of the run's file, for a run whose inputs are committed."""
+HISTORY_OF_TAG = "verdict_in_history_of"
+"""Run tag: ``<model>/<version>`` whose history holds the verdict of a run that registered nothing (its
+inputs are not committed, ``not_registered_because``): the version a committed run registered for the file."""
+
 
 def find_version(client: Any, name: str, sha: str) -> Any | None:
     """The (first) version of ``name`` registered for the model file with this sha256, if any."""
@@ -147,9 +153,7 @@ def record_verdict(
     if version is None:
         if not record.get("passed"):
             return None
-        if uncommitted(record["tags"]):
-            log.warning("%s: not registered: the run's inputs are not committed (%s)", name,
-                        "; ".join(uncommitted(record["tags"])))  # fmt: skip
+        if uncommitted(record["tags"]):  # the sender's log says so (edgeproof.tracking.pipeline)
             return None
         _ensure_model(client, name)
         version = _first_of_file(
@@ -177,7 +181,8 @@ def record_verdict(
     for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
     settle_summary(client, name, number, exp_id, own=history.history_keys(written))
-    client.set_tag(run_id, "registered_model_version", f"{name}/{number}")
+    # a run whose inputs are not committed registered nothing: its tag names the version it only judged
+    client.set_tag(run_id, HISTORY_OF_TAG if uncommitted(record["tags"]) else REGISTERED_TAG, f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias and not move_alias(client, name, alias, number, at_ms, run_id):  # last: withdraw_run undoes it
         client.set_tag(run_id, "alias_not_moved", f"{alias}: a newer record moved it to another version meanwhile")

@@ -1,0 +1,74 @@
+"""A run that registers nothing (inputs not committed) says so, also when its file already has a version:
+it logged "registered version 1" and carried ``registered_model_version`` while its verdict only joined
+that version's history and no alias moved (review docs12 #1: a `dvc exp branch` checkout gated without
+`dvc checkout`, provenance not clean)."""
+
+from __future__ import annotations
+
+import logging
+
+from edgeproof.tracking.history import history
+from tests.unit.test_tracking import commit_all, make_run_files
+from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
+
+MODEL = "edgeproof-detector"
+
+
+def _untracked_input(repo) -> None:
+    """A file under a stage's deps that git does not hold: git stays clean, provenance does not."""
+    (repo / "data" / "sources" / "new").mkdir(parents=True)
+    (repo / "data" / "sources" / "new" / "img.png").write_bytes(b"not committed")
+
+
+def test_an_unregistered_run_on_a_registered_file_warns_and_is_not_tagged_registered(tmp_path, client, caplog):  # noqa: F811
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    with caplog.at_level(logging.INFO, logger="edgeproof.tracking"):
+        released = record(files, tmp_path, candidate_alias="candidate")
+    assert released["model_version"] == "1" and "registered version 1" in caplog.text
+    assert "registered no version" not in caplog.text
+    assert client.get_run(released["run_id"]).data.tags["registered_model_version"] == f"{MODEL}/1"
+    aliases = dict(client.get_registered_model(MODEL).aliases)
+
+    _untracked_input(tmp_path)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="edgeproof.tracking"):
+        dirty = record(files, tmp_path, candidate_alias="candidate")
+    assert dirty["model_version"] == "1"  # its verdict is in version 1's history, which it did not register
+    assert [e["run_id"] for e in history(client.get_model_version(MODEL, "1").tags)][-1] == dirty["run_id"]
+    assert dict(client.get_registered_model(MODEL).aliases) == aliases  # no alias moved
+    tags = client.get_run(dirty["run_id"]).data.tags
+    why = tags["not_registered_because"]
+    assert why == "inputs not committed: provenance not clean: untracked: data/sources/new/img.png"
+    assert "registered_model_version" not in tags and tags["verdict_in_history_of"] == f"{MODEL}/1"
+    assert "registered version" not in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if dirty["run_id"] in w] == [
+        f"MLflow run {dirty['run_id']} registered no version of {MODEL} and moved no alias ({why}); its verdict "
+        "was added to the history of version 1; only a run of committed inputs does: commit them and run the "
+        "gate stage again (docs/experiments.md)"
+    ]
+
+
+def test_an_unregistered_run_of_a_new_file_warns_why(tmp_path, client, caplog):  # noqa: F811
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    _untracked_input(tmp_path)
+    with caplog.at_level(logging.INFO, logger="edgeproof.tracking"):
+        sent = record(files, tmp_path)
+    assert sent["model_version"] is None and client.search_model_versions(f"name = '{MODEL}'") == []
+    tags = client.get_run(sent["run_id"]).data.tags
+    assert "registered_model_version" not in tags and "verdict_in_history_of" not in tags
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if "registered no version" in w] == [
+        f"MLflow run {sent['run_id']} registered no version of {MODEL} and moved no alias "
+        f"({tags['not_registered_because']}); only a run of committed inputs does: commit them and run the gate "
+        "stage again (docs/experiments.md)"
+    ]
+
+    commit_all(tmp_path)  # committed: registered, and said so without a warning
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="edgeproof.tracking"):
+        released = record(files, tmp_path)
+    assert released["model_version"] == "1" and "registered version 1" in caplog.text
+    assert "registered no version" not in caplog.text

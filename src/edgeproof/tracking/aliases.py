@@ -8,9 +8,13 @@ back, nor one whose sender moved it during a newer record's move (:func:`move_al
 
 from __future__ import annotations
 
+import calendar
 import logging
+import re
 import time
 from typing import Any
+
+from edgeproof.tracking.history_keys import history_keys, parse_entry
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,26 @@ def held_since(version: Any, alias: str) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def derived_since(version: Any, alias: str) -> int | None:
+    """A holder time for a version that code from before :data:`HELD_TAG` moved ``alias`` to: the newest
+    of its history entries' run ends (``at_ms``) and of the time its rollback note gives; else its creation.
+
+    The refusal rule lets a record move the alias only if it ended no earlier than the holder's time,
+    so a derived time EARLIER than the true one would let a record older than the move take the alias
+    (the bug this fixes, where no time at all let every record win). The record that moved the alias
+    there is one of the version's own history entries (or a rollback, noted with its time), so the
+    newest of them is never earlier than the true time: at worst later (an experiment's verdict on the
+    same file since), which refuses a record ending in between, a warning, never an older record winning."""
+    tags = version.tags or {}
+    times = [e.get("at_ms") for e in (parse_entry(tags[k]) for k in history_keys(tags)) if e is not None]
+    rolled = re.search(r" at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", tags.get(ROLLBACK_TAG.format(alias=alias), ""))
+    if rolled:
+        times.append(int(calendar.timegm(time.strptime(rolled.group(1), "%Y-%m-%d %H:%M:%S")) * 1000))
+    known = [t for t in times if isinstance(t, int) and not isinstance(t, bool)]
+    created = getattr(version, "creation_timestamp", None)
+    return max(known) if known else (created if isinstance(created, int) else None)
+
+
 def newer_than_holder(client: Any, name: str, alias: str, version: str, at_ms: int | None) -> bool:
     """Whether a record that ended at ``at_ms`` may move ``alias`` to ``version``: not when the current
     holder got it from a newer record (or a rollback since), e.g. an old record replayed from an
@@ -76,6 +100,10 @@ def _newer_than(current: Any, name: str, alias: str, version: str, at_ms: int | 
         log.warning("%s@%s: version %s holds it since %s, a time still to come; not counted", name, alias,
                     current.version, when(since))  # fmt: skip
         since = None
+    if since is None and current is not None and str(current.version) != version:
+        since = derived_since(current, alias)
+        log.warning("%s@%s: version %s holds it without a holder time (moved there by older code); taking %s, "
+                    "derived from its own records", name, alias, current.version, when(since))  # fmt: skip
     if since is None or (at_ms is not None and at_ms >= since):
         return True
     log.warning(

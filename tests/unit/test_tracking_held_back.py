@@ -51,7 +51,7 @@ def test_a_champion_a_device_failed_is_flagged_and_never_a_rollback_target(tmp_p
         assert _cli(files, "rollback") == 2  # v1, the only earlier holder, was failed by the device too
         assert f"version 1: {DEVICE}: failed: fps; --force to roll back there all the same" in caplog.text
         assert _cli(files, "rollback", "--to", "1") == 2
-        assert f"version 1 holds verdicts on its file that did not pass: {DEVICE}: failed: fps" in caplog.text
+        assert f"version 1 is held back: {DEVICE}: failed: fps" in caplog.text
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
 
     _device(client, SHA, "pass")  # the device passes v1's file again: no longer held back

@@ -16,7 +16,7 @@ from typing import Any
 
 from edgeproof.tracking.history import DEVICE_PROVENANCE, build_profile_of, history, own_verdicts
 from edgeproof.tracking.promotion import promotion
-from edgeproof.tracking.verdicts import BUILD_PROFILE
+from edgeproof.tracking.verdicts import BUILD_PROFILE, OLDER_HAND_RUN, RULES_FIELD, older_hand_run
 
 
 def unpassed_device_verdicts(
@@ -47,5 +47,10 @@ def unpassed_device_verdicts(
 def held_back(tags: Mapping[str, str], build_profile: str | None = None) -> list[str]:
     """:func:`unpassed_device_verdicts` of a version with no record sending (``model show``, a rollback): the
     build verdicts of entries that name no profile are ``build_profile``'s (params' ``release.build_profile``)
-    and ``build``'s (:data:`~edgeproof.tracking.verdicts.BUILD_PROFILE`)."""
-    return unpassed_device_verdicts(tags, builds=[BUILD_PROFILE, *([build_profile] if build_profile else [])])
+    and ``build``'s (:data:`~edgeproof.tracking.verdicts.BUILD_PROFILE`); and, last, a version registered by a
+    hand-gated run that older code called clean (:data:`~edgeproof.tracking.verdicts.OLDER_HAND_RUN`)."""
+    unpassed = unpassed_device_verdicts(tags, builds=[BUILD_PROFILE, *([build_profile] if build_profile else [])])
+    promoted = promotion(tags) or {}
+    entry = next((e for e in history(tags) if e.get("run_id") == promoted.get("run_id")), {})
+    older = older_hand_run(promoted.get("provenance"), promoted.get("verdicts"), entry.get(RULES_FIELD))
+    return [*unpassed, *([f"registered by a run {OLDER_HAND_RUN}"] if older else [])]

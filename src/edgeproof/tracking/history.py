@@ -51,7 +51,7 @@ from edgeproof.tracking.promotion import (
     promotion,
     record_tags,
 )
-from edgeproof.tracking.verdicts import verdict_problem
+from edgeproof.tracking.verdicts import RULES_FIELD, verdict_problem
 
 SHA_TAG = "model_sha256"
 RUNS_TAG = "runs"
@@ -129,6 +129,7 @@ def history_entry(record: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "provenance": record.get("provenance", "unknown"),
         "at_ms": (record.get("times") or {}).get("end_ms"),
         LOGGED: now_ms(),
+        **({RULES_FIELD: record[RULES_FIELD]} if RULES_FIELD in record else {}),  # which rules "clean" met
     }
 
 

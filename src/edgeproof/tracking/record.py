@@ -31,7 +31,7 @@ from edgeproof.tracking.keys import clean_keys
 from edgeproof.tracking.params import TrackParams
 from edgeproof.tracking.provenance import provenance
 from edgeproof.tracking.record_check import earned_alias
-from edgeproof.tracking.verdicts import thresholds, verdict_label, verdicts
+from edgeproof.tracking.verdicts import PROVENANCE_RULES, RULES_FIELD, thresholds, verdict_label, verdicts
 
 RECORD_FILE = "record.json"
 HEADLINE = "headline"
@@ -254,6 +254,7 @@ def build_record(
         "verdicts": verdicts(gate, release, sources.device_reports, (params.get("release") or {}).get("build_profile")),
         "thresholds": thresholds(gate),
         "provenance": tags["provenance"],
+        RULES_FIELD: PROVENANCE_RULES,  # what "clean" was checked against: older records were not held to both
         "headline": sorted(clean_keys(scalar_metrics({HEADLINE: metrics.get(HEADLINE) or {}}))),
     }
     record["alias"] = earned_alias(tags, record, track)  # a failed device verdict on this file: no alias

@@ -24,6 +24,7 @@ from edgeproof.tracking.aliases import CLOCK_ALLOWANCE_MS
 from edgeproof.tracking.context import alias_for
 from edgeproof.tracking.history import passed_every_own_verdict
 from edgeproof.tracking.params import TrackParams
+from edgeproof.tracking.verdicts import OLDER_HAND_RUN, RULES_FIELD, older_hand_run
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,23 @@ def checked_alias(folder: Path, record: dict[str, Any], models: list[Path], trac
     passed = _check_passed(path, record, gate)
     if models:
         _check_model(path, record, gate, models)
+    _hold_to_todays_rules(path, record)
     tags = {k: str(v) for k, v in (record.get("tags") or {}).items()}
     alias = earned_alias(tags, {**record, "passed": passed}, track or TrackParams())
     if (record.get("alias") or "") != alias:
         log.warning("%s says alias %r; its tags and verdict earn %r under track params: %r it is",
                     path, record.get("alias"), alias, alias)  # fmt: skip
     return alias
+
+
+def _hold_to_todays_rules(path: Path, record: dict[str, Any]) -> None:
+    """A record older code wrote ``provenance: clean`` for a hand-gated run (:func:`older_hand_run`) is sent
+    as not clean: logged and joining its file's history, registering nothing and moving no alias."""
+    rules = record.get(RULES_FIELD)
+    if older_hand_run(record.get("provenance"), record.get("verdicts"), rules) and isinstance(record.get("tags"), dict):
+        log.warning("%s: provenance clean, but %s: sent as not clean (logged, registers nothing, moves no alias)",
+                    path, OLDER_HAND_RUN)  # fmt: skip
+        record["provenance"] = record["tags"]["provenance"] = f"not clean: {OLDER_HAND_RUN}"
 
 
 def _when(ms: int) -> str:

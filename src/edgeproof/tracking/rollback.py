@@ -63,9 +63,9 @@ def rollback(
     """Move ``alias`` back to the latest earlier holder that still exists (history entries are
     consumed; deleted versions are skipped and named), or to version ``to`` (a move like any other,
     itself undoable; refused for a version that never held the alias, e.g. an experiment's candidate,
-    unless ``force``); return the move. A version ``held_back`` names verdicts against (a device failed
-    its file) is no target unless ``force``: ``to`` is refused, an earlier holder skipped with a warning.
-    Errors name the versions there are to choose from."""
+    unless ``force``); return the move. A version ``held_back`` names reasons against (a device failed
+    its file, or older code registered it from a hand-gated run) is no target unless ``force``: ``to`` is
+    refused, an earlier holder skipped with a warning. Errors name the versions there are to choose from."""
     current = alias_holder(client, name, alias)
     before = None if current is None else str(current.version)
     if to is not None:
@@ -85,7 +85,8 @@ def rollback(
         raise _no_earlier(client, name, alias, skipped, held)
     to, forced = last, held.pop(last)
     if forced:
-        log.warning("%s@%s: version %s holds verdicts on its file that did not pass: %s (--force given: moving it)",
+        log.warning("%s@%s: version %s is held back (verdicts on its file that did not pass, or a run older code "
+                    "called clean): %s (--force given: moving it)",
                     name, alias, to, "; ".join(forced))  # fmt: skip
     client.set_registered_model_alias(name, alias, to)
     client.set_model_version_tag(name, to, HELD_TAG.format(alias=alias), str(int(time.time() * 1000)))
@@ -105,9 +106,7 @@ def _no_earlier(client: Any, name: str, alias: str, deleted: list[str], held: di
     """The error of a rollback that found no earlier holder to go to, naming the versions skipped and the choices."""
     gone = f" (deleted since: {', '.join(deleted)})" if deleted else ""
     refused = "; ".join(f"version {v}: {'; '.join(why)}" for v, why in held.items())
-    refused = (
-        f"; skipped as a device failed its file ({refused}; --force to roll back there all the same)" if refused else ""
-    )
+    refused = f"; skipped as held back ({refused}; --force to roll back there all the same)" if refused else ""
     choices = ", ".join(_versions(client, name)) or "none"
     left = "its alias history holds no other" if refused else "its alias history is empty"
     return ValueError(
@@ -128,8 +127,8 @@ def _rollback_to(
     held = held_back(version)
     if held:
         why = (
-            f"{name}@{alias}: version {to} holds verdicts on its file that did not pass: {'; '.join(held)}; "
-            "a rollback goes to a version no device failed. Pass --force to move it there all the same"
+            f"{name}@{alias}: version {to} is held back: {'; '.join(held)}; a rollback goes to a version no device "
+            "failed and a clean run registered. Pass --force to move it there all the same"
         )
     if why and not force:
         raise ValueError(why)

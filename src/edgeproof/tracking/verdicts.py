@@ -14,6 +14,30 @@ VERDICT_FIELDS = ("passed", "verdict", "model_sha256", "failed")
 """What a record keeps of each gate report's verdict."""
 BUILD_PROFILE = "build"
 """The verdict's profile name when neither the gate report, ``reports/release.json`` nor params names one."""
+OLDER_HAND_RUN = (
+    "gated by hand by code from before 2026-12-07 (its verdict is keyed 'build', named by no release profile: "
+    "no --release), which called it clean; today's gate registers no such run"
+)
+"""Why a record or version that says ``provenance: clean`` is not: the gate has refused a hand run
+(``--model/--eval/--bench``) and judged files outside the pipeline's outputs since f389502/8fefaf2."""
+RULES_FIELD = "provenance_rules"
+PROVENANCE_RULES = "hand-run,judged-files"
+"""What a record's (and its history entry's) :data:`RULES_FIELD` says its provenance word was checked against;
+records from before it was written were not checked against both."""
+
+
+def older_hand_run(provenance: Any, verdicts: Any, rules: Any) -> bool:
+    """Whether a record (or a version's promotion record) saying ``provenance``, ``verdicts`` and ``rules``
+    (its :data:`RULES_FIELD`) is a clean :data:`OLDER_HAND_RUN`: ``clean``, written before the rules were
+    (no :data:`PROVENANCE_RULES`), with a build verdict keyed :data:`BUILD_PROFILE`. That key is the hand
+    run's mark: a gate run with ``--release`` is keyed by ``release.json``'s ``build_profile``, also in
+    older code (checked on stores of 2532349 and db832ea code), and a device's verdict never is."""
+    if provenance != "clean" or rules == PROVENANCE_RULES or not isinstance(verdicts, Mapping):
+        return False
+    build = verdicts.get(BUILD_PROFILE)
+    return build is not None and not (isinstance(build, Mapping) and build.get("device"))
+
+
 VERDICTS = ("pass", "fail", "inconclusive", "invalid")
 """The words a verdict may say (``invalid``: a device report a record refused, :func:`verdicts`)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.tracking import history
-from edgeproof.tracking.aliases import ROLLBACK_TAG, alias_history, alias_holder
+from edgeproof.tracking.aliases import MOVER_TAG, ROLLBACK_TAG, alias_history, alias_holder
 from edgeproof.tracking.held_back import held_back
 from edgeproof.tracking.history import SHA_TAG
 from edgeproof.tracking.promotion import alias_record, promotion
@@ -41,12 +41,16 @@ def show(client: Any, name: str, alias: str, build_profile: str | None = None) -
         raise ValueError(f"{name}@{alias}: no version holds this alias")
     tags = dict(version.tags)
     promoted = promotion(tags)
+    fixed = promoted is not None
     if promoted is None:  # registered before promotion records existed: its tags may have been rewritten
         promoted = {"run_id": version.run_id, "note": "registered before fixed promotion records; tags may be later"}
     promoted["gate"] = _gate_report(client, promoted.get("run_id"))
     moved = alias_record(tags, alias)  # the run that last moved the alias here (alias.<alias>.run_id)
-    if moved is None:  # moved by a device verdict, or before these records existed
-        moved = {"run_id": tags.get(f"promoted.{alias}.run_id"), "note": f"no record of a run promoting it to {alias}"}
+    mover = tags.get(f"promoted.{alias}.run_id") or tags.get(MOVER_TAG.format(alias=alias))
+    if moved is None and fixed and mover and mover == promoted.get("run_id"):  # moved by code before these records
+        moved = {**promoted, "note": f"the promotion record: the run that registered the version moved {alias} here"}
+    elif moved is None:  # moved by a device verdict, or by a run whose record was never written
+        moved = {"run_id": mover, "note": f"no record of a run promoting it to {alias}"}
     else:
         moved["gate"] = _gate_report(client, moved.get("run_id"))
     if ROLLBACK_TAG.format(alias=alias) in tags:  # its record is of the run that moved it here before

@@ -48,7 +48,7 @@ def rescore_rule(eval_metrics: Mapping[str, Any], source: str, rescored: Rescore
     and both values; one ``eval.json`` lacks is inconclusive (nothing held it), never a pass.
     """
     where = f"the gate's own scoring of {rescored.what}"
-    metric = f"{', '.join(RESCORED_FIGURES)} vs {where}"
+    metric = f"{', '.join(RESCORED_FIGURES)} vs the gate's own scoring"  # what was scored: in the reasons
     held = "equal" if rescored.tolerance == 0 else f"within {rescored.tolerance:g}"
     problems, absent = [], []
     for key in RESCORED_FIGURES:
@@ -63,4 +63,4 @@ def rescore_rule(eval_metrics: Mapping[str, Any], source: str, rescored: Rescore
         return result(RESCORED, metric, "==", held, problems[0][:200], source, INVALID, why)
     if absent:
         return result(RESCORED, metric, "==", held, None, source, INCONCLUSIVE, "; ".join(absent) + note)
-    return result(RESCORED, metric, "==", held, "agree", source, PASS, rescored.elsewhere)
+    return result(RESCORED, metric, "==", held, "agree", source, PASS, rescored.elsewhere or f"agree with {where}")

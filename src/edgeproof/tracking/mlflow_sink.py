@@ -27,6 +27,7 @@ from edgeproof.tracking.record import RECORD_FILE, Destination, content_id
 from edgeproof.tracking.record_check import EditedRecordError, check_times, checked_alias
 from edgeproof.tracking.redact import describe, install_log_filter
 from edgeproof.tracking.registry import record_verdict, withdraw_run
+from edgeproof.tracking.sqlite_store import ensure_store
 from edgeproof.tracking.view import VIEW_TAG, view_state
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,10 @@ def default_tracking_uri(repo: Path) -> str:
 
 def connect(uri: str) -> Any:
     """An ``MlflowClient`` for ``uri`` that fails fast when a team server is down; every log handler,
-    MLflow's own included (it exists once MLflow is imported), redacts credentials from here on."""
+    MLflow's own included (it exists once MLflow is imported), redacts credentials from here on. An
+    SQLite store is first made whole (:func:`~edgeproof.tracking.sqlite_store.ensure_store`): built
+    all at once when missing, a half-built empty one moved aside and built again, a half-built one
+    holding records refused (:class:`~edgeproof.tracking.sqlite_store.BrokenStoreError`)."""
     # Instead of MLflow's default minutes of retries; the record stays in the outbox for later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -54,6 +58,7 @@ def connect(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
     install_log_filter()
+    ensure_store(uri)
     return MlflowClient(tracking_uri=uri)
 
 

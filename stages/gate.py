@@ -2,7 +2,10 @@
 
 Exits 1 when a rule fails and 3 when one could not be judged (a figure missing), naming the rules,
 after writing the reports and recording the run, so failed candidates are as visible in MLflow as
-released ones. The thresholds are ``profiles.<release.build_profile>.gate``.
+released ones. The thresholds are ``profiles.<release.build_profile>.gate``. Exits 2 (an
+environment error) when the run's MLflow record can be neither sent nor kept in the outbox (a full
+disk, a read-only state folder): the reports are written and right, but DVC must not take the stage
+for done with the record lost; ``dvc repro -f -s gate`` makes it once the folder is writable.
 """
 
 from __future__ import annotations

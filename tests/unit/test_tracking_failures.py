@@ -1,4 +1,6 @@
-"""A tracking failure never changes a verdict or an exit code (issue 18: a full disk failed a passing gate)."""
+"""A tracking failure never changes a verdict (issue 18: a full disk failed a passing gate). One that loses the
+run's record for good (it can be neither sent nor kept in the outbox) fails the stage with exit 2, the code of an
+environment error, never 1 (a failed rule), so that DVC does not mark the stage done (interrupt12 finding 2)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import yaml
 from stages import gate as gate_stage
 
 from edgeproof.config import TrackParams
-from edgeproof.tracking.pipeline import outbox_dir, record_pipeline_run
+from edgeproof.tracking.pipeline import RecordNotKept, outbox_dir, record_pipeline_run
 from tests.unit.test_tracking import make_run_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +46,7 @@ def full_disk(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def test_a_full_disk_leaves_a_passing_gate_passing(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_fails_the_stage_and_keeps_the_passing_verdict(tmp_path, monkeypatch, capsys):
     files = make_run_files(tmp_path)
     evaluation = json.loads(files.metrics["eval"].read_text())
     skipped = {"ultralytics": "-"}  # one second scorer ran: none at all is inconclusive, not a pass
@@ -70,15 +72,19 @@ def test_a_full_disk_leaves_a_passing_gate_passing(tmp_path, monkeypatch, capsys
     argv += ["--report-md", str(t / "out" / "gate.md"), "--headline", str(t / "out" / "headline.json")]
     argv += ["--train-metrics", str(t / "train.json"), "--device-reports", str(t / "none")]
     with full_disk(tmp_path / "state", monkeypatch):
-        assert gate_stage.main(argv) == 0  # was 1: an ENOSPC traceback from the outbox snapshot
-    assert json.loads((t / "out" / "gate.json").read_text())["passed"] is True
+        # 2, not 0: the record, lost for good, left one warning and DVC took the stage for done; 1 (a traceback)
+        # before issue 18
+        assert gate_stage.main(argv) == 2
+    assert json.loads((t / "out" / "gate.json").read_text())["passed"] is True  # the verdict files stay: right
     err = capsys.readouterr().err
-    (warning,) = [line for line in err.splitlines() if " WARNING " in line]
-    assert "not made" in warning and "No space left on device" in warning
+    assert " INFO release gate PASSED" in err
+    (error,) = [line for line in err.splitlines() if " ERROR " in line]
+    assert str(outbox_dir(tmp_path / "state")) in error and "No space left on device" in error
+    assert "dvc repro -f -s gate" in error
     assert "Traceback" not in err
 
 
-def test_a_record_that_could_not_be_snapshot_is_reported_and_the_waiting_ones_go_next_time(tmp_path, monkeypatch):
+def test_a_record_that_could_not_be_snapshot_raises_and_the_waiting_ones_go_next_time(tmp_path, monkeypatch):
     files, state = make_run_files(tmp_path), tmp_path / "state"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # down: the first record waits
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -89,8 +95,8 @@ def test_a_record_that_could_not_be_snapshot_is_reported_and_the_waiting_ones_go
         files.params.write_text(
             yaml.safe_dump({"profiles": {"cpu-ci": {"gate": {"min_fps": 2.0}}}})
         )  # another run: another record
-        result = record_pipeline_run(files, tmp_path, state, TrackParams(experiment="unit"))
-    assert result["record"] is None and "No space left" in result["error"]
+        with pytest.raises(RecordNotKept, match="No space left"):
+            record_pipeline_run(files, tmp_path, state, TrackParams(experiment="unit"))
     assert {p.name for p in outbox_dir(state).iterdir()} >= waiting  # nothing waiting was lost
     assert not [p for p in outbox_dir(state).iterdir() if p.name.startswith(".")]  # no half-written folder
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -1,5 +1,5 @@
 """The gate stage's work: judge exactly the release candidate, write the verdict and the headline, draw
-the energy chart, record the run in MLflow, and say which rules failed.
+the energy chart, say which rules failed, and record the run in MLflow.
 
 ``stages/gate.py`` parses its arguments into :class:`GateRun` and calls :func:`run_gate`. The release
 candidate is the build profile's variant in ``reports/release.json``; its file must have the sha256 the
@@ -242,10 +242,16 @@ def run_gate(args: GateRun, params: Any) -> int:
     write_headline(args.headline, headline)
     if args.energy_plot:  # beside the latency chart: measured device energy vs mAP (or why there is none)
         draw_energy_plot(args.device_reports, args.release, *args.energy_plot)
-    if params.track.enabled:
+    code = _log_verdict(report, args.report_md)
+    if params.track.enabled:  # after the verdict's lines: a record that cannot be kept fails the stage (exit 2)
         # git info from the cwd: under `dvc exp run --temp/--queue` that is the experiment's own checkout
         # (the code that ran); the outbox and the default mlflow.db go to the main repo (paths.repo_root)
         record_pipeline_run(_record(args, args.params), Path.cwd(), state_dir(), params.track)
+    return code
+
+
+def _log_verdict(report: dict[str, Any], report_md: Path) -> int:
+    """Log the verdict (each rule not passed, then the outcome); its exit code."""
     if not report["passed"]:
         for r in (r for r in report["rules"] if not r["passed"]):
             log.error(
@@ -260,7 +266,7 @@ def run_gate(args: GateRun, params: Any) -> int:
             )
         failed = ", ".join(report["failed"])
         word = "FAILED" if report["verdict"] == "fail" else "INCONCLUSIVE"
-        log.error("release gate %s (%s); see %s", word, failed, args.report_md)
+        log.error("release gate %s (%s); see %s", word, failed, report_md)
         return EXIT[report["verdict"]]
     log.info("release gate PASSED for model %s", report["model_sha256"])
     return 0

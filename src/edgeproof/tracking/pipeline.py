@@ -91,33 +91,44 @@ def replay(state: Path, repo: Path, params: TrackParams, uri: str | None = None)
     return result.sent
 
 
+class RecordNotKept(RuntimeError):
+    """This run's record could be neither sent nor kept in the outbox (a full disk, a read-only state
+    folder): it would be lost for good, so the stage fails (exit 2) and DVC does not mark it done."""
+
+    def __init__(self, outbox: Path, cause: BaseException) -> None:
+        super().__init__(
+            f"the MLflow record of this run could not be written to {outbox} ({describe(cause)}), so it is neither "
+            "sent nor kept for `edgeproof track replay`; the verdict files are written. Free space or make the "
+            "folder writable, then run `dvc repro -f -s gate` to make the record (plain `dvc repro` can take the "
+            "gate for done when the verdict files it wrote match dvc.lock)"
+        )
+
+
 def record_pipeline_run(sources: RecordSources, repo: Path, state: Path, params: TrackParams) -> dict[str, Any]:
-    """Snapshot this run's files and try to send them; never raises for a tracking failure.
+    """Snapshot this run's files to the outbox and try to send them.
 
     Git info is taken from ``repo`` (the checkout whose code ran); the default MLflow database and
     artifacts live in :func:`~edgeproof.paths.repo_root` of it. Returns ``{"record": <outbox
     folder>, "pending": False, "sent": [...]}``, or ``"pending": True`` with ``"error"`` when this
-    run's record could not be sent (it stays in the outbox for ``edgeproof track replay``), or
-    ``"record": None`` when not even its snapshot could be written (e.g. a full disk): one warning
-    line, and the records already waiting are sent at the next record or replay.
+    run's record could not be sent (it stays in the outbox for ``edgeproof track replay``); a
+    tracking failure once the record is kept never raises. Raises :class:`RecordNotKept` when not
+    even the snapshot could be written (e.g. a full disk): nothing would ever send that record.
     """
-    try:
-        return _record(sources, repo, state, params)
-    except Exception as exc:  # a tracking failure never changes the verdict or the stage's exit code
-        log.warning(
-            "the MLflow record of this run was not made (%s); the verdict stands. Records already waiting in %s "
-            "are sent at the next run or with `edgeproof track replay`",
-            describe(exc),
-            outbox_dir(state),
-        )
-        return {"record": None, "pending": True, "error": describe(exc)}
-
-
-def _record(sources: RecordSources, repo: Path, state: Path, params: TrackParams) -> dict[str, Any]:
     install_log_filter()
     outbox = outbox_dir(state)
-    outbox.mkdir(parents=True, exist_ok=True)
-    folder = snapshot(sources, repo, outbox, params.log_model, destination(params), params)
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+        folder = snapshot(sources, repo, outbox, params.log_model, destination(params), params)
+    except Exception as exc:
+        raise RecordNotKept(outbox, exc) from exc
+    try:
+        return _send(folder, repo, outbox, params)
+    except Exception as exc:  # the record is kept: a tracking failure never changes the verdict or exit code
+        log.warning("MLflow did not take record %s (%s); it stays in %s", folder.name, describe(exc), outbox)
+        return {"record": str(folder), "pending": True, "error": describe(exc)}
+
+
+def _send(folder: Path, repo: Path, outbox: Path, params: TrackParams) -> dict[str, Any]:
     root = repo_root(repo)
     uri = default_tracking_uri(root)
     try:

@@ -104,3 +104,20 @@ def test_a_rollback_is_in_the_version_description_at_once_and_leaves_it_with_the
     description = client.get_model_version(MODEL, "1").description
     assert f"**Promoted to `champion`** by run [{c['run_id'][:8]}]" in description
     assert "by a rollback" not in description and "rollback" not in show(client, MODEL, "champion")["promoted"]
+
+
+def test_show_warns_when_the_run_that_moved_the_alias_never_finished(tmp_path, client, caplog):  # noqa: F811
+    """A send killed right after it moved champion leaves its run RUNNING (interrupt12 finding 3): model
+    show must not present that move as settled (the replay deletes the attempt and its version)."""
+    files = make_run_files(tmp_path)
+    git_repo(tmp_path)
+    sent = record(files, tmp_path)
+    assert show(client, MODEL, "champion")["promoted"].get("unsettled") is None  # a finished send: nothing to say
+    client.update_run(sent["run_id"], status="RUNNING")  # as left by a kill between move_alias and set_terminated
+
+    with caplog.at_level("WARNING"):
+        shown = show(client, MODEL, "champion")
+
+    assert sent["run_id"] in shown["promoted"]["unsettled"] and "RUNNING" in shown["promoted"]["unsettled"]
+    warning = next(r.getMessage() for r in caplog.records if "did not finish" in r.getMessage())
+    assert f"{MODEL}@champion: version 1" in warning and "track replay" in warning

@@ -28,6 +28,24 @@ def _gate_report(client: Any, run_id: str | None) -> Any:
         return None
 
 
+def _unsettled(client: Any, run_id: str | None) -> str | None:
+    """Why the move by ``run_id`` is not settled yet (its run is not FINISHED: a send killed after it
+    moved the alias), or ``None``."""
+    if not run_id:
+        return None
+    try:
+        status = client.get_run(run_id).info.status
+    except Exception:  # a run deleted since: nothing to say about its send
+        return None
+    if status == "FINISHED":
+        return None
+    return (
+        f"the run that moved the alias here ({run_id}) is {status}: its send did not finish, so its record waits in "
+        "the outbox; the next gate run or `edgeproof track replay` settles it, which can move the alias back and "
+        "register this file again under a new version number"
+    )
+
+
 def show(client: Any, name: str, alias: str, build_profile: str | None = None) -> dict[str, Any]:
     """Which version holds ``alias``: its sha256, the record of the run that last moved ``alias`` to it
     (``promoted``: its verdicts, key metrics and provenance, with its gate report; ``rollback``: how a
@@ -35,7 +53,8 @@ def show(client: Any, name: str, alias: str, build_profile: str | None = None) -
     record of the run that registered the file (``promotion``, which may be another run's: a what-if
     experiment's or a not-clean one's), every verdict on the file since (``history``) and, with a
     warning, the device verdicts on the file whose latest did not pass (``held_back``, :func:`held_back`:
-    a device that failed the file after the alias moved there)."""
+    a device that failed the file after the alias moved there). ``promoted["unsettled"]``, with a
+    warning, when the run that moved the alias is not FINISHED (:func:`_unsettled`)."""
     version = alias_holder(client, name, alias)
     if version is None:
         raise ValueError(f"{name}@{alias}: no version holds this alias")
@@ -55,6 +74,10 @@ def show(client: Any, name: str, alias: str, build_profile: str | None = None) -
         moved["gate"] = _gate_report(client, moved.get("run_id"))
     if ROLLBACK_TAG.format(alias=alias) in tags:  # its record is of the run that moved it here before
         moved["rollback"] = f"back on this version by a rollback {tags[ROLLBACK_TAG.format(alias=alias)]}"
+    unsettled = _unsettled(client, tags.get(MOVER_TAG.format(alias=alias)))
+    if unsettled:
+        log.warning("%s@%s: version %s: %s", name, alias, version.version, unsettled)
+        moved["unsettled"] = unsettled
     held = held_back(tags, build_profile)
     if held:
         log.warning("%s@%s: version %s is held back: %s", name, alias, version.version, "; ".join(held))

@@ -20,6 +20,7 @@ from edgeproof.data.coco import load_coco
 from edgeproof.data.coverage import unseen_categories, val_from
 from edgeproof.data.dvcconfig import dvc_cache_types
 from edgeproof.data.frames import Frames
+from edgeproof.data.identity import split_digests
 from edgeproof.data.params import DataParams, SubsetParams
 from edgeproof.data.place import Twins, place_split
 from edgeproof.data.report import LOSES_BOXES, Problems, enforce
@@ -158,7 +159,7 @@ def _prepare_synthetic(params: DataParams, out: Path) -> dict[str, Any]:
         by_image: dict[int, list[tuple[int, int]]] = {im["id"]: [] for im in gt["images"]}
         for ann in gt["annotations"]:
             by_image[ann["image_id"]].append((ann["category_id"], ann["iscrowd"]))
-        stats[split] = split_stats(by_image.values(), categories)
+        stats[split] = {**split_stats(by_image.values(), categories), **split_digests(out, split)}
     return _report("synthetic", categories, stats, Problems(), {"strict": params.strict})
 
 
@@ -277,4 +278,6 @@ def prepare(params: DataParams, repo: Path, out: Path) -> dict[str, Any]:
     problems.log()
     enforce(problems, params.strict, report)
     write_labels_and_annotations(out, records, ds.categories, ds.source)
+    for split in SPLITS:  # of the files as written: the build gate holds data/prepared to them
+        stats[split].update(split_digests(out, split))
     return report

@@ -134,6 +134,7 @@ LAYERS = [
         "gate",
         "gate_consistency",
         "gate_rescore",
+        "val_identity",
         "bundle",
         "verdict",
         "detect",

@@ -140,6 +140,7 @@ def check_gate(
     released: Released | None = None,
     val_negatives_dropped: int | None = None,
     rescored: Rescored | None = None,
+    val_identity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -154,8 +155,9 @@ def check_gate(
     ``val_negatives_dropped``: the background images the data stage left out of val, which the accuracy
     rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`); ``rescored``: the gate's own
     scoring of the file (the ``rescored`` rule, :mod:`edgeproof.gate_rescore`; the stage always scores, a
-    caller without the val data passes None). A file that is not a JSON object fails every rule on it
-    (never raises).
+    caller without the val data passes None); ``val_identity``: the ``val_identity`` rule already judged
+    (:func:`edgeproof.val_identity.val_identity_rule`: the val scored on is the data stage's; None: not
+    judged). A file that is not a JSON object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -172,6 +174,8 @@ def check_gate(
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
     if rescored is not None:
         rules.append(rescore_rule(eval_metrics, ev, rescored))
+    if val_identity is not None:
+        rules.append(dict(val_identity))
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))
@@ -196,6 +200,7 @@ _WHOLE_FILE = {
     "same_model_benchmarked": (FAIL, INVALID, INCONCLUSIVE),
     CONSISTENT: (INVALID,),
     RESCORED: (INVALID,),
+    "val_identity": (INVALID,),  # edgeproof.val_identity: eval.json scored on a val other than the data stage's
     "cross_check": (INVALID,),
     "readable": (INVALID,),
 }

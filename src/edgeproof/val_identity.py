@@ -26,14 +26,17 @@ VAL_IDENTITY = "val_identity"
 _METRIC = "data/prepared val vs metrics/data.json splits.val"
 
 
-def _count_problems(eval_metrics: Mapping[str, Any], source: str, val: Mapping[str, Any], where: str) -> list[str]:
-    """The gated evaluation's val counts that differ from the data stage's ``splits.val`` (``where``: its file)."""
+def _count_problems(
+    eval_metrics: Mapping[str, Any], source: str, val: Mapping[str, Any], where: str
+) -> list[tuple[str, str]]:
+    """``(key, why)`` for each of the gated evaluation's val counts that differ from the data stage's
+    ``splits.val`` (``where``: its file)."""
     boxes, crowd = val.get("boxes"), val.get("crowd_boxes")
     pairs = [("n_images", "images", val.get("images"))]
     if isinstance(boxes, int) and isinstance(crowd, int):  # the evaluation's n_gt leaves crowd boxes out
         pairs += [("n_gt", "boxes - crowd_boxes", boxes - crowd), ("n_gt_crowd", "crowd_boxes", crowd)]
     out = [
-        f"{source} {key} {eval_metrics.get(key)!r} differs from {where} splits.val.{theirs} {mine!r}"
+        (key, f"{source} {key} {eval_metrics.get(key)!r} differs from {where} splits.val.{theirs} {mine!r}")
         for key, theirs, mine in pairs
         if key in eval_metrics and eval_metrics.get(key) != mine
     ]
@@ -41,19 +44,18 @@ def _count_problems(eval_metrics: Mapping[str, Any], source: str, val: Mapping[s
     if crowd == 0 and isinstance(classes, Mapping):  # data.json's class counts include crowd boxes
         for row, key in eval_class_labels(eval_metrics):  # keyed alike (edgeproof.data.classkeys)
             if row.get("n_gt") != classes.get(key):
-                out.append(
-                    f"{source} per_class[{key}].n_gt {row.get('n_gt')!r} differs from {where} "
-                    f"splits.val.classes.{key} {classes.get(key)!r}"
-                )
+                why = f"{source} per_class[{key}].n_gt {row.get('n_gt')!r} differs from {where} splits.val.classes"
+                out.append((f"per_class[{key}].n_gt", f"{why}.{key} {classes.get(key)!r}"))
     return out
 
 
-def _digest_problems(val: Mapping[str, Any], data: Path, where: str) -> tuple[list[str], list[str]]:
-    """(digests of ``data``'s val that differ from ``where``'s, keys ``where`` does not record)."""
+def _digest_problems(val: Mapping[str, Any], data: Path, where: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(``(key, why)`` for the digests of ``data``'s val that differ from ``where``'s, the keys ``where`` does
+    not record)."""
     found, files = split_digests(data, "val"), split_files(data, "val")
     absent = [key for key in DIGEST_KEYS if not isinstance(val.get(key), str)]
     differ = [
-        f"{files[key].as_posix()}: {key} {found[key]} differs from {where} splits.val.{key} {val[key]}"
+        (key, f"{files[key].as_posix()}: {key} {found[key]} differs from {where} splits.val.{key} {val[key]}")
         for key in DIGEST_KEYS
         if key not in absent and found[key] != val[key]
     ]
@@ -65,6 +67,7 @@ def val_identity_rule(
 ) -> dict[str, Any]:
     """``val_identity``: ``data``'s val split and the gated evaluation ``eval_metrics`` (read from ``source``)
     against the data stage's record of val in ``data_metrics`` (module doc); never raises on a missing file."""
+    eval_metrics = eval_metrics if isinstance(eval_metrics, Mapping) else {}  # its own rule says it is no object
     if data_metrics is None or not data_metrics.is_file():
         why = f"no data stage report ({data_metrics}): {data.as_posix()}'s val is held to nothing"
         return result(VAL_IDENTITY, _METRIC, "==", "equal", None, source, INCONCLUSIVE, why)
@@ -78,8 +81,9 @@ def val_identity_rule(
     differ, absent = _digest_problems(val, data, where)
     problems = differ + _count_problems(eval_metrics, source, val, where)
     if problems:
-        why = "; ".join(problems) + " (val was edited after the data stage: rerun `dvc repro data`)"
-        return result(VAL_IDENTITY, _METRIC, "==", "equal", problems[0][:200], source, INVALID, why)
+        why = "; ".join(text for _, text in problems) + " (val was edited after the data stage: rerun `dvc repro data`)"
+        measured = f"differs: {', '.join(key for key, _ in problems)}"[:80]  # gate.md's cell; values: the reason
+        return result(VAL_IDENTITY, _METRIC, "==", "equal", measured, source, INVALID, why)
     if absent:
         why = (
             f"{where} has no splits.val.{', '.join(absent)} (written by older code): {data.as_posix()}'s val "

@@ -58,6 +58,8 @@ def test_machine_contracts(repo):
     assert gate["model_sha256"] == chosen["sha256"] == sha256_file(repo / chosen["path"])
     rescored = next(r for r in gate["rules"] if r["name"] == "rescored")  # the gate scored the file itself
     assert rescored["status"] == "pass" and rescored["threshold"] == "equal", rescored
+    identity = next(r for r in gate["rules"] if r["name"] == "val_identity")  # val is the data stage's
+    assert identity["status"] == "pass", identity
     assert release["variants"]["fp16"]["evaluated"] is False  # no GPU provider on the test machine
     parity = json.loads((repo / "metrics/parity.json").read_text())
     assert parity["raw_outputs"]["passed"] is True

@@ -14,6 +14,7 @@ from edgeproof.val_identity import VAL_IDENTITY, val_identity_rule
 from edgeproof.verdict.rules import INCONCLUSIVE, INVALID, PASS
 from tests.data.builders import clean_coco, coco_image, draw, save, write_coco
 from tests.data.test_params_and_stage import SRC, _run_stage, _write_params
+from tests.unit import gate_inputs as gi
 
 SOURCE = "metrics/variants/int8/eval.json"
 
@@ -59,6 +60,7 @@ def test_a_relabelled_val_is_invalid_naming_the_file_the_key_and_both_digests(tm
     rule = _rule(ev, prepared, report)
     assert rule["status"] == INVALID
     assert f"{path.as_posix()}: annotations_sha256 " in rule["reason"]
+    assert rule["measured"] == "differs: annotations_sha256, n_gt"
     assert f"differs from {report.as_posix()} splits.val.annotations_sha256 {recorded}" in rule["reason"]
     assert (
         f"{SOURCE} n_gt {ev['n_gt']} differs from {report.as_posix()} splits.val.boxes - crowd_boxes" in rule["reason"]
@@ -124,3 +126,64 @@ def test_val_background_images_left_out_on_purpose_are_in_neither_count(tmp_path
     data = json.loads(report.read_text())
     assert data["selection"]["val_negatives_dropped"] == 2 and data["splits"]["val"]["images"] == ev["n_images"] == 3
     assert _rule(ev, prepared, report)["status"] == PASS
+
+
+def _gate(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict]:
+    """The gate stage as dvc.yaml runs it (--data data/prepared --data-metrics metrics/data.json) over the
+    passing input set, whose evaluation counts are the default synthetic val's: (exit code, gate.json). The set's
+    model is a few bytes, so the gate's own scoring of it (rescored) is left out."""
+    from stages import gate as gate_stage
+
+    argv = ["--params", str(root / "params.yaml"), "--release", str(root / "reports/release.json")]
+    argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
+    argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
+    argv += ["--data-metrics", str(root / "metrics/data.json"), "--data", str(root / "data/prepared")]
+    argv += ["--device-reports", str(root / "no-device-reports")]
+    monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
+    code = gate_stage.main(argv)
+    return code, json.loads((root / "gate.json").read_text())
+
+
+def _default_data_stage(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data stage with the repository's params (tracking off) in ``root``, the working directory from now on."""
+    import yaml
+    from stages.data import main as data_main
+
+    repo = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["track"]["enabled"] = False
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(root)
+    assert data_main(["--params", "params.yaml", "--out", "data/prepared", "--metrics", "metrics/data.json"]) == 0
+
+
+def test_the_gate_stage_refuses_a_val_relabelled_after_the_data_stage(tmp_path, monkeypatch):
+    """launder12 finding 1 through the stage: the default data stage's val, then its ground truth rewritten in
+    data/prepared (annotations and labels alike, as `dvc commit` would keep them): invalid, and the headline
+    withholds the evaluation's figures."""
+    _default_data_stage(tmp_path, monkeypatch)
+    gi.write_inputs(tmp_path, gi.documents(tmp_path))
+    code, report = _gate(tmp_path, monkeypatch)
+    assert code == 0 and report["verdict"] == "pass" and "val_identity" not in report["failed"]
+    path = tmp_path / "data/prepared/annotations/val.json"
+    gt = json.loads(path.read_text())
+    gt["annotations"] = [{**a, "bbox": [0.0, 0.0, 10.0, 10.0]} for a in gt["annotations"]]  # same counts
+    path.write_text(json.dumps(gt))
+    code, report = _gate(tmp_path, monkeypatch)
+    rule = next(r for r in report["rules"] if r["name"] == "val_identity")
+    assert code == 1 and report["verdict"] == "fail" and rule["status"] == INVALID
+    assert "annotations/val.json: annotations_sha256" in rule["reason"]
+    assert rule["measured"] == "differs: annotations_sha256"  # gate.md's cell; the values are in the reason
+    headline = json.loads((tmp_path / "headline.json").read_text())
+    assert headline.get("mAP50") is None  # eval.json's figure is not this val's: withheld
+
+
+def test_a_data_report_older_than_the_digests_leaves_the_gate_stage_inconclusive(tmp_path, monkeypatch):
+    _default_data_stage(tmp_path, monkeypatch)
+    older = json.loads((tmp_path / "metrics/data.json").read_text())
+    for key in DIGEST_KEYS:
+        del older["splits"]["val"][key]
+    (tmp_path / "metrics/data.json").write_text(json.dumps(older))
+    gi.write_inputs(tmp_path, gi.documents(tmp_path))
+    code, report = _gate(tmp_path, monkeypatch)
+    assert code == 3 and report["verdict"] == "inconclusive" and report["failed"] == ["val_identity"]

@@ -25,6 +25,7 @@ from edgeproof.release.rescore import rescore
 from edgeproof.stage_clock import STAGE_TIMES
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
+from edgeproof.val_identity import val_identity_rule
 from edgeproof.verdict.rules import EXIT, is_count
 
 log = logging.getLogger("edgeproof.stage")
@@ -210,6 +211,14 @@ def _rescored(args: GateRun, params: Any) -> Rescored | None:
     return rescore(args.model, args.data, params.evaluate, params.deploy, read_json(args.bench))
 
 
+def _val_identity(args: GateRun) -> dict[str, Any] | None:
+    """The ``val_identity`` rule: ``args.data``'s val as ``args.data_metrics`` records it (None without the
+    data: nothing is scored on it)."""
+    if args.data is None or args.eval is None:
+        return None
+    return val_identity_rule(read_json(args.eval), args.eval.as_posix(), args.data, args.data_metrics)
+
+
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
@@ -228,6 +237,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         released=released_record(args.release) if args.release is not None else None,
         val_negatives_dropped=val_negatives_dropped(args.data_metrics),
         rescored=_rescored(args, params),
+        val_identity=_val_identity(args),
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,15 @@ def test_facts_with_a_profile_refuses_a_board_the_profile_never_matches(tmp_path
     assert {"name": "l4t_min", "expected": "36.4.3", "found": "36.3.0", "ok": False} in checks
     unknown = ["facts", "--profile", "no-such-profile", "--rules-params", params]
     assert main(unknown) == 2
+
+
+def test_facts_with_a_profile_and_nowhere_to_read_it_from_is_a_clear_error(caplog, capsys):
+    """review diff12 #3: ``facts --profile NAME`` without --rules-params or --bundle was a TypeError
+    traceback (``None / "profiles.json"``), exit 1; the documented exits are 0 / 2 / 4."""
+    from edgeproof.device.__main__ import main
+
+    argv = ["--sysroot", str(FIXTURES / "jetson-orin-nano"), "facts", "--profile", "jetson-orin-nano"]
+    with caplog.at_level(logging.ERROR, logger="edgeproof.device"):
+        assert main(argv) == 2
+    assert "needs --rules-params FILE (a params.yaml) or --bundle DIR" in caplog.text
+    assert capsys.readouterr().out == ""  # no facts printed for a question that was not asked right

@@ -16,9 +16,10 @@
   included: print the report elsewhere), and the exit is measure's: 2 for a bundle that fails
   verification (rule ``bundle_verified``), 6 for a board that is not ready (rule ``preflight``).
 - ``facts [--bundle DIR]``: this machine as the device side reads it (and which bundle profiles match).
-  With ``--profile NAME --rules-params FILE``: that profile's match only, exit 4 when this machine does not
-  match it (ci/jetson/prepare-runner.sh: a board the profile never matches, e.g. JetPack 6.0 for the
-  Orin's L4T 36.4.3+, stops at set-up, not at every pull request's measurement).
+  With ``--profile NAME --rules-params FILE`` (or ``--bundle DIR``: its ``profiles.json``; neither: exit 2):
+  that profile's match only, exit 4 when this machine does not match it (ci/jetson/prepare-runner.sh: a
+  board the profile never matches, e.g. JetPack 6.0 for the Orin's L4T 36.4.3+, stops at set-up, not at
+  every pull request's measurement).
 - ``power-mode (--bundle DIR --profile NAME [--rules-params FILE] | --mode NAME)``: the ``nvpmodel -m``
   id of the profile's (or the named) power mode on this board (printed; exit 0), or exit 2 with the
   reason (unknown board or mode, or the profile requires none). For the runner set-up: ``sudo nvpmodel -m "$(...)"``.
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--profile",
         default=None,
-        help="check this machine against one profile (from --rules-params): exit 4 when it does not match",
+        help="check this machine against one profile (from --rules-params, else --bundle): exit 4 on no match",
     )
     f.add_argument("--rules-params", type=Path, default=None, help="the params.yaml --profile is read from")
     return p
@@ -99,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
 def _facts(args: argparse.Namespace) -> int:
     facts = machine_facts(SysRoot(args.sysroot))
     if args.profile is not None:  # the runner set-up: a board the profile will never match stops there
+        if args.bundle is None and args.rules_params is None:  # nowhere to read the profile from
+            logging.getLogger("edgeproof.device").error(
+                "facts --profile %s needs --rules-params FILE (a params.yaml) or --bundle DIR to read it from",
+                args.profile,
+            )
+            return 2
         try:
             profile = load_profile(args.bundle, args.profile, args.rules_params)
         except (Refused, BundleError) as exc:

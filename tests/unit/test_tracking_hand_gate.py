@@ -60,4 +60,4 @@ def test_a_hand_gated_pipeline_output_the_release_did_not_choose_is_logged_but_n
     assert sent["model_version"] is None and client.search_model_versions(f"name = '{MODEL}'") == []
     tags = client.get_run(sent["run_id"]).data.tags
     assert tags["provenance"] == f"not clean: {files.not_chosen}"
-    assert "not the release's choice" in tags["not_registered_because"]
+    assert tags["not_registered_because"] == f"a hand-gated run: provenance {tags['provenance']}"  # not "commit"

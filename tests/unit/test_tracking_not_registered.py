@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
+from edgeproof.tracking.context import not_registered_reason
 from edgeproof.tracking.history import history
+from edgeproof.tracking.pipeline import _warn_not_registered
+from edgeproof.tracking.verdicts import OLDER_HAND_RUN
 from tests.unit.test_tracking import commit_all, make_run_files
 from tests.unit.test_tracking_registry import client, git_repo, no_ci_env, record  # noqa: F401 (fixtures)
 
@@ -72,3 +77,28 @@ def test_an_unregistered_run_of_a_new_file_warns_why(tmp_path, client, caplog): 
         released = record(files, tmp_path)
     assert released["model_version"] == "1" and "registered version 1" in caplog.text
     assert "registered no version" not in caplog.text
+
+
+HAND = "not clean: gated by hand (--model/--eval/--bench), not the release's choice (--release)"
+
+
+@pytest.mark.parametrize(
+    ("provenance", "head", "advice"),
+    [
+        (HAND, "a hand-gated run: ", "a hand run (--model/--eval/--bench) never registers, whatever is committed"),
+        (HAND + "; modified: params.yaml", "a hand-gated run: ", "run the gate stage with --release"),
+        (f"not clean: {OLDER_HAND_RUN}", "an older hand-gated record: ", "an older record of a hand run never"),
+        ("not clean: untracked: data/sources/new/img.png", "inputs not committed: ", "commit them and run the gate"),
+    ],
+)
+def test_the_warning_and_the_tag_name_the_blocker_and_what_would_register_a_run(provenance, head, advice, caplog):
+    """review diff12 #2: every blocker was "inputs not committed", and a hand-gated run (or an older record of
+    one) was told "commit them and run the gate stage again", which never makes it register."""
+    why = not_registered_reason({"git_dirty": "false", "provenance": provenance})
+    assert why == f"{head}provenance {provenance}"
+    with caplog.at_level(logging.WARNING, logger="edgeproof.tracking"):
+        _warn_not_registered({"run_id": "abc", "model": MODEL, "model_version": "3"}, why)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"MLflow run abc registered no version of {MODEL} and moved no alias ({why}); its ")
+    assert advice in warning
+    assert ("commit them and run the gate stage again" in warning) == (head == "inputs not committed: ")

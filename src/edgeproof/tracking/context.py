@@ -14,6 +14,7 @@ from typing import Any
 
 from edgeproof.stage_clock import process_start_ms as process_start_ms
 from edgeproof.stage_clock import repro_started_ms as repro_started_ms
+from edgeproof.tracking.verdicts import OLDER_HAND_RUN
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,45 @@ def uncommitted(tags: Mapping[str, str]) -> list[str]:
     return blockers
 
 
+# what keeps a run from registering -> what would make a run register: (the reason's head, the advice). A hand
+# run registers nothing whatever is committed, so "commit them" is advice for uncommitted inputs only.
+_OLDER_HAND_RUN = (
+    "an older hand-gated record",
+    "an older record of a hand run never registers, whatever is committed now; a run of the gate stage with "
+    "--release reports/release.json, as dvc.yaml runs it (`dvc repro gate`), does (docs/experiments.md)",
+)
+_HAND_RUN = (
+    "a hand-gated run",
+    "a hand run (--model/--eval/--bench) never registers, whatever is committed: run the gate stage with "
+    "--release reports/release.json, as dvc.yaml does (`dvc repro gate`), on committed inputs (docs/experiments.md)",
+)
+_UNCOMMITTED = (
+    "inputs not committed",
+    "only a run of committed inputs does: commit them and run the gate stage again (docs/experiments.md)",
+)
+
+
+def _blocker_kind(tags: Mapping[str, str]) -> tuple[str, str]:
+    """Which of the reasons above keeps the run from registering: a hand run's provenance says so first."""
+    said = tags.get("provenance") or ""
+    if said.startswith("not clean: " + OLDER_HAND_RUN):  # record_check's hold on an older record
+        return _OLDER_HAND_RUN
+    if said.startswith("not clean: gated by hand"):  # release/gating's not_chosen, put first by provenance()
+        return _HAND_RUN
+    return _UNCOMMITTED
+
+
 def not_registered_reason(tags: Mapping[str, str]) -> str:
     """Why the run registers no version of its file and moves no alias (empty: its inputs are committed,
-    :func:`uncommitted`), as its ``not_registered_because`` tag says it."""
+    :func:`uncommitted`), as its ``not_registered_because`` tag says it: headed ``a hand-gated run`` (or ``an
+    older hand-gated record``) where committing would not make it register, else ``inputs not committed``."""
     blockers = uncommitted(tags)
-    return ("inputs not committed: " + "; ".join(blockers))[:5000] if blockers else ""
+    return (_blocker_kind(tags)[0] + ": " + "; ".join(blockers))[:5000] if blockers else ""
+
+
+def not_registered_advice(reason: str) -> str:
+    """What would make a run register, for a :func:`not_registered_reason` (the sender's warning says it)."""
+    return next((advice for head, advice in (_OLDER_HAND_RUN, _HAND_RUN) if reason.startswith(head)), _UNCOMMITTED[1])
 
 
 def champion_blockers(tags: Mapping[str, str], release_branches: Iterable[str]) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproof.paths import repo_root
+from edgeproof.tracking.context import not_registered_advice
 from edgeproof.tracking.mlflow_sink import default_tracking_uri
 from edgeproof.tracking.outbox import FlushResult, flush
 from edgeproof.tracking.params import TrackParams
@@ -67,12 +68,12 @@ def _warn_not_registered(item: dict[str, Any], why: str) -> None:
     committed run registered it, holds the verdict in its history (which is no registration)."""
     number = item.get("model_version")
     log.warning(
-        "MLflow run %s registered no version of %s and moved no alias (%s)%s; only a run of committed inputs "
-        "does: commit them and run the gate stage again (docs/experiments.md)",
+        "MLflow run %s registered no version of %s and moved no alias (%s)%s; %s",
         item["run_id"],
         item.get("model"),
         why,
         f"; its verdict was added to the history of version {number}" if number else "",
+        not_registered_advice(why),
     )
 
 

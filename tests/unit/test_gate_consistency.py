@@ -98,3 +98,32 @@ def test_a_bench_without_its_end_to_end_run_is_inconclusive_not_a_pass():
     bench = {k: v for k, v in bench.items() if k != "e2e"}
     rule = _judge(evaluation, bench)
     assert rule["status"] == "inconclusive" and f"{bench_path} has no e2e section" in rule["reason"]
+
+
+def _ten_times_faster(bench: dict) -> dict:
+    """review launder12 #6 (attack E): the e2e run divided by 10 with fps_e2e, e2e.fps and latency_ms made to
+    match; rounds_fps_e2e and the model-only run left as measured."""
+    out = copy.deepcopy(bench)
+    for key in ("max", "mean", "min", "p50", "p90", "p95", "p99", "std"):
+        out["e2e"][key] = round(out["e2e"][key] / 10, 4)
+    out["e2e"]["fps"] = out["fps_e2e"] = round(1000 / out["e2e"]["mean"], 3)
+    out["latency_ms"] = {k: out["e2e"][k] for k in out["latency_ms"]}
+    return out
+
+
+def test_a_speed_edit_its_own_rounds_and_model_pass_contradict_is_invalid_naming_file_and_key():
+    _, bench_path, evaluation, bench, _ = _released()
+    edited = _ten_times_faster(bench)
+    rule = _judge(evaluation, edited)
+    assert rule["status"] == "invalid" and rule["verdict"] == "fail", rule
+    median = sorted(bench["rounds_fps_e2e"])[len(bench["rounds_fps_e2e"]) // 2]
+    assert (
+        f"{bench_path} fps_e2e {edited['fps_e2e']!r} differs from the median of rounds_fps_e2e {median!r}"
+        in (rule["reason"])
+    )
+    model = bench["latency_model_ms"]["mean"]
+    assert (
+        f"{bench_path} e2e.mean {edited['e2e']['mean']!r} is under 1/3 of latency_model_ms.mean {model!r}"
+        in (rule["reason"])
+    )
+    assert f"{bench_path} fps_e2e {edited['fps_e2e']!r} is over 3 x fps_model" in rule["reason"]

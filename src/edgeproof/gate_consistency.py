@@ -124,12 +124,15 @@ def _release_copies(
 ) -> tuple[dict[str, list[str]], list[str]]:
     """The gated files against the release record's copies of their figures: ``({"eval" | "bench": problems},
     unchecked)``. A figure of :data:`RELEASE_COPIES` missing on either side is unchecked; the evaluation's
-    counts (:func:`~edgeproof.verdict.eval_size.size_record`) are compared where the record has them (a
-    release.json written before they were copied has none)."""
+    counts (:func:`~edgeproof.verdict.eval_size.size_record`) and the best round (:func:`_best_round`) are
+    compared where the record has them (a release.json written before they were copied has none)."""
     docs, names = {"eval": eval_metrics, "bench": bench}, dict(zip(("eval", "bench"), sources, strict=True))
     pairs = [(key, role, get_path(docs[role], path), path) for key, (role, path) in RELEASE_COPIES.items()]
     counts = size_record(eval_metrics)
     pairs += [(key, "eval", counts[key], key) for key in counts if released.record.get(key) is not None]
+    best = _best_round(bench)
+    if best is not None and released.record.get("fps_e2e_best_round") is not None:
+        pairs.append(("fps_e2e_best_round", "bench", best, "max of rounds_fps_e2e"))
     problems: dict[str, list[str]] = {"eval": [], "bench": []}
     absent = []
     for key, role, found, path in pairs:
@@ -142,6 +145,16 @@ def _release_copies(
             shown, copy = str(found)[:120], str(recorded)[:120]
             problems[role].append(f"{names[role]} {path} {shown} differs from {released.key(key)} {copy}")
     return problems, absent
+
+
+def _best_round(bench: Mapping[str, Any]) -> Any:
+    """The bench's best round as the release stage records it (``fps_e2e_best_round``: the max of
+    ``rounds_fps_e2e``, :func:`edgeproof.release.measure.records`); None where its rounds are no FPS figures
+    (``bench_problems`` names them) or the bench has none."""
+    rounds = bench.get("rounds_fps_e2e")
+    if isinstance(rounds, list) and rounds and all(is_number(r) for r in rounds):
+        return max(rounds)
+    return None
 
 
 def _device_problems(bench: Mapping[str, Any], source: str, peers: Mapping[str, Any]) -> list[str]:

@@ -127,3 +127,27 @@ def test_a_speed_edit_its_own_rounds_and_model_pass_contradict_is_invalid_naming
         in (rule["reason"])
     )
     assert f"{bench_path} fps_e2e {edited['fps_e2e']!r} is over 3 x fps_model" in rule["reason"]
+
+
+def test_a_best_round_the_release_record_did_not_see_is_invalid_naming_both():
+    """review launder12 #6: release.json's fps_e2e_best_round (the max of the bench's rounds when measured)
+    was held to nothing: the rounds edited x10 with fps_e2e kept their median passed beside it."""
+    from edgeproof.gate_consistency import Released, consistency_rule
+
+    ev, bench_path, evaluation, bench, _ = _released()
+    release = _release()
+    name = release["profiles"][release["build_profile"]]["variant"]
+    record = release["variants"][name]
+    released = Released("reports/release.json", name, record)
+    assert record["fps_e2e_best_round"] == max(bench["rounds_fps_e2e"])
+    assert consistency_rule(evaluation, bench, (ev, bench_path), _peers(), released)["status"] == "pass"
+    edited = _ten_times_faster(bench)
+    edited["rounds_fps_e2e"] = [round(r * 10, 3) for r in bench["rounds_fps_e2e"]]
+    edited["fps_e2e"] = edited["e2e"]["fps"] = sorted(edited["rounds_fps_e2e"])[len(edited["rounds_fps_e2e"]) // 2]
+    best = max(edited["rounds_fps_e2e"])
+    rule = consistency_rule(evaluation, edited, (ev, bench_path), _peers(), released)
+    assert rule["status"] == "invalid", rule
+    assert (
+        f"{bench_path} max of rounds_fps_e2e {best} differs from reports/release.json "
+        f"variants.{name}.fps_e2e_best_round {record['fps_e2e_best_round']}"
+    ) in rule["reason"], rule["reason"]

@@ -435,3 +435,21 @@ def test_a_detection_id_that_is_a_list_or_an_object_is_invalid_not_a_crash(bundl
     assert report["verdict"] == "fail" and rule["status"] == "invalid"
     what = "an image" if key == "image_id" else "a category"
     assert rule["reason"] == f"detection 0: {key} {value!r} is not {what} of the bundle"
+
+
+def test_an_end_to_end_run_edited_faster_than_its_model_pass_is_invalid(bundle, measured):
+    """review launder12 #6: a 10x speed edit of the e2e run (fps_e2e, e2e.fps, latency_ms made to match) passed
+    although the model-only run beside it is 8x slower; the board's bench has no rounds, which go unchecked."""
+
+    def faster(d: dict) -> None:
+        assert "rounds_fps_e2e" not in d and d["model"]["batch"] == 1
+        mean = d["model"]["mean"] / 10
+        d["e2e"].update(mean=mean, fps=round(1000 / mean, 3))
+        d["fps_e2e"], d["latency_ms"]["mean"] = d["e2e"]["fps"], mean
+
+    assert rule_named(device_gate(bundle, "cpu-ci", measured), "results_consistent")["status"] == "pass"
+    edit_json(measured / "bench.json", faster)
+    report = device_gate(bundle, "cpu-ci", measured)
+    rule = rule_named(report, "results_consistent")
+    assert report["verdict"] == "fail" and rule["status"] == "invalid", rule
+    assert "is under 1/3 of latency_model_ms.mean" in rule["reason"], rule["reason"]

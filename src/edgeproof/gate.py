@@ -13,7 +13,7 @@ from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
 from edgeproof.gate_consistency import CONSISTENT, Released, consistency_rule
-from edgeproof.gate_rescore import RESCORED, Rescored, rescore_rule
+from edgeproof.gate_rescore import RESCORED, Rescored, judged_scores, rescore_rule
 from edgeproof.profiles import DeviceGate, Profile, check_build_profile
 from edgeproof.verdict.eval_size import with_dropped
 from edgeproof.verdict.report import rule_table, verdict_line
@@ -169,7 +169,8 @@ def check_gate(
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
     g = thresholds
     fps, latency_p95 = speed_rules(g, bench_metrics, bench, profile)
-    rules += [fps, *with_dropped(accuracy_rules(g, eval_metrics, ev, profile), val_negatives_dropped), latency_p95]
+    accuracy = _accuracy(g, eval_metrics, ev, profile, rescored)
+    rules += [fps, *with_dropped(accuracy, val_negatives_dropped), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
     if rescored is not None:
@@ -189,6 +190,20 @@ def check_gate(
         "device": json_safe(get_path(bench_metrics, "device.cpu_model")),
         "providers": json_safe(get_path(bench_metrics, "device.providers_used")),
     }
+
+
+def _accuracy(
+    g: DeviceGate, eval_metrics: Mapping[str, Any], ev: str, profile: str | None, rescored: Rescored | None
+) -> list[dict[str, Any]]:
+    """The accuracy rules over the lower of ``eval.json``'s figure and the gate's own (:func:`judged_scores`),
+    the rule's reason saying so where the gate's was the lower."""
+    scores, notes = judged_scores(eval_metrics, rescored)
+    rules = accuracy_rules(g, scores, ev, profile)
+    for rule in rules:
+        note = notes.get(rule["name"])
+        if note:
+            rule["reason"] = f"{rule['reason']}; {note}" if rule["reason"] else note
+    return rules
 
 
 _IDENTITY = {"same_model_evaluated": "eval", "same_model_benchmarked": "bench"}  # check_gate's same_model_<what>

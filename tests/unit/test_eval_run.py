@@ -327,3 +327,22 @@ def test_ultralytics_validator_agrees_and_leaves_the_dataset_alone(
     assert not any((state / "evaluate").iterdir())  # the private view is gone
     assert capsys.readouterr().out == ""  # ultralytics' console output goes to stderr, stdout stays ours
     assert Image.open is pil_open  # ultralytics' import-time patch of PIL is undone
+
+
+def test_the_gates_own_scoring_gives_every_figure_it_holds_as_the_evaluation_wrote_it(
+    tmp_path: Path, data: Path
+) -> None:
+    # the rule rescored holds each of these figures; one the gate's scoring lacks would hold eval.json's to None
+    from edgeproof.gate_rescore import CLASS_FIGURES, RESCORED_FIGURES, Rescored, rescore_rule
+
+    model = write_model(tmp_path / "m.onnx")
+    written = evaluate_onnx(model, data, params()).metrics
+    own = run_module.rescore_onnx(model, data, params(), DeploySettings())
+    for key in RESCORED_FIGURES:
+        assert key in own and own[key] == written[key], key
+    assert own["map75"] == written["map75"] == 0.5  # a headline figure
+    assert [{k: r[k] for k in CLASS_FIGURES} for r in own["per_class"]] == [
+        {k: r[k] for k in CLASS_FIGURES} for r in written["per_class"]
+    ]
+    rule = rescore_rule(written, "eval.json", Rescored(own, "m.onnx", 0.0))
+    assert rule["status"] == "pass", rule

@@ -16,6 +16,7 @@ from edgeproof.data.classkeys import BACKGROUND, keys_in_order
 from edgeproof.evaluation import operating, plots
 from edgeproof.evaluation.coco import (
     NO_DETECTIONS_WARNING,
+    STAT_NAMES,
     CocoScore,
     background_images,
     gt_counts,
@@ -145,7 +146,7 @@ def _metrics(
         "n_images": n_images,
         "n_background_images": background_images(gt),  # scored for false positives only
         "n_gt": sum(gt_counts(gt).values()),
-        "n_gt_crowd": int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0))),
+        "n_gt_crowd": _crowd_boxes(gt),
         "n_detections": len(preds.results),
         "images_per_s": speed["images_per_s"],
         "speed": speed,
@@ -155,6 +156,10 @@ def _metrics(
         "cross_check": cross,
         "warnings": warnings,
     }
+
+
+def _crowd_boxes(gt: dict[str, Any]) -> int:
+    return int(sum(1 for a in gt["annotations"] if a.get("iscrowd", 0)))
 
 
 def _log_summary(metrics: dict[str, Any]) -> None:
@@ -255,18 +260,23 @@ def evaluate_onnx(
 
 
 def rescore_onnx(model: Path, data_root: Path, params: EvaluateParams, deploy: DeploySettings) -> dict[str, Any]:
-    """``model``'s mAP on ``data_root``'s val split, as :func:`evaluate_onnx` scores it (same runtime, same
+    """``model``'s scores on ``data_root``'s val split, as :func:`evaluate_onnx` scores it (same runtime, same
     scoring thresholds, same pycocotools rounding), without the cross-checks, the operating point or plots:
-    what the gate recomputes to hold ``eval.json``'s figures to the file they claim to be of. Also the val
-    counts and the sha256 of the bytes the session was built from."""
+    what the gate recomputes to hold ``eval.json``'s figures to the file they claim to be of. The 12 COCO
+    mAP/AR figures, the per-class APs, the val counts and the sha256 of the bytes the session was built from."""
     gt = read_json(data_root / "annotations" / "val.json")
     alone = params.model_copy(update={"cross_check": params.cross_check.model_copy(update={"independent": False})})
     detector, scored = _predict_and_score(model, data_root, "val", alone, deploy, gt)
+    classes = [
+        {k: row[k] for k in ("category_id", "ap", "ap50", "ap75", "n_gt")} for row in scored.coco.metrics["per_class"]
+    ]
     return {
-        "map50": scored.coco.metrics.get("map50"),
-        "map50_95": scored.coco.metrics.get("map50_95"),
+        **{name: scored.coco.metrics.get(name) for name in STAT_NAMES},
+        "per_class": classes,
         "n_images": len(gt["images"]),
         "n_gt": sum(gt_counts(gt).values()),
+        "n_background_images": background_images(gt),
+        "n_gt_crowd": _crowd_boxes(gt),
         "model_sha256": detector.sha256,
         "providers": detector.providers,
         "seconds": round(scored.seconds, 3),

@@ -21,6 +21,8 @@ from stages._common import parser, run
 def _body(args: argparse.Namespace) -> int:
     if args.release is not None and args.data is None:
         raise ValueError("--release needs --data: the gate scores the released file on val itself (rescored)")
+    if args.release is not None and None in (args.reference_eval, args.parity):
+        raise ValueError("--release needs --reference-eval and --parity: the gate re-checks the release choice")
     paths = {name: getattr(args, name) for name in GateRun.__dataclass_fields__}
     paths["params"] = Path(args.params)
     paths["energy_plot"] = tuple(args.energy_plot) if args.energy_plot else None
@@ -49,6 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="data/prepared: the gate scores the gated file on its val split itself (required with --release)",
+    )
+    p.add_argument(
+        "--reference-eval",
+        type=Path,
+        default=None,
+        help="metrics/eval.json: the fp32 reference of the release variant's mAP drop (required with --release)",
+    )
+    p.add_argument(
+        "--parity",
+        type=Path,
+        default=None,
+        help="metrics/parity.json: the release variant's parity, re-checked by the gate (required with --release)",
     )
     p.add_argument(
         "--device-reports",

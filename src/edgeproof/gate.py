@@ -8,7 +8,7 @@ rule that holds the measured files to themselves, ``results_consistent``, is :mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeproof.evaluation.params import CrossCheckParams
@@ -141,6 +141,7 @@ def check_gate(
     val_negatives_dropped: int | None = None,
     rescored: Rescored | None = None,
     val_identity: Mapping[str, Any] | None = None,
+    more_rules: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
 
@@ -157,7 +158,9 @@ def check_gate(
     scoring of the file (the ``rescored`` rule, :mod:`edgeproof.gate_rescore`; the stage always scores, a
     caller without the val data passes None); ``val_identity``: the ``val_identity`` rule already judged
     (:func:`edgeproof.val_identity.val_identity_rule`: the val scored on is the data stage's; None: not
-    judged). A file that is not a JSON object fails every rule on it (never raises).
+    judged); ``more_rules``: rules the caller judged from files this does not read (the stage's
+    ``release_choice``: :mod:`edgeproof.release.eligible`), judged with the rest. A file that is not a JSON
+    object fails every rule on it (never raises).
     """
     ev, bench = sources
     rules = []
@@ -177,6 +180,7 @@ def check_gate(
         rules.append(rescore_rule(eval_metrics, ev, rescored))
     if val_identity is not None:
         rules.append(dict(val_identity))
+    rules += more_rules
     for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
         sha = data.get("model_sha256")
         rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))

@@ -33,6 +33,7 @@ PER_CLASS = (
 MAP50, MAP50_95, MAP75 = 0.96, 0.78, 0.93
 # what reports/release.json's variant record copies of its eval.json and bench.json (release.measure.records)
 RELEASE_FIGURES = ("map50", "map50_95", "fps_e2e", "latency_ms_p95")
+PARITY_PASSED = {"measured": True, "passed": True, "matched_share": 0.95}  # metrics/parity.json's per variant
 VAL_IMAGES = 50  # the default dataset's val: enough for the accuracy rules (profiles' gate.min_val_*)
 VAL_BACKGROUND = 4  # of them without a box (metrics/data.json splits.val.empty_images)
 
@@ -143,6 +144,8 @@ def release_doc(root: Path) -> dict[str, Any]:
 def documents(root: Path) -> dict[str, Any]:
     """Every JSON file of the passing input set by its path under ``root``."""
     docs: dict[str, Any] = {"reports/release.json": release_doc(root)}
+    docs["metrics/eval.json"] = eval_doc(OTHER)  # the evaluate stage's fp32 reference (release_choice's drop)
+    docs["metrics/parity.json"] = {"detections": {"variants": {v: PARITY_PASSED for v in (OTHER, RELEASED)}}}
     for variant, fps in ((OTHER, 124.883), (RELEASED, 198.393)):
         docs[f"metrics/variants/{variant}/eval.json"] = eval_doc(variant)
         docs[f"metrics/variants/{variant}/bench.json"] = bench_doc(variant, fps)

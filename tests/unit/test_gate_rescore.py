@@ -10,7 +10,11 @@ from edgeproof.evaluation.coco import STAT_NAMES
 from edgeproof.gate_rescore import CROSS_MACHINE_TOLERANCE, RESCORED_FIGURES, Rescored, rescore_rule
 
 STATS = dict(
-    zip(STAT_NAMES, (0.771745, 0.964643, 0.914319, 0.754852, 0.780477, 0.9, 0.637, 0.82, 0.83, 0.79, 0.83, 0.9), strict=True)
+    zip(
+        STAT_NAMES,
+        (0.771745, 0.964643, 0.914319, 0.754852, 0.780477, 0.9, 0.637, 0.82, 0.83, 0.79, 0.83, 0.9),
+        strict=True,
+    )
 )
 CLASSES = [
     {"category_id": 1, "ap": 0.797341, "ap50": 0.98519, "ap75": 0.940594, "n_gt": 39},

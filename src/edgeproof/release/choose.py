@@ -41,17 +41,39 @@ def _rejection(
     problems = cross_check_problems(v["eval"], cross_check)  # by params' tolerances, as the gate judges it
     if problems:
         return f"its evaluation is not trustworthy: {'; '.join(problems)}"
-    parity = parity_problem(name, v)
-    if parity is not None:
-        return f"{parity}: {v.get('parity_reason') or f'matched_share {v.get(_SHARE)}'}"
-    drop = v.get("map_drop")
-    if drop is None or drop > profile.max_map_drop:
-        return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
+    budget = _budget_problem(name, v, profile)
+    if budget is not None:
+        return budget
     verdict = check_gate(gate, v["eval"], v["bench"], v["sha256"], cross_check=cross_check, profile=profile_name)
     if verdict["passed"]:
         return None
     unsure = verdict.get("verdict") == INCONCLUSIVE  # e.g. no second scorer ran: no threshold was missed
     return f"{_GATE_UNSURE if unsure else _GATE_FAILS}{', '.join(verdict['failed'])}"
+
+
+def _budget_problem(name: str, v: Mapping[str, Any], profile: Profile) -> str | None:
+    """Why variant ``v`` (its parity record and ``map_drop``) is outside what ``profile`` may release."""
+    parity = parity_problem(name, dict(v))
+    if parity is not None:
+        return f"{parity}: {v.get('parity_reason') or f'matched_share {v.get(_SHARE)}'}"
+    drop = v.get("map_drop")
+    if drop is None or drop > profile.max_map_drop:
+        return f"mAP50-95 drop {drop} exceeds the budget max_map_drop {profile.max_map_drop}"
+    return None
+
+
+def release_problem(name: str, v: Mapping[str, Any], profile: Profile, profile_name: str) -> str | None:
+    """Why :func:`choose_measured` could not have released variant ``name`` on ``profile`` given ``v`` (its
+    parity record and ``map_drop``), else ``None``: what the build gate re-checks from the primary files, so an
+    edited ``release.json`` choice ships nothing the release stage turned down. A fixed ``variant`` must be
+    that variant and keep parity; under ``auto`` a variant keeps parity and the mAP budget, except
+    :data:`REFERENCE`, which the release stage sends to the gate when no variant does."""
+    if profile.variant != "auto":
+        if name != profile.variant:
+            return f"profiles.{profile_name}.variant fixes {profile.variant}, not {name}"
+        unusable = parity_problem(name, dict(v))
+        return None if unusable is None else f"{unusable}: {v.get('parity_reason') or 'no reason recorded'}"
+    return None if name == REFERENCE else _budget_problem(name, v, profile)
 
 
 def _speed(v: Mapping[str, Any]) -> float:

@@ -20,6 +20,7 @@ from edgeproof.headline import headline_from_files, write_headline
 from edgeproof.io import read_json, sha256_file, write_json, write_text
 from edgeproof.markdown import cell, table
 from edgeproof.paths import state_dir
+from edgeproof.release.eligible import release_choice_rule
 from edgeproof.release.energy_plot import draw as draw_energy_plot
 from edgeproof.release.rescore import rescore
 from edgeproof.stage_clock import STAGE_TIMES
@@ -47,6 +48,8 @@ class GateRun:
     device_reports: Path | None = None
     data_metrics: Path | None = None  # metrics/data.json: how val was selected (background images left out)
     data: Path | None = None  # data/prepared: the gate scores the gated file on its val split itself
+    reference_eval: Path | None = None  # metrics/eval.json: fp32's mAP, the release choice's budget is against
+    parity: Path | None = None  # metrics/parity.json: the release choice's parity (release_choice)
     energy_plot: tuple[Path, Path] | None = None
     track_metrics: list[Path] = field(default_factory=list)
     track_curve: Path | None = None
@@ -219,15 +222,28 @@ def _val_identity(args: GateRun) -> dict[str, Any] | None:
     return val_identity_rule(read_json(args.eval), args.eval.as_posix(), args.data, args.data_metrics)
 
 
+def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Rescored | None) -> list[dict[str, Any]]:
+    """The ``release_choice`` rule (:mod:`edgeproof.release.eligible`) of a ``--release`` run given the fp32
+    reference and ``parity.json`` (the stage requires them; a library caller without them gets none)."""
+    name = params.release.build_profile
+    if args.release is None or args.reference_eval is None or args.parity is None or name not in params.profiles:
+        return []
+    variant = read_json(args.release)["release_variant"]
+    files = (args.reference_eval, args.parity)
+    ev = eval_metrics if isinstance(eval_metrics, dict) else {}
+    return [release_choice_rule(variant, params.profiles[name], name, files, ev, rescored)]
+
+
 def run_gate(args: GateRun, params: Any) -> int:
     """Judge, report, record; the exit code (0 pass, 1 fail, 3 inconclusive). ``params``: the loaded params."""
     if args.release is not None:
         args = release_candidate(args, params.release.build_profile)
     elif None in (args.model, args.eval, args.bench):
         raise ValueError("give --release, or all of --model, --eval and --bench")
+    eval_metrics, rescored = read_json(args.eval), _rescored(args, params)
     report = check_gate(
         build_thresholds(params.profiles, params.release.build_profile),
-        read_json(args.eval),
+        eval_metrics,
         read_json(args.bench),
         sha256_file(args.model),
         sources=(args.eval.as_posix(), args.bench.as_posix()),
@@ -236,8 +252,9 @@ def run_gate(args: GateRun, params: Any) -> int:
         profile=params.release.build_profile,
         released=released_record(args.release) if args.release is not None else None,
         val_negatives_dropped=val_negatives_dropped(args.data_metrics),
-        rescored=_rescored(args, params),
+        rescored=rescored,
         val_identity=_val_identity(args),
+        more_rules=_release_choice(args, params, eval_metrics, rescored),
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

@@ -183,6 +183,75 @@ def test_an_evaluation_edited_alike_everywhere_is_caught_by_the_gates_own_scorin
         assert dvc(repo, "repro", "-s", "-f", "gate").returncode == 0
 
 
+def _gate_fails_on(repo: Path, edit, rule_name: str) -> dict:
+    """``edit`` the files (it returns their originals), gate as `dvc commit` would leave them: ``rule_name``
+    is the one rule that fails; the originals are put back and the gate passes again. That rule's result."""
+    before = edit(repo)
+    try:
+        proc = dvc(repo, "repro", "-s", "-f", "gate")
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        gate = json.loads((repo / "reports/gate.json").read_text())
+        assert gate["verdict"] == "fail" and gate["failed"] == [rule_name], gate["failed"]
+        return next(r for r in gate["rules"] if r["name"] == rule_name)
+    finally:
+        for path, text in before.items():
+            path.write_text(text)
+        assert dvc(repo, "repro", "-s", "-f", "gate").returncode == 0
+
+
+def _raise_map75(repo: Path) -> dict[Path, str]:
+    """launder12 #4: map75 and every class's ap75 raised alike (results_consistent's mean holds)."""
+    release = json.loads((repo / "reports/release.json").read_text())
+    eval_path = repo / release["variants"][release["release_variant"]]["eval_json"]
+    before = {eval_path: eval_path.read_text()}
+    ev = json.loads(before[eval_path])
+    for row in ev["per_class"]:
+        row["ap75"] = min(1.0, row["ap75"] + 0.08)
+    ev["map75"] = round(sum(r["ap75"] for r in ev["per_class"]) / len(ev["per_class"]), 6)
+    eval_path.write_text(json.dumps(ev))
+    return before
+
+
+def test_a_map75_edited_alike_is_caught_by_the_gates_own_scoring(repo):
+    rule = _gate_fails_on(repo, _raise_map75, "rescored")
+    assert rule["status"] == "invalid" and "map75 " in rule["reason"], rule
+
+
+def _release_broken_parity(repo: Path) -> dict[Path, str]:
+    """launder12 #2: release.json edited to release another measured int8 variant for the build profile, agreeing
+    with itself, that variant marked as having broken parity in parity.json and release.json alike (as if
+    optimize had measured it so)."""
+    release_path, parity_path = repo / "reports/release.json", repo / "metrics/parity.json"
+    before = {path: path.read_text() for path in (release_path, parity_path)}
+    release, parity = json.loads(before[release_path]), json.loads(before[parity_path])
+    variant = next(n for n, v in release["variants"].items() if n.startswith("int8") and v.get("evaluated"))
+    record = release["variants"][variant]
+    release["profiles"][release["build_profile"]].update(
+        variant=variant, path=record["path"], sha256=record["sha256"], reason="edited"
+    )
+    release["release_variant"] = variant
+    parity["detections"]["variants"][variant].update(passed=False, measured=True)
+    record["parity_passed"] = False
+    release_path.write_text(json.dumps(release))
+    parity_path.write_text(json.dumps(parity))
+    return before
+
+
+def test_a_release_choice_the_release_stage_would_reject_fails_the_gate(repo):
+    before = _release_broken_parity(repo)
+    try:
+        proc = dvc(repo, "repro", "-s", "-f", "gate")
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        gate = json.loads((repo / "reports/gate.json").read_text())
+        rule = next(r for r in gate["rules"] if r["name"] == "release_choice")
+        assert gate["verdict"] == "fail" and rule["status"] == "fail" and "breaks parity" in rule["reason"], rule
+        assert next(r for r in gate["rules"] if r["name"] == "rescored")["status"] == "pass"  # an honest eval
+    finally:
+        for path, text in before.items():
+            path.write_text(text)
+        assert dvc(repo, "repro", "-s", "-f", "gate").returncode == 0
+
+
 def test_bad_params_fail_with_the_key_named(repo):
     set_params(repo, {"train": {"epochs": 0}})
     try:

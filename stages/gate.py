@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics/parity.json: the release variant's parity, re-checked by the gate (required with --release)",
     )
     p.add_argument(
+        "--reference-model",
+        type=Path,
+        default=None,
+        help="models/optimized/fp32.onnx: the fp32 reference, scored by the gate itself for the release choice's drop",
+    )
+    p.add_argument(
         "--device-reports",
         type=Path,
         default=Path("reports/device"),

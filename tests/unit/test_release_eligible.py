@@ -124,3 +124,24 @@ def test_the_stage_refuses_a_release_run_without_the_files_the_rule_reads():
     assert {"metrics/eval.json", "metrics/parity.json"} <= set(cmd["deps"])
     argv = ["--release", "r.json", "--data", "d", "--report-json", "g", "--report-md", "m"]
     assert gate_stage.main([*argv, "--headline", "h", "--train-metrics", "t"]) == 2
+
+
+def test_an_fp32_reference_edited_lower_buys_nothing_the_gate_scores_it_itself():
+    """A lowered metrics/eval.json map50_95 (fp32's) shrank the drop the budget judges: the drop is taken from the
+    higher of it and the gate's own scoring of the fp32 file (rescore_onnx, fed here as ``reference_scored``)."""
+    from edgeproof.release.eligible import release_choice_rule
+
+    files = (Path("metrics/eval.json"), Path("metrics/parity.json"))
+    gated = {"map50_95": 0.75}
+    parity = {"detections": {"variants": {"int8": {"measured": True, "passed": True, "matched_share": 0.95}}}}
+
+    def rule(reference_eval: float, reference_scored: float | None) -> dict:
+        docs = {files[0]: {"map50_95": reference_eval}, files[1]: parity}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("edgeproof.release.eligible.read_json", lambda path: docs[path])
+            return release_choice_rule("int8", _profile(), "cpu-ci", files, gated, None, reference_scored)
+
+    assert rule(0.76, None)["status"] == "pass"  # the edited reference alone: a drop of 0.01
+    caught = rule(0.76, 0.785)  # the file the reference names scores 0.785: the drop is 0.035
+    assert caught["status"] == "fail" and caught["measured"] == 0.035 and "exceeds the budget" in caught["reason"]
+    assert rule(0.785, 0.76)["measured"] == 0.035  # a reference scored lower here never shrinks the drop either

@@ -44,14 +44,21 @@ def release_choice_rule(
     files: tuple[Path, Path],
     eval_metrics: Mapping[str, Any],
     rescored: Rescored | None,
+    reference_scored: float | None = None,
 ) -> dict[str, Any]:
     """``release_choice``: :func:`release_problem` for ``variant`` on ``profile`` from ``files`` (the fp32
-    reference ``eval.json`` and ``parity.json``); fail naming why, invalid where the reference has no mAP."""
+    reference ``eval.json`` and ``parity.json``); fail naming why, invalid where the reference has no mAP.
+
+    ``reference_scored``: the gate's own scoring of the fp32 file (None: not scored). The drop is taken
+    from the HIGHER of it and the reference ``eval.json``'s figure, so a reference edited lower (which
+    shrinks the drop) buys nothing."""
     reference, parity = files
     source = f"{parity.as_posix()}, {reference.as_posix()}"
     metric = f"{variant}: parity, mAP50-95 drop vs fp32"
     ref = read_json(reference)
     ref_map = ref.get("map50_95") if isinstance(ref, Mapping) else None
+    if is_number(ref_map) and is_number(reference_scored):
+        ref_map = max(ref_map, reference_scored)
     gated = judged_scores(eval_metrics, rescored)[0].get("map50_95")
     if not (is_number(ref_map) and is_number(gated)):
         why = f"no mAP50-95 to take the drop of: {reference} {ref_map!r}, the gated {gated!r}"

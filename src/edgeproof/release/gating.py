@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgeproof.evaluation.run import rescore_onnx
 from edgeproof.gate import build_thresholds, check_gate, render_markdown
 from edgeproof.gate_consistency import Released
 from edgeproof.gate_rescore import Rescored
@@ -49,6 +50,7 @@ class GateRun:
     data_metrics: Path | None = None  # metrics/data.json: how val was selected (background images left out)
     data: Path | None = None  # data/prepared: the gate scores the gated file on its val split itself
     reference_eval: Path | None = None  # metrics/eval.json: fp32's mAP, the release choice's budget is against
+    reference_model: Path | None = None  # models/optimized/fp32.onnx: the reference the gate scores itself
     parity: Path | None = None  # metrics/parity.json: the release choice's parity (release_choice)
     energy_plot: tuple[Path, Path] | None = None
     track_metrics: list[Path] = field(default_factory=list)
@@ -231,7 +233,10 @@ def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Res
     variant = read_json(args.release)["release_variant"]
     files = (args.reference_eval, args.parity)
     ev = eval_metrics if isinstance(eval_metrics, dict) else {}
-    return [release_choice_rule(variant, params.profiles[name], name, files, ev, rescored)]
+    reference = None  # fp32 is its own reference: no drop to take
+    if variant != "fp32" and args.reference_model is not None and args.data is not None:
+        reference = rescore_onnx(args.reference_model, args.data, params.evaluate, params.deploy)["map50_95"]
+    return [release_choice_rule(variant, params.profiles[name], name, files, ev, rescored, reference)]
 
 
 def run_gate(args: GateRun, params: Any) -> int:

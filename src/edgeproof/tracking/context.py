@@ -108,6 +108,14 @@ def _blocker_kind(tags: Mapping[str, str]) -> tuple[str, str]:
     return _UNCOMMITTED
 
 
+def registers(tags: Mapping[str, str], passed: object) -> bool:
+    """Whether the run registers its file: a committed run (:func:`uncommitted`) that passed creates its
+    file's version (once per sha256) or, the file registered already, moves the alias it earned
+    (:func:`alias_for`) onto that version. Any other run's verdict only joins the history of its file's
+    version: it registers nothing, so it is never said to, nor tagged ``registered_model_version``."""
+    return passed is True and not uncommitted(tags)
+
+
 def not_registered_reason(tags: Mapping[str, str]) -> str:
     """Why the run registers no version of its file and moves no alias (empty: its inputs are committed,
     :func:`uncommitted`), as its ``not_registered_because`` tag says it: headed ``a hand-gated run`` (or ``an

@@ -19,7 +19,7 @@ from typing import Any
 
 from edgeproof.io import read_json
 from edgeproof.paths import repo_root
-from edgeproof.tracking.context import not_registered_reason
+from edgeproof.tracking.context import not_registered_reason, registers
 from edgeproof.tracking.keys import clean_keys, unique_names
 from edgeproof.tracking.mlflow_model import log_onnx_model
 from edgeproof.tracking.params import TrackParams
@@ -290,6 +290,8 @@ def send(
         "run_id": run_id,
         "new": True,
         "model_version": version,
+        "registered": version is not None and registers(record["tags"], record.get("passed")),
+        "verdict": record["tags"].get("verdict", ""),
         "model": register_as,
         "not_registered_because": not_registered_reason(record["tags"]) if registrable else "",
         "experiment": dest.experiment,

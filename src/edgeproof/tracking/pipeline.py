@@ -41,13 +41,13 @@ def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
     web = without_userinfo(uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
     for item in sent:
         link = f" at {web}/#/experiments/{item.get('experiment_id')}/runs/{item['run_id']}?{WORKFLOW}" if web else ""
-        number, why = item.get("model_version"), item.get("not_registered_because")
+        why = item.get("not_registered_because")
         log.info(
             "MLflow run %s in experiment %r (record %s%s)%s",
             item["run_id"],
             item.get("experiment"),
             item["record_id"],
-            f", registered version {number}" if number and not why else "",
+            "" if why else _version_note(item),
             link,
         )
         if why:
@@ -61,6 +61,21 @@ def _log_sent(sent: list[dict[str, Any]], uri: str) -> None:
                 redact(uri),
                 runs_view_path(exp_id),
             )
+
+
+def _version_note(item: dict[str, Any]) -> str:
+    """What a run whose inputs are committed did to its file's version: registered it (it passed:
+    :func:`~edgeproof.tracking.context.registers`), or only added its verdict to the history of the version a
+    passing run registered (it failed or was inconclusive; the gate reported that verdict already)."""
+    number = item.get("model_version")
+    if not number:
+        return ""
+    if item.get("registered"):
+        return f", registered version {number}"
+    verdict = item.get("verdict") or "not passed"
+    return (
+        f"; registered nothing and moved no alias: its verdict ({verdict}) was added to the history of version {number}"
+    )
 
 
 def _warn_not_registered(item: dict[str, Any], why: str) -> None:

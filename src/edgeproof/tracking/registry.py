@@ -26,7 +26,7 @@ from edgeproof.tracking.aliases import (
     newer_than_holder,
     undo_move,
 )
-from edgeproof.tracking.context import uncommitted
+from edgeproof.tracking.context import registers
 from edgeproof.tracking.description import version_description
 from edgeproof.tracking.held_back import held_back, unpassed_device_verdicts
 from edgeproof.tracking.history import SHA_TAG
@@ -36,10 +36,12 @@ from edgeproof.tracking.rollback import rollback as roll_alias_back
 log = logging.getLogger(__name__)
 
 REGISTERED_TAG = "registered_model_version"
-"""Run tag: ``<model>/<version>``, the version of the run's file, for a run whose inputs are committed."""
+"""Run tag: ``<model>/<version>``, the version of the run's file, for a run that registered it (a committed
+run that passed, :func:`~edgeproof.tracking.context.registers`)."""
 HISTORY_OF_TAG = "verdict_in_history_of"
 """Run tag: ``<model>/<version>`` whose history holds the verdict of a run that registered nothing (its
-inputs are not committed, ``not_registered_because``): the version a committed run registered for the file."""
+inputs are not committed, ``not_registered_because``, or it failed or was inconclusive): the version a
+committed run registered for the file."""
 
 
 def find_version(client: Any, name: str, sha: str) -> Any | None:
@@ -151,9 +153,8 @@ def record_verdict(
     sha = record["tags"].get(SHA_TAG, "")
     version = find_version(client, name, sha)
     if version is None:
-        if not record.get("passed"):
-            return None
-        if uncommitted(record["tags"]):  # the sender's log says so (edgeproof.tracking.pipeline)
+        # a file that never passed is no news; uncommitted inputs: the sender's log says why (tracking.pipeline)
+        if not registers(record["tags"], record.get("passed")):
             return None
         _ensure_model(client, name)
         version = _first_of_file(
@@ -181,8 +182,9 @@ def record_verdict(
     for key, value in written.items():
         client.set_model_version_tag(name, number, key, value)
     settle_summary(client, name, number, exp_id, own=history.history_keys(written))
-    # a run whose inputs are not committed registered nothing: its tag names the version it only judged
-    client.set_tag(run_id, HISTORY_OF_TAG if uncommitted(record["tags"]) else REGISTERED_TAG, f"{name}/{number}")
+    # a run that registered nothing (not committed, or failed): its tag names the version it only judged
+    registered = registers(record["tags"], record.get("passed"))
+    client.set_tag(run_id, REGISTERED_TAG if registered else HISTORY_OF_TAG, f"{name}/{number}")
     link_logged_model(client, model_id, name, number)  # every run's logged model of this file is this version
     if alias and not move_alias(client, name, alias, number, at_ms, run_id):  # last: withdraw_run undoes it
         client.set_tag(run_id, "alias_not_moved", f"{alias}: a newer record moved it to another version meanwhile")

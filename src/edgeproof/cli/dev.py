@@ -63,7 +63,7 @@ def _cmd_perf(args: argparse.Namespace) -> int:
     from edgeproof.paths import state_dir
     from edgeproof.perf.report import render
     from edgeproof.perf.run import PerfInputs, run_perf
-    from edgeproof.training.optimize import fp16_judgeable
+    from edgeproof.training.parity_judge import fp16_judgeable
 
     params = load_params(args.params)
     flags = {"e2e_images": ("--images", args.images), **({"runs": ("--frames", args.frames)} if args.frames else {})}

@@ -20,11 +20,12 @@ import numpy as np
 from edgeproof.folders import atomic_dir
 from edgeproof.profiles import VARIANTS
 from edgeproof.runtime.deploy import DeploySettings
-from edgeproof.runtime.session import create_session, import_ort
+from edgeproof.runtime.session import create_session
 from edgeproof.training.export import describe_onnx
 from edgeproof.training.graph import softmax_last_axis, uint8_nhwc_input
 from edgeproof.training.params import OptimizeParams
 from edgeproof.training.parity import Reference, check_parity
+from edgeproof.training.parity_judge import fp16_judgeable
 from edgeproof.training.variants import (
     build_fp16,
     build_int8,
@@ -36,11 +37,6 @@ from edgeproof.training.variants import (
 log = logging.getLogger(__name__)
 
 PARITY_ATOL = 1e-3  # model outputs are pixel coordinates and probabilities: fp32 reordering noise only
-GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-FP16_CPU_REASON = (
-    "fp16 numerics need a GPU provider (CUDA/TensorRT), and this onnxruntime has none: "
-    "CPU results would be CPU-cast numbers, not fp16"
-)
 
 
 def _max_abs_diff(reference: Path, candidate: Path, seed: int = 0) -> float:
@@ -117,12 +113,6 @@ def check_variant(path: Path) -> dict[str, Any]:
     onnx.checker.check_model(str(path), full_check=True)
     create_session(path, ["CPUExecutionProvider"], "disable")
     return {**describe_onnx(path), "checker": "passed", "loads_in_onnxruntime": True}
-
-
-def fp16_judgeable() -> str | None:
-    """``None`` when a GPU provider can run fp16 here, else the reason fp16 is not judged here."""
-    available = import_ort().get_available_providers()
-    return None if any(p in available for p in GPU_PROVIDERS) else FP16_CPU_REASON
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from edgeproof.runtime.detector import Detector
 from edgeproof.runtime.postprocess import Detections, Postprocess
 from edgeproof.runtime.preprocess import Letterbox, as_float_nchw, load_image
 from edgeproof.training.params import ParityParams
+from edgeproof.training.parity_judge import figures, judge
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +73,12 @@ def _match_class(reference: Detections, candidate: Detections, cls: int, iou: fl
     return match_count(sets[0], sets[1], iou, score_tolerance=None)
 
 
-def _figures(n_ref: int, n_cand: int, matched: int) -> dict[str, Any]:
-    larger = max(n_ref, n_cand)
-    return {
-        "reference_detections": n_ref,
-        "detections": n_cand,
-        "matched": matched,
-        "lost": n_ref - matched,
-        "added": n_cand - matched,
-        # both ways: a box lost and a box added count alike (None: neither side found anything)
-        "matched_share": round(matched / larger, 4) if larger else None,
-    }
-
-
 def compare_detections(reference: Sequence[Detections], candidate: Sequence[Detections], iou: float) -> dict[str, Any]:
     """Detections matched, lost and added over all images, pooled and per class (``classes``, keyed by class id)."""
     pairs = list(zip(reference, candidate, strict=True))
     ids = sorted({int(c) for det in (*reference, *candidate) for c in det.classes})
     per_class = {
-        cls: _figures(
+        cls: figures(
             sum(int(np.sum(r.classes == cls)) for r, _ in pairs),
             sum(int(np.sum(c.classes == cls)) for _, c in pairs),
             sum(_match_class(r, c, cls, iou) for r, c in pairs),
@@ -98,33 +86,8 @@ def compare_detections(reference: Sequence[Detections], candidate: Sequence[Dete
         for cls in ids
     }
     counts = ("reference_detections", "detections", "matched")
-    pooled = _figures(*(sum(f[k] for f in per_class.values()) for k in counts))
+    pooled = figures(*(sum(f[k] for f in per_class.values()) for k in counts))
     return {**pooled, "classes": {str(cls): f for cls, f in per_class.items()}}
-
-
-def judge(result: Mapping[str, Any], params: ParityParams) -> tuple[bool | None, str | None]:
-    """``(passed, reason)`` of :func:`compare_detections`' figures: ``None`` when too few boxes to judge."""
-    n_ref, n_cand = result["reference_detections"], result["detections"]
-    if max(n_ref, n_cand) < params.min_detections:
-        return None, (
-            f"PyTorch found {n_ref} and the variant {n_cand} detections on the parity images, fewer than "
-            f"optimize.parity.min_detections ({params.min_detections}): too few to judge agreement"
-        )
-    if result["matched_share"] < params.min_matched_share:
-        return False, (
-            f"{result['matched']} matched of {n_ref} PyTorch and {n_cand} variant detections: matched_share "
-            f"{result['matched_share']} < optimize.parity.min_matched_share {params.min_matched_share}"
-        )
-    lost_classes = [
-        f"class {cls}: {f['matched']} matched of {f['reference_detections']} PyTorch and {f['detections']} variant "
-        f"detections (matched_share {f['matched_share']})"
-        for cls, f in result["classes"].items()
-        if max(f["reference_detections"], f["detections"]) >= params.min_class_detections
-        and f["matched_share"] < params.min_class_share
-    ]
-    if lost_classes:
-        return False, f"{'; '.join(lost_classes)} < optimize.parity.min_class_share {params.min_class_share}"
-    return True, None
 
 
 def raw_parity(reference: np.ndarray, fp32: np.ndarray, params: ParityParams) -> dict[str, Any]:

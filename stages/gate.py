@@ -21,8 +21,10 @@ from stages._common import parser, run
 def _body(args: argparse.Namespace) -> int:
     if args.release is not None and args.data is None:
         raise ValueError("--release needs --data: the gate scores the released file on val itself (rescored)")
-    if args.release is not None and None in (args.reference_eval, args.parity):
-        raise ValueError("--release needs --reference-eval and --parity: the gate re-checks the release choice")
+    if args.release is not None and None in (args.reference_eval, args.parity, args.optimize):
+        raise ValueError(
+            "--release needs --reference-eval, --parity and --optimize: the gate re-checks the release choice"
+        )
     paths = {name: getattr(args, name) for name in GateRun.__dataclass_fields__}
     paths["params"] = Path(args.params)
     paths["energy_plot"] = tuple(args.energy_plot) if args.energy_plot else None
@@ -63,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="metrics/parity.json: the release variant's parity, re-checked by the gate (required with --release)",
+    )
+    p.add_argument(
+        "--optimize",
+        type=Path,
+        default=None,
+        help="metrics/optimize.json: the sha256 the reference and gated files are held to (required with --release)",
     )
     p.add_argument(
         "--reference-model",

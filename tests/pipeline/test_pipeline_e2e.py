@@ -219,8 +219,8 @@ def test_a_map75_edited_alike_is_caught_by_the_gates_own_scoring(repo):
 
 def _release_broken_parity(repo: Path) -> dict[Path, str]:
     """launder12 #2: release.json edited to release another measured int8 variant for the build profile, agreeing
-    with itself, that variant marked as having broken parity in parity.json and release.json alike (as if
-    optimize had measured it so)."""
+    with itself, that variant marked as having broken parity in parity.json (its counts: no box matched) and
+    release.json alike (as if optimize had measured it so; the gate judges the counts, not the flag)."""
     release_path, parity_path = repo / "reports/release.json", repo / "metrics/parity.json"
     before = {path: path.read_text() for path in (release_path, parity_path)}
     release, parity = json.loads(before[release_path]), json.loads(before[parity_path])
@@ -230,7 +230,10 @@ def _release_broken_parity(repo: Path) -> dict[Path, str]:
         variant=variant, path=record["path"], sha256=record["sha256"], reason="edited"
     )
     release["release_variant"] = variant
-    parity["detections"]["variants"][variant].update(passed=False, measured=True)
+    measured = parity["detections"]["variants"][variant]
+    for figures in (measured, *measured["classes"].values()):
+        figures.update(matched=0, lost=figures["reference_detections"], added=figures["detections"], matched_share=0.0)
+    measured.update(passed=False, measured=True)
     record["parity_passed"] = False
     release_path.write_text(json.dumps(release))
     parity_path.write_text(json.dumps(parity))

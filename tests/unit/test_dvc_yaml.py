@@ -17,8 +17,18 @@ STAGES = DVC["stages"]
 # params a stage reads besides its own section
 CROSS_READS = {
     "export": {"train.imgsz"},
-    # the build profile's thresholds; cross_check: the tolerances the gate holds the mAP to
-    "gate": {"track", "release.build_profile", "profiles.cpu-ci.gate", "evaluate.cross_check"},
+    # the build profile's thresholds; evaluate and deploy: the gate scores the gated file itself (rescored) and
+    # holds the mAP to the cross-check tolerances; the release choice's budget, fixed variant and parity rule
+    "gate": {
+        "track",
+        "release.build_profile",
+        "profiles.cpu-ci.gate",
+        "profiles.cpu-ci.max_map_drop",
+        "profiles.cpu-ci.variant",
+        "optimize.parity",
+        "evaluate",
+        "deploy",
+    },
     "evaluate": {"deploy"},
     "benchmark": {"deploy"},
     "bundle": {"deploy", "profiles", "evaluate.conf", "evaluate.iou", "evaluate.max_det", "evaluate.multi_label"},

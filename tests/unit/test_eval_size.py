@@ -270,6 +270,7 @@ def _gate_stage(root: Path, data_report: object, monkeypatch: pytest.MonkeyPatch
     argv += ["--data-metrics", str(root / data_metrics), "--device-reports", str(root / "no-device-reports")]
     argv += ["--data", str(root / "data/prepared")]
     argv += ["--reference-eval", str(root / "metrics/eval.json"), "--parity", str(root / "metrics/parity.json")]
+    argv += ["--optimize", str(root / "metrics/optimize.json")]
     monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
     code = gate_stage.main(argv)
     return (root / "gate.md").read_text() if code != 2 else f"exit {code}"

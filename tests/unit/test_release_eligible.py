@@ -16,6 +16,7 @@ from edgeproof.gate_rescore import Rescored
 from edgeproof.profiles import Profile
 from edgeproof.release.choose import release_problem
 from edgeproof.release.gating import GateRun, run_gate
+from edgeproof.training.params import ParityParams
 from tests.unit import gate_inputs as gi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +68,8 @@ def _run(root: Path, edit, rescored: Rescored | None, monkeypatch: pytest.Monkey
         device_reports=root / "none",
         reference_eval=root / "metrics/eval.json",
         parity=root / "metrics/parity.json",
+        optimize=root / "metrics/optimize.json",
+        reference_model=root / "models/optimized/fp32.onnx",
     )
     code = run_gate(args, load_params(root / "params.yaml"))
     report = json.loads((root / "gate.json").read_text())
@@ -80,11 +83,23 @@ def _choice(report: dict) -> dict:
 
 def test_the_released_variant_passes_the_rule(tmp_path, monkeypatch):
     report = _run(tmp_path, lambda docs: None, None, monkeypatch)
-    assert report["verdict"] == "pass" and _choice(report)["status"] == "pass" and _choice(report)["measured"] == 0.0
+    rule = _choice(report)
+    assert report["verdict"] == "pass" and rule["status"] == "pass", rule
+    assert rule["measured"] == "drop 0.0, parity kept (matched_share 0.95)"
+    assert rule["threshold"] == "releasable: parity kept, mAP50-95 drop <= 0.015"
+
+
+def _counts(matched: int) -> dict:
+    kept = {"reference_detections": 20, "detections": 20, "matched": matched}
+    return {**kept, "matched_share": round(matched / 20, 4), "classes": {"0": kept}}
 
 
 def _parity_broken(docs: dict) -> None:
-    docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {"measured": True, "passed": False}
+    docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {
+        "measured": True,
+        "passed": False,
+        **_counts(6),
+    }
 
 
 def _over_budget(docs: dict) -> None:
@@ -113,7 +128,7 @@ def test_the_drop_is_taken_to_the_gates_own_figure_where_it_is_lower(tmp_path, m
     figures = {**gi.eval_doc(gi.RELEASED), "map50_95": round(gi.MAP50_95 - 0.016, 6)}
     rescored = Rescored(figures, "int8.onnx on val", 0.001, "another machine")
     rule = _choice(_run(tmp_path, lambda docs: None, rescored, monkeypatch))
-    assert rule["status"] == "fail" and rule["measured"] == 0.016 and "exceeds the budget" in rule["reason"]
+    assert rule["status"] == "fail" and "drop 0.016 exceeds the budget" in rule["measured"], rule
 
 
 def test_the_stage_refuses_a_release_run_without_the_files_the_rule_reads():
@@ -121,9 +136,12 @@ def test_the_stage_refuses_a_release_run_without_the_files_the_rule_reads():
 
     cmd = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["gate"]
     assert "--reference-eval metrics/eval.json --parity metrics/parity.json" in cmd["cmd"]
-    assert {"metrics/eval.json", "metrics/parity.json"} <= set(cmd["deps"])
+    assert "--optimize metrics/optimize.json" in cmd["cmd"]
+    assert {"metrics/eval.json", "metrics/parity.json", "metrics/optimize.json"} <= set(cmd["deps"])
     argv = ["--release", "r.json", "--data", "d", "--report-json", "g", "--report-md", "m"]
     assert gate_stage.main([*argv, "--headline", "h", "--train-metrics", "t"]) == 2
+    rest = ["--headline", "h", "--train-metrics", "t", "--reference-eval", "e", "--parity", "p"]
+    assert gate_stage.main([*argv, *rest]) == 2  # without --optimize: nothing to hold the files to
 
 
 def test_an_fp32_reference_edited_lower_buys_nothing_the_gate_scores_it_itself():
@@ -131,17 +149,140 @@ def test_an_fp32_reference_edited_lower_buys_nothing_the_gate_scores_it_itself()
     higher of it and the gate's own scoring of the fp32 file (rescore_onnx, fed here as ``reference_scored``)."""
     from edgeproof.release.eligible import release_choice_rule
 
-    files = (Path("metrics/eval.json"), Path("metrics/parity.json"))
+    files = (Path("metrics/eval.json"), Path("metrics/parity.json"), None)
     gated = {"map50_95": 0.75}
-    parity = {"detections": {"variants": {"int8": {"measured": True, "passed": True, "matched_share": 0.95}}}}
+    parity = {"detections": {"variants": {"int8": {"measured": True, "passed": True, **_counts(19)}}}}
 
     def rule(reference_eval: float, reference_scored: float | None) -> dict:
         docs = {files[0]: {"map50_95": reference_eval}, files[1]: parity}
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr("edgeproof.release.eligible.read_json", lambda path: docs[path])
-            return release_choice_rule("int8", _profile(), "cpu-ci", files, gated, None, reference_scored)
+            held = (reference_scored, ParityParams(), (None, None))
+            return release_choice_rule("int8", _profile(), "cpu-ci", files, gated, None, held)
 
     assert rule(0.76, None)["status"] == "pass"  # the edited reference alone: a drop of 0.01
     caught = rule(0.76, 0.785)  # the file the reference names scores 0.785: the drop is 0.035
-    assert caught["status"] == "fail" and caught["measured"] == 0.035 and "exceeds the budget" in caught["reason"]
-    assert rule(0.785, 0.76)["measured"] == 0.035  # a reference scored lower here never shrinks the drop either
+    assert caught["status"] == "fail" and "drop 0.035 exceeds the budget" in caught["measured"]
+    assert (
+        "drop 0.035 exceeds" in rule(0.785, 0.76)["measured"]
+    )  # a reference scored lower here never shrinks the drop either
+
+
+def _flag_only(passed, share):
+    """verify12 #2: only parity.json's flag edited (and its matched_share), its counts left as measured."""
+
+    def edit(docs: dict) -> None:
+        docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {
+            "measured": True,
+            **_counts(6),  # 6 of 20 matched: optimize.parity.min_matched_share 0.9 breaks it
+            "passed": passed,
+            "matched_share": share,
+        }
+
+    return edit
+
+
+@pytest.mark.parametrize(("passed", "share"), [(True, 0.3), (True, 0.95), (None, 0.3)])
+def test_a_parity_flag_that_contradicts_the_records_own_counts_is_invalid(tmp_path, monkeypatch, passed, share):
+    """The flag is judged again from the counts by params' optimize.parity (the optimize stage's own rule):
+    ``passed: true`` beside 6 of 20 matched passed the rule and became champion."""
+    report = _run(tmp_path, _flag_only(passed, share), None, monkeypatch)
+    rule = _choice(report)
+    assert report["verdict"] == "fail" and rule["status"] == "invalid", rule
+    assert "metrics/parity.json contradicts itself" in rule["reason"]
+    assert f"detections.variants.{gi.RELEASED}.passed is {passed!r}" in rule["measured"]
+    assert "say broken" in rule["measured"]
+
+
+def test_counts_that_break_parity_fail_the_rule_naming_them(tmp_path, monkeypatch):
+    report = _run(tmp_path, _flag_only(False, 0.3), None, monkeypatch)
+    rule = _choice(report)
+    assert rule["status"] == "fail" and rule["measured"].startswith("breaks parity: 6 matched of 20"), rule
+    assert "matched_share 0.3 < optimize.parity.min_matched_share 0.9" in rule["measured"]
+    assert rule["threshold"] == "releasable: parity kept, mAP50-95 drop <= 0.015"
+
+
+def _not_measured(passed):
+    def edit(docs: dict) -> None:
+        docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {
+            "measured": False,
+            "passed": passed,
+            "reason": "said not measurable",
+        }
+
+    return edit
+
+
+def test_a_variant_this_machine_measures_recorded_as_not_measured_is_not_releasable(tmp_path, monkeypatch):
+    """verify12 #2 P3: ``passed: null, measured: false`` on int8 (which any CPU measures) passed."""
+    rule = _choice(_run(tmp_path, _not_measured(None), None, monkeypatch))
+    assert rule["status"] == "fail" and "parity not judged" in rule["measured"], rule
+    assert f"measured is False, but this machine measures {gi.RELEASED}" in rule["measured"]
+    rule = _choice(_run(tmp_path, _not_measured(True), None, monkeypatch))
+    assert rule["status"] == "invalid" and "passed is True but it was not measured" in rule["measured"], rule
+
+
+def test_fp16_without_a_gpu_provider_stays_unjudged_not_refused(monkeypatch):
+    from edgeproof.release.eligible import parity_record
+
+    parity = {"detections": {"variants": {"fp16": {"measured": False, "passed": None, "reason": "no GPU"}}}}
+    monkeypatch.setattr("edgeproof.training.parity_judge.fp16_judgeable", lambda: "no GPU provider")
+    record, contradiction = parity_record(parity, "fp16", ParityParams())
+    assert contradiction is None and record["parity_measured"] is False and record["parity_passed"] is None
+    assert release_problem("fp16", {**record, "map_drop": 0.0}, _profile(), "cpu-ci") is None
+    monkeypatch.setattr("edgeproof.training.parity_judge.fp16_judgeable", lambda: None)  # a GPU here
+    record, _ = parity_record(parity, "fp16", ParityParams())
+    assert "parity not judged" in release_problem("fp16", {**record, "map_drop": 0.0}, _profile(), "cpu-ci")
+
+
+def _swap_reference(docs: dict) -> None:
+    """verify12 #3: the gated variant's bytes copied over fp32.onnx (written by _run), eval.json lowered alike."""
+    docs["metrics/eval.json"] = {**gi.eval_doc(gi.OTHER), "map50_95": gi.MAP50_95}
+
+
+@pytest.mark.parametrize("what", ["file", "eval"])
+def test_a_reference_not_the_file_optimize_recorded_is_invalid_naming_both(tmp_path, monkeypatch, what):
+    def edit(docs: dict) -> None:
+        if what == "eval":
+            docs["metrics/eval.json"]["model_sha256"] = gi.sha_of(gi.RELEASED)
+
+    real_write = gi.write_inputs
+
+    def write_swapped(root: Path, docs: dict) -> None:
+        real_write(root, docs)
+        if what == "file":
+            (root / "models/optimized/fp32.onnx").write_bytes(gi.model_bytes(gi.RELEASED))
+
+    monkeypatch.setattr(gi, "write_inputs", write_swapped)
+    rule = _choice(_run(tmp_path, edit, None, monkeypatch))
+    held = "the fp32 reference model file" if what == "file" else "the fp32 reference eval.json model_sha256"
+    want = f"{held} is sha256 {gi.sha_of(gi.RELEASED)} but optimize.json variants.fp32.sha256 is {gi.sha_of('fp32')}"
+    assert rule["status"] == "invalid" and want in rule["reason"], rule
+
+
+def test_a_gated_file_not_the_one_optimize_recorded_is_invalid(tmp_path, monkeypatch):
+    def edit(docs: dict) -> None:
+        docs["metrics/optimize.json"]["variants"][gi.RELEASED]["sha256"] = "0" * 64
+
+    rule = _choice(_run(tmp_path, edit, None, monkeypatch))
+    assert rule["status"] == "invalid" and f"the gated {gi.RELEASED} model file is sha256" in rule["reason"], rule
+
+
+def test_a_fixed_profile_row_names_the_fixed_variant_not_the_budget(tmp_path, monkeypatch):
+    """verify12 #6: a fixed profile over budget read ``<= 0.003 | 0.004915 | pass``."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    profile = params["release"]["build_profile"]
+    from edgeproof.release.eligible import release_choice_rule
+
+    files = (Path("e.json"), Path("p.json"), None)
+    docs = {
+        files[0]: {"map50_95": 0.8},
+        files[1]: {"detections": {"variants": {"int8": {"measured": True, "passed": True, **_counts(19)}}}},
+    }
+    monkeypatch.setattr("edgeproof.release.eligible.read_json", lambda path: docs[path])
+    fixed = _profile(variant="int8", max_map_drop=0.003)
+    rule = release_choice_rule(
+        "int8", fixed, profile, files, {"map50_95": 0.79}, None, (None, ParityParams(), (None, None))
+    )
+    assert rule["status"] == "pass" and rule["threshold"] == "releasable: the fixed variant int8, parity kept"
+    assert rule["op"] == "is" and rule["measured"] == "drop 0.01, parity kept (matched_share 0.95)"

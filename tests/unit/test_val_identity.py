@@ -140,6 +140,7 @@ def _gate(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict]:
     argv += ["--data-metrics", str(root / "metrics/data.json"), "--data", str(root / "data/prepared")]
     argv += ["--device-reports", str(root / "no-device-reports")]
     argv += ["--reference-eval", str(root / "metrics/eval.json"), "--parity", str(root / "metrics/parity.json")]
+    argv += ["--optimize", str(root / "metrics/optimize.json")]
     monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
     code = gate_stage.main(argv)
     return code, json.loads((root / "gate.json").read_text())

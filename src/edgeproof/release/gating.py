@@ -52,6 +52,7 @@ class GateRun:
     reference_eval: Path | None = None  # metrics/eval.json: fp32's mAP, the release choice's budget is against
     reference_model: Path | None = None  # models/optimized/fp32.onnx: the reference the gate scores itself
     parity: Path | None = None  # metrics/parity.json: the release choice's parity (release_choice)
+    optimize: Path | None = None  # metrics/optimize.json: the sha256 of each variant file (release_choice)
     energy_plot: tuple[Path, Path] | None = None
     track_metrics: list[Path] = field(default_factory=list)
     track_curve: Path | None = None
@@ -226,17 +227,21 @@ def _val_identity(args: GateRun) -> dict[str, Any] | None:
 
 def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Rescored | None) -> list[dict[str, Any]]:
     """The ``release_choice`` rule (:mod:`edgeproof.release.eligible`) of a ``--release`` run given the fp32
-    reference and ``parity.json`` (the stage requires them; a library caller without them gets none)."""
+    reference, ``parity.json`` and ``optimize.json`` (the stage requires them; a library caller without the
+    first two gets none, without ``optimize.json`` no file identity check)."""
     name = params.release.build_profile
     if args.release is None or args.reference_eval is None or args.parity is None or name not in params.profiles:
         return []
     variant = read_json(args.release)["release_variant"]
-    files = (args.reference_eval, args.parity)
+    files = (args.reference_eval, args.parity, args.optimize)
     ev = eval_metrics if isinstance(eval_metrics, dict) else {}
     reference = None  # fp32 is its own reference: no drop to take
     if variant != "fp32" and args.reference_model is not None and args.data is not None:
         reference = rescore_onnx(args.reference_model, args.data, params.evaluate, params.deploy)["map50_95"]
-    return [release_choice_rule(variant, params.profiles[name], name, files, ev, rescored, reference)]
+    ref_sha = sha256_file(args.reference_model) if args.reference_model is not None else None
+    shas = (ref_sha, sha256_file(args.model) if args.model is not None else None)
+    held = (reference, params.optimize.parity, shas)
+    return [release_choice_rule(variant, params.profiles[name], name, files, ev, rescored, held)]
 
 
 def run_gate(args: GateRun, params: Any) -> int:

@@ -90,8 +90,8 @@ def test_the_released_variant_passes_the_rule(tmp_path, monkeypatch):
 
 
 def _counts(matched: int) -> dict:
-    kept = {"reference_detections": 20, "detections": 20, "matched": matched}
-    return {**kept, "matched_share": round(matched / 20, 4), "classes": {"0": kept}}
+    kept = {"reference_detections": 20, "detections": 20, "matched": matched, "matched_share": round(matched / 20, 4)}
+    return {**kept, "classes": {"0": kept}}
 
 
 def _parity_broken(docs: dict) -> None:
@@ -168,25 +168,24 @@ def test_an_fp32_reference_edited_lower_buys_nothing_the_gate_scores_it_itself()
     )  # a reference scored lower here never shrinks the drop either
 
 
-def _flag_only(passed, share):
-    """verify12 #2: only parity.json's flag edited (and its matched_share), its counts left as measured."""
+def _flag_only(passed):
+    """verify12 #2: only parity.json's flag edited, its counts (and shares) left as measured."""
 
     def edit(docs: dict) -> None:
         docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {
             "measured": True,
             **_counts(6),  # 6 of 20 matched: optimize.parity.min_matched_share 0.9 breaks it
             "passed": passed,
-            "matched_share": share,
         }
 
     return edit
 
 
-@pytest.mark.parametrize(("passed", "share"), [(True, 0.3), (True, 0.95), (None, 0.3)])
-def test_a_parity_flag_that_contradicts_the_records_own_counts_is_invalid(tmp_path, monkeypatch, passed, share):
+@pytest.mark.parametrize("passed", [True, None])
+def test_a_parity_flag_that_contradicts_the_records_own_counts_is_invalid(tmp_path, monkeypatch, passed):
     """The flag is judged again from the counts by params' optimize.parity (the optimize stage's own rule):
     ``passed: true`` beside 6 of 20 matched passed the rule and became champion."""
-    report = _run(tmp_path, _flag_only(passed, share), None, monkeypatch)
+    report = _run(tmp_path, _flag_only(passed), None, monkeypatch)
     rule = _choice(report)
     assert report["verdict"] == "fail" and rule["status"] == "invalid", rule
     assert "metrics/parity.json contradicts itself" in rule["reason"]
@@ -195,7 +194,7 @@ def test_a_parity_flag_that_contradicts_the_records_own_counts_is_invalid(tmp_pa
 
 
 def test_counts_that_break_parity_fail_the_rule_naming_them(tmp_path, monkeypatch):
-    report = _run(tmp_path, _flag_only(False, 0.3), None, monkeypatch)
+    report = _run(tmp_path, _flag_only(False), None, monkeypatch)
     rule = _choice(report)
     assert rule["status"] == "fail" and rule["measured"].startswith("breaks parity: 6 matched of 20"), rule
     assert "matched_share 0.3 < optimize.parity.min_matched_share 0.9" in rule["measured"]
@@ -286,3 +285,14 @@ def test_a_fixed_profile_row_names_the_fixed_variant_not_the_budget(tmp_path, mo
     )
     assert rule["status"] == "pass" and rule["threshold"] == "releasable: the fixed variant int8, parity kept"
     assert rule["op"] == "is" and rule["measured"] == "drop 0.01, parity kept (matched_share 0.95)"
+
+
+def test_a_matched_share_its_counts_do_not_give_is_invalid(tmp_path, monkeypatch):
+    """verify12 #2 P1/P2b: only the flag and ``matched_share`` edited, the counts as measured."""
+
+    def edit(docs: dict) -> None:
+        record = docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED]
+        docs["metrics/parity.json"]["detections"]["variants"][gi.RELEASED] = {**record, "matched_share": 0.3}
+
+    rule = _choice(_run(tmp_path, edit, None, monkeypatch))
+    assert rule["status"] == "invalid" and "matched_share 0.3 is not its counts' 0.95" in rule["reason"], rule

@@ -22,7 +22,7 @@ from edgeproof.io import read_json
 from edgeproof.profiles import REFERENCE, Profile
 from edgeproof.release.choose import release_problem
 from edgeproof.training.params import ParityParams
-from edgeproof.training.parity_judge import measurable_here, rejudge
+from edgeproof.training.parity_judge import measurable_here, rejudge, share_contradictions
 from edgeproof.verdict.rules import FAIL, INVALID, PASS, is_number, result
 
 RELEASE_CHOICE = "release_choice"
@@ -53,6 +53,9 @@ def parity_record(parity: Any, variant: str, params: ParityParams) -> tuple[dict
         "parity_measured": True,
         "parity_reason": reason,
     }
+    shares = share_contradictions(p)
+    if shares:
+        return record, f"{key}: {'; '.join(shares)}"
     if p.get("passed") is passed:
         return record, None
     judged = {True: "kept", False: "broken", None: "not judged"}[passed]

@@ -2,7 +2,8 @@
 ``metrics/parity.json``'s counts with the very rule the optimize stage set ``passed`` by.
 
 :func:`figures` turns counts into shares, :func:`judge` holds them to params' ``optimize.parity``,
-:func:`rejudge` does both from a recorded variant's counts (never its recorded shares or flag), and
+:func:`rejudge` does both from a recorded variant's counts (never its recorded shares or flag),
+:func:`share_contradictions` names recorded shares its counts do not give, and
 :func:`fp16_judgeable` says whether this machine can measure fp16 at all (a GPU provider).
 """
 
@@ -97,3 +98,16 @@ def rejudge(record: Mapping[str, Any], params: ParityParams) -> tuple[bool | Non
         return None, f"its pooled counts {pooled} are not the sum of its classes' {summed}"
     result = {**figures(*pooled), "classes": {c: figures(*n) for c, n in per_class.items()}}  # type: ignore[misc]
     return judge(result, params)
+
+
+def share_contradictions(record: Mapping[str, Any]) -> list[str]:
+    """The ``matched_share`` figures of a recorded variant (pooled and per class) that its own counts do not
+    give (:func:`figures`); counts missing or impossible are :func:`rejudge`'s to report."""
+    classes = record.get("classes") if isinstance(record.get("classes"), Mapping) else {}
+    named = [("matched_share", record), *((f"classes.{c}.matched_share", f) for c, f in classes.items())]
+    wrong = []
+    for key, f in named:
+        counts = _counts(f)
+        if counts is not None and f.get("matched_share") != figures(*counts)["matched_share"]:
+            wrong.append(f"{key} {f.get('matched_share')!r} is not its counts' {figures(*counts)['matched_share']}")
+    return wrong

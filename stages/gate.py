@@ -31,53 +31,24 @@ def _body(args: argparse.Namespace) -> int:
     return run_gate(GateRun(**paths), load_params(args.params))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__ or "")
-    p.add_argument("--release", type=Path, default=None, help="reports/release.json: gate its build-profile variant")
-    p.add_argument("--model", type=Path, default=None, help="the release candidate ONNX model (without --release)")
-    p.add_argument("--eval", type=Path, default=None, help="its evaluation JSON (without --release)")
-    p.add_argument("--bench", type=Path, default=None, help="its benchmark JSON (without --release)")
-    p.add_argument("--report-json", type=Path, required=True, help="output: machine-readable verdict")
-    p.add_argument("--report-md", type=Path, required=True, help="output: human-readable verdict")
-    p.add_argument("--headline", type=Path, required=True, help="output: metrics/headline.json (dvc exp show)")
-    p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
-    p.add_argument(
-        "--data-metrics",
-        type=Path,
-        default=None,
-        help="metrics/data.json: val's background images the data stage left out (val_keep_negatives: false), "
-        "named beside the accuracy rules",
-    )
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="data/prepared: the gate scores the gated file on its val split itself (required with --release)",
-    )
-    p.add_argument(
-        "--reference-eval",
-        type=Path,
-        default=None,
-        help="metrics/eval.json: the fp32 reference of the release variant's mAP drop (required with --release)",
-    )
-    p.add_argument(
-        "--parity",
-        type=Path,
-        default=None,
-        help="metrics/parity.json: the release variant's parity, re-checked by the gate (required with --release)",
-    )
-    p.add_argument(
-        "--optimize",
-        type=Path,
-        default=None,
-        help="metrics/optimize.json: the sha256 the reference and gated files are held to (required with --release)",
-    )
-    p.add_argument(
-        "--reference-model",
-        type=Path,
-        default=None,
-        help="models/optimized/fp32.onnx: the fp32 reference, scored by the gate itself for the release choice's drop",
-    )
+# the files the gate re-derives figures from (each a path dvc.yaml passes; _body says which --release requires)
+_CHECKED_FROM = {
+    "--data": "data/prepared: the gate scores the gated file on its val split itself (rescored, val_identity)",
+    "--reference-eval": "metrics/eval.json: the fp32 reference of the release variant's mAP drop (release_choice)",
+    "--parity": "metrics/parity.json: the release variant's parity, re-checked by the gate (release_choice)",
+    "--reference-model": "models/optimized/fp32.onnx: the fp32 reference, scored by the gate itself (release_choice)",
+    "--optimize": "metrics/optimize.json: each variant's sha256 as built, the reference and gated files held to it",
+    "--data-metrics": "metrics/data.json: the data stage's record of val (val_identity; background images left out)",
+}
+
+
+def _add_checked_from(p: argparse.ArgumentParser) -> None:
+    for flag, what in _CHECKED_FROM.items():
+        p.add_argument(flag, type=Path, default=None, help=what)
+
+
+def _add_records(p: argparse.ArgumentParser) -> None:
+    """What the gate records beside its verdict: the device results, the energy chart and the MLflow record."""
     p.add_argument(
         "--device-reports",
         type=Path,
@@ -103,6 +74,20 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="the released model's charts (plots/shipped), attached under plots/<its variant>/",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--release", type=Path, default=None, help="reports/release.json: gate its build-profile variant")
+    p.add_argument("--model", type=Path, default=None, help="the release candidate ONNX model (without --release)")
+    p.add_argument("--eval", type=Path, default=None, help="its evaluation JSON (without --release)")
+    p.add_argument("--bench", type=Path, default=None, help="its benchmark JSON (without --release)")
+    p.add_argument("--report-json", type=Path, required=True, help="output: machine-readable verdict")
+    p.add_argument("--report-md", type=Path, required=True, help="output: human-readable verdict")
+    p.add_argument("--headline", type=Path, required=True, help="output: metrics/headline.json (dvc exp show)")
+    p.add_argument("--train-metrics", type=Path, required=True, help="metrics/train.json (epochs, for the headline)")
+    _add_checked_from(p)
+    _add_records(p)
     return run("gate", _body, p, argv)
 
 

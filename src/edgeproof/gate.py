@@ -140,7 +140,6 @@ def check_gate(
     released: Released | None = None,
     val_negatives_dropped: int | None = None,
     rescored: Rescored | None = None,
-    val_identity: Mapping[str, Any] | None = None,
     more_rules: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Apply every rule; the verdict passes only if all pass (statuses and verdict: :mod:`edgeproof.verdict.rules`).
@@ -150,40 +149,25 @@ def check_gate(
     report; ``cross_check``: params' ``evaluate.cross_check`` (tolerances and which scorers are on);
     ``peers``: the release's other variants' ``bench.json`` by path, measured on the same machine
     (:func:`consistency_rule`); ``profile``: the name ``thresholds`` are under, for the keys a reason names
-    (the accuracy rules' val-set minimum, :mod:`edgeproof.verdict.eval_size`, and the timing rules'
-    frame minimum, :mod:`edgeproof.verdict.timed_frames`); ``released``: the
+    (:mod:`edgeproof.verdict.eval_size`, :mod:`edgeproof.verdict.timed_frames`); ``released``: the
     ``release.json`` record of the gated variant, whose copies of the files' figures must be theirs;
     ``val_negatives_dropped``: the background images the data stage left out of val, which the accuracy
-    rules' ``over`` names (:func:`~edgeproof.verdict.eval_size.with_dropped`); ``rescored``: the gate's own
-    scoring of the file (the ``rescored`` rule, :mod:`edgeproof.gate_rescore`; the stage always scores, a
-    caller without the val data passes None); ``val_identity``: the ``val_identity`` rule already judged
-    (:func:`edgeproof.val_identity.val_identity_rule`: the val scored on is the data stage's; None: not
-    judged); ``more_rules``: rules the caller judged from files this does not read (the stage's
-    ``release_choice``: :mod:`edgeproof.release.eligible`), judged with the rest. A file that is not a JSON
-    object fails every rule on it (never raises).
+    rules' ``over`` names; ``rescored``: the gate's own scoring of the file (:mod:`edgeproof.gate_rescore`;
+    None: not scored); ``more_rules``: rules the caller judged from files this does not read (the stage's
+    ``val_identity`` and ``release_choice``), judged with the rest. A file that is not a JSON object fails
+    every rule on it (never raises).
     """
     ev, bench = sources
-    rules = []
-    for data, source in ((eval_metrics, ev), (bench_metrics, bench)):
-        if not isinstance(data, Mapping):
-            why = f"expected a JSON object of metrics, got {type(data).__name__}"
-            rules.append(result("readable", source, "==", "object", None, source, INVALID, why))
+    rules = _readable(eval_metrics, bench_metrics, sources)
     eval_metrics = eval_metrics if isinstance(eval_metrics, Mapping) else {}
     bench_metrics = bench_metrics if isinstance(bench_metrics, Mapping) else {}
-    g = thresholds
-    fps, latency_p95 = speed_rules(g, bench_metrics, bench, profile)
-    accuracy = _accuracy(g, eval_metrics, ev, profile, rescored)
+    fps, latency_p95 = speed_rules(thresholds, bench_metrics, bench, profile)
+    accuracy = _accuracy(thresholds, eval_metrics, ev, profile, rescored)
     rules += [fps, *with_dropped(accuracy, val_negatives_dropped), latency_p95]
     rules.append(_cross_check_rule(eval_metrics, ev, cross_check))
     rules.append(consistency_rule(eval_metrics, bench_metrics, sources, peers or {}, released))
-    if rescored is not None:
-        rules.append(rescore_rule(eval_metrics, ev, rescored))
-    if val_identity is not None:
-        rules.append(dict(val_identity))
-    rules += more_rules
-    for what, data, source in (("evaluated", eval_metrics, ev), ("benchmarked", bench_metrics, bench)):
-        sha = data.get("model_sha256")
-        rules.append(compare(f"same_model_{what}", "model_sha256", "==", model_sha256, sha, source))
+    rules += [rescore_rule(eval_metrics, ev, rescored)] if rescored is not None else []
+    rules += [*more_rules, *_identity_rules(eval_metrics, bench_metrics, sources, model_sha256)]
     final = verdict(rules)
     return {
         "verdict": final,
@@ -194,6 +178,27 @@ def check_gate(
         "device": json_safe(get_path(bench_metrics, "device.cpu_model")),
         "providers": json_safe(get_path(bench_metrics, "device.providers_used")),
     }
+
+
+def _readable(eval_metrics: Any, bench_metrics: Any, sources: tuple[str, str]) -> list[dict[str, Any]]:
+    """An invalid ``readable`` rule for each measured file that is not a JSON object."""
+    rules = []
+    for data, source in zip((eval_metrics, bench_metrics), sources, strict=True):
+        if not isinstance(data, Mapping):
+            why = f"expected a JSON object of metrics, got {type(data).__name__}"
+            rules.append(result("readable", source, "==", "object", None, source, INVALID, why))
+    return rules
+
+
+def _identity_rules(
+    eval_metrics: Mapping[str, Any], bench_metrics: Mapping[str, Any], sources: tuple[str, str], model_sha256: str
+) -> list[dict[str, Any]]:
+    """``same_model_evaluated`` / ``same_model_benchmarked``: each file's ``model_sha256`` is the gated file's."""
+    pairs = zip(("evaluated", "benchmarked"), (eval_metrics, bench_metrics), sources, strict=True)
+    return [
+        compare(f"same_model_{what}", "model_sha256", "==", model_sha256, data.get("model_sha256"), source)
+        for what, data, source in pairs
+    ]
 
 
 def _accuracy(

@@ -217,12 +217,12 @@ def _rescored(args: GateRun, params: Any) -> Rescored | None:
     return rescore(args.model, args.data, params.evaluate, params.deploy, read_json(args.bench))
 
 
-def _val_identity(args: GateRun) -> dict[str, Any] | None:
-    """The ``val_identity`` rule: ``args.data``'s val as ``args.data_metrics`` records it (None without the
+def _val_identity(args: GateRun) -> list[dict[str, Any]]:
+    """The ``val_identity`` rule: ``args.data``'s val as ``args.data_metrics`` records it (none without the
     data: nothing is scored on it)."""
     if args.data is None or args.eval is None:
-        return None
-    return val_identity_rule(read_json(args.eval), args.eval.as_posix(), args.data, args.data_metrics)
+        return []
+    return [val_identity_rule(read_json(args.eval), args.eval.as_posix(), args.data, args.data_metrics)]
 
 
 def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Rescored | None) -> list[dict[str, Any]]:
@@ -263,8 +263,7 @@ def run_gate(args: GateRun, params: Any) -> int:
         released=released_record(args.release) if args.release is not None else None,
         val_negatives_dropped=val_negatives_dropped(args.data_metrics),
         rescored=rescored,
-        val_identity=_val_identity(args),
-        more_rules=_release_choice(args, params, eval_metrics, rescored),
+        more_rules=[*_val_identity(args), *_release_choice(args, params, eval_metrics, rescored)],
     )
     report["model_path"] = args.model.as_posix()
     # the headline is written whatever the verdict: a failed candidate stays comparable in `dvc exp show`;

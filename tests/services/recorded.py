@@ -70,24 +70,96 @@ def recorded_repo(dst: Path) -> Recorded:
     for name in files:
         (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, dst / name)
-    models = {part for part in gate_cmd if part.endswith(".onnx")}
-    if not models:  # the gate gates reports/release.json's build-profile file
-        release = json.loads((REPO / "reports" / "release.json").read_text())
-        models = {release["profiles"][release["build_profile"]]["path"]}
+    release = json.loads((REPO / "reports" / "release.json").read_text())
+    gated = release["profiles"][release["build_profile"]]["path"]
+    models = sorted({gated, *(part for part in gate_cmd if part.endswith(".onnx"))})  # and the fp32 reference
+    old_shas = {old_sha, *(release["variants"][v]["sha256"] for v in release["variants"] if v != "fp16")}
     for model in models:
         (dst / model).parent.mkdir(parents=True, exist_ok=True)
-        make_fixed_detector(dst / model, np.zeros((7, 4), np.float32), 32, {0: "circle", 1: "square", 2: "triangle"})
-    sha = sha256_file(dst / sorted(models)[0])
+        make_fixed_detector(dst / model, _FIXED, IMGSZ, dict(enumerate(NAMES)))
+    sha = sha256_file(dst / gated)  # every fixed detector is the same bytes
     for name in files:
         if name.endswith((".json", ".md")):
             path = dst / name
-            path.write_text(path.read_text().replace(old_sha, sha))
+            text = path.read_text()
+            for old in old_shas:
+                text = text.replace(old, sha)
+            path.write_text(text)
+    files += _rescorable(dst, release)
     _stage_times(dst, dvc, [*files, *models])
     (dst / ".gitignore").write_text("mlflow.db\nmlartifacts/\n.edgeproof/\n")
     subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=dst, check=True)
     subprocess.run([*GIT, "add", "-A"], cwd=dst, check=True)
     subprocess.run([*GIT, "commit", "-qm", "recorded pipeline state"], cwd=dst, check=True)
     return Recorded(dst, sha, gate_cmd)
+
+
+# The gate scores the file it judges on val itself (rules rescored, val_identity, release_choice), so the
+# replay's val is one the fixed detector finds perfectly: each class's box where the model puts it, and the
+# released variant's evaluation is that scoring (the recorded speed figures stay as measured)
+IMGSZ, NAMES, N_VAL = 32, ("circle", "square", "triangle"), 12
+_BOXES = ((4.0, 4.0, 10.0, 10.0), (18.0, 4.0, 10.0, 10.0), (10.0, 18.0, 12.0, 12.0))  # x, y, w, h in pixels
+_FIXED = np.array(  # (4 + classes, anchors): anchor k is class k's box, score 0.9
+    [[x + w / 2, y + h / 2, w, h, *(0.9 * (c == k) for c in range(3))] for k, (x, y, w, h) in enumerate(_BOXES)],
+    np.float32,
+).T
+
+
+def _write_val(prepared: Path) -> None:
+    """``data/prepared``'s val: N_VAL images of IMGSZ pixels, each with one box of each class (and its labels)."""
+    from PIL import Image
+
+    for sub in ("images/val", "labels/val", "annotations"):
+        (prepared / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for i in range(N_VAL):
+        name = f"val_{i:06d}.png"
+        Image.fromarray(rng.integers(0, 255, (IMGSZ, IMGSZ, 3), dtype=np.uint8)).save(prepared / "images/val" / name)
+        images.append({"id": i + 1, "file_name": name, "width": IMGSZ, "height": IMGSZ})
+        lines = []
+        for k, (x, y, w, h) in enumerate(_BOXES):
+            ann = {"image_id": i + 1, "category_id": k + 1, "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0}
+            annotations.append({"id": len(annotations) + 1, **ann})
+            lines.append(f"{k} {(x + w / 2) / IMGSZ:.6f} {(y + h / 2) / IMGSZ:.6f} {w / IMGSZ:.6f} {h / IMGSZ:.6f}")
+        (prepared / "labels/val" / f"val_{i:06d}.txt").write_text("\n".join(lines) + "\n")
+    categories = [{"id": k + 1, "name": n} for k, n in enumerate(NAMES)]
+    gt = {"images": images, "annotations": annotations, "categories": categories}
+    (prepared / "annotations/val.json").write_text(json.dumps(gt))
+    counts = {"val": {"images": N_VAL, "boxes": 3 * N_VAL, "empty_images": 0}}
+    meta = {"category_ids": [1, 2, 3], "names": list(NAMES), "source": "synthetic", "counts": counts}
+    (prepared / "meta.json").write_text(json.dumps(meta))
+
+
+def _rescorable(dst: Path, release: dict) -> list[str]:
+    """Write the val the gate scores on, and make the recorded evaluation, data report and release record the
+    fixed detector's on it, as the data, evaluate and release stages would: the files written."""
+    from edgeproof.config import load_params
+    from edgeproof.data.identity import split_digests
+    from edgeproof.evaluation.run import evaluate_onnx
+    from edgeproof.verdict.eval_size import size_record
+
+    prepared = dst / "data/prepared"
+    _write_val(prepared)
+    params = load_params(dst / "params.yaml")
+    variant = release["release_variant"]
+    record = json.loads((dst / "reports/release.json").read_text())
+    written = ["metrics/data.json", "reports/release.json", "metrics/eval.json"]
+    for name in ("fp32", variant):
+        v = record["variants"][name]
+        doc = evaluate_onnx(dst / v["path"], prepared, params.evaluate, params.deploy).metrics
+        doc["model_path"] = v["path"]
+        (dst / v["eval_json"]).write_text(json.dumps(doc, indent=2))
+        if name == "fp32":
+            (dst / "metrics/eval.json").write_text(json.dumps(doc, indent=2))
+        v.update(map50=doc["map50"], map50_95=doc["map50_95"], map_drop=0.0, **size_record(doc))
+        written.append(v["eval_json"])
+    (dst / "reports/release.json").write_text(json.dumps(record, indent=2))
+    report = json.loads((dst / "metrics/data.json").read_text())
+    val = {"images": N_VAL, "boxes": 3 * N_VAL, "crowd_boxes": 0, "empty_images": 0}
+    report["splits"]["val"] = {**val, "classes": dict.fromkeys(NAMES, N_VAL), **split_digests(prepared, "val")}
+    (dst / "metrics/data.json").write_text(json.dumps(report, indent=2))
+    return sorted(set(written))
 
 
 def _stage_times(dst: Path, dvc: dict, files: list[str]) -> None:

@@ -21,9 +21,10 @@ from stages._common import parser, run
 def _body(args: argparse.Namespace) -> int:
     if args.release is not None and args.data is None:
         raise ValueError("--release needs --data: the gate scores the released file on val itself (rescored)")
-    if args.release is not None and None in (args.reference_eval, args.parity, args.optimize):
+    if args.release is not None and None in (args.reference_eval, args.parity, args.optimize, args.reference_model):
         raise ValueError(
-            "--release needs --reference-eval, --parity and --optimize: the gate re-checks the release choice"
+            "--release needs --reference-eval, --parity, --optimize and --reference-model: the gate re-checks the "
+            "release choice"
         )
     paths = {name: getattr(args, name) for name in GateRun.__dataclass_fields__}
     paths["params"] = Path(args.params)

@@ -296,3 +296,15 @@ def test_a_matched_share_its_counts_do_not_give_is_invalid(tmp_path, monkeypatch
 
     rule = _choice(_run(tmp_path, edit, None, monkeypatch))
     assert rule["status"] == "invalid" and "matched_share 0.3 is not its counts' 0.95" in rule["reason"], rule
+
+
+def test_the_stage_requires_the_reference_model_with_release(tmp_path, monkeypatch, capsys):
+    """simplify12 review: without --reference-model the drop was taken to the reference eval.json alone, so a
+    reference edited lower passed again (the gap the gate's own scoring of the fp32 file closes)."""
+    from stages import gate as gate_stage
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--params", str(REPO / "params.yaml"), "--release", "r", "--data", "d", "--report-json", "j"]
+    rest = ["--report-md", "m", "--headline", "h", "--train-metrics", "t", "--reference-eval", "e", "--parity", "p"]
+    assert gate_stage.main([*argv, *rest, "--optimize", "o"]) == 2  # no --reference-model: refused, nothing judged
+    assert "--reference-model" in capsys.readouterr().err and not Path("j").exists()

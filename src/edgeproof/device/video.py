@@ -173,7 +173,7 @@ def run_video(
         reader.close()
         if writer is not None:
             writer.release()
-        if partial is not None and out is not None and partial.exists():
+        if partial is not None and partial.exists():  # partial is set only with out
             if finished:
                 os.replace(partial, out)
             else:

@@ -114,6 +114,17 @@ def _operating(
     return point, matrix
 
 
+def val_counts(gt: dict[str, Any]) -> dict[str, int]:
+    """What an evaluation is over: images, background images (scored for false positives only), boxes and
+    crowd regions (ignored by the mAP); the evaluation writes them and the gate's own scoring holds them."""
+    return {
+        "n_images": len(gt["images"]),
+        "n_background_images": background_images(gt),
+        "n_gt": sum(gt_counts(gt).values()),
+        "n_gt_crowd": _crowd_boxes(gt),
+    }
+
+
 def _metrics(
     model: Path,
     gt: dict[str, Any],
@@ -143,10 +154,7 @@ def _metrics(
         **scored.coco.metrics,
         "model_sha256": detector.sha256,
         "model_path": model.as_posix(),
-        "n_images": n_images,
-        "n_background_images": background_images(gt),  # scored for false positives only
-        "n_gt": sum(gt_counts(gt).values()),
-        "n_gt_crowd": _crowd_boxes(gt),
+        **val_counts(gt),
         "n_detections": len(preds.results),
         "images_per_s": speed["images_per_s"],
         "speed": speed,
@@ -273,10 +281,7 @@ def rescore_onnx(model: Path, data_root: Path, params: EvaluateParams, deploy: D
     return {
         **{name: scored.coco.metrics.get(name) for name in STAT_NAMES},
         "per_class": classes,
-        "n_images": len(gt["images"]),
-        "n_gt": sum(gt_counts(gt).values()),
-        "n_background_images": background_images(gt),
-        "n_gt_crowd": _crowd_boxes(gt),
+        **val_counts(gt),
         "model_sha256": detector.sha256,
         "providers": detector.providers,
         "seconds": round(scored.seconds, 3),

@@ -26,6 +26,12 @@ _GATE_FAILS = "fails the profile gate: "
 _GATE_UNSURE = "is inconclusive at the profile gate: "
 
 
+def map_drop(reference: float, variant: float) -> float:
+    """The mAP50-95 drop the budget ``max_map_drop`` judges: to the 6 decimals the mAPs have (fewer let a drop
+    just over the budget round onto it), where the release stage records it and the gate re-takes it."""
+    return round(reference - variant, 6)
+
+
 def _rejection(
     name: str,
     v: Mapping[str, Any],

@@ -20,7 +20,7 @@ from typing import Any
 from edgeproof.gate_rescore import Rescored, judged_scores
 from edgeproof.io import read_json
 from edgeproof.profiles import REFERENCE, Profile
-from edgeproof.release.choose import release_problem
+from edgeproof.release.choose import map_drop, release_problem
 from edgeproof.training.params import ParityParams
 from edgeproof.training.parity_judge import measurable_here, rejudge, share_contradictions
 from edgeproof.verdict.rules import FAIL, INVALID, PASS, is_number, result
@@ -124,7 +124,7 @@ def release_choice_rule(
     if not (is_number(ref_map) and is_number(gated)):
         why = f"no mAP50-95 to take the drop of: {ref_path} {ref_map!r}, the gated {gated!r}"
         return result(RELEASE_CHOICE, metric, _OP, threshold, None, source, INVALID, why)
-    drop = round(ref_map - gated, 6)  # as the release stage rounds it (release/measure.py)
+    drop = map_drop(ref_map, gated)  # as the release stage records it
     record, contradiction = parity_record(read_json(parity), variant, parity_params)
     if contradiction is not None:
         why = f"{parity.as_posix()} contradicts itself: {contradiction}"

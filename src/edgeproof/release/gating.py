@@ -27,6 +27,7 @@ from edgeproof.release.rescore import rescore
 from edgeproof.stage_clock import STAGE_TIMES
 from edgeproof.tracking.pipeline import record_pipeline_run
 from edgeproof.tracking.record import RecordSources
+from edgeproof.tracking.verdicts import HAND_RUN
 from edgeproof.val_identity import val_identity_rule
 from edgeproof.verdict.rules import EXIT, is_count
 
@@ -80,12 +81,8 @@ def _record(args: GateRun, params_path: Path) -> RecordSources:
         release=args.release,
         device_reports=args.device_reports,
         stage_times=state_dir() / STAGE_TIMES,
-        not_chosen=None if args.release is not None else _NOT_CHOSEN,
+        not_chosen=None if args.release is not None else HAND_RUN,
     )
-
-
-# a hand run's file may be a variant the release stage turned down (slower, over a budget): logged, never released
-_NOT_CHOSEN = "gated by hand (--model/--eval/--bench), not the release's choice (--release)"
 
 
 def release_candidate(args: GateRun, build_profile: str) -> GateRun:
@@ -225,6 +222,14 @@ def _val_identity(args: GateRun) -> list[dict[str, Any]]:
     return [val_identity_rule(read_json(args.eval), args.eval.as_posix(), args.data, args.data_metrics)]
 
 
+def _reference_scored(args: GateRun, params: Any) -> float | None:
+    """The gate's own mAP50-95 of the fp32 reference file (``--reference-model``, which the stage requires with
+    ``--release``; a library caller without it or the val data gets None: the reference file's figure alone)."""
+    if args.reference_model is None or args.data is None:
+        return None
+    return rescore_onnx(args.reference_model, args.data, params.evaluate, params.deploy)["map50_95"]
+
+
 def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Rescored | None) -> list[dict[str, Any]]:
     """The ``release_choice`` rule (:mod:`edgeproof.release.eligible`) of a ``--release`` run given the fp32
     reference, ``parity.json`` and ``optimize.json`` (the stage requires them; a library caller without the
@@ -235,9 +240,7 @@ def _release_choice(args: GateRun, params: Any, eval_metrics: Any, rescored: Res
     variant = read_json(args.release)["release_variant"]
     files = (args.reference_eval, args.parity, args.optimize)
     ev = eval_metrics if isinstance(eval_metrics, dict) else {}
-    reference = None  # fp32 is its own reference: no drop to take
-    if variant != "fp32" and args.reference_model is not None and args.data is not None:
-        reference = rescore_onnx(args.reference_model, args.data, params.evaluate, params.deploy)["map50_95"]
+    reference = _reference_scored(args, params) if variant != "fp32" else None  # fp32: its own reference
     ref_sha = sha256_file(args.reference_model) if args.reference_model is not None else None
     shas = (ref_sha, sha256_file(args.model) if args.model is not None else None)
     held = (reference, params.optimize.parity, shas)

@@ -26,6 +26,7 @@ from edgeproof.evaluation.crosscheck import disagreements
 from edgeproof.evaluation.params import EvaluateParams
 from edgeproof.evaluation.run import evaluate_onnx
 from edgeproof.io import sha256_file
+from edgeproof.release.choose import map_drop
 from edgeproof.runtime import timing
 from edgeproof.runtime.deploy import DeploySettings
 from edgeproof.training.crosscheck import ultralytics_val
@@ -119,7 +120,7 @@ def records(
                 evaluated=True,
                 map50_95=m,
                 map50=ev.get("map50"),
-                map_drop=round(ref - m, 6) if ref is not None and m is not None else None,
+                map_drop=map_drop(ref, m) if ref is not None and m is not None else None,
                 fps_e2e=bench["fps_e2e"],
                 fps_e2e_best_round=max(bench.get("rounds_fps_e2e") or [bench["fps_e2e"]]),
                 latency_ms_p95=bench["latency_ms"]["p95"],

@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeproof.stage_clock import process_start_ms as process_start_ms
 from edgeproof.stage_clock import repro_started_ms as repro_started_ms
-from edgeproof.tracking.verdicts import OLDER_HAND_RUN
+from edgeproof.tracking.verdicts import HAND_RUN, OLDER_HAND_RUN
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _blocker_kind(tags: Mapping[str, str]) -> tuple[str, str]:
     said = tags.get("provenance") or ""
     if said.startswith("not clean: " + OLDER_HAND_RUN):  # record_check's hold on an older record
         return _OLDER_HAND_RUN
-    if said.startswith("not clean: gated by hand"):  # release/gating's not_chosen, put first by provenance()
+    if said.startswith("not clean: " + HAND_RUN):  # release/gating's not_chosen, put first by provenance()
         return _HAND_RUN
     return _UNCOMMITTED
 

@@ -14,6 +14,9 @@ VERDICT_FIELDS = ("passed", "verdict", "model_sha256", "failed")
 """What a record keeps of each gate report's verdict."""
 BUILD_PROFILE = "build"
 """The verdict's profile name when neither the gate report, ``reports/release.json`` nor params names one."""
+# what a gate run by hand (--model/--eval/--bench: the release stage's choice not checked) says in its record's
+# provenance; tracking.context tells the blocker by it, so it has one home
+HAND_RUN = "gated by hand (--model/--eval/--bench), not the release's choice (--release)"
 OLDER_HAND_RUN = (
     "gated by hand by code from before 2026-12-07 (its verdict is keyed 'build', named by no release profile: "
     "no --release), which called it clean; today's gate registers no such run"

@@ -233,7 +233,8 @@ def _release_broken_parity(repo: Path) -> dict[Path, str]:
     measured = parity["detections"]["variants"][variant]
     for figures in (measured, *measured["classes"].values()):
         share = 0.0 if figures["reference_detections"] else None  # a class PyTorch found nothing of has no share
-        figures.update(matched=0, lost=figures["reference_detections"], added=figures["detections"], matched_share=share)
+        lost, added = figures["reference_detections"], figures["detections"]
+        figures.update(matched=0, lost=lost, added=added, matched_share=share)
     measured.update(passed=False, measured=True)
     record["parity_passed"] = False
     release_path.write_text(json.dumps(release))

@@ -191,6 +191,26 @@ class Target(NamedTuple):
     present_only: bool = False
 
 
+def stage_run(root: Path, monkeypatch: Any, data_metrics: Path) -> int:
+    """The gate stage over the input set in ``root`` with every file ``dvc.yaml`` passes it for a ``--release``
+    run (``data_metrics`` as ``--data-metrics``): its exit code. The set's models are a few bytes, not models,
+    so the gate's own scoring of them (rescored, the fp32 reference's) is left out; its tests are
+    tests/unit/test_gate_rescore.py and the pipeline's."""
+    from stages import gate as gate_stage
+
+    argv = ["--params", str(root / "params.yaml"), "--release", str(root / "reports/release.json")]
+    argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
+    argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
+    argv += ["--data-metrics", str(data_metrics), "--data", str(root / "data/prepared")]
+    argv += ["--device-reports", str(root / "no-device-reports")]
+    argv += ["--reference-eval", str(root / "metrics/eval.json"), "--parity", str(root / "metrics/parity.json")]
+    argv += ["--optimize", str(root / "metrics/optimize.json")]
+    argv += ["--reference-model", str(root / "models/optimized/fp32.onnx")]
+    monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
+    monkeypatch.setattr("edgeproof.release.gating._reference_scored", lambda args, params: None)
+    return gate_stage.main(argv)
+
+
 def check_not_passed(report: dict[str, Any], target: Target, value: Any) -> None:
     """The verdict of ``report`` (a gate.json document) after ``target`` was damaged to ``value`` is not a
     pass, and the rule that reads the field is there, not passed, and says why (a fail may speak for itself)."""

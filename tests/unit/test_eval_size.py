@@ -252,7 +252,6 @@ def _gate_stage(root: Path, data_report: object, monkeypatch: pytest.MonkeyPatch
     import shlex
 
     import yaml
-    from stages import gate as gate_stage
 
     repo = Path(__file__).resolve().parents[2]
     stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["gate"]
@@ -264,17 +263,7 @@ def _gate_stage(root: Path, data_report: object, monkeypatch: pytest.MonkeyPatch
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     gi.write_inputs(root, gi.documents(root))
     (root / data_metrics).write_text(json.dumps(data_report))
-    argv = ["--params", str(root / "params.yaml"), "--release", str(root / "reports/release.json")]
-    argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
-    argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
-    argv += ["--data-metrics", str(root / data_metrics), "--device-reports", str(root / "no-device-reports")]
-    argv += ["--data", str(root / "data/prepared")]
-    argv += ["--reference-eval", str(root / "metrics/eval.json"), "--parity", str(root / "metrics/parity.json")]
-    argv += ["--optimize", str(root / "metrics/optimize.json")]
-    argv += ["--reference-model", str(root / "models/optimized/fp32.onnx")]  # a few bytes: its scoring left out
-    monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
-    monkeypatch.setattr("edgeproof.release.gating._reference_scored", lambda args, params: None)
-    code = gate_stage.main(argv)
+    code = gi.stage_run(root, monkeypatch, root / data_metrics)
     return (root / "gate.md").read_text() if code != 2 else f"exit {code}"
 
 

@@ -132,19 +132,7 @@ def _gate(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict]:
     """The gate stage as dvc.yaml runs it (--data data/prepared --data-metrics metrics/data.json) over the
     passing input set, whose evaluation counts are the default synthetic val's: (exit code, gate.json). The set's
     model is a few bytes, so the gate's own scoring of it (rescored) is left out."""
-    from stages import gate as gate_stage
-
-    argv = ["--params", str(root / "params.yaml"), "--release", str(root / "reports/release.json")]
-    argv += ["--report-json", str(root / "gate.json"), "--report-md", str(root / "gate.md")]
-    argv += ["--headline", str(root / "headline.json"), "--train-metrics", str(root / "metrics/train.json")]
-    argv += ["--data-metrics", str(root / "metrics/data.json"), "--data", str(root / "data/prepared")]
-    argv += ["--device-reports", str(root / "no-device-reports")]
-    argv += ["--reference-eval", str(root / "metrics/eval.json"), "--parity", str(root / "metrics/parity.json")]
-    argv += ["--optimize", str(root / "metrics/optimize.json")]
-    argv += ["--reference-model", str(root / "models/optimized/fp32.onnx")]  # a few bytes: its scoring left out
-    monkeypatch.setattr("edgeproof.release.gating._rescored", lambda args, params: None)
-    monkeypatch.setattr("edgeproof.release.gating._reference_scored", lambda args, params: None)
-    code = gate_stage.main(argv)
+    code = gi.stage_run(root, monkeypatch, root / "metrics/data.json")
     return code, json.loads((root / "gate.json").read_text())
 
 
